@@ -1,0 +1,173 @@
+/**
+ * What an isolate costs, for the React and Vue examples:
+ * - a new deployment's cold first response (isolate + prelude + compile +
+ *   first render, empty compile cache) against a warm render of the same page,
+ *   and the cold start of a deployment whose code this thread compiled before;
+ * - RSS per warm isolate: N warm isolates of one bundle in one process, RSS
+ *   growth divided by N (after GC).
+ *
+ * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 --expose-gc bench/src/isolate-cost.ts
+ *
+ * @module
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build as buildReact } from '@flotilla/example-react-shop/build';
+import { build as buildVue } from '@flotilla/example-vue-shop/build';
+import { CompileCache, DeploymentIsolate, type SandboxRequest } from '@flotilla/runtime';
+import { p50p99, round, table } from './stats.ts';
+
+const COLD_SAMPLES = 15;
+const WARM_RENDERS = 300;
+const ISOLATES_FOR_RSS = 16;
+
+const request: SandboxRequest = {
+  method: 'GET',
+  url: 'http://shop.localhost/',
+  headers: [['accept', 'text/html']],
+  body: null,
+};
+
+interface AppCost {
+  app: string;
+  bundleBytes: number;
+  coldFirstMs: { p50: number; p99: number };
+  coldCachedMs: { p50: number; p99: number };
+  warmMs: { p50: number; p99: number };
+  coldOverWarm: number;
+  rssPerIsolateMb: number;
+}
+
+function gc(): void {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (collect) {
+    collect();
+    collect();
+  }
+}
+
+async function coldFirst(code: string, hash: string, cache: CompileCache): Promise<number> {
+  const started = performance.now();
+  const iso = await DeploymentIsolate.load({
+    deploymentId: 'cold',
+    code,
+    bundleHash: hash,
+    compileCache: cache,
+  });
+  const res = await iso.render(request);
+  const ms = performance.now() - started;
+  if (res.status !== 200) throw new Error(`cold render answered ${res.status}`);
+  iso.dispose();
+  return ms;
+}
+
+async function measure(app: string, bundlePath: string, hash: string): Promise<AppCost> {
+  const code = await readFile(bundlePath, 'utf8');
+  // A new deployment: nothing compiled in this process before.
+  const cold: number[] = [];
+  for (let i = 0; i < COLD_SAMPLES; i++)
+    cold.push(await coldFirst(code, `${hash}-${i}`, new CompileCache()));
+  // A deployment this thread compiled before (compile cache hit): e.g. recycled.
+  const shared = new CompileCache();
+  await coldFirst(code, hash, shared);
+  const cached: number[] = [];
+  for (let i = 0; i < COLD_SAMPLES; i++) cached.push(await coldFirst(code, hash, shared));
+  // Warm renders of the same page.
+  const iso = await DeploymentIsolate.load({ deploymentId: 'warm', code, bundleHash: hash });
+  for (let i = 0; i < 100; i++) await iso.render(request);
+  const warm: number[] = [];
+  for (let i = 0; i < WARM_RENDERS; i++) {
+    const t = performance.now();
+    await iso.render(request);
+    warm.push(performance.now() - t);
+  }
+  iso.dispose();
+  // RSS per warm isolate.
+  gc();
+  await new Promise((r) => setTimeout(r, 100));
+  const rssBefore = process.memoryUsage().rss;
+  const isolates: DeploymentIsolate[] = [];
+  const cache = new CompileCache();
+  for (let i = 0; i < ISOLATES_FOR_RSS; i++) {
+    const one = await DeploymentIsolate.load({
+      deploymentId: `rss-${i}`,
+      code,
+      bundleHash: hash,
+      compileCache: cache,
+    });
+    for (let r = 0; r < 20; r++) await one.render(request);
+    isolates.push(one);
+  }
+  gc();
+  await new Promise((r) => setTimeout(r, 100));
+  const rssPerIsolateMb = (process.memoryUsage().rss - rssBefore) / ISOLATES_FOR_RSS / 1024 / 1024;
+  for (const one of isolates) one.dispose();
+  const coldFirstMs = p50p99(cold);
+  const warmMs = p50p99(warm);
+  return {
+    app,
+    bundleBytes: Buffer.byteLength(code),
+    coldFirstMs,
+    coldCachedMs: p50p99(cached),
+    warmMs,
+    coldOverWarm: round(coldFirstMs.p50 / warmMs.p50, 1),
+    rssPerIsolateMb: round(rssPerIsolateMb, 1),
+  };
+}
+
+export async function main(): Promise<AppCost[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-isolate-'));
+  try {
+    const react = await buildReact({ outDir: join(dir, 'react') });
+    const vue = await buildVue({ outDir: join(dir, 'vue') });
+    const results = [
+      await measure('react-shop', react.bundlePath, react.manifest.bundleHash),
+      await measure('vue-shop', vue.bundlePath, vue.manifest.bundleHash),
+    ];
+    const gcNote = (globalThis as { gc?: unknown }).gc ? '' : ' (no --expose-gc: RSS is noisier)';
+    process.stdout.write(
+      `isolate-cost: listing page "/", ${COLD_SAMPLES} cold starts, ${WARM_RENDERS} warm renders, ${ISOLATES_FOR_RSS} isolates for RSS${gcNote}\n\n`,
+    );
+    process.stdout.write(
+      `${table([
+        [
+          'app',
+          'bundle KiB',
+          'cold new p50',
+          'cold cached p50',
+          'warm p50',
+          'cold/warm',
+          'RSS/isolate MB',
+        ],
+        ...results.map((r) => [
+          r.app,
+          round(r.bundleBytes / 1024, 1),
+          r.coldFirstMs.p50,
+          r.coldCachedMs.p50,
+          r.warmMs.p50,
+          `${r.coldOverWarm}×`,
+          r.rssPerIsolateMb,
+        ]),
+      ])}\n\n`,
+    );
+    for (const r of results) {
+      process.stdout.write(
+        `summary: ${r.app} new deployment's first response ${r.coldFirstMs.p50} ms (compile cache hit ${r.coldCachedMs.p50} ms) vs warm ${r.warmMs.p50} ms = ${r.coldOverWarm}×; ${r.rssPerIsolateMb} MB RSS per warm isolate\n`,
+      );
+    }
+    process.stdout.write(`RESULT ${JSON.stringify({ bench: 'isolate-cost', results })}\n`);
+    return results;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (err) {
+    process.stderr.write(`isolate-cost failed: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * A worker thread running the plain-Node baseline: warms up, posts
+ * `{ html }` (the page it renders), then for each `{ durationMs }` it
+ * receives renders in a loop for that long and posts its count and
+ * per-render latencies.
+ *
+ * @module
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadPlainApp, renderOnce } from './plain-app.ts';
+
+interface Data {
+  modulePath: string;
+  url: string;
+  warmup: number;
+}
+
+const data = workerData as Data;
+const port = parentPort;
+if (!port) throw new Error('plain-thread.ts must run as a worker thread');
+const app = await loadPlainApp(data.modulePath);
+for (let i = 0; i < data.warmup; i++) await renderOnce(app, data.url);
+const html = await renderOnce(app, data.url);
+port.on('message', async ({ durationMs }: { durationMs: number }) => {
+  const latencies: number[] = [];
+  const started = performance.now();
+  const until = started + durationMs;
+  let t = started;
+  while (t < until) {
+    await renderOnce(app, data.url);
+    const end = performance.now();
+    latencies.push(end - t);
+    t = end;
+  }
+  port.postMessage({ count: latencies.length, elapsedMs: t - started, latencies });
+});
+port.postMessage({ html });

@@ -1,0 +1,511 @@
+/**
+ * SSR throughput: renders per second of the React and Vue examples' listing
+ * page `/` in plain Node (the baseline) against the sandbox path a worker
+ * process runs (RenderWorker → piscina thread → isolated-vm isolate),
+ * measured in the same run on the same machine.
+ *
+ * Per app, row "c=1": one thread each, one render at a time (per-render
+ * cost). Row "c=2": two plain-Node worker threads against a RenderWorker with
+ * two piscina threads, two renders in flight.
+ *
+ * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/ssr-throughput.ts
+ * Env: BENCH_SSR_SECONDS (measured seconds per side and row, default 5),
+ *      BENCH_SSR_C2=0 to skip the c=2 rows,
+ *      BENCH_SSR_APPS=react-shop,vue-shop (default: both).
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { LocalDeploymentStore } from '@flotilla/deploy';
+import {
+  decodeRenderResult,
+  encodeRenderRequest,
+  nextTraceparent,
+  regionSubjects,
+} from '@flotilla/protocol';
+import { assertIsolateHostProcess } from '@flotilla/runtime';
+import { InProcessTransport } from '@flotilla/transport';
+import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
+import { type BenchApp, bundlePlainApp, REACT_SHOP, VUE_SHOP } from './plain-app.ts';
+import { hardTimeout, mean, now, p50p99, printResult, round, table } from './stats.ts';
+
+const SECONDS = Number(process.env.BENCH_SSR_SECONDS) || 5;
+const WITH_C2 = process.env.BENCH_SSR_C2 !== '0';
+const WARMUP = 300;
+/** Slices each side's measured time is cut into, alternating with the other side's. */
+const SLICES = 6;
+const APPS = [REACT_SHOP, VUE_SHOP].filter(
+  (app) => !process.env.BENCH_SSR_APPS || process.env.BENCH_SSR_APPS.split(',').includes(app.name),
+);
+const REGION = 'bench';
+const pageUrl = (app: BenchApp) => `http://${app.name}.localhost/`;
+const decoder = new TextDecoder();
+
+/** Stage timings of one sandbox render, as the worker reports them. */
+interface Stages {
+  render: number;
+  worker: number;
+}
+
+interface Run {
+  count: number;
+  elapsedMs: number;
+  latencies: number[];
+  stages: Stages[];
+}
+
+/** Runs `concurrency` loops of `once` until `durationMs` has passed. */
+async function loop(
+  concurrency: number,
+  durationMs: number,
+  once: () => Promise<Stages | undefined>,
+): Promise<Run> {
+  const latencies: number[] = [];
+  const stages: Stages[] = [];
+  const started = now();
+  const until = started + durationMs;
+  const lanes = Array.from({ length: concurrency }, async () => {
+    while (now() < until) {
+      const t = now();
+      const s = await once();
+      latencies.push(now() - t);
+      if (s) stages.push(s);
+    }
+  });
+  await Promise.all(lanes);
+  return { count: latencies.length, elapsedMs: now() - started, latencies, stages };
+}
+
+/** Renders `/` through a RenderWorker over an in-process transport. */
+class SandboxClient {
+  readonly #transport: InProcessTransport;
+  readonly #subject: string;
+  readonly #deploymentId: string;
+  readonly #app: BenchApp;
+
+  constructor(
+    transport: InProcessTransport,
+    workerId: string,
+    deploymentId: string,
+    app: BenchApp,
+  ) {
+    this.#transport = transport;
+    this.#subject = regionSubjects(REGION).workerRender(workerId);
+    this.#deploymentId = deploymentId;
+    this.#app = app;
+  }
+
+  async render(): Promise<{ html: string; stages: Stages }> {
+    const message = encodeRenderRequest({
+      deploymentId: this.#deploymentId,
+      method: 'GET',
+      url: pageUrl(this.#app),
+      headers: [['host', `${this.#app.name}.localhost`]],
+      body: new Uint8Array(0),
+      deadline: Date.now() + 10_000,
+      traceparent: nextTraceparent(),
+      requestId: randomUUID(),
+      attempt: 1,
+    });
+    const reply = await this.#transport.request(this.#subject, message, { timeoutMs: 10_000 });
+    const result = decodeRenderResult(reply);
+    if (!result.ok)
+      throw new Error(`sandbox render failed: ${result.error.code} ${result.error.message}`);
+    if (result.status !== 200) throw new Error(`sandbox render: status ${result.status}`);
+    return {
+      html: decoder.decode(result.body),
+      stages: {
+        render: result.timings.render ?? Number.NaN,
+        worker: result.timings.worker ?? Number.NaN,
+      },
+    };
+  }
+}
+
+/** Starts a RenderWorker with `threads` threads, one task each, and warms every thread. */
+async function startSandbox(
+  bundlesDir: string,
+  deploymentId: string,
+  app: BenchApp,
+  threads: number,
+): Promise<{ worker: RenderWorker; transport: InProcessTransport; client: SandboxClient }> {
+  const transport = new InProcessTransport();
+  const worker = new RenderWorker({
+    transport,
+    region: REGION,
+    bundles: new DirectoryBundleStore(bundlesDir),
+    workerId: `bench-${app.name}-${threads}t`,
+    threads,
+    tasksPerThread: 1,
+  });
+  await worker.start();
+  const client = new SandboxClient(transport, worker.workerId, deploymentId, app);
+  // Warm-up: every thread gets ≥ WARMUP renders (cold isolate, then JIT).
+  await loopCount(threads, WARMUP * threads, () => client.render());
+  return { worker, transport, client };
+}
+
+async function loopCount(concurrency: number, total: number, once: () => Promise<unknown>) {
+  let left = total;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) await once();
+    }),
+  );
+}
+
+async function stopSandbox(s: { worker: RenderWorker; transport: InProcessTransport }) {
+  await s.worker.drain();
+  await s.transport.drain();
+}
+
+/**
+ * Plain Node on `threads` worker threads, each rendering in its own loop
+ * when asked. Fresh threads per app: an app's baseline never runs in a heap
+ * another app's renders filled (plain Vue on the main thread after plain
+ * React renders half as fast, with 10 ms p99s).
+ */
+class PlainThreads {
+  readonly #workers: Worker[];
+  /** The page as the first thread rendered it. */
+  html = '';
+
+  private constructor(workers: Worker[]) {
+    this.#workers = workers;
+  }
+
+  /** Starts the threads and waits until each has warmed up. */
+  static async start(modulePath: string, url: string, threads: number): Promise<PlainThreads> {
+    const workers = Array.from(
+      { length: threads },
+      () =>
+        new Worker(new URL('./plain-thread.ts', import.meta.url), {
+          workerData: { modulePath, url, warmup: WARMUP },
+        }),
+    );
+    const self = new PlainThreads(workers);
+    try {
+      const ready = (await Promise.all(workers.map((w) => self.#next(w)))) as Array<{
+        html: string;
+      }>;
+      self.html = ready[0]?.html ?? '';
+    } catch (err) {
+      await self.stop();
+      throw err;
+    }
+    return self;
+  }
+
+  #next(w: Worker): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  }
+
+  /** Every thread renders for `durationMs`, all at once. */
+  async run(durationMs: number): Promise<Run> {
+    const results = this.#workers.map((w) => this.#next(w)) as Array<Promise<Run>>;
+    for (const w of this.#workers) w.postMessage({ durationMs });
+    const runs = await Promise.all(results);
+    return {
+      count: runs.reduce((n, r) => n + r.count, 0),
+      elapsedMs: Math.max(...runs.map((r) => r.elapsedMs)),
+      latencies: runs.flatMap((r) => r.latencies),
+      stages: [],
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}
+
+/** Runs added one after the other (slices of one side). */
+function merge(runs: Run[]): Run {
+  return {
+    count: runs.reduce((n, r) => n + r.count, 0),
+    elapsedMs: runs.reduce((n, r) => n + r.elapsedMs, 0),
+    latencies: runs.flatMap((r) => r.latencies),
+    stages: runs.flatMap((r) => r.stages),
+  };
+}
+
+/**
+ * Measures both sides of a row in {@link SLICES} alternating slices each
+ * (plain, sandbox, sandbox, plain, …), so that other load on the machine
+ * weighs on both alike; returns each side's slices merged.
+ */
+async function interleave(
+  plain: (ms: number) => Promise<Run>,
+  sandbox: (ms: number) => Promise<Run>,
+): Promise<{ plain: Run; sandbox: Run }> {
+  const ms = (SECONDS * 1000) / SLICES;
+  const p: Run[] = [];
+  const s: Run[] = [];
+  for (let i = 0; i < SLICES; i++) {
+    if (i % 2 === 0) {
+      p.push(await plain(ms));
+      s.push(await sandbox(ms));
+    } else {
+      s.push(await sandbox(ms));
+      p.push(await plain(ms));
+    }
+  }
+  return { plain: merge(p), sandbox: merge(s) };
+}
+
+interface Side {
+  rps: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  renders: number;
+}
+
+function side(run: Run): Side {
+  return {
+    rps: round((run.count / run.elapsedMs) * 1000, 1),
+    ...p50p99(run.latencies),
+    mean: round(mean(run.latencies), 3),
+    renders: run.count,
+  };
+}
+
+function stageP50(run: Run): {
+  render: number;
+  renderMean: number;
+  workerMinusRender: number;
+  outsideWorker: number;
+} {
+  const render = p50p99(run.stages.map((s) => s.render)).p50;
+  const worker = p50p99(run.stages.map((s) => s.worker)).p50;
+  const total = p50p99(run.latencies).p50;
+  return {
+    render,
+    renderMean: round(mean(run.stages.map((s) => s.render)), 3),
+    workerMinusRender: round(worker - render, 3),
+    outsideWorker: round(total - worker, 3),
+  };
+}
+
+/** One row (c=1 or c=2) of one app: both sides and both ratios. */
+interface Row {
+  plain: Side;
+  sandbox: Side & { stagesP50: ReturnType<typeof stageP50> };
+  /** Sandbox renders/s ÷ plain renders/s: the whole path, hops included. */
+  ratio: number;
+  /** Plain p50 ÷ the p50 of the in-isolate `render` stage: the isolate's own cost, hops excluded. */
+  isolateRenderRatio: number;
+}
+
+function row(plain: Run, sandbox: Run): Row {
+  const p = side(plain);
+  const s = side(sandbox);
+  const stagesP50 = stageP50(sandbox);
+  return {
+    plain: p,
+    sandbox: { ...s, stagesP50 },
+    ratio: round(s.rps / p.rps, 3),
+    isolateRenderRatio: round(p.p50 / stagesP50.render, 3),
+  };
+}
+
+interface AppResult {
+  app: string;
+  page: string;
+  bundleBytes: number;
+  htmlChars: number;
+  sameHtml: boolean;
+  c1: Row;
+  c2?: Row;
+}
+
+/** Measures one app: plain and sandbox at c=1, then (unless skipped) at c=2. */
+async function benchApp(app: BenchApp, dir: string): Promise<AppResult> {
+  const url = pageUrl(app);
+  // The sandbox side: the example built and published as the fleet does it.
+  const built = await app.build({ outDir: join(dir, app.name, 'build') });
+  const store = new LocalDeploymentStore(join(dir, app.name, 'store'));
+  const { id: deploymentId } = await store.publish(built);
+  // The baseline: the same source bundled for Node.
+  const modulePath = await bundlePlainApp(dir, app);
+
+  // c=1: plain Node on one thread, against a RenderWorker with 1 thread, 1 task per thread.
+  let plainHtml = '';
+  let sandboxHtml = '';
+  let c1: Row;
+  const plain1 = await PlainThreads.start(modulePath, url, 1);
+  try {
+    plainHtml = plain1.html;
+    const s1 = await startSandbox(store.deploymentsDir, deploymentId, app, 1);
+    try {
+      sandboxHtml = (await s1.client.render()).html;
+      const r = await interleave(
+        (ms) => plain1.run(ms),
+        (ms) => loop(1, ms, async () => (await s1.client.render()).stages),
+      );
+      c1 = row(r.plain, r.sandbox);
+    } finally {
+      await stopSandbox(s1);
+    }
+  } finally {
+    await plain1.stop();
+  }
+
+  // c=2: two plain-Node worker threads against a RenderWorker with 2 threads.
+  let c2: Row | undefined;
+  if (WITH_C2) {
+    const plain2 = await PlainThreads.start(modulePath, url, 2);
+    try {
+      const s2 = await startSandbox(store.deploymentsDir, deploymentId, app, 2);
+      try {
+        const r = await interleave(
+          (ms) => plain2.run(ms),
+          (ms) => loop(2, ms, async () => (await s2.client.render()).stages),
+        );
+        c2 = row(r.plain, r.sandbox);
+      } finally {
+        await stopSandbox(s2);
+      }
+    } finally {
+      await plain2.stop();
+    }
+  }
+  return {
+    app: app.name,
+    page: url,
+    bundleBytes: built.manifest.bundleBytes,
+    htmlChars: plainHtml.length,
+    sameHtml: plainHtml === sandboxHtml,
+    c1,
+    ...(c2 ? { c2 } : {}),
+  };
+}
+
+/** Prints one app's table, breakdown and checks. */
+function printApp(app: BenchApp, r: AppResult): void {
+  console.log('');
+  console.log(
+    `${app.label} example (${r.app}), page ${r.page}: ${r.bundleBytes} B bundle, ${r.htmlChars} chars of HTML`,
+  );
+  const rows: Array<Array<string | number>> = [
+    [
+      'row',
+      'side',
+      'renders/s',
+      'p50 ms',
+      'p99 ms',
+      'mean ms',
+      'renders',
+      'ratio sandbox/plain',
+      'ratio isolate render only',
+    ],
+  ];
+  const add = (label: string, x: Row) => {
+    const p = x.plain;
+    const s = x.sandbox;
+    rows.push([label, 'plain node', p.rps, p.p50, p.p99, p.mean, p.renders, '', '']);
+    rows.push([
+      label,
+      'sandbox',
+      s.rps,
+      s.p50,
+      s.p99,
+      s.mean,
+      s.renders,
+      x.ratio,
+      x.isolateRenderRatio,
+    ]);
+  };
+  add('c=1 (1 thread)', r.c1);
+  if (r.c2) add('c=2 (2 threads)', r.c2);
+  console.log(table(rows));
+  const st = r.c1.sandbox.stagesP50;
+  console.log(
+    `  sandbox c=1 per-render p50 breakdown: inside isolate (render) ${st.render} ms (mean ${st.renderMean}), ` +
+      `worker process around it (bundle lookup, piscina, thread hop) ${st.workerMinusRender} ms, ` +
+      `transport + encode/decode ${st.outsideWorker} ms; plain node p50 ${r.c1.plain.p50} ms (mean ${r.c1.plain.mean})`,
+  );
+  console.log(
+    `  same HTML on both sides: ${r.sameHtml ? 'yes' : 'NO'} (${r.htmlChars} chars plain)`,
+  );
+}
+
+/** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
+export async function main(): Promise<Record<string, unknown>> {
+  for (const w of assertIsolateHostProcess()) process.stderr.write(`warning: ${w}\n`);
+  hardTimeout('ssr-throughput', 140_000);
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-ssr-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir); // also when the hard timeout ends the process
+  try {
+    const loadBefore = loadavg()[0] ?? 0;
+    console.log(
+      `ssr-throughput: ${APPS.map((a) => a.label).join(' and ')} examples, page /; ` +
+        `node ${process.version}, flags ${process.execArgv.join(' ') || '(none)'}; ` +
+        `warm-up ${WARMUP} renders per thread, then ${SECONDS} s per side and row in ${SLICES} slices alternating between the sides`,
+    );
+    console.log(
+      '  ratio sandbox/plain = sandbox renders/s ÷ plain renders/s (the whole path: transport, worker, piscina thread hop, isolate);',
+    );
+    console.log(
+      '  ratio isolate render only = plain p50 ÷ p50 of the in-isolate `render` stage (the isolate alone, without the piscina/transport hops).',
+    );
+    const results: AppResult[] = [];
+    for (const app of APPS) {
+      const r = await benchApp(app, dir);
+      results.push(r);
+      printApp(app, r);
+    }
+    const loadAfter = loadavg()[0] ?? 0;
+    console.log('');
+    // Other processes on the machine skew both sides, the sandbox's threads more.
+    console.log(
+      `1-min load average ${round(loadBefore, 2)} before, ${round(loadAfter, 2)} after (a busy machine lowers the ratios)`,
+    );
+    const summary = results.map((r) => {
+      const app = APPS.find((a) => a.name === r.app);
+      return (
+        `${app?.label}: sandbox ${r.c1.sandbox.rps}/s vs plain ${r.c1.plain.rps}/s on one thread ` +
+        `(ratio ${r.c1.ratio}, isolate render only ${r.c1.isolateRenderRatio})` +
+        (r.c2
+          ? `, on two threads ${r.c2.sandbox.rps}/s vs ${r.c2.plain.rps}/s (ratio ${r.c2.ratio}, isolate render only ${r.c2.isolateRenderRatio})`
+          : '')
+      );
+    });
+    console.log(`summary: ${summary.join('; ')}`);
+    const apps = Object.fromEntries(results.map((r) => [r.app, r]));
+    const result = {
+      bench: 'ssr-throughput',
+      page: '/',
+      seconds: SECONDS,
+      slices: SLICES,
+      warmup: WARMUP,
+      loadavg: { before: round(loadBefore, 2), after: round(loadAfter, 2) },
+      sameHtml: results.every((r) => r.sameHtml),
+      apps,
+      // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
+      ratio: Math.min(...results.map((r) => r.c1.ratio)),
+    };
+    printResult(result);
+    return result;
+  } finally {
+    process.off('exit', removeDir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (err) {
+    process.stderr.write(`ssr-throughput failed: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,2 @@
+export { DeployError } from './errors.ts';
+export { type AppPointer, type Deployment, LocalDeploymentStore } from './local-store.ts';

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { parseStartArgs } from './cli.ts';
+
+describe('flotilla start arguments', () => {
+  it('defaults to the embedded fleet with the examples', () => {
+    const cmd = parseStartArgs([]);
+    expect(cmd.role).toBeUndefined();
+    expect(cmd.nats).toBeUndefined();
+    expect(cmd.options.examples).toBe(true);
+    expect(cmd.logFormat).toBe('text');
+  });
+
+  it('reads a role against NATS with its options', () => {
+    const cmd = parseStartArgs([
+      '--nats',
+      'nats://127.0.0.1:4222',
+      '--role',
+      'worker',
+      '--region',
+      'us-east',
+      '--threads',
+      '2',
+      '--admin-port',
+      '9100',
+      '--no-examples',
+    ]);
+    expect(cmd).toMatchObject({
+      nats: 'nats://127.0.0.1:4222',
+      role: 'worker',
+      options: { region: 'us-east', threads: 2, adminPort: 9100, examples: false },
+    });
+  });
+
+  it('reads the operator limits of every render', () => {
+    expect(
+      parseStartArgs(['--cpu-ms', '250', '--wall-ms', '3000', '--heap-mb', '64']).options.limits,
+    ).toEqual({ cpuMs: 250, wallMs: 3000, heapMb: 64 });
+  });
+
+  it.each([
+    [['--role', 'worker'], /--role.*needs --nats/],
+    [['--nats', 'nats://x:1'], /--nats.*needs --role/],
+    [['--nats', 'nats://x:1', '--role', 'cache'], /--role.*shield, scheduler or worker.*"cache"/],
+    [['--port', 'abc'], /--port.*whole number.*"abc"/],
+    [['--port', '70000'], /--port.*at most 65535/],
+    [['--log-format', 'xml'], /--log-format.*text or json/],
+    [['--bogus'], /bogus/],
+    [['--cpu-ms', '0'], /--cpu-ms.*at least 1/],
+  ])('rejects %j with a message naming the option', (args, message) => {
+    expect(() => parseStartArgs(args)).toThrow(message);
+  });
+});

@@ -1,0 +1,466 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AppPointer, LocalDeploymentStore } from '@flotilla/deploy';
+import { FlotillaError, InvalidOptionError, isSubjectToken, positiveInt } from '@flotilla/protocol';
+import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
+import {
+  Autoscaler,
+  autoscalerLeaseKey,
+  fleetWorkerCommand,
+  KubernetesActuator,
+  LeaderLease,
+  LocalSupervisor,
+  openLeaseBucket,
+  processLauncher,
+  Scheduler,
+} from '@flotilla/scheduler';
+import { Shield } from '@flotilla/shield';
+import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
+import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { type AdminServer, startAdminServer } from './admin-server.ts';
+import { publishExamples } from './examples.ts';
+import { EventLoopWatch } from './liveness.ts';
+
+/** The roles a fleet process can play. */
+export type Role = 'shield' | 'scheduler' | 'worker';
+
+/** Options shared by {@link startEmbedded} and {@link startRole}. */
+export interface FleetOptions {
+  /**
+   * Region name (lower-case letters, digits, dashes).
+   * @default 'local'
+   */
+  region?: string;
+  /**
+   * Interface the shield (and admin servers) listen on.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Shield port; 0 picks a free one.
+   * @default 3000
+   */
+  port?: number;
+  /**
+   * Port of `/healthz` and `/metrics` for scheduler and worker roles; 0 picks a free one.
+   * @default 0
+   */
+  adminPort?: number;
+  /**
+   * Local deployment store (bundles and the app list).
+   * @default '.flotilla/store' under the current directory
+   */
+  storeDir?: string;
+  /**
+   * Build and publish the example apps into the store on start.
+   * @default true
+   */
+  examples?: boolean;
+  /**
+   * Limits every render is held to (operator defaults; a deployment may ask
+   * for less, never more).
+   * @default the runtime's DEFAULT_LIMITS (CPU 1 s, wall 10 s, heap 128 MB, output 10 MB)
+   */
+  limits?: Partial<SandboxLimits>;
+  /**
+   * Worker heartbeat interval, ms. Schedulers count a worker lost after 2.5
+   * missed intervals and retry its GET/HEAD renders elsewhere.
+   * @default 1000
+   */
+  heartbeatMs?: number;
+  /**
+   * Scheduler: how the region's worker count follows the load.
+   * `local` starts and drains worker processes on this machine; `kubernetes`
+   * only exports `flotilla_autoscaler_desired_workers` for KEDA/HPA; `off`
+   * scales nothing. One replica acts at a time (leader lease in JetStream KV).
+   * @default 'off'
+   */
+  autoscale?: 'off' | 'local' | 'kubernetes';
+  /**
+   * Autoscaler bounds.
+   * @default 2 and 8
+   */
+  minWorkers?: number;
+  maxWorkers?: number;
+  /**
+   * Worker: drain and exit when standard input closes (the supervising
+   * process died), so a killed supervisor leaves no orphans.
+   * @default false
+   */
+  exitWithParent?: boolean;
+  /**
+   * Shield: region whose schedulers take the requests when this region has none.
+   * @default none
+   */
+  secondaryRegion?: string;
+  /**
+   * piscina threads per worker.
+   * @default 1 in the embedded fleet, os.availableParallelism() for a worker role
+   */
+  threads?: number;
+  /**
+   * Worker instances in the embedded fleet (≥ 2 for duplication).
+   * @default 2
+   */
+  workers?: number;
+  /**
+   * Request deadline at the shield, ms.
+   * @default 10000
+   */
+  requestTimeoutMs?: number;
+  /** prom-client registry. @default a new Registry with Node's default metrics */
+  registry?: Registry;
+  /** Structured log sink. @default discard */
+  log?: (line: Record<string, unknown>) => void;
+}
+
+/** A running fleet process (embedded or one role). */
+export interface RunningFleet {
+  /** What it is, for the ready line. */
+  description: string;
+  /** URL of the shield, or of the admin server for other roles. */
+  url: string;
+  /** Drains every component (in-flight work finishes), then closes. */
+  drain(): Promise<void>;
+}
+
+function validate(options: FleetOptions) {
+  const region = options.region ?? 'local';
+  if (!isSubjectToken(region)) {
+    throw new InvalidOptionError(
+      'region',
+      `"${region}" must be lower-case letters, digits and dashes`,
+    );
+  }
+  const workers = positiveInt('workers', options.workers, 2);
+  return {
+    region,
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 3000,
+    adminPort: options.adminPort ?? 0,
+    store: new LocalDeploymentStore(options.storeDir ?? join(process.cwd(), '.flotilla', 'store')),
+    examples: options.examples ?? true,
+    workers,
+    registry: options.registry ?? defaultRegistry(),
+    log: options.log ?? (() => {}),
+    liveness: new EventLoopWatch(),
+  };
+}
+
+function defaultRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+async function startShield(
+  transport: Transport,
+  o: ReturnType<typeof validate>,
+  apps: AppPointer[],
+  options: FleetOptions,
+): Promise<{ shield: Shield; url: string }> {
+  const shield = new Shield({
+    transport,
+    region: o.region,
+    apps,
+    host: o.host,
+    port: o.port,
+    registry: o.registry,
+    log: o.log,
+    ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.secondaryRegion ? { secondaryRegion: options.secondaryRegion } : {}),
+    liveness: () => o.liveness.check(),
+  });
+  const { url } = await shield.listen();
+  return { shield, url };
+}
+
+async function appsFor(
+  store: LocalDeploymentStore,
+  examples: boolean,
+  log: (line: Record<string, unknown>) => void,
+): Promise<AppPointer[]> {
+  if (examples) return publishExamples(store, log);
+  return store.apps();
+}
+
+/**
+ * Starts everything in this process on the in-process transport: the shield
+ * on `host:port`, one scheduler, and `workers` render workers, serving the
+ * example apps. For a laptop; production runs one role per process on NATS.
+ */
+export async function startEmbedded(options: FleetOptions = {}): Promise<RunningFleet> {
+  for (const warning of assertIsolateHostProcess()) options.log?.({ msg: warning });
+  const o = validate(options);
+  const transport = new InProcessTransport();
+  const apps = await appsFor(o.store, o.examples, o.log);
+  const scheduler = new Scheduler({
+    transport,
+    region: o.region,
+    registry: o.registry,
+    log: o.log,
+  });
+  scheduler.start();
+  const bundles = new DirectoryBundleStore(o.store.deploymentsDir);
+  const workers = Array.from(
+    { length: o.workers },
+    (_, i) =>
+      new RenderWorker({
+        transport,
+        region: o.region,
+        bundles,
+        workerId: `embedded-${i + 1}`,
+        threads: positiveInt('threads', options.threads, 1),
+        ...(options.limits ? { limits: options.limits } : {}),
+        ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
+        registry: o.registry,
+        log: o.log,
+      }),
+  );
+  await Promise.all(workers.map((w) => w.start()));
+  await scheduler.waitForWorkers(o.workers, 10_000);
+  const { shield, url } = await startShield(transport, o, apps, options);
+  return {
+    description: `embedded fleet (region ${o.region}, ${o.workers} workers, in-process transport)`,
+    url,
+    async drain() {
+      await shield.drain();
+      await scheduler.drain();
+      await Promise.all(workers.map((w) => w.drain()));
+      await transport.drain();
+    },
+  };
+}
+
+/** Options of {@link startRole}. */
+export interface RoleOptions extends FleetOptions {
+  role: Role;
+  /** NATS server URL(s), comma-separated. */
+  nats: string;
+  /**
+   * Milliseconds to wait for the first NATS connection.
+   * @default 5000
+   */
+  connectTimeoutMs?: number;
+}
+
+/** Connects to NATS, reconnecting forever once connected. */
+export async function connectNats(
+  servers: string,
+  name: string,
+  timeoutMs = 5000,
+): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: servers.split(',').map((s) => s.trim()),
+      name,
+      timeout: timeoutMs,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: false,
+    });
+  } catch (err) {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_TRANSPORT_CLOSED',
+      `cannot connect to NATS at ${servers}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/** Starts one role of the fleet in this process, on a real NATS connection. */
+export async function startRole(options: RoleOptions): Promise<RunningFleet> {
+  const role = options.role;
+  if (role !== 'shield' && role !== 'scheduler' && role !== 'worker') {
+    throw new InvalidOptionError(
+      'role',
+      `must be shield, scheduler or worker, got "${String(role)}"`,
+    );
+  }
+  if (role === 'worker') {
+    for (const warning of assertIsolateHostProcess()) options.log?.({ msg: warning });
+  }
+  const o = validate(options);
+  const nc = await connectNats(
+    options.nats,
+    `flotilla-${role}-${process.pid}`,
+    options.connectTimeoutMs ?? 5000,
+  );
+  const transport: Transport = new NatsTransport({
+    connection: nc,
+    onHandlerError: (err, subject) =>
+      o.log({ msg: 'handler failed', subject, error: (err as Error).message }),
+  });
+  try {
+    if (role === 'shield') {
+      const apps = await appsFor(o.store, o.examples, o.log);
+      const { shield, url } = await startShield(transport, o, apps, options);
+      return {
+        description: `shield (region ${o.region}, nats ${options.nats})`,
+        url,
+        async drain() {
+          await shield.drain();
+          await transport.drain();
+        },
+      };
+    }
+    if (role === 'scheduler') {
+      const scheduler = new Scheduler({
+        transport,
+        region: o.region,
+        registry: o.registry,
+        log: o.log,
+      });
+      scheduler.start();
+      const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
+      const admin = await startAdminServer({
+        registry: o.registry,
+        host: o.host,
+        port: o.adminPort,
+        liveness: () => o.liveness.check(),
+        health: () => ({
+          ok: transport.isConnected() && !scheduler.draining,
+          role,
+          region: o.region,
+          liveWorkers: scheduler.liveWorkers(),
+          dispatching: scheduler.dispatching,
+          ...(autoscaler ? { autoscaler: autoscaler.status() } : {}),
+        }),
+      });
+      return withAdmin(
+        admin,
+        `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
+        async () => {
+          await scheduler.drain();
+          await autoscaler?.close();
+          await transport.drain();
+        },
+      );
+    }
+    if (o.examples) await publishExamples(o.store, o.log);
+    const worker = new RenderWorker({
+      transport,
+      region: o.region,
+      bundles: new DirectoryBundleStore(o.store.deploymentsDir),
+      registry: o.registry,
+      log: o.log,
+      ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
+    });
+    await worker.start();
+    const admin = await startAdminServer({
+      registry: o.registry,
+      host: o.host,
+      port: o.adminPort,
+      liveness: () => o.liveness.check(),
+      health: () => ({
+        ok: transport.isConnected() && !worker.draining,
+        role,
+        region: o.region,
+        inFlight: worker.inFlight,
+        capacity: worker.capacity,
+        warm: worker.warm(),
+      }),
+    });
+    return withAdmin(admin, `worker ${worker.workerId} (region ${o.region})`, async () => {
+      await worker.drain();
+      await transport.drain();
+    });
+  } catch (err) {
+    await transport.drain().catch(() => {});
+    throw err;
+  }
+}
+
+/** The autoscaler of a scheduler role, when `autoscale` asks for one. */
+async function startAutoscaler(
+  nc: NatsConnection,
+  transport: Transport,
+  scheduler: Scheduler,
+  o: ReturnType<typeof validate>,
+  options: RoleOptions,
+): Promise<Autoscaler | undefined> {
+  const mode = options.autoscale ?? 'off';
+  if (mode === 'off') return undefined;
+  if (mode !== 'local' && mode !== 'kubernetes') {
+    throw new InvalidOptionError(
+      'autoscale',
+      `must be off, local or kubernetes, got "${String(mode)}"`,
+    );
+  }
+  const minWorkers = positiveInt('minWorkers', options.minWorkers, 2);
+  const maxWorkers = positiveInt('maxWorkers', options.maxWorkers, Math.max(8, minWorkers));
+  if (maxWorkers < minWorkers) {
+    throw new InvalidOptionError('maxWorkers', `must be at least minWorkers (${minWorkers})`);
+  }
+  const actuator =
+    mode === 'kubernetes'
+      ? new KubernetesActuator({ log: o.log })
+      : new LocalSupervisor({
+          launcher: processLauncher({
+            command: fleetWorkerCommand({
+              nats: options.nats,
+              bin: fileURLToPath(new URL('./bin.ts', import.meta.url)),
+              region: o.region,
+              storeDir: o.store.root,
+              ...(options.threads ? { threads: options.threads } : {}),
+              extraArgs: [
+                '--exit-with-parent',
+                '--host',
+                o.host,
+                ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
+                ...limitArgs(options.limits),
+              ],
+            }),
+          }),
+          minWorkers,
+          maxWorkers,
+          log: o.log,
+        });
+  const lease = new LeaderLease({
+    store: await openLeaseBucket(nc),
+    key: autoscalerLeaseKey(o.region),
+    holderId: scheduler.schedulerId,
+    log: o.log,
+  });
+  const autoscaler = new Autoscaler({
+    transport,
+    region: o.region,
+    lease,
+    actuator,
+    registry: o.registry,
+    log: o.log,
+    schedulerId: scheduler.schedulerId,
+    kpa: { minWorkers, maxWorkers },
+    queuedDemand: () => scheduler.queued,
+  });
+  autoscaler.start();
+  return autoscaler;
+}
+
+function limitArgs(limits: Partial<SandboxLimits> | undefined): string[] {
+  if (!limits) return [];
+  return [
+    ...(limits.cpuMs ? ['--cpu-ms', String(limits.cpuMs)] : []),
+    ...(limits.wallMs ? ['--wall-ms', String(limits.wallMs)] : []),
+    ...(limits.heapMb ? ['--heap-mb', String(limits.heapMb)] : []),
+  ];
+}
+
+function withAdmin(
+  admin: AdminServer,
+  description: string,
+  drain: () => Promise<void>,
+): RunningFleet {
+  return {
+    description,
+    url: admin.url,
+    async drain() {
+      await drain();
+      await admin.close();
+    },
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * Every error Flotilla raises carries a stable string `code` (`FLOTILLA_ERR_*`).
+ * Errors cross threads, isolates and NATS as plain `{ code, message }`; the
+ * catalogue below says, for each code, whose fault it is and which HTTP status
+ * a client sees.
+ */
+
+/** Whose fault an error is: the bundle's (`user`) or the fleet's (`system`). */
+export type ErrorKind = 'user' | 'system';
+
+interface CodeInfo {
+  readonly kind: ErrorKind;
+  readonly status: number;
+}
+
+/**
+ * The catalogue of error codes. `status` is what the shield answers when the
+ * error ends a request.
+ */
+export const ERROR_CODES = {
+  /** The bundle threw, or returned something that is not a Response. */
+  FLOTILLA_ERR_RENDER: { kind: 'user', status: 502 },
+  /** The render used more CPU than allowed; the isolate was disposed. */
+  FLOTILLA_ERR_CPU_LIMIT: { kind: 'user', status: 503 },
+  /** The render took longer (wall clock) than allowed. */
+  FLOTILLA_ERR_WALL_LIMIT: { kind: 'user', status: 503 },
+  /** The isolate exceeded its heap limit and was disposed. */
+  FLOTILLA_ERR_MEMORY_LIMIT: { kind: 'user', status: 503 },
+  /** The response body was larger than allowed. */
+  FLOTILLA_ERR_OUTPUT_LIMIT: { kind: 'user', status: 502 },
+  /** The bundle failed to load: syntax error, too big, or no handler registered. */
+  FLOTILLA_ERR_BUNDLE: { kind: 'user', status: 502 },
+  /** No deployment matches the request's host or path. */
+  FLOTILLA_ERR_NOT_FOUND: { kind: 'user', status: 404 },
+  /** The client's request body is larger than the shield accepts. */
+  FLOTILLA_ERR_BODY_TOO_LARGE: { kind: 'user', status: 413 },
+  /** The request's deadline passed before it could be served. */
+  FLOTILLA_ERR_DEADLINE: { kind: 'system', status: 504 },
+  /** No scheduler or worker answered in the region. */
+  FLOTILLA_ERR_NO_RESPONDERS: { kind: 'system', status: 503 },
+  /** The worker rendering the request died (stopped heartbeating) before it answered. */
+  FLOTILLA_ERR_WORKER_LOST: { kind: 'system', status: 502 },
+  /** The scheduler handling the request died (stopped heartbeating) before it answered. */
+  FLOTILLA_ERR_SCHEDULER_LOST: { kind: 'system', status: 502 },
+  /** The region has no worker able to take the render. */
+  FLOTILLA_ERR_NO_WORKERS: { kind: 'system', status: 503 },
+  /** The fleet is at capacity and shed the request. */
+  FLOTILLA_ERR_OVERLOADED: { kind: 'system', status: 503 },
+  /** A request over the transport timed out. */
+  FLOTILLA_ERR_TIMEOUT: { kind: 'system', status: 504 },
+  /** The transport is closed or draining. */
+  FLOTILLA_ERR_TRANSPORT_CLOSED: { kind: 'system', status: 503 },
+  /** A wire message could not be decoded (unknown version, bad field). */
+  FLOTILLA_ERR_PROTOCOL: { kind: 'system', status: 502 },
+  /** The process is shutting down and takes no new work. */
+  FLOTILLA_ERR_DRAINING: { kind: 'system', status: 503 },
+  /** An option passed to a constructor or CLI is invalid. */
+  FLOTILLA_ERR_INVALID_OPTION: { kind: 'user', status: 500 },
+  /** The process was started without a required Node flag or runtime. */
+  FLOTILLA_ERR_PROCESS_FLAGS: { kind: 'system', status: 500 },
+  /** An unexpected failure inside the fleet. */
+  FLOTILLA_ERR_INTERNAL: { kind: 'system', status: 500 },
+} as const satisfies Record<string, CodeInfo>;
+
+/** A known error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The shape in which errors cross threads, isolates and NATS. */
+export interface WireError {
+  code: string;
+  message: string;
+}
+
+/** Options for {@link FlotillaError}. */
+export interface FlotillaErrorOptions {
+  /** The underlying error, kept for logs; never sent over the wire. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error Flotilla raises.
+ *
+ * @example
+ * throw new FlotillaError('FLOTILLA_ERR_NO_WORKERS', 'region us-east has no live worker');
+ */
+export class FlotillaError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options: FlotillaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FlotillaError';
+    this.code = code;
+  }
+
+  /** `user` when the bundle is at fault, `system` when the fleet is. */
+  get kind(): ErrorKind {
+    return errorKind(this.code);
+  }
+
+  /** The HTTP status a client sees when this error ends its request. */
+  get status(): number {
+    return errorStatus(this.code);
+  }
+
+  /** The plain form that crosses threads, isolates and NATS. */
+  toWire(): WireError {
+    return { code: this.code, message: this.message };
+  }
+}
+
+function info(code: string): CodeInfo {
+  // Own keys only: 'toString' or '__proto__' must not resolve through the prototype.
+  return Object.hasOwn(ERROR_CODES, code)
+    ? ((ERROR_CODES as Record<string, CodeInfo>)[code] ?? ERROR_CODES.FLOTILLA_ERR_INTERNAL)
+    : ERROR_CODES.FLOTILLA_ERR_INTERNAL;
+}
+
+/** Whose fault `code` is; unknown codes count as `system`. */
+export function errorKind(code: string): ErrorKind {
+  return info(code).kind;
+}
+
+/** The HTTP status for `code`; unknown codes map to 500. */
+export function errorStatus(code: string): number {
+  return info(code).status;
+}
+
+/** Converts anything thrown into the wire shape, keeping Flotilla codes. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof FlotillaError) return err.toWire();
+  if (isWireError(err)) return { code: err.code, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: 'FLOTILLA_ERR_INTERNAL', message };
+}
+
+/** Rebuilds a {@link FlotillaError} from its wire shape. */
+export function fromWireError(wire: WireError): FlotillaError {
+  return new FlotillaError(wire.code, wire.message);
+}
+
+/** True when `value` has the `{ code: 'FLOTILLA_ERR_*', message }` shape. */
+export function isWireError(value: unknown): value is WireError {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.code === 'string' &&
+    v.code.startsWith('FLOTILLA_ERR_') &&
+    typeof v.message === 'string'
+  );
+}
+
+/** Thrown by constructors and CLIs when an option is invalid; names the option. */
+export class InvalidOptionError extends FlotillaError {
+  constructor(option: string, problem: string) {
+    super('FLOTILLA_ERR_INVALID_OPTION', `option "${option}" ${problem}`);
+    this.name = 'InvalidOptionError';
+  }
+}

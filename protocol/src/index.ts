@@ -1,0 +1,40 @@
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorKind,
+  errorKind,
+  errorStatus,
+  FlotillaError,
+  type FlotillaErrorOptions,
+  fromWireError,
+  InvalidOptionError,
+  isWireError,
+  toWireError,
+  type WireError,
+} from './errors.ts';
+export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
+export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
+export {
+  decodeSchedulerAck,
+  decodeSchedulerBeat,
+  encodeSchedulerAck,
+  encodeSchedulerBeat,
+  type SchedulerAck,
+  type SchedulerBeat,
+} from './scheduler-messages.ts';
+export { isSubjectToken, type RegionSubjects, regionSubjects } from './subjects.ts';
+export { nextTraceparent, traceIdOf } from './trace.ts';
+export {
+  decodeRenderRequest,
+  decodeRenderResult,
+  encodeRenderRequest,
+  encodeRenderResult,
+  PROTOCOL_VERSION,
+  type RenderRequest,
+  type RenderResult,
+  type StageTimings,
+  TOP_LEVEL_STAGES,
+  topLevelMs,
+  WIRE_HEADERS,
+  type WireMessage,
+} from './wire.ts';

@@ -1,0 +1,216 @@
+import { FlotillaError, isWireError, type WireError } from './errors.ts';
+
+/** Version of the render messages below; bumped on any incompatible change. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * A message as it crosses the transport: metadata in headers, body as bytes.
+ * Over NATS the headers become NATS message headers.
+ */
+export interface WireMessage {
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** Header names used on wire messages. */
+export const WIRE_HEADERS = {
+  version: 'flotilla-v',
+  deployment: 'flotilla-deployment',
+  bundleHash: 'flotilla-bundle-hash',
+  deadline: 'flotilla-deadline',
+  requestId: 'flotilla-request-id',
+  traceparent: 'traceparent',
+  method: 'flotilla-method',
+  url: 'flotilla-url',
+  httpHeaders: 'flotilla-http-headers',
+  status: 'flotilla-status',
+  timings: 'flotilla-timings',
+  error: 'flotilla-error',
+  attempt: 'flotilla-attempt',
+  ackTo: 'flotilla-ack-to',
+} as const;
+
+/** A request to render one HTTP request with one deployment. */
+export interface RenderRequest {
+  /** Immutable deployment to render with. */
+  deploymentId: string;
+  /** HTTP method, upper-case. */
+  method: string;
+  /** Absolute URL as the client asked for it. */
+  url: string;
+  /** HTTP request headers, lower-case names, in order. */
+  headers: Array<[string, string]>;
+  /** Request body; empty for GET and HEAD. */
+  body: Uint8Array;
+  /** Absolute deadline, epoch milliseconds. Work past it is not started. */
+  deadline: number;
+  /** W3C trace context of the request. */
+  traceparent: string;
+  /** Id of the request for logs, unique per client request. */
+  requestId: string;
+  /** 1 for the first try, 2 for a retry. */
+  attempt: number;
+  /** Where the scheduler that takes the request says so (the shield's ack subject). */
+  ackTo?: string;
+}
+
+/**
+ * Per-stage durations of a render, in milliseconds, as shown in
+ * `Server-Timing`. The top-level stages ({@link TOP_LEVEL_STAGES}) add up to
+ * the whole request; `queue` (waiting for a thread), `load` (cold start) and
+ * `render` (inside the isolate) are parts of `worker`.
+ */
+export interface StageTimings {
+  [stage: string]: number;
+}
+
+/** Stages that do not overlap: their sum is the time of the whole request. */
+export const TOP_LEVEL_STAGES = ['shield', 'transport', 'scheduler', 'worker'] as const;
+
+/** Sum of the top-level stages present in `timings`. */
+export function topLevelMs(timings: StageTimings): number {
+  let sum = 0;
+  for (const stage of TOP_LEVEL_STAGES) sum += timings[stage] ?? 0;
+  return sum;
+}
+
+/** The answer to a {@link RenderRequest}: a response, or an error. */
+export type RenderResult =
+  | {
+      ok: true;
+      status: number;
+      headers: Array<[string, string]>;
+      body: Uint8Array;
+      timings: StageTimings;
+    }
+  | { ok: false; error: WireError; timings: StageTimings };
+
+const EMPTY = new Uint8Array(0);
+
+function protocolError(message: string): FlotillaError {
+  return new FlotillaError('FLOTILLA_ERR_PROTOCOL', message);
+}
+
+function checkVersion(msg: WireMessage): void {
+  const v = msg.headers[WIRE_HEADERS.version];
+  if (v !== String(PROTOCOL_VERSION)) {
+    throw protocolError(
+      `unsupported message version ${v === undefined ? '(none)' : JSON.stringify(v)}, this process speaks ${PROTOCOL_VERSION}`,
+    );
+  }
+}
+
+function required(msg: WireMessage, name: string): string {
+  const value = msg.headers[name];
+  if (value === undefined || value === '') throw protocolError(`missing header ${name}`);
+  return value;
+}
+
+function parseJson<T>(text: string, what: string, check: (v: unknown) => v is T): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw protocolError(`${what} is not valid JSON`);
+  }
+  if (!check(value)) throw protocolError(`${what} has the wrong shape`);
+  return value;
+}
+
+function isHeaderList(v: unknown): v is Array<[string, string]> {
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (e) =>
+        Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string',
+    )
+  );
+}
+
+function isTimings(v: unknown): v is StageTimings {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.values(v).every((n) => typeof n === 'number')
+  );
+}
+
+/** Encodes a render request for the transport. */
+export function encodeRenderRequest(req: RenderRequest): WireMessage {
+  return {
+    headers: {
+      [WIRE_HEADERS.version]: String(PROTOCOL_VERSION),
+      [WIRE_HEADERS.deployment]: req.deploymentId,
+      [WIRE_HEADERS.method]: req.method,
+      [WIRE_HEADERS.url]: req.url,
+      [WIRE_HEADERS.httpHeaders]: JSON.stringify(req.headers),
+      [WIRE_HEADERS.deadline]: String(req.deadline),
+      [WIRE_HEADERS.traceparent]: req.traceparent,
+      [WIRE_HEADERS.requestId]: req.requestId,
+      [WIRE_HEADERS.attempt]: String(req.attempt),
+      ...(req.ackTo ? { [WIRE_HEADERS.ackTo]: req.ackTo } : {}),
+    },
+    body: req.body,
+  };
+}
+
+/** Decodes a render request; throws `FLOTILLA_ERR_PROTOCOL` on a malformed message. */
+export function decodeRenderRequest(msg: WireMessage): RenderRequest {
+  checkVersion(msg);
+  const deadline = Number(required(msg, WIRE_HEADERS.deadline));
+  if (!Number.isFinite(deadline)) throw protocolError('deadline is not a number');
+  const attempt = Number(msg.headers[WIRE_HEADERS.attempt] ?? '1');
+  return {
+    deploymentId: required(msg, WIRE_HEADERS.deployment),
+    method: required(msg, WIRE_HEADERS.method),
+    url: required(msg, WIRE_HEADERS.url),
+    headers: parseJson(required(msg, WIRE_HEADERS.httpHeaders), 'request headers', isHeaderList),
+    body: msg.body,
+    deadline,
+    traceparent: msg.headers[WIRE_HEADERS.traceparent] ?? '',
+    requestId: msg.headers[WIRE_HEADERS.requestId] ?? '',
+    attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1,
+    ...(msg.headers[WIRE_HEADERS.ackTo] ? { ackTo: msg.headers[WIRE_HEADERS.ackTo] } : {}),
+  };
+}
+
+/** Encodes a render result (response or error) for the transport. */
+export function encodeRenderResult(result: RenderResult): WireMessage {
+  const headers: Record<string, string> = {
+    [WIRE_HEADERS.version]: String(PROTOCOL_VERSION),
+    [WIRE_HEADERS.timings]: JSON.stringify(result.timings),
+  };
+  if (!result.ok) {
+    headers[WIRE_HEADERS.error] = JSON.stringify({
+      code: result.error.code,
+      message: result.error.message,
+    });
+    return { headers, body: EMPTY };
+  }
+  headers[WIRE_HEADERS.status] = String(result.status);
+  headers[WIRE_HEADERS.httpHeaders] = JSON.stringify(result.headers);
+  return { headers, body: result.body };
+}
+
+/** Decodes a render result; throws `FLOTILLA_ERR_PROTOCOL` on a malformed message. */
+export function decodeRenderResult(msg: WireMessage): RenderResult {
+  checkVersion(msg);
+  const timingsText = msg.headers[WIRE_HEADERS.timings];
+  const timings = timingsText === undefined ? {} : parseJson(timingsText, 'timings', isTimings);
+  const errorText = msg.headers[WIRE_HEADERS.error];
+  if (errorText !== undefined) {
+    return { ok: false, error: parseJson(errorText, 'error', isWireError), timings };
+  }
+  const status = Number(required(msg, WIRE_HEADERS.status));
+  if (!Number.isInteger(status) || status < 100 || status > 599) {
+    throw protocolError(`status ${JSON.stringify(msg.headers[WIRE_HEADERS.status])} is invalid`);
+  }
+  return {
+    ok: true,
+    status,
+    headers: parseJson(required(msg, WIRE_HEADERS.httpHeaders), 'response headers', isHeaderList),
+    body: msg.body,
+    timings,
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * A host function handed to the prelude (an isolated-vm `Callback` with
+ * `ignored: true`: the call returns at once, the host runs it later). It never
+ * becomes reachable from bundle code: the prelude keeps it in its closure.
+ */
+export type HostCallback = (...args: Array<string | number>) => void;
+
+/** Plain request shape the host passes in (copied). */
+export interface GuestRequestInit {
+  method: string;
+  url: string;
+  headers: Array<[string, string]>;
+  /** Request body bytes (copied), or null for none. */
+  body: Uint8Array | null;
+  /** Id of the request, for the bundle's log lines; '' when unknown. */
+  requestId: string;
+}
+
+/** Plain response shape the guest hands back (copied). */
+export type GuestResult =
+  | {
+      ok: true;
+      status: number;
+      headers: Array<[string, string]>;
+      bodyText: string | null;
+      bodyBytes: Uint8Array | null;
+    }
+  | { ok: false; code: string; message: string };
+
+/** Timers alive at once per isolate (each is a host timer until it fires). */
+export const MAX_TIMERS = 10_000;
+
+/** Backend sub-requests one render may make (every `fetch` call counts, refused ones too). */
+export const MAX_FETCHES_PER_RENDER = 50;
+
+/** `fetch` calls an isolate may have waiting for the host at once (all renders together). */
+export const MAX_PENDING_FETCHES = 1000;
+
+/**
+ * What the guest's `fetch` hands the host (copied): the call's id and the
+ * request id of the render that made it, then the request itself.
+ */
+export type FetchHostCallback = (
+  id: number,
+  owner: string,
+  url: string,
+  method: string,
+  headers: Array<[string, string]>,
+  body: Uint8Array | null,
+  redirect: string,
+) => void;
+
+/**
+ * What the host answers to one `fetch` call (copied into the isolate). A
+ * failure carries only a message: the guest turns it into a `TypeError`.
+ */
+export type GuestFetchResult =
+  | {
+      ok: true;
+      status: number;
+      statusText: string;
+      headers: Array<[string, string]>;
+      body: Uint8Array | null;
+      /** URL of the response (after redirects). */
+      url: string;
+      redirected: boolean;
+    }
+  | { ok: false; message: string };

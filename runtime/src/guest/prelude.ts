@@ -1,0 +1,398 @@
+/**
+ * Runs first in every isolate context. Installs the web-standard globals a
+ * bundle sees and `Flotilla.serve`, and returns the dispatcher the host calls
+ * for each request. Host references arrive as arguments and stay in this
+ * closure: bundle code can never reach them.
+ */
+import { GuestTextDecoder, GuestTextEncoder } from './encoding.ts';
+import { createFetch } from './fetch.ts';
+import { Headers, Request, Response } from './fetch-api.ts';
+import {
+  type FetchHostCallback,
+  type GuestFetchResult,
+  type GuestRequestInit,
+  type GuestResult,
+  type HostCallback,
+  MAX_TIMERS,
+} from './host.ts';
+import { type HostRandom, installWebGlobals } from './web-globals.ts';
+
+type Handler = (request: Request) => unknown;
+
+interface Installed {
+  /** Renders one request; resolves with a plain, copyable result. */
+  dispatch(init: GuestRequestInit): Promise<GuestResult>;
+  /**
+   * Starts rendering one request (as `dispatch`) and returns the render's id.
+   * The host calls it synchronously: when it returns, the render has run
+   * as far as it can without the host (its synchronous part and every
+   * microtask it queued).
+   */
+  start(init: GuestRequestInit): number;
+  /**
+   * The result of render `id` (forgetting the render) if it has settled and
+   * left the host nothing to do for it: no timer pending and no `fetch` call
+   * made (the host has not seen those calls yet, and must settle them).
+   * Otherwise null, and the host waits for it with `wait`.
+   */
+  take(id: number): GuestResult | null;
+  /** The result of render `id`, or a promise of it (forgets the render). */
+  wait(id: number): GuestResult | Promise<GuestResult>;
+  /** True once the bundle called `Flotilla.serve`. */
+  hasHandler(): boolean;
+  /** Fires timer `id` (called by the host when its delay passes). */
+  fireTimer(id: number): void;
+  /** Settles `fetch` call `id` with the host's answer (called by the host). */
+  deliverFetch(id: number, result: GuestFetchResult): void;
+  /**
+   * Forgets the timers request `requestId` left pending when it ended (a
+   * timer never outlives its render) and returns their ids for the host to clear.
+   */
+  settle(requestId: string): number[];
+}
+
+/** Timer calls (set or clear) an isolate may make at once… */
+const TIMER_OPS_BURST = 10_000;
+/** …and per second after that. */
+const TIMER_OPS_PER_S = 10_000;
+/** Console output a bundle may send at once, in UTF-16 units… */
+const LOG_BURST = 1_000_000;
+/** …and per second after that. */
+const LOG_RATE_PER_S = 1_000_000;
+/** What one line costs besides its text (the host handles each line separately). */
+const LOG_LINE_OVERHEAD = 100;
+
+/**
+ * The code of an error a render threw: an allocation the isolate refused
+ * (an ArrayBuffer past the heap limit) is a memory limit, anything else the
+ * bundle's render error.
+ */
+function errorCodeOf(value: unknown): string {
+  try {
+    if (value instanceof RangeError && /allocation failed/i.test(String(value.message))) {
+      return 'FLOTILLA_ERR_MEMORY_LIMIT';
+    }
+  } catch {
+    // a throwing getter: treat as a render error
+  }
+  return 'FLOTILLA_ERR_RENDER';
+}
+
+function describeThrown(value: unknown): string {
+  try {
+    if (value instanceof Error) return `${String(value.name)}: ${String(value.message)}`;
+    return `non-Error thrown: ${typeof value === 'string' ? value : JSON.stringify(value)}`;
+  } catch {
+    // a throwing getter or toJSON
+    return 'non-Error thrown';
+  }
+}
+
+export function install(
+  log: HostCallback,
+  timers: HostCallback,
+  fetchHost: FetchHostCallback,
+  random: HostRandom,
+): Installed {
+  const g = globalThis as Record<string, unknown>;
+  let handler: Handler | null = null;
+  // Captured before the bundle runs: the bookkeeping of start/take/wait must
+  // not go through builtins a bundle may patch. It calls no promise method
+  // either (dispatch hands its result to the render's record itself), so a
+  // patched Promise.prototype.then, as zone.js installs, cannot get in between.
+  const apply = Reflect.apply;
+  const mapGet = Map.prototype.get;
+  const mapSet = Map.prototype.set;
+  const mapDelete = Map.prototype.delete;
+
+  const define = (name: string, value: unknown) =>
+    Object.defineProperty(g, name, {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+
+  define('Headers', Headers);
+  define('Request', Request);
+  define('Response', Response);
+  define('TextEncoder', GuestTextEncoder);
+  define('TextDecoder', GuestTextDecoder);
+  define('self', globalThis);
+  installWebGlobals(define, random);
+
+  const formatOne = (a: unknown): string => {
+    try {
+      if (typeof a === 'string') return a;
+      if (a instanceof Error) return `${String(a.name)}: ${String(a.message)}`;
+      const json = JSON.stringify(a);
+      return json === undefined ? String(a) : json; // undefined, functions, symbols
+    } catch {
+      try {
+        return String(a); // bigint, cycles
+      } catch {
+        return '[unprintable]';
+      }
+    }
+  };
+  // The host keeps 8 KB of a line; cut here so a huge line is never copied out.
+  const format = (args: unknown[]) => args.map(formatOne).join(' ').slice(0, 8192);
+  // Request whose code runs now. Renders interleave in one isolate, so each
+  // entry point from the host (dispatch, a timer firing) sets it, and the
+  // microtasks that entry runs (await continuations) inherit it. Log lines
+  // carry it, so concurrent renders' logs keep their own request ids.
+  let current = '';
+
+  // fetch: bridged to the host, which reaches only the declared backends.
+  // An answer runs the awaiting code as the render that made the call.
+  const fetcher = createFetch(
+    fetchHost,
+    () => current,
+    (owner) => {
+      current = owner;
+    },
+  );
+  define('fetch', fetcher.fetch);
+
+  // Every log line crosses to the host and waits there in a queue, so a
+  // bundle logging in a loop could fill the host's memory within one render.
+  // A token bucket (in UTF-16 units, plus a per-line overhead) bounds it;
+  // lines over budget are dropped and counted. `Date.now` is captured before
+  // the bundle runs (as is Math.min), so it cannot fake time to refill the bucket.
+  const now = Date.now;
+  const min = Math.min;
+  let logBudget = LOG_BURST;
+  let logRefilled = now();
+  let dropped = 0;
+  let lastNotice = Number.NEGATIVE_INFINITY;
+  const emit = (level: string, line: unknown, owner: string) => {
+    // The bundle may patch the builtins `format` uses: trust only a string's length.
+    const message = typeof line === 'string' ? line : '[unprintable]';
+    const t = now();
+    const refilled = logBudget + ((t - logRefilled) * LOG_RATE_PER_S) / 1000;
+    logBudget = min(refilled, LOG_BURST);
+    logRefilled = t;
+    const cost = message.length + LOG_LINE_OVERHEAD;
+    if (cost > logBudget) {
+      dropped++;
+      return;
+    }
+    if (dropped > 0 && t - lastNotice >= 1000) {
+      log(
+        'warn',
+        `[flotilla] ${dropped} console line(s) dropped: the bundle logged too much`,
+        owner,
+      );
+      logBudget -= LOG_LINE_OVERHEAD;
+      dropped = 0;
+      lastNotice = t;
+    }
+    logBudget -= cost;
+    log(level, message, owner);
+  };
+
+  const consoleObj: Record<string, (...args: unknown[]) => void> = {};
+  for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    consoleObj[level] = (...args: unknown[]) => emit(level, format(args), current);
+  }
+  define('console', consoleObj);
+
+  define('queueMicrotask', (cb: () => void) => {
+    if (typeof cb !== 'function') throw new TypeError('queueMicrotask needs a function');
+    const owner = current;
+    Promise.resolve()
+      .then(cb)
+      .catch((err: unknown) =>
+        emit(
+          'error',
+          `Uncaught exception in queueMicrotask callback: ${describeThrown(err)}`,
+          owner,
+        ),
+      );
+  });
+
+  // Each timer is a host timer until it fires or is cleared, and each set or
+  // clear is a call queued on the host. Both are bounded, so that a loop of
+  // setTimeout (or of setTimeout/clearTimeout) cannot fill the host's memory:
+  // at most MAX_TIMERS alive, at most TIMER_OPS_PER_S calls a second (after a
+  // burst). Past either, setTimeout throws a RangeError; a clearTimeout over
+  // budget just forgets the callback (its host timer fires into nothing).
+  let nextTimer = 1;
+  const live = new Set<number>();
+  const pending = new Map<number, { run: () => void; owner: string }>();
+  // Pending timers per request id (prototype-less: `take` reads it after
+  // bundle code ran). A render with any cannot be taken synchronously.
+  const timersOf: Record<string, number> = Object.create(null);
+  const forgetTimer = (owner: string) => {
+    const n = timersOf[owner];
+    if (n === undefined) return;
+    if (n > 1) timersOf[owner] = n - 1;
+    else delete timersOf[owner];
+  };
+  let timerOps = TIMER_OPS_BURST;
+  let opsRefilled = now();
+  const takeTimerOp = (): boolean => {
+    const t = now();
+    const refilled = timerOps + ((t - opsRefilled) * TIMER_OPS_PER_S) / 1000;
+    timerOps = min(refilled, TIMER_OPS_BURST);
+    opsRefilled = t;
+    if (timerOps < 1) return false;
+    timerOps -= 1;
+    return true;
+  };
+  define('setTimeout', (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    if (typeof cb !== 'function') throw new TypeError('setTimeout needs a function');
+    if (live.size >= MAX_TIMERS) {
+      throw new RangeError(`setTimeout: more than ${MAX_TIMERS} timers pending`);
+    }
+    if (!takeTimerOp()) {
+      throw new RangeError(`setTimeout: called more than ${TIMER_OPS_PER_S} times a second`);
+    }
+    const id = nextTimer++;
+    live.add(id);
+    pending.set(id, { run: () => cb(...args), owner: current });
+    timersOf[current] = (timersOf[current] ?? 0) + 1;
+    timers('set', id, Math.max(0, Number(ms) || 0));
+    return id;
+  });
+  define('clearTimeout', (id: unknown) => {
+    if (typeof id !== 'number') return;
+    const timer = pending.get(id);
+    if (timer === undefined) return;
+    pending.delete(id);
+    forgetTimer(timer.owner);
+    if (live.has(id) && takeTimerOp()) {
+      live.delete(id);
+      timers('clear', id, 0);
+    }
+  });
+
+  define(
+    'Flotilla',
+    Object.freeze({
+      serve(h: unknown) {
+        if (handler !== null) throw new Error('Flotilla.serve was already called');
+        if (typeof h === 'function') handler = h as Handler;
+        else if (h && typeof (h as { fetch?: unknown }).fetch === 'function') {
+          const obj = h as { fetch: Handler };
+          handler = (req) => obj.fetch(req);
+        } else {
+          throw new TypeError('Flotilla.serve needs a function or an object with a fetch method');
+        }
+      },
+    }),
+  );
+
+  // Renders started with `start` and not yet taken or waited for.
+  interface Started {
+    owner: string;
+    promise: Promise<GuestResult> | undefined;
+    result: GuestResult | undefined;
+  }
+  const started = new Map<number, Started>();
+  let nextRender = 1;
+
+  /** Renders one request; its result also goes to `record` (before any promise settles). */
+  async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
+    const done = (result: GuestResult): GuestResult => {
+      if (record !== undefined) record.result = result;
+      return result;
+    };
+    if (handler === null) {
+      return done({
+        ok: false,
+        code: 'FLOTILLA_ERR_BUNDLE',
+        message: 'bundle registered no handler',
+      });
+    }
+    current = init.requestId;
+    let response: unknown;
+    try {
+      const request = new Request(init.url, {
+        method: init.method,
+        headers: init.headers,
+        body: init.body,
+      });
+      response = await handler(request);
+    } catch (err) {
+      return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
+    }
+    if (!(response instanceof Response)) {
+      return done({
+        ok: false,
+        code: 'FLOTILLA_ERR_RENDER',
+        message: `handler returned ${response === null ? 'null' : typeof response}, not a Response`,
+      });
+    }
+    let parts: { text: string | null; bytes: Uint8Array | null };
+    try {
+      parts = await response.toParts(); // reads a stream body to its end
+    } catch (err) {
+      return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
+    }
+    return done({
+      ok: true,
+      status: response.status,
+      headers: response.headers.toList(),
+      bodyText: parts.text,
+      bodyBytes: parts.bytes,
+    });
+  }
+
+  return {
+    dispatch: (init) => dispatch(init),
+    start(init) {
+      const id = nextRender++;
+      const render: Started = { owner: init.requestId, promise: undefined, result: undefined };
+      apply(mapSet, started, [id, render]);
+      // dispatch rejects only if bundle code broke the prelude's own objects
+      // (no result then): `wait` hands that rejection to the host.
+      render.promise = dispatch(init, render);
+      return id;
+    },
+    take(id) {
+      const render: Started | undefined = apply(mapGet, started, [id]);
+      if (render?.result === undefined) return null;
+      if (timersOf[render.owner] !== undefined || fetcher.made(render.owner)) return null;
+      apply(mapDelete, started, [id]);
+      return render.result;
+    },
+    wait(id) {
+      const render: Started | undefined = apply(mapGet, started, [id]);
+      if (render === undefined) {
+        return { ok: false, code: 'FLOTILLA_ERR_INTERNAL', message: `no render ${id} to wait for` };
+      }
+      apply(mapDelete, started, [id]);
+      return render.result ?? (render.promise as Promise<GuestResult>);
+    },
+    hasHandler: () => handler !== null,
+    deliverFetch: (id, result) => fetcher.deliver(id, result),
+    settle(requestId) {
+      fetcher.settle(requestId);
+      const ids: number[] = [];
+      for (const [id, timer] of pending) {
+        if (timer.owner === requestId) ids.push(id);
+      }
+      for (const id of ids) {
+        pending.delete(id);
+        live.delete(id);
+      }
+      delete timersOf[requestId];
+      return ids;
+    },
+    fireTimer(id) {
+      live.delete(id);
+      const timer = pending.get(id);
+      if (!timer) return;
+      pending.delete(id);
+      forgetTimer(timer.owner);
+      current = timer.owner;
+      try {
+        timer.run();
+      } catch (err) {
+        // As in browsers: an exception in a timer callback is reported, not fatal.
+        emit('error', `Uncaught exception in setTimeout callback: ${describeThrown(err)}`, current);
+      }
+    },
+  };
+}

@@ -1,0 +1,236 @@
+import { positiveInt } from '@flotilla/protocol';
+import { DEFAULT_LIMITS, type SandboxLimits } from './limits.ts';
+import { type CompileCache, DeploymentIsolate, type GuestLogEntry } from './sandbox.ts';
+
+/** Options of {@link IsolateCache}. */
+export interface IsolateCacheOptions {
+  /**
+   * Isolates kept per thread; the least recently used is disposed past it.
+   * @default 16
+   */
+  maxIsolates?: number;
+  /**
+   * Renders after which an isolate is recycled (disposed and reloaded on next use).
+   * @default 10000
+   */
+  maxRendersPerIsolate?: number;
+  /**
+   * Every this many renders an isolate's heap is sampled; an isolate whose
+   * heap grew at each of the last 3 samples past a quarter of its limit, or
+   * stands above three quarters of it, is recycled (a leaking bundle gets a
+   * fresh isolate before it hits FLOTILLA_ERR_MEMORY_LIMIT).
+   * @default 200
+   */
+  heapCheckEveryRenders?: number;
+  /** The operator's limits. @default DEFAULT_LIMITS */
+  ceiling?: SandboxLimits;
+  /** Compile cache shared by this thread's isolates. */
+  compileCache?: CompileCache;
+  /** Receives bundle console output. */
+  log?: (entry: GuestLogEntry) => void;
+  /** Called once per isolate created (a cold start). */
+  onColdStart?: (deploymentId: string, loadMs: number) => void;
+}
+
+/** What {@link IsolateCache.acquire} needs to load a deployment it does not hold. */
+export interface DeploymentSource {
+  deploymentId: string;
+  bundleHash: string;
+  /** Reads the bundle script; called only on a cold start. */
+  loadCode(): Promise<string>;
+  limits?: Partial<SandboxLimits>;
+  /**
+   * Backends the bundle may fetch (name → origin, from the manifest). Fixed
+   * for a deployment id and bundle hash (deployments are immutable), so they
+   * live with the isolate and are read only when it loads.
+   */
+  backends?: Record<string, string>;
+}
+
+/** What {@link IsolateCache.acquire} returns. */
+export interface AcquiredIsolate {
+  isolate: DeploymentIsolate;
+  /** True when the caller waited for the isolate to load (its own load or one it joined). */
+  cold: boolean;
+  /** True for the one caller whose call started the load (count cold starts with this). */
+  loaded: boolean;
+}
+
+/** What {@link IsolateCache.prewarm} did. */
+export interface PrewarmResult {
+  deploymentId: string;
+  /** False when the deployment was already warm (only the render ran). */
+  cold: boolean;
+  loadMs: number;
+  renderMs: number;
+  /** Status of the synthetic render. */
+  status: number;
+}
+
+/** Live isolates of a cache and the heap they use. */
+export interface IsolateCacheStats {
+  isolates: number;
+  heapBytes: number;
+}
+
+/**
+ * One isolate per deployment per thread, bounded by an LRU. Concurrent first
+ * requests for a deployment share a single load. Evicted and recycled
+ * isolates are retired: disposed once the renders running in them finish.
+ */
+export class IsolateCache {
+  readonly #max: number;
+  readonly #maxRenders: number;
+  readonly #heapEvery: number;
+  /** Heap samples per isolate, newest last (at most 3), and the render count of the last. */
+  readonly #heapSamples = new WeakMap<DeploymentIsolate, { at: number; bytes: number[] }>();
+  readonly #options: IsolateCacheOptions;
+  // Map order is recency order: the first key is the least recently used.
+  readonly #isolates = new Map<string, DeploymentIsolate>();
+  // Keyed by deployment id and bundle hash.
+  readonly #loading = new Map<string, Promise<DeploymentIsolate>>();
+
+  constructor(options: IsolateCacheOptions = {}) {
+    this.#max = positiveInt('maxIsolates', options.maxIsolates, 16);
+    this.#maxRenders = positiveInt('maxRendersPerIsolate', options.maxRendersPerIsolate, 10_000);
+    this.#heapEvery = positiveInt('heapCheckEveryRenders', options.heapCheckEveryRenders, 200);
+    this.#options = options;
+  }
+
+  /** Deployments with a live isolate, least recently used first. */
+  warm(): string[] {
+    return [...this.#isolates.values()].filter((i) => !i.disposed).map((i) => i.deploymentId);
+  }
+
+  /** Live isolates. */
+  get size(): number {
+    return this.warm().length;
+  }
+
+  /** Live isolates and their heap (sums `heapUsed()`: call it now and then, not per render). */
+  stats(): IsolateCacheStats {
+    let isolates = 0;
+    let heapBytes = 0;
+    for (const iso of this.#isolates.values()) {
+      if (iso.disposed) continue;
+      isolates++;
+      heapBytes += iso.heapUsed();
+    }
+    return { isolates, heapBytes };
+  }
+
+  /** True when `iso`'s heap keeps growing or stands near its limit (sampled every N renders). */
+  #heapSaysRecycle(iso: DeploymentIsolate): boolean {
+    const record = this.#heapSamples.get(iso) ?? { at: 0, bytes: [] };
+    if (iso.renders - record.at < this.#heapEvery) return false;
+    record.at = iso.renders;
+    const used = iso.heapUsed();
+    const samples = record.bytes;
+    samples.push(used);
+    if (samples.length > 3) samples.shift();
+    this.#heapSamples.set(iso, record);
+    const limit = iso.limits.heapMb * 1024 * 1024;
+    if (used > 0.75 * limit) return true;
+    const growing =
+      samples.length === 3 && (samples[0] ?? 0) < (samples[1] ?? 0) && (samples[1] ?? 0) < used;
+    return growing && used > 0.25 * limit;
+  }
+
+  /** The warm isolate of `source.deploymentId`, loading it first when cold. */
+  async acquire(source: DeploymentSource): Promise<AcquiredIsolate> {
+    const key = source.deploymentId;
+    const existing = this.#isolates.get(key);
+    if (
+      existing &&
+      !existing.disposed &&
+      existing.bundleHash === source.bundleHash &&
+      existing.renders < this.#maxRenders &&
+      !this.#heapSaysRecycle(existing)
+    ) {
+      this.#isolates.delete(key);
+      this.#isolates.set(key, existing);
+      return { isolate: existing, cold: false, loaded: false };
+    }
+    if (existing) this.#evict(key);
+    const loadKey = `${key}\n${source.bundleHash}`;
+    let loading = this.#loading.get(loadKey);
+    const leader = loading === undefined;
+    if (!loading) {
+      loading = this.#load(source);
+      this.#loading.set(loadKey, loading);
+      void loading.then(
+        () => this.#loading.delete(loadKey),
+        () => this.#loading.delete(loadKey),
+      );
+    }
+    return { isolate: await loading, cold: true, loaded: leader };
+  }
+
+  async #load(source: DeploymentSource): Promise<DeploymentIsolate> {
+    const started = performance.now();
+    const code = await source.loadCode();
+    const isolate = await DeploymentIsolate.load({
+      deploymentId: source.deploymentId,
+      code,
+      bundleHash: source.bundleHash,
+      ceiling: this.#options.ceiling ?? DEFAULT_LIMITS,
+      ...(source.limits ? { limits: source.limits } : {}),
+      ...(source.backends ? { backends: source.backends } : {}),
+      ...(this.#options.compileCache ? { compileCache: this.#options.compileCache } : {}),
+      ...(this.#options.log ? { log: this.#options.log } : {}),
+    });
+    // Another load (other bundle hash) may have finished meanwhile.
+    const previous = this.#isolates.get(source.deploymentId);
+    if (previous && previous !== isolate) this.#evict(source.deploymentId);
+    this.#isolates.set(source.deploymentId, isolate);
+    while (this.#isolates.size > this.#max) {
+      const oldest = this.#isolates.keys().next().value;
+      if (oldest === undefined) break;
+      this.#evict(oldest);
+    }
+    this.#options.onColdStart?.(source.deploymentId, performance.now() - started);
+    return isolate;
+  }
+
+  #evict(key: string): void {
+    this.#isolates.get(key)?.retire();
+    this.#isolates.delete(key);
+  }
+
+  /**
+   * Loads `source` if it is cold and runs one synthetic render (`GET /` with
+   * `x-flotilla-prewarm: 1`), so the first real request finds the isolate
+   * loaded and its code compiled by the JIT. The synthetic render's status
+   * does not matter (a 404 warms as well); an error thrown by the bundle does.
+   */
+  async prewarm(
+    source: DeploymentSource,
+    options: { url?: string; deadline?: number } = {},
+  ): Promise<PrewarmResult> {
+    const started = performance.now();
+    const { isolate, cold } = await this.acquire(source);
+    const loaded = performance.now();
+    const response = await isolate.render(
+      {
+        method: 'GET',
+        url: options.url ?? 'http://prewarm.flotilla.invalid/',
+        headers: [['x-flotilla-prewarm', '1']],
+        body: null,
+      },
+      { requestId: 'prewarm', ...(options.deadline ? { deadline: options.deadline } : {}) },
+    );
+    return {
+      deploymentId: source.deploymentId,
+      cold,
+      loadMs: loaded - started,
+      renderMs: performance.now() - loaded,
+      status: response.status,
+    };
+  }
+
+  /** Disposes every isolate now (shutdown). */
+  disposeAll(): void {
+    for (const isolate of this.#isolates.values()) isolate.dispose();
+    this.#isolates.clear();
+  }
+}

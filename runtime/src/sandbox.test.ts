@@ -1,0 +1,949 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, resolveLimits } from './limits.ts';
+import { CompileCache, type GuestLogEntry } from './sandbox.ts';
+import { disposeLoaded, hashOf, loadBundle, rejection, request, text } from './test-helpers.ts';
+
+afterEach(() => disposeLoaded());
+
+const HELLO = `Flotilla.serve(() => new Response('<h1>Hello</h1>', {
+  status: 201,
+  headers: { 'content-type': 'text/html; charset=utf-8', 'x-app': 'shop' },
+}));`;
+
+describe('rendering', () => {
+  it('returns the status, headers and body of the Response the handler built', async () => {
+    const iso = await loadBundle(HELLO);
+    const res = await iso.render(request());
+    expect(res.status).toBe(201);
+    expect(res.headers).toEqual([
+      ['content-type', 'text/html; charset=utf-8'],
+      ['x-app', 'shop'],
+    ]);
+    expect(text(res.body)).toBe('<h1>Hello</h1>');
+    expect(res.cpuMs).toBeGreaterThanOrEqual(0);
+    expect(iso.renders).toBe(1);
+  });
+
+  it('renders with an async handler that awaits setTimeout', async () => {
+    const iso = await loadBundle(`Flotilla.serve(async () => {
+      const order = [];
+      const wait = (ms, tag) => new Promise((r) => setTimeout(() => { order.push(tag); r(); }, ms));
+      await Promise.all([wait(30, 'slow'), wait(1, 'fast')]);
+      const cleared = setTimeout(() => order.push('cleared'), 0);
+      clearTimeout(cleared);
+      await wait(5, 'after');
+      return new Response(order.join(','));
+    });`);
+    const res = await iso.render(request());
+    expect(text(res.body)).toBe('fast,slow,after');
+  });
+
+  it('accepts the { fetch } object form of Flotilla.serve', async () => {
+    const iso = await loadBundle(`Flotilla.serve({
+      greeting: 'hi from fetch',
+      async fetch(req) { return new Response(this.greeting + ' ' + req.url); },
+    });`);
+    const res = await iso.render(request('http://shop.test/p/1'));
+    expect(text(res.body)).toBe('hi from fetch http://shop.test/p/1');
+  });
+
+  it('hands the request method, url, headers and body to the handler', async () => {
+    const iso = await loadBundle(`Flotilla.serve(async (req) => Response.json({
+      method: req.method,
+      url: req.url,
+      accept: req.headers.get('Accept'),
+      cookie: req.headers.get('cookie'),
+      body: await req.json(),
+    }));`);
+    const res = await iso.render(
+      request('http://shop.test/cart?x=1', {
+        method: 'POST',
+        headers: [
+          ['accept', 'application/json'],
+          ['cookie', 'a=1'],
+          ['content-type', 'application/json'],
+        ],
+        body: new TextEncoder().encode(JSON.stringify({ sku: 'ü-42', qty: 2 })),
+      }),
+    );
+    expect(res.headers).toContainEqual(['content-type', 'application/json']);
+    expect(JSON.parse(text(res.body))).toEqual({
+      method: 'POST',
+      url: 'http://shop.test/cart?x=1',
+      accept: 'application/json',
+      cookie: 'a=1',
+      body: { sku: 'ü-42', qty: 2 },
+    });
+  });
+
+  it('passes a binary request body through unchanged (not decoded as text)', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async (req) => new Response(await req.bytes(), { headers: { 'content-type': 'application/octet-stream' } }));`,
+    );
+    const bytes = new Uint8Array([0, 0xff, 0xfe, 0x80, 0xc3, 0x28, 65]);
+    const res = await iso.render(
+      request('http://shop.test/upload', { method: 'PUT', body: bytes }),
+    );
+    expect([...res.body]).toEqual([...bytes]);
+    // A view into a larger buffer (as from a socket) gives the view's bytes only.
+    const pooled = new Uint8Array(4096).fill(0x2a);
+    pooled.set(bytes, 100);
+    const view = await iso.render(
+      request('http://shop.test/upload', { method: 'PUT', body: pooled.subarray(100, 107) }),
+    );
+    expect([...view.body]).toEqual([...bytes]);
+  });
+
+  it('sends a Uint8Array, ArrayBuffer or other typed-array body as bytes', async () => {
+    const iso = await loadBundle(`Flotilla.serve((req) => {
+      const kind = URL_PATH(req.url);
+      const src = new Uint8Array([10, 20, 30, 40, 50]);
+      if (kind === 'u8') return new Response(src);
+      if (kind === 'view') return new Response(src.subarray(1, 3));
+      if (kind === 'ab') return new Response(src.buffer);
+      return new Response(new Int8Array([72, 105]));
+    });
+    function URL_PATH(url) { return url.slice(url.lastIndexOf('/') + 1); }`);
+    expect([...(await iso.render(request('http://x/u8'))).body]).toEqual([10, 20, 30, 40, 50]);
+    expect([...(await iso.render(request('http://x/view'))).body]).toEqual([20, 30]);
+    expect([...(await iso.render(request('http://x/ab'))).body]).toEqual([10, 20, 30, 40, 50]);
+    expect(text((await iso.render(request('http://x/int8'))).body)).toBe('Hi');
+  });
+
+  it('renders concurrent requests in one isolate', async () => {
+    const iso = await loadBundle(`Flotilla.serve(async (req) => {
+      const n = Number(req.url.split('/').pop());
+      await new Promise((r) => setTimeout(r, 20 - n * 3));
+      return new Response('page ' + n);
+    });`);
+    const pages = await Promise.all(
+      [0, 1, 2, 3, 4].map((n) => iso.render(request(`http://shop.test/${n}`))),
+    );
+    expect(pages.map((p) => text(p.body))).toEqual([
+      'page 0',
+      'page 1',
+      'page 2',
+      'page 3',
+      'page 4',
+    ]);
+    expect(iso.renders).toBe(5);
+  });
+
+  it('fires a setTimeout the bundle set while loading', async () => {
+    const iso = await loadBundle(`let ready = 'no';
+      setTimeout(() => { ready = 'yes'; }, 0);
+      Flotilla.serve(async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        return new Response(ready);
+      });`);
+    expect(text((await iso.render(request())).body)).toBe('yes');
+  });
+});
+
+describe('console', () => {
+  it('sends console output to the log option with the deployment and request ids', async () => {
+    const lines: GuestLogEntry[] = [];
+    const iso = await loadBundle(
+      `console.info('booting');
+      Flotilla.serve(async (req) => {
+        console.log('render', req.url, { n: 1 }, [2], undefined, 3n);
+        await new Promise((r) => setTimeout(r, 1));
+        console.warn('after await');
+        console.error(new TypeError('bad thing'));
+        return new Response('ok');
+      });`,
+      { deploymentId: 'd-console', log: (e) => lines.push(e) },
+    );
+    await iso.render(request('http://shop.test/a'), { requestId: 'req-1' });
+    await new Promise((r) => setTimeout(r, 20)); // log callbacks reach the host asynchronously
+    expect(lines).toEqual([
+      { level: 'info', message: 'booting', deploymentId: 'd-console', requestId: undefined },
+      {
+        level: 'log',
+        message: 'render http://shop.test/a {"n":1} [2] undefined 3',
+        deploymentId: 'd-console',
+        requestId: 'req-1',
+      },
+      { level: 'warn', message: 'after await', deploymentId: 'd-console', requestId: 'req-1' },
+      {
+        level: 'error',
+        message: 'TypeError: bad thing',
+        deploymentId: 'd-console',
+        requestId: 'req-1',
+      },
+    ]);
+  });
+
+  it('keeps each log line with its own request when renders interleave', async () => {
+    const lines: GuestLogEntry[] = [];
+    const iso = await loadBundle(
+      `Flotilla.serve(async (req) => {
+        const n = req.url.split('/').pop();
+        console.log('start ' + n);
+        await new Promise((r) => setTimeout(r, 10 - Number(n) * 2));
+        console.log('end ' + n);
+        return new Response('ok');
+      });`,
+      { log: (e) => lines.push(e) },
+    );
+    await Promise.all(
+      [1, 2, 3].map((n) => iso.render(request(`http://shop.test/${n}`), { requestId: `req-${n}` })),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    expect(lines).toHaveLength(6);
+    for (const line of lines) {
+      expect(line.requestId).toBe(`req-${line.message.split(' ')[1]}`);
+    }
+  });
+
+  it('logs an exception thrown in a setTimeout callback and goes on rendering', async () => {
+    const lines: GuestLogEntry[] = [];
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => {
+        setTimeout(() => { throw new Error('timer blew up'); }, 0);
+        await new Promise((r) => setTimeout(r, 10));
+        return new Response('still fine');
+      });`,
+      { log: (e) => lines.push(e) },
+    );
+    const res = await iso.render(request(), { requestId: 'req-t' });
+    expect(text(res.body)).toBe('still fine');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(lines).toContainEqual({
+      level: 'error',
+      message: 'Uncaught exception in setTimeout callback: Error: timer blew up',
+      deploymentId: 'd-test',
+      requestId: 'req-t',
+    });
+  });
+});
+
+describe('host protection', () => {
+  it('drops console output over budget so a logging loop cannot fill the host memory', async () => {
+    const lines: GuestLogEntry[] = [];
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => {
+        const line = 'x'.repeat(8000);
+        for (let i = 0; i < 2000; i++) console.log(line); // 16 MB
+        await new Promise((r) => setTimeout(r, 20));
+        console.log('done');
+        return new Response('ok');
+      });`,
+      { log: (e) => lines.push(e) },
+    );
+    expect(text((await iso.render(request())).body)).toBe('ok');
+    await new Promise((r) => setTimeout(r, 20));
+    const received = lines.reduce((n, l) => n + l.message.length, 0);
+    expect(received).toBeGreaterThan(500_000);
+    expect(received).toBeLessThan(4_000_000); // of 16 MB logged
+    const notice = lines.find((l) => l.message.includes('dropped'));
+    expect(notice?.message).toMatch(/^\[flotilla\] \d+ console line\(s\) dropped/);
+    expect(lines.at(-1)?.message).toBe('done');
+  });
+
+  it('caps the timers alive at once', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => {
+      for (let i = 0; i < 10_001; i++) setTimeout(() => {}, 1000);
+      return new Response('unreachable');
+    });`);
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_RENDER');
+    expect(err.message).toContain('RangeError: setTimeout: more than 10000 timers pending');
+  });
+
+  it('caps the rate of setTimeout/clearTimeout calls; cleared timers free their slot', async () => {
+    const iso = await loadBundle(`Flotilla.serve((req) => {
+      const n = Number(req.url.split('/').pop());
+      for (let i = 0; i < n; i++) clearTimeout(setTimeout(() => {}, 1000));
+      return new Response('ok');
+    });`);
+    // 4000 set + 4000 clear calls: within the burst, and no slot stays taken.
+    expect(text((await iso.render(request('http://x/4000'))).body)).toBe('ok');
+    const err = await rejection(iso.render(request('http://x/1000000')));
+    expect(err.message).toContain('RangeError: setTimeout: called more than 10000 times a second');
+  });
+});
+
+describe('limits', () => {
+  it('stops an infinite loop with FLOTILLA_ERR_CPU_LIMIT and disposes the isolate', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => { while (true) {} });`, {
+      limits: { cpuMs: 50 },
+    });
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(err.message).toContain('50 ms');
+    expect(iso.disposed).toBe(true);
+    expect((await rejection(iso.render(request()))).message).toContain('disposed');
+  });
+
+  it('stops a loop that starts after an await (in a timer callback) with FLOTILLA_ERR_CPU_LIMIT', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => { await new Promise((r) => setTimeout(r, 1)); while (true) {} });`,
+      { limits: { cpuMs: 50, wallMs: 10_000 } },
+    );
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(iso.disposed).toBe(true);
+  });
+
+  it('stops an endless microtask chain with FLOTILLA_ERR_CPU_LIMIT', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => { const f = () => Promise.resolve().then(f); f(); return new Response('x'); });`,
+      { limits: { cpuMs: 50 } },
+    );
+    expect((await rejection(iso.render(request()))).code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+  });
+
+  it('stops an endless microtask chain started while loading with FLOTILLA_ERR_CPU_LIMIT', async () => {
+    const err = await rejection(
+      loadBundle(
+        `const f = () => Promise.resolve().then(f); f(); Flotilla.serve(() => new Response('x'));`,
+        {
+          limits: { cpuMs: 50 },
+        },
+      ),
+    );
+    expect(err.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+  });
+
+  it('bounds the CPU a render spreads over many timer callbacks, not only one synchronous run', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => {
+        for (;;) {
+          const t = Date.now();
+          while (Date.now() - t < 20) {}
+          await new Promise((r) => setTimeout(r, 0));
+        }
+      });`,
+      { limits: { cpuMs: 100, wallMs: 5000 } },
+    );
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(iso.disposed).toBe(true);
+  });
+
+  it('cancels the timers a render left pending once it has answered', async () => {
+    const iso = await loadBundle(
+      `globalThis.ticks = 0;
+      Flotilla.serve((req) => {
+        if (req.url.endsWith('/count')) return new Response(String(globalThis.ticks));
+        const tick = () => { globalThis.ticks++; setTimeout(tick, 2); };
+        tick();
+        return new Response('started');
+      });`,
+    );
+    expect(text((await iso.render(request('http://shop.test/start'))).body)).toBe('started');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(text((await iso.render(request('http://shop.test/count'))).body)).toBe('1');
+  });
+
+  it('kills an isolate whose timer loops while no render runs', async () => {
+    const iso = await loadBundle(
+      `setTimeout(() => { while (true) {} }, 0); Flotilla.serve(() => new Response('x'));`,
+      { limits: { cpuMs: 50 } },
+    );
+    while (!iso.disposed) await new Promise((r) => setTimeout(r, 5));
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_INTERNAL');
+    expect(err.message).toContain('disposed');
+  });
+
+  it('fails the other renders running in an isolate that a CPU loop killed', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async (req) => {
+        if (req.url.endsWith('/loop')) { await new Promise((r) => setTimeout(r, 5)); while (true) {} }
+        await new Promise((r) => setTimeout(r, 2000));
+        return new Response('never');
+      });`,
+      { limits: { cpuMs: 50 } },
+    );
+    const other = rejection(iso.render(request('http://shop.test/slow')));
+    const loop = rejection(iso.render(request('http://shop.test/loop')));
+    expect((await loop).code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    const victim = await other;
+    expect(victim.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(victim.message).toContain('was disposed while this render ran');
+  });
+
+  it('fails a render awaiting a promise that never resolves with FLOTILLA_ERR_WALL_LIMIT', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => new Promise(() => {}));`, {
+      limits: { wallMs: 100 },
+    });
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_WALL_LIMIT');
+    expect(err.message).toContain('100 ms');
+    expect(iso.disposed).toBe(true);
+  });
+
+  it('fails a render awaiting a long setTimeout with FLOTILLA_ERR_WALL_LIMIT', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => { await new Promise((r) => setTimeout(r, 60_000)); return new Response('late'); });`,
+      { limits: { wallMs: 100 } },
+    );
+    expect((await rejection(iso.render(request()))).code).toBe('FLOTILLA_ERR_WALL_LIMIT');
+  });
+
+  it('fails with FLOTILLA_ERR_DEADLINE when the deadline comes first, and keeps the isolate warm', async () => {
+    const iso = await loadBundle(`Flotilla.serve(async (req) => {
+      if (req.url.endsWith('/slow')) await new Promise((r) => setTimeout(r, 300));
+      return new Response('done');
+    });`);
+    const err = await rejection(
+      iso.render(request('http://shop.test/slow'), { deadline: Date.now() + 50 }),
+    );
+    expect(err.code).toBe('FLOTILLA_ERR_DEADLINE');
+    expect(iso.disposed).toBe(false);
+    expect(text((await iso.render(request('http://shop.test/fast'))).body)).toBe('done');
+  });
+
+  it('refuses to start a render whose deadline has passed', async () => {
+    const iso = await loadBundle(HELLO);
+    const err = await rejection(iso.render(request(), { deadline: Date.now() - 1 }));
+    expect(err.code).toBe('FLOTILLA_ERR_DEADLINE');
+    expect(iso.renders).toBe(0);
+  });
+
+  it('stops a memory bomb with FLOTILLA_ERR_MEMORY_LIMIT; the host and fresh isolates live on', async () => {
+    const iso = await loadBundle(
+      // Big chunks reach the limit in a few allocations: no long GC thrash that
+      // a busy machine could stretch past the CPU limit first.
+      `Flotilla.serve(() => { const a = []; while (true) a.push(new Array(100000).fill(1.5)); });`,
+      { limits: { heapMb: 16, cpuMs: 5000 } },
+    );
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_MEMORY_LIMIT');
+    expect(err.message).toContain('16 MB');
+    expect(iso.disposed).toBe(true);
+    const fresh = await loadBundle(HELLO, { limits: { heapMb: 16 } });
+    expect(text((await fresh.render(request())).body)).toBe('<h1>Hello</h1>');
+  });
+
+  it('fails a response body over limits.outputBytes with FLOTILLA_ERR_OUTPUT_LIMIT', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve((req) => new Response('x'.repeat(Number(req.url.split('/').pop()))));`,
+      { limits: { outputBytes: 1000 } },
+    );
+    expect((await iso.render(request('http://x/1000'))).body.byteLength).toBe(1000);
+    const err = await rejection(iso.render(request('http://x/1001')));
+    expect(err.code).toBe('FLOTILLA_ERR_OUTPUT_LIMIT');
+    expect(err.message).toContain('1001 bytes');
+    expect(iso.disposed).toBe(false);
+  });
+
+  it('counts the output limit in UTF-8 bytes, not characters', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => new Response('€'.repeat(400)));`, {
+      limits: { outputBytes: 1000 },
+    });
+    expect((await rejection(iso.render(request()))).code).toBe('FLOTILLA_ERR_OUTPUT_LIMIT');
+  });
+});
+
+describe('render errors', () => {
+  it('turns a thrown Error into FLOTILLA_ERR_RENDER with its message; the isolate stays usable', async () => {
+    const iso = await loadBundle(`Flotilla.serve((req) => {
+      if (req.url.endsWith('/boom')) throw new RangeError('product 42 has no price');
+      return new Response('ok');
+    });`);
+    const err = await rejection(iso.render(request('http://x/boom')));
+    expect(err.code).toBe('FLOTILLA_ERR_RENDER');
+    expect(err.message).toContain('RangeError: product 42 has no price');
+    expect(text((await iso.render(request('http://x/fine'))).body)).toBe('ok');
+  });
+
+  it.each([
+    ['a string', `'plain string'`, 'plain string'],
+    ['an object', `{ status: 'bad' }`, '{"status":"bad"}'],
+    ['null', 'null', 'null'],
+    ['undefined', 'undefined', 'non-Error thrown'],
+    ['an object with a throwing toJSON', `{ toJSON() { throw 1; } }`, 'non-Error thrown'],
+  ])('turns a thrown non-Error (%s) into FLOTILLA_ERR_RENDER', async (_, thrown, shown) => {
+    const iso = await loadBundle(`Flotilla.serve(async () => { throw ${thrown}; });`);
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_RENDER');
+    expect(err.message).toContain(shown);
+  });
+
+  it.each([
+    ['a string', `'<h1>hi</h1>'`, 'string'],
+    ['undefined', 'undefined', 'undefined'],
+    ['null', 'null', 'null'],
+    ['a look-alike object', `({ status: 200, headers: {}, body: 'x' })`, 'object'],
+  ])(
+    'fails a handler that returns %s instead of a Response with FLOTILLA_ERR_RENDER',
+    async (_, value, shown) => {
+      const iso = await loadBundle(`Flotilla.serve(() => ${value});`);
+      const err = await rejection(iso.render(request()));
+      expect(err.code).toBe('FLOTILLA_ERR_RENDER');
+      expect(err.message).toContain(`returned ${shown}, not a Response`);
+    },
+  );
+
+  it.each([
+    [
+      'a status out of range',
+      `Object.defineProperty(res, 'status', { value: 1000 });`,
+      'status 1000',
+    ],
+    [
+      'a header with a line break',
+      `res.headers.toList = () => [['x-evil', 'a\\r\\nset-cookie: stolen=1']];`,
+      'invalid header',
+    ],
+    ['a non-list of headers', `res.headers.toList = () => 'nope';`, 'headers'],
+    [
+      'a body that is neither text nor bytes',
+      `res.toParts = () => ({ text: { big: 1 }, bytes: null });`,
+      'body',
+    ],
+  ])('fails a tampered Response with %s with FLOTILLA_ERR_RENDER', async (_, tamper, shown) => {
+    const iso = await loadBundle(
+      `Flotilla.serve(() => { const res = new Response('x'); ${tamper} return res; });`,
+    );
+    const err = await rejection(iso.render(request()));
+    expect(err.code).toBe('FLOTILLA_ERR_RENDER');
+    expect(err.message).toContain('invalid response');
+    expect(err.message).toContain(shown);
+  });
+});
+
+describe('loading', () => {
+  it('fails a bundle with a syntax error with FLOTILLA_ERR_BUNDLE', async () => {
+    const err = await rejection(loadBundle(`Flotilla.serve(() => { return new Response('x') ;`));
+    expect(err.code).toBe('FLOTILLA_ERR_BUNDLE');
+    expect(err.message).toContain('does not compile');
+    expect(err.message).toContain('SyntaxError');
+  });
+
+  it('fails a bundle that throws while loading with FLOTILLA_ERR_BUNDLE and the message', async () => {
+    const err = await rejection(
+      loadBundle(`throw new Error('missing config'); Flotilla.serve(() => 1);`),
+    );
+    expect(err.code).toBe('FLOTILLA_ERR_BUNDLE');
+    expect(err.message).toContain('missing config');
+  });
+
+  it('fails a bundle that never calls Flotilla.serve with FLOTILLA_ERR_BUNDLE', async () => {
+    const err = await rejection(loadBundle(`globalThis.handler = () => new Response('x');`));
+    expect(err.code).toBe('FLOTILLA_ERR_BUNDLE');
+    expect(err.message).toContain('Flotilla.serve');
+  });
+
+  it.each([
+    ['twice', `Flotilla.serve(() => 1); Flotilla.serve(() => 2);`, 'already called'],
+    ['with a non-function', `Flotilla.serve('index.html');`, 'needs a function'],
+  ])(
+    'fails a bundle that calls Flotilla.serve %s with FLOTILLA_ERR_BUNDLE',
+    async (_, code, shown) => {
+      const err = await rejection(loadBundle(code));
+      expect(err.code).toBe('FLOTILLA_ERR_BUNDLE');
+      expect(err.message).toContain(shown);
+    },
+  );
+
+  it('refuses a bundle over limits.bundleBytes, naming its size', async () => {
+    const code = `${HELLO}\n// ${'x'.repeat(2000)}`;
+    const size = Buffer.byteLength(code);
+    const err = await rejection(loadBundle(code, { limits: { bundleBytes: 1000 } }));
+    expect(err.code).toBe('FLOTILLA_ERR_BUNDLE');
+    expect(err.message).toContain(`${size} bytes`);
+    expect(err.message).toContain('1000-byte cap');
+  });
+
+  it('stops an infinite loop at load time with FLOTILLA_ERR_CPU_LIMIT', async () => {
+    const err = await rejection(
+      loadBundle(`while (true) {} Flotilla.serve(() => 1);`, { limits: { cpuMs: 50 } }),
+    );
+    expect(err.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(err.message).toContain('while loading');
+  });
+
+  it('stops a memory bomb at load time with FLOTILLA_ERR_MEMORY_LIMIT', async () => {
+    const err = await rejection(
+      loadBundle(`const a = []; while (true) a.push('y' + Math.random());`, {
+        limits: { heapMb: 16, cpuMs: 5000 },
+      }),
+    );
+    expect(err.code).toBe('FLOTILLA_ERR_MEMORY_LIMIT');
+  });
+
+  it('reuses compiled code for a bundle hash it has seen (compile cache)', async () => {
+    class CountingCache extends CompileCache {
+      hits = 0;
+      override get(hash: string) {
+        const found = super.get(hash);
+        if (found) this.hits++;
+        return found;
+      }
+    }
+    const cache = new CountingCache();
+    const a = await loadBundle(HELLO, { compileCache: cache, deploymentId: 'd-a' });
+    expect(cache.size).toBe(1);
+    expect(cache.hits).toBe(0);
+    const b = await loadBundle(HELLO, { compileCache: cache, deploymentId: 'd-b' });
+    expect(cache.size).toBe(1);
+    expect(cache.hits).toBe(1);
+    expect(text((await b.render(request())).body)).toBe('<h1>Hello</h1>');
+    expect(text((await a.render(request())).body)).toBe('<h1>Hello</h1>');
+  });
+
+  it('keeps at most maxEntries bundles in the compile cache', async () => {
+    const cache = new CompileCache(2);
+    for (const n of [1, 2, 3]) {
+      const code = `Flotilla.serve(() => new Response('v${n}'));`;
+      await loadBundle(code, { compileCache: cache, bundleHash: hashOf(code) });
+    }
+    expect(cache.size).toBe(2);
+    expect(cache.get(hashOf(`Flotilla.serve(() => new Response('v1'));`))).toBeUndefined();
+  });
+
+  it('applies the ceiling: a deployment asking for more gets the ceiling', async () => {
+    const ceiling = { ...DEFAULT_LIMITS, cpuMs: 40, wallMs: 100 };
+    const iso = await loadBundle(`Flotilla.serve(() => new Promise(() => {}));`, {
+      limits: { cpuMs: 60_000, wallMs: 60_000 },
+      ceiling,
+    });
+    expect(iso.limits.cpuMs).toBe(40);
+    expect(iso.limits.wallMs).toBe(100);
+    expect((await rejection(iso.render(request()))).code).toBe('FLOTILLA_ERR_WALL_LIMIT');
+  });
+});
+
+describe('resolveLimits', () => {
+  it('uses the defaults, lets a deployment ask for less and clamps more to the ceiling', () => {
+    expect(resolveLimits()).toEqual(DEFAULT_LIMITS);
+    expect(resolveLimits({ cpuMs: 200, heapMb: 64 })).toEqual({
+      ...DEFAULT_LIMITS,
+      cpuMs: 200,
+      heapMb: 64,
+    });
+    const ceiling = {
+      cpuMs: 500,
+      wallMs: 5000,
+      heapMb: 64,
+      outputBytes: 1024,
+      bundleBytes: 2048,
+      backendResponseBytes: 4096,
+    };
+    expect(
+      resolveLimits(
+        {
+          cpuMs: 10_000,
+          wallMs: 60_000,
+          heapMb: 512,
+          outputBytes: 1e9,
+          bundleBytes: 1e9,
+          backendResponseBytes: 1e9,
+        },
+        ceiling,
+      ),
+    ).toEqual(ceiling);
+  });
+
+  it.each([
+    [{ cpuMs: 0 }, 'limits.cpuMs'],
+    [{ wallMs: -5 }, 'limits.wallMs'],
+    [{ heapMb: 1.5 }, 'limits.heapMb'],
+    [{ outputBytes: '1000' }, 'limits.outputBytes'],
+    [{ bundleBytes: Number.NaN }, 'limits.bundleBytes'],
+    [{ heapMb: 4 }, 'limits.heapMb'],
+  ])('rejects %j naming %s', (bad, name) => {
+    expect(() => resolveLimits(bad as never)).toThrow(
+      expect.objectContaining({
+        code: 'FLOTILLA_ERR_INVALID_OPTION',
+        message: expect.stringContaining(name),
+      }),
+    );
+  });
+
+  it('rejects timer limits Node cannot honour and a non-object', () => {
+    const huge = { ...DEFAULT_LIMITS, wallMs: 2 ** 32 };
+    expect(() => resolveLimits({}, huge)).toThrow(/limits\.wallMs/);
+    expect(() => resolveLimits(null as never)).toThrow(/"limits"/);
+  });
+
+  it('refuses bad limits at load with FLOTILLA_ERR_INVALID_OPTION before creating an isolate', async () => {
+    const err = await rejection(loadBundle(HELLO, { limits: { cpuMs: -1 } }));
+    expect(err.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+    expect(err.message).toContain('limits.cpuMs');
+  });
+});
+
+describe('isolation', () => {
+  it('gives the bundle no process, require, Buffer or other Node globals', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => {
+      let viaFunction;
+      try { viaFunction = typeof Function('return process')(); } catch (e) { viaFunction = e.name; }
+      return Response.json({
+        process: typeof process,
+        require: typeof require,
+        Buffer: typeof Buffer,
+        module: typeof module,
+        global: typeof global,
+        setImmediate: typeof setImmediate,
+        fetch: typeof fetch,
+        viaFunction,
+        viaConstructor: (() => { try { return typeof this.constructor.constructor('return process')(); } catch (e) { return e.name; } })(),
+      });
+    });`);
+    expect(JSON.parse(text((await iso.render(request())).body))).toEqual({
+      process: 'undefined',
+      require: 'undefined',
+      Buffer: 'undefined',
+      module: 'undefined',
+      global: 'undefined',
+      setImmediate: 'undefined',
+      fetch: 'function', // the bridged backend fetch (backend-fetch.test.ts)
+      viaFunction: 'ReferenceError',
+      viaConstructor: 'ReferenceError',
+    });
+  });
+
+  it('does not let the bundle replace Flotilla.serve or hijack the handler later', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => new Response('original'));
+      try { Flotilla.serve = () => {}; } catch {}
+      globalThis.Flotilla = { serve() {} };
+      let second;
+      try { Flotilla.serve(() => new Response('hijacked')); second = 'accepted'; } catch (e) { second = e.message; }
+      globalThis.result = second;`);
+    expect(text((await iso.render(request())).body)).toBe('original');
+  });
+
+  it('keeps the handler when the bundle overwrites the global Response', async () => {
+    const iso = await loadBundle(`const R = Response;
+      Flotilla.serve(() => new R('real'));
+      globalThis.Response = function Fake() {};`);
+    expect(text((await iso.render(request())).body)).toBe('real');
+  });
+
+  it('runs each deployment in its own isolate: globals do not leak between them', async () => {
+    const a = await loadBundle(
+      `globalThis.secret = 'from-a'; Flotilla.serve(() => new Response('a'));`,
+      {
+        deploymentId: 'd-a',
+      },
+    );
+    const b = await loadBundle(`Flotilla.serve(() => new Response(String(globalThis.secret)));`, {
+      deploymentId: 'd-b',
+    });
+    await a.render(request());
+    expect(text((await b.render(request())).body)).toBe('undefined');
+  });
+});
+
+describe('lifecycle', () => {
+  it('retire() lets a render in flight finish, then disposes the isolate', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => { await new Promise((r) => setTimeout(r, 50)); return new Response('finished'); });`,
+    );
+    const inFlight = iso.render(request());
+    await new Promise((r) => setTimeout(r, 5));
+    expect(iso.inFlight).toBe(1);
+    iso.retire();
+    expect(text((await inFlight).body)).toBe('finished');
+    expect(iso.disposed).toBe(true);
+  });
+
+  it('dispose() fails the renders still running and is idempotent', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => new Promise(() => {}));`);
+    const pending = rejection(iso.render(request()));
+    await new Promise((r) => setTimeout(r, 5));
+    iso.dispose();
+    iso.dispose();
+    const err = await pending;
+    expect(err.code).toBe('FLOTILLA_ERR_INTERNAL');
+    expect(err.message).toContain('shut down');
+    expect(iso.heapUsed()).toBe(0);
+  });
+
+  it('reports the heap the isolate uses', async () => {
+    const iso = await loadBundle(
+      `const keep = new Array(100000).fill('x'); Flotilla.serve(() => new Response(String(keep.length)));`,
+    );
+    expect(iso.heapUsed()).toBeGreaterThan(100_000);
+  });
+});
+
+describe('synchronous renders', () => {
+  // Deployment ids are unique per test: a deployment that hits the CPU limit
+  // never renders synchronously again in this thread.
+  let n = 0;
+  const id = () => `d-sync-${++n}`;
+
+  /** Loads `code`, renders once (a fresh isolate's first render runs asynchronously). */
+  async function warm(code: string, options: Parameters<typeof loadBundle>[1] = {}) {
+    const iso = await loadBundle(code, { deploymentId: id(), ...options });
+    await iso.render(request('http://shop.test/warm'));
+    return iso;
+  }
+
+  it('renders a handler that does not wait for the host synchronously, once the isolate has rendered', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async (req) => {
+      await null;
+      const body = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(req.url)); c.close(); } });
+      return new Response(body, { headers: { 'x-sync': '1' } });
+    });`,
+      { deploymentId: id() },
+    );
+    const first = await iso.render(request('http://shop.test/1'));
+    expect(iso.syncRenders).toBe(0);
+    const second = await iso.render(request('http://shop.test/2'));
+    expect(iso.syncRenders).toBe(1);
+    expect(iso.renders).toBe(2);
+    expect(text(first.body)).toBe('http://shop.test/1');
+    expect(text(second.body)).toBe('http://shop.test/2');
+    expect(second.headers).toContainEqual(['x-sync', '1']);
+  });
+
+  it('still renders synchronously when the bundle patched Promise.prototype.then, Map and Reflect', async () => {
+    const iso = await warm(`
+      const then = Promise.prototype.then;
+      Flotilla.serve((req) => {
+        if (req.url.endsWith('/patch')) {
+          Promise.prototype.then = function () { throw new Error('patched then'); };
+          Map.prototype.get = () => undefined;
+          Map.prototype.set = function () { return this; };
+          Map.prototype.delete = () => false;
+          Reflect.apply = () => { throw new Error('patched apply'); };
+        }
+        return new Response('ok ' + req.url);
+      });`);
+    await iso.render(request('http://shop.test/patch'));
+    const before = iso.syncRenders;
+    const res = await iso.render(request('http://shop.test/after'));
+    expect(text(res.body)).toBe('ok http://shop.test/after');
+    expect(iso.syncRenders).toBe(before + 1);
+  });
+
+  it('goes on asynchronously when the render awaits a timer', async () => {
+    const iso = await warm(`Flotilla.serve(async (req) => {
+      if (req.url.endsWith('/wait')) await new Promise((r) => setTimeout(r, 20));
+      return new Response('done ' + req.url);
+    });`);
+    const sync = iso.syncRenders;
+    const res = await iso.render(request('http://shop.test/wait'));
+    expect(text(res.body)).toBe('done http://shop.test/wait');
+    expect(iso.syncRenders).toBe(sync);
+    expect(iso.renders).toBe(2);
+  });
+
+  it('cancels a timer a render set without awaiting it, as for any render', async () => {
+    const lines: GuestLogEntry[] = [];
+    const iso = await warm(
+      `Flotilla.serve((req) => {
+        if (req.url.endsWith('/leave')) setTimeout(() => console.log('timer ran'), 20);
+        return new Response('x');
+      });`,
+      { log: (e) => lines.push(e) },
+    );
+    await iso.render(request('http://shop.test/leave'));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(lines).toEqual([]);
+  });
+
+  it('reports a fetch call a render made without awaiting it before the render settles', async () => {
+    const iso = await warm(`Flotilla.serve((req) => {
+      if (req.url.endsWith('/fire')) fetch('http://undeclared.test/x').catch(() => {});
+      return new Response('x');
+    });`);
+    const outcomes: string[] = [];
+    await iso.render(request('http://shop.test/fire'), {
+      onBackendRequest: (b, o) => outcomes.push(`${b} ${o}`),
+    });
+    expect(outcomes).toEqual(['(undeclared) refused']);
+  });
+
+  it('stops a synchronous CPU loop, fails the renders waiting in the isolate, and renders that deployment asynchronously from then on', async () => {
+    const code = `Flotilla.serve(async (req) => {
+      if (req.url.endsWith('/loop')) while (true) {}
+      if (req.url.endsWith('/slow')) await new Promise((r) => setTimeout(r, 2000));
+      return new Response('ok');
+    });`;
+    const deploymentId = id();
+    const iso = await loadBundle(code, { deploymentId, limits: { cpuMs: 50 } });
+    await iso.render(request('http://shop.test/warm'));
+    const other = rejection(iso.render(request('http://shop.test/slow')));
+    const loop = await rejection(iso.render(request('http://shop.test/loop')));
+    expect(loop.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(loop.message).toContain('used more than 50 ms of CPU');
+    expect(iso.disposed).toBe(true);
+    const victim = await other;
+    expect(victim.code).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(victim.message).toContain('was disposed while this render ran');
+
+    const next = await loadBundle(code, { deploymentId, limits: { cpuMs: 50 } });
+    for (let i = 0; i < 3; i++) await next.render(request('http://shop.test/fine'));
+    expect(next.syncRenders).toBe(0);
+  });
+
+  it('stops an endless microtask chain in the synchronous part with FLOTILLA_ERR_CPU_LIMIT', async () => {
+    const iso = await warm(
+      `Flotilla.serve(async (req) => {
+        if (req.url.endsWith('/chain')) { await null; const f = () => Promise.resolve().then(f); f(); }
+        return new Response('ok');
+      });`,
+      { limits: { cpuMs: 50 } },
+    );
+    expect((await rejection(iso.render(request('http://shop.test/chain')))).code).toBe(
+      'FLOTILLA_ERR_CPU_LIMIT',
+    );
+  });
+
+  it('stops a memory bomb in the synchronous part with FLOTILLA_ERR_MEMORY_LIMIT', async () => {
+    const iso = await warm(
+      `Flotilla.serve((req) => {
+        if (req.url.endsWith('/bomb')) { const a = []; for (;;) a.push(new Array(100_000).fill(a.length)); }
+        return new Response('ok');
+      });`,
+      { limits: { heapMb: 16 } },
+    );
+    expect((await rejection(iso.render(request('http://shop.test/bomb')))).code).toBe(
+      'FLOTILLA_ERR_MEMORY_LIMIT',
+    );
+    expect(iso.disposed).toBe(true);
+  });
+
+  it('does not charge a waiting render for the CPU of the synchronous renders beside it', async () => {
+    const iso = await warm(
+      `Flotilla.serve(async (req) => {
+        if (req.url.endsWith('/wait')) { await new Promise((r) => setTimeout(r, 300)); return new Response('waited'); }
+        const t = Date.now();
+        while (Date.now() - t < 4) {}
+        return new Response('busy');
+      });`,
+      { limits: { cpuMs: 60, wallMs: 5000 } },
+    );
+    const waiting = iso.render(request('http://shop.test/wait'));
+    const started = Date.now();
+    let busy = 0;
+    while (Date.now() - started < 200) {
+      await iso.render(request('http://shop.test/busy'));
+      busy++;
+      await new Promise((r) => setImmediate(r)); // let the CPU watch run
+    }
+    expect(busy).toBeGreaterThan(20); // > 80 ms of CPU beside the waiting render
+    expect(iso.syncRenders).toBe(busy);
+    expect(text((await waiting).body)).toBe('waited');
+  });
+
+  it('renders asynchronously when the deadline or the wall limit is nearer than the CPU limit', async () => {
+    const iso = await warm(`Flotilla.serve(() => new Response('x'));`, {
+      limits: { cpuMs: 500, wallMs: 5000 },
+    });
+    await iso.render(request(), { deadline: Date.now() + 100 });
+    expect(iso.syncRenders).toBe(0);
+    await iso.render(request(), { deadline: Date.now() + 1000 });
+    expect(iso.syncRenders).toBe(1);
+  });
+
+  it('renders asynchronously for a while after a long render', async () => {
+    const iso = await warm(`Flotilla.serve((req) => {
+      if (req.url.endsWith('/long')) { const t = Date.now(); while (Date.now() - t < 30) {} }
+      return new Response('x');
+    });`);
+    await iso.render(request('http://shop.test/long'));
+    const sync = iso.syncRenders;
+    for (let i = 0; i < 5; i++) await iso.render(request());
+    expect(iso.syncRenders).toBe(sync);
+  });
+});

@@ -1,0 +1,409 @@
+import { randomBytes } from 'node:crypto';
+import {
+  decodeHeartbeat,
+  decodeRenderRequest,
+  decodeRenderResult,
+  encodeRenderRequest,
+  encodeRenderResult,
+  encodeSchedulerAck,
+  encodeSchedulerBeat,
+  type FlotillaError,
+  nonNegativeInt,
+  positiveInt,
+  type RegionSubjects,
+  type RenderRequest,
+  type RenderResult,
+  regionSubjects,
+  required,
+  toWireError,
+  type WireMessage,
+} from '@flotilla/protocol';
+import type { Subscription, Transport } from '@flotilla/transport';
+import { Registry } from 'prom-client';
+import { SchedulerError } from './errors.ts';
+import { type SchedulerMetrics, schedulerMetrics } from './metrics.ts';
+import { WorkerRegistry } from './worker-registry.ts';
+
+/** Options of {@link Scheduler}. */
+export interface SchedulerOptions {
+  /** Transport to the region. */
+  transport: Transport;
+  /** Region this scheduler serves. */
+  region: string;
+  /**
+   * Id of this scheduler, for metrics and logs.
+   * @default `s-` + 8 random hex characters
+   */
+  schedulerId?: string;
+  /**
+   * A worker whose last heartbeat is older than this leaves the registry, and
+   * the renders it had in flight are retried elsewhere (GET/HEAD) or fail with
+   * `FLOTILLA_ERR_WORKER_LOST`.
+   * @default 2.5 × the worker's heartbeat interval (2.5 s at the default 1 s)
+   */
+  workerStaleAfterMs?: number;
+  /**
+   * Misses that may wait in this scheduler for a worker with room when every
+   * worker is at capacity; past it a miss is refused at once with
+   * `FLOTILLA_ERR_OVERLOADED` (503 with `Retry-After`).
+   * @default 64
+   */
+  maxQueue?: number;
+  /**
+   * Longest a miss waits in the queue for a worker with room before it is
+   * refused with `FLOTILLA_ERR_OVERLOADED` (never longer than its deadline).
+   * @default 1000
+   */
+  maxQueueWaitMs?: number;
+  /**
+   * Interval of this scheduler's heartbeats, which shields use to tell that
+   * it died with their requests in flight.
+   * @default 1000
+   */
+  heartbeatIntervalMs?: number;
+  /** prom-client registry. @default a private Registry */
+  registry?: Registry;
+  /** Structured log sink. @default no logging */
+  log?: (line: Record<string, unknown>) => void;
+  /** Clock, epoch ms. @default Date.now */
+  clock?: () => number;
+}
+
+/** Errors after which a render is sent to another worker: the first never started. */
+const NOT_STARTED = new Set([
+  'FLOTILLA_ERR_NO_RESPONDERS',
+  'FLOTILLA_ERR_DRAINING',
+  'FLOTILLA_ERR_TRANSPORT_CLOSED',
+  'FLOTILLA_ERR_OVERLOADED',
+]);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * The region's scheduler: receives misses in a queue group (so several run
+ * side by side), picks a worker from heartbeats (warm first, then least
+ * loaded), forwards the render with the remaining deadline, and retries on
+ * another worker when the first one is gone.
+ */
+export class Scheduler {
+  readonly schedulerId: string;
+  readonly region: string;
+  readonly #transport: Transport;
+  readonly #subjects: RegionSubjects;
+  readonly #workers: WorkerRegistry;
+  readonly #metrics: SchedulerMetrics;
+  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #clock: () => number;
+  #missSub: Subscription | undefined;
+  #hbSub: Subscription | undefined;
+  #gauge: NodeJS.Timeout | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  /** Renders waiting on each worker: aborted when the worker is lost. */
+  readonly #waiting = new Map<string, Set<AbortController>>();
+  readonly #heartbeatMs: number;
+  #beat: NodeJS.Timeout | undefined;
+  /** Misses this scheduler is handling now. */
+  #dispatching = 0;
+  readonly #maxQueue: number;
+  readonly #maxQueueWaitMs: number;
+  /** Misses waiting for a worker with room, first come first served. */
+  readonly #queue: Array<() => void> = [];
+  #drained: Promise<void> | undefined;
+
+  constructor(options: SchedulerOptions) {
+    this.#transport = required('transport', options?.transport);
+    this.region = options.region;
+    this.#subjects = regionSubjects(options.region);
+    this.schedulerId = options.schedulerId ?? `s-${randomBytes(4).toString('hex')}`;
+    this.#clock = options.clock ?? Date.now;
+    this.#workers = new WorkerRegistry(
+      options.workerStaleAfterMs === undefined
+        ? undefined
+        : positiveInt('workerStaleAfterMs', options.workerStaleAfterMs, 2500),
+      this.#clock,
+    );
+    this.#heartbeatMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
+    this.#maxQueue = nonNegativeInt('maxQueue', options.maxQueue, 64);
+    this.#maxQueueWaitMs = positiveInt('maxQueueWaitMs', options.maxQueueWaitMs, 1000);
+    this.#metrics = schedulerMetrics(options.registry ?? new Registry());
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** Live workers this scheduler would dispatch to. */
+  liveWorkers(): number {
+    return this.#workers.size;
+  }
+
+  /** Subscribes to heartbeats and to the region's miss subject. */
+  start(): void {
+    if (this.#missSub) return;
+    this.#hbSub = this.#transport.subscribe(this.#subjects.heartbeat, (msg) => {
+      try {
+        this.#workers.update(decodeHeartbeat(msg));
+        this.#wakeQueue();
+      } catch (err) {
+        this.#log({ msg: 'bad heartbeat', error: toWireError(err) });
+      }
+    });
+    this.#missSub = this.#transport.serve(this.#subjects.miss, (msg) => this.#handle(msg), {
+      queue: this.#subjects.schedulerQueue,
+    });
+    this.#gauge = setInterval(() => this.#updateGauge(), 1000);
+    this.#gauge.unref();
+    this.#sweep = setInterval(() => this.#sweepLost(), 100);
+    this.#sweep.unref();
+    const beat = () =>
+      this.#transport.publish(
+        this.#subjects.schedulerHeartbeat,
+        encodeSchedulerBeat({ schedulerId: this.schedulerId, intervalMs: this.#heartbeatMs }),
+      );
+    beat();
+    this.#beat = setInterval(beat, this.#heartbeatMs);
+    this.#beat.unref();
+  }
+
+  /** Misses this scheduler is handling now. */
+  get dispatching(): number {
+    return this.#dispatching;
+  }
+
+  /** Misses waiting in this scheduler's queue for a worker with room (demand the workers do not see yet). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** True once {@link Scheduler.drain} was called. */
+  get draining(): boolean {
+    return this.#drained !== undefined;
+  }
+
+  /** Fails the renders waiting on workers that stopped heartbeating. */
+  #sweepLost(): void {
+    for (const workerId of this.#waiting.keys()) {
+      if (!this.#workers.alive(workerId)) this.#loseWorker(workerId);
+    }
+  }
+
+  #loseWorker(workerId: string): void {
+    this.#workers.remove(workerId);
+    const waiting = this.#waiting.get(workerId);
+    if (!waiting) return;
+    this.#waiting.delete(workerId);
+    const reason = new SchedulerError(
+      'FLOTILLA_ERR_WORKER_LOST',
+      `worker ${workerId} stopped heartbeating before it answered`,
+    );
+    for (const controller of waiting) controller.abort(reason);
+    this.#log({ msg: 'worker lost', worker: workerId, renders: waiting.size });
+  }
+
+  #updateGauge(): void {
+    const labels = { region: this.region, scheduler: this.schedulerId };
+    this.#metrics.liveWorkers.set(labels, this.#workers.size);
+    this.#metrics.inFlight.set(labels, this.#workers.inFlight());
+    this.#metrics.capacity.set(labels, this.#workers.capacity());
+    this.#metrics.queueDepth.set(labels, this.#queue.length);
+  }
+
+  /** Lets the queued misses look for room again (a render ended, or a heartbeat came). */
+  #wakeQueue(): void {
+    for (const wake of this.#queue.splice(0)) wake();
+  }
+
+  /**
+   * Waits in the bounded queue until a worker may have room, at most
+   * `maxQueueWaitMs` in all and never past the deadline. Resolves `waited`,
+   * or why it could not wait: the queue is full, or the time is up.
+   */
+  async #waitForRoom(
+    deadline: number,
+    waitedSoFar: number,
+  ): Promise<'waited' | 'queue_full' | 'queue_timeout'> {
+    if (this.#queue.length >= this.#maxQueue) return 'queue_full';
+    const budget = Math.min(this.#maxQueueWaitMs - waitedSoFar, deadline - this.#clock());
+    if (budget <= 0) return 'queue_timeout';
+    this.#metrics.queueDepth.set(
+      { region: this.region, scheduler: this.schedulerId },
+      this.#queue.length + 1,
+    );
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        const i = this.#queue.indexOf(wake);
+        if (i >= 0) this.#queue.splice(i, 1);
+        resolve();
+      }, budget);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#queue.push(wake);
+    });
+    return 'waited';
+  }
+
+  /** Refuses a miss no worker has room for: 503 with Retry-After, counted as shed. */
+  #shed(reason: 'queue_full' | 'queue_timeout', waitedMs: number): SchedulerError {
+    this.#metrics.shed.inc({ region: this.region, reason });
+    return new SchedulerError(
+      'FLOTILLA_ERR_OVERLOADED',
+      reason === 'queue_full'
+        ? `region ${this.region} is at capacity and ${this.#queue.length} misses already wait; retry shortly`
+        : `region ${this.region} had no worker with room within ${Math.round(waitedMs)} ms; retry shortly`,
+    );
+  }
+
+  /** Resolves once at least `count` workers heartbeat, or rejects after `timeoutMs`. */
+  async waitForWorkers(count: number, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.#workers.size < count) {
+      if (Date.now() > until) {
+        throw new SchedulerError(
+          'FLOTILLA_ERR_NO_WORKERS',
+          `only ${this.#workers.size} of ${count} workers heartbeat within ${timeoutMs} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async #handle(msg: WireMessage): Promise<WireMessage> {
+    const received = now();
+    let result: RenderResult;
+    this.#dispatching++;
+    this.#metrics.dispatching.set(
+      { region: this.region, scheduler: this.schedulerId },
+      this.#dispatching,
+    );
+    try {
+      const req = decodeRenderRequest(msg);
+      // Tell the shield who took it: if this process dies, the shield retries elsewhere.
+      if (req.ackTo?.startsWith(`flotilla.${this.region}.ack.`)) {
+        this.#transport.publish(
+          req.ackTo,
+          encodeSchedulerAck({ requestId: req.requestId, schedulerId: this.schedulerId }),
+        );
+      }
+      result = await this.#dispatch(req);
+    } catch (err) {
+      result = { ok: false, error: toWireError(err), timings: {} };
+    } finally {
+      this.#dispatching--;
+      this.#metrics.dispatching.set(
+        { region: this.region, scheduler: this.schedulerId },
+        this.#dispatching,
+      );
+    }
+    const total = now() - received;
+    const downstream = (result.timings.worker ?? 0) + (result.timings.transport ?? 0);
+    result.timings.scheduler = Math.max(0, total - downstream);
+    this.#metrics.dispatches.inc({
+      region: this.region,
+      outcome: result.ok ? 'ok' : result.error.code,
+    });
+    this.#metrics.dispatchSeconds.observe({ region: this.region }, total / 1000);
+    return encodeRenderResult(result);
+  }
+
+  async #dispatch(req: RenderRequest): Promise<RenderResult> {
+    const tried = new Set<string>();
+    let idempotentRetryUsed = false;
+    let lastError: FlotillaError | undefined;
+    let queuedSince: number | undefined;
+    let noWorkersSince: number | undefined;
+    // Bounded: each pass returns, adds a worker to `tried`, or waits in the bounded queue
+    // (at most maxQueueWaitMs in all, never past the deadline).
+    for (;;) {
+      const remaining = req.deadline - this.#clock();
+      if (remaining <= 0) {
+        throw new SchedulerError('FLOTILLA_ERR_DEADLINE', 'deadline passed before dispatch');
+      }
+      const workerId = this.#workers.pick(req.deploymentId, tried, true);
+      if (workerId === undefined) {
+        if (this.#workers.pick(req.deploymentId, tried) === undefined) {
+          if (lastError) throw lastError;
+          // No worker known yet (this scheduler just started, or NATS just came
+          // back): heartbeats arrive within a second, so wait for one in the
+          // queue rather than fail a region that may be healthy.
+          // Queue full or out of time: no worker it is.
+          noWorkersSince ??= now();
+          if ((await this.#waitForRoom(req.deadline, now() - noWorkersSince)) === 'waited') {
+            continue;
+          }
+          throw new SchedulerError(
+            'FLOTILLA_ERR_NO_WORKERS',
+            `region ${this.region} has no live worker`,
+          );
+        }
+        // Every worker is at capacity: wait in the bounded queue, or shed.
+        queuedSince ??= now();
+        const outcome = await this.#waitForRoom(req.deadline, now() - queuedSince);
+        if (outcome !== 'waited') throw this.#shed(outcome, now() - queuedSince);
+        continue;
+      }
+      if (queuedSince !== undefined) {
+        this.#metrics.queueSeconds.observe({ region: this.region }, (now() - queuedSince) / 1000);
+        queuedSince = undefined;
+      }
+      tried.add(workerId);
+      const attempt = { ...req, attempt: tried.size };
+      const sent = now();
+      this.#workers.begin(workerId);
+      const controller = new AbortController();
+      let waiting = this.#waiting.get(workerId);
+      if (!waiting) {
+        waiting = new Set();
+        this.#waiting.set(workerId, waiting);
+      }
+      waiting.add(controller);
+      let outcome: RenderResult;
+      try {
+        const reply = await this.#transport.request(
+          this.#subjects.workerRender(workerId),
+          encodeRenderRequest(attempt),
+          { timeoutMs: remaining, signal: controller.signal },
+        );
+        outcome = decodeRenderResult(reply);
+      } catch (err) {
+        const wire = toWireError(err);
+        outcome = { ok: false, error: wire, timings: {} };
+      } finally {
+        this.#workers.settle(workerId);
+        this.#wakeQueue();
+        waiting.delete(controller);
+        if (waiting.size === 0 && this.#waiting.get(workerId) === waiting) {
+          this.#waiting.delete(workerId);
+        }
+      }
+      const roundTrip = now() - sent;
+      outcome.timings.transport = Math.max(0, roundTrip - (outcome.timings.worker ?? 0));
+      if (outcome.ok) return outcome;
+      const code = outcome.error.code;
+      // Gone: every other render waiting on it is lost too.
+      if (code === 'FLOTILLA_ERR_NO_RESPONDERS') this.#loseWorker(workerId);
+      // A render that may have run is retried once, and only when repeating it is safe.
+      const mayHaveRun = code === 'FLOTILLA_ERR_TIMEOUT' || code === 'FLOTILLA_ERR_WORKER_LOST';
+      const retryable =
+        NOT_STARTED.has(code) || (mayHaveRun && IDEMPOTENT.has(req.method) && !idempotentRetryUsed);
+      if (!retryable) return outcome;
+      if (mayHaveRun) idempotentRetryUsed = true;
+      this.#metrics.retries.inc({ region: this.region, reason: code });
+      this.#log({ msg: 'retrying on another worker', worker: workerId, reason: code });
+      lastError = new SchedulerError(code, outcome.error.message);
+    }
+  }
+
+  /** Stops taking misses, answers those in flight, then stops listening. Idempotent. */
+  drain(): Promise<void> {
+    this.#drained ??= (async () => {
+      clearInterval(this.#gauge);
+      await this.#missSub?.drain();
+      clearInterval(this.#beat);
+      clearInterval(this.#sweep);
+      await this.#hbSub?.drain();
+    })();
+    return this.#drained;
+  }
+}

@@ -1,0 +1,153 @@
+import type { Heartbeat } from '@flotilla/protocol';
+import { describe, expect, it } from 'vitest';
+import { WorkerRegistry } from './worker-registry.ts';
+
+function hb(workerId: string, over: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    workerId,
+    inFlight: 0,
+    capacity: 4,
+    warm: [],
+    draining: false,
+    intervalMs: 1000,
+    ...over,
+  };
+}
+
+const none = new Set<string>();
+
+function registry(staleAfterMs = 3000) {
+  let t = 1_000_000;
+  const reg = new WorkerRegistry(staleAfterMs, () => t);
+  return { reg, advance: (ms: number) => (t += ms) };
+}
+
+describe('WorkerRegistry.pick', () => {
+  it('returns undefined when no worker is known', () => {
+    expect(registry().reg.pick('dep', none)).toBeUndefined();
+  });
+
+  it('prefers a worker holding the deployment warm, even when it is busier', () => {
+    const { reg } = registry();
+    reg.update(hb('idle-cold', { inFlight: 0 }));
+    reg.update(hb('busy-warm', { inFlight: 3, warm: ['dep'] }));
+    expect(reg.pick('dep', none)).toBe('busy-warm');
+    expect(reg.pick('other', none)).toBe('idle-cold');
+  });
+
+  it('spills over to a cold worker when every warm one is full', () => {
+    const { reg } = registry();
+    reg.update(hb('idle-cold', { inFlight: 0 }));
+    reg.update(hb('full-warm', { inFlight: 4, warm: ['dep'] }));
+    expect(reg.pick('dep', none)).toBe('idle-cold');
+  });
+
+  it('counts requests sent but not yet in a heartbeat toward a worker being full', () => {
+    const { reg } = registry();
+    reg.update(hb('cold', { inFlight: 0 }));
+    reg.update(hb('warm', { inFlight: 0, warm: ['dep'] }));
+    for (let i = 0; i < 4; i++) {
+      expect(reg.pick('dep', none)).toBe('warm');
+      reg.begin('warm');
+    }
+    expect(reg.pick('dep', none)).toBe('cold');
+    reg.settle('warm');
+    expect(reg.pick('dep', none)).toBe('warm');
+  });
+
+  it('does not let a "full" heartbeat hide renders it saw end since', () => {
+    const { reg } = registry();
+    reg.update(hb('w', { inFlight: 4, capacity: 4 }));
+    expect(reg.pick('dep', none, true)).toBeUndefined();
+    reg.begin('w');
+    reg.settle('w');
+    expect(reg.pick('dep', none, true)).toBe('w');
+    // The next heartbeat is the truth again.
+    reg.update(hb('w', { inFlight: 4, capacity: 4 }));
+    expect(reg.pick('dep', none, true)).toBeUndefined();
+  });
+
+  it('among warm workers, picks the least loaded', () => {
+    const { reg } = registry();
+    reg.update(hb('a', { inFlight: 3, warm: ['dep'] }));
+    reg.update(hb('b', { inFlight: 1, warm: ['dep'] }));
+    reg.update(hb('c', { inFlight: 0 }));
+    expect(reg.pick('dep', none)).toBe('b');
+  });
+
+  it('weighs load relative to capacity', () => {
+    const { reg } = registry();
+    reg.update(hb('small', { inFlight: 1, capacity: 2 })); // (1+1)/2 = 1
+    reg.update(hb('large', { inFlight: 4, capacity: 16 })); // (4+1)/16 ≈ 0.31
+    expect(reg.pick('dep', none)).toBe('large');
+  });
+
+  it('counts requests it sent that the heartbeat does not show yet', () => {
+    const { reg } = registry();
+    reg.update(hb('a'));
+    reg.update(hb('b'));
+    const first = reg.pick('dep', none) as string;
+    reg.begin(first);
+    reg.begin(first);
+    const second = reg.pick('dep', none);
+    expect(second).not.toBe(first);
+    reg.settle(first);
+    reg.settle(first);
+    reg.settle(first); // never below zero
+    reg.begin(second as string);
+    expect(reg.pick('dep', none)).toBe(first);
+  });
+
+  it('keeps what it sent across a heartbeat', () => {
+    const { reg } = registry();
+    reg.update(hb('a'));
+    reg.update(hb('b'));
+    reg.begin('a');
+    reg.begin('a');
+    reg.update(hb('a', { inFlight: 0 }));
+    expect(reg.pick('dep', none)).toBe('b');
+  });
+
+  it('excludes workers already tried, falling back to cold ones', () => {
+    const { reg } = registry();
+    reg.update(hb('warm', { warm: ['dep'] }));
+    reg.update(hb('cold'));
+    expect(reg.pick('dep', new Set(['warm']))).toBe('cold');
+    expect(reg.pick('dep', new Set(['warm', 'cold']))).toBeUndefined();
+  });
+
+  it('skips draining workers', () => {
+    const { reg } = registry();
+    reg.update(hb('a', { warm: ['dep'] }));
+    reg.update(hb('b'));
+    reg.update(hb('a', { warm: ['dep'], draining: true }));
+    expect(reg.pick('dep', none)).toBe('b');
+    expect(reg.size).toBe(1);
+    expect(reg.live().map((w) => w.workerId)).toEqual(['b']);
+  });
+
+  it('drops workers whose last heartbeat is older than staleAfterMs', () => {
+    const { reg, advance } = registry(3000);
+    reg.update(hb('old'));
+    advance(2000);
+    reg.update(hb('fresh'));
+    advance(1000);
+    expect(reg.size).toBe(2); // exactly at the limit still counts
+    advance(1);
+    expect(reg.size).toBe(1);
+    expect(reg.pick('dep', none)).toBe('fresh');
+    reg.update(hb('old'));
+    expect(reg.size).toBe(2);
+    advance(3001);
+    expect(reg.pick('dep', none)).toBeUndefined();
+  });
+
+  it('forgets a removed worker until it heartbeats again', () => {
+    const { reg } = registry();
+    reg.update(hb('a'));
+    reg.remove('a');
+    expect(reg.pick('dep', none)).toBeUndefined();
+    reg.update(hb('a'));
+    expect(reg.pick('dep', none)).toBe('a');
+  });
+});

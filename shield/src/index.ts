@@ -1,0 +1,3 @@
+export { ShieldError } from './errors.ts';
+export { type AppRoute, matchRoute, type RouteMatch } from './routes.ts';
+export { Shield, type ShieldOptions } from './shield.ts';

@@ -1,0 +1,615 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  decodeRenderResult,
+  decodeSchedulerAck,
+  decodeSchedulerBeat,
+  encodeRenderRequest,
+  errorStatus,
+  InvalidOptionError,
+  nextTraceparent,
+  nonNegativeInt,
+  positiveInt,
+  type RegionSubjects,
+  type RenderRequest,
+  type RenderResult,
+  regionSubjects,
+  required,
+  type StageTimings,
+  topLevelMs,
+  toWireError,
+} from '@flotilla/protocol';
+import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
+import { Registry } from 'prom-client';
+import { ShieldError } from './errors.ts';
+import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
+import { type AppRoute, matchRoute, type RouteMatch, validateApps } from './routes.ts';
+
+/** Options of {@link Shield}. */
+export interface ShieldOptions {
+  /** Transport to the region's schedulers. */
+  transport: Transport;
+  /** Region whose schedulers receive the misses. */
+  region: string;
+  /** Apps served, by host and path prefix. */
+  apps: AppRoute[];
+  /**
+   * Interface to listen on.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Port to listen on; 0 picks a free one.
+   * @default 3000
+   */
+  port?: number;
+  /**
+   * Deadline of a request, from arrival at the shield, in ms.
+   * @default 10000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Largest request body accepted, in bytes (413 past it). Never more than
+   * the transport carries in one message (NATS `max_payload` less 64 KiB).
+   * @default 1048576
+   */
+  maxRequestBodyBytes?: number;
+  /**
+   * Region tried when the primary has no scheduler at all (no responders).
+   * Failovers show in `Server-Timing` (`region;desc=…`) and
+   * `flotilla_shield_failovers_total`.
+   * @default none
+   */
+  secondaryRegion?: string;
+  /**
+   * Id of this shield, for the subject schedulers acknowledge requests on.
+   * @default `h-` + 8 random hex characters
+   */
+  shieldId?: string;
+  /**
+   * A request no scheduler acknowledged within this long is taken as lost
+   * with its scheduler: GET/HEAD are sent again once, others fail with
+   * `FLOTILLA_ERR_SCHEDULER_LOST`.
+   * @default 2000
+   */
+  ackTimeoutMs?: number;
+  /**
+   * What `/livez` answers: liveness only (a process that stopped
+   * responding), unlike `/healthz` which is readiness.
+   * @default always live
+   */
+  liveness?: () => { ok: boolean; [k: string]: unknown };
+  /**
+   * On drain, how long connections already open may still bring requests
+   * (each answered with `Connection: close`) before idle ones are closed. A
+   * request already on its way over a kept-alive connection when SIGTERM
+   * comes is then served, not reset.
+   * @default 1000
+   */
+  drainGraceMs?: number;
+  /** prom-client registry served at `/metrics`. @default a private Registry */
+  registry?: Registry;
+  /** Structured log sink. @default no logging */
+  log?: (line: Record<string, unknown>) => void;
+}
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the shield.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'x-forwarded-prefix',
+]);
+
+/**
+ * Headers that must not be forwarded: the fixed hop-by-hop set plus every
+ * header the message's own `Connection` header names (RFC 9110 §7.6.1).
+ */
+function hopByHop(connection: string | undefined): Set<string> {
+  if (!connection) return HOP_BY_HOP;
+  const names = new Set(HOP_BY_HOP);
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name) names.add(name);
+  }
+  return names;
+}
+
+/** Methods a shield may send again after the scheduler holding them died. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function serverTiming(timings: StageTimings): string {
+  return Object.entries(timings)
+    .map(([stage, ms]) => `${stage};dur=${ms.toFixed(2)}`)
+    .join(', ');
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * The L2 HTTP gateway. Matches each request to an app by host or path
+ * prefix and sends it to the region's schedulers as a render request with a
+ * deadline and a trace id. (Caching arrives with the shield issue; today
+ * every request is forwarded.) Serves `/healthz` and `/metrics` on hosts
+ * that are not an app's.
+ *
+ * @example
+ * const shield = new Shield({ transport, region: 'local', apps, port: 3000 });
+ * const { url } = await shield.listen();
+ */
+export class Shield {
+  readonly region: string;
+  readonly #transport: Transport;
+  readonly #subjects: RegionSubjects;
+  readonly #host: string;
+  readonly #port: number;
+  #boundPort: number;
+  readonly #timeoutMs: number;
+  readonly #maxBody: number;
+  readonly #registry: Registry;
+  readonly #metrics: ShieldMetrics;
+  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #server: Server;
+  #apps: AppRoute[];
+  readonly #secondary: { region: string; subjects: RegionSubjects } | undefined;
+  readonly #shieldId: string;
+  readonly #ackTimeoutMs: number;
+  /** Last heartbeat of each scheduler seen: its time and interval. */
+  readonly #schedulers = new Map<string, { seen: number; intervalMs: number }>();
+  /** Requests waiting on a scheduler, by request id. */
+  readonly #pending = new Map<
+    string,
+    { schedulerId?: string; sentAt: number; controller: AbortController }
+  >();
+  readonly #subs: Subscription[] = [];
+  readonly #liveness: () => { ok: boolean; [k: string]: unknown };
+  #sweep: NodeJS.Timeout | undefined;
+  #inFlight = 0;
+  #idle: Array<() => void> = [];
+  #draining = false;
+  readonly #drainGraceMs: number;
+  readonly #sockets = new Set<import('node:net').Socket>();
+  /** Sockets accepted after the drain began: they get 503, not service. */
+  readonly #lateSockets = new WeakSet<import('node:net').Socket>();
+  #drained: Promise<void> | undefined;
+
+  constructor(options: ShieldOptions) {
+    this.#transport = required('transport', options?.transport);
+    this.region = options.region;
+    this.#subjects = regionSubjects(options.region);
+    validateApps(required('apps', options.apps));
+    this.#apps = options.apps;
+    this.#host = options.host ?? '127.0.0.1';
+    this.#port = nonNegativeInt('port', options.port, 3000);
+    if (this.#port > 65535) throw new InvalidOptionError('port', 'must be at most 65535');
+    this.#boundPort = this.#port;
+    this.#timeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs, 10_000);
+    this.#maxBody = positiveInt('maxRequestBodyBytes', options.maxRequestBodyBytes, 1024 * 1024);
+    this.#registry = options.registry ?? new Registry();
+    this.#metrics = shieldMetrics(this.#registry);
+    this.#log = options.log ?? (() => {});
+    this.#secondary =
+      options.secondaryRegion === undefined
+        ? undefined
+        : { region: options.secondaryRegion, subjects: regionSubjects(options.secondaryRegion) };
+    if (this.#secondary?.region === this.region) {
+      throw new InvalidOptionError('secondaryRegion', 'must differ from region');
+    }
+    this.#shieldId = options.shieldId ?? `h-${randomBytes(4).toString('hex')}`;
+    this.#subjects.ack(this.#shieldId); // validates the id
+    this.#ackTimeoutMs = positiveInt('ackTimeoutMs', options.ackTimeoutMs, 2000);
+    this.#liveness = options.liveness ?? (() => ({ ok: true }));
+    this.#drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
+    this.#server = createServer((req, res) => {
+      this.#inFlight++;
+      res.on('close', () => {
+        this.#inFlight--;
+        if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
+      });
+      this.#serve(req, res).catch((err) => {
+        this.#log({ msg: 'shield failure', error: toWireError(err) });
+        if (!res.headersSent) this.#sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
+        else res.destroy();
+      });
+    });
+    this.#server.keepAliveTimeout = 5000;
+    this.#server.on('connection', (socket) => {
+      if (this.#draining) this.#lateSockets.add(socket);
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+  }
+
+  /** Replaces the app list (takes effect for the next request). */
+  setApps(apps: AppRoute[]): void {
+    validateApps(apps);
+    this.#apps = apps;
+  }
+
+  #watchSchedulers(): void {
+    if (this.#sweep) return;
+    for (const subjects of [this.#subjects, this.#secondary?.subjects]) {
+      if (!subjects) continue;
+      this.#subs.push(
+        this.#transport.subscribe(subjects.schedulerHeartbeat, (msg) => {
+          try {
+            const beat = decodeSchedulerBeat(msg);
+            this.#schedulers.set(beat.schedulerId, {
+              seen: Date.now(),
+              intervalMs: beat.intervalMs,
+            });
+          } catch {
+            // a malformed heartbeat is ignored
+          }
+        }),
+        this.#transport.subscribe(subjects.ack(this.#shieldId), (msg) => {
+          try {
+            const ack = decodeSchedulerAck(msg);
+            const pending = this.#pending.get(ack.requestId);
+            if (pending) pending.schedulerId = ack.schedulerId;
+            if (!this.#schedulers.has(ack.schedulerId)) {
+              this.#schedulers.set(ack.schedulerId, { seen: Date.now(), intervalMs: 1000 });
+            }
+          } catch {
+            // a malformed ack is ignored
+          }
+        }),
+      );
+    }
+    this.#sweep = setInterval(() => this.#sweepLost(), 100);
+    this.#sweep.unref();
+  }
+
+  /** Fails the requests whose scheduler died (or that no scheduler took). */
+  #sweepLost(): void {
+    const t = Date.now();
+    for (const [requestId, p] of this.#pending) {
+      let why: string | undefined;
+      if (p.schedulerId === undefined) {
+        if (t - p.sentAt > this.#ackTimeoutMs) {
+          why = `no scheduler acknowledged request ${requestId} within ${this.#ackTimeoutMs} ms`;
+        }
+      } else {
+        const beat = this.#schedulers.get(p.schedulerId);
+        if (beat && t - beat.seen > Math.max(250, 2.5 * beat.intervalMs)) {
+          why = `scheduler ${p.schedulerId} stopped heartbeating with request ${requestId} in flight`;
+        }
+      }
+      if (why) {
+        this.#pending.delete(requestId);
+        p.controller.abort(new ShieldError('FLOTILLA_ERR_SCHEDULER_LOST', why));
+      }
+    }
+  }
+
+  /** Starts listening; resolves with the URL served. */
+  listen(): Promise<{ url: string; port: number }> {
+    this.#watchSchedulers();
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(this.#port, this.#host, () => {
+        this.#server.off('error', onError);
+        const { port } = this.#server.address() as AddressInfo;
+        this.#boundPort = port;
+        resolve({ url: `http://${this.#host}:${port}`, port });
+      });
+    });
+  }
+
+  /** Requests being answered now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = now();
+    const rawPath = req.url ?? '/';
+    const hostHeader = req.headers.host ?? '';
+    const route = matchRoute(this.#apps, hostHeader, rawPath);
+    if (!route) {
+      this.#serveOwn(req, res, rawPath, hostHeader);
+      return;
+    }
+    const appName = route.app.name;
+    try {
+      // Draining: still answer what arrives on connections opened before, and
+      // close them after; a connection opened since is turned away.
+      if (this.#draining) {
+        res.setHeader('connection', 'close');
+        if (this.#lateSockets.has(req.socket)) {
+          throw new ShieldError('FLOTILLA_ERR_DRAINING', 'shield is shutting down');
+        }
+      }
+      const body = await this.#readBody(req);
+      const { result, region } = await this.#forward(req, route, body, started);
+      const timings = { ...result.timings };
+      timings.shield = Math.max(0, now() - started - topLevelMs(result.timings));
+      // A failover shows in Server-Timing as the region that answered.
+      const regionTiming = region ? `, region;desc="${region}"` : '';
+      if (result.ok) {
+        const headers: Record<string, string | string[]> = {};
+        const upstreamConnection = result.headers
+          .filter(([k]) => k.toLowerCase() === 'connection')
+          .map(([, v]) => v)
+          .join(',');
+        const skip = hopByHop(upstreamConnection);
+        for (const [k, v] of result.headers) {
+          const name = k.toLowerCase();
+          if (skip.has(name)) continue;
+          const prev = headers[name];
+          if (prev === undefined) headers[name] = v;
+          else headers[name] = Array.isArray(prev) ? [...prev, v] : [prev, v];
+        }
+        headers['server-timing'] = serverTiming(timings) + regionTiming;
+        // 204 and 304 carry no body and must not announce one.
+        if (result.status !== 204 && result.status !== 304) {
+          headers['content-length'] = String(result.body.byteLength);
+        }
+        res.writeHead(result.status, headers);
+        res.end(req.method === 'HEAD' ? undefined : result.body);
+        this.#count(appName, result.status, started);
+      } else {
+        this.#sendError(
+          res,
+          result.error.code,
+          result.error.message,
+          serverTiming(timings) + regionTiming,
+        );
+        this.#count(appName, errorStatus(result.error.code), started, result.error.code);
+      }
+    } catch (err) {
+      const wire = toWireError(err);
+      this.#sendError(res, wire.code, wire.message, '');
+      this.#count(appName, errorStatus(wire.code), started, wire.code);
+    }
+  }
+
+  #count(app: string, status: number, started: number, code?: string): void {
+    this.#metrics.requests.inc({ app, status: String(status), region: this.region });
+    this.#metrics.requestSeconds.observe({ app, region: this.region }, (now() - started) / 1000);
+    if (code) this.#metrics.errors.inc({ code, region: this.region });
+  }
+
+  async #forward(
+    req: IncomingMessage,
+    route: RouteMatch,
+    body: Uint8Array,
+    started: number,
+  ): Promise<{ result: RenderResult; region: string | undefined }> {
+    const traceparent = nextTraceparent(req.headers.traceparent as string | undefined);
+    // Raw headers keep the client's order and repeats (Node's req.headers merges
+    // or drops duplicates). The trace context is this hop's, not the client's.
+    const skip = hopByHop(req.headers.connection);
+    const headers: Array<[string, string]> = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      const name = (req.rawHeaders[i] as string).toLowerCase();
+      if (skip.has(name) || name === 'traceparent') continue;
+      headers.push([name, req.rawHeaders[i + 1] as string]);
+    }
+    headers.push(['traceparent', traceparent]);
+    if (route.prefix) headers.push(['x-forwarded-prefix', route.prefix]);
+    const hostHeader = (req.headers.host ?? `${this.#host}:${this.#boundPort}`).toLowerCase();
+    // Wire deadlines are epoch ms compared against Date.now() downstream: derive
+    // this one from the wall clock too (the monotonic `started` drifts from it).
+    const deadline = Math.floor(Date.now() - (now() - started)) + this.#timeoutMs;
+    const request: RenderRequest = {
+      deploymentId: route.app.deploymentId,
+      method: (req.method ?? 'GET').toUpperCase(),
+      url: `http://${hostHeader}${route.path}`,
+      headers,
+      body,
+      deadline,
+      traceparent,
+      requestId: randomUUID(),
+      attempt: 1,
+    };
+    let result = await this.#send(this.#subjects, request);
+    if (
+      !result.ok &&
+      result.error.code === 'FLOTILLA_ERR_SCHEDULER_LOST' &&
+      IDEMPOTENT.has(request.method)
+    ) {
+      // The scheduler died holding it; repeating a GET/HEAD is safe, once.
+      this.#metrics.retries.inc({ region: this.region, reason: result.error.code });
+      this.#log({ msg: 'retrying through another scheduler', error: result.error.message });
+      result = await this.#send(this.#subjects, { ...request, attempt: 2 });
+    }
+    if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' && this.#secondary) {
+      this.#metrics.failovers.inc({ from: this.region, to: this.#secondary.region });
+      const failover = await this.#send(this.#secondary.subjects, request);
+      return { result: failover, region: this.#secondary.region };
+    }
+    if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS') {
+      result.error.message = `no scheduler is serving region ${this.region}`;
+    }
+    return { result, region: undefined };
+  }
+
+  /** One try through a region's schedulers, given up on when its scheduler dies. */
+  async #send(subjects: RegionSubjects, request: RenderRequest): Promise<RenderResult> {
+    // With the link to NATS down, say so at once rather than hold the client
+    // for its whole deadline (the client retries after Retry-After).
+    if (!this.#transport.isConnected()) {
+      return {
+        ok: false,
+        error: {
+          code: 'FLOTILLA_ERR_TRANSPORT_CLOSED',
+          message: 'the shield has lost its connection to NATS and is reconnecting',
+        },
+        timings: {},
+      };
+    }
+    const controller = new AbortController();
+    this.#pending.set(request.requestId, { sentAt: Date.now(), controller });
+    const sent = now();
+    try {
+      const reply = await this.#transport.request(
+        subjects.miss,
+        encodeRenderRequest({ ...request, ackTo: subjects.ack(this.#shieldId) }),
+        { timeoutMs: Math.max(1, request.deadline - Date.now()), signal: controller.signal },
+      );
+      const result = decodeRenderResult(reply);
+      const downstream = topLevelMs(result.timings);
+      result.timings.transport =
+        (result.timings.transport ?? 0) + Math.max(0, now() - sent - downstream);
+      return result;
+    } catch (err) {
+      const wire = toWireError(err);
+      if (wire.code === 'FLOTILLA_ERR_TIMEOUT') {
+        wire.code = 'FLOTILLA_ERR_DEADLINE';
+        wire.message = `no answer within the ${this.#timeoutMs} ms request deadline`;
+      }
+      return { ok: false, error: wire, timings: {} };
+    } finally {
+      this.#pending.delete(request.requestId);
+    }
+  }
+
+  #readBody(req: IncomingMessage): Promise<Uint8Array> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (method === 'GET' || method === 'HEAD') {
+      req.resume();
+      return Promise.resolve(new Uint8Array(0));
+    }
+    // The body travels in one transport message: never accept more than it carries.
+    const max = Math.min(this.#maxBody, this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES);
+    const tooLarge = () =>
+      new ShieldError('FLOTILLA_ERR_BODY_TOO_LARGE', `request body is over ${max} bytes`);
+    // Refuse an announced oversize body before reading any of it.
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > max) {
+      return Promise.reject(tooLarge());
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > max) {
+          // Stop buffering but keep the socket: the client must still get its
+          // 413 (the error response closes the connection afterwards).
+          req.off('data', onData);
+          chunks.length = 0;
+          reject(tooLarge());
+          return;
+        }
+        chunks.push(chunk);
+      };
+      req.on('data', onData);
+      req.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
+      req.on('error', reject);
+    });
+  }
+
+  #serveOwn(req: IncomingMessage, res: ServerResponse, rawPath: string, host: string): void {
+    const path = rawPath.split('?')[0];
+    if (path === '/healthz') {
+      const ok = !this.#draining && this.#transport.isConnected();
+      const body = JSON.stringify({
+        status: ok ? 'ok' : 'unavailable',
+        role: 'shield',
+        region: this.region,
+        transport: this.#transport.kind,
+        draining: this.#draining,
+      });
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(body);
+      return;
+    }
+    if (path === '/livez') {
+      const l = this.#liveness();
+      res.writeHead(l.ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(l));
+      return;
+    }
+    if (path === '/metrics') {
+      this.#registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': this.#registry.contentType });
+          res.end(text);
+        },
+        () => this.#sendError(res, 'FLOTILLA_ERR_INTERNAL', 'metrics failed', ''),
+      );
+      return;
+    }
+    if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const items = this.#apps
+        .map((a) => {
+          const name = escapeHtml(a.name);
+          const hosts = a.hosts
+            .map((h) => ` or http://${escapeHtml(h)}:${this.#boundPort}/`)
+            .join('');
+          return `<li><a href="/${name}/">${name}</a> (/${name}/${hosts}) — deployment ${escapeHtml(a.deploymentId)}</li>`;
+        })
+        .join('\n');
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(
+        `<!doctype html><title>Flotilla</title><h1>Flotilla shield (${escapeHtml(this.region)})</h1><ul>\n${items}\n</ul><p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p>\n`,
+      );
+      return;
+    }
+    this.#sendError(
+      res,
+      'FLOTILLA_ERR_NOT_FOUND',
+      `no app serves ${host.toLowerCase()}${path}`,
+      '',
+    );
+    this.#count('none', 404, now(), 'FLOTILLA_ERR_NOT_FOUND');
+  }
+
+  #sendError(res: ServerResponse, code: string, message: string, timing: string): void {
+    const status = errorStatus(code);
+    const headers: Record<string, string> = {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-flotilla-error': code,
+      'cache-control': 'no-store',
+    };
+    if (status === 503) headers['retry-after'] = '1';
+    // The rest of an oversize body is not worth reading: end the connection.
+    if (code === 'FLOTILLA_ERR_BODY_TOO_LARGE') headers.connection = 'close';
+    if (timing) headers['server-timing'] = timing;
+    res.writeHead(status, headers);
+    res.end(`${code}: ${message}\n`);
+  }
+
+  /**
+   * Stops accepting connections; for `drainGraceMs` still answers requests
+   * arriving on open connections (with `Connection: close`); answers every
+   * request in flight; then closes. Idempotent.
+   */
+  drain(): Promise<void> {
+    this.#drained ??= (async () => {
+      this.#draining = true;
+      // server.close() also drops idle kept-alive connections at once: wait out
+      // the grace first, so a request already on its way over one is served.
+      const until = Date.now() + this.#drainGraceMs;
+      while (this.#sockets.size > 0 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#server.closeIdleConnections();
+      if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+      this.#server.closeIdleConnections();
+      await closed;
+      clearInterval(this.#sweep);
+      await Promise.all(this.#subs.splice(0).map((sub) => sub.drain()));
+    })();
+    return this.#drained;
+  }
+}

@@ -1,0 +1,99 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalDeploymentStore } from '@flotilla/deploy';
+import { publishExamples } from '@flotilla/fleet';
+import {
+  httpGet,
+  type NatsServerHandle,
+  type RoleProcess,
+  startNatsServer,
+  startRoleProcess,
+  waitFor,
+} from '@flotilla/test-harness';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** PIDs of live worker processes started with this store (the supervisor's children). */
+async function workerPids(storeDir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+      const role = args.indexOf('--role');
+      const store = args.indexOf('--store');
+      if (args[role + 1] === 'worker' && args[store + 1] === storeDir) pids.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return pids;
+}
+
+describe('flotilla start --role scheduler --autoscale local', () => {
+  let nats: NatsServerHandle;
+  let storeDir: string;
+
+  beforeAll(async () => {
+    nats = await startNatsServer({ jetstream: true });
+    storeDir = await mkdtemp(join(tmpdir(), 'flotilla-autoscale-cli-'));
+    await publishExamples(new LocalDeploymentStore(storeDir));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const pid of await workerPids(storeDir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await nats?.stop();
+    await rm(storeDir, { recursive: true, force: true });
+  });
+
+  async function startScheduler(): Promise<RoleProcess> {
+    const scheduler = await startRoleProcess({
+      role: 'scheduler',
+      nats: nats.url,
+      storeDir,
+      args: ['--autoscale', 'local', '--min-workers', '2', '--max-workers', '3', '--threads', '1'],
+    });
+    await waitFor(
+      async () => JSON.parse((await httpGet(`${scheduler.url}/healthz`)).body).liveWorkers === 2,
+      { timeoutMs: 30_000, message: 'the supervisor never brought the region to 2 workers' },
+    );
+    return scheduler;
+  }
+
+  it('starts the minimum of worker processes, which serve renders', async () => {
+    const scheduler = await startScheduler();
+    const shield = await startRoleProcess({ role: 'shield', nats: nats.url, storeDir });
+    try {
+      const res = await httpGet(`${shield.url}/react-shop/p/3`);
+      expect(res.status).toBe(200);
+      expect(await workerPids(storeDir)).toHaveLength(2);
+      const metrics = (await httpGet(`${scheduler.url}/metrics`)).body;
+      expect(metrics).toMatch(/flotilla_autoscaler_desired_workers\{region="test"\} 2/);
+      expect(metrics).toMatch(/flotilla_autoscaler_leader\{[^}]*\} 1/);
+    } finally {
+      await shield.child.kill('SIGTERM');
+      // SIGTERM: the scheduler drains its workers before it exits.
+      expect((await scheduler.child.kill('SIGTERM')).code).toBe(0);
+    }
+    await waitFor(async () => (await workerPids(storeDir)).length === 0, {
+      timeoutMs: 15_000,
+      message: 'worker processes outlived the scheduler that started them',
+    });
+  });
+
+  it('leaves no orphan workers when the scheduler is SIGKILLed', async () => {
+    const scheduler = await startScheduler();
+    expect(await workerPids(storeDir)).toHaveLength(2);
+    await scheduler.child.kill('SIGKILL');
+    await waitFor(async () => (await workerPids(storeDir)).length === 0, {
+      timeoutMs: 15_000,
+      message: 'workers outlived a SIGKILLed supervisor (--exit-with-parent)',
+    });
+  });
+});

@@ -1,0 +1,110 @@
+import { request } from 'node:http';
+import { httpGet } from '@flotilla/test-harness';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricTotal, type ProcessFleet, startProcessFleet } from './fleet-setup.ts';
+
+/** GET with an explicit Host header (fetch does not let a caller set one). */
+function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { host }, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// Shield, two schedulers (one queue group) and two workers, each its own OS
+// process, on a real nats-server.
+describe('fleet over NATS, one process per role', () => {
+  let fleet: ProcessFleet;
+
+  beforeAll(async () => {
+    fleet = await startProcessFleet({ schedulers: 2, workers: 2 });
+  }, 90_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('renders the React listing page inside an isolate', async () => {
+    const res = await httpGet(`${fleet.shield.url}/react-shop/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.body.slice(0, 15).toLowerCase()).toBe('<!doctype html>');
+    expect(res.body).toMatch(/<h1>(<a [^>]*>)?React Shop(<\/a>)?<\/h1>/);
+    expect(res.body.match(/class="product-card"/g)?.length ?? 0).toBeGreaterThanOrEqual(100);
+    // Links carry the path prefix the shield routed by.
+    expect(res.body.includes('href="/react-shop/p/1"')).toBe(true);
+    // The render ran in a worker thread's isolate: the stages say so.
+    const timing = res.headers.get('server-timing') ?? '';
+    for (const stage of ['shield', 'transport', 'scheduler', 'worker', 'render']) {
+      expect(timing).toMatch(new RegExp(`\\b${stage};dur=\\d`));
+    }
+  });
+
+  it('renders the Vue listing and detail pages', async () => {
+    const list = await httpGet(`${fleet.shield.url}/vue-shop/`);
+    expect(list.status).toBe(200);
+    expect(list.body).toMatch(/<h1>(<a [^>]*>)?Vue Shop(<\/a>)?<\/h1>/);
+    expect(list.body.match(/class="product-card"/g)?.length ?? 0).toBeGreaterThanOrEqual(100);
+    const detail = await httpGet(`${fleet.shield.url}/vue-shop/p/7`);
+    expect(detail.status).toBe(200);
+    expect(detail.body).toMatch(/No\. 7\b/);
+  });
+
+  it('routes by host as well as by path prefix', async () => {
+    const res = await getWithHost(`${fleet.shield.url}/p/42`, 'react-shop.localhost:3000');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/No\. 42\b/);
+    expect(res.body.includes('href="/p/1"')).toBe(true);
+  });
+
+  it('answers an unknown path with a short 404 naming the code', async () => {
+    const unknownApp = await httpGet(`${fleet.shield.url}/no-such-app/x`);
+    expect(unknownApp.status).toBe(404);
+    expect(unknownApp.body).toMatch(/^FLOTILLA_ERR_NOT_FOUND: /);
+    expect(unknownApp.body.length).toBeLessThan(200);
+    const unknownPage = await httpGet(`${fleet.shield.url}/react-shop/p/99999`);
+    expect(unknownPage.status).toBe(404);
+  });
+
+  it('counts requests in /metrics and reports health on every process', async () => {
+    const served = await metricTotal(fleet.shield.url, 'flotilla_shield_requests_total');
+    expect(served).toBeGreaterThan(0);
+    const health = await httpGet(`${fleet.shield.url}/healthz`);
+    expect(JSON.parse(health.body)).toMatchObject({ status: 'ok', transport: 'nats' });
+    for (const p of [...fleet.schedulers, ...fleet.workers]) {
+      expect((await httpGet(`${p.url}/healthz`)).status).toBe(200);
+    }
+    const rendered = () =>
+      Promise.all(
+        fleet.workers.map((w) => metricTotal(w.url, 'flotilla_worker_renders_total')),
+      ).then((counts) => counts.reduce((a, b) => a + b, 0));
+    const before = await rendered();
+    for (let i = 1; i <= 3; i++) await httpGet(`${fleet.shield.url}/vue-shop/p/${i}`);
+    expect((await rendered()) - before).toBe(3);
+  });
+
+  it('spreads concurrent misses over both schedulers of the queue group', async () => {
+    const before = await Promise.all(
+      fleet.schedulers.map((s) => metricTotal(s.url, 'flotilla_scheduler_dispatches_total')),
+    );
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => httpGet(`${fleet.shield.url}/react-shop/p/${i + 1}`)),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(40).fill(200));
+    const after = await Promise.all(
+      fleet.schedulers.map((s) => metricTotal(s.url, 'flotilla_scheduler_dispatches_total')),
+    );
+    const delta = after.map((a, i) => a - (before[i] ?? 0));
+    expect(delta.reduce((a, b) => a + b, 0)).toBe(40);
+    for (const d of delta) expect(d).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,12 @@
+export { TransportError } from './errors.ts';
+export { InProcessTransport } from './in-process-transport.ts';
+export { NatsTransport, type NatsTransportOptions } from './nats-transport.ts';
+export {
+  type MessageListener,
+  type RequestHandler,
+  type RequestOptions,
+  type SubscribeOptions,
+  type Subscription,
+  type Transport,
+  WIRE_HEADROOM_BYTES,
+} from './transport.ts';

@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { isSubjectToken } from '@flotilla/protocol';
+import { validateBackends } from '@flotilla/runtime';
+import { WorkerError } from './errors.ts';
+
+/** Where a deployment's bundle lives on this machine. */
+export interface ResolvedBundle {
+  deploymentId: string;
+  bundlePath: string;
+  bundleHash: string;
+  /**
+   * Backends the bundle may fetch (name → normalized origin), from the
+   * manifest's `backends`. Absent: none.
+   */
+  backends?: Record<string, string>;
+}
+
+/** Finds the bundle of a deployment. */
+export interface BundleStore {
+  /** @throws WorkerError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment. */
+  resolve(deploymentId: string): Promise<ResolvedBundle>;
+}
+
+/**
+ * Reads deployments from a directory laid out as
+ * `<root>/<deploymentId>/{bundle.js,manifest.json}` (the layout the local
+ * deployment store of `@flotilla/deploy` writes). Deployments are immutable,
+ * so each manifest is read once.
+ */
+export class DirectoryBundleStore implements BundleStore {
+  readonly #root: string;
+  readonly #known = new Map<string, ResolvedBundle>();
+
+  /** @param root directory of deployments. */
+  constructor(root: string) {
+    if (typeof root !== 'string' || root === '') {
+      throw new TypeError('DirectoryBundleStore needs a root directory');
+    }
+    this.#root = resolve(root);
+  }
+
+  async resolve(deploymentId: string): Promise<ResolvedBundle> {
+    const known = this.#known.get(deploymentId);
+    if (known) return known;
+    if (!isSubjectToken(deploymentId)) {
+      throw new WorkerError('FLOTILLA_ERR_NOT_FOUND', `deployment id "${deploymentId}" is invalid`);
+    }
+    const dir = join(this.#root, deploymentId);
+    let text: string;
+    try {
+      text = await readFile(join(dir, 'manifest.json'), 'utf8');
+    } catch (err) {
+      throw new WorkerError(
+        'FLOTILLA_ERR_NOT_FOUND',
+        `deployment ${deploymentId} is not in ${this.#root}`,
+        { cause: err },
+      );
+    }
+    // The deployment exists: a broken manifest is a bad deployment, not a missing one.
+    let manifest: unknown;
+    try {
+      manifest = JSON.parse(text);
+    } catch (err) {
+      throw new WorkerError(
+        'FLOTILLA_ERR_BUNDLE',
+        `manifest of ${deploymentId} is not valid JSON`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const bundleHash = (manifest as { bundleHash?: unknown } | null)?.bundleHash;
+    if (typeof bundleHash !== 'string' || bundleHash === '') {
+      throw new WorkerError('FLOTILLA_ERR_BUNDLE', `manifest of ${deploymentId} has no bundleHash`);
+    }
+    const backends = validateBackends(
+      (manifest as { backends?: unknown }).backends,
+      (option, problem) =>
+        new WorkerError(
+          'FLOTILLA_ERR_BUNDLE',
+          `manifest of ${deploymentId}: "${option}" ${problem}`,
+        ),
+    );
+    const resolved = {
+      deploymentId,
+      bundlePath: join(dir, 'bundle.js'),
+      bundleHash,
+      backends,
+    };
+    this.#known.set(deploymentId, resolved);
+    return resolved;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Runs inside a piscina thread: one isolate per deployment, kept warm in an
+ * LRU, one compile cache per thread.
+ */
+import { readFile } from 'node:fs/promises';
+import { threadId, workerData } from 'node:worker_threads';
+import { toWireError } from '@flotilla/protocol';
+import {
+  CompileCache,
+  DEFAULT_LIMITS,
+  IsolateCache,
+  type IsolateCacheStats,
+  SandboxError,
+  useGuestPreludeSource,
+} from '@flotilla/runtime';
+import { Piscina } from 'piscina';
+import type {
+  BackendRequestCount,
+  RenderTask,
+  RenderTaskResult,
+  RenderThreadData,
+} from './task.ts';
+
+const maxIsolates = Number(process.env.FLOTILLA_MAX_ISOLATES_PER_THREAD) || 16;
+const data = workerData as RenderThreadData | undefined;
+if (data?.prelude) useGuestPreludeSource(data.prelude);
+
+const isolates = new IsolateCache({
+  maxIsolates,
+  ceiling: data?.limits ?? DEFAULT_LIMITS,
+  compileCache: new CompileCache(),
+  log: (entry) => {
+    process.stderr.write(
+      `${JSON.stringify({ source: 'bundle', level: entry.level, deployment: entry.deploymentId, requestId: entry.requestId, message: entry.message })}\n`,
+    );
+  },
+});
+
+let stats: IsolateCacheStats = { isolates: 0, heapBytes: 0 };
+let statsAt = 0;
+
+/** Isolate count and heap, resampled at most every 500 ms (heap reads cost per isolate). */
+function isolateStats(): IsolateCacheStats {
+  const t = Date.now();
+  if (t - statsAt >= 500) {
+    stats = isolates.stats();
+    statsAt = t;
+  }
+  return stats;
+}
+
+/** `result`, with `body`'s buffer transferred to the worker's main thread rather than cloned. */
+function moved(body: Uint8Array, result: RenderTaskResult): RenderTaskResult {
+  if (body.byteOffset !== 0 || body.byteLength !== body.buffer.byteLength) return result;
+  const transferable = {
+    [Piscina.transferableSymbol]: [body.buffer],
+    [Piscina.valueSymbol]: result,
+  };
+  return Piscina.move(
+    transferable as unknown as Parameters<typeof Piscina.move>[0],
+  ) as unknown as RenderTaskResult;
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export default async function render(task: RenderTask): Promise<RenderTaskResult> {
+  const started = now();
+  const timings: Record<string, number> = { queue: Math.max(0, started - task.queuedAt) };
+  let cold = false;
+  let loaded = false;
+  let renderStart: number | undefined;
+  const fetches = new Map<string, BackendRequestCount>();
+  const onBackendRequest = (backend: string, outcome: string) => {
+    const key = `${backend}\n${outcome}`;
+    const known = fetches.get(key);
+    if (known) known.count++;
+    else fetches.set(key, { backend, outcome, count: 1 });
+  };
+  const backendRequests = () =>
+    fetches.size > 0 ? { backendRequests: [...fetches.values()] } : {};
+  try {
+    if (Date.now() >= task.deadline) {
+      throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed while queued for a thread');
+    }
+    const source = {
+      deploymentId: task.deploymentId,
+      bundleHash: task.bundleHash,
+      loadCode: () => readFile(task.bundlePath, 'utf8'),
+      ...(task.backends ? { backends: task.backends } : {}),
+    };
+    if (task.prewarm) {
+      const warmed = await isolates.prewarm(source, { deadline: task.deadline });
+      timings.render = warmed.renderMs;
+      if (warmed.cold) timings.load = warmed.loadMs;
+      return {
+        ok: true,
+        status: warmed.status,
+        headers: [],
+        body: new Uint8Array(0),
+        cpuMs: 0,
+        timings,
+        cold: warmed.cold,
+        loaded: warmed.cold,
+        warm: isolates.warm(),
+        isolates: isolateStats(),
+        threadId,
+      };
+    }
+    const acquired = await isolates.acquire(source);
+    cold = acquired.cold;
+    loaded = acquired.loaded;
+    renderStart = now();
+    if (cold) timings.load = renderStart - started;
+    const response = await acquired.isolate.render(task.request, {
+      deadline: task.deadline,
+      requestId: task.requestId,
+      ...(task.traceparent ? { traceparent: task.traceparent } : {}),
+      onBackendRequest,
+    });
+    timings.render = now() - renderStart;
+    // The body's buffer is the thread's own: hand it over instead of copying it.
+    return moved(response.body, {
+      ok: true,
+      status: response.status,
+      headers: response.headers,
+      body: response.body,
+      cpuMs: response.cpuMs,
+      timings,
+      cold,
+      loaded,
+      warm: isolates.warm(),
+      isolates: isolateStats(),
+      threadId,
+      ...backendRequests(),
+    });
+  } catch (err) {
+    if (renderStart !== undefined) timings.render = now() - renderStart;
+    return {
+      ok: false,
+      error: toWireError(err),
+      timings,
+      cold,
+      loaded,
+      warm: isolates.warm(),
+      isolates: isolateStats(),
+      threadId,
+      ...backendRequests(),
+    };
+  }
+}

@@ -1,0 +1,412 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  decodeHeartbeat,
+  decodeRenderResult,
+  encodeRenderRequest,
+  type Heartbeat,
+  type RenderResult,
+  regionSubjects,
+  traceIdOf,
+} from '@flotilla/protocol';
+import { InProcessTransport } from '@flotilla/transport';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DirectoryBundleStore } from './bundle-store.ts';
+import { RenderWorker, type RenderWorkerOptions } from './render-worker.ts';
+
+const REGION = 'test-east';
+const subjects = regionSubjects(REGION);
+
+const BUNDLES: Record<string, string> = {
+  shop: `Flotilla.serve(async (req) => {
+    const path = req.url.slice(req.url.indexOf('/', 8));
+    if (path === '/slow') await new Promise((r) => setTimeout(r, 300));
+    if (path === '/echo') {
+      return Response.json({ method: req.method, lang: req.headers.get('accept-language'), body: await req.text() });
+    }
+    return new Response('<h1>shop ' + path + '</h1>', { headers: { 'content-type': 'text/html' } });
+  });`,
+  spin: `Flotilla.serve(() => { while (true) {} });`,
+  microloop: `Flotilla.serve(async () => {
+    await new Promise((r) => setTimeout(r, 1));
+    const f = () => Promise.resolve().then(f);
+    f();
+    await new Promise(() => {});
+  });`,
+  broken: `Flotilla.serve(`,
+};
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'flotilla-worker-test-'));
+  for (const [id, code] of Object.entries(BUNDLES)) {
+    await mkdir(join(root, id));
+    await writeFile(join(root, id, 'bundle.js'), code);
+    const bundleHash = createHash('sha256').update(code).digest('hex');
+    await writeFile(join(root, id, 'manifest.json'), JSON.stringify({ bundleHash, routes: [] }));
+  }
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const running: RenderWorker[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((w) => w.drain()));
+});
+
+interface Started {
+  worker: RenderWorker;
+  transport: InProcessTransport;
+  registry: Registry;
+  heartbeats: Heartbeat[];
+}
+
+async function startWorker(options: Partial<RenderWorkerOptions> = {}): Promise<Started> {
+  const transport = new InProcessTransport();
+  const registry = new Registry();
+  const heartbeats: Heartbeat[] = [];
+  transport.subscribe(subjects.heartbeat, (msg) => heartbeats.push(decodeHeartbeat(msg)));
+  const worker = new RenderWorker({
+    transport,
+    region: REGION,
+    bundles: new DirectoryBundleStore(root),
+    workerId: 'w-test',
+    threads: 1,
+    registry,
+    heartbeatIntervalMs: 50,
+    ...options,
+  });
+  running.push(worker);
+  await worker.start();
+  return { worker, transport, registry, heartbeats };
+}
+
+function render(
+  s: Started,
+  deploymentId: string,
+  path = '/',
+  extra: {
+    deadline?: number;
+    method?: string;
+    headers?: Array<[string, string]>;
+    body?: string;
+  } = {},
+): Promise<RenderResult> {
+  const message = encodeRenderRequest({
+    deploymentId,
+    method: extra.method ?? 'GET',
+    url: `http://shop.test${path}`,
+    headers: extra.headers ?? [],
+    body: new TextEncoder().encode(extra.body ?? ''),
+    deadline: extra.deadline ?? Date.now() + 10_000,
+    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    requestId: randomUUID(),
+    attempt: 1,
+  });
+  return s.transport
+    .request(subjects.workerRender(s.worker.workerId), message, { timeoutMs: 10_000 })
+    .then(decodeRenderResult);
+}
+
+function ok(result: RenderResult): Extract<RenderResult, { ok: true }> {
+  if (!result.ok) throw new Error(`render failed: ${result.error.code} ${result.error.message}`);
+  return result;
+}
+
+function errorCode(result: RenderResult): string {
+  if (result.ok) throw new Error(`expected an error, got status ${result.status}`);
+  return result.error.code;
+}
+
+const body = (r: Extract<RenderResult, { ok: true }>) => new TextDecoder().decode(r.body);
+
+/** Resolves once `predicate` holds, checking on each turn of the event loop. */
+async function until(predicate: () => boolean): Promise<void> {
+  while (!predicate()) await new Promise((r) => setTimeout(r, 5));
+}
+
+async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number | undefined> {
+  // A histogram's `_count` and `_sum` series live on the histogram itself.
+  const base = name.replace(/_(count|sum)$/, '');
+  const metric = registry.getSingleMetric(name) ?? registry.getSingleMetric(base);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  return values.find(
+    (v) =>
+      ((v as { metricName?: string }).metricName ?? name) === name &&
+      Object.entries(labels).every(([k, l]) => v.labels[k] === l),
+  )?.value;
+}
+
+describe('RenderWorker', () => {
+  it('renders a deployment and reports stage timings; only the first render loads', async () => {
+    const s = await startWorker();
+    const first = ok(await render(s, 'shop', '/p/1'));
+    expect(first.status).toBe(200);
+    expect(first.headers).toEqual([['content-type', 'text/html']]);
+    expect(body(first)).toBe('<h1>shop /p/1</h1>');
+    expect(Object.keys(first.timings).sort()).toEqual(['load', 'queue', 'render', 'worker']);
+    for (const ms of Object.values(first.timings)) expect(ms).toBeGreaterThanOrEqual(0);
+    const second = ok(await render(s, 'shop', '/p/2'));
+    expect(body(second)).toBe('<h1>shop /p/2</h1>');
+    expect(Object.keys(second.timings).sort()).toEqual(['queue', 'render', 'worker']);
+  });
+
+  it('passes the method, headers and body of the request to the bundle', async () => {
+    const s = await startWorker();
+    const r = ok(
+      await render(s, 'shop', '/echo', {
+        method: 'POST',
+        headers: [['accept-language', 'fr-CH']],
+        body: 'qty=2&sku=ü',
+      }),
+    );
+    expect(JSON.parse(body(r))).toEqual({ method: 'POST', lang: 'fr-CH', body: 'qty=2&sku=ü' });
+  });
+
+  it('heartbeats its capacity and, after a render, the deployment as warm', async () => {
+    const s = await startWorker({ tasksPerThread: 3 });
+    await until(() => s.heartbeats.length > 0);
+    expect(s.heartbeats[0]).toMatchObject({
+      workerId: 'w-test',
+      capacity: 3,
+      inFlight: 0,
+      warm: [],
+      draining: false,
+      intervalMs: 50,
+    });
+    ok(await render(s, 'shop'));
+    await until(() => s.heartbeats.some((h) => h.warm.includes('shop')));
+    expect(s.heartbeats.at(-1)?.capacity).toBe(3);
+    expect(s.worker.warm()).toEqual(['shop']);
+  });
+
+  it('answers FLOTILLA_ERR_NOT_FOUND for an unknown deployment', async () => {
+    const s = await startWorker();
+    const r = await render(s, 'no-such-deployment');
+    expect(errorCode(r)).toBe('FLOTILLA_ERR_NOT_FOUND');
+    expect(r.timings.worker).toBeGreaterThanOrEqual(0);
+  });
+
+  it('answers FLOTILLA_ERR_DEADLINE for a request whose deadline has passed', async () => {
+    const s = await startWorker();
+    expect(errorCode(await render(s, 'shop', '/', { deadline: Date.now() - 1 }))).toBe(
+      'FLOTILLA_ERR_DEADLINE',
+    );
+  });
+
+  it('answers FLOTILLA_ERR_DEADLINE when the deadline passes mid-render, and keeps the isolate warm', async () => {
+    const s = await startWorker();
+    ok(await render(s, 'shop'));
+    expect(errorCode(await render(s, 'shop', '/slow', { deadline: Date.now() + 100 }))).toBe(
+      'FLOTILLA_ERR_DEADLINE',
+    );
+    const next = ok(await render(s, 'shop', '/next'));
+    expect(next.timings.load).toBeUndefined();
+    expect(
+      await metricValue(s.registry, 'flotilla_worker_cold_starts_total', { deployment: 'shop' }),
+    ).toBe(1);
+  });
+
+  it('answers FLOTILLA_ERR_BUNDLE with the reason for a bundle that does not compile', async () => {
+    const s = await startWorker();
+    const r = await render(s, 'broken');
+    expect(errorCode(r)).toBe('FLOTILLA_ERR_BUNDLE');
+    expect(r.ok ? '' : r.error.message).toContain('does not compile');
+  });
+
+  it('fails a CPU-looping deployment while a healthy one on the same thread keeps serving', async () => {
+    const s = await startWorker({ limits: { cpuMs: 200 }, tasksPerThread: 4 });
+    ok(await render(s, 'shop')); // warm
+    const spin = render(s, 'spin');
+    const healthy = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => render(s, 'shop', `/c/${i}`)),
+    );
+    expect(healthy.map((r) => body(ok(r)))).toEqual(
+      Array.from({ length: 8 }, (_, i) => `<h1>shop /c/${i}</h1>`),
+    );
+    const failed = await spin;
+    expect(errorCode(failed)).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    // An endless microtask chain (after an await) is stopped the same way.
+    expect(errorCode(await render(s, 'microloop'))).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(body(ok(await render(s, 'shop', '/after')))).toBe('<h1>shop /after</h1>');
+  });
+
+  it('holds renders to the limits it was given', async () => {
+    const s = await startWorker({ limits: { wallMs: 100 } });
+    expect(errorCode(await render(s, 'shop', '/slow'))).toBe('FLOTILLA_ERR_WALL_LIMIT');
+  });
+
+  it('refuses invalid limits when constructed, naming them', () => {
+    const transport = new InProcessTransport();
+    const bundles = new DirectoryBundleStore(root);
+    expect(
+      () => new RenderWorker({ transport, region: REGION, bundles, limits: { cpuMs: 0 } }),
+    ).toThrow(/limits\.cpuMs/);
+    expect(
+      () => new RenderWorker({ transport, region: REGION, bundles, limits: { heapMb: 2 } }),
+    ).toThrow(/limits\.heapMb/);
+  });
+
+  it('drains: finishes the render in flight, says so in a heartbeat, then takes no more', async () => {
+    const s = await startWorker();
+    ok(await render(s, 'shop')); // warm, so the slow render is in the isolate when drain starts
+    const slow = render(s, 'shop', '/slow');
+    await until(() => s.worker.inFlight === 1);
+    const drained = s.worker.drain();
+    expect(s.worker.draining).toBe(true);
+    const result = ok(await slow);
+    expect(result.status).toBe(200);
+    expect(body(result)).toBe('<h1>shop /slow</h1>');
+    await drained;
+    await until(() => s.heartbeats.some((h) => h.draining));
+    expect(s.heartbeats.find((h) => h.draining)).toMatchObject({
+      workerId: 'w-test',
+      draining: true,
+    });
+    const after = await render(s, 'shop').then(
+      () => 'answered',
+      (err: { code?: string }) => err.code,
+    );
+    expect(after).toBe('FLOTILLA_ERR_NO_RESPONDERS');
+    await s.worker.drain(); // idempotent
+  });
+
+  it('prewarms a deployment on every thread: the next renders start warm', async () => {
+    const s = await startWorker({ threads: 2 });
+    expect(await s.worker.prewarm('shop')).toEqual({ threads: 2, warm: 2 });
+    expect(s.worker.warm()).toEqual(['shop']);
+    // Both threads hold the isolate: concurrent renders need no load.
+    const results = await Promise.all([render(s, 'shop'), render(s, 'shop'), render(s, 'shop')]);
+    for (const r of results) expect(ok(r).timings.load).toBeUndefined();
+    expect(s.heartbeats.at(-1)?.warm).toEqual(['shop']);
+  });
+
+  it('refuses to prewarm an unknown deployment', async () => {
+    const s = await startWorker();
+    await expect(s.worker.prewarm('nope')).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_NOT_FOUND',
+    });
+  });
+
+  it('counts renders by outcome and one cold start per isolate in the registry', async () => {
+    const s = await startWorker({ limits: { cpuMs: 200 } });
+    // Three concurrent first requests share one isolate load: one cold start.
+    await Promise.all([render(s, 'shop'), render(s, 'shop'), render(s, 'shop')]);
+    await render(s, 'spin');
+    await render(s, 'nope');
+    const r = s.registry;
+    expect(
+      await metricValue(r, 'flotilla_worker_renders_total', { deployment: 'shop', outcome: 'ok' }),
+    ).toBe(3);
+    expect(
+      await metricValue(r, 'flotilla_worker_renders_total', {
+        deployment: 'spin',
+        outcome: 'FLOTILLA_ERR_CPU_LIMIT',
+      }),
+    ).toBe(1);
+    expect(
+      await metricValue(r, 'flotilla_worker_renders_total', { outcome: 'FLOTILLA_ERR_NOT_FOUND' }),
+    ).toBe(1);
+    expect(await metricValue(r, 'flotilla_worker_cold_starts_total', { deployment: 'shop' })).toBe(
+      1,
+    );
+    expect(await metricValue(r, 'flotilla_worker_in_flight', { worker: 'w-test' })).toBe(0);
+    expect(await metricValue(r, 'flotilla_worker_capacity', { worker: 'w-test' })).toBe(4);
+    // Errors by code and whose fault; an unknown deployment id never becomes a label.
+    expect(
+      await metricValue(r, 'flotilla_worker_errors_total', {
+        code: 'FLOTILLA_ERR_CPU_LIMIT',
+        kind: 'user',
+      }),
+    ).toBe(1);
+    expect(
+      await metricValue(r, 'flotilla_worker_errors_total', { code: 'FLOTILLA_ERR_NOT_FOUND' }),
+    ).toBe(1);
+    expect(
+      await metricValue(r, 'flotilla_worker_renders_total', { deployment: 'nope' }),
+    ).toBeUndefined();
+    // Render time by outcome, CPU per render, live isolates and their heap.
+    expect(
+      await metricValue(r, 'flotilla_worker_render_seconds_count', {
+        deployment: 'spin',
+        outcome: 'FLOTILLA_ERR_CPU_LIMIT',
+      }),
+    ).toBe(1);
+    expect(
+      await metricValue(r, 'flotilla_worker_render_cpu_seconds_count', { deployment: 'shop' }),
+    ).toBe(3);
+    expect(await metricValue(r, 'flotilla_worker_live_isolates', { worker: 'w-test' })).toBe(1);
+    expect(
+      await metricValue(r, 'flotilla_worker_isolate_heap_bytes', { worker: 'w-test' }),
+    ).toBeGreaterThan(0);
+  });
+});
+
+describe('RenderWorker backend fetch', () => {
+  it('renders a page with data from a backend its manifest declares, and counts the sub-requests', async () => {
+    const seen: Array<{ url: string; traceparent: string }> = [];
+    const server = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', traceparent: String(req.headers.traceparent) });
+      if (req.url === '/products/1') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ name: 'Lamp', price: 42 }));
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const code = `Flotilla.serve(async () => {
+        const product = await (await fetch('backend://products/products/1')).json();
+        const missing = await fetch('${origin}/products/2');
+        const refused = await fetch('http://127.0.0.1:1/').then(() => 'fetched', (e) => e.name);
+        return new Response('<h1>' + product.name + ' ' + product.price + '</h1><p>' + missing.status + ' ' + refused + '</p>', { headers: { 'content-type': 'text/html' } });
+      });`;
+      await mkdir(join(root, 'fetcher'));
+      await writeFile(join(root, 'fetcher', 'bundle.js'), code);
+      await writeFile(
+        join(root, 'fetcher', 'manifest.json'),
+        JSON.stringify({
+          bundleHash: createHash('sha256').update(code).digest('hex'),
+          routes: [],
+          backends: { products: origin },
+        }),
+      );
+      const s = await startWorker();
+      const result = ok(await render(s, 'fetcher'));
+      expect(body(result)).toBe('<h1>Lamp 42</h1><p>404 TypeError</p>');
+      expect(seen.map((h) => h.url)).toEqual(['/products/1', '/products/2']);
+      // The render request's trace id (see render()), a span of its own per sub-request.
+      for (const h of seen)
+        expect(traceIdOf(h.traceparent)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+      const count = (backend: string, outcome: string) =>
+        metricValue(s.registry, 'flotilla_worker_backend_requests_total', {
+          deployment: 'fetcher',
+          backend,
+          outcome,
+        });
+      expect(await count('products', '2xx')).toBe(1);
+      expect(await count('products', '4xx')).toBe(1);
+      expect(await count('(undeclared)', 'refused')).toBe(1);
+      // A second render counts on top.
+      ok(await render(s, 'fetcher'));
+      expect(await count('products', '2xx')).toBe(2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

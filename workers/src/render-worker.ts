@@ -1,0 +1,420 @@
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { performance as nodePerformance } from 'node:perf_hooks';
+import {
+  decodeRenderRequest,
+  encodeHeartbeat,
+  encodeRenderResult,
+  errorKind,
+  type Heartbeat,
+  positiveInt,
+  type RegionSubjects,
+  type RenderResult,
+  regionSubjects,
+  required,
+  toWireError,
+  type WireMessage,
+} from '@flotilla/protocol';
+import {
+  DEFAULT_LIMITS,
+  guestPreludeSource,
+  type IsolateCacheStats,
+  resolveLimits,
+  type SandboxLimits,
+  UNDECLARED_BACKEND,
+} from '@flotilla/runtime';
+import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
+import { Piscina } from 'piscina';
+import { Registry } from 'prom-client';
+import type { BundleStore } from './bundle-store.ts';
+import { WorkerError } from './errors.ts';
+import { type WorkerMetrics, workerMetrics } from './metrics.ts';
+import type {
+  BackendRequestCount,
+  RenderTask,
+  RenderTaskResult,
+  RenderThreadData,
+} from './task.ts';
+
+/** Options of {@link RenderWorker}. */
+export interface RenderWorkerOptions {
+  /** Transport to the region (NATS, or in-process for `flotilla start`). */
+  transport: Transport;
+  /** Region this worker serves, e.g. `us-east`. */
+  region: string;
+  /** Where deployments' bundles are read from. */
+  bundles: BundleStore;
+  /**
+   * Unique id of this worker process in the region.
+   * @default `w-` + 8 random hex characters
+   */
+  workerId?: string;
+  /**
+   * piscina threads, each holding its own isolates.
+   * @default os.availableParallelism()
+   */
+  threads?: number;
+  /**
+   * Renders a thread runs at once (they interleave while awaiting the host).
+   * @default 4
+   */
+  tasksPerThread?: number;
+  /**
+   * Heartbeat interval in ms.
+   * @default 1000
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * Limits every render is held to, each unset one at the runtime's default
+   * (`DEFAULT_LIMITS`). They may be above the defaults.
+   */
+  limits?: Partial<SandboxLimits>;
+  /** prom-client registry for the worker metrics. @default a private Registry */
+  registry?: Registry;
+  /** Structured log sink. @default no logging */
+  log?: (line: Record<string, unknown>) => void;
+}
+
+/** Outcomes of backend fetch calls, as the sandbox reports them (a bounded label set). */
+const BACKEND_OUTCOMES = new Set([
+  '2xx',
+  '3xx',
+  '4xx',
+  '5xx',
+  'refused',
+  'limit',
+  'deadline',
+  'aborted',
+  'too_large',
+  'redirect',
+  'network',
+  'error',
+]);
+
+const THREAD_FILE = new URL('./render-thread.ts', import.meta.url).href;
+
+/**
+ * The operator's limits, validated here (naming `limits.cpuMs`, …) rather
+ * than on every render. They are the ceiling itself, so they may exceed the
+ * defaults.
+ */
+function operatorLimits(limits: Partial<SandboxLimits> | undefined): SandboxLimits {
+  if (limits !== undefined && (typeof limits !== 'object' || limits === null)) {
+    return resolveLimits(limits); // throws naming `limits`
+  }
+  const ceiling = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof SandboxLimits>) {
+    ceiling[key] = positiveInt(`limits.${key}`, limits?.[key], DEFAULT_LIMITS[key]);
+  }
+  return resolveLimits({}, ceiling);
+}
+
+function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice();
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * The worker process's core: answers render requests addressed to it on
+ * the transport by running them on a piscina pool of isolate threads, and
+ * heartbeats its load and warm deployments to the region's schedulers.
+ *
+ * @example
+ * const worker = new RenderWorker({ transport, region: 'us-east', bundles });
+ * await worker.start();
+ * process.on('SIGTERM', () => worker.drain());
+ */
+export class RenderWorker {
+  readonly workerId: string;
+  readonly region: string;
+  readonly capacity: number;
+  readonly #transport: Transport;
+  readonly #bundles: BundleStore;
+  readonly #subjects: RegionSubjects;
+  readonly #threads: number;
+  readonly #tasksPerThread: number;
+  readonly #heartbeatMs: number;
+  readonly #limits: SandboxLimits;
+  readonly #metrics: WorkerMetrics;
+  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #warmByThread = new Map<number, string[]>();
+  readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
+  #eluMark = nodePerformance.eventLoopUtilization();
+  #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
+  #sub: Subscription | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #inFlight = 0;
+  #draining = false;
+  #drained: Promise<void> | undefined;
+
+  constructor(options: RenderWorkerOptions) {
+    this.#transport = required('transport', options?.transport);
+    this.#bundles = required('bundles', options.bundles);
+    this.region = options.region;
+    this.#subjects = regionSubjects(options.region);
+    this.workerId = options.workerId ?? `w-${randomBytes(4).toString('hex')}`;
+    this.#subjects.workerRender(this.workerId); // validates the id
+    this.#threads = positiveInt('threads', options.threads, availableParallelism());
+    this.#tasksPerThread = positiveInt('tasksPerThread', options.tasksPerThread, 4);
+    this.#heartbeatMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
+    this.#limits = operatorLimits(options.limits);
+    this.capacity = this.#threads * this.#tasksPerThread;
+    this.#metrics = workerMetrics(options.registry ?? new Registry());
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** Renders running or queued now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** True once {@link RenderWorker.drain} was called. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Deployments warm on at least one thread. */
+  warm(): string[] {
+    return [...new Set([...this.#warmByThread.values()].flat())].sort();
+  }
+
+  /** Starts the thread pool, the render subscription and heartbeats. */
+  async start(): Promise<void> {
+    if (this.#pool) return;
+    // A response travels back in one transport message: cap the output limit
+    // so an oversize page fails as FLOTILLA_ERR_OUTPUT_LIMIT, never as a
+    // reply the transport drops (which the caller would only see as a timeout).
+    const carried = this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES;
+    const limits = { ...this.#limits, outputBytes: Math.min(this.#limits.outputBytes, carried) };
+    this.#pool = new Piscina<RenderTask, RenderTaskResult>({
+      filename: THREAD_FILE,
+      minThreads: this.#threads,
+      maxThreads: this.#threads,
+      concurrentTasksPerWorker: this.#tasksPerThread,
+      workerData: { limits, prelude: guestPreludeSource() } satisfies RenderThreadData,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // An idle thread must keep its event loop running: host timers of the
+      // isolates (guest setTimeout, wall limits, fetch deadlines) fire there.
+      atomics: 'async',
+    });
+    this.#metrics.capacity.set({ worker: this.workerId }, this.capacity);
+    this.#metrics.inFlight.set({ worker: this.workerId }, 0);
+    this.#sub = this.#transport.serve(this.#subjects.workerRender(this.workerId), (msg) =>
+      this.#handle(msg),
+    );
+    this.#sendHeartbeat();
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatMs);
+    this.#heartbeat.unref();
+    this.#log({ msg: 'worker started', worker: this.workerId, threads: this.#threads });
+  }
+
+  #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
+    this.#isolatesByThread.set(threadId, stats);
+    let isolates = 0;
+    let heapBytes = 0;
+    for (const s of this.#isolatesByThread.values()) {
+      isolates += s.isolates;
+      heapBytes += s.heapBytes;
+    }
+    this.#metrics.liveIsolates.set({ worker: this.workerId }, isolates);
+    this.#metrics.isolateHeapBytes.set({ worker: this.workerId }, heapBytes);
+  }
+
+  /**
+   * Counts a render's backend fetch calls. Labels stay bounded: a backend
+   * name the manifest does not declare (which the sandbox never reports)
+   * and an unknown outcome are folded into fixed values.
+   */
+  #countBackendRequests(
+    deploymentId: string,
+    backends: Record<string, string> | undefined,
+    counts: BackendRequestCount[] | undefined,
+  ): void {
+    for (const { backend, outcome, count } of counts ?? []) {
+      const declared = backends !== undefined && Object.hasOwn(backends, backend);
+      this.#metrics.backendRequests.inc(
+        {
+          deployment: deploymentId,
+          backend: declared ? backend : UNDECLARED_BACKEND,
+          outcome: BACKEND_OUTCOMES.has(outcome) ? outcome : 'error',
+        },
+        count,
+      );
+    }
+  }
+
+  /** The heartbeat this worker would send now. */
+  heartbeat(): Heartbeat {
+    const elu = nodePerformance.eventLoopUtilization(this.#eluMark);
+    this.#eluMark = nodePerformance.eventLoopUtilization();
+    let heapBytes = 0;
+    for (const s of this.#isolatesByThread.values()) heapBytes += s.heapBytes;
+    return {
+      workerId: this.workerId,
+      inFlight: this.#inFlight,
+      capacity: this.capacity,
+      warm: this.warm(),
+      draining: this.#draining,
+      intervalMs: this.#heartbeatMs,
+      elu: Math.min(1, Math.max(0, Number(elu.utilization.toFixed(3)) || 0)),
+      heapBytes,
+    };
+  }
+
+  #sendHeartbeat(): void {
+    this.#transport.publish(this.#subjects.heartbeat, encodeHeartbeat(this.heartbeat()));
+  }
+
+  async #handle(msg: WireMessage): Promise<WireMessage> {
+    const received = now();
+    let result: RenderResult;
+    this.#inFlight++;
+    this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
+    let deploymentId = 'unknown';
+    try {
+      if (this.#draining) {
+        throw new WorkerError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
+      }
+      // Schedulers keep within capacity; several at once may overshoot a little,
+      // never this much: refuse rather than queue without bound.
+      if (this.#inFlight > 4 * this.capacity) {
+        throw new WorkerError(
+          'FLOTILLA_ERR_OVERLOADED',
+          `worker ${this.workerId} has ${this.#inFlight - 1} renders for ${this.capacity} slots`,
+        );
+      }
+      const req = decodeRenderRequest(msg);
+      if (Date.now() >= req.deadline) {
+        throw new WorkerError('FLOTILLA_ERR_DEADLINE', 'deadline passed before the worker got it');
+      }
+      const bundle = await this.#bundles.resolve(req.deploymentId);
+      // Only ids of real deployments become metric labels (bounded cardinality).
+      deploymentId = req.deploymentId;
+      const pool = this.#pool;
+      if (!pool) throw new WorkerError('FLOTILLA_ERR_DRAINING', 'worker is not started');
+      const out = await pool.run({
+        deploymentId: req.deploymentId,
+        bundleHash: bundle.bundleHash,
+        bundlePath: bundle.bundlePath,
+        request: {
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          // A view (e.g. into a socket buffer) would be cloned with its whole
+          // buffer, other messages included: send the body's bytes only.
+          body: req.body.length > 0 ? ownBytes(req.body) : null,
+        },
+        deadline: req.deadline,
+        requestId: req.requestId,
+        queuedAt: now(),
+        ...(bundle.backends ? { backends: bundle.backends } : {}),
+        ...(req.traceparent ? { traceparent: req.traceparent } : {}),
+      });
+      this.#warmByThread.set(out.threadId, out.warm);
+      this.#recordIsolates(out.threadId, out.isolates);
+      if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
+      this.#countBackendRequests(req.deploymentId, bundle.backends, out.backendRequests);
+      const timings = { ...out.timings, worker: now() - received };
+      if (out.timings.render !== undefined) {
+        this.#metrics.renderSeconds.observe(
+          { deployment: req.deploymentId, outcome: out.ok ? 'ok' : out.error.code },
+          out.timings.render / 1000,
+        );
+      }
+      if (out.ok) {
+        this.#metrics.renderCpuSeconds.observe({ deployment: req.deploymentId }, out.cpuMs / 1000);
+        result = { ok: true, status: out.status, headers: out.headers, body: out.body, timings };
+      } else {
+        result = { ok: false, error: out.error, timings };
+      }
+    } catch (err) {
+      result = { ok: false, error: toWireError(err), timings: { worker: now() - received } };
+    } finally {
+      this.#inFlight--;
+      this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
+    }
+    const outcome = result.ok ? 'ok' : result.error.code;
+    this.#metrics.renders.inc({ deployment: deploymentId, outcome });
+    if (!result.ok) {
+      this.#metrics.errors.inc({ code: result.error.code, kind: errorKind(result.error.code) });
+      this.#log({
+        msg: 'render failed',
+        worker: this.workerId,
+        deployment: deploymentId,
+        ...result.error,
+      });
+    }
+    return encodeRenderResult(result);
+  }
+
+  /**
+   * Loads `deploymentId` on every thread and runs a synthetic render there,
+   * so that the first real requests after a deploy find it warm. Resolves
+   * with how many threads hold it warm.
+   *
+   * @throws WorkerError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment;
+   * the bundle's own error code when it cannot load.
+   */
+  async prewarm(
+    deploymentId: string,
+    timeoutMs = 10_000,
+  ): Promise<{ threads: number; warm: number }> {
+    const pool = this.#pool;
+    if (!pool || this.#draining) {
+      throw new WorkerError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} takes no work`);
+    }
+    const bundle = await this.#bundles.resolve(deploymentId);
+    const deadline = Date.now() + timeoutMs;
+    const warmThreads = () =>
+      [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
+    // piscina cannot address a thread: send one task per thread at once (the
+    // pool hands each to an idle thread) and repeat for the threads missed.
+    for (let round = 0; round < 3 && warmThreads() < this.#threads; round++) {
+      const missing = this.#threads - warmThreads();
+      const results = await Promise.all(
+        Array.from({ length: missing }, () =>
+          pool.run({
+            deploymentId,
+            bundleHash: bundle.bundleHash,
+            bundlePath: bundle.bundlePath,
+            request: { method: 'GET', url: 'http://prewarm/', headers: [], body: null },
+            deadline,
+            requestId: 'prewarm',
+            queuedAt: now(),
+            prewarm: true,
+            ...(bundle.backends ? { backends: bundle.backends } : {}),
+          }),
+        ),
+      );
+      for (const out of results) {
+        this.#warmByThread.set(out.threadId, out.warm);
+        this.#recordIsolates(out.threadId, out.isolates);
+        if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
+        if (!out.ok) throw new WorkerError(out.error.code, out.error.message);
+      }
+    }
+    this.#sendHeartbeat();
+    return { threads: this.#threads, warm: warmThreads() };
+  }
+
+  /**
+   * Stops taking new renders, tells the schedulers (a draining heartbeat),
+   * finishes every render in flight, then closes the thread pool. Idempotent.
+   */
+  drain(): Promise<void> {
+    this.#drained ??= (async () => {
+      this.#draining = true;
+      this.#sendHeartbeat();
+      await this.#sub?.drain();
+      clearInterval(this.#heartbeat);
+      await this.#pool?.close();
+      this.#log({ msg: 'worker drained', worker: this.workerId });
+    })();
+    return this.#drained;
+  }
+}

@@ -1,0 +1,58 @@
+import type { StageTimings, WireError } from '@flotilla/protocol';
+import type { IsolateCacheStats, SandboxLimits, SandboxRequest } from '@flotilla/runtime';
+
+/** What the worker process hands a render thread (structured-cloned). */
+export interface RenderTask {
+  deploymentId: string;
+  bundleHash: string;
+  /** Absolute path of the deployment's `bundle.js`. */
+  bundlePath: string;
+  request: SandboxRequest;
+  /** Absolute deadline, epoch ms. */
+  deadline: number;
+  requestId: string;
+  /** When the task was queued (epoch ms, fractional), to measure queue wait. */
+  queuedAt: number;
+  /** A synthetic render that only warms the deployment on the thread. */
+  prewarm?: boolean;
+  /** Backends the bundle may fetch (name → origin), from its manifest. */
+  backends?: Record<string, string>;
+  /** The render request's W3C `traceparent`: backend sub-requests continue its trace. */
+  traceparent?: string;
+}
+
+/** Backend sub-requests of one render with one backend and outcome. */
+export interface BackendRequestCount {
+  /** A declared backend name, or `(undeclared)` for calls refused before reaching one. */
+  backend: string;
+  /** Status class (`2xx`…`5xx`) or a failure (`refused`, `limit`, `deadline`, …). */
+  outcome: string;
+  count: number;
+}
+
+/** What every render thread is started with (piscina `workerData`). */
+export interface RenderThreadData {
+  /** The operator's limits: every render on the thread is held to them. */
+  limits: SandboxLimits;
+  /** The guest prelude, built once by the worker process for all its threads. */
+  prelude?: string;
+}
+
+/** What a render thread answers. */
+export type RenderTaskResult = {
+  /** Deployments warm on the thread that ran the task. */
+  warm: string[];
+  threadId: number;
+  /** The task waited for its deployment's isolate to load. */
+  cold: boolean;
+  /** The task started that load (one per isolate created: count cold starts with it). */
+  loaded: boolean;
+  /** Live isolates and their heap on the thread, sampled at most twice a second. */
+  isolates: IsolateCacheStats;
+  timings: StageTimings;
+  /** The render's backend `fetch` calls (successful or not), when it made any. */
+  backendRequests?: BackendRequestCount[];
+} & (
+  | { ok: true; status: number; headers: Array<[string, string]>; body: Uint8Array; cpuMs: number }
+  | { ok: false; error: WireError }
+);
