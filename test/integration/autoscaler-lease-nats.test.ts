@@ -70,6 +70,13 @@ async function until(predicate: () => boolean, timeoutMs: number, what: string):
 }
 
 describe('LeaderLease over JetStream KV', () => {
+  it('replicas starting together all open the bucket, whoever creates it', async () => {
+    const ncs = await Promise.all(Array.from({ length: 8 }, () => connection()));
+    const kvs = await Promise.all(ncs.map((nc) => openLeaseBucket(nc, { bucket: 'race_leases' })));
+    await kvs[0]?.put('k', 'v');
+    for (const kv of kvs) expect((await kv.get('k'))?.string()).toBe('v');
+  });
+
   it('elects exactly one of two candidates and records it in the bucket', async () => {
     const key = autoscalerLeaseKey('elect');
     const [a, b] = await Promise.all([candidate('s-a', key, 2000), candidate('s-b', key, 2000)]);

@@ -109,11 +109,23 @@ export async function openLeaseBucket(
   required('connection', connection);
   const bucket = nonEmptyString('bucket', options.bucket, DEFAULT_LEASE_BUCKET);
   const replicas = positiveInt('replicas', options.replicas, 1);
-  return new Kvm(connection).create(bucket, {
-    history: 1,
-    replicas,
-    description: 'Flotilla leader leases (autoscaler.<region> → holder)',
-  });
+  const kvm = new Kvm(connection);
+  try {
+    return await kvm.create(bucket, {
+      history: 1,
+      replicas,
+      description: 'Flotilla leader leases (autoscaler.<region> → holder)',
+    });
+  } catch (err) {
+    // Replicas starting together race to create the bucket: the loser's
+    // stream add fails (e.g. "subjects overlap") although the bucket now
+    // exists, so it opens the winner's bucket instead of failing.
+    try {
+      return await kvm.open(bucket);
+    } catch {
+      throw err;
+    }
+  }
 }
 
 /** The lease key of the autoscaler of `region`. */
