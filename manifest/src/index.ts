@@ -1,0 +1,16 @@
+export type {
+  BrowserCacheOptions,
+  BundleFramework,
+  CacheKeySpec,
+  EdgeCacheOptions,
+  HeaderOp,
+  HttpMethod,
+  Manifest,
+  ManifestAsset,
+  ManifestRoute,
+  MatchRequest,
+  RouteAction,
+  RouteCacheOptions,
+  RouteCriteria,
+  RouteDecision,
+} from './types.ts';
