@@ -91,8 +91,12 @@ export type RouteAction =
   | { kind: 'proxy'; backend: string; path?: string }
   /** Answers a redirect without running code. */
   | { kind: 'redirect'; to: string; statusCode: number }
-  /** Serves files of the build's static assets under `dir`. */
-  | { kind: 'static'; dir: string; permanent: boolean }
+  /**
+   * Serves files of the build's static assets under `dir` (the shield does;
+   * the bundle never sees these requests). `exclude` lists files under `dir`
+   * (relative paths, e.g. `index.html`) that are not served.
+   */
+  | { kind: 'static'; dir: string; permanent: boolean; exclude?: string[] }
   /** Header changes only: the request goes on to the next matching route. */
   | { kind: 'headers' };
 

@@ -1,169 +1,511 @@
 /**
- * `buildApp`: turns an app module into the two files the fleet deploys,
- * `bundle.js` (one classic script evaluated inside an isolate) and
- * `manifest.json`.
+ * `flotilla build`: turns an app into what the fleet deploys, a directory
+ * holding `bundle.js` (one classic script evaluated inside an isolate),
+ * `manifest.json` (Manifest v2: routes, backends, assets) and `assets/`
+ * (the static files, at `assets<asset.path>`).
  *
- * Node-only (it runs esbuild): import it from `@flotilla/sdk/build` or
- * `@flotilla/sdk`, never from code that ends up inside a bundle.
+ * - {@link buildProject} reads `flotilla.config.json` from a project directory.
+ * - {@link buildApp} takes the same settings as options (programmatic use).
+ *
+ * Node-only (it runs esbuild): import it from `@flotilla/sdk/build`, never
+ * from code that ends up inside a bundle.
  *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { builtinModules } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { build, formatMessages, type Message } from 'esbuild';
-import type { BundleFramework, BundleManifest, ManifestRoute } from './types.ts';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import {
+  type BundleFramework,
+  type Manifest,
+  type ManifestAsset,
+  type ManifestRoute,
+  validateManifest,
+} from '@flotilla/manifest';
+import { type CollectedAsset, collectAssets } from './build-assets.ts';
+import { bundleEntry } from './build-bundle.ts';
+import { BuildError, buildFailure } from './build-errors.ts';
+import { describeRoutes } from './build-routes.ts';
+import {
+  APP_NAME_PATTERN,
+  DEFAULT_MAX_BUNDLE_BYTES,
+  displayPath,
+  FRAMEWORKS,
+  loadProjectConfig,
+  type ProjectConfig,
+  validateBackends,
+  validateDefine,
+} from './project-config.ts';
 
-/** Default cap on `bundle.js`: 10 MiB. */
-export const DEFAULT_MAX_BUNDLE_BYTES = 10 * 1024 * 1024;
+export { BuildError, type BuildErrorCode } from './build-errors.ts';
+export { DESCRIBE_ROUTES } from './build-routes.ts';
+export {
+  DEFAULT_MAX_BUNDLE_BYTES,
+  loadProjectConfig,
+  PROJECT_CONFIG_FILE,
+  type ProjectConfig,
+} from './project-config.ts';
+
+/** The phases of a build, in order (`config` only for {@link buildProject}). */
+export type BuildPhase = 'config' | 'assets' | 'bundle' | 'routes' | 'write';
+
+/** A progress report: each phase reports when it starts and when it is done. */
+export interface BuildProgress {
+  phase: BuildPhase;
+  /** Human-readable, e.g. `bundling src/app.tsx` or `bundle.js is 120.4 KB`. */
+  detail: string;
+}
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
   /**
    * Path of the app module (relative to the current directory or absolute).
-   * Its default export must be a `FetchHandler`.
+   * Its default export must be a Router or a `FetchHandler`.
    */
   entry: string;
-  /** Directory that receives `bundle.js` and `manifest.json`; created if missing. */
+  /**
+   * Directory that receives `bundle.js`, `manifest.json` and `assets/`. It
+   * is replaced as a whole, and only once the build succeeded.
+   */
   outDir: string;
   /** App name: lower-case letters, digits and `-`, 1–63 characters (it becomes a host label). */
   name: string;
   /** Framework the app renders with. */
   framework: BundleFramework;
-  /** Routes to declare in the manifest. @defaultValue `[]` */
-  routes?: ManifestRoute[];
-  /** Largest accepted `bundle.js`, in bytes. @defaultValue 10 MiB ({@link DEFAULT_MAX_BUNDLE_BYTES}) */
+  /**
+   * Named backends the bundle may fetch (name → origin). Proxy routes must
+   * name one of them.
+   * @default {}
+   */
+  backends?: Record<string, string>;
+  /** Directory of static files (relative to the current directory or absolute). @default none */
+  staticDir?: string;
+  /** Largest accepted `bundle.js`, in bytes. @default 10 MiB ({@link DEFAULT_MAX_BUNDLE_BYTES}) */
   maxBundleBytes?: number;
   /**
    * Extra esbuild `define`s (identifier → JS expression as source text), e.g.
    * Vue's `__VUE_OPTIONS_API__: 'true'`. `process.env.NODE_ENV` is always
-   * `"production"`.
+   * `"production"` and `__FLOTILLA_ASSETS__` is always the asset map.
+   * @default {}
    */
   define?: Record<string, string>;
+  /** Called as each phase starts and ends. */
+  onProgress?: (progress: BuildProgress) => void;
 }
 
-/** What {@link buildApp} wrote. */
+/** What a build wrote. */
 export interface BuildAppResult {
+  /** Absolute path of the output directory. */
+  outDir: string;
   /** Absolute path of `bundle.js`. */
   bundlePath: string;
   /** Absolute path of `manifest.json`. */
   manifestPath: string;
   /** The manifest as written. */
-  manifest: BundleManifest;
+  manifest: Manifest;
 }
 
-const FRAMEWORKS: readonly BundleFramework[] = ['react', 'vue', 'none'];
-const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const METHOD_PATTERN = /^[A-Z]+$/;
-const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+/** Options of {@link buildProject}. */
+export interface BuildProjectOptions {
+  /** The project directory, holding `flotilla.config.json`. */
+  dir: string;
+  /**
+   * Where to write the build (relative to the current directory or
+   * absolute). Replaced as a whole, and only once the build succeeded.
+   * @default `<dir>/.flotilla/build`
+   */
+  outDir?: string;
+  /** Called as each phase starts and ends. */
+  onProgress?: (progress: BuildProgress) => void;
+}
+
+/** What {@link buildProject} wrote, and the config it read. */
+export interface BuildProjectResult extends BuildAppResult {
+  config: ProjectConfig;
+}
+
+/** Default output directory of {@link buildProject}, relative to the project. */
+export const DEFAULT_OUT_DIR = join('.flotilla', 'build');
 
 /**
- * Bundles `entry` into `<outDir>/bundle.js` and writes `<outDir>/manifest.json`.
+ * Builds the project in `dir` as its `flotilla.config.json` says.
  *
- * The bundle is an esbuild IIFE for the browser platform (ES2022, minified,
- * `process.env.NODE_ENV` = `"production"`, automatic JSX) whose only effect
- * is `globalThis.Flotilla.serve(<default export of entry>)`. Both files are
- * written to a temporary name and renamed into place.
+ * @returns Paths of what was written, the manifest and the config.
+ * @throws BuildError `FLOTILLA_ERR_INVALID_OPTION` for a bad config (see
+ * {@link loadProjectConfig}), `FLOTILLA_ERR_BUILD` when the app does not
+ * build. A failed build leaves an earlier output directory as it was.
+ * @example
+ * const { manifest, outDir } = await buildProject({
+ *   dir: 'examples/react-shop',
+ *   onProgress: ({ phase, detail }) => console.log(`${phase}: ${detail}`),
+ * });
+ */
+export async function buildProject(options: BuildProjectOptions): Promise<BuildProjectResult> {
+  if (typeof options !== 'object' || options === null) {
+    throw new BuildError('FLOTILLA_ERR_INVALID_OPTION', 'buildProject: options must be an object');
+  }
+  const { dir, onProgress } = options;
+  if (typeof dir !== 'string' || dir === '') {
+    throw new BuildError(
+      'FLOTILLA_ERR_INVALID_OPTION',
+      'buildProject: option "dir" must be a non-empty path',
+    );
+  }
+  if (
+    options.outDir !== undefined &&
+    (typeof options.outDir !== 'string' || options.outDir === '')
+  ) {
+    throw new BuildError(
+      'FLOTILLA_ERR_INVALID_OPTION',
+      'buildProject: option "outDir" must be a non-empty path',
+    );
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new BuildError(
+      'FLOTILLA_ERR_INVALID_OPTION',
+      'buildProject: option "onProgress" must be a function',
+    );
+  }
+  const progress = onProgress ?? (() => {});
+  progress({
+    phase: 'config',
+    detail: `reading ${displayPath(join(resolve(dir), 'flotilla.config.json'))}`,
+  });
+  const config = await loadProjectConfig(dir);
+  progress({
+    phase: 'config',
+    detail: `${config.name} (${config.framework}), entry ${relative(config.dir, config.entry)}`,
+  });
+  const result = await runBuild({
+    ...config,
+    root: config.dir,
+    outDir:
+      options.outDir === undefined ? join(config.dir, DEFAULT_OUT_DIR) : resolve(options.outDir),
+    progress,
+  });
+  return { ...result, config };
+}
+
+/**
+ * Bundles `entry` into `<outDir>/bundle.js`, copies the static files into
+ * `<outDir>/assets/` and writes `<outDir>/manifest.json` (Manifest v2).
+ *
+ * Steps: the static files are hashed; the bundle is built with
+ * `__FLOTILLA_ASSETS__` mapping each plain path to its hashed path (esbuild
+ * IIFE for the browser platform, ES2022, minified, automatic JSX); the
+ * bundle is evaluated in a `node:vm` context and the Router it serves
+ * describes its routes (a plain fetch handler gets one catch-all render
+ * route); everything is written to a temporary directory beside `outDir`
+ * that then replaces it.
  *
  * @param options - See {@link BuildAppOptions}.
  * @returns Paths of the written files and the manifest.
- * @throws Error when an option is invalid (the message names it), when
- * esbuild fails (the message holds esbuild's formatted diagnostics and names
- * any Node built-in the app imports), or when the bundle is larger than
- * `maxBundleBytes`.
+ * @throws BuildError `FLOTILLA_ERR_INVALID_OPTION` when an option is invalid
+ * (the message names it); `FLOTILLA_ERR_BUILD` when esbuild fails (with its
+ * diagnostics, and the import chain to any Node built-in or native addon),
+ * when the bundle is over `maxBundleBytes`, or when its routes cannot be
+ * described.
+ * @example
+ * await buildApp({ entry: 'src/app.tsx', outDir: 'dist', name: 'shop', framework: 'react',
+ *   backends: { api: 'https://api.shop.example' }, staticDir: 'public' });
  */
 export async function buildApp(options: BuildAppOptions): Promise<BuildAppResult> {
-  const opts = validateOptions(options);
-  const entry = resolve(opts.entry);
-  const outDir = resolve(opts.outDir);
+  const spec = await validateOptions(options);
+  return runBuild(spec);
+}
 
-  const entryStat = await stat(entry).catch(() => undefined);
-  if (!entryStat?.isFile()) {
-    throw new Error(`buildApp: option "entry": file not found: ${entry}`);
+/**
+ * The identity of a build: sha256 over the bundle hash, every asset (path,
+ * hash, permanence, content type; sorted by path), the routes, the backends,
+ * the name and the framework. `builtAt` is not part of it, so two builds of
+ * the same input have the same `contentHash`.
+ */
+export function computeContentHash(manifest: Omit<Manifest, 'contentHash' | 'builtAt'>): string {
+  const h = createHash('sha256');
+  h.update(`flotilla manifest ${manifest.manifestVersion}\n`);
+  h.update(`app ${manifest.name} ${manifest.framework}\n`);
+  h.update(`bundle ${manifest.bundleHash}\n`);
+  const assets = [...manifest.assets].sort((a, b) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+  );
+  for (const a of assets) {
+    h.update(`asset ${a.path} ${a.hash} ${a.permanent ? 'permanent' : 'plain'} ${a.contentType}\n`);
   }
+  h.update(`routes ${JSON.stringify(manifest.routes)}\n`);
+  const backends = Object.keys(manifest.backends)
+    .sort()
+    .map((name) => [name, manifest.backends[name]]);
+  h.update(`backends ${JSON.stringify(backends)}\n`);
+  return h.digest('hex');
+}
 
-  const virtualEntry = [
-    `import handler from ${JSON.stringify(entry)};`,
-    'globalThis.Flotilla.serve(handler);',
-  ].join('\n');
+/** `11.2 MB`, `340.5 KB`, `512 bytes` (1024-based). */
+export function formatBytes(bytes: number): string {
+  const trim = (n: number): string => n.toFixed(1).replace(/\.0$/, '');
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${trim(bytes / 1024)} KB`;
+  return `${trim(bytes / (1024 * 1024))} MB`;
+}
 
-  let code: Uint8Array;
+interface BuildSpec {
+  name: string;
+  framework: BundleFramework;
+  /** Absolute. */
+  entry: string;
+  /** Directory paths in messages are shown relative to. */
+  root: string;
+  /** Absolute. */
+  outDir: string;
+  backends: Record<string, string>;
+  /** Absolute, or undefined. */
+  staticDir: string | undefined;
+  maxBundleBytes: number;
+  define: Record<string, string>;
+  progress: (progress: BuildProgress) => void;
+}
+
+async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
+  const { name, framework, entry, root, outDir, backends, staticDir, progress } = spec;
+  await checkOutDir(spec);
+
+  // Assets first: the bundle needs their hashed paths.
+  progress({
+    phase: 'assets',
+    detail: staticDir ? `hashing static files in ${displayPath(staticDir)}` : 'no static directory',
+  });
+  const { assets, hashedPaths, fileCount } = await collectAssets(name, staticDir);
+  const assetBytes = assets.reduce((n, a) => n + (a.permanent ? a.bytes : 0), 0);
+  progress({
+    phase: 'assets',
+    detail: `${fileCount} static file(s), ${formatBytes(assetBytes)}, served at ${assets.length} path(s)`,
+  });
+
+  progress({ phase: 'bundle', detail: `bundling ${relative(root, entry) || entry}` });
+  const code = await bundleEntry({ app: name, entry, root, define: spec.define, hashedPaths });
+  if (code.byteLength > spec.maxBundleBytes) {
+    throw buildFailure(
+      name,
+      `bundle.js is ${formatBytes(code.byteLength)} (${code.byteLength} bytes), over the ` +
+        `${formatBytes(spec.maxBundleBytes)} cap (maxBundleBytes)`,
+    );
+  }
+  progress({ phase: 'bundle', detail: `bundle.js is ${formatBytes(code.byteLength)}` });
+
+  progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
+  const routes: ManifestRoute[] = describeRoutes({
+    app: name,
+    code: new TextDecoder().decode(code),
+    backends,
+  });
+  progress({ phase: 'routes', detail: `${routes.length} route(s)` });
+
+  const bundleHash = createHash('sha256').update(code).digest('hex');
+  const manifestAssets: ManifestAsset[] = assets.map(
+    ({ path, hash, bytes, contentType, permanent }) => ({
+      path,
+      hash,
+      bytes,
+      contentType,
+      permanent,
+    }),
+  );
+  const identity = {
+    manifestVersion: 2 as const,
+    name,
+    framework,
+    bundleHash,
+    bundleBytes: code.byteLength,
+    routes,
+    backends,
+    assets: manifestAssets,
+  };
+  // Key order as in the Manifest type; contentHash and builtAt after bundleBytes.
+  const manifest: Manifest = {
+    manifestVersion: 2,
+    name,
+    framework,
+    bundleHash,
+    bundleBytes: code.byteLength,
+    contentHash: computeContentHash(identity),
+    builtAt: new Date().toISOString(),
+    routes,
+    backends,
+    assets: manifestAssets,
+  };
+
   try {
-    const result = await build({
-      stdin: {
-        contents: virtualEntry,
-        resolveDir: dirname(entry),
-        sourcefile: '<flotilla-entry>',
-        loader: 'js',
-      },
-      bundle: true,
-      write: false,
-      format: 'iife',
-      platform: 'browser',
-      target: 'es2022',
-      minify: true,
-      jsx: 'automatic',
-      define: { ...opts.define, 'process.env.NODE_ENV': '"production"' },
-      logLevel: 'silent',
-    });
-    const file = result.outputFiles[0];
-    if (!file) throw new Error('esbuild produced no output');
-    code = file.contents;
+    validateManifest(JSON.parse(JSON.stringify(manifest)));
   } catch (error) {
-    throw await describeBuildFailure(opts.name, error);
+    // A safety net: what the shield and the workers would refuse is never written.
+    throw buildFailure(name, `the manifest would be invalid: ${(error as Error).message}`, error);
   }
 
-  if (code.byteLength > opts.maxBundleBytes) {
-    throw new Error(
-      `buildApp: bundle of "${opts.name}" is ${code.byteLength} bytes, over the cap of ` +
-        `${opts.maxBundleBytes} bytes (maxBundleBytes)`,
+  progress({ phase: 'write', detail: `writing ${displayPath(outDir)}` });
+  await writeOutput(outDir, code, manifest, assets);
+  progress({
+    phase: 'write',
+    detail: `wrote ${displayPath(outDir)} (${manifest.contentHash.slice(0, 12)})`,
+  });
+  return {
+    outDir,
+    bundlePath: join(outDir, 'bundle.js'),
+    manifestPath: join(outDir, 'manifest.json'),
+    manifest,
+  };
+}
+
+/** Refuses an output directory whose replacement would destroy sources or unrelated files. */
+async function checkOutDir(spec: BuildSpec): Promise<void> {
+  const { outDir, entry, staticDir, name } = spec;
+  const inside = (child: string, parent: string): boolean =>
+    child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+  if (inside(entry, outDir)) {
+    throw buildFailure(
+      name,
+      `output directory ${displayPath(outDir)} holds the entry; choose another outDir`,
+    );
+  }
+  if (staticDir !== undefined && (inside(staticDir, outDir) || inside(outDir, staticDir))) {
+    throw buildFailure(
+      name,
+      `output directory ${displayPath(outDir)} overlaps the static directory ${displayPath(staticDir)}; choose another outDir`,
+    );
+  }
+  const existing = await stat(outDir).catch(() => undefined);
+  if (existing === undefined) return;
+  if (!existing.isDirectory()) {
+    throw buildFailure(
+      name,
+      `output directory ${displayPath(outDir)} exists and is not a directory`,
+    );
+  }
+  const entries = await readdir(outDir);
+  if (entries.length > 0 && !entries.includes('manifest.json')) {
+    throw buildFailure(
+      name,
+      `output directory ${displayPath(outDir)} is not empty and holds no manifest.json; ` +
+        'refusing to replace what is not an earlier build (remove it or choose another outDir)',
+    );
+  }
+}
+
+/** Writes the build to a temporary directory beside `outDir`, then swaps it in. */
+async function writeOutput(
+  outDir: string,
+  code: Uint8Array,
+  manifest: Manifest,
+  assets: CollectedAsset[],
+): Promise<void> {
+  const parent = dirname(outDir);
+  const tag = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const tmp = join(parent, `.${basename(outDir)}.tmp-${tag}`);
+  const old = join(parent, `.${basename(outDir)}.old-${tag}`);
+  await mkdir(parent, { recursive: true });
+  await removeAbandoned(parent, basename(outDir));
+  try {
+    await mkdir(tmp);
+    await writeFile(join(tmp, 'bundle.js'), code);
+    for (const asset of assets) {
+      const file = join(tmp, 'assets', ...asset.path.split('/').filter((s) => s !== ''));
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, asset.data);
+    }
+    await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw buildFailure(
+      manifest.name,
+      `writing the build failed: ${(error as Error).message}`,
+      error,
     );
   }
 
-  const manifest: BundleManifest = {
-    manifestVersion: 1,
-    name: opts.name,
-    framework: opts.framework,
-    bundleHash: createHash('sha256').update(code).digest('hex'),
-    bundleBytes: code.byteLength,
-    builtAt: new Date().toISOString(),
-    routes: opts.routes.map((r) => ({ method: r.method, path: r.path })),
-    backends: {},
-  };
-
-  await mkdir(outDir, { recursive: true });
-  const bundlePath = join(outDir, 'bundle.js');
-  const manifestPath = join(outDir, 'manifest.json');
-  await writeAtomically(bundlePath, code);
-  await writeAtomically(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-  return { bundlePath, manifestPath, manifest };
-}
-
-interface ValidOptions {
-  entry: string;
-  outDir: string;
-  name: string;
-  framework: BundleFramework;
-  routes: ManifestRoute[];
-  maxBundleBytes: number;
-  define: Record<string, string>;
-}
-
-function validateOptions(options: BuildAppOptions): ValidOptions {
-  const bad = (option: string, why: string): Error =>
-    new Error(`buildApp: option "${option}" ${why}`);
-  if (typeof options !== 'object' || options === null) {
-    throw new Error('buildApp: options must be an object');
+  let moved = false;
+  try {
+    await rename(outDir, old);
+    moved = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      await rm(tmp, { recursive: true, force: true });
+      throw buildFailure(
+        manifest.name,
+        `could not replace ${displayPath(outDir)}: ${(error as Error).message}`,
+        error,
+      );
+    }
   }
-  const { entry, outDir, name, framework, routes = [], define = {} } = options;
+  try {
+    await rename(tmp, outDir);
+  } catch (error) {
+    if (moved) await rename(old, outDir).catch(() => {});
+    await rm(tmp, { recursive: true, force: true });
+    throw buildFailure(
+      manifest.name,
+      `could not move the build into ${displayPath(outDir)}: ${(error as Error).message}`,
+      error,
+    );
+  }
+  if (moved) await rm(old, { recursive: true, force: true });
+}
+
+/** Removes temporary directories that builds killed mid-write left beside `outDir`. */
+async function removeAbandoned(parent: string, base: string): Promise<void> {
+  const prefix = `.${base}.`;
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const match = /^(?:tmp|old)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+    if (match === null || isAlive(Number(match[1]))) continue;
+    await rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const BUILD_APP_OPTIONS = [
+  'entry',
+  'outDir',
+  'name',
+  'framework',
+  'backends',
+  'staticDir',
+  'maxBundleBytes',
+  'define',
+  'onProgress',
+];
+
+async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
+  const bad = (option: string, why: string): BuildError =>
+    new BuildError('FLOTILLA_ERR_INVALID_OPTION', `buildApp: option "${option}" ${why}`);
+  if (typeof options !== 'object' || options === null) {
+    throw new BuildError('FLOTILLA_ERR_INVALID_OPTION', 'buildApp: options must be an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (key === 'routes') {
+      throw bad(
+        'routes',
+        'is no longer supported: routes are described by the Router the entry exports (manifest v2); ' +
+          'a plain fetch handler gets one catch-all route',
+      );
+    }
+    if (!BUILD_APP_OPTIONS.includes(key)) {
+      throw bad(key, `is not a known option (known: ${BUILD_APP_OPTIONS.join(', ')})`);
+    }
+  }
+  const { entry, outDir, name, framework, onProgress } = options;
   const maxBundleBytes = options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
 
   if (typeof entry !== 'string' || entry === '') throw bad('entry', 'must be a non-empty path');
   if (typeof outDir !== 'string' || outDir === '') {
     throw bad('outDir', 'must be a non-empty path');
   }
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+  if (typeof name !== 'string' || !APP_NAME_PATTERN.test(name)) {
     throw bad(
       'name',
       `must be 1-63 lower-case letters, digits or "-", not starting or ending with "-" (got ${JSON.stringify(name)})`,
@@ -175,68 +517,40 @@ function validateOptions(options: BuildAppOptions): ValidOptions {
       `must be one of ${FRAMEWORKS.join(', ')} (got ${JSON.stringify(framework)})`,
     );
   }
-  if (!Array.isArray(routes)) throw bad('routes', 'must be an array of { method, path }');
-  routes.forEach((route, i) => {
-    if (typeof route !== 'object' || route === null) {
-      throw bad(`routes[${i}]`, 'must be an object { method, path }');
-    }
-    if (typeof route.method !== 'string' || !METHOD_PATTERN.test(route.method)) {
-      throw bad(
-        `routes[${i}].method`,
-        `must be an upper-case HTTP method (got ${JSON.stringify(route.method)})`,
-      );
-    }
-    if (typeof route.path !== 'string' || !route.path.startsWith('/')) {
-      throw bad(`routes[${i}].path`, `must start with "/" (got ${JSON.stringify(route.path)})`);
-    }
-  });
   if (!Number.isSafeInteger(maxBundleBytes) || maxBundleBytes <= 0) {
     throw bad('maxBundleBytes', `must be a positive integer (got ${String(maxBundleBytes)})`);
   }
-  if (typeof define !== 'object' || define === null || Array.isArray(define)) {
-    throw bad('define', 'must be a record of identifier → expression source');
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw bad('onProgress', 'must be a function');
   }
-  for (const [key, value] of Object.entries(define)) {
-    if (typeof value !== 'string') {
-      throw bad(`define.${key}`, `must be a string of JS source (got ${typeof value})`);
+  const fail = (field: string, problem: string): BuildError => bad(field, problem);
+  const define = validateDefine(options.define ?? {}, fail, 'define');
+  const backends = validateBackends(options.backends ?? {}, fail, 'backends');
+
+  const entryPath = resolve(entry);
+  if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
+    throw bad('entry', `names a file that does not exist: ${entryPath}`);
+  }
+  let staticDir: string | undefined;
+  if (options.staticDir !== undefined) {
+    if (typeof options.staticDir !== 'string' || options.staticDir === '') {
+      throw bad('staticDir', 'must be a non-empty path');
+    }
+    staticDir = resolve(options.staticDir);
+    if (!(await stat(staticDir).catch(() => undefined))?.isDirectory()) {
+      throw bad('staticDir', `names a directory that does not exist: ${staticDir}`);
     }
   }
-  return { entry, outDir, name, framework, routes, maxBundleBytes, define };
-}
-
-/** Turns an esbuild failure into one readable Error. */
-async function describeBuildFailure(name: string, error: unknown): Promise<Error> {
-  const errors = (error as { errors?: Message[] } | null)?.errors;
-  if (!Array.isArray(errors) || errors.length === 0) {
-    const message = error instanceof Error ? error.message : String(error);
-    return new Error(`buildApp: build of "${name}" failed: ${message}`, { cause: error });
-  }
-  const lines: string[] = [];
-  for (const e of errors) {
-    const match = /^Could not resolve "([^"]+)"/.exec(e.text);
-    const specifier = match?.[1];
-    if (specifier !== undefined && NODE_BUILTINS.has(specifier)) {
-      const where = e.location ? ` (imported from ${e.location.file}:${e.location.line})` : '';
-      lines.push(
-        `imports the Node built-in "${specifier}"${where}; bundles run in an isolate without Node built-ins`,
-      );
-    }
-  }
-  const formatted = await formatMessages(errors, { kind: 'error', color: false });
-  const summary = lines.length > 0 ? `\n${lines.map((l) => `  - ${l}`).join('\n')}` : '';
-  return new Error(
-    `buildApp: build of "${name}" failed with ${errors.length} error(s)${summary}\n\n${formatted.join('\n').trimEnd()}`,
-    { cause: error },
-  );
-}
-
-async function writeAtomically(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  return {
+    name,
+    framework,
+    entry: entryPath,
+    root: process.cwd(),
+    outDir: resolve(outDir),
+    backends,
+    staticDir,
+    maxBundleBytes,
+    define,
+    progress: onProgress ?? (() => {}),
+  };
 }

@@ -1,14 +1,47 @@
 /**
- * `@flotilla/sdk`: what app developers import.
- *
- * Code that runs inside a bundle should import from the narrow entry points
- * (`@flotilla/sdk/request-url`) so that the Node-only build tooling exported
- * here never lands in a bundle.
+ * `@flotilla/sdk`: what app developers import. Bundle-safe: nothing here
+ * imports Node built-ins, so it may end up in `bundle.js`. The build tooling
+ * is `@flotilla/sdk/build`; the adapters are `@flotilla/sdk/react` and
+ * `@flotilla/sdk/vue`.
  *
  * @module
  */
-export type { BuildAppOptions, BuildAppResult } from './build.ts';
-export { buildApp, DEFAULT_MAX_BUNDLE_BYTES } from './build.ts';
+export type {
+  BrowserCacheOptions,
+  CacheKeySpec,
+  EdgeCacheOptions,
+  HeaderOp,
+  HttpMethod,
+  ManifestAsset,
+  RouteAction,
+  RouteCacheOptions,
+  RouteCriteria,
+} from '@flotilla/manifest';
+export { assetUrl } from './assets.ts';
+export { CustomCacheKey } from './cache-key.ts';
 export type { ParsedRequestUrl } from './request-url.ts';
 export { parseQuery, parseRequestUrl } from './request-url.ts';
-export type { BundleFramework, BundleManifest, FetchHandler, ManifestRoute } from './types.ts';
+export {
+  BackendError,
+  InvalidRouteError,
+  isNotFound,
+  NotFoundError,
+  notFound,
+  RouterBuildError,
+  RouterError,
+} from './router/errors.ts';
+export type { DocumentParts, PageOptions } from './router/page.ts';
+export { DESCRIBE_ROUTES, Router } from './router/router.ts';
+export type {
+  BackendClient,
+  CacheOptions,
+  MatchCriteria,
+  ProxyOptions,
+  RedirectOptions,
+  RenderContext,
+  RenderFn,
+  ResponseWriter,
+  RouteHandler,
+  ServeStaticOptions,
+} from './router/types.ts';
+export type { BundleFramework, FetchHandler, Manifest, ManifestRoute } from './types.ts';

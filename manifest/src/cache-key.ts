@@ -1,0 +1,126 @@
+/**
+ * Cache keys: what makes two requests "the same page" at the shield.
+ *
+ * @module
+ */
+import { encodeStrict, normalizeKeyPath } from './encoding.ts';
+import { normalizeHost } from './match.ts';
+import { normalizeQuery, parseCookies } from './query.ts';
+import type { CacheKeySpec, MatchRequest } from './types.ts';
+
+/** The spec of the default key: host, path and the whole normalised query. */
+export const DEFAULT_CACHE_KEY_SPEC: Readonly<CacheKeySpec> = Object.freeze({
+  query: Object.freeze({ mode: 'all' as const }),
+  cookies: Object.freeze([]) as unknown as string[],
+  headers: Object.freeze([]) as unknown as string[],
+  device: false,
+  browser: false,
+});
+
+/** Request facts a key may hold that the request alone does not give. */
+export interface CacheKeyExtras {
+  /** Device class (`smartphone`, `tablet`, `mobile`, `desktop`); in the key when the spec says `device`. */
+  device?: string;
+  /** Browser family (`chrome`, `firefox`, …); in the key when the spec says `browser`. */
+  browser?: string;
+  /** App environment (`production`, or the preview deployment id): always in the key. */
+  environment: string;
+  /** Split-testing destination the request was assigned to; in the key when set. */
+  splitDestination?: string;
+}
+
+/** The content codings a cached response is stored under. */
+export type KeyEncoding = 'br' | 'gzip' | 'identity';
+
+/**
+ * Reduces an `accept-encoding` header to the one coding a cached copy is
+ * kept in: `br` when brotli is acceptable, else `gzip` (or `x-gzip`), else
+ * `identity`. `q=0` refuses a coding; `*` accepts the codings not listed.
+ *
+ * @example
+ * normalizeAcceptEncoding('gzip, deflate, br;q=0.5'); // 'br'
+ * normalizeAcceptEncoding('br;q=0, gzip');            // 'gzip'
+ * normalizeAcceptEncoding(undefined);                 // 'identity'
+ */
+export function normalizeAcceptEncoding(header: string | undefined): KeyEncoding {
+  if (!header) return 'identity';
+  const q = new Map<string, number>();
+  for (const part of header.split(',')) {
+    const [coding = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+    if (coding === '' || q.has(coding)) continue;
+    let weight = 1;
+    for (const p of params) {
+      const m = /^q\s*=\s*([0-9.]+)$/.exec(p);
+      if (m) weight = Number(m[1]);
+    }
+    q.set(coding, Number.isFinite(weight) ? weight : 0);
+  }
+  const star = q.get('*') ?? 0;
+  const accepts = (coding: string): boolean => {
+    const w = q.get(coding);
+    return w === undefined ? star > 0 : w > 0;
+  };
+  if (accepts('br')) return 'br';
+  if (q.has('gzip') ? accepts('gzip') : q.has('x-gzip') ? accepts('x-gzip') : star > 0) {
+    return 'gzip';
+  }
+  return 'identity';
+}
+
+/**
+ * Computes the cache key of a request, as a readable string:
+ *
+ * ```
+ * production|shop.example/p/42?color=red|ae=br|s=b|d=mobile|b=chrome|c:currency=EUR|h:accept-language=fr
+ * ```
+ *
+ * In order: the environment; the lower-cased host (port dropped) and the
+ * path (escapes normalised, see `normalizeKeyPath`) with the normalised query
+ * ({@link normalizeQuery}, filtered by `spec.query`); the `accept-encoding`
+ * reduced to `br`, `gzip` or `identity`; then, when present, the split
+ * destination, the device class and browser family (when the spec asks for
+ * them; `''` when the extras lack them), and each cookie and header the spec
+ * names, in the spec's order (`c:name` alone when the request lacks it).
+ * Every free-form part is percent-encoded strictly, so no value can forge a
+ * `|`: distinct environments, hosts, paths, queries or values never share
+ * a key.
+ *
+ * @param spec - The route's cache-key spec; absent: {@link DEFAULT_CACHE_KEY_SPEC}.
+ * @param req - The request (lower-case header names).
+ * @param extras - Environment (always), split destination, device, browser.
+ */
+export function computeCacheKey(
+  spec: CacheKeySpec | undefined,
+  req: MatchRequest,
+  extras: CacheKeyExtras,
+): string {
+  const s = spec ?? DEFAULT_CACHE_KEY_SPEC;
+  const query = normalizeQuery(req.query, s);
+  const parts = [
+    encodeStrict(extras.environment),
+    `${encodeStrict(normalizeHost(req.host))}${normalizeKeyPath(req.path.startsWith('/') ? req.path : `/${req.path}`)}${query === '' ? '' : `?${query}`}`,
+    `ae=${normalizeAcceptEncoding(headerOf(req, 'accept-encoding'))}`,
+  ];
+  if (extras.splitDestination !== undefined)
+    parts.push(`s=${encodeStrict(extras.splitDestination)}`);
+  if (s.device) parts.push(`d=${encodeStrict(extras.device ?? '')}`);
+  if (s.browser) parts.push(`b=${encodeStrict(extras.browser ?? '')}`);
+  if (s.cookies.length > 0) {
+    const cookies = parseCookies(headerOf(req, 'cookie'));
+    for (const name of s.cookies) {
+      const value = name in cookies ? cookies[name] : undefined;
+      parts.push(`c:${encodeStrict(name)}${value === undefined ? '' : `=${encodeStrict(value)}`}`);
+    }
+  }
+  for (const name of s.headers) {
+    const value = headerOf(req, name.toLowerCase());
+    parts.push(
+      `h:${encodeStrict(name)}${value === undefined ? '' : `=${encodeStrict(value.trim())}`}`,
+    );
+  }
+  return parts.join('|');
+}
+
+function headerOf(req: MatchRequest, name: string): string | undefined {
+  return Object.hasOwn(req.headers, name) ? req.headers[name] : undefined;
+}

@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import { ManifestError } from './errors.ts';
+import type { Manifest } from './types.ts';
+import { validateCacheKeySpec, validateCacheOptions, validateManifest } from './validate.ts';
+
+const HASH = 'a'.repeat(64);
+
+function manifest(): Manifest {
+  return {
+    manifestVersion: 2,
+    name: 'shop',
+    framework: 'react',
+    bundleHash: HASH,
+    bundleBytes: 1234,
+    contentHash: 'b'.repeat(64),
+    builtAt: '2025-01-01T00:00:00.000Z',
+    routes: [
+      {
+        id: 0,
+        criteria: { path: '/:path*' },
+        fallback: false,
+        action: { kind: 'headers' },
+        cache: { browser: { maxAgeSeconds: 0 } },
+        headerOps: [{ op: 'setResponse', name: 'x-frame-options', value: 'DENY' }],
+      },
+      {
+        id: 1,
+        criteria: { path: '/p/:productId', method: ['GET'] },
+        fallback: false,
+        action: { kind: 'render' },
+        cache: {
+          edge: { maxAgeSeconds: 60, staleWhileRevalidateSeconds: 600 },
+          key: {
+            query: { mode: 'only', names: ['color'] },
+            cookies: [],
+            headers: [],
+            device: true,
+            browser: false,
+          },
+        },
+        headerOps: [],
+      },
+      {
+        id: 2,
+        criteria: { path: '/api/:path*' },
+        fallback: false,
+        action: { kind: 'proxy', backend: 'api', path: '/:path*' },
+        headerOps: [],
+      },
+      {
+        id: 3,
+        criteria: { path: '/old' },
+        fallback: false,
+        action: { kind: 'redirect', to: '/new', statusCode: 301 },
+        headerOps: [],
+      },
+      {
+        id: 4,
+        criteria: { path: '/assets/:file*' },
+        fallback: false,
+        action: { kind: 'static', dir: 'public/assets', permanent: true, exclude: ['index.html'] },
+        headerOps: [],
+      },
+      {
+        id: 5,
+        criteria: { path: '/:path*' },
+        fallback: true,
+        action: { kind: 'render' },
+        headerOps: [],
+      },
+    ],
+    backends: { api: 'http://127.0.0.1:8080' },
+    assets: [
+      {
+        path: '/assets/app.3f2a1b9c.css',
+        hash: HASH,
+        bytes: 10,
+        contentType: 'text/css',
+        permanent: true,
+      },
+    ],
+  };
+}
+
+function problem(fn: () => unknown): ManifestError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ManifestError);
+    return err as ManifestError;
+  }
+  throw new Error('expected a ManifestError');
+}
+
+describe('validateManifest', () => {
+  it('accepts a valid manifest and returns an equal copy', () => {
+    const m = manifest();
+    const valid = validateManifest(JSON.parse(JSON.stringify(m)));
+    expect(valid).toEqual(m);
+    expect(valid).not.toBe(m);
+  });
+
+  it('normalises methods to upper case and header names to lower case', () => {
+    const m = manifest() as unknown as { routes: Array<Record<string, unknown>> };
+    m.routes[1] = {
+      ...m.routes[1],
+      criteria: { path: '/p/:productId', method: ['get'], headers: { 'X-Beta': true } },
+    };
+    const valid = validateManifest(m);
+    expect(valid.routes[1]?.criteria).toEqual({
+      path: '/p/:productId',
+      method: ['GET'],
+      headers: { 'x-beta': true },
+    });
+  });
+
+  const cases: Array<[string, Array<string | number>, unknown, string]> = [
+    ['not version 2', ['manifestVersion'], 1, 'manifest: manifestVersion must be 2 (got 1)'],
+    ['a bad name', ['name'], 'Shop', 'manifest: name must be 1-63 lower-case'],
+    [
+      'a bad pattern',
+      ['routes', 3, 'criteria', 'path'],
+      'old',
+      'manifest: routes[3].criteria.path "old" must start with "/"',
+    ],
+    [
+      'a bad method',
+      ['routes', 1, 'criteria', 'method'],
+      ['FETCH'],
+      'routes[1].criteria.method[0] must be one of GET',
+    ],
+    [
+      'a negative max age',
+      ['routes', 1, 'cache', 'edge', 'maxAgeSeconds'],
+      -1,
+      'routes[1].cache.edge.maxAgeSeconds must be a non-negative integer (got -1)',
+    ],
+    [
+      'an unknown cache field',
+      ['routes', 1, 'cache', 'ttl'],
+      5,
+      'routes[1].cache.ttl is not a known field (known: edge, browser, key)',
+    ],
+    ['a misplaced id', ['routes', 2, 'id'], 7, 'routes[2].id must be 2'],
+    [
+      'an undeclared backend',
+      ['routes', 2, 'action', 'backend'],
+      'cms',
+      'routes[2].action.backend names no declared backend (got "cms"; declared: api)',
+    ],
+    [
+      'a bad redirect status',
+      ['routes', 3, 'action', 'statusCode'],
+      200,
+      'routes[3].action.statusCode must be one of 301, 302, 303, 307, 308',
+    ],
+    [
+      'an unknown action',
+      ['routes', 3, 'action'],
+      { kind: 'rewrite' },
+      'routes[3].action.kind must be one of render',
+    ],
+    [
+      'a header value with CRLF',
+      ['routes', 0, 'headerOps', 0, 'value'],
+      'a\r\nb',
+      'routes[0].headerOps[0].value must not contain CR, LF or NUL',
+    ],
+    [
+      'a bad backend origin',
+      ['backends', 'api'],
+      'http://x/path',
+      'backends.api must be an http(s) origin',
+    ],
+    ['a bad asset hash', ['assets', 0, 'hash'], 'xyz', 'assets[0].hash must be a sha256'],
+    ['an unknown top-level field', ['extra'], 1, 'manifest: extra is not a known field'],
+    [
+      'a static dir escaping',
+      ['routes', 4, 'action', 'dir'],
+      '../etc',
+      'routes[4].action.dir must not contain ".."',
+    ],
+  ];
+
+  it.each(cases)('refuses %s, naming the field', (_what, path, value, message) => {
+    const m = JSON.parse(JSON.stringify(manifest()));
+    let target = m;
+    for (const key of path.slice(0, -1)) target = target[key];
+    target[path.at(-1) as string] = value;
+    const err = problem(() => validateManifest(m));
+    expect(err.code).toBe('FLOTILLA_ERR_BUNDLE');
+    expect(err.message).toContain(message);
+  });
+
+  it('refuses what is not an object', () => {
+    expect(problem(() => validateManifest(null)).message).toBe(
+      'manifest must be a JSON object (got null)',
+    );
+  });
+});
+
+describe('validateCacheOptions', () => {
+  it('names unknown and bad fields', () => {
+    expect(problem(() => validateCacheOptions({ edge: { maxAge: 1 } })).message).toBe(
+      'cache.edge.maxAge is not a known field (known: maxAgeSeconds, staleWhileRevalidateSeconds, forcePrivateCaching)',
+    );
+    expect(problem(() => validateCacheOptions({ browser: { maxAgeSeconds: 1.5 } })).message).toBe(
+      'cache.browser.maxAgeSeconds must be a non-negative integer (got 1.5)',
+    );
+    expect(problem(() => validateCacheOptions({ edge: true })).field).toBe('cache.edge');
+    expect(validateCacheOptions({ edge: false })).toEqual({ edge: false });
+  });
+
+  it('checks cache-key specs', () => {
+    expect(
+      problem(() =>
+        validateCacheKeySpec({
+          query: { mode: 'some' },
+          cookies: [],
+          headers: [],
+          device: false,
+          browser: false,
+        }),
+      ).message,
+    ).toBe('key.query.mode must be "all", "only" or "exclude" (got "some")');
+    expect(
+      validateCacheKeySpec({
+        query: { mode: 'only', names: ['a', 'a'] },
+        cookies: [],
+        headers: ['Accept-Language'],
+        device: false,
+        browser: false,
+      }),
+    ).toEqual({
+      query: { mode: 'only', names: ['a'] },
+      cookies: [],
+      headers: ['accept-language'],
+      device: false,
+      browser: false,
+    });
+  });
+});

@@ -1,0 +1,209 @@
+/**
+ * The esbuild step of `flotilla build`: the app module → one classic script
+ * (`bundle.js`) whose only effect is `Flotilla.serve(<default export>)`.
+ * Imports of Node built-ins and native addons fail with the import chain
+ * that led to them from the entry.
+ *
+ * Node-only.
+ *
+ * @module
+ */
+import { isBuiltin } from 'node:module';
+import { basename, dirname, isAbsolute, relative } from 'node:path';
+import { build, formatMessages, type Message, type Plugin } from 'esbuild';
+import { buildFailure } from './build-errors.ts';
+
+/** Options of {@link bundleEntry}. */
+export interface BundleEntryOptions {
+  /** App name, for error messages. */
+  app: string;
+  /** Absolute path of the app module. */
+  entry: string;
+  /** Directory paths in messages are shown relative to. */
+  root: string;
+  /** Extra esbuild defines; `process.env.NODE_ENV` and `__FLOTILLA_ASSETS__` always win. */
+  define: Record<string, string>;
+  /** Plain asset path → hashed path, compiled in as `__FLOTILLA_ASSETS__`. */
+  hashedPaths: Record<string, string>;
+}
+
+/** An import the isolate cannot satisfy. */
+interface Unbundlable {
+  kind: 'builtin' | 'native';
+  /** The specifier as written (built-ins) or the resolved `.node` path (native). */
+  target: string;
+  /** Absolute path of the importing file, if it is a file. */
+  importer: string | undefined;
+}
+
+const INNER = 'flotilla.resolve.inner';
+/** Name of the virtual module that imports the entry and serves it. */
+const ENTRY_NAME = '<flotilla-entry>';
+
+/**
+ * Bundles `entry` for the isolate: an esbuild IIFE for the browser platform
+ * (ES2022, minified, automatic JSX, `process.env.NODE_ENV` = `"production"`,
+ * `__FLOTILLA_ASSETS__` = the hashed asset paths).
+ *
+ * @returns The bytes of `bundle.js`.
+ * @throws BuildError `FLOTILLA_ERR_BUILD` with esbuild's diagnostics, or
+ * naming the import chain to a Node built-in or native addon.
+ */
+export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Array> {
+  const { app, entry, root } = options;
+  /** Resolved file → the file that first imported it. */
+  const parents = new Map<string, string>();
+  const problems: Unbundlable[] = [];
+
+  const importGraph: Plugin = {
+    name: 'flotilla-import-graph',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if ((args.pluginData as Record<string, unknown> | undefined)?.[INNER]) return undefined;
+        const importer =
+          args.namespace === 'file' &&
+          isAbsolute(args.importer) &&
+          basename(args.importer) !== ENTRY_NAME
+            ? args.importer
+            : undefined;
+        const result = await b.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          namespace: args.namespace,
+          resolveDir: args.resolveDir,
+          with: args.with,
+          pluginData: { [INNER]: true },
+        });
+        if (result.errors.length > 0) {
+          if (isBuiltin(args.path) || args.path.startsWith('node:')) {
+            problems.push({ kind: 'builtin', target: args.path, importer });
+          }
+          // esbuild resolves it again and reports the failure with its location.
+          return undefined;
+        }
+        if (result.namespace === 'file' && !result.external) {
+          if (importer !== undefined && !parents.has(result.path) && result.path !== importer) {
+            parents.set(result.path, importer);
+          }
+          if (result.path.endsWith('.node')) {
+            problems.push({ kind: 'native', target: result.path, importer });
+            return undefined;
+          }
+        }
+        return {
+          path: result.path,
+          namespace: result.namespace,
+          external: result.external,
+          sideEffects: result.sideEffects,
+          suffix: result.suffix,
+          pluginData: result.pluginData,
+        };
+      });
+    },
+  };
+
+  const virtualEntry = [
+    `import handler from ${JSON.stringify(entry)};`,
+    'globalThis.Flotilla.serve(handler);',
+  ].join('\n');
+
+  try {
+    const result = await build({
+      stdin: {
+        contents: virtualEntry,
+        resolveDir: dirname(entry),
+        sourcefile: ENTRY_NAME,
+        loader: 'js',
+      },
+      bundle: true,
+      write: false,
+      format: 'iife',
+      platform: 'browser',
+      target: 'es2022',
+      minify: true,
+      jsx: 'automatic',
+      absWorkingDir: root,
+      define: {
+        ...options.define,
+        __FLOTILLA_ASSETS__: JSON.stringify(options.hashedPaths),
+        'process.env.NODE_ENV': '"production"',
+      },
+      plugins: [importGraph],
+      logLevel: 'silent',
+    });
+    const file = result.outputFiles[0];
+    if (!file) throw new Error('esbuild produced no output');
+    return file.contents;
+  } catch (error) {
+    throw await describeFailure(app, root, error, problems, parents);
+  }
+}
+
+async function describeFailure(
+  app: string,
+  root: string,
+  error: unknown,
+  problems: Unbundlable[],
+  parents: Map<string, string>,
+): Promise<Error> {
+  const show = (path: string): string => {
+    const rel = relative(root, path);
+    return rel === '' || isAbsolute(rel) ? path : rel.split('\\').join('/');
+  };
+  const chainTo = (importer: string | undefined, last: string): string => {
+    const chain = [last];
+    const seen = new Set<string>();
+    for (let at = importer; at !== undefined && !seen.has(at); at = parents.get(at)) {
+      seen.add(at);
+      chain.unshift(show(at));
+    }
+    return chain.join(' → ');
+  };
+
+  const lines: string[] = [];
+  const explained = new Set<string>();
+  for (const p of dedupe(problems)) {
+    if (p.kind === 'builtin') {
+      explained.add(`"${p.target}"`);
+      lines.push(
+        `imports the Node built-in "${p.target}", which bundles cannot use (they run in an isolate, without Node's APIs): ${chainTo(p.importer, p.target)}`,
+      );
+    } else {
+      explained.add('".node"');
+      lines.push(
+        `imports the native addon ${show(p.target)}, which bundles cannot load (they run in an isolate; use a pure-JS or Wasm package instead): ${chainTo(p.importer, show(p.target))}`,
+      );
+    }
+  }
+
+  const errors = (error as { errors?: Message[] } | null)?.errors;
+  if (!Array.isArray(errors) || errors.length === 0) {
+    const message = error instanceof Error ? error.message : String(error);
+    return buildFailure(
+      app,
+      lines.length > 0 ? lines.join('\n  ') : `esbuild failed: ${message}`,
+      error,
+    );
+  }
+  const rest = errors.filter((e) => ![...explained].some((token) => e.text.includes(token)));
+  const formatted =
+    rest.length > 0
+      ? (await formatMessages(rest, { kind: 'error', color: false })).join('\n').trimEnd()
+      : '';
+  if (lines.length === 1 && formatted === '') return buildFailure(app, lines[0] ?? '', error);
+  const head =
+    lines.length > 0
+      ? `${lines.length + rest.length} build error(s):\n${lines.map((l) => `  - ${l}`).join('\n')}`
+      : `${rest.length} build error(s):`;
+  return buildFailure(app, formatted === '' ? head : `${head}\n\n${formatted}`, error);
+}
+
+function dedupe(problems: Unbundlable[]): Unbundlable[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.kind}\0${p.target}\0${p.importer ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

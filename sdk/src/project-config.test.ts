@@ -1,0 +1,157 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BuildError } from './build-errors.ts';
+import { type Scratch, scratch } from './build-test-support.ts';
+import { DEFAULT_MAX_BUNDLE_BYTES, loadProjectConfig } from './project-config.ts';
+
+let s: Scratch;
+
+beforeAll(async () => {
+  s = await scratch();
+});
+
+afterAll(async () => {
+  await s.cleanup();
+});
+
+const APP = 'export default () => new Response("ok");\n';
+
+async function configError(
+  name: string,
+  files: Record<string, string | object>,
+): Promise<BuildError> {
+  const dir = await s.project(name, { 'src/app.ts': APP, ...files });
+  const error = await loadProjectConfig(dir).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BuildError);
+  const e = error as BuildError;
+  expect(e.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+  expect(e.message).toContain('flotilla.config.json');
+  return e;
+}
+
+describe('loadProjectConfig', () => {
+  it('reads a config, applying defaults and resolving paths', async () => {
+    const dir = await s.project('ok', {
+      'flotilla.config.json': {
+        name: 'shop',
+        entry: 'src/app.ts',
+        framework: 'react',
+        backends: { api: 'HTTP://API.Example:80/', cms: 'https://cms.example:8443' },
+        define: { __X__: 'true' },
+      },
+      'src/app.ts': APP,
+      'public/app.css': 'a{}',
+    });
+    const config = await loadProjectConfig(dir);
+    expect(config).toEqual({
+      dir,
+      file: join(dir, 'flotilla.config.json'),
+      name: 'shop',
+      entry: join(dir, 'src', 'app.ts'),
+      framework: 'react',
+      backends: { api: 'http://api.example', cms: 'https://cms.example:8443' },
+      staticDir: join(dir, 'public'),
+      maxBundleBytes: DEFAULT_MAX_BUNDLE_BYTES,
+      define: { __X__: 'true' },
+    });
+  });
+
+  it('has no static directory when "static" is absent and public/ does not exist', async () => {
+    const dir = await s.project('no-static', {
+      'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'none' },
+      'src/app.ts': APP,
+    });
+    expect((await loadProjectConfig(dir)).staticDir).toBeUndefined();
+  });
+
+  it('uses an explicit "static" directory', async () => {
+    const dir = await s.project('static', {
+      'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'none', static: 'www' },
+      'src/app.ts': APP,
+      'www/index.html': '<p>',
+    });
+    expect((await loadProjectConfig(dir)).staticDir).toBe(join(dir, 'www'));
+  });
+
+  it('says so when flotilla.config.json is missing', async () => {
+    const e = await configError('missing', {});
+    expect(e.message).toMatch(/flotilla\.config\.json: not found/);
+    expect(e.message).toMatch(/"name", "entry" and "framework"/);
+  });
+
+  it('gives the line and column of malformed JSON', async () => {
+    const e = await configError('malformed', {
+      'flotilla.config.json':
+        '{\n  "name": "a",\n  "entry": "src/app.ts"\n  "framework": "none"\n}\n',
+    });
+    expect(e.message).toMatch(/flotilla\.config\.json:4:3: invalid JSON: /);
+  });
+
+  it('names an unknown field and lists the known ones', async () => {
+    const e = await configError('unknown', {
+      'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'none', routes: [] },
+    });
+    expect(e.message).toMatch(
+      /field "routes" is not a known field \(known: name, entry, framework,/,
+    );
+  });
+
+  it('names a bad framework and the allowed values', async () => {
+    const e = await configError('framework', {
+      'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'svelte' },
+    });
+    expect(e.message).toMatch(/field "framework" must be one of react, vue, none \(got "svelte"\)/);
+  });
+
+  it.each([
+    [{ entry: 'src/app.ts', framework: 'none' }, /field "name" is required/],
+    [{ name: 'Bad Name', entry: 'src/app.ts', framework: 'none' }, /field "name" must be 1-63/],
+    [{ name: 'a', framework: 'none' }, /field "entry" is required/],
+    [
+      { name: 'a', entry: 'src/nope.ts', framework: 'none' },
+      /field "entry" names a file that does not exist: .*src\/nope\.ts/,
+    ],
+    [{ name: 'a', entry: 'src/app.ts' }, /field "framework" is required/],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', backends: [] },
+      /field "backends" must be an object/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', backends: { API: 'http://x' } },
+      /field "backends\.API" is not a valid backend name/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', backends: { api: 'http://x/v1' } },
+      /field "backends\.api" must be an http: or https: origin/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', backends: { api: 'file:///etc' } },
+      /field "backends\.api" must be an http: or https: origin/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', static: 'nope' },
+      /field "static" names a directory that does not exist/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', maxBundleBytes: 1.5 },
+      /field "maxBundleBytes" must be a positive integer/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', define: { X: 1 } },
+      /field "define\.X" must be a string of JS source/,
+    ],
+  ])('rejects %j', async (config, message) => {
+    const e = await configError(`bad-${Math.random().toString(36).slice(2)}`, {
+      'flotilla.config.json': config,
+    });
+    expect(e.message).toMatch(message);
+  });
+
+  it('rejects a config that is not an object', async () => {
+    const e = await configError('array', { 'flotilla.config.json': '[]' });
+    expect(e.message).toMatch(/must hold a JSON object/);
+  });
+});
