@@ -54,6 +54,10 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_PROTOCOL: { kind: 'system', status: 502 },
   /** The process is shutting down and takes no new work. */
   FLOTILLA_ERR_DRAINING: { kind: 'system', status: 503 },
+  /** A build failed: bad app config, Node built-in import, over-size bundle, dynamic cache options. */
+  FLOTILLA_ERR_BUILD: { kind: 'user', status: 500 },
+  /** A control-plane change lost a race or contradicts the current state (e.g. nothing to roll back to). */
+  FLOTILLA_ERR_CONFLICT: { kind: 'user', status: 409 },
   /** An option passed to a constructor or CLI is invalid. */
   FLOTILLA_ERR_INVALID_OPTION: { kind: 'user', status: 500 },
   /** The process was started without a required Node flag or runtime. */
