@@ -116,7 +116,8 @@ describe('validateManifest', () => {
 
   const cases: Array<[string, Array<string | number>, unknown, string]> = [
     ['not version 2', ['manifestVersion'], 1, 'manifest: manifestVersion must be 2 (got 1)'],
-    ['a bad name', ['name'], 'Shop', 'manifest: name must be 1-63 lower-case'],
+    ['a bad name', ['name'], 'Shop', 'manifest: name must be 1-50 lower-case'],
+    ['a name too long for a host label', ['name'], 'a'.repeat(51), 'manifest: name must be 1-50'],
     [
       'a bad pattern',
       ['routes', 3, 'criteria', 'path'],

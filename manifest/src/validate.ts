@@ -36,7 +36,7 @@ export const HTTP_METHODS: readonly HttpMethod[] = Object.freeze([
 export const REDIRECT_STATUS_CODES: readonly number[] = Object.freeze([301, 302, 303, 307, 308]);
 
 const FRAMEWORKS: readonly BundleFramework[] = ['react', 'vue', 'none'];
-const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
 const BACKEND_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const ORIGIN = /^https?:\/\/[^/?#@\s]+\/?$/i;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -555,7 +555,7 @@ export function validateManifest(json: unknown): Manifest {
   if (!APP_NAME.test(name)) {
     fail(
       'name',
-      `must be 1-63 lower-case letters, digits or "-", not starting or ending with "-" (got ${show(name)})`,
+      `must be 1-50 lower-case letters, digits or "-", not starting or ending with "-" (with its 13-character hash suffix a deployment id stays one 63-character host label) (got ${show(name)})`,
     );
   }
   if (!FRAMEWORKS.includes(m.framework as BundleFramework)) {

@@ -68,7 +68,7 @@ export interface BuildAppOptions {
    * is replaced as a whole, and only once the build succeeded.
    */
   outDir: string;
-  /** App name: lower-case letters, digits and `-`, 1–63 characters (it becomes a host label). */
+  /** App name: lower-case letters, digits and `-`, 1–50 characters (it becomes a host label). */
   name: string;
   /** Framework the app renders with. */
   framework: BundleFramework;
@@ -508,7 +508,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
   if (typeof name !== 'string' || !APP_NAME_PATTERN.test(name)) {
     throw bad(
       'name',
-      `must be 1-63 lower-case letters, digits or "-", not starting or ending with "-" (got ${JSON.stringify(name)})`,
+      `must be 1-50 lower-case letters, digits or "-", not starting or ending with "-" (with its 13-character hash suffix a deployment id stays one 63-character host label) (got ${JSON.stringify(name)})`,
     );
   }
   if (!FRAMEWORKS.includes(framework)) {

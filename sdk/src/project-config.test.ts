@@ -108,7 +108,7 @@ describe('loadProjectConfig', () => {
 
   it.each([
     [{ entry: 'src/app.ts', framework: 'none' }, /field "name" is required/],
-    [{ name: 'Bad Name', entry: 'src/app.ts', framework: 'none' }, /field "name" must be 1-63/],
+    [{ name: 'Bad Name', entry: 'src/app.ts', framework: 'none' }, /field "name" must be 1-50/],
     [{ name: 'a', framework: 'none' }, /field "entry" is required/],
     [
       { name: 'a', entry: 'src/nope.ts', framework: 'none' },

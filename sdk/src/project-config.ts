@@ -38,7 +38,7 @@ export interface ProjectConfig {
   dir: string;
   /** Absolute path of `flotilla.config.json`. */
   file: string;
-  /** App name: 1–63 lower-case letters, digits and `-` (it becomes a host label). */
+  /** App name: 1–50 lower-case letters, digits and `-` (it becomes a host label). */
   name: string;
   /** Absolute path of the app module (config `entry`, relative to the project directory). */
   entry: string;
@@ -58,7 +58,7 @@ export interface ProjectConfig {
 }
 
 export const FRAMEWORKS: readonly BundleFramework[] = ['react', 'vue', 'none'];
-export const APP_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const APP_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
 const BACKEND_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const FIELDS = [
   '$schema',
@@ -140,7 +140,7 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
   if (typeof name !== 'string' || !APP_NAME_PATTERN.test(name)) {
     throw field(
       'name',
-      `must be 1-63 lower-case letters, digits or "-", not starting or ending with "-" (got ${JSON.stringify(name)})`,
+      `must be 1-50 lower-case letters, digits or "-", not starting or ending with "-" (with its 13-character hash suffix a deployment id stays one 63-character host label) (got ${JSON.stringify(name)})`,
     );
   }
   if (entry === undefined) throw field('entry', 'is required');
