@@ -15,6 +15,16 @@ export {
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
 export {
+  decodeProbeRequest,
+  decodeProbeResult,
+  encodeProbeRequest,
+  encodeProbeResult,
+  PROBE_SUBJECT,
+  type ProbeRequest,
+  type ProbeResult,
+  probeQueue,
+} from './probe.ts';
+export {
   decodeSchedulerAck,
   decodeSchedulerBeat,
   encodeSchedulerAck,

@@ -91,7 +91,32 @@ describe('render request', () => {
     expect(decodeRenderRequest(withHeaders(msg, { [WIRE_HEADERS.attempt]: 'x' })).attempt).toBe(1);
   });
 
+  it('carries the app environment in flotilla-environment; absent for a preview request', () => {
+    const req = request({ environment: 'production' });
+    const msg = encodeRenderRequest(req);
+    expect(msg.headers[WIRE_HEADERS.environment]).toBe('production');
+    expect(WIRE_HEADERS.environment).toBe('flotilla-environment');
+    expect(decodeRenderRequest(msg)).toEqual(req);
+    const preview = encodeRenderRequest(request());
+    expect(preview.headers).not.toHaveProperty(WIRE_HEADERS.environment);
+    expect(decodeRenderRequest(preview)).not.toHaveProperty('environment');
+  });
+
+  it('refuses to encode an environment that is not a subject token, naming it', () => {
+    for (const environment of ['Production', 'prod.eu', 'a b', '', '*', 'staging>', '-x']) {
+      const err = protocolError(() => encodeRenderRequest(request({ environment })));
+      expect(err.code).toBe('FLOTILLA_ERR_PROTOCOL');
+      expect(err.message).toContain(`environment ${JSON.stringify(environment)} is invalid`);
+    }
+  });
+
   const bad: Array<[string, Record<string, string | undefined>, RegExp]> = [
+    [
+      'an environment that is not a subject token',
+      { [WIRE_HEADERS.environment]: 'prod.*' },
+      /environment "prod\.\*" is invalid: it must be lower-case letters, digits and dashes/,
+    ],
+    ['an empty environment', { [WIRE_HEADERS.environment]: '' }, /environment "" is invalid/],
     ['no version', { [WIRE_HEADERS.version]: undefined }, /version \(none\)/],
     ['an unknown version', { [WIRE_HEADERS.version]: '2' }, /version "2"/],
     ['no deadline', { [WIRE_HEADERS.deadline]: undefined }, /flotilla-deadline/],
@@ -170,6 +195,25 @@ describe('render result', () => {
     body: enc.encode('hi'),
     timings: { worker: 1 },
   });
+  it('carries the app environment in flotilla-environment; absent for a preview request', () => {
+    const req = request({ environment: 'production' });
+    const msg = encodeRenderRequest(req);
+    expect(msg.headers[WIRE_HEADERS.environment]).toBe('production');
+    expect(WIRE_HEADERS.environment).toBe('flotilla-environment');
+    expect(decodeRenderRequest(msg)).toEqual(req);
+    const preview = encodeRenderRequest(request());
+    expect(preview.headers).not.toHaveProperty(WIRE_HEADERS.environment);
+    expect(decodeRenderRequest(preview)).not.toHaveProperty('environment');
+  });
+
+  it('refuses to encode an environment that is not a subject token, naming it', () => {
+    for (const environment of ['Production', 'prod.eu', 'a b', '', '*', 'staging>', '-x']) {
+      const err = protocolError(() => encodeRenderRequest(request({ environment })));
+      expect(err.code).toBe('FLOTILLA_ERR_PROTOCOL');
+      expect(err.message).toContain(`environment ${JSON.stringify(environment)} is invalid`);
+    }
+  });
+
   const bad: Array<[string, Record<string, string | undefined>, RegExp]> = [
     ['no version', { [WIRE_HEADERS.version]: undefined }, /version/],
     ['an unknown version', { [WIRE_HEADERS.version]: '0' }, /version "0"/],

@@ -1,4 +1,5 @@
 import { FlotillaError, isWireError, type WireError } from './errors.ts';
+import { isSubjectToken } from './subjects.ts';
 
 /** Version of the render messages below; bumped on any incompatible change. */
 export const PROTOCOL_VERSION = 1;
@@ -28,6 +29,7 @@ export const WIRE_HEADERS = {
   error: 'flotilla-error',
   attempt: 'flotilla-attempt',
   ackTo: 'flotilla-ack-to',
+  environment: 'flotilla-environment',
 } as const;
 
 /** A request to render one HTTP request with one deployment. */
@@ -52,6 +54,13 @@ export interface RenderRequest {
   attempt: number;
   /** Where the scheduler that takes the request says so (the shield's ack subject). */
   ackTo?: string;
+  /**
+   * The app environment the request is served for (`production`), whose
+   * variables and backend origins the worker resolves through its bundle
+   * store. Absent for preview hosts (the deployment alone). A subject token:
+   * lower-case letters, digits and dashes.
+   */
+  environment?: string;
 }
 
 /**
@@ -136,7 +145,20 @@ function isTimings(v: unknown): v is StageTimings {
   );
 }
 
-/** Encodes a render request for the transport. */
+/** `environment` as carried on the wire, or a protocol error naming it. */
+function checkedEnvironment(environment: string): string {
+  if (!isSubjectToken(environment)) {
+    throw protocolError(
+      `environment ${JSON.stringify(environment).slice(0, 100)} is invalid: it must be lower-case letters, digits and dashes`,
+    );
+  }
+  return environment;
+}
+
+/**
+ * Encodes a render request for the transport.
+ * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when `environment` is not a subject token.
+ */
 export function encodeRenderRequest(req: RenderRequest): WireMessage {
   return {
     headers: {
@@ -150,6 +172,9 @@ export function encodeRenderRequest(req: RenderRequest): WireMessage {
       [WIRE_HEADERS.requestId]: req.requestId,
       [WIRE_HEADERS.attempt]: String(req.attempt),
       ...(req.ackTo ? { [WIRE_HEADERS.ackTo]: req.ackTo } : {}),
+      ...(req.environment !== undefined
+        ? { [WIRE_HEADERS.environment]: checkedEnvironment(req.environment) }
+        : {}),
     },
     body: req.body,
   };
@@ -161,6 +186,7 @@ export function decodeRenderRequest(msg: WireMessage): RenderRequest {
   const deadline = Number(required(msg, WIRE_HEADERS.deadline));
   if (!Number.isFinite(deadline)) throw protocolError('deadline is not a number');
   const attempt = Number(msg.headers[WIRE_HEADERS.attempt] ?? '1');
+  const environment = msg.headers[WIRE_HEADERS.environment];
   return {
     deploymentId: required(msg, WIRE_HEADERS.deployment),
     method: required(msg, WIRE_HEADERS.method),
@@ -172,6 +198,7 @@ export function decodeRenderRequest(msg: WireMessage): RenderRequest {
     requestId: msg.headers[WIRE_HEADERS.requestId] ?? '',
     attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1,
     ...(msg.headers[WIRE_HEADERS.ackTo] ? { ackTo: msg.headers[WIRE_HEADERS.ackTo] } : {}),
+    ...(environment !== undefined ? { environment: checkedEnvironment(environment) } : {}),
   };
 }
 

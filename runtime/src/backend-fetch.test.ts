@@ -558,3 +558,147 @@ describe('backend fetch: hostile use', () => {
     expect(api.maxInFlight).toBeLessThanOrEqual(6);
   });
 });
+
+describe('backend fetch: per-render backends (an environment re-pointing its backends)', () => {
+  /** Fetches backend://api/<path> and (by absolute URL) `?abs=<url>`; answers with where they went. */
+  const WHERE = `Flotilla.serve(async (req) => {
+    const abs = new URL(req.url).searchParams.get('abs');
+    const named = await (await fetch('backend://api/who')).json();
+    let direct = null;
+    if (abs) direct = await fetch(abs).then((r) => r.status, (e) => e.message);
+    return Response.json({ named: named.url, direct });
+  });`;
+
+  it('sends a render’s fetches to the origin it re-points a declared name to; other renders keep theirs', async () => {
+    const staging = await backend();
+    const iso = await loadBundle(WHERE, { backends: { api: api.origin } });
+    const seen: string[] = [];
+    const asStaging = await iso.render(request(), {
+      backends: { api: staging.origin },
+      onBackendRequest: (b, o) => seen.push(`${b} ${o}`),
+    });
+    expect(JSON.parse(text(asStaging.body))).toEqual({ named: '/who', direct: null });
+    expect(staging.hits.map((h) => h.url)).toEqual(['/who']);
+    expect(api.hits).toHaveLength(0);
+    // The metric label stays the declared name.
+    expect(seen).toEqual(['api 2xx']);
+    // Without overrides: the declared origin.
+    await iso.render(request());
+    expect(api.hits.map((h) => h.url)).toEqual(['/who']);
+    expect(staging.hits).toHaveLength(1);
+  });
+
+  it('keeps concurrent renders of one isolate on their own origins', async () => {
+    const staging = await backend({
+      '/who': (_req, res) => {
+        setTimeout(() => res.end(JSON.stringify({ url: 'staging' })), 30);
+      },
+    });
+    const prod = await backend({
+      '/who': (_req, res) => {
+        res.end(JSON.stringify({ url: 'production' }));
+      },
+    });
+    const iso = await loadBundle(WHERE, { backends: { api: api.origin } });
+    const pages = await Promise.all([
+      iso.render(request(), { backends: { api: staging.origin } }),
+      iso.render(request(), { backends: { api: prod.origin } }),
+      iso.render(request(), { backends: { api: staging.origin } }),
+    ]);
+    expect(pages.map((p) => JSON.parse(text(p.body)).named)).toEqual([
+      'staging',
+      'production',
+      'staging',
+    ]);
+    expect(staging.hits).toHaveLength(2);
+    expect(prod.hits).toHaveLength(1);
+    expect(api.hits).toHaveLength(0);
+  });
+
+  it('reaches only the re-pointed origin: the declared one is refused in that render, with the render’s origins named', async () => {
+    const staging = await backend();
+    const iso = await loadBundle(WHERE, { backends: { api: api.origin } });
+    const res = await iso.render(request(`http://shop.test/?abs=${api.origin}/direct`), {
+      backends: { api: staging.origin },
+    });
+    const out = JSON.parse(text(res.body));
+    expect(out.direct).toContain(`fetch to ${api.origin}/direct refused`);
+    expect(out.direct).toContain(`(declared: api → ${staging.origin})`);
+    expect(api.hits).toHaveLength(0);
+    // An absolute URL at the re-pointed origin is that backend, and a
+    // redirect is followed only within the render's origins.
+    const direct = await iso.render(request(`http://shop.test/?abs=${staging.origin}/direct`), {
+      backends: { api: staging.origin },
+    });
+    expect(JSON.parse(text(direct.body)).direct).toBe(200);
+  });
+
+  it('follows redirects to the re-pointed origins only', async () => {
+    const target = await backend();
+    const redirecting = await backend({
+      '/go': (_req, res) => {
+        res.writeHead(302, { location: `${target.origin}/landed` });
+        res.end();
+      },
+    });
+    const code = `Flotilla.serve(async () => new Response(
+      await fetch('backend://api/go').then((r) => String(r.status) + ' ' + r.url, (e) => e.message)));`;
+    const iso = await loadBundle(code, { backends: { api: redirecting.origin, cms: api.origin } });
+    // cms re-pointed to the redirect's target: followed.
+    const followed = await iso.render(request(), { backends: { cms: target.origin } });
+    expect(text(followed.body)).toBe(`200 ${target.origin}/landed`);
+    // Not re-pointed: the target is no backend of this render.
+    const refused = await iso.render(request());
+    expect(text(refused.body)).toContain(`redirect from ${redirecting.origin}/go`);
+    expect(text(refused.body)).toContain('refused');
+    expect(target.hits).toHaveLength(1);
+  });
+
+  it('refuses an override of a name the deployment does not declare, clearly, before anything runs', async () => {
+    const iso = await loadBundle(
+      `let renders = 0; Flotilla.serve(() => new Response(String(++renders)));`,
+      { backends: { api: api.origin, cms: 'https://cms.shop.example' } },
+    );
+    const err = await rejection(
+      iso.render(request(), { backends: { api: api.origin, search: 'https://search.example' } }),
+    );
+    expect(err.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+    expect(err.message).toContain('option "backends.search"');
+    expect(err.message).toContain('is not a backend of deployment d-test');
+    expect(err.message).toContain('never add one');
+    expect(err.message).toContain(`declared: api → ${api.origin}, cms → https://cms.shop.example`);
+    // A deployment that declares none cannot be given one either.
+    const bare = await loadBundle(`Flotilla.serve(() => new Response('x'));`, {
+      deploymentId: 'd-bare',
+    });
+    const none = await rejection(bare.render(request(), { backends: { api: api.origin } }));
+    expect(none.message).toContain('it declares none');
+    // The refused renders never ran.
+    expect(text((await iso.render(request())).body)).toBe('1');
+  });
+
+  it('validates re-pointed origins as declared ones, naming the bad entry (also when cached)', async () => {
+    const iso = await loadBundle(`Flotilla.serve(() => new Response('x'));`, {
+      backends: { api: api.origin },
+    });
+    const cases: Array<[unknown, string]> = [
+      [{ api: 'ftp://x.test' }, 'backends.api'],
+      [{ api: 'http://x.test/v1' }, 'backends.api'],
+      [{ api: 'http://u:p@x.test' }, 'backends.api'],
+      [{ api: 42 }, 'backends.api'],
+      [['http://x.test'], 'backends'],
+    ];
+    for (const [backends, option] of cases) {
+      for (let i = 0; i < 2; i++) {
+        const err = await rejection(
+          iso.render(request(), { backends: backends as Record<string, string> }),
+        );
+        expect(err.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+        expect(err.message).toContain(`option "${option}"`);
+      }
+    }
+    // A good override normalizes like a declared one.
+    const ok = await iso.render(request(), { backends: { api: `${api.origin.toUpperCase()}/` } });
+    expect(ok.status).toBe(200);
+  });
+});

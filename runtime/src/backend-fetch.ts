@@ -113,6 +113,9 @@ export function validateBackends(
   return out;
 }
 
+/** Override sets of backends kept validated per isolate (environments of a deployment are few). */
+const MAX_CACHED_OVERRIDES = 32;
+
 /** What one render's sub-requests share. */
 export interface FetchScopeOptions {
   /** When the render must end (epoch ms): its deadline, or its start plus the wall limit. */
@@ -121,6 +124,11 @@ export interface FetchScopeOptions {
   traceparent?: string | undefined;
   /** Called once per `fetch` call with its backend and outcome (for metrics). */
   onRequest?: ((backend: string, outcome: string) => void) | undefined;
+  /**
+   * The render's backends (name → normalized origin), from
+   * {@link BackendFetcher.withOverrides}. @default the declared backends
+   */
+  backends?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The sub-requests of one render. */
@@ -171,10 +179,17 @@ class Scope implements FetchScope {
   readonly endAt: number;
   readonly traceparent: string;
   readonly onRequest: ((backend: string, outcome: string) => void) | undefined;
+  /** What this render's `fetch` may reach: name → normalized origin. */
+  readonly backends: Readonly<Record<string, string>>;
   readonly #release: (scope: Scope) => void;
 
-  constructor(options: FetchScopeOptions, release: (scope: Scope) => void) {
+  constructor(
+    options: FetchScopeOptions,
+    backends: Readonly<Record<string, string>>,
+    release: (scope: Scope) => void,
+  ) {
     this.endAt = options.endAt;
+    this.backends = backends;
     // A valid incoming traceparent keeps its trace id; otherwise the render starts a trace.
     this.traceparent = nextTraceparent(options.traceparent);
     this.onRequest = options.onRequest;
@@ -274,16 +289,30 @@ async function readCapped(
   return out;
 }
 
+/** `backends` as a string, for messages: `api → https://api.example, cms → …`. */
+function listed(backends: Readonly<Record<string, string>>): string {
+  return Object.entries(backends)
+    .map(([n, o]) => `${n} → ${o}`)
+    .join(', ');
+}
+
 /**
  * The backend fetch bridge of one isolate: one scope per running render
  * (keyed by request id), sub-requests with Node's `fetch` (undici).
+ *
+ * The deployment's declared backends (its manifest's) fix the names a
+ * bundle may use. A render may re-point declared names to other origins
+ * (an environment's backends, see {@link BackendFetcher.withOverrides}),
+ * never add a name.
  */
 export class BackendFetcher {
   readonly deploymentId: string;
-  /** name → normalized origin. */
+  /** The declared backends: name → normalized origin. */
   readonly backends: Readonly<Record<string, string>>;
   readonly #responseBytes: number;
   readonly #scopes = new Map<string, Scope>();
+  /** Validated override sets (by their entries), oldest first. */
+  readonly #overrides = new Map<string, Readonly<Record<string, string>>>();
   #disposed = false;
 
   /**
@@ -297,8 +326,55 @@ export class BackendFetcher {
   }
 
   /**
+   * The backends of one render: the declared ones, with the names in
+   * `overrides` re-pointed to the origins given there (an environment's
+   * backends). Each origin is validated as in {@link validateBackends}; a
+   * name the deployment does not declare is refused, since a render may
+   * re-point a backend but never add one. Validated sets are cached, so a
+   * render with the same overrides as an earlier one costs a lookup.
+   *
+   * @param fail builds the error thrown for a bad entry, given the option's
+   * name (`backends.api`) and the problem.
+   */
+  withOverrides(
+    overrides: unknown,
+    fail: (option: string, problem: string) => Error,
+  ): Readonly<Record<string, string>> {
+    if (overrides === undefined || overrides === null) return this.backends;
+    // Keyed by the entries, when they are all strings (anything else goes to validation).
+    let key: string | undefined;
+    if (typeof overrides === 'object' && !Array.isArray(overrides)) {
+      const entries = Object.entries(overrides);
+      if (entries.every(([, origin]) => typeof origin === 'string')) key = JSON.stringify(entries);
+    }
+    const cached = key === undefined ? undefined : this.#overrides.get(key);
+    if (cached !== undefined) return cached;
+    const valid = validateBackends(overrides, fail);
+    let changed = false;
+    for (const [name, origin] of Object.entries(valid)) {
+      if (!Object.hasOwn(this.backends, name)) {
+        const declared = listed(this.backends);
+        throw fail(
+          `backends.${name}`,
+          `is not a backend of deployment ${this.deploymentId}: a render may re-point the backends its manifest declares, never add one (${declared === '' ? 'it declares none' : `declared: ${declared}`})`,
+        );
+      }
+      if (this.backends[name] !== origin) changed = true;
+    }
+    const merged = changed ? Object.freeze({ ...this.backends, ...valid }) : this.backends;
+    if (key !== undefined) {
+      this.#overrides.set(key, merged);
+      if (this.#overrides.size > MAX_CACHED_OVERRIDES) {
+        const oldest = this.#overrides.keys().next().value;
+        if (oldest !== undefined) this.#overrides.delete(oldest);
+      }
+    }
+    return merged;
+  }
+
+  /**
    * Opens the scope of one render. Renders sharing a request id share a
-   * scope (limits included); it ends with the last of them.
+   * scope (limits and backends included); it ends with the last of them.
    */
   begin(requestId: string, options: FetchScopeOptions): FetchScope {
     const existing = this.#scopes.get(requestId);
@@ -306,7 +382,7 @@ export class BackendFetcher {
       existing.refs++;
       return existing;
     }
-    const scope = new Scope(options, (s) => {
+    const scope = new Scope(options, options.backends ?? this.backends, (s) => {
       if (this.#scopes.get(requestId) === s) this.#scopes.delete(requestId);
     });
     if (this.#disposed) scope.abort('disposed');
@@ -343,7 +419,7 @@ export class BackendFetcher {
       let target: { backend: string; url: URL } | undefined;
       let refused: unknown;
       try {
-        target = this.#resolve(url);
+        target = this.#resolve(scope.backends, url);
         backend = target.backend;
       } catch (err) {
         refused = err;
@@ -374,41 +450,38 @@ export class BackendFetcher {
     }
   }
 
-  /** The declared-backends part of a refusal message. */
-  #declared(): string {
-    const entries = Object.entries(this.backends);
-    if (entries.length === 0) return 'it declares no backends';
-    return `declared: ${entries.map(([n, o]) => `${n} → ${o}`).join(', ')}`;
+  /** The declared-backends part of a refusal message (with the render's origins). */
+  #declared(backends: Readonly<Record<string, string>>): string {
+    const shownList = listed(backends);
+    return shownList === '' ? 'it declares no backends' : `declared: ${shownList}`;
   }
 
-  #refuse(raw: string, why: string): GuestFailure {
+  #refuse(backends: Readonly<Record<string, string>>, raw: string, why: string): GuestFailure {
     return new GuestFailure(
-      `fetch to ${shown(raw)} refused: ${why} (${this.#declared()})`,
+      `fetch to ${shown(raw)} refused: ${why} (${this.#declared(backends)})`,
       'refused',
     );
   }
 
   /**
-   * Maps a guest URL to a declared backend: `backend://<name>/<path>` or an
-   * absolute http(s) URL whose origin is exactly a declared origin.
+   * Maps a guest URL to one of the render's `backends`: `backend://<name>/<path>`
+   * or an absolute http(s) URL whose origin is exactly one of their origins.
    */
-  #resolve(raw: string): { backend: string; url: URL } {
-    if (raw === '') throw this.#refuse(raw, 'empty URL');
+  #resolve(backends: Readonly<Record<string, string>>, raw: string): { backend: string; url: URL } {
+    const refuse = (why: string) => this.#refuse(backends, raw, why);
+    if (raw === '') throw refuse('empty URL');
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)?.[1]?.toLowerCase();
     if (scheme === 'backend') {
       const m = /^backend:\/\/([^/?#\\]*)(.*)$/is.exec(raw);
-      if (!m) throw this.#refuse(raw, 'a backend URL has the form backend://<name>/<path>');
+      if (!m) throw refuse('a backend URL has the form backend://<name>/<path>');
       const host = (m[1] ?? '').toLowerCase();
-      if (host.includes('@')) throw this.#refuse(raw, 'URLs with credentials are not allowed');
+      if (host.includes('@')) throw refuse('URLs with credentials are not allowed');
       if (host.includes(':')) {
-        throw this.#refuse(raw, 'a backend URL takes no port (the backend declares its origin)');
+        throw refuse('a backend URL takes no port (the backend declares its origin)');
       }
-      const origin = Object.hasOwn(this.backends, host) ? this.backends[host] : undefined;
+      const origin = Object.hasOwn(backends, host) ? backends[host] : undefined;
       if (origin === undefined) {
-        throw this.#refuse(
-          raw,
-          `deployment ${this.deploymentId} declares no backend named "${host}"`,
-        );
+        throw refuse(`deployment ${this.deploymentId} declares no backend named "${host}"`);
       }
       let rest = (m[2] ?? '').replace(/#.*$/s, '');
       if (!rest.startsWith('/')) rest = `/${rest}`;
@@ -416,18 +489,22 @@ export class BackendFetcher {
       try {
         url = new URL(`${origin}${rest}`);
       } catch {
-        throw this.#refuse(raw, 'the path does not form a valid URL');
+        throw refuse('the path does not form a valid URL');
       }
-      if (url.origin !== origin) throw this.#refuse(raw, 'the path leaves the backend');
+      if (url.origin !== origin) throw refuse('the path leaves the backend');
       return { backend: host, url };
     }
-    const found = this.#declaredUrl(raw);
-    if (typeof found === 'string') throw this.#refuse(raw, found);
+    const found = this.#declaredUrl(backends, raw);
+    if (typeof found === 'string') throw refuse(found);
     return found;
   }
 
-  /** An absolute http(s) URL at a declared origin, or why it is refused. */
-  #declaredUrl(raw: string, base?: URL): { backend: string; url: URL } | string {
+  /** An absolute http(s) URL at one of `backends`' origins, or why it is refused. */
+  #declaredUrl(
+    backends: Readonly<Record<string, string>>,
+    raw: string,
+    base?: URL,
+  ): { backend: string; url: URL } | string {
     let url: URL;
     try {
       url = new URL(raw, base);
@@ -441,7 +518,7 @@ export class BackendFetcher {
       return 'URLs with credentials are not allowed';
     }
     url.hash = '';
-    for (const [name, origin] of Object.entries(this.backends)) {
+    for (const [name, origin] of Object.entries(backends)) {
       if (url.origin === origin) return { backend: name, url };
     }
     return `${url.origin} is not a declared backend of deployment ${this.deploymentId}`;
@@ -507,10 +584,10 @@ export class BackendFetcher {
               'redirect',
             );
           }
-          const next = this.#declaredUrl(location, url);
+          const next = this.#declaredUrl(scope.backends, location, url);
           if (typeof next === 'string') {
             throw new GuestFailure(
-              `fetch failed: redirect from ${shown(url.href)} to ${shown(location)} refused: ${next} (${this.#declared()}); use redirect: "manual" to read the redirect`,
+              `fetch failed: redirect from ${shown(url.href)} to ${shown(location)} refused: ${next} (${this.#declared(scope.backends)}); use redirect: "manual" to read the redirect`,
               'redirect',
             );
           }

@@ -13,6 +13,7 @@ export {
   IsolateCache,
   type IsolateCacheOptions,
   type IsolateCacheStats,
+  type PrewarmOptions,
   type PrewarmResult,
 } from './isolate-cache.ts';
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';

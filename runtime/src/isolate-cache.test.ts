@@ -241,6 +241,31 @@ describe('IsolateCache.prewarm', () => {
     expect((await c.prewarm(source)).cold).toBe(false);
   });
 
+  it('renders the synthetic request with the env and re-pointed backends it is given', async () => {
+    const c = cache();
+    const code = `Flotilla.serve((req, env) => {
+      if (env.API_KEY !== 'k-1') throw new Error('API_KEY is missing');
+      // 503 when the re-pointed origin was tried (nothing listens there), 500 for the declared one.
+      return fetch('backend://api/x').then(
+        () => new Response('fetched'),
+        (e) => new Response(e.message, { status: e.message.includes('127.0.0.1:2)') ? 503 : 500 }),
+      );
+    });`;
+    const source = {
+      deploymentId: 'needs-env',
+      bundleHash: hashOf(code),
+      loadCode: async () => code,
+      backends: { api: 'http://127.0.0.1:1' },
+    };
+    // Without its env the bundle throws: the prewarm fails with its error.
+    expect((await rejection(c.prewarm(source))).message).toContain('API_KEY is missing');
+    const warmed = await c.prewarm(source, {
+      env: { API_KEY: 'k-1' },
+      backends: { api: 'http://127.0.0.1:2' },
+    });
+    expect(warmed.status).toBe(503);
+  });
+
   it('fails when the bundle cannot load, with its error code', async () => {
     const c = cache();
     const code = 'this is not javascript';

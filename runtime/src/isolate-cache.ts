@@ -40,10 +40,24 @@ export interface DeploymentSource {
   loadCode(): Promise<string>;
   limits?: Partial<SandboxLimits>;
   /**
-   * Backends the bundle may fetch (name → origin, from the manifest). Fixed
-   * for a deployment id and bundle hash (deployments are immutable), so they
-   * live with the isolate and are read only when it loads.
+   * Backends the bundle may fetch (name → origin, from the manifest). Their
+   * names are fixed for a deployment id and bundle hash (deployments are
+   * immutable), so they live with the isolate and are read only when it
+   * loads. Each render may re-point them (`RenderOptions.backends`, an
+   * environment's origins) but never add a name.
    */
+  backends?: Record<string, string>;
+}
+
+/** Options of {@link IsolateCache.prewarm}. */
+export interface PrewarmOptions {
+  /** URL of the synthetic render. @default 'http://prewarm.flotilla.invalid/' */
+  url?: string;
+  /** Epoch ms past which the synthetic render fails with `FLOTILLA_ERR_DEADLINE`. */
+  deadline?: number;
+  /** The synthetic render's `env` (as `RenderOptions.env`). @default {} */
+  env?: Record<string, string>;
+  /** The synthetic render's re-pointed backends (as `RenderOptions.backends`). @default the declared ones */
   backends?: Record<string, string>;
 }
 
@@ -203,10 +217,7 @@ export class IsolateCache {
    * loaded and its code compiled by the JIT. The synthetic render's status
    * does not matter (a 404 warms as well); an error thrown by the bundle does.
    */
-  async prewarm(
-    source: DeploymentSource,
-    options: { url?: string; deadline?: number } = {},
-  ): Promise<PrewarmResult> {
+  async prewarm(source: DeploymentSource, options: PrewarmOptions = {}): Promise<PrewarmResult> {
     const started = performance.now();
     const { isolate, cold } = await this.acquire(source);
     const loaded = performance.now();
@@ -217,7 +228,12 @@ export class IsolateCache {
         headers: [['x-flotilla-prewarm', '1']],
         body: null,
       },
-      { requestId: 'prewarm', ...(options.deadline ? { deadline: options.deadline } : {}) },
+      {
+        requestId: 'prewarm',
+        ...(options.deadline ? { deadline: options.deadline } : {}),
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.backends ? { backends: options.backends } : {}),
+      },
     );
     return {
       deploymentId: source.deploymentId,

@@ -947,3 +947,207 @@ describe('synchronous renders', () => {
     expect(iso.syncRenders).toBe(sync);
   });
 });
+
+describe('environment variables (env)', () => {
+  /** Answers with what the handler got as its second argument. */
+  const SHOW_ENV = `Flotilla.serve(function (req, env) {
+    return Response.json({
+      env,
+      frozen: Object.isFrozen(env),
+      plain: Object.getPrototypeOf(env) === Object.prototype,
+      args: arguments.length,
+    });
+  });`;
+
+  it('hands env to the handler as its second argument, a frozen plain object of strings', async () => {
+    const iso = await loadBundle(SHOW_ENV);
+    const res = await iso.render(request(), { env: { API_KEY: 'k-123', REGION: 'eu' } });
+    expect(JSON.parse(text(res.body))).toEqual({
+      env: { API_KEY: 'k-123', REGION: 'eu' },
+      frozen: true,
+      plain: true,
+      args: 2,
+    });
+  });
+
+  it('hands env to the fetch method of the { fetch } object form, with this bound', async () => {
+    const iso = await loadBundle(`Flotilla.serve({
+      prefix: 'key=',
+      fetch(req, env) { return new Response(this.prefix + env.API_KEY); },
+    });`);
+    const res = await iso.render(request(), { env: { API_KEY: 'k-9' } });
+    expect(text(res.body)).toBe('key=k-9');
+  });
+
+  it('gives an empty frozen object when the render has no env', async () => {
+    const iso = await loadBundle(SHOW_ENV);
+    for (const env of [undefined, {}]) {
+      const res = await iso.render(request(), env === undefined ? {} : { env });
+      expect(JSON.parse(text(res.body))).toEqual({ env: {}, frozen: true, plain: true, args: 2 });
+    }
+  });
+
+  it('refuses changes to env: assignments, deletions and new keys fail or do nothing', async () => {
+    const iso = await loadBundle(`Flotilla.serve((req, env) => {
+      const tries = {};
+      const attempt = (name, f) => { try { f(); tries[name] = 'allowed'; } catch (e) { tries[name] = e.name; } };
+      attempt('assign', () => { 'use strict'; env.API_KEY = 'changed'; });
+      attempt('add', () => { 'use strict'; env.NEW = 'x'; });
+      attempt('delete', () => { 'use strict'; delete env.API_KEY; });
+      attempt('define', () => Object.defineProperty(env, 'API_KEY', { value: 'changed' }));
+      attempt('proto', () => Object.setPrototypeOf(env, { API_KEY: 'changed' }));
+      return Response.json({ tries, env });
+    });`);
+    const out = JSON.parse(text((await iso.render(request(), { env: { API_KEY: 'k' } })).body));
+    expect(out.tries).toEqual({
+      assign: 'TypeError',
+      add: 'TypeError',
+      delete: 'TypeError',
+      define: 'TypeError',
+      proto: 'TypeError',
+    });
+    expect(out.env).toEqual({ API_KEY: 'k' });
+  });
+
+  it('gives each render its own env object: one kept from an earlier render is unchanged and distinct', async () => {
+    const iso = await loadBundle(`let previous;
+      Flotilla.serve((req, env) => {
+        const out = { env, sameObject: previous === env, previous: previous ?? null };
+        previous = env;
+        return Response.json(out);
+      });`);
+    const first = JSON.parse(text((await iso.render(request(), { env: { STAGE: 'a' } })).body));
+    expect(first).toEqual({ env: { STAGE: 'a' }, sameObject: false, previous: null });
+    const second = JSON.parse(text((await iso.render(request(), { env: { STAGE: 'b' } })).body));
+    expect(second).toEqual({ env: { STAGE: 'b' }, sameObject: false, previous: { STAGE: 'a' } });
+    // No env is a fresh empty object as well, not one shared by renders.
+    const third = JSON.parse(text((await iso.render(request())).body));
+    expect(third).toEqual({ env: {}, sameObject: false, previous: { STAGE: 'b' } });
+    const fourth = JSON.parse(text((await iso.render(request())).body));
+    expect(fourth.sameObject).toBe(false);
+  });
+
+  it('keeps each render with its own env when renders interleave, and on the synchronous path', async () => {
+    const iso = await loadBundle(
+      `Flotilla.serve(async (req, env) => {
+      const before = env.STAGE;
+      const ms = Number(new URL(req.url).searchParams.get('wait'));
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      return new Response(before + '/' + env.STAGE);
+    });`,
+      // Its own id: earlier tests' CPU loops keep d-test off the synchronous path on this thread.
+      { deploymentId: 'd-env-sync' },
+    );
+    const pages = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((stage, i) =>
+        iso.render(request(`http://shop.test/?wait=${(4 - i) * 5}`), { env: { STAGE: stage } }),
+      ),
+    );
+    expect(pages.map((p) => text(p.body))).toEqual(['a/a', 'b/b', 'c/c', 'd/d']);
+    // Warm and short: after a few renders they complete synchronously, each with its own env.
+    const stages = Array.from({ length: 40 }, (_, i) => `s${i}`);
+    const sync = [];
+    for (const stage of stages) {
+      sync.push(text((await iso.render(request(), { env: { STAGE: stage } })).body));
+    }
+    expect(sync).toEqual(stages.map((stage) => `${stage}/${stage}`));
+    expect(iso.syncRenders).toBeGreaterThan(0);
+  });
+
+  it('builds env with its own builtins: patched Object.freeze, Object.prototype setters and odd names change nothing', async () => {
+    const iso = await loadBundle(`
+      const seen = [];
+      Reflect.defineProperty(Object.prototype, 'SECRET', {
+        get() { return 'from the prototype'; },
+        set(v) { seen.push(v); },
+        configurable: true,
+      });
+      Object.freeze = (o) => o;
+      Object.defineProperty = () => { throw new Error('patched defineProperty'); };
+      Object.create = () => ({ get() { return 'accessor'; } });
+      Flotilla.serve((req, env) => Response.json({
+        frozen: Object.isFrozen(env),
+        keys: Object.keys(env),
+        own: Object.getOwnPropertyNames(env).map((k) => [k, typeof Object.getOwnPropertyDescriptor(env, k).value]),
+        secret: env.SECRET,
+        proto: Object.getPrototypeOf(env) === Object.prototype,
+        seen,
+      }));`);
+    const res = await iso.render(request(), {
+      // JSON.parse: a literal `__proto__:` would set the prototype, not a key.
+      env: JSON.parse('{"SECRET":"s3","__proto__":"not a prototype","constructor":"c","get":"g"}'),
+    });
+    expect(JSON.parse(text(res.body))).toEqual({
+      frozen: true,
+      keys: ['SECRET', '__proto__', 'constructor', 'get'],
+      own: [
+        ['SECRET', 'string'],
+        ['__proto__', 'string'],
+        ['constructor', 'string'],
+        ['get', 'string'],
+      ],
+      secret: 's3',
+      proto: true,
+      seen: [],
+    });
+  });
+
+  it('refuses an env that is not an object of strings, naming the variable but never its value', async () => {
+    const iso = await loadBundle(HELLO);
+    const cases: Array<[unknown, string]> = [
+      [{ API_KEY: 42 }, 'env.API_KEY'],
+      [{ OK: 'fine', TOKEN: null }, 'env.TOKEN'],
+      [{ NESTED: { secret: 'hunter2' } }, 'env.NESTED'],
+      [['A=1'], 'env'],
+      ['A=1', 'env'],
+      [{ '': 'x' }, 'env'],
+    ];
+    for (const [env, option] of cases) {
+      const err = await rejection(
+        iso.render(request(), { env: env as unknown as Record<string, string> }),
+      );
+      expect(err.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+      expect(err.message).toContain(`option "${option}"`);
+      expect(err.message).not.toContain('hunter2');
+    }
+    // Nothing ran, and the isolate still renders.
+    expect(text((await iso.render(request())).body)).toBe('<h1>Hello</h1>');
+  });
+
+  it('never leaves env on a global: during and after a render, no global reaches its values', async () => {
+    // Walks everything reachable from globalThis (own properties, prototypes,
+    // getters not called) looking for the secret value.
+    const iso = await loadBundle(`
+      const find = (secret) => {
+        const seen = new Set();
+        const found = [];
+        const walk = (value, path, depth) => {
+          if (value === secret) found.push(path);
+          if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return;
+          if (seen.has(value) || depth > 6) return;
+          seen.add(value);
+          walk(Object.getPrototypeOf(value), path + '.[[proto]]', depth + 1);
+          for (const key of Reflect.ownKeys(value)) {
+            const d = Object.getOwnPropertyDescriptor(value, key);
+            if (d && 'value' in d) walk(d.value, path + '.' + String(key), depth + 1);
+          }
+        };
+        walk(globalThis, 'globalThis', 0);
+        return found;
+      };
+      Flotilla.serve(async (req, env) => {
+        const secret = new URL(req.url).searchParams.get('look');
+        const during = find(secret);
+        await new Promise((r) => setTimeout(r, 1));
+        return Response.json({ during, afterAwait: find(secret), mine: env.SECRET ?? null });
+      });`);
+    const first = JSON.parse(
+      text(
+        (await iso.render(request('http://shop.test/?look=s-1'), { env: { SECRET: 's-1' } })).body,
+      ),
+    );
+    expect(first).toEqual({ during: [], afterAwait: [], mine: 's-1' });
+    const later = JSON.parse(text((await iso.render(request('http://shop.test/?look=s-1'))).body));
+    expect(later).toEqual({ during: [], afterAwait: [], mine: null });
+  });
+});

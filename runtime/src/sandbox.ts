@@ -99,7 +99,9 @@ export interface LoadOptions {
   /**
    * Backends the bundle may `fetch` (name → origin URL, from the manifest):
    * `fetch('backend://api/p')` or a URL at a declared origin; anything else
-   * is refused. See `runtime/README.md`, "Backend fetch". @default none
+   * is refused. Their names are fixed for the isolate's life; a render may
+   * re-point them ({@link RenderOptions.backends}). See `runtime/README.md`,
+   * "Backend fetch". @default none
    */
   backends?: Record<string, string>;
 }
@@ -122,6 +124,24 @@ export interface RenderOptions {
    * `network`, `error`. All calls are reported before `render` settles.
    */
   onBackendRequest?: (backend: string, outcome: string) => void;
+  /**
+   * The environment variables (and secrets) the handler gets as its second
+   * argument, `handler(request, env)`: a fresh frozen object per render, so
+   * no render sees another's. Values must be strings.
+   * @default {} (an empty object)
+   * @example { API_KEY: 'k-123', REGION: 'eu' }
+   */
+  env?: Record<string, string>;
+  /**
+   * Backends re-pointed for this render (name → origin URL), e.g. the
+   * environment's origins: each name must be one the isolate was loaded with
+   * ({@link LoadOptions.backends}), names left out keep their declared origin.
+   * Origins are validated as at load. An undeclared name is refused with
+   * `FLOTILLA_ERR_INVALID_OPTION` naming `backends.<name>`.
+   * @default the declared backends
+   * @example { api: 'https://staging-api.shop.example' }
+   */
+  backends?: Record<string, string>;
 }
 
 /** Reused per thread: UTF-8 straight into it, then one exact copy (faster than TextEncoder). */
@@ -152,6 +172,37 @@ function ownBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
     ? bytes
     : bytes.slice();
+}
+
+/**
+ * `env` as the list of pairs the guest builds its per-render object from, or
+ * null for none. Errors name the key only: values may be secrets.
+ */
+function envPairs(env: unknown, deploymentId: string): Array<[string, string]> | null {
+  if (env === undefined || env === null) return null;
+  if (typeof env !== 'object' || Array.isArray(env)) {
+    throw new InvalidOptionError(
+      'env',
+      `must be an object of variable name → string value (deployment ${deploymentId})`,
+    );
+  }
+  const pairs: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (name === '') {
+      throw new InvalidOptionError(
+        'env',
+        `has an empty variable name (deployment ${deploymentId})`,
+      );
+    }
+    if (typeof value !== 'string') {
+      throw new InvalidOptionError(
+        `env.${name}`,
+        `must be a string, got ${value === null ? 'null' : typeof value} (deployment ${deploymentId})`,
+      );
+    }
+    pairs.push([name, value]);
+  }
+  return pairs.length > 0 ? pairs : null;
 }
 
 function describeError(err: unknown): string {
@@ -568,9 +619,16 @@ export class DeploymentIsolate {
    * 6 at once, each ending shortly before the
    * render's deadline or wall limit, and all aborted when the render ends.
    *
+   * The handler is called as `handler(request, env)` with `options.env`
+   * (frozen, fresh per render), and its `fetch` reaches the declared
+   * backends, re-pointed by `options.backends`.
+   *
    * @throws SandboxError `FLOTILLA_ERR_RENDER`, `FLOTILLA_ERR_CPU_LIMIT`,
    * `FLOTILLA_ERR_WALL_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`,
    * `FLOTILLA_ERR_OUTPUT_LIMIT`, `FLOTILLA_ERR_DEADLINE`.
+   * @throws InvalidOptionError `FLOTILLA_ERR_INVALID_OPTION` naming a bad
+   * `env.<name>` or `backends.<name>` (an origin, or a name the deployment
+   * does not declare); nothing runs then.
    */
   async render(request: SandboxRequest, options: RenderOptions = {}): Promise<SandboxResponse> {
     if (this.disposed) {
@@ -583,6 +641,11 @@ export class DeploymentIsolate {
       options.deadline === undefined ? Number.POSITIVE_INFINITY : options.deadline - Date.now();
     if (remainingMs <= 0)
       throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed before render');
+    const env = envPairs(options.env, this.deploymentId);
+    const backends = this.#backend.withOverrides(
+      options.backends,
+      (option, problem) => new InvalidOptionError(option, problem),
+    );
     const init: GuestRequestInit = {
       method: request.method,
       url: request.url,
@@ -590,6 +653,7 @@ export class DeploymentIsolate {
       body: request.body && request.body.byteLength > 0 ? ownBytes(request.body) : null,
       // Unique per render: timers and log lines are tied to it.
       requestId: options.requestId || `render-${++this.#nextRequest}`,
+      env,
     };
     const cpuBefore = this.#isolate.cpuTime;
     // Backend sub-requests end with the render (its deadline or its wall
@@ -604,6 +668,7 @@ export class DeploymentIsolate {
       endAt: endsAt - Math.min(100, (endsAt - startedAt) / 10),
       traceparent: options.traceparent,
       onRequest: options.onBackendRequest,
+      backends,
     });
     // Synchronously first when the isolate's renders have been short, and
     // when the render cannot outlast its deadline or wall limit before its

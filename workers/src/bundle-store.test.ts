@@ -39,6 +39,19 @@ describe('DirectoryBundleStore', () => {
     });
   });
 
+  it('knows no environments: any environment gets the manifest backends and no env', async () => {
+    await deploy(
+      'shop-v1',
+      JSON.stringify({ bundleHash: 'abc123', backends: { api: 'http://api.internal' } }),
+    );
+    const store = new DirectoryBundleStore(root);
+    const preview = await store.resolve('shop-v1');
+    const production = await store.resolve('shop-v1', 'production');
+    expect(production).toEqual(preview);
+    expect(production).not.toHaveProperty('env');
+    expect(production.backends).toEqual({ api: 'http://api.internal' });
+  });
+
   it("returns the manifest's backends, origins normalized", async () => {
     await deploy(
       'shop-v1',

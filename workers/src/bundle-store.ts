@@ -4,29 +4,43 @@ import { isSubjectToken } from '@flotilla/protocol';
 import { validateBackends } from '@flotilla/runtime';
 import { WorkerError } from './errors.ts';
 
-/** Where a deployment's bundle lives on this machine. */
+/** Where a deployment's bundle lives on this machine, and what its renders get. */
 export interface ResolvedBundle {
   deploymentId: string;
   bundlePath: string;
   bundleHash: string;
   /**
-   * Backends the bundle may fetch (name → normalized origin), from the
-   * manifest's `backends`. Absent: none.
+   * Backends the bundle may fetch (name → origin): the manifest's
+   * `backends`, with the origins the environment re-points (when resolved
+   * for one). The names must be the manifest's: an environment may re-point
+   * a declared backend, never add one (the render refuses an undeclared
+   * name with `FLOTILLA_ERR_INVALID_OPTION`). Absent: none.
    */
   backends?: Record<string, string>;
+  /**
+   * The environment's variables and secrets (name → string value), which
+   * the handler gets as `handler(request, env)`. Absent: an empty `env`.
+   */
+  env?: Record<string, string>;
 }
 
-/** Finds the bundle of a deployment. */
+/** Finds the bundle of a deployment, and what it gets in an environment. */
 export interface BundleStore {
-  /** @throws WorkerError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment. */
-  resolve(deploymentId: string): Promise<ResolvedBundle>;
+  /**
+   * @param environment the app environment the request is served for
+   * (`production`), from the render request; absent for preview hosts (the
+   * deployment alone: the manifest's backends, no variables).
+   * @throws WorkerError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment.
+   */
+  resolve(deploymentId: string, environment?: string): Promise<ResolvedBundle>;
 }
 
 /**
  * Reads deployments from a directory laid out as
  * `<root>/<deploymentId>/{bundle.js,manifest.json}` (the layout the local
  * deployment store of `@flotilla/deploy` writes). Deployments are immutable,
- * so each manifest is read once.
+ * so each manifest is read once. It knows no environments: every
+ * environment gets the manifest's backends and no variables.
  */
 export class DirectoryBundleStore implements BundleStore {
   readonly #root: string;
@@ -40,7 +54,7 @@ export class DirectoryBundleStore implements BundleStore {
     this.#root = resolve(root);
   }
 
-  async resolve(deploymentId: string): Promise<ResolvedBundle> {
+  async resolve(deploymentId: string, _environment?: string): Promise<ResolvedBundle> {
     const known = this.#known.get(deploymentId);
     if (known) return known;
     if (!isSubjectToken(deploymentId)) {

@@ -88,10 +88,19 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       deploymentId: task.deploymentId,
       bundleHash: task.bundleHash,
       loadCode: () => readFile(task.bundlePath, 'utf8'),
+      // The manifest's names (a task without them: its own backends).
+      ...((task.declaredBackends ?? task.backends)
+        ? { backends: task.declaredBackends ?? task.backends }
+        : {}),
+    };
+    // Per render: environments of one deployment share its isolate, each
+    // with its own variables and backend origins.
+    const perRender = {
+      ...(task.env ? { env: task.env } : {}),
       ...(task.backends ? { backends: task.backends } : {}),
     };
     if (task.prewarm) {
-      const warmed = await isolates.prewarm(source, { deadline: task.deadline });
+      const warmed = await isolates.prewarm(source, { deadline: task.deadline, ...perRender });
       timings.render = warmed.renderMs;
       if (warmed.cold) timings.load = warmed.loadMs;
       return {
@@ -117,6 +126,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       deadline: task.deadline,
       requestId: task.requestId,
       ...(task.traceparent ? { traceparent: task.traceparent } : {}),
+      ...perRender,
       onBackendRequest,
     });
     timings.render = now() - renderStart;

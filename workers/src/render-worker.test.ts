@@ -16,7 +16,8 @@ import {
 import { InProcessTransport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DirectoryBundleStore } from './bundle-store.ts';
+import { type BundleStore, DirectoryBundleStore, type ResolvedBundle } from './bundle-store.ts';
+import { WorkerError } from './errors.ts';
 import { RenderWorker, type RenderWorkerOptions } from './render-worker.ts';
 
 const REGION = 'test-east';
@@ -96,6 +97,7 @@ function render(
     method?: string;
     headers?: Array<[string, string]>;
     body?: string;
+    environment?: string;
   } = {},
 ): Promise<RenderResult> {
   const message = encodeRenderRequest({
@@ -108,6 +110,7 @@ function render(
     traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
     requestId: randomUUID(),
     attempt: 1,
+    ...(extra.environment !== undefined ? { environment: extra.environment } : {}),
   });
   return s.transport
     .request(subjects.workerRender(s.worker.workerId), message, { timeoutMs: 10_000 })
@@ -408,5 +411,226 @@ describe('RenderWorker backend fetch', () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+/** What one app environment gives a deployment's renders. */
+interface EnvironmentConfig {
+  env?: Record<string, string>;
+  backends?: Record<string, string>;
+}
+
+/**
+ * A bundle store with environments, as the control plane's: the directory's
+ * deployments, each environment adding its variables and re-pointing backends.
+ */
+class EnvironmentBundleStore implements BundleStore {
+  readonly calls: Array<[string, string | undefined]> = [];
+  readonly #inner: DirectoryBundleStore;
+  readonly #environments: Record<string, EnvironmentConfig>;
+
+  constructor(rootDir: string, environments: Record<string, EnvironmentConfig>) {
+    this.#inner = new DirectoryBundleStore(rootDir);
+    this.#environments = environments;
+  }
+
+  async resolve(deploymentId: string, environment?: string): Promise<ResolvedBundle> {
+    this.calls.push([deploymentId, environment]);
+    const bundle = await this.#inner.resolve(deploymentId);
+    if (environment === undefined) return bundle;
+    const config = this.#environments[environment];
+    if (!config) {
+      throw new WorkerError('FLOTILLA_ERR_NOT_FOUND', `no environment ${environment}`);
+    }
+    return {
+      ...bundle,
+      backends: { ...bundle.backends, ...config.backends },
+      ...(config.env ? { env: config.env } : {}),
+    };
+  }
+}
+
+/** Writes deployment `id` (bundle and manifest) into the test root. */
+async function deploy(id: string, code: string, backends?: Record<string, string>): Promise<void> {
+  await mkdir(join(root, id), { recursive: true });
+  await writeFile(join(root, id, 'bundle.js'), code);
+  await writeFile(
+    join(root, id, 'manifest.json'),
+    JSON.stringify({
+      bundleHash: createHash('sha256').update(code).digest('hex'),
+      routes: [],
+      ...(backends ? { backends } : {}),
+    }),
+  );
+}
+
+/** A loopback server answering every request with its own name. */
+async function namedServer(
+  name: string,
+): Promise<{ origin: string; hits: string[]; close(): Promise<void> }> {
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    hits.push(req.url ?? '');
+    res.end(name);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const ENV_BUNDLE = `Flotilla.serve(async (req, env) => {
+  const path = new URL(req.url).pathname;
+  if (path === '/api') {
+    const r = await fetch('backend://api/who');
+    return new Response(await r.text());
+  }
+  return Response.json({ env, frozen: Object.isFrozen(env) });
+});`;
+
+describe('RenderWorker environments', () => {
+  it('renders one deployment for two environments with each environment’s variables, in one isolate', async () => {
+    await deploy('envshop', ENV_BUNDLE);
+    const bundles = new EnvironmentBundleStore(root, {
+      production: { env: { API_KEY: 'prod-key', STAGE: 'production' } },
+      staging: { env: { API_KEY: 'staging-key', STAGE: 'staging' } },
+    });
+    const s = await startWorker({ bundles });
+    const seen = async (environment?: string) =>
+      JSON.parse(
+        body(ok(await render(s, 'envshop', '/', environment ? { environment } : {}))),
+      ) as unknown;
+    expect(await seen('production')).toEqual({
+      env: { API_KEY: 'prod-key', STAGE: 'production' },
+      frozen: true,
+    });
+    expect(await seen('staging')).toEqual({
+      env: { API_KEY: 'staging-key', STAGE: 'staging' },
+      frozen: true,
+    });
+    // A preview request (no environment): the deployment alone, an empty env.
+    expect(await seen()).toEqual({ env: {}, frozen: true });
+    // Interleaved, concurrently: each keeps its own.
+    const mixed = await Promise.all(
+      ['production', 'staging', 'production', 'staging'].map((e) =>
+        render(s, 'envshop', '/', { environment: e }),
+      ),
+    );
+    expect(
+      mixed.map((r) => (JSON.parse(body(ok(r))) as { env: { STAGE: string } }).env.STAGE),
+    ).toEqual(['production', 'staging', 'production', 'staging']);
+    // The store is asked for each request's environment; once, the
+    // deployment alone too: its manifest's backends are the declared ones.
+    expect(bundles.calls.slice(0, 4)).toEqual([
+      ['envshop', 'production'],
+      ['envshop', undefined],
+      ['envshop', 'staging'],
+      ['envshop', undefined], // the preview request
+    ]);
+    expect(bundles.calls.slice(4).map(([, e]) => e)).toEqual([
+      'production',
+      'staging',
+      'production',
+      'staging',
+    ]);
+    // The environments share the deployment's isolate.
+    expect(
+      await metricValue(s.registry, 'flotilla_worker_cold_starts_total', { deployment: 'envshop' }),
+    ).toBe(1);
+  });
+
+  it('sends each environment’s backend fetches to the origins it re-points, and counts them under the declared name', async () => {
+    const prod = await namedServer('production api');
+    const staging = await namedServer('staging api');
+    const declared = await namedServer('manifest api');
+    try {
+      await deploy('envapi', ENV_BUNDLE, { api: declared.origin });
+      const bundles = new EnvironmentBundleStore(root, {
+        production: { backends: { api: prod.origin } },
+        staging: { backends: { api: staging.origin } },
+      });
+      const s = await startWorker({ bundles });
+      const page = async (environment?: string) =>
+        body(ok(await render(s, 'envapi', '/api', environment ? { environment } : {})));
+      expect(await page('staging')).toBe('staging api');
+      expect(await page('production')).toBe('production api');
+      expect(await page()).toBe('manifest api');
+      expect(await page('staging')).toBe('staging api');
+      expect([prod.hits.length, staging.hits.length, declared.hits.length]).toEqual([1, 2, 1]);
+      expect(
+        await metricValue(s.registry, 'flotilla_worker_backend_requests_total', {
+          deployment: 'envapi',
+          backend: 'api',
+          outcome: '2xx',
+        }),
+      ).toBe(4);
+    } finally {
+      await Promise.all([prod.close(), staging.close(), declared.close()]);
+    }
+  });
+
+  it('refuses a render whose environment re-points a backend the manifest does not declare', async () => {
+    await deploy('envbad', ENV_BUNDLE, { api: 'http://127.0.0.1:1' });
+    const bundles = new EnvironmentBundleStore(root, {
+      production: { backends: { search: 'http://127.0.0.1:2' } },
+    });
+    const s = await startWorker({ bundles });
+    const r = await render(s, 'envbad', '/api', { environment: 'production' });
+    expect(errorCode(r)).toBe('FLOTILLA_ERR_INVALID_OPTION');
+    expect(r.ok ? '' : r.error.message).toContain('"backends.search"');
+    expect(r.ok ? '' : r.error.message).toContain('never add one');
+  });
+
+  it('answers FLOTILLA_ERR_PROTOCOL for a request whose environment is not a subject token', async () => {
+    await deploy('envshop', ENV_BUNDLE);
+    const s = await startWorker();
+    const message = encodeRenderRequest({
+      deploymentId: 'envshop',
+      method: 'GET',
+      url: 'http://shop.test/',
+      headers: [],
+      body: new Uint8Array(0),
+      deadline: Date.now() + 10_000,
+      traceparent: '',
+      requestId: randomUUID(),
+      attempt: 1,
+    });
+    message.headers['flotilla-environment'] = 'prod.>';
+    const r = decodeRenderResult(
+      await s.transport.request(subjects.workerRender(s.worker.workerId), message, {
+        timeoutMs: 10_000,
+      }),
+    );
+    expect(errorCode(r)).toBe('FLOTILLA_ERR_PROTOCOL');
+    expect(r.ok ? '' : r.error.message).toContain('environment "prod.>" is invalid');
+  });
+
+  it('prewarms with an environment’s variables when asked to, and refuses an invalid environment', async () => {
+    await deploy(
+      'envneeds',
+      `Flotilla.serve((req, env) => {
+        if (!env.API_KEY) throw new Error('API_KEY is not set');
+        return new Response('ok ' + env.API_KEY);
+      });`,
+    );
+    const bundles = new EnvironmentBundleStore(root, { production: { env: { API_KEY: 'k' } } });
+    const s = await startWorker({ bundles });
+    await expect(s.worker.prewarm('envneeds')).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_RENDER',
+    });
+    expect(await s.worker.prewarm('envneeds', 10_000, 'production')).toEqual({
+      threads: 1,
+      warm: 1,
+    });
+    await expect(s.worker.prewarm('envneeds', 10_000, 'Prod.*')).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_INVALID_OPTION',
+    });
+    expect(body(ok(await render(s, 'envneeds', '/', { environment: 'production' })))).toBe('ok k');
   });
 });

@@ -7,6 +7,8 @@ import {
   encodeRenderResult,
   errorKind,
   type Heartbeat,
+  InvalidOptionError,
+  isSubjectToken,
   positiveInt,
   type RegionSubjects,
   type RenderResult,
@@ -26,7 +28,7 @@ import {
 import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
-import type { BundleStore } from './bundle-store.ts';
+import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { WorkerError } from './errors.ts';
 import { type WorkerMetrics, workerMetrics } from './metrics.ts';
 import type {
@@ -93,6 +95,9 @@ const BACKEND_OUTCOMES = new Set([
 
 const THREAD_FILE = new URL('./render-thread.ts', import.meta.url).href;
 
+/** Deployments whose declared backends a worker remembers (immutable, so never stale). */
+const MAX_DECLARED_BACKENDS = 4096;
+
 /**
  * The operator's limits, validated here (naming `limits.cpuMs`, …) rather
  * than on every render. They are the ceiling itself, so they may exceed the
@@ -143,6 +148,8 @@ export class RenderWorker {
   readonly #metrics: WorkerMetrics;
   readonly #log: (line: Record<string, unknown>) => void;
   readonly #warmByThread = new Map<number, string[]>();
+  /** The manifest's backends per deployment and bundle hash, least recently used first. */
+  readonly #declared = new Map<string, Record<string, string>>();
   readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
@@ -248,6 +255,33 @@ export class RenderWorker {
     }
   }
 
+  /**
+   * The bundle of `deploymentId` for `environment`, and the backends its
+   * manifest declares: the names an isolate of it knows, whatever the
+   * environment re-points. Those come from resolving the deployment without
+   * an environment (as for a preview host), once per deployment.
+   */
+  async #resolve(
+    deploymentId: string,
+    environment: string | undefined,
+  ): Promise<{ bundle: ResolvedBundle; declared: Record<string, string> }> {
+    const bundle = await this.#bundles.resolve(deploymentId, environment);
+    const key = `${deploymentId}\n${bundle.bundleHash}`;
+    let declared = this.#declared.get(key);
+    if (declared === undefined) {
+      declared =
+        environment === undefined
+          ? (bundle.backends ?? {})
+          : ((await this.#bundles.resolve(deploymentId)).backends ?? {});
+    } else this.#declared.delete(key);
+    this.#declared.set(key, declared);
+    if (this.#declared.size > MAX_DECLARED_BACKENDS) {
+      const oldest = this.#declared.keys().next().value;
+      if (oldest !== undefined) this.#declared.delete(oldest);
+    }
+    return { bundle, declared };
+  }
+
   /** The heartbeat this worker would send now. */
   heartbeat(): Heartbeat {
     const elu = nodePerformance.eventLoopUtilization(this.#eluMark);
@@ -292,7 +326,7 @@ export class RenderWorker {
       if (Date.now() >= req.deadline) {
         throw new WorkerError('FLOTILLA_ERR_DEADLINE', 'deadline passed before the worker got it');
       }
-      const bundle = await this.#bundles.resolve(req.deploymentId);
+      const { bundle, declared } = await this.#resolve(req.deploymentId, req.environment);
       // Only ids of real deployments become metric labels (bounded cardinality).
       deploymentId = req.deploymentId;
       const pool = this.#pool;
@@ -312,13 +346,15 @@ export class RenderWorker {
         deadline: req.deadline,
         requestId: req.requestId,
         queuedAt: now(),
+        declaredBackends: declared,
         ...(bundle.backends ? { backends: bundle.backends } : {}),
+        ...(bundle.env ? { env: bundle.env } : {}),
         ...(req.traceparent ? { traceparent: req.traceparent } : {}),
       });
       this.#warmByThread.set(out.threadId, out.warm);
       this.#recordIsolates(out.threadId, out.isolates);
       if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
-      this.#countBackendRequests(req.deploymentId, bundle.backends, out.backendRequests);
+      this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
       const timings = { ...out.timings, worker: now() - received };
       if (out.timings.render !== undefined) {
         this.#metrics.renderSeconds.observe(
@@ -357,18 +393,31 @@ export class RenderWorker {
    * so that the first real requests after a deploy find it warm. Resolves
    * with how many threads hold it warm.
    *
+   * @param timeoutMs how long the loads and synthetic renders may take. @default 10000
+   * @param environment render the synthetic request with this environment's
+   * variables and backends (as the bundle store resolves them), for a bundle
+   * that needs its `env`. @default none (the manifest's backends, an empty env)
    * @throws WorkerError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment;
    * the bundle's own error code when it cannot load.
+   * @throws InvalidOptionError for an `environment` that is not a subject token.
+   * @example await worker.prewarm('shop-3f2a9c1b7d4e', 10_000, 'production');
    */
   async prewarm(
     deploymentId: string,
     timeoutMs = 10_000,
+    environment?: string,
   ): Promise<{ threads: number; warm: number }> {
     const pool = this.#pool;
     if (!pool || this.#draining) {
       throw new WorkerError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} takes no work`);
     }
-    const bundle = await this.#bundles.resolve(deploymentId);
+    if (environment !== undefined && !isSubjectToken(environment)) {
+      throw new InvalidOptionError(
+        'environment',
+        `must be lower-case letters, digits and dashes, got ${JSON.stringify(environment).slice(0, 100)}`,
+      );
+    }
+    const { bundle, declared } = await this.#resolve(deploymentId, environment);
     const deadline = Date.now() + timeoutMs;
     const warmThreads = () =>
       [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
@@ -387,7 +436,9 @@ export class RenderWorker {
             requestId: 'prewarm',
             queuedAt: now(),
             prewarm: true,
+            declaredBackends: declared,
             ...(bundle.backends ? { backends: bundle.backends } : {}),
+            ...(bundle.env ? { env: bundle.env } : {}),
           }),
         ),
       );

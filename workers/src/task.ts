@@ -15,8 +15,20 @@ export interface RenderTask {
   queuedAt: number;
   /** A synthetic render that only warms the deployment on the thread. */
   prewarm?: boolean;
-  /** Backends the bundle may fetch (name → origin), from its manifest. */
+  /**
+   * The manifest's backends (name → origin): an isolate loading for this
+   * task declares them, and their names are all a render may ever use.
+   */
+  declaredBackends?: Record<string, string>;
+  /**
+   * Backends the bundle may fetch in this render (name → origin): the
+   * declared ones with the environment's origins. Passed as the render's
+   * re-pointed backends; a name not in {@link declaredBackends} fails the
+   * render with `FLOTILLA_ERR_INVALID_OPTION`.
+   */
   backends?: Record<string, string>;
+  /** The environment's variables and secrets for this render: `handler(request, env)`. */
+  env?: Record<string, string>;
   /** The render request's W3C `traceparent`: backend sub-requests continue its trace. */
   traceparent?: string;
 }

@@ -14,6 +14,11 @@ export interface GuestRequestInit {
   body: Uint8Array | null;
   /** Id of the request, for the bundle's log lines; '' when unknown. */
   requestId: string;
+  /**
+   * The render's environment variables as [name, value] pairs (copied), or
+   * null for none. The guest builds a fresh frozen object of them per render.
+   */
+  env: Array<[string, string]> | null;
 }
 
 /** Plain response shape the guest hands back (copied). */

@@ -17,7 +17,10 @@ import {
 } from './host.ts';
 import { type HostRandom, installWebGlobals } from './web-globals.ts';
 
-type Handler = (request: Request) => unknown;
+/** A render's environment variables: a fresh frozen object per render. */
+type Env = Readonly<Record<string, string>>;
+
+type Handler = (request: Request, env: Env) => unknown;
 
 interface Installed {
   /** Renders one request; resolves with a plain, copyable result. */
@@ -104,6 +107,37 @@ export function install(
   const mapGet = Map.prototype.get;
   const mapSet = Map.prototype.set;
   const mapDelete = Map.prototype.delete;
+  // Each render's env is built with these (captured for the same reason: a
+  // bundle replacing Object.freeze must not get a mutable env).
+  const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const createObject = Object.create;
+  const isArray = Array.isArray;
+
+  /**
+   * The `env` of one render: a new plain object (never shared, never stored
+   * anywhere but the handler's argument) of the host's [name, value] pairs,
+   * frozen. Own data properties only, defined (not assigned), so that an
+   * `Object.prototype` setter or a `__proto__` name is just another key.
+   */
+  const makeEnv = (pairs: Array<[string, string]> | null): Env => {
+    const env: Record<string, string> = {};
+    if (isArray(pairs)) {
+      for (let i = 0; i < pairs.length; i++) {
+        const pair = pairs[i];
+        if (!isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') continue;
+        // A prototype-less descriptor: a bundle's `Object.prototype.get` cannot turn it into an accessor.
+        const descriptor: PropertyDescriptor = createObject(null);
+        descriptor.value = pair[1];
+        descriptor.enumerable = true;
+        // Until the freeze below: a repeated name then just takes the later value.
+        descriptor.writable = true;
+        descriptor.configurable = true;
+        defineProperty(env, pair[0], descriptor);
+      }
+    }
+    return freeze(env);
+  };
 
   const define = (name: string, value: unknown) =>
     Object.defineProperty(g, name, {
@@ -275,7 +309,7 @@ export function install(
         if (typeof h === 'function') handler = h as Handler;
         else if (h && typeof (h as { fetch?: unknown }).fetch === 'function') {
           const obj = h as { fetch: Handler };
-          handler = (req) => obj.fetch(req);
+          handler = (req, env) => obj.fetch(req, env);
         } else {
           throw new TypeError('Flotilla.serve needs a function or an object with a fetch method');
         }
@@ -313,7 +347,7 @@ export function install(
         headers: init.headers,
         body: init.body,
       });
-      response = await handler(request);
+      response = await handler(request, makeEnv(init.env));
     } catch (err) {
       return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
     }
