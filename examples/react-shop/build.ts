@@ -1,5 +1,6 @@
 /**
- * Builds the React shop into `dist/bundle.js` + `dist/manifest.json`.
+ * Builds the React shop (as `flotilla.config.json` says) into `dist/`:
+ * `bundle.js`, `manifest.json` and `assets/`.
  *
  * Run it (`node build.ts`, `pnpm build`) or import `build` from
  * `@flotilla/example-react-shop/build`.
@@ -7,35 +8,32 @@
  * @module
  */
 import { join } from 'node:path';
-import { type BuildAppResult, buildApp } from '@flotilla/sdk/build';
+import { type BuildProjectResult, buildProject } from '@flotilla/sdk/build';
 
 /** Options of {@link build}. */
 export interface BuildOptions {
-  /** Where to write `bundle.js` and `manifest.json`. @defaultValue `<package>/dist` */
+  /** Where to write the build. @default `<package>/dist` */
   outDir?: string;
 }
 
+/** The package directory (holding `flotilla.config.json`). */
+export const PROJECT_DIR = import.meta.dirname;
+
 /**
- * Builds the React shop bundle and manifest.
+ * Builds the React shop.
  *
- * @returns Absolute paths of `bundle.js` and `manifest.json`, and the manifest.
+ * @returns `outDir`, `bundlePath`, `manifestPath` (absolute), the manifest and the config read.
+ * @example
+ * const { manifest, outDir } = await build({ outDir: '/tmp/react-shop' });
  */
-export async function build(options: BuildOptions = {}): Promise<BuildAppResult> {
-  return buildApp({
-    entry: join(import.meta.dirname, 'src', 'app.tsx'),
-    outDir: options.outDir ?? join(import.meta.dirname, 'dist'),
-    name: 'react-shop',
-    framework: 'react',
-    routes: [
-      { method: 'GET', path: '/' },
-      { method: 'GET', path: '/p/:id' },
-    ],
-  });
+export async function build(options: BuildOptions = {}): Promise<BuildProjectResult> {
+  return buildProject({ dir: PROJECT_DIR, outDir: options.outDir ?? join(PROJECT_DIR, 'dist') });
 }
 
 if (import.meta.main) {
-  const { bundlePath, manifest } = await build();
+  const { outDir, manifest } = await build();
   console.log(
-    `built ${manifest.name}: ${bundlePath} (${(manifest.bundleBytes / 1024).toFixed(1)} KiB, sha256 ${manifest.bundleHash})`,
+    `built ${manifest.name}: ${outDir} (${(manifest.bundleBytes / 1024).toFixed(1)} KiB bundle, ` +
+      `${manifest.routes.length} routes, ${manifest.assets.length} asset paths, content ${manifest.contentHash.slice(0, 12)})`,
   );
 }

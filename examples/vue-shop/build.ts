@@ -1,5 +1,6 @@
 /**
- * Builds the Vue shop into `dist/bundle.js` + `dist/manifest.json`.
+ * Builds the Vue shop (as `flotilla.config.json` says) into `dist/`:
+ * `bundle.js`, `manifest.json` and `assets/`.
  *
  * Run it (`node build.ts`, `pnpm build`) or import `build` from
  * `@flotilla/example-vue-shop/build`.
@@ -7,18 +8,21 @@
  * @module
  */
 import { join } from 'node:path';
-import { type BuildAppResult, buildApp } from '@flotilla/sdk/build';
+import { type BuildProjectResult, buildProject } from '@flotilla/sdk/build';
 
 /** Options of {@link build}. */
 export interface BuildOptions {
-  /** Where to write `bundle.js` and `manifest.json`. @defaultValue `<package>/dist` */
+  /** Where to write the build. @default `<package>/dist` */
   outDir?: string;
 }
 
+/** The package directory (holding `flotilla.config.json`). */
+export const PROJECT_DIR = import.meta.dirname;
+
 /**
- * Compile-time flags Vue's builds read, as esbuild `define`s: the bundle is
- * built with them, and so is any other build of this source (the bench's
- * plain-Node baseline).
+ * Compile-time flags Vue's builds read, as esbuild `define`s: the same as
+ * `define` in `flotilla.config.json` (the bundle is built with those), for
+ * any other build of this source (the bench's plain-Node baseline).
  */
 export const VUE_DEFINES: Readonly<Record<string, string>> = {
   __VUE_OPTIONS_API__: 'true',
@@ -27,27 +31,20 @@ export const VUE_DEFINES: Readonly<Record<string, string>> = {
 };
 
 /**
- * Builds the Vue shop bundle and manifest.
+ * Builds the Vue shop.
  *
- * @returns Absolute paths of `bundle.js` and `manifest.json`, and the manifest.
+ * @returns `outDir`, `bundlePath`, `manifestPath` (absolute), the manifest and the config read.
+ * @example
+ * const { manifest, outDir } = await build({ outDir: '/tmp/vue-shop' });
  */
-export async function build(options: BuildOptions = {}): Promise<BuildAppResult> {
-  return buildApp({
-    entry: join(import.meta.dirname, 'src', 'app.ts'),
-    outDir: options.outDir ?? join(import.meta.dirname, 'dist'),
-    name: 'vue-shop',
-    framework: 'vue',
-    routes: [
-      { method: 'GET', path: '/' },
-      { method: 'GET', path: '/p/:id' },
-    ],
-    define: { ...VUE_DEFINES },
-  });
+export async function build(options: BuildOptions = {}): Promise<BuildProjectResult> {
+  return buildProject({ dir: PROJECT_DIR, outDir: options.outDir ?? join(PROJECT_DIR, 'dist') });
 }
 
 if (import.meta.main) {
-  const { bundlePath, manifest } = await build();
+  const { outDir, manifest } = await build();
   console.log(
-    `built ${manifest.name}: ${bundlePath} (${(manifest.bundleBytes / 1024).toFixed(1)} KiB, sha256 ${manifest.bundleHash})`,
+    `built ${manifest.name}: ${outDir} (${(manifest.bundleBytes / 1024).toFixed(1)} KiB bundle, ` +
+      `${manifest.routes.length} routes, ${manifest.assets.length} asset paths, content ${manifest.contentHash.slice(0, 12)})`,
   );
 }

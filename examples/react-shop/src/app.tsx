@@ -1,99 +1,101 @@
 /**
- * The React shop as a Flotilla app: a fetch handler rendering `/` (a listing
- * of 120 products) and `/p/:id` (one product) with React's server renderer.
+ * The React shop as a Flotilla app: a Router with
+ *
+ * - `/`: the listing, from `GET /products` of backend `api`, cached at the
+ *   edge for 60 s (stale for 5 more minutes while it revalidates);
+ * - `/p/:id`: a product, from `GET /products/:id` (the API's 404 becomes the
+ *   shop's 404 page), cached at the edge for 5 minutes under a key that keeps
+ *   only the `variant` query parameter (`?ref=…` shares the entry);
+ * - `POST`, `PUT`, `PATCH`, `DELETE` anywhere: 405 (the shop only reads);
+ * - everything else: the 404 page.
+ *
+ * The stylesheet (`public/styles.css`) is a static asset the shield serves;
+ * pages link it through `assetUrl('/styles.css')`. Links respect
+ * `x-forwarded-prefix`.
+ *
+ * Besides the Router (default export), the module exports the pure render
+ * functions of `render.tsx` (for benchmarks).
  *
  * @module
  */
-import { parseRequestUrl } from '@flotilla/sdk/request-url';
-import type { ReactElement } from 'react';
-// The edge build: the browser build (what `react-dom/server` resolves to for
-// platform browser) runs `new MessageChannel()` at load, which the isolate lacks.
-import { renderToString } from 'react-dom/server.edge';
-import { Layout, NotFound, ProductDetail, ProductGrid } from './components.tsx';
-import { findProduct, PRODUCTS } from './products.ts';
+import { type CacheOptions, CustomCacheKey, Router } from '@flotilla/sdk';
+import { reactPage, useLoaderData } from '@flotilla/sdk/react';
+import { ListingView, NotFoundView, ProductView } from './components.tsx';
+import {
+  type ListingData,
+  loadListing,
+  loadNotFound,
+  loadProduct,
+  type NotFoundData,
+  type ProductData,
+} from './shop.ts';
 
-/** A rendered page: status and complete HTML document. */
-export interface RenderedPage {
-  status: number;
-  html: string;
+export {
+  type RenderedPage,
+  renderListing,
+  renderNotFound,
+  renderPage,
+  renderProduct,
+  renderRoute,
+} from './render.tsx';
+export type { ListingData, NotFoundData, Product, ProductData, Variant } from './shop.ts';
+export { VARIANTS } from './shop.ts';
+
+function ListingPage() {
+  return <ListingView {...useLoaderData<ListingData>()} />;
 }
 
-const PRODUCT_PATH = /^\/p\/([1-9][0-9]{0,8})$/;
-
-/**
- * Renders the page for `path` (a pathname, no query) to a complete HTML
- * document, with its status: 200 for `/` and known products, 404 otherwise.
- *
- * @param path - Request pathname, e.g. `/p/7`.
- * @param prefix - Path prefix the app is served under (`x-forwarded-prefix`), `''` for none.
- */
-export function renderRoute(path: string, prefix = ''): RenderedPage {
-  const safePrefix = normalisePrefix(prefix);
-  if (path === '/') {
-    return page(
-      200,
-      <Layout title="React Shop" prefix={safePrefix}>
-        <ProductGrid products={PRODUCTS} prefix={safePrefix} />
-      </Layout>,
-    );
-  }
-  const match = PRODUCT_PATH.exec(path);
-  const product = match?.[1] === undefined ? undefined : findProduct(Number(match[1]));
-  if (product) {
-    return page(
-      200,
-      <Layout title={`${product.name} | React Shop`} prefix={safePrefix}>
-        <ProductDetail product={product} prefix={safePrefix} />
-      </Layout>,
-    );
-  }
-  return page(
-    404,
-    <Layout title="Not found | React Shop" prefix={safePrefix}>
-      <NotFound path={path} prefix={safePrefix} />
-    </Layout>,
-  );
+function ProductPage() {
+  return <ProductView {...useLoaderData<ProductData>()} />;
 }
 
-/**
- * Renders the page for `path` to a complete HTML document, synchronously
- * (for benchmarks). Unknown paths render the 404 page.
- *
- * @param path - Request pathname, e.g. `/` or `/p/7`.
- * @param prefix - Path prefix for links, `''` for none.
- */
-export function renderPage(path: string, prefix = ''): string {
-  return renderRoute(path, prefix).html;
+function NotFoundPage() {
+  return <NotFoundView {...useLoaderData<NotFoundData>()} />;
 }
 
-function page(status: number, element: ReactElement): RenderedPage {
-  return { status, html: `<!doctype html>${renderToString(element)}` };
-}
-
-/**
- * Accepts a prefix only if it is a plain absolute path (`/react-shop`);
- * anything else (a URL, `//host`, control characters) is ignored. The
- * trailing `/` is dropped.
- */
-function normalisePrefix(prefix: string): string {
-  if (!/^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+\/?$/.test(prefix)) return '';
-  return prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
-}
-
-const HTML_HEADERS = { 'content-type': 'text/html; charset=utf-8' };
-
-/** The app's fetch handler. */
-export default {
-  fetch(request: Request): Response {
-    const method = request.method.toUpperCase();
-    if (method !== 'GET' && method !== 'HEAD') {
-      return new Response('Method Not Allowed', {
-        status: 405,
-        headers: { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' },
-      });
-    }
-    const { pathname } = parseRequestUrl(request.url);
-    const { status, html } = renderRoute(pathname, request.headers.get('x-forwarded-prefix') ?? '');
-    return new Response(method === 'HEAD' ? null : html, { status, headers: HTML_HEADERS });
-  },
+/** Cache options of `/`. */
+export const LISTING_CACHE: CacheOptions = {
+  edge: { maxAgeSeconds: 60, staleWhileRevalidateSeconds: 300 },
+  browser: { maxAgeSeconds: 0 },
 };
+
+/** Cache options of `/p/:id` (its key is built per route: see the module doc). */
+export const PRODUCT_CACHE: CacheOptions = {
+  edge: { maxAgeSeconds: 300, staleWhileRevalidateSeconds: 3600 },
+  browser: { maxAgeSeconds: 0 },
+};
+
+/** Cache options of the 404 page. */
+export const NOT_FOUND_CACHE: CacheOptions = { edge: { maxAgeSeconds: 30 } };
+
+const listingPage = reactPage<ListingData>(ListingPage, { load: loadListing });
+const productPage = reactPage<ProductData>(ProductPage, {
+  load: loadProduct,
+  notFound: NotFoundPage,
+});
+const notFoundPage = reactPage<NotFoundData>(NotFoundPage, { load: loadNotFound, status: 404 });
+
+/** The app. */
+export default new Router()
+  .get('/', ({ cache, render }) => {
+    cache(LISTING_CACHE);
+    render(listingPage);
+  })
+  .get('/p/:id', ({ cache, render }) => {
+    cache({
+      ...PRODUCT_CACHE,
+      key: new CustomCacheKey().excludeAllQueryParametersExcept('variant'),
+    });
+    render(productPage);
+  })
+  .match({ path: '/:path*', method: ['POST', 'PUT', 'PATCH', 'DELETE'] }, ({ cache, send }) => {
+    cache({ edge: false });
+    send('Method Not Allowed\n', 405, {
+      allow: 'GET, HEAD',
+      'content-type': 'text/plain; charset=utf-8',
+    });
+  })
+  .fallback(({ cache, render }) => {
+    cache(NOT_FOUND_CACHE);
+    render(notFoundPage);
+  });

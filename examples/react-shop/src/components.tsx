@@ -1,29 +1,32 @@
 /**
  * The shop's React components, nested the way a real storefront nests them:
  * Layout > Header > Nav, ProductGrid > ProductCard > Price / Rating / TagList,
- * ProductDetail, NotFound, Footer.
+ * ProductDetail > VariantList, NotFound, Footer; and the three whole pages
+ * (ListingView, ProductView, NotFoundView). They take everything as props:
+ * the Router's pages (`app.tsx`) feed them loader data, the pure render
+ * functions (`render.tsx`) feed them data directly.
  *
  * Every link is prefixed with `prefix` (the `x-forwarded-prefix` the app was
  * served under, or `''`).
  *
  * @module
  */
+import { assetUrl } from '@flotilla/sdk';
 import type { ReactNode } from 'react';
-import { formatPrice, type Product } from './products.ts';
+import {
+  formatPrice,
+  type ListingData,
+  type NotFoundData,
+  type Product,
+  type ProductData,
+  VARIANTS,
+  type Variant,
+} from './shop.ts';
 
-const STYLES = `
-body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
-header{background:#20232a;color:#61dafb;padding:1rem 2rem}
-header a{color:inherit;text-decoration:none}
-nav ul{display:flex;gap:1rem;list-style:none;margin:0;padding:0}
-nav a{color:#fff}
-main{padding:1rem 2rem}
-.product-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:1rem;list-style:none;padding:0}
-.product-card{background:#fff;border:1px solid #ddd;border-radius:.5rem;padding:1rem}
-.tags{display:flex;gap:.25rem;list-style:none;padding:0;flex-wrap:wrap}
-.tag{background:#eef;border-radius:.25rem;padding:0 .25rem;font-size:.8rem}
-footer{padding:1rem 2rem;color:#666}
-`;
+/** Where the stylesheet is served: its content-hashed path in a build, `/styles.css` outside one. */
+export function stylesheetHref(prefix: string): string {
+  return `${prefix}${assetUrl('/styles.css')}`;
+}
 
 /** Props every page-level component takes. */
 interface PrefixProps {
@@ -38,7 +41,7 @@ export function Layout(props: { title: string; prefix: string; children: ReactNo
         <meta charSet="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{props.title}</title>
-        <style>{STYLES}</style>
+        <link rel="stylesheet" href={stylesheetHref(props.prefix)} />
       </head>
       <body>
         <Header prefix={props.prefix} />
@@ -140,7 +143,8 @@ function TagList({ tags }: { tags: readonly string[] }) {
 }
 
 /** One product's page. */
-export function ProductDetail({ product, prefix }: { product: Product; prefix: string }) {
+export function ProductDetail(props: { product: Product; variant: Variant; prefix: string }) {
+  const { product, prefix } = props;
   return (
     <article className="product-detail" data-id={product.id}>
       <h2>{product.name}</h2>
@@ -148,11 +152,30 @@ export function ProductDetail({ product, prefix }: { product: Product; prefix: s
       <Price cents={product.priceCents} />
       <Rating rating={product.rating} reviews={product.reviewCount} />
       <p className="description">{product.description}</p>
+      <VariantList product={product} variant={props.variant} prefix={prefix} />
       <TagList tags={product.tags} />
       <p>
         <a href={`${prefix}/`}>Back to all products</a>
       </p>
     </article>
+  );
+}
+
+/** The variants of a product, the selected one marked. */
+function VariantList(props: { product: Product; variant: Variant; prefix: string }) {
+  return (
+    <ul className="variants" aria-label="Variants">
+      {VARIANTS.map((variant) => (
+        <li key={variant}>
+          <a
+            href={`${props.prefix}/p/${props.product.id}?variant=${variant}`}
+            aria-current={variant === props.variant ? 'true' : undefined}
+          >
+            {variant}
+          </a>
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -168,5 +191,32 @@ export function NotFound({ path, prefix }: { path: string; prefix: string }) {
         <a href={`${prefix}/`}>Back to all products</a>
       </p>
     </section>
+  );
+}
+
+/** The listing page: the whole document. */
+export function ListingView({ products, prefix }: ListingData) {
+  return (
+    <Layout title="React Shop" prefix={prefix}>
+      <ProductGrid products={products} prefix={prefix} />
+    </Layout>
+  );
+}
+
+/** A product page: the whole document. */
+export function ProductView({ product, variant, prefix }: ProductData) {
+  return (
+    <Layout title={`${product.name} | React Shop`} prefix={prefix}>
+      <ProductDetail product={product} variant={variant} prefix={prefix} />
+    </Layout>
+  );
+}
+
+/** The not-found page: the whole document. */
+export function NotFoundView({ path, prefix }: NotFoundData) {
+  return (
+    <Layout title="Not found | React Shop" prefix={prefix}>
+      <NotFound path={path} prefix={prefix} />
+    </Layout>
   );
 }

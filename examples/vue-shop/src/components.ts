@@ -2,29 +2,24 @@
  * The shop's Vue components, written as `defineComponent` + `h()` render
  * functions (no templates, so no runtime compiler in the bundle), nested like
  * the React shop: Layout > Header > Nav, ProductGrid > ProductCard > Price /
- * Rating / TagList, ProductDetail, NotFound, Footer.
+ * Rating / TagList, ProductDetail > VariantList, NotFound, Footer; and the
+ * three whole pages (ListingView, ProductView, NotFoundView). They take
+ * everything as props: the Router's pages (`app.ts`) feed them loader data,
+ * the render functions (`render.ts`) feed them data directly.
  *
  * Every link is prefixed with `prefix` (the `x-forwarded-prefix` the app was
  * served under, or `''`).
  *
  * @module
  */
+import { assetUrl } from '@flotilla/sdk';
 import { defineComponent, h, type PropType } from 'vue';
-import { formatPrice, type Product } from './products.ts';
+import { formatPrice, type Product, VARIANTS, type Variant } from './shop.ts';
 
-const STYLES = `
-body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
-header{background:#35495e;color:#42b883;padding:1rem 2rem}
-header a{color:inherit;text-decoration:none}
-nav ul{display:flex;gap:1rem;list-style:none;margin:0;padding:0}
-nav a{color:#fff}
-main{padding:1rem 2rem}
-.product-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:1rem;list-style:none;padding:0}
-.product-card{background:#fff;border:1px solid #ddd;border-radius:.5rem;padding:1rem}
-.tags{display:flex;gap:.25rem;list-style:none;padding:0;flex-wrap:wrap}
-.tag{background:#efe;border-radius:.25rem;padding:0 .25rem;font-size:.8rem}
-footer{padding:1rem 2rem;color:#666}
-`;
+/** Where the stylesheet is served: its content-hashed path in a build, `/styles.css` outside one. */
+export function stylesheetHref(prefix: string): string {
+  return `${prefix}${assetUrl('/styles.css')}`;
+}
 
 const prefixProp = { type: String, required: true } as const;
 const productProp = { type: Object as PropType<Product>, required: true } as const;
@@ -73,7 +68,7 @@ export const Layout = defineComponent({
           h('meta', { charset: 'utf-8' }),
           h('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }),
           h('title', props.title),
-          h('style', { innerHTML: STYLES }),
+          h('link', { rel: 'stylesheet', href: stylesheetHref(props.prefix) }),
         ]),
         h('body', [h(Header, { prefix: props.prefix }), h('main', slots.default?.()), h(Footer)]),
       ]);
@@ -155,10 +150,37 @@ export const ProductGrid = defineComponent({
   },
 });
 
+const variantProp = { type: String as PropType<Variant>, required: true } as const;
+
+/** The variants of a product, the selected one marked. */
+const VariantList = defineComponent({
+  name: 'VariantList',
+  props: { product: productProp, variant: variantProp, prefix: prefixProp },
+  setup(props) {
+    return () =>
+      h(
+        'ul',
+        { class: 'variants', 'aria-label': 'Variants' },
+        VARIANTS.map((variant) =>
+          h('li', { key: variant }, [
+            h(
+              'a',
+              {
+                href: `${props.prefix}/p/${props.product.id}?variant=${variant}`,
+                'aria-current': variant === props.variant ? 'true' : undefined,
+              },
+              variant,
+            ),
+          ]),
+        ),
+      );
+  },
+});
+
 /** One product's page. */
 export const ProductDetail = defineComponent({
   name: 'ProductDetail',
-  props: { product: productProp, prefix: prefixProp },
+  props: { product: productProp, variant: variantProp, prefix: prefixProp },
   setup(props) {
     return () => {
       const p = props.product;
@@ -168,6 +190,7 @@ export const ProductDetail = defineComponent({
         h(Price, { cents: p.priceCents }),
         h(Rating, { rating: p.rating, reviews: p.reviewCount }),
         h('p', { class: 'description' }, p.description),
+        h(VariantList, { product: p, variant: props.variant, prefix: props.prefix }),
         h(TagList, { tags: p.tags }),
         h('p', [h('a', { href: `${props.prefix}/` }, 'Back to all products')]),
       ]);
@@ -186,5 +209,57 @@ export const NotFound = defineComponent({
         h('p', ['Nothing lives at ', h('code', props.path), '.']),
         h('p', [h('a', { href: `${props.prefix}/` }, 'Back to all products')]),
       ]);
+  },
+});
+
+/** The listing page: the whole document. */
+export const ListingView = defineComponent({
+  name: 'ListingView',
+  props: {
+    products: { type: Array as PropType<readonly Product[]>, required: true },
+    prefix: prefixProp,
+  },
+  setup(props) {
+    return () =>
+      h(
+        Layout,
+        { title: 'Vue Shop', prefix: props.prefix },
+        { default: () => h(ProductGrid, { products: props.products, prefix: props.prefix }) },
+      );
+  },
+});
+
+/** A product page: the whole document. */
+export const ProductView = defineComponent({
+  name: 'ProductView',
+  props: { product: productProp, variant: variantProp, prefix: prefixProp },
+  setup(props) {
+    return () =>
+      h(
+        Layout,
+        { title: `${props.product.name} | Vue Shop`, prefix: props.prefix },
+        {
+          default: () =>
+            h(ProductDetail, {
+              product: props.product,
+              variant: props.variant,
+              prefix: props.prefix,
+            }),
+        },
+      );
+  },
+});
+
+/** The not-found page: the whole document. */
+export const NotFoundView = defineComponent({
+  name: 'NotFoundView',
+  props: { path: { type: String, required: true }, prefix: prefixProp },
+  setup(props) {
+    return () =>
+      h(
+        Layout,
+        { title: 'Not found | Vue Shop', prefix: props.prefix },
+        { default: () => h(NotFound, { path: props.path, prefix: props.prefix }) },
+      );
   },
 });

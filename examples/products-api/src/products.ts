@@ -1,6 +1,8 @@
 /**
- * The shop's catalogue: 120 products generated deterministically (no
- * randomness, no clock), so every render and every test sees the same data.
+ * The catalogue the products API serves: 120 products generated
+ * deterministically (no randomness, no clock), so every run, every render
+ * and every test sees the same data. Plain data and functions, no Node
+ * imports: tests of the shops import it to know what the API answers.
  *
  * @module
  */
@@ -135,14 +137,12 @@ export const PRODUCTS: readonly Product[] = Array.from({ length: PRODUCT_COUNT }
   makeProduct(i + 1),
 );
 
-/** The product with this id, or `undefined`. */
+/**
+ * The product with this id, or `undefined`.
+ *
+ * @example
+ * findProduct(7)?.name; // 'Modern Ceramic Jacket No. 7'
+ */
 export function findProduct(id: number): Product | undefined {
   return Number.isInteger(id) && id >= 1 && id <= PRODUCTS.length ? PRODUCTS[id - 1] : undefined;
-}
-
-/** Formats cents as `$12.34`. */
-export function formatPrice(cents: number): string {
-  const dollars = Math.floor(cents / 100);
-  const rest = String(cents % 100).padStart(2, '0');
-  return `$${dollars}.${rest}`;
 }
