@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import { COMMANDS_USAGE, CONTROL_COMMANDS, runCommand } from './commands.ts';
+import { DEV_USAGE, runDev } from './dev.ts';
 import {
   type FleetOptions,
   type Role,
@@ -24,8 +26,11 @@ Options:
   --host <addr>         interface to listen on               (default: 127.0.0.1)
   --port <n>            shield port, 0 = any free port        (default: 3000)
   --admin-port <n>      /healthz and /metrics port of scheduler and worker roles (default: 0, any)
-  --store <dir>         local deployment store               (default: .flotilla/store)
-  --no-examples         do not build and publish the example apps
+  --store <dir>         where workers keep fetched bundles   (default: .flotilla/store)
+  --no-examples         do not build and publish the example apps (nor start their products API)
+  --api-port <n>        port of the example products API (embedded fleet) (default: 4001)
+  --domain <d>          environment hosts <app>.<d> and <env>.<app>.<d> (default: localhost)
+  --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
   --workers <n>         worker instances in the embedded fleet (default: 2)
   --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
   --timeout-ms <n>      request deadline at the shield, ms   (default: 10000)
@@ -131,6 +136,9 @@ export function parseStartArgs(args: string[]): StartCommand {
     ...(port !== undefined ? { port } : {}),
     ...(adminPort !== undefined ? { adminPort } : {}),
     ...(v.store !== undefined ? { storeDir: v.store } : {}),
+    ...(v['api-port'] !== undefined ? { examplesApiPort: int('api-port', v['api-port']) } : {}),
+    ...(v.domain !== undefined ? { domain: v.domain } : {}),
+    ...(v['preview-domain'] !== undefined ? { previewDomain: v['preview-domain'] } : {}),
     ...(v.workers !== undefined ? { workers: int('workers', v.workers) } : {}),
     ...(v.threads !== undefined ? { threads: int('threads', v.threads) } : {}),
     ...(v['timeout-ms'] !== undefined
@@ -154,6 +162,9 @@ function parse(args: string[]) {
       'admin-port': { type: 'string' },
       store: { type: 'string' },
       'no-examples': { type: 'boolean' },
+      'api-port': { type: 'string' },
+      domain: { type: 'string' },
+      'preview-domain': { type: 'string' },
       workers: { type: 'string' },
       threads: { type: 'string' },
       'timeout-ms': { type: 'string' },
@@ -178,11 +189,33 @@ function parse(args: string[]) {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(`${USAGE}\n${COMMANDS_USAGE}`);
     return command === undefined ? 1 : 0;
   }
+  const control = CONTROL_COMMANDS.find((c) => c === command);
+  if (control) {
+    if (rest.includes('-h') || rest.includes('--help')) {
+      process.stdout.write(COMMANDS_USAGE);
+      return 0;
+    }
+    return runCommand(control, rest, {
+      stdout: (t) => process.stdout.write(t),
+      stderr: (t) => process.stderr.write(t),
+      env: process.env,
+    });
+  }
+  if (command === 'dev') {
+    if (rest.includes('-h') || rest.includes('--help')) {
+      process.stdout.write(DEV_USAGE);
+      return 0;
+    }
+    return runDev(rest, {
+      stdout: (t) => process.stdout.write(t),
+      stderr: (t) => process.stderr.write(t),
+    });
+  }
   if (command !== 'start') {
-    process.stderr.write(`flotilla: unknown command "${command}"\n\n${USAGE}`);
+    process.stderr.write(`flotilla: unknown command "${command}"\n\n${USAGE}\n${COMMANDS_USAGE}`);
     return 2;
   }
   if (rest.includes('-h') || rest.includes('--help')) {

@@ -12,7 +12,7 @@ describe('embedded fleet', () => {
 
   beforeAll(async () => {
     storeDir = await mkdtemp(join(tmpdir(), 'flotilla-embedded-'));
-    fleet = await startEmbedded({ port: 0, storeDir });
+    fleet = await startEmbedded({ port: 0, storeDir, examplesApiPort: 0 });
   }, 60_000);
 
   afterAll(async () => {

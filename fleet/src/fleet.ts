@@ -1,6 +1,11 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type AppPointer, LocalDeploymentStore } from '@flotilla/deploy';
+import {
+  ControlPlane,
+  ControlPlaneBundleStore,
+  JetStreamControlStore,
+  MemoryControlStore,
+} from '@flotilla/deploy';
 import { FlotillaError, InvalidOptionError, isSubjectToken, positiveInt } from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import {
@@ -12,15 +17,16 @@ import {
   LocalSupervisor,
   openLeaseBucket,
   processLauncher,
+  RegionProbe,
   Scheduler,
 } from '@flotilla/scheduler';
-import { Shield } from '@flotilla/shield';
+import { Shield, SiteDirectory } from '@flotilla/shield';
 import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
-import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
+import { RenderWorker } from '@flotilla/workers';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type AdminServer, startAdminServer } from './admin-server.ts';
-import { publishExamples } from './examples.ts';
+import { type ExampleServices, publishExamples, startExampleServices } from './examples.ts';
 import { EventLoopWatch } from './liveness.ts';
 
 /** The roles a fleet process can play. */
@@ -49,15 +55,33 @@ export interface FleetOptions {
    */
   adminPort?: number;
   /**
-   * Local deployment store (bundles and the app list).
+   * Directory where workers keep the bundles they fetched from the control plane.
    * @default '.flotilla/store' under the current directory
    */
   storeDir?: string;
   /**
-   * Build and publish the example apps into the store on start.
+   * Build and publish the example apps on start (and, in the embedded fleet,
+   * start the example products API they fetch from). Their `production`
+   * environments are pointed at them unless already set.
    * @default true
    */
   examples?: boolean;
+  /**
+   * Port of the example products API the embedded fleet starts.
+   * @default 4001
+   */
+  examplesApiPort?: number;
+  /**
+   * Domain of environment hosts: `<app>.<domain>` is production,
+   * `<env>.<app>.<domain>` another environment.
+   * @default 'localhost'
+   */
+  domain?: string;
+  /**
+   * Domain of preview hosts `<deployment-id>.<previewDomain>`.
+   * @default 'preview.localhost'
+   */
+  previewDomain?: string;
   /**
    * Limits every render is held to (operator defaults; a deployment may ask
    * for less, never more).
@@ -124,6 +148,8 @@ export interface RunningFleet {
   url: string;
   /** Drains every component (in-flight work finishes), then closes. */
   drain(): Promise<void>;
+  /** The control plane of an embedded fleet (in memory), for `flotilla dev`. */
+  controlPlane?: ControlPlane;
 }
 
 function validate(options: FleetOptions) {
@@ -140,8 +166,9 @@ function validate(options: FleetOptions) {
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 3000,
     adminPort: options.adminPort ?? 0,
-    store: new LocalDeploymentStore(options.storeDir ?? join(process.cwd(), '.flotilla', 'store')),
+    storeDir: options.storeDir ?? join(process.cwd(), '.flotilla', 'store'),
     examples: options.examples ?? true,
+    previewDomain: options.previewDomain ?? 'preview.localhost',
     workers,
     registry: options.registry ?? defaultRegistry(),
     log: options.log ?? (() => {}),
@@ -158,13 +185,20 @@ function defaultRegistry(): Registry {
 async function startShield(
   transport: Transport,
   o: ReturnType<typeof validate>,
-  apps: AppPointer[],
+  controlPlane: ControlPlane,
   options: FleetOptions,
-): Promise<{ shield: Shield; url: string }> {
+): Promise<{ shield: Shield; url: string; sites: SiteDirectory }> {
+  const sites = new SiteDirectory({
+    source: controlPlane,
+    previewDomain: o.previewDomain,
+    ...(options.domain ? { domain: options.domain } : {}),
+    log: o.log,
+  });
+  await sites.start();
   const shield = new Shield({
     transport,
     region: o.region,
-    apps,
+    sites,
     host: o.host,
     port: o.port,
     registry: o.registry,
@@ -174,16 +208,11 @@ async function startShield(
     liveness: () => o.liveness.check(),
   });
   const { url } = await shield.listen();
-  return { shield, url };
+  return { shield, url, sites };
 }
 
-async function appsFor(
-  store: LocalDeploymentStore,
-  examples: boolean,
-  log: (line: Record<string, unknown>) => void,
-): Promise<AppPointer[]> {
-  if (examples) return publishExamples(store, log);
-  return store.apps();
+function bundleStore(controlPlane: ControlPlane, o: ReturnType<typeof validate>) {
+  return new ControlPlaneBundleStore({ controlPlane, cacheDir: o.storeDir });
 }
 
 /**
@@ -195,7 +224,15 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
   for (const warning of assertIsolateHostProcess()) options.log?.({ msg: warning });
   const o = validate(options);
   const transport = new InProcessTransport();
-  const apps = await appsFor(o.store, o.examples, o.log);
+  const controlPlane = new ControlPlane({
+    store: new MemoryControlStore(),
+    previewDomain: o.previewDomain,
+  });
+  let services: ExampleServices | undefined;
+  if (o.examples) {
+    services = await startExampleServices({ port: options.examplesApiPort ?? 4001, log: o.log });
+    await publishExamples(controlPlane, o.log, services.apiUrl);
+  }
   const scheduler = new Scheduler({
     transport,
     region: o.region,
@@ -203,7 +240,9 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     log: o.log,
   });
   scheduler.start();
-  const bundles = new DirectoryBundleStore(o.store.deploymentsDir);
+  const probe = new RegionProbe({ transport, region: o.region });
+  probe.start();
+  const bundles = bundleStore(controlPlane, o);
   const workers = Array.from(
     { length: o.workers },
     (_, i) =>
@@ -221,15 +260,19 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
   );
   await Promise.all(workers.map((w) => w.start()));
   await scheduler.waitForWorkers(o.workers, 10_000);
-  const { shield, url } = await startShield(transport, o, apps, options);
+  const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
   return {
     description: `embedded fleet (region ${o.region}, ${o.workers} workers, in-process transport)`,
     url,
+    controlPlane,
     async drain() {
       await shield.drain();
+      sites.stop();
+      await probe.close();
       await scheduler.drain();
       await Promise.all(workers.map((w) => w.drain()));
       await transport.drain();
+      await services?.close();
     },
   };
 }
@@ -294,14 +337,19 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       o.log({ msg: 'handler failed', subject, error: (err as Error).message }),
   });
   try {
+    const controlPlane = new ControlPlane({
+      store: await JetStreamControlStore.open(nc),
+      previewDomain: o.previewDomain,
+    });
     if (role === 'shield') {
-      const apps = await appsFor(o.store, o.examples, o.log);
-      const { shield, url } = await startShield(transport, o, apps, options);
+      if (o.examples) await publishExamples(controlPlane, o.log);
+      const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
       return {
         description: `shield (region ${o.region}, nats ${options.nats})`,
         url,
         async drain() {
           await shield.drain();
+          sites.stop();
           await transport.drain();
         },
       };
@@ -314,6 +362,8 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         log: o.log,
       });
       scheduler.start();
+      const probe = new RegionProbe({ transport, region: o.region });
+      probe.start();
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
       const admin = await startAdminServer({
         registry: o.registry,
@@ -333,17 +383,17 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         admin,
         `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
         async () => {
+          await probe.close();
           await scheduler.drain();
           await autoscaler?.close();
           await transport.drain();
         },
       );
     }
-    if (o.examples) await publishExamples(o.store, o.log);
     const worker = new RenderWorker({
       transport,
       region: o.region,
-      bundles: new DirectoryBundleStore(o.store.deploymentsDir),
+      bundles: bundleStore(controlPlane, o),
       registry: o.registry,
       log: o.log,
       ...(options.threads ? { threads: options.threads } : {}),
@@ -405,7 +455,7 @@ async function startAutoscaler(
               nats: options.nats,
               bin: fileURLToPath(new URL('./bin.ts', import.meta.url)),
               region: o.region,
-              storeDir: o.store.root,
+              storeDir: o.storeDir,
               ...(options.threads ? { threads: options.threads } : {}),
               extraArgs: [
                 '--exit-with-parent',

@@ -52,4 +52,5 @@ export {
 } from './autoscaler/local-supervisor.ts';
 export { MemoryLeaseStore } from './autoscaler/memory-lease-store.ts';
 export { SchedulerError } from './errors.ts';
+export { RegionProbe, type RegionProbeOptions } from './region-probe.ts';
 export { Scheduler, type SchedulerOptions } from './scheduler.ts';

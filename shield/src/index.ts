@@ -1,3 +1,10 @@
 export { ShieldError } from './errors.ts';
 export { type AppRoute, matchRoute, type RouteMatch } from './routes.ts';
 export { Shield, type ShieldOptions } from './shield.ts';
+export {
+  SiteDirectory,
+  type SiteDirectoryOptions,
+  type SiteEnvironment,
+  type SiteSource,
+  type SiteTarget,
+} from './site-directory.ts';

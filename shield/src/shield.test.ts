@@ -550,7 +550,7 @@ describe('Shield', () => {
       [{ requestTimeoutMs: 0 }, /option "requestTimeoutMs"/],
       [{ maxRequestBodyBytes: -5 }, /option "maxRequestBodyBytes"/],
       [{ transport: undefined }, /option "transport" is required/],
-      [{ apps: undefined }, /option "apps" is required/],
+      [{ apps: 'x' as unknown as AppRoute[] }, /option "apps" must be an array/],
       [
         { apps: [APPS[0] as AppRoute, { name: 'shop', deploymentId: 'd2', hosts: [] }] },
         /option "apps\[1\]\.name" repeats "shop"/,

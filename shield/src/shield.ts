@@ -24,7 +24,8 @@ import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotill
 import { Registry } from 'prom-client';
 import { ShieldError } from './errors.ts';
 import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
-import { type AppRoute, matchRoute, type RouteMatch, validateApps } from './routes.ts';
+import { type AppRoute, matchRoute, validateApps } from './routes.ts';
+import type { SiteDirectory, SiteTarget } from './site-directory.ts';
 
 /** Options of {@link Shield}. */
 export interface ShieldOptions {
@@ -32,8 +33,18 @@ export interface ShieldOptions {
   transport: Transport;
   /** Region whose schedulers receive the misses. */
   region: string;
-  /** Apps served, by host and path prefix. */
-  apps: AppRoute[];
+  /**
+   * Apps served, by host and path prefix, each pinned to one deployment
+   * (static routing; tests and single-machine setups).
+   * @default []
+   */
+  apps?: AppRoute[];
+  /**
+   * Environments, preview hosts and static assets from the control plane
+   * (kept current by watch). Consulted when no entry of `apps` matches.
+   * @default none
+   */
+  sites?: SiteDirectory;
   /**
    * Interface to listen on.
    * @default '127.0.0.1'
@@ -124,6 +135,20 @@ function hopByHop(connection: string | undefined): Set<string> {
   return names;
 }
 
+/** Where one request goes. */
+interface Destination {
+  app: string;
+  deploymentId: string;
+  environment: string | undefined;
+  /** Path (with query) the app sees. */
+  path: string;
+  prefix: string;
+  primary: string;
+  secondary: string | undefined;
+  /** The control-plane site, for static assets; absent for static apps. */
+  target: SiteTarget | undefined;
+}
+
 /** Methods a shield may send again after the scheduler holding them died. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -166,6 +191,9 @@ export class Shield {
   readonly #log: (line: Record<string, unknown>) => void;
   readonly #server: Server;
   #apps: AppRoute[];
+  readonly #sites: SiteDirectory | undefined;
+  /** Regions whose scheduler heartbeats and acks this shield follows. */
+  readonly #regions = new Map<string, RegionSubjects>();
   readonly #secondary: { region: string; subjects: RegionSubjects } | undefined;
   readonly #shieldId: string;
   readonly #ackTimeoutMs: number;
@@ -192,8 +220,9 @@ export class Shield {
     this.#transport = required('transport', options?.transport);
     this.region = options.region;
     this.#subjects = regionSubjects(options.region);
-    validateApps(required('apps', options.apps));
-    this.#apps = options.apps;
+    this.#apps = options.apps ?? [];
+    validateApps(this.#apps);
+    this.#sites = options.sites;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = nonNegativeInt('port', options.port, 3000);
     if (this.#port > 65535) throw new InvalidOptionError('port', 'must be at most 65535');
@@ -243,36 +272,44 @@ export class Shield {
 
   #watchSchedulers(): void {
     if (this.#sweep) return;
-    for (const subjects of [this.#subjects, this.#secondary?.subjects]) {
-      if (!subjects) continue;
-      this.#subs.push(
-        this.#transport.subscribe(subjects.schedulerHeartbeat, (msg) => {
-          try {
-            const beat = decodeSchedulerBeat(msg);
-            this.#schedulers.set(beat.schedulerId, {
-              seen: Date.now(),
-              intervalMs: beat.intervalMs,
-            });
-          } catch {
-            // a malformed heartbeat is ignored
-          }
-        }),
-        this.#transport.subscribe(subjects.ack(this.#shieldId), (msg) => {
-          try {
-            const ack = decodeSchedulerAck(msg);
-            const pending = this.#pending.get(ack.requestId);
-            if (pending) pending.schedulerId = ack.schedulerId;
-            if (!this.#schedulers.has(ack.schedulerId)) {
-              this.#schedulers.set(ack.schedulerId, { seen: Date.now(), intervalMs: 1000 });
-            }
-          } catch {
-            // a malformed ack is ignored
-          }
-        }),
-      );
-    }
+    this.#follow(this.region);
+    if (this.#secondary) this.#follow(this.#secondary.region);
     this.#sweep = setInterval(() => this.#sweepLost(), 100);
     this.#sweep.unref();
+  }
+
+  /** Subjects of `region`, following its schedulers' heartbeats and acks from now on. */
+  #follow(region: string): RegionSubjects {
+    let subjects = this.#regions.get(region);
+    if (subjects) return subjects;
+    subjects = region === this.region ? this.#subjects : regionSubjects(region);
+    this.#regions.set(region, subjects);
+    this.#subs.push(
+      this.#transport.subscribe(subjects.schedulerHeartbeat, (msg) => {
+        try {
+          const beat = decodeSchedulerBeat(msg);
+          this.#schedulers.set(beat.schedulerId, {
+            seen: Date.now(),
+            intervalMs: beat.intervalMs,
+          });
+        } catch {
+          // a malformed heartbeat is ignored
+        }
+      }),
+      this.#transport.subscribe(subjects.ack(this.#shieldId), (msg) => {
+        try {
+          const ack = decodeSchedulerAck(msg);
+          const pending = this.#pending.get(ack.requestId);
+          if (pending) pending.schedulerId = ack.schedulerId;
+          if (!this.#schedulers.has(ack.schedulerId)) {
+            this.#schedulers.set(ack.schedulerId, { seen: Date.now(), intervalMs: 1000 });
+          }
+        } catch {
+          // a malformed ack is ignored
+        }
+      }),
+    );
+    return subjects;
   }
 
   /** Fails the requests whose scheduler died (or that no scheduler took). */
@@ -321,12 +358,20 @@ export class Shield {
     const started = now();
     const rawPath = req.url ?? '/';
     const hostHeader = req.headers.host ?? '';
-    const route = matchRoute(this.#apps, hostHeader, rawPath);
+    let route: Destination | undefined;
+    try {
+      route = await this.#destination(hostHeader, rawPath);
+    } catch (err) {
+      const wire = toWireError(err);
+      this.#sendError(res, wire.code, wire.message, '');
+      this.#count('none', errorStatus(wire.code), started, wire.code);
+      return;
+    }
     if (!route) {
       this.#serveOwn(req, res, rawPath, hostHeader);
       return;
     }
-    const appName = route.app.name;
+    const appName = route.app;
     try {
       // Draining: still answer what arrives on connections opened before, and
       // close them after; a connection opened since is turned away.
@@ -335,6 +380,10 @@ export class Shield {
         if (this.#lateSockets.has(req.socket)) {
           throw new ShieldError('FLOTILLA_ERR_DRAINING', 'shield is shutting down');
         }
+      }
+      if (route.target && (await this.#serveAsset(req, res, route))) {
+        this.#count(appName, res.statusCode, started);
+        return;
       }
       const body = await this.#readBody(req);
       const { result, region } = await this.#forward(req, route, body, started);
@@ -386,9 +435,83 @@ export class Shield {
     if (code) this.#metrics.errors.inc({ code, region: this.region });
   }
 
+  /** Which deployment serves a request: static apps first, then the control plane's sites. */
+  async #destination(hostHeader: string, rawPath: string): Promise<Destination | undefined> {
+    const match = matchRoute(this.#apps, hostHeader, rawPath);
+    if (match) {
+      return {
+        app: match.app.name,
+        deploymentId: match.app.deploymentId,
+        environment: undefined,
+        path: match.path,
+        prefix: match.prefix,
+        primary: this.region,
+        secondary: this.#secondary?.region,
+        target: undefined,
+      };
+    }
+    const target = await this.#sites?.resolve(hostHeader, rawPath);
+    if (!target) return undefined;
+    const primary = target.primaryRegion ?? this.region;
+    const secondary =
+      target.primaryRegion === undefined ? this.#secondary?.region : target.secondaryRegion;
+    return {
+      app: target.app,
+      deploymentId: target.deploymentId,
+      environment: target.environment,
+      path: target.path,
+      prefix: target.prefix,
+      primary,
+      secondary: secondary === primary ? undefined : secondary,
+      target,
+    };
+  }
+
+  /**
+   * Answers a GET/HEAD for one of the deployment's static assets (or a hashed
+   * asset of an earlier deployment of the app) without a render.
+   */
+  async #serveAsset(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Destination,
+  ): Promise<boolean> {
+    const method = req.method ?? 'GET';
+    if ((method !== 'GET' && method !== 'HEAD') || !route.target || !this.#sites) return false;
+    const pathname = route.path.split('?')[0] ?? '/';
+    const asset = this.#sites.assetFor(route.target, pathname);
+    if (!asset) return false;
+    const etag = `"${asset.hash}"`;
+    const headers: Record<string, string> = {
+      'content-type': asset.contentType,
+      etag,
+      'cache-control': asset.permanent
+        ? 'public, max-age=31536000, immutable'
+        : 'public, max-age=0, must-revalidate',
+      'x-flotilla-deployment': route.deploymentId,
+    };
+    req.resume();
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return true;
+    }
+    const bytes = await this.#sites.assetBytes(asset);
+    if (!bytes) {
+      throw new ShieldError(
+        'FLOTILLA_ERR_NOT_FOUND',
+        `asset ${pathname} is missing from the store`,
+      );
+    }
+    headers['content-length'] = String(bytes.byteLength);
+    res.writeHead(200, headers);
+    res.end(method === 'HEAD' ? undefined : bytes);
+    return true;
+  }
+
   async #forward(
     req: IncomingMessage,
-    route: RouteMatch,
+    route: Destination,
     body: Uint8Array,
     started: number,
   ): Promise<{ result: RenderResult; region: string | undefined }> {
@@ -409,7 +532,8 @@ export class Shield {
     // this one from the wall clock too (the monotonic `started` drifts from it).
     const deadline = Math.floor(Date.now() - (now() - started)) + this.#timeoutMs;
     const request: RenderRequest = {
-      deploymentId: route.app.deploymentId,
+      deploymentId: route.deploymentId,
+      ...(route.environment ? { environment: route.environment } : {}),
       method: (req.method ?? 'GET').toUpperCase(),
       url: `http://${hostHeader}${route.path}`,
       headers,
@@ -419,26 +543,28 @@ export class Shield {
       requestId: randomUUID(),
       attempt: 1,
     };
-    let result = await this.#send(this.#subjects, request);
+    const primary = this.#follow(route.primary);
+    let result = await this.#send(primary, request);
     if (
       !result.ok &&
       result.error.code === 'FLOTILLA_ERR_SCHEDULER_LOST' &&
       IDEMPOTENT.has(request.method)
     ) {
       // The scheduler died holding it; repeating a GET/HEAD is safe, once.
-      this.#metrics.retries.inc({ region: this.region, reason: result.error.code });
+      this.#metrics.retries.inc({ region: route.primary, reason: result.error.code });
       this.#log({ msg: 'retrying through another scheduler', error: result.error.message });
-      result = await this.#send(this.#subjects, { ...request, attempt: 2 });
+      result = await this.#send(primary, { ...request, attempt: 2 });
     }
-    if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' && this.#secondary) {
-      this.#metrics.failovers.inc({ from: this.region, to: this.#secondary.region });
-      const failover = await this.#send(this.#secondary.subjects, request);
-      return { result: failover, region: this.#secondary.region };
+    if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' && route.secondary) {
+      this.#metrics.failovers.inc({ from: route.primary, to: route.secondary });
+      const failover = await this.#send(this.#follow(route.secondary), request);
+      return { result: failover, region: route.secondary };
     }
     if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS') {
-      result.error.message = `no scheduler is serving region ${this.region}`;
+      result.error.message = `no scheduler is serving region ${route.primary}`;
     }
-    return { result, region: undefined };
+    // An environment pinned away from this shield's region shows where it rendered.
+    return { result, region: route.primary === this.region ? undefined : route.primary };
   }
 
   /** One try through a region's schedulers, given up on when its scheduler dies. */
@@ -558,9 +684,20 @@ export class Shield {
           return `<li><a href="/${name}/">${name}</a> (/${name}/${hosts}) — deployment ${escapeHtml(a.deploymentId)}</li>`;
         })
         .join('\n');
+      const sites = this.#sites;
+      const envItems = (sites?.environments() ?? [])
+        .map((e) => {
+          const host = escapeHtml(sites?.hostOf(e.app, e.env) ?? '');
+          const prefix =
+            e.env === 'production'
+              ? `<a href="/${escapeHtml(e.app)}/">/${escapeHtml(e.app)}/</a> or `
+              : '';
+          return `<li>${escapeHtml(e.app)} ${escapeHtml(e.env)}: ${prefix}http://${host}:${this.#boundPort}/ — deployment ${escapeHtml(e.deploymentId)}</li>`;
+        })
+        .join('\n');
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(
-        `<!doctype html><title>Flotilla</title><h1>Flotilla shield (${escapeHtml(this.region)})</h1><ul>\n${items}\n</ul><p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p>\n`,
+        `<!doctype html><title>Flotilla</title><h1>Flotilla shield (${escapeHtml(this.region)})</h1><ul>\n${items}${envItems}\n</ul><p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p>\n`,
       );
       return;
     }

@@ -1,8 +1,6 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalDeploymentStore } from '@flotilla/deploy';
-import { publishExamples } from '@flotilla/fleet';
 import {
   httpGet,
   type NatsServerHandle,
@@ -12,6 +10,7 @@ import {
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
 
 /** PIDs of live worker processes started with this store (the supervisor's children). */
 async function workerPids(storeDir: string): Promise<number[]> {
@@ -33,11 +32,12 @@ async function workerPids(storeDir: string): Promise<number[]> {
 describe('flotilla start --role scheduler --autoscale local', () => {
   let nats: NatsServerHandle;
   let storeDir: string;
+  let fixtures: PublishedFixtures | undefined;
 
   beforeAll(async () => {
     nats = await startNatsServer({ jetstream: true });
     storeDir = await mkdtemp(join(tmpdir(), 'flotilla-autoscale-cli-'));
-    await publishExamples(new LocalDeploymentStore(storeDir));
+    fixtures = await publishFixtures(nats.url, { dir: storeDir });
   }, 60_000);
 
   afterAll(async () => {
@@ -49,6 +49,7 @@ describe('flotilla start --role scheduler --autoscale local', () => {
       }
     }
     await nats?.stop();
+    await fixtures?.close();
     await rm(storeDir, { recursive: true, force: true });
   });
 

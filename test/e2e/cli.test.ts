@@ -3,8 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalDeploymentStore } from '@flotilla/deploy';
-import { publishExamples } from '@flotilla/fleet';
 import {
   FLEET_NODE_FLAGS,
   type NatsServerHandle,
@@ -12,6 +10,7 @@ import {
   startRoleProcess,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
 
 const BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
 
@@ -45,15 +44,17 @@ function runCli(
 describe('flotilla CLI as a user runs it', () => {
   let nats: NatsServerHandle;
   let storeDir: string;
+  let fixtures: PublishedFixtures | undefined;
 
   beforeAll(async () => {
-    nats = await startNatsServer();
+    nats = await startNatsServer({ jetstream: true });
     storeDir = await mkdtemp(join(tmpdir(), 'flotilla-cli-'));
-    await publishExamples(new LocalDeploymentStore(storeDir));
+    fixtures = await publishFixtures(nats.url, { dir: storeDir });
   }, 60_000);
 
   afterAll(async () => {
     await nats?.stop();
+    await fixtures?.close();
     await rm(storeDir, { recursive: true, force: true });
   });
 

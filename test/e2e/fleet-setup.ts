@@ -1,8 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalDeploymentStore } from '@flotilla/deploy';
-import { publishExamples } from '@flotilla/fleet';
 import {
   httpGet,
   type NatsServerHandle,
@@ -11,7 +9,8 @@ import {
   startRoleProcess,
   waitFor,
 } from '@flotilla/test-harness';
-import { publishBundle, type TestBundle } from '../support/bundles.ts';
+import type { TestBundle } from '../support/bundles.ts';
+import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
 
 /** A fleet of separate OS processes on a real nats-server, for one suite. */
 export interface ProcessFleet {
@@ -41,14 +40,15 @@ export async function startProcessFleet(
   const storeDir = await mkdtemp(join(tmpdir(), 'flotilla-e2e-'));
   const started: RoleProcess[] = [];
   let nats: NatsServerHandle | undefined;
+  let api: PublishedFixtures | undefined;
   try {
-    const store = new LocalDeploymentStore(storeDir);
-    await publishExamples(store);
-    for (const bundle of options.bundles ?? []) {
-      await publishBundle(store, join(storeDir, 'src'), bundle);
-    }
-    nats = await startNatsServer();
+    nats = await startNatsServer({ jetstream: true });
     const url = nats.url;
+    api = await publishFixtures(url, {
+      bundles: options.bundles ?? [],
+      dir: join(storeDir, 'src'),
+    });
+    const fixtures = api;
     const launch = (role: RoleProcess['role']) =>
       startRoleProcess({
         role,
@@ -84,12 +84,14 @@ export async function startProcessFleet(
       async stop() {
         await Promise.allSettled(started.map((p) => p.child.kill('SIGTERM')));
         await handle.stop();
+        await fixtures.close();
         await rm(storeDir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     await Promise.allSettled(started.map((p) => p.child.kill('SIGKILL')));
     await nats?.stop();
+    await api?.close();
     await rm(storeDir, { recursive: true, force: true });
     throw err;
   }

@@ -1,8 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalDeploymentStore } from '@flotilla/deploy';
-import { publishExamples } from '@flotilla/fleet';
 import {
   httpGet,
   type NatsServerHandle,
@@ -12,6 +10,7 @@ import {
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
 
 // The primary region (east) has no scheduler at all: its shield sends the
 // misses to the secondary region (west), whose scheduler and worker render them.
@@ -20,11 +19,12 @@ describe('a primary region with no schedulers', () => {
   let storeDir: string;
   const started: RoleProcess[] = [];
   let shield: RoleProcess;
+  let fixtures: PublishedFixtures | undefined;
 
   beforeAll(async () => {
-    nats = await startNatsServer();
+    nats = await startNatsServer({ jetstream: true });
     storeDir = await mkdtemp(join(tmpdir(), 'flotilla-secondary-'));
-    await publishExamples(new LocalDeploymentStore(storeDir));
+    fixtures = await publishFixtures(nats.url, { dir: storeDir });
     const launch = async (role: RoleProcess['role'], region: string, args: string[] = []) => {
       const p = await startRoleProcess({ role, nats: nats.url, storeDir, region, args });
       started.push(p);
@@ -42,6 +42,7 @@ describe('a primary region with no schedulers', () => {
   afterAll(async () => {
     await Promise.allSettled(started.map((p) => p.child.kill('SIGTERM')));
     await nats?.stop();
+    await fixtures?.close();
     await rm(storeDir, { recursive: true, force: true });
   });
 

@@ -14,8 +14,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalDeploymentStore } from '@flotilla/deploy';
-import { publishExamples } from '@flotilla/fleet';
 import { decodeHeartbeat, regionSubjects } from '@flotilla/protocol';
 import {
   Autoscaler,
@@ -38,7 +36,7 @@ import { NatsTransport } from '@flotilla/transport';
 import { connect } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publishBundle } from '../support/bundles.ts';
+import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
 import {
   clock,
   describeFailures,
@@ -81,6 +79,7 @@ interface Sample {
 
 let nats: NatsServerHandle;
 let storeDir: string;
+let fixtures: PublishedFixtures | undefined;
 let transport: NatsTransport;
 let scheduler: Scheduler;
 let supervisor: LocalSupervisor;
@@ -90,10 +89,8 @@ const log: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   storeDir = await mkdtemp(join(tmpdir(), 'flotilla-autoscale-'));
-  const store = new LocalDeploymentStore(storeDir);
-  await publishExamples(store);
-  await publishBundle(store, join(storeDir, 'src'), SLOW);
   nats = await startNatsServer({ jetstream: true });
+  fixtures = await publishFixtures(nats.url, { bundles: [SLOW], dir: join(storeDir, 'src') });
   const nc = await connect({ servers: nats.url, name: 'autoscale-scheduler' });
   transport = new NatsTransport({ connection: nc });
   transport.subscribe(regionSubjects(REGION).heartbeat, (msg) => {
@@ -164,6 +161,7 @@ afterAll(async () => {
   await shield?.child.kill('SIGTERM');
   await transport?.drain();
   await nats?.stop();
+  await fixtures?.close();
   if (storeDir) await rm(storeDir, { recursive: true, force: true });
 }, 60_000);
 

@@ -8,8 +8,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalDeploymentStore } from '@flotilla/deploy';
-import { publishExamples } from '@flotilla/fleet';
 import {
   httpGet,
   type NatsServerHandle,
@@ -18,7 +16,8 @@ import {
   startRoleProcess,
   waitFor,
 } from '@flotilla/test-harness';
-import { publishBundle, type TestBundle } from '../support/bundles.ts';
+import type { TestBundle } from '../support/bundles.ts';
+import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
 
 type Role = RoleProcess['role'];
 
@@ -93,14 +92,15 @@ export async function startFaultFleet(options: FaultFleetOptions = {}): Promise<
     Promise.allSettled(
       [...started.shield, ...started.scheduler, ...started.worker].map((p) => p.child.kill(signal)),
     );
+  let api: PublishedFixtures | undefined;
   try {
-    const store = new LocalDeploymentStore(storeDir);
-    await publishExamples(store);
-    for (const bundle of options.bundles ?? []) {
-      await publishBundle(store, join(storeDir, 'src'), bundle);
-    }
-    const server = await startNatsServer();
+    const server = await startNatsServer({ jetstream: true });
     nats = server;
+    api = await publishFixtures(server.url, {
+      bundles: options.bundles ?? [],
+      dir: join(storeDir, 'src'),
+    });
+    const fixtures = api;
     const live = (role: Role) => started[role].filter((p) => p.child.exitStatus === undefined);
     const add = async (role: Role) => {
       const p = await startRoleProcess({
@@ -141,12 +141,14 @@ export async function startFaultFleet(options: FaultFleetOptions = {}): Promise<
       async stop() {
         await killAll('SIGTERM');
         await server.stop();
+        await fixtures.close();
         await rm(storeDir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     await killAll('SIGKILL');
     await nats?.stop();
+    await api?.close();
     await rm(storeDir, { recursive: true, force: true });
     throw err;
   }

@@ -20,7 +20,8 @@ let transport: NatsTransport;
 const beats = new Map<string, { hb: Heartbeat; at: number }>();
 
 beforeAll(async () => {
-  nats = await startNatsServer();
+  // Worker processes read deployments from the control plane (JetStream).
+  nats = await startNatsServer({ jetstream: true });
   storeDir = await mkdtemp(join(tmpdir(), 'flotilla-supervisor-'));
   transport = new NatsTransport({ connection: await connect({ servers: nats.url }) });
   transport.subscribe(regionSubjects(REGION).heartbeat, (msg) => {

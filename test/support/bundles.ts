@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LocalDeploymentStore } from '@flotilla/deploy';
+import type { ControlPlane } from '@flotilla/deploy';
+import type { Manifest } from '@flotilla/manifest';
 
 /** A hand-written bundle published as its own app, served at `/<name>/`. */
 export interface TestBundle {
@@ -12,32 +13,43 @@ export interface TestBundle {
 }
 
 /**
- * Writes `bundle` with a manifest under `dir`, publishes it into `store` and
- * points app `bundle.name` at it (no hosts: served by path prefix).
+ * Writes `bundle` as a build directory (bundle.js + a version 2 manifest
+ * with one catch-all render route) under `dir`, publishes it to the control
+ * plane and points its `production` environment at it (served by path
+ * prefix `/<name>/` and on `<name>.localhost`). Resolves with the deployment id.
  */
 export async function publishBundle(
-  store: LocalDeploymentStore,
+  controlPlane: ControlPlane,
   dir: string,
   bundle: TestBundle,
-): Promise<void> {
+): Promise<string> {
   const out = join(dir, bundle.name);
   await mkdir(out, { recursive: true });
-  const bundlePath = join(out, 'bundle.js');
-  const manifestPath = join(out, 'manifest.json');
-  await writeFile(bundlePath, bundle.code);
-  await writeFile(
-    manifestPath,
-    JSON.stringify({
-      manifestVersion: 1,
-      name: bundle.name,
-      framework: 'none',
-      bundleHash: createHash('sha256').update(bundle.code).digest('hex'),
-      bundleBytes: Buffer.byteLength(bundle.code),
-      builtAt: new Date().toISOString(),
-      routes: [],
-      backends: bundle.backends ?? {},
-    }),
-  );
-  const deployment = await store.publish({ bundlePath, manifestPath });
-  await store.setApp({ name: bundle.name, deploymentId: deployment.id, hosts: [] });
+  const bundleHash = createHash('sha256').update(bundle.code).digest('hex');
+  const manifest: Manifest = {
+    manifestVersion: 2,
+    name: bundle.name,
+    framework: 'none',
+    bundleHash,
+    bundleBytes: Buffer.byteLength(bundle.code),
+    contentHash: createHash('sha256')
+      .update(`${bundleHash}\n${JSON.stringify(bundle.backends ?? {})}`)
+      .digest('hex'),
+    builtAt: new Date().toISOString(),
+    routes: [
+      {
+        id: 0,
+        criteria: { path: '/:path*' },
+        fallback: false,
+        action: { kind: 'render' },
+        headerOps: [],
+      },
+    ],
+    backends: bundle.backends ?? {},
+    assets: [],
+  };
+  await writeFile(join(out, 'bundle.js'), bundle.code);
+  await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest));
+  const { deployment } = await controlPlane.publish({ dir: out }, { env: 'production' });
+  return deployment.id;
 }

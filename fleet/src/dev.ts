@@ -1,0 +1,145 @@
+/**
+ * `flotilla dev`: runs one app on an embedded fleet (shield, scheduler,
+ * workers and real isolates in this process), rebuilding and re-publishing
+ * it whenever a source file changes.
+ *
+ * @module
+ */
+import { watch } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import { buildProject } from '@flotilla/sdk/build';
+import { type RunningFleet, startEmbedded } from './fleet.ts';
+import { createLogger } from './log.ts';
+
+export const DEV_USAGE = `Usage: flotilla dev [--dir <app>] [--port <n>] [--no-watch]
+
+Builds the app in --dir (default: the current directory), runs it on an
+embedded fleet at http://127.0.0.1:<port>/<app>/ and http://<app>.localhost:<port>/,
+and rebuilds and re-publishes it on every change (a failed build keeps the
+last good deployment serving).
+
+Options:
+  --dir <dir>        app directory holding flotilla.config.json   (default: .)
+  --port <n>         shield port, 0 = any free port                (default: 3000)
+  --no-watch         build and serve once, no rebuilds
+  --log-format <f>   text | json                                   (default: text)
+`;
+
+/** Paths whose changes never trigger a rebuild. */
+const IGNORED = /(^|[\\/])(node_modules|\.flotilla|dist|\.git)([\\/]|$)/;
+
+/** Runs `flotilla dev`; resolves with the exit code once drained. */
+export async function runDev(
+  args: string[],
+  io: { stdout: (t: string) => void; stderr: (t: string) => void },
+): Promise<number> {
+  let values: {
+    dir?: string;
+    port?: string;
+    'no-watch'?: boolean;
+    'log-format'?: string;
+  };
+  try {
+    values = parseArgs({
+      args,
+      strict: true,
+      options: {
+        dir: { type: 'string' },
+        port: { type: 'string' },
+        'no-watch': { type: 'boolean' },
+        'log-format': { type: 'string' },
+      },
+    }).values;
+    if (values.port !== undefined && !/^\d+$/.test(values.port)) {
+      throw new InvalidOptionError('--port', `must be a port number, got "${values.port}"`);
+    }
+  } catch (err) {
+    io.stderr(`flotilla dev: ${(err as Error).message}\n(see flotilla dev --help)\n`);
+    return 2;
+  }
+  const dir = resolve(values.dir ?? '.');
+  const logFormat = values['log-format'] === 'json' ? 'json' : 'text';
+  const log = createLogger('dev', logFormat);
+  let fleet: RunningFleet;
+  try {
+    fleet = await startEmbedded({
+      examples: false,
+      port: Number(values.port ?? 3000),
+      log,
+    });
+  } catch (err) {
+    io.stderr(`flotilla dev: could not start the embedded fleet: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const controlPlane = fleet.controlPlane;
+  if (!controlPlane) throw new Error('embedded fleet without a control plane');
+
+  let building: Promise<boolean> | undefined;
+  let again = false;
+  const rebuild = async (): Promise<boolean> => {
+    const started = performance.now();
+    try {
+      const built = await buildProject({ dir });
+      const { deployment } = await controlPlane.publish(
+        { dir: built.outDir },
+        { env: 'production' },
+      );
+      io.stdout(
+        `flotilla dev: ${deployment.app} ${deployment.id} serving at ${fleet.url}/${deployment.app}/ ` +
+          `(${Math.round(performance.now() - started)} ms)\n`,
+      );
+      return true;
+    } catch (err) {
+      const code = err instanceof FlotillaError ? `${err.code}: ` : '';
+      io.stderr(
+        `flotilla dev: build failed, the last good build keeps serving\n${code}${(err as Error).message}\n`,
+      );
+      return false;
+    }
+  };
+  const schedule = () => {
+    if (building) {
+      again = true;
+      return;
+    }
+    building = rebuild().finally(() => {
+      building = undefined;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    });
+  };
+
+  const first = await rebuild();
+  if (!first && values['no-watch']) {
+    await fleet.drain();
+    return 1;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = values['no-watch']
+    ? undefined
+    : watch(dir, { recursive: true }, (_event, file) => {
+        if (file && IGNORED.test(String(file))) return;
+        clearTimeout(timer);
+        timer = setTimeout(schedule, 150);
+      });
+
+  return new Promise<number>((resolveExit) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log({ msg: `${signal}: draining` });
+      watcher?.close();
+      clearTimeout(timer);
+      Promise.resolve(building)
+        .then(() => fleet.drain())
+        .then(
+          () => resolveExit(0),
+          () => resolveExit(1),
+        );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
