@@ -27,6 +27,7 @@ import {
 } from '@flotilla/protocol';
 import { buildProject, loadProjectConfig } from '@flotilla/sdk/build';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type FleetPrewarm, prewarmFleet } from './prewarm-fleet.ts';
 
 /** Exit codes of the commands. */
 export const EXIT = {
@@ -72,6 +73,8 @@ export const COMMANDS_USAGE = `Commands for app developers:
       --env promotes it at once
   flotilla promote <deployment-id> --env <name>
   flotilla rollback --env <name> [--app <name>]       back to the previous deployment, no rebuild
+      publish --env, promote and rollback first have every region's workers load and pre-render
+      the deployment (pre-warm), then switch the environment; --no-prewarm skips that
   flotilla envs [--app <name>]                         environments and what they serve
   flotilla deployments [--app <name>]                  published deployments
   flotilla status                                      environments, regions, schedulers and workers
@@ -107,9 +110,9 @@ const COMMON = {
 
 const EXTRA = {
   build: { out: { type: 'string' } },
-  publish: { 'build-dir': { type: 'string' } },
-  promote: {},
-  rollback: {},
+  publish: { 'build-dir': { type: 'string' }, 'no-prewarm': { type: 'boolean' } },
+  promote: { 'no-prewarm': { type: 'boolean' } },
+  rollback: { 'no-prewarm': { type: 'boolean' } },
   envs: {},
   deployments: {},
   status: {},
@@ -182,11 +185,11 @@ export async function runCommand(
       case 'build':
         return await build(ctx);
       case 'publish':
-        return await withFleet(ctx, (cp) => publish(ctx, cp));
+        return await withFleet(ctx, (cp, nc) => publish(ctx, cp, nc));
       case 'promote':
-        return await withFleet(ctx, (cp) => promote(ctx, cp));
+        return await withFleet(ctx, (cp, nc) => promote(ctx, cp, nc));
       case 'rollback':
-        return await withFleet(ctx, (cp) => rollback(ctx, cp));
+        return await withFleet(ctx, (cp, nc) => rollback(ctx, cp, nc));
       case 'envs':
         return await withFleet(ctx, (cp) => envs(ctx, cp));
       case 'deployments':
@@ -338,7 +341,44 @@ async function withFleet(
   }
 }
 
-async function publish(ctx: Ctx, cp: ControlPlane): Promise<number> {
+/**
+ * Pre-warm on promote: unless `--no-prewarm`, every region's workers load
+ * and pre-render `deploymentId` before the environment switches to it.
+ */
+async function warmBeforeSwitch(
+  ctx: Ctx,
+  nc: NatsConnection,
+  deploymentId: string,
+  env: string,
+): Promise<FleetPrewarm | undefined> {
+  if (ctx.values['no-prewarm']) return undefined;
+  progress(ctx, `prewarm: loading ${deploymentId} on every region's workers…`);
+  const warm = await prewarmFleet(nc, deploymentId, env);
+  const failures = warm.regions.flatMap((r) =>
+    r.workers
+      .filter((w) => !w.ok)
+      .map((w) => `${r.region}/${w.workerId}: ${w.error?.message ?? '?'}`),
+  );
+  progress(
+    ctx,
+    `prewarm: warm on ${warm.warmed} worker(s) in ${warm.regions.length} region(s) (${warm.ms} ms)` +
+      (failures.length > 0 ? `; failed on ${failures.join('; ')}` : ''),
+  );
+  return warm;
+}
+
+function prewarmSummary(warm: FleetPrewarm | undefined) {
+  return warm === undefined
+    ? undefined
+    : {
+        warmed: warm.warmed,
+        failed: warm.failed,
+        ms: warm.ms,
+        regions: warm.regions.map((r) => r.region),
+      };
+}
+
+async function publish(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
   const env = token('--env', str(ctx.values, 'env'));
   let dir = str(ctx.values, 'build-dir');
   if (!dir) {
@@ -349,10 +389,9 @@ async function publish(ctx: Ctx, cp: ControlPlane): Promise<number> {
     dir = built.outDir;
   }
   let lastPercent = -1;
-  const result = await cp.publish(
+  const published = await cp.publish(
     { dir },
     {
-      ...(env ? { env } : {}),
       onProgress: (p) => {
         const percent = p.total > 0 ? Math.floor((p.done / p.total) * 100) : 100;
         if (p.phase === 'upload' && percent === lastPercent) return;
@@ -364,6 +403,14 @@ async function publish(ctx: Ctx, cp: ControlPlane): Promise<number> {
       },
     },
   );
+  // Switch the environment only once the new deployment is warm everywhere.
+  let prewarm: FleetPrewarm | undefined;
+  let environment: EnvironmentRecord | undefined;
+  if (env) {
+    prewarm = await warmBeforeSwitch(ctx, nc, published.deployment.id, env);
+    environment = await cp.promote(published.deployment.id, env);
+  }
+  const result = { ...published, ...(environment ? { environment } : {}) };
   const d = result.deployment;
   const preview = hostUrl(ctx, result.previewHost);
   const lines = [
@@ -383,12 +430,13 @@ async function publish(ctx: Ctx, cp: ControlPlane): Promise<number> {
       previewUrl: preview,
       deployment: d,
       ...(result.environment ? { environment: publicEnv(result.environment) } : {}),
+      ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}),
     },
     `${lines.join('\n')}\n`,
   );
 }
 
-async function promote(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function promote(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
   const id = ctx.positionals[0];
   if (!id)
     throw new InvalidOptionError(
@@ -398,23 +446,32 @@ async function promote(ctx: Ctx, cp: ControlPlane): Promise<number> {
   if (!isSubjectToken(id))
     throw new InvalidOptionError('<deployment-id>', `"${id}" is not a deployment id`);
   const env = needEnv(ctx);
+  if (!(await cp.deployment(id))) {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_NOT_FOUND',
+      `no deployment ${id} (see flotilla deployments)`,
+    );
+  }
+  const prewarm = await warmBeforeSwitch(ctx, nc, id, env);
   const record = await cp.promote(id, env);
   return out(
     ctx,
-    publicEnv(record),
+    { ...publicEnv(record), ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}) },
     `${record.app} ${env}: now serves ${record.deploymentId} at ${hostUrl(ctx, envHost(ctx, record.app, env))}` +
       `${record.history[0] ? ` (was ${record.history[0]})` : ''}\n`,
   );
 }
 
-async function rollback(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function rollback(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
   const env = needEnv(ctx);
   const app = await appName(ctx);
   const before = (await cp.environments(app)).find((e) => e.env === env);
+  const target = before?.history[0];
+  const prewarm = target ? await warmBeforeSwitch(ctx, nc, target, env) : undefined;
   const record = await cp.rollback(app, env);
   return out(
     ctx,
-    publicEnv(record),
+    { ...publicEnv(record), ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}) },
     `${app} ${env}: rolled back to ${record.deploymentId}${before ? ` (was ${before.deploymentId})` : ''}\n`,
   );
 }

@@ -16,6 +16,7 @@ import {
   LeaderLease,
   LocalSupervisor,
   openLeaseBucket,
+  PrewarmRelay,
   processLauncher,
   RegionProbe,
   Scheduler,
@@ -242,6 +243,13 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
   scheduler.start();
   const probe = new RegionProbe({ transport, region: o.region });
   probe.start();
+  const relay = new PrewarmRelay({
+    transport,
+    region: o.region,
+    workers: () => scheduler.liveWorkerIds(),
+    log: o.log,
+  });
+  relay.start();
   const bundles = bundleStore(controlPlane, o);
   const workers = Array.from(
     { length: o.workers },
@@ -269,6 +277,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
       await shield.drain();
       sites.stop();
       await probe.close();
+      await relay.close();
       await scheduler.drain();
       await Promise.all(workers.map((w) => w.drain()));
       await transport.drain();
@@ -364,6 +373,13 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       scheduler.start();
       const probe = new RegionProbe({ transport, region: o.region });
       probe.start();
+      const relay = new PrewarmRelay({
+        transport,
+        region: o.region,
+        workers: () => scheduler.liveWorkerIds(),
+        log: o.log,
+      });
+      relay.start();
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
       const admin = await startAdminServer({
         registry: o.registry,
@@ -384,6 +400,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
         async () => {
           await probe.close();
+          await relay.close();
           await scheduler.drain();
           await autoscaler?.close();
           await transport.drain();

@@ -15,6 +15,17 @@ export {
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
 export {
+  decodePrewarmRequest,
+  decodeRegionPrewarmResult,
+  decodeWorkerPrewarmResult,
+  encodePrewarm,
+  PREWARM_SUBJECT,
+  type PrewarmRequest,
+  prewarmQueue,
+  type RegionPrewarmResult,
+  type WorkerPrewarmResult,
+} from './prewarm.ts';
+export {
   decodeProbeRequest,
   decodeProbeResult,
   encodeProbeRequest,
@@ -24,6 +35,23 @@ export {
   type ProbeResult,
   probeQueue,
 } from './probe.ts';
+export {
+  decodePurgeAck,
+  decodePurgeRequest,
+  decodeShieldBeat,
+  encodePurgeAck,
+  encodePurgeRequest,
+  encodeShieldBeat,
+  MAX_PURGE_TEXT,
+  normalizePurgeUrl,
+  PURGE_SUBJECT,
+  type PurgeAck,
+  type PurgeRequest,
+  type PurgeSelector,
+  purgeSelectorProblem,
+  SHIELD_HEARTBEAT_SUBJECT,
+  type ShieldBeat,
+} from './purge.ts';
 export {
   decodeSchedulerAck,
   decodeSchedulerBeat,

@@ -22,6 +22,8 @@ export interface RegionSubjects {
   heartbeat: string;
   /** Scheduler → one worker: render on that worker. */
   workerRender(workerId: string): string;
+  /** Scheduler → one worker: load and pre-render a deployment (on promote). */
+  workerPrewarm(workerId: string): string;
   /** Schedulers → shields: scheduler heartbeats. */
   schedulerHeartbeat: string;
   /** Scheduler → one shield: "I took request X" (so the shield can tell when that scheduler dies). */
@@ -59,6 +61,15 @@ export function regionSubjects(region: string): RegionSubjects {
         );
       }
       return `${base}.worker.${workerId}.render`;
+    },
+    workerPrewarm: (workerId) => {
+      if (!isSubjectToken(workerId)) {
+        throw new InvalidOptionError(
+          'workerId',
+          `must be lower-case letters, digits and dashes, got ${JSON.stringify(workerId)}`,
+        );
+      }
+      return `${base}.worker.${workerId}.prewarm`;
     },
   };
 }

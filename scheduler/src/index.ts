@@ -52,5 +52,6 @@ export {
 } from './autoscaler/local-supervisor.ts';
 export { MemoryLeaseStore } from './autoscaler/memory-lease-store.ts';
 export { SchedulerError } from './errors.ts';
+export { PrewarmRelay, type PrewarmRelayOptions } from './prewarm-relay.ts';
 export { RegionProbe, type RegionProbeOptions } from './region-probe.ts';
 export { Scheduler, type SchedulerOptions } from './scheduler.ts';

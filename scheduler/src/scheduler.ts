@@ -137,6 +137,11 @@ export class Scheduler {
     return this.#workers.size;
   }
 
+  /** Ids of the live workers, as their heartbeats say. */
+  liveWorkerIds(): string[] {
+    return this.#workers.live().map((hb) => hb.workerId);
+  }
+
   /** Subscribes to heartbeats and to the region's miss subject. */
   start(): void {
     if (this.#missSub) return;

@@ -325,6 +325,47 @@ describe('publish, preview, promote, roll back', () => {
     );
   });
 
+  it('pre-warms a deployment on the workers before the environment switches to it', async () => {
+    const [warm, cold] = await Promise.all([app({ version: 'v6' }), app({ version: 'v7' })]);
+    const six = await json<Published>(['publish', '--dir', warm.dir]);
+    const seven = await json<Published>(['publish', '--dir', cold.dir]);
+
+    const promote = await cli(['promote', six.deploymentId, '--env', 'production']);
+    expect(promote.code, promote.stderr).toBe(0);
+    expect(promote.stderr).toMatch(/prewarm: warm on 1 worker\(s\) in 1 region\(s\)/);
+    const first = await get('hello.localhost');
+    expect(first.body).toContain('hello v6');
+    // No cold start: the first request after the switch has no `load` stage.
+    expect(first.headers.get('server-timing')).not.toMatch(/\bload;dur=/);
+
+    // Without pre-warm, the first request pays the load.
+    const unwarmed = await cli([
+      'promote',
+      seven.deploymentId,
+      '--env',
+      'production',
+      '--no-prewarm',
+    ]);
+    expect(unwarmed.code, unwarmed.stderr).toBe(0);
+    let firstSeven = await get('hello.localhost');
+    for (let i = 0; i < 100 && !firstSeven.body.includes('hello v7'); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      firstSeven = await get('hello.localhost');
+    }
+    expect(firstSeven.body).toContain('hello v7');
+    expect(firstSeven.headers.get('server-timing')).toMatch(/\bload;dur=/);
+    const afterCold = await cli([
+      'rollback',
+      '--env',
+      'production',
+      '--app',
+      'hello',
+      '--no-prewarm',
+    ]);
+    expect(afterCold.code, afterCold.stderr).toBe(0);
+    expect(await msUntil('hello.localhost', 'hello v6')).toBeLessThan(1000);
+  });
+
   it('takes two concurrent publishes, both complete', async () => {
     const [a, b] = await Promise.all([app({ version: 'v3' }), app({ version: 'v4' })]);
     const [ra, rb] = await Promise.all([

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance as nodePerformance } from 'node:perf_hooks';
 import {
+  decodePrewarmRequest,
   decodeRenderRequest,
   encodeHeartbeat,
+  encodePrewarm,
   encodeRenderResult,
   errorKind,
   type Heartbeat,
@@ -154,6 +156,7 @@ export class RenderWorker {
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
   #sub: Subscription | undefined;
+  #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #draining = false;
@@ -213,6 +216,35 @@ export class RenderWorker {
     this.#metrics.inFlight.set({ worker: this.workerId }, 0);
     this.#sub = this.#transport.serve(this.#subjects.workerRender(this.workerId), (msg) =>
       this.#handle(msg),
+    );
+    this.#prewarmSub = this.#transport.serve(
+      this.#subjects.workerPrewarm(this.workerId),
+      async (msg) => {
+        const started = now();
+        try {
+          const req = decodePrewarmRequest(msg.body);
+          const { warm } = await this.prewarm(req.deploymentId, req.timeoutMs, req.environment);
+          return {
+            headers: {},
+            body: encodePrewarm({
+              workerId: this.workerId,
+              ok: true,
+              warmThreads: warm,
+              ms: Math.round(now() - started),
+            }),
+          };
+        } catch (err) {
+          return {
+            headers: {},
+            body: encodePrewarm({
+              workerId: this.workerId,
+              ok: false,
+              ms: Math.round(now() - started),
+              error: toWireError(err),
+            }),
+          };
+        }
+      },
     );
     this.#sendHeartbeat();
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatMs);
@@ -461,7 +493,7 @@ export class RenderWorker {
     this.#drained ??= (async () => {
       this.#draining = true;
       this.#sendHeartbeat();
-      await this.#sub?.drain();
+      await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
       await this.#pool?.close();
       this.#log({ msg: 'worker drained', worker: this.workerId });
