@@ -31,7 +31,6 @@ export {
   JetStreamControlStore,
   type JetStreamControlStoreOptions,
 } from './jetstream-control-store.ts';
-export { type AppPointer, type Deployment, LocalDeploymentStore } from './local-store.ts';
 export { checkManifest } from './manifest-check.ts';
 export { MemoryControlStore } from './memory-control-store.ts';
 export {

@@ -231,7 +231,19 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
   });
   let services: ExampleServices | undefined;
   if (o.examples) {
-    services = await startExampleServices({ port: options.examplesApiPort ?? 4001, log: o.log });
+    services = await startExampleServices({
+      port: options.examplesApiPort ?? 4001,
+      log: o.log,
+    }).catch((err: unknown) => {
+      // The default port is taken (another fleet?): any free port will do,
+      // the examples' environments are pointed at wherever it listens.
+      if (options.examplesApiPort !== undefined) throw err;
+      o.log({
+        msg: 'products API port 4001 is taken, using a free port',
+        error: (err as Error).message,
+      });
+      return startExampleServices({ port: 0, log: o.log });
+    });
     await publishExamples(controlPlane, o.log, services.apiUrl);
   }
   const scheduler = new Scheduler({
