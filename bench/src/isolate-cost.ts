@@ -1,5 +1,9 @@
 /**
- * What an isolate costs, for the React and Vue examples:
+ * What an isolate costs, for the React and Vue examples' listing page `/`
+ * rendered from the catalogue compiled into the bundle (the same bundle as
+ * rows c=1/c=2 of `ssr-throughput`: a handler around the app's
+ * `renderRoute('/', PRODUCTS)`, built as `flotilla build` builds; no backend
+ * fetch, so the figures are the isolate's and the render's alone):
  * - a new deployment's cold first response (isolate + prelude + compile +
  *   first render, empty compile cache) against a warm render of the same page,
  *   and the cold start of a deployment whose code this thread compiled before;
@@ -10,13 +14,13 @@
  *
  * @module
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build as buildReact } from '@flotilla/example-react-shop/build';
-import { build as buildVue } from '@flotilla/example-vue-shop/build';
 import { CompileCache, DeploymentIsolate, type SandboxRequest } from '@flotilla/runtime';
-import { p50p99, round, table } from './stats.ts';
+import { type BenchApp, REACT_SHOP, VUE_SHOP } from './plain-app.ts';
+import { bundleMemoryApp, type SandboxBundle } from './sandbox-app.ts';
+import { hardTimeout, p50p99, round, table } from './stats.ts';
 
 const COLD_SAMPLES = 15;
 const WARM_RENDERS = 300;
@@ -62,8 +66,8 @@ async function coldFirst(code: string, hash: string, cache: CompileCache): Promi
   return ms;
 }
 
-async function measure(app: string, bundlePath: string, hash: string): Promise<AppCost> {
-  const code = await readFile(bundlePath, 'utf8');
+async function measure(app: string, bundle: SandboxBundle): Promise<AppCost> {
+  const { code, bundleHash: hash } = bundle;
   // A new deployment: nothing compiled in this process before.
   const cold: number[] = [];
   for (let i = 0; i < COLD_SAMPLES; i++)
@@ -116,18 +120,23 @@ async function measure(app: string, bundlePath: string, hash: string): Promise<A
   };
 }
 
+/** The app's bundle rendering from the catalogue compiled in (its build supplies the asset map). */
+async function memoryBundle(app: BenchApp, dir: string): Promise<SandboxBundle> {
+  const built = await app.build({ outDir: join(dir, app.name) });
+  return bundleMemoryApp(app, built.manifest);
+}
+
 export async function main(): Promise<AppCost[]> {
+  hardTimeout('isolate-cost', 110_000);
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-isolate-'));
   try {
-    const react = await buildReact({ outDir: join(dir, 'react') });
-    const vue = await buildVue({ outDir: join(dir, 'vue') });
-    const results = [
-      await measure('react-shop', react.bundlePath, react.manifest.bundleHash),
-      await measure('vue-shop', vue.bundlePath, vue.manifest.bundleHash),
-    ];
+    const results: AppCost[] = [];
+    for (const app of [REACT_SHOP, VUE_SHOP]) {
+      results.push(await measure(app.name, await memoryBundle(app, dir)));
+    }
     const gcNote = (globalThis as { gc?: unknown }).gc ? '' : ' (no --expose-gc: RSS is noisier)';
     process.stdout.write(
-      `isolate-cost: listing page "/", ${COLD_SAMPLES} cold starts, ${WARM_RENDERS} warm renders, ${ISOLATES_FOR_RSS} isolates for RSS${gcNote}\n\n`,
+      `isolate-cost: listing page "/" rendered from the catalogue in the bundle (no backend fetch), ${COLD_SAMPLES} cold starts, ${WARM_RENDERS} warm renders, ${ISOLATES_FOR_RSS} isolates for RSS${gcNote}\n\n`,
     );
     process.stdout.write(
       `${table([

@@ -26,7 +26,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalDeploymentStore } from '@flotilla/deploy';
+import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
+import { type ProductsApi, startProductsApi } from '@flotilla/example-products-api';
 import { connectNats, publishExamples } from '@flotilla/fleet';
 import {
   encodeRenderRequest,
@@ -320,14 +321,19 @@ export async function main(): Promise<Record<string, unknown>> {
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   process.once('exit', removeDir); // also when the hard timeout ends the process
   let nats: NatsServerHandle | undefined;
+  let api: ProductsApi | undefined;
   const roles: RoleProcess[] = [];
   try {
     const setupStarted = now();
-    nats = await startNatsServer();
-    const store = new LocalDeploymentStore(join(dir, 'store'));
-    const apps = await publishExamples(store);
-    const react = apps.find((a) => a.name === 'react-shop');
-    if (!react) throw new Error('publishExamples did not publish react-shop');
+    nats = await startNatsServer({ jetstream: true });
+    api = await startProductsApi({ port: 0 });
+    const publisher = await connectNats(nats.url, 'bench-publisher');
+    const controlPlane = new ControlPlane({ store: await JetStreamControlStore.open(publisher) });
+    const apps = await publishExamples(controlPlane, () => {}, api.url);
+    await publisher.close();
+    if (!apps.some((id) => id.startsWith('react-shop-'))) {
+      throw new Error('publishExamples did not publish react-shop');
+    }
 
     const specs: Array<RoleProcess['role']> = [
       ...Array<'worker'>(WORKERS).fill('worker'),
@@ -335,7 +341,7 @@ export async function main(): Promise<Record<string, unknown>> {
       'shield',
     ];
     const started = await Promise.allSettled(
-      specs.map((role, i) => startRoleProcess(role, nats?.url ?? '', store.root, i)),
+      specs.map((role, i) => startRoleProcess(role, nats?.url ?? '', join(dir, 'store'), i)),
     );
     for (const s of started) if (s.status === 'fulfilled') roles.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
@@ -439,6 +445,8 @@ export async function main(): Promise<Record<string, unknown>> {
   } finally {
     await Promise.all(roles.map((r) => r.child.kill('SIGTERM')));
     await nats?.stop();
+    // In this process: left open, it would keep the bench from exiting.
+    await api?.close();
     process.off('exit', removeDir);
     await rm(dir, { recursive: true, force: true });
   }

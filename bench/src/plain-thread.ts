@@ -7,17 +7,20 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadPlainApp, renderOnce } from './plain-app.ts';
+import { installBackendFetch, loadPlainApp, renderOnce } from './plain-app.ts';
 
 interface Data {
   modulePath: string;
   url: string;
   warmup: number;
+  /** Origins of the backends the app fetches (`backend://api/…`), if it fetches any. */
+  backends?: Record<string, string>;
 }
 
 const data = workerData as Data;
 const port = parentPort;
 if (!port) throw new Error('plain-thread.ts must run as a worker thread');
+if (data.backends) installBackendFetch(data.backends);
 const app = await loadPlainApp(data.modulePath);
 for (let i = 0; i < data.warmup; i++) await renderOnce(app, data.url);
 const html = await renderOnce(app, data.url);

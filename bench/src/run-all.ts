@@ -48,7 +48,12 @@ const started = performance.now();
 const failed: string[] = [];
 for (const bench of BENCHES) {
   process.stdout.write(`\n=== ${bench.name} ===\n`);
+  const benchStarted = performance.now();
   const code = await runOne(bench);
+  const benchSeconds = ((performance.now() - benchStarted) / 1000).toFixed(1);
+  process.stdout.write(
+    `run-all: ${bench.name} ${code === 0 ? 'passed' : `failed (exit ${code})`} in ${benchSeconds} s\n`,
+  );
   if (code !== 0) failed.push(`${bench.name} (exit ${code})`);
 }
 const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -4,24 +4,32 @@
  * process runs (RenderWorker → piscina thread → isolated-vm isolate),
  * measured in the same run on the same machine.
  *
- * Per app, row "c=1": one thread each, one render at a time (per-render
- * cost). Row "c=2": two plain-Node worker threads against a RenderWorker with
- * two piscina threads, two renders in flight.
+ * Both sides run the same code: a fetch handler around the app's pure
+ * `renderRoute('/', PRODUCTS)`, the catalogue compiled into the bundle (see
+ * `plain-app.ts`), so the ratio is the isolate's cost for the same render
+ * work. Per app, row "c=1": one thread each, one render at a time
+ * (per-render cost). Row "c=2": two plain-Node worker threads against a
+ * RenderWorker with two piscina threads, two renders in flight. Row
+ * "router+api c=1": the app as deployed (its Router loads the catalogue,
+ * ~40 KB of JSON, from the products API on every render) against the same
+ * Router in plain Node fetching from the same API (a process of its own).
  *
  * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/ssr-throughput.ts
  * Env: BENCH_SSR_SECONDS (measured seconds per side and row, default 5),
  *      BENCH_SSR_C2=0 to skip the c=2 rows,
+ *      BENCH_SSR_ROUTER=0 to skip the router+api rows,
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both).
  *
  * @module
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { LocalDeploymentStore } from '@flotilla/deploy';
 import {
   decodeRenderResult,
   encodeRenderRequest,
@@ -32,10 +40,12 @@ import { assertIsolateHostProcess } from '@flotilla/runtime';
 import { InProcessTransport } from '@flotilla/transport';
 import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
 import { type BenchApp, bundlePlainApp, REACT_SHOP, VUE_SHOP } from './plain-app.ts';
+import { bundleMemoryApp, readBuiltBundle, writeDeployment } from './sandbox-app.ts';
 import { hardTimeout, mean, now, p50p99, printResult, round, table } from './stats.ts';
 
 const SECONDS = Number(process.env.BENCH_SSR_SECONDS) || 5;
 const WITH_C2 = process.env.BENCH_SSR_C2 !== '0';
+const WITH_ROUTER = process.env.BENCH_SSR_ROUTER !== '0';
 const WARMUP = 300;
 /** Slices each side's measured time is cut into, alternating with the other side's. */
 const SLICES = 6;
@@ -179,13 +189,23 @@ class PlainThreads {
     this.#workers = workers;
   }
 
-  /** Starts the threads and waits until each has warmed up. */
-  static async start(modulePath: string, url: string, threads: number): Promise<PlainThreads> {
+  /**
+   * Starts the threads and waits until each has warmed up.
+   *
+   * @param backends - Origins of the backends the module fetches
+   * (`backend://api/…`), if it fetches any.
+   */
+  static async start(
+    modulePath: string,
+    url: string,
+    threads: number,
+    backends?: Record<string, string>,
+  ): Promise<PlainThreads> {
     const workers = Array.from(
       { length: threads },
       () =>
         new Worker(new URL('./plain-thread.ts', import.meta.url), {
-          workerData: { modulePath, url, warmup: WARMUP },
+          workerData: { modulePath, url, warmup: WARMUP, ...(backends ? { backends } : {}) },
         }),
     );
     const self = new PlainThreads(workers);
@@ -319,72 +339,128 @@ function row(plain: Run, sandbox: Run): Row {
 interface AppResult {
   app: string;
   page: string;
+  /** Bytes of the sandbox bundle of rows c=1 and c=2 (renderRoute + the catalogue). */
   bundleBytes: number;
   htmlChars: number;
+  /** Plain and sandbox rendered the same HTML (c=1 and, if run, router+api). */
   sameHtml: boolean;
   c1: Row;
   c2?: Row;
+  /** The app as deployed: its Router fetching the catalogue from the products API, c=1. */
+  router?: Row & {
+    /** Bytes of the app's real bundle (`flotilla build`). */
+    bundleBytes: number;
+    sameHtml: boolean;
+    /** Its page is the one rows c=1 and c=2 render from memory. */
+    sameHtmlAsMemory: boolean;
+  };
 }
 
-/** Measures one app: plain and sandbox at c=1, then (unless skipped) at c=2. */
-async function benchApp(app: BenchApp, dir: string): Promise<AppResult> {
-  const url = pageUrl(app);
-  // The sandbox side: the example built and published as the fleet does it.
-  const built = await app.build({ outDir: join(dir, app.name, 'build') });
-  const store = new LocalDeploymentStore(join(dir, app.name, 'store'));
-  const { id: deploymentId } = await store.publish(built);
-  // The baseline: the same source bundled for Node.
-  const modulePath = await bundlePlainApp(dir, app);
-
-  // c=1: plain Node on one thread, against a RenderWorker with 1 thread, 1 task per thread.
-  let plainHtml = '';
-  let sandboxHtml = '';
-  let c1: Row;
-  const plain1 = await PlainThreads.start(modulePath, url, 1);
+/** One row: `threads` plain-Node threads against a RenderWorker with `threads` threads. */
+async function measureRow(options: {
+  app: BenchApp;
+  deploymentsDir: string;
+  deploymentId: string;
+  modulePath: string;
+  threads: number;
+  backends?: Record<string, string>;
+}): Promise<{ row: Row; plainHtml: string; sandboxHtml: string }> {
+  const { app, threads } = options;
+  const plain = await PlainThreads.start(
+    options.modulePath,
+    pageUrl(app),
+    threads,
+    options.backends,
+  );
   try {
-    plainHtml = plain1.html;
-    const s1 = await startSandbox(store.deploymentsDir, deploymentId, app, 1);
+    const sandbox = await startSandbox(options.deploymentsDir, options.deploymentId, app, threads);
     try {
-      sandboxHtml = (await s1.client.render()).html;
+      const sandboxHtml = (await sandbox.client.render()).html;
       const r = await interleave(
-        (ms) => plain1.run(ms),
-        (ms) => loop(1, ms, async () => (await s1.client.render()).stages),
+        (ms) => plain.run(ms),
+        (ms) => loop(threads, ms, async () => (await sandbox.client.render()).stages),
       );
-      c1 = row(r.plain, r.sandbox);
+      return { row: row(r.plain, r.sandbox), plainHtml: plain.html, sandboxHtml };
     } finally {
-      await stopSandbox(s1);
+      await stopSandbox(sandbox);
     }
   } finally {
-    await plain1.stop();
+    await plain.stop();
   }
+}
+
+/**
+ * Measures one app: the `memory` entry (renderRoute over the catalogue in
+ * the bundle) plain and sandboxed at c=1, then (unless skipped) at c=2, then
+ * (unless skipped) the app's Router with the products API at c=1.
+ */
+async function benchApp(
+  app: BenchApp,
+  dir: string,
+  apiUrl: string | undefined,
+): Promise<AppResult> {
+  const url = pageUrl(app);
+  // The app as `flotilla build` builds it: its asset map for both sides, its bundle for router+api.
+  const built = await app.build({ outDir: join(dir, app.name, 'build') });
+  const deploymentsDir = join(dir, 'deployments');
+  // Both sides: renderRoute over the catalogue compiled in, the same handler around it.
+  const memory = await bundleMemoryApp(app, built.manifest);
+  const memoryId = `${app.name}-memory`;
+  await writeDeployment(deploymentsDir, memoryId, app.name, memory, {});
+  const memoryModule = await bundlePlainApp(dir, app, 'memory', built.manifest);
+
+  // c=1: plain Node on one thread, against a RenderWorker with 1 thread, 1 task per thread.
+  const one = await measureRow({
+    app,
+    deploymentsDir,
+    deploymentId: memoryId,
+    modulePath: memoryModule,
+    threads: 1,
+  });
 
   // c=2: two plain-Node worker threads against a RenderWorker with 2 threads.
-  let c2: Row | undefined;
-  if (WITH_C2) {
-    const plain2 = await PlainThreads.start(modulePath, url, 2);
-    try {
-      const s2 = await startSandbox(store.deploymentsDir, deploymentId, app, 2);
-      try {
-        const r = await interleave(
-          (ms) => plain2.run(ms),
-          (ms) => loop(2, ms, async () => (await s2.client.render()).stages),
-        );
-        c2 = row(r.plain, r.sandbox);
-      } finally {
-        await stopSandbox(s2);
-      }
-    } finally {
-      await plain2.stop();
-    }
+  const two = WITH_C2
+    ? await measureRow({
+        app,
+        deploymentsDir,
+        deploymentId: memoryId,
+        modulePath: memoryModule,
+        threads: 2,
+      })
+    : undefined;
+
+  // router+api c=1: the deployed bundle (Router, backend fetch) against the same Router in plain Node.
+  let router: AppResult['router'];
+  if (apiUrl !== undefined) {
+    const bundle = await readBuiltBundle(built.bundlePath, built.manifest);
+    const routerId = `${app.name}-router`;
+    const backends = { api: apiUrl };
+    await writeDeployment(deploymentsDir, routerId, app.name, bundle, backends);
+    const routerModule = await bundlePlainApp(dir, app, 'router', built.manifest);
+    const r = await measureRow({
+      app,
+      deploymentsDir,
+      deploymentId: routerId,
+      modulePath: routerModule,
+      threads: 1,
+      backends,
+    });
+    router = {
+      ...r.row,
+      bundleBytes: bundle.bundleBytes,
+      sameHtml: r.plainHtml === r.sandboxHtml,
+      sameHtmlAsMemory: r.plainHtml === one.plainHtml,
+    };
   }
   return {
     app: app.name,
     page: url,
-    bundleBytes: built.manifest.bundleBytes,
-    htmlChars: plainHtml.length,
-    sameHtml: plainHtml === sandboxHtml,
-    c1,
-    ...(c2 ? { c2 } : {}),
+    bundleBytes: memory.bundleBytes,
+    htmlChars: one.plainHtml.length,
+    sameHtml: one.plainHtml === one.sandboxHtml && (router?.sameHtml ?? true),
+    c1: one.row,
+    ...(two ? { c2: two.row } : {}),
+    ...(router ? { router } : {}),
   };
 }
 
@@ -392,7 +468,9 @@ async function benchApp(app: BenchApp, dir: string): Promise<AppResult> {
 function printApp(app: BenchApp, r: AppResult): void {
   console.log('');
   console.log(
-    `${app.label} example (${r.app}), page ${r.page}: ${r.bundleBytes} B bundle, ${r.htmlChars} chars of HTML`,
+    `${app.label} example (${r.app}), page ${r.page}: ${r.htmlChars} chars of HTML; ` +
+      `${r.bundleBytes} B bundle rendering from memory` +
+      (r.router ? `, ${r.router.bundleBytes} B deployed bundle (Router)` : ''),
   );
   const rows: Array<Array<string | number>> = [
     [
@@ -423,8 +501,9 @@ function printApp(app: BenchApp, r: AppResult): void {
       x.isolateRenderRatio,
     ]);
   };
-  add('c=1 (1 thread)', r.c1);
-  if (r.c2) add('c=2 (2 threads)', r.c2);
+  add('c=1 (1 thread), from memory', r.c1);
+  if (r.c2) add('c=2 (2 threads), from memory', r.c2);
+  if (r.router) add('router+api c=1 (fetch + render)', r.router);
   console.log(table(rows));
   const st = r.c1.sandbox.stagesP50;
   console.log(
@@ -432,9 +511,66 @@ function printApp(app: BenchApp, r: AppResult): void {
       `worker process around it (bundle lookup, piscina, thread hop) ${st.workerMinusRender} ms, ` +
       `transport + encode/decode ${st.outsideWorker} ms; plain node p50 ${r.c1.plain.p50} ms (mean ${r.c1.plain.mean})`,
   );
+  if (r.router) {
+    const rt = r.router.sandbox.stagesP50;
+    console.log(
+      `  router+api: both sides run the app's Router, which fetches GET /products (~40 KB of JSON) from the products API ` +
+        `(a process of its own) on every render; the sandbox's render stage (fetch included) p50 ${rt.render} ms, ` +
+        `plain node p50 ${r.router.plain.p50} ms. Not the isolate's cost alone: the API's time weighs on both sides.`,
+    );
+  }
   console.log(
-    `  same HTML on both sides: ${r.sameHtml ? 'yes' : 'NO'} (${r.htmlChars} chars plain)`,
+    `  same HTML on both sides: ${r.sameHtml ? 'yes' : 'NO'} (${r.htmlChars} chars plain)` +
+      (r.router
+        ? `; router+api page ${r.router.sameHtmlAsMemory ? 'identical to' : 'DIFFERENT from'} the page rendered from memory`
+        : ''),
   );
+}
+
+/**
+ * Starts the products API as a process of its own (so serving it takes no
+ * time from the bench's threads); it exits with this process.
+ */
+async function startApiProcess(): Promise<{ url: string; child: ChildProcess }> {
+  const script = fileURLToPath(import.meta.resolve('@flotilla/example-products-api/server'));
+  const child = spawn(process.execPath, [script, '--port', '0', '--exit-with-parent'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const fail = (why: string) => {
+      child.kill('SIGKILL');
+      reject(new Error(`products API: ${why}`));
+    };
+    const timer = setTimeout(() => fail('no ready line within 10 s'), 10_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const match = /ready on (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`products API exited (${code}) before it was ready`));
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`products API: ${err.message}`));
+    });
+  });
+  child.stdout?.resume();
+  return { url, child };
+}
+
+async function stopApiProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin?.end();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
@@ -444,13 +580,23 @@ export async function main(): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-ssr-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   process.once('exit', removeDir); // also when the hard timeout ends the process
+  let api: { url: string; child: ChildProcess } | undefined;
   try {
+    if (WITH_ROUTER) api = await startApiProcess();
     const loadBefore = loadavg()[0] ?? 0;
     console.log(
       `ssr-throughput: ${APPS.map((a) => a.label).join(' and ')} examples, page /; ` +
         `node ${process.version}, flags ${process.execArgv.join(' ') || '(none)'}; ` +
         `warm-up ${WARMUP} renders per thread, then ${SECONDS} s per side and row in ${SLICES} slices alternating between the sides`,
     );
+    console.log(
+      "  rows c=1 and c=2: both sides run the same handler around the app's renderRoute('/', PRODUCTS), the catalogue compiled in (no backend fetch): the same render work;",
+    );
+    if (api) {
+      console.log(
+        `  row router+api: the app as deployed (Router; GET /products from the products API at ${api.url} on every render) against the same Router in plain Node;`,
+      );
+    }
     console.log(
       '  ratio sandbox/plain = sandbox renders/s ÷ plain renders/s (the whole path: transport, worker, piscina thread hop, isolate);',
     );
@@ -459,7 +605,7 @@ export async function main(): Promise<Record<string, unknown>> {
     );
     const results: AppResult[] = [];
     for (const app of APPS) {
-      const r = await benchApp(app, dir);
+      const r = await benchApp(app, dir, api?.url);
       results.push(r);
       printApp(app, r);
     }
@@ -476,6 +622,9 @@ export async function main(): Promise<Record<string, unknown>> {
         `(ratio ${r.c1.ratio}, isolate render only ${r.c1.isolateRenderRatio})` +
         (r.c2
           ? `, on two threads ${r.c2.sandbox.rps}/s vs ${r.c2.plain.rps}/s (ratio ${r.c2.ratio}, isolate render only ${r.c2.isolateRenderRatio})`
+          : '') +
+        (r.router
+          ? `; Router + products API ${r.router.sandbox.rps}/s vs ${r.router.plain.rps}/s (ratio ${r.router.ratio})`
           : '')
       );
     });
@@ -484,6 +633,8 @@ export async function main(): Promise<Record<string, unknown>> {
     const result = {
       bench: 'ssr-throughput',
       page: '/',
+      // c1/c2: renderRoute over the catalogue in the bundle, both sides; router: the deployed Router + products API.
+      renderedFrom: { c1: 'memory', c2: 'memory', router: 'products-api' },
       seconds: SECONDS,
       slices: SLICES,
       warmup: WARMUP,
@@ -496,6 +647,7 @@ export async function main(): Promise<Record<string, unknown>> {
     printResult(result);
     return result;
   } finally {
+    if (api) await stopApiProcess(api.child);
     process.off('exit', removeDir);
     await rm(dir, { recursive: true, force: true });
   }
