@@ -2,7 +2,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** Metrics of the shield; created once per registry. */
 export interface ShieldMetrics {
-  requests: Counter<'app' | 'status' | 'region'>;
+  requests: Counter<'app' | 'status' | 'region' | 'cache'>;
   errors: Counter<'code' | 'region'>;
   requestSeconds: Histogram<'app' | 'region'>;
   retries: Counter<'region' | 'reason'>;
@@ -19,8 +19,8 @@ export function shieldMetrics(registry: Registry): ShieldMetrics {
   const m: ShieldMetrics = {
     requests: new Counter({
       name: 'flotilla_shield_requests_total',
-      help: 'HTTP requests answered by the shield, by app and status code.',
-      labelNames: ['app', 'status', 'region'],
+      help: 'HTTP requests answered by the shield, by app, status code and cache outcome (hit, stale, miss, pass, none).',
+      labelNames: ['app', 'status', 'region', 'cache'],
       registers,
     }),
     errors: new Counter({

@@ -448,10 +448,10 @@ describe('Shield', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text = res.body.toString();
     expect(text).toContain(
-      'flotilla_shield_requests_total{app="shop",status="200",region="test-region"} 1',
+      'flotilla_shield_requests_total{app="shop",status="200",region="test-region",cache="none"} 1',
     );
     expect(text).toContain(
-      'flotilla_shield_requests_total{app="none",status="404",region="test-region"} 1',
+      'flotilla_shield_requests_total{app="none",status="404",region="test-region",cache="none"} 1',
     );
     expect(text).toContain(
       'flotilla_shield_errors_total{code="FLOTILLA_ERR_NOT_FOUND",region="test-region"} 1',

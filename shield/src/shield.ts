@@ -1,6 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  computeCacheKey,
+  type MatchRequest,
+  matchRoutes,
+  normalizeQuery,
+} from '@flotilla/manifest';
 import {
   decodeRenderResult,
   decodeSchedulerAck,
@@ -22,7 +28,21 @@ import {
 } from '@flotilla/protocol';
 import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
+import {
+  type CacheRequest,
+  EdgeCache,
+  type EdgeCacheOptions,
+  type OriginMode,
+} from './cache/edge-cache.ts';
+import {
+  browserHeaders,
+  CACHE_STATUS_HEADER,
+  CACHING_STATUS_HEADER,
+  variantHeaders,
+} from './cache/headers.ts';
 import { ShieldError } from './errors.ts';
+import { headerRecord, upstreamHeaders } from './front-door/upstream-headers.ts';
+import { UserAgentClassifier } from './front-door/user-agent.ts';
 import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
 import { type AppRoute, matchRoute, validateApps } from './routes.ts';
 import type { SiteDirectory, SiteTarget } from './site-directory.ts';
@@ -45,6 +65,20 @@ export interface ShieldOptions {
    * @default none
    */
   sites?: SiteDirectory;
+  /**
+   * The L2 cache in front of the control plane's sites (routes with cache
+   * options, keys, coalescing, stale serving); `false` forwards every
+   * request. Static `apps` are never cached.
+   * @default enabled with the defaults of {@link EdgeCacheOptions}
+   */
+  cache?: EdgeCacheOptions | false;
+  /**
+   * A request carrying `x-flotilla-debug: <debugToken>` is never served from
+   * nor stored in the cache (and says so). Without a token, no request is a
+   * debug request: a client cannot make the shield bypass its cache.
+   * @default none
+   */
+  debugToken?: string;
   /**
    * Interface to listen on.
    * @default '127.0.0.1'
@@ -149,8 +183,38 @@ interface Destination {
   target: SiteTarget | undefined;
 }
 
+/** How a cached request is sent upstream (built from the allow-list). */
+interface Upstream {
+  method: string;
+  /** Path and (normalised) query the app sees. */
+  path: string;
+  headers: Array<[string, string]>;
+  traceparent: string;
+  signal: AbortSignal;
+}
+
 /** Methods a shield may send again after the scheduler holding them died. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+const EMPTY_BODY = new Uint8Array(0);
+
+/** Response headers that stay inside the fleet: cache tags are for purges, not clients. */
+const INTERNAL_RESPONSE_HEADERS = new Set(['surrogate-key', 'cache-tag']);
+
+/** The `cache` label of `flotilla_shield_requests_total` for a `Cache-Status` value. */
+function cacheOutcomeLabel(cacheStatus: string): string {
+  if (/; hit\b/.test(cacheStatus)) return 'hit';
+  if (/detail=stale-if-error/.test(cacheStatus)) return 'stale';
+  if (/fwd=(?:uri-miss|stale|vary-miss)\b/.test(cacheStatus)) return 'miss';
+  return 'pass';
+}
+
+function hostOnly(hostHeader: string): string {
+  const h = hostHeader.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
 
 function now(): number {
   return performance.timeOrigin + performance.now();
@@ -192,6 +256,9 @@ export class Shield {
   readonly #server: Server;
   #apps: AppRoute[];
   readonly #sites: SiteDirectory | undefined;
+  readonly #cache: EdgeCache | undefined;
+  readonly #debugToken: string | undefined;
+  readonly #userAgents: UserAgentClassifier;
   /** Regions whose scheduler heartbeats and acks this shield follows. */
   readonly #regions = new Map<string, RegionSubjects>();
   readonly #secondary: { region: string; subjects: RegionSubjects } | undefined;
@@ -231,6 +298,16 @@ export class Shield {
     this.#maxBody = positiveInt('maxRequestBodyBytes', options.maxRequestBodyBytes, 1024 * 1024);
     this.#registry = options.registry ?? new Registry();
     this.#metrics = shieldMetrics(this.#registry);
+    this.#cache =
+      options.cache === false
+        ? undefined
+        : new EdgeCache({
+            ...(options.cache ?? {}),
+            registry: this.#registry,
+            ...(options.log ? { log: options.log } : {}),
+          });
+    this.#debugToken = options.debugToken;
+    this.#userAgents = new UserAgentClassifier();
     this.#log = options.log ?? (() => {});
     this.#secondary =
       options.secondaryRegion === undefined
@@ -386,6 +463,10 @@ export class Shield {
         return;
       }
       const body = await this.#readBody(req);
+      if (route.target && this.#cache) {
+        await this.#serveCached(req, res, route, route.target, this.#cache, body, started);
+        return;
+      }
       const { result, region } = await this.#forward(req, route, body, started);
       const timings = { ...result.timings };
       timings.shield = Math.max(0, now() - started - topLevelMs(result.timings));
@@ -429,10 +510,174 @@ export class Shield {
     }
   }
 
-  #count(app: string, status: number, started: number, code?: string): void {
-    this.#metrics.requests.inc({ app, status: String(status), region: this.region });
+  #count(app: string, status: number, started: number, code?: string, cache = 'none'): void {
+    this.#metrics.requests.inc({ app, status: String(status), region: this.region, cache });
     this.#metrics.requestSeconds.observe({ app, region: this.region }, (now() - started) / 1000);
     if (code) this.#metrics.errors.inc({ code, region: this.region });
+  }
+
+  /**
+   * A request to a control-plane site: route match on its manifest, cache
+   * key, then the L2 cache (hit, stale, coalesced miss, pass), and the
+   * response with its caching headers.
+   */
+  async #serveCached(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Destination,
+    target: SiteTarget,
+    cache: EdgeCache,
+    body: Uint8Array,
+    started: number,
+  ): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = new URL(route.path, 'http://shield.invalid');
+    const query = url.search.slice(1);
+    const record = headerRecord(req.rawHeaders);
+    const host = hostOnly(req.headers.host ?? '');
+    const matchReq: MatchRequest = { method, host, path: url.pathname, query, headers: record };
+    const decision = matchRoutes(target.manifest.routes, matchReq);
+    const spec = decision.cache?.key;
+    const agent = this.#userAgents.classify(record['user-agent']);
+    const postCacheable =
+      method === 'POST' &&
+      decision.terminal?.criteria.method?.includes('POST') === true &&
+      decision.cache?.edge !== undefined &&
+      decision.cache.edge !== false;
+    // What the client asked for, prefix included; a cacheable POST's body is part of it.
+    let key = computeCacheKey(
+      spec,
+      { ...matchReq, path: `${route.prefix}${url.pathname}` },
+      {
+        environment: `${target.environment ?? 'preview'}@${target.deploymentId}`,
+        device: agent.device,
+        browser: agent.browser,
+      },
+    );
+    if (postCacheable) key += `|post=${createHash('sha256').update(body).digest('hex')}`;
+    const cacheReq: CacheRequest = {
+      key,
+      method,
+      route: decision.cache,
+      debug: this.#debugToken !== undefined && record['x-flotilla-debug'] === this.#debugToken,
+      postCacheable,
+      requestBodyBytes: body.byteLength,
+      setCookieRemoved: decision.headerOps.some(
+        (op) =>
+          (op.op === 'removeUpstreamResponse' || op.op === 'removeResponse') &&
+          op.name.toLowerCase() === 'set-cookie',
+      ),
+      app: target.app,
+      environment: target.environment ?? '',
+      path: url.pathname,
+      url: `${host}${url.pathname}${url.search}`,
+    };
+    const upstream = (mode: OriginMode, signal: AbortSignal): Upstream => {
+      const traceparent = nextTraceparent(record.traceparent);
+      const extra: Array<[string, string]> = [['traceparent', traceparent]];
+      if (route.prefix) extra.push(['x-forwarded-prefix', route.prefix]);
+      let path = route.path;
+      let upstreamMethod = method;
+      if (mode === 'cache') {
+        // The app sees the query as the key holds it (sorted, excluded
+        // parameters removed), and a HEAD as a GET so the copy has a body.
+        const normalised = normalizeQuery(query, spec);
+        path = `${url.pathname}${normalised === '' ? '' : `?${normalised}`}`;
+        if (spec?.query.mode === 'exclude' && query !== '') {
+          extra.push(['x-flotilla-original-query', query]);
+        }
+        if (method === 'HEAD') upstreamMethod = 'GET';
+      }
+      return {
+        method: upstreamMethod,
+        path,
+        headers: upstreamHeaders(req.rawHeaders, {
+          mode,
+          keySpec: spec,
+          device: agent.device,
+          browser: agent.browser,
+          extra,
+        }),
+        traceparent,
+        signal,
+      };
+    };
+    const answer = await cache.serve(cacheReq, (mode, signal) =>
+      this.#forward(
+        req,
+        route,
+        method === 'HEAD' ? EMPTY_BODY : body,
+        started,
+        upstream(mode, signal),
+      ),
+    );
+
+    const cacheLabel = cacheOutcomeLabel(answer.cacheStatus);
+    const caching: Record<string, string> = {
+      [CACHE_STATUS_HEADER]: answer.cacheStatus,
+      [CACHING_STATUS_HEADER]: answer.cachingStatus,
+    };
+    const timings = answer.timings ? { ...answer.timings } : {};
+    timings.shield = Math.max(0, now() - started - topLevelMs(timings));
+    const timing =
+      serverTiming(timings) + (answer.region ? `, region;desc="${answer.region}"` : '');
+    if (answer.kind === 'error') {
+      this.#sendError(res, answer.error.code, answer.error.message, timing, {
+        ...caching,
+        ...(answer.retryAfterSeconds !== undefined
+          ? { 'retry-after': String(answer.retryAfterSeconds) }
+          : {}),
+      });
+      this.#count(
+        route.app,
+        errorStatus(answer.error.code),
+        started,
+        answer.error.code,
+        cacheLabel,
+      );
+      return;
+    }
+    let list: ReadonlyArray<readonly [string, string]>;
+    let out: Uint8Array;
+    if (answer.entry) {
+      const encoded = cache.store.body(answer.entry, record['accept-encoding'] ?? '');
+      out = encoded.body;
+      list = variantHeaders(answer.entry.headers, encoded.encoding, out.byteLength);
+    } else {
+      out = answer.response.body;
+      list = answer.response.headers;
+    }
+    const upstreamConnection = list
+      .filter(([k]) => k.toLowerCase() === 'connection')
+      .map(([, v]) => v)
+      .join(',');
+    const skip = hopByHop(upstreamConnection);
+    const headers: Record<string, string | string[]> = {};
+    const upstreamCacheControl: string[] = [];
+    for (const [k, v] of list) {
+      const name = k.toLowerCase();
+      if (skip.has(name) || INTERNAL_RESPONSE_HEADERS.has(name)) continue;
+      if (name === 'cache-control') {
+        upstreamCacheControl.push(v);
+        continue;
+      }
+      const prev = headers[name];
+      if (prev === undefined) headers[name] = v;
+      else headers[name] = Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    const browser = browserHeaders(decision.cache, upstreamCacheControl);
+    if (browser.cacheControl !== undefined) headers['cache-control'] = browser.cacheControl;
+    if (browser.swCacheControl !== undefined)
+      headers['x-sw-cache-control'] = browser.swCacheControl;
+    Object.assign(headers, caching);
+    if (answer.ageSeconds !== undefined) headers.age = String(answer.ageSeconds);
+    headers['server-timing'] = timing;
+    const status = answer.response.status;
+    if (status !== 204 && status !== 304) headers['content-length'] = String(out.byteLength);
+    else delete headers['content-length'];
+    res.writeHead(status, headers);
+    res.end(method === 'HEAD' ? undefined : out);
+    this.#count(route.app, status, started, undefined, cacheLabel);
   }
 
   /** Which deployment serves a request: static apps first, then the control plane's sites. */
@@ -514,19 +759,26 @@ export class Shield {
     route: Destination,
     body: Uint8Array,
     started: number,
+    upstream?: Upstream,
   ): Promise<{ result: RenderResult; region: string | undefined }> {
-    const traceparent = nextTraceparent(req.headers.traceparent as string | undefined);
-    // Raw headers keep the client's order and repeats (Node's req.headers merges
-    // or drops duplicates). The trace context is this hop's, not the client's.
-    const skip = hopByHop(req.headers.connection);
-    const headers: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      const name = (req.rawHeaders[i] as string).toLowerCase();
-      if (skip.has(name) || name === 'traceparent') continue;
-      headers.push([name, req.rawHeaders[i + 1] as string]);
+    const traceparent =
+      upstream?.traceparent ?? nextTraceparent(req.headers.traceparent as string | undefined);
+    let headers: Array<[string, string]>;
+    if (upstream) {
+      headers = upstream.headers;
+    } else {
+      // Raw headers keep the client's order and repeats (Node's req.headers merges
+      // or drops duplicates). The trace context is this hop's, not the client's.
+      const skip = hopByHop(req.headers.connection);
+      headers = [];
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        const name = (req.rawHeaders[i] as string).toLowerCase();
+        if (skip.has(name) || name === 'traceparent') continue;
+        headers.push([name, req.rawHeaders[i + 1] as string]);
+      }
+      headers.push(['traceparent', traceparent]);
+      if (route.prefix) headers.push(['x-forwarded-prefix', route.prefix]);
     }
-    headers.push(['traceparent', traceparent]);
-    if (route.prefix) headers.push(['x-forwarded-prefix', route.prefix]);
     const hostHeader = (req.headers.host ?? `${this.#host}:${this.#boundPort}`).toLowerCase();
     // Wire deadlines are epoch ms compared against Date.now() downstream: derive
     // this one from the wall clock too (the monotonic `started` drifts from it).
@@ -534,8 +786,8 @@ export class Shield {
     const request: RenderRequest = {
       deploymentId: route.deploymentId,
       ...(route.environment ? { environment: route.environment } : {}),
-      method: (req.method ?? 'GET').toUpperCase(),
-      url: `http://${hostHeader}${route.path}`,
+      method: upstream?.method ?? (req.method ?? 'GET').toUpperCase(),
+      url: `http://${hostHeader}${upstream?.path ?? route.path}`,
       headers,
       body,
       deadline,
@@ -544,7 +796,8 @@ export class Shield {
       attempt: 1,
     };
     const primary = this.#follow(route.primary);
-    let result = await this.#send(primary, request);
+    const signal = upstream?.signal;
+    let result = await this.#send(primary, request, signal);
     if (
       !result.ok &&
       result.error.code === 'FLOTILLA_ERR_SCHEDULER_LOST' &&
@@ -553,11 +806,11 @@ export class Shield {
       // The scheduler died holding it; repeating a GET/HEAD is safe, once.
       this.#metrics.retries.inc({ region: route.primary, reason: result.error.code });
       this.#log({ msg: 'retrying through another scheduler', error: result.error.message });
-      result = await this.#send(primary, { ...request, attempt: 2 });
+      result = await this.#send(primary, { ...request, attempt: 2 }, signal);
     }
     if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' && route.secondary) {
       this.#metrics.failovers.inc({ from: route.primary, to: route.secondary });
-      const failover = await this.#send(this.#follow(route.secondary), request);
+      const failover = await this.#send(this.#follow(route.secondary), request, signal);
       return { result: failover, region: route.secondary };
     }
     if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS') {
@@ -568,7 +821,11 @@ export class Shield {
   }
 
   /** One try through a region's schedulers, given up on when its scheduler dies. */
-  async #send(subjects: RegionSubjects, request: RenderRequest): Promise<RenderResult> {
+  async #send(
+    subjects: RegionSubjects,
+    request: RenderRequest,
+    signal?: AbortSignal,
+  ): Promise<RenderResult> {
     // With the link to NATS down, say so at once rather than hold the client
     // for its whole deadline (the client retries after Retry-After).
     if (!this.#transport.isConnected()) {
@@ -588,7 +845,10 @@ export class Shield {
       const reply = await this.#transport.request(
         subjects.miss,
         encodeRenderRequest({ ...request, ackTo: subjects.ack(this.#shieldId) }),
-        { timeoutMs: Math.max(1, request.deadline - Date.now()), signal: controller.signal },
+        {
+          timeoutMs: Math.max(1, request.deadline - Date.now()),
+          signal: signal ? AbortSignal.any([controller.signal, signal]) : controller.signal,
+        },
       );
       const result = decodeRenderResult(reply);
       const downstream = topLevelMs(result.timings);
@@ -710,9 +970,16 @@ export class Shield {
     this.#count('none', 404, now(), 'FLOTILLA_ERR_NOT_FOUND');
   }
 
-  #sendError(res: ServerResponse, code: string, message: string, timing: string): void {
+  #sendError(
+    res: ServerResponse,
+    code: string,
+    message: string,
+    timing: string,
+    extra: Record<string, string> = {},
+  ): void {
     const status = errorStatus(code);
     const headers: Record<string, string> = {
+      ...extra,
       'content-type': 'text/plain; charset=utf-8',
       'x-flotilla-error': code,
       'cache-control': 'no-store',
@@ -744,6 +1011,7 @@ export class Shield {
       if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
       this.#server.closeIdleConnections();
       await closed;
+      await this.#cache?.drain();
       clearInterval(this.#sweep);
       await Promise.all(this.#subs.splice(0).map((sub) => sub.drain()));
     })();

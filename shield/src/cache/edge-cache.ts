@@ -1,0 +1,391 @@
+import type { RouteCacheOptions } from '@flotilla/manifest';
+import {
+  positiveInt,
+  type RenderResult,
+  type StageTimings,
+  toWireError,
+  type WireError,
+} from '@flotilla/protocol';
+import { Registry } from 'prom-client';
+import { decideStorage, freshnessWindows, requestCacheability } from './cacheability.ts';
+import { Coalescer, CoalescerError } from './coalescer.ts';
+import { cacheStatusFor, surrogateKeysOf } from './headers.ts';
+import { Revalidator } from './revalidator.ts';
+import { CacheStore } from './store.ts';
+import type { CachedResponse, CacheEntry, CachingStatus, PurgeSelector } from './types.ts';
+
+/** One request as the cache sees it (the shield computed route and key). */
+export interface CacheRequest {
+  /** Cache key (`computeCacheKey` of `@flotilla/manifest`). */
+  key: string;
+  /** The client's method, upper case. */
+  method: string;
+  /** Merged cache options of the matched routes; undefined: none declared. */
+  route: RouteCacheOptions | undefined;
+  /** A debug request: never served from nor stored in the cache. */
+  debug: boolean;
+  /** The route is declared with `router.post` caching (POST may be cached). */
+  postCacheable: boolean;
+  requestBodyBytes: number;
+  /** The route removes `set-cookie` from the upstream response, so it may be stored. */
+  setCookieRemoved: boolean;
+  /** For purges. */
+  app: string;
+  environment: string;
+  path: string;
+  url: string;
+}
+
+/** What the origin (the region, over NATS) answered. */
+export interface OriginAnswer {
+  result: RenderResult;
+  /** Region that answered when not the primary (failover), for Server-Timing. */
+  region: string | undefined;
+}
+
+/**
+ * How the origin should be asked: `cache` builds the upstream request from
+ * the allow-list (and a HEAD as a GET, so the stored copy has its body);
+ * `pass` forwards the client's request as it is.
+ */
+export type OriginMode = 'cache' | 'pass';
+
+/** Asks the origin. */
+export type Origin = (mode: OriginMode, signal: AbortSignal) => Promise<OriginAnswer>;
+
+/** The cache's answer to one request. */
+export type EdgeAnswer =
+  | {
+      kind: 'response';
+      response: CachedResponse;
+      /** The stored entry it came from or went into: the shield serves its encoded variants. */
+      entry: CacheEntry | undefined;
+      cacheStatus: string;
+      cachingStatus: CachingStatus;
+      /** Stage timings of the render, for misses. */
+      timings: StageTimings | undefined;
+      region: string | undefined;
+      /** Seconds since the copy was stored (the `Age` header), for stored copies. */
+      ageSeconds: number | undefined;
+    }
+  | {
+      kind: 'error';
+      error: WireError;
+      cacheStatus: string;
+      cachingStatus: CachingStatus;
+      timings: StageTimings | undefined;
+      region: string | undefined;
+      /** Seconds for `Retry-After`, when the cache itself turned the request away. */
+      retryAfterSeconds: number | undefined;
+    };
+
+/** Options of {@link EdgeCache}. */
+export interface EdgeCacheOptions {
+  /**
+   * Bytes of responses (and their compressed variants) kept in memory.
+   * @default 256 MiB
+   */
+  maxBytes?: number;
+  /**
+   * How long followers of a coalesced miss wait for its leader before they
+   * get a stale copy, elect a new leader, or a 503 with `Retry-After`.
+   * @default 5000
+   */
+  followerWaitMs?: number;
+  /**
+   * Followers one key may have; past it a request gets 503 at once.
+   * @default 10000
+   */
+  maxFollowers?: number;
+  /**
+   * How long a key whose response could not be stored is passed straight to
+   * the origin, without coalescing (Varnish's hit-for-pass).
+   * @default 120000
+   */
+  hitForPassMs?: number;
+  /**
+   * Longest a leader's render may take.
+   * @default 10000
+   */
+  leaderTimeoutMs?: number;
+  /** prom-client registry for the cache metrics. @default a private Registry */
+  registry?: Registry;
+  /** Clock, ms. @default Date.now */
+  now?: () => number;
+  /** Structured log sink. @default discard */
+  log?: (line: Record<string, unknown>) => void;
+}
+
+/** Why a fetch could not give a shareable stored copy. */
+type Fetched =
+  | { kind: 'stored'; entry: CacheEntry; answer: OriginAnswer }
+  | { kind: 'uncacheable'; status: CachingStatus; answer: OriginAnswer };
+
+/** A failed render (an error, or a 5xx response): stale-if-error may answer instead. */
+class OriginFailure extends Error {
+  readonly answer: OriginAnswer;
+  constructor(answer: OriginAnswer) {
+    super('origin failed');
+    this.answer = answer;
+  }
+}
+
+const STRIPPED_FROM_STORE = new Set(['set-cookie', 'age', 'connection', 'keep-alive']);
+
+function fwdStatusOf(answer: OriginAnswer): number | undefined {
+  return answer.result.ok ? answer.result.status : undefined;
+}
+
+/**
+ * The shield's L2 cache: lookup, coalesced misses, stale-while-revalidate
+ * (one background revalidation per key), stale-if-error, hit-for-pass and
+ * storage, for one request at a time. The shield computes the route and the
+ * key and turns the {@link EdgeAnswer} into HTTP.
+ *
+ * @example
+ * const cache = new EdgeCache({ registry });
+ * const answer = await cache.serve(request, (mode, signal) => forward(mode, signal));
+ */
+export class EdgeCache {
+  readonly store: CacheStore;
+  readonly #coalescer: Coalescer<Fetched>;
+  readonly #revalidator: Revalidator;
+  readonly #hitForPassMs: number;
+  readonly #now: () => number;
+  readonly #log: (line: Record<string, unknown>) => void;
+
+  constructor(options: EdgeCacheOptions = {}) {
+    const registry = options.registry ?? new Registry();
+    this.#now = options.now ?? Date.now;
+    this.#log = options.log ?? (() => {});
+    this.#hitForPassMs = positiveInt('hitForPassMs', options.hitForPassMs, 120_000);
+    this.store = new CacheStore({
+      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+      registry,
+      now: this.#now,
+    });
+    this.#coalescer = new Coalescer<Fetched>({
+      ...(options.followerWaitMs !== undefined ? { followerWaitMs: options.followerWaitMs } : {}),
+      ...(options.maxFollowers !== undefined ? { maxFollowers: options.maxFollowers } : {}),
+      ...(options.leaderTimeoutMs !== undefined
+        ? { leaderTimeoutMs: options.leaderTimeoutMs }
+        : {}),
+      registry,
+      now: this.#now,
+    });
+    this.#revalidator = new Revalidator({ registry, log: this.#log });
+  }
+
+  /** Answers one request from the cache or the origin. Never throws. */
+  async serve(req: CacheRequest, origin: Origin): Promise<EdgeAnswer> {
+    const pre = requestCacheability(req.method, req.route, req.debug, {
+      postCacheable: req.postCacheable,
+      requestBodyBytes: req.requestBodyBytes,
+    });
+    if (!pre.cacheable) return this.#pass(pre.status, origin);
+    if (this.store.isHitForPass(req.key, this.#now())) return this.#pass('hit-for-pass', origin);
+
+    const found = this.store.get(req.key, this.#now());
+    if (found?.freshness === 'fresh') {
+      return this.#fromEntry(found.entry, {
+        kind: 'hit',
+        ttlMs: found.entry.freshUntil - this.#now(),
+      });
+    }
+    if (found?.freshness === 'stale') {
+      // Served at once; one revalidation per key runs behind it.
+      this.#revalidator.revalidate(req.key, (signal) => this.#fetch(req, origin, signal));
+      return this.#fromEntry(found.entry, {
+        kind: 'stale-hit',
+        ttlMs: found.entry.freshUntil - this.#now(),
+      });
+    }
+    const stale = found?.entry;
+
+    try {
+      const outcome = await this.#coalescer.run(
+        req.key,
+        (signal) => this.#fetch(req, origin, signal),
+        {
+          shareable: (r) => r.kind === 'stored',
+          onFollowerTimeout: () => (stale ? 'stale' : 'new-leader'),
+        },
+      );
+      if (outcome.role === 'stale') return this.#staleIfError(stale, undefined);
+      const fetched = outcome.value;
+      const collapsed = outcome.role === 'follower';
+      if (fetched.kind === 'stored') {
+        return this.#fromEntry(
+          fetched.entry,
+          {
+            kind: 'miss',
+            fwdStatus: fetched.entry.status,
+            stored: true,
+            ttlMs: fetched.entry.freshUntil - fetched.entry.storedAt,
+            stale: stale !== undefined,
+            collapsed,
+          },
+          fetched.answer,
+        );
+      }
+      return this.#fromAnswer(
+        fetched.answer,
+        cacheStatusFor({
+          kind: 'miss',
+          fwdStatus: fwdStatusOf(fetched.answer) ?? 0,
+          stored: false,
+          stale: stale !== undefined,
+          cachingStatus: fetched.status,
+        }),
+        fetched.status,
+      );
+    } catch (err) {
+      if (err instanceof OriginFailure) {
+        if (stale && stale.staleIfErrorUntil > this.#now()) {
+          return this.#staleIfError(stale, fwdStatusOf(err.answer));
+        }
+        return this.#fromAnswer(
+          err.answer,
+          cacheStatusFor({
+            kind: 'miss',
+            fwdStatus: fwdStatusOf(err.answer) ?? 0,
+            stored: false,
+            stale: stale !== undefined,
+            cachingStatus: 'code',
+          }),
+          'code',
+        );
+      }
+      if (stale && stale.staleIfErrorUntil > this.#now())
+        return this.#staleIfError(stale, undefined);
+      const wire = toWireError(err);
+      return {
+        kind: 'error',
+        error: wire,
+        cacheStatus: cacheStatusFor({
+          kind: 'miss',
+          fwdStatus: 0,
+          stored: false,
+          cachingStatus: 'code',
+        }),
+        cachingStatus: 'code',
+        timings: undefined,
+        region: undefined,
+        retryAfterSeconds: err instanceof CoalescerError ? err.retryAfterSeconds : undefined,
+      };
+    }
+  }
+
+  /** Forwards (as a leader, or a revalidation), then stores or marks hit-for-pass. */
+  async #fetch(req: CacheRequest, origin: Origin, signal: AbortSignal): Promise<Fetched> {
+    const answer = await origin('cache', signal);
+    const r = answer.result;
+    // Errors and 5xx answers are failures: stale-if-error may answer, and they
+    // never make the key hit-for-pass (a brief outage must not disable caching).
+    if (!r.ok || r.status >= 500) throw new OriginFailure(answer);
+    const decision = decideStorage({
+      method: req.method === 'HEAD' ? 'GET' : req.method,
+      status: r.status,
+      headers: r.headers,
+      route: req.route,
+      debug: req.debug,
+      postCacheable: req.postCacheable,
+      requestBodyBytes: req.requestBodyBytes,
+      setCookieRemoved: req.setCookieRemoved,
+    });
+    if (!decision.store) {
+      this.store.markHitForPass(req.key, this.#now() + this.#hitForPassMs);
+      return { kind: 'uncacheable', status: decision.status, answer };
+    }
+    const now = this.#now();
+    const entry: CacheEntry = {
+      key: req.key,
+      status: r.status,
+      headers: r.headers.filter(([name]) => !STRIPPED_FROM_STORE.has(name.toLowerCase())),
+      body: r.body,
+      ...freshnessWindows(now, decision.ttl),
+      app: req.app,
+      environment: req.environment,
+      path: req.path,
+      url: req.url,
+      surrogateKeys: surrogateKeysOf(r.headers),
+    };
+    if (!this.store.set(entry)) {
+      return { kind: 'uncacheable', status: 'body-too-big', answer };
+    }
+    return { kind: 'stored', entry, answer };
+  }
+
+  async #pass(status: CachingStatus, origin: Origin): Promise<EdgeAnswer> {
+    const answer = await origin('pass', new AbortController().signal);
+    return this.#fromAnswer(
+      answer,
+      cacheStatusFor({ kind: 'pass', cachingStatus: status, fwdStatus: fwdStatusOf(answer) }),
+      status,
+    );
+  }
+
+  #fromEntry(
+    entry: CacheEntry,
+    outcome: Parameters<typeof cacheStatusFor>[0],
+    answer?: OriginAnswer,
+  ): EdgeAnswer {
+    return {
+      kind: 'response',
+      response: entry,
+      entry,
+      cacheStatus: cacheStatusFor(outcome),
+      cachingStatus: 'ok',
+      timings: answer?.result.ok ? answer.result.timings : undefined,
+      region: answer?.region,
+      ageSeconds: Math.max(0, Math.floor((this.#now() - entry.storedAt) / 1000)),
+    };
+  }
+
+  #staleIfError(entry: CacheEntry | undefined, fwdStatus: number | undefined): EdgeAnswer {
+    if (!entry) throw new Error('stale-if-error without a stale copy');
+    return this.#fromEntry(entry, {
+      kind: 'stale-if-error',
+      ttlMs: entry.freshUntil - this.#now(),
+      ...(fwdStatus !== undefined ? { fwdStatus } : {}),
+    });
+  }
+
+  #fromAnswer(answer: OriginAnswer, cacheStatus: string, cachingStatus: CachingStatus): EdgeAnswer {
+    const r = answer.result;
+    if (!r.ok) {
+      return {
+        kind: 'error',
+        error: r.error,
+        cacheStatus,
+        cachingStatus,
+        timings: r.timings,
+        region: answer.region,
+        retryAfterSeconds: undefined,
+      };
+    }
+    return {
+      kind: 'response',
+      response: { status: r.status, headers: r.headers, body: r.body },
+      entry: undefined,
+      cacheStatus,
+      cachingStatus,
+      timings: r.timings,
+      region: answer.region,
+      ageSeconds: undefined,
+    };
+  }
+
+  /** Removes the entries `selector` names; returns how many. */
+  purge(selector: PurgeSelector): number {
+    const removed = this.store.purge(selector);
+    if (selector.kind === 'environment') this.store.clearHitForPass();
+    this.#log({ msg: 'purged', selector, removed });
+    return removed;
+  }
+
+  /** Waits for background revalidations (on shutdown). */
+  drain(): Promise<void> {
+    return this.#revalidator.drain();
+  }
+}

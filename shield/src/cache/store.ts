@@ -1,0 +1,626 @@
+/**
+ * The shield's in-memory response store: an LRU bounded by bytes (`lru-cache`), freshness by an
+ * injected clock, purge indexes (URL, surrogate key, app, environment), lazily compressed
+ * variants per accept-encoding, and hit-for-pass markers.
+ *
+ * @module
+ */
+import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
+import { compilePattern, normalizeAcceptEncoding } from '@flotilla/manifest';
+import { InvalidOptionError, nonNegativeInt, positiveInt } from '@flotilla/protocol';
+import { LRUCache } from 'lru-cache';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { headerValues, parseCacheControl } from './cacheability.ts';
+import type { CacheEntry, Freshness, PurgeSelector } from './types.ts';
+
+/** Options of {@link CacheStore}. */
+export interface CacheStoreOptions {
+  /**
+   * Bound of the store, in bytes: identity bodies, compressed variants, headers and a fixed
+   * per-entry overhead. The least recently used entries are evicted beyond it.
+   * @default 268435456 (256 MiB)
+   */
+  maxBytes?: number;
+  /** Largest single entry (as counted for {@link CacheStoreOptions.maxBytes}); larger ones are not stored. @default maxBytes */
+  maxEntryBytes?: number;
+  /** Registry for the `flotilla_shield_cache_*` metrics. @default a private registry */
+  registry?: Registry;
+  /** Most hit-for-pass markers kept (least recently used dropped first). @default 100000 */
+  hitForPassMaxKeys?: number;
+  /** Smallest identity body that gets compressed variants, in bytes. @default 1024 */
+  compressMinBytes?: number;
+  /** Brotli quality of the `br` variant (0–11). @default 5 */
+  brotliQuality?: number;
+  /** Gzip level of the `gzip` variant (0–9; -1: zlib's default). @default -1 */
+  gzipLevel?: number;
+  /** Clock in ms, used when a method is called without `now`. @default Date.now */
+  now?: () => number;
+}
+
+/** What {@link CacheStore.get} answers. */
+export interface CacheLookup {
+  entry: CacheEntry;
+  freshness: Freshness;
+}
+
+/** A body as it is sent: the bytes and the content-coding the store applied. */
+export interface EncodedBody {
+  body: Uint8Array;
+  /**
+   * The coding the store applied (`content-encoding` to announce). `identity`: the stored bytes
+   * as they are — which may already carry the upstream's own `content-encoding`, never
+   * re-compressed.
+   */
+  encoding: 'br' | 'gzip' | 'identity';
+}
+
+/** What {@link CacheStore.prune} removed. */
+export interface PruneResult {
+  /** Entries past every stale window. */
+  entries: number;
+  /** Hit-for-pass markers past their end. */
+  hitForPassKeys: number;
+}
+
+interface Slot {
+  readonly entry: CacheEntry;
+  /** Accounted bytes: the entry plus the variants it holds. */
+  readonly size: number;
+  /** Compressed variant; `null`: compression did not make it smaller. */
+  readonly br?: Uint8Array | null;
+  readonly gzip?: Uint8Array | null;
+}
+
+interface CacheMetrics {
+  entries: Gauge;
+  bytes: Gauge;
+  evictions: Counter<'reason'>;
+  hitForPass: Gauge;
+}
+
+/** Fixed bytes counted per entry (object, timestamps, LRU bookkeeping, index slots). */
+const ENTRY_OVERHEAD = 512;
+/** Fixed bytes counted per header pair and per surrogate key. */
+const ITEM_OVERHEAD = 32;
+
+const COMPRESSIBLE_TYPES = new Set([
+  'application/json',
+  'application/javascript',
+  'application/x-javascript',
+  'application/ecmascript',
+  'application/xml',
+  'application/wasm',
+  'application/x-ndjson',
+  'application/vnd.ms-fontobject',
+  'font/ttf',
+  'font/otf',
+  'image/bmp',
+  'image/x-icon',
+  'image/vnd.microsoft.icon',
+]);
+
+/**
+ * In-memory response store bounded by bytes.
+ *
+ * Entries are looked up by cache key; {@link CacheStore.get} tells how usable the entry is at
+ * `now` (fresh, stale within stale-while-revalidate, or only usable when the render fails) and
+ * drops entries past every window. Purge uses indexes by URL, surrogate key, app and environment;
+ * a path purge matches the pattern against the candidates' paths (all entries, or those of the
+ * given app / environment).
+ *
+ * Compressed variants (`br`, `gzip`) are made on first request, once per entry, and counted in
+ * the entry's size: only for compressible content types, bodies of at least
+ * {@link CacheStoreOptions.compressMinBytes}, no upstream `content-encoding`, no `content-range`
+ * and no `cache-control: no-transform`. Compression is synchronous (brotli quality 5 costs about
+ * a millisecond per 100 KB) and happens once per entry and coding.
+ *
+ * Metrics on the registry: `flotilla_shield_cache_entries`, `flotilla_shield_cache_bytes`
+ * (gauges), `flotilla_shield_cache_evictions_total{reason="size"|"expired"|"purge"}` and
+ * `flotilla_shield_cache_hit_for_pass_keys`. Explicit {@link CacheStore.delete} and replacement by
+ * {@link CacheStore.set} are not evictions. One store per registry: a second store on the same
+ * registry shares (and overwrites) the same series.
+ *
+ * @example
+ * const store = new CacheStore({ maxBytes: 64 * 1024 * 1024, registry });
+ * store.set(entry);
+ * const found = store.get(entry.key, Date.now());
+ * if (found?.freshness === 'fresh') {
+ *   const { body, encoding } = store.body(found.entry, request.headers.get('accept-encoding'));
+ * }
+ */
+export class CacheStore {
+  readonly #lru: LRUCache<string, Slot>;
+  /** key → end (ms); insertion order is recency order (a Map, so no preallocation). */
+  readonly #hitForPass = new Map<string, number>();
+  readonly #hitForPassMaxKeys: number;
+  readonly #maxBytes: number;
+  readonly #maxEntryBytes: number;
+  readonly #compressMinBytes: number;
+  readonly #brotliQuality: number;
+  readonly #gzipLevel: number;
+  readonly #now: () => number;
+  readonly #metrics: CacheMetrics;
+  readonly #byUrl = new Map<string, Set<string>>();
+  readonly #bySurrogateKey = new Map<string, Set<string>>();
+  readonly #byApp = new Map<string, Set<string>>();
+  readonly #byEnvironment = new Map<string, Set<string>>();
+
+  constructor(options: CacheStoreOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', 'must be an object');
+    }
+    this.#maxBytes = positiveInt('maxBytes', options.maxBytes, 256 * 1024 * 1024);
+    this.#maxEntryBytes = positiveInt('maxEntryBytes', options.maxEntryBytes, this.#maxBytes);
+    if (this.#maxEntryBytes > this.#maxBytes) {
+      throw new InvalidOptionError('maxEntryBytes', `must be at most maxBytes (${this.#maxBytes})`);
+    }
+    this.#hitForPassMaxKeys = positiveInt('hitForPassMaxKeys', options.hitForPassMaxKeys, 100_000);
+    this.#compressMinBytes = nonNegativeInt('compressMinBytes', options.compressMinBytes, 1024);
+    this.#brotliQuality = nonNegativeInt('brotliQuality', options.brotliQuality, 5);
+    if (this.#brotliQuality > 11) {
+      throw new InvalidOptionError('brotliQuality', `must be 0–11, got ${this.#brotliQuality}`);
+    }
+    const gzipLevel = options.gzipLevel ?? -1;
+    if (!Number.isInteger(gzipLevel) || gzipLevel < -1 || gzipLevel > 9) {
+      throw new InvalidOptionError(
+        'gzipLevel',
+        `must be an integer from -1 to 9, got ${String(gzipLevel)}`,
+      );
+    }
+    this.#gzipLevel = gzipLevel;
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new InvalidOptionError('now', 'must be a function returning milliseconds');
+    }
+    this.#now = options.now ?? Date.now;
+    if (options.registry !== undefined && typeof options.registry?.getSingleMetric !== 'function') {
+      throw new InvalidOptionError('registry', 'must be a prom-client Registry');
+    }
+    this.#metrics = cacheMetrics(options.registry);
+    this.#lru = new LRUCache<string, Slot>({
+      maxSize: this.#maxBytes,
+      maxEntrySize: this.#maxBytes,
+      sizeCalculation: (slot) => slot.size,
+      dispose: (slot, key, reason) => this.#disposed(slot, key, reason),
+    });
+    this.#updateGauges();
+  }
+
+  /** Number of entries held. */
+  get size(): number {
+    return this.#lru.size;
+  }
+
+  /** Bytes accounted (entries and their variants); never above {@link CacheStore.maxBytes}. */
+  get bytes(): number {
+    return this.#lru.calculatedSize;
+  }
+
+  /** The byte bound. */
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
+  /** Number of hit-for-pass markers held (expired ones go at lookup or {@link CacheStore.prune}). */
+  get hitForPassKeys(): number {
+    return this.#hitForPass.size;
+  }
+
+  /**
+   * The entry stored under `key` and how usable it is at `now`, or undefined. An entry past
+   * every window (fresh, stale-while-revalidate, stale-if-error) is removed (eviction reason
+   * `expired`) and treated as absent. A lookup makes the entry the most recently used.
+   */
+  get(key: string, now: number = this.#now()): CacheLookup | undefined {
+    const slot = this.#lru.get(key);
+    if (slot === undefined) return undefined;
+    const freshness = freshnessOf(slot.entry, now);
+    if (freshness === undefined) {
+      this.#lru.delete(key);
+      this.#metrics.evictions.inc({ reason: 'expired' });
+      this.#updateGauges();
+      return undefined;
+    }
+    return { entry: slot.entry, freshness };
+  }
+
+  /**
+   * Stores `entry` under `entry.key`, replacing any entry there (and its variants). Least
+   * recently used entries are evicted to make room (reason `size`).
+   *
+   * @returns false when the entry is larger than {@link CacheStoreOptions.maxEntryBytes}: it is
+   * not stored, and any entry under the same key is removed (it is outdated).
+   * @throws InvalidOptionError naming the malformed field (`entry.key`, `entry.freshUntil`, …).
+   */
+  set(entry: CacheEntry): boolean {
+    validateEntry(entry);
+    const size = entrySize(entry);
+    const previous = this.#lru.peek(entry.key);
+    if (size > this.#maxEntryBytes) {
+      if (previous !== undefined) this.#lru.delete(entry.key);
+      this.#updateGauges();
+      return false;
+    }
+    if (previous !== undefined) this.#unindex(entry.key, previous.entry);
+    this.#index(entry.key, entry);
+    this.#lru.set(entry.key, { entry, size });
+    this.#updateGauges();
+    return true;
+  }
+
+  /** Removes the entry under `key`. @returns whether there was one. */
+  delete(key: string): boolean {
+    const had = this.#lru.delete(key);
+    if (had) this.#updateGauges();
+    return had;
+  }
+
+  /**
+   * Removes every entry the selector matches (eviction reason `purge`).
+   *
+   * - `url`: entries whose `url` equals the selector's (a leading `scheme://` is ignored, the host
+   *   is lower-cased; query strings compare exactly as stored).
+   * - `path`: entries whose `path` matches the route pattern (`compilePattern` syntax), narrowed
+   *   to `app` / `environment` when given.
+   * - `surrogate-key`: entries tagged with the key, narrowed to `app` when given.
+   * - `environment`: every entry of the app's environment.
+   *
+   * @returns The number of entries removed.
+   * @throws ManifestError naming `selector.pattern` when the pattern is invalid.
+   * @throws InvalidOptionError naming `selector` when the selector is malformed.
+   */
+  purge(selector: PurgeSelector): number {
+    const matches = this.#select(selector);
+    for (const key of matches) this.#lru.delete(key);
+    if (matches.length > 0) {
+      this.#metrics.evictions.inc({ reason: 'purge' }, matches.length);
+      this.#updateGauges();
+    }
+    return matches.length;
+  }
+
+  /**
+   * The body to send for `entry` to a client sending `acceptEncoding`: a `br` or `gzip` variant
+   * when the client accepts one (preferring `br`, as the cache key's normalisation does) and the
+   * entry is compressible, else the identity body. A variant is compressed once per entry and
+   * kept with it (counted in its size) while the entry is the one stored under its key; when
+   * compression does not make the body smaller, the identity body is sent.
+   */
+  body(entry: CacheEntry, acceptEncoding: string | null | undefined): EncodedBody {
+    const wanted = normalizeAcceptEncoding(acceptEncoding ?? undefined);
+    const identity: EncodedBody = { body: entry.body, encoding: 'identity' };
+    if (wanted === 'identity' || !this.#compressible(entry)) return identity;
+    const slot = this.#lru.peek(entry.key);
+    const own = slot !== undefined && slot.entry === entry ? slot : undefined;
+    const kept = own?.[wanted];
+    if (kept === null) return identity;
+    if (kept !== undefined) return { body: kept, encoding: wanted };
+    const compressed = this.#compress(entry.body, wanted);
+    const smaller = compressed.byteLength < entry.body.byteLength;
+    if (own !== undefined) {
+      const size = own.size + (smaller ? compressed.byteLength : 0);
+      if (size <= this.#maxBytes) {
+        this.#lru.set(entry.key, { ...own, size, [wanted]: smaller ? compressed : null });
+        this.#updateGauges();
+      }
+    }
+    return smaller ? { body: compressed, encoding: wanted } : identity;
+  }
+
+  /**
+   * Remembers that `key` answered with an uncacheable response: until `untilMs`, requests for it
+   * go straight to the origin (no coalescing). The caller picks the window (120 s by default
+   * in the shield). The markers are bounded (least recently used dropped first).
+   */
+  markHitForPass(key: string, untilMs: number): void {
+    if (!Number.isFinite(untilMs)) {
+      throw new InvalidOptionError('untilMs', `must be a finite number of ms, got ${untilMs}`);
+    }
+    this.#hitForPass.delete(key);
+    this.#hitForPass.set(key, untilMs);
+    if (this.#hitForPass.size > this.#hitForPassMaxKeys) {
+      const oldest = this.#hitForPass.keys().next().value;
+      if (oldest !== undefined) this.#hitForPass.delete(oldest);
+    }
+    this.#updateGauges();
+  }
+
+  /** Whether `key` is marked hit-for-pass at `now`; an expired marker is dropped. */
+  isHitForPass(key: string, now: number = this.#now()): boolean {
+    const until = this.#hitForPass.get(key);
+    if (until === undefined) return false;
+    if (now < until) {
+      // Most recently used last: the bound drops the marker nobody asked about for longest.
+      this.#hitForPass.delete(key);
+      this.#hitForPass.set(key, until);
+      return true;
+    }
+    this.#hitForPass.delete(key);
+    this.#updateGauges();
+    return false;
+  }
+
+  /** Removes the hit-for-pass marker of `key`, or every marker when `key` is undefined. */
+  clearHitForPass(key?: string): void {
+    if (key === undefined) this.#hitForPass.clear();
+    else this.#hitForPass.delete(key);
+    this.#updateGauges();
+  }
+
+  /**
+   * Removes entries past every window (reason `expired`) and hit-for-pass markers past their
+   * end. A full scan: call it periodically (e.g. every 30 s) so expired entries do not wait for
+   * a lookup or the LRU to go.
+   */
+  prune(now: number = this.#now()): PruneResult {
+    const expired: string[] = [];
+    for (const [key, slot] of this.#lru.entries()) {
+      if (freshnessOf(slot.entry, now) === undefined) expired.push(key);
+    }
+    for (const key of expired) this.#lru.delete(key);
+    if (expired.length > 0) this.#metrics.evictions.inc({ reason: 'expired' }, expired.length);
+    const markers: string[] = [];
+    for (const [key, until] of this.#hitForPass.entries()) if (now >= until) markers.push(key);
+    for (const key of markers) this.#hitForPass.delete(key);
+    this.#updateGauges();
+    return { entries: expired.length, hitForPassKeys: markers.length };
+  }
+
+  #select(selector: PurgeSelector): string[] {
+    if (typeof selector !== 'object' || selector === null) {
+      throw new InvalidOptionError('selector', 'must be a purge selector object');
+    }
+    switch (selector.kind) {
+      case 'url': {
+        requireString('selector.url', selector.url);
+        return [...(this.#byUrl.get(normalizeUrl(selector.url)) ?? [])];
+      }
+      case 'surrogate-key': {
+        requireString('selector.key', selector.key);
+        const keys = [...(this.#bySurrogateKey.get(selector.key) ?? [])];
+        const app = selector.app;
+        if (app === undefined) return keys;
+        return keys.filter((k) => this.#lru.peek(k)?.entry.app === app);
+      }
+      case 'environment': {
+        requireString('selector.app', selector.app);
+        if (typeof selector.environment !== 'string') {
+          throw new InvalidOptionError('selector.environment', 'must be a string');
+        }
+        return [...(this.#byEnvironment.get(envKey(selector.app, selector.environment)) ?? [])];
+      }
+      case 'path': {
+        const pattern = compilePattern(selector.pattern, 'selector.pattern');
+        const { app, environment } = selector;
+        let candidates: Iterable<string>;
+        if (app !== undefined && environment !== undefined) {
+          candidates = this.#byEnvironment.get(envKey(app, environment)) ?? [];
+        } else if (app !== undefined) {
+          candidates = this.#byApp.get(app) ?? [];
+        } else {
+          candidates = this.#lru.keys();
+        }
+        const out: string[] = [];
+        for (const key of candidates) {
+          const entry = this.#lru.peek(key)?.entry;
+          if (entry === undefined) continue;
+          if (environment !== undefined && entry.environment !== environment) continue;
+          if (pattern.match(entry.path) !== undefined) out.push(key);
+        }
+        return out;
+      }
+      default:
+        throw new InvalidOptionError(
+          'selector.kind',
+          `must be url, path, surrogate-key or environment, got ${JSON.stringify((selector as { kind?: unknown }).kind)}`,
+        );
+    }
+  }
+
+  #disposed(slot: Slot, key: string, reason: LRUCache.DisposeReason): void {
+    // 'set' replaces an entry (or adds a variant): set() and body() keep the indexes right.
+    if (reason === 'set') return;
+    this.#unindex(key, slot.entry);
+    if (reason === 'evict') this.#metrics.evictions.inc({ reason: 'size' });
+  }
+
+  #index(key: string, entry: CacheEntry): void {
+    addTo(this.#byUrl, entry.url, key);
+    addTo(this.#byApp, entry.app, key);
+    addTo(this.#byEnvironment, envKey(entry.app, entry.environment), key);
+    for (const s of entry.surrogateKeys) addTo(this.#bySurrogateKey, s, key);
+  }
+
+  #unindex(key: string, entry: CacheEntry): void {
+    removeFrom(this.#byUrl, entry.url, key);
+    removeFrom(this.#byApp, entry.app, key);
+    removeFrom(this.#byEnvironment, envKey(entry.app, entry.environment), key);
+    for (const s of entry.surrogateKeys) removeFrom(this.#bySurrogateKey, s, key);
+  }
+
+  #compressible(entry: CacheEntry): boolean {
+    if (entry.body.byteLength < this.#compressMinBytes || entry.body.byteLength === 0) return false;
+    const encoding = headerValues(entry.headers, 'content-encoding').join(',').trim().toLowerCase();
+    if (encoding !== '' && encoding !== 'identity') return false;
+    if (headerValues(entry.headers, 'content-range').length > 0) return false;
+    if (parseCacheControl(headerValues(entry.headers, 'cache-control')).has('no-transform')) {
+      return false;
+    }
+    return isCompressibleType(headerValues(entry.headers, 'content-type')[0]);
+  }
+
+  #compress(body: Uint8Array, encoding: 'br' | 'gzip'): Uint8Array {
+    const out =
+      encoding === 'br'
+        ? brotliCompressSync(body, {
+            params: {
+              [zlibConstants.BROTLI_PARAM_QUALITY]: this.#brotliQuality,
+              [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
+            },
+          })
+        : gzipSync(body, { level: this.#gzipLevel });
+    // Copy to an exact-size buffer: zlib may hand back a view of a larger chunk.
+    return new Uint8Array(out);
+  }
+
+  #updateGauges(): void {
+    this.#metrics.entries.set(this.#lru.size);
+    this.#metrics.bytes.set(this.#lru.calculatedSize);
+    this.#metrics.hitForPass.set(this.#hitForPass.size);
+  }
+}
+
+/**
+ * How usable `entry` is at `now`: `fresh` before `freshUntil`, `stale` before
+ * `staleWhileRevalidateUntil`, `stale-if-error-only` before `staleIfErrorUntil`, else undefined
+ * (expired).
+ */
+export function freshnessOf(entry: CacheEntry, now: number): Freshness | undefined {
+  if (now < entry.freshUntil) return 'fresh';
+  if (now < entry.staleWhileRevalidateUntil) return 'stale';
+  if (now < entry.staleIfErrorUntil) return 'stale-if-error-only';
+  return undefined;
+}
+
+/**
+ * Bytes an entry is accounted for (without variants): body, header names and values, the strings
+ * it is indexed by, and fixed overheads. Strings count one byte per UTF-16 unit.
+ */
+export function entrySize(entry: CacheEntry): number {
+  let n =
+    ENTRY_OVERHEAD +
+    entry.body.byteLength +
+    entry.key.length +
+    entry.url.length +
+    entry.path.length +
+    entry.app.length +
+    entry.environment.length;
+  for (const [name, value] of entry.headers) n += ITEM_OVERHEAD + name.length + value.length;
+  for (const s of entry.surrogateKeys) n += ITEM_OVERHEAD + s.length;
+  return n;
+}
+
+/** Whether the `content-type` is worth compressing (text, JSON, XML, JS, SVG, wasm, some fonts). */
+export function isCompressibleType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
+  if (type === 'text/event-stream') return false;
+  return (
+    type.startsWith('text/') ||
+    type.endsWith('+json') ||
+    type.endsWith('+xml') ||
+    COMPRESSIBLE_TYPES.has(type)
+  );
+}
+
+function cacheMetrics(registry: Registry | undefined): CacheMetrics {
+  const registers = registry === undefined ? [] : [registry];
+  const existing = <T>(name: string): T | undefined =>
+    registry?.getSingleMetric(name) as T | undefined;
+  return {
+    entries:
+      existing<Gauge>('flotilla_shield_cache_entries') ??
+      new Gauge({
+        name: 'flotilla_shield_cache_entries',
+        help: 'Responses held by the shield cache.',
+        registers,
+      }),
+    bytes:
+      existing<Gauge>('flotilla_shield_cache_bytes') ??
+      new Gauge({
+        name: 'flotilla_shield_cache_bytes',
+        help: 'Bytes accounted by the shield cache (bodies, compressed variants, headers, overhead).',
+        registers,
+      }),
+    evictions:
+      existing<Counter<'reason'>>('flotilla_shield_cache_evictions_total') ??
+      new Counter({
+        name: 'flotilla_shield_cache_evictions_total',
+        help: 'Entries removed from the shield cache, by reason (size, expired, purge).',
+        labelNames: ['reason'],
+        registers,
+      }),
+    hitForPass:
+      existing<Gauge>('flotilla_shield_cache_hit_for_pass_keys') ??
+      new Gauge({
+        name: 'flotilla_shield_cache_hit_for_pass_keys',
+        help: 'Cache keys marked hit-for-pass (recently uncacheable: sent straight to the origin).',
+        registers,
+      }),
+  };
+}
+
+function validateEntry(entry: CacheEntry): void {
+  if (typeof entry !== 'object' || entry === null) {
+    throw new InvalidOptionError('entry', 'must be a cache entry object');
+  }
+  requireString('entry.key', entry.key);
+  if (!(entry.body instanceof Uint8Array)) {
+    throw new InvalidOptionError('entry.body', 'must be a Uint8Array');
+  }
+  if (!Number.isInteger(entry.status) || entry.status < 100 || entry.status > 999) {
+    throw new InvalidOptionError(
+      'entry.status',
+      `must be an HTTP status, got ${String(entry.status)}`,
+    );
+  }
+  if (!Array.isArray(entry.headers)) {
+    throw new InvalidOptionError('entry.headers', 'must be an array of [name, value] pairs');
+  }
+  for (const field of [
+    'storedAt',
+    'freshUntil',
+    'staleWhileRevalidateUntil',
+    'staleIfErrorUntil',
+  ] as const) {
+    if (!Number.isFinite(entry[field])) {
+      throw new InvalidOptionError(
+        `entry.${field}`,
+        `must be a finite number of ms, got ${String(entry[field])}`,
+      );
+    }
+  }
+  for (const field of ['app', 'environment', 'path', 'url'] as const) {
+    if (typeof entry[field] !== 'string') {
+      throw new InvalidOptionError(`entry.${field}`, 'must be a string');
+    }
+  }
+  if (
+    !Array.isArray(entry.surrogateKeys) ||
+    entry.surrogateKeys.some((s) => typeof s !== 'string')
+  ) {
+    throw new InvalidOptionError('entry.surrogateKeys', 'must be an array of strings');
+  }
+}
+
+function requireString(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '') {
+    throw new InvalidOptionError(name, 'must be a non-empty string');
+  }
+}
+
+/** `scheme://` dropped, host lower-cased: the form entries' `url` is stored in. */
+function normalizeUrl(url: string): string {
+  const bare = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const slash = bare.search(/[/?]/);
+  return slash === -1 ? bare.toLowerCase() : bare.slice(0, slash).toLowerCase() + bare.slice(slash);
+}
+
+function envKey(app: string, environment: string): string {
+  return `${app}\u0000${environment}`;
+}
+
+function addTo(map: Map<string, Set<string>>, indexKey: string, key: string): void {
+  let set = map.get(indexKey);
+  if (set === undefined) {
+    set = new Set();
+    map.set(indexKey, set);
+  }
+  set.add(key);
+}
+
+function removeFrom(map: Map<string, Set<string>>, indexKey: string, key: string): void {
+  const set = map.get(indexKey);
+  if (set === undefined) return;
+  set.delete(key);
+  if (set.size === 0) map.delete(indexKey);
+}
