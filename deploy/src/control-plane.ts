@@ -19,8 +19,10 @@ import {
   encodeJson,
   environmentKey,
   MAX_HISTORY,
+  MAX_SPLIT,
   manifestKey,
   NAME_PATTERN,
+  type SplitEntry,
 } from './records.ts';
 
 /** A build to publish: a directory holding `bundle.js`, `manifest.json` and `assets/`. */
@@ -84,6 +86,13 @@ export interface EnvironmentPatch {
   backends?: Record<string, string | null>;
   /** Environment variable name (`[A-Za-z_][A-Za-z0-9_]*`) → value. */
   vars?: Record<string, string | null>;
+  /**
+   * Split test over deployments of the environment's app (2–10 entries,
+   * whole percents 1–100 summing to 100, each deployment once), which must
+   * include the deployment the environment serves; `null` ends the split
+   * test. See {@link EnvironmentRecord.split}.
+   */
+  split?: SplitEntry[] | null;
 }
 
 /** A running {@link ControlPlane.watchEnvironments}. */
@@ -122,7 +131,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const HOSTNAME =
   /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const PATCH_KEYS = new Set(['primaryRegion', 'secondaryRegion', 'backends', 'vars']);
+const PATCH_KEYS = new Set(['primaryRegion', 'secondaryRegion', 'backends', 'vars', 'split']);
 
 /** Blob name of content with sha256 `hash`. */
 export function blobName(hash: string): string {
@@ -141,6 +150,52 @@ function token(option: string, value: unknown): string {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The shape of a split: 2–{@link MAX_SPLIT} distinct deployments, whole percents summing to 100. */
+function checkSplit(split: unknown): SplitEntry[] {
+  if (!Array.isArray(split)) {
+    throw new InvalidOptionError('split', 'must be a list of { deploymentId, percent } (or null)');
+  }
+  if (split.length < 2 || split.length > MAX_SPLIT) {
+    throw new InvalidOptionError(
+      'split',
+      `must list 2 to ${MAX_SPLIT} deployments, got ${split.length} (promote a deployment to serve it alone)`,
+    );
+  }
+  const seen = new Set<string>();
+  let total = 0;
+  const out = split.map((entry: unknown, i): SplitEntry => {
+    if (!isPlainObject(entry)) {
+      throw new InvalidOptionError(`split[${i}]`, 'must be an object { deploymentId, percent }');
+    }
+    const { deploymentId, percent } = entry;
+    if (typeof deploymentId !== 'string' || !DEPLOYMENT_ID_PATTERN.test(deploymentId)) {
+      throw new InvalidOptionError(
+        `split[${i}].deploymentId`,
+        `must be a deployment id (<app>-<12 hex>), got ${JSON.stringify(deploymentId)}`,
+      );
+    }
+    if (seen.has(deploymentId)) {
+      throw new InvalidOptionError(`split[${i}].deploymentId`, `${deploymentId} is listed twice`);
+    }
+    seen.add(deploymentId);
+    if (typeof percent !== 'number' || !Number.isInteger(percent) || percent < 1 || percent > 100) {
+      throw new InvalidOptionError(
+        `split[${i}].percent`,
+        `must be a whole percent from 1 to 100, got ${JSON.stringify(percent)}`,
+      );
+    }
+    total += percent;
+    return { deploymentId, percent };
+  });
+  if (total !== 100) {
+    throw new InvalidOptionError(
+      'split',
+      `percents must add up to 100, got ${out.map((e) => e.percent).join(' + ')} = ${total}`,
+    );
+  }
+  return out;
 }
 
 function byKey<T extends { app: string; env: string }>(a: T, b: T): number {
@@ -402,7 +457,7 @@ export class ControlPlane {
    * Points environment `env` of the deployment's app at `deploymentId`,
    * creating the environment when missing; the deployment it served goes to
    * the front of the history. Promoting the deployment already served
-   * changes nothing.
+   * changes nothing; promoting another one ends a split test.
    *
    * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    */
@@ -428,7 +483,9 @@ export class ControlPlane {
       const history = [current.deploymentId, ...current.history].filter(
         (h, i, all) => h !== deploymentId && all.indexOf(h) === i,
       );
-      return { ...current, deploymentId, history: history.slice(0, MAX_HISTORY), updatedAt: now };
+      // A promote sends every visitor to the deployment: it ends a split test.
+      const { split: _ended, ...rest } = current;
+      return { ...rest, deploymentId, history: history.slice(0, MAX_HISTORY), updatedAt: now };
     });
     this.#log({ msg: 'promoted', app: deployment.app, env, deploymentId });
     return record;
@@ -436,7 +493,8 @@ export class ControlPlane {
 
   /**
    * Points environment `env` of `app` back at the deployment it served
-   * before (the first of its history, which it then forgets).
+   * before (the first of its history, which it then forgets); ends a split
+   * test.
    *
    * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` when the environment does
    *   not exist; `FLOTILLA_ERR_CONFLICT`
@@ -464,7 +522,9 @@ export class ControlPlane {
           `environment ${env} of ${app} has no earlier deployment to roll back to (it serves ${current.deploymentId}, its first)`,
         );
       }
-      return { ...current, deploymentId: previous, history, updatedAt: now };
+      // Like a promote, a rollback sends every visitor to one deployment: it ends a split test.
+      const { split: _ended, ...rest } = current;
+      return { ...rest, deploymentId: previous, history, updatedAt: now };
     });
     this.#log({ msg: 'rolled back', app, env, deploymentId: record.deploymentId });
     return record;
@@ -474,13 +534,15 @@ export class ControlPlane {
    * Changes the settings of an existing environment (see {@link EnvironmentPatch}).
    *
    * @throws InvalidOptionError naming the bad field (including a backend the
-   *   current deployment's manifest does not declare); DeployError
-   *   `FLOTILLA_ERR_NOT_FOUND` when the environment does not exist.
+   *   current deployment's manifest does not declare, or a split deployment
+   *   of another app); DeployError `FLOTILLA_ERR_NOT_FOUND` when the
+   *   environment or a split deployment does not exist.
    */
   async configure(app: string, env: string, patch: EnvironmentPatch): Promise<EnvironmentRecord> {
     token('app', app);
     token('env', env);
     const p = this.#checkPatch(patch);
+    if (p.split) await this.#checkSplitDeployments(app, p.split);
     return this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
         throw new DeployError(
@@ -525,6 +587,16 @@ export class ControlPlane {
       for (const [name, value] of Object.entries(p.vars ?? {})) {
         if (value === null) delete next.vars[name];
         else next.vars[name] = value;
+      }
+      if (p.split === null) delete next.split;
+      else if (p.split !== undefined) {
+        if (!p.split.some((e) => e.deploymentId === current.deploymentId)) {
+          throw new InvalidOptionError(
+            'split',
+            `must include ${current.deploymentId}, the deployment environment ${env} of ${app} serves (promote another deployment first to leave it out)`,
+          );
+        }
+        next.split = p.split.map((e) => ({ ...e }));
       }
       return next;
     });
@@ -648,7 +720,9 @@ export class ControlPlane {
       throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
     }
     const serving = async (): Promise<EnvironmentRecord[]> =>
-      (await this.environments(deployment.app)).filter((e) => e.deploymentId === id);
+      (await this.environments(deployment.app)).filter(
+        (e) => e.deploymentId === id || e.split?.some((s) => s.deploymentId === id) === true,
+      );
     const inUse = (envs: EnvironmentRecord[]): DeployError =>
       new DeployError(
         CONFLICT_CODE,
@@ -746,7 +820,7 @@ export class ControlPlane {
       if (!PATCH_KEYS.has(key)) {
         throw new InvalidOptionError(
           key,
-          'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars)',
+          'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars, split)',
         );
       }
     }
@@ -794,7 +868,29 @@ export class ControlPlane {
         out.vars[name] = value;
       }
     }
+    if (patch.split !== undefined)
+      out.split = patch.split === null ? null : checkSplit(patch.split);
     return out;
+  }
+
+  /** Every deployment of a split exists and belongs to `app`. */
+  async #checkSplitDeployments(app: string, split: SplitEntry[]): Promise<void> {
+    const records = await Promise.all(split.map((e) => this.deployment(e.deploymentId)));
+    for (const [i, entry] of split.entries()) {
+      const record = records[i];
+      if (record === undefined) {
+        throw new DeployError(
+          'FLOTILLA_ERR_NOT_FOUND',
+          `deployment ${entry.deploymentId} of the split does not exist`,
+        );
+      }
+      if (record.app !== app) {
+        throw new InvalidOptionError(
+          `split[${i}].deploymentId`,
+          `${entry.deploymentId} is a deployment of ${record.app}, not of ${app}`,
+        );
+      }
+    }
   }
 
   /**

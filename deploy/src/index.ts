@@ -38,4 +38,6 @@ export {
   deploymentIdOf,
   type EnvironmentRecord,
   MAX_HISTORY,
+  MAX_SPLIT,
+  type SplitEntry,
 } from './records.ts';

@@ -51,8 +51,11 @@ function registeredMetrics(): Map<string, string> {
       const re = /new (Counter|Gauge|Histogram|Summary)\(\{\s*name:\s*'(flotilla_[a-z0-9_]+)'/g;
       for (const m of text.matchAll(re))
         metrics.set(m[2] as string, (m[1] as string).toLowerCase());
+      // A name registered through a helper (`counter(registry, 'flotilla_…'`).
+      const helper = /\b(counter|gauge|histogram)\(\s*[\w.#]+,\s*'(flotilla_[a-z0-9_]+)'/g;
+      for (const m of text.matchAll(helper)) metrics.set(m[2] as string, m[1] as string);
       // A name registered some other way still counts (kind unknown).
-      for (const m of text.matchAll(/name:\s*'(flotilla_[a-z0-9_]+)'/g)) {
+      for (const m of text.matchAll(/name(?::|\s*=)\s*'(flotilla_[a-z0-9_]+)'/g)) {
         if (!metrics.has(m[1] as string)) metrics.set(m[1] as string, 'unknown');
       }
     }

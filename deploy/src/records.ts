@@ -28,6 +28,13 @@ export interface DeploymentRecord {
   publishedFor?: string;
 }
 
+/** One deployment of an environment's split test and its share of new visitors. */
+export interface SplitEntry {
+  deploymentId: string;
+  /** Whole percent of new visitors, 1–100; the entries of a split sum to 100. */
+  percent: number;
+}
+
 /** Which deployment an environment of an app serves, and its settings (`env.<app>.<env>`). */
 export interface EnvironmentRecord {
   app: string;
@@ -43,6 +50,14 @@ export interface EnvironmentRecord {
   backends: Record<string, string>;
   /** Environment variables / secrets the handler sees as `env`. */
   vars: Record<string, string>;
+  /**
+   * Split test: visitors are spread over these deployments by percentage
+   * (sticky through a cookie). It always includes `deploymentId` (the
+   * deployment the environment serves, which previews, rollbacks and backend
+   * checks refer to); a promote or rollback to another deployment ends it.
+   * Absent when every visitor gets `deploymentId`.
+   */
+  split?: SplitEntry[];
   /** ISO 8601 time of the last change. */
   updatedAt: string;
   /** Store revision of this version of the record (compare-and-set token). */
@@ -51,6 +66,9 @@ export interface EnvironmentRecord {
 
 /** Most earlier deployments an environment remembers. */
 export const MAX_HISTORY = 20;
+
+/** Most deployments one split test spreads visitors over. */
+export const MAX_SPLIT = 10;
 
 /** Lower-case letters, digits and dashes, 1–63, starting with a letter or digit. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -105,6 +123,19 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A stored split: kept only when every entry has the right shape. */
+function splitOf(value: unknown): SplitEntry[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) return undefined;
+  const entries: SplitEntry[] = [];
+  for (const e of value) {
+    if (!isObject(e) || typeof e.deploymentId !== 'string' || typeof e.percent !== 'number') {
+      return undefined;
+    }
+    entries.push({ deploymentId: e.deploymentId, percent: e.percent });
+  }
+  return entries;
+}
+
 function stringMap(value: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isObject(value)) return out;
@@ -148,12 +179,14 @@ export function decodeEnvironment(
   };
   if (typeof v.primaryRegion === 'string') record.primaryRegion = v.primaryRegion;
   if (typeof v.secondaryRegion === 'string') record.secondaryRegion = v.secondaryRegion;
+  const split = splitOf(v.split);
+  if (split !== undefined) record.split = split;
   return record;
 }
 
 /** The bytes stored for an environment (the revision is the store's, not stored). */
 export function encodeEnvironment(record: Omit<EnvironmentRecord, 'revision'>): Uint8Array {
-  const { app, env, deploymentId, history, primaryRegion, secondaryRegion, backends, vars } =
+  const { app, env, deploymentId, history, primaryRegion, secondaryRegion, backends, vars, split } =
     record;
   return encodeJson({
     app,
@@ -164,6 +197,7 @@ export function encodeEnvironment(record: Omit<EnvironmentRecord, 'revision'>): 
     ...(secondaryRegion === undefined ? {} : { secondaryRegion }),
     backends,
     vars,
+    ...(split === undefined || split.length === 0 ? {} : { split }),
     updatedAt: record.updatedAt,
   });
 }

@@ -10,6 +10,37 @@ describe('flotilla start arguments', () => {
     expect(cmd.logFormat).toBe('text');
   });
 
+  it('reads the shield cache and front door options', () => {
+    const cmd = parseStartArgs([
+      '--cache-mb',
+      '64',
+      '--follower-wait-ms',
+      '2000',
+      '--debug-token',
+      's3cret',
+      '--public-host',
+      'www.example.com',
+      '--https-redirect',
+      '--trusted-proxies',
+      '10.0.0.0/8, loopback',
+      '--client-ip-header',
+      'x-forwarded-for',
+    ]);
+    expect(cmd.options).toMatchObject({
+      cache: { maxBytes: 64 * 1024 * 1024, followerWaitMs: 2000 },
+      debugToken: 's3cret',
+      frontDoor: {
+        publicHost: 'www.example.com',
+        httpsRedirect: true,
+        trustedProxies: ['10.0.0.0/8', 'loopback'],
+        clientIpHeader: 'x-forwarded-for',
+      },
+    });
+    expect(parseStartArgs(['--no-cache']).options.cache).toBe(false);
+    expect(() => parseStartArgs(['--no-cache', '--cache-mb', '8'])).toThrow(/--no-cache/);
+    expect(() => parseStartArgs(['--cache-mb', '0'])).toThrow(/--cache-mb/);
+  });
+
   it('reads a role against NATS with its options', () => {
     const cmd = parseStartArgs([
       '--nats',

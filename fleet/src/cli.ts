@@ -43,6 +43,15 @@ Options:
   --max-workers <n>     autoscaler maximum                   (default: 8)
   --exit-with-parent    worker: drain and exit when stdin closes (used by the local supervisor)
   --secondary-region <r>  shield: region to fail over to when the primary has no scheduler
+  --no-cache            shield: forward every request (no L2 cache)
+  --cache-mb <n>        shield: memory of the L2 cache, MiB            (default: 256)
+  --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
+  --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
+  --public-host <h>     shield: host every redirect and absolute URL uses (behind a CDN)
+  --https-redirect      shield: redirect plain-HTTP requests to https://<public host>
+  --trusted-proxies <l> shield: comma-separated IPs/CIDRs (or loopback, private) whose forwarding headers count
+  --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
+  --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
   --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
   --log-format <f>      text | json                          (default: text)
   -h, --help            show this help
@@ -112,8 +121,9 @@ export function parseStartArgs(args: string[]): StartCommand {
   if (autoscale !== undefined && autoscale !== 'off' && role !== 'scheduler') {
     throw new InvalidOptionError('--autoscale', 'applies to --role scheduler');
   }
-  const positive = (name: string) => {
+  const positive = (name: string): number => {
     const n = int(name, v[name as 'cpu-ms']);
+    if (n === undefined) throw new InvalidOptionError(`--${name}`, 'needs a value');
     if (n === 0) throw new InvalidOptionError(`--${name}`, 'must be at least 1');
     return n;
   };
@@ -122,7 +132,42 @@ export function parseStartArgs(args: string[]): StartCommand {
     ...(v['wall-ms'] !== undefined ? { wallMs: positive('wall-ms') } : {}),
     ...(v['heap-mb'] !== undefined ? { heapMb: positive('heap-mb') } : {}),
   };
+  const list = (value: string | undefined) =>
+    value === undefined
+      ? undefined
+      : value
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '');
+  const cacheOptions = {
+    ...(v['cache-mb'] !== undefined ? { maxBytes: positive('cache-mb') * 1024 * 1024 } : {}),
+    ...(v['follower-wait-ms'] !== undefined
+      ? { followerWaitMs: positive('follower-wait-ms') }
+      : {}),
+  };
+  if (v['no-cache'] && Object.keys(cacheOptions).length > 0) {
+    throw new InvalidOptionError(
+      '--no-cache',
+      'cannot be combined with --cache-mb or --follower-wait-ms',
+    );
+  }
+  const trustedProxies = list(v['trusted-proxies']);
+  const geoHeaders = list(v['geo-headers']);
+  const frontDoor = {
+    ...(v['public-host'] !== undefined ? { publicHost: v['public-host'] } : {}),
+    ...(v['https-redirect'] ? { httpsRedirect: true } : {}),
+    ...(trustedProxies ? { trustedProxies } : {}),
+    ...(v['client-ip-header'] !== undefined ? { clientIpHeader: v['client-ip-header'] } : {}),
+    ...(geoHeaders ? { geoHeaders } : {}),
+  };
   const options: FleetOptions = {
+    ...(v['no-cache']
+      ? { cache: false as const }
+      : Object.keys(cacheOptions).length > 0
+        ? { cache: cacheOptions }
+        : {}),
+    ...(v['debug-token'] !== undefined ? { debugToken: v['debug-token'] } : {}),
+    ...(Object.keys(frontDoor).length > 0 ? { frontDoor } : {}),
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
     ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
     ...(v['secondary-region'] !== undefined ? { secondaryRegion: v['secondary-region'] } : {}),
@@ -173,6 +218,15 @@ function parse(args: string[]) {
       'heap-mb': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'secondary-region': { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      'cache-mb': { type: 'string' },
+      'follower-wait-ms': { type: 'string' },
+      'debug-token': { type: 'string' },
+      'public-host': { type: 'string' },
+      'https-redirect': { type: 'boolean' },
+      'trusted-proxies': { type: 'string' },
+      'client-ip-header': { type: 'string' },
+      'geo-headers': { type: 'string' },
       autoscale: { type: 'string' },
       'min-workers': { type: 'string' },
       'max-workers': { type: 'string' },

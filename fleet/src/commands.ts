@@ -1,6 +1,7 @@
 /**
  * The app developer's commands: `flotilla build`, `publish`, `promote`,
- * `rollback`, `envs`, `deployments`, `status`, `region set`.
+ * `rollback`, `envs`, `deployments`, `status`, `region set`, `env set|unset`,
+ * `purge`, `split set|clear`.
  *
  * Every command exits 0 on success and with a code a CI pipeline can test
  * otherwise ({@link EXIT}); `--json` prints one JSON document on stdout (and
@@ -22,10 +23,15 @@ import {
   FlotillaError,
   InvalidOptionError,
   isSubjectToken,
+  normalizePurgeUrl,
   PROBE_SUBJECT,
   type ProbeResult,
+  type PurgeSelector,
+  purgeSelectorProblem,
+  SHIELD_HEARTBEAT_SUBJECT,
 } from '@flotilla/protocol';
 import { buildProject, loadProjectConfig } from '@flotilla/sdk/build';
+import { purgeFleet } from '@flotilla/shield';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type FleetPrewarm, prewarmFleet } from './prewarm-fleet.ts';
 
@@ -63,6 +69,8 @@ export const CONTROL_COMMANDS = [
   'status',
   'region',
   'env',
+  'purge',
+  'split',
 ] as const;
 
 export const COMMANDS_USAGE = `Commands for app developers:
@@ -84,6 +92,16 @@ export const COMMANDS_USAGE = `Commands for app developers:
       origins re-pointed for this environment (only names the deployment declares)
   flotilla region set --env <name> [--app <name>] (--near <api-url> | --primary <r> [--secondary <r>])
       --near: every region times round trips to the API; the two nearest become primary and secondary
+  flotilla purge (--url <url> | --path <pattern> | --surrogate-key <key> | --all) [--app <name>] [--env <name>]
+      remove cached responses from every shield: one URL, paths matching a route pattern
+      (e.g. /p/:id*), responses tagged with a surrogate key, or --all of one environment;
+      returns once every live shield acknowledged, and fails (exit 1) naming any that did not
+      [--listen-ms <n>] how long to listen for shield heartbeats (default 1500)
+      [--timeout-ms <n>] how long to wait for the acknowledgements (default 3000)
+  flotilla split set --env <name> [--app <name>] <deployment-id>=<percent>...
+      split test: spread visitors over deployments (whole percents adding up to 100, including
+      the deployment the environment serves); each visitor stays on one through a cookie
+  flotilla split clear --env <name> [--app <name>]      end the split test
 
 Common options:
   --nats <url>           the fleet's NATS (default: $FLOTILLA_NATS or nats://127.0.0.1:4222)
@@ -93,7 +111,8 @@ Common options:
   --json                 machine-readable output
   --app <name>           app name (default: "name" of flotilla.config.json in --dir)
 
-Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 fleet unreachable, 4 not found, 5 conflict.
+Exit codes: 0 ok, 1 failed (or a shield did not acknowledge a purge), 2 bad usage or input,
+3 fleet unreachable, 4 not found (or no shield is running), 5 conflict.
 `;
 
 const COMMON = {
@@ -127,6 +146,15 @@ const EXTRA = {
     samples: { type: 'string' },
     'wait-ms': { type: 'string' },
   },
+  purge: {
+    url: { type: 'string' },
+    path: { type: 'string' },
+    'surrogate-key': { type: 'string' },
+    all: { type: 'boolean' },
+    'listen-ms': { type: 'string' },
+    'timeout-ms': { type: 'string' },
+  },
+  split: {},
 } as const;
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -200,6 +228,14 @@ export async function runCommand(
         return await withFleet(ctx, (cp, nc) => region(ctx, cp, nc));
       case 'env':
         return await withFleet(ctx, (cp) => envSet(ctx, cp));
+      case 'purge': {
+        const request = await purgeRequest(ctx);
+        return await withNats(ctx, (nc) => purge(ctx, nc, request));
+      }
+      case 'split': {
+        const request = await splitRequest(ctx);
+        return await withFleet(ctx, (cp) => split(ctx, cp, request));
+      }
     }
   } catch (err) {
     return fail(io, json, err);
@@ -299,11 +335,8 @@ async function build(ctx: Ctx): Promise<number> {
   );
 }
 
-/** Connects to the fleet's NATS (failing fast) and opens the control plane. */
-async function withFleet(
-  ctx: Ctx,
-  run: (cp: ControlPlane, nc: NatsConnection) => Promise<number>,
-): Promise<number> {
+/** Connects to the fleet's NATS (failing fast), runs `run`, closes. */
+async function withNats(ctx: Ctx, run: (nc: NatsConnection) => Promise<number>): Promise<number> {
   const servers = str(ctx.values, 'nats') ?? ctx.io.env.FLOTILLA_NATS ?? 'nats://127.0.0.1:4222';
   const timeout = Number(str(ctx.values, 'connect-timeout-ms') ?? 3000);
   let nc: NatsConnection;
@@ -323,6 +356,19 @@ async function withFleet(
     );
   }
   try {
+    return await run(nc);
+  } finally {
+    await nc.close().catch(() => {});
+  }
+}
+
+/** Connects to the fleet's NATS (failing fast) and opens the control plane. */
+async function withFleet(
+  ctx: Ctx,
+  run: (cp: ControlPlane, nc: NatsConnection) => Promise<number>,
+): Promise<number> {
+  const servers = str(ctx.values, 'nats') ?? ctx.io.env.FLOTILLA_NATS ?? 'nats://127.0.0.1:4222';
+  return withNats(ctx, async (nc) => {
     let store: JetStreamControlStore;
     try {
       store = await JetStreamControlStore.open(nc);
@@ -336,9 +382,7 @@ async function withFleet(
     const previewDomain = str(ctx.values, 'preview-domain');
     const cp = new ControlPlane({ store, ...(previewDomain ? { previewDomain } : {}) });
     return await run(cp, nc);
-  } finally {
-    await nc.close().catch(() => {});
-  }
+  });
 }
 
 /**
@@ -490,11 +534,12 @@ function table(rows: string[][]): string {
 
 function envRows(ctx: Ctx, list: EnvironmentRecord[]): string[][] {
   return [
-    ['APP', 'ENV', 'DEPLOYMENT', 'REGIONS', 'URL', 'UPDATED'],
+    ['APP', 'ENV', 'DEPLOYMENT', 'SPLIT', 'REGIONS', 'URL', 'UPDATED'],
     ...list.map((e) => [
       e.app,
       e.env,
       e.deploymentId,
+      e.split ? splitText(e.split) : '-',
       e.primaryRegion
         ? `${e.primaryRegion}${e.secondaryRegion ? ` > ${e.secondaryRegion}` : ''}`
         : '(shield default)',
@@ -745,5 +790,207 @@ async function envSet(ctx: Ctx, cp: ControlPlane): Promise<number> {
         .map(([k, v]) => `${k}=${v}`)
         .join(', ') || '(manifest defaults)'
     }\n`,
+  );
+}
+
+/** `shop-aaa 90%, shop-bbb 10%`. */
+function splitText(entries: ReadonlyArray<{ deploymentId: string; percent: number }>): string {
+  return entries.map((e) => `${e.deploymentId} ${e.percent}%`).join(', ');
+}
+
+/** A positive whole number of milliseconds from option `--<name>`. */
+function msOption(ctx: Ctx, name: string, fallback: number): number {
+  const raw = str(ctx.values, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new InvalidOptionError(
+      `--${name}`,
+      `must be a positive whole number of ms, got "${raw}"`,
+    );
+  }
+  return n;
+}
+
+interface PurgeRequestOptions {
+  selector: PurgeSelector;
+  /** What is purged, in words. */
+  what: string;
+  listenMs: number;
+  timeoutMs: number;
+}
+
+/** The purge the command line asks for (checked before connecting). */
+async function purgeRequest(ctx: Ctx): Promise<PurgeRequestOptions> {
+  const url = str(ctx.values, 'url');
+  const path = str(ctx.values, 'path');
+  const key = str(ctx.values, 'surrogate-key');
+  const all = ctx.values.all === true;
+  const chosen = [url, path, key].filter((v) => v !== undefined).length + (all ? 1 : 0);
+  if (chosen !== 1) {
+    throw new InvalidOptionError(
+      '--url | --path | --surrogate-key | --all',
+      chosen === 0 ? 'is required: say what to purge' : `takes exactly one of them, got ${chosen}`,
+    );
+  }
+  if (ctx.positionals.length > 0) {
+    throw new InvalidOptionError('purge', `takes no arguments, got "${ctx.positionals.join(' ')}"`);
+  }
+  const app = token('--app', str(ctx.values, 'app'));
+  const env = token('--env', str(ctx.values, 'env'));
+  let selector: PurgeSelector;
+  let what: string;
+  const scope = (a: string | undefined, e: string | undefined) =>
+    a === undefined && e === undefined
+      ? ' (every app)'
+      : ` (${a === undefined ? 'every app' : `app ${a}`}${e === undefined ? '' : `, environment ${e}`})`;
+  if (url !== undefined) {
+    if (app !== undefined || env !== undefined) {
+      throw new InvalidOptionError(
+        app !== undefined ? '--app' : '--env',
+        "does not apply to --url (the URL's host names the site)",
+      );
+    }
+    let normalized: string;
+    try {
+      normalized = normalizePurgeUrl(url);
+    } catch (err) {
+      throw new InvalidOptionError('--url', (err as Error).message);
+    }
+    selector = { kind: 'url', url: normalized };
+    what = `URL ${normalized}`;
+  } else if (path !== undefined) {
+    selector = {
+      kind: 'path',
+      pattern: path,
+      ...(app === undefined ? {} : { app }),
+      ...(env === undefined ? {} : { environment: env }),
+    };
+    what = `paths matching ${path}${scope(app, env)}`;
+  } else if (key !== undefined) {
+    if (env !== undefined) {
+      throw new InvalidOptionError('--env', 'does not apply to --surrogate-key (use --app)');
+    }
+    selector = { kind: 'surrogate-key', key, ...(app === undefined ? {} : { app }) };
+    what = `surrogate key ${key}${scope(app, undefined)}`;
+  } else {
+    const environment = needEnv(ctx);
+    const allOf = await appName(ctx);
+    selector = { kind: 'environment', app: allOf, environment };
+    what = `everything cached for ${allOf} ${environment}`;
+  }
+  const problem = purgeSelectorProblem(selector);
+  if (problem !== undefined) {
+    const option =
+      selector.kind === 'path' ? '--path' : selector.kind === 'url' ? '--url' : '--surrogate-key';
+    throw new InvalidOptionError(option, problem.replace(/^\w+ must/, 'must'));
+  }
+  return {
+    selector,
+    what,
+    listenMs: msOption(ctx, 'listen-ms', 1500),
+    timeoutMs: msOption(ctx, 'timeout-ms', 3000),
+  };
+}
+
+async function purge(ctx: Ctx, nc: NatsConnection, request: PurgeRequestOptions): Promise<number> {
+  progress(ctx, `purge: listening for shields (up to ${request.listenMs} ms)…`);
+  const result = await purgeFleet(nc, request.selector, {
+    listenMs: request.listenMs,
+    timeoutMs: request.timeoutMs,
+  });
+  const answered = result.acked.length + result.failed.length;
+  if (result.live.length === 0 && answered === 0) {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_NOT_FOUND',
+      `no shield is running: none heartbeated on ${SHIELD_HEARTBEAT_SUBJECT} within ${request.listenMs} ms, ` +
+        'so there is no cache to purge (start one with `flotilla start --nats … --role shield`)',
+    );
+  }
+  const regionOf = new Map(result.live.map((l) => [l.shieldId, l.region]));
+  const removed = result.acked.reduce((sum, a) => sum + a.removed, 0);
+  const rows = [
+    ['SHIELD', 'REGION', 'REMOVED'],
+    ...result.acked.map((a) => [a.shieldId, a.region, String(a.removed)]),
+    ...result.failed.map((f) => [f.shieldId, f.region, `failed: ${f.error}`]),
+    ...result.missing.map((id) => [id, regionOf.get(id) ?? '?', 'no answer']),
+  ];
+  const text =
+    `${table(rows)}\n` +
+    `purged ${request.what}: ${removed} entr${removed === 1 ? 'y' : 'ies'} removed on ` +
+    `${result.acked.length} shield${result.acked.length === 1 ? '' : 's'} (${result.ms} ms)\n`;
+  out(ctx, { ...result, selector: request.selector, removed }, text);
+  if (result.missing.length === 0 && result.failed.length === 0) return EXIT.ok;
+  const problems = [
+    ...result.missing.map(
+      (id) =>
+        `${id} (${regionOf.get(id) ?? '?'}) did not acknowledge within ${request.timeoutMs} ms`,
+    ),
+    ...result.failed.map((f) => `${f.shieldId} (${f.region}) failed: ${f.error}`),
+  ];
+  return fail(
+    ctx.io,
+    ctx.json,
+    new FlotillaError(
+      'FLOTILLA_ERR_NO_RESPONDERS',
+      `purge incomplete: ${problems.join('; ')}; their caches may still serve the purged content`,
+    ),
+  );
+}
+
+/** `<deployment-id>=<percent>` arguments of `flotilla split set`. */
+function splitEntries(items: string[]): Array<{ deploymentId: string; percent: number }> {
+  if (items.length === 0) {
+    throw new InvalidOptionError(
+      '<deployment-id>=<percent>',
+      'is required, at least twice (e.g. shop-3f2a1b9c0d1e=90 shop-77aa01bc22de=10)',
+    );
+  }
+  return items.map((item) => {
+    const match = /^([^=]+)=(\d+)%?$/.exec(item);
+    if (!match) {
+      throw new InvalidOptionError(
+        '<deployment-id>=<percent>',
+        `"${item}" must be <deployment-id>=<whole percent>, e.g. shop-3f2a1b9c0d1e=90`,
+      );
+    }
+    return { deploymentId: match[1] as string, percent: Number(match[2]) };
+  });
+}
+
+interface SplitRequest {
+  app: string;
+  env: string;
+  /** The split to set; `null` ends it. */
+  split: Array<{ deploymentId: string; percent: number }> | null;
+}
+
+/** The split change the command line asks for (checked before connecting). */
+async function splitRequest(ctx: Ctx): Promise<SplitRequest> {
+  const sub = ctx.positionals[0];
+  if (sub !== 'set' && sub !== 'clear') {
+    throw new InvalidOptionError(
+      'split',
+      'usage: flotilla split set --env <name> <deployment-id>=<percent>... | flotilla split clear --env <name>',
+    );
+  }
+  const env = needEnv(ctx);
+  if (sub === 'clear' && ctx.positionals.length > 1) {
+    throw new InvalidOptionError('split clear', 'takes no deployments');
+  }
+  const entries = sub === 'clear' ? null : splitEntries(ctx.positionals.slice(1));
+  return { app: await appName(ctx), env, split: entries };
+}
+
+async function split(ctx: Ctx, cp: ControlPlane, request: SplitRequest): Promise<number> {
+  const { app, env } = request;
+  const record = await cp.configure(app, env, { split: request.split });
+  return out(
+    ctx,
+    publicEnv(record),
+    record.split === undefined
+      ? `${app} ${env}: no split test; every visitor gets ${record.deploymentId}\n`
+      : `${app} ${env}: split ${splitText(record.split)}; each visitor stays on one ` +
+          `(cookie flotilla_split_${app}_${env})\n`,
   );
 }

@@ -21,7 +21,7 @@ import {
   RegionProbe,
   Scheduler,
 } from '@flotilla/scheduler';
-import { Shield, SiteDirectory } from '@flotilla/shield';
+import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
 import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -72,6 +72,24 @@ export interface FleetOptions {
    * @default 4001
    */
   examplesApiPort?: number;
+  /**
+   * Shield: the L2 cache (`false`: forward every request). `maxBytes` bounds
+   * its memory; `followerWaitMs` how long coalesced requests wait for their
+   * leader.
+   * @default enabled, 256 MiB, 5000 ms
+   */
+  cache?: false | { maxBytes?: number; followerWaitMs?: number };
+  /**
+   * Shield: requests with `x-flotilla-debug: <token>` bypass the cache.
+   * @default none (no request can bypass it)
+   */
+  debugToken?: string;
+  /**
+   * Shield: the front door for third-party CDNs (public host, HTTPS
+   * redirect, trusted proxies, client IP and geo headers, limits).
+   * @default none of them
+   */
+  frontDoor?: ShieldOptions['frontDoor'];
   /**
    * Domain of environment hosts: `<app>.<domain>` is production,
    * `<env>.<app>.<domain>` another environment.
@@ -207,6 +225,9 @@ async function startShield(
     ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     ...(options.secondaryRegion ? { secondaryRegion: options.secondaryRegion } : {}),
     liveness: () => o.liveness.check(),
+    ...(options.cache !== undefined ? { cache: options.cache } : {}),
+    ...(options.debugToken ? { debugToken: options.debugToken } : {}),
+    ...(options.frontDoor ? { frontDoor: options.frontDoor } : {}),
   });
   const { url } = await shield.listen();
   return { shield, url, sites };

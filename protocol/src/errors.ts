@@ -32,6 +32,12 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_BUNDLE: { kind: 'user', status: 502 },
   /** No deployment matches the request's host or path. */
   FLOTILLA_ERR_NOT_FOUND: { kind: 'user', status: 404 },
+  /** The client's request is malformed (conflicting framing headers, a second Host…). */
+  FLOTILLA_ERR_BAD_REQUEST: { kind: 'user', status: 400 },
+  /** The request target is longer than the shield accepts. */
+  FLOTILLA_ERR_URI_TOO_LONG: { kind: 'user', status: 414 },
+  /** The request's headers are larger than the shield accepts. */
+  FLOTILLA_ERR_HEADERS_TOO_LARGE: { kind: 'user', status: 431 },
   /** The client's request body is larger than the shield accepts. */
   FLOTILLA_ERR_BODY_TOO_LARGE: { kind: 'user', status: 413 },
   /** The request's deadline passed before it could be served. */

@@ -50,23 +50,23 @@ describe('purge messages', () => {
   ])('rejects the selector %j, saying why', (selector, message) => {
     expect(purgeSelectorProblem(selector)).toMatch(message);
     expect(() => decodePurgeRequest(bytes({ purgeId: 'a', selector }))).toThrow(message);
-    expect(() =>
-      encodePurgeRequest({ purgeId: 'a', selector: selector as PurgeSelector }),
-    ).toThrow(expect.objectContaining({ code: 'FLOTILLA_ERR_INVALID_OPTION' }));
+    expect(() => encodePurgeRequest({ purgeId: 'a', selector: selector as PurgeSelector })).toThrow(
+      expect.objectContaining({ code: 'FLOTILLA_ERR_INVALID_OPTION' }),
+    );
   });
 
   it('rejects malformed purge requests as protocol errors', () => {
     const protocolError = expect.objectContaining({ code: 'FLOTILLA_ERR_PROTOCOL' });
     expect(() => decodePurgeRequest(new TextEncoder().encode('{'))).toThrow(protocolError);
-    expect(() =>
-      decodePurgeRequest(bytes({ selector: { kind: 'url', url: 'h/' } })),
-    ).toThrow(/purgeId/);
+    expect(() => decodePurgeRequest(bytes({ selector: { kind: 'url', url: 'h/' } }))).toThrow(
+      /purgeId/,
+    );
     expect(() =>
       decodePurgeRequest(bytes({ purgeId: 'a b', selector: { kind: 'url', url: 'h/' } })),
     ).toThrow(protocolError);
-    expect(() =>
-      encodePurgeRequest({ purgeId: '', selector: { kind: 'url', url: 'h/' } }),
-    ).toThrow(/purgeId/);
+    expect(() => encodePurgeRequest({ purgeId: '', selector: { kind: 'url', url: 'h/' } })).toThrow(
+      /purgeId/,
+    );
   });
 
   it('round-trips acks, with and without an error', () => {

@@ -40,12 +40,14 @@ import {
   CACHING_STATUS_HEADER,
   variantHeaders,
 } from './cache/headers.ts';
+import { PurgeResponder } from './cache/purge-responder.ts';
 import { ShieldError } from './errors.ts';
+import { FrontDoor, type FrontDoorOptions } from './front-door/front-door.ts';
 import { headerRecord, upstreamHeaders } from './front-door/upstream-headers.ts';
-import { UserAgentClassifier } from './front-door/user-agent.ts';
 import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
 import { type AppRoute, matchRoute, validateApps } from './routes.ts';
 import type { SiteDirectory, SiteTarget } from './site-directory.ts';
+import { SplitAssigner } from './split.ts';
 
 /** Options of {@link Shield}. */
 export interface ShieldOptions {
@@ -72,6 +74,14 @@ export interface ShieldOptions {
    * @default enabled with the defaults of {@link EdgeCacheOptions}
    */
   cache?: EdgeCacheOptions | false;
+  /**
+   * The front door for third-party CDNs: the public host every redirect
+   * uses, an optional HTTP→HTTPS redirect, the trusted proxies whose client
+   * IP and geo headers are believed, and the request limits (URL 16 KB,
+   * headers 32 KB). The body limit is `maxRequestBodyBytes`.
+   * @default no public host, no redirect, no trusted proxy, default limits
+   */
+  frontDoor?: Omit<FrontDoorOptions, 'maxBodyBytes' | 'isServedHost'>;
   /**
    * A request carrying `x-flotilla-debug: <debugToken>` is never served from
    * nor stored in the cache (and says so). Without a token, no request is a
@@ -258,7 +268,9 @@ export class Shield {
   readonly #sites: SiteDirectory | undefined;
   readonly #cache: EdgeCache | undefined;
   readonly #debugToken: string | undefined;
-  readonly #userAgents: UserAgentClassifier;
+  readonly #frontDoor: FrontDoor;
+  readonly #splits: SplitAssigner;
+  #purge: PurgeResponder | undefined;
   /** Regions whose scheduler heartbeats and acks this shield follows. */
   readonly #regions = new Map<string, RegionSubjects>();
   readonly #secondary: { region: string; subjects: RegionSubjects } | undefined;
@@ -307,7 +319,12 @@ export class Shield {
             ...(options.log ? { log: options.log } : {}),
           });
     this.#debugToken = options.debugToken;
-    this.#userAgents = new UserAgentClassifier();
+    this.#splits = new SplitAssigner();
+    this.#frontDoor = new FrontDoor({
+      ...(options.frontDoor ?? {}),
+      maxBodyBytes: this.#maxBody,
+      isServedHost: (host) => this.#servesHost(host),
+    });
     this.#log = options.log ?? (() => {});
     this.#secondary =
       options.secondaryRegion === undefined
@@ -321,18 +338,22 @@ export class Shield {
     this.#ackTimeoutMs = positiveInt('ackTimeoutMs', options.ackTimeoutMs, 2000);
     this.#liveness = options.liveness ?? (() => ({ ok: true }));
     this.#drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
-    this.#server = createServer((req, res) => {
-      this.#inFlight++;
-      res.on('close', () => {
-        this.#inFlight--;
-        if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
-      });
-      this.#serve(req, res).catch((err) => {
-        this.#log({ msg: 'shield failure', error: toWireError(err) });
-        if (!res.headersSent) this.#sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
-        else res.destroy();
-      });
-    });
+    this.#server = createServer(
+      { maxHeaderSize: this.#frontDoor.serverMaxHeaderSize },
+      (req, res) => {
+        this.#inFlight++;
+        res.on('close', () => {
+          this.#inFlight--;
+          if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
+        });
+        this.#serve(req, res).catch((err) => {
+          this.#log({ msg: 'shield failure', error: toWireError(err) });
+          if (!res.headersSent) this.#sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
+          else res.destroy();
+        });
+      },
+    );
+    this.#server.on('clientError', (err, socket) => this.#frontDoor.handleClientError(err, socket));
     this.#server.keepAliveTimeout = 5000;
     this.#server.on('connection', (socket) => {
       if (this.#draining) this.#lateSockets.add(socket);
@@ -414,6 +435,18 @@ export class Shield {
   /** Starts listening; resolves with the URL served. */
   listen(): Promise<{ url: string; port: number }> {
     this.#watchSchedulers();
+    const cache = this.#cache;
+    if (cache && !this.#purge) {
+      this.#purge = new PurgeResponder({
+        transport: this.#transport,
+        shieldId: this.#shieldId,
+        region: this.region,
+        purge: (selector) => cache.purge(selector),
+        registry: this.#registry,
+        log: this.#log,
+      });
+      this.#purge.start();
+    }
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.#server.once('error', onError);
@@ -433,6 +466,20 @@ export class Shield {
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = now();
+    const rejection = this.#frontDoor.check(req);
+    if (rejection) {
+      this.#sendError(res, rejection.code, rejection.message, '', { connection: 'close' });
+      this.#count('none', rejection.status, started, rejection.code);
+      req.resume();
+      return;
+    }
+    const redirect = this.#frontDoor.redirectFor(req);
+    if (redirect) {
+      res.writeHead(redirect.status, { location: redirect.location, 'content-length': '0' });
+      res.end();
+      this.#count('none', redirect.status, started);
+      return;
+    }
     const rawPath = req.url ?? '/';
     const hostHeader = req.headers.host ?? '';
     let route: Destination | undefined;
@@ -486,6 +533,7 @@ export class Shield {
           if (prev === undefined) headers[name] = v;
           else headers[name] = Array.isArray(prev) ? [...prev, v] : [prev, v];
         }
+        this.#rewriteLocation(headers, req);
         headers['server-timing'] = serverTiming(timings) + regionTiming;
         // 204 and 304 carry no body and must not announce one.
         if (result.status !== 204 && result.status !== 304) {
@@ -534,11 +582,31 @@ export class Shield {
     const url = new URL(route.path, 'http://shield.invalid');
     const query = url.search.slice(1);
     const record = headerRecord(req.rawHeaders);
+    // A split test: a sticky (cookie) draw picks the deployment, and the
+    // destination is part of the key.
+    let manifest = target.manifest;
+    let splitDestination: string | undefined;
+    let setCookie: string | undefined;
+    if (target.split && target.environment) {
+      const assigned = this.#splits.assign({
+        app: target.app,
+        environment: target.environment,
+        split: target.split,
+        ...(record.cookie !== undefined ? { cookieHeader: record.cookie } : {}),
+      });
+      const chosen = target.splitManifests.get(assigned.deploymentId);
+      if (chosen) {
+        manifest = chosen;
+        route = { ...route, deploymentId: assigned.deploymentId };
+        splitDestination = assigned.destination;
+        setCookie = assigned.setCookie;
+      }
+    }
     const host = hostOnly(req.headers.host ?? '');
     const matchReq: MatchRequest = { method, host, path: url.pathname, query, headers: record };
-    const decision = matchRoutes(target.manifest.routes, matchReq);
+    const decision = matchRoutes(manifest.routes, matchReq);
     const spec = decision.cache?.key;
-    const agent = this.#userAgents.classify(record['user-agent']);
+    const agent = this.#frontDoor.classify(req);
     const postCacheable =
       method === 'POST' &&
       decision.terminal?.criteria.method?.includes('POST') === true &&
@@ -549,9 +617,10 @@ export class Shield {
       spec,
       { ...matchReq, path: `${route.prefix}${url.pathname}` },
       {
-        environment: `${target.environment ?? 'preview'}@${target.deploymentId}`,
+        environment: `${target.cacheNamespace}@${route.deploymentId}`,
         device: agent.device,
         browser: agent.browser,
+        ...(splitDestination !== undefined ? { splitDestination } : {}),
       },
     );
     if (postCacheable) key += `|post=${createHash('sha256').update(body).digest('hex')}`;
@@ -570,12 +639,19 @@ export class Shield {
       app: target.app,
       environment: target.environment ?? '',
       path: url.pathname,
-      url: `${host}${url.pathname}${url.search}`,
+      // As `flotilla purge --url` names it: the client's host and path.
+      url: `${host}${route.prefix}${url.pathname}${url.search}`,
     };
     const upstream = (mode: OriginMode, signal: AbortSignal): Upstream => {
       const traceparent = nextTraceparent(record.traceparent);
       const extra: Array<[string, string]> = [['traceparent', traceparent]];
       if (route.prefix) extra.push(['x-forwarded-prefix', route.prefix]);
+      if (mode === 'pass') {
+        // Who asked, as the front door believes it: never part of a cached page.
+        const client = this.#frontDoor.clientInfo(req);
+        extra.push(['x-flotilla-client-ip', client.ip]);
+        for (const [name, value] of Object.entries(client.geo)) extra.push([name, value]);
+      }
       let path = route.path;
       let upstreamMethod = method;
       if (mode === 'cache') {
@@ -665,12 +741,19 @@ export class Shield {
       if (prev === undefined) headers[name] = v;
       else headers[name] = Array.isArray(prev) ? [...prev, v] : [prev, v];
     }
+    this.#rewriteLocation(headers, req);
     const browser = browserHeaders(decision.cache, upstreamCacheControl);
     if (browser.cacheControl !== undefined) headers['cache-control'] = browser.cacheControl;
     if (browser.swCacheControl !== undefined)
       headers['x-sw-cache-control'] = browser.swCacheControl;
     Object.assign(headers, caching);
     if (answer.ageSeconds !== undefined) headers.age = String(answer.ageSeconds);
+    if (setCookie) {
+      // The visitor's split assignment: added after the cache, never stored.
+      const prev = headers['set-cookie'];
+      headers['set-cookie'] =
+        prev === undefined ? [setCookie] : [...(Array.isArray(prev) ? prev : [prev]), setCookie];
+    }
     headers['server-timing'] = timing;
     const status = answer.response.status;
     if (status !== 204 && status !== 304) headers['content-length'] = String(out.byteLength);
@@ -678,6 +761,23 @@ export class Shield {
     res.writeHead(status, headers);
     res.end(method === 'HEAD' ? undefined : out);
     this.#count(route.app, status, started, undefined, cacheLabel);
+  }
+
+  /** A `Location` never sends the client to a host the site does not own. */
+  #rewriteLocation(headers: Record<string, string | string[]>, req: IncomingMessage): void {
+    const location = headers.location;
+    if (typeof location !== 'string') {
+      if (Array.isArray(location)) delete headers.location;
+      return;
+    }
+    headers.location = this.#frontDoor.rewriteLocation(location, req.headers.host);
+  }
+
+  /** True for host names (no port) this shield serves. */
+  #servesHost(host: string): boolean {
+    const h = host.toLowerCase();
+    if (this.#apps.some((a) => a.hosts.some((x) => x.toLowerCase() === h))) return true;
+    return this.#sites?.servesHost(h) ?? false;
   }
 
   /** Which deployment serves a request: static apps first, then the control plane's sites. */
@@ -1012,6 +1112,7 @@ export class Shield {
       this.#server.closeIdleConnections();
       await closed;
       await this.#cache?.drain();
+      await this.#purge?.close();
       clearInterval(this.#sweep);
       await Promise.all(this.#subs.splice(0).map((sub) => sub.drain()));
     })();

@@ -11,6 +11,10 @@ export interface SiteEnvironment {
   history: string[];
   primaryRegion?: string;
   secondaryRegion?: string;
+  /** A split test: deployments (the served one among them) and their share of new visitors. */
+  split?: Array<{ deploymentId: string; percent: number }>;
+  /** Revision of the environment's record: changes with every promote or configure. */
+  revision?: number;
 }
 
 /**
@@ -63,6 +67,16 @@ export interface SiteTarget {
   path: string;
   /** Path prefix stripped (`/<app>`), `''` when routed by host. */
   prefix: string;
+  /** The environment's split test, if any (never on a preview host). */
+  split: Array<{ deploymentId: string; percent: number }> | undefined;
+  /** Manifests of the split's deployments, by id. */
+  splitManifests: ReadonlyMap<string, Manifest>;
+  /**
+   * The environment's cache namespace: a new one with every change of the
+   * environment (promote, variables, backends, regions, split), so a cached
+   * page never outlives the settings it was rendered with.
+   */
+  cacheNamespace: string;
 }
 
 interface Resolved {
@@ -72,7 +86,12 @@ interface Resolved {
   manifest: Manifest;
   primaryRegion: string | undefined;
   secondaryRegion: string | undefined;
+  split: Array<{ deploymentId: string; percent: number }> | undefined;
+  splitManifests: ReadonlyMap<string, Manifest>;
+  cacheNamespace: string;
 }
+
+const NO_MANIFESTS: ReadonlyMap<string, Manifest> = new Map();
 
 /** One consistent view: swapped whole, so a request never sees half a switch. */
 interface Snapshot {
@@ -167,6 +186,11 @@ export class SiteDirectory {
     return this.#snapshot.environments;
   }
 
+  /** True for a host (lower case, no port) of an environment or a preview. */
+  servesHost(host: string): boolean {
+    return this.#snapshot.byHost.has(host) || host.endsWith(`.${this.previewDomain}`);
+  }
+
   /** The production host of `app` and the host of `env`. */
   hostOf(app: string, env = PRODUCTION): string {
     return env === PRODUCTION ? `${app}.${this.domain}` : `${env}.${app}.${this.domain}`;
@@ -194,6 +218,11 @@ export class SiteDirectory {
     await Promise.all(
       envs.map(async (e) => {
         const manifest = await this.#loadManifest(e.deploymentId);
+        const split = e.split && e.split.length > 0 ? e.split : undefined;
+        const splitManifests = new Map<string, Manifest>();
+        for (const entry of split ?? []) {
+          splitManifests.set(entry.deploymentId, await this.#loadManifest(entry.deploymentId));
+        }
         const resolved: Resolved = {
           app: e.app,
           environment: e.env,
@@ -201,11 +230,14 @@ export class SiteDirectory {
           manifest,
           primaryRegion: e.primaryRegion,
           secondaryRegion: e.secondaryRegion,
+          split,
+          splitManifests,
+          cacheNamespace: `${e.env}#${e.revision ?? 0}`,
         };
         byHost.set(this.hostOf(e.app, e.env), resolved);
         if (e.env === PRODUCTION) byPrefix.set(e.app, resolved);
         // Earlier deployments' hashed assets stay served (open tabs keep working).
-        const ids = [e.deploymentId, ...e.history];
+        const ids = [e.deploymentId, ...(split ?? []).map((x) => x.deploymentId), ...e.history];
         const manifests = await Promise.all(
           ids.map((id) => this.#loadManifest(id).catch(() => undefined)),
         );
@@ -253,6 +285,9 @@ export class SiteDirectory {
         secondaryRegion: undefined,
         path: rawPath,
         prefix: '',
+        split: undefined,
+        splitManifests: NO_MANIFESTS,
+        cacheNamespace: `preview@${deploymentId}`,
       };
     }
     const m = /^\/([^/?#]+)(.*)$/.exec(rawPath);

@@ -35,6 +35,8 @@ export async function startProcessFleet(
     bundles?: TestBundle[];
     /** Extra `flotilla start` arguments of the workers. */
     workerArgs?: string[];
+    /** Keep the shield's cache on. @default false (`--no-cache`) */
+    cache?: boolean;
   } = {},
 ): Promise<ProcessFleet> {
   const storeDir = await mkdtemp(join(tmpdir(), 'flotilla-e2e-'));
@@ -55,6 +57,9 @@ export async function startProcessFleet(
         nats: url,
         storeDir,
         ...(role === 'worker' && options.workerArgs ? { args: options.workerArgs } : {}),
+        // These suites test the region (every request reaches a worker):
+        // the shield's cache is tested on its own.
+        ...(role === 'shield' && !options.cache ? { args: ['--no-cache'] } : {}),
       }).then((p) => {
         started.push(p);
         return p;

@@ -33,6 +33,8 @@ export interface FaultFleetOptions {
   bundles?: TestBundle[];
   /** Extra `flotilla start` arguments, per role. */
   args?: Partial<Record<Role, string[]>>;
+  /** Keep the shields' cache on. @default false (`--no-cache`) */
+  cache?: boolean;
 }
 
 /** A running fault-test fleet. */
@@ -107,7 +109,12 @@ export async function startFaultFleet(options: FaultFleetOptions = {}): Promise<
         role,
         nats: server.url,
         storeDir,
-        args: options.args?.[role] ?? [],
+        // The fault suites test the region: every request must reach it, so the
+        // shield's cache is off unless a suite asks for it.
+        args: [
+          ...(role === 'shield' && !options.cache ? ['--no-cache'] : []),
+          ...(options.args?.[role] ?? []),
+        ],
       });
       started[role].push(p);
       return p;

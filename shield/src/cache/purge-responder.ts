@@ -1,0 +1,214 @@
+/**
+ * The shield's side of `flotilla purge`: answers every purge broadcast on
+ * `flotilla.purge` after purging the local cache, and heartbeats so purgers
+ * know this shield must answer.
+ *
+ * @module
+ */
+import {
+  decodePurgeRequest,
+  encodePurgeAck,
+  encodeShieldBeat,
+  InvalidOptionError,
+  isSubjectToken,
+  PURGE_SUBJECT,
+  type PurgeAck,
+  type PurgeSelector,
+  positiveInt,
+  required,
+  SHIELD_HEARTBEAT_SUBJECT,
+} from '@flotilla/protocol';
+import type { Subscription, Transport } from '@flotilla/transport';
+import { Counter, type Registry } from 'prom-client';
+
+/** Options of {@link PurgeResponder}. */
+export interface PurgeResponderOptions {
+  /** The shield's transport (NATS in a fleet; in-process in `flotilla start`). */
+  transport: Transport;
+  /** This shield's id (a subject token), as in its acks and heartbeats. */
+  shieldId: string;
+  /** The shield's region (a subject token). */
+  region: string;
+  /**
+   * Removes what `selector` selects from the cache and returns how many
+   * entries went (the store's `purge`). A throw or rejection is reported to
+   * the purger as this shield's failure.
+   */
+  purge: (selector: PurgeSelector) => number | Promise<number>;
+  /**
+   * Interval of the heartbeats on `flotilla.shields-heartbeat`, ms.
+   * @default 1000
+   */
+  heartbeatIntervalMs?: number;
+  /** Metrics `flotilla_shield_cache_purges_total` and `…_purged_entries_total` go here. */
+  registry?: Registry;
+  /** Structured log sink. @default discard */
+  log?: (line: Record<string, unknown>) => void;
+}
+
+/** The registry's metric `name` when another responder registered it already, else `create()`. */
+function shared(registry: Registry, name: string, create: () => Counter): Counter {
+  const existing = registry.getSingleMetric(name);
+  return existing instanceof Counter ? existing : create();
+}
+
+/**
+ * Answers purges for one shield. Every shield subscribes to `flotilla.purge`
+ * without a queue group, so each one purges its own store and answers
+ * `{ purgeId, shieldId, region, removed }` (with `error` when the purge
+ * failed). A heartbeat `{ shieldId, region, intervalMs }` goes out at
+ * {@link PurgeResponder.start} and every `heartbeatIntervalMs`; a last one
+ * with `leaving: true` at {@link PurgeResponder.close}, so a purger does not
+ * wait for a shield that stopped (its in-memory cache is gone with it).
+ *
+ * @example
+ * const responder = new PurgeResponder({
+ *   transport, shieldId: 'shield-1', region: 'eu-west',
+ *   purge: (selector) => store.purge(selector),
+ * });
+ * responder.start();
+ * // on shutdown
+ * await responder.close();
+ */
+export class PurgeResponder {
+  readonly shieldId: string;
+  readonly region: string;
+  readonly heartbeatIntervalMs: number;
+  readonly #transport: Transport;
+  readonly #purge: (selector: PurgeSelector) => number | Promise<number>;
+  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #purges: Counter | undefined;
+  readonly #purged: Counter | undefined;
+  #sub: Subscription | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** @throws InvalidOptionError naming the bad option */
+  constructor(options: PurgeResponderOptions) {
+    required('options', options);
+    this.#transport = required('transport', options.transport);
+    for (const field of ['shieldId', 'region'] as const) {
+      if (!isSubjectToken(options[field])) {
+        throw new InvalidOptionError(
+          field,
+          `must be lower-case letters, digits and dashes, got ${JSON.stringify(options[field])}`,
+        );
+      }
+    }
+    this.shieldId = options.shieldId;
+    this.region = options.region;
+    if (typeof options.purge !== 'function') {
+      throw new InvalidOptionError('purge', 'must be a function (selector) => removed count');
+    }
+    this.#purge = options.purge;
+    this.heartbeatIntervalMs = positiveInt(
+      'heartbeatIntervalMs',
+      options.heartbeatIntervalMs,
+      1000,
+    );
+    if (options.log !== undefined && typeof options.log !== 'function') {
+      throw new InvalidOptionError('log', 'must be a function');
+    }
+    this.#log = options.log ?? (() => {});
+    if (options.registry !== undefined) {
+      if (typeof options.registry.getSingleMetric !== 'function') {
+        throw new InvalidOptionError('registry', 'must be a prom-client Registry');
+      }
+      const registers = [options.registry];
+      this.#purges = shared(
+        options.registry,
+        'flotilla_shield_cache_purges_total',
+        () =>
+          new Counter({
+            name: 'flotilla_shield_cache_purges_total',
+            help: 'Purges this shield answered, by selector kind and outcome (ok, error).',
+            labelNames: ['kind', 'outcome'],
+            registers,
+          }),
+      );
+      this.#purged = shared(
+        options.registry,
+        'flotilla_shield_cache_purged_entries_total',
+        () =>
+          new Counter({
+            name: 'flotilla_shield_cache_purged_entries_total',
+            help: 'Cache entries removed by purges, by selector kind.',
+            labelNames: ['kind'],
+            registers,
+          }),
+      );
+    }
+  }
+
+  /** Starts answering purges and heartbeating (the first heartbeat goes out at once). */
+  start(): void {
+    if (this.#closed || this.#sub !== undefined) return;
+    this.#sub = this.#transport.serve(PURGE_SUBJECT, async (msg) => ({
+      headers: {},
+      body: encodePurgeAck(await this.handle(msg.body)),
+    }));
+    this.#beat(false);
+    this.#timer = setInterval(() => this.#beat(false), this.heartbeatIntervalMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * Decodes a purge, runs it on the store and returns the ack (never
+   * throws: a malformed purge or a failing store becomes `error`).
+   */
+  async handle(body: Uint8Array): Promise<PurgeAck> {
+    const base = { shieldId: this.shieldId, region: this.region };
+    let purgeId = '';
+    let kind = 'malformed';
+    try {
+      const request = decodePurgeRequest(body);
+      purgeId = request.purgeId;
+      kind = request.selector.kind;
+      const removed = await this.#purge(request.selector);
+      if (typeof removed !== 'number' || !Number.isInteger(removed) || removed < 0) {
+        throw new TypeError(`purge() returned ${String(removed)}, not a count of entries`);
+      }
+      this.#purges?.inc({ kind, outcome: 'ok' });
+      this.#purged?.inc({ kind }, removed);
+      this.#log({ msg: 'cache purged', purgeId, selector: request.selector, removed });
+      return { purgeId, ...base, removed };
+    } catch (err) {
+      const error = (err as Error)?.message ?? String(err);
+      this.#purges?.inc({ kind, outcome: 'error' });
+      this.#log({ msg: 'cache purge failed', purgeId, error });
+      return { purgeId, ...base, removed: 0, error };
+    }
+  }
+
+  #beat(leaving: boolean): void {
+    try {
+      this.#transport.publish(SHIELD_HEARTBEAT_SUBJECT, {
+        headers: {},
+        body: encodeShieldBeat({
+          shieldId: this.shieldId,
+          region: this.region,
+          intervalMs: this.heartbeatIntervalMs,
+          ...(leaving ? { leaving: true } : {}),
+        }),
+      });
+    } catch (err) {
+      this.#log({ msg: 'shield heartbeat failed', error: (err as Error).message });
+    }
+  }
+
+  /**
+   * Stops heartbeating (sending a last `leaving` beat) and answering purges;
+   * a purge being handled still gets its answer. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    const sub = this.#sub;
+    this.#sub = undefined;
+    if (sub === undefined) return;
+    this.#beat(true);
+    await sub.drain();
+  }
+}
