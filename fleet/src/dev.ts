@@ -13,7 +13,7 @@ import { buildProject } from '@flotilla/sdk/build';
 import { type RunningFleet, startEmbedded } from './fleet.ts';
 import { createLogger } from './log.ts';
 
-export const DEV_USAGE = `Usage: flotilla dev [--dir <app>] [--port <n>] [--no-watch]
+export const DEV_USAGE = `Usage: flotilla dev [--dir <app>] [--port <n>] [--cache on|off] [--no-watch]
 
 Builds the app in --dir (default: the current directory), runs it on an
 embedded fleet at http://127.0.0.1:<port>/<app>/ and http://<app>.localhost:<port>/,
@@ -23,6 +23,7 @@ last good deployment serving).
 Options:
   --dir <dir>        app directory holding flotilla.config.json   (default: .)
   --port <n>         shield port, 0 = any free port                (default: 3000)
+  --cache on|off     the shield's L2 cache, as in production        (default: off)
   --no-watch         build and serve once, no rebuilds
   --log-format <f>   text | json                                   (default: text)
 `;
@@ -38,6 +39,7 @@ export async function runDev(
   let values: {
     dir?: string;
     port?: string;
+    cache?: string;
     'no-watch'?: boolean;
     'log-format'?: string;
   };
@@ -48,10 +50,14 @@ export async function runDev(
       options: {
         dir: { type: 'string' },
         port: { type: 'string' },
+        cache: { type: 'string' },
         'no-watch': { type: 'boolean' },
         'log-format': { type: 'string' },
       },
     }).values;
+    if (values.cache !== undefined && values.cache !== 'on' && values.cache !== 'off') {
+      throw new InvalidOptionError('--cache', `must be on or off, got "${values.cache}"`);
+    }
     if (values.port !== undefined && !/^\d+$/.test(values.port)) {
       throw new InvalidOptionError('--port', `must be a port number, got "${values.port}"`);
     }
@@ -67,6 +73,9 @@ export async function runDev(
     fleet = await startEmbedded({
       examples: false,
       port: Number(values.port ?? 3000),
+      // Off by default: every change shows at once. On: the routes' cache
+      // options apply as in production (each publish starts a new namespace).
+      ...(values.cache === 'on' ? {} : { cache: false as const }),
       log,
     });
   } catch (err) {

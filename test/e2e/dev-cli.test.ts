@@ -24,11 +24,11 @@ describe('flotilla dev', () => {
     await app?.remove();
   });
 
-  it('serves the app, picks up changes, and keeps the last good build when one fails', async () => {
+  it('serves the app with caching on, picks up changes, and keeps the last good build when one fails', async () => {
     app = await writeHelloApp({ version: 'v1' });
     dev = await spawnProcess({
       command: process.execPath,
-      args: [...FLEET_NODE_FLAGS, BIN, 'dev', '--dir', app.dir, '--port', '0'],
+      args: [...FLEET_NODE_FLAGS, BIN, 'dev', '--dir', app.dir, '--port', '0', '--cache', 'on'],
       env: { NODE_OPTIONS: '' },
       name: 'flotilla-dev',
       readyPattern: /serving at http:\/\/\S+/,
@@ -38,6 +38,8 @@ describe('flotilla dev', () => {
     const url = /serving at (http:\/\/\S+)/.exec(line)?.[1] as string;
     expect(url).toMatch(/\/hello\/$/);
     expect((await httpGet(url)).body).toContain('hello v1');
+    // --cache on: the route's cache options apply, as in production.
+    expect((await httpGet(url)).headers.get('cache-status')).toMatch(/^flotilla; hit/);
 
     const source = join(app.dir, 'src', 'app.ts');
     const original = await readFile(source, 'utf8');
