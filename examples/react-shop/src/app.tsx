@@ -18,9 +18,7 @@
  *
  * @module
  */
-import { type CacheOptions, CustomCacheKey, Router } from '@flotilla/sdk';
-import { reactPage, useLoaderData } from '@flotilla/sdk/react';
-import { ListingView, NotFoundView, ProductView } from './components.tsx';
+
 import {
   type ListingData,
   loadListing,
@@ -28,8 +26,19 @@ import {
   loadProduct,
   type NotFoundData,
   type ProductData,
-} from './shop.ts';
+} from '@flotilla/example-products-api/shop-client';
+import { type CacheOptions, CustomCacheKey, Router } from '@flotilla/sdk';
+import { reactPage, useLoaderData } from '@flotilla/sdk/react';
+import { ListingView, NotFoundView, ProductView } from './components.tsx';
 
+export type {
+  ListingData,
+  NotFoundData,
+  Product,
+  ProductData,
+  Variant,
+} from '@flotilla/example-products-api/shop-client';
+export { VARIANTS } from '@flotilla/example-products-api/shop-client';
 export {
   type RenderedPage,
   renderListing,
@@ -38,8 +47,6 @@ export {
   renderProduct,
   renderRoute,
 } from './render.tsx';
-export type { ListingData, NotFoundData, Product, ProductData, Variant } from './shop.ts';
-export { VARIANTS } from './shop.ts';
 
 function ListingPage() {
   return <ListingView {...useLoaderData<ListingData>()} />;

@@ -11,8 +11,7 @@
  *
  * @module
  */
-import { assetUrl } from '@flotilla/sdk';
-import type { ReactNode } from 'react';
+
 import {
   formatPrice,
   type ListingData,
@@ -21,7 +20,9 @@ import {
   type ProductData,
   VARIANTS,
   type Variant,
-} from './shop.ts';
+} from '@flotilla/example-products-api/shop-client';
+import { assetUrl } from '@flotilla/sdk';
+import type { ReactNode } from 'react';
 
 /** Where the stylesheet is served: its content-hashed path in a build, `/styles.css` outside one. */
 export function stylesheetHref(prefix: string): string {

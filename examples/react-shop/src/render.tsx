@@ -7,12 +7,18 @@
  *
  * @module
  */
+
+import {
+  normalisePrefix,
+  type Product,
+  type Variant,
+  variantOf,
+} from '@flotilla/example-products-api/shop-client';
 import type { ReactElement } from 'react';
 // The edge build, as `@flotilla/sdk/react` uses: the browser build creates a
 // `MessageChannel` when it loads, which the isolate lacks.
 import { renderToString } from 'react-dom/server.edge';
 import { ListingView, NotFoundView, ProductView } from './components.tsx';
-import { normalisePrefix, type Product, type Variant, variantOf } from './shop.ts';
 
 /** A rendered page: status and complete HTML document. */
 export interface RenderedPage {

@@ -18,10 +18,7 @@
  *
  * @module
  */
-import { type CacheOptions, CustomCacheKey, Router } from '@flotilla/sdk';
-import { useLoaderData, vuePage } from '@flotilla/sdk/vue';
-import { defineComponent, h } from 'vue';
-import { ListingView, NotFoundView, ProductView } from './components.ts';
+
 import {
   type ListingData,
   loadListing,
@@ -29,8 +26,20 @@ import {
   loadProduct,
   type NotFoundData,
   type ProductData,
-} from './shop.ts';
+} from '@flotilla/example-products-api/shop-client';
+import { type CacheOptions, CustomCacheKey, Router } from '@flotilla/sdk';
+import { useLoaderData, vuePage } from '@flotilla/sdk/vue';
+import { defineComponent, h } from 'vue';
+import { ListingView, NotFoundView, ProductView } from './components.ts';
 
+export type {
+  ListingData,
+  NotFoundData,
+  Product,
+  ProductData,
+  Variant,
+} from '@flotilla/example-products-api/shop-client';
+export { VARIANTS } from '@flotilla/example-products-api/shop-client';
 export {
   type RenderedPage,
   renderListing,
@@ -39,8 +48,6 @@ export {
   renderProduct,
   renderRoute,
 } from './render.ts';
-export type { ListingData, NotFoundData, Product, ProductData, Variant } from './shop.ts';
-export { VARIANTS } from './shop.ts';
 
 const ListingPage = defineComponent({
   name: 'ListingPage',

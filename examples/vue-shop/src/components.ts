@@ -12,9 +12,15 @@
  *
  * @module
  */
+
+import {
+  formatPrice,
+  type Product,
+  VARIANTS,
+  type Variant,
+} from '@flotilla/example-products-api/shop-client';
 import { assetUrl } from '@flotilla/sdk';
 import { defineComponent, h, type PropType } from 'vue';
-import { formatPrice, type Product, VARIANTS, type Variant } from './shop.ts';
 
 /** Where the stylesheet is served: its content-hashed path in a build, `/styles.css` outside one. */
 export function stylesheetHref(prefix: string): string {

@@ -7,10 +7,16 @@
  *
  * @module
  */
+
+import {
+  normalisePrefix,
+  type Product,
+  type Variant,
+  variantOf,
+} from '@flotilla/example-products-api/shop-client';
 import { renderToString } from '@vue/server-renderer';
 import { type Component, createSSRApp, h } from 'vue';
 import { ListingView, NotFoundView, ProductView } from './components.ts';
-import { normalisePrefix, type Product, type Variant, variantOf } from './shop.ts';
 
 /** A rendered page: status and complete HTML document. */
 export interface RenderedPage {

@@ -1,12 +1,15 @@
 /**
- * What the shop's pages share, framework aside: the data each page gets,
- * how it is loaded from the products API (backend `api`), the link prefix
- * and price formatting. Bundle-safe (no Node imports).
+ * The shops' side of the products API, shared by the React and Vue shops
+ * (framework aside): the data each page gets, how it is loaded from the API
+ * through the declared backend `api`, the link prefix and price formatting.
+ * Bundle-safe (no Node imports): import it as
+ * `@flotilla/example-products-api/shop-client`.
  *
  * @module
  */
-import type { Product } from '@flotilla/example-products-api/products';
+
 import { BackendError, notFound, type RenderContext } from '@flotilla/sdk';
+import type { Product } from './products.ts';
 
 export type { Product };
 
@@ -18,7 +21,7 @@ export type Variant = (typeof VARIANTS)[number];
 
 /** What every page gets. */
 export interface PageData {
-  /** Path prefix of every link (`/vue-shop`), `''` for none. */
+  /** Path prefix of every link (`/react-shop`, `/vue-shop`), `''` for none. */
   prefix: string;
 }
 
@@ -42,16 +45,16 @@ export interface NotFoundData extends PageData {
 /** Product ids as the URL spells them: no sign, no leading zero. */
 const PRODUCT_ID = /^[1-9][0-9]{0,8}$/;
 
-/** A prefix that is a plain absolute path: `/vue-shop`, `/a/b/`. */
+/** A prefix that is a plain absolute path: `/react-shop`, `/a/b/`. */
 const PLAIN_PATH = /^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+\/?$/;
 
 /**
  * The link prefix from an `x-forwarded-prefix` value: accepted only if it is
- * a plain absolute path (`/vue-shop`); anything else (a URL, `//host`,
+ * a plain absolute path (`/react-shop`, `/vue-shop`); anything else (a URL, `//host`,
  * control characters) gives `''`. A trailing `/` is dropped.
  *
  * @example
- * normalisePrefix('/vue-shop/'); // '/vue-shop'
+ * normalisePrefix('/react-shop/'); // '/react-shop'
  * normalisePrefix('//evil.example'); // ''
  */
 export function normalisePrefix(prefix: string | null | undefined): string {
