@@ -233,6 +233,31 @@ async function startShield(
   return { shield, url, sites };
 }
 
+/**
+ * What a scheduler answers for the whole region besides misses: RTT probes
+ * (`flotilla region set --near`) and pre-warm on promote.
+ */
+function startRegionServices(
+  transport: Transport,
+  scheduler: Scheduler,
+  o: ReturnType<typeof validate>,
+): { close(): Promise<void> } {
+  const probe = new RegionProbe({ transport, region: o.region });
+  const relay = new PrewarmRelay({
+    transport,
+    region: o.region,
+    workers: () => scheduler.liveWorkerIds(),
+    log: o.log,
+  });
+  probe.start();
+  relay.start();
+  return {
+    async close() {
+      await Promise.all([probe.close(), relay.close()]);
+    },
+  };
+}
+
 function bundleStore(controlPlane: ControlPlane, o: ReturnType<typeof validate>) {
   return new ControlPlaneBundleStore({ controlPlane, cacheDir: o.storeDir });
 }
@@ -274,15 +299,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     log: o.log,
   });
   scheduler.start();
-  const probe = new RegionProbe({ transport, region: o.region });
-  probe.start();
-  const relay = new PrewarmRelay({
-    transport,
-    region: o.region,
-    workers: () => scheduler.liveWorkerIds(),
-    log: o.log,
-  });
-  relay.start();
+  const regionServices = startRegionServices(transport, scheduler, o);
   const bundles = bundleStore(controlPlane, o);
   const workers = Array.from(
     { length: o.workers },
@@ -309,8 +326,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     async drain() {
       await shield.drain();
       sites.stop();
-      await probe.close();
-      await relay.close();
+      await regionServices.close();
       await scheduler.drain();
       await Promise.all(workers.map((w) => w.drain()));
       await transport.drain();
@@ -404,15 +420,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         log: o.log,
       });
       scheduler.start();
-      const probe = new RegionProbe({ transport, region: o.region });
-      probe.start();
-      const relay = new PrewarmRelay({
-        transport,
-        region: o.region,
-        workers: () => scheduler.liveWorkerIds(),
-        log: o.log,
-      });
-      relay.start();
+      const regionServices = startRegionServices(transport, scheduler, o);
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
       const admin = await startAdminServer({
         registry: o.registry,
@@ -432,8 +440,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         admin,
         `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
         async () => {
-          await probe.close();
-          await relay.close();
+          await regionServices.close();
           await scheduler.drain();
           await autoscaler?.close();
           await transport.drain();

@@ -7,6 +7,7 @@
  * @module
  */
 import { FlotillaError } from './errors.ts';
+import { decodeJsonObject, encodeJsonBody } from './json-body.ts';
 import { isSubjectToken } from './subjects.ts';
 
 /** Subject every region's schedulers answer pre-warm requests on. */
@@ -42,29 +43,16 @@ export interface RegionPrewarmResult {
   workers: WorkerPrewarmResult[];
 }
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-function object(bytes: Uint8Array, what: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(dec.decode(bytes)) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} is not a JSON object`);
-}
-
 /** Encodes any pre-warm message as JSON bytes. */
 export function encodePrewarm(
   message: PrewarmRequest | WorkerPrewarmResult | RegionPrewarmResult,
 ): Uint8Array {
-  return enc.encode(JSON.stringify(message));
+  return encodeJsonBody(message);
 }
 
 /** Decodes and checks a {@link PrewarmRequest}. */
 export function decodePrewarmRequest(bytes: Uint8Array): PrewarmRequest {
-  const v = object(bytes, 'prewarm request');
+  const v = decodeJsonObject(bytes, 'prewarm request');
   if (!isSubjectToken(v.deploymentId)) {
     throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'prewarm request needs a deploymentId');
   }
@@ -95,12 +83,12 @@ function workerResult(v: Record<string, unknown>): WorkerPrewarmResult {
 
 /** Decodes a {@link WorkerPrewarmResult}. */
 export function decodeWorkerPrewarmResult(bytes: Uint8Array): WorkerPrewarmResult {
-  return workerResult(object(bytes, 'worker prewarm result'));
+  return workerResult(decodeJsonObject(bytes, 'worker prewarm result'));
 }
 
 /** Decodes a {@link RegionPrewarmResult}. */
 export function decodeRegionPrewarmResult(bytes: Uint8Array): RegionPrewarmResult {
-  const v = object(bytes, 'region prewarm result');
+  const v = decodeJsonObject(bytes, 'region prewarm result');
   if (typeof v.region !== 'string') {
     throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'region prewarm result has no region');
   }

@@ -6,6 +6,7 @@
  * @module
  */
 import { FlotillaError } from './errors.ts';
+import { decodeJsonObject, encodeJsonBody } from './json-body.ts';
 
 /** Subject every region's schedulers answer probes on. */
 export const PROBE_SUBJECT = 'flotilla.regions.probe';
@@ -36,27 +37,14 @@ export interface ProbeResult {
   error?: string;
 }
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-function parse(bytes: Uint8Array, what: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(dec.decode(bytes)) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} is not a JSON object`);
-}
-
 /** Encodes a {@link ProbeRequest} as a message body. */
 export function encodeProbeRequest(req: ProbeRequest): Uint8Array {
-  return enc.encode(JSON.stringify(req));
+  return encodeJsonBody(req);
 }
 
 /** Decodes and checks a {@link ProbeRequest}. */
 export function decodeProbeRequest(bytes: Uint8Array): ProbeRequest {
-  const v = parse(bytes, 'probe request');
+  const v = decodeJsonObject(bytes, 'probe request');
   const url = v.url;
   if (typeof url !== 'string' || !/^https?:\/\//.test(url)) {
     throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'probe request needs an http(s) url');
@@ -73,12 +61,12 @@ export function decodeProbeRequest(bytes: Uint8Array): ProbeRequest {
 
 /** Encodes a {@link ProbeResult}. */
 export function encodeProbeResult(result: ProbeResult): Uint8Array {
-  return enc.encode(JSON.stringify(result));
+  return encodeJsonBody(result);
 }
 
 /** Decodes and checks a {@link ProbeResult}. */
 export function decodeProbeResult(bytes: Uint8Array): ProbeResult {
-  const v = parse(bytes, 'probe result');
+  const v = decodeJsonObject(bytes, 'probe result');
   if (typeof v.region !== 'string') {
     throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'probe result has no region');
   }

@@ -14,6 +14,7 @@
  * @module
  */
 import { FlotillaError } from './errors.ts';
+import { decodeJsonObject, encodeJsonBody } from './json-body.ts';
 import { isSubjectToken } from './subjects.ts';
 
 /** Subject of purges: every shield listens, each answers. */
@@ -68,19 +69,6 @@ export interface ShieldBeat {
 }
 
 const PURGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-function parse(bytes: Uint8Array, what: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(dec.decode(bytes)) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} is not a JSON object`);
-}
-
 function text(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_PURGE_TEXT;
 }
@@ -186,7 +174,7 @@ export function encodePurgeRequest(req: PurgeRequest): Uint8Array {
   if (problem !== undefined) {
     throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', `purge selector: ${problem}`);
   }
-  return enc.encode(JSON.stringify({ purgeId: req.purgeId, selector: req.selector }));
+  return encodeJsonBody({ purgeId: req.purgeId, selector: req.selector });
 }
 
 /**
@@ -194,7 +182,7 @@ export function encodePurgeRequest(req: PurgeRequest): Uint8Array {
  * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` naming what is wrong
  */
 export function decodePurgeRequest(bytes: Uint8Array): PurgeRequest {
-  const v = parse(bytes, 'purge request');
+  const v = decodeJsonObject(bytes, 'purge request');
   if (typeof v.purgeId !== 'string' || !PURGE_ID.test(v.purgeId)) {
     throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'purge request has no valid purgeId');
   }
@@ -210,7 +198,7 @@ export function decodePurgeRequest(bytes: Uint8Array): PurgeRequest {
 
 /** Encodes a {@link PurgeAck}. */
 export function encodePurgeAck(ack: PurgeAck): Uint8Array {
-  return enc.encode(JSON.stringify(ack));
+  return encodeJsonBody(ack);
 }
 
 /**
@@ -218,7 +206,7 @@ export function encodePurgeAck(ack: PurgeAck): Uint8Array {
  * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
  */
 export function decodePurgeAck(bytes: Uint8Array): PurgeAck {
-  const v = parse(bytes, 'purge ack');
+  const v = decodeJsonObject(bytes, 'purge ack');
   if (
     typeof v.purgeId !== 'string' ||
     !isSubjectToken(v.shieldId) ||
@@ -241,7 +229,7 @@ export function decodePurgeAck(bytes: Uint8Array): PurgeAck {
 
 /** Encodes a {@link ShieldBeat}. */
 export function encodeShieldBeat(beat: ShieldBeat): Uint8Array {
-  return enc.encode(JSON.stringify(beat));
+  return encodeJsonBody(beat);
 }
 
 /**
@@ -249,7 +237,7 @@ export function encodeShieldBeat(beat: ShieldBeat): Uint8Array {
  * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
  */
 export function decodeShieldBeat(bytes: Uint8Array): ShieldBeat {
-  const v = parse(bytes, 'shield heartbeat');
+  const v = decodeJsonObject(bytes, 'shield heartbeat');
   if (
     !isSubjectToken(v.shieldId) ||
     !isSubjectToken(v.region) ||

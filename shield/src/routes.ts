@@ -19,7 +19,8 @@ export interface RouteMatch {
   prefix: string;
 }
 
-function hostOnly(hostHeader: string): string {
+/** The host name of a `Host` header: lower case, without the port (IPv6 literals keep their brackets). */
+export function hostOnly(hostHeader: string): string {
   const h = hostHeader.trim().toLowerCase();
   if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
   const colon = h.lastIndexOf(':');

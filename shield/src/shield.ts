@@ -45,7 +45,7 @@ import { ShieldError } from './errors.ts';
 import { FrontDoor, type FrontDoorOptions } from './front-door/front-door.ts';
 import { headerRecord, upstreamHeaders } from './front-door/upstream-headers.ts';
 import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
-import { type AppRoute, matchRoute, validateApps } from './routes.ts';
+import { type AppRoute, hostOnly, matchRoute, validateApps } from './routes.ts';
 import type { SiteDirectory, SiteTarget } from './site-directory.ts';
 import { SplitAssigner } from './split.ts';
 
@@ -217,13 +217,6 @@ function cacheOutcomeLabel(cacheStatus: string): string {
   if (/detail=stale-if-error/.test(cacheStatus)) return 'stale';
   if (/fwd=(?:uri-miss|stale|vary-miss)\b/.test(cacheStatus)) return 'miss';
   return 'pass';
-}
-
-function hostOnly(hostHeader: string): string {
-  const h = hostHeader.trim().toLowerCase();
-  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
-  const colon = h.lastIndexOf(':');
-  return colon === -1 ? h : h.slice(0, colon);
 }
 
 function now(): number {

@@ -1,6 +1,7 @@
 import type { Manifest, ManifestAsset } from '@flotilla/manifest';
 import { isSubjectToken, nonEmptyString, required } from '@flotilla/protocol';
 import { ShieldError } from './errors.ts';
+import { hostOnly } from './routes.ts';
 
 /** What the shield needs to know about one environment (a control-plane record). */
 export interface SiteEnvironment {
@@ -103,13 +104,6 @@ interface Snapshot {
 }
 
 const PRODUCTION = 'production';
-
-function hostOnly(hostHeader: string): string {
-  const h = hostHeader.trim().toLowerCase();
-  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
-  const colon = h.lastIndexOf(':');
-  return colon === -1 ? h : h.slice(0, colon);
-}
 
 function domainOption(name: string, value: string | undefined, fallback: string): string {
   const domain = nonEmptyString(name, value, fallback).toLowerCase();
