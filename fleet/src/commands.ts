@@ -71,6 +71,7 @@ export const CONTROL_COMMANDS = [
   'env',
   'purge',
   'split',
+  'delete',
 ] as const;
 
 export const COMMANDS_USAGE = `Commands for app developers:
@@ -85,6 +86,8 @@ export const COMMANDS_USAGE = `Commands for app developers:
       the deployment (pre-warm), then switch the environment; --no-prewarm skips that
   flotilla envs [--app <name>]                         environments and what they serve
   flotilla deployments [--app <name>]                  published deployments
+  flotilla delete <deployment-id>                      delete a deployment and its preview host
+      (refused while an environment or split test serves it)
   flotilla status                                      environments, regions, schedulers and workers
   flotilla env set --env <name> [--app <name>] [--var KEY=VALUE]... [--backend NAME=ORIGIN]...
   flotilla env unset --env <name> [--app <name>] [--var KEY]... [--backend NAME]...
@@ -155,6 +158,7 @@ const EXTRA = {
     'timeout-ms': { type: 'string' },
   },
   split: {},
+  delete: {},
 } as const;
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -232,6 +236,8 @@ export async function runCommand(
         const request = await purgeRequest(ctx);
         return await withNats(ctx, (nc) => purge(ctx, nc, request));
       }
+      case 'delete':
+        return await withFleet(ctx, (cp) => deleteDeployment(ctx, cp));
       case 'split': {
         const request = await splitRequest(ctx);
         return await withFleet(ctx, (cp) => split(ctx, cp, request));
@@ -992,5 +998,20 @@ async function split(ctx: Ctx, cp: ControlPlane, request: SplitRequest): Promise
       ? `${app} ${env}: no split test; every visitor gets ${record.deploymentId}\n`
       : `${app} ${env}: split ${splitText(record.split)}; each visitor stays on one ` +
           `(cookie flotilla_split_${app}_${env})\n`,
+  );
+}
+
+async function deleteDeployment(ctx: Ctx, cp: ControlPlane): Promise<number> {
+  const id = ctx.positionals[0];
+  if (!id || ctx.positionals.length > 1) {
+    throw new InvalidOptionError('<deployment-id>', 'is required: flotilla delete <deployment-id>');
+  }
+  if (!isSubjectToken(id))
+    throw new InvalidOptionError('<deployment-id>', `"${id}" is not a deployment id`);
+  await cp.deleteDeployment(id);
+  return out(
+    ctx,
+    { deleted: id },
+    `deleted ${id}: its preview host ${hostUrl(ctx, cp.previewHost(id))} no longer serves it\n`,
   );
 }

@@ -29,7 +29,15 @@ export interface SiteSource {
   };
   manifest(deploymentId: string): Promise<Manifest>;
   asset(hash: string): Promise<Uint8Array | undefined>;
+  /**
+   * The deployment's record, undefined once deleted: preview hosts stop
+   * serving a deleted deployment (checked at most every few seconds).
+   */
+  deployment?(deploymentId: string): Promise<unknown>;
 }
+
+/** How long a preview host trusts that its deployment still exists. */
+const PREVIEW_RECHECK_MS = 2000;
 
 /** Options of {@link SiteDirectory}. */
 export interface SiteDirectoryOptions {
@@ -132,6 +140,8 @@ export class SiteDirectory {
   readonly #source: SiteSource;
   readonly #log: (line: Record<string, unknown>) => void;
   readonly #manifests = new Map<string, Promise<Manifest>>();
+  /** Preview deployments: when their existence was last confirmed. */
+  readonly #previewChecked = new Map<string, number>();
   readonly #assets = new Map<string, Uint8Array>();
   readonly #assetBudget: number;
   #assetBytes = 0;
@@ -264,6 +274,7 @@ export class SiteDirectory {
       if (!isSubjectToken(deploymentId)) return undefined;
       let manifest: Manifest;
       try {
+        await this.#checkStillExists(deploymentId);
         manifest = await this.#loadManifest(deploymentId);
       } catch (err) {
         throw new ShieldError('FLOTILLA_ERR_NOT_FOUND', `no deployment ${deploymentId}`, {
@@ -290,6 +301,20 @@ export class SiteDirectory {
     const rest = m[2] ?? '';
     const path = rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
     return { ...byPrefix, path, prefix: `/${byPrefix.app}` };
+  }
+
+  async #checkStillExists(deploymentId: string): Promise<void> {
+    const source = this.#source;
+    if (!source.deployment) return;
+    const checked = this.#previewChecked.get(deploymentId);
+    if (checked !== undefined && Date.now() - checked < PREVIEW_RECHECK_MS) return;
+    if ((await source.deployment(deploymentId)) === undefined) {
+      this.#previewChecked.delete(deploymentId);
+      this.#manifests.delete(deploymentId);
+      throw new ShieldError('FLOTILLA_ERR_NOT_FOUND', `no deployment ${deploymentId}`);
+    }
+    if (this.#previewChecked.size > 10_000) this.#previewChecked.clear();
+    this.#previewChecked.set(deploymentId, Date.now());
   }
 
   /**

@@ -380,6 +380,22 @@ describe('publish, preview, promote, roll back', () => {
     }
   });
 
+  it('deletes a deployment on request (its preview host stops), never one that serves', async () => {
+    const doomed = await app({ version: 'v8' });
+    const { deploymentId } = await json<Published>(['publish', '--dir', doomed.dir]);
+    const preview = `${deploymentId}.preview.localhost`;
+    expect((await get(preview)).body).toContain('hello v8');
+    const served = (await json<Array<{ deploymentId: string }>>(['envs', '--app', 'hello']))[0];
+    const refused = await cli(['delete', served?.deploymentId ?? '']);
+    expect(refused.code).toBe(5);
+    const deleted = await cli(['delete', deploymentId]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    await waitFor(async () => (await get(preview)).status === 404, {
+      timeoutMs: 5000,
+      message: 'the preview host kept serving a deleted deployment',
+    });
+  });
+
   it('leaves nothing half-published when a publish is killed mid-upload', async () => {
     const before = await json<Array<{ id: string }>>(['deployments', '--app', 'hello']);
     const big = await app({ version: 'v5', bigAssetBytes: 24 * 1024 * 1024 });
