@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ControlPlane } from '@flotilla/deploy';
-import type { Manifest } from '@flotilla/manifest';
+import type { Manifest, ManifestRoute } from '@flotilla/manifest';
 
 /** A hand-written bundle published as its own app, served at `/<name>/`. */
 export interface TestBundle {
@@ -10,13 +10,31 @@ export interface TestBundle {
   code: string;
   /** Declared backends of the deployment (name → origin). */
   backends?: Record<string, string>;
+  /**
+   * The manifest's routes (with their cache options), as a build would
+   * write them.
+   * @default one catch-all render route without cache options
+   */
+  routes?: ManifestRoute[];
 }
+
+/** The route of a bundle that declares none: every path renders, no cache options. */
+const CATCH_ALL: ManifestRoute[] = [
+  {
+    id: 0,
+    criteria: { path: '/:path*' },
+    fallback: false,
+    action: { kind: 'render' },
+    headerOps: [],
+  },
+];
 
 /**
  * Writes `bundle` as a build directory (bundle.js + a version 2 manifest
- * with one catch-all render route) under `dir`, publishes it to the control
- * plane and points its `production` environment at it (served by path
- * prefix `/<name>/` and on `<name>.localhost`). Resolves with the deployment id.
+ * with its `routes`, by default one catch-all render route) under `dir`,
+ * publishes it to the control plane and points its `production` environment
+ * at it (served by path prefix `/<name>/` and on `<name>.localhost`).
+ * Resolves with the deployment id.
  */
 export async function publishBundle(
   controlPlane: ControlPlane,
@@ -34,17 +52,12 @@ export async function publishBundle(
     bundleBytes: Buffer.byteLength(bundle.code),
     contentHash: createHash('sha256')
       .update(`${bundleHash}\n${JSON.stringify(bundle.backends ?? {})}`)
+      // Routes are part of a deployment's identity (only when declared, so
+      // the deployment ids of bundles without routes stay as they were).
+      .update(bundle.routes ? `\n${JSON.stringify(bundle.routes)}` : '')
       .digest('hex'),
     builtAt: new Date().toISOString(),
-    routes: [
-      {
-        id: 0,
-        criteria: { path: '/:path*' },
-        fallback: false,
-        action: { kind: 'render' },
-        headerOps: [],
-      },
-    ],
+    routes: bundle.routes ?? CATCH_ALL,
     backends: bundle.backends ?? {},
     assets: [],
   };
