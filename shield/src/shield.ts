@@ -43,7 +43,7 @@ import {
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { ShieldError } from './errors.ts';
 import { FrontDoor, type FrontDoorOptions } from './front-door/front-door.ts';
-import { headerRecord, upstreamHeaders } from './front-door/upstream-headers.ts';
+import { headerRecord } from './front-door/upstream-headers.ts';
 import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
 import { type AppRoute, hostOnly, matchRoute, validateApps } from './routes.ts';
 import type { SiteDirectory, SiteTarget } from './site-directory.ts';
@@ -617,6 +617,7 @@ export class Shield {
       },
     );
     if (postCacheable) key += `|post=${createHash('sha256').update(body).digest('hex')}`;
+    const keyQuery = normalizeQuery(query, spec);
     const cacheReq: CacheRequest = {
       key,
       method,
@@ -632,8 +633,9 @@ export class Shield {
       app: target.app,
       environment: target.environment ?? '',
       path: url.pathname,
-      // As `flotilla purge --url` names it: the client's host and path.
-      url: `${host}${route.prefix}${url.pathname}${url.search}`,
+      // As `flotilla purge --url` names it: the client's host and path, and the
+      // query as the key holds it (sorted, excluded parameters left out).
+      url: `${host}${route.prefix}${url.pathname}${keyQuery === '' ? '' : `?${keyQuery}`}`,
     };
     const upstream = (mode: OriginMode, signal: AbortSignal): Upstream => {
       const traceparent = nextTraceparent(record.traceparent);
@@ -660,7 +662,9 @@ export class Shield {
       return {
         method: upstreamMethod,
         path,
-        headers: upstreamHeaders(req.rawHeaders, {
+        // The front door's list drops the client-IP and geo headers too: only
+        // its own (believed) values, in `extra`, reach the app.
+        headers: this.#frontDoor.upstreamHeaders(req, {
           mode,
           keySpec: spec,
           device: agent.device,
@@ -735,7 +739,11 @@ export class Shield {
       else headers[name] = Array.isArray(prev) ? [...prev, v] : [prev, v];
     }
     this.#rewriteLocation(headers, req);
-    const browser = browserHeaders(decision.cache, upstreamCacheControl);
+    // A response the app marked private (or that sets a cookie) keeps its own
+    // cache-control: the route's browser lifetime must not make a CDN in
+    // front store it.
+    const personal = answer.cachingStatus === 'private' || answer.cachingStatus === 'set-cookie';
+    const browser = browserHeaders(personal ? undefined : decision.cache, upstreamCacheControl);
     if (browser.cacheControl !== undefined) headers['cache-control'] = browser.cacheControl;
     if (browser.swCacheControl !== undefined)
       headers['x-sw-cache-control'] = browser.swCacheControl;

@@ -1,4 +1,4 @@
-import type { RouteCacheOptions } from '@flotilla/manifest';
+import { normalizeQuery, type RouteCacheOptions } from '@flotilla/manifest';
 import {
   positiveInt,
   type RenderResult,
@@ -130,6 +130,14 @@ class OriginFailure extends Error {
   }
 }
 
+/** `host/path?query` with the query sorted as cache keys (and stored URLs) hold it. */
+function normalizeUrlQuery(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const query = normalizeQuery(url.slice(q + 1));
+  return query === '' ? url.slice(0, q) : `${url.slice(0, q)}?${query}`;
+}
+
 const STRIPPED_FROM_STORE = new Set(['set-cookie', 'age', 'connection', 'keep-alive']);
 
 function fwdStatusOf(answer: OriginAnswer): number | undefined {
@@ -232,7 +240,7 @@ export class EdgeCache {
         fetched.answer,
         cacheStatusFor({
           kind: 'miss',
-          fwdStatus: fwdStatusOf(fetched.answer) ?? 0,
+          fwdStatus: fwdStatusOf(fetched.answer),
           stored: false,
           stale: stale !== undefined,
           cachingStatus: fetched.status,
@@ -248,7 +256,7 @@ export class EdgeCache {
           err.answer,
           cacheStatusFor({
             kind: 'miss',
-            fwdStatus: fwdStatusOf(err.answer) ?? 0,
+            fwdStatus: fwdStatusOf(err.answer),
             stored: false,
             stale: stale !== undefined,
             cachingStatus: 'code',
@@ -262,12 +270,7 @@ export class EdgeCache {
       return {
         kind: 'error',
         error: wire,
-        cacheStatus: cacheStatusFor({
-          kind: 'miss',
-          fwdStatus: 0,
-          stored: false,
-          cachingStatus: 'code',
-        }),
+        cacheStatus: cacheStatusFor({ kind: 'miss', stored: false, cachingStatus: 'code' }),
         cachingStatus: 'code',
         timings: undefined,
         region: undefined,
@@ -378,7 +381,9 @@ export class EdgeCache {
 
   /** Removes the entries `selector` names; returns how many. */
   purge(selector: PurgeSelector): number {
-    const removed = this.store.purge(selector);
+    const removed = this.store.purge(
+      selector.kind === 'url' ? { ...selector, url: normalizeUrlQuery(selector.url) } : selector,
+    );
     if (selector.kind === 'environment') this.store.clearHitForPass();
     this.#log({ msg: 'purged', selector, removed });
     return removed;

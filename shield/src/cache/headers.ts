@@ -66,7 +66,8 @@ export type CacheOutcome =
   | { kind: 'stale-if-error'; ttlMs: number; fwdStatus?: number }
   | {
       kind: 'miss';
-      fwdStatus: number;
+      /** Status the region answered; absent when it gave no response (an error). */
+      fwdStatus?: number;
       stored: boolean;
       ttlMs?: number;
       stale?: boolean;
