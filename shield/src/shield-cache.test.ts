@@ -572,6 +572,19 @@ describe('Shield cache: browser-facing headers', () => {
     expect(sched.received).toHaveLength(3);
   });
 
+  it('keeps the cache-control of a private answer: a browser lifetime never makes a CDN store it', async () => {
+    const { get, sched } = await start();
+    sched.answer = (req) =>
+      page(pathOf(req), [
+        ['content-type', 'text/html'],
+        ['cache-control', 'private, max-age=0'],
+        ['set-cookie', 'session=abc'],
+      ]);
+    const b = await get('/b/1');
+    expect(b.headers['x-flotilla-caching-status']).toMatch(/^(private|set-cookie)$/);
+    expect(b.headers['cache-control']).toBe('private, max-age=0');
+  });
+
   it('never shows surrogate-key or cache-tag to the client, stored or passed', async () => {
     const { get, sched } = await start();
     sched.answer = (req) =>
