@@ -15,6 +15,7 @@ const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: st
   { name: 'ssr-throughput', file: './ssr-throughput.ts', timeoutMs: 160_000 },
   { name: 'isolate-cost', file: './isolate-cost.ts', timeoutMs: 120_000, flags: ['--expose-gc'] },
   { name: 'miss-path', file: './miss-path.ts', timeoutMs: 150_000 },
+  { name: 'shield-cache', file: './shield-cache.ts', timeoutMs: 120_000 },
 ];
 const FLAGS = ['--no-node-snapshot', '--max-semi-space-size=16', '--initial-old-space-size=64'];
 

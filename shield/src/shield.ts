@@ -211,6 +211,12 @@ const EMPTY_BODY = new Uint8Array(0);
 /** Response headers that stay inside the fleet: cache tags are for purges, not clients. */
 const INTERNAL_RESPONSE_HEADERS = new Set(['surrogate-key', 'cache-tag']);
 
+/** The port of a `Host` header (`''` for none). */
+function hostPort(hostHeader: string): string {
+  const m = /:(\d+)$/.exec(hostHeader.trim());
+  return m?.[1] ?? '';
+}
+
 /** The `cache` label of `flotilla_shield_requests_total` for a `Cache-Status` value. */
 function cacheOutcomeLabel(cacheStatus: string): string {
   if (/; hit\b/.test(cacheStatus)) return 'hit';
@@ -616,7 +622,13 @@ export class Shield {
         ...(splitDestination !== undefined ? { splitDestination } : {}),
       },
     );
-    if (postCacheable) key += `|post=${createHash('sha256').update(body).digest('hex')}`;
+    // The Host header's port reaches the render (in request.url): key it too.
+    const port = hostPort(req.headers.host ?? '');
+    if (port) key += `|port=${port}`;
+    if (postCacheable) {
+      const type = record['content-type'] ?? '';
+      key += `|post=${createHash('sha256').update(type).update('\n').update(body).digest('hex')}`;
+    }
     const keyQuery = normalizeQuery(query, spec);
     const cacheReq: CacheRequest = {
       key,
@@ -669,6 +681,7 @@ export class Shield {
           keySpec: spec,
           device: agent.device,
           browser: agent.browser,
+          withBody: postCacheable,
           extra,
         }),
         traceparent,

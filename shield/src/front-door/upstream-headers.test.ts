@@ -125,7 +125,7 @@ describe('upstreamHeaders, cache mode', () => {
     ]);
   });
 
-  it('forwards accept, the normalised accept-encoding and body headers', () => {
+  it('forwards the normalised accept-encoding, body headers only with a keyed body, accept only keyed', () => {
     const raw = rawOf([
       ['Accept', 'text/html'],
       ['Accept', 'application/xhtml+xml'],
@@ -133,11 +133,17 @@ describe('upstreamHeaders, cache mode', () => {
       ['Content-Type', 'application/json'],
       ['Content-Length', '12'],
     ]);
-    expect(upstreamHeaders(raw)).toEqual([
-      ['accept', 'text/html, application/xhtml+xml'],
+    expect(upstreamHeaders(raw)).toEqual([['accept-encoding', 'gzip']]);
+    expect(upstreamHeaders(raw, { withBody: true })).toEqual([
       ['accept-encoding', 'gzip'],
       ['content-type', 'application/json'],
       ['content-length', '12'],
+    ]);
+    expect(
+      upstreamHeaders(raw, { keySpec: { ...DEFAULT_CACHE_KEY_SPEC, headers: ['accept'] } }),
+    ).toEqual([
+      ['accept-encoding', 'gzip'],
+      ['accept', 'text/html, application/xhtml+xml'],
     ]);
   });
 

@@ -37,13 +37,15 @@ export const SPLIT_COOKIE_PREFIX = 'flotilla_split_';
  *
  * | header            | forwarded                    | value                                            |
  * | ----------------- | ---------------------------- | ------------------------------------------------ |
- * | `accept`          | when sent                    | as sent (repeats joined with `, `)               |
  * | `accept-encoding` | always                       | normalised to `br`, `gzip` or `identity`, as in the key |
- * | `content-type`    | when sent                    | as sent (first one)                              |
- * | `content-length`  | when sent                    | as sent (first one)                              |
+ * | `content-type`    | with `withBody` (a cached POST, whose body and type are keyed) | as sent (first one) |
+ * | `content-length`  | with `withBody`              | as sent (first one)                              |
+ *
+ * `accept` is not on it: a route that renders differently by `Accept`
+ * must key it (`addHeader('accept')`), or an unkeyed `Accept` could shape
+ * a cached page.
  */
 export const CACHE_ALLOW_LIST: readonly string[] = Object.freeze([
-  'accept',
   'accept-encoding',
   'content-type',
   'content-length',
@@ -200,6 +202,12 @@ export interface UpstreamHeaderOptions {
    * @default []
    */
   keepCookies?: readonly string[];
+  /**
+   * `cache` mode: the request has a body the key holds (a cacheable POST),
+   * so `content-type` and `content-length` go with it.
+   * @default false
+   */
+  withBody?: boolean;
   /** Device class of the request; absent: classified from `user-agent`. */
   device?: DeviceClass;
   /** Browser family of the request; absent: classified from `user-agent`. */
@@ -302,12 +310,12 @@ function cacheHeaders(
 ): Array<[string, string]> {
   const spec = options.keySpec ?? DEFAULT_CACHE_KEY_SPEC;
   const out: Array<[string, string]> = [];
-  const accept = record.accept;
-  if (accept !== undefined) out.push(['accept', accept]);
   out.push(['accept-encoding', normalizeAcceptEncoding(record['accept-encoding'])]);
-  for (const name of ['content-type', 'content-length']) {
-    const value = record[name];
-    if (value !== undefined) out.push([name, value]);
+  if (options.withBody) {
+    for (const name of ['content-type', 'content-length']) {
+      const value = record[name];
+      if (value !== undefined) out.push([name, value]);
+    }
   }
   const done = new Set(CACHE_ALLOW_LIST);
   const keyedHeaders = spec.headers.map((h) => h.toLowerCase());
