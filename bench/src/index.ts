@@ -8,4 +8,5 @@
  */
 export { main as isolateCost } from './isolate-cost.ts';
 export { main as missPath } from './miss-path.ts';
+export { main as shieldCache } from './shield-cache.ts';
 export { main as ssrThroughput } from './ssr-throughput.ts';

@@ -2,9 +2,12 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type CacheKeySpec,
   computeCacheKey,
+  type Manifest,
   type MatchRequest,
   matchRoutes,
+  normalizeAcceptEncoding,
   normalizeQuery,
 } from '@flotilla/manifest';
 import {
@@ -41,6 +44,7 @@ import {
   variantHeaders,
 } from './cache/headers.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
+import type { CacheEntry } from './cache/types.ts';
 import { ShieldError } from './errors.ts';
 import { FrontDoor, type FrontDoorOptions } from './front-door/front-door.ts';
 import { headerRecord } from './front-door/upstream-headers.ts';
@@ -193,6 +197,66 @@ interface Destination {
   target: SiteTarget | undefined;
 }
 
+/** A hit the hot path may serve again (see `Shield.#hot`). */
+interface HotHit {
+  /** The site snapshot it was resolved in: any environment change ends it. */
+  snapshot: object;
+  key: string;
+  entry: CacheEntry;
+  status: number;
+  /** Response headers, flat (name, value, …), without `age` and `cache-status`. */
+  head: string[];
+  body: Uint8Array;
+  app: string;
+}
+
+const ENCODINGS = new Map<string, string>();
+
+/** `accept-encoding` as the key holds it, remembered for the few values clients send. */
+function encodingOf(header: string | string[] | undefined): string {
+  const raw = Array.isArray(header) ? header.join(',') : (header ?? '');
+  let encoding = ENCODINGS.get(raw);
+  if (encoding === undefined) {
+    encoding = normalizeAcceptEncoding(raw);
+    if (ENCODINGS.size >= 256) ENCODINGS.clear();
+    ENCODINGS.set(raw, encoding);
+  }
+  return encoding;
+}
+
+const DYNAMIC_HIT_HEADERS = new Set(['age', 'cache-status', 'server-timing']);
+
+/** A header record as the flat list `writeHead` takes, minus the per-hit headers. */
+function flatHeaders(headers: Record<string, string | string[]>): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (DYNAMIC_HIT_HEADERS.has(name)) continue;
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else out.push(name, value);
+  }
+  return out;
+}
+
+/** A key with nothing but host, path, query and encoding (what the hot signature holds). */
+function isPlainKey(spec: CacheKeySpec | undefined): boolean {
+  return (
+    spec === undefined ||
+    (spec.cookies.length === 0 && spec.headers.length === 0 && !spec.device && !spec.browser)
+  );
+}
+
+const READS_HEADERS = new WeakMap<Manifest, boolean>();
+
+/** True when some route of the manifest matches on headers or cookies. */
+function routesReadHeaders(manifest: Manifest): boolean {
+  let reads = READS_HEADERS.get(manifest);
+  if (reads === undefined) {
+    reads = manifest.routes.some((r) => r.criteria.headers || r.criteria.cookies);
+    READS_HEADERS.set(manifest, reads);
+  }
+  return reads;
+}
+
 /** How a cached request is sent upstream (built from the allow-list). */
 interface Upstream {
   method: string;
@@ -268,6 +332,19 @@ export class Shield {
   readonly #cache: EdgeCache | undefined;
   readonly #debugToken: string | undefined;
   readonly #frontDoor: FrontDoor;
+  /**
+   * Hits a full pass has already resolved, by request signature (method,
+   * Host, URL, normalised accept-encoding), for requests nothing else can
+   * change: no keyed cookie, header, device or browser, no split test, no
+   * route matching on headers or cookies. Valid only for the site snapshot
+   * and the stored entry it was made from.
+   */
+  readonly #hot = new Map<string, HotHit>();
+  /** Per app, the metric children a hot hit counts with. */
+  readonly #hotMetrics = new Map<
+    string,
+    { requests: { inc(): void }; seconds: { observe(v: number): void } }
+  >();
   readonly #splits: SplitAssigner;
   #purge: PurgeResponder | undefined;
   /** Regions whose scheduler heartbeats and acks this shield follows. */
@@ -340,12 +417,16 @@ export class Shield {
     this.#server = createServer(
       { maxHeaderSize: this.#frontDoor.serverMaxHeaderSize },
       (req, res) => {
+        const started = now();
+        // The front door and the hot hits answer at once, synchronously:
+        // nothing of theirs is in flight for a drain to wait for.
+        if (this.#answerAtOnce(req, res, started)) return;
         this.#inFlight++;
         res.on('close', () => {
           this.#inFlight--;
           if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
         });
-        this.#serve(req, res).catch((err) => {
+        this.#serve(req, res, started).catch((err) => {
           this.#log({ msg: 'shield failure', error: toWireError(err) });
           if (!res.headersSent) this.#sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
           else res.destroy();
@@ -463,22 +544,26 @@ export class Shield {
     return this.#inFlight;
   }
 
-  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = now();
+  /** Front-door rejections and redirects, and hot hits; true when answered. */
+  #answerAtOnce(req: IncomingMessage, res: ServerResponse, started: number): boolean {
     const rejection = this.#frontDoor.check(req);
     if (rejection) {
       this.#sendError(res, rejection.code, rejection.message, '', { connection: 'close' });
       this.#count('none', rejection.status, started, rejection.code);
       req.resume();
-      return;
+      return true;
     }
     const redirect = this.#frontDoor.redirectFor(req);
     if (redirect) {
       res.writeHead(redirect.status, { location: redirect.location, 'content-length': '0' });
       res.end();
       this.#count('none', redirect.status, started);
-      return;
+      return true;
     }
+    return this.#hot.size > 0 && !this.#draining && this.#serveHotHit(req, res, started);
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
     const rawPath = req.url ?? '/';
     const hostHeader = req.headers.host ?? '';
     let route: Destination | undefined;
@@ -772,9 +857,97 @@ export class Shield {
     const status = answer.response.status;
     if (status !== 204 && status !== 304) headers['content-length'] = String(out.byteLength);
     else delete headers['content-length'];
+    if (
+      answer.entry &&
+      !setCookie &&
+      splitDestination === undefined &&
+      (method === 'GET' || method === 'HEAD') &&
+      isPlainKey(spec) &&
+      !routesReadHeaders(manifest) &&
+      this.#sites
+    ) {
+      this.#rememberHot(req, {
+        snapshot: this.#sites.version,
+        key,
+        entry: answer.entry,
+        status,
+        head: flatHeaders(headers),
+        // A Buffer view (no copy): what node:http writes without converting.
+        body: Buffer.from(out.buffer, out.byteOffset, out.byteLength),
+        app: route.app,
+      });
+    }
     res.writeHead(status, headers);
     res.end(method === 'HEAD' ? undefined : out);
     this.#count(route.app, status, started, undefined, cacheLabel);
+  }
+
+  /** The signature of a request for `#hot`; undefined when it may not use it. */
+  #hotSignature(req: IncomingMessage): string | undefined {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') return undefined;
+    if (req.headers['x-flotilla-debug'] !== undefined) return undefined;
+    return `${method}\n${req.headers.host ?? ''}\n${req.url ?? ''}\n${encodingOf(req.headers['accept-encoding'])}`;
+  }
+
+  #rememberHot(req: IncomingMessage, hit: HotHit): void {
+    const signature = this.#hotSignature(req);
+    if (signature === undefined) return;
+    // Bounded: a flood of distinct URLs only costs the memo, never memory.
+    if (this.#hot.size >= 10_000) this.#hot.clear();
+    this.#hot.set(signature, hit);
+  }
+
+  /**
+   * Serves a fresh hit a full pass resolved before, without routing, key
+   * computation or header building: the hot path of a cache in front of
+   * popular pages. Falls back (false) on anything else.
+   */
+  #serveHotHit(req: IncomingMessage, res: ServerResponse, started: number): boolean {
+    const signature = this.#hotSignature(req);
+    if (signature === undefined) return false;
+    const hot = this.#hot.get(signature);
+    if (!hot) return false;
+    const cache = this.#cache;
+    if (!cache) return false;
+    const nowMs = cache.now();
+    const found = cache.store.get(hot.key, nowMs);
+    if (
+      !found ||
+      found.entry !== hot.entry ||
+      found.freshness !== 'fresh' ||
+      hot.snapshot !== this.#sites?.version
+    ) {
+      this.#hot.delete(signature);
+      return false;
+    }
+    req.resume();
+    const entry = hot.entry;
+    const head = hot.head.slice();
+    head.push(
+      'age',
+      String(Math.max(0, Math.floor((nowMs - entry.storedAt) / 1000))),
+      CACHE_STATUS_HEADER,
+      `flotilla; hit; ttl=${Math.floor((entry.freshUntil - nowMs) / 1000)}`,
+    );
+    res.writeHead(hot.status, head);
+    res.end(req.method === 'HEAD' ? undefined : hot.body);
+    let m = this.#hotMetrics.get(hot.app);
+    if (!m) {
+      m = {
+        requests: this.#metrics.requests.labels({
+          app: hot.app,
+          status: String(hot.status),
+          region: this.region,
+          cache: 'hit',
+        }),
+        seconds: this.#metrics.requestSeconds.labels({ app: hot.app, region: this.region }),
+      };
+      this.#hotMetrics.set(hot.app, m);
+    }
+    m.requests.inc();
+    m.seconds.observe((now() - started) / 1000);
+    return true;
   }
 
   /** A `Location` never sends the client to a host the site does not own. */

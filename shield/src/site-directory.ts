@@ -185,6 +185,11 @@ export class SiteDirectory {
     this.#watch?.stop();
   }
 
+  /** Identity of the current snapshot: a new object whenever the environments change. */
+  get version(): object {
+    return this.#snapshot;
+  }
+
   /** The environments as last applied. */
   environments(): SiteEnvironment[] {
     return this.#snapshot.environments;

@@ -379,6 +379,11 @@ export class EdgeCache {
     };
   }
 
+  /** The cache's clock, ms. */
+  now(): number {
+    return this.#now();
+  }
+
   /** Removes the entries `selector` names; returns how many. */
   purge(selector: PurgeSelector): number {
     const removed = this.store.purge(

@@ -110,6 +110,7 @@ export interface FrontDoorOptions {
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+const NONE: string[] = [];
 // Room for the method, the version and the CRLFs around the request line.
 const REQUEST_LINE_SLACK = 1024;
 
@@ -314,17 +315,22 @@ export class FrontDoor {
     }
     const raw = req.rawHeaders;
     let headerBytes = 2;
-    const lengths: string[] = [];
-    const encodings: string[] = [];
-    const hosts: string[] = [];
+    // Allocated only when such a header comes (this runs on every request).
+    let lengths: string[] = NONE;
+    let encodings: string[] = NONE;
+    let hosts: string[] = NONE;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i] as string;
       const value = raw[i + 1] as string;
       headerBytes += name.length + value.length + 4;
+      // Only these three names matter; most headers are longer or shorter.
+      const n = name.length;
+      if (n !== 4 && n !== 14 && n !== 17) continue;
       const lower = name.toLowerCase();
-      if (lower === 'content-length') lengths.push(value);
-      else if (lower === 'transfer-encoding') encodings.push(value);
-      else if (lower === 'host') hosts.push(value);
+      if (lower === 'content-length') lengths = lengths === NONE ? [value] : [...lengths, value];
+      else if (lower === 'transfer-encoding')
+        encodings = encodings === NONE ? [value] : [...encodings, value];
+      else if (lower === 'host') hosts = hosts === NONE ? [value] : [...hosts, value];
     }
     if (headerBytes > this.maxHeaderBytes) {
       return reject(
