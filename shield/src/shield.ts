@@ -859,6 +859,8 @@ export class Shield {
     else delete headers['content-length'];
     if (
       answer.entry &&
+      // A preview host checks that its deployment still exists: never memoised.
+      target.environment !== undefined &&
       !setCookie &&
       splitDestination === undefined &&
       (method === 'GET' || method === 'HEAD') &&

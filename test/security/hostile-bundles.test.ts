@@ -91,7 +91,7 @@ const BUNDLES: HostileBundle[] = [
   },
   {
     name: 'array-growth',
-    code: `Flotilla.serve(() => { const a = []; for (;;) a.push(new Array(100000).fill(1.5)); });`,
+    code: `Flotilla.serve(() => { const a = []; for (;;) a.push(new Array(1000000).fill(1.5)); });`,
   },
   {
     name: 'string-doubling',
@@ -181,7 +181,9 @@ beforeAll(async () => {
   const other = await freePort();
   fleet = await startHostileFleet(
     [...BUNDLES, ...fetchBundles(backend.url, other)],
-    ['--cpu-ms', '200', '--wall-ms', '5000'],
+    // Enough CPU for a memory bomb to reach the 128 MB heap limit first (its
+    // GC near the limit burns CPU too), little enough for CPU bombs to stay quick.
+    ['--cpu-ms', '600', '--wall-ms', '5000'],
   );
 }, 90_000);
 
@@ -228,7 +230,7 @@ async function expectFailure(name: string, status: number, code: string, message
 
 describe('hostile bundles in a worker process serving a healthy deployment', () => {
   it('while(true){} → 503 FLOTILLA_ERR_CPU_LIMIT', async () => {
-    await expectFailure('cpu-loop', 503, 'FLOTILLA_ERR_CPU_LIMIT', /200 ms of CPU/);
+    await expectFailure('cpu-loop', 503, 'FLOTILLA_ERR_CPU_LIMIT', /600 ms of CPU/);
   });
 
   it('an endless microtask chain → 503 FLOTILLA_ERR_CPU_LIMIT', async () => {
