@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Manifest } from '@flotilla/sdk';
+import { ISOLATE_BUNDLE_OPTIONS } from '@flotilla/sdk/build';
 import { build } from 'esbuild';
 import { type BenchApp, defines, entrySource } from './plain-app.ts';
 
@@ -38,13 +39,7 @@ export async function bundleMemoryApp(app: BenchApp, manifest: Manifest): Promis
       sourcefile: '<bench-memory-entry>',
       loader: 'js',
     },
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    jsx: 'automatic',
+    ...ISOLATE_BUNDLE_OPTIONS,
     define: defines(app, manifest),
     logLevel: 'warning',
   });

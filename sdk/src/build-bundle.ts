@@ -13,6 +13,21 @@ import { basename, dirname, isAbsolute, relative } from 'node:path';
 import { build, formatMessages, type Message, type Plugin } from 'esbuild';
 import { buildFailure } from './build-errors.ts';
 
+/**
+ * The esbuild options of a bundle the runtime loads: one classic script
+ * (IIFE) for an isolate without Node built-ins. Tools that build bundles
+ * by other means (benchmarks, tests) use the same.
+ */
+export const ISOLATE_BUNDLE_OPTIONS = {
+  bundle: true,
+  write: false,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  jsx: 'automatic',
+} as const;
+
 /** Options of {@link bundleEntry}. */
 export interface BundleEntryOptions {
   /** App name, for error messages. */
@@ -115,13 +130,7 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
         sourcefile: ENTRY_NAME,
         loader: 'js',
       },
-      bundle: true,
-      write: false,
-      format: 'iife',
-      platform: 'browser',
-      target: 'es2022',
-      minify: true,
-      jsx: 'automatic',
+      ...ISOLATE_BUNDLE_OPTIONS,
       absWorkingDir: root,
       define: {
         ...options.define,

@@ -37,6 +37,7 @@ import {
   validateDefine,
 } from './project-config.ts';
 
+export { ISOLATE_BUNDLE_OPTIONS } from './build-bundle.ts';
 export { BuildError, type BuildErrorCode } from './build-errors.ts';
 export { DESCRIBE_ROUTES } from './build-routes.ts';
 export {

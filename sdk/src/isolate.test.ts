@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DeploymentIsolate, type SandboxRequest } from '@flotilla/runtime';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ISOLATE_BUNDLE_OPTIONS } from './build-bundle.ts';
 
 let server: Server;
 let origin: string;
@@ -28,12 +29,7 @@ async function bundle(fixture: string, define: Record<string, string> = {}): Pro
       sourcefile: '<entry>',
       loader: 'js',
     },
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
+    ...ISOLATE_BUNDLE_OPTIONS,
     define: { ...define, 'process.env.NODE_ENV': '"production"' },
     logLevel: 'silent',
   });
