@@ -605,8 +605,15 @@ export class DeploymentIsolate {
   /** Heap used by the isolate, in bytes. */
   heapUsed(): number {
     if (this.disposed) return 0;
-    const s = this.#isolate.getHeapStatisticsSync();
-    return s.used_heap_size + s.externally_allocated_size;
+    try {
+      const s = this.#isolate.getHeapStatisticsSync();
+      return s.used_heap_size + s.externally_allocated_size;
+    } catch {
+      // Disposed between the check and the call (its memory limit, hit by a
+      // render still running): it holds nothing any more. Whoever asked (the
+      // stats after another deployment's render) must not fail for it.
+      return 0;
+    }
   }
 
   /**

@@ -95,7 +95,8 @@ const BUNDLES: HostileBundle[] = [
   },
   {
     name: 'string-doubling',
-    code: `Flotilla.serve(() => { const kept = []; let s = 'x'; for (;;) { s = (s + s).replace(/x$/, 'y'); kept.push(s); } });`,
+    // slice() flattens the doubled (cons) string: every round really allocates, by memcpy only.
+    code: `Flotilla.serve(() => { const kept = []; let s = 'x'; for (;;) { s = (s + s).slice(1) + 'y'; kept.push(s); } });`,
   },
   {
     name: 'arraybuffer-bomb',
@@ -205,7 +206,9 @@ async function attack(name: string): Promise<HttpGetResult> {
   );
   const hostile = httpGet(`${fleet.shield.url}/${name}/`, { timeoutMs: 20_000 });
   const [bad, ...good] = await Promise.all([hostile, ...healthy]);
-  expect(good.map((r) => r.status)).toEqual(Array(12).fill(200));
+  expect(good.map((r) => (r.status === 200 ? 200 : `${r.status} ${r.body.slice(0, 200)}`))).toEqual(
+    Array(12).fill(200),
+  );
   for (const [i, r] of good.entries()) expect(r.body).toMatch(new RegExp(`No\\. ${i + 1}\\b`));
   expect(fleet.worker.child.exitStatus).toBeUndefined();
   expect((await httpGet(`${fleet.worker.url}/healthz`)).status).toBe(200);
