@@ -91,6 +91,8 @@ async function startRoleProcess(
       '--log-format',
       'json',
       ...(role === 'worker' ? ['--threads', String(THREADS_PER_WORKER)] : []),
+      // This bench measures misses: every request must reach a worker.
+      ...(role === 'shield' ? ['--no-cache'] : []),
     ],
     name: `${role}-${index}`,
     readyPattern: READY,
