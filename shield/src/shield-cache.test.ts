@@ -660,6 +660,35 @@ describe('Shield cache: compressed variants and HEAD', () => {
   });
 });
 
+describe('Shield cache: conditional requests', () => {
+  it('answers If-None-Match with 304 from a stored copy, weakly compared across encodings', async () => {
+    const { get, sched } = await start();
+    sched.answer = (req) =>
+      page(`${pathOf(req)} ${'x'.repeat(2000)}`, [
+        ['content-type', 'text/html'],
+        ['etag', '"v1"'],
+      ]);
+    const first = await get('/p/1');
+    expect(first.status).toBe(200);
+    const again = await get('/p/1', { headers: { 'if-none-match': '"v1"' } });
+    expect(again.status).toBe(304);
+    expect(again.body.byteLength).toBe(0);
+    expect(again.headers.etag).toBe('"v1"');
+    expect(again.headers['cache-status']).toMatch(/^flotilla; hit/);
+    // A br variant carries a weak ETag; the client's copy still matches.
+    const br = await get('/p/1', { headers: { 'accept-encoding': 'br' } });
+    expect(br.headers.etag).toBe('W/"v1"');
+    const brAgain = await get('/p/1', {
+      headers: { 'accept-encoding': 'br', 'if-none-match': br.headers.etag as string },
+    });
+    expect(brAgain.status).toBe(304);
+    // Another ETag: the full page.
+    const stale = await get('/p/1', { headers: { 'if-none-match': '"v0"' } });
+    expect(stale.status).toBe(200);
+    expect(sched.received).toHaveLength(2);
+  });
+});
+
 describe('Shield cache: environments', () => {
   it('a promote (new deployment in the environment) is a miss, never the old page', async () => {
     const { get, setEnvs, sched } = await start();

@@ -210,6 +210,13 @@ interface HotHit {
   app: string;
 }
 
+/** `If-None-Match` against an ETag, by weak comparison (RFC 9110 §13.1.2). */
+function etagMatches(ifNoneMatch: string, etag: string): boolean {
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  const wanted = opaque(etag);
+  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || opaque(t) === wanted);
+}
+
 const ENCODINGS = new Map<string, string>();
 
 /** `accept-encoding` as the key holds it, remembered for the few values clients send. */
@@ -879,6 +886,21 @@ export class Shield {
         app: route.app,
       });
     }
+    // A stored copy the client already holds (its ETag): 304, no body.
+    const ifNoneMatch = record['if-none-match'];
+    if (
+      answer.entry &&
+      status === 200 &&
+      ifNoneMatch !== undefined &&
+      typeof headers.etag === 'string' &&
+      etagMatches(ifNoneMatch, headers.etag)
+    ) {
+      delete headers['content-length'];
+      res.writeHead(304, headers);
+      res.end();
+      this.#count(route.app, 304, started, undefined, cacheLabel);
+      return;
+    }
     res.writeHead(status, headers);
     res.end(method === 'HEAD' ? undefined : out);
     this.#count(route.app, status, started, undefined, cacheLabel);
@@ -889,6 +911,8 @@ export class Shield {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return undefined;
     if (req.headers['x-flotilla-debug'] !== undefined) return undefined;
+    // Conditional requests take the full path (it answers 304).
+    if (req.headers['if-none-match'] !== undefined) return undefined;
     return `${method}\n${req.headers.host ?? ''}\n${req.url ?? ''}\n${encodingOf(req.headers['accept-encoding'])}`;
   }
 
