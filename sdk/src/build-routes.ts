@@ -12,9 +12,9 @@ import { webcrypto } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { type ManifestRoute, validateRoute } from '@flotilla/manifest';
 import { buildFailure } from './build-errors.ts';
+import { DESCRIBE_ROUTES } from './router/router.ts';
 
-/** The symbol through which a Router describes its routes at build time. */
-export const DESCRIBE_ROUTES = Symbol.for('flotilla.router.describe');
+export { DESCRIBE_ROUTES };
 
 /** The route a plain fetch handler gets: every request renders. */
 export const CATCH_ALL_ROUTE: Readonly<ManifestRoute> = Object.freeze<ManifestRoute>({

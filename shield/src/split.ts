@@ -6,9 +6,10 @@
  * @module
  */
 import { InvalidOptionError, isSubjectToken, nonNegativeInt } from '@flotilla/protocol';
+// One prefix: the cookies the front door lets through are the ones split tests set.
+import { SPLIT_COOKIE_PREFIX } from './front-door/upstream-headers.ts';
 
-/** Prefix of every split-test cookie: the shield passes such cookies through untouched. */
-export const SPLIT_COOKIE_PREFIX = 'flotilla_split_';
+export { SPLIT_COOKIE_PREFIX };
 
 /** One destination of a split (as in the control plane's `EnvironmentRecord.split`). */
 export interface SplitEntry {
