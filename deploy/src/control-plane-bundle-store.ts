@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InvalidOptionError, nonEmptyString, required } from '@flotilla/protocol';
+import { InvalidOptionError, nonEmptyString, normalizeOrigin, required } from '@flotilla/protocol';
 import { hashFile } from './build-files.ts';
 import type { ControlPlane, EnvironmentWatch } from './control-plane.ts';
 import { DeployError } from './errors.ts';
-import { normalizeOrigin } from './manifest-check.ts';
 import { DEPLOYMENT_ID_PATTERN, type EnvironmentRecord, NAME_PATTERN } from './records.ts';
 
 /**

@@ -1,11 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
-import { InvalidOptionError, nonEmptyString, positiveInt, required } from '@flotilla/protocol';
+import {
+  InvalidOptionError,
+  nonEmptyString,
+  normalizeOrigin,
+  positiveInt,
+  required,
+} from '@flotilla/protocol';
 import { hashFile, sha256Hex, verifiedFileStream } from './build-files.ts';
 import type { ControlStore } from './control-store.ts';
 import { CONFLICT_CODE, DeployError, StoreConflictError } from './errors.ts';
-import { checkManifest, normalizeOrigin } from './manifest-check.ts';
+import { checkManifest } from './manifest-check.ts';
 import {
   DEPLOYMENT_ID_PATTERN,
   type DeploymentRecord,

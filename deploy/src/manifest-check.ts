@@ -22,26 +22,6 @@ export function isSafeAssetPath(path: string): boolean {
 }
 
 /**
- * The normalized origin of a backend, or `undefined` when `origin` is not an
- * absolute http(s) origin (scheme, host, port; no path, query, credentials).
- */
-export function normalizeOrigin(origin: unknown): string | undefined {
-  if (typeof origin !== 'string') return undefined;
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (url.username !== '' || url.password !== '') return undefined;
-  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(origin)) {
-    return undefined;
-  }
-  return url.origin;
-}
-
-/**
  * Checks that `json` is a version-2 manifest the control plane can publish:
  * `validateManifest` of `@flotilla/manifest`, plus asset paths that map
  * safely onto files of the build directory.

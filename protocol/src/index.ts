@@ -13,7 +13,13 @@ export {
   type WireError,
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
-export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
+export {
+  nonEmptyString,
+  nonNegativeInt,
+  normalizeOrigin,
+  positiveInt,
+  required,
+} from './options.ts';
 export {
   decodePrewarmRequest,
   decodeRegionPrewarmResult,

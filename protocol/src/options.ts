@@ -44,3 +44,22 @@ function describe(value: unknown): string {
   if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
   return String(value);
 }
+
+/**
+ * The normalized origin of a backend (`new URL(origin).origin`: lower-case
+ * host, no default port, no trailing slash), or `undefined` when `origin` is
+ * not an absolute http(s) origin (scheme, host, port; no path, query,
+ * fragment or credentials).
+ */
+export function normalizeOrigin(origin: unknown): string | undefined {
+  if (typeof origin !== 'string' || /[?#]/.test(origin)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (url.username !== '' || url.password !== '' || url.pathname !== '/') return undefined;
+  return url.origin;
+}

@@ -21,6 +21,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { BundleFramework } from '@flotilla/manifest';
+import { normalizeOrigin } from '@flotilla/protocol';
 import { BuildError } from './build-errors.ts';
 
 /** Name of the project file {@link loadProjectConfig} reads. */
@@ -267,19 +268,6 @@ export function validateDefine(
     out[key] = source;
   }
   return out;
-}
-
-function normalizeOrigin(origin: string): string | undefined {
-  if (/[?#]/.test(origin)) return undefined;
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (url.username !== '' || url.password !== '' || url.pathname !== '/') return undefined;
-  return url.origin;
 }
 
 /** Line and column (1-based) of a JSON.parse failure, and its reason without V8's position suffix. */
