@@ -288,14 +288,6 @@ function hostPort(hostHeader: string): string {
   return m?.[1] ?? '';
 }
 
-/** The `cache` label of `flotilla_shield_requests_total` for a `Cache-Status` value. */
-function cacheOutcomeLabel(cacheStatus: string): string {
-  if (/; hit\b/.test(cacheStatus)) return 'hit';
-  if (/detail=stale-if-error/.test(cacheStatus)) return 'stale';
-  if (/fwd=(?:uri-miss|stale|vary-miss)\b/.test(cacheStatus)) return 'miss';
-  return 'pass';
-}
-
 function now(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -756,8 +748,7 @@ export class Shield {
       if (mode === 'cache') {
         // The app sees the query as the key holds it (sorted, excluded
         // parameters removed), and a HEAD as a GET so the copy has a body.
-        const normalised = normalizeQuery(query, spec);
-        path = `${url.pathname}${normalised === '' ? '' : `?${normalised}`}`;
+        path = `${url.pathname}${keyQuery === '' ? '' : `?${keyQuery}`}`;
         if (spec?.query.mode === 'exclude' && query !== '') {
           extra.push(['x-flotilla-original-query', query]);
         }
@@ -771,8 +762,6 @@ export class Shield {
         headers: this.#frontDoor.upstreamHeaders(req, {
           mode,
           keySpec: spec,
-          device: agent.device,
-          browser: agent.browser,
           withBody: postCacheable,
           extra,
         }),
@@ -790,7 +779,7 @@ export class Shield {
       ),
     );
 
-    const cacheLabel = cacheOutcomeLabel(answer.cacheStatus);
+    const cacheLabel = answer.outcome;
     const caching: Record<string, string> = {
       [CACHE_STATUS_HEADER]: answer.cacheStatus,
       [CACHING_STATUS_HEADER]: answer.cachingStatus,

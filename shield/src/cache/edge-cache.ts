@@ -53,10 +53,18 @@ export type OriginMode = 'cache' | 'pass';
 /** Asks the origin. */
 export type Origin = (mode: OriginMode, signal: AbortSignal) => Promise<OriginAnswer>;
 
+/**
+ * What the cache did, for metrics: served a copy (`hit`, fresh or within
+ * stale-while-revalidate), served a `stale` copy for a failed render, went to
+ * the region for a cacheable request (`miss`), or did not cache (`pass`).
+ */
+export type CacheOutcomeLabel = 'hit' | 'stale' | 'miss' | 'pass';
+
 /** The cache's answer to one request. */
 export type EdgeAnswer =
   | {
       kind: 'response';
+      outcome: CacheOutcomeLabel;
       response: CachedResponse;
       /** The stored entry it came from or went into: the shield serves its encoded variants. */
       entry: CacheEntry | undefined;
@@ -70,6 +78,7 @@ export type EdgeAnswer =
     }
   | {
       kind: 'error';
+      outcome: CacheOutcomeLabel;
       error: WireError;
       cacheStatus: string;
       cachingStatus: CachingStatus;
@@ -269,6 +278,7 @@ export class EdgeCache {
       const wire = toWireError(err);
       return {
         kind: 'error',
+        outcome: 'miss',
         error: wire,
         cacheStatus: cacheStatusFor({ kind: 'miss', stored: false, cachingStatus: 'code' }),
         cachingStatus: 'code',
@@ -325,6 +335,7 @@ export class EdgeCache {
       answer,
       cacheStatusFor({ kind: 'pass', cachingStatus: status, fwdStatus: fwdStatusOf(answer) }),
       status,
+      'pass',
     );
   }
 
@@ -335,6 +346,8 @@ export class EdgeCache {
   ): EdgeAnswer {
     return {
       kind: 'response',
+      outcome:
+        outcome.kind === 'stale-if-error' ? 'stale' : outcome.kind === 'miss' ? 'miss' : 'hit',
       response: entry,
       entry,
       cacheStatus: cacheStatusFor(outcome),
@@ -354,11 +367,17 @@ export class EdgeCache {
     });
   }
 
-  #fromAnswer(answer: OriginAnswer, cacheStatus: string, cachingStatus: CachingStatus): EdgeAnswer {
+  #fromAnswer(
+    answer: OriginAnswer,
+    cacheStatus: string,
+    cachingStatus: CachingStatus,
+    outcome: CacheOutcomeLabel = 'miss',
+  ): EdgeAnswer {
     const r = answer.result;
     if (!r.ok) {
       return {
         kind: 'error',
+        outcome,
         error: r.error,
         cacheStatus,
         cachingStatus,
@@ -369,6 +388,7 @@ export class EdgeCache {
     }
     return {
       kind: 'response',
+      outcome,
       response: { status: r.status, headers: r.headers, body: r.body },
       entry: undefined,
       cacheStatus,
