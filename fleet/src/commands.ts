@@ -31,7 +31,7 @@ import {
   SHIELD_HEARTBEAT_SUBJECT,
 } from '@flotilla/protocol';
 import { buildProject, loadProjectConfig } from '@flotilla/sdk/build';
-import { purgeFleet } from '@flotilla/shield';
+import { environmentHost, purgeFleet } from '@flotilla/shield';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type FleetPrewarm, prewarmFleet } from './prewarm-fleet.ts';
 
@@ -313,8 +313,7 @@ function hostUrl(ctx: Ctx, host: string): string {
 }
 
 function envHost(ctx: Ctx, app: string, env: string): string {
-  const domain = str(ctx.values, 'domain') ?? 'localhost';
-  return env === 'production' ? `${app}.${domain}` : `${env}.${app}.${domain}`;
+  return environmentHost(app, env, str(ctx.values, 'domain') ?? 'localhost');
 }
 
 function kib(bytes: number): string {

@@ -10,6 +10,7 @@ export { ShieldError } from './errors.ts';
 export { type AppRoute, matchRoute, type RouteMatch } from './routes.ts';
 export { Shield, type ShieldOptions } from './shield.ts';
 export {
+  environmentHost,
   SiteDirectory,
   type SiteDirectoryOptions,
   type SiteEnvironment,

@@ -113,6 +113,14 @@ interface Snapshot {
 
 const PRODUCTION = 'production';
 
+/**
+ * The host an environment is served on: `<app>.<domain>` for `production`,
+ * `<env>.<app>.<domain>` for any other. (The CLI prints links with it.)
+ */
+export function environmentHost(app: string, env: string, domain: string): string {
+  return env === PRODUCTION ? `${app}.${domain}` : `${env}.${app}.${domain}`;
+}
+
 function domainOption(name: string, value: string | undefined, fallback: string): string {
   const domain = nonEmptyString(name, value, fallback).toLowerCase();
   if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(domain)) {
@@ -202,7 +210,7 @@ export class SiteDirectory {
 
   /** The production host of `app` and the host of `env`. */
   hostOf(app: string, env = PRODUCTION): string {
-    return env === PRODUCTION ? `${app}.${this.domain}` : `${env}.${app}.${this.domain}`;
+    return environmentHost(app, env, this.domain);
   }
 
   /** The preview host of a deployment. */
