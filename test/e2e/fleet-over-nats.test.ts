@@ -96,15 +96,17 @@ describe('fleet over NATS, one process per role', () => {
     const before = await Promise.all(
       fleet.schedulers.map((s) => metricTotal(s.url, 'flotilla_scheduler_dispatches_total')),
     );
+    // Enough to reach both schedulers (all on one: 2 × 0.5^16), few enough that
+    // two workers never shed them on a loaded machine (each render fetches the API).
     const responses = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => httpGet(`${fleet.shield.url}/react-shop/p/${i + 1}`)),
+      Array.from({ length: 16 }, (_, i) => httpGet(`${fleet.shield.url}/react-shop/p/${i + 1}`)),
     );
-    expect(responses.map((r) => r.status)).toEqual(Array(40).fill(200));
+    expect(responses.map((r) => r.status)).toEqual(Array(16).fill(200));
     const after = await Promise.all(
       fleet.schedulers.map((s) => metricTotal(s.url, 'flotilla_scheduler_dispatches_total')),
     );
     const delta = after.map((a, i) => a - (before[i] ?? 0));
-    expect(delta.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(delta.reduce((a, b) => a + b, 0)).toBe(16);
     for (const d of delta) expect(d).toBeGreaterThan(0);
   });
 });
