@@ -145,6 +145,21 @@ describe.each([
     }
   });
 
+  it('gives every environment the limits the manifest asks for, and none when it asks for none', async () => {
+    const { publisher, bundles } = await setup();
+    const limited = await writeBuild(root.path, 'limited', { limits: { cpuMs: 50, heapMb: 64 } });
+    const plain = await writeBuild(root.path, 'plain', { code: 'export default 2;' });
+    await publisher.publish({ dir: limited.dir }, { env: 'production' });
+    await publisher.publish({ dir: plain.dir });
+
+    expect((await bundles.resolve(limited.id)).limits).toEqual({ cpuMs: 50, heapMb: 64 });
+    expect((await bundles.resolve(limited.id, 'production')).limits).toEqual({
+      cpuMs: 50,
+      heapMb: 64,
+    });
+    expect(await bundles.resolve(plain.id)).not.toHaveProperty('limits');
+  });
+
   it('keeps serving an earlier deployment the environment variables after a promote', async () => {
     const { publisher, bundles } = await setup();
     const v1 = await writeBuild(root.path, 'v1');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { ManifestLimits } from '@flotilla/manifest';
 import { InvalidOptionError, nonEmptyString, normalizeOrigin, required } from '@flotilla/protocol';
 import { hashFile } from './build-files.ts';
 import type { ControlPlane, EnvironmentWatch } from './control-plane.ts';
@@ -23,6 +24,12 @@ export interface ControlPlaneResolvedBundle {
   backends: Record<string, string>;
   /** The environment's variables; absent when no environment was asked for (a preview). */
   env?: Record<string, string>;
+  /**
+   * The sandbox limits the deployment's manifest asks for (its `limits`),
+   * the same in every environment; the worker holds its renders to the
+   * smaller of these and the operator's. Absent: the operator's limits.
+   */
+  limits?: ManifestLimits;
 }
 
 /** Options of {@link ControlPlaneBundleStore}. */
@@ -40,6 +47,7 @@ interface Base {
   bundlePath: string;
   bundleHash: string;
   backends: Record<string, string>;
+  limits: ManifestLimits | undefined;
 }
 
 /**
@@ -47,7 +55,8 @@ interface Base {
  * once into a local cache directory (atomically: temp file, then rename;
  * named by its hash, checked on first use), and gives each render the
  * environment's view: backend overrides merged over the manifest's backends,
- * and the environment's variables. Environments are kept current by a push
+ * and the environment's variables (with the limits the manifest asks for,
+ * the same in every environment). Environments are kept current by a push
  * watch started on the first resolve that names one.
  *
  * @example
@@ -105,6 +114,7 @@ export class ControlPlaneBundleStore {
       bundlePath: base.bundlePath,
       bundleHash: base.bundleHash,
       backends: { ...base.backends },
+      ...(base.limits ? { limits: { ...base.limits } } : {}),
     };
     if (environment === undefined) return resolved;
     await this.#watchEnvironments();
@@ -158,7 +168,13 @@ export class ControlPlaneBundleStore {
       }
       this.#log({ msg: 'bundle cached', deploymentId, bundlePath, bytes: bytes.byteLength });
     }
-    return { app: deployment.app, bundlePath, bundleHash: deployment.bundleHash, backends };
+    return {
+      app: deployment.app,
+      bundlePath,
+      bundleHash: deployment.bundleHash,
+      backends,
+      limits: manifest.limits,
+    };
   }
 
   async #watchEnvironments(): Promise<void> {

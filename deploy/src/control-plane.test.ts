@@ -251,6 +251,14 @@ describe.each([
     });
     await writeFile(
       join(malformed.dir, 'manifest.json'),
+      JSON.stringify({ ...manifest, limits: { cpuMs: 0 } }),
+    );
+    await expect(plane.publish({ dir: malformed.dir })).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_BUNDLE',
+      message: expect.stringContaining('limits.cpuMs must be a positive integer (got 0)'),
+    });
+    await writeFile(
+      join(malformed.dir, 'manifest.json'),
       JSON.stringify({ ...manifest, assets: [{ ...manifest.assets[0], path: '/a/../../x' }] }),
     );
     await expect(plane.publish({ dir: malformed.dir })).rejects.toMatchObject({

@@ -30,6 +30,8 @@ export interface TestBuildSpec {
   backends?: Record<string, string>;
   /** builtAt (not part of the content hash). @default now */
   builtAt?: string;
+  /** The manifest's `limits` (part of the content hash when given). @default none */
+  limits?: Manifest['limits'];
 }
 
 /** A build directory written by {@link writeBuild}. */
@@ -84,7 +86,14 @@ export async function writeBuild(
   ];
   const bundleHash = sha256(code);
   const contentHash = sha256(
-    JSON.stringify({ bundleHash, assets: assets.map((a) => [a.path, a.hash]), routes, backends }),
+    JSON.stringify({
+      bundleHash,
+      assets: assets.map((a) => [a.path, a.hash]),
+      routes,
+      backends,
+      // Only when given: the ids of builds without limits stay as they were.
+      ...(spec.limits ? { limits: spec.limits } : {}),
+    }),
   );
   const manifest: Manifest = {
     manifestVersion: 2,
@@ -97,6 +106,7 @@ export async function writeBuild(
     routes,
     backends,
     assets,
+    ...(spec.limits ? { limits: spec.limits } : {}),
   };
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return { dir, manifest, id: `${name}-${contentHash.slice(0, 12)}` };

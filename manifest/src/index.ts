@@ -31,6 +31,7 @@ export type {
   HttpMethod,
   Manifest,
   ManifestAsset,
+  ManifestLimits,
   ManifestRoute,
   MatchRequest,
   RouteAction,
@@ -40,10 +41,12 @@ export type {
 } from './types.ts';
 export {
   HTTP_METHODS,
+  MANIFEST_LIMIT_KEYS,
   REDIRECT_STATUS_CODES,
   validateCacheKeySpec,
   validateCacheOptions,
   validateManifest,
+  validateManifestLimits,
   validateRoute,
   validateRouteCriteria,
 } from './validate.ts';

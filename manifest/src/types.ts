@@ -139,6 +139,32 @@ export interface ManifestAsset {
   permanent: boolean;
 }
 
+/**
+ * Sandbox limits a deployment asks for (`limits` in `flotilla.config.json`),
+ * each lower than or equal to the operator's: a worker holds the deployment to
+ * the smaller of what it asks and what the operator allows, so asking for
+ * more than the operator's limit gets the operator's limit. Every value is a
+ * positive integer; an absent key means the operator's limit.
+ *
+ * @example
+ * // A deployment that should never need more than 200 ms of CPU or 64 MB of heap.
+ * const limits: ManifestLimits = { cpuMs: 200, heapMb: 64 };
+ */
+export interface ManifestLimits {
+  /** CPU time of one render, in ms (`FLOTILLA_ERR_CPU_LIMIT` past it). */
+  cpuMs?: number;
+  /** Wall time of one render, in ms (`FLOTILLA_ERR_WALL_LIMIT` past it). */
+  wallMs?: number;
+  /** Isolate heap, in MB; at least 8 (`FLOTILLA_ERR_MEMORY_LIMIT` past it). */
+  heapMb?: number;
+  /** Largest response body, in bytes (`FLOTILLA_ERR_OUTPUT_LIMIT` past it). */
+  outputBytes?: number;
+  /** Largest `bundle.js`, in bytes (`FLOTILLA_ERR_BUNDLE` at load past it). */
+  bundleBytes?: number;
+  /** Largest body one backend `fetch` may return, in bytes (the `fetch` rejects past it). */
+  backendResponseBytes?: number;
+}
+
 /** `manifest.json`, version 2. */
 export interface Manifest {
   manifestVersion: 2;
@@ -156,6 +182,12 @@ export interface Manifest {
   /** Named backends the bundle may fetch: name → default origin (an environment may re-point them). */
   backends: Record<string, string>;
   assets: ManifestAsset[];
+  /**
+   * Sandbox limits the deployment asks for, below the operator's (see
+   * {@link ManifestLimits}). Part of `contentHash` when present.
+   * @default absent: the operator's limits
+   */
+  limits?: ManifestLimits;
 }
 
 /** A request as the matcher sees it. */

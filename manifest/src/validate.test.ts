@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ManifestError } from './errors.ts';
 import type { Manifest } from './types.ts';
-import { validateCacheKeySpec, validateCacheOptions, validateManifest } from './validate.ts';
+import {
+  validateCacheKeySpec,
+  validateCacheOptions,
+  validateManifest,
+  validateManifestLimits,
+} from './validate.ts';
 
 const HASH = 'a'.repeat(64);
 
@@ -181,6 +186,43 @@ describe('validateManifest', () => {
       '../etc',
       'routes[4].action.dir must not contain ".."',
     ],
+    ['limits that are not an object', ['limits'], [100], 'manifest: limits must be an object'],
+    [
+      'an unknown limit',
+      ['limits'],
+      { cpu: 100 },
+      'manifest: limits.cpu is not a known field (known: cpuMs, wallMs, heapMb, outputBytes, bundleBytes, backendResponseBytes)',
+    ],
+    [
+      'a zero limit',
+      ['limits'],
+      { cpuMs: 0 },
+      'manifest: limits.cpuMs must be a positive integer (got 0)',
+    ],
+    [
+      'a negative limit',
+      ['limits'],
+      { wallMs: -5 },
+      'manifest: limits.wallMs must be a positive integer (got -5)',
+    ],
+    [
+      'a fractional limit',
+      ['limits'],
+      { outputBytes: 1.5 },
+      'manifest: limits.outputBytes must be a positive integer (got 1.5)',
+    ],
+    [
+      'a limit given as a string',
+      ['limits'],
+      { cpuMs: '100' },
+      'manifest: limits.cpuMs must be a positive integer (got "100")',
+    ],
+    [
+      'a heap below 8 MB',
+      ['limits'],
+      { cpuMs: 100, heapMb: 4 },
+      'manifest: limits.heapMb must be at least 8 (got 4)',
+    ],
   ];
 
   it.each(cases)('refuses %s, naming the field', (_what, path, value, message) => {
@@ -191,6 +233,29 @@ describe('validateManifest', () => {
     const err = problem(() => validateManifest(m));
     expect(err.code).toBe('FLOTILLA_ERR_BUNDLE');
     expect(err.message).toContain(message);
+  });
+
+  it('accepts a manifest without limits, and adds none', () => {
+    const valid = validateManifest(JSON.parse(JSON.stringify(manifest())));
+    expect(valid).not.toHaveProperty('limits');
+  });
+
+  it('accepts the limits a deployment asks for and returns a copy', () => {
+    const limits = {
+      cpuMs: 50,
+      wallMs: 2000,
+      heapMb: 8,
+      outputBytes: 1024,
+      bundleBytes: 65_536,
+      backendResponseBytes: 4096,
+    };
+    const m: Manifest = { ...manifest(), limits };
+    const valid = validateManifest(JSON.parse(JSON.stringify(m)));
+    expect(valid).toEqual(m);
+    expect(valid.limits).not.toBe(limits);
+    expect(validateManifest({ ...manifest(), limits: { heapMb: 64 } }).limits).toEqual({
+      heapMb: 64,
+    });
   });
 
   it('refuses what is not an object', () => {
@@ -239,5 +304,29 @@ describe('validateCacheOptions', () => {
       device: false,
       browser: false,
     });
+  });
+});
+
+describe('validateManifestLimits', () => {
+  it('names the bad limit, with the context when given', () => {
+    expect(problem(() => validateManifestLimits({ cpuMs: 0 })).message).toBe(
+      'limits.cpuMs must be a positive integer (got 0)',
+    );
+    expect(problem(() => validateManifestLimits({ heapMb: 7 })).field).toBe('limits.heapMb');
+    expect(
+      problem(() => validateManifestLimits({ cpuMs: null }, 'limits', 'flotilla.config.json'))
+        .message,
+    ).toBe('flotilla.config.json: limits.cpuMs must be a positive integer (got null)');
+    expect(problem(() => validateManifestLimits(null)).message).toBe(
+      'limits must be an object (got null)',
+    );
+  });
+
+  it('returns the limits in a fixed key order', () => {
+    expect(Object.keys(validateManifestLimits({ heapMb: 64, cpuMs: 200 }))).toEqual([
+      'cpuMs',
+      'heapMb',
+    ]);
+    expect(validateManifestLimits({})).toEqual({});
   });
 });

@@ -15,6 +15,7 @@ import type {
   HttpMethod,
   Manifest,
   ManifestAsset,
+  ManifestLimits,
   ManifestRoute,
   RouteAction,
   RouteCacheOptions,
@@ -34,6 +35,19 @@ export const HTTP_METHODS: readonly HttpMethod[] = Object.freeze([
 
 /** Status codes a redirect may use. */
 export const REDIRECT_STATUS_CODES: readonly number[] = Object.freeze([301, 302, 303, 307, 308]);
+
+/** The keys a manifest's `limits` may have, in the order of {@link ManifestLimits}. */
+export const MANIFEST_LIMIT_KEYS: readonly (keyof ManifestLimits)[] = Object.freeze([
+  'cpuMs',
+  'wallMs',
+  'heapMb',
+  'outputBytes',
+  'bundleBytes',
+  'backendResponseBytes',
+]);
+
+/** The smallest isolate heap, in MB (isolated-vm refuses less). */
+const MIN_HEAP_MB = 8;
 
 const FRAMEWORKS: readonly BundleFramework[] = ['react', 'vue', 'none'];
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
@@ -487,6 +501,44 @@ export function validateRoute(
   return route;
 }
 
+/**
+ * Validates the sandbox limits a deployment asks for and returns a copy
+ * (keys in {@link MANIFEST_LIMIT_KEYS} order). Each is a positive integer,
+ * `heapMb` at least 8; unknown keys are refused by name. Whether a limit is
+ * above the operator's is not checked here: a worker clamps it.
+ *
+ * @param value - The limits, e.g. `{ cpuMs: 200, heapMb: 64 }`.
+ * @param field - Names them in messages. @default 'limits'
+ * @param context - Put before the field in messages (e.g. `manifest`).
+ * @throws ManifestError naming the bad field, e.g. `limits.cpuMs`.
+ * @example
+ * validateManifestLimits({ cpuMs: 200 }); // { cpuMs: 200 }
+ * validateManifestLimits({ cpuMs: 0 });
+ * // ManifestError: limits.cpuMs must be a positive integer (got 0)
+ */
+export function validateManifestLimits(
+  value: unknown,
+  field = 'limits',
+  context?: string,
+): ManifestLimits {
+  const fail = failWith(context);
+  const l = record(value, field, MANIFEST_LIMIT_KEYS, fail);
+  const out: ManifestLimits = {};
+  for (const key of MANIFEST_LIMIT_KEYS) {
+    const v = l[key];
+    if (v === undefined) continue;
+    const f = join(field, key);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      fail(f, `must be a positive integer (got ${show(v)})`);
+    }
+    if (key === 'heapMb' && (v as number) < MIN_HEAP_MB) {
+      fail(f, `must be at least ${MIN_HEAP_MB} (got ${show(v)})`);
+    }
+    out[key] = v as number;
+  }
+  return out;
+}
+
 function validateAsset(value: unknown, field: string, fail: Fail): ManifestAsset {
   const a = record(value, field, ['path', 'hash', 'bytes', 'contentType', 'permanent'], fail);
   const path = string(a.path, join(field, 'path'), fail);
@@ -542,6 +594,7 @@ export function validateManifest(json: unknown): Manifest {
       'routes',
       'backends',
       'assets',
+      'limits',
     ],
     fail,
   );
@@ -601,7 +654,7 @@ export function validateManifest(json: unknown): Manifest {
     return a;
   });
 
-  return {
+  const manifest: Manifest = {
     manifestVersion: 2,
     name,
     framework: m.framework as BundleFramework,
@@ -613,4 +666,6 @@ export function validateManifest(json: unknown): Manifest {
     backends,
     assets,
   };
+  if (m.limits !== undefined) manifest.limits = validateManifestLimits(m.limits, 'limits', context);
+  return manifest;
 }

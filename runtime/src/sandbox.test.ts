@@ -559,8 +559,11 @@ describe('loading', () => {
 
   it('stops a memory bomb at load time with FLOTILLA_ERR_MEMORY_LIMIT', async () => {
     const err = await rejection(
-      loadBundle(`const a = []; while (true) a.push('y' + Math.random());`, {
-        limits: { heapMb: 16, cpuMs: 5000 },
+      // Big pieces: 16 MB in ~20 rounds, little time in GC near the limit.
+      // The ceiling lets it have 5 s of CPU (a deployment's own cannot exceed it).
+      loadBundle(`const a = []; for (;;) a.push(new Array(1e5).fill(1.5));`, {
+        limits: { heapMb: 16 },
+        ceiling: { ...DEFAULT_LIMITS, cpuMs: 5000 },
       }),
     );
     expect(err.code).toBe('FLOTILLA_ERR_MEMORY_LIMIT');

@@ -204,6 +204,29 @@ describe('buildApp', () => {
     await expect(readdir(outDir)).rejects.toThrow();
   });
 
+  it('writes the limits option into the manifest, and refuses a bad one by name', async () => {
+    const { manifest } = await buildApp({
+      entry: join(dir, 'fn-app.ts'),
+      outDir: join(dir, 'out-limits'),
+      name: 'limits',
+      framework: 'none',
+      limits: { cpuMs: 50 },
+    });
+    expect(manifest.limits).toEqual({ cpuMs: 50 });
+    expect(manifest.contentHash).toBe(computeContentHash(manifest));
+    const e = await failure(
+      buildApp({
+        entry: join(dir, 'fn-app.ts'),
+        outDir: join(dir, 'out-bad-limits'),
+        name: 'limits',
+        framework: 'none',
+        limits: { wallMs: 1.5 },
+      }),
+    );
+    expect(e.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+    expect(e.message).toBe('buildApp: option "limits.wallMs" must be a positive integer (got 1.5)');
+  });
+
   it('applies extra defines but keeps NODE_ENV production', async () => {
     await writeFile(
       join(dir, 'defines.ts'),
@@ -458,6 +481,68 @@ describe('buildProject', () => {
     );
   });
 
+  it('writes the limits a project asks for into the manifest and its contentHash', async () => {
+    const app = "export default () => new Response('limited');\n";
+    const config = { name: 'limited', entry: 'src/app.ts', framework: 'none' };
+    const plain = await s.project('limited-plain', {
+      'flotilla.config.json': config,
+      'src/app.ts': app,
+    });
+    const limited = await s.project('limited-asks', {
+      'flotilla.config.json': { ...config, limits: { heapMb: 64, cpuMs: 200 } },
+      'src/app.ts': app,
+    });
+    const reordered = await s.project('limited-reordered', {
+      'flotilla.config.json': { ...config, limits: { cpuMs: 200, heapMb: 64 } },
+      'src/app.ts': app,
+    });
+    const empty = await s.project('limited-empty', {
+      'flotilla.config.json': { ...config, limits: {} },
+      'src/app.ts': app,
+    });
+    const [a, b, c, d] = await Promise.all(
+      [plain, limited, reordered, empty].map((project) => buildProject({ dir: project })),
+    );
+    if (!a || !b || !c || !d) throw new Error('a build is missing');
+
+    // Without limits the manifest has no `limits` and its hash is as before.
+    expect(a.manifest).not.toHaveProperty('limits');
+    expect(d.manifest).not.toHaveProperty('limits');
+    expect(d.manifest.contentHash).toBe(a.manifest.contentHash);
+
+    expect(b.manifest.limits).toEqual({ cpuMs: 200, heapMb: 64 });
+    expect(b.config.limits).toEqual({ cpuMs: 200, heapMb: 64 });
+    const written = JSON.parse(await readFile(join(b.outDir, 'manifest.json'), 'utf8'));
+    expect(written.limits).toEqual({ cpuMs: 200, heapMb: 64 });
+    expect(b.manifest.bundleHash).toBe(a.manifest.bundleHash);
+    expect(b.manifest.contentHash).not.toBe(a.manifest.contentHash);
+    expect(b.manifest.contentHash).toBe(computeContentHash(b.manifest));
+    expect(c.manifest.contentHash).toBe(b.manifest.contentHash);
+    const { limits: _limits, ...withoutLimits } = b.manifest;
+    expect(computeContentHash(withoutLimits)).toBe(a.manifest.contentHash);
+    expect(computeContentHash({ ...b.manifest, limits: { cpuMs: 201, heapMb: 64 } })).not.toBe(
+      b.manifest.contentHash,
+    );
+  });
+
+  it('refuses bad limits in flotilla.config.json, naming the field and the file', async () => {
+    for (const [limits, message] of [
+      [{ cpuMs: -1 }, /field "limits\.cpuMs" must be a positive integer \(got -1\)/],
+      [{ heapMb: 4 }, /field "limits\.heapMb" must be at least 8 \(got 4\)/],
+      [{ cpu: 100 }, /field "limits\.cpu" is not a known field \(known: cpuMs, wallMs,/],
+    ] as const) {
+      const project = await appProject(
+        `bad-limits-${Object.keys(limits)[0]?.toLowerCase()}`,
+        "export default () => new Response('x');\n",
+        { limits },
+      );
+      const e = await failure(buildProject({ dir: project }));
+      expect(e.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+      expect(e.message).toMatch(/^flotilla build: .*flotilla\.config\.json: /);
+      expect(e.message).toMatch(message);
+    }
+  });
+
   it('replaces the previous build, and a failed build leaves it intact', async () => {
     const project = await s.fixture('shop', 'shop-atomic');
     const outDir = join(project, DEFAULT_OUT_DIR);
@@ -505,6 +590,49 @@ describe('buildProject', () => {
     const e = await failure(buildProject({ dir: project }));
     expect(e.code).toBe('FLOTILLA_ERR_INVALID_OPTION');
     expect(e.message).toMatch(/flotilla\.config\.json:1:\d+: invalid JSON/);
+  });
+});
+
+describe('computeContentHash', () => {
+  const FIXED: Omit<Manifest, 'contentHash' | 'builtAt'> = {
+    manifestVersion: 2,
+    name: 'golden',
+    framework: 'react',
+    bundleHash: 'a'.repeat(64),
+    bundleBytes: 10,
+    routes: [
+      {
+        id: 0,
+        criteria: { path: '/:path*' },
+        fallback: false,
+        action: { kind: 'render' },
+        headerOps: [],
+      },
+    ],
+    backends: { api: 'https://api.example' },
+    assets: [
+      {
+        path: '/app.css',
+        hash: 'b'.repeat(64),
+        bytes: 3,
+        contentType: 'text/css; charset=utf-8',
+        permanent: false,
+      },
+    ],
+  };
+  // Computed before manifests had `limits`: deployment ids of existing apps must not change.
+  const GOLDEN = '3d782ac754090baf29b40b98487af6a2ef431ff4673f933907d9f9cc1c63ba81';
+
+  it('keeps the hash of a manifest without limits (or with none set) as it was', () => {
+    expect(computeContentHash(FIXED)).toBe(GOLDEN);
+    expect(computeContentHash({ ...FIXED, limits: {} })).toBe(GOLDEN);
+  });
+
+  it('hashes limits when present, whatever their key order', () => {
+    const limited = computeContentHash({ ...FIXED, limits: { cpuMs: 200, heapMb: 64 } });
+    expect(limited).not.toBe(GOLDEN);
+    expect(computeContentHash({ ...FIXED, limits: { heapMb: 64, cpuMs: 200 } })).toBe(limited);
+    expect(computeContentHash({ ...FIXED, limits: { cpuMs: 200 } })).not.toBe(limited);
   });
 });
 

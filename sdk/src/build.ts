@@ -17,8 +17,10 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import {
   type BundleFramework,
+  MANIFEST_LIMIT_KEYS,
   type Manifest,
   type ManifestAsset,
+  type ManifestLimits,
   type ManifestRoute,
   validateManifest,
 } from '@flotilla/manifest';
@@ -35,6 +37,7 @@ import {
   type ProjectConfig,
   validateBackends,
   validateDefine,
+  validateLimits,
 } from './project-config.ts';
 
 export { ISOLATE_BUNDLE_OPTIONS } from './build-bundle.ts';
@@ -90,6 +93,16 @@ export interface BuildAppOptions {
    * @default {}
    */
   define?: Record<string, string>;
+  /**
+   * Sandbox limits the app asks for, written to the manifest's `limits`:
+   * `cpuMs`, `wallMs`, `heapMb` (at least 8), `outputBytes`, `bundleBytes`,
+   * `backendResponseBytes`, each a positive integer. A worker holds the
+   * deployment to the smaller of these and the operator's limits (asking
+   * for more than the operator allows gets the operator's limit).
+   * @default none: the operator's limits
+   * @example { cpuMs: 200, heapMb: 64 }
+   */
+  limits?: ManifestLimits;
   /** Called as each phase starts and ends. */
   onProgress?: (progress: BuildProgress) => void;
 }
@@ -218,8 +231,10 @@ export async function buildApp(options: BuildAppOptions): Promise<BuildAppResult
 /**
  * The identity of a build: sha256 over the bundle hash, every asset (path,
  * hash, permanence, content type; sorted by path), the routes, the backends,
- * the name and the framework. `builtAt` is not part of it, so two builds of
- * the same input have the same `contentHash`.
+ * the name, the framework and, only when they set any, the `limits` (so the
+ * hash of a build without limits is the same as before limits existed).
+ * `builtAt` is not part of it, so two builds of the same input have the same
+ * `contentHash`.
  */
 export function computeContentHash(manifest: Omit<Manifest, 'contentHash' | 'builtAt'>): string {
   const h = createHash('sha256');
@@ -237,6 +252,12 @@ export function computeContentHash(manifest: Omit<Manifest, 'contentHash' | 'bui
     .sort()
     .map((name) => [name, manifest.backends[name]]);
   h.update(`backends ${JSON.stringify(backends)}\n`);
+  const limits = manifest.limits ?? {};
+  const asked = MANIFEST_LIMIT_KEYS.filter((key) => limits[key] !== undefined).map((key) => [
+    key,
+    limits[key],
+  ]);
+  if (asked.length > 0) h.update(`limits ${JSON.stringify(asked)}\n`);
   return h.digest('hex');
 }
 
@@ -262,11 +283,13 @@ interface BuildSpec {
   staticDir: string | undefined;
   maxBundleBytes: number;
   define: Record<string, string>;
+  /** Undefined when the app asks for none. */
+  limits?: ManifestLimits | undefined;
   progress: (progress: BuildProgress) => void;
 }
 
 async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
-  const { name, framework, entry, root, outDir, backends, staticDir, progress } = spec;
+  const { name, framework, entry, root, outDir, backends, staticDir, limits, progress } = spec;
   await checkOutDir(spec);
 
   // Assets first: the bundle needs their hashed paths.
@@ -319,8 +342,10 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
     routes,
     backends,
     assets: manifestAssets,
+    ...(limits ? { limits } : {}),
   };
   // Key order as in the Manifest type; contentHash and builtAt after bundleBytes.
+  // `limits` only when the app asks for some: manifests without stay as they were.
   const manifest: Manifest = {
     manifestVersion: 2,
     name,
@@ -332,6 +357,7 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
     routes,
     backends,
     assets: manifestAssets,
+    ...(limits ? { limits } : {}),
   };
 
   try {
@@ -478,6 +504,7 @@ const BUILD_APP_OPTIONS = [
   'staticDir',
   'maxBundleBytes',
   'define',
+  'limits',
   'onProgress',
 ];
 
@@ -527,6 +554,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
   const fail = (field: string, problem: string): BuildError => bad(field, problem);
   const define = validateDefine(options.define ?? {}, fail, 'define');
   const backends = validateBackends(options.backends ?? {}, fail, 'backends');
+  const limits = validateLimits(options.limits, fail, 'limits');
 
   const entryPath = resolve(entry);
   if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
@@ -552,6 +580,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
     staticDir,
     maxBundleBytes,
     define,
+    limits,
     progress: onProgress ?? (() => {}),
   };
 }

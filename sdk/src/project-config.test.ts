@@ -59,6 +59,24 @@ describe('loadProjectConfig', () => {
     });
   });
 
+  it('reads the limits an app asks for; none set is no limits', async () => {
+    const dir = await s.project('limits', {
+      'flotilla.config.json': {
+        name: 'a',
+        entry: 'src/app.ts',
+        framework: 'none',
+        limits: { heapMb: 64, cpuMs: 200 },
+      },
+      'src/app.ts': APP,
+    });
+    expect((await loadProjectConfig(dir)).limits).toEqual({ cpuMs: 200, heapMb: 64 });
+    const none = await s.project('limits-none', {
+      'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'none', limits: {} },
+      'src/app.ts': APP,
+    });
+    expect(await loadProjectConfig(none)).not.toHaveProperty('limits');
+  });
+
   it('has no static directory when "static" is absent and public/ does not exist', async () => {
     const dir = await s.project('no-static', {
       'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'none' },
@@ -142,6 +160,26 @@ describe('loadProjectConfig', () => {
     [
       { name: 'a', entry: 'src/app.ts', framework: 'none', define: { X: 1 } },
       /field "define\.X" must be a string of JS source/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', limits: 100 },
+      /field "limits" must be an object \(got 100\)/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', limits: { cpuMs: 0 } },
+      /field "limits\.cpuMs" must be a positive integer \(got 0\)/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', limits: { wallMs: '5s' } },
+      /field "limits\.wallMs" must be a positive integer \(got "5s"\)/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', limits: { heapMb: 7 } },
+      /field "limits\.heapMb" must be at least 8 \(got 7\)/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'none', limits: { memoryMb: 64 } },
+      /field "limits\.memoryMb" is not a known field \(known: cpuMs, wallMs, heapMb, outputBytes, bundleBytes, backendResponseBytes\)/,
     ],
   ])('rejects %j', async (config, message) => {
     const e = await configError(`bad-${Math.random().toString(36).slice(2)}`, {

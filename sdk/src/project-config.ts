@@ -10,7 +10,8 @@
  *   "backends": { "api": "https://api.shop.example" },
  *   "static": "public",
  *   "maxBundleBytes": 10485760,
- *   "define": { "__FEATURE_X__": "true" }
+ *   "define": { "__FEATURE_X__": "true" },
+ *   "limits": { "cpuMs": 200, "heapMb": 64 }
  * }
  * ```
  *
@@ -20,7 +21,12 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import type { BundleFramework } from '@flotilla/manifest';
+import {
+  type BundleFramework,
+  ManifestError,
+  type ManifestLimits,
+  validateManifestLimits,
+} from '@flotilla/manifest';
 import { normalizeOrigin } from '@flotilla/protocol';
 import { BuildError } from './build-errors.ts';
 
@@ -56,6 +62,15 @@ export interface ProjectConfig {
   maxBundleBytes: number;
   /** Extra esbuild defines (identifier → JS source). @default {} */
   define: Record<string, string>;
+  /**
+   * Sandbox limits the app asks for (config `limits`), written to the
+   * manifest: each a positive integer, `heapMb` at least 8. A worker holds
+   * the deployment to the smaller of these and the operator's limits.
+   * Absent (or `{}`): the operator's limits.
+   * @default undefined
+   * @example { cpuMs: 200, heapMb: 64 }
+   */
+  limits?: ManifestLimits;
 }
 
 export const FRAMEWORKS: readonly BundleFramework[] = ['react', 'vue', 'none'];
@@ -70,6 +85,7 @@ const FIELDS = [
   'static',
   'maxBundleBytes',
   'define',
+  'limits',
 ] as const;
 
 /** A path as shown in messages: relative to the current directory when inside it. */
@@ -196,6 +212,7 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
   }
 
   const define = validateDefine(raw.define ?? {}, (f, problem) => field(f, problem), 'define');
+  const limits = validateLimits(raw.limits, (f, problem) => field(f, problem), 'limits');
 
   return {
     dir: root,
@@ -207,7 +224,31 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
     staticDir,
     maxBundleBytes,
     define,
+    ...(limits ? { limits } : {}),
   };
+}
+
+/**
+ * Validates the sandbox limits an app asks for (as a manifest's `limits`:
+ * `cpuMs`, `wallMs`, `heapMb`, `outputBytes`, `bundleBytes`,
+ * `backendResponseBytes`, each a positive integer, `heapMb` at least 8).
+ *
+ * @returns The limits, or undefined when `value` is undefined or sets none.
+ */
+export function validateLimits(
+  value: unknown,
+  fail: (field: string, problem: string) => Error,
+  prefix: string,
+): ManifestLimits | undefined {
+  if (value === undefined) return undefined;
+  let limits: ManifestLimits;
+  try {
+    limits = validateManifestLimits(value, prefix);
+  } catch (error) {
+    if (error instanceof ManifestError) throw fail(error.field, error.problem);
+    throw error;
+  }
+  return Object.keys(limits).length > 0 ? limits : undefined;
 }
 
 /**

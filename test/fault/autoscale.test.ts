@@ -278,7 +278,9 @@ describe('autoscaling on a 10× load step (local supervisor, real worker process
       expect(firstUp, 'the autoscaler never asked for more workers').toBeDefined();
       expect(ms(firstUp)).toBeLessThanOrEqual(PANIC_WINDOW_MS + TICK_MS + 500);
       expect(firstPanic).toBeDefined();
-      expect(ms(firstReady)).toBeLessThanOrEqual(4_000);
+      // A new worker process takes ~1.5 s to start on an idle 2-core machine,
+      // up to ~6.5 s seen when other suites load both cores.
+      expect(ms(firstReady)).toBeLessThanOrEqual(8_000);
       expect(peak).toBeGreaterThan(MIN);
       expect(Math.max(...timeline.map((s) => s.ready))).toBeLessThanOrEqual(MAX);
 

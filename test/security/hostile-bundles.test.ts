@@ -79,15 +79,34 @@ Flotilla.serve(async () => {
   return new Response(JSON.stringify(probes), { headers: { 'content-type': 'application/json' } });
 });`;
 
+/**
+ * The worker's (operator's) CPU limit: generous, so that a memory bomb always
+ * reaches the 128 MB heap limit first, even on a busy machine (isolated-vm's
+ * timeout counts wall-clock time, and GC near the heap limit burns CPU too).
+ */
+const OPERATOR_CPU_MS = 3000;
+
+/**
+ * What the CPU bombs ask for in their manifests: per-deployment limits keep
+ * them quick, and the suite checks that a deployment's lower limit holds.
+ */
+const CPU_BOMB_LIMITS = { cpuMs: 600 };
+
 const BUNDLES: HostileBundle[] = [
-  { name: 'cpu-loop', code: `Flotilla.serve(() => { while (true) {} });` },
+  {
+    name: 'cpu-loop',
+    code: `Flotilla.serve(() => { while (true) {} });`,
+    limits: CPU_BOMB_LIMITS,
+  },
   {
     name: 'microtask-loop',
     code: `Flotilla.serve(() => new Promise(() => { const f = () => Promise.resolve().then(f); f(); }));`,
+    limits: CPU_BOMB_LIMITS,
   },
   {
     name: 'timer-spread-loop',
     code: `Flotilla.serve(async () => { for (;;) { const t = Date.now(); while (Date.now() - t < 20) {} await new Promise((r) => setTimeout(r, 0)); } });`,
+    limits: CPU_BOMB_LIMITS,
   },
   {
     name: 'array-growth',
@@ -164,6 +183,7 @@ function fetchBundles(api: string, otherPort: number): HostileBundle[] {
       name: 'fetch-loop-swallowed',
       backends: { api },
       code: `Flotilla.serve(async () => { for (;;) { try { await fetch('backend://api/ping'); } catch {} } });`,
+      limits: CPU_BOMB_LIMITS,
     },
   ];
 }
@@ -182,9 +202,8 @@ beforeAll(async () => {
   const other = await freePort();
   fleet = await startHostileFleet(
     [...BUNDLES, ...fetchBundles(backend.url, other)],
-    // Enough CPU for a memory bomb to reach the 128 MB heap limit first (its
-    // GC near the limit burns CPU too), little enough for CPU bombs to stay quick.
-    ['--cpu-ms', '600', '--wall-ms', '5000'],
+    // CPU bombs ask for 600 ms in their manifests (CPU_BOMB_LIMITS).
+    ['--cpu-ms', String(OPERATOR_CPU_MS), '--wall-ms', '5000'],
   );
 }, 90_000);
 
@@ -232,16 +251,16 @@ async function expectFailure(name: string, status: number, code: string, message
 }
 
 describe('hostile bundles in a worker process serving a healthy deployment', () => {
-  it('while(true){} → 503 FLOTILLA_ERR_CPU_LIMIT', async () => {
+  it('while(true){} → 503 FLOTILLA_ERR_CPU_LIMIT at the 600 ms its manifest asks for', async () => {
     await expectFailure('cpu-loop', 503, 'FLOTILLA_ERR_CPU_LIMIT', /600 ms of CPU/);
   });
 
   it('an endless microtask chain → 503 FLOTILLA_ERR_CPU_LIMIT', async () => {
-    await expectFailure('microtask-loop', 503, 'FLOTILLA_ERR_CPU_LIMIT');
+    await expectFailure('microtask-loop', 503, 'FLOTILLA_ERR_CPU_LIMIT', /600 ms of CPU/);
   });
 
   it('CPU spread over timer callbacks → 503 FLOTILLA_ERR_CPU_LIMIT (not only one synchronous run)', async () => {
-    await expectFailure('timer-spread-loop', 503, 'FLOTILLA_ERR_CPU_LIMIT');
+    await expectFailure('timer-spread-loop', 503, 'FLOTILLA_ERR_CPU_LIMIT', /600 ms of CPU/);
   });
 
   it.each(['array-growth', 'string-doubling'])(
@@ -333,6 +352,6 @@ describe('hostile bundles in a worker process serving a healthy deployment', () 
   });
 
   it('a fetch loop that swallows the refusals is stopped by the CPU limit → 503', async () => {
-    await expectFailure('fetch-loop-swallowed', 503, 'FLOTILLA_ERR_CPU_LIMIT');
+    await expectFailure('fetch-loop-swallowed', 503, 'FLOTILLA_ERR_CPU_LIMIT', /600 ms of CPU/);
   });
 });

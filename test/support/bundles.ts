@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ControlPlane } from '@flotilla/deploy';
-import type { Manifest, ManifestRoute } from '@flotilla/manifest';
+import type { Manifest, ManifestLimits, ManifestRoute } from '@flotilla/manifest';
 
 /** A hand-written bundle published as its own app, served at `/<name>/`. */
 export interface TestBundle {
@@ -16,6 +16,13 @@ export interface TestBundle {
    * @default one catch-all render route without cache options
    */
   routes?: ManifestRoute[];
+  /**
+   * Sandbox limits the deployment asks for (the manifest's `limits`): the
+   * worker holds it to the smaller of these and its own.
+   * @default none: the worker's limits
+   * @example { cpuMs: 600 }
+   */
+  limits?: ManifestLimits;
 }
 
 /** The route of a bundle that declares none: every path renders, no cache options. */
@@ -31,7 +38,8 @@ const CATCH_ALL: ManifestRoute[] = [
 
 /**
  * Writes `bundle` as a build directory (bundle.js + a version 2 manifest
- * with its `routes`, by default one catch-all render route) under `dir`,
+ * with its `routes`, by default one catch-all render route, and its
+ * `limits` when it has any) under `dir`,
  * publishes it to the control plane and points its `production` environment
  * at it (served by path prefix `/<name>/` and on `<name>.localhost`).
  * Resolves with the deployment id.
@@ -55,11 +63,14 @@ export async function publishBundle(
       // Routes are part of a deployment's identity (only when declared, so
       // the deployment ids of bundles without routes stay as they were).
       .update(bundle.routes ? `\n${JSON.stringify(bundle.routes)}` : '')
+      // So are limits (only when asked for, for the same reason).
+      .update(bundle.limits ? `\nlimits ${JSON.stringify(bundle.limits)}` : '')
       .digest('hex'),
     builtAt: new Date().toISOString(),
     routes: bundle.routes ?? CATCH_ALL,
     backends: bundle.backends ?? {},
     assets: [],
+    ...(bundle.limits ? { limits: bundle.limits } : {}),
   };
   await writeFile(join(out, 'bundle.js'), bundle.code);
   await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest));

@@ -52,6 +52,20 @@ describe('DirectoryBundleStore', () => {
     expect(production.backends).toEqual({ api: 'http://api.internal' });
   });
 
+  it('returns the limits the manifest asks for, and none when it asks for none', async () => {
+    await deploy(
+      'shop-limited',
+      JSON.stringify({ bundleHash: 'abc123', limits: { cpuMs: 50, heapMb: 64 } }),
+    );
+    await deploy('shop-plain', JSON.stringify({ bundleHash: 'abc123' }));
+    const store = new DirectoryBundleStore(root);
+    expect((await store.resolve('shop-limited', 'production')).limits).toEqual({
+      cpuMs: 50,
+      heapMb: 64,
+    });
+    expect(await store.resolve('shop-plain')).not.toHaveProperty('limits');
+  });
+
   it("returns the manifest's backends, origins normalized", async () => {
     await deploy(
       'shop-v1',

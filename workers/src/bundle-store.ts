@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isSubjectToken } from '@flotilla/protocol';
-import { validateBackends } from '@flotilla/runtime';
+import { type SandboxLimits, validateBackends } from '@flotilla/runtime';
 import { WorkerError } from './errors.ts';
 
 /** Where a deployment's bundle lives on this machine, and what its renders get. */
@@ -22,6 +22,16 @@ export interface ResolvedBundle {
    * the handler gets as `handler(request, env)`. Absent: an empty `env`.
    */
   env?: Record<string, string>;
+  /**
+   * The sandbox limits the deployment asks for: the manifest's `limits`,
+   * as is. Each render is held to the smaller of these and the worker's
+   * (operator's) limits; a value the runtime refuses fails the render with
+   * `FLOTILLA_ERR_INVALID_OPTION` naming it (`limits.cpuMs`). Absent: the
+   * operator's limits.
+   * @default undefined
+   * @example { cpuMs: 200, heapMb: 64 }
+   */
+  limits?: Partial<SandboxLimits>;
 }
 
 /** Finds the bundle of a deployment, and what it gets in an environment. */
@@ -40,7 +50,7 @@ export interface BundleStore {
  * `<root>/<deploymentId>/{bundle.js,manifest.json}` (the layout the local
  * deployment store of `@flotilla/deploy` writes). Deployments are immutable,
  * so each manifest is read once. It knows no environments: every
- * environment gets the manifest's backends and no variables.
+ * environment gets the manifest's backends and limits, and no variables.
  */
 export class DirectoryBundleStore implements BundleStore {
   readonly #root: string;
@@ -96,11 +106,15 @@ export class DirectoryBundleStore implements BundleStore {
           `manifest of ${deploymentId}: "${option}" ${problem}`,
         ),
     );
-    const resolved = {
+    // Checked by the runtime when an isolate loads (a bad value fails the
+    // render with FLOTILLA_ERR_INVALID_OPTION naming it).
+    const limits = (manifest as { limits?: Partial<SandboxLimits> }).limits;
+    const resolved: ResolvedBundle = {
       deploymentId,
       bundlePath: join(dir, 'bundle.js'),
       bundleHash,
       backends,
+      ...(limits !== undefined ? { limits } : {}),
     };
     this.#known.set(deploymentId, resolved);
     return resolved;

@@ -4,10 +4,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { threadId, workerData } from 'node:worker_threads';
-import { toWireError } from '@flotilla/protocol';
+import { InvalidOptionError, toWireError } from '@flotilla/protocol';
 import {
   CompileCache,
   DEFAULT_LIMITS,
+  type DeploymentSource,
   IsolateCache,
   type IsolateCacheStats,
   SandboxError,
@@ -84,7 +85,14 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
     if (Date.now() >= task.deadline) {
       throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed while queued for a thread');
     }
-    const source = {
+    if (task.limits !== undefined && (typeof task.limits !== 'object' || task.limits === null)) {
+      // The runtime would take a falsy value for "none": refuse it as it refuses other bad limits.
+      throw new InvalidOptionError(
+        'limits',
+        `must be an object, got ${JSON.stringify(task.limits)}`,
+      );
+    }
+    const source: DeploymentSource = {
       deploymentId: task.deploymentId,
       bundleHash: task.bundleHash,
       loadCode: () => readFile(task.bundlePath, 'utf8'),
@@ -92,6 +100,9 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...((task.declaredBackends ?? task.backends)
         ? { backends: task.declaredBackends ?? task.backends }
         : {}),
+      // What the deployment asks for; the isolate gets it clamped to the
+      // thread's ceiling (validated, naming `limits.cpuMs`, when it loads).
+      ...(task.limits !== undefined ? { limits: task.limits } : {}),
     };
     // Per render: environments of one deployment share its isolate, each
     // with its own variables and backend origins.

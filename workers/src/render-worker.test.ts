@@ -464,6 +464,20 @@ async function deploy(id: string, code: string, backends?: Record<string, string
   );
 }
 
+/** Writes deployment `id` whose manifest asks for `limits` (as is: they may be invalid). */
+async function deployWithLimits(id: string, code: string, limits: unknown): Promise<void> {
+  await mkdir(join(root, id), { recursive: true });
+  await writeFile(join(root, id, 'bundle.js'), code);
+  await writeFile(
+    join(root, id, 'manifest.json'),
+    JSON.stringify({
+      bundleHash: createHash('sha256').update(code).digest('hex'),
+      routes: [],
+      limits,
+    }),
+  );
+}
+
 /** A loopback server answering every request with its own name. */
 async function namedServer(
   name: string,
@@ -632,5 +646,63 @@ describe('RenderWorker environments', () => {
       code: 'FLOTILLA_ERR_INVALID_OPTION',
     });
     expect(body(ok(await render(s, 'envneeds', '/', { environment: 'production' })))).toBe('ok k');
+  });
+});
+
+describe('RenderWorker deployment limits', () => {
+  /** Spins on `/spin`, answers `ok` elsewhere (so a prewarm succeeds). */
+  const SPIN_ON_PATH = `Flotilla.serve((req) => {
+    if (new URL(req.url).pathname === '/spin') for (;;) {}
+    return new Response('ok');
+  });`;
+
+  it('holds a deployment to the lower CPU limit its manifest asks for', async () => {
+    await deployWithLimits('spin-50', BUNDLES.spin as string, { cpuMs: 50 });
+    const s = await startWorker({ limits: { cpuMs: 2000 } });
+    const r = await render(s, 'spin-50');
+    expect(errorCode(r)).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(r.ok ? '' : r.error.message).toMatch(/used more than 50 ms of CPU/);
+    // A deployment that asks for nothing keeps the operator's limit.
+    const other = await render(s, 'spin');
+    expect(other.ok ? '' : other.error.message).toMatch(/used more than 2000 ms of CPU/);
+  });
+
+  it('holds a deployment asking for more than the operator allows to the operator’s limit', async () => {
+    await deployWithLimits('spin-greedy', BUNDLES.spin as string, { cpuMs: 60_000, heapMb: 4096 });
+    const s = await startWorker({ limits: { cpuMs: 300 } });
+    const r = await render(s, 'spin-greedy');
+    expect(errorCode(r)).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(r.ok ? '' : r.error.message).toMatch(/used more than 300 ms of CPU/);
+  });
+
+  it('loads a prewarmed deployment with the limits its manifest asks for', async () => {
+    await deployWithLimits('spin-path', SPIN_ON_PATH, { cpuMs: 50 });
+    const s = await startWorker({ limits: { cpuMs: 2000 } });
+    expect(await s.worker.prewarm('spin-path')).toEqual({ threads: 1, warm: 1 });
+    const r = await render(s, 'spin-path', '/spin');
+    expect(r.timings.load).toBeUndefined(); // the prewarmed isolate ran it
+    expect(errorCode(r)).toBe('FLOTILLA_ERR_CPU_LIMIT');
+    expect(r.ok ? '' : r.error.message).toMatch(/used more than 50 ms of CPU/);
+  });
+
+  it('fails the render with FLOTILLA_ERR_INVALID_OPTION for limits that slipped through, naming them', async () => {
+    await deployWithLimits('bad-cpu', BUNDLES.shop as string, { cpuMs: -1 });
+    await deployWithLimits('bad-heap', BUNDLES.shop as string, { heapMb: 2 });
+    await deployWithLimits('bad-null', BUNDLES.shop as string, null);
+    const s = await startWorker();
+    for (const [id, option] of [
+      ['bad-cpu', 'limits.cpuMs'],
+      ['bad-heap', 'limits.heapMb'],
+      ['bad-null', 'limits'],
+    ] as const) {
+      const r = await render(s, id);
+      expect(errorCode(r)).toBe('FLOTILLA_ERR_INVALID_OPTION');
+      expect(r.ok ? '' : r.error.message).toContain(`option "${option}"`);
+    }
+    await expect(s.worker.prewarm('bad-cpu')).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_INVALID_OPTION',
+    });
+    // The worker lives on.
+    expect(body(ok(await render(s, 'shop', '/after')))).toBe('<h1>shop /after</h1>');
   });
 });

@@ -70,7 +70,10 @@ export interface RenderWorkerOptions {
   heartbeatIntervalMs?: number;
   /**
    * Limits every render is held to, each unset one at the runtime's default
-   * (`DEFAULT_LIMITS`). They may be above the defaults.
+   * (`DEFAULT_LIMITS`). They may be above the defaults. They are the
+   * ceiling: a deployment whose manifest asks for lower `limits` gets those,
+   * one asking for more gets these.
+   * @example { cpuMs: 2000, heapMb: 256 }
    */
   limits?: Partial<SandboxLimits>;
   /** prom-client registry for the worker metrics. @default a private Registry */
@@ -381,6 +384,7 @@ export class RenderWorker {
         declaredBackends: declared,
         ...(bundle.backends ? { backends: bundle.backends } : {}),
         ...(bundle.env ? { env: bundle.env } : {}),
+        ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
         ...(req.traceparent ? { traceparent: req.traceparent } : {}),
       });
       this.#warmByThread.set(out.threadId, out.warm);
@@ -471,6 +475,7 @@ export class RenderWorker {
             declaredBackends: declared,
             ...(bundle.backends ? { backends: bundle.backends } : {}),
             ...(bundle.env ? { env: bundle.env } : {}),
+            ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
           }),
         ),
       );

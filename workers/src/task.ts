@@ -31,6 +31,12 @@ export interface RenderTask {
   env?: Record<string, string>;
   /** The render request's W3C `traceparent`: backend sub-requests continue its trace. */
   traceparent?: string;
+  /**
+   * The limits the deployment asks for (its manifest's `limits`): an
+   * isolate loading for this task is held to the smaller of these and the
+   * thread's {@link RenderThreadData.limits}. Absent: the thread's limits.
+   */
+  limits?: Partial<SandboxLimits>;
 }
 
 /** Backend sub-requests of one render with one backend and outcome. */
