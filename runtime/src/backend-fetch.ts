@@ -175,9 +175,14 @@ class Scope implements FetchScope {
   readonly waiting: Array<() => void> = [];
   /** Calls in flight and their backend: counted as aborted when the scope ends under them. */
   readonly inFlight = new Map<object, string>();
-  readonly controller = new AbortController();
+  // Made on the first fetch: most renders never call it, and an abort
+  // controller (its abort event above all) costs more than the render's
+  // other bookkeeping together.
+  #controller: AbortController | undefined;
+  #traceparent: string | undefined;
+  readonly #incomingTraceparent: string | undefined;
+  #endedBy: AbortKind = 'ended';
   readonly endAt: number;
-  readonly traceparent: string;
   readonly onRequest: ((backend: string, outcome: string) => void) | undefined;
   /** What this render's `fetch` may reach: name → normalized origin. */
   readonly backends: Readonly<Record<string, string>>;
@@ -190,10 +195,24 @@ class Scope implements FetchScope {
   ) {
     this.endAt = options.endAt;
     this.backends = backends;
-    // A valid incoming traceparent keeps its trace id; otherwise the render starts a trace.
-    this.traceparent = nextTraceparent(options.traceparent);
+    this.#incomingTraceparent = options.traceparent;
     this.onRequest = options.onRequest;
     this.#release = release;
+  }
+
+  /** Aborted when the scope ends, with a {@link FetchAbort}. */
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    if (this.ended && !this.#controller.signal.aborted) {
+      this.#controller.abort(new FetchAbort(this.#endedBy));
+    }
+    return this.#controller.signal;
+  }
+
+  /** The render's trace: a valid incoming traceparent keeps its trace id; otherwise the render starts one. */
+  get traceparent(): string {
+    this.#traceparent ??= nextTraceparent(this.#incomingTraceparent);
+    return this.#traceparent;
   }
 
   end(): void {
@@ -204,10 +223,11 @@ class Scope implements FetchScope {
   abort(kind: AbortKind): void {
     if (this.ended) return;
     this.ended = true;
+    this.#endedBy = kind;
     // Counted now: their answers come after the render's result is built.
     for (const backend of this.inFlight.values()) this.onRequest?.(backend, 'aborted');
     this.inFlight.clear();
-    this.controller.abort(new FetchAbort(kind));
+    this.#controller?.abort(new FetchAbort(kind));
     this.#release(this);
   }
 
@@ -548,8 +568,8 @@ export class BackendFetcher {
     const abort = (kind: AbortKind) => {
       if (!ac.signal.aborted) ac.abort(new FetchAbort(kind));
     };
-    const onScope = () => ac.abort(scope.controller.signal.reason);
-    scope.controller.signal.addEventListener('abort', onScope, { once: true });
+    const onScope = () => ac.abort(scope.signal.reason);
+    scope.signal.addEventListener('abort', onScope, { once: true });
     const timer = setTimeout(() => abort('deadline'), Math.max(0, remaining));
     timer.unref();
     let slotted = false;
@@ -643,7 +663,7 @@ export class BackendFetcher {
       });
     } finally {
       clearTimeout(timer);
-      scope.controller.signal.removeEventListener('abort', onScope);
+      scope.signal.removeEventListener('abort', onScope);
       if (slotted) scope.free();
     }
   }

@@ -38,6 +38,24 @@ describe('rendering', () => {
     expect(text(res.body)).toBe('fast,slow,after');
   });
 
+  it.each([
+    ['ASCII only', '<p>plain</p>'],
+    ['Latin-1 (one-byte inside V8)', '<p>café · 12,00 £</p>'],
+    ['past U+00FF and astral', '<p>€ — “ok” 😀 日本</p>'],
+    ['a lone surrogate (replaced)', '<p>€ \ud800 x \udc00</p>'],
+  ])(
+    'returns a large body with %s as the same UTF-8 bytes as Node encodes it',
+    async (_, piece) => {
+      // JSON.stringify escapes lone surrogates: the bundle builds the very same string.
+      const iso = await loadBundle(
+        `Flotilla.serve(() => new Response('x'.repeat(3000) + ${JSON.stringify(piece)}.repeat(50) + 'end'));`,
+      );
+      const res = await iso.render(request());
+      const expected = `${'x'.repeat(3000)}${piece.repeat(50)}end`;
+      expect(Buffer.from(res.body).equals(Buffer.from(expected, 'utf8'))).toBe(true);
+    },
+  );
+
   it('accepts the { fetch } object form of Flotilla.serve', async () => {
     const iso = await loadBundle(`Flotilla.serve({
       greeting: 'hi from fetch',

@@ -1,3 +1,4 @@
+import { transcode } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 import { InvalidOptionError } from '@flotilla/protocol';
 import ivm from 'isolated-vm';
@@ -147,7 +148,21 @@ export interface RenderOptions {
 /** Reused per thread: UTF-8 straight into it, then one exact copy (faster than TextEncoder). */
 let scratch = Buffer.allocUnsafeSlow(256 * 1024);
 
+/** A character V8 cannot keep in a one-byte string: the string is UTF-16 inside. */
+const WIDE_CHAR = /[^\x00-\xff]/;
+
 function utf8(text: string): Uint8Array {
+  // Node encodes a UTF-16 string (one '€' or '—' in a page makes it one) to
+  // UTF-8 at ~2.7 ns a char: ~120 µs for a 44 KB page, 8% of a React render.
+  // A copy as UTF-16LE and ICU's transcode take a third of that. Lone
+  // surrogates make transcode throw: Buffer's encoder replaces them.
+  if (text.length >= 1024 && WIDE_CHAR.test(text)) {
+    try {
+      return transcode(Buffer.from(text, 'utf16le'), 'utf16le', 'utf8');
+    } catch {
+      // falls through
+    }
+  }
   const worst = text.length * 3;
   if (scratch.length < worst) scratch = Buffer.allocUnsafeSlow(worst);
   const n = scratch.write(text, 0, worst, 'utf8');
