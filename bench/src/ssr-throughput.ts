@@ -13,11 +13,23 @@
  * "router+api c=1": the app as deployed (its Router loads the catalogue,
  * ~40 KB of JSON, from the products API on every render) against the same
  * Router in plain Node fetching from the same API (a process of its own).
+ * Row "loaded": one plain thread against a RenderWorker with one thread
+ * kept busy (4 renders in flight, its default tasksPerThread): the thread
+ * never waits for the next render, as under load, and the hops of one
+ * render overlap the next one's render (the worker's main thread runs on
+ * another core).
+ * Row "isolate only c=1": the runtime alone, a thread rendering straight
+ * into the deployment's isolate (`DeploymentIsolate.render`, limits and
+ * result checks included) against plain Node on a thread: the sandbox's
+ * own render throughput, without the worker process's transport and
+ * piscina hop.
  *
  * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/ssr-throughput.ts
  * Env: BENCH_SSR_SECONDS (measured seconds per side and row, default 5),
  *      BENCH_SSR_C2=0 to skip the c=2 rows,
  *      BENCH_SSR_ROUTER=0 to skip the router+api rows,
+ *      BENCH_SSR_ISOLATE=0 to skip the isolate-only rows,
+ *      BENCH_SSR_LOADED=0 to skip the loaded rows,
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both).
  *
  * @module
@@ -40,12 +52,21 @@ import { assertIsolateHostProcess } from '@flotilla/runtime';
 import { InProcessTransport } from '@flotilla/transport';
 import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
 import { type BenchApp, bundlePlainApp, REACT_SHOP, VUE_SHOP } from './plain-app.ts';
-import { bundleMemoryApp, readBuiltBundle, writeDeployment } from './sandbox-app.ts';
+import {
+  bundleMemoryApp,
+  readBuiltBundle,
+  type SandboxBundle,
+  writeDeployment,
+} from './sandbox-app.ts';
 import { hardTimeout, mean, now, p50p99, printResult, round, table } from './stats.ts';
 
 const SECONDS = Number(process.env.BENCH_SSR_SECONDS) || 5;
 const WITH_C2 = process.env.BENCH_SSR_C2 !== '0';
 const WITH_ROUTER = process.env.BENCH_SSR_ROUTER !== '0';
+const WITH_ISOLATE = process.env.BENCH_SSR_ISOLATE !== '0';
+const WITH_LOADED = process.env.BENCH_SSR_LOADED !== '0';
+/** Renders the sandbox keeps in flight on its one thread in row "loaded" (RenderWorker's default tasksPerThread). */
+const LOADED_IN_FLIGHT = 4;
 const WARMUP = 300;
 /** Slices each side's measured time is cut into, alternating with the other side's. */
 const SLICES = 6;
@@ -65,6 +86,8 @@ interface Stages {
 interface Run {
   count: number;
   elapsedMs: number;
+  /** CPU time of the whole process (every thread) while the run went on, ms. */
+  cpuMs?: number;
   latencies: number[];
   stages: Stages[];
 }
@@ -137,12 +160,13 @@ class SandboxClient {
   }
 }
 
-/** Starts a RenderWorker with `threads` threads, one task each, and warms every thread. */
+/** Starts a RenderWorker with `threads` threads, `tasksPerThread` tasks each, and warms every thread. */
 async function startSandbox(
   bundlesDir: string,
   deploymentId: string,
   app: BenchApp,
   threads: number,
+  tasksPerThread: number,
 ): Promise<{ worker: RenderWorker; transport: InProcessTransport; client: SandboxClient }> {
   const transport = new InProcessTransport();
   const worker = new RenderWorker({
@@ -151,7 +175,7 @@ async function startSandbox(
     bundles: new DirectoryBundleStore(bundlesDir),
     workerId: `bench-${app.name}-${threads}t`,
     threads,
-    tasksPerThread: 1,
+    tasksPerThread,
   });
   await worker.start();
   const client = new SandboxClient(transport, worker.workerId, deploymentId, app);
@@ -175,12 +199,13 @@ async function stopSandbox(s: { worker: RenderWorker; transport: InProcessTransp
 }
 
 /**
- * Plain Node on `threads` worker threads, each rendering in its own loop
- * when asked. Fresh threads per app: an app's baseline never runs in a heap
- * another app's renders filled (plain Vue on the main thread after plain
- * React renders half as fast, with 10 ms p99s).
+ * Worker threads each rendering in its own loop when asked: plain Node
+ * (`plain-thread.ts`) or straight into an isolate (`isolate-thread.ts`).
+ * Fresh threads per app: an app's baseline never runs in a heap another
+ * app's renders filled (plain Vue on the main thread after plain React
+ * renders half as fast, with 10 ms p99s).
  */
-class PlainThreads {
+class LoopThreads {
   readonly #workers: Worker[];
   /** The page as the first thread rendered it. */
   html = '';
@@ -190,25 +215,42 @@ class PlainThreads {
   }
 
   /**
-   * Starts the threads and waits until each has warmed up.
+   * Plain Node: `modulePath`'s handler on `threads` threads.
    *
    * @param backends - Origins of the backends the module fetches
    * (`backend://api/…`), if it fetches any.
    */
-  static async start(
+  static plain(
     modulePath: string,
     url: string,
     threads: number,
     backends?: Record<string, string>,
-  ): Promise<PlainThreads> {
+  ): Promise<LoopThreads> {
+    return LoopThreads.#start('./plain-thread.ts', threads, {
+      modulePath,
+      url,
+      warmup: WARMUP,
+      ...(backends ? { backends } : {}),
+    });
+  }
+
+  /** The runtime alone: `bundle` in a DeploymentIsolate on one thread, no worker process around it. */
+  static isolate(bundle: SandboxBundle, url: string): Promise<LoopThreads> {
+    return LoopThreads.#start('./isolate-thread.ts', 1, {
+      code: bundle.code,
+      bundleHash: bundle.bundleHash,
+      url,
+      warmup: WARMUP,
+    });
+  }
+
+  /** Starts the threads and waits until each has warmed up. */
+  static async #start(script: string, threads: number, workerData: unknown): Promise<LoopThreads> {
     const workers = Array.from(
       { length: threads },
-      () =>
-        new Worker(new URL('./plain-thread.ts', import.meta.url), {
-          workerData: { modulePath, url, warmup: WARMUP, ...(backends ? { backends } : {}) },
-        }),
+      () => new Worker(new URL(script, import.meta.url), { workerData }),
     );
-    const self = new PlainThreads(workers);
+    const self = new LoopThreads(workers);
     try {
       const ready = (await Promise.all(workers.map((w) => self.#next(w)))) as Array<{
         html: string;
@@ -251,9 +293,18 @@ function merge(runs: Run[]): Run {
   return {
     count: runs.reduce((n, r) => n + r.count, 0),
     elapsedMs: runs.reduce((n, r) => n + r.elapsedMs, 0),
+    cpuMs: runs.reduce((n, r) => n + (r.cpuMs ?? 0), 0),
     latencies: runs.flatMap((r) => r.latencies),
     stages: runs.flatMap((r) => r.stages),
   };
+}
+
+/** `run(ms)`, with the CPU time every thread of this process spent meanwhile. */
+async function withCpu(run: (ms: number) => Promise<Run>, ms: number): Promise<Run> {
+  const before = process.cpuUsage();
+  const r = await run(ms);
+  const used = process.cpuUsage(before);
+  return { ...r, cpuMs: (used.user + used.system) / 1000 };
 }
 
 /**
@@ -270,11 +321,11 @@ async function interleave(
   const s: Run[] = [];
   for (let i = 0; i < SLICES; i++) {
     if (i % 2 === 0) {
-      p.push(await plain(ms));
-      s.push(await sandbox(ms));
+      p.push(await withCpu(plain, ms));
+      s.push(await withCpu(sandbox, ms));
     } else {
-      s.push(await sandbox(ms));
-      p.push(await plain(ms));
+      s.push(await withCpu(sandbox, ms));
+      p.push(await withCpu(plain, ms));
     }
   }
   return { plain: merge(p), sandbox: merge(s) };
@@ -282,6 +333,8 @@ async function interleave(
 
 interface Side {
   rps: number;
+  /** CPU ms the process spent per render, every thread counted (the sandbox side: transport, worker, thread and isolate). */
+  cpuMsPerRender: number;
   p50: number;
   p99: number;
   mean: number;
@@ -291,6 +344,7 @@ interface Side {
 function side(run: Run): Side {
   return {
     rps: round((run.count / run.elapsedMs) * 1000, 1),
+    cpuMsPerRender: round((run.cpuMs ?? Number.NaN) / run.count, 3),
     ...p50p99(run.latencies),
     mean: round(mean(run.latencies), 3),
     renders: run.count,
@@ -322,6 +376,11 @@ interface Row {
   ratio: number;
   /** Plain p50 ÷ the p50 of the in-isolate `render` stage: the isolate's own cost, hops excluded. */
   isolateRenderRatio: number;
+  /**
+   * Plain CPU per render ÷ sandbox CPU per render: renders per CPU-second,
+   * what bounds throughput when every core is busy.
+   */
+  cpuRatio: number;
 }
 
 function row(plain: Run, sandbox: Run): Row {
@@ -333,6 +392,7 @@ function row(plain: Run, sandbox: Run): Row {
     sandbox: { ...s, stagesP50 },
     ratio: round(s.rps / p.rps, 3),
     isolateRenderRatio: round(p.p50 / stagesP50.render, 3),
+    cpuRatio: round(p.cpuMsPerRender / s.cpuMsPerRender, 3),
   };
 }
 
@@ -346,6 +406,10 @@ interface AppResult {
   sameHtml: boolean;
   c1: Row;
   c2?: Row;
+  /** One plain thread against a RenderWorker thread kept busy (4 in flight). */
+  loaded?: Row;
+  /** The runtime alone (no transport, no piscina hop) against plain Node, c=1. */
+  isolate?: IsolateRow;
   /** The app as deployed: its Router fetching the catalogue from the products API, c=1. */
   router?: Row & {
     /** Bytes of the app's real bundle (`flotilla build`). */
@@ -356,6 +420,47 @@ interface AppResult {
   };
 }
 
+/** Plain Node on a thread against a thread rendering straight into an isolate. */
+interface IsolateRow {
+  plain: Side;
+  isolate: Side;
+  /** Isolate renders/s ÷ plain renders/s. */
+  ratio: number;
+  /** Plain CPU per render ÷ isolate CPU per render (every thread of the process counted). */
+  cpuRatio: number;
+  sameHtml: boolean;
+}
+
+async function measureIsolateRow(
+  app: BenchApp,
+  bundle: SandboxBundle,
+  modulePath: string,
+): Promise<IsolateRow> {
+  const plain = await LoopThreads.plain(modulePath, pageUrl(app), 1);
+  try {
+    const isolate = await LoopThreads.isolate(bundle, pageUrl(app));
+    try {
+      const r = await interleave(
+        (ms) => plain.run(ms),
+        (ms) => isolate.run(ms),
+      );
+      const p = side(r.plain);
+      const i = side(r.sandbox);
+      return {
+        plain: p,
+        isolate: i,
+        ratio: round(i.rps / p.rps, 3),
+        cpuRatio: round(p.cpuMsPerRender / i.cpuMsPerRender, 3),
+        sameHtml: plain.html === isolate.html,
+      };
+    } finally {
+      await isolate.stop();
+    }
+  } finally {
+    await plain.stop();
+  }
+}
+
 /** One row: `threads` plain-Node threads against a RenderWorker with `threads` threads. */
 async function measureRow(options: {
   app: BenchApp;
@@ -363,22 +468,36 @@ async function measureRow(options: {
   deploymentId: string;
   modulePath: string;
   threads: number;
+  /**
+   * Sandbox renders in flight per thread (the RenderWorker's
+   * `tasksPerThread`, and the client keeps that many per thread going).
+   * 1: one at a time, every hop on the critical path; more: the thread
+   * always has the next render queued, as under load.
+   */
+  inFlightPerThread?: number;
   backends?: Record<string, string>;
 }): Promise<{ row: Row; plainHtml: string; sandboxHtml: string }> {
   const { app, threads } = options;
-  const plain = await PlainThreads.start(
+  const plain = await LoopThreads.plain(
     options.modulePath,
     pageUrl(app),
     threads,
     options.backends,
   );
   try {
-    const sandbox = await startSandbox(options.deploymentsDir, options.deploymentId, app, threads);
+    const perThread = options.inFlightPerThread ?? 1;
+    const sandbox = await startSandbox(
+      options.deploymentsDir,
+      options.deploymentId,
+      app,
+      threads,
+      perThread,
+    );
     try {
       const sandboxHtml = (await sandbox.client.render()).html;
       const r = await interleave(
         (ms) => plain.run(ms),
-        (ms) => loop(threads, ms, async () => (await sandbox.client.render()).stages),
+        (ms) => loop(threads * perThread, ms, async () => (await sandbox.client.render()).stages),
       );
       return { row: row(r.plain, r.sandbox), plainHtml: plain.html, sandboxHtml };
     } finally {
@@ -417,6 +536,23 @@ async function benchApp(
     modulePath: memoryModule,
     threads: 1,
   });
+
+  // loaded: one plain thread against one RenderWorker thread that always has the next render queued.
+  const loaded = WITH_LOADED
+    ? (
+        await measureRow({
+          app,
+          deploymentsDir,
+          deploymentId: memoryId,
+          modulePath: memoryModule,
+          threads: 1,
+          inFlightPerThread: LOADED_IN_FLIGHT,
+        })
+      ).row
+    : undefined;
+
+  // isolate only c=1: the runtime alone against plain Node, one thread each.
+  const isolate = WITH_ISOLATE ? await measureIsolateRow(app, memory, memoryModule) : undefined;
 
   // c=2: two plain-Node worker threads against a RenderWorker with 2 threads.
   const two = WITH_C2
@@ -457,8 +593,13 @@ async function benchApp(
     page: url,
     bundleBytes: memory.bundleBytes,
     htmlChars: one.plainHtml.length,
-    sameHtml: one.plainHtml === one.sandboxHtml && (router?.sameHtml ?? true),
+    sameHtml:
+      one.plainHtml === one.sandboxHtml &&
+      (router?.sameHtml ?? true) &&
+      (isolate?.sameHtml ?? true),
     c1: one.row,
+    ...(loaded ? { loaded } : {}),
+    ...(isolate ? { isolate } : {}),
     ...(two ? { c2: two.row } : {}),
     ...(router ? { router } : {}),
   };
@@ -481,14 +622,28 @@ function printApp(app: BenchApp, r: AppResult): void {
       'p99 ms',
       'mean ms',
       'renders',
+      'CPU ms/render',
       'ratio sandbox/plain',
       'ratio isolate render only',
+      'ratio CPU/render',
     ],
   ];
   const add = (label: string, x: Row) => {
     const p = x.plain;
     const s = x.sandbox;
-    rows.push([label, 'plain node', p.rps, p.p50, p.p99, p.mean, p.renders, '', '']);
+    rows.push([
+      label,
+      'plain node',
+      p.rps,
+      p.p50,
+      p.p99,
+      p.mean,
+      p.renders,
+      p.cpuMsPerRender,
+      '',
+      '',
+      '',
+    ]);
     rows.push([
       label,
       'sandbox',
@@ -497,11 +652,44 @@ function printApp(app: BenchApp, r: AppResult): void {
       s.p99,
       s.mean,
       s.renders,
+      s.cpuMsPerRender,
       x.ratio,
       x.isolateRenderRatio,
+      x.cpuRatio,
     ]);
   };
   add('c=1 (1 thread), from memory', r.c1);
+  if (r.loaded) add(`loaded: 1 thread, ${LOADED_IN_FLIGHT} in flight`, r.loaded);
+  if (r.isolate) {
+    const label = 'isolate only c=1, from memory';
+    const { plain: p, isolate: i } = r.isolate;
+    rows.push([
+      label,
+      'plain node',
+      p.rps,
+      p.p50,
+      p.p99,
+      p.mean,
+      p.renders,
+      p.cpuMsPerRender,
+      '',
+      '',
+      '',
+    ]);
+    rows.push([
+      label,
+      'isolate',
+      i.rps,
+      i.p50,
+      i.p99,
+      i.mean,
+      i.renders,
+      i.cpuMsPerRender,
+      r.isolate.ratio,
+      '',
+      r.isolate.cpuRatio,
+    ]);
+  }
   if (r.c2) add('c=2 (2 threads), from memory', r.c2);
   if (r.router) add('router+api c=1 (fetch + render)', r.router);
   console.log(table(rows));
@@ -601,7 +789,15 @@ export async function main(): Promise<Record<string, unknown>> {
       '  ratio sandbox/plain = sandbox renders/s ÷ plain renders/s (the whole path: transport, worker, piscina thread hop, isolate);',
     );
     console.log(
-      '  ratio isolate render only = plain p50 ÷ p50 of the in-isolate `render` stage (the isolate alone, without the piscina/transport hops).',
+      '  ratio isolate render only = plain p50 ÷ p50 of the in-isolate `render` stage (the isolate alone, without the piscina/transport hops);',
+    );
+    if (WITH_ISOLATE) {
+      console.log(
+        '  row isolate only: a thread renders straight into the isolate (DeploymentIsolate.render: limits, CPU/wall watch, result checks, body copied out), no transport, no piscina hop;',
+      );
+    }
+    console.log(
+      '  ratio CPU/render = plain CPU ms per render ÷ sandbox CPU ms per render, every thread of the process counted: the throughput ratio when all cores are busy.',
     );
     const results: AppResult[] = [];
     for (const app of APPS) {
@@ -620,6 +816,10 @@ export async function main(): Promise<Record<string, unknown>> {
       return (
         `${app?.label}: sandbox ${r.c1.sandbox.rps}/s vs plain ${r.c1.plain.rps}/s on one thread ` +
         `(ratio ${r.c1.ratio}, isolate render only ${r.c1.isolateRenderRatio})` +
+        (r.loaded ? `, loaded (1 thread busy) ratio ${r.loaded.ratio}` : '') +
+        (r.isolate
+          ? `, isolate only ${r.isolate.isolate.rps}/s vs ${r.isolate.plain.rps}/s (ratio ${r.isolate.ratio})`
+          : '') +
         (r.c2
           ? `, on two threads ${r.c2.sandbox.rps}/s vs ${r.c2.plain.rps}/s (ratio ${r.c2.ratio}, isolate render only ${r.c2.isolateRenderRatio})`
           : '') +
@@ -643,6 +843,13 @@ export async function main(): Promise<Record<string, unknown>> {
       apps,
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),
+      ...(WITH_LOADED
+        ? { loadedRatio: Math.min(...results.map((r) => r.loaded?.ratio ?? Number.NaN)) }
+        : {}),
+      // The same for the runtime alone (isolate only rows), when run.
+      ...(WITH_ISOLATE
+        ? { isolateRatio: Math.min(...results.map((r) => r.isolate?.ratio ?? Number.NaN)) }
+        : {}),
     };
     printResult(result);
     return result;
