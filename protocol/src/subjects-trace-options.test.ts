@@ -91,6 +91,18 @@ describe('nextTraceparent', () => {
     expect(traceIdOf(nextTraceparent())).not.toBe(traceIdOf(nextTraceparent()));
   });
 
+  it('never repeats a trace or span id, across many refills of its random pool', () => {
+    const made = Array.from({ length: 3000 }, () => nextTraceparent().split('-'));
+    expect(new Set(made.map((p) => p[1])).size).toBe(3000);
+    expect(new Set(made.map((p) => p[2])).size).toBe(3000);
+    const spans = Array.from(
+      { length: 3000 },
+      () =>
+        nextTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01').split('-')[2],
+    );
+    expect(new Set(spans).size).toBe(3000);
+  });
+
   it('traceIdOf returns undefined for a malformed header', () => {
     expect(traceIdOf('nope')).toBeUndefined();
   });
