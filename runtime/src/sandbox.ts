@@ -330,6 +330,8 @@ export class DeploymentIsolate {
   readonly #timers = new Map<number, NodeJS.Timeout>();
   /** Timer callbacks running in the isolate now (each settles after its limit checks). */
   readonly #firing = new Set<Promise<void>>();
+  /** Render calls into the isolate (`dispatch`, `wait`) not answered yet. */
+  readonly #calls = new Set<Promise<unknown>>();
   /**
    * Renders running in the isolate: the function that fails each, the
    * isolate's CPU time when it started, and how many renders it overlapped.
@@ -839,10 +841,18 @@ export class DeploymentIsolate {
       // Less what the synchronous part of the render took.
       Math.max(0, this.limits.wallMs - (performance.now() - startedAt)),
     );
+    const pending = call();
+    this.#calls.add(pending);
+    void pending.then(
+      () => this.#calls.delete(pending),
+      () => this.#calls.delete(pending),
+    );
     try {
-      return (await Promise.race([call(), killed])) as GuestResult;
+      return (await Promise.race([pending, killed])) as GuestResult;
     } catch (err) {
-      throw await this.#failure(err, fail);
+      const error = await this.#failure(err, fail);
+      if (this.#disposed) await this.#quiesce();
+      throw error;
     } finally {
       // Sub-requests still in flight are aborted; the guest forgets them in settle.
       scope.end();
@@ -929,6 +939,25 @@ export class DeploymentIsolate {
     } catch {
       // the isolate died meanwhile: its timers went with it
     }
+  }
+
+  /**
+   * After the isolate was disposed under running calls: waits (at most 1 s)
+   * until they have answered. isolated-vm answers each on this thread once
+   * the isolate has unwound, and a thread torn down before that (a worker
+   * draining) takes the whole process down (`std::terminate`).
+   */
+  async #quiesce(): Promise<void> {
+    const pending = [...this.#calls, ...this.#firing];
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 1000);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Kills the isolate when a render used more than its share of `cpuMs`, across every await. */
