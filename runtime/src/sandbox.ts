@@ -149,7 +149,7 @@ export interface RenderOptions {
 let scratch = Buffer.allocUnsafeSlow(256 * 1024);
 
 /** A character V8 cannot keep in a one-byte string: the string is UTF-16 inside. */
-const WIDE_CHAR = /[^\x00-\xff]/;
+const WIDE_CHAR = /[\u0100-\uffff]/;
 
 function utf8(text: string): Uint8Array {
   // Node encodes a UTF-16 string (one '€' or '—' in a page makes it one) to
