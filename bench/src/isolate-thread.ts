@@ -11,6 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CompileCache, DeploymentIsolate } from '@flotilla/runtime';
+import { serveRenderLoops } from './thread-loop.ts';
 
 interface Data {
   code: string;
@@ -41,17 +42,4 @@ async function renderOnce(): Promise<string> {
 }
 for (let i = 0; i < data.warmup; i++) await renderOnce();
 const html = await renderOnce();
-port.on('message', async ({ durationMs }: { durationMs: number }) => {
-  const latencies: number[] = [];
-  const started = performance.now();
-  const until = started + durationMs;
-  let t = started;
-  while (t < until) {
-    await renderOnce();
-    const end = performance.now();
-    latencies.push(end - t);
-    t = end;
-  }
-  port.postMessage({ count: latencies.length, elapsedMs: t - started, latencies });
-});
-port.postMessage({ html });
+serveRenderLoops(port, html, renderOnce);

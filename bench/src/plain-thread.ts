@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { installBackendFetch, loadPlainApp, renderOnce } from './plain-app.ts';
+import { serveRenderLoops } from './thread-loop.ts';
 
 interface Data {
   modulePath: string;
@@ -24,17 +25,4 @@ if (data.backends) installBackendFetch(data.backends);
 const app = await loadPlainApp(data.modulePath);
 for (let i = 0; i < data.warmup; i++) await renderOnce(app, data.url);
 const html = await renderOnce(app, data.url);
-port.on('message', async ({ durationMs }: { durationMs: number }) => {
-  const latencies: number[] = [];
-  const started = performance.now();
-  const until = started + durationMs;
-  let t = started;
-  while (t < until) {
-    await renderOnce(app, data.url);
-    const end = performance.now();
-    latencies.push(end - t);
-    t = end;
-  }
-  port.postMessage({ count: latencies.length, elapsedMs: t - started, latencies });
-});
-port.postMessage({ html });
+serveRenderLoops(port, html, () => renderOnce(app, data.url));

@@ -628,67 +628,18 @@ function printApp(app: BenchApp, r: AppResult): void {
       'ratio CPU/render',
     ],
   ];
+  const sideRow = (label: string, name: string, x: Side, ratios: Array<number | string>) =>
+    rows.push([label, name, x.rps, x.p50, x.p99, x.mean, x.renders, x.cpuMsPerRender, ...ratios]);
   const add = (label: string, x: Row) => {
-    const p = x.plain;
-    const s = x.sandbox;
-    rows.push([
-      label,
-      'plain node',
-      p.rps,
-      p.p50,
-      p.p99,
-      p.mean,
-      p.renders,
-      p.cpuMsPerRender,
-      '',
-      '',
-      '',
-    ]);
-    rows.push([
-      label,
-      'sandbox',
-      s.rps,
-      s.p50,
-      s.p99,
-      s.mean,
-      s.renders,
-      s.cpuMsPerRender,
-      x.ratio,
-      x.isolateRenderRatio,
-      x.cpuRatio,
-    ]);
+    sideRow(label, 'plain node', x.plain, ['', '', '']);
+    sideRow(label, 'sandbox', x.sandbox, [x.ratio, x.isolateRenderRatio, x.cpuRatio]);
   };
   add('c=1 (1 thread), from memory', r.c1);
   if (r.loaded) add(`loaded: 1 thread, ${LOADED_IN_FLIGHT} in flight`, r.loaded);
   if (r.isolate) {
     const label = 'isolate only c=1, from memory';
-    const { plain: p, isolate: i } = r.isolate;
-    rows.push([
-      label,
-      'plain node',
-      p.rps,
-      p.p50,
-      p.p99,
-      p.mean,
-      p.renders,
-      p.cpuMsPerRender,
-      '',
-      '',
-      '',
-    ]);
-    rows.push([
-      label,
-      'isolate',
-      i.rps,
-      i.p50,
-      i.p99,
-      i.mean,
-      i.renders,
-      i.cpuMsPerRender,
-      r.isolate.ratio,
-      '',
-      r.isolate.cpuRatio,
-    ]);
+    sideRow(label, 'plain node', r.isolate.plain, ['', '', '']);
+    sideRow(label, 'isolate', r.isolate.isolate, [r.isolate.ratio, '', r.isolate.cpuRatio]);
   }
   if (r.c2) add('c=2 (2 threads), from memory', r.c2);
   if (r.router) add('router+api c=1 (fetch + render)', r.router);

@@ -467,8 +467,13 @@ class EnvironmentBundleStore implements BundleStore {
   }
 }
 
-/** Writes deployment `id` (bundle and manifest) into the test root. */
-async function deploy(id: string, code: string, backends?: Record<string, string>): Promise<void> {
+/** Writes deployment `id` (bundle and manifest, with `extra` manifest fields) into the test root. */
+async function deploy(
+  id: string,
+  code: string,
+  backends?: Record<string, string>,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   await mkdir(join(root, id), { recursive: true });
   await writeFile(join(root, id, 'bundle.js'), code);
   await writeFile(
@@ -477,22 +482,14 @@ async function deploy(id: string, code: string, backends?: Record<string, string
       bundleHash: createHash('sha256').update(code).digest('hex'),
       routes: [],
       ...(backends ? { backends } : {}),
+      ...extra,
     }),
   );
 }
 
 /** Writes deployment `id` whose manifest asks for `limits` (as is: they may be invalid). */
-async function deployWithLimits(id: string, code: string, limits: unknown): Promise<void> {
-  await mkdir(join(root, id), { recursive: true });
-  await writeFile(join(root, id, 'bundle.js'), code);
-  await writeFile(
-    join(root, id, 'manifest.json'),
-    JSON.stringify({
-      bundleHash: createHash('sha256').update(code).digest('hex'),
-      routes: [],
-      limits,
-    }),
-  );
+function deployWithLimits(id: string, code: string, limits: unknown): Promise<void> {
+  return deploy(id, code, undefined, { limits });
 }
 
 /** A loopback server answering every request with its own name. */
