@@ -279,6 +279,51 @@ describe('TextEncoder and TextDecoder', () => {
     ).toEqual(['xxhéllo', 'héllo', 'h\uFFFD', '']);
   });
 
+  it('decode large inputs (decoded by the host) exactly like Node: text, broken bytes, BOM, views, streams', async () => {
+    await sameAsNode(`
+      const e = new TextEncoder();
+      const big = e.encode('{"name":"Modern Ceramic Jacket","price":"12,50 €","tag":"😀"},'.repeat(200));
+      const broken = new Uint8Array(4000).fill(0x61);
+      broken.set([0xff, 0xc3, 0x28, 0xe2, 0x82, 0xf0, 0x9f, 0x98, 0xed, 0xa0, 0x80], 1000);
+      const bom = new Uint8Array(3000).fill(0x62);
+      bom.set([0xef, 0xbb, 0xbf]);
+      const outer = new Uint8Array(10000).fill(0x7a);
+      outer.set(e.encode('€'.repeat(1000)), 2000);
+      const d = new TextDecoder();
+      let fatal = 'none';
+      try { new TextDecoder('utf-8', { fatal: true }).decode(broken); } catch (err) { fatal = err.name; }
+      const s = new TextDecoder();
+      let streamed = '';
+      for (let i = 0; i < big.length; i += 1500) streamed += s.decode(big.subarray(i, i + 1500), { stream: true });
+      streamed += s.decode();
+      return {
+        big: d.decode(big) === new TextDecoder().decode(big) && d.decode(big).length,
+        broken: d.decode(broken).slice(990, 1020),
+        bom: [d.decode(bom).length, new TextDecoder('utf-8', { ignoreBOM: true }).decode(bom).length],
+        view: d.decode(outer.subarray(2000, 5000)).length,
+        viewText: d.decode(outer.subarray(1990, 2010)),
+        fatal,
+        fatalFine: new TextDecoder('utf-8', { fatal: true }).decode(big).length,
+        streamed: streamed === d.decode(big),
+      };`);
+  });
+
+  it('decode correctly past the host decoding budget (64 MB a second), in the guest then', async () => {
+    expect(
+      await sameAsNode(`
+        const chunk = new TextEncoder().encode('aé€😀 '.repeat(100_000)); // 1.1 MB
+        let chars = 0;
+        let same = true;
+        const first = new TextDecoder().decode(chunk);
+        for (let i = 0; i < 70; i++) {
+          const text = new TextDecoder().decode(chunk);
+          chars += text.length;
+          if (text !== first) same = false;
+        }
+        return [chars, same];`),
+    ).toEqual([70 * 600_000, true]);
+  });
+
   it('encodeInto writes whole characters only and counts UTF-16 units read', async () => {
     await sameAsNode(`
       const e = new TextEncoder();

@@ -169,6 +169,29 @@ function utf8(text: string): Uint8Array {
   return new Uint8Array(scratch.subarray(0, n));
 }
 
+/** Stateless decoders (each call decodes one complete input), by fatal × ignoreBOM. */
+const utf8Decoders = new Map<string, TextDecoder>();
+
+/**
+ * Host side of the guest's large `TextDecoder.decode` calls: the bytes
+ * arrive copied; null for anything but a Uint8Array, or invalid UTF-8 when
+ * `fatal` (the guest throws its own TypeError then).
+ */
+function decodeUtf8(bytes: unknown, fatal: unknown, ignoreBOM: unknown): string | null {
+  if (!(bytes instanceof Uint8Array)) return null;
+  const key = `${fatal === true} ${ignoreBOM === true}`;
+  let decoder = utf8Decoders.get(key);
+  if (decoder === undefined) {
+    decoder = new TextDecoder('utf-8', { fatal: fatal === true, ignoreBOM: ignoreBOM === true });
+    utf8Decoders.set(key, decoder);
+  }
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
 function isMemoryError(err: unknown, isolate: ivm.Isolate): boolean {
   const message = err instanceof Error ? err.message : String(err);
   return /memory limit/i.test(message) || (isolate.isDisposed && /disposed/i.test(message));
@@ -439,12 +462,15 @@ export class DeploymentIsolate {
         const size = Number.isInteger(n) && n > 0 && n <= MAX_RANDOM_BYTES ? n : 0;
         return randomFillSync(new Uint8Array(size));
       });
+      // Synchronous: large UTF-8 decodes (a backend's JSON) in Node's native decoder.
+      const decodeCallback = new ivm.Callback(decodeUtf8);
       // Compiled with this thread's code cache of the prelude (see installPrelude).
       const installed = await installPrelude(isolate, context, [
         logCallback,
         timerCallback,
         fetchCallback,
         randomCallback,
+        decodeCallback,
       ]);
       refs.push(installed);
       const entry = async <K extends keyof GuestEntries | 'hasHandler'>(name: K) => {

@@ -4,7 +4,12 @@
  * for each request. Host references arrive as arguments and stay in this
  * closure: bundle code can never reach them.
  */
-import { GuestTextDecoder, GuestTextEncoder } from './encoding.ts';
+import {
+  GuestTextDecoder,
+  GuestTextEncoder,
+  type HostUtf8Decode,
+  setHostUtf8Decode,
+} from './encoding.ts';
 import { createFetch } from './fetch.ts';
 import { Headers, Request, Response } from './fetch-api.ts';
 import {
@@ -96,6 +101,7 @@ export function install(
   timers: HostCallback,
   fetchHost: FetchHostCallback,
   random: HostRandom,
+  decodeUtf8: HostUtf8Decode,
 ): Installed {
   const g = globalThis as Record<string, unknown>;
   let handler: Handler | null = null;
@@ -113,6 +119,9 @@ export function install(
   const freeze = Object.freeze;
   const createObject = Object.create;
   const isArray = Array.isArray;
+  // Before the bundle runs: its Date.now must not reset the host decoding budget.
+  const dateNow = Date.now;
+  setHostUtf8Decode(decodeUtf8, () => apply(dateNow, Date, []));
 
   /**
    * The `env` of one render: a new plain object (never shared, never stored
