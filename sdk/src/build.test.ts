@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Manifest } from '@flotilla/manifest';
+import type { Manifest, ManifestRoute } from '@flotilla/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BuildProgress,
@@ -13,6 +13,15 @@ import {
 } from './build.ts';
 import { BuildError } from './build-errors.ts';
 import { call, evaluateBundle, type Scratch, scratch } from './build-test-support.ts';
+
+/** The one route a build writes for an entry without a Router. */
+const CATCH_ALL_ROUTE: ManifestRoute = {
+  id: 0,
+  criteria: { path: '/:path*' },
+  fallback: false,
+  action: { kind: 'render' },
+  headerOps: [],
+};
 
 const REQUEST_URL_MODULE = join(import.meta.dirname, 'request-url.ts');
 const DESCRIBE = "Symbol.for('flotilla.router.describe')";
@@ -106,15 +115,7 @@ describe('buildApp', () => {
       bundleBytes: bundle.byteLength,
       backends: { api: 'http://127.0.0.1:9' },
       assets: [],
-      routes: [
-        {
-          id: 0,
-          criteria: { path: '/:path*' },
-          fallback: false,
-          action: { kind: 'render' },
-          headerOps: [],
-        },
-      ],
+      routes: [CATCH_ALL_ROUTE],
     });
     expect(manifest.contentHash).toMatch(/^[0-9a-f]{64}$/);
     expect(manifest.contentHash).toBe(computeContentHash(manifest));
@@ -600,15 +601,7 @@ describe('computeContentHash', () => {
     framework: 'react',
     bundleHash: 'a'.repeat(64),
     bundleBytes: 10,
-    routes: [
-      {
-        id: 0,
-        criteria: { path: '/:path*' },
-        fallback: false,
-        action: { kind: 'render' },
-        headerOps: [],
-      },
-    ],
+    routes: [CATCH_ALL_ROUTE],
     backends: { api: 'https://api.example' },
     assets: [
       {
