@@ -47,7 +47,11 @@ import { PurgeResponder } from './cache/purge-responder.ts';
 import type { CacheEntry } from './cache/types.ts';
 import { ShieldError } from './errors.ts';
 import { FrontDoor, type FrontDoorOptions } from './front-door/front-door.ts';
-import { headerRecord } from './front-door/upstream-headers.ts';
+import {
+  HOP_BY_HOP_HEADERS,
+  headerRecord,
+  withConnectionNamed,
+} from './front-door/upstream-headers.ts';
 import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
 import { type AppRoute, hostOnly, matchRoute, validateApps } from './routes.ts';
 import type { SiteDirectory, SiteTarget } from './site-directory.ts';
@@ -153,34 +157,20 @@ export interface ShieldOptions {
   log?: (line: Record<string, unknown>) => void;
 }
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the shield.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-  'x-forwarded-prefix',
-]);
+// Hop-by-hop headers (RFC 9110 §7.6.1), and the framing and routing headers
+// the shield sets itself, never cross the shield.
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'x-forwarded-prefix']);
 
 /**
- * Headers that must not be forwarded: the fixed hop-by-hop set plus every
- * header the message's own `Connection` header names (RFC 9110 §7.6.1).
+ * Headers of a response's header list that must not be forwarded: the
+ * fixed set plus every header its own `Connection` headers name.
  */
-function hopByHop(connection: string | undefined): Set<string> {
-  if (!connection) return HOP_BY_HOP;
-  const names = new Set(HOP_BY_HOP);
-  for (const token of connection.split(',')) {
-    const name = token.trim().toLowerCase();
-    if (name) names.add(name);
-  }
-  return names;
+function hopByHopOf(list: ReadonlyArray<readonly [string, string]>): ReadonlySet<string> {
+  const connection = list
+    .filter(([k]) => k.toLowerCase() === 'connection')
+    .map(([, v]) => v)
+    .join(',');
+  return withConnectionNamed(HOP_BY_HOP, connection);
 }
 
 /** Where one request goes. */
@@ -604,11 +594,7 @@ export class Shield {
       const regionTiming = region ? `, region;desc="${region}"` : '';
       if (result.ok) {
         const headers: Record<string, string | string[]> = {};
-        const upstreamConnection = result.headers
-          .filter(([k]) => k.toLowerCase() === 'connection')
-          .map(([, v]) => v)
-          .join(',');
-        const skip = hopByHop(upstreamConnection);
+        const skip = hopByHopOf(result.headers);
         for (const [k, v] of result.headers) {
           const name = k.toLowerCase();
           if (skip.has(name)) continue;
@@ -814,11 +800,7 @@ export class Shield {
       out = answer.response.body;
       list = answer.response.headers;
     }
-    const upstreamConnection = list
-      .filter(([k]) => k.toLowerCase() === 'connection')
-      .map(([, v]) => v)
-      .join(',');
-    const skip = hopByHop(upstreamConnection);
+    const skip = hopByHopOf(list);
     const headers: Record<string, string | string[]> = {};
     const upstreamCacheControl: string[] = [];
     for (const [k, v] of list) {
@@ -1071,7 +1053,7 @@ export class Shield {
     } else {
       // Raw headers keep the client's order and repeats (Node's req.headers merges
       // or drops duplicates). The trace context is this hop's, not the client's.
-      const skip = hopByHop(req.headers.connection);
+      const skip = withConnectionNamed(HOP_BY_HOP, req.headers.connection);
       headers = [];
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
         const name = (req.rawHeaders[i] as string).toLowerCase();

@@ -51,15 +51,8 @@ export const CACHE_ALLOW_LIST: readonly string[] = Object.freeze([
   'content-length',
 ]);
 
-/**
- * Headers the shield writes itself and so never takes from a client, in
- * either mode, even when a key names them: `host` (the shield rebuilds the
- * upstream URL from the host it routed on), the hop-by-hop headers of
- * RFC 9110 §7.6.1, and `traceparent`/`tracestate` (the shield continues the
- * trace and passes its own in `extra`).
- */
-export const SHIELD_OWNED_HEADERS: readonly string[] = Object.freeze([
-  'host',
+/** The hop-by-hop headers of RFC 9110 §7.6.1: they never cross the shield, either way. */
+export const HOP_BY_HOP_HEADERS: readonly string[] = Object.freeze([
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -69,9 +62,39 @@ export const SHIELD_OWNED_HEADERS: readonly string[] = Object.freeze([
   'trailer',
   'transfer-encoding',
   'upgrade',
+]);
+
+/**
+ * Headers the shield writes itself and so never takes from a client, in
+ * either mode, even when a key names them: `host` (the shield rebuilds the
+ * upstream URL from the host it routed on), the hop-by-hop headers of
+ * RFC 9110 §7.6.1, and `traceparent`/`tracestate` (the shield continues the
+ * trace and passes its own in `extra`).
+ */
+export const SHIELD_OWNED_HEADERS: readonly string[] = Object.freeze([
+  'host',
+  ...HOP_BY_HOP_HEADERS,
   'traceparent',
   'tracestate',
 ]);
+
+/**
+ * `fixed`, plus every header a `Connection` value names (RFC 9110 §7.6.1):
+ * what must not be forwarded. `connection` may join several `Connection`
+ * headers with commas.
+ */
+export function withConnectionNamed(
+  fixed: ReadonlySet<string>,
+  connection: string | undefined,
+): ReadonlySet<string> {
+  if (!connection) return fixed;
+  const names = new Set(fixed);
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name) names.add(name);
+  }
+  return names;
+}
 
 /**
  * Forwarding and override headers a client can forge to make an origin
@@ -361,15 +384,14 @@ function passHeaders(
   rawHeaders: readonly string[],
   options: UpstreamHeaderOptions,
 ): Array<[string, string]> {
-  const skip = new Set(SHIELD_OWNED);
-  for (const name of options.drop ?? []) skip.add(name.toLowerCase());
+  const connection: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() !== 'connection') continue;
-    for (const token of (rawHeaders[i + 1] as string).split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name) skip.add(name);
+    if ((rawHeaders[i] as string).toLowerCase() === 'connection') {
+      connection.push(rawHeaders[i + 1] as string);
     }
   }
+  const skip = new Set(withConnectionNamed(SHIELD_OWNED, connection.join(',')));
+  for (const name of options.drop ?? []) skip.add(name.toLowerCase());
   const record = headerRecord(rawHeaders);
   const out: Array<[string, string]> = [];
   let cookieSent = false;
