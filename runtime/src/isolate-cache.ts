@@ -188,7 +188,8 @@ export class IsolateCache {
       code,
       bundleHash: source.bundleHash,
       ceiling: this.#options.ceiling ?? DEFAULT_LIMITS,
-      ...(source.limits ? { limits: source.limits } : {}),
+      // Whatever was given (null included): the load validates it, naming `limits`.
+      ...(source.limits !== undefined ? { limits: source.limits } : {}),
       ...(source.backends ? { backends: source.backends } : {}),
       ...(this.#options.compileCache ? { compileCache: this.#options.compileCache } : {}),
       ...(this.#options.log ? { log: this.#options.log } : {}),

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { threadId, workerData } from 'node:worker_threads';
-import { InvalidOptionError, toWireError } from '@flotilla/protocol';
+import { toWireError } from '@flotilla/protocol';
 import {
   CompileCache,
   DEFAULT_LIMITS,
@@ -84,13 +84,6 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
   try {
     if (Date.now() >= task.deadline) {
       throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed while queued for a thread');
-    }
-    if (task.limits !== undefined && (typeof task.limits !== 'object' || task.limits === null)) {
-      // The runtime would take a falsy value for "none": refuse it as it refuses other bad limits.
-      throw new InvalidOptionError(
-        'limits',
-        `must be an object, got ${JSON.stringify(task.limits)}`,
-      );
     }
     const source: DeploymentSource = {
       deploymentId: task.deploymentId,
