@@ -88,17 +88,8 @@ export interface SiteTarget {
   cacheNamespace: string;
 }
 
-interface Resolved {
-  app: string;
-  environment: string | undefined;
-  deploymentId: string;
-  manifest: Manifest;
-  primaryRegion: string | undefined;
-  secondaryRegion: string | undefined;
-  split: Array<{ deploymentId: string; percent: number }> | undefined;
-  splitManifests: ReadonlyMap<string, Manifest>;
-  cacheNamespace: string;
-}
+/** A target before the request's path is known. */
+type Resolved = Omit<SiteTarget, 'path' | 'prefix'>;
 
 const NO_MANIFESTS: ReadonlyMap<string, Manifest> = new Map();
 
