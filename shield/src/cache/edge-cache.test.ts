@@ -10,6 +10,7 @@ import {
   type OriginAnswer,
   type OriginMode,
 } from './edge-cache.ts';
+import { type Deferred, deferred } from './test-timing.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -51,19 +52,6 @@ function page(
 
 function failure(code = 'FLOTILLA_ERR_RENDER', message = 'render threw'): RenderResult {
   return { ok: false, error: { code, message }, timings: { worker: 1 } };
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }
 
 type Behaviour = (call: number, mode: OriginMode, signal: AbortSignal) => Promise<RenderResult>;
