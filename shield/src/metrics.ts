@@ -7,6 +7,11 @@ export interface ShieldMetrics {
   requestSeconds: Histogram<'app' | 'region'>;
   retries: Counter<'region' | 'reason'>;
   failovers: Counter<'from' | 'to'>;
+  /**
+   * Called before `requests` is read (a scrape, `get()`): shields add the
+   * hits they tallied in plain numbers on their hot path.
+   */
+  beforeRead: Set<() => void>;
 }
 
 const cache = new WeakMap<Registry, ShieldMetrics>();
@@ -16,12 +21,16 @@ export function shieldMetrics(registry: Registry): ShieldMetrics {
   const existing = cache.get(registry);
   if (existing) return existing;
   const registers = [registry];
+  const beforeRead = new Set<() => void>();
   const m: ShieldMetrics = {
     requests: new Counter({
       name: 'flotilla_shield_requests_total',
       help: 'HTTP requests answered by the shield, by app, status code and cache outcome (hit, stale, miss, pass, none).',
       labelNames: ['app', 'status', 'region', 'cache'],
       registers,
+      collect() {
+        for (const f of beforeRead) f();
+      },
     }),
     errors: new Counter({
       name: 'flotilla_shield_errors_total',
@@ -48,6 +57,7 @@ export function shieldMetrics(registry: Registry): ShieldMetrics {
       labelNames: ['from', 'to'],
       registers,
     }),
+    beforeRead,
   };
   cache.set(registry, m);
   return m;

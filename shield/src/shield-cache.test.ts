@@ -362,14 +362,43 @@ describe('Shield cache: Cache-Status, caching status, Age, Server-Timing', () =>
     expect(String(hit.headers['server-timing'])).not.toContain('worker');
     expect(sched.received).toHaveLength(1);
 
+    // Later hits take the hot path: Age and ttl still move with the clock.
+    for (const [advance, age, ttl] of [
+      [0, 15, 45],
+      [400, 15, 44],
+      [600, 16, 44],
+      [1500, 17, 42],
+    ] as const) {
+      clock.t += advance;
+      const again = await get('/p/1');
+      expect(again.text).toBe(miss.text);
+      expect([again.headers.age, again.headers['cache-status']]).toEqual([
+        String(age),
+        `flotilla; hit; ttl=${ttl}`,
+      ]);
+    }
+    expect(sched.received).toHaveLength(1);
+
     const metrics = await http(url, '/metrics');
     expect(metrics.text).toContain(
       `flotilla_shield_requests_total{app="shop",status="200",region="${REGION}",cache="miss"} 1`,
     );
     expect(metrics.text).toContain(
-      `flotilla_shield_requests_total{app="shop",status="200",region="${REGION}",cache="hit"} 1`,
+      `flotilla_shield_requests_total{app="shop",status="200",region="${REGION}",cache="hit"} 5`,
+    );
+    expect(metrics.text).toContain(
+      `flotilla_shield_request_seconds_count{app="shop",region="${REGION}"} 6`,
     );
     expect(metrics.text).toContain('flotilla_shield_cache_entries 1');
+  });
+
+  it('counts the hot hits it served before a drain', async () => {
+    const { get, shield, registry } = await start();
+    for (let i = 0; i < 4; i++) await get('/b/1'); // a miss, a hit, then two hot hits
+    await shield.drain();
+    const counted = await registry.getSingleMetric('flotilla_shield_requests_total')?.get();
+    const hits = counted?.values.find((v) => v.labels.cache === 'hit');
+    expect(hits?.value).toBe(3);
   });
 
   it('coalesces concurrent misses over HTTP into one render', async () => {

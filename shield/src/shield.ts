@@ -198,6 +198,12 @@ interface HotHit {
   head: string[];
   body: Uint8Array;
   app: string;
+  /**
+   * `head` with `age` and `cache-status` for the second they were made in:
+   * both change once a second, so a popular page builds them once a second,
+   * not once a request.
+   */
+  sent?: { age: number; ttl: number; head: string[] };
 }
 
 /** `If-None-Match` against an ETag, by weak comparison (RFC 9110 §13.1.2). */
@@ -332,7 +338,12 @@ export class Shield {
   /** Per app, the metric children a hot hit counts with. */
   readonly #hotMetrics = new Map<
     string,
-    { requests: { inc(): void }; seconds: { observe(v: number): void } }
+    {
+      requests: { inc(n?: number): void };
+      seconds: { observe(v: number): void };
+      /** Hot hits not yet added to `requests` (added when the metrics are read). */
+      uncounted: number;
+    }
   >();
   readonly #splits: SplitAssigner;
   #purge: PurgeResponder | undefined;
@@ -375,6 +386,7 @@ export class Shield {
     this.#maxBody = positiveInt('maxRequestBodyBytes', options.maxRequestBodyBytes, 1024 * 1024);
     this.#registry = options.registry ?? new Registry();
     this.#metrics = shieldMetrics(this.#registry);
+    this.#metrics.beforeRead.add(this.#countHotHits);
     this.#cache =
       options.cache === false
         ? undefined
@@ -920,14 +932,16 @@ export class Shield {
     }
     req.resume();
     const entry = hot.entry;
-    const head = hot.head.slice();
-    head.push(
-      'age',
-      String(Math.max(0, Math.floor((nowMs - entry.storedAt) / 1000))),
-      CACHE_STATUS_HEADER,
-      `flotilla; hit; ttl=${Math.floor((entry.freshUntil - nowMs) / 1000)}`,
-    );
-    res.writeHead(hot.status, head);
+    const age = Math.max(0, Math.floor((nowMs - entry.storedAt) / 1000));
+    const ttl = Math.floor((entry.freshUntil - nowMs) / 1000);
+    let sent = hot.sent;
+    if (sent === undefined || sent.age !== age || sent.ttl !== ttl) {
+      const head = hot.head.slice();
+      head.push('age', String(age), CACHE_STATUS_HEADER, `flotilla; hit; ttl=${ttl}`);
+      sent = { age, ttl, head };
+      hot.sent = sent;
+    }
+    res.writeHead(hot.status, sent.head);
     res.end(req.method === 'HEAD' ? undefined : hot.body);
     let m = this.#hotMetrics.get(hot.app);
     if (!m) {
@@ -939,13 +953,23 @@ export class Shield {
           cache: 'hit',
         }),
         seconds: this.#metrics.requestSeconds.labels({ app: hot.app, region: this.region }),
+        uncounted: 0,
       };
       this.#hotMetrics.set(hot.app, m);
     }
-    m.requests.inc();
+    m.uncounted++;
     m.seconds.observe((now() - started) / 1000);
     return true;
   }
+
+  /** Adds the hot hits counted since the last read to the request counter. */
+  #countHotHits = (): void => {
+    for (const m of this.#hotMetrics.values()) {
+      if (m.uncounted === 0) continue;
+      m.requests.inc(m.uncounted);
+      m.uncounted = 0;
+    }
+  };
 
   /** A `Location` never sends the client to a host the site does not own. */
   #rewriteLocation(headers: Record<string, string | string[]>, req: IncomingMessage): void {
@@ -1299,6 +1323,8 @@ export class Shield {
       await this.#purge?.close();
       clearInterval(this.#sweep);
       await Promise.all(this.#subs.splice(0).map((sub) => sub.drain()));
+      this.#countHotHits();
+      this.#metrics.beforeRead.delete(this.#countHotHits);
     })();
     return this.#drained;
   }
