@@ -17,6 +17,14 @@
  *    worker thread of the bench, `BENCH_SHIELD_CONNECTIONS` connections)
  *    drives each side in turn, in alternating slices; every response must
  *    be a hit (`Cache-Status: flotilla; hit` / `X-Nginx-Cache: HIT`).
+ *    On a machine with 2 or more CPUs and `taskset`, the servers compared
+ *    (the shield, nginx with 1 worker, the node:http reference) are pinned
+ *    to CPU 1 and the bench process, whose thread generates the load, to
+ *    CPU 0, for this part only: each side then gets one CPU of its own,
+ *    as one nginx worker or one Node process can use, and the kernel does
+ *    not move the server onto the generator's CPU (see `cpu-pin.ts`).
+ *    The 2-worker nginx row is left unpinned. `BENCH_SHIELD_PIN=0` turns
+ *    pinning off.
  *    Ratio = shield req/s ÷ nginx (1 worker) req/s. The CPU time each server
  *    and the generator used is read from `/proc`, to show which one was the
  *    limit, and gives a second, generator-independent ratio: nginx CPU per
@@ -38,7 +46,7 @@
  * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/shield-cache.ts
  * Env: BENCH_SHIELD_SECONDS (measured seconds per side, default 5),
  *      BENCH_SHIELD_CONNECTIONS (default 64), BENCH_SHIELD_LOAD_THREADS (default 1),
- *      BENCH_SHIELD_NGINX2=0 (skip the 2-worker nginx row),
+ *      BENCH_SHIELD_NGINX2=0 (skip the 2-worker nginx row), BENCH_SHIELD_PIN=0 (no CPU pinning),
  *      BENCH_COALESCE_CLIENTS (default 200), BENCH_COALESCE_KEYS (default 20),
  *      BENCH_COALESCE_ROUNDS (default 5),
  *      BENCH_SHIELD_CPU_PROF=<dir> (profile the caching shield with --cpu-prof
@@ -64,10 +72,11 @@ import {
   startNatsServer,
   startRoleProcess,
 } from '@flotilla/test-harness';
+import { cpusOf, pinningUnavailable, pinProcess } from './cpu-pin.ts';
 import { type ProfileWindow, summarizeCpuProfile } from './cpu-profile.ts';
 import { HttpLoad, type LoadResult } from './http-load.ts';
 import { findNginx, killAllNginx, type RunningNginx, startNginx } from './nginx.ts';
-import { machineCpuMs, processCpuMs } from './proc-stat.ts';
+import { groupPids, machineCpuMs, processCpuMs } from './proc-stat.ts';
 import { hardTimeout, now, p50p99, printResult, round, table } from './stats.ts';
 
 const SECONDS = Number(process.env.BENCH_SHIELD_SECONDS) || 5;
@@ -75,6 +84,7 @@ const CONNECTIONS = Number(process.env.BENCH_SHIELD_CONNECTIONS) || 64;
 const LOAD_THREADS = Number(process.env.BENCH_SHIELD_LOAD_THREADS) || 1;
 const WITH_NGINX2 = process.env.BENCH_SHIELD_NGINX2 !== '0';
 const WITH_NODE_REF = process.env.BENCH_SHIELD_NODE_REF !== '0';
+const PIN = process.env.BENCH_SHIELD_PIN !== '0';
 const SLICES = 2; // per side, alternating (A B C C B A)
 const SLICE_WARMUP_MS = 300;
 const CLIENTS = Number(process.env.BENCH_COALESCE_CLIENTS) || 200;
@@ -540,7 +550,7 @@ export async function main(): Promise<Record<string, unknown>> {
     const origin = new URL(shield.url).host;
     const nginxSpecs = [{ name: 'nginx proxy_cache, 1 worker', workers: 1 }];
     if (WITH_NGINX2) {
-      nginxSpecs.push({ name: 'nginx proxy_cache, 2 workers (reference)', workers: 2 });
+      nginxSpecs.push({ name: 'nginx proxy_cache, 2 workers (reference, unpinned)', workers: 2 });
     }
     for (const [i, spec] of nginxSpecs.entries()) {
       nginxes.push({
@@ -621,7 +631,33 @@ export async function main(): Promise<Record<string, unknown>> {
         `${SECONDS} s per side in ${SLICES} alternating slices (+${SLICE_WARMUP_MS} ms warm-up each); load generator: ` +
         `${load.threads} worker thread(s) of the bench process on raw sockets`,
     );
-    const { sides } = await hitThroughput(load, shield, nginxes, nodeRef, nodeRefPort);
+    // Pinned for part 1 only: the bench process (its load thread) and the servers compared.
+    const cannotPin = PIN ? pinningUnavailable() : 'BENCH_SHIELD_PIN=0';
+    const shieldPid = shield.child.pid;
+    const unpin: Array<() => void> = [];
+    if (cannotPin === undefined) {
+      for (const pid of [process.pid, shieldPid]) {
+        const cpus = cpusOf(pid);
+        unpin.push(() => pinProcess(pid, cpus));
+      }
+      pinProcess(process.pid, '0');
+      pinProcess(shieldPid, '1');
+      if (nodeRef) pinProcess(nodeRef.pid, '1');
+      const [nginx1] = nginxes;
+      if (nginx1) for (const pid of groupPids(nginx1.nginx.pid)) pinProcess(pid, '1');
+    }
+    console.log(
+      cannotPin === undefined
+        ? '  CPU pinning: the shield, nginx (1 worker) and node:http on CPU 1, the load generator on CPU 0 (BENCH_SHIELD_PIN=0: off)'
+        : `  CPU pinning: off (${cannotPin})`,
+    );
+    let hitRuns: Awaited<ReturnType<typeof hitThroughput>>;
+    try {
+      hitRuns = await hitThroughput(load, shield, nginxes, nodeRef, nodeRefPort);
+    } finally {
+      for (const f of unpin) f();
+    }
+    const { sides } = hitRuns;
     const figs = sides.map((s) => ({ name: s.name, ...figures(s) }));
     if (CPU_PROF_DIR) {
       for (const [i, side] of sides.entries()) {
@@ -786,6 +822,7 @@ export async function main(): Promise<Record<string, unknown>> {
       bench: 'shield-cache',
       ratio,
       cpuRatio,
+      pinned: cannotPin === undefined,
       connections: CONNECTIONS,
       loadThreads: LOAD_THREADS,
       responseBytes: hit.body.length,
