@@ -47,6 +47,7 @@
  * Env: BENCH_SHIELD_SECONDS (measured seconds per side, default 5),
  *      BENCH_SHIELD_CONNECTIONS (default 64), BENCH_SHIELD_LOAD_THREADS (default 1),
  *      BENCH_SHIELD_NGINX2=0 (skip the 2-worker nginx row), BENCH_SHIELD_PIN=0 (no CPU pinning),
+ *      BENCH_SHIELD_ACCEPT_ENCODING (e.g. `gzip, deflate, br`: hits of the compressed variant),
  *      BENCH_COALESCE_CLIENTS (default 200), BENCH_COALESCE_KEYS (default 20),
  *      BENCH_COALESCE_ROUNDS (default 5),
  *      BENCH_SHIELD_CPU_PROF=<dir> (profile the caching shield with --cpu-prof
@@ -95,10 +96,13 @@ const REGION = 'bench';
 const WORKERS = 2;
 const SCHEDULERS = 2;
 const LISTING = '/react-shop/';
-/** The same request headers for every side (no `accept-encoding`: identity bodies). */
+/** `accept-encoding` of the hit test's requests; none (identity bodies) unless set. */
+const ACCEPT_ENCODING = process.env.BENCH_SHIELD_ACCEPT_ENCODING ?? '';
+/** The same request headers for every side. */
 const HEADERS: Array<[string, string]> = [
   ['user-agent', 'flotilla-bench'],
   ['accept', 'text/html'],
+  ...(ACCEPT_ENCODING ? [['accept-encoding', ACCEPT_ENCODING] as [string, string]] : []),
 ];
 const SHIELD_HIT = String.raw`\r\ncache-status: flotilla; hit; ttl=\d`;
 const NGINX_HIT = String.raw`\r\nx-nginx-cache: HIT`;
@@ -627,7 +631,7 @@ export async function main(): Promise<Record<string, unknown>> {
       `  fleet: separate OS processes, ${WORKERS} workers × 1 piscina thread, ${SCHEDULERS} schedulers, a caching shield and a --no-cache shield, real nats-server`,
     );
     console.log(
-      `1. hit throughput: GET ${LISTING} (${hit.body.length} B of HTML, identity) — ${CONNECTIONS} keep-alive connections, closed loop, ` +
+      `1. hit throughput: GET ${LISTING} (${hit.body.length} B of HTML, ${header(hit, 'content-encoding') || 'identity'}) — ${CONNECTIONS} keep-alive connections, closed loop, ` +
         `${SECONDS} s per side in ${SLICES} alternating slices (+${SLICE_WARMUP_MS} ms warm-up each); load generator: ` +
         `${load.threads} worker thread(s) of the bench process on raw sockets`,
     );
@@ -823,6 +827,7 @@ export async function main(): Promise<Record<string, unknown>> {
       ratio,
       cpuRatio,
       pinned: cannotPin === undefined,
+      acceptEncoding: ACCEPT_ENCODING || 'none',
       connections: CONNECTIONS,
       loadThreads: LOAD_THREADS,
       responseBytes: hit.body.length,
