@@ -13,6 +13,7 @@ import {
   type RenderRequest,
   type RenderResult,
   regionSubjects,
+  traceIdOf,
 } from '@flotilla/protocol';
 import { InProcessTransport, type Subscription } from '@flotilla/transport';
 import { Registry } from 'prom-client';
@@ -809,6 +810,26 @@ describe('Shield cache: the upstream request', () => {
     // A client with other unkeyed headers gets the same stored page.
     const clean = await get('/p/1', { headers: { 'accept-encoding': 'gzip' } });
     expect(clean.headers['cache-status']).toBe('flotilla; hit; ttl=60');
+  });
+
+  it("in cache mode starts a new trace unless a trusted proxy sent the client's traceparent", async () => {
+    const clientTrace = 'feedc0de'.repeat(4);
+    const headers = { traceparent: `00-${clientTrace}-00f067aa0ba902b7-01` };
+    const untrusted = await start();
+    await untrusted.get('/p/1', { headers });
+    await untrusted.get('/pass', { headers });
+    const [cached, passed] = untrusted.sched.received;
+    expect(traceIdOf(cached?.traceparent ?? '')).toMatch(/^[0-9a-f]{32}$/);
+    expect(traceIdOf(cached?.traceparent ?? '')).not.toBe(clientTrace);
+    expect(JSON.stringify(cached?.headers)).not.toContain(clientTrace);
+    // Never stored: the client's trace goes on.
+    expect(traceIdOf(passed?.traceparent ?? '')).toBe(clientTrace);
+
+    const behindProxy = await start({ shield: { frontDoor: { trustedProxies: ['loopback'] } } });
+    await behindProxy.get('/p/1', { headers });
+    const fromProxy = behindProxy.sched.received[0];
+    expect(traceIdOf(fromProxy?.traceparent ?? '')).toBe(clientTrace);
+    expect(headerValues(fromProxy, 'traceparent')).toEqual([fromProxy?.traceparent]);
   });
 
   it('in cache mode forwards a keyed cookie alone, and keys on it', async () => {

@@ -732,7 +732,14 @@ export class Shield {
       url: `${host}${route.prefix}${url.pathname}${keyQuery === '' ? '' : `?${keyQuery}`}`,
     };
     const upstream = (mode: OriginMode, signal: AbortSignal): Upstream => {
-      const traceparent = nextTraceparent(record.traceparent);
+      // A render that may be stored continues the client's trace only when a
+      // trusted proxy sent it: the trace id is the client's choice, and the
+      // app may write it into the page everyone else then gets.
+      const continued =
+        mode === 'pass' || this.#frontDoor.clientInfo(req).viaTrustedProxy
+          ? record.traceparent
+          : undefined;
+      const traceparent = nextTraceparent(continued);
       const extra: Array<[string, string]> = [['traceparent', traceparent]];
       if (route.prefix) extra.push(['x-forwarded-prefix', route.prefix]);
       if (mode === 'pass') {
