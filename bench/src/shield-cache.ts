@@ -719,8 +719,16 @@ export async function main(): Promise<Record<string, unknown>> {
     const ratio = round(shieldFig.rps / nginx1Fig.rps, 2);
     const cpuRatio = round(nginx1Fig.serverCpuUsPerRequest / shieldFig.serverCpuUsPerRequest, 2);
     const nodeRatio = nodeFig ? round(shieldFig.rps / nodeFig.rps, 2) : undefined;
+    // Slice i of each side ran next to the other's slice i: their ratios show how steady it was.
+    const [shieldSide, nginx1Side] = sides;
+    const sliceRatios = (shieldSide?.runs ?? []).map((run, i) => {
+      const other = nginx1Side?.runs[i];
+      return other
+        ? round(run.requests / run.windowMs / (other.requests / other.windowMs), 2)
+        : NaN;
+    });
     console.log(
-      `ratio shield / nginx (1 worker): ${ratio} in req/s (target ≥ 0.7); ${cpuRatio} in CPU per request (nginx µs/req ÷ shield µs/req)`,
+      `ratio shield / nginx (1 worker): ${ratio} in req/s (target ≥ 0.7; per slice ${sliceRatios.join(', ')}); ${cpuRatio} in CPU per request (nginx µs/req ÷ shield µs/req)`,
     );
     if (nodeFig) {
       console.log(
@@ -825,6 +833,7 @@ export async function main(): Promise<Record<string, unknown>> {
     result = {
       bench: 'shield-cache',
       ratio,
+      sliceRatios,
       cpuRatio,
       pinned: cannotPin === undefined,
       acceptEncoding: ACCEPT_ENCODING || 'none',
