@@ -13,6 +13,7 @@ export {
   type WireError,
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
+export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
 export {
   nonEmptyString,
   nonNegativeInt,
