@@ -44,6 +44,24 @@ describe('computeCacheKey', () => {
     );
   });
 
+  it('ends with the Host port and a cacheable POST body digest, when given', () => {
+    const s = spec({ headers: ['accept-language'] });
+    const r = req({ headers: { 'accept-language': 'fr' } });
+    expect(computeCacheKey(s, r, { ...PROD, port: '8080', postDigest: 'ab12' })).toBe(
+      'production|shop.example/p/42|ae=identity|h:accept-language=fr|port=8080|post=ab12',
+    );
+    expect(computeCacheKey(s, r, { ...PROD, port: '' })).toBe(
+      'production|shop.example/p/42|ae=identity|h:accept-language=fr',
+    );
+    expect(computeCacheKey(undefined, req(), { ...PROD, postDigest: 'ab12' })).toBe(
+      'production|shop.example/p/42|ae=identity|post=ab12',
+    );
+    // A forged value cannot add a part.
+    expect(computeCacheKey(undefined, req(), { ...PROD, port: '1|post=x' })).toBe(
+      'production|shop.example/p/42|ae=identity|port=1%7Cpost%3Dx',
+    );
+  });
+
   it('keeps only the listed query parameters, or drops the excluded ones', () => {
     const r = req({ query: 'color=red&utm_source=x&size=9' });
     expect(computeCacheKey(spec({ query: { mode: 'only', names: ['color'] } }), r, PROD)).toBe(

@@ -27,6 +27,16 @@ export interface CacheKeyExtras {
   environment: string;
   /** Split-testing destination the request was assigned to; in the key when set. */
   splitDestination?: string;
+  /**
+   * Port of the request's `Host` header (`''` or absent: none). The render
+   * sees it in `request.url`, so it is keyed: `|port=<port>`.
+   */
+  port?: string;
+  /**
+   * Digest (hex) of a cacheable POST's content type and body, computed by
+   * the caller (this module imports nothing): `|post=<digest>`.
+   */
+  postDigest?: string;
 }
 
 /** The content codings a cached response is stored under. */
@@ -71,7 +81,7 @@ export function normalizeAcceptEncoding(header: string | undefined): KeyEncoding
  * Computes the cache key of a request, as a readable string:
  *
  * ```
- * production|shop.example/p/42?color=red|ae=br|s=b|d=mobile|b=chrome|c:currency=EUR|h:accept-language=fr
+ * production|shop.example/p/42?color=red|ae=br|s=b|d=mobile|b=chrome|c:currency=EUR|h:accept-language=fr|port=8080|post=9f86…
  * ```
  *
  * In order: the environment; the lower-cased host (port dropped) and the
@@ -80,14 +90,15 @@ export function normalizeAcceptEncoding(header: string | undefined): KeyEncoding
  * reduced to `br`, `gzip` or `identity`; then, when present, the split
  * destination, the device class and browser family (when the spec asks for
  * them; `''` when the extras lack them), and each cookie and header the spec
- * names, in the spec's order (`c:name` alone when the request lacks it).
+ * names, in the spec's order (`c:name` alone when the request lacks it);
+ * last the `Host` port and a cacheable POST's body digest, when given.
  * Every free-form part is percent-encoded strictly, so no value can forge a
  * `|`: distinct environments, hosts, paths, queries or values never share
  * a key.
  *
  * @param spec - The route's cache-key spec; absent: {@link DEFAULT_CACHE_KEY_SPEC}.
  * @param req - The request (lower-case header names).
- * @param extras - Environment (always), split destination, device, browser.
+ * @param extras - Environment (always), split destination, device, browser, port, POST digest.
  */
 export function computeCacheKey(
   spec: CacheKeySpec | undefined,
@@ -118,6 +129,8 @@ export function computeCacheKey(
       `h:${encodeStrict(name)}${value === undefined ? '' : `=${encodeStrict(value.trim())}`}`,
     );
   }
+  if (extras.port) parts.push(`port=${encodeStrict(extras.port)}`);
+  if (extras.postDigest !== undefined) parts.push(`post=${encodeStrict(extras.postDigest)}`);
   return parts.join('|');
 }
 
