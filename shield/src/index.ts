@@ -1,19 +1,21 @@
+/**
+ * `@flotilla/shield`: the L2 HTTP gateway in front of the regions, the map
+ * of the control plane's sites it routes by, and the purge over NATS.
+ *
+ * @module
+ */
 export {
-  type PurgeConnection,
-  type PurgeFailure,
   type PurgeFleetOptions,
   type PurgeFleetResult,
   purgeFleet,
 } from './cache/purge-client.ts';
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
-export { ShieldError } from './errors.ts';
-export { type AppRoute, matchRoute, type RouteMatch } from './routes.ts';
-export { Shield, type ShieldOptions } from './shield.ts';
+export { Shield } from './shield.ts';
+export type { ShieldOptions } from './shield-options.ts';
 export {
   environmentHost,
   SiteDirectory,
   type SiteDirectoryOptions,
   type SiteEnvironment,
   type SiteSource,
-  type SiteTarget,
 } from './site-directory.ts';

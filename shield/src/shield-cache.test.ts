@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import type { CacheKeySpec, Manifest, ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
+import type { CacheKeySpec, ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
 import {
   decodePurgeAck,
   decodeRenderRequest,
@@ -18,8 +18,10 @@ import {
 import { InProcessTransport, type Subscription } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Shield, type ShieldOptions } from './shield.ts';
-import { SiteDirectory, type SiteEnvironment, type SiteSource } from './site-directory.ts';
+import { Shield } from './shield.ts';
+import type { ShieldOptions } from './shield-options.ts';
+import { SiteDirectory, type SiteEnvironment } from './site-directory.ts';
+import { FakeSource, manifest } from './test-sites.ts';
 
 const REGION = 'cache-region';
 const subjects = regionSubjects(REGION);
@@ -80,47 +82,12 @@ const ROUTES: ManifestRoute[] = [
   route(9, '/:path*', { edge: EDGE_60 }, { criteria: { path: '/:path*' }, fallback: true }),
 ];
 
-function manifest(name: string): Manifest {
-  return {
-    manifestVersion: 2,
-    name,
-    framework: 'none',
-    bundleHash: 'b'.repeat(64),
-    bundleBytes: 10,
-    contentHash: 'c'.repeat(64),
-    builtAt: '2026-11-22T00:00:00.000Z',
-    routes: ROUTES,
-    backends: {},
-    assets: [],
-  };
-}
-
-/** A control plane in memory: environments pushed by `set`, like a KV watch. */
-class FakeSource implements SiteSource {
-  readonly manifests = new Map<string, Manifest>([
-    ['shop-aaa', manifest('shop')],
-    ['shop-bbb', manifest('shop')],
+/** A control plane in memory holding two `shop` deployments with {@link ROUTES}. */
+function shopSource(): FakeSource {
+  return new FakeSource([
+    ['shop-aaa', manifest('shop', ROUTES)],
+    ['shop-bbb', manifest('shop', ROUTES)],
   ]);
-  #listener: ((envs: SiteEnvironment[]) => void) | undefined;
-  #envs: SiteEnvironment[] = [];
-
-  watchEnvironments(onChange: (envs: SiteEnvironment[]) => void) {
-    this.#listener = onChange;
-    onChange(this.#envs);
-    return { initial: Promise.resolve(), stop: () => (this.#listener = undefined) };
-  }
-  async manifest(id: string): Promise<Manifest> {
-    const m = this.manifests.get(id);
-    if (!m) throw new Error(`no deployment ${id}`);
-    return m;
-  }
-  async asset(): Promise<Uint8Array | undefined> {
-    return undefined;
-  }
-  set(envs: SiteEnvironment[]): void {
-    this.#envs = envs;
-    this.#listener?.(envs);
-  }
 }
 
 function production(over: Partial<SiteEnvironment> = {}): SiteEnvironment {
@@ -251,7 +218,7 @@ afterEach(async () => {
 
 async function start(options: { envs?: SiteEnvironment[]; shield?: Partial<ShieldOptions> } = {}) {
   const transport = new InProcessTransport();
-  const source = new FakeSource();
+  const source = shopSource();
   source.set(options.envs ?? [production()]);
   const sites = new SiteDirectory({ source, domain: 'example.test' });
   await sites.start();

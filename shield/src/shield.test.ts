@@ -12,17 +12,29 @@ import {
 import { InProcessTransport, type Subscription } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppRoute } from './routes.ts';
-import { Shield, type ShieldOptions } from './shield.ts';
+import { Shield } from './shield.ts';
+import type { ShieldOptions } from './shield-options.ts';
+import { SiteDirectory } from './site-directory.ts';
+import { environment, FakeSource, manifest } from './test-sites.ts';
 
 const REGION = 'test-region';
 const subjects = regionSubjects(REGION);
 const enc = new TextEncoder();
 
-const APPS: AppRoute[] = [
-  { name: 'shop', deploymentId: 'dep-shop', hosts: ['shop.localhost'] },
-  { name: 'app', deploymentId: 'dep-app', hosts: [] },
-];
+/** Two apps in production: `shop` (also on host shop.localhost) and `app`. */
+async function startSites(): Promise<SiteDirectory> {
+  const source = new FakeSource([
+    ['dep-shop', manifest('shop')],
+    ['dep-app', manifest('app')],
+  ]);
+  source.set([
+    environment('shop', 'production', 'dep-shop'),
+    environment('app', 'production', 'dep-app'),
+  ]);
+  const sites = new SiteDirectory({ source });
+  await sites.start();
+  return sites;
+}
 
 interface Reply {
   status: number;
@@ -115,17 +127,23 @@ function fail(code: string, message = 'it failed'): Answer {
 }
 
 const shields: Shield[] = [];
+const directories: SiteDirectory[] = [];
 afterEach(async () => {
   await Promise.all(shields.splice(0).map((s) => s.drain()));
+  for (const sites of directories.splice(0)) sites.stop();
 });
 
+/** A shield in front of {@link startSites}, forwarding every request (no cache). */
 async function startShield(over: Partial<ShieldOptions> = {}) {
   const transport = over.transport ?? new InProcessTransport();
   const registry = over.registry ?? new Registry();
+  const sites = await startSites();
+  directories.push(sites);
   const shield = new Shield({
     transport,
     region: REGION,
-    apps: APPS,
+    sites,
+    cache: false,
     port: 0,
     registry,
     drainGraceMs: 0,
@@ -463,7 +481,7 @@ describe('Shield', () => {
     const res = await http(url, '/', { host: 'localhost' });
     expect(res.status).toBe(200);
     const html = res.body.toString();
-    expect(html).toContain('<a href="/shop/">shop</a>');
+    expect(html).toContain('shop production: <a href="/shop/">/shop/</a>');
     expect(html).toContain(`http://shop.localhost:${port}/`);
   });
 
@@ -542,7 +560,7 @@ describe('Shield', () => {
 
   it('validates its options, naming the option', async () => {
     const transport = new InProcessTransport();
-    const base = { transport, region: REGION, apps: APPS };
+    const base = { transport, region: REGION };
     const cases: Array<[Partial<ShieldOptions>, RegExp]> = [
       [{ port: -1 }, /option "port" must be an integer ≥ 0, got -1/],
       [{ port: 65536 }, /option "port" must be at most 65535/],
@@ -550,11 +568,6 @@ describe('Shield', () => {
       [{ requestTimeoutMs: 0 }, /option "requestTimeoutMs"/],
       [{ maxRequestBodyBytes: -5 }, /option "maxRequestBodyBytes"/],
       [{ transport: undefined }, /option "transport" is required/],
-      [{ apps: 'x' as unknown as AppRoute[] }, /option "apps" must be an array/],
-      [
-        { apps: [APPS[0] as AppRoute, { name: 'shop', deploymentId: 'd2', hosts: [] }] },
-        /option "apps\[1\]\.name" repeats "shop"/,
-      ],
       [{ region: 'a.*' }, /option "region"/],
     ];
     for (const [over, message] of cases) {

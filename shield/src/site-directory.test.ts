@@ -1,60 +1,11 @@
-import type { Manifest, ManifestAsset } from '@flotilla/manifest';
+import type { ManifestAsset } from '@flotilla/manifest';
 import { describe, expect, it } from 'vitest';
-import { SiteDirectory, type SiteEnvironment, type SiteSource } from './site-directory.ts';
+import { SiteDirectory } from './site-directory.ts';
+import { environment as env, FakeSource, manifest } from './test-sites.ts';
 
 function asset(path: string, hash: string, permanent: boolean): ManifestAsset {
   return { path, hash, bytes: 3, contentType: 'text/css; charset=utf-8', permanent };
 }
-
-function manifest(name: string, assets: ManifestAsset[] = []): Manifest {
-  return {
-    manifestVersion: 2,
-    name,
-    framework: 'none',
-    bundleHash: 'b'.repeat(64),
-    bundleBytes: 10,
-    contentHash: 'c'.repeat(64),
-    builtAt: '2026-11-22T00:00:00.000Z',
-    routes: [],
-    backends: {},
-    assets,
-  };
-}
-
-/** A control plane in memory: environments pushed by `set`, like a KV watch. */
-class FakeSource implements SiteSource {
-  readonly manifests = new Map<string, Manifest>();
-  readonly blobs = new Map<string, Uint8Array>();
-  #listener: ((envs: SiteEnvironment[]) => void) | undefined;
-  #envs: SiteEnvironment[] = [];
-  manifestDelayMs = 0;
-
-  watchEnvironments(onChange: (envs: SiteEnvironment[]) => void) {
-    this.#listener = onChange;
-    onChange(this.#envs);
-    return { initial: Promise.resolve(), stop: () => (this.#listener = undefined) };
-  }
-  async manifest(id: string): Promise<Manifest> {
-    if (this.manifestDelayMs) await new Promise((r) => setTimeout(r, this.manifestDelayMs));
-    const m = this.manifests.get(id);
-    if (!m) throw new Error(`no deployment ${id}`);
-    return m;
-  }
-  async asset(hash: string): Promise<Uint8Array | undefined> {
-    return this.blobs.get(hash);
-  }
-  set(envs: SiteEnvironment[]): void {
-    this.#envs = envs;
-    this.#listener?.(envs);
-  }
-}
-
-const env = (app: string, name: string, deploymentId: string, history: string[] = []) => ({
-  app,
-  env: name,
-  deploymentId,
-  history,
-});
 
 async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 20));
@@ -125,8 +76,8 @@ describe('SiteDirectory', () => {
     const oldPlain = asset('/app.css', 'h1', false);
     const newHashed = asset('/assets/app.2222222222.css', 'h2', true);
     const newPlain = asset('/app.css', 'h2', false);
-    source.manifests.set('shop-aaa', manifest('shop', [oldHashed, oldPlain]));
-    source.manifests.set('shop-bbb', manifest('shop', [newHashed, newPlain]));
+    source.manifests.set('shop-aaa', manifest('shop', [], [oldHashed, oldPlain]));
+    source.manifests.set('shop-bbb', manifest('shop', [], [newHashed, newPlain]));
     source.blobs.set('h1', new TextEncoder().encode('old'));
     source.set([env('shop', 'production', 'shop-bbb', ['shop-aaa'])]);
     const sites = new SiteDirectory({ source });
@@ -143,5 +94,91 @@ describe('SiteDirectory', () => {
 
   it('names a bad domain option', () => {
     expect(() => new SiteDirectory({ source: new FakeSource(), domain: 'a b' })).toThrow(/domain/);
+  });
+});
+
+describe('SiteDirectory routing by host and path prefix', () => {
+  async function directory(): Promise<SiteDirectory> {
+    const source = new FakeSource([
+      ['dep-shop', manifest('shop')],
+      ['dep-shop-staging', manifest('shop')],
+      ['dep-app', manifest('app')],
+    ]);
+    source.set([
+      env('shop', 'production', 'dep-shop'),
+      env('shop', 'staging', 'dep-shop-staging'),
+      env('app', 'production', 'dep-app'),
+    ]);
+    const sites = new SiteDirectory({ source });
+    await sites.start();
+    return sites;
+  }
+
+  it('routes by host, ignoring port, case and surrounding spaces, keeping the whole path', async () => {
+    const sites = await directory();
+    expect(await sites.resolve('shop.localhost', '/p/1?x=1')).toMatchObject({
+      app: 'shop',
+      path: '/p/1?x=1',
+      prefix: '',
+    });
+    expect(await sites.resolve('SHOP.localhost:3000', '/')).toMatchObject({
+      app: 'shop',
+      path: '/',
+      prefix: '',
+    });
+    expect(await sites.resolve(' staging.shop.localhost:8080 ', '/app/x')).toMatchObject({
+      app: 'shop',
+      environment: 'staging',
+    });
+  });
+
+  it('routes by host before path prefix', async () => {
+    const sites = await directory();
+    expect(await sites.resolve('shop.localhost', '/app/x')).toMatchObject({
+      app: 'shop',
+      path: '/app/x',
+      prefix: '',
+    });
+  });
+
+  it('routes by the first path segment on other hosts, stripping it', async () => {
+    const sites = await directory();
+    const cases: Array<[string, string]> = [
+      ['/app', '/'],
+      ['/app/', '/'],
+      ['/app?x=1', '/?x=1'],
+      ['/app/?x=1', '/?x=1'],
+      ['/app/p/1', '/p/1'],
+      ['/app/p/1?q=a/b', '/p/1?q=a/b'],
+      ['/shop/cart', '/cart'],
+    ];
+    for (const [raw, path] of cases) {
+      const m = await sites.resolve('localhost:3000', raw);
+      expect(m?.path, raw).toBe(path);
+      expect(m?.prefix, raw).toBe(`/${m?.app}`);
+    }
+    expect((await sites.resolve('127.0.0.1', '/app'))?.app).toBe('app');
+    expect((await sites.resolve('[::1]:3000', '/app/x'))?.path).toBe('/x');
+  });
+
+  it('returns undefined for unknown hosts and paths', async () => {
+    const sites = await directory();
+    for (const raw of [
+      '/',
+      '',
+      '/nope',
+      '/apps',
+      '/application/x',
+      '/App',
+      '//app',
+      'http://x/app',
+      '?app',
+    ]) {
+      expect(await sites.resolve('other.test', raw), raw).toBeUndefined();
+    }
+    expect(await sites.resolve('[::2]:3000', '/x')).toBeUndefined();
+    const empty = new SiteDirectory({ source: new FakeSource() });
+    await empty.start();
+    expect(await empty.resolve('shop.localhost', '/app')).toBeUndefined();
   });
 });

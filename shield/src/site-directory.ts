@@ -1,7 +1,6 @@
 import type { Manifest, ManifestAsset } from '@flotilla/manifest';
-import { isSubjectToken, nonEmptyString, required } from '@flotilla/protocol';
-import { ShieldError } from './errors.ts';
-import { hostOnly } from './routes.ts';
+import { FlotillaError, isSubjectToken, nonEmptyString, required } from '@flotilla/protocol';
+import { hostOnly } from './host.ts';
 
 /** What the shield needs to know about one environment (a control-plane record). */
 export interface SiteEnvironment {
@@ -115,7 +114,7 @@ export function environmentHost(app: string, env: string, domain: string): strin
 function domainOption(name: string, value: string | undefined, fallback: string): string {
   const domain = nonEmptyString(name, value, fallback).toLowerCase();
   if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(domain)) {
-    throw new ShieldError(
+    throw new FlotillaError(
       'FLOTILLA_ERR_INVALID_OPTION',
       `option "${name}": "${value}" is not a domain name`,
     );
@@ -265,7 +264,7 @@ export class SiteDirectory {
 
   /**
    * Where a request goes, or undefined when no app serves it.
-   * @throws ShieldError `FLOTILLA_ERR_NOT_FOUND` for a preview host of an unknown deployment.
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for a preview host of an unknown deployment.
    */
   async resolve(hostHeader: string, rawPath: string): Promise<SiteTarget | undefined> {
     const snapshot = this.#snapshot;
@@ -281,7 +280,7 @@ export class SiteDirectory {
         await this.#checkStillExists(deploymentId);
         manifest = await this.#loadManifest(deploymentId);
       } catch (err) {
-        throw new ShieldError('FLOTILLA_ERR_NOT_FOUND', `no deployment ${deploymentId}`, {
+        throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `no deployment ${deploymentId}`, {
           cause: err,
         });
       }
@@ -315,7 +314,7 @@ export class SiteDirectory {
     if ((await source.deployment(deploymentId)) === undefined) {
       this.#previewChecked.delete(deploymentId);
       this.#manifests.delete(deploymentId);
-      throw new ShieldError('FLOTILLA_ERR_NOT_FOUND', `no deployment ${deploymentId}`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `no deployment ${deploymentId}`);
     }
     if (this.#previewChecked.size > 10_000) this.#previewChecked.clear();
     this.#previewChecked.set(deploymentId, Date.now());

@@ -5,6 +5,7 @@
  * path: subjects, queue groups, headers, bodies, retries, errors.
  */
 
+import type { Manifest } from '@flotilla/manifest';
 import {
   decodeRenderRequest,
   encodeHeartbeat,
@@ -14,7 +15,7 @@ import {
   traceIdOf,
 } from '@flotilla/protocol';
 import { Scheduler } from '@flotilla/scheduler';
-import { Shield } from '@flotilla/shield';
+import { Shield, SiteDirectory, type SiteSource } from '@flotilla/shield';
 import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
 import { NatsTransport, type Subscription } from '@flotilla/transport';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -97,16 +98,48 @@ async function startScheduler(): Promise<Scheduler> {
   return scheduler;
 }
 
+/** A control plane in memory: app `shop` in production on deployment `dep-shop`. */
+const shopSite: SiteSource = {
+  watchEnvironments(onChange) {
+    onChange([{ app: 'shop', env: 'production', deploymentId: 'dep-shop', history: [] }]);
+    return { initial: Promise.resolve(), stop: () => {} };
+  },
+  async manifest(): Promise<Manifest> {
+    return {
+      manifestVersion: 2,
+      name: 'shop',
+      framework: 'none',
+      bundleHash: 'b'.repeat(64),
+      bundleBytes: 10,
+      contentHash: 'c'.repeat(64),
+      builtAt: '2026-11-22T00:00:00.000Z',
+      routes: [],
+      backends: {},
+      assets: [],
+    };
+  },
+  async asset() {
+    return undefined;
+  },
+};
+
+/** A shield forwarding every request (no cache) for `/shop/…` to `dep-shop`. */
 async function startShield(requestTimeoutMs = 5000): Promise<string> {
   const { t } = await transport();
+  const sites = new SiteDirectory({ source: shopSite });
+  await sites.start();
   const shield = new Shield({
     transport: t,
     region: REGION,
-    apps: [{ name: 'shop', deploymentId: 'dep-shop', hosts: [] }],
+    sites,
+    cache: false,
     port: 0,
     requestTimeoutMs,
   });
-  cleanups.push(() => shield.drain());
+  cleanups.push(async () => {
+    await shield.drain();
+    sites.stop();
+  });
   return (await shield.listen()).url;
 }
 

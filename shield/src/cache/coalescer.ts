@@ -1,6 +1,5 @@
-import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import { Counter, Registry } from 'prom-client';
-import { ShieldError } from '../errors.ts';
 
 /**
  * The timer functions the cache modules use, injectable so tests can drive
@@ -38,7 +37,7 @@ export type CoalescerErrorReason =
  * (503) and a `retryAfterSeconds` for the `Retry-After` header;
  * `leader-deadline` carries `FLOTILLA_ERR_DEADLINE` (504).
  */
-export class CoalescerError extends ShieldError {
+export class CoalescerError extends FlotillaError {
   /** Why the caller was turned away. */
   readonly reason: CoalescerErrorReason;
   /** The cache key concerned. */

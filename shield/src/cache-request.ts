@@ -1,0 +1,223 @@
+/**
+ * A request to a control-plane site as the cache sees it: the split-test
+ * destination, the matched routes, the cache key, and the upstream request
+ * a render would get (rebuilt from the allow-list, so nothing unkeyed can
+ * shape a stored page).
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import {
+  type CacheKeySpec,
+  computeCacheKey,
+  type Manifest,
+  type MatchRequest,
+  matchRoutes,
+  normalizeQuery,
+  type RouteDecision,
+} from '@flotilla/manifest';
+import { nextTraceparent } from '@flotilla/protocol';
+import type { CacheRequest, OriginMode } from './cache/edge-cache.ts';
+import type { FrontDoor } from './front-door/front-door.ts';
+import { headerRecord } from './front-door/upstream-headers.ts';
+import { hostOnly, hostPort } from './host.ts';
+import type { Destination, Upstream } from './render-request.ts';
+import type { SplitAssigner } from './split.ts';
+
+/** A site request, ready for the cache. */
+export interface SiteRequest {
+  /** What the cache decides on. */
+  cache: CacheRequest;
+  /** Where it goes: the split test's deployment when one was drawn. */
+  destination: Destination;
+  /** The manifest its routes were matched in. */
+  manifest: Manifest;
+  /** The matched routes' decision (cache options, header operations). */
+  decision: RouteDecision;
+  /** The route's cache-key spec. */
+  spec: CacheKeySpec | undefined;
+  /** The request's headers, lower-case names, first value. */
+  headers: Record<string, string>;
+  /** The client's query, as sent. */
+  query: string;
+  /** The query as the key holds it (sorted, excluded parameters left out). */
+  keyQuery: string;
+  /** The path the app sees, without query. */
+  pathname: string;
+  /** The split destination drawn, in the key. */
+  splitDestination: string | undefined;
+  /** The visitor's new split-test cookie, added after the cache. */
+  setCookie: string | undefined;
+}
+
+/** Options of {@link CacheRequestBuilder}. */
+export interface CacheRequestBuilderOptions {
+  /** Classifies the client and builds the upstream headers. */
+  frontDoor: FrontDoor;
+  /** Draws split-test destinations. */
+  splits: SplitAssigner;
+  /**
+   * `x-flotilla-debug` value that makes a request a debug request.
+   * @default none: no request is
+   */
+  debugToken?: string | undefined;
+}
+
+/** Builds {@link SiteRequest}s and the upstream requests of their renders. */
+export class CacheRequestBuilder {
+  readonly #frontDoor: FrontDoor;
+  readonly #splits: SplitAssigner;
+  readonly #debugToken: string | undefined;
+
+  constructor(options: CacheRequestBuilderOptions) {
+    this.#frontDoor = options.frontDoor;
+    this.#splits = options.splits;
+    this.#debugToken = options.debugToken;
+  }
+
+  /** Route match on the site's manifest and the cache key of `req`. */
+  build(req: IncomingMessage, destination: Destination, body: Uint8Array): SiteRequest {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = new URL(destination.path, 'http://shield.invalid');
+    const query = url.search.slice(1);
+    const headers = headerRecord(req.rawHeaders);
+    // A split test: a sticky (cookie) draw picks the deployment, and the
+    // destination is part of the key.
+    let manifest = destination.manifest;
+    let splitDestination: string | undefined;
+    let setCookie: string | undefined;
+    if (destination.split && destination.environment) {
+      const assigned = this.#splits.assign({
+        app: destination.app,
+        environment: destination.environment,
+        split: destination.split,
+        ...(headers.cookie !== undefined ? { cookieHeader: headers.cookie } : {}),
+      });
+      const chosen = destination.splitManifests.get(assigned.deploymentId);
+      if (chosen) {
+        manifest = chosen;
+        destination = { ...destination, deploymentId: assigned.deploymentId };
+        splitDestination = assigned.destination;
+        setCookie = assigned.setCookie;
+      }
+    }
+    const host = hostOnly(req.headers.host ?? '');
+    const matchReq: MatchRequest = { method, host, path: url.pathname, query, headers };
+    const decision = matchRoutes(manifest.routes, matchReq);
+    const spec = decision.cache?.key;
+    const agent = this.#frontDoor.classify(req);
+    const postCacheable =
+      method === 'POST' &&
+      decision.terminal?.criteria.method?.includes('POST') === true &&
+      decision.cache?.edge !== undefined &&
+      decision.cache.edge !== false;
+    // What the client asked for, prefix included; the Host header's port (the
+    // render sees it in request.url) and a cacheable POST's body are keyed too.
+    const key = computeCacheKey(
+      spec,
+      { ...matchReq, path: `${destination.prefix}${url.pathname}` },
+      {
+        environment: `${destination.cacheNamespace}@${destination.deploymentId}`,
+        device: agent.device,
+        browser: agent.browser,
+        ...(splitDestination !== undefined ? { splitDestination } : {}),
+        port: hostPort(req.headers.host ?? ''),
+        ...(postCacheable ? { postDigest: postDigest(headers['content-type'], body) } : {}),
+      },
+    );
+    const keyQuery = normalizeQuery(query, spec);
+    const cache: CacheRequest = {
+      key,
+      method,
+      route: decision.cache,
+      debug: this.#debugToken !== undefined && headers['x-flotilla-debug'] === this.#debugToken,
+      postCacheable,
+      requestBodyBytes: body.byteLength,
+      setCookieRemoved: decision.headerOps.some(
+        (op) =>
+          (op.op === 'removeUpstreamResponse' || op.op === 'removeResponse') &&
+          op.name.toLowerCase() === 'set-cookie',
+      ),
+      app: destination.app,
+      environment: destination.environment ?? '',
+      path: url.pathname,
+      // As `flotilla purge --url` names it: the client's host and path, and the
+      // query as the key holds it (sorted, excluded parameters left out).
+      url: `${host}${destination.prefix}${url.pathname}${keyQuery === '' ? '' : `?${keyQuery}`}`,
+    };
+    return {
+      cache,
+      destination,
+      manifest,
+      decision,
+      spec,
+      headers,
+      query,
+      keyQuery,
+      pathname: url.pathname,
+      splitDestination,
+      setCookie,
+    };
+  }
+
+  /** The upstream request of a render of `site` in `mode`. */
+  upstream(
+    req: IncomingMessage,
+    site: SiteRequest,
+    mode: OriginMode,
+    signal: AbortSignal,
+  ): Upstream {
+    const { destination, spec, query, keyQuery } = site;
+    // A render that may be stored continues the client's trace only when a
+    // trusted proxy sent it: the trace id is the client's choice, and the
+    // app may write it into the page everyone else then gets.
+    const continued =
+      mode === 'pass' || this.#frontDoor.clientInfo(req).viaTrustedProxy
+        ? site.headers.traceparent
+        : undefined;
+    const traceparent = nextTraceparent(continued);
+    const extra: Array<[string, string]> = [['traceparent', traceparent]];
+    if (destination.prefix) extra.push(['x-forwarded-prefix', destination.prefix]);
+    if (mode === 'pass') {
+      // Who asked, as the front door believes it: never part of a cached page.
+      const client = this.#frontDoor.clientInfo(req);
+      extra.push(['x-flotilla-client-ip', client.ip]);
+      for (const [name, value] of Object.entries(client.geo)) extra.push([name, value]);
+    }
+    let path = destination.path;
+    let method = site.cache.method;
+    if (mode === 'cache') {
+      // The app sees the query as the key holds it (sorted, excluded
+      // parameters removed), and a HEAD as a GET so the copy has a body.
+      path = `${site.pathname}${keyQuery === '' ? '' : `?${keyQuery}`}`;
+      if (spec?.query.mode === 'exclude' && query !== '') {
+        extra.push(['x-flotilla-original-query', query]);
+      }
+      if (method === 'HEAD') method = 'GET';
+    }
+    return {
+      method,
+      path,
+      // The front door's list drops the client-IP and geo headers too: only
+      // its own (believed) values, in `extra`, reach the app.
+      headers: this.#frontDoor.upstreamHeaders(req, {
+        mode,
+        keySpec: spec,
+        withBody: site.cache.postCacheable,
+        extra,
+      }),
+      traceparent,
+      signal,
+    };
+  }
+}
+
+/** The digest of a cacheable POST's content type and body, for its key. */
+function postDigest(contentType: string | undefined, body: Uint8Array): string {
+  return createHash('sha256')
+    .update(contentType ?? '')
+    .update('\n')
+    .update(body)
+    .digest('hex');
+}

@@ -1,0 +1,303 @@
+/**
+ * The shield's client of the regions: sends a render request to a region's
+ * schedulers, follows their acknowledgements and heartbeats to notice a
+ * scheduler that died holding a request, sends a GET/HEAD once more through
+ * another scheduler, and fails over to the secondary region when the primary
+ * has none.
+ *
+ * @module
+ */
+import {
+  decodeRenderResult,
+  decodeSchedulerAck,
+  decodeSchedulerBeat,
+  encodeRenderRequest,
+  FlotillaError,
+  InvalidOptionError,
+  isLost,
+  positiveInt,
+  type RegionSubjects,
+  type RenderRequest,
+  type RenderResult,
+  regionSubjects,
+  topLevelMs,
+  toWireError,
+} from '@flotilla/protocol';
+import type { Subscription, Transport } from '@flotilla/transport';
+import type { ShieldMetrics } from './metrics.ts';
+import { now } from './timing.ts';
+
+/** The regions one request may render in. */
+export interface Regions {
+  /** Region the request goes to first. */
+  primary: string;
+  /** Region tried when the primary has no scheduler at all; never the primary. */
+  secondary: string | undefined;
+}
+
+/** What a region answered, and which one when it was not the shield's own. */
+export interface RegionAnswer {
+  result: RenderResult;
+  /** The region that answered when not the shield's own (a failover, a pinned environment). */
+  region: string | undefined;
+}
+
+/** Options of {@link RegionClient}. */
+export interface RegionClientOptions {
+  /** Transport to the regions' schedulers. */
+  transport: Transport;
+  /** The shield's own region. */
+  region: string;
+  /**
+   * Region tried when the primary has no scheduler at all.
+   * @default none
+   */
+  secondaryRegion?: string;
+  /** Id of the shield, for the subject schedulers acknowledge requests on. */
+  shieldId: string;
+  /**
+   * A request no scheduler acknowledged within this long is taken as lost.
+   * @default 2000
+   */
+  ackTimeoutMs?: number;
+  /**
+   * The request deadline, in ms, named in the error of a request that ran past it.
+   * @default 10000
+   */
+  requestTimeoutMs?: number;
+  /** Where retries and failovers are counted. */
+  metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
+  /** Structured log sink. @default no logging */
+  log?: (line: Record<string, unknown>) => void;
+}
+
+/** Methods a shield may send again after the scheduler holding them died. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** How often requests waiting on a scheduler are checked, in ms. */
+const SWEEP_MS = 100;
+
+/** A scheduler known only from an ack is assumed to heartbeat every second. */
+const ASSUMED_INTERVAL_MS = 1000;
+
+/**
+ * Sends render requests to the regions' schedulers and gives up on those a
+ * scheduler dropped: a request no scheduler acknowledged within
+ * `ackTimeoutMs`, or whose scheduler stopped heartbeating (`isLost`), fails
+ * with `FLOTILLA_ERR_SCHEDULER_LOST`; GET/HEAD are then sent once more.
+ *
+ * @example
+ * const regions = new RegionClient({ transport, region: 'eu', shieldId, metrics });
+ * regions.start();
+ * const { result } = await regions.forward(request, regions.regionsFor(target));
+ */
+export class RegionClient {
+  readonly region: string;
+  readonly secondaryRegion: string | undefined;
+  readonly #transport: Transport;
+  readonly #subjects: RegionSubjects;
+  readonly #shieldId: string;
+  readonly #ackTimeoutMs: number;
+  readonly #timeoutMs: number;
+  readonly #metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
+  readonly #log: (line: Record<string, unknown>) => void;
+  /** Regions whose scheduler heartbeats and acks this shield follows. */
+  readonly #regions = new Map<string, RegionSubjects>();
+  /** Last heartbeat of each scheduler seen: its time and interval. */
+  readonly #schedulers = new Map<string, { seen: number; intervalMs: number }>();
+  /** Requests waiting on a scheduler, by request id. */
+  readonly #pending = new Map<
+    string,
+    { schedulerId?: string; sentAt: number; controller: AbortController }
+  >();
+  readonly #subs: Subscription[] = [];
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(options: RegionClientOptions) {
+    this.#transport = options.transport;
+    this.region = options.region;
+    this.#subjects = regionSubjects(options.region);
+    if (options.secondaryRegion !== undefined) {
+      regionSubjects(options.secondaryRegion); // validates the name
+      if (options.secondaryRegion === options.region) {
+        throw new InvalidOptionError('secondaryRegion', 'must differ from region');
+      }
+    }
+    this.secondaryRegion = options.secondaryRegion;
+    this.#shieldId = options.shieldId;
+    this.#subjects.ack(this.#shieldId); // validates the id
+    this.#ackTimeoutMs = positiveInt('ackTimeoutMs', options.ackTimeoutMs, 2000);
+    this.#timeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs, 10_000);
+    this.#metrics = options.metrics;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /**
+   * The regions of a target: its environment's own when it has a primary,
+   * else this shield's region with its secondary.
+   */
+  regionsFor(target: {
+    primaryRegion: string | undefined;
+    secondaryRegion: string | undefined;
+  }): Regions {
+    const primary = target.primaryRegion ?? this.region;
+    const secondary =
+      target.primaryRegion === undefined ? this.secondaryRegion : target.secondaryRegion;
+    return { primary, secondary: secondary === primary ? undefined : secondary };
+  }
+
+  /** Follows the schedulers of this region and the secondary from now on. Idempotent. */
+  start(): void {
+    if (this.#sweep) return;
+    this.#follow(this.region);
+    if (this.secondaryRegion) this.#follow(this.secondaryRegion);
+    this.#sweep = setInterval(() => this.#sweepLost(), SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  /** Stops following the schedulers. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    await Promise.all(this.#subs.splice(0).map((sub) => sub.drain()));
+  }
+
+  /**
+   * Sends `request` to the primary region: once more through another
+   * scheduler when a GET/HEAD's scheduler died, then to the secondary when
+   * the primary has no scheduler. Never throws: failures are error results.
+   */
+  async forward(
+    request: RenderRequest,
+    regions: Regions,
+    signal?: AbortSignal,
+  ): Promise<RegionAnswer> {
+    const primary = this.#follow(regions.primary);
+    let result = await this.#send(primary, request, signal);
+    if (
+      !result.ok &&
+      result.error.code === 'FLOTILLA_ERR_SCHEDULER_LOST' &&
+      IDEMPOTENT.has(request.method)
+    ) {
+      // The scheduler died holding it; repeating a GET/HEAD is safe, once.
+      this.#metrics.retries.inc({ region: regions.primary, reason: result.error.code });
+      this.#log({ msg: 'retrying through another scheduler', error: result.error.message });
+      result = await this.#send(primary, { ...request, attempt: 2 }, signal);
+    }
+    if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' && regions.secondary) {
+      this.#metrics.failovers.inc({ from: regions.primary, to: regions.secondary });
+      const failover = await this.#send(this.#follow(regions.secondary), request, signal);
+      return { result: failover, region: regions.secondary };
+    }
+    if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS') {
+      result.error.message = `no scheduler is serving region ${regions.primary}`;
+    }
+    // An environment pinned away from this shield's region shows where it rendered.
+    return { result, region: regions.primary === this.region ? undefined : regions.primary };
+  }
+
+  /** Subjects of `region`, following its schedulers' heartbeats and acks from now on. */
+  #follow(region: string): RegionSubjects {
+    let subjects = this.#regions.get(region);
+    if (subjects) return subjects;
+    subjects = region === this.region ? this.#subjects : regionSubjects(region);
+    this.#regions.set(region, subjects);
+    this.#subs.push(
+      this.#transport.subscribe(subjects.schedulerHeartbeat, (msg) => {
+        try {
+          const beat = decodeSchedulerBeat(msg);
+          this.#schedulers.set(beat.schedulerId, {
+            seen: Date.now(),
+            intervalMs: beat.intervalMs,
+          });
+        } catch {
+          // a malformed heartbeat is ignored
+        }
+      }),
+      this.#transport.subscribe(subjects.ack(this.#shieldId), (msg) => {
+        try {
+          const ack = decodeSchedulerAck(msg);
+          const pending = this.#pending.get(ack.requestId);
+          if (pending) pending.schedulerId = ack.schedulerId;
+          if (!this.#schedulers.has(ack.schedulerId)) {
+            this.#schedulers.set(ack.schedulerId, {
+              seen: Date.now(),
+              intervalMs: ASSUMED_INTERVAL_MS,
+            });
+          }
+        } catch {
+          // a malformed ack is ignored
+        }
+      }),
+    );
+    return subjects;
+  }
+
+  /** Fails the requests whose scheduler died (or that no scheduler took). */
+  #sweepLost(): void {
+    const t = Date.now();
+    for (const [requestId, p] of this.#pending) {
+      let why: string | undefined;
+      if (p.schedulerId === undefined) {
+        if (t - p.sentAt > this.#ackTimeoutMs) {
+          why = `no scheduler acknowledged request ${requestId} within ${this.#ackTimeoutMs} ms`;
+        }
+      } else {
+        const beat = this.#schedulers.get(p.schedulerId);
+        if (beat && isLost(beat.seen, beat.intervalMs, t)) {
+          why = `scheduler ${p.schedulerId} stopped heartbeating with request ${requestId} in flight`;
+        }
+      }
+      if (why) {
+        this.#pending.delete(requestId);
+        p.controller.abort(new FlotillaError('FLOTILLA_ERR_SCHEDULER_LOST', why));
+      }
+    }
+  }
+
+  /** One try through a region's schedulers, given up on when its scheduler dies. */
+  async #send(
+    subjects: RegionSubjects,
+    request: RenderRequest,
+    signal?: AbortSignal,
+  ): Promise<RenderResult> {
+    // With the link to NATS down, say so at once rather than hold the client
+    // for its whole deadline (the client retries after Retry-After).
+    if (!this.#transport.isConnected()) {
+      return {
+        ok: false,
+        error: {
+          code: 'FLOTILLA_ERR_TRANSPORT_CLOSED',
+          message: 'the shield has lost its connection to NATS and is reconnecting',
+        },
+        timings: {},
+      };
+    }
+    const controller = new AbortController();
+    this.#pending.set(request.requestId, { sentAt: Date.now(), controller });
+    const sent = now();
+    try {
+      const reply = await this.#transport.request(
+        subjects.miss,
+        encodeRenderRequest({ ...request, ackTo: subjects.ack(this.#shieldId) }),
+        {
+          timeoutMs: Math.max(1, request.deadline - Date.now()),
+          signal: signal ? AbortSignal.any([controller.signal, signal]) : controller.signal,
+        },
+      );
+      const result = decodeRenderResult(reply);
+      const downstream = topLevelMs(result.timings);
+      result.timings.transport =
+        (result.timings.transport ?? 0) + Math.max(0, now() - sent - downstream);
+      return result;
+    } catch (err) {
+      const wire = toWireError(err);
+      if (wire.code === 'FLOTILLA_ERR_TIMEOUT') {
+        wire.code = 'FLOTILLA_ERR_DEADLINE';
+        wire.message = `no answer within the ${this.#timeoutMs} ms request deadline`;
+      }
+      return { ok: false, error: wire, timings: {} };
+    } finally {
+      this.#pending.delete(request.requestId);
+    }
+  }
+}

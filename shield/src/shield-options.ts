@@ -1,0 +1,106 @@
+/**
+ * The options of the shield, with their defaults.
+ *
+ * @module
+ */
+
+import type { Transport } from '@flotilla/transport';
+import type { Registry } from 'prom-client';
+import type { EdgeCacheOptions } from './cache/edge-cache.ts';
+import type { FrontDoorOptions } from './front-door/front-door.ts';
+import type { Liveness } from './own-pages.ts';
+import type { SiteDirectory } from './site-directory.ts';
+
+/** Options of {@link Shield}. */
+export interface ShieldOptions {
+  /** Transport to the region's schedulers. */
+  transport: Transport;
+  /** Region whose schedulers receive the misses. */
+  region: string;
+  /**
+   * Environments, preview hosts and static assets from the control plane
+   * (kept current by watch).
+   * @default none: the shield serves only its own pages
+   */
+  sites?: SiteDirectory;
+  /**
+   * The L2 cache in front of the control plane's sites (routes with cache
+   * options, keys, coalescing, stale serving); `false` forwards every
+   * request.
+   * @default enabled with the defaults of {@link EdgeCacheOptions}
+   */
+  cache?: EdgeCacheOptions | false;
+  /**
+   * The front door for third-party CDNs: the public host every redirect
+   * uses, an optional HTTP→HTTPS redirect, the trusted proxies whose client
+   * IP and geo headers are believed, and the request limits (URL 16 KB,
+   * headers 32 KB). The body limit is `maxRequestBodyBytes`.
+   * @default no public host, no redirect, no trusted proxy, default limits
+   */
+  frontDoor?: Omit<FrontDoorOptions, 'maxBodyBytes' | 'isServedHost'>;
+  /**
+   * A request carrying `x-flotilla-debug: <debugToken>` is never served from
+   * nor stored in the cache (and says so). Without a token, no request is a
+   * debug request: a client cannot make the shield bypass its cache.
+   * @default none
+   */
+  debugToken?: string;
+  /**
+   * Interface to listen on.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Port to listen on; 0 picks a free one.
+   * @default 3000
+   */
+  port?: number;
+  /**
+   * Deadline of a request, from arrival at the shield, in ms.
+   * @default 10000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Largest request body accepted, in bytes (413 past it). Never more than
+   * the transport carries in one message (NATS `max_payload` less 64 KiB).
+   * @default 1048576
+   */
+  maxRequestBodyBytes?: number;
+  /**
+   * Region tried when the primary has no scheduler at all (no responders).
+   * Failovers show in `Server-Timing` (`region;desc=…`) and
+   * `flotilla_shield_failovers_total`.
+   * @default none
+   */
+  secondaryRegion?: string;
+  /**
+   * Id of this shield, for the subject schedulers acknowledge requests on.
+   * @default `h-` + 8 random hex characters
+   */
+  shieldId?: string;
+  /**
+   * A request no scheduler acknowledged within this long is taken as lost
+   * with its scheduler: GET/HEAD are sent again once, others fail with
+   * `FLOTILLA_ERR_SCHEDULER_LOST`.
+   * @default 2000
+   */
+  ackTimeoutMs?: number;
+  /**
+   * What `/livez` answers: liveness only (a process that stopped
+   * responding), unlike `/healthz` which is readiness.
+   * @default always live
+   */
+  liveness?: Liveness;
+  /**
+   * On drain, how long connections already open may still bring requests
+   * (each answered with `Connection: close`) before idle ones are closed. A
+   * request already on its way over a kept-alive connection when SIGTERM
+   * comes is then served, not reset.
+   * @default 1000
+   */
+  drainGraceMs?: number;
+  /** prom-client registry served at `/metrics`. @default a private Registry */
+  registry?: Registry;
+  /** Structured log sink. @default no logging */
+  log?: (line: Record<string, unknown>) => void;
+}
