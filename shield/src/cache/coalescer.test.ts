@@ -2,7 +2,6 @@ import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
-  type CacheTimers,
   type CoalesceOutcome,
   type CoalesceRunOptions,
   Coalescer,
@@ -10,6 +9,7 @@ import {
   type FollowerTimeoutInfo,
 } from './coalescer.ts';
 import { type Deferred, deferred, ManualClock, settle } from './test-timing.ts';
+import type { CacheTimers } from './timers.ts';
 
 type Settled<T> = { ok: true; value: CoalesceOutcome<T> } | { ok: false; err: unknown };
 

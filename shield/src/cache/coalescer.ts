@@ -1,26 +1,7 @@
 import { FlotillaError, InvalidOptionError, positiveInt } from '@flotilla/protocol';
-import { Counter, Registry } from 'prom-client';
-
-/**
- * The timer functions the cache modules use, injectable so tests can drive
- * time by hand. Handles are opaque.
- */
-export interface CacheTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** Node's timers, unref'd: a pending wait never keeps the process alive on its own. */
-export const systemTimers: CacheTimers = {
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
-};
+import { type Counter, Registry } from 'prom-client';
+import { sharedCounter } from './shared-metrics.ts';
+import { type CacheTimers, timersOption } from './timers.ts';
 
 /** Why a {@link CoalescerError} was raised. */
 export type CoalescerErrorReason =
@@ -186,46 +167,30 @@ interface CoalescerMetrics {
   passes: Counter;
 }
 
-function counter<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: L[] = [],
-): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
-}
-
 function coalescerMetrics(registry: Registry): CoalescerMetrics {
   return {
-    leaders: counter(
-      registry,
-      'flotilla_shield_coalesce_leaders_total',
-      'Leader calls started for coalesced misses, by reason (first, leader-error, follower-timeout).',
-      ['reason'],
-    ),
-    coalesced: counter(
-      registry,
-      'flotilla_shield_coalesced_total',
-      "Followers answered with a leader's result instead of going to the origin.",
-    ),
-    timeouts: counter(
-      registry,
-      'flotilla_shield_coalesce_timeouts_total',
-      'Follower waits that ran out, by the decision taken (stale, new-leader, fail).',
-      ['decision'],
-    ),
-    overflows: counter(
-      registry,
-      'flotilla_shield_coalesce_overflows_total',
-      'Callers turned away because a key already had maxFollowers waiting.',
-    ),
-    passes: counter(
-      registry,
-      'flotilla_shield_coalesce_passes_total',
-      "Followers sent to the origin on their own because the leader's result was not shareable.",
-    ),
+    leaders: sharedCounter(registry, {
+      name: 'flotilla_shield_coalesce_leaders_total',
+      help: 'Leader calls started for coalesced misses, by reason (first, leader-error, follower-timeout).',
+      labelNames: ['reason'],
+    }),
+    coalesced: sharedCounter(registry, {
+      name: 'flotilla_shield_coalesced_total',
+      help: "Followers answered with a leader's result instead of going to the origin.",
+    }),
+    timeouts: sharedCounter(registry, {
+      name: 'flotilla_shield_coalesce_timeouts_total',
+      help: 'Follower waits that ran out, by the decision taken (stale, new-leader, fail).',
+      labelNames: ['decision'],
+    }),
+    overflows: sharedCounter(registry, {
+      name: 'flotilla_shield_coalesce_overflows_total',
+      help: 'Callers turned away because a key already had maxFollowers waiting.',
+    }),
+    passes: sharedCounter(registry, {
+      name: 'flotilla_shield_coalesce_passes_total',
+      help: "Followers sent to the origin on their own because the leader's result was not shareable.",
+    }),
   };
 }
 
@@ -299,11 +264,7 @@ export class Coalescer<T> {
       throw new InvalidOptionError('now', 'must be a function returning ms');
     }
     this.#now = options.now ?? Date.now;
-    const timers = options.timers ?? systemTimers;
-    if (typeof timers.setTimeout !== 'function' || typeof timers.clearTimeout !== 'function') {
-      throw new InvalidOptionError('timers', 'must have setTimeout and clearTimeout functions');
-    }
-    this.#timers = timers;
+    this.#timers = timersOption(options.timers);
     this.#metrics = coalescerMetrics(options.registry ?? new Registry());
   }
 

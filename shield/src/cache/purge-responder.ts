@@ -19,7 +19,8 @@ import {
   SHIELD_HEARTBEAT_SUBJECT,
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { sharedCounter } from './shared-metrics.ts';
 
 /** Options of {@link PurgeResponder}. */
 export interface PurgeResponderOptions {
@@ -44,12 +45,6 @@ export interface PurgeResponderOptions {
   registry?: Registry;
   /** Structured log sink. @default discard */
   log?: (line: Record<string, unknown>) => void;
-}
-
-/** The registry's metric `name` when another responder registered it already, else `create()`. */
-function shared(registry: Registry, name: string, create: () => Counter): Counter {
-  const existing = registry.getSingleMetric(name);
-  return existing instanceof Counter ? existing : create();
 }
 
 /**
@@ -114,29 +109,16 @@ export class PurgeResponder {
       if (typeof options.registry.getSingleMetric !== 'function') {
         throw new InvalidOptionError('registry', 'must be a prom-client Registry');
       }
-      const registers = [options.registry];
-      this.#purges = shared(
-        options.registry,
-        'flotilla_shield_cache_purges_total',
-        () =>
-          new Counter({
-            name: 'flotilla_shield_cache_purges_total',
-            help: 'Purges this shield answered, by selector kind and outcome (ok, error).',
-            labelNames: ['kind', 'outcome'],
-            registers,
-          }),
-      );
-      this.#purged = shared(
-        options.registry,
-        'flotilla_shield_cache_purged_entries_total',
-        () =>
-          new Counter({
-            name: 'flotilla_shield_cache_purged_entries_total',
-            help: 'Cache entries removed by purges, by selector kind.',
-            labelNames: ['kind'],
-            registers,
-          }),
-      );
+      this.#purges = sharedCounter(options.registry, {
+        name: 'flotilla_shield_cache_purges_total',
+        help: 'Purges this shield answered, by selector kind and outcome (ok, error).',
+        labelNames: ['kind', 'outcome'],
+      });
+      this.#purged = sharedCounter(options.registry, {
+        name: 'flotilla_shield_cache_purged_entries_total',
+        help: 'Cache entries removed by purges, by selector kind.',
+        labelNames: ['kind'],
+      });
     }
   }
 

@@ -1,9 +1,9 @@
 import { InvalidOptionError } from '@flotilla/protocol';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { CacheTimers } from './coalescer.ts';
 import { Revalidator } from './revalidator.ts';
 import { deferred, ManualClock, settle } from './test-timing.ts';
+import type { CacheTimers } from './timers.ts';
 
 async function outcomes(registry: Registry): Promise<Record<string, number>> {
   const metric = registry.getSingleMetric('flotilla_shield_revalidations_total');

@@ -1,6 +1,7 @@
 import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
-import { Counter, Registry } from 'prom-client';
-import { type CacheTimers, systemTimers } from './coalescer.ts';
+import { type Counter, Registry } from 'prom-client';
+import { sharedCounter } from './shared-metrics.ts';
+import { type CacheTimers, timersOption } from './timers.ts';
 
 /**
  * What {@link Revalidator.revalidate} did: `started` a background
@@ -73,25 +74,17 @@ export class Revalidator {
   constructor(options: RevalidatorOptions = {}) {
     this.#timeoutMs = positiveInt('timeoutMs', options.timeoutMs, 30_000);
     this.#maxConcurrent = positiveInt('maxConcurrent', options.maxConcurrent, 64);
-    const timers = options.timers ?? systemTimers;
-    if (typeof timers.setTimeout !== 'function' || typeof timers.clearTimeout !== 'function') {
-      throw new InvalidOptionError('timers', 'must have setTimeout and clearTimeout functions');
-    }
-    this.#timers = timers;
+    this.#timers = timersOption(options.timers);
     if (options.log !== undefined && typeof options.log !== 'function') {
       throw new InvalidOptionError('log', 'must be a function');
     }
     this.#log = options.log;
     const registry = options.registry ?? new Registry();
-    const name = 'flotilla_shield_revalidations_total';
-    this.#outcomes =
-      (registry.getSingleMetric(name) as Counter<'outcome'> | undefined) ??
-      new Counter({
-        name,
-        help: 'Stale-while-revalidate background revalidations, by outcome (ok, error, timeout, duplicate, saturated, draining).',
-        labelNames: ['outcome'],
-        registers: [registry],
-      });
+    this.#outcomes = sharedCounter(registry, {
+      name: 'flotilla_shield_revalidations_total',
+      help: 'Stale-while-revalidate background revalidations, by outcome (ok, error, timeout, duplicate, saturated, draining).',
+      labelNames: ['outcome'],
+    });
   }
 
   /** Revalidations running now. */

@@ -4,7 +4,9 @@ import { InvalidOptionError } from '@flotilla/protocol';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CacheStore, entrySize, freshnessOf, isCompressibleType } from './store.ts';
+import { isCompressibleType } from './compression.ts';
+import { entrySize, freshnessOf } from './entry.ts';
+import { CacheStore } from './store.ts';
 import type { CacheEntry, PurgeSelector } from './types.ts';
 
 const enc = new TextEncoder();

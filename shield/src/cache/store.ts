@@ -5,16 +5,18 @@
  *
  * @module
  */
-import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
-import { compilePattern, normalizeAcceptEncoding } from '@flotilla/manifest';
-import { InvalidOptionError, nonNegativeInt, positiveInt } from '@flotilla/protocol';
+import { normalizeAcceptEncoding } from '@flotilla/manifest';
+import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import { LRUCache } from 'lru-cache';
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { headerValues, parseCacheControl } from './cacheability.ts';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { Compressor, type CompressorOptions } from './compression.ts';
+import { entrySize, freshnessOf, validateEntry } from './entry.ts';
+import { type IndexedEntries, PurgeIndex } from './purge-index.ts';
+import { sharedCounter, sharedGauge } from './shared-metrics.ts';
 import type { CacheEntry, Freshness, PurgeSelector } from './types.ts';
 
 /** Options of {@link CacheStore}. */
-export interface CacheStoreOptions {
+export interface CacheStoreOptions extends CompressorOptions {
   /**
    * Bound of the store, in bytes: identity bodies, compressed variants, headers and a fixed
    * per-entry overhead. The least recently used entries are evicted beyond it.
@@ -27,12 +29,6 @@ export interface CacheStoreOptions {
   registry?: Registry;
   /** Most hit-for-pass markers kept (least recently used dropped first). @default 100000 */
   hitForPassMaxKeys?: number;
-  /** Smallest identity body that gets compressed variants, in bytes. @default 1024 */
-  compressMinBytes?: number;
-  /** Brotli quality of the `br` variant (0–11). @default 5 */
-  brotliQuality?: number;
-  /** Gzip level of the `gzip` variant (0–9; -1: zlib's default). @default -1 */
-  gzipLevel?: number;
   /** Clock in ms, used when a method is called without `now`. @default Date.now */
   now?: () => number;
 }
@@ -78,27 +74,6 @@ interface CacheMetrics {
   hitForPass: Gauge;
 }
 
-/** Fixed bytes counted per entry (object, timestamps, LRU bookkeeping, index slots). */
-const ENTRY_OVERHEAD = 512;
-/** Fixed bytes counted per header pair and per surrogate key. */
-const ITEM_OVERHEAD = 32;
-
-const COMPRESSIBLE_TYPES = new Set([
-  'application/json',
-  'application/javascript',
-  'application/x-javascript',
-  'application/ecmascript',
-  'application/xml',
-  'application/wasm',
-  'application/x-ndjson',
-  'application/vnd.ms-fontobject',
-  'font/ttf',
-  'font/otf',
-  'image/bmp',
-  'image/x-icon',
-  'image/vnd.microsoft.icon',
-]);
-
 /**
  * In-memory response store bounded by bytes.
  *
@@ -135,15 +110,15 @@ export class CacheStore {
   readonly #hitForPassMaxKeys: number;
   readonly #maxBytes: number;
   readonly #maxEntryBytes: number;
-  readonly #compressMinBytes: number;
-  readonly #brotliQuality: number;
-  readonly #gzipLevel: number;
+  readonly #compressor: Compressor;
   readonly #now: () => number;
   readonly #metrics: CacheMetrics;
-  readonly #byUrl = new Map<string, Set<string>>();
-  readonly #bySurrogateKey = new Map<string, Set<string>>();
-  readonly #byApp = new Map<string, Set<string>>();
-  readonly #byEnvironment = new Map<string, Set<string>>();
+  readonly #index = new PurgeIndex();
+  /** The stored entries, as the purge index reads them. */
+  readonly #entries: IndexedEntries = {
+    peek: (key) => this.#lru.peek(key)?.entry,
+    keys: () => this.#lru.keys(),
+  };
 
   constructor(options: CacheStoreOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -155,19 +130,7 @@ export class CacheStore {
       throw new InvalidOptionError('maxEntryBytes', `must be at most maxBytes (${this.#maxBytes})`);
     }
     this.#hitForPassMaxKeys = positiveInt('hitForPassMaxKeys', options.hitForPassMaxKeys, 100_000);
-    this.#compressMinBytes = nonNegativeInt('compressMinBytes', options.compressMinBytes, 1024);
-    this.#brotliQuality = nonNegativeInt('brotliQuality', options.brotliQuality, 5);
-    if (this.#brotliQuality > 11) {
-      throw new InvalidOptionError('brotliQuality', `must be 0–11, got ${this.#brotliQuality}`);
-    }
-    const gzipLevel = options.gzipLevel ?? -1;
-    if (!Number.isInteger(gzipLevel) || gzipLevel < -1 || gzipLevel > 9) {
-      throw new InvalidOptionError(
-        'gzipLevel',
-        `must be an integer from -1 to 9, got ${String(gzipLevel)}`,
-      );
-    }
-    this.#gzipLevel = gzipLevel;
+    this.#compressor = new Compressor(options);
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new InvalidOptionError('now', 'must be a function returning milliseconds');
     }
@@ -240,8 +203,8 @@ export class CacheStore {
       this.#updateGauges();
       return false;
     }
-    if (previous !== undefined) this.#unindex(entry.key, previous.entry);
-    this.#index(entry.key, entry);
+    if (previous !== undefined) this.#index.remove(entry.key, previous.entry);
+    this.#index.add(entry.key, entry);
     this.#lru.set(entry.key, { entry, size });
     this.#updateGauges();
     return true;
@@ -269,7 +232,7 @@ export class CacheStore {
    * @throws InvalidOptionError naming `selector` when the selector is malformed.
    */
   purge(selector: PurgeSelector): number {
-    const matches = this.#select(selector);
+    const matches = this.#index.select(selector, this.#entries);
     for (const key of matches) this.#lru.delete(key);
     if (matches.length > 0) {
       this.#metrics.evictions.inc({ reason: 'purge' }, matches.length);
@@ -288,13 +251,13 @@ export class CacheStore {
   body(entry: CacheEntry, acceptEncoding: string | null | undefined): EncodedBody {
     const wanted = normalizeAcceptEncoding(acceptEncoding ?? undefined);
     const identity: EncodedBody = { body: entry.body, encoding: 'identity' };
-    if (wanted === 'identity' || !this.#compressible(entry)) return identity;
+    if (wanted === 'identity' || !this.#compressor.compressible(entry)) return identity;
     const slot = this.#lru.peek(entry.key);
     const own = slot !== undefined && slot.entry === entry ? slot : undefined;
     const kept = own?.[wanted];
     if (kept === null) return identity;
     if (kept !== undefined) return { body: kept, encoding: wanted };
-    const compressed = this.#compress(entry.body, wanted);
+    const compressed = this.#compressor.compress(entry.body, wanted);
     const smaller = compressed.byteLength < entry.body.byteLength;
     if (own !== undefined) {
       const size = own.size + (smaller ? compressed.byteLength : 0);
@@ -365,101 +328,11 @@ export class CacheStore {
     return { entries: expired.length, hitForPassKeys: markers.length };
   }
 
-  #select(selector: PurgeSelector): string[] {
-    if (typeof selector !== 'object' || selector === null) {
-      throw new InvalidOptionError('selector', 'must be a purge selector object');
-    }
-    switch (selector.kind) {
-      case 'url': {
-        requireString('selector.url', selector.url);
-        return [...(this.#byUrl.get(normalizeUrl(selector.url)) ?? [])];
-      }
-      case 'surrogate-key': {
-        requireString('selector.key', selector.key);
-        const keys = [...(this.#bySurrogateKey.get(selector.key) ?? [])];
-        const app = selector.app;
-        if (app === undefined) return keys;
-        return keys.filter((k) => this.#lru.peek(k)?.entry.app === app);
-      }
-      case 'environment': {
-        requireString('selector.app', selector.app);
-        if (typeof selector.environment !== 'string') {
-          throw new InvalidOptionError('selector.environment', 'must be a string');
-        }
-        return [...(this.#byEnvironment.get(envKey(selector.app, selector.environment)) ?? [])];
-      }
-      case 'path': {
-        const pattern = compilePattern(selector.pattern, 'selector.pattern');
-        const { app, environment } = selector;
-        let candidates: Iterable<string>;
-        if (app !== undefined && environment !== undefined) {
-          candidates = this.#byEnvironment.get(envKey(app, environment)) ?? [];
-        } else if (app !== undefined) {
-          candidates = this.#byApp.get(app) ?? [];
-        } else {
-          candidates = this.#lru.keys();
-        }
-        const out: string[] = [];
-        for (const key of candidates) {
-          const entry = this.#lru.peek(key)?.entry;
-          if (entry === undefined) continue;
-          if (environment !== undefined && entry.environment !== environment) continue;
-          if (pattern.match(entry.path) !== undefined) out.push(key);
-        }
-        return out;
-      }
-      default:
-        throw new InvalidOptionError(
-          'selector.kind',
-          `must be url, path, surrogate-key or environment, got ${JSON.stringify((selector as { kind?: unknown }).kind)}`,
-        );
-    }
-  }
-
   #disposed(slot: Slot, key: string, reason: LRUCache.DisposeReason): void {
     // 'set' replaces an entry (or adds a variant): set() and body() keep the indexes right.
     if (reason === 'set') return;
-    this.#unindex(key, slot.entry);
+    this.#index.remove(key, slot.entry);
     if (reason === 'evict') this.#metrics.evictions.inc({ reason: 'size' });
-  }
-
-  #index(key: string, entry: CacheEntry): void {
-    addTo(this.#byUrl, entry.url, key);
-    addTo(this.#byApp, entry.app, key);
-    addTo(this.#byEnvironment, envKey(entry.app, entry.environment), key);
-    for (const s of entry.surrogateKeys) addTo(this.#bySurrogateKey, s, key);
-  }
-
-  #unindex(key: string, entry: CacheEntry): void {
-    removeFrom(this.#byUrl, entry.url, key);
-    removeFrom(this.#byApp, entry.app, key);
-    removeFrom(this.#byEnvironment, envKey(entry.app, entry.environment), key);
-    for (const s of entry.surrogateKeys) removeFrom(this.#bySurrogateKey, s, key);
-  }
-
-  #compressible(entry: CacheEntry): boolean {
-    if (entry.body.byteLength < this.#compressMinBytes || entry.body.byteLength === 0) return false;
-    const encoding = headerValues(entry.headers, 'content-encoding').join(',').trim().toLowerCase();
-    if (encoding !== '' && encoding !== 'identity') return false;
-    if (headerValues(entry.headers, 'content-range').length > 0) return false;
-    if (parseCacheControl(headerValues(entry.headers, 'cache-control')).has('no-transform')) {
-      return false;
-    }
-    return isCompressibleType(headerValues(entry.headers, 'content-type')[0]);
-  }
-
-  #compress(body: Uint8Array, encoding: 'br' | 'gzip'): Uint8Array {
-    const out =
-      encoding === 'br'
-        ? brotliCompressSync(body, {
-            params: {
-              [zlibConstants.BROTLI_PARAM_QUALITY]: this.#brotliQuality,
-              [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
-            },
-          })
-        : gzipSync(body, { level: this.#gzipLevel });
-    // Copy to an exact-size buffer: zlib may hand back a view of a larger chunk.
-    return new Uint8Array(out);
   }
 
   #updateGauges(): void {
@@ -469,158 +342,24 @@ export class CacheStore {
   }
 }
 
-/**
- * How usable `entry` is at `now`: `fresh` before `freshUntil`, `stale` before
- * `staleWhileRevalidateUntil`, `stale-if-error-only` before `staleIfErrorUntil`, else undefined
- * (expired).
- */
-export function freshnessOf(entry: CacheEntry, now: number): Freshness | undefined {
-  if (now < entry.freshUntil) return 'fresh';
-  if (now < entry.staleWhileRevalidateUntil) return 'stale';
-  if (now < entry.staleIfErrorUntil) return 'stale-if-error-only';
-  return undefined;
-}
-
-/**
- * Bytes an entry is accounted for (without variants): body, header names and values, the strings
- * it is indexed by, and fixed overheads. Strings count one byte per UTF-16 unit.
- */
-export function entrySize(entry: CacheEntry): number {
-  let n =
-    ENTRY_OVERHEAD +
-    entry.body.byteLength +
-    entry.key.length +
-    entry.url.length +
-    entry.path.length +
-    entry.app.length +
-    entry.environment.length;
-  for (const [name, value] of entry.headers) n += ITEM_OVERHEAD + name.length + value.length;
-  for (const s of entry.surrogateKeys) n += ITEM_OVERHEAD + s.length;
-  return n;
-}
-
-/** Whether the `content-type` is worth compressing (text, JSON, XML, JS, SVG, wasm, some fonts). */
-export function isCompressibleType(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
-  if (type === 'text/event-stream') return false;
-  return (
-    type.startsWith('text/') ||
-    type.endsWith('+json') ||
-    type.endsWith('+xml') ||
-    COMPRESSIBLE_TYPES.has(type)
-  );
-}
-
 function cacheMetrics(registry: Registry | undefined): CacheMetrics {
-  const registers = registry === undefined ? [] : [registry];
-  const existing = <T>(name: string): T | undefined =>
-    registry?.getSingleMetric(name) as T | undefined;
   return {
-    entries:
-      existing<Gauge>('flotilla_shield_cache_entries') ??
-      new Gauge({
-        name: 'flotilla_shield_cache_entries',
-        help: 'Responses held by the shield cache.',
-        registers,
-      }),
-    bytes:
-      existing<Gauge>('flotilla_shield_cache_bytes') ??
-      new Gauge({
-        name: 'flotilla_shield_cache_bytes',
-        help: 'Bytes accounted by the shield cache (bodies, compressed variants, headers, overhead).',
-        registers,
-      }),
-    evictions:
-      existing<Counter<'reason'>>('flotilla_shield_cache_evictions_total') ??
-      new Counter({
-        name: 'flotilla_shield_cache_evictions_total',
-        help: 'Entries removed from the shield cache, by reason (size, expired, purge).',
-        labelNames: ['reason'],
-        registers,
-      }),
-    hitForPass:
-      existing<Gauge>('flotilla_shield_cache_hit_for_pass_keys') ??
-      new Gauge({
-        name: 'flotilla_shield_cache_hit_for_pass_keys',
-        help: 'Cache keys marked hit-for-pass (recently uncacheable: sent straight to the origin).',
-        registers,
-      }),
+    entries: sharedGauge(registry, {
+      name: 'flotilla_shield_cache_entries',
+      help: 'Responses held by the shield cache.',
+    }),
+    bytes: sharedGauge(registry, {
+      name: 'flotilla_shield_cache_bytes',
+      help: 'Bytes accounted by the shield cache (bodies, compressed variants, headers, overhead).',
+    }),
+    evictions: sharedCounter(registry, {
+      name: 'flotilla_shield_cache_evictions_total',
+      help: 'Entries removed from the shield cache, by reason (size, expired, purge).',
+      labelNames: ['reason'],
+    }),
+    hitForPass: sharedGauge(registry, {
+      name: 'flotilla_shield_cache_hit_for_pass_keys',
+      help: 'Cache keys marked hit-for-pass (recently uncacheable: sent straight to the origin).',
+    }),
   };
-}
-
-function validateEntry(entry: CacheEntry): void {
-  if (typeof entry !== 'object' || entry === null) {
-    throw new InvalidOptionError('entry', 'must be a cache entry object');
-  }
-  requireString('entry.key', entry.key);
-  if (!(entry.body instanceof Uint8Array)) {
-    throw new InvalidOptionError('entry.body', 'must be a Uint8Array');
-  }
-  if (!Number.isInteger(entry.status) || entry.status < 100 || entry.status > 999) {
-    throw new InvalidOptionError(
-      'entry.status',
-      `must be an HTTP status, got ${String(entry.status)}`,
-    );
-  }
-  if (!Array.isArray(entry.headers)) {
-    throw new InvalidOptionError('entry.headers', 'must be an array of [name, value] pairs');
-  }
-  for (const field of [
-    'storedAt',
-    'freshUntil',
-    'staleWhileRevalidateUntil',
-    'staleIfErrorUntil',
-  ] as const) {
-    if (!Number.isFinite(entry[field])) {
-      throw new InvalidOptionError(
-        `entry.${field}`,
-        `must be a finite number of ms, got ${String(entry[field])}`,
-      );
-    }
-  }
-  for (const field of ['app', 'environment', 'path', 'url'] as const) {
-    if (typeof entry[field] !== 'string') {
-      throw new InvalidOptionError(`entry.${field}`, 'must be a string');
-    }
-  }
-  if (
-    !Array.isArray(entry.surrogateKeys) ||
-    entry.surrogateKeys.some((s) => typeof s !== 'string')
-  ) {
-    throw new InvalidOptionError('entry.surrogateKeys', 'must be an array of strings');
-  }
-}
-
-function requireString(name: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value === '') {
-    throw new InvalidOptionError(name, 'must be a non-empty string');
-  }
-}
-
-/** `scheme://` dropped, host lower-cased: the form entries' `url` is stored in. */
-function normalizeUrl(url: string): string {
-  const bare = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
-  const slash = bare.search(/[/?]/);
-  return slash === -1 ? bare.toLowerCase() : bare.slice(0, slash).toLowerCase() + bare.slice(slash);
-}
-
-function envKey(app: string, environment: string): string {
-  return `${app}\u0000${environment}`;
-}
-
-function addTo(map: Map<string, Set<string>>, indexKey: string, key: string): void {
-  let set = map.get(indexKey);
-  if (set === undefined) {
-    set = new Set();
-    map.set(indexKey, set);
-  }
-  set.add(key);
-}
-
-function removeFrom(map: Map<string, Set<string>>, indexKey: string, key: string): void {
-  const set = map.get(indexKey);
-  if (set === undefined) return;
-  set.delete(key);
-  if (set.size === 0) map.delete(indexKey);
 }

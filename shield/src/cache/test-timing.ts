@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { CacheTimers } from './coalescer.ts';
+import type { CacheTimers } from './timers.ts';
 
 /** Hand-driven time: timers fire only inside advance(), in due order. */
 export class ManualClock {

@@ -1,0 +1,50 @@
+/**
+ * The cache's metrics, shared by every component on one registry: a metric
+ * another component (or an earlier instance) registered already is reused.
+ *
+ * @module
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** Name, help and labels of a metric. */
+export interface MetricConfig<L extends string> {
+  name: string;
+  help: string;
+  labelNames?: readonly L[];
+}
+
+/**
+ * The counter `config.name` of `registry`, registered now unless it already
+ * is. Without a registry, an unregistered counter.
+ */
+export function sharedCounter<L extends string = string>(
+  registry: Registry | undefined,
+  config: MetricConfig<L>,
+): Counter<L> {
+  const existing = registry?.getSingleMetric(config.name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({
+    name: config.name,
+    help: config.help,
+    labelNames: config.labelNames ?? [],
+    registers: registry ? [registry] : [],
+  });
+}
+
+/**
+ * The gauge `config.name` of `registry`, registered now unless it already
+ * is. Without a registry, an unregistered gauge.
+ */
+export function sharedGauge<L extends string = string>(
+  registry: Registry | undefined,
+  config: MetricConfig<L>,
+): Gauge<L> {
+  const existing = registry?.getSingleMetric(config.name);
+  if (existing) return existing as Gauge<L>;
+  return new Gauge({
+    name: config.name,
+    help: config.help,
+    labelNames: config.labelNames ?? [],
+    registers: registry ? [registry] : [],
+  });
+}
