@@ -4,13 +4,8 @@ import { computeCacheKey, DEFAULT_CACHE_KEY_SPEC } from '@flotilla/manifest';
 import { FlotillaError } from '@flotilla/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  FrontDoor,
-  type FrontDoorOptions,
-  type FrontDoorRequest,
-  originForm,
-  rejectionResponse,
-} from './front-door.ts';
+import { FrontDoor, type FrontDoorOptions, originForm } from './front-door.ts';
+import { type FrontDoorRequest, rejectionResponse } from './request-checks.ts';
 import { headerRecord } from './upstream-headers.ts';
 
 // ---- a node:http server whose handler runs FrontDoor.check ------------------------

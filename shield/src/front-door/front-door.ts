@@ -7,31 +7,17 @@
  */
 import { InvalidOptionError } from '@flotilla/protocol';
 import { type LocationContext, parseHost, rewriteLocation } from './location.ts';
+import {
+  checkRequest,
+  type FrontDoorRejection,
+  type FrontDoorRequest,
+  type ParserError,
+  parserRejection,
+  rejectionResponse,
+} from './request-checks.ts';
 import { normalizeIp, TrustedProxies } from './trusted-proxies.ts';
 import { type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.ts';
 import { type UserAgentClass, UserAgentClassifier } from './user-agent.ts';
-
-/** The parts of a `node:http` `IncomingMessage` the front door reads. */
-export interface FrontDoorRequest {
-  method?: string | undefined;
-  url?: string | undefined;
-  httpVersion?: string;
-  /** Name, value, name, value… as received. */
-  rawHeaders: string[];
-  socket: { remoteAddress?: string | undefined; encrypted?: boolean };
-}
-
-/** A request the front door refuses, and how to answer it. Close the connection after answering. */
-export interface FrontDoorRejection {
-  status: 400 | 413 | 414 | 431;
-  /**
-   * `FLOTILLA_ERR_BAD_REQUEST` (400), `FLOTILLA_ERR_BODY_TOO_LARGE` (413),
-   * `FLOTILLA_ERR_URI_TOO_LONG` (414), `FLOTILLA_ERR_HEADERS_TOO_LARGE` (431).
-   */
-  code: string;
-  /** One line for the client, naming the problem. */
-  message: string;
-}
 
 /** Who sent a request, as far as the front door believes. */
 export interface ClientInfo {
@@ -110,21 +96,8 @@ export interface FrontDoorOptions {
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
-const NONE: string[] = [];
 // Room for the method, the version and the CRLFs around the request line.
 const REQUEST_LINE_SLACK = 1024;
-
-function reject(status: FrontDoorRejection['status'], message: string): FrontDoorRejection {
-  const code =
-    status === 400
-      ? 'FLOTILLA_ERR_BAD_REQUEST'
-      : status === 413
-        ? 'FLOTILLA_ERR_BODY_TOO_LARGE'
-        : status === 414
-          ? 'FLOTILLA_ERR_URI_TOO_LONG'
-          : 'FLOTILLA_ERR_HEADERS_TOO_LARGE';
-  return { status, code, message };
-}
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
@@ -300,102 +273,9 @@ export class FrontDoor {
    * not answer a second time when Node's parser then trips over that body.
    */
   check(req: FrontDoorRequest): FrontDoorRejection | undefined {
-    const rejection = this.#check(req);
+    const rejection = checkRequest(req, this);
     if (rejection) this.#rejected.add(req.socket);
     return rejection;
-  }
-
-  #check(req: FrontDoorRequest): FrontDoorRejection | undefined {
-    const target = req.url ?? '';
-    if (target.length > this.maxUrlBytes) {
-      return reject(
-        414,
-        `request target is ${target.length} bytes, over the limit of ${this.maxUrlBytes}`,
-      );
-    }
-    const raw = req.rawHeaders;
-    let headerBytes = 2;
-    // Allocated only when such a header comes (this runs on every request).
-    let lengths: string[] = NONE;
-    let encodings: string[] = NONE;
-    let hosts: string[] = NONE;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i] as string;
-      const value = raw[i + 1] as string;
-      headerBytes += name.length + value.length + 4;
-      // Only these three names matter; most headers are longer or shorter.
-      const n = name.length;
-      if (n !== 4 && n !== 14 && n !== 17) continue;
-      const lower = name.toLowerCase();
-      if (lower === 'content-length') lengths = lengths === NONE ? [value] : [...lengths, value];
-      else if (lower === 'transfer-encoding')
-        encodings = encodings === NONE ? [value] : [...encodings, value];
-      else if (lower === 'host') hosts = hosts === NONE ? [value] : [...hosts, value];
-    }
-    if (headerBytes > this.maxHeaderBytes) {
-      return reject(
-        431,
-        `request headers are ${headerBytes} bytes, over the limit of ${this.maxHeaderBytes}`,
-      );
-    }
-    if (lengths.length > 0 && encodings.length > 0) {
-      return reject(400, 'request has both content-length and transfer-encoding');
-    }
-    if (encodings.length > 0) {
-      const codings = encodings
-        .join(',')
-        .split(',')
-        .map((c) => c.trim().toLowerCase());
-      if (codings.length !== 1 || codings[0] !== 'chunked') {
-        return reject(
-          400,
-          `transfer-encoding "${encodings.join(', ')}" is not supported: only "chunked"`,
-        );
-      }
-    }
-    if (lengths.length > 0) {
-      const values = lengths
-        .join(',')
-        .split(',')
-        .map((v) => v.trim());
-      if (values.some((v) => !/^\d+$/.test(v))) {
-        return reject(400, `content-length "${lengths.join(', ')}" is not a number`);
-      }
-      const distinct = new Set(values.map((v) => v.replace(/^0+(?=\d)/, '')));
-      if (distinct.size > 1) {
-        return reject(400, `conflicting content-length values: ${[...distinct].join(', ')}`);
-      }
-      const [declared = '0'] = distinct;
-      if (declared.length > 15 || Number(declared) > this.maxBodyBytes) {
-        return reject(
-          413,
-          `request body of ${declared} bytes is over the limit of ${this.maxBodyBytes}`,
-        );
-      }
-    }
-    if (hosts.length > 1) return reject(400, 'request has more than one host header');
-    const host = hosts.length === 1 ? parseHost(hosts[0]) : undefined;
-    if (hosts.length === 1 && !host) {
-      return reject(400, `host header ${JSON.stringify(hosts[0])} is not a host name`);
-    }
-    if (hosts.length === 0 && req.httpVersion !== '1.0' && req.httpVersion !== '0.9') {
-      return reject(400, 'request has no host header');
-    }
-    if (target.startsWith('/')) return undefined;
-    if (target === '*' && (req.method ?? '').toUpperCase() === 'OPTIONS') return undefined;
-    if (/^https?:\/\//i.test(target)) {
-      let authority: string | undefined;
-      try {
-        authority = new URL(target).host;
-      } catch {
-        authority = undefined;
-      }
-      if (authority !== undefined && host && parseHost(authority)?.hostname === host.hostname) {
-        return undefined;
-      }
-      return reject(400, 'absolute request target names another host than the host header');
-    }
-    return reject(400, `unsupported request target ${JSON.stringify(target.slice(0, 64))}`);
   }
 
   /**
@@ -406,26 +286,8 @@ export class FrontDoor {
    *
    * {@link handleClientError} answers with it.
    */
-  clientErrorRejection(
-    err: Error & { code?: string; reason?: string; rawPacket?: unknown },
-  ): FrontDoorRejection | undefined {
-    const code = err.code ?? '';
-    if (!code.startsWith('HPE_')) return undefined;
-    if (code === 'HPE_HEADER_OVERFLOW') {
-      const packet = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : undefined;
-      // The packet holds the start of the request: is its first line the long part?
-      if (packet && /^[A-Z]+ /.test(packet.subarray(0, 32).toString('latin1'))) {
-        const lineEnd = packet.indexOf('\r\n');
-        if (lineEnd === -1 || lineEnd > this.maxUrlBytes) {
-          return reject(414, `request target is over the limit of ${this.maxUrlBytes} bytes`);
-        }
-      }
-      return reject(
-        431,
-        `request line and headers are over the limit of ${this.serverMaxHeaderSize} bytes`,
-      );
-    }
-    return reject(400, `malformed request: ${err.reason ?? code}`);
+  clientErrorRejection(err: ParserError): FrontDoorRejection | undefined {
+    return parserRejection(err, this);
   }
 
   /**
@@ -440,7 +302,7 @@ export class FrontDoor {
    * server.on('clientError', (err, socket) => door.handleClientError(err, socket));
    */
   handleClientError(
-    err: Error & { code?: string; reason?: string; rawPacket?: unknown },
+    err: ParserError,
     socket: { writable: boolean; end(data: string): unknown; destroy(): unknown },
   ): void {
     // check() rejected a request on this socket: its answer (with
@@ -604,30 +466,4 @@ function addressEntries(raw: readonly string[], name: string): string[] {
     }
   }
   return entries;
-}
-
-/**
- * A raw HTTP/1.1 response for a rejection, for a socket no `ServerResponse`
- * exists for (Node's `clientError`). Same shape as the shield's other error
- * answers: `text/plain`, `x-flotilla-error`, `cache-control: no-store`, and
- * `connection: close`.
- */
-export function rejectionResponse(rejection: FrontDoorRejection): string {
-  const reasons: Record<number, string> = {
-    400: 'Bad Request',
-    413: 'Content Too Large',
-    414: 'URI Too Long',
-    431: 'Request Header Fields Too Large',
-  };
-  const body = `${rejection.code}: ${rejection.message.replace(/[\r\n]/g, ' ')}\n`;
-  return [
-    `HTTP/1.1 ${rejection.status} ${reasons[rejection.status] ?? 'Bad Request'}`,
-    'content-type: text/plain; charset=utf-8',
-    `x-flotilla-error: ${rejection.code}`,
-    'cache-control: no-store',
-    'connection: close',
-    `content-length: ${Buffer.byteLength(body)}`,
-    '',
-    body,
-  ].join('\r\n');
 }

@@ -9,12 +9,16 @@ export {
   FrontDoor,
   type FrontDoorOptions,
   type FrontDoorRedirect,
-  type FrontDoorRejection,
-  type FrontDoorRequest,
   originForm,
-  rejectionResponse,
 } from './front-door.ts';
 export { type HostParts, type LocationContext, parseHost, rewriteLocation } from './location.ts';
+export {
+  checkRequest,
+  type FrontDoorRejection,
+  type FrontDoorRequest,
+  parserRejection,
+  rejectionResponse,
+} from './request-checks.ts';
 export { normalizeIp, TRUSTED_PROXY_ALIASES, TrustedProxies } from './trusted-proxies.ts';
 export {
   BROWSER_HEADER,
