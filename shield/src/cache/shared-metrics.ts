@@ -13,6 +13,22 @@ export interface MetricConfig<L extends string> {
   labelNames?: readonly L[];
 }
 
+/** The metric `config.name` of `registry`, or `create`d (and registered there). */
+function registered<L extends string, M>(
+  registry: Registry | undefined,
+  config: MetricConfig<L>,
+  create: (settings: MetricConfig<L> & { registers: Registry[] }) => M,
+): M {
+  const existing = registry?.getSingleMetric(config.name);
+  if (existing) return existing as M;
+  return create({
+    name: config.name,
+    help: config.help,
+    labelNames: config.labelNames ?? [],
+    registers: registry ? [registry] : [],
+  });
+}
+
 /**
  * The counter `config.name` of `registry`, registered now unless it already
  * is. Without a registry, an unregistered counter.
@@ -21,14 +37,7 @@ export function sharedCounter<L extends string = string>(
   registry: Registry | undefined,
   config: MetricConfig<L>,
 ): Counter<L> {
-  const existing = registry?.getSingleMetric(config.name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({
-    name: config.name,
-    help: config.help,
-    labelNames: config.labelNames ?? [],
-    registers: registry ? [registry] : [],
-  });
+  return registered(registry, config, (settings) => new Counter<L>(settings));
 }
 
 /**
@@ -39,12 +48,5 @@ export function sharedGauge<L extends string = string>(
   registry: Registry | undefined,
   config: MetricConfig<L>,
 ): Gauge<L> {
-  const existing = registry?.getSingleMetric(config.name);
-  if (existing) return existing as Gauge<L>;
-  return new Gauge({
-    name: config.name,
-    help: config.help,
-    labelNames: config.labelNames ?? [],
-    registers: registry ? [registry] : [],
-  });
+  return registered(registry, config, (settings) => new Gauge<L>(settings));
 }
