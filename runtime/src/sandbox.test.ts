@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { CompileCache } from './compile-cache.ts';
+import type { GuestLogEntry } from './console-capture.ts';
 import { DEFAULT_LIMITS, resolveLimits } from './limits.ts';
-import { CompileCache, type GuestLogEntry } from './sandbox.ts';
 import { disposeLoaded, hashOf, loadBundle, rejection, request, text } from './test-helpers.ts';
 
 afterEach(() => disposeLoaded());

@@ -3,7 +3,8 @@
  * Not exported from the package.
  */
 import { createHash } from 'node:crypto';
-import { DeploymentIsolate, type LoadOptions, type SandboxRequest } from './sandbox.ts';
+import type { SandboxRequest } from './marshal.ts';
+import { DeploymentIsolate, type LoadOptions } from './sandbox.ts';
 
 /** sha256 of a bundle, as the manifest's `bundleHash`. */
 export function hashOf(code: string): string {
