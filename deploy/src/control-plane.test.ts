@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ControlPlane, type PublishProgress } from './control-plane.ts';
+import { ControlPlane } from './control-plane.ts';
 import type { ControlStore } from './control-store.ts';
 import { JetStreamControlStore } from './jetstream-control-store.ts';
 import { MemoryControlStore } from './memory-control-store.ts';
+import type { PublishProgress } from './publish.ts';
 import type { EnvironmentRecord } from './records.ts';
 import { sha256, tempDir, writeBuild } from './test-builds.ts';
 

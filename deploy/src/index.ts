@@ -1,15 +1,14 @@
-export {
-  type BuildOutput,
-  blobName,
-  ControlPlane,
-  type ControlPlaneOptions,
-  type EnvironmentPatch,
-  type EnvironmentWatch,
-  type PublishOptions,
-  type PublishPhase,
-  type PublishProgress,
-  type PublishResult,
-} from './control-plane.ts';
+export { blobName } from './blobs.ts';
+export { ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
+export type { EnvironmentWatch } from './environments.ts';
+export type { EnvironmentPatch } from './option-checks.ts';
+export type {
+  BuildOutput,
+  PublishOptions,
+  PublishPhase,
+  PublishProgress,
+  PublishResult,
+} from './publish.ts';
 export {
   ControlPlaneBundleStore,
   type ControlPlaneBundleStoreOptions,
