@@ -1,31 +1,13 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ControlPlane } from './control-plane.ts';
 import { ControlPlaneBundleStore } from './control-plane-bundle-store.ts';
-import type { ControlStore } from './control-store.ts';
-import { JetStreamControlStore } from './jetstream-control-store.ts';
 import { MemoryControlStore } from './memory-control-store.ts';
 import { sha256, tempDir, writeBuild } from './test-builds.ts';
+import { storePairs } from './test-stores.ts';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-let other: NatsConnection;
-let seq = 0;
-
-beforeAll(async () => {
-  server = await startNatsServer({ jetstream: true });
-  nc = await connect({ servers: server.url, name: 'bundle-store-test' });
-  other = await connect({ servers: server.url, name: 'bundle-store-test-worker' });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await other?.close();
-  await server?.stop();
-});
+const pairs = storePairs('bundles');
 
 let root: { path: string; remove(): Promise<void> };
 const stores: ControlPlaneBundleStore[] = [];
@@ -37,28 +19,7 @@ afterEach(async () => {
   await root.remove();
 });
 
-type OpenPair = () => Promise<[ControlStore, ControlStore]>;
-
-describe.each([
-  [
-    'MemoryControlStore',
-    (async () => {
-      const store = new MemoryControlStore();
-      return [store, store];
-    }) as OpenPair,
-  ],
-  [
-    'JetStreamControlStore',
-    (async () => {
-      seq++;
-      const names = { bucket: `ctl_bundles_${seq}`, blobBucket: `blob_bundles_${seq}` };
-      return Promise.all([
-        JetStreamControlStore.open(nc, names),
-        JetStreamControlStore.open(other, names),
-      ]);
-    }) as OpenPair,
-  ],
-])('ControlPlaneBundleStore on %s', (_name, openPair) => {
+describe.each(pairs)('ControlPlaneBundleStore on %s', (_name, openPair) => {
   async function setup() {
     const [publisherStore, workerStore] = await openPair();
     const publisher = new ControlPlane({ store: publisherStore });

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import type { ManifestLimits } from '@flotilla/manifest';
 import { InvalidOptionError, nonEmptyString, normalizeOrigin, required } from '@flotilla/protocol';
 import { hashFile } from './build-files.ts';
-import type { ControlPlane, EnvironmentWatch } from './control-plane.ts';
+import type { ControlPlane } from './control-plane.ts';
+import type { EnvironmentWatch } from './environments.ts';
 import { DeployError } from './errors.ts';
 import { DEPLOYMENT_ID_PATTERN, type EnvironmentRecord, NAME_PATTERN } from './records.ts';
 

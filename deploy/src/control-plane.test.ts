@@ -1,52 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ControlPlane, type PublishProgress } from './control-plane.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ControlPlane } from './control-plane.ts';
 import type { ControlStore } from './control-store.ts';
-import { JetStreamControlStore } from './jetstream-control-store.ts';
 import { MemoryControlStore } from './memory-control-store.ts';
+import type { PublishProgress } from './publish.ts';
 import type { EnvironmentRecord } from './records.ts';
 import { sha256, tempDir, writeBuild } from './test-builds.ts';
+import { storePairs } from './test-stores.ts';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-let other: NatsConnection;
-let seq = 0;
-
-beforeAll(async () => {
-  server = await startNatsServer({ jetstream: true });
-  nc = await connect({ servers: server.url, name: 'control-plane-test' });
-  other = await connect({ servers: server.url, name: 'control-plane-test-other' });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await other?.close();
-  await server?.stop();
-});
-
-/**
- * Opens a store twice over the same data (as two processes would): for
- * JetStream, two connections on fresh buckets; in memory, one store.
- */
-type OpenPair = () => Promise<[ControlStore, ControlStore]>;
-
-const memoryPair: OpenPair = async () => {
-  const store = new MemoryControlStore();
-  return [store, store];
-};
-
-const jetStreamPair: OpenPair = async () => {
-  seq++;
-  const names = { bucket: `ctl_plane_${seq}`, blobBucket: `blob_plane_${seq}` };
-  return Promise.all([
-    JetStreamControlStore.open(nc, names),
-    JetStreamControlStore.open(other, names),
-  ]);
-};
+const pairs = storePairs('plane');
 
 let root: { path: string; remove(): Promise<void> };
 beforeEach(async () => {
@@ -56,10 +20,7 @@ afterEach(async () => {
   await root.remove();
 });
 
-describe.each([
-  ['MemoryControlStore', memoryPair],
-  ['JetStreamControlStore', jetStreamPair],
-])('ControlPlane on %s', (_name, openPair) => {
+describe.each(pairs)('ControlPlane on %s', (_name, openPair) => {
   async function planes(): Promise<[ControlPlane, ControlPlane, ControlStore]> {
     const [a, b] = await openPair();
     return [new ControlPlane({ store: a }), new ControlPlane({ store: b }), a];

@@ -1,29 +1,10 @@
-export {
-  MAX_CONCURRENT_FETCHES,
-  MAX_FETCHES_PER_RENDER,
-  MAX_REDIRECTS,
-  UNDECLARED_BACKEND,
-  validateBackends,
-} from './backend-fetch.ts';
+export { UNDECLARED_BACKEND } from './backend-fetch.ts';
+export { validateBackends } from './backend-policy.ts';
+export { CompileCache } from './compile-cache.ts';
 export { SandboxError } from './errors.ts';
 export { guestPreludeSource, useGuestPreludeSource } from './guest-code.ts';
-export {
-  type AcquiredIsolate,
-  type DeploymentSource,
-  IsolateCache,
-  type IsolateCacheOptions,
-  type IsolateCacheStats,
-  type PrewarmOptions,
-  type PrewarmResult,
-} from './isolate-cache.ts';
+export { type DeploymentSource, IsolateCache, type IsolateCacheStats } from './isolate-cache.ts';
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
+export type { SandboxRequest, SandboxResponse } from './marshal.ts';
 export { assertIsolateHostProcess, ISOLATE_HOST_FLAGS } from './process-flags.ts';
-export {
-  CompileCache,
-  DeploymentIsolate,
-  type GuestLogEntry,
-  type LoadOptions,
-  type RenderOptions,
-  type SandboxRequest,
-  type SandboxResponse,
-} from './sandbox.ts';
+export { DeploymentIsolate } from './sandbox.ts';

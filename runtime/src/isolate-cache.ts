@@ -1,6 +1,8 @@
 import { positiveInt } from '@flotilla/protocol';
+import type { CompileCache } from './compile-cache.ts';
+import type { GuestLogEntry } from './console-capture.ts';
 import { DEFAULT_LIMITS, type SandboxLimits } from './limits.ts';
-import { type CompileCache, DeploymentIsolate, type GuestLogEntry } from './sandbox.ts';
+import { DeploymentIsolate } from './sandbox.ts';
 
 /** Options of {@link IsolateCache}. */
 export interface IsolateCacheOptions {

@@ -1,85 +1,31 @@
-import { transcode } from 'node:buffer';
-import { randomFillSync } from 'node:crypto';
-import { InvalidOptionError } from '@flotilla/protocol';
-import ivm from 'isolated-vm';
-import { BackendFetcher, type FetchScope, validateBackends } from './backend-fetch.ts';
-import { SandboxError } from './errors.ts';
-import { MAX_RANDOM_BYTES } from './guest/crypto.ts';
-import {
-  type GuestFetchResult,
-  type GuestRequestInit,
-  type GuestResult,
-  MAX_TIMERS,
-} from './guest/host.ts';
-import { installPrelude } from './guest-code.ts';
-import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
-
-/** The request a bundle renders, as plain data. */
-export interface SandboxRequest {
-  method: string;
-  /** Absolute URL. */
-  url: string;
-  headers: Array<[string, string]>;
-  /** Request body, or null for none. */
-  body: Uint8Array | null;
-}
-
-/** The response a bundle returned, as plain data. */
-export interface SandboxResponse {
-  status: number;
-  headers: Array<[string, string]>;
-  body: Uint8Array;
-  /** CPU time the isolate spent on this render, in ms (approximate under concurrency). */
-  cpuMs: number;
-}
-
-/** One line a bundle wrote with `console.*`. */
-export interface GuestLogEntry {
-  level: 'log' | 'info' | 'warn' | 'error' | 'debug';
-  message: string;
-  deploymentId: string;
-  requestId: string | undefined;
-}
-
 /**
- * Compiled-code cache (`cachedData`) keyed by bundle hash. It only ever holds
- * data this process produced: never fill it from outside (CVE-2022-39266).
+ * One deployment's isolate: loads it ({@link loadIsolate}), runs its
+ * renders, and keeps it within its limits ({@link LimitGuard}) until it is
+ * retired or disposed. See `runtime/README.md`, "How a render runs".
  */
-export class CompileCache {
-  readonly #entries = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
-  readonly #max: number;
-
-  /** @param maxEntries bundles kept. @default 64 */
-  constructor(maxEntries = 64) {
-    this.#max = maxEntries;
-  }
-
-  /** @internal */
-  get(hash: string): ivm.ExternalCopy<ArrayBuffer> | undefined {
-    return this.#entries.get(hash);
-  }
-
-  /** @internal */
-  set(hash: string, data: ivm.ExternalCopy<ArrayBuffer>): void {
-    this.#entries.set(hash, data);
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.#entries.get(oldest)?.release();
-      this.#entries.delete(oldest);
-    }
-  }
-
-  /** @internal */
-  delete(hash: string): void {
-    this.#entries.get(hash)?.release();
-    this.#entries.delete(hash);
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-}
+import { InvalidOptionError } from '@flotilla/protocol';
+import type ivm from 'isolated-vm';
+import { BackendFetcher } from './backend-fetch.ts';
+import { validateBackends } from './backend-policy.ts';
+import type { BackendFetchInit } from './backend-request.ts';
+import { type LoadedIsolate, loadIsolate } from './bundle-loader.ts';
+import type { CompileCache } from './compile-cache.ts';
+import type { GuestLogEntry } from './console-capture.ts';
+import { SandboxError } from './errors.ts';
+import type { FetchScope } from './fetch-scope.ts';
+import type { GuestRequestInit, GuestResult } from './guest/host.ts';
+import type { GuestEntries } from './host-bridge.ts';
+import { HostTimers } from './host-timers.ts';
+import { type FailRender, type KillReason, LimitGuard } from './limit-guard.ts';
+import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
+import {
+  envPairs,
+  ownBytes,
+  type SandboxRequest,
+  type SandboxResponse,
+  toResponse,
+} from './marshal.ts';
+import { SyncPolicy } from './sync-policy.ts';
 
 /** Options of {@link DeploymentIsolate.load}. */
 export interface LoadOptions {
@@ -144,194 +90,8 @@ export interface RenderOptions {
    */
   backends?: Record<string, string>;
 }
-
-/** Reused per thread: UTF-8 straight into it, then one exact copy (faster than TextEncoder). */
-let scratch = Buffer.allocUnsafeSlow(256 * 1024);
-
-/** A character V8 cannot keep in a one-byte string: the string is UTF-16 inside. */
-const WIDE_CHAR = /[\u0100-\uffff]/;
-
-function utf8(text: string): Uint8Array {
-  // Node encodes a UTF-16 string (one '€' or '—' in a page makes it one) to
-  // UTF-8 at ~2.7 ns a char: ~120 µs for a 44 KB page, 8% of a React render.
-  // A copy as UTF-16LE and ICU's transcode take a third of that. Lone
-  // surrogates make transcode throw: Buffer's encoder replaces them.
-  if (text.length >= 1024 && WIDE_CHAR.test(text)) {
-    try {
-      return transcode(Buffer.from(text, 'utf16le'), 'utf16le', 'utf8');
-    } catch {
-      // falls through
-    }
-  }
-  const worst = text.length * 3;
-  if (scratch.length < worst) scratch = Buffer.allocUnsafeSlow(worst);
-  const n = scratch.write(text, 0, worst, 'utf8');
-  return new Uint8Array(scratch.subarray(0, n));
-}
-
-/** Stateless decoders (each call decodes one complete input), by fatal × ignoreBOM. */
-const utf8Decoders = new Map<string, TextDecoder>();
-
-/**
- * Host side of the guest's large `TextDecoder.decode` calls: the bytes
- * arrive copied; null for anything but a Uint8Array, or invalid UTF-8 when
- * `fatal` (the guest throws its own TypeError then).
- */
-function decodeUtf8(bytes: unknown, fatal: unknown, ignoreBOM: unknown): string | null {
-  if (!(bytes instanceof Uint8Array)) return null;
-  const key = `${fatal === true} ${ignoreBOM === true}`;
-  let decoder = utf8Decoders.get(key);
-  if (decoder === undefined) {
-    decoder = new TextDecoder('utf-8', { fatal: fatal === true, ignoreBOM: ignoreBOM === true });
-    utf8Decoders.set(key, decoder);
-  }
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    return null;
-  }
-}
-
-function isMemoryError(err: unknown, isolate: ivm.Isolate): boolean {
-  const message = err instanceof Error ? err.message : String(err);
-  return /memory limit/i.test(message) || (isolate.isDisposed && /disposed/i.test(message));
-}
-
-function isTimeout(err: unknown): boolean {
-  return err instanceof Error && /Script execution timed out/.test(err.message);
-}
-
-/**
- * `bytes` alone, in a buffer of its own. Copying a view into an isolate (or
- * across threads) copies its whole underlying buffer, and request bodies are
- * often views into a larger pooled or socket buffer holding other data.
- */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? bytes
-    : bytes.slice();
-}
-
-/**
- * `env` as the list of pairs the guest builds its per-render object from, or
- * null for none. Errors name the key only: values may be secrets.
- */
-function envPairs(env: unknown, deploymentId: string): Array<[string, string]> | null {
-  if (env === undefined || env === null) return null;
-  if (typeof env !== 'object' || Array.isArray(env)) {
-    throw new InvalidOptionError(
-      'env',
-      `must be an object of variable name → string value (deployment ${deploymentId})`,
-    );
-  }
-  const pairs: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(env)) {
-    if (name === '') {
-      throw new InvalidOptionError(
-        'env',
-        `has an empty variable name (deployment ${deploymentId})`,
-      );
-    }
-    if (typeof value !== 'string') {
-      throw new InvalidOptionError(
-        `env.${name}`,
-        `must be a string, got ${value === null ? 'null' : typeof value} (deployment ${deploymentId})`,
-      );
-    }
-    pairs.push([name, value]);
-  }
-  return pairs.length > 0 ? pairs : null;
-}
-
-function describeError(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
-
-/**
- * A render runs synchronously on the calling thread (see `#run`) only when
- * the isolate's renders have been short: the thread can do nothing else
- * meanwhile, so a long one would hold up the renders of other deployments
- * on the thread (an asynchronous render runs on an isolated-vm pool thread
- * beside them). Short: under this much CPU (ms). Sync saves some tens of µs
- * a render (a hop to that pool thread and back), which matters only for
- * short ones anyway.
- */
-const SYNC_RENDER_MAX_CPU_MS = 10;
-/** Renders under {@link SYNC_RENDER_MAX_CPU_MS} an isolate completes (after a longer one) before rendering synchronously. */
-const SYNC_AFTER_SHORT_RENDERS = 32;
-/**
- * Deployments whose render hit the CPU limit in this thread: they never
- * render synchronously here again, so that a bundle cannot stall the thread
- * repeatedly (once per fresh isolate). Bounded; oldest forgotten first.
- */
-const cpuHogs = new Set<string>();
-const MAX_CPU_HOGS = 4096;
-
-/** How often running renders' CPU is checked: often enough to stop one near `cpuMs`. */
-const CPU_CHECK_MS = (cpuMs: number) => Math.min(100, Math.max(5, Math.floor(cpuMs / 4)));
-
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const BAD_HEADER_VALUE = /[\0\r\n]/;
-
-/**
- * Checks what came out of the isolate. The prelude builds it, but a bundle can
- * patch `Response.prototype` or redefine `status`, so nothing is trusted:
- * a bad shape is the bundle's fault (`FLOTILLA_ERR_RENDER`), never ours.
- */
-function invalidResult(result: GuestResult): string | undefined {
-  if (typeof result !== 'object' || result === null) return 'not an object';
-  if (!result.ok) {
-    return typeof result.code === 'string' && typeof result.message === 'string'
-      ? undefined
-      : 'a malformed error';
-  }
-  if (!Number.isInteger(result.status) || result.status < 200 || result.status > 599) {
-    return `status ${String(result.status)}`;
-  }
-  if (!Array.isArray(result.headers)) return 'headers that are not a list';
-  for (const pair of result.headers) {
-    if (
-      !Array.isArray(pair) ||
-      pair.length !== 2 ||
-      typeof pair[0] !== 'string' ||
-      typeof pair[1] !== 'string' ||
-      !HEADER_NAME.test(pair[0]) ||
-      BAD_HEADER_VALUE.test(pair[1])
-    ) {
-      return `an invalid header ${JSON.stringify(Array.isArray(pair) ? pair[0] : pair)?.slice(0, 100)}`;
-    }
-  }
-  if (result.bodyText !== null && typeof result.bodyText !== 'string')
-    return 'a body that is not text';
-  if (result.bodyBytes !== null && !(result.bodyBytes instanceof Uint8Array)) {
-    return 'a body that is not bytes';
-  }
-  return undefined;
-}
-
-/** CPU bookkeeping of one running render. */
-interface RenderCpu {
-  cpuStart: bigint;
-  /** Most renders running at once while this one ran: its fair share of the isolate's CPU. */
-  overlap: number;
-}
-
-/** Why an isolate was disposed while renders were running. */
-interface KillReason {
-  code: string;
-  message: string;
-}
-
-/** References to the prelude's entry points (`installed` in guest/prelude.ts). */
-interface GuestEntries {
-  dispatch: ivm.Reference<(init: GuestRequestInit) => Promise<GuestResult>>;
-  start: ivm.Reference<(init: GuestRequestInit) => number>;
-  take: ivm.Reference<(id: number) => GuestResult | null>;
-  wait: ivm.Reference<(id: number) => GuestResult | Promise<GuestResult>>;
-  fireTimer: ivm.Reference<(id: number) => void>;
-  settle: ivm.Reference<(requestId: string) => number[]>;
-  deliverFetch: ivm.Reference<(id: number, result: GuestFetchResult) => void>;
-}
+/** Builds the error of a bad per-render option (`env.<name>`, `backends.<name>`). */
+const invalidOption = (option: string, problem: string) => new InvalidOptionError(option, problem);
 
 /**
  * One isolate holding one deployment's bundle, ready to render requests.
@@ -347,50 +107,46 @@ export class DeploymentIsolate {
   readonly bundleHash: string;
   readonly limits: SandboxLimits;
   readonly #isolate: ivm.Isolate;
-  readonly #refs: Array<{ release(): void }> = [];
+  readonly #refs: Array<{ release(): void }>;
   readonly #guest: GuestEntries;
   readonly #backend: BackendFetcher;
-  readonly #timers = new Map<number, NodeJS.Timeout>();
-  /** Timer callbacks running in the isolate now (each settles after its limit checks). */
-  readonly #firing = new Set<Promise<void>>();
-  /** Render calls into the isolate (`dispatch`, `wait`) not answered yet. */
-  readonly #calls = new Set<Promise<unknown>>();
-  /**
-   * Renders running in the isolate: the function that fails each, the
-   * isolate's CPU time when it started, and how many renders it overlapped.
-   */
-  readonly #running = new Map<(reason: KillReason) => void, RenderCpu>();
-  /** Checks CPU per render while any runs (the `timeout` option only covers one synchronous run). */
-  #cpuWatch: NodeJS.Timeout | undefined;
+  readonly #timers: HostTimers;
+  readonly #guard: LimitGuard;
+  readonly #sync: SyncPolicy;
   #nextRequest = 0;
   #renders = 0;
   #syncRenders = 0;
-  /**
-   * Short renders to complete before rendering synchronously again; a fresh
-   * isolate renders asynchronously until its first render completed.
-   */
-  #shortBeforeSync = 1;
-  /** True once a render completed (with a result, an error result included). */
-  #warm = false;
   #disposed = false;
   #retired = false;
-  #killed: KillReason | undefined;
 
   private constructor(
     options: LoadOptions,
     limits: SandboxLimits,
-    isolate: ivm.Isolate,
-    guest: GuestEntries,
-    refs: Array<{ release(): void }>,
+    loaded: LoadedIsolate,
     backend: BackendFetcher,
   ) {
     this.deploymentId = options.deploymentId;
     this.bundleHash = options.bundleHash;
     this.limits = limits;
-    this.#isolate = isolate;
-    this.#guest = guest;
+    this.#isolate = loaded.isolate;
+    this.#guest = loaded.bridge.guest;
+    this.#refs = loaded.refs;
     this.#backend = backend;
-    this.#refs.push(...refs);
+    this.#guard = new LimitGuard({
+      isolate: loaded.isolate,
+      deploymentId: options.deploymentId,
+      limits,
+      disposed: () => this.#disposed,
+      dispose: () => this.#dispose(),
+    });
+    this.#timers = new HostTimers(limits.wallMs, (id) => {
+      if (this.#disposed) return;
+      this.#guard.enterGuest(
+        this.#guest.fireTimer.apply(undefined, [id], { timeout: this.limits.cpuMs }),
+        'a setTimeout callback or what followed it',
+      );
+    });
+    this.#sync = new SyncPolicy(options.deploymentId, limits.cpuMs, limits.wallMs);
   }
 
   /**
@@ -417,205 +173,27 @@ export class DeploymentIsolate {
         new InvalidOptionError(option, `${problem} (deployment ${options.deploymentId})`),
     );
     const backend = new BackendFetcher(options.deploymentId, backends, limits.backendResponseBytes);
-    const isolate = new ivm.Isolate({ memoryLimit: limits.heapMb });
-    const refs: Array<{ release(): void }> = [];
-    let self: DeploymentIsolate | undefined;
-    // Timers the bundle sets while it loads, replayed once the isolate exists.
-    const early: Array<[string, number, number]> = [];
-    try {
-      const context = await isolate.createContext();
-      refs.push(context);
-      const log = options.log;
-      const logCallback = new ivm.Callback(
-        (level: GuestLogEntry['level'], message: string, requestId: string) => {
-          log?.({
-            level,
-            message: String(message).slice(0, 8192),
-            deploymentId: options.deploymentId,
-            requestId: typeof requestId === 'string' && requestId !== '' ? requestId : undefined,
-          });
-        },
-        { ignored: true },
-      );
-      const timerCallback = new ivm.Callback(
-        (op: string, id: number, ms: number) => {
-          if (self) self.timer(op, id, ms);
-          else early.push([op, id, ms]);
-        },
-        { ignored: true },
-      );
-      // Fetch calls made before `self` exists are refused by the guest (no render runs).
-      const fetchCallback = new ivm.Callback(
-        (
-          id: number,
-          owner: string,
-          url: string,
-          method: string,
-          headers: unknown,
-          body: unknown,
-          redirect: string,
-        ) => self?.startFetch(id, owner, { url, method, headers, body, redirect }),
-        { ignored: true },
-      );
-      // Synchronous: the guest's crypto gets `n` fresh bytes from the CSPRNG (copied in).
-      const randomCallback = new ivm.Callback((n: number) => {
-        const size = Number.isInteger(n) && n > 0 && n <= MAX_RANDOM_BYTES ? n : 0;
-        return randomFillSync(new Uint8Array(size));
-      });
-      // Synchronous: large UTF-8 decodes (a backend's JSON) in Node's native decoder.
-      const decodeCallback = new ivm.Callback(decodeUtf8);
-      // Compiled with this thread's code cache of the prelude (see installPrelude).
-      const installed = await installPrelude(isolate, context, [
-        logCallback,
-        timerCallback,
-        fetchCallback,
-        randomCallback,
-        decodeCallback,
-      ]);
-      refs.push(installed);
-      const entry = async <K extends keyof GuestEntries | 'hasHandler'>(name: K) => {
-        const ref = await installed.get(name, { reference: true });
-        refs.push(ref);
-        return ref as K extends keyof GuestEntries ? GuestEntries[K] : ivm.Reference<() => boolean>;
-      };
-      const hasHandler = await entry('hasHandler');
-      const guest: GuestEntries = {
-        dispatch: await entry('dispatch'),
-        start: await entry('start'),
-        take: await entry('take'),
-        wait: await entry('wait'),
-        fireTimer: await entry('fireTimer'),
-        settle: await entry('settle'),
-        deliverFetch: await entry('deliverFetch'),
-      };
-
-      const cache = options.compileCache;
-      const cachedData = cache?.get(options.bundleHash);
-      let script: ivm.Script;
-      try {
-        script = await isolate.compileScript(options.code, {
-          filename: `flotilla://${options.deploymentId}/bundle.js`,
-          ...(cachedData ? { cachedData } : { produceCachedData: cache !== undefined }),
-        });
-      } catch (err) {
-        throw new SandboxError(
-          'FLOTILLA_ERR_BUNDLE',
-          `bundle of ${options.deploymentId} does not compile: ${describeError(err)}`,
-          { cause: err },
-        );
-      }
-      if (cache) {
-        // isolated-vm sets these on the script; its typings omit them.
-        const produced = script as ivm.Script & {
-          cachedData?: ivm.ExternalCopy<ArrayBuffer>;
-          cachedDataRejected?: boolean;
-        };
-        if (produced.cachedDataRejected) cache.delete(options.bundleHash);
-        else if (produced.cachedData) cache.set(options.bundleHash, produced.cachedData);
-      }
-      try {
-        await script.run(context, { timeout: limits.cpuMs, release: true });
-      } catch (err) {
-        if (isTimeout(err)) {
-          throw new SandboxError(
-            'FLOTILLA_ERR_CPU_LIMIT',
-            `bundle of ${options.deploymentId} used more than ${limits.cpuMs} ms of CPU while loading`,
-          );
-        }
-        if (isMemoryError(err, isolate)) {
-          throw new SandboxError(
-            'FLOTILLA_ERR_MEMORY_LIMIT',
-            `bundle of ${options.deploymentId} exceeded ${limits.heapMb} MB while loading`,
-          );
-        }
-        throw new SandboxError(
-          'FLOTILLA_ERR_BUNDLE',
-          `bundle of ${options.deploymentId} threw while loading: ${describeError(err)}`,
-          { cause: err },
-        );
-      }
-      if (!(await hasHandler.apply(undefined, [], { timeout: limits.cpuMs }))) {
-        throw new SandboxError(
-          'FLOTILLA_ERR_BUNDLE',
-          `bundle of ${options.deploymentId} never called Flotilla.serve(handler)`,
-        );
-      }
-      self = new DeploymentIsolate(options, limits, isolate, guest, refs, backend);
-      for (const [op, id, ms] of early) self.timer(op, id, ms);
-      return self;
-    } catch (err) {
-      for (const r of refs) r.release();
-      if (!isolate.isDisposed) isolate.dispose();
-      throw err;
-    }
+    const loaded = await loadIsolate(options, limits);
+    const self = new DeploymentIsolate(options, limits, loaded, backend);
+    loaded.bridge.attach(self);
+    return self;
   }
 
   /** @internal host side of the guest's setTimeout/clearTimeout. */
   timer(op: string, id: number, ms: number): void {
     if (this.#disposed) return;
-    if (op === 'clear') {
-      clearTimeout(this.#timers.get(id));
-      this.#timers.delete(id);
-      return;
-    }
-    // The guest keeps MAX_TIMERS alive at most, but its count can run ahead
-    // of clears still queued here; the host bound holds whatever the guest does.
-    if (op !== 'set' || this.#timers.size >= 2 * MAX_TIMERS) return;
-    const delay = Math.min(Math.max(0, ms), this.limits.wallMs);
-    const t = setTimeout(() => {
-      this.#timers.delete(id);
-      if (this.#disposed) return;
-      this.#enterGuest(
-        this.#guest.fireTimer.apply(undefined, [id], { timeout: this.limits.cpuMs }),
-        'a setTimeout callback or what followed it',
-      );
-    }, delay);
-    t.unref();
-    this.#timers.set(id, t);
-  }
-
-  /**
-   * Tracks a call from the host into the isolate outside any render's
-   * dispatch (a timer firing, a fetch answer). Each such call (and the
-   * microtasks it runs, such as the rest of an awaiting render) gets the CPU
-   * limit; past it the isolate is killed and the renders waiting in it fail
-   * with FLOTILLA_ERR_CPU_LIMIT.
-   */
-  #enterGuest(call: Promise<unknown>, what: string): void {
-    const firing = call.then(
-      () => {},
-      (err: unknown) => {
-        if (this.#disposed) return;
-        if (isTimeout(err)) {
-          this.#kill({
-            code: 'FLOTILLA_ERR_CPU_LIMIT',
-            message: `render of ${this.deploymentId} used more than ${this.limits.cpuMs} ms of CPU in ${what}; isolate disposed`,
-          });
-        } else if (isMemoryError(err, this.#isolate)) {
-          this.#kill({
-            code: 'FLOTILLA_ERR_MEMORY_LIMIT',
-            message: `render of ${this.deploymentId} exceeded the ${this.limits.heapMb} MB heap; isolate disposed`,
-          });
-        }
-      },
-    );
-    this.#firing.add(firing);
-    void firing.finally(() => this.#firing.delete(firing));
+    this.#timers.handle(op, id, ms);
   }
 
   /**
    * @internal host side of the guest's `fetch`: runs call `id` of render
    * `owner` through the backend bridge and delivers the answer to the guest.
    */
-  startFetch(
-    id: number,
-    owner: string,
-    init: { url: unknown; method: unknown; headers: unknown; body: unknown; redirect: unknown },
-  ): void {
+  startFetch(id: number, owner: string, init: BackendFetchInit): void {
     if (this.#disposed || typeof id !== 'number' || typeof owner !== 'string') return;
     void this.#backend.fetch(owner, init).then((result) => {
       if (result === undefined || this.disposed) return;
-      this.#enterGuest(
+      this.#guard.enterGuest(
         this.#guest.deliverFetch.apply(undefined, [id, result], {
           arguments: { copy: true },
           timeout: this.limits.cpuMs,
@@ -637,7 +215,7 @@ export class DeploymentIsolate {
 
   /** Renders running in this isolate now. */
   get inFlight(): number {
-    return this.#running.size;
+    return this.#guard.running;
   }
 
   /** True once disposed (limit hit, recycled or evicted). */
@@ -692,10 +270,7 @@ export class DeploymentIsolate {
     if (remainingMs <= 0)
       throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed before render');
     const env = envPairs(options.env, this.deploymentId);
-    const backends = this.#backend.withOverrides(
-      options.backends,
-      (option, problem) => new InvalidOptionError(option, problem),
-    );
+    const backends = this.#backend.withOverrides(options.backends, invalidOption);
     const init: GuestRequestInit = {
       method: request.method,
       url: request.url,
@@ -720,15 +295,7 @@ export class DeploymentIsolate {
       onRequest: options.onBackendRequest,
       backends,
     });
-    // Synchronously first when the isolate's renders have been short, and
-    // when the render cannot outlast its deadline or wall limit before its
-    // CPU limit stops it: this thread is blocked meanwhile, so neither of
-    // their timers could fire.
-    const sync =
-      this.#shortBeforeSync === 0 &&
-      this.limits.cpuMs <= Math.min(remainingMs, this.limits.wallMs) &&
-      !cpuHogs.has(this.deploymentId);
-    const run = this.#run(init, scope, cpuBefore, sync);
+    const run = this.#run(init, scope, cpuBefore, this.#sync.allows(remainingMs));
     let result: GuestResult;
     if (remainingMs < this.limits.wallMs) {
       run.catch(() => {}); // the caller may stop waiting first
@@ -755,34 +322,8 @@ export class DeploymentIsolate {
       result = await run;
     }
     const cpuMs = this.disposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
-    // A fresh isolate's first render is slow anyway (lazy setup, cold code).
-    // For the others, cpuMs is approximate when asynchronous (other renders'
-    // CPU counts too): it errs towards asynchronous.
-    if (!this.#warm) {
-      this.#warm = true;
-      this.#shortBeforeSync = 0;
-    } else if (cpuMs > SYNC_RENDER_MAX_CPU_MS) {
-      this.#shortBeforeSync = SYNC_AFTER_SHORT_RENDERS;
-    } else if (this.#shortBeforeSync > 0) {
-      this.#shortBeforeSync--;
-    }
-    const problem = invalidResult(result);
-    if (problem !== undefined) {
-      throw new SandboxError(
-        'FLOTILLA_ERR_RENDER',
-        `render of ${this.deploymentId} returned an invalid response: ${problem}`,
-      );
-    }
-    if (!result.ok) throw new SandboxError(result.code, result.message);
-    const body =
-      result.bodyBytes ?? (result.bodyText !== null ? utf8(result.bodyText) : new Uint8Array(0));
-    if (body.byteLength > this.limits.outputBytes) {
-      throw new SandboxError(
-        'FLOTILLA_ERR_OUTPUT_LIMIT',
-        `response of ${this.deploymentId} is ${body.byteLength} bytes, over the ${this.limits.outputBytes}-byte cap`,
-      );
-    }
-    return { status: result.status, headers: result.headers, body: ownBytes(body), cpuMs };
+    this.#sync.completed(cpuMs);
+    return toResponse(result, cpuMs, this.deploymentId, this.limits.outputBytes);
   }
 
   /**
@@ -822,14 +363,14 @@ export class DeploymentIsolate {
           timeout: this.limits.cpuMs,
         });
         if (result !== null) {
-          this.#ranAlone(cpuStart);
+          this.#guard.ranAlone(cpuStart);
           this.#ended(scope);
           this.#syncRenders++;
           return result;
         }
       } catch (err) {
-        this.#ranAlone(cpuStart);
-        const error = await this.#failure(err);
+        this.#guard.ranAlone(cpuStart);
+        const error = await this.#guard.failure(err);
         this.#ended(scope);
         throw error;
       }
@@ -846,106 +387,36 @@ export class DeploymentIsolate {
           timeout: this.limits.cpuMs,
         });
     }
-    let fail!: (reason: KillReason) => void;
+    let fail!: FailRender;
     const killed = new Promise<never>((_, reject) => {
-      fail = (reason) => reject(new SandboxError(reason.code, reason.message));
+      fail = (reason: KillReason) => reject(new SandboxError(reason.code, reason.message));
     });
-    this.#running.set(fail, { cpuStart, overlap: 1 });
-    const overlap = this.#running.size;
-    for (const cpu of this.#running.values()) cpu.overlap = Math.max(cpu.overlap, overlap);
-    this.#cpuWatch ??= setInterval(() => this.#checkCpu(), CPU_CHECK_MS(this.limits.cpuMs));
-    this.#cpuWatch.unref();
-    const wall = setTimeout(
-      () =>
-        this.#kill(
-          {
-            code: 'FLOTILLA_ERR_WALL_LIMIT',
-            message: `render of ${this.deploymentId} took longer than ${this.limits.wallMs} ms (wall time); isolate disposed`,
-          },
-          fail,
-        ),
-      // Less what the synchronous part of the render took.
-      Math.max(0, this.limits.wallMs - (performance.now() - startedAt)),
-    );
+    const wall = this.#guard.begin(fail, cpuStart, startedAt);
     const pending = call();
-    this.#calls.add(pending);
-    void pending.then(
-      () => this.#calls.delete(pending),
-      () => this.#calls.delete(pending),
-    );
+    this.#guard.track(pending);
     try {
       return (await Promise.race([pending, killed])) as GuestResult;
     } catch (err) {
-      const error = await this.#failure(err, fail);
-      if (this.#disposed) await this.#quiesce();
+      const error = await this.#guard.failure(err, fail);
+      if (this.#disposed) await this.#guard.quiesce();
       throw error;
     } finally {
       // Sub-requests still in flight are aborted; the guest forgets them in settle.
       scope.end();
-      clearTimeout(wall);
-      this.#running.delete(fail);
-      if (this.#running.size === 0) {
-        clearInterval(this.#cpuWatch);
-        this.#cpuWatch = undefined;
-      }
+      this.#guard.end(fail, wall);
       this.#renders++;
       if ((this.#timers.size > 0 || scope.calls > 0) && !this.disposed) {
         await this.#settleTimers(init.requestId);
       }
-      if (this.#retired && this.#running.size === 0) this.dispose();
+      if (this.#retired && this.#guard.running === 0) this.dispose();
     }
-  }
-
-  /**
-   * A render ran synchronously, alone in the isolate, since `cpuStart`: the
-   * CPU it used is not the renders' waiting in the isolate meanwhile.
-   */
-  #ranAlone(cpuStart: bigint): void {
-    if (this.#running.size === 0 || this.#isolate.isDisposed) return;
-    const used = this.#isolate.cpuTime - cpuStart;
-    for (const cpu of this.#running.values()) cpu.cpuStart += used;
   }
 
   /** Bookkeeping of a render that ended synchronously (it left no timer and made no `fetch`). */
   #ended(scope: FetchScope): void {
     scope.end();
     this.#renders++;
-    if (this.#retired && this.#running.size === 0) this.dispose();
-  }
-
-  /**
-   * The error a render fails with after a call into the isolate threw `err`,
-   * disposing the isolate when `err` is a limit. `fail` is the render's entry
-   * in `#running`, if it has one.
-   */
-  async #failure(err: unknown, fail?: (reason: KillReason) => void): Promise<Error> {
-    if (err instanceof SandboxError) return err;
-    // A timer callback that hits a limit terminates the isolate's execution,
-    // which rejects this render ("Promise was abandoned") possibly before
-    // that callback's own failure, which names the limit, has been handled.
-    if (this.#firing.size > 0) await Promise.allSettled([...this.#firing]);
-    if (this.#killed) return this.#victimError(this.#killed);
-    if (isTimeout(err)) {
-      const reason = {
-        code: 'FLOTILLA_ERR_CPU_LIMIT',
-        message: `render of ${this.deploymentId} used more than ${this.limits.cpuMs} ms of CPU; isolate disposed`,
-      };
-      this.#kill(reason, fail);
-      return new SandboxError(reason.code, reason.message);
-    }
-    if (isMemoryError(err, this.#isolate)) {
-      const reason = {
-        code: 'FLOTILLA_ERR_MEMORY_LIMIT',
-        message: `render of ${this.deploymentId} exceeded the ${this.limits.heapMb} MB heap; isolate disposed`,
-      };
-      this.#kill(reason, fail);
-      return new SandboxError(reason.code, reason.message);
-    }
-    return new SandboxError(
-      'FLOTILLA_ERR_RENDER',
-      `render of ${this.deploymentId} failed: ${(err as Error).message}`,
-      { cause: err },
-    );
+    if (this.#retired && this.#guard.running === 0) this.dispose();
   }
 
   /**
@@ -958,82 +429,10 @@ export class DeploymentIsolate {
         result: { copy: true },
         timeout: this.limits.cpuMs,
       });
-      for (const id of ids) {
-        clearTimeout(this.#timers.get(id));
-        this.#timers.delete(id);
-      }
+      for (const id of ids) this.#timers.clear(id);
     } catch {
       // the isolate died meanwhile: its timers went with it
     }
-  }
-
-  /**
-   * After the isolate was disposed under running calls: waits (at most 1 s)
-   * until they have answered. isolated-vm answers each on this thread once
-   * the isolate has unwound, and a thread torn down before that (a worker
-   * draining) takes the whole process down (`std::terminate`).
-   */
-  async #quiesce(): Promise<void> {
-    const pending = [...this.#calls, ...this.#firing];
-    if (pending.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(pending),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, 1000);
-      }),
-    ]);
-    clearTimeout(timer);
-  }
-
-  /** Kills the isolate when a render used more than its share of `cpuMs`, across every await. */
-  #checkCpu(): void {
-    if (this.disposed) return;
-    const now = this.#isolate.cpuTime;
-    for (const [fail, cpu] of this.#running) {
-      const usedMs = Number(now - cpu.cpuStart) / 1e6 / cpu.overlap;
-      if (usedMs > this.limits.cpuMs) {
-        this.#kill(
-          {
-            code: 'FLOTILLA_ERR_CPU_LIMIT',
-            message: `render of ${this.deploymentId} used more than ${this.limits.cpuMs} ms of CPU; isolate disposed`,
-          },
-          fail,
-        );
-        return;
-      }
-    }
-  }
-
-  #victimError(reason: KillReason): SandboxError {
-    return new SandboxError(
-      reason.code,
-      `isolate of ${this.deploymentId} was disposed while this render ran: ${reason.message}`,
-    );
-  }
-
-  /**
-   * Disposes the isolate because of `reason`: the `culprit` render fails with
-   * it, every other render running in the isolate with a note that it was
-   * cut short by another.
-   */
-  #kill(reason: KillReason, culprit?: (reason: KillReason) => void): void {
-    if (this.#disposed) return;
-    this.#killed = reason;
-    if (reason.code === 'FLOTILLA_ERR_CPU_LIMIT') {
-      cpuHogs.delete(this.deploymentId);
-      cpuHogs.add(this.deploymentId);
-      for (const oldest of cpuHogs) {
-        if (cpuHogs.size <= MAX_CPU_HOGS) break;
-        cpuHogs.delete(oldest);
-      }
-    }
-    for (const fail of this.#running.keys()) {
-      if (fail === culprit) fail(reason);
-      else fail({ code: reason.code, message: this.#victimError(reason).message });
-    }
-    this.#running.clear();
-    this.#dispose();
   }
 
   /**
@@ -1046,24 +445,23 @@ export class DeploymentIsolate {
     // A caller that acquired this isolate a moment ago may not have started
     // its render yet; give it until the next turn of the event loop.
     setImmediate(() => {
-      if (this.#running.size === 0) this.dispose();
+      if (this.#guard.running === 0) this.dispose();
     });
   }
 
   /** Disposes the isolate now and releases every Reference; renders still running fail. Idempotent. */
   dispose(): void {
     if (this.#disposed) return;
-    if (this.#running.size > 0) {
-      this.#kill({ code: 'FLOTILLA_ERR_INTERNAL', message: 'it was shut down' });
+    if (this.#guard.running > 0) {
+      this.#guard.kill({ code: 'FLOTILLA_ERR_INTERNAL', message: 'it was shut down' });
     } else this.#dispose();
   }
 
   #dispose(): void {
     this.#disposed = true;
     this.#backend.dispose();
-    clearInterval(this.#cpuWatch);
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
+    this.#guard.stop();
+    this.#timers.clearAll();
     for (const r of this.#refs) {
       try {
         r.release();

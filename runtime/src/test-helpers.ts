@@ -3,7 +3,14 @@
  * Not exported from the package.
  */
 import { createHash } from 'node:crypto';
-import { DeploymentIsolate, type LoadOptions, type SandboxRequest } from './sandbox.ts';
+import type { SandboxRequest } from './marshal.ts';
+import { DeploymentIsolate, type LoadOptions } from './sandbox.ts';
+
+/** A bundle answering every request with a small 201 HTML page. */
+export const HELLO = `Flotilla.serve(() => new Response('<h1>Hello</h1>', {
+  status: 201,
+  headers: { 'content-type': 'text/html; charset=utf-8', 'x-app': 'shop' },
+}));`;
 
 /** sha256 of a bundle, as the manifest's `bundleHash`. */
 export function hashOf(code: string): string {

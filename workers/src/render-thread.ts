@@ -66,6 +66,26 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** What every answer of the thread carries besides the task's outcome and timings. */
+type ThreadState = Omit<RenderTaskResult, 'ok' | 'timings'>;
+
+/** The thread's state after a task: its isolates, and the render's backend `fetch` calls if any. */
+function threadState(
+  cold: boolean,
+  loaded: boolean,
+  fetches: Map<string, BackendRequestCount>,
+): ThreadState {
+  const state: ThreadState = {
+    cold,
+    loaded,
+    warm: isolates.warm(),
+    isolates: isolateStats(),
+    threadId,
+  };
+  if (fetches.size > 0) state.backendRequests = [...fetches.values()];
+  return state;
+}
+
 export default async function render(task: RenderTask): Promise<RenderTaskResult> {
   const started = now();
   const timings: Record<string, number> = { queue: Math.max(0, started - task.queuedAt) };
@@ -79,8 +99,6 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
     if (known) known.count++;
     else fetches.set(key, { backend, outcome, count: 1 });
   };
-  const backendRequests = () =>
-    fetches.size > 0 ? { backendRequests: [...fetches.values()] } : {};
   try {
     if (Date.now() >= task.deadline) {
       throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed while queued for a thread');
@@ -114,11 +132,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
         body: new Uint8Array(0),
         cpuMs: 0,
         timings,
-        cold: warmed.cold,
-        loaded: warmed.cold,
-        warm: isolates.warm(),
-        isolates: isolateStats(),
-        threadId,
+        ...threadState(warmed.cold, warmed.cold, fetches),
       };
     }
     const acquired = await isolates.acquire(source);
@@ -142,12 +156,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       body: response.body,
       cpuMs: response.cpuMs,
       timings,
-      cold,
-      loaded,
-      warm: isolates.warm(),
-      isolates: isolateStats(),
-      threadId,
-      ...backendRequests(),
+      ...threadState(cold, loaded, fetches),
     });
   } catch (err) {
     if (renderStart !== undefined) timings.render = now() - renderStart;
@@ -155,12 +164,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ok: false,
       error: toWireError(err),
       timings,
-      cold,
-      loaded,
-      warm: isolates.warm(),
-      isolates: isolateStats(),
-      threadId,
-      ...backendRequests(),
+      ...threadState(cold, loaded, fetches),
     };
   }
 }

@@ -6,6 +6,7 @@
  * handed out once and zeroed.
  */
 import { DOMException } from './dom-exception.ts';
+import { INTEGER_ARRAY_NAMES, typedArrayTag } from './typed-arrays.ts';
 
 /** Host function: returns `n` fresh random bytes (1 ≤ n ≤ MAX_RANDOM_BYTES). */
 export type HostRandom = (n: number) => unknown;
@@ -24,21 +25,7 @@ export const MAX_RANDOM_BYTES = 65_536;
 export const RANDOM_CALLS_BURST = 256;
 export const RANDOM_CALLS_PER_S = 256;
 
-const INTEGER_ARRAYS = new Set([
-  'Int8Array',
-  'Uint8Array',
-  'Uint8ClampedArray',
-  'Int16Array',
-  'Uint16Array',
-  'Int32Array',
-  'Uint32Array',
-  'BigInt64Array',
-  'BigUint64Array',
-]);
-const typedArrayTag = Object.getOwnPropertyDescriptor(
-  Object.getPrototypeOf(Uint8Array.prototype),
-  Symbol.toStringTag,
-)?.get as (this: unknown) => string | undefined;
+const INTEGER_ARRAYS = new Set<string>(INTEGER_ARRAY_NAMES);
 
 /** Captured before bundle code runs: a patched Math.min must not lift the call budget. */
 const min = Math.min;

@@ -4,6 +4,7 @@
  * Request and Response need for stream bodies.
  */
 import type * as Ponyfill from 'web-streams-polyfill';
+import { concatBytes } from './bytes.ts';
 import { GuestTextEncoder } from './encoding.ts';
 
 declare const require: (id: string) => unknown;
@@ -83,11 +84,5 @@ export async function readAllBytes(stream: ReadableStream): Promise<Uint8Array> 
   }
   reader.releaseLock();
   if (chunks.length === 1 && chunks[0]) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }

@@ -13,6 +13,7 @@
  * buffer's end is taken to be length-tracking.
  */
 import { DOMException } from './dom-exception.ts';
+import { TYPED_ARRAY_NAMES, typedArrayTag } from './typed-arrays.ts';
 
 const dataCloneError = (what: string) =>
   new DOMException(`${what} could not be cloned.`, 'DataCloneError');
@@ -38,7 +39,6 @@ const hasBrand = (
 };
 
 // Captured when the prelude loads: a bundle patching builtins later changes nothing here.
-const typedArrayTag = getter(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag);
 const arrayBufferByteLength = getter(ArrayBuffer.prototype, 'byteLength');
 const sharedArrayBufferByteLength = getter(SharedArrayBuffer.prototype, 'byteLength');
 const arrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'detached')?.get;
@@ -60,20 +60,7 @@ type ViewConstructor = new (
   length?: number,
 ) => ArrayBufferView;
 const VIEWS = new Map<string, ViewConstructor>();
-for (const name of [
-  'Int8Array',
-  'Uint8Array',
-  'Uint8ClampedArray',
-  'Int16Array',
-  'Uint16Array',
-  'Int32Array',
-  'Uint32Array',
-  'Float16Array',
-  'Float32Array',
-  'Float64Array',
-  'BigInt64Array',
-  'BigUint64Array',
-]) {
+for (const name of TYPED_ARRAY_NAMES) {
   const ctor = (globalThis as Record<string, unknown>)[name];
   if (typeof ctor === 'function') VIEWS.set(name, ctor as ViewConstructor);
 }

@@ -1,0 +1,112 @@
+/**
+ * Makes a deployment's isolate: a fresh isolate and context, the prelude
+ * and its bridge, then the bundle compiled (with this thread's compile
+ * cache) and evaluated, and a check that it registered a handler.
+ */
+import ivm from 'isolated-vm';
+import type { CompileCache } from './compile-cache.ts';
+import type { GuestLogEntry } from './console-capture.ts';
+import { SandboxError } from './errors.ts';
+import { type Bridge, installBridge } from './host-bridge.ts';
+import { isMemoryError, isTimeout } from './limit-guard.ts';
+import type { SandboxLimits } from './limits.ts';
+
+/** The bundle to load, and where its output goes. */
+export interface BundleSource {
+  deploymentId: string;
+  code: string;
+  /** Content hash of `code`; keys the compile cache. */
+  bundleHash: string;
+  compileCache?: CompileCache | undefined;
+  log?: ((entry: GuestLogEntry) => void) | undefined;
+}
+
+/** An isolate holding a loaded bundle. */
+export interface LoadedIsolate {
+  isolate: ivm.Isolate;
+  bridge: Bridge;
+  /** Every Reference into the isolate, to release when it is disposed. */
+  refs: Array<{ release(): void }>;
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/**
+ * Creates an isolate and loads `source` in it, under `limits` (heap, and
+ * `cpuMs` for the evaluation). On failure nothing is left: the isolate is
+ * disposed and its References released.
+ *
+ * @throws SandboxError `FLOTILLA_ERR_BUNDLE` (syntax error, threw while
+ * loading, no handler), `FLOTILLA_ERR_CPU_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`.
+ */
+export async function loadIsolate(
+  source: BundleSource,
+  limits: SandboxLimits,
+): Promise<LoadedIsolate> {
+  const isolate = new ivm.Isolate({ memoryLimit: limits.heapMb });
+  const refs: Array<{ release(): void }> = [];
+  try {
+    const context = await isolate.createContext();
+    refs.push(context);
+    const bridge = await installBridge(isolate, context, source.deploymentId, source.log, refs);
+
+    const cache = source.compileCache;
+    const cachedData = cache?.get(source.bundleHash);
+    let script: ivm.Script;
+    try {
+      script = await isolate.compileScript(source.code, {
+        filename: `flotilla://${source.deploymentId}/bundle.js`,
+        ...(cachedData ? { cachedData } : { produceCachedData: cache !== undefined }),
+      });
+    } catch (err) {
+      throw new SandboxError(
+        'FLOTILLA_ERR_BUNDLE',
+        `bundle of ${source.deploymentId} does not compile: ${describeError(err)}`,
+        { cause: err },
+      );
+    }
+    if (cache) {
+      // isolated-vm sets these on the script; its typings omit them.
+      const produced = script as ivm.Script & {
+        cachedData?: ivm.ExternalCopy<ArrayBuffer>;
+        cachedDataRejected?: boolean;
+      };
+      if (produced.cachedDataRejected) cache.delete(source.bundleHash);
+      else if (produced.cachedData) cache.set(source.bundleHash, produced.cachedData);
+    }
+    try {
+      await script.run(context, { timeout: limits.cpuMs, release: true });
+    } catch (err) {
+      if (isTimeout(err)) {
+        throw new SandboxError(
+          'FLOTILLA_ERR_CPU_LIMIT',
+          `bundle of ${source.deploymentId} used more than ${limits.cpuMs} ms of CPU while loading`,
+        );
+      }
+      if (isMemoryError(err, isolate)) {
+        throw new SandboxError(
+          'FLOTILLA_ERR_MEMORY_LIMIT',
+          `bundle of ${source.deploymentId} exceeded ${limits.heapMb} MB while loading`,
+        );
+      }
+      throw new SandboxError(
+        'FLOTILLA_ERR_BUNDLE',
+        `bundle of ${source.deploymentId} threw while loading: ${describeError(err)}`,
+        { cause: err },
+      );
+    }
+    if (!(await bridge.hasHandler.apply(undefined, [], { timeout: limits.cpuMs }))) {
+      throw new SandboxError(
+        'FLOTILLA_ERR_BUNDLE',
+        `bundle of ${source.deploymentId} never called Flotilla.serve(handler)`,
+      );
+    }
+    return { isolate, bridge, refs };
+  } catch (err) {
+    for (const r of refs) r.release();
+    if (!isolate.isDisposed) isolate.dispose();
+    throw err;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The bridge between the host and the prelude: the host functions the
+ * prelude gets (console, timers, `fetch`, random bytes, large UTF-8
+ * decodes), each an isolated-vm `Callback` that carries only copied
+ * strings, numbers and bytes, and References to the prelude's entry points
+ * the host calls for each render.
+ */
+import { randomFillSync } from 'node:crypto';
+import ivm from 'isolated-vm';
+import type { BackendFetchInit } from './backend-request.ts';
+import { consoleCallback, type GuestLogEntry } from './console-capture.ts';
+import { MAX_RANDOM_BYTES } from './guest/crypto.ts';
+import type { GuestFetchResult, GuestRequestInit, GuestResult } from './guest/host.ts';
+import { installPrelude } from './guest-code.ts';
+
+/** References to the prelude's entry points (`installed` in guest/prelude.ts). */
+export interface GuestEntries {
+  dispatch: ivm.Reference<(init: GuestRequestInit) => Promise<GuestResult>>;
+  start: ivm.Reference<(init: GuestRequestInit) => number>;
+  take: ivm.Reference<(id: number) => GuestResult | null>;
+  wait: ivm.Reference<(id: number) => GuestResult | Promise<GuestResult>>;
+  fireTimer: ivm.Reference<(id: number) => void>;
+  settle: ivm.Reference<(requestId: string) => number[]>;
+  deliverFetch: ivm.Reference<(id: number, result: GuestFetchResult) => void>;
+}
+
+/** What the guest's timer and `fetch` calls reach once the isolate is built. */
+export interface BridgeTarget {
+  /** Host side of the guest's setTimeout/clearTimeout. */
+  timer(op: string, id: number, ms: number): void;
+  /** Host side of the guest's `fetch`: call `id` of render `owner`. */
+  startFetch(id: number, owner: string, init: BackendFetchInit): void;
+}
+
+/** The prelude, installed in a context. */
+export interface Bridge {
+  guest: GuestEntries;
+  /** True once the bundle called `Flotilla.serve`. */
+  hasHandler: ivm.Reference<() => boolean>;
+  /**
+   * Sends the guest's timer and `fetch` calls to `target` from now on, after
+   * the timers the bundle set while it loaded. Fetch calls made before are
+   * refused by the guest (no render runs).
+   */
+  attach(target: BridgeTarget): void;
+}
+
+/** Stateless decoders (each call decodes one complete input), by fatal × ignoreBOM. */
+const utf8Decoders = new Map<string, TextDecoder>();
+
+/**
+ * Host side of the guest's large `TextDecoder.decode` calls: the bytes
+ * arrive copied; null for anything but a Uint8Array, or invalid UTF-8 when
+ * `fatal` (the guest throws its own TypeError then).
+ */
+function decodeUtf8(bytes: unknown, fatal: unknown, ignoreBOM: unknown): string | null {
+  if (!(bytes instanceof Uint8Array)) return null;
+  const key = `${fatal === true} ${ignoreBOM === true}`;
+  let decoder = utf8Decoders.get(key);
+  if (decoder === undefined) {
+    decoder = new TextDecoder('utf-8', { fatal: fatal === true, ignoreBOM: ignoreBOM === true });
+    utf8Decoders.set(key, decoder);
+  }
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Evaluates the prelude in `context` with the host's callbacks and takes
+ * References to its entry points. Every Reference made is pushed to `refs`
+ * (the caller releases them, also when this fails).
+ */
+export async function installBridge(
+  isolate: ivm.Isolate,
+  context: ivm.Context,
+  deploymentId: string,
+  log: ((entry: GuestLogEntry) => void) | undefined,
+  refs: Array<{ release(): void }>,
+): Promise<Bridge> {
+  let target: BridgeTarget | undefined;
+  // Timers the bundle sets while it loads, replayed once the isolate exists.
+  const early: Array<[string, number, number]> = [];
+  const timerCallback = new ivm.Callback(
+    (op: string, id: number, ms: number) => {
+      if (target) target.timer(op, id, ms);
+      else early.push([op, id, ms]);
+    },
+    { ignored: true },
+  );
+  // Fetch calls made before `target` exists are refused by the guest (no render runs).
+  const fetchCallback = new ivm.Callback(
+    (
+      id: number,
+      owner: string,
+      url: string,
+      method: string,
+      headers: unknown,
+      body: unknown,
+      redirect: string,
+    ) => target?.startFetch(id, owner, { url, method, headers, body, redirect }),
+    { ignored: true },
+  );
+  // Synchronous: the guest's crypto gets `n` fresh bytes from the CSPRNG (copied in).
+  const randomCallback = new ivm.Callback((n: number) => {
+    const size = Number.isInteger(n) && n > 0 && n <= MAX_RANDOM_BYTES ? n : 0;
+    return randomFillSync(new Uint8Array(size));
+  });
+  // Synchronous: large UTF-8 decodes (a backend's JSON) in Node's native decoder.
+  const decodeCallback = new ivm.Callback(decodeUtf8);
+  // Compiled with this thread's code cache of the prelude (see installPrelude).
+  const installed = await installPrelude(isolate, context, [
+    consoleCallback(deploymentId, log),
+    timerCallback,
+    fetchCallback,
+    randomCallback,
+    decodeCallback,
+  ]);
+  refs.push(installed);
+  const entry = async <K extends keyof GuestEntries | 'hasHandler'>(name: K) => {
+    const ref = await installed.get(name, { reference: true });
+    refs.push(ref);
+    return ref as K extends keyof GuestEntries ? GuestEntries[K] : ivm.Reference<() => boolean>;
+  };
+  const hasHandler = await entry('hasHandler');
+  const guest: GuestEntries = {
+    dispatch: await entry('dispatch'),
+    start: await entry('start'),
+    take: await entry('take'),
+    wait: await entry('wait'),
+    fireTimer: await entry('fireTimer'),
+    settle: await entry('settle'),
+    deliverFetch: await entry('deliverFetch'),
+  };
+  return {
+    guest,
+    hasHandler,
+    attach(to) {
+      target = to;
+      for (const [op, id, ms] of early) to.timer(op, id, ms);
+      early.length = 0;
+    },
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * Limits enforcement of one isolate: CPU across a whole render (sampled,
+ * since isolated-vm's `timeout` only bounds one synchronous run), wall time,
+ * the heap, and the kill that follows: the isolate is disposed, the render
+ * that broke the limit fails with its code and every other render running
+ * in the isolate with a note that another render caused it.
+ */
+import type ivm from 'isolated-vm';
+import { SandboxError } from './errors.ts';
+import type { SandboxLimits } from './limits.ts';
+import { noteCpuHog } from './sync-policy.ts';
+
+/** Why an isolate was disposed while renders were running. */
+export interface KillReason {
+  code: string;
+  message: string;
+}
+
+/** Fails one running render: its entry in the guard. */
+export type FailRender = (reason: KillReason) => void;
+
+/** CPU bookkeeping of one running render. */
+interface RenderCpu {
+  cpuStart: bigint;
+  /** Most renders running at once while this one ran: its fair share of the isolate's CPU. */
+  overlap: number;
+}
+
+/** How often running renders' CPU is checked: often enough to stop one near `cpuMs`. */
+const CPU_CHECK_MS = (cpuMs: number) => Math.min(100, Math.max(5, Math.floor(cpuMs / 4)));
+
+/** True when a call into `isolate` failed because its heap ran out. */
+export function isMemoryError(err: unknown, isolate: ivm.Isolate): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /memory limit/i.test(message) || (isolate.isDisposed && /disposed/i.test(message));
+}
+
+/** True when a call into an isolate ran past its `timeout`. */
+export function isTimeout(err: unknown): boolean {
+  return err instanceof Error && /Script execution timed out/.test(err.message);
+}
+
+/** What a {@link LimitGuard} needs of the isolate it guards. */
+export interface Guarded {
+  isolate: ivm.Isolate;
+  deploymentId: string;
+  limits: SandboxLimits;
+  /** True once the owner disposed the isolate. */
+  disposed: () => boolean;
+  /** Disposes the isolate (its renders have failed already). */
+  dispose: () => void;
+}
+
+/** Keeps the renders of one isolate within their limits; kills the isolate past one. */
+export class LimitGuard {
+  readonly #isolate: ivm.Isolate;
+  readonly #deploymentId: string;
+  readonly #limits: SandboxLimits;
+  readonly #disposed: () => boolean;
+  readonly #dispose: () => void;
+  /** Timer callbacks running in the isolate now (each settles after its limit checks). */
+  readonly #firing = new Set<Promise<void>>();
+  /** Render calls into the isolate (`dispatch`, `wait`) not answered yet. */
+  readonly #calls = new Set<Promise<unknown>>();
+  /**
+   * Renders running in the isolate: the function that fails each, the
+   * isolate's CPU time when it started, and how many renders it overlapped.
+   */
+  readonly #running = new Map<FailRender, RenderCpu>();
+  /** Checks CPU per render while any runs (the `timeout` option only covers one synchronous run). */
+  #cpuWatch: NodeJS.Timeout | undefined;
+  #killed: KillReason | undefined;
+
+  constructor(guarded: Guarded) {
+    this.#isolate = guarded.isolate;
+    this.#deploymentId = guarded.deploymentId;
+    this.#limits = guarded.limits;
+    this.#disposed = guarded.disposed;
+    this.#dispose = guarded.dispose;
+  }
+
+  /** Renders running in the isolate now (asynchronously: a synchronous render is not counted). */
+  get running(): number {
+    return this.#running.size;
+  }
+
+  /**
+   * Tracks a call from the host into the isolate outside any render's
+   * dispatch (a timer firing, a fetch answer). Each such call (and the
+   * microtasks it runs, such as the rest of an awaiting render) gets the CPU
+   * limit; past it the isolate is killed and the renders waiting in it fail
+   * with FLOTILLA_ERR_CPU_LIMIT.
+   */
+  enterGuest(call: Promise<unknown>, what: string): void {
+    const firing = call.then(
+      () => {},
+      (err: unknown) => {
+        if (this.#disposed()) return;
+        if (isTimeout(err)) {
+          this.kill({
+            code: 'FLOTILLA_ERR_CPU_LIMIT',
+            message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU in ${what}; isolate disposed`,
+          });
+        } else if (isMemoryError(err, this.#isolate)) {
+          this.kill({
+            code: 'FLOTILLA_ERR_MEMORY_LIMIT',
+            message: `render of ${this.#deploymentId} exceeded the ${this.#limits.heapMb} MB heap; isolate disposed`,
+          });
+        }
+      },
+    );
+    this.#firing.add(firing);
+    void firing.finally(() => this.#firing.delete(firing));
+  }
+
+  /**
+   * Holds a render that goes on asynchronously to the CPU watch and to its
+   * wall limit, counted from `startedAt` (`performance.now()`). Returns the
+   * wall timer, for {@link end}.
+   *
+   * @param cpuStart the isolate's CPU time before the render started.
+   */
+  begin(fail: FailRender, cpuStart: bigint, startedAt: number): NodeJS.Timeout {
+    this.#running.set(fail, { cpuStart, overlap: 1 });
+    const overlap = this.#running.size;
+    for (const cpu of this.#running.values()) cpu.overlap = Math.max(cpu.overlap, overlap);
+    this.#cpuWatch ??= setInterval(() => this.#checkCpu(), CPU_CHECK_MS(this.#limits.cpuMs));
+    this.#cpuWatch.unref();
+    return setTimeout(
+      () =>
+        this.kill(
+          {
+            code: 'FLOTILLA_ERR_WALL_LIMIT',
+            message: `render of ${this.#deploymentId} took longer than ${this.#limits.wallMs} ms (wall time); isolate disposed`,
+          },
+          fail,
+        ),
+      // Less what the synchronous part of the render took.
+      Math.max(0, this.#limits.wallMs - (performance.now() - startedAt)),
+    );
+  }
+
+  /** Tracks a render call into the isolate until it answers (see {@link quiesce}). */
+  track(pending: Promise<unknown>): void {
+    this.#calls.add(pending);
+    void pending.then(
+      () => this.#calls.delete(pending),
+      () => this.#calls.delete(pending),
+    );
+  }
+
+  /** A render {@link begin} held has ended. */
+  end(fail: FailRender, wall: NodeJS.Timeout): void {
+    clearTimeout(wall);
+    this.#running.delete(fail);
+    if (this.#running.size === 0) this.stop();
+  }
+
+  /** Stops the CPU watch (no render runs, or the isolate is going away). */
+  stop(): void {
+    clearInterval(this.#cpuWatch);
+    this.#cpuWatch = undefined;
+  }
+
+  /**
+   * A render ran synchronously, alone in the isolate, since `cpuStart`: the
+   * CPU it used is not the renders' waiting in the isolate meanwhile.
+   */
+  ranAlone(cpuStart: bigint): void {
+    if (this.#running.size === 0 || this.#isolate.isDisposed) return;
+    const used = this.#isolate.cpuTime - cpuStart;
+    for (const cpu of this.#running.values()) cpu.cpuStart += used;
+  }
+
+  /**
+   * The error a render fails with after a call into the isolate threw `err`,
+   * disposing the isolate when `err` is a limit. `fail` is the render's entry
+   * in the guard, if it has one.
+   */
+  async failure(err: unknown, fail?: FailRender): Promise<Error> {
+    if (err instanceof SandboxError) return err;
+    // A timer callback that hits a limit terminates the isolate's execution,
+    // which rejects this render ("Promise was abandoned") possibly before
+    // that callback's own failure, which names the limit, has been handled.
+    if (this.#firing.size > 0) await Promise.allSettled([...this.#firing]);
+    if (this.#killed) return this.#victimError(this.#killed);
+    if (isTimeout(err)) {
+      const reason = {
+        code: 'FLOTILLA_ERR_CPU_LIMIT',
+        message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU; isolate disposed`,
+      };
+      this.kill(reason, fail);
+      return new SandboxError(reason.code, reason.message);
+    }
+    if (isMemoryError(err, this.#isolate)) {
+      const reason = {
+        code: 'FLOTILLA_ERR_MEMORY_LIMIT',
+        message: `render of ${this.#deploymentId} exceeded the ${this.#limits.heapMb} MB heap; isolate disposed`,
+      };
+      this.kill(reason, fail);
+      return new SandboxError(reason.code, reason.message);
+    }
+    return new SandboxError(
+      'FLOTILLA_ERR_RENDER',
+      `render of ${this.#deploymentId} failed: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+
+  /**
+   * After the isolate was disposed under running calls: waits (at most 1 s)
+   * until they have answered. isolated-vm answers each on this thread once
+   * the isolate has unwound, and a thread torn down before that (a worker
+   * draining) takes the whole process down (`std::terminate`).
+   */
+  async quiesce(): Promise<void> {
+    const pending = [...this.#calls, ...this.#firing];
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Kills the isolate when a render used more than its share of `cpuMs`, across every await. */
+  #checkCpu(): void {
+    if (this.#disposed() || this.#isolate.isDisposed) return;
+    const now = this.#isolate.cpuTime;
+    for (const [fail, cpu] of this.#running) {
+      const usedMs = Number(now - cpu.cpuStart) / 1e6 / cpu.overlap;
+      if (usedMs > this.#limits.cpuMs) {
+        this.kill(
+          {
+            code: 'FLOTILLA_ERR_CPU_LIMIT',
+            message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU; isolate disposed`,
+          },
+          fail,
+        );
+        return;
+      }
+    }
+  }
+
+  #victimError(reason: KillReason): SandboxError {
+    return new SandboxError(
+      reason.code,
+      `isolate of ${this.#deploymentId} was disposed while this render ran: ${reason.message}`,
+    );
+  }
+
+  /**
+   * Disposes the isolate because of `reason`: the `culprit` render fails with
+   * it, every other render running in the isolate with a note that it was
+   * cut short by another.
+   */
+  kill(reason: KillReason, culprit?: FailRender): void {
+    if (this.#disposed()) return;
+    this.#killed = reason;
+    if (reason.code === 'FLOTILLA_ERR_CPU_LIMIT') noteCpuHog(this.#deploymentId);
+    for (const fail of this.#running.keys()) {
+      if (fail === culprit) fail(reason);
+      else fail({ code: reason.code, message: this.#victimError(reason).message });
+    }
+    this.#running.clear();
+    this.#dispose();
+  }
+}
