@@ -1,4 +1,4 @@
-import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
+import { type NatsServerHandle, startNatsServer, waitFor } from '@flotilla/test-harness';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlStore, ControlWatchEvent } from './control-store.ts';
@@ -37,14 +37,6 @@ function collect(store: ControlStore, prefix: string) {
   const events: ControlWatchEvent[] = [];
   const watch = store.watch(prefix, (e) => events.push(e));
   return { events, watch };
-}
-
-async function until(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function bytesStream(total: number, chunk: number, onPull?: (sent: number) => void) {
@@ -127,7 +119,7 @@ describe.each([
 
     await store.put('env.shop.staging', enc('s1'));
     await store.delete('env.shop.production');
-    await until(() => events.length === 3);
+    await waitFor(() => events.length === 3, { timeoutMs: 3000, intervalMs: 5 });
     expect(events.slice(1).map((e) => [e.key, dec(e.value)])).toEqual([
       ['env.shop.staging', 's1'],
       ['env.shop.production', undefined],
@@ -146,7 +138,7 @@ describe.each([
     await watch.initial;
     expect(events).toEqual([]);
     await store.put('env.shop.production', enc('p'));
-    await until(() => events.length === 1);
+    await waitFor(() => events.length === 1, { timeoutMs: 3000, intervalMs: 5 });
     watch.stop();
   });
 
@@ -265,7 +257,7 @@ describe('JetStreamControlStore.open', () => {
       const watch = store.watch('env.', (e) => events.push(e));
       await watch.initial;
       await store.put('env.shop.production', enc('before'));
-      await until(() => events.length === 1);
+      await waitFor(() => events.length === 1, { timeoutMs: 3000, intervalMs: 5 });
       const reconnected = (async () => {
         for await (const status of client.status()) if (status.type === 'reconnect') return;
       })();
@@ -282,7 +274,10 @@ describe('JetStreamControlStore.open', () => {
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      await until(() => events.some((e) => dec(e.value) === 'after'), 10_000);
+      await waitFor(() => events.some((e) => dec(e.value) === 'after'), {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+      });
       watch.stop();
     } finally {
       await client.close();

@@ -1,16 +1,14 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
 import {
+  type Fleet,
   httpGet,
-  type NatsServerHandle,
   type RoleProcess,
-  startNatsServer,
-  startRoleProcess,
+  schedulerHealth,
+  startFleet,
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 /** PIDs of live worker processes started with this store (the supervisor's children). */
 async function workerPids(storeDir: string): Promise<number[]> {
@@ -30,50 +28,50 @@ async function workerPids(storeDir: string): Promise<number[]> {
 }
 
 describe('flotilla start --role scheduler --autoscale local', () => {
-  let nats: NatsServerHandle;
-  let storeDir: string;
-  let fixtures: PublishedFixtures | undefined;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    storeDir = await mkdtemp(join(tmpdir(), 'flotilla-autoscale-cli-'));
-    fixtures = await publishFixtures(nats.url, { dir: storeDir });
+    // No processes yet: each test starts its scheduler, whose supervisor starts the workers.
+    fleet = await startFleet({
+      schedulers: 0,
+      workers: 0,
+      shields: 0,
+      cache: true,
+      publish: fixtures(),
+    });
   }, 60_000);
 
   afterAll(async () => {
-    for (const pid of await workerPids(storeDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
+    if (fleet) {
+      for (const pid of await workerPids(fleet.storeDir)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
     }
-    await nats?.stop();
-    await fixtures?.close();
-    await rm(storeDir, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   async function startScheduler(): Promise<RoleProcess> {
-    const scheduler = await startRoleProcess({
-      role: 'scheduler',
-      nats: nats.url,
-      storeDir,
+    const scheduler = await fleet.add('scheduler', {
       args: ['--autoscale', 'local', '--min-workers', '2', '--max-workers', '3', '--threads', '1'],
     });
-    await waitFor(
-      async () => JSON.parse((await httpGet(`${scheduler.url}/healthz`)).body).liveWorkers === 2,
-      { timeoutMs: 30_000, message: 'the supervisor never brought the region to 2 workers' },
-    );
+    await waitFor(async () => (await schedulerHealth(scheduler)).liveWorkers === 2, {
+      timeoutMs: 30_000,
+      message: 'the supervisor never brought the region to 2 workers',
+    });
     return scheduler;
   }
 
   it('starts the minimum of worker processes, which serve renders', async () => {
     const scheduler = await startScheduler();
-    const shield = await startRoleProcess({ role: 'shield', nats: nats.url, storeDir });
+    const shield = await fleet.add('shield');
     try {
       const res = await httpGet(`${shield.url}/react-shop/p/3`);
       expect(res.status).toBe(200);
-      expect(await workerPids(storeDir)).toHaveLength(2);
+      expect(await workerPids(fleet.storeDir)).toHaveLength(2);
       const metrics = (await httpGet(`${scheduler.url}/metrics`)).body;
       expect(metrics).toMatch(/flotilla_autoscaler_desired_workers\{region="test"\} 2/);
       expect(metrics).toMatch(/flotilla_autoscaler_leader\{[^}]*\} 1/);
@@ -82,7 +80,7 @@ describe('flotilla start --role scheduler --autoscale local', () => {
       // SIGTERM: the scheduler drains its workers before it exits.
       expect((await scheduler.child.kill('SIGTERM')).code).toBe(0);
     }
-    await waitFor(async () => (await workerPids(storeDir)).length === 0, {
+    await waitFor(async () => (await workerPids(fleet.storeDir)).length === 0, {
       timeoutMs: 15_000,
       message: 'worker processes outlived the scheduler that started them',
     });
@@ -90,9 +88,9 @@ describe('flotilla start --role scheduler --autoscale local', () => {
 
   it('leaves no orphan workers when the scheduler is SIGKILLed', async () => {
     const scheduler = await startScheduler();
-    expect(await workerPids(storeDir)).toHaveLength(2);
+    expect(await workerPids(fleet.storeDir)).toHaveLength(2);
     await scheduler.child.kill('SIGKILL');
-    await waitFor(async () => (await workerPids(storeDir)).length === 0, {
+    await waitFor(async () => (await workerPids(fleet.storeDir)).length === 0, {
       timeoutMs: 15_000,
       message: 'workers outlived a SIGKILLed supervisor (--exit-with-parent)',
     });

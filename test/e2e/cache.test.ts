@@ -1,15 +1,17 @@
-import { spawn } from 'node:child_process';
 import { Agent } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import {
-  FLEET_NODE_FLAGS,
+  type Fleet,
+  type HttpReply,
+  type HttpRequestOptions,
+  httpRequest,
+  metricValue,
   type RoleProcess,
-  startRoleProcess,
+  runCli,
+  startFleet,
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FaultFleet, startFaultFleet } from '../fault/fleet.ts';
 import {
   CACHE_APP,
   cacheStatus,
@@ -17,15 +19,13 @@ import {
   HANG_RENDER_MS,
   isHit,
   MATRIX,
-  metricValue,
   REFLECT_APP,
   RENDER_MS,
-  type Reply,
   SLOW_RENDER_MS,
   SWR_RENDER_MS,
-  send,
   VAULT_APP,
 } from '../support/cache-bundles.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 /**
  * The shield's L2 cache end to end: a real nats-server with JetStream, one
@@ -35,14 +35,13 @@ import {
  * options. Renders are counted by the worker (`flotilla_worker_renders_total`).
  */
 
-const BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
 const RENDERS = 'flotilla_worker_renders_total';
 const COALESCED = 'flotilla_shield_coalesced_total';
 const LEADERS = 'flotilla_shield_coalesce_leaders_total';
 const PASSES = 'flotilla_shield_coalesce_passes_total';
 const REVALIDATIONS = 'flotilla_shield_revalidations_total';
 
-let fleet: FaultFleet;
+let fleet: Fleet;
 /** The two shields' URLs. */
 let shieldA: string;
 let shieldB: string;
@@ -60,16 +59,18 @@ async function burst(
   base: string,
   path: string,
   n: number,
-  options: Parameters<typeof send>[2] = {},
-): Promise<Reply[]> {
+  options: HttpRequestOptions = {},
+): Promise<HttpReply[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: n, maxFreeSockets: n });
   try {
     const warm = await Promise.all(
-      Array.from({ length: n }, () => send(base, '/healthz', { agent, timeoutMs: 15_000 })),
+      Array.from({ length: n }, () => httpRequest(base, '/healthz', { agent, timeoutMs: 15_000 })),
     );
     expect(warm.every((r) => r.status === 200)).toBe(true);
     return await Promise.all(
-      Array.from({ length: n }, () => send(base, path, { timeoutMs: 15_000, ...options, agent })),
+      Array.from({ length: n }, () =>
+        httpRequest(base, path, { timeoutMs: 15_000, ...options, agent }),
+      ),
     );
   } finally {
     agent.destroy();
@@ -90,49 +91,20 @@ function count<T>(items: T[], keyOf: (t: T) => string): Record<string, number> {
   return out;
 }
 
-/** Runs `flotilla <args> --json` against the fleet's NATS; resolves with its exit code and JSON. */
-function cliJson(args: string[]): Promise<{ code: number | null; json: unknown; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...FLEET_NODE_FLAGS, BIN, ...args, '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '', FLOTILLA_NATS: fleet.nats.url },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      let json: unknown;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, json, stderr });
-    });
-  });
-}
-
 beforeAll(async () => {
-  fleet = await startFaultFleet({
+  fleet = await startFleet({
     shields: 2,
     schedulers: 1,
     workers: 1,
     cache: true,
-    bundles: [CACHE_APP, REFLECT_APP, VAULT_APP],
+    publish: fixtures(CACHE_APP, REFLECT_APP, VAULT_APP),
+    warmPath: '/react-shop/p/1',
   });
   [shieldA, shieldB] = fleet.live('shield').map((s) => s.url) as [string, string];
   worker = fleet.live('worker')[0]?.url ?? '';
   // Load the isolate once, so no test's first render pays for it.
   for (const shield of [shieldA, shieldB]) {
-    expect((await send(shield, '/cachetest/warm')).status).toBe(200);
+    expect((await httpRequest(shield, '/cachetest/warm')).status).toBe(200);
   }
 }, 60_000);
 
@@ -181,7 +153,7 @@ describe('coalescing', () => {
 
   it('stale-while-revalidate: 50 concurrent requests after expiry are served the stale copy at once, 1 revalidation', async () => {
     const path = '/cachetest/swr/fifty';
-    const first = await send(shieldA, path);
+    const first = await httpRequest(shieldA, path);
     expect(cacheStatus(first)).toMatch(/fwd=uri-miss; fwd-status=200; stored; ttl=1$/);
     await delay(1200); // maxAge 1 s: now stale, within the 30 s stale-while-revalidate window
 
@@ -221,7 +193,7 @@ describe('coalescing', () => {
     expect(ok1 - ok0).toBe(1);
 
     // The next request shows the revalidated page.
-    const next = await send(shieldA, path);
+    const next = await httpRequest(shieldA, path);
     expect(next.status).toBe(200);
     expect(isHit(next)).toBe(true);
     expect(next.body).not.toBe(first.body);
@@ -252,7 +224,7 @@ describe('a leader that fails never poisons nor stalls its followers', () => {
     expect(failed.map((r) => [r.status, r.headers['x-flotilla-error']])).toEqual([
       [502, 'FLOTILLA_ERR_RENDER'],
     ]);
-    expect(cachingStatus(failed[0] as Reply)).toBe('code');
+    expect(cachingStatus(failed[0] as HttpReply)).toBe('code');
     // Everyone else: the one new leader's (stored) page.
     const ok = replies.filter((r) => r.status === 200);
     expect(ok).toHaveLength(19);
@@ -262,7 +234,7 @@ describe('a leader that fails never poisons nor stalls its followers', () => {
     expect(reelected1 - reelected0).toBeLessThanOrEqual(1);
     expect(wallMs).toBeLessThan(4 * RENDER_MS + 2000);
     // Not poisoned: the page is stored and served.
-    expect(isHit(await send(shieldA, path))).toBe(true);
+    expect(isHit(await httpRequest(shieldA, path))).toBe(true);
   });
 
   for (const kind of ['cookie', 'private'] as const) {
@@ -407,7 +379,7 @@ describe('cache poisoning: an unkeyed request header never shapes a cached page'
   });
 
   /** Where the canary shows, in the replies' bodies and `Location`s (`[]`: nowhere). */
-  function leaks(c: string, replies: Record<string, Reply>): string[] {
+  function leaks(c: string, replies: Record<string, HttpReply>): string[] {
     const out: string[] = [];
     for (const [what, r] of Object.entries(replies)) {
       if (r.body.includes(c)) out.push(`${what} body`);
@@ -426,8 +398,8 @@ describe('cache poisoning: an unkeyed request header never shapes a cached page'
     c: string,
     poison: { host?: string; headers?: Record<string, string> },
   ): Promise<string[]> {
-    const poisoned = await send(shieldA, path, { host, ...poison });
-    const clean = await send(shieldA, path, { host });
+    const poisoned = await httpRequest(shieldA, path, { host, ...poison });
+    const clean = await httpRequest(shieldA, path, { host });
     const problems = leaks(c, { poisoned, clean });
     if (!/; stored\b/.test(cacheStatus(poisoned))) {
       problems.push(`poisoning attempt not stored (${poisoned.status} ${cacheStatus(poisoned)})`);
@@ -439,15 +411,15 @@ describe('cache poisoning: an unkeyed request header never shapes a cached page'
   it('the reflecting app does reflect what reaches it (the suite can see a leak)', async () => {
     // A keyed input (the query) shows in the page and the Location.
     const c = canary('control');
-    const page = await send(shieldA, `/reflect/control?q=${c}`, { host });
-    const redirect = await send(shieldA, `/go/control?q=${c}`, { host });
+    const page = await httpRequest(shieldA, `/reflect/control?q=${c}`, { host });
+    const redirect = await httpRequest(shieldA, `/go/control?q=${c}`, { host });
     expect(page.body).toContain(c);
     expect(redirect.status).toBe(302);
     expect(redirect.headers.location).toContain(c);
     // On a response that is never stored (hit-for-pass), the client's headers go through.
     const passPath = '/pass/control';
-    expect(cachingStatus(await send(shieldA, passPath, { host }))).toBe('no-max-age');
-    const pass = await send(shieldA, passPath, { host, headers: { 'x-canary': c } });
+    expect(cachingStatus(await httpRequest(shieldA, passPath, { host }))).toBe('no-max-age');
+    const pass = await httpRequest(shieldA, passPath, { host, headers: { 'x-canary': c } });
     expect(cachingStatus(pass)).toBe('hit-for-pass');
     expect(pass.body).toContain(`h:x-canary=${c}`);
   });
@@ -480,9 +452,9 @@ describe('cache poisoning: an unkeyed request header never shapes a cached page'
   it('a Host header with another port is its own entry, never the page of clients on other ports', async () => {
     const port = new URL(shieldA).port === '47913' ? '47914' : '47913';
     for (const path of ['/reflect/port', '/go/port']) {
-      const other = await send(shieldA, path, { host: `reflect.localhost:${port}` });
+      const other = await httpRequest(shieldA, path, { host: `reflect.localhost:${port}` });
       expect(cacheStatus(other), path).toMatch(/; stored\b/);
-      const clean = await send(shieldA, path, { host });
+      const clean = await httpRequest(shieldA, path, { host });
       expect(`${clean.body} ${clean.headers.location ?? ''}`, path).not.toContain(port);
     }
   });
@@ -531,15 +503,15 @@ describe('cache deception: personal pages on "static-looking" paths are never st
         SUFFIXES.map(async (suffix) => {
           const path = `/vault/${page}${suffix}`;
           const alice = { headers: { cookie: `session=${secret}; theme=dark` } };
-          const replies: Array<[string, Reply]> = [];
-          replies.push(['alice', await send(shieldA, path, alice)]);
-          replies.push(['alice again', await send(shieldA, path, alice)]);
+          const replies: Array<[string, HttpReply]> = [];
+          replies.push(['alice', await httpRequest(shieldA, path, alice)]);
+          replies.push(['alice again', await httpRequest(shieldA, path, alice)]);
           replies.push([
             'bob',
-            await send(shieldA, path, { headers: { cookie: `session=${other}` } }),
+            await httpRequest(shieldA, path, { headers: { cookie: `session=${other}` } }),
           ]);
-          replies.push(['anonymous', await send(shieldA, path)]);
-          replies.push(['anonymous on the other shield', await send(shieldB, path)]);
+          replies.push(['anonymous', await httpRequest(shieldA, path)]);
+          replies.push(['anonymous on the other shield', await httpRequest(shieldB, path)]);
           for (const [who, r] of replies) {
             const status = cacheStatus(r);
             kinds.add(cachingStatus(r));
@@ -577,9 +549,11 @@ describe('purge across two shield processes', () => {
 
   async function purge(args: string[]): Promise<PurgeJson> {
     const started = performance.now();
-    const res = await cliJson(['purge', ...args]);
+    const res = await runCli(['purge', ...args, '--json'], {
+      env: { FLOTILLA_NATS: fleet.nats.url },
+    });
     expect(res.code, res.stderr).toBe(0);
-    const json = res.json as PurgeJson;
+    const json = JSON.parse(res.stdout) as PurgeJson;
     console.log(
       `[cache] flotilla purge ${args.join(' ')}: ${json.acked.length} shields acknowledged ` +
         `(removed ${json.acked.map((a) => a.removed).join(' + ')}) in ${Math.round(performance.now() - started)} ms`,
@@ -594,8 +568,8 @@ describe('purge across two shield processes', () => {
   async function warm(paths: string[]): Promise<void> {
     for (const shield of [shieldA, shieldB]) {
       for (const path of paths) {
-        await send(shield, path);
-        expect(isHit(await send(shield, path)), `${path} on ${shield}`).toBe(true);
+        await httpRequest(shield, path);
+        expect(isHit(await httpRequest(shield, path)), `${path} on ${shield}`).toBe(true);
       }
     }
   }
@@ -604,7 +578,7 @@ describe('purge across two shield processes', () => {
   async function next(path: string): Promise<string[]> {
     return Promise.all(
       [shieldA, shieldB].map(async (shield) => {
-        const r = await send(shield, path);
+        const r = await httpRequest(shield, path);
         if (isHit(r)) return 'hit';
         expect(cacheStatus(r)).toMatch(/^flotilla; fwd=uri-miss; fwd-status=200; stored; ttl=300$/);
         return 'miss';
@@ -641,8 +615,8 @@ describe('response headers × stored? through HTTP (the wiring of the unit matri
   for (const c of MATRIX) {
     it(`${c.case}: ${c.stored ? 'stored, then a hit' : `not stored (${c.caching}), then hit-for-pass`}`, async () => {
       const path = `/cachetest/m/${c.case}`;
-      const first = await send(shieldB, path);
-      const second = await send(shieldB, path);
+      const first = await httpRequest(shieldB, path);
+      const second = await httpRequest(shieldB, path);
       expect(first.status).toBe(c.status);
       expect(second.status).toBe(c.status);
       expect(cachingStatus(first)).toBe(c.caching);
@@ -680,13 +654,10 @@ describe('leader hangs (8 s render; shield with --follower-wait-ms 300)', () => 
   const FOLLOWER_WAIT_MS = 300;
 
   beforeAll(async () => {
-    hangShield = await startRoleProcess({
-      role: 'shield',
-      nats: fleet.nats.url,
-      storeDir: fleet.storeDir,
+    hangShield = await fleet.add('shield', {
       args: ['--follower-wait-ms', String(FOLLOWER_WAIT_MS)],
     });
-    expect((await send(hangShield.url, '/cachetest/warm')).status).toBe(200);
+    expect((await httpRequest(hangShield.url, '/cachetest/warm')).status).toBe(200);
   }, 30_000);
 
   afterAll(async () => {
@@ -700,9 +671,9 @@ describe('leader hangs (8 s render; shield with --follower-wait-ms 300)', () => 
   async function released(path: string, n: number, settleMs: number) {
     const agent = new Agent({ keepAlive: false, maxSockets: n });
     const controllers = Array.from({ length: n }, () => new AbortController());
-    const answered: Reply[] = [];
+    const answered: HttpReply[] = [];
     const pending = controllers.map((c) =>
-      send(hangShield.url, path, { agent, signal: c.signal, timeoutMs: 15_000 }).then(
+      httpRequest(hangShield.url, path, { agent, signal: c.signal, timeoutMs: 15_000 }).then(
         (r) => {
           answered.push(r);
         },
@@ -741,7 +712,7 @@ describe('leader hangs (8 s render; shield with --follower-wait-ms 300)', () => 
 
   it('with a stale copy: followers get it after one follower wait', async () => {
     const path = '/cachetest/hang-stale/ten';
-    const first = await send(hangShield.url, path);
+    const first = await httpRequest(hangShield.url, path);
     expect(cacheStatus(first)).toMatch(/stored; ttl=1$/);
     await delay(1200); // maxAge 1 s, no stale-while-revalidate: only stale-if-error remains
     const { answered, outstanding } = await released(path, 10, 1500);

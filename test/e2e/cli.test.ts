@@ -1,67 +1,31 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import {
-  FLEET_NODE_FLAGS,
-  type NatsServerHandle,
-  startNatsServer,
-  startRoleProcess,
-} from '@flotilla/test-harness';
+import { type Fleet, runCli, startFleet } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
-
-const BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
-
-/** Runs the CLI to completion; returns its exit code and output. */
-function runCli(
-  nodeFlags: string[],
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, BIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { fixtures } from '../support/control-plane.ts';
 
 describe('flotilla CLI as a user runs it', () => {
-  let nats: NatsServerHandle;
-  let storeDir: string;
-  let fixtures: PublishedFixtures | undefined;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    storeDir = await mkdtemp(join(tmpdir(), 'flotilla-cli-'));
-    fixtures = await publishFixtures(nats.url, { dir: storeDir });
+    // NATS and the published examples only: the tests start the processes they need.
+    fleet = await startFleet({
+      schedulers: 0,
+      workers: 0,
+      shields: 0,
+      cache: true,
+      publish: fixtures(),
+    });
   }, 60_000);
 
   afterAll(async () => {
-    await nats?.stop();
-    await fixtures?.close();
-    await rm(storeDir, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   it('refuses to host isolates without --no-node-snapshot, saying how to start it', async () => {
     const res = await runCli(
-      [],
-      ['start', '--nats', nats.url, '--role', 'worker', '--no-examples'],
+      ['start', '--nats', fleet.nats.url, '--role', 'worker', '--no-examples'],
+      {
+        nodeFlags: [],
+      },
     );
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('FLOTILLA_ERR_PROCESS_FLAGS');
@@ -69,22 +33,22 @@ describe('flotilla CLI as a user runs it', () => {
   });
 
   it('shows usage for a missing or unknown command', async () => {
-    const none = await runCli(FLEET_NODE_FLAGS, []);
+    const none = await runCli([]);
     expect(none.code).toBe(1);
     expect(none.stdout).toContain('Usage: flotilla start');
-    const unknown = await runCli(FLEET_NODE_FLAGS, ['launch']);
+    const unknown = await runCli(['launch']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "launch"');
   });
 
   it('exits 2 on bad options, naming the option', async () => {
-    const res = await runCli(FLEET_NODE_FLAGS, ['start', '--role', 'worker']);
+    const res = await runCli(['start', '--role', 'worker']);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/--role.*needs --nats/);
   });
 
   it('exits 1 with a clear message when NATS is unreachable', async () => {
-    const res = await runCli(FLEET_NODE_FLAGS, [
+    const res = await runCli([
       'start',
       '--nats',
       'nats://127.0.0.1:1',
@@ -98,7 +62,7 @@ describe('flotilla CLI as a user runs it', () => {
 
   it('drains and exits 0 on SIGTERM', async () => {
     for (const role of ['shield', 'scheduler', 'worker'] as const) {
-      const p = await startRoleProcess({ role, nats: nats.url, storeDir });
+      const p = await fleet.add(role);
       const exit = await p.child.kill('SIGTERM');
       expect({ role, ...exit, output: exit.code === 0 ? '' : p.child.output() }).toEqual({
         role,

@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type ChildHandle,
+  FLEET_BIN,
   FLEET_NODE_FLAGS,
   httpGet,
   spawnProcess,
@@ -10,8 +10,6 @@ import {
 } from '@flotilla/test-harness';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type HelloApp, writeHelloApp } from '../support/apps.ts';
-
-const BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
 
 // `flotilla dev` as an app developer runs it: the app on an embedded fleet,
 // rebuilt and re-published on every change.
@@ -28,7 +26,17 @@ describe('flotilla dev', () => {
     app = await writeHelloApp({ version: 'v1' });
     dev = await spawnProcess({
       command: process.execPath,
-      args: [...FLEET_NODE_FLAGS, BIN, 'dev', '--dir', app.dir, '--port', '0', '--cache', 'on'],
+      args: [
+        ...FLEET_NODE_FLAGS,
+        FLEET_BIN,
+        'dev',
+        '--dir',
+        app.dir,
+        '--port',
+        '0',
+        '--cache',
+        'on',
+      ],
       env: { NODE_OPTIONS: '' },
       name: 'flotilla-dev',
       readyPattern: /serving at http:\/\/\S+/,

@@ -1,32 +1,14 @@
-import { request } from 'node:http';
-import { httpGet } from '@flotilla/test-harness';
+import { type Fleet, httpGet, httpRequest, metricValue, startFleet } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricTotal, type ProcessFleet, startProcessFleet } from './fleet-setup.ts';
-
-/** GET with an explicit Host header (fetch does not let a caller set one). */
-function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { host }, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { fixtures } from '../support/control-plane.ts';
 
 // Shield, two schedulers (one queue group) and two workers, each its own OS
 // process, on a real nats-server.
 describe('fleet over NATS, one process per role', () => {
-  let fleet: ProcessFleet;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    fleet = await startProcessFleet({ schedulers: 2, workers: 2 });
+    fleet = await startFleet({ schedulers: 2, workers: 2, publish: fixtures() });
   }, 90_000);
 
   afterAll(async () => {
@@ -60,7 +42,7 @@ describe('fleet over NATS, one process per role', () => {
   });
 
   it('routes by host as well as by path prefix', async () => {
-    const res = await getWithHost(`${fleet.shield.url}/p/42`, 'react-shop.localhost:3000');
+    const res = await httpRequest(fleet.shield.url, '/p/42', { host: 'react-shop.localhost:3000' });
     expect(res.status).toBe(200);
     expect(res.body).toMatch(/No\. 42\b/);
     expect(res.body.includes('href="/p/1"')).toBe(true);
@@ -76,16 +58,16 @@ describe('fleet over NATS, one process per role', () => {
   });
 
   it('counts requests in /metrics and reports health on every process', async () => {
-    const served = await metricTotal(fleet.shield.url, 'flotilla_shield_requests_total');
+    const served = await metricValue(fleet.shield.url, 'flotilla_shield_requests_total');
     expect(served).toBeGreaterThan(0);
     const health = await httpGet(`${fleet.shield.url}/healthz`);
     expect(JSON.parse(health.body)).toMatchObject({ status: 'ok', transport: 'nats' });
-    for (const p of [...fleet.schedulers, ...fleet.workers]) {
+    for (const p of [...fleet.started.scheduler, ...fleet.started.worker]) {
       expect((await httpGet(`${p.url}/healthz`)).status).toBe(200);
     }
     const rendered = () =>
       Promise.all(
-        fleet.workers.map((w) => metricTotal(w.url, 'flotilla_worker_renders_total')),
+        fleet.started.worker.map((w) => metricValue(w.url, 'flotilla_worker_renders_total')),
       ).then((counts) => counts.reduce((a, b) => a + b, 0));
     const before = await rendered();
     for (let i = 1; i <= 3; i++) await httpGet(`${fleet.shield.url}/vue-shop/p/${i}`);
@@ -94,7 +76,7 @@ describe('fleet over NATS, one process per role', () => {
 
   it('spreads concurrent misses over both schedulers of the queue group', async () => {
     const before = await Promise.all(
-      fleet.schedulers.map((s) => metricTotal(s.url, 'flotilla_scheduler_dispatches_total')),
+      fleet.started.scheduler.map((s) => metricValue(s.url, 'flotilla_scheduler_dispatches_total')),
     );
     // Enough to reach both schedulers (all on one: 2 × 0.5^16), few enough that
     // two workers never shed them on a loaded machine (each render fetches the API).
@@ -103,7 +85,7 @@ describe('fleet over NATS, one process per role', () => {
     );
     expect(responses.map((r) => r.status)).toEqual(Array(16).fill(200));
     const after = await Promise.all(
-      fleet.schedulers.map((s) => metricTotal(s.url, 'flotilla_scheduler_dispatches_total')),
+      fleet.started.scheduler.map((s) => metricValue(s.url, 'flotilla_scheduler_dispatches_total')),
     );
     const delta = after.map((a, i) => a - (before[i] ?? 0));
     expect(delta.reduce((a, b) => a + b, 0)).toBe(16);

@@ -1,16 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  type CliResult,
+  FLEET_BIN,
   FLEET_NODE_FLAGS,
-  httpGet,
-  type NatsServerHandle,
-  type RoleProcess,
-  startNatsServer,
-  startRoleProcess,
+  type Fleet,
+  type HttpReply,
+  httpRequest,
+  runCli,
+  startFleet,
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,52 +22,26 @@ import { type HelloApp, writeHelloApp } from '../support/apps.ts';
  * with JetStream: build, publish, preview, promote, roll back, configure.
  */
 
-const BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-let nats: NatsServerHandle;
-let shield: RoleProcess;
-const roles: RoleProcess[] = [];
+let fleet: Fleet;
 const apps: HelloApp[] = [];
-let storeDir: string;
 
 function cliEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, NODE_OPTIONS: '', FLOTILLA_NATS: nats.url, FLOTILLA_SHIELD: shield.url };
+  return { FLOTILLA_NATS: fleet.nats.url, FLOTILLA_SHIELD: fleet.shield.url };
 }
 
-/** Starts `flotilla <args>` as its own process. */
+/** Starts `flotilla <args>` as its own process (for a test that kills it midway). */
 function spawnCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, [...FLEET_NODE_FLAGS, BIN, ...args], {
+  return spawn(process.execPath, [...FLEET_NODE_FLAGS, FLEET_BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: cliEnv(),
+    env: { ...process.env, NODE_OPTIONS: '', ...cliEnv() },
   });
 }
 
 /** Runs `flotilla <args>` to completion. */
 function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnCli(args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(args, { env: cliEnv() });
 }
 
 async function json<T>(args: string[]): Promise<T> {
@@ -84,51 +58,19 @@ async function app(options: Parameters<typeof writeHelloApp>[0]): Promise<HelloA
 }
 
 /** GET through the shield with a Host header (fetch cannot set Host). */
-function get(
-  host: string,
-  path = '/',
-): Promise<{ status: number; headers: Map<string, string>; body: string }> {
-  const url = new URL(shield.url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: url.hostname,
-        port: url.port,
-        path,
-        headers: { host },
-        agent: false,
-        timeout: 10_000,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          body += d;
-        });
-        res.on('end', () => {
-          const headers = new Map<string, string>();
-          for (const [k, v] of Object.entries(res.headers)) {
-            if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-          }
-          resolve({ status: res.statusCode ?? 0, headers, body });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`GET ${host}${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
+function get(host: string, path = '/'): Promise<HttpReply> {
+  return httpRequest(fleet.shield.url, path, { host });
 }
 
 /** Milliseconds from now until the page on `host` contains `text` (polling every 10 ms). */
-async function msUntil(host: string, text: string, timeoutMs = 5000): Promise<number> {
-  const started = performance.now();
-  while (performance.now() - started < timeoutMs) {
-    const res = await get(host);
-    if (res.status === 200 && res.body.includes(text)) return performance.now() - started;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`${host} never served "${text}" within ${timeoutMs} ms`);
+function msUntil(host: string, text: string, timeoutMs = 5000): Promise<number> {
+  return waitFor(
+    async () => {
+      const res = await get(host);
+      return res.status === 200 && res.body.includes(text);
+    },
+    { timeoutMs, intervalMs: 10, message: `${host} never served "${text}" within ${timeoutMs} ms` },
+  );
 }
 
 interface Published {
@@ -138,32 +80,19 @@ interface Published {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer({ jetstream: true });
-  storeDir = await mkdtemp(join(tmpdir(), 'flotilla-publish-'));
-  const launch = async (role: RoleProcess['role']) => {
-    const p = await startRoleProcess({ role, nats: nats.url, storeDir });
-    roles.push(p);
-    return p;
-  };
-  const [scheduler] = await Promise.all([launch('scheduler'), launch('worker')]);
-  shield = await launch('shield');
-  await waitFor(
-    async () => JSON.parse((await httpGet(`${scheduler?.url}/healthz`)).body).liveWorkers === 1,
-    { timeoutMs: 15_000, message: 'the scheduler never saw the worker' },
-  );
+  // Nothing published: the tests publish with the CLI.
+  fleet = await startFleet({ schedulers: 1, workers: 1, cache: true });
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.allSettled(roles.map((p) => p.child.kill('SIGTERM')));
-  await nats?.stop();
+  await fleet?.stop();
   await Promise.allSettled(apps.map((a) => a.remove()));
-  await rm(storeDir, { recursive: true, force: true });
 });
 
 describe('flotilla build', () => {
   it('builds both example apps into bundle, manifest and hashed assets', async () => {
     for (const name of ['react-shop', 'vue-shop']) {
-      const out = join(storeDir, `build-${name}`);
+      const out = join(fleet.storeDir, `build-${name}`);
       const res = await cli(['build', '--dir', join(EXAMPLES, name), '--out', out]);
       expect(res.code, res.stderr).toBe(0);
       expect(res.stdout).toMatch(new RegExp(`^built ${name} into `));
@@ -193,7 +122,7 @@ describe('publish, preview, promote, roll back', () => {
     const id = /deployment (hello-[0-9a-f]{12}) published/.exec(res.stdout)?.[1];
     expect(id, res.stdout).toBeDefined();
     const preview = `${id}.preview.localhost`;
-    expect(res.stdout).toContain(`preview: http://${preview}:${new URL(shield.url).port}/`);
+    expect(res.stdout).toContain(`preview: http://${preview}:${new URL(fleet.shield.url).port}/`);
     v1 = { deploymentId: id as string, created: true, previewUrl: preview };
 
     await msUntil('hello.localhost', 'hello v1');
@@ -204,7 +133,7 @@ describe('publish, preview, promote, roll back', () => {
     const css = await get('hello.localhost', v1Css);
     expect(css.status).toBe(200);
     expect(css.body).toContain('v1');
-    expect(css.headers.get('cache-control')).toContain('immutable');
+    expect(css.headers['cache-control']).toContain('immutable');
   });
 
   it('publishing the same content again gives the same deployment', async () => {
@@ -295,7 +224,7 @@ describe('publish, preview, promote, roll back', () => {
       '--app',
       'hello',
       '--near',
-      shield.url,
+      fleet.shield.url,
     ]);
     expect(near.code, near.stderr).toBe(0);
     expect(near.stdout).toMatch(/REGION\s+RTT\s+ROLE/);
@@ -318,9 +247,8 @@ describe('publish, preview, promote, roll back', () => {
     expect(pinned.code, pinned.stderr).toBe(0);
     await waitFor(
       async () =>
-        (await get('hello.localhost')).headers
-          .get('server-timing')
-          ?.includes('region;desc="test"') ?? false,
+        (await get('hello.localhost')).headers['server-timing']?.includes('region;desc="test"') ??
+        false,
       { timeoutMs: 2000, message: 'the shield never failed over to region test' },
     );
   });
@@ -336,7 +264,7 @@ describe('publish, preview, promote, roll back', () => {
     const first = await get('hello.localhost');
     expect(first.body).toContain('hello v6');
     // No cold start: the first request after the switch has no `load` stage.
-    expect(first.headers.get('server-timing')).not.toMatch(/\bload;dur=/);
+    expect(first.headers['server-timing']).not.toMatch(/\bload;dur=/);
 
     // Without pre-warm, the first request pays the load.
     const unwarmed = await cli([
@@ -353,7 +281,7 @@ describe('publish, preview, promote, roll back', () => {
       firstSeven = await get('hello.localhost');
     }
     expect(firstSeven.body).toContain('hello v7');
-    expect(firstSeven.headers.get('server-timing')).toMatch(/\bload;dur=/);
+    expect(firstSeven.headers['server-timing']).toMatch(/\bload;dur=/);
     const afterCold = await cli([
       'rollback',
       '--env',

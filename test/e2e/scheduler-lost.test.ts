@@ -1,6 +1,6 @@
-import { httpGet } from '@flotilla/test-harness';
+import { type Fleet, findBusy, httpGet, schedulerHealth, startFleet } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProcessFleet, startProcessFleet } from './fleet-setup.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 /** A page that takes 800 ms to render: long enough to kill its scheduler mid-request. */
 const SLOW = {
@@ -12,10 +12,10 @@ const SLOW = {
 };
 
 describe('a scheduler process SIGKILLed with a request in flight', () => {
-  let fleet: ProcessFleet;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    fleet = await startProcessFleet({ schedulers: 2, workers: 2, bundles: [SLOW] });
+    fleet = await startFleet({ schedulers: 2, workers: 2, publish: fixtures(SLOW) });
   }, 90_000);
 
   afterAll(async () => {
@@ -23,19 +23,13 @@ describe('a scheduler process SIGKILLed with a request in flight', () => {
   });
 
   it('the shield sends the GET again through the other scheduler and it succeeds', async () => {
-    const started = Date.now();
     const pending = httpGet(`${fleet.shield.url}/slow/`, { timeoutMs: 10_000 });
-    let victimIndex = -1;
-    while (victimIndex < 0 && Date.now() - started < 5000) {
-      const health = await Promise.all(
-        fleet.schedulers.map((s) =>
-          httpGet(`${s.url}/healthz`).then((r) => JSON.parse(r.body) as { dispatching: number }),
-        ),
-      );
-      victimIndex = health.findIndex((h) => h.dispatching > 0);
-    }
-    const victim = fleet.schedulers[victimIndex];
-    if (!victim) throw new Error('no scheduler took the request');
+    const victim = await findBusy(
+      fleet.started.scheduler,
+      async (s) => (await schedulerHealth(s)).dispatching,
+      1,
+      5000,
+    );
     expect((await victim.child.kill('SIGKILL')).signal).toBe('SIGKILL');
 
     const res = await pending;

@@ -1,49 +1,28 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  httpGet,
-  type NatsServerHandle,
-  type RoleProcess,
-  startNatsServer,
-  startRoleProcess,
-  waitFor,
-} from '@flotilla/test-harness';
+import { type Fleet, httpGet, type RoleProcess, startFleet } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 // The primary region (east) has no scheduler at all: its shield sends the
 // misses to the secondary region (west), whose scheduler and worker render them.
 describe('a primary region with no schedulers', () => {
-  let nats: NatsServerHandle;
-  let storeDir: string;
-  const started: RoleProcess[] = [];
+  let fleet: Fleet;
   let shield: RoleProcess;
-  let fixtures: PublishedFixtures | undefined;
 
   beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    storeDir = await mkdtemp(join(tmpdir(), 'flotilla-secondary-'));
-    fixtures = await publishFixtures(nats.url, { dir: storeDir });
-    const launch = async (role: RoleProcess['role'], region: string, args: string[] = []) => {
-      const p = await startRoleProcess({ role, nats: nats.url, storeDir, region, args });
-      started.push(p);
-      return p;
-    };
-    const scheduler = await launch('scheduler', 'west');
-    await launch('worker', 'west');
-    shield = await launch('shield', 'east', ['--secondary-region', 'west']);
-    await waitFor(
-      async () => JSON.parse((await httpGet(`${scheduler.url}/healthz`)).body).liveWorkers === 1,
-      { timeoutMs: 15_000, message: 'the west scheduler never saw its worker' },
-    );
+    // Waits until the west scheduler sees its worker.
+    fleet = await startFleet({
+      region: 'west',
+      schedulers: 1,
+      workers: 1,
+      shields: 0,
+      cache: true,
+      publish: fixtures(),
+    });
+    shield = await fleet.add('shield', { region: 'east', args: ['--secondary-region', 'west'] });
   }, 90_000);
 
   afterAll(async () => {
-    await Promise.allSettled(started.map((p) => p.child.kill('SIGTERM')));
-    await nats?.stop();
-    await fixtures?.close();
-    await rm(storeDir, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   it('serves from the secondary region, and says so in Server-Timing and the metrics', async () => {

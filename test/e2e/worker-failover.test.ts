@@ -1,12 +1,12 @@
-import { httpGet } from '@flotilla/test-harness';
+import { type Fleet, httpGet, metricValue, startFleet } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricTotal, type ProcessFleet, startProcessFleet } from './fleet-setup.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 describe('a worker process killed with SIGKILL', () => {
-  let fleet: ProcessFleet;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    fleet = await startProcessFleet({ schedulers: 1, workers: 2 });
+    fleet = await startFleet({ schedulers: 1, workers: 2, publish: fixtures() });
   }, 90_000);
 
   afterAll(async () => {
@@ -18,14 +18,14 @@ describe('a worker process killed with SIGKILL', () => {
       expect((await httpGet(`${fleet.shield.url}/react-shop/p/${i + 1}`)).status).toBe(200);
     }
     const counts = await Promise.all(
-      fleet.workers.map((w) => metricTotal(w.url, 'flotilla_worker_renders_total')),
+      fleet.started.worker.map((w) => metricValue(w.url, 'flotilla_worker_renders_total')),
     );
     // Warm-first dispatch sent the renders to one worker: kill that one.
     const victimIndex = (counts[0] ?? 0) >= (counts[1] ?? 0) ? 0 : 1;
-    const victim = fleet.workers[victimIndex];
-    const survivor = fleet.workers[1 - victimIndex];
+    const victim = fleet.started.worker[victimIndex];
+    const survivor = fleet.started.worker[1 - victimIndex];
     if (!victim || !survivor) throw new Error('fleet has fewer than two workers');
-    const survivorBefore = await metricTotal(survivor.url, 'flotilla_worker_renders_total');
+    const survivorBefore = await metricValue(survivor.url, 'flotilla_worker_renders_total');
 
     const exit = await victim.child.kill('SIGKILL');
     expect(exit.signal).toBe('SIGKILL');
@@ -37,11 +37,11 @@ describe('a worker process killed with SIGKILL', () => {
       expect(res.body).toMatch(new RegExp(`No\\. ${i + 10}\\b`));
     }
     expect(statuses).toEqual(Array(20).fill(200));
-    const survivorAfter = await metricTotal(survivor.url, 'flotilla_worker_renders_total');
+    const survivorAfter = await metricValue(survivor.url, 'flotilla_worker_renders_total');
     expect(survivorAfter - survivorBefore).toBe(20);
     // The scheduler noticed the dead worker and retried instead of failing.
-    const retries = await metricTotal(
-      fleet.schedulers[0]?.url ?? '',
+    const retries = await metricValue(
+      fleet.started.scheduler[0]?.url ?? '',
       'flotilla_scheduler_retries_total',
     );
     expect(retries).toBeGreaterThanOrEqual(1);

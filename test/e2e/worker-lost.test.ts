@@ -1,6 +1,6 @@
-import { httpGet } from '@flotilla/test-harness';
+import { type Fleet, findBusy, httpGet, metricValue, startFleet } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricTotal, type ProcessFleet, startProcessFleet } from './fleet-setup.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 /** A page that takes 800 ms to render: long enough to kill its worker mid-render. */
 const SLOW = {
@@ -12,14 +12,14 @@ const SLOW = {
 };
 
 describe('a worker process SIGKILLed in the middle of a render', () => {
-  let fleet: ProcessFleet;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    fleet = await startProcessFleet({
+    fleet = await startFleet({
       schedulers: 1,
       workers: 2,
-      bundles: [SLOW],
-      workerArgs: ['--heartbeat-ms', '200'],
+      publish: fixtures(SLOW),
+      args: { worker: ['--heartbeat-ms', '200'] },
     });
   }, 90_000);
 
@@ -28,26 +28,24 @@ describe('a worker process SIGKILLed in the middle of a render', () => {
   });
 
   it('the GET is rendered again by the other worker and succeeds', async () => {
-    const started = Date.now();
     const pending = httpGet(`${fleet.shield.url}/slow/`, { timeoutMs: 10_000 });
     // Find the worker rendering it, and kill it mid-render.
-    let victimIndex = -1;
-    while (victimIndex < 0 && Date.now() - started < 5000) {
-      const inFlight = await Promise.all(
-        fleet.workers.map((w) => metricTotal(w.url, 'flotilla_worker_in_flight')),
-      );
-      victimIndex = inFlight.findIndex((n) => n > 0);
-    }
-    const victim = fleet.workers[victimIndex];
-    const survivor = fleet.workers[1 - victimIndex];
-    if (!victim || !survivor) throw new Error('no worker took the render');
+    const workers = fleet.started.worker;
+    const victim = await findBusy(
+      workers,
+      (w) => metricValue(w.url, 'flotilla_worker_in_flight'),
+      1,
+      5000,
+    );
+    const survivor = workers.find((w) => w !== victim);
+    if (!survivor) throw new Error('no other worker');
     expect((await victim.child.kill('SIGKILL')).signal).toBe('SIGKILL');
 
     const res = await pending;
     expect(res.status).toBe(200);
     expect(res.body).toBe('slow page for GET');
-    expect(await metricTotal(survivor.url, 'flotilla_worker_renders_total')).toBe(1);
-    const scheduler = fleet.schedulers[0];
+    expect(await metricValue(survivor.url, 'flotilla_worker_renders_total')).toBe(1);
+    const scheduler = fleet.started.scheduler[0];
     if (!scheduler) throw new Error('no scheduler');
     const { body } = await httpGet(`${scheduler.url}/metrics`);
     expect(body).toMatch(

@@ -10,10 +10,6 @@
  * flight against 2 workers × 4 slots at a 70 % target = 5.6), then 5 rps
  * again until the workers are back at the minimum.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeHeartbeat, regionSubjects } from '@flotilla/protocol';
 import {
   Autoscaler,
@@ -26,17 +22,17 @@ import {
   Scheduler,
 } from '@flotilla/scheduler';
 import {
-  type NatsServerHandle,
+  FLEET_BIN,
+  type Fleet,
   type RoleProcess,
-  startNatsServer,
-  startRoleProcess,
+  startFleet,
   waitFor,
 } from '@flotilla/test-harness';
 import { NatsTransport } from '@flotilla/transport';
 import { connect } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
+import { fixtures } from '../support/control-plane.ts';
 import {
   clock,
   describeFailures,
@@ -47,7 +43,6 @@ import {
   summarize,
 } from './load.ts';
 
-const FLEET_BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
 const REGION = 'autoscale';
 const MIN = 2;
 const MAX = 4;
@@ -77,9 +72,7 @@ interface Sample {
   queued: number;
 }
 
-let nats: NatsServerHandle;
-let storeDir: string;
-let fixtures: PublishedFixtures | undefined;
+let fleet: Fleet;
 let transport: NatsTransport;
 let scheduler: Scheduler;
 let supervisor: LocalSupervisor;
@@ -88,10 +81,17 @@ let shield: RoleProcess;
 const log: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
-  storeDir = await mkdtemp(join(tmpdir(), 'flotilla-autoscale-'));
-  nats = await startNatsServer({ jetstream: true });
-  fixtures = await publishFixtures(nats.url, { bundles: [SLOW], dir: join(storeDir, 'src') });
-  const nc = await connect({ servers: nats.url, name: 'autoscale-scheduler' });
+  // The scheduler runs in this process (its autoscaler observed directly); the
+  // fleet gives the nats-server, the published apps and, below, the shield.
+  fleet = await startFleet({
+    region: REGION,
+    schedulers: 0,
+    workers: 0,
+    shields: 0,
+    cache: true,
+    publish: fixtures(SLOW),
+  });
+  const nc = await connect({ servers: fleet.nats.url, name: 'autoscale-scheduler' });
   transport = new NatsTransport({ connection: nc });
   transport.subscribe(regionSubjects(REGION).heartbeat, (msg) => {
     const hb = decodeHeartbeat(msg);
@@ -103,10 +103,10 @@ beforeAll(async () => {
   supervisor = new LocalSupervisor({
     launcher: processLauncher({
       command: fleetWorkerCommand({
-        nats: nats.url,
+        nats: fleet.nats.url,
         bin: FLEET_BIN,
         region: REGION,
-        storeDir,
+        storeDir: fleet.storeDir,
         threads: 1,
         extraArgs: ['--heartbeat-ms', '250'],
       }),
@@ -147,12 +147,7 @@ beforeAll(async () => {
     message: 'the supervisor never started the minimum workers',
   });
   await scheduler.waitForWorkers(MIN, 10_000);
-  shield = await startRoleProcess({
-    role: 'shield',
-    nats: nats.url,
-    storeDir,
-    region: REGION,
-  });
+  shield = await fleet.add('shield');
 }, 60_000);
 
 afterAll(async () => {
@@ -160,9 +155,7 @@ afterAll(async () => {
   await scheduler?.drain();
   await shield?.child.kill('SIGTERM');
   await transport?.drain();
-  await nats?.stop();
-  await fixtures?.close();
-  if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  await fleet?.stop();
 }, 60_000);
 
 /** In-flight renders each worker last reported (for {@link queuedAtScheduler}). */

@@ -1,15 +1,15 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { waitFor } from '@flotilla/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CACHE_APP,
-  cacheStatus,
-  isHit,
+  type Fleet,
+  type HttpReply,
+  httpRequest,
   metricValue,
-  type Reply,
-  send,
-} from '../support/cache-bundles.ts';
-import { type FaultFleet, startFaultFleet } from './fleet.ts';
+  startFleet,
+  waitFor,
+} from '@flotilla/test-harness';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CACHE_APP, cacheStatus, isHit } from '../support/cache-bundles.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 /** Request deadline at the shield (`--timeout-ms`). */
 const DEADLINE_MS = 3000;
@@ -37,17 +37,18 @@ const UNCACHED = ['/cachetest/fresh/never', '/cachetest/plain'];
  * once, hangs nothing, and renders again once NATS is back on the same port.
  */
 describe('shield cache while nats-server is stopped, then restarted on the same port', () => {
-  let fleet: FaultFleet;
+  let fleet: Fleet;
   let shield: string;
 
   beforeAll(async () => {
-    fleet = await startFaultFleet({
+    fleet = await startFleet({
       shields: 1,
       schedulers: 1,
       workers: 1,
       cache: true,
-      bundles: [CACHE_APP],
+      publish: fixtures(CACHE_APP),
       args: { shield: ['--timeout-ms', String(DEADLINE_MS)] },
+      warmPath: '/react-shop/p/1',
     });
     shield = fleet.live('shield')[0]?.url ?? '';
   }, 60_000);
@@ -59,7 +60,7 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
   it('serves warmed pages from the cache, 503s the rest at once, nothing hangs, and resumes', async () => {
     const warmed = new Map<string, string>();
     for (const path of [...FRESH, ...EXPIRING, ...SWR]) {
-      const r = await send(shield, path);
+      const r = await httpRequest(shield, path);
       expect(cacheStatus(r), path).toMatch(/; stored; ttl=\d+$/);
       warmed.set(path, r.body);
     }
@@ -70,7 +71,7 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
     });
     await fleet.nats.stop({ keepData: true });
     const down = performance.now();
-    await waitFor(async () => (await send(shield, '/healthz')).status === 503, {
+    await waitFor(async () => (await httpRequest(shield, '/healthz')).status === 503, {
       timeoutMs: 5000,
       intervalMs: 20,
       message: 'the shield never noticed that nats-server was gone',
@@ -79,9 +80,12 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
 
     // Rounds of every page at once, for the whole outage, and one burst of
     // 50 concurrent requests for a page the cache does not hold.
-    const during: Array<{ path: string; reply: Reply }> = [];
+    const during: Array<{ path: string; reply: HttpReply }> = [];
     const ask = (path: string) =>
-      send(shield, path, { timeoutMs: DEADLINE_MS + 5000 }).then((reply) => ({ path, reply }));
+      httpRequest(shield, path, { timeoutMs: DEADLINE_MS + 5000 }).then((reply) => ({
+        path,
+        reply,
+      }));
     let rounds = 0;
     while (performance.now() - down < OUTAGE_MS) {
       during.push(...(await Promise.all([...warmed.keys(), ...UNCACHED].map(ask))));
@@ -99,9 +103,11 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
 
     await fleet.nats.restart();
     const up = performance.now();
-    let resumed: Reply | undefined;
+    let resumed: HttpReply | undefined;
     while (performance.now() - up < RESUME_WITHIN_MS + 5000) {
-      const r = await send(shield, '/cachetest/fresh/never', { timeoutMs: DEADLINE_MS + 2000 });
+      const r = await httpRequest(shield, '/cachetest/fresh/never', {
+        timeoutMs: DEADLINE_MS + 2000,
+      });
       if (r.status === 200) {
         resumed = r;
         break;
@@ -160,13 +166,13 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
     expect(resumed?.status).toBe(200);
     expect(resumeMs).toBeLessThan(RESUME_WITHIN_MS);
     for (const path of EXPIRING) {
-      const r = await send(shield, path);
+      const r = await httpRequest(shield, path);
       expect(r.status).toBe(200);
       expect(cacheStatus(r)).toMatch(/^flotilla; fwd=stale; fwd-status=200; stored; ttl=1$/);
       expect(r.body).not.toBe(warmed.get(path));
     }
     for (const path of FRESH) {
-      const r = await send(shield, path);
+      const r = await httpRequest(shield, path);
       expect(isHit(r)).toBe(true);
       expect(r.body).toBe(warmed.get(path));
     }

@@ -1,15 +1,17 @@
 import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ProcessExit, RoleProcess } from '@flotilla/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type FaultFleet,
+  type Fleet,
   findBusy,
-  metricTotal,
+  metricValue,
+  type ProcessExit,
+  type RoleProcess,
   schedulerHealth,
-  startFaultFleet,
+  startFleet,
   workerHealth,
-} from './fleet.ts';
+} from '@flotilla/test-harness';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtures } from '../support/control-plane.ts';
 import {
   clock,
   describeFailures,
@@ -59,16 +61,17 @@ interface DrainOutcome {
 }
 
 describe('SIGTERM drains each role under in-flight load (2 shields, 2 schedulers, 2 workers)', () => {
-  let fleet: FaultFleet;
+  let fleet: Fleet;
   /** Where the load goes: a load balancer stops sending to a shield on its SIGTERM. */
   let shieldUrl: string;
 
   beforeAll(async () => {
-    fleet = await startFaultFleet({
+    fleet = await startFleet({
       shields: 2,
       schedulers: 2,
       workers: 2,
-      bundles: [SLOW],
+      publish: fixtures(SLOW),
+      warmPath: '/react-shop/p/1',
       // 2 threads × 4 renders: one worker alone still holds the whole load.
       args: { worker: ['--threads', '2', '--heartbeat-ms', '200'] },
     });
@@ -155,12 +158,12 @@ describe('SIGTERM drains each role under in-flight load (2 shields, 2 schedulers
   it('a scheduler finishes its in-flight requests without shield retries, exits 0', async () => {
     const [shield] = fleet.live('shield');
     if (!shield) throw new Error('no shield');
-    const retriesBefore = await metricTotal(shield.url, 'flotilla_shield_retries_total');
+    const retriesBefore = await metricValue(shield.url, 'flotilla_shield_retries_total');
     await drainUnderLoad('drain scheduler', () =>
       findBusy(fleet.live('scheduler'), async (s) => (await schedulerHealth(s)).dispatching, 2),
     );
     // Drained, not failed over: the shield never had to send a request again.
-    expect(await metricTotal(shield.url, 'flotilla_shield_retries_total')).toBe(retriesBefore);
+    expect(await metricValue(shield.url, 'flotilla_shield_retries_total')).toBe(retriesBefore);
   }, 20_000);
 
   it('a worker finishes its in-flight renders, new renders go to the other, exits 0', async () => {
@@ -175,14 +178,14 @@ describe('SIGTERM drains each role under in-flight load (2 shields, 2 schedulers
       );
       survivor = fleet.live('worker').find((w) => w !== victim);
       if (!survivor || !survivorBefore) throw new Error('two workers expected');
-      survivorRenders = await metricTotal(survivor.url, 'flotilla_worker_renders_total');
+      survivorRenders = await metricValue(survivor.url, 'flotilla_worker_renders_total');
       return victim;
     });
     if (!survivor) throw new Error('no survivor');
     // Requests sent once the draining heartbeat was out were all rendered by the survivor.
     const sentLater = records.filter((r) => r.sentAt > term + 200);
     const rendered =
-      (await metricTotal(survivor.url, 'flotilla_worker_renders_total')) - survivorRenders;
+      (await metricValue(survivor.url, 'flotilla_worker_renders_total')) - survivorRenders;
     expect(sentLater.length).toBeGreaterThan(0);
     expect(rendered).toBeGreaterThanOrEqual(sentLater.length);
   }, 20_000);

@@ -1,7 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { httpGet } from '@flotilla/test-harness';
+import {
+  type Fleet,
+  httpGet,
+  schedulerHealth,
+  startFleet,
+  workerHealth,
+} from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FaultFleet, schedulerHealth, startFaultFleet, workerHealth } from './fleet.ts';
+import { fixtures } from '../support/control-plane.ts';
 import {
   clock,
   describeFailures,
@@ -32,14 +38,16 @@ const RATE = 20;
  * exists, cached pages should be served stale here instead.
  */
 describe('nats-server down for 10 s under light load, then back on the same port', () => {
-  let fleet: FaultFleet;
+  let fleet: Fleet;
   let shieldUrl: string;
 
   beforeAll(async () => {
-    fleet = await startFaultFleet({
+    fleet = await startFleet({
       shields: 1,
       schedulers: 2,
       workers: 2,
+      publish: fixtures(),
+      warmPath: '/react-shop/p/1',
       // Workers heartbeat at the default 1 s: resume time includes waiting for one.
       args: { shield: ['--timeout-ms', String(DEADLINE_MS)] },
     });

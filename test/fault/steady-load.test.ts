@@ -1,13 +1,14 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type FaultFleet,
+  type Fleet,
   findBusy,
-  metricTotal,
+  metricValue,
   schedulerHealth,
-  startFaultFleet,
+  startFleet,
   workerHealth,
-} from './fleet.ts';
+} from '@flotilla/test-harness';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtures } from '../support/control-plane.ts';
 import {
   describeFailures,
   formatSummary,
@@ -42,14 +43,14 @@ function mixedTarget(shieldUrl: () => string) {
 }
 
 /** Scheduler and shield retries counted so far by each live process of `fleet`, by URL. */
-async function retries(fleet: FaultFleet): Promise<Map<string, number>> {
+async function retries(fleet: Fleet): Promise<Map<string, number>> {
   const counts = await Promise.all([
     ...fleet
       .live('scheduler')
-      .map(async (s) => [s.url, await metricTotal(s.url, 'flotilla_scheduler_retries_total')]),
+      .map(async (s) => [s.url, await metricValue(s.url, 'flotilla_scheduler_retries_total')]),
     ...fleet
       .live('shield')
-      .map(async (s) => [s.url, await metricTotal(s.url, 'flotilla_shield_retries_total')]),
+      .map(async (s) => [s.url, await metricValue(s.url, 'flotilla_shield_retries_total')]),
   ] as Promise<[string, number]>[]);
   return new Map(counts);
 }
@@ -66,7 +67,7 @@ function retriesBetween(before: Map<string, number>, after: Map<string, number>)
  * FAULT_AT_MS in, prints a summary and expects every GET to end 200.
  */
 async function underLoad(
-  fleet: FaultFleet,
+  fleet: Fleet,
   label: string,
   fault: () => Promise<void>,
   durationMs = DURATION_MS,
@@ -87,15 +88,16 @@ async function underLoad(
 }
 
 describe('steady load while fleet processes die or drain (1 shield, 2 schedulers, 2 workers)', () => {
-  let fleet: FaultFleet;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    fleet = await startFaultFleet({
+    fleet = await startFleet({
       shields: 1,
       schedulers: 2,
       workers: 2,
-      bundles: [SLOW],
+      publish: fixtures(SLOW),
       args: { worker: ['--heartbeat-ms', '200'] },
+      warmPath: '/react-shop/p/1',
     });
   }, 60_000);
 
@@ -150,10 +152,16 @@ describe('steady load while fleet processes die or drain (1 shield, 2 schedulers
  * Two joins, so that one landing just before a heartbeat cannot hide it.
  */
 describe('a scheduler joining under load (workers heartbeat at the default 1 s)', () => {
-  let fleet: FaultFleet;
+  let fleet: Fleet;
 
   beforeAll(async () => {
-    fleet = await startFaultFleet({ shields: 1, schedulers: 1, workers: 2, bundles: [SLOW] });
+    fleet = await startFleet({
+      shields: 1,
+      schedulers: 1,
+      workers: 2,
+      publish: fixtures(SLOW),
+      warmPath: '/react-shop/p/1',
+    });
   }, 60_000);
 
   afterAll(async () => {

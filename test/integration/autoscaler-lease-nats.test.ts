@@ -7,7 +7,7 @@ import {
   type LeaseRecord,
   openLeaseBucket,
 } from '@flotilla/scheduler';
-import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
+import { type NatsServerHandle, startNatsServer, waitFor } from '@flotilla/test-harness';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -59,16 +59,6 @@ async function candidate(id: string, key: string, ttlMs: number): Promise<Candid
   return { lease, nc, events };
 }
 
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<number> {
-  const started = performance.now();
-  while (!predicate()) {
-    if (performance.now() - started > timeoutMs)
-      throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await delay(10);
-  }
-  return performance.now() - started;
-}
-
 describe('LeaderLease over JetStream KV', () => {
   it('replicas starting together all open the bucket, whoever creates it', async () => {
     const ncs = await Promise.all(Array.from({ length: 8 }, () => connection()));
@@ -80,7 +70,11 @@ describe('LeaderLease over JetStream KV', () => {
   it('elects exactly one of two candidates and records it in the bucket', async () => {
     const key = autoscalerLeaseKey('elect');
     const [a, b] = await Promise.all([candidate('s-a', key, 2000), candidate('s-b', key, 2000)]);
-    await until(() => a.lease.isLeader || b.lease.isLeader, 3000, 'a leader');
+    await waitFor(() => a.lease.isLeader || b.lease.isLeader, {
+      timeoutMs: 3000,
+      intervalMs: 10,
+      message: 'a leader',
+    });
     for (let i = 0; i < 40; i++) {
       expect([a, b].filter((c) => c.lease.isLeader)).toHaveLength(1);
       await delay(50);
@@ -104,14 +98,22 @@ describe('LeaderLease over JetStream KV', () => {
     const key = autoscalerLeaseKey('failover');
     const ttlMs = 2000;
     const a = await candidate('s-a', key, ttlMs);
-    await until(() => a.lease.isLeader, 3000, 'a leading');
+    await waitFor(() => a.lease.isLeader, {
+      timeoutMs: 3000,
+      intervalMs: 10,
+      message: 'a leading',
+    });
     const b = await candidate('s-b', key, ttlMs);
     await delay(300);
     expect(b.lease.isLeader).toBe(false);
 
     // The leader's process "dies": its connection closes, renewals stop.
     await a.nc.close();
-    const took = await until(() => b.lease.isLeader, ttlMs + 1500, 'b taking over');
+    const took = await waitFor(() => b.lease.isLeader, {
+      timeoutMs: ttlMs + 1500,
+      intervalMs: 10,
+      message: 'b taking over',
+    });
     expect(took).toBeLessThan(ttlMs + 1000);
     // a noticed on its own that it no longer leads (before b took over).
     expect(a.lease.isLeader).toBe(false);
@@ -122,11 +124,19 @@ describe('LeaderLease over JetStream KV', () => {
   it('a released lease (close) is taken over on the next poll, not after a TTL', async () => {
     const key = autoscalerLeaseKey('release');
     const a = await candidate('s-a', key, 5000);
-    await until(() => a.lease.isLeader, 3000, 'a leading');
+    await waitFor(() => a.lease.isLeader, {
+      timeoutMs: 3000,
+      intervalMs: 10,
+      message: 'a leading',
+    });
     const b = await candidate('s-b', key, 5000);
     await delay(200);
     await a.lease.close();
-    const took = await until(() => b.lease.isLeader, 3000, 'b taking over');
+    const took = await waitFor(() => b.lease.isLeader, {
+      timeoutMs: 3000,
+      intervalMs: 10,
+      message: 'b taking over',
+    });
     expect(took).toBeLessThan(1500); // poll = TTL / 5 = 1 s
     expect(a.events).toEqual(['acquired', 'closed']);
   });

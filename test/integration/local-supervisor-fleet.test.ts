@@ -1,17 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeHeartbeat, type Heartbeat, regionSubjects } from '@flotilla/protocol';
 import { fleetWorkerCommand, LocalSupervisor, processLauncher } from '@flotilla/scheduler';
-import { type NatsServerHandle, startNatsServer, waitFor } from '@flotilla/test-harness';
+import { FLEET_BIN, type NatsServerHandle, startNatsServer, waitFor } from '@flotilla/test-harness';
 import { NatsTransport } from '@flotilla/transport';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** The local supervisor running real `flotilla start --role worker` processes. */
 
-const FLEET_BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
 const REGION = 'sup';
 
 let nats: NatsServerHandle;

@@ -1,26 +1,30 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { encodeShieldBeat, type PurgeSelector, SHIELD_HEARTBEAT_SUBJECT } from '@flotilla/protocol';
 import { PurgeResponder, purgeFleet } from '@flotilla/shield';
-import { FLEET_NODE_FLAGS, type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
+import {
+  type CliResult,
+  type NatsServerHandle,
+  runCli,
+  startNatsServer,
+} from '@flotilla/test-harness';
 import { NatsTransport } from '@flotilla/transport';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT, runCommand } from '../../fleet/src/commands.ts';
 import { publishBundle } from '../support/bundles.ts';
 
 /**
  * `flotilla purge` over a real nats-server: shields (each on its own
  * connection, as separate processes would be) answer a broadcast purge;
  * the purger knows who must answer from their heartbeats. Also the
- * `flotilla split` and `envs` commands against JetStream.
+ * `flotilla split` and `envs` commands against JetStream. The CLI runs as
+ * its own process, as a user runs it.
  */
 
-const BIN = fileURLToPath(new URL('../../fleet/src/bin.ts', import.meta.url));
+/** The CLI's exit codes (README: "Write and publish an app"). */
+const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 4 } as const;
 
 let nats: NatsServerHandle;
 let client: NatsConnection;
@@ -214,28 +218,13 @@ describe('purgeFleet and PurgeResponder over NATS', () => {
   });
 });
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+/** Runs `flotilla <command> <args>` as its own process against the suite's nats-server. */
+function cli(command: 'purge' | 'split' | 'envs', args: string[]): Promise<CliResult> {
+  return runCli([command, ...args], { env: { FLOTILLA_NATS: nats.url } });
 }
 
-async function cli(command: 'purge' | 'split' | 'envs', args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCommand(command, args, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: { FLOTILLA_NATS: nats.url },
-  });
-  return { code, stdout, stderr };
-}
-
-describe('flotilla purge', () => {
+// Each CLI run is a process of its own (~2 s to start on a busy machine).
+describe('flotilla purge', { timeout: 60_000 }, () => {
   it('prints what every shield removed and exits 0', async () => {
     const a = await shield({ shieldId: 'shield-a' });
     await shield({ shieldId: 'shield-b', region: 'us-east', purge: () => 7 });
@@ -316,29 +305,16 @@ describe('flotilla purge', () => {
     expect(res.stderr).toMatch(/no shield is running/);
   });
 
-  it('does the same as its own process (the real CLI)', async () => {
-    const res = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [...FLEET_NODE_FLAGS, BIN, 'purge', '--path', '/', '--listen-ms', '300'],
-        {
-          stdio: ['ignore', 'ignore', 'pipe'],
-          env: { ...process.env, NODE_OPTIONS: '', FLOTILLA_NATS: nats.url },
-        },
-      );
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        stderr += d;
-      });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stderr }));
+  it('exits 4 for a path purge too when no shield is running', async () => {
+    const res = await runCli(['purge', '--path', '/', '--listen-ms', '300'], {
+      env: { FLOTILLA_NATS: nats.url },
     });
     expect(res.stderr).toMatch(/no shield is running/);
     expect(res.code).toBe(EXIT.notFound);
   });
 });
 
-describe('flotilla split', () => {
+describe('flotilla split', { timeout: 60_000 }, () => {
   let dir: string;
   let v1: string;
   let v2: string;

@@ -16,7 +16,7 @@ import {
 } from '@flotilla/protocol';
 import { Scheduler } from '@flotilla/scheduler';
 import { Shield, SiteDirectory, type SiteSource } from '@flotilla/shield';
-import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
+import { metricValue, type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
 import { NatsTransport, type Subscription } from '@flotilla/transport';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
@@ -232,8 +232,8 @@ describe('shield → scheduler → worker over NATS', () => {
     expect(worker.received).toHaveLength(40);
     const handled = await Promise.all(
       [one, two].map(async (s) => {
-        const metric = registries.get(s)?.getSingleMetric('flotilla_scheduler_dispatches_total');
-        return (await metric?.get())?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
+        const registry = registries.get(s);
+        return registry ? metricValue(registry, 'flotilla_scheduler_dispatches_total') : 0;
       }),
     );
     expect(handled[0]).toBeGreaterThan(0);

@@ -6,19 +6,19 @@
  * worker process lives on, and its metrics count the failure.
  */
 import {
+  type Fleet,
   freePort,
   type HttpGetResult,
   httpGet,
   type ListeningServer,
   listen,
+  metricValue,
+  type RoleProcess,
+  startFleet,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type HostileBundle,
-  type HostileFleet,
-  metric,
-  startHostileFleet,
-} from './hostile-fleet.ts';
+import type { TestBundle } from '../support/bundles.ts';
+import { fixtures } from '../support/control-plane.ts';
 
 /** Each probe tries to reach the host and reports what `process`/`require` look like from there. */
 const ESCAPES = `
@@ -92,7 +92,7 @@ const OPERATOR_CPU_MS = 3000;
  */
 const CPU_BOMB_LIMITS = { cpuMs: 600 };
 
-const BUNDLES: HostileBundle[] = [
+const BUNDLES: TestBundle[] = [
   {
     name: 'cpu-loop',
     code: `Flotilla.serve(() => { while (true) {} });`,
@@ -141,7 +141,7 @@ const BUNDLES: HostileBundle[] = [
 ];
 
 /** Bundles that use fetch: the declared backend is `api` → the test's loopback server. */
-function fetchBundles(api: string, otherPort: number): HostileBundle[] {
+function fetchBundles(api: string, otherPort: number): TestBundle[] {
   const port = new URL(api).port;
   const attempts = [
     'http://example.com/',
@@ -188,7 +188,10 @@ function fetchBundles(api: string, otherPort: number): HostileBundle[] {
   ];
 }
 
-let fleet: HostileFleet;
+/** One worker process (2 threads) behind a scheduler and a shield, on a real nats-server. */
+let fleet: Fleet;
+/** The fleet's one worker process: every render, healthy or hostile, runs there. */
+let worker: RoleProcess;
 let backend: ListeningServer;
 /** Requests the loopback backend received, by path. */
 const backendHits: string[] = [];
@@ -200,11 +203,15 @@ beforeAll(async () => {
     res.end('pong');
   });
   const other = await freePort();
-  fleet = await startHostileFleet(
-    [...BUNDLES, ...fetchBundles(backend.url, other)],
+  // The React example is the healthy deployment served next to the hostile ones.
+  fleet = await startFleet({
+    schedulers: 1,
+    workers: 1,
+    publish: fixtures(...BUNDLES, ...fetchBundles(backend.url, other)),
     // CPU bombs ask for 600 ms in their manifests (CPU_BOMB_LIMITS).
-    ['--cpu-ms', String(OPERATOR_CPU_MS), '--wall-ms', '5000'],
-  );
+    args: { worker: ['--threads', '2', '--cpu-ms', String(OPERATOR_CPU_MS), '--wall-ms', '5000'] },
+  });
+  [worker] = fleet.started.worker as [RoleProcess];
 }, 90_000);
 
 afterAll(async () => {
@@ -229,13 +236,13 @@ async function attack(name: string): Promise<HttpGetResult> {
     Array(12).fill(200),
   );
   for (const [i, r] of good.entries()) expect(r.body).toMatch(new RegExp(`No\\. ${i + 1}\\b`));
-  expect(fleet.worker.child.exitStatus).toBeUndefined();
-  expect((await httpGet(`${fleet.worker.url}/healthz`)).status).toBe(200);
+  expect(worker.child.exitStatus).toBeUndefined();
+  expect((await httpGet(`${worker.url}/healthz`)).status).toBe(200);
   return bad as HttpGetResult;
 }
 
 async function errorCount(code: string): Promise<number> {
-  return metric(fleet.worker.url, 'flotilla_worker_errors_total', { code });
+  return metricValue(worker.url, 'flotilla_worker_errors_total', { code });
 }
 
 async function expectFailure(name: string, status: number, code: string, message?: RegExp) {

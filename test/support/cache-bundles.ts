@@ -1,8 +1,8 @@
 /**
  * Hand-written bundles (and their manifests' routes with cache options) for
- * the suites of the shield's L2 cache across processes, and the HTTP client
- * those suites drive the shield with (`node:http`: fetch cannot set `Host`,
- * and a thousand requests at once need an agent with a thousand sockets).
+ * the suites of the shield's L2 cache across processes, and readers of the
+ * cache headers of the shield's replies (sent with the harness's
+ * `httpRequest`).
  *
  * Every render of these bundles says which render it was: `render <n> of
  * <isolate> (#<k> for <path>)`, so two bodies differ exactly when they come
@@ -10,9 +10,8 @@
  *
  * @module
  */
-import { type Agent, request as httpRequest } from 'node:http';
 import type { ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
-import { httpGet } from '@flotilla/test-harness';
+import type { HttpReply } from '@flotilla/test-harness';
 import type { TestBundle } from './bundles.ts';
 
 /** A render route on `path`, with `cache` options when given. */
@@ -249,118 +248,17 @@ Flotilla.serve((req) => {
 `,
 };
 
-/** One HTTP exchange with the shield. */
-export interface Reply {
-  status: number;
-  /** Lower-case names; repeated headers joined with `, `. */
-  headers: Record<string, string>;
-  body: string;
-  /** From sending to the end of the body, ms. */
-  ms: number;
-}
-
-/** Options of {@link send}. */
-export interface SendOptions {
-  /** The `Host` header. @default the base URL's host */
-  host?: string;
-  /** More request headers. */
-  headers?: Record<string, string>;
-  /** @default 'GET' */
-  method?: string;
-  /** @default a new connection (no pooling) */
-  agent?: Agent | false;
-  /** The request (body included) is destroyed after this long. @default 10000 */
-  timeoutMs?: number;
-  /** Abort the request (the promise then rejects). */
-  signal?: AbortSignal;
-}
-
-/**
- * Sends one request to `base` (the shield's URL) for `path` (sent as is:
- * percent-escapes and `;` untouched) and reads the whole answer.
- * Rejects on a network error or after `timeoutMs`.
- */
-export function send(base: string, path: string, options: SendOptions = {}): Promise<Reply> {
-  const url = new URL(base);
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: url.hostname,
-        port: url.port,
-        path,
-        method: options.method ?? 'GET',
-        headers: { host: options.host ?? url.host, ...options.headers },
-        agent: options.agent ?? false,
-        ...(options.signal ? { signal: options.signal } : {}),
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          body += d;
-        });
-        res.on('error', reject);
-        res.on('end', () => {
-          clearTimeout(timer);
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers)) {
-            if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-          }
-          resolve({ status: res.statusCode ?? 0, headers, body, ms: performance.now() - started });
-        });
-      },
-    );
-    const timer = setTimeout(
-      () =>
-        req.destroy(
-          new Error(`${options.method ?? 'GET'} ${path} timed out after ${timeoutMs} ms`),
-        ),
-      timeoutMs,
-    );
-    req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.end();
-  });
-}
-
 /** `Cache-Status` of a reply (`''` when absent). */
-export function cacheStatus(reply: Reply): string {
+export function cacheStatus(reply: HttpReply): string {
   return reply.headers['cache-status'] ?? '';
 }
 
 /** `x-flotilla-caching-status` of a reply (`''` when absent). */
-export function cachingStatus(reply: Reply): string {
+export function cachingStatus(reply: HttpReply): string {
   return reply.headers['x-flotilla-caching-status'] ?? '';
 }
 
 /** True when `Cache-Status` says the reply came from a stored copy without going forward. */
-export function isHit(reply: Reply): boolean {
+export function isHit(reply: HttpReply): boolean {
   return /^flotilla; hit\b/.test(cacheStatus(reply));
-}
-
-/**
- * The sum of metric `name` over the label sets that have every label of
- * `labels` (all of them when empty), from a Prometheus text page at
- * `<url>/metrics`.
- */
-export async function metricValue(
-  url: string,
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const { body } = await httpGet(`${url}/metrics`, { timeoutMs: 5000 });
-  let sum = 0;
-  for (const line of body.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const has = new Map(
-      [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => has.get(k) === v)) sum += Number(m[3]);
-  }
-  return sum;
 }

@@ -1,6 +1,7 @@
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { startProductsApi } from '@flotilla/example-products-api';
 import { publishExamples } from '@flotilla/fleet';
+import type { FleetPublisher } from '@flotilla/test-harness';
 import { connect } from '@nats-io/transport-node';
 import { publishBundle, type TestBundle } from './bundles.ts';
 
@@ -55,4 +56,12 @@ export async function publishFixtures(
     throw err;
   }
   return { apiUrl: api.url, close: () => api.close() };
+}
+
+/**
+ * The publish step of a harness fleet (`startFleet({ publish: fixtures(…) })`):
+ * the example apps, their products API, and `bundles`.
+ */
+export function fixtures(...bundles: TestBundle[]): FleetPublisher {
+  return (natsUrl, dir) => publishFixtures(natsUrl, { bundles, dir });
 }

@@ -13,6 +13,7 @@ import {
   regionSubjects,
   traceIdOf,
 } from '@flotilla/protocol';
+import { metricSamples, metricValue, waitFor } from '@flotilla/test-harness';
 import { InProcessTransport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -129,28 +130,6 @@ function errorCode(result: RenderResult): string {
 
 const body = (r: Extract<RenderResult, { ok: true }>) => new TextDecoder().decode(r.body);
 
-/** Resolves once `predicate` holds, checking on each turn of the event loop. */
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((r) => setTimeout(r, 5));
-}
-
-async function metricValue(
-  registry: Registry,
-  name: string,
-  labels: Record<string, string>,
-): Promise<number | undefined> {
-  // A histogram's `_count` and `_sum` series live on the histogram itself.
-  const base = name.replace(/_(count|sum)$/, '');
-  const metric = registry.getSingleMetric(name) ?? registry.getSingleMetric(base);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  return values.find(
-    (v) =>
-      ((v as { metricName?: string }).metricName ?? name) === name &&
-      Object.entries(labels).every(([k, l]) => v.labels[k] === l),
-  )?.value;
-}
-
 describe('RenderWorker', () => {
   it('renders a deployment and reports stage timings; only the first render loads', async () => {
     const s = await startWorker();
@@ -179,7 +158,7 @@ describe('RenderWorker', () => {
 
   it('heartbeats its capacity and, after a render, the deployment as warm', async () => {
     const s = await startWorker({ tasksPerThread: 3 });
-    await until(() => s.heartbeats.length > 0);
+    await waitFor(() => s.heartbeats.length > 0, { intervalMs: 5 });
     expect(s.heartbeats[0]).toMatchObject({
       workerId: 'w-test',
       capacity: 3,
@@ -189,7 +168,7 @@ describe('RenderWorker', () => {
       intervalMs: 50,
     });
     ok(await render(s, 'shop'));
-    await until(() => s.heartbeats.some((h) => h.warm.includes('shop')));
+    await waitFor(() => s.heartbeats.some((h) => h.warm.includes('shop')), { intervalMs: 5 });
     expect(s.heartbeats.at(-1)?.capacity).toBe(3);
     expect(s.worker.warm()).toEqual(['shop']);
   });
@@ -282,14 +261,14 @@ describe('RenderWorker', () => {
     const s = await startWorker();
     ok(await render(s, 'shop')); // warm, so the slow render is in the isolate when drain starts
     const slow = render(s, 'shop', '/slow');
-    await until(() => s.worker.inFlight === 1);
+    await waitFor(() => s.worker.inFlight === 1, { intervalMs: 5 });
     const drained = s.worker.drain();
     expect(s.worker.draining).toBe(true);
     const result = ok(await slow);
     expect(result.status).toBe(200);
     expect(body(result)).toBe('<h1>shop /slow</h1>');
     await drained;
-    await until(() => s.heartbeats.some((h) => h.draining));
+    await waitFor(() => s.heartbeats.some((h) => h.draining), { intervalMs: 5 });
     expect(s.heartbeats.find((h) => h.draining)).toMatchObject({
       workerId: 'w-test',
       draining: true,
@@ -354,7 +333,9 @@ describe('RenderWorker', () => {
       await metricValue(r, 'flotilla_worker_errors_total', { code: 'FLOTILLA_ERR_NOT_FOUND' }),
     ).toBe(1);
     expect(
-      await metricValue(r, 'flotilla_worker_renders_total', { deployment: 'nope' }),
+      (await metricSamples(r, 'flotilla_worker_renders_total')).find(
+        (sample) => sample.labels.deployment === 'nope',
+      ),
     ).toBeUndefined();
     // Render time by outcome, CPU per render, live isolates and their heap.
     expect(

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort, waitFor } from '@flotilla/test-harness';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PRODUCTS } from './products.ts';
 import { parseServerArgs } from './server.ts';
@@ -12,15 +12,6 @@ const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
 });
-
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 interface Run {
   child: ChildProcess;
@@ -44,19 +35,14 @@ function run(args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): Run {
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  const until = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('server.ts', () => {
   it('prints one ready line, serves, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
     const server = run(['--port', String(port)]);
-    await waitFor(() => server.stdout().includes('\n'), 'the ready line');
+    await waitFor(() => server.stdout().includes('\n'), {
+      intervalMs: 20,
+      message: 'timed out waiting for the ready line',
+    });
     expect(server.stdout()).toBe(`products-api ready on http://127.0.0.1:${port}\n`);
 
     const res = await fetch(`http://127.0.0.1:${port}/products/1`);
@@ -70,7 +56,10 @@ describe('server.ts', () => {
 
   it('with --exit-with-parent, closes and exits 0 when its stdin closes', async () => {
     const server = run(['--port', '0', '--exit-with-parent'], 'pipe');
-    await waitFor(() => server.stdout().includes('\n'), 'the ready line');
+    await waitFor(() => server.stdout().includes('\n'), {
+      intervalMs: 20,
+      message: 'timed out waiting for the ready line',
+    });
     server.child.stdin?.end();
     expect(await server.exit).toBe(0);
   });
@@ -78,7 +67,10 @@ describe('server.ts', () => {
   it('exits 1 with a clear message when the port is taken', async () => {
     const port = await freePort();
     const first = run([`--port=${port}`]);
-    await waitFor(() => first.stdout().includes('ready'), 'the first server');
+    await waitFor(() => first.stdout().includes('ready'), {
+      intervalMs: 20,
+      message: 'timed out waiting for the first server',
+    });
     const second = run(['--port', String(port)]);
     expect(await second.exit).toBe(1);
     expect(second.stderr()).toContain(`cannot listen on 127.0.0.1:${port}`);

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { waitFor } from '@flotilla/test-harness';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   autoscalerLeaseKey,
@@ -84,21 +85,12 @@ function candidate(
   return { lease, events };
 }
 
-async function until(predicate: () => boolean, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  while (!predicate()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
-    await delay(5);
-  }
-  return performance.now() - started;
-}
-
 describe('LeaderLease (in-memory store)', () => {
   it('acquires a free lease at once, renews it, and writes the record', async () => {
     const kv = new MemoryKv();
     const a = candidate(kv.client(), 'a', { ttlMs: 600 });
     a.lease.start();
-    await until(() => a.lease.isLeader, 200);
+    await waitFor(() => a.lease.isLeader, { timeoutMs: 200, intervalMs: 5 });
     expect(a.events).toEqual(['acquired']);
     expect(a.lease.holder).toBe('a');
     const first = kv.entries.get('autoscaler.test')?.revision ?? 0;
@@ -115,7 +107,7 @@ describe('LeaderLease (in-memory store)', () => {
     const kv = new MemoryKv();
     const all = ['a', 'b', 'c'].map((id) => candidate(kv.client(), id, { ttlMs: 2000 }));
     for (const c of all) c.lease.start();
-    await until(() => all.some((c) => c.lease.isLeader), 200);
+    await waitFor(() => all.some((c) => c.lease.isLeader), { timeoutMs: 200, intervalMs: 5 });
     for (let i = 0; i < 60; i++) {
       expect(all.filter((c) => c.lease.isLeader)).toHaveLength(1);
       await delay(10);
@@ -132,7 +124,7 @@ describe('LeaderLease (in-memory store)', () => {
       'a',
     );
     a.lease.start();
-    await until(() => a.lease.isLeader, 200);
+    await waitFor(() => a.lease.isLeader, { timeoutMs: 200, intervalMs: 5 });
     const b = candidate(kv.client(), 'b');
     b.lease.start();
     await delay(100);
@@ -142,10 +134,13 @@ describe('LeaderLease (in-memory store)', () => {
     aDown = true;
     const cut = performance.now();
     let overlap = 0;
-    await until(() => {
-      if (a.lease.isLeader && b.lease.isLeader) overlap++;
-      return b.lease.isLeader;
-    }, 2000);
+    await waitFor(
+      () => {
+        if (a.lease.isLeader && b.lease.isLeader) overlap++;
+        return b.lease.isLeader;
+      },
+      { timeoutMs: 2000, intervalMs: 5 },
+    );
     const takeover = performance.now() - cut;
     expect(overlap).toBe(0);
     expect(a.events).toEqual(['acquired', 'expired']);
@@ -164,14 +159,14 @@ describe('LeaderLease (in-memory store)', () => {
     const kv = new MemoryKv();
     const a = candidate(kv.client(), 'a', { ttlMs: 5_000 });
     a.lease.start();
-    await until(() => a.lease.isLeader, 200);
+    await waitFor(() => a.lease.isLeader, { timeoutMs: 200, intervalMs: 5 });
     const b = candidate(kv.client(), 'b', { ttlMs: 5_000, retryEveryMs: 50 });
     b.lease.start();
     await delay(80);
     await a.lease.close();
     expect(a.events).toEqual(['acquired', 'closed']);
     expect(kv.entries.get('autoscaler.test')?.operation).toBe('DEL');
-    const took = await until(() => b.lease.isLeader, 1000);
+    const took = await waitFor(() => b.lease.isLeader, { timeoutMs: 1000, intervalMs: 5 });
     expect(took).toBeLessThan(300); // not the 5 s TTL
   });
 
@@ -179,12 +174,12 @@ describe('LeaderLease (in-memory store)', () => {
     const kv = new MemoryKv();
     const a = candidate(kv.client(), 'a');
     a.lease.start();
-    await until(() => a.lease.isLeader, 200);
+    await waitFor(() => a.lease.isLeader, { timeoutMs: 200, intervalMs: 5 });
     kv.write(
       'autoscaler.test',
       new TextEncoder().encode(JSON.stringify({ holder: 'intruder', ttlMs: 10_000 })),
     );
-    await until(() => a.lease.holder === 'intruder', 300);
+    await waitFor(() => a.lease.holder === 'intruder', { timeoutMs: 300, intervalMs: 5 });
     expect(a.events).toEqual(['acquired', 'taken']);
     // The intruder's record asks for a 10 s TTL: a does not take it back early.
     await delay(400);
@@ -199,7 +194,7 @@ describe('LeaderLease (in-memory store)', () => {
     );
     const a = candidate(kv.client(), 'a');
     a.lease.start();
-    await until(() => a.lease.isLeader, 200);
+    await waitFor(() => a.lease.isLeader, { timeoutMs: 200, intervalMs: 5 });
   });
 
   it('keeps campaigning while the store fails, and logs each distinct error once', async () => {
@@ -216,7 +211,7 @@ describe('LeaderLease (in-memory store)', () => {
     expect(a.lease.isLeader).toBe(false);
     expect(lines.filter((l) => l.msg === 'lease store error')).toHaveLength(1);
     down = false;
-    await until(() => a.lease.isLeader, 300);
+    await waitFor(() => a.lease.isLeader, { timeoutMs: 300, intervalMs: 5 });
   });
 
   it('validates its options, naming the bad one', () => {

@@ -1,6 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { compilePattern, ManifestError } from '@flotilla/manifest';
 import { InvalidOptionError } from '@flotilla/protocol';
+import { metricValue } from '@flotilla/test-harness';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -36,14 +37,6 @@ function html(n: number): Uint8Array {
   return enc.encode(line.repeat(Math.ceil(n / line.length)).slice(0, n));
 }
 
-async function metric(registry: Registry, name: string, labels: Record<string, string> = {}) {
-  const m = registry.getSingleMetric(name);
-  if (!m) return undefined;
-  const { values } = await m.get();
-  const v = values.find((x) => Object.entries(labels).every(([k, l]) => x.labels[k] === l));
-  return v?.value ?? 0;
-}
-
 describe('CacheStore: LRU by bytes', () => {
   it('evicts the least recently used entries beyond maxBytes and counts them', async () => {
     const registry = new Registry();
@@ -57,10 +50,10 @@ describe('CacheStore: LRU by bytes', () => {
     expect(store.get('b', 0)).toBeUndefined();
     expect(['a', 'c', 'd'].every((k) => store.get(k, 0) !== undefined)).toBe(true);
     expect(
-      await metric(registry, 'flotilla_shield_cache_evictions_total', { reason: 'size' }),
+      await metricValue(registry, 'flotilla_shield_cache_evictions_total', { reason: 'size' }),
     ).toBe(1);
-    expect(await metric(registry, 'flotilla_shield_cache_entries')).toBe(3);
-    expect(await metric(registry, 'flotilla_shield_cache_bytes')).toBe(one * 3);
+    expect(await metricValue(registry, 'flotilla_shield_cache_entries')).toBe(3);
+    expect(await metricValue(registry, 'flotilla_shield_cache_bytes')).toBe(one * 3);
     // A big entry pushes out several small ones.
     const big = entry('big', { body: new Uint8Array(one) }); // about two entries' worth
     store.set(big);
@@ -68,7 +61,7 @@ describe('CacheStore: LRU by bytes', () => {
     expect(store.get('big', 0)?.entry).toBe(big);
     expect(store.size).toBe(2);
     expect(
-      await metric(registry, 'flotilla_shield_cache_evictions_total', { reason: 'size' }),
+      await metricValue(registry, 'flotilla_shield_cache_evictions_total', { reason: 'size' }),
     ).toBe(3);
   });
 
@@ -91,10 +84,10 @@ describe('CacheStore: LRU by bytes', () => {
     expect(store.purge({ kind: 'surrogate-key', key: 'old' })).toBe(0);
     expect(store.purge({ kind: 'surrogate-key', key: 'new' })).toBe(1);
     expect(
-      await metric(registry, 'flotilla_shield_cache_evictions_total', { reason: 'size' }),
+      await metricValue(registry, 'flotilla_shield_cache_evictions_total', { reason: 'size' }),
     ).toBe(0);
     expect(
-      await metric(registry, 'flotilla_shield_cache_evictions_total', { reason: 'purge' }),
+      await metricValue(registry, 'flotilla_shield_cache_evictions_total', { reason: 'purge' }),
     ).toBe(1);
   });
 
@@ -176,9 +169,9 @@ describe('CacheStore: freshness with an injected clock', () => {
     expect(store.get('a')).toBeUndefined();
     expect(store.size).toBe(0);
     expect(
-      await metric(registry, 'flotilla_shield_cache_evictions_total', { reason: 'expired' }),
+      await metricValue(registry, 'flotilla_shield_cache_evictions_total', { reason: 'expired' }),
     ).toBe(1);
-    expect(await metric(registry, 'flotilla_shield_cache_entries')).toBe(0);
+    expect(await metricValue(registry, 'flotilla_shield_cache_entries')).toBe(0);
   });
 
   it('keeps a copy through stale-while-revalidate when stale-if-error is shorter', () => {
@@ -199,7 +192,7 @@ describe('CacheStore: freshness with an injected clock', () => {
     expect(store.prune(50_000)).toEqual({ entries: 1, hitForPassKeys: 1 });
     expect(store.size).toBe(1);
     expect(store.hitForPassKeys).toBe(1);
-    expect(await metric(registry, 'flotilla_shield_cache_hit_for_pass_keys')).toBe(1);
+    expect(await metricValue(registry, 'flotilla_shield_cache_hit_for_pass_keys')).toBe(1);
     expect(store.purge({ kind: 'url', url: 'shop.example/p/old' })).toBe(0);
   });
 });
@@ -259,7 +252,7 @@ describe('CacheStore: purge', () => {
     counted.set(entry('a'));
     counted.purge({ kind: 'url', url: 'shop.example/p/a' });
     expect(
-      await metric(registry, 'flotilla_shield_cache_evictions_total', { reason: 'purge' }),
+      await metricValue(registry, 'flotilla_shield_cache_evictions_total', { reason: 'purge' }),
     ).toBe(1);
   });
 
@@ -405,7 +398,7 @@ describe('CacheStore: compressed variants', () => {
     expect(gz.encoding).toBe('gzip');
     expect(Buffer.from(gunzipSync(gz.body)).equals(Buffer.from(body))).toBe(true);
     expect(store.bytes).toBe(before + br.body.byteLength + gz.body.byteLength);
-    expect(await metric(registry, 'flotilla_shield_cache_bytes')).toBe(store.bytes);
+    expect(await metricValue(registry, 'flotilla_shield_cache_bytes')).toBe(store.bytes);
     expect(store.body(found.entry, 'br;q=0, gzip').encoding).toBe('gzip');
     expect(store.body(found.entry, undefined)).toEqual({ body, encoding: 'identity' });
     expect(store.body(found.entry, 'identity').body).toBe(body);
@@ -503,13 +496,13 @@ describe('CacheStore: hit-for-pass', () => {
     const store = new CacheStore({ registry, now: () => now });
     store.markHitForPass('k', now + 120_000);
     expect(store.isHitForPass('k')).toBe(true);
-    expect(await metric(registry, 'flotilla_shield_cache_hit_for_pass_keys')).toBe(1);
+    expect(await metricValue(registry, 'flotilla_shield_cache_hit_for_pass_keys')).toBe(1);
     now += 119_999;
     expect(store.isHitForPass('k')).toBe(true);
     now += 1;
     expect(store.isHitForPass('k')).toBe(false);
     expect(store.hitForPassKeys).toBe(0);
-    expect(await metric(registry, 'flotilla_shield_cache_hit_for_pass_keys')).toBe(0);
+    expect(await metricValue(registry, 'flotilla_shield_cache_hit_for_pass_keys')).toBe(0);
     expect(store.isHitForPass('never', now)).toBe(false);
   });
 

@@ -1,18 +1,21 @@
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime';
+import { trackChild } from './child-reaper.ts';
 import { type ChildHandle, spawnProcess } from './process.ts';
 
-const FLEET_BIN = fileURLToPath(new URL('../../../fleet/src/bin.ts', import.meta.url));
+/** Path of the `flotilla` CLI script (`fleet/src/bin.ts`), run with {@link FLEET_NODE_FLAGS}. */
+export const FLEET_BIN = fileURLToPath(new URL('../../../fleet/src/bin.ts', import.meta.url));
 
-/** Node flags of every fleet process (isolated-vm needs `--no-node-snapshot`). */
-export const FLEET_NODE_FLAGS = [
-  '--no-node-snapshot',
-  '--max-semi-space-size=16',
-  '--initial-old-space-size=64',
-];
+/** Node flags of every fleet process: the isolate hosts' (isolated-vm needs `--no-node-snapshot`). */
+export const FLEET_NODE_FLAGS: readonly string[] = ISOLATE_HOST_FLAGS;
+
+/** The roles `flotilla start --role` runs. */
+export type FleetRole = 'shield' | 'scheduler' | 'worker';
 
 /** A fleet role running as its own OS process. */
 export interface RoleProcess {
-  role: 'shield' | 'scheduler' | 'worker';
+  role: FleetRole;
   /** The shield's URL, or the admin (`/healthz`, `/metrics`) URL of other roles. */
   url: string;
   /** Everything the process printed after `flotilla … ready:` (its description). */
@@ -22,7 +25,7 @@ export interface RoleProcess {
 
 /** Options of {@link startRoleProcess}. */
 export interface RoleProcessOptions {
-  role: 'shield' | 'scheduler' | 'worker';
+  role: FleetRole;
   /** URL of the nats-server. */
   nats: string;
   /** Local deployment store, already holding the published apps. */
@@ -79,4 +82,51 @@ export async function startRoleProcess(options: RoleProcessOptions): Promise<Rol
     description: line.replace(/^flotilla \w+ ready: /, ''),
     child,
   };
+}
+
+/** How a CLI run by {@link runCli} ended. */
+export interface CliResult {
+  /** Exit code; `null` when it was killed (at the timeout). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link runCli}. */
+export interface RunCliOptions {
+  /** Extra environment, over `process.env` (`NODE_OPTIONS` is emptied). */
+  env?: NodeJS.ProcessEnv;
+  /** Node flags before the script. @default FLEET_NODE_FLAGS */
+  nodeFlags?: readonly string[];
+  /** SIGKILL the CLI after this long. @default 45000 */
+  timeoutMs?: number;
+}
+
+/** Runs `flotilla <args>` as its own process to completion; resolves with its exit code and output. */
+export function runCli(args: readonly string[], options: RunCliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [...(options.nodeFlags ?? FLEET_NODE_FLAGS), FLEET_BIN, ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NODE_OPTIONS: '', ...options.env },
+      },
+    );
+    trackChild(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 45_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

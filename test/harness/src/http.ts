@@ -1,4 +1,10 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
+import {
+  type Agent,
+  createServer,
+  request as nodeRequest,
+  type RequestListener,
+  type Server,
+} from 'node:http';
 
 /** An HTTP server listening on 127.0.0.1, returned by {@link listen}. */
 export interface ListeningServer {
@@ -92,6 +98,89 @@ export async function httpGet(url: string, options: HttpGetOptions = {}): Promis
     }
     throw new Error(`httpGet: GET ${url} failed: ${describeError(error)}`, { cause: error });
   }
+}
+
+/** One HTTP exchange made by {@link httpRequest}. */
+export interface HttpReply {
+  status: number;
+  /** Lower-case names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  body: string;
+  /** From sending to the end of the body, ms. */
+  ms: number;
+}
+
+/** Options of {@link httpRequest}. */
+export interface HttpRequestOptions {
+  /** The `Host` header. @default the base URL's host */
+  host?: string;
+  /** More request headers. */
+  headers?: Record<string, string>;
+  /** @default 'GET' */
+  method?: string;
+  /** @default a new connection (no pooling) */
+  agent?: Agent | false;
+  /** The request (body included) is destroyed after this long. @default 10000 */
+  timeoutMs?: number;
+  /** Abort the request (the promise then rejects). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Sends one request (no body) to `base` for `path`, sent as is (percent-escapes
+ * and `;` untouched), and reads the whole answer as text. Unlike
+ * {@link httpGet} (fetch) it can set `Host` and share an `Agent` with
+ * thousands of sockets. Rejects on a network error or after `timeoutMs`.
+ */
+export function httpRequest(
+  base: string,
+  path: string,
+  options: HttpRequestOptions = {},
+): Promise<HttpReply> {
+  const url = new URL(base);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = nodeRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path,
+        method: options.method ?? 'GET',
+        headers: { host: options.host ?? url.host, ...options.headers },
+        agent: options.agent ?? false,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          clearTimeout(timer);
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+          }
+          resolve({ status: res.statusCode ?? 0, headers, body, ms: performance.now() - started });
+        });
+      },
+    );
+    const timer = setTimeout(
+      () =>
+        req.destroy(
+          new Error(`${options.method ?? 'GET'} ${path} timed out after ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end();
+  });
 }
 
 function describeError(error: unknown): string {

@@ -7,7 +7,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { trackChild, trackTempDir, untrackTempDir } from './child-reaper.ts';
 import { LineLog } from './line-log.ts';
-import { describeExit, type ProcessExit } from './process.ts';
+import { describeExit, type ProcessExit, whenSpawned } from './process.ts';
 
 /** Options for {@link startNatsServer}. */
 export interface NatsServerOptions {
@@ -231,23 +231,7 @@ class NatsServer implements NatsServerHandle {
     if (child.stdout) this.#log.attach(child.stdout);
     if (child.stderr) this.#log.attach(child.stderr);
 
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        child.off('spawn', onSpawn);
-        reject(
-          new Error(`nats-server: could not start ${this.#binary}: ${error.message}`, {
-            cause: error,
-          }),
-        );
-      };
-      const onSpawn = (): void => {
-        child.off('error', onError);
-        resolve();
-      };
-      child.once('error', onError);
-      child.once('spawn', onSpawn);
-    });
-    child.on('error', () => {});
+    await whenSpawned(child, `nats-server: could not start ${this.#binary}`);
     const pid = child.pid ?? 0;
     const run: Run = {
       child,

@@ -192,6 +192,27 @@ class ChildProcessHandle implements ChildHandle {
   }
 }
 
+/**
+ * Resolves once `child` has spawned; rejects with `failure: <reason>` when it
+ * cannot start. Later errors (e.g. a failed kill) are swallowed, so that
+ * they never become uncaught exceptions.
+ */
+export async function whenSpawned(child: ChildProcess, failure: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      child.off('spawn', onSpawn);
+      reject(new Error(`${failure}: ${error.message}`, { cause: error }));
+    };
+    const onSpawn = (): void => {
+      child.off('error', onError);
+      resolve();
+    };
+    child.once('error', onError);
+    child.once('spawn', onSpawn);
+  });
+  child.on('error', () => {});
+}
+
 function unrefStdio(child: ChildProcess): void {
   child.unref();
   for (const stream of [child.stdin, child.stdout, child.stderr]) {
@@ -230,24 +251,7 @@ export async function spawnProcess(options: SpawnProcessOptions): Promise<ChildH
   if (child.stderr) log.attach(child.stderr);
   child.stdin?.on('error', () => {});
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error): void => {
-      child.off('spawn', onSpawn);
-      reject(
-        new Error(`spawnProcess: could not start ${name} (${options.command}): ${error.message}`, {
-          cause: error,
-        }),
-      );
-    };
-    const onSpawn = (): void => {
-      child.off('error', onError);
-      resolve();
-    };
-    child.once('error', onError);
-    child.once('spawn', onSpawn);
-  });
-  // Later errors (e.g. a failed kill) must not become uncaught exceptions.
-  child.on('error', () => {});
+  await whenSpawned(child, `spawnProcess: could not start ${name} (${options.command})`);
   unrefStdio(child);
 
   const pid = child.pid;

@@ -22,20 +22,24 @@ export interface WaitForOptions {
 const TIMED_OUT = Symbol('timed out');
 
 /**
- * Polls `predicate` until it returns (or resolves to) `true`.
+ * Polls `predicate` until it returns (or resolves to) `true`, and resolves
+ * with the milliseconds that took (from the call to the first `true`).
  *
  * A predicate that throws or rejects counts as "not yet"; the last such error
  * becomes the `cause` of the timeout error. A predicate call that hangs is
  * abandoned at the deadline.
  *
  * @throws Error with `options.message` when the deadline passes first.
+ * @example
+ * const tookMs = await waitFor(() => lease.isLeader, { timeoutMs: 3000, message: 'no leader' });
  */
 export async function waitFor(
   predicate: () => boolean | Promise<boolean>,
   options: WaitForOptions = {},
-): Promise<void> {
+): Promise<number> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const intervalMs = options.intervalMs ?? 50;
+  const started = performance.now();
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -48,7 +52,7 @@ export async function waitFor(
           timer = setTimeout(resolve, Math.max(0, remaining), TIMED_OUT);
         }),
       ]);
-      if (outcome === true) return;
+      if (outcome === true) return performance.now() - started;
     } catch (error) {
       lastError = error;
     } finally {
