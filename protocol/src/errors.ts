@@ -75,9 +75,15 @@ export const ERROR_CODES = {
 /** A known error code. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** True when `code` is in the catalogue ({@link ERROR_CODES}). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  // Own keys only: 'toString' or '__proto__' must not resolve through the prototype.
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
 /** The shape in which errors cross threads, isolates and NATS. */
 export interface WireError {
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -88,15 +94,17 @@ export interface FlotillaErrorOptions {
 }
 
 /**
- * Base class of every error Flotilla raises.
+ * Base class of every error Flotilla raises. Subclasses exist only where they
+ * carry data (a field, a route, a status); everything else throws this with
+ * its code.
  *
  * @example
  * throw new FlotillaError('FLOTILLA_ERR_NO_WORKERS', 'region us-east has no live worker');
  */
 export class FlotillaError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options: FlotillaErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: FlotillaErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FlotillaError';
     this.code = code;
@@ -119,10 +127,7 @@ export class FlotillaError extends Error {
 }
 
 function info(code: string): CodeInfo {
-  // Own keys only: 'toString' or '__proto__' must not resolve through the prototype.
-  return Object.hasOwn(ERROR_CODES, code)
-    ? ((ERROR_CODES as Record<string, CodeInfo>)[code] ?? ERROR_CODES.FLOTILLA_ERR_INTERNAL)
-    : ERROR_CODES.FLOTILLA_ERR_INTERNAL;
+  return isErrorCode(code) ? ERROR_CODES[code] : ERROR_CODES.FLOTILLA_ERR_INTERNAL;
 }
 
 /** Whose fault `code` is; unknown codes count as `system`. */
@@ -135,21 +140,37 @@ export function errorStatus(code: string): number {
   return info(code).status;
 }
 
+/**
+ * A `{ code, message }` received from elsewhere (another process, an
+ * isolate) with a known code: a code this process does not know (a newer
+ * peer's) becomes `FLOTILLA_ERR_INTERNAL`, which has the status and kind of
+ * any unknown code, and the original code leads the message.
+ */
+export function knownWireError(code: string, message: string): WireError {
+  return isErrorCode(code)
+    ? { code, message }
+    : { code: 'FLOTILLA_ERR_INTERNAL', message: `${code}: ${message}` };
+}
+
 /** Converts anything thrown into the wire shape, keeping Flotilla codes. */
 export function toWireError(err: unknown): WireError {
   if (err instanceof FlotillaError) return err.toWire();
-  if (isWireError(err)) return { code: err.code, message: err.message };
+  if (isWireError(err)) return knownWireError(err.code, err.message);
   const message = err instanceof Error ? err.message : String(err);
   return { code: 'FLOTILLA_ERR_INTERNAL', message };
 }
 
-/** Rebuilds a {@link FlotillaError} from its wire shape. */
-export function fromWireError(wire: WireError): FlotillaError {
-  return new FlotillaError(wire.code, wire.message);
+/** Rebuilds a {@link FlotillaError} from its wire shape (unknown codes as in {@link knownWireError}). */
+export function fromWireError(wire: { code: string; message: string }): FlotillaError {
+  const known = knownWireError(wire.code, wire.message);
+  return new FlotillaError(known.code, known.message);
 }
 
-/** True when `value` has the `{ code: 'FLOTILLA_ERR_*', message }` shape. */
-export function isWireError(value: unknown): value is WireError {
+/**
+ * True when `value` has the `{ code: 'FLOTILLA_ERR_*', message }` shape. The
+ * code may be one this process does not know: {@link knownWireError} maps it.
+ */
+export function isWireError(value: unknown): value is { code: string; message: string } {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (

@@ -8,19 +8,28 @@ export {
   type FlotillaErrorOptions,
   fromWireError,
   InvalidOptionError,
+  isErrorCode,
   isWireError,
+  knownWireError,
   toWireError,
   type WireError,
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
+export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
 export {
-  nonEmptyString,
-  nonNegativeInt,
+  APP_NAME,
+  BACKEND_NAME,
+  DEPLOYMENT_ID,
+  describeValue,
+  HEX64,
+  HOST,
+  HTTP_TOKEN,
+  isSubjectToken,
   normalizeOrigin,
-  positiveInt,
-  required,
-} from './options.ts';
+  SUBJECT_TOKEN,
+  UNSAFE_HEADER_VALUE,
+} from './patterns.ts';
 export {
   decodePrewarmRequest,
   decodeRegionPrewarmResult,
@@ -67,7 +76,7 @@ export {
   type SchedulerAck,
   type SchedulerBeat,
 } from './scheduler-messages.ts';
-export { isSubjectToken, type RegionSubjects, regionSubjects } from './subjects.ts';
+export { type RegionSubjects, regionSubjects } from './subjects.ts';
 export { nextTraceparent, traceIdOf } from './trace.ts';
 export {
   decodeRenderRequest,

@@ -1,0 +1,211 @@
+/**
+ * The schema toolkit every package validates with: valibot (no Node
+ * built-ins, no `eval`, so it runs inside isolates too) plus the message
+ * conventions of Flotilla. A failed check names the field as a path
+ * (`routes[3].cache.edge.maxAgeSeconds`) and the problem with the bad value
+ * (`must be a non-negative integer (got -1)`).
+ *
+ * @module
+ */
+import * as v from 'valibot';
+import { BACKEND_NAME, describeValue, isSubjectToken, normalizeOrigin } from './patterns.ts';
+
+/** Any valibot schema (synchronous). */
+export type AnySchema = v.GenericSchema<unknown, unknown>;
+
+/** A message of a schema: the problem, given the issue (its `input` is the bad value). */
+export type Message = (issue: v.BaseIssue<unknown>) => string;
+
+/** The problem followed by the bad value: `must be true or false (got 3)`. */
+export function got(problem: string): Message {
+  return (issue) => `${problem} (got ${describeValue(issue.input)})`;
+}
+
+/** True for a plain (non-array) object. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Options of {@link strictObject}. */
+export interface StrictObjectOptions {
+  /** What is said of a value that is not a plain object. @default got('must be an object') */
+  notObject?: string | Message;
+  /**
+   * What is said of a missing required field.
+   * @default what the field's own schema says of `undefined` (e.g. `must be a non-empty string (got nothing)`)
+   */
+  missing?: string;
+  /** Fields accepted but not named in the "known fields" of a message (e.g. `$schema`). */
+  unlisted?: readonly string[];
+}
+
+/**
+ * A plain object with exactly these fields: an unknown field is refused by
+ * name, listing the known ones, so a typo never silently drops an option.
+ */
+export function strictObject<const E extends v.ObjectEntries>(
+  entries: E,
+  options: StrictObjectOptions = {},
+) {
+  const known = Object.keys(entries).filter((k) => !options.unlisted?.includes(k));
+  const notObject = options.notObject ?? got('must be an object');
+  return v.pipe(
+    v.custom<Record<string, unknown>>(
+      isPlainObject,
+      typeof notObject === 'string' ? () => notObject : notObject,
+    ),
+    v.strictObject(entries, (issue) => {
+      const key = issue.path?.[0]?.key;
+      if (issue.expected === 'never') return `is not a known field (known: ${known.join(', ')})`;
+      if (options.missing !== undefined) return options.missing;
+      const entry = typeof key === 'string' ? entries[key] : undefined;
+      return (entry && firstIssue(entry, undefined)?.message) ?? 'is required';
+    }),
+  );
+}
+
+/** A string of at least one character. */
+export function nonEmptyString(message: Message = got('must be a non-empty string')) {
+  return v.pipe(v.string(message), v.minLength(1, message));
+}
+
+/** A safe integer ≥ `min`. */
+export function integer(min: number, message: Message) {
+  return v.pipe(v.number(message), v.safeInteger(message), v.minValue(min, message));
+}
+
+/** A number within bounds, or `fallback` (a sender's bad value never fails the message). */
+export function boundedNumber(min: number, max: number, fallback: number, integer = false) {
+  return v.fallback(
+    v.pipe(
+      v.unknown(),
+      v.transform(Number),
+      v.number(),
+      v.check(
+        (n) => Number.isFinite(n) && n >= min && n <= max && (!integer || Number.isInteger(n)),
+      ),
+    ),
+    fallback,
+  );
+}
+
+/**
+ * The message of an issue whose schema has none of its own: a missing field
+ * `is required`, anything else names what was expected.
+ */
+function defaultMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.kind === 'schema' && issue.input === undefined && issue.expected?.startsWith('"')) {
+    return 'is required';
+  }
+  return `must be ${issue.expected ?? 'valid'} (got ${describeValue(issue.input)})`;
+}
+
+const PARSE_CONFIG = { abortEarly: true, message: defaultMessage } as const;
+
+/** The first issue of `value` against `schema`, or undefined when it passes. */
+export function firstIssue(schema: AnySchema, value: unknown): v.BaseIssue<unknown> | undefined {
+  return v.safeParse(schema, value, PARSE_CONFIG).issues?.[0];
+}
+
+/**
+ * A field path in the form messages use: `routes[3].criteria.path`,
+ * `headers["x-beta"]`, starting from `base` (`''` for the root).
+ */
+export function fieldPath(base: string, path: readonly { key: unknown }[] | undefined): string {
+  let field = base;
+  for (const { key } of path ?? []) {
+    if (typeof key === 'number') field = `${field}[${key}]`;
+    else {
+      const name = String(key);
+      const safe = /^[A-Za-z_$][\w$]*$/.test(name) ? name : JSON.stringify(name);
+      field = field === '' ? safe : safe.startsWith('"') ? `${field}[${safe}]` : `${field}.${safe}`;
+    }
+  }
+  return field;
+}
+
+/**
+ * Checks `value` against `schema` and returns the output (normalised,
+ * defaults applied), or throws what `fail` makes of the first problem.
+ *
+ * @param base - The path of `value` itself in messages (`''`: the root).
+ * @param fail - Builds the error from the field path and the problem.
+ * @example
+ * parseOrThrow(LimitsSchema, json.limits, 'limits', (field, problem) =>
+ *   new ManifestError(field, problem)); // limits.cpuMs must be a positive integer (got 0)
+ */
+export function parseOrThrow<S extends AnySchema>(
+  schema: S,
+  value: unknown,
+  base: string,
+  fail: (field: string, problem: string) => Error,
+): v.InferOutput<S> {
+  const result = v.safeParse(schema, value, PARSE_CONFIG);
+  if (result.success) return result.output as v.InferOutput<S>;
+  const issue = result.issues[0];
+  throw fail(fieldPath(base, issue.path), issue.message);
+}
+
+/** A subject token (see {@link isSubjectToken}). */
+export function subjectToken(
+  message: Message = got('must be lower-case letters, digits and dashes'),
+) {
+  return v.custom<string>(isSubjectToken, message);
+}
+
+const BACKEND_NAME_PROBLEM =
+  'is not a valid backend name: 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit';
+
+/**
+ * A deployment's backends, name → origin, with the origins normalized
+ * (`http://API.example:80/` → `http://api.example`). Names: 1–63 of `a-z`,
+ * `0-9`, `-`, `_`, starting with a letter or digit. Origins: absolute
+ * `http:`/`https:` URLs with nothing but scheme, host and port.
+ */
+export const BackendsSchema = v.pipe(
+  v.custom<Record<string, unknown>>(
+    isPlainObject,
+    () => 'must be an object of backend name → origin URL',
+  ),
+  v.record(
+    v.pipe(v.string(), v.regex(BACKEND_NAME, BACKEND_NAME_PROBLEM)),
+    v.pipe(
+      v.string(got('must be an origin URL string')),
+      v.check(
+        (origin) => normalizeOrigin(origin) !== undefined,
+        got(
+          'must be an http(s) origin: scheme, host and optional port only, e.g. "https://api.example.com"',
+        ),
+      ),
+      v.transform((origin) => normalizeOrigin(origin) as string),
+    ),
+  ),
+);
+
+/**
+ * Validates backends (see {@link BackendsSchema}) and returns them with
+ * origins normalized; `undefined` is none.
+ *
+ * @param fail - Builds the error for a bad entry from the field (`backends`,
+ * `backends.api`) and the problem.
+ * @param prefix - The field of the backends in messages. @default 'backends'
+ */
+export function validateBackends(
+  value: unknown,
+  fail: (field: string, problem: string) => Error,
+  prefix = 'backends',
+): Record<string, string> {
+  if (value === undefined) return {};
+  return parseOrThrow(BackendsSchema, value, prefix, fail);
+}
+
+/**
+ * What is wrong with `value` against `schema` (`<field> <problem>`, or the
+ * problem alone for the value itself), or undefined when it passes.
+ */
+export function problemOf(schema: AnySchema, value: unknown, base = ''): string | undefined {
+  const issue = firstIssue(schema, value);
+  if (issue === undefined) return undefined;
+  const field = fieldPath(base, issue.path);
+  return field === '' ? issue.message : `${field} ${issue.message}`;
+}
