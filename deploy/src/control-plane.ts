@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
 import {
+  FlotillaError,
   InvalidOptionError,
   nonEmptyString,
   normalizeOrigin,
@@ -10,7 +11,7 @@ import {
 } from '@flotilla/protocol';
 import { hashFile, sha256Hex, verifiedFileStream } from './build-files.ts';
 import type { ControlStore } from './control-store.ts';
-import { CONFLICT_CODE, DeployError, StoreConflictError } from './errors.ts';
+import { CONFLICT_CODE, StoreConflictError } from './errors.ts';
 import { checkManifest } from './manifest-check.ts';
 import {
   DEPLOYMENT_ID_PATTERN,
@@ -314,7 +315,7 @@ export class ControlPlane {
    * the same deployment with `created: false`. A publish that fails or is
    * aborted before its commit leaves no deployment.
    *
-   * @throws DeployError `FLOTILLA_ERR_BUNDLE` for a malformed manifest or a
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` for a malformed manifest or a
    *   file that is missing or does not match its hash or size;
    *   InvalidOptionError for bad options; the signal's reason when aborted.
    */
@@ -346,7 +347,7 @@ export class ControlPlane {
     try {
       text = await readFile(manifestPath, 'utf8');
     } catch (err) {
-      throw new DeployError('FLOTILLA_ERR_BUNDLE', `${dir} has no readable manifest.json`, {
+      throw new FlotillaError('FLOTILLA_ERR_BUNDLE', `${dir} has no readable manifest.json`, {
         cause: err,
       });
     }
@@ -354,7 +355,7 @@ export class ControlPlane {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new DeployError('FLOTILLA_ERR_BUNDLE', `${manifestPath} is not valid JSON`, {
+      throw new FlotillaError('FLOTILLA_ERR_BUNDLE', `${manifestPath} is not valid JSON`, {
         cause: err,
       });
     }
@@ -385,7 +386,7 @@ export class ControlPlane {
       } catch (err) {
         if (signal?.aborted) throw err;
         const missing = (err as { code?: unknown }).code === 'ENOENT';
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           missing
             ? `${file.label} is missing from ${dir}`
@@ -394,13 +395,13 @@ export class ControlPlane {
         );
       }
       if (actual.hash !== file.hash) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `${file.label} hashes to ${actual.hash}, but the manifest says ${file.hash}`,
         );
       }
       if (actual.bytes !== file.bytes) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `${file.label} has ${actual.bytes} bytes, but the manifest says ${file.bytes}`,
         );
@@ -465,13 +466,16 @@ export class ControlPlane {
    * the front of the history. Promoting the deployment already served
    * changes nothing; promoting another one ends a split test.
    *
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    */
   async promote(deploymentId: string, env: string): Promise<EnvironmentRecord> {
     token('env', env);
     const deployment = await this.deployment(deploymentId);
     if (deployment === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${deploymentId} does not exist`);
+      throw new FlotillaError(
+        'FLOTILLA_ERR_NOT_FOUND',
+        `deployment ${deploymentId} does not exist`,
+      );
     }
     const record = await this.#updateEnvironment(deployment.app, env, async (current, now) => {
       if (current === undefined) {
@@ -502,7 +506,7 @@ export class ControlPlane {
    * before (the first of its history, which it then forgets); ends a split
    * test.
    *
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` when the environment does
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` when the environment does
    *   not exist; `FLOTILLA_ERR_CONFLICT`
    *   when it has no earlier deployment to go back to.
    */
@@ -511,7 +515,7 @@ export class ControlPlane {
     token('env', env);
     const record = await this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_NOT_FOUND',
           `app ${app} has no environment ${env}: nothing to roll back`,
         );
@@ -523,7 +527,7 @@ export class ControlPlane {
       }
       const previous = history.shift();
       if (previous === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           CONFLICT_CODE,
           `environment ${env} of ${app} has no earlier deployment to roll back to (it serves ${current.deploymentId}, its first)`,
         );
@@ -541,7 +545,7 @@ export class ControlPlane {
    *
    * @throws InvalidOptionError naming the bad field (including a backend the
    *   current deployment's manifest does not declare, or a split deployment
-   *   of another app); DeployError `FLOTILLA_ERR_NOT_FOUND` when the
+   *   of another app); FlotillaError `FLOTILLA_ERR_NOT_FOUND` when the
    *   environment or a split deployment does not exist.
    */
   async configure(app: string, env: string, patch: EnvironmentPatch): Promise<EnvironmentRecord> {
@@ -551,7 +555,7 @@ export class ControlPlane {
     if (p.split) await this.#checkSplitDeployments(app, p.split);
     return this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_NOT_FOUND',
           `app ${app} has no environment ${env}: promote a deployment to it first`,
         );
@@ -648,18 +652,18 @@ export class ControlPlane {
 
   /**
    * The manifest of deployment `id` (cached: deployments are immutable).
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    */
   async manifest(id: string): Promise<Manifest> {
     const cached = this.#manifests.get(id);
     if (cached) return cached;
     if ((await this.deployment(id)) === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
     }
     const key = manifestKey(id);
     const entry = await this.#store.get(key);
     if (entry === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} has no manifest`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} has no manifest`);
     }
     const manifest = decodeJson(key, entry.value) as Manifest;
     this.#manifests.set(id, manifest);
@@ -668,24 +672,24 @@ export class ControlPlane {
 
   /**
    * The bytes of deployment `id`'s `bundle.js`, checked against its hash.
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    *   (or a missing blob), `FLOTILLA_ERR_BUNDLE` when the bytes do not match
    */
   async bundle(id: string): Promise<Uint8Array> {
     const deployment = await this.deployment(id);
     if (deployment === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
     }
     const bytes = await this.#store.blobGet(blobName(deployment.bundleHash));
     if (bytes === undefined) {
-      throw new DeployError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_NOT_FOUND',
         `bundle ${blobName(deployment.bundleHash)} of deployment ${id} is missing from the blob store`,
       );
     }
     const actual = sha256Hex(bytes);
     if (actual !== deployment.bundleHash) {
-      throw new DeployError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `bundle of deployment ${id} hashes to ${actual}, expected ${deployment.bundleHash}`,
       );
@@ -696,7 +700,7 @@ export class ControlPlane {
   /**
    * The bytes of the asset (or bundle) with sha256 `hash`, checked; `undefined`
    * when the store has none (or `hash` is not a sha256 in hex).
-   * @throws DeployError `FLOTILLA_ERR_BUNDLE` when the stored bytes do not match
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` when the stored bytes do not match
    */
   async asset(hash: string): Promise<Uint8Array | undefined> {
     if (typeof hash !== 'string' || !HEX64.test(hash)) return undefined;
@@ -704,7 +708,7 @@ export class ControlPlane {
     if (bytes === undefined) return undefined;
     const actual = sha256Hex(bytes);
     if (actual !== hash) {
-      throw new DeployError('FLOTILLA_ERR_BUNDLE', `blob ${blobName(hash)} hashes to ${actual}`);
+      throw new FlotillaError('FLOTILLA_ERR_BUNDLE', `blob ${blobName(hash)} hashes to ${actual}`);
     }
     return bytes;
   }
@@ -714,7 +718,7 @@ export class ControlPlane {
    * Refused while an environment serves it; environments that only have it
    * in their rollback history forget it.
    *
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment,
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment,
    *   `FLOTILLA_ERR_CONFLICT` while an
    *   environment serves it
    */
@@ -723,14 +727,14 @@ export class ControlPlane {
     const deployment = await this.deployment(id);
     const entry = deployment && (await this.#store.get(key));
     if (deployment === undefined || entry === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
     }
     const serving = async (): Promise<EnvironmentRecord[]> =>
       (await this.environments(deployment.app)).filter(
         (e) => e.deploymentId === id || e.split?.some((s) => s.deploymentId === id) === true,
       );
-    const inUse = (envs: EnvironmentRecord[]): DeployError =>
-      new DeployError(
+    const inUse = (envs: EnvironmentRecord[]): FlotillaError =>
+      new FlotillaError(
         CONFLICT_CODE,
         `deployment ${id} is served by environment ${envs.map((e) => e.env).join(', ')} of ${deployment.app}: promote another deployment first`,
       );
@@ -813,8 +817,8 @@ export class ControlPlane {
     };
   }
 
-  #collision(id: string, existing: DeploymentRecord): DeployError {
-    return new DeployError(
+  #collision(id: string, existing: DeploymentRecord): FlotillaError {
+    return new FlotillaError(
       CONFLICT_CODE,
       `deployment id ${id} is taken by content ${existing.contentHash}; change the build to publish it`,
     );
@@ -885,7 +889,7 @@ export class ControlPlane {
     for (const [i, entry] of split.entries()) {
       const record = records[i];
       if (record === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_NOT_FOUND',
           `deployment ${entry.deploymentId} of the split does not exist`,
         );
@@ -919,7 +923,7 @@ export class ControlPlane {
       const current = entry && decodeEnvironment(key, entry.value, entry.revision);
       const next = await change(current, new Date().toISOString());
       if (next === undefined) {
-        throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `app ${app} has no environment ${env}`);
+        throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `app ${app} has no environment ${env}`);
       }
       if (next === current && current !== undefined) return current;
       try {
@@ -935,7 +939,7 @@ export class ControlPlane {
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
-    throw new DeployError(
+    throw new FlotillaError(
       CONFLICT_CODE,
       `environment ${env} of ${app} kept changing under ${this.#casAttempts} attempts to update it; try again`,
       { cause: lastConflict },
@@ -954,7 +958,7 @@ export class ControlPlane {
       if (stored === undefined) {
         await this.#store.create(key, encodeJson(manifest));
       } else if (stored.contentHash !== manifest.contentHash) {
-        throw new DeployError(
+        throw new FlotillaError(
           CONFLICT_CODE,
           `deployment id ${id} is taken by content ${String(stored.contentHash)}; change the build to publish it`,
         );

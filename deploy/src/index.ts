@@ -24,7 +24,7 @@ export type {
   ControlWatch,
   ControlWatchEvent,
 } from './control-store.ts';
-export { CONFLICT_CODE, DeployError, StoreConflictError } from './errors.ts';
+export { CONFLICT_CODE, StoreConflictError } from './errors.ts';
 export {
   DEFAULT_BLOB_BUCKET,
   DEFAULT_CONTROL_BUCKET,

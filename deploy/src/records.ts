@@ -1,4 +1,4 @@
-import { DeployError } from './errors.ts';
+import { FlotillaError } from '@flotilla/protocol';
 
 /**
  * The records the control plane keeps in its KV bucket, and their keys:
@@ -113,7 +113,7 @@ export function decodeJson(key: string, value: Uint8Array): unknown {
   try {
     return JSON.parse(decoder.decode(value)) as unknown;
   } catch (err) {
-    throw new DeployError('FLOTILLA_ERR_INTERNAL', `control store key ${key} is not valid JSON`, {
+    throw new FlotillaError('FLOTILLA_ERR_INTERNAL', `control store key ${key} is not valid JSON`, {
       cause: err,
     });
   }
@@ -147,7 +147,10 @@ function stringMap(value: unknown): Record<string, string> {
 export function decodeDeployment(key: string, value: Uint8Array): DeploymentRecord {
   const v = decodeJson(key, value);
   if (!isObject(v) || typeof v.id !== 'string' || typeof v.bundleHash !== 'string') {
-    throw new DeployError('FLOTILLA_ERR_INTERNAL', `control store key ${key} is not a deployment`);
+    throw new FlotillaError(
+      'FLOTILLA_ERR_INTERNAL',
+      `control store key ${key} is not a deployment`,
+    );
   }
   return v as unknown as DeploymentRecord;
 }
@@ -160,7 +163,7 @@ export function decodeEnvironment(
 ): EnvironmentRecord {
   const v = decodeJson(key, value);
   if (!isObject(v) || typeof v.deploymentId !== 'string' || typeof v.app !== 'string') {
-    throw new DeployError(
+    throw new FlotillaError(
       'FLOTILLA_ERR_INTERNAL',
       `control store key ${key} is not an environment`,
     );

@@ -5,7 +5,6 @@ export {
   UNDECLARED_BACKEND,
   validateBackends,
 } from './backend-fetch.ts';
-export { SandboxError } from './errors.ts';
 export { guestPreludeSource, useGuestPreludeSource } from './guest-code.ts';
 export {
   type AcquiredIsolate,

@@ -1,9 +1,13 @@
 import { transcode } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
-import { InvalidOptionError } from '@flotilla/protocol';
+import {
+  type ErrorCode,
+  FlotillaError,
+  fromWireError,
+  InvalidOptionError,
+} from '@flotilla/protocol';
 import ivm from 'isolated-vm';
 import { BackendFetcher, type FetchScope, validateBackends } from './backend-fetch.ts';
-import { SandboxError } from './errors.ts';
 import { MAX_RANDOM_BYTES } from './guest/crypto.ts';
 import {
   type GuestFetchResult,
@@ -318,7 +322,7 @@ interface RenderCpu {
 
 /** Why an isolate was disposed while renders were running. */
 interface KillReason {
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -397,7 +401,7 @@ export class DeploymentIsolate {
    * Creates an isolate, installs the guest globals, evaluates the bundle and
    * checks that it registered a handler.
    *
-   * @throws SandboxError `FLOTILLA_ERR_BUNDLE` (too big, syntax error, threw
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` (too big, syntax error, threw
    * while loading, no handler), `FLOTILLA_ERR_CPU_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`.
    * @throws InvalidOptionError `FLOTILLA_ERR_INVALID_OPTION` naming a bad
    * backend (`backends.api`) or limit.
@@ -406,7 +410,7 @@ export class DeploymentIsolate {
     const limits = resolveLimits(options.limits, options.ceiling ?? DEFAULT_LIMITS);
     const size = Buffer.byteLength(options.code);
     if (size > limits.bundleBytes) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `bundle of ${options.deploymentId} is ${size} bytes, over the ${limits.bundleBytes}-byte cap`,
       );
@@ -498,7 +502,7 @@ export class DeploymentIsolate {
           ...(cachedData ? { cachedData } : { produceCachedData: cache !== undefined }),
         });
       } catch (err) {
-        throw new SandboxError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `bundle of ${options.deploymentId} does not compile: ${describeError(err)}`,
           { cause: err },
@@ -517,25 +521,25 @@ export class DeploymentIsolate {
         await script.run(context, { timeout: limits.cpuMs, release: true });
       } catch (err) {
         if (isTimeout(err)) {
-          throw new SandboxError(
+          throw new FlotillaError(
             'FLOTILLA_ERR_CPU_LIMIT',
             `bundle of ${options.deploymentId} used more than ${limits.cpuMs} ms of CPU while loading`,
           );
         }
         if (isMemoryError(err, isolate)) {
-          throw new SandboxError(
+          throw new FlotillaError(
             'FLOTILLA_ERR_MEMORY_LIMIT',
             `bundle of ${options.deploymentId} exceeded ${limits.heapMb} MB while loading`,
           );
         }
-        throw new SandboxError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `bundle of ${options.deploymentId} threw while loading: ${describeError(err)}`,
           { cause: err },
         );
       }
       if (!(await hasHandler.apply(undefined, [], { timeout: limits.cpuMs }))) {
-        throw new SandboxError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `bundle of ${options.deploymentId} never called Flotilla.serve(handler)`,
         );
@@ -673,7 +677,7 @@ export class DeploymentIsolate {
    * (frozen, fresh per render), and its `fetch` reaches the declared
    * backends, re-pointed by `options.backends`.
    *
-   * @throws SandboxError `FLOTILLA_ERR_RENDER`, `FLOTILLA_ERR_CPU_LIMIT`,
+   * @throws FlotillaError `FLOTILLA_ERR_RENDER`, `FLOTILLA_ERR_CPU_LIMIT`,
    * `FLOTILLA_ERR_WALL_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`,
    * `FLOTILLA_ERR_OUTPUT_LIMIT`, `FLOTILLA_ERR_DEADLINE`.
    * @throws InvalidOptionError `FLOTILLA_ERR_INVALID_OPTION` naming a bad
@@ -682,7 +686,7 @@ export class DeploymentIsolate {
    */
   async render(request: SandboxRequest, options: RenderOptions = {}): Promise<SandboxResponse> {
     if (this.disposed) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_INTERNAL',
         `isolate of ${this.deploymentId} is disposed`,
       );
@@ -690,7 +694,7 @@ export class DeploymentIsolate {
     const remainingMs =
       options.deadline === undefined ? Number.POSITIVE_INFINITY : options.deadline - Date.now();
     if (remainingMs <= 0)
-      throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed before render');
+      throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed before render');
     const env = envPairs(options.env, this.deploymentId);
     const backends = this.#backend.withOverrides(
       options.backends,
@@ -737,7 +741,7 @@ export class DeploymentIsolate {
         timer = setTimeout(
           () =>
             reject(
-              new SandboxError(
+              new FlotillaError(
                 'FLOTILLA_ERR_DEADLINE',
                 `render of ${this.deploymentId} did not finish before the request's deadline (${Math.round(remainingMs)} ms)`,
               ),
@@ -768,16 +772,16 @@ export class DeploymentIsolate {
     }
     const problem = invalidResult(result);
     if (problem !== undefined) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_RENDER',
         `render of ${this.deploymentId} returned an invalid response: ${problem}`,
       );
     }
-    if (!result.ok) throw new SandboxError(result.code, result.message);
+    if (!result.ok) throw fromWireError(result);
     const body =
       result.bodyBytes ?? (result.bodyText !== null ? utf8(result.bodyText) : new Uint8Array(0));
     if (body.byteLength > this.limits.outputBytes) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_OUTPUT_LIMIT',
         `response of ${this.deploymentId} is ${body.byteLength} bytes, over the ${this.limits.outputBytes}-byte cap`,
       );
@@ -848,7 +852,7 @@ export class DeploymentIsolate {
     }
     let fail!: (reason: KillReason) => void;
     const killed = new Promise<never>((_, reject) => {
-      fail = (reason) => reject(new SandboxError(reason.code, reason.message));
+      fail = (reason) => reject(new FlotillaError(reason.code, reason.message));
     });
     this.#running.set(fail, { cpuStart, overlap: 1 });
     const overlap = this.#running.size;
@@ -919,29 +923,29 @@ export class DeploymentIsolate {
    * in `#running`, if it has one.
    */
   async #failure(err: unknown, fail?: (reason: KillReason) => void): Promise<Error> {
-    if (err instanceof SandboxError) return err;
+    if (err instanceof FlotillaError) return err;
     // A timer callback that hits a limit terminates the isolate's execution,
     // which rejects this render ("Promise was abandoned") possibly before
     // that callback's own failure, which names the limit, has been handled.
     if (this.#firing.size > 0) await Promise.allSettled([...this.#firing]);
     if (this.#killed) return this.#victimError(this.#killed);
     if (isTimeout(err)) {
-      const reason = {
+      const reason: KillReason = {
         code: 'FLOTILLA_ERR_CPU_LIMIT',
         message: `render of ${this.deploymentId} used more than ${this.limits.cpuMs} ms of CPU; isolate disposed`,
       };
       this.#kill(reason, fail);
-      return new SandboxError(reason.code, reason.message);
+      return new FlotillaError(reason.code, reason.message);
     }
     if (isMemoryError(err, this.#isolate)) {
-      const reason = {
+      const reason: KillReason = {
         code: 'FLOTILLA_ERR_MEMORY_LIMIT',
         message: `render of ${this.deploymentId} exceeded the ${this.limits.heapMb} MB heap; isolate disposed`,
       };
       this.#kill(reason, fail);
-      return new SandboxError(reason.code, reason.message);
+      return new FlotillaError(reason.code, reason.message);
     }
-    return new SandboxError(
+    return new FlotillaError(
       'FLOTILLA_ERR_RENDER',
       `render of ${this.deploymentId} failed: ${(err as Error).message}`,
       { cause: err },
@@ -1005,8 +1009,8 @@ export class DeploymentIsolate {
     }
   }
 
-  #victimError(reason: KillReason): SandboxError {
-    return new SandboxError(
+  #victimError(reason: KillReason): FlotillaError {
+    return new FlotillaError(
       reason.code,
       `isolate of ${this.deploymentId} was disposed while this render ran: ${reason.message}`,
     );
