@@ -76,6 +76,24 @@ export {
   type SchedulerAck,
   type SchedulerBeat,
 } from './scheduler-messages.ts';
+export {
+  type AnySchema,
+  BackendsSchema,
+  fieldPath,
+  got,
+  integer,
+  isPlainObject,
+  type Message,
+  parseOrThrow,
+  plainObject,
+  problemOf,
+  requiredString,
+  strictFields,
+  strictObject,
+  subjectToken,
+  table,
+  validateBackends,
+} from './schema.ts';
 export { type RegionSubjects, regionSubjects } from './subjects.ts';
 export { nextTraceparent, traceIdOf } from './trace.ts';
 export {

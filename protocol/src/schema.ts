@@ -26,6 +26,44 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A plain (non-array) object; anything else gets `message`. */
+export function plainObject(message: Message = got('must be an object')) {
+  return v.custom<Record<string, unknown>>(isPlainObject, message);
+}
+
+/** Names a table may not have: valibot drops them, so they are refused rather than lost. */
+const RESERVED_NAMES = new Set(['__proto__', 'prototype', 'constructor']);
+
+/**
+ * A plain object of user-chosen names → values (backends, variables, header
+ * tables), each name checked by `key` (which may normalise it) and each value
+ * by `value`. `__proto__`, `prototype` and `constructor` are refused by name.
+ */
+export function table<K extends v.GenericSchema<string, string>, V extends AnySchema>(
+  key: K,
+  value: V,
+  notObject: Message = got('must be an object'),
+) {
+  return v.pipe(
+    plainObject(notObject),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      for (const name of Object.keys(dataset.value)) {
+        if (RESERVED_NAMES.has(name)) {
+          addIssue({
+            message: 'is not an allowed name',
+            path: [
+              { type: 'object', origin: 'key', input: dataset.value, key: name, value: undefined },
+            ],
+          });
+          return;
+        }
+      }
+    }),
+    v.record(key, value),
+  );
+}
+
 /** Options of {@link strictObject}. */
 export interface StrictObjectOptions {
   /** What is said of a value that is not a plain object. @default got('must be an object') */
@@ -47,25 +85,35 @@ export function strictObject<const E extends v.ObjectEntries>(
   entries: E,
   options: StrictObjectOptions = {},
 ) {
-  const known = Object.keys(entries).filter((k) => !options.unlisted?.includes(k));
   const notObject = options.notObject ?? got('must be an object');
   return v.pipe(
-    v.custom<Record<string, unknown>>(
-      isPlainObject,
-      typeof notObject === 'string' ? () => notObject : notObject,
-    ),
-    v.strictObject(entries, (issue) => {
-      const key = issue.path?.[0]?.key;
-      if (issue.expected === 'never') return `is not a known field (known: ${known.join(', ')})`;
-      if (options.missing !== undefined) return options.missing;
-      const entry = typeof key === 'string' ? entries[key] : undefined;
-      return (entry && firstIssue(entry, undefined)?.message) ?? 'is required';
-    }),
+    plainObject(typeof notObject === 'string' ? () => notObject : notObject),
+    strictFields(entries, options),
   );
 }
 
+/**
+ * The fields part of {@link strictObject}, for the options of a
+ * `v.variant` (which checks that the value is an object itself; wrap the
+ * variant in `v.pipe(plainObject(), …)` to refuse arrays).
+ */
+export function strictFields<const E extends v.ObjectEntries>(
+  entries: E,
+  options: Omit<StrictObjectOptions, 'notObject'> = {},
+) {
+  const known = Object.keys(entries).filter((k) => !options.unlisted?.includes(k));
+  return v.strictObject(entries, (issue) => {
+    if (issue.expected === 'never') return `is not a known field (known: ${known.join(', ')})`;
+    if (issue.path === undefined) return got('must be an object')(issue);
+    if (options.missing !== undefined) return options.missing;
+    const key = issue.path[0]?.key;
+    const entry = typeof key === 'string' ? entries[key] : undefined;
+    return (entry && firstIssue(entry, undefined)?.message) ?? 'is required';
+  });
+}
+
 /** A string of at least one character. */
-export function nonEmptyString(message: Message = got('must be a non-empty string')) {
+export function requiredString(message: Message = got('must be a non-empty string')) {
   return v.pipe(v.string(message), v.minLength(1, message));
 }
 
@@ -162,24 +210,19 @@ const BACKEND_NAME_PROBLEM =
  * `0-9`, `-`, `_`, starting with a letter or digit. Origins: absolute
  * `http:`/`https:` URLs with nothing but scheme, host and port.
  */
-export const BackendsSchema = v.pipe(
-  v.custom<Record<string, unknown>>(
-    isPlainObject,
-    () => 'must be an object of backend name → origin URL',
-  ),
-  v.record(
-    v.pipe(v.string(), v.regex(BACKEND_NAME, BACKEND_NAME_PROBLEM)),
-    v.pipe(
-      v.string(got('must be an origin URL string')),
-      v.check(
-        (origin) => normalizeOrigin(origin) !== undefined,
-        got(
-          'must be an http(s) origin: scheme, host and optional port only, e.g. "https://api.example.com"',
-        ),
+export const BackendsSchema = table(
+  v.pipe(v.string(), v.regex(BACKEND_NAME, BACKEND_NAME_PROBLEM)),
+  v.pipe(
+    v.string(got('must be an origin URL string')),
+    v.check(
+      (origin) => normalizeOrigin(origin) !== undefined,
+      got(
+        'must be an http(s) origin: scheme, host and optional port only, e.g. "https://api.example.com"',
       ),
-      v.transform((origin) => normalizeOrigin(origin) as string),
     ),
+    v.transform((origin) => normalizeOrigin(origin) as string),
   ),
+  () => 'must be an object of backend name → origin URL',
 );
 
 /**

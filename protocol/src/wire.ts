@@ -7,7 +7,7 @@ import {
   knownWireError,
 } from './errors.ts';
 import { isSubjectToken } from './patterns.ts';
-import { got, integer, isPlainObject, nonEmptyString, subjectToken } from './schema.ts';
+import { got, integer, isPlainObject, requiredString, subjectToken } from './schema.ts';
 
 /** Version of the render messages below; bumped on any incompatible change. */
 export const PROTOCOL_VERSION = 1;
@@ -55,11 +55,11 @@ const BytesSchema = v.custom<Uint8Array>((b) => b instanceof Uint8Array, got('mu
  */
 export const RenderRequestSchema = v.object({
   /** Immutable deployment to render with. */
-  deploymentId: nonEmptyString(),
+  deploymentId: requiredString(),
   /** HTTP method, upper-case. */
-  method: nonEmptyString(),
+  method: requiredString(),
   /** Absolute URL as the client asked for it. */
-  url: nonEmptyString(),
+  url: requiredString(),
   /** HTTP request headers, lower-case names, in order. */
   headers: HeaderListSchema,
   /** Request body; empty for GET and HEAD. */
@@ -73,7 +73,7 @@ export const RenderRequestSchema = v.object({
   /** 1 for the first try, 2 for a retry. */
   attempt: integer(1, got('must be a positive integer')),
   /** Where the scheduler that takes the request says so (the shield's ack subject). */
-  ackTo: v.optional(nonEmptyString()),
+  ackTo: v.optional(requiredString()),
   /**
    * The app environment the request is served for (`production`), whose
    * variables and backend origins the worker resolves through its bundle
