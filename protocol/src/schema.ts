@@ -204,6 +204,9 @@ export function subjectToken(
 const BACKEND_NAME_PROBLEM =
   'is not a valid backend name: 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit';
 
+const ORIGIN_PROBLEM =
+  'must be an http: or https: origin with only scheme, host and port, e.g. "https://api.example.com"';
+
 /**
  * A deployment's backends, name → origin, with the origins normalized
  * (`http://API.example:80/` → `http://api.example`). Names: 1–63 of `a-z`,
@@ -214,12 +217,9 @@ export const BackendsSchema = table(
   v.pipe(v.string(), v.regex(BACKEND_NAME, BACKEND_NAME_PROBLEM)),
   v.pipe(
     v.string(got('must be an origin URL string')),
-    v.check(
-      (origin) => normalizeOrigin(origin) !== undefined,
-      got(
-        'must be an http(s) origin: scheme, host and optional port only, e.g. "https://api.example.com"',
-      ),
-    ),
+    // The pattern says it to JSON Schema too; the check is the whole rule.
+    v.regex(/^https?:\/\//i, got(ORIGIN_PROBLEM)),
+    v.check((origin) => normalizeOrigin(origin) !== undefined, got(ORIGIN_PROBLEM)),
     v.transform((origin) => normalizeOrigin(origin) as string),
   ),
   () => 'must be an object of backend name → origin URL',
