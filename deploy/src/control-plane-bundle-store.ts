@@ -3,15 +3,17 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ManifestLimits } from '@flotilla/manifest';
 import {
+  DEPLOYMENT_ID,
   FlotillaError,
   InvalidOptionError,
+  isSubjectToken,
   nonEmptyString,
   normalizeOrigin,
   required,
 } from '@flotilla/protocol';
 import { hashFile } from './build-files.ts';
 import type { ControlPlane, EnvironmentWatch } from './control-plane.ts';
-import { DEPLOYMENT_ID_PATTERN, type EnvironmentRecord, NAME_PATTERN } from './records.ts';
+import type { EnvironmentRecord } from './records.ts';
 
 /**
  * What a worker needs to run a deployment (the shape of `ResolvedBundle` in
@@ -101,13 +103,13 @@ export class ControlPlaneBundleStore {
    *   `FLOTILLA_ERR_BUNDLE` when its bundle does not match its hash
    */
   async resolve(deploymentId: string, environment?: string): Promise<ControlPlaneResolvedBundle> {
-    if (typeof deploymentId !== 'string' || !DEPLOYMENT_ID_PATTERN.test(deploymentId)) {
+    if (typeof deploymentId !== 'string' || !DEPLOYMENT_ID.test(deploymentId)) {
       throw new FlotillaError(
         'FLOTILLA_ERR_NOT_FOUND',
         `deployment id ${JSON.stringify(deploymentId)} is invalid`,
       );
     }
-    if (environment !== undefined && !NAME_PATTERN.test(environment)) {
+    if (environment !== undefined && !isSubjectToken(environment)) {
       throw new FlotillaError(
         'FLOTILLA_ERR_NOT_FOUND',
         `environment ${JSON.stringify(environment)} is invalid`,

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
 import {
+  DEPLOYMENT_ID,
   FlotillaError,
+  HEX64,
   InvalidOptionError,
   nonEmptyString,
   normalizeOrigin,
@@ -11,10 +13,10 @@ import {
 } from '@flotilla/protocol';
 import { hashFile, sha256Hex, verifiedFileStream } from './build-files.ts';
 import type { ControlStore } from './control-store.ts';
+import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';
 import { CONFLICT_CODE, StoreConflictError } from './errors.ts';
 import { checkManifest } from './manifest-check.ts';
 import {
-  DEPLOYMENT_ID_PATTERN,
   type DeploymentRecord,
   decodeDeployment,
   decodeEnvironment,
@@ -28,7 +30,6 @@ import {
   MAX_HISTORY,
   MAX_SPLIT,
   manifestKey,
-  NAME_PATTERN,
   type SplitEntry,
 } from './records.ts';
 
@@ -80,27 +81,7 @@ export interface PublishResult {
   environment?: EnvironmentRecord;
 }
 
-/**
- * Changes to an environment's settings. `null` removes a region, a backend
- * override or a variable; keys not mentioned are kept.
- */
-export interface EnvironmentPatch {
-  /** Region serving the environment first (a subject token). */
-  primaryRegion?: string | null;
-  /** Region taking over when the primary is down (a subject token). */
-  secondaryRegion?: string | null;
-  /** Backend name declared by the current deployment's manifest → origin (`https://host:port`). */
-  backends?: Record<string, string | null>;
-  /** Environment variable name (`[A-Za-z_][A-Za-z0-9_]*`) → value. */
-  vars?: Record<string, string | null>;
-  /**
-   * Split test over deployments of the environment's app (2–10 entries,
-   * whole percents 1–100 summing to 100, each deployment once), which must
-   * include the deployment the environment serves; `null` ends the split
-   * test. See {@link EnvironmentRecord.split}.
-   */
-  split?: SplitEntry[] | null;
-}
+export type { EnvironmentPatch } from './environment-patch.ts';
 
 /** A running {@link ControlPlane.watchEnvironments}. */
 export interface EnvironmentWatch {
@@ -134,75 +115,12 @@ export interface ControlPlaneOptions {
   log?: (line: Record<string, unknown>) => void;
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
 const HOSTNAME =
   /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const PATCH_KEYS = new Set(['primaryRegion', 'secondaryRegion', 'backends', 'vars', 'split']);
 
 /** Blob name of content with sha256 `hash`. */
 export function blobName(hash: string): string {
   return `sha256-${hash}`;
-}
-
-function token(option: string, value: unknown): string {
-  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
-    throw new InvalidOptionError(
-      option,
-      `must be 1-63 lower-case letters, digits and dashes, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The shape of a split: 2–{@link MAX_SPLIT} distinct deployments, whole percents summing to 100. */
-function checkSplit(split: unknown): SplitEntry[] {
-  if (!Array.isArray(split)) {
-    throw new InvalidOptionError('split', 'must be a list of { deploymentId, percent } (or null)');
-  }
-  if (split.length < 2 || split.length > MAX_SPLIT) {
-    throw new InvalidOptionError(
-      'split',
-      `must list 2 to ${MAX_SPLIT} deployments, got ${split.length} (promote a deployment to serve it alone)`,
-    );
-  }
-  const seen = new Set<string>();
-  let total = 0;
-  const out = split.map((entry: unknown, i): SplitEntry => {
-    if (!isPlainObject(entry)) {
-      throw new InvalidOptionError(`split[${i}]`, 'must be an object { deploymentId, percent }');
-    }
-    const { deploymentId, percent } = entry;
-    if (typeof deploymentId !== 'string' || !DEPLOYMENT_ID_PATTERN.test(deploymentId)) {
-      throw new InvalidOptionError(
-        `split[${i}].deploymentId`,
-        `must be a deployment id (<app>-<12 hex>), got ${JSON.stringify(deploymentId)}`,
-      );
-    }
-    if (seen.has(deploymentId)) {
-      throw new InvalidOptionError(`split[${i}].deploymentId`, `${deploymentId} is listed twice`);
-    }
-    seen.add(deploymentId);
-    if (typeof percent !== 'number' || !Number.isInteger(percent) || percent < 1 || percent > 100) {
-      throw new InvalidOptionError(
-        `split[${i}].percent`,
-        `must be a whole percent from 1 to 100, got ${JSON.stringify(percent)}`,
-      );
-    }
-    total += percent;
-    return { deploymentId, percent };
-  });
-  if (total !== 100) {
-    throw new InvalidOptionError(
-      'split',
-      `percents must add up to 100, got ${out.map((e) => e.percent).join(' + ')} = ${total}`,
-    );
-  }
-  return out;
 }
 
 function byKey<T extends { app: string; env: string }>(a: T, b: T): number {
@@ -551,7 +469,7 @@ export class ControlPlane {
   async configure(app: string, env: string, patch: EnvironmentPatch): Promise<EnvironmentRecord> {
     token('app', app);
     token('env', env);
-    const p = this.#checkPatch(patch);
+    const p = checkPatch(patch);
     if (p.split) await this.#checkSplitDeployments(app, p.split);
     return this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
@@ -644,7 +562,7 @@ export class ControlPlane {
 
   /** The deployment `id`, or `undefined` when there is none (or `id` is malformed). */
   async deployment(id: string): Promise<DeploymentRecord | undefined> {
-    if (typeof id !== 'string' || !DEPLOYMENT_ID_PATTERN.test(id)) return undefined;
+    if (typeof id !== 'string' || !DEPLOYMENT_ID.test(id)) return undefined;
     const key = deploymentKey(id);
     const entry = await this.#store.get(key);
     return entry && decodeDeployment(key, entry.value);
@@ -822,65 +740,6 @@ export class ControlPlane {
       CONFLICT_CODE,
       `deployment id ${id} is taken by content ${existing.contentHash}; change the build to publish it`,
     );
-  }
-
-  #checkPatch(patch: EnvironmentPatch): EnvironmentPatch {
-    if (!isPlainObject(patch)) throw new InvalidOptionError('patch', 'must be an object');
-    for (const key of Object.keys(patch)) {
-      if (!PATCH_KEYS.has(key)) {
-        throw new InvalidOptionError(
-          key,
-          'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars, split)',
-        );
-      }
-    }
-    const out: EnvironmentPatch = {};
-    for (const field of ['primaryRegion', 'secondaryRegion'] as const) {
-      const value = patch[field];
-      if (value === undefined) continue;
-      out[field] = value === null ? null : token(field, value);
-    }
-    if (patch.backends !== undefined) {
-      if (!isPlainObject(patch.backends)) {
-        throw new InvalidOptionError('backends', 'must be an object of backend name → origin');
-      }
-      out.backends = {};
-      for (const [name, origin] of Object.entries(patch.backends)) {
-        if (origin === null) {
-          out.backends[name] = null;
-          continue;
-        }
-        const normalized = normalizeOrigin(origin);
-        if (normalized === undefined) {
-          throw new InvalidOptionError(
-            `backends.${name}`,
-            `must be an http(s) origin (scheme, host, port; no path, query or credentials), got ${JSON.stringify(origin)}`,
-          );
-        }
-        out.backends[name] = normalized;
-      }
-    }
-    if (patch.vars !== undefined) {
-      if (!isPlainObject(patch.vars)) {
-        throw new InvalidOptionError('vars', 'must be an object of variable name → string');
-      }
-      out.vars = {};
-      for (const [name, value] of Object.entries(patch.vars)) {
-        if (!VAR_NAME.test(name)) {
-          throw new InvalidOptionError(
-            `vars.${name}`,
-            'is not a variable name (letters, digits and _, not starting with a digit)',
-          );
-        }
-        if (value !== null && typeof value !== 'string') {
-          throw new InvalidOptionError(`vars.${name}`, 'must be a string (or null to remove it)');
-        }
-        out.vars[name] = value;
-      }
-    }
-    if (patch.split !== undefined)
-      out.split = patch.split === null ? null : checkSplit(patch.split);
-    return out;
   }
 
   /** Every deployment of a split exists and belongs to `app`. */

@@ -157,17 +157,13 @@ export function firstIssue(schema: AnySchema, value: unknown): v.BaseIssue<unkno
 
 /**
  * A field path in the form messages use: `routes[3].criteria.path`,
- * `headers["x-beta"]`, starting from `base` (`''` for the root).
+ * `backends.api`, starting from `base` (`''` for the root).
  */
 export function fieldPath(base: string, path: readonly { key: unknown }[] | undefined): string {
   let field = base;
   for (const { key } of path ?? []) {
     if (typeof key === 'number') field = `${field}[${key}]`;
-    else {
-      const name = String(key);
-      const safe = /^[A-Za-z_$][\w$]*$/.test(name) ? name : JSON.stringify(name);
-      field = field === '' ? safe : safe.startsWith('"') ? `${field}[${safe}]` : `${field}.${safe}`;
-    }
+    else field = field === '' ? String(key) : `${field}.${String(key)}`;
   }
   return field;
 }
