@@ -1,7 +1,7 @@
 /**
  * The name and value rules every package shares, defined once: subject
- * tokens, app and backend names, HTTP tokens, hosts, hashes, origins, and how
- * a bad value is shown in a message. No imports and ES built-ins only, so the
+ * tokens, app and backend names, HTTP tokens, hosts, hashes, and how a bad
+ * value is shown in a message. No imports and ES built-ins only, so the
  * guest code inside an isolate can import this module too
  * (`@flotilla/protocol/patterns`).
  *
@@ -38,6 +38,12 @@ export const BACKEND_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
  */
 export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/**
+ * A header name as it crosses the wire and the isolate boundary: a
+ * lower-case HTTP token.
+ */
+export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
 /** What a header value must not contain: CR, LF or NUL (header injection). */
 export const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
 
@@ -50,25 +56,6 @@ export const HEX64 = /^[0-9a-f]{64}$/;
 /** True when `name` is usable as a region, worker, app or environment id in a subject. */
 export function isSubjectToken(name: unknown): name is string {
   return typeof name === 'string' && SUBJECT_TOKEN.test(name);
-}
-
-/**
- * The normalized origin of a backend (`new URL(origin).origin`: lower-case
- * host, no default port, no trailing slash), or `undefined` when `origin` is
- * not an absolute http(s) origin (scheme, host, port; no path, query,
- * fragment or credentials).
- */
-export function normalizeOrigin(origin: unknown): string | undefined {
-  if (typeof origin !== 'string' || /[?#]/.test(origin)) return undefined;
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (url.username !== '' || url.password !== '' || url.pathname !== '/') return undefined;
-  return url.origin;
 }
 
 /**

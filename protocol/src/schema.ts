@@ -8,7 +8,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { BACKEND_NAME, describeValue, isSubjectToken, normalizeOrigin } from './patterns.ts';
+import { BACKEND_NAME, describeValue, isSubjectToken } from './patterns.ts';
 
 /** Any valibot schema (synchronous). */
 export type AnySchema = v.GenericSchema<unknown, unknown>;
@@ -200,6 +200,25 @@ export function subjectToken(
 const BACKEND_NAME_PROBLEM =
   'is not a valid backend name: 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit';
 
+/**
+ * The normalized origin of a backend (`new URL(origin).origin`: lower-case
+ * host, no default port, no trailing slash), or `undefined` when `origin` is
+ * not an absolute http(s) origin (scheme, host, port; no path, query,
+ * fragment or credentials).
+ */
+export function normalizeOrigin(origin: unknown): string | undefined {
+  if (typeof origin !== 'string' || /[?#]/.test(origin)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (url.username !== '' || url.password !== '' || url.pathname !== '/') return undefined;
+  return url.origin;
+}
+
 const ORIGIN_PROBLEM =
   'must be an http: or https: origin with only scheme, host and port, e.g. "https://api.example.com"';
 
@@ -223,7 +242,7 @@ export const BackendsSchema = table(
 
 /**
  * Validates backends (see {@link BackendsSchema}) and returns them with
- * origins normalized; `undefined` is none.
+ * origins normalized; `undefined` or `null` is none.
  *
  * @param fail - Builds the error for a bad entry from the field (`backends`,
  * `backends.api`) and the problem.
@@ -234,7 +253,7 @@ export function validateBackends(
   fail: (field: string, problem: string) => Error,
   prefix = 'backends',
 ): Record<string, string> {
-  if (value === undefined) return {};
+  if (value === undefined || value === null) return {};
   return parseOrThrow(BackendsSchema, value, prefix, fail);
 }
 

@@ -5,7 +5,13 @@
  * message for a guest `TypeError`; nothing here ever throws into the guest
  * or hands it a host stack trace. See `runtime/README.md`, "Backend fetch".
  */
-import { nextTraceparent } from '@flotilla/protocol';
+import {
+  UNSAFE_HEADER_VALUE as BAD_HEADER_VALUE,
+  HEADER_NAME,
+  HTTP_TOKEN as METHOD,
+  nextTraceparent,
+  validateBackends,
+} from '@flotilla/protocol';
 import { type GuestFetchResult, MAX_FETCHES_PER_RENDER } from './guest/host.ts';
 
 /** Sub-requests of one render in flight at once; more wait for a free slot. */
@@ -16,11 +22,6 @@ export const MAX_REDIRECTS = 5;
 export const UNDECLARED_BACKEND = '(undeclared)';
 export { MAX_FETCHES_PER_RENDER };
 
-/** Backend names: what may stand in `backend://<name>/`. */
-const BACKEND_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const BAD_HEADER_VALUE = /[\0\r\n]/;
-const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Request headers never forwarded from the guest (hop-by-hop, framing, ours). */
@@ -59,59 +60,6 @@ const BODY_HEADERS = new Set([
   'content-location',
 ]);
 const DEFAULT_USER_AGENT = 'Flotilla';
-
-/**
- * Validates a deployment's backends (name → origin) and returns them with
- * each origin normalized (`new URL(origin).origin`: lower-case host, no
- * default port, no trailing slash).
- *
- * A name is 1–63 characters of `a-z`, `0-9`, `-`, `_`, starting with a
- * letter or digit. An origin is an absolute `http:` or `https:` URL with no
- * path (other than `/`), query, fragment or userinfo.
- *
- * @param fail builds the error thrown for a bad entry, given the option's
- * name (`backends`, `backends.api`) and the problem.
- */
-export function validateBackends(
-  value: unknown,
-  fail: (option: string, problem: string) => Error,
-): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw fail('backends', 'must be an object of backend name → origin URL');
-  }
-  const out: Record<string, string> = {};
-  for (const [name, origin] of Object.entries(value)) {
-    const option = `backends.${name}`;
-    if (!BACKEND_NAME.test(name)) {
-      throw fail(
-        option,
-        'is not a valid backend name (1-63 of a-z, 0-9, "-", "_", starting with a letter or digit)',
-      );
-    }
-    if (typeof origin !== 'string') throw fail(option, 'must be an origin URL string');
-    let url: URL;
-    try {
-      url = new URL(origin);
-    } catch {
-      throw fail(option, `must be an absolute http(s) origin URL, got ${JSON.stringify(origin)}`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw fail(option, `must use http: or https:, got ${JSON.stringify(origin)}`);
-    }
-    if (url.username !== '' || url.password !== '') {
-      throw fail(option, 'must not carry credentials (user:password@)');
-    }
-    if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(origin)) {
-      throw fail(
-        option,
-        `must be an origin only (scheme, host, port), without path, query or fragment, got ${JSON.stringify(origin)}`,
-      );
-    }
-    out[name] = url.origin;
-  }
-  return out;
-}
 
 /** Override sets of backends kept validated per isolate (environments of a deployment are few). */
 const MAX_CACHED_OVERRIDES = 32;

@@ -3,7 +3,6 @@ export {
   MAX_FETCHES_PER_RENDER,
   MAX_REDIRECTS,
   UNDECLARED_BACKEND,
-  validateBackends,
 } from './backend-fetch.ts';
 export { guestPreludeSource, useGuestPreludeSource } from './guest-code.ts';
 export {

@@ -1,13 +1,16 @@
 import { transcode } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 import {
+  UNSAFE_HEADER_VALUE as BAD_HEADER_VALUE,
   type ErrorCode,
   FlotillaError,
   fromWireError,
+  HEADER_NAME,
   InvalidOptionError,
+  validateBackends,
 } from '@flotilla/protocol';
 import ivm from 'isolated-vm';
-import { BackendFetcher, type FetchScope, validateBackends } from './backend-fetch.ts';
+import { BackendFetcher, type FetchScope } from './backend-fetch.ts';
 import { MAX_RANDOM_BYTES } from './guest/crypto.ts';
 import {
   type GuestFetchResult,
@@ -273,9 +276,6 @@ const MAX_CPU_HOGS = 4096;
 
 /** How often running renders' CPU is checked: often enough to stop one near `cpuMs`. */
 const CPU_CHECK_MS = (cpuMs: number) => Math.min(100, Math.max(5, Math.floor(cpuMs / 4)));
-
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const BAD_HEADER_VALUE = /[\0\r\n]/;
 
 /**
  * Checks what came out of the isolate. The prelude builds it, but a bundle can

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FlotillaError, isSubjectToken } from '@flotilla/protocol';
-import { type SandboxLimits, validateBackends } from '@flotilla/runtime';
+import { FlotillaError, isSubjectToken, validateBackends } from '@flotilla/protocol';
+import type { SandboxLimits } from '@flotilla/runtime';
 
 /** Where a deployment's bundle lives on this machine, and what its renders get. */
 export interface ResolvedBundle {

@@ -1,4 +1,5 @@
 /** Minimal web-standard Headers, Request and Response for bundles. */
+import { HEADER_NAME } from '@flotilla/protocol/patterns';
 import { GuestTextDecoder as TextDecoder, GuestTextEncoder as TextEncoder } from './encoding.ts';
 import {
   isDisturbed,
@@ -12,7 +13,7 @@ type HeadersInit = Headers | Iterable<readonly [string, string]> | Record<string
 
 function normName(name: string): string {
   const n = String(name).toLowerCase();
-  if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(n)) throw new TypeError(`invalid header name: ${name}`);
+  if (!HEADER_NAME.test(n)) throw new TypeError(`invalid header name: ${name}`);
   return n;
 }
 
