@@ -3,14 +3,14 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ManifestLimits } from '@flotilla/manifest';
 import {
-  DEPLOYMENT_ID,
   FlotillaError,
   InvalidOptionError,
   isSubjectToken,
   nonEmptyString,
-  normalizeOrigin,
   required,
 } from '@flotilla/protocol';
+import { DEPLOYMENT_ID } from '@flotilla/protocol/patterns';
+import { normalizeOrigin } from '@flotilla/protocol/schema';
 import { hashFile } from './build-files.ts';
 import type { ControlPlane, EnvironmentWatch } from './control-plane.ts';
 import type { EnvironmentRecord } from './records.ts';

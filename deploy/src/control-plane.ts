@@ -2,15 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
 import {
-  DEPLOYMENT_ID,
   FlotillaError,
-  HEX64,
   InvalidOptionError,
   nonEmptyString,
-  normalizeOrigin,
   positiveInt,
   required,
 } from '@flotilla/protocol';
+import { DEPLOYMENT_ID, HEX64 } from '@flotilla/protocol/patterns';
+import { normalizeOrigin } from '@flotilla/protocol/schema';
 import { hashFile, sha256Hex, verifiedFileStream } from './build-files.ts';
 import type { ControlStore } from './control-store.ts';
 import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';

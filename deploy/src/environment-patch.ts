@@ -6,17 +6,16 @@
  *
  * @module
  */
+import { InvalidOptionError, isSubjectToken } from '@flotilla/protocol';
+import { DEPLOYMENT_ID } from '@flotilla/protocol/patterns';
 import {
-  DEPLOYMENT_ID,
-  InvalidOptionError,
   isPlainObject,
-  isSubjectToken,
   type Message,
   normalizeOrigin,
   parseOrThrow,
   strictObject,
   table,
-} from '@flotilla/protocol';
+} from '@flotilla/protocol/schema';
 import * as v from 'valibot';
 import { MAX_SPLIT, type SplitEntry } from './records.ts';
 

@@ -1,4 +1,5 @@
-import { FlotillaError, parseOrThrow } from '@flotilla/protocol';
+import { FlotillaError } from '@flotilla/protocol';
+import { parseOrThrow } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { describeValue } from '@flotilla/protocol';
+import { describeValue } from '@flotilla/protocol/patterns';
 import { decodePathComponent, encodePathSegment } from './encoding.ts';
 import { ManifestError } from './errors.ts';
 

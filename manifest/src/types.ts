@@ -12,12 +12,15 @@
  */
 import {
   APP_NAME,
-  BackendsSchema,
   describeValue,
-  got,
   HEX64,
   HOST,
   HTTP_TOKEN,
+  UNSAFE_HEADER_VALUE,
+} from '@flotilla/protocol/patterns';
+import {
+  BackendsSchema,
+  got,
   integer,
   type Message,
   plainObject,
@@ -25,8 +28,7 @@ import {
   strictFields,
   strictObject,
   table,
-  UNSAFE_HEADER_VALUE,
-} from '@flotilla/protocol';
+} from '@flotilla/protocol/schema';
 import * as v from 'valibot';
 import { compilePattern } from './pattern.ts';
 

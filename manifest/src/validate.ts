@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type AnySchema, describeValue, parseOrThrow } from '@flotilla/protocol';
+import { describeValue } from '@flotilla/protocol/patterns';
+import { type AnySchema, parseOrThrow } from '@flotilla/protocol/schema';
 import type * as v from 'valibot';
 import { ManifestError } from './errors.ts';
 import {

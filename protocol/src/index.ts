@@ -1,42 +1,24 @@
 export {
   ERROR_CODES,
   type ErrorCode,
-  type ErrorKind,
   errorKind,
   errorStatus,
   FlotillaError,
-  type FlotillaErrorOptions,
   fromWireError,
   InvalidOptionError,
-  isErrorCode,
-  isWireError,
-  knownWireError,
   toWireError,
   type WireError,
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
 export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
-export {
-  APP_NAME,
-  BACKEND_NAME,
-  DEPLOYMENT_ID,
-  describeValue,
-  HEADER_NAME,
-  HEX64,
-  HOST,
-  HTTP_TOKEN,
-  isSubjectToken,
-  SUBJECT_TOKEN,
-  UNSAFE_HEADER_VALUE,
-} from './patterns.ts';
+export { isSubjectToken } from './patterns.ts';
 export {
   decodePrewarmRequest,
   decodeRegionPrewarmResult,
   decodeWorkerPrewarmResult,
   encodePrewarm,
   PREWARM_SUBJECT,
-  type PrewarmRequest,
   prewarmQueue,
   type RegionPrewarmResult,
   type WorkerPrewarmResult,
@@ -47,7 +29,6 @@ export {
   encodeProbeRequest,
   encodeProbeResult,
   PROBE_SUBJECT,
-  type ProbeRequest,
   type ProbeResult,
   probeQueue,
 } from './probe.ts';
@@ -58,11 +39,9 @@ export {
   encodePurgeAck,
   encodePurgeRequest,
   encodeShieldBeat,
-  MAX_PURGE_TEXT,
   normalizePurgeUrl,
   PURGE_SUBJECT,
   type PurgeAck,
-  type PurgeRequest,
   type PurgeSelector,
   purgeSelectorProblem,
   SHIELD_HEARTBEAT_SUBJECT,
@@ -73,28 +52,7 @@ export {
   decodeSchedulerBeat,
   encodeSchedulerAck,
   encodeSchedulerBeat,
-  type SchedulerAck,
-  type SchedulerBeat,
 } from './scheduler-messages.ts';
-export {
-  type AnySchema,
-  BackendsSchema,
-  fieldPath,
-  got,
-  integer,
-  isPlainObject,
-  type Message,
-  normalizeOrigin,
-  parseOrThrow,
-  plainObject,
-  problemOf,
-  requiredString,
-  strictFields,
-  strictObject,
-  subjectToken,
-  table,
-  validateBackends,
-} from './schema.ts';
 export { type RegionSubjects, regionSubjects } from './subjects.ts';
 export { nextTraceparent, traceIdOf } from './trace.ts';
 export {
@@ -102,11 +60,9 @@ export {
   decodeRenderResult,
   encodeRenderRequest,
   encodeRenderResult,
-  PROTOCOL_VERSION,
   type RenderRequest,
   type RenderResult,
   type StageTimings,
-  TOP_LEVEL_STAGES,
   topLevelMs,
   WIRE_HEADERS,
   type WireMessage,

@@ -5,13 +5,13 @@
  * message for a guest `TypeError`; nothing here ever throws into the guest
  * or hands it a host stack trace. See `runtime/README.md`, "Backend fetch".
  */
+import { nextTraceparent } from '@flotilla/protocol';
 import {
   UNSAFE_HEADER_VALUE as BAD_HEADER_VALUE,
   HEADER_NAME,
   HTTP_TOKEN as METHOD,
-  nextTraceparent,
-  validateBackends,
-} from '@flotilla/protocol';
+} from '@flotilla/protocol/patterns';
+import { validateBackends } from '@flotilla/protocol/schema';
 import { type GuestFetchResult, MAX_FETCHES_PER_RENDER } from './guest/host.ts';
 
 /** Sub-requests of one render in flight at once; more wait for a free slot. */

@@ -1,14 +1,13 @@
 import { transcode } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 import {
-  UNSAFE_HEADER_VALUE as BAD_HEADER_VALUE,
   type ErrorCode,
   FlotillaError,
   fromWireError,
-  HEADER_NAME,
   InvalidOptionError,
-  validateBackends,
 } from '@flotilla/protocol';
+import { UNSAFE_HEADER_VALUE as BAD_HEADER_VALUE, HEADER_NAME } from '@flotilla/protocol/patterns';
+import { validateBackends } from '@flotilla/protocol/schema';
 import ivm from 'isolated-vm';
 import { BackendFetcher, type FetchScope } from './backend-fetch.ts';
 import { MAX_RANDOM_BYTES } from './guest/crypto.ts';

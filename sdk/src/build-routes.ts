@@ -11,7 +11,7 @@
 import { webcrypto } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { type ManifestRoute, validateRoute } from '@flotilla/manifest';
-import { describeValue } from '@flotilla/protocol';
+import { describeValue } from '@flotilla/protocol/patterns';
 import { buildFailure } from './build-errors.ts';
 import { DESCRIBE_ROUTES } from './router/router.ts';
 

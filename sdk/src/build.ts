@@ -24,7 +24,7 @@ import {
   type ManifestRoute,
   validateManifest,
 } from '@flotilla/manifest';
-import { parseOrThrow } from '@flotilla/protocol';
+import { parseOrThrow } from '@flotilla/protocol/schema';
 import { type CollectedAsset, collectAssets } from './build-assets.ts';
 import { bundleEntry } from './build-bundle.ts';
 import { BuildError, buildFailure } from './build-errors.ts';

@@ -4,7 +4,7 @@
  * @module
  */
 import type { CacheKeySpec } from '@flotilla/manifest';
-import { HTTP_TOKEN } from '@flotilla/protocol';
+import { HTTP_TOKEN } from '@flotilla/protocol/patterns';
 import { InvalidRouteError } from './router/errors.ts';
 
 /**

@@ -8,15 +8,15 @@
  * @module
  */
 import { APP_NAME_PROBLEM, BUNDLE_FRAMEWORKS, ManifestLimitsSchema } from '@flotilla/manifest';
+import { APP_NAME } from '@flotilla/protocol/patterns';
 import {
-  APP_NAME,
   BackendsSchema,
   got,
   integer,
   requiredString,
   strictObject,
   table,
-} from '@flotilla/protocol';
+} from '@flotilla/protocol/schema';
 import * as v from 'valibot';
 
 /** Name of the project file `loadProjectConfig` reads. */

@@ -25,7 +25,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { BundleFramework, ManifestLimits } from '@flotilla/manifest';
-import { parseOrThrow } from '@flotilla/protocol';
+import { parseOrThrow } from '@flotilla/protocol/schema';
 import { BuildError } from './build-errors.ts';
 import {
   DEFAULT_MAX_BUNDLE_BYTES,

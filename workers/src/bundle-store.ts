@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FlotillaError, isSubjectToken, validateBackends } from '@flotilla/protocol';
+import { FlotillaError, isSubjectToken } from '@flotilla/protocol';
+import { validateBackends } from '@flotilla/protocol/schema';
 import type { SandboxLimits } from '@flotilla/runtime';
 
 /** Where a deployment's bundle lives on this machine, and what its renders get. */

@@ -16,7 +16,7 @@ import {
   type RouteCriteria,
   validateRouteCriteria,
 } from '@flotilla/manifest';
-import { BACKEND_NAME, describeValue } from '@flotilla/protocol';
+import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
 import type { BackendClient, MatchCriteria, RenderContext, RouteHandler } from './types.ts';
 import { createWriter, type Recording } from './writer.ts';

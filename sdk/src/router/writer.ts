@@ -15,7 +15,7 @@ import {
   type RouteCacheOptions,
   validateCacheOptions,
 } from '@flotilla/manifest';
-import { BACKEND_NAME, HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '@flotilla/protocol';
+import { BACKEND_NAME, HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import { InvalidRouteError } from './errors.ts';
 import type {
   CacheOptions,
