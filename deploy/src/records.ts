@@ -155,16 +155,12 @@ function decodeRecord<S extends v.GenericSchema>(
   value: Uint8Array,
   what: string,
 ): v.InferOutput<S> {
-  return parseOrThrow(
-    schema,
-    decodeJson(key, value),
-    '',
-    (field, problem) =>
-      new FlotillaError(
-        'FLOTILLA_ERR_INTERNAL',
-        `control store key ${key} is not ${what}: ${field === '' ? '' : `${field} `}${problem}`,
-      ),
-  );
+  return parseOrThrow(schema, decodeJson(key, value), '', (_field, _problem, said) => {
+    return new FlotillaError(
+      'FLOTILLA_ERR_INTERNAL',
+      `control store key ${key} is not ${what}: ${said}`,
+    );
+  });
 }
 
 /** The deployment record stored under `key`. */

@@ -35,16 +35,9 @@ export function decodeJsonBody<S extends AnySchema>(
   bytes: Uint8Array,
   what: string,
 ): v.InferOutput<S> {
-  return parseOrThrow(
-    schema,
-    decodeJsonObject(bytes, what),
-    '',
-    (field, problem) =>
-      new FlotillaError(
-        'FLOTILLA_ERR_PROTOCOL',
-        `${what} has the wrong shape: ${field === '' ? '' : `${field} `}${problem}`,
-      ),
-  );
+  return parseOrThrow(schema, decodeJsonObject(bytes, what), '', (_field, _problem, said) => {
+    return new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} has the wrong shape: ${said}`);
+  });
 }
 
 /** A wire message of the current version whose body is `value` as JSON. */

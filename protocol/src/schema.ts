@@ -173,7 +173,9 @@ export function fieldPath(base: string, path: readonly { key: unknown }[] | unde
  * defaults applied), or throws what `fail` makes of the first problem.
  *
  * @param base - The path of `value` itself in messages (`''`: the root).
- * @param fail - Builds the error from the field path and the problem.
+ * @param fail - Builds the error from the field path, the problem, and both
+ * as one sentence (`limits.cpuMs must be …`, or the problem alone for the
+ * value itself).
  * @example
  * parseOrThrow(LimitsSchema, json.limits, 'limits', (field, problem) =>
  *   new ManifestError(field, problem)); // limits.cpuMs must be a positive integer (got 0)
@@ -182,12 +184,18 @@ export function parseOrThrow<S extends AnySchema>(
   schema: S,
   value: unknown,
   base: string,
-  fail: (field: string, problem: string) => Error,
+  fail: (field: string, problem: string, said: string) => Error,
 ): v.InferOutput<S> {
   const result = v.safeParse(schema, value, PARSE_CONFIG);
   if (result.success) return result.output as v.InferOutput<S>;
   const issue = result.issues[0];
-  throw fail(fieldPath(base, issue.path), issue.message);
+  const field = fieldPath(base, issue.path);
+  throw fail(field, issue.message, say(field, issue.message));
+}
+
+/** `<field> <problem>`, or the problem alone for the value itself. */
+function say(field: string, problem: string): string {
+  return field === '' ? problem : `${field} ${problem}`;
 }
 
 /** A subject token (see {@link isSubjectToken}). */
@@ -264,6 +272,5 @@ export function validateBackends(
 export function problemOf(schema: AnySchema, value: unknown, base = ''): string | undefined {
   const issue = firstIssue(schema, value);
   if (issue === undefined) return undefined;
-  const field = fieldPath(base, issue.path);
-  return field === '' ? issue.message : `${field} ${issue.message}`;
+  return say(fieldPath(base, issue.path), issue.message);
 }

@@ -329,54 +329,39 @@ describe('the hand decoders agree with the schemas', () => {
     { maxKeys: 3 },
   );
 
-  it('round-trips every request the schema accepts', () => {
+  /** Every value the schema accepts round-trips; a mangled message decodes into one it accepts, or is refused. */
+  function agree<T>(
+    schema: v.GenericSchema<unknown, T>,
+    values: fc.Arbitrary<T>,
+    encode: (value: T) => WireMessage,
+    decode: (msg: WireMessage) => T,
+  ): void {
     fc.assert(
-      fc.property(requests, (req) => {
-        expect(v.is(RenderRequestSchema, req)).toBe(true);
-        expect(decodeRenderRequest(encodeRenderRequest(req))).toEqual(req);
+      fc.property(values, (value) => {
+        expect(v.is(schema, value)).toBe(true);
+        expect(decode(encode(value))).toEqual(value);
       }),
     );
-  });
-
-  it('decodes a mangled request into one the schema accepts, or refuses it', () => {
     fc.assert(
-      fc.property(requests, mangled, (req, change) => {
-        const msg = withHeaders(encodeRenderRequest(req), change);
-        let decoded: RenderRequest;
+      fc.property(values, mangled, (value, change) => {
+        let decoded: T;
         try {
-          decoded = decodeRenderRequest(msg);
+          decoded = decode(withHeaders(encode(value), change));
         } catch (err) {
           expect((err as { code?: string }).code).toBe('FLOTILLA_ERR_PROTOCOL');
           return;
         }
-        expect(v.safeParse(RenderRequestSchema, decoded).issues).toBeUndefined();
+        expect(v.safeParse(schema, decoded).issues).toBeUndefined();
       }),
     );
+  }
+
+  it('for render requests', () => {
+    agree(RenderRequestSchema, requests, encodeRenderRequest, decodeRenderRequest);
   });
 
-  it('round-trips every result the schema accepts', () => {
-    fc.assert(
-      fc.property(results, (result) => {
-        expect(v.is(RenderResultSchema, result)).toBe(true);
-        expect(decodeRenderResult(encodeRenderResult(result))).toEqual(result);
-      }),
-    );
-  });
-
-  it('decodes a mangled result into one the schema accepts, or refuses it', () => {
-    fc.assert(
-      fc.property(results, mangled, (result, change) => {
-        const msg = withHeaders(encodeRenderResult(result), change);
-        let decoded: RenderResult;
-        try {
-          decoded = decodeRenderResult(msg);
-        } catch (err) {
-          expect((err as { code?: string }).code).toBe('FLOTILLA_ERR_PROTOCOL');
-          return;
-        }
-        expect(v.safeParse(RenderResultSchema, decoded).issues).toBeUndefined();
-      }),
-    );
+  it('for render results', () => {
+    agree(RenderResultSchema, results, encodeRenderResult, decodeRenderResult);
   });
 
   it('maps an error code this process does not know to FLOTILLA_ERR_INTERNAL, keeping it in the message', () => {
