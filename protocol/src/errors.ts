@@ -81,9 +81,16 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
+/**
+ * A code as it crosses threads, isolates and NATS: one of the catalogue, or
+ * a `FLOTILLA_ERR_*` code this process does not know yet (a newer peer's),
+ * which has the status and kind of `FLOTILLA_ERR_INTERNAL`.
+ */
+export type WireErrorCode = ErrorCode | `FLOTILLA_ERR_${string}`;
+
 /** The shape in which errors cross threads, isolates and NATS. */
 export interface WireError {
-  code: ErrorCode;
+  code: WireErrorCode;
   message: string;
 }
 
@@ -120,8 +127,8 @@ export class FlotillaError extends Error {
     return errorStatus(this.code);
   }
 
-  /** The plain form that crosses threads, isolates and NATS. */
-  toWire(): WireError {
+  /** The plain form that crosses threads, isolates and NATS (its code is one of the catalogue). */
+  toWire(): WireError & { code: ErrorCode } {
     return { code: this.code, message: this.message };
   }
 }
@@ -140,37 +147,30 @@ export function errorStatus(code: string): number {
   return info(code).status;
 }
 
-/**
- * A `{ code, message }` received from elsewhere (another process, an
- * isolate) with a known code: a code this process does not know (a newer
- * peer's) becomes `FLOTILLA_ERR_INTERNAL`, which has the status and kind of
- * any unknown code, and the original code leads the message.
- */
-export function knownWireError(code: string, message: string): WireError {
-  return isErrorCode(code)
-    ? { code, message }
-    : { code: 'FLOTILLA_ERR_INTERNAL', message: `${code}: ${message}` };
-}
-
-/** Converts anything thrown into the wire shape, keeping Flotilla codes. */
+/** Converts anything thrown into the wire shape, keeping Flotilla codes (known or not). */
 export function toWireError(err: unknown): WireError {
   if (err instanceof FlotillaError) return err.toWire();
-  if (isWireError(err)) return knownWireError(err.code, err.message);
+  if (isWireError(err)) return { code: err.code, message: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return { code: 'FLOTILLA_ERR_INTERNAL', message };
 }
 
-/** Rebuilds a {@link FlotillaError} from its wire shape (unknown codes as in {@link knownWireError}). */
+/**
+ * Rebuilds a {@link FlotillaError} from its wire shape. A code this process
+ * does not know becomes `FLOTILLA_ERR_INTERNAL` (the status and kind any
+ * unknown code has), and the original code leads the message.
+ */
 export function fromWireError(wire: { code: string; message: string }): FlotillaError {
-  const known = knownWireError(wire.code, wire.message);
-  return new FlotillaError(known.code, known.message);
+  return isErrorCode(wire.code)
+    ? new FlotillaError(wire.code, wire.message)
+    : new FlotillaError('FLOTILLA_ERR_INTERNAL', `${wire.code}: ${wire.message}`);
 }
 
 /**
  * True when `value` has the `{ code: 'FLOTILLA_ERR_*', message }` shape. The
- * code may be one this process does not know: {@link knownWireError} maps it.
+ * code may be one this process does not know (see {@link WireErrorCode}).
  */
-export function isWireError(value: unknown): value is { code: string; message: string } {
+export function isWireError(value: unknown): value is WireError {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (

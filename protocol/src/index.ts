@@ -8,6 +8,7 @@ export {
   InvalidOptionError,
   toWireError,
   type WireError,
+  type WireErrorCode,
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';

@@ -7,7 +7,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { knownWireError } from './errors.ts';
+import type { WireErrorCode } from './errors.ts';
 import { decodeJsonBody, encodeJsonBody } from './json-body.ts';
 import { boundedNumber, isPlainObject, subjectToken } from './schema.ts';
 
@@ -48,7 +48,7 @@ export const WorkerPrewarmResultSchema = v.object({
     v.optional(
       v.pipe(
         v.looseObject({ code: v.unknown(), message: v.unknown() }),
-        v.transform((e) => knownWireError(String(e.code), String(e.message))),
+        v.transform((e) => ({ code: String(e.code) as WireErrorCode, message: String(e.message) })),
       ),
     ),
     undefined,

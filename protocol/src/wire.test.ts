@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, type ErrorCode } from './errors.ts';
+import { ERROR_CODES, type ErrorCode, fromWireError } from './errors.ts';
 import { SUBJECT_TOKEN } from './patterns.ts';
 import {
   decodeRenderRequest,
@@ -364,7 +364,7 @@ describe('the hand decoders agree with the schemas', () => {
     agree(RenderResultSchema, results, encodeRenderResult, decodeRenderResult);
   });
 
-  it('maps an error code this process does not know to FLOTILLA_ERR_INTERNAL, keeping it in the message', () => {
+  it('keeps an error code this process does not know; a FlotillaError rebuilt from it is internal', () => {
     const msg = withHeaders(
       encodeRenderResult({
         ok: false,
@@ -375,10 +375,17 @@ describe('the hand decoders agree with the schemas', () => {
         [WIRE_HEADERS.error]: '{"code":"FLOTILLA_ERR_FROM_THE_FUTURE","message":"boom"}',
       },
     );
-    expect(decodeRenderResult(msg)).toEqual({
+    const result = decodeRenderResult(msg);
+    expect(result).toEqual({
       ok: false,
-      error: { code: 'FLOTILLA_ERR_INTERNAL', message: 'FLOTILLA_ERR_FROM_THE_FUTURE: boom' },
+      error: { code: 'FLOTILLA_ERR_FROM_THE_FUTURE', message: 'boom' },
       timings: {},
     });
+    const err = fromWireError(result.ok ? { code: '', message: '' } : result.error);
+    expect([err.code, err.message, err.status]).toEqual([
+      'FLOTILLA_ERR_INTERNAL',
+      'FLOTILLA_ERR_FROM_THE_FUTURE: boom',
+      500,
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import {
   encodeRenderResult,
   errorKind,
   FlotillaError,
+  fromWireError,
   type Heartbeat,
   InvalidOptionError,
   isSubjectToken,
@@ -486,7 +487,7 @@ export class RenderWorker {
         this.#warmByThread.set(out.threadId, out.warm);
         this.#recordIsolates(out.threadId, out.isolates);
         if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
-        if (!out.ok) throw new FlotillaError(out.error.code, out.error.message);
+        if (!out.ok) throw fromWireError(out.error);
       }
     }
     this.#sendHeartbeat();

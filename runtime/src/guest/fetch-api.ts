@@ -1,5 +1,5 @@
 /** Minimal web-standard Headers, Request and Response for bundles. */
-import { HEADER_NAME } from '@flotilla/protocol/patterns';
+import { HEADER_NAME, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import { GuestTextDecoder as TextDecoder, GuestTextEncoder as TextEncoder } from './encoding.ts';
 import {
   isDisturbed,
@@ -20,7 +20,7 @@ function normName(name: string): string {
 /** Strips leading and trailing HTTP whitespace; refuses NUL, CR and LF (header injection). */
 function normValue(name: string, value: string): string {
   const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
-  if (/[\0\r\n]/.test(v)) throw new TypeError(`invalid value for header ${name}`);
+  if (UNSAFE_HEADER_VALUE.test(v)) throw new TypeError(`invalid value for header ${name}`);
   return v;
 }
 
