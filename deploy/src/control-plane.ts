@@ -9,7 +9,6 @@ import {
   required,
 } from '@flotilla/protocol';
 import { DEPLOYMENT_ID, HEX64 } from '@flotilla/protocol/patterns';
-import { normalizeOrigin } from '@flotilla/protocol/schema';
 import { hashFile, sha256Hex, verifiedFileStream } from './build-files.ts';
 import type { ControlStore } from './control-store.ts';
 import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';
@@ -27,7 +26,6 @@ import {
   encodeJson,
   environmentKey,
   MAX_HISTORY,
-  MAX_SPLIT,
   manifestKey,
   type SplitEntry,
 } from './records.ts';
