@@ -2,12 +2,11 @@
  * Bundles and assets in the blob store: content-addressed by sha256
  * (`sha256-<hex>`), and checked against their hash whenever they are read.
  */
+import { FlotillaError } from '@flotilla/protocol';
+import { HEX64 } from '@flotilla/protocol/patterns';
 import { sha256Hex } from './build-files.ts';
 import type { ControlStore } from './control-store.ts';
-import { DeployError } from './errors.ts';
 import type { DeploymentRecord } from './records.ts';
-
-const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Blob name of content with sha256 `hash`. */
 export function blobName(hash: string): string {
@@ -16,7 +15,7 @@ export function blobName(hash: string): string {
 
 /**
  * The bytes of the `bundle.js` of deployment `id`, checked against its hash.
- * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for a missing blob,
+ * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for a missing blob,
  *   `FLOTILLA_ERR_BUNDLE` when the bytes do not match
  */
 export async function readBundle(
@@ -26,14 +25,14 @@ export async function readBundle(
 ): Promise<Uint8Array> {
   const bytes = await store.blobGet(blobName(deployment.bundleHash));
   if (bytes === undefined) {
-    throw new DeployError(
+    throw new FlotillaError(
       'FLOTILLA_ERR_NOT_FOUND',
       `bundle ${blobName(deployment.bundleHash)} of deployment ${id} is missing from the blob store`,
     );
   }
   const actual = sha256Hex(bytes);
   if (actual !== deployment.bundleHash) {
-    throw new DeployError(
+    throw new FlotillaError(
       'FLOTILLA_ERR_BUNDLE',
       `bundle of deployment ${id} hashes to ${actual}, expected ${deployment.bundleHash}`,
     );
@@ -44,7 +43,7 @@ export async function readBundle(
 /**
  * The bytes of the blob with sha256 `hash`, checked; `undefined` when the
  * store has none (or `hash` is not a sha256 in hex).
- * @throws DeployError `FLOTILLA_ERR_BUNDLE` when the stored bytes do not match
+ * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` when the stored bytes do not match
  */
 export async function readBlob(store: ControlStore, hash: string): Promise<Uint8Array | undefined> {
   if (typeof hash !== 'string' || !HEX64.test(hash)) return undefined;
@@ -52,7 +51,7 @@ export async function readBlob(store: ControlStore, hash: string): Promise<Uint8
   if (bytes === undefined) return undefined;
   const actual = sha256Hex(bytes);
   if (actual !== hash) {
-    throw new DeployError('FLOTILLA_ERR_BUNDLE', `blob ${blobName(hash)} hashes to ${actual}`);
+    throw new FlotillaError('FLOTILLA_ERR_BUNDLE', `blob ${blobName(hash)} hashes to ${actual}`);
   }
   return bytes;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
-import { DeployError } from './errors.ts';
+import { FlotillaError } from '@flotilla/protocol';
 
 /**
  * Reading the files of a build: hashing them, and streaming them to the blob
@@ -71,7 +71,7 @@ export function verifiedFileStream(
           const actual = hash.digest('hex');
           if (actual !== expectedHash) {
             controller.error(
-              new DeployError(
+              new FlotillaError(
                 'FLOTILLA_ERR_BUNDLE',
                 `${label} changed while it was uploaded (sha256 ${actual}, expected ${expectedHash})`,
               ),

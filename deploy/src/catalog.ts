@@ -3,12 +3,13 @@
  * (cached: deployments are immutable) and environments, as lists or one at
  * a time.
  */
+
 import type { Manifest } from '@flotilla/manifest';
+import { FlotillaError } from '@flotilla/protocol';
+import { DEPLOYMENT_ID } from '@flotilla/protocol/patterns';
 import type { ControlStore } from './control-store.ts';
-import { DeployError } from './errors.ts';
-import { token } from './option-checks.ts';
+import { checkToken as token } from './environment-patch.ts';
 import {
-  DEPLOYMENT_ID_PATTERN,
   type DeploymentRecord,
   decodeDeployment,
   decodeEnvironment,
@@ -64,7 +65,7 @@ export class Catalog {
 
   /** The deployment `id`, or `undefined` when there is none (or `id` is malformed). */
   async deployment(id: string): Promise<DeploymentRecord | undefined> {
-    if (typeof id !== 'string' || !DEPLOYMENT_ID_PATTERN.test(id)) return undefined;
+    if (typeof id !== 'string' || !DEPLOYMENT_ID.test(id)) return undefined;
     const key = deploymentKey(id);
     const entry = await this.#store.get(key);
     return entry && decodeDeployment(key, entry.value);
@@ -72,18 +73,18 @@ export class Catalog {
 
   /**
    * The manifest of deployment `id` (cached: deployments are immutable).
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    */
   async manifest(id: string): Promise<Manifest> {
     const cached = this.#manifests.get(id);
     if (cached) return cached;
     if ((await this.deployment(id)) === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
     }
     const key = manifestKey(id);
     const entry = await this.#store.get(key);
     if (entry === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} has no manifest`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} has no manifest`);
     }
     const manifest = decodeJson(key, entry.value) as Manifest;
     this.#manifests.set(id, manifest);

@@ -2,12 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ManifestLimits } from '@flotilla/manifest';
-import { InvalidOptionError, nonEmptyString, normalizeOrigin, required } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  InvalidOptionError,
+  isSubjectToken,
+  nonEmptyString,
+  required,
+} from '@flotilla/protocol';
+import { DEPLOYMENT_ID } from '@flotilla/protocol/patterns';
+import { normalizeOrigin } from '@flotilla/protocol/schema';
 import { hashFile } from './build-files.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { EnvironmentWatch } from './environments.ts';
-import { DeployError } from './errors.ts';
-import { DEPLOYMENT_ID_PATTERN, type EnvironmentRecord, NAME_PATTERN } from './records.ts';
+import type { EnvironmentRecord } from './records.ts';
 
 /**
  * What a worker needs to run a deployment (the shape of `ResolvedBundle` in
@@ -93,18 +100,18 @@ export class ControlPlaneBundleStore {
    * backends and variables of `environment` (e.g. `production`; absent for
    * a preview: manifest backends, no variables).
    *
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment,
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment,
    *   `FLOTILLA_ERR_BUNDLE` when its bundle does not match its hash
    */
   async resolve(deploymentId: string, environment?: string): Promise<ControlPlaneResolvedBundle> {
-    if (typeof deploymentId !== 'string' || !DEPLOYMENT_ID_PATTERN.test(deploymentId)) {
-      throw new DeployError(
+    if (typeof deploymentId !== 'string' || !DEPLOYMENT_ID.test(deploymentId)) {
+      throw new FlotillaError(
         'FLOTILLA_ERR_NOT_FOUND',
         `deployment id ${JSON.stringify(deploymentId)} is invalid`,
       );
     }
-    if (environment !== undefined && !NAME_PATTERN.test(environment)) {
-      throw new DeployError(
+    if (environment !== undefined && !isSubjectToken(environment)) {
+      throw new FlotillaError(
         'FLOTILLA_ERR_NOT_FOUND',
         `environment ${JSON.stringify(environment)} is invalid`,
       );
@@ -147,7 +154,10 @@ export class ControlPlaneBundleStore {
   async #load(deploymentId: string): Promise<Base> {
     const deployment = await this.#plane.deployment(deploymentId);
     if (deployment === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${deploymentId} does not exist`);
+      throw new FlotillaError(
+        'FLOTILLA_ERR_NOT_FOUND',
+        `deployment ${deploymentId} does not exist`,
+      );
     }
     const manifest = await this.#plane.manifest(deploymentId);
     const backends: Record<string, string> = {};

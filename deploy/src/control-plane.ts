@@ -1,11 +1,18 @@
 import type { Manifest } from '@flotilla/manifest';
-import { InvalidOptionError, nonEmptyString, positiveInt, required } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  InvalidOptionError,
+  nonEmptyString,
+  positiveInt,
+  required,
+} from '@flotilla/protocol';
 import { readBlob, readBundle } from './blobs.ts';
 import { Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
+import type { EnvironmentPatch } from './environment-patch.ts';
 import { Environments, type EnvironmentWatch } from './environments.ts';
-import { CONFLICT_CODE, DeployError } from './errors.ts';
-import { type EnvironmentPatch, HOSTNAME } from './option-checks.ts';
+import { CONFLICT_CODE } from './errors.ts';
+import { HOSTNAME } from './option-checks.ts';
 import { type BuildOutput, Publisher, type PublishOptions, type PublishResult } from './publish.ts';
 import {
   type DeploymentRecord,
@@ -126,7 +133,7 @@ export class ControlPlane {
    * the same deployment with `created: false`. A publish that fails or is
    * aborted before its commit leaves no deployment.
    *
-   * @throws DeployError `FLOTILLA_ERR_BUNDLE` for a malformed manifest or a
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` for a malformed manifest or a
    *   file that is missing or does not match its hash or size;
    *   InvalidOptionError for bad options; the signal's reason when aborted.
    */
@@ -140,7 +147,7 @@ export class ControlPlane {
    * the front of the history. Promoting the deployment already served
    * changes nothing; promoting another one ends a split test.
    *
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    */
   promote(deploymentId: string, env: string): Promise<EnvironmentRecord> {
     return this.#environments.promote(deploymentId, env);
@@ -151,7 +158,7 @@ export class ControlPlane {
    * before (the first of its history, which it then forgets); ends a split
    * test.
    *
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` when the environment does
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` when the environment does
    *   not exist; `FLOTILLA_ERR_CONFLICT`
    *   when it has no earlier deployment to go back to.
    */
@@ -164,7 +171,7 @@ export class ControlPlane {
    *
    * @throws InvalidOptionError naming the bad field (including a backend the
    *   current deployment's manifest does not declare, or a split deployment
-   *   of another app); DeployError `FLOTILLA_ERR_NOT_FOUND` when the
+   *   of another app); FlotillaError `FLOTILLA_ERR_NOT_FOUND` when the
    *   environment or a split deployment does not exist.
    */
   configure(app: string, env: string, patch: EnvironmentPatch): Promise<EnvironmentRecord> {
@@ -188,7 +195,7 @@ export class ControlPlane {
 
   /**
    * The manifest of deployment `id` (cached: deployments are immutable).
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    */
   manifest(id: string): Promise<Manifest> {
     return this.#catalog.manifest(id);
@@ -196,13 +203,13 @@ export class ControlPlane {
 
   /**
    * The bytes of deployment `id`'s `bundle.js`, checked against its hash.
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment
    *   (or a missing blob), `FLOTILLA_ERR_BUNDLE` when the bytes do not match
    */
   async bundle(id: string): Promise<Uint8Array> {
     const deployment = await this.deployment(id);
     if (deployment === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
     }
     return readBundle(this.#store, id, deployment);
   }
@@ -210,7 +217,7 @@ export class ControlPlane {
   /**
    * The bytes of the asset (or bundle) with sha256 `hash`, checked; `undefined`
    * when the store has none (or `hash` is not a sha256 in hex).
-   * @throws DeployError `FLOTILLA_ERR_BUNDLE` when the stored bytes do not match
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` when the stored bytes do not match
    */
   asset(hash: string): Promise<Uint8Array | undefined> {
     return readBlob(this.#store, hash);
@@ -221,7 +228,7 @@ export class ControlPlane {
    * Refused while an environment serves it; environments that only have it
    * in their rollback history forget it.
    *
-   * @throws DeployError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment,
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment,
    *   `FLOTILLA_ERR_CONFLICT` while an
    *   environment serves it
    */
@@ -230,14 +237,14 @@ export class ControlPlane {
     const deployment = await this.deployment(id);
     const entry = deployment && (await this.#store.get(key));
     if (deployment === undefined || entry === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `deployment ${id} does not exist`);
     }
     const serving = async (): Promise<EnvironmentRecord[]> =>
       (await this.environments(deployment.app)).filter(
         (e) => e.deploymentId === id || e.split?.some((s) => s.deploymentId === id) === true,
       );
-    const inUse = (envs: EnvironmentRecord[]): DeployError =>
-      new DeployError(
+    const inUse = (envs: EnvironmentRecord[]): FlotillaError =>
+      new FlotillaError(
         CONFLICT_CODE,
         `deployment ${id} is served by environment ${envs.map((e) => e.env).join(', ')} of ${deployment.app}: promote another deployment first`,
       );

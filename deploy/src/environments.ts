@@ -5,11 +5,11 @@
  * retried when another writer got in first; watchers see each change as
  * the store pushes it.
  */
-import { InvalidOptionError } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { byKey, type Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
-import { CONFLICT_CODE, DeployError, StoreConflictError } from './errors.ts';
-import { checkPatch, type EnvironmentPatch, token } from './option-checks.ts';
+import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';
+import { CONFLICT_CODE, StoreConflictError } from './errors.ts';
 import {
   decodeEnvironment,
   type EnvironmentRecord,
@@ -55,7 +55,10 @@ export class Environments {
     token('env', env);
     const deployment = await this.#catalog.deployment(deploymentId);
     if (deployment === undefined) {
-      throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `deployment ${deploymentId} does not exist`);
+      throw new FlotillaError(
+        'FLOTILLA_ERR_NOT_FOUND',
+        `deployment ${deploymentId} does not exist`,
+      );
     }
     const record = await this.#updateEnvironment(deployment.app, env, async (current, now) => {
       if (current === undefined) {
@@ -87,7 +90,7 @@ export class Environments {
     token('env', env);
     const record = await this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_NOT_FOUND',
           `app ${app} has no environment ${env}: nothing to roll back`,
         );
@@ -102,7 +105,7 @@ export class Environments {
       }
       const previous = history.shift();
       if (previous === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           CONFLICT_CODE,
           `environment ${env} of ${app} has no earlier deployment to roll back to (it serves ${current.deploymentId}, its first)`,
         );
@@ -123,7 +126,7 @@ export class Environments {
     if (p.split) await this.#checkSplitDeployments(app, p.split);
     return this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_NOT_FOUND',
           `app ${app} has no environment ${env}: promote a deployment to it first`,
         );
@@ -250,7 +253,7 @@ export class Environments {
     for (const [i, entry] of split.entries()) {
       const record = records[i];
       if (record === undefined) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_NOT_FOUND',
           `deployment ${entry.deploymentId} of the split does not exist`,
         );
@@ -284,7 +287,7 @@ export class Environments {
       const current = entry && decodeEnvironment(key, entry.value, entry.revision);
       const next = await change(current, new Date().toISOString());
       if (next === undefined) {
-        throw new DeployError('FLOTILLA_ERR_NOT_FOUND', `app ${app} has no environment ${env}`);
+        throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `app ${app} has no environment ${env}`);
       }
       if (next === current && current !== undefined) return current;
       try {
@@ -300,7 +303,7 @@ export class Environments {
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
-    throw new DeployError(
+    throw new FlotillaError(
       CONFLICT_CODE,
       `environment ${env} of ${app} kept changing under ${this.#casAttempts} attempts to update it; try again`,
       { cause: lastConflict },

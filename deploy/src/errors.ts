@@ -1,13 +1,5 @@
 import { FlotillaError } from '@flotilla/protocol';
 
-/** An error raised by the control plane. */
-export class DeployError extends FlotillaError {
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-    this.name = 'DeployError';
-  }
-}
-
 /**
  * Code of a control-plane error caused by the current state rather than the
  * request itself: a compare-and-set lost too many times, a deployment still
@@ -19,7 +11,7 @@ export const CONFLICT_CODE = 'FLOTILLA_ERR_CONFLICT';
  * A compare-and-set write of a {@link ControlStore} lost: the key exists
  * (create) or moved past the expected revision (update, delete).
  */
-export class StoreConflictError extends DeployError {
+export class StoreConflictError extends FlotillaError {
   /** The key the write targeted. */
   readonly key: string;
 

@@ -1,5 +1,5 @@
 import { type Manifest, ManifestError, validateManifest } from '@flotilla/manifest';
-import { DeployError } from './errors.ts';
+import { FlotillaError } from '@flotilla/protocol';
 
 /**
  * Manifest checks of the control plane, on top of `validateManifest`.
@@ -27,7 +27,7 @@ export function isSafeAssetPath(path: string): boolean {
  * safely onto files of the build directory.
  *
  * @param source names the manifest in error messages (e.g. its path)
- * @throws DeployError `FLOTILLA_ERR_BUNDLE` naming the bad field
+ * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` naming the bad field
  */
 export function checkManifest(json: unknown, source: string): Manifest {
   let manifest: Manifest;
@@ -35,13 +35,13 @@ export function checkManifest(json: unknown, source: string): Manifest {
     manifest = validateManifest(json);
   } catch (err) {
     if (err instanceof ManifestError) {
-      throw new DeployError('FLOTILLA_ERR_BUNDLE', `${source}: ${err.message}`, { cause: err });
+      throw new FlotillaError('FLOTILLA_ERR_BUNDLE', `${source}: ${err.message}`, { cause: err });
     }
     throw err;
   }
   manifest.assets.forEach((asset, i) => {
     if (!isSafeAssetPath(asset.path)) {
-      throw new DeployError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `${source}: "assets[${i}].path" must be an absolute URL path without empty, "." or ".." segments, got ${JSON.stringify(asset.path)}`,
       );

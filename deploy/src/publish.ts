@@ -9,14 +9,14 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
-import { InvalidOptionError, nonEmptyString, required } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError, nonEmptyString, required } from '@flotilla/protocol';
 import { blobName } from './blobs.ts';
 import { hashFile, verifiedFileStream } from './build-files.ts';
 import type { Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
-import { CONFLICT_CODE, DeployError, StoreConflictError } from './errors.ts';
+import { checkToken as token } from './environment-patch.ts';
+import { CONFLICT_CODE, StoreConflictError } from './errors.ts';
 import { checkManifest } from './manifest-check.ts';
-import { token } from './option-checks.ts';
 import {
   type DeploymentRecord,
   decodeJson,
@@ -168,7 +168,7 @@ export class Publisher {
     try {
       text = await readFile(manifestPath, 'utf8');
     } catch (err) {
-      throw new DeployError('FLOTILLA_ERR_BUNDLE', `${dir} has no readable manifest.json`, {
+      throw new FlotillaError('FLOTILLA_ERR_BUNDLE', `${dir} has no readable manifest.json`, {
         cause: err,
       });
     }
@@ -176,7 +176,7 @@ export class Publisher {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new DeployError('FLOTILLA_ERR_BUNDLE', `${manifestPath} is not valid JSON`, {
+      throw new FlotillaError('FLOTILLA_ERR_BUNDLE', `${manifestPath} is not valid JSON`, {
         cause: err,
       });
     }
@@ -207,7 +207,7 @@ export class Publisher {
       } catch (err) {
         if (signal?.aborted) throw err;
         const missing = (err as { code?: unknown }).code === 'ENOENT';
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           missing
             ? `${file.label} is missing from ${dir}`
@@ -216,13 +216,13 @@ export class Publisher {
         );
       }
       if (actual.hash !== file.hash) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `${file.label} hashes to ${actual.hash}, but the manifest says ${file.hash}`,
         );
       }
       if (actual.bytes !== file.bytes) {
-        throw new DeployError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `${file.label} has ${actual.bytes} bytes, but the manifest says ${file.bytes}`,
         );
@@ -281,8 +281,8 @@ export class Publisher {
     };
   }
 
-  #collision(id: string, existing: DeploymentRecord): DeployError {
-    return new DeployError(
+  #collision(id: string, existing: DeploymentRecord): FlotillaError {
+    return new FlotillaError(
       CONFLICT_CODE,
       `deployment id ${id} is taken by content ${existing.contentHash}; change the build to publish it`,
     );
@@ -300,7 +300,7 @@ export class Publisher {
       if (stored === undefined) {
         await this.#store.create(key, encodeJson(manifest));
       } else if (stored.contentHash !== manifest.contentHash) {
-        throw new DeployError(
+        throw new FlotillaError(
           CONFLICT_CODE,
           `deployment id ${id} is taken by content ${String(stored.contentHash)}; change the build to publish it`,
         );

@@ -1,4 +1,6 @@
-import { DeployError } from './errors.ts';
+import { FlotillaError } from '@flotilla/protocol';
+import { parseOrThrow } from '@flotilla/protocol/schema';
+import * as v from 'valibot';
 
 /**
  * The records the control plane keeps in its KV bucket, and their keys:
@@ -9,71 +11,99 @@ import { DeployError } from './errors.ts';
  */
 
 /** An immutable, content-addressed deployment (`deployment.<id>`). */
-export interface DeploymentRecord {
+export const DeploymentRecordSchema = v.object({
   /** `<app>-<first 12 hex of manifest.contentHash>`. */
-  id: string;
+  id: v.string(),
   /** App name (the manifest's `name`). */
-  app: string;
+  app: v.string(),
   /** The manifest's `contentHash`. */
-  contentHash: string;
+  contentHash: v.string(),
   /** sha256 of `bundle.js`, hex. */
-  bundleHash: string;
+  bundleHash: v.string(),
   /** The manifest's `framework`. */
-  framework: string;
-  bundleBytes: number;
-  assetCount: number;
+  framework: v.string(),
+  bundleBytes: v.number(),
+  assetCount: v.number(),
   /** ISO 8601 time of the first publish. */
-  createdAt: string;
+  createdAt: v.string(),
   /** The environment the first publish promoted it to, if any. */
-  publishedFor?: string;
-}
+  publishedFor: v.optional(v.string()),
+});
+
+/** An immutable, content-addressed deployment ({@link DeploymentRecordSchema}). */
+export type DeploymentRecord = v.InferOutput<typeof DeploymentRecordSchema>;
 
 /** One deployment of an environment's split test and its share of new visitors. */
-export interface SplitEntry {
-  deploymentId: string;
+export const SplitEntrySchema = v.object({
+  deploymentId: v.string(),
   /** Whole percent of new visitors, 1–100; the entries of a split sum to 100. */
-  percent: number;
-}
+  percent: v.number(),
+});
 
-/** Which deployment an environment of an app serves, and its settings (`env.<app>.<env>`). */
-export interface EnvironmentRecord {
-  app: string;
-  env: string;
-  deploymentId: string;
+/** One deployment of an environment's split test ({@link SplitEntrySchema}). */
+export type SplitEntry = v.InferOutput<typeof SplitEntrySchema>;
+
+/** Only the string values of an object (anything else: none). */
+const stringMap = v.fallback(
+  v.pipe(
+    v.record(v.string(), v.unknown()),
+    v.transform((map) => {
+      const out: Record<string, string> = {};
+      for (const [k, value] of Object.entries(map)) if (typeof value === 'string') out[k] = value;
+      return out;
+    }),
+  ),
+  {},
+);
+
+/**
+ * Which deployment an environment of an app serves, and its settings
+ * (`env.<app>.<env>`), as stored: decoded leniently (a field of the wrong
+ * type gets its default), but it must name its app and deployment.
+ */
+export const EnvironmentRecordSchema = v.object({
+  app: v.string(),
+  env: v.pipe(v.unknown(), v.transform(String)),
+  deploymentId: v.string(),
   /** Earlier deployment ids, newest first, at most 20 (rollback pops the first). */
-  history: string[];
+  history: v.fallback(
+    v.pipe(
+      v.array(v.unknown()),
+      v.transform((ids) => ids.filter((id): id is string => typeof id === 'string')),
+    ),
+    [],
+  ),
   /** Region serving the environment first, if set. */
-  primaryRegion?: string;
+  primaryRegion: v.fallback(v.optional(v.string()), undefined),
   /** Region taking over when the primary is down, if set. */
-  secondaryRegion?: string;
+  secondaryRegion: v.fallback(v.optional(v.string()), undefined),
   /** Backend name (declared by the manifest) → origin replacing the manifest's default. */
-  backends: Record<string, string>;
+  backends: stringMap,
   /** Environment variables / secrets the handler sees as `env`. */
-  vars: Record<string, string>;
+  vars: stringMap,
   /**
    * Split test: visitors are spread over these deployments by percentage
    * (sticky through a cookie). It always includes `deploymentId` (the
    * deployment the environment serves, which previews, rollbacks and backend
    * checks refer to); a promote or rollback to another deployment ends it.
-   * Absent when every visitor gets `deploymentId`.
+   * Absent when every visitor gets `deploymentId` (or a stored entry is malformed).
    */
-  split?: SplitEntry[];
+  split: v.fallback(v.optional(v.pipe(v.array(SplitEntrySchema), v.minLength(1))), undefined),
   /** ISO 8601 time of the last change. */
-  updatedAt: string;
+  updatedAt: v.pipe(v.unknown(), v.transform(String)),
+});
+
+/** Which deployment an environment of an app serves, and its settings. */
+export type EnvironmentRecord = v.InferOutput<typeof EnvironmentRecordSchema> & {
   /** Store revision of this version of the record (compare-and-set token). */
   revision: number;
-}
+};
 
 /** Most earlier deployments an environment remembers. */
 export const MAX_HISTORY = 20;
 
 /** Most deployments one split test spreads visitors over. */
 export const MAX_SPLIT = 10;
-
-/** Lower-case letters, digits and dashes, 1–63, starting with a letter or digit. */
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
-/** `<app>-<12 hex>`. */
-export const DEPLOYMENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}-[0-9a-f]{12}$/;
 
 /** KV key of a deployment record. */
 export function deploymentKey(id: string): string {
@@ -113,43 +143,29 @@ export function decodeJson(key: string, value: Uint8Array): unknown {
   try {
     return JSON.parse(decoder.decode(value)) as unknown;
   } catch (err) {
-    throw new DeployError('FLOTILLA_ERR_INTERNAL', `control store key ${key} is not valid JSON`, {
+    throw new FlotillaError('FLOTILLA_ERR_INTERNAL', `control store key ${key} is not valid JSON`, {
       cause: err,
     });
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A stored split: kept only when every entry has the right shape. */
-function splitOf(value: unknown): SplitEntry[] | undefined {
-  if (!Array.isArray(value) || value.length === 0) return undefined;
-  const entries: SplitEntry[] = [];
-  for (const e of value) {
-    if (!isObject(e) || typeof e.deploymentId !== 'string' || typeof e.percent !== 'number') {
-      return undefined;
-    }
-    entries.push({ deploymentId: e.deploymentId, percent: e.percent });
-  }
-  return entries;
-}
-
-function stringMap(value: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!isObject(value)) return out;
-  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
-  return out;
+function decodeRecord<S extends v.GenericSchema>(
+  schema: S,
+  key: string,
+  value: Uint8Array,
+  what: string,
+): v.InferOutput<S> {
+  return parseOrThrow(schema, decodeJson(key, value), '', (_field, _problem, said) => {
+    return new FlotillaError(
+      'FLOTILLA_ERR_INTERNAL',
+      `control store key ${key} is not ${what}: ${said}`,
+    );
+  });
 }
 
 /** The deployment record stored under `key`. */
 export function decodeDeployment(key: string, value: Uint8Array): DeploymentRecord {
-  const v = decodeJson(key, value);
-  if (!isObject(v) || typeof v.id !== 'string' || typeof v.bundleHash !== 'string') {
-    throw new DeployError('FLOTILLA_ERR_INTERNAL', `control store key ${key} is not a deployment`);
-  }
-  return v as unknown as DeploymentRecord;
+  return decodeRecord(DeploymentRecordSchema, key, value, 'a deployment');
 }
 
 /** The environment record stored under `key`, carrying the store revision. */
@@ -158,30 +174,12 @@ export function decodeEnvironment(
   value: Uint8Array,
   revision: number,
 ): EnvironmentRecord {
-  const v = decodeJson(key, value);
-  if (!isObject(v) || typeof v.deploymentId !== 'string' || typeof v.app !== 'string') {
-    throw new DeployError(
-      'FLOTILLA_ERR_INTERNAL',
-      `control store key ${key} is not an environment`,
-    );
+  const record = decodeRecord(EnvironmentRecordSchema, key, value, 'an environment');
+  // Absent optional fields stay absent (a fallback would set them to undefined).
+  for (const field of ['primaryRegion', 'secondaryRegion', 'split'] as const) {
+    if (record[field] === undefined) delete record[field];
   }
-  const record: EnvironmentRecord = {
-    app: v.app,
-    env: String(v.env),
-    deploymentId: v.deploymentId,
-    history: Array.isArray(v.history)
-      ? v.history.filter((h): h is string => typeof h === 'string')
-      : [],
-    backends: stringMap(v.backends),
-    vars: stringMap(v.vars),
-    updatedAt: String(v.updatedAt),
-    revision,
-  };
-  if (typeof v.primaryRegion === 'string') record.primaryRegion = v.primaryRegion;
-  if (typeof v.secondaryRegion === 'string') record.secondaryRegion = v.secondaryRegion;
-  const split = splitOf(v.split);
-  if (split !== undefined) record.split = split;
-  return record;
+  return { ...record, revision };
 }
 
 /** The bytes stored for an environment (the revision is the store's, not stored). */

@@ -1,13 +1,9 @@
 /**
  * Errors of `@flotilla/manifest`.
  *
- * This package runs inside isolates too, so it imports nothing, not even
- * `@flotilla/protocol` (whose entry pulls in `node:crypto`). {@link ManifestError}
- * therefore extends `Error` directly, with the same `{ code, message }` shape
- * as `FlotillaError`: `toWireError` from `@flotilla/protocol` keeps its code.
- *
  * @module
  */
+import { FlotillaError } from '@flotilla/protocol';
 
 /** Options of {@link ManifestError}. */
 export interface ManifestErrorOptions {
@@ -18,8 +14,9 @@ export interface ManifestErrorOptions {
 }
 
 /**
- * A manifest, route pattern, cache option or cache-key spec is invalid. The
- * message names the bad field, e.g.
+ * A manifest, route pattern, cache option or cache-key spec is invalid
+ * (`FLOTILLA_ERR_BUNDLE`: a bad manifest is the bundle's fault). The message
+ * names the bad field, e.g.
  * `manifest: routes[3].criteria.path must start with "/" (got "p/:id")`.
  *
  * @example
@@ -29,9 +26,8 @@ export interface ManifestErrorOptions {
  *   if (err instanceof ManifestError) console.error(err.field, err.problem);
  * }
  */
-export class ManifestError extends Error {
-  /** Always `FLOTILLA_ERR_BUNDLE`: a bad manifest is the bundle's fault. */
-  readonly code = 'FLOTILLA_ERR_BUNDLE';
+export class ManifestError extends FlotillaError {
+  declare readonly code: 'FLOTILLA_ERR_BUNDLE';
   /** The bad field, as a path such as `routes[3].cache.edge.maxAgeSeconds`. */
   readonly field: string;
   /** What is wrong with it, e.g. `must be a non-negative integer (got -1)`. */
@@ -39,17 +35,9 @@ export class ManifestError extends Error {
 
   constructor(field: string, problem: string, options: ManifestErrorOptions = {}) {
     const prefix = options.context ? `${options.context}: ` : '';
-    super(
-      `${prefix}${field} ${problem}`,
-      options.cause === undefined ? undefined : { cause: options.cause },
-    );
+    super('FLOTILLA_ERR_BUNDLE', `${prefix}${field} ${problem}`, { cause: options.cause });
     this.name = 'ManifestError';
     this.field = field;
     this.problem = problem;
-  }
-
-  /** The plain `{ code, message }` form that crosses threads, isolates and NATS. */
-  toWire(): { code: string; message: string } {
-    return { code: this.code, message: this.message };
   }
 }

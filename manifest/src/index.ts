@@ -1,7 +1,7 @@
 /**
  * `@flotilla/manifest`: the deployment manifest format, and the logic the
  * shield and the bundle share (route matching, cache keys). Bundle-safe: it
- * imports nothing and uses only ES built-ins.
+ * imports only `@flotilla/protocol` and valibot, and uses only ES built-ins.
  *
  * @module
  */
@@ -22,27 +22,30 @@ export {
   type PatternParam,
 } from './pattern.ts';
 export { normalizeQuery, parseCookies, parseQueryPairs } from './query.ts';
-export type {
-  BrowserCacheOptions,
-  BundleFramework,
-  CacheKeySpec,
-  EdgeCacheOptions,
-  HeaderOp,
-  HttpMethod,
-  Manifest,
-  ManifestAsset,
-  ManifestLimits,
-  ManifestRoute,
-  MatchRequest,
-  RouteAction,
-  RouteCacheOptions,
-  RouteCriteria,
-  RouteDecision,
+export {
+  APP_NAME_PROBLEM,
+  type BrowserCacheOptions,
+  BUNDLE_FRAMEWORKS,
+  type BundleFramework,
+  type CacheKeySpec,
+  type EdgeCacheOptions,
+  type HeaderOp,
+  HTTP_METHODS,
+  type HttpMethod,
+  MANIFEST_LIMIT_KEYS,
+  type Manifest,
+  type ManifestAsset,
+  type ManifestLimits,
+  ManifestLimitsSchema,
+  type ManifestRoute,
+  type MatchRequest,
+  REDIRECT_STATUS_CODES,
+  type RouteAction,
+  type RouteCacheOptions,
+  type RouteCriteria,
+  type RouteDecision,
 } from './types.ts';
 export {
-  HTTP_METHODS,
-  MANIFEST_LIMIT_KEYS,
-  REDIRECT_STATUS_CODES,
   validateCacheKeySpec,
   validateCacheOptions,
   validateManifest,

@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+import { describeValue } from '@flotilla/protocol/patterns';
 import { decodePathComponent, encodePathSegment } from './encoding.ts';
 import { ManifestError } from './errors.ts';
 
@@ -71,7 +73,7 @@ const LITERAL_FORBIDDEN = /[:*?+()[\]{}#\\\s]/;
  */
 export function compilePattern(path: string, field = 'path'): CompiledPattern {
   if (typeof path !== 'string') {
-    throw new ManifestError(field, `must be a string path pattern (got ${describe(path)})`);
+    throw new ManifestError(field, `must be a string path pattern (got ${describeValue(path)})`);
   }
   const fail = (problem: string): never => {
     throw new ManifestError(field, `${JSON.stringify(path)} ${problem}`);
@@ -191,7 +193,7 @@ function buildPath(
       if (token.modifier === '' || token.modifier === '+') {
         throw new ManifestError(
           `params.${token.name}`,
-          `is required by the pattern ${JSON.stringify(pattern)} (got ${describe(value)})`,
+          `is required by the pattern ${JSON.stringify(pattern)} (got ${describeValue(value)})`,
         );
       }
       continue;
@@ -257,15 +259,4 @@ export function interpolatePath(
   const normalised =
     replaced === '' || /^[a-z][a-z0-9+.-]*:\/\/[^/]*$/i.test(replaced) ? `${replaced}/` : replaced;
   return normalised + rest;
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  return typeof value === 'object'
-    ? Array.isArray(value)
-      ? 'an array'
-      : 'an object'
-    : String(value);
 }

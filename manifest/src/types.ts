@@ -3,141 +3,399 @@
  * writes next to `bundle.js`, and what the shield reads to route and cache a
  * request before any code runs. Everything here is plain JSON.
  *
+ * Each part is a schema, and its type is inferred from it; a failed check
+ * names the field and the problem (see `validate.ts`). Checks that span
+ * fields (a route's id is its index, a proxy names a declared backend, asset
+ * paths are unique) are in `validate.ts`.
+ *
  * @module
  */
+import {
+  APP_NAME,
+  describeValue,
+  HEX64,
+  HOST,
+  HTTP_TOKEN,
+  UNSAFE_HEADER_VALUE,
+} from '@flotilla/protocol/patterns';
+import {
+  BackendsSchema,
+  got,
+  integer,
+  type Message,
+  plainObject,
+  requiredString,
+  strictFields,
+  strictObject,
+  table,
+} from '@flotilla/protocol/schema';
+import * as v from 'valibot';
+import { compilePattern } from './pattern.ts';
 
-/** Frameworks a bundle can declare. `none` is a plain fetch handler. */
-export type BundleFramework = 'react' | 'vue' | 'none';
+/** HTTP methods a route may list. */
+export const HTTP_METHODS = Object.freeze([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+] as const);
 
 /** HTTP methods a route can match. */
-export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+/** Status codes a redirect may use. */
+export const REDIRECT_STATUS_CODES: readonly number[] = Object.freeze([301, 302, 303, 307, 308]);
+
+/** The smallest isolate heap, in MB (isolated-vm refuses less). */
+const MIN_HEAP_MB = 8;
+
+/** Frameworks a bundle can declare. `none` is a plain fetch handler. */
+export const BUNDLE_FRAMEWORKS = Object.freeze(['react', 'vue', 'none'] as const);
+
+/** Frameworks a bundle can declare. `none` is a plain fetch handler. */
+export type BundleFramework = (typeof BUNDLE_FRAMEWORKS)[number];
+
+const oneOf = (values: readonly unknown[]) => got(`must be one of ${values.join(', ')}`);
+
+/** Builds `must be … (got …)` messages of the manifest's own vocabulary. */
+const text = () => requiredString();
+const nonNegativeInt = () => integer(0, got('must be a non-negative integer'));
+const bool = () => v.boolean(got('must be true or false'));
+const list = <S extends v.GenericSchema>(item: S) => v.array(item, got('must be an array'));
+const noCrLf = (message = 'must not contain CR, LF or NUL') =>
+  v.check((s: string) => !UNSAFE_HEADER_VALUE.test(s), message);
+const unique = <T>() => v.transform((items: T[]) => [...new Set(items)]);
+
+/** A header name: an HTTP token, lower-cased. */
+const headerName = () =>
+  v.pipe(
+    text(),
+    v.regex(HTTP_TOKEN, got('must be an HTTP header name (a token)')),
+    v.transform((name) => name.toLowerCase()),
+  );
+
+const headerValue = () => v.pipe(v.string(got('must be a string')), noCrLf());
+
+/** Name → exact value, or `true` for "present with any value". */
+const matchTable = <K extends v.GenericSchema<string, string>>(key: K) =>
+  table(
+    key,
+    v.union(
+      [v.literal(true), v.string()],
+      got('must be an exact value (a string) or true for "present"'),
+    ),
+    got('must be an object of name → exact value or true'),
+  );
+
+const hostName = v.pipe(
+  text(),
+  v.check((h) => HOST.test(h.toLowerCase()), got('must be a host name without scheme or path')),
+  v.check((h) => {
+    const lower = h.toLowerCase();
+    // One colon and digits after it is a port; IPv6 has several colons or brackets.
+    return !(
+      /:[0-9]*$/.test(lower) &&
+      !lower.endsWith(']') &&
+      lower.indexOf(':') === lower.lastIndexOf(':')
+    );
+  }, got('must not have a port')),
+  v.transform((h) => h.toLowerCase()),
+);
+
+const method = v.pipe(
+  text(),
+  v.check(
+    (m) => (HTTP_METHODS as readonly string[]).includes(m.toUpperCase()),
+    oneOf(HTTP_METHODS),
+  ),
+  v.transform((m) => m.toUpperCase() as HttpMethod),
+);
 
 /**
  * What a route matches, EdgeJS style. `path` is a pattern: literal segments,
  * `:name` (one segment), `:name?` (optional segment), `:name*` (zero or more
  * segments), `:name+` (one or more segments). Every other field narrows it.
+ * Methods are upper-cased, hosts and header names lower-cased.
  */
-export interface RouteCriteria {
+export const RouteCriteriaSchema = strictObject({
   /** Path pattern, e.g. `/p/:productId`, `/:splat*`, `/docs/:page?`. */
-  path: string;
+  path: v.pipe(
+    text(),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      try {
+        compilePattern(dataset.value);
+      } catch (err) {
+        addIssue({ message: (err as { problem?: string }).problem ?? String(err) });
+      }
+    }),
+  ),
   /** Methods matched; absent: every method. Upper case. */
-  method?: HttpMethod[];
+  method: v.optional(
+    v.pipe(
+      list(method),
+      v.minLength(1, 'must list at least one method (leave it out for every method)'),
+      unique<HttpMethod>(),
+    ),
+  ),
   /** Host names matched (lower case, no port); absent: any host. */
-  host?: string[];
+  host: v.optional(
+    v.pipe(
+      list(hostName),
+      v.minLength(1, 'must list at least one host (leave it out for every host)'),
+    ),
+  ),
   /**
    * Query parameters that must be present: name → exact value, or `true`
    * for "present with any value".
    */
-  query?: Record<string, string | true>;
+  query: v.optional(matchTable(v.string())),
   /** Request headers that must be present (lower-case name → exact value, or `true`). */
-  headers?: Record<string, string | true>;
+  headers: v.optional(matchTable(headerName())),
   /** Cookies that must be present (name → exact value, or `true`). */
-  cookies?: Record<string, string | true>;
-}
+  cookies: v.optional(
+    matchTable(v.pipe(v.string(), v.regex(HTTP_TOKEN, 'is not a valid cookie name'))),
+  ),
+});
+
+/** What a route matches ({@link RouteCriteriaSchema}). */
+export type RouteCriteria = v.InferOutput<typeof RouteCriteriaSchema>;
+
+const queryNames = list(text());
+const mustBeAbsent: Message = () => 'must be absent when mode is "all"';
 
 /**
  * How the cache key of a route is built. The default key (all fields at
  * their defaults) is host, path and the whole normalised query string.
  */
-export interface CacheKeySpec {
+export const CacheKeySpecSchema = strictObject({
   /**
    * Which query parameters are in the key: all (default), only the listed
    * ones (`excludeAllQueryParametersExcept`), or all but the listed ones
    * (`excludeQueryParameters`).
    */
-  query: { mode: 'all' } | { mode: 'only'; names: string[] } | { mode: 'exclude'; names: string[] };
+  query: v.pipe(
+    plainObject(),
+    v.variant(
+      'mode',
+      [
+        strictFields({
+          mode: v.literal('all'),
+          names: v.optional(v.never(mustBeAbsent)),
+        }),
+        strictFields({ mode: v.literal('only'), names: v.pipe(queryNames, unique<string>()) }),
+        strictFields({
+          mode: v.literal('exclude'),
+          names: v.pipe(
+            queryNames,
+            v.minLength(1, 'must list at least one parameter when mode is "exclude"'),
+            unique<string>(),
+          ),
+        }),
+      ],
+      got('must be "all", "only" or "exclude"'),
+    ),
+  ),
   /** Cookies whose values are in the key (`addCookie`). */
-  cookies: string[];
+  cookies: v.pipe(
+    list(v.pipe(text(), v.regex(HTTP_TOKEN, got('must be a cookie name')))),
+    unique<string>(),
+  ),
   /** Request headers (lower case) whose values are in the key (`addHeader`). */
-  headers: string[];
+  headers: v.pipe(list(headerName()), unique<string>()),
   /** The device class (`smartphone`, `tablet`, `mobile`, `desktop`) is in the key (`addDevice`). */
-  device: boolean;
+  device: bool(),
   /** The browser family is in the key (`addBrowser`). */
-  browser: boolean;
-}
+  browser: bool(),
+});
+
+/** How the cache key of a route is built ({@link CacheKeySpecSchema}). */
+export type CacheKeySpec = v.InferOutput<typeof CacheKeySpecSchema>;
 
 /** Edge (shield) caching of a route. */
-export interface EdgeCacheOptions {
-  /** Seconds a response is fresh at the shield. */
-  maxAgeSeconds?: number;
-  /** Seconds past `maxAgeSeconds` a stale copy is served while one revalidation runs. */
-  staleWhileRevalidateSeconds?: number;
-  /** Cache even when the response says `private`. @default false */
-  forcePrivateCaching?: boolean;
-}
+export const EdgeCacheOptionsSchema = strictObject(
+  {
+    /** Seconds a response is fresh at the shield. */
+    maxAgeSeconds: v.optional(nonNegativeInt()),
+    /** Seconds past `maxAgeSeconds` a stale copy is served while one revalidation runs. */
+    staleWhileRevalidateSeconds: v.optional(nonNegativeInt()),
+    /** Cache even when the response says `private`. @default false */
+    forcePrivateCaching: v.optional(bool()),
+  },
+  {
+    notObject: (issue) =>
+      issue.input === true
+        ? 'must be false (never cache) or an object of edge options (got true)'
+        : got('must be an object')(issue),
+  },
+);
+
+/** Edge (shield) caching of a route ({@link EdgeCacheOptionsSchema}). */
+export type EdgeCacheOptions = v.InferOutput<typeof EdgeCacheOptionsSchema>;
 
 /** Browser caching of a route (sets the client-facing `cache-control`). */
-export interface BrowserCacheOptions {
+export const BrowserCacheOptionsSchema = strictObject({
   /** `cache-control: max-age` sent to the browser; 0 means `no-cache`. */
-  maxAgeSeconds?: number;
+  maxAgeSeconds: v.optional(nonNegativeInt()),
   /** `x-sw-cache-control: max-age` for a service worker. */
-  serviceWorkerSeconds?: number;
-}
+  serviceWorkerSeconds: v.optional(nonNegativeInt()),
+});
 
-/** The cache options of a route, as `cache({...})` declared them. */
-export interface RouteCacheOptions {
+/** Browser caching of a route ({@link BrowserCacheOptionsSchema}). */
+export type BrowserCacheOptions = v.InferOutput<typeof BrowserCacheOptionsSchema>;
+
+/**
+ * The cache options of a route, as `cache({...})` declared them (with `key`
+ * already a {@link CacheKeySpec}). Every number is a non-negative integer of
+ * seconds; unknown fields are refused by name.
+ */
+export const RouteCacheOptionsSchema = strictObject({
   /** `false`: never cache at the edge. Absent: the response's own headers decide. */
-  edge?: EdgeCacheOptions | false;
-  browser?: BrowserCacheOptions;
+  edge: v.optional(v.lazy((edge) => (edge === false ? v.literal(false) : EdgeCacheOptionsSchema))),
+  browser: v.optional(BrowserCacheOptionsSchema),
   /** Custom cache key; absent: the default key. */
-  key?: CacheKeySpec;
-}
+  key: v.optional(CacheKeySpecSchema),
+});
+
+/** The cache options of a route ({@link RouteCacheOptionsSchema}). */
+export type RouteCacheOptions = v.InferOutput<typeof RouteCacheOptionsSchema>;
+
+const pathStartingWithSlash = () => v.pipe(text(), v.startsWith('/', got('must start with "/"')));
 
 /** What a matched route does with the request. */
-export type RouteAction =
-  /** Runs the bundle (SSR through an adapter, or any handler code). */
-  | { kind: 'render' }
-  /** Forwards to a declared backend. */
-  | { kind: 'proxy'; backend: string; path?: string }
-  /** Answers a redirect without running code. */
-  | { kind: 'redirect'; to: string; statusCode: number }
-  /**
-   * Serves files of the build's static assets under `dir` (the shield does;
-   * the bundle never sees these requests). `exclude` lists files under `dir`
-   * (relative paths, e.g. `index.html`) that are not served.
-   */
-  | { kind: 'static'; dir: string; permanent: boolean; exclude?: string[] }
-  /** Header changes only: the request goes on to the next matching route. */
-  | { kind: 'headers' };
+export const RouteActionSchema = v.pipe(
+  plainObject(),
+  v.variant(
+    'kind',
+    [
+      /** Runs the bundle (SSR through an adapter, or any handler code). */
+      strictFields({ kind: v.literal('render') }),
+      /** Forwards to a declared backend. */
+      strictFields({
+        kind: v.literal('proxy'),
+        backend: text(),
+        path: v.optional(pathStartingWithSlash()),
+      }),
+      /** Answers a redirect without running code. */
+      strictFields({
+        kind: v.literal('redirect'),
+        to: v.pipe(
+          text(),
+          v.check(
+            (to) => to.startsWith('/') || /^https?:\/\//i.test(to),
+            got('must be a path ("/…") or an http(s) URL'),
+          ),
+          noCrLf(),
+        ),
+        statusCode: v.pipe(
+          v.number(oneOf(REDIRECT_STATUS_CODES)),
+          v.check((code) => REDIRECT_STATUS_CODES.includes(code), oneOf(REDIRECT_STATUS_CODES)),
+        ),
+      }),
+      /**
+       * Serves files of the build's static assets under `dir` (the shield
+       * does; the bundle never sees these requests). `exclude` lists files
+       * under `dir` (relative paths, e.g. `index.html`) that are not served.
+       */
+      strictFields({
+        kind: v.literal('static'),
+        dir: v.pipe(
+          text(),
+          v.check(
+            (dir) => !dir.split(/[\\/]/).includes('..'),
+            got('must not contain ".." segments'),
+          ),
+        ),
+        permanent: bool(),
+        exclude: v.optional(list(text())),
+      }),
+      /** Header changes only: the request goes on to the next matching route. */
+      strictFields({ kind: v.literal('headers') }),
+    ],
+    oneOf(['render', 'proxy', 'redirect', 'static', 'headers']),
+  ),
+);
+
+/** What a matched route does with the request ({@link RouteActionSchema}). */
+export type RouteAction = v.InferOutput<typeof RouteActionSchema>;
 
 /** A header change a route applies. `${req:name}` in a value is interpolated from the request header. */
-export type HeaderOp =
-  | { op: 'setResponse'; name: string; value: string }
-  | { op: 'removeResponse'; name: string }
-  | { op: 'removeUpstreamResponse'; name: string }
-  | { op: 'setRequest'; name: string; value: string }
-  | { op: 'removeRequest'; name: string };
+export const HeaderOpSchema = v.pipe(
+  plainObject(),
+  v.variant(
+    'op',
+    [
+      strictFields({ op: v.literal('setResponse'), name: headerName(), value: headerValue() }),
+      strictFields({ op: v.literal('removeResponse'), name: headerName() }),
+      strictFields({ op: v.literal('removeUpstreamResponse'), name: headerName() }),
+      strictFields({ op: v.literal('setRequest'), name: headerName(), value: headerValue() }),
+      strictFields({ op: v.literal('removeRequest'), name: headerName() }),
+    ],
+    oneOf([
+      'setResponse',
+      'removeResponse',
+      'removeUpstreamResponse',
+      'setRequest',
+      'removeRequest',
+    ]),
+  ),
+);
 
-/** One route of the manifest, in declaration order (`use()`d routers flattened in place). */
-export interface ManifestRoute {
+/** A header change a route applies ({@link HeaderOpSchema}). */
+export type HeaderOp = v.InferOutput<typeof HeaderOpSchema>;
+
+/**
+ * One route of the manifest, in declaration order (`use()`d routers
+ * flattened in place). Its `id` must be its index (checked by `validateRoute`).
+ */
+export const ManifestRouteSchema = strictObject({
   /** Index in `routes`, stable for this deployment. */
-  id: number;
-  criteria: RouteCriteria;
+  id: integer(0, got("must be the route's index")),
+  criteria: RouteCriteriaSchema,
   /** A fallback route runs only when no non-fallback route with a terminal action matched. */
-  fallback: boolean;
+  fallback: bool(),
   /** The terminal action, or `headers` for a route that only sets cache/headers. */
-  action: RouteAction;
+  action: RouteActionSchema,
   /** Cache options declared by the route, if it called `cache()`. */
-  cache?: RouteCacheOptions;
+  cache: v.optional(RouteCacheOptionsSchema),
   /** Header changes, in call order. */
-  headerOps: HeaderOp[];
-}
+  headerOps: list(HeaderOpSchema),
+});
+
+/** One route of the manifest ({@link ManifestRouteSchema}). */
+export type ManifestRoute = v.InferOutput<typeof ManifestRouteSchema>;
+
+const sha256 = () => v.pipe(text(), v.regex(HEX64, got('must be a sha256 in lower-case hex')));
 
 /** A static asset of the build. */
-export interface ManifestAsset {
+export const ManifestAssetSchema = strictObject({
   /** URL path it is served at, e.g. `/assets/app.3f2a1b9c.css`. */
-  path: string;
+  path: v.pipe(
+    text(),
+    v.check(
+      (path) => path.startsWith('/') && !/[?#\s]/.test(path) && !path.split('/').includes('..'),
+      got('must be a URL path starting with "/", without "..", "?", "#" or spaces'),
+    ),
+  ),
   /** sha256 of the bytes, hex. */
-  hash: string;
-  bytes: number;
-  contentType: string;
+  hash: sha256(),
+  bytes: nonNegativeInt(),
+  contentType: v.pipe(text(), noCrLf()),
   /**
    * A hashed (content-addressed) file name: served by every later
    * deployment of the app too, with `cache-control: immutable`, so open
    * browser tabs keep working after a promote.
    */
-  permanent: boolean;
-}
+  permanent: bool(),
+});
+
+/** A static asset of the build ({@link ManifestAssetSchema}). */
+export type ManifestAsset = v.InferOutput<typeof ManifestAssetSchema>;
+
+const positiveInt = () => integer(1, got('must be a positive integer'));
 
 /**
  * Sandbox limits a deployment asks for (`limits` in `flotilla.config.json`),
@@ -150,45 +408,72 @@ export interface ManifestAsset {
  * // A deployment that should never need more than 200 ms of CPU or 64 MB of heap.
  * const limits: ManifestLimits = { cpuMs: 200, heapMb: 64 };
  */
-export interface ManifestLimits {
+export const ManifestLimitsSchema = strictObject({
   /** CPU time of one render, in ms (`FLOTILLA_ERR_CPU_LIMIT` past it). */
-  cpuMs?: number;
+  cpuMs: v.optional(positiveInt()),
   /** Wall time of one render, in ms (`FLOTILLA_ERR_WALL_LIMIT` past it). */
-  wallMs?: number;
+  wallMs: v.optional(positiveInt()),
   /** Isolate heap, in MB; at least 8 (`FLOTILLA_ERR_MEMORY_LIMIT` past it). */
-  heapMb?: number;
+  heapMb: v.optional(
+    v.pipe(positiveInt(), v.minValue(MIN_HEAP_MB, got(`must be at least ${MIN_HEAP_MB}`))),
+  ),
   /** Largest response body, in bytes (`FLOTILLA_ERR_OUTPUT_LIMIT` past it). */
-  outputBytes?: number;
+  outputBytes: v.optional(positiveInt()),
   /** Largest `bundle.js`, in bytes (`FLOTILLA_ERR_BUNDLE` at load past it). */
-  bundleBytes?: number;
+  bundleBytes: v.optional(positiveInt()),
   /** Largest body one backend `fetch` may return, in bytes (the `fetch` rejects past it). */
-  backendResponseBytes?: number;
-}
+  backendResponseBytes: v.optional(positiveInt()),
+});
 
-/** `manifest.json`, version 2. */
-export interface Manifest {
-  manifestVersion: 2;
-  /** App name: 1–63 lower-case letters, digits, `-`. */
-  name: string;
-  framework: BundleFramework;
+/** Sandbox limits a deployment asks for ({@link ManifestLimitsSchema}). */
+export type ManifestLimits = v.InferOutput<typeof ManifestLimitsSchema>;
+
+/** The keys a manifest's `limits` may have, in the order of {@link ManifestLimits}. */
+export const MANIFEST_LIMIT_KEYS = Object.freeze(
+  Object.keys(ManifestLimitsSchema.pipe[1].entries) as (keyof ManifestLimits)[],
+);
+
+/** The problem of a bad app name (shared with `flotilla.config.json`). */
+export const APP_NAME_PROBLEM =
+  'must be 1-50 lower-case letters, digits or "-", not starting or ending with "-" (with its 13-character hash suffix a deployment id stays one 63-character host label)';
+
+/** `manifest.json`, version 2. Unknown fields are refused, so a typo never silently drops a cache option. */
+export const ManifestSchema = strictObject({
+  manifestVersion: v.literal(
+    2,
+    (issue) =>
+      `must be 2 (got ${describeValue(issue.input)}); rebuild the app with this version of flotilla`,
+  ),
+  /** App name: 1–50 lower-case letters, digits, `-` (see {@link APP_NAME_PROBLEM}). */
+  name: v.pipe(text(), v.regex(APP_NAME, got(APP_NAME_PROBLEM))),
+  framework: v.picklist(BUNDLE_FRAMEWORKS, oneOf(BUNDLE_FRAMEWORKS)),
   /** sha256 of `bundle.js`, hex. */
-  bundleHash: string;
-  bundleBytes: number;
+  bundleHash: sha256(),
+  bundleBytes: nonNegativeInt(),
   /** sha256 over the bundle hash, the asset hashes and the routes: the deployment's identity. */
-  contentHash: string;
+  contentHash: sha256(),
   /** ISO 8601. Not part of `contentHash`. */
-  builtAt: string;
-  routes: ManifestRoute[];
-  /** Named backends the bundle may fetch: name → default origin (an environment may re-point them). */
-  backends: Record<string, string>;
-  assets: ManifestAsset[];
+  builtAt: v.pipe(
+    text(),
+    v.check((at) => !Number.isNaN(Date.parse(at)), got('must be an ISO 8601 date')),
+  ),
+  routes: list(ManifestRouteSchema),
+  /**
+   * Named backends the bundle may fetch: name → default origin (an
+   * environment may re-point them), origins normalized.
+   */
+  backends: BackendsSchema,
+  assets: list(ManifestAssetSchema),
   /**
    * Sandbox limits the deployment asks for, below the operator's (see
    * {@link ManifestLimits}). Part of `contentHash` when present.
    * @default absent: the operator's limits
    */
-  limits?: ManifestLimits;
-}
+  limits: v.optional(ManifestLimitsSchema),
+});
+
+/** `manifest.json`, version 2 ({@link ManifestSchema}). */
+export type Manifest = v.InferOutput<typeof ManifestSchema>;
 
 /** A request as the matcher sees it. */
 export interface MatchRequest {

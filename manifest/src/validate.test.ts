@@ -176,7 +176,7 @@ describe('validateManifest', () => {
       'a bad backend origin',
       ['backends', 'api'],
       'http://x/path',
-      'backends.api must be an http(s) origin',
+      'backends.api must be an http: or https: origin',
     ],
     ['a bad asset hash', ['assets', 0, 'hash'], 'xyz', 'assets[0].hash must be a sha256'],
     ['an unknown top-level field', ['extra'], 1, 'manifest: extra is not a known field'],

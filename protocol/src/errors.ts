@@ -75,9 +75,22 @@ export const ERROR_CODES = {
 /** A known error code. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** True when `code` is in the catalogue ({@link ERROR_CODES}). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  // Own keys only: 'toString' or '__proto__' must not resolve through the prototype.
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/**
+ * A code as it crosses threads, isolates and NATS: one of the catalogue, or
+ * a `FLOTILLA_ERR_*` code this process does not know yet (a newer peer's),
+ * which has the status and kind of `FLOTILLA_ERR_INTERNAL`.
+ */
+export type WireErrorCode = ErrorCode | `FLOTILLA_ERR_${string}`;
+
 /** The shape in which errors cross threads, isolates and NATS. */
 export interface WireError {
-  code: string;
+  code: WireErrorCode;
   message: string;
 }
 
@@ -88,15 +101,17 @@ export interface FlotillaErrorOptions {
 }
 
 /**
- * Base class of every error Flotilla raises.
+ * Base class of every error Flotilla raises. Subclasses exist only where they
+ * carry data (a field, a route, a status); everything else throws this with
+ * its code.
  *
  * @example
  * throw new FlotillaError('FLOTILLA_ERR_NO_WORKERS', 'region us-east has no live worker');
  */
 export class FlotillaError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options: FlotillaErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: FlotillaErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FlotillaError';
     this.code = code;
@@ -112,17 +127,14 @@ export class FlotillaError extends Error {
     return errorStatus(this.code);
   }
 
-  /** The plain form that crosses threads, isolates and NATS. */
-  toWire(): WireError {
+  /** The plain form that crosses threads, isolates and NATS (its code is one of the catalogue). */
+  toWire(): WireError & { code: ErrorCode } {
     return { code: this.code, message: this.message };
   }
 }
 
 function info(code: string): CodeInfo {
-  // Own keys only: 'toString' or '__proto__' must not resolve through the prototype.
-  return Object.hasOwn(ERROR_CODES, code)
-    ? ((ERROR_CODES as Record<string, CodeInfo>)[code] ?? ERROR_CODES.FLOTILLA_ERR_INTERNAL)
-    : ERROR_CODES.FLOTILLA_ERR_INTERNAL;
+  return isErrorCode(code) ? ERROR_CODES[code] : ERROR_CODES.FLOTILLA_ERR_INTERNAL;
 }
 
 /** Whose fault `code` is; unknown codes count as `system`. */
@@ -135,7 +147,7 @@ export function errorStatus(code: string): number {
   return info(code).status;
 }
 
-/** Converts anything thrown into the wire shape, keeping Flotilla codes. */
+/** Converts anything thrown into the wire shape, keeping Flotilla codes (known or not). */
 export function toWireError(err: unknown): WireError {
   if (err instanceof FlotillaError) return err.toWire();
   if (isWireError(err)) return { code: err.code, message: err.message };
@@ -143,12 +155,21 @@ export function toWireError(err: unknown): WireError {
   return { code: 'FLOTILLA_ERR_INTERNAL', message };
 }
 
-/** Rebuilds a {@link FlotillaError} from its wire shape. */
-export function fromWireError(wire: WireError): FlotillaError {
-  return new FlotillaError(wire.code, wire.message);
+/**
+ * Rebuilds a {@link FlotillaError} from its wire shape. A code this process
+ * does not know becomes `FLOTILLA_ERR_INTERNAL` (the status and kind any
+ * unknown code has), and the original code leads the message.
+ */
+export function fromWireError(wire: { code: string; message: string }): FlotillaError {
+  return isErrorCode(wire.code)
+    ? new FlotillaError(wire.code, wire.message)
+    : new FlotillaError('FLOTILLA_ERR_INTERNAL', `${wire.code}: ${wire.message}`);
 }
 
-/** True when `value` has the `{ code: 'FLOTILLA_ERR_*', message }` shape. */
+/**
+ * True when `value` has the `{ code: 'FLOTILLA_ERR_*', message }` shape. The
+ * code may be one this process does not know (see {@link WireErrorCode}).
+ */
 export function isWireError(value: unknown): value is WireError {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;

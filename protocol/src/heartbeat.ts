@@ -1,69 +1,42 @@
-import { FlotillaError } from './errors.ts';
-import { isSubjectToken } from './subjects.ts';
-import { PROTOCOL_VERSION, WIRE_HEADERS, type WireMessage } from './wire.ts';
+import * as v from 'valibot';
+import { decodeJsonMessage, encodeJsonMessage } from './json-body.ts';
+import { got, subjectToken } from './schema.ts';
+import type { WireMessage } from './wire.ts';
+
+const count = () => {
+  const message = got('must be a number ≥ 0');
+  return v.pipe(v.number(message), v.finite(message), v.minValue(0, message));
+};
 
 /** What a worker announces about itself about once a second. */
-export interface Heartbeat {
-  /** Unique id of the worker process. */
-  workerId: string;
+export const HeartbeatSchema = v.object({
+  /** Unique id of the worker process; a subject token (it becomes one: a malformed one would poison every pick). */
+  workerId: subjectToken(),
   /** Renders running or queued on the worker now. */
-  inFlight: number;
+  inFlight: count(),
   /** Renders the worker accepts at once (threads × per-thread concurrency). */
-  capacity: number;
+  capacity: count(),
   /** Deployments with a warm isolate on at least one thread. */
-  warm: string[];
+  warm: v.array(v.string(), got('must be a list of deployment ids')),
   /** True once the worker stops taking work (SIGTERM). */
-  draining: boolean;
+  draining: v.boolean(got('must be true or false')),
   /** Heartbeat interval the worker uses, so schedulers know when it is late. */
-  intervalMs: number;
+  intervalMs: count(),
   /** Event-loop utilisation of the worker's main thread since the last heartbeat, 0–1. */
-  elu?: number;
+  elu: v.optional(v.pipe(count(), v.maxValue(1, got('must be at most 1')))),
   /** Heap used by the worker's live isolates, in bytes. */
-  heapBytes?: number;
-}
+  heapBytes: v.optional(count()),
+});
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/** What a worker announces about itself about once a second ({@link HeartbeatSchema}). */
+export type Heartbeat = v.InferOutput<typeof HeartbeatSchema>;
 
 /** Encodes a heartbeat for the transport. */
 export function encodeHeartbeat(hb: Heartbeat): WireMessage {
-  return {
-    headers: { [WIRE_HEADERS.version]: String(PROTOCOL_VERSION) },
-    body: encoder.encode(JSON.stringify(hb)),
-  };
+  return encodeJsonMessage(hb);
 }
 
 /** Decodes a heartbeat; throws `FLOTILLA_ERR_PROTOCOL` when it is malformed. */
 export function decodeHeartbeat(msg: WireMessage): Heartbeat {
-  if (msg.headers[WIRE_HEADERS.version] !== String(PROTOCOL_VERSION)) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'heartbeat has an unsupported version');
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(decoder.decode(msg.body));
-  } catch {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'heartbeat is not valid JSON');
-  }
-  const hb = v as Partial<Heartbeat>;
-  if (
-    typeof hb !== 'object' ||
-    hb === null ||
-    // The id becomes a NATS subject token: a malformed one would poison every pick.
-    !isSubjectToken(hb.workerId) ||
-    !isCount(hb.inFlight) ||
-    !isCount(hb.capacity) ||
-    !Array.isArray(hb.warm) ||
-    !hb.warm.every((d) => typeof d === 'string') ||
-    typeof hb.draining !== 'boolean' ||
-    !isCount(hb.intervalMs) ||
-    (hb.elu !== undefined && !(isCount(hb.elu) && hb.elu <= 1)) ||
-    (hb.heapBytes !== undefined && !isCount(hb.heapBytes))
-  ) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'heartbeat has the wrong shape');
-  }
-  return hb as Heartbeat;
-}
-
-function isCount(n: unknown): n is number {
-  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
+  return decodeJsonMessage(HeartbeatSchema, msg, 'heartbeat');
 }

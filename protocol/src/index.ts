@@ -1,33 +1,25 @@
 export {
   ERROR_CODES,
   type ErrorCode,
-  type ErrorKind,
   errorKind,
   errorStatus,
   FlotillaError,
-  type FlotillaErrorOptions,
   fromWireError,
   InvalidOptionError,
-  isWireError,
   toWireError,
   type WireError,
+  type WireErrorCode,
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
-export {
-  nonEmptyString,
-  nonNegativeInt,
-  normalizeOrigin,
-  positiveInt,
-  required,
-} from './options.ts';
+export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
+export { isSubjectToken } from './patterns.ts';
 export {
   decodePrewarmRequest,
   decodeRegionPrewarmResult,
   decodeWorkerPrewarmResult,
   encodePrewarm,
   PREWARM_SUBJECT,
-  type PrewarmRequest,
   prewarmQueue,
   type RegionPrewarmResult,
   type WorkerPrewarmResult,
@@ -38,7 +30,6 @@ export {
   encodeProbeRequest,
   encodeProbeResult,
   PROBE_SUBJECT,
-  type ProbeRequest,
   type ProbeResult,
   probeQueue,
 } from './probe.ts';
@@ -49,11 +40,9 @@ export {
   encodePurgeAck,
   encodePurgeRequest,
   encodeShieldBeat,
-  MAX_PURGE_TEXT,
   normalizePurgeUrl,
   PURGE_SUBJECT,
   type PurgeAck,
-  type PurgeRequest,
   type PurgeSelector,
   purgeSelectorProblem,
   SHIELD_HEARTBEAT_SUBJECT,
@@ -64,21 +53,17 @@ export {
   decodeSchedulerBeat,
   encodeSchedulerAck,
   encodeSchedulerBeat,
-  type SchedulerAck,
-  type SchedulerBeat,
 } from './scheduler-messages.ts';
-export { isSubjectToken, type RegionSubjects, regionSubjects } from './subjects.ts';
+export { type RegionSubjects, regionSubjects } from './subjects.ts';
 export { nextTraceparent, traceIdOf } from './trace.ts';
 export {
   decodeRenderRequest,
   decodeRenderResult,
   encodeRenderRequest,
   encodeRenderResult,
-  PROTOCOL_VERSION,
   type RenderRequest,
   type RenderResult,
   type StageTimings,
-  TOP_LEVEL_STAGES,
   topLevelMs,
   WIRE_HEADERS,
   type WireMessage,

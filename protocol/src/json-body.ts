@@ -1,4 +1,7 @@
+import type * as v from 'valibot';
 import { FlotillaError } from './errors.ts';
+import { type AnySchema, parseOrThrow } from './schema.ts';
+import { PROTOCOL_VERSION, WIRE_HEADERS, type WireMessage } from './wire.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -20,4 +23,42 @@ export function decodeJsonObject(bytes: Uint8Array, what: string): Record<string
     // reported below
   }
   throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} is not a JSON object`);
+}
+
+/**
+ * The message a JSON body holds, checked against `schema`.
+ * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL`: `<what> is not a JSON object`,
+ * or `<what> has the wrong shape: <field> <problem>`.
+ */
+export function decodeJsonBody<S extends AnySchema>(
+  schema: S,
+  bytes: Uint8Array,
+  what: string,
+): v.InferOutput<S> {
+  return parseOrThrow(schema, decodeJsonObject(bytes, what), '', (_field, _problem, said) => {
+    return new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} has the wrong shape: ${said}`);
+  });
+}
+
+/** A wire message of the current version whose body is `value` as JSON. */
+export function encodeJsonMessage(value: unknown): WireMessage {
+  return {
+    headers: { [WIRE_HEADERS.version]: String(PROTOCOL_VERSION) },
+    body: encodeJsonBody(value),
+  };
+}
+
+/**
+ * The message a versioned JSON wire message holds (see {@link decodeJsonBody}).
+ * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` for another version, too.
+ */
+export function decodeJsonMessage<S extends AnySchema>(
+  schema: S,
+  msg: WireMessage,
+  what: string,
+): v.InferOutput<S> {
+  if (msg.headers[WIRE_HEADERS.version] !== String(PROTOCOL_VERSION)) {
+    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} has an unsupported version`);
+  }
+  return decodeJsonBody(schema, msg.body, what);
 }

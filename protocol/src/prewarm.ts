@@ -6,9 +6,10 @@
  *
  * @module
  */
-import { FlotillaError } from './errors.ts';
-import { decodeJsonObject, encodeJsonBody } from './json-body.ts';
-import { isSubjectToken } from './subjects.ts';
+import * as v from 'valibot';
+import type { WireErrorCode } from './errors.ts';
+import { decodeJsonBody, encodeJsonBody } from './json-body.ts';
+import { boundedNumber, isPlainObject, subjectToken } from './schema.ts';
 
 /** Subject every region's schedulers answer pre-warm requests on. */
 export const PREWARM_SUBJECT = 'flotilla.regions.prewarm';
@@ -19,29 +20,61 @@ export function prewarmQueue(region: string): string {
 }
 
 /** Pre-warm one deployment (CLI → schedulers, and scheduler → each worker). */
-export interface PrewarmRequest {
-  deploymentId: string;
+export const PrewarmRequestSchema = v.object({
+  deploymentId: subjectToken(),
   /** Environment whose variables and backends the synthetic render uses. */
-  environment?: string;
-  /** Time the loads and renders may take, ms. */
-  timeoutMs: number;
-}
+  environment: v.optional(subjectToken()),
+  /** Time the loads and renders may take, ms (1–60000). @default 10000 */
+  timeoutMs: boundedNumber(1, 60_000, 10_000),
+});
 
-/** One worker's outcome. */
-export interface WorkerPrewarmResult {
-  workerId: string;
-  ok: boolean;
+/** Pre-warm one deployment ({@link PrewarmRequestSchema}). */
+export type PrewarmRequest = v.InferOutput<typeof PrewarmRequestSchema>;
+
+/** One worker's outcome. Decoded leniently: a bad field gets its default. */
+export const WorkerPrewarmResultSchema = v.object({
+  workerId: v.pipe(
+    v.unknown(),
+    v.transform((id) => String(id ?? '?')),
+  ),
+  ok: v.pipe(
+    v.unknown(),
+    v.transform((ok) => ok === true),
+  ),
   /** Threads of the worker holding the deployment warm afterwards. */
-  warmThreads?: number;
-  ms: number;
-  error?: { code: string; message: string };
-}
+  warmThreads: v.fallback(v.optional(v.number()), undefined),
+  ms: v.fallback(v.number(), 0),
+  error: v.fallback(
+    v.optional(
+      v.pipe(
+        v.looseObject({ code: v.unknown(), message: v.unknown() }),
+        v.transform((e) => ({ code: String(e.code) as WireErrorCode, message: String(e.message) })),
+      ),
+    ),
+    undefined,
+  ),
+});
+
+/** One worker's outcome ({@link WorkerPrewarmResultSchema}). */
+export type WorkerPrewarmResult = v.InferOutput<typeof WorkerPrewarmResultSchema>;
 
 /** One region's outcome. */
-export interface RegionPrewarmResult {
-  region: string;
-  workers: WorkerPrewarmResult[];
-}
+export const RegionPrewarmResultSchema = v.object({
+  region: v.string(),
+  /** Entries that are not objects are dropped. */
+  workers: v.fallback(
+    v.pipe(
+      v.array(v.unknown()),
+      v.transform((workers) =>
+        workers.filter(isPlainObject).map((w) => v.parse(WorkerPrewarmResultSchema, w)),
+      ),
+    ),
+    [],
+  ),
+});
+
+/** One region's outcome ({@link RegionPrewarmResultSchema}). */
+export type RegionPrewarmResult = v.InferOutput<typeof RegionPrewarmResultSchema>;
 
 /** Encodes any pre-warm message as JSON bytes. */
 export function encodePrewarm(
@@ -52,51 +85,15 @@ export function encodePrewarm(
 
 /** Decodes and checks a {@link PrewarmRequest}. */
 export function decodePrewarmRequest(bytes: Uint8Array): PrewarmRequest {
-  const v = decodeJsonObject(bytes, 'prewarm request');
-  if (!isSubjectToken(v.deploymentId)) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'prewarm request needs a deploymentId');
-  }
-  if (v.environment !== undefined && !isSubjectToken(v.environment)) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'prewarm request has a bad environment');
-  }
-  const timeoutMs = Number(v.timeoutMs);
-  return {
-    deploymentId: v.deploymentId as string,
-    ...(v.environment !== undefined ? { environment: v.environment as string } : {}),
-    timeoutMs:
-      Number.isFinite(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 60_000 ? timeoutMs : 10_000,
-  };
-}
-
-function workerResult(v: Record<string, unknown>): WorkerPrewarmResult {
-  const error = v.error as { code?: unknown; message?: unknown } | undefined;
-  return {
-    workerId: String(v.workerId ?? '?'),
-    ok: v.ok === true,
-    ...(typeof v.warmThreads === 'number' ? { warmThreads: v.warmThreads } : {}),
-    ms: typeof v.ms === 'number' ? v.ms : 0,
-    ...(error && typeof error === 'object'
-      ? { error: { code: String(error.code), message: String(error.message) } }
-      : {}),
-  };
+  return decodeJsonBody(PrewarmRequestSchema, bytes, 'prewarm request');
 }
 
 /** Decodes a {@link WorkerPrewarmResult}. */
 export function decodeWorkerPrewarmResult(bytes: Uint8Array): WorkerPrewarmResult {
-  return workerResult(decodeJsonObject(bytes, 'worker prewarm result'));
+  return decodeJsonBody(WorkerPrewarmResultSchema, bytes, 'worker prewarm result');
 }
 
 /** Decodes a {@link RegionPrewarmResult}. */
 export function decodeRegionPrewarmResult(bytes: Uint8Array): RegionPrewarmResult {
-  const v = decodeJsonObject(bytes, 'region prewarm result');
-  if (typeof v.region !== 'string') {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'region prewarm result has no region');
-  }
-  const workers = Array.isArray(v.workers) ? v.workers : [];
-  return {
-    region: v.region,
-    workers: workers
-      .filter((w): w is Record<string, unknown> => !!w && typeof w === 'object')
-      .map(workerResult),
-  };
+  return decodeJsonBody(RegionPrewarmResultSchema, bytes, 'region prewarm result');
 }

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { FlotillaError } from './errors.ts';
-import { decodeJsonObject, encodeJsonBody } from './json-body.ts';
+import * as v from 'valibot';
+import { decodeJsonBody, encodeJsonBody } from './json-body.ts';
+import { boundedNumber, got } from './schema.ts';
 
 /** Subject every region's schedulers answer probes on. */
 export const PROBE_SUBJECT = 'flotilla.regions.probe';
@@ -16,26 +17,38 @@ export function probeQueue(region: string): string {
   return `probe.${region}`;
 }
 
-/** What to measure. */
-export interface ProbeRequest {
+/** What to measure. Bad counts and timeouts get their defaults. */
+export const ProbeRequestSchema = v.object({
   /** Origin URL (http or https) to time. */
-  url: string;
-  /** Round trips to time. */
-  samples: number;
-  /** Give up on one round trip after this long, ms. */
-  timeoutMs: number;
-}
+  url: v.pipe(v.string(), v.regex(/^https?:\/\//, got('must be an http(s) URL'))),
+  /** Round trips to time (1–20). @default 3 */
+  samples: boundedNumber(1, 20, 3, true),
+  /** Give up on one round trip after this long, ms (1–30000). @default 2000 */
+  timeoutMs: boundedNumber(1, 30_000, 2000),
+});
 
-/** One region's measurement. */
-export interface ProbeResult {
-  region: string;
+/** What to measure ({@link ProbeRequestSchema}). */
+export type ProbeRequest = v.InferOutput<typeof ProbeRequestSchema>;
+
+/** One region's measurement. Decoded leniently, but it must name its region. */
+export const ProbeResultSchema = v.object({
+  region: v.string(),
   /** Median round trip, ms; `null` when the origin could not be reached. */
-  rttMs: number | null;
-  /** Every round trip timed, ms. */
-  samplesMs: number[];
+  rttMs: v.fallback(v.nullable(v.number()), null),
+  /** Every round trip timed, ms (entries that are not numbers are dropped). */
+  samplesMs: v.fallback(
+    v.pipe(
+      v.array(v.unknown()),
+      v.transform((samples) => samples.filter((n): n is number => typeof n === 'number')),
+    ),
+    [],
+  ),
   /** Why the origin could not be reached. */
-  error?: string;
-}
+  error: v.fallback(v.optional(v.string()), undefined),
+});
+
+/** One region's measurement ({@link ProbeResultSchema}). */
+export type ProbeResult = v.InferOutput<typeof ProbeResultSchema>;
 
 /** Encodes a {@link ProbeRequest} as a message body. */
 export function encodeProbeRequest(req: ProbeRequest): Uint8Array {
@@ -44,19 +57,7 @@ export function encodeProbeRequest(req: ProbeRequest): Uint8Array {
 
 /** Decodes and checks a {@link ProbeRequest}. */
 export function decodeProbeRequest(bytes: Uint8Array): ProbeRequest {
-  const v = decodeJsonObject(bytes, 'probe request');
-  const url = v.url;
-  if (typeof url !== 'string' || !/^https?:\/\//.test(url)) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'probe request needs an http(s) url');
-  }
-  const samples = Number(v.samples);
-  const timeoutMs = Number(v.timeoutMs);
-  return {
-    url,
-    samples: Number.isInteger(samples) && samples >= 1 && samples <= 20 ? samples : 3,
-    timeoutMs:
-      Number.isFinite(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 30_000 ? timeoutMs : 2000,
-  };
+  return decodeJsonBody(ProbeRequestSchema, bytes, 'probe request');
 }
 
 /** Encodes a {@link ProbeResult}. */
@@ -66,17 +67,5 @@ export function encodeProbeResult(result: ProbeResult): Uint8Array {
 
 /** Decodes and checks a {@link ProbeResult}. */
 export function decodeProbeResult(bytes: Uint8Array): ProbeResult {
-  const v = decodeJsonObject(bytes, 'probe result');
-  if (typeof v.region !== 'string') {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'probe result has no region');
-  }
-  const samplesMs = Array.isArray(v.samplesMs)
-    ? v.samplesMs.filter((n): n is number => typeof n === 'number')
-    : [];
-  return {
-    region: v.region,
-    rttMs: typeof v.rttMs === 'number' ? v.rttMs : null,
-    samplesMs,
-    ...(typeof v.error === 'string' ? { error: v.error } : {}),
-  };
+  return decodeJsonBody(ProbeResultSchema, bytes, 'probe result');
 }

@@ -13,9 +13,11 @@
  *
  * @module
  */
+import * as v from 'valibot';
 import { FlotillaError } from './errors.ts';
-import { decodeJsonObject, encodeJsonBody } from './json-body.ts';
-import { isSubjectToken } from './subjects.ts';
+import { decodeJsonBody, encodeJsonBody } from './json-body.ts';
+import { isSubjectToken } from './patterns.ts';
+import { type Message, problemOf } from './schema.ts';
 
 /** Subject of purges: every shield listens, each answers. */
 export const PURGE_SUBJECT = 'flotilla.purge';
@@ -26,52 +28,127 @@ export const SHIELD_HEARTBEAT_SUBJECT = 'flotilla.shields-heartbeat';
 /** Longest URL, pattern or surrogate key a purge carries (the shield's URL limit). */
 export const MAX_PURGE_TEXT = 16 * 1024;
 
+/** `<problem>, got <the value as JSON>`, the style of purge messages. */
+const gotJson =
+  (problem: string): Message =>
+  (issue) =>
+    `${problem}, got ${JSON.stringify(issue.input)}`;
+
+/** 1 to {@link MAX_PURGE_TEXT} characters. */
+function text(message: Message) {
+  return v.pipe(v.string(message), v.minLength(1, message), v.maxLength(MAX_PURGE_TEXT, message));
+}
+
+const TOKEN_PROBLEM = 'must be lower-case letters, digits and dashes';
+const optionalToken = v.optional(v.custom<string>(isSubjectToken, gotJson(TOKEN_PROBLEM)));
+
+const URL_PROBLEM = gotJson('must be host + path (e.g. shop.example.com/p/1?x=1)');
+const PATTERN_PROBLEM = gotJson('must be a path pattern starting with / (e.g. /p/:id*)');
+const KEY_PROBLEM = gotJson('must be one surrogate key (no spaces or commas)');
+
 /**
  * What a purge removes from every shield's cache (the same type as
- * `PurgeSelector` of the shield's cache).
+ * `PurgeSelector` of the shield's cache). Apps and environments are subject
+ * tokens; fields a selector does not have are dropped.
  */
-export type PurgeSelector =
-  /** One URL: host (lower-case, no port) + path (+ query), see {@link normalizePurgeUrl}. */
-  | { kind: 'url'; url: string }
-  /** Paths matching a route pattern of `@flotilla/manifest` `compilePattern`, e.g. `/p/:id*`. */
-  | { kind: 'path'; pattern: string; app?: string; environment?: string }
-  /** Entries tagged with a surrogate key (`surrogate-key` / `cache-tag` response headers). */
-  | { kind: 'surrogate-key'; key: string; app?: string }
-  /** Everything cached for one environment of an app. */
-  | { kind: 'environment'; app: string; environment: string };
+export const PurgeSelectorSchema = v.variant(
+  'kind',
+  [
+    /** One URL: host (lower-case, no port) + path (+ query), see {@link normalizePurgeUrl}. */
+    v.object({
+      kind: v.literal('url'),
+      url: v.pipe(text(URL_PROBLEM), v.regex(/^[^/\s]+\/\S*$/, URL_PROBLEM)),
+    }),
+    /** Paths matching a route pattern of `@flotilla/manifest` `compilePattern`, e.g. `/p/:id*`. */
+    v.object({
+      kind: v.literal('path'),
+      pattern: v.pipe(text(PATTERN_PROBLEM), v.startsWith('/', PATTERN_PROBLEM)),
+      app: optionalToken,
+      environment: optionalToken,
+    }),
+    /** Entries tagged with a surrogate key (`surrogate-key` / `cache-tag` response headers). */
+    v.object({
+      kind: v.literal('surrogate-key'),
+      key: v.pipe(
+        text(KEY_PROBLEM),
+        v.check((key) => !/[\s,]/.test(key), KEY_PROBLEM),
+      ),
+      app: optionalToken,
+    }),
+    /** Everything cached for one environment of an app. */
+    v.pipe(
+      v.object({
+        kind: v.literal('environment'),
+        app: v.optional(v.unknown()),
+        environment: v.optional(v.unknown()),
+      }),
+      v.check(
+        (s) => isSubjectToken(s.app) && isSubjectToken(s.environment),
+        (issue) => {
+          const s = issue.input as { app?: unknown; environment?: unknown };
+          return `needs app and environment of lower-case letters, digits and dashes, got ${JSON.stringify(s.app)} and ${JSON.stringify(s.environment)}`;
+        },
+      ),
+      v.transform((s) => ({
+        kind: s.kind,
+        app: s.app as string,
+        environment: s.environment as string,
+      })),
+    ),
+  ],
+  (issue) =>
+    issue.path
+      ? `must be url, path, surrogate-key or environment, got ${JSON.stringify(issue.input)}`
+      : 'must be an object with a kind',
+);
+
+/** What a purge removes from every shield's cache ({@link PurgeSelectorSchema}). */
+export type PurgeSelector = v.InferOutput<typeof PurgeSelectorSchema>;
 
 /** A purge as broadcast on {@link PURGE_SUBJECT}. */
-export interface PurgeRequest {
+export const PurgeRequestSchema = v.object({
   /** Unique id of this purge (letters, digits, `-`, `_`; 1–64), echoed in every ack. */
-  purgeId: string;
-  selector: PurgeSelector;
-}
+  purgeId: v.pipe(
+    v.string(gotJson('must be 1-64 letters, digits, - or _')),
+    v.regex(/^[A-Za-z0-9_-]{1,64}$/, gotJson('must be 1-64 letters, digits, - or _')),
+  ),
+  selector: PurgeSelectorSchema,
+});
+
+/** A purge as broadcast on {@link PURGE_SUBJECT} ({@link PurgeRequestSchema}). */
+export type PurgeRequest = v.InferOutput<typeof PurgeRequestSchema>;
 
 /** One shield's answer to a purge. */
-export interface PurgeAck {
-  purgeId: string;
-  shieldId: string;
-  region: string;
+export const PurgeAckSchema = v.object({
+  purgeId: v.string(),
+  shieldId: v.custom<string>(isSubjectToken),
+  region: v.custom<string>(isSubjectToken),
   /** Entries the shield removed. */
-  removed: number;
+  removed: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
   /** Why the shield could not purge (then `removed` is 0). */
-  error?: string;
-}
+  error: v.optional(v.string()),
+});
+
+/** One shield's answer to a purge ({@link PurgeAckSchema}). */
+export type PurgeAck = v.InferOutput<typeof PurgeAckSchema>;
 
 /** A shield's heartbeat on {@link SHIELD_HEARTBEAT_SUBJECT}. */
-export interface ShieldBeat {
-  shieldId: string;
-  region: string;
+export const ShieldBeatSchema = v.object({
+  shieldId: v.custom<string>(isSubjectToken),
+  region: v.custom<string>(isSubjectToken),
   /** Interval of the shield's heartbeats, ms: silence for longer means it is gone. */
-  intervalMs: number;
+  intervalMs: v.pipe(v.number(), v.finite(), v.gtValue(0)),
   /** True on the last beat of a shield that stops (it has no cache to purge any more). */
-  leaving?: boolean;
-}
+  leaving: v.optional(
+    v.pipe(
+      v.boolean(),
+      v.transform((leaving) => (leaving ? true : undefined)),
+    ),
+  ),
+});
 
-const PURGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-function text(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= MAX_PURGE_TEXT;
-}
+/** A shield's heartbeat ({@link ShieldBeatSchema}). */
+export type ShieldBeat = v.InferOutput<typeof ShieldBeatSchema>;
 
 /**
  * What is wrong with `value` as a {@link PurgeSelector}, or `undefined` when
@@ -79,54 +156,7 @@ function text(v: unknown): v is string {
  * with `/`, a URL has a host and a path, a surrogate key has no white space.
  */
 export function purgeSelectorProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return 'must be an object with a kind';
-  }
-  const v = value as Record<string, unknown>;
-  const optionalToken = (field: 'app' | 'environment'): string | undefined =>
-    v[field] === undefined || isSubjectToken(v[field])
-      ? undefined
-      : `${field} must be lower-case letters, digits and dashes, got ${JSON.stringify(v[field])}`;
-  switch (v.kind) {
-    case 'url':
-      if (!text(v.url) || !/^[^/\s]+\/\S*$/.test(v.url)) {
-        return `url must be host + path (e.g. shop.example.com/p/1?x=1), got ${JSON.stringify(v.url)}`;
-      }
-      return undefined;
-    case 'path':
-      if (!text(v.pattern) || !v.pattern.startsWith('/')) {
-        return `pattern must be a path pattern starting with / (e.g. /p/:id*), got ${JSON.stringify(v.pattern)}`;
-      }
-      return optionalToken('app') ?? optionalToken('environment');
-    case 'surrogate-key':
-      if (!text(v.key) || /[\s,]/.test(v.key)) {
-        return `key must be one surrogate key (no spaces or commas), got ${JSON.stringify(v.key)}`;
-      }
-      return optionalToken('app');
-    case 'environment':
-      if (!isSubjectToken(v.app) || !isSubjectToken(v.environment)) {
-        return `app and environment must be lower-case letters, digits and dashes, got ${JSON.stringify(v.app)} and ${JSON.stringify(v.environment)}`;
-      }
-      return undefined;
-    default:
-      return `kind must be url, path, surrogate-key or environment, got ${JSON.stringify(v.kind)}`;
-  }
-}
-
-/** The selector with only its own fields (anything else a sender added is dropped). */
-function cleanSelector(v: Record<string, unknown>): PurgeSelector {
-  const opt = (field: string) =>
-    typeof v[field] === 'string' ? { [field]: v[field] as string } : {};
-  switch (v.kind) {
-    case 'url':
-      return { kind: 'url', url: v.url as string };
-    case 'path':
-      return { kind: 'path', pattern: v.pattern as string, ...opt('app'), ...opt('environment') };
-    case 'surrogate-key':
-      return { kind: 'surrogate-key', key: v.key as string, ...opt('app') };
-    default:
-      return { kind: 'environment', app: v.app as string, environment: v.environment as string };
-  }
+  return problemOf(PurgeSelectorSchema, value);
 }
 
 /**
@@ -164,15 +194,9 @@ export function normalizePurgeUrl(input: string): string {
  * @throws FlotillaError `FLOTILLA_ERR_INVALID_OPTION` for a bad id or selector
  */
 export function encodePurgeRequest(req: PurgeRequest): Uint8Array {
-  if (typeof req.purgeId !== 'string' || !PURGE_ID.test(req.purgeId)) {
-    throw new FlotillaError(
-      'FLOTILLA_ERR_INVALID_OPTION',
-      `purgeId must be 1-64 letters, digits, - or _, got ${JSON.stringify(req.purgeId)}`,
-    );
-  }
-  const problem = purgeSelectorProblem(req.selector);
+  const problem = problemOf(PurgeRequestSchema, req);
   if (problem !== undefined) {
-    throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', `purge selector: ${problem}`);
+    throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', `purge request: ${problem}`);
   }
   return encodeJsonBody({ purgeId: req.purgeId, selector: req.selector });
 }
@@ -182,18 +206,7 @@ export function encodePurgeRequest(req: PurgeRequest): Uint8Array {
  * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` naming what is wrong
  */
 export function decodePurgeRequest(bytes: Uint8Array): PurgeRequest {
-  const v = decodeJsonObject(bytes, 'purge request');
-  if (typeof v.purgeId !== 'string' || !PURGE_ID.test(v.purgeId)) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'purge request has no valid purgeId');
-  }
-  const problem = purgeSelectorProblem(v.selector);
-  if (problem !== undefined) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', `purge request selector: ${problem}`);
-  }
-  return {
-    purgeId: v.purgeId,
-    selector: cleanSelector(v.selector as Record<string, unknown>),
-  };
+  return decodeJsonBody(PurgeRequestSchema, bytes, 'purge request');
 }
 
 /** Encodes a {@link PurgeAck}. */
@@ -206,29 +219,11 @@ export function encodePurgeAck(ack: PurgeAck): Uint8Array {
  * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
  */
 export function decodePurgeAck(bytes: Uint8Array): PurgeAck {
-  const v = decodeJsonObject(bytes, 'purge ack');
-  if (
-    typeof v.purgeId !== 'string' ||
-    !isSubjectToken(v.shieldId) ||
-    !isSubjectToken(v.region) ||
-    typeof v.removed !== 'number' ||
-    !Number.isInteger(v.removed) ||
-    v.removed < 0 ||
-    (v.error !== undefined && typeof v.error !== 'string')
-  ) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'purge ack has the wrong shape');
-  }
-  return {
-    purgeId: v.purgeId,
-    shieldId: v.shieldId as string,
-    region: v.region as string,
-    removed: v.removed,
-    ...(typeof v.error === 'string' ? { error: v.error } : {}),
-  };
+  return decodeJsonBody(PurgeAckSchema, bytes, 'purge ack');
 }
 
 /** Encodes a {@link ShieldBeat}. */
-export function encodeShieldBeat(beat: ShieldBeat): Uint8Array {
+export function encodeShieldBeat(beat: v.InferInput<typeof ShieldBeatSchema>): Uint8Array {
   return encodeJsonBody(beat);
 }
 
@@ -237,21 +232,5 @@ export function encodeShieldBeat(beat: ShieldBeat): Uint8Array {
  * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
  */
 export function decodeShieldBeat(bytes: Uint8Array): ShieldBeat {
-  const v = decodeJsonObject(bytes, 'shield heartbeat');
-  if (
-    !isSubjectToken(v.shieldId) ||
-    !isSubjectToken(v.region) ||
-    typeof v.intervalMs !== 'number' ||
-    !Number.isFinite(v.intervalMs) ||
-    v.intervalMs <= 0 ||
-    (v.leaving !== undefined && typeof v.leaving !== 'boolean')
-  ) {
-    throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', 'shield heartbeat has the wrong shape');
-  }
-  return {
-    shieldId: v.shieldId as string,
-    region: v.region as string,
-    intervalMs: v.intervalMs,
-    ...(v.leaving === true ? { leaving: true } : {}),
-  };
+  return decodeJsonBody(ShieldBeatSchema, bytes, 'shield heartbeat');
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from './errors.ts';
 import { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
-import { isSubjectToken, regionSubjects } from './subjects.ts';
+import { isSubjectToken } from './patterns.ts';
+import { regionSubjects } from './subjects.ts';
 import { nextTraceparent, traceIdOf } from './trace.ts';
 
 function thrown(fn: () => unknown): FlotillaError {

@@ -1,16 +1,10 @@
 import { InvalidOptionError } from './errors.ts';
+import { isSubjectToken } from './patterns.ts';
 
 /**
  * NATS subjects of one region. Region names are validated so that they can
  * never inject wildcards or extra tokens into a subject.
  */
-
-const TOKEN = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** True when `name` is usable as a region or worker id in a subject. */
-export function isSubjectToken(name: unknown): boolean {
-  return typeof name === 'string' && TOKEN.test(name);
-}
 
 /** Subjects and queue groups used by one region. */
 export interface RegionSubjects {

@@ -1,19 +1,22 @@
-import { randomFillSync } from 'node:crypto';
-
 /**
  * Random bytes for ids, drawn from the CSPRNG 4 KiB at a time: one
- * `randomBytes(8)` call costs ~6 µs, and every hop of every request draws a
- * span id.
+ * `getRandomValues` call per id costs several µs, and every hop of every
+ * request draws a span id. Web crypto only, so that bundle-side code
+ * (isolates) can import this package.
  */
-const pool = Buffer.alloc(4096);
-let used = pool.length;
+const POOL_BYTES = 4096;
+const pool = new Uint8Array(POOL_BYTES);
+let used = POOL_BYTES;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 function randomHex(bytes: number): string {
-  if (used + bytes > pool.length) {
-    randomFillSync(pool);
+  if (used + bytes > POOL_BYTES) {
+    globalThis.crypto.getRandomValues(pool);
     used = 0;
   }
-  const hex = pool.toString('hex', used, used + bytes);
+  // A table lookup per byte is as fast as Buffer's hex encoding for ids this short.
+  let hex = '';
+  for (let i = used; i < used + bytes; i++) hex += HEX[pool[i] as number];
   used += bytes;
   return hex;
 }

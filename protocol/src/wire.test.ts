@@ -1,4 +1,8 @@
+import fc from 'fast-check';
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, type ErrorCode, fromWireError } from './errors.ts';
+import { SUBJECT_TOKEN } from './patterns.ts';
 import {
   decodeRenderRequest,
   decodeRenderResult,
@@ -6,6 +10,9 @@ import {
   encodeRenderResult,
   PROTOCOL_VERSION,
   type RenderRequest,
+  RenderRequestSchema,
+  type RenderResult,
+  RenderResultSchema,
   topLevelMs,
   WIRE_HEADERS,
   type WireMessage,
@@ -168,7 +175,7 @@ describe('render result', () => {
   it('round-trips an error with its timings and no body', () => {
     const result = {
       ok: false as const,
-      error: { code: 'FLOTILLA_ERR_RENDER', message: 'handler threw: boom' },
+      error: { code: 'FLOTILLA_ERR_RENDER' as const, message: 'handler threw: boom' },
       timings: { worker: 4 },
     };
     const msg = encodeRenderResult(result);
@@ -262,5 +269,123 @@ describe('topLevelMs', () => {
       topLevelMs({ shield: 1, transport: 2, scheduler: 3, worker: 4, render: 100, queue: 50 }),
     ).toBe(10);
     expect(topLevelMs({})).toBe(0);
+  });
+});
+
+// The render request and result are decoded by hand (they cross the wire
+// for every request); the schemas they are typed from must agree with them.
+describe('the hand decoders agree with the schemas', () => {
+  const headerList = fc.array(fc.tuple(fc.string(), fc.string()), { maxLength: 4 });
+  const timings = fc.dictionary(fc.string(), fc.integer(), { maxKeys: 3 });
+  const requests: fc.Arbitrary<RenderRequest> = fc.record(
+    {
+      deploymentId: fc.string({ minLength: 1 }),
+      method: fc.string({ minLength: 1 }),
+      url: fc.string({ minLength: 1 }),
+      headers: headerList,
+      body: fc.uint8Array({ maxLength: 16 }),
+      deadline: fc.integer(),
+      traceparent: fc.string(),
+      requestId: fc.string(),
+      attempt: fc.integer({ min: 1 }),
+      ackTo: fc.string({ minLength: 1 }),
+      environment: fc.stringMatching(SUBJECT_TOKEN),
+    },
+    {
+      requiredKeys: [
+        'deploymentId',
+        'method',
+        'url',
+        'headers',
+        'body',
+        'deadline',
+        'traceparent',
+        'requestId',
+        'attempt',
+      ],
+    },
+  );
+  const results: fc.Arbitrary<RenderResult> = fc.oneof(
+    fc.record({
+      ok: fc.constant(true as const),
+      status: fc.integer({ min: 100, max: 599 }),
+      headers: headerList,
+      body: fc.uint8Array({ maxLength: 16 }),
+      timings,
+    }),
+    fc.record({
+      ok: fc.constant(false as const),
+      error: fc.record({
+        code: fc.constantFrom(...(Object.keys(ERROR_CODES) as ErrorCode[])),
+        message: fc.string(),
+      }),
+      timings,
+    }),
+  );
+  const headerNames = fc.constantFrom(...Object.values(WIRE_HEADERS));
+  const mangled = fc.dictionary(
+    headerNames,
+    fc.oneof(fc.string(), fc.constantFrom('', '1', '-1', '1.5', 'NaN', '[]', '[["a"]]', '{}')),
+    { maxKeys: 3 },
+  );
+
+  /** Every value the schema accepts round-trips; a mangled message decodes into one it accepts, or is refused. */
+  function agree<T>(
+    schema: v.GenericSchema<unknown, T>,
+    values: fc.Arbitrary<T>,
+    encode: (value: T) => WireMessage,
+    decode: (msg: WireMessage) => T,
+  ): void {
+    fc.assert(
+      fc.property(values, (value) => {
+        expect(v.is(schema, value)).toBe(true);
+        expect(decode(encode(value))).toEqual(value);
+      }),
+    );
+    fc.assert(
+      fc.property(values, mangled, (value, change) => {
+        let decoded: T;
+        try {
+          decoded = decode(withHeaders(encode(value), change));
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('FLOTILLA_ERR_PROTOCOL');
+          return;
+        }
+        expect(v.safeParse(schema, decoded).issues).toBeUndefined();
+      }),
+    );
+  }
+
+  it('for render requests', () => {
+    agree(RenderRequestSchema, requests, encodeRenderRequest, decodeRenderRequest);
+  });
+
+  it('for render results', () => {
+    agree(RenderResultSchema, results, encodeRenderResult, decodeRenderResult);
+  });
+
+  it('keeps an error code this process does not know; a FlotillaError rebuilt from it is internal', () => {
+    const msg = withHeaders(
+      encodeRenderResult({
+        ok: false,
+        error: { code: 'FLOTILLA_ERR_RENDER', message: 'x' },
+        timings: {},
+      }),
+      {
+        [WIRE_HEADERS.error]: '{"code":"FLOTILLA_ERR_FROM_THE_FUTURE","message":"boom"}',
+      },
+    );
+    const result = decodeRenderResult(msg);
+    expect(result).toEqual({
+      ok: false,
+      error: { code: 'FLOTILLA_ERR_FROM_THE_FUTURE', message: 'boom' },
+      timings: {},
+    });
+    const err = fromWireError(result.ok ? { code: '', message: '' } : result.error);
+    expect([err.code, err.message, err.status]).toEqual([
+      'FLOTILLA_ERR_INTERNAL',
+      'FLOTILLA_ERR_FROM_THE_FUTURE: boom',
+      500,
+    ]);
   });
 });

@@ -1,5 +1,7 @@
-import { FlotillaError, isWireError, type WireError } from './errors.ts';
-import { isSubjectToken } from './subjects.ts';
+import * as v from 'valibot';
+import { FlotillaError, isWireError, type WireErrorCode } from './errors.ts';
+import { isSubjectToken } from './patterns.ts';
+import { got, integer, isPlainObject, requiredString, subjectToken } from './schema.ts';
 
 /** Version of the render messages below; bumped on any incompatible change. */
 export const PROTOCOL_VERSION = 1;
@@ -32,36 +34,56 @@ export const WIRE_HEADERS = {
   environment: 'flotilla-environment',
 } as const;
 
-/** A request to render one HTTP request with one deployment. */
-export interface RenderRequest {
+/** HTTP headers as they cross the wire: `[name, value]` pairs, in order. */
+const HeaderListSchema = v.array(
+  v.strictTuple([v.string(), v.string()], got('must be a [name, value] pair of strings')),
+  got('must be a list of [name, value] pairs'),
+);
+
+const BytesSchema = v.custom<Uint8Array>((b) => b instanceof Uint8Array, got('must be bytes'));
+
+/**
+ * A request to render one HTTP request with one deployment. The decoder
+ * ({@link decodeRenderRequest}) is hand-written, since it runs for every
+ * request; it checks the same rules, and a test holds the two together.
+ */
+export const RenderRequestSchema = v.object({
   /** Immutable deployment to render with. */
-  deploymentId: string;
+  deploymentId: requiredString(),
   /** HTTP method, upper-case. */
-  method: string;
+  method: requiredString(),
   /** Absolute URL as the client asked for it. */
-  url: string;
+  url: requiredString(),
   /** HTTP request headers, lower-case names, in order. */
-  headers: Array<[string, string]>;
+  headers: HeaderListSchema,
   /** Request body; empty for GET and HEAD. */
-  body: Uint8Array;
+  body: BytesSchema,
   /** Absolute deadline, epoch milliseconds. Work past it is not started. */
-  deadline: number;
+  deadline: v.pipe(v.number(), v.finite(got('must be a number'))),
   /** W3C trace context of the request. */
-  traceparent: string;
+  traceparent: v.string(),
   /** Id of the request for logs, unique per client request. */
-  requestId: string;
+  requestId: v.string(),
   /** 1 for the first try, 2 for a retry. */
-  attempt: number;
+  attempt: integer(1, got('must be a positive integer')),
   /** Where the scheduler that takes the request says so (the shield's ack subject). */
-  ackTo?: string;
+  ackTo: v.optional(requiredString()),
   /**
    * The app environment the request is served for (`production`), whose
    * variables and backend origins the worker resolves through its bundle
    * store. Absent for preview hosts (the deployment alone). A subject token:
    * lower-case letters, digits and dashes.
    */
-  environment?: string;
-}
+  environment: v.optional(subjectToken()),
+});
+
+const TimingsSchema = v.pipe(
+  v.custom<Record<string, unknown>>(isPlainObject, got('must be an object of stage → ms')),
+  v.record(v.string(), v.number()),
+);
+
+/** A request to render one HTTP request with one deployment ({@link RenderRequestSchema}). */
+export type RenderRequest = v.InferOutput<typeof RenderRequestSchema>;
 
 /**
  * Per-stage durations of a render, in milliseconds, as shown in
@@ -69,9 +91,7 @@ export interface RenderRequest {
  * the whole request; `queue` (waiting for a thread), `load` (cold start) and
  * `render` (inside the isolate) are parts of `worker`.
  */
-export interface StageTimings {
-  [stage: string]: number;
-}
+export type StageTimings = v.InferOutput<typeof TimingsSchema>;
 
 /** Stages that do not overlap: their sum is the time of the whole request. */
 export const TOP_LEVEL_STAGES = ['shield', 'transport', 'scheduler', 'worker'] as const;
@@ -83,16 +103,32 @@ export function topLevelMs(timings: StageTimings): number {
   return sum;
 }
 
-/** The answer to a {@link RenderRequest}: a response, or an error. */
-export type RenderResult =
-  | {
-      ok: true;
-      status: number;
-      headers: Array<[string, string]>;
-      body: Uint8Array;
-      timings: StageTimings;
-    }
-  | { ok: false; error: WireError; timings: StageTimings };
+/** A {@link WireError}: its code is `FLOTILLA_ERR_*`, of the catalogue or not (yet). */
+const WireErrorSchema = v.object({
+  code: v.custom<WireErrorCode>(
+    (code) => typeof code === 'string' && code.startsWith('FLOTILLA_ERR_'),
+    got('must be a FLOTILLA_ERR_* code'),
+  ),
+  message: v.string(),
+});
+
+/**
+ * The answer to a {@link RenderRequest}: a response, or an error. Decoded by
+ * hand like the request ({@link decodeRenderResult}).
+ */
+export const RenderResultSchema = v.variant('ok', [
+  v.object({
+    ok: v.literal(true),
+    status: v.pipe(integer(100, got('must be an HTTP status')), v.maxValue(599)),
+    headers: HeaderListSchema,
+    body: BytesSchema,
+    timings: TimingsSchema,
+  }),
+  v.object({ ok: v.literal(false), error: WireErrorSchema, timings: TimingsSchema }),
+]);
+
+/** The answer to a {@link RenderRequest}: a response, or an error ({@link RenderResultSchema}). */
+export type RenderResult = v.InferOutput<typeof RenderResultSchema>;
 
 const EMPTY = new Uint8Array(0);
 
@@ -101,10 +137,10 @@ function protocolError(message: string): FlotillaError {
 }
 
 function checkVersion(msg: WireMessage): void {
-  const v = msg.headers[WIRE_HEADERS.version];
-  if (v !== String(PROTOCOL_VERSION)) {
+  const version = msg.headers[WIRE_HEADERS.version];
+  if (version !== String(PROTOCOL_VERSION)) {
     throw protocolError(
-      `unsupported message version ${v === undefined ? '(none)' : JSON.stringify(v)}, this process speaks ${PROTOCOL_VERSION}`,
+      `unsupported message version ${version === undefined ? '(none)' : JSON.stringify(version)}, this process speaks ${PROTOCOL_VERSION}`,
     );
   }
 }
@@ -227,7 +263,8 @@ export function decodeRenderResult(msg: WireMessage): RenderResult {
   const timings = timingsText === undefined ? {} : parseJson(timingsText, 'timings', isTimings);
   const errorText = msg.headers[WIRE_HEADERS.error];
   if (errorText !== undefined) {
-    return { ok: false, error: parseJson(errorText, 'error', isWireError), timings };
+    const error = parseJson(errorText, 'error', isWireError);
+    return { ok: false, error: { code: error.code, message: error.message }, timings };
   }
   const status = Number(required(msg, WIRE_HEADERS.status));
   if (!Number.isInteger(status) || status < 100 || status > 599) {

@@ -5,63 +5,8 @@
  * declared origin) to one of them. Anything else is refused with a message
  * naming the URL, the reason and the declared backends.
  */
+import { validateBackends } from '@flotilla/protocol/schema';
 import { GuestFailure } from './fetch-errors.ts';
-
-/** Backend names: what may stand in `backend://<name>/`. */
-const BACKEND_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-
-/**
- * Validates a deployment's backends (name → origin) and returns them with
- * each origin normalized (`new URL(origin).origin`: lower-case host, no
- * default port, no trailing slash).
- *
- * A name is 1–63 characters of `a-z`, `0-9`, `-`, `_`, starting with a
- * letter or digit. An origin is an absolute `http:` or `https:` URL with no
- * path (other than `/`), query, fragment or userinfo.
- *
- * @param fail builds the error thrown for a bad entry, given the option's
- * name (`backends`, `backends.api`) and the problem.
- */
-export function validateBackends(
-  value: unknown,
-  fail: (option: string, problem: string) => Error,
-): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw fail('backends', 'must be an object of backend name → origin URL');
-  }
-  const out: Record<string, string> = {};
-  for (const [name, origin] of Object.entries(value)) {
-    const option = `backends.${name}`;
-    if (!BACKEND_NAME.test(name)) {
-      throw fail(
-        option,
-        'is not a valid backend name (1-63 of a-z, 0-9, "-", "_", starting with a letter or digit)',
-      );
-    }
-    if (typeof origin !== 'string') throw fail(option, 'must be an origin URL string');
-    let url: URL;
-    try {
-      url = new URL(origin);
-    } catch {
-      throw fail(option, `must be an absolute http(s) origin URL, got ${JSON.stringify(origin)}`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw fail(option, `must use http: or https:, got ${JSON.stringify(origin)}`);
-    }
-    if (url.username !== '' || url.password !== '') {
-      throw fail(option, 'must not carry credentials (user:password@)');
-    }
-    if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(origin)) {
-      throw fail(
-        option,
-        `must be an origin only (scheme, host, port), without path, query or fragment, got ${JSON.stringify(origin)}`,
-      );
-    }
-    out[name] = url.origin;
-  }
-  return out;
-}
 
 /** Override sets of backends kept validated per isolate (environments of a deployment are few). */
 const MAX_CACHED_OVERRIDES = 32;
@@ -99,7 +44,7 @@ export class BackendPolicy {
   /** Validated override sets (by their entries), oldest first. */
   readonly #overrides = new Map<string, Readonly<Record<string, string>>>();
 
-  /** @param backends already validated ({@link validateBackends}). */
+  /** @param backends already validated (`validateBackends` of `@flotilla/protocol/schema`). */
   constructor(deploymentId: string, backends: Record<string, string>) {
     this.deploymentId = deploymentId;
     this.backends = Object.freeze({ ...backends });
@@ -108,7 +53,7 @@ export class BackendPolicy {
   /**
    * The backends of one render: the declared ones, with the names in
    * `overrides` re-pointed to the origins given there (an environment's
-   * backends). Each origin is validated as in {@link validateBackends}; a
+   * backends). Each origin is validated as in `validateBackends` (`@flotilla/protocol/schema`); a
    * name the deployment does not declare is refused, since a render may
    * re-point a backend but never add one. Validated sets are cached, so a
    * render with the same overrides as an earlier one costs a lookup.

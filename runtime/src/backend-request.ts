@@ -6,12 +6,16 @@
  * {@link GuestFailure}.
  */
 import { nextTraceparent } from '@flotilla/protocol';
+import {
+  UNSAFE_HEADER_VALUE as BAD_HEADER_VALUE,
+  HEADER_NAME,
+  HTTP_TOKEN as METHOD,
+} from '@flotilla/protocol/patterns';
 import { type BackendPolicy, type BackendTarget, shown } from './backend-policy.ts';
 import { guestResponse } from './backend-response.ts';
 import { type AbortKind, FetchAbort, GuestFailure } from './fetch-errors.ts';
 import type { RenderScope } from './fetch-scope.ts';
 import type { GuestFetchResult } from './guest/host.ts';
-import { BAD_HEADER_VALUE, HEADER_NAME } from './marshal.ts';
 
 /** Redirects followed for one `fetch` call (each to a declared backend). */
 export const MAX_REDIRECTS = 5;
@@ -25,7 +29,6 @@ export interface BackendFetchInit {
   redirect: unknown;
 }
 
-const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Request headers never forwarded from the guest (hop-by-hop, framing, ours). */

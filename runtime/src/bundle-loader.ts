@@ -3,10 +3,10 @@
  * and its bridge, then the bundle compiled (with this thread's compile
  * cache) and evaluated, and a check that it registered a handler.
  */
+import { FlotillaError } from '@flotilla/protocol';
 import ivm from 'isolated-vm';
 import type { CompileCache } from './compile-cache.ts';
 import type { GuestLogEntry } from './console-capture.ts';
-import { SandboxError } from './errors.ts';
 import { type Bridge, installBridge } from './host-bridge.ts';
 import { isMemoryError, isTimeout } from './limit-guard.ts';
 import type { SandboxLimits } from './limits.ts';
@@ -38,7 +38,7 @@ function describeError(err: unknown): string {
  * `cpuMs` for the evaluation). On failure nothing is left: the isolate is
  * disposed and its References released.
  *
- * @throws SandboxError `FLOTILLA_ERR_BUNDLE` (syntax error, threw while
+ * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` (syntax error, threw while
  * loading, no handler), `FLOTILLA_ERR_CPU_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`.
  */
 export async function loadIsolate(
@@ -61,7 +61,7 @@ export async function loadIsolate(
         ...(cachedData ? { cachedData } : { produceCachedData: cache !== undefined }),
       });
     } catch (err) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `bundle of ${source.deploymentId} does not compile: ${describeError(err)}`,
         { cause: err },
@@ -80,25 +80,25 @@ export async function loadIsolate(
       await script.run(context, { timeout: limits.cpuMs, release: true });
     } catch (err) {
       if (isTimeout(err)) {
-        throw new SandboxError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_CPU_LIMIT',
           `bundle of ${source.deploymentId} used more than ${limits.cpuMs} ms of CPU while loading`,
         );
       }
       if (isMemoryError(err, isolate)) {
-        throw new SandboxError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_MEMORY_LIMIT',
           `bundle of ${source.deploymentId} exceeded ${limits.heapMb} MB while loading`,
         );
       }
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `bundle of ${source.deploymentId} threw while loading: ${describeError(err)}`,
         { cause: err },
       );
     }
     if (!(await bridge.hasHandler.apply(undefined, [], { timeout: limits.cpuMs }))) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `bundle of ${source.deploymentId} never called Flotilla.serve(handler)`,
       );

@@ -1,7 +1,5 @@
 export { UNDECLARED_BACKEND } from './backend-fetch.ts';
-export { validateBackends } from './backend-policy.ts';
 export { CompileCache } from './compile-cache.ts';
-export { SandboxError } from './errors.ts';
 export { guestPreludeSource, useGuestPreludeSource } from './guest-code.ts';
 export { type DeploymentSource, IsolateCache, type IsolateCacheStats } from './isolate-cache.ts';
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';

@@ -5,14 +5,14 @@
  * that broke the limit fails with its code and every other render running
  * in the isolate with a note that another render caused it.
  */
+import { type ErrorCode, FlotillaError } from '@flotilla/protocol';
 import type ivm from 'isolated-vm';
-import { SandboxError } from './errors.ts';
 import type { SandboxLimits } from './limits.ts';
 import { noteCpuHog } from './sync-policy.ts';
 
 /** Why an isolate was disposed while renders were running. */
 export interface KillReason {
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -178,29 +178,29 @@ export class LimitGuard {
    * in the guard, if it has one.
    */
   async failure(err: unknown, fail?: FailRender): Promise<Error> {
-    if (err instanceof SandboxError) return err;
+    if (err instanceof FlotillaError) return err;
     // A timer callback that hits a limit terminates the isolate's execution,
     // which rejects this render ("Promise was abandoned") possibly before
     // that callback's own failure, which names the limit, has been handled.
     if (this.#firing.size > 0) await Promise.allSettled([...this.#firing]);
     if (this.#killed) return this.#victimError(this.#killed);
     if (isTimeout(err)) {
-      const reason = {
+      const reason: KillReason = {
         code: 'FLOTILLA_ERR_CPU_LIMIT',
         message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU; isolate disposed`,
       };
       this.kill(reason, fail);
-      return new SandboxError(reason.code, reason.message);
+      return new FlotillaError(reason.code, reason.message);
     }
     if (isMemoryError(err, this.#isolate)) {
-      const reason = {
+      const reason: KillReason = {
         code: 'FLOTILLA_ERR_MEMORY_LIMIT',
         message: `render of ${this.#deploymentId} exceeded the ${this.#limits.heapMb} MB heap; isolate disposed`,
       };
       this.kill(reason, fail);
-      return new SandboxError(reason.code, reason.message);
+      return new FlotillaError(reason.code, reason.message);
     }
-    return new SandboxError(
+    return new FlotillaError(
       'FLOTILLA_ERR_RENDER',
       `render of ${this.#deploymentId} failed: ${(err as Error).message}`,
       { cause: err },
@@ -245,8 +245,8 @@ export class LimitGuard {
     }
   }
 
-  #victimError(reason: KillReason): SandboxError {
-    return new SandboxError(
+  #victimError(reason: KillReason): FlotillaError {
+    return new FlotillaError(
       reason.code,
       `isolate of ${this.#deploymentId} was disposed while this render ran: ${reason.message}`,
     );

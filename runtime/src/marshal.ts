@@ -4,8 +4,8 @@
  * and turned into a {@link SandboxResponse}.
  */
 import { transcode } from 'node:buffer';
-import { InvalidOptionError } from '@flotilla/protocol';
-import { SandboxError } from './errors.ts';
+import { FlotillaError, fromWireError, InvalidOptionError } from '@flotilla/protocol';
+import { HEADER_NAME, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import type { GuestResult } from './guest/host.ts';
 
 /** The request a bundle renders, as plain data. */
@@ -26,11 +26,6 @@ export interface SandboxResponse {
   /** CPU time the isolate spent on this render, in ms (approximate under concurrency). */
   cpuMs: number;
 }
-
-/** An HTTP header name (a token), lower-case. */
-export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-/** What no header value may hold. */
-export const BAD_HEADER_VALUE = /[\0\r\n]/;
 
 /** Reused per thread: UTF-8 straight into it, then one exact copy (faster than TextEncoder). */
 let scratch = Buffer.allocUnsafeSlow(256 * 1024);
@@ -121,7 +116,7 @@ function invalidResult(result: GuestResult): string | undefined {
       typeof pair[0] !== 'string' ||
       typeof pair[1] !== 'string' ||
       !HEADER_NAME.test(pair[0]) ||
-      BAD_HEADER_VALUE.test(pair[1])
+      UNSAFE_HEADER_VALUE.test(pair[1])
     ) {
       return `an invalid header ${JSON.stringify(Array.isArray(pair) ? pair[0] : pair)?.slice(0, 100)}`;
     }
@@ -138,7 +133,7 @@ function invalidResult(result: GuestResult): string | undefined {
  * The response a render's guest `result` stands for, its body in UTF-8 and
  * in a buffer of its own.
  *
- * @throws SandboxError `FLOTILLA_ERR_RENDER` for a result of the wrong shape
+ * @throws FlotillaError `FLOTILLA_ERR_RENDER` for a result of the wrong shape
  * or the bundle's own error (with its code), `FLOTILLA_ERR_OUTPUT_LIMIT` for
  * a body over `outputBytes`.
  */
@@ -150,16 +145,16 @@ export function toResponse(
 ): SandboxResponse {
   const problem = invalidResult(result);
   if (problem !== undefined) {
-    throw new SandboxError(
+    throw new FlotillaError(
       'FLOTILLA_ERR_RENDER',
       `render of ${deploymentId} returned an invalid response: ${problem}`,
     );
   }
-  if (!result.ok) throw new SandboxError(result.code, result.message);
+  if (!result.ok) throw fromWireError(result);
   const body =
     result.bodyBytes ?? (result.bodyText !== null ? utf8(result.bodyText) : new Uint8Array(0));
   if (body.byteLength > outputBytes) {
-    throw new SandboxError(
+    throw new FlotillaError(
       'FLOTILLA_ERR_OUTPUT_LIMIT',
       `response of ${deploymentId} is ${body.byteLength} bytes, over the ${outputBytes}-byte cap`,
     );

@@ -3,15 +3,14 @@
  * renders, and keeps it within its limits ({@link LimitGuard}) until it is
  * retired or disposed. See `runtime/README.md`, "How a render runs".
  */
-import { InvalidOptionError } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import { validateBackends } from '@flotilla/protocol/schema';
 import type ivm from 'isolated-vm';
 import { BackendFetcher } from './backend-fetch.ts';
-import { validateBackends } from './backend-policy.ts';
 import type { BackendFetchInit } from './backend-request.ts';
 import { type LoadedIsolate, loadIsolate } from './bundle-loader.ts';
 import type { CompileCache } from './compile-cache.ts';
 import type { GuestLogEntry } from './console-capture.ts';
-import { SandboxError } from './errors.ts';
 import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
 import type { GuestEntries } from './host-bridge.ts';
@@ -153,7 +152,7 @@ export class DeploymentIsolate {
    * Creates an isolate, installs the guest globals, evaluates the bundle and
    * checks that it registered a handler.
    *
-   * @throws SandboxError `FLOTILLA_ERR_BUNDLE` (too big, syntax error, threw
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` (too big, syntax error, threw
    * while loading, no handler), `FLOTILLA_ERR_CPU_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`.
    * @throws InvalidOptionError `FLOTILLA_ERR_INVALID_OPTION` naming a bad
    * backend (`backends.api`) or limit.
@@ -162,7 +161,7 @@ export class DeploymentIsolate {
     const limits = resolveLimits(options.limits, options.ceiling ?? DEFAULT_LIMITS);
     const size = Buffer.byteLength(options.code);
     if (size > limits.bundleBytes) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `bundle of ${options.deploymentId} is ${size} bytes, over the ${limits.bundleBytes}-byte cap`,
       );
@@ -251,7 +250,7 @@ export class DeploymentIsolate {
    * (frozen, fresh per render), and its `fetch` reaches the declared
    * backends, re-pointed by `options.backends`.
    *
-   * @throws SandboxError `FLOTILLA_ERR_RENDER`, `FLOTILLA_ERR_CPU_LIMIT`,
+   * @throws FlotillaError `FLOTILLA_ERR_RENDER`, `FLOTILLA_ERR_CPU_LIMIT`,
    * `FLOTILLA_ERR_WALL_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`,
    * `FLOTILLA_ERR_OUTPUT_LIMIT`, `FLOTILLA_ERR_DEADLINE`.
    * @throws InvalidOptionError `FLOTILLA_ERR_INVALID_OPTION` naming a bad
@@ -260,7 +259,7 @@ export class DeploymentIsolate {
    */
   async render(request: SandboxRequest, options: RenderOptions = {}): Promise<SandboxResponse> {
     if (this.disposed) {
-      throw new SandboxError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_INTERNAL',
         `isolate of ${this.deploymentId} is disposed`,
       );
@@ -268,7 +267,7 @@ export class DeploymentIsolate {
     const remainingMs =
       options.deadline === undefined ? Number.POSITIVE_INFINITY : options.deadline - Date.now();
     if (remainingMs <= 0)
-      throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed before render');
+      throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed before render');
     const env = envPairs(options.env, this.deploymentId);
     const backends = this.#backend.withOverrides(options.backends, invalidOption);
     const init: GuestRequestInit = {
@@ -304,7 +303,7 @@ export class DeploymentIsolate {
         timer = setTimeout(
           () =>
             reject(
-              new SandboxError(
+              new FlotillaError(
                 'FLOTILLA_ERR_DEADLINE',
                 `render of ${this.deploymentId} did not finish before the request's deadline (${Math.round(remainingMs)} ms)`,
               ),
@@ -389,7 +388,7 @@ export class DeploymentIsolate {
     }
     let fail!: FailRender;
     const killed = new Promise<never>((_, reject) => {
-      fail = (reason: KillReason) => reject(new SandboxError(reason.code, reason.message));
+      fail = (reason: KillReason) => reject(new FlotillaError(reason.code, reason.message));
     });
     const wall = this.#guard.begin(fail, cpuStart, startedAt);
     const pending = call();

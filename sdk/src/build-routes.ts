@@ -11,6 +11,7 @@
 import { webcrypto } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { type ManifestRoute, validateRoute } from '@flotilla/manifest';
+import { describeValue } from '@flotilla/protocol/patterns';
 import { buildFailure } from './build-errors.ts';
 import { DESCRIBE_ROUTES } from './router/router.ts';
 
@@ -216,10 +217,4 @@ function messageOf(error: unknown, withName = false): string {
     return withName && typeof name === 'string' && name !== '' ? `${name}: ${message}` : message;
   }
   return String(error);
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value;
 }

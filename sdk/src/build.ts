@@ -24,21 +24,13 @@ import {
   type ManifestRoute,
   validateManifest,
 } from '@flotilla/manifest';
+import { parseOrThrow } from '@flotilla/protocol/schema';
 import { type CollectedAsset, collectAssets } from './build-assets.ts';
 import { bundleEntry } from './build-bundle.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { describeRoutes } from './build-routes.ts';
-import {
-  APP_NAME_PATTERN,
-  DEFAULT_MAX_BUNDLE_BYTES,
-  displayPath,
-  FRAMEWORKS,
-  loadProjectConfig,
-  type ProjectConfig,
-  validateBackends,
-  validateDefine,
-  validateLimits,
-} from './project-config.ts';
+import { CONFIG_FIELDS } from './config-schema.ts';
+import { displayPath, loadProjectConfig, type ProjectConfig } from './project-config.ts';
 
 export { ISOLATE_BUNDLE_OPTIONS } from './build-bundle.ts';
 export { BuildError, type BuildErrorCode } from './build-errors.ts';
@@ -526,35 +518,24 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
       throw bad(key, `is not a known option (known: ${BUILD_APP_OPTIONS.join(', ')})`);
     }
   }
-  const { entry, outDir, name, framework, onProgress } = options;
-  const maxBundleBytes = options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
-
+  const { entry, outDir, onProgress } = options;
   if (typeof entry !== 'string' || entry === '') throw bad('entry', 'must be a non-empty path');
   if (typeof outDir !== 'string' || outDir === '') {
     throw bad('outDir', 'must be a non-empty path');
   }
-  if (typeof name !== 'string' || !APP_NAME_PATTERN.test(name)) {
-    throw bad(
-      'name',
-      `must be 1-50 lower-case letters, digits or "-", not starting or ending with "-" (with its 13-character hash suffix a deployment id stays one 63-character host label) (got ${JSON.stringify(name)})`,
-    );
-  }
-  if (!FRAMEWORKS.includes(framework)) {
-    throw bad(
-      'framework',
-      `must be one of ${FRAMEWORKS.join(', ')} (got ${JSON.stringify(framework)})`,
-    );
-  }
-  if (!Number.isSafeInteger(maxBundleBytes) || maxBundleBytes <= 0) {
-    throw bad('maxBundleBytes', `must be a positive integer (got ${String(maxBundleBytes)})`);
-  }
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw bad('onProgress', 'must be a function');
   }
-  const fail = (field: string, problem: string): BuildError => bad(field, problem);
-  const define = validateDefine(options.define ?? {}, fail, 'define');
-  const backends = validateBackends(options.backends ?? {}, fail, 'backends');
-  const limits = validateLimits(options.limits, fail, 'limits');
+  // The options a flotilla.config.json also has are checked by its schemas.
+  const field = <K extends keyof typeof CONFIG_FIELDS>(key: K) =>
+    parseOrThrow(CONFIG_FIELDS[key], options[key as keyof BuildAppOptions], key, bad);
+  const name = field('name');
+  const framework = field('framework');
+  const maxBundleBytes = field('maxBundleBytes');
+  const define = field('define');
+  const backends = field('backends') ?? {};
+  const asked = field('limits');
+  const limits = asked && Object.keys(asked).length > 0 ? asked : undefined;
 
   const entryPath = resolve(entry);
   if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {

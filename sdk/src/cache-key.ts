@@ -4,9 +4,8 @@
  * @module
  */
 import type { CacheKeySpec } from '@flotilla/manifest';
+import { HTTP_TOKEN } from '@flotilla/protocol/patterns';
 import { InvalidRouteError } from './router/errors.ts';
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * Builds a cache key: which query parameters, cookies, headers, device
@@ -63,7 +62,7 @@ export class CustomCacheKey {
 
   /** Adds the value of cookie `name` to the key. */
   addCookie(name: string): this {
-    if (typeof name !== 'string' || !TOKEN.test(name)) {
+    if (typeof name !== 'string' || !HTTP_TOKEN.test(name)) {
       throw new InvalidRouteError(
         `CustomCacheKey.addCookie(): ${JSON.stringify(name)} is not a cookie name`,
       );
@@ -74,7 +73,7 @@ export class CustomCacheKey {
 
   /** Adds the value of request header `name` (any case) to the key. */
   addHeader(name: string): this {
-    if (typeof name !== 'string' || !TOKEN.test(name)) {
+    if (typeof name !== 'string' || !HTTP_TOKEN.test(name)) {
       throw new InvalidRouteError(
         `CustomCacheKey.addHeader(): ${JSON.stringify(name)} is not a header name`,
       );

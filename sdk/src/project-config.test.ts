@@ -77,6 +77,21 @@ describe('loadProjectConfig', () => {
     expect(await loadProjectConfig(none)).not.toHaveProperty('limits');
   });
 
+  it('accepts a "$schema" key (editors complete from flotilla.config.schema.json)', async () => {
+    const dir = await s.project('with-schema', {
+      'flotilla.config.json': {
+        $schema: '../../sdk/flotilla.config.schema.json',
+        name: 'a',
+        entry: 'src/app.ts',
+        framework: 'none',
+      },
+      'src/app.ts': APP,
+    });
+    const config = await loadProjectConfig(dir);
+    expect(config.name).toBe('a');
+    expect(config).not.toHaveProperty('$schema');
+  });
+
   it('has no static directory when "static" is absent and public/ does not exist', async () => {
     const dir = await s.project('no-static', {
       'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'none' },

@@ -15,29 +15,26 @@
  * }
  * ```
  *
- * Node-only.
+ * The rules are the schema of `config-schema.ts` (from which
+ * `sdk/flotilla.config.schema.json` is generated: `"$schema"` in a config
+ * gives editors completion); this module reads the file, applies them and
+ * checks the paths. Node-only.
  *
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import {
-  type BundleFramework,
-  ManifestError,
-  type ManifestLimits,
-  validateManifestLimits,
-} from '@flotilla/manifest';
-import { normalizeOrigin } from '@flotilla/protocol';
+import type { BundleFramework, ManifestLimits } from '@flotilla/manifest';
+import { parseOrThrow } from '@flotilla/protocol/schema';
 import { BuildError } from './build-errors.ts';
+import {
+  DEFAULT_MAX_BUNDLE_BYTES,
+  DEFAULT_STATIC_DIR,
+  PROJECT_CONFIG_FILE,
+  ProjectConfigSchema,
+} from './config-schema.ts';
 
-/** Name of the project file {@link loadProjectConfig} reads. */
-export const PROJECT_CONFIG_FILE = 'flotilla.config.json';
-
-/** Default cap on `bundle.js`: 10 MiB. */
-export const DEFAULT_MAX_BUNDLE_BYTES = 10 * 1024 * 1024;
-
-/** Static directory used when `static` is absent and the directory exists. */
-export const DEFAULT_STATIC_DIR = 'public';
+export { DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_STATIC_DIR, PROJECT_CONFIG_FILE };
 
 /** A project's `flotilla.config.json`, validated, with paths made absolute. */
 export interface ProjectConfig {
@@ -72,21 +69,6 @@ export interface ProjectConfig {
    */
   limits?: ManifestLimits;
 }
-
-export const FRAMEWORKS: readonly BundleFramework[] = ['react', 'vue', 'none'];
-export const APP_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
-const BACKEND_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const FIELDS = [
-  '$schema',
-  'name',
-  'entry',
-  'framework',
-  'backends',
-  'static',
-  'maxBundleBytes',
-  'define',
-  'limits',
-] as const;
 
 /** A path as shown in messages: relative to the current directory when inside it. */
 export function displayPath(path: string): string {
@@ -137,178 +119,38 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
       `flotilla build: ${shown}:${line}:${column}: invalid JSON: ${reason}`,
     );
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw fail('must hold a JSON object');
-  }
-  const raw = json as Record<string, unknown>;
-  const field = (name: string, problem: string): BuildError => fail(`field "${name}" ${problem}`);
+  const config = parseOrThrow(ProjectConfigSchema, json, '', (field, problem) =>
+    fail(field === '' ? problem : `field "${field}" ${problem}`),
+  );
 
-  for (const key of Object.keys(raw)) {
-    if (!(FIELDS as readonly string[]).includes(key)) {
-      throw field(
-        key,
-        `is not a known field (known: ${FIELDS.filter((f) => f !== '$schema').join(', ')})`,
-      );
-    }
-  }
-
-  const { name, entry, framework } = raw;
-  if (name === undefined) throw field('name', 'is required');
-  if (typeof name !== 'string' || !APP_NAME_PATTERN.test(name)) {
-    throw field(
-      'name',
-      `must be 1-50 lower-case letters, digits or "-", not starting or ending with "-" (with its 13-character hash suffix a deployment id stays one 63-character host label) (got ${JSON.stringify(name)})`,
-    );
-  }
-  if (entry === undefined) throw field('entry', 'is required');
-  if (typeof entry !== 'string' || entry === '') {
-    throw field('entry', `must be a path relative to the project (got ${JSON.stringify(entry)})`);
-  }
-  if (framework === undefined) throw field('framework', 'is required');
-  if (typeof framework !== 'string' || !FRAMEWORKS.includes(framework as BundleFramework)) {
-    throw field(
-      'framework',
-      `must be one of ${FRAMEWORKS.join(', ')} (got ${JSON.stringify(framework)})`,
-    );
-  }
-
-  const entryPath = resolve(root, entry);
+  const entryPath = resolve(root, config.entry);
   if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
-    throw field('entry', `names a file that does not exist: ${displayPath(entryPath)}`);
-  }
-
-  let backends: Record<string, string> = {};
-  if (raw.backends !== undefined) {
-    backends = validateBackends(raw.backends, (f, problem) => field(f, problem), 'backends');
+    throw fail(`field "entry" names a file that does not exist: ${displayPath(entryPath)}`);
   }
 
   let staticDir: string | undefined;
-  if (raw.static !== undefined) {
-    if (typeof raw.static !== 'string' || raw.static === '') {
-      throw field(
-        'static',
-        `must be a directory relative to the project (got ${JSON.stringify(raw.static)})`,
-      );
-    }
-    staticDir = resolve(root, raw.static);
+  if (config.static !== undefined) {
+    staticDir = resolve(root, config.static);
     if (!(await stat(staticDir).catch(() => undefined))?.isDirectory()) {
-      throw field('static', `names a directory that does not exist: ${displayPath(staticDir)}`);
+      throw fail(`field "static" names a directory that does not exist: ${displayPath(staticDir)}`);
     }
   } else {
     const candidate = join(root, DEFAULT_STATIC_DIR);
     if ((await stat(candidate).catch(() => undefined))?.isDirectory()) staticDir = candidate;
   }
 
-  const maxBundleBytes = raw.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
-  if (
-    typeof maxBundleBytes !== 'number' ||
-    !Number.isSafeInteger(maxBundleBytes) ||
-    maxBundleBytes <= 0
-  ) {
-    throw field(
-      'maxBundleBytes',
-      `must be a positive integer number of bytes (got ${JSON.stringify(raw.maxBundleBytes)})`,
-    );
-  }
-
-  const define = validateDefine(raw.define ?? {}, (f, problem) => field(f, problem), 'define');
-  const limits = validateLimits(raw.limits, (f, problem) => field(f, problem), 'limits');
-
   return {
     dir: root,
     file,
-    name,
+    name: config.name,
     entry: entryPath,
-    framework: framework as BundleFramework,
-    backends,
+    framework: config.framework,
+    backends: config.backends,
     staticDir,
-    maxBundleBytes,
-    define,
-    ...(limits ? { limits } : {}),
+    maxBundleBytes: config.maxBundleBytes,
+    define: config.define,
+    ...(config.limits ? { limits: config.limits } : {}),
   };
-}
-
-/**
- * Validates the sandbox limits an app asks for (as a manifest's `limits`:
- * `cpuMs`, `wallMs`, `heapMb`, `outputBytes`, `bundleBytes`,
- * `backendResponseBytes`, each a positive integer, `heapMb` at least 8).
- *
- * @returns The limits, or undefined when `value` is undefined or sets none.
- */
-export function validateLimits(
-  value: unknown,
-  fail: (field: string, problem: string) => Error,
-  prefix: string,
-): ManifestLimits | undefined {
-  if (value === undefined) return undefined;
-  let limits: ManifestLimits;
-  try {
-    limits = validateManifestLimits(value, prefix);
-  } catch (error) {
-    if (error instanceof ManifestError) throw fail(error.field, error.problem);
-    throw error;
-  }
-  return Object.keys(limits).length > 0 ? limits : undefined;
-}
-
-/**
- * Validates a backends record (name → origin) and returns it with origins
- * normalised. Names: 1–63 of `a-z`, `0-9`, `-`, `_`, starting with a letter
- * or digit. Origins: absolute `http:`/`https:` URLs with nothing but scheme,
- * host and port.
- */
-export function validateBackends(
-  value: unknown,
-  fail: (field: string, problem: string) => Error,
-  prefix: string,
-): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw fail(prefix, 'must be an object of backend name → origin URL');
-  }
-  const out: Record<string, string> = {};
-  for (const [name, origin] of Object.entries(value)) {
-    const where = `${prefix}.${name}`;
-    if (!BACKEND_NAME_PATTERN.test(name)) {
-      throw fail(
-        where,
-        'is not a valid backend name: 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit',
-      );
-    }
-    if (typeof origin !== 'string') {
-      throw fail(where, `must be an origin URL string (got ${JSON.stringify(origin)})`);
-    }
-    const normalized = normalizeOrigin(origin);
-    if (normalized === undefined) {
-      throw fail(
-        where,
-        `must be an http: or https: origin with only scheme, host and port, e.g. "https://api.example.com" (got ${JSON.stringify(origin)})`,
-      );
-    }
-    out[name] = normalized;
-  }
-  return out;
-}
-
-/** Validates esbuild defines (identifier → JS source string). */
-export function validateDefine(
-  value: unknown,
-  fail: (field: string, problem: string) => Error,
-  prefix: string,
-): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw fail(prefix, 'must be an object of identifier → JS expression source');
-  }
-  const out: Record<string, string> = {};
-  for (const [key, source] of Object.entries(value)) {
-    if (typeof source !== 'string') {
-      throw fail(
-        `${prefix}.${key}`,
-        `must be a string of JS source, e.g. "true" or "\\"text\\"" (got ${JSON.stringify(source)})`,
-      );
-    }
-    out[key] = source;
-  }
-  return out;
 }
 
 /** Line and column (1-based) of a JSON.parse failure, and its reason without V8's position suffix. */

@@ -8,6 +8,7 @@ import {
   type RenderResult,
   regionSubjects,
   traceIdOf,
+  type WireErrorCode,
 } from '@flotilla/protocol';
 import { InProcessTransport, type Subscription } from '@flotilla/transport';
 import { Registry } from 'prom-client';
@@ -122,7 +123,7 @@ function ok(over: Partial<Extract<RenderResult, { ok: true }>> = {}): Answer {
   });
 }
 
-function fail(code: string, message = 'it failed'): Answer {
+function fail(code: WireErrorCode, message = 'it failed'): Answer {
   return () => ({ ok: false, error: { code, message }, timings: { worker: 1 } });
 }
 
@@ -347,7 +348,7 @@ describe('Shield', () => {
     expect(res.headers['content-length']).toBeUndefined();
   });
 
-  const errors: Array<[string, number]> = [
+  const errors: Array<[WireErrorCode, number]> = [
     ['FLOTILLA_ERR_RENDER', 502],
     ['FLOTILLA_ERR_CPU_LIMIT', 503],
     ['FLOTILLA_ERR_NO_WORKERS', 503],

@@ -1,5 +1,6 @@
+import { FlotillaError } from '@flotilla/protocol';
 import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
-import { NatsTransport, TransportError } from '@flotilla/transport';
+import { NatsTransport } from '@flotilla/transport';
 import { transportContract } from '@flotilla/transport/contract';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,8 +114,8 @@ describe('NatsTransport over a real nats-server', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(TransportError);
-    expect((err as TransportError).code).toBe('FLOTILLA_ERR_TRANSPORT_CLOSED');
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).code).toBe('FLOTILLA_ERR_TRANSPORT_CLOSED');
     release();
     await server.drain();
   });

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import {
   decodeRenderResult,
   encodeRenderRequest,
+  FlotillaError,
   type RenderResult,
   regionSubjects,
 } from '@flotilla/protocol';
@@ -28,7 +29,6 @@ import {
   DirectoryBundleStore,
   RenderWorker,
   type ResolvedBundle,
-  WorkerError,
 } from '@flotilla/workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -172,7 +172,7 @@ class EnvStore implements BundleStore {
     if (environment === undefined) return bundle;
     const env = this.#vars[`${deploymentId}/${environment}`];
     if (!env)
-      throw new WorkerError('FLOTILLA_ERR_NOT_FOUND', `no ${environment} for ${deploymentId}`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `no ${environment} for ${deploymentId}`);
     return { ...bundle, env };
   }
 }

@@ -1,6 +1,5 @@
-import type { WireMessage } from '@flotilla/protocol';
+import { FlotillaError, type WireMessage } from '@flotilla/protocol';
 import { withAbort } from './abort.ts';
-import { TransportError } from './errors.ts';
 import type {
   MessageListener,
   RequestHandler,
@@ -64,7 +63,7 @@ export class InProcessTransport implements Transport {
   request(subject: string, message: WireMessage, options: RequestOptions): Promise<WireMessage> {
     if (this.#closed) {
       return Promise.reject(
-        new TransportError('FLOTILLA_ERR_TRANSPORT_CLOSED', 'in-process transport is closed'),
+        new FlotillaError('FLOTILLA_ERR_TRANSPORT_CLOSED', 'in-process transport is closed'),
       );
     }
     const replies = this.#targets(subject)
@@ -73,7 +72,7 @@ export class InProcessTransport implements Transport {
     const first = replies[0];
     if (!first) {
       return Promise.reject(
-        new TransportError('FLOTILLA_ERR_NO_RESPONDERS', `no responders on ${subject}`),
+        new FlotillaError('FLOTILLA_ERR_NO_RESPONDERS', `no responders on ${subject}`),
       );
     }
     const timeoutMs = Math.max(1, Math.floor(options.timeoutMs));
@@ -81,7 +80,7 @@ export class InProcessTransport implements Transport {
       const timer = setTimeout(
         () =>
           reject(
-            new TransportError(
+            new FlotillaError(
               'FLOTILLA_ERR_TIMEOUT',
               `no reply on ${subject} within ${timeoutMs} ms`,
             ),

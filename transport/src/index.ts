@@ -1,4 +1,3 @@
-export { TransportError } from './errors.ts';
 export { InProcessTransport } from './in-process-transport.ts';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.ts';
 export {

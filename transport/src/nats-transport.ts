@@ -1,4 +1,4 @@
-import type { WireMessage } from '@flotilla/protocol';
+import { FlotillaError, type WireMessage } from '@flotilla/protocol';
 import {
   ClosedConnectionError,
   DrainingConnectionError,
@@ -10,7 +10,6 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import { withAbort } from './abort.ts';
-import { TransportError } from './errors.ts';
 import type {
   MessageListener,
   RequestHandler,
@@ -49,7 +48,7 @@ function fromMsg(msg: Msg): WireMessage {
 
 function mapError(err: unknown, subject: string, timeoutMs: number, closing: boolean): unknown {
   if (err instanceof RequestError && err.isNoResponders()) {
-    return new TransportError('FLOTILLA_ERR_NO_RESPONDERS', `no responders on ${subject}`, {
+    return new FlotillaError('FLOTILLA_ERR_NO_RESPONDERS', `no responders on ${subject}`, {
       cause: err,
     });
   }
@@ -57,7 +56,7 @@ function mapError(err: unknown, subject: string, timeoutMs: number, closing: boo
     err instanceof TimeoutError ||
     (err instanceof RequestError && err.cause instanceof TimeoutError)
   ) {
-    return new TransportError(
+    return new FlotillaError(
       'FLOTILLA_ERR_TIMEOUT',
       `no reply on ${subject} within ${timeoutMs} ms`,
       { cause: err },
@@ -70,7 +69,7 @@ function mapError(err: unknown, subject: string, timeoutMs: number, closing: boo
     err instanceof DrainingConnectionError ||
     (closing && err instanceof RequestError)
   ) {
-    return new TransportError('FLOTILLA_ERR_TRANSPORT_CLOSED', `NATS connection is closed`, {
+    return new FlotillaError('FLOTILLA_ERR_TRANSPORT_CLOSED', `NATS connection is closed`, {
       cause: err,
     });
   }

@@ -4,9 +4,8 @@
  * nats-server, in test/integration) both run. Exported as
  * `@flotilla/transport/contract`; not part of the package's runtime API.
  */
-import type { WireMessage } from '@flotilla/protocol';
+import { FlotillaError, type WireMessage } from '@flotilla/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TransportError } from './errors.ts';
 import type { Subscription, Transport } from './transport.ts';
 
 /** The transports one contract case works with. */
@@ -39,12 +38,12 @@ function gate<T = void>(): { promise: Promise<T>; open(value: T): void } {
   return { promise, open };
 }
 
-async function rejection(p: Promise<unknown>): Promise<TransportError> {
+async function rejection(p: Promise<unknown>): Promise<FlotillaError> {
   try {
     await p;
   } catch (err) {
-    expect(err).toBeInstanceOf(TransportError);
-    return err as TransportError;
+    expect(err).toBeInstanceOf(FlotillaError);
+    return err as FlotillaError;
   }
   throw new Error('expected the request to fail');
 }

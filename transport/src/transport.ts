@@ -43,7 +43,7 @@ export interface Transport {
   /** `nats` or `in-process`, for logs and health output. */
   readonly kind: 'nats' | 'in-process';
   /**
-   * Sends a request and waits for one reply. Rejects with a `TransportError`:
+   * Sends a request and waits for one reply. Rejects with a `FlotillaError`:
    * `FLOTILLA_ERR_NO_RESPONDERS` at once when nobody listens,
    * `FLOTILLA_ERR_TIMEOUT` after `timeoutMs`, `FLOTILLA_ERR_TRANSPORT_CLOSED`
    * when closed.

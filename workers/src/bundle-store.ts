@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { isSubjectToken } from '@flotilla/protocol';
-import { type SandboxLimits, validateBackends } from '@flotilla/runtime';
-import { WorkerError } from './errors.ts';
+import { FlotillaError, isSubjectToken } from '@flotilla/protocol';
+import { validateBackends } from '@flotilla/protocol/schema';
+import type { SandboxLimits } from '@flotilla/runtime';
 
 /** Where a deployment's bundle lives on this machine, and what its renders get. */
 export interface ResolvedBundle {
@@ -40,7 +40,7 @@ export interface BundleStore {
    * @param environment the app environment the request is served for
    * (`production`), from the render request; absent for preview hosts (the
    * deployment alone: the manifest's backends, no variables).
-   * @throws WorkerError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment.
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment.
    */
   resolve(deploymentId: string, environment?: string): Promise<ResolvedBundle>;
 }
@@ -68,14 +68,17 @@ export class DirectoryBundleStore implements BundleStore {
     const known = this.#known.get(deploymentId);
     if (known) return known;
     if (!isSubjectToken(deploymentId)) {
-      throw new WorkerError('FLOTILLA_ERR_NOT_FOUND', `deployment id "${deploymentId}" is invalid`);
+      throw new FlotillaError(
+        'FLOTILLA_ERR_NOT_FOUND',
+        `deployment id "${deploymentId}" is invalid`,
+      );
     }
     const dir = join(this.#root, deploymentId);
     let text: string;
     try {
       text = await readFile(join(dir, 'manifest.json'), 'utf8');
     } catch (err) {
-      throw new WorkerError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_NOT_FOUND',
         `deployment ${deploymentId} is not in ${this.#root}`,
         { cause: err },
@@ -86,7 +89,7 @@ export class DirectoryBundleStore implements BundleStore {
     try {
       manifest = JSON.parse(text);
     } catch (err) {
-      throw new WorkerError(
+      throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `manifest of ${deploymentId} is not valid JSON`,
         {
@@ -96,12 +99,15 @@ export class DirectoryBundleStore implements BundleStore {
     }
     const bundleHash = (manifest as { bundleHash?: unknown } | null)?.bundleHash;
     if (typeof bundleHash !== 'string' || bundleHash === '') {
-      throw new WorkerError('FLOTILLA_ERR_BUNDLE', `manifest of ${deploymentId} has no bundleHash`);
+      throw new FlotillaError(
+        'FLOTILLA_ERR_BUNDLE',
+        `manifest of ${deploymentId} has no bundleHash`,
+      );
     }
     const backends = validateBackends(
       (manifest as { backends?: unknown }).backends,
       (option, problem) =>
-        new WorkerError(
+        new FlotillaError(
           'FLOTILLA_ERR_BUNDLE',
           `manifest of ${deploymentId}: "${option}" ${problem}`,
         ),

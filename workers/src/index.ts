@@ -3,5 +3,4 @@ export {
   DirectoryBundleStore,
   type ResolvedBundle,
 } from './bundle-store.ts';
-export { WorkerError } from './errors.ts';
 export { RenderWorker, type RenderWorkerOptions } from './render-worker.ts';

@@ -4,14 +4,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { threadId, workerData } from 'node:worker_threads';
-import { toWireError } from '@flotilla/protocol';
+import { FlotillaError, toWireError } from '@flotilla/protocol';
 import {
   CompileCache,
   DEFAULT_LIMITS,
   type DeploymentSource,
   IsolateCache,
   type IsolateCacheStats,
-  SandboxError,
   useGuestPreludeSource,
 } from '@flotilla/runtime';
 import { Piscina } from 'piscina';
@@ -101,7 +100,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
   };
   try {
     if (Date.now() >= task.deadline) {
-      throw new SandboxError('FLOTILLA_ERR_DEADLINE', 'deadline passed while queued for a thread');
+      throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed while queued for a thread');
     }
     const source: DeploymentSource = {
       deploymentId: task.deploymentId,

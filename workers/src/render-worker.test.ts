@@ -8,6 +8,7 @@ import {
   decodeHeartbeat,
   decodeRenderResult,
   encodeRenderRequest,
+  FlotillaError,
   type Heartbeat,
   type RenderResult,
   regionSubjects,
@@ -18,7 +19,6 @@ import { InProcessTransport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BundleStore, DirectoryBundleStore, type ResolvedBundle } from './bundle-store.ts';
-import { WorkerError } from './errors.ts';
 import { RenderWorker, type RenderWorkerOptions } from './render-worker.ts';
 
 const REGION = 'test-east';
@@ -438,7 +438,7 @@ class EnvironmentBundleStore implements BundleStore {
     if (environment === undefined) return bundle;
     const config = this.#environments[environment];
     if (!config) {
-      throw new WorkerError('FLOTILLA_ERR_NOT_FOUND', `no environment ${environment}`);
+      throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `no environment ${environment}`);
     }
     return {
       ...bundle,

@@ -8,6 +8,8 @@ import {
   encodePrewarm,
   encodeRenderResult,
   errorKind,
+  FlotillaError,
+  fromWireError,
   type Heartbeat,
   InvalidOptionError,
   isSubjectToken,
@@ -31,7 +33,6 @@ import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotill
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
-import { WorkerError } from './errors.ts';
 import { type WorkerMetrics, workerMetrics } from './metrics.ts';
 import type {
   BackendRequestCount,
@@ -347,25 +348,28 @@ export class RenderWorker {
     let deploymentId = 'unknown';
     try {
       if (this.#draining) {
-        throw new WorkerError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
+        throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
       }
       // Schedulers keep within capacity; several at once may overshoot a little,
       // never this much: refuse rather than queue without bound.
       if (this.#inFlight > 4 * this.capacity) {
-        throw new WorkerError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_OVERLOADED',
           `worker ${this.workerId} has ${this.#inFlight - 1} renders for ${this.capacity} slots`,
         );
       }
       const req = decodeRenderRequest(msg);
       if (Date.now() >= req.deadline) {
-        throw new WorkerError('FLOTILLA_ERR_DEADLINE', 'deadline passed before the worker got it');
+        throw new FlotillaError(
+          'FLOTILLA_ERR_DEADLINE',
+          'deadline passed before the worker got it',
+        );
       }
       const { bundle, declared } = await this.#resolve(req.deploymentId, req.environment);
       // Only ids of real deployments become metric labels (bounded cardinality).
       deploymentId = req.deploymentId;
       const pool = this.#pool;
-      if (!pool) throw new WorkerError('FLOTILLA_ERR_DRAINING', 'worker is not started');
+      if (!pool) throw new FlotillaError('FLOTILLA_ERR_DRAINING', 'worker is not started');
       const out = await pool.run({
         deploymentId: req.deploymentId,
         bundleHash: bundle.bundleHash,
@@ -433,7 +437,7 @@ export class RenderWorker {
    * @param environment render the synthetic request with this environment's
    * variables and backends (as the bundle store resolves them), for a bundle
    * that needs its `env`. @default none (the manifest's backends, an empty env)
-   * @throws WorkerError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment;
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown deployment;
    * the bundle's own error code when it cannot load.
    * @throws InvalidOptionError for an `environment` that is not a subject token.
    * @example await worker.prewarm('shop-3f2a9c1b7d4e', 10_000, 'production');
@@ -445,7 +449,7 @@ export class RenderWorker {
   ): Promise<{ threads: number; warm: number }> {
     const pool = this.#pool;
     if (!pool || this.#draining) {
-      throw new WorkerError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} takes no work`);
+      throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} takes no work`);
     }
     if (environment !== undefined && !isSubjectToken(environment)) {
       throw new InvalidOptionError(
@@ -483,7 +487,7 @@ export class RenderWorker {
         this.#warmByThread.set(out.threadId, out.warm);
         this.#recordIsolates(out.threadId, out.isolates);
         if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
-        if (!out.ok) throw new WorkerError(out.error.code, out.error.message);
+        if (!out.ok) throw fromWireError(out.error);
       }
     }
     this.#sendHeartbeat();

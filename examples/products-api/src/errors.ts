@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { FlotillaError } from '@flotilla/protocol';
+import { type ErrorCode, FlotillaError } from '@flotilla/protocol';
 
 /**
  * An error of the products API: a bad option (`FLOTILLA_ERR_INVALID_OPTION`,
@@ -11,7 +11,7 @@ import { FlotillaError } from '@flotilla/protocol';
  * (`FLOTILLA_ERR_INTERNAL`).
  */
 export class ProductsApiError extends FlotillaError {
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);
     this.name = 'ProductsApiError';
   }

@@ -1,4 +1,5 @@
 /** Minimal web-standard Headers, Request and Response for bundles. */
+import { HEADER_NAME, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import { GuestTextDecoder as TextDecoder, GuestTextEncoder as TextEncoder } from './encoding.ts';
 import {
   isDisturbed,
@@ -12,14 +13,14 @@ type HeadersInit = Headers | Iterable<readonly [string, string]> | Record<string
 
 function normName(name: string): string {
   const n = String(name).toLowerCase();
-  if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(n)) throw new TypeError(`invalid header name: ${name}`);
+  if (!HEADER_NAME.test(n)) throw new TypeError(`invalid header name: ${name}`);
   return n;
 }
 
 /** Strips leading and trailing HTTP whitespace; refuses NUL, CR and LF (header injection). */
 function normValue(name: string, value: string): string {
   const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
-  if (/[\0\r\n]/.test(v)) throw new TypeError(`invalid value for header ${name}`);
+  if (UNSAFE_HEADER_VALUE.test(v)) throw new TypeError(`invalid value for header ${name}`);
   return v;
 }
 

@@ -1,28 +1,17 @@
 /**
- * Errors of the Router and its helpers.
- *
- * They run inside bundles, so they cannot extend `FlotillaError` (the entry
- * of `@flotilla/protocol` imports `node:crypto`). They have its shape: a
- * stable `code` (`FLOTILLA_ERR_*`) and a message, so `toWireError` keeps
- * the code.
+ * Errors of the Router and its helpers. They run inside bundles too, and are
+ * `FlotillaError`s with a stable `code` (`FLOTILLA_ERR_*`), so `toWireError`
+ * keeps the code.
  *
  * @module
  */
+import { type ErrorCode, FlotillaError } from '@flotilla/protocol';
 
 /** Base class of the Router's errors. */
-export class RouterError extends Error {
-  /** A stable `FLOTILLA_ERR_*` code. */
-  readonly code: string;
-
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+export class RouterError extends FlotillaError {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
     this.name = 'RouterError';
-    this.code = code;
-  }
-
-  /** The plain `{ code, message }` form that crosses threads, isolates and NATS. */
-  toWire(): { code: string; message: string } {
-    return { code: this.code, message: this.message };
   }
 }
 
@@ -69,15 +58,23 @@ export class BackendError extends RouterError {
   readonly backend: string;
   /** The path asked for. */
   readonly path: string;
-  /** The status it answered. */
-  readonly status: number;
+  readonly #status: number;
 
   constructor(backend: string, path: string, status: number) {
     super('FLOTILLA_ERR_RENDER', `backend ${backend} answered ${status} for ${path}`);
     this.name = 'BackendError';
     this.backend = backend;
     this.path = path;
-    this.status = status;
+    this.#status = status;
+  }
+
+  /**
+   * The status the backend answered. (Unlike other errors' `status`, not
+   * what a client sees: that is `errorStatus(code)`, 502, when the error
+   * escapes the render.)
+   */
+  override get status(): number {
+    return this.#status;
   }
 }
 

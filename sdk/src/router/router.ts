@@ -16,6 +16,7 @@ import {
   type RouteCriteria,
   validateRouteCriteria,
 } from '@flotilla/manifest';
+import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
 import type { BackendClient, MatchCriteria, RenderContext, RouteHandler } from './types.ts';
 import { createWriter, type Recording } from './writer.ts';
@@ -38,7 +39,6 @@ interface CompiledRoute {
   recording: Recording;
 }
 
-const BACKEND_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /**
@@ -474,7 +474,7 @@ async function answer(
       const response = await render(renderContext(req, params, env));
       if (!isResponse(response)) {
         throw new TypeError(
-          `the render function of ${label} returned ${describeValue(response)}, not a Response`,
+          `the render function of ${label} returned ${describeValue(response, { typed: true })}, not a Response`,
         );
       }
       return response;
@@ -500,7 +500,7 @@ async function answer(
         const transformed = await recording.transformResponse(response, req);
         if (!isResponse(transformed)) {
           throw new TypeError(
-            `the transformResponse of ${label} returned ${describeValue(transformed)}, not a Response`,
+            `the transformResponse of ${label} returned ${describeValue(transformed, { typed: true })}, not a Response`,
           );
         }
         response = transformed;
@@ -521,12 +521,4 @@ async function answer(
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
-  return `${typeof value} ${JSON.stringify(value)}`;
 }

@@ -15,6 +15,7 @@ import {
   type RouteCacheOptions,
   validateCacheOptions,
 } from '@flotilla/manifest';
+import { BACKEND_NAME, HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import { InvalidRouteError } from './errors.ts';
 import type {
   CacheOptions,
@@ -37,9 +38,6 @@ export interface Recording {
   send: { body: string; status: number; headers: Record<string, string> } | undefined;
   transformResponse: ProxyOptions['transformResponse'];
 }
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BACKEND_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** A writer for one run of one handler, and what it recorded. */
 export interface WriterRun {
@@ -106,14 +104,15 @@ export function createWriter(
     }
   };
   const headerName = (call: string, name: unknown): string => {
-    if (typeof name !== 'string' || !TOKEN.test(name)) {
+    if (typeof name !== 'string' || !HTTP_TOKEN.test(name)) {
       bad(call, `${JSON.stringify(name)} is not a header name`);
     }
     return (name as string).toLowerCase();
   };
   const headerValue = (call: string, value: unknown): string => {
     if (typeof value !== 'string') bad(call, `the value must be a string (got ${typeof value})`);
-    if (/[\r\n\0]/.test(value as string)) bad(call, 'the value must not contain CR, LF or NUL');
+    if (UNSAFE_HEADER_VALUE.test(value as string))
+      bad(call, 'the value must not contain CR, LF or NUL');
     return value as string;
   };
   const options = <T extends object>(call: string, value: unknown, known: string[]): Partial<T> => {
@@ -204,7 +203,7 @@ export function createWriter(
       if (typeof to !== 'string' || (!to.startsWith('/') && !/^https?:\/\//i.test(to))) {
         bad(call, 'the target must be a path ("/…") or an http(s) URL');
       }
-      if (/[\r\n\0]/.test(to)) bad(call, 'the target must not contain CR, LF or NUL');
+      if (UNSAFE_HEADER_VALUE.test(to)) bad(call, 'the target must not contain CR, LF or NUL');
       const o = options<RedirectOptions>(call, opts, ['statusCode']);
       const statusCode = o.statusCode ?? 302;
       if (!REDIRECT_STATUS_CODES.includes(statusCode)) {

@@ -1,5 +1,5 @@
 import type { RouteCacheOptions } from '@flotilla/manifest';
-import type { RenderResult } from '@flotilla/protocol';
+import type { RenderResult, WireErrorCode } from '@flotilla/protocol';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
@@ -50,7 +50,10 @@ function page(
   };
 }
 
-function failure(code = 'FLOTILLA_ERR_RENDER', message = 'render threw'): RenderResult {
+function failure(
+  code: WireErrorCode = 'FLOTILLA_ERR_RENDER',
+  message = 'render threw',
+): RenderResult {
   return { ok: false, error: { code, message }, timings: { worker: 1 } };
 }
 
