@@ -1,14 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ControlPlane,
-  ControlPlaneBundleStore,
-  JetStreamControlStore,
-  MemoryControlStore,
-} from '@flotilla/deploy';
-import { FlotillaError, InvalidOptionError, isSubjectToken, positiveInt } from '@flotilla/protocol';
-import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
-import {
   Autoscaler,
   autoscalerLeaseKey,
   fleetWorkerCommand,
@@ -16,11 +8,17 @@ import {
   LeaderLease,
   LocalSupervisor,
   openLeaseBucket,
-  PrewarmRelay,
   processLauncher,
-  RegionProbe,
-  Scheduler,
-} from '@flotilla/scheduler';
+} from '@flotilla/autoscaler';
+import {
+  ControlPlane,
+  ControlPlaneBundleStore,
+  JetStreamControlStore,
+  MemoryControlStore,
+} from '@flotilla/deploy';
+import { FlotillaError, InvalidOptionError, isSubjectToken, positiveInt } from '@flotilla/protocol';
+import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
+import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
 import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
 import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';

@@ -14,7 +14,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeHeartbeat, regionSubjects } from '@flotilla/protocol';
 import {
   Autoscaler,
   autoscalerLeaseKey,
@@ -23,8 +22,9 @@ import {
   LocalSupervisor,
   openLeaseBucket,
   processLauncher,
-  Scheduler,
-} from '@flotilla/scheduler';
+} from '@flotilla/autoscaler';
+import { decodeHeartbeat, regionSubjects } from '@flotilla/protocol';
+import { Scheduler } from '@flotilla/scheduler';
 import {
   type NatsServerHandle,
   type RoleProcess,
