@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance as nodePerformance } from 'node:perf_hooks';
+import { BroadcastChannel } from 'node:worker_threads';
 import {
   decodePrewarmRequest,
   decodeRenderRequest,
@@ -34,6 +35,7 @@ import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { WorkerError } from './errors.ts';
 import { type WorkerMetrics, workerMetrics } from './metrics.ts';
 import type {
+  AppConsoleLine,
   BackendRequestCount,
   RenderTask,
   RenderTaskResult,
@@ -78,9 +80,24 @@ export interface RenderWorkerOptions {
   limits?: Partial<SandboxLimits>;
   /** prom-client registry for the worker metrics. @default a private Registry */
   registry?: Registry;
-  /** Structured log sink. @default no logging */
+  /**
+   * Structured log sink: the worker's own lines (`{ msg, … }`) and the
+   * bundles' `console.*` lines, as `{ msg, level, source: 'app', worker,
+   * deployment, requestId, traceId }` (`level`: `debug`, `info` for
+   * `console.log`/`info`, `warn`, `error`).
+   * @default no logging
+   */
   log?: (line: Record<string, unknown>) => void;
 }
+
+/** The log level of each `console.*` method. */
+const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
+  debug: 'debug',
+  log: 'info',
+  info: 'info',
+  warn: 'warn',
+  error: 'error',
+};
 
 /** Outcomes of backend fetch calls, as the sandbox reports them (a bounded label set). */
 const BACKEND_OUTCOMES = new Set([
@@ -158,6 +175,7 @@ export class RenderWorker {
   readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
+  #appLog: BroadcastChannel | undefined;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -204,12 +222,20 @@ export class RenderWorker {
     // reply the transport drops (which the caller would only see as a timeout).
     const carried = this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES;
     const limits = { ...this.#limits, outputBytes: Math.min(this.#limits.outputBytes, carried) };
+    const appLogChannel = `flotilla-app-log-${this.workerId}-${randomBytes(4).toString('hex')}`;
+    this.#appLog = new BroadcastChannel(appLogChannel);
+    this.#appLog.onmessage = (event) => this.#logAppLine(event.data as AppConsoleLine);
+    this.#appLog.unref();
     this.#pool = new Piscina<RenderTask, RenderTaskResult>({
       filename: THREAD_FILE,
       minThreads: this.#threads,
       maxThreads: this.#threads,
       concurrentTasksPerWorker: this.#tasksPerThread,
-      workerData: { limits, prelude: guestPreludeSource() } satisfies RenderThreadData,
+      workerData: {
+        limits,
+        prelude: guestPreludeSource(),
+        appLogChannel,
+      } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
       // An idle thread must keep its event loop running: host timers of the
       // isolates (guest setTimeout, wall limits, fetch deadlines) fire there.
@@ -253,6 +279,18 @@ export class RenderWorker {
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatMs);
     this.#heartbeat.unref();
     this.#log({ msg: 'worker started', worker: this.workerId, threads: this.#threads });
+  }
+
+  #logAppLine(line: AppConsoleLine): void {
+    this.#log({
+      level: CONSOLE_LEVELS[line.level] ?? 'info',
+      source: 'app',
+      msg: line.message,
+      worker: this.workerId,
+      deployment: line.deploymentId,
+      ...(line.requestId === undefined ? {} : { requestId: line.requestId }),
+      ...(line.traceId === undefined ? {} : { traceId: line.traceId }),
+    });
   }
 
   #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
@@ -501,6 +539,7 @@ export class RenderWorker {
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
       await this.#pool?.close();
+      this.#appLog?.close();
       this.#log({ msg: 'worker drained', worker: this.workerId });
     })();
     return this.#drained;
