@@ -25,6 +25,7 @@ export type {
   ControlWatchEvent,
 } from './control-store.ts';
 export { CONFLICT_CODE, DeployError, StoreConflictError } from './errors.ts';
+export { environmentHost } from './hosts.ts';
 export {
   DEFAULT_BLOB_BUCKET,
   DEFAULT_CONTROL_BUCKET,

@@ -1,10 +1,3 @@
-export {
-  type PurgeConnection,
-  type PurgeFailure,
-  type PurgeFleetOptions,
-  type PurgeFleetResult,
-  purgeFleet,
-} from './cache/purge-client.ts';
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
 export { ShieldError } from './errors.ts';
 export { type AppRoute, matchRoute, type RouteMatch } from './routes.ts';

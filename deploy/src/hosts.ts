@@ -1,0 +1,11 @@
+/** The environment every app has first, served at `<app>.<domain>`. */
+const PRODUCTION = 'production';
+
+/**
+ * The host of an app's environment: `<app>.<domain>` for `production`,
+ * `<env>.<app>.<domain>` for any other (previews are
+ * `<deployment-id>.<previewDomain>`, see `ControlPlane.previewHost`).
+ */
+export function environmentHost(app: string, env: string, domain: string): string {
+  return env === PRODUCTION ? `${app}.${domain}` : `${env}.${app}.${domain}`;
+}
