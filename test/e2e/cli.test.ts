@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import {
   type NatsServerHandle,
   startNatsServer,
   startRoleProcess,
+  waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
@@ -58,15 +59,40 @@ describe('flotilla CLI as a user runs it', () => {
     await rm(storeDir, { recursive: true, force: true });
   });
 
-  it('refuses to host isolates without --no-node-snapshot, saying how to start it', async () => {
-    const res = await runCli(
-      [],
-      ['start', '--nats', nats.url, '--role', 'worker', '--no-examples'],
+  it('gives itself the isolate-host Node flags when started without them: same PID, SIGTERM still drains', async () => {
+    // Without the flags a worker would refuse to host isolates
+    // (FLOTILLA_ERR_PROCESS_FLAGS): the CLI re-executes itself with them first.
+    const child = spawn(
+      process.execPath,
+      [BIN, 'start', '--nats', nats.url, '--role', 'worker', '--store', storeDir, '--threads', '1'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } },
     );
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain('FLOTILLA_ERR_PROCESS_FLAGS');
-    expect(res.stderr).toContain('--no-node-snapshot');
-  });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    try {
+      await waitFor(() => /flotilla worker ready: /.test(stdout) || child.exitCode !== null, {
+        timeoutMs: 30_000,
+      });
+      expect({ stdout, stderr }).toMatchObject({ stdout: expect.stringMatching(/worker ready/) });
+      const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0');
+      expect(cmdline).toEqual(expect.arrayContaining(['--no-node-snapshot']));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('drained');
+      expect(stderr).not.toContain('FLOTILLA_ERR_PROCESS_FLAGS');
+    } finally {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('shows usage for a missing or unknown command', async () => {
     const none = await runCli(FLEET_NODE_FLAGS, []);
