@@ -89,6 +89,8 @@ function sink(options: LoggerOptions): DestinationStream {
     colorize: options.colorize ?? (typeof dest === 'number' && isatty(dest)),
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'role,region',
+    // Every field on the line (an `error` string too), never one per line.
+    errorLikeObjectKeys: [],
     messageFormat: '[{role}] {msg}',
     singleLine: true,
   });

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import {
   FLEET_NODE_FLAGS,
   type NatsServerHandle,
+  spawnProcess,
   startNatsServer,
   startRoleProcess,
-  waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PublishedFixtures, publishFixtures } from '../support/control-plane.ts';
@@ -62,35 +62,22 @@ describe('flotilla CLI as a user runs it', () => {
   it('gives itself the isolate-host Node flags when started without them: same PID, SIGTERM still drains', async () => {
     // Without the flags a worker would refuse to host isolates
     // (FLOTILLA_ERR_PROCESS_FLAGS): the CLI re-executes itself with them first.
-    const child = spawn(
-      process.execPath,
-      [BIN, 'start', '--nats', nats.url, '--role', 'worker', '--store', storeDir, '--threads', '1'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
+    const child = await spawnProcess({
+      command: process.execPath,
+      args: [BIN, 'start', '--nats', nats.url, '--role', 'worker', '--store', storeDir],
+      env: { NODE_OPTIONS: '' },
+      name: 'worker-without-flags',
+      readyPattern: /^flotilla worker ready: /,
+      readyTimeoutMs: 30_000,
     });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
     try {
-      await waitFor(() => /flotilla worker ready: /.test(stdout) || child.exitCode !== null, {
-        timeoutMs: 30_000,
-      });
-      expect({ stdout, stderr }).toMatchObject({ stdout: expect.stringMatching(/worker ready/) });
       const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0');
       expect(cmdline).toEqual(expect.arrayContaining(['--no-node-snapshot']));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(stderr).toContain('drained');
-      expect(stderr).not.toContain('FLOTILLA_ERR_PROCESS_FLAGS');
+      expect(await child.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+      expect(child.output()).toContain('drained');
+      expect(child.output()).not.toContain('FLOTILLA_ERR_PROCESS_FLAGS');
     } finally {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
+      await child.kill('SIGKILL');
     }
   }, 60_000);
 

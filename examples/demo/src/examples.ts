@@ -116,7 +116,7 @@ export async function startExampleServices(options: {
     child.once('exit', (code) => fail(`exited with code ${code}`));
   });
   child.stdout.on('data', () => {});
-  log({ msg: 'example products API ready', url: apiUrl, pid: child.pid });
+  log({ msg: 'example products API ready', url: apiUrl, apiPid: child.pid });
   return {
     apiUrl,
     async close() {
