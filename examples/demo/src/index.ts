@@ -1,14 +1,2 @@
-export {
-  DEMO_USAGE,
-  type DemoArgs,
-  type DemoOptions,
-  demoSeed,
-  parseDemoArgs,
-  runDemo,
-} from './demo.ts';
-export {
-  EXAMPLE_APPS,
-  type ExampleServices,
-  publishExamples,
-  startExampleServices,
-} from './examples.ts';
+export { type DemoOptions, demoSeed } from './demo.ts';
+export { publishExamples } from './examples.ts';
