@@ -304,6 +304,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
         log: o.log,
+        appLog: o.log,
       }),
   );
   await Promise.all(workers.map((w) => w.start()));
@@ -442,6 +443,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       bundles: bundleStore(controlPlane, o),
       registry: o.registry,
       log: o.log,
+      appLog: o.log,
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),

@@ -184,7 +184,7 @@ describe('RenderWorker', () => {
 
   it("logs the bundle's console lines with their level, deployment, request and trace ids", async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const s = await startWorker({ log: (line) => lines.push(line) });
+    const s = await startWorker({ appLog: (line) => lines.push(line) });
     ok(await render(s, 'chatty'));
     const app = () => lines.filter((l) => l.source === 'app');
     await vi.waitFor(() => expect(app()).toHaveLength(2), { timeout: 5000 });

@@ -80,14 +80,17 @@ export interface RenderWorkerOptions {
   limits?: Partial<SandboxLimits>;
   /** prom-client registry for the worker metrics. @default a private Registry */
   registry?: Registry;
-  /**
-   * Structured log sink: the worker's own lines (`{ msg, … }`) and the
-   * bundles' `console.*` lines, as `{ msg, level, source: 'app', worker,
-   * deployment, requestId, traceId }` (`level`: `debug`, `info` for
-   * `console.log`/`info`, `warn`, `error`).
-   * @default no logging
-   */
+  /** Structured log sink for the worker's own lines (`{ msg, … }`). @default no logging */
   log?: (line: Record<string, unknown>) => void;
+  /**
+   * Receives the bundles' `console.*` lines, as `{ msg, level, source: 'app',
+   * worker, deployment, requestId, traceId }` (`level`: `debug`, `info` for
+   * `console.log`/`info`, `warn`, `error`). Kept apart from `log`: what a
+   * tenant prints is its own (it may print its own secrets); the fleet sends
+   * both to one logger.
+   * @default discard
+   */
+  appLog?: (line: Record<string, unknown>) => void;
 }
 
 /** The log level of each `console.*` method. */
@@ -169,13 +172,14 @@ export class RenderWorker {
   readonly #limits: SandboxLimits;
   readonly #metrics: WorkerMetrics;
   readonly #log: (line: Record<string, unknown>) => void;
+  readonly #appLogSink: ((line: Record<string, unknown>) => void) | undefined;
   readonly #warmByThread = new Map<number, string[]>();
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();
   readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
-  #appLog: BroadcastChannel | undefined;
+  #appLogChannel: BroadcastChannel | undefined;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -197,6 +201,7 @@ export class RenderWorker {
     this.capacity = this.#threads * this.#tasksPerThread;
     this.#metrics = workerMetrics(options.registry ?? new Registry());
     this.#log = options.log ?? (() => {});
+    this.#appLogSink = options.appLog;
   }
 
   /** Renders running or queued now. */
@@ -222,10 +227,15 @@ export class RenderWorker {
     // reply the transport drops (which the caller would only see as a timeout).
     const carried = this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES;
     const limits = { ...this.#limits, outputBytes: Math.min(this.#limits.outputBytes, carried) };
-    const appLogChannel = `flotilla-app-log-${this.workerId}-${randomBytes(4).toString('hex')}`;
-    this.#appLog = new BroadcastChannel(appLogChannel);
-    this.#appLog.onmessage = (event) => this.#logAppLine(event.data as AppConsoleLine);
-    this.#appLog.unref();
+    // Threads post the bundles' console lines here (none are posted without a sink).
+    const appLogChannel = this.#appLogSink
+      ? `flotilla-app-log-${this.workerId}-${randomBytes(4).toString('hex')}`
+      : undefined;
+    if (appLogChannel) {
+      this.#appLogChannel = new BroadcastChannel(appLogChannel);
+      this.#appLogChannel.onmessage = (event) => this.#logAppLine(event.data as AppConsoleLine);
+      this.#appLogChannel.unref();
+    }
     this.#pool = new Piscina<RenderTask, RenderTaskResult>({
       filename: THREAD_FILE,
       minThreads: this.#threads,
@@ -234,7 +244,7 @@ export class RenderWorker {
       workerData: {
         limits,
         prelude: guestPreludeSource(),
-        appLogChannel,
+        ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
       // An idle thread must keep its event loop running: host timers of the
@@ -282,7 +292,7 @@ export class RenderWorker {
   }
 
   #logAppLine(line: AppConsoleLine): void {
-    this.#log({
+    this.#appLogSink?.({
       level: CONSOLE_LEVELS[line.level] ?? 'info',
       source: 'app',
       msg: line.message,
@@ -539,7 +549,7 @@ export class RenderWorker {
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
       await this.#pool?.close();
-      this.#appLog?.close();
+      this.#appLogChannel?.close();
       this.#log({ msg: 'worker drained', worker: this.workerId });
     })();
     return this.#drained;
