@@ -1,8 +1,7 @@
 /**
- * The `flotilla` command table: every command with its name, its `--help`
- * text, whether it hosts isolates, and how it runs. The app developer's
- * commands (`build`, `publish`, `promote`, …) live one per file in
- * `commands/` and share `commands/context.ts`: every one exits 0 on success
+ * The table of the app developer's commands (`build`, `publish`, `promote`,
+ * …): each lives in its own file in `commands/` with its name, usage, options
+ * and run function, and they share `commands/context.ts`. Every one exits 0 on success
  * and with a code a CI pipeline can test otherwise ({@link EXIT}); `--json`
  * prints one JSON document on stdout (and errors as
  * `{ "error": { code, message } }` on stderr). Progress goes to stderr, so
@@ -22,7 +21,6 @@ import {
 } from './commands/context.ts';
 import { deleteCommand } from './commands/delete.ts';
 import { deploymentsCommand } from './commands/deployments.ts';
-import { DEV_USAGE, runDev } from './commands/dev.ts';
 import { envCommand } from './commands/env.ts';
 import { envsCommand } from './commands/envs.ts';
 import { promoteCommand } from './commands/promote.ts';
@@ -31,24 +29,9 @@ import { purgeCommand } from './commands/purge.ts';
 import { regionCommand } from './commands/region.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { splitCommand } from './commands/split.ts';
-import { runStart, START_USAGE } from './commands/start.ts';
 import { statusCommand } from './commands/status.ts';
 
 export { type CommandIo, EXIT } from './commands/context.ts';
-
-/** One command of the `flotilla` CLI. */
-export interface Command {
-  name: string;
-  /** What `flotilla <name> --help` prints. */
-  help: string;
-  /**
-   * It runs isolates in this process (`start`, `dev`): the CLI gives the
-   * process the isolate-host Node flags before running it.
-   */
-  hostsIsolates: boolean;
-  /** Runs it with the arguments after its name; resolves with the exit code. */
-  run(args: string[], io: CommandIo): Promise<number>;
-}
 
 /** The app developer's commands, in the order `--help` lists them. */
 const CONTROL: readonly ControlCommand[] = [
@@ -126,15 +109,3 @@ export async function runCommand(command: string, args: string[], io: CommandIo)
     return fail(io, json, err);
   }
 }
-
-/** Every command of the `flotilla` CLI. */
-export const COMMANDS: readonly Command[] = [
-  { name: 'start', help: START_USAGE, hostsIsolates: true, run: runStart },
-  { name: 'dev', help: DEV_USAGE, hostsIsolates: true, run: runDev },
-  ...CONTROL.map((c) => ({
-    name: c.name,
-    help: COMMANDS_USAGE,
-    hostsIsolates: false,
-    run: (args: string[], io: CommandIo) => runCommand(c.name, args, io),
-  })),
-];
