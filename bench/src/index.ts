@@ -1,8 +1,8 @@
 /**
  * The benches as functions, for scripts that want the figures as objects.
  * Each prints its tables and a `RESULT {json}` line, and resolves with the
- * same figures. Run them in a process started with
- * `--no-node-snapshot --max-semi-space-size=16`.
+ * same figures. Run them in a process started with the isolate-host flags
+ * (`ISOLATE_HOST_FLAGS` of `@flotilla/runtime`).
  *
  * @module
  */

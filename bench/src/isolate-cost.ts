@@ -10,7 +10,7 @@
  * - RSS per warm isolate: N warm isolates of one bundle in one process, RSS
  *   growth divided by N (after GC).
  *
- * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 --expose-gc bench/src/isolate-cost.ts
+ * Run: node bench/src/run-all.ts isolate-cost
  *
  * @module
  */

@@ -14,7 +14,7 @@
  *
  * Also measured: the same at 1 in flight (the path's own cost, no queueing).
  *
- * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/miss-path.ts
+ * Run: node bench/src/run-all.ts miss-path
  * Env: BENCH_MISS_REQUESTS (default 5000), BENCH_MISS_CONCURRENCY (default 8),
  *      BENCH_MISS_SEQUENTIAL (requests at 1 in flight, default 1000).
  *
@@ -26,15 +26,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { publishExamples } from '@flotilla/demo';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { type ProductsApi, startProductsApi } from '@flotilla/example-products-api';
-import { connectNats, publishExamples } from '@flotilla/fleet';
+import { connectNats } from '@flotilla/fleet';
 import {
   encodeRenderRequest,
   encodeRenderResult,
   nextTraceparent,
   type WireMessage,
 } from '@flotilla/protocol';
+import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime/process-flags';
 import {
   type ChildHandle,
   type NatsServerHandle,
@@ -53,7 +55,6 @@ const REGION = 'bench';
 const WORKERS = 2;
 const SCHEDULERS = 2;
 const THREADS_PER_WORKER = 1;
-const NODE_FLAGS = ['--no-node-snapshot', '--max-semi-space-size=16'];
 const FLEET_BIN = join(dirname(fileURLToPath(import.meta.resolve('@flotilla/fleet'))), 'bin.ts');
 const READY = /^flotilla \w+ ready: /;
 
@@ -72,7 +73,7 @@ async function startRoleProcess(
   const child = await spawnProcess({
     command: process.execPath,
     args: [
-      ...NODE_FLAGS,
+      ...ISOLATE_HOST_FLAGS,
       FLEET_BIN,
       'start',
       '--nats',

@@ -1,15 +1,17 @@
 /**
- * Runs every bench in sequence, each in its own Node process (so one bench's
- * heap, threads and sockets cannot skew the next), with the isolate-host
- * flags, and a time bound per bench. Exits non-zero if any bench fails.
+ * Runs every bench in sequence (or only those named), each in its own Node
+ * process (so one bench's heap, threads and sockets cannot skew the next),
+ * with the isolate-host flags, and a time bound per bench. Exits non-zero if
+ * any bench fails.
  *
- * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/run-all.ts
+ * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache]…
  *      (`pnpm bench` at the root, or `pnpm --filter @flotilla/bench bench`)
  *
  * @module
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime/process-flags';
 
 const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: string[] }> = [
   { name: 'ssr-throughput', file: './ssr-throughput.ts', timeoutMs: 160_000 },
@@ -17,7 +19,7 @@ const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: st
   { name: 'miss-path', file: './miss-path.ts', timeoutMs: 150_000 },
   { name: 'shield-cache', file: './shield-cache.ts', timeoutMs: 120_000 },
 ];
-const FLAGS = ['--no-node-snapshot', '--max-semi-space-size=16', '--initial-old-space-size=64'];
+const FLAGS = ISOLATE_HOST_FLAGS;
 
 function runOne(bench: (typeof BENCHES)[number]): Promise<number> {
   return new Promise((resolve) => {
@@ -45,9 +47,18 @@ function runOne(bench: (typeof BENCHES)[number]): Promise<number> {
   });
 }
 
+const named = process.argv.slice(2);
+const unknown = named.filter((n) => !BENCHES.some((b) => b.name === n));
+if (unknown.length > 0) {
+  process.stderr.write(
+    `run-all: unknown bench ${unknown.join(', ')} (benches: ${BENCHES.map((b) => b.name).join(', ')})\n`,
+  );
+  process.exit(2);
+}
+const selected = named.length === 0 ? BENCHES : BENCHES.filter((b) => named.includes(b.name));
 const started = performance.now();
 const failed: string[] = [];
-for (const bench of BENCHES) {
+for (const bench of selected) {
   process.stdout.write(`\n=== ${bench.name} ===\n`);
   const benchStarted = performance.now();
   const code = await runOne(bench);
@@ -59,6 +70,6 @@ for (const bench of BENCHES) {
 }
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
 process.stdout.write(
-  `\nrun-all: ${BENCHES.length - failed.length}/${BENCHES.length} benches passed in ${seconds} s${failed.length ? `; failed: ${failed.join(', ')}` : ''}\n`,
+  `\nrun-all: ${selected.length - failed.length}/${selected.length} benches passed in ${seconds} s${failed.length ? `; failed: ${failed.join(', ')}` : ''}\n`,
 );
 process.exitCode = failed.length === 0 ? 0 : 1;

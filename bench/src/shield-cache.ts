@@ -43,7 +43,7 @@
  * Without nginx the bench prints how to install it and a RESULT saying it
  * was skipped, and exits 0.
  *
- * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/shield-cache.ts
+ * Run: node bench/src/run-all.ts shield-cache
  * Env: BENCH_SHIELD_SECONDS (measured seconds per side, default 5),
  *      BENCH_SHIELD_CONNECTIONS (default 64), BENCH_SHIELD_LOAD_THREADS (default 1),
  *      BENCH_SHIELD_NGINX2=0 (skip the 2-worker nginx row), BENCH_SHIELD_PIN=0 (no CPU pinning),
@@ -60,10 +60,10 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { publishExamples } from '@flotilla/demo';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { type ProductsApi, startProductsApi } from '@flotilla/example-products-api';
-import { connectNats, publishExamples } from '@flotilla/fleet';
-import { purgeFleet } from '@flotilla/shield';
+import { connectNats, purgeFleet } from '@flotilla/fleet';
 import {
   type ChildHandle,
   freePort,

@@ -24,7 +24,7 @@
  * own render throughput, without the worker process's transport and
  * piscina hop.
  *
- * Run: node --no-node-snapshot --max-semi-space-size=16 --initial-old-space-size=64 bench/src/ssr-throughput.ts
+ * Run: node bench/src/run-all.ts ssr-throughput
  * Env: BENCH_SSR_SECONDS (measured seconds per side and row, default 5),
  *      BENCH_SSR_C2=0 to skip the c=2 rows,
  *      BENCH_SSR_ROUTER=0 to skip the router+api rows,

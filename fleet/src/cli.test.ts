@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { parseStartArgs } from './cli.ts';
 
 describe('flotilla start arguments', () => {
-  it('defaults to the embedded fleet with the examples', () => {
+  it("defaults to the embedded fleet (the example apps are the demo's: examples/demo)", () => {
     const cmd = parseStartArgs([]);
     expect(cmd.role).toBeUndefined();
     expect(cmd.nats).toBeUndefined();
-    expect(cmd.options.examples).toBe(true);
+    expect(cmd.options.seed).toBeUndefined();
     expect(cmd.logFormat).toBe('text');
+    expect(cmd.logLevel).toBe('info');
   });
 
   it('reads the shield cache and front door options', () => {
@@ -58,7 +59,7 @@ describe('flotilla start arguments', () => {
     expect(cmd).toMatchObject({
       nats: 'nats://127.0.0.1:4222',
       role: 'worker',
-      options: { region: 'us-east', threads: 2, adminPort: 9100, examples: false },
+      options: { region: 'us-east', threads: 2, adminPort: 9100 },
     });
   });
 
@@ -75,6 +76,8 @@ describe('flotilla start arguments', () => {
     [['--port', 'abc'], /--port.*whole number.*"abc"/],
     [['--port', '70000'], /--port.*at most 65535/],
     [['--log-format', 'xml'], /--log-format.*text or json/],
+    [['--log-level', 'loud'], /--log-level.*trace, debug, info.*"loud"/],
+    [['--api-port', '4001'], /api-port/],
     [['--bogus'], /bogus/],
     [['--cpu-ms', '0'], /--cpu-ms.*at least 1/],
   ])('rejects %j with a message naming the option', (args, message) => {

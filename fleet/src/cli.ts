@@ -1,350 +1,99 @@
-import { parseArgs } from 'node:util';
-import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
-import { COMMANDS_USAGE, CONTROL_COMMANDS, runCommand } from './commands.ts';
-import { DEV_USAGE, runDev } from './dev.ts';
-import {
-  type FleetOptions,
-  type Role,
-  type RunningFleet,
-  startEmbedded,
-  startRole,
-} from './fleet.ts';
-import { createLogger } from './log.ts';
+/**
+ * The `flotilla` CLI: `start` and `dev` (which host isolates), and the app
+ * developer's commands of the table in `commands.ts`. Each is loaded only
+ * when it runs, so a worker process never loads the build toolchain.
+ *
+ * @module
+ */
+import { execWithIsolateHostFlags } from '@flotilla/runtime/process-flags';
+import type { CommandIo } from './commands/context.ts';
 
-const USAGE = `Usage: flotilla start [options]
+export { parseStartArgs, type StartCommand } from './commands/start.ts';
 
-Starts the fleet. Without --nats, everything runs in this process on an
-in-process transport and serves the example apps on http://127.0.0.1:3000:
-  http://127.0.0.1:3000/react-shop/   or  http://react-shop.localhost:3000/
-  http://127.0.0.1:3000/vue-shop/     or  http://vue-shop.localhost:3000/
-With --nats, this process plays one role against a real NATS server.
-
-Options:
-  --nats <url>          NATS server(s), comma-separated (enables --role)
-  --role <role>         shield | scheduler | worker (with --nats)
-  --region <name>       region name                          (default: local)
-  --host <addr>         interface to listen on               (default: 127.0.0.1)
-  --port <n>            shield port, 0 = any free port        (default: 3000)
-  --admin-port <n>      /healthz and /metrics port of scheduler and worker roles (default: 0, any)
-  --store <dir>         where workers keep fetched bundles   (default: .flotilla/store)
-  --no-examples         do not build and publish the example apps (nor start their products API)
-  --api-port <n>        port of the example products API (embedded fleet) (default: 4001)
-  --domain <d>          environment hosts <app>.<d> and <env>.<app>.<d> (default: localhost)
-  --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
-  --workers <n>         worker instances in the embedded fleet (default: 2)
-  --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
-  --timeout-ms <n>      request deadline at the shield, ms   (default: 10000)
-  --cpu-ms <n>          CPU per render before the isolate is killed (default: 1000)
-  --wall-ms <n>         wall time per render                 (default: 10000)
-  --heap-mb <n>         heap per isolate                     (default: 128)
-  --autoscale <mode>    scheduler: off | local (start/drain worker processes here) | kubernetes
-                        (export flotilla_autoscaler_desired_workers for KEDA/HPA) (default: off)
-  --min-workers <n>     autoscaler minimum                   (default: 2)
-  --max-workers <n>     autoscaler maximum                   (default: 8)
-  --exit-with-parent    worker: drain and exit when stdin closes (used by the local supervisor)
-  --secondary-region <r>  shield: region to fail over to when the primary has no scheduler
-  --no-cache            shield: forward every request (no L2 cache)
-  --cache-mb <n>        shield: memory of the L2 cache, MiB            (default: 256)
-  --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
-  --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
-  --public-host <h>     shield: host every redirect and absolute URL uses (behind a CDN)
-  --https-redirect      shield: redirect plain-HTTP requests to https://<public host>
-  --trusted-proxies <l> shield: comma-separated IPs/CIDRs (or loopback, private) whose forwarding headers count
-  --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
-  --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
-  --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
-  --log-format <f>      text | json                          (default: text)
-  -h, --help            show this help
-`;
-
-function int(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new InvalidOptionError(`--${name}`, `must be a whole number, got "${value}"`);
-  }
-  return n;
+/** A command as the CLI runs it. */
+interface Runnable {
+  /** What `flotilla <name> --help` prints. */
+  help: string;
+  run(args: string[], io: CommandIo): Promise<number>;
 }
 
-/** Parsed `flotilla start` arguments. */
-export interface StartCommand {
-  nats: string | undefined;
-  role: Role | undefined;
-  logFormat: 'text' | 'json';
-  options: FleetOptions;
+/** One entry of the CLI's table. */
+interface CliCommand {
+  /**
+   * It runs isolates in this process: the CLI gives the process the
+   * isolate-host Node flags before running it.
+   */
+  hostsIsolates: boolean;
+  /** Loads the command; `undefined` when there is no such command. */
+  load(): Promise<Runnable | undefined>;
 }
 
-/** Parses `flotilla start` arguments; throws InvalidOptionError naming the bad one. */
-export function parseStartArgs(args: string[]): StartCommand {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(args);
-  } catch (err) {
-    throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', (err as Error).message);
-  }
-  const v = parsed.values;
-  const role = v.role;
-  if (role !== undefined && role !== 'shield' && role !== 'scheduler' && role !== 'worker') {
-    throw new InvalidOptionError('--role', `must be shield, scheduler or worker, got "${role}"`);
-  }
-  if (role !== undefined && v.nats === undefined) {
-    throw new InvalidOptionError('--role', 'needs --nats <url>: roles talk over NATS');
-  }
-  if (v.nats !== undefined && role === undefined) {
-    throw new InvalidOptionError('--nats', 'needs --role shield|scheduler|worker');
-  }
-  const logFormat = v['log-format'] ?? 'text';
-  if (logFormat !== 'text' && logFormat !== 'json') {
-    throw new InvalidOptionError('--log-format', `must be text or json, got "${logFormat}"`);
-  }
-  const port = int('port', v.port);
-  const adminPort = int('admin-port', v['admin-port']);
-  for (const [name, p] of [
-    ['port', port],
-    ['admin-port', adminPort],
-  ] as const) {
-    if (p !== undefined && p > 65535)
-      throw new InvalidOptionError(`--${name}`, 'must be at most 65535');
-  }
-  const autoscale = v.autoscale;
-  if (
-    autoscale !== undefined &&
-    autoscale !== 'off' &&
-    autoscale !== 'local' &&
-    autoscale !== 'kubernetes'
-  ) {
-    throw new InvalidOptionError(
-      '--autoscale',
-      `must be off, local or kubernetes, got "${autoscale}"`,
-    );
-  }
-  if (autoscale !== undefined && autoscale !== 'off' && role !== 'scheduler') {
-    throw new InvalidOptionError('--autoscale', 'applies to --role scheduler');
-  }
-  const positive = (name: string): number => {
-    const n = int(name, v[name as 'cpu-ms']);
-    if (n === undefined) throw new InvalidOptionError(`--${name}`, 'needs a value');
-    if (n === 0) throw new InvalidOptionError(`--${name}`, 'must be at least 1');
-    return n;
-  };
-  const limits = {
-    ...(v['cpu-ms'] !== undefined ? { cpuMs: positive('cpu-ms') } : {}),
-    ...(v['wall-ms'] !== undefined ? { wallMs: positive('wall-ms') } : {}),
-    ...(v['heap-mb'] !== undefined ? { heapMb: positive('heap-mb') } : {}),
-  };
-  const list = (value: string | undefined) =>
-    value === undefined
-      ? undefined
-      : value
-          .split(',')
-          .map((x) => x.trim())
-          .filter((x) => x !== '');
-  const cacheOptions = {
-    ...(v['cache-mb'] !== undefined ? { maxBytes: positive('cache-mb') * 1024 * 1024 } : {}),
-    ...(v['follower-wait-ms'] !== undefined
-      ? { followerWaitMs: positive('follower-wait-ms') }
-      : {}),
-  };
-  if (v['no-cache'] && Object.keys(cacheOptions).length > 0) {
-    throw new InvalidOptionError(
-      '--no-cache',
-      'cannot be combined with --cache-mb or --follower-wait-ms',
-    );
-  }
-  const trustedProxies = list(v['trusted-proxies']);
-  const geoHeaders = list(v['geo-headers']);
-  const frontDoor = {
-    ...(v['public-host'] !== undefined ? { publicHost: v['public-host'] } : {}),
-    ...(v['https-redirect'] ? { httpsRedirect: true } : {}),
-    ...(trustedProxies ? { trustedProxies } : {}),
-    ...(v['client-ip-header'] !== undefined ? { clientIpHeader: v['client-ip-header'] } : {}),
-    ...(geoHeaders ? { geoHeaders } : {}),
-  };
-  const options: FleetOptions = {
-    ...(v['no-cache']
-      ? { cache: false as const }
-      : Object.keys(cacheOptions).length > 0
-        ? { cache: cacheOptions }
-        : {}),
-    ...(v['debug-token'] !== undefined ? { debugToken: v['debug-token'] } : {}),
-    ...(Object.keys(frontDoor).length > 0 ? { frontDoor } : {}),
-    ...(Object.keys(limits).length > 0 ? { limits } : {}),
-    ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
-    ...(v['secondary-region'] !== undefined ? { secondaryRegion: v['secondary-region'] } : {}),
-    ...(autoscale !== undefined ? { autoscale } : {}),
-    ...(v['min-workers'] !== undefined ? { minWorkers: positive('min-workers') } : {}),
-    ...(v['max-workers'] !== undefined ? { maxWorkers: positive('max-workers') } : {}),
-    ...(v['exit-with-parent'] ? { exitWithParent: true } : {}),
-    examples: !v['no-examples'],
-    ...(v.region !== undefined ? { region: v.region } : {}),
-    ...(v.host !== undefined ? { host: v.host } : {}),
-    ...(port !== undefined ? { port } : {}),
-    ...(adminPort !== undefined ? { adminPort } : {}),
-    ...(v.store !== undefined ? { storeDir: v.store } : {}),
-    ...(v['api-port'] !== undefined ? { examplesApiPort: int('api-port', v['api-port']) } : {}),
-    ...(v.domain !== undefined ? { domain: v.domain } : {}),
-    ...(v['preview-domain'] !== undefined ? { previewDomain: v['preview-domain'] } : {}),
-    ...(v.workers !== undefined ? { workers: int('workers', v.workers) } : {}),
-    ...(v.threads !== undefined ? { threads: int('threads', v.threads) } : {}),
-    ...(v['timeout-ms'] !== undefined
-      ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
-      : {}),
-  };
-  return { nats: v.nats, role, logFormat, options };
+/** The app developer's command `name`, from the table in `commands.ts`. */
+async function controlCommand(name: string): Promise<Runnable | undefined> {
+  const table = await import('./commands.ts');
+  if (!table.CONTROL_COMMANDS.includes(name)) return undefined;
+  return { help: table.COMMANDS_USAGE, run: (args, io) => table.runCommand(name, args, io) };
 }
 
-function parse(args: string[]) {
-  return parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      nats: { type: 'string' },
-      role: { type: 'string' },
-      region: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'admin-port': { type: 'string' },
-      store: { type: 'string' },
-      'no-examples': { type: 'boolean' },
-      'api-port': { type: 'string' },
-      domain: { type: 'string' },
-      'preview-domain': { type: 'string' },
-      workers: { type: 'string' },
-      threads: { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      'cpu-ms': { type: 'string' },
-      'wall-ms': { type: 'string' },
-      'heap-mb': { type: 'string' },
-      'heartbeat-ms': { type: 'string' },
-      'secondary-region': { type: 'string' },
-      'no-cache': { type: 'boolean' },
-      'cache-mb': { type: 'string' },
-      'follower-wait-ms': { type: 'string' },
-      'debug-token': { type: 'string' },
-      'public-host': { type: 'string' },
-      'https-redirect': { type: 'boolean' },
-      'trusted-proxies': { type: 'string' },
-      'client-ip-header': { type: 'string' },
-      'geo-headers': { type: 'string' },
-      autoscale: { type: 'string' },
-      'min-workers': { type: 'string' },
-      'max-workers': { type: 'string' },
-      'exit-with-parent': { type: 'boolean' },
-      'log-format': { type: 'string' },
-    },
-  });
+/** The command called `name`. */
+function commandNamed(name: string): CliCommand {
+  switch (name) {
+    case 'start':
+      return {
+        hostsIsolates: true,
+        load: async () => {
+          const m = await import('./commands/start.ts');
+          return { help: m.START_USAGE, run: (args, io) => m.runStart(args, io) };
+        },
+      };
+    case 'dev':
+      return {
+        hostsIsolates: true,
+        load: async () => {
+          const m = await import('./commands/dev.ts');
+          return { help: m.DEV_USAGE, run: m.runDev };
+        },
+      };
+    default:
+      return { hostsIsolates: false, load: () => controlCommand(name) };
+  }
+}
+
+/** `flotilla --help`: `start`, then the app developer's commands. */
+async function usage(): Promise<string> {
+  const [start, table] = await Promise.all([
+    import('./commands/start.ts'),
+    import('./commands.ts'),
+  ]);
+  return `${start.START_USAGE}\n${table.COMMANDS_USAGE}`;
 }
 
 /**
  * Runs the `flotilla` CLI. Resolves with the exit code once the process
- * should exit (after draining on SIGTERM / SIGINT).
+ * should exit (after draining on SIGTERM / SIGINT). A command that hosts
+ * isolates first gives the process the isolate-host Node flags it lacks
+ * (re-executing it, same PID).
  */
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(`${USAGE}\n${COMMANDS_USAGE}`);
-    return command === undefined ? 1 : 0;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(await usage());
+    return name === undefined ? 1 : 0;
   }
-  const control = CONTROL_COMMANDS.find((c) => c === command);
-  if (control) {
-    if (rest.includes('-h') || rest.includes('--help')) {
-      process.stdout.write(COMMANDS_USAGE);
-      return 0;
-    }
-    return runCommand(control, rest, {
-      stdout: (t) => process.stdout.write(t),
-      stderr: (t) => process.stderr.write(t),
-      env: process.env,
-    });
-  }
-  if (command === 'dev') {
-    if (rest.includes('-h') || rest.includes('--help')) {
-      process.stdout.write(DEV_USAGE);
-      return 0;
-    }
-    return runDev(rest, {
-      stdout: (t) => process.stdout.write(t),
-      stderr: (t) => process.stderr.write(t),
-    });
-  }
-  if (command !== 'start') {
-    process.stderr.write(`flotilla: unknown command "${command}"\n\n${USAGE}\n${COMMANDS_USAGE}`);
+  const command = commandNamed(name);
+  const runnable = await command.load();
+  if (runnable === undefined) {
+    process.stderr.write(`flotilla: unknown command "${name}"\n\n${await usage()}`);
     return 2;
   }
   if (rest.includes('-h') || rest.includes('--help')) {
-    process.stdout.write(USAGE);
+    process.stdout.write(runnable.help);
     return 0;
   }
-  let cmd: StartCommand;
-  try {
-    cmd = parseStartArgs(rest);
-  } catch (err) {
-    process.stderr.write(`flotilla: ${(err as Error).message}\n(see flotilla start --help)\n`);
-    return 2;
-  }
-  const roleName = cmd.role ?? 'fleet';
-  const log = createLogger(roleName, cmd.logFormat);
-  // Signal handlers go in before anything starts: a SIGTERM during start-up
-  // must still drain, never kill the process half-started.
-  let signalled: NodeJS.Signals | undefined;
-  let onSignal: (signal: NodeJS.Signals) => void = (signal) => {
-    signalled = signal;
-  };
-  const handler = (signal: NodeJS.Signals) => onSignal(signal);
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
-  let fleet: RunningFleet;
-  try {
-    fleet =
-      cmd.role && cmd.nats
-        ? await startRole({ ...cmd.options, role: cmd.role, nats: cmd.nats, log })
-        : await startEmbedded({ ...cmd.options, log });
-  } catch (err) {
-    const code = err instanceof FlotillaError ? `${err.code}: ` : '';
-    process.stderr.write(
-      `flotilla: could not start ${roleName}: ${code}${(err as Error).message}\n`,
-    );
-    return 1;
-  }
-  process.stdout.write(`flotilla ${roleName} ready: ${fleet.description} on ${fleet.url}\n`);
-  if (!cmd.role) {
-    process.stdout.write(
-      `  try: curl -s ${fleet.url}/react-shop/ | head -c 300\n       curl -s ${fleet.url}/vue-shop/p/7 | head -c 300\n       curl -s ${fleet.url}/metrics | grep flotilla_\n`,
-    );
-  }
-  const running = fleet;
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    onSignal = (signal) => {
-      if (stopping) {
-        log({ msg: `second ${signal}: exiting without draining` });
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log({ msg: `${signal}: draining` });
-      const started = Date.now();
-      running.drain().then(
-        () => {
-          log({ msg: 'drained', ms: Date.now() - started });
-          resolve(0);
-        },
-        (err: unknown) => {
-          log({ msg: 'drain failed', error: (err as Error).message });
-          resolve(1);
-        },
-      );
-    };
-    if (signalled) onSignal(signalled);
-    if (cmd.options.exitWithParent) {
-      // The supervisor holds our stdin: when it dies the pipe closes, and we drain.
-      const parentGone = () => {
-        if (!stopping) onSignal('SIGTERM');
-      };
-      process.stdin.on('end', parentGone);
-      process.stdin.on('error', parentGone);
-      process.stdin.resume();
-    }
+  if (command.hostsIsolates) execWithIsolateHostFlags();
+  return runnable.run(rest, {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    env: process.env,
   });
 }

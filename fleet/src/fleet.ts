@@ -1,14 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ControlPlane,
-  ControlPlaneBundleStore,
-  JetStreamControlStore,
-  MemoryControlStore,
-} from '@flotilla/deploy';
-import { FlotillaError, InvalidOptionError, isSubjectToken, positiveInt } from '@flotilla/protocol';
-import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
-import {
   Autoscaler,
   autoscalerLeaseKey,
   fleetWorkerCommand,
@@ -16,22 +8,38 @@ import {
   LeaderLease,
   LocalSupervisor,
   openLeaseBucket,
-  PrewarmRelay,
   processLauncher,
-  RegionProbe,
-  Scheduler,
-} from '@flotilla/scheduler';
+} from '@flotilla/autoscaler';
+import {
+  ControlPlane,
+  ControlPlaneBundleStore,
+  JetStreamControlStore,
+  MemoryControlStore,
+} from '@flotilla/deploy';
+import { FlotillaError, InvalidOptionError, isSubjectToken, positiveInt } from '@flotilla/protocol';
+import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
+import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
 import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
 import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type AdminServer, startAdminServer } from './admin-server.ts';
-import { type ExampleServices, publishExamples, startExampleServices } from './examples.ts';
 import { EventLoopWatch } from './liveness.ts';
+import type { LogFn } from './log.ts';
 
 /** The roles a fleet process can play. */
 export type Role = 'shield' | 'scheduler' | 'worker';
+
+/**
+ * Fills the in-memory control plane of an embedded fleet before it serves
+ * (e.g. publishes the example apps) and may start processes the apps need;
+ * what it returns is closed once the fleet has drained.
+ */
+export type EmbeddedSeed = (
+  controlPlane: ControlPlane,
+  log: LogFn,
+) => Promise<{ close(): Promise<void> } | undefined>;
 
 /** Options shared by {@link startEmbedded} and {@link startRole}. */
 export interface FleetOptions {
@@ -60,18 +68,6 @@ export interface FleetOptions {
    * @default '.flotilla/store' under the current directory
    */
   storeDir?: string;
-  /**
-   * Build and publish the example apps on start (and, in the embedded fleet,
-   * start the example products API they fetch from). Their `production`
-   * environments are pointed at them unless already set.
-   * @default true
-   */
-  examples?: boolean;
-  /**
-   * Port of the example products API the embedded fleet starts.
-   * @default 4001
-   */
-  examplesApiPort?: number;
   /**
    * Shield: the L2 cache (`false`: forward every request). `maxBytes` bounds
    * its memory; `followerWaitMs` how long coalesced requests wait for their
@@ -155,8 +151,19 @@ export interface FleetOptions {
   requestTimeoutMs?: number;
   /** prom-client registry. @default a new Registry with Node's default metrics */
   registry?: Registry;
-  /** Structured log sink. @default discard */
-  log?: (line: Record<string, unknown>) => void;
+  /**
+   * Embedded fleet: what fills its in-memory control plane before it serves
+   * (`./run start` publishes the example apps). Roles on NATS serve what is
+   * published to the fleet (`flotilla publish`).
+   * @default nothing: it serves nothing until something is published
+   */
+  seed?: EmbeddedSeed;
+  /**
+   * Log sink of every component: `createLogger` (pino) in the CLI. A line
+   * is `{ msg, level?, …fields }`; see `log.ts`.
+   * @default discard
+   */
+  log?: LogFn;
 }
 
 /** A running fleet process (embedded or one role). */
@@ -186,7 +193,6 @@ function validate(options: FleetOptions) {
     port: options.port ?? 3000,
     adminPort: options.adminPort ?? 0,
     storeDir: options.storeDir ?? join(process.cwd(), '.flotilla', 'store'),
-    examples: options.examples ?? true,
     previewDomain: options.previewDomain ?? 'preview.localhost',
     workers,
     registry: options.registry ?? defaultRegistry(),
@@ -264,8 +270,8 @@ function bundleStore(controlPlane: ControlPlane, o: ReturnType<typeof validate>)
 
 /**
  * Starts everything in this process on the in-process transport: the shield
- * on `host:port`, one scheduler, and `workers` render workers, serving the
- * example apps. For a laptop; production runs one role per process on NATS.
+ * on `host:port`, one scheduler, and `workers` render workers, serving what
+ * `seed` publishes. For a laptop; production runs one role per process on NATS.
  */
 export async function startEmbedded(options: FleetOptions = {}): Promise<RunningFleet> {
   for (const warning of assertIsolateHostProcess()) options.log?.({ msg: warning });
@@ -275,23 +281,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     store: new MemoryControlStore(),
     previewDomain: o.previewDomain,
   });
-  let services: ExampleServices | undefined;
-  if (o.examples) {
-    services = await startExampleServices({
-      port: options.examplesApiPort ?? 4001,
-      log: o.log,
-    }).catch((err: unknown) => {
-      // The default port is taken (another fleet?): any free port will do,
-      // the examples' environments are pointed at wherever it listens.
-      if (options.examplesApiPort !== undefined) throw err;
-      o.log({
-        msg: 'products API port 4001 is taken, using a free port',
-        error: (err as Error).message,
-      });
-      return startExampleServices({ port: 0, log: o.log });
-    });
-    await publishExamples(controlPlane, o.log, services.apiUrl);
-  }
+  const seeded = await options.seed?.(controlPlane, o.log);
   const scheduler = new Scheduler({
     transport,
     region: o.region,
@@ -314,6 +304,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
         log: o.log,
+        appLog: o.log,
       }),
   );
   await Promise.all(workers.map((w) => w.start()));
@@ -330,7 +321,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
       await scheduler.drain();
       await Promise.all(workers.map((w) => w.drain()));
       await transport.drain();
-      await services?.close();
+      await seeded?.close();
     },
   };
 }
@@ -400,7 +391,6 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       previewDomain: o.previewDomain,
     });
     if (role === 'shield') {
-      if (o.examples) await publishExamples(controlPlane, o.log);
       const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
       return {
         description: `shield (region ${o.region}, nats ${options.nats})`,
@@ -453,6 +443,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       bundles: bundleStore(controlPlane, o),
       registry: o.registry,
       log: o.log,
+      appLog: o.log,
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),

@@ -1,14 +1,23 @@
-export { type AdminServer, startAdminServer } from './admin-server.ts';
-export { main, parseStartArgs, type StartCommand } from './cli.ts';
-export { EXAMPLE_APPS, publishExamples } from './examples.ts';
+export {
+  parseStartArgs,
+  runStart,
+  START_USAGE,
+  type StartCommand,
+  type StartExtras,
+} from './commands/start.ts';
+export { type CommandIo, EXIT, runCommand } from './commands.ts';
 export {
   connectNats,
+  type EmbeddedSeed,
   type FleetOptions,
-  type Role,
-  type RoleOptions,
   type RunningFleet,
   startEmbedded,
-  startRole,
 } from './fleet.ts';
-export { EventLoopWatch, type Liveness } from './liveness.ts';
-export { createLogger, type LogLine } from './log.ts';
+export type { LogFn, LogLine } from './log.ts';
+export {
+  type PurgeConnection,
+  type PurgeFailure,
+  type PurgeFleetOptions,
+  type PurgeFleetResult,
+  purgeFleet,
+} from './purge-client.ts';

@@ -11,6 +11,7 @@ export {
   type WireErrorCode,
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
+export { environmentHost } from './hosts.ts';
 export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
 export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
 export { isSubjectToken } from './patterns.ts';

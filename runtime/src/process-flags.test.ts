@@ -1,7 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { assertIsolateHostProcess, ISOLATE_HOST_FLAGS } from './process-flags.ts';
+import {
+  assertIsolateHostProcess,
+  execWithIsolateHostFlags,
+  ISOLATE_HOST_FLAGS,
+} from './process-flags.ts';
 
 const run = promisify(execFile);
 const MODULE = new URL('./process-flags.ts', import.meta.url).href;
@@ -64,5 +68,51 @@ describe('assertIsolateHostProcess', () => {
 
   it('passes in this test process, which vitest starts with both flags', () => {
     expect(assertIsolateHostProcess()).toEqual([]);
+  });
+});
+
+const REEXEC_SCRIPT = `import { execWithIsolateHostFlags } from ${JSON.stringify(MODULE)};
+execWithIsolateHostFlags();
+process.on('SIGTERM', () => { process.stdout.write('drained\\n'); process.exit(0); });
+process.stdout.write(JSON.stringify({ pid: process.pid, execArgv: process.execArgv, argv: process.argv.slice(1) }) + '\\n');
+setInterval(() => {}, 1000);`;
+
+describe('execWithIsolateHostFlags', () => {
+  it('re-executes the process with the missing flags: same PID, same arguments, signals still reach it', async () => {
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    const child = spawn(
+      process.execPath,
+      ['--max-semi-space-size=8', '--input-type=module', '--eval', REEXEC_SCRIPT, 'a', 'b'],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const first = await new Promise<string>((resolve) => {
+      child.stdout.on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.includes('\n')) resolve(stdout.slice(0, stdout.indexOf('\n')));
+      });
+    });
+    const seen = JSON.parse(first) as { pid: number; execArgv: string[]; argv: string[] };
+    expect(seen.pid).toBe(child.pid);
+    // The missing flags are added; a value the caller chose is kept.
+    expect(seen.execArgv).toEqual(
+      expect.arrayContaining([
+        '--no-node-snapshot',
+        '--initial-old-space-size=64',
+        '--max-semi-space-size=8',
+      ]),
+    );
+    expect(seen.execArgv).not.toContain('--max-semi-space-size=16');
+    expect(seen.argv).toEqual(['a', 'b']);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('drained');
+  });
+
+  it('does nothing in a process that has every flag (this one)', () => {
+    expect(execWithIsolateHostFlags()).toBeUndefined();
   });
 });

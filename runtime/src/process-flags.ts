@@ -1,6 +1,11 @@
 import { FlotillaError } from '@flotilla/protocol';
 
-/** Node flags every process hosting isolates runs with. */
+/**
+ * Node flags every process hosting isolates runs with: the one list that the
+ * `flotilla` bin, the local supervisor's worker command, the test runner and
+ * the benches use (the Kubernetes manifests spell it out; a test checks they
+ * agree).
+ */
 export const ISOLATE_HOST_FLAGS = [
   '--no-node-snapshot',
   '--max-semi-space-size=16',
@@ -9,6 +14,39 @@ export const ISOLATE_HOST_FLAGS = [
 
 function flagsInEffect(): string[] {
   return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+}
+
+/** The flags of {@link ISOLATE_HOST_FLAGS} this process was not started with (by name: a value the user chose stays). */
+function missingIsolateHostFlags(): string[] {
+  const flags = flagsInEffect();
+  return ISOLATE_HOST_FLAGS.filter((flag) => {
+    const name = flag.split('=')[0] as string;
+    return !flags.some((f) => f === name || f.startsWith(`${name}=`));
+  });
+}
+
+/** Set (to the PID) across a re-exec, so that a process never re-executes itself twice. */
+const REEXEC_ENV = 'FLOTILLA_REEXEC_PID';
+
+/**
+ * Gives this process the {@link ISOLATE_HOST_FLAGS} it lacks: when any is
+ * missing, replaces the process image with the same Node, the missing flags,
+ * and the same script and arguments (`process.execve`). The PID, the open
+ * file descriptors and so a supervisor's pipes and signals stay the same,
+ * so SIGTERM still drains. Call it first thing in an entry point that hosts
+ * isolates, before any thread starts. Returns without doing anything when
+ * nothing is missing, or where `process.execve` does not exist (then
+ * {@link assertIsolateHostProcess} refuses with the command to use).
+ */
+export function execWithIsolateHostFlags(): void {
+  const missing = missingIsolateHostFlags();
+  if (missing.length === 0 || typeof process.execve !== 'function') return;
+  if (process.env[REEXEC_ENV] === String(process.pid)) return;
+  process.execve(
+    process.execPath,
+    [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)],
+    { ...process.env, [REEXEC_ENV]: String(process.pid) },
+  );
 }
 
 /**
@@ -24,7 +62,7 @@ function flagsInEffect(): string[] {
  */
 export function assertIsolateHostProcess(): string[] {
   const major = Number(process.versions.node.split('.')[0]);
-  const how = `start it as: node ${ISOLATE_HOST_FLAGS.join(' ')} <script> (the flotilla CLI and package scripts do this for you)`;
+  const how = `start it as: node ${ISOLATE_HOST_FLAGS.join(' ')} <script> (the flotilla CLI adds them itself)`;
   if (major !== 24) {
     throw new FlotillaError(
       'FLOTILLA_ERR_PROCESS_FLAGS',

@@ -7,7 +7,8 @@ import {
   encodeRenderResult,
   encodeSchedulerAck,
   encodeSchedulerBeat,
-  type FlotillaError,
+  FlotillaError,
+  fromWireError,
   nonNegativeInt,
   positiveInt,
   type RegionSubjects,
@@ -20,7 +21,6 @@ import {
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
-import { SchedulerError } from './errors.ts';
 import { type SchedulerMetrics, schedulerMetrics } from './metrics.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
@@ -197,7 +197,7 @@ export class Scheduler {
     const waiting = this.#waiting.get(workerId);
     if (!waiting) return;
     this.#waiting.delete(workerId);
-    const reason = new SchedulerError(
+    const reason = new FlotillaError(
       'FLOTILLA_ERR_WORKER_LOST',
       `worker ${workerId} stopped heartbeating before it answered`,
     );
@@ -250,9 +250,9 @@ export class Scheduler {
   }
 
   /** Refuses a miss no worker has room for: 503 with Retry-After, counted as shed. */
-  #shed(reason: 'queue_full' | 'queue_timeout', waitedMs: number): SchedulerError {
+  #shed(reason: 'queue_full' | 'queue_timeout', waitedMs: number): FlotillaError {
     this.#metrics.shed.inc({ region: this.region, reason });
-    return new SchedulerError(
+    return new FlotillaError(
       'FLOTILLA_ERR_OVERLOADED',
       reason === 'queue_full'
         ? `region ${this.region} is at capacity and ${this.#queue.length} misses already wait; retry shortly`
@@ -265,7 +265,7 @@ export class Scheduler {
     const until = Date.now() + timeoutMs;
     while (this.#workers.size < count) {
       if (Date.now() > until) {
-        throw new SchedulerError(
+        throw new FlotillaError(
           'FLOTILLA_ERR_NO_WORKERS',
           `only ${this.#workers.size} of ${count} workers heartbeat within ${timeoutMs} ms`,
         );
@@ -323,7 +323,7 @@ export class Scheduler {
     for (;;) {
       const remaining = req.deadline - this.#clock();
       if (remaining <= 0) {
-        throw new SchedulerError('FLOTILLA_ERR_DEADLINE', 'deadline passed before dispatch');
+        throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed before dispatch');
       }
       const workerId = this.#workers.pick(req.deploymentId, tried, true);
       if (workerId === undefined) {
@@ -337,7 +337,7 @@ export class Scheduler {
           if ((await this.#waitForRoom(req.deadline, now() - noWorkersSince)) === 'waited') {
             continue;
           }
-          throw new SchedulerError(
+          throw new FlotillaError(
             'FLOTILLA_ERR_NO_WORKERS',
             `region ${this.region} has no live worker`,
           );
@@ -396,7 +396,7 @@ export class Scheduler {
       if (mayHaveRun) idempotentRetryUsed = true;
       this.#metrics.retries.inc({ region: this.region, reason: code });
       this.#log({ msg: 'retrying on another worker', worker: workerId, reason: code });
-      lastError = new SchedulerError(code, outcome.error.message);
+      lastError = fromWireError(outcome.error);
     }
   }
 

@@ -1,4 +1,4 @@
-import type { Heartbeat } from '@flotilla/protocol';
+import { type Heartbeat, isLost } from '@flotilla/protocol';
 
 interface Entry {
   heartbeat: Heartbeat;
@@ -8,9 +8,6 @@ interface Entry {
   /** Requests of this scheduler the worker answered since its last heartbeat. */
   settledSinceBeat: number;
 }
-
-/** Heartbeats a worker may miss before it counts as dead. */
-const MISSED_HEARTBEATS = 2.5;
 
 /**
  * The region's live workers as this scheduler knows them from heartbeats.
@@ -34,8 +31,7 @@ export class WorkerRegistry {
   }
 
   #stale(e: Entry, t: number): boolean {
-    const after = this.#staleAfterMs ?? Math.max(250, MISSED_HEARTBEATS * e.heartbeat.intervalMs);
-    return t - e.lastSeen > after;
+    return isLost(e.lastSeen, e.heartbeat.intervalMs, t, this.#staleAfterMs);
   }
 
   /**

@@ -4,16 +4,10 @@
  *
  * @module
  */
-export {
-  type PurgeFleetOptions,
-  type PurgeFleetResult,
-  purgeFleet,
-} from './cache/purge-client.ts';
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
 export { Shield } from './shield.ts';
 export type { ShieldOptions } from './shield-options.ts';
 export {
-  environmentHost,
   SiteDirectory,
   type SiteDirectoryOptions,
   type SiteEnvironment,

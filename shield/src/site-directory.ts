@@ -1,5 +1,11 @@
 import type { Manifest, ManifestAsset } from '@flotilla/manifest';
-import { FlotillaError, isSubjectToken, nonEmptyString, required } from '@flotilla/protocol';
+import {
+  environmentHost,
+  FlotillaError,
+  isSubjectToken,
+  nonEmptyString,
+  required,
+} from '@flotilla/protocol';
 import { hostOnly } from './host.ts';
 
 /** What the shield needs to know about one environment (a control-plane record). */
@@ -102,14 +108,6 @@ interface Snapshot {
 }
 
 const PRODUCTION = 'production';
-
-/**
- * The host an environment is served on: `<app>.<domain>` for `production`,
- * `<env>.<app>.<domain>` for any other. (The CLI prints links with it.)
- */
-export function environmentHost(app: string, env: string, domain: string): string {
-  return env === PRODUCTION ? `${app}.${domain}` : `${env}.${app}.${domain}`;
-}
 
 function domainOption(name: string, value: string | undefined, fallback: string): string {
   const domain = nonEmptyString(name, value, fallback).toLowerCase();

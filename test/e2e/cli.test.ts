@@ -1,4 +1,5 @@
-import { type Fleet, runCli, startFleet } from '@flotilla/test-harness';
+import { readFile } from 'node:fs/promises';
+import { FLEET_BIN, type Fleet, runCli, spawnProcess, startFleet } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtures } from '../support/control-plane.ts';
 
@@ -20,17 +21,36 @@ describe('flotilla CLI as a user runs it', () => {
     await fleet?.stop();
   });
 
-  it('refuses to host isolates without --no-node-snapshot, saying how to start it', async () => {
-    const res = await runCli(
-      ['start', '--nats', fleet.nats.url, '--role', 'worker', '--no-examples'],
-      {
-        nodeFlags: [],
-      },
-    );
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain('FLOTILLA_ERR_PROCESS_FLAGS');
-    expect(res.stderr).toContain('--no-node-snapshot');
-  });
+  it('gives itself the isolate-host Node flags when started without them: same PID, SIGTERM still drains', async () => {
+    // Without the flags a worker would refuse to host isolates
+    // (FLOTILLA_ERR_PROCESS_FLAGS): the CLI re-executes itself with them first.
+    const child = await spawnProcess({
+      command: process.execPath,
+      args: [
+        FLEET_BIN,
+        'start',
+        '--nats',
+        fleet.nats.url,
+        '--role',
+        'worker',
+        '--store',
+        fleet.storeDir,
+      ],
+      env: { NODE_OPTIONS: '' },
+      name: 'worker-without-flags',
+      readyPattern: /^flotilla worker ready: /,
+      readyTimeoutMs: 30_000,
+    });
+    try {
+      const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0');
+      expect(cmdline).toEqual(expect.arrayContaining(['--no-node-snapshot']));
+      expect(await child.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+      expect(child.output()).toContain('drained');
+      expect(child.output()).not.toContain('FLOTILLA_ERR_PROCESS_FLAGS');
+    } finally {
+      await child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('shows usage for a missing or unknown command', async () => {
     const none = await runCli([]);

@@ -10,7 +10,6 @@
  * flight against 2 workers × 4 slots at a 70 % target = 5.6), then 5 rps
  * again until the workers are back at the minimum.
  */
-import { decodeHeartbeat, regionSubjects } from '@flotilla/protocol';
 import {
   Autoscaler,
   autoscalerLeaseKey,
@@ -19,8 +18,9 @@ import {
   LocalSupervisor,
   openLeaseBucket,
   processLauncher,
-  Scheduler,
-} from '@flotilla/scheduler';
+} from '@flotilla/autoscaler';
+import { decodeHeartbeat, regionSubjects } from '@flotilla/protocol';
+import { Scheduler } from '@flotilla/scheduler';
 import {
   FLEET_BIN,
   type Fleet,

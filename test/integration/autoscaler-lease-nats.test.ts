@@ -6,7 +6,7 @@ import {
   type LeaseLossReason,
   type LeaseRecord,
   openLeaseBucket,
-} from '@flotilla/scheduler';
+} from '@flotilla/autoscaler';
 import { type NatsServerHandle, startNatsServer, waitFor } from '@flotilla/test-harness';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

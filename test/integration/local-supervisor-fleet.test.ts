@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fleetWorkerCommand, LocalSupervisor, processLauncher } from '@flotilla/autoscaler';
 import { decodeHeartbeat, type Heartbeat, regionSubjects } from '@flotilla/protocol';
-import { fleetWorkerCommand, LocalSupervisor, processLauncher } from '@flotilla/scheduler';
 import { FLEET_BIN, type NatsServerHandle, startNatsServer, waitFor } from '@flotilla/test-harness';
 import { NatsTransport } from '@flotilla/transport';
 import { connect } from '@nats-io/transport-node';

@@ -2,8 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
+import { purgeFleet } from '@flotilla/fleet';
 import { encodeShieldBeat, type PurgeSelector, SHIELD_HEARTBEAT_SUBJECT } from '@flotilla/protocol';
-import { PurgeResponder, purgeFleet } from '@flotilla/shield';
+import { PurgeResponder } from '@flotilla/shield';
 import {
   type CliResult,
   type NatsServerHandle,

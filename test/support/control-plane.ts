@@ -1,6 +1,6 @@
+import { publishExamples } from '@flotilla/demo';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { startProductsApi } from '@flotilla/example-products-api';
-import { publishExamples } from '@flotilla/fleet';
 import type { FleetPublisher } from '@flotilla/test-harness';
 import { connect } from '@nats-io/transport-node';
 import { publishBundle, type TestBundle } from './bundles.ts';

@@ -3,8 +3,8 @@
  * LRU, one compile cache per thread.
  */
 import { readFile } from 'node:fs/promises';
-import { threadId, workerData } from 'node:worker_threads';
-import { FlotillaError, toWireError } from '@flotilla/protocol';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import { FlotillaError, toWireError, traceIdOf } from '@flotilla/protocol';
 import {
   CompileCache,
   DEFAULT_LIMITS,
@@ -15,6 +15,7 @@ import {
 } from '@flotilla/runtime';
 import { Piscina } from 'piscina';
 import type {
+  AppConsoleLine,
   BackendRequestCount,
   RenderTask,
   RenderTaskResult,
@@ -25,15 +26,31 @@ const maxIsolates = Number(process.env.FLOTILLA_MAX_ISOLATES_PER_THREAD) || 16;
 const data = workerData as RenderThreadData | undefined;
 if (data?.prelude) useGuestPreludeSource(data.prelude);
 
+// The bundles' console lines go to the worker process's logger (one writer,
+// one format), with the trace id of the render that wrote them.
+const appLog = data?.appLogChannel ? new BroadcastChannel(data.appLogChannel) : undefined;
+appLog?.unref();
+/** Trace id of each render in flight on this thread, by request id. */
+const traceIds = new Map<string, string>();
+
 const isolates = new IsolateCache({
   maxIsolates,
   ceiling: data?.limits ?? DEFAULT_LIMITS,
   compileCache: new CompileCache(),
-  log: (entry) => {
-    process.stderr.write(
-      `${JSON.stringify({ source: 'bundle', level: entry.level, deployment: entry.deploymentId, requestId: entry.requestId, message: entry.message })}\n`,
-    );
-  },
+  ...(appLog
+    ? {
+        log: (entry) => {
+          const line: AppConsoleLine = {
+            level: entry.level,
+            message: entry.message,
+            deploymentId: entry.deploymentId,
+            requestId: entry.requestId,
+            traceId: entry.requestId === undefined ? undefined : traceIds.get(entry.requestId),
+          };
+          appLog.postMessage(line);
+        },
+      }
+    : {}),
 });
 
 let stats: IsolateCacheStats = { isolates: 0, heapBytes: 0 };
@@ -98,6 +115,8 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
     if (known) known.count++;
     else fetches.set(key, { backend, outcome, count: 1 });
   };
+  const traceId = task.traceparent ? traceIdOf(task.traceparent) : undefined;
+  if (traceId) traceIds.set(task.requestId, traceId);
   try {
     if (Date.now() >= task.deadline) {
       throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed while queued for a thread');
@@ -165,5 +184,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       timings,
       ...threadState(cold, loaded, fetches),
     };
+  } finally {
+    traceIds.delete(task.requestId);
   }
 }

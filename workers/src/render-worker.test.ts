@@ -17,7 +17,7 @@ import {
 import { metricSamples, metricValue, waitFor } from '@flotilla/test-harness';
 import { InProcessTransport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type BundleStore, DirectoryBundleStore, type ResolvedBundle } from './bundle-store.ts';
 import { RenderWorker, type RenderWorkerOptions } from './render-worker.ts';
 
@@ -41,6 +41,11 @@ const BUNDLES: Record<string, string> = {
     await new Promise(() => {});
   });`,
   broken: `Flotilla.serve(`,
+  chatty: `Flotilla.serve(() => {
+    console.log('listing', 120, { page: 1 });
+    console.warn('slow backend');
+    return new Response('ok');
+  });`,
 };
 
 let root: string;
@@ -154,6 +159,31 @@ describe('RenderWorker', () => {
       }),
     );
     expect(JSON.parse(body(r))).toEqual({ method: 'POST', lang: 'fr-CH', body: 'qty=2&sku=ü' });
+  });
+
+  it("logs the bundle's console lines with their level, deployment, request and trace ids", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const s = await startWorker({ appLog: (line) => lines.push(line) });
+    ok(await render(s, 'chatty'));
+    const app = () => lines.filter((l) => l.source === 'app');
+    await vi.waitFor(() => expect(app()).toHaveLength(2), { timeout: 5000 });
+    const trace = traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+    expect(app()).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        msg: 'listing 120 {"page":1}',
+        deployment: 'chatty',
+        worker: 'w-test',
+        traceId: trace,
+      }),
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'slow backend',
+        deployment: 'chatty',
+        traceId: trace,
+      }),
+    ]);
+    expect(app()[0]?.requestId).toEqual(expect.any(String));
   });
 
   it('heartbeats its capacity and, after a render, the deployment as warm', async () => {

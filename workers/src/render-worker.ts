@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance as nodePerformance } from 'node:perf_hooks';
+import { BroadcastChannel } from 'node:worker_threads';
 import {
   decodePrewarmRequest,
   decodeRenderRequest,
@@ -35,6 +36,7 @@ import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { type WorkerMetrics, workerMetrics } from './metrics.ts';
 import type {
+  AppConsoleLine,
   BackendRequestCount,
   RenderTask,
   RenderTaskResult,
@@ -79,9 +81,27 @@ export interface RenderWorkerOptions {
   limits?: Partial<SandboxLimits>;
   /** prom-client registry for the worker metrics. @default a private Registry */
   registry?: Registry;
-  /** Structured log sink. @default no logging */
+  /** Structured log sink for the worker's own lines (`{ msg, … }`). @default no logging */
   log?: (line: Record<string, unknown>) => void;
+  /**
+   * Receives the bundles' `console.*` lines, as `{ msg, level, source: 'app',
+   * worker, deployment, requestId, traceId }` (`level`: `debug`, `info` for
+   * `console.log`/`info`, `warn`, `error`). Kept apart from `log`: what a
+   * tenant prints is its own (it may print its own secrets); the fleet sends
+   * both to one logger.
+   * @default discard
+   */
+  appLog?: (line: Record<string, unknown>) => void;
 }
+
+/** The log level of each `console.*` method. */
+const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
+  debug: 'debug',
+  log: 'info',
+  info: 'info',
+  warn: 'warn',
+  error: 'error',
+};
 
 /** Outcomes of backend fetch calls, as the sandbox reports them (a bounded label set). */
 const BACKEND_OUTCOMES = new Set([
@@ -153,12 +173,14 @@ export class RenderWorker {
   readonly #limits: SandboxLimits;
   readonly #metrics: WorkerMetrics;
   readonly #log: (line: Record<string, unknown>) => void;
+  readonly #appLogSink: ((line: Record<string, unknown>) => void) | undefined;
   readonly #warmByThread = new Map<number, string[]>();
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();
   readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
+  #appLogChannel: BroadcastChannel | undefined;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -180,6 +202,7 @@ export class RenderWorker {
     this.capacity = this.#threads * this.#tasksPerThread;
     this.#metrics = workerMetrics(options.registry ?? new Registry());
     this.#log = options.log ?? (() => {});
+    this.#appLogSink = options.appLog;
   }
 
   /** Renders running or queued now. */
@@ -205,12 +228,25 @@ export class RenderWorker {
     // reply the transport drops (which the caller would only see as a timeout).
     const carried = this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES;
     const limits = { ...this.#limits, outputBytes: Math.min(this.#limits.outputBytes, carried) };
+    // Threads post the bundles' console lines here (none are posted without a sink).
+    const appLogChannel = this.#appLogSink
+      ? `flotilla-app-log-${this.workerId}-${randomBytes(4).toString('hex')}`
+      : undefined;
+    if (appLogChannel) {
+      this.#appLogChannel = new BroadcastChannel(appLogChannel);
+      this.#appLogChannel.onmessage = (event) => this.#logAppLine(event.data as AppConsoleLine);
+      this.#appLogChannel.unref();
+    }
     this.#pool = new Piscina<RenderTask, RenderTaskResult>({
       filename: THREAD_FILE,
       minThreads: this.#threads,
       maxThreads: this.#threads,
       concurrentTasksPerWorker: this.#tasksPerThread,
-      workerData: { limits, prelude: guestPreludeSource() } satisfies RenderThreadData,
+      workerData: {
+        limits,
+        prelude: guestPreludeSource(),
+        ...(appLogChannel ? { appLogChannel } : {}),
+      } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
       // An idle thread must keep its event loop running: host timers of the
       // isolates (guest setTimeout, wall limits, fetch deadlines) fire there.
@@ -254,6 +290,18 @@ export class RenderWorker {
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatMs);
     this.#heartbeat.unref();
     this.#log({ msg: 'worker started', worker: this.workerId, threads: this.#threads });
+  }
+
+  #logAppLine(line: AppConsoleLine): void {
+    this.#appLogSink?.({
+      level: CONSOLE_LEVELS[line.level] ?? 'info',
+      source: 'app',
+      msg: line.message,
+      worker: this.workerId,
+      deployment: line.deploymentId,
+      ...(line.requestId === undefined ? {} : { requestId: line.requestId }),
+      ...(line.traceId === undefined ? {} : { traceId: line.traceId }),
+    });
   }
 
   #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
@@ -505,6 +553,7 @@ export class RenderWorker {
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
       await this.#pool?.close();
+      this.#appLogChannel?.close();
       this.#log({ msg: 'worker drained', worker: this.workerId });
     })();
     return this.#drained;

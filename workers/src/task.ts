@@ -54,6 +54,22 @@ export interface RenderThreadData {
   limits: SandboxLimits;
   /** The guest prelude, built once by the worker process for all its threads. */
   prelude?: string;
+  /**
+   * Name of the `BroadcastChannel` the thread posts the bundles' `console.*`
+   * lines to ({@link AppConsoleLine}); the worker process logs them. Absent:
+   * they are discarded.
+   */
+  appLogChannel?: string;
+}
+
+/** One line a bundle wrote with `console.*`, as a render thread posts it. */
+export interface AppConsoleLine {
+  level: 'log' | 'info' | 'warn' | 'error' | 'debug';
+  message: string;
+  deploymentId: string;
+  requestId: string | undefined;
+  /** Trace id of the render's `traceparent`, when it had one. */
+  traceId: string | undefined;
 }
 
 /** What a render thread answers. */

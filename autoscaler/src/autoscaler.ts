@@ -3,6 +3,7 @@ import {
   decodeHeartbeat,
   type Heartbeat,
   InvalidOptionError,
+  isLost,
   nonNegativeInt,
   positiveInt,
   regionSubjects,
@@ -236,9 +237,9 @@ export class Autoscaler {
     const now = this.#clock();
     const out: Heartbeat[] = [];
     for (const [id, seen] of this.#workers) {
-      const after = this.#staleAfterMs ?? Math.max(250, 2.5 * (seen.heartbeat.intervalMs || 1000));
-      if (now - seen.lastSeen > after) this.#workers.delete(id);
-      else out.push(seen.heartbeat);
+      if (isLost(seen.lastSeen, seen.heartbeat.intervalMs, now, this.#staleAfterMs)) {
+        this.#workers.delete(id);
+      } else out.push(seen.heartbeat);
     }
     return out;
   }

@@ -1,18 +1,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type RunningFleet, startEmbedded } from '@flotilla/fleet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningFleet, startEmbedded } from './fleet.ts';
+import { demoSeed, parseDemoArgs } from './demo.ts';
 
-// `flotilla start` without a broker: everything in this process, on the
-// in-process transport, with real piscina threads and real isolates.
-describe('embedded fleet', () => {
+// `./run start`: the embedded fleet (everything in this process, on the
+// in-process transport, with real piscina threads and real isolates) seeded
+// with the example apps.
+describe('embedded fleet with the demo', () => {
   let fleet: RunningFleet;
   let storeDir: string;
 
   beforeAll(async () => {
     storeDir = await mkdtemp(join(tmpdir(), 'flotilla-embedded-'));
-    fleet = await startEmbedded({ port: 0, storeDir, examplesApiPort: 0 });
+    fleet = await startEmbedded({ port: 0, storeDir, seed: demoSeed({ apiPort: 0 }) });
   }, 60_000);
 
   afterAll(async () => {
@@ -58,23 +60,19 @@ describe('embedded fleet', () => {
   });
 });
 
-describe('liveness', () => {
-  it('reports the event-loop delay and goes not-live when the loop stalls', async () => {
-    const { EventLoopWatch } = await import('./liveness.ts');
-    const watch = new EventLoopWatch(50, 10_000);
-    try {
-      await new Promise((r) => setTimeout(r, 60));
-      expect(watch.check().ok).toBe(true);
-      const until = Date.now() + 120;
-      while (Date.now() < until) {
-        // stall the event loop
-      }
-      await new Promise((r) => setTimeout(r, 60));
-      const after = watch.check();
-      expect(after.ok).toBe(false);
-      expect(after.eventLoopDelayMs).toBeGreaterThanOrEqual(50);
-    } finally {
-      watch.close();
-    }
+describe('./run start arguments', () => {
+  it("defaults to the example apps; --no-examples and --api-port are the demo's, the rest is flotilla start's", () => {
+    expect(parseDemoArgs([])).toEqual({ examples: true, apiPort: undefined, startArgs: [] });
+    expect(
+      parseDemoArgs(['--port', '0', '--no-examples', '--api-port', '4100', '--workers', '3']),
+    ).toEqual({ examples: false, apiPort: 4100, startArgs: ['--port', '0', '--workers', '3'] });
+    expect(parseDemoArgs(['--api-port=0']).apiPort).toBe(0);
   });
+
+  it.each([[['--api-port']], [['--api-port', 'x']], [['--api-port', '70000']]])(
+    'rejects %j naming --api-port',
+    (args) => {
+      expect(() => parseDemoArgs(args)).toThrow(/--api-port.*must be a port number/);
+    },
+  );
 });

@@ -1,13 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LocalSupervisor, type LocalSupervisorOptions } from './local-supervisor.ts';
 import {
   fleetWorkerCommand,
-  LocalSupervisor,
-  type LocalSupervisorOptions,
   processLauncher,
   type WorkerCommand,
   WorkerStartError,
-} from './local-supervisor.ts';
+} from './worker-launcher.ts';
 
 /**
  * A stand-in worker process: prints the fleet's ready line after
@@ -220,7 +219,6 @@ describe('LocalSupervisor (fake worker processes)', () => {
         'us-east',
         '--store',
         '/tmp/store',
-        '--no-examples',
         '--threads',
         '2',
         '--heartbeat-ms',

@@ -8,7 +8,7 @@ import { build as buildReact } from '@flotilla/example-react-shop/build';
 import { build as buildVue } from '@flotilla/example-vue-shop/build';
 import { FlotillaError } from '@flotilla/protocol';
 
-/** The example apps `flotilla start` serves. */
+/** The example apps `./run start` serves. */
 export const EXAMPLE_APPS = [
   { name: 'react-shop', build: buildReact },
   { name: 'vue-shop', build: buildVue },
@@ -58,7 +58,7 @@ export async function publishExamples(
   return ids;
 }
 
-/** Processes the examples need (the products API), started by the embedded fleet. */
+/** Processes the examples need (the products API), started with the demo fleet. */
 export interface ExampleServices {
   /** Origin of the products API. */
   apiUrl: string;
@@ -116,7 +116,7 @@ export async function startExampleServices(options: {
     child.once('exit', (code) => fail(`exited with code ${code}`));
   });
   child.stdout.on('data', () => {});
-  log({ msg: 'example products API ready', url: apiUrl, pid: child.pid });
+  log({ msg: 'example products API ready', url: apiUrl, apiPid: child.pid });
   return {
     apiUrl,
     async close() {

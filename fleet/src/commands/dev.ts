@@ -10,9 +10,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { buildProject } from '@flotilla/sdk/build';
-import { type RunningFleet, startEmbedded } from './fleet.ts';
-import { createLogger } from './log.ts';
+import { type RunningFleet, startEmbedded } from '../fleet.ts';
+import { createLogger, type LogLevel, logLevel } from '../log.ts';
 
+/** What `flotilla dev --help` prints. */
 export const DEV_USAGE = `Usage: flotilla dev [--dir <app>] [--port <n>] [--cache on|off] [--no-watch]
 
 Builds the app in --dir (default: the current directory), runs it on an
@@ -26,6 +27,7 @@ Options:
   --cache on|off     the shield's L2 cache, as in production        (default: off)
   --no-watch         build and serve once, no rebuilds
   --log-format <f>   text | json                                   (default: text)
+  --log-level <l>    trace | debug | info | warn | error | fatal | silent (default: info)
 `;
 
 /** Paths whose changes never trigger a rebuild. */
@@ -42,7 +44,9 @@ export async function runDev(
     cache?: string;
     'no-watch'?: boolean;
     'log-format'?: string;
+    'log-level'?: string;
   };
+  let level: LogLevel;
   try {
     values = parseArgs({
       args,
@@ -53,6 +57,7 @@ export async function runDev(
         cache: { type: 'string' },
         'no-watch': { type: 'boolean' },
         'log-format': { type: 'string' },
+        'log-level': { type: 'string' },
       },
     }).values;
     if (values.cache !== undefined && values.cache !== 'on' && values.cache !== 'off') {
@@ -61,17 +66,20 @@ export async function runDev(
     if (values.port !== undefined && !/^\d+$/.test(values.port)) {
       throw new InvalidOptionError('--port', `must be a port number, got "${values.port}"`);
     }
+    level = logLevel('--log-level', values['log-level']);
   } catch (err) {
     io.stderr(`flotilla dev: ${(err as Error).message}\n(see flotilla dev --help)\n`);
     return 2;
   }
   const dir = resolve(values.dir ?? '.');
-  const logFormat = values['log-format'] === 'json' ? 'json' : 'text';
-  const log = createLogger('dev', logFormat);
+  const log = createLogger({
+    role: 'dev',
+    format: values['log-format'] === 'json' ? 'json' : 'text',
+    level,
+  });
   let fleet: RunningFleet;
   try {
     fleet = await startEmbedded({
-      examples: false,
       port: Number(values.port ?? 3000),
       // Off by default: every change shows at once. On: the routes' cache
       // options apply as in production (each publish starts a new namespace).

@@ -1,0 +1,2 @@
+export { type DemoOptions, demoSeed } from './demo.ts';
+export { publishExamples } from './examples.ts';

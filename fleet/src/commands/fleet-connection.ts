@@ -1,0 +1,102 @@
+/**
+ * How the app-developer commands reach the fleet: its NATS (failing fast),
+ * the control plane on it, and pre-warm before an environment switches.
+ *
+ * @module
+ */
+import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
+import { FlotillaError } from '@flotilla/protocol';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type FleetPrewarm, prewarmFleet } from '../prewarm-fleet.ts';
+import { type Ctx, progress, str } from './context.ts';
+
+/** Connects to the fleet's NATS (failing fast), runs `run`, closes. */
+export async function withNats(
+  ctx: Ctx,
+  run: (nc: NatsConnection) => Promise<number>,
+): Promise<number> {
+  const servers = str(ctx.values, 'nats') ?? ctx.io.env.FLOTILLA_NATS ?? 'nats://127.0.0.1:4222';
+  const timeout = Number(str(ctx.values, 'connect-timeout-ms') ?? 3000);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: servers.split(',').map((s) => s.trim()),
+      name: `flotilla-cli-${ctx.command}`,
+      timeout: Number.isFinite(timeout) && timeout > 0 ? timeout : 3000,
+      maxReconnectAttempts: 0,
+    });
+  } catch (err) {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_TRANSPORT_CLOSED',
+      `cannot reach the fleet at ${servers}: ${(err as Error).message} ` +
+        '(start it with `flotilla start --nats …`, or pass --nats / set FLOTILLA_NATS)',
+      { cause: err },
+    );
+  }
+  try {
+    return await run(nc);
+  } finally {
+    await nc.close().catch(() => {});
+  }
+}
+
+/** Connects to the fleet's NATS (failing fast) and opens the control plane. */
+export async function withFleet(
+  ctx: Ctx,
+  run: (cp: ControlPlane, nc: NatsConnection) => Promise<number>,
+): Promise<number> {
+  const servers = str(ctx.values, 'nats') ?? ctx.io.env.FLOTILLA_NATS ?? 'nats://127.0.0.1:4222';
+  return withNats(ctx, async (nc) => {
+    let store: JetStreamControlStore;
+    try {
+      store = await JetStreamControlStore.open(nc);
+    } catch (err) {
+      throw new FlotillaError(
+        'FLOTILLA_ERR_TRANSPORT_CLOSED',
+        `the NATS server at ${servers} has no usable JetStream (run nats-server with -js): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    const previewDomain = str(ctx.values, 'preview-domain');
+    const cp = new ControlPlane({ store, ...(previewDomain ? { previewDomain } : {}) });
+    return await run(cp, nc);
+  });
+}
+
+/**
+ * Pre-warm on promote: unless `--no-prewarm`, every region's workers load
+ * and pre-render `deploymentId` before the environment switches to it.
+ */
+export async function warmBeforeSwitch(
+  ctx: Ctx,
+  nc: NatsConnection,
+  deploymentId: string,
+  env: string,
+): Promise<FleetPrewarm | undefined> {
+  if (ctx.values['no-prewarm']) return undefined;
+  progress(ctx, `prewarm: loading ${deploymentId} on every region's workers…`);
+  const warm = await prewarmFleet(nc, deploymentId, env);
+  const failures = warm.regions.flatMap((r) =>
+    r.workers
+      .filter((w) => !w.ok)
+      .map((w) => `${r.region}/${w.workerId}: ${w.error?.message ?? '?'}`),
+  );
+  progress(
+    ctx,
+    `prewarm: warm on ${warm.warmed} worker(s) in ${warm.regions.length} region(s) (${warm.ms} ms)` +
+      (failures.length > 0 ? `; failed on ${failures.join('; ')}` : ''),
+  );
+  return warm;
+}
+
+/** What `--json` shows of a pre-warm. */
+export function prewarmSummary(warm: FleetPrewarm | undefined) {
+  return warm === undefined
+    ? undefined
+    : {
+        warmed: warm.warmed,
+        failed: warm.failed,
+        ms: warm.ms,
+        regions: warm.regions.map((r) => r.region),
+      };
+}

@@ -1,0 +1,335 @@
+/**
+ * `flotilla start`: the fleet, embedded in this process or one role of it
+ * on NATS. It drains on SIGTERM / SIGINT (a second signal exits at once).
+ *
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import {
+  type EmbeddedSeed,
+  type FleetOptions,
+  type Role,
+  type RunningFleet,
+  startEmbedded,
+  startRole,
+} from '../fleet.ts';
+import { createLogger, type LogFormat, type LogLevel, logFormat, logLevel } from '../log.ts';
+import type { CommandIo } from './context.ts';
+
+/** What `flotilla start --help` prints. */
+export const START_USAGE = `Usage: flotilla start [options]
+
+Starts the fleet. Without --nats, everything runs in this process on an
+in-process transport and serves on http://127.0.0.1:3000 what is published
+to its in-memory control plane: \`./run start\` adds the example apps,
+\`flotilla dev\` yours.
+With --nats, this process plays one role against a real NATS server.
+
+Options:
+  --nats <url>          NATS server(s), comma-separated (enables --role)
+  --role <role>         shield | scheduler | worker (with --nats)
+  --region <name>       region name                          (default: local)
+  --host <addr>         interface to listen on               (default: 127.0.0.1)
+  --port <n>            shield port, 0 = any free port        (default: 3000)
+  --admin-port <n>      /healthz and /metrics port of scheduler and worker roles (default: 0, any)
+  --store <dir>         where workers keep fetched bundles   (default: .flotilla/store)
+  --no-examples         ignored (kept for old scripts: flotilla start never publishes the example apps)
+  --domain <d>          environment hosts <app>.<d> and <env>.<app>.<d> (default: localhost)
+  --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
+  --workers <n>         worker instances in the embedded fleet (default: 2)
+  --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
+  --timeout-ms <n>      request deadline at the shield, ms   (default: 10000)
+  --cpu-ms <n>          CPU per render before the isolate is killed (default: 1000)
+  --wall-ms <n>         wall time per render                 (default: 10000)
+  --heap-mb <n>         heap per isolate                     (default: 128)
+  --autoscale <mode>    scheduler: off | local (start/drain worker processes here) | kubernetes
+                        (export flotilla_autoscaler_desired_workers for KEDA/HPA) (default: off)
+  --min-workers <n>     autoscaler minimum                   (default: 2)
+  --max-workers <n>     autoscaler maximum                   (default: 8)
+  --exit-with-parent    worker: drain and exit when stdin closes (used by the local supervisor)
+  --secondary-region <r>  shield: region to fail over to when the primary has no scheduler
+  --no-cache            shield: forward every request (no L2 cache)
+  --cache-mb <n>        shield: memory of the L2 cache, MiB            (default: 256)
+  --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
+  --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
+  --public-host <h>     shield: host every redirect and absolute URL uses (behind a CDN)
+  --https-redirect      shield: redirect plain-HTTP requests to https://<public host>
+  --trusted-proxies <l> shield: comma-separated IPs/CIDRs (or loopback, private) whose forwarding headers count
+  --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
+  --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
+  --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
+  --log-format <f>      text | json: every line, the bundles' console lines too (default: text)
+  --log-level <l>       trace | debug | info | warn | error | fatal | silent (default: info)
+  -h, --help            show this help
+`;
+
+function int(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new InvalidOptionError(`--${name}`, `must be a whole number, got "${value}"`);
+  }
+  return n;
+}
+
+/** Parsed `flotilla start` arguments. */
+export interface StartCommand {
+  nats: string | undefined;
+  role: Role | undefined;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  options: FleetOptions;
+}
+
+/** Parses `flotilla start` arguments; throws InvalidOptionError naming the bad one. */
+export function parseStartArgs(args: string[]): StartCommand {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', (err as Error).message);
+  }
+  const v = parsed.values;
+  const role = v.role;
+  if (role !== undefined && role !== 'shield' && role !== 'scheduler' && role !== 'worker') {
+    throw new InvalidOptionError('--role', `must be shield, scheduler or worker, got "${role}"`);
+  }
+  if (role !== undefined && v.nats === undefined) {
+    throw new InvalidOptionError('--role', 'needs --nats <url>: roles talk over NATS');
+  }
+  if (v.nats !== undefined && role === undefined) {
+    throw new InvalidOptionError('--nats', 'needs --role shield|scheduler|worker');
+  }
+  const format = logFormat('--log-format', v['log-format']);
+  const level = logLevel('--log-level', v['log-level']);
+  const port = int('port', v.port);
+  const adminPort = int('admin-port', v['admin-port']);
+  for (const [name, p] of [
+    ['port', port],
+    ['admin-port', adminPort],
+  ] as const) {
+    if (p !== undefined && p > 65535)
+      throw new InvalidOptionError(`--${name}`, 'must be at most 65535');
+  }
+  const autoscale = v.autoscale;
+  if (
+    autoscale !== undefined &&
+    autoscale !== 'off' &&
+    autoscale !== 'local' &&
+    autoscale !== 'kubernetes'
+  ) {
+    throw new InvalidOptionError(
+      '--autoscale',
+      `must be off, local or kubernetes, got "${autoscale}"`,
+    );
+  }
+  if (autoscale !== undefined && autoscale !== 'off' && role !== 'scheduler') {
+    throw new InvalidOptionError('--autoscale', 'applies to --role scheduler');
+  }
+  const positive = (name: string): number => {
+    const n = int(name, v[name as 'cpu-ms']);
+    if (n === undefined) throw new InvalidOptionError(`--${name}`, 'needs a value');
+    if (n === 0) throw new InvalidOptionError(`--${name}`, 'must be at least 1');
+    return n;
+  };
+  const limits = {
+    ...(v['cpu-ms'] !== undefined ? { cpuMs: positive('cpu-ms') } : {}),
+    ...(v['wall-ms'] !== undefined ? { wallMs: positive('wall-ms') } : {}),
+    ...(v['heap-mb'] !== undefined ? { heapMb: positive('heap-mb') } : {}),
+  };
+  const list = (value: string | undefined) =>
+    value === undefined
+      ? undefined
+      : value
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '');
+  const cacheOptions = {
+    ...(v['cache-mb'] !== undefined ? { maxBytes: positive('cache-mb') * 1024 * 1024 } : {}),
+    ...(v['follower-wait-ms'] !== undefined
+      ? { followerWaitMs: positive('follower-wait-ms') }
+      : {}),
+  };
+  if (v['no-cache'] && Object.keys(cacheOptions).length > 0) {
+    throw new InvalidOptionError(
+      '--no-cache',
+      'cannot be combined with --cache-mb or --follower-wait-ms',
+    );
+  }
+  const trustedProxies = list(v['trusted-proxies']);
+  const geoHeaders = list(v['geo-headers']);
+  const frontDoor = {
+    ...(v['public-host'] !== undefined ? { publicHost: v['public-host'] } : {}),
+    ...(v['https-redirect'] ? { httpsRedirect: true } : {}),
+    ...(trustedProxies ? { trustedProxies } : {}),
+    ...(v['client-ip-header'] !== undefined ? { clientIpHeader: v['client-ip-header'] } : {}),
+    ...(geoHeaders ? { geoHeaders } : {}),
+  };
+  const options: FleetOptions = {
+    ...(v['no-cache']
+      ? { cache: false as const }
+      : Object.keys(cacheOptions).length > 0
+        ? { cache: cacheOptions }
+        : {}),
+    ...(v['debug-token'] !== undefined ? { debugToken: v['debug-token'] } : {}),
+    ...(Object.keys(frontDoor).length > 0 ? { frontDoor } : {}),
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
+    ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
+    ...(v['secondary-region'] !== undefined ? { secondaryRegion: v['secondary-region'] } : {}),
+    ...(autoscale !== undefined ? { autoscale } : {}),
+    ...(v['min-workers'] !== undefined ? { minWorkers: positive('min-workers') } : {}),
+    ...(v['max-workers'] !== undefined ? { maxWorkers: positive('max-workers') } : {}),
+    ...(v['exit-with-parent'] ? { exitWithParent: true } : {}),
+    ...(v.region !== undefined ? { region: v.region } : {}),
+    ...(v.host !== undefined ? { host: v.host } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(adminPort !== undefined ? { adminPort } : {}),
+    ...(v.store !== undefined ? { storeDir: v.store } : {}),
+    ...(v.domain !== undefined ? { domain: v.domain } : {}),
+    ...(v['preview-domain'] !== undefined ? { previewDomain: v['preview-domain'] } : {}),
+    ...(v.workers !== undefined ? { workers: int('workers', v.workers) } : {}),
+    ...(v.threads !== undefined ? { threads: int('threads', v.threads) } : {}),
+    ...(v['timeout-ms'] !== undefined
+      ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
+      : {}),
+  };
+  return { nats: v.nats, role, logFormat: format, logLevel: level, options };
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      nats: { type: 'string' },
+      role: { type: 'string' },
+      region: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'admin-port': { type: 'string' },
+      store: { type: 'string' },
+      'no-examples': { type: 'boolean' },
+      domain: { type: 'string' },
+      'preview-domain': { type: 'string' },
+      workers: { type: 'string' },
+      threads: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'cpu-ms': { type: 'string' },
+      'wall-ms': { type: 'string' },
+      'heap-mb': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      'secondary-region': { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      'cache-mb': { type: 'string' },
+      'follower-wait-ms': { type: 'string' },
+      'debug-token': { type: 'string' },
+      'public-host': { type: 'string' },
+      'https-redirect': { type: 'boolean' },
+      'trusted-proxies': { type: 'string' },
+      'client-ip-header': { type: 'string' },
+      'geo-headers': { type: 'string' },
+      autoscale: { type: 'string' },
+      'min-workers': { type: 'string' },
+      'max-workers': { type: 'string' },
+      'exit-with-parent': { type: 'boolean' },
+      'log-format': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+}
+
+/** What a program embedding `flotilla start` adds to it (`./run start` adds the example apps). */
+export interface StartExtras {
+  /** Seeds the embedded fleet before it serves (ignored for a role on NATS). */
+  seed?: EmbeddedSeed;
+  /** Lines printed under the ready line of an embedded fleet, e.g. URLs to try. */
+  readyHint?: (url: string) => string;
+}
+
+/**
+ * Runs `flotilla start` with `args` (the arguments after `start`). Resolves
+ * with the exit code once the process should exit: 2 for bad options, 1 when
+ * it could not start, else after draining on SIGTERM / SIGINT.
+ */
+export async function runStart(
+  args: string[],
+  io: Pick<CommandIo, 'stdout' | 'stderr'>,
+  extras: StartExtras = {},
+): Promise<number> {
+  let cmd: StartCommand;
+  try {
+    cmd = parseStartArgs(args);
+  } catch (err) {
+    io.stderr(`flotilla: ${(err as Error).message}\n(see flotilla start --help)\n`);
+    return 2;
+  }
+  const roleName = cmd.role ?? 'fleet';
+  const log = createLogger({
+    role: roleName,
+    region: cmd.options.region ?? 'local',
+    format: cmd.logFormat,
+    level: cmd.logLevel,
+  });
+  // Signal handlers go in before anything starts: a SIGTERM during start-up
+  // must still drain, never kill the process half-started.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = (signal) => {
+    signalled = signal;
+  };
+  const handler = (signal: NodeJS.Signals) => onSignal(signal);
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  let fleet: RunningFleet;
+  try {
+    fleet =
+      cmd.role && cmd.nats
+        ? await startRole({ ...cmd.options, role: cmd.role, nats: cmd.nats, log })
+        : await startEmbedded({
+            ...cmd.options,
+            log,
+            ...(extras.seed ? { seed: extras.seed } : {}),
+          });
+  } catch (err) {
+    const code = err instanceof FlotillaError ? `${err.code}: ` : '';
+    io.stderr(`flotilla: could not start ${roleName}: ${code}${(err as Error).message}\n`);
+    return 1;
+  }
+  io.stdout(`flotilla ${roleName} ready: ${fleet.description} on ${fleet.url}\n`);
+  if (!cmd.role && extras.readyHint) io.stdout(extras.readyHint(fleet.url));
+  const running = fleet;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    onSignal = (signal) => {
+      if (stopping) {
+        log({ msg: `second ${signal}: exiting without draining` });
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log({ msg: `${signal}: draining` });
+      const started = Date.now();
+      running.drain().then(
+        () => {
+          log({ msg: 'drained', ms: Date.now() - started });
+          resolve(0);
+        },
+        (err: unknown) => {
+          log({ msg: 'drain failed', error: (err as Error).message });
+          resolve(1);
+        },
+      );
+    };
+    if (signalled) onSignal(signalled);
+    if (cmd.options.exitWithParent) {
+      // The supervisor holds our stdin: when it dies the pipe closes, and we drain.
+      const parentGone = () => {
+        if (!stopping) onSignal('SIGTERM');
+      };
+      process.stdin.on('end', parentGone);
+      process.stdin.on('error', parentGone);
+      process.stdin.resume();
+    }
+  });
+}
