@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '@flotilla/protocol';
+import { describeValue } from '@flotilla/protocol/patterns';
 
 /**
  * Validators for the autoscaler's numeric options that the protocol
@@ -10,7 +11,7 @@ import { InvalidOptionError } from '@flotilla/protocol';
 export function positiveNumber(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(name, `must be a finite number > 0, got ${describe(value)}`);
+    throw new InvalidOptionError(name, `must be a finite number > 0, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -19,7 +20,10 @@ export function positiveNumber(name: string, value: unknown, fallback: number): 
 export function numberAtLeast(name: string, value: unknown, min: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new InvalidOptionError(name, `must be a finite number ≥ ${min}, got ${describe(value)}`);
+    throw new InvalidOptionError(
+      name,
+      `must be a finite number ≥ ${min}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
@@ -28,7 +32,7 @@ export function numberAtLeast(name: string, value: unknown, min: number, fallbac
 export function fn<T>(name: string, value: T | undefined, fallback: T): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'function') {
-    throw new InvalidOptionError(name, `must be a function, got ${describe(value)}`);
+    throw new InvalidOptionError(name, `must be a function, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -37,12 +41,4 @@ export function fn<T>(name: string, value: T | undefined, fallback: T): T {
 export function requiredFn<T>(name: string, value: T | undefined): T {
   if (value === undefined || value === null) throw new InvalidOptionError(name, 'is required');
   return fn(name, value, value);
-}
-
-/** A short human-readable rendering of a bad option value for error messages. */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
-  return String(value);
 }

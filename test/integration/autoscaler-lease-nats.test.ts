@@ -81,6 +81,10 @@ describe('LeaderLease over JetStream KV', () => {
     }
     const leader = a.lease.isLeader ? a : b;
     const follower = leader === a ? b : a;
+    // The follower learns the holder on its next try, whenever its timer runs.
+    await waitFor(() => follower.lease.holder !== undefined, {
+      message: 'the follower to see a holder',
+    });
     expect(follower.lease.holder).toBe(leader.lease.holderId);
     expect(follower.events).toEqual([]);
 

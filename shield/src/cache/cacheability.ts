@@ -23,6 +23,7 @@
  * @module
  */
 import type { RouteCacheOptions } from '@flotilla/manifest';
+import { HTTP_TOKEN } from '@flotilla/protocol/patterns';
 import type { CachingStatus } from './types.ts';
 
 /** Headers as the cache sees them: `[name, value]` pairs (arrays, `Headers`, map entries). */
@@ -343,7 +344,7 @@ export function formatCacheControl(cc: CacheControl): string {
   const parts: string[] = [];
   for (const [name, value] of cc) {
     if (value === true) parts.push(name);
-    else if (!QUOTED_FORM.has(name) && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value)) {
+    else if (!QUOTED_FORM.has(name) && HTTP_TOKEN.test(value)) {
       parts.push(`${name}=${value}`);
     } else parts.push(`${name}="${value.replace(/["\\]/g, '\\$&')}"`);
   }

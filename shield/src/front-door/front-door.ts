@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidOptionError } from '@flotilla/protocol';
+import { HEADER_NAME } from '@flotilla/protocol/patterns';
 import { type LocationContext, parseHost, rewriteLocation } from './location.ts';
 import {
   checkRequest,
@@ -95,7 +96,6 @@ export interface FrontDoorOptions {
   userAgentCacheEntries?: number;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 // Room for the method, the version and the CRLFs around the request line.
 const REQUEST_LINE_SLACK = 1024;
 
@@ -108,7 +108,7 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
 }
 
 function headerName(name: string, value: unknown): string {
-  if (typeof value !== 'string' || !TOKEN.test(value.trim().toLowerCase())) {
+  if (typeof value !== 'string' || !HEADER_NAME.test(value.trim().toLowerCase())) {
     throw new InvalidOptionError(name, `must be a header name, got ${JSON.stringify(value)}`);
   }
   return value.trim().toLowerCase();

@@ -16,6 +16,7 @@ import {
   parseCookies,
 } from '@flotilla/manifest';
 import { InvalidOptionError } from '@flotilla/protocol';
+import { HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import {
   type BrowserFamily,
   browserFamily,
@@ -252,9 +253,7 @@ export interface UpstreamHeaderOptions {
   extra?: ReadonlyArray<readonly [string, string]>;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Header values may not hold CR, LF or NUL.
-const BAD_VALUE = /[\r\n\0]/;
 
 /**
  * The headers to send to the render for one request, lower-case names, in
@@ -306,13 +305,13 @@ export function upstreamHeaders(
 
 function validExtra(extra: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
   return extra.map(([name, value], i) => {
-    if (typeof name !== 'string' || !TOKEN.test(name)) {
+    if (typeof name !== 'string' || !HTTP_TOKEN.test(name)) {
       throw new InvalidOptionError(
         `extra[${i}]`,
         `has an invalid header name: ${JSON.stringify(name)}`,
       );
     }
-    if (typeof value !== 'string' || BAD_VALUE.test(value)) {
+    if (typeof value !== 'string' || UNSAFE_HEADER_VALUE.test(value)) {
       throw new InvalidOptionError(`extra[${i}]`, `has an invalid value for "${name}"`);
     }
     return [name.toLowerCase(), value];
