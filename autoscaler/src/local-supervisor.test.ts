@@ -197,7 +197,7 @@ describe('LocalSupervisor (fake worker processes)', () => {
   it('builds the fleet worker command', () => {
     const build = fleetWorkerCommand({
       nats: 'nats://127.0.0.1:4222',
-      bin: '/repo/fleet/src/bin.ts',
+      bin: '/repo/cli/src/bin.ts',
       region: 'us-east',
       storeDir: '/tmp/store',
       threads: 2,
@@ -209,7 +209,7 @@ describe('LocalSupervisor (fake worker processes)', () => {
         '--no-node-snapshot',
         '--max-semi-space-size=16',
         '--initial-old-space-size=64',
-        '/repo/fleet/src/bin.ts',
+        '/repo/cli/src/bin.ts',
         'start',
         '--nats',
         'nats://127.0.0.1:4222',

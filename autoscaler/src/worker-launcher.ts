@@ -59,7 +59,7 @@ export interface FleetWorkerCommandOptions {
   /** NATS server URL(s) the workers connect to. */
   nats: string;
   /**
-   * Path of the `flotilla` CLI script (`fleet/src/bin.ts`).
+   * Path of the `flotilla` CLI script (`cli/src/bin.ts`).
    * @default process.argv[1] (the script this process was started with)
    */
   bin?: string;

@@ -60,10 +60,11 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { purgeFleet } from '@flotilla/cli';
 import { publishExamples } from '@flotilla/demo';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { type ProductsApi, startProductsApi } from '@flotilla/example-products-api';
-import { connectNats, purgeFleet } from '@flotilla/fleet';
+import { connectNats } from '@flotilla/fleet';
 import {
   type ChildHandle,
   freePort,

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   Autoscaler,
   autoscalerLeaseKey,
@@ -16,7 +15,13 @@ import {
   JetStreamControlStore,
   MemoryControlStore,
 } from '@flotilla/deploy';
-import { FlotillaError, InvalidOptionError, isSubjectToken, positiveInt } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  InvalidOptionError,
+  isSubjectToken,
+  positiveInt,
+  required,
+} from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
 import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
@@ -336,6 +341,12 @@ export interface RoleOptions extends FleetOptions {
    * @default 5000
    */
   connectTimeoutMs?: number;
+  /**
+   * Scheduler with `autoscale: 'local'`: the `flotilla` CLI script the worker
+   * processes it starts run (`flotilla start --role worker …`).
+   * @default required with `autoscale: 'local'`
+   */
+  cliBin?: string;
 }
 
 /** Connects to NATS, reconnecting forever once connected. */
@@ -501,7 +512,7 @@ async function startAutoscaler(
           launcher: processLauncher({
             command: fleetWorkerCommand({
               nats: options.nats,
-              bin: fileURLToPath(new URL('./bin.ts', import.meta.url)),
+              bin: required('cliBin', options.cliBin),
               region: o.region,
               storeDir: o.storeDir,
               ...(options.threads ? { threads: options.threads } : {}),

@@ -1,23 +1,26 @@
-export {
-  parseStartArgs,
-  runStart,
-  START_USAGE,
-  type StartCommand,
-  type StartExtras,
-} from './commands/start.ts';
-export { type CommandIo, EXIT, runCommand } from './commands.ts';
+/**
+ * `@flotilla/fleet`: the process roles (shield, scheduler, worker, and the
+ * embedded fleet that runs them all in one process), their admin server and
+ * liveness, and the one logger. The `flotilla` CLI (`@flotilla/cli`) starts
+ * them.
+ *
+ * @module
+ */
 export {
   connectNats,
   type EmbeddedSeed,
   type FleetOptions,
+  type Role,
   type RunningFleet,
   startEmbedded,
+  startRole,
 } from './fleet.ts';
-export type { LogFn, LogLine } from './log.ts';
 export {
-  type PurgeConnection,
-  type PurgeFailure,
-  type PurgeFleetOptions,
-  type PurgeFleetResult,
-  purgeFleet,
-} from './purge-client.ts';
+  createLogger,
+  type LogFn,
+  type LogFormat,
+  type LogLevel,
+  type LogLine,
+  logFormat,
+  logLevel,
+} from './log.ts';

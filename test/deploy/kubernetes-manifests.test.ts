@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseStartArgs } from '@flotilla/fleet';
+import { parseStartArgs } from '@flotilla/cli';
 import { ERROR_CODES } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -208,7 +208,7 @@ describe('Kubernetes manifests', () => {
       const role = roleOf(d);
       expect(c.command).toEqual(['node']);
       const args = resolvedArgs(c);
-      const script = args.indexOf('fleet/src/bin.ts');
+      const script = args.indexOf('cli/src/bin.ts');
       expect(script, d.metadata.name).toBeGreaterThan(0);
       const nodeFlags = args.slice(0, script);
       if (role === 'worker') expect(nodeFlags).toContain('--no-node-snapshot');

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { purgeFleet } from '@flotilla/cli';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
-import { purgeFleet } from '@flotilla/fleet';
 import { encodeShieldBeat, type PurgeSelector, SHIELD_HEARTBEAT_SUBJECT } from '@flotilla/protocol';
 import { PurgeResponder } from '@flotilla/shield';
 import {

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type EmbeddedSeed, runStart, START_USAGE } from '@flotilla/fleet';
+import { runStart, START_USAGE } from '@flotilla/cli';
+import type { EmbeddedSeed } from '@flotilla/fleet';
 import { InvalidOptionError } from '@flotilla/protocol';
 import { publishExamples, startExampleServices } from './examples.ts';
 

@@ -4,8 +4,8 @@ import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime';
 import { trackChild } from './child-reaper.ts';
 import { type ChildHandle, spawnProcess } from './process.ts';
 
-/** Path of the `flotilla` CLI script (`fleet/src/bin.ts`), run with {@link FLEET_NODE_FLAGS}. */
-export const FLEET_BIN = fileURLToPath(new URL('../../../fleet/src/bin.ts', import.meta.url));
+/** Path of the `flotilla` CLI script (`cli/src/bin.ts`), run with {@link FLEET_NODE_FLAGS}. */
+export const FLEET_BIN = fileURLToPath(new URL('../../../cli/src/bin.ts', import.meta.url));
 
 /** Node flags of every fleet process: the isolate hosts' (isolated-vm needs `--no-node-snapshot`). */
 export const FLEET_NODE_FLAGS: readonly string[] = ISOLATE_HOST_FLAGS;

@@ -8,10 +8,15 @@
 import { watch } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  createLogger,
+  type LogLevel,
+  logLevel,
+  type RunningFleet,
+  startEmbedded,
+} from '@flotilla/fleet';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { buildProject } from '@flotilla/sdk/build';
-import { type RunningFleet, startEmbedded } from '../fleet.ts';
-import { createLogger, type LogLevel, logLevel } from '../log.ts';
 
 /** What `flotilla dev --help` prints. */
 export const DEV_USAGE = `Usage: flotilla dev [--dir <app>] [--port <n>] [--cache on|off] [--no-watch]

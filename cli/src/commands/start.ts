@@ -4,18 +4,26 @@
  *
  * @module
  */
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import {
+  createLogger,
   type EmbeddedSeed,
   type FleetOptions,
+  type LogFormat,
+  type LogLevel,
+  logFormat,
+  logLevel,
   type Role,
   type RunningFleet,
   startEmbedded,
   startRole,
-} from '../fleet.ts';
-import { createLogger, type LogFormat, type LogLevel, logFormat, logLevel } from '../log.ts';
+} from '@flotilla/fleet';
+import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import type { CommandIo } from './context.ts';
+
+/** This CLI's script: the worker processes a local autoscaler starts run it. */
+const CLI_BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
 
 /** What `flotilla start --help` prints. */
 export const START_USAGE = `Usage: flotilla start [options]
@@ -285,7 +293,7 @@ export async function runStart(
   try {
     fleet =
       cmd.role && cmd.nats
-        ? await startRole({ ...cmd.options, role: cmd.role, nats: cmd.nats, log })
+        ? await startRole({ ...cmd.options, role: cmd.role, nats: cmd.nats, log, cliBin: CLI_BIN })
         : await startEmbedded({
             ...cmd.options,
             log,

@@ -1,0 +1,21 @@
+/**
+ * `@flotilla/cli`: the `flotilla` command (app developers' build, publish,
+ * promote, purge, … and operators' `start`), as a library for tests and
+ * tools that drive it in-process.
+ *
+ * @module
+ */
+
+export {
+  parseStartArgs,
+  runStart,
+  START_USAGE,
+  type StartCommand,
+  type StartExtras,
+} from './commands/start.ts';
+export { type CommandIo, EXIT, runCommand } from './commands.ts';
+export {
+  type PurgeFleetOptions,
+  type PurgeFleetResult,
+  purgeFleet,
+} from './purge-client.ts';
