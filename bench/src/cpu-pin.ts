@@ -36,3 +36,18 @@ export function cpusOf(pid: number): string {
 export function pinProcess(pid: number, cpus: string): void {
   execFileSync('taskset', ['-a', '-c', '-p', cpus, String(pid)], { stdio: 'pipe' });
 }
+
+/**
+ * Pins this process (whose thread generates the load) to CPU 0 and every
+ * thread of `serverPids` to CPU 1; returns a function that gives each of
+ * them back the CPUs it had.
+ */
+export function pinApart(serverPids: readonly number[]): () => void {
+  const pids = [process.pid, ...serverPids];
+  const before = pids.map((pid) => ({ pid, cpus: cpusOf(pid) }));
+  pinProcess(process.pid, '0');
+  for (const pid of serverPids) pinProcess(pid, '1');
+  return () => {
+    for (const { pid, cpus } of before) pinProcess(pid, cpus);
+  };
+}

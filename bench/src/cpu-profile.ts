@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { round, table } from './stats.ts';
 
 interface ProfileNode {
@@ -123,4 +124,27 @@ export async function summarizeCpuProfile(
     '',
     rows(perFile, 'self time by file'),
   ].join('\n');
+}
+
+/** A process profiled with `--cpu-prof`: where its profiles are, and when its load ran. */
+export interface ProfiledProcess {
+  label: string;
+  /** Its `--cpu-prof-dir`. */
+  dir: string;
+  windows: ProfileWindow[];
+  /** Requests it served in the windows. */
+  requests: number;
+}
+
+/** Prints the summary of each process's latest profile (once it exited and wrote it). */
+export async function printProfiles(processes: readonly ProfiledProcess[]): Promise<void> {
+  for (const p of processes) {
+    const files = (await readdir(p.dir)).filter((f) => f.endsWith('.cpuprofile'));
+    const latest = files.sort().at(-1);
+    if (!latest) continue;
+    console.log(
+      `\nCPU profile of ${p.label} (${join(p.dir, latest)}), samples taken while its load ran (~${p.requests} requests):`,
+    );
+    console.log(await summarizeCpuProfile(join(p.dir, latest), 30, p.windows, p.requests));
+  }
 }

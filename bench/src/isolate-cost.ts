@@ -14,13 +14,13 @@
  *
  * @module
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { CompileCache, DeploymentIsolate, type SandboxRequest } from '@flotilla/runtime';
+import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
 import { type BenchApp, REACT_SHOP, VUE_SHOP } from './plain-app.ts';
 import { bundleMemoryApp, type SandboxBundle } from './sandbox-app.ts';
-import { hardTimeout, p50p99, round, table } from './stats.ts';
+import { p50p99, printResult, round, table } from './stats.ts';
 
 const COLD_SAMPLES = 15;
 const WARM_RENDERS = 300;
@@ -43,12 +43,14 @@ interface AppCost {
   rssPerIsolateMb: number;
 }
 
-function gc(): void {
+/** Collects garbage (with `--expose-gc`) and lets the process settle, before RSS is read. */
+async function gcAndSettle(): Promise<void> {
   const collect = (globalThis as { gc?: () => void }).gc;
   if (collect) {
     collect();
     collect();
   }
+  await delay(100);
 }
 
 async function coldFirst(code: string, hash: string, cache: CompileCache): Promise<number> {
@@ -88,8 +90,7 @@ async function measure(app: string, bundle: SandboxBundle): Promise<AppCost> {
   }
   iso.dispose();
   // RSS per warm isolate.
-  gc();
-  await new Promise((r) => setTimeout(r, 100));
+  await gcAndSettle();
   const rssBefore = process.memoryUsage().rss;
   const isolates: DeploymentIsolate[] = [];
   const cache = new CompileCache();
@@ -103,8 +104,7 @@ async function measure(app: string, bundle: SandboxBundle): Promise<AppCost> {
     for (let r = 0; r < 20; r++) await one.render(request);
     isolates.push(one);
   }
-  gc();
-  await new Promise((r) => setTimeout(r, 100));
+  await gcAndSettle();
   const rssPerIsolateMb = (process.memoryUsage().rss - rssBefore) / ISOLATES_FOR_RSS / 1024 / 1024;
   for (const one of isolates) one.dispose();
   const coldFirstMs = p50p99(cold);
@@ -128,11 +128,11 @@ async function memoryBundle(app: BenchApp, dir: string): Promise<SandboxBundle> 
 
 export async function main(): Promise<AppCost[]> {
   hardTimeout('isolate-cost', 110_000);
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-isolate-'));
+  const dir = await benchTempDir('isolate');
   try {
     const results: AppCost[] = [];
     for (const app of [REACT_SHOP, VUE_SHOP]) {
-      results.push(await measure(app.name, await memoryBundle(app, dir)));
+      results.push(await measure(app.name, await memoryBundle(app, dir.path)));
     }
     const gcNote = (globalThis as { gc?: unknown }).gc ? '' : ' (no --expose-gc: RSS is noisier)';
     process.stdout.write(
@@ -165,18 +165,11 @@ export async function main(): Promise<AppCost[]> {
         `summary: ${r.app} new deployment's first response ${r.coldFirstMs.p50} ms (compile cache hit ${r.coldCachedMs.p50} ms) vs warm ${r.warmMs.p50} ms = ${r.coldOverWarm}×; ${r.rssPerIsolateMb} MB RSS per warm isolate\n`,
       );
     }
-    process.stdout.write(`RESULT ${JSON.stringify({ bench: 'isolate-cost', results })}\n`);
+    printResult({ bench: 'isolate-cost', results });
     return results;
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (err) {
-    process.stderr.write(`isolate-cost failed: ${(err as Error).stack ?? err}\n`);
-    process.exitCode = 1;
-  }
-}
+if (import.meta.main) await runBench('isolate-cost', main);

@@ -21,14 +21,6 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { publishExamples } from '@flotilla/demo';
-import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
-import { type ProductsApi, startProductsApi } from '@flotilla/example-products-api';
 import { connectNats } from '@flotilla/fleet';
 import {
   encodeRenderRequest,
@@ -36,77 +28,22 @@ import {
   nextTraceparent,
   type WireMessage,
 } from '@flotilla/protocol';
-import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime/process-flags';
-import {
-  type ChildHandle,
-  type NatsServerHandle,
-  spawnProcess,
-  startNatsServer,
-} from '@flotilla/test-harness';
+import { type Fleet, metricValue } from '@flotilla/test-harness';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { hardTimeout, mean, now, p50p99, printResult, round, table } from './stats.ts';
+import { startShopFleet } from './bench-fleet.ts';
+import { hardTimeout, runBench } from './bench-process.ts';
+import { drive } from './load-loop.ts';
+import { mean, now, p50p99, printResult, round, table } from './stats.ts';
 
 const REQUESTS = Number(process.env.BENCH_MISS_REQUESTS) || 5000;
 const SEQUENTIAL = Number(process.env.BENCH_MISS_SEQUENTIAL) || 1000;
 const CONCURRENCY = Number(process.env.BENCH_MISS_CONCURRENCY) || 8;
 const WARMUP = 400;
 const LOAD_CAP_MS = 30_000;
-const REGION = 'bench';
 const WORKERS = 2;
 const SCHEDULERS = 2;
+/** piscina threads per worker (the harness's `startRoleProcess` default). */
 const THREADS_PER_WORKER = 1;
-const FLEET_BIN = join(dirname(fileURLToPath(import.meta.resolve('@flotilla/fleet'))), 'bin.ts');
-const READY = /^flotilla \w+ ready: /;
-
-interface RoleProcess {
-  role: 'shield' | 'scheduler' | 'worker';
-  url: string;
-  child: ChildHandle;
-}
-
-async function startRoleProcess(
-  role: RoleProcess['role'],
-  nats: string,
-  storeDir: string,
-  index: number,
-): Promise<RoleProcess> {
-  const child = await spawnProcess({
-    command: process.execPath,
-    args: [
-      ...ISOLATE_HOST_FLAGS,
-      FLEET_BIN,
-      'start',
-      '--nats',
-      nats,
-      '--role',
-      role,
-      '--region',
-      REGION,
-      '--port',
-      '0',
-      '--admin-port',
-      '0',
-      '--store',
-      storeDir,
-      '--no-examples',
-      '--log-format',
-      'json',
-      ...(role === 'worker' ? ['--threads', String(THREADS_PER_WORKER)] : []),
-      // This bench measures misses: every request must reach a worker.
-      ...(role === 'shield' ? ['--no-cache'] : []),
-    ],
-    name: `${role}-${index}`,
-    readyPattern: READY,
-    readyTimeoutMs: 30_000,
-  });
-  const line = await child.waitForLine(READY, 1000);
-  const url = / on (http:\/\/\S+)$/.exec(line)?.[1];
-  if (!url) {
-    await child.kill('SIGKILL');
-    throw new Error(`${role}-${index}: no URL in its ready line: ${line}`);
-  }
-  return { role, url, child };
-}
 
 /** One response as the client saw it. */
 interface Sample {
@@ -138,67 +75,11 @@ async function get(url: string): Promise<Sample> {
   };
 }
 
-/** Runs `total` calls of `once(i)` with `concurrency` in flight, stopping early at `capMs`. */
-async function drive<T>(
-  total: number,
-  concurrency: number,
-  capMs: number,
-  once: (i: number) => Promise<T>,
-): Promise<{ results: T[]; elapsedMs: number }> {
-  const results: T[] = [];
-  let next = 0;
-  const started = now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total && now() - started < capMs) {
-        results.push(await once(next++));
-      }
-    }),
+/** `flotilla_worker_renders_total{outcome="ok"}` of each worker. */
+function workerRenders(workers: readonly { url: string }[]): Promise<number[]> {
+  return Promise.all(
+    workers.map((w) => metricValue(w.url, 'flotilla_worker_renders_total', { outcome: 'ok' })),
   );
-  return { results, elapsedMs: now() - started };
-}
-
-/**
- * Waits until every scheduler knows `workers` live workers (from their
- * heartbeats), so that the first renders can spread over all workers.
- */
-async function waitForWorkers(
-  schedulers: RoleProcess[],
-  workers: number,
-  timeoutMs: number,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < until) {
-    const seen = await Promise.all(
-      schedulers.map(async (s) => {
-        try {
-          const health = (await (await fetch(`${s.url}/healthz`)).json()) as {
-            liveWorkers?: number;
-          };
-          return health.liveWorkers ?? 0;
-        } catch {
-          return 0;
-        }
-      }),
-    );
-    if (seen.every((n) => n >= workers)) return;
-    last = seen.join(', ');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`schedulers did not see ${workers} workers within ${timeoutMs} ms (saw ${last})`);
-}
-
-/** Sum of `flotilla_worker_renders_total{outcome="ok"}` on a worker's /metrics. */
-async function workerRenders(adminUrl: string): Promise<number> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('flotilla_worker_renders_total{') && line.includes('outcome="ok"')) {
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return sum;
 }
 
 /** p50/p99 and throughput of one bare-NATS run. */
@@ -260,10 +141,11 @@ async function bareNats(
       });
       return requester.request(subject, m.body, { timeout: 10_000, headers: toHeaders(m) });
     };
-    await drive(500, CONCURRENCY, 10_000, request); // warm-up
+    await drive({ total: 500, concurrency: CONCURRENCY, durationMs: 10_000 }, request); // warm-up
     const out: BareRun[] = [];
     for (const [total, concurrency] of runs) {
-      const { results, elapsedMs } = await drive(total, concurrency, LOAD_CAP_MS, async (i) => {
+      const limits = { total, concurrency, durationMs: LOAD_CAP_MS };
+      const { results, elapsedMs } = await drive(limits, async (i) => {
         const t = now();
         await request(i);
         return now() - t;
@@ -290,7 +172,7 @@ interface PathRun {
 }
 
 async function loadPath(base: string, total: number, concurrency: number): Promise<PathRun> {
-  const load = await drive(total, concurrency, LOAD_CAP_MS, (i) =>
+  const load = await drive({ total, concurrency, durationMs: LOAD_CAP_MS }, (i) =>
     get(`${base}/p/${(i % 120) + 1}`),
   );
   const ok = load.results.filter((s) => s.status === 200 && s.timings.render !== undefined);
@@ -320,44 +202,13 @@ async function loadPath(base: string, total: number, concurrency: number): Promi
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
   hardTimeout('miss-path', 140_000);
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-miss-'));
-  const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', removeDir); // also when the hard timeout ends the process
-  let nats: NatsServerHandle | undefined;
-  let api: ProductsApi | undefined;
-  const roles: RoleProcess[] = [];
+  let fleet: Fleet | undefined;
   try {
     const setupStarted = now();
-    nats = await startNatsServer({ jetstream: true });
-    api = await startProductsApi({ port: 0 });
-    const publisher = await connectNats(nats.url, 'bench-publisher');
-    const controlPlane = new ControlPlane({ store: await JetStreamControlStore.open(publisher) });
-    const apps = await publishExamples(controlPlane, () => {}, api.url);
-    await publisher.close();
-    if (!apps.some((id) => id.startsWith('react-shop-'))) {
-      throw new Error('publishExamples did not publish react-shop');
-    }
-
-    const specs: Array<RoleProcess['role']> = [
-      ...Array<'worker'>(WORKERS).fill('worker'),
-      ...Array<'scheduler'>(SCHEDULERS).fill('scheduler'),
-      'shield',
-    ];
-    const started = await Promise.allSettled(
-      specs.map((role, i) => startRoleProcess(role, nats?.url ?? '', join(dir, 'store'), i)),
-    );
-    for (const s of started) if (s.status === 'fulfilled') roles.push(s.value);
-    const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-    const shield = roles.find((r) => r.role === 'shield');
-    const workers = roles.filter((r) => r.role === 'worker');
-    if (!shield) throw new Error('no shield');
-    const base = `${shield.url}/react-shop`;
-    await waitForWorkers(
-      roles.filter((r) => r.role === 'scheduler'),
-      WORKERS,
-      20_000,
-    );
+    // This bench measures misses: the shield runs with --no-cache, every request reaches a worker.
+    fleet = await startShopFleet({ shields: 1, schedulers: SCHEDULERS, workers: WORKERS });
+    const workers = fleet.started.worker;
+    const base = `${fleet.shield.url}/react-shop`;
     const setupMs = now() - setupStarted;
 
     const mode = `separate OS processes: 1 shield, ${SCHEDULERS} schedulers, ${WORKERS} workers × ${THREADS_PER_WORKER} piscina thread, real nats-server`;
@@ -369,7 +220,8 @@ export async function main(): Promise<Record<string, unknown>> {
     // Warm-up: JIT everywhere, isolates on both workers, keep-alive sockets.
     // It starts with CONCURRENCY renders at once while every worker is cold,
     // so the schedulers (warm worker first, then least loaded) spread them.
-    const warm = await drive(WARMUP, CONCURRENCY, 20_000, (i) => get(`${base}/p/${(i % 120) + 1}`));
+    const warmLimits = { total: WARMUP, concurrency: CONCURRENCY, durationMs: 20_000 };
+    const warm = await drive(warmLimits, (i) => get(`${base}/p/${(i % 120) + 1}`));
     const okWarm = warm.results.filter((s) => s.status === 200);
     if (okWarm.length === 0) {
       throw new Error(
@@ -379,11 +231,11 @@ export async function main(): Promise<Record<string, unknown>> {
           .join(', ')})`,
       );
     }
-    const warmedPerWorker = await Promise.all(workers.map((w) => workerRenders(w.url)));
+    const warmedPerWorker = await workerRenders(workers);
     const replyBytes = Math.round(mean(okWarm.map((s) => s.bytes)));
 
     // Baseline, same run, same server: bare NATS at 1 and at CONCURRENCY in flight.
-    const [bare1, bare] = await bareNats(nats.url, replyBytes, [
+    const [bare1, bare] = await bareNats(fleet.nats.url, replyBytes, [
       [SEQUENTIAL, 1],
       [REQUESTS, CONCURRENCY],
     ]);
@@ -391,9 +243,9 @@ export async function main(): Promise<Record<string, unknown>> {
 
     // The measured loads: sequential (the path's own cost), then CONCURRENCY in flight.
     const seq = await loadPath(base, SEQUENTIAL, 1);
-    const before = await Promise.all(workers.map((w) => workerRenders(w.url)));
+    const before = await workerRenders(workers);
     const run = await loadPath(base, REQUESTS, CONCURRENCY);
-    const after = await Promise.all(workers.map((w) => workerRenders(w.url)));
+    const after = await workerRenders(workers);
     const perWorker = after.map((n, i) => n - (before[i] ?? 0));
     const ratio = round(run.overheadMs.p50 / bare.p50, 2);
     const ratio1 = round(seq.overheadMs.p50 / bare1.p50, 2);
@@ -446,20 +298,9 @@ export async function main(): Promise<Record<string, unknown>> {
     printResult(result);
     return result;
   } finally {
-    await Promise.all(roles.map((r) => r.child.kill('SIGTERM')));
-    await nats?.stop();
-    // In this process: left open, it would keep the bench from exiting.
-    await api?.close();
-    process.off('exit', removeDir);
-    await rm(dir, { recursive: true, force: true });
+    // The products API runs in this process: left open, it would keep the bench from exiting.
+    await fleet?.stop();
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (err) {
-    process.stderr.write(`miss-path failed: ${(err as Error).stack ?? err}\n`);
-    process.exitCode = 1;
-  }
-}
+if (import.meta.main) await runBench('miss-path', main);

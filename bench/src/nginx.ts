@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { waitFor } from '@flotilla/test-harness';
 import { groupCpuMs } from './proc-stat.ts';
 
 /**
@@ -198,15 +199,18 @@ export async function startNginx(o: NginxOptions): Promise<RunningNginx> {
     }
     liveGroups.delete(pid);
   };
-  const until = Date.now() + 10_000;
-  while (!(await canConnect(o.port))) {
-    if (exited || Date.now() > until) {
-      await stop();
-      throw new Error(
-        `nginx (${o.bin}) did not start listening on 127.0.0.1:${o.port}${exited ? ' (it exited)' : ''}:\n${output}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 25));
+  const listening = await waitFor(async () => exited || (await canConnect(o.port)), {
+    timeoutMs: 10_000,
+    intervalMs: 25,
+  }).then(
+    () => !exited,
+    () => false,
+  );
+  if (!listening) {
+    await stop();
+    throw new Error(
+      `nginx (${o.bin}) did not start listening on 127.0.0.1:${o.port}${exited ? ' (it exited)' : ''}:\n${output}`,
+    );
   }
   return {
     url: `http://127.0.0.1:${o.port}`,

@@ -59,6 +59,11 @@ export const VUE_SHOP: BenchApp = {
   build: buildVueShop,
 };
 
+/** The URL of the page both sides render: the listing `/` of `app`, on its host. */
+export function pageUrl(app: BenchApp): string {
+  return `http://${app.name}.localhost/`;
+}
+
 /**
  * What a page is rendered from: `memory`, the catalogue compiled into the
  * bundle; `router`, the app's Router fetching it from backend `api`.

@@ -1,6 +1,6 @@
 /**
  * Small helpers shared by the benchmarks: percentiles, formatting, the
- * `RESULT ` line, and a hard time bound.
+ * `RESULT ` line, and the clock.
  *
  * @module
  */
@@ -52,18 +52,6 @@ export function table(rows: ReadonlyArray<ReadonlyArray<string | number>>): stri
 /** Prints the machine-readable last line of a bench: `RESULT {...}`. */
 export function printResult(result: Record<string, unknown>): void {
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
-}
-
-/**
- * Ends the process with exit code 1 if it is still running after `ms`
- * (a bench must be bounded). The timer does not keep the process alive.
- * Children started through the test harness are SIGKILLed on exit.
- */
-export function hardTimeout(name: string, ms: number): void {
-  setTimeout(() => {
-    process.stderr.write(`${name}: still running after ${ms} ms, giving up\n`);
-    process.exit(1);
-  }, ms).unref();
 }
 
 /** Milliseconds since an arbitrary origin, fractional. */

@@ -15,6 +15,7 @@ export {
 } from './commands/start.ts';
 export { type CommandIo, EXIT, runCommand } from './commands.ts';
 export {
+  type PurgeConnection,
   type PurgeFleetOptions,
   type PurgeFleetResult,
   purgeFleet,
