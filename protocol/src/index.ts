@@ -13,7 +13,13 @@ export {
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { environmentHost } from './hosts.ts';
 export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
-export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
+export {
+  nonEmptyString,
+  nonNegativeInt,
+  positiveInt,
+  required,
+  subjectTokenOption,
+} from './options.ts';
 export { isSubjectToken } from './patterns.ts';
 export {
   decodePrewarmRequest,

@@ -10,13 +10,13 @@ import {
   encodePurgeAck,
   encodeShieldBeat,
   InvalidOptionError,
-  isSubjectToken,
   PURGE_SUBJECT,
   type PurgeAck,
   type PurgeSelector,
   positiveInt,
   required,
   SHIELD_HEARTBEAT_SUBJECT,
+  subjectTokenOption,
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
 import type { Counter, Registry } from 'prom-client';
@@ -82,16 +82,8 @@ export class PurgeResponder {
   constructor(options: PurgeResponderOptions) {
     required('options', options);
     this.#transport = required('transport', options.transport);
-    for (const field of ['shieldId', 'region'] as const) {
-      if (!isSubjectToken(options[field])) {
-        throw new InvalidOptionError(
-          field,
-          `must be lower-case letters, digits and dashes, got ${JSON.stringify(options[field])}`,
-        );
-      }
-    }
-    this.shieldId = options.shieldId;
-    this.region = options.region;
+    this.shieldId = subjectTokenOption('shieldId', options.shieldId);
+    this.region = subjectTokenOption('region', options.region);
     if (typeof options.purge !== 'function') {
       throw new InvalidOptionError('purge', 'must be a function (selector) => removed count');
     }
