@@ -5,6 +5,8 @@
  *
  * @module
  */
+
+import { sharedCounter } from '@flotilla/metrics';
 import {
   decodePurgeRequest,
   encodePurgeAck,
@@ -20,7 +22,6 @@ import {
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
 import type { Counter, Registry } from 'prom-client';
-import { sharedCounter } from './shared-metrics.ts';
 
 /** Options of {@link PurgeResponder}. */
 export interface PurgeResponderOptions {
