@@ -21,7 +21,7 @@ export {
   type ParamModifier,
   type PatternParam,
 } from './pattern.ts';
-export { normalizeQuery, parseCookies, parseQueryPairs } from './query.ts';
+export { normalizeQuery, parseCookies, parseQueryPairs, splitQuery } from './query.ts';
 export {
   APP_NAME_PROBLEM,
   type BrowserCacheOptions,
