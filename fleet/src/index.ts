@@ -1,11 +1,4 @@
-export {
-  parseStartArgs,
-  runStart,
-  START_USAGE,
-  type StartCommand,
-  type StartExtras,
-} from './commands/start.ts';
-export { type CommandIo, EXIT, runCommand } from './commands.ts';
+export { parseStartArgs, runStart, START_USAGE, type StartExtras } from './commands/start.ts';
 export {
   connectNats,
   type EmbeddedSeed,
@@ -13,11 +6,4 @@ export {
   type RunningFleet,
   startEmbedded,
 } from './fleet.ts';
-export type { LogFn, LogLine } from './log.ts';
-export {
-  type PurgeConnection,
-  type PurgeFailure,
-  type PurgeFleetOptions,
-  type PurgeFleetResult,
-  purgeFleet,
-} from './purge-client.ts';
+export { type PurgeFleetOptions, purgeFleet } from './purge-client.ts';

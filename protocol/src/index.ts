@@ -12,7 +12,7 @@ export {
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { environmentHost } from './hosts.ts';
-export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
+export { isLost } from './liveness.ts';
 export {
   nonEmptyString,
   nonNegativeInt,
