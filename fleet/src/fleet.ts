@@ -407,10 +407,10 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       const { scheduler, drain: drainScheduler } = startScheduler(transport, o);
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
       return withAdmin(o, transport, {
+        role,
         description: `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
+        draining: () => scheduler.draining,
         health: () => ({
-          ok: !scheduler.draining,
-          role,
           liveWorkers: scheduler.liveWorkers(),
           dispatching: scheduler.dispatching,
           ...(autoscaler ? { autoscaler: autoscaler.status() } : {}),
@@ -434,10 +434,10 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     });
     await worker.start();
     return withAdmin(o, transport, {
+      role,
       description: `worker ${worker.workerId} (region ${o.region})`,
+      draining: () => worker.draining,
       health: () => ({
-        ok: !worker.draining,
-        role,
         inFlight: worker.inFlight,
         capacity: worker.capacity,
         warm: worker.warm(),
@@ -527,15 +527,18 @@ function limitArgs(limits: Partial<SandboxLimits> | undefined): string[] {
 
 /**
  * A scheduler or worker role with its admin server (`/healthz`, `/livez`,
- * `/metrics`): ready while the transport is connected and `health()` says
- * ok; draining it drains the role, then the transport, then stops the server.
+ * `/metrics`): ready while the transport is connected and the role is not
+ * draining, `/healthz` adding the role's `health()` fields; draining it
+ * drains the role, then the transport, then stops the server.
  */
 async function withAdmin(
   o: ReturnType<typeof validate>,
   transport: Transport,
   served: {
+    role: Role;
     description: string;
-    health: () => { ok: boolean; role: Role; [k: string]: unknown };
+    draining: () => boolean;
+    health: () => Record<string, unknown>;
     drain: () => Promise<void>;
   },
 ): Promise<RunningFleet> {
@@ -544,10 +547,12 @@ async function withAdmin(
     host: o.host,
     port: o.adminPort,
     liveness: () => o.liveness.check(),
-    health: () => {
-      const { ok, role, ...details } = served.health();
-      return { ok: transport.isConnected() && ok, role, region: o.region, ...details };
-    },
+    health: () => ({
+      ok: transport.isConnected() && !served.draining(),
+      role: served.role,
+      region: o.region,
+      ...served.health(),
+    }),
   });
   return {
     description: served.description,
