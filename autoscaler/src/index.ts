@@ -1,4 +1,4 @@
-export { Autoscaler, type AutoscalerOptions, type AutoscalerStatus } from './autoscaler.ts';
+export { Autoscaler, type AutoscalerOptions } from './autoscaler.ts';
 export type { KpaOptions } from './kpa.ts';
 export { KubernetesActuator, type KubernetesActuatorOptions } from './kubernetes-actuator.ts';
 export {

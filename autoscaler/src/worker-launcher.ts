@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import {
   FlotillaError,
   InvalidOptionError,
-  isSubjectToken,
   nonEmptyString,
   positiveInt,
+  subjectTokenOption,
 } from '@flotilla/protocol';
 import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime/process-flags';
 import { fn, requiredFn } from './options.ts';
@@ -104,13 +104,7 @@ export interface FleetWorkerCommandOptions {
 export function fleetWorkerCommand(options: FleetWorkerCommandOptions): () => WorkerCommand {
   const nats = nonEmptyString('nats', options?.nats);
   const bin = nonEmptyString('bin', options.bin ?? process.argv[1]);
-  const region = options.region ?? 'local';
-  if (!isSubjectToken(region)) {
-    throw new InvalidOptionError(
-      'region',
-      `must be lower-case letters, digits and dashes, got ${JSON.stringify(region)}`,
-    );
-  }
+  const region = subjectTokenOption('region', options.region ?? 'local');
   const storeDir = nonEmptyString(
     'storeDir',
     options.storeDir,

@@ -23,6 +23,7 @@ import { deleteCommand } from './commands/delete.ts';
 import { deploymentsCommand } from './commands/deployments.ts';
 import { envCommand } from './commands/env.ts';
 import { envsCommand } from './commands/envs.ts';
+import { booleanOptions, stringOptions } from './commands/option-table.ts';
 import { promoteCommand } from './commands/promote.ts';
 import { publishCommand } from './commands/publish.ts';
 import { purgeCommand } from './commands/purge.ts';
@@ -51,16 +52,10 @@ const CONTROL: readonly ControlCommand[] = [
 
 /** Options every app developer's command takes. */
 const COMMON = {
-  nats: { type: 'string' },
-  shield: { type: 'string' },
-  'preview-domain': { type: 'string' },
-  domain: { type: 'string' },
-  json: { type: 'boolean' },
-  app: { type: 'string' },
-  dir: { type: 'string' },
-  env: { type: 'string' },
-  'connect-timeout-ms': { type: 'string' },
-} as const;
+  ...stringOptions('nats', 'shield', 'preview-domain', 'domain', 'app', 'dir', 'env'),
+  ...stringOptions('connect-timeout-ms'),
+  ...booleanOptions('json'),
+};
 
 /** Names of the app developer's commands. */
 export const CONTROL_COMMANDS: readonly string[] = CONTROL.map((c) => c.name);

@@ -29,7 +29,7 @@ import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/tra
 import { RenderWorker } from '@flotilla/workers';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { type AdminServer, startAdminServer } from './admin-server.ts';
+import { startAdminServer } from './admin-server.ts';
 import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
 
@@ -245,14 +245,21 @@ async function startShield(
 }
 
 /**
- * What a scheduler answers for the whole region besides misses: RTT probes
- * (`flotilla region set --near`) and pre-warm on promote.
+ * A started scheduler, with what it answers for the whole region besides
+ * misses: RTT probes (`flotilla region set --near`) and pre-warm on promote.
+ * `drain` stops those, then drains the scheduler.
  */
-function startRegionServices(
+function startScheduler(
   transport: Transport,
-  scheduler: Scheduler,
   o: ReturnType<typeof validate>,
-): { close(): Promise<void> } {
+): { scheduler: Scheduler; drain(): Promise<void> } {
+  const scheduler = new Scheduler({
+    transport,
+    region: o.region,
+    registry: o.registry,
+    log: o.log,
+  });
+  scheduler.start();
   const probe = new RegionProbe({ transport, region: o.region });
   const relay = new PrewarmRelay({
     transport,
@@ -263,8 +270,10 @@ function startRegionServices(
   probe.start();
   relay.start();
   return {
-    async close() {
+    scheduler,
+    async drain() {
       await Promise.all([probe.close(), relay.close()]);
+      await scheduler.drain();
     },
   };
 }
@@ -287,14 +296,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     previewDomain: o.previewDomain,
   });
   const seeded = await options.seed?.(controlPlane, o.log);
-  const scheduler = new Scheduler({
-    transport,
-    region: o.region,
-    registry: o.registry,
-    log: o.log,
-  });
-  scheduler.start();
-  const regionServices = startRegionServices(transport, scheduler, o);
+  const { scheduler, drain: drainScheduler } = startScheduler(transport, o);
   const bundles = bundleStore(controlPlane, o);
   const workers = Array.from(
     { length: o.workers },
@@ -322,8 +324,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     async drain() {
       await shield.drain();
       sites.stop();
-      await regionServices.close();
-      await scheduler.drain();
+      await drainScheduler();
       await Promise.all(workers.map((w) => w.drain()));
       await transport.drain();
       await seeded?.close();
@@ -414,39 +415,22 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       };
     }
     if (role === 'scheduler') {
-      const scheduler = new Scheduler({
-        transport,
-        region: o.region,
-        registry: o.registry,
-        log: o.log,
-      });
-      scheduler.start();
-      const regionServices = startRegionServices(transport, scheduler, o);
+      const { scheduler, drain: drainScheduler } = startScheduler(transport, o);
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
-      const admin = await startAdminServer({
-        registry: o.registry,
-        host: o.host,
-        port: o.adminPort,
-        liveness: () => o.liveness.check(),
+      return withAdmin(o, transport, {
+        role,
+        description: `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
+        draining: () => scheduler.draining,
         health: () => ({
-          ok: transport.isConnected() && !scheduler.draining,
-          role,
-          region: o.region,
           liveWorkers: scheduler.liveWorkers(),
           dispatching: scheduler.dispatching,
           ...(autoscaler ? { autoscaler: autoscaler.status() } : {}),
         }),
-      });
-      return withAdmin(
-        admin,
-        `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
-        async () => {
-          await regionServices.close();
-          await scheduler.drain();
+        drain: async () => {
+          await drainScheduler();
           await autoscaler?.close();
-          await transport.drain();
         },
-      );
+      });
     }
     const worker = new RenderWorker({
       transport,
@@ -460,23 +444,16 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
     await worker.start();
-    const admin = await startAdminServer({
-      registry: o.registry,
-      host: o.host,
-      port: o.adminPort,
-      liveness: () => o.liveness.check(),
+    return withAdmin(o, transport, {
+      role,
+      description: `worker ${worker.workerId} (region ${o.region})`,
+      draining: () => worker.draining,
       health: () => ({
-        ok: transport.isConnected() && !worker.draining,
-        role,
-        region: o.region,
         inFlight: worker.inFlight,
         capacity: worker.capacity,
         warm: worker.warm(),
       }),
-    });
-    return withAdmin(admin, `worker ${worker.workerId} (region ${o.region})`, async () => {
-      await worker.drain();
-      await transport.drain();
+      drain: () => worker.drain(),
     });
   } catch (err) {
     await transport.drain().catch(() => {});
@@ -559,16 +536,41 @@ function limitArgs(limits: Partial<SandboxLimits> | undefined): string[] {
   ];
 }
 
-function withAdmin(
-  admin: AdminServer,
-  description: string,
-  drain: () => Promise<void>,
-): RunningFleet {
+/**
+ * A scheduler or worker role with its admin server (`/healthz`, `/livez`,
+ * `/metrics`): ready while the transport is connected and the role is not
+ * draining, `/healthz` adding the role's `health()` fields; draining it
+ * drains the role, then the transport, then stops the server.
+ */
+async function withAdmin(
+  o: ReturnType<typeof validate>,
+  transport: Transport,
+  served: {
+    role: Role;
+    description: string;
+    draining: () => boolean;
+    health: () => Record<string, unknown>;
+    drain: () => Promise<void>;
+  },
+): Promise<RunningFleet> {
+  const admin = await startAdminServer({
+    registry: o.registry,
+    host: o.host,
+    port: o.adminPort,
+    liveness: () => o.liveness.check(),
+    health: () => ({
+      ok: transport.isConnected() && !served.draining(),
+      role: served.role,
+      region: o.region,
+      ...served.health(),
+    }),
+  });
   return {
-    description,
+    description: served.description,
     url: admin.url,
     async drain() {
-      await drain();
+      await served.drain();
+      await transport.drain();
       await admin.close();
     },
   };

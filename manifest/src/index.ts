@@ -5,23 +5,11 @@
  *
  * @module
  */
-export {
-  type CacheKeyExtras,
-  computeCacheKey,
-  DEFAULT_CACHE_KEY_SPEC,
-  type KeyEncoding,
-  normalizeAcceptEncoding,
-} from './cache-key.ts';
+export { computeCacheKey, DEFAULT_CACHE_KEY_SPEC, normalizeAcceptEncoding } from './cache-key.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
-export { matchCriteria, matchRoutes, mergeCacheOptions, normalizeHost } from './match.ts';
-export {
-  type CompiledPattern,
-  compilePattern,
-  interpolatePath,
-  type ParamModifier,
-  type PatternParam,
-} from './pattern.ts';
-export { normalizeQuery, parseCookies, parseQueryPairs } from './query.ts';
+export { matchRoutes, mergeCacheOptions } from './match.ts';
+export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
+export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
 export {
   APP_NAME_PROBLEM,
   type BrowserCacheOptions,
@@ -30,7 +18,6 @@ export {
   type CacheKeySpec,
   type EdgeCacheOptions,
   type HeaderOp,
-  HTTP_METHODS,
   type HttpMethod,
   MANIFEST_LIMIT_KEYS,
   type Manifest,
@@ -46,10 +33,8 @@ export {
   type RouteDecision,
 } from './types.ts';
 export {
-  validateCacheKeySpec,
   validateCacheOptions,
   validateManifest,
-  validateManifestLimits,
   validateRoute,
   validateRouteCriteria,
 } from './validate.ts';

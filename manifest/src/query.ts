@@ -7,22 +7,35 @@ import { decodeQueryComponent, encodeStrict } from './encoding.ts';
 import type { CacheKeySpec } from './types.ts';
 
 /**
- * Splits a raw query string (no leading `?`) into decoded `[name, value]`
- * pairs, in order, like `URLSearchParams`: `+` is a space, `%XX` is UTF-8,
- * `a` and `a=` both give `['a', '']`, empty pieces (`&&`) are skipped.
+ * Splits a query string (taken as it is: a leading `?` is part of the first
+ * name) into `[name, value]` pairs, in order, like `URLSearchParams`:
+ * pieces are separated by `&`, empty pieces (`&&`) are skipped, `a` and `a=`
+ * both give `['a', '']`, and `decode` decodes each name and value.
  */
-export function parseQueryPairs(query: string): Array<[string, string]> {
+export function splitQuery(
+  query: string,
+  decode: (component: string) => string,
+): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
-  const raw = query.startsWith('?') ? query.slice(1) : query;
-  if (raw === '') return pairs;
-  for (const piece of raw.split('&')) {
+  if (query === '') return pairs;
+  for (const piece of query.split('&')) {
     if (piece === '') continue;
     const eq = piece.indexOf('=');
-    const name = decodeQueryComponent(eq === -1 ? piece : piece.slice(0, eq));
-    const value = eq === -1 ? '' : decodeQueryComponent(piece.slice(eq + 1));
-    pairs.push([name, value]);
+    pairs.push([
+      decode(eq === -1 ? piece : piece.slice(0, eq)),
+      eq === -1 ? '' : decode(piece.slice(eq + 1)),
+    ]);
   }
   return pairs;
+}
+
+/**
+ * Splits a raw query string (with or without the leading `?`) into decoded
+ * `[name, value]` pairs (see {@link splitQuery}): `+` is a space, `%XX` is
+ * UTF-8, a malformed component stays as written.
+ */
+export function parseQueryPairs(query: string): Array<[string, string]> {
+  return splitQuery(query.startsWith('?') ? query.slice(1) : query, decodeQueryComponent);
 }
 
 /**

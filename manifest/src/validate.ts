@@ -39,59 +39,51 @@ function check<S extends AnySchema>(
 }
 
 /**
- * Validates route criteria and returns a normalised copy (methods upper
- * case, hosts and header names lower case).
+ * Checks a value against one of the manifest's schemas and returns it
+ * normalised.
  *
- * @param value - The criteria, e.g. `{ path: '/p/:id', method: ['GET'] }`.
- * @param field - Names the criteria in messages. @default 'criteria'
+ * @param value - The value to check.
+ * @param field - Names it in messages; each validator has its default.
  * @param context - Put before the field in messages (e.g. `manifest`).
  * @throws ManifestError naming the bad field.
  */
-export function validateRouteCriteria(
-  value: unknown,
-  field = 'criteria',
-  context?: string,
-): RouteCriteria {
-  return check(RouteCriteriaSchema, value, field, context);
+export type Validator<T> = (value: unknown, field?: string, context?: string) => T;
+
+function validator<S extends AnySchema>(
+  schema: S,
+  defaultField: string,
+): Validator<v.InferOutput<S>> {
+  return (value, field = defaultField, context) => check(schema, value, field, context);
 }
 
 /**
- * Validates a cache-key spec and returns a copy (header names lower case).
- *
- * @param value - The spec.
- * @param field - Names it in messages. @default 'key'
- * @param context - Put before the field in messages.
- * @throws ManifestError naming the bad field.
+ * Validates route criteria and returns a normalised copy (methods upper
+ * case, hosts and header names lower case), e.g. `{ path: '/p/:id',
+ * method: ['GET'] }`; `field` defaults to `criteria`.
  */
-export function validateCacheKeySpec(
-  value: unknown,
-  field = 'key',
-  context?: string,
-): CacheKeySpec {
-  return check(CacheKeySpecSchema, value, field, context);
-}
+export const validateRouteCriteria: Validator<RouteCriteria> = validator(
+  RouteCriteriaSchema,
+  'criteria',
+);
+
+/** Validates a cache-key spec and returns a copy (header names lower case); `field` defaults to `key`. */
+export const validateCacheKeySpec: Validator<CacheKeySpec> = validator(CacheKeySpecSchema, 'key');
 
 /**
  * Validates cache options (as `cache({...})` takes them, with `key` already
- * a {@link CacheKeySpec}) and returns a copy. Every number is a
- * non-negative integer of seconds; unknown fields are refused by name.
+ * a {@link CacheKeySpec}) and returns a copy; `field` defaults to `cache`.
+ * Every number is a non-negative integer of seconds; unknown fields are
+ * refused by name.
  *
- * @param value - The options.
- * @param field - Names them in messages. @default 'cache'
- * @param context - Put before the field in messages.
- * @throws ManifestError naming the bad field, e.g. `cache.edge.maxAgeSeconds`.
  * @example
  * validateCacheOptions({ edge: { maxAgeSeconds: 60 } }); // ok
  * validateCacheOptions({ edge: { maxAge: 60 } });
  * // ManifestError: cache.edge.maxAge is not a known field (known: maxAgeSeconds, …)
  */
-export function validateCacheOptions(
-  value: unknown,
-  field = 'cache',
-  context?: string,
-): RouteCacheOptions {
-  return check(RouteCacheOptionsSchema, value, field, context);
-}
+export const validateCacheOptions: Validator<RouteCacheOptions> = validator(
+  RouteCacheOptionsSchema,
+  'cache',
+);
 
 /**
  * Validates one route. `id` must equal `index`.
@@ -135,26 +127,20 @@ function checkRoute(
 
 /**
  * Validates the sandbox limits a deployment asks for and returns a copy
- * (keys in {@link MANIFEST_LIMIT_KEYS} order). Each is a positive integer,
- * `heapMb` at least 8; unknown keys are refused by name. Whether a limit is
- * above the operator's is not checked here: a worker clamps it.
+ * (keys in {@link MANIFEST_LIMIT_KEYS} order); `field` defaults to
+ * `limits`. Each is a positive integer, `heapMb` at least 8; unknown keys
+ * are refused by name. Whether a limit is above the operator's is not
+ * checked here: a worker clamps it.
  *
- * @param value - The limits, e.g. `{ cpuMs: 200, heapMb: 64 }`.
- * @param field - Names them in messages. @default 'limits'
- * @param context - Put before the field in messages (e.g. `manifest`).
- * @throws ManifestError naming the bad field, e.g. `limits.cpuMs`.
  * @example
  * validateManifestLimits({ cpuMs: 200 }); // { cpuMs: 200 }
  * validateManifestLimits({ cpuMs: 0 });
  * // ManifestError: limits.cpuMs must be a positive integer (got 0)
  */
-export function validateManifestLimits(
-  value: unknown,
-  field = 'limits',
-  context?: string,
-): ManifestLimits {
-  return check(ManifestLimitsSchema, value, field, context);
-}
+export const validateManifestLimits: Validator<ManifestLimits> = validator(
+  ManifestLimitsSchema,
+  'limits',
+);
 
 /**
  * Validates a parsed `manifest.json` (version 2) and returns a normalised

@@ -1,7 +1,6 @@
 import * as v from 'valibot';
-import { decodeJsonMessage, encodeJsonMessage } from './json-body.ts';
+import { encodeJsonMessage, jsonMessageDecoder } from './json-body.ts';
 import { got, subjectToken } from './schema.ts';
-import type { WireMessage } from './wire.ts';
 
 const count = () => {
   const message = got('must be a number ≥ 0');
@@ -32,11 +31,6 @@ export const HeartbeatSchema = v.object({
 export type Heartbeat = v.InferOutput<typeof HeartbeatSchema>;
 
 /** Encodes a heartbeat for the transport. */
-export function encodeHeartbeat(hb: Heartbeat): WireMessage {
-  return encodeJsonMessage(hb);
-}
-
+export const encodeHeartbeat = encodeJsonMessage<Heartbeat>;
 /** Decodes a heartbeat; throws `FLOTILLA_ERR_PROTOCOL` when it is malformed. */
-export function decodeHeartbeat(msg: WireMessage): Heartbeat {
-  return decodeJsonMessage(HeartbeatSchema, msg, 'heartbeat');
-}
+export const decodeHeartbeat = jsonMessageDecoder(HeartbeatSchema, 'heartbeat');

@@ -12,8 +12,14 @@ export {
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { environmentHost } from './hosts.ts';
-export { isLost, lostAfterMs, MISSED_HEARTBEATS } from './liveness.ts';
-export { nonEmptyString, nonNegativeInt, positiveInt, required } from './options.ts';
+export { isLost } from './liveness.ts';
+export {
+  nonEmptyString,
+  nonNegativeInt,
+  positiveInt,
+  required,
+  subjectTokenOption,
+} from './options.ts';
 export { isSubjectToken } from './patterns.ts';
 export {
   decodePrewarmRequest,

@@ -6,8 +6,11 @@ import { PROTOCOL_VERSION, WIRE_HEADERS, type WireMessage } from './wire.ts';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A message body holding `value` as JSON. */
-export function encodeJsonBody(value: unknown): Uint8Array {
+/**
+ * A message body holding `value` as JSON. Message modules export it typed
+ * per message: `encodeJsonBody<ProbeRequest>`.
+ */
+export function encodeJsonBody<T>(value: T): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 
@@ -40,8 +43,8 @@ export function decodeJsonBody<S extends AnySchema>(
   });
 }
 
-/** A wire message of the current version whose body is `value` as JSON. */
-export function encodeJsonMessage(value: unknown): WireMessage {
+/** A wire message of the current version whose body is `value` as JSON (typed per message, like {@link encodeJsonBody}). */
+export function encodeJsonMessage<T>(value: T): WireMessage {
   return {
     headers: { [WIRE_HEADERS.version]: String(PROTOCOL_VERSION) },
     body: encodeJsonBody(value),
@@ -61,4 +64,26 @@ export function decodeJsonMessage<S extends AnySchema>(
     throw new FlotillaError('FLOTILLA_ERR_PROTOCOL', `${what} has an unsupported version`);
   }
   return decodeJsonBody(schema, msg.body, what);
+}
+
+/**
+ * The decoder of one kind of message that travels as a JSON body: see
+ * {@link decodeJsonBody}; `what` names it in errors (e.g. `probe request`).
+ */
+export function jsonBodyDecoder<S extends AnySchema>(
+  schema: S,
+  what: string,
+): (bytes: Uint8Array) => v.InferOutput<S> {
+  return (bytes) => decodeJsonBody(schema, bytes, what);
+}
+
+/**
+ * The decoder of one kind of versioned wire message with a JSON body: see
+ * {@link decodeJsonMessage}; `what` names it in errors (e.g. `heartbeat`).
+ */
+export function jsonMessageDecoder<S extends AnySchema>(
+  schema: S,
+  what: string,
+): (msg: WireMessage) => v.InferOutput<S> {
+  return (msg) => decodeJsonMessage(schema, msg, what);
 }

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from './errors.ts';
-import { describeValue } from './patterns.ts';
+import { describeValue, isSubjectToken } from './patterns.ts';
 
 /**
  * Validators for options objects. Each returns the value (or its default) and
@@ -29,6 +29,20 @@ export function nonEmptyString(name: string, value: unknown, fallback?: string):
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'string' || value.trim() === '') {
     throw new InvalidOptionError(name, `must be a non-empty string, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A subject-token option (region, shield, worker id: see
+ * {@link isSubjectToken}); required.
+ */
+export function subjectTokenOption(name: string, value: unknown): string {
+  if (!isSubjectToken(value)) {
+    throw new InvalidOptionError(
+      name,
+      `must be lower-case letters, digits and dashes, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }

@@ -8,7 +8,7 @@
  */
 import * as v from 'valibot';
 import type { WireErrorCode } from './errors.ts';
-import { decodeJsonBody, encodeJsonBody } from './json-body.ts';
+import { encodeJsonBody, jsonBodyDecoder } from './json-body.ts';
 import { boundedNumber, isPlainObject, subjectToken } from './schema.ts';
 
 /** Subject every region's schedulers answer pre-warm requests on. */
@@ -30,6 +30,8 @@ export const PrewarmRequestSchema = v.object({
 
 /** Pre-warm one deployment ({@link PrewarmRequestSchema}). */
 export type PrewarmRequest = v.InferOutput<typeof PrewarmRequestSchema>;
+/** Decodes and checks a {@link PrewarmRequest}. */
+export const decodePrewarmRequest = jsonBodyDecoder(PrewarmRequestSchema, 'prewarm request');
 
 /** One worker's outcome. Decoded leniently: a bad field gets its default. */
 export const WorkerPrewarmResultSchema = v.object({
@@ -57,6 +59,11 @@ export const WorkerPrewarmResultSchema = v.object({
 
 /** One worker's outcome ({@link WorkerPrewarmResultSchema}). */
 export type WorkerPrewarmResult = v.InferOutput<typeof WorkerPrewarmResultSchema>;
+/** Decodes a {@link WorkerPrewarmResult}. */
+export const decodeWorkerPrewarmResult = jsonBodyDecoder(
+  WorkerPrewarmResultSchema,
+  'worker prewarm result',
+);
 
 /** One region's outcome. */
 export const RegionPrewarmResultSchema = v.object({
@@ -75,25 +82,15 @@ export const RegionPrewarmResultSchema = v.object({
 
 /** One region's outcome ({@link RegionPrewarmResultSchema}). */
 export type RegionPrewarmResult = v.InferOutput<typeof RegionPrewarmResultSchema>;
+/** Decodes a {@link RegionPrewarmResult}. */
+export const decodeRegionPrewarmResult = jsonBodyDecoder(
+  RegionPrewarmResultSchema,
+  'region prewarm result',
+);
 
 /** Encodes any pre-warm message as JSON bytes. */
 export function encodePrewarm(
   message: PrewarmRequest | WorkerPrewarmResult | RegionPrewarmResult,
 ): Uint8Array {
   return encodeJsonBody(message);
-}
-
-/** Decodes and checks a {@link PrewarmRequest}. */
-export function decodePrewarmRequest(bytes: Uint8Array): PrewarmRequest {
-  return decodeJsonBody(PrewarmRequestSchema, bytes, 'prewarm request');
-}
-
-/** Decodes a {@link WorkerPrewarmResult}. */
-export function decodeWorkerPrewarmResult(bytes: Uint8Array): WorkerPrewarmResult {
-  return decodeJsonBody(WorkerPrewarmResultSchema, bytes, 'worker prewarm result');
-}
-
-/** Decodes a {@link RegionPrewarmResult}. */
-export function decodeRegionPrewarmResult(bytes: Uint8Array): RegionPrewarmResult {
-  return decodeJsonBody(RegionPrewarmResultSchema, bytes, 'region prewarm result');
 }

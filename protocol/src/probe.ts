@@ -6,7 +6,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { decodeJsonBody, encodeJsonBody } from './json-body.ts';
+import { encodeJsonBody, jsonBodyDecoder } from './json-body.ts';
 import { boundedNumber, got } from './schema.ts';
 
 /** Subject every region's schedulers answer probes on. */
@@ -29,6 +29,10 @@ export const ProbeRequestSchema = v.object({
 
 /** What to measure ({@link ProbeRequestSchema}). */
 export type ProbeRequest = v.InferOutput<typeof ProbeRequestSchema>;
+/** Encodes a {@link ProbeRequest} as a message body. */
+export const encodeProbeRequest = encodeJsonBody<ProbeRequest>;
+/** Decodes and checks a {@link ProbeRequest}. */
+export const decodeProbeRequest = jsonBodyDecoder(ProbeRequestSchema, 'probe request');
 
 /** One region's measurement. Decoded leniently, but it must name its region. */
 export const ProbeResultSchema = v.object({
@@ -49,23 +53,7 @@ export const ProbeResultSchema = v.object({
 
 /** One region's measurement ({@link ProbeResultSchema}). */
 export type ProbeResult = v.InferOutput<typeof ProbeResultSchema>;
-
-/** Encodes a {@link ProbeRequest} as a message body. */
-export function encodeProbeRequest(req: ProbeRequest): Uint8Array {
-  return encodeJsonBody(req);
-}
-
-/** Decodes and checks a {@link ProbeRequest}. */
-export function decodeProbeRequest(bytes: Uint8Array): ProbeRequest {
-  return decodeJsonBody(ProbeRequestSchema, bytes, 'probe request');
-}
-
 /** Encodes a {@link ProbeResult}. */
-export function encodeProbeResult(result: ProbeResult): Uint8Array {
-  return encodeJsonBody(result);
-}
-
+export const encodeProbeResult = encodeJsonBody<ProbeResult>;
 /** Decodes and checks a {@link ProbeResult}. */
-export function decodeProbeResult(bytes: Uint8Array): ProbeResult {
-  return decodeJsonBody(ProbeResultSchema, bytes, 'probe result');
-}
+export const decodeProbeResult = jsonBodyDecoder(ProbeResultSchema, 'probe result');

@@ -15,7 +15,7 @@
  */
 import * as v from 'valibot';
 import { FlotillaError } from './errors.ts';
-import { decodeJsonBody, encodeJsonBody } from './json-body.ts';
+import { encodeJsonBody, jsonBodyDecoder } from './json-body.ts';
 import { isSubjectToken } from './patterns.ts';
 import { type Message, problemOf } from './schema.ts';
 
@@ -117,6 +117,11 @@ export const PurgeRequestSchema = v.object({
 
 /** A purge as broadcast on {@link PURGE_SUBJECT} ({@link PurgeRequestSchema}). */
 export type PurgeRequest = v.InferOutput<typeof PurgeRequestSchema>;
+/**
+ * Decodes and checks a {@link PurgeRequest}.
+ * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` naming what is wrong
+ */
+export const decodePurgeRequest = jsonBodyDecoder(PurgeRequestSchema, 'purge request');
 
 /** One shield's answer to a purge. */
 export const PurgeAckSchema = v.object({
@@ -131,6 +136,13 @@ export const PurgeAckSchema = v.object({
 
 /** One shield's answer to a purge ({@link PurgeAckSchema}). */
 export type PurgeAck = v.InferOutput<typeof PurgeAckSchema>;
+/** Encodes a {@link PurgeAck}. */
+export const encodePurgeAck = encodeJsonBody<PurgeAck>;
+/**
+ * Decodes and checks a {@link PurgeAck}.
+ * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
+ */
+export const decodePurgeAck = jsonBodyDecoder(PurgeAckSchema, 'purge ack');
 
 /** A shield's heartbeat on {@link SHIELD_HEARTBEAT_SUBJECT}. */
 export const ShieldBeatSchema = v.object({
@@ -149,6 +161,13 @@ export const ShieldBeatSchema = v.object({
 
 /** A shield's heartbeat ({@link ShieldBeatSchema}). */
 export type ShieldBeat = v.InferOutput<typeof ShieldBeatSchema>;
+/** Encodes a {@link ShieldBeat} (`leaving: false` is dropped). */
+export const encodeShieldBeat = encodeJsonBody<v.InferInput<typeof ShieldBeatSchema>>;
+/**
+ * Decodes and checks a {@link ShieldBeat}.
+ * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
+ */
+export const decodeShieldBeat = jsonBodyDecoder(ShieldBeatSchema, 'shield heartbeat');
 
 /**
  * What is wrong with `value` as a {@link PurgeSelector}, or `undefined` when
@@ -199,38 +218,4 @@ export function encodePurgeRequest(req: PurgeRequest): Uint8Array {
     throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', `purge request: ${problem}`);
   }
   return encodeJsonBody({ purgeId: req.purgeId, selector: req.selector });
-}
-
-/**
- * Decodes and checks a {@link PurgeRequest}.
- * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` naming what is wrong
- */
-export function decodePurgeRequest(bytes: Uint8Array): PurgeRequest {
-  return decodeJsonBody(PurgeRequestSchema, bytes, 'purge request');
-}
-
-/** Encodes a {@link PurgeAck}. */
-export function encodePurgeAck(ack: PurgeAck): Uint8Array {
-  return encodeJsonBody(ack);
-}
-
-/**
- * Decodes and checks a {@link PurgeAck}.
- * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
- */
-export function decodePurgeAck(bytes: Uint8Array): PurgeAck {
-  return decodeJsonBody(PurgeAckSchema, bytes, 'purge ack');
-}
-
-/** Encodes a {@link ShieldBeat}. */
-export function encodeShieldBeat(beat: v.InferInput<typeof ShieldBeatSchema>): Uint8Array {
-  return encodeJsonBody(beat);
-}
-
-/**
- * Decodes and checks a {@link ShieldBeat}.
- * @throws FlotillaError `FLOTILLA_ERR_PROTOCOL` when it has the wrong shape
- */
-export function decodeShieldBeat(bytes: Uint8Array): ShieldBeat {
-  return decodeJsonBody(ShieldBeatSchema, bytes, 'shield heartbeat');
 }

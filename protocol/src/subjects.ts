@@ -1,5 +1,4 @@
-import { InvalidOptionError } from './errors.ts';
-import { isSubjectToken } from './patterns.ts';
+import { subjectTokenOption } from './options.ts';
 
 /**
  * NATS subjects of one region. Region names are validated so that they can
@@ -26,44 +25,15 @@ export interface RegionSubjects {
 
 /** Builds the subjects of `region`. */
 export function regionSubjects(region: string): RegionSubjects {
-  if (!isSubjectToken(region)) {
-    throw new InvalidOptionError(
-      'region',
-      `must be lower-case letters, digits and dashes, got ${JSON.stringify(region)}`,
-    );
-  }
-  const base = `flotilla.${region}`;
+  const base = `flotilla.${subjectTokenOption('region', region)}`;
   return {
     miss: `${base}.miss`,
     schedulerQueue: `${base}.schedulers`,
     heartbeat: `${base}.heartbeat`,
     schedulerHeartbeat: `${base}.scheduler.heartbeat`,
-    ack: (shieldId) => {
-      if (!isSubjectToken(shieldId)) {
-        throw new InvalidOptionError(
-          'shieldId',
-          `must be lower-case letters, digits and dashes, got ${JSON.stringify(shieldId)}`,
-        );
-      }
-      return `${base}.ack.${shieldId}`;
-    },
-    workerRender: (workerId) => {
-      if (!isSubjectToken(workerId)) {
-        throw new InvalidOptionError(
-          'workerId',
-          `must be lower-case letters, digits and dashes, got ${JSON.stringify(workerId)}`,
-        );
-      }
-      return `${base}.worker.${workerId}.render`;
-    },
-    workerPrewarm: (workerId) => {
-      if (!isSubjectToken(workerId)) {
-        throw new InvalidOptionError(
-          'workerId',
-          `must be lower-case letters, digits and dashes, got ${JSON.stringify(workerId)}`,
-        );
-      }
-      return `${base}.worker.${workerId}.prewarm`;
-    },
+    ack: (shieldId) => `${base}.ack.${subjectTokenOption('shieldId', shieldId)}`,
+    workerRender: (workerId) => `${base}.worker.${subjectTokenOption('workerId', workerId)}.render`,
+    workerPrewarm: (workerId) =>
+      `${base}.worker.${subjectTokenOption('workerId', workerId)}.prewarm`,
   };
 }

@@ -5,13 +5,12 @@ import {
   PREWARM_SUBJECT,
   prewarmQueue,
   type RegionPrewarmResult,
-  type RegionSubjects,
-  regionSubjects,
   required,
   toWireError,
   type WorkerPrewarmResult,
 } from '@flotilla/protocol';
-import type { Subscription, Transport } from '@flotilla/transport';
+import type { Transport } from '@flotilla/transport';
+import { RegionResponder } from './region-responder.ts';
 
 /** Options of {@link PrewarmRelay}. */
 export interface PrewarmRelayOptions {
@@ -30,29 +29,14 @@ export interface PrewarmRelayOptions {
  * deployment on each of its threads and render a synthetic request; it
  * answers once all have (or the request's time is up), worker by worker.
  */
-export class PrewarmRelay {
-  readonly region: string;
-  readonly #transport: Transport;
-  readonly #subjects: RegionSubjects;
+export class PrewarmRelay extends RegionResponder {
   readonly #workers: () => string[];
   readonly #log: (line: Record<string, unknown>) => void;
-  #sub: Subscription | undefined;
 
   constructor(options: PrewarmRelayOptions) {
-    this.#transport = required('transport', options?.transport);
-    this.#subjects = regionSubjects(options.region);
-    this.region = options.region;
+    super(options?.transport, options?.region, PREWARM_SUBJECT, prewarmQueue);
     this.#workers = required('workers', options.workers);
     this.#log = options.log ?? (() => {});
-  }
-
-  /** Starts answering pre-warm requests. */
-  start(): void {
-    this.#sub ??= this.#transport.serve(
-      PREWARM_SUBJECT,
-      async (msg) => ({ headers: {}, body: encodePrewarm(await this.prewarm(msg.body)) }),
-      { queue: prewarmQueue(this.region) },
-    );
   }
 
   /** Pre-warms on every live worker of the region; never throws. */
@@ -68,8 +52,8 @@ export class PrewarmRelay {
     const workers = await Promise.all(
       this.#workers().map(async (workerId): Promise<WorkerPrewarmResult> => {
         try {
-          const reply = await this.#transport.request(
-            this.#subjects.workerPrewarm(workerId),
+          const reply = await this.transport.request(
+            this.subjects.workerPrewarm(workerId),
             { headers: {}, body: encodePrewarm(request) },
             { timeoutMs: request.timeoutMs + 1000 },
           );
@@ -90,9 +74,7 @@ export class PrewarmRelay {
     return { region: this.region, workers };
   }
 
-  /** Stops answering (lets a pre-warm in progress finish). */
-  async close(): Promise<void> {
-    await this.#sub?.drain();
-    this.#sub = undefined;
+  protected override async answer(body: Uint8Array): Promise<Uint8Array> {
+    return encodePrewarm(await this.prewarm(body));
   }
 }

@@ -4,10 +4,9 @@ import {
   PROBE_SUBJECT,
   type ProbeResult,
   probeQueue,
-  regionSubjects,
-  required,
 } from '@flotilla/protocol';
-import type { Subscription, Transport } from '@flotilla/transport';
+import type { Transport } from '@flotilla/transport';
+import { RegionResponder } from './region-responder.ts';
 
 /** Options of {@link RegionProbe}. */
 export interface RegionProbeOptions {
@@ -23,26 +22,12 @@ export interface RegionProbeOptions {
  * region to an API origin. One scheduler per region answers (queue group),
  * so the CLI gets one measurement per region.
  */
-export class RegionProbe {
-  readonly region: string;
-  readonly #transport: Transport;
+export class RegionProbe extends RegionResponder {
   readonly #fetch: typeof fetch;
-  #sub: Subscription | undefined;
 
   constructor(options: RegionProbeOptions) {
-    this.#transport = required('transport', options?.transport);
-    regionSubjects(options.region); // validates the region name
-    this.region = options.region;
+    super(options?.transport, options?.region, PROBE_SUBJECT, probeQueue);
     this.#fetch = options.fetch ?? globalThis.fetch;
-  }
-
-  /** Starts answering probes. */
-  start(): void {
-    this.#sub ??= this.#transport.serve(
-      PROBE_SUBJECT,
-      async (msg) => ({ headers: {}, body: encodeProbeResult(await this.measure(msg.body)) }),
-      { queue: probeQueue(this.region) },
-    );
   }
 
   /** Times `samples` round trips (HEAD; any HTTP answer counts) and reports the median. */
@@ -82,9 +67,7 @@ export class RegionProbe {
     };
   }
 
-  /** Stops answering (lets an answer in progress finish). */
-  async close(): Promise<void> {
-    await this.#sub?.drain();
-    this.#sub = undefined;
+  protected override async answer(body: Uint8Array): Promise<Uint8Array> {
+    return encodeProbeResult(await this.measure(body));
   }
 }

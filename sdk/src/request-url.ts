@@ -1,13 +1,15 @@
 /**
  * A tiny request-URL parser that runs inside the isolate, where there is no
  * `URL` or `URLSearchParams`. It depends on nothing but ES built-ins (and
- * `TextDecoder`, only for malformed percent-escapes).
+ * `TextDecoder`, only for malformed percent-escapes) and the query splitting
+ * of `@flotilla/manifest`.
  *
  * Apps import it from `@flotilla/sdk/request-url` so that the bundle does not
  * pull in the build tooling that `@flotilla/sdk` itself exports.
  *
  * @module
  */
+import { splitQuery } from '@flotilla/manifest';
 
 /** The parts of a request URL an SSR handler usually needs. */
 export interface ParsedRequestUrl {
@@ -115,12 +117,7 @@ function normaliseHost(authority: string, scheme: string): string {
  */
 export function parseQuery(rawQuery: string): Record<string, string> {
   const query: Record<string, string> = Object.create(null);
-  if (rawQuery === '') return query;
-  for (const pair of rawQuery.split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    const key = decodeQueryComponent(eq === -1 ? pair : pair.slice(0, eq));
-    const value = eq === -1 ? '' : decodeQueryComponent(pair.slice(eq + 1));
+  for (const [key, value] of splitQuery(rawQuery, decodeQueryComponent)) {
     if (!(key in query)) query[key] = value;
   }
   return query;

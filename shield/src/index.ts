@@ -7,9 +7,4 @@
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
 export { Shield } from './shield.ts';
 export type { ShieldOptions } from './shield-options.ts';
-export {
-  SiteDirectory,
-  type SiteDirectoryOptions,
-  type SiteEnvironment,
-  type SiteSource,
-} from './site-directory.ts';
+export { SiteDirectory, type SiteDirectoryOptions, type SiteSource } from './site-directory.ts';

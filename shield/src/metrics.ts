@@ -1,28 +1,10 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS, metricSet } from '@flotilla/metrics';
+import { Counter, Histogram } from 'prom-client';
 
-/** Metrics of the shield; created once per registry. */
-export interface ShieldMetrics {
-  requests: Counter<'app' | 'status' | 'region' | 'cache'>;
-  errors: Counter<'code' | 'region'>;
-  requestSeconds: Histogram<'app' | 'region'>;
-  retries: Counter<'region' | 'reason'>;
-  failovers: Counter<'from' | 'to'>;
-  /**
-   * Called before `requests` is read (a scrape, `get()`): shields add the
-   * hits they tallied in plain numbers on their hot path.
-   */
-  beforeRead: Set<() => void>;
-}
-
-const cache = new WeakMap<Registry, ShieldMetrics>();
-
-/** The shield metrics registered in `registry`. */
-export function shieldMetrics(registry: Registry): ShieldMetrics {
-  const existing = cache.get(registry);
-  if (existing) return existing;
-  const registers = [registry];
+/** The shield metrics registered in a registry; created once per registry. */
+export const shieldMetrics = metricSet((registers) => {
   const beforeRead = new Set<() => void>();
-  const m: ShieldMetrics = {
+  return {
     requests: new Counter({
       name: 'flotilla_shield_requests_total',
       help: 'HTTP requests answered by the shield, by app, status code and cache outcome (hit, stale, miss, pass, none).',
@@ -42,7 +24,7 @@ export function shieldMetrics(registry: Registry): ShieldMetrics {
       name: 'flotilla_shield_request_seconds',
       help: 'Time from request to response at the shield.',
       labelNames: ['app', 'region'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      buckets: [...LATENCY_BUCKETS],
       registers,
     }),
     retries: new Counter({
@@ -57,8 +39,13 @@ export function shieldMetrics(registry: Registry): ShieldMetrics {
       labelNames: ['from', 'to'],
       registers,
     }),
+    /**
+     * Called before `requests` is read (a scrape, `get()`): shields add the
+     * hits they tallied in plain numbers on their hot path.
+     */
     beforeRead,
   };
-  cache.set(registry, m);
-  return m;
-}
+});
+
+/** Metrics of the shield ({@link shieldMetrics}). */
+export type ShieldMetrics = ReturnType<typeof shieldMetrics>;

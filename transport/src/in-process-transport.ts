@@ -1,5 +1,6 @@
 import { FlotillaError, type WireMessage } from '@flotilla/protocol';
 import { withAbort } from './abort.ts';
+import { type OpenSubscription, Subscriptions } from './subscriptions.ts';
 import type {
   MessageListener,
   RequestHandler,
@@ -27,7 +28,7 @@ function copy(message: WireMessage): WireMessage {
 export class InProcessTransport implements Transport {
   readonly kind = 'in-process' as const;
   readonly #entries = new Map<string, Set<Entry>>();
-  readonly #subs = new Set<Subscription>();
+  readonly #subs = new Subscriptions();
   #closed = false;
 
   #targets(subject: string): Entry[] {
@@ -47,17 +48,19 @@ export class InProcessTransport implements Transport {
     return plain;
   }
 
-  #add(subject: string, entry: Entry): () => void {
+  /** Delivers `subject`'s messages to `deliver` until the returned subscription drains. */
+  #open(subject: string, queue: string | undefined, deliver: Entry['deliver']): OpenSubscription {
     let set = this.#entries.get(subject);
     if (!set) {
       set = new Set();
       this.#entries.set(subject, set);
     }
+    const entry: Entry = { queue, deliver };
     set.add(entry);
-    return () => {
+    return this.#subs.open(() => {
       set.delete(entry);
       if (set.size === 0) this.#entries.delete(subject);
-    };
+    });
   }
 
   request(subject: string, message: WireMessage, options: RequestOptions): Promise<WireMessage> {
@@ -100,34 +103,12 @@ export class InProcessTransport implements Transport {
   }
 
   serve(subject: string, handler: RequestHandler, options: SubscribeOptions = {}): Subscription {
-    const running = new Set<Promise<WireMessage>>();
-    let open = true;
-    const remove = this.#add(subject, {
-      queue: options.queue,
-      deliver: (message, subj) => {
-        if (!open) return undefined;
-        const p = Promise.resolve().then(() => handler(message, subj));
-        running.add(p);
-        void p.then(
-          () => running.delete(p),
-          () => running.delete(p),
-        );
-        return p;
-      },
+    const open = this.#open(subject, options.queue, (message, subj) => {
+      const reply = Promise.resolve().then(() => handler(message, subj));
+      open.track(reply);
+      return reply;
     });
-    const s: Subscription = {
-      drain: async () => {
-        open = false;
-        remove();
-        this.#subs.delete(s);
-        while (running.size > 0) await Promise.allSettled([...running]);
-      },
-      get inFlight() {
-        return running.size;
-      },
-    };
-    this.#subs.add(s);
-    return s;
+    return open.subscription;
   }
 
   publish(subject: string, message: WireMessage): void {
@@ -140,24 +121,10 @@ export class InProcessTransport implements Transport {
     listener: MessageListener,
     options: SubscribeOptions = {},
   ): Subscription {
-    let open = true;
-    const remove = this.#add(subject, {
-      queue: options.queue,
-      deliver: (message, subj) => {
-        if (open) queueMicrotask(() => listener(message, subj));
-        return undefined;
-      },
-    });
-    const s: Subscription = {
-      drain: async () => {
-        open = false;
-        remove();
-        this.#subs.delete(s);
-      },
-      inFlight: 0,
-    };
-    this.#subs.add(s);
-    return s;
+    return this.#open(subject, options.queue, (message, subj) => {
+      queueMicrotask(() => listener(message, subj));
+      return undefined;
+    }).subscription;
   }
 
   maxPayloadBytes(): number {
@@ -169,7 +136,7 @@ export class InProcessTransport implements Transport {
   }
 
   async drain(): Promise<void> {
-    await Promise.all([...this.#subs].map((s) => s.drain()));
+    await this.#subs.drain();
     this.#closed = true;
   }
 }

@@ -1,11 +1,3 @@
 export { InProcessTransport } from './in-process-transport.ts';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.ts';
-export {
-  type MessageListener,
-  type RequestHandler,
-  type RequestOptions,
-  type SubscribeOptions,
-  type Subscription,
-  type Transport,
-  WIRE_HEADROOM_BYTES,
-} from './transport.ts';
+export { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from './transport.ts';

@@ -10,6 +10,7 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import { withAbort } from './abort.ts';
+import { type OpenSubscription, Subscriptions } from './subscriptions.ts';
 import type {
   MessageListener,
   RequestHandler,
@@ -87,7 +88,7 @@ function mapError(err: unknown, subject: string, timeoutMs: number, closing: boo
 export class NatsTransport implements Transport {
   readonly kind = 'nats' as const;
   readonly #nc: NatsConnection;
-  readonly #subs = new Set<Subscription>();
+  readonly #subs = new Subscriptions();
   readonly #onHandlerError: (error: unknown, subject: string) => void;
 
   constructor(options: NatsTransportOptions) {
@@ -133,35 +134,19 @@ export class NatsTransport implements Transport {
   }
 
   serve(subject: string, handler: RequestHandler, options: SubscribeOptions = {}): Subscription {
-    const running = new Set<Promise<void>>();
-    const sub = this.#nc.subscribe(subject, {
-      ...(options.queue ? { queue: options.queue } : {}),
-      callback: (err, msg) => {
-        if (err) return;
-        const p = (async () => {
-          try {
-            const reply = await handler(fromMsg(msg), msg.subject);
-            if (msg.reply) msg.respond(reply.body, { headers: toNatsHeaders(reply.headers) });
-          } catch (e) {
-            this.#onHandlerError(e, msg.subject);
-          }
-        })();
-        running.add(p);
-        void p.finally(() => running.delete(p));
-      },
-    });
-    const s: Subscription = {
-      drain: async () => {
-        this.#subs.delete(s);
-        if (!sub.isClosed()) await sub.drain().catch(() => {});
-        while (running.size > 0) await Promise.allSettled([...running]);
-      },
-      get inFlight() {
-        return running.size;
-      },
-    };
-    this.#subs.add(s);
-    return s;
+    const open = this.#open(subject, options.queue, (msg) =>
+      open.track(this.#answer(handler, msg)),
+    );
+    return open.subscription;
+  }
+
+  async #answer(handler: RequestHandler, msg: Msg): Promise<void> {
+    try {
+      const reply = await handler(fromMsg(msg), msg.subject);
+      if (msg.reply) msg.respond(reply.body, { headers: toNatsHeaders(reply.headers) });
+    } catch (e) {
+      this.#onHandlerError(e, msg.subject);
+    }
   }
 
   publish(subject: string, message: WireMessage): void {
@@ -174,21 +159,25 @@ export class NatsTransport implements Transport {
     listener: MessageListener,
     options: SubscribeOptions = {},
   ): Subscription {
+    return this.#open(subject, options.queue, (msg) => listener(fromMsg(msg), msg.subject))
+      .subscription;
+  }
+
+  /** Passes `subject`'s messages to `onMessage` until the returned subscription drains. */
+  #open(
+    subject: string,
+    queue: string | undefined,
+    onMessage: (msg: Msg) => void,
+  ): OpenSubscription {
     const sub = this.#nc.subscribe(subject, {
-      ...(options.queue ? { queue: options.queue } : {}),
+      ...(queue ? { queue } : {}),
       callback: (err, msg) => {
-        if (!err) listener(fromMsg(msg), msg.subject);
+        if (!err) onMessage(msg);
       },
     });
-    const s: Subscription = {
-      drain: async () => {
-        this.#subs.delete(s);
-        if (!sub.isClosed()) await sub.drain().catch(() => {});
-      },
-      inFlight: 0,
-    };
-    this.#subs.add(s);
-    return s;
+    return this.#subs.open(async () => {
+      if (!sub.isClosed()) await sub.drain().catch(() => {});
+    });
   }
 
   isConnected(): boolean {
@@ -200,7 +189,7 @@ export class NatsTransport implements Transport {
   }
 
   async drain(): Promise<void> {
-    await Promise.all([...this.#subs].map((s) => s.drain()));
+    await this.#subs.drain();
     if (!this.#nc.isClosed() && !this.#nc.isDraining()) await this.#nc.drain().catch(() => {});
   }
 }

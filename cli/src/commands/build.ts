@@ -5,6 +5,7 @@
  */
 import { buildProject } from '@flotilla/sdk/build';
 import { appDir, type ControlCommand, type Ctx, out, progress, str } from './context.ts';
+import { stringOptions } from './option-table.ts';
 import { kib } from './tables.ts';
 
 async function build(ctx: Ctx): Promise<number> {
@@ -31,6 +32,6 @@ export const buildCommand: ControlCommand = {
   usage: `  flotilla build [--dir <app>] [--out <dir>]
       bundle the app (flotilla.config.json in --dir) into bundle.js, manifest.json and assets
 `,
-  options: { out: { type: 'string' } },
+  options: stringOptions('out'),
   run: build,
 };

@@ -88,6 +88,20 @@ export function token(option: string, value: string | undefined): string | undef
   return value;
 }
 
+/**
+ * The subcommand (the first positional, e.g. `set` of `flotilla env set`):
+ * one of `names`, else a usage error that shows `usage`.
+ */
+export function subcommand<const N extends string>(
+  ctx: Ctx,
+  names: readonly N[],
+  usage: string,
+): N {
+  const sub = ctx.positionals[0];
+  if (!names.some((name) => name === sub)) throw new InvalidOptionError(ctx.command, usage);
+  return sub as N;
+}
+
 /** The required `--env`. */
 export function needEnv(ctx: Ctx): string {
   const env = token('--env', str(ctx.values, 'env'));

@@ -17,6 +17,7 @@ import {
 } from '@flotilla/fleet';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { buildProject } from '@flotilla/sdk/build';
+import { booleanOptions, stringOptions } from './option-table.ts';
 
 /** What `flotilla dev --help` prints. */
 export const DEV_USAGE = `Usage: flotilla dev [--dir <app>] [--port <n>] [--cache on|off] [--no-watch]
@@ -57,12 +58,8 @@ export async function runDev(
       args,
       strict: true,
       options: {
-        dir: { type: 'string' },
-        port: { type: 'string' },
-        cache: { type: 'string' },
-        'no-watch': { type: 'boolean' },
-        'log-format': { type: 'string' },
-        'log-level': { type: 'string' },
+        ...stringOptions('dir', 'port', 'cache', 'log-format', 'log-level'),
+        ...booleanOptions('no-watch'),
       },
     }).values;
     if (values.cache !== undefined && values.cache !== 'on' && values.cache !== 'off') {

@@ -5,8 +5,17 @@
  */
 import type { ControlPlane } from '@flotilla/deploy';
 import { InvalidOptionError } from '@flotilla/protocol';
-import { appName, type ControlCommand, type Ctx, list, needEnv, out } from './context.ts';
+import {
+  appName,
+  type ControlCommand,
+  type Ctx,
+  list,
+  needEnv,
+  out,
+  subcommand,
+} from './context.ts';
 import { withFleet } from './fleet-connection.ts';
+import { repeatedOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
 /** `KEY=VALUE` pairs (set) or bare keys (unset, value null). */
@@ -25,13 +34,11 @@ function pairs(option: string, items: string[], unset: boolean): Record<string, 
 }
 
 async function envSet(ctx: Ctx, cp: ControlPlane): Promise<number> {
-  const sub = ctx.positionals[0];
-  if (sub !== 'set' && sub !== 'unset') {
-    throw new InvalidOptionError(
-      'env',
-      'usage: flotilla env set|unset --env <name> [--var KEY=VALUE]... [--backend NAME=ORIGIN]...',
-    );
-  }
+  const sub = subcommand(
+    ctx,
+    ['set', 'unset'],
+    'usage: flotilla env set|unset --env <name> [--var KEY=VALUE]... [--backend NAME=ORIGIN]...',
+  );
   const env = needEnv(ctx);
   const app = await appName(ctx);
   const unset = sub === 'unset';
@@ -64,6 +71,6 @@ export const envCommand: ControlCommand = {
       environment variables/secrets the handler receives as fetch(request, env), and backend
       origins re-pointed for this environment (only names the deployment declares)
 `,
-  options: { var: { type: 'string', multiple: true }, backend: { type: 'string', multiple: true } },
+  options: repeatedOptions('var', 'backend'),
   run: (ctx) => withFleet(ctx, (cp) => envSet(ctx, cp)),
 };

@@ -8,6 +8,7 @@ import { FlotillaError, InvalidOptionError, isSubjectToken } from '@flotilla/pro
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlCommand, type Ctx, envHost, hostUrl, needEnv, out } from './context.ts';
 import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.ts';
+import { booleanOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
 async function promote(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
@@ -41,6 +42,6 @@ export const promoteCommand: ControlCommand = {
   name: 'promote',
   usage: `  flotilla promote <deployment-id> --env <name>
 `,
-  options: { 'no-prewarm': { type: 'boolean' } },
+  options: booleanOptions('no-prewarm'),
   run: (ctx) => withFleet(ctx, (cp, nc) => promote(ctx, cp, nc)),
 };

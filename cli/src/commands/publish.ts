@@ -19,6 +19,7 @@ import {
   token,
 } from './context.ts';
 import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.ts';
+import { booleanOptions, stringOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
 async function publish(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
@@ -86,6 +87,6 @@ export const publishCommand: ControlCommand = {
       build (unless --build-dir), upload to the fleet, print the deployment id and preview URL;
       --env promotes it at once
 `,
-  options: { 'build-dir': { type: 'string' }, 'no-prewarm': { type: 'boolean' } },
+  options: { ...stringOptions('build-dir'), ...booleanOptions('no-prewarm') },
   run: (ctx) => withFleet(ctx, (cp, nc) => publish(ctx, cp, nc)),
 };

@@ -27,6 +27,7 @@ import {
   token,
 } from './context.ts';
 import { withNats } from './fleet-connection.ts';
+import { booleanOptions, stringOptions } from './option-table.ts';
 import { table } from './tables.ts';
 
 interface PurgeRequestOptions {
@@ -166,12 +167,8 @@ export const purgeCommand: ControlCommand = {
       [--timeout-ms <n>] how long to wait for the acknowledgements (default 3000)
 `,
   options: {
-    url: { type: 'string' },
-    path: { type: 'string' },
-    'surrogate-key': { type: 'string' },
-    all: { type: 'boolean' },
-    'listen-ms': { type: 'string' },
-    'timeout-ms': { type: 'string' },
+    ...stringOptions('url', 'path', 'surrogate-key', 'listen-ms', 'timeout-ms'),
+    ...booleanOptions('all'),
   },
   run: async (ctx) => {
     // The command line is checked before connecting.

@@ -21,18 +21,19 @@ import {
   out,
   progress,
   str,
+  subcommand,
   token,
 } from './context.ts';
 import { withFleet } from './fleet-connection.ts';
+import { stringOptions } from './option-table.ts';
 import { publicEnv, table } from './tables.ts';
 
 async function region(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
-  if (ctx.positionals[0] !== 'set') {
-    throw new InvalidOptionError(
-      'region',
-      'usage: flotilla region set --env <name> (--near <url> | --primary <r> [--secondary <r>])',
-    );
-  }
+  subcommand(
+    ctx,
+    ['set'],
+    'usage: flotilla region set --env <name> (--near <url> | --primary <r> [--secondary <r>])',
+  );
   const env = needEnv(ctx);
   const app = await appName(ctx);
   const near = str(ctx.values, 'near');
@@ -111,12 +112,6 @@ export const regionCommand: ControlCommand = {
   usage: `  flotilla region set --env <name> [--app <name>] (--near <api-url> | --primary <r> [--secondary <r>])
       --near: every region times round trips to the API; the two nearest become primary and secondary
 `,
-  options: {
-    near: { type: 'string' },
-    primary: { type: 'string' },
-    secondary: { type: 'string' },
-    samples: { type: 'string' },
-    'wait-ms': { type: 'string' },
-  },
+  options: stringOptions('near', 'primary', 'secondary', 'samples', 'wait-ms'),
   run: (ctx) => withFleet(ctx, (cp, nc) => region(ctx, cp, nc)),
 };

@@ -7,6 +7,7 @@ import type { ControlPlane } from '@flotilla/deploy';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { appName, type ControlCommand, type Ctx, needEnv, out } from './context.ts';
 import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.ts';
+import { booleanOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
 async function rollback(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
@@ -30,6 +31,6 @@ export const rollbackCommand: ControlCommand = {
       publish --env, promote and rollback first have every region's workers load and pre-render
       the deployment (pre-warm), then switch the environment; --no-prewarm skips that
 `,
-  options: { 'no-prewarm': { type: 'boolean' } },
+  options: booleanOptions('no-prewarm'),
   run: (ctx) => withFleet(ctx, (cp, nc) => rollback(ctx, cp, nc)),
 };

@@ -5,7 +5,7 @@
  */
 import type { ControlPlane } from '@flotilla/deploy';
 import { InvalidOptionError } from '@flotilla/protocol';
-import { appName, type ControlCommand, type Ctx, needEnv, out } from './context.ts';
+import { appName, type ControlCommand, type Ctx, needEnv, out, subcommand } from './context.ts';
 import { withFleet } from './fleet-connection.ts';
 import { publicEnv, splitText } from './tables.ts';
 
@@ -38,13 +38,11 @@ interface SplitRequest {
 
 /** The split change the command line asks for (checked before connecting). */
 async function splitRequest(ctx: Ctx): Promise<SplitRequest> {
-  const sub = ctx.positionals[0];
-  if (sub !== 'set' && sub !== 'clear') {
-    throw new InvalidOptionError(
-      'split',
-      'usage: flotilla split set --env <name> <deployment-id>=<percent>... | flotilla split clear --env <name>',
-    );
-  }
+  const sub = subcommand(
+    ctx,
+    ['set', 'clear'],
+    'usage: flotilla split set --env <name> <deployment-id>=<percent>... | flotilla split clear --env <name>',
+  );
   const env = needEnv(ctx);
   if (sub === 'clear' && ctx.positionals.length > 1) {
     throw new InvalidOptionError('split clear', 'takes no deployments');

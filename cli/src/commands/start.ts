@@ -21,6 +21,7 @@ import {
 } from '@flotilla/fleet';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import type { CommandIo } from './context.ts';
+import { booleanOptions, stringOptions } from './option-table.ts';
 
 /** This CLI's script: the worker processes a local autoscaler starts run it. */
 const CLI_BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
@@ -211,39 +212,14 @@ function parse(args: string[]) {
     strict: true,
     allowPositionals: false,
     options: {
-      nats: { type: 'string' },
-      role: { type: 'string' },
-      region: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'admin-port': { type: 'string' },
-      store: { type: 'string' },
-      'no-examples': { type: 'boolean' },
-      domain: { type: 'string' },
-      'preview-domain': { type: 'string' },
-      workers: { type: 'string' },
-      threads: { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      'cpu-ms': { type: 'string' },
-      'wall-ms': { type: 'string' },
-      'heap-mb': { type: 'string' },
-      'heartbeat-ms': { type: 'string' },
-      'secondary-region': { type: 'string' },
-      'no-cache': { type: 'boolean' },
-      'cache-mb': { type: 'string' },
-      'follower-wait-ms': { type: 'string' },
-      'debug-token': { type: 'string' },
-      'public-host': { type: 'string' },
-      'https-redirect': { type: 'boolean' },
-      'trusted-proxies': { type: 'string' },
-      'client-ip-header': { type: 'string' },
-      'geo-headers': { type: 'string' },
-      autoscale: { type: 'string' },
-      'min-workers': { type: 'string' },
-      'max-workers': { type: 'string' },
-      'exit-with-parent': { type: 'boolean' },
-      'log-format': { type: 'string' },
-      'log-level': { type: 'string' },
+      ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
+      ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
+      ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb'),
+      ...stringOptions('autoscale', 'min-workers', 'max-workers'),
+      ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
+      ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
+      ...stringOptions('log-format', 'log-level'),
+      ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
     },
   });
 }

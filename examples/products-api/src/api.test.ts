@@ -111,7 +111,7 @@ describe('startProductsApi', () => {
     await expect(startProductsApi({ port: 1.5 })).rejects.toThrow(/option "port"/);
     await expect(startProductsApi({ host: '' })).rejects.toThrow(/option "host"/);
     await expect(startProductsApi({ port: api.port })).rejects.toMatchObject({
-      name: 'ProductsApiError',
+      name: 'FlotillaError',
       code: 'FLOTILLA_ERR_INVALID_OPTION',
       message: expect.stringMatching(
         /cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,

@@ -15,8 +15,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvalidOptionError } from '@flotilla/protocol';
-import { ProductsApiError } from './errors.ts';
+import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { findProduct, PRODUCTS } from './products.ts';
 
 /** Default port of {@link startProductsApi} (and of `src/server.ts`). */
@@ -166,7 +165,7 @@ function validate(options: ProductsApiOptions): { host: string; port: number } {
  *
  * @returns Its origin and a `close()`, once it listens.
  * @throws InvalidOptionError naming `host` or `port` when one is invalid;
- * ProductsApiError `FLOTILLA_ERR_INVALID_OPTION` when the address cannot be
+ * FlotillaError `FLOTILLA_ERR_INVALID_OPTION` when the address cannot be
  * listened on (in use, not local).
  * @example
  * const api = await startProductsApi({ port: 0 });
@@ -184,7 +183,7 @@ export async function startProductsApi(options: ProductsApiOptions = {}): Promis
           ? 'the address is already in use (pick another port, or 0 for any free one)'
           : error.message;
       reject(
-        new ProductsApiError(
+        new FlotillaError(
           'FLOTILLA_ERR_INVALID_OPTION',
           `products-api: cannot listen on ${host}:${port}: ${why}`,
           { cause: error },

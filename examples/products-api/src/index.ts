@@ -17,6 +17,5 @@ export {
   productsApiResponse,
   startProductsApi,
 } from './api.ts';
-export { ProductsApiError } from './errors.ts';
 export { findProduct, PRODUCT_COUNT, PRODUCTS, type Product } from './products.ts';
 export { parseServerArgs } from './server.ts';

@@ -1,6 +1,6 @@
+import { sharedCounter } from '@flotilla/metrics';
 import { FlotillaError, InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import { type Counter, Registry } from 'prom-client';
-import { sharedCounter } from './shared-metrics.ts';
 import { type CacheTimers, timersOption } from './timers.ts';
 
 /** Why a {@link CoalescerError} was raised. */

@@ -5,22 +5,23 @@
  *
  * @module
  */
+
+import { sharedCounter } from '@flotilla/metrics';
 import {
   decodePurgeRequest,
   encodePurgeAck,
   encodeShieldBeat,
   InvalidOptionError,
-  isSubjectToken,
   PURGE_SUBJECT,
   type PurgeAck,
   type PurgeSelector,
   positiveInt,
   required,
   SHIELD_HEARTBEAT_SUBJECT,
+  subjectTokenOption,
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
 import type { Counter, Registry } from 'prom-client';
-import { sharedCounter } from './shared-metrics.ts';
 
 /** Options of {@link PurgeResponder}. */
 export interface PurgeResponderOptions {
@@ -82,16 +83,8 @@ export class PurgeResponder {
   constructor(options: PurgeResponderOptions) {
     required('options', options);
     this.#transport = required('transport', options.transport);
-    for (const field of ['shieldId', 'region'] as const) {
-      if (!isSubjectToken(options[field])) {
-        throw new InvalidOptionError(
-          field,
-          `must be lower-case letters, digits and dashes, got ${JSON.stringify(options[field])}`,
-        );
-      }
-    }
-    this.shieldId = options.shieldId;
-    this.region = options.region;
+    this.shieldId = subjectTokenOption('shieldId', options.shieldId);
+    this.region = subjectTokenOption('region', options.region);
     if (typeof options.purge !== 'function') {
       throw new InvalidOptionError('purge', 'must be a function (selector) => removed count');
     }

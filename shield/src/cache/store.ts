@@ -6,13 +6,13 @@
  * @module
  */
 import { normalizeAcceptEncoding } from '@flotilla/manifest';
+import { sharedCounter, sharedGauge } from '@flotilla/metrics';
 import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import { LRUCache } from 'lru-cache';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { Compressor, type CompressorOptions } from './compression.ts';
 import { entrySize, freshnessOf, validateEntry } from './entry.ts';
 import { type IndexedEntries, PurgeIndex } from './purge-index.ts';
-import { sharedCounter, sharedGauge } from './shared-metrics.ts';
 import type { CacheEntry, Freshness, PurgeSelector } from './types.ts';
 
 /** Options of {@link CacheStore}. */

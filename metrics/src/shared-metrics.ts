@@ -1,6 +1,7 @@
 /**
- * The cache's metrics, shared by every component on one registry: a metric
- * another component (or an earlier instance) registered already is reused.
+ * Metrics shared by name by every component on one registry (the shield's
+ * cache components): a metric another component (or an earlier instance)
+ * registered already is reused.
  *
  * @module
  */
