@@ -23,6 +23,7 @@ import { deleteCommand } from './commands/delete.ts';
 import { deploymentsCommand } from './commands/deployments.ts';
 import { envCommand } from './commands/env.ts';
 import { envsCommand } from './commands/envs.ts';
+import { initCommand } from './commands/init.ts';
 import { promoteCommand } from './commands/promote.ts';
 import { publishCommand } from './commands/publish.ts';
 import { purgeCommand } from './commands/purge.ts';
@@ -35,6 +36,7 @@ export { type CommandIo, EXIT } from './commands/context.ts';
 
 /** The app developer's commands, in the order `--help` lists them. */
 const CONTROL: readonly ControlCommand[] = [
+  initCommand,
   buildCommand,
   publishCommand,
   promoteCommand,
