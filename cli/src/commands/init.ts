@@ -33,9 +33,6 @@ import { appDir, type ControlCommand, type Ctx, out, str } from './context.ts';
 export const INIT_TEMPLATES = Object.freeze(['react', 'vue', 'none'] as const);
 type Template = (typeof INIT_TEMPLATES)[number];
 
-/** `cli/templates/`: `common/`, then one folder per template. */
-const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
-
 /** Where editors find the config's JSON Schema once the SDK is installed. */
 const CONFIG_SCHEMA = './node_modules/@flotilla/sdk/flotilla.config.schema.json';
 
@@ -228,9 +225,11 @@ function report(result: InitResult): string {
 /** Copies `common/` and the template into the empty `dir`; returns the files written. */
 async function scaffold(dir: string, template: Template, name: string): Promise<string[]> {
   const version = await cliVersion();
+  // `templates/`: `common/`, then one folder per template.
+  const templates = join(await cliPackageDir(), 'templates');
   const written: string[] = [];
   for (const source of ['common', template]) {
-    const root = join(TEMPLATES_DIR, source);
+    const root = join(templates, source);
     for (const file of await listFiles(root)) {
       const target = file === 'gitignore' ? '.gitignore' : file;
       const text = (await readFile(join(root, file), 'utf8'))
@@ -312,9 +311,24 @@ function oneOf<const T extends string>(
   return value as T | undefined;
 }
 
+/**
+ * The CLI package's directory (it holds `package.json` and `templates/`):
+ * the first parent of this module with a `package.json`, so the same code
+ * works from `src/` and from a built `dist/`.
+ */
+async function cliPackageDir(): Promise<string> {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!(await exists(join(dir, 'package.json')))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('flotilla init: cannot find the CLI package directory');
+    dir = parent;
+  }
+  return dir;
+}
+
 /** The CLI's own version, from its package.json. */
 async function cliVersion(): Promise<string> {
-  const file = fileURLToPath(new URL('../../package.json', import.meta.url));
+  const file = join(await cliPackageDir(), 'package.json');
   return (JSON.parse(await readFile(file, 'utf8')) as { version: string }).version;
 }
 
