@@ -23,6 +23,7 @@ import { deleteCommand } from './commands/delete.ts';
 import { deploymentsCommand } from './commands/deployments.ts';
 import { envCommand } from './commands/env.ts';
 import { envsCommand } from './commands/envs.ts';
+import { initCommand } from './commands/init.ts';
 import { booleanOptions, stringOptions } from './commands/option-table.ts';
 import { promoteCommand } from './commands/promote.ts';
 import { publishCommand } from './commands/publish.ts';
@@ -36,6 +37,7 @@ export { type CommandIo, EXIT } from './commands/context.ts';
 
 /** The app developer's commands, in the order `--help` lists them. */
 const CONTROL: readonly ControlCommand[] = [
+  initCommand,
   buildCommand,
   publishCommand,
   promoteCommand,

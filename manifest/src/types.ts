@@ -52,8 +52,12 @@ export const REDIRECT_STATUS_CODES: readonly number[] = Object.freeze([301, 302,
 /** The smallest isolate heap, in MB (isolated-vm refuses less). */
 const MIN_HEAP_MB = 8;
 
-/** Frameworks a bundle can declare. `none` is a plain fetch handler. */
-export const BUNDLE_FRAMEWORKS = Object.freeze(['react', 'vue', 'none'] as const);
+/**
+ * Frameworks a bundle can declare: `react` and `vue` (the Router with its
+ * React or Vue pages), `none` (a fetch handler or a Router without a UI
+ * framework), `react-router` (a React Router app in framework mode).
+ */
+export const BUNDLE_FRAMEWORKS = Object.freeze(['react', 'vue', 'none', 'react-router'] as const);
 
 /** Frameworks a bundle can declare. `none` is a plain fetch handler. */
 export type BundleFramework = (typeof BUNDLE_FRAMEWORKS)[number];

@@ -30,11 +30,22 @@ import { bundleEntry } from './build-bundle.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
-import { displayPath, loadProjectConfig, type ProjectConfig } from './project-config.ts';
+import { describeDetection } from './detect.ts';
+import {
+  displayPath,
+  entryApp,
+  entryFramework,
+  loadProjectConfig,
+  type ProjectConfig,
+} from './project-config.ts';
 
 export { ISOLATE_BUNDLE_OPTIONS } from './build-bundle.ts';
 export { BuildError, type BuildErrorCode } from './build-errors.ts';
 export { DESCRIBE_ROUTES } from './build-routes.ts';
+export type { FrameworkDetection, PackageJson } from './detect.ts';
+export { describeDetection, detectFramework, readPackageJson } from './detect.ts';
+export type { FrameworkInfo, ProjectFramework } from './detect-frameworks.ts';
+export { FRAMEWORKS, PROJECT_FRAMEWORKS } from './detect-frameworks.ts';
 export {
   DEFAULT_MAX_BUNDLE_BYTES,
   loadProjectConfig,
@@ -178,12 +189,15 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
     detail: `reading ${displayPath(join(resolve(dir), 'flotilla.config.json'))}`,
   });
   const config = await loadProjectConfig(dir);
+  if (config.detected) progress({ phase: 'config', detail: describeDetection(config.detected) });
+  const app = entryApp(config);
   progress({
     phase: 'config',
-    detail: `${config.name} (${config.framework}), entry ${relative(config.dir, config.entry)}`,
+    detail: `${config.name} (${config.framework}), entry ${relative(config.dir, app.entry)}`,
   });
   const result = await runBuild({
     ...config,
+    ...app,
     root: config.dir,
     outDir:
       options.outDir === undefined ? join(config.dir, DEFAULT_OUT_DIR) : resolve(options.outDir),
@@ -530,7 +544,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
   const field = <K extends keyof typeof CONFIG_FIELDS>(key: K) =>
     parseOrThrow(CONFIG_FIELDS[key], options[key as keyof BuildAppOptions], key, bad);
   const name = field('name');
-  const framework = field('framework');
+  const framework = entryFramework(field('framework'), (problem) => bad('framework', problem));
   const maxBundleBytes = field('maxBundleBytes');
   const define = field('define');
   const backends = field('backends') ?? {};

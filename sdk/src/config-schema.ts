@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { APP_NAME_PROBLEM, BUNDLE_FRAMEWORKS, ManifestLimitsSchema } from '@flotilla/manifest';
+import { APP_NAME_PROBLEM, ManifestLimitsSchema } from '@flotilla/manifest';
 import { APP_NAME } from '@flotilla/protocol/patterns';
 import {
   BackendsSchema,
@@ -18,6 +18,7 @@ import {
   table,
 } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
+import { PROJECT_FRAMEWORKS } from './detect-frameworks.ts';
 
 /** Name of the project file `loadProjectConfig` reads. */
 export const PROJECT_CONFIG_FILE = 'flotilla.config.json';
@@ -46,15 +47,21 @@ export const CONFIG_FIELDS = {
       'App name: 1-50 lower-case letters, digits or "-", not starting or ending with "-" (it becomes a host label).',
     ),
   ),
-  entry: v.pipe(
-    requiredString(got('must be a path relative to the project')),
-    v.description(
-      'The app module, relative to the project directory; its default export is a Router or a fetch handler.',
+  entry: v.optional(
+    v.pipe(
+      requiredString(got('must be a path relative to the project')),
+      v.description(
+        'The app module, relative to the project directory; its default export is a Router or a fetch handler. Required for react, vue and none apps.',
+      ),
     ),
   ),
-  framework: v.pipe(
-    v.picklist(BUNDLE_FRAMEWORKS, got(`must be one of ${BUNDLE_FRAMEWORKS.join(', ')}`)),
-    v.description('The framework the app renders with; "none" is a plain fetch handler.'),
+  framework: v.optional(
+    v.pipe(
+      v.picklist(PROJECT_FRAMEWORKS, got(`must be one of ${PROJECT_FRAMEWORKS.join(', ')}`)),
+      v.description(
+        'The framework the app renders with: "react" or "vue" (a Router with React or Vue pages), "none" (a fetch handler or a Router without a UI framework), "react-router" (React Router in framework mode); "next", "nuxt", "angular" and "sveltekit" are recognised but not built yet. Absent: flotilla build detects it from package.json and config files.',
+      ),
+    ),
   ),
   backends: v.optional(
     v.pipe(

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildError } from './build-errors.ts';
 import { type Scratch, scratch } from './build-test-support.ts';
-import { DEFAULT_MAX_BUNDLE_BYTES, loadProjectConfig } from './project-config.ts';
+import { DEFAULT_MAX_BUNDLE_BYTES, entryApp, loadProjectConfig } from './project-config.ts';
 
 let s: Scratch;
 
@@ -112,7 +112,70 @@ describe('loadProjectConfig', () => {
   it('says so when flotilla.config.json is missing', async () => {
     const e = await configError('missing', {});
     expect(e.message).toMatch(/flotilla\.config\.json: not found/);
-    expect(e.message).toMatch(/"name", "entry" and "framework"/);
+    expect(e.message).toMatch(/with at least "name" \(flotilla init writes one\)/);
+  });
+
+  it('detects the framework when the config names none, and says how', async () => {
+    const dir = await s.project('detected', {
+      'flotilla.config.json': { name: 'shop', entry: 'src/app.ts' },
+      'package.json': { name: 'shop', dependencies: { vue: '3.5.45' } },
+      'src/app.ts': APP,
+    });
+    const config = await loadProjectConfig(dir);
+    expect(config.framework).toBe('vue');
+    expect(config.detected).toEqual({
+      framework: 'vue',
+      evidence: ['package.json depends on vue 3.5.45'],
+      candidates: ['vue'],
+    });
+    expect(entryApp(config)).toEqual({ framework: 'vue', entry: join(dir, 'src', 'app.ts') });
+  });
+
+  it('says so when the framework is absent and ambiguous', async () => {
+    const e = await configError('ambiguous', {
+      'flotilla.config.json': { name: 'shop', entry: 'src/app.ts' },
+      'package.json': { dependencies: { react: '19.3.1', vue: '3.5.45' } },
+    });
+    expect(e.message).toMatch(
+      /has no "framework" and it cannot be detected \(more than one framework: react \(React with the Flotilla Router\) and vue \(Vue with the Flotilla Router\)\): set "framework" to one of/,
+    );
+  });
+
+  it('names package.json when detection cannot read it', async () => {
+    const dir = await s.project('bad-package', {
+      'flotilla.config.json': { name: 'shop', entry: 'src/app.ts' },
+      'package.json': '{ "dependencies": { "react": 19 } }',
+      'src/app.ts': APP,
+    });
+    const e = await loadProjectConfig(dir).catch((error: unknown) => error as BuildError);
+    expect(e).toBeInstanceOf(BuildError);
+    expect((e as BuildError).code).toBe('FLOTILLA_ERR_INVALID_OPTION');
+    expect((e as BuildError).message).toMatch(
+      /^flotilla build: .*package\.json: field "dependencies\.react" must be a version string \(got 19\)$/,
+    );
+  });
+
+  it('accepts frameworks it cannot build yet, without an entry; building them is a build error', async () => {
+    const dir = await s.project('next', {
+      'flotilla.config.json': { name: 'next-shop', framework: 'next' },
+    });
+    const config = await loadProjectConfig(dir);
+    expect(config).toMatchObject({ framework: 'next', entry: undefined });
+    expect(config).not.toHaveProperty('detected');
+    const e = (() => {
+      try {
+        entryApp(config);
+      } catch (error) {
+        return error as BuildError;
+      }
+    })();
+    expect(e).toBeInstanceOf(BuildError);
+    expect(e?.code).toBe('FLOTILLA_ERR_BUILD');
+    expect(e?.message).toBe(
+      `flotilla build: next-shop: Next.js is not supported yet (framework "next", "framework": "next" in ${config.file}). ` +
+        'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router) ' +
+        'and none (a fetch handler or Router without a UI framework).',
+    );
   });
 
   it('gives the line and column of malformed JSON', async () => {
@@ -136,18 +199,26 @@ describe('loadProjectConfig', () => {
     const e = await configError('framework', {
       'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'svelte' },
     });
-    expect(e.message).toMatch(/field "framework" must be one of react, vue, none \(got "svelte"\)/);
+    expect(e.message).toMatch(
+      /field "framework" must be one of react, vue, none, react-router, next, nuxt, angular, sveltekit \(got "svelte"\)/,
+    );
   });
 
   it.each([
     [{ entry: 'src/app.ts', framework: 'none' }, /field "name" is required/],
     [{ name: 'Bad Name', entry: 'src/app.ts', framework: 'none' }, /field "name" must be 1-50/],
-    [{ name: 'a', framework: 'none' }, /field "entry" is required/],
+    [
+      { name: 'a', framework: 'none' },
+      /field "entry" is required for a none app: the module whose default export is a Router or a fetch handler/,
+    ],
     [
       { name: 'a', entry: 'src/nope.ts', framework: 'none' },
       /field "entry" names a file that does not exist: .*src\/nope\.ts/,
     ],
-    [{ name: 'a', entry: 'src/app.ts' }, /field "framework" is required/],
+    [
+      { name: 'a', entry: 'src/app.ts' },
+      /has no "framework" and it cannot be detected \(no package\.json and no framework config file in .*\): set "framework" to one of react, vue, none, react-router, next/,
+    ],
     [
       { name: 'a', entry: 'src/app.ts', framework: 'none', backends: [] },
       /field "backends" must be an object/,

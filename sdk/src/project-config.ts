@@ -22,8 +22,8 @@
  *
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { BundleFramework, ManifestLimits } from '@flotilla/manifest';
 import { parseOrThrow } from '@flotilla/protocol/schema';
 import { BuildError } from './build-errors.ts';
@@ -33,8 +33,18 @@ import {
   PROJECT_CONFIG_FILE,
   ProjectConfigSchema,
 } from './config-schema.ts';
+import { detectFramework, type FrameworkDetection } from './detect.ts';
+import {
+  describeFrameworks,
+  FRAMEWORKS,
+  isEntryFramework,
+  PROJECT_FRAMEWORKS,
+  type ProjectFramework,
+  supportedFrameworks,
+} from './detect-frameworks.ts';
+import { displayPath, readJsonFile } from './project-files.ts';
 
-export { DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_STATIC_DIR, PROJECT_CONFIG_FILE };
+export { DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_STATIC_DIR, displayPath, PROJECT_CONFIG_FILE };
 
 /** A project's `flotilla.config.json`, validated, with paths made absolute. */
 export interface ProjectConfig {
@@ -44,9 +54,19 @@ export interface ProjectConfig {
   file: string;
   /** App name: 1–50 lower-case letters, digits and `-` (it becomes a host label). */
   name: string;
-  /** Absolute path of the app module (config `entry`, relative to the project directory). */
-  entry: string;
-  framework: BundleFramework;
+  /**
+   * Absolute path of the app module (config `entry`, relative to the
+   * project directory). Always set for `react`, `vue` and `none` apps;
+   * meta-frameworks build with their own tooling and need none.
+   */
+  entry: string | undefined;
+  /** The framework: config `framework`, or detected when the config has none. */
+  framework: ProjectFramework;
+  /**
+   * How the framework was detected, when the config names none (undefined
+   * when it does).
+   */
+  detected?: FrameworkDetection;
   /** Named backends, name → normalised origin (`http://API.example:80/` → `http://api.example`). @default {} */
   backends: Record<string, string>;
   /**
@@ -70,21 +90,18 @@ export interface ProjectConfig {
   limits?: ManifestLimits;
 }
 
-/** A path as shown in messages: relative to the current directory when inside it. */
-export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
-}
-
 /**
  * Reads and validates `<dir>/flotilla.config.json`.
+ * When the config names no `framework`, it is detected
+ * ({@link detectFramework}) and `detected` says how.
  *
  * @param dir - The project directory.
  * @returns The config with defaults applied and paths absolute.
  * @throws BuildError `FLOTILLA_ERR_INVALID_OPTION` when the file is missing,
  * is not valid JSON (the message has the line and column), has an unknown
- * field or a bad value (the message names the file and the field), or when
- * `entry` or `static` does not exist.
+ * field or a bad value (the message names the file and the field), has no
+ * `framework` and none can be detected, has no `entry` for a framework that
+ * needs one, or when `entry` or `static` does not exist.
  * @example
  * const config = await loadProjectConfig('examples/react-shop');
  * config.entry; // '/…/examples/react-shop/src/app.tsx'
@@ -96,36 +113,48 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
   const fail = (problem: string): BuildError =>
     new BuildError('FLOTILLA_ERR_INVALID_OPTION', `flotilla build: ${shown}: ${problem}`);
 
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw fail(
-        `not found: a project needs a ${PROJECT_CONFIG_FILE} with at least "name", "entry" and "framework"`,
-      );
-    }
-    throw fail(`cannot be read: ${(error as Error).message}`);
-  }
-
-  let json: unknown;
-  try {
-    json = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (error) {
-    const { line, column, reason } = locateJsonError(text, (error as Error).message);
-    throw new BuildError(
-      'FLOTILLA_ERR_INVALID_OPTION',
-      `flotilla build: ${shown}:${line}:${column}: invalid JSON: ${reason}`,
+  const json = await readJsonFile(file, 'flotilla build: ');
+  if (json === undefined) {
+    throw fail(
+      `not found: a project needs a ${PROJECT_CONFIG_FILE} with at least "name" (flotilla init writes one)`,
     );
   }
   const config = parseOrThrow(ProjectConfigSchema, json, '', (field, problem) =>
     fail(field === '' ? problem : `field "${field}" ${problem}`),
   );
 
-  const entryPath = resolve(root, config.entry);
-  if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
-    throw fail(`field "entry" names a file that does not exist: ${displayPath(entryPath)}`);
+  let framework: ProjectFramework;
+  let detected: FrameworkDetection | undefined;
+  if (config.framework !== undefined) {
+    framework = config.framework;
+  } else {
+    detected = await detectFramework(root).catch((error: unknown) => {
+      throw error instanceof BuildError
+        ? new BuildError(error.code, `flotilla build: ${error.message}`, { cause: error })
+        : error;
+    });
+    if (detected.framework === undefined) {
+      throw fail(
+        `has no "framework" and it cannot be detected (${detected.problem}): ` +
+          `set "framework" to one of ${PROJECT_FRAMEWORKS.join(', ')}`,
+      );
+    }
+    framework = detected.framework;
+  }
+
+  let entryPath: string | undefined;
+  if (config.entry === undefined) {
+    if (FRAMEWORKS[framework].entry) {
+      throw fail(
+        `field "entry" is required for a ${framework} app: the module whose default export is ` +
+          'a Router or a fetch handler, e.g. "src/app.tsx"',
+      );
+    }
+  } else {
+    entryPath = resolve(root, config.entry);
+    if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
+      throw fail(`field "entry" names a file that does not exist: ${displayPath(entryPath)}`);
+    }
   }
 
   let staticDir: string | undefined;
@@ -144,7 +173,8 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
     file,
     name: config.name,
     entry: entryPath,
-    framework: config.framework,
+    framework,
+    ...(detected ? { detected } : {}),
     backends: config.backends,
     staticDir,
     maxBundleBytes: config.maxBundleBytes,
@@ -153,25 +183,42 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
   };
 }
 
-/** Line and column (1-based) of a JSON.parse failure, and its reason without V8's position suffix. */
-function locateJsonError(
-  text: string,
-  message: string,
-): { line: number; column: number; reason: string } {
-  const reason = message
-    .replace(/\s*\(line \d+ column \d+\)\s*$/, '')
-    .replace(/\s+in JSON at position \d+.*$/, '')
-    .replace(/^JSON\.parse: /, '');
-  const lineColumn = /\(line (\d+) column (\d+)\)/.exec(message);
-  if (lineColumn) {
-    return { line: Number(lineColumn[1]), column: Number(lineColumn[2]), reason };
-  }
-  const position = /position (\d+)/.exec(message);
-  const offset = position ? Number(position[1]) : text.length;
-  const before = text.slice(0, offset).split('\n');
-  return {
-    line: before.length,
-    column: (before[before.length - 1]?.length ?? 0) + 1,
-    reason,
-  };
+/**
+ * The framework and entry of a project `flotilla build` bundles from its
+ * entry (`react`, `vue`, `none`).
+ *
+ * @throws BuildError `FLOTILLA_ERR_BUILD` for a framework `flotilla build`
+ * does not support yet: the message names it, says how it was found (set
+ * in the config, or the detection's evidence) and lists what is supported.
+ */
+export function entryApp(config: ProjectConfig): { framework: BundleFramework; entry: string } {
+  const { framework, entry, detected } = config;
+  if (isEntryFramework(framework) && entry !== undefined) return { framework, entry };
+  const how = detected
+    ? `detected: ${detected.evidence.join('; ')}`
+    : `"framework": "${framework}" in ${displayPath(config.file)}`;
+  throw new BuildError(
+    'FLOTILLA_ERR_BUILD',
+    `flotilla build: ${config.name}: ${FRAMEWORKS[framework].label} is not supported yet ` +
+      `(framework "${framework}", ${how}). flotilla build supports ` +
+      `${describeFrameworks(supportedFrameworks())}.`,
+  );
+}
+
+/**
+ * The framework of `buildApp`'s options: one it bundles from an entry.
+ *
+ * @param fail - Makes the error from the problem.
+ */
+export function entryFramework(
+  framework: ProjectFramework | undefined,
+  fail: (problem: string) => BuildError,
+): BundleFramework {
+  if (framework !== undefined && isEntryFramework(framework)) return framework;
+  const known = PROJECT_FRAMEWORKS.filter(isEntryFramework);
+  throw fail(
+    framework === undefined
+      ? `is required (one of ${known.join(', ')})`
+      : `"${framework}" (${FRAMEWORKS[framework].label}) is not supported by buildApp; it bundles ${describeFrameworks(known)}`,
+  );
 }
