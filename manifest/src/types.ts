@@ -53,7 +53,7 @@ export const REDIRECT_STATUS_CODES: readonly number[] = Object.freeze([301, 302,
 const MIN_HEAP_MB = 8;
 
 /** Frameworks a bundle can declare. `none` is a plain fetch handler. */
-export const BUNDLE_FRAMEWORKS = Object.freeze(['react', 'vue', 'none'] as const);
+export const BUNDLE_FRAMEWORKS = Object.freeze(['react', 'vue', 'react-router', 'none'] as const);
 
 /** Frameworks a bundle can declare. `none` is a plain fetch handler. */
 export type BundleFramework = (typeof BUNDLE_FRAMEWORKS)[number];

@@ -10,7 +10,7 @@ describe('flotilla.config.schema.json', () => {
     );
   });
 
-  it('lists every field, requires name, entry and framework, and refuses others', () => {
+  it('lists every field, requires name and framework (entry too, except for react-router), and refuses others', () => {
     const schema = JSON.parse(configJsonSchemaText());
     expect(Object.keys(schema.properties)).toEqual([
       '$schema',
@@ -23,9 +23,9 @@ describe('flotilla.config.schema.json', () => {
       'define',
       'limits',
     ]);
-    expect(schema.required).toEqual(['name', 'entry', 'framework']);
+    expect(schema.required).toEqual(['name', 'framework']);
     expect(schema.additionalProperties).toBe(false);
-    expect(schema.properties.framework.enum).toEqual(['react', 'vue', 'none']);
+    expect(schema.properties.framework.enum).toEqual(['react', 'vue', 'react-router', 'none']);
     expect(schema.properties.backends.propertyNames.pattern).toBe('^[a-z0-9][a-z0-9_-]{0,62}$');
     expect(schema.properties.limits.properties.heapMb.minimum).toBe(8);
     expect(schema.properties.limits.additionalProperties).toBe(false);

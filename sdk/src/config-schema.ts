@@ -46,10 +46,12 @@ export const CONFIG_FIELDS = {
       'App name: 1-50 lower-case letters, digits or "-", not starting or ending with "-" (it becomes a host label).',
     ),
   ),
-  entry: v.pipe(
-    requiredString(got('must be a path relative to the project')),
-    v.description(
-      'The app module, relative to the project directory; its default export is a Router or a fetch handler.',
+  entry: v.optional(
+    v.pipe(
+      requiredString(got('must be a path relative to the project')),
+      v.description(
+        'The app module, relative to the project directory; its default export is a Router or a fetch handler. Required except with framework "react-router" (React Router builds from its own app directory).',
+      ),
     ),
   ),
   framework: v.pipe(

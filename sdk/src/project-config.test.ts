@@ -112,7 +112,7 @@ describe('loadProjectConfig', () => {
   it('says so when flotilla.config.json is missing', async () => {
     const e = await configError('missing', {});
     expect(e.message).toMatch(/flotilla\.config\.json: not found/);
-    expect(e.message).toMatch(/"name", "entry" and "framework"/);
+    expect(e.message).toMatch(/"name", "framework" and \(except for "react-router"\) "entry"/);
   });
 
   it('gives the line and column of malformed JSON', async () => {
@@ -132,17 +132,32 @@ describe('loadProjectConfig', () => {
     );
   });
 
+  it('needs no entry for a React Router app (framework mode builds from its app directory)', async () => {
+    const dir = await s.project('react-router', {
+      'flotilla.config.json': { name: 'rr', framework: 'react-router' },
+    });
+    const config = await loadProjectConfig(dir);
+    expect(config.framework).toBe('react-router');
+    expect(config.entry).toBeUndefined();
+  });
+
   it('names a bad framework and the allowed values', async () => {
     const e = await configError('framework', {
       'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'svelte' },
     });
-    expect(e.message).toMatch(/field "framework" must be one of react, vue, none \(got "svelte"\)/);
+    expect(e.message).toMatch(
+      /field "framework" must be one of react, vue, react-router, none \(got "svelte"\)/,
+    );
   });
 
   it.each([
     [{ entry: 'src/app.ts', framework: 'none' }, /field "name" is required/],
     [{ name: 'Bad Name', entry: 'src/app.ts', framework: 'none' }, /field "name" must be 1-50/],
     [{ name: 'a', framework: 'none' }, /field "entry" is required/],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'react-router' },
+      /field "entry" is not used with framework "react-router" \(the app directory and its routes\.ts are the entry\): remove it/,
+    ],
     [
       { name: 'a', entry: 'src/nope.ts', framework: 'none' },
       /field "entry" names a file that does not exist: .*src\/nope\.ts/,

@@ -44,8 +44,12 @@ export interface ProjectConfig {
   file: string;
   /** App name: 1–50 lower-case letters, digits and `-` (it becomes a host label). */
   name: string;
-  /** Absolute path of the app module (config `entry`, relative to the project directory). */
-  entry: string;
+  /**
+   * Absolute path of the app module (config `entry`, relative to the project
+   * directory); undefined with framework `react-router`, which builds from
+   * its own app directory.
+   */
+  entry: string | undefined;
   framework: BundleFramework;
   /** Named backends, name → normalised origin (`http://API.example:80/` → `http://api.example`). @default {} */
   backends: Record<string, string>;
@@ -103,7 +107,7 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw fail(
-        `not found: a project needs a ${PROJECT_CONFIG_FILE} with at least "name", "entry" and "framework"`,
+        `not found: a project needs a ${PROJECT_CONFIG_FILE} with at least "name", "framework" and (except for "react-router") "entry"`,
       );
     }
     throw fail(`cannot be read: ${(error as Error).message}`);
@@ -123,8 +127,16 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
     fail(field === '' ? problem : `field "${field}" ${problem}`),
   );
 
-  const entryPath = resolve(root, config.entry);
-  if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
+  // React Router builds from its own app directory (routes.ts): no entry module.
+  const needsEntry = config.framework !== 'react-router';
+  if (config.entry === undefined && needsEntry) throw fail('field "entry" is required');
+  if (config.entry !== undefined && !needsEntry) {
+    throw fail(
+      'field "entry" is not used with framework "react-router" (the app directory and its routes.ts are the entry): remove it',
+    );
+  }
+  const entryPath = config.entry === undefined ? undefined : resolve(root, config.entry);
+  if (entryPath !== undefined && !(await stat(entryPath).catch(() => undefined))?.isFile()) {
     throw fail(`field "entry" names a file that does not exist: ${displayPath(entryPath)}`);
   }
 

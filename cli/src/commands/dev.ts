@@ -36,7 +36,8 @@ Options:
 `;
 
 /** Paths whose changes never trigger a rebuild. */
-const IGNORED = /(^|[\\/])(node_modules|\.flotilla|dist|\.git)([\\/]|$)/;
+// React Router's own output (build/, .react-router/) too: a build must not trigger the next.
+const IGNORED = /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router)([\\/]|$)|^build([\\/]|$)/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(
