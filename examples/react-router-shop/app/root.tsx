@@ -1,4 +1,4 @@
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, useEffect, useState } from 'react';
 import {
   isRouteErrorResponse,
   Link,
@@ -38,6 +38,10 @@ export function Layout({ children }: { children: ReactNode }) {
 export default function App() {
   const [count, setCount] = useState(0);
   const cart: Cart = { count, add: () => setCount((n) => n + 1) };
+  // Effects run only in the browser, once React has hydrated the page (tests wait for it).
+  useEffect(() => {
+    document.documentElement.dataset.hydrated = 'true';
+  }, []);
   return (
     <>
       <header>
