@@ -206,6 +206,23 @@ describe('react-router build errors', () => {
     );
   }, 120_000);
 
+  it("says how to fix an app's own server entry written for Node", async () => {
+    const dir = await app('node-entry', {
+      'app/entry.server.tsx': [
+        "import { PassThrough } from 'node:stream';",
+        "import type { EntryContext } from 'react-router';",
+        'export default function handleRequest(request: Request, status: number, headers: Headers, context: EntryContext) {',
+        '  return new Response(String(new PassThrough()), { status, headers });',
+        '}',
+        '',
+      ].join('\n'),
+    });
+    const e = await buildError(dir);
+    expect(e.message).toContain(
+      "app/entry.server.tsx → node:stream. app/entry.server.tsx must render with renderToReadableStream, as React Router's web entry does: delete it",
+    );
+  }, 120_000);
+
   it('fails with the end of the framework output when react-router build fails', async () => {
     const dir = await app('broken', {
       'app/routes/product.tsx': 'export default function Broken() { return <p>unclosed; }\n',

@@ -49,6 +49,9 @@ import { type ReactRouterBuildReport, runReactRouterBuild } from './react-router
  */
 export const REACT_ROUTER_CONDITIONS = ['workerd', 'worker', 'browser'];
 
+/** The app's own server entry (`app/entry.server.tsx`), as shown in an import chain. */
+const SERVER_ENTRY = /(^|\/)entry\.server\.[cm]?[jt]sx?$/;
+
 /** Where Vite puts content-hashed files in the client build. */
 const HASHED_DIR = 'assets';
 
@@ -153,8 +156,13 @@ function refuseBuiltins(app: string, dir: string, report: ReactRouterBuildReport
         for (let at: string | undefined = id; at !== undefined; at = parent.get(at)) {
           if (!at.includes('virtual:react-router')) chain.unshift(show(at));
         }
+        const entryServer = chain.find((file) => SERVER_ENTRY.test(file));
         problems.push(
-          `imports the Node built-in "${imported}", which bundles cannot use (they run in an isolate, without Node's APIs): ${chain.join(' → ')}`,
+          `imports the Node built-in "${imported}", which bundles cannot use (they run in an isolate, without Node's APIs): ${chain.join(' → ')}` +
+            (entryServer === undefined
+              ? ''
+              : `. ${entryServer} must render with renderToReadableStream, as React Router's web entry does: ` +
+                `delete it (flotilla build then uses that entry), or start from node_modules/@react-router/dev/dist/config/defaults/entry.server.web.tsx`),
         );
         continue;
       }
