@@ -239,6 +239,7 @@ export interface RequestInit {
 }
 
 let signalGiven: (request: Request) => AbortSignal | null;
+let setSignal: (request: Request, signal: AbortSignal) => void;
 
 export class Request extends Body {
   readonly method: string;
@@ -249,6 +250,9 @@ export class Request extends Body {
 
   static {
     signalGiven = (request) => request.#signal;
+    setSignal = (request, signal) => {
+      request.#signal = signal;
+    };
   }
 
   constructor(input: string | Request, init: RequestInit = {}) {
@@ -282,6 +286,13 @@ export class Request extends Body {
 
 /** The signal a request follows, or null when nothing can abort it (none was given). */
 export const abortableSignalOf = (request: Request): AbortSignal | null => signalGiven(request);
+
+/**
+ * Makes `signal` itself the signal of `request` (the runtime's request to a
+ * handler: its controller is the runtime's, so no signal needs to follow it).
+ */
+export const attachSignal = (request: Request, signal: AbortSignal): void =>
+  setSignal(request, signal);
 
 export interface ResponseInit {
   status?: number;

@@ -14,7 +14,7 @@ import {
 } from './encoding.ts';
 import { AbortController, AbortSignal, connectEvents, Event, EventTarget } from './events.ts';
 import { createFetch } from './fetch.ts';
-import { Headers, Request, Response } from './fetch-api.ts';
+import { attachSignal, Headers, Request, Response } from './fetch-api.ts';
 import {
   type FetchHostCallback,
   type GuestFetchResult,
@@ -130,6 +130,7 @@ export function install(
   const isArray = Array.isArray;
   const mapForEach = Map.prototype.forEach;
   const abortController = AbortController.prototype.abort;
+  const signalOf = Object.getOwnPropertyDescriptor(AbortController.prototype, 'signal')?.get;
   // Before the bundle runs: its Date.now must not reset the host decoding budget.
   const dateNow = Date.now;
   setHostUtf8Decode(decodeUtf8, () => apply(dateNow, Date, []));
@@ -362,6 +363,7 @@ export function install(
   /** Renders one request; its result also goes to `record` (before any promise settles). */
   async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
     const controller = new AbortController();
+    const signal: AbortSignal = apply(signalOf as () => AbortSignal, controller, []);
     const done = (result: GuestResult): GuestResult => {
       // An ended render's signal never aborts, and nothing here keeps it.
       apply(mapDelete, running, [controller]);
@@ -383,8 +385,8 @@ export function install(
         method: init.method,
         headers: init.headers,
         body: init.body,
-        signal: controller.signal,
       });
+      attachSignal(request, signal);
       response = await handler(request, makeEnv(init.env));
     } catch (err) {
       return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
