@@ -318,7 +318,7 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });
 }
 
-/** Refuses a `bundle.js` over `maxBundleBytes`; reports its size. */
+/** Refuses a `bundle.js` over `maxBundleBytes`; reports its size. @internal for the framework connectors. */
 export function checkBundleSize(
   name: string,
   code: Uint8Array,
@@ -335,7 +335,7 @@ export function checkBundleSize(
   progress({ phase: 'bundle', detail: `bundle.js is ${formatBytes(code.byteLength)}` });
 }
 
-/** What a build made, ready to be written (see {@link writeBuild}). */
+/** What a build made, ready to be written (see {@link writeBuild}). @internal */
 export interface BuiltApp {
   name: string;
   framework: BundleFramework;
@@ -354,6 +354,8 @@ export interface BuiltApp {
  * Makes the manifest of a build (content hash, assets, routes), checks it as
  * the shield and the workers will, and writes `bundle.js`, `manifest.json`
  * and `assets/` to `outDir` (swapped in whole).
+ *
+ * @internal for the framework connectors (`connectors/`), which build their own way.
  */
 export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
   const { name, framework, code, routes, backends, assets, limits, outDir, progress } = built;
@@ -415,7 +417,7 @@ export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
   };
 }
 
-/** Refuses an output directory whose replacement would destroy sources or unrelated files. */
+/** Refuses an output directory whose replacement would destroy sources or unrelated files. @internal */
 export async function checkOutDir(
   spec: Pick<BuildSpec, 'outDir' | 'staticDir' | 'name'> & { entry?: string },
 ): Promise<void> {
