@@ -30,7 +30,8 @@
  *      BENCH_SSR_ROUTER=0 to skip the router+api rows,
  *      BENCH_SSR_ISOLATE=0 to skip the isolate-only rows,
  *      BENCH_SSR_LOADED=0 to skip the loaded rows,
- *      BENCH_SSR_APPS=react-shop,vue-shop (default: both).
+ *      BENCH_SSR_APPS=react-shop,vue-shop (default: both),
+ *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API).
  *
  * @module
  */
@@ -40,6 +41,7 @@ import { assertIsolateHostProcess } from '@flotilla/runtime';
 import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
 import { type BenchApp, bundlePlainApp, pageUrl } from './plain-app.ts';
 import { type ProductsApiProcess, startProductsApiProcess } from './products-api-process.ts';
+import { printReactRouterRow, reactRouterRow } from './react-router-row.ts';
 import { bundleMemoryApp, readBuiltBundle, writeDeployment } from './sandbox-app.ts';
 import type { AppResult } from './ssr-figures.ts';
 import { printApp, printIntro, printSummary } from './ssr-report.ts';
@@ -141,7 +143,7 @@ async function benchApp(
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
   for (const w of assertIsolateHostProcess()) process.stderr.write(`warning: ${w}\n`);
-  hardTimeout('ssr-throughput', 140_000);
+  hardTimeout('ssr-throughput', 200_000);
   const dir = await benchTempDir('ssr');
   let api: ProductsApiProcess | undefined;
   try {
@@ -154,6 +156,11 @@ export async function main(): Promise<Record<string, unknown>> {
       results.push(r);
       printApp(app, r);
     }
+    const rr =
+      api && process.env.BENCH_SSR_REACT_ROUTER !== '0'
+        ? await reactRouterRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (rr) printReactRouterRow(rr);
     const loadAfter = loadavg()[0] ?? 0;
     console.log('');
     // Other processes on the machine skew both sides, the sandbox's threads more.
@@ -173,6 +180,7 @@ export async function main(): Promise<Record<string, unknown>> {
       loadavg: { before: round(loadBefore, 2), after: round(loadAfter, 2) },
       sameHtml: results.every((r) => r.sameHtml),
       apps,
+      ...(rr ? { reactRouter: rr } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),
       ...(WITH_LOADED

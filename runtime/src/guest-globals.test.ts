@@ -19,53 +19,23 @@ import {
 } from './guest/crypto.ts';
 import { guestPreludeSource } from './guest-code.ts';
 import type { DeploymentIsolate } from './sandbox.ts';
-import { disposeLoaded, loadBundle, rejection, request, text } from './test-helpers.ts';
-
-// One isolate runs every snippet: the request body carries the snippet, the
-// bundle evaluates it as an async function body and answers with its JSON.
-const RUNNER = `Flotilla.serve(async (req) => {
-  const body = await req.text();
-  try {
-    const value = await (0, eval)('(async () => {' + body + '\\n})')();
-    return Response.json({ ok: true, value });
-  } catch (e) {
-    return Response.json({ ok: false, error: e && e.name });
-  }
-});`;
+import {
+  disposeLoaded,
+  loadBundle,
+  rejection,
+  request,
+  SNIPPET_RUNNER,
+  snippets,
+  text,
+} from './test-helpers.ts';
 
 let iso: DeploymentIsolate;
 beforeAll(async () => {
-  iso = await loadBundle(RUNNER, { deploymentId: 'd-guest-globals' });
+  iso = await loadBundle(SNIPPET_RUNNER, { deploymentId: 'd-guest-globals' });
 });
 afterAll(() => disposeLoaded());
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
-
-/** Runs `body` (an async function body) in the isolate. */
-async function inGuest(body: string): Promise<Outcome> {
-  const res = await iso.render(
-    request('http://shop.test/run', { method: 'POST', body: new TextEncoder().encode(body) }),
-  );
-  return JSON.parse(text(res.body)) as Outcome;
-}
-
-/** Runs `body` in Node, with Node's own web globals. */
-async function inNode(body: string): Promise<Outcome> {
-  try {
-    const fn = new Function(`return (async () => {${body}\n})`)() as () => Promise<unknown>;
-    return { ok: true, value: JSON.parse(JSON.stringify((await fn()) ?? null)) };
-  } catch (e) {
-    return { ok: false, error: (e as Error).name };
-  }
-}
-
-/** Expects the isolate and Node to agree on `body`; returns the isolate's value. */
-async function sameAsNode(body: string): Promise<unknown> {
-  const [guest, node] = await Promise.all([inGuest(body), inNode(body)]);
-  expect(guest).toEqual(node);
-  if (!guest.ok) throw new Error(`snippet threw ${guest.error}`);
-  return guest.value;
-}
+const { inGuest, inNode, sameAsNode } = snippets(() => iso);
 
 describe('Headers', () => {
   it('treats names case-insensitively', async () => {

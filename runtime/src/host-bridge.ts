@@ -21,6 +21,7 @@ export interface GuestEntries {
   wait: ivm.Reference<(id: number) => GuestResult | Promise<GuestResult>>;
   fireTimer: ivm.Reference<(id: number) => void>;
   settle: ivm.Reference<(requestId: string) => number[]>;
+  abort: ivm.Reference<(requestId: string, message: string) => void>;
   deliverFetch: ivm.Reference<(id: number, result: GuestFetchResult) => void>;
 }
 
@@ -132,6 +133,7 @@ export async function installBridge(
     wait: await entry('wait'),
     fireTimer: await entry('fireTimer'),
     settle: await entry('settle'),
+    abort: await entry('abort'),
     deliverFetch: await entry('deliverFetch'),
   };
   return {

@@ -301,13 +301,12 @@ export class DeploymentIsolate {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () =>
-            reject(
-              new FlotillaError(
-                'FLOTILLA_ERR_DEADLINE',
-                `render of ${this.deploymentId} did not finish before the request's deadline (${Math.round(remainingMs)} ms)`,
-              ),
-            ),
+          () => {
+            const message = `render of ${this.deploymentId} did not finish before the request's deadline (${Math.round(remainingMs)} ms)`;
+            reject(new FlotillaError('FLOTILLA_ERR_DEADLINE', message));
+            // The render goes on in the background: its request.signal tells it to stop.
+            this.#abortRender(init.requestId, message);
+          },
           // Less what the synchronous part of the render took.
           Math.max(0, (options.deadline ?? 0) - Date.now()),
         );
@@ -409,6 +408,15 @@ export class DeploymentIsolate {
       }
       if (this.#retired && this.#guard.running === 0) this.dispose();
     }
+  }
+
+  /** Aborts the signal of render `requestId` if it still runs (its listeners run under the CPU limit). */
+  #abortRender(requestId: string, message: string): void {
+    if (this.#disposed) return;
+    this.#guard.enterGuest(
+      this.#guest.abort.apply(undefined, [requestId, message], { timeout: this.limits.cpuMs }),
+      "the request signal's abort listeners",
+    );
   }
 
   /** Bookkeeping of a render that ended synchronously (it left no timer and made no `fetch`). */

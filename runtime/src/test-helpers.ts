@@ -3,6 +3,7 @@
  * Not exported from the package.
  */
 import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
 import type { SandboxRequest } from './marshal.ts';
 import { DeploymentIsolate, type LoadOptions } from './sandbox.ts';
 
@@ -59,4 +60,52 @@ export async function rejection(p: Promise<unknown>): Promise<Error & { code?: s
     return err as Error & { code?: string };
   }
   throw new Error('expected a rejection, but the promise resolved');
+}
+
+/**
+ * A bundle that runs the request body as an async function body and answers
+ * with its JSON (`{ ok, value }` or `{ ok: false, error: <name> }`): one
+ * isolate runs every snippet of a suite.
+ */
+export const SNIPPET_RUNNER = `Flotilla.serve(async (req) => {
+  const body = await req.text();
+  try {
+    const value = await (0, eval)('(async () => {' + body + '\\n})')();
+    return Response.json({ ok: true, value });
+  } catch (e) {
+    return Response.json({ ok: false, error: e && e.name });
+  }
+});`;
+
+/** What a snippet gave: its value as JSON, or the name of what it threw. */
+export type SnippetOutcome = { ok: true; value: unknown } | { ok: false; error: string };
+
+/**
+ * Runs snippets (async function bodies) in the isolate `iso()` loaded with
+ * {@link SNIPPET_RUNNER}, in Node (whose web globals follow the standards),
+ * or in both, expecting the same answer.
+ */
+export function snippets(iso: () => DeploymentIsolate) {
+  async function inGuest(body: string): Promise<SnippetOutcome> {
+    const res = await iso().render(
+      request('http://shop.test/run', { method: 'POST', body: new TextEncoder().encode(body) }),
+    );
+    return JSON.parse(text(res.body)) as SnippetOutcome;
+  }
+  async function inNode(body: string): Promise<SnippetOutcome> {
+    try {
+      const fn = new Function(`return (async () => {${body}\n})`)() as () => Promise<unknown>;
+      return { ok: true, value: JSON.parse(JSON.stringify((await fn()) ?? null)) };
+    } catch (e) {
+      return { ok: false, error: (e as Error).name };
+    }
+  }
+  /** Expects the isolate and Node to agree on `body`; returns the isolate's value. */
+  async function sameAsNode(body: string): Promise<unknown> {
+    const [guest, node] = await Promise.all([inGuest(body), inNode(body)]);
+    expect(guest).toEqual(node);
+    if (!guest.ok) throw new Error(`snippet threw ${guest.error}`);
+    return guest.value;
+  }
+  return { inGuest, inNode, sameAsNode };
 }

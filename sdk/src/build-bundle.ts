@@ -40,6 +40,12 @@ export interface BundleEntryOptions {
   define: Record<string, string>;
   /** Plain asset path → hashed path, compiled in as `__FLOTILLA_ASSETS__`. */
   hashedPaths: Record<string, string>;
+  /**
+   * Package export conditions to resolve with, e.g. `['workerd', 'worker',
+   * 'browser']` for a framework's server build (React DOM's edge renderer).
+   * @default esbuild's for the browser platform
+   */
+  conditions?: string[];
 }
 
 /** An import the isolate cannot satisfy. */
@@ -137,6 +143,7 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
         __FLOTILLA_ASSETS__: JSON.stringify(options.hashedPaths),
         'process.env.NODE_ENV': '"production"',
       },
+      ...(options.conditions ? { conditions: options.conditions } : {}),
       plugins: [importGraph],
       logLevel: 'silent',
     });

@@ -253,7 +253,7 @@ describe('buildApp', () => {
     [{ entry: 'does-not-exist.ts' }, /option "entry" names a file that does not exist/],
     [{ outDir: '' }, /option "outDir"/],
     [{ name: 'Bad Name' }, /option "name"/],
-    [{ framework: 'svelte' }, /option "framework" must be one of react, vue, none/],
+    [{ framework: 'svelte' }, /option "framework" must be one of react, vue, react-router, none/],
     [{ routes: [{ method: 'GET', path: '/' }] }, /option "routes" is no longer supported/],
     [{ staticdir: 'public' }, /option "staticdir" is not a known option/],
     [{ staticDir: 'no-such-dir' }, /option "staticDir" names a directory that does not exist/],

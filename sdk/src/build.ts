@@ -30,6 +30,7 @@ import { bundleEntry } from './build-bundle.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
+import { buildReactRouter } from './connectors/react-router.ts';
 import { describeDetection } from './detect.ts';
 import {
   displayPath,
@@ -54,7 +55,7 @@ export {
 } from './project-config.ts';
 
 /** The phases of a build, in order (`config` only for {@link buildProject}). */
-export type BuildPhase = 'config' | 'assets' | 'bundle' | 'routes' | 'write';
+export type BuildPhase = 'config' | 'framework' | 'assets' | 'bundle' | 'routes' | 'write';
 
 /** A progress report: each phase reports when it starts and when it is done. */
 export interface BuildProgress {
@@ -190,6 +191,12 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
   });
   const config = await loadProjectConfig(dir);
   if (config.detected) progress({ phase: 'config', detail: describeDetection(config.detected) });
+  const outDir =
+    options.outDir === undefined ? join(config.dir, DEFAULT_OUT_DIR) : resolve(options.outDir);
+  // Apps built by their framework's own build (framework mode) go through their connector.
+  if (config.framework === 'react-router') {
+    return { ...(await buildReactRouter(config, outDir, progress)), config };
+  }
   const app = entryApp(config);
   progress({
     phase: 'config',
@@ -199,8 +206,7 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
     ...config,
     ...app,
     root: config.dir,
-    outDir:
-      options.outDir === undefined ? join(config.dir, DEFAULT_OUT_DIR) : resolve(options.outDir),
+    outDir,
     progress,
   });
   return { ...result, config };
@@ -312,14 +318,7 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
 
   progress({ phase: 'bundle', detail: `bundling ${relative(root, entry) || entry}` });
   const code = await bundleEntry({ app: name, entry, root, define: spec.define, hashedPaths });
-  if (code.byteLength > spec.maxBundleBytes) {
-    throw buildFailure(
-      name,
-      `bundle.js is ${formatBytes(code.byteLength)} (${code.byteLength} bytes), over the ` +
-        `${formatBytes(spec.maxBundleBytes)} cap (maxBundleBytes)`,
-    );
-  }
-  progress({ phase: 'bundle', detail: `bundle.js is ${formatBytes(code.byteLength)}` });
+  checkBundleSize(name, code, spec.maxBundleBytes, progress);
 
   progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
   const routes: ManifestRoute[] = describeRoutes({
@@ -329,6 +328,50 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   });
   progress({ phase: 'routes', detail: `${routes.length} route(s)` });
 
+  return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });
+}
+
+/** Refuses a `bundle.js` over `maxBundleBytes`; reports its size. @internal for the framework connectors. */
+export function checkBundleSize(
+  name: string,
+  code: Uint8Array,
+  maxBundleBytes: number,
+  progress: (progress: BuildProgress) => void,
+): void {
+  if (code.byteLength > maxBundleBytes) {
+    throw buildFailure(
+      name,
+      `bundle.js is ${formatBytes(code.byteLength)} (${code.byteLength} bytes), over the ` +
+        `${formatBytes(maxBundleBytes)} cap (maxBundleBytes)`,
+    );
+  }
+  progress({ phase: 'bundle', detail: `bundle.js is ${formatBytes(code.byteLength)}` });
+}
+
+/** What a build made, ready to be written (see {@link writeBuild}). @internal */
+export interface BuiltApp {
+  name: string;
+  framework: BundleFramework;
+  /** The bytes of `bundle.js`. */
+  code: Uint8Array;
+  routes: ManifestRoute[];
+  backends: Record<string, string>;
+  assets: CollectedAsset[];
+  limits?: ManifestLimits | undefined;
+  /** Absolute. */
+  outDir: string;
+  progress: (progress: BuildProgress) => void;
+}
+
+/**
+ * Makes the manifest of a build (content hash, assets, routes), checks it as
+ * the shield and the workers will, and writes `bundle.js`, `manifest.json`
+ * and `assets/` to `outDir` (swapped in whole).
+ *
+ * @internal for the framework connectors (`connectors/`), which build their own way.
+ */
+export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
+  const { name, framework, code, routes, backends, assets, limits, outDir, progress } = built;
   const bundleHash = createHash('sha256').update(code).digest('hex');
   const manifestAssets: ManifestAsset[] = assets.map(
     ({ path, hash, bytes, contentType, permanent }) => ({
@@ -387,12 +430,14 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   };
 }
 
-/** Refuses an output directory whose replacement would destroy sources or unrelated files. */
-async function checkOutDir(spec: BuildSpec): Promise<void> {
+/** Refuses an output directory whose replacement would destroy sources or unrelated files. @internal */
+export async function checkOutDir(
+  spec: Pick<BuildSpec, 'outDir' | 'staticDir' | 'name'> & { entry?: string },
+): Promise<void> {
   const { outDir, entry, staticDir, name } = spec;
   const inside = (child: string, parent: string): boolean =>
     child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
-  if (inside(entry, outDir)) {
+  if (entry !== undefined && inside(entry, outDir)) {
     throw buildFailure(
       name,
       `output directory ${displayPath(outDir)} holds the entry; choose another outDir`,

@@ -89,7 +89,7 @@ export const FRAMEWORKS: Readonly<Record<ProjectFramework, FrameworkInfo>> = Obj
   },
   'react-router': {
     label: 'React Router (framework mode)',
-    supported: false,
+    supported: true,
     entry: false,
     meta: true,
     packages: ['@react-router/dev'],

@@ -173,8 +173,8 @@ describe('loadProjectConfig', () => {
     expect(e?.code).toBe('FLOTILLA_ERR_BUILD');
     expect(e?.message).toBe(
       `flotilla build: next-shop: Next.js is not supported yet (framework "next", "framework": "next" in ${config.file}). ` +
-        'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router) ' +
-        'and none (a fetch handler or Router without a UI framework).',
+        'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router), ' +
+        'none (a fetch handler or Router without a UI framework) and react-router (React Router (framework mode)).',
     );
   });
 
@@ -195,6 +195,15 @@ describe('loadProjectConfig', () => {
     );
   });
 
+  it('needs no entry for a React Router app (framework mode builds from its app directory)', async () => {
+    const dir = await s.project('react-router', {
+      'flotilla.config.json': { name: 'rr', framework: 'react-router' },
+    });
+    const config = await loadProjectConfig(dir);
+    expect(config.framework).toBe('react-router');
+    expect(config.entry).toBeUndefined();
+  });
+
   it('names a bad framework and the allowed values', async () => {
     const e = await configError('framework', {
       'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'svelte' },
@@ -210,6 +219,10 @@ describe('loadProjectConfig', () => {
     [
       { name: 'a', framework: 'none' },
       /field "entry" is required for a none app: the module whose default export is a Router or a fetch handler/,
+    ],
+    [
+      { name: 'a', entry: 'src/app.ts', framework: 'react-router' },
+      /field "entry" is not used with framework "react-router" \(it builds from its own app directory\): remove it/,
     ],
     [
       { name: 'a', entry: 'src/nope.ts', framework: 'none' },

@@ -150,6 +150,10 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
           'a Router or a fetch handler, e.g. "src/app.tsx"',
       );
     }
+  } else if (!FRAMEWORKS[framework].entry) {
+    throw fail(
+      `field "entry" is not used with framework "${framework}" (it builds from its own app directory): remove it`,
+    );
   } else {
     entryPath = resolve(root, config.entry);
     if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {

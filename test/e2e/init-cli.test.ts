@@ -462,16 +462,14 @@ describe('flotilla build of a scaffolded app', { timeout: TEST_TIMEOUT_MS }, () 
     },
   );
 
-  it('fails for a React Router app: not supported yet, naming what is', async () => {
+  it('hands a React Router app to its own tooling, and says to install it when it is missing', async () => {
     const dir = await copyFixture('react-router', 'build-react-router');
     expect((await runCli(['init', '--dir', dir], CLI)).code).toBe(0);
     const build = await runCli(['build', '--dir', dir], CLI);
     expect(build.code).toBe(1);
     expect(build.stderr).toContain(
-      'flotilla: flotilla build: react-router-shop: React Router (framework mode) is not supported yet (framework "react-router", "framework": "react-router" in ',
+      'flotilla: flotilla build: react-router-shop: framework "react-router" needs React Router\'s CLI, and ',
     );
-    expect(build.stderr).toContain(
-      'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router) and none',
-    );
+    expect(build.stderr).toContain("install the app's dependencies (npm install;");
   });
 });

@@ -27,7 +27,7 @@ const probe = (name, f) => {
   try { probes[name] = String(f()); } catch (e) { probes[name] = 'threw ' + (e && e.name); }
 };
 const viaFunction = (F) => F('return typeof process + "/" + typeof require')();
-Flotilla.serve(async () => {
+Flotilla.serve(async (request) => {
   probe('global', () => typeof process + '/' + typeof require + '/' + typeof Buffer);
   probe('constructor-chain', () => viaFunction(({}).constructor.constructor));
   probe('this-constructor-chain', () => viaFunction(this.constructor.constructor));
@@ -70,6 +70,26 @@ Flotilla.serve(async () => {
   const fromThenable = await { then(resolve) { resolve(viaFunction(resolve.constructor)); } };
   probes['thenable-resolver'] = fromThenable;
   probe('flotilla-object', () => viaFunction(Flotilla.serve.constructor));
+  probe('request-signal', () => viaFunction(request.signal.constructor.constructor) + viaFunction(request.signal.addEventListener.constructor));
+  probe('abort-event', () => {
+    const c = new AbortController();
+    let seen = 'no event';
+    c.signal.addEventListener('abort', function (e) {
+      seen = [viaFunction(e.constructor.constructor), viaFunction(this.constructor.constructor),
+        viaFunction(e.composedPath.constructor), viaFunction(Object.getPrototypeOf(EventTarget.prototype).constructor.constructor)].join(',');
+    });
+    c.abort({ get name() { return viaFunction(this.constructor.constructor); } });
+    return seen;
+  });
+  probes['timeout-signal'] = await new Promise((resolve) => {
+    const s = AbortSignal.timeout(1);
+    s.onabort = (e) => resolve(viaFunction(e.constructor.constructor) + '/' + viaFunction(s.reason.constructor.constructor) + '/' + s.reason.name);
+  });
+  probe('listener-error', () => {
+    const t = new EventTarget();
+    t.addEventListener('x', { get handleEvent() { return (e) => { throw { toString() { return viaFunction(e.constructor.constructor); } }; }; } });
+    return String(t.dispatchEvent(new Event('x')));
+  });
   probe('shared-memory', () => typeof SharedArrayBuffer + '/' + typeof Atomics);
   probe('inspect-custom', () => {
     let leaked = 'none';
@@ -286,17 +306,19 @@ describe('hostile bundles in a worker process serving a healthy deployment', () 
     );
   });
 
-  it('reaches nothing of the host through constructor chains, stack traces, proxies, thenables or shared memory', async () => {
+  it('reaches nothing of the host through constructor chains, stack traces, proxies, thenables, shared memory, signals or event listeners', async () => {
     const res = await attack('escapes');
     expect(res.status).toBe(200);
     const probes = JSON.parse(res.body) as Record<string, string>;
-    expect(Object.keys(probes).length).toBeGreaterThanOrEqual(11);
+    expect(Object.keys(probes).length).toBeGreaterThanOrEqual(15);
     for (const [probe, seen] of Object.entries(probes)) {
       expect({ probe, seen }).not.toMatchObject({
         seen: expect.stringMatching(/function|object|HOST/),
       });
     }
     expect(probes['shared-memory']).toBe('undefined/undefined');
+    expect(probes['timeout-signal']).toBe('undefined/undefined/undefined/undefined/TimeoutError');
+    expect(probes['abort-event']).toMatch(/^undefined\/undefined,undefined\/undefined,/);
   });
 
   it('a Proxy around a Response that lies about its status → 502 FLOTILLA_ERR_RENDER', async () => {

@@ -36,8 +36,9 @@ Options:
   --log-level <l>    trace | debug | info | warn | error | fatal | silent (default: info)
 `;
 
-/** Paths whose changes never trigger a rebuild. */
-const IGNORED = /(^|[\\/])(node_modules|\.flotilla|dist|\.git)([\\/]|$)/;
+/** Paths whose changes never trigger a rebuild (React Router's own output, build/ and .react-router/, too). */
+const IGNORED =
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router)([\\/]|$)|^build([\\/]|$)/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(

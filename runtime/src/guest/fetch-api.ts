@@ -1,6 +1,7 @@
 /** Minimal web-standard Headers, Request and Response for bundles. */
 import { HEADER_NAME, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import { GuestTextDecoder as TextDecoder, GuestTextEncoder as TextEncoder } from './encoding.ts';
+import { AbortSignal, followingSignal } from './events.ts';
 import {
   isDisturbed,
   isReadableStream,
@@ -233,20 +234,48 @@ export interface RequestInit {
   method?: string;
   headers?: HeadersInit;
   body?: BodyInit;
+  /** The request's signal follows this one (`null`: a signal of its own that never aborts). */
+  signal?: AbortSignal | null;
 }
+
+let signalGiven: (request: Request) => AbortSignal | null;
+let setSignal: (request: Request, signal: AbortSignal) => void;
 
 export class Request extends Body {
   readonly method: string;
   readonly url: string;
   readonly headers: Headers;
+  /** Made on first read when nothing could abort it (most requests never read it). */
+  #signal: AbortSignal | null = null;
+
+  static {
+    signalGiven = (request) => request.#signal;
+    setSignal = (request, signal) => {
+      request.#signal = signal;
+    };
+  }
 
   constructor(input: string | Request, init: RequestInit = {}) {
     const from = input instanceof Request ? input : null;
     if (from && init.body === undefined) from.assertUnused('construct a Request from it');
+    const signal = init.signal !== undefined ? init.signal : from ? from.#signal : null;
+    if (signal !== null && !(signal instanceof AbortSignal)) {
+      throw new TypeError("Request: init's signal must be an AbortSignal or null");
+    }
     super(init.body ?? (from ? from.bodyForCopy() : null));
     this.url = from ? from.url : String(input);
     this.method = String(init.method ?? from?.method ?? 'GET').toUpperCase();
     this.headers = new Headers(init.headers ?? from?.headers);
+    if (signal !== null) this.#signal = followingSignal(signal);
+  }
+
+  /**
+   * Aborts when what the request follows aborts: for the request a handler
+   * receives, when the render's deadline passes while it still runs.
+   */
+  get signal(): AbortSignal {
+    this.#signal ??= AbortSignal.any([]);
+    return this.#signal;
   }
 
   clone(): Request {
@@ -254,6 +283,16 @@ export class Request extends Body {
     return new Request(this);
   }
 }
+
+/** The signal a request follows, or null when nothing can abort it (none was given). */
+export const abortableSignalOf = (request: Request): AbortSignal | null => signalGiven(request);
+
+/**
+ * Makes `signal` itself the signal of `request` (the runtime's request to a
+ * handler: its controller is the runtime's, so no signal needs to follow it).
+ */
+export const attachSignal = (request: Request, signal: AbortSignal): void =>
+  setSignal(request, signal);
 
 export interface ResponseInit {
   status?: number;

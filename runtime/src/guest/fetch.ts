@@ -8,7 +8,7 @@
  * that patches `Map.prototype` or `Object.prototype` cannot lift the
  * per-render or per-isolate bounds kept here (the host enforces its own too).
  */
-import { Headers, Request, type RequestInit, Response } from './fetch-api.ts';
+import { abortableSignalOf, Headers, Request, type RequestInit, Response } from './fetch-api.ts';
 import {
   type FetchHostCallback,
   type GuestFetchResult,
@@ -18,8 +18,10 @@ import {
 
 interface PendingFetch {
   resolve: (response: Response) => void;
-  reject: (err: TypeError) => void;
+  reject: (err: unknown) => void;
   owner: string;
+  /** Stops listening to the call's signal (none: a no-op). */
+  unlisten: () => void;
 }
 
 /** `RequestInit` plus the `redirect` mode. */
@@ -83,6 +85,8 @@ export function createFetch(
     try {
       // Request does the input handling (string, URL via toString, Request) and header checks.
       request = new Request(input as string | Request, init);
+      // As in browsers: an aborted signal rejects with its reason, and nothing is sent.
+      abortableSignalOf(request)?.throwIfAborted();
       const explicit = init.body !== undefined && init.body !== null;
       if (typeof init.body === 'string' && !request.headers.has('content-type')) {
         request.headers.set('content-type', 'text/plain;charset=UTF-8');
@@ -108,9 +112,22 @@ export function createFetch(
     }
     const id = nextId++;
     const headers = request.headers.toList();
+    const signal = abortableSignalOf(request);
     return new Promise<Response>((resolve, reject) => {
-      pending[id] = { resolve, reject, owner: who };
+      const call: PendingFetch = { resolve, reject, owner: who, unlisten: () => {} };
+      pending[id] = call;
       host(id, who, request.url, request.method, headers, body, redirect);
+      if (signal === null) return;
+      // Aborting rejects at once; the host's answer is then dropped (the host
+      // ends the sub-request with the render at the latest).
+      const onAbort = () => {
+        if (pending[id] !== call) return;
+        delete pending[id];
+        pendingCount--;
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      call.unlisten = () => signal.removeEventListener('abort', onAbort);
     });
   }
 
@@ -121,6 +138,7 @@ export function createFetch(
       if (call === undefined) return;
       delete pending[id];
       pendingCount--;
+      call.unlisten();
       enter(call.owner);
       if (!result.ok) {
         call.reject(new TypeError(String(result.message)));
@@ -151,7 +169,9 @@ export function createFetch(
       delete calls[who];
       for (const key of Object.keys(pending)) {
         const id = Number(key);
-        if (pending[id]?.owner === who) {
+        const call = pending[id];
+        if (call?.owner === who) {
+          call.unlisten();
           delete pending[id];
           pendingCount--;
         }

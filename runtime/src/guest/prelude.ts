@@ -4,14 +4,17 @@
  * for each request. Host references arrive as arguments and stay in this
  * closure: bundle code can never reach them.
  */
+
+import { DOMException } from './dom-exception.ts';
 import {
   GuestTextDecoder,
   GuestTextEncoder,
   type HostUtf8Decode,
   setHostUtf8Decode,
 } from './encoding.ts';
+import { AbortController, AbortSignal, connectEvents, Event, EventTarget } from './events.ts';
 import { createFetch } from './fetch.ts';
-import { Headers, Request, Response } from './fetch-api.ts';
+import { attachSignal, Headers, Request, Response } from './fetch-api.ts';
 import {
   type FetchHostCallback,
   type GuestFetchResult,
@@ -52,6 +55,12 @@ interface Installed {
   fireTimer(id: number): void;
   /** Settles `fetch` call `id` with the host's answer (called by the host). */
   deliverFetch(id: number, result: GuestFetchResult): void;
+  /**
+   * Aborts the signal of every render of request `requestId` still running
+   * (its deadline passed: the caller stopped waiting), with a `TimeoutError`
+   * DOMException carrying `message`. Its `abort` listeners run now.
+   */
+  abort(requestId: string, message: string): void;
   /**
    * Forgets the timers request `requestId` left pending when it ended (a
    * timer never outlives its render) and returns their ids for the host to clear.
@@ -119,6 +128,9 @@ export function install(
   const freeze = Object.freeze;
   const createObject = Object.create;
   const isArray = Array.isArray;
+  const mapForEach = Map.prototype.forEach;
+  const abortController = AbortController.prototype.abort;
+  const signalOf = Object.getOwnPropertyDescriptor(AbortController.prototype, 'signal')?.get;
   // Before the bundle runs: its Date.now must not reset the host decoding budget.
   const dateNow = Date.now;
   setHostUtf8Decode(decodeUtf8, () => apply(dateNow, Date, []));
@@ -162,6 +174,10 @@ export function install(
   define('TextEncoder', GuestTextEncoder);
   define('TextDecoder', GuestTextDecoder);
   define('self', globalThis);
+  define('Event', Event);
+  define('EventTarget', EventTarget);
+  define('AbortController', AbortController);
+  define('AbortSignal', AbortSignal);
   installWebGlobals(define, random);
 
   const formatOne = (a: unknown): string => {
@@ -283,7 +299,7 @@ export function install(
     timerOps -= 1;
     return true;
   };
-  define('setTimeout', (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+  const setTimer = (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]): number => {
     if (typeof cb !== 'function') throw new TypeError('setTimeout needs a function');
     if (live.size >= MAX_TIMERS) {
       throw new RangeError(`setTimeout: more than ${MAX_TIMERS} timers pending`);
@@ -297,7 +313,14 @@ export function install(
     timersOf[current] = (timersOf[current] ?? 0) + 1;
     timers('set', id, Math.max(0, Number(ms) || 0));
     return id;
-  });
+  };
+  define('setTimeout', setTimer);
+  // A listener's exception is reported like a timer callback's; AbortSignal.timeout uses the
+  // prelude's own setTimeout (a render's timer: cancelled when the render answers).
+  connectEvents(
+    (err) => emit('error', `Uncaught exception in event listener: ${describeThrown(err)}`, current),
+    (run, ms) => setTimer(run, ms),
+  );
   define('clearTimeout', (id: unknown) => {
     if (typeof id !== 'number') return;
     const timer = pending.get(id);
@@ -334,10 +357,16 @@ export function install(
   }
   const started = new Map<number, Started>();
   let nextRender = 1;
+  // The controller of each render running (its request's signal follows it), by render.
+  const running = new Map<AbortController, string>();
 
   /** Renders one request; its result also goes to `record` (before any promise settles). */
   async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
+    const controller = new AbortController();
+    const signal: AbortSignal = apply(signalOf as () => AbortSignal, controller, []);
     const done = (result: GuestResult): GuestResult => {
+      // An ended render's signal never aborts, and nothing here keeps it.
+      apply(mapDelete, running, [controller]);
       if (record !== undefined) record.result = result;
       return result;
     };
@@ -349,6 +378,7 @@ export function install(
       });
     }
     current = init.requestId;
+    apply(mapSet, running, [controller, init.requestId]);
     let response: unknown;
     try {
       const request = new Request(init.url, {
@@ -356,6 +386,7 @@ export function install(
         headers: init.headers,
         body: init.body,
       });
+      attachSignal(request, signal);
       response = await handler(request, makeEnv(init.env));
     } catch (err) {
       return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
@@ -409,6 +440,18 @@ export function install(
       return render.result ?? (render.promise as Promise<GuestResult>);
     },
     hasHandler: () => handler !== null,
+    abort(requestId, message) {
+      const hit: AbortController[] = [];
+      apply(mapForEach, running, [
+        (owner: string, c: AbortController) => {
+          if (owner === requestId) hit[hit.length] = c;
+        },
+      ]);
+      current = requestId;
+      for (let i = 0; i < hit.length; i++) {
+        apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
+      }
+    },
     deliverFetch: (id, result) => fetcher.deliver(id, result),
     settle(requestId) {
       fetcher.settle(requestId);
