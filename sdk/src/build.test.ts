@@ -253,7 +253,10 @@ describe('buildApp', () => {
     [{ entry: 'does-not-exist.ts' }, /option "entry" names a file that does not exist/],
     [{ outDir: '' }, /option "outDir"/],
     [{ name: 'Bad Name' }, /option "name"/],
-    [{ framework: 'svelte' }, /option "framework" must be one of react, vue, react-router, none/],
+    [
+      { framework: 'svelte' },
+      /option "framework" must be one of react, vue, none, react-router, next, nuxt, angular, sveltekit \(got "svelte"\)/,
+    ],
     [{ routes: [{ method: 'GET', path: '/' }] }, /option "routes" is no longer supported/],
     [{ staticdir: 'public' }, /option "staticdir" is not a known option/],
     [{ staticDir: 'no-such-dir' }, /option "staticDir" names a directory that does not exist/],
