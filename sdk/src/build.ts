@@ -2,7 +2,8 @@
  * `flotilla build`: turns an app into what the fleet deploys, a directory
  * holding `bundle.js` (one classic script evaluated inside an isolate),
  * `manifest.json` (Manifest v2: routes, backends, assets) and `assets/`
- * (the static files, at `assets<asset.path>`).
+ * (the static files and, for React and Vue apps, the browser code that
+ * hydrates their pages, at `assets<asset.path>`).
  *
  * - {@link buildProject} reads `flotilla.config.json` from a project directory.
  * - {@link buildApp} takes the same settings as options (programmatic use).
@@ -201,8 +202,11 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
  * Bundles `entry` into `<outDir>/bundle.js`, copies the static files into
  * `<outDir>/assets/` and writes `<outDir>/manifest.json` (Manifest v2).
  *
- * Steps: the static files are hashed; the bundle is built with
- * `__FLOTILLA_ASSETS__` mapping each plain path to its hashed path (esbuild
+ * Steps: the static files are hashed; for a React or Vue app, the browser
+ * code is bundled (see `build-client.ts`: ES modules under
+ * `/assets/client/`, only when the app has pages to hydrate); the bundle is
+ * built with `__FLOTILLA_ASSETS__` mapping each plain path to its hashed path
+ * and `__FLOTILLA_CLIENT__` naming the browser code's scripts (esbuild
  * IIFE for the browser platform, ES2022, minified, automatic JSX); the
  * bundle is evaluated in a `node:vm` context and the Router it serves
  * describes its routes (a plain fetch handler gets one catch-all render
