@@ -203,6 +203,9 @@ export async function bundleClient(
       logLevel: 'silent',
     });
   } catch (error) {
+    // Without pages the browser code is not needed: whatever is wrong with
+    // the app itself, the bundle's build says.
+    if (!usesPages) return undefined;
     throw await graph.failure(error);
   }
   if (!usesPages) return undefined;

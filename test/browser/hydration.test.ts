@@ -3,15 +3,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildProject } from '@flotilla/sdk/build';
-import { type Fleet, type FleetFixtures, startFleet } from '@flotilla/test-harness';
-import {
-  keepScreenshot,
-  launchBrowser,
-  type PageProblems,
-  watchPage,
-} from '@flotilla/test-harness/browser';
-import type { Browser, Page } from 'playwright-core';
+import type { FleetFixtures } from '@flotilla/test-harness';
+import { keepScreenshot, type PageProblems, watchPage } from '@flotilla/test-harness/browser';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BrowserFleet, startBrowserFleet } from '../support/browser-fleet.ts';
 import { openControlPlane } from '../support/control-plane.ts';
 
 // (The pages declare a data: favicon so the browser asks the shield for no
@@ -115,29 +111,22 @@ async function publishApps(natsUrl: string, dir: string): Promise<FleetFixtures>
 }
 
 describe('hydration in Chromium, from a real fleet', () => {
-  let fleet: Fleet;
-  let browser: Browser;
+  let run: BrowserFleet;
 
   beforeAll(async () => {
-    [fleet, browser] = await Promise.all([
-      startFleet({ schedulers: 1, workers: 1, publish: publishApps }),
-      launchBrowser(),
-    ]);
+    run = await startBrowserFleet(publishApps);
   }, 240_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await fleet?.stop();
-  }, 60_000);
+  afterAll(() => run?.stop(), 60_000);
 
   async function open(path: string): Promise<{ page: Page; problems: PageProblems }> {
-    const page = await browser.newPage();
+    const page = await run.browser.newPage();
     const problems = watchPage(page);
     // Hydration mismatches are errors in production builds; warnings would do too.
     page.on('console', (msg) => {
       if (msg.type() === 'warning') problems.consoleErrors.push(`warning: ${msg.text()}`);
     });
-    await page.goto(`${fleet.shield.url}${path}`, { waitUntil: 'load', timeout: 60_000 });
+    await page.goto(`${run.fleet.shield.url}${path}`, { waitUntil: 'load', timeout: 60_000 });
     return { page, problems };
   }
 
@@ -167,7 +156,7 @@ describe('hydration in Chromium, from a real fleet', () => {
     for (const path of ['/hydrate-react/still', '/hydrate-react/sent']) {
       const { page, problems } = await open(path);
       expect(await page.evaluate(() => document.scripts.length), path).toBe(0);
-      expect(problems.requests, path).toEqual([`${fleet.shield.url}${path}`]);
+      expect(problems.requests, path).toEqual([`${run.fleet.shield.url}${path}`]);
       expect(await page.locator('html[data-hydrated]').count(), path).toBe(0);
       expect(problems.consoleErrors, path).toEqual([]);
       await page.close();

@@ -1,14 +1,10 @@
 import { PRODUCTS, type Product, startProductsApi } from '@flotilla/example-products-api';
 import { filterProducts } from '@flotilla/example-products-api/shop-client';
-import { type Fleet, type FleetFixtures, startFleet } from '@flotilla/test-harness';
-import {
-  keepScreenshot,
-  launchBrowser,
-  type PageProblems,
-  watchPage,
-} from '@flotilla/test-harness/browser';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { FleetFixtures } from '@flotilla/test-harness';
+import { keepScreenshot, type PageProblems, watchPage } from '@flotilla/test-harness/browser';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BrowserFleet, startBrowserFleet } from '../support/browser-fleet.ts';
 import { openControlPlane, publishFixtures } from '../support/control-plane.ts';
 
 // Both example shops from a real fleet (nats-server, a scheduler, a worker
@@ -139,29 +135,23 @@ const cartCount = (page: Page) => page.locator('.cart-count').textContent();
 const cards = (page: Page) => page.locator('.product-card').count();
 
 describe('example shops in Chromium, from a real fleet', () => {
-  let fleet: Fleet;
-  let browser: Browser;
+  let run: BrowserFleet;
   let origin: string;
   let port: string;
 
   beforeAll(async () => {
-    [fleet, browser] = await Promise.all([
-      startFleet({ schedulers: 1, workers: 1, publish: publishShops }),
-      launchBrowser(),
-    ]);
-    origin = fleet.shield.url;
+    run = await startBrowserFleet(publishShops);
+    origin = run.fleet.shield.url;
     port = new URL(origin).port;
   }, 240_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await fleet?.stop();
-  }, 60_000);
+  afterAll(() => run?.stop(), 60_000);
 
-  async function withContext<T>(run: (context: BrowserContext) => Promise<T>): Promise<T> {
-    const context = await browser.newContext();
+  /** Runs `body` in a browser context of its own (its own localStorage). */
+  async function withContext<T>(body: (context: BrowserContext) => Promise<T>): Promise<T> {
+    const context = await run.browser.newContext();
     try {
-      return await run(context);
+      return await body(context);
     } finally {
       await context.close();
     }
