@@ -1,6 +1,6 @@
 /**
  * The name and value rules every package shares, defined once: subject
- * tokens, app and backend names, HTTP tokens, hosts, hashes, and how a bad
+ * tokens, app and backend names, HTTP tokens, hosts, path prefixes, hashes, and how a bad
  * value is shown in a message. No imports and ES built-ins only, so the
  * guest code inside an isolate can import this module too
  * (`@flotilla/protocol/patterns`).
@@ -49,6 +49,14 @@ export const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
 
 /** A host as a route lists it: lower case, no scheme or path (IPv6 in brackets). */
 export const HOST = /^[a-z0-9.\-[\]:]+$/;
+
+/**
+ * A path prefix an app is served under (`x-forwarded-prefix`): one or more
+ * `/segment`s of URL path characters, an optional trailing `/`. A URL,
+ * `//host`, spaces or control characters never match, so a prefix that
+ * passes can be put in front of a link as it is.
+ */
+export const PATH_PREFIX = /^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+\/?$/;
 
 /** A sha256 in lower-case hex. */
 export const HEX64 = /^[0-9a-f]{64}$/;

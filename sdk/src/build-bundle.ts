@@ -2,7 +2,8 @@
  * The esbuild step of `flotilla build`: the app module → one classic script
  * (`bundle.js`) whose only effect is `Flotilla.serve(<default export>)`.
  * Imports of Node built-ins and native addons fail with the import chain
- * that led to them from the entry.
+ * that led to them from the entry (the browser build uses the same check:
+ * {@link importGraph}).
  *
  * Node-only.
  *
@@ -12,6 +13,7 @@ import { isBuiltin } from 'node:module';
 import { basename, dirname, isAbsolute, relative } from 'node:path';
 import { build, formatMessages, type Message, type Plugin } from 'esbuild';
 import { buildFailure } from './build-errors.ts';
+import type { ClientScripts } from './router/page.ts';
 
 /**
  * The esbuild options of a bundle the runtime loads: one classic script
@@ -36,7 +38,7 @@ export interface BundleEntryOptions {
   entry: string;
   /** Directory paths in messages are shown relative to. */
   root: string;
-  /** Extra esbuild defines; `process.env.NODE_ENV` and `__FLOTILLA_ASSETS__` always win. */
+  /** Extra esbuild defines; `process.env.NODE_ENV`, `__FLOTILLA_ASSETS__` and `__FLOTILLA_CLIENT__` always win. */
   define: Record<string, string>;
   /** Plain asset path → hashed path, compiled in as `__FLOTILLA_ASSETS__`. */
   hashedPaths: Record<string, string>;
@@ -46,6 +48,8 @@ export interface BundleEntryOptions {
    * @default esbuild's for the browser platform
    */
   conditions?: string[];
+  /** The browser code's scripts, compiled in as `__FLOTILLA_CLIENT__`. @default none (`null`) */
+  client?: ClientScripts | undefined;
 }
 
 /** An import the isolate cannot satisfy. */
@@ -57,30 +61,48 @@ interface Unbundlable {
   importer: string | undefined;
 }
 
-const INNER = 'flotilla.resolve.inner';
+/**
+ * `pluginData` key of a resolution a plugin asks esbuild for while
+ * resolving (`build.resolve`): the plugins of the build leave it alone.
+ */
+export const INNER_RESOLVE = 'flotilla.resolve.inner';
+
+/** Whether a plugin's resolve callback is called for its own inner resolution. */
+export function isInnerResolve(args: { pluginData?: unknown }): boolean {
+  return Boolean((args.pluginData as Record<string, unknown> | undefined)?.[INNER_RESOLVE]);
+}
+
 /** Name of the virtual module that imports the entry and serves it. */
 const ENTRY_NAME = '<flotilla-entry>';
 
+/** What {@link importGraph} gives a build. */
+export interface ImportGraph {
+  /** The esbuild plugin that records the graph (register it after plugins that redirect imports). */
+  plugin: Plugin;
+  /**
+   * The BuildError for a failed build: esbuild's diagnostics, and the
+   * import chain from the entry to each Node built-in or native addon.
+   */
+  failure(error: unknown): Promise<Error>;
+}
+
 /**
- * Bundles `entry` for the isolate: an esbuild IIFE for the browser platform
- * (ES2022, minified, automatic JSX, `process.env.NODE_ENV` = `"production"`,
- * `__FLOTILLA_ASSETS__` = the hashed asset paths).
+ * Records who imports what in a build of `app`, so that an import the
+ * isolate (or a browser) cannot satisfy fails with the chain of imports
+ * that led to it from the entry (`src/app.ts → src/lib/db.ts → node:fs`).
  *
- * @returns The bytes of `bundle.js`.
- * @throws BuildError `FLOTILLA_ERR_BUILD` with esbuild's diagnostics, or
- * naming the import chain to a Node built-in or native addon.
+ * @param root - Directory paths in messages are shown relative to.
  */
-export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Array> {
-  const { app, entry, root } = options;
+export function importGraph(app: string, root: string): ImportGraph {
   /** Resolved file → the file that first imported it. */
   const parents = new Map<string, string>();
   const problems: Unbundlable[] = [];
 
-  const importGraph: Plugin = {
+  const plugin: Plugin = {
     name: 'flotilla-import-graph',
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
-        if ((args.pluginData as Record<string, unknown> | undefined)?.[INNER]) return undefined;
+        if (isInnerResolve(args)) return undefined;
         const importer =
           args.namespace === 'file' &&
           isAbsolute(args.importer) &&
@@ -93,7 +115,7 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
           namespace: args.namespace,
           resolveDir: args.resolveDir,
           with: args.with,
-          pluginData: { [INNER]: true },
+          pluginData: { [INNER_RESOLVE]: true },
         });
         if (result.errors.length > 0) {
           if (isBuiltin(args.path) || args.path.startsWith('node:')) {
@@ -122,7 +144,22 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
       });
     },
   };
+  return { plugin, failure: (error) => describeFailure(app, root, error, problems, parents) };
+}
 
+/**
+ * Bundles `entry` for the isolate: an esbuild IIFE for the browser platform
+ * (ES2022, minified, automatic JSX, `process.env.NODE_ENV` = `"production"`,
+ * `__FLOTILLA_ASSETS__` = the hashed asset paths, `__FLOTILLA_CLIENT__` =
+ * the browser code's scripts or `null`).
+ *
+ * @returns The bytes of `bundle.js`.
+ * @throws BuildError `FLOTILLA_ERR_BUILD` with esbuild's diagnostics, or
+ * naming the import chain to a Node built-in or native addon.
+ */
+export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Array> {
+  const { app, entry, root } = options;
+  const graph = importGraph(app, root);
   const virtualEntry = [
     `import handler from ${JSON.stringify(entry)};`,
     'globalThis.Flotilla.serve(handler);',
@@ -141,17 +178,18 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
       define: {
         ...options.define,
         __FLOTILLA_ASSETS__: JSON.stringify(options.hashedPaths),
+        __FLOTILLA_CLIENT__: JSON.stringify(options.client ?? null),
         'process.env.NODE_ENV': '"production"',
       },
       ...(options.conditions ? { conditions: options.conditions } : {}),
-      plugins: [importGraph],
+      plugins: [graph.plugin],
       logLevel: 'silent',
     });
     const file = result.outputFiles[0];
     if (!file) throw new Error('esbuild produced no output');
     return file.contents;
   } catch (error) {
-    throw await describeFailure(app, root, error, problems, parents);
+    throw await graph.failure(error);
   }
 }
 

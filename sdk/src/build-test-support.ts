@@ -67,6 +67,7 @@ export function evaluateBundle(code: string): Served {
     URLSearchParams,
     TextEncoder,
     TextDecoder,
+    structuredClone,
   });
   const handler = served[0];
   if (served.length !== 1 || handler === undefined) {

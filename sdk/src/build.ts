@@ -2,7 +2,8 @@
  * `flotilla build`: turns an app into what the fleet deploys, a directory
  * holding `bundle.js` (one classic script evaluated inside an isolate),
  * `manifest.json` (Manifest v2: routes, backends, assets) and `assets/`
- * (the static files, at `assets<asset.path>`).
+ * (the static files and, for React and Vue apps, the browser code that
+ * hydrates their pages, at `assets<asset.path>`).
  *
  * - {@link buildProject} reads `flotilla.config.json` from a project directory.
  * - {@link buildApp} takes the same settings as options (programmatic use).
@@ -12,9 +13,9 @@
  *
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import {
   type BundleFramework,
   MANIFEST_LIMIT_KEYS,
@@ -27,7 +28,9 @@ import {
 import { parseOrThrow } from '@flotilla/protocol/schema';
 import { type CollectedAsset, collectAssets } from './build-assets.ts';
 import { bundleEntry } from './build-bundle.ts';
+import { bundleClient, type ClientBundle } from './build-client.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
+import { checkOutDir, writeOutput } from './build-output.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
@@ -55,7 +58,14 @@ export {
 } from './project-config.ts';
 
 /** The phases of a build, in order (`config` only for {@link buildProject}). */
-export type BuildPhase = 'config' | 'framework' | 'assets' | 'bundle' | 'routes' | 'write';
+export type BuildPhase =
+  | 'config'
+  | 'framework'
+  | 'assets'
+  | 'client'
+  | 'bundle'
+  | 'routes'
+  | 'write';
 
 /** A progress report: each phase reports when it starts and when it is done. */
 export interface BuildProgress {
@@ -316,8 +326,28 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
     detail: `${fileCount} static file(s), ${formatBytes(assetBytes)}, served at ${assets.length} path(s)`,
   });
 
+  // The browser code next: the bundle's pages link its scripts.
+  const client = await buildClient(spec, hashedPaths);
+  for (const asset of client?.assets ?? []) {
+    if (assets.some((a) => a.path === asset.path)) {
+      throw buildFailure(
+        name,
+        `a static file would be served at ${asset.path}, where the browser code is; rename it`,
+      );
+    }
+    assets.push(asset);
+  }
+  assets.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
   progress({ phase: 'bundle', detail: `bundling ${relative(root, entry) || entry}` });
-  const code = await bundleEntry({ app: name, entry, root, define: spec.define, hashedPaths });
+  const code = await bundleEntry({
+    app: name,
+    entry,
+    root,
+    define: spec.define,
+    hashedPaths,
+    client: client?.scripts,
+  });
   checkBundleSize(name, code, spec.maxBundleBytes, progress);
 
   progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
@@ -430,120 +460,29 @@ export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
   };
 }
 
-/** Refuses an output directory whose replacement would destroy sources or unrelated files. @internal */
-export async function checkOutDir(
-  spec: Pick<BuildSpec, 'outDir' | 'staticDir' | 'name'> & { entry?: string },
-): Promise<void> {
-  const { outDir, entry, staticDir, name } = spec;
-  const inside = (child: string, parent: string): boolean =>
-    child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
-  if (entry !== undefined && inside(entry, outDir)) {
-    throw buildFailure(
-      name,
-      `output directory ${displayPath(outDir)} holds the entry; choose another outDir`,
-    );
-  }
-  if (staticDir !== undefined && (inside(staticDir, outDir) || inside(outDir, staticDir))) {
-    throw buildFailure(
-      name,
-      `output directory ${displayPath(outDir)} overlaps the static directory ${displayPath(staticDir)}; choose another outDir`,
-    );
-  }
-  const existing = await stat(outDir).catch(() => undefined);
-  if (existing === undefined) return;
-  if (!existing.isDirectory()) {
-    throw buildFailure(
-      name,
-      `output directory ${displayPath(outDir)} exists and is not a directory`,
-    );
-  }
-  const entries = await readdir(outDir);
-  if (entries.length > 0 && !entries.includes('manifest.json')) {
-    throw buildFailure(
-      name,
-      `output directory ${displayPath(outDir)} is not empty and holds no manifest.json; ` +
-        'refusing to replace what is not an earlier build (remove it or choose another outDir)',
-    );
-  }
-}
-
-/** Writes the build to a temporary directory beside `outDir`, then swaps it in. */
-async function writeOutput(
-  outDir: string,
-  code: Uint8Array,
-  manifest: Manifest,
-  assets: CollectedAsset[],
-): Promise<void> {
-  const parent = dirname(outDir);
-  const tag = `${process.pid}-${randomBytes(6).toString('hex')}`;
-  const tmp = join(parent, `.${basename(outDir)}.tmp-${tag}`);
-  const old = join(parent, `.${basename(outDir)}.old-${tag}`);
-  await mkdir(parent, { recursive: true });
-  await removeAbandoned(parent, basename(outDir));
-  try {
-    await mkdir(tmp);
-    await writeFile(join(tmp, 'bundle.js'), code);
-    for (const asset of assets) {
-      const file = join(tmp, 'assets', ...asset.path.split('/').filter((s) => s !== ''));
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, asset.data);
-    }
-    await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    throw buildFailure(
-      manifest.name,
-      `writing the build failed: ${(error as Error).message}`,
-      error,
-    );
-  }
-
-  let moved = false;
-  try {
-    await rename(outDir, old);
-    moved = true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      await rm(tmp, { recursive: true, force: true });
-      throw buildFailure(
-        manifest.name,
-        `could not replace ${displayPath(outDir)}: ${(error as Error).message}`,
-        error,
-      );
-    }
-  }
-  try {
-    await rename(tmp, outDir);
-  } catch (error) {
-    if (moved) await rename(old, outDir).catch(() => {});
-    await rm(tmp, { recursive: true, force: true });
-    throw buildFailure(
-      manifest.name,
-      `could not move the build into ${displayPath(outDir)}: ${(error as Error).message}`,
-      error,
-    );
-  }
-  if (moved) await rm(old, { recursive: true, force: true });
-}
-
-/** Removes temporary directories that builds killed mid-write left beside `outDir`. */
-async function removeAbandoned(parent: string, base: string): Promise<void> {
-  const prefix = `.${base}.`;
-  for (const name of await readdir(parent).catch(() => [] as string[])) {
-    if (!name.startsWith(prefix)) continue;
-    const match = /^(?:tmp|old)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
-    if (match === null || isAlive(Number(match[1]))) continue;
-    await rm(join(parent, name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** The browser code of a React or Vue app (see `build-client.ts`), with progress. */
+async function buildClient(
+  spec: BuildSpec,
+  hashedPaths: Record<string, string>,
+): Promise<ClientBundle | undefined> {
+  const { name, framework, entry, root, progress } = spec;
+  if (framework !== 'react' && framework !== 'vue') return undefined;
+  progress({ phase: 'client', detail: 'bundling the browser code that hydrates the pages' });
+  const client = await bundleClient({
+    app: name,
+    entry,
+    root,
+    framework,
+    define: spec.define,
+    hashedPaths,
+  });
+  progress({
+    phase: 'client',
+    detail: client
+      ? `${client.assets.map((a) => `${a.path.slice(a.path.lastIndexOf('/') + 1)} ${formatBytes(a.bytes)}`).join(', ')}`
+      : `no pages to hydrate (the app uses neither reactPage nor vuePage): no browser code`,
+  });
+  return client;
 }
 
 const BUILD_APP_OPTIONS = [

@@ -19,6 +19,7 @@ export type {
 } from '@flotilla/manifest';
 export { assetUrl } from './assets.ts';
 export { CustomCacheKey } from './cache-key.ts';
+export { normalizePrefix, requestPrefix } from './path-prefix.ts';
 export type { ParsedRequestUrl } from './request-url.ts';
 export { parseQuery, parseRequestUrl } from './request-url.ts';
 export {

@@ -86,7 +86,7 @@ describe('reactPage', () => {
 
   it('refuses bad options and hooks outside a page', () => {
     expect(() => reactPage(ProductView, { title: 'x' } as never)).toThrow(
-      'reactPage: unknown option "title" (known: load, status, head, document, notFound, headers)',
+      'reactPage: unknown option "title" (known: load, status, head, document, notFound, headers, hydrate)',
     );
     expect(() => renderToString(createElement(ProductView))).toThrow(
       'useLoaderData() works only in components rendered by reactPage()',

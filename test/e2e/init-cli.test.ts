@@ -421,7 +421,11 @@ describe('flotilla build of a scaffolded app', { timeout: TEST_TIMEOUT_MS }, () 
       const build = await runCli(['build', '--dir', dir], CLI);
       expect(build.stderr).toContain('build: write wrote');
       expect(build.code).toBe(0);
-      expect(build.stdout).toMatch(/^built shop into .*: bundle .*, 2 routes, 2 assets/);
+      // React and Vue pages hydrate: their browser code is two more assets; a handler ships none.
+      const assetCount = template === 'none' ? 2 : 4;
+      expect(build.stdout).toMatch(
+        new RegExp(`^built shop into .*: bundle .*, 2 routes, ${assetCount} assets`),
+      );
       if (template === 'none') {
         expect(build.stderr).toContain(
           'build: config framework "none" (a fetch handler or Router without a UI framework), detected: package.json depends on none of',
@@ -453,6 +457,9 @@ describe('flotilla build of a scaffolded app', { timeout: TEST_TIMEOUT_MS }, () 
         expect(page.status).toBe(200);
         expect(html).toContain('<h1>Hello from shop</h1>');
         expect(html).toContain(`<link rel="stylesheet" href="/shop${stylesheet?.path}"`);
+        const entry = manifest.assets.find((a) => /^\/assets\/client\/main-.*\.js$/.test(a.path));
+        if (template === 'none') expect(entry).toBeUndefined();
+        else expect(html).toContain(`<script type="module" src="/shop${entry?.path}"`);
         const missing = await iso.render(request('/nowhere'));
         expect(missing.status).toBe(404);
         expect(new TextDecoder().decode(missing.body)).toContain('href="/shop/"');

@@ -119,6 +119,21 @@ describe('startProductsApi', () => {
     });
   });
 
+  it('serves a catalogue of its own when given one', async () => {
+    const product = { ...(PRODUCTS[0] as Product), id: 7, name: '</script><b>x</b>' };
+    const own = await startProductsApi({ port: 0, products: [product] });
+    try {
+      expect(await (await fetch(`${own.url}/products`)).json()).toEqual([product]);
+      expect(await (await fetch(`${own.url}/products/7`)).json()).toEqual(product);
+      expect((await fetch(`${own.url}/products/1`)).status).toBe(404);
+    } finally {
+      await own.close();
+    }
+    await expect(startProductsApi({ products: [{}] as never })).rejects.toThrow(
+      /option "products" must be an array of products/,
+    );
+  });
+
   it('closes (twice is fine) and stops answering', async () => {
     const other = await startProductsApi({ port: 0 });
     // Hold a keep-alive connection open: close() must not wait for it.

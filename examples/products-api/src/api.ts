@@ -16,7 +16,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
-import { findProduct, PRODUCTS } from './products.ts';
+import { PRODUCTS, type Product } from './products.ts';
 
 /** Default port of {@link startProductsApi} (and of `src/server.ts`). */
 export const DEFAULT_PORT = 4001;
@@ -45,6 +45,12 @@ export interface ProductsApiOptions {
    * @default 4001
    */
   port?: number;
+  /**
+   * The catalogue it serves (tests serve their own, e.g. a product whose
+   * name is markup).
+   * @default PRODUCTS, the 120 generated products
+   */
+  products?: readonly Product[];
 }
 
 /** A running products API. */
@@ -95,11 +101,16 @@ function count(query: URLSearchParams, name: string, fallback: number): number |
  *
  * @param method - Request method (any case).
  * @param target - Request target as on the request line: `/products?limit=10`.
+ * @param products - The catalogue. @default PRODUCTS
  * @example
  * productsApiResponse('GET', '/products/7').status; // 200
  * productsApiResponse('GET', '/products/999').status; // 404
  */
-export function productsApiResponse(method: string, target: string): ApiResponse {
+export function productsApiResponse(
+  method: string,
+  target: string,
+  products: readonly Product[] = PRODUCTS,
+): ApiResponse {
   const verb = method.toUpperCase();
   let url: URL;
   try {
@@ -120,32 +131,38 @@ export function productsApiResponse(method: string, target: string): ApiResponse
       { allow: ALLOW },
     );
   }
-  if (path === '/healthz') return json(verb, 200, { status: 'ok', products: PRODUCTS.length });
+  if (path === '/healthz') return json(verb, 200, { status: 'ok', products: products.length });
   if (productMatch) {
     const raw = productMatch[1] ?? '';
-    const product = PRODUCT_ID.test(raw) ? findProduct(Number(raw)) : undefined;
+    const product = PRODUCT_ID.test(raw) ? products.find((p) => p.id === Number(raw)) : undefined;
     return product ? json(verb, 200, product) : notFound(verb, `no product ${raw}`);
   }
   const offset = count(url.searchParams, 'offset', 0);
-  const limit = count(url.searchParams, 'limit', PRODUCTS.length);
+  const limit = count(url.searchParams, 'limit', products.length);
   for (const problem of [offset, limit]) {
     if (typeof problem === 'string')
       return json(verb, 400, { error: 'bad_request', message: problem });
   }
   const start = offset as number;
-  const page = PRODUCTS.slice(start, start + (limit as number));
-  return json(verb, 200, page, { 'x-total-count': String(PRODUCTS.length) });
+  const page = products.slice(start, start + (limit as number));
+  return json(verb, 200, page, { 'x-total-count': String(products.length) });
 }
 
-function handle(req: IncomingMessage, res: ServerResponse): void {
-  // A request body is never read; drop it so the connection can be reused.
-  req.resume();
-  const answer = productsApiResponse(req.method ?? 'GET', req.url ?? '/');
-  res.writeHead(answer.status, answer.headers);
-  res.end(answer.body);
+function handler(products: readonly Product[]) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    // A request body is never read; drop it so the connection can be reused.
+    req.resume();
+    const answer = productsApiResponse(req.method ?? 'GET', req.url ?? '/', products);
+    res.writeHead(answer.status, answer.headers);
+    res.end(answer.body);
+  };
 }
 
-function validate(options: ProductsApiOptions): { host: string; port: number } {
+function validate(options: ProductsApiOptions): {
+  host: string;
+  port: number;
+  products: readonly Product[];
+} {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'must be an object');
   }
@@ -157,14 +174,21 @@ function validate(options: ProductsApiOptions): { host: string; port: number } {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new InvalidOptionError('port', `must be an integer 0–65535, got ${JSON.stringify(port)}`);
   }
-  return { host, port };
+  const products = options.products ?? PRODUCTS;
+  if (!Array.isArray(products) || products.some((p) => !Number.isInteger(p?.id))) {
+    throw new InvalidOptionError(
+      'products',
+      'must be an array of products, each with an integer id',
+    );
+  }
+  return { host, port, products };
 }
 
 /**
  * Starts the products API.
  *
  * @returns Its origin and a `close()`, once it listens.
- * @throws InvalidOptionError naming `host` or `port` when one is invalid;
+ * @throws InvalidOptionError naming `host`, `port` or `products` when one is invalid;
  * FlotillaError `FLOTILLA_ERR_INVALID_OPTION` when the address cannot be
  * listened on (in use, not local).
  * @example
@@ -173,8 +197,8 @@ function validate(options: ProductsApiOptions): { host: string; port: number } {
  * await api.close();
  */
 export async function startProductsApi(options: ProductsApiOptions = {}): Promise<ProductsApi> {
-  const { host, port } = validate(options);
-  const server = createServer(handle);
+  const { host, port, products } = validate(options);
+  const server = createServer(handler(products));
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {

@@ -13,7 +13,7 @@
  * @module
  */
 import { InvalidOptionError } from '@flotilla/protocol';
-import { DEFAULT_HOST, DEFAULT_PORT, type ProductsApiOptions, startProductsApi } from './api.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, startProductsApi } from './api.ts';
 
 const USAGE =
   'usage: node examples/products-api/src/server.ts [--port <0-65535>] [--host <address>] [--exit-with-parent]';
@@ -27,7 +27,7 @@ const USAGE =
  */
 export function parseServerArgs(
   argv: readonly string[],
-): (Required<ProductsApiOptions> & { exitWithParent: boolean }) | { help: true } {
+): { host: string; port: number; exitWithParent: boolean } | { help: true } {
   let host = DEFAULT_HOST;
   let port = DEFAULT_PORT;
   let exitWithParent = false;

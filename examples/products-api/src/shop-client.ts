@@ -1,17 +1,25 @@
 /**
  * The shops' side of the products API, shared by the React and Vue shops
  * (framework aside): the data each page gets, how it is loaded from the API
- * through the declared backend `api`, the link prefix and price formatting.
- * Bundle-safe (no Node imports): import it as
- * `@flotilla/example-products-api/shop-client`.
+ * through the declared backend `api`, the listing's filter and price
+ * formatting. Bundle-safe (no Node imports; it runs in the isolate and in
+ * the browser): import it as `@flotilla/example-products-api/shop-client`.
  *
  * @module
  */
 
-import { BackendError, notFound, type RenderContext } from '@flotilla/sdk';
+import {
+  assetUrl,
+  BackendError,
+  normalizePrefix,
+  notFound,
+  type RenderContext,
+  requestPrefix,
+} from '@flotilla/sdk';
 import type { Product } from './products.ts';
 
 export type { Product };
+export { normalizePrefix };
 
 /** The variants a product page offers (`?variant=`); the first is the default. */
 export const VARIANTS = ['standard', 'large', 'gift-wrapped'] as const;
@@ -45,27 +53,38 @@ export interface NotFoundData extends PageData {
 /** Product ids as the URL spells them: no sign, no leading zero. */
 const PRODUCT_ID = /^[1-9][0-9]{0,8}$/;
 
-/** A prefix that is a plain absolute path: `/react-shop`, `/a/b/`. */
-const PLAIN_PATH = /^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+\/?$/;
-
-/**
- * The link prefix from an `x-forwarded-prefix` value: accepted only if it is
- * a plain absolute path (`/react-shop`, `/vue-shop`); anything else (a URL, `//host`,
- * control characters) gives `''`. A trailing `/` is dropped.
- *
- * @example
- * normalisePrefix('/react-shop/'); // '/react-shop'
- * normalisePrefix('//evil.example'); // ''
- */
-export function normalisePrefix(prefix: string | null | undefined): string {
-  if (typeof prefix !== 'string' || !PLAIN_PATH.test(prefix)) return '';
-  return prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
-}
-
 /** The `variant` query parameter if it names one of {@link VARIANTS}, else the default. */
 export function variantOf(query: URLSearchParams): Variant {
   const value = query.get('variant');
   return (VARIANTS as readonly string[]).includes(value ?? '') ? (value as Variant) : VARIANTS[0];
+}
+
+/**
+ * The products whose name, category or a tag contains every word of
+ * `query` (case-insensitive); all of them for a blank query.
+ *
+ * @example
+ * filterProducts(PRODUCTS, 'oak lamp'); // the oak lamps
+ */
+export function filterProducts<P extends Product>(products: readonly P[], query: string): P[] {
+  const words = query
+    .toLowerCase()
+    .split(/\s+/)
+    .filter((w) => w !== '');
+  if (words.length === 0) return [...products];
+  return products.filter((p) => {
+    const text = [p.name, p.category, ...p.tags].join(' ').toLowerCase();
+    return words.every((w) => text.includes(w));
+  });
+}
+
+/**
+ * Where a static file of the shops is served under `prefix`: its
+ * content-hashed path in a build (`/react-shop/assets/styles.fd29060e28.css`),
+ * its plain path outside one.
+ */
+export function assetHref(prefix: string, path: string): string {
+  return `${prefix}${assetUrl(path)}`;
 }
 
 /** Formats cents as `$12.34`. */
@@ -75,14 +94,10 @@ export function formatPrice(cents: number): string {
   return `$${dollars}.${rest}`;
 }
 
-function prefixOf(ctx: RenderContext): string {
-  return normalisePrefix(ctx.request.headers.get('x-forwarded-prefix'));
-}
-
 /** Loads the listing: every product, from `GET /products` of backend `api`. */
 export async function loadListing(ctx: RenderContext): Promise<ListingData> {
   const products = await ctx.backend('api').json<Product[]>('/products');
-  return { prefix: prefixOf(ctx), products };
+  return { prefix: requestPrefix(ctx.request), products };
 }
 
 /**
@@ -93,7 +108,7 @@ export async function loadListing(ctx: RenderContext): Promise<ListingData> {
  * @throws BackendError for any other non-2xx answer.
  */
 export async function loadProduct(ctx: RenderContext): Promise<ProductData> {
-  const prefix = prefixOf(ctx);
+  const prefix = requestPrefix(ctx.request);
   const url = new URL(ctx.request.url);
   const id = ctx.params.id ?? '';
   const missing = () => notFound({ prefix, path: url.pathname } satisfies NotFoundData);
@@ -108,5 +123,5 @@ export async function loadProduct(ctx: RenderContext): Promise<ProductData> {
 
 /** The not-found page's data (no backend call). */
 export function loadNotFound(ctx: RenderContext): NotFoundData {
-  return { prefix: prefixOf(ctx), path: new URL(ctx.request.url).pathname };
+  return { prefix: requestPrefix(ctx.request), path: new URL(ctx.request.url).pathname };
 }

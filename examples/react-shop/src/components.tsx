@@ -1,10 +1,16 @@
 /**
  * The shop's React components, nested the way a real storefront nests them:
- * Layout > Header > Nav, ProductGrid > ProductCard > Price / Rating / TagList,
- * ProductDetail > VariantList, NotFound, Footer; and the three whole pages
- * (ListingView, ProductView, NotFoundView). They take everything as props:
- * the Router's pages (`app.tsx`) feed them loader data, the pure render
- * functions (`render.tsx`) feed them data directly.
+ * Layout > Header > Nav / CartCounter, ProductGrid (with its filter) >
+ * ProductCard > Price / Rating / TagList / AddToCart, ProductDetail >
+ * VariantList, NotFound, Footer; and the three whole pages (ListingView,
+ * ProductView, NotFoundView). They take everything as props: the Router's
+ * pages (`app.tsx`) feed them loader data, the pure render functions
+ * (`render.tsx`) feed them data directly.
+ *
+ * The cart counter, "Add to cart" and the filter work once the page is
+ * hydrated. Their first render is the server's (an empty filter, a cart
+ * counter of 0), so hydration matches; the counter then shows the stored
+ * cart.
  *
  * Every link is prefixed with `prefix` (the `x-forwarded-prefix` the app was
  * served under, or `''`).
@@ -12,7 +18,10 @@
  * @module
  */
 
+import { shopCart } from '@flotilla/example-products-api/shop-cart';
 import {
+  assetHref,
+  filterProducts,
   formatPrice,
   type ListingData,
   type NotFoundData,
@@ -21,13 +30,9 @@ import {
   VARIANTS,
   type Variant,
 } from '@flotilla/example-products-api/shop-client';
-import { assetUrl } from '@flotilla/sdk';
-import type { ReactNode } from 'react';
+import { type ReactNode, useState, useSyncExternalStore } from 'react';
 
-/** Where the stylesheet is served: its content-hashed path in a build, `/styles.css` outside one. */
-export function stylesheetHref(prefix: string): string {
-  return `${prefix}${assetUrl('/styles.css')}`;
-}
+const cart = shopCart('react-shop');
 
 /** Props every page-level component takes. */
 interface PrefixProps {
@@ -42,9 +47,10 @@ export function Layout(props: { title: string; prefix: string; children: ReactNo
         <meta charSet="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{props.title}</title>
-        <link rel="stylesheet" href={stylesheetHref(props.prefix)} />
+        <link rel="stylesheet" href={assetHref(props.prefix, '/styles.css')} />
+        <link rel="icon" type="image/svg+xml" href={assetHref(props.prefix, '/favicon.svg')} />
       </head>
-      <body>
+      <body className="react-shop">
         <Header prefix={props.prefix} />
         <main>{props.children}</main>
         <Footer />
@@ -60,7 +66,26 @@ function Header({ prefix }: PrefixProps) {
         <a href={`${prefix}/`}>React Shop</a>
       </h1>
       <Nav prefix={prefix} />
+      <CartCounter />
     </header>
+  );
+}
+
+/** The number of products in the cart (0 on the server and while hydrating). */
+function CartCounter() {
+  const count = useSyncExternalStore(cart.subscribe, cart.count, () => 0);
+  return (
+    <p className="cart" aria-live="polite">
+      Cart: <span className="cart-count">{count}</span>
+    </p>
+  );
+}
+
+function AddToCart({ product }: { product: Product }) {
+  return (
+    <button type="button" className="add-to-cart" onClick={() => cart.add(product.id)}>
+      Add to cart
+    </button>
   );
 }
 
@@ -87,13 +112,23 @@ function Footer() {
   );
 }
 
-/** The listing: one card per product. */
+/** The listing: a filter, and one card per product that matches it. */
 export function ProductGrid(props: { products: readonly Product[]; prefix: string }) {
+  const [query, setQuery] = useState('');
+  const shown = filterProducts(props.products, query);
   return (
     <section>
       <h2>All products ({props.products.length})</h2>
+      <input
+        type="search"
+        className="product-filter"
+        aria-label="Filter products"
+        placeholder="Filter by name, category or tag"
+        value={query}
+        onChange={(event) => setQuery(event.target.value)}
+      />
       <ul className="product-grid">
-        {props.products.map((product) => (
+        {shown.map((product) => (
           <ProductCard key={product.id} product={product} prefix={props.prefix} />
         ))}
       </ul>
@@ -111,6 +146,7 @@ function ProductCard({ product, prefix }: { product: Product; prefix: string }) 
       <Price cents={product.priceCents} />
       <Rating rating={product.rating} reviews={product.reviewCount} />
       <TagList tags={product.tags} />
+      <AddToCart product={product} />
     </li>
   );
 }
@@ -154,6 +190,7 @@ export function ProductDetail(props: { product: Product; variant: Variant; prefi
       <Rating rating={product.rating} reviews={product.reviewCount} />
       <p className="description">{product.description}</p>
       <VariantList product={product} variant={props.variant} prefix={prefix} />
+      <AddToCart product={product} />
       <TagList tags={product.tags} />
       <p>
         <a href={`${prefix}/`}>Back to all products</a>

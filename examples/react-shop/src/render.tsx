@@ -3,33 +3,32 @@
  * synchronous, pure functions of their inputs (the benchmarks' plain-Node
  * baseline, and tests). The Router (`app.tsx`) renders the same components
  * with data loaded from the products API, so for the same data both give
- * the same HTML.
+ * the same HTML (less the hydration scripts a build adds).
  *
  * @module
  */
 
+import type { Product, Variant } from '@flotilla/example-products-api/shop-client';
 import {
-  normalisePrefix,
-  type Product,
-  type Variant,
-  variantOf,
-} from '@flotilla/example-products-api/shop-client';
-import type { ReactElement } from 'react';
+  type RenderedPage,
+  type ShopRoute,
+  shopRoute,
+} from '@flotilla/example-products-api/shop-routes';
 // The edge build, as `@flotilla/sdk/react` uses: the browser build creates a
 // `MessageChannel` when it loads, which the isolate lacks.
 import { renderToString } from 'react-dom/server.edge';
 import { ListingView, NotFoundView, ProductView } from './components.tsx';
 
-/** A rendered page: status and complete HTML document. */
-export interface RenderedPage {
-  status: number;
-  html: string;
-}
-
-const PRODUCT_PATH = /^\/p\/([1-9][0-9]{0,8})\/?$/;
-
-function documentOf(element: ReactElement): string {
-  return `<!doctype html>${renderToString(element)}`;
+function documentOf(route: ShopRoute): string {
+  const view =
+    route.page === 'listing' ? (
+      <ListingView {...route.data} />
+    ) : route.page === 'product' ? (
+      <ProductView {...route.data} />
+    ) : (
+      <NotFoundView {...route.data} />
+    );
+  return `<!doctype html>${renderToString(view)}`;
 }
 
 /**
@@ -38,7 +37,7 @@ function documentOf(element: ReactElement): string {
  * @param prefix - Link prefix (an `x-forwarded-prefix` value); not a plain path: none.
  */
 export function renderListing(products: readonly Product[], prefix = ''): string {
-  return documentOf(<ListingView products={[...products]} prefix={normalisePrefix(prefix)} />);
+  return documentOf(shopRoute('/', products, prefix));
 }
 
 /** The page of `product`, with `variant` selected. */
@@ -47,34 +46,25 @@ export function renderProduct(
   prefix = '',
   variant: Variant = 'standard',
 ): string {
-  return documentOf(
-    <ProductView product={product} variant={variant} prefix={normalisePrefix(prefix)} />,
-  );
+  return documentOf(shopRoute(`/p/${product.id}?variant=${variant}`, [product], prefix));
 }
 
-/** The not-found page for `path`. */
+/** The not-found page for `path` (a path no product lives at). */
 export function renderNotFound(path: string, prefix = ''): string {
-  return documentOf(<NotFoundView path={path} prefix={normalisePrefix(prefix)} />);
+  return documentOf(shopRoute(path, [], prefix));
 }
 
 /**
- * Renders the page the app answers `path` with, given the catalogue: 200
- * for `/` and `/p/<id of one of products>` (a `?variant=` selects the
- * variant), 404 otherwise.
+ * Renders the page the app answers `path` with, given the catalogue (see
+ * `shopRoute`): 200 for `/` and `/p/<id of one of products>`, 404 otherwise.
  *
  * @param path - Request path, optionally with a query: `/`, `/p/7?variant=large`.
  * @param products - The catalogue (what `GET /products` of the API answers).
  * @param prefix - Link prefix (an `x-forwarded-prefix` value), `''` for none.
  */
 export function renderRoute(path: string, products: readonly Product[], prefix = ''): RenderedPage {
-  const url = new URL(path, 'http://shop.invalid');
-  if (url.pathname === '/') return { status: 200, html: renderListing(products, prefix) };
-  const id = PRODUCT_PATH.exec(url.pathname)?.[1];
-  const product = id === undefined ? undefined : products.find((p) => p.id === Number(id));
-  if (product) {
-    return { status: 200, html: renderProduct(product, prefix, variantOf(url.searchParams)) };
-  }
-  return { status: 404, html: renderNotFound(url.pathname, prefix) };
+  const route = shopRoute(path, products, prefix);
+  return { status: route.status, html: documentOf(route) };
 }
 
 /**

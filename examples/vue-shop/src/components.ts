@@ -1,11 +1,17 @@
 /**
  * The shop's Vue components, written as `defineComponent` + `h()` render
  * functions (no templates, so no runtime compiler in the bundle), nested like
- * the React shop: Layout > Header > Nav, ProductGrid > ProductCard > Price /
- * Rating / TagList, ProductDetail > VariantList, NotFound, Footer; and the
- * three whole pages (ListingView, ProductView, NotFoundView). They take
- * everything as props: the Router's pages (`app.ts`) feed them loader data,
- * the render functions (`render.ts`) feed them data directly.
+ * the React shop: Layout > Header > Nav / CartCounter, ProductGrid (with its
+ * filter) > ProductCard > Price / Rating / TagList / AddToCart,
+ * ProductDetail > VariantList, NotFound, Footer; and the three whole pages
+ * (ListingView, ProductView, NotFoundView). They take everything as props:
+ * the Router's pages (`app.ts`) feed them loader data, the render functions
+ * (`render.ts`) feed them data directly.
+ *
+ * The cart counter, "Add to cart" and the filter work once the page is
+ * hydrated. Their first render is the server's (an empty filter, a cart
+ * counter of 0), so hydration matches; once mounted, the counter shows the
+ * stored cart.
  *
  * Every link is prefixed with `prefix` (the `x-forwarded-prefix` the app was
  * served under, or `''`).
@@ -13,22 +19,56 @@
  * @module
  */
 
+import { shopCart } from '@flotilla/example-products-api/shop-cart';
 import {
+  assetHref,
+  filterProducts,
   formatPrice,
   type Product,
   VARIANTS,
   type Variant,
 } from '@flotilla/example-products-api/shop-client';
-import { assetUrl } from '@flotilla/sdk';
-import { defineComponent, h, type PropType } from 'vue';
-
-/** Where the stylesheet is served: its content-hashed path in a build, `/styles.css` outside one. */
-export function stylesheetHref(prefix: string): string {
-  return `${prefix}${assetUrl('/styles.css')}`;
-}
+import { defineComponent, h, onMounted, onUnmounted, type PropType, ref } from 'vue';
 
 const prefixProp = { type: String, required: true } as const;
 const productProp = { type: Object as PropType<Product>, required: true } as const;
+
+const cart = shopCart('vue-shop');
+
+/** The number of products in the cart (0 on the server and while hydrating). */
+const CartCounter = defineComponent({
+  name: 'CartCounter',
+  setup() {
+    const count = ref(0);
+    let stop: (() => void) | undefined;
+    onMounted(() => {
+      const update = () => {
+        count.value = cart.count();
+      };
+      update();
+      stop = cart.subscribe(update);
+    });
+    onUnmounted(() => stop?.());
+    return () =>
+      h('p', { class: 'cart', 'aria-live': 'polite' }, [
+        'Cart: ',
+        h('span', { class: 'cart-count' }, String(count.value)),
+      ]);
+  },
+});
+
+const AddToCart = defineComponent({
+  name: 'AddToCart',
+  props: { product: productProp },
+  setup(props) {
+    return () =>
+      h(
+        'button',
+        { type: 'button', class: 'add-to-cart', onClick: () => cart.add(props.product.id) },
+        'Add to cart',
+      );
+  },
+});
 
 const Nav = defineComponent({
   name: 'ShopNav',
@@ -52,6 +92,7 @@ const Header = defineComponent({
       h('header', [
         h('h1', [h('a', { href: `${props.prefix}/` }, 'Vue Shop')]),
         h(Nav, { prefix: props.prefix }),
+        h(CartCounter),
       ]);
   },
 });
@@ -74,9 +115,18 @@ export const Layout = defineComponent({
           h('meta', { charset: 'utf-8' }),
           h('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }),
           h('title', props.title),
-          h('link', { rel: 'stylesheet', href: stylesheetHref(props.prefix) }),
+          h('link', { rel: 'stylesheet', href: assetHref(props.prefix, '/styles.css') }),
+          h('link', {
+            rel: 'icon',
+            type: 'image/svg+xml',
+            href: assetHref(props.prefix, '/favicon.svg'),
+          }),
         ]),
-        h('body', [h(Header, { prefix: props.prefix }), h('main', slots.default?.()), h(Footer)]),
+        h('body', { class: 'vue-shop' }, [
+          h(Header, { prefix: props.prefix }),
+          h('main', slots.default?.()),
+          h(Footer),
+        ]),
       ]);
   },
 });
@@ -129,12 +179,13 @@ const ProductCard = defineComponent({
         h(Price, { cents: p.priceCents }),
         h(Rating, { rating: p.rating, reviews: p.reviewCount }),
         h(TagList, { tags: p.tags }),
+        h(AddToCart, { product: p }),
       ]);
     };
   },
 });
 
-/** The listing: one card per product. */
+/** The listing: a filter, and one card per product that matches it. */
 export const ProductGrid = defineComponent({
   name: 'ProductGrid',
   props: {
@@ -142,13 +193,24 @@ export const ProductGrid = defineComponent({
     prefix: prefixProp,
   },
   setup(props) {
+    const query = ref('');
     return () =>
       h('section', [
         h('h2', `All products (${props.products.length})`),
+        h('input', {
+          type: 'search',
+          class: 'product-filter',
+          'aria-label': 'Filter products',
+          placeholder: 'Filter by name, category or tag',
+          value: query.value,
+          onInput: (event: Event) => {
+            query.value = (event.target as HTMLInputElement).value;
+          },
+        }),
         h(
           'ul',
           { class: 'product-grid' },
-          props.products.map((product) =>
+          filterProducts(props.products, query.value).map((product) =>
             h(ProductCard, { key: product.id, product, prefix: props.prefix }),
           ),
         ),
@@ -197,6 +259,7 @@ export const ProductDetail = defineComponent({
         h(Rating, { rating: p.rating, reviews: p.reviewCount }),
         h('p', { class: 'description' }, p.description),
         h(VariantList, { product: p, variant: props.variant, prefix: props.prefix }),
+        h(AddToCart, { product: p }),
         h(TagList, { tags: p.tags }),
         h('p', [h('a', { href: `${props.prefix}/` }, 'Back to all products')]),
       ]);

@@ -3,31 +3,30 @@
  * pure functions of their inputs (the benchmarks' plain-Node baseline, and
  * tests). Vue's `renderToString` is asynchronous, so they return promises.
  * The Router (`app.ts`) renders the same components with data loaded from
- * the products API, so for the same data both give the same HTML.
+ * the products API, so for the same data both give the same HTML (less the
+ * hydration scripts a build adds).
  *
  * @module
  */
 
+import type { Product, Variant } from '@flotilla/example-products-api/shop-client';
 import {
-  normalisePrefix,
-  type Product,
-  type Variant,
-  variantOf,
-} from '@flotilla/example-products-api/shop-client';
+  type RenderedPage,
+  type ShopRoute,
+  shopRoute,
+} from '@flotilla/example-products-api/shop-routes';
 import { renderToString } from '@vue/server-renderer';
 import { type Component, createSSRApp, h } from 'vue';
 import { ListingView, NotFoundView, ProductView } from './components.ts';
 
-/** A rendered page: status and complete HTML document. */
-export interface RenderedPage {
-  status: number;
-  html: string;
-}
+const VIEWS: Record<ShopRoute['page'], Component> = {
+  listing: ListingView,
+  product: ProductView,
+  notFound: NotFoundView,
+};
 
-const PRODUCT_PATH = /^\/p\/([1-9][0-9]{0,8})\/?$/;
-
-async function documentOf(view: Component, props: Record<string, unknown>): Promise<string> {
-  const app = createSSRApp({ render: () => h(view, props) });
+async function documentOf(route: ShopRoute): Promise<string> {
+  const app = createSSRApp({ render: () => h(VIEWS[route.page], { ...route.data }) });
   return `<!doctype html>${await renderToString(app)}`;
 }
 
@@ -37,7 +36,7 @@ async function documentOf(view: Component, props: Record<string, unknown>): Prom
  * @param prefix - Link prefix (an `x-forwarded-prefix` value); not a plain path: none.
  */
 export function renderListing(products: readonly Product[], prefix = ''): Promise<string> {
-  return documentOf(ListingView, { products, prefix: normalisePrefix(prefix) });
+  return documentOf(shopRoute('/', products, prefix));
 }
 
 /** The page of `product`, with `variant` selected. */
@@ -46,18 +45,17 @@ export function renderProduct(
   prefix = '',
   variant: Variant = 'standard',
 ): Promise<string> {
-  return documentOf(ProductView, { product, variant, prefix: normalisePrefix(prefix) });
+  return documentOf(shopRoute(`/p/${product.id}?variant=${variant}`, [product], prefix));
 }
 
-/** The not-found page for `path`. */
+/** The not-found page for `path` (a path no product lives at). */
 export function renderNotFound(path: string, prefix = ''): Promise<string> {
-  return documentOf(NotFoundView, { path, prefix: normalisePrefix(prefix) });
+  return documentOf(shopRoute(path, [], prefix));
 }
 
 /**
- * Renders the page the app answers `path` with, given the catalogue: 200
- * for `/` and `/p/<id of one of products>` (a `?variant=` selects the
- * variant), 404 otherwise.
+ * Renders the page the app answers `path` with, given the catalogue (see
+ * `shopRoute`): 200 for `/` and `/p/<id of one of products>`, 404 otherwise.
  *
  * @param path - Request path, optionally with a query: `/`, `/p/7?variant=large`.
  * @param products - The catalogue (what `GET /products` of the API answers).
@@ -68,17 +66,8 @@ export async function renderRoute(
   products: readonly Product[],
   prefix = '',
 ): Promise<RenderedPage> {
-  const url = new URL(path, 'http://shop.invalid');
-  if (url.pathname === '/') return { status: 200, html: await renderListing(products, prefix) };
-  const id = PRODUCT_PATH.exec(url.pathname)?.[1];
-  const product = id === undefined ? undefined : products.find((p) => p.id === Number(id));
-  if (product) {
-    return {
-      status: 200,
-      html: await renderProduct(product, prefix, variantOf(url.searchParams)),
-    };
-  }
-  return { status: 404, html: await renderNotFound(url.pathname, prefix) };
+  const route = shopRoute(path, products, prefix);
+  return { status: route.status, html: await documentOf(route) };
 }
 
 /**

@@ -30,10 +30,10 @@ import {
   type BuildAppResult,
   type BuildProgress,
   checkBundleSize,
-  checkOutDir,
   formatBytes,
   writeBuild,
 } from '../build.ts';
+import { checkOutDir } from '../build-output.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { bundleEntry } from '../build-bundle.ts';

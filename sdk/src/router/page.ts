@@ -1,11 +1,36 @@
 /**
- * What the React and Vue adapters share: load, status, not-found handling
- * and the HTML document around the rendered markup.
+ * What the React and Vue adapters share: load, status, not-found handling,
+ * the HTML document around the rendered markup, and what the page ships
+ * to hydrate in the browser.
  *
  * @module
  */
+import {
+  HYDRATION_DATA_ID,
+  HYDRATION_NODE_ATTRIBUTE,
+  type HydrationPayload,
+  jsonProblem,
+  RENDER_ROUTE,
+  type RenderRoute,
+  scriptJson,
+} from '../hydration.ts';
+import { requestPrefix } from '../path-prefix.ts';
 import { isNotFound } from './errors.ts';
 import type { RenderContext, RenderFn } from './types.ts';
+
+/** The browser code of a build, as `flotilla build` compiles it into the bundle. */
+export interface ClientScripts {
+  /** URL path of the module script that hydrates (`/assets/client/main-3FQ2LZ7A.js`). */
+  entry: string;
+  /** URL paths of the chunks it imports, preloaded with the page. */
+  preload: string[];
+}
+
+/**
+ * The build's browser code, injected by the build with esbuild's `define`;
+ * absent or null when the build has none (tests, tools, apps without pages).
+ */
+declare const __FLOTILLA_CLIENT__: ClientScripts | null | undefined;
 
 /** The parts a custom HTML document is made of. */
 export interface DocumentParts<T> {
@@ -49,6 +74,13 @@ export interface PageOptions<T, C> {
   notFound?: C;
   /** Extra response headers. `content-type` is `text/html; charset=utf-8` unless set here. */
   headers?: Record<string, string>;
+  /**
+   * Ship the browser code that hydrates the page (when the build has it and
+   * the page is its route's render function). `false`: the page stays plain
+   * HTML, with no data script and no JavaScript.
+   * @default true
+   */
+  hydrate?: boolean;
 }
 
 const DEFAULT_NOT_FOUND =
@@ -65,7 +97,7 @@ export function pageRenderFn<T, C>(
   renderMarkup: (component: C, data: T | undefined, ctx: RenderContext) => string | Promise<string>,
 ): RenderFn {
   checkOptions(adapter, options);
-  return async (ctx) => {
+  const renderPage: RenderFn = async (ctx) => {
     let data: T | undefined;
     let status: number;
     let target: C | undefined = component;
@@ -88,22 +120,100 @@ export function pageRenderFn<T, C>(
       );
     }
     const html = target === undefined ? DEFAULT_NOT_FOUND : await renderMarkup(target, data, ctx);
-    const body = options.document
+    const document = options.document
       ? options.document({ html, head, data, status, ctx })
       : head === ''
         ? `<!doctype html>${html}`
         : `<!doctype html><html><head>${head}</head><body>${html}</body></html>`;
+    const route = (ctx as { [RENDER_ROUTE]?: RenderRoute })[RENDER_ROUTE];
+    const client = typeof __FLOTILLA_CLIENT__ === 'undefined' ? null : __FLOTILLA_CLIENT__;
+    const body =
+      client && target !== undefined && options.hydrate !== false && route?.render === renderPage
+        ? withHydration(
+            document,
+            client,
+            ctx,
+            {
+              v: 1,
+              route: route.id,
+              page: target === component ? 'page' : 'notFound',
+              root:
+                !options.document && head === '' && /^<html[\s>]/i.test(html) ? 'document' : 'body',
+              url: ctx.request.url,
+              params: ctx.params,
+              data,
+            },
+            adapter,
+          )
+        : document;
     const headers = new Headers({ 'content-type': 'text/html; charset=utf-8' });
     for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
     return new Response(body, { status, headers });
   };
+  return renderPage;
 }
 
-function checkOptions(adapter: string, options: unknown): void {
+/** `&`, `"`, `<`, `>` as entities, for a double-quoted attribute value. */
+function attribute(value: string): string {
+  return value.replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * `document` with what hydrates it put before its last `</body>` (at the
+ * end when it has none): the payload as a JSON data script, modulepreload
+ * links of the chunks, and the module script, every URL under the request's
+ * prefix.
+ */
+function withHydration(
+  document: string,
+  client: ClientScripts,
+  ctx: RenderContext,
+  payload: HydrationPayload,
+  adapter: string,
+): string {
+  const problem = jsonProblem(payload.data, 'data');
+  if (problem !== undefined) {
+    throw new TypeError(
+      `${adapter}: the page's data cannot be sent to the browser to hydrate it: ${problem}. ` +
+        'Return plain JSON data from load (objects, arrays, strings, finite numbers, booleans, null), ' +
+        'or set hydrate: false',
+    );
+  }
+  const json = scriptJson(payload);
+  const prefix = requestPrefix(ctx.request);
+  const mark = HYDRATION_NODE_ATTRIBUTE;
+  const tags = [
+    `<script type="application/json" id="${HYDRATION_DATA_ID}" ${mark}>${json}</script>`,
+    ...client.preload.map(
+      (path) => `<link rel="modulepreload" href="${attribute(prefix + path)}" ${mark}>`,
+    ),
+    `<script type="module" src="${attribute(prefix + client.entry)}" ${mark}></script>`,
+  ].join('');
+  const at = document.toLowerCase().lastIndexOf('</body>');
+  return at === -1 ? document + tags : document.slice(0, at) + tags + document.slice(at);
+}
+
+/**
+ * Checks that `component` can be a component (a function or an object).
+ *
+ * @throws TypeError `<adapter>: needs a component`.
+ */
+export function checkComponent(adapter: string, component: unknown): void {
+  if (typeof component !== 'function' && (typeof component !== 'object' || component === null)) {
+    throw new TypeError(`${adapter}: needs a component`);
+  }
+}
+
+/**
+ * Checks a page's options (the same in the server and the browser build).
+ *
+ * @throws TypeError naming the adapter and the option at fault.
+ */
+export function checkOptions(adapter: string, options: unknown): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`${adapter}: options must be an object`);
   }
-  const known = ['load', 'status', 'head', 'document', 'notFound', 'headers'];
+  const known = ['load', 'status', 'head', 'document', 'notFound', 'headers', 'hydrate'];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(`${adapter}: unknown option "${key}" (known: ${known.join(', ')})`);
@@ -120,5 +230,8 @@ function checkOptions(adapter: string, options: unknown): void {
   }
   if (o.head !== undefined && typeof o.head !== 'string' && typeof o.head !== 'function') {
     throw new TypeError(`${adapter}: option "head" must be a string or a function of the data`);
+  }
+  if (o.hydrate !== undefined && typeof o.hydrate !== 'boolean') {
+    throw new TypeError(`${adapter}: option "hydrate" must be true or false`);
   }
 }

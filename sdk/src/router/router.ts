@@ -17,8 +17,15 @@ import {
   validateRouteCriteria,
 } from '@flotilla/manifest';
 import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
+import { RENDER_ROUTE, type RenderRoute, ROUTE_RENDER_FN } from '../hydration.ts';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
-import type { BackendClient, MatchCriteria, RenderContext, RouteHandler } from './types.ts';
+import type {
+  BackendClient,
+  MatchCriteria,
+  RenderContext,
+  RenderFn,
+  RouteHandler,
+} from './types.ts';
 import { createWriter, type Recording } from './writer.ts';
 
 /**
@@ -166,6 +173,14 @@ export class Router {
    */
   [DESCRIBE_ROUTES](): ManifestRoute[] {
     return this.#compile().map((r) => structuredClone(r.spec));
+  }
+
+  /**
+   * The render function route `id` declared (`render(page)`), or undefined:
+   * how the browser finds the page a server render hydrates.
+   */
+  [ROUTE_RENDER_FN](id: number): RenderFn | undefined {
+    return this.#compile()[id]?.recording.render;
   }
 
   #method(
@@ -431,13 +446,20 @@ export function backendClient(name: string): BackendClient {
   return client;
 }
 
-/** Builds the context a render function gets. */
+/**
+ * Builds the context a render function gets.
+ *
+ * @param route - The route it renders for (see {@link RENDER_ROUTE}); absent outside a Router.
+ */
 export function renderContext(
   request: Request,
   params: Record<string, string>,
   env: Record<string, string>,
+  route?: RenderRoute,
 ): RenderContext {
-  return { request, params, env, backend: backendClient };
+  const ctx: RenderContext = { request, params, env, backend: backendClient };
+  if (route) Object.assign(ctx, { [RENDER_ROUTE]: route });
+  return ctx;
 }
 
 function isResponse(value: unknown): value is Response {
@@ -471,7 +493,7 @@ async function answer(
       }
       const render = recording.render;
       if (!render) return notFoundResponse('Not found\n');
-      const response = await render(renderContext(req, params, env));
+      const response = await render(renderContext(req, params, env, { id: spec.id, render }));
       if (!isResponse(response)) {
         throw new TypeError(
           `the render function of ${label} returned ${describeValue(response, { typed: true })}, not a Response`,

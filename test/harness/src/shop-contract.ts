@@ -391,7 +391,7 @@ function describeIsolate<P extends ShopProduct>(shop: ShopUnderTest<P>): void {
 
     const text = (res: SandboxResponse) => new TextDecoder().decode(res.body);
 
-    it('builds from flotilla.config.json: routes, backend, stylesheet asset', async () => {
+    it('builds from flotilla.config.json: routes, backend, stylesheet and browser code', async () => {
       const { manifest, outDir, bundlePath, manifestPath } = built;
       expect(outDir).toBe(join(dir, 'dist'));
       expect(bundlePath).toBe(join(dir, 'dist', 'bundle.js'));
@@ -410,14 +410,27 @@ function describeIsolate<P extends ShopProduct>(shop: ShopUnderTest<P>): void {
       ]);
       // The flags the bench's plain-Node build uses are the ones the bundle is built with.
       if (shop.define) expect(built.config.define).toEqual(shop.define);
-      const css = await readFile(join(shop.projectDir, 'public', 'styles.css'));
+      const css = await readFile(join(built.config.staticDir ?? '', 'styles.css'));
       const paths = manifest.assets.map((a) => a.path);
       expect(paths).toContain('/styles.css');
       const hashed = paths.find((p) => /^\/assets\/styles\.[0-9a-f]+\.css$/.test(p));
       expect(hashed).toBeDefined();
-      expect(await readFile(join(dir, 'dist', 'assets', ...(hashed ?? '').split('/')))).toEqual(
-        css,
-      );
+      const file = (path: string) => readFile(join(dir, 'dist', 'assets', ...path.split('/')));
+      expect(await file(hashed ?? '')).toEqual(css);
+
+      // The browser code: the entry and the framework's chunk, content-hashed and permanent.
+      const client = manifest.assets.filter((a) => a.path.startsWith('/assets/client/'));
+      expect(client.map((a) => a.path.replace(/-[A-Z0-9]{8}\.js$/, '.js')).sort()).toEqual([
+        '/assets/client/chunk.js',
+        '/assets/client/main.js',
+      ]);
+      for (const asset of client) {
+        expect(asset).toMatchObject({
+          permanent: true,
+          contentType: 'text/javascript; charset=utf-8',
+        });
+        expect((await file(asset.path)).byteLength).toBe(asset.bytes);
+      }
     });
 
     it('lists the products the API returns, linking the hashed stylesheet under the prefix', async () => {
@@ -428,8 +441,56 @@ function describeIsolate<P extends ShopProduct>(shop: ShopUnderTest<P>): void {
       for (const product of [products[0], products[59], products[119]]) {
         expect(html).toContain(`<a href="/${name}/p/${product?.id}">${product?.name}</a>`);
       }
-      const hashed = built.manifest.assets.find((a) => a.permanent)?.path;
+      const hashed = built.manifest.assets.find((a) => /^\/assets\/styles\./.test(a.path))?.path;
       expect(html).toContain(`<link rel="stylesheet" href="/${name}${hashed}"${markup.voidEnd}`);
+    });
+
+    it('ships the data and the module script that hydrate each page, under the prefix', async () => {
+      const client = built.manifest.assets.filter((a) => a.path.startsWith('/assets/client/'));
+      const entry = client.find((a) => a.path.includes('/main-'))?.path;
+      const chunk = client.find((a) => a.path.includes('/chunk-'))?.path;
+      const cases = [
+        { path: '/', route: 0, page: 'page', count: products.length },
+        { path: '/p/7?variant=large', route: 1, page: 'page', params: { id: '7' } },
+        { path: '/p/999', route: 1, page: 'notFound', params: { id: '999' } },
+        { path: '/nope', route: 3, page: 'page' },
+      ];
+      for (const c of cases) {
+        const html = text(await render(c.path, [['x-forwarded-prefix', `/${name}`]]));
+        const tail =
+          `<link rel="modulepreload" href="/${name}${chunk}" data-flotilla>` +
+          `<script type="module" src="/${name}${entry}" data-flotilla></script></body></html>`;
+        expect(html.endsWith(tail), c.path).toBe(true);
+        const json =
+          /<script type="application\/json" id="flotilla-data" data-flotilla>([^<]*)<\/script>/.exec(
+            html,
+          )?.[1];
+        const payload = JSON.parse(json ?? 'null');
+        expect(payload, c.path).toMatchObject({
+          v: 1,
+          route: c.route,
+          page: c.page,
+          root: 'document',
+          params: c.params ?? {},
+          data: { prefix: `/${name}` },
+        });
+        if (c.count !== undefined) expect(payload.data.products).toHaveLength(c.count);
+      }
+      // On its own host, no prefix.
+      const own = text(await render('/p/3'));
+      expect(own).toContain(`<script type="module" src="${entry}" data-flotilla></script>`);
+    });
+
+    it('ships no JavaScript with an answer that has no component', async () => {
+      if (!iso) throw new Error('the isolate did not load');
+      const res = await iso.render({
+        method: 'POST',
+        url: `http://${name}.localhost/p/7`,
+        headers: [],
+        body: new TextEncoder().encode('x'),
+      });
+      expect(res.status).toBe(405);
+      expect(text(res)).toBe('Method Not Allowed\n');
     });
 
     it('renders a product page, and the 404 page when the API says 404', async () => {
