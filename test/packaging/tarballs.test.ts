@@ -10,6 +10,7 @@ import {
   httpRequest,
   spawnProcess,
   startFleet,
+  waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -207,13 +208,16 @@ describe('the published packages, installed with plain npm outside the workspace
       );
       expect(JSON.stringify(JSON.parse(envs.stdout))).toContain(appName);
 
-      const product = findProduct(7);
-      const page = await httpRequest(fleet.shield.url, '/p/7', { host: `${appName}.localhost` });
-      expect(page.status, page.body).toBe(200);
-      expect(page.body).toContain(`<h1>${product?.name}</h1>`);
-      const missing = await httpRequest(fleet.shield.url, '/nope', {
-        host: `${appName}.localhost`,
+      // The shields see the environment switch through their watch, within moments.
+      const shield = fleet.shield.url;
+      const host = `${appName}.localhost`;
+      await waitFor(async () => (await httpRequest(shield, '/p/7', { host })).status === 200, {
+        timeoutMs: 30_000,
+        message: `the shield never served ${host}/p/7`,
       });
+      const page = await httpRequest(shield, '/p/7', { host });
+      expect(page.body).toContain(`<h1>${findProduct(7)?.name}</h1>`);
+      const missing = await httpRequest(shield, '/nope', { host });
       expect(missing.status).toBe(404);
       await fleet.stop();
       fleet = undefined;
