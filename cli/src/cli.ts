@@ -101,15 +101,15 @@ function isolateHostProblem(argv: string[]): string | undefined {
   const lines = [
     onHostNode
       ? `flotilla ${argv[0]} runs apps in isolates and needs ${missing.join(', ')}, which npm ` +
-        `leaves out when it installs with another Node than ${ISOLATE_HOST_NODE_MAJOR} ` +
-        `(this project was installed with one). Install them once with Node ${ISOLATE_HOST_NODE_MAJOR}:`
+        `leaves out whenever it runs on another Node than ${ISOLATE_HOST_NODE_MAJOR} ` +
+        `(it last did here). Install them with Node ${ISOLATE_HOST_NODE_MAJOR}:`
       : `flotilla ${argv[0]} runs apps in isolates (isolated-vm), which need Node ` +
         `${ISOLATE_HOST_NODE_MAJOR}; this is Node ${node}. Run it with Node ` +
         `${ISOLATE_HOST_NODE_MAJOR} from npm:`,
   ];
   if (missing.length > 0) {
     lines.push(
-      `  ${withNode} npm install${onHostNode ? '' : `      (once: adds ${missing.join(', ')})`}`,
+      `  ${withNode} npm install${onHostNode ? '' : `      (adds ${missing.join(', ')})`}`,
     );
   }
   if (!onHostNode) {

@@ -101,9 +101,8 @@ export function assertIsolateHostProcess(): string[] {
 /**
  * The packages hosting isolates needs that are not installed: this
  * package's `optionalDependencies` (isolated-vm and the guest's URL library),
- * which install only on Node 24, so npm leaves them out of a project
- * installed with an older Node. Running `npm install` once with Node 24
- * adds them.
+ * which install only on Node 24: npm leaves them out (and removes them)
+ * whenever it runs on an older Node. `npm install` with Node 24 adds them.
  */
 export function missingIsolateHostPackages(): string[] {
   // `../package.json` from src/ and from dist/ alike.
