@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseStartArgs } from './cli.ts';
+import { parseStartArgs } from './commands/start.ts';
 
 describe('flotilla start arguments', () => {
   it("defaults to the embedded fleet (the example apps are the demo's: examples/demo)", () => {

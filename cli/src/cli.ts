@@ -1,38 +1,52 @@
 /**
  * The `flotilla` CLI: `start` and `dev` (which host isolates), and the app
  * developer's commands of the table in `commands.ts`. Each is loaded only
- * when it runs, so a worker process never loads the build toolchain.
+ * when it runs, so a worker process never loads the build toolchain, and
+ * the app developer's commands never load isolated-vm: they run on Node 20
+ * or later, `start` and `dev` on Node 24 only.
  *
  * @module
  */
-import { execWithIsolateHostFlags } from '@flotilla/runtime/process-flags';
+import {
+  execWithIsolateHostFlags,
+  ISOLATE_HOST_NODE_MAJOR,
+  missingIsolateHostPackages,
+} from '@flotilla/runtime/process-flags';
 import type { CommandIo } from './commands/context.ts';
-
-export { parseStartArgs, type StartCommand } from './commands/start.ts';
+import { DEV_USAGE, START_USAGE } from './commands/usage.ts';
 
 /** A command as the CLI runs it. */
 interface Runnable {
-  /** What `flotilla <name> --help` prints. */
-  help: string;
   run(args: string[], io: CommandIo): Promise<number>;
 }
 
 /** One entry of the CLI's table. */
 interface CliCommand {
   /**
-   * It runs isolates in this process: the CLI gives the process the
-   * isolate-host Node flags before running it.
+   * It runs isolates in this process: the CLI checks that this Node can host
+   * them and gives the process the isolate-host Node flags before loading it.
    */
   hostsIsolates: boolean;
-  /** Loads the command; `undefined` when there is no such command. */
-  load(): Promise<Runnable | undefined>;
+  /** What `flotilla <name> --help` prints; `undefined` when there is no such command. */
+  help(): Promise<string | undefined>;
+  /** Loads the command. */
+  load(): Promise<Runnable>;
 }
 
 /** The app developer's command `name`, from the table in `commands.ts`. */
-async function controlCommand(name: string): Promise<Runnable | undefined> {
-  const table = await import('./commands.ts');
-  if (!table.CONTROL_COMMANDS.includes(name)) return undefined;
-  return { help: table.COMMANDS_USAGE, run: (args, io) => table.runCommand(name, args, io) };
+function controlCommand(name: string): CliCommand {
+  const table = () => import('./commands.ts');
+  return {
+    hostsIsolates: false,
+    help: async () => {
+      const t = await table();
+      return t.CONTROL_COMMANDS.includes(name) ? t.COMMANDS_USAGE : undefined;
+    },
+    load: async () => {
+      const t = await table();
+      return { run: (args, io) => t.runCommand(name, args, io) };
+    },
+  };
 }
 
 /** The command called `name`. */
@@ -41,38 +55,78 @@ function commandNamed(name: string): CliCommand {
     case 'start':
       return {
         hostsIsolates: true,
+        help: async () => START_USAGE,
         load: async () => {
           const m = await import('./commands/start.ts');
-          return { help: m.START_USAGE, run: (args, io) => m.runStart(args, io) };
+          return { run: (args, io) => m.runStart(args, io) };
         },
       };
     case 'dev':
       return {
         hostsIsolates: true,
+        help: async () => DEV_USAGE,
         load: async () => {
           const m = await import('./commands/dev.ts');
-          return { help: m.DEV_USAGE, run: m.runDev };
+          return { run: m.runDev };
         },
       };
     default:
-      return { hostsIsolates: false, load: () => controlCommand(name) };
+      return controlCommand(name);
   }
 }
 
 /** `flotilla --help`: `start`, then the app developer's commands. */
 async function usage(): Promise<string> {
-  const [start, table] = await Promise.all([
-    import('./commands/start.ts'),
-    import('./commands.ts'),
-  ]);
-  return `${start.START_USAGE}\n${table.COMMANDS_USAGE}`;
+  const table = await import('./commands.ts');
+  return `${START_USAGE}\n${table.COMMANDS_USAGE}`;
+}
+
+/** `argv` as a shell command line to copy. */
+function shellLine(argv: string[]): string {
+  return argv
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
+    .join(' ');
+}
+
+/**
+ * Why this Node cannot run `flotilla <argv>`, a command that hosts isolates,
+ * with the commands that fix it; `undefined` when it can.
+ */
+function isolateHostProblem(argv: string[]): string | undefined {
+  const node = process.versions.node;
+  const onHostNode = Number(node.split('.')[0]) === ISOLATE_HOST_NODE_MAJOR;
+  const missing = missingIsolateHostPackages();
+  if (onHostNode && missing.length === 0) return undefined;
+  const withNode = `npx -y -p node@${ISOLATE_HOST_NODE_MAJOR} --`;
+  const lines = [
+    onHostNode
+      ? `flotilla ${argv[0]} runs apps in isolates and needs ${missing.join(', ')}, which npm ` +
+        `leaves out whenever it runs on another Node than ${ISOLATE_HOST_NODE_MAJOR} ` +
+        `(it last did here). Install them with Node ${ISOLATE_HOST_NODE_MAJOR}:`
+      : `flotilla ${argv[0]} runs apps in isolates (isolated-vm), which need Node ` +
+        `${ISOLATE_HOST_NODE_MAJOR}; this is Node ${node}. Run it with Node ` +
+        `${ISOLATE_HOST_NODE_MAJOR} from npm:`,
+  ];
+  if (missing.length > 0) {
+    lines.push(
+      `  ${withNode} npm install${onHostNode ? '' : `      (adds ${missing.join(', ')})`}`,
+    );
+  }
+  if (!onHostNode) {
+    lines.push(
+      `  ${withNode} flotilla ${shellLine(argv)}`,
+      'build, publish and the other commands run on Node 20 or later.',
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /**
  * Runs the `flotilla` CLI. Resolves with the exit code once the process
  * should exit (after draining on SIGTERM / SIGINT). A command that hosts
- * isolates first gives the process the isolate-host Node flags it lacks
- * (re-executing it, same PID).
+ * isolates first checks that this Node can host them (else it prints how to
+ * run it and resolves with 1) and gives the process the isolate-host Node
+ * flags it lacks (re-executing it, same PID).
  */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -81,16 +135,24 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 1 : 0;
   }
   const command = commandNamed(name);
-  const runnable = await command.load();
-  if (runnable === undefined) {
+  const help = await command.help();
+  if (help === undefined) {
     process.stderr.write(`flotilla: unknown command "${name}"\n\n${await usage()}`);
     return 2;
   }
   if (rest.includes('-h') || rest.includes('--help')) {
-    process.stdout.write(runnable.help);
+    process.stdout.write(help);
     return 0;
   }
-  if (command.hostsIsolates) execWithIsolateHostFlags();
+  if (command.hostsIsolates) {
+    const problem = isolateHostProblem(argv);
+    if (problem !== undefined) {
+      process.stderr.write(problem);
+      return 1;
+    }
+    execWithIsolateHostFlags();
+  }
+  const runnable = await command.load();
   return runnable.run(rest, {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),

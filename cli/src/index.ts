@@ -9,10 +9,10 @@
 export {
   parseStartArgs,
   runStart,
-  START_USAGE,
   type StartCommand,
   type StartExtras,
 } from './commands/start.ts';
+export { START_USAGE } from './commands/usage.ts';
 export { type CommandIo, EXIT, runCommand } from './commands.ts';
 export {
   type PurgeConnection,

@@ -4,8 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import type ivm from 'isolated-vm';
 
-const GUEST_ENTRY = fileURLToPath(new URL('./guest/prelude.ts', import.meta.url));
-const guestFile = (name: string) => fileURLToPath(new URL(`./guest/${name}`, import.meta.url));
+/** `.ts` from source; the installed package bundles tsc's output of the same files (dist/guest/). */
+const GUEST_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const guestFile = (name: string) =>
+  fileURLToPath(new URL(`./guest/${name}${GUEST_EXT}`, import.meta.url));
+const GUEST_ENTRY = guestFile('prelude');
 /** whatwg-url's own tr46, for lazy-tr46.ts to load when a host needs UTS #46. */
 const REAL_TR46 = createRequire(createRequire(import.meta.url).resolve('whatwg-url')).resolve(
   'tr46',
@@ -44,13 +47,13 @@ export function guestPreludeSource(): string {
     keepNames: true,
     alias: {
       // The URL Standard's ASCII fast path before the 240 KB UTS #46 module (see the file).
-      tr46: guestFile('lazy-tr46.ts'),
+      tr46: guestFile('lazy-tr46'),
       '@flotilla-guest/real-tr46': REAL_TR46,
       // Legacy multi-byte encodings the URL API never uses (see the file).
-      '@exodus/bytes/encoding.js': guestFile('no-legacy-encodings.ts'),
+      '@exodus/bytes/encoding.js': guestFile('no-legacy-encodings'),
     },
     // Libraries bind TextEncoder, TextDecoder and SharedArrayBuffer to the prelude's (see the file).
-    inject: [guestFile('lib-globals.ts')],
+    inject: [guestFile('lib-globals')],
   });
   const file = result.outputFiles?.[0];
   if (!file) throw new Error('esbuild produced no guest prelude');

@@ -116,3 +116,14 @@ describe('execWithIsolateHostFlags', () => {
     expect(execWithIsolateHostFlags()).toBeUndefined();
   });
 });
+
+describe('missingIsolateHostPackages', () => {
+  it('names none where the runtime was installed on Node 24 (this workspace)', async () => {
+    const script = `import { missingIsolateHostPackages } from ${JSON.stringify(MODULE)};
+process.stdout.write(JSON.stringify(missingIsolateHostPackages()));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '--eval', script], {
+      timeout: 10_000,
+    });
+    expect(JSON.parse(stdout)).toEqual([]);
+  });
+});

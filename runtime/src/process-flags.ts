@@ -1,4 +1,12 @@
+import { createRequire } from 'node:module';
 import { FlotillaError } from '@flotilla/protocol';
+
+/**
+ * The Node major version that hosts isolates: isolated-vm 7 is built for it
+ * only. Everything else (build, publish, the control commands) runs on
+ * Node 20 or later.
+ */
+export const ISOLATE_HOST_NODE_MAJOR = 24;
 
 /**
  * Node flags every process hosting isolates runs with: the one list that the
@@ -63,10 +71,10 @@ export function execWithIsolateHostFlags(): void {
 export function assertIsolateHostProcess(): string[] {
   const major = Number(process.versions.node.split('.')[0]);
   const how = `start it as: node ${ISOLATE_HOST_FLAGS.join(' ')} <script> (the flotilla CLI adds them itself)`;
-  if (major !== 24) {
+  if (major !== ISOLATE_HOST_NODE_MAJOR) {
     throw new FlotillaError(
       'FLOTILLA_ERR_PROCESS_FLAGS',
-      `this process hosts isolated-vm isolates and needs Node 24 LTS, but runs Node ${process.versions.node}; use node_modules/.bin/node after install`,
+      `this process hosts isolated-vm isolates and needs Node ${ISOLATE_HOST_NODE_MAJOR} LTS, but runs Node ${process.versions.node} (e.g. npx -y -p node@${ISOLATE_HOST_NODE_MAJOR} -- <command>)`,
     );
   }
   const flags = flagsInEffect();
@@ -88,4 +96,26 @@ export function assertIsolateHostProcess(): string[] {
     );
   }
   return warnings;
+}
+
+/**
+ * The packages hosting isolates needs that are not installed: this
+ * package's `optionalDependencies` (isolated-vm and the guest's URL library),
+ * which install only on Node 24: npm leaves them out (and removes them)
+ * whenever it runs on an older Node. `npm install` with Node 24 adds them.
+ */
+export function missingIsolateHostPackages(): string[] {
+  // `../package.json` from src/ and from dist/ alike.
+  const own = createRequire(import.meta.url)('../package.json') as {
+    optionalDependencies?: Record<string, string>;
+  };
+  return Object.keys(own.optionalDependencies ?? {}).filter((name) => {
+    try {
+      // Resolved as the runtime imports it (ESM: no NODE_PATH, no global folders).
+      import.meta.resolve(name);
+      return false;
+    } catch (err) {
+      return (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
+    }
+  });
 }

@@ -119,7 +119,11 @@ const BACKEND_OUTCOMES = new Set([
   'error',
 ]);
 
-const THREAD_FILE = new URL('./render-thread.ts', import.meta.url).href;
+/** The piscina thread's script: `.ts` from source, `.js` in the installed package (dist/). */
+const THREAD_FILE = new URL(
+  import.meta.url.endsWith('.ts') ? './render-thread.ts' : './render-thread.js',
+  import.meta.url,
+).href;
 
 /** Deployments whose declared backends a worker remembers (immutable, so never stale). */
 const MAX_DECLARED_BACKENDS = 4096;

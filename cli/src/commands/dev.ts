@@ -19,23 +19,6 @@ import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { buildProject } from '@flotilla/sdk/build';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
-/** What `flotilla dev --help` prints. */
-export const DEV_USAGE = `Usage: flotilla dev [--dir <app>] [--port <n>] [--cache on|off] [--no-watch]
-
-Builds the app in --dir (default: the current directory), runs it on an
-embedded fleet at http://127.0.0.1:<port>/<app>/ and http://<app>.localhost:<port>/,
-and rebuilds and re-publishes it on every change (a failed build keeps the
-last good deployment serving).
-
-Options:
-  --dir <dir>        app directory holding flotilla.config.json   (default: .)
-  --port <n>         shield port, 0 = any free port                (default: 3000)
-  --cache on|off     the shield's L2 cache, as in production        (default: off)
-  --no-watch         build and serve once, no rebuilds
-  --log-format <f>   text | json                                   (default: text)
-  --log-level <l>    trace | debug | info | warn | error | fatal | silent (default: info)
-`;
-
 /** Paths whose changes never trigger a rebuild (React Router's own output, build/ and .react-router/, too). */
 const IGNORED =
   /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router)([\\/]|$)|^build([\\/]|$)/;

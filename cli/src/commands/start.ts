@@ -23,55 +23,13 @@ import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import type { CommandIo } from './context.ts';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
-/** This CLI's script: the worker processes a local autoscaler starts run it. */
-const CLI_BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
-
-/** What `flotilla start --help` prints. */
-export const START_USAGE = `Usage: flotilla start [options]
-
-Starts the fleet. Without --nats, everything runs in this process on an
-in-process transport and serves on http://127.0.0.1:3000 what is published
-to its in-memory control plane: \`./run start\` adds the example apps,
-\`flotilla dev\` yours.
-With --nats, this process plays one role against a real NATS server.
-
-Options:
-  --nats <url>          NATS server(s), comma-separated (enables --role)
-  --role <role>         shield | scheduler | worker (with --nats)
-  --region <name>       region name                          (default: local)
-  --host <addr>         interface to listen on               (default: 127.0.0.1)
-  --port <n>            shield port, 0 = any free port        (default: 3000)
-  --admin-port <n>      /healthz and /metrics port of scheduler and worker roles (default: 0, any)
-  --store <dir>         where workers keep fetched bundles   (default: .flotilla/store)
-  --no-examples         ignored (kept for old scripts: flotilla start never publishes the example apps)
-  --domain <d>          environment hosts <app>.<d> and <env>.<app>.<d> (default: localhost)
-  --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
-  --workers <n>         worker instances in the embedded fleet (default: 2)
-  --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
-  --timeout-ms <n>      request deadline at the shield, ms   (default: 10000)
-  --cpu-ms <n>          CPU per render before the isolate is killed (default: 1000)
-  --wall-ms <n>         wall time per render                 (default: 10000)
-  --heap-mb <n>         heap per isolate                     (default: 128)
-  --autoscale <mode>    scheduler: off | local (start/drain worker processes here) | kubernetes
-                        (export flotilla_autoscaler_desired_workers for KEDA/HPA) (default: off)
-  --min-workers <n>     autoscaler minimum                   (default: 2)
-  --max-workers <n>     autoscaler maximum                   (default: 8)
-  --exit-with-parent    worker: drain and exit when stdin closes (used by the local supervisor)
-  --secondary-region <r>  shield: region to fail over to when the primary has no scheduler
-  --no-cache            shield: forward every request (no L2 cache)
-  --cache-mb <n>        shield: memory of the L2 cache, MiB            (default: 256)
-  --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
-  --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
-  --public-host <h>     shield: host every redirect and absolute URL uses (behind a CDN)
-  --https-redirect      shield: redirect plain-HTTP requests to https://<public host>
-  --trusted-proxies <l> shield: comma-separated IPs/CIDRs (or loopback, private) whose forwarding headers count
-  --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
-  --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
-  --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
-  --log-format <f>      text | json: every line, the bundles' console lines too (default: text)
-  --log-level <l>       trace | debug | info | warn | error | fatal | silent (default: info)
-  -h, --help            show this help
-`;
+/**
+ * This CLI's script: the worker processes a local autoscaler starts run it
+ * (`bin.ts` from source, `bin.js` in the installed package).
+ */
+const CLI_BIN = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../bin.ts' : '../bin.js', import.meta.url),
+);
 
 function int(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

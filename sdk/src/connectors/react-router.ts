@@ -33,11 +33,11 @@ import {
   formatBytes,
   writeBuild,
 } from '../build.ts';
-import { checkOutDir } from '../build-output.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { bundleEntry } from '../build-bundle.ts';
 import { buildFailure } from '../build-errors.ts';
+import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
 import { type ReactRouterBuildReport, runReactRouterBuild } from './react-router-vite.ts';

@@ -9,6 +9,8 @@ import { rmSync } from 'node:fs';
  */
 
 const liveChildren = new Set<ChildProcess>();
+/** Process groups started with their leader (their other processes may outlive it). */
+const liveGroups = new Set<number>();
 const tempDirs = new Set<string>();
 const reapSignals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 let installed = false;
@@ -25,6 +27,14 @@ export function reapAll(): void {
     }
   }
   liveChildren.clear();
+  for (const pgid of liveGroups) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  liveGroups.clear();
   for (const dir of tempDirs) {
     try {
       rmSync(dir, { recursive: true, force: true });
@@ -54,10 +64,19 @@ function install(): void {
   for (const signal of reapSignals) process.on(signal, onSignal);
 }
 
-/** Tracks a child until it exits; it is SIGKILLed if the test process ends first. */
-export function trackChild(child: ChildProcess): void {
+/**
+ * Tracks a child until it exits; it is SIGKILLed if the test process ends
+ * first. With `group`, the child leads a process group of its own, and the
+ * whole group is SIGKILLed until its output closes (its last process is gone).
+ */
+export function trackChild(child: ChildProcess, options: { group?: boolean } = {}): void {
   install();
   liveChildren.add(child);
+  const pgid = child.pid;
+  if (options.group && pgid !== undefined) {
+    liveGroups.add(pgid);
+    child.once('close', () => liveGroups.delete(pgid));
+  }
   const forget = (): void => {
     liveChildren.delete(child);
   };

@@ -55,6 +55,23 @@ describe('spawnProcess', () => {
     ).rejects.toThrow(/no output line matched \/ready\/ within 300 ms.*\n.*still starting/);
   });
 
+  it('with processGroup, signals the whole group and waits for its last process', async () => {
+    // A parent that dies at once on SIGTERM and a child of its own that drains first, like npx
+    // and the command it runs.
+    const grandchild = `process.on('SIGTERM', () => { console.log('child draining'); setTimeout(() => { console.log('child done'); process.exit(0); }, 300); }); console.log('child ' + process.pid); setInterval(() => {}, 1000);`;
+    const parent = `require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(grandchild)}], { stdio: 'inherit' }); setInterval(() => {}, 1000);`;
+    const group = await spawnProcess({
+      command: process.execPath,
+      args: ['-e', parent],
+      readyPattern: /^child \d+$/,
+      processGroup: true,
+    });
+    const exit = await group.kill('SIGTERM');
+    expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
+    // `exited` waited for the child, which held the output until it was done.
+    expect(group.output()).toMatch(/child draining\nchild done$/);
+  });
+
   it('rejects when the command does not exist', async () => {
     await expect(spawnProcess({ command: '/nonexistent/bin', args: [] })).rejects.toThrow(
       /could not start bin \(\/nonexistent\/bin\).*ENOENT/,

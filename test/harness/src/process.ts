@@ -48,6 +48,14 @@ export interface SpawnProcessOptions {
    * @default 200
    */
   maxLogLines?: number;
+  /**
+   * Starts the child as the leader of a process group of its own: `kill()`
+   * signals the whole group (e.g. `npx` and the command it runs, as Ctrl-C
+   * in a terminal does), `exited` waits until every process of the group
+   * holding its output is gone, and the reaper kills the group.
+   * @default false
+   */
+  processGroup?: boolean;
 }
 
 /** A running (or finished) child process started by {@link spawnProcess}. */
@@ -95,14 +103,16 @@ class ChildProcessHandle implements ChildHandle {
   readonly exited: Promise<ProcessExit>;
   readonly #child: ChildProcess;
   readonly #log: LineLog;
+  readonly #group: boolean;
   #exitStatus: ProcessExit | undefined;
   #killTimer: NodeJS.Timeout | undefined;
 
-  constructor(child: ChildProcess, pid: number, name: string, log: LineLog) {
+  constructor(child: ChildProcess, pid: number, name: string, log: LineLog, group: boolean) {
     this.#child = child;
     this.pid = pid;
     this.name = name;
     this.#log = log;
+    this.#group = group;
     this.exited = new Promise((resolve) => {
       let settled = false;
       const settle = (): void => {
@@ -117,9 +127,12 @@ class ChildProcessHandle implements ChildHandle {
         resolve(status);
       };
       child.once('close', settle);
-      child.once('exit', () => {
-        setTimeout(settle, STDIO_DRAIN_MS).unref();
-      });
+      // A group's other processes hold its output until they are gone.
+      if (!group) {
+        child.once('exit', () => {
+          setTimeout(settle, STDIO_DRAIN_MS).unref();
+        });
+      }
     });
   }
 
@@ -174,18 +187,24 @@ class ChildProcessHandle implements ChildHandle {
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<ProcessExit> {
     const child = this.#child;
-    if (this.#exitStatus !== undefined || child.exitCode !== null || child.signalCode !== null) {
-      return this.exited;
-    }
+    const running = () =>
+      this.#group
+        ? this.#exitStatus === undefined
+        : child.exitCode === null && child.signalCode === null;
+    if (this.#exitStatus !== undefined || !running()) return this.exited;
+    const send = (s: NodeJS.Signals) => {
+      try {
+        if (this.#group) process.kill(-this.pid, s);
+        else child.kill(s);
+      } catch {
+        // exited in the meantime
+      }
+    };
     child.ref();
-    try {
-      child.kill(signal);
-    } catch {
-      // exited in the meantime
-    }
+    send(signal);
     if (this.#killTimer === undefined && signal !== 'SIGKILL') {
       this.#killTimer = setTimeout(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        if (running()) send('SIGKILL');
       }, KILL_ESCALATION_MS);
     }
     return this.exited;
@@ -241,12 +260,14 @@ export async function spawnProcess(options: SpawnProcessOptions): Promise<ChildH
   const name = options.name ?? basename(options.command);
   const log = new LineLog(options.maxLogLines ?? 200);
   const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+  const group = options.processGroup ?? false;
   const child = spawn(options.command, options.args, {
     cwd: options.cwd,
     env,
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: group,
   });
-  trackChild(child);
+  trackChild(child, { group });
   if (child.stdout) log.attach(child.stdout);
   if (child.stderr) log.attach(child.stderr);
   child.stdin?.on('error', () => {});
@@ -256,7 +277,7 @@ export async function spawnProcess(options: SpawnProcessOptions): Promise<ChildH
 
   const pid = child.pid;
   if (pid === undefined) throw new Error(`spawnProcess: ${name} has no pid after spawn`);
-  const handle = new ChildProcessHandle(child, pid, name, log);
+  const handle = new ChildProcessHandle(child, pid, name, log, group);
 
   if (options.readyPattern !== undefined) {
     try {
