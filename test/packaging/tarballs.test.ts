@@ -179,6 +179,55 @@ describe('the published packages, installed with plain npm outside the workspace
   );
 
   it(
+    '`npx flotilla init` refuses to overwrite a config, and scaffolds an app in an empty directory that builds',
+    async () => {
+      const again = await npx(['flotilla', 'init']);
+      expect(again.code, shown('npx flotilla init', again)).toBe(5);
+      expect(again.stderr).toContain('flotilla.config.json');
+
+      const fresh = await mkdtemp(join(tmpdir(), 'flotilla-init-'));
+      try {
+        ok(
+          'npx flotilla init --template react',
+          await npx(['flotilla', 'init', '--dir', fresh, '--template', 'react']),
+        );
+        const pkg = JSON.parse(await readFile(join(fresh, 'package.json'), 'utf8')) as {
+          dependencies: Record<string, string>;
+        };
+        expect(pkg.dependencies['@flotilla/sdk']).toBe('^0.2.0');
+        // The packages are not on the registry here: install the tarballs in their place.
+        ok(
+          'npm install (scaffolded app)',
+          await userRun('npm', ['install', ...packed.map((p) => p.tarball)], {
+            cwd: fresh,
+            node: 'system',
+            timeoutMs: INSTALL_MS,
+          }),
+        );
+        const build = ok(
+          'npx flotilla build (scaffolded app)',
+          await userRun('npx', ['flotilla', 'build'], {
+            cwd: fresh,
+            node: 'system',
+            timeoutMs: COMMAND_MS,
+          }),
+        );
+        expect(build.stdout).toMatch(/^built \S+ into /);
+        const manifest = JSON.parse(
+          await readFile(join(fresh, '.flotilla', 'build', 'manifest.json'), 'utf8'),
+        ) as { framework: string; assets: Array<{ path: string }> };
+        expect(manifest.framework).toBe('react');
+        expect(manifest.assets.map((a) => a.path)).toEqual(
+          expect.arrayContaining([expect.stringMatching(/^\/assets\/client\/main-/)]),
+        );
+      } finally {
+        await rm(fresh, { recursive: true, force: true });
+      }
+    },
+    INSTALL_MS,
+  );
+
+  it(
     'answers `flotilla dev` on a Node other than 24 with the command to use, not a stack trace',
     async () => {
       const res = await npx(['flotilla', 'dev', '--port', '0']);
@@ -217,6 +266,13 @@ describe('the published packages, installed with plain npm outside the workspace
       });
       const page = await httpRequest(shield, '/p/7', { host });
       expect(page.body).toContain(`<h1>${findProduct(7)?.name}</h1>`);
+      // The page hydrates: its loader data and its browser code, served by the shield.
+      expect(page.body).toContain('<script type="application/json" id="flotilla-data">');
+      const script = /<script type="module" src="([^"]+)"/.exec(page.body)?.[1];
+      expect(script).toMatch(/^\/assets\/client\/main-[\w-]+\.js$/);
+      const js = await httpRequest(shield, script as string, { host });
+      expect(js.status).toBe(200);
+      expect(js.headers['cache-control']).toContain('immutable');
       const missing = await httpRequest(shield, '/nope', { host });
       expect(missing.status).toBe(404);
       await fleet.stop();
