@@ -267,7 +267,7 @@ describe('the published packages, installed with plain npm outside the workspace
       const page = await httpRequest(shield, '/p/7', { host });
       expect(page.body).toContain(`<h1>${findProduct(7)?.name}</h1>`);
       // The page hydrates: its loader data and its browser code, served by the shield.
-      expect(page.body).toContain('<script type="application/json" id="flotilla-data">');
+      expect(page.body).toContain('<script type="application/json" id="flotilla-data"');
       const script = /<script type="module" src="([^"]+)"/.exec(page.body)?.[1];
       expect(script).toMatch(/^\/assets\/client\/main-[\w-]+\.js$/);
       const js = await httpRequest(shield, script as string, { host });
