@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance as nodePerformance } from 'node:perf_hooks';
 import { BroadcastChannel } from 'node:worker_threads';
+import type { Heartbeat, RegionSubjects, RenderResult, WireMessage } from '@flotilla/protocol';
 import {
   decodePrewarmRequest,
   decodeRenderRequest,
@@ -11,16 +12,12 @@ import {
   errorKind,
   FlotillaError,
   fromWireError,
-  type Heartbeat,
   InvalidOptionError,
   isSubjectToken,
   positiveInt,
-  type RegionSubjects,
-  type RenderResult,
   regionSubjects,
   required,
   toWireError,
-  type WireMessage,
 } from '@flotilla/protocol';
 import {
   DEFAULT_LIMITS,
