@@ -5,7 +5,7 @@
  * retried when another writer got in first; watchers see each change as
  * the store pushes it.
  */
-import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import { byKey, type Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
 import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';
@@ -33,7 +33,7 @@ export interface EnvironmentsOptions {
   catalog: Catalog;
   /** Attempts of a compare-and-set update before giving up with `FLOTILLA_ERR_CONFLICT`. */
   casAttempts: number;
-  log: (line: Record<string, unknown>) => void;
+  log: LogFn;
 }
 
 /** Promotes, rolls back, configures and watches environments. */

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
+import type { LogFn } from '@flotilla/protocol';
 import { FlotillaError, InvalidOptionError, nonEmptyString, required } from '@flotilla/protocol';
 import { blobName } from './blobs.ts';
 import { hashFile, verifiedFileStream } from './build-files.ts';
@@ -114,7 +115,7 @@ export interface PublisherOptions {
   catalog: Catalog;
   /** Blobs uploaded at once. */
   uploadConcurrency: number;
-  log: (line: Record<string, unknown>) => void;
+  log: LogFn;
   /** Promotes a published deployment (`PublishOptions.env`). */
   promote: (deploymentId: string, env: string) => Promise<EnvironmentRecord>;
   /** The preview host of a deployment. */
