@@ -4,6 +4,7 @@ import {
   type Heartbeat,
   InvalidOptionError,
   isLost,
+  type LogFn,
   nonNegativeInt,
   positiveInt,
   regionSubjects,
@@ -71,7 +72,7 @@ export interface AutoscalerOptions {
   /** prom-client registry for the `flotilla_autoscaler_*` metrics. @default a private Registry */
   registry?: Registry;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
   /** Monotonic clock, ms. @default performance.now */
   clock?: () => number;
 }
@@ -126,7 +127,7 @@ export class Autoscaler {
   readonly #staleAfterMs: number | undefined;
   readonly #queuedDemand: () => number;
   readonly #metrics: AutoscalerMetrics;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #clock: () => number;
   readonly #workers = new Map<string, Seen>();
   readonly #unsubscribe: Array<() => void> = [];

@@ -1,10 +1,11 @@
+import type { LogFn } from '@flotilla/protocol';
 import type { Actuator } from './actuator.ts';
 import { fn } from './options.ts';
 
 /** Options of {@link KubernetesActuator}. */
 export interface KubernetesActuatorOptions {
   /** Structured log sink (one line per change of the desired count). @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /**
@@ -19,7 +20,7 @@ export interface KubernetesActuatorOptions {
  */
 export class KubernetesActuator implements Actuator {
   readonly kind = 'kubernetes';
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   #desired: number | undefined;
 
   constructor(options: KubernetesActuatorOptions = {}) {

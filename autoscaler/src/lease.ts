@@ -1,3 +1,4 @@
+import type { LogFn } from '@flotilla/protocol';
 import { InvalidOptionError, nonEmptyString, positiveInt, required } from '@flotilla/protocol';
 import { JetStreamApiCodes } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
@@ -168,7 +169,7 @@ export interface LeaderLeaseOptions {
   /** Wall clock for the informational times in the record, epoch ms. @default Date.now */
   wallClock?: () => number;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 const encoder = new TextEncoder();
@@ -214,7 +215,7 @@ export class LeaderLease {
   readonly #guardMs: number;
   readonly #clock: () => number;
   readonly #wallClock: () => number;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #acquired = new Set<() => void>();
   readonly #lost = new Set<(reason: LeaseLossReason) => void>();
   #started = false;

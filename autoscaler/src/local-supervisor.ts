@@ -1,4 +1,4 @@
-import { InvalidOptionError, nonNegativeInt, positiveInt } from '@flotilla/protocol';
+import { InvalidOptionError, type LogFn, nonNegativeInt, positiveInt } from '@flotilla/protocol';
 import type { Actuator } from './actuator.ts';
 import { fn, requiredFn } from './options.ts';
 import {
@@ -61,7 +61,7 @@ export interface LocalSupervisorOptions {
    */
   initialWorkers?: number;
   /** Structured log sink for progress lines. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
   /** Monotonic clock, ms. @default performance.now */
   clock?: () => number;
 }
@@ -120,7 +120,7 @@ export class LocalSupervisor implements Actuator {
   readonly #maxRestartDelayMs: number;
   readonly #stableAfterMs: number;
   readonly #standbyGraceMs: number;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #clock: () => number;
   readonly #children = new Set<Child>();
   readonly #waiters = new Set<() => void>();

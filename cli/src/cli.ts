@@ -49,27 +49,25 @@ function controlCommand(name: string): CliCommand {
   };
 }
 
+/** A command that hosts isolates: its usage, and `load` imports its `run`. */
+function isolateHostCommand(usage: string, load: () => Promise<Runnable['run']>): CliCommand {
+  return {
+    hostsIsolates: true,
+    help: async () => usage,
+    load: async () => ({ run: await load() }),
+  };
+}
+
 /** The command called `name`. */
 function commandNamed(name: string): CliCommand {
   switch (name) {
     case 'start':
-      return {
-        hostsIsolates: true,
-        help: async () => START_USAGE,
-        load: async () => {
-          const m = await import('./commands/start.ts');
-          return { run: (args, io) => m.runStart(args, io) };
-        },
-      };
+      return isolateHostCommand(
+        START_USAGE,
+        async () => (await import('./commands/start.ts')).runStart,
+      );
     case 'dev':
-      return {
-        hostsIsolates: true,
-        help: async () => DEV_USAGE,
-        load: async () => {
-          const m = await import('./commands/dev.ts');
-          return { run: m.runDev };
-        },
-      };
+      return isolateHostCommand(DEV_USAGE, async () => (await import('./commands/dev.ts')).runDev);
     default:
       return controlCommand(name);
   }

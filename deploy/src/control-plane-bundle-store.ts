@@ -6,6 +6,7 @@ import {
   FlotillaError,
   InvalidOptionError,
   isSubjectToken,
+  type LogFn,
   nonEmptyString,
   required,
 } from '@flotilla/protocol';
@@ -47,7 +48,7 @@ export interface ControlPlaneBundleStoreOptions {
   /** Local directory where bundles are written (created when missing). */
   cacheDir: string;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 interface Base {
@@ -75,7 +76,7 @@ export class ControlPlaneBundleStore {
   /** The cache directory (absolute). */
   readonly cacheDir: string;
   readonly #plane: ControlPlane;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #bases = new Map<string, Promise<Base>>();
   readonly #environments = new Map<string, EnvironmentRecord>();
   #watch: EnvironmentWatch | undefined;

@@ -2,6 +2,7 @@ import type { Manifest } from '@flotilla/manifest';
 import {
   FlotillaError,
   InvalidOptionError,
+  type LogFn,
   nonEmptyString,
   positiveInt,
   required,
@@ -42,7 +43,7 @@ export interface ControlPlaneOptions {
    */
   casAttempts?: number;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /**
@@ -66,7 +67,7 @@ export class ControlPlane {
   /** Domain of preview hosts. */
   readonly previewDomain: string;
   readonly #store: ControlStore;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #catalog: Catalog;
   readonly #environments: Environments;
   readonly #publisher: Publisher;

@@ -5,7 +5,7 @@
  * retried when another writer got in first; watchers see each change as
  * the store pushes it.
  */
-import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import { byKey, type Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
 import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';
@@ -33,27 +33,22 @@ export interface EnvironmentsOptions {
   catalog: Catalog;
   /** Attempts of a compare-and-set update before giving up with `FLOTILLA_ERR_CONFLICT`. */
   casAttempts: number;
-  log: (line: Record<string, unknown>) => void;
+  log: LogFn;
 }
 
 /** Promotes, rolls back, configures and watches environments. */
 export class Environments {
-  readonly #store: ControlStore;
-  readonly #catalog: Catalog;
-  readonly #casAttempts: number;
-  readonly #log: (line: Record<string, unknown>) => void;
+  /** The control plane whose environments it keeps: its store, catalog and settings. */
+  readonly #plane: EnvironmentsOptions;
 
   constructor(options: EnvironmentsOptions) {
-    this.#store = options.store;
-    this.#catalog = options.catalog;
-    this.#casAttempts = options.casAttempts;
-    this.#log = options.log;
+    this.#plane = options;
   }
 
   /** See {@link ControlPlane.promote}. */
   async promote(deploymentId: string, env: string): Promise<EnvironmentRecord> {
     token('env', env);
-    const deployment = await this.#catalog.deployment(deploymentId);
+    const deployment = await this.#plane.catalog.deployment(deploymentId);
     if (deployment === undefined) {
       throw new FlotillaError(
         'FLOTILLA_ERR_NOT_FOUND',
@@ -80,7 +75,7 @@ export class Environments {
       const { split: _ended, ...rest } = current;
       return { ...rest, deploymentId, history: history.slice(0, MAX_HISTORY), updatedAt: now };
     });
-    this.#log({ msg: 'promoted', app: deployment.app, env, deploymentId });
+    this.#plane.log({ msg: 'promoted', app: deployment.app, env, deploymentId });
     return record;
   }
 
@@ -99,7 +94,7 @@ export class Environments {
       // Skip deployments deleted since (deleteDeployment prunes histories, this is a safety net).
       while (
         history.length > 0 &&
-        (await this.#catalog.deployment(history[0] as string)) === undefined
+        (await this.#plane.catalog.deployment(history[0] as string)) === undefined
       ) {
         history.shift();
       }
@@ -114,7 +109,7 @@ export class Environments {
       const { split: _ended, ...rest } = current;
       return { ...rest, deploymentId: previous, history, updatedAt: now };
     });
-    this.#log({ msg: 'rolled back', app, env, deploymentId: record.deploymentId });
+    this.#plane.log({ msg: 'rolled back', app, env, deploymentId: record.deploymentId });
     return record;
   }
 
@@ -152,7 +147,7 @@ export class Environments {
           );
       }
       if (p.backends !== undefined) {
-        const manifest = await this.#catalog.manifest(current.deploymentId);
+        const manifest = await this.#plane.catalog.manifest(current.deploymentId);
         const declared = Object.keys(manifest.backends);
         for (const [name, origin] of Object.entries(p.backends)) {
           if (!Object.hasOwn(manifest.backends, name)) {
@@ -196,17 +191,17 @@ export class Environments {
       try {
         onChange(list);
       } catch (err) {
-        this.#log({ msg: 'environment listener failed', error: (err as Error).message });
+        this.#plane.log({ msg: 'environment listener failed', error: (err as Error).message });
       }
     };
-    const watch = this.#store.watch('env.', (event) => {
+    const watch = this.#plane.store.watch('env.', (event) => {
       if (event.value === undefined) {
         if (!current.delete(event.key)) return;
       } else {
         try {
           current.set(event.key, decodeEnvironment(event.key, event.value, event.revision));
         } catch (err) {
-          this.#log({
+          this.#plane.log({
             msg: 'bad environment record',
             key: event.key,
             error: (err as Error).message,
@@ -235,21 +230,23 @@ export class Environments {
    * history forget it (it was deleted). A failure is logged, not thrown.
    */
   async forget(app: string, id: string): Promise<void> {
-    for (const env of await this.#catalog.environments(app)) {
+    for (const env of await this.#plane.catalog.environments(app)) {
       if (!env.history.includes(id)) continue;
       await this.#updateEnvironment(env.app, env.env, async (current, now) =>
         current === undefined || !current.history.includes(id)
           ? current
           : { ...current, history: current.history.filter((h) => h !== id), updatedAt: now },
       ).catch((err: unknown) => {
-        this.#log({ msg: 'history prune failed', id, env: env.env, error: String(err) });
+        this.#plane.log({ msg: 'history prune failed', id, env: env.env, error: String(err) });
       });
     }
   }
 
   /** Every deployment of a split exists and belongs to `app`. */
   async #checkSplitDeployments(app: string, split: SplitEntry[]): Promise<void> {
-    const records = await Promise.all(split.map((e) => this.#catalog.deployment(e.deploymentId)));
+    const records = await Promise.all(
+      split.map((e) => this.#plane.catalog.deployment(e.deploymentId)),
+    );
     for (const [i, entry] of split.entries()) {
       const record = records[i];
       if (record === undefined) {
@@ -282,8 +279,8 @@ export class Environments {
   ): Promise<EnvironmentRecord> {
     const key = environmentKey(app, env);
     let lastConflict: unknown;
-    for (let attempt = 0; attempt < this.#casAttempts; attempt++) {
-      const entry = await this.#store.get(key);
+    for (let attempt = 0; attempt < this.#plane.casAttempts; attempt++) {
+      const entry = await this.#plane.store.get(key);
       const current = entry && decodeEnvironment(key, entry.value, entry.revision);
       const next = await change(current, new Date().toISOString());
       if (next === undefined) {
@@ -293,8 +290,8 @@ export class Environments {
       try {
         const revision =
           entry === undefined
-            ? await this.#store.create(key, encodeEnvironment(next))
-            : await this.#store.update(key, encodeEnvironment(next), entry.revision);
+            ? await this.#plane.store.create(key, encodeEnvironment(next))
+            : await this.#plane.store.update(key, encodeEnvironment(next), entry.revision);
         return { ...next, revision };
       } catch (err) {
         if (!(err instanceof StoreConflictError)) throw err;
@@ -305,7 +302,7 @@ export class Environments {
     }
     throw new FlotillaError(
       CONFLICT_CODE,
-      `environment ${env} of ${app} kept changing under ${this.#casAttempts} attempts to update it; try again`,
+      `environment ${env} of ${app} kept changing under ${this.#plane.casAttempts} attempts to update it; try again`,
       { cause: lastConflict },
     );
   }

@@ -1,3 +1,4 @@
+import type { LogFn } from '@flotilla/protocol';
 import { InvalidOptionError, nonEmptyString, positiveInt, required } from '@flotilla/protocol';
 import { JetStreamApiCodes } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
@@ -51,7 +52,7 @@ export interface JetStreamControlStoreOptions {
    */
   watchRetryMs?: number;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /** True when `err` is a JetStream compare-and-set conflict ("wrong last sequence"). */
@@ -93,14 +94,9 @@ export class JetStreamControlStore implements ControlStore {
   readonly #kv: KV;
   readonly #objects: ObjectStore;
   readonly #watchRetryMs: number;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
 
-  private constructor(
-    kv: KV,
-    objects: ObjectStore,
-    watchRetryMs: number,
-    log: (line: Record<string, unknown>) => void,
-  ) {
+  private constructor(kv: KV, objects: ObjectStore, watchRetryMs: number, log: LogFn) {
     this.#kv = kv;
     this.#objects = objects;
     this.#watchRetryMs = watchRetryMs;

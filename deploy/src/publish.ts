@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
+import type { LogFn } from '@flotilla/protocol';
 import { FlotillaError, InvalidOptionError, nonEmptyString, required } from '@flotilla/protocol';
 import { blobName } from './blobs.ts';
 import { hashFile, verifiedFileStream } from './build-files.ts';
@@ -114,7 +115,7 @@ export interface PublisherOptions {
   catalog: Catalog;
   /** Blobs uploaded at once. */
   uploadConcurrency: number;
-  log: (line: Record<string, unknown>) => void;
+  log: LogFn;
   /** Promotes a published deployment (`PublishOptions.env`). */
   promote: (deploymentId: string, env: string) => Promise<EnvironmentRecord>;
   /** The preview host of a deployment. */
@@ -123,20 +124,11 @@ export interface PublisherOptions {
 
 /** Publishes builds as immutable, content-addressed deployments. */
 export class Publisher {
-  readonly #store: ControlStore;
-  readonly #catalog: Catalog;
-  readonly #uploadConcurrency: number;
-  readonly #log: (line: Record<string, unknown>) => void;
-  readonly #promote: (deploymentId: string, env: string) => Promise<EnvironmentRecord>;
-  readonly #previewHost: (deploymentId: string) => string;
+  /** The control plane it publishes into: its store, catalog, settings and callbacks. */
+  readonly #plane: PublisherOptions;
 
   constructor(options: PublisherOptions) {
-    this.#store = options.store;
-    this.#catalog = options.catalog;
-    this.#uploadConcurrency = options.uploadConcurrency;
-    this.#log = options.log;
-    this.#promote = options.promote;
-    this.#previewHost = options.previewHost;
+    this.#plane = options;
   }
 
   /** See {@link ControlPlane.publish}. */
@@ -158,7 +150,7 @@ export class Publisher {
       try {
         options.onProgress?.(p);
       } catch (err) {
-        this.#log({ msg: 'publish progress listener failed', error: (err as Error).message });
+        this.#plane.log({ msg: 'publish progress listener failed', error: (err as Error).message });
       }
     };
     signal?.throwIfAborted();
@@ -230,7 +222,7 @@ export class Publisher {
       progress({ phase: 'hash', done: ++hashed, total: files.length, file: file.label });
     }
 
-    let deployment = await this.#catalog.deployment(id);
+    let deployment = await this.#plane.catalog.deployment(id);
     let created = false;
     if (deployment !== undefined) {
       if (deployment.contentHash !== manifest.contentHash) throw this.#collision(id, deployment);
@@ -253,30 +245,30 @@ export class Publisher {
         ...(env === undefined ? {} : { publishedFor: env }),
       };
       try {
-        await this.#store.create(deploymentKey(id), encodeJson(record));
+        await this.#plane.store.create(deploymentKey(id), encodeJson(record));
         deployment = record;
         created = true;
       } catch (err) {
         if (!(err instanceof StoreConflictError)) throw err;
         // A concurrent publish of the same build committed first.
-        deployment = await this.#catalog.deployment(id);
+        deployment = await this.#plane.catalog.deployment(id);
         if (deployment === undefined) throw err;
         if (deployment.contentHash !== manifest.contentHash) throw this.#collision(id, deployment);
       }
       progress({ phase: 'commit', done: 2, total: 2 });
     }
-    this.#log({ msg: created ? 'deployment published' : 'deployment already published', id });
+    this.#plane.log({ msg: created ? 'deployment published' : 'deployment already published', id });
 
     let environment: EnvironmentRecord | undefined;
     if (env !== undefined) {
       progress({ phase: 'promote', done: 0, total: 1 });
-      environment = await this.#promote(id, env);
+      environment = await this.#plane.promote(id, env);
       progress({ phase: 'promote', done: 1, total: 1 });
     }
     return {
       deployment,
       created,
-      previewHost: this.#previewHost(id),
+      previewHost: this.#plane.previewHost(id),
       ...(environment === undefined ? {} : { environment }),
     };
   }
@@ -291,14 +283,14 @@ export class Publisher {
   async #commitManifest(id: string, manifest: Manifest): Promise<void> {
     const key = manifestKey(id);
     try {
-      await this.#store.create(key, encodeJson(manifest));
+      await this.#plane.store.create(key, encodeJson(manifest));
     } catch (err) {
       if (!(err instanceof StoreConflictError)) throw err;
       // Same content published concurrently (or an interrupted earlier publish): fine if identical.
-      const existing = await this.#store.get(key);
+      const existing = await this.#plane.store.get(key);
       const stored = existing && (decodeJson(key, existing.value) as Partial<Manifest>);
       if (stored === undefined) {
-        await this.#store.create(key, encodeJson(manifest));
+        await this.#plane.store.create(key, encodeJson(manifest));
       } else if (stored.contentHash !== manifest.contentHash) {
         throw new FlotillaError(
           CONFLICT_CODE,
@@ -317,16 +309,16 @@ export class Publisher {
     for (const file of files) if (!unique.has(file.hash)) unique.set(file.hash, file);
     const present = new Set<string>();
     await eachLimit([...unique.values()], 16, async (file) => {
-      if (await this.#store.blobHas(blobName(file.hash))) present.add(file.hash);
+      if (await this.#plane.store.blobHas(blobName(file.hash))) present.add(file.hash);
     });
     const missing = [...unique.values()].filter((f) => !present.has(f.hash));
     const total = missing.reduce((sum, f) => sum + f.bytes, 0);
     let done = 0;
     progress({ phase: 'upload', done, total });
-    await eachLimit(missing, this.#uploadConcurrency, async (file) => {
+    await eachLimit(missing, this.#plane.uploadConcurrency, async (file) => {
       signal?.throwIfAborted();
       let sent = 0;
-      await this.#store.blobPut(
+      await this.#plane.store.blobPut(
         blobName(file.hash),
         verifiedFileStream(file.path, file.label, file.hash),
         {

@@ -19,15 +19,12 @@
  * @module
  */
 import { isatty } from 'node:tty';
-import { InvalidOptionError } from '@flotilla/protocol';
+import { InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import { type DestinationStream, type Level, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 
-/** A structured log line: `msg`, an optional `level`, and any fields. */
-export type LogLine = Record<string, unknown>;
-
-/** Writes one {@link LogLine}. */
-export type LogFn = (line: LogLine) => void;
+/** The log line and the `log` option every component takes (defined in `@flotilla/protocol`). */
+export type { LogFn, LogLine } from '@flotilla/protocol';
 
 /** The output formats of `--log-format`. */
 export const LOG_FORMATS = ['text', 'json'] as const;

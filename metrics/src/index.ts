@@ -3,5 +3,5 @@
  *
  * @module
  */
-export { LATENCY_BUCKETS, metricSet } from './metric-set.ts';
+export { counter, gauge, histogram, LATENCY_BUCKETS, metricSet } from './metric-set.ts';
 export { type MetricConfig, sharedCounter, sharedGauge } from './shared-metrics.ts';

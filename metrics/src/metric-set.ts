@@ -1,4 +1,4 @@
-import type { Registry } from 'prom-client';
+import { Counter, type CounterConfiguration, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
  * Buckets, in seconds, of the latency histograms of the shield, the
@@ -17,7 +17,7 @@ export const LATENCY_BUCKETS: readonly number[] = [
  *
  * @example
  * export const schedulerMetrics = metricSet((registers) => ({
- *   dispatches: new Counter({ name: 'flotilla_scheduler_dispatches_total', help: '…', labelNames: ['region'], registers }),
+ *   dispatches: counter(registers, 'flotilla_scheduler_dispatches_total', ['region'], '…'),
  * }));
  */
 export function metricSet<M>(define: (registers: Registry[]) => M): (registry: Registry) => M {
@@ -30,4 +30,44 @@ export function metricSet<M>(define: (registers: Registry[]) => M): (registry: R
     }
     return set;
   };
+}
+
+/**
+ * A counter of a metric set, in one line of its table: registered in
+ * `registers` (what {@link metricSet} passes to `define`), with its name,
+ * its label names (they type `labels()` and `inc()`) and its help text.
+ * `more.collect` runs before every read (a scrape, `get()`).
+ */
+export function counter<L extends string>(
+  registers: Registry[],
+  name: string,
+  labelNames: readonly L[],
+  help: string,
+  more: Pick<CounterConfiguration<L>, 'collect'> = {},
+): Counter<L> {
+  return new Counter<L>({ name, help, labelNames, registers, ...more });
+}
+
+/** A gauge of a metric set, in one line of its table (as {@link counter}). */
+export function gauge<L extends string>(
+  registers: Registry[],
+  name: string,
+  labelNames: readonly L[],
+  help: string,
+): Gauge<L> {
+  return new Gauge<L>({ name, help, labelNames, registers });
+}
+
+/**
+ * A histogram of a metric set, in one line of its table (as {@link counter}).
+ * `buckets` default to {@link LATENCY_BUCKETS}.
+ */
+export function histogram<L extends string>(
+  registers: Registry[],
+  name: string,
+  labelNames: readonly L[],
+  help: string,
+  buckets: readonly number[] = LATENCY_BUCKETS,
+): Histogram<L> {
+  return new Histogram<L>({ name, help, labelNames, buckets: [...buckets], registers });
 }

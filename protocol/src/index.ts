@@ -14,6 +14,8 @@ export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts
 export { environmentHost } from './hosts.ts';
 export { isLost } from './liveness.ts';
 export {
+  type LogFn,
+  type LogLine,
   nonEmptyString,
   nonNegativeInt,
   positiveInt,

@@ -1,6 +1,15 @@
 import { InvalidOptionError } from './errors.ts';
 import { describeValue, isSubjectToken } from './patterns.ts';
 
+/** A structured log line: `msg`, an optional `level`, and any fields. */
+export type LogLine = Record<string, unknown>;
+
+/**
+ * The `log` option of Flotilla's components: writes one {@link LogLine}. The
+ * fleet passes its logger; the components stay logger-agnostic.
+ */
+export type LogFn = (line: LogLine) => void;
+
 /**
  * Validators for options objects. Each returns the value (or its default) and
  * throws {@link InvalidOptionError} naming the option when it is wrong.

@@ -1,70 +1,18 @@
-import { LATENCY_BUCKETS, metricSet } from '@flotilla/metrics';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { counter, gauge, histogram, metricSet } from '@flotilla/metrics';
 
 /** The scheduler metrics registered in a registry; created once per registry. */
+// biome-ignore format: a table, one metric a line
 export const schedulerMetrics = metricSet((registers) => ({
-  dispatches: new Counter({
-    name: 'flotilla_scheduler_dispatches_total',
-    help: 'Misses dispatched by the scheduler, by region and outcome (ok or an error code).',
-    labelNames: ['region', 'outcome'],
-    registers,
-  }),
-  retries: new Counter({
-    name: 'flotilla_scheduler_retries_total',
-    help: 'Renders sent to a second worker, by reason (the error code of the first try).',
-    labelNames: ['region', 'reason'],
-    registers,
-  }),
-  liveWorkers: new Gauge({
-    name: 'flotilla_scheduler_live_workers',
-    help: 'Workers this scheduler sees heartbeating and not draining.',
-    labelNames: ['region', 'scheduler'],
-    registers,
-  }),
-  dispatchSeconds: new Histogram({
-    name: 'flotilla_scheduler_dispatch_seconds',
-    help: 'Time from a miss reaching the scheduler to its answer, including the render.',
-    labelNames: ['region'],
-    buckets: [...LATENCY_BUCKETS],
-    registers,
-  }),
-  inFlight: new Gauge({
-    name: 'flotilla_scheduler_in_flight',
-    help: 'Renders in flight on the live workers of the region, as this scheduler sees them.',
-    labelNames: ['region', 'scheduler'],
-    registers,
-  }),
-  dispatching: new Gauge({
-    name: 'flotilla_scheduler_dispatching',
-    help: 'Misses this scheduler is handling now (queued or waiting on a worker).',
-    labelNames: ['region', 'scheduler'],
-    registers,
-  }),
-  capacity: new Gauge({
-    name: 'flotilla_scheduler_capacity',
-    help: 'Renders the live workers of the region take at once (sum of their capacity).',
-    labelNames: ['region', 'scheduler'],
-    registers,
-  }),
-  queueDepth: new Gauge({
-    name: 'flotilla_scheduler_queue_depth',
-    help: 'Misses waiting in this scheduler for a worker with room.',
-    labelNames: ['region', 'scheduler'],
-    registers,
-  }),
-  queueSeconds: new Histogram({
-    name: 'flotilla_scheduler_queue_wait_seconds',
-    help: 'Time misses waited for a worker with room (only those that had to wait).',
-    labelNames: ['region'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers,
-  }),
-  shed: new Counter({
-    name: 'flotilla_scheduler_shed_total',
-    help: 'Misses refused with FLOTILLA_ERR_OVERLOADED, by reason (queue_full, queue_timeout).',
-    labelNames: ['region', 'reason'],
-    registers,
-  }),
+  dispatches:      counter(registers, 'flotilla_scheduler_dispatches_total', ['region', 'outcome'], 'Misses dispatched by the scheduler, by region and outcome (ok or an error code).'),
+  retries:         counter(registers, 'flotilla_scheduler_retries_total', ['region', 'reason'], 'Renders sent to a second worker, by reason (the error code of the first try).'),
+  liveWorkers:     gauge(registers, 'flotilla_scheduler_live_workers', ['region', 'scheduler'], 'Workers this scheduler sees heartbeating and not draining.'),
+  dispatchSeconds: histogram(registers, 'flotilla_scheduler_dispatch_seconds', ['region'], 'Time from a miss reaching the scheduler to its answer, including the render.'),
+  inFlight:        gauge(registers, 'flotilla_scheduler_in_flight', ['region', 'scheduler'], 'Renders in flight on the live workers of the region, as this scheduler sees them.'),
+  dispatching:     gauge(registers, 'flotilla_scheduler_dispatching', ['region', 'scheduler'], 'Misses this scheduler is handling now (queued or waiting on a worker).'),
+  capacity:        gauge(registers, 'flotilla_scheduler_capacity', ['region', 'scheduler'], 'Renders the live workers of the region take at once (sum of their capacity).'),
+  queueDepth:      gauge(registers, 'flotilla_scheduler_queue_depth', ['region', 'scheduler'], 'Misses waiting in this scheduler for a worker with room.'),
+  queueSeconds:    histogram(registers, 'flotilla_scheduler_queue_wait_seconds', ['region'], 'Time misses waited for a worker with room (only those that had to wait).', [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
+  shed:            counter(registers, 'flotilla_scheduler_shed_total', ['region', 'reason'], 'Misses refused with FLOTILLA_ERR_OVERLOADED, by reason (queue_full, queue_timeout).'),
 }));
 
 /** Metrics of the schedulers ({@link schedulerMetrics}). */

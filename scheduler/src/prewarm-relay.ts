@@ -2,6 +2,7 @@ import {
   decodePrewarmRequest,
   decodeWorkerPrewarmResult,
   encodePrewarm,
+  type LogFn,
   PREWARM_SUBJECT,
   prewarmQueue,
   type RegionPrewarmResult,
@@ -20,7 +21,7 @@ export interface PrewarmRelayOptions {
   /** Live workers of the region (the scheduler's registry). */
   workers: () => string[];
   /** Structured log sink. @default discard */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /**
@@ -31,7 +32,7 @@ export interface PrewarmRelayOptions {
  */
 export class PrewarmRelay extends RegionResponder {
   readonly #workers: () => string[];
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
 
   constructor(options: PrewarmRelayOptions) {
     super(options?.transport, options?.region, PREWARM_SUBJECT, prewarmQueue);

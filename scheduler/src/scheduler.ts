@@ -9,6 +9,7 @@ import {
   encodeSchedulerBeat,
   FlotillaError,
   fromWireError,
+  type LogFn,
   nonNegativeInt,
   positiveInt,
   type RegionSubjects,
@@ -64,7 +65,7 @@ export interface SchedulerOptions {
   /** prom-client registry. @default a private Registry */
   registry?: Registry;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
   /** Clock, epoch ms. @default Date.now */
   clock?: () => number;
 }
@@ -95,7 +96,7 @@ export class Scheduler {
   readonly #subjects: RegionSubjects;
   readonly #workers: WorkerRegistry;
   readonly #metrics: SchedulerMetrics;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #clock: () => number;
   #missSub: Subscription | undefined;
   #hbSub: Subscription | undefined;

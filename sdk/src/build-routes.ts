@@ -30,8 +30,8 @@ export const CATCH_ALL_ROUTE: Readonly<ManifestRoute> = Object.freeze<ManifestRo
 export interface DescribeRoutesOptions {
   /** App name, for error messages. */
   app: string;
-  /** The code of `bundle.js`. */
-  code: string;
+  /** The bytes of `bundle.js`. */
+  code: Uint8Array;
   /** Declared backend names (proxy routes must name one of them). */
   backends: Record<string, string>;
 }
@@ -48,7 +48,7 @@ export interface DescribeRoutesOptions {
  */
 export function describeRoutes(options: DescribeRoutesOptions): ManifestRoute[] {
   const { app, code, backends } = options;
-  const handler = evaluateBundle(app, code);
+  const handler = evaluateBundle(app, new TextDecoder().decode(code));
 
   const describe =
     (typeof handler === 'object' || typeof handler === 'function') && handler !== null

@@ -351,11 +351,7 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   checkBundleSize(name, code, spec.maxBundleBytes, progress);
 
   progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
-  const routes: ManifestRoute[] = describeRoutes({
-    app: name,
-    code: new TextDecoder().decode(code),
-    backends,
-  });
+  const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
   progress({ phase: 'routes', detail: `${routes.length} route(s)` });
 
   return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });

@@ -15,12 +15,7 @@ import type { ComponentType } from 'react';
 import { renderToString } from 'react-dom/server.edge';
 import { pageElement } from './react-context.ts';
 import { isNotFound, NotFoundError, notFound } from './router/errors.ts';
-import {
-  checkComponent,
-  type DocumentParts,
-  type PageOptions,
-  pageRenderFn,
-} from './router/page.ts';
+import { type DocumentParts, type PageOptions, pageFunction } from './router/page.ts';
 import type { RenderContext, RenderFn } from './router/types.ts';
 
 export { useLoaderData, useRenderContext } from './react-context.ts';
@@ -46,12 +41,6 @@ export type ReactPageOptions<T> = PageOptions<T, ComponentType>;
  * });
  * router.get('/p/:productId', ({ render }) => render(productPage));
  */
-export function reactPage<T = unknown>(
-  Component: ComponentType,
-  options: ReactPageOptions<T> = {},
-): RenderFn {
-  checkComponent('reactPage', Component);
-  return pageRenderFn<T, ComponentType>('reactPage', Component, options, (C, data, ctx) =>
-    renderToString(pageElement(C, data, ctx)),
-  );
-}
+export const reactPage = pageFunction<ComponentType>('reactPage', (C, data, ctx) =>
+  renderToString(pageElement(C, data, ctx)),
+);

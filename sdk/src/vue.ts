@@ -11,12 +11,7 @@
 import { renderToString } from '@vue/server-renderer';
 import type { Component } from 'vue';
 import { isNotFound, NotFoundError, notFound } from './router/errors.ts';
-import {
-  checkComponent,
-  type DocumentParts,
-  type PageOptions,
-  pageRenderFn,
-} from './router/page.ts';
+import { type DocumentParts, type PageOptions, pageFunction } from './router/page.ts';
 import type { RenderContext, RenderFn } from './router/types.ts';
 import { createPageApp } from './vue-context.ts';
 
@@ -41,12 +36,6 @@ export type VuePageOptions<T> = PageOptions<T, Component>;
  *   load: ({ params, backend }) => backend('api').json(`/products/${params.productId}`),
  * });
  */
-export function vuePage<T = unknown>(
-  component: Component,
-  options: VuePageOptions<T> = {},
-): RenderFn {
-  checkComponent('vuePage', component);
-  return pageRenderFn<T, Component>('vuePage', component, options, (root, data, ctx) =>
-    renderToString(createPageApp(root, data, ctx)),
-  );
-}
+export const vuePage = pageFunction<Component>('vuePage', (root, data, ctx) =>
+  renderToString(createPageApp(root, data, ctx)),
+);

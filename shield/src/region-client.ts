@@ -15,6 +15,7 @@ import {
   FlotillaError,
   InvalidOptionError,
   isLost,
+  type LogFn,
   positiveInt,
   type RegionSubjects,
   type RenderRequest,
@@ -68,7 +69,7 @@ export interface RegionClientOptions {
   /** Where retries and failovers are counted. */
   metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /** Methods a shield may send again after the scheduler holding them died. */
@@ -100,7 +101,7 @@ export class RegionClient {
   readonly #ackTimeoutMs: number;
   readonly #timeoutMs: number;
   readonly #metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   /** Regions whose scheduler heartbeats and acks this shield follows. */
   readonly #regions = new Map<string, RegionSubjects>();
   /** Last heartbeat of each scheduler seen: its time and interval. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { LogFn } from '@flotilla/protocol';
 import type { Transport } from '@flotilla/transport';
 import type { Registry } from 'prom-client';
 import type { EdgeCacheOptions } from './cache/edge-cache.ts';
@@ -102,5 +103,5 @@ export interface ShieldOptions {
   /** prom-client registry served at `/metrics`. @default a private Registry */
   registry?: Registry;
   /** Structured log sink. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }

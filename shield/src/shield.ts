@@ -5,6 +5,7 @@ import {
   errorStatus,
   FlotillaError,
   InvalidOptionError,
+  type LogFn,
   nonNegativeInt,
   positiveInt,
   required,
@@ -50,7 +51,7 @@ export class Shield {
   readonly #maxBody: number;
   readonly #registry: Registry;
   readonly #metrics: ShieldMetrics;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #server: Server;
   readonly #sites: SiteDirectory | undefined;
   readonly #cache: EdgeCache | undefined;

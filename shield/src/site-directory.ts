@@ -3,6 +3,7 @@ import {
   environmentHost,
   FlotillaError,
   isSubjectToken,
+  type LogFn,
   nonEmptyString,
   required,
 } from '@flotilla/protocol';
@@ -65,7 +66,7 @@ export interface SiteDirectoryOptions {
    */
   assetCacheBytes?: number;
   /** Structured log sink. @default discard */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /** Where one request goes. */
@@ -134,7 +135,7 @@ export class SiteDirectory {
   readonly domain: string;
   readonly previewDomain: string;
   readonly #source: SiteSource;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #manifests = new Map<string, Promise<Manifest>>();
   /** Preview deployments: when their existence was last confirmed. */
   readonly #previewChecked = new Map<string, number>();

@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance as nodePerformance } from 'node:perf_hooks';
 import { BroadcastChannel } from 'node:worker_threads';
+import type {
+  Heartbeat,
+  LogFn,
+  RegionSubjects,
+  RenderResult,
+  WireMessage,
+} from '@flotilla/protocol';
 import {
   decodePrewarmRequest,
   decodeRenderRequest,
@@ -11,16 +18,12 @@ import {
   errorKind,
   FlotillaError,
   fromWireError,
-  type Heartbeat,
   InvalidOptionError,
   isSubjectToken,
   positiveInt,
-  type RegionSubjects,
-  type RenderResult,
   regionSubjects,
   required,
   toWireError,
-  type WireMessage,
 } from '@flotilla/protocol';
 import {
   DEFAULT_LIMITS,
@@ -82,7 +85,7 @@ export interface RenderWorkerOptions {
   /** prom-client registry for the worker metrics. @default a private Registry */
   registry?: Registry;
   /** Structured log sink for the worker's own lines (`{ msg, … }`). @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
   /**
    * Receives the bundles' `console.*` lines, as `{ msg, level, source: 'app',
    * worker, deployment, requestId, traceId }` (`level`: `debug`, `info` for
@@ -91,7 +94,7 @@ export interface RenderWorkerOptions {
    * both to one logger.
    * @default discard
    */
-  appLog?: (line: Record<string, unknown>) => void;
+  appLog?: LogFn;
 }
 
 /** The log level of each `console.*` method. */
@@ -176,8 +179,8 @@ export class RenderWorker {
   readonly #heartbeatMs: number;
   readonly #limits: SandboxLimits;
   readonly #metrics: WorkerMetrics;
-  readonly #log: (line: Record<string, unknown>) => void;
-  readonly #appLogSink: ((line: Record<string, unknown>) => void) | undefined;
+  readonly #log: LogFn;
+  readonly #appLogSink: LogFn | undefined;
   readonly #warmByThread = new Map<number, string[]>();
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();

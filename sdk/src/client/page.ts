@@ -7,7 +7,7 @@
  * @module
  */
 import { CLIENT_PAGE, type HydrationPayload } from '../hydration.ts';
-import { checkComponent, checkOptions, type PageOptions } from '../router/page.ts';
+import { checkComponent, checkOptions, type PageFunction } from '../router/page.ts';
 import type { RenderContext, RenderFn } from '../router/types.ts';
 
 /** Hydrates `component` with `data` over the server's markup; resolves once it is live. */
@@ -25,30 +25,27 @@ export interface ClientPage {
 }
 
 /**
- * A page function of the browser build: checks the options as the server
- * does, and hydrates with `hydrate`.
+ * A page function of the browser build: it checks the component and the
+ * options as the server does, and hydrates with `hydrate`.
  */
-export function clientPage<T, C>(
-  adapter: string,
-  component: C,
-  options: PageOptions<T, C>,
-  hydrate: HydrateComponent<C>,
-): RenderFn {
-  checkComponent(adapter, component);
-  checkOptions(adapter, options);
-  const render: RenderFn = () => {
-    throw new Error(`${adapter}: pages render on the server; the browser only hydrates them`);
+export function clientPage<C>(adapter: string, hydrate: HydrateComponent<C>): PageFunction<C> {
+  return (component, options = {}) => {
+    checkComponent(adapter, component);
+    checkOptions(adapter, options);
+    const render: RenderFn = () => {
+      throw new Error(`${adapter}: pages render on the server; the browser only hydrates them`);
+    };
+    const page: ClientPage = {
+      hydrate(payload) {
+        const target = payload.page === 'notFound' ? options.notFound : component;
+        if (target === undefined) {
+          return Promise.reject(new Error(`${adapter}: the page has no notFound component`));
+        }
+        return hydrate(target, payload.data, browserContext(payload), payload.root);
+      },
+    };
+    return Object.assign(render, { [CLIENT_PAGE]: page });
   };
-  const page: ClientPage = {
-    hydrate(payload) {
-      const target = payload.page === 'notFound' ? options.notFound : component;
-      if (target === undefined) {
-        return Promise.reject(new Error(`${adapter}: the page has no notFound component`));
-      }
-      return hydrate(target, payload.data, browserContext(payload), payload.root);
-    },
-  };
-  return Object.assign(render, { [CLIENT_PAGE]: page });
 }
 
 /** The render context in the browser: the server's URL and params; no variables, no backends. */

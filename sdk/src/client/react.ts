@@ -21,16 +21,13 @@ export type { DocumentParts, ReactPageOptions, RenderContext, RenderFn };
  * The browser's `reactPage`: hydrates `Component` with the data the server
  * sent, over the whole document or `<body>` as the server rendered it.
  */
-export function reactPage<T = unknown>(
-  Component: ComponentType,
-  options: ReactPageOptions<T> = {},
-): RenderFn {
-  return clientPage<T, ComponentType>('reactPage', Component, options, (C, data, ctx, root) => {
-    return new Promise<void>((resolve) => {
+export const reactPage = clientPage<ComponentType>(
+  'reactPage',
+  (C, data, ctx, root) =>
+    new Promise<void>((resolve) => {
       hydrateRoot(
         root === 'document' ? document : document.body,
         pageElement(C, data, ctx, resolve),
       );
-    });
-  });
-}
+    }),
+);

@@ -20,24 +20,19 @@ export type { DocumentParts, RenderContext, RenderFn, VuePageOptions };
  * The browser's `vuePage`: mounts `component` with the data the server
  * sent over its markup, the whole document or `<body>`.
  */
-export function vuePage<T = unknown>(
-  component: Component,
-  options: VuePageOptions<T> = {},
-): RenderFn {
-  return clientPage<T, Component>('vuePage', component, options, async (root, data, ctx, at) => {
-    const app = createPageApp(root, data, ctx);
-    if (at === 'body') {
-      app.mount(document.body);
-      return;
-    }
-    // Vue hydrates a container's first child: for the whole document that
-    // must be <html>, so the doctype steps aside while the app mounts.
-    const doctype = document.doctype;
-    doctype?.remove();
-    try {
-      app.mount(document as unknown as Element);
-    } finally {
-      if (doctype) document.insertBefore(doctype, document.documentElement);
-    }
-  });
-}
+export const vuePage = clientPage<Component>('vuePage', async (root, data, ctx, at) => {
+  const app = createPageApp(root, data, ctx);
+  if (at === 'body') {
+    app.mount(document.body);
+    return;
+  }
+  // Vue hydrates a container's first child: for the whole document that
+  // must be <html>, so the doctype steps aside while the app mounts.
+  const doctype = document.doctype;
+  doctype?.remove();
+  try {
+    app.mount(document as unknown as Element);
+  } finally {
+    if (doctype) document.insertBefore(doctype, document.documentElement);
+  }
+});

@@ -110,11 +110,7 @@ export async function buildReactRouter(
 
     // Loads the bundle as the isolate would (a server build that throws at load fails here).
     progress({ phase: 'routes', detail: 'evaluating bundle.js' });
-    const routes: ManifestRoute[] = describeRoutes({
-      app: name,
-      code: new TextDecoder().decode(code),
-      backends,
-    });
+    const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
     progress({ phase: 'routes', detail: 'one catch-all route: React Router matches the rest' });
 
     return await writeBuild({

@@ -87,14 +87,36 @@ const DEFAULT_NOT_FOUND =
   '<html><head><meta charset="utf-8"><title>Not found</title></head><body><h1>Not found</h1></body></html>';
 
 /**
- * Makes a {@link RenderFn} from a framework's "render this component with
- * this data to an HTML string".
+ * A framework's page function (`reactPage`, `vuePage`): the render function
+ * of a component with the page's options.
  */
-export function pageRenderFn<T, C>(
+export type PageFunction<C> = <T = unknown>(component: C, options?: PageOptions<T, C>) => RenderFn;
+
+/** A framework's "render this component with this data to an HTML string". */
+export type RenderMarkup<C> = (
+  component: C,
+  data: unknown,
+  ctx: RenderContext,
+) => string | Promise<string>;
+
+/**
+ * The page function of a framework (`adapter` names it in errors): it checks
+ * the component and the options, and makes a {@link RenderFn} that renders
+ * with `renderMarkup`.
+ */
+export function pageFunction<C>(adapter: string, renderMarkup: RenderMarkup<C>): PageFunction<C> {
+  return (component, options = {}) => {
+    checkComponent(adapter, component);
+    return pageRenderFn(adapter, component, options, renderMarkup);
+  };
+}
+
+/** Makes a {@link RenderFn} from a framework's {@link RenderMarkup}. */
+function pageRenderFn<T, C>(
   adapter: string,
   component: C,
   options: PageOptions<T, C>,
-  renderMarkup: (component: C, data: T | undefined, ctx: RenderContext) => string | Promise<string>,
+  renderMarkup: RenderMarkup<C>,
 ): RenderFn {
   checkOptions(adapter, options);
   const renderPage: RenderFn = async (ctx) => {

@@ -1,5 +1,6 @@
 import { normalizeQuery, type RouteCacheOptions } from '@flotilla/manifest';
 import {
+  type LogFn,
   positiveInt,
   type RenderResult,
   type StageTimings,
@@ -122,7 +123,7 @@ export interface EdgeCacheOptions {
   /** Clock, ms. @default Date.now */
   now?: () => number;
   /** Structured log sink. @default discard */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /** Why a fetch could not give a shareable stored copy. */
@@ -169,7 +170,7 @@ export class EdgeCache {
   readonly #revalidator: Revalidator;
   readonly #hitForPassMs: number;
   readonly #now: () => number;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
 
   constructor(options: EdgeCacheOptions = {}) {
     const registry = options.registry ?? new Registry();

@@ -12,6 +12,7 @@ import {
   encodePurgeAck,
   encodeShieldBeat,
   InvalidOptionError,
+  type LogFn,
   PURGE_SUBJECT,
   type PurgeAck,
   type PurgeSelector,
@@ -45,7 +46,7 @@ export interface PurgeResponderOptions {
   /** Metrics `flotilla_shield_cache_purges_total` and `…_purged_entries_total` go here. */
   registry?: Registry;
   /** Structured log sink. @default discard */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 /**
@@ -72,7 +73,7 @@ export class PurgeResponder {
   readonly heartbeatIntervalMs: number;
   readonly #transport: Transport;
   readonly #purge: (selector: PurgeSelector) => number | Promise<number>;
-  readonly #log: (line: Record<string, unknown>) => void;
+  readonly #log: LogFn;
   readonly #purges: Counter | undefined;
   readonly #purged: Counter | undefined;
   #sub: Subscription | undefined;

@@ -1,5 +1,5 @@
 import { sharedCounter } from '@flotilla/metrics';
-import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
+import { InvalidOptionError, type LogFn, positiveInt } from '@flotilla/protocol';
 import { type Counter, Registry } from 'prom-client';
 import { type CacheTimers, timersOption } from './timers.ts';
 
@@ -36,7 +36,7 @@ export interface RevalidatorOptions {
   /** Timers for the per-revalidation deadline. @default Node's timers, unref'd */
   timers?: CacheTimers;
   /** Structured log sink; failed revalidations are logged here. @default no logging */
-  log?: (line: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 interface Running {
@@ -67,7 +67,7 @@ export class Revalidator {
   readonly #timeoutMs: number;
   readonly #maxConcurrent: number;
   readonly #timers: CacheTimers;
-  readonly #log: ((line: Record<string, unknown>) => void) | undefined;
+  readonly #log: LogFn | undefined;
   readonly #outcomes: Counter<'outcome'>;
   #draining = false;
 
