@@ -63,6 +63,20 @@ describe('flotilla start arguments', () => {
     });
   });
 
+  it('reads how long a scheduler lets a miss wait for a worker with room', () => {
+    const cmd = parseStartArgs([
+      '--nats',
+      'nats://127.0.0.1:4222',
+      '--role',
+      'scheduler',
+      '--queue-wait-ms',
+      '2500',
+    ]);
+    expect(cmd.options.queueWaitMs).toBe(2500);
+    expect(parseStartArgs([]).options.queueWaitMs).toBeUndefined();
+    expect(() => parseStartArgs(['--queue-wait-ms', '0'])).toThrow(/--queue-wait-ms/);
+  });
+
   it('reads the operator limits of every render', () => {
     expect(
       parseStartArgs(['--cpu-ms', '250', '--wall-ms', '3000', '--heap-mb', '64']).options.limits,

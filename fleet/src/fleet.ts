@@ -115,6 +115,13 @@ export interface FleetOptions {
    */
   heartbeatMs?: number;
   /**
+   * Scheduler: how long a miss may wait for a worker with room when every
+   * worker is at capacity, ms; past it the miss gets `503
+   * FLOTILLA_ERR_OVERLOADED` with `Retry-After`.
+   * @default 1000
+   */
+  queueWaitMs?: number;
+  /**
    * Scheduler: how the region's worker count follows the load.
    * `local` starts and drains worker processes on this machine; `kubernetes`
    * only exports `flotilla_autoscaler_desired_workers` for KEDA/HPA; `off`
@@ -200,6 +207,7 @@ function validate(options: FleetOptions) {
     storeDir: options.storeDir ?? join(process.cwd(), '.flotilla', 'store'),
     previewDomain: options.previewDomain ?? 'preview.localhost',
     workers,
+    queueWaitMs: positiveInt('queueWaitMs', options.queueWaitMs, 1000),
     registry: options.registry ?? defaultRegistry(),
     log: options.log ?? (() => {}),
     liveness: new EventLoopWatch(),
@@ -258,6 +266,7 @@ function startScheduler(
     region: o.region,
     registry: o.registry,
     log: o.log,
+    maxQueueWaitMs: o.queueWaitMs,
   });
   scheduler.start();
   const probe = new RegionProbe({ transport, region: o.region });

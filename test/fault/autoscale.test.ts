@@ -98,7 +98,11 @@ beforeAll(async () => {
     workerInFlight.set(hb.workerId, { inFlight: hb.inFlight, at: clock() });
   });
   const registry = new Registry();
-  scheduler = new Scheduler({ transport, region: REGION, registry });
+  // On a busy machine a new worker process takes seconds to start: misses
+  // may wait for it longer than the default 1 s. The test asks whether the
+  // autoscaler adds workers within the panic window and the region carries
+  // the step, not how long one miss may wait by default.
+  scheduler = new Scheduler({ transport, region: REGION, registry, maxQueueWaitMs: 3000 });
   scheduler.start();
   supervisor = new LocalSupervisor({
     launcher: processLauncher({

@@ -143,6 +143,7 @@ export function parseStartArgs(args: string[]): StartCommand {
     ...(Object.keys(frontDoor).length > 0 ? { frontDoor } : {}),
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
     ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
+    ...(v['queue-wait-ms'] !== undefined ? { queueWaitMs: positive('queue-wait-ms') } : {}),
     ...(v['secondary-region'] !== undefined ? { secondaryRegion: v['secondary-region'] } : {}),
     ...(autoscale !== undefined ? { autoscale } : {}),
     ...(v['min-workers'] !== undefined ? { minWorkers: positive('min-workers') } : {}),
@@ -172,7 +173,7 @@ function parse(args: string[]) {
     options: {
       ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
       ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
-      ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb'),
+      ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),

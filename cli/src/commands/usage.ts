@@ -48,6 +48,7 @@ Options:
   --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
   --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
   --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
+  --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
   --log-format <f>      text | json: every line, the bundles' console lines too (default: text)
   --log-level <l>       trace | debug | info | warn | error | fatal | silent (default: info)
   -h, --help            show this help
