@@ -42,6 +42,7 @@ import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
 import { hardTimeout } from './bench-process.ts';
 import { processCpuMs } from './proc-stat.ts';
 import { readBuiltBundle, writeDeployment } from './sandbox-app.ts';
+import type { Side } from './ssr-figures.ts';
 import { mean, now, p50p99, printResult, round, table } from './stats.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/react-router-shop/', import.meta.url));
@@ -61,17 +62,6 @@ export interface ReactRouterRowOptions {
   slices?: number;
 }
 
-/** One side of the row. */
-export interface RowSide {
-  rps: number;
-  /** CPU ms per render: the server process (node), this process (sandbox). */
-  cpuMsPerRender: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  renders: number;
-}
-
 /** What {@link reactRouterRow} measured. */
 export interface ReactRouterRow {
   page: string;
@@ -82,8 +72,8 @@ export interface ReactRouterRow {
    * (the source of a function, minified in the bundle).
    */
   sameHtml: boolean;
-  node: RowSide;
-  sandbox: RowSide;
+  node: Side;
+  sandbox: Side;
   /** Sandbox renders/s ÷ react-router-serve renders/s. */
   ratio: number;
   /** Node CPU per render ÷ sandbox CPU per render. */
@@ -110,7 +100,7 @@ async function timed(ms: number, once: () => Promise<unknown>, cpu: () => number
   return { count: latencies.length, ms: now() - started, cpuMs: cpu() - cpuBefore, latencies };
 }
 
-function summarize(runs: Timed[]): RowSide {
+function summarize(runs: Timed[]): Side {
   const count = runs.reduce((n, r) => n + r.count, 0);
   const latencies = runs.flatMap((r) => r.latencies);
   return {
@@ -312,7 +302,7 @@ export function printReactRouterRow(r: ReactRouterRow): void {
     `React Router (examples/react-router-shop, framework mode): page / (${r.htmlChars} chars of HTML, ` +
       `bundle ${round(r.bundleBytes / 1024, 1)} KB; its loader fetches 24 products from the products API on every render)`,
   );
-  const line = (name: string, x: RowSide) => [
+  const line = (name: string, x: Side) => [
     name,
     x.rps,
     x.p50,
