@@ -17,10 +17,15 @@ import { HOSTNAME } from './option-checks.ts';
 import { type BuildOutput, Publisher, type PublishOptions, type PublishResult } from './publish.ts';
 import {
   type DeploymentRecord,
+  decodeSecretsKey,
   deploymentKey,
   type EnvironmentRecord,
+  encodeJson,
   manifestKey,
+  SECRETS_KEY_KEY,
+  type SecretsKeyRecord,
 } from './records.ts';
+import { keyIdOf, parsePublicKey } from './secret-envelope.ts';
 
 /** Options of {@link ControlPlane}. */
 export interface ControlPlaneOptions {
@@ -177,6 +182,40 @@ export class ControlPlane {
    */
   configure(app: string, env: string, patch: EnvironmentPatch): Promise<EnvironmentRecord> {
     return this.#environments.configure(app, env, patch);
+  }
+
+  /**
+   * The fleet's secrets public key, which CLIs seal secret values to;
+   * `undefined` until an operator set one ({@link setSecretsKey}).
+   */
+  async secretsKey(): Promise<SecretsKeyRecord | undefined> {
+    const entry = await this.#store.get(SECRETS_KEY_KEY);
+    return entry && decodeSecretsKey(SECRETS_KEY_KEY, entry.value);
+  }
+
+  /**
+   * Makes `publicKeyPem` (an X25519 public key, SPKI PEM, or the private key
+   * it belongs to: only its public half is stored) the fleet's secrets key:
+   * new secrets are sealed to it. Secrets sealed to an earlier key stay as
+   * they are until re-encrypted (`flotilla secrets-key rotate`).
+   *
+   * @throws InvalidOptionError when it is not an X25519 key
+   */
+  async setSecretsKey(publicKeyPem: string): Promise<SecretsKeyRecord> {
+    if (typeof publicKeyPem !== 'string') {
+      throw new InvalidOptionError('publicKey', 'must be a PEM string');
+    }
+    const key = parsePublicKey('publicKey', publicKeyPem);
+    const record: SecretsKeyRecord = {
+      kid: keyIdOf(key),
+      publicKey: key.export({ format: 'pem', type: 'spki' }) as string,
+      updatedAt: new Date().toISOString(),
+    };
+    const entry = await this.#store.get(SECRETS_KEY_KEY);
+    if (entry === undefined) await this.#store.create(SECRETS_KEY_KEY, encodeJson(record));
+    else await this.#store.update(SECRETS_KEY_KEY, encodeJson(record), entry.revision);
+    this.#log({ msg: 'secrets key set', kid: record.kid });
+    return record;
   }
 
   /** Environments of `app` (of every app when absent), sorted by app then name. */

@@ -64,6 +64,7 @@ export class Environments {
           history: [],
           backends: {},
           vars: {},
+          secrets: {},
           updatedAt: now,
         };
       }
@@ -118,6 +119,11 @@ export class Environments {
     token('app', app);
     token('env', env);
     const p = checkPatch(patch);
+    for (const [name, envelope] of Object.entries(p.secrets ?? {})) {
+      if (envelope !== null && typeof p.vars?.[name] === 'string') {
+        throw new InvalidOptionError(`secrets.${name}`, 'is also set as a plain variable');
+      }
+    }
     if (p.split) await this.#checkSplitDeployments(app, p.split);
     return this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
@@ -130,6 +136,7 @@ export class Environments {
         ...current,
         backends: { ...current.backends },
         vars: { ...current.vars },
+        secrets: { ...current.secrets },
         updatedAt: now,
       };
       for (const field of ['primaryRegion', 'secondaryRegion'] as const) {
@@ -162,7 +169,17 @@ export class Environments {
       }
       for (const [name, value] of Object.entries(p.vars ?? {})) {
         if (value === null) delete next.vars[name];
-        else next.vars[name] = value;
+        else {
+          next.vars[name] = value;
+          delete next.secrets[name];
+        }
+      }
+      for (const [name, envelope] of Object.entries(p.secrets ?? {})) {
+        if (envelope === null) delete next.secrets[name];
+        else {
+          next.secrets[name] = envelope;
+          delete next.vars[name];
+        }
       }
       if (p.split === null) delete next.split;
       else if (p.split !== undefined) {

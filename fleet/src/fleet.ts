@@ -14,6 +14,8 @@ import {
   ControlPlaneBundleStore,
   JetStreamControlStore,
   MemoryControlStore,
+  readSecretKeyring,
+  SecretKeyring,
 } from '@flotilla/deploy';
 import {
   FlotillaError,
@@ -32,6 +34,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
 import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
+import { embeddedSecretKeys } from './secret-keys.ts';
 
 /** The roles a fleet process can play. */
 export type Role = 'shield' | 'scheduler' | 'worker';
@@ -161,6 +164,14 @@ export interface FleetOptions {
    * @default 10000
    */
   requestTimeoutMs?: number;
+  /**
+   * Workers: files of the secrets private keys (PEM, mode 0600), newest
+   * first, that decrypt the environments' secret variables (`flotilla
+   * secrets-key`). The embedded fleet without them generates an ephemeral
+   * key pair and makes it its control plane's secrets key.
+   * @default none: environments with secrets fail with `FLOTILLA_ERR_SECRET`
+   */
+  secretsKeyFiles?: string[];
   /** prom-client registry. @default a new Registry with Node's default metrics */
   registry?: Registry;
   /**
@@ -287,8 +298,17 @@ function startScheduler(
   };
 }
 
-function bundleStore(controlPlane: ControlPlane, o: ReturnType<typeof validate>) {
-  return new ControlPlaneBundleStore({ controlPlane, cacheDir: o.storeDir });
+function bundleStore(
+  controlPlane: ControlPlane,
+  o: ReturnType<typeof validate>,
+  secretKeys: SecretKeyring,
+) {
+  return new ControlPlaneBundleStore({
+    controlPlane,
+    cacheDir: o.storeDir,
+    secretKeys,
+    log: o.log,
+  });
 }
 
 /**
@@ -304,9 +324,10 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     store: new MemoryControlStore(),
     previewDomain: o.previewDomain,
   });
+  const secretKeys = await embeddedSecretKeys(controlPlane, options.secretsKeyFiles);
   const seeded = await options.seed?.(controlPlane, o.log);
   const { scheduler, drain: drainScheduler } = startScheduler(transport, o);
-  const bundles = bundleStore(controlPlane, o);
+  const bundles = bundleStore(controlPlane, o, secretKeys);
   const workers = Array.from(
     { length: o.workers },
     (_, i) =>
@@ -396,6 +417,11 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     for (const warning of assertIsolateHostProcess()) options.log?.({ msg: warning });
   }
   const o = validate(options);
+  // Read before connecting: a bad key file fails the start, not the first render.
+  const secretKeys =
+    role === 'worker' ? await readSecretKeyring(options.secretsKeyFiles ?? []) : undefined;
+  if (secretKeys && secretKeys.kids.length > 0)
+    o.log({ msg: 'secrets keys', kids: secretKeys.kids });
   const nc = await connectNats(
     options.nats,
     `flotilla-${role}-${process.pid}`,
@@ -444,7 +470,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     const worker = new RenderWorker({
       transport,
       region: o.region,
-      bundles: bundleStore(controlPlane, o),
+      bundles: bundleStore(controlPlane, o, secretKeys ?? new SecretKeyring([])),
       registry: o.registry,
       log: o.log,
       appLog: o.log,
