@@ -83,6 +83,34 @@ describe('secrets in the control plane', () => {
     ).rejects.toThrow(/must be a sealed secret/);
   });
 
+  it('rewraps a secret to another key only while it is still the envelope read', async () => {
+    const { cp, publicKey, ring } = await setup();
+    const place = (name: string) => ({ app: 'shop', env: 'production', name });
+    const next = generateSecretsKeyPair();
+    const nextKey = parsePublicKey('k', next.publicKeyPem);
+    const before = await cp.configure('shop', 'production', {
+      secrets: {
+        A: sealSecret(publicKey, place('A'), 'a'),
+        B: sealSecret(publicKey, place('B'), 'b'),
+      },
+    });
+    const from = before.secrets;
+    // B is set again (to the old key) after the rotation read it.
+    await cp.configure('shop', 'production', {
+      secrets: { B: sealSecret(publicKey, place('B'), 'b2') },
+    });
+    const { environment, replaced } = await cp.rewrapSecrets('shop', 'production', {
+      A: { from: from.A as never, to: sealSecret(nextKey, place('A'), 'a') },
+      B: { from: from.B as never, to: sealSecret(nextKey, place('B'), 'b') },
+    });
+    expect(replaced).toEqual(['A']);
+    expect(environment.secrets.A?.kid).toBe(next.kid);
+    expect(ring.open(place('B'), environment.secrets.B as never)).toBe('b2');
+    await expect(
+      cp.rewrapSecrets('shop', 'production', { A: { from: 'x', to: 'y' } as never }),
+    ).rejects.toThrow(/rewraps.A/);
+  });
+
   it('workers get the decrypted value in env; without the key the render fails with FLOTILLA_ERR_SECRET', async () => {
     const { cp, build, publicKey, ring, bundles } = await setup();
     await cp.configure('shop', 'production', {

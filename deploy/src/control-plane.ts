@@ -10,7 +10,7 @@ import {
 import { readBlob, readBundle } from './blobs.ts';
 import { Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
-import type { EnvironmentPatch } from './environment-patch.ts';
+import type { EnvironmentPatch, SecretRewraps } from './environment-patch.ts';
 import { Environments, type EnvironmentWatch } from './environments.ts';
 import { CONFLICT_CODE } from './errors.ts';
 import { HOSTNAME } from './option-checks.ts';
@@ -216,6 +216,25 @@ export class ControlPlane {
     else await this.#store.update(SECRETS_KEY_KEY, encodeJson(record), entry.revision);
     this.#log({ msg: 'secrets key set', kid: record.kid });
     return record;
+  }
+
+  /**
+   * Replaces secrets of environment `env` of `app` by the same values
+   * sealed to another key (key rotation: the caller, who holds the private
+   * keys, decrypted and re-encrypted them). Each replacement applies only if
+   * the stored envelope is still `from`, in one compare-and-set update, so a
+   * secret set again during the rotation keeps its new value.
+   *
+   * @returns the environment and the names replaced
+   * @throws InvalidOptionError naming a malformed rewrap; FlotillaError
+   *   `FLOTILLA_ERR_NOT_FOUND` when the environment does not exist
+   */
+  rewrapSecrets(
+    app: string,
+    env: string,
+    rewraps: SecretRewraps,
+  ): Promise<{ environment: EnvironmentRecord; replaced: string[] }> {
+    return this.#environments.rewrapSecrets(app, env, rewraps);
   }
 
   /** Environments of `app` (of every app when absent), sorted by app then name. */

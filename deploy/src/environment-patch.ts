@@ -196,3 +196,30 @@ export function checkPatch(patch: unknown): EnvironmentPatch {
     return new InvalidOptionError(field, problem);
   });
 }
+
+/**
+ * Secrets re-encrypted to another key (`flotilla secrets-key rotate`):
+ * variable name → the envelope it replaces and the new one. A name whose
+ * stored envelope is no longer `from` (set again meanwhile) is left alone.
+ */
+export const SecretRewrapsSchema = table(
+  VarNameSchema,
+  strictObject(
+    { from: SecretEnvelopeSchema, to: SecretEnvelopeSchema },
+    { notObject: 'must be { from, to } sealed secrets' },
+  ),
+  () => 'must be an object of variable name → { from, to }',
+);
+
+/** Secrets re-encrypted to another key ({@link SecretRewrapsSchema}). */
+export type SecretRewraps = v.InferOutput<typeof SecretRewrapsSchema>;
+
+/**
+ * The rewraps, checked.
+ * @throws InvalidOptionError naming the bad field
+ */
+export function checkRewraps(rewraps: unknown): SecretRewraps {
+  return parseOrThrow(SecretRewrapsSchema, rewraps, 'rewraps', (field, problem) => {
+    return new InvalidOptionError(field, problem);
+  });
+}

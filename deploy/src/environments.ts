@@ -8,7 +8,13 @@
 import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import { byKey, type Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
-import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';
+import {
+  checkPatch,
+  checkRewraps,
+  type EnvironmentPatch,
+  type SecretRewraps,
+  checkToken as token,
+} from './environment-patch.ts';
 import { CONFLICT_CODE, StoreConflictError } from './errors.ts';
 import {
   decodeEnvironment,
@@ -193,6 +199,33 @@ export class Environments {
       }
       return next;
     });
+  }
+
+  /** See {@link ControlPlane.rewrapSecrets}. */
+  async rewrapSecrets(
+    app: string,
+    env: string,
+    rewraps: SecretRewraps,
+  ): Promise<{ environment: EnvironmentRecord; replaced: string[] }> {
+    token('app', app);
+    token('env', env);
+    const r = checkRewraps(rewraps);
+    let replaced: string[] = [];
+    const environment = await this.#updateEnvironment(app, env, async (current, now) => {
+      replaced = [];
+      if (current === undefined) return undefined;
+      const secrets = { ...current.secrets };
+      for (const [name, { from, to }] of Object.entries(r)) {
+        const stored = secrets[name];
+        // Only the very envelope read: one set again meanwhile is newer than the rotation.
+        if (stored && stored.ct === from.ct && stored.kid === from.kid && stored.epk === from.epk) {
+          secrets[name] = to;
+          replaced.push(name);
+        }
+      }
+      return replaced.length === 0 ? current : { ...current, secrets, updatedAt: now };
+    });
+    return { environment, replaced };
   }
 
   /** See {@link ControlPlane.watchEnvironments}. */

@@ -107,16 +107,19 @@ async function rotate(ctx: Ctx, cp: ControlPlane): Promise<number> {
   await cp.setSecretsKey(newest.export({ format: 'pem', type: 'spki' }) as string);
   let rewrapped = 0;
   for (const e of await cp.environments()) {
-    const patch: Record<string, SecretEnvelope> = {};
+    const rewraps: Record<string, { from: SecretEnvelope; to: SecretEnvelope }> = {};
     for (const [name, envelope] of Object.entries(e.secrets)) {
       if (envelope.kid === kid) continue;
       const place = { app: e.app, env: e.env, name };
-      patch[name] = sealSecret(newest, place, ring.open(place, envelope));
+      rewraps[name] = { from: envelope, to: sealSecret(newest, place, ring.open(place, envelope)) };
     }
-    if (Object.keys(patch).length === 0) continue;
-    await cp.configure(e.app, e.env, { secrets: patch });
-    rewrapped += Object.keys(patch).length;
-    progress(ctx, `${e.app} ${e.env}: re-encrypted ${Object.keys(patch).join(', ')}`);
+    if (Object.keys(rewraps).length === 0) continue;
+    const { replaced } = await cp.rewrapSecrets(e.app, e.env, rewraps);
+    rewrapped += replaced.length;
+    progress(
+      ctx,
+      `${e.app} ${e.env}: re-encrypted ${replaced.join(', ') || 'nothing (set again meanwhile)'}`,
+    );
   }
   return out(
     ctx,
