@@ -14,7 +14,6 @@ import {
   ControlPlaneBundleStore,
   JetStreamControlStore,
   MemoryControlStore,
-  readSecretKeyring,
   SecretKeyring,
 } from '@flotilla/deploy';
 import {
@@ -34,7 +33,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
 import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
-import { embeddedSecretKeys } from './secret-keys.ts';
+import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
 /** The roles a fleet process can play. */
 export type Role = 'shield' | 'scheduler' | 'worker';
@@ -165,11 +164,8 @@ export interface FleetOptions {
    */
   requestTimeoutMs?: number;
   /**
-   * Workers: files of the secrets private keys (PEM, mode 0600), newest
-   * first, that decrypt the environments' secret variables (`flotilla
-   * secrets-key`). The embedded fleet without them generates an ephemeral
-   * key pair and makes it its control plane's secrets key.
-   * @default none: environments with secrets fail with `FLOTILLA_ERR_SECRET`
+   * Workers: secrets private key files (PEM), newest first (`flotilla secrets-key`).
+   * @default none: secrets fail with `FLOTILLA_ERR_SECRET` (embedded: an ephemeral key)
    */
   secretsKeyFiles?: string[];
   /** prom-client registry. @default a new Registry with Node's default metrics */
@@ -419,9 +415,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
   const o = validate(options);
   // Read before connecting: a bad key file fails the start, not the first render.
   const secretKeys =
-    role === 'worker' ? await readSecretKeyring(options.secretsKeyFiles ?? []) : undefined;
-  if (secretKeys && secretKeys.kids.length > 0)
-    o.log({ msg: 'secrets keys', kids: secretKeys.kids });
+    role === 'worker' ? await workerSecretKeys(options.secretsKeyFiles, o.log) : undefined;
   const nc = await connectNats(
     options.nats,
     `flotilla-${role}-${process.pid}`,

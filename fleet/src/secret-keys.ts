@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { stat } from 'node:fs/promises';
 import {
   type ControlPlane,
   generateSecretsKeyPair,
@@ -11,6 +12,7 @@ import {
   readSecretKeyring,
   SecretKeyring,
 } from '@flotilla/deploy';
+import type { LogFn } from './log.ts';
 
 /**
  * The embedded fleet's secrets keys: the files given, or an ephemeral key
@@ -27,5 +29,28 @@ export async function embeddedSecretKeys(
   const newest = ring.newestPublicKey;
   if (newest)
     await controlPlane.setSecretsKey(newest.export({ format: 'pem', type: 'spki' }) as string);
+  return ring;
+}
+
+/**
+ * A worker's secrets keys from `files` (newest first); logs their ids, and
+ * warns about a key file that others than its owner may read.
+ * @throws InvalidOptionError naming `--secrets-key` and the file
+ */
+export async function workerSecretKeys(
+  files: string[] | undefined,
+  log: LogFn,
+): Promise<SecretKeyring> {
+  const ring = await readSecretKeyring(files ?? []);
+  for (const file of files ?? []) {
+    const mode = (await stat(file)).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      log({
+        msg: `secrets key ${file} is readable by others (mode ${mode.toString(8)}): chmod 600 it`,
+        level: 'warn',
+      });
+    }
+  }
+  if (ring.kids.length > 0) log({ msg: 'secrets keys', kids: ring.kids });
   return ring;
 }
