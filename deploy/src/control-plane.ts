@@ -132,14 +132,17 @@ export class ControlPlane {
   }
 
   /**
-   * Publishes a build: validates `manifest.json`, checks the hash and size
+   * Publishes a build: validates `manifest.json`, refuses a `bundle.js`
+   * over `MAX_BUNDLE_BYTES` (10 MiB, or the manifest's smaller
+   * `limits.bundleBytes`) before anything is uploaded, checks the hash and size
    * of `bundle.js` and of every asset, uploads the blobs the store lacks
    * (content-addressed), then writes `manifest.<id>` and `deployment.<id>`,
    * then (with `env`) promotes. Publishing the same content again returns
    * the same deployment with `created: false`. A publish that fails or is
    * aborted before its commit leaves no deployment.
    *
-   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` for a malformed manifest or a
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` for a malformed manifest, a
+   *   bundle over the cap (naming its size and the cap), or a
    *   file that is missing or does not match its hash or size;
    *   InvalidOptionError for bad options; the signal's reason when aborted.
    */
