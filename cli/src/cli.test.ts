@@ -77,6 +77,22 @@ describe('flotilla start arguments', () => {
     expect(() => parseStartArgs(['--queue-wait-ms', '0'])).toThrow(/--queue-wait-ms/);
   });
 
+  it('reads the secrets key files, newest first, from --secrets-key or $FLOTILLA_SECRETS_KEY', () => {
+    expect(
+      parseStartArgs(['--secrets-key', 'new.pem', '--secrets-key', 'old.pem'], {}).options
+        .secretsKeyFiles,
+    ).toEqual(['new.pem', 'old.pem']);
+    expect(
+      parseStartArgs([], { FLOTILLA_SECRETS_KEY: 'new.pem, old.pem' }).options.secretsKeyFiles,
+    ).toEqual(['new.pem', 'old.pem']);
+    // The flag wins over the environment.
+    expect(
+      parseStartArgs(['--secrets-key', 'a.pem'], { FLOTILLA_SECRETS_KEY: 'b.pem' }).options
+        .secretsKeyFiles,
+    ).toEqual(['a.pem']);
+    expect(parseStartArgs([], {}).options.secretsKeyFiles).toBeUndefined();
+  });
+
   it('reads the operator limits of every render', () => {
     expect(
       parseStartArgs(['--cpu-ms', '250', '--wall-ms', '3000', '--heap-mb', '64']).options.limits,

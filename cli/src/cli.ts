@@ -155,5 +155,14 @@ export async function main(argv: string[]): Promise<number> {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     env: process.env,
+    stdin: readStdin,
   });
+}
+
+/** Standard input to its end (a terminal: prompts on stderr; Ctrl-D ends it). */
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('value (end with Ctrl-D): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -30,6 +30,7 @@ import { publishCommand } from './commands/publish.ts';
 import { purgeCommand } from './commands/purge.ts';
 import { regionCommand } from './commands/region.ts';
 import { rollbackCommand } from './commands/rollback.ts';
+import { secretsKeyCommand } from './commands/secrets-key.ts';
 import { splitCommand } from './commands/split.ts';
 import { statusCommand } from './commands/status.ts';
 
@@ -50,6 +51,7 @@ const CONTROL: readonly ControlCommand[] = [
   regionCommand,
   purgeCommand,
   splitCommand,
+  secretsKeyCommand,
 ];
 
 /** Options every app developer's command takes. */

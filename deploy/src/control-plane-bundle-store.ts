@@ -16,6 +16,7 @@ import { hashFile } from './build-files.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { EnvironmentWatch } from './environments.ts';
 import type { EnvironmentRecord } from './records.ts';
+import { SecretKeyring } from './secret-envelope.ts';
 
 /**
  * What a worker needs to run a deployment (the shape of `ResolvedBundle` in
@@ -47,6 +48,13 @@ export interface ControlPlaneBundleStoreOptions {
   controlPlane: ControlPlane;
   /** Local directory where bundles are written (created when missing). */
   cacheDir: string;
+  /**
+   * The secrets keys this process holds, newest first: secret variables are
+   * decrypted with them just before a render. A render of an environment
+   * with a secret none of them opens fails with `FLOTILLA_ERR_SECRET`.
+   * @default none (environments without secrets render; others fail)
+   */
+  secretKeys?: SecretKeyring;
   /** Structured log sink. @default no logging */
   log?: LogFn;
 }
@@ -79,6 +87,9 @@ export class ControlPlaneBundleStore {
   readonly #log: LogFn;
   readonly #bases = new Map<string, Promise<Base>>();
   readonly #environments = new Map<string, EnvironmentRecord>();
+  readonly #keys: SecretKeyring;
+  /** `<app>.<env>` → the decrypted secrets of one revision of its record. */
+  readonly #opened = new Map<string, { revision: number; values: Record<string, string> }>();
   #watch: EnvironmentWatch | undefined;
   #closed = false;
 
@@ -94,6 +105,10 @@ export class ControlPlaneBundleStore {
       throw new InvalidOptionError('log', 'must be a function');
     }
     this.#log = options.log ?? (() => {});
+    if (options.secretKeys !== undefined && !(options.secretKeys instanceof SecretKeyring)) {
+      throw new InvalidOptionError('secretKeys', 'must be a SecretKeyring');
+    }
+    this.#keys = options.secretKeys ?? new SecretKeyring([]);
   }
 
   /**
@@ -131,8 +146,41 @@ export class ControlPlaneBundleStore {
     for (const [name, origin] of Object.entries(record?.backends ?? {})) {
       if (Object.hasOwn(base.backends, name)) resolved.backends[name] = origin;
     }
-    resolved.env = { ...(record?.vars ?? {}) };
+    resolved.env = { ...(record?.vars ?? {}), ...(record ? this.#secrets(record) : {}) };
     return resolved;
+  }
+
+  /**
+   * The decrypted secret variables of an environment (once per revision of
+   * its record).
+   * @throws FlotillaError `FLOTILLA_ERR_SECRET` (logged with the app,
+   *   environment and variable name, never a value)
+   */
+  #secrets(record: EnvironmentRecord): Record<string, string> {
+    const names = Object.keys(record.secrets);
+    if (names.length === 0) return {};
+    const key = `${record.app}.${record.env}`;
+    const cached = this.#opened.get(key);
+    if (cached?.revision === record.revision) return cached.values;
+    const values: Record<string, string> = {};
+    for (const name of names) {
+      const envelope = record.secrets[name] as EnvironmentRecord['secrets'][string];
+      try {
+        values[name] = this.#keys.open({ app: record.app, env: record.env, name }, envelope);
+      } catch (err) {
+        this.#log({
+          msg: 'secret not decrypted',
+          app: record.app,
+          env: record.env,
+          variable: name,
+          kid: envelope.kid,
+          error: (err as Error).message,
+        });
+        throw err;
+      }
+    }
+    this.#opened.set(key, { revision: record.revision, values });
+    return values;
   }
 
   /** Stops watching environments. Idempotent; `resolve` still works for previews. */

@@ -244,6 +244,7 @@ describe('environment records with a split', () => {
     history: [],
     backends: {},
     vars: {},
+    secrets: {},
     updatedAt: '2025-01-01T00:00:00.000Z',
   };
 

@@ -10,17 +10,22 @@ import {
 import { readBlob, readBundle } from './blobs.ts';
 import { Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
-import type { EnvironmentPatch } from './environment-patch.ts';
+import type { EnvironmentPatch, SecretRewraps } from './environment-patch.ts';
 import { Environments, type EnvironmentWatch } from './environments.ts';
 import { CONFLICT_CODE } from './errors.ts';
 import { HOSTNAME } from './option-checks.ts';
 import { type BuildOutput, Publisher, type PublishOptions, type PublishResult } from './publish.ts';
 import {
   type DeploymentRecord,
+  decodeSecretsKey,
   deploymentKey,
   type EnvironmentRecord,
+  encodeJson,
   manifestKey,
+  SECRETS_KEY_KEY,
+  type SecretsKeyRecord,
 } from './records.ts';
+import { keyIdOf, parsePublicKey } from './secret-envelope.ts';
 
 /** Options of {@link ControlPlane}. */
 export interface ControlPlaneOptions {
@@ -127,14 +132,17 @@ export class ControlPlane {
   }
 
   /**
-   * Publishes a build: validates `manifest.json`, checks the hash and size
+   * Publishes a build: validates `manifest.json`, refuses a `bundle.js`
+   * over `MAX_BUNDLE_BYTES` (10 MiB, or the manifest's smaller
+   * `limits.bundleBytes`) before anything is uploaded, checks the hash and size
    * of `bundle.js` and of every asset, uploads the blobs the store lacks
    * (content-addressed), then writes `manifest.<id>` and `deployment.<id>`,
    * then (with `env`) promotes. Publishing the same content again returns
    * the same deployment with `created: false`. A publish that fails or is
    * aborted before its commit leaves no deployment.
    *
-   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` for a malformed manifest or a
+   * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` for a malformed manifest, a
+   *   bundle over the cap (naming its size and the cap), or a
    *   file that is missing or does not match its hash or size;
    *   InvalidOptionError for bad options; the signal's reason when aborted.
    */
@@ -177,6 +185,59 @@ export class ControlPlane {
    */
   configure(app: string, env: string, patch: EnvironmentPatch): Promise<EnvironmentRecord> {
     return this.#environments.configure(app, env, patch);
+  }
+
+  /**
+   * The fleet's secrets public key, which CLIs seal secret values to;
+   * `undefined` until an operator set one ({@link setSecretsKey}).
+   */
+  async secretsKey(): Promise<SecretsKeyRecord | undefined> {
+    const entry = await this.#store.get(SECRETS_KEY_KEY);
+    return entry && decodeSecretsKey(SECRETS_KEY_KEY, entry.value);
+  }
+
+  /**
+   * Makes `publicKeyPem` (an X25519 public key, SPKI PEM, or the private key
+   * it belongs to: only its public half is stored) the fleet's secrets key:
+   * new secrets are sealed to it. Secrets sealed to an earlier key stay as
+   * they are until re-encrypted (`flotilla secrets-key rotate`).
+   *
+   * @throws InvalidOptionError when it is not an X25519 key
+   */
+  async setSecretsKey(publicKeyPem: string): Promise<SecretsKeyRecord> {
+    if (typeof publicKeyPem !== 'string') {
+      throw new InvalidOptionError('publicKey', 'must be a PEM string');
+    }
+    const key = parsePublicKey('publicKey', publicKeyPem);
+    const record: SecretsKeyRecord = {
+      kid: keyIdOf(key),
+      publicKey: key.export({ format: 'pem', type: 'spki' }) as string,
+      updatedAt: new Date().toISOString(),
+    };
+    const entry = await this.#store.get(SECRETS_KEY_KEY);
+    if (entry === undefined) await this.#store.create(SECRETS_KEY_KEY, encodeJson(record));
+    else await this.#store.update(SECRETS_KEY_KEY, encodeJson(record), entry.revision);
+    this.#log({ msg: 'secrets key set', kid: record.kid });
+    return record;
+  }
+
+  /**
+   * Replaces secrets of environment `env` of `app` by the same values
+   * sealed to another key (key rotation: the caller, who holds the private
+   * keys, decrypted and re-encrypted them). Each replacement applies only if
+   * the stored envelope is still `from`, in one compare-and-set update, so a
+   * secret set again during the rotation keeps its new value.
+   *
+   * @returns the environment and the names replaced
+   * @throws InvalidOptionError naming a malformed rewrap; FlotillaError
+   *   `FLOTILLA_ERR_NOT_FOUND` when the environment does not exist
+   */
+  rewrapSecrets(
+    app: string,
+    env: string,
+    rewraps: SecretRewraps,
+  ): Promise<{ environment: EnvironmentRecord; replaced: string[] }> {
+    return this.#environments.rewrapSecrets(app, env, rewraps);
   }
 
   /** Environments of `app` (of every app when absent), sorted by app then name. */

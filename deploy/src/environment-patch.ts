@@ -18,6 +18,7 @@ import {
 } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
 import { MAX_SPLIT, type SplitEntry } from './records.ts';
+import { SecretEnvelopeSchema } from './secret-envelope.ts';
 
 /** `<problem>, got <the value as JSON>`, the style of control-plane messages. */
 const gotJson =
@@ -41,6 +42,11 @@ export function checkToken(option: string, value: unknown): string {
 }
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+const VarNameSchema = v.pipe(
+  v.string(),
+  v.regex(VAR_NAME, 'is not a variable name (letters, digits and _, not starting with a digit)'),
+);
 
 const SplitEntrySchema = v.pipe(
   v.custom<Record<string, unknown>>(
@@ -134,15 +140,29 @@ export const EnvironmentPatchSchema = strictObject(
     /** Environment variable name (`[A-Za-z_][A-Za-z0-9_]*`) → value. */
     vars: v.optional(
       table(
-        v.pipe(
-          v.string(),
-          v.regex(
-            VAR_NAME,
-            'is not a variable name (letters, digits and _, not starting with a digit)',
-          ),
-        ),
+        VarNameSchema,
         v.nullable(v.string(() => 'must be a string (or null to remove it)')),
         () => 'must be an object of variable name → string',
+      ),
+    ),
+    /**
+     * Secret variable name → envelope sealed to the fleet's secrets key
+     * (`sealSecret`; the control plane never sees the value). Setting a
+     * secret removes a plain variable of the same name and vice versa.
+     */
+    secrets: v.optional(
+      table(
+        VarNameSchema,
+        v.nullable(
+          v.pipe(
+            v.custom<Record<string, unknown>>(
+              isPlainObject,
+              () => 'must be a sealed secret { v, kid, epk, iv, ct } (or null to remove it)',
+            ),
+            SecretEnvelopeSchema,
+          ),
+        ),
+        () => 'must be an object of variable name → sealed secret',
       ),
     ),
     /**
@@ -170,9 +190,36 @@ export function checkPatch(patch: unknown): EnvironmentPatch {
     if (problem.startsWith('is not a known field')) {
       return new InvalidOptionError(
         field,
-        'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars, split)',
+        'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars, secrets, split)',
       );
     }
+    return new InvalidOptionError(field, problem);
+  });
+}
+
+/**
+ * Secrets re-encrypted to another key (`flotilla secrets-key rotate`):
+ * variable name → the envelope it replaces and the new one. A name whose
+ * stored envelope is no longer `from` (set again meanwhile) is left alone.
+ */
+export const SecretRewrapsSchema = table(
+  VarNameSchema,
+  strictObject(
+    { from: SecretEnvelopeSchema, to: SecretEnvelopeSchema },
+    { notObject: 'must be { from, to } sealed secrets' },
+  ),
+  () => 'must be an object of variable name → { from, to }',
+);
+
+/** Secrets re-encrypted to another key ({@link SecretRewrapsSchema}). */
+export type SecretRewraps = v.InferOutput<typeof SecretRewrapsSchema>;
+
+/**
+ * The rewraps, checked.
+ * @throws InvalidOptionError naming the bad field
+ */
+export function checkRewraps(rewraps: unknown): SecretRewraps {
+  return parseOrThrow(SecretRewrapsSchema, rewraps, 'rewraps', (field, problem) => {
     return new InvalidOptionError(field, problem);
   });
 }

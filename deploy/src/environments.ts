@@ -8,7 +8,13 @@
 import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import { byKey, type Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
-import { checkPatch, type EnvironmentPatch, checkToken as token } from './environment-patch.ts';
+import {
+  checkPatch,
+  checkRewraps,
+  type EnvironmentPatch,
+  type SecretRewraps,
+  checkToken as token,
+} from './environment-patch.ts';
 import { CONFLICT_CODE, StoreConflictError } from './errors.ts';
 import {
   decodeEnvironment,
@@ -64,6 +70,7 @@ export class Environments {
           history: [],
           backends: {},
           vars: {},
+          secrets: {},
           updatedAt: now,
         };
       }
@@ -118,6 +125,11 @@ export class Environments {
     token('app', app);
     token('env', env);
     const p = checkPatch(patch);
+    for (const [name, envelope] of Object.entries(p.secrets ?? {})) {
+      if (envelope !== null && typeof p.vars?.[name] === 'string') {
+        throw new InvalidOptionError(`secrets.${name}`, 'is also set as a plain variable');
+      }
+    }
     if (p.split) await this.#checkSplitDeployments(app, p.split);
     return this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
@@ -130,6 +142,7 @@ export class Environments {
         ...current,
         backends: { ...current.backends },
         vars: { ...current.vars },
+        secrets: { ...current.secrets },
         updatedAt: now,
       };
       for (const field of ['primaryRegion', 'secondaryRegion'] as const) {
@@ -162,7 +175,17 @@ export class Environments {
       }
       for (const [name, value] of Object.entries(p.vars ?? {})) {
         if (value === null) delete next.vars[name];
-        else next.vars[name] = value;
+        else {
+          next.vars[name] = value;
+          delete next.secrets[name];
+        }
+      }
+      for (const [name, envelope] of Object.entries(p.secrets ?? {})) {
+        if (envelope === null) delete next.secrets[name];
+        else {
+          next.secrets[name] = envelope;
+          delete next.vars[name];
+        }
       }
       if (p.split === null) delete next.split;
       else if (p.split !== undefined) {
@@ -176,6 +199,33 @@ export class Environments {
       }
       return next;
     });
+  }
+
+  /** See {@link ControlPlane.rewrapSecrets}. */
+  async rewrapSecrets(
+    app: string,
+    env: string,
+    rewraps: SecretRewraps,
+  ): Promise<{ environment: EnvironmentRecord; replaced: string[] }> {
+    token('app', app);
+    token('env', env);
+    const r = checkRewraps(rewraps);
+    let replaced: string[] = [];
+    const environment = await this.#updateEnvironment(app, env, async (current, now) => {
+      replaced = [];
+      if (current === undefined) return undefined;
+      const secrets = { ...current.secrets };
+      for (const [name, { from, to }] of Object.entries(r)) {
+        const stored = secrets[name];
+        // Only the very envelope read: one set again meanwhile is newer than the rotation.
+        if (stored && stored.ct === from.ct && stored.kid === from.kid && stored.epk === from.epk) {
+          secrets[name] = to;
+          replaced.push(name);
+        }
+      }
+      return replaced.length === 0 ? current : { ...current, secrets, updatedAt: now };
+    });
+    return { environment, replaced };
   }
 
   /** See {@link ControlPlane.watchEnvironments}. */

@@ -6,11 +6,17 @@
  * leaves no deployment; the same content published twice is the same
  * deployment.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
 import type { LogFn } from '@flotilla/protocol';
-import { FlotillaError, InvalidOptionError, nonEmptyString, required } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  InvalidOptionError,
+  MAX_BUNDLE_BYTES,
+  nonEmptyString,
+  required,
+} from '@flotilla/protocol';
 import { blobName } from './blobs.ts';
 import { hashFile, verifiedFileStream } from './build-files.ts';
 import type { Catalog } from './catalog.ts';
@@ -109,6 +115,34 @@ interface BuildFile {
   bytes: number;
 }
 
+/** `bytes` as MiB with one decimal. */
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Refuses a bundle over the cap workers load ({@link MAX_BUNDLE_BYTES}, or
+ * the smaller `limits.bundleBytes` the manifest asks for) before anything is
+ * hashed or uploaded. Both the size the manifest declares and the file's own
+ * size count: a manifest that understates it is caught here too.
+ */
+async function checkBundleCap(manifest: Manifest, bundlePath: string): Promise<void> {
+  const cap = Math.min(MAX_BUNDLE_BYTES, manifest.limits?.bundleBytes ?? MAX_BUNDLE_BYTES);
+  const onDisk = await stat(bundlePath).then(
+    (s) => s.size,
+    () => 0,
+  );
+  const bytes = Math.max(manifest.bundleBytes, onDisk);
+  if (bytes > cap) {
+    const whose =
+      cap < MAX_BUNDLE_BYTES ? 'the limits.bundleBytes of its manifest' : 'the bundle cap';
+    throw new FlotillaError(
+      'FLOTILLA_ERR_BUNDLE',
+      `bundle.js of ${manifest.name} is ${bytes} bytes (${mib(bytes)}), over ${whose} of ${cap} bytes (${mib(cap)}); nothing was uploaded`,
+    );
+  }
+}
+
 /** What a {@link Publisher} works with. */
 export interface PublisherOptions {
   store: ControlStore;
@@ -174,6 +208,7 @@ export class Publisher {
     }
     const manifest = checkManifest(json, manifestPath);
     const id = deploymentIdOf(manifest.name, manifest.contentHash);
+    await checkBundleCap(manifest, join(dir, 'bundle.js'));
 
     // Hash every file of the build against the manifest.
     const files: BuildFile[] = [

@@ -1,6 +1,7 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { parseOrThrow } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
+import { SecretEnvelopeSchema } from './secret-envelope.ts';
 
 /**
  * The records the control plane keeps in its KV bucket, and their keys:
@@ -79,8 +80,14 @@ export const EnvironmentRecordSchema = v.object({
   secondaryRegion: v.fallback(v.optional(v.string()), undefined),
   /** Backend name (declared by the manifest) → origin replacing the manifest's default. */
   backends: stringMap,
-  /** Environment variables / secrets the handler sees as `env`. */
+  /** Plain environment variables the handler sees as `env`. */
   vars: stringMap,
+  /**
+   * Secret variables (name → envelope sealed to the fleet's secrets key);
+   * workers decrypt them into `env` just before a render. A name is either
+   * here or in `vars`, never both.
+   */
+  secrets: v.fallback(v.record(v.string(), SecretEnvelopeSchema), {}),
   /**
    * Split test: visitors are spread over these deployments by percentage
    * (sticky through a cookie). It always includes `deploymentId` (the
@@ -113,6 +120,30 @@ export function deploymentKey(id: string): string {
 /** KV key of a deployment's manifest. */
 export function manifestKey(id: string): string {
   return `manifest.${id}`;
+}
+
+/** KV key of the fleet's secrets public key ({@link SecretsKeyRecordSchema}). */
+export const SECRETS_KEY_KEY = 'fleet.secrets-key';
+
+/**
+ * The fleet's secrets public key (`fleet.secrets-key`): what CLIs seal new
+ * secret values to. The private keys never reach the control plane.
+ */
+export const SecretsKeyRecordSchema = v.object({
+  /** Key id (16 hex digits of the sha256 of the raw public key). */
+  kid: v.string(),
+  /** The X25519 public key, SPKI PEM. */
+  publicKey: v.string(),
+  /** ISO 8601 time it was set. */
+  updatedAt: v.string(),
+});
+
+/** The fleet's secrets public key ({@link SecretsKeyRecordSchema}). */
+export type SecretsKeyRecord = v.InferOutput<typeof SecretsKeyRecordSchema>;
+
+/** The secrets key record stored under `key`. */
+export function decodeSecretsKey(key: string, value: Uint8Array): SecretsKeyRecord {
+  return decodeRecord(SecretsKeyRecordSchema, key, value, 'a secrets key');
 }
 
 /** KV key of an environment of an app. */
@@ -183,9 +214,22 @@ export function decodeEnvironment(
 }
 
 /** The bytes stored for an environment (the revision is the store's, not stored). */
-export function encodeEnvironment(record: Omit<EnvironmentRecord, 'revision'>): Uint8Array {
-  const { app, env, deploymentId, history, primaryRegion, secondaryRegion, backends, vars, split } =
-    record;
+export function encodeEnvironment(
+  record: Omit<EnvironmentRecord, 'revision' | 'secrets'> &
+    Partial<Pick<EnvironmentRecord, 'secrets'>>,
+): Uint8Array {
+  const {
+    app,
+    env,
+    deploymentId,
+    history,
+    primaryRegion,
+    secondaryRegion,
+    backends,
+    vars,
+    secrets = {},
+    split,
+  } = record;
   return encodeJson({
     app,
     env,
@@ -195,6 +239,7 @@ export function encodeEnvironment(record: Omit<EnvironmentRecord, 'revision'>): 
     ...(secondaryRegion === undefined ? {} : { secondaryRegion }),
     backends,
     vars,
+    ...(Object.keys(secrets).length === 0 ? {} : { secrets }),
     ...(split === undefined || split.length === 0 ? {} : { split }),
     updatedAt: record.updatedAt,
   });

@@ -14,6 +14,7 @@ import {
   ControlPlaneBundleStore,
   JetStreamControlStore,
   MemoryControlStore,
+  SecretKeyring,
 } from '@flotilla/deploy';
 import {
   FlotillaError,
@@ -32,6 +33,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
 import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
+import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
 /** The roles a fleet process can play. */
 export type Role = 'shield' | 'scheduler' | 'worker';
@@ -161,6 +163,11 @@ export interface FleetOptions {
    * @default 10000
    */
   requestTimeoutMs?: number;
+  /**
+   * Workers: secrets private key files (PEM), newest first (`flotilla secrets-key`).
+   * @default none: secrets fail with `FLOTILLA_ERR_SECRET` (embedded: an ephemeral key)
+   */
+  secretsKeyFiles?: string[];
   /** prom-client registry. @default a new Registry with Node's default metrics */
   registry?: Registry;
   /**
@@ -287,8 +294,17 @@ function startScheduler(
   };
 }
 
-function bundleStore(controlPlane: ControlPlane, o: ReturnType<typeof validate>) {
-  return new ControlPlaneBundleStore({ controlPlane, cacheDir: o.storeDir });
+function bundleStore(
+  controlPlane: ControlPlane,
+  o: ReturnType<typeof validate>,
+  secretKeys: SecretKeyring,
+) {
+  return new ControlPlaneBundleStore({
+    controlPlane,
+    cacheDir: o.storeDir,
+    secretKeys,
+    log: o.log,
+  });
 }
 
 /**
@@ -304,9 +320,10 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
     store: new MemoryControlStore(),
     previewDomain: o.previewDomain,
   });
+  const secretKeys = await embeddedSecretKeys(controlPlane, options.secretsKeyFiles);
   const seeded = await options.seed?.(controlPlane, o.log);
   const { scheduler, drain: drainScheduler } = startScheduler(transport, o);
-  const bundles = bundleStore(controlPlane, o);
+  const bundles = bundleStore(controlPlane, o, secretKeys);
   const workers = Array.from(
     { length: o.workers },
     (_, i) =>
@@ -396,6 +413,9 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     for (const warning of assertIsolateHostProcess()) options.log?.({ msg: warning });
   }
   const o = validate(options);
+  // Read before connecting: a bad key file fails the start, not the first render.
+  const secretKeys =
+    role === 'worker' ? await workerSecretKeys(options.secretsKeyFiles, o.log) : undefined;
   const nc = await connectNats(
     options.nats,
     `flotilla-${role}-${process.pid}`,
@@ -444,7 +464,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     const worker = new RenderWorker({
       transport,
       region: o.region,
-      bundles: bundleStore(controlPlane, o),
+      bundles: bundleStore(controlPlane, o, secretKeys ?? new SecretKeyring([])),
       registry: o.registry,
       log: o.log,
       appLog: o.log,

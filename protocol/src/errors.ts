@@ -66,6 +66,12 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_CONFLICT: { kind: 'user', status: 409 },
   /** An option passed to a constructor or CLI is invalid. */
   FLOTILLA_ERR_INVALID_OPTION: { kind: 'user', status: 500 },
+  /**
+   * A secret variable of the environment could not be decrypted: the worker
+   * holds no secrets key, not the one the secret is sealed to, or the
+   * envelope does not open. The operator's to fix (`--secrets-key`).
+   */
+  FLOTILLA_ERR_SECRET: { kind: 'system', status: 500 },
   /** The process was started without a required Node flag or runtime. */
   FLOTILLA_ERR_PROCESS_FLAGS: { kind: 'system', status: 500 },
   /** An unexpected failure inside the fleet. */

@@ -12,6 +12,7 @@ export {
 } from './errors.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts';
 export { environmentHost } from './hosts.ts';
+export { MAX_BUNDLE_BYTES } from './limits.ts';
 export { isLost } from './liveness.ts';
 export {
   type LogFn,

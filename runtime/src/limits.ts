@@ -1,4 +1,4 @@
-import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
+import { InvalidOptionError, MAX_BUNDLE_BYTES, positiveInt } from '@flotilla/protocol';
 
 /** Per-render and per-isolate limits. Operators set them; a deployment may ask for less. */
 export interface SandboxLimits {
@@ -43,7 +43,7 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   wallMs: 10_000,
   heapMb: 128,
   outputBytes: 10 * 1024 * 1024,
-  bundleBytes: 10 * 1024 * 1024,
+  bundleBytes: MAX_BUNDLE_BYTES,
   backendResponseBytes: 8 * 1024 * 1024,
 });
 

@@ -8,6 +8,7 @@
  * @module
  */
 import { APP_NAME_PROBLEM, ManifestLimitsSchema } from '@flotilla/manifest';
+import { MAX_BUNDLE_BYTES } from '@flotilla/protocol';
 import { APP_NAME } from '@flotilla/protocol/patterns';
 import {
   BackendsSchema,
@@ -24,7 +25,7 @@ import { PROJECT_FRAMEWORKS } from './detect-frameworks.ts';
 export const PROJECT_CONFIG_FILE = 'flotilla.config.json';
 
 /** Default cap on `bundle.js`: 10 MiB. */
-export const DEFAULT_MAX_BUNDLE_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_BUNDLE_BYTES = MAX_BUNDLE_BYTES;
 
 /** Static directory used when `static` is absent and the directory exists. */
 export const DEFAULT_STATIC_DIR = 'public';

@@ -34,6 +34,8 @@ export interface CommandIo {
   stderr: (text: string) => void;
   /** Environment variables (`FLOTILLA_NATS`, `FLOTILLA_SHIELD`). */
   env: Record<string, string | undefined>;
+  /** Everything on standard input, read to its end (`env set --secret`). @default none: an empty string */
+  stdin?: () => Promise<string>;
 }
 
 /** Parsed option values (`node:util` parseArgs). */

@@ -21,7 +21,7 @@ import {
 } from '@flotilla/fleet';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import type { CommandIo } from './context.ts';
-import { booleanOptions, stringOptions } from './option-table.ts';
+import { booleanOptions, repeatedOptions, stringOptions } from './option-table.ts';
 
 /**
  * This CLI's script: the worker processes a local autoscaler starts run it
@@ -50,7 +50,10 @@ export interface StartCommand {
 }
 
 /** Parses `flotilla start` arguments; throws InvalidOptionError naming the bad one. */
-export function parseStartArgs(args: string[]): StartCommand {
+export function parseStartArgs(
+  args: string[],
+  env: Record<string, string | undefined> = process.env,
+): StartCommand {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(args);
@@ -162,6 +165,13 @@ export function parseStartArgs(args: string[]): StartCommand {
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
   };
+  // Newest first; $FLOTILLA_SECRETS_KEY is a comma-separated list of files.
+  const secretsKeyFiles =
+    v['secrets-key'] ??
+    env.FLOTILLA_SECRETS_KEY?.split(',')
+      .map((f) => f.trim())
+      .filter((f) => f !== '');
+  if (secretsKeyFiles && secretsKeyFiles.length > 0) options.secretsKeyFiles = secretsKeyFiles;
   return { nats: v.nats, role, logFormat: format, logLevel: level, options };
 }
 
@@ -178,6 +188,7 @@ function parse(args: string[]) {
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
       ...stringOptions('log-format', 'log-level'),
+      ...repeatedOptions('secrets-key'),
       ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
     },
   });

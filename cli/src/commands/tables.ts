@@ -44,11 +44,19 @@ export function envRows(ctx: Ctx, list: EnvironmentRecord[]): string[][] {
   ];
 }
 
-/** An environment record as printed: variable names only, never their (secret) values. */
-export function publicEnv(
-  e: EnvironmentRecord,
-): Omit<EnvironmentRecord, 'vars'> & { vars: string[] } {
-  return { ...e, vars: Object.keys(e.vars) };
+/**
+ * An environment record as printed: variable names only, never their
+ * values; secrets as their names and the id of the key they are sealed to.
+ */
+export function publicEnv(e: EnvironmentRecord): Omit<EnvironmentRecord, 'vars' | 'secrets'> & {
+  vars: string[];
+  secrets: Array<{ name: string; kid: string }>;
+} {
+  return {
+    ...e,
+    vars: Object.keys(e.vars),
+    secrets: Object.entries(e.secrets).map(([name, s]) => ({ name, kid: s.kid })),
+  };
 }
 
 /** `shop-aaa 90%, shop-bbb 10%`. */

@@ -23,6 +23,10 @@ Options:
   --port <n>            shield port, 0 = any free port        (default: 3000)
   --admin-port <n>      /healthz and /metrics port of scheduler and worker roles (default: 0, any)
   --store <dir>         where workers keep fetched bundles   (default: .flotilla/store)
+  --secrets-key <file>  worker: secrets private key (PEM, flotilla secrets-key generate); repeat it,
+                        newest first, during a rotation (default: $FLOTILLA_SECRETS_KEY, comma-separated
+                        files; none: secret variables fail with FLOTILLA_ERR_SECRET; the embedded fleet
+                        makes an ephemeral one)
   --no-examples         ignored (kept for old scripts: flotilla start never publishes the example apps)
   --domain <d>          environment hosts <app>.<d> and <env>.<app>.<d> (default: localhost)
   --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)

@@ -100,6 +100,8 @@ export interface RunCliOptions {
   nodeFlags?: readonly string[];
   /** SIGKILL the CLI after this long. @default 45000 */
   timeoutMs?: number;
+  /** Written to the CLI's stdin, which is then closed. @default none (stdin ignored) */
+  input?: string;
 }
 
 /** Runs `flotilla <args>` as its own process to completion; resolves with its exit code and output. */
@@ -109,17 +111,18 @@ export function runCli(args: readonly string[], options: RunCliOptions = {}): Pr
       process.execPath,
       [...(options.nodeFlags ?? FLEET_NODE_FLAGS), FLEET_BIN, ...args],
       {
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         env: { ...process.env, NODE_OPTIONS: '', ...options.env },
       },
     );
     trackChild(child);
+    if (options.input !== undefined) child.stdin?.end(options.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => {
       stdout += d;
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       stderr += d;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 45_000);
