@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FlotillaError } from '@flotilla/protocol';
+import { authCommand, teamCommand } from './commands/auth.ts';
 import { buildCommand } from './commands/build.ts';
 import {
   type CommandIo,
@@ -50,12 +51,14 @@ const CONTROL: readonly ControlCommand[] = [
   regionCommand,
   purgeCommand,
   splitCommand,
+  authCommand,
+  teamCommand,
 ];
 
 /** Options every app developer's command takes. */
 const COMMON = {
   ...stringOptions('nats', 'shield', 'preview-domain', 'domain', 'app', 'dir', 'env'),
-  ...stringOptions('connect-timeout-ms'),
+  ...stringOptions('connect-timeout-ms', 'creds', 'tls-ca'),
   ...booleanOptions('json'),
 };
 
@@ -70,6 +73,9 @@ Common options:
   --shield <url>         the shield's URL, for printed links (default: $FLOTILLA_SHIELD or http://127.0.0.1:3000)
   --preview-domain <d>   domain of preview hosts (default: preview.localhost)
   --domain <d>           domain of environment hosts (default: localhost)
+  --creds <file>         NKey seed file of your credential (default: $FLOTILLA_CREDS; none on an
+                         unsecured NATS); with one, changes go through the fleet's control service
+  --tls-ca <file>        CA of the NATS server's certificate (tls:// URLs use TLS with the system's CAs)
   --json                 machine-readable output
   --app <name>           app name (default: "name" of flotilla.config.json in --dir)
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import { InvalidOptionError } from '@flotilla/protocol';
 import {
   appName,
@@ -33,7 +33,7 @@ function pairs(option: string, items: string[], unset: boolean): Record<string, 
   return out;
 }
 
-async function envSet(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function envSet(ctx: Ctx, cp: ControlApi): Promise<number> {
   const sub = subcommand(
     ctx,
     ['set', 'unset'],

@@ -20,6 +20,7 @@ import {
   startRole,
 } from '@flotilla/fleet';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import type { NatsSecurity } from '@flotilla/transport';
 import type { CommandIo } from './context.ts';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
@@ -44,13 +45,18 @@ function int(name: string, value: string | undefined): number | undefined {
 export interface StartCommand {
   nats: string | undefined;
   role: Role | undefined;
+  /** The role's NATS credential file and TLS CA (`--creds` or `$FLOTILLA_CREDS`, `--tls-ca`). */
+  security: NatsSecurity;
   logFormat: LogFormat;
   logLevel: LogLevel;
   options: FleetOptions;
 }
 
 /** Parses `flotilla start` arguments; throws InvalidOptionError naming the bad one. */
-export function parseStartArgs(args: string[]): StartCommand {
+export function parseStartArgs(
+  args: string[],
+  env: Record<string, string | undefined> = process.env,
+): StartCommand {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(args);
@@ -59,15 +65,32 @@ export function parseStartArgs(args: string[]): StartCommand {
   }
   const v = parsed.values;
   const role = v.role;
-  if (role !== undefined && role !== 'shield' && role !== 'scheduler' && role !== 'worker') {
-    throw new InvalidOptionError('--role', `must be shield, scheduler or worker, got "${role}"`);
+  if (
+    role !== undefined &&
+    role !== 'shield' &&
+    role !== 'scheduler' &&
+    role !== 'worker' &&
+    role !== 'control'
+  ) {
+    throw new InvalidOptionError(
+      '--role',
+      `must be shield, scheduler, worker or control, got "${role}"`,
+    );
   }
   if (role !== undefined && v.nats === undefined) {
     throw new InvalidOptionError('--role', 'needs --nats <url>: roles talk over NATS');
   }
   if (v.nats !== undefined && role === undefined) {
-    throw new InvalidOptionError('--nats', 'needs --role shield|scheduler|worker');
+    throw new InvalidOptionError('--nats', 'needs --role shield|scheduler|worker|control');
   }
+  const credsFile = v.creds ?? env.FLOTILLA_CREDS;
+  if ((credsFile !== undefined || v['tls-ca'] !== undefined) && role === undefined) {
+    throw new InvalidOptionError('--creds', 'and --tls-ca apply to a role on NATS (--role)');
+  }
+  const security: NatsSecurity = {
+    ...(credsFile ? { credsFile } : {}),
+    ...(v['tls-ca'] !== undefined ? { tlsCaFile: v['tls-ca'] } : {}),
+  };
   const format = logFormat('--log-format', v['log-format']);
   const level = logLevel('--log-level', v['log-level']);
   const port = int('port', v.port);
@@ -162,7 +185,7 @@ export function parseStartArgs(args: string[]): StartCommand {
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
   };
-  return { nats: v.nats, role, logFormat: format, logLevel: level, options };
+  return { nats: v.nats, role, security, logFormat: format, logLevel: level, options };
 }
 
 function parse(args: string[]) {
@@ -177,7 +200,7 @@ function parse(args: string[]) {
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
-      ...stringOptions('log-format', 'log-level'),
+      ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca'),
       ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
     },
   });
@@ -228,7 +251,14 @@ export async function runStart(
   try {
     fleet =
       cmd.role && cmd.nats
-        ? await startRole({ ...cmd.options, role: cmd.role, nats: cmd.nats, log, cliBin: CLI_BIN })
+        ? await startRole({
+            ...cmd.options,
+            role: cmd.role,
+            nats: cmd.nats,
+            security: cmd.security,
+            log,
+            cliBin: CLI_BIN,
+          })
         : await startEmbedded({
             ...cmd.options,
             log,
