@@ -7,7 +7,12 @@
  */
 import { DEFAULT_LEASE_BUCKET } from '@flotilla/autoscaler';
 import { DEFAULT_BLOB_BUCKET, DEFAULT_CONTROL_BUCKET } from '@flotilla/deploy';
-import { CONTROL_SUBJECT_PREFIX, PREWARM_SUBJECT, SUBJECT_ROOT } from '@flotilla/protocol';
+import {
+  CONTROL_SUBJECT_PREFIX,
+  PREWARM_SUBJECT,
+  PROBE_SUBJECT,
+  SUBJECT_ROOT,
+} from '@flotilla/protocol';
 import { userInboxPrefix } from '@flotilla/transport';
 
 /** The roles `flotilla start --role` runs, each with a credential of its own. */
@@ -89,13 +94,18 @@ export function rolePermissions(role: RoleName): Permissions {
 
 /**
  * A team's permissions: control-service requests about its own apps, the
- * pre-warm request before a promote, and replies in its own inbox only
+ * pre-warm request before a promote and the region probe of `flotilla region
+ * --near` (both only read), and replies in its own inbox only
  * (so it never reads another credential's answers).
  */
 export function teamPermissions(apps: readonly string[], publicKey: string): Permissions {
   return {
     publish: {
-      allow: [...apps.map((app) => `${CONTROL_SUBJECT_PREFIX}.${app}.*`), PREWARM_SUBJECT],
+      allow: [
+        ...apps.map((app) => `${CONTROL_SUBJECT_PREFIX}.${app}.*`),
+        PREWARM_SUBJECT,
+        PROBE_SUBJECT,
+      ],
     },
     subscribe: { allow: [`${userInboxPrefix(publicKey)}.>`] },
   };

@@ -51,7 +51,8 @@ async function authInit(ctx: Ctx): Promise<number> {
         ([role, c]) =>
           `  ${role.padEnd(10)} ${seed(c.seedFile)}   (flotilla start --role ${role} --creds …)`,
       ),
-      `nats-server: add \`include ${join(dir, AUTH_CONF_FILE)}\` to its configuration (with jetstream {}) and restart it;`,
+      `nats-server: include ${join(dir, AUTH_CONF_FILE)} in its configuration (\`include <path>\`, relative to that`,
+      '  file; with a jetstream {} block) and restart it;',
       `then start each role with --creds <its file>, the control role first.`,
       '',
     ].join('\n'),
