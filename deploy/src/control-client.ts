@@ -13,6 +13,7 @@ import {
   controlSubject,
   FlotillaError,
   nonEmptyString,
+  type PurgeSelector,
   positiveInt,
   required,
 } from '@flotilla/protocol';
@@ -27,6 +28,7 @@ import {
 } from './control-verbs.ts';
 import type { EnvironmentPatch } from './environment-patch.ts';
 import type { BuildOutput, PublishOptions, PublishResult } from './publish.ts';
+import type { PurgeFleetOptions, PurgeFleetResult } from './purge-client.ts';
 import { appOfDeploymentId, type DeploymentRecord, type EnvironmentRecord } from './records.ts';
 
 /** What the CLI does with the control plane: a {@link ControlPlane} or a {@link ControlClient}. */
@@ -137,6 +139,24 @@ export class ControlClient implements ControlApi {
   async configure(app: string, env: string, patch: EnvironmentPatch): Promise<EnvironmentRecord> {
     const wirePatch = patch as unknown as Record<string, unknown>;
     return (await this.call(app, 'configure', { env, patch: wirePatch })) as EnvironmentRecord;
+  }
+
+  /**
+   * Purges the shields' caches through the control service (as
+   * {@link purgeFleet} does): a selector without an app is every app's
+   * (the operator's right only).
+   */
+  async purge(selector: PurgeSelector, options: PurgeFleetOptions = {}): Promise<PurgeFleetResult> {
+    const app = 'app' in selector && selector.app !== undefined ? selector.app : CONTROL_FLEET_APP;
+    const listenMs = options.listenMs ?? 1500;
+    const timeoutMs = options.timeoutMs ?? 3000;
+    const wait = listenMs + timeoutMs + this.#timeoutMs;
+    return (await this.call(
+      app,
+      'purge',
+      { selector, listenMs, timeoutMs },
+      wait,
+    )) as PurgeFleetResult;
   }
 
   async deleteDeployment(id: string): Promise<void> {

@@ -102,6 +102,18 @@ describe('ControlService', () => {
     expect(await client.deployment(build.id)).toBeDefined();
   });
 
+  it('refuses a purge not scoped to the subject’s app', async () => {
+    for (const selector of [
+      { kind: 'surrogate-key', key: 'k', app: 'alpha' },
+      { kind: 'url', url: 'beta.localhost/' },
+    ] as const) {
+      await expect(client.call('beta', 'purge', { selector })).rejects.toMatchObject({
+        code: 'FLOTILLA_ERR_FORBIDDEN',
+        message: expect.stringMatching(/must be scoped to it \(--app beta\)/),
+      });
+    }
+  });
+
   it.each([
     ['../escape', /file must be manifest.json, bundle.js or assets/],
     ['assets/../../escape', /must not contain empty, "\." or "\.\." segments/],

@@ -34,6 +34,7 @@ import {
   isControlVerb,
   parseControlArgs,
 } from './control-verbs.ts';
+import { purgeFleet } from './purge-client.ts';
 import { appOfDeploymentId } from './records.ts';
 
 /** Options of {@link ControlService}. */
@@ -136,6 +137,19 @@ export class ControlService {
         ownDeployment(app, id);
         await cp.deleteDeployment(id);
         return null;
+      },
+      purge: (app, { selector, listenMs, timeoutMs }) => {
+        const scope = 'app' in selector ? selector.app : undefined;
+        if (app !== CONTROL_FLEET_APP && scope !== app) {
+          throw new FlotillaError(
+            'FLOTILLA_ERR_FORBIDDEN',
+            `a purge sent as app ${app} must be scoped to it (--app ${app}), got ${scope === undefined ? 'every app' : `app ${scope}`}`,
+          );
+        }
+        return purgeFleet(this.#nc, selector, {
+          ...(listenMs ? { listenMs } : {}),
+          ...(timeoutMs ? { timeoutMs } : {}),
+        });
       },
       upload: (app, args) => this.#chunk(app, args),
       publish: (app, args) => this.#publish(app, args),

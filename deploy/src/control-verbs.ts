@@ -7,7 +7,12 @@
  *
  * @module
  */
-import { FlotillaError, fromWireError, isSubjectToken } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  fromWireError,
+  isSubjectToken,
+  PurgeSelectorSchema,
+} from '@flotilla/protocol';
 import { DEPLOYMENT_ID } from '@flotilla/protocol/patterns';
 import * as v from 'valibot';
 
@@ -70,6 +75,18 @@ export const CONTROL_VERBS = {
       data: v.pipe(v.string(), v.base64()),
     }),
   ),
+  /**
+   * Purges the shields' caches (the selector must name the subject's app,
+   * except on `_fleet`) and waits for their acknowledgements.
+   */
+  purge: verb(
+    'purge the cache of',
+    v.strictObject({
+      selector: PurgeSelectorSchema,
+      listenMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60_000))),
+      timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60_000))),
+    }),
+  ),
   /** Publishes the uploaded build (every file checked against its manifest first). */
   publish: verb('publish', v.strictObject({ uploadId: Token, env: v.optional(Token) })),
 } as const;
@@ -81,7 +98,11 @@ export type ControlVerb = keyof typeof CONTROL_VERBS;
 export type ControlArgs<V extends ControlVerb> = v.InferOutput<(typeof CONTROL_VERBS)[V]['args']>;
 
 /** Verbs that may be asked about every app at once (`_fleet`). */
-export const FLEET_WIDE_VERBS: ReadonlySet<ControlVerb> = new Set(['environments', 'deployments']);
+export const FLEET_WIDE_VERBS: ReadonlySet<ControlVerb> = new Set([
+  'environments',
+  'deployments',
+  'purge',
+]);
 
 /** Whether `verb` is a known verb. */
 export function isControlVerb(verb: string): verb is ControlVerb {

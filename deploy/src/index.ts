@@ -13,4 +13,10 @@ export {
   JetStreamControlStore,
 } from './jetstream-control-store.ts';
 export { MemoryControlStore } from './memory-control-store.ts';
+export {
+  type PurgeConnection,
+  type PurgeFleetOptions,
+  type PurgeFleetResult,
+  purgeFleet,
+} from './purge-client.ts';
 export type { DeploymentRecord, EnvironmentRecord } from './records.ts';

@@ -53,6 +53,7 @@ export {
   PURGE_SUBJECT,
   type PurgeAck,
   type PurgeSelector,
+  PurgeSelectorSchema,
   purgeSelectorProblem,
   SHIELD_HEARTBEAT_SUBJECT,
   type ShieldBeat,

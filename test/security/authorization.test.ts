@@ -127,6 +127,7 @@ beforeAll(async () => {
   fleet = await startFleet({
     schedulers: 1,
     workers: 1,
+    cache: true, // shields with a cache answer purges
     auth: {
       include: join(authDir, 'auth.conf'),
       creds: {
@@ -179,11 +180,7 @@ describe('a team', () => {
   it.each([
     ['publish', ['publish', '--dir', '<beta>', '--env', 'production'], /may not publish app beta/],
     ['promote', ['promote', '<betaV1>', '--env', 'production'], /may not .*app beta/],
-    [
-      'roll back',
-      ['rollback', '--app', 'beta', '--env', 'production'],
-      /may not .* app beta/,
-    ],
+    ['roll back', ['rollback', '--app', 'beta', '--env', 'production'], /may not .* app beta/],
     [
       'set env on',
       ['env', 'set', '--app', 'beta', '--env', 'production', '--var', 'GREETING=pwned'],
@@ -214,6 +211,25 @@ describe('a team', () => {
     120_000,
   );
 
+  it('purges its own app’s cache on every shield, through the control service', async () => {
+    const res = await ok(['purge', '--app', 'alpha', '--env', 'production', '--all'], 'team-shop');
+    expect(res.stdout).toMatch(/removed on 1 shield/);
+  }, 60_000);
+
+  it.each([
+    [
+      ['purge', '--app', 'beta', '--env', 'production', '--all'],
+      /may not purge the cache of app beta/,
+    ],
+    [['purge', '--surrogate-key', 'k'], /may not purge the cache of every app/],
+  ])(
+    'cannot purge %j',
+    async (args, denied) => {
+      await refused(args, 'team-shop', denied);
+    },
+    60_000,
+  );
+
   it('gets an app added by the operator once nats-server reloads auth.conf', async () => {
     await refused(
       ['envs', '--app', 'gamma'],
@@ -235,12 +251,7 @@ describe('a team', () => {
 
 describe('fleet roles', () => {
   it.each([
-    [
-      'shield',
-      'promote',
-      ['promote', '<betaV1>', '--env', 'production'],
-      /may not .* app beta/,
-    ],
+    ['shield', 'promote', ['promote', '<betaV1>', '--env', 'production'], /may not .* app beta/],
     [
       'shield',
       'set env',
@@ -297,6 +308,9 @@ describe('the operator', () => {
       message: 'the operator’s change never reached the shield',
     });
     await ok(['rollback', '--app', 'beta', '--env', 'production'], 'operator');
+    expect((await ok(['purge', '--surrogate-key', 'k'], 'operator')).stdout).toMatch(
+      /removed on 1 shield/,
+    );
     const envs = JSON.parse((await ok(['envs', '--json'], 'operator')).stdout) as {
       app: string;
       deploymentId: string;

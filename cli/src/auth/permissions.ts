@@ -11,6 +11,8 @@ import {
   CONTROL_SUBJECT_PREFIX,
   PREWARM_SUBJECT,
   PROBE_SUBJECT,
+  PURGE_SUBJECT,
+  SHIELD_HEARTBEAT_SUBJECT,
   SUBJECT_ROOT,
 } from '@flotilla/protocol';
 import { userInboxPrefix } from '@flotilla/transport';
@@ -75,11 +77,13 @@ export function rolePermissions(role: RoleName): Permissions {
           '$JS.API.>',
           `$KV.${DEFAULT_CONTROL_BUCKET}.>`,
           `$O.${DEFAULT_BLOB_BUCKET}.>`,
+          // It purges the shields' caches for the teams (each within its apps).
+          PURGE_SUBJECT,
           '_INBOX.>',
         ],
         deny: [...JS_ADMIN, ...LEASE_WRITES],
       },
-      subscribe: { allow: [CONTROL_REQUESTS, '_INBOX.>'] },
+      subscribe: { allow: [CONTROL_REQUESTS, SHIELD_HEARTBEAT_SUBJECT, '_INBOX.>'] },
       allow_responses: true,
     };
   }
