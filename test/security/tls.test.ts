@@ -13,7 +13,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
- * A secured fleet's NATS over TLS with a private CA: the control role and
+ * A secured fleet's NATS over TLS with a private CA: a read-only role started
+ * before the control service says to start that first; the control role and
  * the CLI connect with `tls://` and `--tls-ca`; without the CA the server's
  * certificate is refused, with a message, not a stack trace.
  */
@@ -63,7 +64,21 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-describe('NATS over TLS', () => {
+describe('a secured fleet on NATS over TLS', () => {
+  it('a read-only role started before the control service says to start that first', async () => {
+    await expect(
+      startRoleProcess({
+        role: 'shield',
+        nats: tlsUrl,
+        storeDir: join(dir, 'store'),
+        creds: join(dir, 'auth', 'shield.nk'),
+        args: ['--tls-ca', join(dir, 'ca.pem'), '--port', '0'],
+      }),
+    ).rejects.toThrow(
+      /FLOTILLA_ERR_FORBIDDEN: the control plane's buckets do not exist yet.*--role control/,
+    );
+  }, 60_000);
+
   it('a role and the CLI connect with tls:// and --tls-ca', async () => {
     control = await startRoleProcess({
       role: 'control',
