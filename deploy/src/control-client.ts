@@ -12,6 +12,7 @@ import {
   CONTROL_FLEET_APP,
   controlSubject,
   FlotillaError,
+  isSubjectToken,
   nonEmptyString,
   type PurgeSelector,
   positiveInt,
@@ -99,8 +100,9 @@ export class ControlClient implements ControlApi {
     verb: V,
     args: ControlArgs<V>,
     timeoutMs = this.#timeoutMs,
+    serviceId?: string,
   ): Promise<unknown> {
-    const subject = controlSubject(app, verb);
+    const subject = controlSubject(app, verb, serviceId);
     let reply: Uint8Array;
     try {
       reply = (await this.#nc.request(subject, JSON.stringify(args), { timeout: timeoutMs })).data;
@@ -196,6 +198,8 @@ export class ControlClient implements ControlApi {
       }
     };
     progress();
+    // The first chunk goes to any control service; the rest, and the publish, to that one.
+    let serviceId: string | undefined;
     for (const file of files) {
       const handle = await open(join(dir, ...file.name.split('/')), 'r');
       try {
@@ -206,7 +210,9 @@ export class ControlClient implements ControlApi {
           const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, offset);
           if (bytesRead === 0 && offset > 0) break;
           const data = buffer.subarray(0, bytesRead).toString('base64');
-          await this.call(app, 'upload', { uploadId, file: file.name, offset, data });
+          const args = { uploadId, file: file.name, offset, data };
+          const took = await this.call(app, 'upload', args, this.#timeoutMs, serviceId);
+          serviceId ??= serviceIdOf(took);
           offset += bytesRead;
           done += bytesRead;
           progress(file.name);
@@ -218,8 +224,21 @@ export class ControlClient implements ControlApi {
     }
     options.signal?.throwIfAborted();
     const args = { uploadId, ...(options.env ? { env: options.env } : {}) };
-    return (await this.call(app, 'publish', args, this.#timeoutMs * 10)) as PublishResult;
+    const wait = this.#timeoutMs * 10;
+    return (await this.call(app, 'publish', args, wait, serviceId)) as PublishResult;
   }
+}
+
+/** The id of the control service that took an upload (the result of `upload`). */
+function serviceIdOf(result: unknown): string {
+  const id = (result as { serviceId?: unknown } | null)?.serviceId;
+  if (!isSubjectToken(id)) {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_PROTOCOL',
+      'the control service did not say who took the upload',
+    );
+  }
+  return id;
 }
 
 /** Every file under `dir` as a `/`-separated relative name with its size. */

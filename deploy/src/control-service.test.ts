@@ -171,6 +171,31 @@ describe('ControlService', () => {
   });
 });
 
+describe('several control services', () => {
+  it('an upload’s chunks and its publish all reach the service that took the first chunk', async () => {
+    const second = new ControlService({
+      connection: nc,
+      controlPlane: new ControlPlane({ store }),
+      uploadDir: join(root.path, 'uploads-2'),
+    });
+    second.start();
+    try {
+      // Three builds of five requests each (manifest, bundle, two asset chunks, publish):
+      // spread over the two services by the queue group, one would fail.
+      for (const v of ['a', 'b', 'c']) {
+        const big = v.repeat(2 * UPLOAD_CHUNK_BYTES - 10_000); // two chunks, within the cap
+        const build = await writeBuild(root.path, `multi-${v}`, {
+          assets: [{ path: '/assets/big.txt', content: big }],
+          code: `export default ${JSON.stringify(v)};\n`,
+        });
+        expect((await client.publish({ dir: build.dir })).deployment.id).toBe(build.id);
+      }
+    } finally {
+      await second.drain();
+    }
+  });
+});
+
 describe('ControlClient', () => {
   it('says so when no control service answers', async () => {
     await service.drain();

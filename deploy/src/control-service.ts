@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,10 +74,10 @@ interface Upload {
 
 type Handler<V extends ControlVerb> = (app: string, args: ControlArgs<V>) => Promise<unknown>;
 
-/** `flotilla.control.<app>.<verb>` → app and verb. */
+/** `flotilla.control.<app>.<verb>[.<service id>]` → app and verb. */
 function parseSubject(subject: string): { app: string; verb: string } | undefined {
   const rest = subject.slice(CONTROL_SUBJECT_PREFIX.length + 1).split('.');
-  if (rest.length !== 2) return undefined;
+  if (rest.length !== 2 && rest.length !== 3) return undefined;
   return { app: rest[0] as string, verb: rest[1] as string };
 }
 
@@ -98,7 +98,13 @@ export class ControlService {
   readonly #uploadTtlMs: number;
   readonly #uploads = new Map<string, Upload>();
   readonly #inFlight = new Set<Promise<void>>();
-  #sub: Subscription | undefined;
+  /**
+   * This service's id: the chunks of an upload and its publish are sent to
+   * `flotilla.control.<app>.<verb>.<serviceId>`, so that they all reach the
+   * service holding the upload (the queue group would spread them).
+   */
+  readonly serviceId = randomBytes(8).toString('hex');
+  #subs: Subscription[] = [];
   readonly #handlers: { [V in ControlVerb]: Handler<V> };
 
   /** @throws InvalidOptionError naming the bad option */
@@ -156,25 +162,29 @@ export class ControlService {
     };
   }
 
-  /** Subscribes (in the control services' queue group); requests are answered from now on. */
+  /**
+   * Subscribes (in the control services' queue group, and to requests
+   * addressed to this service); requests are answered from now on.
+   */
   start(): void {
-    if (this.#sub) return;
-    this.#sub = this.#nc.subscribe(`${CONTROL_SUBJECT_PREFIX}.*.*`, {
-      queue: CONTROL_QUEUE,
-      callback: (err, msg) => {
-        if (err) {
-          this.#log({ msg: 'control subscription failed', error: err.message });
-          return;
-        }
-        const run = this.#answer(msg).finally(() => this.#inFlight.delete(run));
-        this.#inFlight.add(run);
-      },
-    });
+    if (this.#subs.length > 0) return;
+    const callback = (err: Error | null, msg: Msg) => {
+      if (err) {
+        this.#log({ msg: 'control subscription failed', error: err.message });
+        return;
+      }
+      const run = this.#answer(msg).finally(() => this.#inFlight.delete(run));
+      this.#inFlight.add(run);
+    };
+    this.#subs = [
+      this.#nc.subscribe(`${CONTROL_SUBJECT_PREFIX}.*.*`, { queue: CONTROL_QUEUE, callback }),
+      this.#nc.subscribe(`${CONTROL_SUBJECT_PREFIX}.*.*.${this.serviceId}`, { callback }),
+    ];
   }
 
   /** Takes no new requests, finishes those in flight, discards unpublished uploads. */
   async drain(): Promise<void> {
-    await this.#sub?.drain().catch(() => {});
+    await Promise.all(this.#subs.map((sub) => sub.drain().catch(() => {})));
     await Promise.allSettled([...this.#inFlight]);
     for (const upload of this.#uploads.values()) clearTimeout(upload.timer);
     this.#uploads.clear();
@@ -219,7 +229,7 @@ export class ControlService {
     if (msg.reply) msg.respond(reply);
   }
 
-  async #chunk(app: string, args: ControlArgs<'upload'>): Promise<null> {
+  async #chunk(app: string, args: ControlArgs<'upload'>): Promise<{ serviceId: string }> {
     let upload = this.#uploads.get(args.uploadId);
     if (upload === undefined) {
       if (args.offset !== 0) {
@@ -262,7 +272,7 @@ export class ControlService {
     }
     upload.bytes += data.byteLength;
     upload.offsets.set(args.file, expected + data.byteLength);
-    return null;
+    return { serviceId: this.serviceId };
   }
 
   async #publish(app: string, { uploadId, env }: ControlArgs<'publish'>): Promise<unknown> {

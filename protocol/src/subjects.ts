@@ -68,8 +68,15 @@ export const CONTROL_QUEUE = 'flotilla.control';
  */
 export const CONTROL_FLEET_APP = '_fleet';
 
-/** The subject of control verb `verb` about `app` ({@link CONTROL_FLEET_APP} for every app). */
-export function controlSubject(app: string, verb: string): string {
+/**
+ * The subject of control verb `verb` about `app` ({@link CONTROL_FLEET_APP}
+ * for every app): any control service answers it, or only `serviceId` (the
+ * chunks of one upload must reach the service that holds it).
+ */
+export function controlSubject(app: string, verb: string, serviceId?: string): string {
   const appToken = app === CONTROL_FLEET_APP ? app : subjectTokenOption('app', app);
-  return `${CONTROL_SUBJECT_PREFIX}.${appToken}.${subjectTokenOption('verb', verb)}`;
+  const subject = `${CONTROL_SUBJECT_PREFIX}.${appToken}.${subjectTokenOption('verb', verb)}`;
+  return serviceId === undefined
+    ? subject
+    : `${subject}.${subjectTokenOption('serviceId', serviceId)}`;
 }

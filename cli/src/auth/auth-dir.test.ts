@@ -60,7 +60,7 @@ describe('the credential directory', () => {
     expect(registry.teams.shop?.apps).toEqual(['alpha', 'beta']);
     const conf = await readFile(join(dir, AUTH_CONF_FILE), 'utf8');
     expect(conf).toBe(renderAuthConf(registry));
-    expect(conf).toContain('"flotilla.control.beta.*"');
+    expect(conf).toContain('"flotilla.control.beta.>"');
   });
 
   it('names the bad field of a tampered registry', async () => {
@@ -76,8 +76,11 @@ describe('the credential directory', () => {
 describe('permissions', () => {
   it('let a team send control requests about its own apps only, and read only its own inbox', () => {
     const p = teamPermissions(['alpha'], 'UKEY');
-    expect(p.publish.allow).toContain('flotilla.control.alpha.*');
-    expect(p.publish.allow.some((s) => s.startsWith('$') || s.endsWith('>'))).toBe(false);
+    expect(p.publish.allow).toContain('flotilla.control.alpha.>');
+    expect(p.publish.allow.some((s) => s.startsWith('$') || s === '>')).toBe(false);
+    expect(p.publish.allow.filter((s) => s.startsWith('flotilla.control.'))).toEqual([
+      'flotilla.control.alpha.>',
+    ]);
     expect(p.subscribe.allow).toEqual(['_INBOX.UKEY.>']);
   });
 

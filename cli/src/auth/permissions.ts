@@ -106,7 +106,8 @@ export function teamPermissions(apps: readonly string[], publicKey: string): Per
   return {
     publish: {
       allow: [
-        ...apps.map((app) => `${CONTROL_SUBJECT_PREFIX}.${app}.*`),
+        // `.>`: `<verb>` and `<verb>.<service id>` (an upload's chunks go to one service).
+        ...apps.map((app) => `${CONTROL_SUBJECT_PREFIX}.${app}.>`),
         PREWARM_SUBJECT,
         PROBE_SUBJECT,
       ],
