@@ -79,7 +79,8 @@ Common options:
   --json                 machine-readable output
   --app <name>           app name (default: "name" of flotilla.config.json in --dir)
 
-Exit codes: 0 ok, 1 failed (or a shield did not acknowledge a purge), 2 bad usage or input,
+Exit codes: 0 ok, 1 failed (or refused to your credential, or a shield did not acknowledge a purge),
+2 bad usage or input,
 3 fleet unreachable, 4 not found (or no shield is running), 5 conflict.
 `;
 

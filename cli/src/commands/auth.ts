@@ -122,8 +122,8 @@ export const teamCommand: ControlCommand = {
   usage: `  flotilla team create <team> --app <name>... --dir <dir>
   flotilla team add-app <team> --app <name>... --dir <dir>
   flotilla team list --dir <dir>
-      operator: a team's credential may publish, promote, roll back, configure and delete only its
-      apps; regenerates <dir>/auth.conf (then reload nats-server)
+      operator: a team's credential may publish, promote, roll back, configure, delete and purge
+      only its apps; regenerates <dir>/auth.conf (then reload nats-server)
 `,
   options: repeatedOptions('app'),
   run: (ctx) => team(ctx),
