@@ -96,6 +96,17 @@ describe('flotilla start arguments', () => {
     });
     expect(parseStartArgs(role, {}).security).toEqual({});
     expect(() => parseStartArgs(['--creds', 'c.nk'], {})).toThrow(/--creds.*--role/);
+    const scheduler = ['--nats', 'nats://x:1', '--role', 'scheduler', '--autoscale', 'local'];
+    expect(() => parseStartArgs([...scheduler, '--creds', 's.nk'], {})).toThrow(
+      /--autoscale.*needs --worker-creds/,
+    );
+    expect(
+      parseStartArgs([...scheduler, '--creds', 's.nk', '--worker-creds', 'w.nk'], {})
+        .workerSecurity,
+    ).toEqual({ credsFile: 'w.nk' });
+    expect(() => parseStartArgs([...role, '--worker-creds', 'w.nk'], {})).toThrow(
+      /--worker-creds.*--autoscale local/,
+    );
   });
 
   it.each([

@@ -21,19 +21,18 @@ import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime'
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
 import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
 import {
-  connectError,
   InProcessTransport,
   type NatsSecurity,
   NatsTransport,
-  natsSecurityOptions,
   type Transport,
 } from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
 import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
+import { connectNats, securityArgs } from './nats-connection.ts';
 
 /** The roles a fleet process can play. */
 export type Role = 'shield' | 'scheduler' | 'worker' | 'control';
@@ -350,6 +349,8 @@ export interface RoleOptions extends FleetOptions {
   nats: string;
   /** The NKey credential file and TLS CA to connect with. @default none (an unsecured NATS) */
   security?: NatsSecurity;
+  /** Scheduler with `autoscale: 'local'`: the workers' credential. @default none */
+  workerSecurity?: NatsSecurity;
   /**
    * Milliseconds to wait for the first NATS connection.
    * @default 5000
@@ -361,29 +362,6 @@ export interface RoleOptions extends FleetOptions {
    * @default required with `autoscale: 'local'`
    */
   cliBin?: string;
-}
-
-/** Connects to NATS, reconnecting forever once connected. */
-export async function connectNats(
-  servers: string,
-  name: string,
-  timeoutMs = 5000,
-  security: NatsSecurity = {},
-): Promise<NatsConnection> {
-  const auth = await natsSecurityOptions(security);
-  try {
-    return await connect({
-      ...auth,
-      servers: servers.split(',').map((s) => s.trim()),
-      name,
-      timeout: timeoutMs,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      waitOnFirstConnect: false,
-    });
-  } catch (err) {
-    throw connectError(err, servers, security);
-  }
 }
 
 /** Starts one role of the fleet in this process, on a real NATS connection. */
@@ -521,6 +499,7 @@ async function startAutoscaler(
                 '--exit-with-parent',
                 '--host',
                 o.host,
+                ...securityArgs(options.workerSecurity),
                 ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
                 ...limitArgs(options.limits),
               ],

@@ -7,6 +7,7 @@ import {
   type Fleet,
   httpRequest,
   runCli,
+  schedulerHealth,
   startFleet,
   waitFor,
 } from '@flotilla/test-harness';
@@ -345,4 +346,22 @@ describe('without a valid credential', () => {
       fleet.add('shield', { args: ['--creds', join(authDir, 'missing.nk')] }),
     ).rejects.toThrow(/missing\.nk/);
   }, 60_000);
+});
+
+describe('a scheduler’s local autoscaler', () => {
+  it('starts its workers with the workers’ credential (--worker-creds)', async () => {
+    const scheduler = await fleet.add('scheduler', {
+      args: [
+        ...['--autoscale', 'local', '--min-workers', '1', '--max-workers', '1'],
+        ...['--threads', '1', '--worker-creds', creds('worker')],
+      ],
+    });
+    // The fleet's worker and the one this scheduler started.
+    await waitFor(async () => (await schedulerHealth(scheduler)).liveWorkers === 2, {
+      timeoutMs: 90_000,
+      message: 'the autoscaler’s worker never joined the secured fleet',
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; the scheduler said:\n${scheduler.child.output()}`);
+    });
+  }, 120_000);
 });

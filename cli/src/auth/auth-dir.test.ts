@@ -104,6 +104,7 @@ describe('permissions', () => {
 
   it('let only schedulers write the autoscaler’s leases', () => {
     expect(rolePermissions('scheduler').publish.deny).not.toContain('$KV.flotilla_leases.>');
+    expect(rolePermissions('scheduler').publish.allow).toContain('$KV.flotilla_leases.>');
     expect(rolePermissions('worker').publish.deny).toContain('$KV.flotilla_leases.>');
     expect(rolePermissions('control').publish.deny).toContain('$KV.flotilla_leases.>');
   });

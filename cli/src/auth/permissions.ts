@@ -87,10 +87,12 @@ export function rolePermissions(role: RoleName): Permissions {
       allow_responses: true,
     };
   }
+  const allowed = [fleet, '$JS.API.>', '_INBOX.>'];
   const denied = [CONTROL_REQUESTS, ...JS_ADMIN, ...CONTROL_PLANE_WRITES];
-  if (role !== 'scheduler') denied.push(...LEASE_WRITES);
+  if (role === 'scheduler') allowed.push(`$KV.${DEFAULT_LEASE_BUCKET}.>`);
+  else denied.push(...LEASE_WRITES);
   return {
-    publish: { allow: [fleet, '$JS.API.>', '_INBOX.>'], deny: denied },
+    publish: { allow: allowed, deny: denied },
     subscribe: { allow: [fleet, '_INBOX.>'], deny: [CONTROL_REQUESTS] },
     allow_responses: true,
   };

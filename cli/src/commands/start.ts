@@ -47,6 +47,8 @@ export interface StartCommand {
   role: Role | undefined;
   /** The role's NATS credential file and TLS CA (`--creds` or `$FLOTILLA_CREDS`, `--tls-ca`). */
   security: NatsSecurity;
+  /** The credential of the workers a local autoscaler starts (`--worker-creds`, and `--tls-ca`). */
+  workerSecurity: NatsSecurity | undefined;
   logFormat: LogFormat;
   logLevel: LogLevel;
   options: FleetOptions;
@@ -87,10 +89,19 @@ export function parseStartArgs(
   if ((credsFile !== undefined || v['tls-ca'] !== undefined) && role === undefined) {
     throw new InvalidOptionError('--creds', 'and --tls-ca apply to a role on NATS (--role)');
   }
-  const security: NatsSecurity = {
-    ...(credsFile ? { credsFile } : {}),
-    ...(v['tls-ca'] !== undefined ? { tlsCaFile: v['tls-ca'] } : {}),
-  };
+  const tls = v['tls-ca'] !== undefined ? { tlsCaFile: v['tls-ca'] } : {};
+  const security: NatsSecurity = { ...(credsFile ? { credsFile } : {}), ...tls };
+  const workerCreds = v['worker-creds'];
+  if (workerCreds !== undefined && v.autoscale !== 'local') {
+    throw new InvalidOptionError('--worker-creds', 'applies to --autoscale local');
+  }
+  if (v.autoscale === 'local' && credsFile && workerCreds === undefined) {
+    throw new InvalidOptionError(
+      '--autoscale',
+      'local with a credential needs --worker-creds <file>: the workers it starts get their own',
+    );
+  }
+  const workerSecurity = workerCreds ? { credsFile: workerCreds, ...tls } : undefined;
   const format = logFormat('--log-format', v['log-format']);
   const level = logLevel('--log-level', v['log-level']);
   const port = int('port', v.port);
@@ -185,7 +196,15 @@ export function parseStartArgs(
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
   };
-  return { nats: v.nats, role, security, logFormat: format, logLevel: level, options };
+  return {
+    nats: v.nats,
+    role,
+    security,
+    workerSecurity,
+    logFormat: format,
+    logLevel: level,
+    options,
+  };
 }
 
 function parse(args: string[]) {
@@ -200,7 +219,7 @@ function parse(args: string[]) {
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
-      ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca'),
+      ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
       ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
     },
   });
@@ -256,6 +275,7 @@ export async function runStart(
             role: cmd.role,
             nats: cmd.nats,
             security: cmd.security,
+            ...(cmd.workerSecurity ? { workerSecurity: cmd.workerSecurity } : {}),
             log,
             cliBin: CLI_BIN,
           })

@@ -38,6 +38,7 @@ Options:
   --heap-mb <n>         heap per isolate                     (default: 128)
   --autoscale <mode>    scheduler: off | local (start/drain worker processes here) | kubernetes
                         (export flotilla_autoscaler_desired_workers for KEDA/HPA) (default: off)
+  --worker-creds <file> scheduler with --autoscale local: the workers' credential (needed with --creds)
   --min-workers <n>     autoscaler minimum                   (default: 2)
   --max-workers <n>     autoscaler maximum                   (default: 8)
   --exit-with-parent    worker: drain and exit when stdin closes (used by the local supervisor)
