@@ -152,6 +152,17 @@ describe('ControlService', () => {
     expect(await store.blobHas(blobName(sha256('body{}')))).toBe(false);
   });
 
+  it('holds at most maxUploadsPerApp uploads of one app at once', async () => {
+    const chunk = (app: string, uploadId: string) =>
+      client.call(app, 'upload', { uploadId, file: 'bundle.js', offset: 0, data: 'eA==' });
+    for (const id of ['p1', 'p2', 'p3', 'p4']) await chunk('shop', id);
+    await expect(chunk('shop', 'p5')).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_CONFLICT',
+      message: 'app shop already has 4 uploads in progress: publish or wait for them',
+    });
+    await chunk('other', 'p6'); // another app is not held up
+  });
+
   it('an interrupted upload never becomes a deployment', async () => {
     const build = await writeBuild(root.path, 'cut');
     await client.call('shop', 'upload', {

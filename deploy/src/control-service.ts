@@ -55,6 +55,12 @@ export interface ControlServiceOptions {
    */
   maxUploadBytes?: number;
   /**
+   * Uploads one app may have in progress at once (each up to `maxUploadBytes`
+   * on the service's disk).
+   * @default 4
+   */
+  maxUploadsPerApp?: number;
+  /**
    * An upload not published within this many milliseconds of its last chunk is discarded.
    * @default 600000
    */
@@ -95,6 +101,7 @@ export class ControlService {
   readonly #log: LogFn;
   readonly #uploadRoot: string;
   readonly #maxUploadBytes: number;
+  readonly #maxUploadsPerApp: number;
   readonly #uploadTtlMs: number;
   readonly #uploads = new Map<string, Upload>();
   readonly #inFlight = new Set<Promise<void>>();
@@ -119,6 +126,7 @@ export class ControlService {
     );
     this.#maxUploadBytes = positiveInt('maxUploadBytes', options.maxUploadBytes, 64 * 1024 * 1024);
     this.#uploadTtlMs = positiveInt('uploadTtlMs', options.uploadTtlMs, 600_000);
+    this.#maxUploadsPerApp = positiveInt('maxUploadsPerApp', options.maxUploadsPerApp, 4);
     if (options.log !== undefined && typeof options.log !== 'function') {
       throw new InvalidOptionError('log', 'must be a function');
     }
@@ -234,6 +242,13 @@ export class ControlService {
     if (upload === undefined) {
       if (args.offset !== 0) {
         throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', `upload ${args.uploadId} does not exist`);
+      }
+      const open = [...this.#uploads.values()].filter((u) => u.app === app).length;
+      if (open >= this.#maxUploadsPerApp) {
+        throw new FlotillaError(
+          'FLOTILLA_ERR_CONFLICT',
+          `app ${app} already has ${open} uploads in progress: publish or wait for them`,
+        );
       }
       const dir = join(this.#uploadRoot, args.uploadId);
       await mkdir(dir, { recursive: true });
