@@ -99,10 +99,39 @@ describe('flotilla start arguments', () => {
     ).toEqual({ cpuMs: 250, wallMs: 3000, heapMb: 64 });
   });
 
+  it('reads the role’s credential file from --creds, else $FLOTILLA_CREDS, and the TLS CA', () => {
+    const role = ['--nats', 'tls://x:1', '--role', 'control'];
+    expect(parseStartArgs([...role, '--creds', 'c.nk', '--tls-ca', 'ca.pem'], {}).security).toEqual(
+      {
+        credsFile: 'c.nk',
+        tlsCaFile: 'ca.pem',
+      },
+    );
+    expect(parseStartArgs(role, { FLOTILLA_CREDS: 'env.nk' }).security).toEqual({
+      credsFile: 'env.nk',
+    });
+    expect(parseStartArgs(role, {}).security).toEqual({});
+    expect(() => parseStartArgs(['--creds', 'c.nk'], {})).toThrow(/--creds.*--role/);
+    const scheduler = ['--nats', 'nats://x:1', '--role', 'scheduler', '--autoscale', 'local'];
+    expect(() => parseStartArgs([...scheduler, '--creds', 's.nk'], {})).toThrow(
+      /--autoscale.*needs --worker-creds/,
+    );
+    expect(
+      parseStartArgs([...scheduler, '--creds', 's.nk', '--worker-creds', 'w.nk'], {})
+        .workerSecurity,
+    ).toEqual({ credsFile: 'w.nk' });
+    expect(() => parseStartArgs([...role, '--worker-creds', 'w.nk'], {})).toThrow(
+      /--worker-creds.*--autoscale local/,
+    );
+  });
+
   it.each([
     [['--role', 'worker'], /--role.*needs --nats/],
     [['--nats', 'nats://x:1'], /--nats.*needs --role/],
-    [['--nats', 'nats://x:1', '--role', 'cache'], /--role.*shield, scheduler or worker.*"cache"/],
+    [
+      ['--nats', 'nats://x:1', '--role', 'cache'],
+      /--role.*shield, scheduler, worker or control.*"cache"/,
+    ],
     [['--port', 'abc'], /--port.*whole number.*"abc"/],
     [['--port', '70000'], /--port.*at most 65535/],
     [['--log-format', 'xml'], /--log-format.*text or json/],

@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FlotillaError } from '@flotilla/protocol';
+import { authCommand, teamCommand } from './commands/auth.ts';
 import { buildCommand } from './commands/build.ts';
 import {
   type CommandIo,
@@ -52,12 +53,14 @@ const CONTROL: readonly ControlCommand[] = [
   purgeCommand,
   splitCommand,
   secretsKeyCommand,
+  authCommand,
+  teamCommand,
 ];
 
 /** Options every app developer's command takes. */
 const COMMON = {
   ...stringOptions('nats', 'shield', 'preview-domain', 'domain', 'app', 'dir', 'env'),
-  ...stringOptions('connect-timeout-ms'),
+  ...stringOptions('connect-timeout-ms', 'creds', 'tls-ca'),
   ...booleanOptions('json'),
 };
 
@@ -72,10 +75,14 @@ Common options:
   --shield <url>         the shield's URL, for printed links (default: $FLOTILLA_SHIELD or http://127.0.0.1:3000)
   --preview-domain <d>   domain of preview hosts (default: preview.localhost)
   --domain <d>           domain of environment hosts (default: localhost)
+  --creds <file>         NKey seed file of your credential (default: $FLOTILLA_CREDS; none on an
+                         unsecured NATS); with one, changes go through the fleet's control service
+  --tls-ca <file>        CA of the NATS server's certificate (tls:// URLs use TLS with the system's CAs)
   --json                 machine-readable output
   --app <name>           app name (default: "name" of flotilla.config.json in --dir)
 
-Exit codes: 0 ok, 1 failed (or a shield did not acknowledge a purge), 2 bad usage or input,
+Exit codes: 0 ok, 1 failed (or refused to your credential, or a shield did not acknowledge a purge),
+2 bad usage or input,
 3 fleet unreachable, 4 not found (or no shield is running), 5 conflict.
 `;
 

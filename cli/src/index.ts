@@ -7,6 +7,12 @@
  */
 
 export {
+  type PurgeConnection,
+  type PurgeFleetOptions,
+  type PurgeFleetResult,
+  purgeFleet,
+} from '@flotilla/deploy';
+export {
   parseStartArgs,
   runStart,
   type StartCommand,
@@ -14,9 +20,3 @@ export {
 } from './commands/start.ts';
 export { START_USAGE } from './commands/usage.ts';
 export { type CommandIo, EXIT, runCommand } from './commands.ts';
-export {
-  type PurgeConnection,
-  type PurgeFleetOptions,
-  type PurgeFleetResult,
-  purgeFleet,
-} from './purge-client.ts';

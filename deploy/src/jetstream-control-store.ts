@@ -1,5 +1,11 @@
 import type { LogFn } from '@flotilla/protocol';
-import { InvalidOptionError, nonEmptyString, positiveInt, required } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  InvalidOptionError,
+  nonEmptyString,
+  positiveInt,
+  required,
+} from '@flotilla/protocol';
 import { JetStreamApiCodes } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
@@ -76,6 +82,14 @@ async function createOrOpen<T>(create: () => Promise<T>, open: () => Promise<T>)
     try {
       return await open();
     } catch {
+      if (/permissions violation/i.test((err as Error).message)) {
+        // A secured fleet's read-only role, started before the control service created the buckets.
+        throw new FlotillaError(
+          'FLOTILLA_ERR_FORBIDDEN',
+          `the control plane's buckets do not exist yet and this credential may not create them (${(err as Error).message}): start the control service (flotilla start --role control) first`,
+          { cause: err },
+        );
+      }
       throw err;
     }
   }

@@ -126,7 +126,7 @@ function mib(bytes: number): string {
  * hashed or uploaded. Both the size the manifest declares and the file's own
  * size count: a manifest that understates it is caught here too.
  */
-async function checkBundleCap(manifest: Manifest, bundlePath: string): Promise<void> {
+export async function checkBundleCap(manifest: Manifest, bundlePath: string): Promise<void> {
   const cap = Math.min(MAX_BUNDLE_BYTES, manifest.limits?.bundleBytes ?? MAX_BUNDLE_BYTES);
   const onDisk = await stat(bundlePath).then(
     (s) => s.size,

@@ -12,31 +12,32 @@ import {
 import {
   ControlPlane,
   ControlPlaneBundleStore,
+  ControlService,
   JetStreamControlStore,
   MemoryControlStore,
   SecretKeyring,
 } from '@flotilla/deploy';
-import {
-  FlotillaError,
-  InvalidOptionError,
-  isSubjectToken,
-  positiveInt,
-  required,
-} from '@flotilla/protocol';
+import { InvalidOptionError, isSubjectToken, positiveInt, required } from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
 import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
-import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
+import {
+  InProcessTransport,
+  type NatsSecurity,
+  NatsTransport,
+  type Transport,
+} from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
 import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
+import { connectNats, securityArgs } from './nats-connection.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
 /** The roles a fleet process can play. */
-export type Role = 'shield' | 'scheduler' | 'worker';
+export type Role = 'shield' | 'scheduler' | 'worker' | 'control';
 
 /**
  * Fills the in-memory control plane of an embedded fleet before it serves
@@ -363,6 +364,10 @@ export interface RoleOptions extends FleetOptions {
   role: Role;
   /** NATS server URL(s), comma-separated. */
   nats: string;
+  /** The NKey credential file and TLS CA to connect with. @default none (an unsecured NATS) */
+  security?: NatsSecurity;
+  /** Scheduler with `autoscale: 'local'`: the workers' credential. @default none */
+  workerSecurity?: NatsSecurity;
   /**
    * Milliseconds to wait for the first NATS connection.
    * @default 5000
@@ -376,37 +381,13 @@ export interface RoleOptions extends FleetOptions {
   cliBin?: string;
 }
 
-/** Connects to NATS, reconnecting forever once connected. */
-export async function connectNats(
-  servers: string,
-  name: string,
-  timeoutMs = 5000,
-): Promise<NatsConnection> {
-  try {
-    return await connect({
-      servers: servers.split(',').map((s) => s.trim()),
-      name,
-      timeout: timeoutMs,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      waitOnFirstConnect: false,
-    });
-  } catch (err) {
-    throw new FlotillaError(
-      'FLOTILLA_ERR_TRANSPORT_CLOSED',
-      `cannot connect to NATS at ${servers}: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-}
-
 /** Starts one role of the fleet in this process, on a real NATS connection. */
 export async function startRole(options: RoleOptions): Promise<RunningFleet> {
   const role = options.role;
-  if (role !== 'shield' && role !== 'scheduler' && role !== 'worker') {
+  if (role !== 'shield' && role !== 'scheduler' && role !== 'worker' && role !== 'control') {
     throw new InvalidOptionError(
       'role',
-      `must be shield, scheduler or worker, got "${String(role)}"`,
+      `must be shield, scheduler, worker or control, got "${String(role)}"`,
     );
   }
   if (role === 'worker') {
@@ -420,6 +401,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     options.nats,
     `flotilla-${role}-${process.pid}`,
     options.connectTimeoutMs ?? 5000,
+    options.security,
   );
   const transport: Transport = new NatsTransport({
     connection: nc,
@@ -431,6 +413,17 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       store: await JetStreamControlStore.open(nc),
       previewDomain: o.previewDomain,
     });
+    if (role === 'control') {
+      const service = new ControlService({ connection: nc, controlPlane, log: o.log });
+      service.start();
+      return withAdmin(o, transport, {
+        role,
+        description: `control service (nats ${options.nats})`,
+        draining: () => false,
+        health: () => ({}),
+        drain: () => service.drain(),
+      });
+    }
     if (role === 'shield') {
       const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
       return {
@@ -526,6 +519,7 @@ async function startAutoscaler(
                 '--exit-with-parent',
                 '--host',
                 o.host,
+                ...securityArgs(options.workerSecurity),
                 ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
                 ...limitArgs(options.limits),
               ],

@@ -7,7 +7,6 @@
  * @module
  */
 export {
-  connectNats,
   type EmbeddedSeed,
   type FleetOptions,
   type Role,
@@ -24,3 +23,4 @@ export {
   logFormat,
   logLevel,
 } from './log.ts';
+export { connectNats } from './nats-connection.ts';

@@ -64,6 +64,10 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_BUILD: { kind: 'user', status: 500 },
   /** A control-plane change lost a race or contradicts the current state (e.g. nothing to roll back to). */
   FLOTILLA_ERR_CONFLICT: { kind: 'user', status: 409 },
+  /** A NATS credential (seed file, TLS CA file) is missing, unreadable or malformed, or NATS refused it. */
+  FLOTILLA_ERR_CREDENTIALS: { kind: 'user', status: 401 },
+  /** NATS or the control service refused an action this credential is not allowed (another team's app, a role's forbidden write). */
+  FLOTILLA_ERR_FORBIDDEN: { kind: 'user', status: 403 },
   /** An option passed to a constructor or CLI is invalid. */
   FLOTILLA_ERR_INVALID_OPTION: { kind: 'user', status: 500 },
   /**

@@ -54,6 +54,7 @@ export {
   PURGE_SUBJECT,
   type PurgeAck,
   type PurgeSelector,
+  PurgeSelectorSchema,
   purgeSelectorProblem,
   SHIELD_HEARTBEAT_SUBJECT,
   type ShieldBeat,
@@ -64,7 +65,15 @@ export {
   encodeSchedulerAck,
   encodeSchedulerBeat,
 } from './scheduler-messages.ts';
-export { type RegionSubjects, regionSubjects } from './subjects.ts';
+export {
+  CONTROL_FLEET_APP,
+  CONTROL_QUEUE,
+  CONTROL_SUBJECT_PREFIX,
+  controlSubject,
+  type RegionSubjects,
+  regionSubjects,
+  SUBJECT_ROOT,
+} from './subjects.ts';
 export { nextTraceparent, traceIdOf } from './trace.ts';
 export {
   decodeRenderRequest,

@@ -1,4 +1,11 @@
+import { InvalidOptionError } from './errors.ts';
 import { subjectTokenOption } from './options.ts';
+
+/** First token of every Flotilla subject. */
+export const SUBJECT_ROOT = 'flotilla';
+
+/** Second token of the control service's subjects; no region may be called so. */
+const CONTROL_TOKEN = 'control';
 
 /**
  * NATS subjects of one region. Region names are validated so that they can
@@ -25,7 +32,14 @@ export interface RegionSubjects {
 
 /** Builds the subjects of `region`. */
 export function regionSubjects(region: string): RegionSubjects {
-  const base = `flotilla.${subjectTokenOption('region', region)}`;
+  const token = subjectTokenOption('region', region);
+  if (token === CONTROL_TOKEN) {
+    throw new InvalidOptionError(
+      'region',
+      `"${CONTROL_TOKEN}" is reserved for the control service`,
+    );
+  }
+  const base = `${SUBJECT_ROOT}.${token}`;
   return {
     miss: `${base}.miss`,
     schedulerQueue: `${base}.schedulers`,
@@ -36,4 +50,33 @@ export function regionSubjects(region: string): RegionSubjects {
     workerPrewarm: (workerId) =>
       `${base}.worker.${subjectTokenOption('workerId', workerId)}.prewarm`,
   };
+}
+
+/**
+ * Prefix of the control service's subjects, `flotilla.control.<app>.<verb>`:
+ * the app is a token of the subject so that nats-server's per-user subject
+ * permissions decide which credential may change which app.
+ */
+export const CONTROL_SUBJECT_PREFIX = `${SUBJECT_ROOT}.${CONTROL_TOKEN}`;
+
+/** Queue group of the control services (one answers each request). */
+export const CONTROL_QUEUE = 'flotilla.control';
+
+/**
+ * The app token of requests about every app (listing all environments or
+ * deployments): not a valid app name, so no team's permissions cover it.
+ */
+export const CONTROL_FLEET_APP = '_fleet';
+
+/**
+ * The subject of control verb `verb` about `app` ({@link CONTROL_FLEET_APP}
+ * for every app): any control service answers it, or only `serviceId` (the
+ * chunks of one upload must reach the service that holds it).
+ */
+export function controlSubject(app: string, verb: string, serviceId?: string): string {
+  const appToken = app === CONTROL_FLEET_APP ? app : subjectTokenOption('app', app);
+  const subject = `${CONTROL_SUBJECT_PREFIX}.${appToken}.${subjectTokenOption('verb', verb)}`;
+  return serviceId === undefined
+    ? subject
+    : `${subject}.${subjectTokenOption('serviceId', serviceId)}`;
 }

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import { InvalidOptionError, isSubjectToken } from '@flotilla/protocol';
 import { type ControlCommand, type Ctx, hostUrl, out } from './context.ts';
 import { withFleet } from './fleet-connection.ts';
 
-async function deleteDeployment(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function deleteDeployment(ctx: Ctx, cp: ControlApi): Promise<number> {
   const id = ctx.positionals[0];
   if (!id || ctx.positionals.length > 1) {
     throw new InvalidOptionError('<deployment-id>', 'is required: flotilla delete <deployment-id>');

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import type { ControlPlane, DeploymentRecord } from '@flotilla/deploy';
+import type { ControlApi, DeploymentRecord } from '@flotilla/deploy';
 import { type ControlCommand, type Ctx, out, str, token } from './context.ts';
 import { withFleet } from './fleet-connection.ts';
 import { kib, table } from './tables.ts';
 
-async function deployments(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function deployments(ctx: Ctx, cp: ControlApi): Promise<number> {
   const app = token('--app', str(ctx.values, 'app'));
   const [list, environments] = await Promise.all([cp.deployments(app), cp.environments(app)]);
   const serving = (d: DeploymentRecord) =>

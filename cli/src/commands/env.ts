@@ -9,12 +9,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import {
-  type ControlPlane,
-  parsePublicKey,
-  type SecretEnvelope,
-  sealSecret,
-} from '@flotilla/deploy';
+import { type ControlApi, parsePublicKey, type SecretEnvelope, sealSecret } from '@flotilla/deploy';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import {
   appName,
@@ -99,7 +94,7 @@ async function secretValues(ctx: Ctx): Promise<Record<string, string>> {
 }
 
 /** The key new secrets are sealed to: `--secrets-public-key <file>`, else the fleet's. */
-async function sealingKey(ctx: Ctx, cp: ControlPlane): Promise<KeyObject> {
+async function sealingKey(ctx: Ctx, cp: ControlApi, app: string): Promise<KeyObject> {
   const file = str(ctx.values, 'secrets-public-key');
   if (file !== undefined) {
     let pem: string;
@@ -113,7 +108,8 @@ async function sealingKey(ctx: Ctx, cp: ControlPlane): Promise<KeyObject> {
     }
     return parsePublicKey('--secrets-public-key', pem);
   }
-  const record = await cp.secretsKey();
+  // Asked on the app's own subject: a team's credential may not ask fleet-wide.
+  const record = await cp.secretsKey(app);
   if (record === undefined) {
     throw new FlotillaError(
       'FLOTILLA_ERR_SECRET',
@@ -123,7 +119,7 @@ async function sealingKey(ctx: Ctx, cp: ControlPlane): Promise<KeyObject> {
   return parsePublicKey('secrets key of the fleet', record.publicKey);
 }
 
-async function envSet(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function envSet(ctx: Ctx, cp: ControlApi): Promise<number> {
   const sub = subcommand(
     ctx,
     ['set', 'unset'],
@@ -152,7 +148,7 @@ async function envSet(ctx: Ctx, cp: ControlPlane): Promise<number> {
       }
     }
     if (Object.keys(values).length > 0) {
-      const key = await sealingKey(ctx, cp);
+      const key = await sealingKey(ctx, cp, app);
       secrets = Object.fromEntries(
         Object.entries(values).map(([name, value]) => [
           name,

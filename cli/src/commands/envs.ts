@@ -3,12 +3,12 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import { type ControlCommand, type Ctx, out, str, token } from './context.ts';
 import { withFleet } from './fleet-connection.ts';
 import { envRows, publicEnv, table } from './tables.ts';
 
-async function envs(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function envs(ctx: Ctx, cp: ControlApi): Promise<number> {
   const app = token('--app', str(ctx.values, 'app'));
   const list = await cp.environments(app);
   return out(

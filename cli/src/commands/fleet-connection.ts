@@ -4,11 +4,24 @@
  *
  * @module
  */
-import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
+import {
+  type ControlApi,
+  ControlClient,
+  ControlPlane,
+  JetStreamControlStore,
+} from '@flotilla/deploy';
 import { FlotillaError } from '@flotilla/protocol';
+import { connectError, type NatsSecurity, natsSecurityOptions } from '@flotilla/transport';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type FleetPrewarm, prewarmFleet } from '../prewarm-fleet.ts';
 import { type Ctx, progress, str } from './context.ts';
+
+/** The credential file (`--creds` or `$FLOTILLA_CREDS`) and TLS CA (`--tls-ca`) of a command. */
+export function commandSecurity(ctx: Ctx): NatsSecurity {
+  const credsFile = str(ctx.values, 'creds') ?? ctx.io.env.FLOTILLA_CREDS;
+  const tlsCaFile = str(ctx.values, 'tls-ca');
+  return { ...(credsFile ? { credsFile } : {}), ...(tlsCaFile ? { tlsCaFile } : {}) };
+}
 
 /** Connects to the fleet's NATS (failing fast), runs `run`, closes. */
 export async function withNats(
@@ -17,15 +30,20 @@ export async function withNats(
 ): Promise<number> {
   const servers = str(ctx.values, 'nats') ?? ctx.io.env.FLOTILLA_NATS ?? 'nats://127.0.0.1:4222';
   const timeout = Number(str(ctx.values, 'connect-timeout-ms') ?? 3000);
+  const security = commandSecurity(ctx);
+  const auth = await natsSecurityOptions(security, true);
   let nc: NatsConnection;
   try {
     nc = await connect({
+      ...auth,
       servers: servers.split(',').map((s) => s.trim()),
       name: `flotilla-cli-${ctx.command}`,
       timeout: Number.isFinite(timeout) && timeout > 0 ? timeout : 3000,
       maxReconnectAttempts: 0,
     });
   } catch (err) {
+    const failed = connectError(err, servers, security);
+    if (failed.code === 'FLOTILLA_ERR_CREDENTIALS') throw failed;
     throw new FlotillaError(
       'FLOTILLA_ERR_TRANSPORT_CLOSED',
       `cannot reach the fleet at ${servers}: ${(err as Error).message} ` +
@@ -40,12 +58,23 @@ export async function withNats(
   }
 }
 
-/** Connects to the fleet's NATS (failing fast) and opens the control plane. */
+/**
+ * Connects to the fleet's NATS (failing fast) and opens the control plane:
+ * with a credential, through the control service (`flotilla start --role
+ * control`), so nats-server decides which apps it may change; without one
+ * (an unsecured development NATS), directly on JetStream.
+ */
 export async function withFleet(
   ctx: Ctx,
-  run: (cp: ControlPlane, nc: NatsConnection) => Promise<number>,
+  run: (cp: ControlApi, nc: NatsConnection) => Promise<number>,
 ): Promise<number> {
   const servers = str(ctx.values, 'nats') ?? ctx.io.env.FLOTILLA_NATS ?? 'nats://127.0.0.1:4222';
+  const previewDomain = str(ctx.values, 'preview-domain');
+  if (commandSecurity(ctx).credsFile !== undefined) {
+    return withNats(ctx, (nc) =>
+      run(new ControlClient({ connection: nc, ...(previewDomain ? { previewDomain } : {}) }), nc),
+    );
+  }
   return withNats(ctx, async (nc) => {
     let store: JetStreamControlStore;
     try {
@@ -57,7 +86,6 @@ export async function withFleet(
         { cause: err },
       );
     }
-    const previewDomain = str(ctx.values, 'preview-domain');
     const cp = new ControlPlane({ store, ...(previewDomain ? { previewDomain } : {}) });
     return await run(cp, nc);
   });

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import { FlotillaError, InvalidOptionError, isSubjectToken } from '@flotilla/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlCommand, type Ctx, envHost, hostUrl, needEnv, out } from './context.ts';
@@ -11,7 +11,7 @@ import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.
 import { booleanOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
-async function promote(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
+async function promote(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<number> {
   const id = ctx.positionals[0];
   if (!id)
     throw new InvalidOptionError(

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ControlPlane, EnvironmentRecord } from '@flotilla/deploy';
+import type { ControlApi, EnvironmentRecord } from '@flotilla/deploy';
 import { buildProject } from '@flotilla/sdk/build';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FleetPrewarm } from '../prewarm-fleet.ts';
@@ -22,7 +22,7 @@ import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.
 import { booleanOptions, stringOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
-async function publish(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
+async function publish(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<number> {
   const env = token('--env', str(ctx.values, 'env'));
   let dir = str(ctx.values, 'build-dir');
   if (!dir) {

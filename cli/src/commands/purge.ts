@@ -3,6 +3,8 @@
  *
  * @module
  */
+
+import { ControlClient, purgeFleet } from '@flotilla/deploy';
 import {
   FlotillaError,
   InvalidOptionError,
@@ -12,7 +14,7 @@ import {
   SHIELD_HEARTBEAT_SUBJECT,
 } from '@flotilla/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { purgeFleet } from '../purge-client.ts';
+
 import {
   appName,
   type ControlCommand,
@@ -26,7 +28,7 @@ import {
   str,
   token,
 } from './context.ts';
-import { withNats } from './fleet-connection.ts';
+import { commandSecurity, withNats } from './fleet-connection.ts';
 import { booleanOptions, stringOptions } from './option-table.ts';
 import { table } from './tables.ts';
 
@@ -113,10 +115,12 @@ async function purgeRequest(ctx: Ctx): Promise<PurgeRequestOptions> {
 
 async function purge(ctx: Ctx, nc: NatsConnection, request: PurgeRequestOptions): Promise<number> {
   progress(ctx, `purge: listening for shields (up to ${request.listenMs} ms)…`);
-  const result = await purgeFleet(nc, request.selector, {
-    listenMs: request.listenMs,
-    timeoutMs: request.timeoutMs,
-  });
+  const options = { listenMs: request.listenMs, timeoutMs: request.timeoutMs };
+  // With a credential the control service purges, so a team purges only its apps.
+  const result =
+    commandSecurity(ctx).credsFile !== undefined
+      ? await new ControlClient({ connection: nc }).purge(request.selector, options)
+      : await purgeFleet(nc, request.selector, options);
   const answered = result.acked.length + result.failed.length;
   if (result.live.length === 0 && answered === 0) {
     throw new FlotillaError(

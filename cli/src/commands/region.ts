@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import {
   decodeProbeResult,
   encodeProbeRequest,
@@ -28,7 +28,7 @@ import { withFleet } from './fleet-connection.ts';
 import { stringOptions } from './option-table.ts';
 import { publicEnv, table } from './tables.ts';
 
-async function region(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
+async function region(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<number> {
   subcommand(
     ctx,
     ['set'],

@@ -3,14 +3,14 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { appName, type ControlCommand, type Ctx, needEnv, out } from './context.ts';
 import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.ts';
 import { booleanOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
-async function rollback(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
+async function rollback(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<number> {
   const env = needEnv(ctx);
   const app = await appName(ctx);
   const before = (await cp.environments(app)).find((e) => e.env === env);

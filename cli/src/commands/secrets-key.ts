@@ -10,7 +10,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import {
-  type ControlPlane,
+  type ControlApi,
   generateSecretsKeyPair,
   readSecretKeyring,
   type SecretEnvelope,
@@ -55,7 +55,7 @@ async function generate(ctx: Ctx): Promise<number> {
 }
 
 /** Secrets per key id, over every environment. */
-async function sealedCounts(cp: ControlPlane): Promise<Record<string, number>> {
+async function sealedCounts(cp: ControlApi): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const e of await cp.environments()) {
     for (const s of Object.values(e.secrets)) counts[s.kid] = (counts[s.kid] ?? 0) + 1;
@@ -63,7 +63,7 @@ async function sealedCounts(cp: ControlPlane): Promise<Record<string, number>> {
   return counts;
 }
 
-async function set(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function set(ctx: Ctx, cp: ControlApi): Promise<number> {
   const [file, ...more] = list(ctx.values, 'secrets-key');
   if (file === undefined || more.length > 0) {
     throw new InvalidOptionError('--secrets-key', 'names one key file (public or private)');
@@ -76,7 +76,7 @@ async function set(ctx: Ctx, cp: ControlPlane): Promise<number> {
   );
 }
 
-async function show(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function show(ctx: Ctx, cp: ControlApi): Promise<number> {
   const record = await cp.secretsKey();
   const sealed = await sealedCounts(cp);
   const counts = Object.entries(sealed)
@@ -89,7 +89,7 @@ async function show(ctx: Ctx, cp: ControlPlane): Promise<number> {
   );
 }
 
-async function rotate(ctx: Ctx, cp: ControlPlane): Promise<number> {
+async function rotate(ctx: Ctx, cp: ControlApi): Promise<number> {
   const files = list(ctx.values, 'secrets-key');
   if (files.length === 0) {
     throw new InvalidOptionError(

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import { InvalidOptionError } from '@flotilla/protocol';
 import { appName, type ControlCommand, type Ctx, needEnv, out, subcommand } from './context.ts';
 import { withFleet } from './fleet-connection.ts';
@@ -51,7 +51,7 @@ async function splitRequest(ctx: Ctx): Promise<SplitRequest> {
   return { app: await appName(ctx), env, split: entries };
 }
 
-async function split(ctx: Ctx, cp: ControlPlane, request: SplitRequest): Promise<number> {
+async function split(ctx: Ctx, cp: ControlApi, request: SplitRequest): Promise<number> {
   const { app, env } = request;
   const record = await cp.configure(app, env, { split: request.split });
   return out(

@@ -20,6 +20,7 @@ import {
   startRole,
 } from '@flotilla/fleet';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import type { NatsSecurity } from '@flotilla/transport';
 import type { CommandIo } from './context.ts';
 import { booleanOptions, repeatedOptions, stringOptions } from './option-table.ts';
 
@@ -44,6 +45,10 @@ function int(name: string, value: string | undefined): number | undefined {
 export interface StartCommand {
   nats: string | undefined;
   role: Role | undefined;
+  /** The role's NATS credential file and TLS CA (`--creds` or `$FLOTILLA_CREDS`, `--tls-ca`). */
+  security: NatsSecurity;
+  /** The credential of the workers a local autoscaler starts (`--worker-creds`, and `--tls-ca`). */
+  workerSecurity: NatsSecurity | undefined;
   logFormat: LogFormat;
   logLevel: LogLevel;
   options: FleetOptions;
@@ -62,15 +67,41 @@ export function parseStartArgs(
   }
   const v = parsed.values;
   const role = v.role;
-  if (role !== undefined && role !== 'shield' && role !== 'scheduler' && role !== 'worker') {
-    throw new InvalidOptionError('--role', `must be shield, scheduler or worker, got "${role}"`);
+  if (
+    role !== undefined &&
+    role !== 'shield' &&
+    role !== 'scheduler' &&
+    role !== 'worker' &&
+    role !== 'control'
+  ) {
+    throw new InvalidOptionError(
+      '--role',
+      `must be shield, scheduler, worker or control, got "${role}"`,
+    );
   }
   if (role !== undefined && v.nats === undefined) {
     throw new InvalidOptionError('--role', 'needs --nats <url>: roles talk over NATS');
   }
   if (v.nats !== undefined && role === undefined) {
-    throw new InvalidOptionError('--nats', 'needs --role shield|scheduler|worker');
+    throw new InvalidOptionError('--nats', 'needs --role shield|scheduler|worker|control');
   }
+  const credsFile = v.creds ?? env.FLOTILLA_CREDS;
+  if ((credsFile !== undefined || v['tls-ca'] !== undefined) && role === undefined) {
+    throw new InvalidOptionError('--creds', 'and --tls-ca apply to a role on NATS (--role)');
+  }
+  const tls = v['tls-ca'] !== undefined ? { tlsCaFile: v['tls-ca'] } : {};
+  const security: NatsSecurity = { ...(credsFile ? { credsFile } : {}), ...tls };
+  const workerCreds = v['worker-creds'];
+  if (workerCreds !== undefined && v.autoscale !== 'local') {
+    throw new InvalidOptionError('--worker-creds', 'applies to --autoscale local');
+  }
+  if (v.autoscale === 'local' && credsFile && workerCreds === undefined) {
+    throw new InvalidOptionError(
+      '--autoscale',
+      'local with a credential needs --worker-creds <file>: the workers it starts get their own',
+    );
+  }
+  const workerSecurity = workerCreds ? { credsFile: workerCreds, ...tls } : undefined;
   const format = logFormat('--log-format', v['log-format']);
   const level = logLevel('--log-level', v['log-level']);
   const port = int('port', v.port);
@@ -172,7 +203,15 @@ export function parseStartArgs(
       .map((f) => f.trim())
       .filter((f) => f !== '');
   if (secretsKeyFiles && secretsKeyFiles.length > 0) options.secretsKeyFiles = secretsKeyFiles;
-  return { nats: v.nats, role, logFormat: format, logLevel: level, options };
+  return {
+    nats: v.nats,
+    role,
+    security,
+    workerSecurity,
+    logFormat: format,
+    logLevel: level,
+    options,
+  };
 }
 
 function parse(args: string[]) {
@@ -187,7 +226,7 @@ function parse(args: string[]) {
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
-      ...stringOptions('log-format', 'log-level'),
+      ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
       ...repeatedOptions('secrets-key'),
       ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
     },
@@ -239,7 +278,15 @@ export async function runStart(
   try {
     fleet =
       cmd.role && cmd.nats
-        ? await startRole({ ...cmd.options, role: cmd.role, nats: cmd.nats, log, cliBin: CLI_BIN })
+        ? await startRole({
+            ...cmd.options,
+            role: cmd.role,
+            nats: cmd.nats,
+            security: cmd.security,
+            ...(cmd.workerSecurity ? { workerSecurity: cmd.workerSecurity } : {}),
+            log,
+            cliBin: CLI_BIN,
+          })
         : await startEmbedded({
             ...cmd.options,
             log,

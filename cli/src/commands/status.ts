@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ControlPlane } from '@flotilla/deploy';
+import type { ControlApi } from '@flotilla/deploy';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlCommand, type Ctx, out } from './context.ts';
 import { withFleet } from './fleet-connection.ts';
@@ -49,7 +49,7 @@ async function listenToFleet(
   return regions;
 }
 
-async function status(ctx: Ctx, cp: ControlPlane, nc: NatsConnection): Promise<number> {
+async function status(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<number> {
   const [environments, list, regions] = await Promise.all([
     cp.environments(),
     cp.deployments(),

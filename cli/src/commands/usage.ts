@@ -17,7 +17,11 @@ With --nats, this process plays one role against a real NATS server.
 
 Options:
   --nats <url>          NATS server(s), comma-separated (enables --role)
-  --role <role>         shield | scheduler | worker (with --nats)
+  --role <role>         shield | scheduler | worker | control (with --nats); control answers the
+                        CLI's changes on a secured fleet (start it first: it creates the buckets)
+  --creds <file>        NKey seed file of the role's credential (default: $FLOTILLA_CREDS; none on an
+                        unsecured NATS; see flotilla auth init)
+  --tls-ca <file>       CA of the NATS server's certificate (tls:// URLs use TLS with the system's CAs)
   --region <name>       region name                          (default: local)
   --host <addr>         interface to listen on               (default: 127.0.0.1)
   --port <n>            shield port, 0 = any free port        (default: 3000)
@@ -38,6 +42,7 @@ Options:
   --heap-mb <n>         heap per isolate                     (default: 128)
   --autoscale <mode>    scheduler: off | local (start/drain worker processes here) | kubernetes
                         (export flotilla_autoscaler_desired_workers for KEDA/HPA) (default: off)
+  --worker-creds <file> scheduler with --autoscale local: the workers' credential (needed with --creds)
   --min-workers <n>     autoscaler minimum                   (default: 2)
   --max-workers <n>     autoscaler maximum                   (default: 8)
   --exit-with-parent    worker: drain and exit when stdin closes (used by the local supervisor)

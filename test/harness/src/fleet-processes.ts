@@ -11,7 +11,7 @@ export const FLEET_BIN = fileURLToPath(new URL('../../../cli/src/bin.ts', import
 export const FLEET_NODE_FLAGS: readonly string[] = ISOLATE_HOST_FLAGS;
 
 /** The roles `flotilla start --role` runs. */
-export type FleetRole = 'shield' | 'scheduler' | 'worker';
+export type FleetRole = 'shield' | 'scheduler' | 'worker' | 'control';
 
 /** A fleet role running as its own OS process. */
 export interface RoleProcess {
@@ -34,6 +34,8 @@ export interface RoleProcessOptions {
   region?: string;
   /** piscina threads of a worker. @default 1 */
   threads?: number;
+  /** The NKey seed file it connects with (`--creds`). @default none */
+  creds?: string;
   /** Extra CLI arguments. */
   args?: string[];
   /** Extra environment. */
@@ -63,6 +65,7 @@ export async function startRoleProcess(options: RoleProcessOptions): Promise<Rol
     options.storeDir,
     '--no-examples',
     ...(options.role === 'worker' ? ['--threads', String(options.threads ?? 1)] : []),
+    ...(options.creds !== undefined ? ['--creds', options.creds] : []),
     ...(options.args ?? []),
   ];
   const child = await spawnProcess({

@@ -58,6 +58,13 @@ export interface FleetOptions {
   /** Publishes the apps the fleet serves. @default nothing is published */
   publish?: FleetPublisher;
   /**
+   * A secured fleet: the nats-server includes this file (the `auth.conf` of
+   * `flotilla auth init`) and each role connects with its seed file; a
+   * control service (`--role control`) starts first.
+   * @default an unsecured NATS, no control service
+   */
+  auth?: { include: string; creds: Record<FleetRole, string> };
+  /**
    * Once every scheduler sees every worker, GET this path on each shield and
    * expect 200 (a render through the whole fleet).
    * @default no warm-up request
@@ -125,8 +132,18 @@ export function workerHealth(p: RoleProcess): Promise<WorkerHealth> {
 export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const storeDir = await mkdtemp(join(tmpdir(), 'flotilla-fleet-'));
   trackTempDir(storeDir);
-  const started: Record<FleetRole, RoleProcess[]> = { shield: [], scheduler: [], worker: [] };
-  const all = () => [...started.shield, ...started.scheduler, ...started.worker];
+  const started: Record<FleetRole, RoleProcess[]> = {
+    shield: [],
+    scheduler: [],
+    worker: [],
+    control: [],
+  };
+  const all = () => [
+    ...started.shield,
+    ...started.scheduler,
+    ...started.worker,
+    ...started.control,
+  ];
   let nats: NatsServerHandle | undefined;
   let fixtures: FleetFixtures | undefined;
   const cleanUp = async (signal: NodeJS.Signals) => {
@@ -137,7 +154,10 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     untrackTempDir(storeDir);
   };
   try {
-    const server = await startNatsServer({ jetstream: true });
+    const server = await startNatsServer({
+      jetstream: true,
+      ...(options.auth ? { include: options.auth.include } : {}),
+    });
     nats = server;
     fixtures = await options.publish?.(server.url, join(storeDir, 'src'));
     const live = (role: FleetRole) => started[role].filter((p) => p.child.exitStatus === undefined);
@@ -154,6 +174,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
           ...(overrides.args ?? []),
         ],
         ...(env ? { env } : {}),
+        ...(options.auth ? { creds: options.auth.creds[role] } : {}),
       });
       started[role].push(p);
       return p;
@@ -169,6 +190,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       );
     };
     const times = (n: number, role: FleetRole) => Array.from({ length: n }, () => add(role));
+    // The control service creates the control plane's buckets: no other role may.
+    if (options.auth) await add('control');
     await Promise.all([
       ...times(options.schedulers ?? 1, 'scheduler'),
       ...times(options.workers ?? 2, 'worker'),

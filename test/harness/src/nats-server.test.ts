@@ -1,4 +1,7 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type NatsServerHandle, startNatsServer } from './nats-server.ts';
@@ -106,6 +109,23 @@ describe('startNatsServer', () => {
     connections.push(nc);
     expect(await roundTrip(nc, 'harness.killed')).toBe('pong:ping');
     await nc.close();
+  });
+
+  it('includes a config file by absolute path, and reload() applies its changes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'harness-include-'));
+    const include = join(dir, 'auth.conf');
+    const users = (password: string) => `authorization { user: a, password: ${password} }\n`;
+    await writeFile(include, users('first'));
+    const server = await startNatsServer({ include });
+    servers.push(server);
+    const as = (pass: string) => connect({ servers: server.url, user: 'a', pass });
+    await (await as('first')).close();
+    await expect(as('second')).rejects.toThrow(/Authorization Violation/);
+    await writeFile(include, users('second'));
+    await server.reload();
+    await (await as('second')).close();
+    await expect(as('first')).rejects.toThrow(/Authorization Violation/);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('rejects with an install hint when the binary is missing', async () => {

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, relative } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { trackChild, trackTempDir, untrackTempDir } from './child-reaper.ts';
 import { LineLog } from './line-log.ts';
@@ -26,6 +26,13 @@ export interface NatsServerOptions {
    * @default 10000
    */
   startTimeoutMs?: number;
+  /**
+   * A configuration file the server's configuration includes (e.g. the
+   * `auth.conf` of `flotilla auth init`), by absolute path: nats-server
+   * resolves includes relative to the including file, so the harness does.
+   * @default nothing included
+   */
+  include?: string;
 }
 
 /** Options for {@link NatsServerHandle.stop}. */
@@ -73,6 +80,12 @@ export interface NatsServerHandle {
    * reconnect to {@link url} find it again.
    */
   restart(): Promise<void>;
+  /**
+   * Reloads the configuration (SIGHUP, as `nats-server --signal reload`
+   * does) and resolves once the server logged that it reloaded it.
+   * @param timeoutMs - default 10000
+   */
+  reload(timeoutMs?: number): Promise<void>;
 }
 
 const STOP_ESCALATION_MS = 5_000;
@@ -126,7 +139,12 @@ async function resolveBinary(binary: string | undefined): Promise<string> {
   );
 }
 
-function renderConfig(port: number, dir: string, storeDir: string | undefined): string {
+function renderConfig(
+  port: number,
+  dir: string,
+  storeDir: string | undefined,
+  include: string | undefined,
+): string {
   const lines = [
     '# written by @flotilla/test-harness',
     'host: "127.0.0.1"',
@@ -136,6 +154,7 @@ function renderConfig(port: number, dir: string, storeDir: string | undefined): 
   if (storeDir !== undefined) {
     lines.push('jetstream {', `  store_dir: ${JSON.stringify(storeDir)}`, '}');
   }
+  if (include !== undefined) lines.push(`include ${JSON.stringify(relative(dir, include))}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -185,13 +204,21 @@ class NatsServer implements NatsServerHandle {
   readonly storeDir: string | undefined;
   readonly #binary: string;
   readonly #startTimeoutMs: number;
+  readonly #include: string | undefined;
   readonly #log = new LineLog(100);
   #port = 0;
   #run: Run | undefined;
   #restarting: Promise<void> | undefined;
   #dirRemoved = false;
 
-  constructor(binary: string, dir: string, jetstream: boolean, startTimeoutMs: number) {
+  constructor(
+    binary: string,
+    dir: string,
+    jetstream: boolean,
+    startTimeoutMs: number,
+    include: string | undefined,
+  ) {
+    this.#include = include;
     this.#binary = binary;
     this.dir = dir;
     this.storeDir = jetstream ? join(dir, 'js') : undefined;
@@ -224,7 +251,10 @@ class NatsServer implements NatsServerHandle {
     trackTempDir(this.dir);
     this.#dirRemoved = false;
     const configFile = join(this.dir, 'nats-server.conf');
-    await writeFile(configFile, renderConfig(fixedPort ?? -1, this.dir, this.storeDir));
+    await writeFile(
+      configFile,
+      renderConfig(fixedPort ?? -1, this.dir, this.storeDir, this.#include),
+    );
 
     const child = spawn(this.#binary, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(child);
@@ -339,6 +369,26 @@ class NatsServer implements NatsServerHandle {
     await this.#terminate(signal, undefined);
   }
 
+  async reload(timeoutMs = 10_000): Promise<void> {
+    const run = this.#run;
+    if (run === undefined || run.status !== undefined)
+      throw new Error('nats-server is not running');
+    const reloads = () => this.#log.text().split('Reloaded server configuration').length;
+    const before = reloads();
+    run.child.kill('SIGHUP');
+    const deadline = Date.now() + timeoutMs;
+    while (reloads() === before) {
+      if (run.status !== undefined)
+        throw new Error(`nats-server exited on reload:\n${this.#log.tail(30)}`);
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `nats-server did not reload within ${timeoutMs} ms:\n${this.#log.tail(30)}`,
+        );
+      }
+      await delay(POLL_MS);
+    }
+  }
+
   restart(): Promise<void> {
     if (this.#restarting !== undefined) return this.#restarting;
     this.#restarting = (async () => {
@@ -374,6 +424,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     dir,
     options.jetstream ?? false,
     options.startTimeoutMs ?? 10_000,
+    options.include,
   );
   try {
     await server.launch(undefined);
