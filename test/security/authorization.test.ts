@@ -37,8 +37,9 @@ let operator: NatsConnection;
 
 const creds = (name: string) => join(authDir, `${name}.nk`);
 
-function cli(args: string[], credential?: string): Promise<CliResult> {
+function cli(args: string[], credential?: string, input?: string): Promise<CliResult> {
   return runCli(args, {
+    ...(input === undefined ? {} : { input }),
     env: {
       FLOTILLA_NATS: fleet.nats.url,
       FLOTILLA_SHIELD: fleet.shield.url,
@@ -48,8 +49,8 @@ function cli(args: string[], credential?: string): Promise<CliResult> {
   });
 }
 
-async function ok(args: string[], credential: string): Promise<CliResult> {
-  const res = await cli(args, credential);
+async function ok(args: string[], credential: string, input?: string): Promise<CliResult> {
+  const res = await cli(args, credential, input);
   if (res.code !== 0) {
     throw new Error(`flotilla ${args.join(' ')} (${credential}) exited ${res.code}: ${res.stderr}`);
   }
@@ -69,9 +70,14 @@ async function controlPlaneState(): Promise<Record<string, unknown>> {
 }
 
 /** Runs a forbidden command: exit 1 or 3, `denied` in the message, nothing written. */
-async function refused(args: string[], credential: string | undefined, denied: RegExp) {
+async function refused(
+  args: string[],
+  credential: string | undefined,
+  denied: RegExp,
+  input?: string,
+) {
   const before = await controlPlaneState();
-  const res = await cli(args, credential);
+  const res = await cli(args, credential, input);
   expect([1, 3], `${args.join(' ')}: ${res.stdout}${res.stderr}`).toContain(res.code);
   expect(res.stderr).toMatch(denied);
   expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -247,6 +253,57 @@ describe('a team', () => {
     expect(JSON.parse(list.stdout)).toEqual(
       expect.arrayContaining([expect.objectContaining({ team: 'shop', apps: ['alpha', 'gamma'] })]),
     );
+  }, 120_000);
+});
+
+describe('secrets on a secured fleet', () => {
+  const SECRET = 'beta-db-password-7f3a9c';
+
+  it('the operator sets the fleet’s secrets key; a team seals a secret to it through the control service, and the KV holds no plaintext', async () => {
+    const key = join(authDir, 'secrets.key');
+    const gen = await runCli(['secrets-key', 'generate', '--out', key]);
+    expect(gen.code, gen.stderr).toBe(0);
+    // A team may not change the fleet's key.
+    await refused(
+      ['secrets-key', 'set', '--secrets-key', `${key}.pub`],
+      'team-shop',
+      /may not set the secrets key/,
+    );
+    await ok(['secrets-key', 'set', '--secrets-key', `${key}.pub`], 'operator');
+    // A team may not set a secret on another team's app.
+    await refused(
+      ['env', 'set', '--app', 'beta', '--env', 'production', '--secret', 'DB_PASSWORD'],
+      'team-shop',
+      /may not .*app beta/,
+      'pwned',
+    );
+    await ok(
+      ['env', 'set', '--app', 'beta', '--env', 'production', '--secret', 'DB_PASSWORD'],
+      'team-other',
+      SECRET,
+    );
+    const listed = await ok(['envs', '--app', 'beta', '--json'], 'team-other');
+    expect(listed.stdout).toContain('DB_PASSWORD');
+    expect(listed.stdout).not.toContain(SECRET);
+    // Every message of the KV stream, as the operator reads it: sealed only.
+    const info = (
+      await operator.request(`$JS.API.STREAM.INFO.KV_${DEFAULT_CONTROL_BUCKET}`, '')
+    ).json<{
+      state: { first_seq: number; last_seq: number };
+    }>();
+    let sawSealed = false;
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const reply = (
+        await operator.request(
+          `$JS.API.STREAM.MSG.GET.KV_${DEFAULT_CONTROL_BUCKET}`,
+          JSON.stringify({ seq }),
+        )
+      ).json<{ message?: { data?: string } }>();
+      const data = Buffer.from(reply.message?.data ?? '', 'base64').toString('utf8');
+      expect(data).not.toContain(SECRET);
+      if (data.includes('DB_PASSWORD')) sawSealed = true;
+    }
+    expect(sawSealed).toBe(true);
   }, 120_000);
 });
 
