@@ -1,9 +1,10 @@
 /**
- * Limits enforcement of one isolate: CPU across a whole render (sampled,
- * since isolated-vm's `timeout` only bounds one synchronous run), wall time,
- * the heap, and the kill that follows: the isolate is disposed, the render
- * that broke the limit fails with its code and every other render running
- * in the isolate with a note that another render caused it.
+ * Limits enforcement of one isolate: CPU time across a whole render (the
+ * isolate's `cpuTime`, sampled: isolated-vm's `timeout` counts wall time,
+ * which a busy machine stretches, and only bounds one synchronous run), wall
+ * time, the heap, and the kill that follows: the isolate is disposed, the
+ * render that broke the limit fails with its code and every other render
+ * running in the isolate with a note that another render caused it.
  */
 import { type ErrorCode, FlotillaError } from '@flotilla/protocol';
 import type ivm from 'isolated-vm';
@@ -35,6 +36,17 @@ export function isMemoryError(err: unknown, isolate: ivm.Isolate): boolean {
   return /memory limit/i.test(message) || (isolate.isDisposed && /disposed/i.test(message));
 }
 
+/**
+ * The `timeout` of a synchronous call into an isolate (the thread is
+ * blocked, so no CPU sample can stop it): a backstop at twice the CPU limit
+ * (at most the wall limit), so that a run stopped by it has used more than
+ * `cpuMs` of CPU unless the machine is so busy it got less than half a core.
+ * It is told by the CPU actually used (see {@link LimitGuard.failure}).
+ */
+export function syncTimeoutMs(limits: SandboxLimits): number {
+  return Math.min(limits.wallMs, 2 * limits.cpuMs);
+}
+
 /** True when a call into an isolate ran past its `timeout`. */
 export function isTimeout(err: unknown): boolean {
   return err instanceof Error && /Script execution timed out/.test(err.message);
@@ -60,6 +72,8 @@ export class LimitGuard {
   readonly #dispose: () => void;
   /** Timer callbacks running in the isolate now (each settles after its limit checks). */
   readonly #firing = new Set<Promise<void>>();
+  /** The isolate's CPU time when each call {@link enterGuest} tracks began, and what it runs. */
+  readonly #entered = new Map<Promise<void>, { cpuStart: bigint; what: string }>();
   /** Render calls into the isolate (`dispatch`, `wait`) not answered yet. */
   readonly #calls = new Set<Promise<unknown>>();
   /**
@@ -77,6 +91,26 @@ export class LimitGuard {
     this.#limits = guarded.limits;
     this.#disposed = guarded.disposed;
     this.#dispose = guarded.dispose;
+  }
+
+  /** The `timeout` of a synchronous call into the isolate ({@link syncTimeoutMs}). */
+  get syncTimeoutMs(): number {
+    return syncTimeoutMs(this.#limits);
+  }
+
+  /**
+   * True when `err`, thrown by a call into the isolate, is none of the
+   * limits (timeout, heap, disposal) and no kill is under way: isolated-vm
+   * then threw a promise rejection the guest left unhandled.
+   */
+  isRejection(err: unknown): boolean {
+    return (
+      this.#killed === undefined &&
+      !this.#disposed() &&
+      !this.#isolate.isDisposed &&
+      !isTimeout(err) &&
+      !isMemoryError(err, this.#isolate)
+    );
   }
 
   /** Renders running in the isolate now (asynchronously: a synchronous render is not counted). */
@@ -97,9 +131,10 @@ export class LimitGuard {
       (err: unknown) => {
         if (this.#disposed()) return;
         if (isTimeout(err)) {
+          // The CPU watch holds these calls to `cpuMs`; their timeout is the wall limit.
           this.kill({
-            code: 'FLOTILLA_ERR_CPU_LIMIT',
-            message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU in ${what}; isolate disposed`,
+            code: 'FLOTILLA_ERR_WALL_LIMIT',
+            message: `render of ${this.#deploymentId} ran for more than ${this.#limits.wallMs} ms (wall time) in ${what}; isolate disposed`,
           });
         } else if (isMemoryError(err, this.#isolate)) {
           this.kill({
@@ -110,7 +145,15 @@ export class LimitGuard {
       },
     );
     this.#firing.add(firing);
-    void firing.finally(() => this.#firing.delete(firing));
+    if (!this.#isolate.isDisposed) {
+      this.#entered.set(firing, { cpuStart: this.#isolate.cpuTime, what });
+      this.#watchCpu();
+    }
+    void firing.finally(() => {
+      this.#firing.delete(firing);
+      this.#entered.delete(firing);
+      if (this.#running.size === 0 && this.#entered.size === 0) this.stop();
+    });
   }
 
   /**
@@ -124,8 +167,7 @@ export class LimitGuard {
     this.#running.set(fail, { cpuStart, overlap: 1 });
     const overlap = this.#running.size;
     for (const cpu of this.#running.values()) cpu.overlap = Math.max(cpu.overlap, overlap);
-    this.#cpuWatch ??= setInterval(() => this.#checkCpu(), CPU_CHECK_MS(this.#limits.cpuMs));
-    this.#cpuWatch.unref();
+    this.#watchCpu();
     return setTimeout(
       () =>
         this.kill(
@@ -153,7 +195,13 @@ export class LimitGuard {
   end(fail: FailRender, wall: NodeJS.Timeout): void {
     clearTimeout(wall);
     this.#running.delete(fail);
-    if (this.#running.size === 0) this.stop();
+    if (this.#running.size === 0 && this.#entered.size === 0) this.stop();
+  }
+
+  /** Starts the CPU watch unless it runs. */
+  #watchCpu(): void {
+    this.#cpuWatch ??= setInterval(() => this.#checkCpu(), CPU_CHECK_MS(this.#limits.cpuMs));
+    this.#cpuWatch.unref();
   }
 
   /** Stops the CPU watch (no render runs, or the isolate is going away). */
@@ -177,7 +225,7 @@ export class LimitGuard {
    * disposing the isolate when `err` is a limit. `fail` is the render's entry
    * in the guard, if it has one.
    */
-  async failure(err: unknown, fail?: FailRender): Promise<Error> {
+  async failure(err: unknown, fail?: FailRender, cpuStart?: bigint): Promise<Error> {
     if (err instanceof FlotillaError) return err;
     // A timer callback that hits a limit terminates the isolate's execution,
     // which rejects this render ("Promise was abandoned") possibly before
@@ -185,10 +233,22 @@ export class LimitGuard {
     if (this.#firing.size > 0) await Promise.allSettled([...this.#firing]);
     if (this.#killed) return this.#victimError(this.#killed);
     if (isTimeout(err)) {
-      const reason: KillReason = {
-        code: 'FLOTILLA_ERR_CPU_LIMIT',
-        message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU; isolate disposed`,
-      };
+      // A wall-clock backstop: the CPU the render used says whether it was
+      // the CPU limit, or a machine too busy to give it the time.
+      const usedMs =
+        cpuStart === undefined || this.#isolate.isDisposed
+          ? 0
+          : Number(this.#isolate.cpuTime - cpuStart) / 1e6;
+      const reason: KillReason =
+        usedMs >= this.#limits.cpuMs
+          ? {
+              code: 'FLOTILLA_ERR_CPU_LIMIT',
+              message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU; isolate disposed`,
+            }
+          : {
+              code: 'FLOTILLA_ERR_WALL_LIMIT',
+              message: `render of ${this.#deploymentId} ran without yielding past the wall-clock backstop (${Math.round(usedMs)} ms of CPU, under its ${this.#limits.cpuMs} ms limit: the machine is busy); isolate disposed`,
+            };
       this.kill(reason, fail);
       return new FlotillaError(reason.code, reason.message);
     }
@@ -230,15 +290,29 @@ export class LimitGuard {
   #checkCpu(): void {
     if (this.#disposed() || this.#isolate.isDisposed) return;
     const now = this.#isolate.cpuTime;
+    // A call from the host (a timer, a fetch answer) runs alone in the
+    // isolate while it is in flight: the CPU since it began is its own.
+    for (const entry of this.#entered.values()) {
+      if (Number(now - entry.cpuStart) / 1e6 > this.#limits.cpuMs) {
+        this.kill({
+          code: 'FLOTILLA_ERR_CPU_LIMIT',
+          message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU in ${entry.what}; isolate disposed`,
+        });
+        return;
+      }
+    }
     for (const [fail, cpu] of this.#running) {
       const usedMs = Number(now - cpu.cpuStart) / 1e6 / cpu.overlap;
       if (usedMs > this.#limits.cpuMs) {
+        // The isolate's CPU time is not split by render: with several
+        // running, none is named the culprit (each gets the note that the
+        // isolate was disposed under it).
         this.kill(
           {
             code: 'FLOTILLA_ERR_CPU_LIMIT',
             message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU; isolate disposed`,
           },
-          fail,
+          this.#running.size === 1 ? fail : undefined,
         );
         return;
       }
