@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_TIMEOUT: { kind: 'system', status: 504 },
   /** The transport is closed or draining. */
   FLOTILLA_ERR_TRANSPORT_CLOSED: { kind: 'system', status: 503 },
+  /** A reply that came in chunks lost one, or its chunks did not add up to the size it announced. */
+  FLOTILLA_ERR_REPLY_INCOMPLETE: { kind: 'system', status: 502 },
   /** A wire message could not be decoded (unknown version, bad field). */
   FLOTILLA_ERR_PROTOCOL: { kind: 'system', status: 502 },
   /** The process is shutting down and takes no new work. */
