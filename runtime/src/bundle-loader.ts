@@ -8,7 +8,7 @@ import ivm from 'isolated-vm';
 import type { CompileCache } from './compile-cache.ts';
 import type { GuestLogEntry } from './console-capture.ts';
 import { type Bridge, installBridge } from './host-bridge.ts';
-import { isMemoryError, isTimeout } from './limit-guard.ts';
+import { isMemoryError, isTimeout, processCpuMs, used } from './limit-guard.ts';
 import type { SandboxLimits } from './limits.ts';
 
 /** The bundle to load, and where its output goes. */
@@ -78,9 +78,12 @@ export async function loadIsolate(
       else if (produced.cachedData) cache.set(source.bundleHash, produced.cachedData);
     }
     // CPU time, sampled (the run is asynchronous: this thread is free to
-    // look); the run's own timeout is a wall-clock backstop.
+    // look; see `used` in limit-guard.ts for how); the run's own timeout is a
+    // wall-clock backstop.
     const cpuBefore = isolate.cpuTime;
-    const cpuUsedMs = () => (isolate.isDisposed ? 0 : Number(isolate.cpuTime - cpuBefore) / 1e6);
+    const processBefore = processCpuMs();
+    const cpuUsedMs = () =>
+      isolate.isDisposed ? 0 : used(isolate.cpuTime, cpuBefore, processCpuMs(), processBefore);
     let overCpu = false;
     const watch = setInterval(
       () => {

@@ -16,6 +16,13 @@ import { installPrelude } from './guest-code.ts';
 /** References to the prelude's entry points (`installed` in guest/prelude.ts). */
 export interface GuestEntries {
   start: ivm.Reference<(init: GuestRequestInit, id: number, forget: number[] | null) => void>;
+  dispatch: ivm.Reference<
+    (
+      init: GuestRequestInit,
+      id: number,
+      forget: number[] | null,
+    ) => GuestResult | Promise<GuestResult>
+  >;
   take: ivm.Reference<(id: number) => GuestResult | null>;
   wait: ivm.Reference<(id: number) => GuestResult | Promise<GuestResult>>;
   fireTimer: ivm.Reference<(id: number) => void>;
@@ -127,6 +134,7 @@ export async function installBridge(
   const hasHandler = await entry('hasHandler');
   const guest: GuestEntries = {
     start: await entry('start'),
+    dispatch: await entry('dispatch'),
     take: await entry('take'),
     wait: await entry('wait'),
     fireTimer: await entry('fireTimer'),

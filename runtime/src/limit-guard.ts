@@ -23,12 +23,44 @@ export type FailRender = (reason: KillReason) => void;
 /** CPU bookkeeping of one running render. */
 interface RenderCpu {
   cpuStart: bigint;
+  /** The process's CPU time when it started ({@link processCpuMs}). */
+  processStart: number;
   /** Most renders running at once while this one ran: its fair share of the isolate's CPU. */
   overlap: number;
 }
 
+/**
+ * CPU time the whole process has used, in ms (every thread). An upper bound
+ * of any one isolate's CPU over the same span: see {@link LimitGuard} on why
+ * the CPU watch needs one.
+ */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /** How often running renders' CPU is checked: often enough to stop one near `cpuMs`. */
 const CPU_CHECK_MS = (cpuMs: number) => Math.min(100, Math.max(5, Math.floor(cpuMs / 4)));
+
+/**
+ * The CPU (ms) an isolate used since `cpuStart`, as the CPU watch reads it
+ * while the isolate may be running on an isolated-vm pool thread. isolated-vm's
+ * `cpuTime` is no CPU clock in the build Flotilla runs (measured: it advances
+ * with the wall clock while the isolate runs, 4955 ms for a run that got 934
+ * ms of CPU on a loaded machine), so it only bounds the CPU from above. The
+ * process's own CPU over the same span (every thread, from the kernel) is a
+ * second upper bound that other processes' load does not move; the smaller
+ * of the two is taken. A synchronous run is measured exactly instead (the
+ * calling thread's CPU: see `DeploymentIsolate`).
+ */
+export function used(
+  now: bigint,
+  cpuStart: bigint,
+  processNow: number,
+  processStart: number,
+): number {
+  return Math.min(Number(now - cpuStart) / 1e6, processNow - processStart);
+}
 
 /** True when a call into `isolate` failed because its heap ran out. */
 export function isMemoryError(err: unknown, isolate: ivm.Isolate): boolean {
@@ -38,13 +70,18 @@ export function isMemoryError(err: unknown, isolate: ivm.Isolate): boolean {
 
 /**
  * The `timeout` of a synchronous call into an isolate (the thread is
- * blocked, so no CPU sample can stop it): a backstop at twice the CPU limit
- * (at most the wall limit), so that a run stopped by it has used more than
- * `cpuMs` of CPU unless the machine is so busy it got less than half a core.
- * It is told by the CPU actually used (see {@link LimitGuard.failure}).
+ * blocked, so no CPU sample can stop it): a wall-clock backstop at the CPU
+ * limit plus as much again, at least 1 s more (at most the wall limit), so
+ * that a run it stops has used more than `cpuMs` of CPU unless the machine
+ * gave it well under half a core. It is told by the CPU the thread actually
+ * used (see {@link LimitGuard.failure}): `FLOTILLA_ERR_CPU_LIMIT` past
+ * `cpuMs`, `FLOTILLA_ERR_WALL_LIMIT` under it. Only renders that have been
+ * short run synchronously (sync-policy.ts), and a deployment that hit the
+ * CPU limit never again on that thread, so the backstop blocks a thread
+ * once per deployment at most.
  */
 export function syncTimeoutMs(limits: SandboxLimits): number {
-  return Math.min(limits.wallMs, 2 * limits.cpuMs);
+  return Math.min(limits.wallMs, limits.cpuMs + Math.max(limits.cpuMs, 1000));
 }
 
 /** True when a call into an isolate ran past its `timeout`. */
@@ -73,7 +110,10 @@ export class LimitGuard {
   /** Timer callbacks running in the isolate now (each settles after its limit checks). */
   readonly #firing = new Set<Promise<void>>();
   /** The isolate's CPU time when each call {@link enterGuest} tracks began, and what it runs. */
-  readonly #entered = new Map<Promise<void>, { cpuStart: bigint; what: string }>();
+  readonly #entered = new Map<
+    Promise<void>,
+    { cpuStart: bigint; processStart: number; what: string }
+  >();
   /** Render calls into the isolate (`dispatch`, `wait`) not answered yet. */
   readonly #calls = new Set<Promise<unknown>>();
   /**
@@ -146,7 +186,11 @@ export class LimitGuard {
     );
     this.#firing.add(firing);
     if (!this.#isolate.isDisposed) {
-      this.#entered.set(firing, { cpuStart: this.#isolate.cpuTime, what });
+      this.#entered.set(firing, {
+        cpuStart: this.#isolate.cpuTime,
+        processStart: processCpuMs(),
+        what,
+      });
       this.#watchCpu();
     }
     void firing.finally(() => {
@@ -164,7 +208,7 @@ export class LimitGuard {
    * @param cpuStart the isolate's CPU time before the render started.
    */
   begin(fail: FailRender, cpuStart: bigint, startedAt: number): NodeJS.Timeout {
-    this.#running.set(fail, { cpuStart, overlap: 1 });
+    this.#running.set(fail, { cpuStart, processStart: processCpuMs(), overlap: 1 });
     const overlap = this.#running.size;
     for (const cpu of this.#running.values()) cpu.overlap = Math.max(cpu.overlap, overlap);
     this.#watchCpu();
@@ -211,13 +255,17 @@ export class LimitGuard {
   }
 
   /**
-   * A render ran synchronously, alone in the isolate, since `cpuStart`: the
-   * CPU it used is not the renders' waiting in the isolate meanwhile.
+   * A render ran synchronously, alone in the isolate, since `cpuStart`,
+   * using `cpuMs` of this thread's CPU: that is not the renders' waiting in
+   * the isolate meanwhile.
    */
-  ranAlone(cpuStart: bigint): void {
+  ranAlone(cpuStart: bigint, cpuMs: number): void {
     if (this.#running.size === 0 || this.#isolate.isDisposed) return;
-    const used = this.#isolate.cpuTime - cpuStart;
-    for (const cpu of this.#running.values()) cpu.cpuStart += used;
+    const ran = this.#isolate.cpuTime - cpuStart;
+    for (const cpu of this.#running.values()) {
+      cpu.cpuStart += ran;
+      cpu.processStart += cpuMs;
+    }
   }
 
   /**
@@ -225,7 +273,14 @@ export class LimitGuard {
    * disposing the isolate when `err` is a limit. `fail` is the render's entry
    * in the guard, if it has one.
    */
-  async failure(err: unknown, fail?: FailRender, cpuStart?: bigint): Promise<Error> {
+  async failure(err: unknown, fail?: FailRender, syncCpuMs?: number): Promise<Error> {
+    // Read now: a kill below drops the render's CPU record.
+    const cpu = fail === undefined ? undefined : this.#running.get(fail);
+    const usedMs =
+      syncCpuMs ??
+      (cpu === undefined || this.#isolate.isDisposed
+        ? 0
+        : used(this.#isolate.cpuTime, cpu.cpuStart, processCpuMs(), cpu.processStart));
     if (err instanceof FlotillaError) return err;
     // A timer callback that hits a limit terminates the isolate's execution,
     // which rejects this render ("Promise was abandoned") possibly before
@@ -235,10 +290,6 @@ export class LimitGuard {
     if (isTimeout(err)) {
       // A wall-clock backstop: the CPU the render used says whether it was
       // the CPU limit, or a machine too busy to give it the time.
-      const usedMs =
-        cpuStart === undefined || this.#isolate.isDisposed
-          ? 0
-          : Number(this.#isolate.cpuTime - cpuStart) / 1e6;
       const reason: KillReason =
         usedMs >= this.#limits.cpuMs
           ? {
@@ -292,8 +343,9 @@ export class LimitGuard {
     const now = this.#isolate.cpuTime;
     // A call from the host (a timer, a fetch answer) runs alone in the
     // isolate while it is in flight: the CPU since it began is its own.
+    const processNow = processCpuMs();
     for (const entry of this.#entered.values()) {
-      if (Number(now - entry.cpuStart) / 1e6 > this.#limits.cpuMs) {
+      if (used(now, entry.cpuStart, processNow, entry.processStart) > this.#limits.cpuMs) {
         this.kill({
           code: 'FLOTILLA_ERR_CPU_LIMIT',
           message: `render of ${this.#deploymentId} used more than ${this.#limits.cpuMs} ms of CPU in ${entry.what}; isolate disposed`,
@@ -302,7 +354,7 @@ export class LimitGuard {
       }
     }
     for (const [fail, cpu] of this.#running) {
-      const usedMs = Number(now - cpu.cpuStart) / 1e6 / cpu.overlap;
+      const usedMs = used(now, cpu.cpuStart, processNow, cpu.processStart) / cpu.overlap;
       if (usedMs > this.#limits.cpuMs) {
         // The isolate's CPU time is not split by render: with several
         // running, none is named the culprit (each gets the note that the
@@ -334,7 +386,10 @@ export class LimitGuard {
   kill(reason: KillReason, culprit?: FailRender): void {
     if (this.#disposed()) return;
     this.#killed = reason;
-    if (reason.code === 'FLOTILLA_ERR_CPU_LIMIT') noteCpuHog(this.#deploymentId);
+    // A run the CPU limit (or the wall-clock backstop of a synchronous run) stopped.
+    if (reason.code === 'FLOTILLA_ERR_CPU_LIMIT' || reason.code === 'FLOTILLA_ERR_WALL_LIMIT') {
+      noteCpuHog(this.#deploymentId);
+    }
     for (const fail of this.#running.keys()) {
       if (fail === culprit) fail(reason);
       else fail({ code: reason.code, message: this.#victimError(reason).message });

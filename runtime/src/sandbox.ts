@@ -386,6 +386,12 @@ export class DeploymentIsolate {
     const forget = this.#forget.length > 0 ? this.#forget.splice(0) : null;
     const args = [init, id, forget] as const;
     if (sync) {
+      // The run is on this thread: its CPU is this thread's, measured exactly.
+      const threadStart = process.threadCpuUsage();
+      const ranMs = () => {
+        const u = process.threadCpuUsage(threadStart);
+        return (u.user + u.system) / 1000;
+      };
       try {
         // The microtasks the render queues run within the call, under its
         // timeout: the only thing that can stop a synchronous run, so it is a
@@ -405,14 +411,15 @@ export class DeploymentIsolate {
           timeout: this.#guard.syncTimeoutMs,
         });
         if (result !== null) {
-          this.#guard.ranAlone(cpuStart);
+          this.#guard.ranAlone(cpuStart, ranMs());
           this.#ended(scope);
           this.#syncRenders++;
           return result;
         }
       } catch (err) {
-        this.#guard.ranAlone(cpuStart);
-        const error = await this.#guard.failure(err, undefined, cpuStart);
+        const cpuMs = ranMs();
+        this.#guard.ranAlone(cpuStart, cpuMs);
+        const error = await this.#guard.failure(err, undefined, cpuMs);
         this.#ended(scope);
         throw error;
       }
@@ -432,13 +439,17 @@ export class DeploymentIsolate {
     };
     try {
       if (!sync) {
+        // One call (start, then wait): a hop to the pool thread and back.
         try {
-          await enter(
-            this.#guest.start.apply(undefined, [...args], {
+          const result = (await enter(
+            this.#guest.dispatch.apply(undefined, [...args], {
               arguments: { copy: true },
+              result: { promise: true, copy: true },
               timeout: this.limits.wallMs,
             }),
-          );
+          )) as GuestResult;
+          this.#forget.push(id);
+          return result;
         } catch (err) {
           if (!this.#unhandledRejection(err, init.requestId)) throw err;
         }
@@ -459,7 +470,7 @@ export class DeploymentIsolate {
         }
       }
     } catch (err) {
-      const error = await this.#guard.failure(err, fail, cpuStart);
+      const error = await this.#guard.failure(err, fail);
       if (this.#disposed) await this.#guard.quiesce();
       throw error;
     } finally {

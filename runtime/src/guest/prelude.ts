@@ -43,6 +43,12 @@ interface Installed {
    * with an unhandled rejection (see `runtime/README.md`).
    */
   start(init: GuestRequestInit, id: number, forget: number[] | null): void;
+  /** `start`, then `wait`: one call into the isolate for a render that goes asynchronously at once. */
+  dispatch(
+    init: GuestRequestInit,
+    id: number,
+    forget: number[] | null,
+  ): GuestResult | Promise<GuestResult>;
   /**
    * The result of render `id` (forgetting the render) if it has settled and
    * left the host nothing to do for it: no timer pending and no `fetch` call
@@ -433,7 +439,11 @@ export function install(
   // Last: the prelude's own bookkeeping above captured the real clock.
   installClock(define);
 
-  return {
+  const entries: Installed = {
+    dispatch(init, id, forget) {
+      entries.start(init, id, forget);
+      return entries.wait(id);
+    },
     start(init, id, forget) {
       tick();
       if (isArray(forget)) {
@@ -507,4 +517,5 @@ export function install(
       }
     },
   };
+  return entries;
 }
