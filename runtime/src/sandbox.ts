@@ -15,7 +15,7 @@ import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
-import { type FailRender, type KillReason, LimitGuard } from './limit-guard.ts';
+import { type FailRender, type KillReason, LimitGuard, processCpuMs, used } from './limit-guard.ts';
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 import {
   envPairs,
@@ -129,6 +129,8 @@ export class DeploymentIsolate {
   /** Unhandled rejections logged by this isolate (bounded: see MAX_REJECTION_LINES). */
   #rejectionsLogged = 0;
   #renders = 0;
+  /** CPU (ms) of the last render that completed synchronously, this thread's. */
+  #lastSyncCpuMs = 0;
   #syncRenders = 0;
   #disposed = false;
   #retired = false;
@@ -307,6 +309,8 @@ export class DeploymentIsolate {
       maxBodyBytes: this.limits.outputBytes,
     };
     const cpuBefore = this.#isolate.cpuTime;
+    const processBefore = processCpuMs();
+    const syncBefore = this.#syncRenders;
     // Backend sub-requests end with the render (its deadline or its wall
     // limit), a little before it: 10% of its time, at most 100 ms, so that a
     // bundle catching the fetch error still has time to answer with a fallback.
@@ -356,7 +360,14 @@ export class DeploymentIsolate {
       this.#guard.kill(reason);
       throw new FlotillaError(reason.code, reason.message);
     }
-    const cpuMs = this.disposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
+    // A synchronous render's CPU is this thread's, measured exactly; otherwise
+    // the CPU watch's upper bound (see `used` in limit-guard.ts).
+    const cpuMs =
+      this.#syncRenders > syncBefore
+        ? this.#lastSyncCpuMs
+        : this.disposed
+          ? 0
+          : used(this.#isolate.cpuTime, cpuBefore, processCpuMs(), processBefore);
     this.#sync.completed(cpuMs);
     return toResponse(result, cpuMs, this.deploymentId, this.limits.outputBytes);
   }
@@ -411,7 +422,8 @@ export class DeploymentIsolate {
           timeout: this.#guard.syncTimeoutMs,
         });
         if (result !== null) {
-          this.#guard.ranAlone(cpuStart, ranMs());
+          this.#lastSyncCpuMs = ranMs();
+          this.#guard.ranAlone(cpuStart, this.#lastSyncCpuMs);
           this.#ended(scope);
           this.#syncRenders++;
           return result;

@@ -151,7 +151,7 @@ describe('synchronous renders', () => {
   it('does not charge a waiting render for the CPU of the synchronous renders beside it', async () => {
     const iso = await warm(
       `Flotilla.serve(async (req) => {
-        if (req.url.endsWith('/wait')) { await new Promise((r) => setTimeout(r, 3000)); return new Response('waited'); }
+        if (req.url.endsWith('/wait')) { await new Promise((r) => setTimeout(r, 8000)); return new Response('waited'); }
         let x = 0;
         for (let i = 0; i < 200_000; i++) x += i % 7;
         return new Response('busy ' + x);
