@@ -20,11 +20,11 @@ interface CodeInfo {
 export const ERROR_CODES = {
   /** The bundle threw, or returned something that is not a Response. */
   FLOTILLA_ERR_RENDER: { kind: 'user', status: 502 },
-  /** The render used more CPU than allowed; the isolate was disposed. */
+  /** The render used more CPU time than allowed; the isolate was disposed. */
   FLOTILLA_ERR_CPU_LIMIT: { kind: 'user', status: 503 },
-  /** The render took longer (wall clock) than allowed. */
+  /** The render took longer (wall clock) than allowed, or a synchronous run reached its wall-clock backstop with less CPU than the CPU limit. */
   FLOTILLA_ERR_WALL_LIMIT: { kind: 'user', status: 503 },
-  /** The isolate exceeded its heap limit and was disposed. */
+  /** The isolate exceeded its heap limit, or V8 refused an allocation (an ArrayBuffer, a string past its longest); the isolate was disposed. */
   FLOTILLA_ERR_MEMORY_LIMIT: { kind: 'user', status: 503 },
   /** The response body was larger than allowed. */
   FLOTILLA_ERR_OUTPUT_LIMIT: { kind: 'user', status: 502 },
@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_TIMEOUT: { kind: 'system', status: 504 },
   /** The transport is closed or draining. */
   FLOTILLA_ERR_TRANSPORT_CLOSED: { kind: 'system', status: 503 },
+  /** A reply that came in chunks lost one, or its chunks did not add up to the size it announced. */
+  FLOTILLA_ERR_REPLY_INCOMPLETE: { kind: 'system', status: 502 },
   /** A wire message could not be decoded (unknown version, bad field). */
   FLOTILLA_ERR_PROTOCOL: { kind: 'system', status: 502 },
   /** The process is shutting down and takes no new work. */

@@ -8,7 +8,7 @@ import ivm from 'isolated-vm';
 import type { CompileCache } from './compile-cache.ts';
 import type { GuestLogEntry } from './console-capture.ts';
 import { type Bridge, installBridge } from './host-bridge.ts';
-import { isMemoryError, isTimeout } from './limit-guard.ts';
+import { isMemoryError, isTimeout, processCpuMs, used } from './limit-guard.ts';
 import type { SandboxLimits } from './limits.ts';
 
 /** The bundle to load, and where its output goes. */
@@ -39,7 +39,8 @@ function describeError(err: unknown): string {
  * disposed and its References released.
  *
  * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` (syntax error, threw while
- * loading, no handler), `FLOTILLA_ERR_CPU_LIMIT`, `FLOTILLA_ERR_MEMORY_LIMIT`.
+ * loading, no handler), `FLOTILLA_ERR_CPU_LIMIT` (CPU time), `FLOTILLA_ERR_WALL_LIMIT`,
+ * `FLOTILLA_ERR_MEMORY_LIMIT`.
  */
 export async function loadIsolate(
   source: BundleSource,
@@ -76,13 +77,36 @@ export async function loadIsolate(
       if (produced.cachedDataRejected) cache.delete(source.bundleHash);
       else if (produced.cachedData) cache.set(source.bundleHash, produced.cachedData);
     }
+    // CPU time, sampled (the run is asynchronous: this thread is free to
+    // look; see `used` in limit-guard.ts for how); the run's own timeout is a
+    // wall-clock backstop.
+    const cpuBefore = isolate.cpuTime;
+    const processBefore = processCpuMs();
+    const cpuUsedMs = () =>
+      isolate.isDisposed ? 0 : used(isolate.cpuTime, cpuBefore, processCpuMs(), processBefore);
+    let overCpu = false;
+    const watch = setInterval(
+      () => {
+        if (cpuUsedMs() > limits.cpuMs) {
+          overCpu = true;
+          isolate.dispose();
+        }
+      },
+      Math.min(100, Math.max(5, Math.floor(limits.cpuMs / 4))),
+    );
     try {
-      await script.run(context, { timeout: limits.cpuMs, release: true });
+      await script.run(context, { timeout: limits.wallMs, release: true });
     } catch (err) {
-      if (isTimeout(err)) {
+      if (overCpu || (isTimeout(err) && cpuUsedMs() >= limits.cpuMs)) {
         throw new FlotillaError(
           'FLOTILLA_ERR_CPU_LIMIT',
           `bundle of ${source.deploymentId} used more than ${limits.cpuMs} ms of CPU while loading`,
+        );
+      }
+      if (isTimeout(err)) {
+        throw new FlotillaError(
+          'FLOTILLA_ERR_WALL_LIMIT',
+          `bundle of ${source.deploymentId} took longer than ${limits.wallMs} ms (wall time) while loading`,
         );
       }
       if (isMemoryError(err, isolate)) {
@@ -96,8 +120,10 @@ export async function loadIsolate(
         `bundle of ${source.deploymentId} threw while loading: ${describeError(err)}`,
         { cause: err },
       );
+    } finally {
+      clearInterval(watch);
     }
-    if (!(await bridge.hasHandler.apply(undefined, [], { timeout: limits.cpuMs }))) {
+    if (!(await bridge.hasHandler.apply(undefined, [], { timeout: limits.wallMs }))) {
       throw new FlotillaError(
         'FLOTILLA_ERR_BUNDLE',
         `bundle of ${source.deploymentId} never called Flotilla.serve(handler)`,

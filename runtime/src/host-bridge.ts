@@ -15,8 +15,14 @@ import { installPrelude } from './guest-code.ts';
 
 /** References to the prelude's entry points (`installed` in guest/prelude.ts). */
 export interface GuestEntries {
-  dispatch: ivm.Reference<(init: GuestRequestInit) => Promise<GuestResult>>;
-  start: ivm.Reference<(init: GuestRequestInit) => number>;
+  start: ivm.Reference<(init: GuestRequestInit, id: number, forget: number[] | null) => void>;
+  dispatch: ivm.Reference<
+    (
+      init: GuestRequestInit,
+      id: number,
+      forget: number[] | null,
+    ) => GuestResult | Promise<GuestResult>
+  >;
   take: ivm.Reference<(id: number) => GuestResult | null>;
   wait: ivm.Reference<(id: number) => GuestResult | Promise<GuestResult>>;
   fireTimer: ivm.Reference<(id: number) => void>;
@@ -28,7 +34,7 @@ export interface GuestEntries {
 /** What the guest's timer and `fetch` calls reach once the isolate is built. */
 export interface BridgeTarget {
   /** Host side of the guest's setTimeout/clearTimeout. */
-  timer(op: string, id: number, ms: number): void;
+  timer(op: string, id: number, ms: number, owner: string): void;
   /** Host side of the guest's `fetch`: call `id` of render `owner`. */
   startFetch(id: number, owner: string, init: BackendFetchInit): void;
 }
@@ -83,11 +89,11 @@ export async function installBridge(
 ): Promise<Bridge> {
   let target: BridgeTarget | undefined;
   // Timers the bundle sets while it loads, replayed once the isolate exists.
-  const early: Array<[string, number, number]> = [];
+  const early: Array<[string, number, number, string]> = [];
   const timerCallback = new ivm.Callback(
-    (op: string, id: number, ms: number) => {
-      if (target) target.timer(op, id, ms);
-      else early.push([op, id, ms]);
+    (op: string, id: number, ms: number, owner: string) => {
+      if (target) target.timer(op, id, ms, owner);
+      else early.push([op, id, ms, owner]);
     },
     { ignored: true },
   );
@@ -127,8 +133,8 @@ export async function installBridge(
   };
   const hasHandler = await entry('hasHandler');
   const guest: GuestEntries = {
-    dispatch: await entry('dispatch'),
     start: await entry('start'),
+    dispatch: await entry('dispatch'),
     take: await entry('take'),
     wait: await entry('wait'),
     fireTimer: await entry('fireTimer'),
@@ -141,7 +147,7 @@ export async function installBridge(
     hasHandler,
     attach(to) {
       target = to;
-      for (const [op, id, ms] of early) to.timer(op, id, ms);
+      for (const [op, id, ms, owner] of early) to.timer(op, id, ms, owner);
       early.length = 0;
     },
   };

@@ -3,7 +3,8 @@ import { InvalidOptionError, MAX_BUNDLE_BYTES, positiveInt } from '@flotilla/pro
 /** Per-render and per-isolate limits. Operators set them; a deployment may ask for less. */
 export interface SandboxLimits {
   /**
-   * Hard CPU time for one render, in ms: past it the isolate is disposed and
+   * Hard CPU time for one render, in ms (CPU time, not wall time: see
+   * `runtime/README.md`, "Limits"): past it the isolate is disposed and
    * the render fails with `FLOTILLA_ERR_CPU_LIMIT`.
    * @default 1000
    */
@@ -19,7 +20,9 @@ export interface SandboxLimits {
    */
   heapMb: number;
   /**
-   * Largest response body in bytes (`FLOTILLA_ERR_OUTPUT_LIMIT`).
+   * Largest response body in bytes (`FLOTILLA_ERR_OUTPUT_LIMIT`), checked
+   * inside the isolate before the body is copied out (a stream body is
+   * cancelled at the chunk that crosses it).
    * @default 10485760
    */
   outputBytes: number;

@@ -15,7 +15,7 @@ import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
-import { type FailRender, type KillReason, LimitGuard } from './limit-guard.ts';
+import { type FailRender, type KillReason, LimitGuard, processCpuMs, used } from './limit-guard.ts';
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 import {
   envPairs,
@@ -89,6 +89,12 @@ export interface RenderOptions {
    */
   backends?: Record<string, string>;
 }
+/**
+ * Unhandled rejections one isolate logs (a bundle rejecting in a loop must
+ * not flood the worker's log); the rest are still survived, silently.
+ */
+const MAX_REJECTION_LINES = 1000;
+
 /** Builds the error of a bad per-render option (`env.<name>`, `backends.<name>`). */
 const invalidOption = (option: string, problem: string) => new InvalidOptionError(option, problem);
 
@@ -112,8 +118,19 @@ export class DeploymentIsolate {
   readonly #timers: HostTimers;
   readonly #guard: LimitGuard;
   readonly #sync: SyncPolicy;
+  readonly #log: ((entry: GuestLogEntry) => void) | undefined;
   #nextRequest = 0;
+  /** Numbers the renders for the guest (`start(init, id)`). */
+  #renderSeq = 0;
+  /** Renders whose results the host has: the next `start` tells the guest to forget them. */
+  #forget: number[] = [];
+  /** The request that set each pending guest timer, for what its callback logs. */
+  readonly #timerOwners = new Map<number, string>();
+  /** Unhandled rejections logged by this isolate (bounded: see MAX_REJECTION_LINES). */
+  #rejectionsLogged = 0;
   #renders = 0;
+  /** CPU (ms) of the last render that completed synchronously, this thread's. */
+  #lastSyncCpuMs = 0;
   #syncRenders = 0;
   #disposed = false;
   #retired = false;
@@ -131,6 +148,7 @@ export class DeploymentIsolate {
     this.#guest = loaded.bridge.guest;
     this.#refs = loaded.refs;
     this.#backend = backend;
+    this.#log = options.log;
     this.#guard = new LimitGuard({
       isolate: loaded.isolate,
       deploymentId: options.deploymentId,
@@ -139,13 +157,18 @@ export class DeploymentIsolate {
       dispose: () => this.#dispose(),
     });
     this.#timers = new HostTimers(limits.wallMs, (id) => {
+      const owner = this.#timerOwners.get(id);
+      this.#timerOwners.delete(id);
       if (this.#disposed) return;
       this.#guard.enterGuest(
-        this.#guest.fireTimer.apply(undefined, [id], { timeout: this.limits.cpuMs }),
+        this.#survive(
+          this.#guest.fireTimer.apply(undefined, [id], { timeout: this.limits.wallMs }),
+          owner,
+        ),
         'a setTimeout callback or what followed it',
       );
     });
-    this.#sync = new SyncPolicy(options.deploymentId, limits.cpuMs, limits.wallMs);
+    this.#sync = new SyncPolicy(options.deploymentId, this.#guard.syncTimeoutMs, limits.wallMs);
   }
 
   /**
@@ -179,8 +202,10 @@ export class DeploymentIsolate {
   }
 
   /** @internal host side of the guest's setTimeout/clearTimeout. */
-  timer(op: string, id: number, ms: number): void {
+  timer(op: string, id: number, ms: number, owner: string): void {
     if (this.#disposed) return;
+    if (op === 'set' && typeof owner === 'string') this.#timerOwners.set(id, owner);
+    else this.#timerOwners.delete(id);
     this.#timers.handle(op, id, ms);
   }
 
@@ -193,10 +218,13 @@ export class DeploymentIsolate {
     void this.#backend.fetch(owner, init).then((result) => {
       if (result === undefined || this.disposed) return;
       this.#guard.enterGuest(
-        this.#guest.deliverFetch.apply(undefined, [id, result], {
-          arguments: { copy: true },
-          timeout: this.limits.cpuMs,
-        }),
+        this.#survive(
+          this.#guest.deliverFetch.apply(undefined, [id, result], {
+            arguments: { copy: true },
+            timeout: this.limits.wallMs,
+          }),
+          owner,
+        ),
         'code that ran after a fetch answered',
       );
     });
@@ -278,8 +306,11 @@ export class DeploymentIsolate {
       // Unique per render: timers and log lines are tied to it.
       requestId: options.requestId || `render-${++this.#nextRequest}`,
       env,
+      maxBodyBytes: this.limits.outputBytes,
     };
     const cpuBefore = this.#isolate.cpuTime;
+    const processBefore = processCpuMs();
+    const syncBefore = this.#syncRenders;
     // Backend sub-requests end with the render (its deadline or its wall
     // limit), a little before it: 10% of its time, at most 100 ms, so that a
     // bundle catching the fetch error still has time to answer with a fallback.
@@ -319,7 +350,24 @@ export class DeploymentIsolate {
     } else {
       result = await run;
     }
-    const cpuMs = this.disposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
+    if (!result?.ok && result?.code === 'FLOTILLA_ERR_MEMORY_LIMIT') {
+      // The guest caught an allocation the isolate refused: it is at (or
+      // asking past) its heap, so it goes, as when the heap limit hits.
+      const reason: KillReason = {
+        code: 'FLOTILLA_ERR_MEMORY_LIMIT',
+        message: `render of ${this.deploymentId} exceeded the ${this.limits.heapMb} MB heap; isolate disposed (${String(result.message).slice(0, 200)})`,
+      };
+      this.#guard.kill(reason);
+      throw new FlotillaError(reason.code, reason.message);
+    }
+    // A synchronous render's CPU is this thread's, measured exactly; otherwise
+    // the CPU watch's upper bound (see `used` in limit-guard.ts).
+    const cpuMs =
+      this.#syncRenders > syncBefore
+        ? this.#lastSyncCpuMs
+        : this.disposed
+          ? 0
+          : used(this.#isolate.cpuTime, cpuBefore, processCpuMs(), processBefore);
     this.#sync.completed(cpuMs);
     return toResponse(result, cpuMs, this.deploymentId, this.limits.outputBytes);
   }
@@ -344,56 +392,95 @@ export class DeploymentIsolate {
     sync: boolean,
   ): Promise<GuestResult> {
     const startedAt = performance.now();
-    // isolated-vm's typings resolve `promise: true` results to the promise type itself.
-    let call: () => Promise<unknown>;
+    const id = ++this.#renderSeq;
+    // Results the host has: their guest records go with this call.
+    const forget = this.#forget.length > 0 ? this.#forget.splice(0) : null;
+    const args = [init, id, forget] as const;
     if (sync) {
-      let id: number;
+      // The run is on this thread: its CPU is this thread's, measured exactly.
+      const threadStart = process.threadCpuUsage();
+      const ranMs = () => {
+        const u = process.threadCpuUsage(threadStart);
+        return (u.user + u.system) / 1000;
+      };
       try {
-        // The microtasks the render queues run within the call, under its timeout.
-        id = this.#guest.start.applySync(undefined, [init], {
-          arguments: { copy: true },
-          timeout: this.limits.cpuMs,
-        });
+        // The microtasks the render queues run within the call, under its
+        // timeout: the only thing that can stop a synchronous run, so it is a
+        // backstop past `cpuMs` (see LimitGuard.failure for how it is told).
+        try {
+          this.#guest.start.applySync(undefined, [...args], {
+            arguments: { copy: true },
+            timeout: this.#guard.syncTimeoutMs,
+          });
+        } catch (err) {
+          if (!this.#unhandledRejection(err, init.requestId)) throw err;
+        }
         // Runs prelude code only, and a copy never calls bundle code (getters
         // and proxies are refused), but a timeout costs little.
         const result = this.#guest.take.applySync(undefined, [id], {
           result: { copy: true },
-          timeout: this.limits.cpuMs,
+          timeout: this.#guard.syncTimeoutMs,
         });
         if (result !== null) {
-          this.#guard.ranAlone(cpuStart);
+          this.#lastSyncCpuMs = ranMs();
+          this.#guard.ranAlone(cpuStart, this.#lastSyncCpuMs);
           this.#ended(scope);
           this.#syncRenders++;
           return result;
         }
       } catch (err) {
-        this.#guard.ranAlone(cpuStart);
-        const error = await this.#guard.failure(err);
+        const cpuMs = ranMs();
+        this.#guard.ranAlone(cpuStart, cpuMs);
+        const error = await this.#guard.failure(err, undefined, cpuMs);
         this.#ended(scope);
         throw error;
       }
-      call = () =>
-        this.#guest.wait.apply(undefined, [id], {
-          result: { promise: true, copy: true },
-          timeout: this.limits.cpuMs,
-        });
-    } else {
-      call = () =>
-        this.#guest.dispatch.apply(undefined, [init], {
-          arguments: { copy: true },
-          result: { promise: true, copy: true },
-          timeout: this.limits.cpuMs,
-        });
     }
     let fail!: FailRender;
     const killed = new Promise<never>((_, reject) => {
       fail = (reason: KillReason) => reject(new FlotillaError(reason.code, reason.message));
     });
+    killed.catch(() => {});
     const wall = this.#guard.begin(fail, cpuStart, startedAt);
-    const pending = call();
-    this.#guard.track(pending);
+    // Asynchronous calls run on an isolated-vm pool thread: the CPU watch
+    // holds them to `cpuMs` of CPU time, the wall timer to `wallMs`; their own
+    // `timeout` is only a backstop at the wall limit.
+    const enter = async <T>(call: Promise<T>): Promise<T> => {
+      this.#guard.track(call);
+      return Promise.race([call, killed]);
+    };
     try {
-      return (await Promise.race([pending, killed])) as GuestResult;
+      if (!sync) {
+        // One call (start, then wait): a hop to the pool thread and back.
+        try {
+          const result = (await enter(
+            this.#guest.dispatch.apply(undefined, [...args], {
+              arguments: { copy: true },
+              result: { promise: true, copy: true },
+              timeout: this.limits.wallMs,
+            }),
+          )) as GuestResult;
+          this.#forget.push(id);
+          return result;
+        } catch (err) {
+          if (!this.#unhandledRejection(err, init.requestId)) throw err;
+        }
+      }
+      for (;;) {
+        try {
+          const result = (await enter(
+            this.#guest.wait.apply(undefined, [id], {
+              result: { promise: true, copy: true },
+              timeout: this.limits.wallMs,
+            }),
+          )) as GuestResult;
+          this.#forget.push(id);
+          return result;
+        } catch (err) {
+          // The render goes on in the guest: wait for it again.
+          if (!this.#unhandledRejection(err, init.requestId)) throw err;
+        }
+      }
     } catch (err) {
       const error = await this.#guard.failure(err, fail);
       if (this.#disposed) await this.#guard.quiesce();
@@ -410,11 +497,49 @@ export class DeploymentIsolate {
     }
   }
 
+  /** `call`, with an unhandled rejection it fails with logged and survived. */
+  #survive(call: Promise<unknown>, requestId: string | undefined): Promise<unknown> {
+    return call.catch((err: unknown) => {
+      if (!this.#unhandledRejection(err, requestId)) throw err;
+    });
+  }
+
+  /**
+   * True when a call into the isolate failed only because a promise was
+   * rejected with no handler while it ran (isolated-vm then throws the
+   * rejection from the call, whatever the call returned): the rejection is
+   * logged to the app's log as a browser or Node would report it, and the
+   * render it belongs to goes on. Anything else (a limit, a disposed
+   * isolate) is false.
+   */
+  #unhandledRejection(err: unknown, requestId: string | undefined): boolean {
+    if (err instanceof FlotillaError || this.disposed || !this.#guard.isRejection(err)) {
+      return false;
+    }
+    if (this.#rejectionsLogged++ >= MAX_REJECTION_LINES) return true;
+    let reason: string;
+    try {
+      reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    } catch {
+      reason = 'an unprintable value';
+    }
+    this.#log?.({
+      level: 'error',
+      message: `Unhandled promise rejection: ${reason}`.slice(0, 8192),
+      deploymentId: this.deploymentId,
+      requestId: requestId || undefined,
+    });
+    return true;
+  }
+
   /** Aborts the signal of render `requestId` if it still runs (its listeners run under the CPU limit). */
   #abortRender(requestId: string, message: string): void {
     if (this.#disposed) return;
     this.#guard.enterGuest(
-      this.#guest.abort.apply(undefined, [requestId, message], { timeout: this.limits.cpuMs }),
+      this.#survive(
+        this.#guest.abort.apply(undefined, [requestId, message], { timeout: this.limits.wallMs }),
+        requestId,
+      ),
       "the request signal's abort listeners",
     );
   }
@@ -434,9 +559,12 @@ export class DeploymentIsolate {
     try {
       const ids = await this.#guest.settle.apply(undefined, [requestId], {
         result: { copy: true },
-        timeout: this.limits.cpuMs,
+        timeout: this.limits.wallMs,
       });
-      for (const id of ids) this.#timers.clear(id);
+      for (const id of ids) {
+        this.#timers.clear(id);
+        this.#timerOwners.delete(id);
+      }
     } catch {
       // the isolate died meanwhile: its timers went with it
     }
@@ -469,6 +597,7 @@ export class DeploymentIsolate {
     this.#backend.dispose();
     this.#guard.stop();
     this.#timers.clearAll();
+    this.#timerOwners.clear();
     for (const r of this.#refs) {
       try {
         r.release();

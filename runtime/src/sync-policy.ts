@@ -33,7 +33,8 @@ export function noteCpuHog(deploymentId: string): void {
 /** The synchronous-render policy of one isolate. */
 export class SyncPolicy {
   readonly #deploymentId: string;
-  readonly #cpuMs: number;
+  /** The longest one synchronous run may hold the thread (its `timeout`). */
+  readonly #runMs: number;
   readonly #wallMs: number;
   /**
    * Short renders to complete before rendering synchronously again; a fresh
@@ -43,16 +44,20 @@ export class SyncPolicy {
   /** True once a render completed (with a result, an error result included). */
   #warm = false;
 
-  constructor(deploymentId: string, cpuMs: number, wallMs: number) {
+  /**
+   * @param runMs the `timeout` of a synchronous call (`syncTimeoutMs` in
+   * limit-guard.ts): the longest a synchronous run may hold the thread.
+   */
+  constructor(deploymentId: string, runMs: number, wallMs: number) {
     this.#deploymentId = deploymentId;
-    this.#cpuMs = cpuMs;
+    this.#runMs = runMs;
     this.#wallMs = wallMs;
   }
 
   /**
    * Synchronously when the isolate's renders have been short, and when the
-   * render cannot outlast its deadline or wall limit before its CPU limit
-   * stops it: the thread is blocked meanwhile, so neither of their timers
+   * render cannot outlast its deadline or wall limit before the synchronous
+   * call's timeout stops it: the thread is blocked meanwhile, so neither of their timers
    * could fire.
    *
    * @param remainingMs time to the render's deadline (Infinity for none).
@@ -60,7 +65,7 @@ export class SyncPolicy {
   allows(remainingMs: number): boolean {
     return (
       this.#shortBeforeSync === 0 &&
-      this.#cpuMs <= Math.min(remainingMs, this.#wallMs) &&
+      this.#runMs <= Math.min(remainingMs, this.#wallMs) &&
       !cpuHogs.has(this.#deploymentId)
     );
   }

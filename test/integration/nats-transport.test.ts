@@ -2,7 +2,7 @@ import { FlotillaError } from '@flotilla/protocol';
 import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
 import { NatsTransport } from '@flotilla/transport';
 import { transportContract } from '@flotilla/transport/contract';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let nats: NatsServerHandle;
@@ -131,6 +131,102 @@ describe('NatsTransport over a real nats-server', () => {
     expect(reply.body.byteLength).toBe(body.byteLength);
     expect(Buffer.compare(reply.body, body)).toBe(0);
     await Promise.all([client.drain(), server.drain()]);
+  });
+
+  it('fails a chunked reply that loses a chunk with FLOTILLA_ERR_REPLY_INCOMPLETE, never a truncated body', async () => {
+    const [a, b] = [await connection(), await connection()];
+    const client = new NatsTransport({ connection: a });
+    // A responder that announces three chunks and serves only the second:
+    // the third is lost.
+    const pull = 'flotilla.chunks.lossy';
+    b.subscribe('nats.lossy', {
+      callback: (_, m) => {
+        const h = headers();
+        h.set('flotilla-chunks', '3');
+        h.set('flotilla-chunked-bytes', '30');
+        h.set('flotilla-chunk-pull', pull);
+        m.respond(enc.encode('0123456789'), { headers: h });
+      },
+    });
+    b.subscribe(pull, {
+      callback: (_, m) => {
+        if (m.headers?.get('flotilla-chunk') !== '1') return;
+        const h = headers();
+        h.set('flotilla-chunk', '1');
+        m.respond(enc.encode('abcdefghij'), { headers: h });
+      },
+    });
+    await b.flush();
+    await expect(
+      client.request('nats.lossy', { headers: {}, body: enc.encode('x') }, { timeoutMs: 1000 }),
+    ).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_REPLY_INCOMPLETE',
+      message: expect.stringMatching(/chunk 2 of 3 did not arrive/),
+    });
+    await client.drain();
+    await b.close();
+  });
+
+  it('fails a chunked reply whose chunks do not add up to the size it announced', async () => {
+    const [a, b] = [await connection(), await connection()];
+    const client = new NatsTransport({ connection: a });
+    const pull = 'flotilla.chunks.short';
+    b.subscribe('nats.short', {
+      callback: (_, m) => {
+        const h = headers();
+        h.set('flotilla-chunks', '2');
+        h.set('flotilla-chunked-bytes', '25');
+        h.set('flotilla-chunk-pull', pull);
+        m.respond(enc.encode('0123456789'), { headers: h });
+      },
+    });
+    b.subscribe(pull, {
+      callback: (_, m) => {
+        const h = headers();
+        h.set('flotilla-chunk', m.headers?.get('flotilla-chunk') ?? '');
+        m.respond(enc.encode('abc'), { headers: h });
+      },
+    });
+    await b.flush();
+    await expect(
+      client.request('nats.short', { headers: {}, body: enc.encode('x') }, { timeoutMs: 1000 }),
+    ).rejects.toMatchObject({
+      code: 'FLOTILLA_ERR_REPLY_INCOMPLETE',
+      message: expect.stringMatching(/hold 13 bytes, not 25/),
+    });
+    await client.drain();
+    await b.close();
+  });
+
+  it('a responder draining waits until its chunked reply was pulled', async () => {
+    const [a, b] = [await connection(), await connection()];
+    const client = new NatsTransport({ connection: a });
+    const server = new NatsTransport({ connection: b });
+    const body = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => {
+      entered = r;
+    });
+    server.serve('nats.huge', async () => {
+      entered();
+      await new Promise((r) => setImmediate(r));
+      return { headers: {}, body };
+    });
+    await b.flush();
+    const reply = client.request(
+      'nats.huge',
+      { headers: {}, body: enc.encode('x') },
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    await inHandler;
+    // The whole transport: its connection closes only after the chunks were pulled.
+    const drained = server.drain();
+    const got = await reply;
+    await drained;
+    expect(Buffer.compare(got.body, body)).toBe(0);
+    await client.drain();
   });
 
   it('refuses to be built without a connection', () => {

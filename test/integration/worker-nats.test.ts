@@ -1,6 +1,7 @@
 /**
  * A real RenderWorker (piscina threads, isolates) answering over a real
- * nats-server: the reply must fit in one NATS message.
+ * nats-server: a page larger than one NATS message (1 MiB) travels in
+ * chunks, so the output cap is the documented 10 MiB.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -88,12 +89,18 @@ describe('RenderWorker over NATS', () => {
     expect(result.ok && result.body.byteLength).toBe(500_000);
   });
 
-  it('fails a page too big for one NATS message with FLOTILLA_ERR_OUTPUT_LIMIT, not a timeout', async () => {
-    const result = await render(2_000_000);
+  it('returns a page larger than one NATS message intact, in chunks', async () => {
+    const result = await render(5_000_000);
+    expect(result.ok && result.body.byteLength).toBe(5_000_000);
+    expect(result.ok && result.body.every((b) => b === 0x78)).toBe(true);
+  });
+
+  it('fails a page over the 10 MiB output cap with FLOTILLA_ERR_OUTPUT_LIMIT', async () => {
+    const result = await render(11 * 1024 * 1024);
     expect(result.ok).toBe(false);
     if (!result.ok) {
       expect(result.error.code).toBe('FLOTILLA_ERR_OUTPUT_LIMIT');
-      expect(result.error.message).toMatch(/2000000 bytes, over the 983040-byte cap/);
+      expect(result.error.message).toMatch(/11534336 bytes, over the 10485760-byte cap/);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { FlotillaError, type WireMessage } from '@flotilla/protocol';
+import { FlotillaError, positiveInt, type WireMessage } from '@flotilla/protocol';
 import {
   ClosedConnectionError,
   DrainingConnectionError,
@@ -6,18 +6,27 @@ import {
   type MsgHdrs,
   type NatsConnection,
   headers as natsHeaders,
+  nuid,
   RequestError,
   TimeoutError,
 } from '@nats-io/transport-node';
 import { withAbort } from './abort.ts';
+import {
+  assembleChunks,
+  CHUNK_HEADERS,
+  CHUNK_SUBJECT_PREFIX,
+  chunkedHead,
+  splitBody,
+} from './chunked-reply.ts';
 import { type OpenSubscription, Subscriptions } from './subscriptions.ts';
-import type {
-  MessageListener,
-  RequestHandler,
-  RequestOptions,
-  SubscribeOptions,
-  Subscription,
-  Transport,
+import {
+  type MessageListener,
+  type RequestHandler,
+  type RequestOptions,
+  type SubscribeOptions,
+  type Subscription,
+  type Transport,
+  WIRE_HEADROOM_BYTES,
 } from './transport.ts';
 
 /** Options of {@link NatsTransport}. */
@@ -26,7 +35,16 @@ export interface NatsTransportOptions {
   connection: NatsConnection;
   /** Called when a request handler throws; the requester sees a timeout. */
   onHandlerError?: (error: unknown, subject: string) => void;
+  /**
+   * How long a responder keeps a reply sent in chunks for its requester to
+   * pull the rest (see `transport/README.md`, "Large replies"); a drain
+   * waits for it at most this long.
+   * @default 10000
+   */
+  chunkHoldMs?: number;
 }
+
+const EMPTY = new Uint8Array(0);
 
 function toNatsHeaders(h: Record<string, string>): MsgHdrs {
   const out = natsHeaders();
@@ -90,11 +108,13 @@ export class NatsTransport implements Transport {
   readonly #nc: NatsConnection;
   readonly #subs = new Subscriptions();
   readonly #onHandlerError: (error: unknown, subject: string) => void;
+  readonly #chunkHoldMs: number;
 
   constructor(options: NatsTransportOptions) {
     if (!options?.connection) throw new TypeError('option "connection" is required');
     this.#nc = options.connection;
     this.#onHandlerError = options.onHandlerError ?? (() => {});
+    this.#chunkHoldMs = positiveInt('chunkHoldMs', options.chunkHoldMs, 10_000);
     void this.#watchStatus();
   }
 
@@ -118,16 +138,37 @@ export class NatsTransport implements Transport {
     options: RequestOptions,
   ): Promise<WireMessage> {
     const timeout = Math.max(1, Math.floor(options.timeoutMs));
+    const until = Date.now() + timeout;
     try {
-      const reply = await withAbort(
-        this.#nc.request(subject, message.body, {
-          timeout,
-          headers: toNatsHeaders(message.headers),
-        }),
-        options.signal,
+      const reply = fromMsg(
+        await withAbort(
+          this.#nc.request(subject, message.body, {
+            timeout,
+            headers: toNatsHeaders(message.headers),
+          }),
+          options.signal,
+        ),
       );
-      return fromMsg(reply);
+      const head = chunkedHead(reply, subject);
+      if (head === undefined) return reply;
+      return await assembleChunks(
+        reply,
+        head,
+        subject,
+        async (index) =>
+          fromMsg(
+            await withAbort(
+              this.#nc.request(head.pull, EMPTY, {
+                timeout: Math.max(1, until - Date.now()),
+                headers: toNatsHeaders({ [CHUNK_HEADERS.index]: String(index) }),
+              }),
+              options.signal,
+            ),
+          ),
+        (err) => options.signal?.aborted === true && err === options.signal.reason,
+      );
     } catch (err) {
+      if (err instanceof FlotillaError) throw err;
       if (options.signal?.aborted && err === options.signal.reason) throw err;
       throw mapError(err, subject, timeout, this.#nc.isClosed() || this.#nc.isDraining());
     }
@@ -143,9 +184,58 @@ export class NatsTransport implements Transport {
   async #answer(handler: RequestHandler, msg: Msg): Promise<void> {
     try {
       const reply = await handler(fromMsg(msg), msg.subject);
-      if (msg.reply) msg.respond(reply.body, { headers: toNatsHeaders(reply.headers) });
+      if (!msg.reply) return;
+      const room = this.maxPayloadBytes() - WIRE_HEADROOM_BYTES;
+      if (reply.body.byteLength <= room) {
+        msg.respond(reply.body, { headers: toNatsHeaders(reply.headers) });
+      } else {
+        await this.#respondInChunks(msg, reply, room);
+      }
     } catch (e) {
       this.#onHandlerError(e, msg.subject);
+    }
+  }
+
+  /**
+   * Sends `reply` in chunks of at most `room` bytes (see chunked-reply.ts):
+   * the first as the reply, the others to whoever pulls them from a subject
+   * of this reply's own, until each was pulled once or `chunkHoldMs` passed.
+   */
+  async #respondInChunks(msg: Msg, reply: WireMessage, room: number): Promise<void> {
+    const chunks = splitBody(reply.body, room);
+    const pull = `${CHUNK_SUBJECT_PREFIX}.${nuid.next()}`;
+    const pulled = new Set<number>();
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    // Subscribed before the reply goes out: the server handles this
+    // connection's SUB before its PUB, so the first pull finds it.
+    const sub = this.#nc.subscribe(pull, {
+      callback: (err, m) => {
+        if (err) return;
+        const index = Number(m.headers?.get(CHUNK_HEADERS.index));
+        const chunk = Number.isInteger(index) && index > 0 ? chunks[index] : undefined;
+        if (chunk === undefined) return; // the requester sees the chunk missing
+        m.respond(chunk, { headers: toNatsHeaders({ [CHUNK_HEADERS.index]: String(index) }) });
+        pulled.add(index);
+        if (pulled.size === chunks.length - 1) done();
+      },
+    });
+    const hold = setTimeout(done, this.#chunkHoldMs);
+    try {
+      msg.respond(chunks[0], {
+        headers: toNatsHeaders({
+          ...reply.headers,
+          [CHUNK_HEADERS.count]: String(chunks.length),
+          [CHUNK_HEADERS.bytes]: String(reply.body.byteLength),
+          [CHUNK_HEADERS.pull]: pull,
+        }),
+      });
+      await finished;
+    } finally {
+      clearTimeout(hold);
+      sub.unsubscribe();
     }
   }
 

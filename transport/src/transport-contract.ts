@@ -128,6 +128,33 @@ export function transportContract(name: string, factory: () => Promise<ContractS
       });
     });
 
+    it('carries replies larger than one message intact (in chunks where the transport needs them), many at once', async () => {
+      // Three messages' worth of body (1 MiB when the transport is unbounded).
+      const max = t.client.maxPayloadBytes();
+      const size = 3 * (Number.isFinite(max) ? max : 1024 * 1024) + 12_345;
+      const body = new Uint8Array(size).map((_, i) => (i * 131 + (i >> 16)) % 256);
+      subs.push(
+        t.server.serve('contract.large', async (m) => {
+          const n = Number(dec.decode(m.body));
+          const out = body.slice();
+          out[0] = n;
+          return msg(out, { 'x-n': String(n) });
+        }),
+      );
+      await t.settle();
+      const replies = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          t.client.request('contract.large', msg(String(i)), { timeoutMs: 20_000 }),
+        ),
+      );
+      replies.forEach((r, i) => {
+        expect(r.headers).toEqual({ 'x-n': String(i) });
+        expect(r.body.byteLength).toBe(size);
+        expect(r.body[0]).toBe(i);
+        expect(Buffer.compare(r.body.subarray(1), body.subarray(1))).toBe(0);
+      });
+    });
+
     it('fails at once with FLOTILLA_ERR_NO_RESPONDERS when nobody serves the subject', async () => {
       // A generous timeout: waiting for it instead of failing fast would exceed the case's timeout.
       const err = await rejection(

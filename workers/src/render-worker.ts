@@ -33,7 +33,7 @@ import {
   type SandboxLimits,
   UNDECLARED_BACKEND,
 } from '@flotilla/runtime';
-import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
+import type { Subscription, Transport } from '@flotilla/transport';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
@@ -230,11 +230,10 @@ export class RenderWorker {
   /** Starts the thread pool, the render subscription and heartbeats. */
   async start(): Promise<void> {
     if (this.#pool) return;
-    // A response travels back in one transport message: cap the output limit
-    // so an oversize page fails as FLOTILLA_ERR_OUTPUT_LIMIT, never as a
-    // reply the transport drops (which the caller would only see as a timeout).
-    const carried = this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES;
-    const limits = { ...this.#limits, outputBytes: Math.min(this.#limits.outputBytes, carried) };
+    // A reply larger than one transport message travels in chunks (see
+    // transport/README.md), so the output cap is the operator's, whatever
+    // NATS's max_payload.
+    const limits = this.#limits;
     // Threads post the bundles' console lines here (none are posted without a sink).
     const appLogChannel = this.#appLogSink
       ? `flotilla-app-log-${this.workerId}-${randomBytes(4).toString('hex')}`

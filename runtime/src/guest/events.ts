@@ -10,6 +10,8 @@
  * reported (to the render's log, as browsers report it) and does not stop
  * the other listeners.
  */
+
+import { sinceOrigin } from './clock.ts';
 import { DOMException } from './dom-exception.ts';
 
 type Callback = ((event: Event) => unknown) | { handleEvent(event: Event): unknown };
@@ -29,9 +31,6 @@ let report: (error: unknown) => void = () => {};
 let timer: (run: () => void, ms: number) => unknown = () => {
   throw new TypeError('AbortSignal.timeout: timers are not available');
 };
-/** Captured at load: a bundle replacing `Date.now` cannot move `timeStamp`. */
-const dateNow = Date.now;
-const timeOrigin = dateNow();
 
 /** Called once by the prelude's `install()`. */
 export function connectEvents(
@@ -71,7 +70,8 @@ export class Event {
   #passive = false;
   #dispatching = false;
   #trusted = false;
-  #timeStamp = dateNow() - timeOrigin;
+  // The guest's coarse clock (see clock.ts), as `performance.now()`.
+  #timeStamp = sinceOrigin();
 
   constructor(type: string, ...[eventInitDict]: [EventInit?]) {
     // biome-ignore lint/complexity/noArguments: WebIDL counts the arguments given (a missing one throws, an undefined one does not)

@@ -3,6 +3,7 @@ import { HEADER_NAME, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import { GuestTextDecoder as TextDecoder, GuestTextEncoder as TextEncoder } from './encoding.ts';
 import { AbortSignal, followingSignal } from './events.ts';
 import {
+  BodyTooLarge,
   isDisturbed,
   isReadableStream,
   type ReadableStream,
@@ -220,12 +221,23 @@ abstract class Body {
     return this.bodyBytes ?? this.bodyText;
   }
 
-  /** @internal text or bytes for the host; a stream body is read to its end. */
-  async toParts(): Promise<{ text: string | null; bytes: Uint8Array | null }> {
+  /**
+   * @internal text or bytes for the host; a stream body is read to its end.
+   * Past `maxBytes` (the render's output cap) it rejects with
+   * {@link BodyTooLarge} before anything is copied: a stream is cancelled at
+   * the chunk that crosses it, bytes are measured, and text is measured in
+   * UTF-16 units (its UTF-8 is at least as long; the host checks the exact
+   * size of what passes).
+   */
+  async toParts(
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<{ text: string | null; bytes: Uint8Array | null }> {
     if (this.#stream !== null) {
       this.#consume();
-      return { text: null, bytes: await readAllBytes(this.#stream) };
+      return { text: null, bytes: await readAllBytes(this.#stream, maxBytes) };
     }
+    const size = this.bodyBytes?.byteLength ?? this.bodyText?.length ?? 0;
+    if (size > maxBytes) throw new BodyTooLarge(size, maxBytes);
     return { text: this.bodyText, bytes: this.bodyBytes };
   }
 }

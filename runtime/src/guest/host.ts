@@ -19,6 +19,12 @@ export interface GuestRequestInit {
    * null for none. The guest builds a fresh frozen object of them per render.
    */
   env: Array<[string, string]> | null;
+  /**
+   * The render's output cap, in bytes: a body past it fails the render with
+   * `FLOTILLA_ERR_OUTPUT_LIMIT` before it is copied out of the isolate (a
+   * stream is cancelled at the chunk that crosses it).
+   */
+  maxBodyBytes: number;
 }
 
 /** Plain response shape the guest hands back (copied). */

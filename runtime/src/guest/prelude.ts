@@ -5,6 +5,7 @@
  * closure: bundle code can never reach them.
  */
 
+import { installClock, tick } from './clock.ts';
 import { DOMException } from './dom-exception.ts';
 import {
   GuestTextDecoder,
@@ -23,6 +24,7 @@ import {
   type HostCallback,
   MAX_TIMERS,
 } from './host.ts';
+import { BodyTooLarge } from './streams.ts';
 import { type HostRandom, installWebGlobals } from './web-globals.ts';
 
 /** A render's environment variables: a fresh frozen object per render. */
@@ -31,15 +33,22 @@ type Env = Readonly<Record<string, string>>;
 type Handler = (request: Request, env: Env) => unknown;
 
 interface Installed {
-  /** Renders one request; resolves with a plain, copyable result. */
-  dispatch(init: GuestRequestInit): Promise<GuestResult>;
   /**
-   * Starts rendering one request (as `dispatch`) and returns the render's id.
-   * The host calls it synchronously: when it returns, the render has run
-   * as far as it can without the host (its synchronous part and every
-   * microtask it queued).
+   * Starts rendering one request as render `id` (the host numbers them).
+   * When the call returns, the render has run as far as it can without the
+   * host (its synchronous part and every microtask it queued). `forget`
+   * lists renders the host has the results of (taken or waited for): their
+   * records go. The record of a render stays until then, so that the host
+   * still gets its result when isolated-vm fails the call that settled it
+   * with an unhandled rejection (see `runtime/README.md`).
    */
-  start(init: GuestRequestInit): number;
+  start(init: GuestRequestInit, id: number, forget: number[] | null): void;
+  /** `start`, then `wait`: one call into the isolate for a render that goes asynchronously at once. */
+  dispatch(
+    init: GuestRequestInit,
+    id: number,
+    forget: number[] | null,
+  ): GuestResult | Promise<GuestResult>;
   /**
    * The result of render `id` (forgetting the render) if it has settled and
    * left the host nothing to do for it: no timer pending and no `fetch` call
@@ -47,7 +56,7 @@ interface Installed {
    * Otherwise null, and the host waits for it with `wait`.
    */
   take(id: number): GuestResult | null;
-  /** The result of render `id`, or a promise of it (forgets the render). */
+  /** The result of render `id`, or a promise of it. */
   wait(id: number): GuestResult | Promise<GuestResult>;
   /** True once the bundle called `Flotilla.serve`. */
   hasHandler(): boolean;
@@ -80,13 +89,24 @@ const LOG_RATE_PER_S = 1_000_000;
 const LOG_LINE_OVERHEAD = 100;
 
 /**
- * The code of an error a render threw: an allocation the isolate refused
- * (an ArrayBuffer past the heap limit) is a memory limit, anything else the
+ * RangeErrors V8 throws when an allocation is refused: an ArrayBuffer (or a
+ * typed array's buffer) the heap cannot hold, and a string past V8's
+ * longest (2^29 − 24 UTF-16 units, 512 MB one-byte: more than an isolate's
+ * heap may hold at the limits Flotilla runs, so reaching it is running out
+ * of memory by other means; a string-doubling loop often gets there before
+ * the heap limit, because the strings it keeps are flat copies in large
+ * object space). Both mean the render asked for more memory than it has.
+ */
+const ALLOCATION_REFUSED = /^(Array buffer allocation failed|Invalid string length)/;
+
+/**
+ * The code of an error a render threw: an allocation the isolate refused is
+ * a memory limit (the host then disposes the isolate), anything else the
  * bundle's render error.
  */
 function errorCodeOf(value: unknown): string {
   try {
-    if (value instanceof RangeError && /allocation failed/i.test(String(value.message))) {
+    if (value instanceof RangeError && ALLOCATION_REFUSED.test(String(value.message))) {
       return 'FLOTILLA_ERR_MEMORY_LIMIT';
     }
   } catch {
@@ -311,7 +331,7 @@ export function install(
     live.add(id);
     pending.set(id, { run: () => cb(...args), owner: current });
     timersOf[current] = (timersOf[current] ?? 0) + 1;
-    timers('set', id, Math.max(0, Number(ms) || 0));
+    timers('set', id, Math.max(0, Number(ms) || 0), current);
     return id;
   };
   define('setTimeout', setTimer);
@@ -329,7 +349,7 @@ export function install(
     forgetTimer(timer.owner);
     if (live.has(id) && takeTimerOp()) {
       live.delete(id);
-      timers('clear', id, 0);
+      timers('clear', id, 0, '');
     }
   });
 
@@ -356,7 +376,6 @@ export function install(
     result: GuestResult | undefined;
   }
   const started = new Map<number, Started>();
-  let nextRender = 1;
   // The controller of each render running (its request's signal follows it), by render.
   const running = new Map<AbortController, string>();
 
@@ -400,8 +419,12 @@ export function install(
     }
     let parts: { text: string | null; bytes: Uint8Array | null };
     try {
-      parts = await response.toParts(); // reads a stream body to its end
+      // Reads a stream body to its end, never past the output cap.
+      parts = await response.toParts(init.maxBodyBytes);
     } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        return done({ ok: false, code: 'FLOTILLA_ERR_OUTPUT_LIMIT', message: err.message });
+      }
       return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
     }
     return done({
@@ -413,16 +436,24 @@ export function install(
     });
   }
 
-  return {
-    dispatch: (init) => dispatch(init),
-    start(init) {
-      const id = nextRender++;
+  // Last: the prelude's own bookkeeping above captured the real clock.
+  installClock(define);
+
+  const entries: Installed = {
+    dispatch(init, id, forget) {
+      entries.start(init, id, forget);
+      return entries.wait(id);
+    },
+    start(init, id, forget) {
+      tick();
+      if (isArray(forget)) {
+        for (let i = 0; i < forget.length; i++) apply(mapDelete, started, [forget[i]]);
+      }
       const render: Started = { owner: init.requestId, promise: undefined, result: undefined };
       apply(mapSet, started, [id, render]);
       // dispatch rejects only if bundle code broke the prelude's own objects
       // (no result then): `wait` hands that rejection to the host.
       render.promise = dispatch(init, render);
-      return id;
     },
     take(id) {
       const render: Started | undefined = apply(mapGet, started, [id]);
@@ -436,11 +467,12 @@ export function install(
       if (render === undefined) {
         return { ok: false, code: 'FLOTILLA_ERR_INTERNAL', message: `no render ${id} to wait for` };
       }
-      apply(mapDelete, started, [id]);
+      // Kept until the host names it in `forget` (see `start`).
       return render.result ?? (render.promise as Promise<GuestResult>);
     },
     hasHandler: () => handler !== null,
     abort(requestId, message) {
+      tick();
       const hit: AbortController[] = [];
       apply(mapForEach, running, [
         (owner: string, c: AbortController) => {
@@ -452,7 +484,10 @@ export function install(
         apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
       }
     },
-    deliverFetch: (id, result) => fetcher.deliver(id, result),
+    deliverFetch(id, result) {
+      tick();
+      fetcher.deliver(id, result);
+    },
     settle(requestId) {
       fetcher.settle(requestId);
       const ids: number[] = [];
@@ -467,6 +502,7 @@ export function install(
       return ids;
     },
     fireTimer(id) {
+      tick();
       live.delete(id);
       const timer = pending.get(id);
       if (!timer) return;
@@ -481,4 +517,5 @@ export function install(
       }
     },
   };
+  return entries;
 }

@@ -64,10 +64,30 @@ export function streamOfText(text: string): ReadableStream<Uint8Array> {
 }
 
 /**
- * Reads `stream` to its end into one array. As in the Fetch standard, every
- * chunk must be a Uint8Array: anything else rejects with a TypeError.
+ * A body past the render's output cap (the prelude's own class: bundle code
+ * never sees it, so it cannot fake one). `bytes` is what was seen before
+ * stopping: the body is at least that long.
  */
-export async function readAllBytes(stream: ReadableStream): Promise<Uint8Array> {
+export class BodyTooLarge extends Error {
+  readonly bytes: number;
+  readonly cap: number;
+  constructor(bytes: number, cap: number) {
+    super(`response body is at least ${bytes} bytes, over the ${cap}-byte cap`);
+    this.bytes = bytes;
+    this.cap = cap;
+  }
+}
+
+/**
+ * Reads `stream` to its end into one array. As in the Fetch standard, every
+ * chunk must be a Uint8Array: anything else rejects with a TypeError. Past
+ * `maxBytes` the stream is cancelled and the read rejects with
+ * {@link BodyTooLarge}: nothing past the cap is kept.
+ */
+export async function readAllBytes(
+  stream: ReadableStream,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -76,6 +96,12 @@ export async function readAllBytes(stream: ReadableStream): Promise<Uint8Array> 
     if (done) break;
     if (!(value instanceof Uint8Array)) {
       const error = new TypeError('body stream chunks must be Uint8Array');
+      await reader.cancel(error).catch(() => {});
+      throw error;
+    }
+    if (total + value.byteLength > maxBytes) {
+      const error = new BodyTooLarge(total + value.byteLength, maxBytes);
+      chunks.length = 0;
       await reader.cancel(error).catch(() => {});
       throw error;
     }
