@@ -16,11 +16,13 @@ import {
   MemoryControlStore,
 } from '@flotilla/deploy';
 import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
   FlotillaError,
   InvalidOptionError,
   isSubjectToken,
   positiveInt,
   required,
+  wallLimitFor,
 } from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
@@ -104,8 +106,10 @@ export interface FleetOptions {
   previewDomain?: string;
   /**
    * Limits every render is held to (operator defaults; a deployment may ask
-   * for less, never more).
-   * @default the runtime's DEFAULT_LIMITS (CPU 1 s, wall 10 s, heap 128 MB, output 10 MB)
+   * for less, never more). The wall limit is kept below the request deadline
+   * (`requestTimeoutMs`; `wallLimitBelow` of `@flotilla/protocol`): one at
+   * or above it is clamped, with a warning in the log.
+   * @default the runtime's DEFAULT_LIMITS (CPU 1 s, wall 8 s, heap 128 MB, output 10 MB)
    */
   limits?: Partial<SandboxLimits>;
   /**
@@ -121,6 +125,13 @@ export interface FleetOptions {
    * @default 1000
    */
   queueWaitMs?: number;
+  /**
+   * Scheduler: fraction of the region's render slots an app never borrows
+   * beyond its fair share, kept free for another app's first render (see
+   * `SchedulerOptions.fairShareReserve`).
+   * @default 0.25
+   */
+  fairShareReserve?: number;
   /**
    * Scheduler: how the region's worker count follows the load.
    * `local` starts and drains worker processes on this machine; `kubernetes`
@@ -157,7 +168,8 @@ export interface FleetOptions {
    */
   workers?: number;
   /**
-   * Request deadline at the shield, ms.
+   * Request deadline at the shield, ms. Workers hold the wall limit below it
+   * (give a worker role the shields' value when it is not the default).
    * @default 10000
    */
   requestTimeoutMs?: number;
@@ -199,6 +211,14 @@ function validate(options: FleetOptions) {
     );
   }
   const workers = positiveInt('workers', options.workers, 2);
+  const log = options.log ?? (() => {});
+  const deadlineMs = positiveInt(
+    'requestTimeoutMs',
+    options.requestTimeoutMs,
+    DEFAULT_REQUEST_TIMEOUT_MS,
+  );
+  const wall = wallLimitFor(options.limits?.wallMs, deadlineMs);
+  if (wall.warning) log({ msg: wall.warning, level: 'warn' });
   return {
     region,
     host: options.host ?? '127.0.0.1',
@@ -208,8 +228,11 @@ function validate(options: FleetOptions) {
     previewDomain: options.previewDomain ?? 'preview.localhost',
     workers,
     queueWaitMs: positiveInt('queueWaitMs', options.queueWaitMs, 1000),
+    fairShareReserve: options.fairShareReserve,
     registry: options.registry ?? defaultRegistry(),
-    log: options.log ?? (() => {}),
+    log,
+    /** The operator's limits, the wall limit below the request deadline. */
+    limits: { ...options.limits, wallMs: wall.wallMs },
     liveness: new EventLoopWatch(),
   };
 }
@@ -267,6 +290,7 @@ function startScheduler(
     registry: o.registry,
     log: o.log,
     maxQueueWaitMs: o.queueWaitMs,
+    ...(o.fairShareReserve !== undefined ? { fairShareReserve: o.fairShareReserve } : {}),
   });
   scheduler.start();
   const probe = new RegionProbe({ transport, region: o.region });
@@ -316,7 +340,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         bundles,
         workerId: `embedded-${i + 1}`,
         threads: positiveInt('threads', options.threads, 1),
-        ...(options.limits ? { limits: options.limits } : {}),
+        limits: o.limits,
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
         log: o.log,
@@ -449,7 +473,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       log: o.log,
       appLog: o.log,
       ...(options.threads ? { threads: options.threads } : {}),
-      ...(options.limits ? { limits: options.limits } : {}),
+      limits: o.limits,
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
     await worker.start();
@@ -507,7 +531,7 @@ async function startAutoscaler(
                 '--host',
                 o.host,
                 ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
-                ...limitArgs(options.limits),
+                ...limitArgs(o.limits),
               ],
             }),
           }),

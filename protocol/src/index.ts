@@ -14,6 +14,7 @@ export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './heartbeat.ts
 export { environmentHost } from './hosts.ts';
 export { isLost } from './liveness.ts';
 export {
+  DEFAULT_REQUEST_TIMEOUT_MS,
   type LogFn,
   type LogLine,
   nonEmptyString,
@@ -21,6 +22,9 @@ export {
   positiveInt,
   required,
   subjectTokenOption,
+  WALL_LIMIT_MARGIN_MS,
+  wallLimitBelow,
+  wallLimitFor,
 } from './options.ts';
 export { isSubjectToken } from './patterns.ts';
 export {

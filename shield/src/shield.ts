@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
   errorStatus,
   FlotillaError,
   InvalidOptionError,
@@ -74,7 +75,11 @@ export class Shield {
     this.#port = nonNegativeInt('port', options.port, 3000);
     if (this.#port > 65535) throw new InvalidOptionError('port', 'must be at most 65535');
     this.#boundPort = this.#port;
-    this.#timeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs, 10_000);
+    this.#timeoutMs = positiveInt(
+      'requestTimeoutMs',
+      options.requestTimeoutMs,
+      DEFAULT_REQUEST_TIMEOUT_MS,
+    );
     this.#maxBody = positiveInt('maxRequestBodyBytes', options.maxRequestBodyBytes, 1024 * 1024);
     this.#registry = options.registry ?? new Registry();
     this.#metrics = shieldMetrics(this.#registry);

@@ -40,6 +40,14 @@ function int(name: string, value: string | undefined): number | undefined {
   return n;
 }
 
+function fraction(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n < 1)) {
+    throw new InvalidOptionError(`--${name}`, `must be a number from 0 to below 1, got "${value}"`);
+  }
+  return n;
+}
+
 /** Parsed `flotilla start` arguments. */
 export interface StartCommand {
   nats: string | undefined;
@@ -144,6 +152,9 @@ export function parseStartArgs(args: string[]): StartCommand {
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
     ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
     ...(v['queue-wait-ms'] !== undefined ? { queueWaitMs: positive('queue-wait-ms') } : {}),
+    ...(v['fair-share-reserve'] !== undefined
+      ? { fairShareReserve: fraction('fair-share-reserve', v['fair-share-reserve']) }
+      : {}),
     ...(v['secondary-region'] !== undefined ? { secondaryRegion: v['secondary-region'] } : {}),
     ...(autoscale !== undefined ? { autoscale } : {}),
     ...(v['min-workers'] !== undefined ? { minWorkers: positive('min-workers') } : {}),
@@ -174,6 +185,7 @@ function parse(args: string[]) {
       ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
       ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
       ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
+      ...stringOptions('fair-share-reserve'),
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),

@@ -21,16 +21,16 @@ Options:
   --region <name>       region name                          (default: local)
   --host <addr>         interface to listen on               (default: 127.0.0.1)
   --port <n>            shield port, 0 = any free port        (default: 3000)
-  --admin-port <n>      /healthz and /metrics port of scheduler and worker roles (default: 0, any)
+  --admin-port <n>      /healthz, /livez, /metrics (and the shield's fleet index) port of every role (default: 0, any)
   --store <dir>         where workers keep fetched bundles   (default: .flotilla/store)
   --no-examples         ignored (kept for old scripts: flotilla start never publishes the example apps)
   --domain <d>          environment hosts <app>.<d> and <env>.<app>.<d> (default: localhost)
   --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
   --workers <n>         worker instances in the embedded fleet (default: 2)
   --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
-  --timeout-ms <n>      request deadline at the shield, ms   (default: 10000)
+  --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)
   --cpu-ms <n>          CPU per render before the isolate is killed (default: 1000)
-  --wall-ms <n>         wall time per render                 (default: 10000)
+  --wall-ms <n>         wall time per render, at most --timeout-ms less 2 s (or a fifth) (default: 8000)
   --heap-mb <n>         heap per isolate                     (default: 128)
   --autoscale <mode>    scheduler: off | local (start/drain worker processes here) | kubernetes
                         (export flotilla_autoscaler_desired_workers for KEDA/HPA) (default: off)
@@ -49,6 +49,8 @@ Options:
   --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
   --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
   --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
+  --fair-share-reserve <f>  scheduler: fraction of the region's slots an app never borrows, kept
+                        for another app's first render; 0 lets a lone app take them all (default: 0.25)
   --log-format <f>      text | json: every line, the bundles' console lines too (default: text)
   --log-level <l>       trace | debug | info | warn | error | fatal | silent (default: info)
   -h, --help            show this help
