@@ -66,7 +66,10 @@ export interface FleetOptions {
    */
   port?: number;
   /**
-   * Port of `/healthz` and `/metrics` for scheduler and worker roles; 0 picks a free one.
+   * Port of the admin listener of every role, the shield's and the embedded
+   * fleet's too: `/healthz`, `/livez`, `/metrics` (and the shield's index of
+   * the environments served). The shield's traffic port never serves
+   * `/metrics` or the index. 0 picks a free one.
    * @default 0
    */
   adminPort?: number;
@@ -196,6 +199,8 @@ export interface RunningFleet {
   description: string;
   /** URL of the shield, or of the admin server for other roles. */
   url: string;
+  /** URL of the admin listener (`/healthz`, `/livez`, `/metrics`); the shield's index too. */
+  adminUrl: string;
   /** Drains every component (in-flight work finishes), then closes. */
   drain(): Promise<void>;
   /** The control plane of an embedded fleet (in memory), for `flotilla dev`. */
@@ -248,7 +253,7 @@ async function startShield(
   o: ReturnType<typeof validate>,
   controlPlane: ControlPlane,
   options: FleetOptions,
-): Promise<{ shield: Shield; url: string; sites: SiteDirectory }> {
+): Promise<{ shield: Shield; url: string; adminUrl: string; sites: SiteDirectory }> {
   const sites = new SiteDirectory({
     source: controlPlane,
     previewDomain: o.previewDomain,
@@ -262,6 +267,7 @@ async function startShield(
     sites,
     host: o.host,
     port: o.port,
+    adminPort: o.adminPort,
     registry: o.registry,
     log: o.log,
     ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
@@ -271,8 +277,8 @@ async function startShield(
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
     ...(options.frontDoor ? { frontDoor: options.frontDoor } : {}),
   });
-  const { url } = await shield.listen();
-  return { shield, url, sites };
+  const { url, adminUrl } = await shield.listen();
+  return { shield, url, adminUrl, sites };
 }
 
 /**
@@ -349,10 +355,11 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
   );
   await Promise.all(workers.map((w) => w.start()));
   await scheduler.waitForWorkers(o.workers, 10_000);
-  const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
+  const { shield, url, adminUrl, sites } = await startShield(transport, o, controlPlane, options);
   return {
-    description: `embedded fleet (region ${o.region}, ${o.workers} workers, in-process transport)`,
+    description: `embedded fleet (region ${o.region}, ${o.workers} workers, in-process transport, admin ${adminUrl})`,
     url,
+    adminUrl,
     controlPlane,
     async drain() {
       await shield.drain();
@@ -436,10 +443,16 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       previewDomain: o.previewDomain,
     });
     if (role === 'shield') {
-      const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
+      const { shield, url, adminUrl, sites } = await startShield(
+        transport,
+        o,
+        controlPlane,
+        options,
+      );
       return {
-        description: `shield (region ${o.region}, nats ${options.nats})`,
+        description: `shield (region ${o.region}, nats ${options.nats}, admin ${adminUrl})`,
         url,
+        adminUrl,
         async drain() {
           await shield.drain();
           sites.stop();
@@ -601,6 +614,7 @@ async function withAdmin(
   return {
     description: served.description,
     url: admin.url,
+    adminUrl: admin.url,
     async drain() {
       await served.drain();
       await transport.drain();

@@ -200,7 +200,7 @@ export interface StartExtras {
   /** Seeds the embedded fleet before it serves (ignored for a role on NATS). */
   seed?: EmbeddedSeed;
   /** Lines printed under the ready line of an embedded fleet, e.g. URLs to try. */
-  readyHint?: (url: string) => string;
+  readyHint?: (url: string, adminUrl: string) => string;
 }
 
 /**
@@ -252,7 +252,7 @@ export async function runStart(
     return 1;
   }
   io.stdout(`flotilla ${roleName} ready: ${fleet.description} on ${fleet.url}\n`);
-  if (!cmd.role && extras.readyHint) io.stdout(extras.readyHint(fleet.url));
+  if (!cmd.role && extras.readyHint) io.stdout(extras.readyHint(fleet.url, fleet.adminUrl));
   const running = fleet;
   return new Promise<number>((resolve) => {
     let stopping = false;
