@@ -34,6 +34,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
 import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
+import { lowerProcessPriority } from './process-priority.ts';
 
 /** The roles a fleet process can play. */
 export type Role = 'shield' | 'scheduler' | 'worker';
@@ -165,6 +166,21 @@ export interface FleetOptions {
    * @default 1 in the embedded fleet, os.availableParallelism() for a worker role
    */
   threads?: number;
+  /**
+   * Renders a worker's thread runs at once, interleaved while they await the
+   * host; a worker's capacity is threads × this. 1 gives each render a
+   * thread of its own (a CPU-bound render then never delays another).
+   * @default 4
+   */
+  tasksPerThread?: number;
+  /**
+   * Worker role: nice value added to the worker process (0…19), so that
+   * tenants' CPU-bound renders never delay the shields, schedulers and
+   * nats-server on a machine they share (see `process-priority.ts`). Not
+   * applied to the embedded fleet, whose shield shares the process.
+   * @default 5
+   */
+  workerNice?: number;
   /**
    * Worker instances in the embedded fleet (≥ 2 for duplication).
    * @default 2
@@ -346,6 +362,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         bundles,
         workerId: `embedded-${i + 1}`,
         threads: positiveInt('threads', options.threads, 1),
+        ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
         limits: o.limits,
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
@@ -478,6 +495,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         },
       });
     }
+    const nice = lowerProcessPriority(options.workerNice ?? 5);
     const worker = new RenderWorker({
       transport,
       region: o.region,
@@ -486,13 +504,14 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       log: o.log,
       appLog: o.log,
       ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
       limits: o.limits,
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
     await worker.start();
     return withAdmin(o, transport, {
       role,
-      description: `worker ${worker.workerId} (region ${o.region})`,
+      description: `worker ${worker.workerId} (region ${o.region}, nice ${nice})`,
       draining: () => worker.draining,
       health: () => ({
         inFlight: worker.inFlight,
@@ -544,6 +563,10 @@ async function startAutoscaler(
                 '--host',
                 o.host,
                 ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
+                ...(options.tasksPerThread
+                  ? ['--tasks-per-thread', String(options.tasksPerThread)]
+                  : []),
+                ...(options.workerNice !== undefined ? ['--nice', String(options.workerNice)] : []),
                 ...limitArgs(o.limits),
               ],
             }),

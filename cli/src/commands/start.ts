@@ -169,6 +169,10 @@ export function parseStartArgs(args: string[]): StartCommand {
     ...(v['preview-domain'] !== undefined ? { previewDomain: v['preview-domain'] } : {}),
     ...(v.workers !== undefined ? { workers: int('workers', v.workers) } : {}),
     ...(v.threads !== undefined ? { threads: int('threads', v.threads) } : {}),
+    ...(v.nice !== undefined ? { workerNice: int('nice', v.nice) } : {}),
+    ...(v['tasks-per-thread'] !== undefined
+      ? { tasksPerThread: positive('tasks-per-thread') }
+      : {}),
     ...(v['timeout-ms'] !== undefined
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
@@ -185,7 +189,7 @@ function parse(args: string[]) {
       ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
       ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
       ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
-      ...stringOptions('fair-share-reserve'),
+      ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'nice'),
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),

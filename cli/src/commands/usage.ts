@@ -28,6 +28,9 @@ Options:
   --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
   --workers <n>         worker instances in the embedded fleet (default: 2)
   --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
+  --tasks-per-thread <n>  renders a worker thread runs at once; capacity = threads × this (default: 4)
+  --nice <n>            worker: nice value added to the worker process (0-19), so that renders never
+                        delay shields, schedulers and NATS on the same machine (default: 5)
   --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)
   --cpu-ms <n>          CPU per render before the isolate is killed (default: 1000)
   --wall-ms <n>         wall time per render, at most --timeout-ms less 2 s (or a fifth) (default: 8000)
