@@ -144,14 +144,22 @@ export interface Samples {
   errors: string[];
 }
 
-/** Sends `count` requests to `path` of `shieldUrl` one after the other, timing each. */
-export async function sample(shieldUrl: string, path: string, count: number): Promise<Samples> {
+/**
+ * Sends `count` requests to `path` of `shieldUrl` one after the other, timing
+ * each; stops early after `maxErrors` failed ones (a starved B fails fast).
+ */
+export async function sample(
+  shieldUrl: string,
+  path: string,
+  count: number,
+  maxErrors = 5,
+): Promise<Samples> {
   const ms: number[] = [];
   const errors: string[] = [];
   // One kept-alive connection, as a browser's: what is timed is the fleet.
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && errors.length < maxErrors; i++) {
       const t = performance.now();
       try {
         const r = await httpRequest(shieldUrl, `${path}${i}`, { timeoutMs: 30_000, agent });
@@ -215,7 +223,11 @@ export async function measureNeighbours(o: MeasureOptions): Promise<NeighbourMea
   const attackStatuses: StatusCounts = {};
   let attackSent = 0;
   const pause = () => new Promise((r) => setTimeout(r, 20));
-  for (let round = 0; round < o.rounds; round++) {
+  for (
+    let round = 0;
+    round < o.rounds && baseline.errors.length + under.errors.length < 5;
+    round++
+  ) {
     const alone = await sample(o.shieldUrl, `${o.bPath}base-${round}-`, o.perRound);
     baseline.ms.push(...alone.ms);
     baseline.errors.push(...alone.errors);
