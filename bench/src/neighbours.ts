@@ -13,7 +13,7 @@
  *
  * Run: node bench/src/run-all.ts neighbours
  * Env: BENCH_NEIGHBOURS_SAMPLES (B's requests per measurement, default 1600),
- *      BENCH_NEIGHBOURS_ROUNDS (alternated windows, default 16).
+ *      BENCH_NEIGHBOURS_ROUNDS (alternated windows, default 32).
  *
  * @module
  */
@@ -37,7 +37,7 @@ import { hardTimeout, runBench } from './bench-process.ts';
 import { printResult, round, table } from './stats.ts';
 
 const SAMPLES = Number(process.env.BENCH_NEIGHBOURS_SAMPLES) || 1600;
-const ROUNDS = Number(process.env.BENCH_NEIGHBOURS_ROUNDS) || 16;
+const ROUNDS = Number(process.env.BENCH_NEIGHBOURS_ROUNDS) || 32;
 /** 2 workers × 1 thread × 1 render per thread. */
 const SLOTS = 2;
 const HOLD_MS = 4000;

@@ -33,10 +33,10 @@ import { fixtures } from '../support/control-plane.ts';
 
 /** Region slots: 2 workers × 1 thread × 1 render per thread. */
 const SLOTS = 2;
-/** B's requests per measurement (p99: the 8th-largest of 800), in alternating windows. */
-const SAMPLES = 800;
+/** B's requests per measurement (p99: the 16th-largest of 1600), in alternating windows. */
+const SAMPLES = 1600;
 /** Baseline and attack windows, alternated, so that a change in the machine's load hits both. */
-const ROUNDS = 16;
+const ROUNDS = 32;
 /** How long the backend holds each of A's requests. */
 const HOLD_MS = 4000;
 
