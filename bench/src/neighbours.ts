@@ -12,8 +12,8 @@
  * baseline p99 (the neighbours suite holds it ≤ 2).
  *
  * Run: node bench/src/run-all.ts neighbours
- * Env: BENCH_NEIGHBOURS_SAMPLES (B's requests per measurement, default 1600),
- *      BENCH_NEIGHBOURS_ROUNDS (alternated windows, default 32).
+ * Env: BENCH_NEIGHBOURS_ROUNDS (alternated windows, default 8),
+ *      BENCH_NEIGHBOURS_WINDOW_MS (each window's length, default 2500).
  *
  * @module
  */
@@ -36,8 +36,9 @@ import {
 import { hardTimeout, runBench } from './bench-process.ts';
 import { printResult, round, table } from './stats.ts';
 
-const SAMPLES = Number(process.env.BENCH_NEIGHBOURS_SAMPLES) || 1600;
-const ROUNDS = Number(process.env.BENCH_NEIGHBOURS_ROUNDS) || 32;
+const ROUNDS = Number(process.env.BENCH_NEIGHBOURS_ROUNDS) || 8;
+/** An attack window spans more than one of A's renders (a CPU bomb: its 1 s CPU limit). */
+const WINDOW_MS = Number(process.env.BENCH_NEIGHBOURS_WINDOW_MS) || 2500;
 /** 2 workers × 1 thread × 1 render per thread. */
 const SLOTS = 2;
 const HOLD_MS = 4000;
@@ -133,7 +134,8 @@ export async function main(): Promise<Record<string, unknown>> {
         aPath: `/${app}/`,
         concurrency: 2 * SLOTS,
         rounds: ROUNDS,
-        perRound: Math.ceil(SAMPLES / ROUNDS),
+        perRound: 50,
+        windowMs: WINDOW_MS,
         inFlightOfA: () =>
           metricValue(scheduler.adminUrl, 'flotilla_scheduler_app_in_flight', { app }),
         settleA: () => holding.releaseAll(),
@@ -177,6 +179,7 @@ export async function main(): Promise<Record<string, unknown>> {
       bench: 'neighbours',
       slots: SLOTS,
       rounds: ROUNDS,
+      windowMs: WINDOW_MS,
       attacks: results,
       ratio: Math.max(...results.map((r) => r.ratio as number)),
     };

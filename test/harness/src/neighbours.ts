@@ -145,13 +145,15 @@ export interface Samples {
 }
 
 /**
- * Sends `count` requests to `path` of `shieldUrl` one after the other, timing
- * each; stops early after `maxErrors` failed ones (a starved B fails fast).
+ * Sends `count` requests to `path` of `shieldUrl` one after the other (and
+ * more until `minMs` passed), timing each; stops early after `maxErrors`
+ * failed ones (a starved B fails fast).
  */
 export async function sample(
   shieldUrl: string,
   path: string,
   count: number,
+  minMs = 0,
   maxErrors = 5,
 ): Promise<Samples> {
   const ms: number[] = [];
@@ -159,7 +161,8 @@ export async function sample(
   // One kept-alive connection, as a browser's: what is timed is the fleet.
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
-    for (let i = 0; i < count && errors.length < maxErrors; i++) {
+    const until = performance.now() + minMs;
+    for (let i = 0; (i < count || performance.now() < until) && errors.length < maxErrors; i++) {
       const t = performance.now();
       try {
         const r = await httpRequest(shieldUrl, `${path}${i}`, { timeoutMs: 30_000, agent });
@@ -195,8 +198,14 @@ export interface MeasureOptions {
   concurrency: number;
   /** Baseline and attack windows, alternated: a change in the machine's load hits both. */
   rounds: number;
-  /** B's requests per window. */
+  /** B's requests per window, at least. */
   perRound: number;
+  /**
+   * Shortest window, ms: an attack window spans several of A's renders
+   * (their starts as well as their steady state), as a lasting attack does.
+   * @default 0
+   */
+  windowMs?: number;
   /** A's renders in flight now (the scheduler's `flotilla_scheduler_app_in_flight`). */
   inFlightOfA: () => Promise<number>;
   /** Ends what A has in flight once its clients stopped (e.g. the backend answers what it holds). */
@@ -228,7 +237,7 @@ export async function measureNeighbours(o: MeasureOptions): Promise<NeighbourMea
     round < o.rounds && baseline.errors.length + under.errors.length < 5;
     round++
   ) {
-    const alone = await sample(o.shieldUrl, `${o.bPath}base-${round}-`, o.perRound);
+    const alone = await sample(o.shieldUrl, `${o.bPath}base-${round}-`, o.perRound, o.windowMs);
     baseline.ms.push(...alone.ms);
     baseline.errors.push(...alone.errors);
     const running = attack(o.shieldUrl, `${o.aPath}r${round}-`, o.concurrency);
@@ -238,7 +247,12 @@ export async function measureNeighbours(o: MeasureOptions): Promise<NeighbourMea
         intervalMs: 20,
         message: `A (${o.aPath}) never got a slot`,
       });
-      const attacked = await sample(o.shieldUrl, `${o.bPath}attack-${round}-`, o.perRound);
+      const attacked = await sample(
+        o.shieldUrl,
+        `${o.bPath}attack-${round}-`,
+        o.perRound,
+        o.windowMs,
+      );
       under.ms.push(...attacked.ms);
       under.errors.push(...attacked.errors);
     } finally {
