@@ -17,7 +17,15 @@ import {
   MemoryControlStore,
   SecretKeyring,
 } from '@flotilla/deploy';
-import { InvalidOptionError, isSubjectToken, positiveInt, required } from '@flotilla/protocol';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  FlotillaError,
+  InvalidOptionError,
+  isSubjectToken,
+  positiveInt,
+  required,
+  wallLimitFor,
+} from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
 import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
@@ -35,6 +43,7 @@ import { EventLoopWatch } from './liveness.ts';
 import type { LogFn } from './log.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
+import { lowerProcessPriority } from './process-priority.ts';
 
 /** The roles a fleet process can play. */
 export type Role = 'shield' | 'scheduler' | 'worker' | 'control';
@@ -67,7 +76,10 @@ export interface FleetOptions {
    */
   port?: number;
   /**
-   * Port of `/healthz` and `/metrics` for scheduler and worker roles; 0 picks a free one.
+   * Port of the admin listener of every role, the shield's and the embedded
+   * fleet's too: `/healthz`, `/livez`, `/metrics` (and the shield's index of
+   * the environments served). The shield's traffic port never serves
+   * `/metrics` or the index. 0 picks a free one.
    * @default 0
    */
   adminPort?: number;
@@ -107,8 +119,10 @@ export interface FleetOptions {
   previewDomain?: string;
   /**
    * Limits every render is held to (operator defaults; a deployment may ask
-   * for less, never more).
-   * @default the runtime's DEFAULT_LIMITS (CPU 1 s, wall 10 s, heap 128 MB, output 10 MB)
+   * for less, never more). The wall limit is kept below the request deadline
+   * (`requestTimeoutMs`; `wallLimitBelow` of `@flotilla/protocol`): one at
+   * or above it is clamped, with a warning in the log.
+   * @default the runtime's DEFAULT_LIMITS (CPU 1 s, wall 8 s, heap 128 MB, output 10 MB)
    */
   limits?: Partial<SandboxLimits>;
   /**
@@ -124,6 +138,13 @@ export interface FleetOptions {
    * @default 1000
    */
   queueWaitMs?: number;
+  /**
+   * Scheduler: fraction of the region's render slots an app never borrows
+   * beyond its fair share, kept free for another app's first render (see
+   * `SchedulerOptions.fairShareReserve`).
+   * @default 0.25
+   */
+  fairShareReserve?: number;
   /**
    * Scheduler: how the region's worker count follows the load.
    * `local` starts and drains worker processes on this machine; `kubernetes`
@@ -155,12 +176,28 @@ export interface FleetOptions {
    */
   threads?: number;
   /**
+   * Renders a worker's thread runs at once, interleaved while they await the
+   * host; a worker's capacity is threads × this. 1 gives each render a
+   * thread of its own (a CPU-bound render then never delays another).
+   * @default 4
+   */
+  tasksPerThread?: number;
+  /**
+   * Worker role: nice value added to the worker process (0…19), so that
+   * tenants' CPU-bound renders never delay the shields, schedulers and
+   * nats-server on a machine they share (see `process-priority.ts`). Not
+   * applied to the embedded fleet, whose shield shares the process.
+   * @default 5
+   */
+  workerNice?: number;
+  /**
    * Worker instances in the embedded fleet (≥ 2 for duplication).
    * @default 2
    */
   workers?: number;
   /**
-   * Request deadline at the shield, ms.
+   * Request deadline at the shield, ms. Workers hold the wall limit below it
+   * (give a worker role the shields' value when it is not the default).
    * @default 10000
    */
   requestTimeoutMs?: number;
@@ -192,6 +229,8 @@ export interface RunningFleet {
   description: string;
   /** URL of the shield, or of the admin server for other roles. */
   url: string;
+  /** URL of the admin listener (`/healthz`, `/livez`, `/metrics`); the shield's index too. */
+  adminUrl: string;
   /** Drains every component (in-flight work finishes), then closes. */
   drain(): Promise<void>;
   /** The control plane of an embedded fleet (in memory), for `flotilla dev`. */
@@ -207,6 +246,14 @@ function validate(options: FleetOptions) {
     );
   }
   const workers = positiveInt('workers', options.workers, 2);
+  const log = options.log ?? (() => {});
+  const deadlineMs = positiveInt(
+    'requestTimeoutMs',
+    options.requestTimeoutMs,
+    DEFAULT_REQUEST_TIMEOUT_MS,
+  );
+  const wall = wallLimitFor(options.limits?.wallMs, deadlineMs);
+  if (wall.warning) log({ msg: wall.warning, level: 'warn' });
   return {
     region,
     host: options.host ?? '127.0.0.1',
@@ -216,8 +263,11 @@ function validate(options: FleetOptions) {
     previewDomain: options.previewDomain ?? 'preview.localhost',
     workers,
     queueWaitMs: positiveInt('queueWaitMs', options.queueWaitMs, 1000),
+    fairShareReserve: options.fairShareReserve,
     registry: options.registry ?? defaultRegistry(),
-    log: options.log ?? (() => {}),
+    log,
+    /** The operator's limits, the wall limit below the request deadline. */
+    limits: { ...options.limits, wallMs: wall.wallMs },
     liveness: new EventLoopWatch(),
   };
 }
@@ -233,7 +283,7 @@ async function startShield(
   o: ReturnType<typeof validate>,
   controlPlane: ControlPlane,
   options: FleetOptions,
-): Promise<{ shield: Shield; url: string; sites: SiteDirectory }> {
+): Promise<{ shield: Shield; url: string; adminUrl: string; sites: SiteDirectory }> {
   const sites = new SiteDirectory({
     source: controlPlane,
     previewDomain: o.previewDomain,
@@ -247,6 +297,7 @@ async function startShield(
     sites,
     host: o.host,
     port: o.port,
+    adminPort: o.adminPort,
     registry: o.registry,
     log: o.log,
     ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
@@ -256,8 +307,8 @@ async function startShield(
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
     ...(options.frontDoor ? { frontDoor: options.frontDoor } : {}),
   });
-  const { url } = await shield.listen();
-  return { shield, url, sites };
+  const { url, adminUrl } = await shield.listen();
+  return { shield, url, adminUrl, sites };
 }
 
 /**
@@ -275,6 +326,7 @@ function startScheduler(
     registry: o.registry,
     log: o.log,
     maxQueueWaitMs: o.queueWaitMs,
+    ...(o.fairShareReserve !== undefined ? { fairShareReserve: o.fairShareReserve } : {}),
   });
   scheduler.start();
   const probe = new RegionProbe({ transport, region: o.region });
@@ -334,7 +386,8 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         bundles,
         workerId: `embedded-${i + 1}`,
         threads: positiveInt('threads', options.threads, 1),
-        ...(options.limits ? { limits: options.limits } : {}),
+        ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
+        limits: o.limits,
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
         log: o.log,
@@ -343,10 +396,11 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
   );
   await Promise.all(workers.map((w) => w.start()));
   await scheduler.waitForWorkers(o.workers, 10_000);
-  const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
+  const { shield, url, adminUrl, sites } = await startShield(transport, o, controlPlane, options);
   return {
-    description: `embedded fleet (region ${o.region}, ${o.workers} workers, in-process transport)`,
+    description: `embedded fleet (region ${o.region}, ${o.workers} workers, in-process transport, admin ${adminUrl})`,
     url,
+    adminUrl,
     controlPlane,
     async drain() {
       await shield.drain();
@@ -425,10 +479,16 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       });
     }
     if (role === 'shield') {
-      const { shield, url, sites } = await startShield(transport, o, controlPlane, options);
+      const { shield, url, adminUrl, sites } = await startShield(
+        transport,
+        o,
+        controlPlane,
+        options,
+      );
       return {
-        description: `shield (region ${o.region}, nats ${options.nats})`,
+        description: `shield (region ${o.region}, nats ${options.nats}, admin ${adminUrl})`,
         url,
+        adminUrl,
         async drain() {
           await shield.drain();
           sites.stop();
@@ -454,6 +514,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         },
       });
     }
+    const nice = lowerProcessPriority(options.workerNice ?? 5);
     const worker = new RenderWorker({
       transport,
       region: o.region,
@@ -462,13 +523,14 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       log: o.log,
       appLog: o.log,
       ...(options.threads ? { threads: options.threads } : {}),
-      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
+      limits: o.limits,
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
     await worker.start();
     return withAdmin(o, transport, {
       role,
-      description: `worker ${worker.workerId} (region ${o.region})`,
+      description: `worker ${worker.workerId} (region ${o.region}, nice ${nice})`,
       draining: () => worker.draining,
       health: () => ({
         inFlight: worker.inFlight,
@@ -521,7 +583,11 @@ async function startAutoscaler(
                 o.host,
                 ...securityArgs(options.workerSecurity),
                 ...(options.heartbeatMs ? ['--heartbeat-ms', String(options.heartbeatMs)] : []),
-                ...limitArgs(options.limits),
+                ...(options.tasksPerThread
+                  ? ['--tasks-per-thread', String(options.tasksPerThread)]
+                  : []),
+                ...(options.workerNice !== undefined ? ['--nice', String(options.workerNice)] : []),
+                ...limitArgs(o.limits),
               ],
             }),
           }),
@@ -591,6 +657,7 @@ async function withAdmin(
   return {
     description: served.description,
     url: admin.url,
+    adminUrl: admin.url,
     async drain() {
       await served.drain();
       await transport.drain();

@@ -15,6 +15,7 @@ export { environmentHost } from './hosts.ts';
 export { MAX_BUNDLE_BYTES } from './limits.ts';
 export { isLost } from './liveness.ts';
 export {
+  DEFAULT_REQUEST_TIMEOUT_MS,
   type LogFn,
   type LogLine,
   nonEmptyString,
@@ -22,6 +23,9 @@ export {
   positiveInt,
   required,
   subjectTokenOption,
+  WALL_LIMIT_MARGIN_MS,
+  wallLimitBelow,
+  wallLimitFor,
 } from './options.ts';
 export { isSubjectToken } from './patterns.ts';
 export {

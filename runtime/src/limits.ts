@@ -1,4 +1,10 @@
-import { InvalidOptionError, MAX_BUNDLE_BYTES, positiveInt } from '@flotilla/protocol';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  InvalidOptionError,
+  MAX_BUNDLE_BYTES,
+  positiveInt,
+  wallLimitBelow,
+} from '@flotilla/protocol';
 
 /** Per-render and per-isolate limits. Operators set them; a deployment may ask for less. */
 export interface SandboxLimits {
@@ -11,7 +17,9 @@ export interface SandboxLimits {
   cpuMs: number;
   /**
    * Wall time for one render, in ms, counting time spent awaiting the host.
-   * @default 10000
+   * Kept below the request deadline (`wallLimitBelow` of `@flotilla/protocol`),
+   * so that a runaway render answers `FLOTILLA_ERR_WALL_LIMIT`, not `504`.
+   * @default 8000 (the default 10 s deadline less 2 s)
    */
   wallMs: number;
   /**
@@ -43,7 +51,7 @@ export interface SandboxLimits {
 /** The defaults of {@link SandboxLimits}. */
 export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   cpuMs: 1000,
-  wallMs: 10_000,
+  wallMs: wallLimitBelow(DEFAULT_REQUEST_TIMEOUT_MS),
   heapMb: 128,
   outputBytes: 10 * 1024 * 1024,
   bundleBytes: MAX_BUNDLE_BYTES,

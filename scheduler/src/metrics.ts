@@ -13,6 +13,9 @@ export const schedulerMetrics = metricSet((registers) => ({
   queueDepth:      gauge(registers, 'flotilla_scheduler_queue_depth', ['region', 'scheduler'], 'Misses waiting in this scheduler for a worker with room.'),
   queueSeconds:    histogram(registers, 'flotilla_scheduler_queue_wait_seconds', ['region'], 'Time misses waited for a worker with room (only those that had to wait).', [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
   shed:            counter(registers, 'flotilla_scheduler_shed_total', ['region', 'reason'], 'Misses refused with FLOTILLA_ERR_OVERLOADED, by reason (queue_full, queue_timeout).'),
+  appInFlight:     gauge(registers, 'flotilla_scheduler_app_in_flight', ['region', 'scheduler', 'app'], 'Renders of each app this scheduler sent to workers and has not heard back from (its fair share holds this).'),
+  appQueued:       gauge(registers, 'flotilla_scheduler_app_queued', ['region', 'scheduler', 'app'], 'Misses of each app waiting in this scheduler for a slot (no worker with room, or the app is at its fair share).'),
+  appShed:         counter(registers, 'flotilla_scheduler_app_shed_total', ['region', 'app', 'reason'], 'Misses refused with FLOTILLA_ERR_OVERLOADED, by app and reason (queue_full, queue_timeout).'),
 }));
 
 /** Metrics of the schedulers ({@link schedulerMetrics}). */

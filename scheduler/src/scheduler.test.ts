@@ -596,7 +596,8 @@ describe('load shedding', () => {
 
   it('spreads picks over equally loaded workers (power of two choices)', () => {
     const transport = new InProcessTransport();
-    const { scheduler } = startScheduler(transport);
+    // One app and no reserve: every slot is the app's, and 80 misses fit the queue.
+    const { scheduler } = startScheduler(transport, { fairShareReserve: 0 });
     void scheduler;
     const seen = new Map<string, number>();
     // Drive the registry through heartbeats only: four idle workers, none warm.

@@ -7,6 +7,7 @@ import {
   encodeRenderResult,
   encodeSchedulerAck,
   encodeSchedulerBeat,
+  errorKind,
   FlotillaError,
   fromWireError,
   type LogFn,
@@ -22,6 +23,7 @@ import {
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
+import { appOf, FairShare, type Ticket } from './fair-share.ts';
 import { type SchedulerMetrics, schedulerMetrics } from './metrics.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
@@ -57,6 +59,16 @@ export interface SchedulerOptions {
    */
   maxQueueWaitMs?: number;
   /**
+   * Fair share: an app holds at most its share of the region's slots
+   * (capacity ÷ the apps in flight or waiting) while another app waits, and
+   * borrows idle slots beyond it only while none does, leaving this fraction
+   * of the region's slots (rounded up) free for an app that arrives. Waiting
+   * misses queue per app and are served round-robin. 0: a lone app may take
+   * every slot.
+   * @default 0.25
+   */
+  fairShareReserve?: number;
+  /**
    * Interval of this scheduler's heartbeats, which shields use to tell that
    * it died with their requests in flight.
    * @default 1000
@@ -70,7 +82,12 @@ export interface SchedulerOptions {
   clock?: () => number;
 }
 
-/** Errors after which a render is sent to another worker: the first never started. */
+/**
+ * System errors after which a render is sent to another worker: the first
+ * never started. User errors (limits, render errors) are never retried: the
+ * bundle would fail the same way on another worker, at the cost of another
+ * slot.
+ */
 const NOT_STARTED = new Set([
   'FLOTILLA_ERR_NO_RESPONDERS',
   'FLOTILLA_ERR_DRAINING',
@@ -110,8 +127,8 @@ export class Scheduler {
   #dispatching = 0;
   readonly #maxQueue: number;
   readonly #maxQueueWaitMs: number;
-  /** Misses waiting for a worker with room, first come first served. */
-  readonly #queue: Array<() => void> = [];
+  /** Per-app in-flight counts and wait queues, served round-robin. */
+  readonly #fair: FairShare;
   #drained: Promise<void> | undefined;
 
   constructor(options: SchedulerOptions) {
@@ -131,6 +148,20 @@ export class Scheduler {
     this.#maxQueueWaitMs = positiveInt('maxQueueWaitMs', options.maxQueueWaitMs, 1000);
     this.#metrics = schedulerMetrics(options.registry ?? new Registry());
     this.#log = options.log ?? (() => {});
+    this.#fair = new FairShare({
+      ...(options.fairShareReserve !== undefined ? { reserve: options.fairShareReserve } : {}),
+      onChange: (app, inFlight, queued) => {
+        const labels = { region: this.region, scheduler: this.schedulerId, app };
+        // Idle apps leave the gauges: the label set stays the apps being served.
+        if (inFlight === 0 && queued === 0) {
+          this.#metrics.appInFlight.remove(labels);
+          this.#metrics.appQueued.remove(labels);
+        } else {
+          this.#metrics.appInFlight.set(labels, inFlight);
+          this.#metrics.appQueued.set(labels, queued);
+        }
+      },
+    });
   }
 
   /** Live workers this scheduler would dispatch to. */
@@ -178,7 +209,7 @@ export class Scheduler {
 
   /** Misses waiting in this scheduler's queue for a worker with room (demand the workers do not see yet). */
   get queued(): number {
-    return this.#queue.length;
+    return this.#fair.queued;
   }
 
   /** True once {@link Scheduler.drain} was called. */
@@ -211,53 +242,48 @@ export class Scheduler {
     this.#metrics.liveWorkers.set(labels, this.#workers.size);
     this.#metrics.inFlight.set(labels, this.#workers.inFlight());
     this.#metrics.capacity.set(labels, this.#workers.capacity());
-    this.#metrics.queueDepth.set(labels, this.#queue.length);
+    this.#metrics.queueDepth.set(labels, this.#fair.queued);
   }
 
-  /** Lets the queued misses look for room again (a render ended, or a heartbeat came). */
+  /** Lets the queued misses look for room again, round-robin by app (a render ended, or a heartbeat came). */
   #wakeQueue(): void {
-    for (const wake of this.#queue.splice(0)) wake();
+    this.#fair.wakeAll();
   }
 
   /**
-   * Waits in the bounded queue until a worker may have room, at most
+   * Waits in its app's queue until a worker may have room, at most
    * `maxQueueWaitMs` in all and never past the deadline. Resolves `waited`,
-   * or why it could not wait: the queue is full, or the time is up.
+   * or why it could not wait: the app's part of the queue is full, or the
+   * time is up. The ticket stays queued (the caller leaves it).
    */
   async #waitForRoom(
+    app: string,
+    ticket: Ticket | undefined,
     deadline: number,
     waitedSoFar: number,
-  ): Promise<'waited' | 'queue_full' | 'queue_timeout'> {
-    if (this.#queue.length >= this.#maxQueue) return 'queue_full';
+  ): Promise<{ outcome: 'waited' | 'queue_full' | 'queue_timeout'; ticket?: Ticket }> {
+    if (!ticket && !this.#fair.mayQueue(app, this.#maxQueue)) return { outcome: 'queue_full' };
     const budget = Math.min(this.#maxQueueWaitMs - waitedSoFar, deadline - this.#clock());
-    if (budget <= 0) return 'queue_timeout';
+    if (budget <= 0)
+      return ticket ? { outcome: 'queue_timeout', ticket } : { outcome: 'queue_timeout' };
+    const queued = ticket ?? this.#fair.enqueue(app);
     this.#metrics.queueDepth.set(
       { region: this.region, scheduler: this.schedulerId },
-      this.#queue.length + 1,
+      this.#fair.queued,
     );
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        const i = this.#queue.indexOf(wake);
-        if (i >= 0) this.#queue.splice(i, 1);
-        resolve();
-      }, budget);
-      const wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.#queue.push(wake);
-    });
-    return 'waited';
+    await queued.wait(budget);
+    return { outcome: 'waited', ticket: queued };
   }
 
   /** Refuses a miss no worker has room for: 503 with Retry-After, counted as shed. */
-  #shed(reason: 'queue_full' | 'queue_timeout', waitedMs: number): FlotillaError {
+  #shed(app: string, reason: 'queue_full' | 'queue_timeout', waitedMs: number): FlotillaError {
     this.#metrics.shed.inc({ region: this.region, reason });
+    this.#metrics.appShed.inc({ region: this.region, app, reason });
     return new FlotillaError(
       'FLOTILLA_ERR_OVERLOADED',
       reason === 'queue_full'
-        ? `region ${this.region} is at capacity and ${this.#queue.length} misses already wait; retry shortly`
-        : `region ${this.region} had no worker with room within ${Math.round(waitedMs)} ms; retry shortly`,
+        ? `region ${this.region} is at capacity and ${this.#fair.queuedOf(app)} misses of app ${app} already wait; retry shortly`
+        : `region ${this.region} had no worker with room for app ${app} within ${Math.round(waitedMs)} ms; retry shortly`,
     );
   }
 
@@ -314,91 +340,128 @@ export class Scheduler {
   }
 
   async #dispatch(req: RenderRequest): Promise<RenderResult> {
+    const app = appOf(req.deploymentId);
     const tried = new Set<string>();
     let idempotentRetryUsed = false;
     let lastError: FlotillaError | undefined;
     let queuedSince: number | undefined;
     let noWorkersSince: number | undefined;
-    // Bounded: each pass returns, adds a worker to `tried`, or waits in the bounded queue
-    // (at most maxQueueWaitMs in all, never past the deadline).
-    for (;;) {
-      const remaining = req.deadline - this.#clock();
-      if (remaining <= 0) {
-        throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed before dispatch');
-      }
-      const workerId = this.#workers.pick(req.deploymentId, tried, true);
-      if (workerId === undefined) {
-        if (this.#workers.pick(req.deploymentId, tried) === undefined) {
-          if (lastError) throw lastError;
-          // No worker known yet (this scheduler just started, or NATS just came
-          // back): heartbeats arrive within a second, so wait for one in the
-          // queue rather than fail a region that may be healthy.
-          // Queue full or out of time: no worker it is.
-          noWorkersSince ??= now();
-          if ((await this.#waitForRoom(req.deadline, now() - noWorkersSince)) === 'waited') {
-            continue;
-          }
-          throw new FlotillaError(
-            'FLOTILLA_ERR_NO_WORKERS',
-            `region ${this.region} has no live worker`,
-          );
+    /** This miss's place in its app's queue, while it waits. */
+    let ticket: Ticket | undefined;
+    try {
+      // Bounded: each pass returns, adds a worker to `tried`, or waits in the bounded queue
+      // (at most maxQueueWaitMs in all, never past the deadline).
+      for (;;) {
+        const remaining = req.deadline - this.#clock();
+        if (remaining <= 0) {
+          throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed before dispatch');
         }
-        // Every worker is at capacity: wait in the bounded queue, or shed.
-        queuedSince ??= now();
-        const outcome = await this.#waitForRoom(req.deadline, now() - queuedSince);
-        if (outcome !== 'waited') throw this.#shed(outcome, now() - queuedSince);
-        continue;
-      }
-      if (queuedSince !== undefined) {
-        this.#metrics.queueSeconds.observe({ region: this.region }, (now() - queuedSince) / 1000);
-        queuedSince = undefined;
-      }
-      tried.add(workerId);
-      const attempt = { ...req, attempt: tried.size };
-      const sent = now();
-      this.#workers.begin(workerId);
-      const controller = new AbortController();
-      let waiting = this.#waiting.get(workerId);
-      if (!waiting) {
-        waiting = new Set();
-        this.#waiting.set(workerId, waiting);
-      }
-      waiting.add(controller);
-      let outcome: RenderResult;
-      try {
-        const reply = await this.#transport.request(
-          this.#subjects.workerRender(workerId),
-          encodeRenderRequest(attempt),
-          { timeoutMs: remaining, signal: controller.signal },
+        const allowed = this.#fair.mayStart(
+          app,
+          this.#workers.capacity(),
+          this.#workers.inFlight(),
         );
-        outcome = decodeRenderResult(reply);
-      } catch (err) {
-        const wire = toWireError(err);
-        outcome = { ok: false, error: wire, timings: {} };
-      } finally {
-        this.#workers.settle(workerId);
-        this.#wakeQueue();
-        waiting.delete(controller);
-        if (waiting.size === 0 && this.#waiting.get(workerId) === waiting) {
-          this.#waiting.delete(workerId);
+        const workerId = allowed ? this.#workers.pick(req.deploymentId, tried, true) : undefined;
+        if (workerId === undefined) {
+          if (allowed && this.#workers.pick(req.deploymentId, tried) === undefined) {
+            if (lastError) throw lastError;
+            // No worker known yet (this scheduler just started, or NATS just came
+            // back): heartbeats arrive within a second, so wait for one in the
+            // queue rather than fail a region that may be healthy.
+            // Queue full or out of time: no worker it is.
+            noWorkersSince ??= now();
+            const waited = await this.#waitForRoom(
+              app,
+              ticket,
+              req.deadline,
+              now() - noWorkersSince,
+            );
+            ticket = waited.ticket ?? ticket;
+            if (waited.outcome === 'waited') continue;
+            throw new FlotillaError(
+              'FLOTILLA_ERR_NO_WORKERS',
+              `region ${this.region} has no live worker`,
+            );
+          }
+          // Every worker is at capacity, or the app holds its fair share while
+          // others wait: wait in the app's queue, or shed.
+          queuedSince ??= now();
+          const waited = await this.#waitForRoom(app, ticket, req.deadline, now() - queuedSince);
+          ticket = waited.ticket ?? ticket;
+          if (waited.outcome !== 'waited')
+            throw this.#shed(app, waited.outcome, now() - queuedSince);
+          continue;
         }
+        ticket?.leave();
+        ticket = undefined;
+        if (queuedSince !== undefined) {
+          this.#metrics.queueSeconds.observe({ region: this.region }, (now() - queuedSince) / 1000);
+          queuedSince = undefined;
+        }
+        tried.add(workerId);
+        const outcome = await this.#send(workerId, app, { ...req, attempt: tried.size }, remaining);
+        if (outcome.ok) return outcome;
+        const code = outcome.error.code;
+        // Gone: every other render waiting on it is lost too.
+        if (code === 'FLOTILLA_ERR_NO_RESPONDERS') this.#loseWorker(workerId);
+        // The bundle's own failure (a limit, a render error) would repeat on any worker.
+        if (errorKind(code) === 'user') return outcome;
+        // A render that may have run is retried once, and only when repeating it is safe.
+        const mayHaveRun = code === 'FLOTILLA_ERR_WORKER_LOST';
+        const retryable =
+          NOT_STARTED.has(code) ||
+          (mayHaveRun && IDEMPOTENT.has(req.method) && !idempotentRetryUsed);
+        if (!retryable) return outcome;
+        if (mayHaveRun) idempotentRetryUsed = true;
+        this.#metrics.retries.inc({ region: this.region, reason: code });
+        this.#log({ msg: 'retrying on another worker', worker: workerId, reason: code });
+        lastError = fromWireError(outcome.error);
       }
-      const roundTrip = now() - sent;
-      outcome.timings.transport = Math.max(0, roundTrip - (outcome.timings.worker ?? 0));
-      if (outcome.ok) return outcome;
-      const code = outcome.error.code;
-      // Gone: every other render waiting on it is lost too.
-      if (code === 'FLOTILLA_ERR_NO_RESPONDERS') this.#loseWorker(workerId);
-      // A render that may have run is retried once, and only when repeating it is safe.
-      const mayHaveRun = code === 'FLOTILLA_ERR_TIMEOUT' || code === 'FLOTILLA_ERR_WORKER_LOST';
-      const retryable =
-        NOT_STARTED.has(code) || (mayHaveRun && IDEMPOTENT.has(req.method) && !idempotentRetryUsed);
-      if (!retryable) return outcome;
-      if (mayHaveRun) idempotentRetryUsed = true;
-      this.#metrics.retries.inc({ region: this.region, reason: code });
-      this.#log({ msg: 'retrying on another worker', worker: workerId, reason: code });
-      lastError = fromWireError(outcome.error);
+    } finally {
+      ticket?.leave();
     }
+  }
+
+  /** One try of `req` on `workerId`, counted against its app's share until it answers. */
+  async #send(
+    workerId: string,
+    app: string,
+    attempt: RenderRequest,
+    remaining: number,
+  ): Promise<RenderResult> {
+    const sent = now();
+    this.#workers.begin(workerId);
+    this.#fair.begin(app);
+    const controller = new AbortController();
+    let waiting = this.#waiting.get(workerId);
+    if (!waiting) {
+      waiting = new Set();
+      this.#waiting.set(workerId, waiting);
+    }
+    waiting.add(controller);
+    let outcome: RenderResult;
+    try {
+      const reply = await this.#transport.request(
+        this.#subjects.workerRender(workerId),
+        encodeRenderRequest(attempt),
+        { timeoutMs: remaining, signal: controller.signal },
+      );
+      outcome = decodeRenderResult(reply);
+    } catch (err) {
+      const wire = toWireError(err);
+      outcome = { ok: false, error: wire, timings: {} };
+    } finally {
+      this.#workers.settle(workerId);
+      this.#fair.end(app);
+      this.#wakeQueue();
+      waiting.delete(controller);
+      if (waiting.size === 0 && this.#waiting.get(workerId) === waiting) {
+        this.#waiting.delete(workerId);
+      }
+    }
+    const roundTrip = now() - sent;
+    outcome.timings.transport = Math.max(0, roundTrip - (outcome.timings.worker ?? 0));
+    return outcome;
   }
 
   /** Stops taking misses, answers those in flight, then stops listening. Idempotent. */

@@ -1,11 +1,15 @@
 /**
- * The pages the shield answers itself on hosts no app serves: `/healthz`
- * (readiness), `/livez` (liveness), `/metrics` (Prometheus) and the index of
- * the environments served at `/`.
+ * The pages the shield answers itself. On the traffic port, for hosts no app
+ * serves: `/healthz` (readiness) and `/livez` (liveness) only, where load
+ * balancers and probes look. On the admin listener (`adminPort`), any host:
+ * those two, `/metrics` (Prometheus) and the index of the environments
+ * served at `/` (every app and deployment id), which are the fleet's
+ * internals and never on the public port.
  *
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Transport } from '@flotilla/transport';
 import type { Registry } from 'prom-client';
 import { sendError } from './response.ts';
@@ -27,7 +31,7 @@ export interface OwnPagesOptions {
   sites?: SiteDirectory | undefined;
   /** True while the shield drains: `/healthz` is then unavailable. */
   draining: () => boolean;
-  /** The port the shield listens on, for the index's links. */
+  /** The traffic port the shield listens on, for the index's links. */
   port: () => number;
 }
 
@@ -45,8 +49,41 @@ export class OwnPages {
     this.#liveness = options.liveness ?? (() => ({ ok: true }));
   }
 
-  /** Answers `path` (no query) when it is one of the pages; false otherwise. */
-  serve(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+  /** Answers `path` (no query) on the traffic port when it is `/healthz` or `/livez`; false otherwise. */
+  serve(res: ServerResponse, path: string): boolean {
+    return this.#probe(res, path);
+  }
+
+  /**
+   * Starts the admin listener on `host:port` (0: a free port): the probes,
+   * `/metrics` and the index. Resolves with its URL and a `close`.
+   */
+  async listenAdmin(host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+    const server: Server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (this.#probe(res, path) || this.#admin(req, res, path)) return;
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found: try /, /healthz, /livez or /metrics\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = (server.address() as AddressInfo).port;
+    return {
+      url: `http://${host}:${bound}`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  #probe(res: ServerResponse, path: string): boolean {
     const o = this.#options;
     if (path === '/healthz') {
       const draining = o.draining();
@@ -68,6 +105,11 @@ export class OwnPages {
       res.end(JSON.stringify(l));
       return true;
     }
+    return false;
+  }
+
+  #admin(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    const o = this.#options;
     if (path === '/metrics') {
       o.registry.metrics().then(
         (text) => {

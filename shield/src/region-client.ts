@@ -12,6 +12,7 @@ import {
   decodeSchedulerAck,
   decodeSchedulerBeat,
   encodeRenderRequest,
+  errorKind,
   FlotillaError,
   InvalidOptionError,
   isLost,
@@ -174,8 +175,11 @@ export class RegionClient {
   ): Promise<RegionAnswer> {
     const primary = this.#follow(regions.primary);
     let result = await this.#send(primary, request, signal);
+    // Only a system failure is sent again, never the bundle's own (a limit,
+    // a render error): it would fail the same way and cost another slot.
     if (
       !result.ok &&
+      errorKind(result.error.code) === 'system' &&
       result.error.code === 'FLOTILLA_ERR_SCHEDULER_LOST' &&
       IDEMPOTENT.has(request.method)
     ) {

@@ -235,7 +235,7 @@ async function start(options: { envs?: SiteEnvironment[]; shield?: Partial<Shiel
     cache: { now: () => clock.t },
     ...options.shield,
   });
-  const { url } = await shield.listen();
+  const { url, adminUrl } = await shield.listen();
   cleanups.push(
     () => transport.drain(),
     () => sites.stop(),
@@ -261,7 +261,20 @@ async function start(options: { envs?: SiteEnvironment[]; shield?: Partial<Shiel
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  return { shield, url, transport, source, sites, sched, clock, registry, get, purge, setEnvs };
+  return {
+    shield,
+    url,
+    adminUrl,
+    transport,
+    source,
+    sites,
+    sched,
+    clock,
+    registry,
+    get,
+    purge,
+    setEnvs,
+  };
 }
 
 const MISS_STORED = 'flotilla; fwd=uri-miss; fwd-status=200; stored; ttl=60';
@@ -308,7 +321,7 @@ const SPOOFED = [
 
 describe('Shield cache: Cache-Status, caching status, Age, Server-Timing', () => {
   it('answers a miss, then hits with Age and the remaining ttl', async () => {
-    const { get, sched, clock, url } = await start();
+    const { get, sched, clock, adminUrl } = await start();
     const miss = await get('/p/1');
     expect(miss.status).toBe(200);
     expect(miss.text).toBe('shop-aaa|production|GET|/p/1|#1');
@@ -347,7 +360,7 @@ describe('Shield cache: Cache-Status, caching status, Age, Server-Timing', () =>
     }
     expect(sched.received).toHaveLength(1);
 
-    const metrics = await http(url, '/metrics');
+    const metrics = await http(adminUrl, '/metrics');
     expect(metrics.text).toContain(
       `flotilla_shield_requests_total{app="shop",status="200",region="${REGION}",cache="miss"} 1`,
     );

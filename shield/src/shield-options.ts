@@ -57,6 +57,13 @@ export interface ShieldOptions {
    */
   port?: number;
   /**
+   * Port of the admin listener (on `host`): `/healthz`, `/livez`,
+   * `/metrics` and the index of every environment served, which the traffic
+   * port never answers. 0 picks a free one.
+   * @default 0
+   */
+  adminPort?: number;
+  /**
    * Deadline of a request, from arrival at the shield, in ms.
    * @default 10000
    */
@@ -100,7 +107,7 @@ export interface ShieldOptions {
    * @default 1000
    */
   drainGraceMs?: number;
-  /** prom-client registry served at `/metrics`. @default a private Registry */
+  /** prom-client registry served at `/metrics` on the admin listener. @default a private Registry */
   registry?: Registry;
   /** Structured log sink. @default no logging */
   log?: LogFn;

@@ -151,8 +151,8 @@ async function startShield(over: Partial<ShieldOptions> = {}) {
     ...over,
   });
   shields.push(shield);
-  const { url, port } = await shield.listen();
-  return { shield, url, port, transport: transport as InProcessTransport, registry };
+  const { url, port, adminUrl } = await shield.listen();
+  return { shield, url, port, adminUrl, transport: transport as InProcessTransport, registry };
 }
 
 describe('Shield', () => {
@@ -457,12 +457,12 @@ describe('Shield', () => {
     expect(JSON.parse(res.body.toString())).toMatchObject({ status: 'unavailable' });
   });
 
-  it('serves Prometheus metrics counting requests by app and status', async () => {
-    const { url, transport } = await startShield();
+  it('serves Prometheus metrics on its admin listener, counting requests by app and status', async () => {
+    const { url, adminUrl, transport } = await startShield();
     fakeScheduler(transport);
     await http(url, '/', { host: 'shop.localhost' });
     await http(url, '/nope', { host: 'localhost' });
-    const res = await http(url, '/metrics', { host: 'localhost' });
+    const res = await http(adminUrl, '/metrics', { host: 'localhost' });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text = res.body.toString();
@@ -477,9 +477,19 @@ describe('Shield', () => {
     );
   });
 
-  it('lists its apps on / for hosts that are no app', async () => {
-    const { url, port } = await startShield();
-    const res = await http(url, '/', { host: 'localhost' });
+  it('keeps /metrics and the index off the traffic port: a host no app serves gets the 404', async () => {
+    const { url } = await startShield();
+    for (const path of ['/metrics', '/']) {
+      const res = await http(url, path, { host: 'localhost' });
+      expect(res.status).toBe(404);
+      expect(res.body.toString()).toBe(`FLOTILLA_ERR_NOT_FOUND: no app serves localhost${path}\n`);
+    }
+    expect((await http(url, '/livez', { host: 'localhost' })).status).toBe(200);
+  });
+
+  it('lists its apps on / of its admin listener', async () => {
+    const { adminUrl, port } = await startShield();
+    const res = await http(adminUrl, '/', { host: 'localhost' });
     expect(res.status).toBe(200);
     const html = res.body.toString();
     expect(html).toContain('shop production: <a href="/shop/">/shop/</a>');

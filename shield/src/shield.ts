@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
   errorStatus,
   FlotillaError,
   InvalidOptionError,
@@ -34,8 +35,10 @@ import { now, serverTimingHeader } from './timing.ts';
 /**
  * The L2 HTTP gateway. Matches each request to a control-plane site by host
  * or path prefix, answers it from the L2 cache or sends it to the region's
- * schedulers as a render request with a deadline and a trace id, and serves
- * `/healthz`, `/livez` and `/metrics` on hosts that are not an app's.
+ * schedulers as a render request with a deadline and a trace id. It serves
+ * `/healthz` and `/livez` on hosts that are not an app's; `/metrics` and the
+ * fleet index only on its admin listener (`adminPort`), never on the
+ * traffic port.
  *
  * @example
  * const shield = new Shield({ transport, region: 'local', sites, port: 3000 });
@@ -46,7 +49,9 @@ export class Shield {
   readonly #transport: Transport;
   readonly #host: string;
   readonly #port: number;
+  readonly #adminPort: number;
   #boundPort: number;
+  #admin: { url: string; close(): Promise<void> } | undefined;
   readonly #timeoutMs: number;
   readonly #maxBody: number;
   readonly #registry: Registry;
@@ -74,7 +79,13 @@ export class Shield {
     this.#port = nonNegativeInt('port', options.port, 3000);
     if (this.#port > 65535) throw new InvalidOptionError('port', 'must be at most 65535');
     this.#boundPort = this.#port;
-    this.#timeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs, 10_000);
+    this.#adminPort = nonNegativeInt('adminPort', options.adminPort, 0);
+    if (this.#adminPort > 65535) throw new InvalidOptionError('adminPort', 'must be at most 65535');
+    this.#timeoutMs = positiveInt(
+      'requestTimeoutMs',
+      options.requestTimeoutMs,
+      DEFAULT_REQUEST_TIMEOUT_MS,
+    );
     this.#maxBody = positiveInt('maxRequestBodyBytes', options.maxRequestBodyBytes, 1024 * 1024);
     this.#registry = options.registry ?? new Registry();
     this.#metrics = shieldMetrics(this.#registry);
@@ -149,8 +160,23 @@ export class Shield {
     this.#drain = new ConnectionDrain(this.#server, drainGraceMs);
   }
 
-  /** Starts listening; resolves with the URL served. */
-  listen(): Promise<{ url: string; port: number }> {
+  /**
+   * Starts listening on the traffic port and on the admin listener; resolves
+   * with the URL served and the admin URL (`/metrics`, the index).
+   */
+  async listen(): Promise<{ url: string; port: number; adminUrl: string }> {
+    this.#admin ??= await this.#pages.listenAdmin(this.#host, this.#adminPort);
+    const admin = this.#admin;
+    try {
+      return { ...(await this.#listenTraffic()), adminUrl: admin.url };
+    } catch (err) {
+      this.#admin = undefined;
+      await admin.close();
+      throw err;
+    }
+  }
+
+  #listenTraffic(): Promise<{ url: string; port: number }> {
     this.#regions.start();
     const cache = this.#cache;
     if (cache && !this.#purge) {
@@ -215,7 +241,7 @@ export class Shield {
     }
     if (!destination) {
       const path = rawPath.split('?')[0] ?? '/';
-      if (this.#pages.serve(req, res, path)) return;
+      if (this.#pages.serve(res, path)) return;
       const message = `no app serves ${hostHeader.toLowerCase()}${path}`;
       sendError(res, 'FLOTILLA_ERR_NOT_FOUND', message, '');
       this.#count('none', 404, now(), 'FLOTILLA_ERR_NOT_FOUND');
@@ -351,6 +377,7 @@ export class Shield {
       await this.#purge?.close();
       await this.#regions.close();
       this.#hot?.close();
+      await this.#admin?.close();
     })();
     return this.#drained;
   }

@@ -234,6 +234,25 @@ describe('Kubernetes manifests', () => {
     }
   });
 
+  it("scrapes /metrics on the admin port of every role, never on the shield's traffic port", () => {
+    const [monitor] = ofKind('PodMonitor');
+    const endpoints = monitor?.spec.podMetricsEndpoints ?? [];
+    expect(endpoints.map((e: Doc) => [e.port, e.path])).toEqual([['admin', '/metrics']]);
+    for (const d of DEPLOYMENTS) {
+      const c = d.spec.template.spec.containers[0];
+      const args = resolvedArgs(c);
+      const parsed = parseStartArgs(args.slice(args.indexOf('cli/src/bin.ts') + 2));
+      const admin = c.ports.find((p: Doc) => p.name === 'admin');
+      expect(admin?.containerPort, d.metadata.name).toBe(parsed.options.adminPort);
+    }
+    // No Service exposes an admin port.
+    for (const svc of ofKind('Service')) {
+      if (svc.metadata.name === 'flotilla-shield') {
+        expect(svc.spec.ports.map((p: Doc) => p.targetPort)).toEqual(['http']);
+      }
+    }
+  });
+
   it('scales workers with KEDA on the desired-workers metric, replicas = desired', () => {
     const [scaled] = ofKind('ScaledObject');
     expect(scaled).toBeDefined();

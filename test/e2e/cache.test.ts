@@ -44,6 +44,8 @@ const REVALIDATIONS = 'flotilla_shield_revalidations_total';
 let fleet: Fleet;
 /** The two shields' URLs. */
 let shieldA: string;
+/** The admin listener of shield A, where its metrics are. */
+let adminA: string;
 let shieldB: string;
 /** The worker's admin URL (its render counter). */
 let worker: string;
@@ -101,6 +103,7 @@ beforeAll(async () => {
     warmPath: '/react-shop/p/1',
   });
   [shieldA, shieldB] = fleet.live('shield').map((s) => s.url) as [string, string];
+  adminA = fleet.live('shield')[0]?.adminUrl ?? '';
   worker = fleet.live('worker')[0]?.url ?? '';
   // Load the isolate once, so no test's first render pays for it.
   for (const shield of [shieldA, shieldB]) {
@@ -117,11 +120,11 @@ afterAll(async () => {
 describe('coalescing', () => {
   it('1000 concurrent misses on one key: exactly 1 render, all 200 with the same body', async () => {
     const path = '/cachetest/slow/thousand';
-    const [renders0, coalesced0] = await Promise.all([renders(), metricValue(shieldA, COALESCED)]);
+    const [renders0, coalesced0] = await Promise.all([renders(), metricValue(adminA, COALESCED)]);
     const started = performance.now();
     const replies = await burst(shieldA, path, 1000);
     const wallMs = performance.now() - started;
-    const [renders1, coalesced1] = await Promise.all([renders(), metricValue(shieldA, COALESCED)]);
+    const [renders1, coalesced1] = await Promise.all([renders(), metricValue(adminA, COALESCED)]);
     const coalesced = coalesced1 - coalesced0;
     const collapsed = replies.filter((r) => /; collapsed\b/.test(cacheStatus(r))).length;
     const hits = replies.filter(isHit).length;
@@ -159,8 +162,8 @@ describe('coalescing', () => {
 
     const [renders0, ok0, duplicate0] = await Promise.all([
       renders(),
-      metricValue(shieldA, REVALIDATIONS, { outcome: 'ok' }),
-      metricValue(shieldA, REVALIDATIONS, { outcome: 'duplicate' }),
+      metricValue(adminA, REVALIDATIONS, { outcome: 'ok' }),
+      metricValue(adminA, REVALIDATIONS, { outcome: 'duplicate' }),
     ]);
     const replies = await burst(shieldA, path, 50);
     const ms = replies.map((r) => r.ms);
@@ -174,14 +177,14 @@ describe('coalescing', () => {
 
     // Exactly one revalidation renders, in the background.
     await waitFor(
-      async () => (await metricValue(shieldA, REVALIDATIONS, { outcome: 'ok' })) - ok0 === 1,
+      async () => (await metricValue(adminA, REVALIDATIONS, { outcome: 'ok' })) - ok0 === 1,
       { timeoutMs: 5000, message: 'the revalidation never finished' },
     );
     await delay(200);
     const [renders1, ok1, duplicate1] = await Promise.all([
       renders(),
-      metricValue(shieldA, REVALIDATIONS, { outcome: 'ok' }),
-      metricValue(shieldA, REVALIDATIONS, { outcome: 'duplicate' }),
+      metricValue(adminA, REVALIDATIONS, { outcome: 'ok' }),
+      metricValue(adminA, REVALIDATIONS, { outcome: 'duplicate' }),
     ]);
     console.log(
       `[cache] stale-while-revalidate, 50 concurrent stale requests: served in p50 ` +
@@ -206,14 +209,14 @@ describe('a leader that fails never poisons nor stalls its followers', () => {
     const path = '/cachetest/fail-once/twenty';
     const [renders0, reelected0] = await Promise.all([
       renders(),
-      metricValue(shieldA, LEADERS, { reason: 'leader-error' }),
+      metricValue(adminA, LEADERS, { reason: 'leader-error' }),
     ]);
     const started = performance.now();
     const replies = await burst(shieldA, path, 20);
     const wallMs = performance.now() - started;
     const [renders1, reelected1] = await Promise.all([
       renders(),
-      metricValue(shieldA, LEADERS, { reason: 'leader-error' }),
+      metricValue(adminA, LEADERS, { reason: 'leader-error' }),
     ]);
     console.log(
       `[cache] leader error, 20 concurrent: ${JSON.stringify(count(replies, (r) => String(r.status)))} ` +
@@ -243,14 +246,14 @@ describe('a leader that fails never poisons nor stalls its followers', () => {
       const status = kind === 'cookie' ? 'set-cookie' : 'private';
       const [renders0, coalesced0, passes0] = await Promise.all([
         renders(),
-        metricValue(shieldA, COALESCED),
-        metricValue(shieldA, PASSES),
+        metricValue(adminA, COALESCED),
+        metricValue(adminA, PASSES),
       ]);
       const first = await burst(shieldA, path, 10);
       const [renders1, coalesced1, passes1] = await Promise.all([
         renders(),
-        metricValue(shieldA, COALESCED),
-        metricValue(shieldA, PASSES),
+        metricValue(adminA, COALESCED),
+        metricValue(adminA, PASSES),
       ]);
       // No one got another client's response: one render each.
       expect(count(first, (r) => String(r.status))).toEqual({ '200': 10 });
@@ -264,15 +267,15 @@ describe('a leader that fails never poisons nor stalls its followers', () => {
 
       // Now hit-for-pass: no coalescing, no waiting behind each other.
       const [leaders0, coalesced2] = await Promise.all([
-        metricValue(shieldA, LEADERS),
-        metricValue(shieldA, COALESCED),
+        metricValue(adminA, LEADERS),
+        metricValue(adminA, COALESCED),
       ]);
       const second = await burst(shieldA, path, 10);
       const [renders3, leaders1, coalesced3, passes3] = await Promise.all([
         renders(),
-        metricValue(shieldA, LEADERS),
-        metricValue(shieldA, COALESCED),
-        metricValue(shieldA, PASSES),
+        metricValue(adminA, LEADERS),
+        metricValue(adminA, COALESCED),
+        metricValue(adminA, PASSES),
       ]);
       console.log(
         `[cache] uncacheable leader (${status}), 10 concurrent: ${renders1 - renders0} renders ` +

@@ -57,8 +57,28 @@ describe('fleet over NATS, one process per role', () => {
     expect(unknownPage.status).toBe(404);
   });
 
+  it('keeps /metrics and the fleet index off the traffic port: only its admin listener has them', async () => {
+    for (const host of ['localhost', 'attacker.example', '127.0.0.1']) {
+      for (const path of ['/metrics', '/']) {
+        const res = await httpRequest(fleet.shield.url, path, { host });
+        expect(res.status, `${host}${path}`).toBe(404);
+        expect(res.body).toBe(`FLOTILLA_ERR_NOT_FOUND: no app serves ${host}${path}\n`);
+        expect(res.body).not.toMatch(/flotilla_|react-shop/);
+      }
+    }
+    // Probes still find the traffic port's /healthz and /livez.
+    expect((await httpGet(`${fleet.shield.url}/livez`)).status).toBe(200);
+    expect(fleet.shield.adminUrl).not.toBe(fleet.shield.url);
+    const index = await httpGet(`${fleet.shield.adminUrl}/`);
+    expect(index.status).toBe(200);
+    expect(index.body).toMatch(/react-shop production: .*deployment react-shop-[0-9a-f]{12}/);
+    expect((await httpGet(`${fleet.shield.adminUrl}/metrics`)).body).toMatch(
+      /^flotilla_shield_requests_total\{/m,
+    );
+  });
+
   it('counts requests in /metrics and reports health on every process', async () => {
-    const served = await metricValue(fleet.shield.url, 'flotilla_shield_requests_total');
+    const served = await metricValue(fleet.shield.adminUrl, 'flotilla_shield_requests_total');
     expect(served).toBeGreaterThan(0);
     const health = await httpGet(`${fleet.shield.url}/healthz`);
     expect(JSON.parse(health.body)).toMatchObject({ status: 'ok', transport: 'nats' });

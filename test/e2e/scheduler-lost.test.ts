@@ -35,7 +35,7 @@ describe('a scheduler process SIGKILLed with a request in flight', () => {
     const res = await pending;
     expect(res.status).toBe(200);
     expect(res.body).toBe('slow page');
-    const { body } = await httpGet(`${fleet.shield.url}/metrics`);
+    const { body } = await httpGet(`${fleet.shield.adminUrl}/metrics`);
     expect(body).toMatch(
       /flotilla_shield_retries_total\{[^}]*reason="FLOTILLA_ERR_SCHEDULER_LOST"[^}]*\} 1/,
     );

@@ -30,7 +30,7 @@ describe('a primary region with no schedulers', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatch(/No\. 5\b/);
     expect(res.headers.get('server-timing')).toMatch(/region;desc="west"/);
-    const metrics = (await httpGet(`${shield.url}/metrics`)).body;
+    const metrics = (await httpGet(`${shield.adminUrl}/metrics`)).body;
     expect(metrics).toMatch(/flotilla_shield_failovers_total\{from="east",to="west"\} 1/);
   });
 });

@@ -39,6 +39,8 @@ const UNCACHED = ['/cachetest/fresh/never', '/cachetest/plain'];
 describe('shield cache while nats-server is stopped, then restarted on the same port', () => {
   let fleet: Fleet;
   let shield: string;
+  /** The shield's admin listener, where its metrics are. */
+  let shieldAdmin: string;
 
   beforeAll(async () => {
     fleet = await startFleet({
@@ -51,6 +53,7 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
       warmPath: '/react-shop/p/1',
     });
     shield = fleet.live('shield')[0]?.url ?? '';
+    shieldAdmin = fleet.live('shield')[0]?.adminUrl ?? '';
   }, 60_000);
 
   afterAll(async () => {
@@ -66,7 +69,7 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
     }
     await delay(1200); // the 1 s pages are now stale
 
-    const staleServed0 = await metricValue(shield, 'flotilla_shield_requests_total', {
+    const staleServed0 = await metricValue(shieldAdmin, 'flotilla_shield_requests_total', {
       cache: 'stale',
     });
     await fleet.nats.stop({ keepData: true });
@@ -97,7 +100,7 @@ describe('shield cache while nats-server is stopped, then restarted on the same 
       rounds++;
       await delay(250);
     }
-    const staleServed1 = await metricValue(shield, 'flotilla_shield_requests_total', {
+    const staleServed1 = await metricValue(shieldAdmin, 'flotilla_shield_requests_total', {
       cache: 'stale',
     });
 

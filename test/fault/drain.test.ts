@@ -158,12 +158,12 @@ describe('SIGTERM drains each role under in-flight load (2 shields, 2 schedulers
   it('a scheduler finishes its in-flight requests without shield retries, exits 0', async () => {
     const [shield] = fleet.live('shield');
     if (!shield) throw new Error('no shield');
-    const retriesBefore = await metricValue(shield.url, 'flotilla_shield_retries_total');
+    const retriesBefore = await metricValue(shield.adminUrl, 'flotilla_shield_retries_total');
     await drainUnderLoad('drain scheduler', () =>
       findBusy(fleet.live('scheduler'), async (s) => (await schedulerHealth(s)).dispatching, 2),
     );
     // Drained, not failed over: the shield never had to send a request again.
-    expect(await metricValue(shield.url, 'flotilla_shield_retries_total')).toBe(retriesBefore);
+    expect(await metricValue(shield.adminUrl, 'flotilla_shield_retries_total')).toBe(retriesBefore);
   }, 20_000);
 
   it('a worker finishes its in-flight renders, new renders go to the other, exits 0', async () => {

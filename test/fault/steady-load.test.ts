@@ -58,7 +58,7 @@ async function retries(fleet: Fleet): Promise<Map<string, number>> {
       .map(async (s) => [s.url, await metricValue(s.url, 'flotilla_scheduler_retries_total')]),
     ...fleet
       .live('shield')
-      .map(async (s) => [s.url, await metricValue(s.url, 'flotilla_shield_retries_total')]),
+      .map(async (s) => [s.url, await metricValue(s.adminUrl, 'flotilla_shield_retries_total')]),
   ] as Promise<[string, number]>[]);
   return new Map(counts);
 }

@@ -41,6 +41,14 @@ function int(name: string, value: string | undefined): number | undefined {
   return n;
 }
 
+function fraction(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n < 1)) {
+    throw new InvalidOptionError(`--${name}`, `must be a number from 0 to below 1, got "${value}"`);
+  }
+  return n;
+}
+
 /** Parsed `flotilla start` arguments. */
 export interface StartCommand {
   nats: string | undefined;
@@ -178,6 +186,9 @@ export function parseStartArgs(
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
     ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
     ...(v['queue-wait-ms'] !== undefined ? { queueWaitMs: positive('queue-wait-ms') } : {}),
+    ...(v['fair-share-reserve'] !== undefined
+      ? { fairShareReserve: fraction('fair-share-reserve', v['fair-share-reserve']) }
+      : {}),
     ...(v['secondary-region'] !== undefined ? { secondaryRegion: v['secondary-region'] } : {}),
     ...(autoscale !== undefined ? { autoscale } : {}),
     ...(v['min-workers'] !== undefined ? { minWorkers: positive('min-workers') } : {}),
@@ -192,6 +203,10 @@ export function parseStartArgs(
     ...(v['preview-domain'] !== undefined ? { previewDomain: v['preview-domain'] } : {}),
     ...(v.workers !== undefined ? { workers: int('workers', v.workers) } : {}),
     ...(v.threads !== undefined ? { threads: int('threads', v.threads) } : {}),
+    ...(v.nice !== undefined ? { workerNice: int('nice', v.nice) } : {}),
+    ...(v['tasks-per-thread'] !== undefined
+      ? { tasksPerThread: positive('tasks-per-thread') }
+      : {}),
     ...(v['timeout-ms'] !== undefined
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
@@ -223,6 +238,7 @@ function parse(args: string[]) {
       ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
       ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
       ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
+      ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'nice'),
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
@@ -238,7 +254,7 @@ export interface StartExtras {
   /** Seeds the embedded fleet before it serves (ignored for a role on NATS). */
   seed?: EmbeddedSeed;
   /** Lines printed under the ready line of an embedded fleet, e.g. URLs to try. */
-  readyHint?: (url: string) => string;
+  readyHint?: (url: string, adminUrl: string) => string;
 }
 
 /**
@@ -298,7 +314,7 @@ export async function runStart(
     return 1;
   }
   io.stdout(`flotilla ${roleName} ready: ${fleet.description} on ${fleet.url}\n`);
-  if (!cmd.role && extras.readyHint) io.stdout(extras.readyHint(fleet.url));
+  if (!cmd.role && extras.readyHint) io.stdout(extras.readyHint(fleet.url, fleet.adminUrl));
   const running = fleet;
   return new Promise<number>((resolve) => {
     let stopping = false;

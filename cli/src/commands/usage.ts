@@ -25,7 +25,7 @@ Options:
   --region <name>       region name                          (default: local)
   --host <addr>         interface to listen on               (default: 127.0.0.1)
   --port <n>            shield port, 0 = any free port        (default: 3000)
-  --admin-port <n>      /healthz and /metrics port of scheduler and worker roles (default: 0, any)
+  --admin-port <n>      /healthz, /livez, /metrics (and the shield's fleet index) port of every role (default: 0, any)
   --store <dir>         where workers keep fetched bundles   (default: .flotilla/store)
   --secrets-key <file>  worker: secrets private key (PEM, flotilla secrets-key generate); repeat it,
                         newest first, during a rotation (default: $FLOTILLA_SECRETS_KEY, comma-separated
@@ -36,9 +36,12 @@ Options:
   --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
   --workers <n>         worker instances in the embedded fleet (default: 2)
   --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
-  --timeout-ms <n>      request deadline at the shield, ms   (default: 10000)
+  --tasks-per-thread <n>  renders a worker thread runs at once; capacity = threads × this (default: 4)
+  --nice <n>            worker: nice value added to the worker process (0-19), so that renders never
+                        delay shields, schedulers and NATS on the same machine (default: 5)
+  --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)
   --cpu-ms <n>          CPU per render before the isolate is killed (default: 1000)
-  --wall-ms <n>         wall time per render                 (default: 10000)
+  --wall-ms <n>         wall time per render, at most --timeout-ms less 2 s (or a fifth) (default: 8000)
   --heap-mb <n>         heap per isolate                     (default: 128)
   --autoscale <mode>    scheduler: off | local (start/drain worker processes here) | kubernetes
                         (export flotilla_autoscaler_desired_workers for KEDA/HPA) (default: off)
@@ -58,6 +61,8 @@ Options:
   --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
   --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
   --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
+  --fair-share-reserve <f>  scheduler: fraction of the region's slots an app never borrows, kept
+                        for another app's first render; 0 lets a lone app take them all (default: 0.25)
   --log-format <f>      text | json: every line, the bundles' console lines too (default: text)
   --log-level <l>       trace | debug | info | warn | error | fatal | silent (default: info)
   -h, --help            show this help

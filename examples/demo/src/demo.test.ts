@@ -34,15 +34,17 @@ describe('embedded fleet with the demo', () => {
     expect(await vue.text()).toMatch(/No\. 3\b/);
   });
 
-  it('lists the apps at / and exposes /healthz and /metrics', async () => {
-    const index = await (await fetch(`${fleet.url}/`)).text();
+  it('lists the apps at / and serves /metrics on its admin listener, /healthz on both', async () => {
+    expect((await fetch(`${fleet.url}/`)).status).toBe(404);
+    expect((await fetch(`${fleet.url}/metrics`)).status).toBe(404);
+    const index = await (await fetch(`${fleet.adminUrl}/`)).text();
     expect(index).toContain('/react-shop/');
     expect(index).toContain('/vue-shop/');
     expect((await fetch(`${fleet.url}/livez`)).status).toBe(200);
     const health = await fetch(`${fleet.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok', transport: 'in-process' });
-    const metrics = await (await fetch(`${fleet.url}/metrics`)).text();
+    const metrics = await (await fetch(`${fleet.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/flotilla_shield_requests_total\{app="react-shop",status="200"/);
     expect(metrics).toMatch(/flotilla_worker_renders_total\{[^}]*outcome="ok"/);
     expect(metrics).toMatch(/flotilla_scheduler_live_workers|flotilla_scheduler_dispatches_total/);

@@ -101,11 +101,12 @@ export function parseDemoArgs(args: readonly string[]): DemoArgs {
 }
 
 /** What the demo prints under the fleet's ready line. */
-function tryLines(url: string): string {
+function tryLines(url: string, adminUrl: string): string {
   return (
     `  try: curl -s ${url}/react-shop/ | head -c 300\n` +
     `       curl -s ${url}/vue-shop/p/7 | head -c 300\n` +
-    `       curl -s ${url}/metrics | grep flotilla_\n`
+    `       curl -s ${adminUrl}/              # the apps served (admin listener)\n` +
+    `       curl -s ${adminUrl}/metrics | grep flotilla_\n`
   );
 }
 

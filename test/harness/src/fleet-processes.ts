@@ -18,6 +18,8 @@ export interface RoleProcess {
   role: FleetRole;
   /** The shield's URL, or the admin (`/healthz`, `/metrics`) URL of other roles. */
   url: string;
+  /** The admin URL (`/healthz`, `/livez`, `/metrics`; the shield's index): scrape metrics here. */
+  adminUrl: string;
   /** Everything the process printed after `flotilla … ready:` (its description). */
   description: string;
   child: ChildHandle;
@@ -79,9 +81,12 @@ export async function startRoleProcess(options: RoleProcessOptions): Promise<Rol
   const line = await child.waitForLine(/^flotilla \w+ ready: /, 1000);
   const m = / on (http:\/\/\S+)$/.exec(line);
   if (!m?.[1]) throw new Error(`cannot find the URL in the ready line: ${line}`);
+  // The shield names its admin listener in its description; other roles serve on it.
+  const admin = / admin (http:\/\/[^\s,)]+)/.exec(line);
   return {
     role: options.role,
     url: m[1],
+    adminUrl: admin?.[1] ?? m[1],
     description: line.replace(/^flotilla \w+ ready: /, ''),
     child,
   };
