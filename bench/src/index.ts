@@ -8,7 +8,7 @@
  */
 export { main as isolateCost } from './isolate-cost.ts';
 export { main as missPath } from './miss-path.ts';
-export { main as outputBomb } from './output-bomb.ts';
 export { main as neighbours } from './neighbours.ts';
+export { main as outputBomb } from './output-bomb.ts';
 export { main as shieldCache } from './shield-cache.ts';
 export { main as ssrThroughput } from './ssr-throughput.ts';

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import {
   Autoscaler,
   autoscalerLeaseKey,
@@ -17,266 +16,24 @@ import {
   MemoryControlStore,
   SecretKeyring,
 } from '@flotilla/deploy';
-import {
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  FlotillaError,
-  InvalidOptionError,
-  isSubjectToken,
-  positiveInt,
-  required,
-  wallLimitFor,
-} from '@flotilla/protocol';
+import { InvalidOptionError, positiveInt, required } from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
-import { Shield, type ShieldOptions, SiteDirectory } from '@flotilla/shield';
-import {
-  InProcessTransport,
-  type NatsSecurity,
-  NatsTransport,
-  type Transport,
-} from '@flotilla/transport';
+import { Shield, SiteDirectory } from '@flotilla/shield';
+import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
-import { EventLoopWatch } from './liveness.ts';
-import type { LogFn } from './log.ts';
+import {
+  type FleetOptions,
+  type Role,
+  type RoleOptions,
+  type RunningFleet,
+  validate,
+} from './fleet-options.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
-import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 import { lowerProcessPriority } from './process-priority.ts';
-
-/** The roles a fleet process can play. */
-export type Role = 'shield' | 'scheduler' | 'worker' | 'control';
-
-/**
- * Fills the in-memory control plane of an embedded fleet before it serves
- * (e.g. publishes the example apps) and may start processes the apps need;
- * what it returns is closed once the fleet has drained.
- */
-export type EmbeddedSeed = (
-  controlPlane: ControlPlane,
-  log: LogFn,
-) => Promise<{ close(): Promise<void> } | undefined>;
-
-/** Options shared by {@link startEmbedded} and {@link startRole}. */
-export interface FleetOptions {
-  /**
-   * Region name (lower-case letters, digits, dashes).
-   * @default 'local'
-   */
-  region?: string;
-  /**
-   * Interface the shield (and admin servers) listen on.
-   * @default '127.0.0.1'
-   */
-  host?: string;
-  /**
-   * Shield port; 0 picks a free one.
-   * @default 3000
-   */
-  port?: number;
-  /**
-   * Port of the admin listener of every role, the shield's and the embedded
-   * fleet's too: `/healthz`, `/livez`, `/metrics` (and the shield's index of
-   * the environments served). The shield's traffic port never serves
-   * `/metrics` or the index. 0 picks a free one.
-   * @default 0
-   */
-  adminPort?: number;
-  /**
-   * Directory where workers keep the bundles they fetched from the control plane.
-   * @default '.flotilla/store' under the current directory
-   */
-  storeDir?: string;
-  /**
-   * Shield: the L2 cache (`false`: forward every request). `maxBytes` bounds
-   * its memory; `followerWaitMs` how long coalesced requests wait for their
-   * leader.
-   * @default enabled, 256 MiB, 5000 ms
-   */
-  cache?: false | { maxBytes?: number; followerWaitMs?: number };
-  /**
-   * Shield: requests with `x-flotilla-debug: <token>` bypass the cache.
-   * @default none (no request can bypass it)
-   */
-  debugToken?: string;
-  /**
-   * Shield: the front door for third-party CDNs (public host, HTTPS
-   * redirect, trusted proxies, client IP and geo headers, limits).
-   * @default none of them
-   */
-  frontDoor?: ShieldOptions['frontDoor'];
-  /**
-   * Domain of environment hosts: `<app>.<domain>` is production,
-   * `<env>.<app>.<domain>` another environment.
-   * @default 'localhost'
-   */
-  domain?: string;
-  /**
-   * Domain of preview hosts `<deployment-id>.<previewDomain>`.
-   * @default 'preview.localhost'
-   */
-  previewDomain?: string;
-  /**
-   * Limits every render is held to (operator defaults; a deployment may ask
-   * for less, never more). The wall limit is kept below the request deadline
-   * (`requestTimeoutMs`; `wallLimitBelow` of `@flotilla/protocol`): one at
-   * or above it is clamped, with a warning in the log.
-   * @default the runtime's DEFAULT_LIMITS (CPU 1 s, wall 8 s, heap 128 MB, output 10 MB)
-   */
-  limits?: Partial<SandboxLimits>;
-  /**
-   * Worker heartbeat interval, ms. Schedulers count a worker lost after 2.5
-   * missed intervals and retry its GET/HEAD renders elsewhere.
-   * @default 1000
-   */
-  heartbeatMs?: number;
-  /**
-   * Scheduler: how long a miss may wait for a worker with room when every
-   * worker is at capacity, ms; past it the miss gets `503
-   * FLOTILLA_ERR_OVERLOADED` with `Retry-After`.
-   * @default 1000
-   */
-  queueWaitMs?: number;
-  /**
-   * Scheduler: fraction of the region's render slots an app never borrows
-   * beyond its fair share, kept free for another app's first render (see
-   * `SchedulerOptions.fairShareReserve`).
-   * @default 0.25
-   */
-  fairShareReserve?: number;
-  /**
-   * Scheduler: how the region's worker count follows the load.
-   * `local` starts and drains worker processes on this machine; `kubernetes`
-   * only exports `flotilla_autoscaler_desired_workers` for KEDA/HPA; `off`
-   * scales nothing. One replica acts at a time (leader lease in JetStream KV).
-   * @default 'off'
-   */
-  autoscale?: 'off' | 'local' | 'kubernetes';
-  /**
-   * Autoscaler bounds.
-   * @default 2 and 8
-   */
-  minWorkers?: number;
-  maxWorkers?: number;
-  /**
-   * Worker: drain and exit when standard input closes (the supervising
-   * process died), so a killed supervisor leaves no orphans.
-   * @default false
-   */
-  exitWithParent?: boolean;
-  /**
-   * Shield: region whose schedulers take the requests when this region has none.
-   * @default none
-   */
-  secondaryRegion?: string;
-  /**
-   * piscina threads per worker.
-   * @default 1 in the embedded fleet, os.availableParallelism() for a worker role
-   */
-  threads?: number;
-  /**
-   * Renders a worker's thread runs at once, interleaved while they await the
-   * host; a worker's capacity is threads × this. 1 gives each render a
-   * thread of its own (a CPU-bound render then never delays another).
-   * @default 4
-   */
-  tasksPerThread?: number;
-  /**
-   * Worker role: nice value added to the worker process (0…19), so that
-   * tenants' CPU-bound renders never delay the shields, schedulers and
-   * nats-server on a machine they share (see `process-priority.ts`). Not
-   * applied to the embedded fleet, whose shield shares the process.
-   * @default 5
-   */
-  workerNice?: number;
-  /**
-   * Worker instances in the embedded fleet (≥ 2 for duplication).
-   * @default 2
-   */
-  workers?: number;
-  /**
-   * Request deadline at the shield, ms. Workers hold the wall limit below it
-   * (give a worker role the shields' value when it is not the default).
-   * @default 10000
-   */
-  requestTimeoutMs?: number;
-  /**
-   * Workers: secrets private key files (PEM), newest first (`flotilla secrets-key`).
-   * @default none: secrets fail with `FLOTILLA_ERR_SECRET` (embedded: an ephemeral key)
-   */
-  secretsKeyFiles?: string[];
-  /** prom-client registry. @default a new Registry with Node's default metrics */
-  registry?: Registry;
-  /**
-   * Embedded fleet: what fills its in-memory control plane before it serves
-   * (`./run start` publishes the example apps). Roles on NATS serve what is
-   * published to the fleet (`flotilla publish`).
-   * @default nothing: it serves nothing until something is published
-   */
-  seed?: EmbeddedSeed;
-  /**
-   * Log sink of every component: `createLogger` (pino) in the CLI. A line
-   * is `{ msg, level?, …fields }`; see `log.ts`.
-   * @default discard
-   */
-  log?: LogFn;
-}
-
-/** A running fleet process (embedded or one role). */
-export interface RunningFleet {
-  /** What it is, for the ready line. */
-  description: string;
-  /** URL of the shield, or of the admin server for other roles. */
-  url: string;
-  /** URL of the admin listener (`/healthz`, `/livez`, `/metrics`); the shield's index too. */
-  adminUrl: string;
-  /** Drains every component (in-flight work finishes), then closes. */
-  drain(): Promise<void>;
-  /** The control plane of an embedded fleet (in memory), for `flotilla dev`. */
-  controlPlane?: ControlPlane;
-}
-
-function validate(options: FleetOptions) {
-  const region = options.region ?? 'local';
-  if (!isSubjectToken(region)) {
-    throw new InvalidOptionError(
-      'region',
-      `"${region}" must be lower-case letters, digits and dashes`,
-    );
-  }
-  const workers = positiveInt('workers', options.workers, 2);
-  const log = options.log ?? (() => {});
-  const deadlineMs = positiveInt(
-    'requestTimeoutMs',
-    options.requestTimeoutMs,
-    DEFAULT_REQUEST_TIMEOUT_MS,
-  );
-  const wall = wallLimitFor(options.limits?.wallMs, deadlineMs);
-  if (wall.warning) log({ msg: wall.warning, level: 'warn' });
-  return {
-    region,
-    host: options.host ?? '127.0.0.1',
-    port: options.port ?? 3000,
-    adminPort: options.adminPort ?? 0,
-    storeDir: options.storeDir ?? join(process.cwd(), '.flotilla', 'store'),
-    previewDomain: options.previewDomain ?? 'preview.localhost',
-    workers,
-    queueWaitMs: positiveInt('queueWaitMs', options.queueWaitMs, 1000),
-    fairShareReserve: options.fairShareReserve,
-    registry: options.registry ?? defaultRegistry(),
-    log,
-    /** The operator's limits, the wall limit below the request deadline. */
-    limits: { ...options.limits, wallMs: wall.wallMs },
-    liveness: new EventLoopWatch(),
-  };
-}
-
-function defaultRegistry(): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  return registry;
-}
+import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
 async function startShield(
   transport: Transport,
@@ -411,28 +168,6 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
       await seeded?.close();
     },
   };
-}
-
-/** Options of {@link startRole}. */
-export interface RoleOptions extends FleetOptions {
-  role: Role;
-  /** NATS server URL(s), comma-separated. */
-  nats: string;
-  /** The NKey credential file and TLS CA to connect with. @default none (an unsecured NATS) */
-  security?: NatsSecurity;
-  /** Scheduler with `autoscale: 'local'`: the workers' credential. @default none */
-  workerSecurity?: NatsSecurity;
-  /**
-   * Milliseconds to wait for the first NATS connection.
-   * @default 5000
-   */
-  connectTimeoutMs?: number;
-  /**
-   * Scheduler with `autoscale: 'local'`: the `flotilla` CLI script the worker
-   * processes it starts run (`flotilla start --role worker …`).
-   * @default required with `autoscale: 'local'`
-   */
-  cliBin?: string;
 }
 
 /** Starts one role of the fleet in this process, on a real NATS connection. */

@@ -6,14 +6,8 @@
  *
  * @module
  */
-export {
-  type EmbeddedSeed,
-  type FleetOptions,
-  type Role,
-  type RunningFleet,
-  startEmbedded,
-  startRole,
-} from './fleet.ts';
+export { startEmbedded, startRole } from './fleet.ts';
+export type { EmbeddedSeed, FleetOptions, Role, RunningFleet } from './fleet-options.ts';
 export {
   createLogger,
   type LogFn,
