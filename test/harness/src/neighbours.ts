@@ -12,7 +12,10 @@
  *
  * @module
  */
+import { spawn } from 'node:child_process';
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { trackChild } from './child-reaper.ts';
 import { httpRequest, type ListeningServer, listen } from './http.ts';
 import { waitFor } from './wait-for.ts';
 
@@ -59,6 +62,16 @@ export const NEIGHBOUR_ATTACKS: readonly NeighbourAttack[] = [
       code: `Flotilla.serve(() => { for (;;) {} });`,
     }),
   },
+  {
+    // Each render returns 50 MB, five times the output cap: refused in the
+    // isolate before any copy (502 OUTPUT_LIMIT), so it costs the worker
+    // neither memory nor a copy.
+    name: 'output-bomb',
+    app: () => ({
+      name: 'neighbour-a-output',
+      code: `Flotilla.serve(() => new Response('x'.repeat(50 * 1024 * 1024)));`,
+    }),
+  },
 ];
 
 /** A backend on 127.0.0.1 that answers every request after `holdMs`. */
@@ -103,37 +116,55 @@ export async function startHoldingBackend(holdMs: number): Promise<HoldingBacken
 export type StatusCounts = Record<string, number>;
 
 /**
- * Keeps `concurrency` requests to `path` of `shieldUrl` in flight (each
- * loop sends the next when one answers, however it answers) until the
- * returned `stop` is called; `stop` resolves with the statuses seen.
+ * Starts app A's clients: `concurrency` of them, each sending its next
+ * request to `path<i>-<n>` as soon as the last one answered, in a process
+ * of their own (`attack-client.ts`). `stop` lets each finish its request and
+ * resolves with the statuses A got; `sent` counts A's requests once stopped.
  */
 export function attack(
   shieldUrl: string,
   path: string,
   concurrency: number,
 ): { stop(): Promise<StatusCounts>; readonly sent: number } {
-  let stopping = false;
+  const child = spawn(
+    process.execPath,
+    [
+      fileURLToPath(new URL('./attack-client.ts', import.meta.url)),
+      shieldUrl,
+      path,
+      String(concurrency),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  trackChild(child);
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let sent = 0;
-  const counts: StatusCounts = {};
-  const loop = async (i: number) => {
-    for (let n = 0; !stopping; n++) {
-      sent++;
-      const status = await httpRequest(shieldUrl, `${path}${i}-${n}`, { timeoutMs: 30_000 }).then(
-        (r) => String(r.status),
-        (err: Error) => err.message.split(':')[0] ?? 'error',
-      );
-      counts[status] = (counts[status] ?? 0) + 1;
-    }
-  };
-  const loops = Array.from({ length: concurrency }, (_, i) => loop(i));
   return {
     get sent() {
       return sent;
     },
     async stop() {
-      stopping = true;
-      await Promise.all(loops);
-      return counts;
+      // Wait until it runs (its SIGTERM handler is installed), then stop it.
+      await waitFor(() => out.includes('ready') || child.exitCode !== null, {
+        timeoutMs: 30_000,
+        intervalMs: 10,
+        message: 'the attack client never started',
+      });
+      child.kill('SIGTERM');
+      await exited;
+      const last = out.trim().split('\n').at(-1) ?? '';
+      let report: { sent: number; counts: StatusCounts };
+      try {
+        report = JSON.parse(last) as { sent: number; counts: StatusCounts };
+      } catch {
+        throw new Error(`the attack client exited ${child.exitCode} without its report: ${out}`);
+      }
+      sent = report.sent;
+      return report.counts;
     },
   };
 }
