@@ -156,7 +156,8 @@ describe('synchronous renders', () => {
         for (let i = 0; i < 200_000; i++) x += i % 7;
         return new Response('busy ' + x);
       });`,
-      { limits: { cpuMs: 60, wallMs: 10_000 } },
+      // The wall limit (under the default 8 s ceiling) must outlast the 8 s wait.
+      { limits: { cpuMs: 60, wallMs: 20_000 }, ceiling: { ...DEFAULT_LIMITS, wallMs: 20_000 } },
     );
     let settled = false;
     const waiting = iso.render(request('http://shop.test/wait'));

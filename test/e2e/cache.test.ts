@@ -101,6 +101,9 @@ beforeAll(async () => {
     cache: true,
     publish: fixtures(CACHE_APP, REFLECT_APP, VAULT_APP),
     warmPath: '/react-shop/p/1',
+    // Bursts of 10 renders of one app on one worker: on a busy machine a
+    // render queued behind the app's fair share may wait past the default 1 s.
+    args: { scheduler: ['--queue-wait-ms', '5000'] },
   });
   [shieldA, shieldB] = fleet.live('shield').map((s) => s.url) as [string, string];
   adminA = fleet.live('shield')[0]?.adminUrl ?? '';

@@ -304,6 +304,11 @@ describe('secrets on a secured fleet', () => {
       if (data.includes('DB_PASSWORD')) sawSealed = true;
     }
     expect(sawSealed).toBe(true);
+    // This fleet's workers hold no secrets key: leave beta renderable for the tests after.
+    await ok(
+      ['env', 'unset', '--app', 'beta', '--env', 'production', '--secret', 'DB_PASSWORD'],
+      'team-other',
+    );
   }, 120_000);
 });
 
