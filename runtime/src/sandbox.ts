@@ -132,7 +132,7 @@ export class DeploymentIsolate {
   /** CPU (ms) of the last render that completed synchronously, this thread's. */
   #lastSyncCpuMs = 0;
   #syncRenders = 0;
-  /** Asynchronous calls into the isolate not answered yet (see {@link busy}). */
+  /** Asynchronous calls into the isolate that run guest code, not answered yet (see {@link busy}). */
   #asyncCalls = 0;
   /** The last heap reading, bytes, and whether the last {@link heapUsed} call made it. */
   #heapBytes = 0;
@@ -260,8 +260,11 @@ export class DeploymentIsolate {
   }
 
   /**
-   * True while an asynchronous call into the isolate has not answered: it may
-   * be running on an isolated-vm pool thread, holding the isolate's lock.
+   * True while an asynchronous call that runs guest code has not answered (a
+   * render's `dispatch`, a timer callback, a `fetch` answer, an abort, a
+   * render's cleanup): it may be running on an isolated-vm pool thread,
+   * holding the isolate's lock. A render that only waits for the host (its
+   * `wait` call) does not make the isolate busy.
    */
   get busy(): boolean {
     return this.#asyncCalls > 0;
@@ -506,13 +509,13 @@ export class DeploymentIsolate {
       }
       for (;;) {
         try {
+          // Not counted as busy: `wait` only hands over the render's promise,
+          // which settles in a call that is (a timer, a fetch answer).
           const result = (await enter(
-            this.#async(
-              this.#guest.wait.apply(undefined, [id], {
-                result: { promise: true, copy: true },
-                timeout: this.limits.wallMs,
-              }),
-            ),
+            this.#guest.wait.apply(undefined, [id], {
+              result: { promise: true, copy: true },
+              timeout: this.limits.wallMs,
+            }),
           )) as GuestResult;
           this.#forget.push(id);
           return result;
@@ -537,7 +540,7 @@ export class DeploymentIsolate {
     }
   }
 
-  /** Counts asynchronous call `call` into the isolate while it runs (see {@link busy}). */
+  /** Counts asynchronous call `call`, which runs guest code, until it answers (see {@link busy}). */
   #async<T>(call: Promise<T>): Promise<T> {
     this.#asyncCalls++;
     const done = () => {
