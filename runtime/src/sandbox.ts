@@ -205,6 +205,8 @@ export class DeploymentIsolate {
     const loaded = await loadIsolate(options, limits);
     const self = new DeploymentIsolate(options, limits, loaded, backend);
     loaded.bridge.attach(self);
+    // Idle now: a first reading, for as long as its renders keep it busy.
+    self.heapUsed();
     return self;
   }
 
@@ -272,7 +274,7 @@ export class DeploymentIsolate {
 
   /**
    * Heap used by the isolate, in bytes: read now when the isolate is idle,
-   * otherwise the last reading (0 before any). Never waits: a synchronous
+   * otherwise the last reading (the first is taken at load). Never waits: a synchronous
    * read of an isolate that runs on a pool thread blocks this thread until
    * that run ends, and a CPU bomb ends only at its wall-clock backstop (the
    * CPU watch, on this thread, could not stop it meanwhile). {@link heapFresh}
