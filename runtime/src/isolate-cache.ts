@@ -123,7 +123,11 @@ export class IsolateCache {
     return this.warm().length;
   }
 
-  /** Live isolates and their heap (sums `heapUsed()`: call it now and then, not per render). */
+  /**
+   * Live isolates and their heap (sums `heapUsed()`: call it now and then,
+   * not per render). An isolate running on a pool thread counts with its
+   * last reading: reading it would wait for that run.
+   */
   stats(): IsolateCacheStats {
     let isolates = 0;
     let heapBytes = 0;
@@ -139,8 +143,10 @@ export class IsolateCache {
   #heapSaysRecycle(iso: DeploymentIsolate): boolean {
     const record = this.#heapSamples.get(iso) ?? { at: 0, bytes: [] };
     if (iso.renders - record.at < this.#heapEvery) return false;
-    record.at = iso.renders;
     const used = iso.heapUsed();
+    // Busy (a render runs on a pool thread): no reading now, the next acquire tries again.
+    if (!iso.heapFresh) return false;
+    record.at = iso.renders;
     const samples = record.bytes;
     samples.push(used);
     if (samples.length > 3) samples.shift();

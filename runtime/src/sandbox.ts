@@ -132,6 +132,11 @@ export class DeploymentIsolate {
   /** CPU (ms) of the last render that completed synchronously, this thread's. */
   #lastSyncCpuMs = 0;
   #syncRenders = 0;
+  /** Asynchronous calls into the isolate that run guest code, not answered yet (see {@link busy}). */
+  #asyncCalls = 0;
+  /** The last heap reading, bytes, and whether the last {@link heapUsed} call made it. */
+  #heapBytes = 0;
+  #heapFresh = false;
   #disposed = false;
   #retired = false;
 
@@ -162,7 +167,9 @@ export class DeploymentIsolate {
       if (this.#disposed) return;
       this.#guard.enterGuest(
         this.#survive(
-          this.#guest.fireTimer.apply(undefined, [id], { timeout: this.limits.wallMs }),
+          this.#async(
+            this.#guest.fireTimer.apply(undefined, [id], { timeout: this.limits.wallMs }),
+          ),
           owner,
         ),
         'a setTimeout callback or what followed it',
@@ -198,6 +205,8 @@ export class DeploymentIsolate {
     const loaded = await loadIsolate(options, limits);
     const self = new DeploymentIsolate(options, limits, loaded, backend);
     loaded.bridge.attach(self);
+    // Idle now: a first reading, for as long as its renders keep it busy.
+    self.heapUsed();
     return self;
   }
 
@@ -219,10 +228,12 @@ export class DeploymentIsolate {
       if (result === undefined || this.disposed) return;
       this.#guard.enterGuest(
         this.#survive(
-          this.#guest.deliverFetch.apply(undefined, [id, result], {
-            arguments: { copy: true },
-            timeout: this.limits.wallMs,
-          }),
+          this.#async(
+            this.#guest.deliverFetch.apply(undefined, [id, result], {
+              arguments: { copy: true },
+              timeout: this.limits.wallMs,
+            }),
+          ),
           owner,
         ),
         'code that ran after a fetch answered',
@@ -250,18 +261,45 @@ export class DeploymentIsolate {
     return this.#disposed || this.#isolate.isDisposed;
   }
 
-  /** Heap used by the isolate, in bytes. */
+  /**
+   * True while an asynchronous call that runs guest code has not answered (a
+   * render's `dispatch`, a timer callback, a `fetch` answer, an abort, a
+   * render's cleanup): it may be running on an isolated-vm pool thread,
+   * holding the isolate's lock. A render that only waits for the host (its
+   * `wait` call) does not make the isolate busy.
+   */
+  get busy(): boolean {
+    return this.#asyncCalls > 0;
+  }
+
+  /**
+   * Heap used by the isolate, in bytes: read now when the isolate is idle,
+   * otherwise the last reading (the first is taken at load). Never waits: a synchronous
+   * read of an isolate that runs on a pool thread blocks this thread until
+   * that run ends, and a CPU bomb ends only at its wall-clock backstop (the
+   * CPU watch, on this thread, could not stop it meanwhile). {@link heapFresh}
+   * tells which it was.
+   */
   heapUsed(): number {
+    this.#heapFresh = false;
     if (this.disposed) return 0;
+    if (this.busy) return this.#heapBytes;
     try {
       const s = this.#isolate.getHeapStatisticsSync();
-      return s.used_heap_size + s.externally_allocated_size;
+      this.#heapBytes = s.used_heap_size + s.externally_allocated_size;
+      this.#heapFresh = true;
+      return this.#heapBytes;
     } catch {
       // Disposed between the check and the call (its memory limit, hit by a
       // render still running): it holds nothing any more. Whoever asked (the
       // stats after another deployment's render) must not fail for it.
       return 0;
     }
+  }
+
+  /** True when the last {@link heapUsed} read the heap now (not an earlier reading). */
+  get heapFresh(): boolean {
+    return this.#heapFresh;
   }
 
   /**
@@ -325,7 +363,10 @@ export class DeploymentIsolate {
       onRequest: options.onBackendRequest,
       backends,
     });
-    const run = this.#run(init, scope, cpuBefore, this.#sync.allows(remainingMs));
+    // Never synchronously into an isolate that may be running on a pool
+    // thread: the call would wait for that run, blocking this thread (and
+    // the CPU watch that could stop the run).
+    const run = this.#run(init, scope, cpuBefore, !this.busy && this.#sync.allows(remainingMs));
     let result: GuestResult;
     if (remainingMs < this.limits.wallMs) {
       run.catch(() => {}); // the caller may stop waiting first
@@ -454,11 +495,13 @@ export class DeploymentIsolate {
         // One call (start, then wait): a hop to the pool thread and back.
         try {
           const result = (await enter(
-            this.#guest.dispatch.apply(undefined, [...args], {
-              arguments: { copy: true },
-              result: { promise: true, copy: true },
-              timeout: this.limits.wallMs,
-            }),
+            this.#async(
+              this.#guest.dispatch.apply(undefined, [...args], {
+                arguments: { copy: true },
+                result: { promise: true, copy: true },
+                timeout: this.limits.wallMs,
+              }),
+            ),
           )) as GuestResult;
           this.#forget.push(id);
           return result;
@@ -468,6 +511,8 @@ export class DeploymentIsolate {
       }
       for (;;) {
         try {
+          // Not counted as busy: `wait` only hands over the render's promise,
+          // which settles in a call that is (a timer, a fetch answer).
           const result = (await enter(
             this.#guest.wait.apply(undefined, [id], {
               result: { promise: true, copy: true },
@@ -495,6 +540,16 @@ export class DeploymentIsolate {
       }
       if (this.#retired && this.#guard.running === 0) this.dispose();
     }
+  }
+
+  /** Counts asynchronous call `call`, which runs guest code, until it answers (see {@link busy}). */
+  #async<T>(call: Promise<T>): Promise<T> {
+    this.#asyncCalls++;
+    const done = () => {
+      this.#asyncCalls--;
+    };
+    call.then(done, done);
+    return call;
   }
 
   /** `call`, with an unhandled rejection it fails with logged and survived. */
@@ -537,7 +592,11 @@ export class DeploymentIsolate {
     if (this.#disposed) return;
     this.#guard.enterGuest(
       this.#survive(
-        this.#guest.abort.apply(undefined, [requestId, message], { timeout: this.limits.wallMs }),
+        this.#async(
+          this.#guest.abort.apply(undefined, [requestId, message], {
+            timeout: this.limits.wallMs,
+          }),
+        ),
         requestId,
       ),
       "the request signal's abort listeners",
@@ -557,10 +616,12 @@ export class DeploymentIsolate {
    */
   async #settleTimers(requestId: string): Promise<void> {
     try {
-      const ids = await this.#guest.settle.apply(undefined, [requestId], {
-        result: { copy: true },
-        timeout: this.limits.wallMs,
-      });
+      const ids = await this.#async(
+        this.#guest.settle.apply(undefined, [requestId], {
+          result: { copy: true },
+          timeout: this.limits.wallMs,
+        }),
+      );
       for (const id of ids) {
         this.#timers.clear(id);
         this.#timerOwners.delete(id);
