@@ -20,6 +20,7 @@ import {
   fromWireError,
   InvalidOptionError,
   isSubjectToken,
+  nonNegativeInt,
   positiveInt,
   regionSubjects,
   required,
@@ -41,6 +42,7 @@ import { type WorkerMetrics, workerMetrics } from './metrics.ts';
 import type {
   AppConsoleLine,
   BackendRequestCount,
+  IoWaitReport,
   RenderTask,
   RenderTaskResult,
   RenderThreadData,
@@ -69,6 +71,23 @@ export interface RenderWorkerOptions {
    * @default 4
    */
   tasksPerThread?: number;
+  /**
+   * Renders in flight at once: running, waiting on backend I/O or queued
+   * for a CPU slot. Only renders running guest code hold one of the CPU
+   * slots (`threads × tasksPerThread`); a render awaiting its backend
+   * `fetch` calls holds none, so up to this many may be admitted while
+   * others wait on slow backends. At least `threads × tasksPerThread`.
+   * @default 4 × threads × tasksPerThread
+   */
+  ioSlots?: number;
+  /**
+   * Least time in ms between two load updates: an extra heartbeat sent when
+   * the count of renders waiting on I/O changes, so that schedulers see CPU
+   * slots freed by a render that started waiting well before the next
+   * heartbeat. 0 sends one on every change.
+   * @default 50
+   */
+  loadUpdateMs?: number;
   /**
    * Heartbeat interval in ms.
    * @default 1000
@@ -171,12 +190,21 @@ export class RenderWorker {
   readonly workerId: string;
   readonly region: string;
   readonly capacity: number;
+  /** Renders in flight at once, running or waiting on I/O ({@link RenderWorkerOptions.ioSlots}). */
+  readonly ioSlots: number;
   readonly #transport: Transport;
   readonly #bundles: BundleStore;
   readonly #subjects: RegionSubjects;
   readonly #threads: number;
   readonly #tasksPerThread: number;
   readonly #heartbeatMs: number;
+  readonly #loadUpdateMs: number;
+  /** Renders only waiting on backend I/O, per thread, as the threads report them. */
+  readonly #ioWaitingByThread = new Map<number, number>();
+  #ioWaiting = 0;
+  #ioChannel: BroadcastChannel | undefined;
+  #lastBeatAt = 0;
+  #loadUpdate: NodeJS.Timeout | undefined;
   readonly #limits: SandboxLimits;
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
@@ -207,6 +235,14 @@ export class RenderWorker {
     this.#heartbeatMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
     this.#limits = operatorLimits(options.limits);
     this.capacity = this.#threads * this.#tasksPerThread;
+    this.ioSlots = positiveInt('ioSlots', options.ioSlots, 4 * this.capacity);
+    if (this.ioSlots < this.capacity) {
+      throw new InvalidOptionError(
+        'ioSlots',
+        `must be at least threads × tasksPerThread (${this.capacity}), got ${this.ioSlots}`,
+      );
+    }
+    this.#loadUpdateMs = nonNegativeInt('loadUpdateMs', options.loadUpdateMs, 50);
     this.#metrics = workerMetrics(options.registry ?? new Registry());
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
@@ -215,6 +251,11 @@ export class RenderWorker {
   /** Renders running or queued now. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Of {@link inFlight}, the renders that only wait on backend I/O now (they hold no CPU slot). */
+  get ioWaiting(): number {
+    return this.#ioWaiting;
   }
 
   /** True once {@link RenderWorker.drain} was called. */
@@ -243,14 +284,23 @@ export class RenderWorker {
       this.#appLogChannel.onmessage = (event) => this.#logAppLine(event.data as AppConsoleLine);
       this.#appLogChannel.unref();
     }
+    // Threads report their renders waiting on I/O here.
+    const ioChannel = `flotilla-io-${this.workerId}-${randomBytes(4).toString('hex')}`;
+    this.#ioChannel = new BroadcastChannel(ioChannel);
+    this.#ioChannel.onmessage = (event) => this.#recordIoWaiting(event.data as IoWaitReport);
+    this.#ioChannel.unref();
     this.#pool = new Piscina<RenderTask, RenderTaskResult>({
       filename: THREAD_FILE,
       minThreads: this.#threads,
       maxThreads: this.#threads,
-      concurrentTasksPerWorker: this.#tasksPerThread,
+      // A thread takes its share of the renders in flight; its CPU slots
+      // (tasksPerThread) bound those running guest code (see cpu-slots.ts).
+      concurrentTasksPerWorker: Math.ceil(this.ioSlots / this.#threads),
       workerData: {
         limits,
         prelude: guestPreludeSource(),
+        cpuSlots: this.#tasksPerThread,
+        ioChannel,
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -259,6 +309,8 @@ export class RenderWorker {
       atomics: 'async',
     });
     this.#metrics.capacity.set({ worker: this.workerId }, this.capacity);
+    this.#metrics.ioSlots.set({ worker: this.workerId }, this.ioSlots);
+    this.#metrics.ioWaiting.set({ worker: this.workerId }, 0);
     this.#metrics.inFlight.set({ worker: this.workerId }, 0);
     this.#sub = this.#transport.serve(this.#subjects.workerRender(this.workerId), (msg) =>
       this.#handle(msg),
@@ -308,6 +360,35 @@ export class RenderWorker {
       ...(line.requestId === undefined ? {} : { requestId: line.requestId }),
       ...(line.traceId === undefined ? {} : { traceId: line.traceId }),
     });
+  }
+
+  #recordIoWaiting(report: IoWaitReport): void {
+    this.#ioWaitingByThread.set(report.threadId, report.waiting);
+    let waiting = 0;
+    for (const n of this.#ioWaitingByThread.values()) waiting += n;
+    if (waiting === this.#ioWaiting) return;
+    this.#ioWaiting = waiting;
+    this.#metrics.ioWaiting.set({ worker: this.workerId }, waiting);
+    this.#scheduleLoadUpdate();
+  }
+
+  /**
+   * Sends a heartbeat now, or at most {@link RenderWorkerOptions.loadUpdateMs}
+   * after the last one: CPU slots freed (or taken back) by renders entering
+   * or leaving I/O wait reach the schedulers within that time.
+   */
+  #scheduleLoadUpdate(): void {
+    if (this.#loadUpdate || !this.#heartbeat || this.#draining) return;
+    const wait = this.#lastBeatAt + this.#loadUpdateMs - now();
+    if (wait <= 0) {
+      this.#sendHeartbeat();
+      return;
+    }
+    this.#loadUpdate = setTimeout(() => {
+      this.#loadUpdate = undefined;
+      this.#sendHeartbeat();
+    }, wait);
+    this.#loadUpdate.unref();
   }
 
   #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
@@ -382,6 +463,8 @@ export class RenderWorker {
       workerId: this.workerId,
       inFlight: this.#inFlight,
       capacity: this.capacity,
+      ioWaiting: Math.min(this.#ioWaiting, this.#inFlight),
+      ioSlots: this.ioSlots,
       warm: this.warm(),
       draining: this.#draining,
       intervalMs: this.#heartbeatMs,
@@ -391,6 +474,7 @@ export class RenderWorker {
   }
 
   #sendHeartbeat(): void {
+    this.#lastBeatAt = now();
     this.#transport.publish(this.#subjects.heartbeat, encodeHeartbeat(this.heartbeat()));
   }
 
@@ -404,12 +488,12 @@ export class RenderWorker {
       if (this.#draining) {
         throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
       }
-      // Schedulers keep within capacity; several at once may overshoot a little,
+      // Schedulers keep within ioSlots; several at once may overshoot a little,
       // never this much: refuse rather than queue without bound.
-      if (this.#inFlight > 4 * this.capacity) {
+      if (this.#inFlight > 2 * this.ioSlots) {
         throw new FlotillaError(
           'FLOTILLA_ERR_OVERLOADED',
-          `worker ${this.workerId} has ${this.#inFlight - 1} renders for ${this.capacity} slots`,
+          `worker ${this.workerId} has ${this.#inFlight - 1} renders in flight for ${this.ioSlots} slots`,
         );
       }
       const req = decodeRenderRequest(msg);
@@ -558,8 +642,10 @@ export class RenderWorker {
       this.#sendHeartbeat();
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
+      clearTimeout(this.#loadUpdate);
       await this.#pool?.close();
       this.#appLogChannel?.close();
+      this.#ioChannel?.close();
       this.#log({ msg: 'worker drained', worker: this.workerId });
     })();
     return this.#drained;
