@@ -98,12 +98,12 @@ export class WorkerRegistry {
 
   /**
    * Renders on `w` waiting on I/O now, as its last heartbeat or load update
-   * said, less those this scheduler saw answer since (any of them may have
-   * been one: counting them as running errs on the side of CPU room).
+   * said (at most those in flight). A render that answered since most
+   * likely ran its continuation first (not waiting); the worker's next load
+   * update, within `loadUpdateMs` of a render ending, corrects the rest.
    */
   #ioWaitingOf(w: Heartbeat): number {
-    const e = this.#workers.get(w.workerId);
-    return Math.max(0, (w.ioWaiting ?? 0) - (e?.settledSinceBeat ?? 0));
+    return Math.min(w.ioWaiting ?? 0, this.#inFlightOf(w));
   }
 
   /**

@@ -82,9 +82,9 @@ export interface RenderWorkerOptions {
   ioSlots?: number;
   /**
    * Least time in ms between two load updates: an extra heartbeat sent when
-   * the count of renders waiting on I/O changes, so that schedulers see CPU
-   * slots freed by a render that started waiting well before the next
-   * heartbeat. 0 sends one on every change.
+   * the count of renders waiting on I/O changes or a render ends, so that
+   * schedulers see CPU slots freed well before the next heartbeat. 0 sends
+   * one on every change.
    * @default 50
    */
   loadUpdateMs?: number;
@@ -375,7 +375,7 @@ export class RenderWorker {
   /**
    * Sends a heartbeat now, or at most {@link RenderWorkerOptions.loadUpdateMs}
    * after the last one: CPU slots freed (or taken back) by renders entering
-   * or leaving I/O wait reach the schedulers within that time.
+   * or leaving I/O wait, or ending, reach the schedulers within that time.
    */
   #scheduleLoadUpdate(): void {
     if (this.#loadUpdate || !this.#heartbeat || this.#draining) return;
@@ -551,6 +551,10 @@ export class RenderWorker {
     } finally {
       this.#inFlight--;
       this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
+      // A CPU slot may have freed: without this a render that ended after its
+      // continuation left the schedulers counting it as running until the
+      // next heartbeat.
+      this.#scheduleLoadUpdate();
     }
     const outcome = result.ok ? 'ok' : result.error.code;
     this.#metrics.renders.inc({ deployment: deploymentId, outcome });
