@@ -22,16 +22,18 @@ import { fixtures } from '../support/control-plane.ts';
  * each its own process, over a real nats-server. App B serves one request
  * at a time (its own deployment; the shield does not cache, so every
  * request renders) while app A keeps twice the region's slots in flight:
- * renders awaiting a backend that holds them, then CPU bombs. B must get no
- * error and keep its p99 within 2× its baseline, measured just before each
- * attack under the same background load.
+ * renders awaiting a backend that holds them, the same with 4× the slots
+ * (a flood), then CPU bombs. B must get no error and keep its p99 within 2×
+ * its baseline, measured just before each attack under the same background
+ * load. In the flood A must hold more renders than the region has CPU
+ * slots: renders that only await a backend hold none.
  *
  * Room for B by design, not by luck: each worker thread runs one render at
  * a time (`--tasks-per-thread 1`: a CPU bomb never shares B's thread), the
  * region has 2 slots, and the scheduler's fair share keeps one free of A.
  */
 
-/** Region slots: 2 workers × 1 thread × 1 render per thread. */
+/** Region CPU slots: 2 workers × 1 thread × 1 render per thread (each worker holds 4 in flight: `--io-slots` default). */
 const SLOTS = 2;
 /** Baseline and attack windows, alternated, so that a change in the machine's load hits both. */
 const ROUNDS = 8;
@@ -92,7 +94,7 @@ describe('neighbours: app A attacks, app B keeps its latency', () => {
         shieldUrl: shield,
         bPath: '/neighbour-b/',
         aPath: `/${app}/`,
-        concurrency: 2 * SLOTS,
+        concurrency: (kind.slotsMultiple ?? 2) * SLOTS,
         rounds: ROUNDS,
         perRound: 50,
         windowMs: WINDOW_MS,
@@ -108,12 +110,16 @@ describe('neighbours: app A attacks, app B keeps its latency', () => {
       console.log(
         `[neighbours] ${kind.name}: B p50/p99 ${p50b.toFixed(1)}/${p99b.toFixed(1)} ms alone, ` +
           `${p50u.toFixed(1)}/${p99u.toFixed(1)} ms under attack (×${(p99u / p99b).toFixed(2)}); ` +
-          `A sent ${m.attackSent} (${JSON.stringify(m.attackStatuses)})`,
+          `A sent ${m.attackSent} (${JSON.stringify(m.attackStatuses)}), held at most ${m.peakInFlightOfA} at once`,
       );
       expect(m.baseline.errors).toEqual([]);
       expect(m.under.errors).toEqual([]);
       // Each window began once A held a slot (measureNeighbours waits for it).
       expect(p99u).toBeLessThanOrEqual(2 * p99b);
+      if ((kind.slotsMultiple ?? 2) > 2) {
+        // A's renders awaiting the backend did not hold CPU slots: it held more than there are.
+        expect(m.peakInFlightOfA).toBeGreaterThan(SLOTS);
+      }
     }, 180_000);
   }
 });
