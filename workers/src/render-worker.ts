@@ -551,10 +551,10 @@ export class RenderWorker {
     } finally {
       this.#inFlight--;
       this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
-      // A CPU slot may have freed: without this a render that ended after its
-      // continuation left the schedulers counting it as running until the
-      // next heartbeat.
-      this.#scheduleLoadUpdate();
+      // With renders waiting on I/O, the schedulers cannot tell whether the
+      // render that ended held a CPU slot: tell them (otherwise one that ended
+      // after its continuation counted as running until the next heartbeat).
+      if (this.#ioWaiting > 0) this.#scheduleLoadUpdate();
     }
     const outcome = result.ok ? 'ok' : result.error.code;
     this.#metrics.renders.inc({ deployment: deploymentId, outcome });
