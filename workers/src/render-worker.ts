@@ -38,83 +38,19 @@ import type { Subscription, Transport } from '@flotilla/transport';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
+import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerMetrics } from './metrics.ts';
+import type { RenderWorkerOptions } from './render-worker-options.ts';
+
+export type { RenderWorkerOptions };
+
 import type {
   AppConsoleLine,
   BackendRequestCount,
-  IoWaitReport,
   RenderTask,
   RenderTaskResult,
   RenderThreadData,
 } from './task.ts';
-
-/** Options of {@link RenderWorker}. */
-export interface RenderWorkerOptions {
-  /** Transport to the region (NATS, or in-process for `flotilla start`). */
-  transport: Transport;
-  /** Region this worker serves, e.g. `us-east`. */
-  region: string;
-  /** Where deployments' bundles are read from. */
-  bundles: BundleStore;
-  /**
-   * Unique id of this worker process in the region.
-   * @default `w-` + 8 random hex characters
-   */
-  workerId?: string;
-  /**
-   * piscina threads, each holding its own isolates.
-   * @default os.availableParallelism()
-   */
-  threads?: number;
-  /**
-   * Renders a thread runs at once (they interleave while awaiting the host).
-   * @default 4
-   */
-  tasksPerThread?: number;
-  /**
-   * Renders in flight at once: running, waiting on backend I/O or queued
-   * for a CPU slot. Only renders running guest code hold one of the CPU
-   * slots (`threads × tasksPerThread`); a render awaiting its backend
-   * `fetch` calls holds none, so up to this many may be admitted while
-   * others wait on slow backends. At least `threads × tasksPerThread`.
-   * @default 4 × threads × tasksPerThread
-   */
-  ioSlots?: number;
-  /**
-   * Least time in ms between two load updates: an extra heartbeat sent when
-   * the count of renders waiting on I/O changes or a render ends, so that
-   * schedulers see CPU slots freed well before the next heartbeat. 0 sends
-   * one on every change.
-   * @default 50
-   */
-  loadUpdateMs?: number;
-  /**
-   * Heartbeat interval in ms.
-   * @default 1000
-   */
-  heartbeatIntervalMs?: number;
-  /**
-   * Limits every render is held to, each unset one at the runtime's default
-   * (`DEFAULT_LIMITS`). They may be above the defaults. They are the
-   * ceiling: a deployment whose manifest asks for lower `limits` gets those,
-   * one asking for more gets these.
-   * @example { cpuMs: 2000, heapMb: 256 }
-   */
-  limits?: Partial<SandboxLimits>;
-  /** prom-client registry for the worker metrics. @default a private Registry */
-  registry?: Registry;
-  /** Structured log sink for the worker's own lines (`{ msg, … }`). @default no logging */
-  log?: LogFn;
-  /**
-   * Receives the bundles' `console.*` lines, as `{ msg, level, source: 'app',
-   * worker, deployment, requestId, traceId }` (`level`: `debug`, `info` for
-   * `console.log`/`info`, `warn`, `error`). Kept apart from `log`: what a
-   * tenant prints is its own (it may print its own secrets); the fleet sends
-   * both to one logger.
-   * @default discard
-   */
-  appLog?: LogFn;
-}
 
 /** The log level of each `console.*` method. */
 const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
@@ -199,12 +135,8 @@ export class RenderWorker {
   readonly #tasksPerThread: number;
   readonly #heartbeatMs: number;
   readonly #loadUpdateMs: number;
-  /** Renders only waiting on backend I/O, per thread, as the threads report them. */
-  readonly #ioWaitingByThread = new Map<number, number>();
-  #ioWaiting = 0;
-  #ioChannel: BroadcastChannel | undefined;
-  #lastBeatAt = 0;
-  #loadUpdate: NodeJS.Timeout | undefined;
+  /** Renders only waiting on backend I/O, and the load updates they call for. */
+  #io: IoLoad | undefined;
   readonly #limits: SandboxLimits;
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
@@ -255,7 +187,7 @@ export class RenderWorker {
 
   /** Of {@link inFlight}, the renders that only wait on backend I/O now (they hold no CPU slot). */
   get ioWaiting(): number {
-    return this.#ioWaiting;
+    return this.#io?.waiting ?? 0;
   }
 
   /** True once {@link RenderWorker.drain} was called. */
@@ -284,11 +216,13 @@ export class RenderWorker {
       this.#appLogChannel.onmessage = (event) => this.#logAppLine(event.data as AppConsoleLine);
       this.#appLogChannel.unref();
     }
-    // Threads report their renders waiting on I/O here.
-    const ioChannel = `flotilla-io-${this.workerId}-${randomBytes(4).toString('hex')}`;
-    this.#ioChannel = new BroadcastChannel(ioChannel);
-    this.#ioChannel.onmessage = (event) => this.#recordIoWaiting(event.data as IoWaitReport);
-    this.#ioChannel.unref();
+    // Threads report their renders waiting on I/O to it.
+    this.#io = new IoLoad(
+      this.workerId,
+      this.#loadUpdateMs,
+      (waiting) => this.#metrics.ioWaiting.set({ worker: this.workerId }, waiting),
+      () => this.#sendHeartbeat(),
+    );
     this.#pool = new Piscina<RenderTask, RenderTaskResult>({
       filename: THREAD_FILE,
       minThreads: this.#threads,
@@ -300,7 +234,7 @@ export class RenderWorker {
         limits,
         prelude: guestPreludeSource(),
         cpuSlots: this.#tasksPerThread,
-        ioChannel,
+        ioChannel: this.#io.channel,
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -360,35 +294,6 @@ export class RenderWorker {
       ...(line.requestId === undefined ? {} : { requestId: line.requestId }),
       ...(line.traceId === undefined ? {} : { traceId: line.traceId }),
     });
-  }
-
-  #recordIoWaiting(report: IoWaitReport): void {
-    this.#ioWaitingByThread.set(report.threadId, report.waiting);
-    let waiting = 0;
-    for (const n of this.#ioWaitingByThread.values()) waiting += n;
-    if (waiting === this.#ioWaiting) return;
-    this.#ioWaiting = waiting;
-    this.#metrics.ioWaiting.set({ worker: this.workerId }, waiting);
-    this.#scheduleLoadUpdate();
-  }
-
-  /**
-   * Sends a heartbeat now, or at most {@link RenderWorkerOptions.loadUpdateMs}
-   * after the last one: CPU slots freed (or taken back) by renders entering
-   * or leaving I/O wait, or ending, reach the schedulers within that time.
-   */
-  #scheduleLoadUpdate(): void {
-    if (this.#loadUpdate || !this.#heartbeat || this.#draining) return;
-    const wait = this.#lastBeatAt + this.#loadUpdateMs - now();
-    if (wait <= 0) {
-      this.#sendHeartbeat();
-      return;
-    }
-    this.#loadUpdate = setTimeout(() => {
-      this.#loadUpdate = undefined;
-      this.#sendHeartbeat();
-    }, wait);
-    this.#loadUpdate.unref();
   }
 
   #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
@@ -463,7 +368,7 @@ export class RenderWorker {
       workerId: this.workerId,
       inFlight: this.#inFlight,
       capacity: this.capacity,
-      ioWaiting: Math.min(this.#ioWaiting, this.#inFlight),
+      ioWaiting: Math.min(this.ioWaiting, this.#inFlight),
       ioSlots: this.ioSlots,
       warm: this.warm(),
       draining: this.#draining,
@@ -474,7 +379,7 @@ export class RenderWorker {
   }
 
   #sendHeartbeat(): void {
-    this.#lastBeatAt = now();
+    this.#io?.sent();
     this.#transport.publish(this.#subjects.heartbeat, encodeHeartbeat(this.heartbeat()));
   }
 
@@ -554,7 +459,7 @@ export class RenderWorker {
       // With renders waiting on I/O, the schedulers cannot tell whether the
       // render that ended held a CPU slot: tell them (otherwise one that ended
       // after its continuation counted as running until the next heartbeat).
-      if (this.#ioWaiting > 0) this.#scheduleLoadUpdate();
+      if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
     }
     const outcome = result.ok ? 'ok' : result.error.code;
     this.#metrics.renders.inc({ deployment: deploymentId, outcome });
@@ -646,10 +551,10 @@ export class RenderWorker {
       this.#sendHeartbeat();
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
-      clearTimeout(this.#loadUpdate);
+      this.#io?.stop();
       await this.#pool?.close();
       this.#appLogChannel?.close();
-      this.#ioChannel?.close();
+      this.#io?.close();
       this.#log({ msg: 'worker drained', worker: this.workerId });
     })();
     return this.#drained;
