@@ -132,7 +132,7 @@ export async function main(): Promise<Record<string, unknown>> {
         shieldUrl: shield,
         bPath: '/neighbour-b/',
         aPath: `/${app}/`,
-        concurrency: 2 * SLOTS,
+        concurrency: (kind.slotsMultiple ?? 2) * SLOTS,
         rounds: ROUNDS,
         perRound: 50,
         windowMs: WINDOW_MS,

@@ -158,6 +158,12 @@ export interface FleetOptions {
    */
   tasksPerThread?: number;
   /**
+   * Renders a worker holds in flight at once, running or awaiting backend
+   * `fetch` calls (which hold no CPU slot); at least threads × tasksPerThread.
+   * @default 4 × threads × tasksPerThread
+   */
+  ioSlots?: number;
+  /**
    * Worker role: nice value added to the worker process (0…19), so that
    * tenants' CPU-bound renders never delay the shields, schedulers and
    * nats-server on a machine they share (see `process-priority.ts`). Not

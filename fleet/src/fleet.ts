@@ -144,6 +144,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         workerId: `embedded-${i + 1}`,
         threads: positiveInt('threads', options.threads, 1),
         ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
+        ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
         limits: o.limits,
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
@@ -259,6 +260,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       appLog: o.log,
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
+      ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
       limits: o.limits,
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
@@ -321,6 +323,7 @@ async function startAutoscaler(
                 ...(options.tasksPerThread
                   ? ['--tasks-per-thread', String(options.tasksPerThread)]
                   : []),
+                ...(options.ioSlots ? ['--io-slots', String(options.ioSlots)] : []),
                 ...(options.workerNice !== undefined ? ['--nice', String(options.workerNice)] : []),
                 ...limitArgs(o.limits),
               ],

@@ -13,8 +13,18 @@ export const HeartbeatSchema = v.object({
   workerId: subjectToken(),
   /** Renders running or queued on the worker now. */
   inFlight: count(),
-  /** Renders the worker accepts at once (threads × per-thread concurrency). */
+  /** CPU slots: renders the worker runs guest code for at once (threads × per-thread concurrency). */
   capacity: count(),
+  /**
+   * Of `inFlight`, the renders that only wait on backend `fetch` calls now:
+   * they hold no CPU slot. Absent (an older worker): every render holds one.
+   */
+  ioWaiting: v.optional(count()),
+  /**
+   * Renders the worker holds in flight at once, running or waiting on I/O
+   * (≥ `capacity`). Absent (an older worker): `capacity`.
+   */
+  ioSlots: v.optional(count()),
   /** Deployments with a warm isolate on at least one thread. */
   warm: v.array(v.string(), got('must be a list of deployment ids')),
   /** True once the worker stops taking work (SIGTERM). */

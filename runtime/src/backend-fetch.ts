@@ -12,6 +12,7 @@ import { type BackendFetchInit, sendToBackend } from './backend-request.ts';
 import { GuestFailure } from './fetch-errors.ts';
 import { type FetchScope, type FetchScopeOptions, RenderScope } from './fetch-scope.ts';
 import { type GuestFetchResult, MAX_FETCHES_PER_RENDER } from './guest/host.ts';
+import type { IoWait } from './io-wait.ts';
 
 /** The `backend` label of a sub-request refused before it had a backend. */
 export const UNDECLARED_BACKEND = '(undeclared)';
@@ -74,6 +75,12 @@ export class BackendFetcher {
     if (this.#disposed) scope.abort('disposed');
     else this.#scopes.set(requestId, scope);
     return scope;
+  }
+
+  /** The I/O wait of render `requestId`, while its scope is open. */
+  ioOf(requestId: string): IoWait | undefined {
+    const scope = this.#scopes.get(requestId);
+    return scope && !scope.ended ? scope.io : undefined;
   }
 
   /** Aborts every sub-request (the isolate is going away). */

@@ -5,6 +5,7 @@
  */
 import { nextTraceparent } from '@flotilla/protocol';
 import { type AbortKind, FetchAbort } from './fetch-errors.ts';
+import { IoWait, type RenderIoGate } from './io-wait.ts';
 
 /** Sub-requests of one render in flight at once; more wait for a free slot. */
 export const MAX_CONCURRENT_FETCHES = 6;
@@ -22,6 +23,8 @@ export interface FetchScopeOptions {
    * {@link BackendFetcher.withOverrides}. @default the declared backends
    */
   backends?: Readonly<Record<string, string>> | undefined;
+  /** Told when the render only waits on its `fetch` calls, and when one answers. @default none */
+  io?: RenderIoGate | undefined;
 }
 
 /** The sub-requests of one render. */
@@ -52,6 +55,8 @@ export class RenderScope implements FetchScope {
   readonly onRequest: ((backend: string, outcome: string) => void) | undefined;
   /** What this render's `fetch` may reach: name → normalized origin. */
   readonly backends: Readonly<Record<string, string>>;
+  /** The render's calls in flight, for its {@link RenderIoGate}. */
+  readonly io: IoWait;
   readonly #release: (scope: RenderScope) => void;
 
   constructor(
@@ -63,6 +68,7 @@ export class RenderScope implements FetchScope {
     this.backends = backends;
     this.#incomingTraceparent = options.traceparent;
     this.onRequest = options.onRequest;
+    this.io = new IoWait(options.io);
     this.#release = release;
   }
 

@@ -1,6 +1,7 @@
 export { UNDECLARED_BACKEND } from './backend-fetch.ts';
 export { CompileCache } from './compile-cache.ts';
 export { guestPreludeSource, useGuestPreludeSource } from './guest-code.ts';
+export type { RenderIoGate } from './io-wait.ts';
 export { type DeploymentSource, IsolateCache, type IsolateCacheStats } from './isolate-cache.ts';
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 export type { SandboxRequest, SandboxResponse } from './marshal.ts';

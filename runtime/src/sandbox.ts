@@ -15,6 +15,7 @@ import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
+import type { RenderIoGate } from './io-wait.ts';
 import { type FailRender, type KillReason, LimitGuard, processCpuMs, used } from './limit-guard.ts';
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 import {
@@ -88,6 +89,14 @@ export interface RenderOptions {
    * @example { api: 'https://staging-api.shop.example' }
    */
   backends?: Record<string, string>;
+  /**
+   * Told when the render only waits on backend `fetch` calls (no guest code
+   * of it runs) and awaited before the guest's continuation of an answered
+   * call runs: the caller's CPU slot for the render may serve another
+   * render meanwhile. See `runtime/README.md`, "Backend fetch".
+   * @default none (the render holds whatever the caller gave it throughout)
+   */
+  io?: RenderIoGate;
 }
 /**
  * Unhandled rejections one isolate logs (a bundle rejecting in a loop must
@@ -224,19 +233,32 @@ export class DeploymentIsolate {
    */
   startFetch(id: number, owner: string, init: BackendFetchInit): void {
     if (this.#disposed || typeof id !== 'number' || typeof owner !== 'string') return;
-    void this.#backend.fetch(owner, init).then((result) => {
-      if (result === undefined || this.disposed) return;
-      this.#guard.enterGuest(
-        this.#survive(
-          this.#async(
-            this.#guest.deliverFetch.apply(undefined, [id, result], {
-              arguments: { copy: true },
-              timeout: this.limits.wallMs,
-            }),
-          ),
-          owner,
+    const io = this.#backend.ioOf(owner);
+    io?.started();
+    void this.#backend.fetch(owner, init).then(async (result) => {
+      if (result === undefined || this.disposed) {
+        io?.dropped();
+        return;
+      }
+      // The continuation is CPU work: it waits for the render's slot first.
+      await io?.answered();
+      if (this.disposed) {
+        io?.delivered();
+        return;
+      }
+      const delivery = this.#survive(
+        this.#async(
+          this.#guest.deliverFetch.apply(undefined, [id, result], {
+            arguments: { copy: true },
+            timeout: this.limits.wallMs,
+          }),
         ),
-        'code that ran after a fetch answered',
+        owner,
+      );
+      this.#guard.enterGuest(delivery, 'code that ran after a fetch answered');
+      void delivery.then(
+        () => io?.delivered(),
+        () => io?.delivered(),
       );
     });
   }
@@ -362,6 +384,7 @@ export class DeploymentIsolate {
       traceparent: options.traceparent,
       onRequest: options.onBackendRequest,
       backends,
+      io: options.io,
     });
     // Never synchronously into an isolate that may be running on a pool
     // thread: the call would wait for that run, blocking this thread (and

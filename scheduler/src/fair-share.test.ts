@@ -47,6 +47,24 @@ describe('FairShare', () => {
     expect(fair.queued).toBe(0);
   });
 
+  it('lets an app past its CPU share borrow in-flight slots while the CPU and in-flight reserves stay free', () => {
+    const fair = new FairShare({ reserve: 0.25 });
+    // 2 CPU slots (1 reserved), 8 in flight (2 reserved); b has a render in flight.
+    fair.begin('b');
+    fair.begin('a');
+    // a holds its CPU share (1); its renders wait on I/O, nothing runs: it may borrow.
+    expect(fair.mayStart('a', 2, 0, { slots: 8, inFlight: 2 })).toBe(true);
+    // Not while a render runs (the CPU reserve) …
+    expect(fair.mayStart('a', 2, 1, { slots: 8, inFlight: 2 })).toBe(false);
+    // … nor past the in-flight bound less its reserve (waiting renders count).
+    expect(fair.mayStart('a', 2, 0, { slots: 8, inFlight: 5 })).toBe(true);
+    expect(fair.mayStart('a', 2, 0, { slots: 8, inFlight: 6 })).toBe(false);
+    // b, under its share, starts whatever a holds.
+    expect(fair.mayStart('b', 2, 1, { slots: 8, inFlight: 6 })).toBe(false);
+    fair.end('b');
+    expect(fair.mayStart('b', 2, 1, { slots: 8, inFlight: 6 })).toBe(true);
+  });
+
   it('lets an app borrow idle slots beyond its share while no other app waits', () => {
     const fair = new FairShare({ reserve: 0.25 });
     fair.begin('b');

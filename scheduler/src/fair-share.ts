@@ -112,15 +112,27 @@ export class FairShare {
   }
 
   /**
-   * Whether `app` may start one more render now, given the region's
-   * `capacity` and the renders in flight on it (`regionInFlight`, every
+   * Whether `app` may start one more render now, given the region's CPU
+   * slots (`capacity`) and the renders holding one (`regionRunning`, every
    * scheduler's): within its share always; beyond it only while no other
    * app under its share waits, and the reserve stays free.
+   *
+   * With `io` (the region's in-flight bound and renders in flight, waiting
+   * on backend I/O or not), renders only waiting on I/O hold no CPU slot:
+   * an app may borrow past its share while the CPU reserve stays free and
+   * the region's in-flight renders, its waiting ones included, leave the
+   * same reserve of the in-flight bound free.
    */
-  mayStart(app: string, capacity: number, regionInFlight: number): boolean {
+  mayStart(
+    app: string,
+    capacity: number,
+    regionRunning: number,
+    io?: { slots: number; inFlight: number },
+  ): boolean {
     if (this.inFlight(app) < this.share(app, capacity)) return true;
     if (this.othersWaiting(app, capacity)) return false;
-    return regionInFlight + 1 <= capacity - this.reservedSlots(capacity);
+    if (regionRunning + 1 > capacity - this.reservedSlots(capacity)) return false;
+    return io === undefined || io.inFlight + 1 <= io.slots - this.reservedSlots(io.slots);
   }
 
   /** Whether `app` may queue one more miss: its share of `maxQueue` (all of it when alone). */

@@ -359,7 +359,8 @@ export class Scheduler {
         const allowed = this.#fair.mayStart(
           app,
           this.#workers.capacity(),
-          this.#workers.inFlight(),
+          this.#workers.running(),
+          { slots: this.#workers.ioSlots(), inFlight: this.#workers.inFlight() },
         );
         const workerId = allowed ? this.#workers.pick(req.deploymentId, tried, true) : undefined;
         if (workerId === undefined) {

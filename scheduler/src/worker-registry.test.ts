@@ -23,6 +23,33 @@ function registry(staleAfterMs = 3000) {
 }
 
 describe('WorkerRegistry.pick', () => {
+  it('counts renders waiting on I/O as holding no CPU slot, up to the in-flight bound', () => {
+    const { reg } = registry();
+    // One CPU slot, four renders in flight at most: the three this scheduler sent wait on a backend.
+    reg.update(hb('w', { capacity: 1, ioSlots: 4, warm: ['dep'] }));
+    for (let i = 0; i < 3; i++) reg.begin('w');
+    reg.update(hb('w', { capacity: 1, ioSlots: 4, inFlight: 3, ioWaiting: 3, warm: ['dep'] }));
+    expect(reg.pick('dep', none, true)).toBe('w');
+    expect(reg.running()).toBe(0);
+    expect(reg.ioSlots()).toBe(4);
+    reg.begin('w');
+    // The render just sent runs (until a load update says otherwise): the slot is taken.
+    expect(reg.running()).toBe(1);
+    expect(reg.pick('dep', none, true)).toBeUndefined();
+    // Its load update: it waits too, but the in-flight bound (4) is reached.
+    reg.update(hb('w', { capacity: 1, ioSlots: 4, inFlight: 4, ioWaiting: 4, warm: ['dep'] }));
+    expect(reg.running()).toBe(0);
+    expect(reg.pick('dep', none, true)).toBeUndefined();
+  });
+
+  it('treats a worker without ioWaiting/ioSlots (an older one) as every render holding a slot', () => {
+    const { reg } = registry();
+    reg.update(hb('old', { capacity: 2, inFlight: 2, warm: ['dep'] }));
+    expect(reg.pick('dep', none, true)).toBeUndefined();
+    expect(reg.ioSlots()).toBe(2);
+    expect(reg.running()).toBe(2);
+  });
+
   it('returns undefined when no worker is known', () => {
     expect(registry().reg.pick('dep', none)).toBeUndefined();
   });

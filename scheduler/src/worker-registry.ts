@@ -1,5 +1,10 @@
 import { type Heartbeat, isLost } from '@flotilla/protocol';
 
+/** A worker's in-flight bound: its CPU slots when it heartbeats none (an older worker). */
+function ioSlotsOf(w: Heartbeat): number {
+  return Math.max(w.capacity, w.ioSlots ?? w.capacity);
+}
+
 interface Entry {
   heartbeat: Heartbeat;
   lastSeen: number;
@@ -75,9 +80,30 @@ export class WorkerRegistry {
     return out;
   }
 
-  /** Load of `w` once one more render is sent to it, relative to its capacity (≤ 1: has room). */
+  /**
+   * Load of `w` once one more render is sent to it (≤ 1: has room): the
+   * greater of its renders running (holding a CPU slot) relative to its CPU
+   * slots, and its renders in flight relative to its in-flight bound. A
+   * render only waiting on backend I/O holds no CPU slot, so a worker whose
+   * renders wait on a slow backend has CPU room for others.
+   */
   #load(w: Heartbeat): number {
-    return (this.#inFlightOf(w) + 1) / Math.max(1, w.capacity);
+    const inFlight = this.#inFlightOf(w);
+    const running = Math.max(0, inFlight - this.#ioWaitingOf(w));
+    return Math.max(
+      (running + 1) / Math.max(1, w.capacity),
+      (inFlight + 1) / Math.max(1, ioSlotsOf(w)),
+    );
+  }
+
+  /**
+   * Renders on `w` waiting on I/O now, as its last heartbeat or load update
+   * said (at most those in flight). A render that answered since most
+   * likely ran its continuation first (not waiting); the worker's next load
+   * update, within `loadUpdateMs` of a render ending, corrects the rest.
+   */
+  #ioWaitingOf(w: Heartbeat): number {
+    return Math.min(w.ioWaiting ?? 0, this.#inFlightOf(w));
   }
 
   /**
@@ -130,14 +156,27 @@ export class WorkerRegistry {
     return best;
   }
 
-  /** Renders the live workers take at once, summed. */
+  /** CPU slots of the live workers, summed. */
   capacity(): number {
     return this.live().reduce((sum, w) => sum + w.capacity, 0);
+  }
+
+  /** Renders the live workers hold in flight at once (running or waiting on I/O), summed. */
+  ioSlots(): number {
+    return this.live().reduce((sum, w) => sum + ioSlotsOf(w), 0);
   }
 
   /** Renders in flight on the live workers (as heartbeated, or as sent by this scheduler). */
   inFlight(): number {
     return this.live().reduce((sum, w) => sum + this.#inFlightOf(w), 0);
+  }
+
+  /** Renders holding a CPU slot on the live workers: in flight less those only waiting on I/O. */
+  running(): number {
+    return this.live().reduce(
+      (sum, w) => sum + Math.max(0, this.#inFlightOf(w) - this.#ioWaitingOf(w)),
+      0,
+    );
   }
 
   /** Counts a request sent to `workerId` until {@link WorkerRegistry.settle}. */

@@ -12,7 +12,9 @@ export const workerMetrics = metricSet((registers) => ({
   coldStarts:       counter(registers, 'flotilla_worker_cold_starts_total', ['deployment'], 'Isolates created to serve a deployment that was not warm on the thread.'),
   backendRequests:  counter(registers, 'flotilla_worker_backend_requests_total', ['deployment', 'backend', 'outcome'], 'Backend fetch calls made by renders, by deployment, declared backend ("(undeclared)" when refused before reaching one) and outcome (status class such as 2xx, or refused, limit, deadline, aborted, too_large, redirect, network, error).'),
   inFlight:         gauge(registers, 'flotilla_worker_in_flight', ['worker'], 'Renders running or queued in the worker process.'),
-  capacity:         gauge(registers, 'flotilla_worker_capacity', ['worker'], 'Renders the worker process runs at once (threads × tasks per thread).'),
+  capacity:         gauge(registers, 'flotilla_worker_capacity', ['worker'], 'CPU slots of the worker process: renders running guest code at once (threads × tasks per thread).'),
+  ioSlots:          gauge(registers, 'flotilla_worker_io_slots', ['worker'], 'Renders the worker process holds in flight at once, running or waiting on backend I/O (--io-slots).'),
+  ioWaiting:        gauge(registers, 'flotilla_worker_io_waiting', ['worker'], 'Renders of the worker process that only wait on backend fetch calls now (they hold no CPU slot).'),
 }));
 
 /** Metrics of the worker processes ({@link workerMetrics}). */

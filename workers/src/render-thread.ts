@@ -14,9 +14,11 @@ import {
   useGuestPreludeSource,
 } from '@flotilla/runtime';
 import { Piscina } from 'piscina';
+import { CpuSlots, RenderSlot } from './cpu-slots.ts';
 import type {
   AppConsoleLine,
   BackendRequestCount,
+  IoWaitReport,
   RenderTask,
   RenderTaskResult,
   RenderThreadData,
@@ -30,6 +32,19 @@ if (data?.prelude) useGuestPreludeSource(data.prelude);
 // one format), with the trace id of the render that wrote them.
 const appLog = data?.appLogChannel ? new BroadcastChannel(data.appLogChannel) : undefined;
 appLog?.unref();
+// Renders that run guest code hold one of the thread's CPU slots; those only
+// waiting on backend I/O hold none, and the worker process is told how many
+// wait (it heartbeats the figure to the schedulers).
+const cpuSlots = new CpuSlots(data?.cpuSlots ?? Number.MAX_SAFE_INTEGER);
+const ioReports = data?.ioChannel ? new BroadcastChannel(data.ioChannel) : undefined;
+ioReports?.unref();
+let ioWaiting = 0;
+function onIoWaiting(waiting: boolean): void {
+  ioWaiting += waiting ? 1 : -1;
+  const report: IoWaitReport = { threadId, waiting: ioWaiting };
+  ioReports?.postMessage(report);
+}
+
 /** Trace id of each render in flight on this thread, by request id. */
 const traceIds = new Map<string, string>();
 
@@ -103,6 +118,8 @@ function threadState(
 }
 
 export default async function render(task: RenderTask): Promise<RenderTaskResult> {
+  const slot = new RenderSlot(cpuSlots, onIoWaiting);
+  await slot.acquire();
   const started = now();
   const timings: Record<string, number> = { queue: Math.max(0, started - task.queuedAt) };
   let cold = false;
@@ -164,6 +181,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...(task.traceparent ? { traceparent: task.traceparent } : {}),
       ...perRender,
       onBackendRequest,
+      io: { waiting: () => slot.waiting(), resume: () => slot.acquire() },
     });
     timings.render = now() - renderStart;
     // The body's buffer is the thread's own: hand it over instead of copying it.
@@ -185,6 +203,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...threadState(cold, loaded, fetches),
     };
   } finally {
+    slot.end();
     traceIds.delete(task.requestId);
   }
 }

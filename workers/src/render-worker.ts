@@ -20,6 +20,7 @@ import {
   fromWireError,
   InvalidOptionError,
   isSubjectToken,
+  nonNegativeInt,
   positiveInt,
   regionSubjects,
   required,
@@ -37,7 +38,12 @@ import type { Subscription, Transport } from '@flotilla/transport';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
+import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerMetrics } from './metrics.ts';
+import type { RenderWorkerOptions } from './render-worker-options.ts';
+
+export type { RenderWorkerOptions };
+
 import type {
   AppConsoleLine,
   BackendRequestCount,
@@ -45,57 +51,6 @@ import type {
   RenderTaskResult,
   RenderThreadData,
 } from './task.ts';
-
-/** Options of {@link RenderWorker}. */
-export interface RenderWorkerOptions {
-  /** Transport to the region (NATS, or in-process for `flotilla start`). */
-  transport: Transport;
-  /** Region this worker serves, e.g. `us-east`. */
-  region: string;
-  /** Where deployments' bundles are read from. */
-  bundles: BundleStore;
-  /**
-   * Unique id of this worker process in the region.
-   * @default `w-` + 8 random hex characters
-   */
-  workerId?: string;
-  /**
-   * piscina threads, each holding its own isolates.
-   * @default os.availableParallelism()
-   */
-  threads?: number;
-  /**
-   * Renders a thread runs at once (they interleave while awaiting the host).
-   * @default 4
-   */
-  tasksPerThread?: number;
-  /**
-   * Heartbeat interval in ms.
-   * @default 1000
-   */
-  heartbeatIntervalMs?: number;
-  /**
-   * Limits every render is held to, each unset one at the runtime's default
-   * (`DEFAULT_LIMITS`). They may be above the defaults. They are the
-   * ceiling: a deployment whose manifest asks for lower `limits` gets those,
-   * one asking for more gets these.
-   * @example { cpuMs: 2000, heapMb: 256 }
-   */
-  limits?: Partial<SandboxLimits>;
-  /** prom-client registry for the worker metrics. @default a private Registry */
-  registry?: Registry;
-  /** Structured log sink for the worker's own lines (`{ msg, … }`). @default no logging */
-  log?: LogFn;
-  /**
-   * Receives the bundles' `console.*` lines, as `{ msg, level, source: 'app',
-   * worker, deployment, requestId, traceId }` (`level`: `debug`, `info` for
-   * `console.log`/`info`, `warn`, `error`). Kept apart from `log`: what a
-   * tenant prints is its own (it may print its own secrets); the fleet sends
-   * both to one logger.
-   * @default discard
-   */
-  appLog?: LogFn;
-}
 
 /** The log level of each `console.*` method. */
 const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
@@ -171,12 +126,17 @@ export class RenderWorker {
   readonly workerId: string;
   readonly region: string;
   readonly capacity: number;
+  /** Renders in flight at once, running or waiting on I/O ({@link RenderWorkerOptions.ioSlots}). */
+  readonly ioSlots: number;
   readonly #transport: Transport;
   readonly #bundles: BundleStore;
   readonly #subjects: RegionSubjects;
   readonly #threads: number;
   readonly #tasksPerThread: number;
   readonly #heartbeatMs: number;
+  readonly #loadUpdateMs: number;
+  /** Renders only waiting on backend I/O, and the load updates they call for. */
+  #io: IoLoad | undefined;
   readonly #limits: SandboxLimits;
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
@@ -207,6 +167,14 @@ export class RenderWorker {
     this.#heartbeatMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
     this.#limits = operatorLimits(options.limits);
     this.capacity = this.#threads * this.#tasksPerThread;
+    this.ioSlots = positiveInt('ioSlots', options.ioSlots, 4 * this.capacity);
+    if (this.ioSlots < this.capacity) {
+      throw new InvalidOptionError(
+        'ioSlots',
+        `must be at least threads × tasksPerThread (${this.capacity}), got ${this.ioSlots}`,
+      );
+    }
+    this.#loadUpdateMs = nonNegativeInt('loadUpdateMs', options.loadUpdateMs, 50);
     this.#metrics = workerMetrics(options.registry ?? new Registry());
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
@@ -215,6 +183,11 @@ export class RenderWorker {
   /** Renders running or queued now. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Of {@link inFlight}, the renders that only wait on backend I/O now (they hold no CPU slot). */
+  get ioWaiting(): number {
+    return this.#io?.waiting ?? 0;
   }
 
   /** True once {@link RenderWorker.drain} was called. */
@@ -243,14 +216,25 @@ export class RenderWorker {
       this.#appLogChannel.onmessage = (event) => this.#logAppLine(event.data as AppConsoleLine);
       this.#appLogChannel.unref();
     }
+    // Threads report their renders waiting on I/O to it.
+    this.#io = new IoLoad(
+      this.workerId,
+      this.#loadUpdateMs,
+      (waiting) => this.#metrics.ioWaiting.set({ worker: this.workerId }, waiting),
+      () => this.#sendHeartbeat(),
+    );
     this.#pool = new Piscina<RenderTask, RenderTaskResult>({
       filename: THREAD_FILE,
       minThreads: this.#threads,
       maxThreads: this.#threads,
-      concurrentTasksPerWorker: this.#tasksPerThread,
+      // A thread takes its share of the renders in flight; its CPU slots
+      // (tasksPerThread) bound those running guest code (see cpu-slots.ts).
+      concurrentTasksPerWorker: Math.ceil(this.ioSlots / this.#threads),
       workerData: {
         limits,
         prelude: guestPreludeSource(),
+        cpuSlots: this.#tasksPerThread,
+        ioChannel: this.#io.channel,
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -259,6 +243,8 @@ export class RenderWorker {
       atomics: 'async',
     });
     this.#metrics.capacity.set({ worker: this.workerId }, this.capacity);
+    this.#metrics.ioSlots.set({ worker: this.workerId }, this.ioSlots);
+    this.#metrics.ioWaiting.set({ worker: this.workerId }, 0);
     this.#metrics.inFlight.set({ worker: this.workerId }, 0);
     this.#sub = this.#transport.serve(this.#subjects.workerRender(this.workerId), (msg) =>
       this.#handle(msg),
@@ -382,6 +368,8 @@ export class RenderWorker {
       workerId: this.workerId,
       inFlight: this.#inFlight,
       capacity: this.capacity,
+      ioWaiting: Math.min(this.ioWaiting, this.#inFlight),
+      ioSlots: this.ioSlots,
       warm: this.warm(),
       draining: this.#draining,
       intervalMs: this.#heartbeatMs,
@@ -391,6 +379,7 @@ export class RenderWorker {
   }
 
   #sendHeartbeat(): void {
+    this.#io?.sent();
     this.#transport.publish(this.#subjects.heartbeat, encodeHeartbeat(this.heartbeat()));
   }
 
@@ -404,12 +393,12 @@ export class RenderWorker {
       if (this.#draining) {
         throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
       }
-      // Schedulers keep within capacity; several at once may overshoot a little,
+      // Schedulers keep within ioSlots; several at once may overshoot a little,
       // never this much: refuse rather than queue without bound.
-      if (this.#inFlight > 4 * this.capacity) {
+      if (this.#inFlight > 2 * this.ioSlots) {
         throw new FlotillaError(
           'FLOTILLA_ERR_OVERLOADED',
-          `worker ${this.workerId} has ${this.#inFlight - 1} renders for ${this.capacity} slots`,
+          `worker ${this.workerId} has ${this.#inFlight - 1} renders in flight for ${this.ioSlots} slots`,
         );
       }
       const req = decodeRenderRequest(msg);
@@ -467,6 +456,10 @@ export class RenderWorker {
     } finally {
       this.#inFlight--;
       this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
+      // With renders waiting on I/O, the schedulers cannot tell whether the
+      // render that ended held a CPU slot: tell them (otherwise one that ended
+      // after its continuation counted as running until the next heartbeat).
+      if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
     }
     const outcome = result.ok ? 'ok' : result.error.code;
     this.#metrics.renders.inc({ deployment: deploymentId, outcome });
@@ -558,8 +551,10 @@ export class RenderWorker {
       this.#sendHeartbeat();
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
+      this.#io?.stop();
       await this.#pool?.close();
       this.#appLogChannel?.close();
+      this.#io?.close();
       this.#log({ msg: 'worker drained', worker: this.workerId });
     })();
     return this.#drained;

@@ -60,6 +60,20 @@ export interface RenderThreadData {
    * they are discarded.
    */
   appLogChannel?: string;
+  /**
+   * CPU slots of the thread: renders running guest code at once (the
+   * worker's `tasksPerThread`). Renders waiting on backend I/O hold none.
+   * @default unbounded
+   */
+  cpuSlots?: number;
+  /** Name of the `BroadcastChannel` the thread posts its {@link IoWaitReport}s to. Absent: none. */
+  ioChannel?: string;
+}
+
+/** How many renders of one thread only wait on backend I/O now, posted on each change. */
+export interface IoWaitReport {
+  threadId: number;
+  waiting: number;
 }
 
 /** One line a bundle wrote with `console.*`, as a render thread posts it. */

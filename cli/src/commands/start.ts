@@ -207,6 +207,7 @@ export function parseStartArgs(
     ...(v['tasks-per-thread'] !== undefined
       ? { tasksPerThread: positive('tasks-per-thread') }
       : {}),
+    ...(v['io-slots'] !== undefined ? { ioSlots: positive('io-slots') } : {}),
     ...(v['timeout-ms'] !== undefined
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
@@ -238,7 +239,7 @@ function parse(args: string[]) {
       ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
       ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
       ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
-      ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'nice'),
+      ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
       ...stringOptions('autoscale', 'min-workers', 'max-workers'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),

@@ -36,7 +36,10 @@ Options:
   --preview-domain <d>  preview hosts <deployment-id>.<d>    (default: preview.localhost)
   --workers <n>         worker instances in the embedded fleet (default: 2)
   --threads <n>         piscina threads per worker  (default: 1 embedded, cores for a worker role)
-  --tasks-per-thread <n>  renders a worker thread runs at once; capacity = threads × this (default: 4)
+  --tasks-per-thread <n>  renders a worker thread runs guest code for at once; CPU slots = threads × this
+                        (default: 4)
+  --io-slots <n>        worker: renders in flight at once, running or awaiting backend fetch calls (those
+                        hold no CPU slot); at least the CPU slots (default: 4 × the CPU slots)
   --nice <n>            worker: nice value added to the worker process (0-19), so that renders never
                         delay shields, schedulers and NATS on the same machine (default: 5)
   --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)

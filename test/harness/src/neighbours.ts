@@ -7,8 +7,10 @@
  * Sized so that B has room by design: each worker thread runs one render
  * at a time (`--tasks-per-thread 1`), so a CPU-bound render of A never
  * shares a thread with B's; the scheduler's fair share keeps A off the
- * last slot. Attack kinds are entries of {@link NEIGHBOUR_ATTACKS}: another
- * kind is one more entry.
+ * last CPU slot. A's renders awaiting the backend hold no CPU slot, so A
+ * may hold more of them than the region has CPU slots (up to the workers'
+ * `--io-slots`, less the fair share's reserve). Attack kinds are entries of
+ * {@link NEIGHBOUR_ATTACKS}: another kind is one more entry.
  *
  * @module
  */
@@ -38,21 +40,33 @@ export interface NeighbourAttack {
   name: string;
   /** A's bundle; `backend` is the origin of the holding backend. */
   app(backend: string): NeighbourApp;
+  /** A's requests in flight during an attack, as a multiple of the region's CPU slots. @default 2 */
+  slotsMultiple?: number;
 }
+
+/** A bundle whose every render awaits the holding backend. */
+const slowBackendApp = (name: string, backend: string): NeighbourApp => ({
+  name,
+  backends: { api: backend },
+  code: `Flotilla.serve(async () => {
+    const res = await fetch('backend://api/hold');
+    return new Response('a ' + (await res.text()));
+  });`,
+});
 
 /** Attacks by app A: each is a bundle served at `/<name>/`. */
 export const NEIGHBOUR_ATTACKS: readonly NeighbourAttack[] = [
   {
     // Each render awaits a backend that holds its answer for seconds.
     name: 'slow-backend',
-    app: (backend) => ({
-      name: 'neighbour-a-slow',
-      backends: { api: backend },
-      code: `Flotilla.serve(async () => {
-        const res = await fetch('backend://api/hold');
-        return new Response('a ' + (await res.text()));
-      });`,
-    }),
+    app: (backend) => slowBackendApp('neighbour-a-slow', backend),
+  },
+  {
+    // As slow-backend, with 4× the region's CPU slots in flight: renders
+    // that only await the backend must not take CPU slots from B.
+    name: 'slow-backend-flood',
+    app: (backend) => slowBackendApp('neighbour-a-flood', backend),
+    slotsMultiple: 4,
   },
   {
     // Each render spins until its CPU limit disposes the isolate.
@@ -225,7 +239,7 @@ export interface MeasureOptions {
   bPath: string;
   /** Path prefix of A's requests. */
   aPath: string;
-  /** A's requests in flight during an attack: twice the region's slots. */
+  /** A's requests in flight during an attack (a multiple of the region's CPU slots). */
   concurrency: number;
   /** Baseline and attack windows, alternated: a change in the machine's load hits both. */
   rounds: number;
@@ -250,6 +264,8 @@ export interface NeighbourMeasurement {
   attackStatuses: StatusCounts;
   /** A's requests sent, all windows together. */
   attackSent: number;
+  /** Most renders A held at once while B was sampled under attack (polled). */
+  peakInFlightOfA: number;
 }
 
 /**
@@ -262,6 +278,7 @@ export async function measureNeighbours(o: MeasureOptions): Promise<NeighbourMea
   const under: Samples = { ms: [], errors: [] };
   const attackStatuses: StatusCounts = {};
   let attackSent = 0;
+  let peakInFlightOfA = 0;
   const pause = () => new Promise((r) => setTimeout(r, 20));
   for (
     let round = 0;
@@ -278,12 +295,22 @@ export async function measureNeighbours(o: MeasureOptions): Promise<NeighbourMea
         intervalMs: 20,
         message: `A (${o.aPath}) never got a slot`,
       });
+      let sampling = true;
+      const polling = (async () => {
+        while (sampling) {
+          peakInFlightOfA = Math.max(peakInFlightOfA, await o.inFlightOfA());
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
       const attacked = await sample(
         o.shieldUrl,
         `${o.bPath}attack-${round}-`,
         o.perRound,
         o.windowMs,
-      );
+      ).finally(() => {
+        sampling = false;
+      });
+      await polling;
       under.ms.push(...attacked.ms);
       under.errors.push(...attacked.errors);
     } finally {
@@ -306,5 +333,5 @@ export async function measureNeighbours(o: MeasureOptions): Promise<NeighbourMea
       await pause();
     }
   }
-  return { baseline, under, attackStatuses, attackSent };
+  return { baseline, under, attackStatuses, attackSent, peakInFlightOfA };
 }
