@@ -9,13 +9,11 @@ import type ivm from 'isolated-vm';
 import { BackendFetcher } from './backend-fetch.ts';
 import type { BackendFetchInit } from './backend-request.ts';
 import { type LoadedIsolate, loadIsolate } from './bundle-loader.ts';
-import type { CompileCache } from './compile-cache.ts';
 import type { GuestLogEntry } from './console-capture.ts';
 import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
-import type { RenderIoGate } from './io-wait.ts';
 import { type FailRender, type KillReason, LimitGuard, processCpuMs, used } from './limit-guard.ts';
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 import {
@@ -25,84 +23,11 @@ import {
   type SandboxResponse,
   toResponse,
 } from './marshal.ts';
+import { RejectionLog } from './rejection-log.ts';
+import type { LoadOptions, RenderOptions } from './sandbox-options.ts';
 import { SyncPolicy } from './sync-policy.ts';
 
-/** Options of {@link DeploymentIsolate.load}. */
-export interface LoadOptions {
-  /** The immutable deployment this isolate serves. */
-  deploymentId: string;
-  /** The bundle script. */
-  code: string;
-  /** Content hash of `code`; keys the compile cache. */
-  bundleHash: string;
-  /** Limits the deployment asks for; clamped to `ceiling`. */
-  limits?: Partial<SandboxLimits>;
-  /** The operator's limits. @default DEFAULT_LIMITS */
-  ceiling?: SandboxLimits;
-  /** Compile cache shared by the isolates of this thread. */
-  compileCache?: CompileCache;
-  /** Receives the bundle's `console.*` output. @default discard */
-  log?: (entry: GuestLogEntry) => void;
-  /**
-   * Backends the bundle may `fetch` (name → origin URL, from the manifest):
-   * `fetch('backend://api/p')` or a URL at a declared origin; anything else
-   * is refused. Their names are fixed for the isolate's life; a render may
-   * re-point them ({@link RenderOptions.backends}). See `runtime/README.md`,
-   * "Backend fetch". @default none
-   */
-  backends?: Record<string, string>;
-}
-
-/** Options of {@link DeploymentIsolate.render}. */
-export interface RenderOptions {
-  /** Epoch ms past which the caller stops waiting (`FLOTILLA_ERR_DEADLINE`). */
-  deadline?: number;
-  /** The request's id, for log lines and to attribute `fetch` calls. @default a per-isolate counter */
-  requestId?: string;
-  /**
-   * The render's W3C `traceparent`: backend sub-requests carry its trace id
-   * with a span id of their own. Absent or invalid: the render starts a trace.
-   */
-  traceparent?: string;
-  /**
-   * Called once per backend `fetch` call the render made, with the backend
-   * name (or `(undeclared)`) and the outcome: a status class (`2xx`…`5xx`)
-   * or `refused`, `limit`, `deadline`, `aborted`, `too_large`, `redirect`,
-   * `network`, `error`. All calls are reported before `render` settles.
-   */
-  onBackendRequest?: (backend: string, outcome: string) => void;
-  /**
-   * The environment variables (and secrets) the handler gets as its second
-   * argument, `handler(request, env)`: a fresh frozen object per render, so
-   * no render sees another's. Values must be strings.
-   * @default {} (an empty object)
-   * @example { API_KEY: 'k-123', REGION: 'eu' }
-   */
-  env?: Record<string, string>;
-  /**
-   * Backends re-pointed for this render (name → origin URL), e.g. the
-   * environment's origins: each name must be one the isolate was loaded with
-   * ({@link LoadOptions.backends}), names left out keep their declared origin.
-   * Origins are validated as at load. An undeclared name is refused with
-   * `FLOTILLA_ERR_INVALID_OPTION` naming `backends.<name>`.
-   * @default the declared backends
-   * @example { api: 'https://staging-api.shop.example' }
-   */
-  backends?: Record<string, string>;
-  /**
-   * Told when the render only waits on backend `fetch` calls (no guest code
-   * of it runs) and awaited before the guest's continuation of an answered
-   * call runs: the caller's CPU slot for the render may serve another
-   * render meanwhile. See `runtime/README.md`, "Backend fetch".
-   * @default none (the render holds whatever the caller gave it throughout)
-   */
-  io?: RenderIoGate;
-}
-/**
- * Unhandled rejections one isolate logs (a bundle rejecting in a loop must
- * not flood the worker's log); the rest are still survived, silently.
- */
-const MAX_REJECTION_LINES = 1000;
+export type { LoadOptions, RenderOptions } from './sandbox-options.ts';
 
 /** Builds the error of a bad per-render option (`env.<name>`, `backends.<name>`). */
 const invalidOption = (option: string, problem: string) => new InvalidOptionError(option, problem);
@@ -135,8 +60,7 @@ export class DeploymentIsolate {
   #forget: number[] = [];
   /** The request that set each pending guest timer, for what its callback logs. */
   readonly #timerOwners = new Map<number, string>();
-  /** Unhandled rejections logged by this isolate (bounded: see MAX_REJECTION_LINES). */
-  #rejectionsLogged = 0;
+  readonly #rejections: RejectionLog;
   #renders = 0;
   /** CPU (ms) of the last render that completed synchronously, this thread's. */
   #lastSyncCpuMs = 0;
@@ -163,6 +87,7 @@ export class DeploymentIsolate {
     this.#refs = loaded.refs;
     this.#backend = backend;
     this.#log = options.log;
+    this.#rejections = new RejectionLog(options.deploymentId, options.log);
     this.#guard = new LimitGuard({
       isolate: loaded.isolate,
       deploymentId: options.deploymentId,
@@ -594,19 +519,7 @@ export class DeploymentIsolate {
     if (err instanceof FlotillaError || this.disposed || !this.#guard.isRejection(err)) {
       return false;
     }
-    if (this.#rejectionsLogged++ >= MAX_REJECTION_LINES) return true;
-    let reason: string;
-    try {
-      reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    } catch {
-      reason = 'an unprintable value';
-    }
-    this.#log?.({
-      level: 'error',
-      message: `Unhandled promise rejection: ${reason}`.slice(0, 8192),
-      deploymentId: this.deploymentId,
-      requestId: requestId || undefined,
-    });
+    this.#rejections.note(err, requestId);
     return true;
   }
 
