@@ -1,34 +1,11 @@
-/**
- * Neighbours: what app A's attack costs app B. A real nats-server and one
- * scheduler, two workers (one thread, one render at a time each: 2 slots)
- * and one shield as separate OS processes. App B (a cheap render, no cache)
- * is sent one request at a time; app A keeps twice the region's slots in
- * flight, for each attack kind of the neighbours suite (renders awaiting a
- * backend that holds them for seconds; CPU bombs).
- *
- * Baseline, same run: B's p99 with A idle, in windows alternating with the
- * attacked ones (`measureNeighbours` of the test harness), so that a change
- * in the machine's load weighs on both. Ratio = B's p99 under attack ÷ B's
- * baseline p99 (the neighbours suite holds it ≤ 2).
- *
- * Run: node bench/src/run-all.ts neighbours
- * Env: BENCH_NEIGHBOURS_ROUNDS (alternated windows, default 8),
- *      BENCH_NEIGHBOURS_WINDOW_MS (each window's length, default 2500).
- *
- * @module
- */
-import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { connectNats } from '@flotilla/fleet';
-import { type Fleet, metricValue, startFleet } from '@flotilla/test-harness';
+import { type Fleet, metricValue, publishBundle, startFleet } from '@flotilla/test-harness';
 import {
   type HoldingBackend,
   measureNeighbours,
   NEIGHBOUR_ATTACKS,
   NEIGHBOUR_B,
-  type NeighbourApp,
   quantile,
   sample,
   startHoldingBackend,
@@ -42,38 +19,6 @@ const WINDOW_MS = Number(process.env.BENCH_NEIGHBOURS_WINDOW_MS) || 2500;
 /** 2 workers × 1 thread × 1 render per thread. */
 const SLOTS = 2;
 const HOLD_MS = 4000;
-
-/** Publishes `app` (a hand-written bundle, one catch-all render route) as its `production`. */
-async function publishApp(controlPlane: ControlPlane, dir: string, app: NeighbourApp) {
-  const out = join(dir, app.name);
-  await mkdir(out, { recursive: true });
-  const bundleHash = createHash('sha256').update(app.code).digest('hex');
-  const manifest = {
-    manifestVersion: 2,
-    name: app.name,
-    framework: 'none',
-    bundleHash,
-    bundleBytes: Buffer.byteLength(app.code),
-    contentHash: createHash('sha256')
-      .update(`${bundleHash}\n${JSON.stringify(app.backends ?? {})}`)
-      .digest('hex'),
-    builtAt: new Date().toISOString(),
-    routes: [
-      {
-        id: 0,
-        criteria: { path: '/:path*' },
-        fallback: false,
-        action: { kind: 'render' },
-        headerOps: [],
-      },
-    ],
-    backends: app.backends ?? {},
-    assets: [],
-  };
-  await writeFile(join(out, 'bundle.js'), app.code);
-  await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest));
-  await controlPlane.publish({ dir: out }, { env: 'production' });
-}
 
 /** Runs the bench; prints its table and `RESULT` line and resolves with the figures. */
 export async function main(): Promise<Record<string, unknown>> {
@@ -98,7 +43,7 @@ export async function main(): Promise<Record<string, unknown>> {
         const nc = await connectNats(natsUrl, 'bench-publisher');
         try {
           const controlPlane = new ControlPlane({ store: await JetStreamControlStore.open(nc) });
-          for (const app of apps) await publishApp(controlPlane, dir, app);
+          for (const app of apps) await publishBundle(controlPlane, dir, app);
         } finally {
           await nc.close();
         }

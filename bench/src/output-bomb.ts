@@ -1,27 +1,7 @@
-/**
- * Output bombs: what oversized responses cost a worker's memory. A
- * role-mode fleet (real nats-server, shield, scheduler, one worker with 2
- * threads, each its own process) serves an app whose render returns a
- * 50 MB body, five times the 10 MiB output cap. The bench measures the
- * worker's RSS (`/proc/<pid>/status`) after warm-up (its baseline), then
- * sends twenty such requests at once, three bursts in a row, sampling the
- * RSS every 20 ms: the peak above the baseline, and where it settles after
- * each burst, per attempt. Every attempt must answer `502
- * FLOTILLA_ERR_OUTPUT_LIMIT`. The target (issue 15): twenty concurrent
- * attempts raise the worker's RSS by no more than 64 MB (before the cap was
- * enforced inside the isolate: ~1 GB).
- *
- * Run: node bench/src/run-all.ts output-bomb
- *
- * @module
- */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { connectNats } from '@flotilla/fleet';
-import { type Fleet, type FleetPublisher, startFleet } from '@flotilla/test-harness';
+import { type Fleet, type FleetPublisher, publishBundle, startFleet } from '@flotilla/test-harness';
 import { runBench } from './bench-process.ts';
 import { printResult, round, table } from './stats.ts';
 
@@ -44,36 +24,7 @@ const publish: FleetPublisher = async (natsUrl, dir) => {
   const nc = await connectNats(natsUrl, 'bench-publisher');
   try {
     const controlPlane = new ControlPlane({ store: await JetStreamControlStore.open(nc) });
-    for (const app of APPS) {
-      const out = join(dir, app.name);
-      await mkdir(out, { recursive: true });
-      const bundleHash = createHash('sha256').update(app.code).digest('hex');
-      await writeFile(join(out, 'bundle.js'), app.code);
-      await writeFile(
-        join(out, 'manifest.json'),
-        JSON.stringify({
-          manifestVersion: 2,
-          name: app.name,
-          framework: 'none',
-          bundleHash,
-          bundleBytes: Buffer.byteLength(app.code),
-          contentHash: createHash('sha256').update(`${bundleHash}\n{}`).digest('hex'),
-          builtAt: new Date().toISOString(),
-          routes: [
-            {
-              id: 0,
-              criteria: { path: '/:path*' },
-              fallback: false,
-              action: { kind: 'render' },
-              headerOps: [],
-            },
-          ],
-          backends: {},
-          assets: [],
-        }),
-      );
-      await controlPlane.publish({ dir: out }, { env: 'production' });
-    }
+    for (const app of APPS) await publishBundle(controlPlane, dir, app);
   } finally {
     await nc.close();
   }

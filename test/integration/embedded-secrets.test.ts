@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePublicKey, sealSecret } from '@flotilla/deploy';
 import { type RunningFleet, startEmbedded } from '@flotilla/fleet';
+import { publishBundle } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publishBundle } from '../support/bundles.ts';
 
 const APP = {
   name: 'dev-vault',

@@ -8,13 +8,13 @@ import { PurgeResponder } from '@flotilla/shield';
 import {
   type CliResult,
   type NatsServerHandle,
+  publishBundle,
   runCli,
   startNatsServer,
 } from '@flotilla/test-harness';
 import { NatsTransport } from '@flotilla/transport';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { publishBundle } from '../support/bundles.ts';
 
 /**
  * `flotilla purge` over a real nats-server: shields (each on its own

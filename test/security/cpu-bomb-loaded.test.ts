@@ -10,6 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import type { TestBundle } from '@flotilla/test-harness';
 import {
   type Fleet,
   httpGet,
@@ -19,7 +20,6 @@ import {
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestBundle } from '../support/bundles.ts';
 import { fixtures } from '../support/control-plane.ts';
 
 /** The shield's deadline: 100 times the bombs' CPU limit, headroom for a crawling wall clock. */

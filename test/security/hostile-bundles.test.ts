@@ -5,6 +5,8 @@
  * offending request gets a clear error, every healthy request succeeds, the
  * worker process lives on, and its metrics count the failure.
  */
+
+import type { TestBundle } from '@flotilla/test-harness';
 import {
   type Fleet,
   freePort,
@@ -17,7 +19,6 @@ import {
   startFleet,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestBundle } from '../support/bundles.ts';
 import { fixtures } from '../support/control-plane.ts';
 
 /** Each probe tries to reach the host and reports what `process`/`require` look like from there. */

@@ -17,14 +17,15 @@ import {
   type CliResult,
   type Fleet,
   httpGet,
+  publishBundle,
   type RoleProcess,
   runCli,
   startFleet,
+  type TestBundle,
   waitFor,
 } from '@flotilla/test-harness';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publishBundle, type TestBundle } from '../support/bundles.ts';
 import { openControlPlane } from '../support/control-plane.ts';
 
 const SECRET = `s3cr3t-${randomUUID()}`;

@@ -11,8 +11,7 @@
  * @module
  */
 import type { ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
-import type { HttpReply } from '@flotilla/test-harness';
-import type { TestBundle } from './bundles.ts';
+import type { HttpReply, TestBundle } from '@flotilla/test-harness';
 
 /** A render route on `path`, with `cache` options when given. */
 function render(id: number, path: string, cache?: RouteCacheOptions): ManifestRoute {

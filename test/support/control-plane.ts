@@ -2,8 +2,8 @@ import { publishExamples } from '@flotilla/demo';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { startProductsApi } from '@flotilla/example-products-api';
 import type { FleetPublisher } from '@flotilla/test-harness';
+import { publishBundle, type TestBundle } from '@flotilla/test-harness';
 import { connect } from '@nats-io/transport-node';
-import { publishBundle, type TestBundle } from './bundles.ts';
 
 /** The control plane of a test's nats-server (JetStream on), as a publisher sees it. */
 export interface TestControlPlane {

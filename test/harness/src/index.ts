@@ -1,3 +1,4 @@
+export { type BundlePublisher, publishBundle, type TestBundle } from './bundles.ts';
 export {
   type Fleet,
   type FleetFixtures,

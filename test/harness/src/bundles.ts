@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ControlPlane } from '@flotilla/deploy';
 import type { Manifest, ManifestLimits, ManifestRoute } from '@flotilla/manifest';
+
+/** What {@link publishBundle} needs of a control plane (`ControlPlane` of `@flotilla/deploy`). */
+export interface BundlePublisher {
+  publish(
+    build: { dir: string },
+    options: { env: string },
+  ): Promise<{ deployment: { id: string } }>;
+}
 
 /** A hand-written bundle published as its own app, served at `/<name>/`. */
 export interface TestBundle {
@@ -45,7 +52,7 @@ const CATCH_ALL: ManifestRoute[] = [
  * Resolves with the deployment id.
  */
 export async function publishBundle(
-  controlPlane: ControlPlane,
+  controlPlane: BundlePublisher,
   dir: string,
   bundle: TestBundle,
 ): Promise<string> {
