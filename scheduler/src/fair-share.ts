@@ -83,8 +83,15 @@ export class FairShare {
 
   /** Apps with renders in flight or misses waiting, `app` included. */
   contenders(app: string): number {
-    const apps = new Set<string>([app, ...this.#inFlight.keys(), ...this.#queues.keys()]);
-    return apps.size;
+    const present = this.#inFlight.has(app) || this.#queues.has(app);
+    return this.#activeApps() + (present ? 0 : 1);
+  }
+
+  /** Apps with renders in flight or waiting here (counted, not collected: this runs per miss). */
+  #activeApps(): number {
+    let n = this.#inFlight.size;
+    for (const app of this.#queues.keys()) if (!this.#inFlight.has(app)) n++;
+    return n;
   }
 
   /** `app`'s fair share of `capacity` slots: the slots but the reserve, ÷ the contenders (at least 1). */
@@ -103,10 +110,12 @@ export class FairShare {
    * share of `capacity` (it could use a freed slot).
    */
   othersWaiting(app: string, capacity: number): boolean {
+    if (this.#queued === 0) return false;
+    // Every app with a queue is active, so all share one figure.
+    const shared = capacity - this.reservedSlots(capacity);
+    const share = Math.max(1, Math.floor(shared / this.#activeApps()));
     for (const [other, queue] of this.#queues) {
-      if (other !== app && queue.length > 0 && this.inFlight(other) < this.share(other, capacity)) {
-        return true;
-      }
+      if (other !== app && queue.length > 0 && this.inFlight(other) < share) return true;
     }
     return false;
   }
