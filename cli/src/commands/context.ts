@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import {
   environmentHost,
   FlotillaError,
@@ -68,6 +69,22 @@ export interface ControlCommand {
 }
 
 /** The string value of option `name`, if given. */
+/** The text of the file `path` that option `option` names; a failed read names both (and `forWhat`). */
+export async function readOptionFile(
+  option: string,
+  path: string,
+  forWhat?: string,
+): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new InvalidOptionError(
+      option,
+      `cannot read ${path}${forWhat ? ` for ${forWhat}` : ''}: ${(err as Error).message}`,
+    );
+  }
+}
+
 export function str(values: Values, name: string): string | undefined {
   const v = values[name];
   return typeof v === 'string' ? v : undefined;

@@ -8,7 +8,6 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { type ControlApi, parsePublicKey, type SecretEnvelope, sealSecret } from '@flotilla/deploy';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import {
@@ -18,6 +17,7 @@ import {
   list,
   needEnv,
   out,
+  readOptionFile,
   str,
   subcommand,
 } from './context.ts';
@@ -74,14 +74,9 @@ async function secretValues(ctx: Ctx): Promise<Record<string, string>> {
   const files = pairs('--secret-file', list(ctx.values, 'secret-file'), false);
   const values: Record<string, string> = {};
   for (const [name, path] of Object.entries(files)) {
-    try {
-      values[name] = withoutTrailingNewline(await readFile(path as string, 'utf8'));
-    } catch (err) {
-      throw new InvalidOptionError(
-        '--secret-file',
-        `cannot read ${path} for ${name}: ${(err as Error).message}`,
-      );
-    }
+    values[name] = withoutTrailingNewline(
+      await readOptionFile('--secret-file', path as string, name),
+    );
   }
   const [fromStdin] = names;
   if (fromStdin !== undefined) {
@@ -97,15 +92,7 @@ async function secretValues(ctx: Ctx): Promise<Record<string, string>> {
 async function sealingKey(ctx: Ctx, cp: ControlApi, app: string): Promise<KeyObject> {
   const file = str(ctx.values, 'secrets-public-key');
   if (file !== undefined) {
-    let pem: string;
-    try {
-      pem = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new InvalidOptionError(
-        '--secrets-public-key',
-        `cannot read ${file}: ${(err as Error).message}`,
-      );
-    }
+    const pem = await readOptionFile('--secrets-public-key', file);
     return parsePublicKey('--secrets-public-key', pem);
   }
   // Asked on the app's own subject: a team's credential may not ask fleet-wide.

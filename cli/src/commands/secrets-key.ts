@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import {
   type ControlApi,
   generateSecretsKeyPair,
@@ -17,17 +17,18 @@ import {
   sealSecret,
 } from '@flotilla/deploy';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
-import { type ControlCommand, type Ctx, list, out, progress, str, subcommand } from './context.ts';
+import {
+  type ControlCommand,
+  type Ctx,
+  list,
+  out,
+  progress,
+  readOptionFile,
+  str,
+  subcommand,
+} from './context.ts';
 import { withFleet } from './fleet-connection.ts';
 import { repeatedOptions, stringOptions } from './option-table.ts';
-
-async function readKeyFile(option: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new InvalidOptionError(option, `cannot read ${path}: ${(err as Error).message}`);
-  }
-}
 
 async function generate(ctx: Ctx): Promise<number> {
   const file = str(ctx.values, 'out');
@@ -68,7 +69,7 @@ async function set(ctx: Ctx, cp: ControlApi): Promise<number> {
   if (file === undefined || more.length > 0) {
     throw new InvalidOptionError('--secrets-key', 'names one key file (public or private)');
   }
-  const record = await cp.setSecretsKey(await readKeyFile('--secrets-key', file));
+  const record = await cp.setSecretsKey(await readOptionFile('--secrets-key', file));
   return out(
     ctx,
     { kid: record.kid, updatedAt: record.updatedAt },
