@@ -50,6 +50,12 @@ export interface BundleEntryOptions {
   conditions?: string[];
   /** The browser code's scripts, compiled in as `__FLOTILLA_CLIENT__`. @default none (`null`) */
   client?: ClientScripts | undefined;
+  /**
+   * Package name → absolute path of a module to use in its place (esbuild's
+   * `alias`), e.g. a stub for a package a framework's server build imports
+   * for a feature the isolate cannot run. @default none
+   */
+  alias?: Record<string, string>;
 }
 
 /** An import the isolate cannot satisfy. */
@@ -182,6 +188,7 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
         'process.env.NODE_ENV': '"production"',
       },
       ...(options.conditions ? { conditions: options.conditions } : {}),
+      ...(options.alias ? { alias: options.alias } : {}),
       plugins: [graph.plugin],
       logLevel: 'silent',
     });

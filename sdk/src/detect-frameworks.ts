@@ -11,7 +11,6 @@ import { BUNDLE_FRAMEWORKS, type BundleFramework } from '@flotilla/manifest';
 export const UNSUPPORTED_FRAMEWORKS = Object.freeze([
   'next',
   'nuxt',
-  'angular',
   'sveltekit',
 ] as const);
 
@@ -72,7 +71,7 @@ export const FRAMEWORKS: Readonly<Record<ProjectFramework, FrameworkInfo>> = Obj
   },
   angular: {
     label: 'Angular SSR',
-    supported: false,
+    supported: true,
     entry: false,
     meta: true,
     packages: ['@angular/ssr', '@angular/core'],
