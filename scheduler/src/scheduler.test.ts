@@ -168,7 +168,7 @@ describe('Scheduler', () => {
     const t = new InProcessTransport();
     startScheduler(t);
     const cold = new FakeWorker(t, 'w-cold');
-    const warm = new FakeWorker(t, 'w-warm', { warm: ['dep-a'], inFlight: 2 });
+    const warm = new FakeWorker(t, 'w-warm', { warm: ['dep-a'], inFlight: 1 });
     await tick();
     for (let i = 0; i < 5; i++) expect(bodyOf(await miss(t, missRequest()))).toMatch(/^w-warm:/);
     expect(warm.received).toHaveLength(5);

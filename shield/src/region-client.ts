@@ -83,6 +83,14 @@ const SWEEP_MS = 100;
 const ASSUMED_INTERVAL_MS = 1000;
 
 /**
+ * For this long after the link to NATS comes back, "no responders" means the
+ * schedulers have not resubscribed yet, not that the region has none: the
+ * request is sent again every {@link RESEND_PAUSE_MS} instead of failed.
+ */
+const RECONNECT_GRACE_MS = 5000;
+const RESEND_PAUSE_MS = 100;
+
+/**
  * Sends render requests to the regions' schedulers and gives up on those a
  * scheduler dropped: a request no scheduler acknowledged within
  * `ackTimeoutMs`, or whose scheduler stopped heartbeating (`isLost`), fails
@@ -114,6 +122,10 @@ export class RegionClient {
   >();
   readonly #subs: Subscription[] = [];
   #sweep: NodeJS.Timeout | undefined;
+  /** The link to NATS was down at the last sweep. */
+  #wasDown = false;
+  /** When the sweep last saw the link come back (ms since epoch). */
+  #reconnectedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: RegionClientOptions) {
     this.#transport = options.transport;
@@ -188,6 +200,17 @@ export class RegionClient {
       this.#log({ msg: 'retrying through another scheduler', error: result.error.message });
       result = await this.#send(primary, { ...request, attempt: 2 }, signal);
     }
+    // Just after the link came back, the schedulers may not have resubscribed yet.
+    while (
+      !result.ok &&
+      result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' &&
+      Date.now() - this.#reconnectedAt < RECONNECT_GRACE_MS &&
+      request.deadline - Date.now() > 2 * RESEND_PAUSE_MS &&
+      !signal?.aborted
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS));
+      result = await this.#send(primary, request, signal);
+    }
     if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' && regions.secondary) {
       this.#metrics.failovers.inc({ from: regions.primary, to: regions.secondary });
       const failover = await this.#send(this.#follow(regions.secondary), request, signal);
@@ -223,7 +246,10 @@ export class RegionClient {
           const ack = decodeSchedulerAck(msg);
           const pending = this.#pending.get(ack.requestId);
           if (pending) pending.schedulerId = ack.schedulerId;
-          if (!this.#schedulers.has(ack.schedulerId)) {
+          // An ack is a sign of life as good as a heartbeat.
+          const known = this.#schedulers.get(ack.schedulerId);
+          if (known) known.seen = Math.max(known.seen, Date.now());
+          else {
             this.#schedulers.set(ack.schedulerId, {
               seen: Date.now(),
               intervalMs: ASSUMED_INTERVAL_MS,
@@ -237,9 +263,28 @@ export class RegionClient {
     return subjects;
   }
 
+  /**
+   * Whether the link to NATS is up at `t`. The first time it is up again
+   * after being seen down, every scheduler counts as heard from at `t`:
+   * heartbeats could not arrive meanwhile, so their silence says nothing.
+   */
+  #linkUp(t: number): boolean {
+    if (!this.#transport.isConnected()) {
+      this.#wasDown = true;
+      return false;
+    }
+    if (this.#wasDown) {
+      this.#wasDown = false;
+      this.#reconnectedAt = t;
+      for (const beat of this.#schedulers.values()) beat.seen = Math.max(beat.seen, t);
+    }
+    return true;
+  }
+
   /** Fails the requests whose scheduler died (or that no scheduler took). */
   #sweepLost(): void {
     const t = Date.now();
+    if (!this.#linkUp(t)) return;
     for (const [requestId, p] of this.#pending) {
       let why: string | undefined;
       if (p.schedulerId === undefined) {
@@ -267,7 +312,7 @@ export class RegionClient {
   ): Promise<RenderResult> {
     // With the link to NATS down, say so at once rather than hold the client
     // for its whole deadline (the client retries after Retry-After).
-    if (!this.#transport.isConnected()) {
+    if (!this.#linkUp(Date.now())) {
       return {
         ok: false,
         error: {
