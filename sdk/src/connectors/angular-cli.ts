@@ -9,6 +9,10 @@
  *   {@link angularServerEntry}) instead of the app's Express `server.ts`, and
  *   is platform-neutral (the `node` platform prepends `createRequire` from
  *   `node:module` to every server file);
+ * - `externalDependencies`: the app's own plus every Node built-in, so that
+ *   a built-in import does not stop the build at esbuild's first
+ *   "Could not resolve" but stays in the stats, where `angular.ts` names
+ *   it with its import chain;
  * - `outputPath` under `<app>/.flotilla/angular/`, `outputMode: 'server'`,
  *   `outputHashing: 'all'` (Flotilla serves the hashed files as permanent
  *   assets) and `statsJson` (the server build's import graph, for the
@@ -47,7 +51,7 @@ export interface AngularBuildReport {
  */
 const RUNNER = `// Written by flotilla build for one Angular build; not the app's code.
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const [root, overridesJson, reportFile] = process.argv.slice(2);
@@ -87,9 +91,15 @@ const architect = new Architect(new WorkspaceNodeModulesArchitectHost(workspace,
 const logger = new logging.Logger('angular');
 logger.subscribe((entry) => console.log(entry.message));
 const configuration = target.configurations?.production ? 'production' : undefined;
+const overrides = JSON.parse(overridesJson);
+// Node built-ins stay imports (esbuild would stop at the first one), so that
+// flotilla build can name each with its import chain from the build's stats.
+const builtins = builtinModules.flatMap((name) => (name.startsWith('node:') ? [name] : [name, 'node:' + name]));
+const own = configuration ? target.configurations.production.externalDependencies : undefined;
+overrides.externalDependencies = [...(own ?? target.options.externalDependencies ?? []), ...builtins];
 const run = await architect.scheduleTarget(
   { project, target: 'build', ...(configuration ? { configuration } : {}) },
-  JSON.parse(overridesJson),
+  overrides,
   { logger },
 );
 let result;
