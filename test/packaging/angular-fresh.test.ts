@@ -126,10 +126,12 @@ describe('a fresh Angular SSR project (ng new --ssr) with only flotilla init add
       expect(js.status).toBe(200);
       expect(js.headers['cache-control']).toMatch(/immutable/);
 
-      // A path nothing prerendered: Angular's engine answers it in the isolate.
-      const other = await get('/not-prerendered');
-      expect(other.headers['x-flotilla-deployment'] ?? other.headers['server-timing']).toBeTruthy();
-      expect(other.status).toBeLessThan(500);
+      // A path the app has no route for: Angular's engine, in the isolate, answers nothing,
+      // and the bundle says 404 (Angular's own Express server falls through to its 404 too).
+      const other = await get('/no-such-page');
+      expect(other.status).toBe(404);
+      expect(other.body).toBe('Not found');
+      expect(other.headers['server-timing']).toMatch(/render;dur=/);
     },
     INSTALL_MS + 2 * COMMAND_MS,
   );
