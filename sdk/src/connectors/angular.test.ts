@@ -126,9 +126,23 @@ describe('buildProject with framework "angular": build errors', () => {
     expect(error.message).toContain(
       'src/main.server.ts → src/app/app.ts → src/app/cart.ts → src/app/disk.ts → node:fs',
     );
+    expect(error.message).toContain('fetch a declared backend');
     // The app's files are as they were, and flotilla's own are gone.
     expect(await readFile(join(dir, 'angular.json'), 'utf8')).toBe(angularJson);
     expect(await readdir(dir)).not.toContain('.flotilla');
+  }, 240_000);
+
+  it("fails with the end of Angular's output when the app does not compile", async () => {
+    const dir = await app('type-error', {
+      'src/app/cart.ts':
+        "import { Injectable } from '@angular/core';\n@Injectable({ providedIn: 'root' })\nexport class Cart { readonly count: number = 'none'; add(): void {} }\n",
+    });
+    const error = await buildError(dir);
+    expect(error.message).toMatch(
+      /^flotilla build: angular-shop: ng build failed \(exit code 1\):\n/,
+    );
+    expect(error.message).toContain('src/app/cart.ts');
+    expect(error.message).toMatch(/TS2322/);
   }, 240_000);
 
   it("refuses withXhr(), which needs Node's http on the server", async () => {

@@ -194,7 +194,8 @@ function refuseBuiltins(app: string, stats: Metafile): void {
           if (!at.startsWith('angular:') && !at.includes('.flotilla/')) chain.unshift(at);
         }
         problems.push(
-          `imports the Node built-in "${target}", which bundles cannot use (they run in an isolate, without Node's APIs): ${chain.join(' → ')}`,
+          `imports the Node built-in "${target}", which bundles cannot use (they run in an isolate, without Node's APIs): ${chain.join(' → ')}; ` +
+            'use a web API instead (fetch a declared backend for data, crypto.subtle, TextEncoder) or keep that import out of what the server build reaches',
         );
         continue;
       }
