@@ -6,8 +6,10 @@
  * resolve), with a file changed, built with `buildProject`. The example's
  * successful build, rendered on a fleet, is `test/browser/angular.test.ts`.
  */
+import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DeploymentIsolate } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProject } from '../build.ts';
 import { BuildError } from '../build-errors.ts';
@@ -169,4 +171,54 @@ describe('buildProject with framework "angular": build errors', () => {
     expect(error.message).toContain('has no server rendering');
     expect(error.message).toContain('ng add @angular/ssr');
   }, 120_000);
+});
+
+describe('buildProject with framework "angular": an app with zone.js', () => {
+  it('builds and renders in the isolate with zone-based change detection', async () => {
+    const config = await readFile(join(EXAMPLE, 'src', 'app', 'app.config.ts'), 'utf8');
+    const dir = await app('zone', {
+      'src/app/app.config.ts': config
+        .replace(
+          "import { type ApplicationConfig, provideBrowserGlobalErrorListeners } from '@angular/core';",
+          "import {\n  type ApplicationConfig,\n  provideBrowserGlobalErrorListeners,\n  provideZoneChangeDetection,\n} from '@angular/core';",
+        )
+        .replace(
+          'provideBrowserGlobalErrorListeners(),',
+          'provideBrowserGlobalErrorListeners(),\n    provideZoneChangeDetection({ eventCoalescing: true }),',
+        ),
+    });
+    expect(await readFile(join(dir, 'src', 'app', 'app.config.ts'), 'utf8')).toContain(
+      'provideZoneChangeDetection({',
+    );
+    const workspace = JSON.parse(await readFile(join(dir, 'angular.json'), 'utf8'));
+    workspace.projects['angular-shop'].architect.build.options.polyfills = ['zone.js'];
+    await writeFile(join(dir, 'angular.json'), JSON.stringify(workspace, null, 2));
+
+    const built = await buildProject({ dir, outDir: join(dir, 'out') });
+    const code = await readFile(built.bundlePath, 'utf8');
+    // zone.js itself is in the server build (a zoneless build has none of it).
+    expect(code).toContain('__zone_symbol__');
+    const iso = await DeploymentIsolate.load({
+      deploymentId: 'angular-zone',
+      code,
+      bundleHash: createHash('sha256').update(code).digest('hex'),
+    });
+    try {
+      const res = await iso.render(
+        {
+          method: 'GET',
+          url: 'http://angular-shop.test/no/such/page',
+          headers: [['accept', 'text/html']],
+          body: null,
+        },
+        { deadline: Date.now() + 20_000 },
+      );
+      expect(res.status).toBe(404);
+      const html = new TextDecoder().decode(res.body);
+      expect(html).toContain('ng-server-context="ssr"');
+      expect(html).toContain('<h1>Not found</h1>');
+    } finally {
+      iso.dispose();
+    }
+  }, 240_000);
 });
