@@ -19,9 +19,9 @@ import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { buildProject } from '@flotilla/sdk/build';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
-/** Paths whose changes never trigger a rebuild (React Router's own output, build/ and .react-router/, too). */
+/** Paths whose changes never trigger a rebuild (React Router's own output, build/ and .react-router/, and Angular's cache, .angular/, too). */
 const IGNORED =
-  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router)([\\/]|$)|^build([\\/]|$)/;
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.angular)([\\/]|$)|^build([\\/]|$)/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(
