@@ -127,18 +127,34 @@ process.exit(result.success ? 0 : 1);
  *   known at build time.
  * - `trustProxyHeaders: ['x-forwarded-prefix']`: the only forwarding header
  *   the shield sets (it drops every `x-forwarded-*` a client sends).
+ * - The answer waits for Angular's own clean-up: it destroys each request's
+ *   platform in a `setTimeout(0)` after the page is rendered, and the
+ *   isolate cancels a render's pending timers once the render answers, so
+ *   without the wait every render's platform (its DOM and injectors) would
+ *   stay in the isolate's heap until the heap limit disposed it.
  */
 export function angularServerEntry(): string {
   return `// Written by flotilla build for one Angular build; not the app's code.
 import { AngularAppEngine } from '@angular/ssr';
 
 let engine;
+const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 export default {
   async fetch(request) {
     engine ??= new AngularAppEngine({ allowedHosts: ['*'], trustProxyHeaders: ['x-forwarded-prefix'] });
     const response = await engine.handle(request);
-    return response ?? new Response('Not found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    if (!response) {
+      return new Response('Not found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    }
+    // Angular destroys each request's platform in a timer after the page is
+    // done; the isolate cancels a render's timers once it answers, so the
+    // page is read here and the answer waits for those timers to run
+    // (otherwise every render's platform would stay in the heap).
+    const body = response.body === null ? null : await response.arrayBuffer();
+    await turn();
+    await turn();
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   },
 };
 `;
