@@ -42,6 +42,27 @@ describe('flotilla start arguments', () => {
     expect(() => parseStartArgs(['--cache-mb', '0'])).toThrow(/--cache-mb/);
   });
 
+  it('reads the access log options: where lines go and the share of successes kept', () => {
+    const cmd = parseStartArgs(['--access-log', 'stdout', '--access-log-sample', '0.1']);
+    expect(cmd.accessLog).toBe('stdout');
+    expect(cmd.options.accessLogSample).toBe(0.1);
+    expect(parseStartArgs([]).accessLog).toBeUndefined();
+    expect(() => parseStartArgs(['--access-log-sample', '0.5'])).toThrow(/needs --access-log/);
+    expect(() => parseStartArgs(['--access-log', 'x', '--access-log-sample', '0'])).toThrow(
+      /--access-log-sample/,
+    );
+    expect(() =>
+      parseStartArgs([
+        '--nats',
+        'nats://127.0.0.1:4222',
+        '--role',
+        'worker',
+        '--access-log',
+        'stdout',
+      ]),
+    ).toThrow(/applies to the shield/);
+  });
+
   it('reads a role against NATS with its options', () => {
     const cmd = parseStartArgs([
       '--nats',

@@ -76,6 +76,13 @@ export interface FleetOptions {
    */
   debugToken?: string;
   /**
+   * Shield: receives one access line per request (see `ShieldOptions.accessLog`).
+   * @default none
+   */
+  accessLog?: LogFn;
+  /** Shield: share of requests below 400 given an access line (0, 1]. @default 1 */
+  accessLogSample?: number;
+  /**
    * Shield: the front door for third-party CDNs (public host, HTTPS
    * redirect, trusted proxies, client IP and geo headers, limits).
    * @default none of them

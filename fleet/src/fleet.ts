@@ -62,6 +62,8 @@ async function startShield(
     liveness: () => o.liveness.check(),
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
+    ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+    ...(options.accessLogSample !== undefined ? { accessLogSample: options.accessLogSample } : {}),
     ...(options.frontDoor ? { frontDoor: options.frontDoor } : {}),
   });
   const { url, adminUrl } = await shield.listen();

@@ -462,6 +462,7 @@ export class Scheduler {
     }
     const roundTrip = now() - sent;
     outcome.timings.transport = Math.max(0, roundTrip - (outcome.timings.worker ?? 0));
+    outcome.worker = workerId;
     return outcome;
   }
 

@@ -62,6 +62,10 @@ Options:
   --trusted-proxies <l> shield: comma-separated IPs/CIDRs (or loopback, private) whose forwarding headers count
   --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
   --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
+  --access-log <to>     shield: one line per request to stdout, stderr or a file (appended), in the
+                        --log-format (default: none)
+  --access-log-sample <f>  shield: share (0-1] of requests answered below 400 that are logged; 4xx
+                        and 5xx always are (default: 1)
   --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
   --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
   --fair-share-reserve <f>  scheduler: fraction of the region's slots an app never borrows, kept
