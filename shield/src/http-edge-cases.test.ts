@@ -37,7 +37,7 @@ async function startShield(over: Partial<ShieldOptions> = {}) {
   const subjects = regionSubjects(REGION);
   transport.serve(
     subjects.miss,
-    (msg) => {
+    async (msg) => {
       received.push(decodeRenderRequest(msg));
       return encodeRenderResult({
         ok: true,
