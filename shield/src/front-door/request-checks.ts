@@ -96,7 +96,8 @@ export function checkRequest(
         : `HTTP/${version} is not supported (HTTP/1.0 or HTTP/1.1 expected)`,
     );
   }
-  if ((req.method ?? '').toUpperCase() === 'CONNECT') return connectRejection();
+  // llhttp accepts upper-case methods only.
+  if (req.method === 'CONNECT') return connectRejection();
   if (target.length > limits.maxUrlBytes) {
     return reject(
       414,
