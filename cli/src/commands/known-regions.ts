@@ -21,8 +21,9 @@ export interface KnownRegions {
 /**
  * Listens to the fleet's heartbeats (scheduler and worker) for up to
  * `waitMs`, or until every region of `wanted` is heard, and reads the
- * regions the control plane's environments name (every app's when this
- * credential may list them, else `app`'s).
+ * regions the control plane's environments name: every app's when
+ * `everyApp` (no credential: the control plane is read directly), else
+ * `app`'s (a team's credential may list no other).
  */
 export async function knownRegions(
   nc: NatsConnection,
@@ -30,6 +31,7 @@ export async function knownRegions(
   app: string,
   wanted: readonly string[],
   waitMs: number,
+  everyApp: boolean,
 ): Promise<KnownRegions> {
   const heard = new Set<string>();
   let listened = true;
@@ -59,7 +61,7 @@ export async function knownRegions(
   ];
   const configured = new Set<string>();
   try {
-    const environments = await cp.environments().catch(() => cp.environments(app));
+    const environments = await cp.environments(everyApp ? undefined : app);
     for (const e of environments) {
       if (e.primaryRegion) configured.add(e.primaryRegion);
       if (e.secondaryRegion) configured.add(e.secondaryRegion);

@@ -25,7 +25,7 @@ import {
   subcommand,
   token,
 } from './context.ts';
-import { withFleet } from './fleet-connection.ts';
+import { commandSecurity, withFleet } from './fleet-connection.ts';
 import { knownRegions } from './known-regions.ts';
 import { booleanOptions, stringOptions } from './option-table.ts';
 import { publicEnv, table } from './tables.ts';
@@ -138,7 +138,8 @@ async function checkRegionsExist(
 ): Promise<void> {
   const wanted = regions.filter((r): r is string => r !== undefined);
   const waitMs = msOption(ctx, 'wait-ms', 2500);
-  const known = await knownRegions(nc, cp, app, wanted, waitMs);
+  const everyApp = commandSecurity(ctx).credsFile === undefined;
+  const known = await knownRegions(nc, cp, app, wanted, waitMs, everyApp);
   const unknown = wanted.filter((r) => !known.heard.has(r) && !known.configured.has(r));
   if (unknown.length === 0) return;
   const all = [...new Set([...known.heard, ...known.configured])].sort();
