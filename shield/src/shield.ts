@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   errorStatus,
@@ -26,7 +27,7 @@ import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
-import { readBody } from './request-body.ts';
+import { limitUnreadBody, readBody } from './request-body.ts';
 import { cachedReply, forwardedReply, sendCacheError, sendError, writeReply } from './response.ts';
 import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
@@ -153,10 +154,15 @@ export class Shield {
       port: () => this.#boundPort,
     });
     this.#server = createServer(
-      { maxHeaderSize: this.#frontDoor.serverMaxHeaderSize },
+      // No Host on HTTP/1.1 gets the front door's 400, not Node's bare one.
+      { maxHeaderSize: this.#frontDoor.serverMaxHeaderSize, requireHostHeader: false },
       (req, res) => {
         const started = now();
         this.#access?.begin(req, res, started);
+        // A body of unknown length (chunked) that nobody reads is read only so far.
+        if (req.headers['transfer-encoding'] !== undefined) {
+          limitUnreadBody(req, res, this.#maxBody);
+        }
         // The front door and the hot hits answer at once, synchronously:
         // nothing of theirs is in flight for a drain to wait for.
         if (this.#answerAtOnce(req, res, started)) return;
@@ -169,6 +175,13 @@ export class Shield {
       },
     );
     this.#server.on('clientError', (err, socket) => this.#frontDoor.handleClientError(err, socket));
+    this.#server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      const rejection = this.#frontDoor.handleConnect(req, socket);
+      this.#count(req, 'none', rejection.status, now(), rejection.code);
+    });
+    // Counted by the front door (maxHeaderCount), which must see them all:
+    // Node would drop those past its limit (2000) without a word.
+    this.#server.maxHeadersCount = 0;
     this.#server.keepAliveTimeout = 5000;
     this.#drain = new ConnectionDrain(this.#server, drainGraceMs);
   }
@@ -224,7 +237,10 @@ export class Shield {
   #answerAtOnce(req: IncomingMessage, res: ServerResponse, started: number): boolean {
     const rejection = this.#frontDoor.check(req);
     if (rejection) {
-      sendError(res, rejection.code, rejection.message, '', { connection: 'close' });
+      sendError(res, rejection.code, rejection.message, '', {
+        ...rejection.headers,
+        connection: 'close',
+      });
       this.#count(req, 'none', rejection.status, started, rejection.code);
       req.resume();
       return true;

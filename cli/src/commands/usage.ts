@@ -90,4 +90,8 @@ Options:
   --no-watch         build and serve once, no rebuilds
   --log-format <f>   text | json                                   (default: text)
   --log-level <l>    trace | debug | info | warn | error | fatal | silent (default: info)
+  -h, --help         show this help
+
+Exits 2 when --dir does not exist or holds no flotilla.config.json. Saves that replace
+the file (editors' atomic saves, sed -i) are seen like any other.
 `;
