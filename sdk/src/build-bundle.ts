@@ -264,15 +264,25 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
     );
   }
   if (!uses.asyncContext) return file.contents;
-  // Only bundles that use AsyncLocalStorage pay for the lowering (see ASYNC_CONTEXT_LOWERING).
-  const lowered = await transform(file.text, {
+  // Only bundles that use AsyncLocalStorage pay for the lowering.
+  return new TextEncoder().encode(await lowerForAsyncContext(file.text));
+}
+
+/**
+ * A bundle (one classic script) with its async functions, async generators
+ * and `for await` lowered ({@link ASYNC_CONTEXT_LOWERING}), minified, as
+ * {@link bundleEntry} lowers a bundle that imports `node:async_hooks`. For
+ * tools that build bundles by other means (benchmarks, tests).
+ */
+export async function lowerForAsyncContext(code: string): Promise<string> {
+  const lowered = await transform(code, {
     supported: ASYNC_CONTEXT_LOWERING,
     target: ISOLATE_BUNDLE_OPTIONS.target,
     minify: ISOLATE_BUNDLE_OPTIONS.minify,
     // Its helpers (__async…) go inside a function scope, not on the global object.
     format: 'iife',
   });
-  return new TextEncoder().encode(lowered.code);
+  return lowered.code;
 }
 
 async function describeFailure(

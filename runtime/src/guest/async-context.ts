@@ -83,6 +83,16 @@ function runIn<R>(frame: Frame, fn: (...args: never[]) => R, thisArg: unknown, a
   }
 }
 
+/**
+ * The frame a `bind` or `snapshot` function made in `frame` runs its
+ * function in: that frame when called in the same render (or made outside
+ * any render), else the root frame. Called from another render's code, it
+ * must not hand that code the stores of the render it was made in.
+ */
+function boundFrame(frame: Frame): Frame {
+  return frame.scope === null || frame.scope === current.scope ? frame : ROOT;
+}
+
 /** `fn` bound to `frame`, for a promise reaction. */
 function reaction(frame: Frame, fn: (value: unknown) => unknown): (value: unknown) => unknown {
   return (value) => runIn(frame, fn, undefined, [value]);
@@ -222,16 +232,22 @@ export class AsyncLocalStorage<T = unknown> {
     this.#enabled = false;
   }
 
-  /** `fn`, bound to the context it is bound in. */
+  /**
+   * `fn`, bound to the context it is bound in. Called from code of another
+   * render, it runs with no store (a render never reads another's stores).
+   */
   static bind<F extends (...args: never[]) => unknown>(fn: F): F {
     if (typeof fn !== 'function') throw new TypeError('AsyncLocalStorage.bind needs a function');
     const frame = current;
     return function (this: unknown, ...args: unknown[]) {
-      return runIn(frame, fn, this, args);
+      return runIn(boundFrame(frame), fn, this, args);
     } as unknown as F;
   }
 
-  /** A function that runs its first argument in the context the snapshot was taken in. */
+  /**
+   * A function that runs its first argument in the context the snapshot was
+   * taken in (with no store when called from code of another render).
+   */
   static snapshot(): <R, A extends unknown[]>(fn: (...args: A) => R, ...args: A) => R {
     const frame = current;
     return (fn, ...args) => {
@@ -239,7 +255,7 @@ export class AsyncLocalStorage<T = unknown> {
         throw new TypeError('AsyncLocalStorage.snapshot(): the argument must be a function');
       }
       return runIn(
-        frame,
+        boundFrame(frame),
         fn as unknown as (...a: never[]) => ReturnType<typeof fn>,
         undefined,
         args,
