@@ -66,6 +66,16 @@ const cases = {
     als.run({ id: 'aborter' }, () => c.abort());
     return seen;
   }),
+  streams: () => als.run({ id: 'st' }, async () => {
+    const seen = [];
+    let n = 0;
+    const rs = new ReadableStream({ async pull(c) { await tick(); seen.push('pull:' + id()); if (++n > 2) c.close(); else c.enqueue(n); } });
+    const reader = rs.getReader();
+    while (!(await reader.read()).done) seen.push('read:' + id());
+    await new Response('body').text(); seen.push('text:' + id());
+    for await (const _ of new ReadableStream({ start(c) { c.enqueue(1); c.close(); } })) seen.push('iter:' + id());
+    return seen;
+  }),
   thenShape: () => [Promise.prototype.then.name, Promise.prototype.then.length],
   badOptions: () => { try { new Flotilla.AsyncLocalStorage(5); return 'accepted'; } catch (e) { return e.name; } },
   badRun: () => { try { als.run({}, 5); return 'accepted'; } catch (e) { return e.name; } },
@@ -118,6 +128,17 @@ describe('Flotilla.AsyncLocalStorage: the API', () => {
 describe('Flotilla.AsyncLocalStorage: the context across async steps', () => {
   it('survives awaits of promises, timers, microtasks, Promise.all/race/allSettled, finally, thenables and async generators', async () => {
     expect(await run('awaits')).toEqual(Array(12).fill('aw'));
+  });
+  it('carries through the promises of streams (a pull that awaits, reads, body text, async iteration)', async () => {
+    expect(await run('streams')).toEqual([
+      'pull:st',
+      'read:st',
+      'pull:st',
+      'read:st',
+      'pull:st',
+      'text:st',
+      'iter:st',
+    ]);
   });
   it('keeps parallel runs of one render apart', async () => {
     expect(await run('parallel')).toEqual([

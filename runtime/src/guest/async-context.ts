@@ -101,8 +101,8 @@ function reaction(frame: Frame, fn: (value: unknown) => unknown): (value: unknow
 /**
  * Makes `Promise.prototype.then` carry the caller's frame to its reactions.
  * Done once, when the first AsyncLocalStorage is made: bundles that never
- * make one pay nothing. A reaction queued in the root frame is left as it
- * is (it runs in the root frame anyway).
+ * make one pay nothing. Reactions queued in the root frame are wrapped
+ * too: `enterWith` in them then ends with them.
  */
 function patchThen(): void {
   if (patched) return;
@@ -110,7 +110,6 @@ function patchThen(): void {
   // A function named `then`, of length 2, as the one it replaces.
   function then(this: unknown, onFulfilled?: unknown, onRejected?: unknown): unknown {
     const frame = current;
-    if (frame === ROOT) return apply(originalThen, this, [onFulfilled, onRejected]);
     return apply(originalThen, this, [
       typeof onFulfilled === 'function'
         ? reaction(frame, onFulfilled as (v: unknown) => unknown)
