@@ -76,7 +76,7 @@ const cases = {
     for await (const _ of new ReadableStream({ start(c) { c.enqueue(1); c.close(); } })) seen.push('iter:' + id());
     return seen;
   }),
-  thenShape: () => [Promise.prototype.then.name, Promise.prototype.then.length],
+  thenShape: () => [Promise.prototype.then.name, Promise.prototype.then.length, Flotilla.AsyncLocalStorage.name],
   badOptions: () => { try { new Flotilla.AsyncLocalStorage(5); return 'accepted'; } catch (e) { return e.name; } },
   badRun: () => { try { als.run({}, 5); return 'accepted'; } catch (e) { return e.name; } },
   brand: () => { try { Flotilla.AsyncLocalStorage.prototype.getStore.call({}); return 'read'; } catch (e) { return e.name; } },
@@ -121,7 +121,7 @@ describe('Flotilla.AsyncLocalStorage: the API', () => {
     expect(await run('badOptions')).toBe('TypeError');
     expect(await run('badRun')).toBe('TypeError');
     expect(await run('brand')).toBe('TypeError');
-    expect(await run('thenShape')).toEqual(['then', 2]);
+    expect(await run('thenShape')).toEqual(['then', 2, 'AsyncLocalStorage']);
   });
 });
 
