@@ -41,7 +41,8 @@ const IN_FLIGHT = 8;
 const CORRECTNESS_ROUNDS = 10;
 const WARM_SLICES = 10;
 const WARM_PER_SLICE = 30;
-const THROUGHPUT_MS = 2000;
+const THROUGHPUT_MS = 1000;
+const THROUGHPUT_PASSES = 4;
 
 /** Candidate 2's store: one variable, set by `run` until the promise `fn` returned settles. */
 const SERIAL_ALS = `class SerialALS {
@@ -242,9 +243,13 @@ async function correctness(row: string, p: Pool): Promise<Correctness> {
   return c;
 }
 
-/** Renders per second with IN_FLIGHT closed loops for THROUGHPUT_MS. */
-async function throughput(p: Pool): Promise<number> {
+/**
+ * IN_FLIGHT closed loops for THROUGHPUT_MS: renders done, and this process's
+ * CPU time (isolates, threads, the backend server alike) over them.
+ */
+async function throughput(p: Pool): Promise<{ renders: number; cpuMs: number }> {
   const end = now() + THROUGHPUT_MS;
+  const cpu = process.cpuUsage();
   let done = 0;
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async (_, i) => {
@@ -254,7 +259,8 @@ async function throughput(p: Pool): Promise<number> {
       }
     }),
   );
-  return round(done / (THROUGHPUT_MS / 1000), 1);
+  const used = process.cpuUsage(cpu);
+  return { renders: done, cpuMs: (used.user + used.system) / 1000 };
 }
 
 function backendServer(): Promise<{ server: Server; origin: string }> {
@@ -377,18 +383,30 @@ export async function main(): Promise<Record<string, unknown>> {
     const loopPools: Pool[] = [];
     for (const [, code, n, serialized] of loops)
       loopPools.push(await pool(code, n, serialized, origin));
-    const rates: Array<{ row: string; rendersPerS: number; heapMb: number }> = [];
+    const rates: Array<{
+      row: string;
+      rendersPerS: number;
+      cpuMsPerRender: number;
+      heapMb: number;
+    }> = [];
     try {
-      // Two passes, alternating, so that the machine's load hits every row alike.
-      const sums = loops.map(() => 0);
-      for (let pass = 0; pass < 2; pass++) {
-        for (const [i, p] of loopPools.entries()) sums[i] = (sums[i] ?? 0) + (await throughput(p));
+      // Passes alternating between rows, so that the machine's load hits every row alike.
+      const renders = loops.map(() => 0);
+      const cpuMs = loops.map(() => 0);
+      for (let pass = 0; pass < THROUGHPUT_PASSES; pass++) {
+        for (const [i, p] of loopPools.entries()) {
+          const r = await throughput(p);
+          renders[i] = (renders[i] ?? 0) + r.renders;
+          cpuMs[i] = (cpuMs[i] ?? 0) + r.cpuMs;
+        }
       }
       for (const [i, [row]] of loops.entries()) {
         const p = loopPools[i] as Pool;
+        const n = renders[i] ?? 0;
         rates.push({
           row,
-          rendersPerS: round((sums[i] ?? 0) / 2, 1),
+          rendersPerS: round(n / ((THROUGHPUT_PASSES * THROUGHPUT_MS) / 1000), 1),
+          cpuMsPerRender: round((cpuMs[i] ?? 0) / n, 3),
           heapMb: round((await p.heapBytes()) / 1024 / 1024, 1),
         });
       }
@@ -396,6 +414,7 @@ export async function main(): Promise<Record<string, unknown>> {
       for (const p of loopPools) p.dispose();
     }
     const baseRate = rates[0]?.rendersPerS ?? Number.NaN;
+    const baseCpu = rates[0]?.cpuMsPerRender ?? Number.NaN;
 
     process.stdout.write(
       `async-context: ${IN_FLIGHT} renders in flight, ${CORRECTNESS_ROUNDS} rounds; React listing ${WARM_SLICES}×${WARM_PER_SLICE} warm renders per design in alternating slices; ${THROUGHPUT_MS} ms loops\n\n`,
@@ -446,11 +465,13 @@ export async function main(): Promise<Record<string, unknown>> {
     );
     process.stdout.write(
       `${table([
-        ['I/O-bound render', 'renders/s', 'vs baseline', 'heap MB'],
+        ['I/O-bound render', 'renders/s', 'vs baseline', 'CPU ms/render', 'vs baseline', 'heap MB'],
         ...rates.map((r) => [
           r.row,
           r.rendersPerS,
           `${round(r.rendersPerS / baseRate, 2)}×`,
+          r.cpuMsPerRender,
+          `${round(r.cpuMsPerRender / baseCpu, 2)}×`,
           r.heapMb,
         ]),
       ])}\n\n`,
