@@ -68,6 +68,7 @@ export {
   decodeSchedulerBeat,
   encodeSchedulerAck,
   encodeSchedulerBeat,
+  type SchedulerBeat,
 } from './scheduler-messages.ts';
 export {
   CONTROL_FLEET_APP,

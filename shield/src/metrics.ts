@@ -1,4 +1,4 @@
-import { counter, histogram, metricSet } from '@flotilla/metrics';
+import { counter, gauge, histogram, metricSet } from '@flotilla/metrics';
 
 /** The shield metrics registered in a registry; created once per registry. */
 export const shieldMetrics = metricSet((registers) => {
@@ -13,6 +13,9 @@ export const shieldMetrics = metricSet((registers) => {
     requestSeconds: histogram(registers, 'flotilla_shield_request_seconds', ['app', 'region'], 'Time from request to response at the shield.'),
     retries:        counter(registers, 'flotilla_shield_retries_total', ['region', 'reason'], 'Requests the shield sent again because the scheduler handling them died, by reason.'),
     failovers:      counter(registers, 'flotilla_shield_failovers_total', ['from', 'to'], 'Requests sent to the secondary region because the primary had no scheduler.'),
+    shed:           counter(registers, 'flotilla_shield_shed_total', ['region', 'reason'], 'Misses refused at the shield with FLOTILLA_ERR_OVERLOADED before being sent, by reason (region_full, app_full).'),
+    regionRoom:     gauge(registers, 'flotilla_shield_region_room', ['region'], 'Misses the region takes at once, as its schedulers announce it (workers in-flight bounds plus queues): the shield sends no more.'),
+    missesInFlight: gauge(registers, 'flotilla_shield_misses_in_flight', ['region'], 'Misses this shield has sent the region and not yet had answered.'),
     /**
      * Called before `requests` is read (a scrape, `get()`): shields add the
      * hits they tallied in plain numbers on their hot path.
