@@ -1,4 +1,4 @@
-import { counter, gauge, metricSet } from '@flotilla/metrics';
+import { counter, gauge, metricSet, startAtZero } from '@flotilla/metrics';
 
 /** The autoscaler metrics registered in a registry; created once per registry. */
 // biome-ignore format: a table, one metric a line
@@ -14,3 +14,11 @@ export const autoscalerMetrics = metricSet((registers) => ({
 
 /** Metrics of the autoscaler ({@link autoscalerMetrics}). */
 export type AutoscalerMetrics = ReturnType<typeof autoscalerMetrics>;
+
+/** Puts the scale events of `region` (up and down) at 0, so the first one is seen by `increase()`. */
+export function autoscalerCountersAtZero(metrics: AutoscalerMetrics, region: string): void {
+  startAtZero(metrics.scaleEvents, [
+    { region, direction: 'up' },
+    { region, direction: 'down' },
+  ]);
+}

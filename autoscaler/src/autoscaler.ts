@@ -14,7 +14,11 @@ import {
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import type { Actuator } from './actuator.ts';
-import { type AutoscalerMetrics, autoscalerMetrics } from './autoscaler-metrics.ts';
+import {
+  type AutoscalerMetrics,
+  autoscalerCountersAtZero,
+  autoscalerMetrics,
+} from './autoscaler-metrics.ts';
 import { KpaDecider, type KpaDecision, type KpaObservation, type KpaOptions } from './kpa.ts';
 import type { LeaderLease } from './lease.ts';
 import { fn } from './options.ts';
@@ -162,6 +166,7 @@ export class Autoscaler {
         : positiveInt('workerStaleAfterMs', options.workerStaleAfterMs, 2500);
     this.#queuedDemand = fn('queuedDemand', options.queuedDemand, () => 0);
     this.#metrics = autoscalerMetrics(options.registry ?? new Registry());
+    autoscalerCountersAtZero(this.#metrics, this.region);
     this.#log = fn('log', options.log, () => {});
     this.#clock = fn('clock', options.clock, () => performance.now());
   }
