@@ -13,7 +13,7 @@ import {
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
-import type { Actuator } from './actuator.ts';
+import type { Actuator, ScrapeTarget } from './actuator.ts';
 import {
   type AutoscalerMetrics,
   autoscalerCountersAtZero,
@@ -191,6 +191,19 @@ export class Autoscaler {
       decision: this.#kpa.lastDecision,
       actuated: this.#actuated,
     };
+  }
+
+  /**
+   * The worker processes this replica's actuator runs, to scrape (a local
+   * supervisor's); `[]` for actuators that start none (Kubernetes).
+   */
+  scrapeTargets(): ScrapeTarget[] {
+    try {
+      return this.#actuator.scrapeTargets?.() ?? [];
+    } catch (err) {
+      this.#log({ msg: 'scrapeTargets failed', error: (err as Error).message });
+      return [];
+    }
   }
 
   /** Subscribes to heartbeats, starts campaigning for the lease and ticking. Idempotent. */

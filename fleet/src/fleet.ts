@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import {
   Autoscaler,
   autoscalerLeaseKey,
@@ -31,6 +32,7 @@ import {
   type RunningFleet,
   validate,
 } from './fleet-options.ts';
+import { httpSdGroups } from './http-sd.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
 import { lowerProcessPriority } from './process-priority.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
@@ -237,6 +239,15 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
       return withAdmin(o, transport, {
         role,
+        // Prometheus http_sd: the worker processes a local autoscaler runs (random admin ports).
+        json: {
+          '/http-sd': (request) =>
+            httpSdGroups(autoscaler?.scrapeTargets() ?? [], {
+              region: o.region,
+              schedulerId: scheduler.schedulerId,
+              request,
+            }),
+        },
         description: `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
         draining: () => scheduler.draining,
         health: () => ({
@@ -378,12 +389,14 @@ async function withAdmin(
     draining: () => boolean;
     health: () => Record<string, unknown>;
     drain: () => Promise<void>;
+    json?: Record<string, (req: IncomingMessage) => unknown>;
   },
 ): Promise<RunningFleet> {
   const admin = await startAdminServer({
     registry: o.registry,
     host: o.host,
     port: o.adminPort,
+    ...(served.json ? { json: served.json } : {}),
     liveness: () => o.liveness.check(),
     health: () => ({
       ok: transport.isConnected() && !served.draining(),
