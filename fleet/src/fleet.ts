@@ -34,6 +34,7 @@ import {
 } from './fleet-options.ts';
 import { httpSdGroups } from './http-sd.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
+import { exportNatsConnected } from './nats-metrics.ts';
 import { lowerProcessPriority } from './process-priority.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
@@ -200,6 +201,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     onHandlerError: (err, subject) =>
       o.log({ msg: 'handler failed', subject, error: (err as Error).message }),
   });
+  exportNatsConnected(o.registry, role, () => transport.isConnected());
   try {
     const controlPlane = new ControlPlane({
       store: await JetStreamControlStore.open(nc),
