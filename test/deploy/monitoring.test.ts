@@ -12,11 +12,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  type ChildHandle,
   type Fleet,
+  freePort,
   httpGet,
   metricSamples,
   type RoleProcess,
   schedulerHealth,
+  spawnProcess,
   startFleet,
   waitFor,
 } from '@flotilla/test-harness';
@@ -428,5 +431,125 @@ describe('dashboard and cookbook queries', () => {
       const exprs = all.filter((q) => q.where === where).map((q) => q.expr);
       expect(unknownSeries(exprs), where).toEqual([]);
     }
+  });
+});
+
+describe('a real Prometheus scraping the fleet', () => {
+  let prometheus: ChildHandle | undefined;
+  let api = '';
+
+  /** The vector of an instant query. */
+  async function query(
+    expr: string,
+  ): Promise<Array<{ metric: Record<string, string>; value: number }>> {
+    const res = await httpGet(`${api}/api/v1/query?query=${encodeURIComponent(expr)}`);
+    expect(res.status, res.body).toBe(200);
+    const body = JSON.parse(res.body) as Doc;
+    return (body.data.result as Doc[]).map((r) => ({
+      metric: r.metric,
+      value: Number(r.value[1]),
+    }));
+  }
+
+  beforeAll(async () => {
+    const port = await freePort();
+    api = `http://127.0.0.1:${port}`;
+    const schedulerHost = new URL(scheduler.adminUrl).host;
+    // The shipped configuration, pointed at this fleet and sped up to 1 s.
+    const config = (await readFile(PROMETHEUS_CONFIG, 'utf8'))
+      .replace(/scrape_interval: 15s/, 'scrape_interval: 1s')
+      .replace(/evaluation_interval: 15s/, 'evaluation_interval: 1s')
+      .replaceAll('refresh_interval: 15s', 'refresh_interval: 1s')
+      .replace('- flotilla-rules.yml', `- ${JSON.stringify(RULES)}`)
+      .replace(
+        /targets: \[.*\]/,
+        `targets: ${JSON.stringify([new URL(shield.adminUrl).host, schedulerHost])}`,
+      )
+      .replaceAll('scheduler-1:9464', schedulerHost)
+      .replaceAll('scheduler-2:9464', schedulerHost);
+    const file = join(work, 'prometheus-live.yml');
+    await writeFile(file, config);
+    try {
+      prometheus = await spawnProcess({
+        command: process.env.FLOTILLA_PROMETHEUS ?? 'prometheus',
+        args: [
+          `--config.file=${file}`,
+          `--storage.tsdb.path=${join(work, 'tsdb')}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+        ],
+        name: 'prometheus',
+        readyPattern: /Server is ready to receive web requests/,
+        readyTimeoutMs: 60_000,
+      });
+    } catch (err) {
+      throw new Error(
+        `could not start prometheus (${(err as Error).message}): install Debian's prometheus package (apt-get install -y prometheus, as .ci/run does) or set FLOTILLA_PROMETHEUS`,
+      );
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    await prometheus?.kill('SIGTERM');
+  });
+
+  it('discovers the workers through /http-sd and scrapes every process', async () => {
+    await waitFor(
+      async () => {
+        const up = await query('up');
+        const workers = up.filter((u) => u.metric.job === 'flotilla-workers' && u.value === 1);
+        const roles = up.filter((u) => u.metric.job === 'flotilla' && u.value === 1);
+        return workers.length === 2 && roles.length === 2;
+      },
+      {
+        timeoutMs: 45_000,
+        intervalMs: 500,
+        message: 'Prometheus never scraped 2 workers and 2 roles',
+      },
+    );
+    const workers = await query('up{job="flotilla-workers"}');
+    for (const w of workers) {
+      expect(w.metric).toMatchObject({ region: 'test', flotilla_role: 'worker' });
+      expect(w.metric.worker_id).toMatch(/^w-[0-9a-f]+$/);
+    }
+    // The region label from http_sd makes per-region worker panels work.
+    expect(await query('sum by (region) (flotilla_worker_capacity)')).toEqual([
+      { metric: { region: 'test' }, value: expect.any(Number) },
+    ]);
+  });
+
+  it("sees a counter's first event in increase(), because it was scraped at 0 before", async () => {
+    const series = 'flotilla_shield_errors_total{code="FLOTILLA_ERR_NOT_FOUND"}';
+    // Scraped at 0 at least twice before the first 404.
+    await waitFor(
+      async () => ((await query(`count_over_time(${series}[1m])`))[0]?.value ?? 0) >= 2,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+        message: `Prometheus never held two samples of ${series}`,
+      },
+    );
+    expect((await query(series)).map((r) => r.value)).toEqual([0]);
+    expect((await httpGet(`${shield.url}/no-such-app/`)).status).toBe(404);
+    await waitFor(async () => ((await query(`increase(${series}[1m])`))[0]?.value ?? 0) > 0, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+      message:
+        'increase() never saw the first error (a series that starts at 1 reads as no increase)',
+    });
+  });
+
+  it('evaluates every alerting rule without errors, and none fires on a healthy fleet', async () => {
+    await waitFor(
+      async () => {
+        const res = await httpGet(`${api}/api/v1/rules`);
+        const rules = (JSON.parse(res.body) as Doc).data.groups.flatMap(
+          (g: Doc) => g.rules,
+        ) as Doc[];
+        return rules.length === 6 && rules.every((r) => r.health === 'ok');
+      },
+      { timeoutMs: 30_000, intervalMs: 500, message: 'the rules never all evaluated ok' },
+    );
+    const alerts = JSON.parse((await httpGet(`${api}/api/v1/alerts`)).body) as Doc;
+    expect(alerts.data.alerts).toEqual([]);
   });
 });
