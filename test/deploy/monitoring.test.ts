@@ -194,7 +194,7 @@ describe('a scheduler running a local autoscaler', () => {
       // The relabelling of the documented configuration keeps the worker id.
       expect(d.labels.worker_id).toBe(d.discoveredLabels.__meta_flotilla_worker);
     }
-  });
+  }, 60_000);
 
   it('documents the same scrape configuration as deploy/prometheus/prometheus.yml, which promtool accepts', async () => {
     const docs = await readFile(CATALOGUE, 'utf8');
@@ -515,7 +515,7 @@ describe('a real Prometheus scraping the fleet', () => {
     expect(await query('sum by (region) (flotilla_worker_capacity)')).toEqual([
       { metric: { region: 'test' }, value: expect.any(Number) },
     ]);
-  });
+  }, 60_000);
 
   it("sees a counter's first event in increase(), because it was scraped at 0 before", async () => {
     const series = 'flotilla_shield_errors_total{code="FLOTILLA_ERR_NOT_FOUND"}';
@@ -536,7 +536,7 @@ describe('a real Prometheus scraping the fleet', () => {
       message:
         'increase() never saw the first error (a series that starts at 1 reads as no increase)',
     });
-  });
+  }, 90_000);
 
   it('evaluates every alerting rule without errors, and none fires on a healthy fleet', async () => {
     await waitFor(
@@ -551,5 +551,5 @@ describe('a real Prometheus scraping the fleet', () => {
     );
     const alerts = JSON.parse((await httpGet(`${api}/api/v1/alerts`)).body) as Doc;
     expect(alerts.data.alerts).toEqual([]);
-  });
+  }, 60_000);
 });
