@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import {
   Autoscaler,
   autoscalerLeaseKey,
@@ -31,7 +32,9 @@ import {
   type RunningFleet,
   validate,
 } from './fleet-options.ts';
+import { httpSdGroups } from './http-sd.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
+import { exportNatsConnected } from './nats-metrics.ts';
 import { lowerProcessPriority } from './process-priority.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
@@ -200,6 +203,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     onHandlerError: (err, subject) =>
       o.log({ msg: 'handler failed', subject, error: (err as Error).message }),
   });
+  exportNatsConnected(o.registry, role, () => transport.isConnected());
   try {
     const controlPlane = new ControlPlane({
       store: await JetStreamControlStore.open(nc),
@@ -239,6 +243,15 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
       return withAdmin(o, transport, {
         role,
+        // Prometheus http_sd: the worker processes a local autoscaler runs (random admin ports).
+        json: {
+          '/http-sd': (request) =>
+            httpSdGroups(autoscaler?.scrapeTargets() ?? [], {
+              region: o.region,
+              schedulerId: scheduler.schedulerId,
+              request,
+            }),
+        },
         description: `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
         draining: () => scheduler.draining,
         health: () => ({
@@ -380,12 +393,14 @@ async function withAdmin(
     draining: () => boolean;
     health: () => Record<string, unknown>;
     drain: () => Promise<void>;
+    json?: Record<string, (req: IncomingMessage) => unknown>;
   },
 ): Promise<RunningFleet> {
   const admin = await startAdminServer({
     registry: o.registry,
     host: o.host,
     port: o.adminPort,
+    ...(served.json ? { json: served.json } : {}),
     liveness: () => o.liveness.check(),
     health: () => ({
       ok: transport.isConnected() && !served.draining(),

@@ -24,7 +24,7 @@ import {
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { appOf, FairShare, type Ticket } from './fair-share.ts';
-import { type SchedulerMetrics, schedulerMetrics } from './metrics.ts';
+import { type SchedulerMetrics, schedulerCountersAtZero, schedulerMetrics } from './metrics.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
 /** Options of {@link Scheduler}. */
@@ -166,6 +166,7 @@ export class Scheduler {
     this.#maxQueue = nonNegativeInt('maxQueue', options.maxQueue, 64);
     this.#maxQueueWaitMs = positiveInt('maxQueueWaitMs', options.maxQueueWaitMs, 1000);
     this.#metrics = schedulerMetrics(options.registry ?? new Registry());
+    schedulerCountersAtZero(this.#metrics, this.region);
     this.#log = options.log ?? (() => {});
     this.#fair = new FairShare({
       ...(options.fairShareReserve !== undefined ? { reserve: options.fairShareReserve } : {}),

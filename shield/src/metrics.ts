@@ -1,4 +1,5 @@
-import { counter, gauge, histogram, metricSet } from '@flotilla/metrics';
+import { combinations, counter, gauge, histogram, metricSet, startAtZero } from '@flotilla/metrics';
+import { ERROR_CODES } from '@flotilla/protocol';
 
 /** The shield metrics registered in a registry; created once per registry. */
 export const shieldMetrics = metricSet((registers) => {
@@ -26,3 +27,22 @@ export const shieldMetrics = metricSet((registers) => {
 
 /** Metrics of the shield ({@link shieldMetrics}). */
 export type ShieldMetrics = ReturnType<typeof shieldMetrics>;
+
+/**
+ * Puts the shield counters with known labels at 0 (every error code of
+ * `region`, its scheduler-lost retries, its sheds, and the failovers to
+ * `secondary` when there is one), so they are scraped before their first event.
+ */
+export function shieldCountersAtZero(
+  metrics: ShieldMetrics,
+  region: string,
+  secondary: string | undefined,
+): void {
+  startAtZero(metrics.errors, combinations({ code: Object.keys(ERROR_CODES), region: [region] }));
+  startAtZero(metrics.retries, [{ region, reason: 'FLOTILLA_ERR_SCHEDULER_LOST' }]);
+  if (secondary !== undefined) startAtZero(metrics.failovers, [{ from: region, to: secondary }]);
+  startAtZero(
+    metrics.shed,
+    combinations({ region: [region], reason: ['region_full', 'app_full'] }),
+  );
+}

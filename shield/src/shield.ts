@@ -23,7 +23,7 @@ import { CacheRequestBuilder } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
-import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
+import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
@@ -93,6 +93,7 @@ export class Shield {
     this.#maxBody = positiveInt('maxRequestBodyBytes', options.maxRequestBodyBytes, 1024 * 1024);
     this.#registry = options.registry ?? new Registry();
     this.#metrics = shieldMetrics(this.#registry);
+    shieldCountersAtZero(this.#metrics, this.region, options.secondaryRegion);
     this.#log = options.log ?? (() => {});
     this.#shieldId = options.shieldId ?? `h-${randomBytes(4).toString('hex')}`;
     this.#regions = new RegionClient({
