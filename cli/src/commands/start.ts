@@ -408,5 +408,7 @@ function accessLogger(cmd: StartCommand, role: string): LogFn | undefined {
     format: cmd.logFormat,
     level: 'info',
     destination,
+    // One line per request, however alike.
+    repeats: false,
   });
 }
