@@ -1,17 +1,30 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_BLOB_BUCKET, DEFAULT_CONTROL_BUCKET } from '@flotilla/deploy';
+import {
+  ControlPlane,
+  DEFAULT_BLOB_BUCKET,
+  DEFAULT_CONTROL_BUCKET,
+  JetStreamControlStore,
+} from '@flotilla/deploy';
+import {
+  PREWARM_SUBJECT,
+  PURGE_SUBJECT,
+  regionSubjectPatterns,
+  regionSubjects,
+} from '@flotilla/protocol';
 import {
   type CliResult,
   type Fleet,
+  type HttpReply,
   httpRequest,
+  publishBundle,
   runCli,
   schedulerHealth,
   startFleet,
   waitFor,
 } from '@flotilla/test-harness';
-import { natsSecurityOptions } from '@flotilla/transport';
+import { natsSecurityOptions, readUserSeed } from '@flotilla/transport';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HelloApp, writeHelloApp } from '../support/apps.ts';
@@ -85,15 +98,56 @@ async function refused(
   return res;
 }
 
+/** A connection as `credential`, its replies under its own inbox (as every role's and the CLI's are). */
 async function connectAs(credential: string): Promise<NatsConnection> {
   return connect({
     servers: fleet.nats.url,
-    ...(await natsSecurityOptions(
-      { credsFile: creds(credential) },
-      credential.startsWith('team-'),
-    )),
+    ...(await natsSecurityOptions({ credsFile: creds(credential) }, true)),
     maxReconnectAttempts: 0,
   });
+}
+
+/**
+ * Subscribes to `subject` as `credential`: resolves with the server's
+ * refusal, or with the first message published there (by `send`, with the
+ * operator's connection, once the subscription is in place).
+ */
+async function trySubscribe(
+  credential: string,
+  subject: string,
+  send: string = subject,
+): Promise<{ refused?: string; received?: string }> {
+  const nc = await connectAs(credential);
+  try {
+    const outcome = new Promise<{ refused?: string; received?: string }>((resolve) => {
+      nc.subscribe(subject, {
+        callback: (err, msg) => resolve(err ? { refused: err.message } : { received: msg.subject }),
+      });
+    });
+    // The server answers SUB with -ERR before the PONG of this flush.
+    await nc.flush();
+    const pub = setInterval(() => operator.publish(send, 'probe'), 100);
+    try {
+      return await outcome;
+    } finally {
+      clearInterval(pub);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** NATS refuses `credential` a subscription to `subject`, naming it. */
+async function subscribeRefused(credential: string, subject: string): Promise<void> {
+  const outcome = await trySubscribe(credential, subject);
+  expect(outcome.received, `${credential} received a message on ${subject}`).toBeUndefined();
+  expect(outcome.refused).toMatch(/Permissions Violation for Subscription/);
+  expect(outcome.refused).toContain(subject);
+}
+
+/** The public key of `credential`'s seed. */
+async function publicKeyOf(credential: string): Promise<string> {
+  return (await readUserSeed(creds(credential))).publicKey;
 }
 
 /** A raw JetStream write with `credential`'s connection: NATS must refuse it. */
@@ -256,6 +310,18 @@ describe('a team', () => {
   }, 120_000);
 });
 
+describe('flotilla auth regenerate', () => {
+  it('rewrites auth.conf from the registry (after an upgrade changes the permissions)', async () => {
+    const conf = join(authDir, 'auth.conf');
+    const current = await readFile(conf, 'utf8');
+    await writeFile(conf, '# a stale auth.conf\n');
+    const res = await runCli(['auth', 'regenerate', '--dir', authDir]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/auth\.conf regenerated: reload nats-server/);
+    expect(await readFile(conf, 'utf8')).toBe(current);
+  }, 60_000);
+});
+
 describe('secrets on a secured fleet', () => {
   const SECRET = 'beta-db-password-7f3a9c';
 
@@ -358,6 +424,111 @@ describe('fleet roles', () => {
     },
     60_000,
   );
+});
+
+describe('least privilege on the fleet’s own subjects', () => {
+  // The fleet runs in region `test`; `eu-west` stands for any other region.
+  const home = regionSubjects('test');
+  const other = regionSubjects('eu-west');
+  const homeAny = regionSubjectPatterns('test');
+  const otherAny = regionSubjectPatterns('eu-west');
+
+  it.each([
+    ['shield', other.miss, 'another region’s misses'],
+    ['shield', home.miss, 'its own region’s misses'],
+    ['shield', homeAny.workerRender, 'the workers’ render dispatch'],
+    ['shield', otherAny.workerRender, 'another region’s render dispatch'],
+    ['shield', homeAny.workerPrewarm, 'the workers’ pre-warm dispatch'],
+    ['shield', home.heartbeat, 'the workers’ heartbeats'],
+    ['shield', PREWARM_SUBJECT, 'pre-warm requests'],
+    ['worker', home.miss, 'misses'],
+    ['worker', homeAny.ack, 'the schedulers’ acks to shields'],
+    ['worker', PURGE_SUBJECT, 'purges'],
+    ['scheduler', PURGE_SUBJECT, 'purges'],
+    ['control', home.miss, 'misses'],
+    ['control', homeAny.workerRender, 'the workers’ render dispatch'],
+    ['team-shop', home.miss, 'misses'],
+    ['team-shop', 'flotilla.>', 'the fleet’s subjects'],
+  ])(
+    'NATS refuses the %s a subscription to %s (%s)',
+    async (credential, subject) => {
+      await subscribeRefused(credential, subject);
+    },
+    60_000,
+  );
+
+  it('still lets a shield hear its region’s schedulers (the refusals above are not blanket)', async () => {
+    const outcome = await trySubscribe('shield', home.schedulerHeartbeat);
+    expect(outcome).toEqual({ received: home.schedulerHeartbeat });
+  }, 60_000);
+
+  it.each([
+    ['shield', '_INBOX.>'],
+    ['worker', '_INBOX.>'],
+    ['scheduler', '_INBOX.>'],
+    ['control', '_INBOX.>'],
+    ['team-shop', '_INBOX.>'],
+  ])(
+    'NATS refuses the %s a subscription to every reply (%s)',
+    async (credential, subject) => {
+      await subscribeRefused(credential, subject);
+    },
+    60_000,
+  );
+
+  it('a team cannot read another team’s replies, nor a role’s; it reads its own', async () => {
+    const otherInbox = `_INBOX.${await publicKeyOf('team-other')}.>`;
+    await subscribeRefused('team-shop', otherInbox);
+    await subscribeRefused('team-shop', `_INBOX.${await publicKeyOf('control')}.>`);
+    await subscribeRefused('shield', otherInbox);
+    const own = `_INBOX.${await publicKeyOf('team-shop')}.x`;
+    expect(await trySubscribe('team-shop', own)).toEqual({ received: own });
+  }, 60_000);
+
+  it('a role cannot answer in another’s place: a shield may not publish renders to workers', async () => {
+    const nc = await connectAs('shield');
+    try {
+      await expect(nc.request(home.workerRender('forged'), 'x', { timeout: 5000 })).rejects.toThrow(
+        /Permissions Violation for Publish/,
+      );
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
+});
+
+describe('the render path under the roles’ permissions', () => {
+  it('a page larger than one NATS message crosses worker → scheduler → shield in chunks', async () => {
+    // Published with the operator's credential straight to JetStream (the
+    // operator may), as a hand-written bundle: a body of n bytes.
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-auth-pages-'));
+    try {
+      const cp = new ControlPlane({ store: await JetStreamControlStore.open(operator) });
+      await publishBundle(cp, dir, {
+        name: 'pages',
+        code: `Flotilla.serve((req) => {
+          const n = Number(new URL(req.url).searchParams.get('n'));
+          return new Response(new Uint8Array(n).fill(120));
+        });`,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const n = 3_000_000; // three chunks under the default 1 MiB max_payload
+    let res: HttpReply | undefined;
+    await waitFor(
+      async () => {
+        res = await httpRequest(fleet.shield.url, `/?n=${n}`, {
+          host: 'pages.localhost',
+          timeoutMs: 30_000,
+        });
+        return res.status === 200;
+      },
+      { timeoutMs: 30_000, message: 'the shield never served app pages' },
+    );
+    expect(res?.body.length).toBe(n);
+    expect(res?.body).toMatch(/^x+$/);
+  }, 60_000);
 });
 
 describe('the operator', () => {

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PREWARM_SUBJECT, PROBE_SUBJECT, PURGE_SUBJECT, regionSubjects } from '@flotilla/protocol';
 import { readUserSeed } from '@flotilla/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -11,7 +12,7 @@ import {
   REGISTRY_FILE,
   renderAuthConf,
 } from './auth-dir.ts';
-import { rolePermissions, teamPermissions } from './permissions.ts';
+import { type Permissions, ROLES, rolePermissions, teamPermissions } from './permissions.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -87,7 +88,7 @@ describe('permissions', () => {
   it.each(['shield', 'worker', 'scheduler'] as const)(
     'let a %s neither write the control plane nor call the control service',
     (role) => {
-      const p = rolePermissions(role);
+      const p = rolePermissions(role, 'UROLE');
       expect(p.publish.deny).toEqual(
         expect.arrayContaining([
           'flotilla.control.>',
@@ -103,9 +104,96 @@ describe('permissions', () => {
   );
 
   it('let only schedulers write the autoscaler’s leases', () => {
-    expect(rolePermissions('scheduler').publish.deny).not.toContain('$KV.flotilla_leases.>');
-    expect(rolePermissions('scheduler').publish.allow).toContain('$KV.flotilla_leases.>');
-    expect(rolePermissions('worker').publish.deny).toContain('$KV.flotilla_leases.>');
-    expect(rolePermissions('control').publish.deny).toContain('$KV.flotilla_leases.>');
+    expect(rolePermissions('scheduler', 'UROLE').publish.deny).not.toContain(
+      '$KV.flotilla_leases.>',
+    );
+    expect(rolePermissions('scheduler', 'UROLE').publish.allow).toContain('$KV.flotilla_leases.>');
+    expect(rolePermissions('worker', 'UROLE').publish.deny).toContain('$KV.flotilla_leases.>');
+    expect(rolePermissions('control', 'UROLE').publish.deny).toContain('$KV.flotilla_leases.>');
+  });
+});
+
+/** nats-server's subject matching: `*` one token, `>` the rest (at least one). */
+function matches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+/** Whether `permissions` let its user `direction` `subject` (deny wins). */
+function may(permissions: Permissions, direction: 'publish' | 'subscribe', subject: string) {
+  const rule = permissions[direction];
+  return (
+    rule.allow.some((a) => matches(a, subject)) &&
+    !(rule.deny ?? []).some((d) => matches(d, subject))
+  );
+}
+
+describe('least privilege per role', () => {
+  const KEY = 'UROLEKEY';
+  const role = Object.fromEntries(ROLES.map((r) => [r, rolePermissions(r, KEY)])) as Record<
+    (typeof ROLES)[number],
+    Permissions
+  >;
+  const east = regionSubjects('us-east');
+  const west = regionSubjects('eu-west');
+
+  it('allows each role the subjects its code uses, in any region', () => {
+    for (const r of [east, west]) {
+      expect(may(role.shield, 'publish', r.miss)).toBe(true);
+      expect(may(role.shield, 'subscribe', r.schedulerHeartbeat)).toBe(true);
+      expect(may(role.shield, 'subscribe', r.ack('shield-1'))).toBe(true);
+      expect(may(role.scheduler, 'subscribe', r.miss)).toBe(true);
+      expect(may(role.scheduler, 'subscribe', r.heartbeat)).toBe(true);
+      expect(may(role.scheduler, 'publish', r.workerRender('w-1'))).toBe(true);
+      expect(may(role.scheduler, 'publish', r.workerPrewarm('w-1'))).toBe(true);
+      expect(may(role.scheduler, 'publish', r.ack('shield-1'))).toBe(true);
+      expect(may(role.scheduler, 'publish', r.schedulerHeartbeat)).toBe(true);
+      expect(may(role.worker, 'subscribe', r.workerRender('w-1'))).toBe(true);
+      expect(may(role.worker, 'subscribe', r.workerPrewarm('w-1'))).toBe(true);
+      expect(may(role.worker, 'publish', r.heartbeat)).toBe(true);
+    }
+    expect(may(role.shield, 'subscribe', PURGE_SUBJECT)).toBe(true);
+    expect(may(role.scheduler, 'subscribe', PREWARM_SUBJECT)).toBe(true);
+    expect(may(role.scheduler, 'subscribe', PROBE_SUBJECT)).toBe(true);
+    expect(may(role.control, 'publish', PURGE_SUBJECT)).toBe(true);
+    for (const r of ROLES) expect(may(role[r], 'subscribe', `_INBOX.${KEY}.abc.1`), r).toBe(true);
+  });
+
+  it('never lets a shield or a worker take renders meant for others', () => {
+    for (const r of [east, west]) {
+      for (const s of [r.miss, r.workerRender('w-1'), r.workerPrewarm('w-1'), r.heartbeat]) {
+        expect(may(role.shield, 'subscribe', s), s).toBe(false);
+        expect(may(role.control, 'subscribe', s), s).toBe(false);
+      }
+      expect(may(role.worker, 'subscribe', r.miss)).toBe(false);
+      expect(may(role.worker, 'subscribe', r.ack('shield-1'))).toBe(false);
+      expect(may(role.worker, 'publish', r.miss)).toBe(false);
+      expect(may(role.worker, 'publish', r.workerRender('w-2'))).toBe(false);
+      expect(may(role.shield, 'publish', r.workerRender('w-1'))).toBe(false);
+      expect(may(role.shield, 'publish', r.ack('shield-2'))).toBe(false);
+    }
+    expect(may(role.shield, 'subscribe', PREWARM_SUBJECT)).toBe(false);
+    expect(may(role.worker, 'subscribe', PURGE_SUBJECT)).toBe(false);
+    expect(may(role.shield, 'publish', PURGE_SUBJECT)).toBe(false);
+  });
+
+  it('lets no role read replies but its own, nor touch a control request', () => {
+    for (const r of ROLES) {
+      expect(may(role[r], 'subscribe', '_INBOX.>'), r).toBe(false);
+      expect(may(role[r], 'subscribe', '_INBOX.UOTHER.abc.1'), r).toBe(false);
+      expect(may(role[r], 'publish', '_INBOX.UOTHER.abc.1'), r).toBe(false);
+    }
+    for (const r of ['shield', 'scheduler', 'worker'] as const) {
+      // `flotilla.*.ack.*` would match the control verbs of an app named "ack".
+      for (const s of ['flotilla.control.ack.promote', 'flotilla.control.worker.x.render']) {
+        expect(may(role[r], 'publish', s), `${r} ${s}`).toBe(false);
+        expect(may(role[r], 'subscribe', s), `${r} ${s}`).toBe(false);
+      }
+    }
   });
 });

@@ -194,7 +194,7 @@ export function renderAuthConf(registry: AuthRegistry): string {
   const users = [
     user(registry.operator.publicKey, operatorPermissions()),
     ...Object.entries(registry.roles).map(([role, c]) =>
-      user(c.publicKey, rolePermissions(role as (typeof ROLES)[number])),
+      user(c.publicKey, rolePermissions(role as (typeof ROLES)[number], c.publicKey)),
     ),
     ...Object.values(registry.teams).map((t) =>
       user(t.publicKey, teamPermissions(t.apps, t.publicKey)),

@@ -12,10 +12,10 @@ import {
   PREWARM_SUBJECT,
   PROBE_SUBJECT,
   PURGE_SUBJECT,
+  regionSubjectPatterns,
   SHIELD_HEARTBEAT_SUBJECT,
-  SUBJECT_ROOT,
 } from '@flotilla/protocol';
-import { userInboxPrefix } from '@flotilla/transport';
+import { CHUNK_SUBJECT_PREFIX, userInboxPrefix } from '@flotilla/transport';
 
 /** The roles `flotilla start --role` runs, each with a credential of its own. */
 export const ROLES = ['shield', 'scheduler', 'worker', 'control'] as const;
@@ -63,13 +63,57 @@ const CONTROL_REQUESTS = `${CONTROL_SUBJECT_PREFIX}.>`;
 /** Account-wide JetStream administration nobody but the operator needs. */
 const JS_ADMIN = ['$JS.API.ACCOUNT.>', '$JS.API.META.>', '$JS.API.SERVER.>'];
 
+/** Every region's subjects, as patterns. */
+const REGION = regionSubjectPatterns();
+
+/** The subjects the other chunks of a large reply are pulled from (requesters publish, responders subscribe). */
+const CHUNK_PULLS = `${CHUNK_SUBJECT_PREFIX}.*`;
+
 /**
- * A fleet role's permissions: the fleet's subjects and the JetStream API
- * (reads), never a control-service request (nor answering one, except the
- * control role), and no writes but the role's own.
+ * What each fleet role publishes and subscribes to besides JetStream and its
+ * own inbox: exactly the subjects its code uses (answers to the requests it
+ * serves go out as responses, `allow_responses`).
  */
-export function rolePermissions(role: RoleName): Permissions {
-  const fleet = `${SUBJECT_ROOT}.>`;
+const ROLE_SUBJECTS: Record<
+  Exclude<RoleName, 'control'>,
+  { publish: string[]; subscribe: string[] }
+> = {
+  // Sends misses to its region's schedulers (and a secondary region's, on
+  // failover), hears which scheduler took each and which are alive; answers
+  // purges and says it is alive to purgers.
+  shield: {
+    publish: [REGION.miss, CHUNK_PULLS, SHIELD_HEARTBEAT_SUBJECT],
+    subscribe: [REGION.schedulerHeartbeat, REGION.ack, PURGE_SUBJECT],
+  },
+  // Takes misses, pre-warm and probe requests, dispatches renders and
+  // pre-warms to workers, acks to shields, heartbeats to shields.
+  scheduler: {
+    publish: [
+      REGION.schedulerHeartbeat,
+      REGION.ack,
+      REGION.workerRender,
+      REGION.workerPrewarm,
+      CHUNK_PULLS,
+    ],
+    subscribe: [REGION.heartbeat, REGION.miss, PREWARM_SUBJECT, PROBE_SUBJECT, CHUNK_PULLS],
+  },
+  // Renders and pre-warms what a scheduler sends it; heartbeats.
+  worker: {
+    publish: [REGION.heartbeat],
+    subscribe: [REGION.workerRender, REGION.workerPrewarm, CHUNK_PULLS],
+  },
+};
+
+/**
+ * A fleet role's permissions: the subjects its code uses
+ * ({@link ROLE_SUBJECTS}; the control service's, `flotilla.control.<app>.…`),
+ * JetStream reads, no writes but the role's own, and replies only under its
+ * own inbox (`publicKey`'s, {@link userInboxPrefix}), so no role reads
+ * another credential's answers. Never a control-service request (nor
+ * answering one, except the control role).
+ */
+export function rolePermissions(role: RoleName, publicKey: string): Permissions {
+  const inbox = `${userInboxPrefix(publicKey)}.>`;
   if (role === 'control') {
     return {
       publish: {
@@ -79,21 +123,21 @@ export function rolePermissions(role: RoleName): Permissions {
           `$O.${DEFAULT_BLOB_BUCKET}.>`,
           // It purges the shields' caches for the teams (each within its apps).
           PURGE_SUBJECT,
-          '_INBOX.>',
         ],
         deny: [...JS_ADMIN, ...LEASE_WRITES],
       },
-      subscribe: { allow: [CONTROL_REQUESTS, SHIELD_HEARTBEAT_SUBJECT, '_INBOX.>'] },
+      subscribe: { allow: [CONTROL_REQUESTS, SHIELD_HEARTBEAT_SUBJECT, inbox] },
       allow_responses: true,
     };
   }
-  const allowed = [fleet, '$JS.API.>', '_INBOX.>'];
+  const subjects = ROLE_SUBJECTS[role];
+  const allowed = [...subjects.publish, '$JS.API.>'];
   const denied = [CONTROL_REQUESTS, ...JS_ADMIN, ...CONTROL_PLANE_WRITES];
   if (role === 'scheduler') allowed.push(`$KV.${DEFAULT_LEASE_BUCKET}.>`);
   else denied.push(...LEASE_WRITES);
   return {
     publish: { allow: allowed, deny: denied },
-    subscribe: { allow: [fleet, '_INBOX.>'], deny: [CONTROL_REQUESTS] },
+    subscribe: { allow: [...subjects.subscribe, inbox], deny: [CONTROL_REQUESTS] },
     allow_responses: true,
   };
 }

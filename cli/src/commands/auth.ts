@@ -16,6 +16,7 @@ import {
   initAuthDir,
   loadAuthDir,
   REGISTRY_FILE,
+  saveAuthDir,
 } from '../auth/auth-dir.ts';
 import { type ControlCommand, type Ctx, list, out, str, subcommand, token } from './context.ts';
 import { repeatedOptions } from './option-table.ts';
@@ -37,8 +38,17 @@ function reloadHint(dir: string): string {
 }
 
 async function authInit(ctx: Ctx): Promise<number> {
-  subcommand(ctx, ['init'], 'usage: flotilla auth init --dir <dir>');
+  const sub = subcommand(
+    ctx,
+    ['init', 'regenerate'],
+    'usage: flotilla auth init|regenerate --dir <dir>',
+  );
   const dir = authDir(ctx);
+  if (sub === 'regenerate') {
+    // The permissions follow the code's subjects: a new version may change them.
+    await saveAuthDir(dir, await loadAuthDir(dir));
+    return out(ctx, { dir, authConf: join(dir, AUTH_CONF_FILE) }, reloadHint(dir));
+  }
   const registry = await initAuthDir(dir);
   const seed = (file: string) => join(dir, file);
   return out(
@@ -111,6 +121,8 @@ export const authCommand: ControlCommand = {
   usage: `  flotilla auth init --dir <dir>
       operator: NKey credentials (operator, shield, scheduler, worker, control) and the auth.conf
       nats-server includes; the registry of teams and apps lives in <dir>/flotilla-auth.json
+  flotilla auth regenerate --dir <dir>
+      rewrite auth.conf from the registry with this version's permissions (after an upgrade)
 `,
   options: {},
   run: (ctx) => authInit(ctx),
