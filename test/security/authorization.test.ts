@@ -1,44 +1,35 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  ControlPlane,
-  DEFAULT_BLOB_BUCKET,
-  DEFAULT_CONTROL_BUCKET,
-  JetStreamControlStore,
-} from '@flotilla/deploy';
-import {
-  PREWARM_SUBJECT,
-  PURGE_SUBJECT,
-  regionSubjectPatterns,
-  regionSubjects,
-} from '@flotilla/protocol';
+import { DEFAULT_BLOB_BUCKET, DEFAULT_CONTROL_BUCKET } from '@flotilla/deploy';
 import {
   type CliResult,
   type Fleet,
-  type HttpReply,
   httpRequest,
-  publishBundle,
   runCli,
   schedulerHealth,
-  startFleet,
   waitFor,
 } from '@flotilla/test-harness';
-import { natsSecurityOptions, readUserSeed } from '@flotilla/transport';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HelloApp, writeHelloApp } from '../support/apps.ts';
+import {
+  connectAs as connectAsCreds,
+  type SecuredFleet,
+  startSecuredFleet,
+} from './secured-fleet.ts';
 
 /**
- * The control plane on a secured fleet: a real nats-server started with the
- * `auth.conf` that `flotilla auth init` / `flotilla team create` generate, a
- * role-mode fleet (control service, scheduler, worker, shield) each with its
- * own credential, and the real CLI. Team `shop` owns app `alpha`, team
+ * The control plane on a secured fleet (secured-fleet.ts): a real
+ * nats-server started with the `auth.conf` that `flotilla auth init` /
+ * `flotilla team create` generate, a role-mode fleet (control service,
+ * scheduler, worker, shield) each with its own credential, and the real CLI. Team `shop` owns app `alpha`, team
  * `other` owns `beta`. Every forbidden action exits 1 or 3 naming what was
  * denied, and leaves the control plane's KV bucket and object store as they
- * were (their streams' last sequence unchanged).
+ * were (their streams' last sequence unchanged). What each role may do on
+ * the fleet's own subjects is subject-permissions.test.ts.
  */
 
+let sf: SecuredFleet;
 let authDir: string;
 let fleet: Fleet;
 const apps: HelloApp[] = [];
@@ -48,7 +39,7 @@ let betaV1: string;
 let betaV2: string;
 let operator: NatsConnection;
 
-const creds = (name: string) => join(authDir, `${name}.nk`);
+const creds = (name: string) => sf.creds(name);
 
 function cli(args: string[], credential?: string, input?: string): Promise<CliResult> {
   return runCli(args, {
@@ -98,56 +89,9 @@ async function refused(
   return res;
 }
 
-/** A connection as `credential`, its replies under its own inbox (as every role's and the CLI's are). */
-async function connectAs(credential: string): Promise<NatsConnection> {
-  return connect({
-    servers: fleet.nats.url,
-    ...(await natsSecurityOptions({ credsFile: creds(credential) }, true)),
-    maxReconnectAttempts: 0,
-  });
-}
-
-/**
- * Subscribes to `subject` as `credential`: resolves with the server's
- * refusal, or with the first message published there (by `send`, with the
- * operator's connection, once the subscription is in place).
- */
-async function trySubscribe(
-  credential: string,
-  subject: string,
-  send: string = subject,
-): Promise<{ refused?: string; received?: string }> {
-  const nc = await connectAs(credential);
-  try {
-    const outcome = new Promise<{ refused?: string; received?: string }>((resolve) => {
-      nc.subscribe(subject, {
-        callback: (err, msg) => resolve(err ? { refused: err.message } : { received: msg.subject }),
-      });
-    });
-    // The server answers SUB with -ERR before the PONG of this flush.
-    await nc.flush();
-    const pub = setInterval(() => operator.publish(send, 'probe'), 100);
-    try {
-      return await outcome;
-    } finally {
-      clearInterval(pub);
-    }
-  } finally {
-    await nc.close();
-  }
-}
-
-/** NATS refuses `credential` a subscription to `subject`, naming it. */
-async function subscribeRefused(credential: string, subject: string): Promise<void> {
-  const outcome = await trySubscribe(credential, subject);
-  expect(outcome.received, `${credential} received a message on ${subject}`).toBeUndefined();
-  expect(outcome.refused).toMatch(/Permissions Violation for Subscription/);
-  expect(outcome.refused).toContain(subject);
-}
-
-/** The public key of `credential`'s seed. */
-async function publicKeyOf(credential: string): Promise<string> {
-  return (await readUserSeed(creds(credential))).publicKey;
+/** A connection as `credential`, its replies under its own inbox. */
+function connectAs(credential: string): Promise<NatsConnection> {
+  return connectAsCreds(fleet, creds(credential));
 }
 
 /** A raw JetStream write with `credential`'s connection: NATS must refuse it. */
@@ -175,31 +119,8 @@ function deploymentIdOf(res: CliResult): string {
 }
 
 beforeAll(async () => {
-  authDir = await mkdtemp(join(tmpdir(), 'flotilla-auth-'));
-  const init = await runCli(['auth', 'init', '--dir', authDir]);
-  expect(init.code, init.stderr).toBe(0);
-  for (const [team, app] of [
-    ['shop', 'alpha'],
-    ['other', 'beta'],
-  ] as const) {
-    const res = await runCli(['team', 'create', team, '--app', app, '--dir', authDir]);
-    expect(res.code, res.stderr).toBe(0);
-  }
-  fleet = await startFleet({
-    schedulers: 1,
-    workers: 1,
-    cache: true, // shields with a cache answer purges
-    auth: {
-      include: join(authDir, 'auth.conf'),
-      creds: {
-        control: creds('control'),
-        shield: creds('shield'),
-        scheduler: creds('scheduler'),
-        worker: creds('worker'),
-      },
-    },
-  });
-  operator = await connectAs('operator');
+  sf = await startSecuredFleet({ shop: ['alpha'], other: ['beta'] });
+  ({ authDir, fleet, operator } = sf);
   alpha = await writeHelloApp({ name: 'alpha', version: 'a1' });
   beta = await writeHelloApp({ name: 'beta', version: 'b1' });
   const betaNext = await writeHelloApp({ name: 'beta', version: 'b2' });
@@ -218,10 +139,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await operator?.close();
-  await fleet?.stop();
+  await sf?.stop();
   await Promise.allSettled(apps.map((a) => a.remove()));
-  if (authDir) await rm(authDir, { recursive: true, force: true });
 });
 
 describe('a team', () => {
@@ -424,111 +343,6 @@ describe('fleet roles', () => {
     },
     60_000,
   );
-});
-
-describe('least privilege on the fleet’s own subjects', () => {
-  // The fleet runs in region `test`; `eu-west` stands for any other region.
-  const home = regionSubjects('test');
-  const other = regionSubjects('eu-west');
-  const homeAny = regionSubjectPatterns('test');
-  const otherAny = regionSubjectPatterns('eu-west');
-
-  it.each([
-    ['shield', other.miss, 'another region’s misses'],
-    ['shield', home.miss, 'its own region’s misses'],
-    ['shield', homeAny.workerRender, 'the workers’ render dispatch'],
-    ['shield', otherAny.workerRender, 'another region’s render dispatch'],
-    ['shield', homeAny.workerPrewarm, 'the workers’ pre-warm dispatch'],
-    ['shield', home.heartbeat, 'the workers’ heartbeats'],
-    ['shield', PREWARM_SUBJECT, 'pre-warm requests'],
-    ['worker', home.miss, 'misses'],
-    ['worker', homeAny.ack, 'the schedulers’ acks to shields'],
-    ['worker', PURGE_SUBJECT, 'purges'],
-    ['scheduler', PURGE_SUBJECT, 'purges'],
-    ['control', home.miss, 'misses'],
-    ['control', homeAny.workerRender, 'the workers’ render dispatch'],
-    ['team-shop', home.miss, 'misses'],
-    ['team-shop', 'flotilla.>', 'the fleet’s subjects'],
-  ])(
-    'NATS refuses the %s a subscription to %s (%s)',
-    async (credential, subject) => {
-      await subscribeRefused(credential, subject);
-    },
-    60_000,
-  );
-
-  it('still lets a shield hear its region’s schedulers (the refusals above are not blanket)', async () => {
-    const outcome = await trySubscribe('shield', home.schedulerHeartbeat);
-    expect(outcome).toEqual({ received: home.schedulerHeartbeat });
-  }, 60_000);
-
-  it.each([
-    ['shield', '_INBOX.>'],
-    ['worker', '_INBOX.>'],
-    ['scheduler', '_INBOX.>'],
-    ['control', '_INBOX.>'],
-    ['team-shop', '_INBOX.>'],
-  ])(
-    'NATS refuses the %s a subscription to every reply (%s)',
-    async (credential, subject) => {
-      await subscribeRefused(credential, subject);
-    },
-    60_000,
-  );
-
-  it('a team cannot read another team’s replies, nor a role’s; it reads its own', async () => {
-    const otherInbox = `_INBOX.${await publicKeyOf('team-other')}.>`;
-    await subscribeRefused('team-shop', otherInbox);
-    await subscribeRefused('team-shop', `_INBOX.${await publicKeyOf('control')}.>`);
-    await subscribeRefused('shield', otherInbox);
-    const own = `_INBOX.${await publicKeyOf('team-shop')}.x`;
-    expect(await trySubscribe('team-shop', own)).toEqual({ received: own });
-  }, 60_000);
-
-  it('a role cannot answer in another’s place: a shield may not publish renders to workers', async () => {
-    const nc = await connectAs('shield');
-    try {
-      await expect(nc.request(home.workerRender('forged'), 'x', { timeout: 5000 })).rejects.toThrow(
-        /Permissions Violation for Publish/,
-      );
-    } finally {
-      await nc.close();
-    }
-  }, 60_000);
-});
-
-describe('the render path under the roles’ permissions', () => {
-  it('a page larger than one NATS message crosses worker → scheduler → shield in chunks', async () => {
-    // Published with the operator's credential straight to JetStream (the
-    // operator may), as a hand-written bundle: a body of n bytes.
-    const dir = await mkdtemp(join(tmpdir(), 'flotilla-auth-pages-'));
-    try {
-      const cp = new ControlPlane({ store: await JetStreamControlStore.open(operator) });
-      await publishBundle(cp, dir, {
-        name: 'pages',
-        code: `Flotilla.serve((req) => {
-          const n = Number(new URL(req.url).searchParams.get('n'));
-          return new Response(new Uint8Array(n).fill(120));
-        });`,
-      });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-    const n = 3_000_000; // three chunks under the default 1 MiB max_payload
-    let res: HttpReply | undefined;
-    await waitFor(
-      async () => {
-        res = await httpRequest(fleet.shield.url, `/?n=${n}`, {
-          host: 'pages.localhost',
-          timeoutMs: 30_000,
-        });
-        return res.status === 200;
-      },
-      { timeoutMs: 30_000, message: 'the shield never served app pages' },
-    );
-    expect(res?.body.length).toBe(n);
-    expect(res?.body).toMatch(/^x+$/);
-  }, 60_000);
 });
 
 describe('the operator', () => {

@@ -6,6 +6,7 @@ import { readUserSeed } from '@flotilla/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AUTH_CONF_FILE,
+  addRegion,
   addTeamApps,
   initAuthDir,
   loadAuthDir,
@@ -195,5 +196,79 @@ describe('least privilege per role', () => {
         expect(may(role[r], 'subscribe', s), `${r} ${s}`).toBe(false);
       }
     }
+  });
+});
+
+describe('region-bound credentials', () => {
+  it('issue a shield, scheduler and worker credential per region, kept when run again', async () => {
+    let registry = await initAuthDir(dir);
+    registry = await addRegion(dir, registry, 'us-east', ['eu-west']);
+    const east = registry.regions['us-east'];
+    expect(east?.secondary).toEqual(['eu-west']);
+    for (const [role, c] of Object.entries(east?.roles ?? {})) {
+      expect(c.seedFile).toBe(`${role}-us-east.nk`);
+      expect((await stat(join(dir, c.seedFile))).mode & 0o777).toBe(0o600);
+      expect((await readUserSeed(join(dir, c.seedFile))).publicKey).toBe(c.publicKey);
+    }
+    const again = await addRegion(dir, registry, 'us-east', []);
+    expect(again.regions['us-east']?.roles).toEqual(east?.roles);
+    expect(again.regions['us-east']?.secondary).toEqual([]);
+    expect(await loadAuthDir(dir)).toEqual(again);
+    const conf = await readFile(join(dir, AUTH_CONF_FILE), 'utf8');
+    expect(conf).toContain(east?.roles.worker.publicKey);
+    expect(conf).toContain('"flotilla.us-east.worker.*.render"');
+  });
+
+  it('refuse a bad region name, "control", or a region its own secondary', async () => {
+    const registry = await initAuthDir(dir);
+    for (const [region, secondary] of [
+      ['US East', []],
+      ['control', []],
+      ['us-east', ['us-east']],
+      ['us-east', ['a.b']],
+    ] as const) {
+      await expect(addRegion(dir, registry, region, secondary)).rejects.toMatchObject({
+        code: 'FLOTILLA_ERR_INVALID_OPTION',
+      });
+    }
+  });
+
+  it('read a registry written before regions existed', async () => {
+    const registry = await initAuthDir(dir);
+    const { regions: _, ...old } = registry;
+    await writeFile(join(dir, REGISTRY_FILE), JSON.stringify(old));
+    expect((await loadAuthDir(dir)).regions).toEqual({});
+  });
+
+  it('bind each role to its region’s subjects (shields also reach their secondary regions)', () => {
+    const KEY = 'UREGIONKEY';
+    const scope = { region: 'us-east', secondary: ['eu-west'] };
+    const shield = rolePermissions('shield', KEY, scope);
+    const scheduler = rolePermissions('scheduler', KEY, scope);
+    const worker = rolePermissions('worker', KEY, scope);
+    const [east, west, south] = ['us-east', 'eu-west', 'ap-south'].map(regionSubjects) as [
+      ReturnType<typeof regionSubjects>,
+      ReturnType<typeof regionSubjects>,
+      ReturnType<typeof regionSubjects>,
+    ];
+    for (const r of [east, west]) {
+      expect(may(shield, 'publish', r.miss)).toBe(true);
+      expect(may(shield, 'subscribe', r.schedulerHeartbeat)).toBe(true);
+      expect(may(shield, 'subscribe', r.ack('s-1'))).toBe(true);
+    }
+    expect(may(shield, 'publish', south.miss)).toBe(false);
+    expect(may(shield, 'subscribe', south.ack('s-1'))).toBe(false);
+    expect(may(scheduler, 'subscribe', east.miss)).toBe(true);
+    expect(may(scheduler, 'publish', east.workerRender('w-1'))).toBe(true);
+    for (const r of [west, south]) {
+      expect(may(scheduler, 'subscribe', r.miss)).toBe(false);
+      expect(may(scheduler, 'subscribe', r.heartbeat)).toBe(false);
+      expect(may(scheduler, 'publish', r.workerRender('w-1'))).toBe(false);
+      expect(may(scheduler, 'publish', r.ack('s-1'))).toBe(false);
+      expect(may(worker, 'subscribe', r.workerRender('w-1'))).toBe(false);
+      expect(may(worker, 'publish', r.heartbeat)).toBe(false);
+    }
+    expect(may(worker, 'subscribe', east.workerRender('w-1'))).toBe(true);
+    expect(may(worker, 'publish', east.heartbeat)).toBe(true);
   });
 });

@@ -23,6 +23,22 @@ export const ROLES = ['shield', 'scheduler', 'worker', 'control'] as const;
 /** A role with a credential. */
 export type RoleName = (typeof ROLES)[number];
 
+/** The roles that may have credentials bound to one region (`flotilla auth region`). */
+export const REGION_ROLES = ['shield', 'scheduler', 'worker'] as const;
+
+/** A role that may be bound to one region. */
+export type RegionRole = (typeof REGION_ROLES)[number];
+
+/**
+ * The region a credential is bound to, and (shields) the regions it fails
+ * over to. Without one, a role's credential covers every region.
+ */
+export interface RegionScope {
+  region: string;
+  /** Regions a shield may send misses to when its own has no scheduler. @default none */
+  secondary?: readonly string[];
+}
+
 /** One direction of a nats-server permission. */
 export interface SubjectRule {
   allow: string[];
@@ -63,56 +79,67 @@ const CONTROL_REQUESTS = `${CONTROL_SUBJECT_PREFIX}.>`;
 /** Account-wide JetStream administration nobody but the operator needs. */
 const JS_ADMIN = ['$JS.API.ACCOUNT.>', '$JS.API.META.>', '$JS.API.SERVER.>'];
 
-/** Every region's subjects, as patterns. */
-const REGION = regionSubjectPatterns();
-
 /** The subjects the other chunks of a large reply are pulled from (requesters publish, responders subscribe). */
 const CHUNK_PULLS = `${CHUNK_SUBJECT_PREFIX}.*`;
 
 /**
  * What each fleet role publishes and subscribes to besides JetStream and its
  * own inbox: exactly the subjects its code uses (answers to the requests it
- * serves go out as responses, `allow_responses`).
+ * serves go out as responses, `allow_responses`), in `scope`'s region(s) or
+ * every region.
  */
-const ROLE_SUBJECTS: Record<
-  Exclude<RoleName, 'control'>,
-  { publish: string[]; subscribe: string[] }
-> = {
-  // Sends misses to its region's schedulers (and a secondary region's, on
-  // failover), hears which scheduler took each and which are alive; answers
-  // purges and says it is alive to purgers.
-  shield: {
-    publish: [REGION.miss, CHUNK_PULLS, SHIELD_HEARTBEAT_SUBJECT],
-    subscribe: [REGION.schedulerHeartbeat, REGION.ack, PURGE_SUBJECT],
-  },
-  // Takes misses, pre-warm and probe requests, dispatches renders and
-  // pre-warms to workers, acks to shields, heartbeats to shields.
-  scheduler: {
-    publish: [
-      REGION.schedulerHeartbeat,
-      REGION.ack,
-      REGION.workerRender,
-      REGION.workerPrewarm,
-      CHUNK_PULLS,
-    ],
-    subscribe: [REGION.heartbeat, REGION.miss, PREWARM_SUBJECT, PROBE_SUBJECT, CHUNK_PULLS],
-  },
-  // Renders and pre-warms what a scheduler sends it; heartbeats.
-  worker: {
-    publish: [REGION.heartbeat],
-    subscribe: [REGION.workerRender, REGION.workerPrewarm, CHUNK_PULLS],
-  },
-};
+function roleSubjects(
+  role: RegionRole,
+  scope: RegionScope | undefined,
+): { publish: string[]; subscribe: string[] } {
+  const home = regionSubjectPatterns(scope?.region ?? '*');
+  switch (role) {
+    // Sends misses to its region's schedulers (and its secondary regions',
+    // on failover), hears which scheduler took each and which are alive;
+    // answers purges and says it is alive to purgers.
+    case 'shield': {
+      const reach = [home, ...(scope?.secondary ?? []).map((r) => regionSubjectPatterns(r))];
+      return {
+        publish: [...reach.map((s) => s.miss), CHUNK_PULLS, SHIELD_HEARTBEAT_SUBJECT],
+        subscribe: [...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]), PURGE_SUBJECT],
+      };
+    }
+    // Takes misses, pre-warm and probe requests, dispatches renders and
+    // pre-warms to workers, acks to shields, heartbeats to shields.
+    case 'scheduler':
+      return {
+        publish: [
+          home.schedulerHeartbeat,
+          home.ack,
+          home.workerRender,
+          home.workerPrewarm,
+          CHUNK_PULLS,
+        ],
+        subscribe: [home.heartbeat, home.miss, PREWARM_SUBJECT, PROBE_SUBJECT, CHUNK_PULLS],
+      };
+    // Renders and pre-warms what a scheduler sends it; heartbeats.
+    case 'worker':
+      return {
+        publish: [home.heartbeat],
+        subscribe: [home.workerRender, home.workerPrewarm, CHUNK_PULLS],
+      };
+  }
+}
 
 /**
  * A fleet role's permissions: the subjects its code uses
- * ({@link ROLE_SUBJECTS}; the control service's, `flotilla.control.<app>.…`),
+ * (`roleSubjects`, bound to `scope`'s region when given; the control
+ * service's, `flotilla.control.<app>.…`),
  * JetStream reads, no writes but the role's own, and replies only under its
  * own inbox (`publicKey`'s, {@link userInboxPrefix}), so no role reads
  * another credential's answers. Never a control-service request (nor
  * answering one, except the control role).
  */
-export function rolePermissions(role: RoleName, publicKey: string): Permissions {
+export function rolePermissions(
+  role: RoleName,
+  publicKey: string,
+  scope?: RegionScope,
+): Permissions {
   const inbox = `${userInboxPrefix(publicKey)}.>`;
   if (role === 'control') {
     return {
@@ -130,7 +157,7 @@ export function rolePermissions(role: RoleName, publicKey: string): Permissions 
       allow_responses: true,
     };
   }
-  const subjects = ROLE_SUBJECTS[role];
+  const subjects = roleSubjects(role, scope);
   const allowed = [...subjects.publish, '$JS.API.>'];
   const denied = [CONTROL_REQUESTS, ...JS_ADMIN, ...CONTROL_PLANE_WRITES];
   if (role === 'scheduler') allowed.push(`$KV.${DEFAULT_LEASE_BUCKET}.>`);

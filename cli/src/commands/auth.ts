@@ -12,6 +12,7 @@ import { APP_NAME } from '@flotilla/protocol/patterns';
 import {
   AUTH_CONF_FILE,
   type AuthRegistry,
+  addRegion,
   addTeamApps,
   initAuthDir,
   loadAuthDir,
@@ -40,10 +41,11 @@ function reloadHint(dir: string): string {
 async function authInit(ctx: Ctx): Promise<number> {
   const sub = subcommand(
     ctx,
-    ['init', 'regenerate'],
-    'usage: flotilla auth init|regenerate --dir <dir>',
+    ['init', 'regenerate', 'region'],
+    'usage: flotilla auth init|regenerate --dir <dir>, or flotilla auth region <region> [--secondary <region>]... --dir <dir>',
   );
   const dir = authDir(ctx);
+  if (sub === 'region') return authRegion(ctx, dir);
   if (sub === 'regenerate') {
     // The permissions follow the code's subjects: a new version may change them.
     await saveAuthDir(dir, await loadAuthDir(dir));
@@ -65,6 +67,34 @@ async function authInit(ctx: Ctx): Promise<number> {
       '  file; with a jetstream {} block) and restart it;',
       `then start each role with --creds <its file>, the control role first.`,
       '',
+    ].join('\n'),
+  );
+}
+
+async function authRegion(ctx: Ctx, dir: string): Promise<number> {
+  const region = ctx.positionals[1];
+  if (region === undefined) {
+    throw new InvalidOptionError(
+      '<region>',
+      'is required: flotilla auth region <region> --dir <dir>',
+    );
+  }
+  const next = await addRegion(dir, await loadAuthDir(dir), region, list(ctx.values, 'secondary'));
+  const r = next.regions[region];
+  const seeds = Object.entries(r?.roles ?? {}).map(([role, c]) => ({
+    role,
+    creds: join(dir, c.seedFile),
+  }));
+  return out(
+    ctx,
+    { region, secondary: r?.secondary ?? [], creds: seeds },
+    [
+      `region ${region}: credentials bound to its subjects${r?.secondary.length ? ` (shields may fail over to ${r.secondary.join(', ')})` : ''}:`,
+      ...seeds.map(
+        (s) =>
+          `  ${s.role.padEnd(10)} ${s.creds}   (flotilla start --role ${s.role} --region ${region} --creds …)`,
+      ),
+      reloadHint(dir),
     ].join('\n'),
   );
 }
@@ -123,8 +153,11 @@ export const authCommand: ControlCommand = {
       nats-server includes; the registry of teams and apps lives in <dir>/flotilla-auth.json
   flotilla auth regenerate --dir <dir>
       rewrite auth.conf from the registry with this version's permissions (after an upgrade)
+  flotilla auth region <region> [--secondary <region>]... --dir <dir>
+      shield, scheduler and worker credentials bound to one region's subjects (<role>-<region>.nk);
+      --secondary: the regions its shields fail over to (run it again to change them)
 `,
-  options: {},
+  options: repeatedOptions('secondary'),
   run: (ctx) => authInit(ctx),
 };
 
