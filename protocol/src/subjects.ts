@@ -66,6 +66,8 @@ export function regionSubjects(region: string): RegionSubjects {
  */
 export interface RegionSubjectPatterns {
   miss: string;
+  /** The schedulers' queue group on {@link RegionSubjectPatterns.miss} (a queue name pattern). */
+  schedulerQueue: string;
   heartbeat: string;
   schedulerHeartbeat: string;
   ack: string;
@@ -85,6 +87,7 @@ export function regionSubjectPatterns(region = '*'): RegionSubjectPatterns {
   const s = subjectsUnder(region === '*' ? `${SUBJECT_ROOT}.*` : regionBase(region), () => '*');
   return {
     miss: s.miss,
+    schedulerQueue: s.schedulerQueue,
     heartbeat: s.heartbeat,
     schedulerHeartbeat: s.schedulerHeartbeat,
     ack: s.ack('*'),

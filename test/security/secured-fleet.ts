@@ -83,19 +83,22 @@ export async function publicKeyOf(credsFile: string): Promise<string> {
 }
 
 /**
- * Subscribes to `subject` as `credential`: resolves with the server's
- * refusal, or with the first message the operator publishes there (over
- * and over, once the subscription is in place).
+ * Subscribes to `subject` (in queue group `queue`) as `credential`:
+ * resolves with the server's refusal, or with the first message the
+ * operator publishes there (over and over, once the subscription is in
+ * place).
  */
 export async function trySubscribe(
   sf: SecuredFleet,
   credential: string,
   subject: string,
+  queue?: string,
 ): Promise<{ refused?: string; received?: string }> {
   const nc = await connectAs(sf.fleet, sf.creds(credential));
   try {
     const outcome = new Promise<{ refused?: string; received?: string }>((resolve) => {
       nc.subscribe(subject, {
+        ...(queue === undefined ? {} : { queue }),
         callback: (err, msg) => resolve(err ? { refused: err.message } : { received: msg.subject }),
       });
     });
@@ -112,13 +115,14 @@ export async function trySubscribe(
   }
 }
 
-/** NATS refuses `credential` a subscription to `subject`, naming it. */
+/** NATS refuses `credential` a subscription to `subject` (in queue group `queue`), naming it. */
 export async function subscribeRefused(
   sf: SecuredFleet,
   credential: string,
   subject: string,
+  queue?: string,
 ): Promise<void> {
-  const outcome = await trySubscribe(sf, credential, subject);
+  const outcome = await trySubscribe(sf, credential, subject, queue);
   expect(outcome.received, `${credential} received a message on ${subject}`).toBeUndefined();
   expect(outcome.refused).toMatch(/Permissions Violation for Subscription/);
   expect(outcome.refused).toContain(subject);

@@ -3,8 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import {
+  decodeRegionPrewarmResult,
+  encodePrewarm,
   PREWARM_SUBJECT,
+  PROBE_SUBJECT,
   PURGE_SUBJECT,
+  prewarmQueue,
+  probeQueue,
   regionSubjectPatterns,
   regionSubjects,
 } from '@flotilla/protocol';
@@ -37,6 +42,8 @@ import {
  */
 
 let sf: SecuredFleet;
+/** The deployment of app pages. */
+let pagesId: string;
 
 /** A bundle answering a body of `?n=` bytes of `x`. */
 const PAGES = {
@@ -53,7 +60,7 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-auth-pages-'));
   try {
     const cp = new ControlPlane({ store: await JetStreamControlStore.open(sf.operator) });
-    await publishBundle(cp, dir, PAGES);
+    pagesId = await publishBundle(cp, dir, PAGES);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -99,6 +106,9 @@ describe('least privilege on the fleet’s own subjects', () => {
     ['control', homeAny.workerRender, 'the workers’ render dispatch'],
     ['team-shop', home.miss, 'misses'],
     ['team-shop', 'flotilla.>', 'the fleet’s subjects'],
+    // Schedulers take misses, pre-warms and probes only in their queue groups.
+    ['scheduler', home.miss, 'every miss, outside the schedulers’ queue group'],
+    ['scheduler', PREWARM_SUBJECT, 'every region’s pre-warm requests'],
   ])(
     'NATS refuses the %s a subscription to %s (%s)',
     async (credential, subject) => {
@@ -205,6 +215,23 @@ describe('region-bound credentials (flotilla auth region)', () => {
     },
     60_000,
   );
+
+  it('keeps the eu-west scheduler out of the other regions’ queue groups', async () => {
+    await subscribeRefused(sf, 'scheduler-eu-west', PREWARM_SUBJECT, prewarmQueue('test'));
+    await subscribeRefused(sf, 'scheduler-eu-west', PROBE_SUBJECT, probeQueue('test'));
+    await subscribeRefused(sf, 'scheduler-eu-west', test.miss, test.schedulerQueue);
+  }, 60_000);
+
+  it('a pre-warm reaches both regions’ schedulers, each in its own queue group', async () => {
+    const replies = await sf.operator.requestMany(
+      PREWARM_SUBJECT,
+      encodePrewarm({ deploymentId: pagesId, timeoutMs: 20_000 }),
+      { strategy: 'count', maxMessages: 2, maxWait: 30_000 },
+    );
+    const regions: string[] = [];
+    for await (const msg of replies) regions.push(decodeRegionPrewarmResult(msg.data).region);
+    expect(regions.sort()).toEqual(['eu-west', 'test']);
+  }, 60_000);
 
   it('lets the eu-west shield hear the schedulers of its secondary region', async () => {
     expect(await trySubscribe(sf, 'shield-eu-west', test.schedulerHeartbeat)).toEqual({

@@ -1,7 +1,14 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PREWARM_SUBJECT, PROBE_SUBJECT, PURGE_SUBJECT, regionSubjects } from '@flotilla/protocol';
+import {
+  PREWARM_SUBJECT,
+  PROBE_SUBJECT,
+  PURGE_SUBJECT,
+  prewarmQueue,
+  probeQueue,
+  regionSubjects,
+} from '@flotilla/protocol';
 import { readUserSeed } from '@flotilla/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -125,13 +132,24 @@ function matches(pattern: string, subject: string): boolean {
   return p.length === s.length;
 }
 
-/** Whether `permissions` let its user `direction` `subject` (deny wins). */
-function may(permissions: Permissions, direction: 'publish' | 'subscribe', subject: string) {
+/**
+ * Whether `permissions` let its user `direction` `subject` (in queue group
+ * `queue`); deny wins. An entry `"<subject> <queue>"` covers only queue
+ * subscriptions of a group it matches.
+ */
+function may(
+  permissions: Permissions,
+  direction: 'publish' | 'subscribe',
+  subject: string,
+  queue?: string,
+) {
+  const covers = (entry: string) => {
+    const [pattern, group] = entry.split(' ') as [string, string | undefined];
+    if (!matches(pattern, subject)) return false;
+    return group === undefined || (queue !== undefined && matches(group, queue));
+  };
   const rule = permissions[direction];
-  return (
-    rule.allow.some((a) => matches(a, subject)) &&
-    !(rule.deny ?? []).some((d) => matches(d, subject))
-  );
+  return rule.allow.some(covers) && !(rule.deny ?? []).some(covers);
 }
 
 describe('least privilege per role', () => {
@@ -148,7 +166,9 @@ describe('least privilege per role', () => {
       expect(may(role.shield, 'publish', r.miss)).toBe(true);
       expect(may(role.shield, 'subscribe', r.schedulerHeartbeat)).toBe(true);
       expect(may(role.shield, 'subscribe', r.ack('shield-1'))).toBe(true);
-      expect(may(role.scheduler, 'subscribe', r.miss)).toBe(true);
+      expect(may(role.scheduler, 'subscribe', r.miss, r.schedulerQueue)).toBe(true);
+      // Only in the schedulers' queue group: never every miss.
+      expect(may(role.scheduler, 'subscribe', r.miss)).toBe(false);
       expect(may(role.scheduler, 'subscribe', r.heartbeat)).toBe(true);
       expect(may(role.scheduler, 'publish', r.workerRender('w-1'))).toBe(true);
       expect(may(role.scheduler, 'publish', r.workerPrewarm('w-1'))).toBe(true);
@@ -159,8 +179,9 @@ describe('least privilege per role', () => {
       expect(may(role.worker, 'publish', r.heartbeat)).toBe(true);
     }
     expect(may(role.shield, 'subscribe', PURGE_SUBJECT)).toBe(true);
-    expect(may(role.scheduler, 'subscribe', PREWARM_SUBJECT)).toBe(true);
-    expect(may(role.scheduler, 'subscribe', PROBE_SUBJECT)).toBe(true);
+    expect(may(role.scheduler, 'subscribe', PREWARM_SUBJECT, prewarmQueue('us-east'))).toBe(true);
+    expect(may(role.scheduler, 'subscribe', PROBE_SUBJECT, probeQueue('us-east'))).toBe(true);
+    expect(may(role.scheduler, 'subscribe', PREWARM_SUBJECT)).toBe(false);
     expect(may(role.control, 'publish', PURGE_SUBJECT)).toBe(true);
     for (const r of ROLES) expect(may(role[r], 'subscribe', `_INBOX.${KEY}.abc.1`), r).toBe(true);
   });
@@ -258,10 +279,14 @@ describe('region-bound credentials', () => {
     }
     expect(may(shield, 'publish', south.miss)).toBe(false);
     expect(may(shield, 'subscribe', south.ack('s-1'))).toBe(false);
-    expect(may(scheduler, 'subscribe', east.miss)).toBe(true);
+    expect(may(scheduler, 'subscribe', east.miss, east.schedulerQueue)).toBe(true);
+    expect(may(scheduler, 'subscribe', PREWARM_SUBJECT, prewarmQueue('us-east'))).toBe(true);
+    expect(may(scheduler, 'subscribe', PROBE_SUBJECT, probeQueue('us-east'))).toBe(true);
+    expect(may(scheduler, 'subscribe', PREWARM_SUBJECT, prewarmQueue('eu-west'))).toBe(false);
+    expect(may(scheduler, 'subscribe', PROBE_SUBJECT, probeQueue('eu-west'))).toBe(false);
     expect(may(scheduler, 'publish', east.workerRender('w-1'))).toBe(true);
     for (const r of [west, south]) {
-      expect(may(scheduler, 'subscribe', r.miss)).toBe(false);
+      expect(may(scheduler, 'subscribe', r.miss, r.schedulerQueue)).toBe(false);
       expect(may(scheduler, 'subscribe', r.heartbeat)).toBe(false);
       expect(may(scheduler, 'publish', r.workerRender('w-1'))).toBe(false);
       expect(may(scheduler, 'publish', r.ack('s-1'))).toBe(false);

@@ -12,6 +12,8 @@ import {
   PREWARM_SUBJECT,
   PROBE_SUBJECT,
   PURGE_SUBJECT,
+  prewarmQueue,
+  probeQueue,
   regionSubjectPatterns,
   SHIELD_HEARTBEAT_SUBJECT,
 } from '@flotilla/protocol';
@@ -104,9 +106,11 @@ function roleSubjects(
         subscribe: [...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]), PURGE_SUBJECT],
       };
     }
-    // Takes misses, pre-warm and probe requests, dispatches renders and
-    // pre-warms to workers, acks to shields, heartbeats to shields.
-    case 'scheduler':
+    // Takes misses, pre-warm and probe requests (each only in its region's
+    // queue group: nats-server's "<subject> <queue>" permissions), dispatches
+    // renders and pre-warms to workers, acks and heartbeats to shields.
+    case 'scheduler': {
+      const region = scope?.region ?? '*';
       return {
         publish: [
           home.schedulerHeartbeat,
@@ -115,8 +119,15 @@ function roleSubjects(
           home.workerPrewarm,
           CHUNK_PULLS,
         ],
-        subscribe: [home.heartbeat, home.miss, PREWARM_SUBJECT, PROBE_SUBJECT, CHUNK_PULLS],
+        subscribe: [
+          home.heartbeat,
+          `${home.miss} ${home.schedulerQueue}`,
+          `${PREWARM_SUBJECT} ${prewarmQueue(region)}`,
+          `${PROBE_SUBJECT} ${probeQueue(region)}`,
+          CHUNK_PULLS,
+        ],
       };
+    }
     // Renders and pre-warms what a scheduler sends it; heartbeats.
     case 'worker':
       return {
