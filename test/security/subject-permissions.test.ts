@@ -153,6 +153,27 @@ describe('least privilege on the fleet’s own subjects', () => {
   );
 });
 
+describe('JetStream under the roles’ permissions', () => {
+  it.each(['shield', 'worker', 'scheduler', 'control'])(
+    'NATS refuses the %s a stream of its own (one could capture any subject)',
+    async (credential) => {
+      for (const subjects of [['flotilla.>'], ['_INBOX.>']]) {
+        await publishRefused(
+          sf,
+          credential,
+          '$JS.API.STREAM.CREATE.SPY',
+          JSON.stringify({ name: 'SPY', subjects }),
+        );
+      }
+      const names = (
+        await sf.operator.request('$JS.API.STREAM.NAMES', '{}', { timeout: 5000 })
+      ).json<{ streams: string[] | null }>();
+      expect(names.streams ?? []).not.toContain('SPY');
+    },
+    60_000,
+  );
+});
+
 describe('the render path under the roles’ permissions', () => {
   it('a page larger than one NATS message crosses worker → scheduler → shield in chunks', async () => {
     const n = 3_000_000; // three chunks under the default 1 MiB max_payload

@@ -75,6 +75,36 @@ const CONTROL_PLANE_WRITES = [
 /** Writes to the autoscaler's leases: only schedulers and the operator. */
 const LEASE_WRITES = writesOf(KV(DEFAULT_LEASE_BUCKET), `$KV.${DEFAULT_LEASE_BUCKET}.>`);
 
+/**
+ * JetStream API calls that read stream `stream` and run consumers on it:
+ * what opening, reading and watching a bucket takes. Never a stream of
+ * one's own: a role that could create streams could capture any subject
+ * (every render, every reply) into one and read it past its subscribe
+ * permissions.
+ */
+function readsOf(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    // CONSUMER.CREATE / NAMES / LIST.<stream>, CREATE / DELETE / INFO.<stream>.<consumer>…
+    `$JS.API.CONSUMER.*.${stream}`,
+    `$JS.API.CONSUMER.*.${stream}.>`,
+    // CONSUMER.DURABLE.CREATE / MSG.NEXT.<stream>.<consumer>
+    `$JS.API.CONSUMER.*.*.${stream}.>`,
+  ];
+}
+
+/** The account's JetStream limits (what a JetStream client asks first). */
+const JS_ACCOUNT_INFO = '$JS.API.INFO';
+
+/** Reads of the control plane (records and blobs): every role. */
+const CONTROL_PLANE_READS = [
+  ...readsOf(KV(DEFAULT_CONTROL_BUCKET)),
+  ...readsOf(OBJ(DEFAULT_BLOB_BUCKET)),
+];
+
 /** Every control-service request. */
 const CONTROL_REQUESTS = `${CONTROL_SUBJECT_PREFIX}.>`;
 
@@ -156,9 +186,9 @@ export function rolePermissions(
     return {
       publish: {
         allow: [
-          '$JS.API.>',
-          `$KV.${DEFAULT_CONTROL_BUCKET}.>`,
-          `$O.${DEFAULT_BLOB_BUCKET}.>`,
+          JS_ACCOUNT_INFO,
+          ...CONTROL_PLANE_READS,
+          ...CONTROL_PLANE_WRITES,
           // It purges the shields' caches for the teams (each within its apps).
           PURGE_SUBJECT,
         ],
@@ -169,9 +199,9 @@ export function rolePermissions(
     };
   }
   const subjects = roleSubjects(role, scope);
-  const allowed = [...subjects.publish, '$JS.API.>'];
+  const allowed = [...subjects.publish, JS_ACCOUNT_INFO, ...CONTROL_PLANE_READS];
   const denied = [CONTROL_REQUESTS, ...JS_ADMIN, ...CONTROL_PLANE_WRITES];
-  if (role === 'scheduler') allowed.push(`$KV.${DEFAULT_LEASE_BUCKET}.>`);
+  if (role === 'scheduler') allowed.push(...readsOf(KV(DEFAULT_LEASE_BUCKET)), ...LEASE_WRITES);
   else denied.push(...LEASE_WRITES);
   return {
     publish: { allow: allowed, deny: denied },
