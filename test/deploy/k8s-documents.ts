@@ -5,7 +5,7 @@
  * kustomize applies their JSON 6902 patches.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 
@@ -141,6 +141,29 @@ export function withComponent(docs: Doc[], component: string): Doc[] {
     if (!out.some(selected))
       throw new Error(`${component}: no ${target.kind} ${target.name ?? ''}`);
     out = out.map((d) => (selected(d) ? applyPatch(d, ops) : d));
+  }
+  return out;
+}
+
+/**
+ * The Secrets deploy/README.md has the operator create (its `kubectl -n
+ * flotilla create secret generic <name> --from-file=…` lines): name → key →
+ * file, relative files resolved in `dir` when given.
+ */
+export function readmeSecrets(dir?: string): Map<string, Map<string, string>> {
+  const text = readFileSync(join(ROOT, 'deploy', 'README.md'), 'utf8');
+  const out = new Map<string, Map<string, string>>();
+  for (const m of text.matchAll(
+    /^kubectl -n flotilla create secret generic (\S+)((?: --from-file=\S+)+)\s*$/gm,
+  )) {
+    const keys = new Map<string, string>();
+    for (const [, spec] of (m[2] as string).matchAll(/--from-file=(\S+)/g)) {
+      const [key, file] = (spec as string).includes('=')
+        ? ((spec as string).split('=', 2) as [string, string])
+        : [basename(spec as string), spec as string];
+      keys.set(key, dir === undefined ? file : resolve(dir, file));
+    }
+    out.set(m[1] as string, keys);
   }
   return out;
 }

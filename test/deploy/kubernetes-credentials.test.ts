@@ -20,6 +20,7 @@ import {
   type Doc,
   ofKind,
   ROOT,
+  readmeSecrets,
   roleOf,
   startArgs,
   withComponent,
@@ -52,25 +53,6 @@ function secretFileAt(p: ReturnType<typeof pod>, file: string) {
   return secret && item
     ? { secretName: secret.secretName as string, key: item.key as string, secret }
     : undefined;
-}
-
-/** `kubectl -n flotilla create secret generic <name> --from-file=…` lines of deploy/README.md: name → key → file. */
-function readmeSecrets(): Map<string, Map<string, string>> {
-  const text = readFileSync(join(ROOT, 'deploy', 'README.md'), 'utf8');
-  const out = new Map<string, Map<string, string>>();
-  for (const m of text.matchAll(
-    /^kubectl -n flotilla create secret generic (\S+)((?: --from-file=\S+)+)\s*$/gm,
-  )) {
-    const keys = new Map<string, string>();
-    for (const [, spec] of (m[2] as string).matchAll(/--from-file=(\S+)/g)) {
-      const [key, file] = (spec as string).includes('=')
-        ? (spec as string).split('=', 2)
-        : [basename(spec as string), spec];
-      keys.set(key as string, file as string);
-    }
-    out.set(m[1] as string, keys);
-  }
-  return out;
 }
 
 let scratch: string;
