@@ -155,7 +155,8 @@ export const authCommand: ControlCommand = {
       rewrite auth.conf from the registry with this version's permissions (after an upgrade)
   flotilla auth region <region> [--secondary <region>]... --dir <dir>
       shield, scheduler and worker credentials bound to one region's subjects (<role>-<region>.nk);
-      --secondary: the regions its shields fail over to (run it again to change them)
+      --secondary: every other region its shields may send misses to (their --secondary-region,
+      regions environments name with flotilla region set); run it again to change them
 `,
   options: repeatedOptions('secondary'),
   run: (ctx) => authInit(ctx),
