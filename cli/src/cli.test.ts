@@ -163,4 +163,16 @@ describe('flotilla start arguments', () => {
   ])('rejects %j with a message naming the option', (args, message) => {
     expect(() => parseStartArgs(args)).toThrow(message);
   });
+
+  it('reads the least time between two worker load updates (--load-update-ms, 0 allowed)', () => {
+    const worker = ['--nats', 'nats://127.0.0.1:4222', '--role', 'worker'];
+    expect(parseStartArgs([...worker, '--load-update-ms', '200']).options.loadUpdateMs).toBe(200);
+    expect(parseStartArgs([...worker, '--load-update-ms', '0']).options.loadUpdateMs).toBe(0);
+    expect(parseStartArgs(worker).options.loadUpdateMs).toBeUndefined();
+    for (const bad of ['-1', '1.5', 'soon']) {
+      expect(() => parseStartArgs([...worker, '--load-update-ms', bad])).toThrow(
+        /--load-update-ms/,
+      );
+    }
+  });
 });

@@ -171,6 +171,14 @@ export interface FleetOptions {
    */
   ioSlots?: number;
   /**
+   * Workers: least time in ms between two load updates (the extra heartbeat
+   * sent when the count of renders waiting on I/O changes or a render ends,
+   * so schedulers see freed CPU slots before the next heartbeat). 0 sends
+   * one on every change; higher values send fewer NATS messages under load.
+   * @default 50
+   */
+  loadUpdateMs?: number;
+  /**
    * Worker role: nice value added to the worker process (0…19), so that
    * tenants' CPU-bound renders never delay the shields, schedulers and
    * nats-server on a machine they share (see `process-priority.ts`). Not

@@ -150,6 +150,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         threads: positiveInt('threads', options.threads, 1),
         ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
         ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
+        ...(options.loadUpdateMs !== undefined ? { loadUpdateMs: options.loadUpdateMs } : {}),
         limits: o.limits,
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
@@ -276,6 +277,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
       ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
+      ...(options.loadUpdateMs !== undefined ? { loadUpdateMs: options.loadUpdateMs } : {}),
       limits: o.limits,
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
@@ -339,6 +341,9 @@ async function startAutoscaler(
                   ? ['--tasks-per-thread', String(options.tasksPerThread)]
                   : []),
                 ...(options.ioSlots ? ['--io-slots', String(options.ioSlots)] : []),
+                ...(options.loadUpdateMs !== undefined
+                  ? ['--load-update-ms', String(options.loadUpdateMs)]
+                  : []),
                 ...(options.workerNice !== undefined ? ['--nice', String(options.workerNice)] : []),
                 ...limitArgs(o.limits),
               ],

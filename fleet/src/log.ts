@@ -139,6 +139,9 @@ export function createLogger(options: LoggerOptions): LogFn {
 const pending = new Set<LimitedLog>();
 
 function atExit(limited: LimitedLog): void {
-  if (pending.size === 0) process.once('exit', () => pending.forEach((l) => l.flush()));
+  if (pending.size === 0)
+    process.once('exit', () => {
+      for (const l of pending) l.flush();
+    });
   pending.add(limited);
 }

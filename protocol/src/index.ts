@@ -75,7 +75,9 @@ export {
   CONTROL_QUEUE,
   CONTROL_SUBJECT_PREFIX,
   controlSubject,
+  type RegionSubjectPatterns,
   type RegionSubjects,
+  regionSubjectPatterns,
   regionSubjects,
   SUBJECT_ROOT,
 } from './subjects.ts';

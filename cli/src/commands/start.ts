@@ -223,6 +223,9 @@ export function parseStartArgs(
       ? { tasksPerThread: positive('tasks-per-thread') }
       : {}),
     ...(v['io-slots'] !== undefined ? { ioSlots: positive('io-slots') } : {}),
+    ...(v['load-update-ms'] !== undefined
+      ? { loadUpdateMs: int('load-update-ms', v['load-update-ms']) }
+      : {}),
     ...(v['timeout-ms'] !== undefined
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
@@ -273,7 +276,7 @@ function parse(args: string[]) {
       ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
       ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
       ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
-      ...stringOptions('autoscale', 'min-workers', 'max-workers'),
+      ...stringOptions('autoscale', 'min-workers', 'max-workers', 'load-update-ms'),
       ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
       ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
       ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),

@@ -40,6 +40,8 @@ Options:
                         (default: 4)
   --io-slots <n>        worker: renders in flight at once, running or awaiting backend fetch calls (those
                         hold no CPU slot); at least the CPU slots (default: 4 × the CPU slots)
+  --load-update-ms <n>  worker: least time between two load updates (extra heartbeats when renders start
+                        or stop waiting on I/O or end); 0 sends one on every change (default: 50)
   --nice <n>            worker: nice value added to the worker process (0-19), so that renders never
                         delay shields, schedulers and NATS on the same machine (default: 5)
   --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)
