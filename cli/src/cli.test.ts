@@ -42,6 +42,27 @@ describe('flotilla start arguments', () => {
     expect(() => parseStartArgs(['--cache-mb', '0'])).toThrow(/--cache-mb/);
   });
 
+  it('reads the access log options: where lines go and the share of successes kept', () => {
+    const cmd = parseStartArgs(['--access-log', 'stdout', '--access-log-sample', '0.1']);
+    expect(cmd.accessLog).toBe('stdout');
+    expect(cmd.options.accessLogSample).toBe(0.1);
+    expect(parseStartArgs([]).accessLog).toBeUndefined();
+    expect(() => parseStartArgs(['--access-log-sample', '0.5'])).toThrow(/needs --access-log/);
+    expect(() => parseStartArgs(['--access-log', 'x', '--access-log-sample', '0'])).toThrow(
+      /--access-log-sample/,
+    );
+    expect(() =>
+      parseStartArgs([
+        '--nats',
+        'nats://127.0.0.1:4222',
+        '--role',
+        'worker',
+        '--access-log',
+        'stdout',
+      ]),
+    ).toThrow(/applies to the shield/);
+  });
+
   it('reads a role against NATS with its options', () => {
     const cmd = parseStartArgs([
       '--nats',
@@ -141,5 +162,17 @@ describe('flotilla start arguments', () => {
     [['--cpu-ms', '0'], /--cpu-ms.*at least 1/],
   ])('rejects %j with a message naming the option', (args, message) => {
     expect(() => parseStartArgs(args)).toThrow(message);
+  });
+
+  it('reads the least time between two worker load updates (--load-update-ms, 0 allowed)', () => {
+    const worker = ['--nats', 'nats://127.0.0.1:4222', '--role', 'worker'];
+    expect(parseStartArgs([...worker, '--load-update-ms', '200']).options.loadUpdateMs).toBe(200);
+    expect(parseStartArgs([...worker, '--load-update-ms', '0']).options.loadUpdateMs).toBe(0);
+    expect(parseStartArgs(worker).options.loadUpdateMs).toBeUndefined();
+    for (const bad of ['-1', '1.5', 'soon']) {
+      expect(() => parseStartArgs([...worker, '--load-update-ms', bad])).toThrow(
+        /--load-update-ms/,
+      );
+    }
   });
 });

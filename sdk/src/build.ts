@@ -44,7 +44,11 @@ import {
   type ProjectConfig,
 } from './project-config.ts';
 
-export { ISOLATE_BUNDLE_OPTIONS } from './build-bundle.ts';
+export {
+  ASYNC_CONTEXT_LOWERING,
+  ISOLATE_BUNDLE_OPTIONS,
+  lowerForAsyncContext,
+} from './build-bundle.ts';
 export { BuildError, type BuildErrorCode } from './build-errors.ts';
 export { DESCRIBE_ROUTES } from './build-routes.ts';
 export type { FrameworkDetection, PackageJson } from './detect.ts';

@@ -26,6 +26,7 @@ import {
   toWireError,
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
+import { Admission } from './admission.ts';
 import type { ShieldMetrics } from './metrics.ts';
 import { now } from './timing.ts';
 
@@ -68,7 +69,7 @@ export interface RegionClientOptions {
    */
   requestTimeoutMs?: number;
   /** Where retries and failovers are counted. */
-  metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
+  metrics: Pick<ShieldMetrics, 'retries' | 'failovers' | 'shed' | 'regionRoom' | 'missesInFlight'>;
   /** Structured log sink. @default no logging */
   log?: LogFn;
 }
@@ -109,7 +110,10 @@ export class RegionClient {
   readonly #shieldId: string;
   readonly #ackTimeoutMs: number;
   readonly #timeoutMs: number;
-  readonly #metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
+  readonly #metrics: Pick<
+    ShieldMetrics,
+    'retries' | 'failovers' | 'shed' | 'regionRoom' | 'missesInFlight'
+  >;
   readonly #log: LogFn;
   /** Regions whose scheduler heartbeats and acks this shield follows. */
   readonly #regions = new Map<string, RegionSubjects>();
@@ -121,6 +125,7 @@ export class RegionClient {
     { schedulerId?: string; sentAt: number; controller: AbortController }
   >();
   readonly #subs: Subscription[] = [];
+  readonly #admission = new Admission();
   #sweep: NodeJS.Timeout | undefined;
   /** The link to NATS was down at the last sweep. */
   #wasDown = false;
@@ -186,6 +191,40 @@ export class RegionClient {
     signal?: AbortSignal,
   ): Promise<RegionAnswer> {
     const primary = this.#follow(regions.primary);
+    // Past the region's room, refused here at once: no NATS round trip, no
+    // scheduler time spent shedding it.
+    const admitted = this.#admission.admit(regions.primary, request.deploymentId);
+    if (typeof admitted !== 'function') {
+      this.#metrics.shed.inc({ region: regions.primary, reason: admitted.reason });
+      return {
+        result: {
+          ok: false,
+          error: { code: 'FLOTILLA_ERR_OVERLOADED', message: admitted.message },
+          timings: {},
+        },
+        region: regions.primary === this.region ? undefined : regions.primary,
+      };
+    }
+    const inFlight = () =>
+      this.#metrics.missesInFlight.set(
+        { region: regions.primary },
+        this.#admission.inFlight(regions.primary),
+      );
+    inFlight();
+    try {
+      return await this.#forwardAdmitted(primary, request, regions, signal);
+    } finally {
+      admitted();
+      inFlight();
+    }
+  }
+
+  async #forwardAdmitted(
+    primary: RegionSubjects,
+    request: RenderRequest,
+    regions: Regions,
+    signal?: AbortSignal,
+  ): Promise<RegionAnswer> {
     let result = await this.#send(primary, request, signal);
     // Only a system failure is sent again, never the bundle's own (a limit,
     // a render error): it would fail the same way and cost another slot.
@@ -233,6 +272,9 @@ export class RegionClient {
       this.#transport.subscribe(subjects.schedulerHeartbeat, (msg) => {
         try {
           const beat = decodeSchedulerBeat(msg);
+          this.#admission.heard(region, beat);
+          const room = this.#admission.limit(region);
+          if (room !== undefined) this.#metrics.regionRoom.set({ region }, room);
           this.#schedulers.set(beat.schedulerId, {
             seen: Date.now(),
             intervalMs: beat.intervalMs,

@@ -39,7 +39,7 @@ import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
-import { type WorkerMetrics, workerMetrics } from './metrics.ts';
+import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
 
@@ -178,6 +178,7 @@ export class RenderWorker {
     }
     this.#loadUpdateMs = nonNegativeInt('loadUpdateMs', options.loadUpdateMs, 50);
     this.#metrics = workerMetrics(options.registry ?? new Registry());
+    workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
   }

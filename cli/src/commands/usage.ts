@@ -40,6 +40,8 @@ Options:
                         (default: 4)
   --io-slots <n>        worker: renders in flight at once, running or awaiting backend fetch calls (those
                         hold no CPU slot); at least the CPU slots (default: 4 × the CPU slots)
+  --load-update-ms <n>  worker: least time between two load updates (extra heartbeats when renders start
+                        or stop waiting on I/O or end); 0 sends one on every change (default: 50)
   --nice <n>            worker: nice value added to the worker process (0-19), so that renders never
                         delay shields, schedulers and NATS on the same machine (default: 5)
   --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)
@@ -62,6 +64,10 @@ Options:
   --trusted-proxies <l> shield: comma-separated IPs/CIDRs (or loopback, private) whose forwarding headers count
   --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
   --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
+  --access-log <to>     shield: one line per request to stdout, stderr or a file (appended), in the
+                        --log-format (default: none)
+  --access-log-sample <f>  shield: share (0-1] of requests answered below 400 that are logged; 4xx
+                        and 5xx always are (default: 1)
   --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
   --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
   --fair-share-reserve <f>  scheduler: fraction of the region's slots an app never borrows, kept
@@ -86,4 +92,8 @@ Options:
   --no-watch         build and serve once, no rebuilds
   --log-format <f>   text | json                                   (default: text)
   --log-level <l>    trace | debug | info | warn | error | fatal | silent (default: info)
+  -h, --help         show this help
+
+Exits 2 when --dir does not exist or holds no flotilla.config.json. Saves that replace
+the file (editors' atomic saves, sed -i) are seen like any other.
 `;

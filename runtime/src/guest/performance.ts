@@ -74,8 +74,9 @@ function timeOf(value: unknown, what: string): number {
 /** `performance.mark(name)`'s result; also `new PerformanceMark(name, { startTime, detail })`. */
 export class PerformanceMark extends PerformanceEntry {
   readonly #detail: unknown;
-  constructor(name: string, options?: { startTime?: number; detail?: unknown } | null) {
-    if (arguments.length === 0) throw new TypeError('PerformanceMark needs a name');
+  constructor(...args: [name?: string, options?: { startTime?: number; detail?: unknown } | null]) {
+    if (args.length === 0) throw new TypeError('PerformanceMark needs a name');
+    const [name, options] = args;
     const start =
       options?.startTime === undefined
         ? sinceOrigin()
@@ -175,12 +176,13 @@ export function userTiming(owner: () => string): UserTiming {
     (timelines.get(owner()) ?? []).filter(filter).sort((a, b) => a.startTime - b.startTime);
 
   const methods = {
-    mark(name: string, options?: { startTime?: number; detail?: unknown }) {
-      if (arguments.length === 0) throw new TypeError('performance.mark needs a name');
-      return add(new PerformanceMark(name, options));
+    mark(...args: [name?: string, options?: { startTime?: number; detail?: unknown }]) {
+      if (args.length === 0) throw new TypeError('performance.mark needs a name');
+      return add(new PerformanceMark(args[0], args[1]));
     },
-    measure(name: string, startOrOptions?: string | MeasureOptions, endMark?: string) {
-      if (arguments.length === 0) throw new TypeError('performance.measure needs a name');
+    measure(...args: [name?: string, startOrOptions?: string | MeasureOptions, endMark?: string]) {
+      if (args.length === 0) throw new TypeError('performance.measure needs a name');
+      const [name, startOrOptions, endMark] = args;
       const now = sinceOrigin();
       let start: number;
       let end: number;

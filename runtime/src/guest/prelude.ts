@@ -5,6 +5,7 @@
  * closure: bundle code can never reach them.
  */
 
+import { AsyncLocalStorage, asyncContext, connectOwner, renderFrame } from './async-context.ts';
 import { installClock, tick } from './clock.ts';
 import { DOMException } from './dom-exception.ts';
 import {
@@ -238,6 +239,13 @@ export function install(
     },
   );
   define('fetch', fetcher.fetch);
+  // Code continuing a render's async context runs as that render, whichever entry runs it.
+  connectOwner(
+    () => current,
+    (owner) => {
+      current = owner;
+    },
+  );
 
   // Every log line crosses to the host and waits there in a queue, so a
   // bundle logging in a loop could fill the host's memory within one render.
@@ -285,8 +293,10 @@ export function install(
   define('queueMicrotask', (cb: () => void) => {
     if (typeof cb !== 'function') throw new TypeError('queueMicrotask needs a function');
     const owner = current;
+    // The callback runs in the async context it was queued in (AsyncLocalStorage).
+    const frame = asyncContext.capture();
     Promise.resolve()
-      .then(cb)
+      .then(() => asyncContext.run(frame, cb))
       .catch((err: unknown) =>
         emit(
           'error',
@@ -343,8 +353,10 @@ export function install(
     const id = nextTimer++;
     const delay = Math.max(0, Number(ms) || 0);
     live.add(id);
+    // The callback runs in the async context it was set in (AsyncLocalStorage).
+    const frame = asyncContext.capture();
     pending.set(id, {
-      run: () => cb(...args),
+      run: () => asyncContext.run(frame, cb, args),
       owner: current,
       // As Node does, an interval runs at most once a millisecond.
       every: repeat ? Math.max(1, delay) : undefined,
@@ -395,6 +407,8 @@ export function install(
           throw new TypeError('Flotilla.serve needs a function or an object with a fetch method');
         }
       },
+      // `import { AsyncLocalStorage } from 'node:async_hooks'` in a built bundle (see async-context.ts).
+      AsyncLocalStorage,
     }),
   );
 
@@ -412,7 +426,10 @@ export function install(
   async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
     const controller = new AbortController();
     const signal: AbortSignal = apply(signalOf as () => AbortSignal, controller, []);
+    // The render's own async context: its AsyncLocalStorage stores end with it.
+    const context = renderFrame(init.requestId);
     const done = (result: GuestResult): GuestResult => {
+      context.end();
       // An ended render's signal never aborts, and nothing here keeps it.
       apply(mapDelete, running, [controller]);
       if (record !== undefined) record.result = result;
@@ -435,7 +452,7 @@ export function install(
         body: init.body,
       });
       attachSignal(request, signal);
-      response = await handler(request, makeEnv(init.env));
+      response = await asyncContext.run(context.frame, handler, [request, makeEnv(init.env)]);
     } catch (err) {
       return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
     }
@@ -518,9 +535,12 @@ export function install(
         },
       ]);
       current = requestId;
-      for (let i = 0; i < hit.length; i++) {
-        apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
-      }
+      // Its listeners run in no render's async context (as the host's abort belongs to none).
+      asyncContext.runInRoot(() => {
+        for (let i = 0; i < hit.length; i++) {
+          apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
+        }
+      });
     },
     deliverFetch(id, result) {
       tick();
