@@ -111,7 +111,7 @@ describe("Angular's server routes in the manifest", () => {
   });
 });
 
-describe('buildProject with framework "angular": build errors', () => {
+describe('buildProject with framework "angular": Node built-ins and build errors', () => {
   it('names a Node built-in with its import chain from the server entry', async () => {
     const cart = await readFile(join(EXAMPLE, 'src', 'app', 'cart.ts'), 'utf8');
     const dir = await app('builtin', {
@@ -129,9 +129,43 @@ describe('buildProject with framework "angular": build errors', () => {
       'src/main.server.ts → src/app/app.ts → src/app/cart.ts → src/app/disk.ts → node:fs',
     );
     expect(error.message).toContain('fetch a declared backend');
+    // The same file is in the browser build too.
+    expect(error.message).toContain(
+      'the browser build imports the Node built-in "node:fs", which browsers do not have: src/main.ts → src/app/app.ts → src/app/cart.ts → src/app/disk.ts → node:fs',
+    );
     // The app's files are as they were, and flotilla's own are gone.
     expect(await readFile(join(dir, 'angular.json'), 'utf8')).toBe(angularJson);
     expect(await readdir(dir)).not.toContain('.flotilla');
+  }, 240_000);
+
+  it('lets server-only code import AsyncLocalStorage, the one built-in the isolate has', async () => {
+    const serverConfig = await readFile(
+      join(EXAMPLE, 'src', 'app', 'app.config.server.ts'),
+      'utf8',
+    );
+    const dir = await app('async-hooks', {
+      'src/app/app.config.server.ts': `import { AsyncLocalStorage } from 'node:async_hooks';\n${serverConfig.replace(
+        'providers: [',
+        "providers: [\n    { provide: 'requestNumber', useFactory: () => requests.run(7, () => requests.getStore()) },",
+      )}\nconst requests = new AsyncLocalStorage<number>();\n`,
+    });
+    const built = await buildProject({ dir, outDir: join(dir, 'out') });
+    const code = await readFile(built.bundlePath, 'utf8');
+    const iso = await DeploymentIsolate.load({
+      deploymentId: 'angular-als',
+      code,
+      bundleHash: createHash('sha256').update(code).digest('hex'),
+    });
+    try {
+      const res = await iso.render(
+        { method: 'GET', url: 'http://angular-shop.test/nope', headers: [], body: null },
+        { deadline: Date.now() + 20_000 },
+      );
+      expect(res.status).toBe(404);
+      expect(new TextDecoder().decode(res.body)).toContain('<h1>Not found</h1>');
+    } finally {
+      iso.dispose();
+    }
   }, 240_000);
 
   it("fails with the end of Angular's output when the app does not compile", async () => {

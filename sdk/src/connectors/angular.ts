@@ -47,6 +47,9 @@ import { type AngularServerRoute, angularManifestRoutes } from './angular-routes
 /** An esbuild-hashed output name: `main-5QWHXVQ2.js`, `chunk-SSOXHOGH.js`, `media/logo-AB12CD34.png`. */
 const HASHED_NAME = /-[A-Z0-9]{8}\.[a-z0-9]+$/;
 
+/** The one Node built-in a bundle may import (`AsyncLocalStorage`; `bundleEntry` provides it). */
+const ASYNC_HOOKS = new Set(['async_hooks', 'node:async_hooks']);
+
 /** What `import('xhr2')` gets in the bundle: Angular's server platform loads it for `withXhr()` only. */
 const XHR2_STUB = `// Written by flotilla build: the isolate has no Node http for xhr2.
 export default {
@@ -90,7 +93,10 @@ export async function buildAngular(
     const stats = JSON.parse(
       await readFile(join(report.outDir, 'server-stats.json'), 'utf8'),
     ) as Metafile;
-    refuseBuiltins(name, stats);
+    const browserStats = JSON.parse(
+      await readFile(join(report.outDir, 'browser-stats.json'), 'utf8'),
+    ) as Metafile;
+    refuseBuiltins(name, { server: stats, browser: browserStats });
     await refuseXhr(name, dir, stats);
 
     const engineManifest = (await import(
@@ -110,7 +116,7 @@ export async function buildAngular(
     const serverRoutes = appManifest.default.routes ?? [];
 
     progress({ phase: 'assets', detail: `browser build in ${displayPath(browserDir)}` });
-    const assets = await browserAssets(report.outDir, browserDir);
+    const assets = await browserAssets(browserStats, browserDir);
     const hashed = assets.filter((a) => a.permanent);
     const pages = assets.filter((a) => a.contentType.startsWith('text/html'));
     progress({
@@ -173,30 +179,59 @@ function cacheNote(route: AngularServerRoute): string {
 }
 
 /**
- * Refuses a server build that imports a Node built-in, naming the chain from
- * the server build's entry through the app's files to the built-in.
+ * Refuses a build that imports a Node built-in, naming the chain from the
+ * build's entry through the app's files to the built-in: the server build
+ * (the isolate has only `node:async_hooks`) and the browser build (browsers
+ * have none; Angular's own build would stop there, but Flotilla keeps
+ * built-ins external so that each is named).
  */
-function refuseBuiltins(app: string, stats: Metafile): void {
+function refuseBuiltins(app: string, builds: { server: Metafile; browser: Metafile }): void {
+  const problems = [
+    ...builtinImports(builds.server, ASYNC_HOOKS).map(
+      ({ target, chain }) =>
+        `imports the Node built-in "${target}", which bundles cannot use (they run in an isolate, without Node's APIs): ${chain}; ` +
+        'use a web API instead (fetch a declared backend for data, crypto.subtle, TextEncoder) or keep that import out of what the server build reaches',
+    ),
+    ...builtinImports(builds.browser, new Set()).map(
+      ({ target, chain }) =>
+        `the browser build imports the Node built-in "${target}", which browsers do not have: ${chain}`,
+    ),
+  ];
+  if (problems.length === 1) throw buildFailure(app, problems[0] ?? '');
+  if (problems.length > 1) {
+    throw buildFailure(
+      app,
+      `${problems.length} build error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+}
+
+/** Each Node built-in (but `allowed`) a build imports, with the chain from its entry (`a.ts → b.ts → node:fs`). */
+function builtinImports(
+  stats: Metafile,
+  allowed: ReadonlySet<string>,
+): Array<{ target: string; chain: string }> {
   const parent = new Map<string, string>();
   const entries = Object.values(stats.outputs)
     .map((output) => output.entryPoint)
     .filter((entry): entry is string => entry !== undefined);
   const queue = [...entries];
   const seen = new Set(queue);
-  const problems: string[] = [];
+  const found: Array<{ target: string; chain: string }> = [];
   while (queue.length > 0) {
     const id = queue.shift() as string;
     for (const imported of stats.inputs[id]?.imports ?? []) {
       const target = imported.path;
-      if (imported.external && (isBuiltin(target) || target.startsWith('node:'))) {
+      if (
+        imported.external &&
+        (isBuiltin(target) || target.startsWith('node:')) &&
+        !allowed.has(target)
+      ) {
         const chain = [target];
         for (let at: string | undefined = id; at !== undefined; at = parent.get(at)) {
           if (!at.startsWith('angular:') && !at.includes('.flotilla/')) chain.unshift(at);
         }
-        problems.push(
-          `imports the Node built-in "${target}", which bundles cannot use (they run in an isolate, without Node's APIs): ${chain.join(' → ')}; ` +
-            'use a web API instead (fetch a declared backend for data, crypto.subtle, TextEncoder) or keep that import out of what the server build reaches',
-        );
+        found.push({ target, chain: chain.join(' → ') });
         continue;
       }
       if (imported.external || seen.has(target) || !(target in stats.inputs)) continue;
@@ -205,13 +240,7 @@ function refuseBuiltins(app: string, stats: Metafile): void {
       queue.push(target);
     }
   }
-  if (problems.length === 1) throw buildFailure(app, problems[0] ?? '');
-  if (problems.length > 1) {
-    throw buildFailure(
-      app,
-      `${problems.length} build error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
+  return found;
 }
 
 /** Refuses an app whose own code asks HttpClient for the XHR backend (`xhr2`, Node's http). */
@@ -237,10 +266,10 @@ async function refuseXhr(app: string, dir: string, stats: Metafile): Promise<voi
  * their route (`/x`), the rest (copied from `public/`) plain. The client
  * shell (`index.csr.html`) is the server's to answer, not a file to serve.
  */
-async function browserAssets(outDir: string, browserDir: string): Promise<CollectedAsset[]> {
-  const browserStats = JSON.parse(
-    await readFile(join(outDir, 'browser-stats.json'), 'utf8'),
-  ) as Metafile;
+async function browserAssets(
+  browserStats: Metafile,
+  browserDir: string,
+): Promise<CollectedAsset[]> {
   const built = new Set(
     Object.keys(browserStats.outputs).map((path) => path.split('\\').join('/')),
   );
