@@ -20,7 +20,7 @@
  * server process (node) and this whole process (sandbox: transport, worker,
  * thread and isolate).
  *
- * Run alone: node bench/src/angular-row.ts (starts its own products API).
+ * Run alone: node bench/src/angular-row.ts (starts its own products API process).
  *
  * @module
  */
@@ -31,7 +31,6 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProductsApi } from '@flotilla/example-products-api';
 import {
   decodeRenderResult,
   encodeRenderRequest,
@@ -44,6 +43,7 @@ import { InProcessTransport } from '@flotilla/transport';
 import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
 import { hardTimeout } from './bench-process.ts';
 import { processCpuMs } from './proc-stat.ts';
+import { startProductsApiProcess } from './products-api-process.ts';
 import { readBuiltBundle, writeDeployment } from './sandbox-app.ts';
 import type { Side } from './ssr-figures.ts';
 import { mean, now, p50p99, printResult, round, table } from './stats.ts';
@@ -354,7 +354,8 @@ export function printAngularRow(r: AngularRow): void {
 
 if (import.meta.main) {
   hardTimeout('angular-row', 240_000);
-  const api = await startProductsApi({ port: 0 });
+  // A process of its own, as in ssr-throughput: serving it takes no CPU from either side's count.
+  const api = await startProductsApiProcess();
   try {
     const row = await angularRow({
       apiUrl: api.url,
@@ -363,6 +364,6 @@ if (import.meta.main) {
     printAngularRow(row);
     printResult({ bench: 'ssr-throughput', angular: row, ratio: row.ratio });
   } finally {
-    await api.close();
+    await api.child.kill('SIGTERM');
   }
 }

@@ -149,10 +149,10 @@ export default {
     }
     // Angular destroys each request's platform in a timer after the page is
     // done; the isolate cancels a render's timers once it answers, so the
-    // page is read here and the answer waits for those timers to run
-    // (otherwise every render's platform would stay in the heap).
+    // page is read here and the answer waits one timer turn (Angular's timer
+    // was set first; timers of one delay run in order), or every render's
+    // platform would stay in the heap.
     const body = response.body === null ? null : await response.arrayBuffer();
-    await turn();
     await turn();
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   },
