@@ -50,6 +50,11 @@ export interface BundleEntryOptions {
   conditions?: string[];
   /** The browser code's scripts, compiled in as `__FLOTILLA_CLIENT__`. @default none (`null`) */
   client?: ClientScripts | undefined;
+  /**
+   * esbuild plugins that run before Flotilla's own (a connector's redirects,
+   * e.g. an optional Node built-in a framework can do without). @default none
+   */
+  plugins?: Plugin[];
 }
 
 /** An import the isolate cannot satisfy. */
@@ -182,7 +187,7 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
         'process.env.NODE_ENV': '"production"',
       },
       ...(options.conditions ? { conditions: options.conditions } : {}),
-      plugins: [graph.plugin],
+      plugins: [...(options.plugins ?? []), graph.plugin],
       logLevel: 'silent',
     });
     const file = result.outputFiles[0];
