@@ -48,8 +48,10 @@ export interface SvelteKitPrerenderedPage {
 
 /** What Flotilla's adapter and the wrapping config report about the build. */
 export interface SvelteKitBuildReport {
-  /** Absolute path of the server entry the adapter wrote (imports the server and its manifest). */
-  serverEntry: string;
+  /** Absolute path of the server the adapter wrote (exports SvelteKit's `Server`). */
+  server: string;
+  /** Absolute path of the server's manifest the adapter wrote (exports `manifest`). */
+  manifest: string;
   /** Absolute path of the client files (`_app/…` and `static/`), base path included. */
   clientDir: string;
   /** Absolute path of the prerendered files, base path included. */
@@ -124,24 +126,9 @@ const adapter = {
       OUT + '/manifest.js',
       'export const manifest = ' + builder.generateManifest({ relativePath: './server' }) + ';\\n',
     );
-    writeFileSync(
-      OUT + '/entry.js',
-      [
-        "import { Server } from './server/index.js';",
-        "import { manifest } from './manifest.js';",
-        'const server = new Server(manifest);',
-        'const address = (request) => request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || "127.0.0.1";',
-        'export default {',
-        '  async fetch(request, env) {',
-        '    await server.init({ env: env ?? {} });',
-        '    return server.respond(request, { getClientAddress: () => address(request), platform: { env } });',
-        '  },',
-        '};',
-        '',
-      ].join('\\n'),
-    );
     const report = {
-      serverEntry: OUT + '/entry.js',
+      server: OUT + '/server/index.js',
+      manifest: OUT + '/manifest.js',
       clientDir: client,
       prerenderedDir: prerendered,
       base,
@@ -330,7 +317,11 @@ export async function runSvelteKitBuild(
       `vite build failed (${typeof code === 'number' ? `exit code ${code}` : code}):\n${tail.join('\n')}`,
     );
   }
-  if (report === undefined || typeof report.serverEntry !== 'string') {
+  if (
+    report === undefined ||
+    typeof report.server !== 'string' ||
+    typeof report.manifest !== 'string'
+  ) {
     throw buildFailure(
       app,
       `vite build succeeded but did not run flotilla's SvelteKit adapter; ` +
@@ -338,7 +329,8 @@ export async function runSvelteKitBuild(
     );
   }
   return {
-    serverEntry: report.serverEntry,
+    server: report.server,
+    manifest: report.manifest,
     clientDir: report.clientDir ?? join(outDir, 'client'),
     prerenderedDir: report.prerenderedDir ?? join(outDir, 'prerendered'),
     base: report.base ?? '',

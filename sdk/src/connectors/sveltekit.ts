@@ -25,7 +25,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
@@ -58,6 +58,9 @@ export const ISR_STALE_SECONDS = 86_400;
 
 /** Edge lifetime of an `isr` route with `expiration: false` (never expires): a year. */
 const ISR_FOREVER_SECONDS = 31_536_000;
+
+/** Edge lifetime of a prerendered file the bundle answers (it never changes within a deployment). */
+const PRERENDERED_EDGE_SECONDS = 31_536_000;
 
 /**
  * The module that stands in for `node:async_hooks` where SvelteKit and
@@ -108,19 +111,24 @@ export async function buildSvelteKit(
     const cached = isrRoutes(name, report);
 
     progress({ phase: 'assets', detail: `client files in ${displayPath(report.clientDir)}` });
-    const assets = await collectAssets(report);
+    const { assets, embedded } = await collectAssets(report);
     const hashed = assets.filter((a) => a.permanent);
     progress({
       phase: 'assets',
       detail:
         `${assets.length} file(s): ${hashed.length} hashed (${formatBytes(hashed.reduce((n, a) => n + a.bytes, 0))}), ` +
-        `${assets.length - hashed.length} plain, ${report.prerendered.length} prerendered page(s)`,
+        `${assets.length - hashed.length} plain, ${report.prerendered.length} prerendered page(s)` +
+        (embedded.length > 0
+          ? `; answered by the bundle (no asset path can hold them): ${embedded.map((f) => f.path).join(', ')}`
+          : ''),
     });
+    const entry = join(work, 'server-entry.mjs');
+    await writeFile(entry, serverEntry(report, embedded));
 
-    progress({ phase: 'bundle', detail: `bundling ${displayPath(report.serverEntry)}` });
+    progress({ phase: 'bundle', detail: `bundling ${displayPath(report.server)}` });
     const code = await bundleEntry({
       app: name,
-      entry: report.serverEntry,
+      entry,
       root: dir,
       define: config.define,
       hashedPaths: {},
@@ -324,6 +332,13 @@ function isrRoutes(app: string, report: SvelteKitBuildReport): IsrRoute[] {
   return routes;
 }
 
+/** A prerendered file the shield cannot hold as an asset, answered by the bundle instead. */
+interface EmbeddedFile {
+  path: string;
+  contentType: string;
+  body: string;
+}
+
 /** One file of `root` as an asset at `path`. */
 async function asset(
   root: string,
@@ -348,27 +363,110 @@ async function filesUnder(root: string): Promise<string[]> {
   return entries
     .filter((e) => e.isFile())
     .map((e) => relative(root, join(e.parentPath, e.name)).split(sep).join('/'))
-    .filter((rel) => !rel.split('/').some((segment) => segment.startsWith('.')));
+    .filter((rel) => !rel.split('/').some((segment) => segment.startsWith('.')))
+    .sort();
 }
 
 const urlPath = (rel: string): string => rel.split('/').map(encodeURIComponent).join('/');
 
 /**
+ * Asset paths are files of the build directory: no empty segment (`/`,
+ * `/docs/`), and no path that is another's directory (`/about` beside
+ * `/about/__data.json`).
+ */
+class AssetPaths {
+  readonly #files = new Set<string>();
+  readonly #dirs = new Set<string>();
+
+  /** Takes `path` when it can be a file beside those taken so far. */
+  take(path: string): boolean {
+    const segments = path.split('/').slice(1);
+    if (segments.some((s) => s === '')) return false;
+    if (this.#files.has(path) || this.#dirs.has(path)) return false;
+    const parents = segments.slice(0, -1).map((_, i) => `/${segments.slice(0, i + 1).join('/')}`);
+    if (parents.some((dir) => this.#files.has(dir))) return false;
+    this.#files.add(path);
+    for (const dir of parents) this.#dirs.add(dir);
+    return true;
+  }
+}
+
+/**
  * The client files (`_app/immutable/*` permanent, the rest plain) and the
  * prerendered files (pages at their paths, the rest at their file paths),
- * under the base path.
+ * under the base path. A prerendered file whose path cannot be an asset
+ * (`/`, a trailing slash, a page beside its `__data.json`) is embedded in
+ * the bundle instead.
  */
-async function collectAssets(report: SvelteKitBuildReport): Promise<CollectedAsset[]> {
-  const assets = new Map<string, CollectedAsset>();
+async function collectAssets(
+  report: SvelteKitBuildReport,
+): Promise<{ assets: CollectedAsset[]; embedded: EmbeddedFile[] }> {
+  const assets: CollectedAsset[] = [];
+  const embedded: EmbeddedFile[] = [];
+  const paths = new AssetPaths();
   const immutable = `${report.appDir}/immutable/`;
   for (const rel of await filesUnder(report.clientDir)) {
     const path = `${report.base}/${urlPath(rel)}`;
-    assets.set(path, await asset(report.clientDir, rel, path, rel.startsWith(immutable)));
+    if (paths.take(path)) {
+      assets.push(await asset(report.clientDir, rel, path, rel.startsWith(immutable)));
+    }
   }
   const pages = new Map(report.prerendered.map((p) => [p.file, p.path]));
-  for (const rel of await filesUnder(report.prerenderedDir)) {
-    const path = pages.get(rel) ?? `${report.base}/${urlPath(rel)}`;
-    assets.set(path, await asset(report.prerenderedDir, rel, path, false));
+  const files = await filesUnder(report.prerenderedDir);
+  // Pages first: a page keeps its path, and its data (`/about/__data.json`) goes in the bundle.
+  files.sort((a, b) => Number(pages.has(b)) - Number(pages.has(a)));
+  for (const rel of files) {
+    const page = pages.get(rel);
+    const path = page ?? `${report.base}/${urlPath(rel)}`;
+    if (paths.take(path)) {
+      assets.push(await asset(report.prerenderedDir, rel, path, false));
+    } else {
+      embedded.push({
+        path,
+        contentType: contentTypeOf(rel),
+        body: await readFile(join(report.prerenderedDir, rel), 'utf8'),
+      });
+    }
   }
-  return [...assets.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  assets.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { assets, embedded };
+}
+
+/**
+ * The module the bundle is made from: SvelteKit's server with the
+ * adapter's manifest, answering the embedded prerendered files itself.
+ * `server.init` runs on every request (cheap after the first) because it
+ * is what hands the environment's variables to `$env/dynamic/*`.
+ */
+function serverEntry(report: SvelteKitBuildReport, embedded: EmbeddedFile[]): string {
+  const files = Object.fromEntries(
+    embedded.map((f) => [f.path, { type: f.contentType, body: f.body }]),
+  );
+  return [
+    `import { Server } from ${JSON.stringify(report.server)};`,
+    `import { manifest } from ${JSON.stringify(report.manifest)};`,
+    'const server = new Server(manifest);',
+    `const prerendered = new Map(Object.entries(${JSON.stringify(files)}));`,
+    'const address = (request) =>',
+    "  request.headers.get('x-forwarded-for')?.split(',')[0]?.trim() || '127.0.0.1';",
+    'export default {',
+    '  async fetch(request, env) {',
+    "    if (request.method === 'GET' || request.method === 'HEAD') {",
+    '      const file = prerendered.get(new URL(request.url).pathname);',
+    '      if (file) {',
+    "        return new Response(request.method === 'HEAD' ? null : file.body, {",
+    // Built once per deployment, and the shield's cache keys hold the deployment.
+    `          headers: { 'content-type': file.type, 'cache-control': 'public, max-age=0, s-maxage=${PRERENDERED_EDGE_SECONDS}' },`,
+    '        });',
+    '      }',
+    '    }',
+    '    await server.init({ env: env ?? {} });',
+    '    return server.respond(request, {',
+    '      getClientAddress: () => address(request),',
+    '      platform: { env },',
+    '    });',
+    '  },',
+    '};',
+    '',
+  ].join('\n');
 }
