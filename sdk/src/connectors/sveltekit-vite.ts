@@ -66,6 +66,8 @@ export interface SvelteKitBuildReport {
   graph: Record<string, string[]>;
   /** Ids of the server build's entry modules. */
   entries: string[];
+  /** The app's modules that import `read` from `$app/server`, when the server uses it. */
+  read: string[];
 }
 
 /** Vite config files Vite itself looks for, in its order. */
@@ -104,7 +106,9 @@ import appConfig from ${JSON.stringify(appConfig)};
 
 const REPORT = process.env.${REPORT_ENV};
 const OUT = process.env.${OUT_ENV};
-const state = (globalThis.__flotillaSvelteKit ??= { graph: {}, entries: [] });
+const state = (globalThis.__flotillaSvelteKit ??= { graph: {}, entries: [], readers: [], readUsed: false });
+const READ_USED = /__SVELTEKIT_TRACK__\\(['"]\\$app\\/server:read['"]\\)/;
+const READ_IMPORT = /import\\s*\\{[^}]*\\bread\\b[^}]*\\}\\s*from\\s*['"]\\$app\\/server['"]/;
 
 const adapter = {
   name: 'flotilla',
@@ -142,6 +146,7 @@ const adapter = {
       prerendered: [...builder.prerendered.pages].map(([path, page]) => ({ path, file: page.file })),
       graph: state.graph,
       entries: state.entries,
+      read: state.readUsed ? [...new Set(state.readers)] : [],
     };
     writeFileSync(REPORT, JSON.stringify(report));
   },
@@ -150,6 +155,17 @@ const adapter = {
 function flotilla() {
   return {
     name: 'flotilla:sveltekit',
+    // The app's modules that import read from $app/server (their code as Vite has it: imports as written).
+    transform(code, id) {
+      if (!this.environment?.config?.build?.ssr || /[\\\\/]node_modules[\\\\/]/.test(id)) return null;
+      if (READ_IMPORT.test(code)) state.readers.push(id);
+      return null;
+    },
+    // Runs before SvelteKit's own renderChunk, which replaces the marker of read() where the server uses it.
+    renderChunk(code) {
+      if (this.environment?.config?.build?.ssr && READ_USED.test(code)) state.readUsed = true;
+      return null;
+    },
     generateBundle() {
       if (!this.environment?.config?.build?.ssr) return;
       for (const id of this.getModuleIds()) {
@@ -339,5 +355,6 @@ export async function runSvelteKitBuild(
     prerendered: report.prerendered ?? [],
     graph: report.graph ?? {},
     entries: report.entries ?? [],
+    read: report.read ?? [],
   };
 }

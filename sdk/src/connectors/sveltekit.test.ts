@@ -331,6 +331,35 @@ describe('sveltekit build errors', () => {
     );
   }, 180_000);
 
+  it('refuses read() from $app/server, naming the module', async () => {
+    const dir = await app('read', {
+      'src/lib/assets/notes.txt': `${'A line of notes that is long enough not to be inlined.\n'.repeat(200)}`,
+      'src/routes/p/[id]/+layout.server.ts': [
+        "import { read } from '$app/server';",
+        "import notes from '$lib/assets/notes.txt?url';",
+        'export const load = async () => ({ notes: await read(notes).text() });',
+        '',
+      ].join('\n'),
+    });
+    const e = await buildError(dir);
+    expect(e.message).toContain(
+      'src/routes/p/[id]/+layout.server.ts uses read() from $app/server, which bundles cannot run',
+    );
+  }, 180_000);
+
+  it('refuses instrumentation.server.ts, as SvelteKit does for adapters without it', async () => {
+    const config = await readFile(join(EXAMPLE, 'vite.config.ts'), 'utf8');
+    const dir = await app('instrumentation', {
+      'src/instrumentation.server.ts': 'export {};\n',
+      'vite.config.ts': config.replace(
+        'adapter: adapter()',
+        'adapter: adapter(),\n      experimental: { instrumentation: { server: true }, tracing: { server: true } }',
+      ),
+    });
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/src\/instrumentation\.server\.ts is unsupported in flotilla/);
+  }, 180_000);
+
   it('fails with the end of the framework output when vite build fails', async () => {
     const dir = await app('broken', {
       'src/routes/p/[id]/+page.svelte': '<script lang="ts">\n  let { data } = $props(\n</script>\n',

@@ -108,6 +108,7 @@ export async function buildSvelteKit(
   try {
     const report = await runSvelteKitBuild({ app: name, dir, work, progress });
     refuseBuiltins(name, dir, report);
+    refuseRead(name, dir, report);
     const cached = isrRoutes(name, report);
 
     progress({ phase: 'assets', detail: `client files in ${displayPath(report.clientDir)}` });
@@ -229,6 +230,22 @@ function refuseBuiltins(app: string, dir: string, report: SvelteKitBuildReport):
       `${problems.length} build error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
+}
+
+/**
+ * Refuses `read` from `$app/server` in the server: it reads the app's
+ * files at run time, and a bundle has none. (SvelteKit asks the adapter
+ * about it from a config of its own, which does not hold Flotilla's.)
+ */
+function refuseRead(app: string, dir: string, report: SvelteKitBuildReport): void {
+  if (report.read.length === 0) return;
+  const files = report.read.map((id) => relative(dir, id).split(sep).join('/'));
+  throw buildFailure(
+    app,
+    `${files.join(', ')} ${files.length === 1 ? 'uses' : 'use'} read() from $app/server, which bundles cannot run ` +
+      "(they run in an isolate, without the app's files): import the file's contents instead " +
+      "(import text from '$lib/data.txt?raw'), or fetch it from a declared backend",
+  );
 }
 
 /** A manifest route made from a SvelteKit route's `config.isr`. */
