@@ -69,8 +69,8 @@ export interface SvelteKitRow {
   bundleBytes: number;
   htmlChars: number;
   /**
-   * Both sides answered the same HTML, but for SvelteKit's version hash in
-   * `__sveltekit_<hash>` (each build has its own: two builds here).
+   * Both sides answered the same HTML, but for SvelteKit's version hash
+   * (each build has its own, and there are two builds here).
    */
   sameHtml: boolean;
   node: Side;
@@ -205,9 +205,15 @@ function httpGetText(agent: Agent, url: string): Promise<string> {
   });
 }
 
-/** The HTML without SvelteKit's per-build version hash. */
+/**
+ * The HTML without what differs between two builds of the same app:
+ * SvelteKit's version hash (`__sveltekit_<hash>`) and the names of the
+ * entry scripts, which hold it.
+ */
 const withoutVersion = (html: string): string =>
-  html.replace(/__sveltekit_[a-z0-9]+/g, '__sveltekit_');
+  html
+    .replace(/__sveltekit_[a-z0-9]+/g, '__sveltekit_')
+    .replace(/(_app\/immutable\/entry\/\w+)\.[\w-]+\.js/g, '$1.js');
 
 /** One render of `/` through the worker path (what the shield's miss reaches). */
 async function renderInSandbox(
