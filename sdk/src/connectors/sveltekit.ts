@@ -144,7 +144,7 @@ export async function buildSvelteKit(
     const routes: ManifestRoute[] = [...cached.map((r) => r.route), catchAll as ManifestRoute].map(
       (route, id) => ({ ...route, id }),
     );
-    for (const r of cached) {
+    for (const r of cached.filter((c) => !c.route.criteria.path.endsWith('/__data.json'))) {
       progress({
         phase: 'routes',
         detail: `${r.id}: config.isr → edge cache ${r.route.criteria.path} (and its __data.json)`,
