@@ -145,7 +145,7 @@ async function benchApp(
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
   for (const w of assertIsolateHostProcess()) process.stderr.write(`warning: ${w}\n`);
-  hardTimeout('ssr-throughput', 200_000);
+  hardTimeout('ssr-throughput', 260_000);
   const dir = await benchTempDir('ssr');
   let api: ProductsApiProcess | undefined;
   try {
