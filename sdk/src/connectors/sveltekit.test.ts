@@ -252,6 +252,34 @@ describe('SvelteKit apps configured other ways', () => {
     }
   }, 180_000);
 
+  it('puts kit.paths.base in front of every asset path and isr route', async () => {
+    const config = await readFile(join(EXAMPLE, 'vite.config.ts'), 'utf8');
+    const dir = await app('base', {
+      'vite.config.ts': config.replace(
+        'adapter: adapter()',
+        // The example's links are not base-aware: prerendering /about would follow them to a 404.
+        "adapter: adapter(),\n      paths: { base: '/shop' },\n      prerender: { handleHttpError: 'warn' }",
+      ),
+    });
+    const result = await buildProject({ dir });
+    const paths = result.manifest.assets.map((a) => a.path);
+    for (const path of paths) expect(path).toMatch(/^\/shop\//);
+    expect(paths).toEqual(expect.arrayContaining(['/shop/about', '/shop/robots.txt']));
+    expect(result.manifest.routes.map((r) => r.criteria.path)).toEqual([
+      '/shop/p/:id',
+      '/shop/p/:id/__data.json',
+      '/:path*',
+    ]);
+    const { get, dispose } = await isolate(result.bundlePath);
+    try {
+      const page = await get('/shop/p/4');
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('Product 4');
+    } finally {
+      dispose();
+    }
+  }, 180_000);
+
   it('answers from the bundle the prerendered files no asset path can hold (/, a page beside its data)', async () => {
     const dir = await app('prerendered', {
       // The home page prerendered at build time, with a server load (so it has __data.json).
