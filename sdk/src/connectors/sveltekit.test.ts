@@ -98,13 +98,16 @@ async function isolate(bundlePath: string) {
     bundleHash: createHash('sha256').update(code).digest('hex'),
     backends: { api: apiOrigin },
   });
-  const get = async (path: string) => {
-    const res = await iso.render({
-      method: 'GET',
-      url: `http://shop.test${path}`,
-      headers: [['accept', 'text/html']],
-      body: null,
-    });
+  const get = async (path: string, env?: Record<string, string>) => {
+    const res = await iso.render(
+      {
+        method: 'GET',
+        url: `http://shop.test${path}`,
+        headers: [['accept', 'text/html']],
+        body: null,
+      },
+      env === undefined ? {} : { env },
+    );
     return {
       status: res.status,
       headers: Object.fromEntries(res.headers),
@@ -275,6 +278,34 @@ describe('SvelteKit apps configured other ways', () => {
       const page = await get('/shop/p/4');
       expect(page.status).toBe(200);
       expect(page.body).toContain('Product 4');
+    } finally {
+      dispose();
+    }
+  }, 180_000);
+
+  it("hands the environment's variables to $env/dynamic/* and platform.env", async () => {
+    const dir = await app('env', {
+      'src/routes/env/+server.ts': [
+        "import { env as secret } from '$env/dynamic/private';",
+        "import { env as open } from '$env/dynamic/public';",
+        "import type { RequestHandler } from './$types';",
+        'export const GET: RequestHandler = ({ platform }) =>',
+        '  Response.json({',
+        '    secret: secret.SHOP_SECRET,',
+        '    open: open.PUBLIC_SHOP,',
+        '    platform: (platform as { env?: Record<string, string> } | undefined)?.env?.SHOP_SECRET,',
+        '  });',
+        '',
+      ].join('\n'),
+    });
+    const result = await buildProject({ dir });
+    const { get, dispose } = await isolate(result.bundlePath);
+    try {
+      const first = await get('/env', { SHOP_SECRET: 's1', PUBLIC_SHOP: 'p1' });
+      expect(JSON.parse(first.body)).toEqual({ secret: 's1', open: 'p1', platform: 's1' });
+      // Another environment's variables, in the same isolate.
+      const second = await get('/env', { SHOP_SECRET: 's2', PUBLIC_SHOP: 'p2' });
+      expect(JSON.parse(second.body)).toEqual({ secret: 's2', open: 'p2', platform: 's2' });
     } finally {
       dispose();
     }
