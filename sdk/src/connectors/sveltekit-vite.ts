@@ -230,6 +230,19 @@ async function findVite(dir: string): Promise<string | undefined> {
   }
 }
 
+/** The version of `@sveltejs/kit` installed for `dir` (its `node_modules` or a parent's), or undefined. */
+async function kitVersion(dir: string): Promise<string | undefined> {
+  for (let at = dir; ; at = dirname(at)) {
+    const manifest = join(at, 'node_modules', '@sveltejs', 'kit', 'package.json');
+    const text = await readFile(manifest, 'utf8').catch(() => undefined);
+    if (text !== undefined) return (JSON.parse(text) as { version?: string }).version;
+    if (dirname(at) === at) return undefined;
+  }
+}
+
+/** The SvelteKit major version the adapter is written for. */
+export const SVELTEKIT_MAJOR = 2;
+
 /** Options of {@link runSvelteKitBuild}. */
 export interface RunSvelteKitBuildOptions {
   /** App name, for error messages. */
@@ -246,8 +259,8 @@ export interface RunSvelteKitBuildOptions {
  * `progress`, phase `framework`) and returns what it built.
  *
  * @throws BuildError `FLOTILLA_ERR_BUILD` when Vite or the app's Vite config
- * is missing, when the app turns on `experimental.async`, or when the build
- * fails (with the end of its output).
+ * is missing, when the app's SvelteKit is not version 2, when the app turns
+ * on `experimental.async`, or when the build fails (with the end of its output).
  */
 export async function runSvelteKitBuild(
   options: RunSvelteKitBuildOptions,
@@ -267,6 +280,13 @@ export async function runSvelteKitBuild(
       app,
       `framework "sveltekit" needs the app's Vite config (${VITE_CONFIGS.slice(0, 3).join(', ')}…) in ${displayPath(dir)}, ` +
         "with SvelteKit's plugin: export default defineConfig({ plugins: [sveltekit()] })",
+    );
+  }
+  const version = await kitVersion(dir);
+  if (version !== undefined && Number(version.split('.')[0]) !== SVELTEKIT_MAJOR) {
+    throw buildFailure(
+      app,
+      `the app has SvelteKit ${version}, and flotilla build builds SvelteKit ${SVELTEKIT_MAJOR} apps (${SVELTEKIT_MAJOR}.x, as sv create makes them)`,
     );
   }
   const configFile = join(work, 'vite.config.mjs');

@@ -437,6 +437,32 @@ describe('sveltekit build errors', () => {
     );
   });
 
+  it('names the SvelteKit version it does not build', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-sveltekit-'));
+    try {
+      await writeFile(
+        join(dir, 'flotilla.config.json'),
+        JSON.stringify({ name: 'next-kit', framework: 'sveltekit' }),
+      );
+      await writeFile(join(dir, 'vite.config.ts'), 'export default {};\n');
+      await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
+      await writeFile(join(dir, 'node_modules', '.bin', 'vite'), '#!/bin/sh\nexit 1\n', {
+        mode: 0o755,
+      });
+      await mkdir(join(dir, 'node_modules', '@sveltejs', 'kit'), { recursive: true });
+      await writeFile(
+        join(dir, 'node_modules', '@sveltejs', 'kit', 'package.json'),
+        JSON.stringify({ name: '@sveltejs/kit', version: '3.4.1' }),
+      );
+      const e = await buildError(dir);
+      expect(e.message).toContain(
+        'the app has SvelteKit 3.4.1, and flotilla build builds SvelteKit 2 apps',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('needs Vite installed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-sveltekit-'));
     try {
