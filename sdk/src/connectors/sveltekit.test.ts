@@ -311,6 +311,43 @@ describe('SvelteKit apps configured other ways', () => {
     }
   }, 180_000);
 
+  it("streams a load function's promise it does not await, page and data alike", async () => {
+    const dir = await app('streaming', {
+      'src/routes/+page.server.ts': [
+        "import { api, type Product } from '$lib/server/api';",
+        "import type { PageServerLoad } from './$types';",
+        'export const load: PageServerLoad = async ({ fetch }) => ({',
+        "  first: await api<Product>(fetch, '/products/1'),",
+        "  products: api<Product[]>(fetch, '/products?limit=3'),",
+        '});',
+        '',
+      ].join('\n'),
+      'src/routes/+page.svelte': [
+        '<script lang="ts">',
+        '  let { data } = $props();',
+        '</script>',
+        '<h1>{data.first.name}</h1>',
+        '{#await data.products}<p>loading</p>{:then products}<p>{products.length} more</p>{/await}',
+        '',
+      ].join('\n'),
+    });
+    const result = await buildProject({ dir });
+    const { get, dispose } = await isolate(result.bundlePath);
+    try {
+      const page = await get('/');
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<h1>Product 1</h1>');
+      expect(page.body).toContain('<p>loading</p>');
+      // The promise's value follows the page, in a script SvelteKit's client reads.
+      expect(page.body.lastIndexOf('Product 3')).toBeGreaterThan(page.body.indexOf('</h1>'));
+      const data = await get('/__data.json');
+      expect(data.body.split('\n').filter((line) => line !== '')).toHaveLength(2);
+      expect(data.body).toContain('"type":"chunk"');
+    } finally {
+      dispose();
+    }
+  }, 180_000);
+
   it('answers from the bundle the prerendered files no asset path can hold (/, a page beside its data)', async () => {
     const dir = await app('prerendered', {
       // The home page prerendered at build time, with a server load (so it has __data.json).
