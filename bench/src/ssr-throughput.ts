@@ -31,7 +31,8 @@
  *      BENCH_SSR_ISOLATE=0 to skip the isolate-only rows,
  *      BENCH_SSR_LOADED=0 to skip the loaded rows,
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both),
- *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API).
+ *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API),
+ *      BENCH_SSR_SVELTEKIT=0 to skip the SvelteKit row (sveltekit-row.ts; needs the router+api rows' API).
  *
  * @module
  */
@@ -58,6 +59,7 @@ import {
   WITH_ROUTER,
 } from './ssr-settings.ts';
 import { printResult, round } from './stats.ts';
+import { printSvelteKitRow, svelteKitRow } from './sveltekit-row.ts';
 
 /**
  * Measures one app: the `memory` entry (renderRoute over the catalogue in
@@ -143,7 +145,7 @@ async function benchApp(
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
   for (const w of assertIsolateHostProcess()) process.stderr.write(`warning: ${w}\n`);
-  hardTimeout('ssr-throughput', 200_000);
+  hardTimeout('ssr-throughput', 260_000);
   const dir = await benchTempDir('ssr');
   let api: ProductsApiProcess | undefined;
   try {
@@ -161,6 +163,11 @@ export async function main(): Promise<Record<string, unknown>> {
         ? await reactRouterRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
         : undefined;
     if (rr) printReactRouterRow(rr);
+    const sk =
+      api && process.env.BENCH_SSR_SVELTEKIT !== '0'
+        ? await svelteKitRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (sk) printSvelteKitRow(sk);
     const loadAfter = loadavg()[0] ?? 0;
     console.log('');
     // Other processes on the machine skew both sides, the sandbox's threads more.
@@ -181,6 +188,7 @@ export async function main(): Promise<Record<string, unknown>> {
       sameHtml: results.every((r) => r.sameHtml),
       apps,
       ...(rr ? { reactRouter: rr } : {}),
+      ...(sk ? { sveltekit: sk } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),
       ...(WITH_LOADED

@@ -112,6 +112,11 @@ export interface BundleEntryOptions {
   conditions?: string[];
   /** The browser code's scripts, compiled in as `__FLOTILLA_CLIENT__`. @default none (`null`) */
   client?: ClientScripts | undefined;
+  /**
+   * esbuild plugins that run before Flotilla's own (a connector's redirects,
+   * e.g. an optional Node built-in a framework can do without). @default none
+   */
+  plugins?: Plugin[];
 }
 
 /** An import the isolate cannot satisfy. */
@@ -246,7 +251,8 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
         'process.env.NODE_ENV': '"production"',
       },
       ...(options.conditions ? { conditions: options.conditions } : {}),
-      plugins: [asyncHooksPlugin(uses), graph.plugin],
+      // A connector's own plugins first: they may stand in for modules (SvelteKit's optional node:async_hooks).
+      plugins: [...(options.plugins ?? []), asyncHooksPlugin(uses), graph.plugin],
       logLevel: 'silent',
     });
   } catch (error) {
