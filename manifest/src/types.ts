@@ -56,13 +56,14 @@ const MIN_HEAP_MB = 8;
  * Frameworks a bundle can declare: `react` and `vue` (the Router with its
  * React or Vue pages), `none` (a fetch handler or a Router without a UI
  * framework), `react-router` (a React Router app in framework mode),
- * `angular` (an Angular SSR app).
+ * `sveltekit` (a SvelteKit app), `angular` (an Angular SSR app).
  */
 export const BUNDLE_FRAMEWORKS = Object.freeze([
   'react',
   'vue',
   'none',
   'react-router',
+  'sveltekit',
   'angular',
 ] as const);
 

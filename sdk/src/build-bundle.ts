@@ -118,6 +118,11 @@ export interface BundleEntryOptions {
    * for a feature the isolate cannot run. @default none
    */
   alias?: Record<string, string>;
+  /**
+   * esbuild plugins that run before Flotilla's own (a connector's redirects,
+   * e.g. an optional Node built-in a framework can do without). @default none
+   */
+  plugins?: Plugin[];
 }
 
 /** An import the isolate cannot satisfy. */
@@ -253,7 +258,8 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
       },
       ...(options.conditions ? { conditions: options.conditions } : {}),
       ...(options.alias ? { alias: options.alias } : {}),
-      plugins: [asyncHooksPlugin(uses), graph.plugin],
+      // A connector's own plugins first: they may stand in for modules (SvelteKit's optional node:async_hooks).
+      plugins: [...(options.plugins ?? []), asyncHooksPlugin(uses), graph.plugin],
       logLevel: 'silent',
     });
   } catch (error) {

@@ -35,6 +35,7 @@ import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildAngular } from './connectors/angular.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
+import { buildSvelteKit } from './connectors/sveltekit.ts';
 import { describeDetection } from './detect.ts';
 import {
   displayPath,
@@ -211,6 +212,9 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
   // Apps built by their framework's own build (framework mode) go through their connector.
   if (config.framework === 'react-router') {
     return { ...(await buildReactRouter(config, outDir, progress)), config };
+  }
+  if (config.framework === 'sveltekit') {
+    return { ...(await buildSvelteKit(config, outDir, progress)), config };
   }
   if (config.framework === 'angular') {
     return { ...(await buildAngular(config, outDir, progress)), config };

@@ -8,28 +8,16 @@
 import { BUNDLE_FRAMEWORKS, type BundleFramework } from '@flotilla/manifest';
 
 /** Frameworks Flotilla recognises in a project but cannot build yet. */
-export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next', 'nuxt', 'sveltekit'] as const);
+export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next', 'nuxt'] as const);
 
 /**
- * Every value of `framework` in `flotilla.config.json`, in the order
- * messages and the config schema list them: the Router's frameworks, then
- * the meta-frameworks (each either a {@link BUNDLE_FRAMEWORKS} entry or one
- * of {@link UNSUPPORTED_FRAMEWORKS}).
+ * Every value of `framework` in `flotilla.config.json`: the ones a bundle
+ * can declare ({@link BUNDLE_FRAMEWORKS}), then {@link UNSUPPORTED_FRAMEWORKS}.
  */
 export const PROJECT_FRAMEWORKS = Object.freeze([
-  'react',
-  'vue',
-  'none',
-  'react-router',
-  'next',
-  'nuxt',
-  'angular',
-  'sveltekit',
+  ...BUNDLE_FRAMEWORKS,
+  ...UNSUPPORTED_FRAMEWORKS,
 ] as const);
-
-// Every framework a bundle can declare is one a project can name.
-const _bundleFrameworks: readonly (typeof PROJECT_FRAMEWORKS)[number][] = BUNDLE_FRAMEWORKS;
-void _bundleFrameworks;
 
 /** A value of `framework` in `flotilla.config.json`. */
 export type ProjectFramework = (typeof PROJECT_FRAMEWORKS)[number];
@@ -88,7 +76,7 @@ export const FRAMEWORKS: Readonly<Record<ProjectFramework, FrameworkInfo>> = Obj
   },
   sveltekit: {
     label: 'SvelteKit',
-    supported: false,
+    supported: true,
     entry: false,
     meta: true,
     packages: ['@sveltejs/kit'],

@@ -228,7 +228,6 @@ describe('flotilla build without "framework"', () => {
   it.each([
     ['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts'],
     ['nuxt', 'Nuxt', 'package.json depends on nuxt ^4.6.4; found nuxt.config.ts'],
-    ['sveltekit', 'SvelteKit', 'found svelte.config.js'],
   ])(
     'fails for a detected %s app: not supported yet, how it was detected, what is supported',
     async (framework, label, evidence) => {
@@ -247,7 +246,7 @@ describe('flotilla build without "framework"', () => {
       );
       expect(error.message).toContain(evidence);
       expect(error.message).toMatch(
-        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\) and angular \(Angular SSR\)\.$/,
+        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\), sveltekit \(SvelteKit\) and angular \(Angular SSR\)\.$/,
       );
       expect(progress.join('\n')).toContain(
         `config: framework "${framework}" (${label}), detected: `,

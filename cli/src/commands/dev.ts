@@ -21,9 +21,13 @@ import { buildProject } from '@flotilla/sdk/build';
 import { watch } from 'chokidar';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
-/** Paths whose changes never trigger a rebuild (React Router's own output, build/ and .react-router/, and Angular's cache, .angular/, too). */
+/**
+ * Paths whose changes never trigger a rebuild (React Router's own output,
+ * build/ and .react-router/, SvelteKit's .svelte-kit/ and Angular's cache,
+ * .angular/, too).
+ */
 const IGNORED =
-  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.angular)([\\/]|$)|^build([\\/]|$)/;
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.svelte-kit|\.angular)([\\/]|$)|^build([\\/]|$)/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(

@@ -24,6 +24,7 @@ import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protoco
 import type { NatsSecurity } from '@flotilla/transport';
 import type { CommandIo } from './context.ts';
 import { booleanOptions, repeatedOptions, stringOptions } from './option-table.ts';
+import { withConfig } from './start-config.ts';
 
 /**
  * This CLI's script: the worker processes a local autoscaler starts run it
@@ -82,9 +83,10 @@ export function parseStartArgs(
   args: string[],
   env: Record<string, string | undefined> = process.env,
 ): StartCommand {
+  const merged = withConfig(args, env, START_OPTIONS);
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(args);
+    parsed = parse(merged);
   } catch (err) {
     throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', (err as Error).message);
   }
@@ -266,25 +268,23 @@ export function parseStartArgs(
   };
 }
 
+/** The options of `flotilla start` (the command line, `--config` files and `FLOTILLA_*` variables). */
+export const START_OPTIONS = {
+  ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
+  ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
+  ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
+  ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
+  ...stringOptions('autoscale', 'min-workers', 'max-workers', 'load-update-ms'),
+  ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
+  ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
+  ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
+  ...stringOptions('access-log', 'access-log-sample', 'config'),
+  ...repeatedOptions('secrets-key'),
+  ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
+};
+
 function parse(args: string[]) {
-  return parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
-      ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
-      ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
-      ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
-      ...stringOptions('autoscale', 'min-workers', 'max-workers', 'load-update-ms'),
-      ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
-      ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
-      ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
-      ...stringOptions('access-log', 'access-log-sample'),
-      ...repeatedOptions('secrets-key'),
-      ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
-    },
-  });
+  return parseArgs({ args, strict: true, allowPositionals: false, options: START_OPTIONS });
 }
 
 /** What a program embedding `flotilla start` adds to it (`./run start` adds the example apps). */

@@ -15,7 +15,14 @@ to its in-memory control plane: \`./run start\` adds the example apps,
 \`flotilla dev\` yours.
 With --nats, this process plays one role against a real NATS server.
 
+Every option may also come from a configuration file (--config <file> or
+$FLOTILLA_CONFIG: YAML or JSON, one key per long option name, e.g.
+"admin-port: 9464", lists for comma-separated ones) or from a FLOTILLA_<NAME>
+variable (FLOTILLA_ADMIN_PORT=9464, FLOTILLA_NO_CACHE=true). The command line
+wins over the variables, which win over the file.
+
 Options:
+  --config <file>       options from a YAML or JSON file (also $FLOTILLA_CONFIG)
   --nats <url>          NATS server(s), comma-separated (enables --role)
   --role <role>         shield | scheduler | worker | control (with --nats); control answers the
                         CLI's changes on a secured fleet (start it first: it creates the buckets)
