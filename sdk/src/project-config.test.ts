@@ -231,7 +231,7 @@ describe('loadProjectConfig', () => {
     ],
     [
       { name: 'a', entry: 'src/app.ts' },
-      /has no "framework" and it cannot be detected \(no package\.json and no framework config file in .*\): set "framework" to one of react, vue, none, react-router, sveltekit, next/,
+      /has no "framework" and it cannot be detected \(no package\.json and no framework config file in .*\): set "framework" to one of react, vue, none, react-router, sveltekit, angular, next/,
     ],
     [
       { name: 'a', entry: 'src/app.ts', framework: 'none', backends: [] },
