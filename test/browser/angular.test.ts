@@ -10,18 +10,22 @@
  * scripts and styles from the deployment's content-hashed assets. Then the
  * shield: route caching from Angular's server routes (`headers`), the
  * prerendered page served as a file, and the hashed assets of this
- * deployment still served after a newer one is promoted.
+ * deployment still served after a newer one is promoted. Last, `flotilla
+ * dev` on a copy of the shop: one rebuild per change.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProductsApi } from '@flotilla/example-products-api';
 import type { Manifest } from '@flotilla/manifest';
 import {
+  FLEET_BIN,
+  FLEET_NODE_FLAGS,
   type Fleet,
   type HttpReply,
   httpRequest,
   runCli,
+  spawnProcess,
   startFleet,
   waitFor,
 } from '@flotilla/test-harness';
@@ -241,4 +245,63 @@ describe('an Angular SSR app on the fleet', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe('an Angular SSR app under flotilla dev', () => {
+  it("serves the app and rebuilds it once per change (Angular's .angular/ cache is no change)", async () => {
+    // A copy inside the example (its node_modules resolve), as the developer's own app.
+    await mkdir(join(EXAMPLE, '.flotilla'), { recursive: true });
+    const scratch = await mkdtemp(join(EXAMPLE, '.flotilla', 'dev-test-'));
+    const dir = join(scratch, 'app');
+    for (const file of [
+      'src',
+      'public',
+      'package.json',
+      'flotilla.config.json',
+      'angular.json',
+      'tsconfig.json',
+      'tsconfig.app.json',
+    ]) {
+      await cp(join(EXAMPLE, file), join(dir, file), { recursive: true });
+    }
+    const dev = await spawnProcess({
+      command: process.execPath,
+      args: [...FLEET_NODE_FLAGS, FLEET_BIN, 'dev', '--dir', dir, '--port', '0'],
+      env: { NODE_OPTIONS: '' },
+      name: 'flotilla-dev-angular',
+      readyPattern: /serving at http:\/\/\S+/,
+      readyTimeoutMs: 180_000,
+    });
+    try {
+      const line = await dev.waitForLine(/serving at http:\/\/\S+/);
+      const base = /serving at (http:\/\/[^/\s]+)/.exec(line)?.[1] as string;
+      const about = () => httpRequest(base, '/no/such', { host: `${APP}.localhost` });
+      expect((await about()).body).toContain('<h1>Not found</h1>');
+
+      const page = join(dir, 'src', 'app', 'pages', 'not-found.ts');
+      await writeFile(
+        page,
+        (await readFile(page, 'utf8')).replace('<h1>Not found</h1>', '<h1>Nothing here</h1>'),
+      );
+      await waitFor(async () => (await about()).body.includes('<h1>Nothing here</h1>'), {
+        timeoutMs: 180_000,
+        intervalMs: 500,
+        message: 'the rebuilt page',
+      });
+      // One rebuild for one change: the build's own writes (.angular/, .flotilla/) start
+      // none. A rebuild they started would print its line one build later: wait twice
+      // as long as the last rebuild took, then count.
+      const served = () =>
+        dev
+          .output()
+          .split('\n')
+          .filter((l) => /serving at http/.test(l));
+      const lastMs = Number(/\((\d+) ms\)/.exec(served().at(-1) ?? '')?.[1] ?? 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 2 * lastMs + 2000));
+      expect(served()).toHaveLength(2);
+    } finally {
+      await dev.kill('SIGTERM');
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }, 420_000);
 });
