@@ -171,6 +171,9 @@ export class LogTail {
       app,
     };
     const lines = this.#appLines(app);
+    // Most recently logged last: the first app of the map is forgotten first.
+    this.#apps.delete(app);
+    this.#apps.set(app, lines);
     lines.recent.push(entry);
     if (lines.recent.length > this.#recentPerApp) lines.recent.shift();
     if (lines.tails.size > 0) this.#offer(app, lines, entry);
@@ -188,7 +191,7 @@ export class LogTail {
     let lines = this.#apps.get(app);
     if (lines) return lines;
     if (this.#apps.size >= this.#maxApps) {
-      // Forget the oldest app nobody tails.
+      // Forget the least recently logged app nobody tails.
       for (const [name, other] of this.#apps) {
         if (other.tails.size === 0) {
           this.#apps.delete(name);

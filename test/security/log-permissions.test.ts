@@ -83,7 +83,14 @@ describe('who may tail which app’s logs', () => {
   it('the CLI refuses a team another team’s app (exit 1, refused by the fleet)', async () => {
     const res = await logsAs('shop', 'beta');
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/refused|permission|not allowed/i);
+    expect(JSON.parse(res.stderr)).toEqual({
+      error: {
+        code: 'FLOTILLA_ERR_FORBIDDEN',
+        message: expect.stringContaining(
+          'this credential may not list the environments of app beta',
+        ),
+      },
+    });
     expect(res.stdout).toBe('');
   }, 60_000);
 
