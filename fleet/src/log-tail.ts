@@ -69,8 +69,43 @@ interface Tail {
   expiresAt: number;
 }
 
+/**
+ * A line as kept: the logger's line itself (never copied; nobody changes it
+ * after logging it), when, and from where. It becomes a {@link LogEntry}
+ * only when an answer or a tail needs it.
+ */
+interface Kept {
+  at: number;
+  source: LogSource;
+  line: Record<string, unknown>;
+  app: string;
+}
+
+/** The last `capacity` lines of an app, oldest overwritten first. */
+class Ring {
+  readonly #items: (Kept | undefined)[];
+  #next = 0;
+  #size = 0;
+
+  constructor(capacity: number) {
+    this.#items = new Array(capacity);
+  }
+
+  push(item: Kept): void {
+    this.#items[this.#next] = item;
+    this.#next = (this.#next + 1) % this.#items.length;
+    if (this.#size < this.#items.length) this.#size++;
+  }
+
+  /** The lines, newest first. */
+  *newestFirst(): Generator<Kept> {
+    const n = this.#items.length;
+    for (let i = 1; i <= this.#size; i++) yield this.#items[(this.#next - i + n) % n] as Kept;
+  }
+}
+
 interface AppLines {
-  recent: LogEntry[];
+  recent: Ring;
   tails: Map<string, Tail>;
   pending: LogEntry[];
   timer: NodeJS.Timeout | undefined;
@@ -99,6 +134,7 @@ export class LogTail {
   readonly #flushMs: number;
   readonly #maxBytes: number;
   readonly #apps = new Map<string, AppLines>();
+  #lastApp: string | undefined;
   #tails = 0;
   #sub: Subscription | undefined;
   #sweep: NodeJS.Timeout | undefined;
@@ -154,29 +190,42 @@ export class LogTail {
           ? appOfDeployment(line.deployment)
           : undefined;
     if (app === undefined) return;
-    const { msg, level, ...fields } = line;
-    const text = typeof msg === 'string' ? msg : String(msg ?? '');
-    const entry: LogEntry = {
-      time: new Date(this.#clock()).toISOString(),
+    let lines = this.#apps.get(app);
+    if (lines === undefined) lines = this.#appLines(app);
+    else if (this.#lastApp !== app) {
+      // Most recently logged last: the first app of the map is forgotten first.
+      this.#apps.delete(app);
+      this.#apps.set(app, lines);
+    }
+    this.#lastApp = app;
+    const msg = line.msg;
+    const kept: Kept = {
+      at: this.#clock(),
       source,
+      app,
+      // A console line past the bound is kept cut (bounded memory).
+      line:
+        typeof msg === 'string' && msg.length > MAX_MSG_CHARS
+          ? { ...line, msg: msg.slice(0, MAX_MSG_CHARS), truncated: true }
+          : line,
+    };
+    lines.recent.push(kept);
+    if (lines.tails.size > 0) this.#offer(app, lines, this.#entry(kept));
+  }
+
+  /** What a tail sees of a kept line. */
+  #entry(kept: Kept): LogEntry {
+    const { msg, level, ...fields } = kept.line;
+    return {
+      time: new Date(kept.at).toISOString(),
+      source: kept.source,
       role: this.#sender.role,
-      ...(source === 'app'
-        ? {
-            level: typeof level === 'string' ? level : 'info',
-            msg: text.length > MAX_MSG_CHARS ? text.slice(0, MAX_MSG_CHARS) : text,
-            ...(text.length > MAX_MSG_CHARS ? { truncated: true } : {}),
-          }
+      ...(kept.source === 'app'
+        ? { level: typeof level === 'string' ? level : 'info', msg: String(msg ?? '') }
         : {}),
       ...fields,
-      app,
+      app: kept.app,
     };
-    const lines = this.#appLines(app);
-    // Most recently logged last: the first app of the map is forgotten first.
-    this.#apps.delete(app);
-    this.#apps.set(app, lines);
-    lines.recent.push(entry);
-    if (lines.recent.length > this.#recentPerApp) lines.recent.shift();
-    if (lines.tails.size > 0) this.#offer(app, lines, entry);
   }
 
   /** Stops answering and publishing (pending lines are sent first). */
@@ -200,7 +249,7 @@ export class LogTail {
       }
     }
     lines = {
-      recent: [],
+      recent: new Ring(this.#recentPerApp),
       tails: new Map(),
       pending: [],
       timer: undefined,
@@ -306,9 +355,9 @@ export class LogTail {
     if (!msg.reply) return;
     const recent: LogEntry[] = [];
     let bytes = 0;
-    const kept = lines?.recent ?? [];
-    for (let i = kept.length - 1; i >= 0 && recent.length < req.recent; i--) {
-      const entry = kept[i] as LogEntry;
+    for (const kept of lines?.recent.newestFirst() ?? []) {
+      if (recent.length >= req.recent) break;
+      const entry = this.#entry(kept);
       if (!match(entry)) continue;
       bytes += JSON.stringify(entry).length;
       if (bytes > this.#maxBytes) break;
