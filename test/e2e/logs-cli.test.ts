@@ -252,7 +252,7 @@ describe('flotilla logs (recent lines)', () => {
   it('has a --help of its own', async () => {
     const res = await runCli(['logs', '--help']);
     expect(res.code).toBe(0);
-    expect(res.stdout).toContain('flotilla logs [--app <name>] [--env <e>] [--follow]');
+    expect(res.stdout).toContain('flotilla logs [--app <name>] [--env <name>] [--follow]');
     expect(res.stdout).not.toContain('flotilla publish');
   }, 30_000);
 });
@@ -311,6 +311,38 @@ describe('flotilla logs --follow', () => {
     expect(published.count()).toBe(before);
     published.sub.unsubscribe();
   }, 120_000);
+
+  it('says what it follows, prints new lines as text, and ends on SIGTERM too', async () => {
+    const text = await spawnProcess({
+      command: process.execPath,
+      args: [
+        ...FLEET_NODE_FLAGS,
+        FLEET_BIN,
+        'logs',
+        '--app',
+        'logapp',
+        '--follow',
+        '--source',
+        'access',
+      ],
+      env: { FLOTILLA_NATS: fleet.nats.url, NODE_OPTIONS: '' },
+      name: 'flotilla-logs-text',
+      readyPattern:
+        /^flotilla logs: following logapp on 1 shield\(s\) and 1 worker\(s\); Ctrl-C to stop$/,
+      readyTimeoutMs: 60_000,
+    });
+    try {
+      expect((await get('/cached/text-1')).status).toBe(200);
+      await text.waitForLine(
+        /^\S+Z shield\/h-\w+ 200 GET \/cached\/text-1 miss [\d.]+ms \[production\]$/,
+        30_000,
+      );
+      expect(await text.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+      expect(text.output()).not.toContain('WARN');
+    } finally {
+      await text.kill('SIGKILL');
+    }
+  }, 90_000);
 
   it('publishes for the lease only: once it runs out without renewal, nothing more is sent', async () => {
     const published = countLines();

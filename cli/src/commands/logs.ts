@@ -228,14 +228,13 @@ async function logs(
 /** `flotilla logs`, for the command table. */
 export const logsCommand: ControlCommand = {
   name: 'logs',
-  usage: `  flotilla logs [--app <name>] [--env <e>] [--follow]     the app's access lines (every shield) and
-      [--status 5xx,404] [--path </p/ or /p/*>]             console lines (every worker): recent ones,
-      [--cache hit,miss] [--source access|app]              then new ones until Ctrl-C with --follow;
-      [--lines <n>] [--wait-ms <ms>]                        filters narrow (--status, --path and --cache
-                                                            keep access lines only); --lines: recent lines
-                                                            per process (default 100, at most ${MAX_RECENT_LINES});
-                                                            --wait-ms: how long processes may take to
-                                                            answer (default 1000); --json: JSON lines
+  usage: `  flotilla logs [--app <name>] [--env <name>] [--follow] [--status <s>] [--path <p>] [--cache <c>] [--source access|app]
+      the app's access lines from every shield and its console lines (with their level) from every
+      worker: the recent ones, then with --follow new ones as they happen, until Ctrl-C. Filters:
+      --status 5xx,404 (classes or exact), --path /p/ (a prefix) or '/p/*' (a glob, ** across /),
+      --cache hit,miss (these three keep access lines only), --source access|app; --json: JSON lines
+      [--lines <n>] recent lines asked of each process (default 100, at most ${MAX_RECENT_LINES})
+      [--wait-ms <n>] how long the shields and workers may take to answer (default 1000)
 `,
   options: {
     ...stringOptions('status', 'path', 'cache', 'source', 'lines', 'wait-ms'),
