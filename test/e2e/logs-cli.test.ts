@@ -344,6 +344,42 @@ describe('flotilla logs --follow', () => {
     }
   }, 90_000);
 
+  it('a shield started while someone follows joins at the next lease renewal', async () => {
+    const late = await spawnProcess({
+      command: process.execPath,
+      args: [...FLEET_NODE_FLAGS, FLEET_BIN, 'logs', '--app', 'logapp', '--follow', '--json'],
+      env: { FLOTILLA_NATS: fleet.nats.url, NODE_OPTIONS: '' },
+      name: 'flotilla-logs-late',
+      readyPattern: /"msg":"failing \/fail\/1"/,
+      readyTimeoutMs: 60_000,
+    });
+    try {
+      const shield = await fleet.add('shield');
+      let n = 0;
+      // Until the new shield has the lease (renewed every 5 s), its lines are only kept.
+      await waitFor(
+        async () => {
+          n++;
+          const res = await httpRequest(shield.url, `/cached/late-${n}`, {
+            host: 'logapp.localhost',
+            timeoutMs: 30_000,
+          });
+          expect(res.status).toBe(200);
+          return /"path":"\/cached\/late-\d+"/.test(late.output());
+        },
+        { timeoutMs: 60_000, intervalMs: 500, message: 'the new shield’s lines never arrived' },
+      );
+      const line = await late.waitForLine(/"path":"\/cached\/late-\d+"/);
+      expect(JSON.parse(line)).toMatchObject({ role: 'shield', source: 'access' });
+      // Another shield than the first (whose recent line /fail/1 came first).
+      const first = JSON.parse(await late.waitForLine(/"path":"\/fail\/1"/));
+      expect(JSON.parse(line).id).not.toBe(first.id);
+      expect(await late.kill('SIGINT')).toEqual({ code: 0, signal: null });
+    } finally {
+      await late.kill('SIGKILL');
+    }
+  }, 120_000);
+
   it('publishes for the lease only: once it runs out without renewal, nothing more is sent', async () => {
     const published = countLines();
     const answers = await nc.requestMany(
@@ -353,7 +389,9 @@ describe('flotilla logs --follow', () => {
     );
     const roles: string[] = [];
     for await (const m of answers) roles.push(decodeTailAnswer(m.data).role);
-    expect(roles.sort()).toEqual(['shield', 'worker']);
+    // Every shield (one more was started above) and the worker.
+    expect([...new Set(roles)].sort()).toEqual(['shield', 'worker']);
+    expect(roles).toHaveLength(fleet.live('shield').length + fleet.live('worker').length);
     expect((await get('/cached/lease-1')).status).toBe(200);
     await waitFor(() => published.count() > 0, { timeoutMs: 30_000 });
     // Past the lease (renewed by nobody).
