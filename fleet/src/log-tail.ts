@@ -320,7 +320,12 @@ export class LogTail {
       bytes += size;
     }
     return {
-      body: encodeTailAnswer({ ...this.#sender, dropped: start === 0 ? dropped : 0, lines: out }),
+      body: encodeTailAnswer({
+        ...this.#sender,
+        dropped: start === 0 ? dropped : 0,
+        refused: false,
+        lines: out,
+      }),
       next: i,
     };
   }
@@ -337,6 +342,7 @@ export class LogTail {
     const match = tailMatcher(req.filter);
     const lines = this.#apps.get(app) ?? (req.leaseMs > 0 ? this.#appLines(app) : undefined);
     const existing = lines?.tails.get(req.tailId);
+    let refused = false;
     if (req.leaseMs === 0) {
       if (existing && lines) {
         lines.tails.delete(req.tailId);
@@ -349,6 +355,7 @@ export class LogTail {
         lines.tails.set(req.tailId, { match, expiresAt: this.#clock() + req.leaseMs });
         this.#tails++;
       } else {
+        refused = true;
         this.#log({ level: 'warn', msg: 'log tail refused: too many tails', app });
       }
     }
@@ -364,7 +371,7 @@ export class LogTail {
       recent.push(entry);
     }
     recent.reverse();
-    msg.respond(encodeTailAnswer({ ...this.#sender, dropped: 0, lines: recent }));
+    msg.respond(encodeTailAnswer({ ...this.#sender, dropped: 0, refused, lines: recent }));
   }
 
   #expire(): void {

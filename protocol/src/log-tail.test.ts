@@ -103,6 +103,7 @@ describe('tail requests and answers', () => {
       id: 'h-1',
       region: 'r',
       dropped: 2,
+      refused: false,
       lines: [access({}), { nope: 1 } as unknown as LogEntry],
     });
     const answer = decodeTailAnswer(body);

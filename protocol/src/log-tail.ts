@@ -121,6 +121,8 @@ const SenderEntries = {
   region: v.string(),
   /** Lines it left out (per-tail rate limit) since its last message. @default 0 */
   dropped: v.fallback(v.number(), 0),
+  /** It follows as many tails as it may: the lease asked for was not granted. @default false */
+  refused: v.fallback(v.boolean(), false),
 };
 
 /** What one process answers a tail request with: its recent matching lines, oldest first. */

@@ -167,10 +167,13 @@ describe('LogTail', () => {
 
   it('follows a bounded number of tails; more are answered without a lease', async () => {
     const tail = startTail({ tails: 2 });
+    const refused: boolean[] = [];
     for (const id of ['a', 'b', 'c']) {
       const answer = await ask('shop', { tailId: id, filter: {}, leaseMs: 60_000, recent: 0 });
       expect(answer.role).toBe('shield');
+      refused.push(answer.refused);
     }
+    expect(refused).toEqual([false, false, true]);
     expect(tail.tails).toBe(2);
     // Renewing one it follows keeps the count.
     await ask('shop', { tailId: 'a', filter: {}, leaseMs: 60_000, recent: 0 });

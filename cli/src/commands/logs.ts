@@ -192,6 +192,11 @@ async function logs(
     ctx.io.stdout(format(ctx, l.entry, l.from));
   }
   if (!follow) return EXIT.ok;
+  for (const a of answers.filter((x) => x.refused)) {
+    ctx.io.stderr(
+      `flotilla logs: ${a.role}/${a.id} follows as many tails as it may: its new lines will not show\n`,
+    );
+  }
   const shields = answers.filter((a) => a.role === 'shield').length;
   progress(
     ctx,
