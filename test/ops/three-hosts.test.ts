@@ -278,7 +278,9 @@ describe('a fleet across three hosts on a three-node NATS cluster', () => {
           last = `${reply.status} ${reply.body}`;
           return reply.body === 'written while h3 was gone';
         },
-        { timeoutMs: 90_000 },
+        // A watch whose JetStream consumer lived on h3 stalls for about 80-90 s
+        // (nats-server 2.9 recreating it, deploy/README.md "Known weakness").
+        { timeoutMs: 180_000 },
       ).catch((err) => {
         const log = roles.get(key(host, 'shield'))?.child.output().slice(-3000);
         throw new Error(
