@@ -10,6 +10,7 @@
  * @module
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { type ChildHandle, type SpawnProcessOptions, spawnProcess } from './process.ts';
 
@@ -36,6 +37,20 @@ export interface TopologyOptions {
 /** The hosts, and how to run processes on them, cut them off and remove them. */
 export interface NetnsTopology {
   readonly hosts: readonly NetnsHost[];
+  /** The test's own address on the shared link (the bridge's): every host reaches it. */
+  readonly gateway: string;
+  /**
+   * Adds one more address of the test's on the shared link and resolves
+   * with it (e.g. for a proxy that must answer on the same port as a
+   * server on {@link gateway}).
+   */
+  addGatewayAddress(): Promise<string>;
+  /**
+   * The names `host` resolves (its `/etc/hosts`, from
+   * `/etc/netns/<namespace>/hosts`, which `ip netns exec` mounts): for
+   * processes started after the call.
+   */
+  setHosts(host: NetnsHost, names: Record<string, string>): void;
   /** Starts `options.command` inside `host`'s namespace (`ip netns exec`, same PID). */
   spawn(host: NetnsHost, options: SpawnProcessOptions): Promise<ChildHandle>;
   /** Takes the host's link down (`up = false`) or up again. */
@@ -117,6 +132,7 @@ export async function createTopology(options: TopologyOptions = {}): Promise<Net
   const hosts: NetnsHost[] = [];
   const cleanSync = (): void => {
     for (const h of hosts) {
+      rmSync(`/etc/netns/${h.namespace}`, { recursive: true, force: true });
       try {
         execFileSync('ip', ['netns', 'del', h.namespace], { stdio: 'ignore' });
       } catch {
@@ -166,8 +182,21 @@ export async function createTopology(options: TopologyOptions = {}): Promise<Net
     live.delete(cleanSync);
     throw err;
   }
+  let extra = 253;
   return {
     hosts,
+    gateway: `${subnet}.254`,
+    async addGatewayAddress() {
+      const address = `${subnet}.${extra--}`;
+      await ip('addr', 'add', `${address}/24`, 'dev', bridge);
+      return address;
+    },
+    setHosts(host, names) {
+      const dir = `/etc/netns/${host.namespace}`;
+      mkdirSync(dir, { recursive: true });
+      const lines = ['127.0.0.1 localhost', ...Object.entries(names).map(([n, a]) => `${a} ${n}`)];
+      writeFileSync(`${dir}/hosts`, `${lines.join('\n')}\n`);
+    },
     spawn: (host, o) =>
       spawnProcess({
         ...o,
