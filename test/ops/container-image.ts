@@ -10,7 +10,7 @@
  * @module
  */
 import { execFile, spawn } from 'node:child_process';
-import { createReadStream, realpathSync } from 'node:fs';
+import { createReadStream, existsSync, realpathSync } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -22,7 +22,6 @@ import {
   symlink,
   writeFile,
 } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +35,32 @@ export const ROOT = join(import.meta.dirname, '..', '..');
 export async function imageVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(join(ROOT, 'cli', 'package.json'), 'utf8'));
   return String(pkg.version);
+}
+
+/**
+ * What `.ci/run` writes to `/etc/containers/containers.conf` when the machine
+ * has none: podman's defaults fail on these machines (crun on the hybrid
+ * cgroup setup, the default rlimits with EPERM).
+ */
+const CONTAINERS_CONF = `[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+`;
+
+/**
+ * Points `CONTAINERS_CONF` (inherited by every podman this process starts)
+ * at a file with {@link CONTAINERS_CONF} when neither it nor
+ * `/etc/containers/containers.conf` exists.
+ */
+export async function ensurePodmanConfig(dir: string): Promise<void> {
+  if (process.env.CONTAINERS_CONF || existsSync('/etc/containers/containers.conf')) return;
+  const file = join(dir, 'containers.conf');
+  await writeFile(file, CONTAINERS_CONF);
+  process.env.CONTAINERS_CONF = file;
 }
 
 /** Runs `podman …`; resolves with stdout, throws with stderr. */
@@ -96,7 +121,8 @@ export async function importNodeBase(): Promise<string> {
     await copyInto(root, node, '/usr/local/bin/node');
     await copyInto(root, sh, '/bin/sh');
     await copyInto(root, env, '/usr/bin/env');
-    const pnpmDir = dirname(createRequire(join(ROOT, 'package.json')).resolve('pnpm/package.json'));
+    // The root devDependency (`node_modules/pnpm`): the pnpm this checkout was installed with.
+    const pnpmDir = realpathSync(join(ROOT, 'node_modules', 'pnpm'));
     await cp(pnpmDir, join(root, 'usr/local/lib/node_modules/pnpm'), {
       recursive: true,
       dereference: true,

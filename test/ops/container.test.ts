@@ -23,7 +23,14 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { openControlPlane, type TestControlPlane } from '../support/control-plane.ts';
-import { buildImage, imageVersion, importNodeBase, podman, ROOT } from './container-image.ts';
+import {
+  buildImage,
+  ensurePodmanConfig,
+  imageVersion,
+  importNodeBase,
+  podman,
+  ROOT,
+} from './container-image.ts';
 
 const ROLES = ['scheduler', 'worker', 'shield'] as const;
 type Role = (typeof ROLES)[number];
@@ -88,8 +95,9 @@ function running(role: Role): { name: string; child: ChildHandle; url: string; a
 }
 
 beforeAll(async () => {
-  image = await buildImage(await importNodeBase());
   scratch = await mkdtemp(join(tmpdir(), 'flotilla-image-'));
+  await ensurePodmanConfig(scratch);
+  image = await buildImage(await importNodeBase());
   nats = await startNatsServer({ jetstream: true });
   control = await openControlPlane(nats.url);
   await publishBundle(control.controlPlane, scratch, {
