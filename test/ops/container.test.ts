@@ -2,14 +2,16 @@
  * The image, built from the repository's Containerfile as CI builds it
  * (`container-image.ts`: no registry, a locally imported Node 24 base) and
  * run with podman: a shield, a scheduler and a worker, each its own
- * container of the one image (`--init`, the host's network), serve a page
+ * container of the one image (`--init`, the host's network, a read-only
+ * root filesystem), serve a page
  * against a nats-server on this machine, as the non-root user; SIGTERM to
  * the three containers while renders are in flight drains them: every
  * request in flight is answered and every container exits 0.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime';
 import {
   type ChildHandle,
   httpRequest,
@@ -22,6 +24,7 @@ import {
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { baseDocuments, ofKind, roleOf } from '../deploy/k8s-documents.ts';
 import { openControlPlane, type TestControlPlane } from '../support/control-plane.ts';
 import {
   buildImage,
@@ -52,6 +55,9 @@ const containers = new Map<
 
 async function startContainer(role: Role): Promise<void> {
   const name = `flotilla-test-${process.pid}-${role}`;
+  const store = join(scratch, `${role}-store`);
+  await mkdir(store);
+  await chown(store, 1000, 1000);
   const child = await spawnProcess({
     command: 'podman',
     args: [
@@ -60,6 +66,11 @@ async function startContainer(role: Role): Promise<void> {
       '--init',
       '--network',
       'host',
+      // As the manifests run it: a read-only root, /tmp (podman's default
+      // with --read-only) and the store (an emptyDir there) writable.
+      '--read-only',
+      '--volume',
+      `${store}:/var/lib/flotilla/store`,
       '--name',
       name,
       // A bound on a container this suite could leave behind.
@@ -126,6 +137,34 @@ describe('the container image', () => {
     expect(entry?.newTag).toBe(await imageVersion());
     expect(image).toBe(`localhost/flotilla:${entry?.newTag}`);
   });
+
+  it('has what every Deployment of the manifests runs: the command, the script in workingDir, the user', async () => {
+    const config = JSON.parse(
+      await podman(['image', 'inspect', '--format', '{{json .Config}}', image]),
+    );
+    for (const deployment of ofKind(baseDocuments(), 'Deployment')) {
+      const pod = deployment.spec.template.spec;
+      const container = pod.containers[0];
+      const role = roleOf(deployment);
+      expect(container.workingDir, role).toBe(config.WorkingDir);
+      expect(`${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`, role).toBe(
+        config.User,
+      );
+      const script = (container.args as string[]).find((a) => a.endsWith('.ts'));
+      // The manifests' command and script, started in the image as the pod would start them.
+      const out = await podman([
+        'run',
+        '--rm',
+        '--entrypoint',
+        container.command[0],
+        image,
+        ...ISOLATE_HOST_FLAGS,
+        script as string,
+        '--version',
+      ]);
+      expect(out.trim(), role).toBe(await imageVersion());
+    }
+  }, 120_000);
 
   it('runs every role as the non-root node user, under an init process', async () => {
     for (const role of ROLES) {
