@@ -105,6 +105,13 @@ async function copyInto(root: string, file: string, to = file): Promise<void> {
  * the `node` user (1000:1000) of the official images. Resolves with its name.
  */
 export async function importNodeBase(): Promise<string> {
+  try {
+    await run('podman', ['--version']);
+  } catch (err) {
+    throw new Error(
+      `podman not found (${(err as Error).message}): install Debian's podman, runc and catatonit (apt-get install -y podman runc catatonit, as .ci/run does)`,
+    );
+  }
   const name = `localhost/flotilla-node-base:${process.version.slice(1)}`;
   if (await imageExists(name)) return name;
   const root = await mkdtemp(join(tmpdir(), 'flotilla-base-'));

@@ -124,6 +124,13 @@ export async function createTopology(options: TopologyOptions = {}): Promise<Net
     throw new RangeError(`hosts must be an integer in 1..200, got ${count}`);
   }
   if (process.getuid?.() !== 0) throw new Error('createTopology needs root (ip netns)');
+  try {
+    await run('ip', ['-V']);
+  } catch (err) {
+    throw new Error(
+      `ip not found (${(err as Error).message}): install Debian's iproute2 (apt-get install -y iproute2, as .ci/run does)`,
+    );
+  }
   installExitHook();
   await removeStale();
   const id = `${PREFIX}${process.pid}`;
