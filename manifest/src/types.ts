@@ -55,9 +55,16 @@ const MIN_HEAP_MB = 8;
 /**
  * Frameworks a bundle can declare: `react` and `vue` (the Router with its
  * React or Vue pages), `none` (a fetch handler or a Router without a UI
- * framework), `react-router` (a React Router app in framework mode).
+ * framework), `react-router` (a React Router app in framework mode), `nuxt`
+ * (a Nuxt app).
  */
-export const BUNDLE_FRAMEWORKS = Object.freeze(['react', 'vue', 'none', 'react-router'] as const);
+export const BUNDLE_FRAMEWORKS = Object.freeze([
+  'react',
+  'vue',
+  'none',
+  'react-router',
+  'nuxt',
+] as const);
 
 /** Frameworks a bundle can declare. `none` is a plain fetch handler. */
 export type BundleFramework = (typeof BUNDLE_FRAMEWORKS)[number];

@@ -1,0 +1,366 @@
+/**
+ * Runs a Nuxt app's own build for `flotilla build`: Nuxt's `loadNuxt` and
+ * `buildNuxt` (what `nuxt build` runs), from the app's own `nuxt/kit`, in a
+ * child process on the Node running `flotilla`, with options layered over
+ * the app's config (Nuxt's `overrides`, never a change to its files):
+ *
+ * - **Nitro preset**: Flotilla's own (a `base-worker` preset, written under
+ *   `<app>/.flotilla/nuxt/`), whose entry is one classic script calling
+ *   `Flotilla.serve({ fetch })`. Each request goes to Nitro's `localFetch`
+ *   with the environment's variables as `event.context.flotilla.env`
+ *   (Nitro's platform context, as `event.context.cloudflare.env` on
+ *   Cloudflare); nothing is written to a global, since one isolate serves
+ *   several environments.
+ * - **No caching inside the isolate**: the `cache` of every route rule
+ *   (`swr`, `isr`, `cache`) is taken out of the runtime's copy of the rules,
+ *   so Nitro never caches in the isolate's memory (shared by environments)
+ *   nor calls `waitUntil`; the shield caches instead (see `nuxt-routes.ts`).
+ * - `vite.ssr.noExternal: ['unctx']`: Nuxt 4.6's server build otherwise
+ *   leaves `unctx` as an import a single-script bundle cannot have.
+ * - A plugin in both the Vite server build and Nitro's Rollup build that
+ *   records every Node built-in the app's own files import, with the chain
+ *   of imports from a page, component or server route.
+ *
+ * The run reports the normalised route rules, the prerendered routes, the
+ * output directories and what it refused (`experimental.asyncContext`
+ * needs AsyncLocalStorage, which the isolate does not have).
+ *
+ * Node-only.
+ *
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { delimiter, dirname, join } from 'node:path';
+import type { BuildProgress } from '../build.ts';
+import { buildFailure } from '../build-errors.ts';
+import { displayPath } from '../project-config.ts';
+
+/** A route rule as Nitro normalises it (the parts Flotilla reads). */
+export interface NuxtRouteRule {
+  cache?: false | { maxAge?: number; staleMaxAge?: number; swr?: boolean };
+  swr?: boolean | number;
+  isr?: boolean | number | { expiration?: number | false };
+  prerender?: boolean;
+  headers?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+/** A route Nitro prerendered. */
+export interface NuxtPrerendered {
+  /** The URL path, e.g. `/about` or `/about/_payload.json`. */
+  route: string;
+  /** The file under the public directory, e.g. `/about/index.html`. */
+  fileName: string;
+  contentType?: string;
+}
+
+/** What the run of Nuxt's build reports. */
+export interface NuxtBuildReport {
+  /** Nitro's normalised route rules (Nuxt's `/_payload.json` rules included). */
+  routeRules: Record<string, NuxtRouteRule>;
+  prerendered: NuxtPrerendered[];
+  /** Absolute: Nitro's public output (client build, `public/`, prerendered pages). */
+  publicDir: string;
+  /** Absolute: the server bundle (`index.mjs`, one classic script). */
+  serverFile: string;
+  /** Nuxt's `buildAssetsDir` (`/_nuxt/`), where Vite's content-hashed files are. */
+  buildAssetsDir: string;
+  /** Import chains (app-relative) from the app's own code to a Node built-in. */
+  builtins: string[][];
+  /** An option Flotilla cannot build, when the run stopped for it. */
+  refused?: { option: string; value: unknown };
+}
+
+/** Lines of the framework's output a failure message repeats. */
+const TAIL_LINES = 40;
+
+/** Oldest Node versions Nuxt 4.6 runs on, per major (its `engines`). */
+const NUXT_NODE: Record<number, number> = { 22: 22, 24: 15 };
+
+/** Exit code of the runner when it refused an option (the report says which). */
+const REFUSED_EXIT = 3;
+
+/**
+ * The Nitro preset: a `base-worker` (one IIFE, no externals, Node built-ins
+ * replaced by unenv's) with Flotilla's entry.
+ */
+function presetSource(entry: string, output: string): string {
+  return `// Written by flotilla build for one run of Nuxt's build; not the app's config.
+export default {
+  extends: 'base-worker',
+  entry: ${JSON.stringify(entry)},
+  exportConditions: ['workerd', 'worker', 'browser'],
+  serveStatic: false,
+  minify: true,
+  sourceMap: false,
+  output: {
+    dir: ${JSON.stringify(output)},
+    serverDir: '{{ output.dir }}/server',
+    publicDir: '{{ output.dir }}/public',
+  },
+};
+`;
+}
+
+/** The preset's entry: the bundle contract (`Flotilla.serve`) over Nitro's `localFetch`. */
+const ENTRY_SOURCE = `// Written by flotilla build for one run of Nuxt's build; not the app's code.
+import '#nitro-internal-pollyfills';
+import { useNitroApp } from 'nitropack/runtime';
+
+const nitroApp = useNitroApp();
+
+Flotilla.serve({
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const body =
+      request.method === 'GET' || request.method === 'HEAD' || request.body === null
+        ? undefined
+        : new Uint8Array(await request.arrayBuffer());
+    return nitroApp.localFetch(url.pathname + url.search, {
+      host: url.host,
+      protocol: url.protocol,
+      headers: request.headers,
+      method: request.method,
+      redirect: 'manual',
+      body,
+      // Nitro copies _platform into event.context: event.context.flotilla.env in server routes.
+      context: { _platform: { flotilla: { env, request } } },
+    });
+  },
+});
+`;
+
+/** The child process: Nuxt's build with Flotilla's overrides (see the module documentation). */
+const RUNNER_SOURCE = `// Written by flotilla build for one run of Nuxt's build; not the app's code.
+import { isBuiltin } from 'node:module';
+import { relative, sep } from 'node:path';
+import { writeFileSync } from 'node:fs';
+
+const [dir, preset, reportFile] = process.argv.slice(2);
+const kit = await import('nuxt/kit');
+const report = { routeRules: {}, prerendered: [], publicDir: null, serverFile: null, buildAssetsDir: '/_nuxt/', builtins: [] };
+const save = () => writeFileSync(reportFile, JSON.stringify(report));
+
+const clean = (id) => (id ?? '').replace(/^\\0/, '').split('?')[0];
+let buildDir = null;
+const own = (id) => {
+  const file = clean(id);
+  const rel = relative(dir, file);
+  if (rel.startsWith('..') || rel === file) return false;
+  if (rel.split(sep).some((s) => s === 'node_modules' || s === '.flotilla')) return false;
+  return !(buildDir && !relative(buildDir, file).startsWith('..'));
+};
+const show = (id) => relative(dir, clean(id)).split(sep).join('/');
+
+/** Records Node built-ins imported by the app's own files, with the chain from the app's entry points. */
+function builtins(where) {
+  const found = [];
+  return {
+    name: 'flotilla:node-builtins',
+    enforce: 'pre',
+    resolveId: {
+      order: 'pre',
+      handler(source, importer) {
+        if (where === 'vite' && this.environment && this.environment.name === 'client') return null;
+        if (importer && (isBuiltin(source) || source.startsWith('node:')) && own(importer)) {
+          found.push([source, importer]);
+        }
+        return null;
+      },
+    },
+    buildEnd() {
+      for (const [source, importer] of found) {
+        const chain = [source];
+        const seen = new Set();
+        for (let at = importer; at && !seen.has(at); ) {
+          seen.add(at);
+          if (own(at)) chain.unshift(show(at));
+          const info = this.getModuleInfo(at);
+          at = info ? [...info.importers, ...info.dynamicImporters].find(own) : undefined;
+        }
+        const key = chain.join(' → ');
+        if (!report.builtins.some((c) => c.join(' → ') === key)) report.builtins.push(chain);
+      }
+      found.length = 0;
+    },
+  };
+}
+
+const nuxt = await kit.loadNuxt({
+  cwd: dir,
+  dev: false,
+  overrides: {
+    nitro: { preset },
+    vite: { ssr: { noExternal: ['unctx'] }, plugins: [builtins('vite')] },
+    hooks: {
+      'nitro:init'(nitro) {
+        nitro.hooks.hook('prerender:route', (route) => {
+          if (!route.error && route.fileName) {
+            report.prerendered.push({ route: route.route, fileName: route.fileName, contentType: route.contentType });
+          }
+        });
+        nitro.hooks.hook('rollup:before', (n, rollupConfig) => {
+          if (n.options.preset === 'nitro-prerender') return;
+          report.routeRules = JSON.parse(JSON.stringify(n.options.routeRules));
+          // The shield caches (from the manifest): Nitro must not cache inside the isolate.
+          const runtime = {};
+          for (const [path, rule] of Object.entries(n.options.routeRules)) {
+            const { cache, ...rest } = rule;
+            runtime[path] = rest;
+          }
+          n.options.runtimeConfig.nitro.routeRules = runtime;
+          rollupConfig.plugins = [builtins('nitro'), ...[rollupConfig.plugins ?? []].flat()];
+        });
+        nitro.hooks.hook('compiled', (n) => {
+          report.publicDir = n.options.output.publicDir;
+          report.serverFile = n.options.output.serverDir + '/index.mjs';
+        });
+      },
+    },
+  },
+});
+buildDir = nuxt.options.buildDir;
+report.buildAssetsDir = nuxt.options.app.buildAssetsDir;
+const asyncContext = nuxt.options.experimental?.asyncContext;
+if (asyncContext) {
+  report.refused = { option: 'experimental.asyncContext', value: asyncContext };
+  save();
+  await nuxt.close();
+  process.exit(${REFUSED_EXIT});
+}
+await kit.writeTypes(nuxt);
+await kit.buildNuxt(nuxt);
+await nuxt.close();
+save();
+`;
+
+/** `<dir or a parent>/node_modules/nuxt`, as npm and pnpm install it. */
+async function findNuxt(dir: string): Promise<string | undefined> {
+  for (let at = dir; ; at = dirname(at)) {
+    const pkg = join(at, 'node_modules', 'nuxt', 'package.json');
+    if ((await stat(pkg).catch(() => undefined))?.isFile()) return dirname(pkg);
+    if (dirname(at) === at) return undefined;
+  }
+}
+
+/** Why this Node cannot run Nuxt 4.6, or undefined when it can. */
+export function nodeTooOld(version: string = process.versions.node): string | undefined {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const floor = NUXT_NODE[major];
+  const ok = major >= 26 || (floor !== undefined && minor >= floor);
+  return ok ? undefined : `Nuxt 4.6 needs Node ^22.22.3, ^24.15.0 or 26+; this is Node ${version}`;
+}
+
+/** Options of {@link runNuxtBuild}. */
+export interface RunNuxtBuildOptions {
+  /** App name, for error messages. */
+  app: string;
+  /** Absolute project directory. */
+  dir: string;
+  /** Absolute directory (inside `dir`) for this build's own files and Nitro's output. */
+  work: string;
+  progress: (progress: BuildProgress) => void;
+}
+
+/**
+ * Runs Nuxt's build of the app in `dir` with Flotilla's preset (its output
+ * lines go to `progress`, phase `framework`) and returns what it built.
+ *
+ * @throws BuildError `FLOTILLA_ERR_BUILD` when Nuxt is not installed, the
+ * build fails (with the end of its output), or the app sets
+ * `experimental.asyncContext`.
+ */
+export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBuildReport> {
+  const { app, dir, work, progress } = options;
+  const nuxtDir = await findNuxt(dir);
+  if (nuxtDir === undefined) {
+    throw buildFailure(
+      app,
+      `framework "nuxt" needs Nuxt, and ${displayPath(join(dir, 'node_modules', 'nuxt'))} does not exist: ` +
+        'install the app\'s dependencies (npm install; "nuxt" among its dependencies)',
+    );
+  }
+  const runner = join(work, 'runner.mjs');
+  const preset = join(work, 'preset');
+  const reportFile = join(work, 'report.json');
+  await writeFile(runner, RUNNER_SOURCE);
+  await mkdir(preset, { recursive: true });
+  await writeFile(join(preset, 'entry.mjs'), ENTRY_SOURCE);
+  await writeFile(
+    join(preset, 'nitro.config.mjs'),
+    presetSource(join(preset, 'entry.mjs'), join(work, 'output')),
+  );
+
+  progress({ phase: 'framework', detail: `nuxt build (${displayPath(nuxtDir)})` });
+  const tail: string[] = [];
+  const code = await new Promise<number | string>((resolveExit) => {
+    const child = spawn(process.execPath, [runner, dir, preset, reportFile], {
+      cwd: dir,
+      env: {
+        ...process.env,
+        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+        NODE_ENV: 'production',
+        // Nuxt's own presets never win over Flotilla's.
+        NITRO_PRESET: preset,
+        SERVER_PRESET: preset,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onLines = (chunk: Buffer) => {
+      for (const raw of chunk.toString('utf8').split(/\r?\n/)) {
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: strips terminal colours
+        const line = raw.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').trimEnd();
+        if (line.trim() === '') continue;
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+        progress({ phase: 'framework', detail: line });
+      }
+    };
+    child.stdout.on('data', onLines);
+    child.stderr.on('data', onLines);
+    child.on('error', (error) => resolveExit(error.message));
+    child.on('close', (exit, signal) => resolveExit(exit ?? `killed by ${signal}`));
+  });
+
+  let report: Partial<NuxtBuildReport> | undefined;
+  try {
+    report = JSON.parse(await readFile(reportFile, 'utf8')) as Partial<NuxtBuildReport>;
+  } catch {
+    report = undefined;
+  }
+  if (code === REFUSED_EXIT && report?.refused) {
+    throw buildFailure(
+      app,
+      `nuxt.config sets ${report.refused.option}: ${JSON.stringify(report.refused.value)}, which needs AsyncLocalStorage (node:async_hooks); ` +
+        "the isolate has no AsyncLocalStorage, so Nuxt's async context cannot work there. " +
+        `Remove ${report.refused.option} from nuxt.config (useNuxtApp() and useRuntimeConfig() then work as without it; ` +
+        'call composables before the first await in a setup or plugin, as Nuxt asks without async context)',
+    );
+  }
+  if (code !== 0) {
+    const old = nodeTooOld();
+    throw buildFailure(
+      app,
+      `nuxt build failed (${typeof code === 'number' ? `exit code ${code}` : code})${old ? ` (${old})` : ''}:\n${tail.join('\n')}`,
+    );
+  }
+  if (
+    report === undefined ||
+    typeof report.serverFile !== 'string' ||
+    typeof report.publicDir !== 'string'
+  ) {
+    throw buildFailure(
+      app,
+      'nuxt build succeeded but made no server build: check that nuxt.config does not turn ssr off or generate a static site only',
+    );
+  }
+  return {
+    routeRules: report.routeRules ?? {},
+    prerendered: report.prerendered ?? [],
+    publicDir: report.publicDir,
+    serverFile: report.serverFile,
+    buildAssetsDir: report.buildAssetsDir ?? '/_nuxt/',
+    builtins: report.builtins ?? [],
+  };
+}
