@@ -11,13 +11,20 @@ import { BUNDLE_FRAMEWORKS, type BundleFramework } from '@flotilla/manifest';
 export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next', 'angular', 'sveltekit'] as const);
 
 /**
- * Every value of `framework` in `flotilla.config.json`: the ones a bundle
- * can declare ({@link BUNDLE_FRAMEWORKS}), then {@link UNSUPPORTED_FRAMEWORKS}.
+ * Every value of `framework` in `flotilla.config.json`, in a fixed order
+ * (messages and the JSON schema list them so): the ones a bundle can
+ * declare ({@link BUNDLE_FRAMEWORKS}) and {@link UNSUPPORTED_FRAMEWORKS}.
  */
 export const PROJECT_FRAMEWORKS = Object.freeze([
-  ...BUNDLE_FRAMEWORKS,
-  ...UNSUPPORTED_FRAMEWORKS,
-] as const);
+  'react',
+  'vue',
+  'none',
+  'react-router',
+  'next',
+  'nuxt',
+  'angular',
+  'sveltekit',
+] as const satisfies readonly (BundleFramework | (typeof UNSUPPORTED_FRAMEWORKS)[number])[]);
 
 /** A value of `framework` in `flotilla.config.json`. */
 export type ProjectFramework = (typeof PROJECT_FRAMEWORKS)[number];

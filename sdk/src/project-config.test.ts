@@ -174,7 +174,7 @@ describe('loadProjectConfig', () => {
     expect(e?.message).toBe(
       `flotilla build: next-shop: Next.js is not supported yet (framework "next", "framework": "next" in ${config.file}). ` +
         'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router), ' +
-        'none (a fetch handler or Router without a UI framework) and react-router (React Router (framework mode)).',
+        'none (a fetch handler or Router without a UI framework), react-router (React Router (framework mode)) and nuxt (Nuxt).',
     );
   });
 
