@@ -11,10 +11,13 @@
  *   (Nitro's platform context, as `event.context.cloudflare.env` on
  *   Cloudflare); nothing is written to a global, since one isolate serves
  *   several environments.
- * - **No caching inside the isolate**: the `cache` of every route rule
- *   (`swr`, `isr`, `cache`) is taken out of the runtime's copy of the rules,
- *   so Nitro never caches in the isolate's memory (shared by environments)
- *   nor calls `waitUntil`; the shield caches instead (see `nuxt-routes.ts`).
+ * - **No caching inside the isolate**: Nitro's `cache` storage, where the
+ *   handlers of `swr`, `isr` and `cache` route rules keep their entries, is
+ *   a driver that stores nothing, so nothing is cached in the isolate's
+ *   memory (shared by environments) and no revalidation outlives a render;
+ *   the shield caches instead, from the manifest (see `nuxt-routes.ts`).
+ *   The rules themselves stay, so Nuxt still serves a cached route's
+ *   payload (`/p/7/_payload.json`) for client-side navigation.
  * - `vite.ssr.noExternal: ['unctx']`: Nuxt 4.6's server build otherwise
  *   leaves `unctx` as an import a single-script bundle cannot have.
  * - A plugin in both the Vite server build and Nitro's Rollup build that
@@ -131,13 +134,36 @@ Flotilla.serve({
 });
 `;
 
+/**
+ * An unstorage driver that stores nothing, mounted as Nitro's `cache`
+ * storage: a route rule's cached handler then renders every time it is
+ * called (the shield in front caches), never keeping entries in the
+ * isolate's memory, which every environment served by the isolate shares.
+ */
+const NO_CACHE_DRIVER_SOURCE = `// Written by flotilla build for one run of Nuxt's build; not the app's code.
+export default function flotillaNoCache() {
+  return {
+    name: 'flotilla-no-cache',
+    hasItem: () => false,
+    getItem: () => null,
+    getItemRaw: () => null,
+    setItem: () => {},
+    setItemRaw: () => {},
+    removeItem: () => {},
+    getMeta: () => ({}),
+    getKeys: () => [],
+    clear: () => {},
+  };
+}
+`;
+
 /** The child process: Nuxt's build with Flotilla's overrides (see the module documentation). */
 const RUNNER_SOURCE = `// Written by flotilla build for one run of Nuxt's build; not the app's code.
 import { isBuiltin } from 'node:module';
 import { relative, sep } from 'node:path';
 import { writeFileSync } from 'node:fs';
 
-const [dir, preset, reportFile] = process.argv.slice(2);
+const [dir, preset, reportFile, noCache] = process.argv.slice(2);
 const kit = await import('nuxt/kit');
 const report = { routeRules: {}, prerendered: [], publicDir: null, serverFile: null, buildAssetsDir: '/_nuxt/', builtins: [] };
 const save = () => writeFileSync(reportFile, JSON.stringify(report));
@@ -194,6 +220,10 @@ const nuxt = await kit.loadNuxt({
     nitro: { preset },
     vite: { ssr: { noExternal: ['unctx'] }, plugins: [builtins('vite')] },
     hooks: {
+      'nitro:config'(nitroConfig) {
+        // The shield caches (from the manifest): Nitro's cached handlers store nothing in the isolate.
+        nitroConfig.storage = { ...nitroConfig.storage, cache: { driver: noCache } };
+      },
       'nitro:init'(nitro) {
         nitro.hooks.hook('prerender:route', (route) => {
           if (!route.error && route.fileName) {
@@ -203,13 +233,14 @@ const nuxt = await kit.loadNuxt({
         nitro.hooks.hook('rollup:before', (n, rollupConfig) => {
           if (n.options.preset === 'nitro-prerender') return;
           report.routeRules = JSON.parse(JSON.stringify(n.options.routeRules));
-          // The shield caches (from the manifest): Nitro must not cache inside the isolate.
-          const runtime = {};
-          for (const [path, rule] of Object.entries(n.options.routeRules)) {
-            const { cache, ...rest } = rule;
-            runtime[path] = rest;
+          // A prerendered page's payload may have to be rendered (see nuxt.ts): Nuxt renders
+          // payloads only for routes with a cache rule (which stores nothing here).
+          for (const page of report.prerendered) {
+            if (!page.fileName.endsWith('.html')) continue;
+            const route = page.route.split('?')[0].replace(/[/]$/, '');
+            const key = route + '/_payload.json';
+            n.options.routeRules[key] = { ...n.options.routeRules[key], cache: { swr: false, maxAge: 1 } };
           }
-          n.options.runtimeConfig.nitro.routeRules = runtime;
           rollupConfig.plugins = [builtins('nitro'), ...[rollupConfig.plugins ?? []].flat()];
         });
         nitro.hooks.hook('compiled', (n) => {
@@ -287,6 +318,8 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
   await writeFile(runner, RUNNER_SOURCE);
   await mkdir(preset, { recursive: true });
   await writeFile(join(preset, 'entry.mjs'), ENTRY_SOURCE);
+  const noCache = join(preset, 'no-cache-driver.mjs');
+  await writeFile(noCache, NO_CACHE_DRIVER_SOURCE);
   await writeFile(
     join(preset, 'nitro.config.mjs'),
     presetSource(join(preset, 'entry.mjs'), join(work, 'output')),
@@ -295,7 +328,7 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
   progress({ phase: 'framework', detail: `nuxt build (${displayPath(nuxtDir)})` });
   const tail: string[] = [];
   const code = await new Promise<number | string>((resolveExit) => {
-    const child = spawn(process.execPath, [runner, dir, preset, reportFile], {
+    const child = spawn(process.execPath, [runner, dir, preset, reportFile, noCache], {
       cwd: dir,
       env: {
         ...process.env,
