@@ -13,7 +13,7 @@
  *   several environments.
  * - **No caching inside the isolate**: Nitro's `cache` storage, where the
  *   handlers of `swr`, `isr` and `cache` route rules keep their entries, is
- *   a driver that stores nothing, so nothing is cached in the isolate's
+ *   unstorage's `null` driver, which stores nothing, so nothing is cached in the isolate's
  *   memory (shared by environments) and no revalidation outlives a render;
  *   the shield caches instead, from the manifest (see `nuxt-routes.ts`).
  *   The rules themselves stay, so Nuxt still serves a cached route's
@@ -134,36 +134,13 @@ Flotilla.serve({
 });
 `;
 
-/**
- * An unstorage driver that stores nothing, mounted as Nitro's `cache`
- * storage: a route rule's cached handler then renders every time it is
- * called (the shield in front caches), never keeping entries in the
- * isolate's memory, which every environment served by the isolate shares.
- */
-const NO_CACHE_DRIVER_SOURCE = `// Written by flotilla build for one run of Nuxt's build; not the app's code.
-export default function flotillaNoCache() {
-  return {
-    name: 'flotilla-no-cache',
-    hasItem: () => false,
-    getItem: () => null,
-    getItemRaw: () => null,
-    setItem: () => {},
-    setItemRaw: () => {},
-    removeItem: () => {},
-    getMeta: () => ({}),
-    getKeys: () => [],
-    clear: () => {},
-  };
-}
-`;
-
 /** The child process: Nuxt's build with Flotilla's overrides (see the module documentation). */
 const RUNNER_SOURCE = `// Written by flotilla build for one run of Nuxt's build; not the app's code.
 import { isBuiltin } from 'node:module';
 import { relative, sep } from 'node:path';
 import { writeFileSync } from 'node:fs';
 
-const [dir, preset, reportFile, noCache] = process.argv.slice(2);
+const [dir, preset, reportFile] = process.argv.slice(2);
 const kit = await import('nuxt/kit');
 const report = { routeRules: {}, prerendered: [], publicDir: null, serverFile: null, buildAssetsDir: '/_nuxt/', builtins: [] };
 const save = () => writeFileSync(reportFile, JSON.stringify(report));
@@ -222,7 +199,7 @@ const nuxt = await kit.loadNuxt({
     hooks: {
       'nitro:config'(nitroConfig) {
         // The shield caches (from the manifest): Nitro's cached handlers store nothing in the isolate.
-        nitroConfig.storage = { ...nitroConfig.storage, cache: { driver: noCache } };
+        nitroConfig.storage = { ...nitroConfig.storage, cache: { driver: 'null' } };
       },
       'nitro:init'(nitro) {
         nitro.hooks.hook('prerender:route', (route) => {
@@ -318,8 +295,6 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
   await writeFile(runner, RUNNER_SOURCE);
   await mkdir(preset, { recursive: true });
   await writeFile(join(preset, 'entry.mjs'), ENTRY_SOURCE);
-  const noCache = join(preset, 'no-cache-driver.mjs');
-  await writeFile(noCache, NO_CACHE_DRIVER_SOURCE);
   await writeFile(
     join(preset, 'nitro.config.mjs'),
     presetSource(join(preset, 'entry.mjs'), join(work, 'output')),
@@ -328,7 +303,7 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
   progress({ phase: 'framework', detail: `nuxt build (${displayPath(nuxtDir)})` });
   const tail: string[] = [];
   const code = await new Promise<number | string>((resolveExit) => {
-    const child = spawn(process.execPath, [runner, dir, preset, reportFile, noCache], {
+    const child = spawn(process.execPath, [runner, dir, preset, reportFile], {
       cwd: dir,
       env: {
         ...process.env,
