@@ -11,13 +11,15 @@
  *   (Nitro's platform context, as `event.context.cloudflare.env` on
  *   Cloudflare); nothing is written to a global, since one isolate serves
  *   several environments.
- * - **No caching inside the isolate**: Nitro's `cache` storage, where the
- *   handlers of `swr`, `isr` and `cache` route rules keep their entries, is
- *   unstorage's `null` driver, which stores nothing, so nothing is cached in the isolate's
- *   memory (shared by environments) and no revalidation outlives a render;
- *   the shield caches instead, from the manifest (see `nuxt-routes.ts`).
- *   The rules themselves stay, so Nuxt still serves a cached route's
- *   payload (`/p/7/_payload.json`) for client-side navigation.
+ * - **No caching inside the isolate**: the runtime's copy of the route
+ *   rules has no `cache` (Nitro would wrap the route's handler in its cache,
+ *   hashing every response in JavaScript); `isr: true` takes its place, so
+ *   Nuxt still renders a cached route's payload (`/p/7/_payload.json`) for
+ *   client-side navigation. Nitro's `cache` storage (what the app's own
+ *   `defineCachedEventHandler`/`defineCachedFunction` use) is unstorage's
+ *   `null` driver: nothing is kept in the isolate's memory, which every
+ *   environment it serves shares. The shield caches instead, from the
+ *   manifest (see `nuxt-routes.ts`).
  * - `vite.ssr.noExternal: ['unctx']`: Nuxt 4.6's server build otherwise
  *   leaves `unctx` as an import a single-script bundle cannot have.
  * - A plugin in both the Vite server build and Nitro's Rollup build that
@@ -210,14 +212,21 @@ const nuxt = await kit.loadNuxt({
         nitro.hooks.hook('rollup:before', (n, rollupConfig) => {
           if (n.options.preset === 'nitro-prerender') return;
           report.routeRules = JSON.parse(JSON.stringify(n.options.routeRules));
-          // A prerendered page's payload may have to be rendered (see nuxt.ts): Nuxt renders
-          // payloads only for routes with a cache rule (which stores nothing here).
+          // The runtime's copy of the rules: no cache (Nitro would wrap the handler in its cache,
+          // hashing every body to store nothing), isr instead, which keeps Nuxt rendering the
+          // route's payload for client-side navigation.
+          const runtime = {};
+          for (const [path, rule] of Object.entries(n.options.routeRules)) {
+            const { cache, ...rest } = rule;
+            runtime[path] = cache && rest.isr === undefined ? { ...rest, isr: true } : rest;
+          }
+          // A prerendered page's payload may have to be rendered (see nuxt.ts).
           for (const page of report.prerendered) {
             if (!page.fileName.endsWith('.html')) continue;
-            const route = page.route.split('?')[0].replace(/[/]$/, '');
-            const key = route + '/_payload.json';
-            n.options.routeRules[key] = { ...n.options.routeRules[key], cache: { swr: false, maxAge: 1 } };
+            const key = page.route.split('?')[0].replace(/[/]$/, '') + '/_payload.json';
+            runtime[key] = { ...runtime[key], isr: true };
           }
+          n.options.runtimeConfig.nitro.routeRules = runtime;
           rollupConfig.plugins = [builtins('nitro'), ...[rollupConfig.plugins ?? []].flat()];
         });
         nitro.hooks.hook('compiled', (n) => {
