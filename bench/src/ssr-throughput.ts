@@ -31,7 +31,8 @@
  *      BENCH_SSR_ISOLATE=0 to skip the isolate-only rows,
  *      BENCH_SSR_LOADED=0 to skip the loaded rows,
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both),
- *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API).
+ *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API),
+ *      BENCH_SSR_NUXT=0 to skip the Nuxt row (nuxt-row.ts; needs the router+api rows' API).
  *
  * @module
  */
@@ -39,6 +40,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { assertIsolateHostProcess } from '@flotilla/runtime';
 import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
+import { nuxtRow, printNuxtRow } from './nuxt-row.ts';
 import { type BenchApp, bundlePlainApp, pageUrl } from './plain-app.ts';
 import { type ProductsApiProcess, startProductsApiProcess } from './products-api-process.ts';
 import { printReactRouterRow, reactRouterRow } from './react-router-row.ts';
@@ -143,7 +145,8 @@ async function benchApp(
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
   for (const w of assertIsolateHostProcess()) process.stderr.write(`warning: ${w}\n`);
-  hardTimeout('ssr-throughput', 200_000);
+  // The framework rows build their apps (Nuxt's build twice: minutes on a busy machine).
+  hardTimeout('ssr-throughput', 400_000);
   const dir = await benchTempDir('ssr');
   let api: ProductsApiProcess | undefined;
   try {
@@ -161,6 +164,11 @@ export async function main(): Promise<Record<string, unknown>> {
         ? await reactRouterRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
         : undefined;
     if (rr) printReactRouterRow(rr);
+    const nuxt =
+      api && process.env.BENCH_SSR_NUXT !== '0'
+        ? await nuxtRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (nuxt) printNuxtRow(nuxt);
     const loadAfter = loadavg()[0] ?? 0;
     console.log('');
     // Other processes on the machine skew both sides, the sandbox's threads more.
@@ -181,6 +189,7 @@ export async function main(): Promise<Record<string, unknown>> {
       sameHtml: results.every((r) => r.sameHtml),
       apps,
       ...(rr ? { reactRouter: rr } : {}),
+      ...(nuxt ? { nuxt } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),
       ...(WITH_LOADED
