@@ -163,7 +163,7 @@ describe('flotilla init in an existing project', { timeout: TEST_TIMEOUT_MS }, (
     const next = await runCli(['init', '--dir', await copyFixture('next', 'next-note')], CLI);
     expect(next.code).toBe(0);
     expect(next.stdout).toContain(
-      'Next.js is not supported by flotilla build yet (it builds react, vue, none, react-router)',
+      'Next.js is not supported by flotilla build yet (it builds react, vue, none, react-router, nuxt)',
     );
     expect(next.stdout).not.toContain('npx flotilla dev');
   });
