@@ -19,9 +19,12 @@ import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { buildProject } from '@flotilla/sdk/build';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
-/** Paths whose changes never trigger a rebuild (React Router's own output, build/ and .react-router/, too). */
+/**
+ * Paths whose changes never trigger a rebuild (React Router's own output,
+ * build/ and .react-router/, and Nuxt's, .nuxt/ and .output/, too).
+ */
 const IGNORED =
-  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router)([\\/]|$)|^build([\\/]|$)/;
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.nuxt|\.output)([\\/]|$)|^build([\\/]|$)/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(
