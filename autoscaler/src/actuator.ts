@@ -16,4 +16,21 @@ export interface Actuator {
   standby(): void;
   /** Stops the actuator (a local one drains the workers it started). Idempotent. */
   close(): Promise<void>;
+  /**
+   * The workers this actuator runs that Prometheus can scrape (a local
+   * supervisor's processes); absent or empty when it starts none itself.
+   */
+  scrapeTargets?(): ScrapeTarget[];
+}
+
+/** A worker process to scrape: where its admin server listens. */
+export interface ScrapeTarget {
+  /** Its admin URL (`http://host:port`), serving `/metrics`. */
+  adminUrl: string;
+  /** Its worker id (`w-…`) when known. */
+  workerId: string | undefined;
+  /** The supervisor's label for it (`#3 pid 4242`). */
+  label: string;
+  /** `ready`, or `draining` (still running its last renders). */
+  state: 'ready' | 'draining';
 }

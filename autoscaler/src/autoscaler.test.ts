@@ -168,6 +168,34 @@ describe('Autoscaler', () => {
     expect(await t.metric('flotilla_autoscaler_in_flight_average', 'window="panic"')).toBe(20);
   });
 
+  it('puts the panic gauge back to 0 once demand falls, while the peak count is held', async () => {
+    const t = setup();
+    t.autoscaler.start();
+    const tick = async (inFlight: number, workers: number) => {
+      for (let i = 1; i <= workers; i++) t.beat({ workerId: `w${i}`, inFlight, capacity: 4 });
+      await delay(0);
+      t.advance(250);
+      return t.autoscaler.tick();
+    };
+    for (let i = 0; i < 8; i++) await tick(1, 2);
+    for (let i = 0; i < 8; i++) await tick(10, 2);
+    expect(await t.metric('flotilla_autoscaler_panic')).toBe(1);
+    const peak = await t.metric('flotilla_autoscaler_desired_workers');
+    expect(peak).toBe(6);
+    // Traffic stops (the six workers now heartbeat idle). Within one panic
+    // window (2 s = 8 ticks) plus a tick, the gauge reads 0 again, long
+    // before the 10 s stable window that holds the count ends.
+    const idle = [];
+    for (let i = 0; i < 9; i++) idle.push(await tick(0, 6));
+    expect(await t.metric('flotilla_autoscaler_panic')).toBe(0);
+    expect(idle.at(-1)).toMatchObject({ panic: false, holdingPeak: true, desired: peak });
+    expect(await t.metric('flotilla_autoscaler_desired_workers')).toBe(peak);
+    // After the stable window the hold ends and the count comes down.
+    for (let i = 0; i < 40; i++) await tick(0, 6);
+    expect(await t.metric('flotilla_autoscaler_panic')).toBe(0);
+    expect(await t.metric('flotilla_autoscaler_desired_workers')).toBeLessThan(peak as number);
+  });
+
   it('does not actuate during the warm-up', async () => {
     const t = setup({ warmupMs: 2_000 });
     t.autoscaler.start();

@@ -13,8 +13,12 @@ import {
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
-import type { Actuator } from './actuator.ts';
-import { type AutoscalerMetrics, autoscalerMetrics } from './autoscaler-metrics.ts';
+import type { Actuator, ScrapeTarget } from './actuator.ts';
+import {
+  type AutoscalerMetrics,
+  autoscalerCountersAtZero,
+  autoscalerMetrics,
+} from './autoscaler-metrics.ts';
 import { KpaDecider, type KpaDecision, type KpaObservation, type KpaOptions } from './kpa.ts';
 import type { LeaderLease } from './lease.ts';
 import { fn } from './options.ts';
@@ -162,6 +166,7 @@ export class Autoscaler {
         : positiveInt('workerStaleAfterMs', options.workerStaleAfterMs, 2500);
     this.#queuedDemand = fn('queuedDemand', options.queuedDemand, () => 0);
     this.#metrics = autoscalerMetrics(options.registry ?? new Registry());
+    autoscalerCountersAtZero(this.#metrics, this.region);
     this.#log = fn('log', options.log, () => {});
     this.#clock = fn('clock', options.clock, () => performance.now());
   }
@@ -186,6 +191,19 @@ export class Autoscaler {
       decision: this.#kpa.lastDecision,
       actuated: this.#actuated,
     };
+  }
+
+  /**
+   * The worker processes this replica's actuator runs, to scrape (a local
+   * supervisor's); `[]` for actuators that start none (Kubernetes).
+   */
+  scrapeTargets(): ScrapeTarget[] {
+    try {
+      return this.#actuator.scrapeTargets?.() ?? [];
+    } catch (err) {
+      this.#log({ msg: 'scrapeTargets failed', error: (err as Error).message });
+      return [];
+    }
   }
 
   /** Subscribes to heartbeats, starts campaigning for the lease and ticking. Idempotent. */

@@ -1,3 +1,4 @@
+export type { Actuator, ScrapeTarget } from './actuator.ts';
 export { Autoscaler, type AutoscalerOptions } from './autoscaler.ts';
 export type { KpaOptions } from './kpa.ts';
 export { KubernetesActuator, type KubernetesActuatorOptions } from './kubernetes-actuator.ts';

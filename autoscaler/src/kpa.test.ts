@@ -80,21 +80,56 @@ describe('KPA decider', () => {
     expect(Math.ceil(last(step).stableInFlight / 7)).toBeLessThan(20);
   });
 
-  it('never scales down while panicking, and calms down a stable window after the surge', () => {
+  it('ends panic once demand falls, and holds the peak a stable window after the surge', () => {
     const kpa = new KpaDecider({ maxWorkers: 30 });
     run(kpa, 0, 60_000, () => 14);
     const surge = run(kpa, 60_000, 66_000, () => 140);
     const peak = last(surge).desired;
+    expect(last(surge)).toMatchObject({ panic: true, holdingPeak: true });
     // Load falls back at once. The panic condition last held during the surge
-    // (≥ 60 s), so panic holds the peak until at least a stable window later.
+    // (≥ 60 s), so the peak is held until at least a stable window later.
     const after = run(kpa, 66_000, 140_000, () => 14);
-    const panicking = after.filter((t) => t.decision.panic);
-    expect(panicking.length).toBeGreaterThan(0);
-    expect(panicking.every((t) => t.decision.desired === peak)).toBe(true);
-    expect(after.filter((t) => t.time < 120_000).every((t) => t.decision.panic)).toBe(true);
-    // Once calm, scale-down starts.
-    expect(last(after)).toMatchObject({ panic: false });
+    const held = after.filter((t) => t.time < 120_000);
+    expect(held.every((t) => t.decision.desired === peak && t.decision.holdingPeak)).toBe(true);
+    // Panic mode itself ends within a panic window (6 s) of the fall: the
+    // panic window then asks for no more than the stable window.
+    const firstCalm = after.findIndex((t) => !t.decision.panic);
+    expect(firstCalm).toBeGreaterThanOrEqual(0);
+    expect(after[firstCalm]?.time).toBeLessThanOrEqual(66_000 + 6_000);
+    expect(after.slice(firstCalm).every((t) => !t.decision.panic)).toBe(true);
+    // Once the hold ends, scale-down starts.
+    expect(last(after)).toMatchObject({ panic: false, holdingPeak: false });
     expect(last(after).desired).toBeLessThan(peak);
+  });
+
+  it('leaves panic at zero traffic within a panic window, not a stable window', () => {
+    // The finding: panic stayed 1 for 63 s at zero traffic (the 60 s stable
+    // window of the peak hold, plus the panic window draining).
+    const kpa = new KpaDecider({ maxWorkers: 30 });
+    run(kpa, 0, 10_000, () => 0);
+    run(kpa, 10_000, 20_000, () => 140);
+    expect(kpa.lastDecision?.panic).toBe(true);
+    const idle = run(kpa, 20_000, 100_000, () => 0);
+    const calmAt = idle.find((t) => !t.decision.panic)?.time;
+    expect(calmAt).toBeDefined();
+    expect((calmAt as number) - 20_000).toBeLessThanOrEqual(6_000);
+    expect(
+      idle.filter((t) => (t.time as number) >= (calmAt as number)).every((t) => !t.decision.panic),
+    ).toBe(true);
+    expect(last(idle)).toMatchObject({ panic: false, holdingPeak: false, desired: 2 });
+  });
+
+  it('stays in panic while the surge lasts, until the stable window has caught up', () => {
+    const kpa = new KpaDecider({ maxWorkers: 30 });
+    run(kpa, 0, 60_000, () => 14);
+    // The fleet follows the decision at once, so after the first ticks the
+    // panic condition (2× ready) no longer holds; the surge still does.
+    const surge = run(kpa, 60_000, 90_000, () => 140);
+    expect(surge.every((t) => t.decision.panic)).toBe(true);
+    expect(last(surge).desired).toBe(20);
+    // A stable window into the steady surge, both windows agree: panic ends, the count stays.
+    const steady = run(kpa, 90_000, 200_000, () => 140);
+    expect(last(steady)).toMatchObject({ panic: false, desired: 20 });
   });
 
   it('extends panic while the overload lasts', () => {

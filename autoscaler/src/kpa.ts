@@ -9,8 +9,11 @@ import { numberAtLeast, positiveNumber } from './options.ts';
  *   in-flight per worker⌉.
  * - Panic: when the panic-window average asks for at least `panicThreshold` ×
  *   the ready workers, the panic window drives the decision (it reacts in
- *   seconds) and the count never goes down while panicking. Panic ends once a
- *   whole stable window has passed without the panic condition.
+ *   seconds). Panic mode ends as soon as demand has fallen: the panic window
+ *   asks for no more workers than the stable window does.
+ * - Peak hold: from the start of a panic until a whole stable window has
+ *   passed without the panic condition, the count never goes down (as in
+ *   Knative, so that a burst that comes back finds the workers still there).
  * - One evaluation may grow the count by at most `maxScaleUpRate` × ready and
  *   shrink it to no less than ready ÷ `maxScaleDownRate`.
  * - An optional scale-down delay keeps the highest decision of the last
@@ -132,9 +135,14 @@ export interface KpaRecentDecision {
 export interface KpaState {
   /** Load samples of the last stable window, oldest first. */
   readonly samples: readonly KpaSample[];
-  /** Last time the panic condition held while panicking; `undefined` when not panicking. */
+  /**
+   * Last time the panic condition held, while the peak is held (a stable
+   * window after it); `undefined` when there is no hold.
+   */
   readonly panicSince: number | undefined;
-  /** Highest count asked for during the current panic (never scale down in panic). */
+  /** True while in panic mode: from the panic condition until demand falls. */
+  readonly panicking: boolean;
+  /** Highest count asked for since the panic began (held until the hold ends). */
   readonly maxPanicWorkers: number;
   /** Decisions of the last `scaleDownDelayMs`, oldest first. */
   readonly recent: readonly KpaRecentDecision[];
@@ -148,8 +156,17 @@ export interface KpaState {
 export interface KpaDecision {
   /** Workers the region should run, within [minWorkers, maxWorkers]. */
   desired: number;
-  /** True while in panic mode. */
+  /**
+   * True while in panic mode: from the moment the panic-window demand is at
+   * least `panicThreshold` × the ready workers until demand falls (the panic
+   * window asks for no more workers than the stable window).
+   */
   panic: boolean;
+  /**
+   * True while the count may not go down after a panic: until a whole stable
+   * window has passed without the panic condition. Outlasts {@link panic}.
+   */
+  holdingPeak: boolean;
   /** Average in-flight renders over the stable window. */
   stableInFlight: number;
   /** Average in-flight renders over the panic window. */
@@ -221,6 +238,7 @@ export function initialKpaState(): KpaState {
   return {
     samples: [],
     panicSince: undefined,
+    panicking: false,
     maxPanicWorkers: 0,
     recent: [],
     lastTarget: undefined,
@@ -313,7 +331,8 @@ export function kpaStep(
       state: { ...state, samples, lastDesired: desired },
       decision: {
         desired,
-        panic: state.panicSince !== undefined,
+        panic: state.panicking,
+        holdingPeak: state.panicSince !== undefined,
         stableInFlight,
         panicInFlight,
         targetPerWorker: undefined,
@@ -333,19 +352,27 @@ export function kpaStep(
   const overPanicThreshold = panicWanted / readyForRates >= config.panicThreshold;
 
   let panicSince = state.panicSince;
+  let panicking = state.panicking;
   let maxPanicWorkers = state.maxPanicWorkers;
   if (overPanicThreshold) {
-    // Enter panic, or extend it: it lasts a stable window past the last overload.
+    // Enter panic, or extend it; the peak is held a stable window past the last overload.
     panicSince = now;
+    panicking = true;
   } else if (panicSince !== undefined && now - panicSince >= config.stableWindowMs) {
     // The surge has made its way into the stable window: calm down.
     panicSince = undefined;
+    panicking = false;
     maxPanicWorkers = 0;
+  } else if (panicking && panicWanted <= stableWanted) {
+    // Demand has fallen (or the stable window caught up with it): the panic
+    // window adds nothing to the decision any more. Panic mode ends here; the
+    // peak hold below still keeps the count from going down.
+    panicking = false;
   }
 
   let desired = stableDesired;
   if (panicSince !== undefined) {
-    // Provision for the larger of the two windows, and never scale down in panic.
+    // Provision for the larger of the two windows, and never scale down during the hold.
     desired = Math.max(desired, panicDesired);
     if (desired > maxPanicWorkers) maxPanicWorkers = desired;
     else desired = maxPanicWorkers;
@@ -365,6 +392,7 @@ export function kpaStep(
     state: {
       samples,
       panicSince,
+      panicking,
       maxPanicWorkers,
       recent,
       lastTarget: target,
@@ -372,7 +400,8 @@ export function kpaStep(
     },
     decision: {
       desired,
-      panic: panicSince !== undefined,
+      panic: panicking,
+      holdingPeak: panicSince !== undefined,
       stableInFlight,
       panicInFlight,
       targetPerWorker: target,

@@ -17,7 +17,7 @@ const FAKE_WORKER = `
 const env = process.env;
 setInterval(() => {}, 1000);
 if (env.NEVER_READY !== '1') {
-  setTimeout(() => console.log('flotilla worker ready: fake ' + env.SERIAL + ' on http://127.0.0.1:1'), Number(env.READY_DELAY_MS ?? 10));
+  setTimeout(() => console.log('flotilla worker ready: worker w-0000000' + env.SERIAL + ' (region test) on http://127.0.0.1:' + (9000 + Number(env.SERIAL))), Number(env.READY_DELAY_MS ?? 10));
 }
 if (env.CRASH_AFTER_MS) setTimeout(() => { console.error('boom ' + env.SERIAL); process.exit(3); }, Number(env.CRASH_AFTER_MS));
 process.on('SIGTERM', () => { console.log('draining ' + env.SERIAL); setTimeout(() => process.exit(0), Number(env.DRAIN_MS ?? 30)); });
@@ -66,6 +66,35 @@ describe('LocalSupervisor (fake worker processes)', () => {
     // Idempotent: the same decision again changes nothing.
     s.scale(3);
     expect(msgs('worker starting')).toHaveLength(3);
+  });
+
+  it('lists the admin URL and id of every running worker for scraping, draining ones too', async () => {
+    const { s } = supervisor({ env: () => ({ DRAIN_MS: '2000' }) });
+    s.scale(2);
+    expect(s.scrapeTargets()).toEqual([]); // none ready yet
+    await s.whenSettled(10_000);
+    expect(s.scrapeTargets()).toEqual([
+      {
+        adminUrl: 'http://127.0.0.1:9001',
+        workerId: 'w-00000001',
+        label: expect.stringMatching(/^#1 /),
+        state: 'ready',
+      },
+      {
+        adminUrl: 'http://127.0.0.1:9002',
+        workerId: 'w-00000002',
+        label: expect.stringMatching(/^#2 /),
+        state: 'ready',
+      },
+    ]);
+    s.scale(1);
+    // The newest drains: still scraped until it has exited.
+    expect(s.scrapeTargets().map((t) => [t.workerId, t.state])).toEqual([
+      ['w-00000001', 'ready'],
+      ['w-00000002', 'draining'],
+    ]);
+    await s.whenSettled(10_000);
+    expect(s.scrapeTargets().map((t) => t.workerId)).toEqual(['w-00000001']);
   });
 
   it('scales down by SIGTERMing the newest workers and waiting for them to exit 0', async () => {

@@ -1,5 +1,5 @@
 import { InvalidOptionError, type LogFn, nonNegativeInt, positiveInt } from '@flotilla/protocol';
-import type { Actuator } from './actuator.ts';
+import type { Actuator, ScrapeTarget } from './actuator.ts';
 import { fn, requiredFn } from './options.ts';
 import {
   type FleetWorkerCommandOptions,
@@ -235,6 +235,21 @@ export class LocalSupervisor implements Actuator {
   /** Labels of the workers that are ready, oldest first. */
   readyWorkers(): string[] {
     return [...this.#children].filter((c) => c.state === 'ready').map((c) => c.worker.label);
+  }
+
+  /**
+   * The running workers whose ready line named an admin URL (ready ones and
+   * those still draining), oldest first: what the scheduler's `/http-sd`
+   * lists for Prometheus.
+   */
+  scrapeTargets(): ScrapeTarget[] {
+    const out: ScrapeTarget[] = [];
+    for (const c of [...this.#children].sort((a, b) => a.serial - b.serial)) {
+      const adminUrl = c.worker.adminUrl;
+      if (c.state === 'starting' || adminUrl === undefined) continue;
+      out.push({ adminUrl, workerId: c.worker.workerId, label: c.worker.label, state: c.state });
+    }
+    return out;
   }
 
   /**

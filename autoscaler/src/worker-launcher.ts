@@ -39,6 +39,13 @@ export interface LaunchedWorker {
   kill(): void;
   /** The last lines the worker printed, for failure reports. */
   readonly tail?: string;
+  /**
+   * Where the worker serves `/metrics` (its admin URL, from its ready line),
+   * once ready; `undefined` before, or when its ready line names none.
+   */
+  readonly adminUrl?: string | undefined;
+  /** The worker's id (`w-…`, from its ready line), once ready, when it names one. */
+  readonly workerId?: string | undefined;
 }
 
 /** Starts worker number `serial` (1, 2, …). */
@@ -243,12 +250,17 @@ export function processLauncher(options: ProcessLauncherOptions): WorkerLauncher
     });
     ready.catch(() => {}); // observed through the supervisor
     let isReady = false;
+    let adminUrl: string | undefined;
+    let workerId: string | undefined;
     const onLine = (line: string) => {
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
       onOutput(line, label);
       if (!isReady && readyPattern.test(line)) {
         isReady = true;
+        // `flotilla worker ready: worker w-1a2b3c4d (region …) on http://host:port`
+        adminUrl = / on (https?:\/\/\S+)$/.exec(line)?.[1];
+        workerId = /\bworker (w-[0-9a-z]+)\b/.exec(line)?.[1];
         clearTimeout(readyTimer);
         markReady();
       }
@@ -306,6 +318,12 @@ export function processLauncher(options: ProcessLauncherOptions): WorkerLauncher
       },
       get tail() {
         return tail.join('\n');
+      },
+      get adminUrl() {
+        return adminUrl;
+      },
+      get workerId() {
+        return workerId;
       },
     };
   };

@@ -32,6 +32,7 @@
  *      BENCH_SSR_LOADED=0 to skip the loaded rows,
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both),
  *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API),
+ *      BENCH_SSR_SVELTEKIT=0 to skip the SvelteKit row (sveltekit-row.ts; needs the router+api rows' API),
  *      BENCH_SSR_NUXT=0 to skip the Nuxt row (nuxt-row.ts; needs the router+api rows' API).
  *
  * @module
@@ -60,6 +61,7 @@ import {
   WITH_ROUTER,
 } from './ssr-settings.ts';
 import { printResult, round } from './stats.ts';
+import { printSvelteKitRow, svelteKitRow } from './sveltekit-row.ts';
 
 /**
  * Measures one app: the `memory` entry (renderRoute over the catalogue in
@@ -164,6 +166,11 @@ export async function main(): Promise<Record<string, unknown>> {
         ? await reactRouterRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
         : undefined;
     if (rr) printReactRouterRow(rr);
+    const sk =
+      api && process.env.BENCH_SSR_SVELTEKIT !== '0'
+        ? await svelteKitRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (sk) printSvelteKitRow(sk);
     const nuxt =
       api && process.env.BENCH_SSR_NUXT !== '0'
         ? await nuxtRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
@@ -189,6 +196,7 @@ export async function main(): Promise<Record<string, unknown>> {
       sameHtml: results.every((r) => r.sameHtml),
       apps,
       ...(rr ? { reactRouter: rr } : {}),
+      ...(sk ? { sveltekit: sk } : {}),
       ...(nuxt ? { nuxt } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),

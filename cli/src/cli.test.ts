@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseStartArgs } from './commands/start.ts';
 
@@ -40,6 +43,99 @@ describe('flotilla start arguments', () => {
     expect(parseStartArgs(['--no-cache']).options.cache).toBe(false);
     expect(() => parseStartArgs(['--no-cache', '--cache-mb', '8'])).toThrow(/--no-cache/);
     expect(() => parseStartArgs(['--cache-mb', '0'])).toThrow(/--cache-mb/);
+  });
+
+  it('reads the access log options: where lines go and the share of successes kept', () => {
+    const cmd = parseStartArgs(['--access-log', 'stdout', '--access-log-sample', '0.1']);
+    expect(cmd.accessLog).toBe('stdout');
+    expect(cmd.options.accessLogSample).toBe(0.1);
+    expect(parseStartArgs([]).accessLog).toBeUndefined();
+    expect(() => parseStartArgs(['--access-log-sample', '0.5'])).toThrow(/needs --access-log/);
+    expect(() => parseStartArgs(['--access-log', 'x', '--access-log-sample', '0'])).toThrow(
+      /--access-log-sample/,
+    );
+    expect(() =>
+      parseStartArgs([
+        '--nats',
+        'nats://127.0.0.1:4222',
+        '--role',
+        'worker',
+        '--access-log',
+        'stdout',
+      ]),
+    ).toThrow(/applies to the shield/);
+  });
+
+  it('takes options from a configuration file and FLOTILLA_* variables; the command line wins, then the variables', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-config-'));
+    const file = join(dir, 'shield.yaml');
+    writeFileSync(
+      file,
+      [
+        'role: shield',
+        'nats: nats://10.0.0.5:4222',
+        'port: 8080',
+        'admin-port: 9464',
+        'trusted-proxies: [loopback, 10.0.0.0/8]',
+        'no-cache: true',
+        'timeout-ms: 5000',
+        '',
+      ].join('\n'),
+    );
+    const cmd = parseStartArgs(['--config', file, '--port', '3001'], {
+      FLOTILLA_TIMEOUT_MS: '7000',
+      FLOTILLA_LOG_FORMAT: 'json',
+    });
+    expect(cmd.role).toBe('shield');
+    expect(cmd.nats).toBe('nats://10.0.0.5:4222');
+    expect(cmd.logFormat).toBe('json');
+    expect(cmd.options).toMatchObject({
+      port: 3001,
+      adminPort: 9464,
+      cache: false,
+      requestTimeoutMs: 7000,
+      frontDoor: { trustedProxies: ['loopback', '10.0.0.0/8'] },
+    });
+    // The file named by $FLOTILLA_CONFIG; a variable turns the file's switch off.
+    const fromEnv = parseStartArgs([], { FLOTILLA_CONFIG: file, FLOTILLA_NO_CACHE: 'false' });
+    expect(fromEnv.role).toBe('shield');
+    expect(fromEnv.options.cache).toBeUndefined();
+    expect(parseStartArgs([], { FLOTILLA_NO_CACHE: 'true' }).options.cache).toBe(false);
+    expect(() => parseStartArgs([], { FLOTILLA_NO_CACHE: 'yes' })).toThrow(/FLOTILLA_NO_CACHE/);
+  });
+
+  it("parses the README's example configuration file", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const block = /# shield\.yaml[^\n]*\n([\s\S]*?)```/.exec(readme)?.[1];
+    if (!block) throw new Error('README.md has no shield.yaml example');
+    const file = join(mkdtempSync(join(tmpdir(), 'flotilla-config-')), 'shield.yaml');
+    writeFileSync(file, block);
+    const cmd = parseStartArgs(['--config', file], {});
+    expect(cmd).toMatchObject({ role: 'shield', accessLog: 'stdout', logFormat: 'json' });
+    expect(cmd.options).toMatchObject({ region: 'eu-west', adminPort: 9464 });
+  });
+
+  it('refuses a configuration file with an unknown key or a bad value, naming the file and the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-config-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'role: worker\nthreadz: 4\n');
+    expect(() => parseStartArgs(['--config', bad])).toThrow(
+      /bad\.yaml: "threadz" is not an option/,
+    );
+    writeFileSync(bad, 'no-cache: maybe\n');
+    expect(() => parseStartArgs(['--config', bad])).toThrow(/bad\.yaml: no-cache/);
+    expect(() => parseStartArgs(['--config', join(dir, 'missing.yaml')])).toThrow(/cannot read/);
+  });
+
+  it('does not turn the embedded fleet into a role because $FLOTILLA_NATS is set for publishing', () => {
+    const cmd = parseStartArgs([], { FLOTILLA_NATS: 'nats://127.0.0.1:4222' });
+    expect(cmd.role).toBeUndefined();
+    expect(cmd.nats).toBeUndefined();
+    const role = parseStartArgs([], {
+      FLOTILLA_NATS: 'nats://127.0.0.1:4222',
+      FLOTILLA_ROLE: 'worker',
+    });
+    expect(role).toMatchObject({ role: 'worker', nats: 'nats://127.0.0.1:4222' });
   });
 
   it('reads a role against NATS with its options', () => {
@@ -141,5 +237,17 @@ describe('flotilla start arguments', () => {
     [['--cpu-ms', '0'], /--cpu-ms.*at least 1/],
   ])('rejects %j with a message naming the option', (args, message) => {
     expect(() => parseStartArgs(args)).toThrow(message);
+  });
+
+  it('reads the least time between two worker load updates (--load-update-ms, 0 allowed)', () => {
+    const worker = ['--nats', 'nats://127.0.0.1:4222', '--role', 'worker'];
+    expect(parseStartArgs([...worker, '--load-update-ms', '200']).options.loadUpdateMs).toBe(200);
+    expect(parseStartArgs([...worker, '--load-update-ms', '0']).options.loadUpdateMs).toBe(0);
+    expect(parseStartArgs(worker).options.loadUpdateMs).toBeUndefined();
+    for (const bad of ['-1', '1.5', 'soon']) {
+      expect(() => parseStartArgs([...worker, '--load-update-ms', bad])).toThrow(
+        /--load-update-ms/,
+      );
+    }
   });
 });

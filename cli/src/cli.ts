@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import {
   execWithIsolateHostFlags,
   ISOLATE_HOST_NODE_MAJOR,
@@ -40,7 +41,7 @@ function controlCommand(name: string): CliCommand {
     hostsIsolates: false,
     help: async () => {
       const t = await table();
-      return t.CONTROL_COMMANDS.includes(name) ? t.COMMANDS_USAGE : undefined;
+      return t.commandHelp(name);
     },
     load: async () => {
       const t = await table();
@@ -73,10 +74,34 @@ function commandNamed(name: string): CliCommand {
   }
 }
 
-/** `flotilla --help`: `start`, then the app developer's commands. */
+/** The first lines of `flotilla --help`, and all that a bare `flotilla` prints. */
+async function overview(): Promise<string> {
+  const table = await import('./commands.ts');
+  return `Usage: flotilla <command> [options]
+       flotilla <command> --help   that command's options only
+       flotilla --version          the CLI's version (also -V)
+
+${wrap(`Commands: start and dev (a fleet on this machine), ${table.CONTROL_COMMANDS.join(', ')}.`)}
+`;
+}
+
+/** `text` broken into lines of at most 100 characters, at spaces. */
+function wrap(text: string): string {
+  return text.replace(/(.{1,100})(?: |$)/g, '$1\n').trimEnd();
+}
+
+/** `flotilla --help`: the overview, `start`, `dev`, then the app developer's commands. */
 async function usage(): Promise<string> {
   const table = await import('./commands.ts');
-  return `${START_USAGE}\n${table.COMMANDS_USAGE}`;
+  return `${await overview()}\n${START_USAGE}\n${DEV_USAGE}\n${table.COMMANDS_USAGE}`;
+}
+
+/** The CLI's version, from its package.json (beside src/ and dist/ alike). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 /** `argv` as a shell command line to copy. */
@@ -128,16 +153,25 @@ function isolateHostProblem(argv: string[]): string | undefined {
  */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    process.stdout.write(await usage());
-    return name === undefined ? 1 : 0;
+  if (name === undefined) {
+    // No command is a usage error, which a script must not take for success.
+    process.stderr.write(`${await overview()}\nflotilla --help shows every command's options.\n`);
+    return 2;
+  }
+  if (name === '-V' || name === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const help = topic === undefined ? await usage() : await commandNamed(topic).help();
+    if (help === undefined) return unknownCommand(topic as string);
+    process.stdout.write(help);
+    return 0;
   }
   const command = commandNamed(name);
   const help = await command.help();
-  if (help === undefined) {
-    process.stderr.write(`flotilla: unknown command "${name}"\n\n${await usage()}`);
-    return 2;
-  }
+  if (help === undefined) return unknownCommand(name);
   if (rest.includes('-h') || rest.includes('--help')) {
     process.stdout.write(help);
     return 0;
@@ -157,6 +191,11 @@ export async function main(argv: string[]): Promise<number> {
     env: process.env,
     stdin: readStdin,
   });
+}
+
+function unknownCommand(name: string): number {
+  process.stderr.write(`flotilla: unknown command "${name}" (flotilla --help lists them)\n`);
+  return 2;
 }
 
 /** Standard input to its end (a terminal: prompts on stderr; Ctrl-D ends it). */

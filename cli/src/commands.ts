@@ -67,10 +67,8 @@ const COMMON = {
 /** Names of the app developer's commands. */
 export const CONTROL_COMMANDS: readonly string[] = CONTROL.map((c) => c.name);
 
-/** The app developer's commands in `flotilla --help`. */
-export const COMMANDS_USAGE = `Commands for app developers:
-${CONTROL.map((c) => c.usage).join('')}
-Common options:
+/** The options every app developer's command takes, and the exit codes, in every help. */
+const COMMON_HELP = `Common options:
   --nats <url>           the fleet's NATS (default: $FLOTILLA_NATS or nats://127.0.0.1:4222)
   --shield <url>         the shield's URL, for printed links (default: $FLOTILLA_SHIELD or http://127.0.0.1:3000)
   --preview-domain <d>   domain of preview hosts (default: preview.localhost)
@@ -80,11 +78,23 @@ Common options:
   --tls-ca <file>        CA of the NATS server's certificate (tls:// URLs use TLS with the system's CAs)
   --json                 machine-readable output
   --app <name>           app name (default: "name" of flotilla.config.json in --dir)
+  -h, --help             this help
 
 Exit codes: 0 ok, 1 failed (or refused to your credential, or a shield did not acknowledge a purge),
 2 bad usage or input,
 3 fleet unreachable, 4 not found (or no shield is running), 5 conflict.
 `;
+
+/** The app developer's commands in `flotilla --help`. */
+export const COMMANDS_USAGE = `Commands for app developers:
+${CONTROL.map((c) => c.usage).join('')}
+${COMMON_HELP}`;
+
+/** What `flotilla <command> --help` prints: that command's usage only; `undefined` for no such command. */
+export function commandHelp(command: string): string | undefined {
+  const spec = CONTROL.find((c) => c.name === command);
+  return spec && `Usage:\n${spec.usage}\n${COMMON_HELP}`;
+}
 
 /** Runs the app developer's command `command`; resolves with the exit code. */
 export async function runCommand(command: string, args: string[], io: CommandIo): Promise<number> {

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type NatsServerHandle, startNatsServer } from '@flotilla/test-harness';
+import { controlSubject } from '@flotilla/protocol';
+import { type NatsServerHandle, startNatsServer, waitFor } from '@flotilla/test-harness';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { blobName } from './blobs.ts';
@@ -179,6 +180,40 @@ describe('ControlService', () => {
       code: 'FLOTILLA_ERR_NOT_FOUND',
     });
     expect(await store.keys('')).toEqual([]);
+  });
+});
+
+describe('messages that are no request', () => {
+  it('ignores a control message without an inbox to answer or whose reply is not an inbox (as a JetStream consumer delivers)', async () => {
+    const build = await writeBuild(root.path, 'alpha', { name: 'alpha' });
+    await client.publish({ dir: build.dir }, { env: 'production' });
+    // A service whose log this test reads, in place of the shared one.
+    await service.drain();
+    const lines: Record<string, unknown>[] = [];
+    service = new ControlService({
+      connection: nc,
+      controlPlane: new ControlPlane({ store }),
+      uploadDir: join(root.path, 'uploads-2'),
+      log: (line) => lines.push(line),
+    });
+    service.start();
+    await nc.flush();
+    const configure = JSON.stringify({ env: 'production', patch: { vars: { PWNED: 'yes' } } });
+    const subject = controlSubject('alpha', 'configure');
+    nc.publish(subject, configure);
+    nc.publish(subject, configure, { reply: 'not-an-inbox.reply' });
+    await waitFor(() => lines.filter((l) => /ignored/.test(String(l.msg))).length === 2, {
+      timeoutMs: 10_000,
+      message: 'the service never looked at the two messages',
+    }).catch((err) => {
+      throw new Error(`${err.message}: ${JSON.stringify(lines)}`);
+    });
+    expect(lines.map((l) => l.reply)).toContain('not-an-inbox.reply');
+    const [env] = await client.environments('alpha');
+    expect(env?.vars).not.toHaveProperty('PWNED');
+    // The same message as a request is applied.
+    await client.configure('alpha', 'production', { vars: { PWNED: 'no, a request' } });
+    expect((await client.environments('alpha'))[0]?.vars).toMatchObject({ PWNED: 'no, a request' });
   });
 });
 

@@ -38,6 +38,9 @@ import {
 import { purgeFleet } from './purge-client.ts';
 import { appOfDeploymentId } from './records.ts';
 
+/** Where every request's answer goes: nats.js inboxes (`_INBOX.<public key>.…` with a credential). */
+const REQUEST_INBOX = '_INBOX.';
+
 /** Options of {@link ControlService}. */
 export interface ControlServiceOptions {
   /** Connection whose user may subscribe to `flotilla.control.>` and write the control plane. */
@@ -205,6 +208,19 @@ export class ControlService {
   }
 
   async #answer(msg: Msg): Promise<void> {
+    // Only requests a client sent, which wait for the answer in an inbox:
+    // nats-server lets any credential that may read a stream have a
+    // JetStream consumer deliver its messages (an app's uploaded file, say)
+    // to any subject, with no reply or a `$JS.ACK` one. Such a message is not
+    // a request of whoever its subject's permissions admit.
+    if (!msg.reply?.startsWith(REQUEST_INBOX)) {
+      this.#log({
+        msg: 'control message ignored: no inbox to answer (not a request)',
+        subject: msg.subject,
+        reply: msg.reply || null,
+      });
+      return;
+    }
     const started = Date.now();
     const where = parseSubject(msg.subject);
     let reply: Uint8Array;
@@ -245,7 +261,7 @@ export class ControlService {
       });
       reply = encodeErrorReply(err);
     }
-    if (msg.reply) msg.respond(reply);
+    msg.respond(reply);
   }
 
   async #chunk(app: string, args: ControlArgs<'upload'>): Promise<{ serviceId: string }> {

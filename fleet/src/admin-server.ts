@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -19,6 +19,8 @@ export async function startAdminServer(options: {
   health: () => { ok: boolean; [k: string]: unknown };
   /** `/livez`: 200 while the event loop responds. @default always live */
   liveness?: () => { ok: boolean; [k: string]: unknown };
+  /** More JSON routes by path (e.g. the scheduler's `/http-sd`). @default none */
+  json?: Record<string, (req: IncomingMessage) => unknown>;
 }): Promise<AdminServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -40,6 +42,10 @@ export async function startAdminServer(options: {
           res.writeHead(500).end();
         },
       );
+    } else if (path !== undefined && options.json && Object.hasOwn(options.json, path)) {
+      const body = JSON.stringify(options.json[path]?.(req));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found: try /healthz, /livez or /metrics\n');

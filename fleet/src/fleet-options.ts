@@ -76,6 +76,13 @@ export interface FleetOptions {
    */
   debugToken?: string;
   /**
+   * Shield: receives one access line per request (see `ShieldOptions.accessLog`).
+   * @default none
+   */
+  accessLog?: LogFn;
+  /** Shield: share of requests below 400 given an access line (0, 1]. @default 1 */
+  accessLogSample?: number;
+  /**
    * Shield: the front door for third-party CDNs (public host, HTTPS
    * redirect, trusted proxies, client IP and geo headers, limits).
    * @default none of them
@@ -163,6 +170,14 @@ export interface FleetOptions {
    * @default 4 × threads × tasksPerThread
    */
   ioSlots?: number;
+  /**
+   * Workers: least time in ms between two load updates (the extra heartbeat
+   * sent when the count of renders waiting on I/O changes or a render ends,
+   * so schedulers see freed CPU slots before the next heartbeat). 0 sends
+   * one on every change; higher values send fewer NATS messages under load.
+   * @default 50
+   */
+  loadUpdateMs?: number;
   /**
    * Worker role: nice value added to the worker process (0…19), so that
    * tenants' CPU-bound renders never delay the shields, schedulers and

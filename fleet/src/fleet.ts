@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import {
   Autoscaler,
   autoscalerLeaseKey,
@@ -31,7 +32,9 @@ import {
   type RunningFleet,
   validate,
 } from './fleet-options.ts';
+import { httpSdGroups } from './http-sd.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
+import { exportNatsConnected } from './nats-metrics.ts';
 import { lowerProcessPriority } from './process-priority.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
@@ -62,6 +65,8 @@ async function startShield(
     liveness: () => o.liveness.check(),
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
+    ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+    ...(options.accessLogSample !== undefined ? { accessLogSample: options.accessLogSample } : {}),
     ...(options.frontDoor ? { frontDoor: options.frontDoor } : {}),
   });
   const { url, adminUrl } = await shield.listen();
@@ -145,6 +150,7 @@ export async function startEmbedded(options: FleetOptions = {}): Promise<Running
         threads: positiveInt('threads', options.threads, 1),
         ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
         ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
+        ...(options.loadUpdateMs !== undefined ? { loadUpdateMs: options.loadUpdateMs } : {}),
         limits: o.limits,
         ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
         registry: o.registry,
@@ -198,6 +204,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     onHandlerError: (err, subject) =>
       o.log({ msg: 'handler failed', subject, error: (err as Error).message }),
   });
+  exportNatsConnected(o.registry, role, () => transport.isConnected());
   try {
     const controlPlane = new ControlPlane({
       store: await JetStreamControlStore.open(nc),
@@ -237,6 +244,15 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       const autoscaler = await startAutoscaler(nc, transport, scheduler, o, options);
       return withAdmin(o, transport, {
         role,
+        // Prometheus http_sd: the worker processes a local autoscaler runs (random admin ports).
+        json: {
+          '/http-sd': (request) =>
+            httpSdGroups(autoscaler?.scrapeTargets() ?? [], {
+              region: o.region,
+              schedulerId: scheduler.schedulerId,
+              request,
+            }),
+        },
         description: `scheduler ${scheduler.schedulerId} (region ${o.region}${autoscaler ? `, autoscale ${options.autoscale}` : ''})`,
         draining: () => scheduler.draining,
         health: () => ({
@@ -261,6 +277,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
       ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
+      ...(options.loadUpdateMs !== undefined ? { loadUpdateMs: options.loadUpdateMs } : {}),
       limits: o.limits,
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
@@ -324,6 +341,9 @@ async function startAutoscaler(
                   ? ['--tasks-per-thread', String(options.tasksPerThread)]
                   : []),
                 ...(options.ioSlots ? ['--io-slots', String(options.ioSlots)] : []),
+                ...(options.loadUpdateMs !== undefined
+                  ? ['--load-update-ms', String(options.loadUpdateMs)]
+                  : []),
                 ...(options.workerNice !== undefined ? ['--nice', String(options.workerNice)] : []),
                 ...limitArgs(o.limits),
               ],
@@ -378,12 +398,14 @@ async function withAdmin(
     draining: () => boolean;
     health: () => Record<string, unknown>;
     drain: () => Promise<void>;
+    json?: Record<string, (req: IncomingMessage) => unknown>;
   },
 ): Promise<RunningFleet> {
   const admin = await startAdminServer({
     registry: o.registry,
     host: o.host,
     port: o.adminPort,
+    ...(served.json ? { json: served.json } : {}),
     liveness: () => o.liveness.check(),
     health: () => ({
       ok: transport.isConnected() && !served.draining(),

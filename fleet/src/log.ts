@@ -22,6 +22,7 @@ import { isatty } from 'node:tty';
 import { InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import { type DestinationStream, type Level, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
+import { type LimitedLog, limitRepeats, type RepeatLimit } from './log-repeats.ts';
 
 /** The log line and the `log` option every component takes (defined in `@flotilla/protocol`). */
 export type { LogFn, LogLine } from '@flotilla/protocol';
@@ -53,6 +54,12 @@ export interface LoggerOptions {
   destination?: number | { write(text: string): unknown };
   /** Colours in the text format. @default true when the destination is a TTY */
   colorize?: boolean;
+  /**
+   * Repeated lines (same level and message) past a burst are counted, not
+   * written (see `log-repeats.ts`); `false` writes every line (an access
+   * log). @default 10 per 10 s
+   */
+  repeats?: RepeatLimit | false;
 }
 
 const LEVELS = new Set<string>(LOG_LEVELS);
@@ -112,7 +119,7 @@ export function createLogger(options: LoggerOptions): LogFn {
     },
     sink(options),
   );
-  return (line) => {
+  const write: LogFn = (line) => {
     const { msg, level, ...fields } = line;
     const at: Level =
       typeof level === 'string' && LEVELS.has(level) && level !== 'silent'
@@ -120,4 +127,21 @@ export function createLogger(options: LoggerOptions): LogFn {
         : 'info';
     logger[at](fields, typeof msg === 'string' ? msg : String(msg ?? ''));
   };
+  if (options.repeats === false) return write;
+  const limited = limitRepeats(write, options.repeats);
+  const sweep = setInterval(() => limited.sweep(), options.repeats?.windowMs ?? 10_000);
+  sweep.unref();
+  atExit(limited);
+  return limited.log;
+}
+
+/** The loggers whose pending counts are written when the process exits. */
+const pending = new Set<LimitedLog>();
+
+function atExit(limited: LimitedLog): void {
+  if (pending.size === 0)
+    process.once('exit', () => {
+      for (const l of pending) l.flush();
+    });
+  pending.add(limited);
 }

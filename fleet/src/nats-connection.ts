@@ -14,7 +14,8 @@ export async function connectNats(
   timeoutMs = 5000,
   security: NatsSecurity = {},
 ): Promise<NatsConnection> {
-  const auth = await natsSecurityOptions(security);
+  // Replies under the credential's own inbox: the only ones its permissions let it read.
+  const auth = await natsSecurityOptions(security, true);
   try {
     return await connect({
       ...auth,

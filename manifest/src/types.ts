@@ -55,14 +55,15 @@ const MIN_HEAP_MB = 8;
 /**
  * Frameworks a bundle can declare: `react` and `vue` (the Router with its
  * React or Vue pages), `none` (a fetch handler or a Router without a UI
- * framework), `react-router` (a React Router app in framework mode), `nuxt`
- * (a Nuxt app).
+ * framework), `react-router` (a React Router app in framework mode),
+ * `sveltekit` (a SvelteKit app), `nuxt` (a Nuxt app).
  */
 export const BUNDLE_FRAMEWORKS = Object.freeze([
   'react',
   'vue',
   'none',
   'react-router',
+  'sveltekit',
   'nuxt',
 ] as const);
 

@@ -3,5 +3,14 @@
  *
  * @module
  */
-export { counter, gauge, histogram, LATENCY_BUCKETS, metricSet } from './metric-set.ts';
+export {
+  CPU_BUCKETS,
+  combinations,
+  counter,
+  gauge,
+  histogram,
+  LATENCY_BUCKETS,
+  metricSet,
+  startAtZero,
+} from './metric-set.ts';
 export { type MetricConfig, sharedCounter, sharedGauge } from './shared-metrics.ts';

@@ -34,9 +34,11 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_NOT_FOUND: { kind: 'user', status: 404 },
   /** The client's request is malformed (conflicting framing headers, a second Host…). */
   FLOTILLA_ERR_BAD_REQUEST: { kind: 'user', status: 400 },
+  /** The request's method is one the shield never serves (`CONNECT`: it is no proxy). */
+  FLOTILLA_ERR_METHOD_NOT_ALLOWED: { kind: 'user', status: 405 },
   /** The request target is longer than the shield accepts. */
   FLOTILLA_ERR_URI_TOO_LONG: { kind: 'user', status: 414 },
-  /** The request's headers are larger than the shield accepts. */
+  /** The request's headers are larger, or more numerous, than the shield accepts. */
   FLOTILLA_ERR_HEADERS_TOO_LARGE: { kind: 'user', status: 431 },
   /** The client's request body is larger than the shield accepts. */
   FLOTILLA_ERR_BODY_TOO_LARGE: { kind: 'user', status: 413 },

@@ -68,13 +68,16 @@ export {
   decodeSchedulerBeat,
   encodeSchedulerAck,
   encodeSchedulerBeat,
+  type SchedulerBeat,
 } from './scheduler-messages.ts';
 export {
   CONTROL_FLEET_APP,
   CONTROL_QUEUE,
   CONTROL_SUBJECT_PREFIX,
   controlSubject,
+  type RegionSubjectPatterns,
   type RegionSubjects,
+  regionSubjectPatterns,
   regionSubjects,
   SUBJECT_ROOT,
 } from './subjects.ts';

@@ -6,6 +6,15 @@ import { got, subjectToken } from './schema.ts';
 export const SchedulerBeatSchema = v.object({
   schedulerId: subjectToken(),
   intervalMs: v.pipe(v.number(), v.gtValue(0, got('must be a positive number of ms'))),
+  /**
+   * Renders the region's live workers hold in flight at once, as this
+   * scheduler sees them (their in-flight bounds, summed). With `queue`, it
+   * lets a shield refuse misses past what the region can take at once,
+   * before sending them. Absent (an older scheduler): no such limit.
+   */
+  slots: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  /** Misses this scheduler queues at most while every worker is full. */
+  queue: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
 });
 
 /** What a scheduler announces about once a second ({@link SchedulerBeatSchema}). */

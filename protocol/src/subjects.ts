@@ -30,8 +30,21 @@ export interface RegionSubjects {
   ack(shieldId: string): string;
 }
 
-/** Builds the subjects of `region`. */
-export function regionSubjects(region: string): RegionSubjects {
+/** A region's subjects under `base` (`flotilla.<region>`), each id passed through `id`. */
+function subjectsUnder(base: string, id: (name: string, value: string) => string): RegionSubjects {
+  return {
+    miss: `${base}.miss`,
+    schedulerQueue: `${base}.schedulers`,
+    heartbeat: `${base}.heartbeat`,
+    schedulerHeartbeat: `${base}.scheduler.heartbeat`,
+    ack: (shieldId) => `${base}.ack.${id('shieldId', shieldId)}`,
+    workerRender: (workerId) => `${base}.worker.${id('workerId', workerId)}.render`,
+    workerPrewarm: (workerId) => `${base}.worker.${id('workerId', workerId)}.prewarm`,
+  };
+}
+
+/** `flotilla.<region>`, the region name checked. */
+function regionBase(region: string): string {
   const token = subjectTokenOption('region', region);
   if (token === CONTROL_TOKEN) {
     throw new InvalidOptionError(
@@ -39,19 +52,49 @@ export function regionSubjects(region: string): RegionSubjects {
       `"${CONTROL_TOKEN}" is reserved for the control service`,
     );
   }
-  const base = `${SUBJECT_ROOT}.${token}`;
-  return {
-    miss: `${base}.miss`,
-    schedulerQueue: `${base}.schedulers`,
-    heartbeat: `${base}.heartbeat`,
-    schedulerHeartbeat: `${base}.scheduler.heartbeat`,
-    ack: (shieldId) => `${base}.ack.${subjectTokenOption('shieldId', shieldId)}`,
-    workerRender: (workerId) => `${base}.worker.${subjectTokenOption('workerId', workerId)}.render`,
-    workerPrewarm: (workerId) =>
-      `${base}.worker.${subjectTokenOption('workerId', workerId)}.prewarm`,
-  };
+  return `${SUBJECT_ROOT}.${token}`;
 }
 
+/** Builds the subjects of `region`. */
+export function regionSubjects(region: string): RegionSubjects {
+  return subjectsUnder(regionBase(region), subjectTokenOption);
+}
+
+/**
+ * The subjects of {@link RegionSubjects} as nats-server wildcard patterns,
+ * each id (worker, shield) a `*`: what NATS permissions are built from.
+ */
+export interface RegionSubjectPatterns {
+  miss: string;
+  /** The schedulers' queue group on {@link RegionSubjectPatterns.miss} (a queue name pattern). */
+  schedulerQueue: string;
+  heartbeat: string;
+  schedulerHeartbeat: string;
+  ack: string;
+  workerRender: string;
+  workerPrewarm: string;
+}
+
+/**
+ * The subject patterns of `region`, or of every region (`*`, the default):
+ * built by the same code as {@link regionSubjects}, so a renamed subject
+ * renames its pattern too. With `*`, a pattern may also match a control
+ * subject (`flotilla.*.ack.*` matches `flotilla.control.ack.<verb>`):
+ * permissions built from them deny {@link CONTROL_SUBJECT_PREFIX}`.>` to
+ * everyone but the control service.
+ */
+export function regionSubjectPatterns(region = '*'): RegionSubjectPatterns {
+  const s = subjectsUnder(region === '*' ? `${SUBJECT_ROOT}.*` : regionBase(region), () => '*');
+  return {
+    miss: s.miss,
+    schedulerQueue: s.schedulerQueue,
+    heartbeat: s.heartbeat,
+    schedulerHeartbeat: s.schedulerHeartbeat,
+    ack: s.ack('*'),
+    workerRender: s.workerRender('*'),
+    workerPrewarm: s.workerPrewarm('*'),
+  };
+}
 /**
  * Prefix of the control service's subjects, `flotilla.control.<app>.<verb>`:
  * the app is a token of the subject so that nats-server's per-user subject

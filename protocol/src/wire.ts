@@ -32,6 +32,7 @@ export const WIRE_HEADERS = {
   attempt: 'flotilla-attempt',
   ackTo: 'flotilla-ack-to',
   environment: 'flotilla-environment',
+  worker: 'flotilla-worker',
 } as const;
 
 /** HTTP headers as they cross the wire: `[name, value]` pairs, in order. */
@@ -123,8 +124,15 @@ export const RenderResultSchema = v.variant('ok', [
     headers: HeaderListSchema,
     body: BytesSchema,
     timings: TimingsSchema,
+    /** The worker that rendered it (set by the scheduler), for access logs. */
+    worker: v.optional(v.string()),
   }),
-  v.object({ ok: v.literal(false), error: WireErrorSchema, timings: TimingsSchema }),
+  v.object({
+    ok: v.literal(false),
+    error: WireErrorSchema,
+    timings: TimingsSchema,
+    worker: v.optional(v.string()),
+  }),
 ]);
 
 /** The answer to a {@link RenderRequest}: a response, or an error ({@link RenderResultSchema}). */
@@ -244,6 +252,7 @@ export function encodeRenderResult(result: RenderResult): WireMessage {
     [WIRE_HEADERS.version]: String(PROTOCOL_VERSION),
     [WIRE_HEADERS.timings]: JSON.stringify(result.timings),
   };
+  if (result.worker !== undefined) headers[WIRE_HEADERS.worker] = result.worker;
   if (!result.ok) {
     headers[WIRE_HEADERS.error] = JSON.stringify({
       code: result.error.code,
@@ -261,10 +270,16 @@ export function decodeRenderResult(msg: WireMessage): RenderResult {
   checkVersion(msg);
   const timingsText = msg.headers[WIRE_HEADERS.timings];
   const timings = timingsText === undefined ? {} : parseJson(timingsText, 'timings', isTimings);
+  const worker = msg.headers[WIRE_HEADERS.worker];
   const errorText = msg.headers[WIRE_HEADERS.error];
   if (errorText !== undefined) {
     const error = parseJson(errorText, 'error', isWireError);
-    return { ok: false, error: { code: error.code, message: error.message }, timings };
+    return {
+      ok: false,
+      error: { code: error.code, message: error.message },
+      timings,
+      ...(worker === undefined ? {} : { worker }),
+    };
   }
   const status = Number(required(msg, WIRE_HEADERS.status));
   if (!Number.isInteger(status) || status < 100 || status > 599) {
@@ -276,5 +291,6 @@ export function decodeRenderResult(msg: WireMessage): RenderResult {
     headers: parseJson(required(msg, WIRE_HEADERS.httpHeaders), 'response headers', isHeaderList),
     body: msg.body,
     timings,
+    ...(worker === undefined ? {} : { worker }),
   };
 }

@@ -3,6 +3,7 @@
  * Not exported from the package.
  */
 import { createHash } from 'node:crypto';
+import { transformSync } from 'esbuild';
 import { expect } from 'vitest';
 import type { SandboxRequest } from './marshal.ts';
 import { DeploymentIsolate, type LoadOptions } from './sandbox.ts';
@@ -12,6 +13,19 @@ export const HELLO = `Flotilla.serve(() => new Response('<h1>Hello</h1>', {
   status: 201,
   headers: { 'content-type': 'text/html; charset=utf-8', 'x-app': 'shop' },
 }));`;
+
+/**
+ * `code` with its async functions, async generators and `for await` lowered
+ * to generators over promises, as `flotilla build` lowers a bundle that
+ * imports `node:async_hooks` (`ASYNC_CONTEXT_LOWERING` of `@flotilla/sdk/build`):
+ * the awaits then carry the AsyncLocalStorage context.
+ */
+export function lowerAsync(code: string): string {
+  return transformSync(code, {
+    target: 'es2022',
+    supported: { 'async-await': false, 'async-generator': false, 'for-await': false },
+  }).code;
+}
 
 /** sha256 of a bundle, as the manifest's `bundleHash`. */
 export function hashOf(code: string): string {

@@ -24,7 +24,7 @@ import {
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { appOf, FairShare, type Ticket } from './fair-share.ts';
-import { type SchedulerMetrics, schedulerMetrics } from './metrics.ts';
+import { type SchedulerMetrics, schedulerCountersAtZero, schedulerMetrics } from './metrics.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
 /** Options of {@link Scheduler}. */
@@ -123,10 +123,29 @@ export class Scheduler {
   readonly #waiting = new Map<string, Set<AbortController>>();
   readonly #heartbeatMs: number;
   #beat: NodeJS.Timeout | undefined;
+  /**
+   * Queued misses this scheduler can still start within its queue wait, at
+   * the rate the region's workers finish them (their in-flight bounds over
+   * how long a miss holds one): what it announces to shields, which refuse
+   * the misses past it at once. A miss queued past that would only be shed
+   * after waiting the whole `maxQueueWaitMs`, so this scheduler refuses it
+   * at once too.
+   */
+  #queueRoom(): number {
+    if (this.#holdMs === undefined) return this.#maxQueue;
+    const slots = this.#workers.ioSlots();
+    const drained = (slots * this.#maxQueueWaitMs) / Math.max(1, this.#holdMs);
+    // Never less than one turn of the region's slots: a miss waiting for an
+    // app's fair share, or for a worker about to join, still gets a place.
+    return Math.min(this.#maxQueue, Math.max(1, slots, Math.floor(drained)));
+  }
+
   /** Misses this scheduler is handling now. */
   #dispatching = 0;
   readonly #maxQueue: number;
   readonly #maxQueueWaitMs: number;
+  /** How long a miss holds a worker's slot, ms (moving average of recent ones); undefined before the first. */
+  #holdMs: number | undefined;
   /** Per-app in-flight counts and wait queues, served round-robin. */
   readonly #fair: FairShare;
   #drained: Promise<void> | undefined;
@@ -147,6 +166,7 @@ export class Scheduler {
     this.#maxQueue = nonNegativeInt('maxQueue', options.maxQueue, 64);
     this.#maxQueueWaitMs = positiveInt('maxQueueWaitMs', options.maxQueueWaitMs, 1000);
     this.#metrics = schedulerMetrics(options.registry ?? new Registry());
+    schedulerCountersAtZero(this.#metrics, this.region);
     this.#log = options.log ?? (() => {});
     this.#fair = new FairShare({
       ...(options.fairShareReserve !== undefined ? { reserve: options.fairShareReserve } : {}),
@@ -195,7 +215,12 @@ export class Scheduler {
     const beat = () =>
       this.#transport.publish(
         this.#subjects.schedulerHeartbeat,
-        encodeSchedulerBeat({ schedulerId: this.schedulerId, intervalMs: this.#heartbeatMs }),
+        encodeSchedulerBeat({
+          schedulerId: this.schedulerId,
+          intervalMs: this.#heartbeatMs,
+          slots: this.#workers.ioSlots(),
+          queue: this.#queueRoom(),
+        }),
       );
     beat();
     this.#beat = setInterval(beat, this.#heartbeatMs);
@@ -262,7 +287,8 @@ export class Scheduler {
     deadline: number,
     waitedSoFar: number,
   ): Promise<{ outcome: 'waited' | 'queue_full' | 'queue_timeout'; ticket?: Ticket }> {
-    if (!ticket && !this.#fair.mayQueue(app, this.#maxQueue)) return { outcome: 'queue_full' };
+    // Past what can start within the queue wait, a miss is refused now rather than after it.
+    if (!ticket && !this.#fair.mayQueue(app, this.#queueRoom())) return { outcome: 'queue_full' };
     const budget = Math.min(this.#maxQueueWaitMs - waitedSoFar, deadline - this.#clock());
     if (budget <= 0)
       return ticket ? { outcome: 'queue_timeout', ticket } : { outcome: 'queue_timeout' };
@@ -461,7 +487,9 @@ export class Scheduler {
       }
     }
     const roundTrip = now() - sent;
+    this.#holdMs = this.#holdMs === undefined ? roundTrip : 0.9 * this.#holdMs + 0.1 * roundTrip;
     outcome.timings.transport = Math.max(0, roundTrip - (outcome.timings.worker ?? 0));
+    outcome.worker = workerId;
     return outcome;
   }
 

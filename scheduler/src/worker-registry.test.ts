@@ -54,12 +54,31 @@ describe('WorkerRegistry.pick', () => {
     expect(registry().reg.pick('dep', none)).toBeUndefined();
   });
 
-  it('prefers a worker holding the deployment warm, even when it is busier', () => {
+  it('prefers a worker holding the deployment warm, even when it is busier, while it is less than half busy', () => {
     const { reg } = registry();
     reg.update(hb('idle-cold', { inFlight: 0 }));
-    reg.update(hb('busy-warm', { inFlight: 3, warm: ['dep'] }));
-    expect(reg.pick('dep', none)).toBe('busy-warm');
+    reg.update(hb('busier-warm', { inFlight: 1, warm: ['dep'] }));
+    expect(reg.pick('dep', none)).toBe('busier-warm');
     expect(reg.pick('other', none)).toBe('idle-cold');
+  });
+
+  it('gives a cold worker (joined or restarted) its share once every warm one is half busy', () => {
+    const { reg } = registry();
+    reg.update(hb('restarted', { inFlight: 0 }));
+    reg.update(hb('warm', { inFlight: 2, warm: ['dep'] }));
+    expect(reg.pick('dep', none)).toBe('restarted');
+    // Sent there, it is warm after its first render; the two then share by load.
+    reg.update(hb('restarted', { inFlight: 1, warm: ['dep'] }));
+    expect(reg.pick('dep', none)).toBe('restarted');
+    reg.update(hb('restarted', { inFlight: 3, warm: ['dep'] }));
+    expect(reg.pick('dep', none)).toBe('warm');
+  });
+
+  it('counts renders waiting on I/O as not busy when choosing between warm and cold', () => {
+    const { reg } = registry();
+    reg.update(hb('cold', { inFlight: 0, ioSlots: 16 }));
+    reg.update(hb('warm', { inFlight: 3, ioWaiting: 3, ioSlots: 16, warm: ['dep'] }));
+    expect(reg.pick('dep', none)).toBe('warm');
   });
 
   it('spills over to a cold worker when every warm one is full', () => {
@@ -69,17 +88,21 @@ describe('WorkerRegistry.pick', () => {
     expect(reg.pick('dep', none)).toBe('idle-cold');
   });
 
-  it('counts requests sent but not yet in a heartbeat toward a worker being full', () => {
+  it('counts requests sent but not yet in a heartbeat toward a worker being busy or full', () => {
     const { reg } = registry();
     reg.update(hb('cold', { inFlight: 0 }));
     reg.update(hb('warm', { inFlight: 0, warm: ['dep'] }));
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 2; i++) {
       expect(reg.pick('dep', none)).toBe('warm');
       reg.begin('warm');
     }
     expect(reg.pick('dep', none)).toBe('cold');
     reg.settle('warm');
     expect(reg.pick('dep', none)).toBe('warm');
+    // Full by what was sent (4 of 4), with no cold worker: nothing with room.
+    reg.remove('cold');
+    for (let i = 0; i < 3; i++) reg.begin('warm');
+    expect(reg.pick('dep', none, true)).toBeUndefined();
   });
 
   it('does not let a "full" heartbeat hide renders it saw end since', () => {

@@ -1,5 +1,12 @@
 import { type Heartbeat, isLost } from '@flotilla/protocol';
 
+/**
+ * Warm workers are preferred while one of them is less busy than this
+ * (share of its slots in use); past it, cold workers with room are picked
+ * too, by load.
+ */
+const SPREAD_WHEN_BUSY = 0.5;
+
 /** A worker's in-flight bound: its CPU slots when it heartbeats none (an older worker). */
 function ioSlotsOf(w: Heartbeat): number {
   return Math.max(w.capacity, w.ioSlots ?? w.capacity);
@@ -96,6 +103,13 @@ export class WorkerRegistry {
     );
   }
 
+  /** Load of `w` now, before one more render (see {@link #load}). */
+  #busy(w: Heartbeat): number {
+    const inFlight = this.#inFlightOf(w);
+    const running = Math.max(0, inFlight - this.#ioWaitingOf(w));
+    return Math.max(running / Math.max(1, w.capacity), inFlight / Math.max(1, ioSlotsOf(w)));
+  }
+
   /**
    * Renders on `w` waiting on I/O now, as its last heartbeat or load update
    * said (at most those in flight). A render that answered since most
@@ -120,8 +134,12 @@ export class WorkerRegistry {
 
   /**
    * Picks a worker for `deploymentId` among those holding it warm and with
-   * room for one more render; when every warm worker is full, among all (a
-   * cold start beats queueing behind a full worker). Within that pool, the
+   * room for one more render, while one of them is less than half busy;
+   * once every warm worker is at least half busy, among every worker with
+   * room, so that a worker that joined or restarted (cold) takes its share
+   * instead of idling until the warm ones are full (it warms up on its
+   * first render); when every warm worker is full, among all (a cold start
+   * beats queueing behind a full worker). Within that pool, the
    * less loaded of two picked at random (power of two choices: near-least
    * loaded without every scheduler piling onto the same worker). With
    * `requireRoom`, only workers with room qualify. `exclude` lists workers
@@ -136,7 +154,13 @@ export class WorkerRegistry {
     const warmWithRoom = candidates.filter(
       (w) => w.warm.includes(deploymentId) && this.#load(w) <= 1,
     );
-    let pool = warmWithRoom.length > 0 ? warmWithRoom : candidates;
+    const warmBusy = warmWithRoom.every((w) => this.#busy(w) >= SPREAD_WHEN_BUSY);
+    let pool =
+      warmWithRoom.length === 0
+        ? candidates
+        : warmBusy
+          ? candidates.filter((w) => this.#load(w) <= 1)
+          : warmWithRoom;
     if (requireRoom) pool = pool.filter((w) => this.#load(w) <= 1);
     if (pool.length > 2) {
       const i = Math.floor(this.#random() * pool.length);

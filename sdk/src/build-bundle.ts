@@ -11,7 +11,7 @@
  */
 import { isBuiltin } from 'node:module';
 import { basename, dirname, isAbsolute, relative } from 'node:path';
-import { build, formatMessages, type Message, type Plugin } from 'esbuild';
+import { build, formatMessages, type Message, type Plugin, transform } from 'esbuild';
 import { buildFailure } from './build-errors.ts';
 import type { ClientScripts } from './router/page.ts';
 
@@ -29,6 +29,68 @@ export const ISOLATE_BUNDLE_OPTIONS = {
   minify: true,
   jsx: 'automatic',
 } as const;
+
+/**
+ * esbuild's `supported` flags a bundle that uses AsyncLocalStorage is
+ * lowered with: async functions, async generators and `for await` become
+ * generators over promises, whose awaits call `Promise.prototype.then`,
+ * which carries the async context in the isolate (a native `await` does not
+ * call it). See `runtime/README.md`, "AsyncLocalStorage".
+ */
+export const ASYNC_CONTEXT_LOWERING = {
+  'async-await': false,
+  'async-generator': false,
+  'for-await': false,
+} as const;
+
+/** `node:async_hooks` and `async_hooks`. */
+const ASYNC_HOOKS = /^(node:)?async_hooks$/;
+const ASYNC_HOOKS_NAMESPACE = 'flotilla-async-hooks';
+/** What the build gives for `node:async_hooks`: the isolate's AsyncLocalStorage, nothing else. */
+const ASYNC_HOOKS_MODULE = [
+  'export const AsyncLocalStorage = globalThis.Flotilla.AsyncLocalStorage;',
+  'export default { AsyncLocalStorage };',
+].join('\n');
+/** esbuild's complaint about an import of a name the module does not export. */
+const MISSING_EXPORT =
+  /^(?:No matching export in|Import "[^"]+" will always be undefined because there is no matching export in) "(?:flotilla-async-hooks:)?node:async_hooks"(?: for import "([^"]+)")?/;
+
+/**
+ * Maps `node:async_hooks` (and `async_hooks`) to the isolate's
+ * AsyncLocalStorage, and records that the bundle uses it (it is then
+ * lowered: {@link ASYNC_CONTEXT_LOWERING}). Register it before
+ * {@link importGraph}'s plugin, which refuses Node built-ins.
+ */
+function asyncHooksPlugin(uses: { asyncContext: boolean }): Plugin {
+  return {
+    name: 'flotilla-async-hooks',
+    setup(b) {
+      b.onResolve({ filter: ASYNC_HOOKS }, () => {
+        uses.asyncContext = true;
+        return { path: 'node:async_hooks', namespace: ASYNC_HOOKS_NAMESPACE };
+      });
+      b.onLoad({ filter: /.*/, namespace: ASYNC_HOOKS_NAMESPACE }, () => ({
+        contents: ASYNC_HOOKS_MODULE,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * The message for what a build imports from `node:async_hooks` besides
+ * AsyncLocalStorage (esbuild's error or warning `message`), or null.
+ */
+function asyncHooksMisuse(message: Message, root: string): string | null {
+  const match = MISSING_EXPORT.exec(message.text);
+  if (match === null) return null;
+  const name = match[1] ?? /^Import "([^"]+)"/.exec(message.text)?.[1] ?? '?';
+  const file = message.location?.file;
+  // esbuild names files relative to its working directory (the root).
+  const shown = file && isAbsolute(file) ? relative(root, file) : file;
+  const at = shown ? `: ${shown.split('\\').join('/')}` : '';
+  return `imports "${name}" from "node:async_hooks", which bundles cannot use (the isolate provides only AsyncLocalStorage from it)${at}`;
+}
 
 /** Options of {@link bundleEntry}. */
 export interface BundleEntryOptions {
@@ -50,6 +112,11 @@ export interface BundleEntryOptions {
   conditions?: string[];
   /** The browser code's scripts, compiled in as `__FLOTILLA_CLIENT__`. @default none (`null`) */
   client?: ClientScripts | undefined;
+  /**
+   * esbuild plugins that run before Flotilla's own (a connector's redirects,
+   * e.g. an optional Node built-in a framework can do without). @default none
+   */
+  plugins?: Plugin[];
 }
 
 /** An import the isolate cannot satisfy. */
@@ -160,13 +227,15 @@ export function importGraph(app: string, root: string): ImportGraph {
 export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Array> {
   const { app, entry, root } = options;
   const graph = importGraph(app, root);
+  const uses = { asyncContext: false };
   const virtualEntry = [
     `import handler from ${JSON.stringify(entry)};`,
     'globalThis.Flotilla.serve(handler);',
   ].join('\n');
 
+  let result: Awaited<ReturnType<typeof build<{ write: false }>>>;
   try {
-    const result = await build({
+    result = await build({
       stdin: {
         contents: virtualEntry,
         resolveDir: dirname(entry),
@@ -182,15 +251,44 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
         'process.env.NODE_ENV': '"production"',
       },
       ...(options.conditions ? { conditions: options.conditions } : {}),
-      plugins: [graph.plugin],
+      // A connector's own plugins first: they may stand in for modules (SvelteKit's optional node:async_hooks).
+      plugins: [...(options.plugins ?? []), asyncHooksPlugin(uses), graph.plugin],
       logLevel: 'silent',
     });
-    const file = result.outputFiles[0];
-    if (!file) throw new Error('esbuild produced no output');
-    return file.contents;
   } catch (error) {
     throw await graph.failure(error);
   }
+  const file = result.outputFiles[0];
+  if (!file) throw buildFailure(app, 'esbuild produced no output');
+  // A namespace import's missing name is only a warning to esbuild: it is an error here.
+  const misuse = result.warnings.map((w) => asyncHooksMisuse(w, root)).filter((m) => m !== null);
+  if (misuse.length === 1) throw buildFailure(app, misuse[0] ?? '');
+  if (misuse.length > 1) {
+    throw buildFailure(
+      app,
+      `${misuse.length} build error(s):\n${misuse.map((l) => `  - ${l}`).join('\n')}`,
+    );
+  }
+  if (!uses.asyncContext) return file.contents;
+  // Only bundles that use AsyncLocalStorage pay for the lowering.
+  return new TextEncoder().encode(await lowerForAsyncContext(file.text));
+}
+
+/**
+ * A bundle (one classic script) with its async functions, async generators
+ * and `for await` lowered ({@link ASYNC_CONTEXT_LOWERING}), minified, as
+ * {@link bundleEntry} lowers a bundle that imports `node:async_hooks`. For
+ * tools that build bundles by other means (benchmarks, tests).
+ */
+export async function lowerForAsyncContext(code: string): Promise<string> {
+  const lowered = await transform(code, {
+    supported: ASYNC_CONTEXT_LOWERING,
+    target: ISOLATE_BUNDLE_OPTIONS.target,
+    minify: ISOLATE_BUNDLE_OPTIONS.minify,
+    // Its helpers (__async…) go inside a function scope, not on the global object.
+    format: 'iife',
+  });
+  return lowered.code;
 }
 
 async function describeFailure(
@@ -239,7 +337,12 @@ async function describeFailure(
       error,
     );
   }
-  const rest = errors.filter((e) => ![...explained].some((token) => e.text.includes(token)));
+  const rest: Message[] = [];
+  for (const e of errors) {
+    const misuse = asyncHooksMisuse(e, root);
+    if (misuse !== null) lines.push(misuse);
+    else if (![...explained].some((token) => e.text.includes(token))) rest.push(e);
+  }
   const formatted =
     rest.length > 0
       ? (await formatMessages(rest, { kind: 'error', color: false })).join('\n').trimEnd()

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { webcrypto } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { type ManifestRoute, validateRoute } from '@flotilla/manifest';
@@ -197,6 +198,8 @@ function evaluateBundle(app: string, code: string): unknown {
         served = true;
         handler = h;
       },
+      // What `node:async_hooks` gives a bundle (as the isolate's `Flotilla.AsyncLocalStorage`).
+      AsyncLocalStorage,
     }),
   };
   try {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -59,7 +60,7 @@ export type Served =
 export function evaluateBundle(code: string): Served {
   const served: Served[] = [];
   runInNewContext(code, {
-    Flotilla: { serve: (handler: Served) => served.push(handler) },
+    Flotilla: { serve: (handler: Served) => served.push(handler), AsyncLocalStorage },
     Request,
     Response,
     Headers,

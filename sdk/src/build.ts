@@ -35,6 +35,7 @@ import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildNuxt } from './connectors/nuxt.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
+import { buildSvelteKit } from './connectors/sveltekit.ts';
 import { describeDetection } from './detect.ts';
 import {
   displayPath,
@@ -44,7 +45,11 @@ import {
   type ProjectConfig,
 } from './project-config.ts';
 
-export { ISOLATE_BUNDLE_OPTIONS } from './build-bundle.ts';
+export {
+  ASYNC_CONTEXT_LOWERING,
+  ISOLATE_BUNDLE_OPTIONS,
+  lowerForAsyncContext,
+} from './build-bundle.ts';
 export { BuildError, type BuildErrorCode } from './build-errors.ts';
 export { DESCRIBE_ROUTES } from './build-routes.ts';
 export type { FrameworkDetection, PackageJson } from './detect.ts';
@@ -210,6 +215,9 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
   }
   if (config.framework === 'nuxt') {
     return { ...(await buildNuxt(config, outDir, progress)), config };
+  }
+  if (config.framework === 'sveltekit') {
+    return { ...(await buildSvelteKit(config, outDir, progress)), config };
   }
   const app = entryApp(config);
   progress({

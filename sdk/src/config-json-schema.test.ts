@@ -30,10 +30,10 @@ describe('flotilla.config.schema.json', () => {
       'vue',
       'none',
       'react-router',
-      'next',
-      'nuxt',
-      'angular',
       'sveltekit',
+      'nuxt',
+      'next',
+      'angular',
     ]);
     expect(schema.properties.backends.propertyNames.pattern).toBe('^[a-z0-9][a-z0-9_-]{0,62}$');
     expect(schema.properties.limits.properties.heapMb.minimum).toBe(8);

@@ -8,23 +8,16 @@
 import { BUNDLE_FRAMEWORKS, type BundleFramework } from '@flotilla/manifest';
 
 /** Frameworks Flotilla recognises in a project but cannot build yet. */
-export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next', 'angular', 'sveltekit'] as const);
+export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next', 'angular'] as const);
 
 /**
- * Every value of `framework` in `flotilla.config.json`, in a fixed order
- * (messages and the JSON schema list them so): the ones a bundle can
- * declare ({@link BUNDLE_FRAMEWORKS}) and {@link UNSUPPORTED_FRAMEWORKS}.
+ * Every value of `framework` in `flotilla.config.json`: the ones a bundle
+ * can declare ({@link BUNDLE_FRAMEWORKS}), then {@link UNSUPPORTED_FRAMEWORKS}.
  */
 export const PROJECT_FRAMEWORKS = Object.freeze([
-  'react',
-  'vue',
-  'none',
-  'react-router',
-  'next',
-  'nuxt',
-  'angular',
-  'sveltekit',
-] as const satisfies readonly (BundleFramework | (typeof UNSUPPORTED_FRAMEWORKS)[number])[]);
+  ...BUNDLE_FRAMEWORKS,
+  ...UNSUPPORTED_FRAMEWORKS,
+] as const);
 
 /** A value of `framework` in `flotilla.config.json`. */
 export type ProjectFramework = (typeof PROJECT_FRAMEWORKS)[number];
@@ -83,7 +76,7 @@ export const FRAMEWORKS: Readonly<Record<ProjectFramework, FrameworkInfo>> = Obj
   },
   sveltekit: {
     label: 'SvelteKit',
-    supported: false,
+    supported: true,
     entry: false,
     meta: true,
     packages: ['@sveltejs/kit'],

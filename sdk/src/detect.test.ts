@@ -213,7 +213,6 @@ describe('flotilla build without "framework"', () => {
   it.each([
     ['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts'],
     ['angular', 'Angular SSR', 'package.json depends on @angular/ssr ^22.2.7'],
-    ['sveltekit', 'SvelteKit', 'found svelte.config.js'],
   ])(
     'fails for a detected %s app: not supported yet, how it was detected, what is supported',
     async (framework, label, evidence) => {
@@ -232,7 +231,7 @@ describe('flotilla build without "framework"', () => {
       );
       expect(error.message).toContain(evidence);
       expect(error.message).toMatch(
-        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\) and nuxt \(Nuxt\)\.$/,
+        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\), sveltekit \(SvelteKit\) and nuxt \(Nuxt\)\.$/,
       );
       expect(progress.join('\n')).toContain(
         `config: framework "${framework}" (${label}), detected: `,

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type CacheKeySpec, type Manifest, normalizeAcceptEncoding } from '@flotilla/manifest';
+import type { AccessLog } from './access-log.ts';
 import type { EdgeCache } from './cache/edge-cache.ts';
 import { CACHE_STATUS_HEADER } from './cache/headers.ts';
 import type { CacheEntry } from './cache/types.ts';
@@ -126,6 +127,8 @@ export interface HotHitsOptions {
   sites: SiteDirectory;
   metrics: ShieldMetrics;
   region: string;
+  /** Gets the app and cache status of each hit served here. @default none */
+  access?: AccessLog;
 }
 
 /**
@@ -143,8 +146,10 @@ export class HotHits {
   readonly #sites: SiteDirectory;
   readonly #shieldMetrics: ShieldMetrics;
   readonly #region: string;
+  readonly #access: AccessLog | undefined;
 
   constructor(options: HotHitsOptions) {
+    this.#access = options.access;
     this.#cache = options.cache;
     this.#sites = options.sites;
     this.#shieldMetrics = options.metrics;
@@ -192,6 +197,7 @@ export class HotHits {
       return false;
     }
     req.resume();
+    this.#access?.note(req, { app: hot.app, cache: 'hit' });
     const entry = hot.entry;
     const age = Math.max(0, Math.floor((nowMs - entry.storedAt) / 1000));
     const ttl = Math.floor((entry.freshUntil - nowMs) / 1000);

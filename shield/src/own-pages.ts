@@ -21,7 +21,7 @@ export type Liveness = () => { ok: boolean; [k: string]: unknown };
 /** Options of {@link OwnPages}. */
 export interface OwnPagesOptions {
   region: string;
-  /** Its link to NATS: `/healthz` is unavailable without it. */
+  /** Its link to NATS, reported by `/healthz` (which stays ready without it: stale pages are still served). */
   transport: Transport;
   /** Served at `/metrics`. */
   registry: Registry;
@@ -86,13 +86,17 @@ export class OwnPages {
   #probe(res: ServerResponse, path: string): boolean {
     const o = this.#options;
     if (path === '/healthz') {
+      // Ready while NATS is down: the shield still answers (cached and stale
+      // pages, clear 503s for misses), and a readiness probe that took every
+      // shield out of its Service would make those pages unreachable.
       const draining = o.draining();
-      const ok = !draining && o.transport.isConnected();
+      const ok = !draining;
       const body = JSON.stringify({
         status: ok ? 'ok' : 'unavailable',
         role: 'shield',
         region: o.region,
         transport: o.transport.kind,
+        connected: o.transport.isConnected(),
         draining,
       });
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });

@@ -26,6 +26,7 @@ import {
   toWireError,
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
+import { Admission } from './admission.ts';
 import type { ShieldMetrics } from './metrics.ts';
 import { now } from './timing.ts';
 
@@ -68,7 +69,7 @@ export interface RegionClientOptions {
    */
   requestTimeoutMs?: number;
   /** Where retries and failovers are counted. */
-  metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
+  metrics: Pick<ShieldMetrics, 'retries' | 'failovers' | 'shed' | 'regionRoom' | 'missesInFlight'>;
   /** Structured log sink. @default no logging */
   log?: LogFn;
 }
@@ -81,6 +82,14 @@ const SWEEP_MS = 100;
 
 /** A scheduler known only from an ack is assumed to heartbeat every second. */
 const ASSUMED_INTERVAL_MS = 1000;
+
+/**
+ * For this long after the link to NATS comes back, "no responders" means the
+ * schedulers have not resubscribed yet, not that the region has none: the
+ * request is sent again every {@link RESEND_PAUSE_MS} instead of failed.
+ */
+const RECONNECT_GRACE_MS = 5000;
+const RESEND_PAUSE_MS = 100;
 
 /**
  * Sends render requests to the regions' schedulers and gives up on those a
@@ -101,7 +110,10 @@ export class RegionClient {
   readonly #shieldId: string;
   readonly #ackTimeoutMs: number;
   readonly #timeoutMs: number;
-  readonly #metrics: Pick<ShieldMetrics, 'retries' | 'failovers'>;
+  readonly #metrics: Pick<
+    ShieldMetrics,
+    'retries' | 'failovers' | 'shed' | 'regionRoom' | 'missesInFlight'
+  >;
   readonly #log: LogFn;
   /** Regions whose scheduler heartbeats and acks this shield follows. */
   readonly #regions = new Map<string, RegionSubjects>();
@@ -113,7 +125,12 @@ export class RegionClient {
     { schedulerId?: string; sentAt: number; controller: AbortController }
   >();
   readonly #subs: Subscription[] = [];
+  readonly #admission = new Admission();
   #sweep: NodeJS.Timeout | undefined;
+  /** The link to NATS was down at the last sweep. */
+  #wasDown = false;
+  /** When the sweep last saw the link come back (ms since epoch). */
+  #reconnectedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: RegionClientOptions) {
     this.#transport = options.transport;
@@ -174,6 +191,40 @@ export class RegionClient {
     signal?: AbortSignal,
   ): Promise<RegionAnswer> {
     const primary = this.#follow(regions.primary);
+    // Past the region's room, refused here at once: no NATS round trip, no
+    // scheduler time spent shedding it.
+    const admitted = this.#admission.admit(regions.primary, request.deploymentId);
+    if (typeof admitted !== 'function') {
+      this.#metrics.shed.inc({ region: regions.primary, reason: admitted.reason });
+      return {
+        result: {
+          ok: false,
+          error: { code: 'FLOTILLA_ERR_OVERLOADED', message: admitted.message },
+          timings: {},
+        },
+        region: regions.primary === this.region ? undefined : regions.primary,
+      };
+    }
+    const inFlight = () =>
+      this.#metrics.missesInFlight.set(
+        { region: regions.primary },
+        this.#admission.inFlight(regions.primary),
+      );
+    inFlight();
+    try {
+      return await this.#forwardAdmitted(primary, request, regions, signal);
+    } finally {
+      admitted();
+      inFlight();
+    }
+  }
+
+  async #forwardAdmitted(
+    primary: RegionSubjects,
+    request: RenderRequest,
+    regions: Regions,
+    signal?: AbortSignal,
+  ): Promise<RegionAnswer> {
     let result = await this.#send(primary, request, signal);
     // Only a system failure is sent again, never the bundle's own (a limit,
     // a render error): it would fail the same way and cost another slot.
@@ -187,6 +238,17 @@ export class RegionClient {
       this.#metrics.retries.inc({ region: regions.primary, reason: result.error.code });
       this.#log({ msg: 'retrying through another scheduler', error: result.error.message });
       result = await this.#send(primary, { ...request, attempt: 2 }, signal);
+    }
+    // Just after the link came back, the schedulers may not have resubscribed yet.
+    while (
+      !result.ok &&
+      result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' &&
+      Date.now() - this.#reconnectedAt < RECONNECT_GRACE_MS &&
+      request.deadline - Date.now() > 2 * RESEND_PAUSE_MS &&
+      !signal?.aborted
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS));
+      result = await this.#send(primary, request, signal);
     }
     if (!result.ok && result.error.code === 'FLOTILLA_ERR_NO_RESPONDERS' && regions.secondary) {
       this.#metrics.failovers.inc({ from: regions.primary, to: regions.secondary });
@@ -210,6 +272,9 @@ export class RegionClient {
       this.#transport.subscribe(subjects.schedulerHeartbeat, (msg) => {
         try {
           const beat = decodeSchedulerBeat(msg);
+          this.#admission.heard(region, beat);
+          const room = this.#admission.limit(region);
+          if (room !== undefined) this.#metrics.regionRoom.set({ region }, room);
           this.#schedulers.set(beat.schedulerId, {
             seen: Date.now(),
             intervalMs: beat.intervalMs,
@@ -223,7 +288,10 @@ export class RegionClient {
           const ack = decodeSchedulerAck(msg);
           const pending = this.#pending.get(ack.requestId);
           if (pending) pending.schedulerId = ack.schedulerId;
-          if (!this.#schedulers.has(ack.schedulerId)) {
+          // An ack is a sign of life as good as a heartbeat.
+          const known = this.#schedulers.get(ack.schedulerId);
+          if (known) known.seen = Math.max(known.seen, Date.now());
+          else {
             this.#schedulers.set(ack.schedulerId, {
               seen: Date.now(),
               intervalMs: ASSUMED_INTERVAL_MS,
@@ -237,9 +305,28 @@ export class RegionClient {
     return subjects;
   }
 
+  /**
+   * Whether the link to NATS is up at `t`. The first time it is up again
+   * after being seen down, every scheduler counts as heard from at `t`:
+   * heartbeats could not arrive meanwhile, so their silence says nothing.
+   */
+  #linkUp(t: number): boolean {
+    if (!this.#transport.isConnected()) {
+      this.#wasDown = true;
+      return false;
+    }
+    if (this.#wasDown) {
+      this.#wasDown = false;
+      this.#reconnectedAt = t;
+      for (const beat of this.#schedulers.values()) beat.seen = Math.max(beat.seen, t);
+    }
+    return true;
+  }
+
   /** Fails the requests whose scheduler died (or that no scheduler took). */
   #sweepLost(): void {
     const t = Date.now();
+    if (!this.#linkUp(t)) return;
     for (const [requestId, p] of this.#pending) {
       let why: string | undefined;
       if (p.schedulerId === undefined) {
@@ -267,7 +354,7 @@ export class RegionClient {
   ): Promise<RenderResult> {
     // With the link to NATS down, say so at once rather than hold the client
     // for its whole deadline (the client retries after Retry-After).
-    if (!this.#transport.isConnected()) {
+    if (!this.#linkUp(Date.now())) {
       return {
         ok: false,
         error: {

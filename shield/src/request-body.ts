@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlotillaError } from '@flotilla/protocol';
 
 const EMPTY = new Uint8Array(0);
@@ -12,16 +12,22 @@ const EMPTY = new Uint8Array(0);
 /**
  * The body of `req` (empty for GET and HEAD, whose body is discarded).
  * Rejects with `FLOTILLA_ERR_BODY_TOO_LARGE` past `maxBytes`: at once when
- * `content-length` announces more, else as soon as more has arrived.
+ * `content-length` announces more, else as soon as more has arrived. A GET
+ * or HEAD with a chunked body is read to its end first (discarding it), so
+ * that one of any size cannot stream forever.
  */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   const method = (req.method ?? 'GET').toUpperCase();
-  if (method === 'GET' || method === 'HEAD') {
+  const discard = method === 'GET' || method === 'HEAD';
+  if (discard && (req.complete || req.headers['transfer-encoding'] === undefined)) {
     req.resume();
     return Promise.resolve(EMPTY);
   }
   const tooLarge = () =>
-    new FlotillaError('FLOTILLA_ERR_BODY_TOO_LARGE', `request body is over ${maxBytes} bytes`);
+    new FlotillaError(
+      'FLOTILLA_ERR_BODY_TOO_LARGE',
+      `request body is over ${maxBytes} bytes${discard ? ` (a ${method} body is discarded, but read first)` : ''}`,
+    );
   // Refuse an announced oversize body before reading any of it.
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
@@ -40,10 +46,34 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8A
         reject(tooLarge());
         return;
       }
-      chunks.push(chunk);
+      if (!discard) chunks.push(chunk);
     };
     req.on('data', onData);
-    req.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
+    req.on('end', () => resolve(discard ? EMPTY : new Uint8Array(Buffer.concat(chunks))));
     req.on('error', reject);
+  });
+}
+
+/**
+ * Bounds what Node reads of a body nobody consumed once the response is
+ * sent (a hot hit, a 404, an error answered before the body): Node would
+ * read ("dump") it to its end to keep the connection, so a chunked body
+ * could stream forever. Past `maxBytes` more, the connection is closed.
+ */
+export function limitUnreadBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): void {
+  // Before Node's own listener, which would "dump" the body: a dumped
+  // body emits no data to count.
+  res.prependOnceListener('finish', () => {
+    if (req.complete) return;
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.off('data', onData);
+        req.socket.destroy();
+      }
+    };
+    req.on('data', onData);
+    req.resume();
   });
 }

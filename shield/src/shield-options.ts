@@ -16,6 +16,18 @@ import type { SiteDirectory } from './site-directory.ts';
 export interface ShieldOptions {
   /** Transport to the region's schedulers. */
   transport: Transport;
+  /**
+   * Receives one access line per request (`msg: 'access'`: time, request
+   * and trace ids, client IP, method, host, path, status, bytes, cache
+   * status and tier, app, environment, deployment, region, worker, stage
+   * timings). @default none (no access log)
+   */
+  accessLog?: LogFn;
+  /**
+   * Share of the requests answered below 400 that get an access line,
+   * `0 < accessLogSample ≤ 1` (4xx and 5xx are always logged). @default 1
+   */
+  accessLogSample?: number;
   /** Region whose schedulers receive the misses. */
   region: string;
   /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   errorStatus,
@@ -11,20 +12,22 @@ import {
   positiveInt,
   required,
   toWireError,
+  traceIdOf,
 } from '@flotilla/protocol';
 import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
+import { AccessLog } from './access-log.ts';
 import { EdgeCache } from './cache/edge-cache.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
-import { type ShieldMetrics, shieldMetrics } from './metrics.ts';
+import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
-import { readBody } from './request-body.ts';
+import { limitUnreadBody, readBody } from './request-body.ts';
 import { cachedReply, forwardedReply, sendCacheError, sendError, writeReply } from './response.ts';
 import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
@@ -65,6 +68,7 @@ export class Shield {
   readonly #requests: CacheRequestBuilder;
   /** Fresh hits served again without a full pass; only with a cache and sites. */
   readonly #hot: HotHits | undefined;
+  readonly #access: AccessLog | undefined;
   readonly #pages: OwnPages;
   readonly #shieldId: string;
   #purge: PurgeResponder | undefined;
@@ -89,6 +93,7 @@ export class Shield {
     this.#maxBody = positiveInt('maxRequestBodyBytes', options.maxRequestBodyBytes, 1024 * 1024);
     this.#registry = options.registry ?? new Registry();
     this.#metrics = shieldMetrics(this.#registry);
+    shieldCountersAtZero(this.#metrics, this.region, options.secondaryRegion);
     this.#log = options.log ?? (() => {});
     this.#shieldId = options.shieldId ?? `h-${randomBytes(4).toString('hex')}`;
     this.#regions = new RegionClient({
@@ -122,6 +127,14 @@ export class Shield {
       debugToken: options.debugToken,
     });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
+    this.#access = options.accessLog
+      ? new AccessLog({
+          log: options.accessLog,
+          ...(options.accessLogSample !== undefined ? { sample: options.accessLogSample } : {}),
+          clientIp: (req) => this.#frontDoor.clientInfo(req).ip,
+          region: this.region,
+        })
+      : undefined;
     this.#hot =
       this.#cache && this.#sites
         ? new HotHits({
@@ -129,6 +142,7 @@ export class Shield {
             sites: this.#sites,
             metrics: this.#metrics,
             region: this.region,
+            ...(this.#access ? { access: this.#access } : {}),
           })
         : undefined;
     this.#pages = new OwnPages({
@@ -141,9 +155,15 @@ export class Shield {
       port: () => this.#boundPort,
     });
     this.#server = createServer(
-      { maxHeaderSize: this.#frontDoor.serverMaxHeaderSize },
+      // No Host on HTTP/1.1 gets the front door's 400, not Node's bare one.
+      { maxHeaderSize: this.#frontDoor.serverMaxHeaderSize, requireHostHeader: false },
       (req, res) => {
         const started = now();
+        this.#access?.begin(req, res, started);
+        // A body of unknown length (chunked) that nobody reads is read only so far.
+        if (req.headers['transfer-encoding'] !== undefined) {
+          limitUnreadBody(req, res, this.#maxBody);
+        }
         // The front door and the hot hits answer at once, synchronously:
         // nothing of theirs is in flight for a drain to wait for.
         if (this.#answerAtOnce(req, res, started)) return;
@@ -156,6 +176,13 @@ export class Shield {
       },
     );
     this.#server.on('clientError', (err, socket) => this.#frontDoor.handleClientError(err, socket));
+    this.#server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      const rejection = this.#frontDoor.handleConnect(req, socket);
+      this.#count(req, 'none', rejection.status, now(), rejection.code);
+    });
+    // Counted by the front door (maxHeaderCount), which must see them all:
+    // Node would drop those past its limit (2000) without a word.
+    this.#server.maxHeadersCount = 0;
     this.#server.keepAliveTimeout = 5000;
     this.#drain = new ConnectionDrain(this.#server, drainGraceMs);
   }
@@ -211,8 +238,11 @@ export class Shield {
   #answerAtOnce(req: IncomingMessage, res: ServerResponse, started: number): boolean {
     const rejection = this.#frontDoor.check(req);
     if (rejection) {
-      sendError(res, rejection.code, rejection.message, '', { connection: 'close' });
-      this.#count('none', rejection.status, started, rejection.code);
+      sendError(res, rejection.code, rejection.message, '', {
+        ...rejection.headers,
+        connection: 'close',
+      });
+      this.#count(req, 'none', rejection.status, started, rejection.code);
       req.resume();
       return true;
     }
@@ -220,7 +250,7 @@ export class Shield {
     if (redirect) {
       res.writeHead(redirect.status, { location: redirect.location, 'content-length': '0' });
       res.end();
-      this.#count('none', redirect.status, started);
+      this.#count(req, 'none', redirect.status, started);
       return true;
     }
     return !this.#drain.draining && this.#hot !== undefined && this.#hot.serve(req, res, started);
@@ -236,7 +266,7 @@ export class Shield {
     } catch (err) {
       const wire = toWireError(err);
       sendError(res, wire.code, wire.message, '');
-      this.#count('none', errorStatus(wire.code), started, wire.code);
+      this.#count(req, 'none', errorStatus(wire.code), started, wire.code);
       return;
     }
     if (!destination) {
@@ -244,10 +274,15 @@ export class Shield {
       if (this.#pages.serve(res, path)) return;
       const message = `no app serves ${hostHeader.toLowerCase()}${path}`;
       sendError(res, 'FLOTILLA_ERR_NOT_FOUND', message, '');
-      this.#count('none', 404, now(), 'FLOTILLA_ERR_NOT_FOUND');
+      this.#count(req, 'none', 404, now(), 'FLOTILLA_ERR_NOT_FOUND');
       return;
     }
     const app = destination.app;
+    this.#access?.note(req, {
+      app,
+      deployment: destination.deploymentId,
+      ...(destination.environment ? { environment: destination.environment } : {}),
+    });
     try {
       // Draining: still answer what arrives on connections opened before, and
       // close them after; a connection opened since is turned away.
@@ -258,7 +293,7 @@ export class Shield {
         }
       }
       if (this.#sites && (await serveAsset(req, res, destination, this.#sites))) {
-        this.#count(app, res.statusCode, started);
+        this.#count(req, app, res.statusCode, started);
         return;
       }
       // The body travels in one transport message: never accept more than it carries.
@@ -272,15 +307,15 @@ export class Shield {
       const timing = serverTimingHeader(result.timings, started, region);
       if (result.ok) {
         writeReply(res, req, forwardedReply(result, req, this.#frontDoor, timing), undefined);
-        this.#count(app, result.status, started);
+        this.#count(req, app, result.status, started);
       } else {
         sendError(res, result.error.code, result.error.message, timing);
-        this.#count(app, errorStatus(result.error.code), started, result.error.code);
+        this.#count(req, app, errorStatus(result.error.code), started, result.error.code);
       }
     } catch (err) {
       const wire = toWireError(err);
       sendError(res, wire.code, wire.message, '');
-      this.#count(app, errorStatus(wire.code), started, wire.code);
+      this.#count(req, app, errorStatus(wire.code), started, wire.code);
     }
   }
 
@@ -311,7 +346,7 @@ export class Shield {
     const timing = serverTimingHeader(answer.timings, started, answer.region);
     if (answer.kind === 'error') {
       const status = sendCacheError(res, answer, timing);
-      this.#count(destination.app, status, started, answer.error.code, answer.outcome);
+      this.#count(req, destination.app, status, started, answer.error.code, answer.outcome);
       return;
     }
     const reply = cachedReply(answer, cache, this.#frontDoor, {
@@ -341,7 +376,7 @@ export class Shield {
     // A stored copy the client already holds (its ETag): 304, no body.
     const stored = answer.entry ? { ifNoneMatch: site.headers['if-none-match'] } : undefined;
     const status = writeReply(res, req, reply, stored);
-    this.#count(destination.app, status, started, undefined, answer.outcome);
+    this.#count(req, destination.app, status, started, undefined, answer.outcome);
   }
 
   /** Sends a render request for `req` to its regions. */
@@ -356,10 +391,29 @@ export class Shield {
       timeoutMs: this.#timeoutMs,
       fallbackHost: `${this.#host}:${this.#boundPort}`,
     });
-    return this.#regions.forward(request, destination, upstream?.signal);
+    const answer = this.#regions.forward(request, destination, upstream?.signal);
+    const access = this.#access;
+    if (!access) return answer;
+    return answer.then((a) => {
+      access.note(req, {
+        traceId: traceIdOf(request.traceparent),
+        stages: a.result.timings,
+        ...(a.region ? { region: a.region } : {}),
+        ...(a.result.worker ? { worker: a.result.worker } : {}),
+      });
+      return a;
+    });
   }
 
-  #count(app: string, status: number, started: number, code?: string, cache = 'none'): void {
+  #count(
+    req: IncomingMessage,
+    app: string,
+    status: number,
+    started: number,
+    code?: string,
+    cache = 'none',
+  ): void {
+    this.#access?.note(req, { cache, ...(code ? { error: code } : {}) });
     this.#metrics.requests.inc({ app, status: String(status), region: this.region, cache });
     this.#metrics.requestSeconds.observe({ app, region: this.region }, (now() - started) / 1000);
     if (code) this.#metrics.errors.inc({ code, region: this.region });

@@ -6,32 +6,25 @@
  * catalogue must list every registered metric.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { parseStartArgs } from '@flotilla/cli';
 import { ERROR_CODES } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import {
+  baseDocuments,
+  baseFiles,
+  containerEnv,
+  type Doc,
+  filesUnder,
+  K8S_DIR,
+  ofKind as kindOf,
+  ROOT,
+  resolvedArgs as resolvedArgsOf,
+  roleOf,
+} from './k8s-documents.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const K8S_DIR = join(ROOT, 'deploy', 'kubernetes');
 const DASHBOARD = join(ROOT, 'deploy', 'grafana', 'flotilla-dashboard.json');
 const CATALOGUE = join(ROOT, 'docs', 'metrics.md');
-
-// biome-ignore lint/suspicious/noExplicitAny: parsed YAML/JSON documents are untyped trees.
-type Doc = Record<string, any>;
-
-/** Every file under `dir` (recursively) whose name passes `keep`. */
-function filesUnder(dir: string, keep: (name: string) => boolean): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...filesUnder(path, keep));
-    else if (keep(name)) out.push(path);
-  }
-  return out;
-}
 
 /** Metric kinds registered in the code, by name: `name: 'flotilla_…'` in `* /src/**` (tests excluded). */
 function registeredMetrics(): Map<string, string> {
@@ -91,22 +84,10 @@ function unknownSeries(exprs: string[]): string[] {
   return [...new Set(exprs.flatMap(seriesIn))].filter((s) => resolveSeries(s) === undefined);
 }
 
-/** Every YAML document of every file in deploy/kubernetes, with its file. */
-function k8sDocuments(): Array<{ file: string; doc: Doc }> {
-  const out: Array<{ file: string; doc: Doc }> = [];
-  for (const file of filesUnder(K8S_DIR, (n) => /\.ya?ml$/.test(n))) {
-    for (const d of parseAllDocuments(readFileSync(file, 'utf8'))) {
-      expect(d.errors, `${relative(ROOT, file)}: ${d.errors.join('; ')}`).toEqual([]);
-      const doc = d.toJS() as Doc | null;
-      if (doc) out.push({ file: relative(ROOT, file), doc });
-    }
-  }
-  return out;
-}
-
-const DOCS = k8sDocuments();
-const ofKind = (kind: string) => DOCS.filter((d) => d.doc.kind === kind).map((d) => d.doc);
+const DOCS = baseDocuments();
+const ofKind = (kind: string) => kindOf(DOCS, kind);
 const DEPLOYMENTS = ofKind('Deployment');
+const resolvedArgs = (container: Doc) => resolvedArgsOf(DOCS, container);
 
 /** Every value of every `expr` key in a JSON tree. */
 function exprsIn(node: unknown): string[] {
@@ -117,24 +98,6 @@ function exprsIn(node: unknown): string[] {
     );
   }
   return [];
-}
-
-/** Container args with `$(VAR)` references resolved from the ConfigMap they name. */
-function resolvedArgs(container: Doc): string[] {
-  const configMaps = new Map(ofKind('ConfigMap').map((c) => [c.metadata.name, c.data]));
-  const env = new Map<string, string>();
-  for (const e of container.env ?? []) {
-    const ref = e.valueFrom?.configMapKeyRef;
-    const value = ref ? configMaps.get(ref.name)?.[ref.key] : e.value;
-    if (typeof value === 'string') env.set(e.name, value);
-  }
-  return (container.args as string[]).map((a) =>
-    a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (whole, name: string) => env.get(name) ?? whole),
-  );
-}
-
-function roleOf(deployment: Doc): string {
-  return deployment.spec.template.metadata.labels['app.kubernetes.io/component'];
 }
 
 describe('metrics registered in the code', () => {
@@ -152,7 +115,7 @@ describe('metrics registered in the code', () => {
 
 describe('Kubernetes manifests', () => {
   it('parses every file and lists every file in kustomization.yaml', () => {
-    const files = filesUnder(K8S_DIR, (n) => /\.ya?ml$/.test(n)).map((f) => relative(K8S_DIR, f));
+    const files = baseFiles().map((f) => relative(K8S_DIR, f));
     const kustomization = ofKind('Kustomization')[0];
     expect(kustomization).toBeDefined();
     const listed = [...(kustomization?.resources ?? [])].sort();
@@ -160,7 +123,7 @@ describe('Kubernetes manifests', () => {
   });
 
   it('has a Deployment, a Service and a PodDisruptionBudget for every role', () => {
-    expect(DEPLOYMENTS.map(roleOf).sort()).toEqual(['scheduler', 'shield', 'worker']);
+    expect(DEPLOYMENTS.map(roleOf).sort()).toEqual(['control', 'scheduler', 'shield', 'worker']);
     const services = ofKind('Service');
     const pdbs = ofKind('PodDisruptionBudget');
     for (const d of DEPLOYMENTS) {
@@ -202,6 +165,28 @@ describe('Kubernetes manifests', () => {
     }
   });
 
+  it('runs the kustomization’s image, probes the ports the role listens on, and writes only /tmp and volumes', () => {
+    const [kustomization] = ofKind('Kustomization');
+    const images = (kustomization?.images ?? []).map((i: Doc) => i.name);
+    for (const d of DEPLOYMENTS) {
+      const name = d.metadata.name;
+      const c = d.spec.template.spec.containers[0];
+      // `images:` in kustomization.yaml retags it: it must name the image the pods run.
+      expect(images, name).toContain(String(c.image).split(':')[0]);
+      const declared = (port: unknown) =>
+        c.ports.some((p: Doc) => p.name === port || p.containerPort === port);
+      const startupPort = c.startupProbe?.tcpSocket?.port ?? c.startupProbe?.httpGet?.port;
+      expect(declared(startupPort), `${name} startup probe`).toBe(true);
+      expect(c.livenessProbe.httpGet.path, name).toBe('/livez');
+      expect(c.livenessProbe.httpGet.port, name).toBe(c.readinessProbe.httpGet.port);
+      expect(c.securityContext.readOnlyRootFilesystem, name).toBe(true);
+      expect(d.spec.template.spec.securityContext.runAsNonRoot, name).toBe(true);
+      const tmp = c.volumeMounts.find((m: Doc) => m.mountPath === '/tmp');
+      const volume = d.spec.template.spec.volumes.find((v: Doc) => v.name === tmp?.name);
+      expect(volume?.emptyDir, `${name} /tmp`).toBeDefined();
+    }
+  });
+
   it('starts every role with the isolate-host Node flags and arguments the CLI accepts', () => {
     for (const d of DEPLOYMENTS) {
       const c = d.spec.template.spec.containers[0];
@@ -218,7 +203,7 @@ describe('Kubernetes manifests', () => {
         '--initial-old-space-size=64',
       ]);
       expect(args[script + 1]).toBe('start');
-      const parsed = parseStartArgs(args.slice(script + 2));
+      const parsed = parseStartArgs(args.slice(script + 2), containerEnv(DOCS, c));
       expect(parsed.role).toBe(role);
       expect(parsed.nats).toMatch(/^nats:\/\//);
       expect(parsed.options.host).toBe('0.0.0.0');
@@ -241,7 +226,10 @@ describe('Kubernetes manifests', () => {
     for (const d of DEPLOYMENTS) {
       const c = d.spec.template.spec.containers[0];
       const args = resolvedArgs(c);
-      const parsed = parseStartArgs(args.slice(args.indexOf('cli/src/bin.ts') + 2));
+      const parsed = parseStartArgs(
+        args.slice(args.indexOf('cli/src/bin.ts') + 2),
+        containerEnv(DOCS, c),
+      );
       const admin = c.ports.find((p: Doc) => p.name === 'admin');
       expect(admin?.containerPort, d.metadata.name).toBe(parsed.options.adminPort);
     }

@@ -243,6 +243,8 @@ describe('publish, preview, promote, roll back', () => {
       'mars',
       '--secondary',
       'test',
+      // No scheduler of mars runs: that is the point here.
+      '--force',
     ]);
     expect(pinned.code, pinned.stderr).toBe(0);
     await waitFor(

@@ -146,6 +146,29 @@ describe('nats-server down for 10 s under light load, then back on the same port
     expect(unclear.map(outcome)).toEqual([]);
     expect(outageSummary.failed).toBeGreaterThan(0);
 
+    // Readiness while NATS is down: the shield stays ready (it can still
+    // answer, stale pages included, and a readiness probe must not take it
+    // out of its Service); schedulers and workers cannot work, and say so.
+    expect(shieldHealth.status).toBe(200);
+    expect(during.map((h) => h.status)).toEqual(['unavailable', 'unavailable']);
+    expect(workersDuring.map((h) => h.status)).toEqual(['unavailable', 'unavailable']);
+
+    // After NATS returns, no request is failed as if the schedulers, which
+    // were alive all along, had been lost or had gone away.
+    const blamed = records.filter(
+      (r) =>
+        r.sentAt >= up &&
+        ['FLOTILLA_ERR_SCHEDULER_LOST', 'FLOTILLA_ERR_NO_RESPONDERS'].includes(
+          r.flotillaError ?? '',
+        ),
+    );
+    expect(
+      blamed.map(
+        (r) =>
+          `${outcome(r)} sent ${Math.round(r.sentAt - up)} ms after return, took ${Math.round(latency(r))} ms`,
+      ),
+    ).toEqual([]);
+
     // The schedulers dropped the silent workers, and took them back after.
     expect(during.map((h) => h.liveWorkers)).toEqual([0, 0]);
     expect(reRegisteredMs).toBeLessThan(RESUME_WITHIN_MS + 1000);

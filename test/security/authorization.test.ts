@@ -1,5 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_BLOB_BUCKET, DEFAULT_CONTROL_BUCKET } from '@flotilla/deploy';
 import {
@@ -8,24 +7,29 @@ import {
   httpRequest,
   runCli,
   schedulerHealth,
-  startFleet,
   waitFor,
 } from '@flotilla/test-harness';
-import { natsSecurityOptions } from '@flotilla/transport';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HelloApp, writeHelloApp } from '../support/apps.ts';
+import {
+  connectAs as connectAsCreds,
+  type SecuredFleet,
+  startSecuredFleet,
+} from './secured-fleet.ts';
 
 /**
- * The control plane on a secured fleet: a real nats-server started with the
- * `auth.conf` that `flotilla auth init` / `flotilla team create` generate, a
- * role-mode fleet (control service, scheduler, worker, shield) each with its
- * own credential, and the real CLI. Team `shop` owns app `alpha`, team
+ * The control plane on a secured fleet (secured-fleet.ts): a real
+ * nats-server started with the `auth.conf` that `flotilla auth init` /
+ * `flotilla team create` generate, a role-mode fleet (control service,
+ * scheduler, worker, shield) each with its own credential, and the real CLI. Team `shop` owns app `alpha`, team
  * `other` owns `beta`. Every forbidden action exits 1 or 3 naming what was
  * denied, and leaves the control plane's KV bucket and object store as they
- * were (their streams' last sequence unchanged).
+ * were (their streams' last sequence unchanged). What each role may do on
+ * the fleet's own subjects is subject-permissions.test.ts.
  */
 
+let sf: SecuredFleet;
 let authDir: string;
 let fleet: Fleet;
 const apps: HelloApp[] = [];
@@ -35,7 +39,7 @@ let betaV1: string;
 let betaV2: string;
 let operator: NatsConnection;
 
-const creds = (name: string) => join(authDir, `${name}.nk`);
+const creds = (name: string) => sf.creds(name);
 
 function cli(args: string[], credential?: string, input?: string): Promise<CliResult> {
   return runCli(args, {
@@ -85,15 +89,9 @@ async function refused(
   return res;
 }
 
-async function connectAs(credential: string): Promise<NatsConnection> {
-  return connect({
-    servers: fleet.nats.url,
-    ...(await natsSecurityOptions(
-      { credsFile: creds(credential) },
-      credential.startsWith('team-'),
-    )),
-    maxReconnectAttempts: 0,
-  });
+/** A connection as `credential`, its replies under its own inbox. */
+function connectAs(credential: string): Promise<NatsConnection> {
+  return connectAsCreds(fleet, creds(credential));
 }
 
 /** A raw JetStream write with `credential`'s connection: NATS must refuse it. */
@@ -121,31 +119,8 @@ function deploymentIdOf(res: CliResult): string {
 }
 
 beforeAll(async () => {
-  authDir = await mkdtemp(join(tmpdir(), 'flotilla-auth-'));
-  const init = await runCli(['auth', 'init', '--dir', authDir]);
-  expect(init.code, init.stderr).toBe(0);
-  for (const [team, app] of [
-    ['shop', 'alpha'],
-    ['other', 'beta'],
-  ] as const) {
-    const res = await runCli(['team', 'create', team, '--app', app, '--dir', authDir]);
-    expect(res.code, res.stderr).toBe(0);
-  }
-  fleet = await startFleet({
-    schedulers: 1,
-    workers: 1,
-    cache: true, // shields with a cache answer purges
-    auth: {
-      include: join(authDir, 'auth.conf'),
-      creds: {
-        control: creds('control'),
-        shield: creds('shield'),
-        scheduler: creds('scheduler'),
-        worker: creds('worker'),
-      },
-    },
-  });
-  operator = await connectAs('operator');
+  sf = await startSecuredFleet({ shop: ['alpha'], other: ['beta'] });
+  ({ authDir, fleet, operator } = sf);
   alpha = await writeHelloApp({ name: 'alpha', version: 'a1' });
   beta = await writeHelloApp({ name: 'beta', version: 'b1' });
   const betaNext = await writeHelloApp({ name: 'beta', version: 'b2' });
@@ -164,10 +139,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await operator?.close();
-  await fleet?.stop();
+  await sf?.stop();
   await Promise.allSettled(apps.map((a) => a.remove()));
-  if (authDir) await rm(authDir, { recursive: true, force: true });
 });
 
 describe('a team', () => {
@@ -254,6 +227,18 @@ describe('a team', () => {
       expect.arrayContaining([expect.objectContaining({ team: 'shop', apps: ['alpha', 'gamma'] })]),
     );
   }, 120_000);
+});
+
+describe('flotilla auth regenerate', () => {
+  it('rewrites auth.conf from the registry (after an upgrade changes the permissions)', async () => {
+    const conf = join(authDir, 'auth.conf');
+    const current = await readFile(conf, 'utf8');
+    await writeFile(conf, '# a stale auth.conf\n');
+    const res = await runCli(['auth', 'regenerate', '--dir', authDir]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/auth\.conf regenerated: reload nats-server/);
+    expect(await readFile(conf, 'utf8')).toBe(current);
+  }, 60_000);
 });
 
 describe('secrets on a secured fleet', () => {

@@ -1,3 +1,4 @@
+export { CHUNK_SUBJECT_PREFIX } from './chunked-reply.ts';
 export { InProcessTransport } from './in-process-transport.ts';
 export {
   connectError,

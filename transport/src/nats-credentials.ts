@@ -76,8 +76,9 @@ export async function readUserSeed(file: string): Promise<{ seed: Uint8Array; pu
  * Connection options for `security`: an NKey authenticator, the user's own
  * inbox prefix, and TLS with the CA given. Empty for an unsecured NATS.
  *
- * @param useUserInbox put replies under {@link userInboxPrefix} (the CLI's
- *   requests; roles that use JetStream keep the default `_INBOX`)
+ * @param useUserInbox put replies (JetStream's included) under
+ *   {@link userInboxPrefix}: what the fleet's roles and the CLI do, since
+ *   their permissions let them read no other inbox
  * @throws FlotillaError `FLOTILLA_ERR_CREDENTIALS` naming the file that is
  *   missing or malformed
  */

@@ -1,11 +1,12 @@
-import { counter, gauge, histogram, metricSet } from '@flotilla/metrics';
+import { CPU_BUCKETS, counter, gauge, histogram, metricSet, startAtZero } from '@flotilla/metrics';
+import { ERROR_CODES } from '@flotilla/protocol';
 
 /** The worker metrics registered in a registry; created once per registry and shared. */
 // biome-ignore format: a table, one metric a line
 export const workerMetrics = metricSet((registers) => ({
   renders:          counter(registers, 'flotilla_worker_renders_total', ['deployment', 'outcome'], 'Renders finished by worker processes, by deployment and outcome (ok or an error code).'),
   renderSeconds:    histogram(registers, 'flotilla_worker_render_seconds', ['deployment', 'outcome'], 'Wall time of renders inside the isolate, by deployment and outcome (ok or an error code).'),
-  renderCpuSeconds: histogram(registers, 'flotilla_worker_render_cpu_seconds', ['deployment'], 'CPU time the isolate spent on each successful render.', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
+  renderCpuSeconds: histogram(registers, 'flotilla_worker_render_cpu_seconds', ['deployment'], 'CPU time the isolate spent on each successful render.', CPU_BUCKETS),
   errors:           counter(registers, 'flotilla_worker_errors_total', ['code', 'kind'], 'Failed renders by error code, and whose fault: user (the bundle) or system (the fleet).'),
   liveIsolates:     gauge(registers, 'flotilla_worker_live_isolates', ['worker'], 'Isolates alive across the threads of the worker process.'),
   isolateHeapBytes: gauge(registers, 'flotilla_worker_isolate_heap_bytes', ['worker'], 'Heap used by the live isolates of the worker process.'),
@@ -19,3 +20,14 @@ export const workerMetrics = metricSet((registers) => ({
 
 /** Metrics of the worker processes ({@link workerMetrics}). */
 export type WorkerMetrics = ReturnType<typeof workerMetrics>;
+
+/**
+ * Puts the worker's error counter at 0 for every error code (with its kind),
+ * so render failures are scraped before the first one happens.
+ */
+export function workerCountersAtZero(metrics: WorkerMetrics): void {
+  startAtZero(
+    metrics.errors,
+    Object.entries(ERROR_CODES).map(([code, info]) => ({ code, kind: info.kind })),
+  );
+}

@@ -23,6 +23,7 @@ import type {
   RenderTaskResult,
   RenderThreadData,
 } from './task.ts';
+import { onShutdownRequest } from './thread-shutdown.ts';
 
 const maxIsolates = Number(process.env.FLOTILLA_MAX_ISOLATES_PER_THREAD) || 16;
 const data = workerData as RenderThreadData | undefined;
@@ -67,6 +68,10 @@ const isolates = new IsolateCache({
       }
     : {}),
 });
+
+// Before the pool closes, the worker has the isolates disposed here, on this thread's own loop.
+if (data?.controlChannel)
+  onShutdownRequest(data.controlChannel, threadId, () => isolates.disposeAll());
 
 let stats: IsolateCacheStats = { isolates: 0, heapBytes: 0 };
 let statsAt = 0;

@@ -39,8 +39,9 @@ import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
-import { type WorkerMetrics, workerMetrics } from './metrics.ts';
+import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
+import { ThreadShutdown } from './thread-shutdown.ts';
 
 export type { RenderWorkerOptions };
 
@@ -148,6 +149,7 @@ export class RenderWorker {
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
   #appLogChannel: BroadcastChannel | undefined;
+  #shutdown: ThreadShutdown | undefined;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -176,6 +178,7 @@ export class RenderWorker {
     }
     this.#loadUpdateMs = nonNegativeInt('loadUpdateMs', options.loadUpdateMs, 50);
     this.#metrics = workerMetrics(options.registry ?? new Registry());
+    workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
   }
@@ -223,6 +226,7 @@ export class RenderWorker {
       (waiting) => this.#metrics.ioWaiting.set({ worker: this.workerId }, waiting),
       () => this.#sendHeartbeat(),
     );
+    this.#shutdown = new ThreadShutdown(this.workerId);
     this.#pool = new Piscina<RenderTask, RenderTaskResult>({
       filename: THREAD_FILE,
       minThreads: this.#threads,
@@ -235,6 +239,7 @@ export class RenderWorker {
         prelude: guestPreludeSource(),
         cpuSlots: this.#tasksPerThread,
         ioChannel: this.#io.channel,
+        controlChannel: this.#shutdown.channel,
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -552,6 +557,9 @@ export class RenderWorker {
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
       this.#io?.stop();
+      // Every render has answered: the threads dispose their isolates, then the pool closes.
+      await this.#shutdown?.disposeIsolates(5_000);
+      this.#shutdown?.close();
       await this.#pool?.close();
       this.#appLogChannel?.close();
       this.#io?.close();

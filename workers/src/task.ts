@@ -68,6 +68,8 @@ export interface RenderThreadData {
   cpuSlots?: number;
   /** Name of the `BroadcastChannel` the thread posts its {@link IoWaitReport}s to. Absent: none. */
   ioChannel?: string;
+  /** Name of the `BroadcastChannel` on which the worker asks the thread to dispose its isolates before the pool closes. */
+  controlChannel?: string;
 }
 
 /** How many renders of one thread only wait on backend I/O now, posted on each change. */

@@ -15,6 +15,8 @@ import * as v from 'valibot';
 import {
   operatorPermissions,
   type Permissions,
+  REGION_ROLES,
+  type RegionRole,
   ROLES,
   rolePermissions,
   teamPermissions,
@@ -32,6 +34,20 @@ export const ACCOUNT = 'FLOTILLA';
 const PublicKey = v.pipe(v.string(), v.regex(/^U[A-Z2-7]{55}$/, 'must be an NKey user public key'));
 const Credential = v.strictObject({ publicKey: PublicKey, seedFile: v.string() });
 const AppName = v.pipe(v.string(), v.regex(APP_NAME, 'must be an app name'));
+const RegionName = v.custom<string>(
+  (r) => isSubjectToken(r) && r !== 'control',
+  'region names must be subject tokens, not "control"',
+);
+
+/** A region's own role credentials, and the regions its shields fail over to. */
+const RegionCredentials = v.strictObject({
+  secondary: v.array(RegionName),
+  roles: v.strictObject(
+    Object.fromEntries(REGION_ROLES.map((r) => [r, Credential])) as {
+      [R in RegionRole]: typeof Credential;
+    },
+  ),
+});
 
 /** `flotilla-auth.json`: every credential's public key and seed file, and each team's apps. */
 export const AuthRegistrySchema = v.strictObject({
@@ -46,6 +62,8 @@ export const AuthRegistrySchema = v.strictObject({
     v.custom<string>(isSubjectToken, 'team names must be subject tokens'),
     v.strictObject({ ...Credential.entries, apps: v.array(AppName) }),
   ),
+  /** Region-bound role credentials (`flotilla auth region`), by region. */
+  regions: v.optional(v.record(RegionName, RegionCredentials), {}),
 });
 
 /** The registry ({@link AuthRegistrySchema}). */
@@ -91,6 +109,7 @@ export async function initAuthDir(dir: string): Promise<AuthRegistry> {
     operator: await newCredential(dir, 'operator'),
     roles,
     teams: {},
+    regions: {},
   };
   await saveAuthDir(dir, registry);
   return registry;
@@ -180,6 +199,50 @@ export async function addTeamApps(
   return next;
 }
 
+/**
+ * Issues region `region`'s own shield, scheduler and worker credentials
+ * (`<role>-<region>.nk`), whose permissions cover only that region's
+ * subjects (and, for shields, the misses and scheduler messages of the
+ * `secondary` regions they fail over to). For a region that has them,
+ * replaces its secondary regions and keeps its credentials.
+ */
+export async function addRegion(
+  dir: string,
+  registry: AuthRegistry,
+  region: string,
+  secondary: readonly string[],
+): Promise<AuthRegistry> {
+  for (const r of [region, ...secondary]) {
+    if (!isSubjectToken(r) || r === 'control') {
+      throw new FlotillaError(
+        'FLOTILLA_ERR_INVALID_OPTION',
+        `"${r}" is not a region name (lower-case letters, digits and dashes; not "control")`,
+      );
+    }
+  }
+  if (secondary.includes(region)) {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_INVALID_OPTION',
+      `region ${region} cannot be its own secondary region`,
+    );
+  }
+  const current = registry.regions[region];
+  let roles = current?.roles;
+  if (roles === undefined) {
+    roles = {} as AuthRegistry['regions'][string]['roles'];
+    for (const role of REGION_ROLES) roles[role] = await newCredential(dir, `${role}-${region}`);
+  }
+  const next: AuthRegistry = {
+    ...registry,
+    regions: {
+      ...registry.regions,
+      [region]: { secondary: [...new Set(secondary)].sort(), roles },
+    },
+  };
+  await saveAuthDir(dir, next);
+  return next;
+}
+
 /** One `users` entry of `auth.conf`. */
 function user(publicKey: string, permissions: Permissions) {
   return { nkey: publicKey, permissions };
@@ -194,10 +257,18 @@ export function renderAuthConf(registry: AuthRegistry): string {
   const users = [
     user(registry.operator.publicKey, operatorPermissions()),
     ...Object.entries(registry.roles).map(([role, c]) =>
-      user(c.publicKey, rolePermissions(role as (typeof ROLES)[number])),
+      user(c.publicKey, rolePermissions(role as (typeof ROLES)[number], c.publicKey)),
     ),
     ...Object.values(registry.teams).map((t) =>
       user(t.publicKey, teamPermissions(t.apps, t.publicKey)),
+    ),
+    ...Object.entries(registry.regions).flatMap(([region, r]) =>
+      REGION_ROLES.map((role) =>
+        user(
+          r.roles[role].publicKey,
+          rolePermissions(role, r.roles[role].publicKey, { region, secondary: r.secondary }),
+        ),
+      ),
     ),
   ];
   const accounts = { [ACCOUNT]: { jetstream: 'enabled', users } };

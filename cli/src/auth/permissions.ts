@@ -12,16 +12,34 @@ import {
   PREWARM_SUBJECT,
   PROBE_SUBJECT,
   PURGE_SUBJECT,
+  prewarmQueue,
+  probeQueue,
+  regionSubjectPatterns,
   SHIELD_HEARTBEAT_SUBJECT,
-  SUBJECT_ROOT,
 } from '@flotilla/protocol';
-import { userInboxPrefix } from '@flotilla/transport';
+import { CHUNK_SUBJECT_PREFIX, userInboxPrefix } from '@flotilla/transport';
 
 /** The roles `flotilla start --role` runs, each with a credential of its own. */
 export const ROLES = ['shield', 'scheduler', 'worker', 'control'] as const;
 
 /** A role with a credential. */
 export type RoleName = (typeof ROLES)[number];
+
+/** The roles that may have credentials bound to one region (`flotilla auth region`). */
+export const REGION_ROLES = ['shield', 'scheduler', 'worker'] as const;
+
+/** A role that may be bound to one region. */
+export type RegionRole = (typeof REGION_ROLES)[number];
+
+/**
+ * The region a credential is bound to, and (shields) the regions it fails
+ * over to. Without one, a role's credential covers every region.
+ */
+export interface RegionScope {
+  region: string;
+  /** Regions a shield may send misses to when its own has no scheduler. @default none */
+  secondary?: readonly string[];
+}
 
 /** One direction of a nats-server permission. */
 export interface SubjectRule {
@@ -57,43 +75,137 @@ const CONTROL_PLANE_WRITES = [
 /** Writes to the autoscaler's leases: only schedulers and the operator. */
 const LEASE_WRITES = writesOf(KV(DEFAULT_LEASE_BUCKET), `$KV.${DEFAULT_LEASE_BUCKET}.>`);
 
+/**
+ * JetStream API calls that read stream `stream` and run consumers on it:
+ * what opening, reading and watching a bucket takes. Never a stream of
+ * one's own: a role that could create streams could capture any subject
+ * (every render, every reply) into one and read it past its subscribe
+ * permissions.
+ */
+function readsOf(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    // CONSUMER.CREATE / NAMES / LIST.<stream>, CREATE / DELETE / INFO.<stream>.<consumer>…
+    `$JS.API.CONSUMER.*.${stream}`,
+    `$JS.API.CONSUMER.*.${stream}.>`,
+    // CONSUMER.DURABLE.CREATE / MSG.NEXT.<stream>.<consumer>
+    `$JS.API.CONSUMER.*.*.${stream}.>`,
+  ];
+}
+
+/** The account's JetStream limits (what a JetStream client asks first). */
+const JS_ACCOUNT_INFO = '$JS.API.INFO';
+
+/** Reads of the control plane (records and blobs): every role. */
+const CONTROL_PLANE_READS = [
+  ...readsOf(KV(DEFAULT_CONTROL_BUCKET)),
+  ...readsOf(OBJ(DEFAULT_BLOB_BUCKET)),
+];
+
 /** Every control-service request. */
 const CONTROL_REQUESTS = `${CONTROL_SUBJECT_PREFIX}.>`;
 
 /** Account-wide JetStream administration nobody but the operator needs. */
 const JS_ADMIN = ['$JS.API.ACCOUNT.>', '$JS.API.META.>', '$JS.API.SERVER.>'];
 
+/** The subjects the other chunks of a large reply are pulled from (requesters publish, responders subscribe). */
+const CHUNK_PULLS = `${CHUNK_SUBJECT_PREFIX}.*`;
+
 /**
- * A fleet role's permissions: the fleet's subjects and the JetStream API
- * (reads), never a control-service request (nor answering one, except the
- * control role), and no writes but the role's own.
+ * What each fleet role publishes and subscribes to besides JetStream and its
+ * own inbox: exactly the subjects its code uses (answers to the requests it
+ * serves go out as responses, `allow_responses`), in `scope`'s region(s) or
+ * every region.
  */
-export function rolePermissions(role: RoleName): Permissions {
-  const fleet = `${SUBJECT_ROOT}.>`;
+function roleSubjects(
+  role: RegionRole,
+  scope: RegionScope | undefined,
+): { publish: string[]; subscribe: string[] } {
+  const home = regionSubjectPatterns(scope?.region ?? '*');
+  switch (role) {
+    // Sends misses to its region's schedulers (and its secondary regions',
+    // on failover), hears which scheduler took each and which are alive;
+    // answers purges and says it is alive to purgers.
+    case 'shield': {
+      const reach = [home, ...(scope?.secondary ?? []).map((r) => regionSubjectPatterns(r))];
+      return {
+        publish: [...reach.map((s) => s.miss), CHUNK_PULLS, SHIELD_HEARTBEAT_SUBJECT],
+        subscribe: [...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]), PURGE_SUBJECT],
+      };
+    }
+    // Takes misses, pre-warm and probe requests (each only in its region's
+    // queue group: nats-server's "<subject> <queue>" permissions), dispatches
+    // renders and pre-warms to workers, acks and heartbeats to shields.
+    case 'scheduler': {
+      const region = scope?.region ?? '*';
+      return {
+        publish: [
+          home.schedulerHeartbeat,
+          home.ack,
+          home.workerRender,
+          home.workerPrewarm,
+          CHUNK_PULLS,
+        ],
+        subscribe: [
+          home.heartbeat,
+          `${home.miss} ${home.schedulerQueue}`,
+          `${PREWARM_SUBJECT} ${prewarmQueue(region)}`,
+          `${PROBE_SUBJECT} ${probeQueue(region)}`,
+          CHUNK_PULLS,
+        ],
+      };
+    }
+    // Renders and pre-warms what a scheduler sends it; heartbeats.
+    case 'worker':
+      return {
+        publish: [home.heartbeat],
+        subscribe: [home.workerRender, home.workerPrewarm, CHUNK_PULLS],
+      };
+  }
+}
+
+/**
+ * A fleet role's permissions: the subjects its code uses
+ * (`roleSubjects`, bound to `scope`'s region when given; the control
+ * service's, `flotilla.control.<app>.…`),
+ * JetStream reads, no writes but the role's own, and replies only under its
+ * own inbox (`publicKey`'s, {@link userInboxPrefix}), so no role reads
+ * another credential's answers. Never a control-service request (nor
+ * answering one, except the control role).
+ */
+export function rolePermissions(
+  role: RoleName,
+  publicKey: string,
+  scope?: RegionScope,
+): Permissions {
+  const inbox = `${userInboxPrefix(publicKey)}.>`;
   if (role === 'control') {
     return {
       publish: {
         allow: [
-          '$JS.API.>',
-          `$KV.${DEFAULT_CONTROL_BUCKET}.>`,
-          `$O.${DEFAULT_BLOB_BUCKET}.>`,
+          JS_ACCOUNT_INFO,
+          ...CONTROL_PLANE_READS,
+          ...CONTROL_PLANE_WRITES,
           // It purges the shields' caches for the teams (each within its apps).
           PURGE_SUBJECT,
-          '_INBOX.>',
         ],
         deny: [...JS_ADMIN, ...LEASE_WRITES],
       },
-      subscribe: { allow: [CONTROL_REQUESTS, SHIELD_HEARTBEAT_SUBJECT, '_INBOX.>'] },
+      subscribe: { allow: [CONTROL_REQUESTS, SHIELD_HEARTBEAT_SUBJECT, inbox] },
       allow_responses: true,
     };
   }
-  const allowed = [fleet, '$JS.API.>', '_INBOX.>'];
+  const subjects = roleSubjects(role, scope);
+  const allowed = [...subjects.publish, JS_ACCOUNT_INFO, ...CONTROL_PLANE_READS];
   const denied = [CONTROL_REQUESTS, ...JS_ADMIN, ...CONTROL_PLANE_WRITES];
-  if (role === 'scheduler') allowed.push(`$KV.${DEFAULT_LEASE_BUCKET}.>`);
+  if (role === 'scheduler') allowed.push(...readsOf(KV(DEFAULT_LEASE_BUCKET)), ...LEASE_WRITES);
   else denied.push(...LEASE_WRITES);
   return {
     publish: { allow: allowed, deny: denied },
-    subscribe: { allow: [fleet, '_INBOX.>'], deny: [CONTROL_REQUESTS] },
+    subscribe: { allow: [...subjects.subscribe, inbox], deny: [CONTROL_REQUESTS] },
     allow_responses: true,
   };
 }

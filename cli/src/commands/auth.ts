@@ -12,10 +12,12 @@ import { APP_NAME } from '@flotilla/protocol/patterns';
 import {
   AUTH_CONF_FILE,
   type AuthRegistry,
+  addRegion,
   addTeamApps,
   initAuthDir,
   loadAuthDir,
   REGISTRY_FILE,
+  saveAuthDir,
 } from '../auth/auth-dir.ts';
 import { type ControlCommand, type Ctx, list, out, str, subcommand, token } from './context.ts';
 import { repeatedOptions } from './option-table.ts';
@@ -37,8 +39,18 @@ function reloadHint(dir: string): string {
 }
 
 async function authInit(ctx: Ctx): Promise<number> {
-  subcommand(ctx, ['init'], 'usage: flotilla auth init --dir <dir>');
+  const sub = subcommand(
+    ctx,
+    ['init', 'regenerate', 'region'],
+    'usage: flotilla auth init|regenerate --dir <dir>, or flotilla auth region <region> [--secondary <region>]... --dir <dir>',
+  );
   const dir = authDir(ctx);
+  if (sub === 'region') return authRegion(ctx, dir);
+  if (sub === 'regenerate') {
+    // The permissions follow the code's subjects: a new version may change them.
+    await saveAuthDir(dir, await loadAuthDir(dir));
+    return out(ctx, { dir, authConf: join(dir, AUTH_CONF_FILE) }, reloadHint(dir));
+  }
   const registry = await initAuthDir(dir);
   const seed = (file: string) => join(dir, file);
   return out(
@@ -55,6 +67,34 @@ async function authInit(ctx: Ctx): Promise<number> {
       '  file; with a jetstream {} block) and restart it;',
       `then start each role with --creds <its file>, the control role first.`,
       '',
+    ].join('\n'),
+  );
+}
+
+async function authRegion(ctx: Ctx, dir: string): Promise<number> {
+  const region = ctx.positionals[1];
+  if (region === undefined) {
+    throw new InvalidOptionError(
+      '<region>',
+      'is required: flotilla auth region <region> --dir <dir>',
+    );
+  }
+  const next = await addRegion(dir, await loadAuthDir(dir), region, list(ctx.values, 'secondary'));
+  const r = next.regions[region];
+  const seeds = Object.entries(r?.roles ?? {}).map(([role, c]) => ({
+    role,
+    creds: join(dir, c.seedFile),
+  }));
+  return out(
+    ctx,
+    { region, secondary: r?.secondary ?? [], creds: seeds },
+    [
+      `region ${region}: credentials bound to its subjects${r?.secondary.length ? ` (shields may fail over to ${r.secondary.join(', ')})` : ''}:`,
+      ...seeds.map(
+        (s) =>
+          `  ${s.role.padEnd(10)} ${s.creds}   (flotilla start --role ${s.role} --region ${region} --creds …)`,
+      ),
+      reloadHint(dir),
     ].join('\n'),
   );
 }
@@ -111,8 +151,14 @@ export const authCommand: ControlCommand = {
   usage: `  flotilla auth init --dir <dir>
       operator: NKey credentials (operator, shield, scheduler, worker, control) and the auth.conf
       nats-server includes; the registry of teams and apps lives in <dir>/flotilla-auth.json
+  flotilla auth regenerate --dir <dir>
+      rewrite auth.conf from the registry with this version's permissions (after an upgrade)
+  flotilla auth region <region> [--secondary <region>]... --dir <dir>
+      shield, scheduler and worker credentials bound to one region's subjects (<role>-<region>.nk);
+      --secondary: every other region its shields may send misses to (their --secondary-region,
+      regions environments name with flotilla region set); run it again to change them
 `,
-  options: {},
+  options: repeatedOptions('secondary'),
   run: (ctx) => authInit(ctx),
 };
 

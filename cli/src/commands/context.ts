@@ -159,12 +159,16 @@ function exitCodeOf(code: string): number {
   }
 }
 
-/** Prints `err` (as `{ error: { code, message } }` with `--json`); returns its exit code. */
+/**
+ * Prints `err` (as `{ error: { code, message } }` with `--json`) behind one
+ * prefix: `flotilla: `, unless the message already names its step
+ * (`flotilla build: …`, as the SDK's build errors do); returns its exit code.
+ */
 export function fail(io: CommandIo, json: boolean, err: unknown): number {
   const code = err instanceof FlotillaError ? err.code : 'FLOTILLA_ERR_INTERNAL';
   const message = (err as Error)?.message ?? String(err);
   if (json) io.stderr(`${JSON.stringify({ error: { code, message } })}\n`);
-  else io.stderr(`flotilla: ${message}\n`);
+  else io.stderr(`${/^flotilla [a-z-]+: /.test(message) ? '' : 'flotilla: '}${message}\n`);
   return exitCodeOf(code);
 }
 

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { watch } from 'node:fs';
-import { resolve } from 'node:path';
+import { once } from 'node:events';
+import { stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   createLogger,
@@ -17,14 +18,16 @@ import {
 } from '@flotilla/fleet';
 import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
 import { buildProject } from '@flotilla/sdk/build';
+import { watch } from 'chokidar';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
 /**
  * Paths whose changes never trigger a rebuild (React Router's own output,
- * build/ and .react-router/, and Nuxt's, .nuxt/ and .output/, too).
+ * build/ and .react-router/, SvelteKit's .svelte-kit/, and Nuxt's .nuxt/ and
+ * .output/, too).
  */
 const IGNORED =
-  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.nuxt|\.output)([\\/]|$)|^build([\\/]|$)/;
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.svelte-kit|\.nuxt|\.output)([\\/]|$)|^build([\\/]|$)/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(
@@ -61,6 +64,11 @@ export async function runDev(
     return 2;
   }
   const dir = resolve(values.dir ?? '.');
+  const problem = await appDirProblem(dir);
+  if (problem) {
+    io.stderr(`flotilla dev: ${problem}\n(see flotilla dev --help)\n`);
+    return 2;
+  }
   const log = createLogger({
     role: 'dev',
     format: values['log-format'] === 'json' ? 'json' : 'text',
@@ -105,38 +113,52 @@ export async function runDev(
       return false;
     }
   };
-  const schedule = () => {
+  // One build at a time; a change during one builds once more after it.
+  const schedule = (): Promise<boolean> => {
     if (building) {
       again = true;
-      return;
+      return building;
     }
-    building = rebuild().finally(() => {
+    const run = rebuild().finally(() => {
       building = undefined;
       if (again) {
         again = false;
-        schedule();
+        void schedule();
       }
     });
+    building = run;
+    return run;
   };
 
-  const first = await rebuild();
+  // chokidar, not fs.watch: an editor's or `sed -i`'s atomic save replaces
+  // the file (a new inode), which fs.watch stops seeing after the first time.
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = values['no-watch']
+    ? undefined
+    : watch(dir, {
+        ignoreInitial: true,
+        atomic: true,
+        ignored: (path) => IGNORED.test(relative(dir, path)),
+      });
+  if (watcher) {
+    watcher.on('all', () => {
+      clearTimeout(timer);
+      timer = setTimeout(schedule, 150);
+    });
+    watcher.on('error', (err) => log({ level: 'warn', msg: 'file watcher', error: String(err) }));
+    // Watching before the first build: a change made while it runs is not lost.
+    await once(watcher, 'ready');
+  }
+  const first = await schedule();
   if (!first && values['no-watch']) {
     await fleet.drain();
     return 1;
   }
-  let timer: NodeJS.Timeout | undefined;
-  const watcher = values['no-watch']
-    ? undefined
-    : watch(dir, { recursive: true }, (_event, file) => {
-        if (file && IGNORED.test(String(file))) return;
-        clearTimeout(timer);
-        timer = setTimeout(schedule, 150);
-      });
 
   return new Promise<number>((resolveExit) => {
     const stop = (signal: NodeJS.Signals) => {
       log({ msg: `${signal}: draining` });
-      watcher?.close();
+      void watcher?.close();
       clearTimeout(timer);
       Promise.resolve(building)
         .then(() => fleet.drain())
@@ -148,4 +170,19 @@ export async function runDev(
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+}
+
+/** Why `dir` cannot be served (no such directory, no `flotilla.config.json`), or undefined. */
+async function appDirProblem(dir: string): Promise<string | undefined> {
+  try {
+    if (!(await stat(dir)).isDirectory()) return `--dir ${dir} is not a directory`;
+  } catch {
+    return `--dir ${dir}: no such directory`;
+  }
+  try {
+    await stat(join(dir, 'flotilla.config.json'));
+    return undefined;
+  } catch {
+    return `${dir} has no flotilla.config.json (flotilla init writes one)`;
+  }
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -19,10 +20,11 @@ import {
   startEmbedded,
   startRole,
 } from '@flotilla/fleet';
-import { FlotillaError, InvalidOptionError } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import type { NatsSecurity } from '@flotilla/transport';
 import type { CommandIo } from './context.ts';
 import { booleanOptions, repeatedOptions, stringOptions } from './option-table.ts';
+import { withConfig } from './start-config.ts';
 
 /**
  * This CLI's script: the worker processes a local autoscaler starts run it
@@ -37,6 +39,18 @@ function int(name: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) {
     throw new InvalidOptionError(`--${name}`, `must be a whole number, got "${value}"`);
+  }
+  return n;
+}
+
+/** A share in (0, 1]. */
+function share(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n <= 1)) {
+    throw new InvalidOptionError(
+      `--${name}`,
+      `must be a number above 0 and at most 1, got "${value}"`,
+    );
   }
   return n;
 }
@@ -59,6 +73,8 @@ export interface StartCommand {
   workerSecurity: NatsSecurity | undefined;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** Where the shield's access lines go (`--access-log`): `stdout`, `stderr` or a file appended to. */
+  accessLog: string | undefined;
   options: FleetOptions;
 }
 
@@ -67,9 +83,10 @@ export function parseStartArgs(
   args: string[],
   env: Record<string, string | undefined> = process.env,
 ): StartCommand {
+  const merged = withConfig(args, env, START_OPTIONS);
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(args);
+    parsed = parse(merged);
   } catch (err) {
     throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', (err as Error).message);
   }
@@ -208,10 +225,30 @@ export function parseStartArgs(
       ? { tasksPerThread: positive('tasks-per-thread') }
       : {}),
     ...(v['io-slots'] !== undefined ? { ioSlots: positive('io-slots') } : {}),
+    ...(v['load-update-ms'] !== undefined
+      ? { loadUpdateMs: int('load-update-ms', v['load-update-ms']) }
+      : {}),
     ...(v['timeout-ms'] !== undefined
       ? { requestTimeoutMs: int('timeout-ms', v['timeout-ms']) }
       : {}),
+    ...(v['access-log-sample'] !== undefined
+      ? { accessLogSample: share('access-log-sample', v['access-log-sample']) }
+      : {}),
   };
+  const accessLog = v['access-log'];
+  if (accessLog !== undefined) {
+    if (accessLog.trim() === '') {
+      throw new InvalidOptionError('--access-log', 'must be stdout, stderr or a file path');
+    }
+    if (role !== undefined && role !== 'shield') {
+      throw new InvalidOptionError(
+        '--access-log',
+        'applies to the shield (--role shield, or no --role)',
+      );
+    }
+  } else if (v['access-log-sample'] !== undefined) {
+    throw new InvalidOptionError('--access-log-sample', 'needs --access-log');
+  }
   // Newest first; $FLOTILLA_SECRETS_KEY is a comma-separated list of files.
   const secretsKeyFiles =
     v['secrets-key'] ??
@@ -226,28 +263,28 @@ export function parseStartArgs(
     workerSecurity,
     logFormat: format,
     logLevel: level,
+    accessLog,
     options,
   };
 }
 
+/** The options of `flotilla start` (the command line, `--config` files and `FLOTILLA_*` variables). */
+export const START_OPTIONS = {
+  ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
+  ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
+  ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
+  ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
+  ...stringOptions('autoscale', 'min-workers', 'max-workers', 'load-update-ms'),
+  ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
+  ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
+  ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
+  ...stringOptions('access-log', 'access-log-sample', 'config'),
+  ...repeatedOptions('secrets-key'),
+  ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
+};
+
 function parse(args: string[]) {
-  return parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
-      ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
-      ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
-      ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
-      ...stringOptions('autoscale', 'min-workers', 'max-workers'),
-      ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
-      ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
-      ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
-      ...repeatedOptions('secrets-key'),
-      ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
-    },
-  });
+  return parseArgs({ args, strict: true, allowPositionals: false, options: START_OPTIONS });
 }
 
 /** What a program embedding `flotilla start` adds to it (`./run start` adds the example apps). */
@@ -282,6 +319,14 @@ export async function runStart(
     format: cmd.logFormat,
     level: cmd.logLevel,
   });
+  let accessLog: LogFn | undefined;
+  try {
+    accessLog = accessLogger(cmd, roleName);
+  } catch (err) {
+    io.stderr(`flotilla: --access-log: cannot open ${cmd.accessLog}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (accessLog) cmd.options.accessLog = accessLog;
   // Signal handlers go in before anything starts: a SIGTERM during start-up
   // must still drain, never kill the process half-started.
   let signalled: NodeJS.Signals | undefined;
@@ -349,5 +394,24 @@ export async function runStart(
       process.stdin.on('error', parentGone);
       process.stdin.resume();
     }
+  });
+}
+
+/**
+ * The access log of `--access-log`: the fleet's logger (same format) on
+ * stdout, stderr, or a file opened for appending.
+ */
+function accessLogger(cmd: StartCommand, role: string): LogFn | undefined {
+  const target = cmd.accessLog;
+  if (target === undefined) return undefined;
+  const destination = target === 'stdout' ? 1 : target === 'stderr' ? 2 : openSync(target, 'a');
+  return createLogger({
+    role,
+    region: cmd.options.region ?? 'local',
+    format: cmd.logFormat,
+    level: 'info',
+    destination,
+    // One line per request, however alike.
+    repeats: false,
   });
 }

@@ -15,7 +15,14 @@ to its in-memory control plane: \`./run start\` adds the example apps,
 \`flotilla dev\` yours.
 With --nats, this process plays one role against a real NATS server.
 
+Every option may also come from a configuration file (--config <file> or
+$FLOTILLA_CONFIG: YAML or JSON, one key per long option name, e.g.
+"admin-port: 9464", lists for comma-separated ones) or from a FLOTILLA_<NAME>
+variable (FLOTILLA_ADMIN_PORT=9464, FLOTILLA_NO_CACHE=true). The command line
+wins over the variables, which win over the file.
+
 Options:
+  --config <file>       options from a YAML or JSON file (also $FLOTILLA_CONFIG)
   --nats <url>          NATS server(s), comma-separated (enables --role)
   --role <role>         shield | scheduler | worker | control (with --nats); control answers the
                         CLI's changes on a secured fleet (start it first: it creates the buckets)
@@ -40,6 +47,8 @@ Options:
                         (default: 4)
   --io-slots <n>        worker: renders in flight at once, running or awaiting backend fetch calls (those
                         hold no CPU slot); at least the CPU slots (default: 4 × the CPU slots)
+  --load-update-ms <n>  worker: least time between two load updates (extra heartbeats when renders start
+                        or stop waiting on I/O or end); 0 sends one on every change (default: 50)
   --nice <n>            worker: nice value added to the worker process (0-19), so that renders never
                         delay shields, schedulers and NATS on the same machine (default: 5)
   --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)
@@ -62,6 +71,10 @@ Options:
   --trusted-proxies <l> shield: comma-separated IPs/CIDRs (or loopback, private) whose forwarding headers count
   --client-ip-header <h>  shield: header a trusted proxy puts the client IP in (e.g. x-forwarded-for)
   --geo-headers <l>     shield: comma-separated geo headers read from trusted proxies
+  --access-log <to>     shield: one line per request to stdout, stderr or a file (appended), in the
+                        --log-format (default: none)
+  --access-log-sample <f>  shield: share (0-1] of requests answered below 400 that are logged; 4xx
+                        and 5xx always are (default: 1)
   --heartbeat-ms <n>    worker heartbeat interval; a worker silent for 2.5 of them is lost (default: 1000)
   --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
   --fair-share-reserve <f>  scheduler: fraction of the region's slots an app never borrows, kept
@@ -86,4 +99,8 @@ Options:
   --no-watch         build and serve once, no rebuilds
   --log-format <f>   text | json                                   (default: text)
   --log-level <l>    trace | debug | info | warn | error | fatal | silent (default: info)
+  -h, --help         show this help
+
+Exits 2 when --dir does not exist or holds no flotilla.config.json. Saves that replace
+the file (editors' atomic saves, sed -i) are seen like any other.
 `;

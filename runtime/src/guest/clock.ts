@@ -66,14 +66,23 @@ function makeDate(): DateConstructor {
   return GuestDate;
 }
 
-/** Installs `Date` and `performance` on the global object (through the prelude's `define`). */
-export function installClock(define: (name: string, value: unknown) => void): void {
+/**
+ * Installs `Date` and `performance` on the global object (through the
+ * prelude's `define`); `methods` go on `performance` too (User Timing).
+ */
+export function installClock(
+  define: (name: string, value: unknown) => void,
+  methods: Record<string, unknown> = {},
+): void {
   define('Date', makeDate());
   const performance = Object.create(null) as Record<string, unknown>;
-  Object.defineProperties(performance, {
+  const props: PropertyDescriptorMap = {
     now: { value: sinceOrigin, enumerable: true },
     timeOrigin: { value: origin, enumerable: true },
+    toJSON: { value: () => ({ timeOrigin: origin }), enumerable: true },
     [Symbol.toStringTag]: { value: 'Performance' },
-  });
+  };
+  for (const [name, value] of Object.entries(methods)) props[name] = { value, enumerable: true };
+  Object.defineProperties(performance, props);
   define('performance', Object.freeze(performance));
 }

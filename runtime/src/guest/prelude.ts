@@ -5,6 +5,7 @@
  * closure: bundle code can never reach them.
  */
 
+import { AsyncLocalStorage, asyncContext, connectOwner, renderFrame } from './async-context.ts';
 import { installClock, tick } from './clock.ts';
 import { DOMException } from './dom-exception.ts';
 import {
@@ -24,6 +25,12 @@ import {
   type HostCallback,
   MAX_TIMERS,
 } from './host.ts';
+import {
+  PerformanceEntry,
+  PerformanceMark,
+  PerformanceMeasure,
+  userTiming,
+} from './performance.ts';
 import { BodyTooLarge } from './streams.ts';
 import { type HostRandom, installWebGlobals } from './web-globals.ts';
 
@@ -232,6 +239,13 @@ export function install(
     },
   );
   define('fetch', fetcher.fetch);
+  // Code continuing a render's async context runs as that render, whichever entry runs it.
+  connectOwner(
+    () => current,
+    (owner) => {
+      current = owner;
+    },
+  );
 
   // Every log line crosses to the host and waits there in a queue, so a
   // bundle logging in a loop could fill the host's memory within one render.
@@ -279,8 +293,10 @@ export function install(
   define('queueMicrotask', (cb: () => void) => {
     if (typeof cb !== 'function') throw new TypeError('queueMicrotask needs a function');
     const owner = current;
+    // The callback runs in the async context it was queued in (AsyncLocalStorage).
+    const frame = asyncContext.capture();
     Promise.resolve()
-      .then(cb)
+      .then(() => asyncContext.run(frame, cb))
       .catch((err: unknown) =>
         emit(
           'error',
@@ -298,7 +314,8 @@ export function install(
   // budget just forgets the callback (its host timer fires into nothing).
   let nextTimer = 1;
   const live = new Set<number>();
-  const pending = new Map<number, { run: () => void; owner: string }>();
+  // `every`: an interval's period (ms, at least 1); it is set again after each run.
+  const pending = new Map<number, { run: () => void; owner: string; every?: number }>();
   // Pending timers per request id (prototype-less: `take` reads it after
   // bundle code ran). A render with any cannot be taken synchronously.
   const timersOf: Record<string, number> = Object.create(null);
@@ -319,29 +336,51 @@ export function install(
     timerOps -= 1;
     return true;
   };
-  const setTimer = (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]): number => {
-    if (typeof cb !== 'function') throw new TypeError('setTimeout needs a function');
+  const addTimer = (
+    name: string,
+    repeat: boolean,
+    cb: (...a: unknown[]) => void,
+    ms: unknown,
+    args: unknown[],
+  ): number => {
+    if (typeof cb !== 'function') throw new TypeError(`${name} needs a function`);
     if (live.size >= MAX_TIMERS) {
-      throw new RangeError(`setTimeout: more than ${MAX_TIMERS} timers pending`);
+      throw new RangeError(`${name}: more than ${MAX_TIMERS} timers pending`);
     }
     if (!takeTimerOp()) {
-      throw new RangeError(`setTimeout: called more than ${TIMER_OPS_PER_S} times a second`);
+      throw new RangeError(`${name}: called more than ${TIMER_OPS_PER_S} times a second`);
     }
     const id = nextTimer++;
+    const delay = Math.max(0, Number(ms) || 0);
     live.add(id);
-    pending.set(id, { run: () => cb(...args), owner: current });
+    // The callback runs in the async context it was set in (AsyncLocalStorage).
+    const frame = asyncContext.capture();
+    pending.set(id, {
+      run: () => asyncContext.run(frame, cb, args),
+      owner: current,
+      // As Node does, an interval runs at most once a millisecond.
+      every: repeat ? Math.max(1, delay) : undefined,
+    });
     timersOf[current] = (timersOf[current] ?? 0) + 1;
-    timers('set', id, Math.max(0, Number(ms) || 0), current);
+    timers('set', id, repeat ? Math.max(1, delay) : delay, current);
     return id;
   };
+  const setTimer = (cb: (...a: unknown[]) => void, ms?: unknown, ...args: unknown[]): number =>
+    addTimer('setTimeout', false, cb, ms, args);
   define('setTimeout', setTimer);
+  // An interval is one timer set again after each run; like every timer it is
+  // cancelled when its render answers, so it never runs past its render.
+  define('setInterval', (cb: (...a: unknown[]) => void, ms?: unknown, ...args: unknown[]) =>
+    addTimer('setInterval', true, cb, ms, args),
+  );
   // A listener's exception is reported like a timer callback's; AbortSignal.timeout uses the
   // prelude's own setTimeout (a render's timer: cancelled when the render answers).
   connectEvents(
     (err) => emit('error', `Uncaught exception in event listener: ${describeThrown(err)}`, current),
     (run, ms) => setTimer(run, ms),
   );
-  define('clearTimeout', (id: unknown) => {
+  // One id space for timeouts and intervals, as in browsers and Node: either clear stops either.
+  const clearTimer = (id: unknown) => {
     if (typeof id !== 'number') return;
     const timer = pending.get(id);
     if (timer === undefined) return;
@@ -351,7 +390,9 @@ export function install(
       live.delete(id);
       timers('clear', id, 0, '');
     }
-  });
+  };
+  define('clearTimeout', clearTimer);
+  define('clearInterval', clearTimer);
 
   define(
     'Flotilla',
@@ -366,6 +407,8 @@ export function install(
           throw new TypeError('Flotilla.serve needs a function or an object with a fetch method');
         }
       },
+      // `import { AsyncLocalStorage } from 'node:async_hooks'` in a built bundle (see async-context.ts).
+      AsyncLocalStorage,
     }),
   );
 
@@ -383,7 +426,10 @@ export function install(
   async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
     const controller = new AbortController();
     const signal: AbortSignal = apply(signalOf as () => AbortSignal, controller, []);
+    // The render's own async context: its AsyncLocalStorage stores end with it.
+    const context = renderFrame(init.requestId);
     const done = (result: GuestResult): GuestResult => {
+      context.end();
       // An ended render's signal never aborts, and nothing here keeps it.
       apply(mapDelete, running, [controller]);
       if (record !== undefined) record.result = result;
@@ -406,7 +452,7 @@ export function install(
         body: init.body,
       });
       attachSignal(request, signal);
-      response = await handler(request, makeEnv(init.env));
+      response = await asyncContext.run(context.frame, handler, [request, makeEnv(init.env)]);
     } catch (err) {
       return done({ ok: false, code: errorCodeOf(err), message: describeThrown(err) });
     }
@@ -437,7 +483,11 @@ export function install(
   }
 
   // Last: the prelude's own bookkeeping above captured the real clock.
-  installClock(define);
+  const timing = userTiming(() => current);
+  installClock(define, timing.methods);
+  define('PerformanceEntry', PerformanceEntry);
+  define('PerformanceMark', PerformanceMark);
+  define('PerformanceMeasure', PerformanceMeasure);
 
   const entries: Installed = {
     dispatch(init, id, forget) {
@@ -447,7 +497,11 @@ export function install(
     start(init, id, forget) {
       tick();
       if (isArray(forget)) {
-        for (let i = 0; i < forget.length; i++) apply(mapDelete, started, [forget[i]]);
+        for (let i = 0; i < forget.length; i++) {
+          const done: Started | undefined = apply(mapGet, started, [forget[i]]);
+          if (done !== undefined) timing.forget(done.owner);
+          apply(mapDelete, started, [forget[i]]);
+        }
       }
       const render: Started = { owner: init.requestId, promise: undefined, result: undefined };
       apply(mapSet, started, [id, render]);
@@ -460,6 +514,7 @@ export function install(
       if (render?.result === undefined) return null;
       if (timersOf[render.owner] !== undefined || fetcher.made(render.owner)) return null;
       apply(mapDelete, started, [id]);
+      timing.forget(render.owner);
       return render.result;
     },
     wait(id) {
@@ -480,9 +535,12 @@ export function install(
         },
       ]);
       current = requestId;
-      for (let i = 0; i < hit.length; i++) {
-        apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
-      }
+      // Its listeners run in no render's async context (as the host's abort belongs to none).
+      asyncContext.runInRoot(() => {
+        for (let i = 0; i < hit.length; i++) {
+          apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
+        }
+      });
     },
     deliverFetch(id, result) {
       tick();
@@ -490,6 +548,7 @@ export function install(
     },
     settle(requestId) {
       fetcher.settle(requestId);
+      timing.forget(requestId);
       const ids: number[] = [];
       for (const [id, timer] of pending) {
         if (timer.owner === requestId) ids.push(id);
@@ -506,14 +565,22 @@ export function install(
       live.delete(id);
       const timer = pending.get(id);
       if (!timer) return;
-      pending.delete(id);
-      forgetTimer(timer.owner);
+      if (timer.every === undefined) {
+        pending.delete(id);
+        forgetTimer(timer.owner);
+      }
       current = timer.owner;
       try {
         timer.run();
       } catch (err) {
         // As in browsers: an exception in a timer callback is reported, not fatal.
-        emit('error', `Uncaught exception in setTimeout callback: ${describeThrown(err)}`, current);
+        const name = timer.every === undefined ? 'setTimeout' : 'setInterval';
+        emit('error', `Uncaught exception in ${name} callback: ${describeThrown(err)}`, current);
+      }
+      // Not cleared by its own callback, and its render still runs: the interval goes on.
+      if (timer.every !== undefined && pending.get(id) === timer) {
+        live.add(id);
+        timers('set', id, timer.every, timer.owner);
       }
     },
   };

@@ -1,4 +1,4 @@
-import { sharedCounter } from '@flotilla/metrics';
+import { combinations, sharedCounter, startAtZero } from '@flotilla/metrics';
 import { FlotillaError, InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import { type Counter, Registry } from 'prom-client';
 import { type CacheTimers, timersOption } from './timers.ts';
@@ -168,7 +168,7 @@ interface CoalescerMetrics {
 }
 
 function coalescerMetrics(registry: Registry): CoalescerMetrics {
-  return {
+  const metrics: CoalescerMetrics = {
     leaders: sharedCounter(registry, {
       name: 'flotilla_shield_coalesce_leaders_total',
       help: 'Leader calls started for coalesced misses, by reason (first, leader-error, follower-timeout).',
@@ -192,6 +192,13 @@ function coalescerMetrics(registry: Registry): CoalescerMetrics {
       help: "Followers sent to the origin on their own because the leader's result was not shareable.",
     }),
   };
+  // Known labels start at 0, so rate() sees the first event.
+  startAtZero(
+    metrics.leaders,
+    combinations({ reason: ['first', 'leader-error', 'follower-timeout'] }),
+  );
+  startAtZero(metrics.timeouts, combinations({ decision: ['stale', 'new-leader', 'fail'] }));
+  return metrics;
 }
 
 type Settle<T> = (

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { sharedCounter } from '@flotilla/metrics';
+import { combinations, sharedCounter, startAtZero } from '@flotilla/metrics';
 import {
   decodePurgeRequest,
   encodePurgeAck,
@@ -113,6 +113,9 @@ export class PurgeResponder {
         help: 'Cache entries removed by purges, by selector kind.',
         labelNames: ['kind'],
       });
+      const kinds = ['url', 'path', 'surrogate-key', 'environment'];
+      startAtZero(this.#purges, combinations({ kind: kinds, outcome: ['ok', 'error'] }));
+      startAtZero(this.#purged, combinations({ kind: kinds }));
     }
   }
 

@@ -1,4 +1,4 @@
-import { sharedCounter } from '@flotilla/metrics';
+import { combinations, sharedCounter, startAtZero } from '@flotilla/metrics';
 import { InvalidOptionError, type LogFn, positiveInt } from '@flotilla/protocol';
 import { type Counter, Registry } from 'prom-client';
 import { type CacheTimers, timersOption } from './timers.ts';
@@ -85,6 +85,10 @@ export class Revalidator {
       help: 'Stale-while-revalidate background revalidations, by outcome (ok, error, timeout, duplicate, saturated, draining).',
       labelNames: ['outcome'],
     });
+    startAtZero(
+      this.#outcomes,
+      combinations({ outcome: ['ok', 'error', 'timeout', 'duplicate', 'saturated', 'draining'] }),
+    );
   }
 
   /** Revalidations running now. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { normalizeAcceptEncoding } from '@flotilla/manifest';
-import { sharedCounter, sharedGauge } from '@flotilla/metrics';
+import { combinations, sharedCounter, sharedGauge, startAtZero } from '@flotilla/metrics';
 import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import { LRUCache } from 'lru-cache';
 import type { Counter, Gauge, Registry } from 'prom-client';
@@ -343,7 +343,7 @@ export class CacheStore {
 }
 
 function cacheMetrics(registry: Registry | undefined): CacheMetrics {
-  return {
+  const metrics: CacheMetrics = {
     entries: sharedGauge(registry, {
       name: 'flotilla_shield_cache_entries',
       help: 'Responses held by the shield cache.',
@@ -362,4 +362,6 @@ function cacheMetrics(registry: Registry | undefined): CacheMetrics {
       help: 'Cache keys marked hit-for-pass (recently uncacheable: sent straight to the origin).',
     }),
   };
+  startAtZero(metrics.evictions, combinations({ reason: ['size', 'expired', 'purge'] }));
+  return metrics;
 }

@@ -136,6 +136,7 @@ describe('FrontDoor options', () => {
     const door = new FrontDoor();
     expect(door.maxUrlBytes).toBe(16384);
     expect(door.maxHeaderBytes).toBe(32768);
+    expect(door.maxHeaderCount).toBe(100);
     expect(door.maxBodyBytes).toBe(1048576);
     expect(door.httpsRedirect).toBe(false);
     expect(door.publicHost).toBeUndefined();
@@ -157,6 +158,7 @@ describe('FrontDoor options', () => {
     [{ maxUrlBytes: 0 }, /maxUrlBytes/],
     [{ maxHeaderBytes: 1.5 }, /maxHeaderBytes/],
     [{ maxBodyBytes: -1 }, /maxBodyBytes/],
+    [{ maxHeaderCount: 0 }, /maxHeaderCount/],
     [{ isServedHost: true as unknown as () => boolean }, /isServedHost/],
     [{ allowedRedirectHosts: ['ok.example', 'a/b'] }, /allowedRedirectHosts\[1\]/],
     [{ userAgentCacheEntries: -5 }, /maxEntries/],
@@ -324,7 +326,20 @@ describe('FrontDoor.check without HTTP', () => {
     expect(door.check({ ...noHost, httpVersion: '1.0' })).toBeUndefined();
     expect(door.check(req([], '*', 'OPTIONS'))).toBeUndefined();
     expect(door.check(req([], '*', 'GET'))?.status).toBe(400);
-    expect(door.check(req([], 'shop.example:443', 'CONNECT'))?.status).toBe(400);
+    expect(door.check(req([], 'shop.example:443', 'CONNECT'))?.status).toBe(405);
+  });
+
+  it('wants HTTP/1.0 or 1.1, and at most maxHeaderCount headers', () => {
+    expect(door.check({ ...req([]), httpVersion: '0.9' })?.message).toMatch(/no HTTP version/);
+    expect(door.check({ ...req([]), httpVersion: '2.0' })?.message).toMatch(/HTTP\/2.0/);
+    const pairs = (n: number) => Array.from({ length: n }, (_, i) => [`x-${i}`, 'a']).flat();
+    expect(door.check(req(pairs(99)))).toBeUndefined();
+    expect(door.check(req(pairs(100)))).toMatchObject({
+      status: 431,
+      message: 'too many headers: the request has 101, over the limit of 100',
+    });
+    const few = new FrontDoor({ maxHeaderCount: 3 });
+    expect(few.check(req(pairs(3)))?.status).toBe(431);
   });
 
   it('maps parser errors to rejections', () => {

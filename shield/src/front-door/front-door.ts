@@ -10,6 +10,7 @@ import { HEADER_NAME } from '@flotilla/protocol/patterns';
 import { type LocationContext, parseHost, rewriteLocation } from './location.ts';
 import {
   checkRequest,
+  connectRejection,
   type FrontDoorRejection,
   type FrontDoorRequest,
   type ParserError,
@@ -77,6 +78,12 @@ export interface FrontDoorOptions {
   maxUrlBytes?: number;
   /** Largest header section (names, values, separators) accepted; larger → 431. @default 32768 */
   maxHeaderBytes?: number;
+  /**
+   * Most header lines accepted; more → 431 "too many headers" (browsers
+   * send about 20; a CDN adds a few).
+   * @default 100
+   */
+  maxHeaderCount?: number;
   /** Largest announced `content-length` accepted; larger → 413. @default 1048576 */
   maxBodyBytes?: number;
   /**
@@ -144,14 +151,19 @@ export function originForm(target: string | undefined): string {
  *   clientIpHeader: 'x-forwarded-for',
  *   geoHeaders: ['cf-ipcountry'],
  * });
- * const server = createServer({ maxHeaderSize: door.serverMaxHeaderSize }, (req, res) => {
- *   const bad = door.check(req);
- *   if (bad) { res.writeHead(bad.status, { connection: 'close' }).end(bad.message); return; }
- *   const redirect = door.redirectFor(req);
- *   if (redirect) { res.writeHead(redirect.status, { location: redirect.location }).end(); return; }
- *   // …
- * });
+ * const server = createServer(
+ *   { maxHeaderSize: door.serverMaxHeaderSize, requireHostHeader: false },
+ *   (req, res) => {
+ *     const bad = door.check(req);
+ *     if (bad) { res.writeHead(bad.status, { connection: 'close' }).end(bad.message); return; }
+ *     const redirect = door.redirectFor(req);
+ *     if (redirect) { res.writeHead(redirect.status, { location: redirect.location }).end(); return; }
+ *     // …
+ *   },
+ * );
+ * server.maxHeadersCount = 0;
  * server.on('clientError', (err, socket) => door.handleClientError(err, socket));
+ * server.on('connect', (req, socket) => door.handleConnect(req, socket));
  */
 export class FrontDoor {
   readonly publicHost: string | undefined;
@@ -161,6 +173,7 @@ export class FrontDoor {
   readonly geoHeaders: readonly string[];
   readonly maxUrlBytes: number;
   readonly maxHeaderBytes: number;
+  readonly maxHeaderCount: number;
   readonly maxBodyBytes: number;
   readonly #proxies: TrustedProxies;
   readonly #isServedHost: (hostname: string) => boolean;
@@ -213,6 +226,7 @@ export class FrontDoor {
     }
     this.maxUrlBytes = positiveInt('maxUrlBytes', options.maxUrlBytes, 16384);
     this.maxHeaderBytes = positiveInt('maxHeaderBytes', options.maxHeaderBytes, 32768);
+    this.maxHeaderCount = positiveInt('maxHeaderCount', options.maxHeaderCount, 100);
     this.maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes, 1024 * 1024);
     if (options.isServedHost !== undefined && typeof options.isServedHost !== 'function') {
       throw new InvalidOptionError('isServedHost', 'must be a function');
@@ -250,7 +264,12 @@ export class FrontDoor {
 
   /**
    * Refuses what the shield must not serve, or returns `undefined`:
+   * - a request line without an HTTP version (HTTP/0.9), or a version other
+   *   than 1.0 and 1.1 → 400;
+   * - `CONNECT` → 405 (the shield is no proxy; Node sends it to the
+   *   server's `connect` listener, {@link handleConnect});
    * - request target over `maxUrlBytes` → 414;
+   * - more than `maxHeaderCount` header lines → 431 "too many headers";
    * - header section over `maxHeaderBytes` → 431;
    * - both `content-length` and `transfer-encoding`, a `transfer-encoding`
    *   other than exactly `chunked`, `content-length` values that differ or
@@ -263,8 +282,10 @@ export class FrontDoor {
    * see {@link clientErrorRejection}): repeated `content-length` (equal or
    * not), `content-length` with `transfer-encoding`, a repeated or empty
    * `transfer-encoding`, non-digit `content-length`, obs-fold, whitespace
-   * before a colon, no `Host` on HTTP/1.1, and a header section (request line
-   * included) over the server's `maxHeaderSize` (431). It lets through, and
+   * before a colon, and a header section (request line included) over the
+   * server's `maxHeaderSize` (431); create the server with
+   * `requireHostHeader: false`, so that a missing `Host` gets this answer
+   * rather than Node's bare 400. It lets through, and
    * this refuses: `transfer-encoding: gzip` / `identity` / `gzip, chunked`,
    * a repeated `Host`, and long URLs and headers within `maxHeaderSize`.
    *
@@ -316,6 +337,25 @@ export class FrontDoor {
     } else {
       socket.destroy();
     }
+  }
+
+  /**
+   * A `connect` listener for the `node:http` server: answers `CONNECT` with
+   * 405 `FLOTILLA_ERR_METHOD_NOT_ALLOWED` (with `Allow`) and closes the
+   * connection. Without a listener Node drops such a connection unanswered.
+   * Returns the rejection sent (for metrics).
+   *
+   * @example
+   * server.on('connect', (req, socket) => door.handleConnect(req, socket));
+   */
+  handleConnect(
+    req: FrontDoorRequest,
+    socket: { writable: boolean; end(data: string): unknown; destroy(): unknown },
+  ): FrontDoorRejection {
+    const rejection = checkRequest(req, this) ?? connectRejection();
+    if (socket.writable) socket.end(rejectionResponse(rejection));
+    else socket.destroy();
+    return rejection;
   }
 
   /** The client's scheme: TLS on the socket, or a trusted proxy's `x-forwarded-proto`. */

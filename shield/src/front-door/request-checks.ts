@@ -19,15 +19,21 @@ export interface FrontDoorRequest {
 
 /** A request the front door refuses, and how to answer it. Close the connection after answering. */
 export interface FrontDoorRejection {
-  status: 400 | 413 | 414 | 431;
+  status: 400 | 405 | 413 | 414 | 431;
   /**
-   * `FLOTILLA_ERR_BAD_REQUEST` (400), `FLOTILLA_ERR_BODY_TOO_LARGE` (413),
-   * `FLOTILLA_ERR_URI_TOO_LONG` (414), `FLOTILLA_ERR_HEADERS_TOO_LARGE` (431).
+   * `FLOTILLA_ERR_BAD_REQUEST` (400), `FLOTILLA_ERR_METHOD_NOT_ALLOWED` (405),
+   * `FLOTILLA_ERR_BODY_TOO_LARGE` (413), `FLOTILLA_ERR_URI_TOO_LONG` (414),
+   * `FLOTILLA_ERR_HEADERS_TOO_LARGE` (431).
    */
   code: string;
   /** One line for the client, naming the problem. */
   message: string;
+  /** Extra response headers (`allow` of a 405). */
+  headers?: Record<string, string>;
 }
+
+/** The methods a 405 names in its `Allow` header: every one but `CONNECT` reaches the apps. */
+export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /** The limits {@link checkRequest} and {@link parserRejection} apply ({@link FrontDoor} has them). */
 export interface RequestLimits {
@@ -35,6 +41,8 @@ export interface RequestLimits {
   readonly maxUrlBytes: number;
   /** Largest header section accepted; larger → 431. */
   readonly maxHeaderBytes: number;
+  /** Most header lines accepted; more → 431 ("too many headers"). */
+  readonly maxHeaderCount: number;
   /** Largest announced `content-length` accepted; larger → 413. */
   readonly maxBodyBytes: number;
   /** The `maxHeaderSize` of the `node:http` server (request line and headers). */
@@ -47,6 +55,14 @@ export type ParserError = Error & { code?: string; reason?: string; rawPacket?: 
 const NONE: string[] = [];
 
 function reject(status: FrontDoorRejection['status'], message: string): FrontDoorRejection {
+  if (status === 405) {
+    return {
+      status,
+      code: 'FLOTILLA_ERR_METHOD_NOT_ALLOWED',
+      message,
+      headers: { allow: ALLOWED_METHODS },
+    };
+  }
   const code =
     status === 400
       ? 'FLOTILLA_ERR_BAD_REQUEST'
@@ -58,12 +74,30 @@ function reject(status: FrontDoorRejection['status'], message: string): FrontDoo
   return { status, code, message };
 }
 
+/** The 405 for `CONNECT`: the shield is no forward proxy. */
+export function connectRejection(): FrontDoorRejection {
+  return reject(405, 'CONNECT is not served: the shield is no proxy');
+}
+
 /** What `FrontDoor.check` refuses (see there), or undefined. */
 export function checkRequest(
   req: FrontDoorRequest,
   limits: RequestLimits,
 ): FrontDoorRejection | undefined {
   const target = req.url ?? '';
+  // llhttp reads a request line without a version as HTTP/0.9; nothing
+  // since 1996 sends one, and its answer would have no status line.
+  const version = req.httpVersion ?? '1.1';
+  if (version !== '1.1' && version !== '1.0') {
+    return reject(
+      400,
+      version === '0.9'
+        ? 'request line has no HTTP version (HTTP/1.0 or HTTP/1.1 expected)'
+        : `HTTP/${version} is not supported (HTTP/1.0 or HTTP/1.1 expected)`,
+    );
+  }
+  // llhttp accepts upper-case methods only.
+  if (req.method === 'CONNECT') return connectRejection();
   if (target.length > limits.maxUrlBytes) {
     return reject(
       414,
@@ -88,6 +122,14 @@ export function checkRequest(
     else if (lower === 'transfer-encoding')
       encodings = encodings === NONE ? [value] : [...encodings, value];
     else if (lower === 'host') hosts = hosts === NONE ? [value] : [...hosts, value];
+  }
+  // Counted before the size: many tiny headers are "too many", not "too large".
+  const count = raw.length >> 1;
+  if (count > limits.maxHeaderCount) {
+    return reject(
+      431,
+      `too many headers: the request has ${count}, over the limit of ${limits.maxHeaderCount}`,
+    );
   }
   if (headerBytes > limits.maxHeaderBytes) {
     return reject(
@@ -193,6 +235,7 @@ export function parserRejection(
 export function rejectionResponse(rejection: FrontDoorRejection): string {
   const reasons: Record<number, string> = {
     400: 'Bad Request',
+    405: 'Method Not Allowed',
     413: 'Content Too Large',
     414: 'URI Too Long',
     431: 'Request Header Fields Too Large',
@@ -202,6 +245,7 @@ export function rejectionResponse(rejection: FrontDoorRejection): string {
     `HTTP/1.1 ${rejection.status} ${reasons[rejection.status] ?? 'Bad Request'}`,
     'content-type: text/plain; charset=utf-8',
     `x-flotilla-error: ${rejection.code}`,
+    ...Object.entries(rejection.headers ?? {}).map(([name, value]) => `${name}: ${value}`),
     'cache-control: no-store',
     'connection: close',
     `content-length: ${Buffer.byteLength(body)}`,

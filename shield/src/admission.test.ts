@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { Admission, type Release } from './admission.ts';
+
+function clock() {
+  let t = 1_000_000;
+  return { now: () => t, advance: (ms: number) => (t += ms) };
+}
+
+const beat = (schedulerId: string, slots: number, queue: number) => ({
+  schedulerId,
+  intervalMs: 1000,
+  slots,
+  queue,
+});
+
+describe('Admission', () => {
+  it('admits everything while no scheduler has told the region’s room (an older one, or none yet)', () => {
+    const a = new Admission();
+    a.heard('eu', { schedulerId: 's-old', intervalMs: 1000 });
+    expect(a.limit('eu')).toBeUndefined();
+    for (let i = 0; i < 500; i++) expect(typeof a.admit('eu', 'dep')).toBe('function');
+  });
+
+  it('takes the workers’ slots once (every scheduler sees the same workers) plus each scheduler’s queue', () => {
+    const c = clock();
+    const a = new Admission(c.now);
+    a.heard('eu', beat('s1', 8, 64));
+    a.heard('eu', beat('s2', 6, 64));
+    expect(a.limit('eu')).toBe(8 + 64 + 64);
+    // A scheduler silent for 2.5 intervals no longer counts; none at all: no limit.
+    c.advance(2000);
+    a.heard('eu', beat('s2', 6, 64));
+    c.advance(1000);
+    expect(a.limit('eu')).toBe(6 + 64);
+    c.advance(5000);
+    expect(a.limit('eu')).toBeUndefined();
+  });
+
+  it('refuses misses past the region’s room, and again admits as they end', () => {
+    const a = new Admission();
+    a.heard('eu', beat('s1', 2, 2));
+    const held: Release[] = [];
+    for (const app of ['a', 'a', 'b', 'c']) {
+      const r = a.admit('eu', app);
+      if (typeof r !== 'function') throw new Error(r.message);
+      held.push(r);
+    }
+    expect(a.inFlight('eu')).toBe(4);
+    expect(a.admit('eu', 'd')).toMatchObject({
+      reason: 'region_full',
+      message: expect.stringContaining('region eu is at capacity'),
+    });
+    held[0]?.();
+    held[0]?.(); // released once only
+    expect(a.inFlight('eu')).toBe(3);
+    expect(typeof a.admit('eu', 'd')).toBe('function');
+    // Regions are counted apart.
+    expect(typeof a.admit('us', 'd')).toBe('function');
+  });
+
+  it('keeps a quarter of the queues’ room from any one app, so a flood cannot turn the others away', () => {
+    const a = new Admission();
+    a.heard('eu', beat('s1', 4, 8));
+    // Every slot and 6 of the 8 queue places.
+    for (let i = 0; i < 10; i++) expect(typeof a.admit('eu', 'flood')).toBe('function');
+    expect(a.admit('eu', 'flood')).toMatchObject({ reason: 'app_full' });
+    expect(typeof a.admit('eu', 'other')).toBe('function');
+    expect(typeof a.admit('eu', 'other')).toBe('function');
+    expect(a.admit('eu', 'third')).toMatchObject({ reason: 'region_full' });
+  });
+});
