@@ -25,10 +25,11 @@
  * - A plugin in both the Vite server build and Nitro's Rollup build that
  *   records every Node built-in the app's own files import, with the chain
  *   of imports from a page, component or server route.
+ * - `node:async_hooks` is the isolate's AsyncLocalStorage
+ *   (`Flotilla.AsyncLocalStorage`), for `experimental.asyncContext`.
  *
  * The run reports the normalised route rules, the prerendered routes, the
- * output directories and what it refused (`experimental.asyncContext`
- * needs AsyncLocalStorage, which the isolate does not have).
+ * output directories and whether the server build uses `node:async_hooks`.
  *
  * Node-only.
  *
@@ -73,8 +74,12 @@ export interface NuxtBuildReport {
   buildAssetsDir: string;
   /** Import chains (app-relative) from the app's own code to a Node built-in. */
   builtins: string[][];
-  /** An option Flotilla cannot build, when the run stopped for it. */
-  refused?: { option: string; value: unknown };
+  /**
+   * The server build imports `node:async_hooks` (Nuxt's and Nitro's
+   * `experimental.asyncContext`, or the app's own code): it gets the
+   * isolate's AsyncLocalStorage, and the bundle must be lowered for it.
+   */
+  asyncHooks: boolean;
 }
 
 /** Lines of the framework's output a failure message repeats. */
@@ -82,9 +87,6 @@ const TAIL_LINES = 40;
 
 /** Oldest Node versions Nuxt 4.6 runs on, per major (its `engines`). */
 const NUXT_NODE: Record<number, number> = { 22: 22, 24: 15 };
-
-/** Exit code of the runner when it refused an option (the report says which). */
-const REFUSED_EXIT = 3;
 
 /**
  * The Nitro preset: a `base-worker` (one IIFE, no externals, Node built-ins
@@ -146,7 +148,7 @@ import { writeFileSync } from 'node:fs';
 
 const [dir, preset, reportFile] = process.argv.slice(2);
 const kit = await import('nuxt/kit');
-const report = { routeRules: {}, prerendered: [], publicDir: null, serverFile: null, buildAssetsDir: '/_nuxt/', builtins: [] };
+const report = { routeRules: {}, prerendered: [], publicDir: null, serverFile: null, buildAssetsDir: '/_nuxt/', builtins: [], asyncHooks: false };
 const save = () => writeFileSync(reportFile, JSON.stringify(report));
 
 const clean = (id) => (id ?? '').replace(/^\\0/, '').split('?')[0];
@@ -160,6 +162,37 @@ const own = (id) => {
 };
 const show = (id) => relative(dir, clean(id)).split(sep).join('/');
 
+const ASYNC_HOOKS = /^(node:)?async_hooks$/;
+const ASYNC_HOOKS_ID = '\\0flotilla-async-hooks';
+
+/**
+ * node:async_hooks: the isolate's AsyncLocalStorage (Flotilla.AsyncLocalStorage)
+ * over unenv's module, which keeps the rest (AsyncResource, which unenv's events use).
+ */
+function asyncHooks() {
+  let unenv = null;
+  return {
+    name: 'flotilla:async-hooks',
+    resolveId: {
+      order: 'pre',
+      async handler(source, importer, options) {
+        if (!ASYNC_HOOKS.test(source)) return null;
+        if (unenv === null) {
+          const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
+          unenv = resolved && !resolved.external ? resolved.id : '';
+        }
+        return ASYNC_HOOKS_ID;
+      },
+    },
+    load(id) {
+      if (id !== ASYNC_HOOKS_ID) return null;
+      report.asyncHooks = true;
+      const rest = unenv ? 'export * from ' + JSON.stringify(unenv) + '; ' : '';
+      return rest + 'export const AsyncLocalStorage = globalThis.Flotilla.AsyncLocalStorage; export default { AsyncLocalStorage };';
+    },
+  };
+}
+
 /** Records Node built-ins imported by the app's own files, with the chain from the app's entry points. */
 function builtins(where) {
   const found = [];
@@ -170,7 +203,7 @@ function builtins(where) {
       order: 'pre',
       handler(source, importer) {
         if (where === 'vite' && this.environment && this.environment.name === 'client') return null;
-        if (importer && (isBuiltin(source) || source.startsWith('node:')) && own(importer)) {
+        if (importer && !ASYNC_HOOKS.test(source) && (isBuiltin(source) || source.startsWith('node:')) && own(importer)) {
           found.push([source, importer]);
         }
         return null;
@@ -229,7 +262,7 @@ const nuxt = await kit.loadNuxt({
             runtime[key] = { ...runtime[key], isr: true };
           }
           n.options.runtimeConfig.nitro.routeRules = runtime;
-          rollupConfig.plugins = [builtins('nitro'), ...[rollupConfig.plugins ?? []].flat()];
+          rollupConfig.plugins = [asyncHooks(), builtins('nitro'), ...[rollupConfig.plugins ?? []].flat()];
         });
         nitro.hooks.hook('compiled', (n) => {
           report.publicDir = n.options.output.publicDir;
@@ -241,13 +274,6 @@ const nuxt = await kit.loadNuxt({
 });
 buildDir = nuxt.options.buildDir;
 report.buildAssetsDir = nuxt.options.app.buildAssetsDir;
-const asyncContext = nuxt.options.experimental?.asyncContext;
-if (asyncContext) {
-  report.refused = { option: 'experimental.asyncContext', value: asyncContext };
-  save();
-  await nuxt.close();
-  process.exit(${REFUSED_EXIT});
-}
 await kit.writeTypes(nuxt);
 await kit.buildNuxt(nuxt);
 await nuxt.close();
@@ -286,9 +312,8 @@ export interface RunNuxtBuildOptions {
  * Runs Nuxt's build of the app in `dir` with Flotilla's preset (its output
  * lines go to `progress`, phase `framework`) and returns what it built.
  *
- * @throws BuildError `FLOTILLA_ERR_BUILD` when Nuxt is not installed, the
- * build fails (with the end of its output), or the app sets
- * `experimental.asyncContext`.
+ * @throws BuildError `FLOTILLA_ERR_BUILD` when Nuxt is not installed or the
+ * build fails (with the end of its output).
  */
 export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBuildReport> {
   const { app, dir, work, progress } = options;
@@ -348,15 +373,6 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
   } catch {
     report = undefined;
   }
-  if (code === REFUSED_EXIT && report?.refused) {
-    throw buildFailure(
-      app,
-      `nuxt.config sets ${report.refused.option}: ${JSON.stringify(report.refused.value)}, which needs AsyncLocalStorage (node:async_hooks); ` +
-        "the isolate has no AsyncLocalStorage, so Nuxt's async context cannot work there. " +
-        `Remove ${report.refused.option} from nuxt.config (useNuxtApp() and useRuntimeConfig() then work as without it; ` +
-        'call composables before the first await in a setup or plugin, as Nuxt asks without async context)',
-    );
-  }
   if (code !== 0) {
     const old = nodeTooOld();
     throw buildFailure(
@@ -371,7 +387,8 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
   ) {
     throw buildFailure(
       app,
-      'nuxt build succeeded but made no server build: check that nuxt.config does not turn ssr off or generate a static site only',
+      'nuxt build made no server build: check that nuxt.config does not turn ssr off or generate a static site only' +
+        (tail.length > 0 ? `; the end of its output:\n${tail.join('\n')}` : ''),
     );
   }
   return {
@@ -381,5 +398,6 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
     serverFile: report.serverFile,
     buildAssetsDir: report.buildAssetsDir ?? '/_nuxt/',
     builtins: report.builtins ?? [],
+    asyncHooks: report.asyncHooks === true,
   };
 }

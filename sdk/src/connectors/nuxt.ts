@@ -3,11 +3,14 @@
  * `flotilla.config.json`, no `entry`):
  *
  * 1. the app's own Nuxt build with Flotilla's Nitro preset layered over its
- *    config (see `nuxt-build.ts`); `experimental.asyncContext` is refused;
+ *    config (see `nuxt-build.ts`);
  * 2. a Node built-in imported by the app's own code (a page, a component, a
  *    server route or what they import) is a build error naming the chain;
  * 3. Nitro's server output (one classic script calling `Flotilla.serve`)
- *    is `bundle.js`, checked by loading it as the isolate would;
+ *    is `bundle.js`, checked by loading it as the isolate would; when it
+ *    uses AsyncLocalStorage (`experimental.asyncContext`), its async
+ *    functions are lowered so the isolate carries the context across
+ *    `await` (see `runtime/README.md`, "AsyncLocalStorage");
  * 4. Nitro's public output as the deployment's assets: Vite's
  *    content-hashed files under `/_nuxt/` (and the build's own
  *    `/_nuxt/builds/meta/<build id>.json`) permanent and immutable, every
@@ -34,6 +37,7 @@ import {
 } from '../build.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
+import { lowerForAsyncContext } from '../build-bundle.ts';
 import { buildFailure } from '../build-errors.ts';
 import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
@@ -41,13 +45,16 @@ import { displayPath, type ProjectConfig } from '../project-config.ts';
 import { type NuxtBuildReport, runNuxtBuild } from './nuxt-build.ts';
 import { nuxtRoutes } from './nuxt-routes.ts';
 
+/** `Object.getPrototypeOf(Object.getPrototypeOf(async function*(){}).prototype)`, minified. */
+const ASYNC_ITERATOR_PROTOTYPE =
+  /Object\.getPrototypeOf\(Object\.getPrototypeOf\(async function\s*\*\s*\(\)\s*\{\s*\}\)\.prototype\)/g;
+
 /**
  * Builds the Nuxt app of `config` into `outDir` (see the module documentation).
  *
  * @throws BuildError `FLOTILLA_ERR_BUILD` when Nuxt's build fails or cannot
- * run, when the app sets an option the isolate cannot run
- * (`experimental.asyncContext`), when its code imports a Node built-in (with
- * the import chain), or when the bundle does not load or is over `maxBundleBytes`.
+ * run, when the app's code imports a Node built-in (with the import chain),
+ * or when the bundle does not load or is over `maxBundleBytes`.
  */
 export async function buildNuxt(
   config: ProjectConfig,
@@ -79,7 +86,19 @@ export async function buildNuxt(
     }
 
     progress({ phase: 'bundle', detail: `Nitro server build ${displayPath(report.serverFile)}` });
-    const code = new Uint8Array(await readFile(report.serverFile));
+    let code = new Uint8Array(await readFile(report.serverFile));
+    if (report.asyncHooks) {
+      progress({
+        phase: 'bundle',
+        detail: 'uses AsyncLocalStorage (node:async_hooks): async functions lowered to carry it',
+      });
+      // Lowered, `async function*(){}` is a plain function without the async iterator
+      // prototype unenv's events module reads at load: give it an equivalent object.
+      const text = new TextDecoder()
+        .decode(code)
+        .replace(ASYNC_ITERATOR_PROTOTYPE, '{[Symbol.asyncIterator](){return this}}');
+      code = new TextEncoder().encode(await lowerForAsyncContext(text));
+    }
     checkBundleSize(name, code, config.maxBundleBytes, progress);
 
     // Loads the bundle as the isolate would (a server build that throws at load fails here).
