@@ -106,6 +106,7 @@ describe('a Nuxt app on the fleet', () => {
       /build: framework nuxt build \(examples\/nuxt-shop\/node_modules\/nuxt\)/,
     );
     expect(published).toMatch(/build: assets \d+ file\(s\): \d+ hashed .*, 2 prerendered/);
+    expect(published).toMatch(/build: framework .*building ssr environment for production/);
     expect(published).toContain(`${APP}-`);
     expect(manifest.framework).toBe('nuxt');
   });

@@ -72,6 +72,8 @@ export interface NuxtBuildReport {
   serverFile: string;
   /** Nuxt's `buildAssetsDir` (`/_nuxt/`), where Vite's content-hashed files are. */
   buildAssetsDir: string;
+  /** This build's id (`/_nuxt/builds/meta/<id>.json`). */
+  buildId: string;
   /** Import chains (app-relative) from the app's own code to a Node built-in. */
   builtins: string[][];
   /**
@@ -274,11 +276,23 @@ const nuxt = await kit.loadNuxt({
 });
 buildDir = nuxt.options.buildDir;
 report.buildAssetsDir = nuxt.options.app.buildAssetsDir;
+report.buildId = nuxt.options.runtimeConfig?.app?.buildId ?? nuxt.options.buildId;
 await kit.writeTypes(nuxt);
 await kit.buildNuxt(nuxt);
 await nuxt.close();
 save();
 `;
+
+/**
+ * `env` without what marks a test run (`VITEST*`, `TEST`, `JEST_WORKER_ID`):
+ * Nuxt builds differently under a test runner (a fixed build id `test`, no
+ * output), and `flotilla build` always makes a production build.
+ */
+function productionEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(([key]) => !/^(VITEST.*|TEST|JEST_WORKER_ID)$/.test(key)),
+  );
+}
 
 /** `<dir or a parent>/node_modules/nuxt`, as npm and pnpm install it. */
 async function findNuxt(dir: string): Promise<string | undefined> {
@@ -342,7 +356,7 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
     const child = spawn(process.execPath, [runner, dir, preset, reportFile], {
       cwd: dir,
       env: {
-        ...process.env,
+        ...productionEnv(process.env),
         PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
         NODE_ENV: 'production',
         // Nuxt's own presets never win over Flotilla's.
@@ -397,6 +411,7 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
     publicDir: report.publicDir,
     serverFile: report.serverFile,
     buildAssetsDir: report.buildAssetsDir ?? '/_nuxt/',
+    buildId: report.buildId ?? '',
     builtins: report.builtins ?? [],
     asyncHooks: report.asyncHooks === true,
   };

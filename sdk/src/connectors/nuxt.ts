@@ -13,7 +13,8 @@
  *    `await` (see `runtime/README.md`, "AsyncLocalStorage");
  * 4. Nitro's public output as the deployment's assets: Vite's
  *    content-hashed files under `/_nuxt/` (and the build's own
- *    `/_nuxt/builds/meta/<build id>.json`) permanent and immutable, every
+ *    `/_nuxt/builds/meta/<build id>.json`, not the earlier builds' ones Nuxt
+ *    copies from its cache) permanent and immutable, every
  *    other file (`public/`, `/_nuxt/builds/latest.json`) plain, and each
  *    prerendered page also at its route (`/about` → `about/index.html`),
  *    so the shield serves it without a render;
@@ -189,6 +190,12 @@ async function publicAssets(report: NuxtBuildReport): Promise<PublicAssets> {
     if (!file.isFile()) continue;
     const rel = relative(root, join(file.parentPath, file.name)).split('\\').join('/');
     if (rel.split('/').some((segment) => segment.startsWith('.'))) continue;
+    // Nuxt keeps earlier builds' meta files in its cache and copies them all: this build's only
+    // (an earlier deployment's stay served by the shield as its permanent assets).
+    const meta = `${hashedDir}/builds/meta/`;
+    if (report.buildId !== '' && rel.startsWith(meta) && rel !== `${meta}${report.buildId}.json`) {
+      continue;
+    }
     const data = new Uint8Array(await readFile(join(root, rel)));
     const inHashed = hashedDir !== '' && rel.startsWith(`${hashedDir}/`);
     const permanent =
