@@ -77,9 +77,9 @@ export interface NuxtBuildReport {
   /** Import chains (app-relative) from the app's own code to a Node built-in. */
   builtins: string[][];
   /**
-   * The server build imports `node:async_hooks` (Nuxt's and Nitro's
-   * `experimental.asyncContext`, or the app's own code): it gets the
-   * isolate's AsyncLocalStorage, and the bundle must be lowered for it.
+   * The server build uses AsyncLocalStorage (Nuxt's and Nitro's
+   * `experimental.asyncContext`, or the app's own code imports
+   * `node:async_hooks`): the bundle must be lowered for it.
    */
   asyncHooks: boolean;
 }
@@ -188,7 +188,6 @@ function asyncHooks() {
     },
     load(id) {
       if (id !== ASYNC_HOOKS_ID) return null;
-      report.asyncHooks = true;
       const rest = unenv ? 'export * from ' + JSON.stringify(unenv) + '; ' : '';
       return rest + 'export const AsyncLocalStorage = globalThis.Flotilla.AsyncLocalStorage; export default { AsyncLocalStorage };';
     },
@@ -205,6 +204,8 @@ function builtins(where) {
       order: 'pre',
       handler(source, importer) {
         if (where === 'vite' && this.environment && this.environment.name === 'client') return null;
+        // The app's own AsyncLocalStorage: the bundle is lowered for it.
+        if (importer && ASYNC_HOOKS.test(source) && own(importer)) report.asyncHooks = true;
         if (importer && !ASYNC_HOOKS.test(source) && (isBuiltin(source) || source.startsWith('node:')) && own(importer)) {
           found.push([source, importer]);
         }
@@ -276,6 +277,9 @@ const nuxt = await kit.loadNuxt({
 });
 buildDir = nuxt.options.buildDir;
 report.buildAssetsDir = nuxt.options.app.buildAssetsDir;
+// Nuxt's and Nitro's async context: the bundle is lowered for it (Nitro imports
+// node:async_hooks either way, and leaves it unused without the flag).
+if (nuxt.options.experimental?.asyncContext) report.asyncHooks = true;
 report.buildId = nuxt.options.runtimeConfig?.app?.buildId ?? nuxt.options.buildId;
 await kit.writeTypes(nuxt);
 await kit.buildNuxt(nuxt);

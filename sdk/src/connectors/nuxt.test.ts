@@ -166,6 +166,9 @@ describe('buildProject with framework "nuxt"', () => {
 
   it('serves pages, server routes, payloads, the environment and 404s from the bundle in an isolate', async () => {
     const code = await readFile(result.bundlePath, 'utf8');
+    // Without async context the bundle keeps its native async functions (no lowering).
+    expect(code).toMatch(/async function|async\(/);
+    expect(progress.some((p) => p.detail.includes('AsyncLocalStorage'))).toBe(false);
     const iso = await DeploymentIsolate.load({
       deploymentId: 'nuxt-connector',
       code,
