@@ -194,7 +194,22 @@ function asyncHooks() {
   };
 }
 
-/** Records Node built-ins imported by the app's own files, with the chain from the app's entry points. */
+/**
+ * Built-ins whose unenv stand-ins throw when called (files, processes, sockets,
+ * threads): a dependency of the app that imports one is refused too.
+ */
+const THROWING = new Set(['fs', 'child_process', 'net', 'tls', 'dgram', 'dns', 'cluster', 'worker_threads', 'http2', 'inspector', 'repl', 'readline', 'v8', 'vm']);
+/** Packages of the framework itself, whose built-in imports unenv serves. */
+const FRAMEWORK = /^(unenv|nitropack|nitro|nuxt|@nuxt[/].*|h3|vite|rolldown|@vue[/].*|vue|vue-router|unhead|@unhead[/].*)$/;
+const packageOf = (id) => {
+  const file = clean(id);
+  const at = file.lastIndexOf('/node_modules/');
+  if (at === -1) return null;
+  const [first, second] = file.slice(at + '/node_modules/'.length).split('/');
+  return first.startsWith('@') ? first + '/' + second : first;
+};
+
+/** Records Node built-ins imported by the app's own files (and dependencies' that throw), with the chain from the app's entry points. */
 function builtins(where) {
   const found = [];
   return {
@@ -204,9 +219,15 @@ function builtins(where) {
       order: 'pre',
       handler(source, importer) {
         if (where === 'vite' && this.environment && this.environment.name === 'client') return null;
-        // The app's own AsyncLocalStorage: the bundle is lowered for it.
-        if (importer && ASYNC_HOOKS.test(source) && own(importer)) report.asyncHooks = true;
-        if (importer && !ASYNC_HOOKS.test(source) && (isBuiltin(source) || source.startsWith('node:')) && own(importer)) {
+        if (!importer || !(isBuiltin(source) || source.startsWith('node:'))) return null;
+        if (ASYNC_HOOKS.test(source)) {
+          // The app's own AsyncLocalStorage: the bundle is lowered for it.
+          if (own(importer)) report.asyncHooks = true;
+          return null;
+        }
+        const pkg = packageOf(importer);
+        const bare = source.replace(/^node:/, '').split('/')[0];
+        if (own(importer) || (pkg && !FRAMEWORK.test(pkg) && THROWING.has(bare))) {
           found.push([source, importer]);
         }
         return null;
@@ -218,9 +239,11 @@ function builtins(where) {
         const seen = new Set();
         for (let at = importer; at && !seen.has(at); ) {
           seen.add(at);
-          if (own(at)) chain.unshift(show(at));
+          const label = own(at) ? show(at) : packageOf(at);
+          if (label && chain[0] !== label) chain.unshift(label);
           const info = this.getModuleInfo(at);
-          at = info ? [...info.importers, ...info.dynamicImporters].find(own) : undefined;
+          const importers = info ? [...info.importers, ...info.dynamicImporters] : [];
+          at = importers.find(own) ?? (own(at) ? undefined : importers[0]);
         }
         const key = chain.join(' → ');
         if (!report.builtins.some((c) => c.join(' → ') === key)) report.builtins.push(chain);

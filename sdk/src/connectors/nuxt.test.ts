@@ -327,6 +327,31 @@ describe('nuxt build errors', () => {
       );
       expect(e.message).toMatch(/server\/api\/motd\.get\.ts → server\/utils\/disk\.ts → node:fs/);
       expect(e.message).toMatch(/app\/pages\/host\.vue → node:os/);
+      // Not a dependency's built-in that unenv serves (none in this app): only the app's own.
+      expect(e.message).not.toMatch(/unenv|nitropack/);
+    },
+    BUILD_MS,
+  );
+
+  it(
+    "names a dependency's Node built-in that cannot work in the isolate, from the app's file that imports it",
+    async () => {
+      const dir = await app('dependency', {
+        'node_modules/disk-reader/package.json': JSON.stringify({
+          name: 'disk-reader',
+          version: '1.0.0',
+          type: 'module',
+          exports: './index.js',
+        }),
+        'node_modules/disk-reader/index.js':
+          "import { readFileSync } from 'node:fs';\nexport const read = (f) => readFileSync(f, 'utf8');\n",
+        'server/api/file.get.ts':
+          "import { read } from 'disk-reader';\nexport default defineEventHandler(() => read('/etc/hostname'));\n",
+      });
+      const e = await buildError(dir);
+      expect(e.message).toContain(
+        'imports the Node built-in "node:fs", which bundles cannot use (they run in an isolate, without Node\'s APIs): server/api/file.get.ts → disk-reader → node:fs',
+      );
     },
     BUILD_MS,
   );
