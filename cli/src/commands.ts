@@ -25,6 +25,7 @@ import { deploymentsCommand } from './commands/deployments.ts';
 import { envCommand } from './commands/env.ts';
 import { envsCommand } from './commands/envs.ts';
 import { initCommand } from './commands/init.ts';
+import { logsCommand } from './commands/logs.ts';
 import { booleanOptions, stringOptions } from './commands/option-table.ts';
 import { promoteCommand } from './commands/promote.ts';
 import { publishCommand } from './commands/publish.ts';
@@ -48,6 +49,7 @@ const CONTROL: readonly ControlCommand[] = [
   deploymentsCommand,
   deleteCommand,
   statusCommand,
+  logsCommand,
   envCommand,
   regionCommand,
   purgeCommand,

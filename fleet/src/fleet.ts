@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   Autoscaler,
@@ -33,6 +34,7 @@ import {
   validate,
 } from './fleet-options.ts';
 import { httpSdGroups } from './http-sd.ts';
+import { LogTail } from './log-tail.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
 import { exportNatsConnected } from './nats-metrics.ts';
 import { lowerProcessPriority } from './process-priority.ts';
@@ -43,6 +45,7 @@ async function startShield(
   o: ReturnType<typeof validate>,
   controlPlane: ControlPlane,
   options: FleetOptions,
+  tail?: { shieldId: string; accessTap: (line: Record<string, unknown>) => void },
 ): Promise<{ shield: Shield; url: string; adminUrl: string; sites: SiteDirectory }> {
   const sites = new SiteDirectory({
     source: controlPlane,
@@ -66,6 +69,7 @@ async function startShield(
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
     ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+    ...(tail ? { shieldId: tail.shieldId, accessTap: tail.accessTap } : {}),
     ...(options.accessLogSample !== undefined ? { accessLogSample: options.accessLogSample } : {}),
     ...(options.frontDoor ? { frontDoor: options.frontDoor } : {}),
   });
@@ -222,12 +226,23 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       });
     }
     if (role === 'shield') {
+      // `flotilla logs`: the shield's access lines, kept and tailed over NATS.
+      const shieldId = `h-${randomBytes(4).toString('hex')}`;
+      const tail = new LogTail({
+        connection: nc,
+        role,
+        id: shieldId,
+        region: o.region,
+        log: o.log,
+      });
       const { shield, url, adminUrl, sites } = await startShield(
         transport,
         o,
         controlPlane,
         options,
+        { shieldId, accessTap: (line) => tail.record('access', line) },
       );
+      tail.start();
       return {
         description: `shield (region ${o.region}, nats ${options.nats}, admin ${adminUrl})`,
         url,
@@ -235,6 +250,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         async drain() {
           await shield.drain();
           sites.stop();
+          tail.close();
           await transport.drain();
         },
       };
@@ -267,13 +283,18 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       });
     }
     const nice = lowerProcessPriority(options.workerNice ?? 5);
+    // `flotilla logs`: the bundles' console lines, kept and tailed over NATS.
+    let tail: LogTail | undefined;
     const worker = new RenderWorker({
       transport,
       region: o.region,
       bundles: bundleStore(controlPlane, o, secretKeys ?? new SecretKeyring([])),
       registry: o.registry,
       log: o.log,
-      appLog: o.log,
+      appLog: (line) => {
+        o.log(line);
+        tail?.record('app', line);
+      },
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
       ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
@@ -282,6 +303,9 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
     });
     await worker.start();
+    tail = new LogTail({ connection: nc, role, id: worker.workerId, region: o.region, log: o.log });
+    tail.start();
+    const workerTail = tail;
     return withAdmin(o, transport, {
       role,
       description: `worker ${worker.workerId} (region ${o.region}, nice ${nice})`,
@@ -291,7 +315,10 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         capacity: worker.capacity,
         warm: worker.warm(),
       }),
-      drain: () => worker.drain(),
+      drain: async () => {
+        await worker.drain();
+        workerTail.close();
+      },
     });
   } catch (err) {
     await transport.drain().catch(() => {});

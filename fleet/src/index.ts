@@ -17,4 +17,5 @@ export {
   logFormat,
   logLevel,
 } from './log.ts';
+export { LogTail, type LogTailLimits, type LogTailOptions } from './log-tail.ts';
 export { connectNats } from './nats-connection.ts';

@@ -15,6 +15,23 @@ export { environmentHost } from './hosts.ts';
 export { MAX_BUNDLE_BYTES } from './limits.ts';
 export { isLost } from './liveness.ts';
 export {
+  decodeTailAnswer,
+  decodeTailRequest,
+  encodeTailAnswer,
+  encodeTailRequest,
+  LOG_SOURCES,
+  type LogEntry,
+  type LogSource,
+  MAX_RECENT_LINES,
+  MAX_TAIL_LEASE_MS,
+  type TailAnswer,
+  type TailBatch,
+  type TailFilter,
+  TailFilterSchema,
+  type TailRequest,
+  tailMatcher,
+} from './log-tail.ts';
+export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type LogFn,
   type LogLine,
@@ -71,10 +88,14 @@ export {
   type SchedulerBeat,
 } from './scheduler-messages.ts';
 export {
+  appOfLogSubject,
   CONTROL_FLEET_APP,
   CONTROL_QUEUE,
   CONTROL_SUBJECT_PREFIX,
   controlSubject,
+  LOG_SUBJECT_PATTERNS,
+  logLinesSubject,
+  logTailSubject,
   type RegionSubjectPatterns,
   type RegionSubjects,
   regionSubjectPatterns,

@@ -1,5 +1,6 @@
 import { InvalidOptionError } from './errors.ts';
 import { subjectTokenOption } from './options.ts';
+import { isSubjectToken } from './patterns.ts';
 
 /** First token of every Flotilla subject. */
 export const SUBJECT_ROOT = 'flotilla';
@@ -122,4 +123,42 @@ export function controlSubject(app: string, verb: string, serviceId?: string): s
   return serviceId === undefined
     ? subject
     : `${subject}.${subjectTokenOption('serviceId', serviceId)}`;
+}
+
+/**
+ * Log tails (`flotilla logs`): a requester asks on `flotilla.logs.tail.<app>`;
+ * every shield and worker answers with its recent lines of that app and, for
+ * a lease, publishes new ones on `flotilla.logs.lines.<app>`, a subject the
+ * process derives from the app of the request subject (never one the
+ * requester names), so nats-server's per-app permissions decide who may
+ * tail and read which app. Both have four tokens whose third (`tail`,
+ * `lines`) is no token a region subject has there (`ack`, `scheduler`,
+ * `worker`), so no region pattern (`flotilla.*.ack.*`) matches them.
+ */
+const LOGS_BASE = `${SUBJECT_ROOT}.logs`;
+
+/** Where tail requests about `app` go (every shield and worker listens). */
+export function logTailSubject(app: string): string {
+  return `${LOGS_BASE}.tail.${subjectTokenOption('app', app)}`;
+}
+
+/** Where the lines of `app` are published while someone tails it. */
+export function logLinesSubject(app: string): string {
+  return `${LOGS_BASE}.lines.${subjectTokenOption('app', app)}`;
+}
+
+/** The log subjects of every app, as nats-server wildcard patterns (for permissions and listeners). */
+export const LOG_SUBJECT_PATTERNS = {
+  /** Tail requests about any app: every shield and worker subscribes. */
+  tail: `${LOGS_BASE}.tail.*`,
+  /** Lines of any app: shields and workers publish. */
+  lines: `${LOGS_BASE}.lines.*`,
+} as const;
+
+/** The app a log subject (tail request or lines) is about, or `undefined` for another subject. */
+export function appOfLogSubject(subject: string): string | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 4 || `${parts[0]}.${parts[1]}` !== LOGS_BASE) return undefined;
+  const app = parts[3];
+  return isSubjectToken(app) ? app : undefined;
 }

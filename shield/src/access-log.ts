@@ -15,8 +15,13 @@ import { now } from './timing.ts';
 
 /** Options of {@link AccessLog}. */
 export interface AccessLogOptions {
-  /** Receives the lines (`msg: 'access'`), e.g. a logger writing to stdout or a file. */
-  log: LogFn;
+  /** Receives the lines (`msg: 'access'`), e.g. a logger writing to stdout or a file. @default none */
+  log?: LogFn;
+  /**
+   * Receives every line, never sampled (`flotilla logs` keeps them for
+   * tails), before `log` gets its share. @default none
+   */
+  tap?: LogFn;
   /**
    * Share of requests answered with a status below 400 that are logged,
    * `0 < sample ≤ 1`, for high traffic; 4xx and 5xx answers are always
@@ -52,7 +57,8 @@ export interface AccessNote {
 
 /** One line per request (see the module documentation). */
 export class AccessLog {
-  readonly #log: LogFn;
+  readonly #log: LogFn | undefined;
+  readonly #tap: LogFn | undefined;
   readonly #sample: number;
   readonly #clientIp: (req: IncomingMessage) => string;
   readonly #region: string;
@@ -61,6 +67,7 @@ export class AccessLog {
 
   constructor(options: AccessLogOptions) {
     this.#log = options.log;
+    this.#tap = options.tap;
     const sample = options.sample ?? 1;
     if (!(typeof sample === 'number' && sample > 0 && sample <= 1)) {
       throw new InvalidOptionError('accessLogSample', `must be a number in (0, 1], got ${sample}`);
@@ -102,10 +109,13 @@ export class AccessLog {
     bytes: number,
   ): void {
     const status = res.statusCode;
-    if (status < 400 && completed && this.#sample < 1 && this.#random() >= this.#sample) return;
+    const logged =
+      this.#log !== undefined &&
+      !(status < 400 && completed && this.#sample < 1 && this.#random() >= this.#sample);
+    if (!logged && this.#tap === undefined) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    this.#log({
+    const line = {
       msg: 'access',
       requestId: randomUUID(),
       traceId: note.traceId,
@@ -128,7 +138,10 @@ export class AccessLog {
       worker: note.worker,
       ms: Math.round((now() - started) * 100) / 100,
       ...(note.stages === undefined ? {} : { stages: note.stages }),
-      ...(this.#sample < 1 && status < 400 ? { sampled: this.#sample } : {}),
-    });
+    };
+    this.#tap?.(line);
+    if (logged) {
+      this.#log?.(this.#sample < 1 && status < 400 ? { ...line, sampled: this.#sample } : line);
+    }
   }
 }

@@ -27,6 +27,9 @@ interface HotHit {
   head: string[];
   body: Uint8Array;
   app: string;
+  /** For its access line. */
+  environment?: string;
+  deployment?: string;
   /**
    * `head` with `age` and `cache-status` for the second they were made in:
    * both change once a second, so a popular page builds them once a second,
@@ -111,6 +114,9 @@ export interface ServedHit {
   headers: HeaderRecord;
   body: Uint8Array;
   app: string;
+  /** The environment and deployment it was served for (its access line says them). */
+  environment?: string;
+  deployment?: string;
   /** The manifest the route was matched in. */
   manifest: Manifest;
   /** The route's cache-key spec. */
@@ -172,6 +178,8 @@ export class HotHits {
       // A Buffer view (no copy): what node:http writes without converting.
       body: Buffer.from(hit.body.buffer, hit.body.byteOffset, hit.body.byteLength),
       app: hit.app,
+      ...(hit.environment === undefined ? {} : { environment: hit.environment }),
+      ...(hit.deployment === undefined ? {} : { deployment: hit.deployment }),
     });
   }
 
@@ -197,7 +205,12 @@ export class HotHits {
       return false;
     }
     req.resume();
-    this.#access?.note(req, { app: hot.app, cache: 'hit' });
+    this.#access?.note(req, {
+      app: hot.app,
+      cache: 'hit',
+      ...(hot.environment === undefined ? {} : { environment: hot.environment }),
+      ...(hot.deployment === undefined ? {} : { deployment: hot.deployment }),
+    });
     const entry = hot.entry;
     const age = Math.max(0, Math.floor((nowMs - entry.storedAt) / 1000));
     const ttl = Math.floor((entry.freshUntil - nowMs) / 1000);

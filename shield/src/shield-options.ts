@@ -24,6 +24,11 @@ export interface ShieldOptions {
    */
   accessLog?: LogFn;
   /**
+   * Receives every access line, unsampled, whether or not `accessLog` is
+   * set (the fleet keeps them for `flotilla logs`). @default none
+   */
+  accessTap?: LogFn;
+  /**
    * Share of the requests answered below 400 that get an access line,
    * `0 < accessLogSample ≤ 1` (4xx and 5xx are always logged). @default 1
    */

@@ -127,14 +127,16 @@ export class Shield {
       debugToken: options.debugToken,
     });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
-    this.#access = options.accessLog
-      ? new AccessLog({
-          log: options.accessLog,
-          ...(options.accessLogSample !== undefined ? { sample: options.accessLogSample } : {}),
-          clientIp: (req) => this.#frontDoor.clientInfo(req).ip,
-          region: this.region,
-        })
-      : undefined;
+    this.#access =
+      options.accessLog || options.accessTap
+        ? new AccessLog({
+            ...(options.accessLog ? { log: options.accessLog } : {}),
+            ...(options.accessTap ? { tap: options.accessTap } : {}),
+            ...(options.accessLogSample !== undefined ? { sample: options.accessLogSample } : {}),
+            clientIp: (req) => this.#frontDoor.clientInfo(req).ip,
+            region: this.region,
+          })
+        : undefined;
     this.#hot =
       this.#cache && this.#sites
         ? new HotHits({
@@ -364,6 +366,8 @@ export class Shield {
         headers: reply.headers,
         body: reply.body,
         app: destination.app,
+        ...(destination.environment ? { environment: destination.environment } : {}),
+        deployment: destination.deploymentId,
         manifest: site.manifest,
         spec: site.spec,
         // A preview host checks that its deployment still exists: never memoised.

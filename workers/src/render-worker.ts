@@ -53,6 +53,11 @@ import type {
   RenderThreadData,
 } from './task.ts';
 
+/** Forgets `key` of `map` a second from now. */
+function forgetLater(map: Map<string, string>, key: string): void {
+  setTimeout(() => map.delete(key), 1000).unref();
+}
+
 /** The log level of each `console.*` method. */
 const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
   debug: 'debug',
@@ -149,6 +154,8 @@ export class RenderWorker {
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
   #appLogChannel: BroadcastChannel | undefined;
+  /** The environment of each render in flight, by request id, for its console lines. */
+  readonly #environments = new Map<string, string>();
   #shutdown: ThreadShutdown | undefined;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
@@ -290,6 +297,8 @@ export class RenderWorker {
   }
 
   #logAppLine(line: AppConsoleLine): void {
+    const environment =
+      line.requestId === undefined ? undefined : this.#environments.get(line.requestId);
     this.#appLogSink?.({
       level: CONSOLE_LEVELS[line.level] ?? 'info',
       source: 'app',
@@ -297,6 +306,7 @@ export class RenderWorker {
       worker: this.workerId,
       deployment: line.deploymentId,
       ...(line.requestId === undefined ? {} : { requestId: line.requestId }),
+      ...(environment === undefined ? {} : { environment }),
       ...(line.traceId === undefined ? {} : { traceId: line.traceId }),
     });
   }
@@ -394,6 +404,7 @@ export class RenderWorker {
     this.#inFlight++;
     this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
     let deploymentId = 'unknown';
+    let renderOf: string | undefined;
     try {
       if (this.#draining) {
         throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
@@ -418,6 +429,10 @@ export class RenderWorker {
       deploymentId = req.deploymentId;
       const pool = this.#pool;
       if (!pool) throw new FlotillaError('FLOTILLA_ERR_DRAINING', 'worker is not started');
+      if (req.environment !== undefined && this.#appLogSink) {
+        this.#environments.set(req.requestId, req.environment);
+        renderOf = req.requestId;
+      }
       const out = await pool.run({
         deploymentId: req.deploymentId,
         bundleHash: bundle.bundleHash,
@@ -459,6 +474,8 @@ export class RenderWorker {
     } catch (err) {
       result = { ok: false, error: toWireError(err), timings: { worker: now() - received } };
     } finally {
+      // Console lines come on another channel and may arrive after the result.
+      if (renderOf !== undefined) forgetLater(this.#environments, renderOf);
       this.#inFlight--;
       this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
       // With renders waiting on I/O, the schedulers cannot tell whether the

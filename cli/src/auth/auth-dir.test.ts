@@ -83,14 +83,17 @@ describe('the credential directory', () => {
 });
 
 describe('permissions', () => {
-  it('let a team send control requests about its own apps only, and read only its own inbox', () => {
+  it('let a team send control requests and tail logs about its own apps only, and read only its own inbox and its apps’ log lines', () => {
     const p = teamPermissions(['alpha'], 'UKEY');
     expect(p.publish.allow).toContain('flotilla.control.alpha.>');
     expect(p.publish.allow.some((s) => s.startsWith('$') || s === '>')).toBe(false);
     expect(p.publish.allow.filter((s) => s.startsWith('flotilla.control.'))).toEqual([
       'flotilla.control.alpha.>',
     ]);
-    expect(p.subscribe.allow).toEqual(['_INBOX.UKEY.>']);
+    expect(p.publish.allow.filter((s) => s.startsWith('flotilla.logs.'))).toEqual([
+      'flotilla.logs.tail.alpha',
+    ]);
+    expect(p.subscribe.allow).toEqual(['flotilla.logs.lines.alpha', '_INBOX.UKEY.>']);
   });
 
   it.each(['shield', 'worker', 'scheduler'] as const)(

@@ -9,6 +9,9 @@ import { DEFAULT_LEASE_BUCKET } from '@flotilla/autoscaler';
 import { DEFAULT_BLOB_BUCKET, DEFAULT_CONTROL_BUCKET } from '@flotilla/deploy';
 import {
   CONTROL_SUBJECT_PREFIX,
+  LOG_SUBJECT_PATTERNS,
+  logLinesSubject,
+  logTailSubject,
   PREWARM_SUBJECT,
   PROBE_SUBJECT,
   PURGE_SUBJECT,
@@ -128,12 +131,22 @@ function roleSubjects(
   switch (role) {
     // Sends misses to its region's schedulers (and its secondary regions',
     // on failover), hears which scheduler took each and which are alive;
-    // answers purges and says it is alive to purgers.
+    // answers purges and says it is alive to purgers; answers log tails and
+    // publishes the tailed apps' access lines (`flotilla logs`).
     case 'shield': {
       const reach = [home, ...(scope?.secondary ?? []).map((r) => regionSubjectPatterns(r))];
       return {
-        publish: [...reach.map((s) => s.miss), CHUNK_PULLS, SHIELD_HEARTBEAT_SUBJECT],
-        subscribe: [...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]), PURGE_SUBJECT],
+        publish: [
+          ...reach.map((s) => s.miss),
+          CHUNK_PULLS,
+          SHIELD_HEARTBEAT_SUBJECT,
+          LOG_SUBJECT_PATTERNS.lines,
+        ],
+        subscribe: [
+          ...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]),
+          PURGE_SUBJECT,
+          LOG_SUBJECT_PATTERNS.tail,
+        ],
       };
     }
     // Takes misses, pre-warm and probe requests (each only in its region's
@@ -158,11 +171,12 @@ function roleSubjects(
         ],
       };
     }
-    // Renders and pre-warms what a scheduler sends it; heartbeats.
+    // Renders and pre-warms what a scheduler sends it; heartbeats; answers
+    // log tails and publishes the tailed apps' console lines.
     case 'worker':
       return {
-        publish: [home.heartbeat],
-        subscribe: [home.workerRender, home.workerPrewarm, CHUNK_PULLS],
+        publish: [home.heartbeat, LOG_SUBJECT_PATTERNS.lines],
+        subscribe: [home.workerRender, home.workerPrewarm, CHUNK_PULLS, LOG_SUBJECT_PATTERNS.tail],
       };
   }
 }
@@ -213,7 +227,8 @@ export function rolePermissions(
 /**
  * A team's permissions: control-service requests about its own apps, the
  * pre-warm request before a promote and the region probe of `flotilla region
- * --near` (both only read), and replies in its own inbox only
+ * --near` (both only read), tails of its own apps' logs and their lines
+ * (`flotilla logs`), and replies in its own inbox only
  * (so it never reads another credential's answers).
  */
 export function teamPermissions(apps: readonly string[], publicKey: string): Permissions {
@@ -224,9 +239,10 @@ export function teamPermissions(apps: readonly string[], publicKey: string): Per
         ...apps.map((app) => `${CONTROL_SUBJECT_PREFIX}.${app}.>`),
         PREWARM_SUBJECT,
         PROBE_SUBJECT,
+        ...apps.map(logTailSubject),
       ],
     },
-    subscribe: { allow: [`${userInboxPrefix(publicKey)}.>`] },
+    subscribe: { allow: [...apps.map(logLinesSubject), `${userInboxPrefix(publicKey)}.>`] },
   };
 }
 
