@@ -120,17 +120,21 @@ import '#nitro-internal-pollyfills';
 import { useNitroApp } from 'nitropack/runtime';
 
 const nitroApp = useNitroApp();
+// The request's URL is absolute and already normalised: split it without a URL object.
+const ORIGIN = /^([a-z][a-z0-9+.-]*:)\\/\\/([^/?#]*)/i;
 
 Flotilla.serve({
   async fetch(request, env) {
-    const url = new URL(request.url);
+    const origin = ORIGIN.exec(request.url);
+    const path = (origin ? request.url.slice(origin[0].length) : request.url).split('#')[0] || '/';
     const body =
       request.method === 'GET' || request.method === 'HEAD' || request.body === null
         ? undefined
         : new Uint8Array(await request.arrayBuffer());
-    return nitroApp.localFetch(url.pathname + url.search, {
-      host: url.host,
-      protocol: url.protocol,
+    return nitroApp.localFetch(path, {
+      host: origin ? origin[2] : 'localhost',
+      // node-mock-http marks the request encrypted for protocol 'https'.
+      protocol: origin ? origin[1].slice(0, -1) : 'http',
       headers: request.headers,
       method: request.method,
       redirect: 'manual',
