@@ -33,6 +33,7 @@
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both),
  *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API),
  *      BENCH_SSR_SVELTEKIT=0 to skip the SvelteKit row (sveltekit-row.ts; needs the router+api rows' API),
+ *      BENCH_SSR_ANGULAR=0 to skip the Angular row (angular-row.ts; needs the router+api rows' API),
  *      BENCH_SSR_NUXT=0 to skip the Nuxt row (nuxt-row.ts; needs the router+api rows' API).
  *
  * @module
@@ -40,6 +41,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { assertIsolateHostProcess } from '@flotilla/runtime';
+import { angularRow, printAngularRow } from './angular-row.ts';
 import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
 import { nuxtRow, printNuxtRow } from './nuxt-row.ts';
 import { type BenchApp, bundlePlainApp, pageUrl } from './plain-app.ts';
@@ -147,8 +149,8 @@ async function benchApp(
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
   for (const w of assertIsolateHostProcess()) process.stderr.write(`warning: ${w}\n`);
-  // The framework rows build their apps (Nuxt's build twice: minutes on a busy machine).
-  hardTimeout('ssr-throughput', 400_000);
+  // The React Router, SvelteKit, Angular and Nuxt rows each run their framework's own build first.
+  hardTimeout('ssr-throughput', 460_000);
   const dir = await benchTempDir('ssr');
   let api: ProductsApiProcess | undefined;
   try {
@@ -171,6 +173,11 @@ export async function main(): Promise<Record<string, unknown>> {
         ? await svelteKitRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
         : undefined;
     if (sk) printSvelteKitRow(sk);
+    const ng =
+      api && process.env.BENCH_SSR_ANGULAR !== '0'
+        ? await angularRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (ng) printAngularRow(ng);
     const nuxt =
       api && process.env.BENCH_SSR_NUXT !== '0'
         ? await nuxtRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
@@ -197,6 +204,7 @@ export async function main(): Promise<Record<string, unknown>> {
       apps,
       ...(rr ? { reactRouter: rr } : {}),
       ...(sk ? { sveltekit: sk } : {}),
+      ...(ng ? { angular: ng } : {}),
       ...(nuxt ? { nuxt } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),

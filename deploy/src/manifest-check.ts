@@ -9,10 +9,13 @@ import { FlotillaError } from '@flotilla/protocol';
 
 /**
  * True when `path` is a safe asset URL path: absolute, no empty, `.` or `..`
- * segment, no backslash, control character, `?` or `#`.
+ * segment, no backslash, control character, `?` or `#`; or `/` itself (the
+ * root page, a prerendered home page).
  */
 export function isSafeAssetPath(path: string): boolean {
   if (!path.startsWith('/') || path.length > 1024) return false;
+  // The root page (a prerendered home page), kept as assets/#root (assetFileSegments).
+  if (path === '/') return true;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are refused.
   if (/[\\?#\u0000-\u001f\u007f]/.test(path)) return false;
   return path

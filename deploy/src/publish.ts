@@ -8,7 +8,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Manifest } from '@flotilla/manifest';
+import { assetFileSegments, type Manifest } from '@flotilla/manifest';
 import type { LogFn } from '@flotilla/protocol';
 import {
   FlotillaError,
@@ -38,7 +38,8 @@ import {
 export interface BuildOutput {
   /**
    * The build directory. Each asset of the manifest is read from
-   * `<dir>/assets<asset.path>` (e.g. `/assets/app.css` → `<dir>/assets/assets/app.css`).
+   * `<dir>/assets<asset.path>` (e.g. `/assets/app.css` → `<dir>/assets/assets/app.css`;
+   * the root page `/` in `<dir>/assets/#root`: `assetFileSegments` of `@flotilla/manifest`).
    */
   dir: string;
 }
@@ -220,7 +221,7 @@ export class Publisher {
       },
       ...manifest.assets.map((a) => ({
         label: `assets${a.path}`,
-        path: join(dir, 'assets', ...a.path.slice(1).split('/')),
+        path: join(dir, 'assets', ...assetFileSegments(a.path)),
         hash: a.hash,
         bytes: a.bytes,
       })),

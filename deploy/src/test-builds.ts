@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Manifest } from '@flotilla/manifest';
+import { assetFileSegments, type Manifest } from '@flotilla/manifest';
 
 /** One asset of a test build. */
 export interface TestAsset {
@@ -64,7 +64,7 @@ export async function writeBuild(
   await writeFile(join(dir, 'bundle.js'), code);
   const assets: Manifest['assets'] = [];
   for (const asset of spec.assets ?? []) {
-    const file = join(dir, 'assets', ...asset.path.slice(1).split('/'));
+    const file = join(dir, 'assets', ...assetFileSegments(asset.path));
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, asset.content);
     assets.push({

@@ -5,6 +5,7 @@
  *
  * @module
  */
+export { assetFileSegments, ROOT_ASSET_FILE } from './asset-file.ts';
 export { computeCacheKey, DEFAULT_CACHE_KEY_SPEC, normalizeAcceptEncoding } from './cache-key.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';

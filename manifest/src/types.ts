@@ -56,7 +56,8 @@ const MIN_HEAP_MB = 8;
  * Frameworks a bundle can declare: `react` and `vue` (the Router with its
  * React or Vue pages), `none` (a fetch handler or a Router without a UI
  * framework), `react-router` (a React Router app in framework mode),
- * `sveltekit` (a SvelteKit app), `nuxt` (a Nuxt app).
+ * `sveltekit` (a SvelteKit app), `angular` (an Angular SSR app), `nuxt` (a
+ * Nuxt app).
  */
 export const BUNDLE_FRAMEWORKS = Object.freeze([
   'react',
@@ -64,6 +65,7 @@ export const BUNDLE_FRAMEWORKS = Object.freeze([
   'none',
   'react-router',
   'sveltekit',
+  'angular',
   'nuxt',
 ] as const);
 

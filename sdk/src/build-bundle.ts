@@ -113,6 +113,12 @@ export interface BundleEntryOptions {
   /** The browser code's scripts, compiled in as `__FLOTILLA_CLIENT__`. @default none (`null`) */
   client?: ClientScripts | undefined;
   /**
+   * Package name → absolute path of a module to use in its place (esbuild's
+   * `alias`), e.g. a stub for a package a framework's server build imports
+   * for a feature the isolate cannot run. @default none
+   */
+  alias?: Record<string, string>;
+  /**
    * esbuild plugins that run before Flotilla's own (a connector's redirects,
    * e.g. an optional Node built-in a framework can do without). @default none
    */
@@ -251,6 +257,7 @@ export async function bundleEntry(options: BundleEntryOptions): Promise<Uint8Arr
         'process.env.NODE_ENV': '"production"',
       },
       ...(options.conditions ? { conditions: options.conditions } : {}),
+      ...(options.alias ? { alias: options.alias } : {}),
       // A connector's own plugins first: they may stand in for modules (SvelteKit's optional node:async_hooks).
       plugins: [...(options.plugins ?? []), asyncHooksPlugin(uses), graph.plugin],
       logLevel: 'silent',

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
-import type { Manifest } from '@flotilla/manifest';
+import { assetFileSegments, type Manifest } from '@flotilla/manifest';
 import type { CollectedAsset } from './build-assets.ts';
 import { buildFailure } from './build-errors.ts';
 import { displayPath } from './project-config.ts';
@@ -88,7 +88,7 @@ export async function writeOutput(
     await mkdir(tmp);
     await writeFile(join(tmp, 'bundle.js'), code);
     for (const asset of assets) {
-      const file = join(tmp, 'assets', ...asset.path.split('/').filter((s) => s !== ''));
+      const file = join(tmp, 'assets', ...assetFileSegments(asset.path));
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, asset.data);
     }

@@ -33,6 +33,7 @@ import { BuildError, buildFailure } from './build-errors.ts';
 import { checkOutDir, writeOutput } from './build-output.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
+import { buildAngular } from './connectors/angular.ts';
 import { buildNuxt } from './connectors/nuxt.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
 import { buildSvelteKit } from './connectors/sveltekit.ts';
@@ -218,6 +219,9 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
   }
   if (config.framework === 'sveltekit') {
     return { ...(await buildSvelteKit(config, outDir, progress)), config };
+  }
+  if (config.framework === 'angular') {
+    return { ...(await buildAngular(config, outDir, progress)), config };
   }
   const app = entryApp(config);
   progress({

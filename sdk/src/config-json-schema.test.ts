@@ -31,9 +31,9 @@ describe('flotilla.config.schema.json', () => {
       'none',
       'react-router',
       'sveltekit',
+      'angular',
       'nuxt',
       'next',
-      'angular',
     ]);
     expect(schema.properties.backends.propertyNames.pattern).toBe('^[a-z0-9][a-z0-9_-]{0,62}$');
     expect(schema.properties.limits.properties.heapMb.minimum).toBe(8);

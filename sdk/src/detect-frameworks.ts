@@ -8,7 +8,7 @@
 import { BUNDLE_FRAMEWORKS, type BundleFramework } from '@flotilla/manifest';
 
 /** Frameworks Flotilla recognises in a project but cannot build yet. */
-export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next', 'angular'] as const);
+export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next'] as const);
 
 /**
  * Every value of `framework` in `flotilla.config.json`: the ones a bundle
@@ -67,7 +67,7 @@ export const FRAMEWORKS: Readonly<Record<ProjectFramework, FrameworkInfo>> = Obj
   },
   angular: {
     label: 'Angular SSR',
-    supported: false,
+    supported: true,
     entry: false,
     meta: true,
     packages: ['@angular/ssr', '@angular/core'],

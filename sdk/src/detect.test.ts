@@ -210,10 +210,22 @@ describe('flotilla build without "framework"', () => {
     );
   });
 
-  it.each([
-    ['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts'],
-    ['angular', 'Angular SSR', 'package.json depends on @angular/ssr ^22.2.7'],
-  ])(
+  it('builds a detected angular app with its own Angular build (here: says to install it first)', async () => {
+    const dir = join(s.dir, 'detected-angular');
+    await cp(join(FRAMEWORK_FIXTURES, 'angular'), dir, { recursive: true });
+    await writeFile(join(dir, 'flotilla.config.json'), JSON.stringify({ name: 'angular-shop' }));
+    const { result, progress } = await build(dir);
+    expect(progress).toContain(
+      'config: framework "angular" (Angular SSR), detected: package.json depends on @angular/ssr ^22.2.7; ' +
+        'package.json depends on @angular/core ^22.2.6; found angular.json',
+    );
+    expect(result).toBeInstanceOf(BuildError);
+    expect((result as BuildError).message).toMatch(
+      /^flotilla build: angular-shop: framework "angular" needs the Angular CLI, and .*node_modules\/@angular\/cli does not exist: install the app's dependencies/,
+    );
+  });
+
+  it.each([['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts']])(
     'fails for a detected %s app: not supported yet, how it was detected, what is supported',
     async (framework, label, evidence) => {
       const dir = join(s.dir, `unsupported-${framework}`);
@@ -231,7 +243,7 @@ describe('flotilla build without "framework"', () => {
       );
       expect(error.message).toContain(evidence);
       expect(error.message).toMatch(
-        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\), sveltekit \(SvelteKit\) and nuxt \(Nuxt\)\.$/,
+        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\), sveltekit \(SvelteKit\), angular \(Angular SSR\) and nuxt \(Nuxt\)\.$/,
       );
       expect(progress.join('\n')).toContain(
         `config: framework "${framework}" (${label}), detected: `,
