@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { ISOLATE_HOST_FLAGS } from '@flotilla/runtime/process-flags';
 
 const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: string[] }> = [
-  { name: 'ssr-throughput', file: './ssr-throughput.ts', timeoutMs: 360_000 },
+  { name: 'ssr-throughput', file: './ssr-throughput.ts', timeoutMs: 480_000 },
   { name: 'isolate-cost', file: './isolate-cost.ts', timeoutMs: 120_000, flags: ['--expose-gc'] },
   { name: 'miss-path', file: './miss-path.ts', timeoutMs: 150_000 },
   { name: 'shield-cache', file: './shield-cache.ts', timeoutMs: 120_000 },

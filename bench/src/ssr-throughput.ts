@@ -33,7 +33,8 @@
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both),
  *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API),
  *      BENCH_SSR_SVELTEKIT=0 to skip the SvelteKit row (sveltekit-row.ts; needs the router+api rows' API),
- *      BENCH_SSR_ANGULAR=0 to skip the Angular row (angular-row.ts; needs the router+api rows' API).
+ *      BENCH_SSR_ANGULAR=0 to skip the Angular row (angular-row.ts; needs the router+api rows' API),
+ *      BENCH_SSR_NUXT=0 to skip the Nuxt row (nuxt-row.ts; needs the router+api rows' API).
  *
  * @module
  */
@@ -42,6 +43,7 @@ import { join } from 'node:path';
 import { assertIsolateHostProcess } from '@flotilla/runtime';
 import { angularRow, printAngularRow } from './angular-row.ts';
 import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
+import { nuxtRow, printNuxtRow } from './nuxt-row.ts';
 import { type BenchApp, bundlePlainApp, pageUrl } from './plain-app.ts';
 import { type ProductsApiProcess, startProductsApiProcess } from './products-api-process.ts';
 import { printReactRouterRow, reactRouterRow } from './react-router-row.ts';
@@ -147,8 +149,8 @@ async function benchApp(
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
   for (const w of assertIsolateHostProcess()) process.stderr.write(`warning: ${w}\n`);
-  // The React Router, SvelteKit and Angular rows each run their framework's own build first.
-  hardTimeout('ssr-throughput', 340_000);
+  // The React Router, SvelteKit, Angular and Nuxt rows each run their framework's own build first.
+  hardTimeout('ssr-throughput', 460_000);
   const dir = await benchTempDir('ssr');
   let api: ProductsApiProcess | undefined;
   try {
@@ -176,6 +178,11 @@ export async function main(): Promise<Record<string, unknown>> {
         ? await angularRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
         : undefined;
     if (ng) printAngularRow(ng);
+    const nuxt =
+      api && process.env.BENCH_SSR_NUXT !== '0'
+        ? await nuxtRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (nuxt) printNuxtRow(nuxt);
     const loadAfter = loadavg()[0] ?? 0;
     console.log('');
     // Other processes on the machine skew both sides, the sandbox's threads more.
@@ -198,6 +205,7 @@ export async function main(): Promise<Record<string, unknown>> {
       ...(rr ? { reactRouter: rr } : {}),
       ...(sk ? { sveltekit: sk } : {}),
       ...(ng ? { angular: ng } : {}),
+      ...(nuxt ? { nuxt } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),
       ...(WITH_LOADED

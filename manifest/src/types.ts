@@ -56,7 +56,8 @@ const MIN_HEAP_MB = 8;
  * Frameworks a bundle can declare: `react` and `vue` (the Router with its
  * React or Vue pages), `none` (a fetch handler or a Router without a UI
  * framework), `react-router` (a React Router app in framework mode),
- * `sveltekit` (a SvelteKit app), `angular` (an Angular SSR app).
+ * `sveltekit` (a SvelteKit app), `angular` (an Angular SSR app), `nuxt` (a
+ * Nuxt app).
  */
 export const BUNDLE_FRAMEWORKS = Object.freeze([
   'react',
@@ -65,6 +66,7 @@ export const BUNDLE_FRAMEWORKS = Object.freeze([
   'react-router',
   'sveltekit',
   'angular',
+  'nuxt',
 ] as const);
 
 /** Frameworks a bundle can declare. `none` is a plain fetch handler. */

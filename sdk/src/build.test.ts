@@ -255,7 +255,7 @@ describe('buildApp', () => {
     [{ name: 'Bad Name' }, /option "name"/],
     [
       { framework: 'svelte' },
-      /option "framework" must be one of react, vue, none, react-router, sveltekit, angular, next, nuxt \(got "svelte"\)/,
+      /option "framework" must be one of react, vue, none, react-router, sveltekit, angular, nuxt, next \(got "svelte"\)/,
     ],
     [{ routes: [{ method: 'GET', path: '/' }] }, /option "routes" is no longer supported/],
     [{ staticdir: 'public' }, /option "staticdir" is not a known option/],

@@ -34,6 +34,7 @@ import { checkOutDir, writeOutput } from './build-output.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildAngular } from './connectors/angular.ts';
+import { buildNuxt } from './connectors/nuxt.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
 import { buildSvelteKit } from './connectors/sveltekit.ts';
 import { describeDetection } from './detect.ts';
@@ -212,6 +213,9 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
   // Apps built by their framework's own build (framework mode) go through their connector.
   if (config.framework === 'react-router') {
     return { ...(await buildReactRouter(config, outDir, progress)), config };
+  }
+  if (config.framework === 'nuxt') {
+    return { ...(await buildNuxt(config, outDir, progress)), config };
   }
   if (config.framework === 'sveltekit') {
     return { ...(await buildSvelteKit(config, outDir, progress)), config };

@@ -32,8 +32,8 @@ describe('flotilla.config.schema.json', () => {
       'react-router',
       'sveltekit',
       'angular',
-      'next',
       'nuxt',
+      'next',
     ]);
     expect(schema.properties.backends.propertyNames.pattern).toBe('^[a-z0-9][a-z0-9_-]{0,62}$');
     expect(schema.properties.limits.properties.heapMb.minimum).toBe(8);

@@ -60,7 +60,7 @@ export const CONFIG_FIELDS = {
     v.pipe(
       v.picklist(PROJECT_FRAMEWORKS, got(`must be one of ${PROJECT_FRAMEWORKS.join(', ')}`)),
       v.description(
-        'The framework the app renders with: "react" or "vue" (a Router with React or Vue pages), "none" (a fetch handler or a Router without a UI framework), "react-router" (React Router in framework mode), "sveltekit" (SvelteKit), "angular" (Angular SSR); "next" and "nuxt" are recognised but not built yet. Absent: flotilla build detects it from package.json and config files.',
+        'The framework the app renders with: "react" or "vue" (a Router with React or Vue pages), "none" (a fetch handler or a Router without a UI framework), "react-router" (React Router in framework mode), "sveltekit" (SvelteKit), "angular" (Angular SSR), "nuxt" (Nuxt); "next" is recognised but not built yet. Absent: flotilla build detects it from package.json and config files.',
       ),
     ),
   ),

@@ -8,7 +8,7 @@
 import { BUNDLE_FRAMEWORKS, type BundleFramework } from '@flotilla/manifest';
 
 /** Frameworks Flotilla recognises in a project but cannot build yet. */
-export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next', 'nuxt'] as const);
+export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next'] as const);
 
 /**
  * Every value of `framework` in `flotilla.config.json`: the ones a bundle
@@ -59,7 +59,7 @@ export const FRAMEWORKS: Readonly<Record<ProjectFramework, FrameworkInfo>> = Obj
   },
   nuxt: {
     label: 'Nuxt',
-    supported: false,
+    supported: true,
     entry: false,
     meta: true,
     packages: ['nuxt'],

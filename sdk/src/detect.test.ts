@@ -225,10 +225,7 @@ describe('flotilla build without "framework"', () => {
     );
   });
 
-  it.each([
-    ['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts'],
-    ['nuxt', 'Nuxt', 'package.json depends on nuxt ^4.6.4; found nuxt.config.ts'],
-  ])(
+  it.each([['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts']])(
     'fails for a detected %s app: not supported yet, how it was detected, what is supported',
     async (framework, label, evidence) => {
       const dir = join(s.dir, `unsupported-${framework}`);
@@ -246,11 +243,25 @@ describe('flotilla build without "framework"', () => {
       );
       expect(error.message).toContain(evidence);
       expect(error.message).toMatch(
-        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\), sveltekit \(SvelteKit\) and angular \(Angular SSR\)\.$/,
+        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\), sveltekit \(SvelteKit\), angular \(Angular SSR\) and nuxt \(Nuxt\)\.$/,
       );
       expect(progress.join('\n')).toContain(
         `config: framework "${framework}" (${label}), detected: `,
       );
     },
   );
+
+  it("builds a detected nuxt app with Nuxt's own build, which needs Nuxt installed", async () => {
+    const dir = join(s.dir, 'detected-nuxt');
+    await cp(join(FRAMEWORK_FIXTURES, 'nuxt'), dir, { recursive: true });
+    await writeFile(join(dir, 'flotilla.config.json'), JSON.stringify({ name: 'nuxt-shop' }));
+    const { result, progress } = await build(dir);
+    expect(progress.join('\n')).toContain(
+      'config: framework "nuxt" (Nuxt), detected: package.json depends on nuxt ^4.6.4; found nuxt.config.ts',
+    );
+    expect(result).toBeInstanceOf(BuildError);
+    expect((result as BuildError).message).toMatch(
+      /flotilla build: nuxt-shop: framework "nuxt" needs Nuxt, and .*node_modules\/nuxt does not exist: install the app's dependencies/,
+    );
+  });
 });

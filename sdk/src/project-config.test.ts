@@ -175,7 +175,7 @@ describe('loadProjectConfig', () => {
       `flotilla build: next-shop: Next.js is not supported yet (framework "next", "framework": "next" in ${config.file}). ` +
         'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router), ' +
         'none (a fetch handler or Router without a UI framework), react-router (React Router (framework mode)), ' +
-        'sveltekit (SvelteKit) and angular (Angular SSR).',
+        'sveltekit (SvelteKit), angular (Angular SSR) and nuxt (Nuxt).',
     );
   });
 
@@ -210,7 +210,7 @@ describe('loadProjectConfig', () => {
       'flotilla.config.json': { name: 'a', entry: 'src/app.ts', framework: 'svelte' },
     });
     expect(e.message).toMatch(
-      /field "framework" must be one of react, vue, none, react-router, sveltekit, angular, next, nuxt \(got "svelte"\)/,
+      /field "framework" must be one of react, vue, none, react-router, sveltekit, angular, nuxt, next \(got "svelte"\)/,
     );
   });
 
@@ -231,7 +231,7 @@ describe('loadProjectConfig', () => {
     ],
     [
       { name: 'a', entry: 'src/app.ts' },
-      /has no "framework" and it cannot be detected \(no package\.json and no framework config file in .*\): set "framework" to one of react, vue, none, react-router, sveltekit, angular, next/,
+      /has no "framework" and it cannot be detected \(no package\.json and no framework config file in .*\): set "framework" to one of react, vue, none, react-router, sveltekit, angular, nuxt, next/,
     ],
     [
       { name: 'a', entry: 'src/app.ts', framework: 'none', backends: [] },

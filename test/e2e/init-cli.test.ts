@@ -163,7 +163,7 @@ describe('flotilla init in an existing project', { timeout: TEST_TIMEOUT_MS }, (
     const next = await runCli(['init', '--dir', await copyFixture('next', 'next-note')], CLI);
     expect(next.code).toBe(0);
     expect(next.stdout).toContain(
-      'Next.js is not supported by flotilla build yet (it builds react, vue, none, react-router, sveltekit, angular)',
+      'Next.js is not supported by flotilla build yet (it builds react, vue, none, react-router, sveltekit, angular, nuxt)',
     );
     expect(next.stdout).not.toContain('npx flotilla dev');
   });
@@ -232,7 +232,7 @@ describe('flotilla init in an existing project', { timeout: TEST_TIMEOUT_MS }, (
     const res = await runCli(['init', '--dir', dir], CLI);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(
-      `flotilla: cannot tell the framework of ${dir}: more than one framework: react (React with the Flotilla Router) and vue (Vue with the Flotilla Router) (package.json depends on react 19.3.1; package.json depends on vue 3.5.45); name it with --framework (one of react, vue, none, react-router, sveltekit, angular, next, nuxt)`,
+      `flotilla: cannot tell the framework of ${dir}: more than one framework: react (React with the Flotilla Router) and vue (Vue with the Flotilla Router) (package.json depends on react 19.3.1; package.json depends on vue 3.5.45); name it with --framework (one of react, vue, none, react-router, sveltekit, angular, nuxt, next)`,
     );
     const chosen = await runCli(['init', '--dir', dir, '--framework', 'vue'], CLI);
     expect(chosen.code).toBe(0);

@@ -23,11 +23,11 @@ import { booleanOptions, stringOptions } from './option-table.ts';
 
 /**
  * Paths whose changes never trigger a rebuild (React Router's own output,
- * build/ and .react-router/, SvelteKit's .svelte-kit/ and Angular's cache,
- * .angular/, too).
+ * build/ and .react-router/, SvelteKit's .svelte-kit/, Angular's cache,
+ * .angular/, and Nuxt's .nuxt/ and .output/, too).
  */
 const IGNORED =
-  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.svelte-kit|\.angular)([\\/]|$)|^build([\\/]|$)/;
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.svelte-kit|\.angular|\.nuxt|\.output)([\\/]|$)|^build([\\/]|$)/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(
