@@ -22,193 +22,48 @@
  *
  * Run alone: node bench/src/angular-row.ts (starts its own products API process).
  *
+ * The shared steps are in `framework-row.ts`.
+ *
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  decodeRenderResult,
-  encodeRenderRequest,
-  nextTraceparent,
-  regionSubjects,
-} from '@flotilla/protocol';
-import { buildProject } from '@flotilla/sdk/build';
-import { freePort } from '@flotilla/test-harness';
-import { InProcessTransport } from '@flotilla/transport';
-import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
-import { hardTimeout } from './bench-process.ts';
-import { processCpuMs } from './proc-stat.ts';
-import { startProductsApiProcess } from './products-api-process.ts';
-import { readBuiltBundle, writeDeployment } from './sandbox-app.ts';
-import type { Side } from './ssr-figures.ts';
-import { mean, now, p50p99, printResult, round, table } from './stats.ts';
+  type FrameworkRow,
+  type FrameworkRowOptions,
+  frameworkRow,
+  pathWithThisNode,
+  printFrameworkRow,
+  runBuild,
+  runRowAlone,
+  startNodeServer,
+} from './framework-row.ts';
+import { round } from './stats.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/angular-shop/', import.meta.url));
-const APP = 'angular-shop';
-const REGION = 'bench-ng';
-/** Renders each side gets before it is measured (cold isolate, JIT, Angular's caches). */
-const WARMUP = 200;
-const decoder = new TextDecoder();
+const SERVER = "Angular's Node server";
 
 /** Options of {@link angularRow}. */
-export interface AngularRowOptions {
-  /** Origin of the products API both sides fetch from. */
-  apiUrl: string;
-  /** Measured seconds per side. @default 5 */
-  seconds?: number;
-  /** Slices each side's time is cut into, alternating with the other side's. @default 6 */
-  slices?: number;
-}
+export type AngularRowOptions = FrameworkRowOptions;
 
-/** What {@link angularRow} measured. */
-export interface AngularRow {
-  page: string;
-  bundleBytes: number;
-  htmlChars: number;
-  /** Both sides answered the same HTML but for the transfer state (keyed by the URL each fetched). */
-  sameHtml: boolean;
-  node: Side;
-  sandbox: Side;
-  /** Sandbox renders/s ÷ Angular's Node server renders/s. */
-  ratio: number;
-  /** Node CPU per render ÷ sandbox CPU per render. */
-  cpuRatio: number;
-}
-
-interface Timed {
-  count: number;
-  ms: number;
-  cpuMs: number;
-  latencies: number[];
-}
-
-/** Calls `once` one at a time for `ms`, with the CPU `cpu()` counted meanwhile. */
-async function timed(ms: number, once: () => Promise<unknown>, cpu: () => number): Promise<Timed> {
-  const latencies: number[] = [];
-  const cpuBefore = cpu();
-  const started = now();
-  while (now() - started < ms) {
-    const t = now();
-    await once();
-    latencies.push(now() - t);
-  }
-  return { count: latencies.length, ms: now() - started, cpuMs: cpu() - cpuBefore, latencies };
-}
-
-function summarize(runs: Timed[]): Side {
-  const count = runs.reduce((n, r) => n + r.count, 0);
-  const latencies = runs.flatMap((r) => r.latencies);
-  return {
-    rps: round((count / runs.reduce((n, r) => n + r.ms, 0)) * 1000, 1),
-    cpuMsPerRender: round(runs.reduce((n, r) => n + r.cpuMs, 0) / count, 3),
-    ...p50p99(latencies),
-    mean: round(mean(latencies), 3),
-    renders: count,
-  };
-}
+/**
+ * What {@link angularRow} measured. `sameHtml`: both sides answered the same
+ * HTML but for the transfer state (keyed by the URL each fetched). `ratio`:
+ * sandbox renders/s ÷ Angular's Node server renders/s.
+ */
+export type AngularRow = FrameworkRow;
 
 /** `ng build` of the example as its developer runs it (Node platform) into `outDir`. */
-async function ngBuild(outDir: string): Promise<void> {
-  const child = spawn(
+function ngBuild(outDir: string): Promise<void> {
+  return runBuild(
+    'ng build',
     join(EXAMPLE, 'node_modules', '.bin', 'ng'),
     ['build', '--output-path', outDir, '--progress=false'],
     {
       cwd: EXAMPLE,
-      env: {
-        ...process.env,
-        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-        NG_CLI_ANALYTICS: 'false',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PATH: pathWithThisNode(), NG_CLI_ANALYTICS: 'false' },
     },
   );
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d;
-  });
-  const code = await new Promise((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`ng build exited ${code}:\n${output}`);
-}
-
-/** Angular's Node server (`server/server.mjs` of the build in `outDir`) on a free port; resolves once it listens. */
-async function startServe(
-  outDir: string,
-  apiUrl: string,
-): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(outDir, 'server', 'server.mjs')], {
-    cwd: EXAMPLE,
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      PORT: String(port),
-      API_ORIGIN: apiUrl,
-      // AngularNodeAppEngine answers only hosts it is told about.
-      NG_ALLOWED_HOSTS: '127.0.0.1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`Angular's Node server did not start:\n${output}`)),
-      30_000,
-    );
-    const onData = (d: Buffer) => {
-      output += d;
-      if (output.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Angular's Node server exited ${code}:\n${output}`));
-    });
-  });
-  child.stdout?.resume();
-  child.stderr?.resume();
-  return { child, url: `http://127.0.0.1:${port}/` };
-}
-
-async function stopServe(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** GET `url` on a keep-alive agent; resolves with the body (status 200 only). */
-function httpGetText(agent: Agent, url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        body += d;
-      });
-      res.on('end', () =>
-        res.statusCode === 200
-          ? resolve(body)
-          : reject(new Error(`Angular's Node server answered ${res.statusCode}`)),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /**
@@ -219,151 +74,64 @@ function httpGetText(agent: Agent, url: string): Promise<string> {
 const withoutTransferState = (html: string): string =>
   html.replace(/<script id="ng-state" type="application\/json">[\s\S]*?<\/script>/, '<script/>');
 
-/** One render of `/` through the worker path (what the shield's miss reaches). */
-async function renderInSandbox(
-  transport: InProcessTransport,
-  subject: string,
-  deploymentId: string,
-): Promise<string> {
-  const reply = await transport.request(
-    subject,
-    encodeRenderRequest({
-      deploymentId,
-      method: 'GET',
-      url: `http://${APP}.localhost/`,
-      headers: [['host', `${APP}.localhost`]],
-      body: new Uint8Array(0),
-      deadline: Date.now() + 10_000,
-      traceparent: nextTraceparent(),
-      requestId: randomUUID(),
-      attempt: 1,
-    }),
-    { timeoutMs: 10_000 },
-  );
-  const result = decodeRenderResult(reply);
-  if (!result.ok)
-    throw new Error(`sandbox render failed: ${result.error.code} ${result.error.message}`);
-  if (result.status !== 200) throw new Error(`sandbox render: status ${result.status}`);
-  return decoder.decode(result.body);
-}
-
 /**
  * Builds the example and measures both sides (see the module documentation),
  * in alternating slices so that other load on the machine weighs on both alike.
  */
-export async function angularRow(options: AngularRowOptions): Promise<AngularRow> {
-  const seconds = options.seconds ?? 5;
-  const slices = options.slices ?? 6;
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-ng-'));
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  try {
-    const built = await buildProject({ dir: EXAMPLE, outDir: join(dir, 'build') });
-    const bundle = await readBuiltBundle(built.bundlePath, built.manifest);
-    const deploymentId = `${APP}-bench`;
-    await writeDeployment(join(dir, 'deployments'), deploymentId, APP, bundle, {
-      api: options.apiUrl,
-    });
-
-    const transport = new InProcessTransport();
-    const worker = new RenderWorker({
-      transport,
-      region: REGION,
-      bundles: new DirectoryBundleStore(join(dir, 'deployments')),
+export function angularRow(options: AngularRowOptions): Promise<AngularRow> {
+  return frameworkRow(
+    {
+      example: EXAMPLE,
+      app: 'angular-shop',
+      region: 'bench-ng',
       workerId: 'bench-angular',
-      threads: 1,
-      tasksPerThread: 1,
-    });
-    await worker.start();
-    await ngBuild(join(dir, 'node'));
-    const serve = await startServe(join(dir, 'node'), options.apiUrl);
-    try {
-      const subject = regionSubjects(REGION).workerRender(worker.workerId);
-      const sandbox = () => renderInSandbox(transport, subject, deploymentId);
-      const node = () => httpGetText(agent, serve.url);
-      for (let i = 0; i < WARMUP; i++) {
-        await sandbox();
-        await node();
-      }
-      const sandboxHtml = await sandbox();
-      const nodeHtml = await node();
-      const ms = (seconds * 1000) / slices;
-      const selfCpu = () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1000;
-      };
-      const serverCpu = () => processCpuMs(serve.child.pid ?? -1);
-      const n: Timed[] = [];
-      const s: Timed[] = [];
-      for (let i = 0; i < slices; i++) {
-        const order = i % 2 === 0 ? ['node', 'sandbox'] : ['sandbox', 'node'];
-        for (const which of order) {
-          if (which === 'node') n.push(await timed(ms, node, serverCpu));
-          else s.push(await timed(ms, sandbox, selfCpu));
-        }
-      }
-      const nodeSide = summarize(n);
-      const sandboxSide = summarize(s);
-      return {
-        page: '/',
-        bundleBytes: bundle.bundleBytes,
-        htmlChars: sandboxHtml.length,
-        sameHtml: withoutTransferState(sandboxHtml) === withoutTransferState(nodeHtml),
-        node: nodeSide,
-        sandbox: sandboxSide,
-        ratio: round(sandboxSide.rps / nodeSide.rps, 3),
-        cpuRatio: round(nodeSide.cpuMsPerRender / sandboxSide.cpuMsPerRender, 3),
-      };
-    } finally {
-      await stopServe(serve.child);
-      await worker.drain();
-      await transport.drain();
-    }
-  } finally {
-    agent.destroy();
-    await rm(dir, { recursive: true, force: true });
-  }
+      tmpPrefix: 'flotilla-bench-ng-',
+      serverName: SERVER,
+      // Angular's Node server (`server/server.mjs` of the `ng build`) on a free port.
+      startServer: async (dir, apiUrl) => {
+        const outDir = join(dir, 'node');
+        await ngBuild(outDir);
+        return startNodeServer({
+          name: SERVER,
+          command: process.execPath,
+          args: [join(outDir, 'server', 'server.mjs')],
+          cwd: EXAMPLE,
+          env: (port) => ({
+            ...process.env,
+            NODE_ENV: 'production',
+            PORT: String(port),
+            API_ORIGIN: apiUrl,
+            // AngularNodeAppEngine answers only hosts it is told about.
+            NG_ALLOWED_HOSTS: '127.0.0.1',
+          }),
+          ready: 'listening on',
+        });
+      },
+      comparable: withoutTransferState,
+    },
+    options,
+  );
 }
 
 /** Prints the row as the other rows of `ssr-throughput` are printed. */
 export function printAngularRow(r: AngularRow): void {
-  console.log('');
-  console.log(
-    `Angular (examples/angular-shop, Angular 22 SSR): page / (${r.htmlChars} chars of HTML, ` +
+  printFrameworkRow(r, {
+    heading:
+      `Angular (examples/angular-shop, Angular 22 SSR): page / (${r.htmlChars} chars of HTML, ` +
       `bundle ${round(r.bundleBytes / 1024, 1)} KB; its resolver fetches 24 products from the products API on every render)`,
-  );
-  const line = (name: string, x: Side) => [
-    name,
-    x.rps,
-    x.p50,
-    x.p99,
-    x.mean,
-    x.cpuMsPerRender,
-    x.renders,
-  ];
-  console.log(
-    table([
-      ['side', 'renders/s', 'p50 ms', 'p99 ms', 'mean ms', 'CPU ms/render', 'renders'],
-      line('Angular Node server (Express, HTTP)', r.node),
-      line('sandbox c=1 (worker path)', r.sandbox),
-    ]),
-  );
-  console.log(
-    `  angular ratio sandbox/node ${r.ratio}, CPU/render ${r.cpuRatio}; same HTML: ${r.sameHtml}`,
-  );
+    nodeLabel: 'Angular Node server (Express, HTTP)',
+    name: 'angular',
+  });
 }
 
 if (import.meta.main) {
-  hardTimeout('angular-row', 240_000);
-  // A process of its own, as in ssr-throughput: serving it takes no CPU from either side's count.
-  const api = await startProductsApiProcess();
-  try {
-    const row = await angularRow({
-      apiUrl: api.url,
-      seconds: Number(process.env.BENCH_SSR_SECONDS) || 5,
-    });
-    printAngularRow(row);
-    printResult({ bench: 'ssr-throughput', angular: row, ratio: row.ratio });
-  } finally {
-    await api.child.kill('SIGTERM');
-  }
+  await runRowAlone({
+    name: 'angular',
+    key: 'angular',
+    timeoutMs: 240_000,
+    // A process of its own, as in ssr-throughput: serving it takes no CPU from either side's count.
+    apiProcess: true,
+    measure: angularRow,
+    print: printAngularRow,
+  });
 }

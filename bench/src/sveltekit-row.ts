@@ -20,189 +20,50 @@
  *
  * Run alone: node bench/src/sveltekit-row.ts (starts its own products API).
  *
+ * The shared steps are in `framework-row.ts`.
+ *
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProductsApi } from '@flotilla/example-products-api';
 import {
-  decodeRenderResult,
-  encodeRenderRequest,
-  nextTraceparent,
-  regionSubjects,
-} from '@flotilla/protocol';
-import { buildProject } from '@flotilla/sdk/build';
-import { freePort } from '@flotilla/test-harness';
-import { InProcessTransport } from '@flotilla/transport';
-import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
-import { hardTimeout } from './bench-process.ts';
-import { processCpuMs } from './proc-stat.ts';
-import { readBuiltBundle, writeDeployment } from './sandbox-app.ts';
-import type { Side } from './ssr-figures.ts';
-import { mean, now, p50p99, printResult, round, table } from './stats.ts';
+  type FrameworkRow,
+  type FrameworkRowOptions,
+  frameworkRow,
+  pathWithThisNode,
+  printFrameworkRow,
+  runBuild,
+  runRowAlone,
+  startNodeServer,
+} from './framework-row.ts';
+import { round } from './stats.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sveltekit-shop/', import.meta.url));
 const APP = 'sveltekit-shop';
-const REGION = 'bench-sveltekit';
-/** Renders each side gets before it is measured (cold isolate, JIT, SvelteKit's caches). */
-const WARMUP = 200;
-const decoder = new TextDecoder();
+const SERVER = 'node build';
 
 /** Options of {@link svelteKitRow}. */
-export interface SvelteKitRowOptions {
-  /** Origin of the products API both sides fetch from. */
-  apiUrl: string;
-  /** Measured seconds per side. @default 5 */
-  seconds?: number;
-  /** Slices each side's time is cut into, alternating with the other side's. @default 6 */
-  slices?: number;
-}
+export type SvelteKitRowOptions = FrameworkRowOptions;
 
-/** What {@link svelteKitRow} measured. */
-export interface SvelteKitRow {
-  page: string;
-  bundleBytes: number;
-  htmlChars: number;
-  /**
-   * Both sides answered the same HTML, but for SvelteKit's version hash
-   * (each build has its own, and there are two builds here).
-   */
-  sameHtml: boolean;
-  node: Side;
-  sandbox: Side;
-  /** Sandbox renders/s ÷ adapter-node renders/s. */
-  ratio: number;
-  /** Node CPU per render ÷ sandbox CPU per render. */
-  cpuRatio: number;
-}
-
-interface Timed {
-  count: number;
-  ms: number;
-  cpuMs: number;
-  latencies: number[];
-}
-
-/** Calls `once` one at a time for `ms`, with the CPU `cpu()` counted meanwhile. */
-async function timed(ms: number, once: () => Promise<unknown>, cpu: () => number): Promise<Timed> {
-  const latencies: number[] = [];
-  const cpuBefore = cpu();
-  const started = now();
-  while (now() - started < ms) {
-    const t = now();
-    await once();
-    latencies.push(now() - t);
-  }
-  return { count: latencies.length, ms: now() - started, cpuMs: cpu() - cpuBefore, latencies };
-}
-
-function summarize(runs: Timed[]): Side {
-  const count = runs.reduce((n, r) => n + r.count, 0);
-  const latencies = runs.flatMap((r) => r.latencies);
-  return {
-    rps: round((count / runs.reduce((n, r) => n + r.ms, 0)) * 1000, 1),
-    cpuMsPerRender: round(runs.reduce((n, r) => n + r.cpuMs, 0) / count, 3),
-    ...p50p99(latencies),
-    mean: round(mean(latencies), 3),
-    renders: count,
-  };
-}
+/**
+ * What {@link svelteKitRow} measured. `sameHtml`: both sides answered the
+ * same HTML, but for SvelteKit's version hash (each build has its own, and
+ * there are two builds here). `ratio`: sandbox renders/s ÷ adapter-node
+ * renders/s.
+ */
+export type SvelteKitRow = FrameworkRow;
 
 /** The app's own `vite build` (adapter-node, into `build/`), as `npm run build` runs it. */
-async function buildForNode(): Promise<void> {
-  const child = spawn(join(EXAMPLE, 'node_modules', '.bin', 'vite'), ['build'], {
-    cwd: EXAMPLE,
-    env: {
-      ...process.env,
-      PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-      NODE_ENV: 'production',
+function buildForNode(): Promise<void> {
+  return runBuild(
+    'vite build (adapter-node)',
+    join(EXAMPLE, 'node_modules', '.bin', 'vite'),
+    ['build'],
+    {
+      cwd: EXAMPLE,
+      env: { ...process.env, PATH: pathWithThisNode(), NODE_ENV: 'production' },
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d;
-  });
-  const code = await new Promise((resolve) => child.once('close', resolve));
-  if (code !== 0) throw new Error(`vite build (adapter-node) exited ${code}:\n${output}`);
-}
-
-/** adapter-node's server (`node build`) on a free port; resolves once it listens. */
-async function startServe(apiUrl: string): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['build'], {
-    cwd: EXAMPLE,
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ORIGIN: `http://${APP}.localhost`,
-      API_ORIGIN: apiUrl,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`node build did not start:\n${output}`)),
-      30_000,
-    );
-    const onData = (d: Buffer) => {
-      output += d;
-      if (output.includes('Listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`node build exited ${code}:\n${output}`));
-    });
-  });
-  child.stdout?.resume();
-  child.stderr?.resume();
-  return { child, url: `http://127.0.0.1:${port}/` };
-}
-
-async function stopServe(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** GET `url` on a keep-alive agent; resolves with the body (status 200 only). */
-function httpGetText(agent: Agent, url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        body += d;
-      });
-      res.on('end', () =>
-        res.statusCode === 200
-          ? resolve(body)
-          : reject(new Error(`node build answered ${res.statusCode}`)),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  );
 }
 
 /**
@@ -215,150 +76,60 @@ const withoutVersion = (html: string): string =>
     .replace(/__sveltekit_[a-z0-9]+/g, '__sveltekit_')
     .replace(/(_app\/immutable\/entry\/\w+)\.[\w-]+\.js/g, '$1.js');
 
-/** One render of `/` through the worker path (what the shield's miss reaches). */
-async function renderInSandbox(
-  transport: InProcessTransport,
-  subject: string,
-  deploymentId: string,
-): Promise<string> {
-  const reply = await transport.request(
-    subject,
-    encodeRenderRequest({
-      deploymentId,
-      method: 'GET',
-      url: `http://${APP}.localhost/`,
-      headers: [['host', `${APP}.localhost`]],
-      body: new Uint8Array(0),
-      deadline: Date.now() + 10_000,
-      traceparent: nextTraceparent(),
-      requestId: randomUUID(),
-      attempt: 1,
-    }),
-    { timeoutMs: 10_000 },
-  );
-  const result = decodeRenderResult(reply);
-  if (!result.ok)
-    throw new Error(`sandbox render failed: ${result.error.code} ${result.error.message}`);
-  if (result.status !== 200) throw new Error(`sandbox render: status ${result.status}`);
-  return decoder.decode(result.body);
-}
-
 /**
  * Builds the example and measures both sides (see the module documentation),
  * in alternating slices so that other load on the machine weighs on both alike.
  */
-export async function svelteKitRow(options: SvelteKitRowOptions): Promise<SvelteKitRow> {
-  const seconds = options.seconds ?? 5;
-  const slices = options.slices ?? 6;
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-sveltekit-'));
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  try {
-    const built = await buildProject({ dir: EXAMPLE, outDir: join(dir, 'build') });
-    await buildForNode();
-    const bundle = await readBuiltBundle(built.bundlePath, built.manifest);
-    const deploymentId = `${APP}-bench`;
-    await writeDeployment(join(dir, 'deployments'), deploymentId, APP, bundle, {
-      api: options.apiUrl,
-    });
-
-    const transport = new InProcessTransport();
-    const worker = new RenderWorker({
-      transport,
-      region: REGION,
-      bundles: new DirectoryBundleStore(join(dir, 'deployments')),
+export function svelteKitRow(options: SvelteKitRowOptions): Promise<SvelteKitRow> {
+  return frameworkRow(
+    {
+      example: EXAMPLE,
+      app: APP,
+      region: 'bench-sveltekit',
       workerId: 'bench-sveltekit',
-      threads: 1,
-      tasksPerThread: 1,
-    });
-    await worker.start();
-    const serve = await startServe(options.apiUrl);
-    try {
-      const subject = regionSubjects(REGION).workerRender(worker.workerId);
-      const sandbox = () => renderInSandbox(transport, subject, deploymentId);
-      const node = () => httpGetText(agent, serve.url);
-      for (let i = 0; i < WARMUP; i++) {
-        await sandbox();
-        await node();
-      }
-      const sandboxHtml = await sandbox();
-      const nodeHtml = await node();
-      const ms = (seconds * 1000) / slices;
-      const selfCpu = () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1000;
-      };
-      const serverCpu = () => processCpuMs(serve.child.pid ?? -1);
-      const n: Timed[] = [];
-      const s: Timed[] = [];
-      for (let i = 0; i < slices; i++) {
-        const order = i % 2 === 0 ? ['node', 'sandbox'] : ['sandbox', 'node'];
-        for (const which of order) {
-          if (which === 'node') n.push(await timed(ms, node, serverCpu));
-          else s.push(await timed(ms, sandbox, selfCpu));
-        }
-      }
-      const nodeSide = summarize(n);
-      const sandboxSide = summarize(s);
-      return {
-        page: '/',
-        bundleBytes: bundle.bundleBytes,
-        htmlChars: sandboxHtml.length,
-        sameHtml: withoutVersion(sandboxHtml) === withoutVersion(nodeHtml),
-        node: nodeSide,
-        sandbox: sandboxSide,
-        ratio: round(sandboxSide.rps / nodeSide.rps, 3),
-        cpuRatio: round(nodeSide.cpuMsPerRender / sandboxSide.cpuMsPerRender, 3),
-      };
-    } finally {
-      await stopServe(serve.child);
-      await worker.drain();
-      await transport.drain();
-    }
-  } finally {
-    agent.destroy();
-    await rm(dir, { recursive: true, force: true });
-  }
+      tmpPrefix: 'flotilla-bench-sveltekit-',
+      beforeBuild: buildForNode,
+      serverName: SERVER,
+      // adapter-node's server (`node build`) on a free port.
+      startServer: (_dir, apiUrl) =>
+        startNodeServer({
+          name: SERVER,
+          command: process.execPath,
+          args: ['build'],
+          cwd: EXAMPLE,
+          env: (port) => ({
+            ...process.env,
+            NODE_ENV: 'production',
+            PORT: String(port),
+            HOST: '127.0.0.1',
+            ORIGIN: `http://${APP}.localhost`,
+            API_ORIGIN: apiUrl,
+          }),
+          ready: 'Listening on',
+        }),
+      comparable: withoutVersion,
+    },
+    options,
+  );
 }
 
 /** Prints the row as the other rows of `ssr-throughput` are printed. */
 export function printSvelteKitRow(r: SvelteKitRow): void {
-  console.log('');
-  console.log(
-    `SvelteKit (examples/sveltekit-shop): page / (${r.htmlChars} chars of HTML, ` +
+  printFrameworkRow(r, {
+    heading:
+      `SvelteKit (examples/sveltekit-shop): page / (${r.htmlChars} chars of HTML, ` +
       `bundle ${round(r.bundleBytes / 1024, 1)} KB; its server load fetches 24 products from the products API on every render)`,
-  );
-  const line = (name: string, x: Side) => [
-    name,
-    x.rps,
-    x.p50,
-    x.p99,
-    x.mean,
-    x.cpuMsPerRender,
-    x.renders,
-  ];
-  console.log(
-    table([
-      ['side', 'renders/s', 'p50 ms', 'p99 ms', 'mean ms', 'CPU ms/render', 'renders'],
-      line('adapter-node (Node, HTTP)', r.node),
-      line('sandbox c=1 (worker path)', r.sandbox),
-    ]),
-  );
-  console.log(
-    `  sveltekit ratio sandbox/node ${r.ratio}, CPU/render ${r.cpuRatio}; same HTML: ${r.sameHtml}`,
-  );
+    nodeLabel: 'adapter-node (Node, HTTP)',
+    name: 'sveltekit',
+  });
 }
 
 if (import.meta.main) {
-  hardTimeout('sveltekit-row', 120_000);
-  const api = await startProductsApi({ port: 0 });
-  try {
-    const row = await svelteKitRow({
-      apiUrl: api.url,
-      seconds: Number(process.env.BENCH_SSR_SECONDS) || 5,
-    });
-    printSvelteKitRow(row);
-    printResult({ bench: 'ssr-throughput', sveltekit: row, ratio: row.ratio });
-  } finally {
-    await api.close();
-  }
+  await runRowAlone({
+    name: 'sveltekit',
+    key: 'sveltekit',
+    timeoutMs: 120_000,
+    measure: svelteKitRow,
+    print: printSvelteKitRow,
+  });
 }
