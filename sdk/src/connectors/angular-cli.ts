@@ -25,15 +25,12 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import type { BuildProgress } from '../build.ts';
 import { buildFailure } from '../build-errors.ts';
 import { displayPath } from '../project-config.ts';
-
-/** Lines of the framework's output a failure message repeats. */
-const TAIL_LINES = 40;
+import { findUp, runFrameworkProcess } from './framework-build.ts';
 
 /** What the Angular build produced. */
 export interface AngularBuildReport {
@@ -160,15 +157,6 @@ export default {
 `;
 }
 
-/** `<dir or a parent>/node_modules/@angular/cli`, as npm and pnpm install it. */
-async function findCli(dir: string): Promise<string | undefined> {
-  for (let at = dir; ; at = dirname(at)) {
-    const pkg = join(at, 'node_modules', '@angular', 'cli', 'package.json');
-    if ((await stat(pkg).catch(() => undefined))?.isFile()) return pkg;
-    if (dirname(at) === at) return undefined;
-  }
-}
-
 /** Options of {@link runAngularBuild}. */
 export interface RunAngularBuildOptions {
   /** App name, for error messages. */
@@ -199,7 +187,7 @@ export async function runAngularBuild(
       `framework "angular" needs the app's angular.json in ${displayPath(dir)} (an Angular CLI workspace, as ng new makes)`,
     );
   }
-  if ((await findCli(dir)) === undefined) {
+  if ((await findUp(dir, join('node_modules', '@angular', 'cli', 'package.json'))) === undefined) {
     throw buildFailure(
       app,
       `framework "angular" needs the Angular CLI, and ${displayPath(join(dir, 'node_modules', '@angular', 'cli'))} does not exist: ` +
@@ -227,27 +215,12 @@ export async function runAngularBuild(
   };
 
   progress({ phase: 'framework', detail: 'ng build (Angular CLI Architect, production)' });
-  const tail: string[] = [];
-  const code = await new Promise<number | string>((resolveExit) => {
-    const child = spawn(process.execPath, [runner, dir, JSON.stringify(overrides), reportFile], {
-      cwd: dir,
-      env: { ...process.env, NODE_ENV: 'production', NG_CLI_ANALYTICS: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const onLines = (chunk: Buffer) => {
-      for (const raw of chunk.toString('utf8').split(/\r?\n/)) {
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: strips terminal colours
-        const line = raw.replace(/\u001b\[[0-9;]*m/g, '').trimEnd();
-        if (line.trim() === '') continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-        progress({ phase: 'framework', detail: line });
-      }
-    };
-    child.stdout.on('data', onLines);
-    child.stderr.on('data', onLines);
-    child.on('error', (error) => resolveExit(error.message));
-    child.on('close', (exit, signal) => resolveExit(exit ?? `killed by ${signal}`));
+  const { code, tail } = await runFrameworkProcess({
+    command: process.execPath,
+    args: [runner, dir, JSON.stringify(overrides), reportFile],
+    cwd: dir,
+    env: { ...process.env, NODE_ENV: 'production', NG_CLI_ANALYTICS: 'false' },
+    progress,
   });
 
   const report = JSON.parse(await readFile(reportFile, 'utf8').catch(() => '{}')) as {

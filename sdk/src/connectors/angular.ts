@@ -22,10 +22,9 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   type BuildAppResult,
@@ -43,6 +42,14 @@ import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
 import { runAngularBuild } from './angular-cli.ts';
 import { type AngularServerRoute, angularManifestRoutes } from './angular-routes.ts';
+import {
+  byPath,
+  dataAsset,
+  filesUnder,
+  fileUrlPath,
+  readBytes,
+  throwProblems,
+} from './framework-build.ts';
 
 /** An esbuild-hashed output name: `main-5QWHXVQ2.js`, `chunk-SSOXHOGH.js`, `media/logo-AB12CD34.png`. */
 const HASHED_NAME = /-[A-Z0-9]{8}\.[a-z0-9]+$/;
@@ -197,13 +204,7 @@ function refuseBuiltins(app: string, builds: { server: Metafile; browser: Metafi
         `the browser build imports the Node built-in "${target}", which browsers do not have: ${chain}`,
     ),
   ];
-  if (problems.length === 1) throw buildFailure(app, problems[0] ?? '');
-  if (problems.length > 1) {
-    throw buildFailure(
-      app,
-      `${problems.length} build error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
+  throwProblems(app, problems);
 }
 
 /** Each Node built-in (but `allowed`) a build imports, with the chain from its entry (`a.ts → b.ts → node:fs`). */
@@ -273,32 +274,18 @@ async function browserAssets(
   const built = new Set(
     Object.keys(browserStats.outputs).map((path) => path.split('\\').join('/')),
   );
-  const files = await readdir(browserDir, { recursive: true, withFileTypes: true });
   const assets: CollectedAsset[] = [];
-  for (const file of files) {
-    if (!file.isFile()) continue;
-    const rel = relative(browserDir, join(file.parentPath, file.name)).split('\\').join('/');
-    if (rel.split('/').some((segment) => segment.startsWith('.'))) continue;
+  for (const rel of await filesUnder(browserDir)) {
     if (rel === 'index.csr.html' || rel.endsWith('.map')) continue;
-    const data = new Uint8Array(await readFile(join(browserDir, rel)));
-    const hash = createHash('sha256').update(data).digest('hex');
-    const permanent = HASHED_NAME.test(file.name) && (built.has(rel) || rel.startsWith('media/'));
-    const page = file.name === 'index.html';
-    const at = (path: string) => ({
-      path,
-      hash,
-      bytes: data.byteLength,
-      contentType: page ? 'text/html; charset=utf-8' : contentTypeOf(file.name),
-      permanent,
-      data,
-    });
-    if (page) {
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
+    const permanent = HASHED_NAME.test(name) && (built.has(rel) || rel.startsWith('media/'));
+    const data = await readBytes(browserDir, rel);
+    if (name === 'index.html') {
       const route = rel === 'index.html' ? '' : rel.slice(0, -'/index.html'.length);
-      const path = `/${route.split('/').map(encodeURIComponent).join('/')}`;
-      assets.push(at(path));
+      assets.push(dataAsset(fileUrlPath(route), data, 'text/html; charset=utf-8', permanent));
     } else {
-      assets.push(at(`/${rel.split('/').map(encodeURIComponent).join('/')}`));
+      assets.push(dataAsset(fileUrlPath(rel), data, contentTypeOf(name), permanent));
     }
   }
-  return assets.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return byPath(assets);
 }

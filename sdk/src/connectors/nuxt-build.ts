@@ -35,12 +35,12 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { BuildProgress } from '../build.ts';
 import { buildFailure } from '../build-errors.ts';
 import { displayPath } from '../project-config.ts';
+import { findUp, pathWithThisNode, runFrameworkProcess } from './framework-build.ts';
 
 /** A route rule as Nitro normalises it (the parts Flotilla reads). */
 export interface NuxtRouteRule {
@@ -83,9 +83,6 @@ export interface NuxtBuildReport {
    */
   asyncHooks: boolean;
 }
-
-/** Lines of the framework's output a failure message repeats. */
-const TAIL_LINES = 40;
 
 /** Oldest Node versions Nuxt 4.6 runs on, per major (its `engines`). */
 const NUXT_NODE: Record<number, number> = { 22: 22, 24: 15 };
@@ -327,11 +324,8 @@ function productionEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /** `<dir or a parent>/node_modules/nuxt`, as npm and pnpm install it. */
 async function findNuxt(dir: string): Promise<string | undefined> {
-  for (let at = dir; ; at = dirname(at)) {
-    const pkg = join(at, 'node_modules', 'nuxt', 'package.json');
-    if ((await stat(pkg).catch(() => undefined))?.isFile()) return dirname(pkg);
-    if (dirname(at) === at) return undefined;
-  }
+  const pkg = await findUp(dir, join('node_modules', 'nuxt', 'package.json'));
+  return pkg === undefined ? undefined : dirname(pkg);
 }
 
 /** Why this Node cannot run Nuxt 4.6, or undefined when it can. */
@@ -382,34 +376,21 @@ export async function runNuxtBuild(options: RunNuxtBuildOptions): Promise<NuxtBu
   );
 
   progress({ phase: 'framework', detail: `nuxt build (${displayPath(nuxtDir)})` });
-  const tail: string[] = [];
-  const code = await new Promise<number | string>((resolveExit) => {
-    const child = spawn(process.execPath, [runner, dir, preset, reportFile], {
-      cwd: dir,
-      env: {
-        ...productionEnv(process.env),
-        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-        NODE_ENV: 'production',
-        // Nuxt's own presets never win over Flotilla's.
-        NITRO_PRESET: preset,
-        SERVER_PRESET: preset,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const onLines = (chunk: Buffer) => {
-      for (const raw of chunk.toString('utf8').split(/\r?\n/)) {
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: strips terminal colours
-        const line = raw.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').trimEnd();
-        if (line.trim() === '') continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-        progress({ phase: 'framework', detail: line });
-      }
-    };
-    child.stdout.on('data', onLines);
-    child.stderr.on('data', onLines);
-    child.on('error', (error) => resolveExit(error.message));
-    child.on('close', (exit, signal) => resolveExit(exit ?? `killed by ${signal}`));
+  const { code, tail } = await runFrameworkProcess({
+    command: process.execPath,
+    args: [runner, dir, preset, reportFile],
+    cwd: dir,
+    env: {
+      ...productionEnv(process.env),
+      PATH: pathWithThisNode(),
+      NODE_ENV: 'production',
+      // Nuxt's own presets never win over Flotilla's.
+      NITRO_PRESET: preset,
+      SERVER_PRESET: preset,
+    },
+    progress,
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips cursor moves as well as colours
+    escapes: /\u001b\[[0-9;?]*[A-Za-z]/g,
   });
 
   let report: Partial<NuxtBuildReport> | undefined;

@@ -26,9 +26,8 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   type BuildAppResult,
   type BuildProgress,
@@ -39,10 +38,10 @@ import {
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { lowerForAsyncContext } from '../build-bundle.ts';
-import { buildFailure } from '../build-errors.ts';
 import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
+import { dataAsset, filesUnder, readBytes, throwProblems } from './framework-build.ts';
 import { type NuxtBuildReport, runNuxtBuild } from './nuxt-build.ts';
 import { nuxtRoutes } from './nuxt-routes.ts';
 
@@ -136,13 +135,7 @@ function refuseBuiltins(app: string, report: NuxtBuildReport): void {
       'Fetch what it reads from a declared backend instead, or keep it out of the server build'
     );
   });
-  if (problems.length === 1) throw buildFailure(app, problems[0] ?? '');
-  if (problems.length > 1) {
-    throw buildFailure(
-      app,
-      `${problems.length} build error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
+  throwProblems(app, problems);
 }
 
 /** A file path (`/p/a b.html`) as the URL path it is served at (`/p/a%20b.html`). */
@@ -155,14 +148,7 @@ function urlPath(path: string): string {
 
 /** An asset of `data` at the URL path of `path`. */
 function asset(path: string, name: string, data: Uint8Array, permanent: boolean): CollectedAsset {
-  return {
-    path: urlPath(path),
-    hash: createHash('sha256').update(data).digest('hex'),
-    bytes: data.byteLength,
-    contentType: contentTypeOf(name),
-    permanent,
-    data,
-  };
+  return dataAsset(urlPath(path), data, contentTypeOf(name), permanent);
 }
 
 /** What {@link publicAssets} found. */
@@ -184,24 +170,20 @@ interface PublicAssets {
 async function publicAssets(report: NuxtBuildReport): Promise<PublicAssets> {
   const root = report.publicDir;
   const hashedDir = report.buildAssetsDir.replace(/^\/+|\/+$/g, '');
-  const files = await readdir(root, { recursive: true, withFileTypes: true });
   const byPath = new Map<string, CollectedAsset>();
-  for (const file of files) {
-    if (!file.isFile()) continue;
-    const rel = relative(root, join(file.parentPath, file.name)).split('\\').join('/');
-    if (rel.split('/').some((segment) => segment.startsWith('.'))) continue;
+  for (const rel of await filesUnder(root)) {
     // Nuxt keeps earlier builds' meta files in its cache and copies them all: this build's only
     // (an earlier deployment's stay served by the shield as its permanent assets).
     const meta = `${hashedDir}/builds/meta/`;
     if (report.buildId !== '' && rel.startsWith(meta) && rel !== `${meta}${report.buildId}.json`) {
       continue;
     }
-    const data = new Uint8Array(await readFile(join(root, rel)));
+    const data = await readBytes(root, rel);
     const inHashed = hashedDir !== '' && rel.startsWith(`${hashedDir}/`);
     const permanent =
       inHashed &&
       (!rel.startsWith(`${hashedDir}/builds/`) || rel.startsWith(`${hashedDir}/builds/meta/`));
-    byPath.set(`/${rel}`, asset(`/${rel}`, file.name, data, permanent));
+    byPath.set(`/${rel}`, asset(`/${rel}`, rel, data, permanent));
   }
   const prerenderedFiles = new Map(report.prerendered.map((p) => [p.fileName, p.route]));
   const pages = report.prerendered

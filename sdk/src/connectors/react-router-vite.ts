@@ -17,12 +17,18 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BuildProgress } from '../build.ts';
 import { buildFailure } from '../build-errors.ts';
 import { displayPath } from '../project-config.ts';
+import {
+  findUp,
+  firstExisting,
+  pathWithThisNode,
+  runFrameworkProcess,
+  VITE_CONFIGS,
+} from './framework-build.ts';
 
 /** What the wrapping plugin reports about the build. */
 export interface ReactRouterBuildReport {
@@ -35,19 +41,6 @@ export interface ReactRouterBuildReport {
   /** Ids of the server build's entry modules. */
   entries: string[];
 }
-
-/** Vite config files Vite itself looks for, in its order. */
-const VITE_CONFIGS = [
-  'vite.config.js',
-  'vite.config.mjs',
-  'vite.config.ts',
-  'vite.config.cjs',
-  'vite.config.mts',
-  'vite.config.cts',
-];
-
-/** Lines of the framework's output a failure message repeats. */
-const TAIL_LINES = 40;
 
 /** The environment variable the wrapping plugin writes its report to. */
 const REPORT_ENV = 'FLOTILLA_REACT_ROUTER_REPORT';
@@ -102,24 +95,6 @@ export default async (env) => {
 `;
 }
 
-/** The first of `names` that exists in `dir`, or undefined. */
-async function firstExisting(dir: string, names: string[]): Promise<string | undefined> {
-  for (const name of names) {
-    const path = join(dir, name);
-    if ((await stat(path).catch(() => undefined))?.isFile()) return path;
-  }
-  return undefined;
-}
-
-/** `<dir or a parent>/node_modules/.bin/react-router`, as npm and pnpm install it. */
-async function findCli(dir: string): Promise<string | undefined> {
-  for (let at = dir; ; at = dirname(at)) {
-    const bin = join(at, 'node_modules', '.bin', 'react-router');
-    if ((await stat(bin).catch(() => undefined))?.isFile()) return bin;
-    if (dirname(at) === at) return undefined;
-  }
-}
-
 /** Options of {@link runReactRouterBuild}. */
 export interface RunReactRouterBuildOptions {
   /** App name, for error messages. */
@@ -142,7 +117,7 @@ export async function runReactRouterBuild(
   options: RunReactRouterBuildOptions,
 ): Promise<ReactRouterBuildReport> {
   const { app, dir, work, progress } = options;
-  const cli = await findCli(dir);
+  const cli = await findUp(dir, join('node_modules', '.bin', 'react-router'));
   if (cli === undefined) {
     throw buildFailure(
       app,
@@ -163,33 +138,18 @@ export async function runReactRouterBuild(
   await writeFile(configFile, wrappingConfig(appConfig));
 
   progress({ phase: 'framework', detail: `react-router build (${displayPath(cli)})` });
-  const tail: string[] = [];
-  const code = await new Promise<number | string>((resolveExit) => {
-    const child = spawn(cli, ['build', dir, '--config', configFile], {
-      cwd: dir,
-      // The Node running flotilla runs React Router too (the .bin shim calls `node`).
-      env: {
-        ...process.env,
-        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-        NODE_ENV: 'production',
-        [REPORT_ENV]: reportFile,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const onLines = (chunk: Buffer) => {
-      for (const raw of chunk.toString('utf8').split(/\r?\n/)) {
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: strips terminal colours
-        const line = raw.replace(/\u001b\[[0-9;]*m/g, '').trimEnd();
-        if (line === '') continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-        progress({ phase: 'framework', detail: line });
-      }
-    };
-    child.stdout.on('data', onLines);
-    child.stderr.on('data', onLines);
-    child.on('error', (error) => resolveExit(error.message));
-    child.on('close', (exit, signal) => resolveExit(exit ?? `killed by ${signal}`));
+  const { code, tail } = await runFrameworkProcess({
+    command: cli,
+    args: ['build', dir, '--config', configFile],
+    cwd: dir,
+    // The Node running flotilla runs React Router too (the .bin shim calls `node`).
+    env: {
+      ...process.env,
+      PATH: pathWithThisNode(),
+      NODE_ENV: 'production',
+      [REPORT_ENV]: reportFile,
+    },
+    progress,
   });
   if (code !== 0) {
     const node = process.versions.node.split('.').map(Number);

@@ -21,8 +21,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { isAbsolute, join, relative } from 'node:path';
 import type { ManifestRoute } from '@flotilla/manifest';
@@ -36,10 +35,17 @@ import {
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { bundleEntry } from '../build-bundle.ts';
-import { buildFailure } from '../build-errors.ts';
 import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
+import {
+  byPath,
+  dataAsset,
+  filesUnder,
+  fileUrlPath,
+  readBytes,
+  throwProblems,
+} from './framework-build.ts';
 import { type ReactRouterBuildReport, runReactRouterBuild } from './react-router-vite.ts';
 
 /**
@@ -168,13 +174,7 @@ function refuseBuiltins(app: string, dir: string, report: ReactRouterBuildReport
       queue.push(imported);
     }
   }
-  if (problems.length === 1) throw buildFailure(app, problems[0] ?? '');
-  if (problems.length > 1) {
-    throw buildFailure(
-      app,
-      `${problems.length} build error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
+  throwProblems(app, problems);
 }
 
 /**
@@ -183,21 +183,16 @@ function refuseBuiltins(app: string, dir: string, report: ReactRouterBuildReport
  * Vite's own bookkeeping (`.vite/`) and other dot-files are not served.
  */
 async function clientAssets(clientDir: string): Promise<CollectedAsset[]> {
-  const files = await readdir(clientDir, { recursive: true, withFileTypes: true });
   const assets: CollectedAsset[] = [];
-  for (const file of files) {
-    if (!file.isFile()) continue;
-    const rel = relative(clientDir, join(file.parentPath, file.name)).split('\\').join('/');
-    if (rel.split('/').some((segment) => segment.startsWith('.'))) continue;
-    const data = new Uint8Array(await readFile(join(clientDir, rel)));
-    assets.push({
-      path: `/${rel.split('/').map(encodeURIComponent).join('/')}`,
-      hash: createHash('sha256').update(data).digest('hex'),
-      bytes: data.byteLength,
-      contentType: contentTypeOf(file.name),
-      permanent: rel.startsWith(`${HASHED_DIR}/`),
-      data,
-    });
+  for (const rel of await filesUnder(clientDir)) {
+    assets.push(
+      dataAsset(
+        fileUrlPath(rel),
+        await readBytes(clientDir, rel),
+        contentTypeOf(rel),
+        rel.startsWith(`${HASHED_DIR}/`),
+      ),
+    );
   }
-  return assets.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return byPath(assets);
 }

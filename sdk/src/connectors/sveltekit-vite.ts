@@ -20,12 +20,18 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { BuildProgress } from '../build.ts';
 import { buildFailure } from '../build-errors.ts';
 import { displayPath } from '../project-config.ts';
+import {
+  findUp,
+  firstExisting,
+  pathWithThisNode,
+  runFrameworkProcess,
+  VITE_CONFIGS,
+} from './framework-build.ts';
 
 /** One route of the app, as SvelteKit's builder describes it. */
 export interface SvelteKitRoute {
@@ -69,19 +75,6 @@ export interface SvelteKitBuildReport {
   /** The app's modules that import `read` from `$app/server`, when the server uses it. */
   read: string[];
 }
-
-/** Vite config files Vite itself looks for, in its order. */
-const VITE_CONFIGS = [
-  'vite.config.js',
-  'vite.config.mjs',
-  'vite.config.ts',
-  'vite.config.cjs',
-  'vite.config.mts',
-  'vite.config.cts',
-];
-
-/** Lines of the framework's output a failure message repeats. */
-const TAIL_LINES = 40;
 
 /** Environment variables the wrapping config reads: where to report, where to write. */
 const REPORT_ENV = 'FLOTILLA_SVELTEKIT_REPORT';
@@ -212,24 +205,6 @@ export default async (env) => {
 `;
 }
 
-/** The first of `names` that exists in `dir`, or undefined. */
-async function firstExisting(dir: string, names: string[]): Promise<string | undefined> {
-  for (const name of names) {
-    const path = join(dir, name);
-    if ((await stat(path).catch(() => undefined))?.isFile()) return path;
-  }
-  return undefined;
-}
-
-/** `<dir or a parent>/node_modules/.bin/vite`, as npm and pnpm install it. */
-async function findVite(dir: string): Promise<string | undefined> {
-  for (let at = dir; ; at = dirname(at)) {
-    const bin = join(at, 'node_modules', '.bin', 'vite');
-    if ((await stat(bin).catch(() => undefined))?.isFile()) return bin;
-    if (dirname(at) === at) return undefined;
-  }
-}
-
 /** The version of `@sveltejs/kit` installed for `dir` (its `node_modules` or a parent's), or undefined. */
 async function kitVersion(dir: string): Promise<string | undefined> {
   for (let at = dir; ; at = dirname(at)) {
@@ -266,7 +241,7 @@ export async function runSvelteKitBuild(
   options: RunSvelteKitBuildOptions,
 ): Promise<SvelteKitBuildReport> {
   const { app, dir, work, progress } = options;
-  const vite = await findVite(dir);
+  const vite = await findUp(dir, join('node_modules', '.bin', 'vite'));
   if (vite === undefined) {
     throw buildFailure(
       app,
@@ -295,34 +270,19 @@ export async function runSvelteKitBuild(
   await writeFile(configFile, wrappingConfig(appConfig));
 
   progress({ phase: 'framework', detail: `vite build (${displayPath(vite)})` });
-  const tail: string[] = [];
-  const code = await new Promise<number | string>((resolveExit) => {
-    const child = spawn(vite, ['build', '--config', configFile], {
-      cwd: dir,
-      // The Node running flotilla runs Vite too (the .bin shim calls `node`).
-      env: {
-        ...process.env,
-        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-        NODE_ENV: 'production',
-        [REPORT_ENV]: reportFile,
-        [OUT_ENV]: outDir,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const onLines = (chunk: Buffer) => {
-      for (const raw of chunk.toString('utf8').split(/\r?\n/)) {
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: strips terminal colours
-        const line = raw.replace(/\u001b\[[0-9;]*m/g, '').trimEnd();
-        if (line === '') continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-        progress({ phase: 'framework', detail: line });
-      }
-    };
-    child.stdout.on('data', onLines);
-    child.stderr.on('data', onLines);
-    child.on('error', (error) => resolveExit(error.message));
-    child.on('close', (exit, signal) => resolveExit(exit ?? `killed by ${signal}`));
+  const { code, tail } = await runFrameworkProcess({
+    command: vite,
+    args: ['build', '--config', configFile],
+    cwd: dir,
+    // The Node running flotilla runs Vite too (the .bin shim calls `node`).
+    env: {
+      ...process.env,
+      PATH: pathWithThisNode(),
+      NODE_ENV: 'production',
+      [REPORT_ENV]: reportFile,
+      [OUT_ENV]: outDir,
+    },
+    progress,
   });
 
   let report: Partial<SvelteKitBuildReport & Refusal> | undefined;

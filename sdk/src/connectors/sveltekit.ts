@@ -24,8 +24,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
@@ -44,6 +43,7 @@ import { buildFailure } from '../build-errors.ts';
 import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
+import { byPath, dataAsset, filesUnder, readBytes, throwProblems } from './framework-build.ts';
 import {
   runSvelteKitBuild,
   type SvelteKitBuildReport,
@@ -223,13 +223,7 @@ function refuseBuiltins(app: string, dir: string, report: SvelteKitBuildReport):
       queue.push(imported);
     }
   }
-  if (problems.length === 1) throw buildFailure(app, problems[0] ?? '');
-  if (problems.length > 1) {
-    throw buildFailure(
-      app,
-      `${problems.length} build error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
+  throwProblems(app, problems);
 }
 
 /**
@@ -363,26 +357,11 @@ async function asset(
   path: string,
   permanent: boolean,
 ): Promise<CollectedAsset> {
-  const data = new Uint8Array(await readFile(join(root, rel)));
-  return {
-    path,
-    hash: createHash('sha256').update(data).digest('hex'),
-    bytes: data.byteLength,
-    contentType: contentTypeOf(rel),
-    permanent,
-    data,
-  };
+  return dataAsset(path, await readBytes(root, rel), contentTypeOf(rel), permanent);
 }
 
-/** The relative paths (with `/`) of the files under `root`, dot-files left out. */
-async function filesUnder(root: string): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => relative(root, join(e.parentPath, e.name)).split(sep).join('/'))
-    .filter((rel) => !rel.split('/').some((segment) => segment.startsWith('.')))
-    .sort();
-}
+/** The files under `root` (see {@link filesUnder}), none when it does not exist. */
+const filesIn = (root: string): Promise<string[]> => filesUnder(root).catch(() => []);
 
 const urlPath = (rel: string): string => rel.split('/').map(encodeURIComponent).join('/');
 
@@ -422,14 +401,14 @@ async function collectAssets(
   const embedded: EmbeddedFile[] = [];
   const paths = new AssetPaths();
   const immutable = `${report.appDir}/immutable/`;
-  for (const rel of await filesUnder(report.clientDir)) {
+  for (const rel of await filesIn(report.clientDir)) {
     const path = `${report.base}/${urlPath(rel)}`;
     if (paths.take(path)) {
       assets.push(await asset(report.clientDir, rel, path, rel.startsWith(immutable)));
     }
   }
   const pages = new Map(report.prerendered.map((p) => [p.file, p.path]));
-  const files = await filesUnder(report.prerenderedDir);
+  const files = await filesIn(report.prerenderedDir);
   // Pages first: a page keeps its path, and its data (`/about/__data.json`) goes in the bundle.
   files.sort((a, b) => Number(pages.has(b)) - Number(pages.has(a)));
   for (const rel of files) {
@@ -445,8 +424,7 @@ async function collectAssets(
       });
     }
   }
-  assets.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { assets, embedded };
+  return { assets: byPath(assets), embedded };
 }
 
 /**
