@@ -7,17 +7,17 @@
  * successful build, rendered on a fleet, is `test/browser/angular.test.ts`.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeploymentIsolate } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProject } from '../build.ts';
-import { BuildError } from '../build-errors.ts';
 import {
   angularManifestRoutes,
   angularPathPattern,
   cacheFromCacheControl,
 } from './angular-routes.ts';
+import { type ExampleCopies, exampleCopies, expectBuildError } from './connector-tests.fixture.ts';
 
 const EXAMPLE = join(import.meta.dirname, '..', '..', '..', 'examples', 'angular-shop');
 /** The app's own files (what `ng new` made and a developer wrote), copied into each scratch project. */
@@ -31,34 +31,18 @@ const APP_FILES = [
   'tsconfig.app.json',
 ];
 
-let scratchRoot: string;
+let copies: ExampleCopies;
 
 beforeAll(async () => {
-  await mkdir(join(EXAMPLE, '.flotilla'), { recursive: true });
-  scratchRoot = await mkdtemp(join(EXAMPLE, '.flotilla', 'connector-test-'));
+  copies = await exampleCopies(EXAMPLE, APP_FILES);
 });
 
 afterAll(async () => {
-  await rm(scratchRoot, { recursive: true, force: true });
+  await copies.remove();
 });
 
-/** A copy of the example app under the scratch root, with `files` written over it. */
-async function app(name: string, files: Record<string, string> = {}): Promise<string> {
-  const dir = join(scratchRoot, name);
-  for (const file of APP_FILES) await cp(join(EXAMPLE, file), join(dir, file), { recursive: true });
-  for (const [rel, text] of Object.entries(files)) await writeFile(join(dir, rel), text);
-  return dir;
-}
-
-async function buildError(dir: string): Promise<BuildError> {
-  const error = await buildProject({ dir, outDir: join(dir, 'out') }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BuildError);
-  expect((error as BuildError).code).toBe('FLOTILLA_ERR_BUILD');
-  return error as BuildError;
-}
+const app = (name: string, files?: Record<string, string>) => copies.app(name, files);
+const buildError = (dir: string) => expectBuildError({ dir, outDir: join(dir, 'out') });
 
 describe("Angular's server routes in the manifest", () => {
   it('maps Cache-Control s-maxage and stale-while-revalidate to edge caching', () => {

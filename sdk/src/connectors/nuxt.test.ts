@@ -7,14 +7,18 @@
  * cannot run, as build errors.
  */
 import { createHash } from 'node:crypto';
-import { access, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeploymentIsolate } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildProgress, buildProject } from '../build.ts';
-import { BuildError } from '../build-errors.ts';
+import {
+  type ExampleCopies,
+  exampleCopies,
+  expectBuildError,
+  startTestProductsApi,
+  type TestProductsApi,
+} from './connector-tests.fixture.ts';
 import { nodeTooOld } from './nuxt-build.ts';
 
 const EXAMPLE = join(import.meta.dirname, '..', '..', '..', 'examples', 'nuxt-shop');
@@ -31,62 +35,23 @@ const APP_FILES = [
 /** Nuxt's build, on a busy 2-core machine. */
 const BUILD_MS = 300_000;
 
-let scratchRoot: string;
-let api: Server;
+let copies: ExampleCopies;
+let api: TestProductsApi;
 let apiOrigin: string;
-/** Requests the products API answered. */
-let apiHits = 0;
 
 beforeAll(async () => {
-  await mkdir(join(EXAMPLE, '.flotilla'), { recursive: true });
-  scratchRoot = await mkdtemp(join(EXAMPLE, '.flotilla', 'connector-test-'));
-  api = createServer((req, res) => {
-    apiHits++;
-    const id = /^\/products\/(\d+)$/.exec(req.url ?? '')?.[1];
-    const product = (n: number) => ({
-      id: n,
-      name: `Product ${n}`,
-      priceCents: 100 * n,
-      description: `About product ${n}`,
-      rating: 4.5,
-      reviewCount: n,
-      tags: [],
-      category: 'test',
-    });
-    res.setHeader('content-type', 'application/json');
-    if (id !== undefined) res.end(JSON.stringify(product(Number(id))));
-    else if (req.url?.startsWith('/products')) res.end(JSON.stringify([1, 2, 3].map(product)));
-    else res.writeHead(404).end('{}');
-  });
-  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
-  apiOrigin = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  copies = await exampleCopies(EXAMPLE, APP_FILES);
+  api = await startTestProductsApi();
+  apiOrigin = api.origin;
 });
 
 afterAll(async () => {
-  await rm(scratchRoot, { recursive: true, force: true });
-  await new Promise((r) => api.close(r));
+  await copies.remove();
+  await api.close();
 });
 
-/** A copy of the example app under the scratch root, with `files` written over it. */
-async function app(name: string, files: Record<string, string> = {}): Promise<string> {
-  const dir = join(scratchRoot, name);
-  for (const file of APP_FILES) await cp(join(EXAMPLE, file), join(dir, file), { recursive: true });
-  for (const [rel, text] of Object.entries(files)) {
-    await mkdir(join(dir, rel, '..'), { recursive: true });
-    await writeFile(join(dir, rel), text);
-  }
-  return dir;
-}
-
-async function buildError(dir: string): Promise<BuildError> {
-  const error = await buildProject({ dir }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BuildError);
-  expect((error as BuildError).code).toBe('FLOTILLA_ERR_BUILD');
-  return error as BuildError;
-}
+const app = (name: string, files?: Record<string, string>) => copies.app(name, files);
+const buildError = (dir: string) => expectBuildError({ dir });
 
 describe('buildProject with framework "nuxt"', () => {
   let result: Awaited<ReturnType<typeof buildProject>>;
@@ -203,12 +168,12 @@ describe('buildProject with framework "nuxt"', () => {
 
       // '/api/products/**': { swr: 300 } — and still the backend each time: Nitro's cache
       // stores nothing in the isolate (the shield caches).
-      const hits = apiHits;
+      const hits = api.hits();
       const data = await get('/api/products/3');
       expect(data.status).toBe(200);
       expect(JSON.parse(data.body)).toMatchObject({ id: 3, name: 'Product 3' });
       expect((await get('/api/products/3')).body).toBe(data.body);
-      expect(apiHits - hits).toBe(2);
+      expect(api.hits() - hits).toBe(2);
 
       // Client-side navigation loads the cached route's payload, and the prerendered page's.
       const payload = await get('/p/7/_payload.json?_b=x');

@@ -7,15 +7,19 @@
  * products API on 127.0.0.1.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeploymentIsolate } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildProgress, buildProject } from '../build.ts';
-import { BuildError } from '../build-errors.ts';
+import {
+  type ExampleCopies,
+  exampleCopies,
+  expectBuildError,
+  startTestProductsApi,
+  type TestProductsApi,
+} from './connector-tests.fixture.ts';
 
 const EXAMPLE = join(import.meta.dirname, '..', '..', '..', 'examples', 'react-router-shop');
 /** The app's own files (what a developer writes), copied into each scratch project. */
@@ -28,56 +32,23 @@ const APP_FILES = [
   'vite.config.ts',
 ];
 
-let scratchRoot: string;
-let api: Server;
+let copies: ExampleCopies;
+let api: TestProductsApi;
 let apiOrigin: string;
 
 beforeAll(async () => {
-  await mkdir(join(EXAMPLE, '.flotilla'), { recursive: true });
-  scratchRoot = await mkdtemp(join(EXAMPLE, '.flotilla', 'connector-test-'));
-  api = createServer((req, res) => {
-    const id = /^\/products\/(\d+)$/.exec(req.url ?? '')?.[1];
-    const product = (n: number) => ({
-      id: n,
-      name: `Product ${n}`,
-      priceCents: 100 * n,
-      description: `About product ${n}`,
-      rating: 4.5,
-      reviewCount: n,
-      tags: [],
-      category: 'test',
-    });
-    res.setHeader('content-type', 'application/json');
-    if (id !== undefined) res.end(JSON.stringify(product(Number(id))));
-    else if (req.url?.startsWith('/products')) res.end(JSON.stringify([1, 2, 3].map(product)));
-    else res.writeHead(404).end('{}');
-  });
-  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
-  apiOrigin = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  copies = await exampleCopies(EXAMPLE, APP_FILES);
+  api = await startTestProductsApi();
+  apiOrigin = api.origin;
 });
 
 afterAll(async () => {
-  await rm(scratchRoot, { recursive: true, force: true });
-  await new Promise((r) => api.close(r));
+  await copies.remove();
+  await api.close();
 });
 
-/** A copy of the example app under the scratch root, with `files` written over it. */
-async function app(name: string, files: Record<string, string> = {}): Promise<string> {
-  const dir = join(scratchRoot, name);
-  for (const file of APP_FILES) await cp(join(EXAMPLE, file), join(dir, file), { recursive: true });
-  for (const [rel, text] of Object.entries(files)) await writeFile(join(dir, rel), text);
-  return dir;
-}
-
-async function buildError(dir: string): Promise<BuildError> {
-  const error = await buildProject({ dir }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BuildError);
-  expect((error as BuildError).code).toBe('FLOTILLA_ERR_BUILD');
-  return error as BuildError;
-}
+const app = (name: string, files?: Record<string, string>) => copies.app(name, files);
+const buildError = (dir: string) => expectBuildError({ dir });
 
 describe('buildProject with framework "react-router"', () => {
   let result: Awaited<ReturnType<typeof buildProject>>;

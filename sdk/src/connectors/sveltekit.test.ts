@@ -7,15 +7,19 @@
  * against a products API on 127.0.0.1.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeploymentIsolate } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildProgress, buildProject } from '../build.ts';
-import { BuildError } from '../build-errors.ts';
+import {
+  type ExampleCopies,
+  exampleCopies,
+  expectBuildError,
+  startTestProductsApi,
+  type TestProductsApi,
+} from './connector-tests.fixture.ts';
 import { ISR_STALE_SECONDS, routePattern } from './sveltekit.ts';
 
 const EXAMPLE = join(import.meta.dirname, '..', '..', '..', 'examples', 'sveltekit-shop');
@@ -29,59 +33,23 @@ const APP_FILES = [
   'vite.config.ts',
 ];
 
-let scratchRoot: string;
-let api: Server;
+let copies: ExampleCopies;
+let api: TestProductsApi;
 let apiOrigin: string;
 
 beforeAll(async () => {
-  await mkdir(join(EXAMPLE, '.flotilla'), { recursive: true });
-  scratchRoot = await mkdtemp(join(EXAMPLE, '.flotilla', 'connector-test-'));
-  api = createServer((req, res) => {
-    const id = /^\/products\/(\d+)$/.exec(req.url ?? '')?.[1];
-    const product = (n: number) => ({
-      id: n,
-      name: `Product ${n}`,
-      priceCents: 100 * n,
-      description: `About product ${n}`,
-      rating: 4.5,
-      reviewCount: n,
-      tags: [],
-      category: 'test',
-    });
-    res.setHeader('content-type', 'application/json');
-    if (id !== undefined) res.end(JSON.stringify(product(Number(id))));
-    else if (req.url?.startsWith('/products')) res.end(JSON.stringify([1, 2, 3].map(product)));
-    else res.writeHead(404).end('{}');
-  });
-  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
-  apiOrigin = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  copies = await exampleCopies(EXAMPLE, APP_FILES);
+  api = await startTestProductsApi();
+  apiOrigin = api.origin;
 });
 
 afterAll(async () => {
-  await rm(scratchRoot, { recursive: true, force: true });
-  await new Promise((r) => api.close(r));
+  await copies.remove();
+  await api.close();
 });
 
-/** A copy of the example app under the scratch root, with `files` written over it. */
-async function app(name: string, files: Record<string, string> = {}): Promise<string> {
-  const dir = join(scratchRoot, name);
-  for (const file of APP_FILES) await cp(join(EXAMPLE, file), join(dir, file), { recursive: true });
-  for (const [rel, text] of Object.entries(files)) {
-    await mkdir(join(dir, rel, '..'), { recursive: true });
-    await writeFile(join(dir, rel), text);
-  }
-  return dir;
-}
-
-async function buildError(dir: string): Promise<BuildError> {
-  const error = await buildProject({ dir }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BuildError);
-  expect((error as BuildError).code).toBe('FLOTILLA_ERR_BUILD');
-  return error as BuildError;
-}
+const app = (name: string, files?: Record<string, string>) => copies.app(name, files);
+const buildError = (dir: string) => expectBuildError({ dir });
 
 const exists = (path: string) =>
   stat(path).then(
