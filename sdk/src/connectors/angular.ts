@@ -22,31 +22,26 @@
  *
  * @module
  */
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  type BuildAppResult,
-  type BuildProgress,
-  checkBundleSize,
-  formatBytes,
-  writeBuild,
-} from '../build.ts';
+import { type BuildAppResult, type BuildProgress, checkBundleSize } from '../build.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { bundleEntry } from '../build-bundle.ts';
 import { buildFailure } from '../build-errors.ts';
-import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
 import { runAngularBuild } from './angular-cli.ts';
 import { type AngularServerRoute, angularManifestRoutes } from './angular-routes.ts';
 import {
+  buildWithFramework,
   byPath,
   dataAsset,
   filesUnder,
   fileUrlPath,
+  hashedSummary,
   readBytes,
   throwProblems,
 } from './framework-build.ts';
@@ -87,91 +82,75 @@ export async function buildAngular(
   outDir: string,
   progress: (progress: BuildProgress) => void,
 ): Promise<BuildAppResult> {
-  const { name, dir, backends, limits } = config;
-  progress({ phase: 'config', detail: `${name} (angular), app in ${displayPath(dir)}` });
-  await checkOutDir({ outDir, name, staticDir: undefined });
-  const work = join(dir, '.flotilla', 'angular');
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
-  try {
-    const report = await runAngularBuild({ app: name, dir, work, progress });
-    const serverDir = join(report.outDir, 'server');
-    const browserDir = join(report.outDir, 'browser');
-    const stats = JSON.parse(
-      await readFile(join(report.outDir, 'server-stats.json'), 'utf8'),
-    ) as Metafile;
-    const browserStats = JSON.parse(
-      await readFile(join(report.outDir, 'browser-stats.json'), 'utf8'),
-    ) as Metafile;
-    refuseBuiltins(name, { server: stats, browser: browserStats });
-    await refuseXhr(name, dir, stats);
+  const { name, dir, backends } = config;
+  return buildWithFramework(
+    { config, framework: 'angular', outDir, progress, removeEmptyFlotillaDir: true },
+    async (work) => {
+      const report = await runAngularBuild({ app: name, dir, work, progress });
+      const serverDir = join(report.outDir, 'server');
+      const browserDir = join(report.outDir, 'browser');
+      const stats = JSON.parse(
+        await readFile(join(report.outDir, 'server-stats.json'), 'utf8'),
+      ) as Metafile;
+      const browserStats = JSON.parse(
+        await readFile(join(report.outDir, 'browser-stats.json'), 'utf8'),
+      ) as Metafile;
+      refuseBuiltins(name, { server: stats, browser: browserStats });
+      await refuseXhr(name, dir, stats);
 
-    const engineManifest = (await import(
-      pathToFileURL(join(serverDir, 'angular-app-engine-manifest.mjs')).href
-    )) as { default: { supportedLocales?: Record<string, string> } };
-    const locales = Object.keys(engineManifest.default.supportedLocales ?? {});
-    if (locales.length > 1) {
-      throw buildFailure(
-        name,
-        `the app is localized into ${locales.length} locales (${locales.join(', ')}): Flotilla builds Angular apps with one locale so far; ` +
-          'build one app per locale (a "localize" of one locale in angular.json), or leave "localize" out',
-      );
-    }
-    const appManifest = (await import(
-      pathToFileURL(join(serverDir, 'angular-app-manifest.mjs')).href
-    )) as { default: { routes?: AngularServerRoute[]; baseHref?: string } };
-    const serverRoutes = appManifest.default.routes ?? [];
+      const engineManifest = (await import(
+        pathToFileURL(join(serverDir, 'angular-app-engine-manifest.mjs')).href
+      )) as { default: { supportedLocales?: Record<string, string> } };
+      const locales = Object.keys(engineManifest.default.supportedLocales ?? {});
+      if (locales.length > 1) {
+        throw buildFailure(
+          name,
+          `the app is localized into ${locales.length} locales (${locales.join(', ')}): Flotilla builds Angular apps with one locale so far; ` +
+            'build one app per locale (a "localize" of one locale in angular.json), or leave "localize" out',
+        );
+      }
+      const appManifest = (await import(
+        pathToFileURL(join(serverDir, 'angular-app-manifest.mjs')).href
+      )) as { default: { routes?: AngularServerRoute[]; baseHref?: string } };
+      const serverRoutes = appManifest.default.routes ?? [];
 
-    progress({ phase: 'assets', detail: `browser build in ${displayPath(browserDir)}` });
-    const assets = await browserAssets(browserStats, browserDir);
-    const hashed = assets.filter((a) => a.permanent);
-    const pages = assets.filter((a) => a.contentType.startsWith('text/html'));
-    progress({
-      phase: 'assets',
-      detail: `${assets.length} file(s): ${hashed.length} hashed (${formatBytes(hashed.reduce((n, a) => n + a.bytes, 0))}), ${pages.length} prerendered page(s), ${assets.length - hashed.length - pages.length} plain`,
-    });
+      progress({ phase: 'assets', detail: `browser build in ${displayPath(browserDir)}` });
+      const assets = await browserAssets(browserStats, browserDir);
+      const hashed = assets.filter((a) => a.permanent);
+      const pages = assets.filter((a) => a.contentType.startsWith('text/html'));
+      progress({
+        phase: 'assets',
+        detail: `${hashedSummary(assets)}, ${pages.length} prerendered page(s), ${assets.length - hashed.length - pages.length} plain`,
+      });
 
-    const stub = join(work, 'xhr2-stub.mjs');
-    await writeFile(stub, XHR2_STUB);
-    const entry = join(serverDir, 'server.mjs');
-    progress({ phase: 'bundle', detail: `bundling ${displayPath(entry)}` });
-    const code = await bundleEntry({
-      app: name,
-      entry,
-      root: dir,
-      define: config.define,
-      hashedPaths: {},
-      alias: { xhr2: stub },
-    });
-    checkBundleSize(name, code, config.maxBundleBytes, progress);
+      const stub = join(work, 'xhr2-stub.mjs');
+      await writeFile(stub, XHR2_STUB);
+      const entry = join(serverDir, 'server.mjs');
+      progress({ phase: 'bundle', detail: `bundling ${displayPath(entry)}` });
+      const code = await bundleEntry({
+        app: name,
+        entry,
+        root: dir,
+        define: config.define,
+        hashedPaths: {},
+        alias: { xhr2: stub },
+      });
+      checkBundleSize(name, code, config.maxBundleBytes, progress);
 
-    // Loads the bundle as the isolate would (a server build that throws at load fails here).
-    progress({ phase: 'routes', detail: 'evaluating bundle.js' });
-    describeRoutes({ app: name, code, backends });
-    const routes = angularManifestRoutes(serverRoutes);
-    progress({
-      phase: 'routes',
-      detail: `${serverRoutes.length} Angular server route(s): ${serverRoutes
-        .map((r) => `${r.route} (${renderModeName(r.renderMode)}${cacheNote(r)})`)
-        .join(', ')}`,
-    });
+      // Loads the bundle as the isolate would (a server build that throws at load fails here).
+      progress({ phase: 'routes', detail: 'evaluating bundle.js' });
+      describeRoutes({ app: name, code, backends });
+      const routes = angularManifestRoutes(serverRoutes);
+      progress({
+        phase: 'routes',
+        detail: `${serverRoutes.length} Angular server route(s): ${serverRoutes
+          .map((r) => `${r.route} (${renderModeName(r.renderMode)}${cacheNote(r)})`)
+          .join(', ')}`,
+      });
 
-    return await writeBuild({
-      name,
-      framework: 'angular',
-      code,
-      routes,
-      backends,
-      assets,
-      limits,
-      outDir,
-      progress,
-    });
-  } finally {
-    await rm(work, { recursive: true, force: true });
-    // `.flotilla/` itself goes too when this build made it and nothing else is in it.
-    await rmdir(join(dir, '.flotilla')).catch(() => {});
-  }
+      return { code, routes, assets };
+    },
+  );
 }
 
 function renderModeName(mode: number): string {

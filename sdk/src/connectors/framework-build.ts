@@ -11,11 +11,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { delimiter, dirname, join, relative } from 'node:path';
-import type { BuildProgress } from '../build.ts';
+import type { BundleFramework, ManifestRoute } from '@flotilla/manifest';
+import { type BuildAppResult, type BuildProgress, formatBytes, writeBuild } from '../build.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { buildFailure } from '../build-errors.ts';
+import { checkOutDir } from '../build-output.ts';
+import { displayPath, type ProjectConfig } from '../project-config.ts';
 
 /** Vite config files Vite itself looks for, in its order. */
 export const VITE_CONFIGS = [
@@ -159,3 +162,62 @@ export const readBytes = async (root: string, rel: string): Promise<Uint8Array> 
 /** Assets in the order the manifest lists them (by path). */
 export const byPath = (assets: CollectedAsset[]): CollectedAsset[] =>
   assets.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+/** What a connector made of the framework's build: the bundle, its routes, its assets. */
+export interface FrameworkBuilt {
+  code: Uint8Array;
+  routes: ManifestRoute[];
+  assets: CollectedAsset[];
+}
+
+/** Options of {@link buildWithFramework}. */
+export interface BuildWithFrameworkOptions {
+  config: ProjectConfig;
+  framework: BundleFramework;
+  outDir: string;
+  progress: (progress: BuildProgress) => void;
+  /** Removes `<dir>/.flotilla` too when the build leaves it empty. @default false */
+  removeEmptyFlotillaDir?: boolean;
+}
+
+/**
+ * The frame of a connector's build: checks `outDir`, gives `make` a fresh
+ * work directory (`<dir>/.flotilla/<framework>`, removed afterwards), and
+ * writes what it made as the build.
+ */
+export async function buildWithFramework(
+  options: BuildWithFrameworkOptions,
+  make: (work: string) => Promise<FrameworkBuilt>,
+): Promise<BuildAppResult> {
+  const { config, framework, outDir, progress } = options;
+  const { name, dir, backends, limits } = config;
+  progress({ phase: 'config', detail: `${name} (${framework}), app in ${displayPath(dir)}` });
+  await checkOutDir({ outDir, name, staticDir: undefined });
+  const work = join(dir, '.flotilla', framework);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  try {
+    const { code, routes, assets } = await make(work);
+    return await writeBuild({
+      name,
+      framework,
+      code,
+      routes,
+      backends,
+      assets,
+      limits,
+      outDir,
+      progress,
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    // `.flotilla/` itself goes too when this build made it and nothing else is in it.
+    if (options.removeEmptyFlotillaDir) await rmdir(join(dir, '.flotilla')).catch(() => {});
+  }
+}
+
+/** `<n> file(s): <h> hashed (<bytes>)`, the start of a connector's assets line. */
+export function hashedSummary(assets: CollectedAsset[]): string {
+  const hashed = assets.filter((a) => a.permanent);
+  return `${assets.length} file(s): ${hashed.length} hashed (${formatBytes(hashed.reduce((n, a) => n + a.bytes, 0))})`;
+}

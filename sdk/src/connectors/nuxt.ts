@@ -26,22 +26,21 @@
  *
  * @module
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import {
-  type BuildAppResult,
-  type BuildProgress,
-  checkBundleSize,
-  formatBytes,
-  writeBuild,
-} from '../build.ts';
+import { readFile } from 'node:fs/promises';
+import { type BuildAppResult, type BuildProgress, checkBundleSize } from '../build.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { lowerForAsyncContext } from '../build-bundle.ts';
-import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
-import { dataAsset, filesUnder, readBytes, throwProblems } from './framework-build.ts';
+import {
+  buildWithFramework,
+  dataAsset,
+  filesUnder,
+  hashedSummary,
+  readBytes,
+  throwProblems,
+} from './framework-build.ts';
 import { type NuxtBuildReport, runNuxtBuild } from './nuxt-build.ts';
 import { nuxtRoutes } from './nuxt-routes.ts';
 
@@ -61,13 +60,8 @@ export async function buildNuxt(
   outDir: string,
   progress: (progress: BuildProgress) => void,
 ): Promise<BuildAppResult> {
-  const { name, dir, backends, limits } = config;
-  progress({ phase: 'config', detail: `${name} (nuxt), app in ${displayPath(dir)}` });
-  await checkOutDir({ outDir, name, staticDir: undefined });
-  const work = join(dir, '.flotilla', 'nuxt');
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
-  try {
+  const { name, dir, backends } = config;
+  return buildWithFramework({ config, framework: 'nuxt', outDir, progress }, async (work) => {
     const report = await runNuxtBuild({ app: name, dir, work, progress });
     refuseBuiltins(name, report);
 
@@ -76,7 +70,7 @@ export async function buildNuxt(
     const hashed = assets.filter((a) => a.permanent);
     progress({
       phase: 'assets',
-      detail: `${assets.length} file(s): ${hashed.length} hashed (${formatBytes(hashed.reduce((n, a) => n + a.bytes, 0))}), ${assets.length - hashed.length} plain, ${report.prerendered.length} prerendered`,
+      detail: `${hashedSummary(assets)}, ${assets.length - hashed.length} plain, ${report.prerendered.length} prerendered`,
     });
     if (rendered.length > 0) {
       progress({
@@ -110,20 +104,8 @@ export async function buildNuxt(
       detail: `${routes.length - 1} caching route rule(s), then one catch-all route: Nuxt matches the rest`,
     });
 
-    return await writeBuild({
-      name,
-      framework: 'nuxt',
-      code,
-      routes,
-      backends,
-      assets,
-      limits,
-      outDir,
-      progress,
-    });
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+    return { code, routes, assets };
+  });
 }
 
 /** Refuses an app whose own code imports a Node built-in, naming each chain. */

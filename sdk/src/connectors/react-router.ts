@@ -21,28 +21,23 @@
  *
  * @module
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { isAbsolute, join, relative } from 'node:path';
 import type { ManifestRoute } from '@flotilla/manifest';
-import {
-  type BuildAppResult,
-  type BuildProgress,
-  checkBundleSize,
-  formatBytes,
-  writeBuild,
-} from '../build.ts';
+import { type BuildAppResult, type BuildProgress, checkBundleSize } from '../build.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { bundleEntry } from '../build-bundle.ts';
-import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
 import {
+  buildWithFramework,
   byPath,
   dataAsset,
   filesUnder,
   fileUrlPath,
+  hashedSummary,
   readBytes,
   throwProblems,
 } from './framework-build.ts';
@@ -74,65 +69,51 @@ export async function buildReactRouter(
   outDir: string,
   progress: (progress: BuildProgress) => void,
 ): Promise<BuildAppResult> {
-  const { name, dir, backends, limits } = config;
-  progress({ phase: 'config', detail: `${name} (react-router), app in ${displayPath(dir)}` });
-  await checkOutDir({ outDir, name, staticDir: undefined });
-  const work = join(dir, '.flotilla', 'react-router');
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
-  try {
-    const report = await runReactRouterBuild({ app: name, dir, work, progress });
-    refuseBuiltins(name, dir, report);
+  const { name, dir, backends } = config;
+  return buildWithFramework(
+    { config, framework: 'react-router', outDir, progress },
+    async (work) => {
+      const report = await runReactRouterBuild({ app: name, dir, work, progress });
+      refuseBuiltins(name, dir, report);
 
-    progress({ phase: 'assets', detail: `client build in ${displayPath(report.clientDir)}` });
-    const assets = await clientAssets(report.clientDir);
-    const hashed = assets.filter((a) => a.permanent);
-    progress({
-      phase: 'assets',
-      detail: `${assets.length} file(s): ${hashed.length} hashed (${formatBytes(hashed.reduce((n, a) => n + a.bytes, 0))}), ${assets.length - hashed.length} plain`,
-    });
+      progress({ phase: 'assets', detail: `client build in ${displayPath(report.clientDir)}` });
+      const assets = await clientAssets(report.clientDir);
+      const hashed = assets.filter((a) => a.permanent);
+      progress({
+        phase: 'assets',
+        detail: `${hashedSummary(assets)}, ${assets.length - hashed.length} plain`,
+      });
 
-    const entry = join(work, 'server-entry.mjs');
-    await writeFile(
-      entry,
-      [
-        `import * as build from ${JSON.stringify(report.serverFile)};`,
-        "import { createRequestHandler } from 'react-router';",
-        "const handle = createRequestHandler(build, 'production');",
-        'export default { fetch: (request) => handle(request) };',
-        '',
-      ].join('\n'),
-    );
-    progress({ phase: 'bundle', detail: `bundling ${displayPath(report.serverFile)}` });
-    const code = await bundleEntry({
-      app: name,
-      entry,
-      root: dir,
-      define: config.define,
-      hashedPaths: {},
-      conditions: REACT_ROUTER_CONDITIONS,
-    });
-    checkBundleSize(name, code, config.maxBundleBytes, progress);
+      const entry = join(work, 'server-entry.mjs');
+      await writeFile(
+        entry,
+        [
+          `import * as build from ${JSON.stringify(report.serverFile)};`,
+          "import { createRequestHandler } from 'react-router';",
+          "const handle = createRequestHandler(build, 'production');",
+          'export default { fetch: (request) => handle(request) };',
+          '',
+        ].join('\n'),
+      );
+      progress({ phase: 'bundle', detail: `bundling ${displayPath(report.serverFile)}` });
+      const code = await bundleEntry({
+        app: name,
+        entry,
+        root: dir,
+        define: config.define,
+        hashedPaths: {},
+        conditions: REACT_ROUTER_CONDITIONS,
+      });
+      checkBundleSize(name, code, config.maxBundleBytes, progress);
 
-    // Loads the bundle as the isolate would (a server build that throws at load fails here).
-    progress({ phase: 'routes', detail: 'evaluating bundle.js' });
-    const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
-    progress({ phase: 'routes', detail: 'one catch-all route: React Router matches the rest' });
+      // Loads the bundle as the isolate would (a server build that throws at load fails here).
+      progress({ phase: 'routes', detail: 'evaluating bundle.js' });
+      const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
+      progress({ phase: 'routes', detail: 'one catch-all route: React Router matches the rest' });
 
-    return await writeBuild({
-      name,
-      framework: 'react-router',
-      code,
-      routes,
-      backends,
-      assets,
-      limits,
-      outDir,
-      progress,
-    });
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+      return { code, routes, assets };
+    },
+  );
 }
 
 /**

@@ -24,26 +24,27 @@
  *
  * @module
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
 import type { Plugin } from 'esbuild';
-import {
-  type BuildAppResult,
-  type BuildProgress,
-  checkBundleSize,
-  formatBytes,
-  writeBuild,
-} from '../build.ts';
+import { type BuildAppResult, type BuildProgress, checkBundleSize } from '../build.ts';
 import type { CollectedAsset } from '../build-assets.ts';
 import { contentTypeOf } from '../build-assets.ts';
 import { bundleEntry } from '../build-bundle.ts';
 import { buildFailure } from '../build-errors.ts';
-import { checkOutDir } from '../build-output.ts';
 import { describeRoutes } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
-import { byPath, dataAsset, filesUnder, readBytes, throwProblems } from './framework-build.ts';
+import {
+  buildWithFramework,
+  byPath,
+  dataAsset,
+  filesUnder,
+  hashedSummary,
+  readBytes,
+  throwProblems,
+} from './framework-build.ts';
 import {
   runSvelteKitBuild,
   type SvelteKitBuildReport,
@@ -99,13 +100,8 @@ export async function buildSvelteKit(
   outDir: string,
   progress: (progress: BuildProgress) => void,
 ): Promise<BuildAppResult> {
-  const { name, dir, backends, limits } = config;
-  progress({ phase: 'config', detail: `${name} (sveltekit), app in ${displayPath(dir)}` });
-  await checkOutDir({ outDir, name, staticDir: undefined });
-  const work = join(dir, '.flotilla', 'sveltekit');
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
-  try {
+  const { name, dir, backends } = config;
+  return buildWithFramework({ config, framework: 'sveltekit', outDir, progress }, async (work) => {
     const report = await runSvelteKitBuild({ app: name, dir, work, progress });
     refuseBuiltins(name, dir, report);
     refuseRead(name, dir, report);
@@ -117,7 +113,7 @@ export async function buildSvelteKit(
     progress({
       phase: 'assets',
       detail:
-        `${assets.length} file(s): ${hashed.length} hashed (${formatBytes(hashed.reduce((n, a) => n + a.bytes, 0))}), ` +
+        `${hashedSummary(assets)}, ` +
         `${assets.length - hashed.length} plain, ${report.prerendered.length} prerendered page(s)` +
         (embedded.length > 0
           ? `; answered by the bundle (no asset path can hold them): ${embedded.map((f) => f.path).join(', ')}`
@@ -152,20 +148,8 @@ export async function buildSvelteKit(
     }
     progress({ phase: 'routes', detail: 'one catch-all route: SvelteKit matches the rest' });
 
-    return await writeBuild({
-      name,
-      framework: 'sveltekit',
-      code,
-      routes,
-      backends,
-      assets,
-      limits,
-      outDir,
-      progress,
-    });
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+    return { code, routes, assets };
+  });
 }
 
 /** Stands in for SvelteKit's and Svelte's optional `node:async_hooks` imports (see {@link ASYNC_HOOKS_STAND_IN}). */
