@@ -57,7 +57,13 @@ const MIN_HEAP_MB = 8;
  * React or Vue pages), `none` (a fetch handler or a Router without a UI
  * framework), `react-router` (a React Router app in framework mode).
  */
-export const BUNDLE_FRAMEWORKS = Object.freeze(['react', 'vue', 'none', 'react-router'] as const);
+export const BUNDLE_FRAMEWORKS = Object.freeze([
+  'react',
+  'vue',
+  'none',
+  'react-router',
+  'next',
+] as const);
 
 /** Frameworks a bundle can declare. `none` is a plain fetch handler. */
 export type BundleFramework = (typeof BUNDLE_FRAMEWORKS)[number];

@@ -33,6 +33,7 @@ import { BuildError, buildFailure } from './build-errors.ts';
 import { checkOutDir, writeOutput } from './build-output.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
+import { buildNext } from './connectors/next.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
 import { describeDetection } from './detect.ts';
 import {
@@ -210,6 +211,9 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
   // Apps built by their framework's own build (framework mode) go through their connector.
   if (config.framework === 'react-router') {
     return { ...(await buildReactRouter(config, outDir, progress)), config };
+  }
+  if (config.framework === 'next') {
+    return { ...(await buildNext(config, outDir, progress)), config };
   }
   const app = entryApp(config);
   progress({

@@ -211,7 +211,6 @@ describe('flotilla build without "framework"', () => {
   });
 
   it.each([
-    ['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts'],
     ['nuxt', 'Nuxt', 'package.json depends on nuxt ^4.6.4; found nuxt.config.ts'],
     ['angular', 'Angular SSR', 'package.json depends on @angular/ssr ^22.2.7'],
     ['sveltekit', 'SvelteKit', 'found svelte.config.js'],
@@ -233,7 +232,7 @@ describe('flotilla build without "framework"', () => {
       );
       expect(error.message).toContain(evidence);
       expect(error.message).toMatch(
-        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\) and react-router \(React Router \(framework mode\)\)\.$/,
+        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\) and next \(Next\.js\)\.$/,
       );
       expect(progress.join('\n')).toContain(
         `config: framework "${framework}" (${label}), detected: `,

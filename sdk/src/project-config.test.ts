@@ -156,11 +156,11 @@ describe('loadProjectConfig', () => {
   });
 
   it('accepts frameworks it cannot build yet, without an entry; building them is a build error', async () => {
-    const dir = await s.project('next', {
-      'flotilla.config.json': { name: 'next-shop', framework: 'next' },
+    const dir = await s.project('nuxt', {
+      'flotilla.config.json': { name: 'nuxt-shop', framework: 'nuxt' },
     });
     const config = await loadProjectConfig(dir);
-    expect(config).toMatchObject({ framework: 'next', entry: undefined });
+    expect(config).toMatchObject({ framework: 'nuxt', entry: undefined });
     expect(config).not.toHaveProperty('detected');
     const e = (() => {
       try {
@@ -172,9 +172,9 @@ describe('loadProjectConfig', () => {
     expect(e).toBeInstanceOf(BuildError);
     expect(e?.code).toBe('FLOTILLA_ERR_BUILD');
     expect(e?.message).toBe(
-      `flotilla build: next-shop: Next.js is not supported yet (framework "next", "framework": "next" in ${config.file}). ` +
+      `flotilla build: nuxt-shop: Nuxt is not supported yet (framework "nuxt", "framework": "nuxt" in ${config.file}). ` +
         'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router), ' +
-        'none (a fetch handler or Router without a UI framework) and react-router (React Router (framework mode)).',
+        'none (a fetch handler or Router without a UI framework), react-router (React Router (framework mode)) and next (Next.js).',
     );
   });
 
