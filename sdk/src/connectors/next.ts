@@ -47,7 +47,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, extname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ManifestRoute } from '@flotilla/manifest';
 import { build } from 'esbuild';
@@ -310,6 +310,12 @@ export async function buildNext(
   }
 }
 
+/** Absolute path of `next-server.ts` (`.js` once the sdk is built for npm). */
+function nextServerModule(): string {
+  const here = fileURLToPath(import.meta.url);
+  return join(dirname(here), `next-server${extname(here)}`);
+}
+
 /** Absolute path of `@flotilla/node-compat`'s entry. */
 function nodeCompatEntry(): string {
   return fileURLToPath(import.meta.resolve('@flotilla/node-compat'));
@@ -354,7 +360,7 @@ async function nextBundle(
   await writeFile(
     serverEntry,
     [
-      `import { createNextHandler } from ${JSON.stringify(join(import.meta.dirname, 'next-server.ts'))};`,
+      `import { createNextHandler } from ${JSON.stringify(nextServerModule())};`,
       `export default createNextHandler(${JSON.stringify(plan.table)});`,
       '',
     ].join('\n'),
