@@ -5,5 +5,6 @@
  *
  * @module
  */
+export { StringFormData } from './form-data.ts';
 export { installNodeCompat, type NodeCompatOptions, nodeRequire } from './install.ts';
 export { bareName, NODE_COMPAT_MODULES, REFUSED_MODULES, refusal } from './modules.ts';

@@ -2,11 +2,13 @@
  * What framework server code that expects some of Node finds on the global
  * object: `require` for the built-ins of {@link NODE_COMPAT_MODULES} (the
  * refused ones throw, naming the module) and `process` (`env`, `nextTick`,
- * `cwd`, `platform`, `versions`; no host state). Nothing is replaced that
+ * `cwd`, `platform`, `versions`; no host state), and `FormData` for string
+ * entries (see `form-data.ts`). Nothing is replaced that
  * the isolate already has.
  *
  * @module
  */
+import { StringFormData } from './form-data.ts';
 import { bareName, NODE_COMPAT_MODULES, refusal } from './modules.ts';
 
 /** The isolate's own (no DOM or Node types in this package). */
@@ -56,11 +58,13 @@ function sandboxProcess(env: Record<string, string>): Record<string, unknown> {
 }
 
 /**
- * Puts `require` and `process` on the global object (each only where the
- * isolate has none), with `options.env` as `process.env`.
+ * Puts `require`, `process` and a string-only `FormData` on the global
+ * object (each only where the isolate has none), with `options.env` as
+ * `process.env`.
  */
 export function installNodeCompat(options: NodeCompatOptions): void {
   const g = globalThis as Record<string, unknown>;
   if (g.process === undefined) g.process = sandboxProcess(options.env);
   if (g.require === undefined) g.require = nodeRequire;
+  if (g.FormData === undefined) g.FormData = StringFormData;
 }

@@ -38,6 +38,14 @@ const probes = {
   sameModule: () => String(need('node:util') === need('util')),
   env: () => JSON.stringify(process.env),
   cwd: () => process.cwd(),
+  formData: () => {
+    const form = new FormData();
+    form.append('a', '1');
+    form.append('b', '2');
+    form.append('a', '3');
+    form.set('b', '4');
+    return JSON.stringify([form.getAll('a'), form.get('b'), [...form.keys()], String(form)]);
+  },
 };
 for (const name of ['fs', 'node:fs/promises', 'node:net', 'tls', 'node:child_process', 'worker_threads', 'node:vm', 'node:http2', 'node:nonexistent']) {
   probes['refuse:' + name] = () => { need(name); return 'loaded'; };
@@ -93,6 +101,7 @@ describe('@flotilla/node-compat in an isolate', () => {
     ['asyncHooks', 'function'],
     ['sameModule', 'true'],
     ['cwd', '/'],
+    ['formData', '[["1","3"],"4",["a","b","a"],"[object FormData]"]'],
   ])('gives %s', async (q, expected) => {
     expect(await probe(q)).toEqual({ status: 200, body: expected });
   });

@@ -8,7 +8,8 @@
  * page hydrates (the client component counts clicks), a `next/link`
  * navigates client-side (its RSC request goes through the shield, the page
  * is not reloaded), no console errors, no failed requests, scripts and
- * styles from `/_next/static/` served immutable. Then the shield's cache: a
+ * styles from `/_next/static/` served immutable; a server action called
+ * from a client component, a route handler. Then the shield's cache: a
  * prerendered page is a hit the second time, and its HTML and its RSC never
  * share an entry.
  */
@@ -132,6 +133,31 @@ describe('a Next.js app on the fleet', () => {
       await page.close();
     }
   }, 120_000);
+
+  it('calls a server action through the shield', async () => {
+    const page: Page = await browser.newPage();
+    const problems = watchPage(page);
+    try {
+      await page.goto(`${origin}/guestbook`);
+      await page.waitForSelector('h1:text("Guestbook")');
+      await page.getByLabel('Name').fill('Ada');
+      await page.getByRole('button', { name: 'Sign' }).click();
+      await page.waitForSelector(
+        '[data-testid="guestbook-message"]:text("Thanks for signing, Ada!")',
+      );
+      expect(problems.consoleErrors).toEqual([]);
+      expect(problems.failedRequests).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it('answers a route handler from the isolate', async () => {
+    const res = await get('/api/health');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(res.body)).toEqual({ ok: true, path: '/api/health' });
+  });
 
   it('serves prerendered pages from the cache; HTML and RSC of one URL never share an entry', async () => {
     const html = await get('/about');

@@ -102,6 +102,18 @@ function answer(page: NextPrerender, expireSeconds: number, status = page.status
   return new Response(page.body, { status, headers });
 }
 
+/**
+ * `request` with a `Host` header: the shield gives the client's host in the
+ * URL only, and Next reads the header (server actions compare it with
+ * `Origin`).
+ */
+function withHost(request: Request, url: URL): Request {
+  if (request.headers.has('host')) return request;
+  const headers = new Headers(request.headers);
+  headers.set('host', url.host);
+  return new Request(request, { headers });
+}
+
 /** The fetch handler of a Next.js app's bundle (see the module documentation). */
 export function createNextHandler(table: NextServerTable): {
   fetch(request: Request): Promise<Response>;
@@ -138,7 +150,10 @@ export function createNextHandler(table: NextServerTable): {
         if (handler === undefined) {
           throw new Error(`Next.js edge function of ${fn.page} (${fn.entryKey}) did not load`);
         }
-        const response = await handler(request, { waitUntil: () => {}, signal: request.signal });
+        const response = await handler(withHost(request, url), {
+          waitUntil: () => {},
+          signal: request.signal,
+        });
         if (!response.headers.has('vary')) response.headers.set('vary', table.rsc.varyHeader);
         return response;
       }
