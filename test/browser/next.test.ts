@@ -10,8 +10,8 @@
  * is not reloaded), no console errors, no failed requests, scripts and
  * styles from `/_next/static/` served immutable; a server action called
  * from a client component, a route handler. Then the shield's cache: a
- * prerendered page is a hit the second time, and its HTML and its RSC never
- * share an entry.
+ * prerendered page is a hit the second time, its HTML and its RSC never
+ * share an entry, and a purge by one of Next's cache tags drops them.
  */
 import { startProductsApi } from '@flotilla/example-products-api';
 import {
@@ -192,6 +192,13 @@ describe('a Next.js app on the fleet', () => {
     const htmlAgain = await get('/about');
     expect(htmlAgain.headers['content-type']).toMatch(/^text\/html/);
     expect(htmlAgain.body).toBe(html.body);
+
+    // Next's cache tags are the entries' surrogate keys: a purge by tag drops both.
+    await cli(['purge', '--surrogate-key', '_N_T_/about']);
+    await waitFor(
+      async () => !/flotilla; hit/.test((await get('/about')).headers['cache-status'] ?? ''),
+      { timeoutMs: 20_000, message: 'a miss for /about after the purge' },
+    );
   }, 60_000);
 
   it('renders request-time pages in the isolate from the declared backend, and 404s unknown products', async () => {
