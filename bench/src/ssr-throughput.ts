@@ -31,7 +31,8 @@
  *      BENCH_SSR_ISOLATE=0 to skip the isolate-only rows,
  *      BENCH_SSR_LOADED=0 to skip the loaded rows,
  *      BENCH_SSR_APPS=react-shop,vue-shop (default: both),
- *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API).
+ *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API),
+ *      BENCH_SSR_NEXT=0 to skip the Next.js row (next-row.ts; needs the router+api rows' API).
  *
  * @module
  */
@@ -39,6 +40,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { assertIsolateHostProcess } from '@flotilla/runtime';
 import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
+import { nextRow, printNextRow } from './next-row.ts';
 import { type BenchApp, bundlePlainApp, pageUrl } from './plain-app.ts';
 import { type ProductsApiProcess, startProductsApiProcess } from './products-api-process.ts';
 import { printReactRouterRow, reactRouterRow } from './react-router-row.ts';
@@ -161,6 +163,11 @@ export async function main(): Promise<Record<string, unknown>> {
         ? await reactRouterRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
         : undefined;
     if (rr) printReactRouterRow(rr);
+    const next =
+      api && process.env.BENCH_SSR_NEXT !== '0'
+        ? await nextRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (next) printNextRow(next);
     const loadAfter = loadavg()[0] ?? 0;
     console.log('');
     // Other processes on the machine skew both sides, the sandbox's threads more.
@@ -181,6 +188,7 @@ export async function main(): Promise<Record<string, unknown>> {
       sameHtml: results.every((r) => r.sameHtml),
       apps,
       ...(rr ? { reactRouter: rr } : {}),
+      ...(next ? { next } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),
       ...(WITH_LOADED
