@@ -111,6 +111,9 @@ describe('flotilla build of a Next.js app', () => {
       onProgress: (p) => progress.push(p),
     });
     expect(manifest.framework).toBe('next');
+    expect(progress.map((p) => p.detail)).toContain(
+      'warning: /deals revalidates every 2s: Flotilla serves its build-time prerender (edge-cached, stale-while-revalidate) and never regenerates it',
+    );
     expect(progress.map((p) => p.detail)).toContainEqual(expect.stringMatching(/^next build \(/));
     expect(progress.map((p) => p.detail)).toContainEqual(
       expect.stringMatching(/^Next\.js 16\.\d+\.\d+, build /),

@@ -131,6 +131,17 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     };
   }
 
+  if (!report.imagesUnoptimized) {
+    const optimized = Object.entries(prerenders)
+      .filter(([, page]) => page.body.includes('/_next/image?'))
+      .map(([path]) => path);
+    if (optimized.length > 0) {
+      warnings.push(
+        `${optimized.join(', ')} link next/image's optimiser (/_next/image), which Flotilla does not serve: set images: { unoptimized: true } in next.config, or use SVG or plain <img>`,
+      );
+    }
+  }
+
   // Next's static not-found page, when it made no prerender of it (App Router: pages/404.html).
   const notFound = report.outputs.staticFiles.find((f) => f.pathname === '/404');
   if (prerenders['/_not-found'] === undefined && notFound?.filePath !== undefined) {
