@@ -231,10 +231,14 @@ describe('a Next.js app on the fleet', () => {
     expect(stale?.body).toBe(first.body);
   }, 60_000);
 
-  it('renders request-time pages in the isolate from the declared backend, and 404s unknown products', async () => {
+  it('renders request-time pages in the isolate from the declared backend, runs the middleware its matchers name, and 404s unknown products', async () => {
     const product = await get('/p/7');
     expect(product.status).toBe(200);
     expect(product.body).toContain('<title>Product 7 · Next Shop</title>');
+    // The app's middleware ran (its matchers take /p/… and /about, not /).
+    expect(product.headers['x-shop']).toBe('next-shop');
+    expect((await get('/about')).headers['x-shop']).toBe('next-shop');
+    expect((await get('/')).headers['x-shop']).toBeUndefined();
     const missing = await get('/p/999999');
     expect(missing.status).toBe(404);
     const nowhere = await get('/no/such/page');

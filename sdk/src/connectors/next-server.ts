@@ -1,8 +1,9 @@
 /**
  * The part of a Next.js app's `bundle.js` that answers requests inside the
  * isolate (bundled by `flotilla build`; no Node built-ins): it routes as
- * Next's routing table says (the `beforeMiddleware` redirects, the `rsc`
- * header choosing the RSC twin or segment of a page), answers prerendered
+ * Next's routing table says (the `beforeMiddleware` redirects, then the app's
+ * middleware, then the `rsc` header choosing the RSC twin or segment of a
+ * page), answers prerendered
  * pages from the build, and hands the rest to the edge functions Next built
  * (`self._ENTRIES[entryKey].handler(request, ctx)`), which the bundle
  * evaluated before this code.
@@ -53,6 +54,8 @@ export interface NextRscRouting {
 export interface NextServerTable {
   prerenders: Record<string, NextPrerender>;
   edge: NextEdgeFunction[];
+  /** The app's middleware (edge runtime), run first on the paths its matchers take. */
+  middleware?: NextEdgeFunction | undefined;
   redirects: NextRedirect[];
   rsc: NextRscRouting;
   /** Seconds a stale page may still be served past its revalidate time (`expireTime`). */
@@ -123,10 +126,15 @@ export function createNextHandler(table: NextServerTable): {
     ...fn,
     regexes: fn.matchers.map((source) => new RegExp(source)),
   }));
+  const middleware =
+    table.middleware === undefined
+      ? undefined
+      : { ...table.middleware, regexes: table.middleware.matchers.map((m) => new RegExp(m)) };
   return {
-    async fetch(request) {
-      const url = new URL(request.url);
-      const path = url.pathname;
+    async fetch(incoming) {
+      let request = incoming;
+      let url = new URL(request.url);
+      let path = url.pathname;
       for (const r of redirects) {
         const match = r.regex.exec(path);
         if (match === null) continue;
@@ -136,30 +144,114 @@ export function createNextHandler(table: NextServerTable): {
           headers: { location: location + url.search },
         });
       }
-      const method = request.method;
-      if (method === 'GET' || method === 'HEAD') {
-        const page = table.prerenders[prerenderKey(path, request.headers, table.rsc)];
-        if (page !== undefined) return answer(page, table.expireSeconds);
+      let extraHeaders: [string, string][] = [];
+      if (middleware !== undefined && middleware.regexes.some((regex) => regex.test(path))) {
+        const out = await runMiddleware(middleware, withHost(request, url));
+        if (out.kind === 'respond') return out.response;
+        extraHeaders = out.headers;
+        request = out.request;
+        url = new URL(request.url);
+        path = url.pathname;
       }
-      const fn = edge.find((f) => f.regexes.some((regex) => regex.test(path)));
-      if (fn !== undefined) {
-        const entries = (globalThis as unknown as { _ENTRIES?: Record<string, EdgeEntry> })
-          ._ENTRIES;
-        const entry = entries?.[fn.entryKey];
-        const handler = entry?.handler ?? entry?.default;
-        if (handler === undefined) {
-          throw new Error(`Next.js edge function of ${fn.page} (${fn.entryKey}) did not load`);
-        }
-        const response = await handler(withHost(request, url), {
-          waitUntil: () => {},
-          signal: request.signal,
-        });
-        if (!response.headers.has('vary')) response.headers.set('vary', table.rsc.varyHeader);
-        return response;
-      }
-      const notFound = table.prerenders[prerenderKey('/_not-found', request.headers, table.rsc)];
-      if (notFound !== undefined) return answer(notFound, table.expireSeconds, 404);
-      return new Response('Not Found', { status: 404, headers: { 'content-type': 'text/plain' } });
+      const response = await route(request, url, path);
+      if (extraHeaders.length === 0) return response;
+      const headers = new Headers(response.headers);
+      for (const [name, value] of extraHeaders) headers.set(name, value);
+      return new Response(response.body, { status: response.status, headers });
     },
   };
+
+  async function route(request: Request, url: URL, path: string): Promise<Response> {
+    const method = request.method;
+    if (method === 'GET' || method === 'HEAD') {
+      const page = table.prerenders[prerenderKey(path, request.headers, table.rsc)];
+      if (page !== undefined) return answer(page, table.expireSeconds);
+    }
+    const fn = edge.find((f) => f.regexes.some((regex) => regex.test(path)));
+    if (fn !== undefined) {
+      const handler = edgeHandler(fn);
+      const response = (await handler(withHost(request, url), {
+        waitUntil: () => {},
+        signal: request.signal,
+      })) as Response;
+      if (!response.headers.has('vary')) response.headers.set('vary', table.rsc.varyHeader);
+      return response;
+    }
+    const notFound = table.prerenders[prerenderKey('/_not-found', request.headers, table.rsc)];
+    if (notFound !== undefined) return answer(notFound, table.expireSeconds, 404);
+    return new Response('Not Found', { status: 404, headers: { 'content-type': 'text/plain' } });
+  }
+}
+
+/** What the middleware decided: answer itself, or go on (maybe rewritten) with headers to add. */
+type MiddlewareOutcome =
+  | { kind: 'respond'; response: Response }
+  | { kind: 'next'; request: Request; headers: [string, string][] };
+
+/**
+ * Runs Next's middleware on `request` and reads its answer as Next's own
+ * server does: `x-middleware-next` (go on, adding its other headers to the
+ * response; `x-middleware-override-headers` and `x-middleware-request-*`
+ * change the request's), `x-middleware-rewrite` (go on at that path of the
+ * same origin), anything else (a redirect, a response of its own) is the
+ * answer.
+ */
+async function runMiddleware(fn: NextEdgeFunction, request: Request): Promise<MiddlewareOutcome> {
+  const handler = edgeHandler(fn);
+  const out = (await handler(request.clone(), {
+    waitUntil: () => {},
+    signal: request.signal,
+  })) as Response | { response: Response };
+  const response = out instanceof Response ? out : out.response;
+  const next = response.headers.has('x-middleware-next');
+  const rewrite = response.headers.get('x-middleware-rewrite');
+  if (!next && rewrite === null) {
+    const headers = new Headers();
+    for (const [name, value] of response.headers) {
+      if (!name.startsWith('x-middleware-')) headers.append(name, value);
+    }
+    return {
+      kind: 'respond',
+      response: new Response(response.body, { status: response.status, headers }),
+    };
+  }
+  const extra: [string, string][] = [];
+  for (const [name, value] of response.headers) {
+    if (!name.startsWith('x-middleware-') && name !== 'content-length') extra.push([name, value]);
+  }
+  let headers = new Headers(request.headers);
+  const overridden = response.headers.get('x-middleware-override-headers');
+  if (overridden !== null) {
+    headers = new Headers();
+    for (const name of overridden
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean)) {
+      const value = response.headers.get(`x-middleware-request-${name}`);
+      if (value !== null) headers.set(name, value);
+    }
+  }
+  const base = new URL(request.url);
+  const target = rewrite === null ? base : new URL(rewrite, base);
+  if (target.origin !== base.origin) {
+    throw new Error(
+      `Next.js middleware rewrote to another origin (${target.origin}), which Flotilla does not proxy`,
+    );
+  }
+  return {
+    kind: 'next',
+    request: new Request(target, { method: request.method, headers, body: request.body }),
+    headers: extra,
+  };
+}
+
+/** The handler of an edge function the bundle evaluated. */
+function edgeHandler(fn: NextEdgeFunction): (request: Request, ctx: unknown) => Promise<unknown> {
+  const entries = (globalThis as unknown as { _ENTRIES?: Record<string, EdgeEntry> })._ENTRIES;
+  const entry = entries?.[fn.entryKey];
+  const handler = entry?.handler ?? entry?.default;
+  if (handler === undefined) {
+    throw new Error(`Next.js edge function of ${fn.page} (${fn.entryKey}) did not load`);
+  }
+  return handler;
 }

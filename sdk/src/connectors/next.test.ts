@@ -21,6 +21,7 @@ const EXAMPLE = join(import.meta.dirname, '..', '..', '..', 'examples', 'next-sh
 /** The app's own files (what a developer writes), copied into each scratch project. */
 const APP_FILES = [
   'app',
+  'middleware.ts',
   'public',
   'package.json',
   'flotilla.config.json',
@@ -171,6 +172,8 @@ describe('flotilla build of a Next.js app', () => {
 
       const product = await get('/p/7');
       expect(product.status).toBe(200);
+      expect(product.headers['x-shop']).toBe('next-shop');
+      expect(home.headers['x-shop']).toBeUndefined();
       expect(product.body).toContain('<title>Product 7 · Next Shop</title>');
       expect(product.body).toContain('About product 7');
       const payload = await get('/p/7', [['rsc', '1']]);

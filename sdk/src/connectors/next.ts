@@ -31,6 +31,9 @@
  *    `revalidate`, then stale-while-revalidate until `expireTime`), and
  *    Next's cache tags as `surrogate-key`s.
  *
+ * Middleware (`middleware.ts`, edge runtime) is evaluated with the edge
+ * outputs and runs first on the paths its matchers take (see `next-server.ts`).
+ *
  * Not done: Node-runtime outputs (Next's default runtime) that render at
  * request time. They are loader stubs around Turbopack's Node runtime
  * (`handler(req, res, ctx)` over Node `req`/`res`, manifests read with
@@ -38,8 +41,9 @@
  * the traced files and Node `http` objects over web Request/Response on top
  * of `@flotilla/node-compat`. Until then the build refuses them by name (a
  * Node-runtime route that Next prerendered whole is served from its
- * prerender), as it refuses middleware, pages with a postponed (partially
- * prerendered) part and revalidating pages (served, but never regenerated).
+ * prerender), as it refuses pages with a postponed (partially
+ * prerendered) part and Node-runtime middleware (`proxy.ts`); revalidating
+ * pages are served but never regenerated.
  *
  * Node-only.
  *
@@ -191,9 +195,23 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
         : `${page} renders at request time with the Node.js runtime, which Flotilla cannot run yet: prerender it (no request-time data), or export const runtime = 'edge' (without cacheComponents)`,
     );
   }
-  if (outputs.middleware !== undefined) {
+  let middleware: NextEdgeFunction | undefined;
+  const mw = outputs.middleware;
+  if (mw !== undefined && mw.runtime === 'edge' && mw.edgeRuntime !== undefined) {
+    Object.assign(env, mw.config?.env ?? {});
+    for (const file of Object.values(mw.assets ?? {})) {
+      if (seenFiles.has(file) || !file.endsWith('.js')) continue;
+      seenFiles.add(file);
+      edgeFiles.push(file);
+    }
+    middleware = {
+      page: 'middleware',
+      entryKey: mw.edgeRuntime.entryKey,
+      matchers: (mw.config?.matchers ?? []).map((m) => jsRegex(m.sourceRegex ?? m.regexp ?? '^/')),
+    };
+  } else if (mw !== undefined) {
     problems.push(
-      `middleware (${displayPath(outputs.middleware.filePath ?? 'middleware')}) is not supported by Flotilla yet: move its header changes to next.config headers()`,
+      `middleware (${displayPath(mw.filePath ?? 'proxy')}) runs with the Node.js runtime, which Flotilla cannot run yet: use middleware.ts with the edge runtime`,
     );
   }
   if (report.routing.beforeFiles.length + report.routing.afterFiles.length > 0) {
@@ -214,6 +232,7 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     table: {
       prerenders,
       edge,
+      middleware,
       redirects,
       rsc: {
         header: rsc.header,
