@@ -145,7 +145,7 @@ export function createNextHandler(table: NextServerTable): {
         });
       }
       let extraHeaders: [string, string][] = [];
-      if (middleware !== undefined && middleware.regexes.some((regex) => regex.test(path))) {
+      if (middleware?.regexes.some((regex) => regex.test(path))) {
         const out = await runMiddleware(middleware, withHost(request, url));
         if (out.kind === 'respond') return out.response;
         extraHeaders = out.headers;
