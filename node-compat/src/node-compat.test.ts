@@ -47,7 +47,9 @@ const probes = {
     return JSON.stringify([form.getAll('a'), form.get('b'), [...form.keys()], String(form)]);
   },
 };
-for (const name of ['fs', 'node:fs/promises', 'node:net', 'tls', 'node:child_process', 'worker_threads', 'node:vm', 'node:http2', 'node:nonexistent']) {
+probes.hostHooks = () =>
+  JSON.stringify(['binding', 'dlopen', 'kill', 'exit', 'mainModule'].map((k) => typeof process[k]));
+for (const name of ['fs', 'node:fs/promises', 'node:net', 'tls', 'node:child_process', 'worker_threads', 'node:vm', 'node:http2', 'node:nonexistent', 'node:module', 'node:os', 'node:http']) {
   probes['refuse:' + name] = () => { need(name); return 'loaded'; };
 }
 export default {
@@ -106,6 +108,16 @@ describe('@flotilla/node-compat in an isolate', () => {
     expect(await probe(q)).toEqual({ status: 200, body: expected });
   });
 
+  it("has none of Node's ways out of a process (binding, dlopen, kill, exit, mainModule)", async () => {
+    expect(JSON.parse((await probe('hostHooks')).body)).toEqual([
+      'undefined',
+      'undefined',
+      'undefined',
+      'undefined',
+      'undefined',
+    ]);
+  });
+
   it("sees only the build's env, never the host's", async () => {
     expect(JSON.parse((await probe('env')).body)).toEqual({ GREETING: 'hello' });
   });
@@ -137,6 +149,15 @@ describe('@flotilla/node-compat in an isolate', () => {
     [
       'node:nonexistent',
       "node:nonexistent is not available in Flotilla's sandbox (Flotilla does not provide it)",
+    ],
+    [
+      'node:module',
+      "node:module is not available in Flotilla's sandbox (Flotilla does not provide it)",
+    ],
+    ['node:os', "node:os is not available in Flotilla's sandbox (Flotilla does not provide it)"],
+    [
+      'node:http',
+      "node:http is not available in Flotilla's sandbox (Flotilla does not provide it)",
     ],
   ])('refuses %s, naming it', async (name, message) => {
     expect(await probe(`refuse:${name}`)).toEqual({ status: 500, body: message });
