@@ -8,3 +8,4 @@
 export { StringFormData } from './form-data.ts';
 export { installNodeCompat, type NodeCompatOptions, nodeRequire } from './install.ts';
 export { bareName, NODE_COMPAT_MODULES, REFUSED_MODULES, refusal } from './modules.ts';
+export { PROVIDED_MODULES } from './names.ts';

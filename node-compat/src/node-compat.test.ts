@@ -10,6 +10,8 @@ import { DeploymentIsolate } from '@flotilla/runtime';
 import { ISOLATE_BUNDLE_OPTIONS } from '@flotilla/sdk/build';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NODE_COMPAT_MODULES } from './modules.ts';
+import { PROVIDED_MODULES } from './names.ts';
 
 /** The app: installs the layer, then answers each `?q=` with what the probe returns. */
 const APP = `
@@ -116,6 +118,10 @@ describe('@flotilla/node-compat in an isolate', () => {
       'undefined',
       'undefined',
     ]);
+  });
+
+  it('names what it provides (for build tools) exactly as it provides it', () => {
+    expect([...PROVIDED_MODULES].sort()).toEqual(Object.keys(NODE_COMPAT_MODULES).sort());
   });
 
   it("sees only the build's env, never the host's", async () => {

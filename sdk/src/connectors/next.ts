@@ -54,6 +54,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, extname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ManifestRoute } from '@flotilla/manifest';
+import { PROVIDED_MODULES } from '@flotilla/node-compat/names';
 import { build } from 'esbuild';
 import {
   type BuildAppResult,
@@ -214,6 +215,7 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
       `middleware (${displayPath(mw.filePath ?? 'proxy')}) runs with the Node.js runtime, which Flotilla cannot run yet: use middleware.ts with the edge runtime`,
     );
   }
+  warnings.push(...(await unprovidedBuiltins(edgeFiles)));
   if (report.routing.beforeFiles.length + report.routing.afterFiles.length > 0) {
     problems.push('rewrites in next.config are not supported by Flotilla yet');
   }
@@ -249,6 +251,27 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     problems,
     warnings,
   };
+}
+
+/** Turbopack's externals in edge chunks: `a.x("node:buffer", () => require("node:buffer"))`. */
+const EDGE_EXTERNAL = /\.x\("(node:[\w/]+)"/g;
+
+/**
+ * Warnings for Node built-ins the edge code may require that
+ * `@flotilla/node-compat` does not give (requiring one throws, naming it).
+ */
+async function unprovidedBuiltins(files: string[]): Promise<string[]> {
+  const missing = new Map<string, string>();
+  for (const file of files) {
+    for (const match of (await readFile(file, 'utf8')).matchAll(EDGE_EXTERNAL)) {
+      const name = (match[1] ?? '').slice('node:'.length);
+      if (!PROVIDED_MODULES.includes(name) && !missing.has(name)) missing.set(name, file);
+    }
+  }
+  return [...missing].map(
+    ([name, file]) =>
+      `${displayPath(file)} may require node:${name}, which the isolate does not provide: a render that reaches it fails naming the module`,
+  );
 }
 
 /** The paths an edge output serves: the middleware manifest's matchers, else its own path. */
