@@ -160,12 +160,12 @@ describe('flotilla init in an existing project', { timeout: TEST_TIMEOUT_MS }, (
       / {2}create src\/app\.ts\n {2}npm install\n {2}npx flotilla dev\n$/,
     );
 
-    const next = await runCli(['init', '--dir', await copyFixture('next', 'next-note')], CLI);
-    expect(next.code).toBe(0);
-    expect(next.stdout).toContain(
-      'Next.js is not supported by flotilla build yet (it builds react, vue, none, react-router)',
+    const nuxt = await runCli(['init', '--dir', await copyFixture('nuxt', 'nuxt-note')], CLI);
+    expect(nuxt.code).toBe(0);
+    expect(nuxt.stdout).toContain(
+      'Nuxt is not supported by flotilla build yet (it builds react, vue, none, react-router, next)',
     );
-    expect(next.stdout).not.toContain('npx flotilla dev');
+    expect(nuxt.stdout).not.toContain('npx flotilla dev');
   });
 
   it('prefers src/app.* over src/index.* and prints one JSON document with --json', async () => {
