@@ -16,7 +16,9 @@ export interface NextPrerender {
   status: number;
   /** Next's own headers for it (`content-type`, `vary`, `x-next-cache-tags`, …). */
   headers: Record<string, string>;
+  /** The body: text, or base64 when {@link NextPrerender.base64} (an image, say). */
   body: string;
+  base64?: boolean;
   /** Seconds until Next would regenerate it; `false`: never (a static page). */
   revalidate: number | false;
 }
@@ -102,7 +104,8 @@ function answer(page: NextPrerender, expireSeconds: number, status = page.status
   // Next's cache tags become the fleet's surrogate keys (purge by tag).
   const tags = headers.get('x-next-cache-tags');
   if (tags) headers.set('surrogate-key', tags.split(',').join(' '));
-  return new Response(page.body, { status, headers });
+  const body = page.base64 ? Uint8Array.from(atob(page.body), (c) => c.charCodeAt(0)) : page.body;
+  return new Response(body, { status, headers });
 }
 
 /**

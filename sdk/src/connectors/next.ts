@@ -75,6 +75,9 @@ import type { NextEdgeFunction, NextPrerender, NextServerTable } from './next-se
 /** Where Next serves its content-hashed files. */
 const HASHED_PREFIX = '/_next/static/';
 
+/** Content types a prerender keeps as text in the bundle (others, e.g. a generated image, as base64). */
+const TEXT_TYPE = /^(text\/|application\/(json|xml|javascript|manifest\+json)|[^;]*\+xml)/;
+
 /** Next's internal pages, answered from their prerenders when a request reaches them. */
 const INTERNAL_PAGES = new Set(['/_not-found', '/_global-error', '/_error', '/404', '/500']);
 
@@ -128,10 +131,14 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
         `${p.pathname} revalidates every ${revalidate}s: Flotilla serves its build-time prerender (edge-cached, stale-while-revalidate) and never regenerates it`,
       );
     }
+    const headers = flatHeaders(fallback.initialHeaders);
+    const bytes = await readFile(fallback.filePath);
+    const text = TEXT_TYPE.test(headers['content-type'] ?? 'text/html');
     prerenders[p.pathname] = {
       status: fallback.initialStatus ?? 200,
-      headers: flatHeaders(fallback.initialHeaders),
-      body: await readFile(fallback.filePath, 'utf8'),
+      headers,
+      body: text ? bytes.toString('utf8') : bytes.toString('base64'),
+      ...(text ? {} : { base64: true }),
       revalidate,
     };
   }
