@@ -21,9 +21,12 @@ import { buildProject } from '@flotilla/sdk/build';
 import { watch } from 'chokidar';
 import { booleanOptions, stringOptions } from './option-table.ts';
 
-/** Paths whose changes never trigger a rebuild (React Router's own output, build/ and .react-router/, too). */
+/**
+ * Paths whose changes never trigger a rebuild (React Router's own output,
+ * build/ and .react-router/, and Next's, .next/ and next-env.d.ts, too).
+ */
 const IGNORED =
-  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router)([\\/]|$)|^build([\\/]|$)/;
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.next)([\\/]|$)|^build([\\/]|$)|^next-env\.d\.ts$/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(
