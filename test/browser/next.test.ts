@@ -144,14 +144,14 @@ describe('a Next.js app on the fleet', () => {
   }, 120_000);
 
   it('calls a server action through the shield', async () => {
-    // A context of its own: no keep-alive socket left idle by the other tests
-    // (a POST on one the shield closes at its keep-alive timeout is not retried).
     const context = await browser.newContext();
     const page: Page = await context.newPage();
     const problems = watchPage(page);
     try {
       await page.goto(`${origin}/guestbook`);
       await page.waitForSelector('h1:text("Guestbook")');
+      // Submitting before React hydrated the form would be the browser's own GET.
+      await page.waitForSelector('form[data-hydrated="true"]');
       await page.getByLabel('Name').fill('Ada');
       await page.getByRole('button', { name: 'Sign' }).click();
       await page.waitForSelector(

@@ -1,6 +1,6 @@
 'use client';
 
-import { type FormEvent, useState, useTransition } from 'react';
+import { type FormEvent, useEffect, useState, useTransition } from 'react';
 import { sign } from './actions';
 
 /**
@@ -11,13 +11,16 @@ import { sign } from './actions';
 export function GuestbookForm() {
   const [message, setMessage] = useState('');
   const [pending, startTransition] = useTransition();
+  // Set once React has hydrated the form (tests wait for it before submitting).
+  const [hydrated, setHydrated] = useState(false);
+  useEffect(() => setHydrated(true), []);
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const name = String(new FormData(event.currentTarget).get('name') ?? '');
     startTransition(async () => setMessage(await sign(name)));
   };
   return (
-    <form onSubmit={submit}>
+    <form onSubmit={submit} data-hydrated={hydrated ? 'true' : undefined}>
       <input name="name" aria-label="Name" />
       <button type="submit" disabled={pending}>
         Sign
