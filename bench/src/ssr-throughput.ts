@@ -34,7 +34,8 @@
  *      BENCH_SSR_REACT_ROUTER=0 to skip the React Router row (react-router-row.ts; needs the router+api rows' API),
  *      BENCH_SSR_SVELTEKIT=0 to skip the SvelteKit row (sveltekit-row.ts; needs the router+api rows' API),
  *      BENCH_SSR_ANGULAR=0 to skip the Angular row (angular-row.ts; needs the router+api rows' API),
- *      BENCH_SSR_NUXT=0 to skip the Nuxt row (nuxt-row.ts; needs the router+api rows' API).
+ *      BENCH_SSR_NUXT=0 to skip the Nuxt row (nuxt-row.ts; needs the router+api rows' API),
+ *      BENCH_SSR_NEXT=0 to skip the Next.js row (next-row.ts; needs the router+api rows' API).
  *
  * @module
  */
@@ -43,6 +44,7 @@ import { join } from 'node:path';
 import { assertIsolateHostProcess } from '@flotilla/runtime';
 import { angularRow, printAngularRow } from './angular-row.ts';
 import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
+import { nextRow, printNextRow } from './next-row.ts';
 import { nuxtRow, printNuxtRow } from './nuxt-row.ts';
 import { type BenchApp, bundlePlainApp, pageUrl } from './plain-app.ts';
 import { type ProductsApiProcess, startProductsApiProcess } from './products-api-process.ts';
@@ -183,6 +185,11 @@ export async function main(): Promise<Record<string, unknown>> {
         ? await nuxtRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
         : undefined;
     if (nuxt) printNuxtRow(nuxt);
+    const next =
+      api && process.env.BENCH_SSR_NEXT !== '0'
+        ? await nextRow({ apiUrl: api.url, seconds: SECONDS, slices: SLICES })
+        : undefined;
+    if (next) printNextRow(next);
     const loadAfter = loadavg()[0] ?? 0;
     console.log('');
     // Other processes on the machine skew both sides, the sandbox's threads more.
@@ -206,6 +213,7 @@ export async function main(): Promise<Record<string, unknown>> {
       ...(sk ? { sveltekit: sk } : {}),
       ...(ng ? { angular: ng } : {}),
       ...(nuxt ? { nuxt } : {}),
+      ...(next ? { next } : {}),
       // The c=1 ratio of the app furthest from plain Node (the target is ≥ 0.95 for each).
       ratio: Math.min(...results.map((r) => r.c1.ratio)),
       ...(WITH_LOADED

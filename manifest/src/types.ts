@@ -67,6 +67,7 @@ export const BUNDLE_FRAMEWORKS = Object.freeze([
   'sveltekit',
   'angular',
   'nuxt',
+  'next',
 ] as const);
 
 /** Frameworks a bundle can declare. `none` is a plain fetch handler. */

@@ -34,6 +34,7 @@ import { checkOutDir, writeOutput } from './build-output.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildAngular } from './connectors/angular.ts';
+import { buildNext } from './connectors/next.ts';
 import { buildNuxt } from './connectors/nuxt.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
 import { buildSvelteKit } from './connectors/sveltekit.ts';
@@ -222,6 +223,9 @@ export async function buildProject(options: BuildProjectOptions): Promise<BuildP
   }
   if (config.framework === 'angular') {
     return { ...(await buildAngular(config, outDir, progress)), config };
+  }
+  if (config.framework === 'next') {
+    return { ...(await buildNext(config, outDir, progress)), config };
   }
   const app = entryApp(config);
   progress({

@@ -8,7 +8,7 @@
 import { BUNDLE_FRAMEWORKS, type BundleFramework } from '@flotilla/manifest';
 
 /** Frameworks Flotilla recognises in a project but cannot build yet. */
-export const UNSUPPORTED_FRAMEWORKS = Object.freeze(['next'] as const);
+export const UNSUPPORTED_FRAMEWORKS = Object.freeze([] as const);
 
 /**
  * Every value of `framework` in `flotilla.config.json`: the ones a bundle
@@ -51,7 +51,7 @@ export interface FrameworkInfo {
 export const FRAMEWORKS: Readonly<Record<ProjectFramework, FrameworkInfo>> = Object.freeze({
   next: {
     label: 'Next.js',
-    supported: false,
+    supported: true,
     entry: false,
     meta: true,
     packages: ['next'],

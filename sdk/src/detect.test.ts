@@ -225,32 +225,6 @@ describe('flotilla build without "framework"', () => {
     );
   });
 
-  it.each([['next', 'Next.js', 'package.json depends on next 16.5.0; found next.config.ts']])(
-    'fails for a detected %s app: not supported yet, how it was detected, what is supported',
-    async (framework, label, evidence) => {
-      const dir = join(s.dir, `unsupported-${framework}`);
-      await cp(join(FRAMEWORK_FIXTURES, framework), dir, { recursive: true });
-      await writeFile(
-        join(dir, 'flotilla.config.json'),
-        JSON.stringify({ name: `${framework}-shop` }),
-      );
-      const { result, progress } = await build(dir);
-      expect(result).toBeInstanceOf(BuildError);
-      const error = result as BuildError;
-      expect(error.code).toBe('FLOTILLA_ERR_BUILD');
-      expect(error.message).toMatch(
-        `flotilla build: ${framework}-shop: ${label} is not supported yet (framework "${framework}", detected: `,
-      );
-      expect(error.message).toContain(evidence);
-      expect(error.message).toMatch(
-        /\. flotilla build supports react \(React with the Flotilla Router\), vue \(Vue with the Flotilla Router\), none \(a fetch handler or Router without a UI framework\), react-router \(React Router \(framework mode\)\), sveltekit \(SvelteKit\), angular \(Angular SSR\) and nuxt \(Nuxt\)\.$/,
-      );
-      expect(progress.join('\n')).toContain(
-        `config: framework "${framework}" (${label}), detected: `,
-      );
-    },
-  );
-
   it("builds a detected nuxt app with Nuxt's own build, which needs Nuxt installed", async () => {
     const dir = join(s.dir, 'detected-nuxt');
     await cp(join(FRAMEWORK_FIXTURES, 'nuxt'), dir, { recursive: true });

@@ -155,30 +155,6 @@ describe('loadProjectConfig', () => {
     );
   });
 
-  it('accepts frameworks it cannot build yet, without an entry; building them is a build error', async () => {
-    const dir = await s.project('next', {
-      'flotilla.config.json': { name: 'next-shop', framework: 'next' },
-    });
-    const config = await loadProjectConfig(dir);
-    expect(config).toMatchObject({ framework: 'next', entry: undefined });
-    expect(config).not.toHaveProperty('detected');
-    const e = (() => {
-      try {
-        entryApp(config);
-      } catch (error) {
-        return error as BuildError;
-      }
-    })();
-    expect(e).toBeInstanceOf(BuildError);
-    expect(e?.code).toBe('FLOTILLA_ERR_BUILD');
-    expect(e?.message).toBe(
-      `flotilla build: next-shop: Next.js is not supported yet (framework "next", "framework": "next" in ${config.file}). ` +
-        'flotilla build supports react (React with the Flotilla Router), vue (Vue with the Flotilla Router), ' +
-        'none (a fetch handler or Router without a UI framework), react-router (React Router (framework mode)), ' +
-        'sveltekit (SvelteKit), angular (Angular SSR) and nuxt (Nuxt).',
-    );
-  });
-
   it('gives the line and column of malformed JSON', async () => {
     const e = await configError('malformed', {
       'flotilla.config.json':

@@ -223,6 +223,6 @@ export function entryFramework(
   throw fail(
     framework === undefined
       ? `is required (one of ${known.join(', ')})`
-      : `"${framework}" (${FRAMEWORKS[framework].label}) is not supported by buildApp; it bundles ${describeFrameworks(known)}`,
+      : `"${framework}" (${FRAMEWORKS[framework as ProjectFramework].label}) is not supported by buildApp; it bundles ${describeFrameworks(known)}`,
   );
 }

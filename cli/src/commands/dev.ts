@@ -24,10 +24,11 @@ import { booleanOptions, stringOptions } from './option-table.ts';
 /**
  * Paths whose changes never trigger a rebuild (React Router's own output,
  * build/ and .react-router/, SvelteKit's .svelte-kit/, Angular's cache,
- * .angular/, and Nuxt's .nuxt/ and .output/, too).
+ * .angular/, Nuxt's .nuxt/ and .output/, and Next's .next/ and
+ * next-env.d.ts, too).
  */
 const IGNORED =
-  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.svelte-kit|\.angular|\.nuxt|\.output)([\\/]|$)|^build([\\/]|$)/;
+  /(^|[\\/])(node_modules|\.flotilla|dist|\.git|\.react-router|\.svelte-kit|\.angular|\.nuxt|\.output|\.next)([\\/]|$)|^build([\\/]|$)|^next-env\.d\.ts$/;
 
 /** Runs `flotilla dev`; resolves with the exit code once drained. */
 export async function runDev(

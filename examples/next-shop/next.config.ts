@@ -1,0 +1,6 @@
+import type { NextConfig } from 'next';
+
+/** Next's defaults: `flotilla build` needs nothing here. */
+const nextConfig: NextConfig = {};
+
+export default nextConfig;

@@ -1,0 +1,11 @@
+/**
+ * Node built-ins for framework server code inside the isolate: bundled into
+ * an app's `bundle.js` by the framework connectors that need it (Next.js),
+ * never into the runtime's prelude. See README.md.
+ *
+ * @module
+ */
+export { StringFormData } from './form-data.ts';
+export { installNodeCompat, type NodeCompatOptions, nodeRequire } from './install.ts';
+export { bareName, NODE_COMPAT_MODULES, REFUSED_MODULES, refusal } from './modules.ts';
+export { PROVIDED_MODULES } from './names.ts';
