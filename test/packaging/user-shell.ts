@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { delimiter, dirname, join, sep } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: nothing of the user's shell may point into it. */
@@ -21,7 +21,10 @@ export function inRepo(path: string): boolean {
 
 /** `PATH` without the repository's entries (`./run` and pnpm put its Node 24 and tools first). */
 function outsidePath(): string[] {
-  return (process.env.PATH ?? '').split(delimiter).filter((dir) => dir !== '' && !inRepo(dir));
+  // A relative entry (pnpm may add `node_modules/.bin`) is the repository's, seen from here.
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => dir !== '' && isAbsolute(dir) && !inRepo(dir));
 }
 
 /** The machine's own `node`: the first on `PATH` outside the repository. */
