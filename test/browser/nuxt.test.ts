@@ -187,7 +187,11 @@ describe('a Nuxt app on the fleet', () => {
         'same document',
       );
 
-      expect(problems.failedRequests).toEqual([]);
+      // NuxtLink prefetches the payloads of the links in view; a navigation
+      // started before they answer (a busy machine renders them slowly)
+      // aborts those still in flight, as it would for any visitor.
+      const aborted = /\/_payload\.json\?_b=[\w-]+: net::ERR_ABORTED$/;
+      expect(problems.failedRequests.filter((f) => !aborted.test(f))).toEqual([]);
       expect(problems.consoleErrors).toEqual([]);
       // Scripts and styles: the deployment's content-hashed assets, served immutable by the shield.
       const scripts = problems.requests.filter((u) => /\.(js|css)(\?|$)/.test(u));
