@@ -8,15 +8,24 @@ import { ThreadShutdown } from './thread-shutdown.ts';
 
 const MODULE = new URL('./thread-shutdown.ts', import.meta.url).href;
 
-/** A thread that listens on `channel` and reports to its parent when it disposed. */
+/**
+ * A thread that listens on `channel`. Asked to dispose, it tells its parent
+ * and finishes only when the parent says `go` (so the test sees the wait).
+ */
 function thread(
   channel: string,
   stuck = false,
 ): Promise<{ worker: Worker; disposed: Promise<void> }> {
   const worker = new Worker(
     `const { parentPort, threadId, workerData } = require('node:worker_threads');
+     let go;
+     const released = new Promise((r) => { go = r; });
+     parentPort.on('message', (m) => { if (m === 'go') go(); });
      import(workerData.module).then(({ onShutdownRequest }) => {
-       onShutdownRequest(workerData.channel, threadId, () => parentPort.postMessage('disposed'));
+       onShutdownRequest(workerData.channel, threadId, () => {
+         parentPort.postMessage('disposing');
+         return released;
+       });
        parentPort.postMessage('listening');
        // As a piscina thread, kept alive by its parent (the channel is unref'd).
        setInterval(() => {}, 1000);
@@ -25,15 +34,15 @@ function thread(
     { eval: true, workerData: { module: MODULE, channel, stuck } },
   );
   workers.push(worker);
-  let onDisposed: () => void;
+  let onDisposing: () => void;
   const disposed = new Promise<void>((resolve) => {
-    onDisposed = resolve;
+    onDisposing = resolve;
   });
   return new Promise((resolve, reject) => {
     worker.on('error', reject);
     worker.on('message', (m) => {
       if (m === 'listening') resolve({ worker, disposed });
-      if (m === 'disposed') onDisposed();
+      if (m === 'disposing') onDisposing();
     });
   });
 }
@@ -47,14 +56,18 @@ describe('ThreadShutdown', () => {
   it('resolves once every listening thread disposed its isolates', async () => {
     const shutdown = new ThreadShutdown('w-test');
     const threads = await Promise.all([thread(shutdown.channel), thread(shutdown.channel)]);
-    let disposedBoth = false;
-    void Promise.all(threads.map((t) => t.disposed)).then(() => {
-      disposedBoth = true;
-    });
+    // Their word on the channel may arrive after their word to the parent.
+    while (shutdown.listening < 2) await new Promise((r) => setTimeout(r, 10));
+    let resolved = false;
     // A long timeout: only the threads' answers can end this wait in the test's time.
-    await shutdown.disposeIsolates(600_000);
-    await Promise.resolve();
-    expect(disposedBoth).toBe(true);
+    const done = shutdown.disposeIsolates(600_000).then(() => {
+      resolved = true;
+    });
+    await Promise.all(threads.map((t) => t.disposed));
+    expect(resolved).toBe(false);
+    for (const t of threads) t.worker.postMessage('go');
+    await done;
+    expect(resolved).toBe(true);
     shutdown.close();
   });
 

@@ -37,6 +37,11 @@ export class ThreadShutdown {
     };
   }
 
+  /** Threads heard listening so far. */
+  get listening(): number {
+    return this.#ready.size;
+  }
+
   /**
    * Asks the threads to dispose their isolates and resolves once every
    * thread that was listening answered, or after `timeoutMs` (a thread that
@@ -64,12 +69,16 @@ export class ThreadShutdown {
  * The render thread's side: says it listens, and on the worker's request
  * runs `dispose` and answers with the thread's id.
  */
-export function onShutdownRequest(channel: string, threadId: number, dispose: () => void): void {
+export function onShutdownRequest(
+  channel: string,
+  threadId: number,
+  dispose: () => void | Promise<void>,
+): void {
   const port = new BroadcastChannel(channel);
   port.unref();
-  port.onmessage = (event) => {
+  port.onmessage = async (event) => {
     if (event.data !== 'dispose') return;
-    dispose();
+    await dispose();
     port.postMessage({ disposed: threadId } satisfies ThreadMessage);
   };
   port.postMessage({ ready: threadId } satisfies ThreadMessage);
