@@ -100,7 +100,8 @@ export interface FrameworkRowPrint {
   name: string;
 }
 
-interface Timed {
+/** Renders timed in one slice. */
+export interface Timed {
   count: number;
   ms: number;
   cpuMs: number;
@@ -108,7 +109,11 @@ interface Timed {
 }
 
 /** Calls `once` one at a time for `ms`, with the CPU `cpu()` counted meanwhile. */
-async function timed(ms: number, once: () => Promise<unknown>, cpu: () => number): Promise<Timed> {
+export async function timed(
+  ms: number,
+  once: () => Promise<unknown>,
+  cpu: () => number,
+): Promise<Timed> {
   const latencies: number[] = [];
   const cpuBefore = cpu();
   const started = now();
@@ -120,7 +125,8 @@ async function timed(ms: number, once: () => Promise<unknown>, cpu: () => number
   return { count: latencies.length, ms: now() - started, cpuMs: cpu() - cpuBefore, latencies };
 }
 
-function summarize(runs: Timed[]): Side {
+/** One side's figures from its timed slices. */
+export function summarize(runs: Timed[]): Side {
   const count = runs.reduce((n, r) => n + r.count, 0);
   const latencies = runs.flatMap((r) => r.latencies);
   return {

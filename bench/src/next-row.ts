@@ -39,10 +39,11 @@ import { freePort } from '@flotilla/test-harness';
 import { InProcessTransport } from '@flotilla/transport';
 import { DirectoryBundleStore, RenderWorker } from '@flotilla/workers';
 import { hardTimeout } from './bench-process.ts';
+import { summarize, type Timed, timed } from './framework-row.ts';
 import { processCpuMs } from './proc-stat.ts';
 import { readBuiltBundle, writeDeployment } from './sandbox-app.ts';
 import type { Side } from './ssr-figures.ts';
-import { mean, now, p50p99, printResult, round, table } from './stats.ts';
+import { printResult, round, table } from './stats.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/next-shop/', import.meta.url));
 const APP = 'next-shop';
@@ -74,38 +75,6 @@ export interface NextRow {
   ratio: number;
   /** Node CPU per render ÷ sandbox CPU per render. */
   cpuRatio: number;
-}
-
-interface Timed {
-  count: number;
-  ms: number;
-  cpuMs: number;
-  latencies: number[];
-}
-
-/** Calls `once` one at a time for `ms`, with the CPU `cpu()` counted meanwhile. */
-async function timed(ms: number, once: () => Promise<unknown>, cpu: () => number): Promise<Timed> {
-  const latencies: number[] = [];
-  const cpuBefore = cpu();
-  const started = now();
-  while (now() - started < ms) {
-    const t = now();
-    await once();
-    latencies.push(now() - t);
-  }
-  return { count: latencies.length, ms: now() - started, cpuMs: cpu() - cpuBefore, latencies };
-}
-
-function summarize(runs: Timed[]): Side {
-  const count = runs.reduce((n, r) => n + r.count, 0);
-  const latencies = runs.flatMap((r) => r.latencies);
-  return {
-    rps: round((count / runs.reduce((n, r) => n + r.ms, 0)) * 1000, 1),
-    cpuMsPerRender: round(runs.reduce((n, r) => n + r.cpuMs, 0) / count, 3),
-    ...p50p99(latencies),
-    mean: round(mean(latencies), 3),
-    renders: count,
-  };
 }
 
 /** `next start` of the example's build on a free port; resolves once it is ready. */
