@@ -6,6 +6,7 @@
 import { encodeStrict, normalizeKeyPath } from './encoding.ts';
 import { normalizeHost } from './match.ts';
 import { normalizeQuery, parseCookies } from './query.ts';
+import { compileRegex, type RegexSpec } from './regex.ts';
 import type { CacheKeySpec, MatchRequest } from './types.ts';
 
 /** The spec of the default key: host, path and the whole normalised query. */
@@ -23,6 +24,10 @@ export interface CacheKeyExtras {
   device?: string;
   /** Browser family (`chrome`, `firefox`, …); in the key when the spec says `browser`. */
   browser?: string;
+  /** Whether the client is a bot; in the key when the spec says `isBot`. */
+  isBot?: boolean;
+  /** Device vendor (`apple`, `android`, `generic`); in the key when the spec says `vendor`. */
+  vendor?: string;
   /** App environment (`production`, or the preview deployment id): always in the key. */
   environment: string;
   /** Split-testing destination the request was assigned to; in the key when set. */
@@ -81,16 +86,18 @@ export function normalizeAcceptEncoding(header: string | undefined): KeyEncoding
  * Computes the cache key of a request, as a readable string:
  *
  * ```
- * production|shop.example/p/42?color=red|ae=br|s=b|d=mobile|b=chrome|c:currency=EUR|h:accept-language=fr|port=8080|post=9f86…
+ * production|shop.example/p/42?color=red|ae=br|s=b|d=mobile|b=chrome|bot=0|v=apple|c:currency=EUR|c:location~na|h:accept-language=fr|port=8080|post=9f86…
  * ```
  *
  * In order: the environment; the lower-cased host (port dropped) and the
  * path (escapes normalised, see `normalizeKeyPath`) with the normalised query
  * ({@link normalizeQuery}, filtered by `spec.query`); the `accept-encoding`
  * reduced to `br`, `gzip` or `identity`; then, when present, the split
- * destination, the device class and browser family (when the spec asks for
- * them; `''` when the extras lack them), and each cookie and header the spec
- * names, in the spec's order (`c:name` alone when the request lacks it);
+ * destination, the device class, browser family, bot flag (`bot=1`/`bot=0`)
+ * and vendor (when the spec asks for them; `''` when the extras lack them),
+ * and each cookie and header the spec names, in the spec's order (`c:name`
+ * alone when the request lacks it; `c:name~<partition>` for a partitioned
+ * one, `c:name~` when no partition matches or it is absent);
  * last the `Host` port and a cacheable POST's body digest, when given.
  * Every free-form part is percent-encoded strictly, so no value can forge a
  * `|`: distinct environments, hosts, paths, queries or values never share
@@ -116,22 +123,46 @@ export function computeCacheKey(
     parts.push(`s=${encodeStrict(extras.splitDestination)}`);
   if (s.device) parts.push(`d=${encodeStrict(extras.device ?? '')}`);
   if (s.browser) parts.push(`b=${encodeStrict(extras.browser ?? '')}`);
+  if (s.isBot) parts.push(`bot=${extras.isBot ? 1 : 0}`);
+  if (s.vendor) parts.push(`v=${encodeStrict(extras.vendor ?? '')}`);
   if (s.cookies.length > 0) {
     const cookies = parseCookies(headerOf(req, 'cookie'));
     for (const name of s.cookies) {
       const value = name in cookies ? cookies[name] : undefined;
-      parts.push(`c:${encodeStrict(name)}${value === undefined ? '' : `=${encodeStrict(value)}`}`);
+      const partitions = s.cookiePartitions?.[name];
+      parts.push(
+        partitions
+          ? `c:${encodeStrict(name)}~${encodeStrict(partitionOf(partitions, value))}`
+          : `c:${encodeStrict(name)}${value === undefined ? '' : `=${encodeStrict(value)}`}`,
+      );
     }
   }
   for (const name of s.headers) {
     const value = headerOf(req, name.toLowerCase());
+    const partitions = s.headerPartitions?.[name];
     parts.push(
-      `h:${encodeStrict(name)}${value === undefined ? '' : `=${encodeStrict(value.trim())}`}`,
+      partitions
+        ? `h:${encodeStrict(name)}~${encodeStrict(partitionOf(partitions, value?.trim()))}`
+        : `h:${encodeStrict(name)}${value === undefined ? '' : `=${encodeStrict(value.trim())}`}`,
     );
   }
   if (extras.port) parts.push(`port=${encodeStrict(extras.port)}`);
   if (extras.postDigest !== undefined) parts.push(`post=${encodeStrict(extras.postDigest)}`);
   return parts.join('|');
+}
+
+/**
+ * The partition a keyed value falls in: the name of the first partition
+ * whose pattern the value matches (anywhere, as `RegExp.test`), else `''`
+ * (no partition: absent values and values no pattern matches share it).
+ */
+export function partitionOf(
+  partitions: ReadonlyArray<RegexSpec & { name: string }>,
+  value: string | undefined,
+): string {
+  if (value === undefined) return '';
+  for (const p of partitions) if (compileRegex(p).test(value)) return p.name;
+  return '';
 }
 
 function headerOf(req: MatchRequest, name: string): string | undefined {

@@ -6,11 +6,24 @@
  * @module
  */
 export { assetFileSegments, ROOT_ASSET_FILE } from './asset-file.ts';
-export { computeCacheKey, DEFAULT_CACHE_KEY_SPEC, normalizeAcceptEncoding } from './cache-key.ts';
+export {
+  computeCacheKey,
+  DEFAULT_CACHE_KEY_SPEC,
+  normalizeAcceptEncoding,
+  partitionOf,
+} from './cache-key.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
+export {
+  exactRegex,
+  isRegexSpec,
+  REGEX_FLAGS,
+  type RegexSpec,
+  regexProblem,
+  regexSpecOf,
+} from './regex.ts';
 export {
   APP_NAME_PROBLEM,
   type BrowserCacheOptions,

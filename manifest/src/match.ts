@@ -7,6 +7,7 @@
  */
 import { type CompiledPattern, compilePattern } from './pattern.ts';
 import { parseCookies, parseQueryPairs } from './query.ts';
+import { compileRegex, type RegexSpec } from './regex.ts';
 import type {
   HeaderOp,
   ManifestRoute,
@@ -74,13 +75,20 @@ export function normalizeHost(host: string): string {
 }
 
 function expected(
-  want: Record<string, string | true>,
+  want: Record<string, string | true | RegexSpec>,
   has: (name: string) => string[] | undefined,
 ): boolean {
   for (const [name, value] of Object.entries(want)) {
     const got = has(name);
     if (!got || got.length === 0) return false;
-    if (value !== true && !got.includes(value)) return false;
+    if (value === true) continue;
+    if (typeof value === 'string') {
+      if (!got.includes(value)) return false;
+    } else {
+      // A regular expression matches anywhere in the value (RegExp.test), as in EdgeJS.
+      const re = compileRegex(value);
+      if (!got.some((v) => re.test(v))) return false;
+    }
   }
   return true;
 }
@@ -129,7 +137,8 @@ function methodMatches(methods: readonly string[], method: string): boolean {
 
 /**
  * Merges cache options, field by field: `b` wins where it sets a field.
- * `edge: false` replaces any edge options and edge options replace `false`;
+ * `edge: false` replaces any edge options and edge options replace `false`
+ * (`browser` likewise);
  * two edge (or browser) objects merge key by key; `key` is replaced whole.
  */
 export function mergeCacheOptions(
@@ -147,7 +156,14 @@ export function mergeCacheOptions(
           : { ...b.edge }
         : { ...out.edge, ...b.edge };
   }
-  if (b.browser !== undefined) out.browser = { ...out.browser, ...b.browser };
+  if (b.browser !== undefined) {
+    out.browser =
+      b.browser === false || out.browser === undefined || out.browser === false
+        ? b.browser === false
+          ? false
+          : { ...b.browser }
+        : { ...out.browser, ...b.browser };
+  }
   if (b.key !== undefined) out.key = cloneKey(b.key);
   return out;
 }
@@ -155,7 +171,7 @@ export function mergeCacheOptions(
 function cloneCache(c: RouteCacheOptions): RouteCacheOptions {
   const out: RouteCacheOptions = {};
   if (c.edge !== undefined) out.edge = c.edge === false ? false : { ...c.edge };
-  if (c.browser !== undefined) out.browser = { ...c.browser };
+  if (c.browser !== undefined) out.browser = c.browser === false ? false : { ...c.browser };
   if (c.key !== undefined) out.key = cloneKey(c.key);
   return out;
 }
@@ -168,7 +184,17 @@ function cloneKey(k: NonNullable<RouteCacheOptions['key']>): NonNullable<RouteCa
     headers: [...k.headers],
     device: k.device,
     browser: k.browser,
+    ...(k.cookiePartitions ? { cookiePartitions: clonePartitions(k.cookiePartitions) } : {}),
+    ...(k.headerPartitions ? { headerPartitions: clonePartitions(k.headerPartitions) } : {}),
+    ...(k.isBot !== undefined ? { isBot: k.isBot } : {}),
+    ...(k.vendor !== undefined ? { vendor: k.vendor } : {}),
   };
+}
+
+function clonePartitions<P extends object>(table: Record<string, P[]>): Record<string, P[]> {
+  const out: Record<string, P[]> = {};
+  for (const [name, list] of Object.entries(table)) out[name] = list.map((p) => ({ ...p }));
+  return out;
 }
 
 /**

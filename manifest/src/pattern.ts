@@ -1,6 +1,6 @@
 /**
  * Route path patterns: literal segments, `:name`, `:name?`, `:name*`,
- * `:name+`.
+ * `:name+`, each parameter optionally constrained (`:id(\\d+)`).
  *
  * @module
  */
@@ -8,6 +8,7 @@
 import { describeValue } from '@flotilla/protocol/patterns';
 import { decodePathComponent, encodePathSegment } from './encoding.ts';
 import { ManifestError } from './errors.ts';
+import { regexProblem } from './regex.ts';
 
 /** How many segments a parameter takes: one (`''`), zero or one (`?`), zero or more (`*`), one or more (`+`). */
 export type ParamModifier = '' | '?' | '*' | '+';
@@ -16,6 +17,8 @@ export type ParamModifier = '' | '?' | '*' | '+';
 export interface PatternParam {
   name: string;
   modifier: ParamModifier;
+  /** The constraint each of its segments must match whole (`\\d+` of `:id(\\d+)`), if any. */
+  constraint?: string;
 }
 
 /** A compiled route pattern. */
@@ -46,9 +49,10 @@ export interface CompiledPattern {
 
 type Token =
   | { kind: 'literal'; value: string }
-  | { kind: 'param'; name: string; modifier: ParamModifier };
+  | { kind: 'param'; name: string; modifier: ParamModifier; constraint?: RegExp };
 
 const PARAM = /^:([A-Za-z_][A-Za-z0-9_]*)([?*+]?)$/;
+const CONSTRAINED_PARAM = /^:([A-Za-z_][A-Za-z0-9_]*)\(/;
 const NAME_START = /^:([A-Za-z_][A-Za-z0-9_]*)/;
 const LITERAL_FORBIDDEN = /[:*?+()[\]{}#\\\s]/;
 
@@ -58,7 +62,10 @@ const LITERAL_FORBIDDEN = /[:*?+()[\]{}#\\\s]/;
  * Rules: the pattern starts with `/`; segments are separated by `/` and are
  * never empty (a single trailing `/` is ignored); a parameter is a whole
  * segment, `:` plus a name of letters, digits and `_` (not starting with a
- * digit), optionally followed by `?`, `*` or `+`; names are unique; a literal
+ * digit), optionally followed by a constraint in parentheses (a regular
+ * expression each segment of the parameter must match whole, tested on the
+ * decoded segment: `:id(\\d+)`, `:lang(en|fr)?`), then optionally by `?`,
+ * `*` or `+`; names are unique; a literal
  * segment may not hold `: * ? + ( ) [ ] { } #`, `\` or whitespace (write it
  * percent-encoded).
  *
@@ -70,6 +77,7 @@ const LITERAL_FORBIDDEN = /[:*?+()[\]{}#\\\s]/;
  * p.match('/p/42');           // { id: '42' }
  * p.match('/p/42/reviews');   // undefined
  * p.toPath({ id: 'a b' });    // '/p/a%20b'
+ * compilePattern('/p/:id(\\d+)').match('/p/abc'); // undefined
  */
 export function compilePattern(path: string, field = 'path'): CompiledPattern {
   if (typeof path !== 'string') {
@@ -83,9 +91,22 @@ export function compilePattern(path: string, field = 'path'): CompiledPattern {
   const tokens: Token[] = [];
   const params: PatternParam[] = [];
   if (body !== '/') {
-    for (const segment of body.slice(1).split('/')) {
+    for (const segment of splitPatternSegments(body.slice(1))) {
       if (segment === '') fail('has an empty segment ("//")');
-      if (segment.startsWith(':')) {
+      if (CONSTRAINED_PARAM.test(segment)) {
+        const param = constrainedParam(segment, fail);
+        if (param.name === '__proto__')
+          fail('uses the parameter name "__proto__", which is reserved');
+        if (params.some((p) => p.name === param.name))
+          fail(`repeats the parameter ":${param.name}"`);
+        params.push({ name: param.name, modifier: param.modifier, constraint: param.source });
+        tokens.push({
+          kind: 'param',
+          name: param.name,
+          modifier: param.modifier,
+          constraint: param.regex,
+        });
+      } else if (segment.startsWith(':')) {
         const m = PARAM.exec(segment);
         if (!m) {
           const named = NAME_START.exec(segment);
@@ -127,6 +148,63 @@ export function compilePattern(path: string, field = 'path'): CompiledPattern {
   };
 }
 
+/** Splits a pattern's body on `/`, except inside a constraint's parentheses. */
+function splitPatternSegments(body: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === '\\' && depth > 0) i++;
+    else if (c === '(') depth++;
+    else if (c === ')' && depth > 0) depth--;
+    else if (c === '/' && depth === 0) {
+      out.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(body.slice(start));
+  return out;
+}
+
+/** `:name(constraint)` plus an optional modifier, checked and compiled. */
+function constrainedParam(
+  segment: string,
+  fail: (problem: string) => never,
+): { name: string; modifier: ParamModifier; source: string; regex: RegExp } {
+  const name = (CONSTRAINED_PARAM.exec(segment) as RegExpExecArray)[1] as string;
+  const open = name.length + 1;
+  let depth = 0;
+  let close = -1;
+  for (let i = open; i < segment.length; i++) {
+    const c = segment[i];
+    if (c === '\\') i++;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) {
+      close = i;
+      break;
+    }
+  }
+  if (close === -1) fail(`has an unclosed constraint in "${segment}"`);
+  const source = segment.slice(open + 1, close);
+  const rest = segment.slice(close + 1);
+  if (!/^[?*+]?$/.test(rest)) {
+    fail(
+      `has "${segment}": a constrained parameter is ":name(constraint)" optionally followed by "?", "*" or "+"`,
+    );
+  }
+  if (source === '') fail(`has an empty constraint in "${segment}"`);
+  const problem = regexProblem(source);
+  if (problem !== undefined) fail(`has a constraint on ":${name}" that ${problem}`);
+  const regex = new RegExp(`^(?:${source})$`);
+  if (['a/b', '1/2', '/'].some((sample) => regex.test(sample))) {
+    fail(
+      `has a constraint on ":${name}" that can match "/" (${JSON.stringify(source)}): it is tested on one path segment, so it would not span segments as it does in EdgeJS; use ":${name}*" or ":${name}+" for several segments`,
+    );
+  }
+  return { name, modifier: rest as ParamModifier, source, regex };
+}
+
 function matchTokens(tokens: readonly Token[], path: string): Record<string, string> | undefined {
   if (typeof path !== 'string' || !path.startsWith('/')) return undefined;
   const body = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
@@ -158,6 +236,16 @@ function matchTokens(tokens: readonly Token[], path: string): Record<string, str
           }
         }
         if (!ok) continue;
+        if (token.constraint) {
+          const re = token.constraint;
+          for (let k = si; k < si + take; k++) {
+            if (!re.test(segments[k] as string)) {
+              ok = false;
+              break;
+            }
+          }
+          if (!ok) continue;
+        }
         captures[ti] = [token.name, si, si + take];
         if (solve(ti + 1, si + take)) return true;
       }

@@ -31,6 +31,7 @@ import {
 } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
 import { compilePattern } from './pattern.ts';
+import { regexProblem } from './regex.ts';
 
 /** HTTP methods a route may list. */
 export const HTTP_METHODS = Object.freeze([
@@ -94,15 +95,33 @@ const headerName = () =>
 
 const headerValue = () => v.pipe(v.string(got('must be a string')), noCrLf());
 
-/** Name → exact value, or `true` for "present with any value". */
+/**
+ * A regular expression carried as data: `{ regex, flags? }` (`RegExp.source`
+ * and flags), refused when the matcher cannot carry it (see `regexProblem`).
+ */
+export const RegexSpecSchema = v.pipe(
+  strictObject({
+    regex: v.string(got('must be a string (RegExp.source)')),
+    flags: v.optional(v.string(got('must be a string of flags'))),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const problem = regexProblem(dataset.value.regex, dataset.value.flags);
+    if (problem !== undefined) {
+      addIssue({ message: `/${dataset.value.regex}/${dataset.value.flags ?? ''} ${problem}` });
+    }
+  }),
+);
+
+/** Name → exact value, `true` for "present with any value", or a regular expression. */
 const matchTable = <K extends v.GenericSchema<string, string>>(key: K) =>
   table(
     key,
     v.union(
-      [v.literal(true), v.string()],
-      got('must be an exact value (a string) or true for "present"'),
+      [v.literal(true), v.string(), RegexSpecSchema],
+      got('must be an exact value (a string), true for "present" or { regex, flags }'),
     ),
-    got('must be an object of name → exact value or true'),
+    got('must be an object of name → exact value, true or { regex, flags }'),
   );
 
 const hostName = v.pipe(
@@ -180,52 +199,109 @@ export const RouteCriteriaSchema = strictObject({
 export type RouteCriteria = v.InferOutput<typeof RouteCriteriaSchema>;
 
 const queryNames = list(text());
+
+/** The partitions of a keyed cookie or header: name and pattern, tried in order. */
+function partitionList() {
+  return v.pipe(
+    list(
+      v.pipe(
+        strictObject({
+          name: v.pipe(text(), v.maxLength(64, got('must be at most 64 characters')), noCrLf()),
+          regex: v.string(got('must be a string (RegExp.source)')),
+          flags: v.optional(v.string(got('must be a string of flags'))),
+        }),
+        v.rawCheck(({ dataset, addIssue }) => {
+          if (!dataset.typed) return;
+          const problem = regexProblem(dataset.value.regex, dataset.value.flags);
+          if (problem !== undefined) {
+            addIssue({
+              message: `partition "${dataset.value.name}": /${dataset.value.regex}/${dataset.value.flags ?? ''} ${problem}`,
+            });
+          }
+        }),
+      ),
+    ),
+    v.minLength(1, 'must list at least one partition'),
+  );
+}
 const mustBeAbsent: Message = () => 'must be absent when mode is "all"';
 
 /**
  * How the cache key of a route is built. The default key (all fields at
  * their defaults) is host, path and the whole normalised query string.
  */
-export const CacheKeySpecSchema = strictObject({
-  /**
-   * Which query parameters are in the key: all (default), only the listed
-   * ones (`excludeAllQueryParametersExcept`), or all but the listed ones
-   * (`excludeQueryParameters`).
-   */
-  query: v.pipe(
-    plainObject(),
-    v.variant(
-      'mode',
-      [
-        strictFields({
-          mode: v.literal('all'),
-          names: v.optional(v.never(mustBeAbsent)),
-        }),
-        strictFields({ mode: v.literal('only'), names: v.pipe(queryNames, unique<string>()) }),
-        strictFields({
-          mode: v.literal('exclude'),
-          names: v.pipe(
-            queryNames,
-            v.minLength(1, 'must list at least one parameter when mode is "exclude"'),
-            unique<string>(),
-          ),
-        }),
-      ],
-      got('must be "all", "only" or "exclude"'),
+export const CacheKeySpecSchema = v.pipe(
+  strictObject({
+    /**
+     * Which query parameters are in the key: all (default), only the listed
+     * ones (`excludeAllQueryParametersExcept`), or all but the listed ones
+     * (`excludeQueryParameters`).
+     */
+    query: v.pipe(
+      plainObject(),
+      v.variant(
+        'mode',
+        [
+          strictFields({
+            mode: v.literal('all'),
+            names: v.optional(v.never(mustBeAbsent)),
+          }),
+          strictFields({ mode: v.literal('only'), names: v.pipe(queryNames, unique<string>()) }),
+          strictFields({
+            mode: v.literal('exclude'),
+            names: v.pipe(
+              queryNames,
+              v.minLength(1, 'must list at least one parameter when mode is "exclude"'),
+              unique<string>(),
+            ),
+          }),
+        ],
+        got('must be "all", "only" or "exclude"'),
+      ),
     ),
-  ),
-  /** Cookies whose values are in the key (`addCookie`). */
-  cookies: v.pipe(
-    list(v.pipe(text(), v.regex(HTTP_TOKEN, got('must be a cookie name')))),
-    unique<string>(),
-  ),
-  /** Request headers (lower case) whose values are in the key (`addHeader`). */
-  headers: v.pipe(list(headerName()), unique<string>()),
-  /** The device class (`smartphone`, `tablet`, `mobile`, `desktop`) is in the key (`addDevice`). */
-  device: bool(),
-  /** The browser family is in the key (`addBrowser`). */
-  browser: bool(),
-});
+    /** Cookies whose values are in the key (`addCookie`). */
+    cookies: v.pipe(
+      list(v.pipe(text(), v.regex(HTTP_TOKEN, got('must be a cookie name')))),
+      unique<string>(),
+    ),
+    /** Request headers (lower case) whose values are in the key (`addHeader`). */
+    headers: v.pipe(list(headerName()), unique<string>()),
+    /** The device class (`smartphone`, `tablet`, `mobile`, `desktop`) is in the key (`addDevice`). */
+    device: bool(),
+    /** The browser family is in the key (`addBrowser`). */
+    browser: bool(),
+    /**
+     * Cookies of `cookies` whose value is keyed by partition: the name of the
+     * first partition whose pattern the value matches, else none
+     * (`addCookie(name, partitions => …)`).
+     */
+    cookiePartitions: v.optional(
+      table(v.pipe(v.string(), v.regex(HTTP_TOKEN, 'is not a valid cookie name')), partitionList()),
+    ),
+    /** Headers of `headers` (lower case) keyed by partition, as `cookiePartitions`. */
+    headerPartitions: v.optional(table(headerName(), partitionList())),
+    /** Whether the client is a bot is in the key (`addIsBot`). @default false */
+    isBot: v.optional(bool()),
+    /** The device vendor (`apple`, `android`, `generic`) is in the key (`addVendor`). @default false */
+    vendor: v.optional(bool()),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const spec = dataset.value;
+    for (const [field, names, listed] of [
+      ['cookiePartitions', spec.cookiePartitions, spec.cookies],
+      ['headerPartitions', spec.headerPartitions, spec.headers],
+    ] as const) {
+      for (const name of Object.keys(names ?? {})) {
+        if (!listed.includes(name)) {
+          addIssue({
+            message: `${field} names "${name}", which is not in the key's ${field === 'cookiePartitions' ? 'cookies' : 'headers'}`,
+          });
+        }
+      }
+    }
+  }),
+);
 
 /** How the cache key of a route is built ({@link CacheKeySpecSchema}). */
 export type CacheKeySpec = v.InferOutput<typeof CacheKeySpecSchema>;
@@ -253,7 +329,7 @@ export type EdgeCacheOptions = v.InferOutput<typeof EdgeCacheOptionsSchema>;
 
 /** Browser caching of a route (sets the client-facing `cache-control`). */
 export const BrowserCacheOptionsSchema = strictObject({
-  /** `cache-control: max-age` sent to the browser; 0 means `no-cache`. */
+  /** `cache-control: max-age=N` sent to the browser (`max-age=0` for 0, as EdgeJS). */
   maxAgeSeconds: v.optional(nonNegativeInt()),
   /** `x-sw-cache-control: max-age` for a service worker. */
   serviceWorkerSeconds: v.optional(nonNegativeInt()),
@@ -270,7 +346,13 @@ export type BrowserCacheOptions = v.InferOutput<typeof BrowserCacheOptionsSchema
 export const RouteCacheOptionsSchema = strictObject({
   /** `false`: never cache at the edge. Absent: the response's own headers decide. */
   edge: v.optional(v.lazy((edge) => (edge === false ? v.literal(false) : EdgeCacheOptionsSchema))),
-  browser: v.optional(BrowserCacheOptionsSchema),
+  /**
+   * `false`: no browser caching (`cache-control: private, no-store`, as
+   * EdgeJS turns it off). Absent: the response's own `cache-control`.
+   */
+  browser: v.optional(
+    v.lazy((browser) => (browser === false ? v.literal(false) : BrowserCacheOptionsSchema)),
+  ),
   /** Custom cache key; absent: the default key. */
   key: v.optional(CacheKeySpecSchema),
 });

@@ -18,7 +18,12 @@ export type {
   RouteCriteria,
 } from '@flotilla/manifest';
 export { assetUrl } from './assets.ts';
-export { CustomCacheKey } from './cache-key.ts';
+export {
+  CustomCacheKey,
+  type KeyPartition,
+  type KeyPartitions,
+  type PartitionCreator,
+} from './cache-key.ts';
 export { normalizePrefix, requestPrefix } from './path-prefix.ts';
 export type { ParsedRequestUrl } from './request-url.ts';
 export { parseQuery, parseRequestUrl } from './request-url.ts';
@@ -36,12 +41,14 @@ export { DESCRIBE_ROUTES, Router } from './router/router.ts';
 export type {
   BackendClient,
   CacheOptions,
+  CriteriaValue,
   MatchCriteria,
   ProxyOptions,
   RedirectOptions,
   RenderContext,
   RenderFn,
   ResponseWriter,
+  RouteCriteriaInput,
   RouteHandler,
   ServeStaticOptions,
 } from './router/types.ts';

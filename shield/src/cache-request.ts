@@ -121,6 +121,8 @@ export class CacheRequestBuilder {
         environment: `${destination.cacheNamespace}@${destination.deploymentId}`,
         device: agent.device,
         browser: agent.browser,
+        isBot: agent.isBot,
+        vendor: agent.vendor,
         ...(splitDestination !== undefined ? { splitDestination } : {}),
         port: hostPort(req.headers.host ?? ''),
         ...(postCacheable ? { postDigest: postDigest(headers['content-type'], body) } : {}),

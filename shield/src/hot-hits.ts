@@ -80,7 +80,12 @@ function flatHeaders(headers: HeaderRecord): string[] {
 function isPlainKey(spec: CacheKeySpec | undefined): boolean {
   return (
     spec === undefined ||
-    (spec.cookies.length === 0 && spec.headers.length === 0 && !spec.device && !spec.browser)
+    (spec.cookies.length === 0 &&
+      spec.headers.length === 0 &&
+      !spec.device &&
+      !spec.browser &&
+      !spec.isBot &&
+      !spec.vendor)
   );
 }
 

@@ -128,7 +128,9 @@ export function cachedReply(
   // cache-control: the route's browser lifetime must not make a CDN in
   // front store it.
   const personal = answer.cachingStatus === 'private' || answer.cachingStatus === 'set-cookie';
-  const browser = browserHeaders(personal ? undefined : context.route, cacheControl);
+  // `browser: false` (no-store) is kept for those too: it only tightens.
+  const route = personal && context.route?.browser !== false ? undefined : context.route;
+  const browser = browserHeaders(route, cacheControl);
   if (browser.cacheControl !== undefined) headers['cache-control'] = browser.cacheControl;
   if (browser.swCacheControl !== undefined) headers['x-sw-cache-control'] = browser.swCacheControl;
   headers[CACHE_STATUS_HEADER] = answer.cacheStatus;

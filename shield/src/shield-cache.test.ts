@@ -561,7 +561,7 @@ describe('Shield cache: errors', () => {
 });
 
 describe('Shield cache: browser-facing headers', () => {
-  it('sets cache-control from browser.maxAgeSeconds (no-cache for 0) and x-sw-cache-control', async () => {
+  it('sets cache-control from browser.maxAgeSeconds (max-age=0 for 0) and x-sw-cache-control', async () => {
     const { get, sched } = await start();
     sched.answer = (req) =>
       page(pathOf(req), [
@@ -570,7 +570,7 @@ describe('Shield cache: browser-facing headers', () => {
       ]);
     for (const _ of [1, 2]) {
       const p = await get('/p/1');
-      expect(p.headers['cache-control']).toBe('no-cache');
+      expect(p.headers['cache-control']).toBe('max-age=0');
       expect(p.headers['x-sw-cache-control']).toBe('max-age=60');
       const b = await get('/b/1');
       expect(b.headers['cache-control']).toBe('max-age=30');

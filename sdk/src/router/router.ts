@@ -18,12 +18,14 @@ import {
 } from '@flotilla/manifest';
 import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
 import { RENDER_ROUTE, type RenderRoute, ROUTE_RENDER_FN } from '../hydration.ts';
+import { criteriaWithRegexSpecs } from './criteria.ts';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
 import type {
   BackendClient,
   MatchCriteria,
   RenderContext,
   RenderFn,
+  RouteCriteriaInput,
   RouteHandler,
 } from './types.ts';
 import { createWriter, type Recording } from './writer.ts';
@@ -89,37 +91,37 @@ export class Router {
     this.#serve(request, env ?? {});
 
   /** Adds a route for `GET` (and `HEAD`) requests. */
-  get(pathOrCriteria: string | Omit<RouteCriteria, 'method'>, handler: RouteHandler): this {
+  get(pathOrCriteria: string | RouteCriteriaInput, handler: RouteHandler): this {
     return this.#method('GET', 'get', pathOrCriteria, handler);
   }
 
   /** Adds a route for `POST` requests. */
-  post(pathOrCriteria: string | Omit<RouteCriteria, 'method'>, handler: RouteHandler): this {
+  post(pathOrCriteria: string | RouteCriteriaInput, handler: RouteHandler): this {
     return this.#method('POST', 'post', pathOrCriteria, handler);
   }
 
   /** Adds a route for `PUT` requests. */
-  put(pathOrCriteria: string | Omit<RouteCriteria, 'method'>, handler: RouteHandler): this {
+  put(pathOrCriteria: string | RouteCriteriaInput, handler: RouteHandler): this {
     return this.#method('PUT', 'put', pathOrCriteria, handler);
   }
 
   /** Adds a route for `PATCH` requests. */
-  patch(pathOrCriteria: string | Omit<RouteCriteria, 'method'>, handler: RouteHandler): this {
+  patch(pathOrCriteria: string | RouteCriteriaInput, handler: RouteHandler): this {
     return this.#method('PATCH', 'patch', pathOrCriteria, handler);
   }
 
   /** Adds a route for `DELETE` requests. */
-  delete(pathOrCriteria: string | Omit<RouteCriteria, 'method'>, handler: RouteHandler): this {
+  delete(pathOrCriteria: string | RouteCriteriaInput, handler: RouteHandler): this {
     return this.#method('DELETE', 'delete', pathOrCriteria, handler);
   }
 
   /** Adds a route for `HEAD` requests. */
-  head(pathOrCriteria: string | Omit<RouteCriteria, 'method'>, handler: RouteHandler): this {
+  head(pathOrCriteria: string | RouteCriteriaInput, handler: RouteHandler): this {
     return this.#method('HEAD', 'head', pathOrCriteria, handler);
   }
 
   /** Adds a route for `OPTIONS` requests. */
-  options(pathOrCriteria: string | Omit<RouteCriteria, 'method'>, handler: RouteHandler): this {
+  options(pathOrCriteria: string | RouteCriteriaInput, handler: RouteHandler): this {
     return this.#method('OPTIONS', 'options', pathOrCriteria, handler);
   }
 
@@ -186,7 +188,7 @@ export class Router {
   #method(
     method: HttpMethod,
     call: string,
-    pathOrCriteria: string | Omit<RouteCriteria, 'method'>,
+    pathOrCriteria: string | RouteCriteriaInput,
     handler: RouteHandler,
   ): this {
     if (
@@ -205,10 +207,13 @@ export class Router {
   #add(call: string, criteria: unknown, handler: RouteHandler, fallback: boolean): this {
     let valid: RouteCriteria;
     try {
-      valid = validateRouteCriteria(criteria, 'criteria');
+      valid = validateRouteCriteria(criteriaWithRegexSpecs(criteria), 'criteria');
     } catch (err) {
       if (err instanceof ManifestError) {
-        throw new InvalidRouteError(`${call}: ${err.message}`, { cause: err });
+        const path = (criteria as { path?: unknown } | null)?.path;
+        // A path problem quotes the path already.
+        const where = typeof path === 'string' && err.field !== 'criteria.path' ? ` ${path}` : '';
+        throw new InvalidRouteError(`${call}${where}: ${err.message}`, { cause: err });
       }
       throw err;
     }
@@ -341,7 +346,7 @@ function syntheticRequest(
   for (const p of pattern.params) params[p.name] = `flotilla-synthetic-${variant}`;
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(criteria.query ?? {})) {
-    query.append(name, value === true ? variant : value);
+    query.append(name, typeof value === 'string' ? value : variant);
   }
   query.append('flotilla-synthetic', variant);
   const headers = new Headers({
@@ -350,11 +355,11 @@ function syntheticRequest(
     'accept-language': variant === 'a' ? 'en' : 'fr',
   });
   for (const [name, value] of Object.entries(criteria.headers ?? {})) {
-    headers.set(name, value === true ? variant : value);
+    headers.set(name, typeof value === 'string' ? value : variant);
   }
   const cookies = [`flotilla-synthetic=${variant}`];
   for (const [name, value] of Object.entries(criteria.cookies ?? {})) {
-    cookies.push(`${name}=${value === true ? variant : value}`);
+    cookies.push(`${name}=${typeof value === 'string' ? value : variant}`);
   }
   headers.set('cookie', cookies.join('; '));
   const host =

@@ -8,6 +8,7 @@ import type {
   CacheKeySpec,
   EdgeCacheOptions,
   HttpMethod,
+  RegexSpec,
   RouteCriteria,
 } from '@flotilla/manifest';
 import type { CustomCacheKey } from '../cache-key.ts';
@@ -52,8 +53,11 @@ export type RenderFn = (ctx: RenderContext) => Response | Promise<Response>;
 export interface CacheOptions {
   /** Edge (shield) caching; `false`: never cache at the edge. */
   edge?: EdgeCacheOptions | false;
-  /** Browser caching (the client-facing `cache-control`). */
-  browser?: BrowserCacheOptions;
+  /**
+   * Browser caching (the client-facing `cache-control`); `false`: none
+   * (`cache-control: private, no-store`).
+   */
+  browser?: BrowserCacheOptions | false;
   /** The cache key: a {@link CustomCacheKey} (or its spec). Absent: host, path and whole query. */
   key?: CustomCacheKey | CacheKeySpec;
 }
@@ -147,7 +151,27 @@ export interface ResponseWriter {
 /** A route handler: declares, synchronously, what the route does. */
 export type RouteHandler = (writer: ResponseWriter) => void;
 
+/**
+ * What a query parameter, header or cookie of a route's criteria must be:
+ * an exact value, `true` (present, any value), or a regular expression the
+ * value must match (anywhere, as `RegExp.test`; flags `i`, `m`, `s`, `u`).
+ */
+export type CriteriaValue = string | true | RegExp | RegexSpec;
+
+/**
+ * Criteria as `get()`, `post()`, … take them: the manifest's, with
+ * `RegExp` values for query parameters, headers and cookies.
+ */
+export type RouteCriteriaInput = Omit<RouteCriteria, 'method' | 'query' | 'headers' | 'cookies'> & {
+  /** Query parameters that must be present (name → {@link CriteriaValue}). */
+  query?: Record<string, CriteriaValue>;
+  /** Request headers that must be present (name → {@link CriteriaValue}). */
+  headers?: Record<string, CriteriaValue>;
+  /** Cookies that must be present (name → {@link CriteriaValue}). */
+  cookies?: Record<string, CriteriaValue>;
+};
+
 /** Criteria as `match()` takes them: like the manifest's, methods in any case. */
-export type MatchCriteria = Omit<RouteCriteria, 'method'> & {
+export type MatchCriteria = RouteCriteriaInput & {
   method?: Array<HttpMethod | Lowercase<HttpMethod>> | HttpMethod | Lowercase<HttpMethod>;
 };

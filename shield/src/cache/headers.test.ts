@@ -113,14 +113,25 @@ describe('cacheStatusFor', () => {
 });
 
 describe('browserHeaders', () => {
-  it('sends max-age from browser.maxAgeSeconds, no-cache for 0', () => {
+  it('sends max-age from browser.maxAgeSeconds, max-age=0 for 0 (as EdgeJS)', () => {
     expect(browserHeaders({ browser: { maxAgeSeconds: 120 } }, 's-maxage=60')).toEqual({
       cacheControl: 'max-age=120',
       swCacheControl: undefined,
     });
     expect(browserHeaders({ browser: { maxAgeSeconds: 0, serviceWorkerSeconds: 60 } })).toEqual({
-      cacheControl: 'no-cache',
+      cacheControl: 'max-age=0',
       swCacheControl: 'max-age=60',
+    });
+  });
+
+  it('sends private, no-store for browser: false, whatever the upstream said', () => {
+    expect(browserHeaders({ browser: false }, 'public, max-age=600')).toEqual({
+      cacheControl: 'private, no-store',
+      swCacheControl: undefined,
+    });
+    expect(browserHeaders({ browser: false, edge: { maxAgeSeconds: 60 } })).toEqual({
+      cacheControl: 'private, no-store',
+      swCacheControl: undefined,
     });
   });
 

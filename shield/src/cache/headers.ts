@@ -183,8 +183,10 @@ export interface BrowserHeaders {
 /**
  * The browser-facing `cache-control` and `x-sw-cache-control` of a response.
  *
- * - `browser.maxAgeSeconds` > 0 → `max-age=N`; 0 → `no-cache` (the browser may keep the page but
- *   revalidates it each time).
+ * - `browser: false` → `private, no-store`: the browser keeps no copy (EdgeJS's "caching in the
+ *   browser is turned off").
+ * - `browser.maxAgeSeconds` → `max-age=N` (`max-age=0` for 0, as EdgeJS sends it: the page is
+ *   stale at once, so the browser revalidates before reusing it).
  * - No `browser.maxAgeSeconds`: the upstream `cache-control` minus the directives meant for
  *   shared caches only (`s-maxage`, `proxy-revalidate`). When `s-maxage` was the only lifetime
  *   given (no `max-age`, `no-cache`, `no-store`), `no-cache` is added: the origin set a lifetime
@@ -195,7 +197,8 @@ export interface BrowserHeaders {
  * @param upstreamCacheControl - The upstream response's `cache-control` value(s).
  * @example
  * browserHeaders({ browser: { maxAgeSeconds: 0, serviceWorkerSeconds: 60 } }, 'public, s-maxage=60');
- * // { cacheControl: 'no-cache', swCacheControl: 'max-age=60' }
+ * // { cacheControl: 'max-age=0', swCacheControl: 'max-age=60' }
+ * browserHeaders({ browser: false }, 'public, max-age=60'); // cacheControl: 'private, no-store'
  * browserHeaders(undefined, 'public, max-age=10, s-maxage=60'); // cacheControl: 'public, max-age=10'
  * browserHeaders(undefined, 's-maxage=60');                      // cacheControl: 'no-cache'
  */
@@ -204,12 +207,12 @@ export function browserHeaders(
   upstreamCacheControl?: string | readonly string[],
 ): BrowserHeaders {
   const browser = route?.browser;
+  if (browser === false) return { cacheControl: 'private, no-store', swCacheControl: undefined };
   const sw = browser?.serviceWorkerSeconds;
   const swCacheControl = sw === undefined ? undefined : `max-age=${Math.max(0, Math.floor(sw))}`;
   const maxAge = browser?.maxAgeSeconds;
   if (maxAge !== undefined) {
-    const n = Math.max(0, Math.floor(maxAge));
-    return { cacheControl: n === 0 ? 'no-cache' : `max-age=${n}`, swCacheControl };
+    return { cacheControl: `max-age=${Math.max(0, Math.floor(maxAge))}`, swCacheControl };
   }
   const upstream =
     typeof upstreamCacheControl === 'string'

@@ -459,12 +459,14 @@ export class FrontDoor {
     req: FrontDoorRequest,
     options: UpstreamHeaderOptions = {},
   ): Array<[string, string]> {
-    const { device, browser } = this.classify(req);
+    const { device, browser, isBot, vendor } = this.classify(req);
     const drop = [...(options.drop ?? []), ...this.geoHeaders];
     if (this.clientIpHeader) drop.push(this.clientIpHeader);
     return upstreamHeaders(req.rawHeaders, {
       device,
       browser,
+      isBot,
+      vendor,
       ...options,
       drop,
     });

@@ -7,10 +7,12 @@ import {
   CACHE_ALLOW_LIST,
   DEVICE_HEADER,
   headerRecord,
+  IS_BOT_HEADER,
   isSpoofableHeader,
   SHIELD_OWNED_HEADERS,
   SPOOFABLE_HEADERS,
   upstreamHeaders,
+  VENDOR_HEADER,
 } from './upstream-headers.ts';
 
 const IPHONE =
@@ -290,6 +292,8 @@ describe('upstreamHeaders, pass mode', () => {
       ['referer', 'https://www.example.com/'],
       [DEVICE_HEADER, 'smartphone'],
       [BROWSER_HEADER, 'safari'],
+      [IS_BOT_HEADER, '0'],
+      [VENDOR_HEADER, 'apple'],
     ]);
   });
 
@@ -350,6 +354,8 @@ const keySpecArb: fc.Arbitrary<CacheKeySpec> = fc.record({
   headers: fc.subarray(['accept-language', 'x-tenant', 'user-agent', 'x-forwarded-host', 'cookie']),
   device: fc.boolean(),
   browser: fc.boolean(),
+  isBot: fc.boolean(),
+  vendor: fc.boolean(),
 });
 
 function keyOf(keySpec: CacheKeySpec, raw: string[]): string {
@@ -357,7 +363,13 @@ function keyOf(keySpec: CacheKeySpec, raw: string[]): string {
   return computeCacheKey(
     keySpec,
     { method: 'GET', host: 'shop.example', path: '/p/1', query: '', headers },
-    { environment: 'production', device: 'desktop', browser: 'other' },
+    {
+      environment: 'production',
+      device: 'desktop',
+      browser: 'other',
+      isBot: false,
+      vendor: 'generic',
+    },
   );
 }
 
@@ -372,6 +384,8 @@ describe('upstreamHeaders properties', () => {
         const allowed = new Set<string>([...CACHE_ALLOW_LIST, ...keySpec.headers, 'traceparent']);
         if (keySpec.device) allowed.add(DEVICE_HEADER);
         if (keySpec.browser) allowed.add(BROWSER_HEADER);
+        if (keySpec.isBot) allowed.add(IS_BOT_HEADER);
+        if (keySpec.vendor) allowed.add(VENDOR_HEADER);
         for (const [name] of out) {
           if (name === 'cookie') {
             // Only when the key holds cookies, or a split-test cookie came in.
@@ -431,7 +445,13 @@ describe('upstreamHeaders properties', () => {
           const rawB = rawOf(b);
           // Cookies: junk cookies join an existing header or come alone; the key must agree.
           fc.pre(keyOf(keySpec, rawA) === keyOf(keySpec, rawB));
-          const opts = { keySpec, device: 'desktop' as const, browser: 'other' as const };
+          const opts = {
+            keySpec,
+            device: 'desktop' as const,
+            browser: 'other' as const,
+            isBot: false,
+            vendor: 'generic' as const,
+          };
           const strip = (h: Array<[string, string]>) =>
             h.filter(([n]) => n !== 'accept' && n !== 'content-type' && n !== 'content-length');
           expect(strip(upstreamHeaders(rawB, opts))).toEqual(strip(upstreamHeaders(rawA, opts)));
@@ -446,7 +466,8 @@ describe('upstreamHeaders properties', () => {
       fc.property(fc.array(headerPair, { maxLength: 12 }), (pairs) => {
         const out = upstreamHeaders(rawOf(pairs), { mode: 'pass' });
         for (const [name] of out) {
-          if (name === DEVICE_HEADER || name === BROWSER_HEADER) continue;
+          if ([DEVICE_HEADER, BROWSER_HEADER, IS_BOT_HEADER, VENDOR_HEADER].includes(name))
+            continue;
           expect(isSpoofableHeader(name), name).toBe(false);
           expect(SHIELD_OWNED_HEADERS.includes(name), name).toBe(false);
         }

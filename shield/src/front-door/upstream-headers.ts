@@ -22,12 +22,19 @@ import {
   browserFamily,
   classifyDevice,
   type DeviceClass,
+  type DeviceVendor,
+  deviceVendor,
+  isBotUserAgent,
 } from './user-agent.ts';
 
 /** Request header carrying the {@link DeviceClass} to the handler. */
 export const DEVICE_HEADER = 'x-flotilla-device';
 /** Request header carrying the {@link BrowserFamily} to the handler. */
 export const BROWSER_HEADER = 'x-flotilla-browser';
+/** Request header telling the handler whether the client is a bot (`1` or `0`). */
+export const IS_BOT_HEADER = 'x-flotilla-is-bot';
+/** Request header carrying the {@link DeviceVendor} to the handler. */
+export const VENDOR_HEADER = 'x-flotilla-vendor';
 /** Cookies whose name starts with this pass through untouched (split-test assignment). */
 export const SPLIT_COOKIE_PREFIX = 'flotilla_split_';
 
@@ -236,6 +243,10 @@ export interface UpstreamHeaderOptions {
   device?: DeviceClass;
   /** Browser family of the request; absent: classified from `user-agent`. */
   browser?: BrowserFamily;
+  /** Whether the client is a bot; absent: classified from `user-agent`. */
+  isBot?: boolean;
+  /** Device vendor of the request; absent: classified from `user-agent`. */
+  vendor?: DeviceVendor;
   /**
    * More client headers (lower case) dropped in `pass` mode, e.g. the
    * front door's client-IP and geo headers, which only a trusted proxy
@@ -268,8 +279,10 @@ export interface UpstreamHeaderOptions {
  *   the key reads (the first occurrence, quotes removed);
  * - every header the key names (`addHeader`, including `accept-language`
  *   and `user-agent`), with the value the key reads ({@link headerRecord});
- * - `x-flotilla-device` when the key has `addDevice()`, and
- *   `x-flotilla-browser` when it has `addBrowser()`;
+ * - `x-flotilla-device` when the key has `addDevice()`,
+ *   `x-flotilla-browser` when it has `addBrowser()`, `x-flotilla-is-bot`
+ *   when it has `addIsBot()` and `x-flotilla-vendor` when it has
+ *   `addVendor()`;
  * - then `extra`.
  * `user-agent` and `accept-language` are therefore dropped unless keyed, as
  * are `authorization`, `referer`, `origin`, conditional and range headers,
@@ -282,7 +295,8 @@ export interface UpstreamHeaderOptions {
  * names, {@link SPOOFABLE_HEADERS} (and the `x-forwarded-*`,
  * `x-original-*`, `x-flotilla-*` families) and `drop`, repeated `cookie`
  * headers joined into one with `; `; then
- * `x-flotilla-device` and `x-flotilla-browser`, then `extra`.
+ * `x-flotilla-device`, `x-flotilla-browser`, `x-flotilla-is-bot` and
+ * `x-flotilla-vendor`, then `extra`.
  *
  * @param rawHeaders - `req.rawHeaders` (name, value, name, value…).
  * @example
@@ -326,6 +340,14 @@ function browserOf(record: Record<string, string>, options: UpstreamHeaderOption
   return options.browser ?? browserFamily(record['user-agent']);
 }
 
+function isBotOf(record: Record<string, string>, options: UpstreamHeaderOptions): boolean {
+  return options.isBot ?? isBotUserAgent(record['user-agent']);
+}
+
+function vendorOf(record: Record<string, string>, options: UpstreamHeaderOptions): DeviceVendor {
+  return options.vendor ?? deviceVendor(record['user-agent']);
+}
+
 function cacheHeaders(
   record: Record<string, string>,
   options: UpstreamHeaderOptions,
@@ -354,6 +376,8 @@ function cacheHeaders(
   }
   if (spec.device) out.push([DEVICE_HEADER, deviceOf(record, options)]);
   if (spec.browser) out.push([BROWSER_HEADER, browserOf(record, options)]);
+  if (spec.isBot) out.push([IS_BOT_HEADER, isBotOf(record, options) ? '1' : '0']);
+  if (spec.vendor) out.push([VENDOR_HEADER, vendorOf(record, options)]);
   return out;
 }
 
@@ -407,5 +431,7 @@ function passHeaders(
   }
   out.push([DEVICE_HEADER, deviceOf(record, options)]);
   out.push([BROWSER_HEADER, browserOf(record, options)]);
+  out.push([IS_BOT_HEADER, isBotOf(record, options) ? '1' : '0']);
+  out.push([VENDOR_HEADER, vendorOf(record, options)]);
   return out;
 }

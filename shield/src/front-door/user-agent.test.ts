@@ -6,7 +6,10 @@ import {
   browserFamily,
   classifyDevice,
   DEVICE_CLASSES,
+  DEVICE_VENDORS,
   type DeviceClass,
+  deviceVendor,
+  isBotUserAgent,
   UserAgentClassifier,
 } from './user-agent.ts';
 
@@ -202,6 +205,41 @@ const TABLE: Array<[string, string, DeviceClass, BrowserFamily]> = [
 ];
 
 describe('classifyDevice and browserFamily', () => {
+  it('tells bots (addIsBot) and device vendors (addVendor) apart', () => {
+    const byName = new Map(TABLE.map(([name, ua]) => [name, ua]));
+    const ua = (name: string): string => {
+      const found = byName.get(name);
+      if (found === undefined) throw new Error(`no ${name} in TABLE`);
+      return found;
+    };
+    expect(isBotUserAgent(ua('Googlebot desktop'))).toBe(true);
+    expect(isBotUserAgent(ua('Googlebot smartphone'))).toBe(true);
+    expect(
+      isBotUserAgent('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)'),
+    ).toBe(true);
+    expect(isBotUserAgent(ua('iPhone Safari'))).toBe(false);
+    expect(isBotUserAgent(undefined)).toBe(false);
+    expect(isBotUserAgent('')).toBe(false);
+    expect(deviceVendor(ua('iPhone Safari'))).toBe('apple');
+    expect(
+      deviceVendor(
+        'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
+      ),
+    ).toBe('apple');
+    expect(
+      deviceVendor(
+        'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Mobile Safari/537.36',
+      ),
+    ).toBe('android');
+    expect(
+      deviceVendor(
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36',
+      ),
+    ).toBe('generic');
+    expect(deviceVendor(undefined)).toBe('generic');
+    for (const [, agent] of TABLE) expect(DEVICE_VENDORS).toContain(deviceVendor(agent));
+  });
+
   it.each(TABLE)('%s', (_name, ua, device, browser) => {
     expect(classifyDevice(ua)).toBe(device);
     expect(browserFamily(ua)).toBe(browser);
@@ -232,7 +270,12 @@ describe('UserAgentClassifier', () => {
   it('classifies like the plain functions and remembers at most maxEntries strings', () => {
     const classifier = new UserAgentClassifier({ maxEntries: 3 });
     for (const [, ua, device, browser] of TABLE) {
-      expect(classifier.classify(ua)).toEqual({ device, browser });
+      expect(classifier.classify(ua)).toEqual({
+        device,
+        browser,
+        isBot: isBotUserAgent(ua),
+        vendor: deviceVendor(ua),
+      });
       expect(classifier.size).toBeLessThanOrEqual(3);
     }
     const again = classifier.classify(TABLE[0]?.[1]);

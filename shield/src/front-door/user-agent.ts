@@ -1,7 +1,9 @@
 /**
- * Device class and browser family of a request, from its `User-Agent`, as
- * the cache key (`addDevice()`, `addBrowser()`) and the handler (request
- * headers `x-flotilla-device`, `x-flotilla-browser`) see them.
+ * Device class, browser family, bot flag and device vendor of a request,
+ * from its `User-Agent`, as the cache key (`addDevice()`, `addBrowser()`,
+ * `addIsBot()`, `addVendor()`) and the handler (request headers
+ * `x-flotilla-device`, `x-flotilla-browser`, `x-flotilla-is-bot`,
+ * `x-flotilla-vendor`) see them.
  *
  * Parsing is done by [Bowser](https://github.com/bowser-js/bowser) (MIT),
  * not by regular expressions of our own; this module only maps Bowser's
@@ -59,6 +61,20 @@ export const BROWSER_FAMILIES: readonly BrowserFamily[] = Object.freeze([
   'opera',
   'samsung',
   'other',
+]);
+
+/**
+ * The device vendor of a request, as EdgeJS's `addVendor()` keys it:
+ * `apple` (iOS, iPadOS, macOS), `android`, else `generic` (including an
+ * empty or missing `User-Agent`).
+ */
+export type DeviceVendor = 'apple' | 'android' | 'generic';
+
+/** The device vendors, in no particular order. */
+export const DEVICE_VENDORS: readonly DeviceVendor[] = Object.freeze([
+  'apple',
+  'android',
+  'generic',
 ]);
 
 /**
@@ -122,10 +138,39 @@ export function browserFamily(userAgent: string | undefined): BrowserFamily {
   return FAMILY_OF.get(parser.getBrowserName(true)) ?? 'other';
 }
 
+/**
+ * Whether a `User-Agent` is a bot: a crawler Bowser knows (Googlebot,
+ * bingbot, DuckDuckBot, GPTBot, ClaudeBot, PerplexityBot, …).
+ *
+ * @example
+ * isBotUserAgent('Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'); // true
+ * isBotUserAgent(undefined); // false
+ */
+export function isBotUserAgent(userAgent: string | undefined): boolean {
+  return parserFor(userAgent)?.getPlatformType(true) === 'bot';
+}
+
+/**
+ * The device vendor of a `User-Agent` ({@link DeviceVendor}).
+ *
+ * @example
+ * deviceVendor('Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) …'); // 'apple'
+ * deviceVendor('Mozilla/5.0 (Linux; Android 14; Pixel 8) …');               // 'android'
+ */
+export function deviceVendor(userAgent: string | undefined): DeviceVendor {
+  const os = parserFor(userAgent)?.getOSName(true);
+  if (os === 'ios' || os === 'macos') return 'apple';
+  if (os === 'android') return 'android';
+  return 'generic';
+}
+
 /** What {@link UserAgentClassifier.classify} returns. */
 export interface UserAgentClass {
   device: DeviceClass;
   browser: BrowserFamily;
+  /** A crawler ({@link isBotUserAgent}). */
+  isBot: boolean;
+  vendor: DeviceVendor;
 }
 
 /** Options of {@link UserAgentClassifier}. */
@@ -139,7 +184,8 @@ export interface UserAgentClassifierOptions {
 }
 
 /**
- * {@link classifyDevice} and {@link browserFamily} with a bounded memo:
+ * {@link classifyDevice}, {@link browserFamily}, {@link isBotUserAgent} and
+ * {@link deviceVendor} with a bounded memo:
  * a site sees few distinct `User-Agent` strings, and parsing one costs
  * about 15 µs.
  *
@@ -169,7 +215,12 @@ export class UserAgentClassifier {
       this.#memo.set(ua, known);
       return known;
     }
-    const result = Object.freeze({ device: classifyDevice(ua), browser: browserFamily(ua) });
+    const result = Object.freeze({
+      device: classifyDevice(ua),
+      browser: browserFamily(ua),
+      isBot: isBotUserAgent(ua),
+      vendor: deviceVendor(ua),
+    });
     if (this.#max > 0) {
       if (this.#memo.size >= this.#max) {
         const oldest = this.#memo.keys().next();
