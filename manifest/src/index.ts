@@ -12,6 +12,7 @@ export {
   normalizeAcceptEncoding,
   partitionOf,
 } from './cache-key.ts';
+export { type CriteriaReads, criteriaReads, withCriteriaReads } from './criteria-reads.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';

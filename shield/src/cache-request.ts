@@ -11,11 +11,13 @@ import type { IncomingMessage } from 'node:http';
 import {
   type CacheKeySpec,
   computeCacheKey,
+  criteriaReads,
   type Manifest,
   type MatchRequest,
   matchRoutes,
   normalizeQuery,
   type RouteDecision,
+  withCriteriaReads,
 } from '@flotilla/manifest';
 import { nextTraceparent } from '@flotilla/protocol';
 import type { CacheRequest, OriginMode } from './cache/edge-cache.ts';
@@ -105,7 +107,9 @@ export class CacheRequestBuilder {
     const host = hostOnly(req.headers.host ?? '');
     const matchReq: MatchRequest = { method, host, path: url.pathname, query, headers };
     const decision = matchRoutes(manifest.routes, matchReq);
-    const spec = decision.cache?.key;
+    // The headers and cookies the routes' criteria read are keyed and sent to
+    // the render too: the bundle then matches the route the shield matched.
+    const spec = withCriteriaReads(decision.cache?.key, criteriaReads(manifest.routes, matchReq));
     const agent = this.#frontDoor.classify(req);
     const postCacheable =
       method === 'POST' &&
