@@ -304,3 +304,68 @@ describe('computeCacheKey: properties', () => {
     );
   });
 });
+
+describe('computeCacheKey: partitions, bot and vendor', () => {
+  const location = spec({
+    cookies: ['location'],
+    cookiePartitions: {
+      location: [
+        { name: 'na', regex: '^(us|ca)$' },
+        { name: 'eur', regex: '^(DE|FR)$', flags: 'i' },
+      ],
+    },
+  });
+  const keyFor = (cookie?: string) =>
+    computeCacheKey(location, req(cookie === undefined ? {} : { headers: { cookie } }), PROD);
+
+  it('keys the partition a cookie value falls in, not the value', () => {
+    expect(keyFor('location=us')).toBe('production|shop.example/p/42|ae=identity|c:location~na');
+    expect(keyFor('location=ca; other=1')).toBe(keyFor('location=us'));
+    expect(keyFor('location=de')).toBe('production|shop.example/p/42|ae=identity|c:location~eur');
+    expect(keyFor('location=fr')).toBe(keyFor('location=de'));
+    expect(keyFor('location=de')).not.toBe(keyFor('location=us'));
+  });
+
+  it('puts unmatched values and a missing cookie in one "no partition" entry', () => {
+    expect(keyFor('location=jp')).toBe('production|shop.example/p/42|ae=identity|c:location~');
+    expect(keyFor()).toBe(keyFor('location=jp'));
+    expect(keyFor('location=russia')).toBe(keyFor('location=jp'));
+  });
+
+  it('takes the first partition that matches, in declaration order', () => {
+    const overlapping = spec({
+      headers: ['x-tier'],
+      headerPartitions: {
+        'x-tier': [
+          { name: 'gold', regex: 'gold' },
+          { name: 'any', regex: '.' },
+        ],
+      },
+    });
+    const key = (tier: string) =>
+      computeCacheKey(overlapping, req({ headers: { 'x-tier': tier } }), PROD);
+    expect(key('gold-plus')).toMatch(/\|h:x-tier~gold$/);
+    expect(key('silver')).toMatch(/\|h:x-tier~any$/);
+  });
+
+  it('keys the bot flag and the vendor when the spec asks, after the browser', () => {
+    const s = spec({ browser: true, isBot: true, vendor: true });
+    expect(
+      computeCacheKey(s, req(), { ...PROD, browser: 'chrome', isBot: true, vendor: 'android' }),
+    ).toBe('production|shop.example/p/42|ae=identity|b=chrome|bot=1|v=android');
+    expect(computeCacheKey(s, req(), PROD)).toBe(
+      'production|shop.example/p/42|ae=identity|b=|bot=0|v=',
+    );
+    // Not asked: not keyed.
+    expect(computeCacheKey(spec({}), req(), { ...PROD, isBot: true, vendor: 'apple' })).toBe(
+      'production|shop.example/p/42|ae=identity',
+    );
+  });
+
+  it('drops every query parameter with an empty "only" list (excludeAllQueryParameters)', () => {
+    const none = spec({ query: { mode: 'only', names: [] } });
+    expect(computeCacheKey(none, req({ query: 'utm=1&page=2' }), PROD)).toBe(
+      computeCacheKey(none, req(), PROD),
+    );
+  });
+});

@@ -224,3 +224,73 @@ describe('matchRoutes: properties', () => {
     );
   });
 });
+
+describe('matchRoutes: regular-expression criteria', () => {
+  const table = routes(
+    { criteria: { path: '/beta', headers: { 'x-beta': { regex: '^(yes|1)$', flags: 'i' } } } },
+    { criteria: { path: '/beta', cookies: { plan: { regex: '^pro-' } } } },
+    { criteria: { path: '/beta', query: { v: { regex: '^\\d+$' } } } },
+    { criteria: { path: '/beta' } },
+  );
+  const terminal = (r: MatchRequest) => matchRoutes(table, r).terminal?.id;
+
+  it('tests header, cookie and query values with the pattern (anywhere, flags kept)', () => {
+    expect(terminal(req('/beta', { headers: { 'x-beta': 'YES' } }))).toBe(0);
+    expect(terminal(req('/beta', { headers: { 'x-beta': 'no' } }))).toBe(3);
+    expect(terminal(req('/beta', { headers: { cookie: 'plan=pro-annual' } }))).toBe(1);
+    expect(terminal(req('/beta', { headers: { cookie: 'plan=free-pro-' } }))).toBe(3);
+    expect(terminal(req('/beta?v=12'))).toBe(2);
+    expect(terminal(req('/beta?v=12b'))).toBe(3);
+    // Any value of a repeated query parameter may match.
+    expect(terminal(req('/beta?v=x&v=7'))).toBe(2);
+    expect(terminal(req('/beta'))).toBe(3);
+  });
+
+  it('never matches an absent value, and unanchored patterns match inside', () => {
+    const inside = routes({
+      criteria: { path: '/', headers: { 'user-agent': { regex: 'Mobile' } } },
+    });
+    expect(matchRoutes(inside, req('/', { headers: {} })).terminal).toBeUndefined();
+    expect(
+      matchRoutes(inside, req('/', { headers: { 'user-agent': 'X (Mobile) Safari' } })).terminal
+        ?.id,
+    ).toBe(0);
+  });
+});
+
+describe('mergeCacheOptions: browser false', () => {
+  it('lets browser: false replace browser options and be replaced by them', () => {
+    expect(mergeCacheOptions({ browser: { maxAgeSeconds: 60 } }, { browser: false })).toEqual({
+      browser: false,
+    });
+    expect(mergeCacheOptions({ browser: false }, { browser: { maxAgeSeconds: 0 } })).toEqual({
+      browser: { maxAgeSeconds: 0 },
+    });
+    expect(
+      mergeCacheOptions(
+        { browser: { maxAgeSeconds: 60 } },
+        { browser: { serviceWorkerSeconds: 5 } },
+      ),
+    ).toEqual({ browser: { maxAgeSeconds: 60, serviceWorkerSeconds: 5 } });
+    expect(mergeCacheOptions({ browser: false }, { edge: false })).toEqual({
+      browser: false,
+      edge: false,
+    });
+  });
+
+  it('keeps partitions, isBot and vendor of a key', () => {
+    const key = {
+      query: { mode: 'all' as const },
+      cookies: ['location'],
+      headers: [],
+      device: false,
+      browser: false,
+      cookiePartitions: { location: [{ name: 'na', regex: 'us|ca' }] },
+      isBot: true,
+      vendor: true,
+    };
+    const merged = mergeCacheOptions(undefined, { key });
+    expect(merged).toEqual({ key });
+    expect(merged?.key?.cookiePartitions).not.toBe(key.cookiePartitions);
+  });
+});

@@ -238,3 +238,55 @@ describe('compilePattern: properties', () => {
     );
   });
 });
+
+describe('compilePattern: constrained parameters', () => {
+  it('matches a parameter only when its constraint matches the whole (decoded) segment', () => {
+    const p = compilePattern('/p/:id(\\d+)');
+    expect(p.params).toEqual([{ name: 'id', modifier: '', constraint: '\\d+' }]);
+    expect(p.match('/p/42')).toEqual({ id: '42' });
+    expect(p.match('/p/42a')).toBeUndefined();
+    expect(p.match('/p/a42')).toBeUndefined();
+    expect(p.match('/p/%34%32')).toEqual({ id: '42' });
+    expect(p.match('/p/')).toBeUndefined();
+  });
+
+  it('takes alternations, nested groups, classes with "/" and modifiers', () => {
+    const docs = compilePattern('/docs/:lang(en|fr)?/:page');
+    expect(docs.match('/docs/fr/intro')).toEqual({ lang: 'fr', page: 'intro' });
+    expect(docs.match('/docs/intro')).toEqual({ page: 'intro' });
+    expect(docs.match('/docs/de/intro')).toBeUndefined();
+    const nested = compilePattern('/v/:v((?:v|ver)\\d+)/:rest*');
+    expect(nested.match('/v/ver2/a/b')).toEqual({ v: 'ver2', rest: 'a/b' });
+    expect(nested.match('/v/x2/a')).toBeUndefined();
+    const ids = compilePattern('/ids/:ids(\\d+)+');
+    expect(ids.match('/ids/1/22/333')).toEqual({ ids: '1/22/333' });
+    expect(ids.match('/ids/1/x/3')).toBeUndefined();
+    const notSlash = compilePattern('/f/:file([^/]+\\.css)');
+    expect(notSlash.match('/f/site.css')).toEqual({ file: 'site.css' });
+    expect(notSlash.match('/f/site.js')).toBeUndefined();
+  });
+
+  it('builds paths for constrained patterns as for plain ones', () => {
+    expect(compilePattern('/p/:id(\\d+)').toPath({ id: '7' })).toBe('/p/7');
+  });
+
+  it('refuses constraints it cannot carry, naming the parameter', () => {
+    const problem = (path: string): string => {
+      try {
+        compilePattern(path);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'no error';
+    };
+    expect(problem('/p/:id(.*)')).toMatch(/constraint on ":id" that can match "\/".*use ":id\*"/);
+    expect(problem('/p/:id(\\d+')).toMatch(/unclosed constraint/);
+    expect(problem('/p/:id()')).toMatch(/empty constraint/);
+    expect(problem('/p/:id(\\d+)x')).toMatch(/a constrained parameter is ":name\(constraint\)"/);
+    expect(problem('/p/:id((a+)+)')).toMatch(/constraint on ":id" that nests a repetition/);
+    expect(problem('/p/:id([)')).toMatch(
+      /constraint on ":id" that is not a valid regular expression/,
+    );
+    expect(problem('/p/:id(\\d+)/:id')).toMatch(/repeats the parameter ":id"/);
+  });
+});

@@ -6,6 +6,7 @@ import {
   validateCacheOptions,
   validateManifest,
   validateManifestLimits,
+  validateRouteCriteria,
 } from './validate.ts';
 
 const HASH = 'a'.repeat(64);
@@ -328,5 +329,73 @@ describe('validateManifestLimits', () => {
       'heapMb',
     ]);
     expect(validateManifestLimits({})).toEqual({});
+  });
+});
+
+describe('validation of regular expressions, partitions and browser: false', () => {
+  it('takes { regex, flags } criteria values and refuses what the matcher cannot carry', () => {
+    expect(
+      validateRouteCriteria({ path: '/', headers: { 'X-Beta': { regex: '^yes$', flags: 'i' } } }),
+    ).toEqual({ path: '/', headers: { 'x-beta': { regex: '^yes$', flags: 'i' } } });
+    expect(
+      problem(() => validateRouteCriteria({ path: '/', query: { v: { regex: 'a', flags: 'g' } } }))
+        .message,
+    ).toMatch(/^criteria\.query\.v \/a\/g has the flag "g", which the matcher cannot carry/);
+    expect(
+      problem(() => validateRouteCriteria({ path: '/', cookies: { c: { regex: '(a+)+' } } }))
+        .message,
+    ).toMatch(/nests a repetition inside a repetition/);
+    expect(
+      problem(() => validateRouteCriteria({ path: '/', headers: { h: { pattern: 'a' } } })).message,
+    ).toMatch(/must be an exact value \(a string\), true for "present" or \{ regex, flags \}/);
+    expect(problem(() => validateRouteCriteria({ path: '/p/:id(.*)' })).message).toMatch(
+      /can match "\/"/,
+    );
+  });
+
+  it('checks partitions, isBot and vendor of a key', () => {
+    const base = { query: { mode: 'all' }, headers: [], device: false, browser: false };
+    expect(
+      validateCacheKeySpec({
+        ...base,
+        cookies: ['location'],
+        cookiePartitions: { location: [{ name: 'na', regex: 'us|ca' }] },
+        isBot: true,
+        vendor: true,
+      }),
+    ).toEqual({
+      ...base,
+      cookies: ['location'],
+      cookiePartitions: { location: [{ name: 'na', regex: 'us|ca' }] },
+      isBot: true,
+      vendor: true,
+    });
+    expect(
+      problem(() =>
+        validateCacheKeySpec({
+          ...base,
+          cookies: [],
+          cookiePartitions: { location: [{ name: 'na', regex: 'us' }] },
+        }),
+      ).message,
+    ).toMatch(/cookiePartitions names "location", which is not in the key's cookies/);
+    expect(
+      problem(() => validateCacheKeySpec({ ...base, cookies: ['c'], cookiePartitions: { c: [] } }))
+        .message,
+    ).toMatch(/must list at least one partition/);
+    expect(
+      problem(() =>
+        validateCacheKeySpec({
+          ...base,
+          cookies: ['c'],
+          cookiePartitions: { c: [{ name: 'x', regex: 'a', flags: 'y' }] },
+        }),
+      ).message,
+    ).toMatch(/partition "x": \/a\/y has the flag "y"/);
+  });
+
+  it('takes browser: false and refuses browser: true', () => {
+    expect(validateCacheOptions({ browser: false })).toEqual({ browser: false });
+    expect(problem(() => validateCacheOptions({ browser: true })).field).toBe('cache.browser');
   });
 });
