@@ -91,6 +91,12 @@ describe('Router: regular-expression criteria and constrained parameters', () =>
       /^get\(\) \/y: criteria\.cookies\.c .*nests a repetition inside a repetition/,
     );
     expect(() => new Router().get('/p/:id(.*)', () => {})).toThrow(InvalidRouteError);
+    expect(() => new Router().match(/^\/p\/\d+$/ as never, () => {})).toThrow(
+      'match(): a regular expression as the path (/^\\/p\\/\\d+$/) is not supported',
+    );
+    expect(() => new Router().get({ path: /^\/x/ as never }, () => {})).toThrow(
+      /^get\(\): a regular expression as the path/,
+    );
     expect(() => new Router().get('/p/:id(.*)', () => {})).toThrow(
       /^get\(\): criteria\.path "\/p\/:id\(\.\*\)" has a constraint on ":id" that can match "\/"/,
     );

@@ -7,6 +7,7 @@
  * @module
  */
 import { regexSpecOf } from '@flotilla/manifest';
+import { InvalidRouteError } from './errors.ts';
 
 const VALUE_TABLES = ['query', 'headers', 'cookies'] as const;
 
@@ -34,4 +35,22 @@ export function criteriaWithRegexSpecs(criteria: unknown): unknown {
     );
   }
   return out ?? criteria;
+}
+
+/**
+ * Refuses a `RegExp` given as a route's path (`match(/^\/p\/\d+$/)`, or
+ * `{ path: /…/ }`): paths are patterns the manifest carries.
+ *
+ * @throws InvalidRouteError naming the call and the expression.
+ */
+export function refuseRegExpPath(call: string, pathOrCriteria: unknown): void {
+  const path =
+    pathOrCriteria instanceof RegExp
+      ? pathOrCriteria
+      : (pathOrCriteria as { path?: unknown } | null)?.path;
+  if (path instanceof RegExp) {
+    throw new InvalidRouteError(
+      `${call}: a regular expression as the path (${String(path)}) is not supported; write a path pattern, with a constraint for what the expression checked (e.g. "/p/:id(\\d+)")`,
+    );
+  }
 }

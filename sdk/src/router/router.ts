@@ -18,7 +18,7 @@ import {
 } from '@flotilla/manifest';
 import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
 import { RENDER_ROUTE, type RenderRoute, ROUTE_RENDER_FN } from '../hydration.ts';
-import { criteriaWithRegexSpecs } from './criteria.ts';
+import { criteriaWithRegexSpecs, refuseRegExpPath } from './criteria.ts';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
 import type {
   BackendClient,
@@ -134,6 +134,7 @@ export class Router {
    * @throws InvalidRouteError when the criteria are invalid (the message names the field).
    */
   match(criteria: string | MatchCriteria, handler: RouteHandler): this {
+    refuseRegExpPath('match()', criteria);
     const raw =
       typeof criteria === 'string'
         ? { path: criteria }
@@ -191,6 +192,7 @@ export class Router {
     pathOrCriteria: string | RouteCriteriaInput,
     handler: RouteHandler,
   ): this {
+    refuseRegExpPath(`${call}()`, pathOrCriteria);
     if (
       typeof pathOrCriteria === 'object' &&
       pathOrCriteria !== null &&
