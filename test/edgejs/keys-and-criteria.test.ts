@@ -101,6 +101,38 @@ describe('CustomCacheKey through the fleet', () => {
     expect(pageOf(ru).id).toBe(pageOf(jp).id);
   });
 
+  it("the caching guide's key: only color and size, currency, location partitions, device, browser", async () => {
+    const desktop =
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36';
+    const as = (cookie: string, ua = desktop) => ({ cookie, 'user-agent': ua });
+    const first = await get('/some/path?color=red&utm_source=a', as('currency=USD; location=us'));
+    expect(isHit(first)).toBe(false);
+    expect(first.headers['cache-control']).toBe('max-age=0');
+    expect(first.headers['x-sw-cache-control']).toBe('max-age=3600');
+    // The render saw only the kept parameters and keyed cookies.
+    expect(pageOf(first)).toMatchObject({
+      query: '?color=red',
+      cookie: 'currency=USD; location=us',
+    });
+    const same = await get(
+      '/some/path?utm_source=b&color=red',
+      as('session=x; location=ca; currency=USD'),
+    );
+    expect(isHit(same), same.headers['cache-status']).toBe(true);
+    expect(pageOf(same).id).toBe(pageOf(first).id);
+    expect(same.headers['cache-control']).toBe('max-age=0');
+    for (const [path, headers] of [
+      ['/some/path?color=red', as('currency=EUR; location=us')],
+      ['/some/path?color=red&size=L', as('currency=USD; location=us')],
+      ['/some/path?color=red', as('currency=USD; location=de')],
+      ['/some/path?color=red', as('currency=USD; location=us', IPHONE)],
+    ] as const) {
+      const reply = await get(path, headers);
+      expect(isHit(reply), `${path} ${JSON.stringify(headers)}`).toBe(false);
+      expect(pageOf(reply).id).not.toBe(pageOf(first).id);
+    }
+  });
+
   it('addIsBot and addVendor: crawlers and vendors get their own entries, the render sees both', async () => {
     const iphone = await get('/bots', { 'user-agent': IPHONE });
     expect(isHit(iphone)).toBe(false);

@@ -38,6 +38,26 @@ export default new Router()
     });
     render(({ request }) => page('partitioned', request));
   })
+  // Edgio's caching guide, as written there (a route that only caches, and
+  // the route that renders).
+  .get('/some/path', ({ cache }) => {
+    cache({
+      browser: { maxAgeSeconds: 0, serviceWorkerSeconds: 60 * 60 },
+      edge: { maxAgeSeconds: 60 * 60 * 24, staleWhileRevalidateSeconds: 60 * 60 },
+      key: new CustomCacheKey()
+        .excludeAllQueryParametersExcept('color', 'size')
+        .addCookie('currency')
+        .addCookie('location', (cookie) => {
+          cookie.partition('na').byPattern('us|ca');
+          cookie.partition('eur').byPattern('de|fr|ee');
+        })
+        .addDevice()
+        .addBrowser(),
+    });
+  })
+  .get('/some/path', ({ render }) => {
+    render(({ request }) => page('guide', request));
+  })
   .get('/bots', ({ cache, render }) => {
     cache({ edge: EDGE, key: new CustomCacheKey().addIsBot().addVendor() });
     render(({ request }) => page('bots', request));
