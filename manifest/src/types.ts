@@ -151,11 +151,14 @@ const method = v.pipe(
 /**
  * What a route matches, EdgeJS style. `path` is a pattern: literal segments,
  * `:name` (one segment), `:name?` (optional segment), `:name*` (zero or more
- * segments), `:name+` (one or more segments). Every other field narrows it.
+ * segments), `:name+` (one or more segments), each optionally constrained
+ * (`:id(\\d+)`: every segment must match it whole). Every other field
+ * narrows it; a query, header or cookie value is exact, `true` (present) or
+ * `{ regex, flags }` (`RegExp.test` on the value).
  * Methods are upper-cased, hosts and header names lower-cased.
  */
 export const RouteCriteriaSchema = strictObject({
-  /** Path pattern, e.g. `/p/:productId`, `/:splat*`, `/docs/:page?`. */
+  /** Path pattern, e.g. `/p/:productId`, `/:splat*`, `/docs/:page?`, `/p/:id(\\d+)`. */
   path: v.pipe(
     text(),
     v.rawCheck(({ dataset, addIssue }) => {
@@ -183,13 +186,13 @@ export const RouteCriteriaSchema = strictObject({
     ),
   ),
   /**
-   * Query parameters that must be present: name → exact value, or `true`
-   * for "present with any value".
+   * Query parameters that must be present: name → exact value, `true` for
+   * "present with any value", or `{ regex, flags }` (any value matching).
    */
   query: v.optional(matchTable(v.string())),
-  /** Request headers that must be present (lower-case name → exact value, or `true`). */
+  /** Request headers that must be present (lower-case name → exact value, `true` or `{ regex, flags }`). */
   headers: v.optional(matchTable(headerName())),
-  /** Cookies that must be present (name → exact value, or `true`). */
+  /** Cookies that must be present (name → exact value, `true` or `{ regex, flags }`). */
   cookies: v.optional(
     matchTable(v.pipe(v.string(), v.regex(HTTP_TOKEN, 'is not a valid cookie name'))),
   ),
@@ -230,61 +233,67 @@ const mustBeAbsent: Message = () => 'must be absent when mode is "all"';
  * How the cache key of a route is built. The default key (all fields at
  * their defaults) is host, path and the whole normalised query string.
  */
+const CacheKeyFieldsSchema = strictObject({
+  /**
+   * Which query parameters are in the key: all (default), only the listed
+   * ones (`excludeAllQueryParametersExcept`), or all but the listed ones
+   * (`excludeQueryParameters`).
+   */
+  query: v.pipe(
+    plainObject(),
+    v.variant(
+      'mode',
+      [
+        strictFields({
+          mode: v.literal('all'),
+          names: v.optional(v.never(mustBeAbsent)),
+        }),
+        strictFields({ mode: v.literal('only'), names: v.pipe(queryNames, unique<string>()) }),
+        strictFields({
+          mode: v.literal('exclude'),
+          names: v.pipe(
+            queryNames,
+            v.minLength(1, 'must list at least one parameter when mode is "exclude"'),
+            unique<string>(),
+          ),
+        }),
+      ],
+      got('must be "all", "only" or "exclude"'),
+    ),
+  ),
+  /** Cookies whose values are in the key (`addCookie`). */
+  cookies: v.pipe(
+    list(v.pipe(text(), v.regex(HTTP_TOKEN, got('must be a cookie name')))),
+    unique<string>(),
+  ),
+  /** Request headers (lower case) whose values are in the key (`addHeader`). */
+  headers: v.pipe(list(headerName()), unique<string>()),
+  /** The device class (`smartphone`, `tablet`, `mobile`, `desktop`) is in the key (`addDevice`). */
+  device: bool(),
+  /** The browser family is in the key (`addBrowser`). */
+  browser: bool(),
+  /**
+   * Cookies of `cookies` whose value is keyed by partition: the name of the
+   * first partition whose pattern the value matches, else none
+   * (`addCookie(name, partitions => …)`).
+   */
+  cookiePartitions: v.optional(
+    table(v.pipe(v.string(), v.regex(HTTP_TOKEN, 'is not a valid cookie name')), partitionList()),
+  ),
+  /** Headers of `headers` (lower case) keyed by partition, as `cookiePartitions`. */
+  headerPartitions: v.optional(table(headerName(), partitionList())),
+  /** Whether the client is a bot is in the key (`addIsBot`). @default false */
+  isBot: v.optional(bool()),
+  /** The device vendor (`apple`, `android`, `generic`) is in the key (`addVendor`). @default false */
+  vendor: v.optional(bool()),
+});
+
+/**
+ * How the cache key of a route is built: {@link CacheKeyFieldsSchema}, with
+ * partitions only for keyed cookies and headers.
+ */
 export const CacheKeySpecSchema = v.pipe(
-  strictObject({
-    /**
-     * Which query parameters are in the key: all (default), only the listed
-     * ones (`excludeAllQueryParametersExcept`), or all but the listed ones
-     * (`excludeQueryParameters`).
-     */
-    query: v.pipe(
-      plainObject(),
-      v.variant(
-        'mode',
-        [
-          strictFields({
-            mode: v.literal('all'),
-            names: v.optional(v.never(mustBeAbsent)),
-          }),
-          strictFields({ mode: v.literal('only'), names: v.pipe(queryNames, unique<string>()) }),
-          strictFields({
-            mode: v.literal('exclude'),
-            names: v.pipe(
-              queryNames,
-              v.minLength(1, 'must list at least one parameter when mode is "exclude"'),
-              unique<string>(),
-            ),
-          }),
-        ],
-        got('must be "all", "only" or "exclude"'),
-      ),
-    ),
-    /** Cookies whose values are in the key (`addCookie`). */
-    cookies: v.pipe(
-      list(v.pipe(text(), v.regex(HTTP_TOKEN, got('must be a cookie name')))),
-      unique<string>(),
-    ),
-    /** Request headers (lower case) whose values are in the key (`addHeader`). */
-    headers: v.pipe(list(headerName()), unique<string>()),
-    /** The device class (`smartphone`, `tablet`, `mobile`, `desktop`) is in the key (`addDevice`). */
-    device: bool(),
-    /** The browser family is in the key (`addBrowser`). */
-    browser: bool(),
-    /**
-     * Cookies of `cookies` whose value is keyed by partition: the name of the
-     * first partition whose pattern the value matches, else none
-     * (`addCookie(name, partitions => …)`).
-     */
-    cookiePartitions: v.optional(
-      table(v.pipe(v.string(), v.regex(HTTP_TOKEN, 'is not a valid cookie name')), partitionList()),
-    ),
-    /** Headers of `headers` (lower case) keyed by partition, as `cookiePartitions`. */
-    headerPartitions: v.optional(table(headerName(), partitionList())),
-    /** Whether the client is a bot is in the key (`addIsBot`). @default false */
-    isBot: v.optional(bool()),
-    /** The device vendor (`apple`, `android`, `generic`) is in the key (`addVendor`). @default false */
-    vendor: v.optional(bool()),
-  }),
+  CacheKeyFieldsSchema,
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
     const spec = dataset.value;
