@@ -227,6 +227,7 @@ function partitionList() {
     v.minLength(1, 'must list at least one partition'),
   );
 }
+
 const mustBeAbsent: Message = () => 'must be absent when mode is "all"';
 
 /**
