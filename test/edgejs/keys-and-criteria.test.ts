@@ -219,6 +219,11 @@ describe('cache options through the fleet', () => {
     // Still cached at the edge: browser: false is about the browser only.
     expect(isHit(second)).toBe(true);
     expect(second.headers['cache-control']).toBe('private, no-store');
+    // An answer the app marked private is not stored, and browser: false still holds.
+    const mine = await get('/no-browser-private');
+    expect(mine.body).toBe('mine');
+    expect(mine.headers['x-flotilla-caching-status']).toBe('private');
+    expect(mine.headers['cache-control']).toBe('private, no-store');
   });
 
   it('browser: { maxAgeSeconds: 0 } sends cache-control: max-age=0, as EdgeJS', async () => {

@@ -101,6 +101,15 @@ export default new Router()
         }),
     );
   })
+  .get('/no-browser-private', ({ cache, render }) => {
+    cache({ edge: EDGE, browser: false });
+    render(
+      () =>
+        new Response('mine', {
+          headers: { 'content-type': 'text/plain', 'cache-control': 'private, max-age=60' },
+        }),
+    );
+  })
   .get('/browser-zero', ({ cache, render }) => {
     cache({ edge: EDGE, browser: { maxAgeSeconds: 0 } });
     render(({ request }) => page('browser-zero', request));
