@@ -52,9 +52,10 @@ export interface KeyPartitions {
 export type PartitionCreator = (partitions: KeyPartitions) => void;
 
 /**
- * Builds a cache key: which query parameters, cookies, headers, device
- * class and browser family make two requests different pages. Without one,
- * the key is host, path and the whole (normalised) query string.
+ * Builds a cache key: which query parameters, cookies (or the partitions
+ * their values fall in), headers, device class, browser family, bot flag
+ * and device vendor make two requests different pages. Without one, the
+ * key is host, path and the whole (normalised) query string.
  *
  * @example
  * cache({
@@ -62,6 +63,7 @@ export type PartitionCreator = (partitions: KeyPartitions) => void;
  *   key: new CustomCacheKey()
  *     .excludeAllQueryParametersExcept('color', 'size')
  *     .addCookie('currency')
+ *     .addCookie('location', (cookie) => cookie.partition('na').byPattern('^(us|ca)$'))
  *     .addDevice(),
  * });
  */
