@@ -95,22 +95,29 @@ const headerName = () =>
 
 const headerValue = () => v.pipe(v.string(got('must be a string')), noCrLf());
 
-/**
- * A regular expression carried as data: `{ regex, flags? }` (`RegExp.source`
- * and flags), refused when the matcher cannot carry it (see `regexProblem`).
- */
-export const RegexSpecSchema = v.pipe(
-  strictObject({
-    regex: v.string(got('must be a string (RegExp.source)')),
-    flags: v.optional(v.string(got('must be a string of flags'))),
-  }),
-  v.rawCheck(({ dataset, addIssue }) => {
+/** The fields of a carried regular expression (`RegExp.source` and flags). */
+const regexFields = {
+  regex: v.string(got('must be a string (RegExp.source)')),
+  flags: v.optional(v.string(got('must be a string of flags'))),
+};
+
+/** Refuses a pattern the matcher cannot carry (see `regexProblem`), `prefix` first. */
+const carriedRegex = <T extends { regex: string; flags?: string | undefined }>(
+  prefix: (value: T) => string = () => '',
+) =>
+  v.rawCheck<T>(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
-    const problem = regexProblem(dataset.value.regex, dataset.value.flags);
+    const { regex, flags } = dataset.value;
+    const problem = regexProblem(regex, flags);
     if (problem !== undefined) {
-      addIssue({ message: `/${dataset.value.regex}/${dataset.value.flags ?? ''} ${problem}` });
+      addIssue({ message: `${prefix(dataset.value)}/${regex}/${flags ?? ''} ${problem}` });
     }
-  }),
+  });
+
+/** A regular expression carried as data: `{ regex, flags? }`. */
+export const RegexSpecSchema = v.pipe(
+  strictObject(regexFields),
+  carriedRegex<{ regex: string; flags?: string | undefined }>(),
 );
 
 /** Name → exact value, `true` for "present with any value", or a regular expression. */
@@ -204,29 +211,21 @@ export type RouteCriteria = v.InferOutput<typeof RouteCriteriaSchema>;
 const queryNames = list(text());
 
 /** The partitions of a keyed cookie or header: name and pattern, tried in order. */
-function partitionList() {
-  return v.pipe(
+const partitionList = () =>
+  v.pipe(
     list(
       v.pipe(
         strictObject({
           name: v.pipe(text(), v.maxLength(64, got('must be at most 64 characters')), noCrLf()),
-          regex: v.string(got('must be a string (RegExp.source)')),
-          flags: v.optional(v.string(got('must be a string of flags'))),
+          ...regexFields,
         }),
-        v.rawCheck(({ dataset, addIssue }) => {
-          if (!dataset.typed) return;
-          const problem = regexProblem(dataset.value.regex, dataset.value.flags);
-          if (problem !== undefined) {
-            addIssue({
-              message: `partition "${dataset.value.name}": /${dataset.value.regex}/${dataset.value.flags ?? ''} ${problem}`,
-            });
-          }
-        }),
+        carriedRegex<{ name: string; regex: string; flags?: string | undefined }>(
+          (p) => `partition "${p.name}": `,
+        ),
       ),
     ),
     v.minLength(1, 'must list at least one partition'),
   );
-}
 
 const mustBeAbsent: Message = () => 'must be absent when mode is "all"';
 
