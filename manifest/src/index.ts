@@ -8,6 +8,7 @@
 export { assetFileSegments, ROOT_ASSET_FILE } from './asset-file.ts';
 export { computeCacheKey, DEFAULT_CACHE_KEY_SPEC, normalizeAcceptEncoding } from './cache-key.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
+export { catchPatternOf, catchRouteFor } from './handler-rules.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
@@ -18,7 +19,9 @@ export {
   type BundleFramework,
   type CacheKeySpec,
   type EdgeCacheOptions,
+  HEADER_REGEX_FLAGS,
   type HeaderOp,
+  HTTP_METHODS,
   type HttpMethod,
   MANIFEST_LIMIT_KEYS,
   type Manifest,
