@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import {
   type CacheKeySpec,
   computeCacheKey,
+  DEFAULT_CACHE_KEY_SPEC,
   type Manifest,
   type MatchRequest,
   matchRoutes,
@@ -105,7 +106,7 @@ export class CacheRequestBuilder {
     const host = hostOnly(req.headers.host ?? '');
     const matchReq: MatchRequest = { method, host, path: url.pathname, query, headers };
     const decision = matchRoutes(manifest.routes, matchReq);
-    const spec = decision.cache?.key;
+    const spec = withCorsOrigin(decision.cache?.key, decision);
     const agent = this.#frontDoor.classify(req);
     const postCacheable =
       method === 'POST' &&
@@ -220,4 +221,21 @@ function postDigest(contentType: string | undefined, body: Uint8Array): string {
     .update('\n')
     .update(body)
     .digest('hex');
+}
+
+/**
+ * An `allowCors()` whose answer depends on the request's `origin` (a list
+ * of origins, or credentials) keys the route on it, so the render sees it
+ * and no visitor gets another origin's copy.
+ */
+function withCorsOrigin(
+  spec: CacheKeySpec | undefined,
+  decision: RouteDecision,
+): CacheKeySpec | undefined {
+  const varies = decision.headerOps.some(
+    (op) => op.op === 'cors' && (Array.isArray(op.origin) || op.credentials === true),
+  );
+  const base = spec ?? DEFAULT_CACHE_KEY_SPEC;
+  if (!varies || base.headers.includes('origin')) return spec;
+  return { ...base, headers: [...base.headers, 'origin'] };
 }
