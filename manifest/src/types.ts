@@ -391,7 +391,8 @@ const regexFields = {
 
 /**
  * Header rules of the handler helpers: `updateResponseHeader`,
- * `updateUpstreamResponseHeader` (a regex replace on a header's value),
+ * `updateUpstreamResponseHeader`, `updateRequestHeader` (a regex replace on
+ * a header's value),
  * `setUpstreamResponseHeader`, `addResponseCookie` and `allowCors`. Upstream
  * rules change the answer of the route's action (render or backend) before
  * the response rules.
@@ -405,6 +406,12 @@ const HANDLER_HEADER_OPS = [
   }),
   strictFields({
     op: v.literal('updateUpstreamResponse'),
+    name: headerName(),
+    ...regexFields,
+    replacement: headerValue(),
+  }),
+  strictFields({
+    op: v.literal('updateRequest'),
     name: headerName(),
     ...regexFields,
     replacement: headerValue(),
@@ -433,6 +440,7 @@ const HANDLER_HEADER_OPS = [
 const HANDLER_HEADER_OP_NAMES = [
   'updateResponse',
   'updateUpstreamResponse',
+  'updateRequest',
   'setUpstreamResponse',
   'addResponseCookie',
   'cors',

@@ -142,6 +142,15 @@ describe('handler helpers: what the bundle answers', () => {
     expect(res.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
   });
 
+  it('updateRequestHeader rewrites a request header the render sees', async () => {
+    const router = new Router().get('/', (w) => {
+      w.updateRequestHeader('accept-language', /^([a-z]+)-.*/, '$1');
+      w.render(({ request }) => new Response(request.headers.get('accept-language')));
+    });
+    const res = await router.fetch(req('/', { headers: { 'accept-language': 'fr-CH, en' } }));
+    expect(await res.text()).toBe('fr');
+  });
+
   it('allowCors: headers for a listed origin, none for others, and the preflight', async () => {
     const router = new Router().match('/api/:path*', (w) => {
       w.allowCors({

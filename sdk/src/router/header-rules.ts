@@ -45,7 +45,8 @@ export function withStatus(response: Response, status: number): Response {
   });
 }
 
-function replaceIn(
+/** Replaces what a header rule's regex matches in header `op.name`, when present. */
+export function replaceHeader(
   headers: Headers,
   op: { name: string; pattern: string; flags: string; replacement: string },
 ) {
@@ -71,7 +72,7 @@ export function applyUpstreamRules(response: Response, ops: readonly HeaderOp[])
     for (const op of upstream) {
       if (op.op === 'removeUpstreamResponse') headers.delete(op.name);
       else if (op.op === 'setUpstreamResponse') headers.set(op.name, op.value);
-      else if (op.op === 'updateUpstreamResponse') replaceIn(headers, op);
+      else if (op.op === 'updateUpstreamResponse') replaceHeader(headers, op);
     }
   });
 }
@@ -107,7 +108,7 @@ function corsHeaders(headers: Headers, op: CorsOp, origin: string | null): void 
  * and `removeResponseHeader` are applied by the router with them.
  */
 export function applyHelperResponseRules(headers: Headers, op: HeaderOp, request: Request): void {
-  if (op.op === 'updateResponse') replaceIn(headers, op);
+  if (op.op === 'updateResponse') replaceHeader(headers, op);
   else if (op.op === 'addResponseCookie') headers.append('set-cookie', `${op.name}=${op.value}`);
   else if (op.op === 'cors') corsHeaders(headers, op, request.headers.get('origin'));
 }

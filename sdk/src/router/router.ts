@@ -25,6 +25,7 @@ import {
   applyUpstreamRules,
   corsPreflight,
   isResponse,
+  replaceHeader,
   runCompute,
   withStatus,
 } from './header-rules.ts';
@@ -468,11 +469,18 @@ function applyRequestOps(
   ops: readonly HeaderOp[],
   original: Record<string, string>,
 ): Request {
-  if (!ops.some((op) => op.op === 'setRequest' || op.op === 'removeRequest')) return request;
+  if (
+    !ops.some(
+      (op) => op.op === 'setRequest' || op.op === 'removeRequest' || op.op === 'updateRequest',
+    )
+  ) {
+    return request;
+  }
   const headers = new Headers(request.headers);
   for (const op of ops) {
     if (op.op === 'setRequest') headers.set(op.name, interpolateHeader(op.value, original));
     else if (op.op === 'removeRequest') headers.delete(op.name);
+    else if (op.op === 'updateRequest') replaceHeader(headers, op);
   }
   return new Request(request, { headers });
 }

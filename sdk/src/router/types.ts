@@ -216,6 +216,8 @@ export interface ResponseWriter {
   updateResponseHeader(name: string, pattern: RegExp, replacement: string): void;
   /** As {@link ResponseWriter.updateResponseHeader}, on the answer of the route's render or backend. */
   updateUpstreamResponseHeader(name: string, pattern: RegExp, replacement: string): void;
+  /** As {@link ResponseWriter.updateResponseHeader}, on a request header (seen by the render or the backend). */
+  updateRequestHeader(name: string, pattern: RegExp, replacement: string): void;
   /** Sets a header on the answer of the route's render or backend. */
   setUpstreamResponseHeader(name: string, value: string): void;
   /** Adds a `set-cookie: name=value` to the response (which the shield then does not store). */

@@ -27,6 +27,7 @@ type HelperMethods = Pick<
   ResponseWriter,
   | 'updateResponseHeader'
   | 'updateUpstreamResponseHeader'
+  | 'updateRequestHeader'
   | 'setUpstreamResponseHeader'
   | 'addResponseCookie'
   | 'allowCors'
@@ -120,6 +121,14 @@ export function handlerHelpers(ctx: HelperContext): HandlerHelpers {
       live(call);
       recording.headerOps.push({
         op: 'updateUpstreamResponse',
+        ...update(call, name, pattern, replacement),
+      });
+    },
+    updateRequestHeader(name, pattern, replacement) {
+      const call = 'updateRequestHeader()';
+      live(call);
+      recording.headerOps.push({
+        op: 'updateRequest',
         ...update(call, name, pattern, replacement),
       });
     },
