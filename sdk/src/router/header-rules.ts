@@ -11,6 +11,15 @@ import type { ComputeFn, ComputeRequest, ComputeResponse } from './types.ts';
 
 type CorsOp = Extract<HeaderOp, { op: 'cors' }>;
 
+/** The header ops applied to the final response. */
+export const RESPONSE_OPS: ReadonlySet<HeaderOp['op']> = new Set([
+  'setResponse',
+  'removeResponse',
+  'updateResponse',
+  'addResponseCookie',
+  'cors',
+]);
+
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /** A Response of any realm (a render's own, or one it got from `fetch`). */

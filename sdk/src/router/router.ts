@@ -25,6 +25,7 @@ import {
   applyUpstreamRules,
   corsPreflight,
   isResponse,
+  RESPONSE_OPS,
   replaceHeader,
   runCompute,
   withStatus,
@@ -494,14 +495,6 @@ function withHeaders(response: Response, edit: (headers: Headers) => void): Resp
     headers,
   });
 }
-
-const RESPONSE_OPS: ReadonlySet<HeaderOp['op']> = new Set([
-  'setResponse',
-  'removeResponse',
-  'updateResponse',
-  'addResponseCookie',
-  'cors',
-]);
 
 function applyResponseOps(
   response: Response,
