@@ -23,6 +23,9 @@ export interface StaticRoutesContext {
 
 function labelOf(route: ManifestRoute): string {
   if (route.catch) return `catch /${route.catch.pattern}/ (route ${route.id})`;
+  if (route.action.kind === 'static' && route.action.filesOnly) {
+    return `static ${route.action.dir} (route ${route.id})`;
+  }
   const methods = route.criteria.method ? route.criteria.method.join(',') : 'ANY';
   return `${methods} ${route.criteria.path} (route ${route.id})`;
 }

@@ -145,6 +145,44 @@ afterAll(async () => {
 const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
   httpRequest(base, path, { host: 'handlers.localhost', headers, method, timeoutMs: 20_000 });
 
+/** Writes a project with `routes` as its routes file and builds it. */
+async function buildRoutes(name: string, routes: string) {
+  const root = join(dir, name);
+  await mkdir(join(root, 'src'), { recursive: true });
+  await mkdir(join(root, 'public'), { recursive: true });
+  await writeFile(join(root, 'public', 'a.css'), 'a {}\n');
+  await writeFile(
+    join(root, 'flotilla.config.json'),
+    JSON.stringify({ name, entry: 'src/routes.ts', framework: 'none', static: 'public' }),
+  );
+  await writeFile(
+    join(root, 'src', 'routes.ts'),
+    `import { Router } from '@flotilla/sdk';\nexport default new Router()${routes};\n`,
+  );
+  return buildProject({ dir: root, outDir: join(root, 'out') });
+}
+
+describe('flotilla build refuses what Flotilla cannot do, naming the route and the API', () => {
+  it('renderWithApp, router.static of another directory, serviceWorker outside the static files', async () => {
+    await expect(
+      buildRoutes('with-app', ".get('/', ({ renderWithApp }) => renderWithApp())"),
+    ).rejects.toThrow(
+      /flotilla build: with-app: route GET \/ \(route 0\): renderWithApp\(\): a Router app has no framework app/,
+    );
+    await expect(buildRoutes('other-static', ".static('dist')")).rejects.toThrow(
+      /route static dist \(route 0\): router\.static\("dist"\) serves the files of the app's static directory at the root, and that is "public"/,
+    );
+    await expect(
+      buildRoutes(
+        'sw-missing',
+        ".get('/sw.js', ({ serviceWorker }) => serviceWorker('dist/sw.js'))",
+      ),
+    ).rejects.toThrow(
+      /route GET \/sw\.js \(route 0\): serviceWorker\("dist\/sw\.js"\) names no file/,
+    );
+  });
+});
+
 describe('EdgeJS handler helpers through a real fleet', () => {
   it('router.static serves the static directory at the root, other paths go on', async () => {
     const css = await get('/site.css');
