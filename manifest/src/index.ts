@@ -14,6 +14,7 @@ export {
 } from './cache-key.ts';
 export { type CriteriaReads, criteriaReads, withCriteriaReads } from './criteria-reads.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
+export { catchPatternOf, catchRouteFor } from './handler-rules.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
@@ -32,7 +33,9 @@ export {
   type BundleFramework,
   type CacheKeySpec,
   type EdgeCacheOptions,
+  HEADER_REGEX_FLAGS,
   type HeaderOp,
+  HTTP_METHODS,
   type HttpMethod,
   MANIFEST_LIMIT_KEYS,
   type Manifest,

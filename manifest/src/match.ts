@@ -235,6 +235,9 @@ export function matchRoutes(routes: readonly ManifestRoute[], req: MatchRequest)
   ): { route: ManifestRoute; params: Record<string, string> } | undefined => {
     for (const route of routes) {
       if (route.fallback !== fallback) continue;
+      // Catch routes answer statuses, not requests; router.static() only the
+      // build's files, which the shield answers before any route.
+      if (route.catch || (route.action.kind === 'static' && route.action.filesOnly)) continue;
       const params = matchView(route.criteria, view);
       if (!params) continue;
       routeIds.push(route.id);

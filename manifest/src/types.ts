@@ -417,16 +417,125 @@ export const RouteActionSchema = v.pipe(
         ),
         permanent: bool(),
         exclude: v.optional(list(text())),
+        /**
+         * `router.static(dir)`: answers only requests for a file of the build
+         * (the shield serves those); any other request goes on to the next route.
+         */
+        filesOnly: v.optional(v.literal(true)),
+      }),
+      /**
+       * Serves one static file of the build (`serveStatic(file)`,
+       * `serviceWorker(file)`) without running code. `file` is as the route
+       * wrote it; the build resolves it to the asset's URL `path`.
+       */
+      strictFields({
+        kind: v.literal('asset'),
+        file: v.pipe(
+          text(),
+          v.check(
+            (file) => !file.split(/[\\/]/).includes('..'),
+            got('must not contain ".." segments'),
+          ),
+        ),
+        path: v.optional(pathStartingWithSlash()),
+        /** The status it is sent with. @default 200 */
+        status: v.optional(
+          v.pipe(
+            integer(200, got('must be an integer from 200 to 599')),
+            v.maxValue(599, got('must be an integer from 200 to 599')),
+          ),
+        ),
+        /** A service worker: `service-worker-allowed: /` and never cached by the browser. */
+        serviceWorker: v.optional(bool()),
       }),
       /** Header changes only: the request goes on to the next matching route. */
       strictFields({ kind: v.literal('headers') }),
     ],
-    oneOf(['render', 'proxy', 'redirect', 'static', 'headers']),
+    oneOf(['render', 'proxy', 'redirect', 'static', 'asset', 'headers']),
   ),
 );
 
 /** What a matched route does with the request ({@link RouteActionSchema}). */
 export type RouteAction = v.InferOutput<typeof RouteActionSchema>;
+
+/** Flags a header rule's regular expression may have. */
+export const HEADER_REGEX_FLAGS = /^(?!.*(.).*\1)[gimsu]*$/;
+
+/** A regular expression as data: `new RegExp(pattern, flags)` must compile. */
+const regexFields = {
+  pattern: v.pipe(
+    v.string(got('must be a string')),
+    v.check((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, got('must be a valid regular expression')),
+  ),
+  flags: v.pipe(
+    v.string(got('must be a string')),
+    v.regex(HEADER_REGEX_FLAGS, got('must be regular-expression flags from g, i, m, s, u')),
+  ),
+};
+
+/**
+ * Header rules of the handler helpers: `updateResponseHeader`,
+ * `updateUpstreamResponseHeader`, `updateRequestHeader` (a regex replace on
+ * a header's value),
+ * `setUpstreamResponseHeader`, `addResponseCookie` and `allowCors`. Upstream
+ * rules change the answer of the route's action (render or backend) before
+ * the response rules.
+ */
+const HANDLER_HEADER_OPS = [
+  strictFields({
+    op: v.literal('updateResponse'),
+    name: headerName(),
+    ...regexFields,
+    replacement: headerValue(),
+  }),
+  strictFields({
+    op: v.literal('updateUpstreamResponse'),
+    name: headerName(),
+    ...regexFields,
+    replacement: headerValue(),
+  }),
+  strictFields({
+    op: v.literal('updateRequest'),
+    name: headerName(),
+    ...regexFields,
+    replacement: headerValue(),
+  }),
+  strictFields({ op: v.literal('setUpstreamResponse'), name: headerName(), value: headerValue() }),
+  strictFields({
+    op: v.literal('addResponseCookie'),
+    name: v.pipe(text(), v.regex(HTTP_TOKEN, got('must be a cookie name'))),
+    value: v.pipe(
+      headerValue(),
+      v.check((c) => !/[;,\s]/.test(c), got('must not contain ";", "," or white space')),
+    ),
+  }),
+  strictFields({
+    op: v.literal('cors'),
+    /** `access-control-allow-origin`: `*`, one origin, or a list (the request's origin when listed). */
+    origin: v.union([v.string(), list(text())], got('must be a string or an array of origins')),
+    methods: v.optional(list(method)),
+    headers: v.optional(list(headerName())),
+    exposeHeaders: v.optional(list(headerName())),
+    credentials: v.optional(bool()),
+    maxAge: v.optional(nonNegativeInt()),
+  }),
+] as const;
+
+const HANDLER_HEADER_OP_NAMES = [
+  'updateResponse',
+  'updateUpstreamResponse',
+  'updateRequest',
+  'setUpstreamResponse',
+  'addResponseCookie',
+  'cors',
+];
 
 /** A header change a route applies. `${req:name}` in a value is interpolated from the request header. */
 export const HeaderOpSchema = v.pipe(
@@ -439,6 +548,7 @@ export const HeaderOpSchema = v.pipe(
       strictFields({ op: v.literal('removeUpstreamResponse'), name: headerName() }),
       strictFields({ op: v.literal('setRequest'), name: headerName(), value: headerValue() }),
       strictFields({ op: v.literal('removeRequest'), name: headerName() }),
+      ...HANDLER_HEADER_OPS,
     ],
     oneOf([
       'setResponse',
@@ -446,6 +556,7 @@ export const HeaderOpSchema = v.pipe(
       'removeUpstreamResponse',
       'setRequest',
       'removeRequest',
+      ...HANDLER_HEADER_OP_NAMES,
     ]),
   ),
 );
@@ -469,6 +580,12 @@ export const ManifestRouteSchema = strictObject({
   cache: v.optional(RouteCacheOptionsSchema),
   /** Header changes, in call order. */
   headerOps: list(HeaderOpSchema),
+  /**
+   * `router.catch(status, handler)`: the route is no match for requests; it
+   * answers instead when a response's status matches `new RegExp(pattern)`
+   * (the status as three digits), keeping that status.
+   */
+  catch: v.optional(strictObject({ pattern: regexFields.pattern })),
 });
 
 /** One route of the manifest ({@link ManifestRouteSchema}). */

@@ -32,6 +32,7 @@ import { bundleClient, type ClientBundle } from './build-client.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { checkOutDir, writeOutput } from './build-output.ts';
 import { describeRoutes } from './build-routes.ts';
+import { resolveStaticRoutes } from './build-static-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildAngular } from './connectors/angular.ts';
 import { buildNext } from './connectors/next.ts';
@@ -371,7 +372,11 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   checkBundleSize(name, code, spec.maxBundleBytes, progress);
 
   progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
-  const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
+  const routes: ManifestRoute[] = resolveStaticRoutes(
+    name,
+    describeRoutes({ app: name, code, backends }),
+    { root, staticDir, assets },
+  );
   progress({ phase: 'routes', detail: `${routes.length} route(s)` });
 
   return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });

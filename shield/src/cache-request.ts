@@ -12,6 +12,7 @@ import {
   type CacheKeySpec,
   computeCacheKey,
   criteriaReads,
+  DEFAULT_CACHE_KEY_SPEC,
   type Manifest,
   type MatchRequest,
   matchRoutes,
@@ -109,7 +110,10 @@ export class CacheRequestBuilder {
     const decision = matchRoutes(manifest.routes, matchReq);
     // The headers and cookies the routes' criteria read are keyed and sent to
     // the render too: the bundle then matches the route the shield matched.
-    const spec = withCriteriaReads(decision.cache?.key, criteriaReads(manifest.routes, matchReq));
+    const spec = withCorsOrigin(
+      withCriteriaReads(decision.cache?.key, criteriaReads(manifest.routes, matchReq)),
+      decision,
+    );
     const agent = this.#frontDoor.classify(req);
     const postCacheable =
       method === 'POST' &&
@@ -226,4 +230,21 @@ function postDigest(contentType: string | undefined, body: Uint8Array): string {
     .update('\n')
     .update(body)
     .digest('hex');
+}
+
+/**
+ * An `allowCors()` whose answer depends on the request's `origin` (a list
+ * of origins, or credentials) keys the route on it, so the render sees it
+ * and no visitor gets another origin's copy.
+ */
+function withCorsOrigin(
+  spec: CacheKeySpec | undefined,
+  decision: RouteDecision,
+): CacheKeySpec | undefined {
+  const varies = decision.headerOps.some(
+    (op) => op.op === 'cors' && (Array.isArray(op.origin) || op.credentials === true),
+  );
+  const base = spec ?? DEFAULT_CACHE_KEY_SPEC;
+  if (!varies || base.headers.includes('origin')) return spec;
+  return { ...base, headers: [...base.headers, 'origin'] };
 }

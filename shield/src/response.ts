@@ -192,15 +192,38 @@ export function sendCacheError(
   res: ServerResponse,
   answer: Extract<EdgeAnswer, { kind: 'error' }>,
   timing: string,
+  page?: ErrorPage,
 ): number {
-  sendError(res, answer.error.code, answer.error.message, timing, {
-    [CACHE_STATUS_HEADER]: answer.cacheStatus,
-    [CACHING_STATUS_HEADER]: answer.cachingStatus,
-    ...(answer.retryAfterSeconds !== undefined
-      ? { 'retry-after': String(answer.retryAfterSeconds) }
-      : {}),
-  });
+  sendError(
+    res,
+    answer.error.code,
+    answer.error.message,
+    timing,
+    {
+      [CACHE_STATUS_HEADER]: answer.cacheStatus,
+      [CACHING_STATUS_HEADER]: answer.cachingStatus,
+      ...(answer.retryAfterSeconds !== undefined
+        ? { 'retry-after': String(answer.retryAfterSeconds) }
+        : {}),
+    },
+    page,
+  );
   return errorStatus(answer.error.code);
+}
+
+/** The app's own page for an error status (`router.catch()`), sent in place of the plain text. */
+export interface ErrorPage {
+  contentType: string;
+  body: Uint8Array;
+}
+
+/** `reply` with the body and content type of `page` (status and other headers kept). */
+export function withErrorPage(reply: Reply, page: ErrorPage): Reply {
+  const headers: HeaderRecord = { ...reply.headers, 'content-type': page.contentType };
+  delete headers['content-encoding'];
+  delete headers.etag;
+  setContentLength(headers, reply.status, page.body.byteLength);
+  return { status: reply.status, headers, body: page.body };
 }
 
 /**
@@ -213,11 +236,12 @@ export function sendError(
   message: string,
   timing: string,
   extra: Record<string, string> = {},
+  page?: ErrorPage,
 ): void {
   const status = errorStatus(code);
   const headers: Record<string, string> = {
     ...extra,
-    'content-type': 'text/plain; charset=utf-8',
+    'content-type': page?.contentType ?? 'text/plain; charset=utf-8',
     'x-flotilla-error': code,
     'cache-control': 'no-store',
   };
@@ -226,5 +250,5 @@ export function sendError(
   if (code === 'FLOTILLA_ERR_BODY_TOO_LARGE') headers.connection = 'close';
   if (timing) headers['server-timing'] = timing;
   res.writeHead(status, headers);
-  res.end(`${code}: ${message}\n`);
+  res.end(page ? page.body : `${code}: ${message}\n`);
 }

@@ -28,7 +28,15 @@ import { OwnPages } from './own-pages.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
-import { cachedReply, forwardedReply, sendCacheError, sendError, writeReply } from './response.ts';
+import {
+  cachedReply,
+  forwardedReply,
+  sendCacheError,
+  sendError,
+  withErrorPage,
+  writeReply,
+} from './response.ts';
+import { catchPage, serveRouteFile } from './route-files.ts';
 import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
 import { SplitAssigner } from './split.ts';
@@ -298,6 +306,10 @@ export class Shield {
         this.#count(req, app, res.statusCode, started);
         return;
       }
+      if (this.#sites && (await serveRouteFile(req, res, destination, this.#sites))) {
+        this.#count(req, app, res.statusCode, started);
+        return;
+      }
       // The body travels in one transport message: never accept more than it carries.
       const max = Math.min(this.#maxBody, this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES);
       const body = await readBody(req, max);
@@ -307,11 +319,14 @@ export class Shield {
       }
       const { result, region } = await this.#forward(req, destination, body, started);
       const timing = serverTimingHeader(result.timings, started, region);
+      const status = result.ok ? result.status : errorStatus(result.error.code);
+      const page = await catchPage(destination.manifest, status, destination, this.#sites);
       if (result.ok) {
-        writeReply(res, req, forwardedReply(result, req, this.#frontDoor, timing), undefined);
+        const reply = forwardedReply(result, req, this.#frontDoor, timing);
+        writeReply(res, req, page ? withErrorPage(reply, page) : reply, undefined);
         this.#count(req, app, result.status, started);
       } else {
-        sendError(res, result.error.code, result.error.message, timing);
+        sendError(res, result.error.code, result.error.message, timing, {}, page);
         this.#count(req, app, errorStatus(result.error.code), started, result.error.code);
       }
     } catch (err) {
@@ -346,18 +361,28 @@ export class Shield {
       ),
     );
     const timing = serverTimingHeader(answer.timings, started, answer.region);
+    // router.catch()'s static error pages, for the render's statuses and the shield's own.
+    const pageTarget = { ...site.destination, manifest: site.manifest };
     if (answer.kind === 'error') {
-      const status = sendCacheError(res, answer, timing);
+      const page = await catchPage(
+        site.manifest,
+        errorStatus(answer.error.code),
+        pageTarget,
+        this.#sites,
+      );
+      const status = sendCacheError(res, answer, timing, page);
       this.#count(req, destination.app, status, started, answer.error.code, answer.outcome);
       return;
     }
-    const reply = cachedReply(answer, cache, this.#frontDoor, {
+    let reply = cachedReply(answer, cache, this.#frontDoor, {
       req,
       acceptEncoding: site.headers['accept-encoding'],
       route: site.decision.cache,
       setCookie: site.setCookie,
       timing,
     });
+    const page = await catchPage(site.manifest, reply.status, pageTarget, this.#sites);
+    if (page) reply = withErrorPage(reply, page);
     if (answer.entry) {
       this.#hot?.remember(req, {
         key: site.cache.key,

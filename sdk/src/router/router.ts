@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  catchRouteFor,
   compilePattern,
   type HeaderOp,
   type HttpMethod,
@@ -20,6 +21,24 @@ import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
 import { RENDER_ROUTE, type RenderRoute, ROUTE_RENDER_FN } from '../hydration.ts';
 import { criteriaWithRegexSpecs, refuseRegExpPath } from './criteria.ts';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
+import {
+  applyHelperResponseRules,
+  applyUpstreamRules,
+  corsPreflight,
+  isResponse,
+  RESPONSE_OPS,
+  replaceHeader,
+  runCompute,
+  withStatus,
+} from './header-rules.ts';
+import { proxyAnswer } from './proxy.ts';
+import {
+  CATCH_CRITERIA,
+  catchPatternFor,
+  describeStatic,
+  STATIC_CRITERIA,
+  staticDirOf,
+} from './static-catch.ts';
 import type {
   BackendClient,
   MatchCriteria,
@@ -40,6 +59,10 @@ interface RouteEntry {
   criteria: RouteCriteria;
   handler: RouteHandler;
   fallback: boolean;
+  /** `catch()`: the status pattern it answers. */
+  catchPattern?: string;
+  /** `static()`: the directory whose files it serves. */
+  staticDir?: string;
 }
 
 interface CompiledRoute {
@@ -167,6 +190,39 @@ export class Router {
   }
 
   /**
+   * Serves the build's static files at the root, as EdgeJS's
+   * `router.static('public')`: `dir` must be the app's static directory
+   * (`"static"` in `flotilla.config.json`), whose files the shield serves
+   * at their paths (`public/logo.png` at `/logo.png`) before any route.
+   * Other requests go on to the next route. `flotilla build` fails naming
+   * the route when `dir` is another directory.
+   */
+  static(dir: string, options?: unknown): this {
+    const staticDir = staticDirOf(dir, options);
+    this.#add(`static(${JSON.stringify(dir)})`, STATIC_CRITERIA, () => {}, false);
+    (this.#entries.at(-1) as RouteEntry).staticDir = staticDir;
+    return this;
+  }
+
+  /**
+   * A custom error page, as EdgeJS's `router.catch(404, handler)` or
+   * `router.catch(/5\d{2}/, handler)`: when a response has a matching
+   * status (400-599), the handler's response is sent instead, with that
+   * status. A `serveStatic(file)` handler is applied by the shield, also to
+   * its own errors (a failed render's 502, a timeout's 504); a handler that
+   * runs code (`render`, `send`, `compute`) to the statuses a render or a
+   * backend answers with.
+   *
+   * @throws InvalidRouteError when `status` is neither an integer nor a RegExp, or could match a status below 400.
+   */
+  catch(status: number | RegExp, handler: RouteHandler): this {
+    const pattern = catchPatternFor(status);
+    this.#add(`catch(${String(status)})`, CATCH_CRITERIA, handler, false);
+    (this.#entries.at(-1) as RouteEntry).catchPattern = pattern;
+    return this;
+  }
+
+  /**
    * The manifest's `routes`: each handler run twice at build time with two
    * different synthetic requests.
    *
@@ -250,32 +306,53 @@ export class Router {
     request.headers.forEach((value, name) => {
       original[name] = value;
     });
-    const decision = matchRoutes(this.#specs ?? [], {
-      method: request.method,
+    const match = {
       host: url.hostname,
       path: url.pathname,
       query: url.search.slice(1),
       headers: original,
-    });
+    };
+    const preflight = corsPreflight(this.#specs ?? [], request, match);
+    if (preflight) return preflight;
+    const decision = matchRoutes(this.#specs ?? [], { ...match, method: request.method });
     const ops = decision.headerOps;
     const req = applyRequestOps(request, ops, original);
     const route = decision.terminal ? routes[decision.terminal.id] : undefined;
-    const response = route
+    let response = route
       ? await answer(route, req, url, decision.params, env, ops)
       : notFoundResponse('Not found\n');
-    return applyResponseOps(response, ops, original);
+    // A catch handler that runs code answers an error status here; a
+    // serveStatic(file) one is the shield's (it has the files).
+    const caught = catchRouteFor(this.#specs ?? [], response.status);
+    const catcher = caught && caught.action.kind !== 'asset' ? routes[caught.id] : undefined;
+    if (catcher) {
+      const status = response.status;
+      await response.body?.cancel();
+      const page = await answer(catcher, req, url, {}, env, catcher.spec.headerOps);
+      response = page.status >= 300 && page.status < 400 ? page : withStatus(page, status);
+    }
+    return applyResponseOps(response, ops, original, request);
   }
 }
 
 /** `GET /p/:id (route 3)`, `ANY /x (route 4)`, `fallback (route 7)`. */
 function labelOf(entry: RouteEntry, id: number): string {
   if (entry.fallback) return `fallback (route ${id})`;
+  if (entry.catchPattern !== undefined) return `catch /${entry.catchPattern}/ (route ${id})`;
+  if (entry.staticDir !== undefined) return `static ${entry.staticDir} (route ${id})`;
   const methods = entry.criteria.method ? entry.criteria.method.join(',') : 'ANY';
   return `${methods} ${entry.criteria.path} (route ${id})`;
 }
 
 function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
   const label = labelOf(entry, id);
+  if (entry.staticDir !== undefined) {
+    return {
+      spec: describeStatic(id, entry.staticDir),
+      label,
+      recording: createWriter([], new Request('https://static.invalid/'), {}).recording,
+    };
+  }
   const pattern = compilePattern(entry.criteria.path);
   const runs = (['a', 'b'] as const).map((variant) => {
     const { request, params } = syntheticRequest(entry.criteria, pattern, variant);
@@ -315,6 +392,10 @@ function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
       'transformResponse must be given in every run or none',
       (r) => r.transformResponse !== undefined,
     ],
+    [
+      'transformRequest and a path function must be given in every run or none',
+      (r) => [r.transformRequest !== undefined, r.proxyPath !== undefined],
+    ],
   ];
   for (const [problem, get] of parts) {
     const x = JSON.stringify(get(a));
@@ -334,7 +415,15 @@ function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
     action: a.action,
     ...(a.cache ? { cache: a.cache } : {}),
     headerOps: a.headerOps,
+    ...(entry.catchPattern !== undefined ? { catch: { pattern: entry.catchPattern } } : {}),
   };
+  if (entry.catchPattern !== undefined && a.action.kind === 'headers') {
+    throw new RouterBuildError(
+      label,
+      id,
+      'a catch handler must answer: serveStatic(file, { statusCode }), send(), render() or compute()',
+    );
+  }
   return { spec, label, recording: a };
 }
 
@@ -388,11 +477,18 @@ function applyRequestOps(
   ops: readonly HeaderOp[],
   original: Record<string, string>,
 ): Request {
-  if (!ops.some((op) => op.op === 'setRequest' || op.op === 'removeRequest')) return request;
+  if (
+    !ops.some(
+      (op) => op.op === 'setRequest' || op.op === 'removeRequest' || op.op === 'updateRequest',
+    )
+  ) {
+    return request;
+  }
   const headers = new Headers(request.headers);
   for (const op of ops) {
     if (op.op === 'setRequest') headers.set(op.name, interpolateHeader(op.value, original));
     else if (op.op === 'removeRequest') headers.delete(op.name);
+    else if (op.op === 'updateRequest') replaceHeader(headers, op);
   }
   return new Request(request, { headers });
 }
@@ -411,12 +507,14 @@ function applyResponseOps(
   response: Response,
   ops: readonly HeaderOp[],
   original: Record<string, string>,
+  request: Request,
 ): Response {
-  if (!ops.some((op) => op.op === 'setResponse' || op.op === 'removeResponse')) return response;
+  if (!ops.some((op) => RESPONSE_OPS.has(op.op))) return response;
   return withHeaders(response, (headers) => {
     for (const op of ops) {
       if (op.op === 'setResponse') headers.set(op.name, interpolateHeader(op.value, original));
       else if (op.op === 'removeResponse') headers.delete(op.name);
+      else applyHelperResponseRules(headers, op, request);
     }
   });
 }
@@ -469,17 +567,6 @@ export function renderContext(
   return ctx;
 }
 
-function isResponse(value: unknown): value is Response {
-  return (
-    value instanceof Response ||
-    (typeof value === 'object' &&
-      value !== null &&
-      typeof (value as Response).status === 'number' &&
-      typeof (value as Response).headers?.get === 'function' &&
-      typeof (value as Response).arrayBuffer === 'function')
-  );
-}
-
 async function answer(
   route: CompiledRoute,
   req: Request,
@@ -498,6 +585,9 @@ async function answer(
           headers: recording.send.headers,
         });
       }
+      if (recording.compute) {
+        return applyUpstreamRules(await runCompute(recording.compute, req, params), ops);
+      }
       const render = recording.render;
       if (!render) return notFoundResponse('Not found\n');
       const response = await render(renderContext(req, params, env, { id: spec.id, render }));
@@ -506,42 +596,17 @@ async function answer(
           `the render function of ${label} returned ${describeValue(response, { typed: true })}, not a Response`,
         );
       }
-      return response;
+      return applyUpstreamRules(response, ops);
     }
-    case 'proxy': {
-      const path = action.path === undefined ? url.pathname : interpolatePath(action.path, params);
-      const init: RequestInit = {
-        method: req.method,
-        headers: req.headers,
-        redirect: 'manual',
-      };
-      if (req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null) {
-        init.body = await req.arrayBuffer();
-      }
-      let response = await fetch(`backend://${action.backend}${path}${url.search}`, init);
-      const upstream = ops.filter((op) => op.op === 'removeUpstreamResponse');
-      if (upstream.length > 0) {
-        response = withHeaders(response, (headers) => {
-          for (const op of upstream) headers.delete(op.name);
-        });
-      }
-      if (recording.transformResponse) {
-        const transformed = await recording.transformResponse(response, req);
-        if (!isResponse(transformed)) {
-          throw new TypeError(
-            `the transformResponse of ${label} returned ${describeValue(transformed, { typed: true })}, not a Response`,
-          );
-        }
-        response = transformed;
-      }
-      return response;
-    }
+    case 'proxy':
+      return proxyAnswer(action, recording, label, req, url, params, ops);
     case 'redirect':
       return new Response(null, {
         status: action.statusCode,
         headers: { location: interpolatePath(action.to, params) },
       });
     case 'static':
+    case 'asset':
       return notFoundResponse('Not found (static files are served by the shield)\n');
     default:
       return notFoundResponse('Not found\n');

@@ -65,16 +65,80 @@ export interface CacheOptions {
 /** Options of `proxy()`. */
 export interface ProxyOptions {
   /**
-   * Path at the backend, with the route's parameters substituted
-   * (`/:path*`); the request's query string is appended. Absent: the
-   * request's own path.
+   * Path at the backend: a template with the route's parameters substituted
+   * (`/:path*`), or a function of the parameters and the request returning
+   * the path (it may carry its own query). A template gets the request's
+   * query string appended. Absent: the request's own path and query.
    */
-  path?: string;
+  path?: string | ((params: Record<string, string>, request: Request) => string);
+  /**
+   * Changes the request before it goes to the backend: change
+   * `request.headers` in place, or return a new Request (its method, headers
+   * and body are sent; the URL stays the backend's).
+   */
+  transformRequest?: (request: Request) => Request | undefined | Promise<Request | undefined>;
   /**
    * Changes the backend's response before it is sent (runs in the bundle;
    * the shield then sends such requests to the bundle).
    */
   transformResponse?: (response: Response, request: Request) => Response | Promise<Response>;
+}
+
+/** Options of `allowCors()` (EdgeJS's `CorsOptions`). */
+export interface CorsOptions {
+  /**
+   * `access-control-allow-origin`: `*`, one origin, or a list of origins
+   * (the request's `origin` is echoed when listed, with `vary: origin`).
+   * @default '*'
+   */
+  origin?: string | string[];
+  /** `access-control-allow-methods` of a preflight. @default the route's methods, else GET, HEAD, POST */
+  methods?: string[];
+  /** `access-control-allow-headers` of a preflight. @default the request's `access-control-request-headers` */
+  headers?: string[];
+  /** `access-control-expose-headers`. @default none */
+  exposeHeaders?: string[];
+  /** `access-control-allow-credentials: true`. @default false */
+  credentials?: boolean;
+  /** `access-control-max-age` of a preflight, in seconds. @default none */
+  maxAge?: number;
+}
+
+/** The request `compute()` gets: the request, with EdgeJS's conveniences. */
+export interface ComputeRequest extends Request {
+  /** Path parameters of the route. */
+  readonly params: Record<string, string>;
+  /** The path, without the query. */
+  readonly path: string;
+  /** Query parameters (the first value of each). */
+  readonly query: Record<string, string>;
+  /** A request header, or undefined. */
+  getHeader(name: string): string | undefined;
+}
+
+/** The response `compute()` fills in; sent when its function returns. */
+export interface ComputeResponse {
+  /** @default 200 */
+  statusCode: number;
+  /** @default '' */
+  statusMessage: string;
+  /** The body. @default none */
+  body: string | Uint8Array | undefined;
+  setHeader(name: string, value: string): void;
+  getHeader(name: string): string | undefined;
+  removeHeader(name: string): void;
+}
+
+/** What `compute()` runs at request time. */
+export type ComputeFn = (
+  request: ComputeRequest,
+  response: ComputeResponse,
+) => void | Promise<void>;
+
+/** Options of `serveStatic()` for one file (EdgeJS's `statusCode`). */
+export interface ServeStaticFileOptions {
+  /** The status the file is sent with. @default 200 */
+  statusCode?: number;
 }
 
 /** Options of `redirect()`. */
@@ -132,8 +196,10 @@ export interface ResponseWriter {
   /**
    * Serves the build's static files under `dir`. The shield serves them
    * without running the bundle; inside the bundle such a route answers 404.
+   * A path whose last segment has an extension (`errors/404.html`) is one
+   * file: the shield serves it with `statusCode` (EdgeJS's form).
    */
-  serveStatic(dir: string, options?: ServeStaticOptions): void;
+  serveStatic(dir: string, options?: ServeStaticOptions | ServeStaticFileOptions): void;
   /** Answers with a fixed body (a string), status and headers. @default status 200 */
   send(body: string, status?: number, headers?: Record<string, string>): void;
   /** Sets a response header. `${req:name}` in `value` is the request header `name`. */
@@ -146,6 +212,39 @@ export interface ResponseWriter {
   setRequestHeader(name: string, value: string): void;
   /** Removes a request header. */
   removeRequestHeader(name: string): void;
+  /**
+   * Replaces what `pattern` matches in response header `name` (as
+   * `String.prototype.replace`, so `$1` works). Applied to the final
+   * response, before the shield's cache.
+   */
+  updateResponseHeader(name: string, pattern: RegExp, replacement: string): void;
+  /** As {@link ResponseWriter.updateResponseHeader}, on the answer of the route's render or backend. */
+  updateUpstreamResponseHeader(name: string, pattern: RegExp, replacement: string): void;
+  /** As {@link ResponseWriter.updateResponseHeader}, on a request header (seen by the render or the backend). */
+  updateRequestHeader(name: string, pattern: RegExp, replacement: string): void;
+  /** Sets a header on the answer of the route's render or backend. */
+  setUpstreamResponseHeader(name: string, value: string): void;
+  /** Adds a `set-cookie: name=value` to the response (which the shield then does not store). */
+  addResponseCookie(name: string, value: string): void;
+  /**
+   * Adds CORS headers to the response and answers preflight `OPTIONS`
+   * requests for the route's path with `204`.
+   */
+  allowCors(options?: CorsOptions): void;
+  /** Answers by running `fn(request, response)` in the bundle at request time. */
+  compute(fn: ComputeFn): void;
+  /**
+   * Serves a service worker file of the build (`public/service-worker.js`,
+   * or a path under the static directory) from the shield, never cached by
+   * the browser, with `service-worker-allowed: /`.
+   */
+  serviceWorker(file: string): void;
+  /**
+   * EdgeJS: hands the request to the framework app. A Router app has none
+   * in Flotilla (framework apps are built from their own routes), so
+   * `flotilla build` fails naming the route: use `render()`.
+   */
+  renderWithApp(): void;
 }
 
 /** A route handler: declares, synchronously, what the route does. */

@@ -19,12 +19,15 @@ import { BACKEND_NAME, HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '@flotilla/protoco
 import { InvalidRouteError } from './errors.ts';
 import type {
   CacheOptions,
+  ComputeFn,
   ProxyOptions,
   RedirectOptions,
   RenderFn,
   ResponseWriter,
+  ServeStaticFileOptions,
   ServeStaticOptions,
 } from './types.ts';
+import { handlerHelpers } from './writer-helpers.ts';
 
 /** What one run of a handler declared. */
 export interface Recording {
@@ -37,6 +40,12 @@ export interface Recording {
   render: RenderFn | undefined;
   send: { body: string; status: number; headers: Record<string, string> } | undefined;
   transformResponse: ProxyOptions['transformResponse'];
+  /** `proxy()`'s `transformRequest`. */
+  transformRequest: ProxyOptions['transformRequest'];
+  /** `proxy()`'s `path` when it is a function. */
+  proxyPath: Exclude<ProxyOptions['path'], string>;
+  /** What `compute()` runs. */
+  compute: ComputeFn | undefined;
 }
 
 /** A writer for one run of one handler, and what it recorded. */
@@ -68,6 +77,9 @@ export function createWriter(
     render: undefined,
     send: undefined,
     transformResponse: undefined,
+    transformRequest: undefined,
+    proxyPath: undefined,
+    compute: undefined,
   };
   const names = new Set(params.map((p) => p.name));
 
@@ -142,7 +154,17 @@ export function createWriter(
       },
     });
 
+  const helpers = handlerHelpers({
+    recording,
+    bad,
+    live,
+    terminal,
+    headerName,
+    headerValue,
+    options,
+  });
   const writer: ResponseWriter = {
+    ...helpers.writer,
     get request() {
       return guard('request', request);
     },
@@ -182,9 +204,15 @@ export function createWriter(
           'the backend name must be 1-63 of a-z, 0-9, "-", "_", starting with a letter or digit',
         );
       }
-      const o = options<ProxyOptions>(call, opts, ['path', 'transformResponse']);
+      const o = options<ProxyOptions>(call, opts, [
+        'path',
+        'transformRequest',
+        'transformResponse',
+      ]);
       const action: RouteAction = { kind: 'proxy', backend };
-      if (o.path !== undefined) {
+      if (typeof o.path === 'function') {
+        recording.proxyPath = o.path;
+      } else if (o.path !== undefined) {
         if (typeof o.path !== 'string' || !o.path.startsWith('/')) {
           bad(call, `option "path" must start with "/" (got ${JSON.stringify(o.path)})`);
         }
@@ -194,8 +222,12 @@ export function createWriter(
       if (o.transformResponse !== undefined && typeof o.transformResponse !== 'function') {
         bad(call, 'option "transformResponse" must be a function (response, request) => Response');
       }
+      if (o.transformRequest !== undefined && typeof o.transformRequest !== 'function') {
+        bad(call, 'option "transformRequest" must be a function (request) => Request | undefined');
+      }
       terminal(call, action);
       recording.transformResponse = o.transformResponse;
+      recording.transformRequest = o.transformRequest;
     },
     redirect(to: string, opts?: RedirectOptions) {
       live('redirect()');
@@ -215,12 +247,17 @@ export function createWriter(
       checkTemplate(call, to);
       terminal(call, { kind: 'redirect', to, statusCode });
     },
-    serveStatic(dir: string, opts?: ServeStaticOptions) {
+    serveStatic(dir: string, opts?: ServeStaticOptions | ServeStaticFileOptions) {
       live('serveStatic()');
       const call = `serveStatic(${JSON.stringify(dir)})`;
       if (typeof dir !== 'string' || dir === '')
         bad(call, 'the directory must be a non-empty path');
       if (dir.split(/[\\/]/).includes('..')) bad(call, 'the directory must not contain ".."');
+      if (helpers.isFile(dir)) {
+        const f = options<ServeStaticFileOptions>(call, opts, ['statusCode']);
+        terminal(call, helpers.assetAction(call, dir, f.statusCode, false));
+        return;
+      }
       const o = options<ServeStaticOptions>(call, opts, ['permanent', 'exclude']);
       if (o.permanent !== undefined && typeof o.permanent !== 'boolean') {
         bad(call, 'option "permanent" must be true or false');
