@@ -7,6 +7,7 @@
  */
 export { assetFileSegments, ROOT_ASSET_FILE } from './asset-file.ts';
 export { computeCacheKey, DEFAULT_CACHE_KEY_SPEC, normalizeAcceptEncoding } from './cache-key.ts';
+export { DESTINATION_HEADER, routeDestinations, routesForDestination } from './destination.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
@@ -28,6 +29,7 @@ export {
   type ManifestRoute,
   type MatchRequest,
   REDIRECT_STATUS_CODES,
+  type RequestFacts,
   type RouteAction,
   type RouteCacheOptions,
   type RouteCriteria,

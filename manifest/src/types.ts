@@ -12,6 +12,7 @@
  */
 import {
   APP_NAME,
+  DESTINATION_NAME,
   describeValue,
   HEX64,
   HOST,
@@ -363,6 +364,35 @@ export const HeaderOpSchema = v.pipe(
 export type HeaderOp = v.InferOutput<typeof HeaderOpSchema>;
 
 /**
+ * A router destination's name (`router.destination(name, router)`): what a
+ * split test sends visitors to inside one deployment.
+ */
+const destinationName = () =>
+  v.pipe(text(), v.regex(DESTINATION_NAME, got('must be 1-64 letters, digits, "_" or "-"')));
+
+/**
+ * Request facts a cacheable route passes to its render (and proxied origin),
+ * which the cache-mode allow-list would otherwise drop: header names, and
+ * `client-ip` (the front door's believed client address, as
+ * `x-flotilla-client-ip`). `cacheKey: 'add'` keys each fact (one copy per
+ * value); `'none'` passes them unkeyed, uncached by design (the response
+ * must not depend on them).
+ */
+export const RequestFactsSchema = strictObject({
+  names: v.pipe(
+    list(
+      v.union([v.literal('client-ip'), headerName()], got('must be "client-ip" or a header name')),
+    ),
+    v.minLength(1, got('must name at least one fact')),
+    unique(),
+  ),
+  cacheKey: v.picklist(['add', 'none'], oneOf(['add', 'none'])),
+});
+
+/** Request facts a cacheable route passes on ({@link RequestFactsSchema}). */
+export type RequestFacts = v.InferOutput<typeof RequestFactsSchema>;
+
+/**
  * One route of the manifest, in declaration order (`use()`d routers
  * flattened in place). Its `id` must be its index (checked by `validateRoute`).
  */
@@ -378,6 +408,10 @@ export const ManifestRouteSchema = strictObject({
   cache: v.optional(RouteCacheOptionsSchema),
   /** Header changes, in call order. */
   headerOps: list(HeaderOpSchema),
+  /** The router destination the route belongs to (`destination(name, router)`); absent: every destination. */
+  destination: v.optional(destinationName()),
+  /** Request facts passed to the render on a cacheable route (`passRequestFacts()`). */
+  requestFacts: v.optional(RequestFactsSchema),
 });
 
 /** One route of the manifest ({@link ManifestRouteSchema}). */

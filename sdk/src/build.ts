@@ -31,6 +31,7 @@ import { bundleEntry } from './build-bundle.ts';
 import { bundleClient, type ClientBundle } from './build-client.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { checkOutDir, writeOutput } from './build-output.ts';
+import { routeWarnings } from './build-route-warnings.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildAngular } from './connectors/angular.ts';
@@ -373,6 +374,8 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
   const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
   progress({ phase: 'routes', detail: `${routes.length} route(s)` });
+  for (const warning of routeWarnings(routes))
+    progress({ phase: 'routes', detail: `warning: ${warning}` });
 
   return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });
 }

@@ -37,6 +37,7 @@ export type {
   BackendClient,
   CacheOptions,
   MatchCriteria,
+  PassRequestFactsOptions,
   ProxyOptions,
   RedirectOptions,
   RenderContext,

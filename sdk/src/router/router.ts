@@ -7,6 +7,7 @@
  */
 import {
   compilePattern,
+  DESTINATION_HEADER,
   type HeaderOp,
   type HttpMethod,
   interpolatePath,
@@ -14,9 +15,10 @@ import {
   type ManifestRoute,
   matchRoutes,
   type RouteCriteria,
+  routesForDestination,
   validateRouteCriteria,
 } from '@flotilla/manifest';
-import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
+import { BACKEND_NAME, DESTINATION_NAME, describeValue } from '@flotilla/protocol/patterns';
 import { RENDER_ROUTE, type RenderRoute, ROUTE_RENDER_FN } from '../hydration.ts';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
 import type {
@@ -38,6 +40,8 @@ interface RouteEntry {
   criteria: RouteCriteria;
   handler: RouteHandler;
   fallback: boolean;
+  /** The destination router it came from (`destination(name, router)`). */
+  destination?: string;
 }
 
 interface CompiledRoute {
@@ -164,6 +168,39 @@ export class Router {
   }
 
   /**
+   * Adds the routes of `router` as destination `name` (EdgeJS split
+   * testing): one deployment holds several routers, and the environment's
+   * split test (`flotilla split set … <deployment>:<name>=<percent>`, or a
+   * rule) picks one per visitor, sticky by cookie, cached apart. Routes
+   * outside any destination serve every destination; a visitor the split
+   * sends nowhere in particular gets the first destination declared.
+   *
+   * @example
+   * new Router()
+   *   .destination('legacy_experience', new Router().fallback(({ proxy }) => proxy('legacy')))
+   *   .destination('new_experience', newRoutes);
+   * @throws InvalidRouteError for a bad name, a name used twice, or a router that has destinations itself.
+   */
+  destination(name: string, router: Router): this {
+    const call = `destination(${JSON.stringify(name)})`;
+    if (typeof name !== 'string' || !DESTINATION_NAME.test(name)) {
+      throw new InvalidRouteError(`${call}: the name must be 1-64 letters, digits, "_" or "-"`);
+    }
+    if (!(router instanceof Router)) {
+      throw new InvalidRouteError(`${call}: needs a Router (got ${describeValue(router)})`);
+    }
+    if (router === this || router.#entries.some((e) => e.destination !== undefined)) {
+      throw new InvalidRouteError(`${call}: a destination's router cannot have destinations`);
+    }
+    if (this.#entries.some((e) => e.destination === name)) {
+      throw new InvalidRouteError(`${call}: destination "${name}" is declared twice`);
+    }
+    this.#entries.push(...router.#entries.map((e) => ({ ...e, destination: name })));
+    this.#invalidate();
+    return this;
+  }
+
+  /**
    * The manifest's `routes`: each handler run twice at build time with two
    * different synthetic requests.
    *
@@ -243,7 +280,12 @@ export class Router {
     request.headers.forEach((value, name) => {
       original[name] = value;
     });
-    const decision = matchRoutes(this.#specs ?? [], {
+    // The shield names the split test's destination (clients cannot: it drops their x-flotilla-*).
+    const specs = routesForDestination(
+      this.#specs ?? [],
+      request.headers.get(DESTINATION_HEADER) ?? undefined,
+    );
+    const decision = matchRoutes(specs, {
       method: request.method,
       host: url.hostname,
       path: url.pathname,
@@ -262,6 +304,10 @@ export class Router {
 
 /** `GET /p/:id (route 3)`, `ANY /x (route 4)`, `fallback (route 7)`. */
 function labelOf(entry: RouteEntry, id: number): string {
+  if (entry.destination !== undefined) {
+    const { destination, ...rest } = entry;
+    return `${labelOf(rest, id)} of destination ${destination}`;
+  }
   if (entry.fallback) return `fallback (route ${id})`;
   const methods = entry.criteria.method ? entry.criteria.method.join(',') : 'ANY';
   return `${methods} ${entry.criteria.path} (route ${id})`;
@@ -303,6 +349,7 @@ function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
     ['the action must be static', (r) => r.action],
     ['cache options must be static', (r) => r.cache ?? null],
     ['header changes must be static', (r) => r.headerOps],
+    ['passRequestFacts() must be static', (r) => r.requestFacts ?? null],
     ['the body, status and headers of send() must be static', (r) => r.send ?? null],
     [
       'transformResponse must be given in every run or none',
@@ -327,6 +374,8 @@ function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
     action: a.action,
     ...(a.cache ? { cache: a.cache } : {}),
     headerOps: a.headerOps,
+    ...(entry.destination !== undefined ? { destination: entry.destination } : {}),
+    ...(a.requestFacts ? { requestFacts: a.requestFacts } : {}),
   };
   return { spec, label, recording: a };
 }
