@@ -190,8 +190,10 @@ export function sendCacheError(
   res: ServerResponse,
   answer: Extract<EdgeAnswer, { kind: 'error' }>,
   timing: string,
+  more: Record<string, string> = {},
 ): number {
   sendError(res, answer.error.code, answer.error.message, timing, {
+    ...more,
     [CACHE_STATUS_HEADER]: answer.cacheStatus,
     [CACHING_STATUS_HEADER]: answer.cachingStatus,
     ...(answer.retryAfterSeconds !== undefined

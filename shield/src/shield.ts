@@ -21,6 +21,13 @@ import { EdgeCache } from './cache/edge-cache.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
+import {
+  checkHeaderNames,
+  EDGIO_CACHING_STATUS_HEADER,
+  EDGIO_TIMING_HEADER,
+  edgioTiming,
+  type HeaderNames,
+} from './edgio-headers.ts';
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
@@ -71,6 +78,7 @@ export class Shield {
   readonly #access: AccessLog | undefined;
   readonly #pages: OwnPages;
   readonly #shieldId: string;
+  readonly #headerNames: HeaderNames;
   #purge: PurgeResponder | undefined;
   readonly #drain: ConnectionDrain;
   #drained: Promise<void> | undefined;
@@ -121,10 +129,12 @@ export class Shield {
       maxBodyBytes: this.#maxBody,
       isServedHost: (host) => this.#sites?.servesHost(host.toLowerCase()) ?? false,
     });
+    this.#headerNames = checkHeaderNames(options.headerNames);
     this.#requests = new CacheRequestBuilder({
       frontDoor: this.#frontDoor,
       splits: new SplitAssigner(),
       debugToken: options.debugToken,
+      headerNames: this.#headerNames,
     });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
     this.#access =
@@ -137,8 +147,9 @@ export class Shield {
             region: this.region,
           })
         : undefined;
+    // Edgio's x-0-t is each answer's own: no replayed hot hits.
     this.#hot =
-      this.#cache && this.#sites
+      this.#cache && this.#sites && this.#headerNames === 'flotilla'
         ? new HotHits({
             cache: this.#cache,
             sites: this.#sites,
@@ -308,7 +319,15 @@ export class Shield {
       const { result, region } = await this.#forward(req, destination, body, started);
       const timing = serverTimingHeader(result.timings, started, region);
       if (result.ok) {
-        writeReply(res, req, forwardedReply(result, req, this.#frontDoor, timing), undefined);
+        const reply = forwardedReply(result, req, this.#frontDoor, timing);
+        if (this.#headerNames === 'edgio') {
+          reply.headers[EDGIO_TIMING_HEADER] = edgioTiming(
+            now() - started,
+            undefined,
+            result.timings,
+          );
+        }
+        writeReply(res, req, reply, undefined);
         this.#count(req, app, result.status, started);
       } else {
         sendError(res, result.error.code, result.error.message, timing);
@@ -346,8 +365,15 @@ export class Shield {
       ),
     );
     const timing = serverTimingHeader(answer.timings, started, answer.region);
+    const edgio =
+      this.#headerNames === 'edgio'
+        ? {
+            [EDGIO_CACHING_STATUS_HEADER]: answer.cachingStatus,
+            [EDGIO_TIMING_HEADER]: edgioTiming(now() - started, answer.outcome, answer.timings),
+          }
+        : undefined;
     if (answer.kind === 'error') {
-      const status = sendCacheError(res, answer, timing);
+      const status = sendCacheError(res, answer, timing, edgio);
       this.#count(req, destination.app, status, started, answer.error.code, answer.outcome);
       return;
     }
@@ -358,6 +384,7 @@ export class Shield {
       setCookie: site.setCookie,
       timing,
     });
+    if (edgio) Object.assign(reply.headers, edgio);
     if (answer.entry) {
       this.#hot?.remember(req, {
         key: site.cache.key,
