@@ -205,7 +205,7 @@ export function checkPatch(patch: unknown): EnvironmentPatch {
   return parseOrThrow(EnvironmentPatchSchema, patch, '', (field, problem) => {
     if (field === '') return new InvalidOptionError('patch', problem);
     // An unknown setting names itself.
-    if (problem.startsWith('is not a known field')) {
+    if (problem.startsWith('is not a known field') && !/[.[]/.test(field)) {
       return new InvalidOptionError(
         field,
         'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars, secrets, split, splitRules)',
