@@ -78,8 +78,11 @@ describe('passRequestFacts', () => {
       .get('/p/:id', ({ cache, passRequestFacts, setRequestHeader, proxy }) => {
         cache({ edge: { maxAgeSeconds: 60 }, key: new CustomCacheKey().addHeader('x-currency') });
         passRequestFacts(['X-CDN-Client-IP', 'client-ip'], { cacheKey: 'none' });
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the Router's interpolation syntax
         setRequestHeader('x-client-ip', '${req:x-cdn-client-ip}');
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the Router's interpolation syntax
         setRequestHeader('x-currency-seen', '${req:x-currency}');
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the Router's interpolation syntax
         setRequestHeader('x-lost', '${req:x-forwarded-for}');
         proxy('origin');
       })
