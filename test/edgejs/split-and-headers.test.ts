@@ -215,7 +215,11 @@ describe('split testing by rules and percentage, through a real fleet', () => {
     // The cookie rule comes before the device rule.
     expect((await get('/page', { cookie: 'beta=1', 'user-agent': PHONE })).body).toMatch(/^b /);
     // Header rule, and device rule: the preview destination, which no percentage reaches either.
-    for (const headers of [{ 'x-variant': 'preview' }, { 'user-agent': PHONE }]) {
+    const previews: Array<Record<string, string>> = [
+      { 'x-variant': 'preview' },
+      { 'user-agent': PHONE },
+    ];
+    for (const headers of previews) {
       for (let i = 0; i < 3; i++) {
         const reply = await get('/page', headers);
         expect(reply.body, JSON.stringify(headers)).toMatch(/^a preview #\d+$/);

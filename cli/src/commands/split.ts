@@ -59,21 +59,24 @@ async function split(ctx: Ctx, cp: ControlApi, request: SplitRequest): Promise<n
     splitRules: request.splitRules,
   });
   const rules = record.splitRules ?? [];
-  if (record.split === undefined && rules.length === 0) {
+  const cookie = `each visitor stays on one (cookie flotilla_split_${app}_${env})`;
+  if (rules.length === 0) {
     return out(
       ctx,
       publicEnv(record),
-      `${app} ${env}: no split test; every visitor gets ${record.deploymentId}\n`,
+      record.split === undefined
+        ? `${app} ${env}: no split test; every visitor gets ${record.deploymentId}\n`
+        : `${app} ${env}: split ${targetsText(record.split)}; ${cookie}\n`,
     );
   }
   const lines = [
     ...rules.map((r, i) => `  rule ${i + 1}: ${ruleText(r)}\n`),
-    `  ${rules.length > 0 ? 'otherwise' : 'split'}: ${record.split ? targetsText(record.split) : `${record.deploymentId} 100%`}\n`,
+    `  otherwise: ${record.split ? targetsText(record.split) : `${record.deploymentId} 100%`}\n`,
   ];
   return out(
     ctx,
     publicEnv(record),
-    `${app} ${env}: split test (first matching rule wins); each visitor stays on one (cookie flotilla_split_${app}_${env})\n${lines.join('')}`,
+    `${app} ${env}: split test, the first rule that matches wins; ${cookie}\n${lines.join('')}`,
   );
 }
 
