@@ -348,7 +348,14 @@ function cacheHeaders(
     if (cookie !== '') out.push(['cookie', cookie]);
   }
   for (const name of keyedHeaders) {
-    if (done.has(name) || SHIELD_OWNED.has(name) || name.startsWith('x-flotilla-')) continue;
+    if (
+      done.has(name) ||
+      SHIELD_OWNED.has(name) ||
+      name.startsWith('x-flotilla-') ||
+      name.startsWith('x-0-')
+    ) {
+      continue;
+    }
     done.add(name);
     const value = record[name];
     if (value !== undefined) out.push([name, value]);
