@@ -52,6 +52,12 @@ export default new Router()
     setRequestHeader('x-client-ip', '\${req:x-forwarded-for}');
     render(({ request }) => new Response('ip=' + request.headers.get('x-client-ip') + ' #' + ++renders));
   })
+  // The recipe as Edgio wrote it: on a cacheable route the header arrives empty, and the build says so.
+  .get('/recipe-as-is', ({ cache, setRequestHeader, render }) => {
+    cache({ edge: { maxAgeSeconds: 300 } });
+    setRequestHeader('x-client-ip', '\${req:x-your-cdn-client-ip-header}');
+    render(({ request }) => new Response('ip=' + request.headers.get('x-client-ip')));
+  })
   .get('/ip-keyed', ({ cache, passRequestFacts, setRequestHeader, render }) => {
     cache({ edge: { maxAgeSeconds: 300 } });
     passRequestFacts(['client-ip'], { cacheKey: 'add' });
@@ -74,6 +80,8 @@ export default new Router()
 
 /** Deployment ids: `a` serves production, `b` only through rules. */
 const ids = { a: '', b: '' };
+/** The warnings `flotilla build` reported for deployment a. */
+const buildWarnings: string[] = [];
 
 /** Builds both versions from the routes file, publishes them, and sets the split test. */
 async function publishApp(natsUrl: string, dir: string): Promise<FleetFixtures> {
@@ -88,7 +96,13 @@ async function publishApp(natsUrl: string, dir: string): Promise<FleetFixtures> 
       await writeFile(join(project, 'src', 'app.ts'), routesFile(version));
       const config = { name: APP, entry: 'src/app.ts', framework: 'none' };
       await writeFile(join(project, 'flotilla.config.json'), JSON.stringify(config));
-      const built = await buildProject({ dir: project, outDir: join(dir, version) });
+      const built = await buildProject({
+        dir: project,
+        outDir: join(dir, version),
+        onProgress: ({ detail }) => {
+          if (version === 'a' && detail.startsWith('warning: ')) buildWarnings.push(detail);
+        },
+      });
       const published = await publisher.controlPlane.publish(
         { dir: dirname(built.bundlePath) },
         version === 'a' ? { env: 'production' } : {},
@@ -300,6 +314,21 @@ describe('request facts on cacheable routes', () => {
     expect(chained.body).toMatch(/^ip=203\.0\.113\.11 #\d+$/);
   }, 60_000);
 
+  it('warns at build time about the recipe as Edgio wrote it, whose header then arrives empty', async () => {
+    expect(buildWarnings).toContainEqual(
+      expect.stringMatching(
+        /^warning: route GET \/recipe-as-is \(route 1\): setRequestHeader\("x-client-ip", "\$\{req:x-your-cdn-client-ip-header\}"\) on a cacheable route: "x-your-cdn-client-ip-header" is not in the cache key, so it arrives empty/,
+      ),
+    );
+    expect(buildWarnings).toContainEqual(
+      expect.stringMatching(
+        /^warning: route GET \/ip \(route 0\): passRequestFacts\(\[x-forwarded-for\], \{ cacheKey: 'none' \}\) passes them unkeyed/,
+      ),
+    );
+    const reply = await get('/recipe-as-is', { 'x-your-cdn-client-ip-header': '203.0.113.5' });
+    expect(reply.body).toBe('ip=');
+  }, 60_000);
+
   it('keys the client IP when the route asks: one cached copy per visitor', async () => {
     const cookie = `flotilla_split_${APP}_production=${ids.a}.legacy`;
     const a1 = await get('/ip-keyed', { cookie, 'x-forwarded-for': '192.0.2.1' });
@@ -309,5 +338,39 @@ describe('request facts on cacheable routes', () => {
     expect(b1.body).toMatch(/^ip=192\.0\.2\.2 #\d+$/);
     expect(a2.body).toBe(a1.body);
     expect(a2.headers['cache-status']).toMatch(/hit/);
+  }, 60_000);
+});
+
+describe('a shield whose trusted proxies are elsewhere (loopback is not trusted)', () => {
+  let other: string;
+
+  beforeAll(async () => {
+    // The fleet's shield arguments, with the trusted proxies replaced (the last one counts).
+    other = (await fleet.add('shield', { args: ['--trusted-proxies', '10.0.0.0/8'] })).url;
+  }, 120_000);
+
+  function getOther(path: string, headers: Record<string, string> = {}): Promise<HttpReply> {
+    return httpRequest(other, `/${APP}${path}`, {
+      timeoutMs: 20_000,
+      headers: { 'user-agent': DESKTOP, ...headers },
+    });
+  }
+
+  it("passes the TCP peer as the client IP, never the visitor's own x-forwarded-for", async () => {
+    const cookie = `flotilla_split_${APP}_production=${ids.a}.legacy`;
+    const reply = await getOther('/ip?untrusted=1', { cookie, 'x-forwarded-for': '6.6.6.6' });
+    expect(reply.body).toMatch(/^ip=127\.0\.0\.1 #\d+$/);
+  }, 60_000);
+
+  it("ignores an untrusted peer's country, for rules and for renders", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await getOther('/page', { 'cf-ipcountry': 'FR' })).body).toMatch(
+        /^a (legacy|modern) /,
+      );
+    }
+    const facts = JSON.parse((await getOther('/facts?id=9', { 'cf-ipcountry': 'FR' })).body);
+    expect(facts['x-0-client-ip']).toBe('127.0.0.1');
+    expect(facts['cf-ipcountry'] ?? '').toBe('');
+    expect(facts['x-0-geo-country-code'] ?? '').toBe('');
   }, 60_000);
 });
