@@ -104,6 +104,21 @@ describe('flotilla start arguments', () => {
     expect(() => parseStartArgs([], { FLOTILLA_NO_CACHE: 'yes' })).toThrow(/FLOTILLA_NO_CACHE/);
   });
 
+  it('reads --header-names from the command line, a configuration file and $FLOTILLA_HEADER_NAMES', () => {
+    expect(parseStartArgs(['--header-names', 'edgio']).options.headerNames).toBe('edgio');
+    expect(parseStartArgs([], { FLOTILLA_HEADER_NAMES: 'edgio' }).options.headerNames).toBe(
+      'edgio',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-config-'));
+    const file = join(dir, 'shield.yaml');
+    writeFileSync(file, 'header-names: edgio\n');
+    expect(parseStartArgs(['--config', file]).options.headerNames).toBe('edgio');
+    expect(parseStartArgs([]).options.headerNames).toBeUndefined();
+    expect(() => parseStartArgs(['--header-names', 'layer0'])).toThrow(
+      /--header-names.*must be flotilla or edgio, got "layer0"/,
+    );
+  });
+
   it("parses the README's example configuration file", () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const block = /# shield\.yaml[^\n]*\n([\s\S]*?)```/.exec(readme)?.[1];

@@ -50,12 +50,25 @@ describe('flotilla purge and split: the command line', () => {
   it.each([
     [[], /usage: flotilla split set/],
     [['set', 'shop-aaaaaaaaaaaa=50'], /option "--env" is required/],
-    [['set', '--env', 'production', '--app', 'shop'], /at least twice/],
+    [['set', '--env', 'production', '--app', 'shop'], /or --rule is required/],
     [
       ['set', '--env', 'production', '--app', 'shop', 'shop-aaaaaaaaaaaa=half'],
-      /"shop-aaaaaaaaaaaa=half" must be <deployment-id>=<whole percent>/,
+      /"shop-aaaaaaaaaaaa=half" must be <deployment-id>\[:<destination>\]=<whole percent>/,
+    ],
+    [
+      [
+        'set',
+        '--env',
+        'production',
+        '--app',
+        'shop',
+        '--rule',
+        'ip:1.2.3.4 -> shop-aaaaaaaaaaaa=100',
+      ],
+      /criterion "ip:1.2.3.4" must be cookie:<name>\[=<value>\]/,
     ],
     [['clear', '--env', 'production', '--app', 'shop', 'x=1'], /takes no deployments/],
+    [['clear', '--env', 'production', '--app', 'shop', '--rule', 'cookie:a -> x=1'], /no --rule/],
   ])('split %j is bad usage (exit 2), named before connecting', async (args, message) => {
     const res = await run('split', args);
     expect(res.stderr).toMatch(message);

@@ -303,7 +303,10 @@ export class ControlPlane {
     }
     const serving = async (): Promise<EnvironmentRecord[]> =>
       (await this.environments(deployment.app)).filter(
-        (e) => e.deploymentId === id || e.split?.some((s) => s.deploymentId === id) === true,
+        (e) =>
+          e.deploymentId === id ||
+          e.split?.some((s) => s.deploymentId === id) === true ||
+          e.splitRules?.some((r) => r.split.some((s) => s.deploymentId === id)) === true,
       );
     const inUse = (envs: EnvironmentRecord[]): FlotillaError =>
       new FlotillaError(

@@ -6,8 +6,13 @@
  *
  * @module
  */
-import { InvalidOptionError, isSubjectToken } from '@flotilla/protocol';
-import { DEPLOYMENT_ID } from '@flotilla/protocol/patterns';
+import {
+  InvalidOptionError,
+  isSubjectToken,
+  SplitRulesSchema,
+  splitTargetLabel,
+} from '@flotilla/protocol';
+import { DEPLOYMENT_ID, DESTINATION_NAME } from '@flotilla/protocol/patterns';
 import {
   isPlainObject,
   type Message,
@@ -64,6 +69,12 @@ const SplitEntrySchema = v.pipe(
       v.minValue(1, gotJson('must be a whole percent from 1 to 100')),
       v.maxValue(100, gotJson('must be a whole percent from 1 to 100')),
     ),
+    destination: v.optional(
+      v.pipe(
+        v.string(gotJson('must be a destination name')),
+        v.regex(DESTINATION_NAME, gotJson('must be 1-64 letters, digits, "_" or "-"')),
+      ),
+    ),
   }),
 );
 
@@ -81,9 +92,10 @@ const SplitSchema = v.pipe(
     const seen = new Set<string>();
     for (const [i, entry] of dataset.value.entries()) {
       const { deploymentId } = entry;
-      if (seen.has(deploymentId)) {
+      const label = splitTargetLabel(entry);
+      if (seen.has(label)) {
         addIssue({
-          message: `${deploymentId} is listed twice`,
+          message: `${label} is listed twice`,
           path: [
             { type: 'array', origin: 'value', input: dataset.value, key: i, value: entry },
             {
@@ -97,7 +109,7 @@ const SplitSchema = v.pipe(
         });
         return;
       }
-      seen.add(deploymentId);
+      seen.add(label);
     }
   }),
   v.check(
@@ -172,6 +184,12 @@ export const EnvironmentPatchSchema = strictObject(
      * test.
      */
     split: v.optional(v.nullable(SplitSchema)),
+    /**
+     * Split-test rules (first match wins), each with criteria and a split
+     * of its own over deployments of the app and their router destinations;
+     * `null` ends them.
+     */
+    splitRules: v.optional(v.nullable(SplitRulesSchema)),
   },
   { notObject: 'must be an object' },
 );
@@ -187,10 +205,10 @@ export function checkPatch(patch: unknown): EnvironmentPatch {
   return parseOrThrow(EnvironmentPatchSchema, patch, '', (field, problem) => {
     if (field === '') return new InvalidOptionError('patch', problem);
     // An unknown setting names itself.
-    if (problem.startsWith('is not a known field')) {
+    if (problem.startsWith('is not a known field') && !/[.[]/.test(field)) {
       return new InvalidOptionError(
         field,
-        'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars, secrets, split)',
+        'is not a setting of an environment (primaryRegion, secondaryRegion, backends, vars, secrets, split, splitRules)',
       );
     }
     return new InvalidOptionError(field, problem);

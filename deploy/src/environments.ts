@@ -5,6 +5,8 @@
  * retried when another writer got in first; watchers see each change as
  * the store pushes it.
  */
+
+import { routeDestinations } from '@flotilla/manifest';
 import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protocol';
 import { byKey, type Catalog } from './catalog.ts';
 import type { ControlStore } from './control-store.ts';
@@ -79,7 +81,7 @@ export class Environments {
         (h, i, all) => h !== deploymentId && all.indexOf(h) === i,
       );
       // A promote sends every visitor to the deployment: it ends a split test.
-      const { split: _ended, ...rest } = current;
+      const { split: _ended, splitRules: _rules, ...rest } = current;
       return { ...rest, deploymentId, history: history.slice(0, MAX_HISTORY), updatedAt: now };
     });
     this.#plane.log({ msg: 'promoted', app: deployment.app, env, deploymentId });
@@ -113,7 +115,7 @@ export class Environments {
         );
       }
       // Like a promote, a rollback sends every visitor to one deployment: it ends a split test.
-      const { split: _ended, ...rest } = current;
+      const { split: _ended, splitRules: _rules, ...rest } = current;
       return { ...rest, deploymentId: previous, history, updatedAt: now };
     });
     this.#plane.log({ msg: 'rolled back', app, env, deploymentId: record.deploymentId });
@@ -131,6 +133,9 @@ export class Environments {
       }
     }
     if (p.split) await this.#checkSplitDeployments(app, p.split);
+    for (const [i, rule] of (p.splitRules ?? []).entries()) {
+      await this.#checkSplitDeployments(app, rule.split, `splitRules[${i}].split`);
+    }
     return this.#updateEnvironment(app, env, async (current, now) => {
       if (current === undefined) {
         throw new FlotillaError(
@@ -197,6 +202,8 @@ export class Environments {
         }
         next.split = p.split.map((e) => ({ ...e }));
       }
+      if (p.splitRules === null) delete next.splitRules;
+      else if (p.splitRules !== undefined) next.splitRules = structuredClone(p.splitRules);
       return next;
     });
   }
@@ -292,8 +299,11 @@ export class Environments {
     }
   }
 
-  /** Every deployment of a split exists and belongs to `app`. */
-  async #checkSplitDeployments(app: string, split: SplitEntry[]): Promise<void> {
+  /**
+   * Every deployment of a split exists and belongs to `app`, and every
+   * destination named is one its router declares.
+   */
+  async #checkSplitDeployments(app: string, split: SplitEntry[], field = 'split'): Promise<void> {
     const records = await Promise.all(
       split.map((e) => this.#plane.catalog.deployment(e.deploymentId)),
     );
@@ -307,9 +317,20 @@ export class Environments {
       }
       if (record.app !== app) {
         throw new InvalidOptionError(
-          `split[${i}].deploymentId`,
+          `${field}[${i}].deploymentId`,
           `${entry.deploymentId} is a deployment of ${record.app}, not of ${app}`,
         );
+      }
+      if (entry.destination !== undefined) {
+        const declared = routeDestinations(
+          (await this.#plane.catalog.manifest(entry.deploymentId)).routes,
+        );
+        if (!declared.includes(entry.destination)) {
+          throw new InvalidOptionError(
+            `${field}[${i}].destination`,
+            `${entry.deploymentId} has no destination "${entry.destination}" (${declared.length === 0 ? 'its router declares none' : `it declares ${declared.join(', ')}`})`,
+          );
+        }
       }
     }
   }

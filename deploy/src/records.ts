@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, SplitRulesSchema } from '@flotilla/protocol';
 import { parseOrThrow } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
 import { SecretEnvelopeSchema } from './secret-envelope.ts';
@@ -39,6 +39,8 @@ export const SplitEntrySchema = v.object({
   deploymentId: v.string(),
   /** Whole percent of new visitors, 1–100; the entries of a split sum to 100. */
   percent: v.number(),
+  /** A destination of the deployment's router (`router.destination(name, …)`), if any. */
+  destination: v.optional(v.string()),
 });
 
 /** One deployment of an environment's split test ({@link SplitEntrySchema}). */
@@ -96,6 +98,14 @@ export const EnvironmentRecordSchema = v.object({
    * Absent when every visitor gets `deploymentId` (or a stored entry is malformed).
    */
   split: v.fallback(v.optional(v.pipe(v.array(SplitEntrySchema), v.minLength(1))), undefined),
+  /**
+   * Split-test rules, in order: the first whose criteria (cookie, header,
+   * device, country) all match a request picks its target from the rule's
+   * own split; a request no rule matches gets `split` (or `deploymentId`).
+   * A promote or rollback ends them, as it ends `split`. Absent when none
+   * (or a stored rule list is malformed).
+   */
+  splitRules: v.fallback(v.optional(SplitRulesSchema), undefined),
   /** ISO 8601 time of the last change. */
   updatedAt: v.pipe(v.unknown(), v.transform(String)),
 });
@@ -207,7 +217,7 @@ export function decodeEnvironment(
 ): EnvironmentRecord {
   const record = decodeRecord(EnvironmentRecordSchema, key, value, 'an environment');
   // Absent optional fields stay absent (a fallback would set them to undefined).
-  for (const field of ['primaryRegion', 'secondaryRegion', 'split'] as const) {
+  for (const field of ['primaryRegion', 'secondaryRegion', 'split', 'splitRules'] as const) {
     if (record[field] === undefined) delete record[field];
   }
   return { ...record, revision };
@@ -229,6 +239,7 @@ export function encodeEnvironment(
     vars,
     secrets = {},
     split,
+    splitRules,
   } = record;
   return encodeJson({
     app,
@@ -241,6 +252,7 @@ export function encodeEnvironment(
     vars,
     ...(Object.keys(secrets).length === 0 ? {} : { secrets }),
     ...(split === undefined || split.length === 0 ? {} : { split }),
+    ...(splitRules === undefined || splitRules.length === 0 ? {} : { splitRules }),
     updatedAt: record.updatedAt,
   });
 }

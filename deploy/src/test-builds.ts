@@ -32,6 +32,8 @@ export interface TestBuildSpec {
   builtAt?: string;
   /** The manifest's `limits` (part of the content hash when given). @default none */
   limits?: Manifest['limits'];
+  /** The manifest's routes. @default one catch-all render route */
+  routes?: Manifest['routes'];
 }
 
 /** A build directory written by {@link writeBuild}. */
@@ -75,7 +77,7 @@ export async function writeBuild(
       permanent: true,
     });
   }
-  const routes: Manifest['routes'] = [
+  const routes: Manifest['routes'] = spec.routes ?? [
     {
       id: 0,
       criteria: { path: '/:path*' },

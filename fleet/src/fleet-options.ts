@@ -76,6 +76,12 @@ export interface FleetOptions {
    */
   debugToken?: string;
   /**
+   * Shield: `edgio` adds Edgio's `x-0-*` header names beside Flotilla's
+   * own (see `ShieldOptions.headerNames`).
+   * @default 'flotilla'
+   */
+  headerNames?: ShieldOptions['headerNames'];
+  /**
    * Shield: receives one access line per request (see `ShieldOptions.accessLog`).
    * @default none
    */

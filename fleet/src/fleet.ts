@@ -68,6 +68,7 @@ async function startShield(
     liveness: () => o.liveness.check(),
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
+    ...(options.headerNames ? { headerNames: options.headerNames } : {}),
     ...(options.accessLog ? { accessLog: options.accessLog } : {}),
     ...(tail ? { shieldId: tail.shieldId, accessTap: tail.accessTap } : {}),
     ...(options.accessLogSample !== undefined ? { accessLogSample: options.accessLogSample } : {}),

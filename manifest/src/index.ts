@@ -13,6 +13,7 @@ export {
   partitionOf,
 } from './cache-key.ts';
 export { type CriteriaReads, criteriaReads, withCriteriaReads } from './criteria-reads.ts';
+export { DESTINATION_HEADER, routeDestinations, routesForDestination } from './destination.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { catchPatternOf, catchRouteFor } from './handler-rules.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
@@ -45,6 +46,7 @@ export {
   type ManifestRoute,
   type MatchRequest,
   REDIRECT_STATUS_CODES,
+  type RequestFacts,
   type RouteAction,
   type RouteCacheOptions,
   type RouteCriteria,

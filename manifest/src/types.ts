@@ -12,6 +12,7 @@
  */
 import {
   APP_NAME,
+  DESTINATION_NAME,
   describeValue,
   HEX64,
   HOST,
@@ -462,7 +463,7 @@ export type RouteAction = v.InferOutput<typeof RouteActionSchema>;
 export const HEADER_REGEX_FLAGS = /^(?!.*(.).*\1)[gimsu]*$/;
 
 /** A regular expression as data: `new RegExp(pattern, flags)` must compile. */
-const regexFields = {
+const headerRegexFields = {
   pattern: v.pipe(
     v.string(got('must be a string')),
     v.check((p) => {
@@ -492,19 +493,19 @@ const HANDLER_HEADER_OPS = [
   strictFields({
     op: v.literal('updateResponse'),
     name: headerName(),
-    ...regexFields,
+    ...headerRegexFields,
     replacement: headerValue(),
   }),
   strictFields({
     op: v.literal('updateUpstreamResponse'),
     name: headerName(),
-    ...regexFields,
+    ...headerRegexFields,
     replacement: headerValue(),
   }),
   strictFields({
     op: v.literal('updateRequest'),
     name: headerName(),
-    ...regexFields,
+    ...headerRegexFields,
     replacement: headerValue(),
   }),
   strictFields({ op: v.literal('setUpstreamResponse'), name: headerName(), value: headerValue() }),
@@ -565,6 +566,35 @@ export const HeaderOpSchema = v.pipe(
 export type HeaderOp = v.InferOutput<typeof HeaderOpSchema>;
 
 /**
+ * A router destination's name (`router.destination(name, router)`): what a
+ * split test sends visitors to inside one deployment.
+ */
+const destinationName = () =>
+  v.pipe(text(), v.regex(DESTINATION_NAME, got('must be 1-64 letters, digits, "_" or "-"')));
+
+/**
+ * Request facts a cacheable route passes to its render (and proxied origin),
+ * which the cache-mode allow-list would otherwise drop: header names, and
+ * `client-ip` (the front door's believed client address, as
+ * `x-flotilla-client-ip`). `cacheKey: 'add'` keys each fact (one copy per
+ * value); `'none'` passes them unkeyed, uncached by design (the response
+ * must not depend on them).
+ */
+export const RequestFactsSchema = strictObject({
+  names: v.pipe(
+    list(
+      v.union([v.literal('client-ip'), headerName()], got('must be "client-ip" or a header name')),
+    ),
+    v.minLength(1, got('must name at least one fact')),
+    unique(),
+  ),
+  cacheKey: v.picklist(['add', 'none'], oneOf(['add', 'none'])),
+});
+
+/** Request facts a cacheable route passes on ({@link RequestFactsSchema}). */
+export type RequestFacts = v.InferOutput<typeof RequestFactsSchema>;
+
+/**
  * One route of the manifest, in declaration order (`use()`d routers
  * flattened in place). Its `id` must be its index (checked by `validateRoute`).
  */
@@ -585,7 +615,11 @@ export const ManifestRouteSchema = strictObject({
    * answers instead when a response's status matches `new RegExp(pattern)`
    * (the status as three digits), keeping that status.
    */
-  catch: v.optional(strictObject({ pattern: regexFields.pattern })),
+  catch: v.optional(strictObject({ pattern: headerRegexFields.pattern })),
+  /** The router destination the route belongs to (`destination(name, router)`); absent: every destination. */
+  destination: v.optional(destinationName()),
+  /** Request facts passed to the render on a cacheable route (`passRequestFacts()`). */
+  requestFacts: v.optional(RequestFactsSchema),
 });
 
 /** One route of the manifest ({@link ManifestRouteSchema}). */

@@ -88,6 +88,20 @@ export {
   type SchedulerBeat,
 } from './scheduler-messages.ts';
 export {
+  MAX_SPLIT_RULES,
+  MAX_SPLIT_TARGETS,
+  RuleSplitSchema,
+  SPLIT_DEVICES,
+  type SplitCriteria,
+  SplitCriteriaSchema,
+  type SplitRule,
+  SplitRuleSchema,
+  SplitRulesSchema,
+  type SplitTarget,
+  SplitTargetSchema,
+  splitTargetLabel,
+} from './split-rules.ts';
+export {
   appOfLogSubject,
   CONTROL_FLEET_APP,
   CONTROL_QUEUE,

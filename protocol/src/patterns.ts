@@ -32,6 +32,9 @@ export const DEPLOYMENT_ID = /^[a-z0-9][a-z0-9-]{0,62}-[0-9a-f]{12}$/;
  */
 export const BACKEND_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
+/** A router destination's name (EdgeJS `destination(name, router)`), e.g. `legacy_experience`. */
+export const DESTINATION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 /**
  * An HTTP token (RFC 9110 §5.6.2): header names, cookie names, methods.
  * Test a lower-cased name against it to accept lower case only.

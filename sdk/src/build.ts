@@ -31,6 +31,7 @@ import { bundleEntry } from './build-bundle.ts';
 import { bundleClient, type ClientBundle } from './build-client.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { checkOutDir, writeOutput } from './build-output.ts';
+import { routeWarnings } from './build-route-warnings.ts';
 import { describeRoutes } from './build-routes.ts';
 import { resolveStaticRoutes } from './build-static-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
@@ -378,6 +379,8 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
     { root, staticDir, assets },
   );
   progress({ phase: 'routes', detail: `${routes.length} route(s)` });
+  for (const warning of routeWarnings(routes))
+    progress({ phase: 'routes', detail: `warning: ${warning}` });
 
   return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });
 }

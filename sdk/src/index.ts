@@ -43,6 +43,7 @@ export type {
   CacheOptions,
   CriteriaValue,
   MatchCriteria,
+  PassRequestFactsOptions,
   ProxyOptions,
   RedirectOptions,
   RenderContext,

@@ -13,15 +13,18 @@ import {
   computeCacheKey,
   criteriaReads,
   DEFAULT_CACHE_KEY_SPEC,
+  DESTINATION_HEADER,
   type Manifest,
   type MatchRequest,
   matchRoutes,
   normalizeQuery,
   type RouteDecision,
+  routesForDestination,
   withCriteriaReads,
 } from '@flotilla/manifest';
 import { nextTraceparent } from '@flotilla/protocol';
 import type { CacheRequest, OriginMode } from './cache/edge-cache.ts';
+import { EDGIO_DEBUG_HEADER, type HeaderNames, withEdgioRequestHeaders } from './edgio-headers.ts';
 import type { FrontDoor } from './front-door/front-door.ts';
 import { headerRecord } from './front-door/upstream-headers.ts';
 import { hostOnly, hostPort } from './host.ts';
@@ -52,6 +55,10 @@ export interface SiteRequest {
   splitDestination: string | undefined;
   /** The visitor's new split-test cookie, added after the cache. */
   setCookie: string | undefined;
+  /** The router destination the split chose (`router.destination(name, …)`), if any. */
+  routerDestination: string | undefined;
+  /** Request facts the matched routes pass to the render (`passRequestFacts()`), believed values. */
+  facts: Array<[string, string]>;
 }
 
 /** Options of {@link CacheRequestBuilder}. */
@@ -65,6 +72,12 @@ export interface CacheRequestBuilderOptions {
    * @default none: no request is
    */
   debugToken?: string | undefined;
+  /**
+   * `edgio`: Edgio's `x-0-*` request headers beside Flotilla's own, and
+   * `x-0-debug` honoured as `x-flotilla-debug`.
+   * @default 'flotilla'
+   */
+  headerNames?: HeaderNames;
 }
 
 /** Builds {@link SiteRequest}s and the upstream requests of their renders. */
@@ -72,11 +85,13 @@ export class CacheRequestBuilder {
   readonly #frontDoor: FrontDoor;
   readonly #splits: SplitAssigner;
   readonly #debugToken: string | undefined;
+  readonly #edgio: boolean;
 
   constructor(options: CacheRequestBuilderOptions) {
     this.#frontDoor = options.frontDoor;
     this.#splits = options.splits;
     this.#debugToken = options.debugToken;
+    this.#edgio = options.headerNames === 'edgio';
   }
 
   /** Route match on the site's manifest and the cache key of `req`. */
@@ -90,12 +105,19 @@ export class CacheRequestBuilder {
     let manifest = destination.manifest;
     let splitDestination: string | undefined;
     let setCookie: string | undefined;
-    if (destination.split && destination.environment) {
+    let routerDestination: string | undefined;
+    const agent = this.#frontDoor.classify(req);
+    if ((destination.split || destination.splitRules) && destination.environment) {
       const assigned = this.#splits.assign({
         app: destination.app,
         environment: destination.environment,
         split: destination.split,
+        rules: destination.splitRules,
+        deploymentId: destination.deploymentId,
         ...(headers.cookie !== undefined ? { cookieHeader: headers.cookie } : {}),
+        headers,
+        device: agent.device,
+        ...(destination.splitRules?.some((r) => r.when.country) ? this.#country(req) : {}),
       });
       const chosen = destination.splitManifests.get(assigned.deploymentId);
       if (chosen) {
@@ -103,18 +125,32 @@ export class CacheRequestBuilder {
         destination = { ...destination, deploymentId: assigned.deploymentId };
         splitDestination = assigned.destination;
         setCookie = assigned.setCookie;
+        routerDestination = assigned.routerDestination;
       }
     }
     const host = hostOnly(req.headers.host ?? '');
     const matchReq: MatchRequest = { method, host, path: url.pathname, query, headers };
-    const decision = matchRoutes(manifest.routes, matchReq);
+    // Routes of other router destinations than the one chosen never match.
+    const routes = routesForDestination(manifest.routes, routerDestination);
+    const decision = matchRoutes(routes, matchReq);
+    const facts = this.#facts(req, manifest, decision, headers);
     // The headers and cookies the routes' criteria read are keyed and sent to
     // the render too: the bundle then matches the route the shield matched.
-    const spec = withCorsOrigin(
-      withCriteriaReads(decision.cache?.key, criteriaReads(manifest.routes, matchReq)),
+    const routeSpec = withCorsOrigin(
+      withCriteriaReads(decision.cache?.key, criteriaReads(routes, matchReq)),
       decision,
     );
-    const agent = this.#frontDoor.classify(req);
+    // Keyed facts join the key with their believed values (a forged header keys nothing).
+    const spec: CacheKeySpec | undefined =
+      facts.keyed.length === 0
+        ? routeSpec
+        : {
+            ...(routeSpec ?? DEFAULT_CACHE_KEY_SPEC),
+            headers: [
+              ...(routeSpec ?? DEFAULT_CACHE_KEY_SPEC).headers,
+              ...facts.keyed.map(([name]) => name),
+            ],
+          };
     const postCacheable =
       method === 'POST' &&
       decision.terminal?.criteria.method?.includes('POST') === true &&
@@ -124,7 +160,12 @@ export class CacheRequestBuilder {
     // render sees it in request.url) and a cacheable POST's body are keyed too.
     const key = computeCacheKey(
       spec,
-      { ...matchReq, path: `${destination.prefix}${url.pathname}` },
+      {
+        ...matchReq,
+        headers:
+          facts.keyed.length === 0 ? headers : { ...headers, ...Object.fromEntries(facts.keyed) },
+        path: `${destination.prefix}${url.pathname}`,
+      },
       {
         environment: `${destination.cacheNamespace}@${destination.deploymentId}`,
         device: agent.device,
@@ -141,7 +182,10 @@ export class CacheRequestBuilder {
       key,
       method,
       route: decision.cache,
-      debug: this.#debugToken !== undefined && headers['x-flotilla-debug'] === this.#debugToken,
+      debug:
+        this.#debugToken !== undefined &&
+        (headers['x-flotilla-debug'] === this.#debugToken ||
+          (this.#edgio && headers[EDGIO_DEBUG_HEADER] === this.#debugToken)),
       postCacheable,
       requestBodyBytes: body.byteLength,
       setCookieRemoved: decision.headerOps.some(
@@ -168,7 +212,52 @@ export class CacheRequestBuilder {
       pathname: url.pathname,
       splitDestination,
       setCookie,
+      routerDestination,
+      facts: [...facts.keyed, ...facts.unkeyed],
     };
+  }
+
+  /** The country of a request: the first of the front door's geo headers named `*country*`. */
+  #country(req: IncomingMessage): { country?: string } {
+    const geo = this.#frontDoor.clientInfo(req).geo;
+    const name = Object.keys(geo).find((n) => n.includes('country'));
+    return name === undefined ? {} : { country: geo[name] as string };
+  }
+
+  /**
+   * The request facts the matched routes pass on (`passRequestFacts()`),
+   * with the values the front door believes: `client-ip` as
+   * `x-flotilla-client-ip`; its client-IP header as the believed address;
+   * its geo headers only from a trusted proxy; any other header as sent.
+   */
+  #facts(
+    req: IncomingMessage,
+    manifest: Manifest,
+    decision: RouteDecision,
+    headers: Record<string, string>,
+  ): { keyed: Array<[string, string]>; unkeyed: Array<[string, string]> } {
+    const keyed: Array<[string, string]> = [];
+    const unkeyed: Array<[string, string]> = [];
+    const seen = new Set<string>();
+    for (const id of decision.routeIds) {
+      const facts = manifest.routes[id]?.requestFacts;
+      if (!facts) continue;
+      const client = this.#frontDoor.clientInfo(req);
+      for (const fact of facts.names) {
+        const name = fact === 'client-ip' ? 'x-flotilla-client-ip' : fact;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const value =
+          fact === 'client-ip' || fact === this.#frontDoor.clientIpHeader
+            ? client.ip
+            : this.#frontDoor.geoHeaders.includes(fact)
+              ? (client.geo[fact] ?? '') // never the value an untrusted peer sent
+              : headers[fact];
+        if (value === undefined) continue;
+        (facts.cacheKey === 'add' ? keyed : unkeyed).push([name, value]);
+      }
+    }
+    return { keyed, unkeyed };
   }
 
   /** The upstream request of a render of `site` in `mode`. */
@@ -189,6 +278,9 @@ export class CacheRequestBuilder {
     const traceparent = nextTraceparent(continued);
     const extra: Array<[string, string]> = [['traceparent', traceparent]];
     if (destination.prefix) extra.push(['x-forwarded-prefix', destination.prefix]);
+    if (site.routerDestination !== undefined) {
+      extra.push([DESTINATION_HEADER, site.routerDestination]);
+    }
     if (mode === 'pass') {
       // Who asked, as the front door believes it: never part of a cached page.
       const client = this.#frontDoor.clientInfo(req);
@@ -206,17 +298,20 @@ export class CacheRequestBuilder {
       }
       if (method === 'HEAD') method = 'GET';
     }
+    // Facts the route passes on, believed values, in both modes (last: they win).
+    extra.push(...site.facts);
+    // The front door's list drops the client-IP and geo headers too: only
+    // its own (believed) values, in `extra`, reach the app.
+    const headers = this.#frontDoor.upstreamHeaders(req, {
+      mode,
+      keySpec: spec,
+      withBody: site.cache.postCacheable,
+      extra: dedupe(extra),
+    });
     return {
       method,
       path,
-      // The front door's list drops the client-IP and geo headers too: only
-      // its own (believed) values, in `extra`, reach the app.
-      headers: this.#frontDoor.upstreamHeaders(req, {
-        mode,
-        keySpec: spec,
-        withBody: site.cache.postCacheable,
-        extra,
-      }),
+      headers: this.#edgio ? withEdgioRequestHeaders(headers, this.#frontDoor.geoHeaders) : headers,
       traceparent,
       signal,
     };
@@ -247,4 +342,11 @@ function withCorsOrigin(
   const base = spec ?? DEFAULT_CACHE_KEY_SPEC;
   if (!varies || base.headers.includes('origin')) return spec;
   return { ...base, headers: [...base.headers, 'origin'] };
+}
+
+/** `extra` with each name once, the last value winning, in first-seen order. */
+function dedupe(extra: Array<[string, string]>): Array<[string, string]> {
+  const last = new Map<string, string>();
+  for (const [name, value] of extra) last.set(name, value);
+  return [...last];
 }

@@ -192,6 +192,7 @@ export function sendCacheError(
   res: ServerResponse,
   answer: Extract<EdgeAnswer, { kind: 'error' }>,
   timing: string,
+  more: Record<string, string> = {},
   page?: ErrorPage,
 ): number {
   sendError(
@@ -200,6 +201,7 @@ export function sendCacheError(
     answer.error.message,
     timing,
     {
+      ...more,
       [CACHE_STATUS_HEADER]: answer.cacheStatus,
       [CACHING_STATUS_HEADER]: answer.cachingStatus,
       ...(answer.retryAfterSeconds !== undefined

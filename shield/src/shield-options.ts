@@ -8,6 +8,7 @@ import type { LogFn } from '@flotilla/protocol';
 import type { Transport } from '@flotilla/transport';
 import type { Registry } from 'prom-client';
 import type { EdgeCacheOptions } from './cache/edge-cache.ts';
+import type { HeaderNames } from './edgio-headers.ts';
 import type { FrontDoorOptions } from './front-door/front-door.ts';
 import type { Liveness } from './own-pages.ts';
 import type { SiteDirectory } from './site-directory.ts';
@@ -63,6 +64,16 @@ export interface ShieldOptions {
    * @default none
    */
   debugToken?: string;
+  /**
+   * `edgio` adds Edgio's header names beside Flotilla's own, for apps and
+   * tools ported from Edgio: `x-0-caching-status` and `x-0-t` on answers;
+   * `x-0-device`, `x-0-browser`, `x-0-client-ip`, `x-0-geo-*` and
+   * `x-0-original-qs` on the requests renders see; `x-0-debug` works as
+   * `x-flotilla-debug`. The hot-hit fast path is off with it (each answer's
+   * `x-0-t` is its own).
+   * @default 'flotilla'
+   */
+  headerNames?: HeaderNames;
   /**
    * Interface to listen on.
    * @default '127.0.0.1'

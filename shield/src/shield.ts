@@ -21,6 +21,13 @@ import { EdgeCache } from './cache/edge-cache.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
+import {
+  checkHeaderNames,
+  EDGIO_CACHING_STATUS_HEADER,
+  EDGIO_TIMING_HEADER,
+  edgioTiming,
+  type HeaderNames,
+} from './edgio-headers.ts';
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
@@ -79,6 +86,7 @@ export class Shield {
   readonly #access: AccessLog | undefined;
   readonly #pages: OwnPages;
   readonly #shieldId: string;
+  readonly #headerNames: HeaderNames;
   #purge: PurgeResponder | undefined;
   readonly #drain: ConnectionDrain;
   #drained: Promise<void> | undefined;
@@ -129,10 +137,12 @@ export class Shield {
       maxBodyBytes: this.#maxBody,
       isServedHost: (host) => this.#sites?.servesHost(host.toLowerCase()) ?? false,
     });
+    this.#headerNames = checkHeaderNames(options.headerNames);
     this.#requests = new CacheRequestBuilder({
       frontDoor: this.#frontDoor,
       splits: new SplitAssigner(),
       debugToken: options.debugToken,
+      headerNames: this.#headerNames,
     });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
     this.#access =
@@ -145,8 +155,9 @@ export class Shield {
             region: this.region,
           })
         : undefined;
+    // Edgio's x-0-t is each answer's own: no replayed hot hits.
     this.#hot =
-      this.#cache && this.#sites
+      this.#cache && this.#sites && this.#headerNames === 'flotilla'
         ? new HotHits({
             cache: this.#cache,
             sites: this.#sites,
@@ -323,6 +334,13 @@ export class Shield {
       const page = await catchPage(destination.manifest, status, destination, this.#sites);
       if (result.ok) {
         const reply = forwardedReply(result, req, this.#frontDoor, timing);
+        if (this.#headerNames === 'edgio') {
+          reply.headers[EDGIO_TIMING_HEADER] = edgioTiming(
+            now() - started,
+            undefined,
+            result.timings,
+          );
+        }
         writeReply(res, req, page ? withErrorPage(reply, page) : reply, undefined);
         this.#count(req, app, result.status, started);
       } else {
@@ -363,6 +381,13 @@ export class Shield {
     const timing = serverTimingHeader(answer.timings, started, answer.region);
     // router.catch()'s static error pages, for the render's statuses and the shield's own.
     const pageTarget = { ...site.destination, manifest: site.manifest };
+    const edgio =
+      this.#headerNames === 'edgio'
+        ? {
+            [EDGIO_CACHING_STATUS_HEADER]: answer.cachingStatus,
+            [EDGIO_TIMING_HEADER]: edgioTiming(now() - started, answer.outcome, answer.timings),
+          }
+        : undefined;
     if (answer.kind === 'error') {
       const page = await catchPage(
         site.manifest,
@@ -370,7 +395,7 @@ export class Shield {
         pageTarget,
         this.#sites,
       );
-      const status = sendCacheError(res, answer, timing, page);
+      const status = sendCacheError(res, answer, timing, edgio, page);
       this.#count(req, destination.app, status, started, answer.error.code, answer.outcome);
       return;
     }
@@ -383,6 +408,7 @@ export class Shield {
     });
     const page = await catchPage(site.manifest, reply.status, pageTarget, this.#sites);
     if (page) reply = withErrorPage(reply, page);
+    if (edgio) Object.assign(reply.headers, edgio);
     if (answer.entry) {
       this.#hot?.remember(req, {
         key: site.cache.key,

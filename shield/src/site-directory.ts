@@ -6,8 +6,10 @@ import {
   type LogFn,
   nonEmptyString,
   required,
+  type SplitRule,
 } from '@flotilla/protocol';
 import { hostOnly } from './host.ts';
+import type { SplitEntry } from './split.ts';
 
 /** What the shield needs to know about one environment (a control-plane record). */
 export interface SiteEnvironment {
@@ -19,7 +21,9 @@ export interface SiteEnvironment {
   primaryRegion?: string;
   secondaryRegion?: string;
   /** A split test: deployments (the served one among them) and their share of new visitors. */
-  split?: Array<{ deploymentId: string; percent: number }>;
+  split?: SplitEntry[];
+  /** Split-test rules, in order (the first whose criteria match decides). */
+  splitRules?: SplitRule[];
   /** Revision of the environment's record: changes with every promote or configure. */
   revision?: number;
 }
@@ -83,8 +87,10 @@ export interface SiteTarget {
   /** Path prefix stripped (`/<app>`), `''` when routed by host. */
   prefix: string;
   /** The environment's split test, if any (never on a preview host). */
-  split: Array<{ deploymentId: string; percent: number }> | undefined;
-  /** Manifests of the split's deployments, by id. */
+  split: SplitEntry[] | undefined;
+  /** The environment's split-test rules, if any (never on a preview host). */
+  splitRules: SplitRule[] | undefined;
+  /** Manifests of the split's (and the rules') deployments, by id. */
   splitManifests: ReadonlyMap<string, Manifest>;
   /**
    * The environment's cache namespace: a new one with every change of the
@@ -225,8 +231,12 @@ export class SiteDirectory {
       envs.map(async (e) => {
         const manifest = await this.#loadManifest(e.deploymentId);
         const split = e.split && e.split.length > 0 ? e.split : undefined;
+        const splitRules = e.splitRules && e.splitRules.length > 0 ? e.splitRules : undefined;
         const splitManifests = new Map<string, Manifest>();
-        for (const entry of split ?? []) {
+        const targets = [...(split ?? []), ...(splitRules ?? []).flatMap((r) => r.split)];
+        // With rules but no percentage split, unmatched visitors get the environment's deployment.
+        if (splitRules) targets.push({ deploymentId: e.deploymentId, percent: 100 });
+        for (const entry of targets) {
           splitManifests.set(entry.deploymentId, await this.#loadManifest(entry.deploymentId));
         }
         const resolved: Resolved = {
@@ -237,13 +247,14 @@ export class SiteDirectory {
           primaryRegion: e.primaryRegion,
           secondaryRegion: e.secondaryRegion,
           split,
+          splitRules,
           splitManifests,
           cacheNamespace: `${e.env}#${e.revision ?? 0}`,
         };
         byHost.set(this.hostOf(e.app, e.env), resolved);
         if (e.env === PRODUCTION) byPrefix.set(e.app, resolved);
         // Earlier deployments' hashed assets stay served (open tabs keep working).
-        const ids = [e.deploymentId, ...(split ?? []).map((x) => x.deploymentId), ...e.history];
+        const ids = [e.deploymentId, ...targets.map((x) => x.deploymentId), ...e.history];
         const manifests = await Promise.all(
           ids.map((id) => this.#loadManifest(id).catch(() => undefined)),
         );
@@ -293,6 +304,7 @@ export class SiteDirectory {
         path: rawPath,
         prefix: '',
         split: undefined,
+        splitRules: undefined,
         splitManifests: NO_MANIFESTS,
         cacheNamespace: `preview@${deploymentId}`,
       };

@@ -210,3 +210,99 @@ describe('SplitAssigner', () => {
     expect(() => new SplitAssigner().assign({ ...base, ...(patch as object) })).toThrow(message);
   });
 });
+
+describe('SplitAssigner rules', () => {
+  const a = 'shop-aaaaaaaaaaaa';
+  const b = 'shop-bbbbbbbbbbbb';
+  const rules = [
+    { when: { cookie: { name: 'beta', value: '1' } }, split: [{ deploymentId: b, percent: 100 }] },
+    {
+      when: { header: { name: 'x-variant' } },
+      split: [{ deploymentId: a, destination: 'modern', percent: 100 }],
+    },
+    {
+      when: { device: ['smartphone' as const, 'tablet' as const] },
+      split: [{ deploymentId: a, destination: 'mobile', percent: 100 }],
+    },
+    {
+      when: { country: ['DE'], device: ['desktop' as const] },
+      split: [{ deploymentId: b, percent: 100 }],
+    },
+  ];
+  const env = {
+    app: 'shop',
+    environment: 'production',
+    deploymentId: a,
+    rules,
+    split: [
+      { deploymentId: a, destination: 'legacy', percent: 50 },
+      { deploymentId: a, destination: 'modern', percent: 50 },
+    ],
+  };
+  const assigner = new SplitAssigner();
+
+  it('takes the first rule whose criteria all match', () => {
+    // Cookie rule first, although the header and device rules match too.
+    const beta = assigner.assign({
+      ...env,
+      cookieHeader: 'beta=1',
+      headers: { 'x-variant': 'x' },
+      device: 'smartphone',
+    });
+    expect(beta).toMatchObject({ deploymentId: b, destination: b, rule: 0 });
+    expect(beta.routerDestination).toBeUndefined();
+    // A cookie with another value does not match its rule.
+    expect(
+      assigner.assign({ ...env, cookieHeader: 'beta=2', headers: { 'x-variant': '' } }),
+    ).toMatchObject({
+      deploymentId: a,
+      destination: `${a}.modern`,
+      routerDestination: 'modern',
+      rule: 1,
+    });
+    expect(assigner.assign({ ...env, device: 'tablet' })).toMatchObject({
+      routerDestination: 'mobile',
+      rule: 2,
+    });
+    // Every criterion of a rule must hold: Germany on a desktop, not Germany on a phone.
+    expect(assigner.assign({ ...env, device: 'desktop', country: 'de' })).toMatchObject({
+      deploymentId: b,
+      rule: 3,
+    });
+    expect(assigner.assign({ ...env, device: 'mobile', country: 'DE' }).rule).toBeUndefined();
+  });
+
+  it('draws from the environment split when no rule matches, and keeps the visitor there', () => {
+    const first = assigner.assign({ ...env, device: 'desktop', random: () => 0.9 });
+    expect(first).toMatchObject({
+      deploymentId: a,
+      destination: `${a}.modern`,
+      routerDestination: 'modern',
+    });
+    expect(first.rule).toBeUndefined();
+    expect(first.setCookie).toMatch(
+      new RegExp(`^flotilla_split_shop_production=${a}\\.modern; Path=/`),
+    );
+    const again = assigner.assign({
+      ...env,
+      device: 'desktop',
+      cookieHeader: cookieOf(first.setCookie),
+      random: () => 0,
+    });
+    expect(again).toMatchObject({ destination: `${a}.modern` });
+    expect(again.setCookie).toBeUndefined();
+    // The same cookie under a rule whose split does not hold it: reassigned by that rule.
+    const moved = assigner.assign({
+      ...env,
+      device: 'tablet',
+      cookieHeader: cookieOf(first.setCookie),
+    });
+    expect(moved).toMatchObject({ destination: `${a}.mobile` });
+    expect(moved.setCookie).toContain(`=${a}.mobile;`);
+  });
+
+  it('sends visitors no rule matches to the environment deployment when there is no split', () => {
+    const none = assigner.assign({ ...env, split: undefined, device: 'desktop' });
+    expect(none).toEqual({ deploymentId: a, destination: a });
+  });
+});

@@ -363,6 +363,51 @@ describe('flotilla split', { timeout: 60_000 }, () => {
     expect(JSON.parse(after.stdout)[0].split).toBeUndefined();
   });
 
+  it('sets rules with --rule, first match first, shows them, and clears them with the split', async () => {
+    const set = await cli('split', [
+      'set',
+      ...app,
+      `${v2}=80`,
+      `${v1}=20`,
+      '--rule',
+      `cookie:beta=1 -> ${v1}=100`,
+      '--rule',
+      `device:smartphone|tablet & country:de -> ${v1}=50,${v2}=50`,
+    ]);
+    expect(set.stderr).toBe('');
+    expect(set.code).toBe(EXIT.ok);
+    expect(set.stdout).toBe(
+      'splitshop production: split test, the first rule that matches wins; each visitor stays on one (cookie flotilla_split_splitshop_production)\n' +
+        `  rule 1: cookie:beta=1 -> ${v1}=100\n` +
+        `  rule 2: device:smartphone|tablet&country:DE -> ${v1}=50,${v2}=50\n` +
+        `  otherwise: ${v2} 80%, ${v1} 20%\n`,
+    );
+    const json = await cli('envs', ['--app', 'splitshop', '--json']);
+    expect(JSON.parse(json.stdout)[0].splitRules).toEqual([
+      {
+        when: { cookie: { name: 'beta', value: '1' } },
+        split: [{ deploymentId: v1, percent: 100 }],
+      },
+      {
+        when: { device: ['smartphone', 'tablet'], country: ['DE'] },
+        split: [
+          { deploymentId: v1, percent: 50 },
+          { deploymentId: v2, percent: 50 },
+        ],
+      },
+    ]);
+    const bad = await cli('split', ['set', ...app, '--rule', `device:phone -> ${v1}=100`]);
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.stderr).toMatch(
+      /splitRules\[0\]\.when\.device\[0\].*must be one of smartphone, tablet, mobile, desktop/,
+    );
+    const cleared = await cli('split', ['clear', ...app]);
+    expect(cleared.stdout).toBe(`splitshop production: no split test; every visitor gets ${v2}\n`);
+    expect(
+      JSON.parse((await cli('envs', ['--app', 'splitshop', '--json'])).stdout)[0].splitRules,
+    ).toBeUndefined();
+  });
+
   it('refuses a split whose percents do not add up (exit 2)', async () => {
     const res = await cli('split', ['set', ...app, `${v2}=80`, `${v1}=30`]);
     expect(res.code).toBe(EXIT.usage);

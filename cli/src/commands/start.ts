@@ -199,6 +199,7 @@ export function parseStartArgs(
         ? { cache: cacheOptions }
         : {}),
     ...(v['debug-token'] !== undefined ? { debugToken: v['debug-token'] } : {}),
+    ...(v['header-names'] !== undefined ? { headerNames: headerNames(v['header-names']) } : {}),
     ...(Object.keys(frontDoor).length > 0 ? { frontDoor } : {}),
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
     ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
@@ -268,6 +269,17 @@ export function parseStartArgs(
   };
 }
 
+/** `--header-names`: `flotilla` or `edgio`. */
+function headerNames(value: string): 'flotilla' | 'edgio' {
+  if (value !== 'flotilla' && value !== 'edgio') {
+    throw new InvalidOptionError(
+      '--header-names',
+      `must be flotilla or edgio, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
 /** The options of `flotilla start` (the command line, `--config` files and `FLOTILLA_*` variables). */
 export const START_OPTIONS = {
   ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
@@ -278,7 +290,7 @@ export const START_OPTIONS = {
   ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
   ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
   ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
-  ...stringOptions('access-log', 'access-log-sample', 'config'),
+  ...stringOptions('access-log', 'access-log-sample', 'config', 'header-names'),
   ...repeatedOptions('secrets-key'),
   ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
 };

@@ -61,7 +61,9 @@ export function publicEnv(e: EnvironmentRecord): Omit<EnvironmentRecord, 'vars' 
 
 /** `shop-aaa 90%, shop-bbb 10%`. */
 export function splitText(
-  entries: ReadonlyArray<{ deploymentId: string; percent: number }>,
+  entries: ReadonlyArray<{ deploymentId: string; destination?: string; percent: number }>,
 ): string {
-  return entries.map((e) => `${e.deploymentId} ${e.percent}%`).join(', ');
+  return entries
+    .map((e) => `${e.deploymentId}${e.destination ? `:${e.destination}` : ''} ${e.percent}%`)
+    .join(', ');
 }

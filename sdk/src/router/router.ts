@@ -8,6 +8,7 @@
 import {
   catchRouteFor,
   compilePattern,
+  DESTINATION_HEADER,
   type HeaderOp,
   type HttpMethod,
   interpolatePath,
@@ -15,9 +16,10 @@ import {
   type ManifestRoute,
   matchRoutes,
   type RouteCriteria,
+  routesForDestination,
   validateRouteCriteria,
 } from '@flotilla/manifest';
-import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
+import { BACKEND_NAME, DESTINATION_NAME, describeValue } from '@flotilla/protocol/patterns';
 import { RENDER_ROUTE, type RenderRoute, ROUTE_RENDER_FN } from '../hydration.ts';
 import { criteriaWithRegexSpecs, refuseRegExpPath } from './criteria.ts';
 import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
@@ -63,6 +65,8 @@ interface RouteEntry {
   catchPattern?: string;
   /** `static()`: the directory whose files it serves. */
   staticDir?: string;
+  /** The destination router it came from (`destination(name, router)`). */
+  destination?: string;
 }
 
 interface CompiledRoute {
@@ -223,6 +227,39 @@ export class Router {
   }
 
   /**
+   * Adds the routes of `router` as destination `name` (EdgeJS split
+   * testing): one deployment holds several routers, and the environment's
+   * split test (`flotilla split set … <deployment>:<name>=<percent>`, or a
+   * rule) picks one per visitor, sticky by cookie, cached apart. Routes
+   * outside any destination serve every destination; a visitor the split
+   * sends nowhere in particular gets the first destination declared.
+   *
+   * @example
+   * new Router()
+   *   .destination('legacy_experience', new Router().fallback(({ proxy }) => proxy('legacy')))
+   *   .destination('new_experience', newRoutes);
+   * @throws InvalidRouteError for a bad name, a name used twice, or a router that has destinations itself.
+   */
+  destination(name: string, router: Router): this {
+    const call = `destination(${JSON.stringify(name)})`;
+    if (typeof name !== 'string' || !DESTINATION_NAME.test(name)) {
+      throw new InvalidRouteError(`${call}: the name must be 1-64 letters, digits, "_" or "-"`);
+    }
+    if (!(router instanceof Router)) {
+      throw new InvalidRouteError(`${call}: needs a Router (got ${describeValue(router)})`);
+    }
+    if (router === this || router.#entries.some((e) => e.destination !== undefined)) {
+      throw new InvalidRouteError(`${call}: a destination's router cannot have destinations`);
+    }
+    if (this.#entries.some((e) => e.destination === name)) {
+      throw new InvalidRouteError(`${call}: destination "${name}" is declared twice`);
+    }
+    this.#entries.push(...router.#entries.map((e) => ({ ...e, destination: name })));
+    this.#invalidate();
+    return this;
+  }
+
+  /**
    * The manifest's `routes`: each handler run twice at build time with two
    * different synthetic requests.
    *
@@ -306,15 +343,20 @@ export class Router {
     request.headers.forEach((value, name) => {
       original[name] = value;
     });
+    // The shield names the split test's destination (clients cannot: it drops their x-flotilla-*).
+    const specs = routesForDestination(
+      this.#specs ?? [],
+      request.headers.get(DESTINATION_HEADER) ?? undefined,
+    );
     const match = {
       host: url.hostname,
       path: url.pathname,
       query: url.search.slice(1),
       headers: original,
     };
-    const preflight = corsPreflight(this.#specs ?? [], request, match);
+    const preflight = corsPreflight(specs, request, match);
     if (preflight) return preflight;
-    const decision = matchRoutes(this.#specs ?? [], { ...match, method: request.method });
+    const decision = matchRoutes(specs, { ...match, method: request.method });
     const ops = decision.headerOps;
     const req = applyRequestOps(request, ops, original);
     const route = decision.terminal ? routes[decision.terminal.id] : undefined;
@@ -323,7 +365,7 @@ export class Router {
       : notFoundResponse('Not found\n');
     // A catch handler that runs code answers an error status here; a
     // serveStatic(file) one is the shield's (it has the files).
-    const caught = catchRouteFor(this.#specs ?? [], response.status);
+    const caught = catchRouteFor(specs, response.status);
     const catcher = caught && caught.action.kind !== 'asset' ? routes[caught.id] : undefined;
     if (catcher) {
       const status = response.status;
@@ -337,6 +379,10 @@ export class Router {
 
 /** `GET /p/:id (route 3)`, `ANY /x (route 4)`, `fallback (route 7)`. */
 function labelOf(entry: RouteEntry, id: number): string {
+  if (entry.destination !== undefined) {
+    const { destination, ...rest } = entry;
+    return `${labelOf(rest, id)} of destination ${destination}`;
+  }
   if (entry.fallback) return `fallback (route ${id})`;
   if (entry.catchPattern !== undefined) return `catch /${entry.catchPattern}/ (route ${id})`;
   if (entry.staticDir !== undefined) return `static ${entry.staticDir} (route ${id})`;
@@ -387,6 +433,7 @@ function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
     ['the action must be static', (r) => r.action],
     ['cache options must be static', (r) => r.cache ?? null],
     ['header changes must be static', (r) => r.headerOps],
+    ['passRequestFacts() must be static', (r) => r.requestFacts ?? null],
     ['the body, status and headers of send() must be static', (r) => r.send ?? null],
     [
       'transformResponse must be given in every run or none',
@@ -416,6 +463,8 @@ function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
     ...(a.cache ? { cache: a.cache } : {}),
     headerOps: a.headerOps,
     ...(entry.catchPattern !== undefined ? { catch: { pattern: entry.catchPattern } } : {}),
+    ...(entry.destination !== undefined ? { destination: entry.destination } : {}),
+    ...(a.requestFacts ? { requestFacts: a.requestFacts } : {}),
   };
   if (entry.catchPattern !== undefined && a.action.kind === 'headers') {
     throw new RouterBuildError(

@@ -245,6 +245,34 @@ export interface ResponseWriter {
    * `flotilla build` fails naming the route: use `render()`.
    */
   renderWithApp(): void;
+  /**
+   * Passes request facts to the render (and a proxied origin) on a
+   * cacheable route, where the request is otherwise rebuilt from the cache
+   * key's allow-list: header names, and `client-ip` (the front door's
+   * believed client address, as `x-flotilla-client-ip`). A header the
+   * front door reads the client address or geo facts from
+   * (`--client-ip-header`, `--geo-headers`) carries the believed value,
+   * never what an untrusted peer sent. `${req:name}` in
+   * `setRequestHeader()` then sees them. `flotilla build` warns what it
+   * does to the cache.
+   *
+   * @example
+   * passRequestFacts(['x-your-cdn-client-ip-header'], { cacheKey: 'none' });
+   * setRequestHeader('x-client-ip', '${req:x-your-cdn-client-ip-header}');
+   */
+  passRequestFacts(facts: string[], options: PassRequestFactsOptions): void;
+}
+
+/** Options of `passRequestFacts()`. */
+export interface PassRequestFactsOptions {
+  /**
+   * `add`: each fact is part of the cache key (one cached copy per value;
+   * for `client-ip`, one per visitor). `none`: passed unkeyed, uncached by
+   * design: the first visitor's value reaches the render whose response is
+   * stored for everyone, so the response must not depend on it (logging,
+   * fraud checks). Required.
+   */
+  cacheKey: 'add' | 'none';
 }
 
 /** A route handler: declares, synchronously, what the route does. */

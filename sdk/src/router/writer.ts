@@ -11,6 +11,7 @@ import {
   mergeCacheOptions,
   type PatternParam,
   REDIRECT_STATUS_CODES,
+  type RequestFacts,
   type RouteAction,
   type RouteCacheOptions,
   validateCacheOptions,
@@ -20,6 +21,7 @@ import { InvalidRouteError } from './errors.ts';
 import type {
   CacheOptions,
   ComputeFn,
+  PassRequestFactsOptions,
   ProxyOptions,
   RedirectOptions,
   RenderFn,
@@ -46,6 +48,8 @@ export interface Recording {
   proxyPath: Exclude<ProxyOptions['path'], string>;
   /** What `compute()` runs. */
   compute: ComputeFn | undefined;
+  /** What `passRequestFacts()` declared. */
+  requestFacts?: RequestFacts | undefined;
 }
 
 /** A writer for one run of one handler, and what it recorded. */
@@ -323,6 +327,29 @@ export function createWriter(
         op: 'removeRequest',
         name: headerName('removeRequestHeader()', name),
       });
+    },
+    passRequestFacts(facts: string[], opts: PassRequestFactsOptions) {
+      live('passRequestFacts()');
+      const call = 'passRequestFacts()';
+      if (!Array.isArray(facts) || facts.length === 0) {
+        bad(call, 'needs a non-empty list of facts ("client-ip" or header names)');
+      }
+      const names = facts.map((f) => (f === 'client-ip' ? f : headerName(call, f)));
+      const o = options<PassRequestFactsOptions>(call, opts, ['cacheKey']);
+      if (o.cacheKey !== 'add' && o.cacheKey !== 'none') {
+        bad(
+          call,
+          `option "cacheKey" is required: "add" (each value its own cached copy) or "none" (passed unkeyed: the response must not depend on it), got ${JSON.stringify(o.cacheKey)}`,
+        );
+      }
+      const prev = recording.requestFacts;
+      if (prev && prev.cacheKey !== o.cacheKey) {
+        bad(call, 'a route passes its facts either keyed or unkeyed, not both');
+      }
+      recording.requestFacts = {
+        names: [...new Set([...(prev?.names ?? []), ...names])],
+        cacheKey: o.cacheKey as 'add' | 'none',
+      };
     },
   };
 

@@ -186,6 +186,12 @@ describe('upstreamHeaders, cache mode', () => {
     expect(
       upstreamHeaders(raw, { keySpec: spec({ headers: ['x-flotilla-device'] }) }).map(([n]) => n),
     ).toEqual(['accept-encoding']);
+    // Nor one naming Edgio's x-0-* (the shield writes them with --header-names edgio).
+    expect(
+      upstreamHeaders([...raw, 'X-0-Device', 'forged'], {
+        keySpec: spec({ headers: ['x-0-device'] }),
+      }).map(([n]) => n),
+    ).toEqual(['accept-encoding']);
   });
 
   it('reduces cookies to the keyed, split-test and kept ones, with the value the key reads', () => {
@@ -299,7 +305,12 @@ describe('upstreamHeaders, pass mode', () => {
 
   it('covers the whole spoofable list and its families', () => {
     for (const name of SPOOFABLE_HEADERS) expect(isSpoofableHeader(name)).toBe(true);
-    for (const name of ['x-forwarded-anything', 'x-original-whatever', 'x-flotilla-environment']) {
+    for (const name of [
+      'x-forwarded-anything',
+      'x-original-whatever',
+      'x-flotilla-environment',
+      'x-0-client-ip',
+    ]) {
       expect(isSpoofableHeader(name)).toBe(true);
     }
     for (const name of ['accept', 'cookie', 'authorization', 'x-requested-with']) {

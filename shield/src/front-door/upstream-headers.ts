@@ -109,7 +109,7 @@ export function withConnectionNamed(
  * believe in another host, scheme, path, method or client address. Dropped
  * in both modes (in `cache` mode they are dropped anyway, as is every header
  * the allow-list and the key do not name). Besides this list, every header
- * starting with `x-forwarded-`, `x-original-` or `x-flotilla-` is dropped.
+ * starting with `x-forwarded-`, `x-original-`, `x-flotilla-` or `x-0-` is dropped.
  */
 export const SPOOFABLE_HEADERS: readonly string[] = Object.freeze([
   'forwarded',
@@ -160,7 +160,8 @@ export const SPOOFABLE_HEADERS: readonly string[] = Object.freeze([
   'x-now-route-matches',
 ]);
 
-const SPOOFABLE_PREFIXES = ['x-forwarded-', 'x-original-', 'x-flotilla-'];
+// `x-0-`: Edgio's reserved namespace, which the shield writes itself (`--header-names edgio`).
+const SPOOFABLE_PREFIXES = ['x-forwarded-', 'x-original-', 'x-flotilla-', 'x-0-'];
 const SHIELD_OWNED = new Set(SHIELD_OWNED_HEADERS);
 const SPOOFABLE = new Set(SPOOFABLE_HEADERS);
 
@@ -369,7 +370,14 @@ function cacheHeaders(
     if (cookie !== '') out.push(['cookie', cookie]);
   }
   for (const name of keyedHeaders) {
-    if (done.has(name) || SHIELD_OWNED.has(name) || name.startsWith('x-flotilla-')) continue;
+    if (
+      done.has(name) ||
+      SHIELD_OWNED.has(name) ||
+      name.startsWith('x-flotilla-') ||
+      name.startsWith('x-0-')
+    ) {
+      continue;
+    }
     done.add(name);
     const value = record[name];
     if (value !== undefined) out.push([name, value]);
