@@ -115,3 +115,14 @@ export {
   WIRE_HEADERS,
   type WireMessage,
 } from './wire.ts';
+export {
+  MAX_REDIRECT_ROWS,
+  parseRedirectRow,
+  REDIRECT_BATCH_ROWS,
+  type RedirectRow,
+  type RedirectRowInput,
+  RedirectRowSchema,
+  redirectLocation,
+  redirectRowProblem,
+  TABLE_REDIRECT_STATUSES,
+} from './redirects.ts';

@@ -10,6 +10,7 @@ import {
   type LogFn,
   nonNegativeInt,
   positiveInt,
+  redirectLocation,
   required,
   toWireError,
   traceIdOf,
@@ -25,6 +26,7 @@ import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
+import type { RedirectTables } from './redirect-tables.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
@@ -62,6 +64,7 @@ export class Shield {
   readonly #log: LogFn;
   readonly #server: Server;
   readonly #sites: SiteDirectory | undefined;
+  readonly #redirects: RedirectTables | undefined;
   readonly #cache: EdgeCache | undefined;
   readonly #frontDoor: FrontDoor;
   readonly #regions: RegionClient;
@@ -79,6 +82,7 @@ export class Shield {
     this.#transport = required('transport', options?.transport);
     this.region = options.region;
     this.#sites = options.sites;
+    this.#redirects = options.redirects;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = nonNegativeInt('port', options.port, 3000);
     if (this.#port > 65535) throw new InvalidOptionError('port', 'must be at most 65535');
@@ -294,6 +298,10 @@ export class Shield {
           throw new FlotillaError('FLOTILLA_ERR_DRAINING', 'shield is shutting down');
         }
       }
+      if (this.#answerFromTable(res, destination)) {
+        this.#count(req, app, res.statusCode, started);
+        return;
+      }
       if (this.#sites && (await serveAsset(req, res, destination, this.#sites))) {
         this.#count(req, app, res.statusCode, started);
         return;
@@ -383,6 +391,23 @@ export class Shield {
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
   }
 
+  /** A redirect of the environment's table (`flotilla redirects import`); true when answered. */
+  #answerFromTable(res: ServerResponse, destination: Destination): boolean {
+    if (!this.#redirects || destination.environment === undefined) return false;
+    const at = destination.path.indexOf('?');
+    const path = at === -1 ? destination.path : destination.path.slice(0, at);
+    const row = this.#redirects.lookup(destination.app, destination.environment, path);
+    if (!row) return false;
+    const query = at === -1 ? '' : destination.path.slice(at + 1);
+    res.writeHead(row.status, {
+      location: redirectLocation(row, query, destination.prefix),
+      'content-length': '0',
+      'x-flotilla-redirect': 'table',
+    });
+    res.end();
+    return true;
+  }
+
   /** Sends a render request for `req` to its regions. */
   #forward(
     req: IncomingMessage,
@@ -435,6 +460,7 @@ export class Shield {
       await this.#purge?.close();
       await this.#regions.close();
       this.#hot?.close();
+      this.#redirects?.stop();
       await this.#admin?.close();
     })();
     return this.#drained;
