@@ -10,6 +10,7 @@ export { computeCacheKey, DEFAULT_CACHE_KEY_SPEC, normalizeAcceptEncoding } from
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
+export { prewarmPath } from './prewarm-path.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
 export {
   APP_NAME_PROBLEM,
