@@ -46,6 +46,18 @@ export {
 } from './options.ts';
 export { isSubjectToken } from './patterns.ts';
 export {
+  decodePrerenderRequest,
+  decodeShieldPrerenderResult,
+  encodePrerender,
+  MAX_PRERENDER_PATHS,
+  PRERENDER_SUBJECT_PATTERN,
+  type PrerenderPathResult,
+  PrerenderPathSchema,
+  type PrerenderRequest,
+  prerenderSubject,
+  type ShieldPrerenderResult,
+} from './prerender.ts';
+export {
   decodePrewarmRequest,
   decodeRegionPrewarmResult,
   decodeWorkerPrewarmResult,
@@ -81,6 +93,17 @@ export {
   type ShieldBeat,
 } from './purge.ts';
 export {
+  MAX_REDIRECT_ROWS,
+  parseRedirectRow,
+  REDIRECT_BATCH_ROWS,
+  type RedirectRow,
+  type RedirectRowInput,
+  RedirectRowSchema,
+  redirectLocation,
+  redirectRowProblem,
+  TABLE_REDIRECT_STATUSES,
+} from './redirects.ts';
+export {
   decodeSchedulerAck,
   decodeSchedulerBeat,
   encodeSchedulerAck,
@@ -115,14 +138,3 @@ export {
   WIRE_HEADERS,
   type WireMessage,
 } from './wire.ts';
-export {
-  MAX_REDIRECT_ROWS,
-  parseRedirectRow,
-  REDIRECT_BATCH_ROWS,
-  type RedirectRow,
-  type RedirectRowInput,
-  RedirectRowSchema,
-  redirectLocation,
-  redirectRowProblem,
-  TABLE_REDIRECT_STATUSES,
-} from './redirects.ts';

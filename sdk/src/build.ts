@@ -31,6 +31,7 @@ import { bundleEntry } from './build-bundle.ts';
 import { bundleClient, type ClientBundle } from './build-client.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { checkOutDir, writeOutput } from './build-output.ts';
+import { describePrerender } from './build-prerender.ts';
 import { describeRoutes } from './build-routes.ts';
 import { CONFIG_FIELDS } from './config-schema.ts';
 import { buildAngular } from './connectors/angular.ts';
@@ -125,6 +126,8 @@ export interface BuildAppOptions {
    * @example { cpuMs: 200, heapMb: 64 }
    */
   limits?: ManifestLimits;
+  /** Paths prerendered at promote, besides `router.prerender()`'s (config `prerenderRequests`). */
+  prerenderRequests?: Array<{ path: string }>;
   /** Called as each phase starts and ends. */
   onProgress?: (progress: BuildProgress) => void;
 }
@@ -300,6 +303,7 @@ export function computeContentHash(manifest: Omit<Manifest, 'contentHash' | 'bui
     limits[key],
   ]);
   if (asked.length > 0) h.update(`limits ${JSON.stringify(asked)}\n`);
+  if (manifest.prerender) h.update(`prerender ${JSON.stringify(manifest.prerender)}\n`);
   return h.digest('hex');
 }
 
@@ -327,6 +331,7 @@ interface BuildSpec {
   define: Record<string, string>;
   /** Undefined when the app asks for none. */
   limits?: ManifestLimits | undefined;
+  prerenderRequests?: Array<{ path: string }> | undefined;
   progress: (progress: BuildProgress) => void;
 }
 
@@ -373,8 +378,14 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
   const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
   progress({ phase: 'routes', detail: `${routes.length} route(s)` });
-
-  return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });
+  const prerender = await describePrerender({
+    app: name,
+    code,
+    configured: spec.prerenderRequests,
+  });
+  if (prerender) progress({ phase: 'routes', detail: `${prerender.length} path(s) to prerender` });
+  const out = { name, framework, code, routes, backends, assets, limits, outDir, progress };
+  return writeBuild({ ...out, prerender });
 }
 
 /** Refuses a `bundle.js` over `maxBundleBytes`; reports its size. @internal for the framework connectors. */
@@ -404,6 +415,8 @@ export interface BuiltApp {
   backends: Record<string, string>;
   assets: CollectedAsset[];
   limits?: ManifestLimits | undefined;
+  /** Paths prerendered at promote (the manifest's `prerender`). @default none */
+  prerender?: string[] | undefined;
   /** Absolute. */
   outDir: string;
   progress: (progress: BuildProgress) => void;
@@ -418,6 +431,7 @@ export interface BuiltApp {
  */
 export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
   const { name, framework, code, routes, backends, assets, limits, outDir, progress } = built;
+  const prerender = built.prerender?.length ? { prerender: [...new Set(built.prerender)] } : {};
   const bundleHash = createHash('sha256').update(code).digest('hex');
   const manifestAssets: ManifestAsset[] = assets.map(
     ({ path, hash, bytes, contentType, permanent }) => ({
@@ -438,6 +452,7 @@ export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
     backends,
     assets: manifestAssets,
     ...(limits ? { limits } : {}),
+    ...prerender,
   };
   // Key order as in the Manifest type; contentHash and builtAt after bundleBytes.
   // `limits` only when the app asks for some: manifests without stay as they were.
@@ -453,6 +468,7 @@ export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
     backends,
     assets: manifestAssets,
     ...(limits ? { limits } : {}),
+    ...prerender,
   };
 
   try {
@@ -511,6 +527,7 @@ const BUILD_APP_OPTIONS = [
   'maxBundleBytes',
   'define',
   'limits',
+  'prerenderRequests',
   'onProgress',
 ];
 
@@ -550,6 +567,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
   const backends = field('backends') ?? {};
   const asked = field('limits');
   const limits = asked && Object.keys(asked).length > 0 ? asked : undefined;
+  const prerenderRequests = field('prerenderRequests');
 
   const entryPath = resolve(entry);
   if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
@@ -576,6 +594,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
     maxBundleBytes,
     define,
     limits,
+    prerenderRequests,
     progress: onProgress ?? (() => {}),
   };
 }

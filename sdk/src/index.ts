@@ -37,6 +37,8 @@ export type {
   BackendClient,
   CacheOptions,
   MatchCriteria,
+  PrerenderRequest,
+  PrerenderSource,
   ProxyOptions,
   RedirectOptions,
   RenderContext,

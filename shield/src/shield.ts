@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
+  environmentHost,
   errorStatus,
   FlotillaError,
   InvalidOptionError,
@@ -19,6 +20,7 @@ import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
 import { EdgeCache } from './cache/edge-cache.ts';
+import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
@@ -75,6 +77,7 @@ export class Shield {
   readonly #pages: OwnPages;
   readonly #shieldId: string;
   #purge: PurgeResponder | undefined;
+  #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
   #drained: Promise<void> | undefined;
 
@@ -222,6 +225,20 @@ export class Shield {
         log: this.#log,
       });
       this.#purge.start();
+    }
+    if (cache && this.#sites && !this.#prerender) {
+      this.#prerender = new PrerenderResponder({
+        transport: this.#transport,
+        shieldId: this.#shieldId,
+        region: this.region,
+        domain: this.#sites.domain,
+        pathsFor: (app, env, deploymentId, deadline) =>
+          this.#prerenderPaths(app, env, deploymentId, deadline),
+        host: this.#host,
+        port: () => this.#boundPort,
+        log: this.#log,
+      });
+      this.#prerender.start();
     }
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
@@ -391,6 +408,29 @@ export class Shield {
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
   }
 
+  /** The manifest's `prerender` paths, once this shield serves `deploymentId` in `env`. */
+  async #prerenderPaths(
+    app: string,
+    env: string,
+    deploymentId: string,
+    deadline: number,
+  ): Promise<string[]> {
+    const sites = this.#sites;
+    if (!sites) throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', 'this shield serves no sites');
+    const host = environmentHost(app, env, sites.domain);
+    for (;;) {
+      const target = await sites.resolve(host, '/').catch(() => undefined);
+      if (target?.deploymentId === deploymentId) return target.manifest.prerender ?? [];
+      if (Date.now() >= deadline) {
+        throw new FlotillaError(
+          'FLOTILLA_ERR_NOT_FOUND',
+          `${app} ${env} is not served with ${deploymentId} here (it serves ${target?.deploymentId ?? 'nothing'})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** A redirect of the environment's table (`flotilla redirects import`); true when answered. */
   #answerFromTable(res: ServerResponse, destination: Destination): boolean {
     if (!this.#redirects || destination.environment === undefined) return false;
@@ -455,6 +495,7 @@ export class Shield {
    */
   drain(): Promise<void> {
     this.#drained ??= (async () => {
+      await this.#prerender?.close();
       await this.#drain.close();
       await this.#cache?.drain();
       await this.#purge?.close();
