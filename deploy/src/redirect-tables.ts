@@ -101,7 +101,7 @@ export class RedirectTables {
     const parsed = rows.map((row, i) => {
       const problem = redirectRowProblem(row);
       if (problem !== undefined) {
-        throw new InvalidOptionError(`row ${firstRow + i}`, problem);
+        throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', `row ${firstRow + i}: ${problem}`);
       }
       return parseRedirectRow(row);
     });
