@@ -142,7 +142,7 @@ export async function prerenderAfterSwitch(
   ]);
   progress(
     ctx,
-    `prerender: ${paths.size} path(s) stored on ${done.shields.length} shield(s) (${done.stored} stored, ${done.failed} failed, ${done.ms} ms)` +
+    `prerender: ${paths.size} path(s) on ${done.shields.length} shield(s): ${done.stored} stored, ${done.failed} failed (${done.ms} ms)` +
       failures.map((f) => `\nprerender: failed ${f}`).join(''),
   );
   return done;
