@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prerenderSubject } from '@flotilla/protocol';
 import {
   type CliResult,
   type HttpReply,
@@ -12,7 +13,7 @@ import {
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SecuredFleet, startSecuredFleet } from '../security/secured-fleet.ts';
+import { publishRefused, type SecuredFleet, startSecuredFleet } from '../security/secured-fleet.ts';
 
 /**
  * EdgeJS environment-level features through a real secured fleet (nats-server
@@ -325,6 +326,8 @@ describe('redirect tables', () => {
     ]);
     expect(clear.code).toBe(1);
     expect(clear.stderr).toContain('may not clear the redirects of app rshop');
+    // Nor may it have the shields prerender another team's app.
+    await publishRefused(sf, 'team-other', prerenderSubject('rshop'));
     expect((await get('rshop.localhost', '/hijack')).status).not.toBe(301);
     expect((await get('rshop.localhost', '/old/3')).status).toBe(301);
   });
