@@ -35,6 +35,28 @@ function count(ctx: Ctx, name: string, fallback: number): number {
   return Number(raw);
 }
 
+/** Bytes of JSON one import request carries at most (a NATS message is 1 MiB by default). */
+const BATCH_BYTES = 512 * 1024;
+
+/** The rows in batches of at most `REDIRECT_BATCH_ROWS` rows and {@link BATCH_BYTES} of JSON. */
+export function* redirectBatches(
+  rows: RedirectRow[],
+): Generator<{ start: number; batch: RedirectRow[] }> {
+  let start = 0;
+  while (start < rows.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < rows.length && end - start < REDIRECT_BATCH_ROWS) {
+      const size = Buffer.byteLength(JSON.stringify(rows[end])) + 1;
+      if (end > start && bytes + size > BATCH_BYTES) break;
+      bytes += size;
+      end++;
+    }
+    yield { start, batch: rows.slice(start, end) };
+    start = end;
+  }
+}
+
 function rowText(row: RedirectRow): string {
   return `${row.from} -> ${row.to} ${row.status}${row.forwardQueryString ? ' (forwards the query)' : ''}`;
 }
@@ -47,8 +69,7 @@ async function importTable(
   rows: RedirectRow[],
 ): Promise<number> {
   const parts: string[] = [];
-  for (let start = 0; start < rows.length; start += REDIRECT_BATCH_ROWS) {
-    const batch = rows.slice(start, start + REDIRECT_BATCH_ROWS);
+  for (const { start, batch } of redirectBatches(rows)) {
     const staged = await cp.stageRedirects(app, env, batch, start + 1);
     parts.push(staged.part);
     progress(ctx, `redirects: sent ${start + batch.length}/${rows.length} rows`);
