@@ -68,12 +68,16 @@ describe('RedirectTables', () => {
     source.announce([table('h1', [row('/a', '/b')])]);
     const tables = new RedirectTables({ source });
     await tables.start();
+    let changes = 0;
+    tables.changed.add(() => changes++);
     source.announce([table('h3', [row('/x', '/y')])]);
     await expect.poll(() => tables.lookup('shop', 'production', '/x')?.to).toBe('/y');
     expect(tables.lookup('shop', 'production', '/a')).toBeUndefined();
+    expect(changes).toBe(1);
     source.announce([]);
     expect(tables.lookup('shop', 'production', '/x')).toBeUndefined();
     expect(tables.size).toBe(0);
+    expect(changes).toBe(2);
   });
 
   it('keeps the table it has when a new one cannot be read, and never lets an older load win', async () => {

@@ -55,6 +55,8 @@ export class RedirectTables {
   /** The latest announcement: a slower load of an older one never replaces a newer table. */
   #wanted = new Map<string, string>();
   #watch: { initial: Promise<void>; stop(): void } | undefined;
+  /** Called after every change of a table (the shield forgets its memoised hits). */
+  readonly changed = new Set<() => void>();
   #pending: Promise<void> = Promise.resolve();
 
   /** @throws InvalidOptionError naming the bad option */
@@ -96,7 +98,11 @@ export class RedirectTables {
   async #apply(tables: RedirectTableRef[]): Promise<void> {
     const wanted = new Map(tables.map((t) => [keyOf(t.app, t.env), t.hash]));
     this.#wanted = wanted;
-    for (const key of [...this.#tables.keys()]) if (!wanted.has(key)) this.#tables.delete(key);
+    let removed = false;
+    for (const key of [...this.#tables.keys()]) {
+      if (!wanted.has(key)) removed = this.#tables.delete(key);
+    }
+    if (removed) this.#notify();
     await Promise.all(
       tables.map(async (table) => {
         const key = keyOf(table.app, table.env);
@@ -108,6 +114,7 @@ export class RedirectTables {
             hash: table.hash,
             byPath: new Map(rows.map((row) => [row.from, row])),
           });
+          this.#notify();
           this.#log({
             msg: 'redirect table loaded',
             app: table.app,
@@ -124,5 +131,15 @@ export class RedirectTables {
         }
       }),
     );
+  }
+
+  #notify(): void {
+    for (const listener of this.changed) {
+      try {
+        listener();
+      } catch (err) {
+        this.#log({ msg: 'redirect table listener failed', error: (err as Error).message });
+      }
+    }
   }
 }

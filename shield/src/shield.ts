@@ -154,6 +154,8 @@ export class Shield {
             ...(this.#access ? { access: this.#access } : {}),
           })
         : undefined;
+    // A path a new table redirects is never answered from a memoised hit.
+    this.#redirects?.changed.add(() => this.#hot?.clear());
     this.#pages = new OwnPages({
       region: this.region,
       transport: this.#transport,

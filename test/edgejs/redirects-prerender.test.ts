@@ -276,6 +276,30 @@ describe('redirect tables', () => {
     ]);
   });
 
+  it('redirects a page the shield holds in its cache as soon as the table says so', async () => {
+    for (let i = 0; i < 3; i++)
+      expect((await get('rshop.localhost', '/p/7')).body).toBe('product 7');
+    expect((await get('rshop.localhost', '/p/7')).headers['cache-status']).toMatch(
+      /^flotilla; hit/,
+    );
+    const file = await writeFileIn('one.json', '[{ "from": "/p/7", "to": "/p/8" }]');
+    const res = await cli('shop', [
+      'redirects',
+      'import',
+      file,
+      '--merge',
+      '--app',
+      'rshop',
+      '--env',
+      'production',
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    await waitFor(async () => (await get('rshop.localhost', '/p/7')).status === 301, {
+      timeoutMs: 10_000,
+      message: 'the shield kept serving its cached /p/7 after the table redirected it',
+    });
+  });
+
   it('refuses a bad file with the line of each bad row, and changes nothing', async () => {
     const file = await writeFileIn(
       'bad.csv',
@@ -300,7 +324,7 @@ describe('redirect tables', () => {
     );
     expect(res.stderr).toContain(`${file}:5: from /fine is already redirected on line 2`);
     const list = await cli('shop', ['redirects', 'list', '--app', 'rshop', '--env', 'production']);
-    expect(list.stdout).toContain(`rshop production: ${csvRows + 1 + jsonRows} redirects`);
+    expect(list.stdout).toContain(`rshop production: ${csvRows + 2 + jsonRows} redirects`);
   });
 
   it("refuses a team another app's table: nats-server denies the request", async () => {
@@ -335,7 +359,7 @@ describe('redirect tables', () => {
   it('clears the table: the paths are rendered again', async () => {
     const res = await cli('shop', ['redirects', 'clear', '--app', 'rshop', '--env', 'production']);
     expect(res.code, res.stderr).toBe(0);
-    expect(res.stdout).toContain(`redirect table cleared (${csvRows + 1 + jsonRows} rows)`);
+    expect(res.stdout).toContain(`redirect table cleared (${csvRows + 2 + jsonRows} rows)`);
     await waitFor(async () => (await get('rshop.localhost', '/old/3')).status === 404, {
       timeoutMs: 10_000,
       message: 'the shield still redirects /old/3 after the table was cleared',
