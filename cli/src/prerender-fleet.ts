@@ -28,7 +28,7 @@ export async function prerenderFleet(
   env: string,
   deploymentId: string,
   timeoutMs = 30_000,
-  stallMs = 2000,
+  stallMs = 500,
 ): Promise<FleetPrerender> {
   const started = performance.now();
   const shields: ShieldPrerenderResult[] = [];
