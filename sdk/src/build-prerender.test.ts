@@ -27,17 +27,28 @@ beforeAll(async () => {
     'headers.ts': app(".prerender([{ path: '/', headers: { 'x-a': '1' } }])"),
     'relative.ts': app(".prerender([{ path: '/' }, { path: 'p/1' }])"),
     'none.ts': app(''),
+    'cached.ts': [
+      `import { Router } from ${SDK};`,
+      'export default new Router()',
+      "  .prerender([{ path: '/' }, { path: '/p/1' }, { path: '/nowhere/x' }])",
+      "  .get('/', ({ cache, render }) => { cache({ edge: { maxAgeSeconds: 60 } }); render(() => new Response('home')); })",
+      "  .get('/p/:id', ({ render }) => render(() => new Response('p')));",
+    ].join('\n'),
   });
 });
 afterAll(() => s.cleanup());
 
+const details: string[] = [];
+
 async function build(entry: string, prerenderRequests?: Array<{ path: string }>) {
+  details.length = 0;
   return buildApp({
     entry: join(dir, entry),
     outDir: join(dir, `out-${entry}-${prerenderRequests?.length ?? 0}`),
     name: 'pre',
     framework: 'none',
     ...(prerenderRequests ? { prerenderRequests } : {}),
+    onProgress: ({ detail }) => details.push(detail),
   });
 }
 
@@ -58,6 +69,16 @@ describe('router.prerender() in the build', () => {
     const without = await build('none.ts');
     expect(without.manifest.prerender).toBeUndefined();
     expect((await build('async.ts')).manifest.prerender).toEqual(['/a']);
+  });
+
+  it('warns of each path the shield may not store, naming its route', async () => {
+    await build('cached.ts');
+    const said = details.filter((d) => d.endsWith('to prerender') || d.startsWith('warning:'));
+    expect(said).toEqual([
+      '3 path(s) to prerender',
+      'warning: prerender /p/1: route GET /p/:id (route 1) declares no edge maxAgeSeconds: the shield stores it only if the response says s-maxage or max-age',
+      'warning: prerender /nowhere/x: no route matches it (the bundle answers 404, which is not stored)',
+    ]);
   });
 
   it('fails naming router.prerender() for what Flotilla cannot do at build', async () => {

@@ -8,9 +8,11 @@
  *
  * @module
  */
+import { type ManifestRoute, matchRoutes } from '@flotilla/manifest';
 import { MAX_PRERENDER_PATHS, PrerenderPathSchema } from '@flotilla/protocol';
 import { describeValue } from '@flotilla/protocol/patterns';
 import * as v from 'valibot';
+import type { BuildProgress } from './build.ts';
 import { buildFailure } from './build-errors.ts';
 import { evaluateBundle } from './build-routes.ts';
 import { DESCRIBE_PRERENDER } from './router/router.ts';
@@ -23,6 +25,10 @@ export interface DescribePrerenderOptions {
   code: Uint8Array;
   /** `prerenderRequests` of `flotilla.config.json`. @default none */
   configured?: ReadonlyArray<{ path: string }> | undefined;
+  /** The described routes: a path whose route does not cache at the edge gets a warning. */
+  routes: readonly ManifestRoute[];
+  /** Where the count of paths and the warnings go. */
+  progress: (progress: BuildProgress) => void;
 }
 
 /**
@@ -83,5 +89,37 @@ export async function describePrerender(
       `router.prerender(): ${unique.length} paths, more than the ${MAX_PRERENDER_PATHS} a deployment may prerender`,
     );
   }
-  return unique.length > 0 ? unique : undefined;
+  if (unique.length === 0) return undefined;
+  options.progress({ phase: 'routes', detail: `${unique.length} path(s) to prerender` });
+  for (const path of unique) {
+    const problem = uncachedProblem(options.routes, path);
+    if (problem)
+      options.progress({ phase: 'routes', detail: `warning: prerender ${path}: ${problem}` });
+  }
+  return unique;
+}
+
+/**
+ * Why the shield may not store a plain `GET path` (its route declares no
+ * edge caching, or none matches), or `undefined` when its route caches. The
+ * response may still say `s-maxage`: a warning, the promote reports the outcome.
+ */
+function uncachedProblem(routes: readonly ManifestRoute[], path: string): string | undefined {
+  const at = path.indexOf('?');
+  const decision = matchRoutes(routes, {
+    method: 'GET',
+    host: 'prerender.flotilla.invalid',
+    path: at === -1 ? path : path.slice(0, at),
+    query: at === -1 ? '' : path.slice(at + 1),
+    headers: {},
+  });
+  const terminal = decision.terminal;
+  if (terminal === undefined)
+    return 'no route matches it (the bundle answers 404, which is not stored)';
+  const edge = decision.cache?.edge;
+  if (edge === false || !edge?.maxAgeSeconds) {
+    const label = `${terminal.fallback ? 'fallback' : (terminal.criteria.method?.join(',') ?? 'ANY')} ${terminal.criteria.path} (route ${terminal.id})`;
+    return `route ${label} declares no edge maxAgeSeconds: the shield stores it only if the response says s-maxage or max-age`;
+  }
+  return undefined;
 }

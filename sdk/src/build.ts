@@ -378,12 +378,8 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   progress({ phase: 'routes', detail: 'evaluating bundle.js to describe its routes' });
   const routes: ManifestRoute[] = describeRoutes({ app: name, code, backends });
   progress({ phase: 'routes', detail: `${routes.length} route(s)` });
-  const prerender = await describePrerender({
-    app: name,
-    code,
-    configured: spec.prerenderRequests,
-  });
-  if (prerender) progress({ phase: 'routes', detail: `${prerender.length} path(s) to prerender` });
+  const configured = spec.prerenderRequests;
+  const prerender = await describePrerender({ app: name, code, configured, routes, progress });
   const out = { name, framework, code, routes, backends, assets, limits, outDir, progress };
   return writeBuild({ ...out, prerender });
 }
