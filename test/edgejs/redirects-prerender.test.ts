@@ -153,6 +153,9 @@ describe('prerendering at promote', () => {
     );
     const res = await cli('shop', ['publish', '--dir', dir, '--env', 'production']);
     expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(
+      'build: routes warning: prerender /nothing-here: no route matches it (the bundle answers 404, which is not stored)',
+    );
     expect(res.stderr).toMatch(/prerender: 3 path\(s\) on 1 shield\(s\): 2 stored, 1 failed/);
     expect(res.stderr).toMatch(
       /prerender: failed test\/h-[0-9a-f]+ \/nothing-here: 404 .*x-flotilla-caching-status: code\)/,
