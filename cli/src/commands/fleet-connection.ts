@@ -131,7 +131,17 @@ export async function prerenderAfterSwitch(
   deploymentId: string,
 ): Promise<FleetPrerender | undefined> {
   if (ctx.values['no-prerender']) return undefined;
-  const done = await prerenderFleet(nc, app, env, deploymentId);
+  let done: FleetPrerender;
+  try {
+    done = await prerenderFleet(nc, app, env, deploymentId);
+  } catch (err) {
+    // The environment has switched already: say so, do not fail the command.
+    progress(
+      ctx,
+      `prerender: not sent (${(err as Error).message}); an auth.conf from before prerendering needs \`flotilla auth regenerate\``,
+    );
+    return undefined;
+  }
   const paths = new Set(done.shields.flatMap((s) => s.results.map((r) => r.path)));
   if (paths.size === 0 && done.failed === 0) return done;
   const failures = done.shields.flatMap((s) => [
