@@ -30,6 +30,7 @@ import { booleanOptions, stringOptions } from './commands/option-table.ts';
 import { promoteCommand } from './commands/promote.ts';
 import { publishCommand } from './commands/publish.ts';
 import { purgeCommand } from './commands/purge.ts';
+import { redirectsCommand } from './commands/redirects.ts';
 import { regionCommand } from './commands/region.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { secretsKeyCommand } from './commands/secrets-key.ts';
@@ -54,6 +55,7 @@ const CONTROL: readonly ControlCommand[] = [
   regionCommand,
   purgeCommand,
   splitCommand,
+  redirectsCommand,
   secretsKeyCommand,
   authCommand,
   teamCommand,

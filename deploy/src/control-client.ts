@@ -16,6 +16,7 @@ import {
   nonEmptyString,
   type PurgeSelector,
   positiveInt,
+  REDIRECT_BATCH_ROWS,
   required,
 } from '@flotilla/protocol';
 import { errors, type NatsConnection } from '@nats-io/nats-core';
@@ -42,6 +43,7 @@ import {
   type EnvironmentRecord,
   type SecretsKeyRecord,
 } from './records.ts';
+import type { RedirectTablePage, RedirectTableRecord, StagedRedirects } from './redirect-tables.ts';
 
 /** What the CLI does with the control plane: a {@link ControlPlane} or a {@link ControlClient}. */
 export type ControlApi = Pick<
@@ -57,6 +59,10 @@ export type ControlApi = Pick<
   | 'deleteDeployment'
   | 'setSecretsKey'
   | 'rewrapSecrets'
+  | 'stageRedirects'
+  | 'commitRedirects'
+  | 'redirects'
+  | 'clearRedirects'
 > & {
   /**
    * The fleet's secrets public key, or `undefined` when none is set. A team
@@ -201,6 +207,45 @@ export class ControlClient implements ControlApi {
       environment: EnvironmentRecord;
       replaced: string[];
     };
+  }
+
+  async stageRedirects(
+    app: string,
+    env: string,
+    rows: unknown[],
+    firstRow?: number,
+  ): Promise<StagedRedirects> {
+    const args = { env, rows, ...(firstRow === undefined ? {} : { firstRow }) };
+    return (await this.call(app, 'redirects-stage', args)) as StagedRedirects;
+  }
+
+  async commitRedirects(
+    app: string,
+    env: string,
+    parts: string[],
+    mode?: 'replace' | 'merge',
+  ): Promise<RedirectTableRecord> {
+    const args = { env, parts, ...(mode === undefined ? {} : { mode }) };
+    return (await this.call(app, 'redirects-commit', args)) as RedirectTableRecord;
+  }
+
+  /** A page of the table: at most `REDIRECT_BATCH_ROWS` rows per request (100 by default). */
+  async redirects(
+    app: string,
+    env: string,
+    offset?: number,
+    limit?: number,
+  ): Promise<RedirectTablePage> {
+    const args = {
+      env,
+      ...(offset === undefined ? {} : { offset }),
+      ...(limit === undefined ? {} : { limit: Math.min(limit, REDIRECT_BATCH_ROWS) }),
+    };
+    return (await this.call(app, 'redirects-list', args)) as RedirectTablePage;
+  }
+
+  async clearRedirects(app: string, env: string): Promise<{ removed: number }> {
+    return (await this.call(app, 'redirects-clear', { env })) as { removed: number };
   }
 
   async deleteDeployment(id: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ManifestLimits } from '@flotilla/manifest';
+import { type ManifestLimits, prewarmPath } from '@flotilla/manifest';
 import {
   FlotillaError,
   InvalidOptionError,
@@ -40,6 +40,8 @@ export interface ControlPlaneResolvedBundle {
    * smaller of these and the operator's. Absent: the operator's limits.
    */
   limits?: ManifestLimits;
+  /** Path a pre-warm renders, `null` for none (the manifest's `prewarmPath`). */
+  prewarmPath: string | null;
 }
 
 /** Options of {@link ControlPlaneBundleStore}. */
@@ -65,6 +67,7 @@ interface Base {
   bundleHash: string;
   backends: Record<string, string>;
   limits: ManifestLimits | undefined;
+  prewarmPath: string | null;
 }
 
 /**
@@ -139,6 +142,7 @@ export class ControlPlaneBundleStore {
       bundleHash: base.bundleHash,
       backends: { ...base.backends },
       ...(base.limits ? { limits: { ...base.limits } } : {}),
+      prewarmPath: base.prewarmPath,
     };
     if (environment === undefined) return resolved;
     await this.#watchEnvironments();
@@ -234,6 +238,7 @@ export class ControlPlaneBundleStore {
       bundleHash: deployment.bundleHash,
       backends,
       limits: manifest.limits,
+      prewarmPath: prewarmPath(manifest),
     };
   }
 

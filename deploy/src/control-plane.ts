@@ -25,6 +25,12 @@ import {
   SECRETS_KEY_KEY,
   type SecretsKeyRecord,
 } from './records.ts';
+import {
+  type RedirectTablePage,
+  type RedirectTableRecord,
+  RedirectTables,
+  type StagedRedirects,
+} from './redirect-tables.ts';
 import { keyIdOf, parsePublicKey } from './secret-envelope.ts';
 
 /** Options of {@link ControlPlane}. */
@@ -76,6 +82,7 @@ export class ControlPlane {
   readonly #catalog: Catalog;
   readonly #environments: Environments;
   readonly #publisher: Publisher;
+  readonly #redirects: RedirectTables;
 
   /** @throws InvalidOptionError naming the bad option */
   constructor(options: ControlPlaneOptions) {
@@ -116,6 +123,7 @@ export class ControlPlane {
       casAttempts,
       log: this.#log,
     });
+    this.#redirects = new RedirectTables(store, this.#log);
     this.#publisher = new Publisher({
       store,
       catalog: this.#catalog,
@@ -339,5 +347,57 @@ export class ControlPlane {
    */
   watchEnvironments(onChange: (environments: EnvironmentRecord[]) => void): EnvironmentWatch {
     return this.#environments.watch(onChange);
+  }
+
+  /**
+   * Checks a batch of redirect rows of environment `env` of `app` (at most
+   * `REDIRECT_BATCH_ROWS`) and stores it for {@link commitRedirects};
+   * `firstRow` (1-based) numbers the rows in messages.
+   * @throws InvalidOptionError naming the first bad row and what is wrong
+   */
+  stageRedirects(
+    app: string,
+    env: string,
+    rows: unknown[],
+    firstRow?: number,
+  ): Promise<StagedRedirects> {
+    return this.#redirects.stage(app, env, rows, firstRow);
+  }
+
+  /**
+   * Makes the staged parts the redirect table of `env` (`replace`), or adds
+   * them to it (`merge`), in one write: shields swap the whole table.
+   * @throws FlotillaError `FLOTILLA_ERR_NOT_FOUND` for an unknown environment or part
+   */
+  commitRedirects(
+    app: string,
+    env: string,
+    parts: string[],
+    mode?: 'replace' | 'merge',
+  ): Promise<RedirectTableRecord> {
+    return this.#redirects.commit(app, env, parts, mode);
+  }
+
+  /** The redirect table of `env` (`table: null` when it has none) and a page of its rows. */
+  redirects(app: string, env: string, offset?: number, limit?: number): Promise<RedirectTablePage> {
+    return this.#redirects.list(app, env, offset, limit);
+  }
+
+  /** Removes the redirect table of `env`. */
+  clearRedirects(app: string, env: string): Promise<{ removed: number }> {
+    return this.#redirects.clear(app, env);
+  }
+
+  /** Calls `onChange` with every redirect table record, now and after every change. */
+  watchRedirects(onChange: (tables: RedirectTableRecord[]) => void): {
+    initial: Promise<void>;
+    stop(): void;
+  } {
+    return this.#redirects.watch(onChange);
+  }
+
+  /** The rows of a redirect table record (the shield loads a table it is told about). */
+  redirectRows(table: RedirectTableRecord): ReturnType<RedirectTables['rows']> {
+    return this.#redirects.rows(table);
   }
 }

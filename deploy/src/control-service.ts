@@ -173,6 +173,12 @@ export class ControlService {
       'set-secrets-key': (_app, { publicKey }) => cp.setSecretsKey(publicKey),
       'rewrap-secrets': (app, { env, rewraps }) =>
         cp.rewrapSecrets(app, env, rewraps as Parameters<ControlPlane['rewrapSecrets']>[2]),
+      'redirects-stage': (app, { env, rows, firstRow }) =>
+        cp.stageRedirects(app, env, rows, firstRow),
+      'redirects-commit': (app, { env, parts, mode }) => cp.commitRedirects(app, env, parts, mode),
+      'redirects-list': (app, { env, offset, limit }) =>
+        cp.redirects(app, env, offset, limit ?? 100),
+      'redirects-clear': (app, { env }) => cp.clearRedirects(app, env),
       upload: (app, args) => this.#chunk(app, args),
       publish: (app, args) => this.#publish(app, args),
     };

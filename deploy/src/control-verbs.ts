@@ -12,8 +12,9 @@ import {
   fromWireError,
   isSubjectToken,
   PurgeSelectorSchema,
+  REDIRECT_BATCH_ROWS,
 } from '@flotilla/protocol';
-import { DEPLOYMENT_ID } from '@flotilla/protocol/patterns';
+import { DEPLOYMENT_ID, HEX64 } from '@flotilla/protocol/patterns';
 import * as v from 'valibot';
 
 const Token = v.custom<string>(isSubjectToken, 'must be a subject token');
@@ -99,6 +100,37 @@ export const CONTROL_VERBS = {
     're-encrypt the secrets of',
     v.strictObject({ env: Token, rewraps: v.record(v.string(), v.unknown()) }),
   ),
+  /** Checks and stores one batch of redirect rows of `env` (for `redirects-commit`). */
+  'redirects-stage': verb(
+    'import the redirects of',
+    v.strictObject({
+      env: Token,
+      rows: v.pipe(v.array(v.unknown()), v.maxLength(REDIRECT_BATCH_ROWS)),
+      firstRow: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    }),
+  ),
+  /** Makes the staged batches `env`'s redirect table (or adds them to it). */
+  'redirects-commit': verb(
+    'import the redirects of',
+    v.strictObject({
+      env: Token,
+      parts: v.pipe(v.array(v.pipe(v.string(), v.regex(HEX64))), v.maxLength(1000)),
+      mode: v.optional(v.picklist(['replace', 'merge'])),
+    }),
+  ),
+  /** A page of `env`'s redirect table. */
+  'redirects-list': verb(
+    'list the redirects of',
+    v.strictObject({
+      env: Token,
+      offset: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+      limit: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(REDIRECT_BATCH_ROWS)),
+      ),
+    }),
+  ),
+  /** Removes `env`'s redirect table. */
+  'redirects-clear': verb('clear the redirects of', v.strictObject({ env: Token })),
   /** Publishes the uploaded build (every file checked against its manifest first). */
   publish: verb('publish', v.strictObject({ uploadId: Token, env: v.optional(Token) })),
 } as const;

@@ -20,6 +20,11 @@ export {
   purgeFleet,
 } from './purge-client.ts';
 export type { DeploymentRecord, EnvironmentRecord, SecretsKeyRecord } from './records.ts';
+export type {
+  RedirectTablePage,
+  RedirectTableRecord,
+  StagedRedirects,
+} from './redirect-tables.ts';
 export {
   generateSecretsKeyPair,
   parsePrivateKeys,

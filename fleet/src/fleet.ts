@@ -21,7 +21,7 @@ import {
 import { InvalidOptionError, positiveInt, required } from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
-import { Shield, SiteDirectory } from '@flotilla/shield';
+import { RedirectTables, Shield, SiteDirectory } from '@flotilla/shield';
 import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -54,10 +54,13 @@ async function startShield(
     log: o.log,
   });
   await sites.start();
+  const redirects = new RedirectTables({ source: controlPlane, log: o.log });
+  await redirects.start();
   const shield = new Shield({
     transport,
     region: o.region,
     sites,
+    redirects,
     host: o.host,
     port: o.port,
     adminPort: o.adminPort,

@@ -18,6 +18,7 @@ export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { catchPatternOf, catchRouteFor } from './handler-rules.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
+export { prewarmPath } from './prewarm-path.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
 export {
   exactRegex,

@@ -10,6 +10,8 @@
  *
  * @module
  */
+
+import { MAX_PRERENDER_PATHS, PrerenderPathSchema } from '@flotilla/protocol';
 import {
   APP_NAME,
   DESTINATION_NAME,
@@ -727,6 +729,19 @@ export const ManifestSchema = strictObject({
    * @default absent: the operator's limits
    */
   limits: v.optional(ManifestLimitsSchema),
+  /**
+   * Paths the shields render and store at promote (`router.prerender()`,
+   * `prerenderRequests` of `flotilla.config.json`), so the first visitor
+   * gets a hit. Part of `contentHash` when present.
+   * @default absent: none
+   */
+  prerender: v.optional(
+    v.pipe(
+      list(PrerenderPathSchema),
+      v.maxLength(MAX_PRERENDER_PATHS, `must list at most ${MAX_PRERENDER_PATHS} paths`),
+      unique<string>(),
+    ),
+  ),
 });
 
 /** `manifest.json`, version 2 ({@link ManifestSchema}). */

@@ -46,6 +46,18 @@ export {
 } from './options.ts';
 export { isSubjectToken } from './patterns.ts';
 export {
+  decodePrerenderRequest,
+  decodeShieldPrerenderResult,
+  encodePrerender,
+  MAX_PRERENDER_PATHS,
+  PRERENDER_SUBJECT_PATTERN,
+  type PrerenderPathResult,
+  PrerenderPathSchema,
+  type PrerenderRequest,
+  prerenderSubject,
+  type ShieldPrerenderResult,
+} from './prerender.ts';
+export {
   decodePrewarmRequest,
   decodeRegionPrewarmResult,
   decodeWorkerPrewarmResult,
@@ -80,6 +92,17 @@ export {
   SHIELD_HEARTBEAT_SUBJECT,
   type ShieldBeat,
 } from './purge.ts';
+export {
+  MAX_REDIRECT_ROWS,
+  parseRedirectRow,
+  REDIRECT_BATCH_ROWS,
+  type RedirectRow,
+  type RedirectRowInput,
+  RedirectRowSchema,
+  redirectLocation,
+  redirectRowProblem,
+  TABLE_REDIRECT_STATUSES,
+} from './redirects.ts';
 export {
   decodeSchedulerAck,
   decodeSchedulerBeat,

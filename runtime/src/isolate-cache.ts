@@ -55,6 +55,12 @@ export interface DeploymentSource {
 export interface PrewarmOptions {
   /** URL of the synthetic render. @default 'http://prewarm.flotilla.invalid/' */
   url?: string;
+  /**
+   * Run the synthetic render; `false` only loads the isolate (for a
+   * deployment with no path it renders itself: pre-warm never proxies).
+   * @default true
+   */
+  render?: boolean;
   /** Epoch ms past which the synthetic render fails with `FLOTILLA_ERR_DEADLINE`. */
   deadline?: number;
   /** The synthetic render's `env` (as `RenderOptions.env`). @default {} */
@@ -79,7 +85,7 @@ export interface PrewarmResult {
   cold: boolean;
   loadMs: number;
   renderMs: number;
-  /** Status of the synthetic render. */
+  /** Status of the synthetic render (0 when it only loaded). */
   status: number;
 }
 
@@ -230,6 +236,15 @@ export class IsolateCache {
     const started = performance.now();
     const { isolate, cold } = await this.acquire(source);
     const loaded = performance.now();
+    if (options.render === false) {
+      return {
+        deploymentId: source.deploymentId,
+        cold,
+        loadMs: loaded - started,
+        renderMs: 0,
+        status: 0,
+      };
+    }
     const response = await isolate.render(
       {
         method: 'GET',

@@ -149,7 +149,7 @@ function routeLabel(route: unknown, index: number): string {
 }
 
 /** Runs `code` in a fresh context with the isolate's globals; returns what it served. */
-function evaluateBundle(app: string, code: string): unknown {
+export function evaluateBundle(app: string, code: string): unknown {
   let served = false;
   let handler: unknown;
   const timers = new Set<ReturnType<typeof setTimeout>>();

@@ -31,6 +31,7 @@ import { bundleEntry } from './build-bundle.ts';
 import { bundleClient, type ClientBundle } from './build-client.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
 import { checkOutDir, writeOutput } from './build-output.ts';
+import { describePrerender } from './build-prerender.ts';
 import { routeWarnings } from './build-route-warnings.ts';
 import { describeRoutes } from './build-routes.ts';
 import { resolveStaticRoutes } from './build-static-routes.ts';
@@ -127,6 +128,8 @@ export interface BuildAppOptions {
    * @example { cpuMs: 200, heapMb: 64 }
    */
   limits?: ManifestLimits;
+  /** Paths prerendered at promote, besides `router.prerender()`'s (config `prerenderRequests`). */
+  prerenderRequests?: Array<{ path: string }>;
   /** Called as each phase starts and ends. */
   onProgress?: (progress: BuildProgress) => void;
 }
@@ -302,6 +305,7 @@ export function computeContentHash(manifest: Omit<Manifest, 'contentHash' | 'bui
     limits[key],
   ]);
   if (asked.length > 0) h.update(`limits ${JSON.stringify(asked)}\n`);
+  if (manifest.prerender) h.update(`prerender ${JSON.stringify(manifest.prerender)}\n`);
   return h.digest('hex');
 }
 
@@ -329,6 +333,7 @@ interface BuildSpec {
   define: Record<string, string>;
   /** Undefined when the app asks for none. */
   limits?: ManifestLimits | undefined;
+  prerenderRequests?: Array<{ path: string }> | undefined;
   progress: (progress: BuildProgress) => void;
 }
 
@@ -382,7 +387,10 @@ async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
   for (const warning of routeWarnings(routes))
     progress({ phase: 'routes', detail: `warning: ${warning}` });
 
-  return writeBuild({ name, framework, code, routes, backends, assets, limits, outDir, progress });
+  const configured = spec.prerenderRequests;
+  const prerender = await describePrerender({ app: name, code, configured, routes, progress });
+  const out = { name, framework, code, routes, backends, assets, limits, outDir, progress };
+  return writeBuild({ ...out, prerender });
 }
 
 /** Refuses a `bundle.js` over `maxBundleBytes`; reports its size. @internal for the framework connectors. */
@@ -412,6 +420,8 @@ export interface BuiltApp {
   backends: Record<string, string>;
   assets: CollectedAsset[];
   limits?: ManifestLimits | undefined;
+  /** Paths prerendered at promote (the manifest's `prerender`). @default none */
+  prerender?: string[] | undefined;
   /** Absolute. */
   outDir: string;
   progress: (progress: BuildProgress) => void;
@@ -426,6 +436,7 @@ export interface BuiltApp {
  */
 export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
   const { name, framework, code, routes, backends, assets, limits, outDir, progress } = built;
+  const prerender = built.prerender?.length ? { prerender: [...new Set(built.prerender)] } : {};
   const bundleHash = createHash('sha256').update(code).digest('hex');
   const manifestAssets: ManifestAsset[] = assets.map(
     ({ path, hash, bytes, contentType, permanent }) => ({
@@ -446,6 +457,7 @@ export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
     backends,
     assets: manifestAssets,
     ...(limits ? { limits } : {}),
+    ...prerender,
   };
   // Key order as in the Manifest type; contentHash and builtAt after bundleBytes.
   // `limits` only when the app asks for some: manifests without stay as they were.
@@ -461,6 +473,7 @@ export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
     backends,
     assets: manifestAssets,
     ...(limits ? { limits } : {}),
+    ...prerender,
   };
 
   try {
@@ -519,6 +532,7 @@ const BUILD_APP_OPTIONS = [
   'maxBundleBytes',
   'define',
   'limits',
+  'prerenderRequests',
   'onProgress',
 ];
 
@@ -558,6 +572,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
   const backends = field('backends') ?? {};
   const asked = field('limits');
   const limits = asked && Object.keys(asked).length > 0 ? asked : undefined;
+  const prerenderRequests = field('prerenderRequests');
 
   const entryPath = resolve(entry);
   if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
@@ -584,6 +599,7 @@ async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
     maxBundleBytes,
     define,
     limits,
+    prerenderRequests,
     progress: onProgress ?? (() => {}),
   };
 }

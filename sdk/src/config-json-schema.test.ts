@@ -21,6 +21,7 @@ describe('flotilla.config.schema.json', () => {
       'static',
       'maxBundleBytes',
       'define',
+      'prerenderRequests',
       'limits',
     ]);
     expect(schema.required).toEqual(['name']);

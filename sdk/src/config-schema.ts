@@ -8,7 +8,7 @@
  * @module
  */
 import { APP_NAME_PROBLEM, ManifestLimitsSchema } from '@flotilla/manifest';
-import { MAX_BUNDLE_BYTES } from '@flotilla/protocol';
+import { MAX_BUNDLE_BYTES, MAX_PRERENDER_PATHS, PrerenderPathSchema } from '@flotilla/protocol';
 import { APP_NAME } from '@flotilla/protocol/patterns';
 import {
   BackendsSchema,
@@ -97,6 +97,15 @@ export const CONFIG_FIELDS = {
       v.description('Extra esbuild defines: identifier → JS source, e.g. "true" or "\\"text\\"".'),
     ),
     {},
+  ),
+  prerenderRequests: v.optional(
+    v.pipe(
+      v.array(strictObject({ path: PrerenderPathSchema }), got('must be an array of { path }')),
+      v.maxLength(MAX_PRERENDER_PATHS, `must list at most ${MAX_PRERENDER_PATHS} requests`),
+      v.description(
+        'Paths the shields render and store when a deployment is promoted (EdgeJS prerenderRequests), so the first visitor gets a hit: [{ "path": "/" }, …]. Added to those of router.prerender().',
+      ),
+    ),
   ),
   limits: v.optional(
     v.pipe(

@@ -44,6 +44,8 @@ export type {
   CriteriaValue,
   MatchCriteria,
   PassRequestFactsOptions,
+  PrerenderRequest,
+  PrerenderSource,
   ProxyOptions,
   RedirectOptions,
   RenderContext,

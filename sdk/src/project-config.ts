@@ -88,6 +88,8 @@ export interface ProjectConfig {
    * @example { cpuMs: 200, heapMb: 64 }
    */
   limits?: ManifestLimits;
+  /** Paths prerendered at promote (config `prerenderRequests`). @default none */
+  prerenderRequests?: Array<{ path: string }>;
 }
 
 /**
@@ -184,6 +186,7 @@ export async function loadProjectConfig(dir: string): Promise<ProjectConfig> {
     maxBundleBytes: config.maxBundleBytes,
     define: config.define,
     ...(config.limits ? { limits: config.limits } : {}),
+    ...(config.prerenderRequests ? { prerenderRequests: config.prerenderRequests } : {}),
   };
 }
 

@@ -247,6 +247,11 @@ export class HotHits {
     return true;
   }
 
+  /** Forgets every hit (a redirect table changed: a path it now redirects must not be served). */
+  clear(): void {
+    this.#hot.clear();
+  }
+
   /** Adds the hot hits counted since the last read to the request counter. */
   readonly flush = (): void => {
     for (const m of this.#metrics.values()) {

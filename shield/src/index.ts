@@ -5,6 +5,12 @@
  * @module
  */
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
+export {
+  type RedirectSource,
+  type RedirectTableRef,
+  RedirectTables,
+  type RedirectTablesOptions,
+} from './redirect-tables.ts';
 export { Shield } from './shield.ts';
 export type { ShieldOptions } from './shield-options.ts';
 export { SiteDirectory, type SiteDirectoryOptions, type SiteSource } from './site-directory.ts';

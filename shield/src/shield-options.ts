@@ -11,6 +11,7 @@ import type { EdgeCacheOptions } from './cache/edge-cache.ts';
 import type { HeaderNames } from './edgio-headers.ts';
 import type { FrontDoorOptions } from './front-door/front-door.ts';
 import type { Liveness } from './own-pages.ts';
+import type { RedirectTables } from './redirect-tables.ts';
 import type { SiteDirectory } from './site-directory.ts';
 
 /** Options of {@link Shield}. */
@@ -42,6 +43,14 @@ export interface ShieldOptions {
    * @default none: the shield serves only its own pages
    */
   sites?: SiteDirectory;
+  /**
+   * The environments' redirect tables (`flotilla redirects import`): a
+   * request whose path is in its environment's table is answered here with
+   * the redirect, before routes, assets and the cache. The shield stops
+   * its watch when it drains.
+   * @default none
+   */
+  redirects?: RedirectTables;
   /**
    * The L2 cache in front of the control plane's sites (routes with cache
    * options, keys, coalescing, stale serving); `false` forwards every

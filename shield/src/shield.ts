@@ -4,12 +4,14 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
+  environmentHost,
   errorStatus,
   FlotillaError,
   InvalidOptionError,
   type LogFn,
   nonNegativeInt,
   positiveInt,
+  redirectLocation,
   required,
   toWireError,
   traceIdOf,
@@ -18,6 +20,7 @@ import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
 import { EdgeCache } from './cache/edge-cache.ts';
+import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
@@ -32,6 +35,7 @@ import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
+import type { RedirectTables } from './redirect-tables.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
@@ -77,6 +81,7 @@ export class Shield {
   readonly #log: LogFn;
   readonly #server: Server;
   readonly #sites: SiteDirectory | undefined;
+  readonly #redirects: RedirectTables | undefined;
   readonly #cache: EdgeCache | undefined;
   readonly #frontDoor: FrontDoor;
   readonly #regions: RegionClient;
@@ -88,6 +93,7 @@ export class Shield {
   readonly #shieldId: string;
   readonly #headerNames: HeaderNames;
   #purge: PurgeResponder | undefined;
+  #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
   #drained: Promise<void> | undefined;
 
@@ -95,6 +101,7 @@ export class Shield {
     this.#transport = required('transport', options?.transport);
     this.region = options.region;
     this.#sites = options.sites;
+    this.#redirects = options.redirects;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = nonNegativeInt('port', options.port, 3000);
     if (this.#port > 65535) throw new InvalidOptionError('port', 'must be at most 65535');
@@ -166,6 +173,8 @@ export class Shield {
             ...(this.#access ? { access: this.#access } : {}),
           })
         : undefined;
+    // A path a new table redirects is never answered from a memoised hit.
+    this.#redirects?.changed.add(() => this.#hot?.clear());
     this.#pages = new OwnPages({
       region: this.region,
       transport: this.#transport,
@@ -237,6 +246,20 @@ export class Shield {
         log: this.#log,
       });
       this.#purge.start();
+    }
+    if (cache && this.#sites && !this.#prerender) {
+      this.#prerender = new PrerenderResponder({
+        transport: this.#transport,
+        shieldId: this.#shieldId,
+        region: this.region,
+        domain: this.#sites.domain,
+        pathsFor: (app, env, deploymentId, deadline) =>
+          this.#prerenderPaths(app, env, deploymentId, deadline),
+        host: this.#host,
+        port: () => this.#boundPort,
+        log: this.#log,
+      });
+      this.#prerender.start();
     }
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
@@ -312,6 +335,10 @@ export class Shield {
         if (this.#drain.isLate(req)) {
           throw new FlotillaError('FLOTILLA_ERR_DRAINING', 'shield is shutting down');
         }
+      }
+      if (this.#answerFromTable(res, destination)) {
+        this.#count(req, app, res.statusCode, started);
+        return;
       }
       if (this.#sites && (await serveAsset(req, res, destination, this.#sites))) {
         this.#count(req, app, res.statusCode, started);
@@ -434,6 +461,46 @@ export class Shield {
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
   }
 
+  /** The manifest's `prerender` paths, once this shield serves `deploymentId` in `env`. */
+  async #prerenderPaths(
+    app: string,
+    env: string,
+    deploymentId: string,
+    deadline: number,
+  ): Promise<string[]> {
+    const sites = this.#sites;
+    if (!sites) throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', 'this shield serves no sites');
+    const host = environmentHost(app, env, sites.domain);
+    for (;;) {
+      const target = await sites.resolve(host, '/').catch(() => undefined);
+      if (target?.deploymentId === deploymentId) return target.manifest.prerender ?? [];
+      if (Date.now() >= deadline) {
+        throw new FlotillaError(
+          'FLOTILLA_ERR_NOT_FOUND',
+          `${app} ${env} is not served with ${deploymentId} here (it serves ${target?.deploymentId ?? 'nothing'})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** A redirect of the environment's table (`flotilla redirects import`); true when answered. */
+  #answerFromTable(res: ServerResponse, destination: Destination): boolean {
+    if (!this.#redirects || destination.environment === undefined) return false;
+    const at = destination.path.indexOf('?');
+    const path = at === -1 ? destination.path : destination.path.slice(0, at);
+    const row = this.#redirects.lookup(destination.app, destination.environment, path);
+    if (!row) return false;
+    const query = at === -1 ? '' : destination.path.slice(at + 1);
+    res.writeHead(row.status, {
+      location: redirectLocation(row, query, destination.prefix),
+      'content-length': '0',
+      'x-flotilla-redirect': 'table',
+    });
+    res.end();
+    return true;
+  }
+
   /** Sends a render request for `req` to its regions. */
   #forward(
     req: IncomingMessage,
@@ -481,11 +548,13 @@ export class Shield {
    */
   drain(): Promise<void> {
     this.#drained ??= (async () => {
+      await this.#prerender?.close();
       await this.#drain.close();
       await this.#cache?.drain();
       await this.#purge?.close();
       await this.#regions.close();
       this.#hot?.close();
+      this.#redirects?.stop();
       await this.#admin?.close();
     })();
     return this.#drained;

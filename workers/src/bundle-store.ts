@@ -32,6 +32,12 @@ export interface ResolvedBundle {
    * @example { cpuMs: 200, heapMb: 64 }
    */
   limits?: Partial<SandboxLimits>;
+  /**
+   * Path a pre-warm renders: one the deployment renders itself (never a
+   * proxy to another origin); `null`: none, a pre-warm only loads it.
+   * @default '/'
+   */
+  prewarmPath?: string | null;
 }
 
 /** Finds the bundle of a deployment, and what it gets in an environment. */

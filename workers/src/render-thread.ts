@@ -162,7 +162,12 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...(task.backends ? { backends: task.backends } : {}),
     };
     if (task.prewarm) {
-      const warmed = await isolates.prewarm(source, { deadline: task.deadline, ...perRender });
+      const warmed = await isolates.prewarm(source, {
+        deadline: task.deadline,
+        url: task.request.url,
+        render: task.prewarm !== 'load',
+        ...perRender,
+      });
       timings.render = warmed.renderMs;
       if (warmed.cold) timings.load = warmed.loadMs;
       return {

@@ -528,6 +528,7 @@ export class RenderWorker {
     }
     const { bundle, declared } = await this.#resolve(deploymentId, environment);
     const deadline = Date.now() + timeoutMs;
+    const path = bundle.prewarmPath === undefined ? '/' : bundle.prewarmPath;
     const warmThreads = () =>
       [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
     // piscina cannot address a thread: send one task per thread at once (the
@@ -540,11 +541,16 @@ export class RenderWorker {
             deploymentId,
             bundleHash: bundle.bundleHash,
             bundlePath: bundle.bundlePath,
-            request: { method: 'GET', url: 'http://prewarm/', headers: [], body: null },
+            request: {
+              method: 'GET',
+              url: `http://prewarm.flotilla.invalid${path ?? '/'}`,
+              headers: [],
+              body: null,
+            },
             deadline,
             requestId: 'prewarm',
             queuedAt: now(),
-            prewarm: true,
+            prewarm: path === null ? 'load' : true,
             declaredBackends: declared,
             ...(bundle.backends ? { backends: bundle.backends } : {}),
             ...(bundle.env ? { env: bundle.env } : {}),

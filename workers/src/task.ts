@@ -13,8 +13,11 @@ export interface RenderTask {
   requestId: string;
   /** When the task was queued (epoch ms, fractional), to measure queue wait. */
   queuedAt: number;
-  /** A synthetic render that only warms the deployment on the thread. */
-  prewarm?: boolean;
+  /**
+   * A synthetic render that only warms the deployment on the thread: `GET`
+   * of the request's URL, or (`'load'`) no render at all, only the load.
+   */
+  prewarm?: boolean | 'load';
   /**
    * The manifest's backends (name → origin): an isolate loading for this
    * task declares them, and their names are all a render may ever use.

@@ -94,6 +94,20 @@ describe('permissions', () => {
       'flotilla.logs.tail.alpha',
     ]);
     expect(p.subscribe.allow).toEqual(['flotilla.logs.lines.alpha', '_INBOX.UKEY.>']);
+    expect(p.publish.allow.filter((s) => s.startsWith('flotilla.shields.prerender.'))).toEqual([
+      'flotilla.shields.prerender.alpha',
+    ]);
+  });
+
+  it('let shields, and no other role, take prerender requests', () => {
+    expect(rolePermissions('shield', 'UROLE').subscribe.allow).toContain(
+      'flotilla.shields.prerender.*',
+    );
+    for (const role of ['worker', 'scheduler', 'control'] as const) {
+      expect(rolePermissions(role, 'UROLE').subscribe.allow).not.toContain(
+        'flotilla.shields.prerender.*',
+      );
+    }
   });
 
   it.each(['shield', 'worker', 'scheduler'] as const)(

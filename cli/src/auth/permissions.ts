@@ -12,9 +12,11 @@ import {
   LOG_SUBJECT_PATTERNS,
   logLinesSubject,
   logTailSubject,
+  PRERENDER_SUBJECT_PATTERN,
   PREWARM_SUBJECT,
   PROBE_SUBJECT,
   PURGE_SUBJECT,
+  prerenderSubject,
   prewarmQueue,
   probeQueue,
   regionSubjectPatterns,
@@ -146,6 +148,8 @@ function roleSubjects(
           ...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]),
           PURGE_SUBJECT,
           LOG_SUBJECT_PATTERNS.tail,
+          // Prerenders of any app at promote (`prerender` paths): it requests them of itself.
+          PRERENDER_SUBJECT_PATTERN,
         ],
       };
     }
@@ -240,6 +244,8 @@ export function teamPermissions(apps: readonly string[], publicKey: string): Per
         PREWARM_SUBJECT,
         PROBE_SUBJECT,
         ...apps.map(logTailSubject),
+        // Prerendering its apps' `prerender` paths at promote.
+        ...apps.map(prerenderSubject),
       ],
     },
     subscribe: { allow: [...apps.map(logLinesSubject), `${userInboxPrefix(publicKey)}.>`] },

@@ -13,6 +13,7 @@ import {
 import { FlotillaError } from '@flotilla/protocol';
 import { connectError, type NatsSecurity, natsSecurityOptions } from '@flotilla/transport';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type FleetPrerender, prerenderFleet } from '../prerender-fleet.ts';
 import { type FleetPrewarm, prewarmFleet } from '../prewarm-fleet.ts';
 import { type Ctx, progress, str } from './context.ts';
 
@@ -115,6 +116,63 @@ export async function warmBeforeSwitch(
       (failures.length > 0 ? `; failed on ${failures.join('; ')}` : ''),
   );
   return warm;
+}
+
+/**
+ * Prerender after a switch: unless `--no-prerender`, every shield renders
+ * and stores the `prerender` paths of the deployment the environment now
+ * serves; progress and failures go to stderr.
+ */
+export async function prerenderAfterSwitch(
+  ctx: Ctx,
+  nc: NatsConnection,
+  app: string,
+  env: string,
+  deploymentId: string,
+): Promise<FleetPrerender | undefined> {
+  if (ctx.values['no-prerender']) return undefined;
+  let done: FleetPrerender;
+  try {
+    done = await prerenderFleet(nc, app, env, deploymentId);
+  } catch (err) {
+    // The environment has switched already: say so, do not fail the command.
+    progress(
+      ctx,
+      `prerender: not sent (${(err as Error).message}); an auth.conf from before prerendering needs \`flotilla auth regenerate\``,
+    );
+    return undefined;
+  }
+  const paths = new Set(done.shields.flatMap((s) => s.results.map((r) => r.path)));
+  if (paths.size === 0 && done.failed === 0) return done;
+  const failures = done.shields.flatMap((s) => [
+    ...(s.error ? [`${s.region}/${s.shieldId}: ${s.error}`] : []),
+    ...s.results
+      .filter((r) => !r.stored)
+      .map((r) => `${s.region}/${s.shieldId} ${r.path}: ${r.status || 'no answer'} ${r.detail}`),
+  ]);
+  progress(
+    ctx,
+    `prerender: ${paths.size} path(s) on ${done.shields.length} shield(s): ${done.stored} stored, ${done.failed} failed (${done.ms} ms)` +
+      failures.map((f) => `\nprerender: failed ${f}`).join(''),
+  );
+  return done;
+}
+
+/** What `--json` shows of a prerender. */
+export function prerenderSummary(done: FleetPrerender | undefined) {
+  return done === undefined
+    ? undefined
+    : {
+        stored: done.stored,
+        failed: done.failed,
+        ms: done.ms,
+        shields: done.shields.map((s) => ({
+          shieldId: s.shieldId,
+          region: s.region,
+          ...(s.error ? { error: s.error } : {}),
+          results: s.results,
+        })),
+      };
 }
 
 /** What `--json` shows of a pre-warm. */

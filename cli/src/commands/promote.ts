@@ -7,7 +7,13 @@ import type { ControlApi } from '@flotilla/deploy';
 import { FlotillaError, InvalidOptionError, isSubjectToken } from '@flotilla/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlCommand, type Ctx, envHost, hostUrl, needEnv, out } from './context.ts';
-import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.ts';
+import {
+  prerenderAfterSwitch,
+  prerenderSummary,
+  prewarmSummary,
+  warmBeforeSwitch,
+  withFleet,
+} from './fleet-connection.ts';
 import { booleanOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
@@ -29,9 +35,14 @@ async function promote(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<nu
   }
   const prewarm = await warmBeforeSwitch(ctx, nc, id, env);
   const record = await cp.promote(id, env);
+  const prerender = await prerenderAfterSwitch(ctx, nc, record.app, env, record.deploymentId);
   return out(
     ctx,
-    { ...publicEnv(record), ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}) },
+    {
+      ...publicEnv(record),
+      ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}),
+      ...(prerender ? { prerender: prerenderSummary(prerender) } : {}),
+    },
     `${record.app} ${env}: now serves ${record.deploymentId} at ${hostUrl(ctx, envHost(ctx, record.app, env))}` +
       `${record.history[0] ? ` (was ${record.history[0]})` : ''}\n`,
   );
@@ -40,8 +51,10 @@ async function promote(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<nu
 /** `flotilla promote`, for the command table. */
 export const promoteCommand: ControlCommand = {
   name: 'promote',
-  usage: `  flotilla promote <deployment-id> --env <name>
+  usage: `  flotilla promote <deployment-id> --env <name> [--no-prewarm] [--no-prerender]
+      then every shield renders and stores the deployment's prerender paths (router.prerender(),
+      prerenderRequests), reporting each path that could not be stored
 `,
-  options: booleanOptions('no-prewarm'),
+  options: booleanOptions('no-prewarm', 'no-prerender'),
   run: (ctx) => withFleet(ctx, (cp, nc) => promote(ctx, cp, nc)),
 };

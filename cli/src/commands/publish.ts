@@ -6,6 +6,7 @@
 import type { ControlApi, EnvironmentRecord } from '@flotilla/deploy';
 import { buildProject } from '@flotilla/sdk/build';
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { FleetPrerender } from '../prerender-fleet.ts';
 import type { FleetPrewarm } from '../prewarm-fleet.ts';
 import {
   appDir,
@@ -18,7 +19,13 @@ import {
   str,
   token,
 } from './context.ts';
-import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.ts';
+import {
+  prerenderAfterSwitch,
+  prerenderSummary,
+  prewarmSummary,
+  warmBeforeSwitch,
+  withFleet,
+} from './fleet-connection.ts';
 import { booleanOptions, stringOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
@@ -50,9 +57,12 @@ async function publish(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<nu
   // Switch the environment only once the new deployment is warm everywhere.
   let prewarm: FleetPrewarm | undefined;
   let environment: EnvironmentRecord | undefined;
+  let prerender: FleetPrerender | undefined;
   if (env) {
     prewarm = await warmBeforeSwitch(ctx, nc, published.deployment.id, env);
     environment = await cp.promote(published.deployment.id, env);
+    const { app, deploymentId } = environment;
+    prerender = await prerenderAfterSwitch(ctx, nc, app, env, deploymentId);
   }
   const result = { ...published, ...(environment ? { environment } : {}) };
   const d = result.deployment;
@@ -75,6 +85,7 @@ async function publish(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<nu
       deployment: d,
       ...(result.environment ? { environment: publicEnv(result.environment) } : {}),
       ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}),
+      ...(prerender ? { prerender: prerenderSummary(prerender) } : {}),
     },
     `${lines.join('\n')}\n`,
   );
@@ -85,8 +96,8 @@ export const publishCommand: ControlCommand = {
   name: 'publish',
   usage: `  flotilla publish [--dir <app>] [--env <name>] [--build-dir <dir>]
       build (unless --build-dir), upload to the fleet, print the deployment id and preview URL;
-      --env promotes it at once
+      --env promotes it at once (then the shields store its prerender paths; --no-prerender skips it)
 `,
-  options: { ...stringOptions('build-dir'), ...booleanOptions('no-prewarm') },
+  options: { ...stringOptions('build-dir'), ...booleanOptions('no-prewarm', 'no-prerender') },
   run: (ctx) => withFleet(ctx, (cp, nc) => publish(ctx, cp, nc)),
 };

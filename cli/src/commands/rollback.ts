@@ -6,7 +6,13 @@
 import type { ControlApi } from '@flotilla/deploy';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { appName, type ControlCommand, type Ctx, needEnv, out } from './context.ts';
-import { prewarmSummary, warmBeforeSwitch, withFleet } from './fleet-connection.ts';
+import {
+  prerenderAfterSwitch,
+  prerenderSummary,
+  prewarmSummary,
+  warmBeforeSwitch,
+  withFleet,
+} from './fleet-connection.ts';
 import { booleanOptions } from './option-table.ts';
 import { publicEnv } from './tables.ts';
 
@@ -17,9 +23,14 @@ async function rollback(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<n
   const target = before?.history[0];
   const prewarm = target ? await warmBeforeSwitch(ctx, nc, target, env) : undefined;
   const record = await cp.rollback(app, env);
+  const prerender = await prerenderAfterSwitch(ctx, nc, app, env, record.deploymentId);
   return out(
     ctx,
-    { ...publicEnv(record), ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}) },
+    {
+      ...publicEnv(record),
+      ...(prewarm ? { prewarm: prewarmSummary(prewarm) } : {}),
+      ...(prerender ? { prerender: prerenderSummary(prerender) } : {}),
+    },
     `${app} ${env}: rolled back to ${record.deploymentId}${before ? ` (was ${before.deploymentId})` : ''}\n`,
   );
 }
@@ -29,8 +40,9 @@ export const rollbackCommand: ControlCommand = {
   name: 'rollback',
   usage: `  flotilla rollback --env <name> [--app <name>]       back to the previous deployment, no rebuild
       publish --env, promote and rollback first have every region's workers load and pre-render
-      the deployment (pre-warm), then switch the environment; --no-prewarm skips that
+      the deployment (pre-warm), then switch the environment; --no-prewarm skips that; then
+      every shield stores the deployment's prerender paths (--no-prerender skips that)
 `,
-  options: booleanOptions('no-prewarm'),
+  options: booleanOptions('no-prewarm', 'no-prerender'),
   run: (ctx) => withFleet(ctx, (cp, nc) => rollback(ctx, cp, nc)),
 };

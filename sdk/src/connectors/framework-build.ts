@@ -206,6 +206,7 @@ export async function buildWithFramework(
       backends,
       assets,
       limits,
+      prerender: config.prerenderRequests?.map((r) => r.path),
       outDir,
       progress,
     });

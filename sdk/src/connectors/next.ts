@@ -362,6 +362,7 @@ export async function buildNext(
       backends,
       assets,
       limits,
+      prerender: config.prerenderRequests?.map((r) => r.path),
       outDir,
       progress,
     });

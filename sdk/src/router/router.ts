@@ -44,6 +44,7 @@ import {
 import type {
   BackendClient,
   MatchCriteria,
+  PrerenderSource,
   RenderContext,
   RenderFn,
   RouteCriteriaInput,
@@ -56,6 +57,13 @@ import { createWriter, type Recording } from './writer.ts';
  * `router[DESCRIBE_ROUTES]()` returns the manifest's `routes`.
  */
 export const DESCRIBE_ROUTES: unique symbol = Symbol.for('flotilla.router.describe');
+
+/**
+ * The symbol through which a Router lists its prerender requests at build
+ * time: `router[DESCRIBE_PRERENDER]()` resolves with what every
+ * `prerender()` gave (functions called), unchecked.
+ */
+export const DESCRIBE_PRERENDER: unique symbol = Symbol.for('flotilla.router.prerender');
 
 interface RouteEntry {
   criteria: RouteCriteria;
@@ -102,6 +110,7 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  */
 export class Router {
   readonly #entries: RouteEntry[] = [];
+  readonly #prerender: PrerenderSource[] = [];
   #compiled: CompiledRoute[] | undefined;
   #specs: ManifestRoute[] | undefined;
 
@@ -189,6 +198,7 @@ export class Router {
     }
     if (router === this) throw new InvalidRouteError('use(): a router cannot use itself');
     this.#entries.push(...router.#entries);
+    this.#prerender.push(...router.#prerender);
     this.#invalidate();
     return this;
   }
@@ -257,6 +267,41 @@ export class Router {
     this.#entries.push(...router.#entries.map((e) => ({ ...e, destination: name })));
     this.#invalidate();
     return this;
+  }
+
+  /**
+   * Paths the shields render and store when a deployment is promoted, so
+   * the first visitor gets a hit (EdgeJS `prerender`): the requests, or a
+   * function returning them (called by `flotilla build`, where `fetch` is
+   * not available: list the paths, or put them in `prerenderRequests` of
+   * `flotilla.config.json`). Only routes the shield caches are stored.
+   *
+   * @example router.prerender([{ path: '/' }, { path: '/p/1' }]);
+   * @throws InvalidRouteError when given neither an array nor a function
+   */
+  prerender(requests: PrerenderSource): this {
+    if (!Array.isArray(requests) && typeof requests !== 'function') {
+      throw new InvalidRouteError(
+        `prerender(): needs an array of { path } or a function returning one (got ${describeValue(requests)})`,
+      );
+    }
+    this.#prerender.push(requests);
+    return this;
+  }
+
+  /** What every `prerender()` gave, functions called (checked by the build). */
+  async [DESCRIBE_PRERENDER](): Promise<unknown[]> {
+    const all: unknown[] = [];
+    for (const source of this.#prerender) {
+      const listed: unknown = typeof source === 'function' ? await source() : source;
+      if (!Array.isArray(listed)) {
+        throw new InvalidRouteError(
+          `prerender(): the function must return an array of { path } (got ${describeValue(listed)})`,
+        );
+      }
+      all.push(...listed);
+    }
+    return all;
   }
 
   /**

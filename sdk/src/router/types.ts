@@ -302,3 +302,14 @@ export type RouteCriteriaInput = Omit<RouteCriteria, 'method' | 'query' | 'heade
 export type MatchCriteria = RouteCriteriaInput & {
   method?: Array<HttpMethod | Lowercase<HttpMethod>> | HttpMethod | Lowercase<HttpMethod>;
 };
+
+/** A request `router.prerender()` lists (EdgeJS `PrerenderRequest`): a path, with a query if needed. */
+export interface PrerenderRequest {
+  /** Path (and query) rendered and stored at promote, e.g. `/` or `/p/1?color=red`. */
+  path: string;
+}
+
+/** What `router.prerender()` takes: the requests, or a function (sync or async) returning them. */
+export type PrerenderSource =
+  | readonly PrerenderRequest[]
+  | (() => readonly PrerenderRequest[] | Promise<readonly PrerenderRequest[]>);

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { prewarmPath } from './prewarm-path.ts';
+import type { ManifestRoute } from './types.ts';
+
+const route = (
+  id: number,
+  path: string,
+  action: ManifestRoute['action'],
+  extra: Partial<ManifestRoute> = {},
+): ManifestRoute => ({
+  id,
+  criteria: { path, method: ['GET'] },
+  fallback: false,
+  action,
+  headerOps: [],
+  ...extra,
+});
+const fallbackProxy = (id: number): ManifestRoute => ({
+  id,
+  criteria: { path: '/:path*' },
+  fallback: true,
+  action: { kind: 'proxy', backend: 'legacy' },
+  headerOps: [],
+});
+
+describe('prewarmPath', () => {
+  it('is / when the bundle renders it (or nothing matches: the bundle answers 404 itself)', () => {
+    expect(prewarmPath({ routes: [route(0, '/', { kind: 'render' })] })).toBe('/');
+    expect(prewarmPath({ routes: [route(0, '/p/:id', { kind: 'render' })] })).toBe('/');
+  });
+
+  it('never / when it is the legacy proxy fallback: the first literal render route instead', () => {
+    const routes = [
+      route(0, '/p/:id', { kind: 'render' }),
+      route(
+        1,
+        '/search',
+        { kind: 'render' },
+        { criteria: { path: '/search', query: { q: true } } },
+      ),
+      route(2, '/home', { kind: 'render' }),
+      fallbackProxy(3),
+    ];
+    expect(prewarmPath({ routes })).toBe('/home');
+  });
+
+  it('is null when the deployment renders no literal path itself', () => {
+    const routes = [
+      route(0, '/', { kind: 'redirect', to: '/home', statusCode: 301 }),
+      route(1, '/p/:id', { kind: 'render' }),
+      fallbackProxy(2),
+    ];
+    expect(prewarmPath({ routes })).toBeNull();
+  });
+});
