@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { catchPatternOf, catchRouteFor } from './handler-rules.ts';
 import { matchRoutes } from './match.ts';
-import type { ManifestRoute } from './types.ts';
+import type { ManifestRoute } from './route-schema.ts';
 import { validateRoute } from './validate.ts';
 
 const route = (id: number, extra: Partial<ManifestRoute>): ManifestRoute => ({

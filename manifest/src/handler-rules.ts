@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ManifestRoute } from './types.ts';
+import type { ManifestRoute } from './route-schema.ts';
 
 /**
  * The `catch.pattern` of `router.catch(status)`: a number is that status
