@@ -1,8 +1,8 @@
 /**
  * Validation of `manifest.json` and of its parts (route criteria, cache
- * options, cache-key specs, limits) against the schemas of `types.ts` and
- * the route's parts, with
- * errors naming the bad field, plus the checks that span fields.
+ * options, cache-key specs, limits) against their schemas (`types.ts`,
+ * `route-schema.ts` and the files of a route's parts), with errors naming
+ * the bad field, plus the checks that span fields.
  *
  * @module
  */
