@@ -15,6 +15,7 @@ import {
   table,
 } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
+import { REGEX_FLAGS } from './regex.ts';
 import { carriedRegex, regexFields } from './regex-schema.ts';
 import { bool, headerName, list, noCrLf, nonNegativeInt, text, unique } from './schema-fields.ts';
 
@@ -30,6 +31,7 @@ const partitionList = () =>
           ...regexFields,
         }),
         carriedRegex<{ name: string; regex: string; flags?: string | undefined }>(
+          REGEX_FLAGS,
           (p) => `partition "${p.name}": `,
         ),
       ),

@@ -7,6 +7,8 @@
 import { HTTP_TOKEN } from '@flotilla/protocol/patterns';
 import { got, plainObject, strictFields } from '@flotilla/protocol/schema';
 import * as v from 'valibot';
+import { HEADER_REGEX_FLAGS } from './regex.ts';
+import { carriedRegex, regexFields } from './regex-schema.ts';
 import {
   bool,
   headerName,
@@ -18,32 +20,10 @@ import {
   text,
 } from './schema-fields.ts';
 
-/** Flags a header rule's regular expression may have. */
-export const HEADER_REGEX_FLAGS = /^(?!.*(.).*\1)[gimsu]*$/;
-
-/** A regular expression as data: `new RegExp(pattern, flags)` must compile. */
-export const headerRegexFields = {
-  pattern: v.pipe(
-    v.string(got('must be a string')),
-    v.check((p) => {
-      try {
-        new RegExp(p);
-        return true;
-      } catch {
-        return false;
-      }
-    }, got('must be a valid regular expression')),
-  ),
-  flags: v.pipe(
-    v.string(got('must be a string')),
-    v.regex(HEADER_REGEX_FLAGS, got('must be regular-expression flags from g, i, m, s, u')),
-  ),
-};
-
 /**
  * Header rules of the handler helpers: `updateResponseHeader`,
  * `updateUpstreamResponseHeader`, `updateRequestHeader` (a regex replace on
- * a header's value),
+ * a header's value, flags of `HEADER_REGEX_FLAGS`),
  * `setUpstreamResponseHeader`, `addResponseCookie` and `allowCors`. Upstream
  * rules change the answer of the route's action (render or backend) before
  * the response rules.
@@ -52,19 +32,19 @@ const HANDLER_HEADER_OPS = [
   strictFields({
     op: v.literal('updateResponse'),
     name: headerName(),
-    ...headerRegexFields,
+    ...regexFields,
     replacement: headerValue(),
   }),
   strictFields({
     op: v.literal('updateUpstreamResponse'),
     name: headerName(),
-    ...headerRegexFields,
+    ...regexFields,
     replacement: headerValue(),
   }),
   strictFields({
     op: v.literal('updateRequest'),
     name: headerName(),
-    ...headerRegexFields,
+    ...regexFields,
     replacement: headerValue(),
   }),
   strictFields({ op: v.literal('setUpstreamResponse'), name: headerName(), value: headerValue() }),
@@ -119,6 +99,7 @@ export const HeaderOpSchema = v.pipe(
       ...HANDLER_HEADER_OP_NAMES,
     ]),
   ),
+  carriedRegex(HEADER_REGEX_FLAGS),
 );
 
 /** A header change a route applies ({@link HeaderOpSchema}). */

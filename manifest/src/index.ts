@@ -23,13 +23,14 @@ export type { RouteCriteria } from './criteria-schema.ts';
 export { DESTINATION_HEADER, routeDestinations, routesForDestination } from './destination.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { catchPatternOf, catchRouteFor } from './handler-rules.ts';
-export { HEADER_REGEX_FLAGS, type HeaderOp } from './header-op-schema.ts';
+export type { HeaderOp } from './header-op-schema.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
 export { prewarmPath } from './prewarm-path.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
 export {
   exactRegex,
+  HEADER_REGEX_FLAGS,
   isRegexSpec,
   REGEX_FLAGS,
   type RegexSpec,

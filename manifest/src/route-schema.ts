@@ -10,7 +10,8 @@ import { got, integer, plainObject, strictFields, strictObject } from '@flotilla
 import * as v from 'valibot';
 import { RouteCacheOptionsSchema } from './cache-options-schema.ts';
 import { RouteCriteriaSchema } from './criteria-schema.ts';
-import { HeaderOpSchema, headerRegexFields } from './header-op-schema.ts';
+import { HeaderOpSchema } from './header-op-schema.ts';
+import { RegexSpecSchema } from './regex-schema.ts';
 import { bool, headerName, list, noCrLf, oneOf, text, unique } from './schema-fields.ts';
 
 /** Status codes a redirect may use. */
@@ -152,10 +153,10 @@ export const ManifestRouteSchema = strictObject({
   headerOps: list(HeaderOpSchema),
   /**
    * `router.catch(status, handler)`: the route is no match for requests; it
-   * answers instead when a response's status matches `new RegExp(pattern)`
-   * (the status as three digits), keeping that status.
+   * answers instead when a response's status matches `regex` (the status
+   * as three digits), keeping that status.
    */
-  catch: v.optional(strictObject({ pattern: headerRegexFields.pattern })),
+  catch: v.optional(RegexSpecSchema),
   /** The router destination the route belongs to (`destination(name, router)`); absent: every destination. */
   destination: v.optional(destinationName()),
   /** Request facts passed to the render on a cacheable route (`passRequestFacts()`). */

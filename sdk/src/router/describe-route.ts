@@ -117,7 +117,7 @@ export function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
     action: a.action,
     ...(a.cache ? { cache: a.cache } : {}),
     headerOps: a.headerOps,
-    ...(entry.catchPattern !== undefined ? { catch: { pattern: entry.catchPattern } } : {}),
+    ...(entry.catchPattern !== undefined ? { catch: { regex: entry.catchPattern } } : {}),
     ...(entry.destination !== undefined ? { destination: entry.destination } : {}),
     ...(a.requestFacts ? { requestFacts: a.requestFacts } : {}),
   };
