@@ -47,6 +47,7 @@ describe.each(pairs)('ControlPlane on %s', (_name, openPair) => {
       framework: 'none',
       bundleBytes: v1.manifest.bundleBytes,
       assetCount: 1,
+      prerenderPaths: 0,
       publishedFor: 'production',
     });
     expect(first.previewHost).toBe(`${v1.id}.preview.localhost`);

@@ -277,6 +277,7 @@ export class Publisher {
         framework: manifest.framework,
         bundleBytes: manifest.bundleBytes,
         assetCount: manifest.assets.length,
+        prerenderPaths: manifest.prerender?.length ?? 0,
         createdAt: new Date().toISOString(),
         ...(env === undefined ? {} : { publishedFor: env }),
       };

@@ -25,6 +25,12 @@ export const DeploymentRecordSchema = v.object({
   framework: v.string(),
   bundleBytes: v.number(),
   assetCount: v.number(),
+  /**
+   * How many paths the manifest's `prerender` lists: 0 when none, so a
+   * switch to the deployment asks no shield to prerender. Absent on records
+   * written before it was recorded (unknown: the shields are asked).
+   */
+  prerenderPaths: v.optional(v.number()),
   /** ISO 8601 time of the first publish. */
   createdAt: v.string(),
   /** The environment the first publish promoted it to, if any. */

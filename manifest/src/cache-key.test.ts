@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { computeCacheKey, DEFAULT_CACHE_KEY_SPEC, normalizeAcceptEncoding } from './cache-key.ts';
+import type { CacheKeySpec } from './cache-options-schema.ts';
 import { normalizeQuery, parseCookies } from './query.ts';
-import type { CacheKeySpec, MatchRequest } from './types.ts';
+import type { MatchRequest } from './types.ts';
 
 function req(init: Partial<MatchRequest> = {}): MatchRequest {
   return { method: 'GET', host: 'shop.example', path: '/p/42', query: '', headers: {}, ...init };

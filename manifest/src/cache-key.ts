@@ -3,11 +3,13 @@
  *
  * @module
  */
+
+import type { CacheKeySpec } from './cache-options-schema.ts';
 import { encodeStrict, normalizeKeyPath } from './encoding.ts';
 import { normalizeHost } from './match.ts';
 import { normalizeQuery, parseCookies } from './query.ts';
 import { compileRegex, type RegexSpec } from './regex.ts';
-import type { CacheKeySpec, MatchRequest } from './types.ts';
+import type { MatchRequest } from './types.ts';
 
 /** The spec of the default key: host, path and the whole normalised query. */
 export const DEFAULT_CACHE_KEY_SPEC: Readonly<CacheKeySpec> = Object.freeze({

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CACHE_KEY_SPEC } from './cache-key.ts';
+import type { CacheKeySpec } from './cache-options-schema.ts';
 import { criteriaReads, withCriteriaReads } from './criteria-reads.ts';
-import type { CacheKeySpec, ManifestRoute, MatchRequest, RouteCriteria } from './types.ts';
+import type { RouteCriteria } from './criteria-schema.ts';
+import type { ManifestRoute } from './route-schema.ts';
+import type { MatchRequest } from './types.ts';
 
 const CRITERIA: RouteCriteria[] = [
   { path: '/beta', headers: { 'X-Beta': { regex: 'yes' } } },

@@ -10,8 +10,10 @@
  */
 
 import { DEFAULT_CACHE_KEY_SPEC } from './cache-key.ts';
+import type { CacheKeySpec } from './cache-options-schema.ts';
 import { matchCriteria } from './match.ts';
-import type { CacheKeySpec, ManifestRoute, MatchRequest } from './types.ts';
+import type { ManifestRoute } from './route-schema.ts';
+import type { MatchRequest } from './types.ts';
 
 /** Header (lower case), cookie and query parameter names route criteria read for a request. */
 export interface CriteriaReads {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ManifestRoute } from './types.ts';
+import type { ManifestRoute } from './route-schema.ts';
 
 /**
  * Request header carrying the destination the shield chose to the bundle.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { catchPatternOf, catchRouteFor } from './handler-rules.ts';
 import { matchRoutes } from './match.ts';
-import type { ManifestRoute } from './types.ts';
+import type { ManifestRoute } from './route-schema.ts';
 import { validateRoute } from './validate.ts';
 
 const route = (id: number, extra: Partial<ManifestRoute>): ManifestRoute => ({
@@ -24,8 +24,8 @@ describe('catch routes', () => {
   it('picks the first catch route matching an error status, never for other statuses', () => {
     const routes = [
       route(0, { action: { kind: 'redirect', to: '/x', statusCode: 302 } }),
-      route(1, { catch: { pattern: '^404$' }, action: { kind: 'asset', file: 'e/404.html' } }),
-      route(2, { catch: { pattern: '4\\d\\d' } }),
+      route(1, { catch: { regex: '^404$' }, action: { kind: 'asset', file: 'e/404.html' } }),
+      route(2, { catch: { regex: '4\\d\\d' } }),
     ];
     expect(catchRouteFor(routes, 404)?.id).toBe(1);
     expect(catchRouteFor(routes, 410)?.id).toBe(2);
@@ -36,7 +36,7 @@ describe('catch routes', () => {
   it('catch routes and router.static routes are never matched by a request', () => {
     const routes = [
       route(0, { action: { kind: 'static', dir: 'public', permanent: false, filesOnly: true } }),
-      route(1, { catch: { pattern: '^404$' }, action: { kind: 'asset', file: 'e/404.html' } }),
+      route(1, { catch: { regex: '^404$' }, action: { kind: 'asset', file: 'e/404.html' } }),
       route(2, {}),
     ];
     const d = matchRoutes(routes, { method: 'GET', host: 'a', path: '/x', query: '', headers: {} });
@@ -50,7 +50,7 @@ describe('the handler helpers in the manifest', () => {
     const r = route(0, {
       action: { kind: 'asset', file: 'public/sw.js', path: '/sw.js', serviceWorker: true },
       headerOps: [
-        { op: 'updateResponse', name: 'X-A', pattern: 'a(b)', flags: 'gi', replacement: '$1' },
+        { op: 'updateResponse', name: 'X-A', regex: 'a(b)', flags: 'gi', replacement: '$1' },
         { op: 'cors', origin: ['https://a.example'], credentials: true },
         { op: 'addResponseCookie', name: 'c', value: 'v' },
       ],
@@ -64,11 +64,17 @@ describe('the handler helpers in the manifest', () => {
       () =>
         validateRoute(route(0, { headerOps, action } as never), 0);
     expect(
-      bad([{ op: 'updateResponse', name: 'x', pattern: '(', flags: '', replacement: '' }]),
-    ).toThrow(/headerOps\[0\]\.pattern must be a valid regular expression/);
+      bad([{ op: 'updateResponse', name: 'x', regex: '(', flags: '', replacement: '' }]),
+    ).toThrow(/headerOps\[0\].*\/\(\/ is not a valid regular expression/);
     expect(
-      bad([{ op: 'updateResponse', name: 'x', pattern: 'a', flags: 'gg', replacement: '' }]),
-    ).toThrow(/flags must be regular-expression flags/);
+      bad([{ op: 'updateResponse', name: 'x', regex: 'a', flags: 'gg', replacement: '' }]),
+    ).toThrow(/\/a\/gg is not a valid regular expression/);
+    expect(
+      bad([{ op: 'updateRequest', name: 'x', regex: 'a', flags: 'y', replacement: '' }]),
+    ).toThrow(/has the flag "y", which the matcher cannot carry \(only g, i, m, s, u\)/);
+    expect(bad([{ op: 'updateResponse', name: 'x', regex: '(a+)+', replacement: '' }])).toThrow(
+      /nests a repetition inside a repetition/,
+    );
     expect(bad([{ op: 'addResponseCookie', name: 'c', value: 'a b' }])).toThrow(
       /must not contain ";", "," or white space/,
     );

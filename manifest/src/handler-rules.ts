@@ -5,10 +5,11 @@
  *
  * @module
  */
-import type { ManifestRoute } from './types.ts';
+import { compileRegex } from './regex.ts';
+import type { ManifestRoute } from './route-schema.ts';
 
 /**
- * The `catch.pattern` of `router.catch(status)`: a number is that status
+ * The `catch.regex` of `router.catch(status)`: a number is that status
  * exactly, a RegExp (`/5\d{2}/`) its source.
  *
  * @returns undefined when `status` is neither.
@@ -28,5 +29,5 @@ export function catchRouteFor(
 ): ManifestRoute | undefined {
   if (status < 400) return undefined;
   const text = String(status);
-  return routes.find((r) => r.catch !== undefined && new RegExp(r.catch.pattern).test(text));
+  return routes.find((r) => r.catch !== undefined && compileRegex(r.catch).test(text));
 }

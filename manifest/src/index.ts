@@ -12,16 +12,25 @@ export {
   normalizeAcceptEncoding,
   partitionOf,
 } from './cache-key.ts';
+export type {
+  BrowserCacheOptions,
+  CacheKeySpec,
+  EdgeCacheOptions,
+  RouteCacheOptions,
+} from './cache-options-schema.ts';
 export { type CriteriaReads, criteriaReads, withCriteriaReads } from './criteria-reads.ts';
+export type { RouteCriteria } from './criteria-schema.ts';
 export { DESTINATION_HEADER, routeDestinations, routesForDestination } from './destination.ts';
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { catchPatternOf, catchRouteFor } from './handler-rules.ts';
+export type { HeaderOp } from './header-op-schema.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
 export { prewarmPath } from './prewarm-path.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
 export {
   exactRegex,
+  HEADER_REGEX_FLAGS,
   isRegexSpec,
   REGEX_FLAGS,
   type RegexSpec,
@@ -29,28 +38,22 @@ export {
   regexSpecOf,
 } from './regex.ts';
 export {
+  type ManifestRoute,
+  REDIRECT_STATUS_CODES,
+  type RequestFacts,
+  type RouteAction,
+} from './route-schema.ts';
+export { HTTP_METHODS, type HttpMethod } from './schema-fields.ts';
+export {
   APP_NAME_PROBLEM,
-  type BrowserCacheOptions,
   BUNDLE_FRAMEWORKS,
   type BundleFramework,
-  type CacheKeySpec,
-  type EdgeCacheOptions,
-  HEADER_REGEX_FLAGS,
-  type HeaderOp,
-  HTTP_METHODS,
-  type HttpMethod,
   MANIFEST_LIMIT_KEYS,
   type Manifest,
   type ManifestAsset,
   type ManifestLimits,
   ManifestLimitsSchema,
-  type ManifestRoute,
   type MatchRequest,
-  REDIRECT_STATUS_CODES,
-  type RequestFacts,
-  type RouteAction,
-  type RouteCacheOptions,
-  type RouteCriteria,
   type RouteDecision,
 } from './types.ts';
 export {

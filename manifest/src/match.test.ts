@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { RouteCriteria } from './criteria-schema.ts';
+import type { HeaderOp } from './header-op-schema.ts';
 import { matchRoutes, mergeCacheOptions } from './match.ts';
-import type { HeaderOp, ManifestRoute, MatchRequest, RouteAction, RouteCriteria } from './types.ts';
+import type { ManifestRoute, RouteAction } from './route-schema.ts';
+import type { MatchRequest } from './types.ts';
 
 function routes(
   ...specs: Array<{

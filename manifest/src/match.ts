@@ -5,17 +5,15 @@
  *
  * @module
  */
+
+import type { RouteCacheOptions } from './cache-options-schema.ts';
+import type { RouteCriteria } from './criteria-schema.ts';
+import type { HeaderOp } from './header-op-schema.ts';
 import { type CompiledPattern, compilePattern } from './pattern.ts';
 import { parseCookies, parseQueryPairs } from './query.ts';
 import { compileRegex, type RegexSpec } from './regex.ts';
-import type {
-  HeaderOp,
-  ManifestRoute,
-  MatchRequest,
-  RouteCacheOptions,
-  RouteCriteria,
-  RouteDecision,
-} from './types.ts';
+import type { ManifestRoute } from './route-schema.ts';
+import type { MatchRequest, RouteDecision } from './types.ts';
 
 const MAX_CACHED_PATTERNS = 2048;
 const patterns = new Map<string, CompiledPattern>();

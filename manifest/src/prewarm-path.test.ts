@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { prewarmPath } from './prewarm-path.ts';
-import type { ManifestRoute } from './types.ts';
+import type { ManifestRoute } from './route-schema.ts';
 
 const route = (
   id: number,

@@ -3,8 +3,9 @@
  *
  * @module
  */
+
+import type { CacheKeySpec } from './cache-options-schema.ts';
 import { decodeQueryComponent, encodeStrict } from './encoding.ts';
-import type { CacheKeySpec } from './types.ts';
 
 /**
  * Splits a query string (taken as it is: a leading `?` is part of the first

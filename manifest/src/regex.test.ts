@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   compileRegex,
   exactRegex,
+  HEADER_REGEX_FLAGS,
   isRegexSpec,
   MAX_REGEX_CHARS,
   regexProblem,
@@ -33,6 +34,10 @@ describe('regexProblem', () => {
     expect(regexProblem('a', 'g')).toMatch(/has the flag "g", which the matcher cannot carry/);
     expect(regexProblem('a', 'g')).toMatch(/depend on the previous request/);
     expect(regexProblem('a', 'y')).toMatch(/flag "y"/);
+    // Header rules replace (every match with g), so they may have g, never y.
+    expect(regexProblem('a', 'gi', HEADER_REGEX_FLAGS)).toBeUndefined();
+    expect(regexProblem('a', 'y', HEADER_REGEX_FLAGS)).toMatch(/\(only g, i, m, s, u\)/);
+    expect(regexProblem('(a+)+', 'g', HEADER_REGEX_FLAGS)).toMatch(/nests a repetition/);
     expect(regexProblem('a', 'd')).toMatch(/flag "d"/);
   });
 

@@ -22,13 +22,20 @@ export interface RegexSpec {
  */
 export const REGEX_FLAGS = 'imsu';
 
+/**
+ * Flags a header rule's regular expression may have (`updateResponseHeader`
+ * and the like): those of {@link REGEX_FLAGS} and `g`, replacing every
+ * match (`replace()` keeps no state between requests, even with `g`).
+ */
+export const HEADER_REGEX_FLAGS = 'gimsu';
+
 /** Longest pattern carried, in characters. */
 export const MAX_REGEX_CHARS = 512;
 
 /**
  * What is wrong with a pattern the matcher would carry, or undefined when
  * nothing is. Refused: a pattern longer than {@link MAX_REGEX_CHARS}, a flag
- * outside {@link REGEX_FLAGS}, a syntax error, and a repeated group that
+ * outside `allowed`, a syntax error, and a repeated group that
  * itself holds a repetition (`(a+)+`, `(\w*\s?)*`, `(x{2,})+`), the shape
  * of catastrophic backtracking. The nesting check is a scan of the pattern,
  * not a library: it also runs inside every app's isolate, where a regular
@@ -38,17 +45,21 @@ export const MAX_REGEX_CHARS = 512;
  * regexProblem('^(a+)+$', '');  // 'nests a repetition inside a repetition ("(a+)+"), …'
  * regexProblem('Mobile', 'i');  // undefined
  */
-export function regexProblem(source: string, flags = ''): string | undefined {
+export function regexProblem(
+  source: string,
+  flags = '',
+  allowed: string = REGEX_FLAGS,
+): string | undefined {
   if (typeof source !== 'string') return 'must be a regular expression (a string pattern)';
   if (source.length > MAX_REGEX_CHARS) {
     return `is ${source.length} characters long; at most ${MAX_REGEX_CHARS} are carried`;
   }
   if (typeof flags !== 'string') return 'has flags that are not a string';
   for (const flag of flags) {
-    if (!REGEX_FLAGS.includes(flag)) {
-      return `has the flag "${flag}", which the matcher cannot carry (only ${[...REGEX_FLAGS].join(', ')}): ${
+    if (!allowed.includes(flag)) {
+      return `has the flag "${flag}", which the matcher cannot carry (only ${[...allowed].join(', ')}): ${
         flag === 'g' || flag === 'y'
-          ? 'it makes test() depend on the previous request; leave it out'
+          ? 'it makes matching depend on the previous request; leave it out'
           : 'leave it out'
       }`;
     }

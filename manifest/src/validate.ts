@@ -1,27 +1,28 @@
 /**
  * Validation of `manifest.json` and of its parts (route criteria, cache
- * options, cache-key specs, limits) against the schemas of `types.ts`, with
- * errors naming the bad field, plus the checks that span fields.
+ * options, cache-key specs, limits) against their schemas (`types.ts`,
+ * `route-schema.ts` and the files of a route's parts), with errors naming
+ * the bad field, plus the checks that span fields.
  *
  * @module
  */
 import { describeValue } from '@flotilla/protocol/patterns';
 import { type AnySchema, parseOrThrow } from '@flotilla/protocol/schema';
 import type * as v from 'valibot';
-import { ManifestError } from './errors.ts';
 import {
   type CacheKeySpec,
   CacheKeySpecSchema,
+  type RouteCacheOptions,
+  RouteCacheOptionsSchema,
+} from './cache-options-schema.ts';
+import { type RouteCriteria, RouteCriteriaSchema } from './criteria-schema.ts';
+import { ManifestError } from './errors.ts';
+import { type ManifestRoute, ManifestRouteSchema } from './route-schema.ts';
+import {
   type Manifest,
   type ManifestLimits,
   ManifestLimitsSchema,
-  type ManifestRoute,
-  ManifestRouteSchema,
   ManifestSchema,
-  type RouteCacheOptions,
-  RouteCacheOptionsSchema,
-  type RouteCriteria,
-  RouteCriteriaSchema,
 } from './types.ts';
 
 function check<S extends AnySchema>(

@@ -58,7 +58,7 @@ describe('resolveStaticRoutes', () => {
     expect(() =>
       resolveStaticRoutes(
         'shop',
-        [route({ kind: 'asset', file: 'errors/500.html' }, { catch: { pattern: '5\\d\\d' } })],
+        [route({ kind: 'asset', file: 'errors/500.html' }, { catch: { regex: '5\\d\\d' } })],
         ctx,
       ),
     ).toThrow(/route catch \/5\\d\\d\/ \(route 3\): serveStatic\("errors\/500\.html"\)/);

@@ -22,7 +22,7 @@ export interface StaticRoutesContext {
 }
 
 function labelOf(route: ManifestRoute): string {
-  if (route.catch) return `catch /${route.catch.pattern}/ (route ${route.id})`;
+  if (route.catch) return `catch /${route.catch.regex}/ (route ${route.id})`;
   if (route.action.kind === 'static' && route.action.filesOnly) {
     return `static ${route.action.dir} (route ${route.id})`;
   }

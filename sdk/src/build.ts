@@ -13,42 +13,26 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import {
-  type BundleFramework,
-  MANIFEST_LIMIT_KEYS,
-  type Manifest,
-  type ManifestAsset,
-  type ManifestLimits,
-  type ManifestRoute,
-  validateManifest,
-} from '@flotilla/manifest';
-import { parseOrThrow } from '@flotilla/protocol/schema';
-import { type CollectedAsset, collectAssets } from './build-assets.ts';
+import type { BundleFramework, Manifest, ManifestLimits, ManifestRoute } from '@flotilla/manifest';
+import { collectAssets } from './build-assets.ts';
 import { bundleEntry } from './build-bundle.ts';
 import { bundleClient, type ClientBundle } from './build-client.ts';
 import { BuildError, buildFailure } from './build-errors.ts';
-import { checkOutDir, writeOutput } from './build-output.ts';
+import { type BuildSpec, validateOptions } from './build-options.ts';
+import { checkOutDir } from './build-output.ts';
 import { describePrerender } from './build-prerender.ts';
 import { routeWarnings } from './build-route-warnings.ts';
 import { describeRoutes } from './build-routes.ts';
 import { resolveStaticRoutes } from './build-static-routes.ts';
-import { CONFIG_FIELDS } from './config-schema.ts';
+import { writeBuild } from './build-write.ts';
 import { buildAngular } from './connectors/angular.ts';
 import { buildNext } from './connectors/next.ts';
 import { buildNuxt } from './connectors/nuxt.ts';
 import { buildReactRouter } from './connectors/react-router.ts';
 import { buildSvelteKit } from './connectors/sveltekit.ts';
 import { describeDetection } from './detect.ts';
-import {
-  displayPath,
-  entryApp,
-  entryFramework,
-  loadProjectConfig,
-  type ProjectConfig,
-} from './project-config.ts';
+import { displayPath, entryApp, loadProjectConfig, type ProjectConfig } from './project-config.ts';
 
 export {
   ASYNC_CONTEXT_LOWERING,
@@ -57,6 +41,7 @@ export {
 } from './build-bundle.ts';
 export { BuildError, type BuildErrorCode } from './build-errors.ts';
 export { DESCRIBE_ROUTES } from './build-routes.ts';
+export { type BuiltApp, computeContentHash, writeBuild } from './build-write.ts';
 export type { FrameworkDetection, PackageJson } from './detect.ts';
 export { describeDetection, detectFramework, readPackageJson } from './detect.ts';
 export type { FrameworkInfo, ProjectFramework } from './detect-frameworks.ts';
@@ -275,66 +260,12 @@ export async function buildApp(options: BuildAppOptions): Promise<BuildAppResult
   return runBuild(spec);
 }
 
-/**
- * The identity of a build: sha256 over the bundle hash, every asset (path,
- * hash, permanence, content type; sorted by path), the routes, the backends,
- * the name, the framework and, only when they set any, the `limits` (so the
- * hash of a build without limits is the same as before limits existed).
- * `builtAt` is not part of it, so two builds of the same input have the same
- * `contentHash`.
- */
-export function computeContentHash(manifest: Omit<Manifest, 'contentHash' | 'builtAt'>): string {
-  const h = createHash('sha256');
-  h.update(`flotilla manifest ${manifest.manifestVersion}\n`);
-  h.update(`app ${manifest.name} ${manifest.framework}\n`);
-  h.update(`bundle ${manifest.bundleHash}\n`);
-  const assets = [...manifest.assets].sort((a, b) =>
-    a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
-  );
-  for (const a of assets) {
-    h.update(`asset ${a.path} ${a.hash} ${a.permanent ? 'permanent' : 'plain'} ${a.contentType}\n`);
-  }
-  h.update(`routes ${JSON.stringify(manifest.routes)}\n`);
-  const backends = Object.keys(manifest.backends)
-    .sort()
-    .map((name) => [name, manifest.backends[name]]);
-  h.update(`backends ${JSON.stringify(backends)}\n`);
-  const limits = manifest.limits ?? {};
-  const asked = MANIFEST_LIMIT_KEYS.filter((key) => limits[key] !== undefined).map((key) => [
-    key,
-    limits[key],
-  ]);
-  if (asked.length > 0) h.update(`limits ${JSON.stringify(asked)}\n`);
-  if (manifest.prerender) h.update(`prerender ${JSON.stringify(manifest.prerender)}\n`);
-  return h.digest('hex');
-}
-
 /** `11.2 MB`, `340.5 KB`, `512 bytes` (1024-based). */
 export function formatBytes(bytes: number): string {
   const trim = (n: number): string => n.toFixed(1).replace(/\.0$/, '');
   if (bytes < 1024) return `${bytes} bytes`;
   if (bytes < 1024 * 1024) return `${trim(bytes / 1024)} KB`;
   return `${trim(bytes / (1024 * 1024))} MB`;
-}
-
-interface BuildSpec {
-  name: string;
-  framework: BundleFramework;
-  /** Absolute. */
-  entry: string;
-  /** Directory paths in messages are shown relative to. */
-  root: string;
-  /** Absolute. */
-  outDir: string;
-  backends: Record<string, string>;
-  /** Absolute, or undefined. */
-  staticDir: string | undefined;
-  maxBundleBytes: number;
-  define: Record<string, string>;
-  /** Undefined when the app asks for none. */
-  limits?: ManifestLimits | undefined;
-  prerenderRequests?: Array<{ path: string }> | undefined;
-  progress: (progress: BuildProgress) => void;
 }
 
 async function runBuild(spec: BuildSpec): Promise<BuildAppResult> {
@@ -410,93 +341,6 @@ export function checkBundleSize(
   progress({ phase: 'bundle', detail: `bundle.js is ${formatBytes(code.byteLength)}` });
 }
 
-/** What a build made, ready to be written (see {@link writeBuild}). @internal */
-export interface BuiltApp {
-  name: string;
-  framework: BundleFramework;
-  /** The bytes of `bundle.js`. */
-  code: Uint8Array;
-  routes: ManifestRoute[];
-  backends: Record<string, string>;
-  assets: CollectedAsset[];
-  limits?: ManifestLimits | undefined;
-  /** Paths prerendered at promote (the manifest's `prerender`). @default none */
-  prerender?: string[] | undefined;
-  /** Absolute. */
-  outDir: string;
-  progress: (progress: BuildProgress) => void;
-}
-
-/**
- * Makes the manifest of a build (content hash, assets, routes), checks it as
- * the shield and the workers will, and writes `bundle.js`, `manifest.json`
- * and `assets/` to `outDir` (swapped in whole).
- *
- * @internal for the framework connectors (`connectors/`), which build their own way.
- */
-export async function writeBuild(built: BuiltApp): Promise<BuildAppResult> {
-  const { name, framework, code, routes, backends, assets, limits, outDir, progress } = built;
-  const prerender = built.prerender?.length ? { prerender: [...new Set(built.prerender)] } : {};
-  const bundleHash = createHash('sha256').update(code).digest('hex');
-  const manifestAssets: ManifestAsset[] = assets.map(
-    ({ path, hash, bytes, contentType, permanent }) => ({
-      path,
-      hash,
-      bytes,
-      contentType,
-      permanent,
-    }),
-  );
-  const identity = {
-    manifestVersion: 2 as const,
-    name,
-    framework,
-    bundleHash,
-    bundleBytes: code.byteLength,
-    routes,
-    backends,
-    assets: manifestAssets,
-    ...(limits ? { limits } : {}),
-    ...prerender,
-  };
-  // Key order as in the Manifest type; contentHash and builtAt after bundleBytes.
-  // `limits` only when the app asks for some: manifests without stay as they were.
-  const manifest: Manifest = {
-    manifestVersion: 2,
-    name,
-    framework,
-    bundleHash,
-    bundleBytes: code.byteLength,
-    contentHash: computeContentHash(identity),
-    builtAt: new Date().toISOString(),
-    routes,
-    backends,
-    assets: manifestAssets,
-    ...(limits ? { limits } : {}),
-    ...prerender,
-  };
-
-  try {
-    validateManifest(JSON.parse(JSON.stringify(manifest)));
-  } catch (error) {
-    // A safety net: what the shield and the workers would refuse is never written.
-    throw buildFailure(name, `the manifest would be invalid: ${(error as Error).message}`, error);
-  }
-
-  progress({ phase: 'write', detail: `writing ${displayPath(outDir)}` });
-  await writeOutput(outDir, code, manifest, assets);
-  progress({
-    phase: 'write',
-    detail: `wrote ${displayPath(outDir)} (${manifest.contentHash.slice(0, 12)})`,
-  });
-  return {
-    outDir,
-    bundlePath: join(outDir, 'bundle.js'),
-    manifestPath: join(outDir, 'manifest.json'),
-    manifest,
-  };
-}
-
 /** The browser code of a React or Vue app (see `build-client.ts`), with progress. */
 async function buildClient(
   spec: BuildSpec,
@@ -520,86 +364,4 @@ async function buildClient(
       : `no pages to hydrate (the app uses neither reactPage nor vuePage): no browser code`,
   });
   return client;
-}
-
-const BUILD_APP_OPTIONS = [
-  'entry',
-  'outDir',
-  'name',
-  'framework',
-  'backends',
-  'staticDir',
-  'maxBundleBytes',
-  'define',
-  'limits',
-  'prerenderRequests',
-  'onProgress',
-];
-
-async function validateOptions(options: BuildAppOptions): Promise<BuildSpec> {
-  const bad = (option: string, why: string): BuildError =>
-    new BuildError('FLOTILLA_ERR_INVALID_OPTION', `buildApp: option "${option}" ${why}`);
-  if (typeof options !== 'object' || options === null) {
-    throw new BuildError('FLOTILLA_ERR_INVALID_OPTION', 'buildApp: options must be an object');
-  }
-  for (const key of Object.keys(options)) {
-    if (key === 'routes') {
-      throw bad(
-        'routes',
-        'is no longer supported: routes are described by the Router the entry exports (manifest v2); ' +
-          'a plain fetch handler gets one catch-all route',
-      );
-    }
-    if (!BUILD_APP_OPTIONS.includes(key)) {
-      throw bad(key, `is not a known option (known: ${BUILD_APP_OPTIONS.join(', ')})`);
-    }
-  }
-  const { entry, outDir, onProgress } = options;
-  if (typeof entry !== 'string' || entry === '') throw bad('entry', 'must be a non-empty path');
-  if (typeof outDir !== 'string' || outDir === '') {
-    throw bad('outDir', 'must be a non-empty path');
-  }
-  if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw bad('onProgress', 'must be a function');
-  }
-  // The options a flotilla.config.json also has are checked by its schemas.
-  const field = <K extends keyof typeof CONFIG_FIELDS>(key: K) =>
-    parseOrThrow(CONFIG_FIELDS[key], options[key as keyof BuildAppOptions], key, bad);
-  const name = field('name');
-  const framework = entryFramework(field('framework'), (problem) => bad('framework', problem));
-  const maxBundleBytes = field('maxBundleBytes');
-  const define = field('define');
-  const backends = field('backends') ?? {};
-  const asked = field('limits');
-  const limits = asked && Object.keys(asked).length > 0 ? asked : undefined;
-  const prerenderRequests = field('prerenderRequests');
-
-  const entryPath = resolve(entry);
-  if (!(await stat(entryPath).catch(() => undefined))?.isFile()) {
-    throw bad('entry', `names a file that does not exist: ${entryPath}`);
-  }
-  let staticDir: string | undefined;
-  if (options.staticDir !== undefined) {
-    if (typeof options.staticDir !== 'string' || options.staticDir === '') {
-      throw bad('staticDir', 'must be a non-empty path');
-    }
-    staticDir = resolve(options.staticDir);
-    if (!(await stat(staticDir).catch(() => undefined))?.isDirectory()) {
-      throw bad('staticDir', `names a directory that does not exist: ${staticDir}`);
-    }
-  }
-  return {
-    name,
-    framework,
-    entry: entryPath,
-    root: process.cwd(),
-    outDir: resolve(outDir),
-    backends,
-    staticDir,
-    maxBundleBytes,
-    define,
-    limits,
-    prerenderRequests,
-    progress: onProgress ?? (() => {}),
-  };
 }

@@ -2,7 +2,7 @@ import { createElement } from 'react';
 import { renderToString } from 'react-dom/server.edge';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { notFound, reactPage, useLoaderData, useRenderContext } from './react.ts';
-import { renderContext } from './router/router.ts';
+import { renderContext } from './router/serve.ts';
 
 afterEach(() => {
   vi.unstubAllGlobals();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineComponent, h } from 'vue';
-import { renderContext } from './router/router.ts';
+import { renderContext } from './router/serve.ts';
 import { notFound, useLoaderData, useRenderContext, vuePage } from './vue.ts';
 
 afterEach(() => {

@@ -177,6 +177,52 @@ describe('prerendering at promote', () => {
   });
 });
 
+describe('a deployment with nothing to prerender', () => {
+  it('publish, promote and rollback ask no shield and say nothing of prerendering', async () => {
+    const app = (body: string) => `import { Router } from '@flotilla/sdk';
+
+export default new Router().get('/', ({ cache, render }) => {
+  cache({ edge: { maxAgeSeconds: 60 } });
+  render(() => new Response('${body}'));
+});
+`;
+    // What the CLI asks of the shields for app rother, seen by the operator.
+    const asked: string[] = [];
+    const watch = sf.operator.subscribe(prerenderSubject('rother'), {
+      callback: (_err, msg) => {
+        asked.push(msg.subject);
+      },
+    });
+    await sf.operator.flush();
+    const publish = async (body: string, config: Record<string, unknown> = {}) => {
+      const dir = await writeApp({ name: 'rother', ...config }, app(body));
+      const res = await cli('other', ['publish', '--dir', dir, '--env', 'production']);
+      expect(res.code, res.stderr).toBe(0);
+      return { res, id: /deployment (rother-[0-9a-f]+) published/.exec(res.stdout)?.[1] ?? '' };
+    };
+    const one = await publish('one');
+    const two = await publish('two');
+    expect(one.res.stderr).toMatch(/prewarm: warm on 1 worker/);
+    for (const { res } of [one, two]) expect(res.stderr).not.toContain('prerender');
+    const promote = await cli('other', ['promote', one.id, '--env', 'staging']);
+    expect(promote.code, promote.stderr).toBe(0);
+    const back = await cli('other', ['rollback', '--env', 'production', '--app', 'rother']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toContain(`rolled back to ${one.id}`);
+    for (const res of [promote, back]) expect(res.stderr).not.toContain('prerender');
+    // A round trip on the operator's connection: a request sent before has arrived.
+    await sf.operator.flush();
+    expect(asked).toEqual([]);
+
+    // The same watch sees the request of a deployment that declares a path.
+    const three = await publish('three', { prerenderRequests: [{ path: '/' }] });
+    expect(three.res.stderr).toMatch(/prerender: 1 path\(s\) on 1 shield\(s\): 1 stored/);
+    await sf.operator.flush();
+    watch.unsubscribe();
+    expect(asked).toEqual([prerenderSubject('rother')]);
+  });
+});
+
 describe('redirect tables', () => {
   const csvRows = 3000;
   const jsonRows = 2500;

@@ -8,6 +8,7 @@ import {
   type ControlApi,
   ControlClient,
   ControlPlane,
+  type DeploymentRecord,
   JetStreamControlStore,
 } from '@flotilla/deploy';
 import { FlotillaError } from '@flotilla/protocol';
@@ -121,19 +122,22 @@ export async function warmBeforeSwitch(
 /**
  * Prerender after a switch: unless `--no-prerender`, every shield renders
  * and stores the `prerender` paths of the deployment the environment now
- * serves; progress and failures go to stderr.
+ * serves; progress and failures go to stderr. A deployment whose record
+ * says it lists none is not asked of the shields (nor said anything of).
  */
 export async function prerenderAfterSwitch(
   ctx: Ctx,
   nc: NatsConnection,
   app: string,
   env: string,
-  deploymentId: string,
+  deployment: Pick<DeploymentRecord, 'id' | 'prerenderPaths'>,
 ): Promise<FleetPrerender | undefined> {
   if (ctx.values['no-prerender']) return undefined;
+  // Nothing declared: asking would only wait out the shields' answers (~0.5 s).
+  if (deployment.prerenderPaths === 0) return undefined;
   let done: FleetPrerender;
   try {
-    done = await prerenderFleet(nc, app, env, deploymentId);
+    done = await prerenderFleet(nc, app, env, deployment.id);
   } catch (err) {
     // The environment has switched already: say so, do not fail the command.
     progress(

@@ -27,7 +27,8 @@ async function promote(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<nu
   if (!isSubjectToken(id))
     throw new InvalidOptionError('<deployment-id>', `"${id}" is not a deployment id`);
   const env = needEnv(ctx);
-  if (!(await cp.deployment(id))) {
+  const deployment = await cp.deployment(id);
+  if (!deployment) {
     throw new FlotillaError(
       'FLOTILLA_ERR_NOT_FOUND',
       `no deployment ${id} (see flotilla deployments)`,
@@ -35,7 +36,7 @@ async function promote(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<nu
   }
   const prewarm = await warmBeforeSwitch(ctx, nc, id, env);
   const record = await cp.promote(id, env);
-  const prerender = await prerenderAfterSwitch(ctx, nc, record.app, env, record.deploymentId);
+  const prerender = await prerenderAfterSwitch(ctx, nc, record.app, env, deployment);
   return out(
     ctx,
     {

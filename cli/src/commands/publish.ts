@@ -61,8 +61,7 @@ async function publish(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<nu
   if (env) {
     prewarm = await warmBeforeSwitch(ctx, nc, published.deployment.id, env);
     environment = await cp.promote(published.deployment.id, env);
-    const { app, deploymentId } = environment;
-    prerender = await prerenderAfterSwitch(ctx, nc, app, env, deploymentId);
+    prerender = await prerenderAfterSwitch(ctx, nc, environment.app, env, published.deployment);
   }
   const result = { ...published, ...(environment ? { environment } : {}) };
   const d = result.deployment;

@@ -23,7 +23,9 @@ async function rollback(ctx: Ctx, cp: ControlApi, nc: NatsConnection): Promise<n
   const target = before?.history[0];
   const prewarm = target ? await warmBeforeSwitch(ctx, nc, target, env) : undefined;
   const record = await cp.rollback(app, env);
-  const prerender = await prerenderAfterSwitch(ctx, nc, app, env, record.deploymentId);
+  // Its record says whether it lists prerender paths (unknown if it is gone: then ask).
+  const deployment = (await cp.deployment(record.deploymentId)) ?? { id: record.deploymentId };
+  const prerender = await prerenderAfterSwitch(ctx, nc, app, env, deployment);
   return out(
     ctx,
     {

@@ -27,15 +27,14 @@ describe('handler helpers: what the manifest holds', () => {
       {
         op: 'updateResponse',
         name: 'x-version',
-        pattern: 'v(\\d+)',
+        regex: 'v(\\d+)',
         flags: 'gi',
         replacement: 'version-$1',
       },
       {
         op: 'updateUpstreamResponse',
         name: 'cache-control',
-        pattern: 'max-age=\\d+',
-        flags: '',
+        regex: 'max-age=\\d+',
         replacement: 'max-age=5',
       },
       { op: 'setUpstreamResponse', name: 'x-up', value: 'yes' },
@@ -70,15 +69,18 @@ describe('handler helpers: what the manifest holds', () => {
       criteria: { path: '/:path*', method: ['GET', 'HEAD'] },
       action: { kind: 'static', dir: 'public', permanent: false, filesOnly: true },
     });
-    expect(routes[1]).toMatchObject({ catch: { pattern: '^404$' }, action: { kind: 'asset' } });
-    expect(routes[2]).toMatchObject({ catch: { pattern: '5\\d{2}' }, action: { kind: 'render' } });
+    expect(routes[1]).toMatchObject({ catch: { regex: '^404$' }, action: { kind: 'asset' } });
+    expect(routes[2]).toMatchObject({ catch: { regex: '5\\d{2}' }, action: { kind: 'render' } });
   });
 
   it('refuses bad uses, naming the route and the helper', () => {
     const build = (handler: Parameters<Router['get']>[1]) => () =>
       describeRoutes(new Router().get('/x', handler));
     expect(build((w) => w.updateResponseHeader('x', /a/y, 'b'))).toThrow(
-      /GET \/x \(route 0\): updateResponseHeader\(\): the regular expression's flags must be from g, i, m, s, u \(got "y"\)/,
+      /GET \/x \(route 0\): updateResponseHeader\(\): the regular expression \/a\/y has the flag "y", which the matcher cannot carry \(only g, i, m, s, u\)/,
+    );
+    expect(build((w) => w.updateRequestHeader('x', /(a+)+b/, 'c'))).toThrow(
+      /updateRequestHeader\(\): the regular expression \/\(a\+\)\+b\/ nests a repetition inside a repetition/,
     );
     expect(build((w) => w.updateResponseHeader('x', 'a' as never, 'b'))).toThrow(
       'the pattern must be a regular expression',

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type HeaderOp, type ManifestRoute, matchRoutes } from '@flotilla/manifest';
+import { type HeaderOp, type ManifestRoute, matchRoutes, type RegexSpec } from '@flotilla/manifest';
 import type { ComputeFn, ComputeRequest, ComputeResponse } from './types.ts';
 
 type CorsOp = Extract<HeaderOp, { op: 'cors' }>;
@@ -57,11 +57,11 @@ export function withStatus(response: Response, status: number): Response {
 /** Replaces what a header rule's regex matches in header `op.name`, when present. */
 export function replaceHeader(
   headers: Headers,
-  op: { name: string; pattern: string; flags: string; replacement: string },
+  op: RegexSpec & { name: string; replacement: string },
 ) {
   const value = headers.get(op.name);
   if (value === null) return;
-  headers.set(op.name, value.replace(new RegExp(op.pattern, op.flags), op.replacement));
+  headers.set(op.name, value.replace(new RegExp(op.regex, op.flags), op.replacement));
 }
 
 /**

@@ -5,7 +5,8 @@ import { parseHydrationPayload } from '../hydration.ts';
 import { reactPage, useLoaderData as useReactData } from '../react.ts';
 import { useLoaderData as useVueData, vuePage } from '../vue.ts';
 import { notFound } from './errors.ts';
-import { Router, renderContext } from './router.ts';
+import { Router } from './router.ts';
+import { renderContext } from './serve.ts';
 
 // What a page ships to hydrate, when the build has browser code
 // (`__FLOTILLA_CLIENT__`): the payload, the preloads and the module script.

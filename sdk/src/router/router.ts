@@ -1,56 +1,32 @@
 /**
  * The Router: EdgeJS-style routes that the build describes in the manifest
  * (so the shield routes and caches before any code runs) and that the bundle
- * serves with the same matcher.
+ * serves with the same matcher. The routes are described by
+ * `describe-route.ts` and served by `serve.ts`.
  *
  * @module
  */
 import {
-  catchRouteFor,
-  compilePattern,
-  DESTINATION_HEADER,
-  type HeaderOp,
   type HttpMethod,
-  interpolatePath,
   ManifestError,
   type ManifestRoute,
-  matchRoutes,
   type RouteCriteria,
-  routesForDestination,
   validateRouteCriteria,
 } from '@flotilla/manifest';
-import { BACKEND_NAME, DESTINATION_NAME, describeValue } from '@flotilla/protocol/patterns';
-import { RENDER_ROUTE, type RenderRoute, ROUTE_RENDER_FN } from '../hydration.ts';
+import { DESTINATION_NAME, describeValue } from '@flotilla/protocol/patterns';
+import { ROUTE_RENDER_FN } from '../hydration.ts';
 import { criteriaWithRegexSpecs, refuseRegExpPath } from './criteria.ts';
-import { BackendError, InvalidRouteError, RouterBuildError } from './errors.ts';
-import {
-  applyHelperResponseRules,
-  applyUpstreamRules,
-  corsPreflight,
-  isResponse,
-  RESPONSE_OPS,
-  replaceHeader,
-  runCompute,
-  withStatus,
-} from './header-rules.ts';
-import { proxyAnswer } from './proxy.ts';
-import {
-  CATCH_CRITERIA,
-  catchPatternFor,
-  describeStatic,
-  STATIC_CRITERIA,
-  staticDirOf,
-} from './static-catch.ts';
+import { type CompiledRoute, describeEntry, type RouteEntry } from './describe-route.ts';
+import { InvalidRouteError } from './errors.ts';
+import { serveRequest } from './serve.ts';
+import { CATCH_CRITERIA, catchPatternFor, STATIC_CRITERIA, staticDirOf } from './static-catch.ts';
 import type {
-  BackendClient,
   MatchCriteria,
   PrerenderSource,
-  RenderContext,
   RenderFn,
   RouteCriteriaInput,
   RouteHandler,
 } from './types.ts';
-import { createWriter, type Recording } from './writer.ts';
 
 /**
  * The symbol through which a Router describes its routes at build time:
@@ -64,26 +40,6 @@ export const DESCRIBE_ROUTES: unique symbol = Symbol.for('flotilla.router.descri
  * `prerender()` gave (functions called), unchecked.
  */
 export const DESCRIBE_PRERENDER: unique symbol = Symbol.for('flotilla.router.prerender');
-
-interface RouteEntry {
-  criteria: RouteCriteria;
-  handler: RouteHandler;
-  fallback: boolean;
-  /** `catch()`: the status pattern it answers. */
-  catchPattern?: string;
-  /** `static()`: the directory whose files it serves. */
-  staticDir?: string;
-  /** The destination router it came from (`destination(name, router)`). */
-  destination?: string;
-}
-
-interface CompiledRoute {
-  spec: ManifestRoute;
-  label: string;
-  recording: Recording;
-}
-
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /**
  * Routes requests, EdgeJS style. Routes are tried in order: routes that
@@ -381,332 +337,7 @@ export class Router {
     return this.#compiled;
   }
 
-  async #serve(request: Request, env: Record<string, string>): Promise<Response> {
-    const routes = this.#compile();
-    const url = new URL(request.url);
-    const original: Record<string, string> = {};
-    request.headers.forEach((value, name) => {
-      original[name] = value;
-    });
-    // The shield names the split test's destination (clients cannot: it drops their x-flotilla-*).
-    const specs = routesForDestination(
-      this.#specs ?? [],
-      request.headers.get(DESTINATION_HEADER) ?? undefined,
-    );
-    const match = {
-      host: url.hostname,
-      path: url.pathname,
-      query: url.search.slice(1),
-      headers: original,
-    };
-    const preflight = corsPreflight(specs, request, match);
-    if (preflight) return preflight;
-    const decision = matchRoutes(specs, { ...match, method: request.method });
-    const ops = decision.headerOps;
-    const req = applyRequestOps(request, ops, original);
-    const route = decision.terminal ? routes[decision.terminal.id] : undefined;
-    let response = route
-      ? await answer(route, req, url, decision.params, env, ops)
-      : notFoundResponse('Not found\n');
-    // A catch handler that runs code answers an error status here; a
-    // serveStatic(file) one is the shield's (it has the files).
-    const caught = catchRouteFor(specs, response.status);
-    const catcher = caught && caught.action.kind !== 'asset' ? routes[caught.id] : undefined;
-    if (catcher) {
-      const status = response.status;
-      await response.body?.cancel();
-      const page = await answer(catcher, req, url, {}, env, catcher.spec.headerOps);
-      response = page.status >= 300 && page.status < 400 ? page : withStatus(page, status);
-    }
-    return applyResponseOps(response, ops, original, request);
+  #serve(request: Request, env: Record<string, string>): Promise<Response> {
+    return serveRequest(this.#compile(), this.#specs ?? [], request, env);
   }
-}
-
-/** `GET /p/:id (route 3)`, `ANY /x (route 4)`, `fallback (route 7)`. */
-function labelOf(entry: RouteEntry, id: number): string {
-  if (entry.destination !== undefined) {
-    const { destination, ...rest } = entry;
-    return `${labelOf(rest, id)} of destination ${destination}`;
-  }
-  if (entry.fallback) return `fallback (route ${id})`;
-  if (entry.catchPattern !== undefined) return `catch /${entry.catchPattern}/ (route ${id})`;
-  if (entry.staticDir !== undefined) return `static ${entry.staticDir} (route ${id})`;
-  const methods = entry.criteria.method ? entry.criteria.method.join(',') : 'ANY';
-  return `${methods} ${entry.criteria.path} (route ${id})`;
-}
-
-function describeEntry(entry: RouteEntry, id: number): CompiledRoute {
-  const label = labelOf(entry, id);
-  if (entry.staticDir !== undefined) {
-    return {
-      spec: describeStatic(id, entry.staticDir),
-      label,
-      recording: createWriter([], new Request('https://static.invalid/'), {}).recording,
-    };
-  }
-  const pattern = compilePattern(entry.criteria.path);
-  const runs = (['a', 'b'] as const).map((variant) => {
-    const { request, params } = syntheticRequest(entry.criteria, pattern, variant);
-    const run = createWriter(pattern.params, request, params);
-    let result: unknown;
-    try {
-      result = entry.handler(run.writer);
-    } catch (err) {
-      throw new RouterBuildError(
-        label,
-        id,
-        err instanceof InvalidRouteError ? err.message : `the handler threw: ${messageOf(err)}`,
-        { cause: err },
-      );
-    } finally {
-      run.seal();
-    }
-    if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-      // Its later calls throw (sealed); keep that rejection from going unhandled.
-      (result as Promise<unknown>).then(undefined, () => {});
-      throw new RouterBuildError(
-        label,
-        id,
-        'the handler returned a Promise: handlers declare synchronously (cache(), render(), proxy(), …); ' +
-          'put async work in the function given to render()',
-      );
-    }
-    return run.recording;
-  });
-  const [a, b] = runs as [Recording, Recording];
-  const parts: Array<[string, (r: Recording) => unknown]> = [
-    ['the action must be static', (r) => r.action],
-    ['cache options must be static', (r) => r.cache ?? null],
-    ['header changes must be static', (r) => r.headerOps],
-    ['passRequestFacts() must be static', (r) => r.requestFacts ?? null],
-    ['the body, status and headers of send() must be static', (r) => r.send ?? null],
-    [
-      'transformResponse must be given in every run or none',
-      (r) => r.transformResponse !== undefined,
-    ],
-    [
-      'transformRequest and a path function must be given in every run or none',
-      (r) => [r.transformRequest !== undefined, r.proxyPath !== undefined],
-    ],
-  ];
-  for (const [problem, get] of parts) {
-    const x = JSON.stringify(get(a));
-    const y = JSON.stringify(get(b));
-    if (x !== y) {
-      throw new RouterBuildError(
-        label,
-        id,
-        `${problem}, but the two build-time runs of the handler (with different synthetic requests) declared ${x} and ${y}`,
-      );
-    }
-  }
-  const spec: ManifestRoute = {
-    id,
-    criteria: structuredClone(entry.criteria),
-    fallback: entry.fallback,
-    action: a.action,
-    ...(a.cache ? { cache: a.cache } : {}),
-    headerOps: a.headerOps,
-    ...(entry.catchPattern !== undefined ? { catch: { pattern: entry.catchPattern } } : {}),
-    ...(entry.destination !== undefined ? { destination: entry.destination } : {}),
-    ...(a.requestFacts ? { requestFacts: a.requestFacts } : {}),
-  };
-  if (entry.catchPattern !== undefined && a.action.kind === 'headers') {
-    throw new RouterBuildError(
-      label,
-      id,
-      'a catch handler must answer: serveStatic(file, { statusCode }), send(), render() or compute()',
-    );
-  }
-  return { spec, label, recording: a };
-}
-
-/** A request that meets the criteria, different for the two variants. */
-function syntheticRequest(
-  criteria: RouteCriteria,
-  pattern: ReturnType<typeof compilePattern>,
-  variant: 'a' | 'b',
-): { request: Request; params: Record<string, string> } {
-  const params: Record<string, string> = {};
-  for (const p of pattern.params) params[p.name] = `flotilla-synthetic-${variant}`;
-  const query = new URLSearchParams();
-  for (const [name, value] of Object.entries(criteria.query ?? {})) {
-    query.append(name, typeof value === 'string' ? value : variant);
-  }
-  query.append('flotilla-synthetic', variant);
-  const headers = new Headers({
-    'x-flotilla-synthetic': variant,
-    'user-agent': variant === 'a' ? 'Flotilla-Build/a (desktop)' : 'Flotilla-Build/b (mobile)',
-    'accept-language': variant === 'a' ? 'en' : 'fr',
-  });
-  for (const [name, value] of Object.entries(criteria.headers ?? {})) {
-    headers.set(name, typeof value === 'string' ? value : variant);
-  }
-  const cookies = [`flotilla-synthetic=${variant}`];
-  for (const [name, value] of Object.entries(criteria.cookies ?? {})) {
-    cookies.push(`${name}=${typeof value === 'string' ? value : variant}`);
-  }
-  headers.set('cookie', cookies.join('; '));
-  const host =
-    criteria.host?.[variant === 'a' ? 0 : criteria.host.length - 1] ??
-    `synthetic-${variant}.flotilla.invalid`;
-  const methods = criteria.method ?? (['GET', 'POST'] as const);
-  const method = (variant === 'a' ? methods[0] : methods[methods.length - 1]) ?? 'GET';
-  const request = new Request(`https://${host}${pattern.toPath(params)}?${query}`, {
-    method,
-    headers,
-  });
-  return { request, params };
-}
-
-function interpolateHeader(value: string, original: Record<string, string>): string {
-  return value.replace(/\$\{req:([^}]+)\}/g, (_all, name: string) => {
-    const key = name.trim().toLowerCase();
-    return Object.hasOwn(original, key) ? (original[key] as string) : '';
-  });
-}
-
-function applyRequestOps(
-  request: Request,
-  ops: readonly HeaderOp[],
-  original: Record<string, string>,
-): Request {
-  if (
-    !ops.some(
-      (op) => op.op === 'setRequest' || op.op === 'removeRequest' || op.op === 'updateRequest',
-    )
-  ) {
-    return request;
-  }
-  const headers = new Headers(request.headers);
-  for (const op of ops) {
-    if (op.op === 'setRequest') headers.set(op.name, interpolateHeader(op.value, original));
-    else if (op.op === 'removeRequest') headers.delete(op.name);
-    else if (op.op === 'updateRequest') replaceHeader(headers, op);
-  }
-  return new Request(request, { headers });
-}
-
-function withHeaders(response: Response, edit: (headers: Headers) => void): Response {
-  const headers = new Headers(response.headers);
-  edit(headers);
-  return new Response(NULL_BODY.has(response.status) ? null : response.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
-}
-
-function applyResponseOps(
-  response: Response,
-  ops: readonly HeaderOp[],
-  original: Record<string, string>,
-  request: Request,
-): Response {
-  if (!ops.some((op) => RESPONSE_OPS.has(op.op))) return response;
-  return withHeaders(response, (headers) => {
-    for (const op of ops) {
-      if (op.op === 'setResponse') headers.set(op.name, interpolateHeader(op.value, original));
-      else if (op.op === 'removeResponse') headers.delete(op.name);
-      else applyHelperResponseRules(headers, op, request);
-    }
-  });
-}
-
-function notFoundResponse(body: string): Response {
-  return new Response(body, {
-    status: 404,
-    headers: { 'content-type': 'text/plain; charset=utf-8' },
-  });
-}
-
-/** The `ctx.backend(name)` of a render. */
-export function backendClient(name: string): BackendClient {
-  if (typeof name !== 'string' || !BACKEND_NAME.test(name)) {
-    throw new TypeError(`backend(${JSON.stringify(name)}): not a backend name`);
-  }
-  const client: BackendClient = {
-    fetch(path: string, init?: RequestInit) {
-      if (typeof path !== 'string' || !path.startsWith('/')) {
-        return Promise.reject(
-          new TypeError(
-            `backend(${JSON.stringify(name)}).fetch(): the path must start with "/" (got ${JSON.stringify(path)})`,
-          ),
-        );
-      }
-      return fetch(`backend://${name}${path}`, init);
-    },
-    async json<T>(path: string): Promise<T> {
-      const res = await client.fetch(path, { headers: { accept: 'application/json' } });
-      if (!res.ok) throw new BackendError(name, path, res.status);
-      return (await res.json()) as T;
-    },
-  };
-  return client;
-}
-
-/**
- * Builds the context a render function gets.
- *
- * @param route - The route it renders for (see {@link RENDER_ROUTE}); absent outside a Router.
- */
-export function renderContext(
-  request: Request,
-  params: Record<string, string>,
-  env: Record<string, string>,
-  route?: RenderRoute,
-): RenderContext {
-  const ctx: RenderContext = { request, params, env, backend: backendClient };
-  if (route) Object.assign(ctx, { [RENDER_ROUTE]: route });
-  return ctx;
-}
-
-async function answer(
-  route: CompiledRoute,
-  req: Request,
-  url: URL,
-  params: Record<string, string>,
-  env: Record<string, string>,
-  ops: readonly HeaderOp[],
-): Promise<Response> {
-  const { spec, recording, label } = route;
-  const action = spec.action;
-  switch (action.kind) {
-    case 'render': {
-      if (recording.send) {
-        return new Response(recording.send.body, {
-          status: recording.send.status,
-          headers: recording.send.headers,
-        });
-      }
-      if (recording.compute) {
-        return applyUpstreamRules(await runCompute(recording.compute, req, params), ops);
-      }
-      const render = recording.render;
-      if (!render) return notFoundResponse('Not found\n');
-      const response = await render(renderContext(req, params, env, { id: spec.id, render }));
-      if (!isResponse(response)) {
-        throw new TypeError(
-          `the render function of ${label} returned ${describeValue(response, { typed: true })}, not a Response`,
-        );
-      }
-      return applyUpstreamRules(response, ops);
-    }
-    case 'proxy':
-      return proxyAnswer(action, recording, label, req, url, params, ops);
-    case 'redirect':
-      return new Response(null, {
-        status: action.statusCode,
-        headers: { location: interpolatePath(action.to, params) },
-      });
-    case 'static':
-    case 'asset':
-      return notFoundResponse('Not found (static files are served by the shield)\n');
-    default:
-      return notFoundResponse('Not found\n');
-  }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -7,7 +7,14 @@
  *
  * @module
  */
-import { HEADER_REGEX_FLAGS, HTTP_METHODS, type RouteAction } from '@flotilla/manifest';
+import {
+  HEADER_REGEX_FLAGS,
+  HTTP_METHODS,
+  type RegexSpec,
+  type RouteAction,
+  regexProblem,
+  regexSpecOf,
+} from '@flotilla/manifest';
 import { HTTP_TOKEN } from '@flotilla/protocol/patterns';
 import type { ComputeFn, CorsOptions, ResponseWriter } from './types.ts';
 import type { Recording } from './writer.ts';
@@ -54,7 +61,7 @@ function isRegExp(value: unknown): value is RegExp {
 export function handlerHelpers(ctx: HelperContext): HandlerHelpers {
   const { recording, bad, live, terminal, headerName, headerValue } = ctx;
 
-  const regex = (call: string, pattern: unknown): { pattern: string; flags: string } => {
+  const regex = (call: string, pattern: unknown): RegexSpec => {
     if (!isRegExp(pattern)) {
       bad(
         call,
@@ -62,10 +69,9 @@ export function handlerHelpers(ctx: HelperContext): HandlerHelpers {
       );
     }
     const { source, flags } = pattern as RegExp;
-    if (!HEADER_REGEX_FLAGS.test(flags)) {
-      bad(call, `the regular expression's flags must be from g, i, m, s, u (got "${flags}")`);
-    }
-    return { pattern: source, flags };
+    const problem = regexProblem(source, flags, HEADER_REGEX_FLAGS);
+    if (problem !== undefined) bad(call, `the regular expression ${String(pattern)} ${problem}`);
+    return regexSpecOf(pattern as RegExp);
   };
 
   const update = (call: string, name: unknown, pattern: unknown, replacement: unknown) => ({
