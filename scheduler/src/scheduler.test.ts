@@ -582,6 +582,33 @@ describe('load shedding', () => {
     expect(await counter(registry, 'flotilla_scheduler_shed_total')).toEqual({ queue_timeout: 1 });
   });
 
+  it('refuses at once a miss that could not start before its deadline, rather than queue it in vain', async () => {
+    const transport = new InProcessTransport();
+    const { scheduler, registry } = startScheduler(transport, { maxQueue: 10 });
+    slowWorker(transport, 'w-1', 200);
+    await scheduler.waitForWorkers(1, 1000);
+    // The scheduler learns that a miss holds the slot about 200 ms.
+    expect(bodyOf(await miss(transport, missRequest({ requestId: 'learn' })))).toBe('learn');
+    let firstDone = false;
+    const first = miss(transport, missRequest({ requestId: 'first' })).then((r) => {
+      firstDone = true;
+      return r;
+    });
+    await tick();
+    const second = miss(transport, missRequest({ requestId: 'second' }));
+    await tick();
+    // Behind the one in flight and the one queued it would start in ~400 ms: past its deadline.
+    const third = await miss(
+      transport,
+      missRequest({ requestId: 'third', deadline: Date.now() + 300 }),
+    );
+    expect(firstDone).toBe(false);
+    expect(third.ok).toBe(false);
+    if (!third.ok) expect(third.error.code).toBe('FLOTILLA_ERR_OVERLOADED');
+    expect([bodyOf(await first), bodyOf(await second)]).toEqual(['first', 'second']);
+    expect(await counter(registry, 'flotilla_scheduler_shed_total')).toEqual({ queue_full: 1 });
+  });
+
   it('sends a miss refused by an overloaded worker to another one', async () => {
     const transport = new InProcessTransport();
     const { scheduler } = startScheduler(transport);
