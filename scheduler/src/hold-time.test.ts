@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HoldTime } from './hold-time.ts';
+import { HoldTime, PLANNED_WAIT_SHARE } from './hold-time.ts';
 
 describe('HoldTime', () => {
   it('knows nothing before the first miss: the whole queue is room', () => {
@@ -9,11 +9,12 @@ describe('HoldTime', () => {
     expect(hold.startsInMs(10, 2)).toBeUndefined();
   });
 
-  it('counts whole turns of the slots that end within the wait', () => {
+  it('counts whole turns of the slots that end within three quarters of the wait', () => {
     const hold = new HoldTime();
     hold.observe(220);
-    // 1000 / 220: four whole turns of 2 slots, not ⌊2 × 1000 / 220⌋ = 9 (the ninth would start at 1100 ms).
-    expect(hold.queueRoom(2, 1000, 64)).toBe(8);
+    // 750 / 220: three whole turns of 2 slots, not ⌊2 × 1000 / 220⌋ = 9 (the ninth would start at 1100 ms).
+    expect(hold.queueRoom(2, 1000, 64)).toBe(6);
+    expect(hold.queueRoom(2, 1000 / PLANNED_WAIT_SHARE, 64)).toBe(8);
     expect(hold.startsInMs(7, 2)).toBe(880);
     expect(hold.startsInMs(8, 2)).toBe(1100);
     // Never more than the queue, never less than one turn.

@@ -13,6 +13,12 @@
 const WEIGHT = 0.1;
 /** Deviations added to the average hold time when planning. */
 const DEVIATIONS = 2;
+/**
+ * Share of the queue wait a queued miss is planned to start within: the
+ * rest is left for renders that slow down once the queue is full (an
+ * overload slows the whole machine), which the averages only see later.
+ */
+export const PLANNED_WAIT_SHARE = 0.75;
 
 /** A miss's hold time, as a moving average and mean deviation of recent ones. */
 export class HoldTime {
@@ -38,9 +44,9 @@ export class HoldTime {
 
   /**
    * Misses that may queue behind `slots` busy slots and all still start
-   * within `waitMs`: a miss at place q (from 0) starts when
-   * ⌊q / slots⌋ + 1 turns of the slots have ended, so `slots` per whole turn
-   * that fits in the wait. Never less than one turn of the slots (a miss
+   * within {@link PLANNED_WAIT_SHARE} of `waitMs`: a miss at place q (from
+   * 0) starts when ⌊q / slots⌋ + 1 turns of the slots have ended, so
+   * `slots` per whole turn that fits. Never less than one turn of the slots (a miss
    * waiting for an app's fair share, or for a worker about to join, still
    * gets a place), nor more than `maxQueue`; `maxQueue` before any hold time
    * is known.
@@ -48,7 +54,7 @@ export class HoldTime {
   queueRoom(slots: number, waitMs: number, maxQueue: number): number {
     const hold = this.plannedMs();
     if (hold === undefined) return maxQueue;
-    const turns = Math.floor(waitMs / hold);
+    const turns = Math.floor((PLANNED_WAIT_SHARE * waitMs) / hold);
     return Math.min(maxQueue, Math.max(1, slots, slots * turns));
   }
 

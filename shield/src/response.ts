@@ -213,8 +213,11 @@ export function sendError(
   extra: Record<string, string> = {},
 ): void {
   const status = errorStatus(code);
+  const body = `${code}: ${message}\n`;
   const headers: Record<string, string> = {
     ...extra,
+    // Known length: one write, not a chunked body (sheds are answered by the hundred).
+    'content-length': String(Buffer.byteLength(body)),
     'content-type': 'text/plain; charset=utf-8',
     'x-flotilla-error': code,
     'cache-control': 'no-store',
@@ -224,5 +227,5 @@ export function sendError(
   if (code === 'FLOTILLA_ERR_BODY_TOO_LARGE') headers.connection = 'close';
   if (timing) headers['server-timing'] = timing;
   res.writeHead(status, headers);
-  res.end(`${code}: ${message}\n`);
+  res.end(body);
 }

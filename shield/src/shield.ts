@@ -170,11 +170,16 @@ export class Shield {
         // nothing of theirs is in flight for a drain to wait for.
         if (this.#answerAtOnce(req, res, started)) return;
         this.#drain.track(res);
-        this.#serve(req, res, started).catch((err) => {
-          this.#log({ msg: 'shield failure', error: toWireError(err) });
-          if (!res.headersSent) sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
-          else res.destroy();
-        });
+        // The rest (a miss, a pass, a stale or cold hit) waits for the end of
+        // this turn of the event loop: the hits parsed in the same turn are
+        // answered first, however many misses arrived with them.
+        setImmediate(() =>
+          this.#serve(req, res, started).catch((err) => {
+            this.#log({ msg: 'shield failure', error: toWireError(err) });
+            if (!res.headersSent) sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
+            else res.destroy();
+          }),
+        );
       },
     );
     this.#server.on('clientError', (err, socket) => this.#frontDoor.handleClientError(err, socket));
@@ -305,7 +310,7 @@ export class Shield {
         await this.#serveCached(req, res, destination, this.#cache, body, started);
         return;
       }
-      const { result, region } = await this.#forward(req, destination, body, started);
+      const { result, region } = await this.#forward(req, destination, body, started, undefined);
       const timing = serverTimingHeader(result.timings, started, region);
       if (result.ok) {
         writeReply(res, req, forwardedReply(result, req, this.#frontDoor, timing), undefined);
@@ -337,11 +342,7 @@ export class Shield {
     const site = this.#requests.build(req, destination, body);
     const renderBody = site.cache.method === 'HEAD' ? new Uint8Array(0) : body;
     const answer = await cache.serve(site.cache, (mode, signal) =>
-      this.#forward(
-        req,
-        site.destination,
-        renderBody,
-        started,
+      this.#forward(req, site.destination, renderBody, started, signal, () =>
         this.#requests.upstream(req, site, mode, signal),
       ),
     );
@@ -383,24 +384,38 @@ export class Shield {
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
   }
 
-  /** Sends a render request for `req` to its regions. */
+  /**
+   * Sends a render request for `req` to its regions. It is built (with the
+   * cache's `upstream`, when given) only once the region admitted the miss:
+   * a shed costs no header or trace work.
+   */
   #forward(
     req: IncomingMessage,
     destination: Destination,
     body: Uint8Array,
     started: number,
-    upstream?: Upstream,
+    signal: AbortSignal | undefined,
+    upstream?: () => Upstream,
   ): Promise<RegionAnswer> {
-    const request = renderRequestFor(req, destination, body, started, upstream, {
-      timeoutMs: this.#timeoutMs,
-      fallbackHost: `${this.#host}:${this.#boundPort}`,
-    });
-    const answer = this.#regions.forward(request, destination, upstream?.signal);
+    let traceId: string | undefined;
+    const answer = this.#regions.forward(
+      destination.deploymentId,
+      () => {
+        const request = renderRequestFor(req, destination, body, started, upstream?.(), {
+          timeoutMs: this.#timeoutMs,
+          fallbackHost: `${this.#host}:${this.#boundPort}`,
+        });
+        traceId = traceIdOf(request.traceparent);
+        return request;
+      },
+      destination,
+      signal,
+    );
     const access = this.#access;
     if (!access) return answer;
     return answer.then((a) => {
       access.note(req, {
-        traceId: traceIdOf(request.traceparent),
+        ...(traceId !== undefined ? { traceId } : {}),
         stages: a.result.timings,
         ...(a.region ? { region: a.region } : {}),
         ...(a.result.worker ? { worker: a.result.worker } : {}),
