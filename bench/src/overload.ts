@@ -19,7 +19,9 @@
  * request with a fixed 503 (`overload-floor`): what Node's HTTP stack alone
  * costs on this machine, which no shield can beat.
  *
- * Run: node bench/src/overload.ts (or `./run bench overload`)
+ * Run: node bench/src/overload.ts (or `./run bench overload`);
+ * `BENCH_OVERLOAD_CPU_PROF=<dir>` writes a `--cpu-prof` profile of each
+ * fleet process there (the file name holds its pid, printed at the end).
  *
  * @module
  */
@@ -45,6 +47,7 @@ import { now, p50p99, printResult, round, table } from './stats.ts';
 
 const MISSES = 256;
 const ROUNDS = Number(process.env.BENCH_OVERLOAD_ROUNDS) || 3;
+const CPU_PROF = process.env.BENCH_OVERLOAD_CPU_PROF;
 /** Hits fetched alone before each flood, by `HIT_CLIENTS` clients one after another. */
 const HITS = 400;
 const HIT_CLIENTS = 4;
@@ -175,6 +178,7 @@ export async function main(): Promise<Record<string, unknown>> {
       schedulers: 1,
       workers: 1,
       cache: true,
+      ...(CPU_PROF ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF}` } } : {}),
       publish: async (natsUrl, dir) => {
         const nc = await connectNats(natsUrl, 'bench-publisher');
         try {
@@ -385,6 +389,7 @@ export async function main(): Promise<Record<string, unknown>> {
         `${navigator.hardwareConcurrency} cores; region room ${room} before, ${roomAfter} after; ${shedAtShield} shed at the shield, ` +
         `${shedAtScheduler.atOnce} at the scheduler at once, ${shedAtScheduler.afterWaiting} there after waiting`,
     );
+    if (CPU_PROF) console.log(`profiles in ${CPU_PROF}: pids ${JSON.stringify(pids)}`);
     printResult(result);
     return result;
   } finally {

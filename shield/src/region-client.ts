@@ -226,7 +226,17 @@ export class RegionClient {
       );
     inFlight();
     try {
-      return await this.#forwardAdmitted(primary, request, regions, signal);
+      const answer = await this.#forwardAdmitted(primary, request, regions, signal);
+      // Refused there all the same: the region has less room for it than announced.
+      const fromPrimary = answer.region === undefined || answer.region === regions.primary;
+      if (
+        fromPrimary &&
+        !answer.result.ok &&
+        answer.result.error.code === 'FLOTILLA_ERR_OVERLOADED'
+      ) {
+        this.#admission.refused(regions.primary, deploymentId);
+      }
+      return answer;
     } finally {
       admitted();
       inFlight();

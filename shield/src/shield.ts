@@ -24,6 +24,7 @@ import { ConnectionDrain } from './connection-drain.ts';
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
+import { MissQueue } from './miss-queue.ts';
 import { OwnPages } from './own-pages.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
@@ -73,6 +74,8 @@ export class Shield {
   readonly #shieldId: string;
   #purge: PurgeResponder | undefined;
   readonly #drain: ConnectionDrain;
+  /** Work past the hits answered at once, in slices between turns of the event loop. */
+  readonly #misses: MissQueue;
   #drained: Promise<void> | undefined;
 
   constructor(options: ShieldOptions) {
@@ -127,6 +130,9 @@ export class Shield {
       debugToken: options.debugToken,
     });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
+    this.#misses = new MissQueue(
+      options.missSliceMs !== undefined ? { sliceMs: options.missSliceMs } : {},
+    );
     this.#access =
       options.accessLog || options.accessTap
         ? new AccessLog({
@@ -170,16 +176,16 @@ export class Shield {
         // nothing of theirs is in flight for a drain to wait for.
         if (this.#answerAtOnce(req, res, started)) return;
         this.#drain.track(res);
-        // The rest (a miss, a pass, a stale or cold hit) waits for the end of
-        // this turn of the event loop: the hits parsed in the same turn are
-        // answered first, however many misses arrived with them.
-        setImmediate(() =>
+        // The rest (a miss, a pass, a stale or cold hit) runs in a slice after
+        // this turn of the event loop: the hits read meanwhile are answered
+        // first, however many misses arrive with them.
+        this.#misses.push(() => {
           this.#serve(req, res, started).catch((err) => {
             this.#log({ msg: 'shield failure', error: toWireError(err) });
             if (!res.headersSent) sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
             else res.destroy();
-          }),
-        );
+          });
+        });
       },
     );
     this.#server.on('clientError', (err, socket) => this.#frontDoor.handleClientError(err, socket));
