@@ -390,8 +390,19 @@ export async function main(): Promise<Record<string, unknown>> {
           `(the floor server: ${Math.round(f.floorCpuMs / ROUNDS)} for its 256 503s alone); shield event-loop delay max ${round(f.lagMaxMs)} ms; ${f.unclear} other answers, ${f.badHits} failed hits`,
       );
     }
+    const ratio = (m: Mode) =>
+      round(p50p99(figures[m].sheds).p99 / p50p99(figures[m].floor).p99, 1);
     console.log(
-      `\nload average (1 min) ${round(loadBefore[0] ?? 0)} before, ${round(loadAfter[0] ?? 0)} after, on ` +
+      `\nsummary: ${MISSES} misses at once on room for ~${room}: sheds p99 ` +
+        MODES.map(
+          (m) => `${round(p50p99(figures[m].sheds).p99)} ms ${m} (${ratio(m)}× the floor's)`,
+        ).join(', ') +
+        ' (target ≤ 10); hits p99 during ' +
+        MODES.map((m) => `${round(p50p99(figures[m].under).p99)} ms ${m}`).join(', ') +
+        ' (target ≤ 5)',
+    );
+    console.log(
+      `load average (1 min) ${round(loadBefore[0] ?? 0)} before, ${round(loadAfter[0] ?? 0)} after, on ` +
         `${navigator.hardwareConcurrency} cores; region room ${room} before, ${roomAfter} after; ${shedAtShield} shed at the shield, ` +
         `${shedAtScheduler.atOnce} at the scheduler at once, ${shedAtScheduler.afterWaiting} there after waiting`,
     );
