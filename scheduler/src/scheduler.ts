@@ -286,9 +286,9 @@ export class Scheduler {
     // Past what can start within the queue wait, a miss is refused now rather than after it.
     if (!ticket && !this.#fair.mayQueue(app, this.#queueRoom())) return { outcome: 'queue_full' };
     const budget = Math.min(this.#maxQueueWaitMs - waitedSoFar, deadline - this.#clock());
-    if (!ticket && this.#startsTooLate(app, budget)) return { outcome: 'queue_full' };
     if (budget <= 0)
       return ticket ? { outcome: 'queue_timeout', ticket } : { outcome: 'queue_timeout' };
+    if (!ticket && this.#startsTooLate(app, budget)) return { outcome: 'queue_full' };
     const queued = ticket ?? this.#fair.enqueue(app);
     this.#metrics.queueDepth.set(
       { region: this.region, scheduler: this.schedulerId },
