@@ -288,7 +288,11 @@ export class Scheduler {
     const budget = Math.min(this.#maxQueueWaitMs - waitedSoFar, deadline - this.#clock());
     if (budget <= 0)
       return ticket ? { outcome: 'queue_timeout', ticket } : { outcome: 'queue_timeout' };
-    if (!ticket && this.#startsTooLate(app, budget)) return { outcome: 'queue_full' };
+    if (this.#startsTooLate(app, ticket, budget)) {
+      // About to queue: refused at once. Queued (woken as a render ended, the
+      // hold time learned meanwhile): given up now rather than at the end of the wait.
+      return ticket ? { outcome: 'queue_timeout', ticket } : { outcome: 'queue_full' };
+    }
     const queued = ticket ?? this.#fair.enqueue(app);
     this.#metrics.queueDepth.set(
       { region: this.region, scheduler: this.schedulerId },
@@ -299,19 +303,19 @@ export class Scheduler {
   }
 
   /**
-   * Whether a miss of `app` about to queue would, at the planned hold time,
-   * only start after `budget` ms: then it is refused now, not after waiting
-   * in vain (what the room announced to shields did not foresee: a burst
-   * from several shields, renders slowing down). Its place counts the
-   * queues round-robin by app. Within one turn of the slots it always
-   * queues (a worker about to join, an app's fair share).
+   * Whether a miss of `app` (about to queue, or queued as `ticket`) would,
+   * at its place in the queue and the planned hold time, only start after
+   * `budget` ms: then it is refused now, not after waiting in vain (what
+   * the room announced to shields did not foresee: a burst from several
+   * shields, renders slower than the ones the hold time was learned from).
+   * Within one turn of the slots it always waits (a worker about to join,
+   * an app's fair share).
    */
-  #startsTooLate(app: string, budget: number): boolean {
+  #startsTooLate(app: string, ticket: Ticket | undefined, budget: number): boolean {
     const slots = this.#workers.ioSlots();
-    const ahead = Math.min(
-      this.#fair.queued,
-      (this.#fair.queuedOf(app) + 1) * this.#fair.contenders(app) - 1,
-    );
+    const index = ticket ? this.#fair.placeOf(ticket) : this.#fair.queuedOf(app);
+    if (index < 0) return false;
+    const ahead = this.#fair.ahead(app, index);
     if (slots === 0 || ahead < slots) return false;
     const startsIn = this.#hold.startsInMs(ahead, slots);
     return startsIn !== undefined && startsIn > budget;
