@@ -11,5 +11,6 @@ export { main as isolateCost } from './isolate-cost.ts';
 export { main as missPath } from './miss-path.ts';
 export { main as neighbours } from './neighbours.ts';
 export { main as outputBomb } from './output-bomb.ts';
+export { main as overload } from './overload.ts';
 export { main as shieldCache } from './shield-cache.ts';
 export { main as ssrThroughput } from './ssr-throughput.ts';

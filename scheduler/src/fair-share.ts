@@ -164,6 +164,25 @@ export class FairShare {
     this.#onChange(app, Math.max(0, n), this.queuedOf(app));
   }
 
+  /**
+   * Misses that start before the one at `index` of `app`'s queue (the back
+   * of it when `index` is its length: a miss about to queue), served
+   * round-robin: those before it in its app's queue, and as many of each
+   * other app's.
+   */
+  ahead(app: string, index: number): number {
+    let n = index;
+    for (const [other, queue] of this.#queues) {
+      if (other !== app) n += Math.min(queue.length, index);
+    }
+    return n;
+  }
+
+  /** Where `ticket` is in its app's queue (0: next); -1 once it left. */
+  placeOf(ticket: Ticket): number {
+    return this.#queues.get(ticket.app)?.indexOf(ticket as TicketState) ?? -1;
+  }
+
   /** Queues a miss of `app` at the back of its app's queue. */
   enqueue(app: string): Ticket {
     let queue = this.#queues.get(app);

@@ -582,6 +582,72 @@ describe('load shedding', () => {
     expect(await counter(registry, 'flotilla_scheduler_shed_total')).toEqual({ queue_timeout: 1 });
   });
 
+  it('refuses at once a miss that could not start before its deadline, rather than queue it in vain', async () => {
+    const transport = new InProcessTransport();
+    const { scheduler, registry } = startScheduler(transport, { maxQueue: 10 });
+    slowWorker(transport, 'w-1', 200);
+    await scheduler.waitForWorkers(1, 1000);
+    // The scheduler learns that a miss holds the slot about 200 ms.
+    expect(bodyOf(await miss(transport, missRequest({ requestId: 'learn' })))).toBe('learn');
+    let firstDone = false;
+    const first = miss(transport, missRequest({ requestId: 'first' })).then((r) => {
+      firstDone = true;
+      return r;
+    });
+    await tick();
+    const second = miss(transport, missRequest({ requestId: 'second' }));
+    await tick();
+    // Behind the one in flight and the one queued it would start in ~400 ms: past its deadline.
+    const third = await miss(
+      transport,
+      missRequest({ requestId: 'third', deadline: Date.now() + 300 }),
+    );
+    expect(firstDone).toBe(false);
+    expect(third.ok).toBe(false);
+    if (!third.ok) expect(third.error.code).toBe('FLOTILLA_ERR_OVERLOADED');
+    expect([bodyOf(await first), bodyOf(await second)]).toEqual(['first', 'second']);
+    expect(await counter(registry, 'flotilla_scheduler_shed_total')).toEqual({ queue_full: 1 });
+  });
+
+  it('gives up a queued miss once, at its place, it could no longer start within its wait', async () => {
+    const transport = new InProcessTransport();
+    const { scheduler, registry } = startScheduler(transport, {
+      maxQueue: 10,
+      maxQueueWaitMs: 1000,
+    });
+    // Fast renders first (the hold time learned), then slow ones.
+    const w = new FakeWorker(transport, 'w-1', { capacity: 1, warm: ['dep-a'] });
+    w.answer = async (req) => {
+      await new Promise((r) => setTimeout(r, req.requestId.startsWith('fast') ? 5 : 400));
+      return { ok: true, status: 200, headers: [], body: enc.encode(req.requestId), timings: {} };
+    };
+    await scheduler.waitForWorkers(1, 1000);
+    for (let i = 0; i < 3; i++) await miss(transport, missRequest({ requestId: `fast-${i}` }));
+    // One slow render in flight, eight queued behind it: the queue took them at a 5 ms hold time.
+    const order: string[] = [];
+    const sent = Array.from({ length: 9 }, (_, i) =>
+      miss(transport, missRequest({ requestId: `slow-${i}` })).then((r) => {
+        order.push(r.ok ? `ok ${bodyOf(r)}` : `shed slow-${i}`);
+        return r;
+      }),
+    );
+    const results = await Promise.all(sent);
+    // Once the first slow render ended, the back of the queue was given up at
+    // once (at 400 ms a turn it could not start within the wait), before the
+    // second render ended: not each after waiting its whole second.
+    const secondDone = order.indexOf('ok slow-1');
+    const shed = order.filter((o) => o.startsWith('shed'));
+    expect(shed.length).toBeGreaterThan(0);
+    expect(secondDone).toBeGreaterThan(-1);
+    expect(order.indexOf(shed[0] ?? '')).toBeLessThan(secondDone);
+    for (const r of results.filter((x) => !x.ok)) {
+      if (!r.ok) expect(r.error.code).toBe('FLOTILLA_ERR_OVERLOADED');
+    }
+    expect(await counter(registry, 'flotilla_scheduler_shed_total')).toEqual({
+      queue_timeout: shed.length,
+    });
+  });
+
   it('sends a miss refused by an overloaded worker to another one', async () => {
     const transport = new InProcessTransport();
     const { scheduler } = startScheduler(transport);

@@ -24,6 +24,7 @@ import {
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { appOf, FairShare, type Ticket } from './fair-share.ts';
+import { HoldTime } from './hold-time.ts';
 import { type SchedulerMetrics, schedulerCountersAtZero, schedulerMetrics } from './metrics.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
@@ -126,26 +127,21 @@ export class Scheduler {
   /**
    * Queued misses this scheduler can still start within its queue wait, at
    * the rate the region's workers finish them (their in-flight bounds over
-   * how long a miss holds one): what it announces to shields, which refuse
-   * the misses past it at once. A miss queued past that would only be shed
-   * after waiting the whole `maxQueueWaitMs`, so this scheduler refuses it
-   * at once too.
+   * how long a miss holds one, planned with a margin: see `HoldTime`): what
+   * it announces to shields, which refuse the misses past it at once. A miss
+   * queued past that would only be shed after waiting the whole
+   * `maxQueueWaitMs`, so this scheduler refuses it at once too.
    */
   #queueRoom(): number {
-    if (this.#holdMs === undefined) return this.#maxQueue;
-    const slots = this.#workers.ioSlots();
-    const drained = (slots * this.#maxQueueWaitMs) / Math.max(1, this.#holdMs);
-    // Never less than one turn of the region's slots: a miss waiting for an
-    // app's fair share, or for a worker about to join, still gets a place.
-    return Math.min(this.#maxQueue, Math.max(1, slots, Math.floor(drained)));
+    return this.#hold.queueRoom(this.#workers.ioSlots(), this.#maxQueueWaitMs, this.#maxQueue);
   }
 
   /** Misses this scheduler is handling now. */
   #dispatching = 0;
   readonly #maxQueue: number;
   readonly #maxQueueWaitMs: number;
-  /** How long a miss holds a worker's slot, ms (moving average of recent ones); undefined before the first. */
-  #holdMs: number | undefined;
+  /** How long a miss holds a worker's slot (moving average and deviation of recent ones). */
+  readonly #hold = new HoldTime();
   /** Per-app in-flight counts and wait queues, served round-robin. */
   readonly #fair: FairShare;
   #drained: Promise<void> | undefined;
@@ -292,6 +288,11 @@ export class Scheduler {
     const budget = Math.min(this.#maxQueueWaitMs - waitedSoFar, deadline - this.#clock());
     if (budget <= 0)
       return ticket ? { outcome: 'queue_timeout', ticket } : { outcome: 'queue_timeout' };
+    if (this.#startsTooLate(app, ticket, budget)) {
+      // About to queue: refused at once. Queued (woken as a render ended, the
+      // hold time learned meanwhile): given up now rather than at the end of the wait.
+      return ticket ? { outcome: 'queue_timeout', ticket } : { outcome: 'queue_full' };
+    }
     const queued = ticket ?? this.#fair.enqueue(app);
     this.#metrics.queueDepth.set(
       { region: this.region, scheduler: this.schedulerId },
@@ -299,6 +300,25 @@ export class Scheduler {
     );
     await queued.wait(budget);
     return { outcome: 'waited', ticket: queued };
+  }
+
+  /**
+   * Whether a miss of `app` (about to queue, or queued as `ticket`) would,
+   * at its place in the queue and the planned hold time, only start after
+   * `budget` ms: then it is refused now, not after waiting in vain (what
+   * the room announced to shields did not foresee: a burst from several
+   * shields, renders slower than the ones the hold time was learned from).
+   * Within one turn of the slots it always waits (a worker about to join,
+   * an app's fair share).
+   */
+  #startsTooLate(app: string, ticket: Ticket | undefined, budget: number): boolean {
+    const slots = this.#workers.ioSlots();
+    const index = ticket ? this.#fair.placeOf(ticket) : this.#fair.queuedOf(app);
+    if (index < 0) return false;
+    const ahead = this.#fair.ahead(app, index);
+    if (slots === 0 || ahead < slots) return false;
+    const startsIn = this.#hold.startsInMs(ahead, slots);
+    return startsIn !== undefined && startsIn > budget;
   }
 
   /** Refuses a miss no worker has room for: 503 with Retry-After, counted as shed. */
@@ -487,7 +507,7 @@ export class Scheduler {
       }
     }
     const roundTrip = now() - sent;
-    this.#holdMs = this.#holdMs === undefined ? roundTrip : 0.9 * this.#holdMs + 0.1 * roundTrip;
+    this.#hold.observe(roundTrip);
     outcome.timings.transport = Math.max(0, roundTrip - (outcome.timings.worker ?? 0));
     outcome.worker = workerId;
     return outcome;

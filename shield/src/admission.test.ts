@@ -68,4 +68,45 @@ describe('Admission', () => {
     expect(typeof a.admit('eu', 'other')).toBe('function');
     expect(a.admit('eu', 'third')).toMatchObject({ reason: 'region_full' });
   });
+
+  it('after a scheduler refused a miss of an app, sends no more of its at once than it had besides, until the next heartbeat', () => {
+    const a = new Admission();
+    a.heard('eu', beat('s1', 2, 64));
+    const held: Release[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = a.admit('eu', 'flood');
+      if (typeof r !== 'function') throw new Error(r.message);
+      held.push(r);
+    }
+    // The tenth came back refused: the region takes 9 of the app's from this shield now, not the 66 announced.
+    a.refused('eu', 'flood');
+    held.pop()?.();
+    expect(a.inFlight('eu')).toBe(9);
+    expect(a.admit('eu', 'flood')).toMatchObject({
+      reason: 'app_full',
+      message: expect.stringContaining('until its next heartbeat'),
+    });
+    // Another app's misses still go: the scheduler may have refused the flood its fair share only.
+    expect(typeof a.admit('eu', 'other')).toBe('function');
+    held.pop()?.();
+    expect(typeof a.admit('eu', 'flood')).toBe('function');
+    expect(a.admit('eu', 'flood')).toMatchObject({ reason: 'app_full' });
+    // Refused again with fewer in flight: the cap only goes down.
+    a.refused('eu', 'flood');
+    held.pop()?.();
+    expect(a.admit('eu', 'flood')).toMatchObject({ reason: 'app_full' });
+    // A heartbeat announces the room afresh.
+    a.heard('eu', beat('s1', 2, 64));
+    expect(typeof a.admit('eu', 'flood')).toBe('function');
+  });
+
+  it('keeps sending one at a time for an app whose only miss was refused', () => {
+    const a = new Admission();
+    const r = a.admit('eu', 'a');
+    if (typeof r !== 'function') throw new Error(r.message);
+    a.refused('eu', 'a');
+    r();
+    expect(typeof a.admit('eu', 'a')).toBe('function');
+    expect(a.admit('eu', 'a')).toMatchObject({ reason: 'app_full' });
+  });
 });

@@ -11,6 +11,15 @@
  * the queues' room, so an app flooding the shield cannot turn away the
  * others' misses before the schedulers' fair share sees them.
  *
+ * The room a heartbeat announced may be a second old: renders that slowed
+ * down since leave the schedulers less queue room than announced. When a
+ * scheduler refuses a miss of an app all the same, the shield takes it as
+ * that app's room for now: until the next heartbeat it sends no more of the
+ * app's misses at once than it had in flight besides the one refused, so
+ * the rest of a burst is refused here rather than each sent to be refused
+ * there. Per app: the scheduler may have refused it its fair share only,
+ * and the other apps' misses still go.
+ *
  * @module
  */
 import { isLost, type SchedulerBeat } from '@flotilla/protocol';
@@ -29,6 +38,8 @@ interface RegionRoom {
   schedulers: Map<string, Announced>;
   inFlight: number;
   byApp: Map<string, number>;
+  /** Most misses of an app at once since a scheduler refused one of its, until the next heartbeat. */
+  caps: Map<string, number>;
 }
 
 /** A miss admitted: call it once the miss has its answer. */
@@ -52,16 +63,18 @@ export class Admission {
   #room(region: string): RegionRoom {
     let room = this.#regions.get(region);
     if (!room) {
-      room = { schedulers: new Map(), inFlight: 0, byApp: new Map() };
+      room = { schedulers: new Map(), inFlight: 0, byApp: new Map(), caps: new Map() };
       this.#regions.set(region, room);
     }
     return room;
   }
 
-  /** Records what a scheduler of `region` announced. */
+  /** Records what a scheduler of `region` announced (and forgets the {@link refused} caps). */
   heard(region: string, beat: SchedulerBeat): void {
+    const room = this.#room(region);
+    room.caps.clear();
     if (beat.slots === undefined || beat.queue === undefined) return;
-    this.#room(region).schedulers.set(beat.schedulerId, {
+    room.schedulers.set(beat.schedulerId, {
       slots: beat.slots,
       queue: beat.queue,
       seen: this.#clock(),
@@ -100,6 +113,17 @@ export class Admission {
     return live === 0 ? undefined : { slots, queue };
   }
 
+  /**
+   * A scheduler of `region` refused an admitted miss of `app` as overloaded
+   * (call it before releasing that miss): until the next heartbeat, no more
+   * of the app's misses at once than its others in flight then (at least one).
+   */
+  refused(region: string, app: string): void {
+    const room = this.#room(region);
+    const others = (room.byApp.get(app) ?? 1) - 1;
+    room.caps.set(app, Math.max(1, Math.min(room.caps.get(app) ?? others, others)));
+  }
+
   /** Misses this shield has in flight to `region` now. */
   inFlight(region: string): number {
     return this.#regions.get(region)?.inFlight ?? 0;
@@ -110,6 +134,13 @@ export class Admission {
     const announced = this.#announced(region);
     const room = this.#room(region);
     const mine = room.byApp.get(app) ?? 0;
+    const cap = room.caps.get(app);
+    if (cap !== undefined && mine >= cap) {
+      return {
+        reason: 'app_full',
+        message: `region ${region} refused a miss of deployment ${app} with more in flight; at most ${cap} at once until its next heartbeat; retry shortly`,
+      };
+    }
     if (announced !== undefined) {
       const limit = announced.slots + announced.queue;
       if (room.inFlight >= limit) {

@@ -100,7 +100,7 @@ const RESEND_PAUSE_MS = 100;
  * @example
  * const regions = new RegionClient({ transport, region: 'eu', shieldId, metrics });
  * regions.start();
- * const { result } = await regions.forward(request, regions.regionsFor(target));
+ * const { result } = await regions.forward(target.deploymentId, () => request, regions.regionsFor(target));
  */
 export class RegionClient {
   readonly region: string;
@@ -181,19 +181,25 @@ export class RegionClient {
   }
 
   /**
-   * Sends `request` to the primary region: once more through another
-   * scheduler when a GET/HEAD's scheduler died, then to the secondary when
-   * the primary has no scheduler. Never throws: failures are error results.
+   * Sends the request `build` makes to the primary region: once more
+   * through another scheduler when a GET/HEAD's scheduler died, then to the
+   * secondary when the primary has no scheduler. Failures are error
+   * results; it throws only what `build` throws.
+   *
+   * Admission comes first: past the region's room (see {@link Admission})
+   * the miss is refused at once with `FLOTILLA_ERR_OVERLOADED`, and `build`
+   * is never called: a shed costs neither the request's headers and trace
+   * nor a NATS round trip nor the scheduler's time.
+   *
+   * @param deploymentId - The deployment the request renders (its share of the room).
    */
   async forward(
-    request: RenderRequest,
+    deploymentId: string,
+    build: () => RenderRequest,
     regions: Regions,
     signal?: AbortSignal,
   ): Promise<RegionAnswer> {
-    const primary = this.#follow(regions.primary);
-    // Past the region's room, refused here at once: no NATS round trip, no
-    // scheduler time spent shedding it.
-    const admitted = this.#admission.admit(regions.primary, request.deploymentId);
+    const admitted = this.#admission.admit(regions.primary, deploymentId);
     if (typeof admitted !== 'function') {
       this.#metrics.shed.inc({ region: regions.primary, reason: admitted.reason });
       return {
@@ -205,6 +211,14 @@ export class RegionClient {
         region: regions.primary === this.region ? undefined : regions.primary,
       };
     }
+    const primary = this.#follow(regions.primary);
+    let request: RenderRequest;
+    try {
+      request = build();
+    } catch (err) {
+      admitted();
+      throw err;
+    }
     const inFlight = () =>
       this.#metrics.missesInFlight.set(
         { region: regions.primary },
@@ -212,7 +226,17 @@ export class RegionClient {
       );
     inFlight();
     try {
-      return await this.#forwardAdmitted(primary, request, regions, signal);
+      const answer = await this.#forwardAdmitted(primary, request, regions, signal);
+      // Refused there all the same: the region has less room for it than announced.
+      const fromPrimary = answer.region === undefined || answer.region === regions.primary;
+      if (
+        fromPrimary &&
+        !answer.result.ok &&
+        answer.result.error.code === 'FLOTILLA_ERR_OVERLOADED'
+      ) {
+        this.#admission.refused(regions.primary, deploymentId);
+      }
+      return answer;
     } finally {
       admitted();
       inFlight();

@@ -241,8 +241,11 @@ export function sendError(
   page?: ErrorPage,
 ): void {
   const status = errorStatus(code);
+  const body = `${code}: ${message}\n`;
   const headers: Record<string, string> = {
     ...extra,
+    // Known length: one write, not a chunked body (sheds are answered by the hundred).
+    'content-length': String(page ? page.body.byteLength : Buffer.byteLength(body)),
     'content-type': page?.contentType ?? 'text/plain; charset=utf-8',
     'x-flotilla-error': code,
     'cache-control': 'no-store',
@@ -252,5 +255,5 @@ export function sendError(
   if (code === 'FLOTILLA_ERR_BODY_TOO_LARGE') headers.connection = 'close';
   if (timing) headers['server-timing'] = timing;
   res.writeHead(status, headers);
-  res.end(page ? page.body : `${code}: ${message}\n`);
+  res.end(page ? page.body : body);
 }

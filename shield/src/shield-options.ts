@@ -144,6 +144,14 @@ export interface ShieldOptions {
    * @default 1000
    */
   drainGraceMs?: number;
+  /**
+   * Requests that are not a hit answered at once (misses, passes, stale or
+   * cold hits) run in slices of about this many ms between turns of the
+   * event loop (see `miss-queue.ts`): a burst of misses holds the hits read
+   * meanwhile for one slice, not for the whole burst.
+   * @default 2
+   */
+  missSliceMs?: number;
   /** prom-client registry served at `/metrics` on the admin listener. @default a private Registry */
   registry?: Registry;
   /** Structured log sink. @default no logging */

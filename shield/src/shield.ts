@@ -34,6 +34,7 @@ import {
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
+import { MissQueue } from './miss-queue.ts';
 import { OwnPages } from './own-pages.ts';
 import type { RedirectTables } from './redirect-tables.ts';
 import { type RegionAnswer, RegionClient } from './region-client.ts';
@@ -95,6 +96,8 @@ export class Shield {
   #purge: PurgeResponder | undefined;
   #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
+  /** Work past the hits answered at once, in slices between turns of the event loop. */
+  readonly #misses: MissQueue;
   #drained: Promise<void> | undefined;
 
   constructor(options: ShieldOptions) {
@@ -152,6 +155,9 @@ export class Shield {
       headerNames: this.#headerNames,
     });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
+    this.#misses = new MissQueue(
+      options.missSliceMs !== undefined ? { sliceMs: options.missSliceMs } : {},
+    );
     this.#access =
       options.accessLog || options.accessTap
         ? new AccessLog({
@@ -198,10 +204,15 @@ export class Shield {
         // nothing of theirs is in flight for a drain to wait for.
         if (this.#answerAtOnce(req, res, started)) return;
         this.#drain.track(res);
-        this.#serve(req, res, started).catch((err) => {
-          this.#log({ msg: 'shield failure', error: toWireError(err) });
-          if (!res.headersSent) sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
-          else res.destroy();
+        // The rest (a miss, a pass, a stale or cold hit) runs in a slice after
+        // this turn of the event loop: the hits read meanwhile are answered
+        // first, however many misses arrive with them.
+        this.#misses.push(() => {
+          this.#serve(req, res, started).catch((err) => {
+            this.#log({ msg: 'shield failure', error: toWireError(err) });
+            if (!res.headersSent) sendError(res, 'FLOTILLA_ERR_INTERNAL', 'internal error', '');
+            else res.destroy();
+          });
         });
       },
     );
@@ -355,7 +366,7 @@ export class Shield {
         await this.#serveCached(req, res, destination, this.#cache, body, started);
         return;
       }
-      const { result, region } = await this.#forward(req, destination, body, started);
+      const { result, region } = await this.#forward(req, destination, body, started, undefined);
       const timing = serverTimingHeader(result.timings, started, region);
       const status = result.ok ? result.status : errorStatus(result.error.code);
       const page = await catchPage(destination.manifest, status, destination, this.#sites);
@@ -397,11 +408,7 @@ export class Shield {
     const site = this.#requests.build(req, destination, body);
     const renderBody = site.cache.method === 'HEAD' ? new Uint8Array(0) : body;
     const answer = await cache.serve(site.cache, (mode, signal) =>
-      this.#forward(
-        req,
-        site.destination,
-        renderBody,
-        started,
+      this.#forward(req, site.destination, renderBody, started, signal, () =>
         this.#requests.upstream(req, site, mode, signal),
       ),
     );
@@ -501,24 +508,38 @@ export class Shield {
     return true;
   }
 
-  /** Sends a render request for `req` to its regions. */
+  /**
+   * Sends a render request for `req` to its regions. It is built (with the
+   * cache's `upstream`, when given) only once the region admitted the miss:
+   * a shed costs no header or trace work.
+   */
   #forward(
     req: IncomingMessage,
     destination: Destination,
     body: Uint8Array,
     started: number,
-    upstream?: Upstream,
+    signal: AbortSignal | undefined,
+    upstream?: () => Upstream,
   ): Promise<RegionAnswer> {
-    const request = renderRequestFor(req, destination, body, started, upstream, {
-      timeoutMs: this.#timeoutMs,
-      fallbackHost: `${this.#host}:${this.#boundPort}`,
-    });
-    const answer = this.#regions.forward(request, destination, upstream?.signal);
+    let traceId: string | undefined;
+    const answer = this.#regions.forward(
+      destination.deploymentId,
+      () => {
+        const request = renderRequestFor(req, destination, body, started, upstream?.(), {
+          timeoutMs: this.#timeoutMs,
+          fallbackHost: `${this.#host}:${this.#boundPort}`,
+        });
+        traceId = traceIdOf(request.traceparent);
+        return request;
+      },
+      destination,
+      signal,
+    );
     const access = this.#access;
     if (!access) return answer;
     return answer.then((a) => {
       access.note(req, {
-        traceId: traceIdOf(request.traceparent),
+        ...(traceId !== undefined ? { traceId } : {}),
         stages: a.result.timings,
         ...(a.region ? { region: a.region } : {}),
         ...(a.result.worker ? { worker: a.result.worker } : {}),
