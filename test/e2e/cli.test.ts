@@ -41,7 +41,9 @@ describe('flotilla CLI as a script runs it', () => {
     ]) {
       const res = await runCli(args);
       expect(res.code, args.join(' ')).toBe(0);
-      expect(res.stdout).toMatch(/^Usage:\n {2}flotilla promote <deployment-id> --env <name>\n/);
+      expect(res.stdout).toMatch(
+        /^Usage:\n {2}flotilla promote <deployment-id> --env <name> \[--no-prewarm\] \[--no-prerender\]\n/,
+      );
       expect(res.stdout).toContain('Common options:');
       for (const other of [
         'flotilla publish',
