@@ -19,7 +19,7 @@ import {
 import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
-import { EdgeCache } from './cache/edge-cache.ts';
+import { type CacheRequest, EdgeCache, type OriginAnswer } from './cache/edge-cache.ts';
 import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
@@ -36,7 +36,7 @@ import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
 import type { RedirectTables } from './redirect-tables.ts';
-import { type RegionAnswer, RegionClient } from './region-client.ts';
+import { RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
 import {
@@ -52,6 +52,7 @@ import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
 import { SplitAssigner } from './split.ts';
 import { serveAsset } from './static-assets.ts';
+import { checkTier, ShieldTiers, tieredCacheStatus } from './tiers/shield-tiers.ts';
 import { now, serverTimingHeader } from './timing.ts';
 
 /**
@@ -92,6 +93,7 @@ export class Shield {
   readonly #pages: OwnPages;
   readonly #shieldId: string;
   readonly #headerNames: HeaderNames;
+  readonly #tiers: ShieldTiers;
   #purge: PurgeResponder | undefined;
   #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
@@ -119,6 +121,17 @@ export class Shield {
     shieldCountersAtZero(this.#metrics, this.region, options.secondaryRegion);
     this.#log = options.log ?? (() => {});
     this.#shieldId = options.shieldId ?? `h-${randomBytes(4).toString('hex')}`;
+    const tier = checkTier(options.tier);
+    if (tier !== 'both' && options.cache === false) {
+      throw new InvalidOptionError('tier', `a ${tier} shield needs its cache (cache: false given)`);
+    }
+    this.#tiers = new ShieldTiers({
+      tier,
+      transport: this.#transport,
+      shieldId: this.#shieldId,
+      handBackMs: options.tierHandBackMs,
+      log: this.#log,
+    });
     this.#regions = new RegionClient({
       transport: this.#transport,
       region: options.region,
@@ -136,6 +149,7 @@ export class Shield {
         ? undefined
         : new EdgeCache({
             ...(options.cache ?? {}),
+            cacheName: this.#tiers.cacheName,
             registry: this.#registry,
             ...(options.log ? { log: options.log } : {}),
           });
@@ -171,6 +185,8 @@ export class Shield {
             metrics: this.#metrics,
             region: this.region,
             ...(this.#access ? { access: this.#access } : {}),
+            cacheName: this.#tiers.cacheName,
+            stage: this.#tiers.stage,
           })
         : undefined;
     // A path a new table redirects is never answered from a memoised hit.
@@ -241,11 +257,17 @@ export class Shield {
         transport: this.#transport,
         shieldId: this.#shieldId,
         region: this.region,
+        tier: this.#tiers.tier,
         purge: (selector) => cache.purge(selector),
         registry: this.#registry,
         log: this.#log,
       });
       this.#purge.start();
+    }
+    if (cache) {
+      this.#tiers.start(cache, (request, regions, signal) =>
+        this.#regions.forward(request, regions, signal),
+      );
     }
     if (cache && this.#sites && !this.#prerender) {
       this.#prerender = new PrerenderResponder({
@@ -396,23 +418,32 @@ export class Shield {
   ): Promise<void> {
     const site = this.#requests.build(req, destination, body);
     const renderBody = site.cache.method === 'HEAD' ? new Uint8Array(0) : body;
-    const answer = await cache.serve(site.cache, (mode, signal) =>
+    const served = await cache.serve(site.cache, (mode, signal) =>
       this.#forward(
         req,
         site.destination,
         renderBody,
         started,
         this.#requests.upstream(req, site, mode, signal),
+        // An edge's cacheable misses go to the global tier.
+        mode === 'cache' && this.#tiers.isEdge ? site.cache : undefined,
       ),
     );
-    const timing = serverTimingHeader(answer.timings, started, answer.region);
+    // With tiers, the global member's Cache-Status entry comes first.
+    const answer = served.upstream ? { ...served, cacheStatus: tieredCacheStatus(served) } : served;
+    const timing = serverTimingHeader(answer.timings, started, answer.region, this.#tiers.stage);
     // router.catch()'s static error pages, for the render's statuses and the shield's own.
     const pageTarget = { ...site.destination, manifest: site.manifest };
     const edgio =
       this.#headerNames === 'edgio'
         ? {
             [EDGIO_CACHING_STATUS_HEADER]: answer.cachingStatus,
-            [EDGIO_TIMING_HEADER]: edgioTiming(now() - started, answer.outcome, answer.timings),
+            [EDGIO_TIMING_HEADER]: edgioTiming(
+              now() - started,
+              answer.outcome,
+              answer.timings,
+              answer.upstream?.outcome,
+            ),
           }
         : undefined;
     if (answer.kind === 'error') {
@@ -501,19 +532,29 @@ export class Shield {
     return true;
   }
 
-  /** Sends a render request for `req` to its regions. */
+  /**
+   * Sends a render request for `req` to its regions, or with `tierMiss` (an
+   * edge's cacheable miss) to the global member that owns its key.
+   */
   #forward(
     req: IncomingMessage,
     destination: Destination,
     body: Uint8Array,
     started: number,
     upstream?: Upstream,
-  ): Promise<RegionAnswer> {
+    tierMiss?: CacheRequest,
+  ): Promise<OriginAnswer> {
     const request = renderRequestFor(req, destination, body, started, upstream, {
       timeoutMs: this.#timeoutMs,
       fallbackHost: `${this.#host}:${this.#boundPort}`,
     });
-    const answer = this.#regions.forward(request, destination, upstream?.signal);
+    const signal = upstream?.signal;
+    const answer: Promise<OriginAnswer> =
+      tierMiss && signal
+        ? this.#tiers
+            .forward(tierMiss, destination, request, signal)
+            .then((a) => a ?? this.#regions.forward(request, destination, signal))
+        : this.#regions.forward(request, destination, signal);
     const access = this.#access;
     if (!access) return answer;
     return answer.then((a) => {
@@ -552,6 +593,7 @@ export class Shield {
       await this.#drain.close();
       await this.#cache?.drain();
       await this.#purge?.close();
+      await this.#tiers.close();
       await this.#regions.close();
       this.#hot?.close();
       this.#redirects?.stop();
