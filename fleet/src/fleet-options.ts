@@ -82,6 +82,11 @@ export interface FleetOptions {
    */
   headerNames?: ShieldOptions['headerNames'];
   /**
+   * Shield: its cache tier, `both`, `edge` or `global` (see `ShieldOptions.tier`).
+   * @default 'both'
+   */
+  tier?: ShieldOptions['tier'];
+  /**
    * Shield: receives one access line per request (see `ShieldOptions.accessLog`).
    * @default none
    */

@@ -72,6 +72,7 @@ async function startShield(
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
     ...(options.headerNames ? { headerNames: options.headerNames } : {}),
+    ...(options.tier ? { tier: options.tier } : {}),
     ...(options.accessLog ? { accessLog: options.accessLog } : {}),
     ...(tail ? { shieldId: tail.shieldId, accessTap: tail.accessTap } : {}),
     ...(options.accessLogSample !== undefined ? { accessLogSample: options.accessLogSample } : {}),
@@ -248,7 +249,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       );
       tail.start();
       return {
-        description: `shield (region ${o.region}, nats ${options.nats}, admin ${adminUrl})`,
+        description: `shield (region ${o.region}${options.tier && options.tier !== 'both' ? `, tier ${options.tier}` : ''}, nats ${options.nats}, admin ${adminUrl})`,
         url,
         adminUrl,
         async drain() {

@@ -130,6 +130,7 @@ export class Shield {
       transport: this.#transport,
       shieldId: this.#shieldId,
       handBackMs: options.tierHandBackMs,
+      metrics: this.#metrics,
       log: this.#log,
     });
     this.#regions = new RegionClient({

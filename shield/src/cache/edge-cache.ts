@@ -391,12 +391,12 @@ export class EdgeCache {
   }
 
   /**
-   * The copy held for `key` when it may answer now (fresh, or stale within
-   * stale-while-revalidate), else undefined. Counts no hit or miss.
+   * The copy held for `key` while it is fresh, else undefined (a stale one
+   * is for its owner to revalidate). Counts no hit or miss.
    */
   peek(key: string): CacheEntry | undefined {
     const found = this.store.get(key, this.#now());
-    return found && found.freshness !== 'stale-if-error-only' ? found.entry : undefined;
+    return found?.freshness === 'fresh' ? found.entry : undefined;
   }
 
   async #pass(status: CachingStatus, origin: Origin): Promise<EdgeAnswer> {

@@ -17,6 +17,7 @@ import {
 import type { Transport } from '@flotilla/transport';
 import type { CacheRequest, EdgeAnswer, EdgeCache, OriginAnswer } from '../cache/edge-cache.ts';
 import { DEFAULT_CACHE_NAME } from '../cache/headers.ts';
+import type { ShieldMetrics } from '../metrics.ts';
 import type { Regions } from '../region-client.ts';
 import { TierClient } from './tier-client.ts';
 import { TierMembers } from './tier-members.ts';
@@ -41,6 +42,7 @@ export interface ShieldTiersOptions {
   shieldId: string;
   /** @default 60000 */
   handBackMs?: number | undefined;
+  metrics: Pick<ShieldMetrics, 'tierMembers' | 'tierMisses' | 'tierRetries'>;
   log: LogFn;
 }
 
@@ -66,12 +68,19 @@ export class ShieldTiers {
       this.tier === 'both' ? DEFAULT_CACHE_NAME : `${DEFAULT_CACHE_NAME}-${this.tier}`;
     this.stage = this.tier === 'both' ? 'shield' : this.tier;
     if (this.tier !== 'both') {
-      this.#members = new TierMembers(options.transport, options.log);
+      const m = options.metrics;
+      this.#members = new TierMembers(options.transport, options.log, (n) => m.tierMembers.set(n));
       this.#client = new TierClient({
         transport: options.transport,
         members: this.#members,
+        onRetry: () => m.tierRetries.inc(),
         log: options.log,
       });
+      m.tierRetries.inc(0);
+      m.tierMembers.set(0);
+      for (const outcome of ['hit', 'stale', 'miss', 'pass', 'peek-hit', 'peek-none']) {
+        m.tierMisses.inc({ outcome }, 0);
+      }
     }
   }
 
@@ -104,6 +113,7 @@ export class ShieldTiers {
         client: this.#client,
         forward,
         handBackMs: this.#handBackMs,
+        count: (outcome) => this.#options.metrics.tierMisses.inc({ outcome }),
         log: this.#options.log,
       });
       this.#server.start();

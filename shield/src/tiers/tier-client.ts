@@ -33,6 +33,8 @@ export interface TierClientOptions {
   transport: Transport;
   /** The global members, from their heartbeats (started by the caller). */
   members: TierMembers;
+  /** Counts misses sent on to the next member. */
+  onRetry?: () => void;
   /** Structured log sink. @default discard */
   log?: LogFn;
 }
@@ -42,6 +44,7 @@ export class TierClient {
   readonly #transport: Transport;
   readonly #members: TierMembers;
   readonly #log: LogFn;
+  readonly #onRetry: () => void;
   /** Attempts in flight: the member asked and how to give up on it. */
   readonly #pending = new Set<{ member: string; controller: AbortController }>();
   #sweep: NodeJS.Timeout | undefined;
@@ -50,6 +53,7 @@ export class TierClient {
     this.#transport = options.transport;
     this.#members = options.members;
     this.#log = options.log ?? (() => {});
+    this.#onRetry = options.onRetry ?? (() => {});
   }
 
   /** Starts watching the members that requests are waiting on. Idempotent. */
@@ -90,6 +94,7 @@ export class TierClient {
       tried.add(member);
       const answer = await this.ask(member, miss, request, signal, request.deadline - Date.now());
       if (answer !== 'gone') return answer;
+      this.#onRetry();
       this.#log({ msg: 'global cache member gone, asking the next', member, key: miss.key });
     }
   }

@@ -26,9 +26,13 @@ export class TierMembers {
   #changedAt = Date.now();
   #lastLive = '';
 
-  constructor(transport: Transport, log: LogFn) {
+  readonly #onChange: (live: number) => void;
+
+  /** @param onChange - Told the number of live members when it changes. */
+  constructor(transport: Transport, log: LogFn, onChange: (live: number) => void = () => {}) {
     this.#transport = transport;
     this.#log = log;
+    this.#onChange = onChange;
   }
 
   /** Starts following heartbeats. Idempotent. */
@@ -75,6 +79,7 @@ export class TierMembers {
       this.#log({ msg: 'global cache tier members', members: out });
       this.#lastLive = text;
       this.#changedAt = now;
+      this.#onChange(out.length);
     }
     return out;
   }

@@ -49,6 +49,8 @@ export interface TierServerOptions {
   handBackMs?: number;
   /** Longest wait for a peek's answer, ms. @default 500 */
   peekTimeoutMs?: number;
+  /** Counts answers by outcome (`flotilla_shield_tier_misses_total`). */
+  count?: (outcome: string) => void;
   log?: LogFn;
 }
 
@@ -144,6 +146,7 @@ export class TierServer {
 
   #peek(key: string): WireMessage {
     const entry = this.#o.cache.peek(key);
+    this.#o.count?.(entry ? 'peek-hit' : 'peek-none');
     if (!entry) {
       return this.#reply(
         { cacheStatus: '', cachingStatus: 'ok', outcome: 'miss', none: true },
@@ -162,6 +165,7 @@ export class TierServer {
   }
 
   #answer(answer: EdgeAnswer): WireMessage {
+    this.#o.count?.(answer.outcome);
     const tier = {
       cacheStatus: answer.cacheStatus,
       cachingStatus: answer.cachingStatus,
