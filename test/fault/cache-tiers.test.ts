@@ -15,6 +15,11 @@ import { fixtures } from '../support/control-plane.ts';
 import { clock, describeFailures, formatSummary, startLoad, summarize } from './load.ts';
 
 const RENDERS = 'flotilla_worker_renders_total';
+/**
+ * Every edge is asked for the same Host, as behind one public name (the
+ * Host's port is part of the key, and each edge here has its own port).
+ */
+const HOST = '127.0.0.1';
 const MEMBERS = 'flotilla_shield_tier_members';
 const TIER_MISSES = 'flotilla_shield_tier_misses_total';
 
@@ -71,7 +76,9 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
     worker = fleet.live('worker')[0]?.url ?? '';
     await seeMembers([...edges, ...globals], 2);
     // Load the isolate once.
-    expect((await httpRequest(edges[0]?.url ?? '', '/cachetest/warm')).status).toBe(200);
+    expect((await httpRequest(edges[0]?.url ?? '', '/cachetest/warm', { host: HOST })).status).toBe(
+      200,
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -81,7 +88,7 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
   it('per-tier Cache-Status (origin-side first), caching status and Server-Timing with each tier', async () => {
     const [e1, e2] = edges.map((e) => e.url) as [string, string];
     const path = '/cachetest/fresh/tiers';
-    const miss = await httpRequest(e1, path);
+    const miss = await httpRequest(e1, path, { host: HOST });
     expect(miss.status).toBe(200);
     expect(cacheStatus(miss)).toMatch(BOTH_STORED(300));
     expect(cachingStatus(miss)).toBe('ok');
@@ -92,7 +99,7 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
     expect(missTiming).not.toMatch(/\bshield;dur/);
 
     // Another edge: a hit at the global tier, stored at this edge.
-    const l2Hit = await httpRequest(e2, path);
+    const l2Hit = await httpRequest(e2, path, { host: HOST });
     expect(l2Hit.body).toBe(miss.body);
     expect(cacheStatus(l2Hit)).toMatch(
       /^flotilla-global; hit; ttl=\d+, flotilla-edge; fwd=uri-miss; fwd-status=200; stored; ttl=\d+$/,
@@ -103,14 +110,14 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
     expect(l2Timing).not.toMatch(/\bworker;dur/);
 
     // Again on that edge: a hit there, and its own time only.
-    const l1Hit = await httpRequest(e2, path);
+    const l1Hit = await httpRequest(e2, path, { host: HOST });
     expect(l1Hit.body).toBe(miss.body);
     expect(cacheStatus(l1Hit)).toMatch(/^flotilla-edge; hit; ttl=\d+$/);
     expect(l1Hit.headers['server-timing']).toMatch(/^edge;dur=[\d.]+$/);
     expect(Number(l1Hit.headers.age)).toBeGreaterThanOrEqual(0);
 
     // Not stored at either tier: the reasons as with one tier.
-    const priv = await httpRequest(e1, '/cachetest/private/tiers');
+    const priv = await httpRequest(e1, '/cachetest/private/tiers', { host: HOST });
     expect(cachingStatus(priv)).toBe('private');
     expect(cacheStatus(priv)).toMatch(
       /^flotilla-global; fwd=uri-miss; fwd-status=200; detail=private, flotilla-edge; fwd=uri-miss; fwd-status=200; detail=private$/,
@@ -125,6 +132,7 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
       const replies: HttpReply[] = await Promise.all(
         Array.from({ length: 1000 }, (_, i) =>
           httpRequest(edges[i % 3]?.url ?? '', path, {
+            host: HOST,
             agent: agents[i % 3] as Agent,
             timeoutMs: 30_000,
           }),
@@ -150,9 +158,12 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
 
   it('a purge is acknowledged by all 5 shields and reaches both tiers', async () => {
     const path = '/cachetest/purge/tiers';
-    for (const e of edges) expect((await httpRequest(e.url, path)).status).toBe(200);
+    for (const e of edges)
+      expect((await httpRequest(e.url, path, { host: HOST })).status).toBe(200);
     for (const e of edges) {
-      expect(cacheStatus(await httpRequest(e.url, path))).toMatch(/^flotilla-edge; hit; /);
+      expect(cacheStatus(await httpRequest(e.url, path, { host: HOST }))).toMatch(
+        /^flotilla-edge; hit; /,
+      );
     }
     const res = await runCli(['purge', '--url', `${edges[0]?.url}${path}`, '--json'], {
       env: { FLOTILLA_NATS: fleet.nats.url },
@@ -169,7 +180,7 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
     // Removed at the 3 edges and at the key's owner.
     expect(json.acked.reduce((n, a) => n + a.removed, 0)).toBe(4);
     const renders0 = await renders();
-    const first = await httpRequest(edges[0]?.url ?? '', path);
+    const first = await httpRequest(edges[0]?.url ?? '', path, { host: HOST });
     expect(cacheStatus(first)).toMatch(BOTH_STORED(300));
     expect(await renders()).toBe(renders0 + 1);
   });
@@ -202,12 +213,15 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
 
     // Keys held by the survivor alone; another edge then asks for them once a new member joined.
     const keys = Array.from({ length: 30 }, (_, i) => `/cachetest/fresh/hand-back-${i}`);
-    for (const k of keys) expect((await httpRequest(edges[0]?.url ?? '', k)).status).toBe(200);
+    for (const k of keys)
+      expect((await httpRequest(edges[0]?.url ?? '', k, { host: HOST })).status).toBe(200);
     const joined = await fleet.add('shield', { args: ['--tier', 'global'] });
     globals = [survivor, joined];
     await seeMembers([...edges, ...globals], 2);
     const renders0 = await renders();
-    const replies = await Promise.all(keys.map((k) => httpRequest(edges[1]?.url ?? '', k)));
+    const replies = await Promise.all(
+      keys.map((k) => httpRequest(edges[1]?.url ?? '', k, { host: HOST })),
+    );
     expect(replies.every((r) => r.status === 200)).toBe(true);
     expect(await renders()).toBe(renders0);
     const peeks = await metricValue(joined.adminUrl, TIER_MISSES, { outcome: 'peek-hit' });
