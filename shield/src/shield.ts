@@ -253,6 +253,12 @@ export class Shield {
   #listenTraffic(): Promise<{ url: string; port: number }> {
     this.#regions.start();
     const cache = this.#cache;
+    // Before the purge responder's first heartbeat: a global member hears its own.
+    if (cache) {
+      this.#tiers.start(cache, (request, regions, signal) =>
+        this.#regions.forward(request, regions, signal),
+      );
+    }
     if (cache && !this.#purge) {
       this.#purge = new PurgeResponder({
         transport: this.#transport,
@@ -264,11 +270,6 @@ export class Shield {
         log: this.#log,
       });
       this.#purge.start();
-    }
-    if (cache) {
-      this.#tiers.start(cache, (request, regions, signal) =>
-        this.#regions.forward(request, regions, signal),
-      );
     }
     if (cache && this.#sites && !this.#prerender) {
       this.#prerender = new PrerenderResponder({

@@ -260,7 +260,10 @@ export class EdgeCache {
             kind: 'miss',
             fwdStatus: fetched.entry.status,
             stored: true,
-            ttlMs: fetched.entry.freshUntil - fetched.entry.storedAt,
+            // A copy of the global tier's has aged there: what is left of it.
+            ttlMs:
+              fetched.entry.freshUntil -
+              (fetched.answer.tier?.windows ? this.#now() : fetched.entry.storedAt),
             stale: stale !== undefined,
             collapsed,
           },
