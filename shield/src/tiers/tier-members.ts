@@ -10,6 +10,9 @@ import { decodeShieldBeat, isLost, type LogFn, SHIELD_HEARTBEAT_SUBJECT } from '
 import type { Subscription, Transport } from '@flotilla/transport';
 import { rendezvousOrder } from './rendezvous.ts';
 
+/** Intervals of silence after which a member is forgotten, not only skipped. */
+const FORGET_AFTER_INTERVALS = 60;
+
 interface Member {
   seen: number;
   intervalMs: number;
@@ -71,6 +74,11 @@ export class TierMembers {
   live(now = Date.now()): string[] {
     const out: string[] = [];
     for (const [id, m] of this.#members) {
+      // Long gone (a restarted member comes back under a new id): forgotten.
+      if (isLost(m.seen, m.intervalMs, now, FORGET_AFTER_INTERVALS * m.intervalMs)) {
+        this.#members.delete(id);
+        continue;
+      }
       if (m.suspectSince === undefined && !isLost(m.seen, m.intervalMs, now)) out.push(id);
     }
     out.sort();
