@@ -137,6 +137,12 @@ describe('flotilla start arguments', () => {
     expect(() => parseStartArgs([...nats, '--tier', 'global', '--no-cache'])).toThrow(
       /--tier.*needs its cache/,
     );
+    expect(parseStartArgs([...nats, '--shield-id', 'global-0']).options.shieldId).toBe('global-0');
+    expect(parseStartArgs(nats, { FLOTILLA_SHIELD_ID: 'global-1' }).options.shieldId).toBe(
+      'global-1',
+    );
+    expect(() => parseStartArgs([...nats, '--shield-id', 'G.0'])).toThrow(/--shield-id/);
+    expect(() => parseStartArgs(['--shield-id', 'g-0'])).toThrow(/--shield-id.*--role shield/);
   });
 
   it("parses the README's example configuration file", () => {

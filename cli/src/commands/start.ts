@@ -23,6 +23,7 @@ import {
 import {
   FlotillaError,
   InvalidOptionError,
+  isSubjectToken,
   type LogFn,
   SHIELD_TIERS,
   type ShieldTier,
@@ -207,6 +208,7 @@ export function parseStartArgs(
     ...(v['debug-token'] !== undefined ? { debugToken: v['debug-token'] } : {}),
     ...(v['header-names'] !== undefined ? { headerNames: headerNames(v['header-names']) } : {}),
     ...(v.tier !== undefined ? { tier: shieldTier(v.tier, role, v['no-cache'] === true) } : {}),
+    ...(v['shield-id'] !== undefined ? { shieldId: shieldIdOption(v['shield-id'], role) } : {}),
     ...(Object.keys(frontDoor).length > 0 ? { frontDoor } : {}),
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
     ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
@@ -308,6 +310,18 @@ function shieldTier(value: string, role: string | undefined, noCache: boolean): 
   return tier;
 }
 
+/** `--shield-id`: a subject token, on a shield role. */
+function shieldIdOption(value: string, role: string | undefined): string {
+  if (role !== 'shield') throw new InvalidOptionError('--shield-id', 'applies to --role shield');
+  if (!isSubjectToken(value)) {
+    throw new InvalidOptionError(
+      '--shield-id',
+      `must be lower-case letters, digits and dashes, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
 /** The options of `flotilla start` (the command line, `--config` files and `FLOTILLA_*` variables). */
 export const START_OPTIONS = {
   ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
@@ -319,6 +333,7 @@ export const START_OPTIONS = {
   ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
   ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
   ...stringOptions('access-log', 'access-log-sample', 'config', 'header-names', 'tier'),
+  ...stringOptions('shield-id'),
   ...repeatedOptions('secrets-key'),
   ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
 };
