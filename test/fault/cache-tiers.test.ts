@@ -191,7 +191,7 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
     const misses0 = await metricValue(victim.adminUrl, TIER_MISSES);
     // Every request a new key: a miss at both tiers, so half of them are the victim's.
     const run = startLoad({
-      rate: 20,
+      rate: 12,
       durationMs: 8000,
       target: (i) => `${edges[i % 3]?.url}/cachetest/slow/kill-${i}`,
       timeoutMs: 30_000,

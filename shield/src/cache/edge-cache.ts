@@ -368,7 +368,7 @@ export class EdgeCache {
 
   /**
    * A copy the global tier holds, stored here with its windows as they run
-   * there (an edge never keeps a copy longer than its owner). A copy no
+   * there (to the second, as HTTP's Age). A copy no
    * longer fresh there is not stored here: the next request asks again.
    */
   #storeTierCopy(req: CacheRequest, answer: OriginAnswer, windows: TierWindows): Fetched {

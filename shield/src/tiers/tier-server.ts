@@ -193,10 +193,11 @@ export class TierServer {
   }
 }
 
-/** A stored entry's age and windows, now. */
+/** A stored entry's age (whole seconds) and windows, now. */
 function windowsOf(entry: CacheEntry, now: number): NonNullable<TierAnswer['windows']> {
   return {
-    ageMs: Math.max(0, now - entry.storedAt),
+    // Whole seconds, as HTTP's Age: a copy stored by this very request is 0 s old.
+    ageMs: Math.max(0, Math.floor((now - entry.storedAt) / 1000) * 1000),
     maxAgeMs: entry.freshUntil - entry.storedAt,
     swrMs: entry.staleWhileRevalidateUntil - entry.freshUntil,
     staleIfErrorMs: entry.staleIfErrorUntil - entry.freshUntil,
