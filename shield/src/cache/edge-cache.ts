@@ -246,7 +246,9 @@ export class EdgeCache {
         req.key,
         (signal) => this.#fetch(req, origin, signal),
         {
-          shareable: (r) => r.kind === 'stored',
+          // A copy the global tier holds is a shared page even when this
+          // edge does not store it (no longer fresh there).
+          shareable: (r) => r.kind === 'stored' || r.answer.tier?.windows !== undefined,
           onFollowerTimeout: () => (stale ? 'stale' : 'new-leader'),
         },
       );
