@@ -52,7 +52,7 @@ import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
 import { SplitAssigner } from './split.ts';
 import { serveAsset } from './static-assets.ts';
-import { checkTier, ShieldTiers, tieredCacheStatus } from './tiers/shield-tiers.ts';
+import { ShieldTiers, tieredCacheStatus } from './tiers/shield-tiers.ts';
 import { now, serverTimingHeader } from './timing.ts';
 
 /**
@@ -121,12 +121,9 @@ export class Shield {
     shieldCountersAtZero(this.#metrics, this.region, options.secondaryRegion);
     this.#log = options.log ?? (() => {});
     this.#shieldId = options.shieldId ?? `h-${randomBytes(4).toString('hex')}`;
-    const tier = checkTier(options.tier);
-    if (tier !== 'both' && options.cache === false) {
-      throw new InvalidOptionError('tier', `a ${tier} shield needs its cache (cache: false given)`);
-    }
     this.#tiers = new ShieldTiers({
-      tier,
+      tier: options.tier,
+      cacheOn: options.cache !== false,
       transport: this.#transport,
       shieldId: this.#shieldId,
       handBackMs: options.tierHandBackMs,
@@ -553,9 +550,7 @@ export class Shield {
     const signal = upstream?.signal;
     const answer: Promise<OriginAnswer> =
       tierMiss && signal
-        ? this.#tiers
-            .forward(tierMiss, destination, request, signal)
-            .then((a) => a ?? this.#regions.forward(request, destination, signal))
+        ? this.#tiers.forward(tierMiss, destination, request, signal)
         : this.#regions.forward(request, destination, signal);
     const access = this.#access;
     if (!access) return answer;

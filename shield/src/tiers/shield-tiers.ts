@@ -23,6 +23,13 @@ import { TierClient } from './tier-client.ts';
 import { TierMembers } from './tier-members.ts';
 import { TierServer } from './tier-server.ts';
 
+/** Renders through the regions (the shield's region client). */
+type RegionsForward = (
+  request: RenderRequest,
+  regions: Regions,
+  signal: AbortSignal,
+) => Promise<OriginAnswer>;
+
 /** `value` as a {@link ShieldTier}, `both` when absent. */
 export function checkTier(value: unknown): ShieldTier {
   if (value === undefined) return 'both';
@@ -37,7 +44,10 @@ export function checkTier(value: unknown): ShieldTier {
 
 /** Options of {@link ShieldTiers}. */
 export interface ShieldTiersOptions {
-  tier: ShieldTier;
+  /** Checked ({@link checkTier}). @default 'both' */
+  tier: unknown;
+  /** The shield has its cache: a tier needs it. */
+  cacheOn: boolean;
   transport: Transport;
   shieldId: string;
   /** @default 60000 */
@@ -58,11 +68,18 @@ export class ShieldTiers {
   readonly #members: TierMembers | undefined;
   readonly #client: TierClient | undefined;
   #server: TierServer | undefined;
+  #regions: RegionsForward | undefined;
   #warnedAlone = false;
 
   constructor(options: ShieldTiersOptions) {
     this.#options = options;
-    this.tier = options.tier;
+    this.tier = checkTier(options.tier);
+    if (this.tier !== 'both' && !options.cacheOn) {
+      throw new InvalidOptionError(
+        'tier',
+        `a ${this.tier} shield needs its cache (cache: false given)`,
+      );
+    }
     this.#handBackMs = nonNegativeInt('tierHandBackMs', options.handBackMs, 60_000);
     this.cacheName =
       this.tier === 'both' ? DEFAULT_CACHE_NAME : `${DEFAULT_CACHE_NAME}-${this.tier}`;
@@ -93,14 +110,8 @@ export class ShieldTiers {
    * Starts following the members; a global member starts answering tier
    * misses from `cache`, rendering with `forward`. Idempotent.
    */
-  start(
-    cache: EdgeCache,
-    forward: (
-      request: RenderRequest,
-      regions: Regions,
-      signal: AbortSignal,
-    ) => Promise<OriginAnswer>,
-  ): void {
+  start(cache: EdgeCache, forward: RegionsForward): void {
+    this.#regions = forward;
     if (!this.#members || !this.#client) return;
     this.#members.start();
     this.#client.start();
@@ -122,23 +133,26 @@ export class ShieldTiers {
 
   /**
    * An edge's cacheable miss, sent to the owner of its key (the next member
-   * while one is gone); `undefined` when no global member is live: the edge
-   * then renders through the regions itself (logged once per outage).
+   * while one is gone); when no global member is live, the edge renders
+   * through the regions itself (logged once per outage).
    */
   async forward(
     cache: CacheRequest,
     regions: Regions,
     request: RenderRequest,
     signal: AbortSignal,
-  ): Promise<OriginAnswer | undefined> {
-    const client = this.#client;
-    if (!client) return undefined;
-    const answer = await client.forward(tierMissOf(cache, regions), request, signal);
-    if (answer === undefined && !this.#warnedAlone) {
-      this.#options.log({ msg: 'no global cache member is live: rendering through the regions' });
+  ): Promise<OriginAnswer> {
+    const answer = await this.#client?.forward(tierMissOf(cache, regions), request, signal);
+    if (answer !== undefined) {
+      this.#warnedAlone = false;
+      return answer;
     }
-    this.#warnedAlone = answer === undefined;
-    return answer;
+    if (!this.#warnedAlone) {
+      this.#options.log({ msg: 'no global cache member is live: rendering through the regions' });
+      this.#warnedAlone = true;
+    }
+    if (!this.#regions) throw new Error('ShieldTiers.forward before start');
+    return this.#regions(request, regions, signal);
   }
 
   /** Stops answering tier misses (those taken are answered) and following members. */
