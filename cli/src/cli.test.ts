@@ -119,6 +119,32 @@ describe('flotilla start arguments', () => {
     );
   });
 
+  it('reads --tier from the command line, a configuration file and $FLOTILLA_TIER', () => {
+    const nats = ['--nats', 'nats://127.0.0.1:4222', '--role', 'shield'];
+    expect(parseStartArgs([...nats, '--tier', 'edge']).options.tier).toBe('edge');
+    expect(parseStartArgs(nats, { FLOTILLA_TIER: 'global' }).options.tier).toBe('global');
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-config-'));
+    const file = join(dir, 'shield.yaml');
+    writeFileSync(file, 'tier: global\n');
+    expect(parseStartArgs([...nats, '--config', file]).options.tier).toBe('global');
+    expect(parseStartArgs([]).options.tier).toBeUndefined();
+    expect(parseStartArgs(['--tier', 'both']).options.tier).toBe('both');
+    expect(() => parseStartArgs([...nats, '--tier', 'middle'])).toThrow(
+      /--tier.*must be both, edge, global, got "middle"/,
+    );
+    // The embedded fleet is one process: every tier in it.
+    expect(() => parseStartArgs(['--tier', 'edge'])).toThrow(/--tier.*--role shield/);
+    expect(() => parseStartArgs([...nats, '--tier', 'global', '--no-cache'])).toThrow(
+      /--tier.*needs its cache/,
+    );
+    expect(parseStartArgs([...nats, '--shield-id', 'global-0']).options.shieldId).toBe('global-0');
+    expect(parseStartArgs(nats, { FLOTILLA_SHIELD_ID: 'global-1' }).options.shieldId).toBe(
+      'global-1',
+    );
+    expect(() => parseStartArgs([...nats, '--shield-id', 'G.0'])).toThrow(/--shield-id/);
+    expect(() => parseStartArgs(['--shield-id', 'g-0'])).toThrow(/--shield-id.*--role shield/);
+  });
+
   it("parses the README's example configuration file", () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const block = /# shield\.yaml[^\n]*\n([\s\S]*?)```/.exec(readme)?.[1];

@@ -82,6 +82,18 @@ export interface FleetOptions {
    */
   headerNames?: ShieldOptions['headerNames'];
   /**
+   * Shield: its cache tier, `both`, `edge` or `global` (see `ShieldOptions.tier`).
+   * @default 'both'
+   */
+  tier?: ShieldOptions['tier'];
+  /**
+   * Shield: its id (a subject token) in heartbeats, purge acks and, for a
+   * global member, the rendezvous order of keys: a stable one (a
+   * StatefulSet pod name) keeps a restarted member the owner of the same keys.
+   * @default `h-` + 8 random hex characters
+   */
+  shieldId?: string;
+  /**
    * Shield: receives one access line per request (see `ShieldOptions.accessLog`).
    * @default none
    */

@@ -72,6 +72,7 @@ async function startShield(
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
     ...(options.headerNames ? { headerNames: options.headerNames } : {}),
+    ...(options.tier ? { tier: options.tier } : {}),
     ...(options.accessLog ? { accessLog: options.accessLog } : {}),
     ...(tail ? { shieldId: tail.shieldId, accessTap: tail.accessTap } : {}),
     ...(options.accessLogSample !== undefined ? { accessLogSample: options.accessLogSample } : {}),
@@ -231,7 +232,8 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     }
     if (role === 'shield') {
       // `flotilla logs`: the shield's access lines, kept and tailed over NATS.
-      const shieldId = `h-${randomBytes(4).toString('hex')}`;
+      // A stable id (`--shield-id`) keeps a global member's keys across restarts.
+      const shieldId = options.shieldId ?? `h-${randomBytes(4).toString('hex')}`;
       const tail = new LogTail({
         connection: nc,
         role,
@@ -248,7 +250,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       );
       tail.start();
       return {
-        description: `shield (region ${o.region}, nats ${options.nats}, admin ${adminUrl})`,
+        description: `shield ${shieldId} (region ${o.region}${options.tier && options.tier !== 'both' ? `, tier ${options.tier}` : ''}, nats ${options.nats}, admin ${adminUrl})`,
         url,
         adminUrl,
         async drain() {

@@ -139,6 +139,20 @@ export {
   regionSubjects,
   SUBJECT_ROOT,
 } from './subjects.ts';
+export {
+  decodeTierAnswer,
+  decodeTierMiss,
+  encodeTierAnswer,
+  encodeTierMiss,
+  SHIELD_TIERS,
+  type ShieldTier,
+  ShieldTierSchema,
+  TIER_MISS_SUBJECT_PATTERN,
+  type TierAnswer,
+  type TierMiss,
+  type TierWindows,
+  tierMissSubject,
+} from './tiers.ts';
 export { nextTraceparent, traceIdOf } from './trace.ts';
 export {
   decodeRenderRequest,

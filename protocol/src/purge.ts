@@ -18,6 +18,7 @@ import { FlotillaError } from './errors.ts';
 import { encodeJsonBody, jsonBodyDecoder } from './json-body.ts';
 import { isSubjectToken } from './patterns.ts';
 import { type Message, problemOf } from './schema.ts';
+import { ShieldTierSchema } from './tiers.ts';
 
 /** Subject of purges: every shield listens, each answers. */
 export const PURGE_SUBJECT = 'flotilla.purge';
@@ -150,6 +151,11 @@ export const ShieldBeatSchema = v.object({
   region: v.custom<string>(isSubjectToken),
   /** Interval of the shield's heartbeats, ms: silence for longer means it is gone. */
   intervalMs: v.pipe(v.number(), v.finite(), v.gtValue(0)),
+  /**
+   * The shield's cache tier (`both` when absent): edges send misses to the
+   * live `global` members.
+   */
+  tier: v.optional(ShieldTierSchema),
   /** True on the last beat of a shield that stops (it has no cache to purge any more). */
   leaving: v.optional(
     v.pipe(

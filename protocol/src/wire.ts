@@ -94,8 +94,18 @@ export type RenderRequest = v.InferOutput<typeof RenderRequestSchema>;
  */
 export type StageTimings = v.InferOutput<typeof TimingsSchema>;
 
-/** Stages that do not overlap: their sum is the time of the whole request. */
-export const TOP_LEVEL_STAGES = ['shield', 'transport', 'scheduler', 'worker'] as const;
+/**
+ * Stages that do not overlap: their sum is the time of the whole request.
+ * `edge` and `global` are the cache tiers' own times (`shield` with one tier).
+ */
+export const TOP_LEVEL_STAGES = [
+  'shield',
+  'edge',
+  'global',
+  'transport',
+  'scheduler',
+  'worker',
+] as const;
 
 /** Sum of the top-level stages present in `timings`. */
 export function topLevelMs(timings: StageTimings): number {

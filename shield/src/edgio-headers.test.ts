@@ -57,6 +57,8 @@ describe('Edgio header names', () => {
     expect(edgioTiming(0.3, 'hit', undefined)).toBe('et=0,ecc=hit');
     expect(edgioTiming(4, 'stale', undefined)).toBe('et=4,ecc=hit');
     expect(edgioTiming(4, undefined, { worker: 2 })).toBe('et=4,wt=2');
+    // An edge shield whose miss the global tier answered from its cache.
+    expect(edgioTiming(3.2, 'miss', { global: 2.1 }, 'hit')).toBe('et=3,ecc=miss,gcc=hit,gt=2');
   });
 
   it('checks the option', () => {

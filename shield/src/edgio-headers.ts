@@ -93,6 +93,7 @@ const CACHE_STATUS: Readonly<Record<CacheOutcomeLabel, string>> = Object.freeze(
 
 /** Flotilla's stages and their `x-0-t` ids, outermost first. */
 const TIMING_IDS: ReadonlyArray<readonly [keyof StageTimings & string, string]> = [
+  ['global', 'gt'],
   ['transport', 'nt'],
   ['scheduler', 'st'],
   ['queue', 'wq'],
@@ -103,17 +104,20 @@ const TIMING_IDS: ReadonlyArray<readonly [keyof StageTimings & string, string]> 
 /**
  * The `x-0-t` value (Edgio's format, `<id>=<ms>[,<id>=<ms>…]`, outermost
  * component first): `et` the shield's total time, `ecc` its cache status
- * (`hit`, `miss`, `pass`), then for a render the region's tiers: `nt`
- * transport, `st` scheduler, `wq` the worker's queue, `wt` worker, `wr`
- * the render itself. Times are whole milliseconds.
+ * (`hit`, `miss`, `pass`), with cache tiers `gcc` the global tier's cache
+ * status and `gt` its own time when the edge asked it, then for a render
+ * the region's tiers: `nt` transport, `st` scheduler, `wq` the worker's
+ * queue, `wt` worker, `wr` the render itself. Times are whole milliseconds.
  */
 export function edgioTiming(
   totalMs: number,
   outcome: CacheOutcomeLabel | undefined,
   timings: StageTimings | undefined,
+  globalOutcome?: CacheOutcomeLabel,
 ): string {
   const parts = [`et=${Math.max(0, Math.round(totalMs))}`];
   if (outcome !== undefined) parts.push(`ecc=${CACHE_STATUS[outcome]}`);
+  if (globalOutcome !== undefined) parts.push(`gcc=${CACHE_STATUS[globalOutcome]}`);
   for (const [stage, id] of TIMING_IDS) {
     const ms = timings?.[stage];
     if (typeof ms === 'number') parts.push(`${id}=${Math.max(0, Math.round(ms))}`);

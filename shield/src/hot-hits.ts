@@ -140,6 +140,10 @@ export interface HotHitsOptions {
   region: string;
   /** Gets the app and cache status of each hit served here. @default none */
   access?: AccessLog;
+  /** The cache's name in `Cache-Status`. @default 'flotilla' */
+  cacheName?: string;
+  /** The shield's own stage in `Server-Timing`. @default 'shield' */
+  stage?: string;
 }
 
 /**
@@ -158,9 +162,13 @@ export class HotHits {
   readonly #shieldMetrics: ShieldMetrics;
   readonly #region: string;
   readonly #access: AccessLog | undefined;
+  readonly #cacheName: string;
+  readonly #stage: string;
 
   constructor(options: HotHitsOptions) {
     this.#access = options.access;
+    this.#cacheName = options.cacheName ?? 'flotilla';
+    this.#stage = options.stage ?? 'shield';
     this.#cache = options.cache;
     this.#sites = options.sites;
     this.#shieldMetrics = options.metrics;
@@ -222,11 +230,16 @@ export class HotHits {
     let sent = hot.sent;
     if (sent === undefined || sent.age !== age || sent.ttl !== ttl) {
       const head = hot.head.slice();
-      head.push('age', String(age), CACHE_STATUS_HEADER, `flotilla; hit; ttl=${ttl}`);
+      head.push('age', String(age), CACHE_STATUS_HEADER, `${this.#cacheName}; hit; ttl=${ttl}`);
       sent = { age, ttl, head };
       hot.sent = sent;
     }
-    res.writeHead(hot.status, sent.head);
+    // Server-Timing on hits too: the shield's own time is the whole answer.
+    res.writeHead(hot.status, [
+      ...sent.head,
+      'server-timing',
+      `${this.#stage};dur=${(now() - started).toFixed(2)}`,
+    ]);
     res.end(req.method === 'HEAD' ? undefined : hot.body);
     let m = this.#metrics.get(hot.app);
     if (!m) {

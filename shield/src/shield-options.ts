@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { LogFn } from '@flotilla/protocol';
+import type { LogFn, ShieldTier } from '@flotilla/protocol';
 import type { Transport } from '@flotilla/transport';
 import type { Registry } from 'prom-client';
 import type { EdgeCacheOptions } from './cache/edge-cache.ts';
@@ -152,6 +152,25 @@ export interface ShieldOptions {
    * @default 2
    */
   missSliceMs?: number;
+  /**
+   * The shield's cache tier. `both`: one tier, this shield's cache renders
+   * its misses through the regions. `edge` (L1): its misses (and
+   * revalidations) go to the live global member that owns the key
+   * (rendezvous hashing over the members' heartbeats), the next one when
+   * that member is gone; `Cache-Status` names it `flotilla-edge` and
+   * carries the global member's entry. `global` (L2): answers the edges'
+   * misses of the keys it owns, one coalesced render per key fleet-wide;
+   * `Cache-Status` names it `flotilla-global`. Both need the cache on.
+   * @default 'both'
+   */
+  tier?: ShieldTier;
+  /**
+   * Global members only: for this long after the live members changed, a
+   * miss first asks the member that held the key until then for its copy
+   * (keys moving back to a member that returned cost no renders).
+   * @default 60000
+   */
+  tierHandBackMs?: number;
   /** prom-client registry served at `/metrics` on the admin listener. @default a private Registry */
   registry?: Registry;
   /** Structured log sink. @default no logging */

@@ -19,7 +19,7 @@ import {
 import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
-import { EdgeCache } from './cache/edge-cache.ts';
+import { type CacheRequest, EdgeCache, type OriginAnswer } from './cache/edge-cache.ts';
 import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
@@ -37,7 +37,7 @@ import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metri
 import { MissQueue } from './miss-queue.ts';
 import { OwnPages } from './own-pages.ts';
 import type { RedirectTables } from './redirect-tables.ts';
-import { type RegionAnswer, RegionClient } from './region-client.ts';
+import { RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
 import {
@@ -53,6 +53,7 @@ import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
 import { SplitAssigner } from './split.ts';
 import { serveAsset } from './static-assets.ts';
+import { ShieldTiers, tieredCacheStatus } from './tiers/shield-tiers.ts';
 import { now, serverTimingHeader } from './timing.ts';
 
 /**
@@ -93,6 +94,7 @@ export class Shield {
   readonly #pages: OwnPages;
   readonly #shieldId: string;
   readonly #headerNames: HeaderNames;
+  readonly #tiers: ShieldTiers;
   #purge: PurgeResponder | undefined;
   #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
@@ -122,6 +124,15 @@ export class Shield {
     shieldCountersAtZero(this.#metrics, this.region, options.secondaryRegion);
     this.#log = options.log ?? (() => {});
     this.#shieldId = options.shieldId ?? `h-${randomBytes(4).toString('hex')}`;
+    this.#tiers = new ShieldTiers({
+      tier: options.tier,
+      cacheOn: options.cache !== false,
+      transport: this.#transport,
+      shieldId: this.#shieldId,
+      handBackMs: options.tierHandBackMs,
+      metrics: this.#metrics,
+      log: this.#log,
+    });
     this.#regions = new RegionClient({
       transport: this.#transport,
       region: options.region,
@@ -139,6 +150,7 @@ export class Shield {
         ? undefined
         : new EdgeCache({
             ...(options.cache ?? {}),
+            cacheName: this.#tiers.cacheName,
             registry: this.#registry,
             ...(options.log ? { log: options.log } : {}),
           });
@@ -177,6 +189,8 @@ export class Shield {
             metrics: this.#metrics,
             region: this.region,
             ...(this.#access ? { access: this.#access } : {}),
+            cacheName: this.#tiers.cacheName,
+            stage: this.#tiers.stage,
           })
         : undefined;
     // A path a new table redirects is never answered from a memoised hit.
@@ -247,11 +261,18 @@ export class Shield {
   #listenTraffic(): Promise<{ url: string; port: number }> {
     this.#regions.start();
     const cache = this.#cache;
+    // Before the purge responder's first heartbeat: a global member hears its own.
+    if (cache) {
+      this.#tiers.start(cache, (request, regions, signal) =>
+        this.#regions.forward(request.deploymentId, () => request, regions, signal),
+      );
+    }
     if (cache && !this.#purge) {
       this.#purge = new PurgeResponder({
         transport: this.#transport,
         shieldId: this.#shieldId,
         region: this.region,
+        tier: this.#tiers.tier,
         purge: (selector) => cache.purge(selector),
         registry: this.#registry,
         log: this.#log,
@@ -407,19 +428,33 @@ export class Shield {
   ): Promise<void> {
     const site = this.#requests.build(req, destination, body);
     const renderBody = site.cache.method === 'HEAD' ? new Uint8Array(0) : body;
-    const answer = await cache.serve(site.cache, (mode, signal) =>
-      this.#forward(req, site.destination, renderBody, started, signal, () =>
-        this.#requests.upstream(req, site, mode, signal),
+    const served = await cache.serve(site.cache, (mode, signal) =>
+      this.#forward(
+        req,
+        site.destination,
+        renderBody,
+        started,
+        signal,
+        () => this.#requests.upstream(req, site, mode, signal),
+        // An edge's cacheable misses go to the global tier.
+        mode === 'cache' && this.#tiers.isEdge ? site.cache : undefined,
       ),
     );
-    const timing = serverTimingHeader(answer.timings, started, answer.region);
+    // With tiers, the global member's Cache-Status entry comes first.
+    const answer = served.upstream ? { ...served, cacheStatus: tieredCacheStatus(served) } : served;
+    const timing = serverTimingHeader(answer.timings, started, answer.region, this.#tiers.stage);
     // router.catch()'s static error pages, for the render's statuses and the shield's own.
     const pageTarget = { ...site.destination, manifest: site.manifest };
     const edgio =
       this.#headerNames === 'edgio'
         ? {
             [EDGIO_CACHING_STATUS_HEADER]: answer.cachingStatus,
-            [EDGIO_TIMING_HEADER]: edgioTiming(now() - started, answer.outcome, answer.timings),
+            [EDGIO_TIMING_HEADER]: edgioTiming(
+              now() - started,
+              answer.outcome,
+              answer.timings,
+              answer.upstream?.outcome,
+            ),
           }
         : undefined;
     if (answer.kind === 'error') {
@@ -509,9 +544,10 @@ export class Shield {
   }
 
   /**
-   * Sends a render request for `req` to its regions. It is built (with the
-   * cache's `upstream`, when given) only once the region admitted the miss:
-   * a shed costs no header or trace work.
+   * Sends a render request for `req` to its regions, or with `tierMiss` (an
+   * edge's cacheable miss) to the global member that owns its key. It is
+   * built (with the cache's `upstream`, when given) only once the region
+   * admitted the miss: a shed costs no header or trace work.
    */
   #forward(
     req: IncomingMessage,
@@ -520,21 +556,21 @@ export class Shield {
     started: number,
     signal: AbortSignal | undefined,
     upstream?: () => Upstream,
-  ): Promise<RegionAnswer> {
+    tierMiss?: CacheRequest,
+  ): Promise<OriginAnswer> {
     let traceId: string | undefined;
-    const answer = this.#regions.forward(
-      destination.deploymentId,
-      () => {
-        const request = renderRequestFor(req, destination, body, started, upstream?.(), {
-          timeoutMs: this.#timeoutMs,
-          fallbackHost: `${this.#host}:${this.#boundPort}`,
-        });
-        traceId = traceIdOf(request.traceparent);
-        return request;
-      },
-      destination,
-      signal,
-    );
+    const build = () => {
+      const request = renderRequestFor(req, destination, body, started, upstream?.(), {
+        timeoutMs: this.#timeoutMs,
+        fallbackHost: `${this.#host}:${this.#boundPort}`,
+      });
+      traceId = traceIdOf(request.traceparent);
+      return request;
+    };
+    const answer: Promise<OriginAnswer> =
+      tierMiss && signal
+        ? this.#tiers.forward(tierMiss, destination, build(), signal)
+        : this.#regions.forward(destination.deploymentId, build, destination, signal);
     const access = this.#access;
     if (!access) return answer;
     return answer.then((a) => {
@@ -573,6 +609,7 @@ export class Shield {
       await this.#drain.close();
       await this.#cache?.drain();
       await this.#purge?.close();
+      await this.#tiers.close();
       await this.#regions.close();
       this.#hot?.close();
       this.#redirects?.stop();

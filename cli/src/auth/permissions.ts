@@ -21,6 +21,7 @@ import {
   probeQueue,
   regionSubjectPatterns,
   SHIELD_HEARTBEAT_SUBJECT,
+  TIER_MISS_SUBJECT_PATTERN,
 } from '@flotilla/protocol';
 import { CHUNK_SUBJECT_PREFIX, userInboxPrefix } from '@flotilla/transport';
 
@@ -143,10 +144,15 @@ function roleSubjects(
           CHUNK_PULLS,
           SHIELD_HEARTBEAT_SUBJECT,
           LOG_SUBJECT_PATTERNS.lines,
+          // Cache tiers: an edge's misses to the global member owning the key.
+          TIER_MISS_SUBJECT_PATTERN,
         ],
         subscribe: [
           ...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]),
           PURGE_SUBJECT,
+          // Cache tiers: the global members, from the shields' heartbeats, and their misses.
+          SHIELD_HEARTBEAT_SUBJECT,
+          TIER_MISS_SUBJECT_PATTERN,
           LOG_SUBJECT_PATTERNS.tail,
           // Prerenders of any app at promote (`prerender` paths): it requests them of itself.
           PRERENDER_SUBJECT_PATTERN,

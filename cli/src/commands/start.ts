@@ -20,7 +20,14 @@ import {
   startEmbedded,
   startRole,
 } from '@flotilla/fleet';
-import { FlotillaError, InvalidOptionError, type LogFn } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  InvalidOptionError,
+  isSubjectToken,
+  type LogFn,
+  SHIELD_TIERS,
+  type ShieldTier,
+} from '@flotilla/protocol';
 import type { NatsSecurity } from '@flotilla/transport';
 import type { CommandIo } from './context.ts';
 import { booleanOptions, repeatedOptions, stringOptions } from './option-table.ts';
@@ -200,6 +207,8 @@ export function parseStartArgs(
         : {}),
     ...(v['debug-token'] !== undefined ? { debugToken: v['debug-token'] } : {}),
     ...(v['header-names'] !== undefined ? { headerNames: headerNames(v['header-names']) } : {}),
+    ...(v.tier !== undefined ? { tier: shieldTier(v.tier, role, v['no-cache'] === true) } : {}),
+    ...(v['shield-id'] !== undefined ? { shieldId: shieldIdOption(v['shield-id'], role) } : {}),
     ...(Object.keys(frontDoor).length > 0 ? { frontDoor } : {}),
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
     ...(v['heartbeat-ms'] !== undefined ? { heartbeatMs: positive('heartbeat-ms') } : {}),
@@ -280,6 +289,39 @@ function headerNames(value: string): 'flotilla' | 'edgio' {
   return value;
 }
 
+/** `--tier`: `both`, or `edge` / `global` on a shield role with its cache. */
+function shieldTier(value: string, role: string | undefined, noCache: boolean): ShieldTier {
+  if (!SHIELD_TIERS.includes(value as ShieldTier)) {
+    throw new InvalidOptionError(
+      '--tier',
+      `must be ${SHIELD_TIERS.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  const tier = value as ShieldTier;
+  if (tier !== 'both' && role !== 'shield') {
+    throw new InvalidOptionError(
+      '--tier',
+      `${tier} applies to --role shield (one tier per process)`,
+    );
+  }
+  if (tier !== 'both' && noCache) {
+    throw new InvalidOptionError('--tier', `an ${tier} shield needs its cache (not --no-cache)`);
+  }
+  return tier;
+}
+
+/** `--shield-id`: a subject token, on a shield role. */
+function shieldIdOption(value: string, role: string | undefined): string {
+  if (role !== 'shield') throw new InvalidOptionError('--shield-id', 'applies to --role shield');
+  if (!isSubjectToken(value)) {
+    throw new InvalidOptionError(
+      '--shield-id',
+      `must be lower-case letters, digits and dashes, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
 /** The options of `flotilla start` (the command line, `--config` files and `FLOTILLA_*` variables). */
 export const START_OPTIONS = {
   ...stringOptions('nats', 'role', 'region', 'host', 'port', 'admin-port', 'store'),
@@ -290,7 +332,8 @@ export const START_OPTIONS = {
   ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
   ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
   ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
-  ...stringOptions('access-log', 'access-log-sample', 'config', 'header-names'),
+  ...stringOptions('access-log', 'access-log-sample', 'config', 'header-names', 'tier'),
+  ...stringOptions('shield-id'),
   ...repeatedOptions('secrets-key'),
   ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
 };

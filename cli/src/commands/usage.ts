@@ -64,6 +64,10 @@ Options:
   --secondary-region <r>  shield: region to fail over to when the primary has no scheduler
   --no-cache            shield: forward every request (no L2 cache)
   --cache-mb <n>        shield: memory of the L2 cache, MiB            (default: 256)
+  --tier <t>            shield: both (one cache tier), edge (L1: misses go to the global tier)
+                        or global (L2: owns each key once, renders through the regions) (default: both)
+  --shield-id <id>      shield: its id; a stable one keeps a global member's keys across restarts
+                        (default: h-<random>)
   --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
   --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
   --header-names <n>    shield: flotilla, or edgio to add Edgio's x-0-* headers beside Flotilla's

@@ -4,13 +4,15 @@ import {
   positiveInt,
   type RenderResult,
   type StageTimings,
+  type TierAnswer,
+  type TierWindows,
   toWireError,
   type WireError,
 } from '@flotilla/protocol';
 import { Registry } from 'prom-client';
 import { decideStorage, freshnessWindows, requestCacheability } from './cacheability.ts';
 import { Coalescer, CoalescerError } from './coalescer.ts';
-import { cacheStatusFor, surrogateKeysOf } from './headers.ts';
+import { cacheStatusFor, DEFAULT_CACHE_NAME, surrogateKeysOf } from './headers.ts';
 import { Revalidator } from './revalidator.ts';
 import { CacheStore } from './store.ts';
 import type { CachedResponse, CacheEntry, CachingStatus, PurgeSelector } from './types.ts';
@@ -42,6 +44,12 @@ export interface OriginAnswer {
   result: RenderResult;
   /** Region that answered when not the primary (failover), for Server-Timing. */
   region: string | undefined;
+  /**
+   * What the global cache tier did, when the origin is one (an edge's
+   * misses): a stored copy's windows then replace this cache's own
+   * freshness decision, so the copy expires here when it expires there.
+   */
+  tier?: TierAnswer;
 }
 
 /**
@@ -76,6 +84,8 @@ export type EdgeAnswer =
       region: string | undefined;
       /** Seconds since the copy was stored (the `Age` header), for stored copies. */
       ageSeconds: number | undefined;
+      /** What the global tier did, when this cache asked it (an edge's miss). */
+      upstream: TierAnswer | undefined;
     }
   | {
       kind: 'error';
@@ -87,6 +97,8 @@ export type EdgeAnswer =
       region: string | undefined;
       /** Seconds for `Retry-After`, when the cache itself turned the request away. */
       retryAfterSeconds: number | undefined;
+      /** What the global tier did, when this cache asked it (an edge's miss). */
+      upstream: TierAnswer | undefined;
     };
 
 /** Options of {@link EdgeCache}. */
@@ -118,6 +130,12 @@ export interface EdgeCacheOptions {
    * @default 10000
    */
   leaderTimeoutMs?: number;
+  /**
+   * The cache's name in `Cache-Status` (an RFC 8941 token): `flotilla-edge`
+   * and `flotilla-global` for the tiers.
+   * @default 'flotilla'
+   */
+  cacheName?: string;
   /** prom-client registry for the cache metrics. @default a private Registry */
   registry?: Registry;
   /** Clock, ms. @default Date.now */
@@ -169,6 +187,7 @@ export class EdgeCache {
   readonly #coalescer: Coalescer<Fetched>;
   readonly #revalidator: Revalidator;
   readonly #hitForPassMs: number;
+  readonly #name: string;
   readonly #now: () => number;
   readonly #log: LogFn;
 
@@ -177,6 +196,8 @@ export class EdgeCache {
     this.#now = options.now ?? Date.now;
     this.#log = options.log ?? (() => {});
     this.#hitForPassMs = positiveInt('hitForPassMs', options.hitForPassMs, 120_000);
+    this.#name = options.cacheName ?? DEFAULT_CACHE_NAME;
+    cacheStatusFor({ kind: 'hit', ttlMs: 0 }, this.#name); // validates the name
     this.store = new CacheStore({
       ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
       registry,
@@ -225,7 +246,9 @@ export class EdgeCache {
         req.key,
         (signal) => this.#fetch(req, origin, signal),
         {
-          shareable: (r) => r.kind === 'stored',
+          // A copy the global tier holds is a shared page even when this
+          // edge does not store it (no longer fresh there).
+          shareable: (r) => r.kind === 'stored' || r.answer.tier?.windows !== undefined,
           onFollowerTimeout: () => (stale ? 'stale' : 'new-leader'),
         },
       );
@@ -239,7 +262,10 @@ export class EdgeCache {
             kind: 'miss',
             fwdStatus: fetched.entry.status,
             stored: true,
-            ttlMs: fetched.entry.freshUntil - fetched.entry.storedAt,
+            // A copy of the global tier's has aged there: what is left of it.
+            ttlMs:
+              fetched.entry.freshUntil -
+              (fetched.answer.tier?.windows ? this.#now() : fetched.entry.storedAt),
             stale: stale !== undefined,
             collapsed,
           },
@@ -248,13 +274,16 @@ export class EdgeCache {
       }
       return this.#fromAnswer(
         fetched.answer,
-        cacheStatusFor({
-          kind: 'miss',
-          fwdStatus: fwdStatusOf(fetched.answer),
-          stored: false,
-          stale: stale !== undefined,
-          cachingStatus: fetched.status,
-        }),
+        cacheStatusFor(
+          {
+            kind: 'miss',
+            fwdStatus: fwdStatusOf(fetched.answer),
+            stored: false,
+            stale: stale !== undefined,
+            cachingStatus: fetched.status,
+          },
+          this.#name,
+        ),
         fetched.status,
       );
     } catch (err) {
@@ -264,13 +293,16 @@ export class EdgeCache {
         }
         return this.#fromAnswer(
           err.answer,
-          cacheStatusFor({
-            kind: 'miss',
-            fwdStatus: fwdStatusOf(err.answer),
-            stored: false,
-            stale: stale !== undefined,
-            cachingStatus: 'code',
-          }),
+          cacheStatusFor(
+            {
+              kind: 'miss',
+              fwdStatus: fwdStatusOf(err.answer),
+              stored: false,
+              stale: stale !== undefined,
+              cachingStatus: 'code',
+            },
+            this.#name,
+          ),
           'code',
         );
       }
@@ -281,11 +313,15 @@ export class EdgeCache {
         kind: 'error',
         outcome: 'miss',
         error: wire,
-        cacheStatus: cacheStatusFor({ kind: 'miss', stored: false, cachingStatus: 'code' }),
+        cacheStatus: cacheStatusFor(
+          { kind: 'miss', stored: false, cachingStatus: 'code' },
+          this.#name,
+        ),
         cachingStatus: 'code',
         timings: undefined,
         region: undefined,
         retryAfterSeconds: err instanceof CoalescerError ? err.retryAfterSeconds : undefined,
+        upstream: undefined,
       };
     }
   }
@@ -297,6 +333,8 @@ export class EdgeCache {
     // Errors and 5xx answers are failures: stale-if-error may answer, and they
     // never make the key hit-for-pass (a brief outage must not disable caching).
     if (!r.ok || r.status >= 500) throw new OriginFailure(answer);
+    const windows = answer.tier?.windows;
+    if (windows) return this.#storeTierCopy(req, answer, windows);
     const decision = decideStorage({
       method: req.method === 'HEAD' ? 'GET' : req.method,
       status: r.status,
@@ -330,11 +368,50 @@ export class EdgeCache {
     return { kind: 'stored', entry, answer };
   }
 
+  /**
+   * A copy the global tier holds, stored here with its windows as they run
+   * there (to the second, as HTTP's Age). A copy no
+   * longer fresh there is not stored here: the next request asks again.
+   */
+  #storeTierCopy(req: CacheRequest, answer: OriginAnswer, windows: TierWindows): Fetched {
+    const r = answer.result;
+    if (!r.ok) return { kind: 'uncacheable', status: 'code', answer };
+    const storedAt = this.#now() - windows.ageMs;
+    const times = freshnessWindows(storedAt, windows);
+    if (times.freshUntil <= this.#now()) return { kind: 'uncacheable', status: 'ok', answer };
+    const entry: CacheEntry = {
+      key: req.key,
+      status: r.status,
+      headers: r.headers.filter(([name]) => !STRIPPED_FROM_STORE.has(name.toLowerCase())),
+      body: r.body,
+      ...times,
+      app: req.app,
+      environment: req.environment,
+      path: req.path,
+      url: req.url,
+      surrogateKeys: surrogateKeysOf(r.headers),
+    };
+    if (!this.store.set(entry)) return { kind: 'uncacheable', status: 'body-too-big', answer };
+    return { kind: 'stored', entry, answer };
+  }
+
+  /**
+   * The copy held for `key` while it is fresh, else undefined (a stale one
+   * is for its owner to revalidate). Counts no hit or miss.
+   */
+  peek(key: string): CacheEntry | undefined {
+    const found = this.store.get(key, this.#now());
+    return found?.freshness === 'fresh' ? found.entry : undefined;
+  }
+
   async #pass(status: CachingStatus, origin: Origin): Promise<EdgeAnswer> {
     const answer = await origin('pass', new AbortController().signal);
     return this.#fromAnswer(
       answer,
-      cacheStatusFor({ kind: 'pass', cachingStatus: status, fwdStatus: fwdStatusOf(answer) }),
+      cacheStatusFor(
+        { kind: 'pass', cachingStatus: status, fwdStatus: fwdStatusOf(answer) },
+        this.#name,
+      ),
       status,
       'pass',
     );
@@ -351,11 +428,12 @@ export class EdgeCache {
         outcome.kind === 'stale-if-error' ? 'stale' : outcome.kind === 'miss' ? 'miss' : 'hit',
       response: entry,
       entry,
-      cacheStatus: cacheStatusFor(outcome),
+      cacheStatus: cacheStatusFor(outcome, this.#name),
       cachingStatus: 'ok',
       timings: answer?.result.ok ? answer.result.timings : undefined,
       region: answer?.region,
       ageSeconds: Math.max(0, Math.floor((this.#now() - entry.storedAt) / 1000)),
+      upstream: answer?.tier,
     };
   }
 
@@ -385,6 +463,7 @@ export class EdgeCache {
         timings: r.timings,
         region: answer.region,
         retryAfterSeconds: undefined,
+        upstream: answer.tier,
       };
     }
     return {
@@ -397,6 +476,7 @@ export class EdgeCache {
       timings: r.timings,
       region: answer.region,
       ageSeconds: undefined,
+      upstream: answer.tier,
     };
   }
 

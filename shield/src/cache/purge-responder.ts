@@ -19,6 +19,7 @@ import {
   positiveInt,
   required,
   SHIELD_HEARTBEAT_SUBJECT,
+  type ShieldTier,
   subjectTokenOption,
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
@@ -43,6 +44,11 @@ export interface PurgeResponderOptions {
    * @default 1000
    */
   heartbeatIntervalMs?: number;
+  /**
+   * The shield's cache tier, in its heartbeats (edges find the global members by it).
+   * @default 'both'
+   */
+  tier?: ShieldTier;
   /** Metrics `flotilla_shield_cache_purges_total` and `…_purged_entries_total` go here. */
   registry?: Registry;
   /** Structured log sink. @default discard */
@@ -71,6 +77,7 @@ export class PurgeResponder {
   readonly shieldId: string;
   readonly region: string;
   readonly heartbeatIntervalMs: number;
+  readonly tier: ShieldTier;
   readonly #transport: Transport;
   readonly #purge: (selector: PurgeSelector) => number | Promise<number>;
   readonly #log: LogFn;
@@ -90,6 +97,7 @@ export class PurgeResponder {
       throw new InvalidOptionError('purge', 'must be a function (selector) => removed count');
     }
     this.#purge = options.purge;
+    this.tier = options.tier ?? 'both';
     this.heartbeatIntervalMs = positiveInt(
       'heartbeatIntervalMs',
       options.heartbeatIntervalMs,
@@ -167,6 +175,7 @@ export class PurgeResponder {
           shieldId: this.shieldId,
           region: this.region,
           intervalMs: this.heartbeatIntervalMs,
+          ...(this.tier === 'both' ? {} : { tier: this.tier }),
           ...(leaving ? { leaving: true } : {}),
         }),
       });
