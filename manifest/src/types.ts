@@ -382,11 +382,19 @@ export const RouteActionSchema = v.pipe(
     [
       /** Runs the bundle (SSR through an adapter, or any handler code). */
       strictFields({ kind: v.literal('render') }),
-      /** Forwards to a declared backend. */
+      /**
+       * Forwards to a declared backend. Without `code` the shield answers it
+       * itself (no render); with it the bundle does.
+       */
       strictFields({
         kind: v.literal('proxy'),
         backend: text(),
         path: v.optional(pathStartingWithSlash()),
+        /**
+         * The route's `proxy()` options run code (`transformRequest`,
+         * `transformResponse` or a path function): only the bundle can answer it.
+         */
+        code: v.optional(v.literal(true)),
       }),
       /** Answers a redirect without running code. */
       strictFields({

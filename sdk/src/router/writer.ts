@@ -229,6 +229,14 @@ export function createWriter(
       if (o.transformRequest !== undefined && typeof o.transformRequest !== 'function') {
         bad(call, 'option "transformRequest" must be a function (request) => Request | undefined');
       }
+      // Code the shield cannot run: the bundle answers this route.
+      if (
+        typeof o.path === 'function' ||
+        o.transformRequest !== undefined ||
+        o.transformResponse !== undefined
+      ) {
+        action.code = true;
+      }
       terminal(call, action);
       recording.transformResponse = o.transformResponse;
       recording.transformRequest = o.transformRequest;
