@@ -8,6 +8,7 @@ import type { LogFn } from '@flotilla/protocol';
 import type { Transport } from '@flotilla/transport';
 import type { Registry } from 'prom-client';
 import type { EdgeCacheOptions } from './cache/edge-cache.ts';
+import type { EdgeRoutesOptions } from './edge-routes.ts';
 import type { HeaderNames } from './edgio-headers.ts';
 import type { FrontDoorOptions } from './front-door/front-door.ts';
 import type { Liveness } from './own-pages.ts';
@@ -58,6 +59,14 @@ export interface ShieldOptions {
    * @default enabled with the defaults of {@link EdgeCacheOptions}
    */
   cache?: EdgeCacheOptions | false;
+  /**
+   * Routes answered at the edge, with the cache on: `redirect()` and
+   * `proxy()` to a declared backend (without code in its options) are
+   * answered here from the manifest, with no render; the backend's pool and
+   * timeouts. `false`: the bundle answers them (a render each).
+   * @default enabled with the defaults of {@link EdgeRoutesOptions}
+   */
+  edgeRoutes?: EdgeRoutesOptions | false;
   /**
    * The front door for third-party CDNs: the public host every redirect
    * uses, an optional HTTP→HTTPS redirect, the trusted proxies whose client

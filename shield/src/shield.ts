@@ -24,6 +24,7 @@ import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
+import { EdgeRoutes } from './edge-routes.ts';
 import {
   checkHeaderNames,
   EDGIO_CACHING_STATUS_HEADER,
@@ -83,6 +84,7 @@ export class Shield {
   readonly #sites: SiteDirectory | undefined;
   readonly #redirects: RedirectTables | undefined;
   readonly #cache: EdgeCache | undefined;
+  readonly #edgeRoutes: EdgeRoutes | undefined;
   readonly #frontDoor: FrontDoor;
   readonly #regions: RegionClient;
   readonly #requests: CacheRequestBuilder;
@@ -139,6 +141,10 @@ export class Shield {
             registry: this.#registry,
             ...(options.log ? { log: options.log } : {}),
           });
+    this.#edgeRoutes =
+      this.#cache && options.edgeRoutes !== false
+        ? new EdgeRoutes(options.edgeRoutes ?? {})
+        : undefined;
     this.#frontDoor = new FrontDoor({
       ...(options.frontDoor ?? {}),
       maxBodyBytes: this.#maxBody,
@@ -396,14 +402,28 @@ export class Shield {
   ): Promise<void> {
     const site = this.#requests.build(req, destination, body);
     const renderBody = site.cache.method === 'HEAD' ? new Uint8Array(0) : body;
-    const answer = await cache.serve(site.cache, (mode, signal) =>
-      this.#forward(
-        req,
-        site.destination,
-        renderBody,
-        started,
+    // A redirect or a proxy without code is answered here: no render.
+    const edgeAction = this.#edgeRoutes?.actionFor(site);
+    const edgeOrigin =
+      edgeAction &&
+      this.#edgeRoutes?.origin(site, edgeAction, renderBody, (mode, signal) =>
         this.#requests.upstream(req, site, mode, signal),
-      ),
+      );
+    const answer = await cache.serve(
+      site.cache,
+      edgeOrigin && edgeAction
+        ? (mode, signal) => {
+            this.#metrics.edgeAnswers.inc({ app: destination.app, action: edgeAction.kind });
+            return edgeOrigin(mode, signal);
+          }
+        : (mode, signal) =>
+            this.#forward(
+              req,
+              site.destination,
+              renderBody,
+              started,
+              this.#requests.upstream(req, site, mode, signal),
+            ),
     );
     const timing = serverTimingHeader(answer.timings, started, answer.region);
     // router.catch()'s static error pages, for the render's statuses and the shield's own.
@@ -551,6 +571,7 @@ export class Shield {
       await this.#prerender?.close();
       await this.#drain.close();
       await this.#cache?.drain();
+      await this.#edgeRoutes?.close();
       await this.#purge?.close();
       await this.#regions.close();
       this.#hot?.close();
