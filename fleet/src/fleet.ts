@@ -16,6 +16,7 @@ import {
   ControlService,
   JetStreamControlStore,
   MemoryControlStore,
+  purgeFleet,
   SecretKeyring,
 } from '@flotilla/deploy';
 import { InvalidOptionError, positiveInt, required } from '@flotilla/protocol';
@@ -46,6 +47,7 @@ async function startShield(
   controlPlane: ControlPlane,
   options: FleetOptions,
   tail?: { shieldId: string; accessTap: (line: Record<string, unknown>) => void },
+  nc?: NatsConnection,
 ): Promise<{ shield: Shield; url: string; adminUrl: string; sites: SiteDirectory }> {
   const sites = new SiteDirectory({
     source: controlPlane,
@@ -71,6 +73,9 @@ async function startShield(
     liveness: () => o.liveness.check(),
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    // The purge API reaches every shield as `flotilla purge` does.
+    ...(nc ? { fleetPurge: (selector, p) => purgeFleet(nc, selector, p) } : {}),
     ...(options.headerNames ? { headerNames: options.headerNames } : {}),
     ...(options.accessLog ? { accessLog: options.accessLog } : {}),
     ...(tail ? { shieldId: tail.shieldId, accessTap: tail.accessTap } : {}),
@@ -245,6 +250,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         controlPlane,
         options,
         { shieldId, accessTap: (line) => tail.record('access', line) },
+        nc,
       );
       tail.start();
       return {

@@ -7,6 +7,7 @@
 import type { LogFn } from '@flotilla/protocol';
 import type { Transport } from '@flotilla/transport';
 import type { Registry } from 'prom-client';
+import type { FleetPurge } from './admin-api.ts';
 import type { EdgeCacheOptions } from './cache/edge-cache.ts';
 import type { EdgeRoutesOptions } from './edge-routes.ts';
 import type { HeaderNames } from './edgio-headers.ts';
@@ -67,6 +68,18 @@ export interface ShieldOptions {
    * @default enabled with the defaults of {@link EdgeRoutesOptions}
    */
   edgeRoutes?: EdgeRoutesOptions | false;
+  /**
+   * Bearer token of the purge API on the admin listener (`POST /purge`,
+   * `POST /revalidate`), at least 16 characters.
+   * @default none: the API answers 404
+   */
+  adminToken?: string;
+  /**
+   * How the purge API reaches every shield: `purgeFleet` of
+   * `@flotilla/deploy` over the fleet's NATS connection.
+   * @default this shield only (one process, the embedded fleet)
+   */
+  fleetPurge?: FleetPurge;
   /**
    * The front door for third-party CDNs: the public host every redirect
    * uses, an optional HTTP→HTTPS redirect, the trusted proxies whose client

@@ -4,12 +4,14 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
+  encodePurgeRequest,
   environmentHost,
   errorStatus,
   FlotillaError,
   InvalidOptionError,
   type LogFn,
   nonNegativeInt,
+  type PurgeSelector,
   positiveInt,
   redirectLocation,
   required,
@@ -19,10 +21,11 @@ import {
 import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
+import { AdminApi, type FleetPurge, type FleetPurgeResult } from './admin-api.ts';
 import { EdgeCache } from './cache/edge-cache.ts';
-import { PrerenderResponder } from './cache/prerender-responder.ts';
+import { ENCODINGS, PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
-import { CacheRequestBuilder } from './cache-request.ts';
+import { CacheRequestBuilder, REVALIDATE_HEADER } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
 import { EdgeRoutes } from './edge-routes.ts';
 import {
@@ -34,6 +37,7 @@ import {
 } from './edgio-headers.ts';
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
+import { loopbackGet } from './loopback.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
 import type { RedirectTables } from './redirect-tables.ts';
@@ -94,6 +98,9 @@ export class Shield {
   readonly #pages: OwnPages;
   readonly #shieldId: string;
   readonly #headerNames: HeaderNames;
+  /** Marks this shield's own revalidation requests (over loopback); never leaves the process. */
+  readonly #revalidateToken = randomBytes(24).toString('hex');
+  readonly #fleetPurge: FleetPurge;
   #purge: PurgeResponder | undefined;
   #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
@@ -156,7 +163,10 @@ export class Shield {
       splits: new SplitAssigner(),
       debugToken: options.debugToken,
       headerNames: this.#headerNames,
+      revalidateToken: this.#revalidateToken,
     });
+    this.#fleetPurge = options.fleetPurge ?? ((selector, o) => this.#purgeHere(selector, o));
+    const api = new AdminApi({ token: options.adminToken, purge: this.#fleetPurge });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
     this.#access =
       options.accessLog || options.accessTap
@@ -189,6 +199,7 @@ export class Shield {
       sites: this.#sites,
       draining: () => this.#drain.draining,
       port: () => this.#boundPort,
+      api: (req, res, path) => api.handle(req, res, path),
     });
     this.#server = createServer(
       // No Host on HTTP/1.1 gets the front door's 400, not Node's bare one.
@@ -248,6 +259,7 @@ export class Shield {
         shieldId: this.#shieldId,
         region: this.region,
         purge: (selector) => cache.purge(selector),
+        revalidate: (selector) => this.#revalidate(selector.url),
         registry: this.#registry,
         log: this.#log,
       });
@@ -303,6 +315,8 @@ export class Shield {
       this.#count(req, 'none', redirect.status, started);
       return true;
     }
+    // A revalidation must reach the cache, never a memoised hit.
+    if (req.headers[REVALIDATE_HEADER] !== undefined) return false;
     return !this.#drain.draining && this.#hot !== undefined && this.#hot.serve(req, res, started);
   }
 
@@ -479,6 +493,74 @@ export class Shield {
     const stored = answer.entry ? { ifNoneMatch: site.headers['if-none-match'] } : undefined;
     const status = writeReply(res, req, reply, stored);
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
+  }
+
+  /**
+   * Renders `url` (host + path + query, as purges name it) now through this
+   * shield's own listener, once per cache-key encoding a plain visitor may
+   * have, each replacing its stored copy when ready; resolves with the
+   * copies stored.
+   */
+  async #revalidate(url: string): Promise<number> {
+    if (!this.#cache) throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', 'this shield has no cache');
+    const cut = url.search(/[/?]/);
+    const host = cut === -1 ? url : url.slice(0, cut);
+    const path = cut === -1 ? '/' : url.slice(cut);
+    let stored = 0;
+    const problems: string[] = [];
+    for (const encoding of ENCODINGS) {
+      const headers: Record<string, string> = {
+        host,
+        [REVALIDATE_HEADER]: this.#revalidateToken,
+        ...(encoding ? { 'accept-encoding': encoding } : {}),
+      };
+      const got = await loopbackGet(this.#host, this.#boundPort, path, headers, this.#timeoutMs);
+      if (/;\s*stored\b/.test(got.cacheStatus)) stored++;
+      else problems.push(got.error ?? `${got.status} ${got.cacheStatus || 'no cache-status'}`);
+    }
+    if (stored === 0) {
+      throw new FlotillaError(
+        'FLOTILLA_ERR_RENDER',
+        `${url} was not stored again: ${[...new Set(problems)].join('; ')}`,
+      );
+    }
+    return stored;
+  }
+
+  /** The purge API's purge without a fleet: this shield alone (the embedded fleet). */
+  async #purgeHere(
+    selector: PurgeSelector,
+    options: { revalidate?: boolean },
+  ): Promise<FleetPurgeResult> {
+    const started = now();
+    const purgeId = randomBytes(8).toString('hex');
+    const me = { shieldId: this.#shieldId, region: this.region };
+    const responder = this.#purge;
+    if (!responder) return { purgeId, live: [], acked: [], failed: [], missing: [], ms: 0 };
+    const ack = await responder.handle(
+      encodePurgeRequest({
+        purgeId,
+        selector,
+        ...(options.revalidate ? { revalidate: true } : {}),
+      }),
+    );
+    const ms = Math.round(now() - started);
+    if (ack.error !== undefined) {
+      return {
+        purgeId,
+        live: [me],
+        acked: [],
+        failed: [{ ...me, error: ack.error }],
+        missing: [],
+        ms,
+      };
+    }
+    const acked = {
+      ...me,
+      removed: ack.removed,
+      ...(ack.revalidated !== undefined ? { revalidated: ack.revalidated } : {}),
+    };
+    return { purgeId, live: [me], acked: [acked], failed: [], missing: [], ms };
   }
 
   /** The manifest's `prerender` paths, once this shield serves `deploymentId` in `env`. */
