@@ -30,6 +30,10 @@ const ROUTES = `import { Router } from '@flotilla/sdk';
 
 export default new Router()
   .static('public')
+  .match('/site.css', ({ setResponseHeader, removeUpstreamResponseHeader }) => {
+    setResponseHeader('x-static-rule', 'yes');
+    removeUpstreamResponseHeader('x-flotilla-deployment');
+  })
   .get('/page', ({ cache, render }) => {
     cache({ edge: { maxAgeSeconds: 60 } });
     render(() => new Response('rendered'));
@@ -244,11 +248,13 @@ describe('routes answered at the edge, with no render', () => {
     expect(await renders()).toBe(before);
   });
 
-  it('a static file: answered by the shield, 0 renders', async () => {
+  it("a static file: answered by the shield with the routes' header rules, 0 renders", async () => {
     const before = await renders();
     const css = await get('/site.css');
     expect(css.status).toBe(200);
     expect(css.body).toBe('body { color: teal }\n');
+    expect(css.headers['x-static-rule']).toBe('yes');
+    expect(css.headers['x-flotilla-deployment']).toBeUndefined();
     expect(await renders()).toBe(before);
   });
 
