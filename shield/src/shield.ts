@@ -4,14 +4,12 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
-  encodePurgeRequest,
   environmentHost,
   errorStatus,
   FlotillaError,
   InvalidOptionError,
   type LogFn,
   nonNegativeInt,
-  type PurgeSelector,
   positiveInt,
   redirectLocation,
   required,
@@ -21,9 +19,9 @@ import {
 import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
-import { AdminApi, type FleetPurge, type FleetPurgeResult } from './admin-api.ts';
+import { AdminApi, type FleetPurge } from './admin-api.ts';
 import { EdgeCache } from './cache/edge-cache.ts';
-import { ENCODINGS, PrerenderResponder } from './cache/prerender-responder.ts';
+import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
 import { CacheRequestBuilder, REVALIDATE_HEADER } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
@@ -37,7 +35,6 @@ import {
 } from './edgio-headers.ts';
 import { FrontDoor } from './front-door/front-door.ts';
 import { HotHits } from './hot-hits.ts';
-import { loopbackGet } from './loopback.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { OwnPages } from './own-pages.ts';
 import type { RedirectTables } from './redirect-tables.ts';
@@ -52,6 +49,7 @@ import {
   withErrorPage,
   writeReply,
 } from './response.ts';
+import { purgeThisShield, revalidateThroughListener } from './revalidation.ts';
 import { catchPage, serveRouteFile } from './route-files.ts';
 import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
@@ -165,7 +163,15 @@ export class Shield {
       headerNames: this.#headerNames,
       revalidateToken: this.#revalidateToken,
     });
-    this.#fleetPurge = options.fleetPurge ?? ((selector, o) => this.#purgeHere(selector, o));
+    this.#fleetPurge =
+      options.fleetPurge ??
+      ((selector, o) =>
+        purgeThisShield(
+          this.#purge,
+          { shieldId: this.#shieldId, region: this.region },
+          selector,
+          o,
+        ));
     const api = new AdminApi({ token: options.adminToken, purge: this.#fleetPurge });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
     this.#access =
@@ -259,7 +265,14 @@ export class Shield {
         shieldId: this.#shieldId,
         region: this.region,
         purge: (selector) => cache.purge(selector),
-        revalidate: (selector) => this.#revalidate(selector.url),
+        revalidate: (selector) =>
+          revalidateThroughListener({
+            host: this.#host,
+            port: this.#boundPort,
+            url: selector.url,
+            token: this.#revalidateToken,
+            timeoutMs: this.#timeoutMs,
+          }),
         registry: this.#registry,
         log: this.#log,
       });
@@ -493,74 +506,6 @@ export class Shield {
     const stored = answer.entry ? { ifNoneMatch: site.headers['if-none-match'] } : undefined;
     const status = writeReply(res, req, reply, stored);
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
-  }
-
-  /**
-   * Renders `url` (host + path + query, as purges name it) now through this
-   * shield's own listener, once per cache-key encoding a plain visitor may
-   * have, each replacing its stored copy when ready; resolves with the
-   * copies stored.
-   */
-  async #revalidate(url: string): Promise<number> {
-    if (!this.#cache) throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', 'this shield has no cache');
-    const cut = url.search(/[/?]/);
-    const host = cut === -1 ? url : url.slice(0, cut);
-    const path = cut === -1 ? '/' : url.slice(cut);
-    let stored = 0;
-    const problems: string[] = [];
-    for (const encoding of ENCODINGS) {
-      const headers: Record<string, string> = {
-        host,
-        [REVALIDATE_HEADER]: this.#revalidateToken,
-        ...(encoding ? { 'accept-encoding': encoding } : {}),
-      };
-      const got = await loopbackGet(this.#host, this.#boundPort, path, headers, this.#timeoutMs);
-      if (/;\s*stored\b/.test(got.cacheStatus)) stored++;
-      else problems.push(got.error ?? `${got.status} ${got.cacheStatus || 'no cache-status'}`);
-    }
-    if (stored === 0) {
-      throw new FlotillaError(
-        'FLOTILLA_ERR_RENDER',
-        `${url} was not stored again: ${[...new Set(problems)].join('; ')}`,
-      );
-    }
-    return stored;
-  }
-
-  /** The purge API's purge without a fleet: this shield alone (the embedded fleet). */
-  async #purgeHere(
-    selector: PurgeSelector,
-    options: { revalidate?: boolean },
-  ): Promise<FleetPurgeResult> {
-    const started = now();
-    const purgeId = randomBytes(8).toString('hex');
-    const me = { shieldId: this.#shieldId, region: this.region };
-    const responder = this.#purge;
-    if (!responder) return { purgeId, live: [], acked: [], failed: [], missing: [], ms: 0 };
-    const ack = await responder.handle(
-      encodePurgeRequest({
-        purgeId,
-        selector,
-        ...(options.revalidate ? { revalidate: true } : {}),
-      }),
-    );
-    const ms = Math.round(now() - started);
-    if (ack.error !== undefined) {
-      return {
-        purgeId,
-        live: [me],
-        acked: [],
-        failed: [{ ...me, error: ack.error }],
-        missing: [],
-        ms,
-      };
-    }
-    const acked = {
-      ...me,
-      removed: ack.removed,
-      ...(ack.revalidated !== undefined ? { revalidated: ack.revalidated } : {}),
-    };
-    return { purgeId, live: [me], acked: [acked], failed: [], missing: [], ms };
   }
 
   /** The manifest's `prerender` paths, once this shield serves `deploymentId` in `env`. */
