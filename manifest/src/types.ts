@@ -383,18 +383,20 @@ export const RouteActionSchema = v.pipe(
       /** Runs the bundle (SSR through an adapter, or any handler code). */
       strictFields({ kind: v.literal('render') }),
       /**
-       * Forwards to a declared backend. Without `code` the shield answers it
-       * itself (no render); with it the bundle does.
+       * Forwards to a declared backend. With `noCode` the shield answers it
+       * itself (no render); without, the bundle does.
        */
       strictFields({
         kind: v.literal('proxy'),
         backend: text(),
         path: v.optional(pathStartingWithSlash()),
         /**
-         * The route's `proxy()` options run code (`transformRequest`,
-         * `transformResponse` or a path function): only the bundle can answer it.
+         * The route's `proxy()` options run no code (no `transformRequest`,
+         * `transformResponse` or path function): the shield may answer it.
+         * Absent (code, or a manifest built before the field): only the
+         * bundle answers it.
          */
-        code: v.optional(v.literal(true)),
+        noCode: v.optional(v.literal(true)),
       }),
       /** Answers a redirect without running code. */
       strictFields({

@@ -111,7 +111,7 @@ describe('routes answered at the edge (no scheduler at all)', () => {
     const declared = await backend((_req, res) => res.end('declared'));
     const repointed = await backend((req, res) => res.end(`repointed ${req.url}`));
     const get = await shieldFor(
-      [route(0, '/api/:rest*', { action: { kind: 'proxy', backend: 'api' } })],
+      [route(0, '/api/:rest*', { action: { kind: 'proxy', backend: 'api', noCode: true } })],
       { api: declared.url },
       { backends: { api: repointed.url } },
     );
@@ -125,9 +125,12 @@ describe('routes answered at the edge (no scheduler at all)', () => {
       res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'text/plain' });
       res.end(gzipSync('zipped body'));
     });
-    const get = await shieldFor([route(0, '/z', { action: { kind: 'proxy', backend: 'api' } })], {
-      api: api.url,
-    });
+    const get = await shieldFor(
+      [route(0, '/z', { action: { kind: 'proxy', backend: 'api', noCode: true } })],
+      {
+        api: api.url,
+      },
+    );
     const res = await get('/z', { 'accept-encoding': 'identity' });
     expect(res.headers.get('content-encoding')).toBeNull();
     expect(await res.text()).toBe('zipped body');
@@ -136,7 +139,7 @@ describe('routes answered at the edge (no scheduler at all)', () => {
   it('a backend slower than responseTimeoutMs is FLOTILLA_ERR_DEADLINE (504)', async () => {
     const slow = await backend(() => {}); // never answers
     const get = await shieldFor(
-      [route(0, '/slow', { action: { kind: 'proxy', backend: 'api' } })],
+      [route(0, '/slow', { action: { kind: 'proxy', backend: 'api', noCode: true } })],
       { api: slow.url },
       {},
       { responseTimeoutMs: 200 },
@@ -149,7 +152,7 @@ describe('routes answered at the edge (no scheduler at all)', () => {
   it('a backend answer over maxResponseBytes is FLOTILLA_ERR_BACKEND (502)', async () => {
     const big = await backend((_req, res) => res.end('x'.repeat(5000)));
     const get = await shieldFor(
-      [route(0, '/big', { action: { kind: 'proxy', backend: 'api' } })],
+      [route(0, '/big', { action: { kind: 'proxy', backend: 'api', noCode: true } })],
       { api: big.url },
       {},
       { maxResponseBytes: 1000 },
@@ -166,7 +169,7 @@ describe('routes answered at the edge (no scheduler at all)', () => {
           action: { kind: 'redirect', to: '/new/:id', statusCode: 308 },
           headerOps: [{ op: 'setResponse', name: 'x-rule', value: 'on' }],
         }),
-        route(1, '/code', { action: { kind: 'proxy', backend: 'api', code: true } }),
+        route(1, '/code', { action: { kind: 'proxy', backend: 'api' } }),
       ],
       { api: 'http://127.0.0.1:9' },
     );
@@ -174,7 +177,7 @@ describe('routes answered at the edge (no scheduler at all)', () => {
     expect(res.status).toBe(308);
     expect(res.headers.get('location')).toBe('/new/42');
     expect(res.headers.get('x-rule')).toBe('on');
-    // Code in proxy(): a render, and no scheduler listens here.
+    // Not marked noCode (code in proxy(), or an older build): a render, and no scheduler listens here.
     const code = await get('/code');
     expect(code.status).toBe(503);
     expect(code.headers.get('x-flotilla-error')).toBe('FLOTILLA_ERR_NO_RESPONDERS');

@@ -170,7 +170,8 @@ export class EdgeRoutes {
       return undefined;
     }
     if (action.kind === 'redirect') return action;
-    if (action.kind !== 'proxy' || action.code) return undefined;
+    // Only a proxy the build marked as running no code (older manifests never are).
+    if (action.kind !== 'proxy' || action.noCode !== true) return undefined;
     const origin =
       site.destination.backendOverrides[action.backend] ?? site.manifest.backends[action.backend];
     return origin === undefined ? undefined : { ...action, origin };

@@ -229,13 +229,13 @@ export function createWriter(
       if (o.transformRequest !== undefined && typeof o.transformRequest !== 'function') {
         bad(call, 'option "transformRequest" must be a function (request) => Request | undefined');
       }
-      // Code the shield cannot run: the bundle answers this route.
+      // No code to run: the shield may answer this route itself.
       if (
-        typeof o.path === 'function' ||
-        o.transformRequest !== undefined ||
-        o.transformResponse !== undefined
+        typeof o.path !== 'function' &&
+        o.transformRequest === undefined &&
+        o.transformResponse === undefined
       ) {
-        action.code = true;
+        action.noCode = true;
       }
       terminal(call, action);
       recording.transformResponse = o.transformResponse;
