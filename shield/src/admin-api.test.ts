@@ -1,6 +1,11 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { InProcessTransport } from '@flotilla/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Shield } from './shield.ts';
+import type { ShieldOptions } from './shield-options.ts';
+import { SiteDirectory } from './site-directory.ts';
+import { FakeSource, manifest } from './test-sites.ts';
 
 const TOKEN = 'admin-api-unit-token-42';
 const started: Shield[] = [];
@@ -10,8 +15,9 @@ afterEach(async () => {
 });
 
 /** A shield with its cache on one in-process transport (the embedded fleet: it purges itself). */
-async function shieldWith(adminToken?: string) {
+async function shieldWith(adminToken?: string, more: Partial<ShieldOptions> = {}) {
   const shield = new Shield({
+    ...more,
     transport: new InProcessTransport(),
     region: 'unit',
     port: 0,
@@ -115,5 +121,50 @@ describe('the purge API on the admin listener', () => {
     expect(res.json.complete).toBe(false);
     expect(res.json.shields[0]).toMatchObject({ status: 'failed', shieldId: 'admin-unit' });
     expect(res.json.shields[0].error).toMatch(/was not stored again: 404/);
+  });
+
+  it('revalidates a URL here, behind --https-redirect too: stored again, once per encoding', async () => {
+    let n = 0;
+    const origin = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 's-maxage=300' });
+      res.end(`copy ${++n}`);
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    try {
+      const source = new FakeSource([
+        [
+          'rv-1',
+          {
+            ...manifest('rv', [
+              {
+                id: 0,
+                criteria: { path: '/p', method: ['GET'] },
+                fallback: false,
+                action: { kind: 'proxy', backend: 'api', noCode: true },
+                headerOps: [],
+              },
+            ]),
+            backends: { api: originUrl },
+          },
+        ],
+      ]);
+      source.set([{ app: 'rv', env: 'production', deploymentId: 'rv-1', history: [] }]);
+      const sites = new SiteDirectory({ source });
+      await sites.start();
+      // The shield's own loopback requests are never sent to HTTPS.
+      const { adminUrl } = await shieldWith(TOKEN, { sites, frontDoor: { httpsRedirect: true } });
+      const res = await post(adminUrl, '/revalidate', '{"url":"https://rv.localhost/p"}');
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({
+        action: 'revalidate',
+        complete: true,
+        revalidated: 3,
+        shields: [{ status: 'acked', revalidated: 3 }],
+      });
+      expect(n).toBe(3);
+    } finally {
+      await new Promise((r) => origin.close(r));
+    }
   });
 });

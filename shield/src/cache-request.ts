@@ -200,7 +200,7 @@ export class CacheRequestBuilder {
         (headers['x-flotilla-debug'] === this.#debugToken ||
           (this.#edgio && headers[EDGIO_DEBUG_HEADER] === this.#debugToken)),
       postCacheable,
-      ...(this.#isRevalidation(headers[REVALIDATE_HEADER]) ? { refresh: true } : {}),
+      ...(this.isRevalidation(headers[REVALIDATE_HEADER]) ? { refresh: true } : {}),
       requestBodyBytes: body.byteLength,
       setCookieRemoved: decision.headerOps.some(
         (op) =>
@@ -232,9 +232,9 @@ export class CacheRequestBuilder {
   }
 
   /** True when `value` is this shield's revalidation token (compared in constant time). */
-  #isRevalidation(value: string | undefined): boolean {
+  isRevalidation(value: string | string[] | undefined): boolean {
     const token = this.#revalidateToken;
-    if (value === undefined || token === undefined) return false;
+    if (typeof value !== 'string' || token === undefined) return false;
     const given = Buffer.from(value);
     return given.byteLength === token.byteLength && timingSafeEqual(given, token);
   }

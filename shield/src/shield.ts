@@ -321,7 +321,9 @@ export class Shield {
       req.resume();
       return true;
     }
-    const redirect = this.#frontDoor.redirectFor(req);
+    // The shield's own revalidation (over loopback) is never sent to HTTPS.
+    const revalidation = this.#requests.isRevalidation(req.headers[REVALIDATE_HEADER]);
+    const redirect = revalidation ? undefined : this.#frontDoor.redirectFor(req);
     if (redirect) {
       res.writeHead(redirect.status, { location: redirect.location, 'content-length': '0' });
       res.end();
@@ -329,7 +331,7 @@ export class Shield {
       return true;
     }
     // A revalidation must reach the cache, never a memoised hit.
-    if (req.headers[REVALIDATE_HEADER] !== undefined) return false;
+    if (revalidation) return false;
     return !this.#drain.draining && this.#hot !== undefined && this.#hot.serve(req, res, started);
   }
 
