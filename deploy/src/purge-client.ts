@@ -54,6 +54,12 @@ export interface PurgeFleetOptions {
   /** Id of the purge (echoed in every ack). @default a random UUID */
   purgeId?: string;
   /**
+   * The live shields, when the caller already knows them from their
+   * heartbeats (a shield keeps a roster): no listening before the purge.
+   * @default listen for `listenMs`
+   */
+  live?: ReadonlyArray<{ shieldId: string; region: string }>;
+  /**
    * Revalidate the URL instead of purging it (a `url` selector only): each
    * shield renders it now and replaces its copy when ready; acks count
    * `revalidated` copies.
@@ -153,8 +159,12 @@ export async function purgeFleet(
       }
     },
   });
+  for (const known of options.live ?? []) {
+    live.set(known.shieldId, { ...known, intervalMs: 1 });
+  }
   try {
     for (;;) {
+      if (options.live !== undefined) break;
       const elapsed = performance.now() - started;
       const until =
         longestInterval === 0 ? listenMs : Math.min(listenMs, longestInterval * 1.25 + 50);

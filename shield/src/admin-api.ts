@@ -34,7 +34,12 @@ export interface FleetPurgeResult {
  */
 export type FleetPurge = (
   selector: PurgeSelector,
-  options: { timeoutMs: number; revalidate?: boolean },
+  options: {
+    timeoutMs: number;
+    revalidate?: boolean;
+    /** The live shields, when known from their heartbeats (no listening first). */
+    live?: Array<{ shieldId: string; region: string }>;
+  },
 ) => Promise<FleetPurgeResult>;
 
 /** Options of {@link AdminApi}. */

@@ -23,6 +23,7 @@ import { AdminApi, type FleetPurge } from './admin-api.ts';
 import { EdgeCache } from './cache/edge-cache.ts';
 import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
+import { ShieldRoster } from './cache/shield-roster.ts';
 import { CacheRequestBuilder, REVALIDATE_HEADER } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
 import { EdgeRoutes } from './edge-routes.ts';
@@ -99,6 +100,7 @@ export class Shield {
   /** Marks this shield's own revalidation requests (over loopback); never leaves the process. */
   readonly #revalidateToken = randomBytes(24).toString('hex');
   readonly #fleetPurge: FleetPurge;
+  readonly #roster: ShieldRoster | undefined;
   #purge: PurgeResponder | undefined;
   #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
@@ -163,15 +165,16 @@ export class Shield {
       headerNames: this.#headerNames,
       revalidateToken: this.#revalidateToken,
     });
-    this.#fleetPurge =
-      options.fleetPurge ??
-      ((selector, o) =>
-        purgeThisShield(
-          this.#purge,
-          { shieldId: this.#shieldId, region: this.region },
-          selector,
-          o,
-        ));
+    const fleetPurge = options.fleetPurge;
+    this.#roster = fleetPurge && this.#cache ? new ShieldRoster(this.#transport) : undefined;
+    const me = { shieldId: this.#shieldId, region: this.region };
+    this.#fleetPurge = fleetPurge
+      ? (selector, o) => {
+          // The roster knows who must answer at once: no second of listening first.
+          const live = this.#roster?.live();
+          return fleetPurge(selector, { ...o, ...(live ? { live } : {}) });
+        }
+      : (selector, o) => purgeThisShield(this.#purge, me, selector, o);
     const api = new AdminApi({ token: options.adminToken, purge: this.#fleetPurge });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
     this.#access =
@@ -277,6 +280,7 @@ export class Shield {
         log: this.#log,
       });
       this.#purge.start();
+      this.#roster?.start();
     }
     if (cache && this.#sites && !this.#prerender) {
       this.#prerender = new PrerenderResponder({
@@ -602,6 +606,7 @@ export class Shield {
       await this.#cache?.drain();
       await this.#edgeRoutes?.close();
       await this.#purge?.close();
+      await this.#roster?.close();
       await this.#regions.close();
       this.#hot?.close();
       this.#redirects?.stop();
