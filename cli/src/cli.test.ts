@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +43,26 @@ describe('flotilla start arguments', () => {
     expect(parseStartArgs(['--no-cache']).options.cache).toBe(false);
     expect(() => parseStartArgs(['--no-cache', '--cache-mb', '8'])).toThrow(/--no-cache/);
     expect(() => parseStartArgs(['--cache-mb', '0'])).toThrow(/--cache-mb/);
+  });
+
+  it('reads the purge API token from --admin-token or the first line of --admin-token-file', () => {
+    const token = 'a-token-of-24-characters';
+    expect(parseStartArgs(['--admin-token', token]).options.adminToken).toBe(token);
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-admin-token-'));
+    try {
+      const file = join(dir, 'token');
+      writeFileSync(file, `${token}\nignored\n`);
+      expect(parseStartArgs(['--admin-token-file', file]).options.adminToken).toBe(token);
+      expect(() => parseStartArgs(['--admin-token', token, '--admin-token-file', file])).toThrow(
+        /--admin-token.*cannot be combined/,
+      );
+      expect(() => parseStartArgs(['--admin-token-file', join(dir, 'none')])).toThrow(
+        /--admin-token-file.*cannot read/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => parseStartArgs(['--admin-token', 'short'])).toThrow(/at least 16 characters/);
   });
 
   it('reads the access log options: where lines go and the share of successes kept', () => {

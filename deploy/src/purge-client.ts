@@ -53,6 +53,19 @@ export interface PurgeFleetOptions {
   timeoutMs?: number;
   /** Id of the purge (echoed in every ack). @default a random UUID */
   purgeId?: string;
+  /**
+   * The live shields, when the caller already knows them from their
+   * heartbeats (a shield keeps a roster): no listening before the purge.
+   * @default listen for `listenMs`
+   */
+  live?: ReadonlyArray<{ shieldId: string; region: string }>;
+  /**
+   * Revalidate the URL instead of purging it (a `url` selector only): each
+   * shield renders it now and replaces its copy when ready; acks count
+   * `revalidated` copies.
+   * @default false
+   */
+  revalidate?: boolean;
 }
 
 /** A shield that answered but could not purge. */
@@ -68,7 +81,7 @@ export interface PurgeFleetResult {
   /** The shields heard heartbeating (and not leaving), sorted by id. */
   live: Array<{ shieldId: string; region: string }>;
   /** Shields that purged, sorted by id (any that answered, heard before or not). */
-  acked: Array<{ shieldId: string; region: string; removed: number }>;
+  acked: Array<{ shieldId: string; region: string; removed: number; revalidated?: number }>;
   /** Shields that answered with an error, sorted by id. */
   failed: PurgeFailure[];
   /** Ids of live shields that did not answer within `timeoutMs`, sorted. */
@@ -110,7 +123,12 @@ export async function purgeFleet(
   const listenMs = positiveInt('listenMs', options.listenMs, 1500);
   const timeoutMs = positiveInt('timeoutMs', options.timeoutMs, 3000);
   const purgeId = options.purgeId ?? randomUUID();
-  const payload = encodePurgeRequest({ purgeId, selector }); // validates purgeId
+  // Validates purgeId, and that a revalidation names a URL.
+  const payload = encodePurgeRequest({
+    purgeId,
+    selector,
+    ...(options.revalidate === true ? { revalidate: true } : {}),
+  });
   const started = performance.now();
 
   // 1. Who is live? Heartbeats until every interval heard has elapsed (at most listenMs).
@@ -141,8 +159,12 @@ export async function purgeFleet(
       }
     },
   });
+  for (const known of options.live ?? []) {
+    live.set(known.shieldId, { ...known, intervalMs: 1 });
+  }
   try {
     for (;;) {
+      if (options.live !== undefined) break;
       const elapsed = performance.now() - started;
       const until =
         longestInterval === 0 ? listenMs : Math.min(listenMs, longestInterval * 1.25 + 50);
@@ -209,7 +231,12 @@ export async function purgeFleet(
       live: [...live.values()].map((b) => ({ shieldId: b.shieldId, region: b.region })).sort(byId),
       acked: acks
         .filter((a) => a.error === undefined)
-        .map((a) => ({ shieldId: a.shieldId, region: a.region, removed: a.removed }))
+        .map((a) => ({
+          shieldId: a.shieldId,
+          region: a.region,
+          removed: a.removed,
+          ...(a.revalidated !== undefined ? { revalidated: a.revalidated } : {}),
+        }))
         .sort(byId),
       failed: acks
         .filter((a) => a.error !== undefined)

@@ -76,6 +76,12 @@ export interface FleetOptions {
    */
   debugToken?: string;
   /**
+   * Shield: bearer token of the purge API on the admin listener
+   * (`POST /purge`, `POST /revalidate`), at least 16 characters.
+   * @default none (the API answers 404)
+   */
+  adminToken?: string;
+  /**
    * Shield: `edgio` adds Edgio's `x-0-*` header names beside Flotilla's
    * own (see `ShieldOptions.headerNames`).
    * @default 'flotilla'

@@ -16,12 +16,13 @@ import {
   ControlService,
   JetStreamControlStore,
   MemoryControlStore,
+  purgeFleet,
   SecretKeyring,
 } from '@flotilla/deploy';
-import { InvalidOptionError, positiveInt, required } from '@flotilla/protocol';
+import { FlotillaError, InvalidOptionError, positiveInt, required } from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
-import { RedirectTables, Shield, SiteDirectory } from '@flotilla/shield';
+import { type FleetPurge, RedirectTables, Shield, SiteDirectory } from '@flotilla/shield';
 import { InProcessTransport, NatsTransport, type Transport } from '@flotilla/transport';
 import { RenderWorker } from '@flotilla/workers';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -40,12 +41,28 @@ import { exportNatsConnected } from './nats-metrics.ts';
 import { lowerProcessPriority } from './process-priority.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
+/**
+ * The purge API's fleet-wide purge over `nc`. A secured fleet's shield
+ * credential may only answer purges (a team purges its apps through the
+ * control service): the API then says so instead of timing out.
+ */
+function fleetPurgeOver(nc: NatsConnection, secured: boolean): FleetPurge {
+  if (!secured) return (selector, p) => purgeFleet(nc, selector, p);
+  return async () => {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_FORBIDDEN',
+      "a shield's NATS credential may not send purges in a secured fleet: purge with `flotilla purge` and a team credential (the control service checks it)",
+    );
+  };
+}
+
 async function startShield(
   transport: Transport,
   o: ReturnType<typeof validate>,
   controlPlane: ControlPlane,
   options: FleetOptions,
   tail?: { shieldId: string; accessTap: (line: Record<string, unknown>) => void },
+  purgeVia?: FleetPurge,
 ): Promise<{ shield: Shield; url: string; adminUrl: string; sites: SiteDirectory }> {
   const sites = new SiteDirectory({
     source: controlPlane,
@@ -71,6 +88,9 @@ async function startShield(
     liveness: () => o.liveness.check(),
     ...(options.cache !== undefined ? { cache: options.cache } : {}),
     ...(options.debugToken ? { debugToken: options.debugToken } : {}),
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    // The purge API reaches every shield as `flotilla purge` does.
+    ...(purgeVia ? { fleetPurge: purgeVia } : {}),
     ...(options.headerNames ? { headerNames: options.headerNames } : {}),
     ...(options.tier ? { tier: options.tier } : {}),
     ...(options.accessLog ? { accessLog: options.accessLog } : {}),
@@ -247,6 +267,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         controlPlane,
         options,
         { shieldId, accessTap: (line) => tail.record('access', line) },
+        fleetPurgeOver(nc, options.security?.credsFile !== undefined),
       );
       tail.start();
       return {

@@ -24,6 +24,20 @@ export { DESTINATION_HEADER, routeDestinations, routesForDestination } from './d
 export { ManifestError, type ManifestErrorOptions } from './errors.ts';
 export { catchPatternOf, catchRouteFor } from './handler-rules.ts';
 export type { HeaderOp } from './header-op-schema.ts';
+export {
+  applyCors,
+  applyHelperResponseRule,
+  applyRequestRules,
+  applyResponseRules,
+  applyUpstreamRules,
+  type HeaderBag,
+  hasOps,
+  interpolateHeader,
+  REQUEST_OPS,
+  RESPONSE_OPS,
+  replaceHeader,
+  UPSTREAM_OPS,
+} from './header-rules.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
 export { prewarmPath } from './prewarm-path.ts';

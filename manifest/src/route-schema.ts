@@ -32,6 +32,13 @@ export const RouteActionSchema = v.pipe(
         kind: v.literal('proxy'),
         backend: text(),
         path: v.optional(pathStartingWithSlash()),
+        /**
+         * The route's `proxy()` options run no code (no `transformRequest`,
+         * `transformResponse` or path function): the shield may answer it.
+         * Absent (code, or a manifest built before the field): only the
+         * bundle answers it.
+         */
+        noCode: v.optional(v.literal(true)),
       }),
       /** Answers a redirect without running code. */
       strictFields({

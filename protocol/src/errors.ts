@@ -20,6 +20,12 @@ interface CodeInfo {
 export const ERROR_CODES = {
   /** The bundle threw, or returned something that is not a Response. */
   FLOTILLA_ERR_RENDER: { kind: 'user', status: 502 },
+  /**
+   * A backend the shield proxies to at the edge (a `proxy()` route answered
+   * without a render) could not be reached, refused the request, or sent a
+   * malformed or too large answer.
+   */
+  FLOTILLA_ERR_BACKEND: { kind: 'user', status: 502 },
   /** The render used more CPU time than allowed; the isolate was disposed. */
   FLOTILLA_ERR_CPU_LIMIT: { kind: 'user', status: 503 },
   /** The render took longer (wall clock) than allowed, or a synchronous run reached its wall-clock backstop with less CPU than the CPU limit. */

@@ -86,6 +86,7 @@ export {
   normalizePurgeUrl,
   PURGE_SUBJECT,
   type PurgeAck,
+  type PurgeRequest,
   type PurgeSelector,
   PurgeSelectorSchema,
   purgeSelectorProblem,

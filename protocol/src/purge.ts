@@ -114,6 +114,13 @@ export const PurgeRequestSchema = v.object({
     v.regex(/^[A-Za-z0-9_-]{1,64}$/, gotJson('must be 1-64 letters, digits, - or _')),
   ),
   selector: PurgeSelectorSchema,
+  /**
+   * Revalidate instead of purge (a `url` selector only): each shield renders
+   * the URL now and replaces its stored copy when the render is ready,
+   * serving the old one meanwhile. A shield that does not know the field
+   * purges the URL instead.
+   */
+  revalidate: v.optional(v.literal(true, gotJson('must be true or absent'))),
 });
 
 /** A purge as broadcast on {@link PURGE_SUBJECT} ({@link PurgeRequestSchema}). */
@@ -133,6 +140,8 @@ export const PurgeAckSchema = v.object({
   removed: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
   /** Why the shield could not purge (then `removed` is 0). */
   error: v.optional(v.string()),
+  /** Of a revalidation: the copies the shield rendered and stored again. */
+  revalidated: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0))),
 });
 
 /** One shield's answer to a purge ({@link PurgeAckSchema}). */
@@ -223,5 +232,15 @@ export function encodePurgeRequest(req: PurgeRequest): Uint8Array {
   if (problem !== undefined) {
     throw new FlotillaError('FLOTILLA_ERR_INVALID_OPTION', `purge request: ${problem}`);
   }
-  return encodeJsonBody({ purgeId: req.purgeId, selector: req.selector });
+  if (req.revalidate && req.selector.kind !== 'url') {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_INVALID_OPTION',
+      `purge request: revalidate takes a url selector, got ${req.selector.kind}`,
+    );
+  }
+  return encodeJsonBody({
+    purgeId: req.purgeId,
+    selector: req.selector,
+    ...(req.revalidate ? { revalidate: true } : {}),
+  });
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   type CacheKeySpec,
@@ -78,7 +78,17 @@ export interface CacheRequestBuilderOptions {
    * @default 'flotilla'
    */
   headerNames?: HeaderNames;
+  /**
+   * `x-flotilla-revalidate` value that makes a request a revalidation
+   * ({@link CacheRequest.refresh}): the shield's own, per process, sent only
+   * by its admin API over loopback.
+   * @default none: no request is
+   */
+  revalidateToken?: string | undefined;
 }
+
+/** The header of a revalidation request (with the shield's own token). */
+export const REVALIDATE_HEADER = 'x-flotilla-revalidate';
 
 /** Builds {@link SiteRequest}s and the upstream requests of their renders. */
 export class CacheRequestBuilder {
@@ -86,8 +96,11 @@ export class CacheRequestBuilder {
   readonly #splits: SplitAssigner;
   readonly #debugToken: string | undefined;
   readonly #edgio: boolean;
+  readonly #revalidateToken: Buffer | undefined;
 
   constructor(options: CacheRequestBuilderOptions) {
+    this.#revalidateToken =
+      options.revalidateToken === undefined ? undefined : Buffer.from(options.revalidateToken);
     this.#frontDoor = options.frontDoor;
     this.#splits = options.splits;
     this.#debugToken = options.debugToken;
@@ -187,6 +200,7 @@ export class CacheRequestBuilder {
         (headers['x-flotilla-debug'] === this.#debugToken ||
           (this.#edgio && headers[EDGIO_DEBUG_HEADER] === this.#debugToken)),
       postCacheable,
+      ...(this.isRevalidation(headers[REVALIDATE_HEADER]) ? { refresh: true } : {}),
       requestBodyBytes: body.byteLength,
       setCookieRemoved: decision.headerOps.some(
         (op) =>
@@ -215,6 +229,14 @@ export class CacheRequestBuilder {
       routerDestination,
       facts: [...facts.keyed, ...facts.unkeyed],
     };
+  }
+
+  /** True when `value` is this shield's revalidation token (compared in constant time). */
+  isRevalidation(value: string | string[] | undefined): boolean {
+    const token = this.#revalidateToken;
+    if (typeof value !== 'string' || token === undefined) return false;
+    const given = Buffer.from(value);
+    return given.byteLength === token.byteLength && timingSafeEqual(given, token);
   }
 
   /** The country of a request: the first of the front door's geo headers named `*country*`. */

@@ -4,7 +4,9 @@
  *
  * @module
  */
+export type { FleetPurge, FleetPurgeResult } from './admin-api.ts';
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
+export type { EdgeRoutesOptions } from './edge-routes.ts';
 export {
   type RedirectSource,
   type RedirectTableRef,

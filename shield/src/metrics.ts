@@ -16,6 +16,7 @@ export const shieldMetrics = metricSet((registers) => {
     failovers:      counter(registers, 'flotilla_shield_failovers_total', ['from', 'to'], 'Requests sent to the secondary region because the primary had no scheduler.'),
     shed:           counter(registers, 'flotilla_shield_shed_total', ['region', 'reason'], 'Misses refused at the shield with FLOTILLA_ERR_OVERLOADED before being sent, by reason (region_full, app_full).'),
     regionRoom:     gauge(registers, 'flotilla_shield_region_room', ['region'], 'Misses the region takes at once, as its schedulers announce it (workers in-flight bounds plus queues): the shield sends no more.'),
+    edgeAnswers:    counter(registers, 'flotilla_shield_edge_answers_total', ['app', 'action'], 'Misses of routes that need no code answered by the shield itself, without a render, by action (redirect, proxy).'),
     missesInFlight: gauge(registers, 'flotilla_shield_misses_in_flight', ['region'], 'Misses this shield has sent the region and not yet had answered.'),
     tierMembers:    gauge(registers, 'flotilla_shield_tier_members', [], 'Live global cache members this shield sees (cache tiers; 0 with one tier).'),
     tierMisses:     counter(registers, 'flotilla_shield_tier_misses_total', ['outcome'], 'Edge misses a global cache member answered, by its cache outcome (hit, stale, miss, pass), and peeks of members taking keys over (peek-hit, peek-none).'),

@@ -33,6 +33,8 @@ export interface OwnPagesOptions {
   draining: () => boolean;
   /** The traffic port the shield listens on, for the index's links. */
   port: () => number;
+  /** More admin pages (the purge API): true when it answered. @default none */
+  api?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
 
 function escapeHtml(s: string): string {
@@ -114,6 +116,7 @@ export class OwnPages {
 
   #admin(req: IncomingMessage, res: ServerResponse, path: string): boolean {
     const o = this.#options;
+    if (o.api?.(req, res, path)) return true;
     if (path === '/metrics') {
       o.registry.metrics().then(
         (text) => {

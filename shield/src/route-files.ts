@@ -7,11 +7,10 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { catchRouteFor, type Manifest, matchRoutes } from '@flotilla/manifest';
+import { catchRouteFor, type Manifest } from '@flotilla/manifest';
 import { FlotillaError } from '@flotilla/protocol';
-import { headerRecord } from './front-door/upstream-headers.ts';
-import { hostOnly } from './host.ts';
 import type { SiteDirectory, SiteTarget } from './site-directory.ts';
+import { decisionFor, withHeaderRules } from './static-header-rules.ts';
 
 /** A page the shield sends in place of a body. */
 export interface FilePage {
@@ -42,14 +41,7 @@ export async function serveRouteFile(
 ): Promise<boolean> {
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') return false;
-  const url = new URL(target.path, 'http://shield.invalid');
-  const decision = matchRoutes(target.manifest.routes, {
-    method,
-    host: hostOnly(req.headers.host ?? ''),
-    path: url.pathname,
-    query: url.search.slice(1),
-    headers: headerRecord(req.rawHeaders),
-  });
+  const decision = decisionFor(req, target);
   const action = decision.terminal?.action;
   if (action?.kind !== 'asset' || action.path === undefined) return false;
   req.resume();
@@ -64,7 +56,7 @@ export async function serveRouteFile(
       : 'public, max-age=0, must-revalidate',
   };
   if (action.serviceWorker) headers['service-worker-allowed'] = '/';
-  res.writeHead(action.status ?? 200, headers);
+  res.writeHead(action.status ?? 200, withHeaderRules(req, decision, headers));
   res.end(method === 'HEAD' ? undefined : page.body);
   return true;
 }

@@ -7,7 +7,9 @@
 import type { LogFn, ShieldTier } from '@flotilla/protocol';
 import type { Transport } from '@flotilla/transport';
 import type { Registry } from 'prom-client';
+import type { FleetPurge } from './admin-api.ts';
 import type { EdgeCacheOptions } from './cache/edge-cache.ts';
+import type { EdgeRoutesOptions } from './edge-routes.ts';
 import type { HeaderNames } from './edgio-headers.ts';
 import type { FrontDoorOptions } from './front-door/front-door.ts';
 import type { Liveness } from './own-pages.ts';
@@ -58,6 +60,26 @@ export interface ShieldOptions {
    * @default enabled with the defaults of {@link EdgeCacheOptions}
    */
   cache?: EdgeCacheOptions | false;
+  /**
+   * Routes answered at the edge, with the cache on: `redirect()` and
+   * `proxy()` to a declared backend (without code in its options) are
+   * answered here from the manifest, with no render; the backend's pool and
+   * timeouts. `false`: the bundle answers them (a render each).
+   * @default enabled with the defaults of {@link EdgeRoutesOptions}
+   */
+  edgeRoutes?: EdgeRoutesOptions | false;
+  /**
+   * Bearer token of the purge API on the admin listener (`POST /purge`,
+   * `POST /revalidate`), at least 16 characters.
+   * @default none: the API answers 404
+   */
+  adminToken?: string;
+  /**
+   * How the purge API reaches every shield: `purgeFleet` of
+   * `@flotilla/deploy` over the fleet's NATS connection.
+   * @default this shield only (one process, the embedded fleet)
+   */
+  fleetPurge?: FleetPurge;
   /**
    * The front door for third-party CDNs: the public host every redirect
    * uses, an optional HTTP→HTTPS redirect, the trusted proxies whose client

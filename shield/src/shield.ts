@@ -19,11 +19,14 @@ import {
 import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
+import { AdminApi, type FleetPurge } from './admin-api.ts';
 import { type CacheRequest, EdgeCache, type OriginAnswer } from './cache/edge-cache.ts';
 import { PrerenderResponder } from './cache/prerender-responder.ts';
 import { PurgeResponder } from './cache/purge-responder.ts';
-import { CacheRequestBuilder } from './cache-request.ts';
+import { ShieldRoster } from './cache/shield-roster.ts';
+import { CacheRequestBuilder, REVALIDATE_HEADER } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
+import { EdgeRoutes } from './edge-routes.ts';
 import {
   checkHeaderNames,
   EDGIO_CACHING_STATUS_HEADER,
@@ -48,6 +51,7 @@ import {
   withErrorPage,
   writeReply,
 } from './response.ts';
+import { purgeThisShield, revalidateThroughListener } from './revalidation.ts';
 import { catchPage, serveRouteFile } from './route-files.ts';
 import type { ShieldOptions } from './shield-options.ts';
 import type { SiteDirectory } from './site-directory.ts';
@@ -85,6 +89,7 @@ export class Shield {
   readonly #sites: SiteDirectory | undefined;
   readonly #redirects: RedirectTables | undefined;
   readonly #cache: EdgeCache | undefined;
+  readonly #edgeRoutes: EdgeRoutes | undefined;
   readonly #frontDoor: FrontDoor;
   readonly #regions: RegionClient;
   readonly #requests: CacheRequestBuilder;
@@ -95,6 +100,10 @@ export class Shield {
   readonly #shieldId: string;
   readonly #headerNames: HeaderNames;
   readonly #tiers: ShieldTiers;
+  /** Marks this shield's own revalidation requests (over loopback); never leaves the process. */
+  readonly #revalidateToken = randomBytes(24).toString('hex');
+  readonly #fleetPurge: FleetPurge;
+  readonly #roster: ShieldRoster | undefined;
   #purge: PurgeResponder | undefined;
   #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
@@ -154,6 +163,10 @@ export class Shield {
             registry: this.#registry,
             ...(options.log ? { log: options.log } : {}),
           });
+    this.#edgeRoutes =
+      this.#cache && options.edgeRoutes !== false
+        ? new EdgeRoutes(options.edgeRoutes ?? {})
+        : undefined;
     this.#frontDoor = new FrontDoor({
       ...(options.frontDoor ?? {}),
       maxBodyBytes: this.#maxBody,
@@ -165,7 +178,19 @@ export class Shield {
       splits: new SplitAssigner(),
       debugToken: options.debugToken,
       headerNames: this.#headerNames,
+      revalidateToken: this.#revalidateToken,
     });
+    const fleetPurge = options.fleetPurge;
+    this.#roster = fleetPurge && this.#cache ? new ShieldRoster(this.#transport) : undefined;
+    const me = { shieldId: this.#shieldId, region: this.region };
+    this.#fleetPurge = fleetPurge
+      ? (selector, o) => {
+          // The roster knows who must answer at once: no second of listening first.
+          const live = this.#roster?.live();
+          return fleetPurge(selector, { ...o, ...(live ? { live } : {}) });
+        }
+      : (selector, o) => purgeThisShield(this.#purge, me, selector, o);
+    const api = new AdminApi({ token: options.adminToken, purge: this.#fleetPurge });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
     this.#misses = new MissQueue(
       options.missSliceMs !== undefined ? { sliceMs: options.missSliceMs } : {},
@@ -203,6 +228,7 @@ export class Shield {
       sites: this.#sites,
       draining: () => this.#drain.draining,
       port: () => this.#boundPort,
+      api: (req, res, path) => api.handle(req, res, path),
     });
     this.#server = createServer(
       // No Host on HTTP/1.1 gets the front door's 400, not Node's bare one.
@@ -274,10 +300,19 @@ export class Shield {
         region: this.region,
         tier: this.#tiers.tier,
         purge: (selector) => cache.purge(selector),
+        revalidate: (selector) =>
+          revalidateThroughListener({
+            host: this.#host,
+            port: this.#boundPort,
+            url: selector.url,
+            token: this.#revalidateToken,
+            timeoutMs: this.#timeoutMs,
+          }),
         registry: this.#registry,
         log: this.#log,
       });
       this.#purge.start();
+      this.#roster?.start();
     }
     if (cache && this.#sites && !this.#prerender) {
       this.#prerender = new PrerenderResponder({
@@ -322,13 +357,17 @@ export class Shield {
       req.resume();
       return true;
     }
-    const redirect = this.#frontDoor.redirectFor(req);
+    // The shield's own revalidation (over loopback) is never sent to HTTPS.
+    const revalidation = this.#requests.isRevalidation(req.headers[REVALIDATE_HEADER]);
+    const redirect = revalidation ? undefined : this.#frontDoor.redirectFor(req);
     if (redirect) {
       res.writeHead(redirect.status, { location: redirect.location, 'content-length': '0' });
       res.end();
       this.#count(req, 'none', redirect.status, started);
       return true;
     }
+    // A revalidation must reach the cache, never a memoised hit.
+    if (revalidation) return false;
     return !this.#drain.draining && this.#hot !== undefined && this.#hot.serve(req, res, started);
   }
 
@@ -428,17 +467,31 @@ export class Shield {
   ): Promise<void> {
     const site = this.#requests.build(req, destination, body);
     const renderBody = site.cache.method === 'HEAD' ? new Uint8Array(0) : body;
-    const served = await cache.serve(site.cache, (mode, signal) =>
-      this.#forward(
-        req,
-        site.destination,
-        renderBody,
-        started,
-        signal,
-        () => this.#requests.upstream(req, site, mode, signal),
-        // An edge's cacheable misses go to the global tier.
-        mode === 'cache' && this.#tiers.isEdge ? site.cache : undefined,
-      ),
+    // A redirect or a proxy without code is answered here: no render.
+    const edgeAction = this.#edgeRoutes?.actionFor(site);
+    const edgeOrigin =
+      edgeAction &&
+      this.#edgeRoutes?.origin(site, edgeAction, renderBody, (mode, signal) =>
+        this.#requests.upstream(req, site, mode, signal),
+      );
+    const served = await cache.serve(
+      site.cache,
+      edgeOrigin && edgeAction
+        ? (mode, signal) => {
+            this.#metrics.edgeAnswers.inc({ app: destination.app, action: edgeAction.kind });
+            return edgeOrigin(mode, signal);
+          }
+        : (mode, signal) =>
+            this.#forward(
+              req,
+              site.destination,
+              renderBody,
+              started,
+              signal,
+              () => this.#requests.upstream(req, site, mode, signal),
+              // An edge's cacheable misses go to the global tier.
+              mode === 'cache' && this.#tiers.isEdge ? site.cache : undefined,
+            ),
     );
     // With tiers, the global member's Cache-Status entry comes first.
     const answer = served.upstream ? { ...served, cacheStatus: tieredCacheStatus(served) } : served;
@@ -608,8 +661,10 @@ export class Shield {
       await this.#prerender?.close();
       await this.#drain.close();
       await this.#cache?.drain();
+      await this.#edgeRoutes?.close();
       await this.#purge?.close();
       await this.#tiers.close();
+      await this.#roster?.close();
       await this.#regions.close();
       this.#hot?.close();
       this.#redirects?.stop();

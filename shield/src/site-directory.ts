@@ -26,6 +26,8 @@ export interface SiteEnvironment {
   splitRules?: SplitRule[];
   /** Revision of the environment's record: changes with every promote or configure. */
   revision?: number;
+  /** Backend name → origin replacing the manifest's default (`flotilla env set --backend`). */
+  backends?: Record<string, string>;
 }
 
 /**
@@ -98,6 +100,12 @@ export interface SiteTarget {
    * page never outlives the settings it was rendered with.
    */
   cacheNamespace: string;
+  /**
+   * The environment's backend origins over the manifests' defaults (name →
+   * origin), for the `proxy()` routes the shield answers itself; `{}` on a
+   * preview host.
+   */
+  backendOverrides: Readonly<Record<string, string>>;
 }
 
 /** A target before the request's path is known. */
@@ -250,6 +258,7 @@ export class SiteDirectory {
           splitRules,
           splitManifests,
           cacheNamespace: `${e.env}#${e.revision ?? 0}`,
+          backendOverrides: { ...(e.backends ?? {}) },
         };
         byHost.set(this.hostOf(e.app, e.env), resolved);
         if (e.env === PRODUCTION) byPrefix.set(e.app, resolved);
@@ -307,6 +316,7 @@ export class SiteDirectory {
         splitRules: undefined,
         splitManifests: NO_MANIFESTS,
         cacheNamespace: `preview@${deploymentId}`,
+        backendOverrides: {},
       };
     }
     const m = /^\/([^/?#]+)(.*)$/.exec(rawPath);

@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlotillaError } from '@flotilla/protocol';
 import type { SiteDirectory, SiteTarget } from './site-directory.ts';
+import { decisionFor, withHeaderRules } from './static-header-rules.ts';
 
 /**
  * Answers a GET/HEAD for one of the deployment's static assets (or a hashed
@@ -37,8 +38,9 @@ export async function serveAsset(
     'x-flotilla-deployment': target.deploymentId,
   };
   req.resume();
+  const decision = decisionFor(req, target);
   if (req.headers['if-none-match'] === etag) {
-    res.writeHead(304, headers);
+    res.writeHead(304, withHeaderRules(req, decision, headers));
     res.end();
     return true;
   }
@@ -50,7 +52,7 @@ export async function serveAsset(
     );
   }
   headers['content-length'] = String(bytes.byteLength);
-  res.writeHead(200, headers);
+  res.writeHead(200, withHeaderRules(req, decision, headers));
   res.end(method === 'HEAD' ? undefined : bytes);
   return true;
 }

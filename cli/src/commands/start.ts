@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -206,6 +206,7 @@ export function parseStartArgs(
         ? { cache: cacheOptions }
         : {}),
     ...(v['debug-token'] !== undefined ? { debugToken: v['debug-token'] } : {}),
+    ...adminToken(v['admin-token'], v['admin-token-file']),
     ...(v['header-names'] !== undefined ? { headerNames: headerNames(v['header-names']) } : {}),
     ...(v.tier !== undefined ? { tier: shieldTier(v.tier, role, v['no-cache'] === true) } : {}),
     ...(v['shield-id'] !== undefined ? { shieldId: shieldIdOption(v['shield-id'], role) } : {}),
@@ -279,6 +280,35 @@ export function parseStartArgs(
 }
 
 /** `--header-names`: `flotilla` or `edgio`. */
+/**
+ * The purge API's token: `--admin-token`, or the first line of
+ * `--admin-token-file` (kept out of the process list), never both.
+ */
+function adminToken(token: string | undefined, file: string | undefined): { adminToken?: string } {
+  if (token !== undefined && file !== undefined) {
+    throw new InvalidOptionError('--admin-token', 'cannot be combined with --admin-token-file');
+  }
+  let value = token;
+  if (file !== undefined) {
+    try {
+      value = (readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '').trim();
+    } catch (err) {
+      throw new InvalidOptionError(
+        '--admin-token-file',
+        `cannot read ${file}: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (value === undefined) return {};
+  if (value.trim().length < 16) {
+    throw new InvalidOptionError(
+      file !== undefined ? '--admin-token-file' : '--admin-token',
+      'must be at least 16 characters',
+    );
+  }
+  return { adminToken: value.trim() };
+}
+
 function headerNames(value: string): 'flotilla' | 'edgio' {
   if (value !== 'flotilla' && value !== 'edgio') {
     throw new InvalidOptionError(
@@ -334,6 +364,7 @@ export const START_OPTIONS = {
   ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
   ...stringOptions('access-log', 'access-log-sample', 'config', 'header-names', 'tier'),
   ...stringOptions('shield-id'),
+  ...stringOptions('admin-token', 'admin-token-file'),
   ...repeatedOptions('secrets-key'),
   ...booleanOptions('no-examples', 'exit-with-parent', 'no-cache', 'https-redirect'),
 };

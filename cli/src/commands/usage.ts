@@ -70,6 +70,8 @@ Options:
                         (default: h-<random>)
   --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
   --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
+  --admin-token <t>     shield: bearer token of the purge API (POST /purge, /revalidate on the admin port)
+  --admin-token-file <f>  shield: the same, read from the first line of a file
   --header-names <n>    shield: flotilla, or edgio to add Edgio's x-0-* headers beside Flotilla's
                         own (x-0-caching-status, x-0-t, x-0-device…; x-0-debug) (default: flotilla)
   --public-host <h>     shield: host every redirect and absolute URL uses (behind a CDN)

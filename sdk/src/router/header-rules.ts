@@ -1,24 +1,23 @@
 /**
  * The handler helpers' rules at request time, in the bundle: upstream
- * header rules on the answer of a render or backend, the response rules of
- * `updateResponseHeader`, `addResponseCookie` and `allowCors`, CORS
- * preflights, and `compute()`'s request and response.
+ * header rules on the answer of a render or backend (the rules themselves
+ * are `@flotilla/manifest`'s, shared with the shield), CORS preflights, and
+ * `compute()`'s request and response.
  *
  * @module
  */
-import { type HeaderOp, type ManifestRoute, matchRoutes, type RegexSpec } from '@flotilla/manifest';
+import {
+  applyCors,
+  applyUpstreamRules as applyUpstreamHeaderRules,
+  type HeaderOp,
+  hasOps,
+  type ManifestRoute,
+  matchRoutes,
+  UPSTREAM_OPS,
+} from '@flotilla/manifest';
 import type { ComputeFn, ComputeRequest, ComputeResponse } from './types.ts';
 
 type CorsOp = Extract<HeaderOp, { op: 'cors' }>;
-
-/** The header ops applied to the final response. */
-export const RESPONSE_OPS: ReadonlySet<HeaderOp['op']> = new Set([
-  'setResponse',
-  'removeResponse',
-  'updateResponse',
-  'addResponseCookie',
-  'cors',
-]);
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -54,72 +53,15 @@ export function withStatus(response: Response, status: number): Response {
   });
 }
 
-/** Replaces what a header rule's regex matches in header `op.name`, when present. */
-export function replaceHeader(
-  headers: Headers,
-  op: RegexSpec & { name: string; replacement: string },
-) {
-  const value = headers.get(op.name);
-  if (value === null) return;
-  headers.set(op.name, value.replace(new RegExp(op.regex, op.flags), op.replacement));
-}
-
 /**
  * The upstream rules (`removeUpstreamResponseHeader`,
  * `setUpstreamResponseHeader`, `updateUpstreamResponseHeader`) on the
- * answer of the route's render or backend, in call order.
+ * answer of the route's render or backend, in call order (the manifest's
+ * {@link applyUpstreamHeaderRules}, which the shield applies too).
  */
 export function applyUpstreamRules(response: Response, ops: readonly HeaderOp[]): Response {
-  const upstream = ops.filter(
-    (op) =>
-      op.op === 'removeUpstreamResponse' ||
-      op.op === 'setUpstreamResponse' ||
-      op.op === 'updateUpstreamResponse',
-  );
-  if (upstream.length === 0) return response;
-  return editHeaders(response, (headers) => {
-    for (const op of upstream) {
-      if (op.op === 'removeUpstreamResponse') headers.delete(op.name);
-      else if (op.op === 'setUpstreamResponse') headers.set(op.name, op.value);
-      else if (op.op === 'updateUpstreamResponse') replaceHeader(headers, op);
-    }
-  });
-}
-
-/** The `access-control-allow-origin` for `origin`, and whether it depends on the request. */
-function allowedOrigin(op: CorsOp, origin: string | null): { value?: string; varies: boolean } {
-  if (Array.isArray(op.origin)) {
-    return origin !== null && op.origin.includes(origin)
-      ? { value: origin, varies: true }
-      : { varies: true };
-  }
-  // A credentialed request may not be answered with `*`: echo its origin.
-  if (op.origin === '*' && op.credentials) {
-    return origin !== null ? { value: origin, varies: true } : { varies: true };
-  }
-  return { value: op.origin, varies: false };
-}
-
-function corsHeaders(headers: Headers, op: CorsOp, origin: string | null): void {
-  const allowed = allowedOrigin(op, origin);
-  if (allowed.varies) headers.append('vary', 'origin');
-  if (allowed.value === undefined) return;
-  headers.set('access-control-allow-origin', allowed.value);
-  if (op.credentials) headers.set('access-control-allow-credentials', 'true');
-  if (op.exposeHeaders?.length) {
-    headers.set('access-control-expose-headers', op.exposeHeaders.join(', '));
-  }
-}
-
-/**
- * The response rules of the handler helpers (`updateResponseHeader`,
- * `addResponseCookie`, `allowCors`), in call order; `setResponseHeader`
- * and `removeResponseHeader` are applied by the router with them.
- */
-export function applyHelperResponseRules(headers: Headers, op: HeaderOp, request: Request): void {
-  if (op.op === 'updateResponse') replaceHeader(headers, op);
-  else if (op.op === 'addResponseCookie') headers.append('set-cookie', `${op.name}=${op.value}`);
-  else if (op.op === 'cors') corsHeaders(headers, op, request.headers.get('origin'));
+  if (!hasOps(ops, UPSTREAM_OPS)) return response;
+  return editHeaders(response, (headers) => applyUpstreamHeaderRules(headers, ops));
 }
 
 /**
@@ -143,7 +85,7 @@ export function corsPreflight(
   const op = decision.headerOps.filter((o): o is CorsOp => o.op === 'cors').at(-1);
   if (!op) return undefined;
   const headers = new Headers();
-  corsHeaders(headers, op, request.headers.get('origin'));
+  applyCors(headers, op, request.headers.get('origin'));
   const methods = op.methods ?? decision.terminal?.criteria.method ?? ['GET', 'HEAD', 'POST'];
   headers.set('access-control-allow-methods', methods.join(', '));
   const asked = request.headers.get('access-control-request-headers');

@@ -85,7 +85,7 @@ describe('Router: the build-time description', () => {
         id: 2,
         criteria: { path: '/api/:path*', method: ['GET', 'POST'] },
         fallback: false,
-        action: { kind: 'proxy', backend: 'api', path: '/v1/:path*' },
+        action: { kind: 'proxy', backend: 'api', path: '/v1/:path*', noCode: true },
         headerOps: [{ op: 'removeUpstreamResponse', name: 'x-internal' }],
       },
       {

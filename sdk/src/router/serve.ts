@@ -6,12 +6,17 @@
  * @module
  */
 import {
+  applyRequestRules,
+  applyResponseRules,
   catchRouteFor,
   DESTINATION_HEADER,
   type HeaderOp,
+  hasOps,
   interpolatePath,
   type ManifestRoute,
   matchRoutes,
+  REQUEST_OPS,
+  RESPONSE_OPS,
   routesForDestination,
 } from '@flotilla/manifest';
 import { BACKEND_NAME, describeValue } from '@flotilla/protocol/patterns';
@@ -19,12 +24,9 @@ import { RENDER_ROUTE, type RenderRoute } from '../hydration.ts';
 import type { CompiledRoute } from './describe-route.ts';
 import { BackendError } from './errors.ts';
 import {
-  applyHelperResponseRules,
   applyUpstreamRules,
   corsPreflight,
   isResponse,
-  RESPONSE_OPS,
-  replaceHeader,
   runCompute,
   withStatus,
 } from './header-rules.ts';
@@ -75,14 +77,7 @@ export async function serveRequest(
     const page = await answer(catcher, req, url, {}, env, catcher.spec.headerOps);
     response = page.status >= 300 && page.status < 400 ? page : withStatus(page, status);
   }
-  return applyResponseOps(response, ops, original, request);
-}
-
-function interpolateHeader(value: string, original: Record<string, string>): string {
-  return value.replace(/\$\{req:([^}]+)\}/g, (_all, name: string) => {
-    const key = name.trim().toLowerCase();
-    return Object.hasOwn(original, key) ? (original[key] as string) : '';
-  });
+  return applyResponseOps(response, ops, original);
 }
 
 function applyRequestOps(
@@ -90,19 +85,9 @@ function applyRequestOps(
   ops: readonly HeaderOp[],
   original: Record<string, string>,
 ): Request {
-  if (
-    !ops.some(
-      (op) => op.op === 'setRequest' || op.op === 'removeRequest' || op.op === 'updateRequest',
-    )
-  ) {
-    return request;
-  }
+  if (!hasOps(ops, REQUEST_OPS)) return request;
   const headers = new Headers(request.headers);
-  for (const op of ops) {
-    if (op.op === 'setRequest') headers.set(op.name, interpolateHeader(op.value, original));
-    else if (op.op === 'removeRequest') headers.delete(op.name);
-    else if (op.op === 'updateRequest') replaceHeader(headers, op);
-  }
+  applyRequestRules(headers, ops, original);
   return new Request(request, { headers });
 }
 
@@ -120,16 +105,9 @@ function applyResponseOps(
   response: Response,
   ops: readonly HeaderOp[],
   original: Record<string, string>,
-  request: Request,
 ): Response {
-  if (!ops.some((op) => RESPONSE_OPS.has(op.op))) return response;
-  return withHeaders(response, (headers) => {
-    for (const op of ops) {
-      if (op.op === 'setResponse') headers.set(op.name, interpolateHeader(op.value, original));
-      else if (op.op === 'removeResponse') headers.delete(op.name);
-      else applyHelperResponseRules(headers, op, request);
-    }
-  });
+  if (!hasOps(ops, RESPONSE_OPS)) return response;
+  return withHeaders(response, (headers) => applyResponseRules(headers, ops, original));
 }
 
 function notFoundResponse(body: string): Response {

@@ -229,6 +229,14 @@ export function createWriter(
       if (o.transformRequest !== undefined && typeof o.transformRequest !== 'function') {
         bad(call, 'option "transformRequest" must be a function (request) => Request | undefined');
       }
+      // No code to run: the shield may answer this route itself.
+      if (
+        typeof o.path !== 'function' &&
+        o.transformRequest === undefined &&
+        o.transformResponse === undefined
+      ) {
+        action.noCode = true;
+      }
       terminal(call, action);
       recording.transformResponse = o.transformResponse;
       recording.transformRequest = o.transformRequest;

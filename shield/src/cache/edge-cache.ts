@@ -32,6 +32,12 @@ export interface CacheRequest {
   requestBodyBytes: number;
   /** The route removes `set-cookie` from the upstream response, so it may be stored. */
   setCookieRemoved: boolean;
+  /**
+   * A revalidation (`POST /revalidate` of the admin API): rendered now even
+   * when a copy is stored; the stored copy keeps serving other requests
+   * until the render replaces it, and stays when the render fails.
+   */
+  refresh?: boolean;
   /** For purges. */
   app: string;
   environment: string;
@@ -225,13 +231,13 @@ export class EdgeCache {
     if (this.store.isHitForPass(req.key, this.#now())) return this.#pass('hit-for-pass', origin);
 
     const found = this.store.get(req.key, this.#now());
-    if (found?.freshness === 'fresh') {
+    if (found?.freshness === 'fresh' && !req.refresh) {
       return this.#fromEntry(found.entry, {
         kind: 'hit',
         ttlMs: found.entry.freshUntil - this.#now(),
       });
     }
-    if (found?.freshness === 'stale') {
+    if (found?.freshness === 'stale' && !req.refresh) {
       // Served at once; one revalidation per key runs behind it.
       this.#revalidator.revalidate(req.key, (signal) => this.#fetch(req, origin, signal));
       return this.#fromEntry(found.entry, {

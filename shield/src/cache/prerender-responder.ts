@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { request } from 'node:http';
 import {
   decodePrerenderRequest,
   encodePrerender,
@@ -20,6 +19,7 @@ import {
   type ShieldPrerenderResult,
 } from '@flotilla/protocol';
 import type { Subscription, Transport } from '@flotilla/transport';
+import { loopbackGet } from '../loopback.ts';
 
 /** Options of {@link PrerenderResponder}. */
 export interface PrerenderResponderOptions {
@@ -45,7 +45,7 @@ export interface PrerenderResponderOptions {
 }
 
 /** The `accept-encoding` of each cache-key encoding a visitor may have. */
-const ENCODINGS = ['br, gzip', 'gzip', ''];
+export const ENCODINGS: readonly string[] = ['br, gzip', 'gzip', ''];
 
 /** Subscribes to every app's prerender requests; see the module comment. */
 export class PrerenderResponder {
@@ -130,39 +130,21 @@ export class PrerenderResponder {
     return last;
   }
 
-  #get(
+  async #get(
     host: string,
     path: string,
     encoding: string,
     timeoutMs: number,
   ): Promise<PrerenderPathResult> {
-    return new Promise((resolve) => {
-      const req = request(
-        {
-          host: this.#o.host,
-          port: this.#o.port(),
-          path,
-          method: 'GET',
-          headers: { host, ...(encoding ? { 'accept-encoding': encoding } : {}) },
-          timeout: timeoutMs,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            const cacheStatus = String(res.headers['cache-status'] ?? '');
-            resolve({
-              path,
-              status: res.statusCode ?? 0,
-              // Stored now, or already (a hit): either way the next visitor hits.
-              stored: /;\s*(stored|hit)\b/.test(cacheStatus),
-              detail: `${cacheStatus || 'no cache-status'} (x-flotilla-caching-status: ${String(res.headers['x-flotilla-caching-status'] ?? '-')})`,
-            });
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => resolve({ path, status: 0, stored: false, detail: err.message }));
-      req.end();
-    });
+    const headers = { host, ...(encoding ? { 'accept-encoding': encoding } : {}) };
+    const got = await loopbackGet(this.#o.host, this.#o.port(), path, headers, timeoutMs);
+    if (got.error !== undefined) return { path, status: 0, stored: false, detail: got.error };
+    return {
+      path,
+      status: got.status,
+      // Stored now, or already (a hit): either way the next visitor hits.
+      stored: /;\s*(stored|hit)\b/.test(got.cacheStatus),
+      detail: `${got.cacheStatus || 'no cache-status'} (x-flotilla-caching-status: ${got.cachingStatus})`,
+    };
   }
 }

@@ -63,6 +63,66 @@ describe('PurgeResponder', () => {
     await responder.close();
   });
 
+  it('revalidates a URL instead of purging when asked, and refuses other selectors', async () => {
+    const revalidated: string[] = [];
+    const { responder, seen, transport } = setup({
+      revalidate: async (selector) => {
+        revalidated.push(selector.url);
+        return 2;
+      },
+    });
+    responder.start();
+    const ask = async (body: Uint8Array) =>
+      decodePurgeAck(
+        (await transport.request(PURGE_SUBJECT, { headers: {}, body }, { timeoutMs: 1000 })).body,
+      );
+    const url = encodePurgeRequest({
+      purgeId: 'r1',
+      selector: { kind: 'url', url: 'shop.test/p/1' },
+      revalidate: true,
+    });
+    expect(await ask(url)).toEqual({
+      purgeId: 'r1',
+      shieldId: 'shield-a',
+      region: 'eu-west',
+      removed: 0,
+      revalidated: 2,
+    });
+    expect(revalidated).toEqual(['shop.test/p/1']);
+    expect(seen).toEqual([]);
+    // A request another purger built by hand: a pattern cannot be revalidated.
+    const byPath = new TextEncoder().encode(
+      JSON.stringify({
+        purgeId: 'r2',
+        selector: { kind: 'path', pattern: '/p' },
+        revalidate: true,
+      }),
+    );
+    expect((await ask(byPath)).error).toMatch(/revalidate takes a url selector/);
+    expect(() =>
+      encodePurgeRequest({
+        purgeId: 'r3',
+        selector: { kind: 'path', pattern: '/p' },
+        revalidate: true,
+      }),
+    ).toThrow(/revalidate takes a url selector/);
+  });
+
+  it('a shield without revalidation answers it with an error, never purging', async () => {
+    const { responder, seen, transport } = setup();
+    responder.start();
+    const body = encodePurgeRequest({
+      purgeId: 'r4',
+      selector: { kind: 'url', url: 'shop.test/' },
+      revalidate: true,
+    });
+    const ack = decodePurgeAck(
+      (await transport.request(PURGE_SUBJECT, { headers: {}, body }, { timeoutMs: 1000 })).body,
+    );
+    expect(ack.error).toMatch(/cannot revalidate/);
+    expect(seen).toEqual([]);
+  });
+
   it('awaits an asynchronous purge', async () => {
     const { responder, purge } = setup({
       purge: async () => {

@@ -15,6 +15,7 @@ import {
   type LogFn,
   PURGE_SUBJECT,
   type PurgeAck,
+  type PurgeRequest,
   type PurgeSelector,
   positiveInt,
   required,
@@ -39,6 +40,12 @@ export interface PurgeResponderOptions {
    * the purger as this shield's failure.
    */
   purge: (selector: PurgeSelector) => number | Promise<number>;
+  /**
+   * Renders a URL now and replaces its stored copies when ready (a purge
+   * request with `revalidate`); resolves with the copies stored again.
+   * @default none: such a request is answered with an error
+   */
+  revalidate?: (selector: Extract<PurgeSelector, { kind: 'url' }>) => Promise<number>;
   /**
    * Interval of the heartbeats on `flotilla.shields-heartbeat`, ms.
    * @default 1000
@@ -80,6 +87,7 @@ export class PurgeResponder {
   readonly tier: ShieldTier;
   readonly #transport: Transport;
   readonly #purge: (selector: PurgeSelector) => number | Promise<number>;
+  readonly #revalidate: PurgeResponderOptions['revalidate'];
   readonly #log: LogFn;
   readonly #purges: Counter | undefined;
   readonly #purged: Counter | undefined;
@@ -98,6 +106,10 @@ export class PurgeResponder {
     }
     this.#purge = options.purge;
     this.tier = options.tier ?? 'both';
+    if (options.revalidate !== undefined && typeof options.revalidate !== 'function') {
+      throw new InvalidOptionError('revalidate', 'must be a function (selector) => stored count');
+    }
+    this.#revalidate = options.revalidate;
     this.heartbeatIntervalMs = positiveInt(
       'heartbeatIntervalMs',
       options.heartbeatIntervalMs,
@@ -151,6 +163,7 @@ export class PurgeResponder {
       const request = decodePurgeRequest(body);
       purgeId = request.purgeId;
       kind = request.selector.kind;
+      if (request.revalidate) return { purgeId, ...base, ...(await this.#revalidated(request)) };
       const removed = await this.#purge(request.selector);
       if (typeof removed !== 'number' || !Number.isInteger(removed) || removed < 0) {
         throw new TypeError(`purge() returned ${String(removed)}, not a count of entries`);
@@ -165,6 +178,16 @@ export class PurgeResponder {
       this.#log({ msg: 'cache purge failed', purgeId, error });
       return { purgeId, ...base, removed: 0, error };
     }
+  }
+
+  /** A revalidation's ack fields (it throws for a selector that is not a URL). */
+  async #revalidated(request: PurgeRequest): Promise<{ removed: 0; revalidated: number }> {
+    const selector = request.selector;
+    if (selector.kind !== 'url') throw new TypeError('revalidate takes a url selector');
+    if (!this.#revalidate) throw new TypeError('this shield cannot revalidate');
+    const revalidated = await this.#revalidate(selector);
+    this.#log({ msg: 'cache revalidated', purgeId: request.purgeId, selector, revalidated });
+    return { removed: 0, revalidated };
   }
 
   #beat(leaving: boolean): void {

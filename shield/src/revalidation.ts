@@ -1,0 +1,86 @@
+/**
+ * The shield's side of a revalidation (`POST /revalidate`, a purge request
+ * with `revalidate`), and the purge API's purge when there is no fleet to
+ * reach (the embedded one: this shield alone).
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { encodePurgeRequest, FlotillaError, type PurgeSelector } from '@flotilla/protocol';
+import type { FleetPurgeResult } from './admin-api.ts';
+import { ENCODINGS } from './cache/prerender-responder.ts';
+import type { PurgeResponder } from './cache/purge-responder.ts';
+import { REVALIDATE_HEADER } from './cache-request.ts';
+import { loopbackGet } from './loopback.ts';
+import { now } from './timing.ts';
+
+/** Where and how {@link revalidateThroughListener} asks. */
+export interface RevalidateTarget {
+  /** The traffic listener's interface and port. */
+  host: string;
+  port: number;
+  /** Host + path + query, as purges name it. */
+  url: string;
+  /** The shield's own `x-flotilla-revalidate` token. */
+  token: string;
+  timeoutMs: number;
+}
+
+/**
+ * Renders `url` now through the shield's own listener, once per cache-key
+ * encoding a plain visitor may have; each render replaces its stored copy
+ * when ready (the old one serves meanwhile). Resolves with the copies stored.
+ *
+ * @throws FlotillaError `FLOTILLA_ERR_RENDER` when none was stored, with why
+ */
+export async function revalidateThroughListener(target: RevalidateTarget): Promise<number> {
+  const { url } = target;
+  const cut = url.search(/[/?]/);
+  const host = cut === -1 ? url : url.slice(0, cut);
+  const path = cut === -1 ? '/' : url.slice(cut);
+  let stored = 0;
+  const problems: string[] = [];
+  for (const encoding of ENCODINGS) {
+    const headers: Record<string, string> = {
+      host,
+      [REVALIDATE_HEADER]: target.token,
+      ...(encoding ? { 'accept-encoding': encoding } : {}),
+    };
+    const got = await loopbackGet(target.host, target.port, path, headers, target.timeoutMs);
+    if (/;\s*stored\b/.test(got.cacheStatus)) stored++;
+    else problems.push(got.error ?? `${got.status} ${got.cacheStatus || 'no cache-status'}`);
+  }
+  if (stored === 0) {
+    throw new FlotillaError(
+      'FLOTILLA_ERR_RENDER',
+      `${url} was not stored again: ${[...new Set(problems)].join('; ')}`,
+    );
+  }
+  return stored;
+}
+
+/** The purge API's purge without a fleet: `responder`'s shield alone. */
+export async function purgeThisShield(
+  responder: PurgeResponder | undefined,
+  me: { shieldId: string; region: string },
+  selector: PurgeSelector,
+  options: { revalidate?: boolean },
+): Promise<FleetPurgeResult> {
+  const started = now();
+  const purgeId = randomBytes(8).toString('hex');
+  if (!responder) return { purgeId, live: [], acked: [], failed: [], missing: [], ms: 0 };
+  const ack = await responder.handle(
+    encodePurgeRequest({ purgeId, selector, ...(options.revalidate ? { revalidate: true } : {}) }),
+  );
+  const ms = Math.round(now() - started);
+  if (ack.error !== undefined) {
+    const failed = [{ ...me, error: ack.error }];
+    return { purgeId, live: [me], acked: [], failed, missing: [], ms };
+  }
+  const acked = {
+    ...me,
+    removed: ack.removed,
+    ...(ack.revalidated !== undefined ? { revalidated: ack.revalidated } : {}),
+  };
+  return { purgeId, live: [me], acked: [acked], failed: [], missing: [], ms };
+}
