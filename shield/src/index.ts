@@ -4,6 +4,7 @@
  *
  * @module
  */
+export { EdgeCache, type EdgeCacheOptions } from './cache/edge-cache.ts';
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
 export {
   type RedirectSource,
