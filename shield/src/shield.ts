@@ -96,6 +96,7 @@ export class Shield {
   #prerender: PrerenderResponder | undefined;
   readonly #drain: ConnectionDrain;
   #drained: Promise<void> | undefined;
+  #opened: Promise<void> | undefined;
 
   constructor(options: ShieldOptions) {
     this.#transport = required('transport', options?.transport);
@@ -222,6 +223,9 @@ export class Shield {
    * with the URL served and the admin URL (`/metrics`, the index).
    */
   async listen(): Promise<{ url: string; port: number; adminUrl: string }> {
+    // The cache on disk is loaded first: a restarted shield serves its warm keys as hits.
+    this.#opened ??= this.#cache?.open();
+    await this.#opened;
     this.#admin ??= await this.#pages.listenAdmin(this.#host, this.#adminPort);
     const admin = this.#admin;
     try {

@@ -64,6 +64,8 @@ Options:
   --secondary-region <r>  shield: region to fail over to when the primary has no scheduler
   --no-cache            shield: forward every request (no L2 cache)
   --cache-mb <n>        shield: memory of the L2 cache, MiB            (default: 256)
+  --cache-dir <dir>     shield: keep the cache on local disk here too; a restart keeps it (default: memory only)
+  --cache-disk-mb <n>   shield: bound of the cache on disk, MiB (with --cache-dir) (default: 1024)
   --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
   --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
   --header-names <n>    shield: flotilla, or edgio to add Edgio's x-0-* headers beside Flotilla's
