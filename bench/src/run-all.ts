@@ -4,7 +4,7 @@
  * with the isolate-host flags, and a time bound per bench. Exits non-zero if
  * any bench fails.
  *
- * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|output-bomb|neighbours|async-context|overload]…
+ * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|cache-memory|output-bomb|neighbours|async-context|overload]…
  *      (`pnpm bench` at the root, or `pnpm --filter @flotilla/bench bench`)
  *
  * @module
@@ -18,6 +18,7 @@ const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: st
   { name: 'isolate-cost', file: './isolate-cost.ts', timeoutMs: 120_000, flags: ['--expose-gc'] },
   { name: 'miss-path', file: './miss-path.ts', timeoutMs: 150_000 },
   { name: 'shield-cache', file: './shield-cache.ts', timeoutMs: 120_000 },
+  { name: 'cache-memory', file: './cache-memory.ts', timeoutMs: 180_000, flags: ['--expose-gc'] },
   { name: 'output-bomb', file: './output-bomb.ts', timeoutMs: 180_000 },
   { name: 'neighbours', file: './neighbours.ts', timeoutMs: 620_000 },
   { name: 'overload', file: './overload.ts', timeoutMs: 320_000 },
