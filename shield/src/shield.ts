@@ -223,12 +223,13 @@ export class Shield {
    * with the URL served and the admin URL (`/metrics`, the index).
    */
   async listen(): Promise<{ url: string; port: number; adminUrl: string }> {
-    // The cache on disk is loaded first: a restarted shield serves its warm keys as hits.
-    this.#opened ??= this.#cache?.open();
-    await this.#opened;
     this.#admin ??= await this.#pages.listenAdmin(this.#host, this.#adminPort);
     const admin = this.#admin;
     try {
+      // The cache on disk is loaded before the traffic port opens (the admin listener answers
+      // meanwhile): a restarted shield serves its warm keys as hits.
+      this.#opened ??= this.#cache?.open();
+      await this.#opened;
       return { ...(await this.#listenTraffic()), adminUrl: admin.url };
     } catch (err) {
       this.#admin = undefined;
@@ -245,7 +246,7 @@ export class Shield {
         transport: this.#transport,
         shieldId: this.#shieldId,
         region: this.region,
-        purge: (selector) => cache.purge(selector),
+        purge: (selector) => cache.purgeDurably(selector),
         registry: this.#registry,
         log: this.#log,
       });

@@ -198,7 +198,7 @@ describe('CacheStore on disk', () => {
     expect(await metricValue(registry, 'flotilla_shield_cache_disk_entries')).toBe(3);
   });
 
-  it('keeps an entry evicted from memory on disk, and purges it there by path and URL', async () => {
+  it('keeps an entry evicted from memory on disk, and purges it there (files gone when removalsDone resolves)', async () => {
     const dir = await tempDir();
     const clock = { now: 2_000 };
     const store = new CacheStore({
@@ -214,8 +214,9 @@ describe('CacheStore on disk', () => {
     expect(store.purge({ kind: 'path', pattern: '/p/k1' })).toBe(1);
     expect(store.purge({ kind: 'url', url: 'https://shop.example/p/k2' })).toBe(1);
     expect(store.purge({ kind: 'environment', app: 'shop', environment: 'production' })).toBe(6);
-    await store.flush();
-    expect(await entryFiles(dir)).toEqual([]);
+    // What a purge's acknowledgement waits for: every purged file gone.
+    await store.removalsDone();
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('counts the records of the entries on disk against the memory bound', async () => {

@@ -117,6 +117,8 @@ export class DiskStore {
   #indexBytes = 0;
   #tmpSeq = 0;
   #idle: Array<() => void> = [];
+  /** key → who waits for its queued ops to be done. */
+  readonly #waiters = new Map<string, Array<() => void>>();
 
   constructor(options: DiskStoreOptions) {
     if (typeof options?.dir !== 'string' || options.dir === '') {
@@ -312,6 +314,27 @@ export class DiskStore {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /**
+   * Resolves once the deletions queued so far are done (files gone): a purge is acknowledged
+   * after it, so a crash right after cannot bring a purged entry back.
+   */
+  removalsDone(): Promise<void> {
+    const keys: string[] = [];
+    for (const ops of [this.#pending, this.#running]) {
+      for (const [key, op] of ops) if (op.kind === 'remove') keys.push(key);
+    }
+    return Promise.all(
+      keys.map(
+        (key) =>
+          new Promise<void>((resolve) => {
+            const list = this.#waiters.get(key);
+            if (list) list.push(resolve);
+            else this.#waiters.set(key, [resolve]);
+          }),
+      ),
+    ).then(() => {});
+  }
+
   #add(key: string, record: DiskRecord): void {
     this.#records.set(key, record);
     this.#index.add(key, record);
@@ -357,6 +380,10 @@ export class DiskStore {
       void this.#run(key, op).finally(() => {
         if (op.kind === 'write') this.#pendingBytes -= op.bytes;
         this.#running.delete(key);
+        if (!this.#pending.has(key)) {
+          for (const resolve of this.#waiters.get(key) ?? []) resolve();
+          this.#waiters.delete(key);
+        }
         this.#pump();
         if (this.#pending.size === 0 && this.#running.size === 0) {
           for (const resolve of this.#idle.splice(0)) resolve();

@@ -416,6 +416,16 @@ export class EdgeCache {
     return this.#now();
   }
 
+  /**
+   * Removes the entries `selector` names and, with a store on disk, waits until their files are
+   * gone; returns how many. (The entries are gone from lookups at once.)
+   */
+  async purgeDurably(selector: PurgeSelector): Promise<number> {
+    const removed = this.purge(selector);
+    await this.store.removalsDone();
+    return removed;
+  }
+
   /** Removes the entries `selector` names; returns how many. */
   purge(selector: PurgeSelector): number {
     const removed = this.store.purge(

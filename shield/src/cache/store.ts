@@ -199,6 +199,11 @@ export class CacheStore {
     return this.#disk?.flush() ?? Promise.resolve();
   }
 
+  /** Resolves once the deletions from disk queued so far (purges included) are done. */
+  removalsDone(): Promise<void> {
+    return this.#disk?.removalsDone() ?? Promise.resolve();
+  }
+
   /** Whether `key` is not in memory but may be restored from disk. */
   onDiskOnly(key: string): boolean {
     return this.#disk !== undefined && !this.#lru.has(key) && this.#disk.has(key);
