@@ -7,6 +7,7 @@
  * @module
  */
 export { main as asyncContext } from './async-context.ts';
+export { main as cacheMemory } from './cache-memory.ts';
 export { main as cacheTiers } from './cache-tiers.ts';
 export { main as isolateCost } from './isolate-cost.ts';
 export { main as missPath } from './miss-path.ts';

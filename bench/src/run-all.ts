@@ -4,7 +4,7 @@
  * with the isolate-host flags, and a time bound per bench. Exits non-zero if
  * any bench fails.
  *
- * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|cache-tiers|output-bomb|neighbours|async-context|overload]…
+ * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|cache-tiers|cache-memory|output-bomb|neighbours|async-context|overload]…
  *      (`pnpm bench` at the root, or `pnpm --filter @flotilla/bench bench`)
  *
  * @module
@@ -19,6 +19,7 @@ const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: st
   { name: 'miss-path', file: './miss-path.ts', timeoutMs: 150_000 },
   { name: 'shield-cache', file: './shield-cache.ts', timeoutMs: 120_000 },
   { name: 'cache-tiers', file: './cache-tiers.ts', timeoutMs: 300_000 },
+  { name: 'cache-memory', file: './cache-memory.ts', timeoutMs: 180_000, flags: ['--expose-gc'] },
   { name: 'output-bomb', file: './output-bomb.ts', timeoutMs: 180_000 },
   { name: 'neighbours', file: './neighbours.ts', timeoutMs: 620_000 },
   { name: 'overload', file: './overload.ts', timeoutMs: 320_000 },

@@ -65,6 +65,28 @@ describe('flotilla start arguments', () => {
     expect(() => parseStartArgs(['--admin-token', 'short'])).toThrow(/at least 16 characters/);
   });
 
+  it('reads the cache on disk from the command line, the environment and a config file', () => {
+    expect(
+      parseStartArgs(['--cache-dir', '/var/cache/fl', '--cache-disk-mb', '64'], {}).options.cache,
+    ).toEqual({ disk: { dir: '/var/cache/fl', maxBytes: 64 * 1024 * 1024 } });
+    expect(
+      parseStartArgs(['--cache-mb', '8'], { FLOTILLA_CACHE_DIR: '/tmp/c' }).options.cache,
+    ).toEqual({ maxBytes: 8 * 1024 * 1024, disk: { dir: '/tmp/c' } });
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-cache-config-'));
+    try {
+      const file = join(dir, 'fleet.yaml');
+      writeFileSync(file, 'cache-dir: /srv/cache\ncache-disk-mb: 2048\n');
+      expect(parseStartArgs(['--config', file], {}).options.cache).toEqual({
+        disk: { dir: '/srv/cache', maxBytes: 2048 * 1024 * 1024 },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => parseStartArgs(['--cache-disk-mb', '64'], {})).toThrow(/needs --cache-dir/);
+    expect(() => parseStartArgs(['--cache-dir', ' '], {})).toThrow(/--cache-dir/);
+    expect(() => parseStartArgs(['--no-cache', '--cache-dir', '/x'], {})).toThrow(/--no-cache/);
+  });
+
   it('reads the access log options: where lines go and the share of successes kept', () => {
     const cmd = parseStartArgs(['--access-log', 'stdout', '--access-log-sample', '0.1']);
     expect(cmd.accessLog).toBe('stdout');

@@ -69,7 +69,14 @@ export interface FleetOptions {
    * leader.
    * @default enabled, 256 MiB, 5000 ms
    */
-  cache?: false | { maxBytes?: number; followerWaitMs?: number };
+  cache?:
+    | false
+    | {
+        maxBytes?: number;
+        followerWaitMs?: number;
+        /** The cache on local disk too (`--cache-dir`, `--cache-disk-mb`); see `EdgeCacheOptions.disk`. */
+        disk?: { dir: string; maxBytes?: number };
+      };
   /**
    * Shield: requests with `x-flotilla-debug: <token>` bypass the cache.
    * @default none (no request can bypass it)

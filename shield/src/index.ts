@@ -5,6 +5,7 @@
  * @module
  */
 export type { FleetPurge, FleetPurgeResult } from './admin-api.ts';
+export { EdgeCache, type EdgeCacheOptions } from './cache/edge-cache.ts';
 export { PurgeResponder, type PurgeResponderOptions } from './cache/purge-responder.ts';
 export type { EdgeRoutesOptions } from './edge-routes.ts';
 export {

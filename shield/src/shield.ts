@@ -110,6 +110,7 @@ export class Shield {
   /** Work past the hits answered at once, in slices between turns of the event loop. */
   readonly #misses: MissQueue;
   #drained: Promise<void> | undefined;
+  #opened: Promise<void> | undefined;
 
   constructor(options: ShieldOptions) {
     this.#transport = required('transport', options?.transport);
@@ -276,6 +277,10 @@ export class Shield {
     this.#admin ??= await this.#pages.listenAdmin(this.#host, this.#adminPort);
     const admin = this.#admin;
     try {
+      // The cache on disk is loaded before the traffic port opens (the admin listener answers
+      // meanwhile): a restarted shield serves its warm keys as hits.
+      this.#opened ??= this.#cache?.open();
+      await this.#opened;
       return { ...(await this.#listenTraffic()), adminUrl: admin.url };
     } catch (err) {
       this.#admin = undefined;
@@ -299,7 +304,7 @@ export class Shield {
         shieldId: this.#shieldId,
         region: this.region,
         tier: this.#tiers.tier,
-        purge: (selector) => cache.purge(selector),
+        purge: (selector) => cache.purgeDurably(selector),
         revalidate: (selector) =>
           revalidateThroughListener({
             host: this.#host,

@@ -50,6 +50,12 @@ function int(name: string, value: string | undefined): number | undefined {
   return n;
 }
 
+/** A value that is not blank. */
+function nonEmpty(name: string, value: string): string {
+  if (value.trim() === '') throw new InvalidOptionError(name, 'must not be empty');
+  return value;
+}
+
 /** A share in (0, 1]. */
 function share(name: string, value: string): number {
   const n = Number(value);
@@ -180,14 +186,27 @@ export function parseStartArgs(
           .filter((x) => x !== '');
   const cacheOptions = {
     ...(v['cache-mb'] !== undefined ? { maxBytes: positive('cache-mb') * 1024 * 1024 } : {}),
+    ...(v['cache-dir'] !== undefined
+      ? {
+          disk: {
+            dir: nonEmpty('--cache-dir', v['cache-dir']),
+            ...(v['cache-disk-mb'] !== undefined
+              ? { maxBytes: positive('cache-disk-mb') * 1024 * 1024 }
+              : {}),
+          },
+        }
+      : {}),
     ...(v['follower-wait-ms'] !== undefined
       ? { followerWaitMs: positive('follower-wait-ms') }
       : {}),
   };
+  if (v['cache-disk-mb'] !== undefined && v['cache-dir'] === undefined) {
+    throw new InvalidOptionError('--cache-disk-mb', 'needs --cache-dir');
+  }
   if (v['no-cache'] && Object.keys(cacheOptions).length > 0) {
     throw new InvalidOptionError(
       '--no-cache',
-      'cannot be combined with --cache-mb or --follower-wait-ms',
+      'cannot be combined with --cache-mb, --cache-dir or --follower-wait-ms',
     );
   }
   const trustedProxies = list(v['trusted-proxies']);
@@ -360,6 +379,7 @@ export const START_OPTIONS = {
   ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
   ...stringOptions('autoscale', 'min-workers', 'max-workers', 'load-update-ms'),
   ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
+  ...stringOptions('cache-dir', 'cache-disk-mb'),
   ...stringOptions('public-host', 'trusted-proxies', 'client-ip-header', 'geo-headers'),
   ...stringOptions('log-format', 'log-level', 'creds', 'tls-ca', 'worker-creds'),
   ...stringOptions('access-log', 'access-log-sample', 'config', 'header-names', 'tier'),

@@ -68,6 +68,8 @@ Options:
                         or global (L2: owns each key once, renders through the regions) (default: both)
   --shield-id <id>      shield: its id; a stable one keeps a global member's keys across restarts
                         (default: h-<random>)
+  --cache-dir <dir>     shield: keep the cache on local disk here too; a restart keeps it (default: memory only)
+  --cache-disk-mb <n>   shield: bound of the cache on disk, MiB (with --cache-dir) (default: 1024)
   --follower-wait-ms <n>  shield: how long coalesced requests wait for their leader (default: 5000)
   --debug-token <t>     shield: requests with x-flotilla-debug: <t> bypass the cache (default: none)
   --admin-token <t>     shield: bearer token of the purge API (POST /purge, /revalidate on the admin port)

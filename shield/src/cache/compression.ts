@@ -95,10 +95,18 @@ export class Compressor {
             params: {
               [zlibConstants.BROTLI_PARAM_QUALITY]: this.#brotliQuality,
               [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
+              // A window no larger than the body: the encoder's buffers (4 MiB at the default
+              // 22 bits) are sized from it, and their churn is what the process keeps as RSS.
+              [zlibConstants.BROTLI_PARAM_LGWIN]: windowBits(body.byteLength),
             },
           })
         : gzipSync(body, { level: this.#gzipLevel });
     // Copy to an exact-size buffer: zlib may hand back a view of a larger chunk.
     return new Uint8Array(out);
   }
+}
+
+/** Brotli window bits that cover `n` bytes (16–24). */
+function windowBits(n: number): number {
+  return Math.min(24, Math.max(16, Math.ceil(Math.log2(n + 1))));
 }

@@ -115,6 +115,14 @@ export interface EdgeCacheOptions {
    */
   maxBytes?: number;
   /**
+   * Keep the cache on local disk too, in `dir` (`--cache-dir`), bounded by `maxBytes` of files
+   * (`--cache-disk-mb`, default 1 GiB): a restarted shield with the same directory serves its
+   * entries as hits (each file checked when read; a corrupt or truncated one is deleted). One
+   * shield per directory.
+   * @default none: memory only
+   */
+  disk?: { dir: string; maxBytes?: number };
+  /**
    * How long followers of a coalesced miss wait for its leader before they
    * get a stale copy, elect a new leader, or a 503 with `Retry-After`.
    * @default 5000
@@ -206,6 +214,7 @@ export class EdgeCache {
     cacheStatusFor({ kind: 'hit', ttlMs: 0 }, this.#name); // validates the name
     this.store = new CacheStore({
       ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+      ...(options.disk !== undefined ? { disk: { ...options.disk, log: this.#log } } : {}),
       registry,
       now: this.#now,
     });
@@ -230,7 +239,9 @@ export class EdgeCache {
     if (!pre.cacheable) return this.#pass(pre.status, origin);
     if (this.store.isHitForPass(req.key, this.#now())) return this.#pass('hit-for-pass', origin);
 
-    const found = this.store.get(req.key, this.#now());
+    const found = this.store.onDiskOnly(req.key)
+      ? await this.store.restore(req.key, this.#now())
+      : this.store.get(req.key, this.#now());
     if (found?.freshness === 'fresh' && !req.refresh) {
       return this.#fromEntry(found.entry, {
         kind: 'hit',
@@ -491,6 +502,16 @@ export class EdgeCache {
     return this.#now();
   }
 
+  /**
+   * Removes the entries `selector` names and, with a store on disk, waits until their files are
+   * gone; returns how many. (The entries are gone from lookups at once.)
+   */
+  async purgeDurably(selector: PurgeSelector): Promise<number> {
+    const removed = this.purge(selector);
+    await this.store.removalsDone();
+    return removed;
+  }
+
   /** Removes the entries `selector` names; returns how many. */
   purge(selector: PurgeSelector): number {
     const removed = this.store.purge(
@@ -501,8 +522,18 @@ export class EdgeCache {
     return removed;
   }
 
-  /** Waits for background revalidations (on shutdown). */
-  drain(): Promise<void> {
-    return this.#revalidator.drain();
+  /**
+   * Loads the store on disk, when there is one (checking every file), and logs what it found.
+   * Call before serving.
+   */
+  async open(): Promise<void> {
+    const load = await this.store.open();
+    if (load) this.#log({ msg: 'cache loaded from disk', dir: this.store.disk?.dir, ...load });
+  }
+
+  /** Waits for background revalidations, then for the writes to disk (on shutdown). */
+  async drain(): Promise<void> {
+    await this.#revalidator.drain();
+    await this.store.flush();
   }
 }

@@ -9,9 +9,15 @@ import { InvalidOptionError } from '@flotilla/protocol';
 import { requireString } from './entry.ts';
 import type { CacheEntry, PurgeSelector } from './types.ts';
 
+/** What the indexes read of an entry (an entry in memory, or the record of one on disk). */
+export type IndexedEntry = Pick<
+  CacheEntry,
+  'url' | 'app' | 'environment' | 'path' | 'surrogateKeys'
+>;
+
 /** The stored entries a selection reads (without making them recently used). */
 export interface IndexedEntries {
-  peek(key: string): CacheEntry | undefined;
+  peek(key: string): IndexedEntry | undefined;
   keys(): Iterable<string>;
 }
 
@@ -23,7 +29,7 @@ export class PurgeIndex {
   readonly #byEnvironment = new Map<string, Set<string>>();
 
   /** Indexes `entry`, stored under `key`. */
-  add(key: string, entry: CacheEntry): void {
+  add(key: string, entry: IndexedEntry): void {
     addTo(this.#byUrl, entry.url, key);
     addTo(this.#byApp, entry.app, key);
     addTo(this.#byEnvironment, envKey(entry.app, entry.environment), key);
@@ -31,7 +37,7 @@ export class PurgeIndex {
   }
 
   /** Forgets `entry`, stored under `key`. */
-  remove(key: string, entry: CacheEntry): void {
+  remove(key: string, entry: IndexedEntry): void {
     removeFrom(this.#byUrl, entry.url, key);
     removeFrom(this.#byApp, entry.app, key);
     removeFrom(this.#byEnvironment, envKey(entry.app, entry.environment), key);

@@ -142,6 +142,28 @@ describe('CacheStore: LRU by bytes', () => {
   });
 });
 
+describe('CacheStore: memory accounting', () => {
+  it('counts at least every byte its entries keep alive, bodies that were views included', () => {
+    const store = new CacheStore({ maxBytes: 4 << 20 });
+    // As bodies arrive from NATS: views into a much larger read buffer.
+    const readBuffer = new Uint8Array(256 * 1024);
+    for (let i = 0; i < 40; i++) {
+      readBuffer.set(html(3000), i * 6000);
+      const body = readBuffer.subarray(i * 6000, i * 6000 + 3000);
+      const e = entry(`v${i}`, { body });
+      expect(store.set(e)).toBe(true);
+      store.body(e, 'br');
+      store.body(e, 'gzip');
+      // The stored copy is exact, and the same bytes.
+      const kept = store.get(`v${i}`, 0)?.entry.body as Uint8Array;
+      expect(kept.buffer.byteLength).toBe(3000);
+      expect(kept).toEqual(html(3000));
+    }
+    expect(store.heldBytes()).toBeGreaterThan(40 * 3000);
+    expect(store.bytes).toBeGreaterThanOrEqual(store.heldBytes());
+  });
+});
+
 describe('CacheStore: freshness with an injected clock', () => {
   it('goes fresh → stale → stale-if-error-only → expired (removed)', async () => {
     const registry = new Registry();

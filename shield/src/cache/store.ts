@@ -11,6 +11,8 @@ import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import { LRUCache } from 'lru-cache';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { Compressor, type CompressorOptions } from './compression.ts';
+import type { StoredEntry } from './disk-format.ts';
+import { type DiskLoad, DiskStore, type DiskStoreOptions } from './disk-store.ts';
 import { entrySize, freshnessOf, validateEntry } from './entry.ts';
 import { type IndexedEntries, PurgeIndex } from './purge-index.ts';
 import type { CacheEntry, Freshness, PurgeSelector } from './types.ts';
@@ -31,6 +33,15 @@ export interface CacheStoreOptions extends CompressorOptions {
   hitForPassMaxKeys?: number;
   /** Clock in ms, used when a method is called without `now`. @default Date.now */
   now?: () => number;
+  /**
+   * A store on local disk behind the memory (see {@link DiskStore}): every stored entry and
+   * variant is written there too, entries evicted from memory stay there within its own bound,
+   * and a lookup that misses memory may {@link CacheStore.restore} from it. Its records count
+   * against {@link CacheStoreOptions.maxBytes}, and may take half of it at most (by default).
+   * Call {@link CacheStore.open} before use.
+   * @default none: memory only
+   */
+  disk?: Omit<DiskStoreOptions, 'registry' | 'now'>;
 }
 
 /** What {@link CacheStore.get} answers. */
@@ -113,6 +124,7 @@ export class CacheStore {
   readonly #compressor: Compressor;
   readonly #now: () => number;
   readonly #metrics: CacheMetrics;
+  readonly #disk: DiskStore | undefined;
   readonly #index = new PurgeIndex();
   /** The stored entries, as the purge index reads them. */
   readonly #entries: IndexedEntries = {
@@ -139,6 +151,15 @@ export class CacheStore {
       throw new InvalidOptionError('registry', 'must be a prom-client Registry');
     }
     this.#metrics = cacheMetrics(options.registry);
+    this.#disk =
+      options.disk === undefined
+        ? undefined
+        : new DiskStore({
+            maxIndexBytes: Math.floor(this.#maxBytes / 2),
+            ...options.disk,
+            now: this.#now,
+            ...(options.registry ? { registry: options.registry } : {}),
+          });
     this.#lru = new LRUCache<string, Slot>({
       maxSize: this.#maxBytes,
       maxEntrySize: this.#maxBytes,
@@ -153,9 +174,63 @@ export class CacheStore {
     return this.#lru.size;
   }
 
-  /** Bytes accounted (entries and their variants); never above {@link CacheStore.maxBytes}. */
+  /**
+   * Bytes accounted (entries and their variants, and the records of the entries on disk); never
+   * above {@link CacheStore.maxBytes}.
+   */
   get bytes(): number {
-    return this.#lru.calculatedSize;
+    return this.#lru.calculatedSize + (this.#disk?.indexBytes ?? 0);
+  }
+
+  /** The store on disk, when there is one. */
+  get disk(): DiskStore | undefined {
+    return this.#disk;
+  }
+
+  /** Loads the store on disk (checking every file); resolves at once without one. */
+  async open(): Promise<DiskLoad | undefined> {
+    const load = await this.#disk?.open();
+    this.#trim();
+    return load;
+  }
+
+  /** Resolves once every write to disk queued so far is done (on shutdown). */
+  flush(): Promise<void> {
+    return this.#disk?.flush() ?? Promise.resolve();
+  }
+
+  /** Resolves once the deletions from disk queued so far (purges included) are done. */
+  removalsDone(): Promise<void> {
+    return this.#disk?.removalsDone() ?? Promise.resolve();
+  }
+
+  /** Whether `key` is not in memory but may be restored from disk. */
+  onDiskOnly(key: string): boolean {
+    return this.#disk !== undefined && !this.#lru.has(key) && this.#disk.has(key);
+  }
+
+  /**
+   * The entry under `key` as {@link CacheStore.get} answers it, reading it from disk (checked)
+   * into memory when memory does not have it.
+   */
+  async restore(key: string, now: number = this.#now()): Promise<CacheLookup | undefined> {
+    if (this.#lru.has(key) || this.#disk === undefined) return this.get(key, now);
+    const stored = await this.#disk.read(key);
+    if (stored === undefined) return undefined;
+    // Another request may have stored a newer copy meanwhile.
+    if (!this.#lru.has(key)) this.#insert(stored, false);
+    return this.get(key, now);
+  }
+
+  /**
+   * Bytes the entries really keep alive: the whole buffers behind their bodies and variants
+   * (a view keeps its entire buffer) and their strings. A full scan, for tests and benches:
+   * {@link CacheStore.bytes} is never below it.
+   */
+  heldBytes(): number {
+    let n = 0;
+    for (const slot of this.#lru.values()) n += heldBy(slot);
+    return n;
   }
 
   /** The byte bound. */
@@ -179,6 +254,7 @@ export class CacheStore {
     const freshness = freshnessOf(slot.entry, now);
     if (freshness === undefined) {
       this.#lru.delete(key);
+      this.#disk?.remove(key);
       this.#metrics.evictions.inc({ reason: 'expired' });
       this.#updateGauges();
       return undefined;
@@ -196,23 +272,49 @@ export class CacheStore {
    */
   set(entry: CacheEntry): boolean {
     validateEntry(entry);
-    const size = entrySize(entry);
-    const previous = this.#lru.peek(entry.key);
-    if (size > this.#maxEntryBytes) {
-      if (previous !== undefined) this.#lru.delete(entry.key);
+    // A body that is a view (of a NATS read buffer, say) keeps its whole buffer alive: keep an
+    // exact copy instead, so the bytes held are the bytes counted.
+    if (entry.body.byteOffset !== 0 || entry.body.buffer.byteLength !== entry.body.byteLength) {
+      entry.body = entry.body.slice();
+    }
+    if (entrySize(entry) > this.#maxEntryBytes) {
+      this.#lru.delete(entry.key);
+      this.#disk?.remove(entry.key);
       this.#updateGauges();
       return false;
     }
-    if (previous !== undefined) this.#index.remove(entry.key, previous.entry);
-    this.#index.add(entry.key, entry);
-    this.#lru.set(entry.key, { entry, size });
-    this.#updateGauges();
+    this.#insert({ entry }, true);
     return true;
+  }
+
+  /** Puts `stored` in memory (and on disk when `persist`). */
+  #insert(stored: StoredEntry, persist: boolean): void {
+    const { entry } = stored;
+    let size = entrySize(entry);
+    for (const v of [stored.br, stored.gzip]) if (v) size += v.byteLength;
+    const previous = this.#lru.peek(entry.key);
+    if (previous !== undefined) this.#index.remove(entry.key, previous.entry);
+    if (persist) this.#disk?.write(stored);
+    if (size <= this.#maxEntryBytes) {
+      this.#index.add(entry.key, entry);
+      this.#lru.set(entry.key, { ...stored, size });
+    } else if (previous !== undefined) {
+      this.#lru.delete(entry.key);
+    }
+    this.#trim();
+    this.#updateGauges();
+  }
+
+  /** Evicts from memory while its entries and the disk's records are past the bound. */
+  #trim(): void {
+    const disk = this.#disk?.indexBytes ?? 0;
+    while (this.#lru.size > 0 && this.#lru.calculatedSize + disk > this.#maxBytes) this.#lru.pop();
   }
 
   /** Removes the entry under `key`. @returns whether there was one. */
   delete(key: string): boolean {
-    const had = this.#lru.delete(key);
+    const onDisk = this.#disk?.remove(key) ?? false;
+    const had = this.#lru.delete(key) || onDisk;
     if (had) this.#updateGauges();
     return had;
   }
@@ -232,13 +334,14 @@ export class CacheStore {
    * @throws InvalidOptionError naming `selector` when the selector is malformed.
    */
   purge(selector: PurgeSelector): number {
-    const matches = this.#index.select(selector, this.#entries);
+    const matches = new Set(this.#index.select(selector, this.#entries));
     for (const key of matches) this.#lru.delete(key);
-    if (matches.length > 0) {
-      this.#metrics.evictions.inc({ reason: 'purge' }, matches.length);
+    for (const key of this.#disk?.purge(selector) ?? []) matches.add(key);
+    if (matches.size > 0) {
+      this.#metrics.evictions.inc({ reason: 'purge' }, matches.size);
       this.#updateGauges();
     }
-    return matches.length;
+    return matches.size;
   }
 
   /**
@@ -262,7 +365,10 @@ export class CacheStore {
     if (own !== undefined) {
       const size = own.size + (smaller ? compressed.byteLength : 0);
       if (size <= this.#maxBytes) {
-        this.#lru.set(entry.key, { ...own, size, [wanted]: smaller ? compressed : null });
+        const slot: Slot = { ...own, size, [wanted]: smaller ? compressed : null };
+        this.#lru.set(entry.key, slot);
+        this.#disk?.write(slot);
+        this.#trim();
         this.#updateGauges();
       }
     }
@@ -319,7 +425,11 @@ export class CacheStore {
     for (const [key, slot] of this.#lru.entries()) {
       if (freshnessOf(slot.entry, now) === undefined) expired.push(key);
     }
-    for (const key of expired) this.#lru.delete(key);
+    for (const key of expired) {
+      this.#lru.delete(key);
+      this.#disk?.remove(key);
+    }
+    this.#disk?.prune(now);
     if (expired.length > 0) this.#metrics.evictions.inc({ reason: 'expired' }, expired.length);
     const markers: string[] = [];
     for (const [key, until] of this.#hitForPass.entries()) if (now >= until) markers.push(key);
@@ -340,6 +450,17 @@ export class CacheStore {
     this.#metrics.bytes.set(this.#lru.calculatedSize);
     this.#metrics.hitForPass.set(this.#hitForPass.size);
   }
+}
+
+/** Bytes `slot` keeps alive (see {@link CacheStore.heldBytes}). */
+function heldBy(slot: Slot): number {
+  const e = slot.entry;
+  let n = e.body.buffer.byteLength + (slot.br?.buffer.byteLength ?? 0);
+  n += slot.gzip?.buffer.byteLength ?? 0;
+  n += e.key.length + e.url.length + e.path.length + e.app.length + e.environment.length;
+  for (const [name, value] of e.headers) n += name.length + value.length;
+  for (const s of e.surrogateKeys) n += s.length;
+  return n;
 }
 
 function cacheMetrics(registry: Registry | undefined): CacheMetrics {
