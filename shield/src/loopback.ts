@@ -14,6 +14,8 @@ export interface LoopbackAnswer {
   cacheStatus: string;
   /** Its `x-flotilla-caching-status`, `'-'` when none. */
   cachingStatus: string;
+  /** Its `x-flotilla-revalidate` (`left-to-owner`: a global member that does not own the key), `''` when none. */
+  revalidate: string;
   error?: string;
 }
 
@@ -33,12 +35,19 @@ export function loopbackGet(
           status: res.statusCode ?? 0,
           cacheStatus: String(res.headers['cache-status'] ?? ''),
           cachingStatus: String(res.headers['x-flotilla-caching-status'] ?? '-'),
+          revalidate: String(res.headers['x-flotilla-revalidate'] ?? ''),
         }),
       );
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (err) =>
-      resolve({ status: 0, cacheStatus: '', cachingStatus: '-', error: err.message }),
+      resolve({
+        status: 0,
+        cacheStatus: '',
+        cachingStatus: '-',
+        revalidate: '',
+        error: err.message,
+      }),
     );
     req.end();
   });

@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { InvalidOptionError, type LogFn, type RedirectRow, required } from '@flotilla/protocol';
+import type { ServerResponse } from 'node:http';
+import {
+  InvalidOptionError,
+  type LogFn,
+  type RedirectRow,
+  redirectLocation,
+  required,
+} from '@flotilla/protocol';
 
 /** A table's record as the control plane announces it (`@flotilla/deploy`'s `RedirectTableRecord`). */
 export interface RedirectTableRef {
@@ -142,4 +149,28 @@ export class RedirectTables {
       }
     }
   }
+}
+
+/**
+ * Answers with a redirect of the environment's table (`flotilla redirects
+ * import`) when it has a row for `destination`'s path; true when answered.
+ */
+export function answerFromTable(
+  redirects: RedirectTables,
+  res: ServerResponse,
+  destination: { app: string; environment?: string | undefined; path: string; prefix: string },
+): boolean {
+  if (destination.environment === undefined) return false;
+  const at = destination.path.indexOf('?');
+  const path = at === -1 ? destination.path : destination.path.slice(0, at);
+  const row = redirects.lookup(destination.app, destination.environment, path);
+  if (!row) return false;
+  const query = at === -1 ? '' : destination.path.slice(at + 1);
+  res.writeHead(row.status, {
+    location: redirectLocation(row, query, destination.prefix),
+    'content-length': '0',
+    'x-flotilla-redirect': 'table',
+  });
+  res.end();
+  return true;
 }

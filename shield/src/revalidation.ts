@@ -6,8 +6,10 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { encodePurgeRequest, FlotillaError, type PurgeSelector } from '@flotilla/protocol';
 import type { FleetPurgeResult } from './admin-api.ts';
+import type { EdgeCache } from './cache/edge-cache.ts';
 import { ENCODINGS } from './cache/prerender-responder.ts';
 import type { PurgeResponder } from './cache/purge-responder.ts';
 import { REVALIDATE_HEADER } from './cache-request.ts';
@@ -26,12 +28,31 @@ export interface RevalidateTarget {
   timeoutMs: number;
 }
 
+/** The `x-flotilla-revalidate` answer of a global member that leaves a key to its owner. */
+export const LEFT_TO_OWNER = 'left-to-owner';
+
+/**
+ * A global member's answer to its own revalidation of a key another member
+ * owns: no render (the owner renders it once for the fleet); a copy it held
+ * (from before the members changed) is dropped.
+ */
+export async function answerLeftToOwner(
+  res: ServerResponse,
+  cache: EdgeCache,
+  key: string,
+): Promise<void> {
+  await cache.dropDurably(key);
+  res.writeHead(204, { [REVALIDATE_HEADER]: LEFT_TO_OWNER, 'cache-control': 'no-store' });
+  res.end();
+}
+
 /**
  * Renders `url` now through the shield's own listener, once per cache-key
  * encoding a plain visitor may have; each render replaces its stored copy
- * when ready (the old one serves meanwhile). Resolves with the copies stored.
+ * when ready (the old one serves meanwhile). Resolves with the copies stored
+ * (keys a global member leaves to their owners count none).
  *
- * @throws FlotillaError `FLOTILLA_ERR_RENDER` when none was stored, with why
+ * @throws FlotillaError `FLOTILLA_ERR_RENDER` when a key it renders was stored by none, with why
  */
 export async function revalidateThroughListener(target: RevalidateTarget): Promise<number> {
   const { url } = target;
@@ -39,6 +60,7 @@ export async function revalidateThroughListener(target: RevalidateTarget): Promi
   const host = cut === -1 ? url : url.slice(0, cut);
   const path = cut === -1 ? '/' : url.slice(cut);
   let stored = 0;
+  let leftToOwners = 0;
   const problems: string[] = [];
   for (const encoding of ENCODINGS) {
     const headers: Record<string, string> = {
@@ -47,10 +69,11 @@ export async function revalidateThroughListener(target: RevalidateTarget): Promi
       ...(encoding ? { 'accept-encoding': encoding } : {}),
     };
     const got = await loopbackGet(target.host, target.port, path, headers, target.timeoutMs);
-    if (/;\s*stored\b/.test(got.cacheStatus)) stored++;
+    if (got.revalidate === LEFT_TO_OWNER) leftToOwners++;
+    else if (/;\s*stored\b/.test(got.cacheStatus)) stored++;
     else problems.push(got.error ?? `${got.status} ${got.cacheStatus || 'no cache-status'}`);
   }
-  if (stored === 0) {
+  if (stored === 0 && leftToOwners < ENCODINGS.length) {
     throw new FlotillaError(
       'FLOTILLA_ERR_RENDER',
       `${url} was not stored again: ${[...new Set(problems)].join('; ')}`,

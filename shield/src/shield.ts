@@ -4,14 +4,12 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
-  environmentHost,
   errorStatus,
   FlotillaError,
   InvalidOptionError,
   type LogFn,
   nonNegativeInt,
   positiveInt,
-  redirectLocation,
   required,
   toWireError,
   traceIdOf,
@@ -19,11 +17,8 @@ import {
 import { type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Registry } from 'prom-client';
 import { AccessLog } from './access-log.ts';
-import { AdminApi, type FleetPurge } from './admin-api.ts';
+import { AdminApi } from './admin-api.ts';
 import { type CacheRequest, EdgeCache, type OriginAnswer } from './cache/edge-cache.ts';
-import { PrerenderResponder } from './cache/prerender-responder.ts';
-import { PurgeResponder } from './cache/purge-responder.ts';
-import { ShieldRoster } from './cache/shield-roster.ts';
 import { CacheRequestBuilder, REVALIDATE_HEADER } from './cache-request.ts';
 import { ConnectionDrain } from './connection-drain.ts';
 import { EdgeRoutes } from './edge-routes.ts';
@@ -39,7 +34,7 @@ import { HotHits } from './hot-hits.ts';
 import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metrics.ts';
 import { MissQueue } from './miss-queue.ts';
 import { OwnPages } from './own-pages.ts';
-import type { RedirectTables } from './redirect-tables.ts';
+import { answerFromTable, type RedirectTables } from './redirect-tables.ts';
 import { RegionClient } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
@@ -51,9 +46,10 @@ import {
   withErrorPage,
   writeReply,
 } from './response.ts';
-import { purgeThisShield, revalidateThroughListener } from './revalidation.ts';
+import { answerLeftToOwner } from './revalidation.ts';
 import { catchPage, serveRouteFile } from './route-files.ts';
 import type { ShieldOptions } from './shield-options.ts';
+import { ShieldResponders } from './shield-responders.ts';
 import type { SiteDirectory } from './site-directory.ts';
 import { SplitAssigner } from './split.ts';
 import { serveAsset } from './static-assets.ts';
@@ -102,10 +98,8 @@ export class Shield {
   readonly #tiers: ShieldTiers;
   /** Marks this shield's own revalidation requests (over loopback); never leaves the process. */
   readonly #revalidateToken = randomBytes(24).toString('hex');
-  readonly #fleetPurge: FleetPurge;
-  readonly #roster: ShieldRoster | undefined;
-  #purge: PurgeResponder | undefined;
-  #prerender: PrerenderResponder | undefined;
+  /** Purges, revalidations, heartbeats and prerenders over NATS. */
+  readonly #responders: ShieldResponders;
   readonly #drain: ConnectionDrain;
   /** Work past the hits answered at once, in slices between turns of the event loop. */
   readonly #misses: MissQueue;
@@ -181,17 +175,22 @@ export class Shield {
       headerNames: this.#headerNames,
       revalidateToken: this.#revalidateToken,
     });
-    const fleetPurge = options.fleetPurge;
-    this.#roster = fleetPurge && this.#cache ? new ShieldRoster(this.#transport) : undefined;
-    const me = { shieldId: this.#shieldId, region: this.region };
-    this.#fleetPurge = fleetPurge
-      ? (selector, o) => {
-          // The roster knows who must answer at once: no second of listening first.
-          const live = this.#roster?.live();
-          return fleetPurge(selector, { ...o, ...(live ? { live } : {}) });
-        }
-      : (selector, o) => purgeThisShield(this.#purge, me, selector, o);
-    const api = new AdminApi({ token: options.adminToken, purge: this.#fleetPurge });
+    this.#responders = new ShieldResponders({
+      transport: this.#transport,
+      shieldId: this.#shieldId,
+      region: this.region,
+      host: this.#host,
+      port: () => this.#boundPort,
+      timeoutMs: this.#timeoutMs,
+      revalidateToken: this.#revalidateToken,
+      fleetPurge: options.fleetPurge,
+      cache: this.#cache,
+      sites: this.#sites,
+      tiers: this.#tiers,
+      registry: this.#registry,
+      log: this.#log,
+    });
+    const api = new AdminApi({ token: options.adminToken, purge: this.#responders.fleetPurge });
     const drainGraceMs = nonNegativeInt('drainGraceMs', options.drainGraceMs, 1000);
     this.#misses = new MissQueue(
       options.missSliceMs !== undefined ? { sliceMs: options.missSliceMs } : {},
@@ -298,41 +297,7 @@ export class Shield {
         this.#regions.forward(request.deploymentId, () => request, regions, signal),
       );
     }
-    if (cache && !this.#purge) {
-      this.#purge = new PurgeResponder({
-        transport: this.#transport,
-        shieldId: this.#shieldId,
-        region: this.region,
-        tier: this.#tiers.tier,
-        purge: (selector) => cache.purgeDurably(selector),
-        revalidate: (selector) =>
-          revalidateThroughListener({
-            host: this.#host,
-            port: this.#boundPort,
-            url: selector.url,
-            token: this.#revalidateToken,
-            timeoutMs: this.#timeoutMs,
-          }),
-        registry: this.#registry,
-        log: this.#log,
-      });
-      this.#purge.start();
-      this.#roster?.start();
-    }
-    if (cache && this.#sites && !this.#prerender) {
-      this.#prerender = new PrerenderResponder({
-        transport: this.#transport,
-        shieldId: this.#shieldId,
-        region: this.region,
-        domain: this.#sites.domain,
-        pathsFor: (app, env, deploymentId, deadline) =>
-          this.#prerenderPaths(app, env, deploymentId, deadline),
-        host: this.#host,
-        port: () => this.#boundPort,
-        log: this.#log,
-      });
-      this.#prerender.start();
-    }
+    this.#responders.start();
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.#server.once('error', onError);
@@ -412,7 +377,7 @@ export class Shield {
           throw new FlotillaError('FLOTILLA_ERR_DRAINING', 'shield is shutting down');
         }
       }
-      if (this.#answerFromTable(res, destination)) {
+      if (this.#redirects && answerFromTable(this.#redirects, res, destination)) {
         this.#count(req, app, res.statusCode, started);
         return;
       }
@@ -471,6 +436,11 @@ export class Shield {
     started: number,
   ): Promise<void> {
     const site = this.#requests.build(req, destination, body);
+    // A revalidation of a key another global member owns is the owner's: one render fleet-wide.
+    if (site.cache.refresh && this.#tiers.leavesToOwner(site.cache.key)) {
+      await answerLeftToOwner(res, cache, site.cache.key);
+      return;
+    }
     const renderBody = site.cache.method === 'HEAD' ? new Uint8Array(0) : body;
     // A redirect or a proxy without code is answered here: no render.
     const edgeAction = this.#edgeRoutes?.actionFor(site);
@@ -561,46 +531,6 @@ export class Shield {
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
   }
 
-  /** The manifest's `prerender` paths, once this shield serves `deploymentId` in `env`. */
-  async #prerenderPaths(
-    app: string,
-    env: string,
-    deploymentId: string,
-    deadline: number,
-  ): Promise<string[]> {
-    const sites = this.#sites;
-    if (!sites) throw new FlotillaError('FLOTILLA_ERR_NOT_FOUND', 'this shield serves no sites');
-    const host = environmentHost(app, env, sites.domain);
-    for (;;) {
-      const target = await sites.resolve(host, '/').catch(() => undefined);
-      if (target?.deploymentId === deploymentId) return target.manifest.prerender ?? [];
-      if (Date.now() >= deadline) {
-        throw new FlotillaError(
-          'FLOTILLA_ERR_NOT_FOUND',
-          `${app} ${env} is not served with ${deploymentId} here (it serves ${target?.deploymentId ?? 'nothing'})`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  /** A redirect of the environment's table (`flotilla redirects import`); true when answered. */
-  #answerFromTable(res: ServerResponse, destination: Destination): boolean {
-    if (!this.#redirects || destination.environment === undefined) return false;
-    const at = destination.path.indexOf('?');
-    const path = at === -1 ? destination.path : destination.path.slice(0, at);
-    const row = this.#redirects.lookup(destination.app, destination.environment, path);
-    if (!row) return false;
-    const query = at === -1 ? '' : destination.path.slice(at + 1);
-    res.writeHead(row.status, {
-      location: redirectLocation(row, query, destination.prefix),
-      'content-length': '0',
-      'x-flotilla-redirect': 'table',
-    });
-    res.end();
-    return true;
-  }
-
   /**
    * Sends a render request for `req` to its regions, or with `tierMiss` (an
    * edge's cacheable miss) to the global member that owns its key. It is
@@ -663,13 +593,12 @@ export class Shield {
    */
   drain(): Promise<void> {
     this.#drained ??= (async () => {
-      await this.#prerender?.close();
+      await this.#responders.closePrerender();
       await this.#drain.close();
       await this.#cache?.drain();
       await this.#edgeRoutes?.close();
-      await this.#purge?.close();
+      await this.#responders.close();
       await this.#tiers.close();
-      await this.#roster?.close();
       await this.#regions.close();
       this.#hot?.close();
       this.#redirects?.stop();

@@ -134,7 +134,8 @@ function roleSubjects(
   switch (role) {
     // Sends misses to its region's schedulers (and its secondary regions',
     // on failover), hears which scheduler took each and which are alive;
-    // answers purges and says it is alive to purgers; answers log tails and
+    // answers purges (and sends them, for its admin API) and says it is alive
+    // to purgers; answers log tails and
     // publishes the tailed apps' access lines (`flotilla logs`).
     case 'shield': {
       const reach = [home, ...(scope?.secondary ?? []).map((r) => regionSubjectPatterns(r))];
@@ -146,6 +147,9 @@ function roleSubjects(
           LOG_SUBJECT_PATTERNS.lines,
           // Cache tiers: an edge's misses to the global member owning the key.
           TIER_MISS_SUBJECT_PATTERN,
+          // The admin API's purges and revalidations (`POST /purge`, guarded by the
+          // admin token), to every shield; the acks come back to its own inbox.
+          PURGE_SUBJECT,
         ],
         subscribe: [
           ...reach.flatMap((s) => [s.schedulerHeartbeat, s.ack]),

@@ -512,6 +512,13 @@ export class EdgeCache {
     return removed;
   }
 
+  /** Removes the entry under `key` and waits until its file (if any) is gone; true when there was one. */
+  async dropDurably(key: string): Promise<boolean> {
+    const had = this.store.delete(key);
+    await this.store.removalsDone();
+    return had;
+  }
+
   /** Removes the entries `selector` names; returns how many. */
   purge(selector: PurgeSelector): number {
     const removed = this.store.purge(

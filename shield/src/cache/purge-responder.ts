@@ -42,10 +42,14 @@ export interface PurgeResponderOptions {
   purge: (selector: PurgeSelector) => number | Promise<number>;
   /**
    * Renders a URL now and replaces its stored copies when ready (a purge
-   * request with `revalidate`); resolves with the copies stored again.
+   * request with `revalidate`); resolves with the copies stored again, or
+   * with those and the copies removed instead (a shield that leaves the
+   * render to another: an edge drops its copies).
    * @default none: such a request is answered with an error
    */
-  revalidate?: (selector: Extract<PurgeSelector, { kind: 'url' }>) => Promise<number>;
+  revalidate?: (
+    selector: Extract<PurgeSelector, { kind: 'url' }>,
+  ) => Promise<number | { revalidated: number; removed: number }>;
   /**
    * Interval of the heartbeats on `flotilla.shields-heartbeat`, ms.
    * @default 1000
@@ -181,13 +185,21 @@ export class PurgeResponder {
   }
 
   /** A revalidation's ack fields (it throws for a selector that is not a URL). */
-  async #revalidated(request: PurgeRequest): Promise<{ removed: 0; revalidated: number }> {
+  async #revalidated(request: PurgeRequest): Promise<{ removed: number; revalidated: number }> {
     const selector = request.selector;
     if (selector.kind !== 'url') throw new TypeError('revalidate takes a url selector');
     if (!this.#revalidate) throw new TypeError('this shield cannot revalidate');
-    const revalidated = await this.#revalidate(selector);
-    this.#log({ msg: 'cache revalidated', purgeId: request.purgeId, selector, revalidated });
-    return { removed: 0, revalidated };
+    const got = await this.#revalidate(selector);
+    const { revalidated, removed } =
+      typeof got === 'number' ? { revalidated: got, removed: 0 } : got;
+    this.#log({
+      msg: 'cache revalidated',
+      purgeId: request.purgeId,
+      selector,
+      revalidated,
+      removed,
+    });
+    return { removed, revalidated };
   }
 
   #beat(leaving: boolean): void {

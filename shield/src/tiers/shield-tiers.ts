@@ -101,6 +101,16 @@ export class ShieldTiers {
     }
   }
 
+  /**
+   * A global member that does not own `key` (another live member does): a
+   * revalidation of the key is its owner's to render.
+   */
+  leavesToOwner(key: string): boolean {
+    if (this.tier !== 'global' || !this.#members) return false;
+    const owner = this.#members.order(key)[0];
+    return owner !== undefined && owner !== this.#options.shieldId;
+  }
+
   /** An edge: its cacheable misses go to the global tier. */
   get isEdge(): boolean {
     return this.tier === 'edge';
