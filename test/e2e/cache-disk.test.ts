@@ -48,7 +48,20 @@ async function restart(): Promise<void> {
   await fleet.add('shield', { args: ['--port', port] });
 }
 
+/** The purge API's bearer token (`--admin-token`). */
+const ADMIN_TOKEN = 'cache-disk-admin-token-0123';
+
 const entryFiles = async () => (await readdir(dir)).filter((n) => n.endsWith('.entry'));
+
+/** The entry file holding `text` (a path it stores), if any. */
+async function entryHolding(text: string): Promise<string | undefined> {
+  for (const name of await entryFiles()) {
+    // A file the cache removes meanwhile is no longer one that holds it.
+    const body = await readFile(join(dir, name)).catch(() => undefined);
+    if (body?.includes(text)) return name;
+  }
+  return undefined;
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-cache-dir-'));
@@ -59,7 +72,10 @@ beforeAll(async () => {
     cache: true,
     publish: fixtures(CACHE_APP),
     warmPath: '/cachetest/warm',
-    args: { shield: ['--cache-dir', dir], scheduler: ['--queue-wait-ms', '5000'] },
+    args: {
+      shield: ['--cache-dir', dir, '--admin-token', ADMIN_TOKEN],
+      scheduler: ['--queue-wait-ms', '5000'],
+    },
   });
   worker = fleet.live('worker')[0]?.url ?? '';
   port = new URL(shield().url).port;
@@ -160,4 +176,28 @@ describe('the shield cache on disk', () => {
       }),
     ).toBe(1);
   }, 90_000);
+
+  it('acknowledges a purge over HTTP (admin API) only once the purged files are gone', async () => {
+    const path = '/cachetest/fresh/http-purge';
+    const first = await get(path);
+    expect(first.status).toBe(200);
+    await waitFor(async () => (await entryHolding(path)) !== undefined, {
+      timeoutMs: 15_000,
+      message: `no entry file of ${path}`,
+    });
+    const res = await fetch(`${shield().adminUrl}/purge`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'url', url: `${new URL(shield().url).host}${path}` }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const answer = (await res.json()) as { complete: boolean; removed: number };
+    expect(res.status, JSON.stringify(answer)).toBe(200);
+    expect(answer).toMatchObject({ complete: true, removed: 1 });
+    // At the moment of the acknowledgement: no file of it left to load after a restart.
+    expect(await entryHolding(path)).toBeUndefined();
+    const again = await get(path);
+    expect(isHit(again)).toBe(false);
+    expect(again.body).not.toBe(first.body);
+  }, 60_000);
 });

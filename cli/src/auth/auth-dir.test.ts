@@ -196,6 +196,7 @@ describe('least privilege per role', () => {
       expect(may(role.worker, 'publish', r.heartbeat)).toBe(true);
     }
     expect(may(role.shield, 'subscribe', PURGE_SUBJECT)).toBe(true);
+    expect(may(role.shield, 'publish', PURGE_SUBJECT)).toBe(true);
     expect(may(role.scheduler, 'subscribe', PREWARM_SUBJECT, prewarmQueue('us-east'))).toBe(true);
     expect(may(role.scheduler, 'subscribe', PROBE_SUBJECT, probeQueue('us-east'))).toBe(true);
     expect(may(role.scheduler, 'subscribe', PREWARM_SUBJECT)).toBe(false);
@@ -218,7 +219,9 @@ describe('least privilege per role', () => {
     }
     expect(may(role.shield, 'subscribe', PREWARM_SUBJECT)).toBe(false);
     expect(may(role.worker, 'subscribe', PURGE_SUBJECT)).toBe(false);
-    expect(may(role.shield, 'publish', PURGE_SUBJECT)).toBe(false);
+    // Purges are not renders: a shield sends them for its admin API (guarded by the admin token).
+    expect(may(role.worker, 'publish', PURGE_SUBJECT)).toBe(false);
+    expect(may(role.scheduler, 'publish', PURGE_SUBJECT)).toBe(false);
   });
 
   it('lets no role read replies but its own, nor touch a control request', () => {
