@@ -42,18 +42,12 @@ import { lowerProcessPriority } from './process-priority.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
 /**
- * The purge API's fleet-wide purge over `nc`. A secured fleet's shield
- * credential may only answer purges (a team purges its apps through the
- * control service): the API then says so instead of timing out.
+ * The purge API's fleet-wide purge over `nc`. In a secured fleet the shield
+ * credential may send purges (the admin token guards the API) and hears the
+ * acks in its own inbox.
  */
-function fleetPurgeOver(nc: NatsConnection, secured: boolean): FleetPurge {
-  if (!secured) return (selector, p) => purgeFleet(nc, selector, p);
-  return async () => {
-    throw new FlotillaError(
-      'FLOTILLA_ERR_FORBIDDEN',
-      "a shield's NATS credential may not send purges in a secured fleet: purge with `flotilla purge` and a team credential (the control service checks it)",
-    );
-  };
+function fleetPurgeOver(nc: NatsConnection): FleetPurge {
+  return (selector, p) => purgeFleet(nc, selector, p);
 }
 
 async function startShield(
@@ -267,7 +261,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         controlPlane,
         options,
         { shieldId, accessTap: (line) => tail.record('access', line) },
-        fleetPurgeOver(nc, options.security?.credsFile !== undefined),
+        fleetPurgeOver(nc),
       );
       tail.start();
       return {

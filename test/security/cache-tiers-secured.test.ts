@@ -26,6 +26,8 @@ import { type SecuredFleet, startSecuredFleet } from './secured-fleet.ts';
 const TOKEN = 'secured-admin-token-0123456789';
 const PATH = '/cachetest/fresh/secured-tiers';
 const EDGE_ID = 'edge-secured';
+/** The Host asked for, without a port: as purges and revalidations name it. */
+const HOST = '127.0.0.1';
 
 let sf: SecuredFleet;
 let edge: RoleProcess;
@@ -81,7 +83,7 @@ describe('cache tiers and the purge API on a secured fleet', () => {
     // The fleet may still be loading the app.
     await waitFor(
       async () => {
-        res = await httpRequest(edge.url, PATH, { timeoutMs: 30_000 });
+        res = await httpRequest(edge.url, PATH, { host: HOST, timeoutMs: 30_000 });
         return res.status === 200;
       },
       { timeoutMs: 60_000, message: 'the edge never served the page' },
@@ -92,12 +94,12 @@ describe('cache tiers and the purge API on a secured fleet', () => {
     expect(
       await metricValue(global.adminUrl, 'flotilla_shield_tier_misses_total', { outcome: 'miss' }),
     ).toBeGreaterThanOrEqual(1);
-    const again = await httpRequest(edge.url, PATH);
+    const again = await httpRequest(edge.url, PATH, { host: HOST });
     expect(cacheStatus(again)).toMatch(/^flotilla-edge; hit; /);
   }, 90_000);
 
   it('POST /purge on an edge’s admin listener is acknowledged by every shield (no 403)', async () => {
-    const url = `${new URL(edge.url).host}${PATH}`;
+    const url = `${HOST}${PATH}`;
     const { status, json } = await admin('/purge', { kind: 'url', url });
     expect(status, JSON.stringify(json)).toBe(200);
     expect(json.complete).toBe(true);
@@ -105,14 +107,14 @@ describe('cache tiers and the purge API on a secured fleet', () => {
     expect(json.shields.map((s) => s.status)).toEqual(['acked', 'acked', 'acked']);
     // The edge's copy and the global member's.
     expect(json.removed).toBe(2);
-    const after = await httpRequest(edge.url, PATH);
+    const after = await httpRequest(edge.url, PATH, { host: HOST });
     expect(cacheStatus(after)).toMatch(/^flotilla-global; fwd=uri-miss; .*stored/);
   }, 60_000);
 
   it('POST /revalidate is acknowledged by every shield: the global member renders, the edge drops its copy', async () => {
-    const before = await httpRequest(edge.url, PATH);
+    const before = await httpRequest(edge.url, PATH, { host: HOST });
     expect(cacheStatus(before)).toMatch(/^flotilla-edge; hit; /);
-    const url = `${new URL(edge.url).host}${PATH}`;
+    const url = `${HOST}${PATH}`;
     const { status, json } = await admin('/revalidate', { url });
     expect(status, JSON.stringify(json)).toBe(200);
     expect(json.complete).toBe(true);
@@ -120,7 +122,7 @@ describe('cache tiers and the purge API on a secured fleet', () => {
     expect(edgeAck).toMatchObject({ status: 'acked', revalidated: 0, removed: 1 });
     expect(json.revalidated).toBeGreaterThanOrEqual(1);
     // The edge asks the global member again and gets its new copy.
-    const after = await httpRequest(edge.url, PATH);
+    const after = await httpRequest(edge.url, PATH, { host: HOST });
     expect(cacheStatus(after)).toMatch(
       /^flotilla-global; hit; ttl=\d+, flotilla-edge; fwd=uri-miss/,
     );
