@@ -18,7 +18,9 @@ import {
   type ListeningServer,
   listen,
   metricValue,
+  type RoleProcess,
   startFleet,
+  waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openControlPlane } from '../support/control-plane.ts';
@@ -162,6 +164,75 @@ async function renders(): Promise<number> {
   }
   return sum;
 }
+
+/**
+ * The same routes on an edge shield (`--tier edge`) with a global member
+ * behind it: a redirect or a proxy needs no code, so the edge answers it
+ * itself (nothing goes to the global tier, nothing renders) and caches the
+ * backend's answer by the same rules as one tier.
+ */
+describe('routes answered at an edge shield, not sent to the global tier', () => {
+  let edge: RoleProcess;
+  let global: RoleProcess;
+  const tierMisses = () => metricValue(global.adminUrl, 'flotilla_shield_tier_misses_total');
+  const atEdge = (path: string) =>
+    httpRequest(edge.url, path, { host: 'edgeroutes.localhost', timeoutMs: 20_000 });
+
+  beforeAll(async () => {
+    global = await fleet.add('shield', { args: ['--tier', 'global'] });
+    edge = await fleet.add('shield', { args: ['--tier', 'edge'] });
+    await waitFor(
+      async () => (await metricValue(edge.adminUrl, 'flotilla_shield_tier_members')) === 1,
+      { timeoutMs: 20_000, message: 'the edge never saw the global member' },
+    );
+    // The tier works for a render route (the count this block watches moves).
+    await waitFor(async () => (await atEdge('/page?tiers=1')).status === 200, {
+      timeoutMs: 30_000,
+    });
+    expect(await tierMisses()).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('proxy() to a backend: answered and stored at the edge (s-maxage), hit at the edge, 0 renders, 0 tier misses', async () => {
+    const [renders0, misses0, count] = [await renders(), await tierMisses(), seen.api.length];
+    const first = await atEdge('/api/public/at-edge');
+    expect(first.status).toBe(200);
+    expect(JSON.parse(first.body).url).toBe('/v1/public/at-edge');
+    // One Cache-Status entry: the edge's own (no global member was asked).
+    expect(first.headers['cache-status']).toMatch(
+      /^flotilla-edge; fwd=(uri-)?miss; fwd-status=200; stored; ttl=\d+$/,
+    );
+    const second = await atEdge('/api/public/at-edge');
+    expect(second.headers['cache-status']).toMatch(/^flotilla-edge; hit; /);
+    expect(second.body).toBe(first.body);
+    const p1 = await atEdge('/api/private/at-edge');
+    const p2 = await atEdge('/api/private/at-edge');
+    expect(p1.headers['cache-status']).toMatch(/^flotilla-edge; fwd=uri-miss; .*detail=private$/);
+    // Then passed straight to the backend for a while (hit-for-pass), as with one tier.
+    expect(p2.headers['cache-status']).toMatch(/^flotilla-edge; fwd=miss; .*detail=hit-for-pass$/);
+    expect(JSON.parse(p2.body).n).toBe(JSON.parse(p1.body).n + 1);
+    expect(seen.api.length).toBe(count + 3);
+    expect(await tierMisses()).toBe(misses0);
+    expect(await renders()).toBe(renders0);
+    expect(
+      await metricValue(edge.adminUrl, 'flotilla_shield_edge_answers_total', { action: 'proxy' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
+  it("redirect() and Edgio's fallback proxy('legacy'): answered at the edge, 0 renders, 0 tier misses", async () => {
+    const [renders0, misses0, count] = [await renders(), await tierMisses(), seen.legacy.length];
+    const moved = await atEdge('/old/boots');
+    expect(moved.status).toBe(301);
+    expect(moved.headers.location).toBe('/new/boots');
+    const first = await atEdge('/legacy/at-edge');
+    expect(first.body).toBe(`legacy /legacy/at-edge #${count + 1}`);
+    const second = await atEdge('/legacy/at-edge');
+    expect(second.headers['cache-status']).toMatch(/^flotilla-edge; hit; /);
+    expect(second.body).toBe(first.body);
+    expect(seen.legacy.length).toBe(count + 1);
+    expect(await tierMisses()).toBe(misses0);
+    expect(await renders()).toBe(renders0);
+  });
+});
 
 describe('routes answered at the edge, with no render', () => {
   it('a page route still renders (the count this suite watches moves)', async () => {
