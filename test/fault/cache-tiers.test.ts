@@ -1,4 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   type Fleet,
   type HttpReply,
@@ -22,6 +25,8 @@ const RENDERS = 'flotilla_worker_renders_total';
 const HOST = '127.0.0.1';
 const MEMBERS = 'flotilla_shield_tier_members';
 const TIER_MISSES = 'flotilla_shield_tier_misses_total';
+/** The purge API's bearer token (`--admin-token`) on the edges. */
+const ADMIN_TOKEN = 'cache-tiers-admin-token-0123';
 
 /**
  * `Cache-Status` of an edge miss the global member rendered and stored (fresh
@@ -75,7 +80,9 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
       [1, 2].map(() => fleet.add('shield', { args: ['--tier', 'global'] })),
     );
     edges = await Promise.all(
-      [1, 2, 3].map(() => fleet.add('shield', { args: ['--tier', 'edge'] })),
+      [1, 2, 3].map(() =>
+        fleet.add('shield', { args: ['--tier', 'edge', '--admin-token', ADMIN_TOKEN] }),
+      ),
     );
     worker = fleet.live('worker')[0]?.url ?? '';
     await seeMembers([...edges, ...globals], 2);
@@ -189,6 +196,51 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
     expect(await renders()).toBe(renders0 + 1);
   });
 
+  it('a revalidation over HTTP renders each key once fleet-wide: its owner renders, the edges drop their copies', async () => {
+    const path = '/cachetest/fresh/revalidate-tiers';
+    const before = await httpRequest(edges[0]?.url ?? '', path, { host: HOST });
+    for (const e of edges) await httpRequest(e.url, path, { host: HOST });
+    for (const e of edges) {
+      const r = await httpRequest(e.url, path, { host: HOST });
+      expect(r.body).toBe(before.body);
+      expect(cacheStatus(r)).toMatch(/^flotilla-edge; hit; /);
+    }
+    const renders0 = await renders();
+    const res = await fetch(`${edges[1]?.adminUrl}/revalidate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${HOST}${path}` }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const answer = (await res.json()) as {
+      complete: boolean;
+      revalidated: number;
+      shields: Array<{ shieldId: string; status: string; removed: number; revalidated: number }>;
+    };
+    expect(res.status, JSON.stringify(answer)).toBe(200);
+    expect(answer.complete).toBe(true);
+    expect(answer.shields).toHaveLength(5);
+    const rendered = (await renders()) - renders0;
+    console.log(
+      `[tiers] revalidation over HTTP: ${rendered} render(s) for ${answer.revalidated} copies, ` +
+        `acks ${JSON.stringify(answer.shields.map((s) => [s.removed, s.revalidated]))}`,
+    );
+    // Each key (one per encoding a visitor may have) rendered once, by its owner: not once per shield.
+    expect(rendered).toBe(answer.revalidated);
+    expect(rendered).toBeGreaterThanOrEqual(1);
+    expect(rendered).toBeLessThanOrEqual(3);
+    // The edges rendered nothing and dropped their copy.
+    const edgeAcks = answer.shields.filter((s) => s.revalidated === 0 && s.removed === 1);
+    expect(edgeAcks.length).toBeGreaterThanOrEqual(3);
+    // Every edge now serves the owner's new copy, with no render.
+    for (const e of edges) {
+      const r = await httpRequest(e.url, path, { host: HOST });
+      expect(cacheStatus(r)).toMatch(/^flotilla-global; hit; ttl=\d+, flotilla-edge; fwd=uri-miss/);
+      expect(r.body).not.toBe(before.body);
+    }
+    expect(await renders()).toBe(renders0 + rendered);
+  });
+
   it('a global member SIGKILLed under steady load loses no GET; a member that joins takes its keys over without renders', async () => {
     const victim = globals[1] as RoleProcess;
     const survivor = globals[0] as RoleProcess;
@@ -237,5 +289,40 @@ describe('cache tiers: 3 edges, 2 global members, real NATS', () => {
     expect(peeks).toBe(0);
     // Rendezvous gives the new member about half the keys: some moved, none rendered.
     expect(handedBack).toBeGreaterThan(0);
+  });
+
+  it('a global member restarted with the same --shield-id and --cache-dir serves its first request of a warm key as a hit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-tiers-disk-'));
+    try {
+      const args = ['--tier', 'global', '--shield-id', 'g-disk', '--cache-dir', dir];
+      const member = await fleet.add('shield', { args });
+      await seeMembers([...edges, ...globals, member], 3);
+      // A key the new member owns: its miss is counted there.
+      let owned: { path: string; body: string } | undefined;
+      for (let i = 0; i < 40 && !owned; i++) {
+        const path = `/cachetest/fresh/restart-${i}`;
+        const misses0 = await metricValue(member.adminUrl, TIER_MISSES, { outcome: 'miss' });
+        const r = await httpRequest(edges[0]?.url ?? '', path, { host: HOST });
+        expect(r.status).toBe(200);
+        const misses1 = await metricValue(member.adminUrl, TIER_MISSES, { outcome: 'miss' });
+        if (misses1 > misses0) owned = { path, body: r.body };
+      }
+      if (!owned) throw new Error('g-disk owned none of 40 keys');
+      expect((await member.child.kill('SIGTERM')).code).toBe(0);
+      await seeMembers([...edges, ...globals], 2);
+      const back = await fleet.add('shield', { args });
+      await seeMembers([...edges, ...globals, back], 3);
+      const renders0 = await renders();
+      // Another edge, which never held the key: the restarted owner answers it from its disk.
+      const first = await httpRequest(edges[1]?.url ?? '', owned.path, { host: HOST });
+      expect(cacheStatus(first)).toMatch(
+        /^flotilla-global; hit; ttl=\d+, flotilla-edge; fwd=uri-miss; fwd-status=200; stored; ttl=\d+$/,
+      );
+      expect(first.body).toBe(owned.body);
+      expect(await renders()).toBe(renders0);
+      expect(await metricValue(back.adminUrl, TIER_MISSES, { outcome: 'hit' })).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
