@@ -22,12 +22,16 @@
  *    on `flotilla.purge`; the time from sending to the last of the
  *    edges + members acks (what `flotilla purge` waits for once it knows the
  *    live shields). Target: p99 ≤ 50 ms (CDN purges commonly take 1–10 s).
+ * 4. Routes answered at the edge: redirects and proxied routes per second at
+ *    one edge from the manifest, against the same routes written with code
+ *    and rendered by the worker (`edge-routes-rate.ts`).
  *
  * Run: node bench/src/run-all.ts cache-tiers
  * Env: BENCH_TIERS_EDGES (default 3), BENCH_TIERS_GLOBALS (default 2),
  *      BENCH_TIERS_CLIENTS (default 300), BENCH_TIERS_KEYS (default 20),
  *      BENCH_TIERS_SAMPLES (hit latency samples, default 300; L2: up to 100),
- *      BENCH_TIERS_PURGES (default 50).
+ *      BENCH_TIERS_PURGES (default 50), BENCH_TIERS_RATE_CONNECTIONS (default 16),
+ *      BENCH_TIERS_RATE_MS (per route, default 3000).
  *
  * @module
  */
@@ -51,6 +55,7 @@ import {
 } from '@flotilla/test-harness';
 import { startShopFleet } from './bench-fleet.ts';
 import { hardTimeout, runBench } from './bench-process.ts';
+import { edgeRouteRates } from './edge-routes-rate.ts';
 import { now, p50p99, printResult, round, table } from './stats.ts';
 
 function intEnv(name: string, fallback: number): number {
@@ -231,7 +236,7 @@ async function purgeAcks(natsUrl: string, shields: number) {
 
 /** Runs the bench, prints its tables and the RESULT line, and returns the figures. */
 export async function main(): Promise<Record<string, unknown>> {
-  hardTimeout('cache-tiers', 280_000);
+  hardTimeout('cache-tiers', 400_000);
   const fleet = await startShopFleet({ shields: 0, schedulers: 1, workers: 1, cache: true });
   try {
     const globals: RoleProcess[] = [];
@@ -249,6 +254,9 @@ export async function main(): Promise<Record<string, unknown>> {
     const burst = await rendersPerKey(fleet, edges);
     const latency = edges.length >= 2 ? await hitLatency(edges) : undefined;
     const purge = await purgeAcks(fleet.nats.url, EDGES + GLOBALS);
+    const rates = await edgeRouteRates(fleet.nats.url, edges[0] as RoleProcess);
+    const redirectRatio = round(rates.redirectEdge.perSecond / rates.redirectWorker.perSecond, 1);
+    const proxyRatio = round(rates.proxyEdge.perSecond / rates.proxyWorker.perSecond, 1);
     const ms = (n: number) => `${round(n, 2)} ms`;
     console.log(
       table([
@@ -274,6 +282,14 @@ export async function main(): Promise<Record<string, unknown>> {
           `purge acked by all ${purge.shields} p50 / p99 (target p99 ≤ 50 ms)`,
           `${ms(purge.p50)} / ${ms(purge.p99)}`,
         ],
+        [
+          `redirects/s at the edge vs rendered (${rates.connections} connections)`,
+          `${rates.redirectEdge.perSecond} vs ${rates.redirectWorker.perSecond} (×${redirectRatio})`,
+        ],
+        [
+          `proxied/s at the edge vs rendered (${rates.connections} connections)`,
+          `${rates.proxyEdge.perSecond} vs ${rates.proxyWorker.perSecond} (×${proxyRatio})`,
+        ],
       ]),
     );
     const result = {
@@ -298,6 +314,12 @@ export async function main(): Promise<Record<string, unknown>> {
         : {}),
       purgeAckP50Ms: round(purge.p50),
       purgeAckP99Ms: round(purge.p99),
+      redirectsPerSecondEdge: rates.redirectEdge.perSecond,
+      redirectsPerSecondWorker: rates.redirectWorker.perSecond,
+      redirectEdgeOverWorker: redirectRatio,
+      proxiedPerSecondEdge: rates.proxyEdge.perSecond,
+      proxiedPerSecondWorker: rates.proxyWorker.perSecond,
+      proxyEdgeOverWorker: proxyRatio,
     };
     printResult(result);
     return result;

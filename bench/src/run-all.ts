@@ -18,7 +18,7 @@ const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: st
   { name: 'isolate-cost', file: './isolate-cost.ts', timeoutMs: 120_000, flags: ['--expose-gc'] },
   { name: 'miss-path', file: './miss-path.ts', timeoutMs: 150_000 },
   { name: 'shield-cache', file: './shield-cache.ts', timeoutMs: 120_000 },
-  { name: 'cache-tiers', file: './cache-tiers.ts', timeoutMs: 300_000 },
+  { name: 'cache-tiers', file: './cache-tiers.ts', timeoutMs: 420_000 },
   { name: 'cache-memory', file: './cache-memory.ts', timeoutMs: 180_000, flags: ['--expose-gc'] },
   { name: 'output-bomb', file: './output-bomb.ts', timeoutMs: 180_000 },
   { name: 'neighbours', file: './neighbours.ts', timeoutMs: 620_000 },
