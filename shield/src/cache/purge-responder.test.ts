@@ -108,6 +108,31 @@ describe('PurgeResponder', () => {
     ).toThrow(/revalidate takes a url selector/);
   });
 
+  it('acknowledges a revalidation left to another shield with the copies it removed', async () => {
+    const { responder, transport } = setup({
+      revalidate: async () => ({ revalidated: 0, removed: 3 }),
+    });
+    responder.start();
+    const body = encodePurgeRequest({
+      purgeId: 'r4',
+      selector: { kind: 'url', url: 'shop.test/p/1' },
+      revalidate: true,
+    });
+    const reply = await transport.request(
+      PURGE_SUBJECT,
+      { headers: {}, body },
+      { timeoutMs: 1000 },
+    );
+    expect(decodePurgeAck(reply.body)).toEqual({
+      purgeId: 'r4',
+      shieldId: 'shield-a',
+      region: 'eu-west',
+      removed: 3,
+      revalidated: 0,
+    });
+    await responder.close();
+  });
+
   it('a shield without revalidation answers it with an error, never purging', async () => {
     const { responder, seen, transport } = setup();
     responder.start();
