@@ -10,6 +10,7 @@
  */
 import { InvalidOptionError, type StageTimings } from '@flotilla/protocol';
 import type { CacheOutcomeLabel } from './cache/edge-cache.ts';
+import { now } from './timing.ts';
 
 /** The header vocabularies a shield can emit. */
 export const HEADER_NAME_SETS = Object.freeze(['flotilla', 'edgio'] as const);
@@ -123,4 +124,25 @@ export function edgioTiming(
     if (typeof ms === 'number') parts.push(`${id}=${Math.max(0, Math.round(ms))}`);
   }
   return parts.join(',');
+}
+
+/** Edgio's `x-0-caching-status` and `x-0-t` of a cached request's answer (started at `started`). */
+export function edgioCacheHeaders(
+  answer: {
+    cachingStatus: string;
+    outcome: CacheOutcomeLabel;
+    timings: StageTimings | undefined;
+    upstream?: { outcome: CacheOutcomeLabel } | undefined;
+  },
+  started: number,
+): Record<string, string> {
+  return {
+    [EDGIO_CACHING_STATUS_HEADER]: answer.cachingStatus,
+    [EDGIO_TIMING_HEADER]: edgioTiming(
+      now() - started,
+      answer.outcome,
+      answer.timings,
+      answer.upstream?.outcome,
+    ),
+  };
 }

@@ -24,8 +24,8 @@ import { ConnectionDrain } from './connection-drain.ts';
 import { EdgeRoutes } from './edge-routes.ts';
 import {
   checkHeaderNames,
-  EDGIO_CACHING_STATUS_HEADER,
   EDGIO_TIMING_HEADER,
+  edgioCacheHeaders,
   edgioTiming,
   type HeaderNames,
 } from './edgio-headers.ts';
@@ -473,18 +473,7 @@ export class Shield {
     const timing = serverTimingHeader(answer.timings, started, answer.region, this.#tiers.stage);
     // router.catch()'s static error pages, for the render's statuses and the shield's own.
     const pageTarget = { ...site.destination, manifest: site.manifest };
-    const edgio =
-      this.#headerNames === 'edgio'
-        ? {
-            [EDGIO_CACHING_STATUS_HEADER]: answer.cachingStatus,
-            [EDGIO_TIMING_HEADER]: edgioTiming(
-              now() - started,
-              answer.outcome,
-              answer.timings,
-              answer.upstream?.outcome,
-            ),
-          }
-        : undefined;
+    const edgio = this.#headerNames === 'edgio' ? edgioCacheHeaders(answer, started) : undefined;
     if (answer.kind === 'error') {
       const page = await catchPage(
         site.manifest,
