@@ -144,6 +144,9 @@ describe('least privilege on the fleet’s own subjects', () => {
     ['shield', home.ack('another-shield')],
     ['worker', home.miss],
     ['worker', home.workerRender('another-worker')],
+    // Shields send purges for their admin API (cache-tiers-secured.test.ts); nobody else.
+    ['worker', PURGE_SUBJECT],
+    ['scheduler', PURGE_SUBJECT],
   ])(
     'a role cannot act in another’s place: NATS refuses the %s a publish to %s',
     async (credential, subject) => {
