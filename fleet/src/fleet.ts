@@ -19,7 +19,7 @@ import {
   purgeFleet,
   SecretKeyring,
 } from '@flotilla/deploy';
-import { FlotillaError, InvalidOptionError, positiveInt, required } from '@flotilla/protocol';
+import { InvalidOptionError, positiveInt, required } from '@flotilla/protocol';
 import { assertIsolateHostProcess, type SandboxLimits } from '@flotilla/runtime';
 import { PrewarmRelay, RegionProbe, Scheduler } from '@flotilla/scheduler';
 import { type FleetPurge, RedirectTables, Shield, SiteDirectory } from '@flotilla/shield';
