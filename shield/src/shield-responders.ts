@@ -97,7 +97,8 @@ export class ShieldResponders {
 
   /**
    * A revalidation of `selector`'s URL. An edge renders nothing: it drops its
-   * copies (the next request gets the global owner's new one). Others render
+   * copies, and keeps none of the owner's older than now while the owner
+   * renders (the next request after that gets the new one). Others render
    * through their own listener; a global member that does not own a key
    * leaves it to its owner (the cached request path drops its copy).
    */
@@ -106,6 +107,8 @@ export class ShieldResponders {
     selector: Extract<PurgeSelector, { kind: 'url' }>,
   ): Promise<{ revalidated: number; removed: number }> {
     if (this.#o.tiers.isEdge) {
+      // Before the purge: a miss already on its way must not bring the old copy back.
+      cache.expectNewTierCopy(selector.url, this.#o.timeoutMs);
       return { revalidated: 0, removed: await cache.purgeDurably(selector) };
     }
     const revalidated = await revalidateThroughListener({

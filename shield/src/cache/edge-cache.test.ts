@@ -482,6 +482,49 @@ describe('EdgeCache: hit-for-pass and pass', () => {
 });
 
 describe('EdgeCache: purge', () => {
+  it("an edge revalidating a URL keeps none of the global tier's copies older than the revalidation", async () => {
+    const { cache, advance } = setup();
+    // The global owner's copy: `ageS` seconds old there, fresh for 60 s.
+    let ageS = 30;
+    const origin = async (): Promise<OriginAnswer> => ({
+      result: page(`owner copy aged ${ageS}`),
+      region: undefined,
+      tier: {
+        cacheStatus: 'flotilla-global; hit',
+        cachingStatus: 'ok',
+        outcome: 'hit',
+        shieldId: 'g-1',
+        windows: { ageMs: ageS * 1000, maxAgeMs: 60_000, swrMs: 0, staleIfErrorMs: 0 },
+      },
+    });
+    expect((await cache.serve(request(), origin)).cacheStatus).toMatch(/; stored/);
+    cache.expectNewTierCopy('SHOP.example/p/1', 10_000);
+    expect(await cache.purgeDurably({ kind: 'url', url: 'shop.example/p/1' })).toBe(1);
+    // The owner still serves the old copy while it renders: served, not kept.
+    advance(500);
+    const old = await cache.serve(request(), origin);
+    expect(bodyOf(old)).toBe('owner copy aged 30');
+    expect(old.cacheStatus).not.toMatch(/; stored/);
+    expect(cache.peek(request().key)).toBeUndefined();
+    // Another URL is not concerned.
+    const other = request({
+      key: 'production|shop.example/p/2|ae=identity',
+      url: 'shop.example/p/2',
+    });
+    expect((await cache.serve(other, origin)).cacheStatus).toMatch(/; stored/);
+    // The owner's new copy (stored after the revalidation began) is kept.
+    advance(1500);
+    ageS = 1;
+    const renewed = await cache.serve(request(), origin);
+    expect(renewed.cacheStatus).toMatch(/; stored/);
+    expect(bodyOf(await cache.serve(request(), origin))).toBe('owner copy aged 1');
+    // Past the window, any copy is kept again.
+    advance(10_000);
+    ageS = 40;
+    const later = request({ key: 'production|shop.example/p/1|ae=gzip' });
+    expect((await cache.serve(later, origin)).cacheStatus).toMatch(/; stored/);
+  });
+
   async function filled() {
     const s = setup();
     const origin = new FakeOrigin(async (n) =>

@@ -13,6 +13,7 @@ import { Registry } from 'prom-client';
 import { decideStorage, freshnessWindows, requestCacheability } from './cacheability.ts';
 import { Coalescer, CoalescerError } from './coalescer.ts';
 import { cacheStatusFor, DEFAULT_CACHE_NAME, surrogateKeysOf } from './headers.ts';
+import { normalizeUrl } from './purge-index.ts';
 import { Revalidator } from './revalidator.ts';
 import { CacheStore } from './store.ts';
 import type { CachedResponse, CacheEntry, CachingStatus, PurgeSelector } from './types.ts';
@@ -200,6 +201,8 @@ export class EdgeCache {
   readonly store: CacheStore;
   readonly #coalescer: Coalescer<Fetched>;
   readonly #revalidator: Revalidator;
+  /** URLs being revalidated at the global tier (an edge's): copies stored there before `since` are not kept. */
+  readonly #renewing = new Map<string, { since: number; until: number }>();
   readonly #hitForPassMs: number;
   readonly #name: string;
   readonly #now: () => number;
@@ -394,6 +397,11 @@ export class EdgeCache {
     const r = answer.result;
     if (!r.ok) return { kind: 'uncacheable', status: 'code', answer };
     const storedAt = this.#now() - windows.ageMs;
+    // The copy a revalidation under way at its owner replaces: served, not kept.
+    const renewing = this.#renewing.get(req.url);
+    if (renewing && renewing.until > this.#now() && storedAt < renewing.since) {
+      return { kind: 'uncacheable', status: 'ok', answer };
+    }
     const times = freshnessWindows(storedAt, windows);
     if (times.freshUntil <= this.#now()) return { kind: 'uncacheable', status: 'ok', answer };
     const entry: CacheEntry = {
@@ -510,6 +518,18 @@ export class EdgeCache {
     const removed = this.purge(selector);
     await this.store.removalsDone();
     return removed;
+  }
+
+  /**
+   * An edge's part of a revalidation of `url` (its owner renders it): for `forMs`, a copy of the
+   * global tier's stored there before now (the one being replaced) is served but not stored
+   * here, so requests keep asking the owner until its new copy comes. Ages travel in whole
+   * seconds: a copy less than a second old now may still be kept.
+   */
+  expectNewTierCopy(url: string, forMs: number): void {
+    const t = this.#now();
+    for (const [u, w] of this.#renewing) if (w.until <= t) this.#renewing.delete(u);
+    this.#renewing.set(normalizeUrl(normalizeUrlQuery(url)), { since: t, until: t + forMs });
   }
 
   /** Removes the entry under `key` and waits until its file (if any) is gone; true when there was one. */

@@ -104,7 +104,7 @@ export class PurgeIndex {
 }
 
 /** `scheme://` dropped, host lower-cased: the form entries' `url` is stored in. */
-function normalizeUrl(url: string): string {
+export function normalizeUrl(url: string): string {
   const bare = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
   const slash = bare.search(/[/?]/);
   return slash === -1 ? bare.toLowerCase() : bare.slice(0, slash).toLowerCase() + bare.slice(slash);
