@@ -90,3 +90,20 @@ export function describeValue(value: unknown, options: { typed?: boolean } = {})
     ? `${typeof value} ${shown}`
     : shown;
 }
+
+/**
+ * The hop-by-hop headers of RFC 9110 §7.6.1 (and the obsolete
+ * `proxy-connection`): never forwarded by the shield, a proxy route or a
+ * render's backend fetch, either way.
+ */
+export const HOP_BY_HOP_HEADERS: readonly string[] = Object.freeze([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);

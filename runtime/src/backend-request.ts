@@ -9,6 +9,7 @@ import { nextTraceparent } from '@flotilla/protocol';
 import {
   UNSAFE_HEADER_VALUE as BAD_HEADER_VALUE,
   HEADER_NAME,
+  HOP_BY_HOP_HEADERS,
   HTTP_TOKEN as METHOD,
 } from '@flotilla/protocol/patterns';
 import { type BackendPolicy, type BackendTarget, shown } from './backend-policy.ts';
@@ -33,15 +34,7 @@ const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Request headers never forwarded from the guest (hop-by-hop, framing, ours). */
 const DROPPED_REQUEST_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
+  ...HOP_BY_HOP_HEADERS,
   'host',
   'content-length',
   'expect',

@@ -4,20 +4,13 @@
  * aborted), and the headers without the hop-by-hop ones, or the encoding
  * ones once undici decoded the body.
  */
+import { HOP_BY_HOP_HEADERS } from '@flotilla/protocol/patterns';
 import { type AbortKind, FetchAbort } from './fetch-errors.ts';
 import { concatBytes } from './guest/bytes.ts';
 import type { GuestFetchResult } from './guest/host.ts';
 
 /** Response headers never handed to the guest (hop-by-hop). */
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-]);
+const DROPPED_RESPONSE_HEADERS = new Set(HOP_BY_HOP_HEADERS);
 
 /** A response body cut at `cap` bytes (decoded): past it the sub-request is aborted. */
 async function readCapped(

@@ -24,6 +24,7 @@ import {
   type RenderResult,
   toWireError,
 } from '@flotilla/protocol';
+import { HOP_BY_HOP_HEADERS } from '@flotilla/protocol/patterns';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { OriginAnswer, OriginMode } from './cache/edge-cache.ts';
 import type { SiteRequest } from './cache-request.ts';
@@ -64,31 +65,14 @@ export type EdgeAction =
 
 /** Request headers never sent to a backend (hop-by-hop, framing): as the bundle's `fetch`. */
 const DROPPED_REQUEST_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
+  ...HOP_BY_HOP_HEADERS,
   'host',
   'content-length',
   'expect',
 ]);
 
 /** Response headers of a backend never stored or sent on (hop-by-hop, framing). */
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'content-length',
-]);
+const DROPPED_RESPONSE_HEADERS = new Set([...HOP_BY_HOP_HEADERS, 'content-length']);
 
 const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',

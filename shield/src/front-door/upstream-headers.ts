@@ -16,7 +16,7 @@ import {
   parseCookies,
 } from '@flotilla/manifest';
 import { InvalidOptionError } from '@flotilla/protocol';
-import { HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
+import { HOP_BY_HOP_HEADERS, HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '@flotilla/protocol/patterns';
 import {
   type BrowserFamily,
   browserFamily,
@@ -60,17 +60,7 @@ export const CACHE_ALLOW_LIST: readonly string[] = Object.freeze([
 ]);
 
 /** The hop-by-hop headers of RFC 9110 §7.6.1: they never cross the shield, either way. */
-export const HOP_BY_HOP_HEADERS: readonly string[] = Object.freeze([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+export { HOP_BY_HOP_HEADERS };
 
 /**
  * Headers the shield writes itself and so never takes from a client, in
