@@ -222,7 +222,7 @@ describe('a Router app in an isolate', () => {
         id: 2,
         criteria: { path: '/api/:path*', method: ['GET', 'POST'] },
         fallback: false,
-        action: { kind: 'proxy', backend: 'api', path: '/:path*' },
+        action: { kind: 'proxy', backend: 'api', path: '/:path*', noCode: true },
         headerOps: [{ op: 'removeUpstreamResponse', name: 'x-internal' }],
       },
       {
