@@ -148,6 +148,11 @@ export class JetStreamControlStore implements ControlStore {
           kvm.create(bucket, {
             history,
             replicas,
+            // Reads from the stream's leader: with replicas, a direct get may
+            // be answered by a follower that has not yet applied a write just
+            // acknowledged (publish, then promote at once: "does not exist").
+            // A bucket opened (not created) here reads from the leader too.
+            allow_direct: false,
             description: 'Flotilla control plane (deployment.*, manifest.*, env.*)',
           }),
         () => kvm.open(bucket),
