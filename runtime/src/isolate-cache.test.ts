@@ -4,8 +4,8 @@ import { DEFAULT_LIMITS } from './limits.ts';
 import { hashOf, rejection, request, text } from './test-helpers.ts';
 
 const caches: IsolateCache[] = [];
-afterEach(() => {
-  for (const c of caches.splice(0)) c.disposeAll();
+afterEach(async () => {
+  await Promise.all(caches.splice(0).map((c) => c.disposeAll()));
 });
 
 function cache(options: ConstructorParameters<typeof IsolateCache>[0] = {}): IsolateCache {
@@ -182,9 +182,31 @@ describe('IsolateCache', () => {
     const c = cache();
     const a = (await c.acquire(deployment('a'))).isolate;
     const b = (await c.acquire(deployment('b'))).isolate;
-    c.disposeAll();
+    const done = c.disposeAll();
     expect([a.disposed, b.disposed]).toEqual([true, true]);
     expect(c.warm()).toEqual([]);
+    await done;
+  });
+
+  it('disposeAll() resolves once every call into its isolates answered, retired ones included', async () => {
+    // Limits far off: only the disposal can stop the loops.
+    const limits = { ...DEFAULT_LIMITS, cpuMs: 600_000, wallMs: 600_000 };
+    const c = cache({ maxIsolates: 1, ceiling: limits });
+    const a = (await c.acquire(deployment('a'))).isolate;
+    // A fresh isolate renders asynchronously: the loop runs on an isolated-vm pool thread.
+    const looping = a.render(request('http://shop.test/loop')).catch((err: unknown) => err);
+    expect(a.busy).toBe(true);
+    // Evicted by b while its render runs: retired, not disposed yet.
+    const b = (await c.acquire(deployment('b'))).isolate;
+    const alsoLooping = b.render(request('http://shop.test/loop')).catch((err: unknown) => err);
+    expect(c.warm()).toEqual(['b']);
+    expect([a.disposed, a.callsInFlight > 0, b.callsInFlight > 0]).toEqual([false, true, true]);
+    await c.disposeAll();
+    // Every answer has reached this thread: it may end now.
+    expect([a.disposed, b.disposed]).toEqual([true, true]);
+    expect([a.callsInFlight, b.callsInFlight, a.busy, b.busy]).toEqual([0, 0, false, false]);
+    expect(await looping).toMatchObject({ code: 'FLOTILLA_ERR_INTERNAL' });
+    expect(await alsoLooping).toMatchObject({ code: 'FLOTILLA_ERR_INTERNAL' });
   });
 
   it('rejects invalid options naming them', () => {

@@ -111,6 +111,11 @@ export class IsolateCache {
   readonly #isolates = new Map<string, DeploymentIsolate>();
   // Keyed by deployment id and bundle hash.
   readonly #loading = new Map<string, Promise<DeploymentIsolate>>();
+  /**
+   * Every isolate loaded that may still be live or have calls in flight:
+   * those evicted and retired too, until disposed and settled (see {@link disposeAll}).
+   */
+  readonly #loaded = new Set<DeploymentIsolate>();
 
   constructor(options: IsolateCacheOptions = {}) {
     this.#max = positiveInt('maxIsolates', options.maxIsolates, 16);
@@ -208,6 +213,10 @@ export class IsolateCache {
       ...(this.#options.compileCache ? { compileCache: this.#options.compileCache } : {}),
       ...(this.#options.log ? { log: this.#options.log } : {}),
     });
+    for (const old of this.#loaded) {
+      if (old.disposed && old.callsInFlight === 0) this.#loaded.delete(old);
+    }
+    this.#loaded.add(isolate);
     // Another load (other bundle hash) may have finished meanwhile.
     const previous = this.#isolates.get(source.deploymentId);
     if (previous && previous !== isolate) this.#evict(source.deploymentId);
@@ -268,9 +277,18 @@ export class IsolateCache {
     };
   }
 
-  /** Disposes every isolate now (shutdown). */
-  disposeAll(): void {
-    for (const isolate of this.#isolates.values()) isolate.dispose();
+  /**
+   * Disposes every isolate now (shutdown), loads under way once they end,
+   * and resolves once every call into them has answered: only then may the
+   * thread end (see calls-in-flight.ts). No time limit.
+   */
+  async disposeAll(): Promise<void> {
+    for (const isolate of this.#loaded) isolate.dispose();
     this.#isolates.clear();
+    await Promise.allSettled([...this.#loading.values()]);
+    for (const isolate of this.#loaded) isolate.dispose();
+    this.#isolates.clear();
+    await Promise.all([...this.#loaded].map((isolate) => isolate.settled()));
+    this.#loaded.clear();
   }
 }

@@ -9,6 +9,7 @@ import type ivm from 'isolated-vm';
 import { BackendFetcher } from './backend-fetch.ts';
 import type { BackendFetchInit } from './backend-request.ts';
 import { type LoadedIsolate, loadIsolate } from './bundle-loader.ts';
+import { CallsInFlight } from './calls-in-flight.ts';
 import type { GuestLogEntry } from './console-capture.ts';
 import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
@@ -65,8 +66,8 @@ export class DeploymentIsolate {
   /** CPU (ms) of the last render that completed synchronously, this thread's. */
   #lastSyncCpuMs = 0;
   #syncRenders = 0;
-  /** Asynchronous calls into the isolate that run guest code, not answered yet (see {@link busy}). */
-  #asyncCalls = 0;
+  /** Asynchronous calls into the isolate not answered yet (see {@link busy}, {@link settled}). */
+  readonly #inFlight = new CallsInFlight();
   /** The last heap reading, bytes, and whether the last {@link heapUsed} call made it. */
   #heapBytes = 0;
   #heapFresh = false;
@@ -216,7 +217,7 @@ export class DeploymentIsolate {
    * `wait` call) does not make the isolate busy.
    */
   get busy(): boolean {
-    return this.#asyncCalls > 0;
+    return this.#inFlight.guestCalls > 0;
   }
 
   /**
@@ -462,10 +463,12 @@ export class DeploymentIsolate {
           // Not counted as busy: `wait` only hands over the render's promise,
           // which settles in a call that is (a timer, a fetch answer).
           const result = (await enter(
-            this.#guest.wait.apply(undefined, [id], {
-              result: { promise: true, copy: true },
-              timeout: this.limits.wallMs,
-            }),
+            this.#inFlight.add(
+              this.#guest.wait.apply(undefined, [id], {
+                result: { promise: true, copy: true },
+                timeout: this.limits.wallMs,
+              }),
+            ),
           )) as GuestResult;
           this.#forget.push(id);
           return result;
@@ -492,12 +495,7 @@ export class DeploymentIsolate {
 
   /** Counts asynchronous call `call`, which runs guest code, until it answers (see {@link busy}). */
   #async<T>(call: Promise<T>): Promise<T> {
-    this.#asyncCalls++;
-    const done = () => {
-      this.#asyncCalls--;
-    };
-    call.then(done, done);
-    return call;
+    return this.#inFlight.add(call, true);
   }
 
   /** `call`, with an unhandled rejection it fails with logged and survived. */
@@ -579,6 +577,16 @@ export class DeploymentIsolate {
     setImmediate(() => {
       if (this.#guard.running === 0) this.dispose();
     });
+  }
+
+  /** Resolves once every asynchronous call into the isolate has answered: see calls-in-flight.ts. */
+  settled(): Promise<void> {
+    return this.#inFlight.settled();
+  }
+
+  /** Asynchronous calls into the isolate not answered yet (see {@link settled}). */
+  get callsInFlight(): number {
+    return this.#inFlight.size;
   }
 
   /** Disposes the isolate now and releases every Reference; renders still running fail. Idempotent. */

@@ -69,7 +69,8 @@ const isolates = new IsolateCache({
     : {}),
 });
 
-// Before the pool closes, the worker has the isolates disposed here, on this thread's own loop.
+// Before the pool closes, the worker has the isolates disposed here, on this
+// thread's own loop; the thread answers once every call into them has answered.
 if (data?.controlChannel)
   onShutdownRequest(data.controlChannel, threadId, () => isolates.disposeAll());
 

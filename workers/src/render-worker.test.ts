@@ -256,10 +256,13 @@ describe('RenderWorker', () => {
 
   it('drains right after CPU-limit kills without taking the process down, time after time', async () => {
     // A killed isolate's call unwinds on isolated-vm's pool thread and is
-    // answered on the render thread: a thread closed before that aborted
-    // the whole process. At 100 ms the CPU watch ticks (every 25 ms) when
-    // isolated-vm's own timeout fires; without waiting for the call, 1 run
-    // of this test in 3 aborted.
+    // answered on the render thread: a thread terminated before that aborts
+    // the whole process (isolated-vm throws there: std::terminate). At 100 ms
+    // the CPU watch ticks (every 25 ms) when isolated-vm's own timeout fires;
+    // without waiting for the call, 1 run of this test in 3 aborted, and
+    // with the render's wait capped at 1 s, 1 whole-file run in 4 on a
+    // loaded machine. The threads now answer the drain only once every call
+    // into their isolates has (IsolateCache.disposeAll).
     for (let i = 0; i < 12; i++) {
       const s = await startWorker({ limits: { cpuMs: 100 }, tasksPerThread: 2 });
       const [a, b] = await Promise.all([render(s, 'spin'), render(s, 'spin')]);
@@ -269,7 +272,8 @@ describe('RenderWorker', () => {
       ]);
       await s.worker.drain();
     }
-  });
+    // Each round needs 100 ms of this process's CPU: seconds on a loaded machine.
+  }, 120_000);
 
   it('holds renders to the limits it was given', async () => {
     const s = await startWorker({ limits: { wallMs: 100 } });

@@ -89,6 +89,15 @@ const THREAD_FILE = new URL(
   import.meta.url,
 ).href;
 
+/**
+ * How long a drain waits for a thread to say its isolates are disposed and
+ * their calls answered before it closes the pool anyway: a last resort for
+ * a thread whose event loop is wedged. Long, because terminating a thread
+ * while a call into an isolate is unanswered aborts the process, and on a
+ * busy machine a killed run can take seconds to unwind.
+ */
+const THREAD_SHUTDOWN_GIVE_UP_MS = 20_000;
+
 /** Deployments whose declared backends a worker remembers (immutable, so never stale). */
 const MAX_DECLARED_BACKENDS = 4096;
 
@@ -580,8 +589,9 @@ export class RenderWorker {
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
       clearInterval(this.#heartbeat);
       this.#io?.stop();
-      // Every render has answered: the threads dispose their isolates, then the pool closes.
-      await this.#shutdown?.disposeIsolates(5_000);
+      // Every render has answered: the threads dispose their isolates and
+      // wait for every call into them to answer, then the pool closes.
+      await this.#shutdown?.disposeIsolates(THREAD_SHUTDOWN_GIVE_UP_MS);
       this.#shutdown?.close();
       await this.#pool?.close();
       this.#appLogChannel?.close();

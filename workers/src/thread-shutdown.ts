@@ -1,10 +1,11 @@
 /**
  * The last step of a drain before the thread pool closes: every render
- * thread disposes its isolates itself, on its own event loop, and says so.
- * Terminating a thread (what `Piscina#close` does) while isolated-vm still
- * holds isolates there, with a heap read or a host timer's call in flight,
- * can abort the whole process; an isolate disposed by its own thread first
- * leaves nothing for termination to tear down.
+ * thread disposes its isolates itself, on its own event loop, waits until
+ * every call it made into them has answered, and says so. Terminating a
+ * thread (what `Piscina#close` does) while an isolated-vm call it made is
+ * unanswered aborts the whole process: the answer (a killed render's call
+ * unwinding on isolated-vm's pool thread, a host timer's call) reaches a
+ * thread that can no longer run it (see runtime's calls-in-flight.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
