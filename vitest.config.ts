@@ -7,9 +7,8 @@ import { ISOLATE_HOST_FLAGS } from './runtime/src/process-flags.ts';
  * Test files that run alone, one at a time, after the rest: the suites that
  * measure limits and load (`.ci/loaded-suites`, which CI also reruns with busy
  * processes), the fault suites (load, overload, drain, neighbours), the ops
- * suites (containers and network namespaces, machine-wide names), the
- * packaging suites (they rebuild the packages' dist/ in place) and the files
- * that bound a wall time in tens or hundreds of milliseconds.
+ * suites (containers and network namespaces, machine-wide names) and the
+ * files that bound a wall time in tens or hundreds of milliseconds.
  */
 const ALONE = [
   ...readFileSync(new URL('./.ci/loaded-suites', import.meta.url), 'utf8')
@@ -19,8 +18,6 @@ const ALONE = [
   'test/fault/**/*.test.ts',
   'test/ops/**/*.test.ts',
   'test/harness/src/netns.test.ts',
-  // `packAll` rebuilds every package's dist/ in place.
-  'test/packaging/**/*.test.ts',
   // Wall-time bounds close to the timings they tell apart.
   'autoscaler/src/lease.test.ts',
   'deploy/src/control-plane.test.ts',
@@ -78,6 +75,8 @@ export default defineConfig({
           exclude: ['**/node_modules/**', '**/dist/**', ...ALONE],
           maxWorkers: SHARED_WORKERS,
           sequence: { groupOrder: 0 },
+          // Removes the packaging suites' shared tarballs at the end of the run.
+          globalSetup: ['test/packaging/packed-once.ts'],
         },
       },
       {
@@ -87,7 +86,6 @@ export default defineConfig({
           include: ALONE,
           maxWorkers: 1,
           sequence: { groupOrder: 1 },
-          globalSetup: ['test/packaging/packed-once.ts'],
         },
       },
     ],

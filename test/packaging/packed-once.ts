@@ -2,19 +2,23 @@
  * The publishable packages packed once per run of the suite: the packaging
  * suites install the same tarballs (`packAll`, as `./run pack` makes them),
  * so the first suite that asks packs them into a directory of the run and
- * the others reuse it. `packAll` rebuilds every package's dist/ in place,
- * which is why these suites run one at a time (vitest.config.ts, `ALONE`).
+ * the others reuse it. `packAll` rebuilds every package's dist/ in place, so
+ * packing holds a lock: a second suite that asks meanwhile (vitest runs
+ * files side by side) waits for it, then reads the same tarballs.
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { type PackedPackage, packAll } from '@flotilla/release';
+import { waitFor } from '@flotilla/test-harness';
 
 /** The environment variable vitest.config.ts sets to one id per run (in the workers too). */
 export const RUN_ID_ENV = 'FLOTILLA_TEST_RUN';
+
+/** How long a suite waits for another one's `packAll` (tsc -b of every package, then pnpm pack). */
+const PACK_WAIT_MS = 600_000;
 
 /** The directory of this run's tarballs. */
 export function packedDir(): string {
@@ -27,34 +31,66 @@ export function packedDir(): string {
   return join(tmpdir(), `flotilla-packed-${run}`);
 }
 
-const LIST = 'packed.json';
+/** The tarball list, once the packing suite has written it (its last step). */
+async function readList(dir: string): Promise<PackedPackage[] | undefined> {
+  const text = await readFile(join(dir, 'packed.json'), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as PackedPackage[]);
+}
 
-/** The tarballs of this run, packed by the first caller. Read-only for the callers. */
-export async function packedOnce(): Promise<PackedPackage[]> {
-  const dir = packedDir();
-  const done = await readFile(join(dir, LIST), 'utf8').catch(() => undefined);
-  if (done !== undefined) return JSON.parse(done) as PackedPackage[];
-  // Packed beside it and renamed in one step, so a reader sees all tarballs or none.
-  const partial = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await mkdir(partial, { recursive: true });
+/** Takes the lock (a directory: mkdir is atomic); false when another process holds it. */
+async function tryLock(lock: string): Promise<boolean> {
   try {
-    const packed = await packAll({ outDir: partial });
-    const moved = packed.map((p) => ({ ...p, tarball: join(dir, basename(p.tarball)) }));
-    await writeFile(join(partial, LIST), JSON.stringify(moved));
-    await rename(partial, dir);
-    return moved;
+    await mkdir(lock);
+    return true;
   } catch (err) {
-    await rm(partial, { recursive: true, force: true });
-    // Another process of the run finished first: its tarballs are the same packages.
-    const other = await readFile(join(dir, LIST), 'utf8').catch(() => undefined);
-    if (other !== undefined) return JSON.parse(other) as PackedPackage[];
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   }
 }
 
+/** The tarballs of this run, packed by the first caller. Read-only for the callers. */
+export async function packedOnce(): Promise<PackedPackage[]> {
+  const dir = packedDir();
+  const lock = `${dir}.lock`;
+  await mkdir(dir, { recursive: true });
+  let packed = await readList(dir);
+  while (packed === undefined) {
+    if (await tryLock(lock)) {
+      try {
+        packed = (await readList(dir)) ?? (await pack(dir));
+      } finally {
+        await rm(lock, { recursive: true, force: true });
+      }
+    } else {
+      // Another suite is packing: its list, or its lock gone (it failed: this one packs).
+      await waitFor(async () => (await readList(dir)) !== undefined || !(await exists(lock)), {
+        timeoutMs: PACK_WAIT_MS,
+        intervalMs: 500,
+        message: `another suite held ${lock} for ${PACK_WAIT_MS / 1000} s`,
+      });
+      packed = await readList(dir);
+    }
+  }
+  return packed;
+}
+
+async function pack(dir: string): Promise<PackedPackage[]> {
+  const packed = await packAll({ outDir: dir });
+  await writeFile(join(dir, 'packed.json'), JSON.stringify(packed));
+  return packed;
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
 /** vitest's globalSetup: removes the run's tarballs when the run ends. */
 export default function setup(): () => Promise<void> {
   return async () => {
-    if (process.env[RUN_ID_ENV]) await rm(packedDir(), { recursive: true, force: true });
+    if (!process.env[RUN_ID_ENV]) return;
+    await rm(packedDir(), { recursive: true, force: true });
+    await rm(`${packedDir()}.lock`, { recursive: true, force: true });
   };
 }
