@@ -55,6 +55,9 @@ describe('RenderWorker over NATS', () => {
       threads: 1,
     });
     await worker.start();
+    // The worker's subscriptions are on the server once it answers a ping
+    // (a scheduler waits for its heartbeat instead; this test asks at once).
+    await workerNc.flush();
     client = new NatsTransport({ connection: nc });
   });
 

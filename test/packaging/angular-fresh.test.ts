@@ -4,7 +4,7 @@
  * (`ng new --ssr`, its templates ship in its npm package, so it works
  * offline) at a pinned version in a directory outside the workspace, plain
  * `npm install` with Flotilla's packages from their tarballs (`packAll`, as
- * `./run pack` makes them), `npx flotilla init`, `npx flotilla publish` to a
+ * `./run pack` makes them, once per run: packed-once.ts), `npx flotilla init`, `npx flotilla publish` to a
  * real fleet, and the pages through the shield: the prerendered home page
  * as a file of the deployment, any other path rendered by Angular in an
  * isolate.
@@ -17,9 +17,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Manifest } from '@flotilla/manifest';
-import { type PackedPackage, packAll } from '@flotilla/release';
+import type { PackedPackage } from '@flotilla/release';
 import { type Fleet, httpRequest, startFleet, waitFor } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packedOnce } from './packed-once.ts';
 import { inRepo, type ShellResult, shown, userRun } from './user-shell.ts';
 
 /** The Angular CLI the project is made with (the example's, `examples/angular-shop`). */
@@ -46,7 +47,7 @@ describe('a fresh Angular SSR project (ng new --ssr) with only flotilla init add
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'flotilla-angular-fresh-'));
     appDir = join(root, APP);
-    packed = await packAll({ outDir: join(root, 'packages') });
+    packed = await packedOnce();
   }, INSTALL_MS);
 
   afterAll(async () => {

@@ -19,9 +19,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { type PackedPackage, packAll } from '@flotilla/release';
+import type { PackedPackage } from '@flotilla/release';
 import { type Fleet, httpRequest, startFleet, waitFor } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packedOnce } from './packed-once.ts';
 import { inRepo, type ShellResult, shown, userRun } from './user-shell.ts';
 
 /** create-next-app and npm install fetch from the registry: minutes on a busy machine. */
@@ -32,7 +33,6 @@ const APP = 'fresh-next';
 
 let workDir: string;
 let appDir: string;
-let packDir: string;
 let packed: PackedPackage[];
 let fonts: Server;
 let mockFile: string;
@@ -65,9 +65,8 @@ function fontEnv(): Record<string, string> {
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'flotilla-next-fresh-'));
-  packDir = join(workDir, 'packages');
   appDir = join(workDir, APP);
-  packed = await packAll({ outDir: packDir });
+  packed = await packedOnce();
   const created = await userRun(
     'npx',
     [

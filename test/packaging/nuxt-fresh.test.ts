@@ -1,7 +1,8 @@
 /**
  * A fresh Nuxt project, not the example, as a user has it: in a directory
  * outside the workspace, Nuxt's minimal starter, `npm install`, the Flotilla
- * packages from their tarballs (`packAll`, as `./run pack` makes them),
+ * packages from their tarballs (`packAll`, as `./run pack` makes them; once
+ * per run: packed-once.ts),
  * `npx flotilla init` (the only Flotilla file the project gets), then
  * `npx flotilla publish` to a real fleet, whose shield serves Nuxt's page.
  *
@@ -15,9 +16,10 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type PackedPackage, packAll } from '@flotilla/release';
+import type { PackedPackage } from '@flotilla/release';
 import { type Fleet, httpRequest, startFleet, waitFor } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packedOnce } from './packed-once.ts';
 import { inRepo, REPO_ROOT, type ShellResult, shown, userRun } from './user-shell.ts';
 
 /** npm install fetches Nuxt's ~600 packages from the registry: minutes on a busy machine. */
@@ -86,7 +88,6 @@ const STARTER: Record<string, string> = {
   )}\n`,
 };
 
-let packDir: string;
 let appDir: string;
 let packed: PackedPackage[];
 let fleet: Fleet | undefined;
@@ -103,9 +104,8 @@ function ok(what: string, result: ShellResult): ShellResult {
 
 describe('a fresh Nuxt project with only `flotilla init` added', () => {
   beforeAll(async () => {
-    packDir = await mkdtemp(join(tmpdir(), 'flotilla-packages-'));
     appDir = await mkdtemp(join(tmpdir(), 'flotilla-nuxt-'));
-    packed = await packAll({ outDir: packDir });
+    packed = await packedOnce();
     for (const [rel, text] of Object.entries(STARTER)) {
       await mkdir(join(appDir, rel, '..'), { recursive: true });
       await writeFile(join(appDir, rel), text);
@@ -114,9 +114,7 @@ describe('a fresh Nuxt project with only `flotilla init` added', () => {
 
   afterAll(async () => {
     await fleet?.stop();
-    for (const dir of [appDir, packDir]) {
-      if (dir) await rm(dir, { recursive: true, force: true });
-    }
+    if (appDir) await rm(appDir, { recursive: true, force: true });
   }, 120_000);
 
   it(

@@ -13,9 +13,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type PackedPackage, packAll } from '@flotilla/release';
+import type { PackedPackage } from '@flotilla/release';
 import { type Fleet, httpRequest, startFleet, waitFor } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packedOnce } from './packed-once.ts';
 import { inRepo, type ShellResult, shown, userRun } from './user-shell.ts';
 
 /** The SvelteKit scaffolder, pinned (the example shop was made with the same). */
@@ -31,7 +32,6 @@ const INSTALL_MS = 600_000;
 const COMMAND_MS = 240_000;
 
 let root: string;
-let packDir: string;
 let appDir: string;
 let packed: PackedPackage[];
 let fleet: Fleet | undefined;
@@ -47,14 +47,13 @@ const inApp = (command: string, args: string[], timeoutMs = COMMAND_MS) =>
 describe('a fresh SvelteKit project (sv create) with only flotilla init added', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'flotilla-sveltekit-fresh-'));
-    packDir = await mkdtemp(join(tmpdir(), 'flotilla-packages-'));
     appDir = join(root, 'my-svelte-app');
-    packed = await packAll({ outDir: packDir });
+    packed = await packedOnce();
   }, INSTALL_MS);
 
   afterAll(async () => {
     await fleet?.stop();
-    for (const dir of [root, packDir]) if (dir) await rm(dir, { recursive: true, force: true });
+    if (root) await rm(root, { recursive: true, force: true });
   }, 120_000);
 
   it(

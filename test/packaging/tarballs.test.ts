@@ -2,7 +2,7 @@ import { lstat, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findProduct, type ProductsApi, startProductsApi } from '@flotilla/example-products-api';
-import { type PackedPackage, packAll } from '@flotilla/release';
+import type { PackedPackage } from '@flotilla/release';
 import {
   type ChildHandle,
   type Fleet,
@@ -13,6 +13,7 @@ import {
   waitFor,
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packedOnce } from './packed-once.ts';
 import {
   inRepo,
   REPO_ROOT,
@@ -57,7 +58,6 @@ async function readmeBlocks(): Promise<{ config: string; app: string }> {
   return { config: block('json'), app: block('tsx') };
 }
 
-let packDir: string;
 let appDir: string;
 let packed: PackedPackage[];
 let api: ProductsApi;
@@ -86,9 +86,8 @@ describe('the published packages, installed with plain npm outside the workspace
     if (!(major >= 20)) {
       throw new Error(`the machine's Node (${systemNode()}) is ${node.stdout.trim()}: need ≥ 20`);
     }
-    packDir = await mkdtemp(join(tmpdir(), 'flotilla-packages-'));
     appDir = await mkdtemp(join(tmpdir(), 'flotilla-app-'));
-    packed = await packAll({ outDir: packDir });
+    packed = await packedOnce();
     api = await startProductsApi({ port: 0 });
   }, INSTALL_MS);
 
@@ -96,9 +95,7 @@ describe('the published packages, installed with plain npm outside the workspace
     await dev?.kill('SIGKILL');
     await fleet?.stop();
     await api?.close();
-    for (const dir of [appDir, packDir]) {
-      if (dir) await rm(dir, { recursive: true, force: true });
-    }
+    if (appDir) await rm(appDir, { recursive: true, force: true });
   }, 120_000);
 
   it('installs with plain npm on the machine’s Node: real directories, registry dependencies, an SDK without isolated-vm', async () => {
