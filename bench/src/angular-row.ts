@@ -130,7 +130,6 @@ if (import.meta.main) {
     key: 'angular',
     timeoutMs: 240_000,
     // A process of its own, as in ssr-throughput: serving it takes no CPU from either side's count.
-    apiProcess: true,
     measure: angularRow,
     print: printAngularRow,
   });

@@ -11,11 +11,12 @@ import { round, table } from './stats.ts';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
   children?: number[];
 }
 
-interface CpuProfile {
+/** A V8 CPU profile (`.cpuprofile`, the inspector's `Profiler.stop`, isolated-vm's `stopCpuProfiler`). */
+export interface CpuProfile {
   nodes: ProfileNode[];
   /** µs, on the monotonic clock (`process.hrtime` of any process on the machine). */
   startTime: number;
@@ -29,7 +30,10 @@ function shortUrl(url: string): string {
   if (url === '') return '';
   const nm = url.lastIndexOf('/node_modules/');
   if (nm !== -1) return url.slice(nm + '/node_modules/'.length);
-  const m = /\/(shield|fleet|protocol|transport|manifest|sdk|deploy)\/src\/(.*)$/.exec(url);
+  const m =
+    /\/(shield|fleet|protocol|transport|manifest|sdk|deploy|runtime|workers|bench)\/src\/(.*)$/.exec(
+      url,
+    );
   if (m) return `${m[1]}/${m[2]}`;
   return url.replace(/^file:\/\//, '');
 }
@@ -54,6 +58,18 @@ export async function summarizeCpuProfile(
   requests?: number,
 ): Promise<string> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
+  return summarizeProfile(profile, top, windows, requests);
+}
+
+/** {@link summarizeCpuProfile} of a profile in memory. */
+export function summarizeProfile(
+  profile: CpuProfile,
+  top = 20,
+  windows?: ProfileWindow[],
+  requests?: number,
+  /** Nodes counted as idle. @default `(idle)` and `(program)` */
+  idleNames: ReadonlySet<string> = IDLE,
+): string {
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of profile.nodes) {
@@ -63,7 +79,9 @@ export async function summarizeCpuProfile(
   const label = (n: ProfileNode) => {
     const f = n.callFrame;
     const where = shortUrl(f.url);
-    return `${f.functionName || '(anonymous)'}${where ? ` ${where}:${f.lineNumber + 1}` : ''}`;
+    // Minified bundles are a few long lines: the column tells their functions apart.
+    const col = f.columnNumber !== undefined && f.columnNumber >= 0 ? `:${f.columnNumber + 1}` : '';
+    return `${f.functionName || '(anonymous)'}${where ? ` ${where}:${f.lineNumber + 1}${col}` : ''}`;
   };
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
@@ -79,7 +97,7 @@ export async function summarizeCpuProfile(
     const dt = (profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0) / 1000; // µs → ms
     if (!node) continue;
     if (windows && !windows.some((w) => at >= w.fromUs && at <= w.toUs)) continue;
-    if (IDLE.has(node.callFrame.functionName)) {
+    if (idleNames.has(node.callFrame.functionName)) {
       idle += dt;
       continue;
     }

@@ -16,7 +16,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { startProductsApi } from '@flotilla/example-products-api';
 import {
   decodeRenderResult,
   encodeRenderRequest,
@@ -378,8 +377,6 @@ export interface RunRowAloneOptions {
   /** Key of the row in the printed RESULT. */
   key: string;
   timeoutMs: number;
-  /** The products API as a process of its own (as in ssr-throughput) rather than in this process. */
-  apiProcess?: boolean;
   measure: (options: FrameworkRowOptions) => Promise<FrameworkRow>;
   print: (row: FrameworkRow) => void;
 }
@@ -387,14 +384,9 @@ export interface RunRowAloneOptions {
 /** Runs one row alone (`node bench/src/<name>-row.ts`) with its own products API. */
 export async function runRowAlone(options: RunRowAloneOptions): Promise<void> {
   hardTimeout(`${options.name}-row`, options.timeoutMs);
-  const api = options.apiProcess
-    ? await startProductsApiProcess().then((p) => ({
-        url: p.url,
-        close: async () => {
-          await p.child.kill('SIGTERM');
-        },
-      }))
-    : await startProductsApi({ port: 0 });
+  // A process of its own, as in ssr-throughput: the sandbox side's CPU is
+  // this whole process's, which must not include the API serving both sides.
+  const api = await startProductsApiProcess();
   try {
     const row = await options.measure({
       apiUrl: api.url,
@@ -403,6 +395,6 @@ export async function runRowAlone(options: RunRowAloneOptions): Promise<void> {
     options.print(row);
     printResult({ bench: 'ssr-throughput', [options.key]: row, ratio: row.ratio });
   } finally {
-    await api.close();
+    await api.child.kill('SIGTERM');
   }
 }

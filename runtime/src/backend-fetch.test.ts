@@ -321,6 +321,38 @@ describe('backend fetch: refusals', () => {
     expect(text((await iso.render(request())).body)).toBe('50');
   });
 
+  it('settles a render that fetched before the next one starts, also under the same request id', async () => {
+    // Its count of calls is forgotten with the next render's start (no call
+    // of its own), before that render runs: 30 + 30 calls under one id.
+    const iso = await loadBundle(
+      `Flotilla.serve(async () => {
+        let ok = 0;
+        for (let i = 0; i < 30; i++) if ((await fetch('backend://api/n')).ok) ok++;
+        return new Response(String(ok));
+      });`,
+      { backends: { api: api.origin } },
+    );
+    expect(text((await iso.render(request(), { requestId: 'same' })).body)).toBe('30');
+    expect(text((await iso.render(request(), { requestId: 'same' })).body)).toBe('30');
+  });
+
+  it('still cancels at once the timers of a render that fetched', async () => {
+    const iso = await loadBundle(
+      `globalThis.ticks = 0;
+      Flotilla.serve(async (req) => {
+        if (req.url.endsWith('/count')) return new Response(String(globalThis.ticks));
+        await fetch('backend://api/n');
+        const tick = () => { globalThis.ticks++; setTimeout(tick, 2); };
+        tick();
+        return new Response('started');
+      });`,
+      { backends: { api: api.origin } },
+    );
+    expect(text((await iso.render(request('http://shop.test/start'))).body)).toBe('started');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(text((await iso.render(request('http://shop.test/count'))).body)).toBe('1');
+  });
+
   it('validates backends at load, naming the bad one', async () => {
     const cases: Array<[unknown, string]> = [
       [{ 'Bad Name': 'http://x.test' }, 'backends.Bad Name'],

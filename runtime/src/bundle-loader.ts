@@ -19,6 +19,8 @@ export interface BundleSource {
   bundleHash: string;
   compileCache?: CompileCache | undefined;
   log?: ((entry: GuestLogEntry) => void) | undefined;
+  /** With V8's inspector (see `LoadOptions.profiling`). */
+  profiling?: boolean | undefined;
 }
 
 /** An isolate holding a loaded bundle. */
@@ -46,10 +48,11 @@ export async function loadIsolate(
   source: BundleSource,
   limits: SandboxLimits,
 ): Promise<LoadedIsolate> {
-  const isolate = new ivm.Isolate({ memoryLimit: limits.heapMb });
+  const inspector = source.profiling === true;
+  const isolate = new ivm.Isolate({ memoryLimit: limits.heapMb, inspector });
   const refs: Array<{ release(): void }> = [];
   try {
-    const context = await isolate.createContext();
+    const context = await isolate.createContext({ inspector });
     refs.push(context);
     const bridge = await installBridge(isolate, context, source.deploymentId, source.log, refs);
 

@@ -15,12 +15,15 @@ import { installPrelude } from './guest-code.ts';
 
 /** References to the prelude's entry points (`installed` in guest/prelude.ts). */
 export interface GuestEntries {
-  start: ivm.Reference<(init: GuestRequestInit, id: number, forget: number[] | null) => void>;
+  start: ivm.Reference<
+    (init: GuestRequestInit, id: number, forget: number[] | null, settled: string[] | null) => void
+  >;
   dispatch: ivm.Reference<
     (
       init: GuestRequestInit,
       id: number,
       forget: number[] | null,
+      settled: string[] | null,
     ) => GuestResult | Promise<GuestResult>
   >;
   take: ivm.Reference<(id: number) => GuestResult | null>;

@@ -11,12 +11,15 @@ import type { BackendFetchInit } from './backend-request.ts';
 import { type LoadedIsolate, loadIsolate } from './bundle-loader.ts';
 import { CallsInFlight } from './calls-in-flight.ts';
 import type { GuestLogEntry } from './console-capture.ts';
+import { raceDeadline } from './deadline-race.ts';
 import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
+import { type IsolateCpuProfile, IsolateProfiler } from './isolate-profiler.ts';
 import { type FailRender, type KillReason, LimitGuard, processCpuMs, used } from './limit-guard.ts';
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
+import { LooseEnds } from './loose-ends.ts';
 import {
   envPairs,
   ownBytes,
@@ -59,8 +62,8 @@ export class DeploymentIsolate {
   #renderSeq = 0;
   /** Renders whose results the host has: the next `start` tells the guest to forget them. */
   #forget: number[] = [];
-  /** The request that set each pending guest timer, for what its callback logs. */
-  readonly #timerOwners = new Map<number, string>();
+  /** Each render's pending timers and unanswered `fetch` calls (see loose-ends.ts). */
+  readonly #looseEnds = new LooseEnds();
   readonly #rejections: RejectionLog;
   #renders = 0;
   /** CPU (ms) of the last render that completed synchronously, this thread's. */
@@ -73,6 +76,8 @@ export class DeploymentIsolate {
   #heapFresh = false;
   #disposed = false;
   #retired = false;
+  readonly #profiling: boolean;
+  #profiler: IsolateProfiler | undefined;
 
   private constructor(
     options: LoadOptions,
@@ -88,6 +93,7 @@ export class DeploymentIsolate {
     this.#refs = loaded.refs;
     this.#backend = backend;
     this.#log = options.log;
+    this.#profiling = options.profiling === true;
     this.#rejections = new RejectionLog(options.deploymentId, options.log);
     this.#guard = new LimitGuard({
       isolate: loaded.isolate,
@@ -97,8 +103,7 @@ export class DeploymentIsolate {
       dispose: () => this.#dispose(),
     });
     this.#timers = new HostTimers(limits.wallMs, (id) => {
-      const owner = this.#timerOwners.get(id);
-      this.#timerOwners.delete(id);
+      const owner = this.#looseEnds.timerDone(id);
       if (this.#disposed) return;
       this.#guard.enterGuest(
         this.#survive(
@@ -148,8 +153,8 @@ export class DeploymentIsolate {
   /** @internal host side of the guest's setTimeout/clearTimeout. */
   timer(op: string, id: number, ms: number, owner: string): void {
     if (this.#disposed) return;
-    if (op === 'set' && typeof owner === 'string') this.#timerOwners.set(id, owner);
-    else this.#timerOwners.delete(id);
+    if (op === 'set' && typeof owner === 'string') this.#looseEnds.timerSet(id, owner);
+    else this.#looseEnds.timerDone(id);
     this.#timers.handle(op, id, ms);
   }
 
@@ -161,6 +166,7 @@ export class DeploymentIsolate {
     if (this.#disposed || typeof id !== 'number' || typeof owner !== 'string') return;
     const io = this.#backend.ioOf(owner);
     io?.started();
+    this.#looseEnds.fetchStarted(owner);
     void this.#backend.fetch(owner, init).then(async (result) => {
       if (result === undefined || this.disposed) {
         io?.dropped();
@@ -172,6 +178,7 @@ export class DeploymentIsolate {
         io?.delivered();
         return;
       }
+      this.#looseEnds.fetchDelivered(owner);
       const delivery = this.#survive(
         this.#async(
           this.#guest.deliverFetch.apply(undefined, [id, result], {
@@ -187,6 +194,26 @@ export class DeploymentIsolate {
         () => io?.delivered(),
       );
     });
+  }
+
+  /**
+   * Starts V8's CPU profiler on this isolate, sampling every `intervalUs`
+   * µs: where renders spend their time inside the isolate, which a host
+   * process's `--cpu-prof` does not see. Only for an isolate loaded with
+   * {@link LoadOptions.profiling}; for benchmarks and diagnosis.
+   */
+  async startCpuProfile(intervalUs = 500): Promise<void> {
+    if (!this.#profiling) {
+      throw new Error(`isolate of ${this.deploymentId} was not loaded with profiling: true`);
+    }
+    this.#profiler ??= new IsolateProfiler(this.#isolate);
+    await this.#profiler.start(intervalUs);
+  }
+
+  /** Stops the profile {@link startCpuProfile} started and returns it (a `.cpuprofile`). */
+  async stopCpuProfile(): Promise<IsolateCpuProfile> {
+    if (!this.#profiler) throw new Error(`no CPU profile runs in ${this.deploymentId}`);
+    return this.#profiler.stop();
   }
 
   /** Renders completed by this isolate. */
@@ -316,30 +343,13 @@ export class DeploymentIsolate {
     // thread: the call would wait for that run, blocking this thread (and
     // the CPU watch that could stop the run).
     const run = this.#run(init, scope, cpuBefore, !this.busy && this.#sync.allows(remainingMs));
-    let result: GuestResult;
-    if (remainingMs < this.limits.wallMs) {
-      run.catch(() => {}); // the caller may stop waiting first
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => {
-            const message = `render of ${this.deploymentId} did not finish before the request's deadline (${Math.round(remainingMs)} ms)`;
-            reject(new FlotillaError('FLOTILLA_ERR_DEADLINE', message));
+    const result: GuestResult =
+      remainingMs < this.limits.wallMs
+        ? await raceDeadline(run, options.deadline ?? 0, remainingMs, this.deploymentId, (m) =>
             // The render goes on in the background: its request.signal tells it to stop.
-            this.#abortRender(init.requestId, message);
-          },
-          // Less what the synchronous part of the render took.
-          Math.max(0, (options.deadline ?? 0) - Date.now()),
-        );
-      });
-      try {
-        result = await Promise.race([run, deadline]);
-      } finally {
-        clearTimeout(timer);
-      }
-    } else {
-      result = await run;
-    }
+            this.#abortRender(init.requestId, m),
+          )
+        : await run;
     if (!result?.ok && result?.code === 'FLOTILLA_ERR_MEMORY_LIMIT') {
       // The guest caught an allocation the isolate refused: it is at (or
       // asking past) its heap, so it goes, as when the heap limit hits.
@@ -385,7 +395,7 @@ export class DeploymentIsolate {
     const id = ++this.#renderSeq;
     // Results the host has: their guest records go with this call.
     const forget = this.#forget.length > 0 ? this.#forget.splice(0) : null;
-    const args = [init, id, forget] as const;
+    const args = [init, id, forget, this.#looseEnds.take()] as const;
     if (sync) {
       // The run is on this thread: its CPU is this thread's, measured exactly.
       const threadStart = process.threadCpuUsage();
@@ -486,7 +496,11 @@ export class DeploymentIsolate {
       scope.end();
       this.#guard.end(fail, wall);
       this.#renders++;
-      if ((this.#timers.size > 0 || scope.calls > 0) && !this.disposed) {
+      if (
+        (this.#timers.size > 0 || scope.calls > 0) &&
+        !this.disposed &&
+        !this.#looseEnds.ended(init.requestId)
+      ) {
         await this.#settleTimers(init.requestId);
       }
       if (this.#retired && this.#guard.running === 0) this.dispose();
@@ -558,7 +572,7 @@ export class DeploymentIsolate {
       );
       for (const id of ids) {
         this.#timers.clear(id);
-        this.#timerOwners.delete(id);
+        this.#looseEnds.timerDone(id);
       }
     } catch {
       // the isolate died meanwhile: its timers went with it
@@ -599,10 +613,11 @@ export class DeploymentIsolate {
 
   #dispose(): void {
     this.#disposed = true;
+    this.#profiler?.dispose();
     this.#backend.dispose();
     this.#guard.stop();
     this.#timers.clearAll();
-    this.#timerOwners.clear();
+    this.#looseEnds.clear();
     for (const r of this.#refs) {
       try {
         r.release();

@@ -47,14 +47,23 @@ interface Installed {
    * lists renders the host has the results of (taken or waited for): their
    * records go. The record of a render stays until then, so that the host
    * still gets its result when isolated-vm fails the call that settled it
-   * with an unhandled rejection (see `runtime/README.md`).
+   * with an unhandled rejection (see `runtime/README.md`). `settled` lists
+   * requests that ended with nothing left pending for the host (no timer, no
+   * unanswered `fetch`): they are settled as by `settle` first, here rather
+   * than in a call of their own.
    */
-  start(init: GuestRequestInit, id: number, forget: number[] | null): void;
+  start(
+    init: GuestRequestInit,
+    id: number,
+    forget: number[] | null,
+    settled: string[] | null,
+  ): void;
   /** `start`, then `wait`: one call into the isolate for a render that goes asynchronously at once. */
   dispatch(
     init: GuestRequestInit,
     id: number,
     forget: number[] | null,
+    settled: string[] | null,
   ): GuestResult | Promise<GuestResult>;
   /**
    * The result of render `id` (forgetting the render) if it has settled and
@@ -489,13 +498,32 @@ export function install(
   define('PerformanceMark', PerformanceMark);
   define('PerformanceMeasure', PerformanceMeasure);
 
+  /** Forgets what request `requestId` left behind; returns its pending timers' ids (see `settle`). */
+  const settleRequest = (requestId: string): number[] => {
+    fetcher.settle(requestId);
+    timing.forget(requestId);
+    const ids: number[] = [];
+    for (const [id, timer] of pending) {
+      if (timer.owner === requestId) ids.push(id);
+    }
+    for (const id of ids) {
+      pending.delete(id);
+      live.delete(id);
+    }
+    delete timersOf[requestId];
+    return ids;
+  };
+
   const entries: Installed = {
-    dispatch(init, id, forget) {
-      entries.start(init, id, forget);
+    dispatch(init, id, forget, settled) {
+      entries.start(init, id, forget, settled);
       return entries.wait(id);
     },
-    start(init, id, forget) {
+    start(init, id, forget, settled) {
       tick();
+      if (isArray(settled)) {
+        for (let i = 0; i < settled.length; i++) settleRequest(String(settled[i]));
+      }
       if (isArray(forget)) {
         for (let i = 0; i < forget.length; i++) {
           const done: Started | undefined = apply(mapGet, started, [forget[i]]);
@@ -546,20 +574,7 @@ export function install(
       tick();
       fetcher.deliver(id, result);
     },
-    settle(requestId) {
-      fetcher.settle(requestId);
-      timing.forget(requestId);
-      const ids: number[] = [];
-      for (const [id, timer] of pending) {
-        if (timer.owner === requestId) ids.push(id);
-      }
-      for (const id of ids) {
-        pending.delete(id);
-        live.delete(id);
-      }
-      delete timersOf[requestId];
-      return ids;
-    },
+    settle: (requestId) => settleRequest(requestId),
     fireTimer(id) {
       tick();
       live.delete(id);
