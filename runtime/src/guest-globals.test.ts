@@ -549,6 +549,22 @@ describe('URL (whatwg-url)', () => {
       return [log, f.href, m.href, u.toString(), u.toJSON(), JSON.stringify({ u }), String(u)];`);
   });
 
+  it('parses a URL seen before as new: changing one URL object changes no other (parse cache)', async () => {
+    await sameAsNode(`const out = [];
+      for (let i = 0; i < 3; i++) {
+        const u = new URL('http://h.test/a/b?q=1#f');
+        const v = new URL('../c', 'http://h.test/a/b/');
+        const w = new URL('http://[::1]:8080/p');
+        out.push(u.href, v.href, w.host);
+        u.pathname = '/changed/' + i; u.search = ''; u.hash = '';
+        v.host = 'other.test'; w.hostname = 'x.test';
+        out.push(u.href, v.href, w.href);
+      }
+      out.push(new URL('x', 'http://h.test/a/').href, new URL('x', 'http://h.test/b/').href);
+      out.push(URL.canParse('::'), URL.canParse('::'), new URL('HTTP://H.TEST/%7e').href);
+      return out;`);
+  });
+
   it('has the standard statics and shape: canParse, parse, name, brand, TypeError without new', async () => {
     expect(
       await sameAsNode(`return [URL.canParse('http://x'), URL.canParse('nope'), URL.canParse('/p', 'http://h'),

@@ -6,6 +6,8 @@
  * properties (writable, configurable, not enumerable: like the other web
  * globals) and return the value. Assigning the global first just sets it.
  */
+import { cacheUrlParses, type UrlStateMachine } from './url-parse-cache.ts';
+
 declare const require: (id: string) => unknown;
 
 type Define = (name: string, value: unknown) => void;
@@ -51,7 +53,11 @@ export interface UrlModule extends Record<string, unknown> {
 
 let urlModule: UrlModule | undefined;
 export function loadUrl(): UrlModule {
-  urlModule ??= require('whatwg-url') as UrlModule;
+  if (urlModule === undefined) {
+    // The module URL-impl.js calls: the cache goes in before any URL is parsed.
+    cacheUrlParses(require('whatwg-url/lib/url-state-machine') as UrlStateMachine);
+    urlModule = require('whatwg-url') as UrlModule;
+  }
   return urlModule;
 }
 /** The URLSearchParams class if whatwg-url is loaded (none can exist before). */
