@@ -328,6 +328,8 @@ export function install(
   // Pending timers per request id (prototype-less: `take` reads it after
   // bundle code ran). A render with any cannot be taken synchronously.
   const timersOf: Record<string, number> = Object.create(null);
+  /** Requests whose render answered and that are not settled yet. */
+  const answered: Record<string, true> = Object.create(null);
   const forgetTimer = (owner: string) => {
     const n = timersOf[owner];
     if (n === undefined) return;
@@ -438,6 +440,8 @@ export function install(
     // The render's own async context: its AsyncLocalStorage stores end with it.
     const context = renderFrame(init.requestId);
     const done = (result: GuestResult): GuestResult => {
+      // Its timers never fire from now on (see fireTimer).
+      answered[init.requestId] = true;
       context.end();
       // An ended render's signal never aborts, and nothing here keeps it.
       apply(mapDelete, running, [controller]);
@@ -500,6 +504,7 @@ export function install(
 
   /** Forgets what request `requestId` left behind; returns its pending timers' ids (see `settle`). */
   const settleRequest = (requestId: string): number[] => {
+    delete answered[requestId];
     fetcher.settle(requestId);
     timing.forget(requestId);
     const ids: number[] = [];
@@ -527,10 +532,14 @@ export function install(
       if (isArray(forget)) {
         for (let i = 0; i < forget.length; i++) {
           const done: Started | undefined = apply(mapGet, started, [forget[i]]);
-          if (done !== undefined) timing.forget(done.owner);
+          if (done !== undefined) {
+            timing.forget(done.owner);
+            delete answered[done.owner];
+          }
           apply(mapDelete, started, [forget[i]]);
         }
       }
+      delete answered[init.requestId];
       const render: Started = { owner: init.requestId, promise: undefined, result: undefined };
       apply(mapSet, started, [id, render]);
       // dispatch rejects only if bundle code broke the prelude's own objects
@@ -543,6 +552,7 @@ export function install(
       if (timersOf[render.owner] !== undefined || fetcher.made(render.owner)) return null;
       apply(mapDelete, started, [id]);
       timing.forget(render.owner);
+      delete answered[render.owner];
       return render.result;
     },
     wait(id) {
@@ -580,6 +590,13 @@ export function install(
       live.delete(id);
       const timer = pending.get(id);
       if (!timer) return;
+      if (answered[timer.owner] === true) {
+        // Its render answered: the host may not have settled it yet (it
+        // does so with the next render), but a timer never outlives its render.
+        pending.delete(id);
+        forgetTimer(timer.owner);
+        return;
+      }
       if (timer.every === undefined) {
         pending.delete(id);
         forgetTimer(timer.owner);
