@@ -47,7 +47,7 @@ function hostBudget(bytes: number): boolean {
 }
 
 /** A character past ASCII (for TextEncoder's fast path). */
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 const UTF8_LABELS = new Set([
   'utf-8',
