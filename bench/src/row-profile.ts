@@ -5,7 +5,7 @@
  * transport and thread hops), warms it up, then renders page `/` one at a
  * time while
  *
- * - the isolate's own CPU profiler (isolated-vm's `startCpuProfiler`) samples
+ * - V8's CPU profiler over the isolate's inspector (`DeploymentIsolate.profiler`) samples
  *   the guest: the framework, the prelude (URL, Headers, Response, streams,
  *   fetch, the async context), V8's garbage collector in the isolate;
  * - the inspector samples this thread: the host side (the bridge, backend
@@ -103,11 +103,13 @@ async function main(): Promise<void> {
     );
 
     // One profiler at a time: the isolate's, then this thread's.
-    await iso.startCpuProfile(200);
+    const profiler = iso.profiler;
+    if (!profiler) throw new Error('row-profile: the isolate has no profiler');
+    await profiler.start(200);
     const ps = performance.now();
     for (let i = 0; i < renders; i++) await render();
     console.log(`profiled renders: ${round((performance.now() - ps) / renders, 3)} ms each`);
-    const guest = await iso.stopCpuProfile();
+    const guest = await profiler.stop();
     console.log(`\nIsolate profile (inspector), per render of ${renders}:`);
     console.log(summarizeProfile(guest, top, undefined, renders, NO_IDLE));
 

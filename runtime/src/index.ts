@@ -3,7 +3,7 @@ export { CompileCache } from './compile-cache.ts';
 export { guestPreludeSource, useGuestPreludeSource } from './guest-code.ts';
 export type { RenderIoGate } from './io-wait.ts';
 export { type DeploymentSource, IsolateCache, type IsolateCacheStats } from './isolate-cache.ts';
-export type { IsolateCpuProfile } from './isolate-profiler.ts';
+export type { IsolateCpuProfile, IsolateProfiler } from './isolate-profiler.ts';
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 export type { SandboxRequest, SandboxResponse } from './marshal.ts';
 export { assertIsolateHostProcess, ISOLATE_HOST_FLAGS } from './process-flags.ts';

@@ -36,7 +36,7 @@ export interface LoadOptions {
   backends?: Record<string, string>;
   /**
    * Creates the isolate with V8's inspector, so that
-   * `DeploymentIsolate.startCpuProfile` can sample it. For benchmarks and
+   * `DeploymentIsolate.profiler` can sample it. For benchmarks and
    * diagnosis only, never for a deployment in service: an inspector session
    * can do anything in the isolate, and the isolate runs slower. @default false
    */

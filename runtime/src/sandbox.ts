@@ -16,7 +16,7 @@ import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
-import { type IsolateCpuProfile, IsolateProfiler } from './isolate-profiler.ts';
+import { IsolateProfiler } from './isolate-profiler.ts';
 import { type FailRender, type KillReason, LimitGuard, processCpuMs, used } from './limit-guard.ts';
 import { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 import { LooseEnds } from './loose-ends.ts';
@@ -76,8 +76,12 @@ export class DeploymentIsolate {
   #heapFresh = false;
   #disposed = false;
   #retired = false;
-  readonly #profiling: boolean;
-  #profiler: IsolateProfiler | undefined;
+  /**
+   * V8's CPU profiler over this isolate's inspector (where renders spend
+   * their time inside it): only with {@link LoadOptions.profiling}, for
+   * benchmarks and diagnosis.
+   */
+  readonly profiler: IsolateProfiler | undefined;
 
   private constructor(
     options: LoadOptions,
@@ -93,7 +97,7 @@ export class DeploymentIsolate {
     this.#refs = loaded.refs;
     this.#backend = backend;
     this.#log = options.log;
-    this.#profiling = options.profiling === true;
+    this.profiler = options.profiling === true ? new IsolateProfiler(loaded.isolate) : undefined;
     this.#rejections = new RejectionLog(options.deploymentId, options.log);
     this.#guard = new LimitGuard({
       isolate: loaded.isolate,
@@ -194,26 +198,6 @@ export class DeploymentIsolate {
         () => io?.delivered(),
       );
     });
-  }
-
-  /**
-   * Starts V8's CPU profiler on this isolate, sampling every `intervalUs`
-   * µs: where renders spend their time inside the isolate, which a host
-   * process's `--cpu-prof` does not see. Only for an isolate loaded with
-   * {@link LoadOptions.profiling}; for benchmarks and diagnosis.
-   */
-  async startCpuProfile(intervalUs = 500): Promise<void> {
-    if (!this.#profiling) {
-      throw new Error(`isolate of ${this.deploymentId} was not loaded with profiling: true`);
-    }
-    this.#profiler ??= new IsolateProfiler(this.#isolate);
-    await this.#profiler.start(intervalUs);
-  }
-
-  /** Stops the profile {@link startCpuProfile} started and returns it (a `.cpuprofile`). */
-  async stopCpuProfile(): Promise<IsolateCpuProfile> {
-    if (!this.#profiler) throw new Error(`no CPU profile runs in ${this.deploymentId}`);
-    return this.#profiler.stop();
   }
 
   /** Renders completed by this isolate. */
@@ -613,7 +597,7 @@ export class DeploymentIsolate {
 
   #dispose(): void {
     this.#disposed = true;
-    this.#profiler?.dispose();
+    this.profiler?.dispose();
     this.#backend.dispose();
     this.#guard.stop();
     this.#timers.clearAll();
