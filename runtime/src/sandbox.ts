@@ -46,6 +46,8 @@ export class DeploymentIsolate {
   readonly deploymentId: string;
   readonly bundleHash: string;
   readonly limits: SandboxLimits;
+  /** True when the isolate started from the deployment's snapshot (no compile, no evaluation). */
+  readonly fromSnapshot: boolean;
   readonly #isolate: ivm.Isolate;
   readonly #refs: Array<{ release(): void }>;
   readonly #guest: GuestEntries;
@@ -83,6 +85,7 @@ export class DeploymentIsolate {
     this.deploymentId = options.deploymentId;
     this.bundleHash = options.bundleHash;
     this.limits = limits;
+    this.fromSnapshot = loaded.fromSnapshot;
     this.#isolate = loaded.isolate;
     this.#guest = loaded.bridge.guest;
     this.#refs = loaded.refs;

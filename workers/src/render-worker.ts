@@ -148,6 +148,7 @@ export class RenderWorker {
   readonly #subjects: RegionSubjects;
   readonly #threads: number;
   readonly #tasksPerThread: number;
+  readonly #snapshots: boolean;
   readonly #heartbeatMs: number;
   readonly #loadUpdateMs: number;
   /** Renders only waiting on backend I/O, and the load updates they call for. */
@@ -197,6 +198,7 @@ export class RenderWorker {
     workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
+    this.#snapshots = options.snapshots ?? true;
   }
 
   /** Renders running or queued now. */
@@ -256,6 +258,7 @@ export class RenderWorker {
         cpuSlots: this.#tasksPerThread,
         ioChannel: this.#io.channel,
         controlChannel: this.#shutdown.channel,
+        snapshots: this.#snapshots,
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -463,9 +466,7 @@ export class RenderWorker {
         ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
         ...(req.traceparent ? { traceparent: req.traceparent } : {}),
       });
-      this.#warmByThread.set(out.threadId, out.warm);
-      this.#recordIsolates(out.threadId, out.isolates);
-      if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
+      this.#recordThreadAnswer(req.deploymentId, out);
       this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
       const timings = { ...out.timings, worker: now() - received };
       if (out.timings.render !== undefined) {
@@ -506,6 +507,28 @@ export class RenderWorker {
     return encodeRenderResult(result);
   }
 
+  /** What every thread answer tells besides its outcome: warm deployments, isolates, cold starts, snapshots. */
+  #recordThreadAnswer(deploymentId: string, out: RenderTaskResult): void {
+    this.#warmByThread.set(out.threadId, out.warm);
+    this.#recordIsolates(out.threadId, out.isolates);
+    if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
+    if (out.loaded && out.fromSnapshot) {
+      this.#metrics.snapshotStarts.inc({ deployment: deploymentId });
+    }
+    for (const event of out.snapshotEvents ?? []) {
+      this.#metrics.snapshots.inc({ outcome: event.outcome });
+      this.#log({
+        msg: `snapshot ${event.outcome}`,
+        worker: this.workerId,
+        thread: out.threadId,
+        deployment: event.deploymentId,
+        ms: Math.round(event.ms),
+        ...(event.bytes !== undefined ? { bytes: event.bytes } : {}),
+        ...(event.message !== undefined ? { reason: event.message } : {}),
+      });
+    }
+  }
+
   /**
    * Loads `deploymentId` on every thread and runs a synthetic render there,
    * so that the first real requests after a deploy find it warm. Resolves
@@ -538,6 +561,8 @@ export class RenderWorker {
     const { bundle, declared } = await this.#resolve(deploymentId, environment);
     const deadline = Date.now() + timeoutMs;
     const path = bundle.prewarmPath === undefined ? '/' : bundle.prewarmPath;
+    // Every path the deployment renders itself (its home page first), else that one.
+    const paths = bundle.prewarmPaths?.length ? bundle.prewarmPaths : path === null ? [] : [path];
     const warmThreads = () =>
       [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
     // piscina cannot address a thread: send one task per thread at once (the
@@ -552,14 +577,15 @@ export class RenderWorker {
             bundlePath: bundle.bundlePath,
             request: {
               method: 'GET',
-              url: `http://prewarm.flotilla.invalid${path ?? '/'}`,
+              url: `http://prewarm.flotilla.invalid${paths[0] ?? '/'}`,
               headers: [],
               body: null,
             },
             deadline,
             requestId: 'prewarm',
             queuedAt: now(),
-            prewarm: path === null ? 'load' : true,
+            prewarm: paths.length === 0 ? 'load' : true,
+            prewarmPaths: paths,
             declaredBackends: declared,
             ...(bundle.backends ? { backends: bundle.backends } : {}),
             ...(bundle.env ? { env: bundle.env } : {}),
@@ -568,9 +594,7 @@ export class RenderWorker {
         ),
       );
       for (const out of results) {
-        this.#warmByThread.set(out.threadId, out.warm);
-        this.#recordIsolates(out.threadId, out.isolates);
-        if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
+        this.#recordThreadAnswer(deploymentId, out);
         if (!out.ok) throw fromWireError(out.error);
       }
     }
