@@ -191,7 +191,7 @@ describe('startup snapshots', () => {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     expect(acceptAnswer({ ok: true, bytes, sha256, guarded: 0 }).ok).toBe(true);
     const flipped = bytes.slice();
-    flipped[2] ^= 1;
+    flipped[2] = 3 ^ 1;
     const answer = acceptAnswer({ ok: true, bytes: flipped, sha256, guarded: 0 });
     expect(answer).toEqual({ ok: false, message: expect.stringContaining('corrupt') });
   });

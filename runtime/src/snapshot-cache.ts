@@ -146,6 +146,16 @@ function release(snapshot: DeploymentSnapshot): void {
   blobs.delete(snapshot);
 }
 
+/** The lines of a child's stderr that say something (V8 frames many with `#`). */
+function firstLines(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.replace(/^#\s*/, '').trim())
+    .filter((line) => line !== '')
+    .slice(0, 3)
+    .join(' ');
+}
+
 /** Reads a process's resident memory in MiB from /proc, or 0 when it cannot. */
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return 0;
@@ -283,8 +293,9 @@ export class SnapshotCache {
       });
       this.#children.add(child);
       let stderr = '';
+      // Its first lines say why (V8's fatal errors print the check, then a stack).
       child.stderr?.on('data', (chunk: Buffer) => {
-        stderr = (stderr + chunk.toString('utf8')).slice(-2000);
+        if (stderr.length < 2000) stderr = (stderr + chunk.toString('utf8')).slice(0, 2000);
       });
       let answer: SnapshotAnswer | undefined;
       let killedFor: string | undefined;
@@ -319,7 +330,7 @@ export class SnapshotCache {
         } else {
           const why =
             killedFor ??
-            `the snapshot maker exited (${signal ?? `code ${code}`})${stderr ? `: ${stderr.trim().split('\n').slice(0, 3).join(' ')}` : ''}`;
+            `the snapshot maker exited (${signal ?? `code ${code}`})${stderr ? `: ${firstLines(stderr)}` : ''}`;
           result = { ok: false, message: why };
           this.#onSnapshot?.({ ...base, outcome: 'failed', message: why });
         }

@@ -43,6 +43,7 @@ export function prepare(): void {
   let random: HostRandom | undefined;
   let decode: HostUtf8Decode | undefined;
   const apply = Reflect.apply;
+  const defineProperty = Object.defineProperty;
   const installed = install(
     (...args) => {
       if (log !== undefined) apply(log, undefined, args);
@@ -81,12 +82,14 @@ export function prepare(): void {
     decode = hostDecode;
     // Here, not while the globals are installed: deleting a global V8 adds
     // when a context starts (Atomics) breaks the context made from a snapshot.
-    for (const name of HIDDEN_GLOBALS) delete g[name];
+    // An index, not an iterator: in a snapshot the bundle ran before this and
+    // may have patched Array.prototype[Symbol.iterator].
+    for (let i = 0; i < HIDDEN_GLOBALS.length; i++) delete g[HIDDEN_GLOBALS[i] as string];
     captureLateBuiltins();
     restartClock();
     return installed;
   };
-  Object.defineProperty(g, CONNECT_GLOBAL, {
+  defineProperty(g, CONNECT_GLOBAL, {
     value: connect,
     writable: false,
     enumerable: false,

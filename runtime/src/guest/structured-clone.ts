@@ -56,6 +56,9 @@ type ViewConstructor = new (
   length?: number,
 ) => ArrayBufferView;
 const VIEWS = new Map<string, ViewConstructor>();
+const apply = Reflect.apply;
+const mapHas = Map.prototype.has;
+const mapSet = Map.prototype.set;
 
 /**
  * Captures the builtins this file needs that V8 may add only when a context
@@ -71,9 +74,13 @@ export function captureLateBuiltins(): void {
   if (typeof errorIsError === 'function') isError = errorIsError as (value: unknown) => boolean;
   wasmModuleExports ??= (g.WebAssembly as { Module?: { exports?: unknown } } | undefined)?.Module
     ?.exports as ((module: unknown) => unknown) | undefined;
-  for (const name of TYPED_ARRAY_NAMES) {
+  // Indexed, with Map methods captured at load: bundle code may have run before (a snapshot).
+  for (let i = 0; i < TYPED_ARRAY_NAMES.length; i++) {
+    const name = TYPED_ARRAY_NAMES[i] as string;
     const ctor = g[name];
-    if (typeof ctor === 'function' && !VIEWS.has(name)) VIEWS.set(name, ctor as ViewConstructor);
+    if (typeof ctor === 'function' && !apply(mapHas, VIEWS, [name])) {
+      apply(mapSet, VIEWS, [name, ctor]);
+    }
   }
 }
 captureLateBuiltins();
