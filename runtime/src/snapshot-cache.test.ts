@@ -81,7 +81,10 @@ async function renderJson(
   return JSON.parse(text(res.body)) as Record<string, unknown>;
 }
 
-describe('startup snapshots', () => {
+// Each snapshot is a child process (~1 s of CPU on an idle machine): room for a busy one.
+const SLOW = { timeout: 180_000 };
+
+describe('startup snapshots', SLOW, () => {
   it('starts an isolate that renders as a fresh one does', async () => {
     const cache = snapshots();
     const snapshot = await made(cache, 'snap-same', APP);
@@ -258,7 +261,7 @@ describe('startup snapshots', () => {
   });
 });
 
-describe('snapshot keys', () => {
+describe('snapshot keys', SLOW, () => {
   it('a different bundle of the same deployment gets its own snapshot', async () => {
     const cache = snapshots();
     const other = `${APP}\n// v2`;

@@ -18,6 +18,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError, positiveInt } from '@flotilla/protocol';
 import ivm from 'isolated-vm';
@@ -182,6 +183,8 @@ export class SnapshotCache {
   // Map order is recency order for ready entries.
   readonly #entries = new Map<string, Entry>();
   readonly #children = new Set<ChildProcess>();
+  /** The snapshot being made now: one child at a time per cache, the others wait. */
+  #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
   constructor(options: SnapshotCacheOptions = {}) {
@@ -234,7 +237,12 @@ export class SnapshotCache {
     if (entry?.state === 'ready') return Promise.resolve(true);
     if (entry?.state === 'failed' || this.#closed) return Promise.resolve(false);
     if (entry?.state === 'making') return entry.done;
-    const done = this.#make(req).then((answer) => {
+    // One at a time, so a burst of new deployments does not fork a child each.
+    const made = this.#queue.then(() =>
+      this.#closed ? { ok: false as const, message: 'closed' } : this.#make(req),
+    );
+    this.#queue = made;
+    const done = made.then((answer) => {
       if (this.#entries.get(key)?.state !== 'making') {
         // Refused or closed meanwhile.
         return false;
@@ -292,6 +300,12 @@ export class SnapshotCache {
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       });
       this.#children.add(child);
+      // Renders come first: the child gets the CPU they leave.
+      try {
+        if (child.pid !== undefined) setPriority(child.pid, 10);
+      } catch {
+        // not allowed here: it runs at the worker's priority
+      }
       let stderr = '';
       // Its first lines say why (V8's fatal errors print the check, then a stack).
       child.stderr?.on('data', (chunk: Buffer) => {

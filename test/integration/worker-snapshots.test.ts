@@ -44,7 +44,7 @@ Flotilla.serve((req) => {
 const OTHER = `Flotilla.serve(() => new Response('other'));`;
 const PATHS = ['/', '/about', '/p/1?tab=spec'];
 
-describe('a worker starting isolates from snapshots', () => {
+describe('a worker starting isolates from snapshots', { timeout: 180_000 }, () => {
   let nats: NatsServerHandle;
   let root: string;
   let client: NatsTransport;
@@ -147,7 +147,7 @@ describe('a worker starting isolates from snapshots', () => {
         await render('recorder', '/ping');
         return (await metric('flotilla_worker_snapshots_total', { outcome: 'made' })) >= 1;
       },
-      { timeoutMs: 60_000, intervalMs: 200, message: 'no snapshot made' },
+      { timeoutMs: 150_000, intervalMs: 200, message: 'no snapshot made' },
     );
     expect(logs).toContainEqual(
       expect.objectContaining({ msg: 'snapshot made', deployment: 'recorder', worker: 'w-snap' }),

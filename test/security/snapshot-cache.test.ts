@@ -100,7 +100,8 @@ const CRASHER = `
 Array.prototype[Symbol.iterator] = function* () {};
 Flotilla.serve(() => new Response('still served'));`;
 
-describe('the snapshot cache between deployments', () => {
+// Each snapshot is a child process (~1 s of CPU on an idle machine): room for a busy one.
+describe('the snapshot cache between deployments', { timeout: 180_000 }, () => {
   it('never hands one deployment’s snapshot to another, even with the same bundle', async () => {
     const cache = new SnapshotCache();
     caches.push(cache);
