@@ -58,7 +58,8 @@ const warmupPaths = new Map<string, string[]>();
 
 const isolates = new IsolateCache({
   maxIsolates,
-  ...(data?.snapshots === false
+  // FLOTILLA_SNAPSHOTS=0 turns them off for a whole process (an operator's escape hatch).
+  ...(data?.snapshots === false || process.env.FLOTILLA_SNAPSHOTS === '0'
     ? {}
     : {
         snapshots: new SnapshotCache({
