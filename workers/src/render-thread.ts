@@ -181,7 +181,15 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       // thread's ceiling (validated, naming `limits.cpuMs`, when it loads).
       ...(task.limits !== undefined ? { limits: task.limits } : {}),
     };
-    if (task.prewarm && task.prewarmPaths) warmupPaths.set(task.deploymentId, task.prewarmPaths);
+    if (task.prewarm && task.prewarmPaths) {
+      warmupPaths.delete(task.deploymentId);
+      warmupPaths.set(task.deploymentId, task.prewarmPaths);
+      // The oldest go past 1000 deployments (their snapshots then warm up nothing).
+      for (const id of warmupPaths.keys()) {
+        if (warmupPaths.size <= 1000) break;
+        warmupPaths.delete(id);
+      }
+    }
     const paths = warmupPaths.get(task.deploymentId);
     if (paths) source.warmupPaths = paths;
     // Per render: environments of one deployment share its isolate, each
