@@ -90,16 +90,7 @@ async function coldFirst(
 
 async function measure(app: string, bundle: SandboxBundle): Promise<AppCost> {
   const { code, bundleHash: hash } = bundle;
-  // A new deployment: nothing compiled in this process before.
-  const cold: number[] = [];
-  for (let i = 0; i < COLD_SAMPLES; i++)
-    cold.push(await coldFirst(code, `${hash}-${i}`, new CompileCache()));
-  // A deployment this thread compiled before (compile cache hit): e.g. recycled.
-  const shared = new CompileCache();
-  await coldFirst(code, hash, shared);
-  const cached: number[] = [];
-  for (let i = 0; i < COLD_SAMPLES; i++) cached.push(await coldFirst(code, hash, shared));
-  // Isolates started from the deployment's snapshot (made once, in a child process).
+  // The deployment's snapshot (made once, in a child process, as a worker thread does).
   const snapshots = new SnapshotCache();
   const makeStarted = performance.now();
   const made = await snapshots.request({
@@ -112,8 +103,19 @@ async function measure(app: string, bundle: SandboxBundle): Promise<AppCost> {
   const snapshotMakeMs = performance.now() - makeStarted;
   const snapshot = snapshots.get('cold', hash);
   if (!made || !snapshot) throw new Error(`no snapshot of ${app}`);
+  // The three kinds of cold start taken in turn, so that a busy machine's
+  // load swings fall on all three alike:
+  // - a new deployment: nothing compiled in this process before;
+  // - a deployment this thread compiled before (compile cache hit): e.g. recycled;
+  // - an isolate started from the deployment's snapshot.
+  const shared = new CompileCache();
+  await coldFirst(code, hash, shared);
+  const cold: number[] = [];
+  const cached: number[] = [];
   const fromSnapshot: number[] = [];
   for (let i = 0; i < COLD_SAMPLES; i++) {
+    cold.push(await coldFirst(code, `${hash}-${i}`, new CompileCache()));
+    cached.push(await coldFirst(code, hash, shared));
     fromSnapshot.push(await coldFirst(code, hash, new CompileCache(), snapshot));
   }
   const snapshotBytes = snapshot.bytes;
