@@ -292,6 +292,8 @@ export class SnapshotCache {
       bundleFilename: `flotilla://${req.deploymentId}/bundle.js`,
       warmupPaths: req.warmupPaths ?? [],
       heapMb: req.heapMb,
+      // Its own watchdog, a little after ours: it also covers this process dying.
+      timeoutMs: this.#timeoutMs + 1000,
     };
     return new Promise<SnapshotAnswer>((resolve) => {
       const child = fork(MAKER, [], {

@@ -25,6 +25,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import ivm from 'isolated-vm';
 
 /** What the parent sends. */
@@ -34,6 +35,8 @@ export interface SnapshotJob {
   bundleFilename: string;
   warmupPaths: string[];
   heapMb: number;
+  /** Past this (ms from the job's arrival) the child kills itself, parent or not. */
+  timeoutMs: number;
 }
 
 /** What the child answers. */
@@ -176,7 +179,25 @@ function make(job: SnapshotJob): SnapshotAnswer {
   return { ok: true, bytes, sha256, guarded: names.length };
 }
 
+/**
+ * createSnapshot blocks this thread (an endless loop in a bundle, forever),
+ * and the parent that would kill it may be gone (a worker killed): a thread
+ * of its own kills the process past the job's time, or once the parent has
+ * died.
+ */
+function watchdog(timeoutMs: number): void {
+  const worker = new Worker(
+    `const { workerData: w } = require('node:worker_threads');
+     const kill = () => process.kill(w.pid, 'SIGKILL');
+     setTimeout(kill, w.timeoutMs);
+     setInterval(() => { if (process.ppid !== w.ppid) kill(); }, 250);`,
+    { eval: true, workerData: { pid: process.pid, ppid: process.ppid, timeoutMs } },
+  );
+  worker.unref();
+}
+
 process.once('message', (job: SnapshotJob) => {
+  watchdog(job.timeoutMs);
   let answer: SnapshotAnswer;
   try {
     answer = make(job);
