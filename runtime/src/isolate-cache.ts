@@ -33,8 +33,10 @@ export interface IsolateCacheOptions {
   log?: (entry: GuestLogEntry) => void;
   /**
    * Deployments' startup snapshots: an isolate starts from its deployment's
-   * when there is one, and a deployment loaded fresh gets one made in the
-   * background (see snapshot-cache.ts). {@link disposeAll} closes it.
+   * when there is one, and every fresh load is counted there
+   * (`SnapshotCache.loadedFresh`): a deployment that loaded fresh
+   * `snapshotAfterLoads` times gets one made in the background (see
+   * snapshot-cache.ts). {@link disposeAll} closes it.
    * @default none: every isolate loads fresh
    */
   snapshots?: SnapshotCache;
@@ -250,8 +252,9 @@ export class IsolateCache {
     }
     if (!isolate) {
       isolate = await DeploymentIsolate.load(options);
-      // Loaded fresh: its next isolates on this thread start from a snapshot.
-      void snapshots?.request({
+      // Loaded fresh: once it keeps coming back, its next isolates on this
+      // thread start from a snapshot (the cache's `snapshotAfterLoads`).
+      void snapshots?.loadedFresh({
         deploymentId: source.deploymentId,
         bundleHash: source.bundleHash,
         code,

@@ -46,6 +46,27 @@ afterAll(() => {
   for (const cache of caches) cache.close();
 });
 
+/** Snapshot events as they come, and a promise of the first (no polling, no wall-time guess). */
+function recorder(): {
+  events: SnapshotEvent[];
+  first: Promise<SnapshotEvent>;
+  onSnapshot: (e: SnapshotEvent) => void;
+} {
+  const events: SnapshotEvent[] = [];
+  let resolve: (event: SnapshotEvent) => void = () => {};
+  const first = new Promise<SnapshotEvent>((r) => {
+    resolve = r;
+  });
+  return {
+    events,
+    first,
+    onSnapshot: (event) => {
+      events.push(event);
+      resolve(event);
+    },
+  };
+}
+
 function snapshots(events?: SnapshotEvent[]): SnapshotCache {
   const cache = new SnapshotCache({ onSnapshot: (event) => events?.push(event) });
   caches.push(cache);
@@ -232,8 +253,10 @@ describe('startup snapshots', SLOW, () => {
     });
   });
 
-  it('lets an IsolateCache start a deployment’s next isolates from its snapshot', async () => {
-    const cache = snapshots();
+  it('lets an IsolateCache start a deployment’s isolates from its snapshot once it came back', async () => {
+    const seen = recorder();
+    const cache = new SnapshotCache({ onSnapshot: seen.onSnapshot });
+    caches.push(cache);
     const starts: boolean[] = [];
     const isolates = new IsolateCache({
       maxIsolates: 1,
@@ -248,15 +271,67 @@ describe('startup snapshots', SLOW, () => {
     });
     try {
       expect((await isolates.prewarm(source('snap-a'))).fromSnapshot).toBe(false);
-      // Made in the background after the fresh load.
-      expect(await cache.request({ ...source('snap-a'), code: APP, heapMb: 128 })).toBe(true);
       await isolates.acquire(source('snap-b')); // evicts snap-a (maxIsolates 1)
-      const again = await isolates.acquire(source('snap-a'));
-      expect(again.isolate.fromSnapshot).toBe(true);
-      expect(await renderJson(again.isolate, '/')).toMatchObject({ renders: 1, path: '/' });
-      expect(starts).toEqual([false, false, true]);
+      // snap-a's second fresh load: its snapshot is made in the background.
+      const second = await isolates.acquire(source('snap-a'));
+      expect(second.isolate.fromSnapshot).toBe(false);
+      expect(await seen.first).toMatchObject({ deploymentId: 'snap-a', outcome: 'made' });
+      // Joins the request under way (its event comes just before it is stored).
+      expect(await cache.request({ ...source('snap-a'), code: APP, heapMb: 128 })).toBe(true);
+      await isolates.acquire(source('snap-b'));
+      const third = await isolates.acquire(source('snap-a'));
+      expect(third.isolate.fromSnapshot).toBe(true);
+      expect(await renderJson(third.isolate, '/')).toMatchObject({ renders: 1, path: '/' });
+      expect(starts).toEqual([false, false, false, false, true]);
     } finally {
       await isolates.disposeAll();
+    }
+  });
+
+  it('forks no snapshot maker for a deployment loaded fresh only once', async () => {
+    const seen = recorder();
+    const cache = new SnapshotCache({ onSnapshot: seen.onSnapshot });
+    caches.push(cache);
+    const isolates = new IsolateCache({ maxIsolates: 1, snapshots: cache });
+    const source = (id: string) => ({
+      deploymentId: id,
+      bundleHash: hashOf(APP),
+      loadCode: async () => APP,
+    });
+    try {
+      await isolates.acquire(source('once'));
+      // `twice` loads fresh twice (maxIsolates 1: `once-more` evicts it in between).
+      await isolates.acquire(source('twice'));
+      await isolates.acquire(source('once-more'));
+      await isolates.acquire(source('twice'));
+      // One child at a time, in the order asked: had `once` or `once-more`
+      // been asked for, its event would have come before `twice`'s.
+      expect(await seen.first).toMatchObject({ deploymentId: 'twice', outcome: 'made' });
+      expect(seen.events).toHaveLength(1);
+      expect(await cache.request({ ...source('twice'), code: APP, heapMb: 128 })).toBe(true);
+      expect(cache.get('once', hashOf(APP))).toBeUndefined();
+      expect(cache.size).toBe(1);
+    } finally {
+      await isolates.disposeAll();
+    }
+  });
+
+  it('makes the snapshot after the first fresh load with snapshotAfterLoads 1', async () => {
+    const events: SnapshotEvent[] = [];
+    const cache = new SnapshotCache({ snapshotAfterLoads: 1, onSnapshot: (e) => events.push(e) });
+    caches.push(cache);
+    const req = { deploymentId: 'snap-first', bundleHash: hashOf(APP), code: APP, heapMb: 128 };
+    expect(await cache.loadedFresh(req)).toBe(true);
+    expect(events).toEqual([
+      expect.objectContaining({ deploymentId: 'snap-first', outcome: 'made' }),
+    ]);
+    // The default waits for the second load.
+    const later = snapshots();
+    expect(await later.loadedFresh(req)).toBe(false);
+    expect(later.size).toBe(0);
+    expect(await later.loadedFresh(req)).toBe(true);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new SnapshotCache({ snapshotAfterLoads: bad })).toThrow(/snapshotAfterLoads/);
     }
   });
 });

@@ -121,9 +121,23 @@ export interface SnapshotCacheOptions {
   timeoutMs?: number;
   /** Memory (RSS, MiB) the child may use (killed past it; read from /proc). @default 1024 */
   maxChildMb?: number;
+  /**
+   * Fresh loads of a deployment (and bundle) after which
+   * {@link SnapshotCache.loadedFresh} makes its snapshot. A snapshot only
+   * helps the deployment's next isolates on this thread, and most
+   * deployments load once per thread: the default waits until one has come
+   * back (recycled, evicted, killed by a limit) before spending 1–4 s of CPU
+   * on it. 1 makes it after the first load. The loads of at most
+   * {@link LOAD_COUNTS_KEPT} deployments are counted (the least recently
+   * loaded are forgotten). @default 2
+   */
+  snapshotAfterLoads?: number;
   /** Told of every snapshot made, refused or failed. */
   onSnapshot?: (event: SnapshotEvent) => void;
 }
+
+/** Deployments whose fresh loads a {@link SnapshotCache} counts, at most (the least recently loaded go). */
+export const LOAD_COUNTS_KEPT = 1000;
 
 /** What {@link SnapshotCache.request} needs. */
 export interface SnapshotRequest {
@@ -170,16 +184,21 @@ function rssMb(pid: number | undefined): number {
 }
 
 /**
- * Deployments' snapshots, made in the background and kept in memory: ask
- * with {@link request} (once the bundle loaded in a fresh isolate), start
- * isolates from {@link get}. A deployment whose snapshot was refused or
- * failed is not tried again (its isolates load fresh).
+ * Deployments' snapshots, made in the background and kept in memory: tell
+ * it of each fresh load with {@link loadedFresh} (it makes the snapshot of
+ * a deployment that keeps coming back), or ask for one with
+ * {@link request}; start isolates from {@link get}. A deployment whose
+ * snapshot was refused or failed is not tried again (its isolates load
+ * fresh).
  */
 export class SnapshotCache {
   readonly #max: number;
   readonly #timeoutMs: number;
   readonly #maxChildMb: number;
   readonly #onSnapshot: ((event: SnapshotEvent) => void) | undefined;
+  readonly #afterLoads: number;
+  /** Fresh loads per key, least recently loaded first (at most {@link LOAD_COUNTS_KEPT}). */
+  readonly #loads = new Map<string, number>();
   // Map order is recency order for ready entries.
   readonly #entries = new Map<string, Entry>();
   readonly #children = new Set<ChildProcess>();
@@ -192,6 +211,7 @@ export class SnapshotCache {
     this.#timeoutMs = positiveInt('timeoutMs', options.timeoutMs, 30_000);
     this.#maxChildMb = positiveInt('maxChildMb', options.maxChildMb, 1024);
     this.#onSnapshot = options.onSnapshot;
+    this.#afterLoads = positiveInt('snapshotAfterLoads', options.snapshotAfterLoads, 2);
   }
 
   #key(deploymentId: string, bundleHash: string): string {
@@ -227,8 +247,28 @@ export class SnapshotCache {
   }
 
   /**
+   * Counts a fresh load of this deployment and bundle (an isolate that did
+   * not start from a snapshot), and requests its snapshot ({@link request})
+   * once it has loaded fresh `snapshotAfterLoads` times. Resolves true once
+   * the snapshot is ready, false when it is not requested (yet) or cannot
+   * be made (never rejects).
+   */
+  loadedFresh(req: SnapshotRequest): Promise<boolean> {
+    const key = this.#key(req.deploymentId, req.bundleHash);
+    const loads = (this.#loads.get(key) ?? 0) + 1;
+    this.#loads.delete(key);
+    this.#loads.set(key, loads);
+    for (const oldest of this.#loads.keys()) {
+      if (this.#loads.size <= LOAD_COUNTS_KEPT) break;
+      this.#loads.delete(oldest);
+    }
+    if (loads < this.#afterLoads) return Promise.resolve(false);
+    return this.request(req);
+  }
+
+  /**
    * Makes the snapshot in a child process unless it is ready, being made,
-   * or failed before. Resolves true once it is ready, false if it cannot be
+   * or failed before (whatever the loads counted). Resolves true once it is ready, false if it cannot be
    * made (never rejects).
    */
   request(req: SnapshotRequest): Promise<boolean> {
@@ -364,5 +404,6 @@ export class SnapshotCache {
       if (entry.state === 'ready') release(entry.snapshot);
     }
     this.#entries.clear();
+    this.#loads.clear();
   }
 }

@@ -1,10 +1,11 @@
 /**
  * A real RenderWorker (a piscina thread, isolates, snapshot-making child
  * processes) over a real nats-server: a pre-warm renders the deployment's
- * declared routes, the thread makes the deployment's startup snapshot in the
- * background, and the deployment's next isolate on that thread starts from
- * it (counted in `flotilla_worker_snapshot_starts_total`) with none of the
- * earlier isolate's state, nor the snapshot's warm-up renders'.
+ * declared routes; once the deployment has loaded fresh on the thread a
+ * second time (evicted and back), the thread makes its startup snapshot in
+ * the background, and the deployment's next isolate on that thread starts
+ * from it (counted in `flotilla_worker_snapshot_starts_total`) with none of
+ * the earlier isolates' state, nor the snapshot's warm-up renders'.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -139,7 +140,12 @@ describe('a worker starting isolates from snapshots', { timeout: 180_000 }, () =
     expect(await metric('flotilla_worker_snapshot_starts_total')).toBe(0);
   });
 
-  it('starts the deployment’s next isolate from its snapshot, with fresh state', async () => {
+  it('starts the deployment’s isolate from its snapshot once it came back, with fresh state', async () => {
+    // Evicted by `other` (one isolate per thread), then loaded fresh a second
+    // time: that load asks for its snapshot.
+    expect((await render('other', '/')).ok).toBe(true);
+    expect((await render('recorder', '/back')).ok).toBe(true);
+    expect(await metric('flotilla_worker_cold_starts_total', { deployment: 'recorder' })).toBe(2);
     // The snapshot is made in the background; the thread reports it with its
     // next answer.
     await waitFor(
@@ -159,8 +165,8 @@ describe('a worker starting isolates from snapshots', { timeout: 180_000 }, () =
     expect(await metric('flotilla_worker_snapshot_starts_total', { deployment: 'recorder' })).toBe(
       1,
     );
-    expect(await metric('flotilla_worker_cold_starts_total', { deployment: 'recorder' })).toBe(2);
-    // Neither the evicted isolate's renders nor the snapshot's warm-up renders are here.
+    expect(await metric('flotilla_worker_cold_starts_total', { deployment: 'recorder' })).toBe(3);
+    // Neither the evicted isolates' renders nor the snapshot's warm-up renders are here.
     expect(await seen()).toEqual(['/about']);
   });
 });

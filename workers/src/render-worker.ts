@@ -29,10 +29,8 @@ import {
 import {
   DEFAULT_LIMITS,
   guestPreludeSource,
-  type IsolateCacheStats,
   resolveLimits,
   type SandboxLimits,
-  UNDECLARED_BACKEND,
 } from '@flotilla/runtime';
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Piscina } from 'piscina';
@@ -41,17 +39,12 @@ import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
+import { ThreadReports } from './thread-reports.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
 
 export type { RenderWorkerOptions };
 
-import type {
-  AppConsoleLine,
-  BackendRequestCount,
-  RenderTask,
-  RenderTaskResult,
-  RenderThreadData,
-} from './task.ts';
+import type { AppConsoleLine, RenderTask, RenderTaskResult, RenderThreadData } from './task.ts';
 
 /** Forgets `key` of `map` a second from now. */
 function forgetLater(map: Map<string, string>, key: string): void {
@@ -66,22 +59,6 @@ const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
   warn: 'warn',
   error: 'error',
 };
-
-/** Outcomes of backend fetch calls, as the sandbox reports them (a bounded label set). */
-const BACKEND_OUTCOMES = new Set([
-  '2xx',
-  '3xx',
-  '4xx',
-  '5xx',
-  'refused',
-  'limit',
-  'deadline',
-  'aborted',
-  'too_large',
-  'redirect',
-  'network',
-  'error',
-]);
 
 /** The piscina thread's script: `.ts` from source, `.js` in the installed package (dist/). */
 const THREAD_FILE = new URL(
@@ -157,10 +134,10 @@ export class RenderWorker {
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
   readonly #appLogSink: LogFn | undefined;
-  readonly #warmByThread = new Map<number, string[]>();
+  /** What the threads report with their answers (warm deployments, isolates, snapshots). */
+  readonly #threadReports: ThreadReports;
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();
-  readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
   #appLogChannel: BroadcastChannel | undefined;
@@ -197,6 +174,7 @@ export class RenderWorker {
     this.#metrics = workerMetrics(options.registry ?? new Registry());
     workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
+    this.#threadReports = new ThreadReports(this.workerId, this.#metrics, this.#log);
     this.#appLogSink = options.appLog;
     this.#snapshots = options.snapshots ?? true;
   }
@@ -218,7 +196,7 @@ export class RenderWorker {
 
   /** Deployments warm on at least one thread. */
   warm(): string[] {
-    return [...new Set([...this.#warmByThread.values()].flat())].sort();
+    return this.#threadReports.warm();
   }
 
   /** Starts the thread pool, the render subscription and heartbeats. */
@@ -323,41 +301,6 @@ export class RenderWorker {
     });
   }
 
-  #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
-    this.#isolatesByThread.set(threadId, stats);
-    let isolates = 0;
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) {
-      isolates += s.isolates;
-      heapBytes += s.heapBytes;
-    }
-    this.#metrics.liveIsolates.set({ worker: this.workerId }, isolates);
-    this.#metrics.isolateHeapBytes.set({ worker: this.workerId }, heapBytes);
-  }
-
-  /**
-   * Counts a render's backend fetch calls. Labels stay bounded: a backend
-   * name the manifest does not declare (which the sandbox never reports)
-   * and an unknown outcome are folded into fixed values.
-   */
-  #countBackendRequests(
-    deploymentId: string,
-    backends: Record<string, string> | undefined,
-    counts: BackendRequestCount[] | undefined,
-  ): void {
-    for (const { backend, outcome, count } of counts ?? []) {
-      const declared = backends !== undefined && Object.hasOwn(backends, backend);
-      this.#metrics.backendRequests.inc(
-        {
-          deployment: deploymentId,
-          backend: declared ? backend : UNDECLARED_BACKEND,
-          outcome: BACKEND_OUTCOMES.has(outcome) ? outcome : 'error',
-        },
-        count,
-      );
-    }
-  }
-
   /**
    * The bundle of `deploymentId` for `environment`, and the backends its
    * manifest declares: the names an isolate of it knows, whatever the
@@ -389,8 +332,7 @@ export class RenderWorker {
   heartbeat(): Heartbeat {
     const elu = nodePerformance.eventLoopUtilization(this.#eluMark);
     this.#eluMark = nodePerformance.eventLoopUtilization();
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) heapBytes += s.heapBytes;
+    const heapBytes = this.#threadReports.heapBytes();
     return {
       workerId: this.workerId,
       inFlight: this.#inFlight,
@@ -466,8 +408,8 @@ export class RenderWorker {
         ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
         ...(req.traceparent ? { traceparent: req.traceparent } : {}),
       });
-      this.#recordThreadAnswer(req.deploymentId, out);
-      this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
+      this.#threadReports.record(req.deploymentId, out);
+      this.#threadReports.countBackendRequests(req.deploymentId, declared, out.backendRequests);
       const timings = { ...out.timings, worker: now() - received };
       if (out.timings.render !== undefined) {
         this.#metrics.renderSeconds.observe(
@@ -507,28 +449,6 @@ export class RenderWorker {
     return encodeRenderResult(result);
   }
 
-  /** What every thread answer tells besides its outcome: warm deployments, isolates, cold starts, snapshots. */
-  #recordThreadAnswer(deploymentId: string, out: RenderTaskResult): void {
-    this.#warmByThread.set(out.threadId, out.warm);
-    this.#recordIsolates(out.threadId, out.isolates);
-    if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
-    if (out.loaded && out.fromSnapshot) {
-      this.#metrics.snapshotStarts.inc({ deployment: deploymentId });
-    }
-    for (const event of out.snapshotEvents ?? []) {
-      this.#metrics.snapshots.inc({ outcome: event.outcome });
-      this.#log({
-        msg: `snapshot ${event.outcome}`,
-        worker: this.workerId,
-        thread: out.threadId,
-        deployment: event.deploymentId,
-        ms: Math.round(event.ms),
-        ...(event.bytes !== undefined ? { bytes: event.bytes } : {}),
-        ...(event.message !== undefined ? { reason: event.message } : {}),
-      });
-    }
-  }
-
   /**
    * Loads `deploymentId` on every thread and runs a synthetic render there,
    * so that the first real requests after a deploy find it warm. Resolves
@@ -563,8 +483,7 @@ export class RenderWorker {
     const path = bundle.prewarmPath === undefined ? '/' : bundle.prewarmPath;
     // Every path the deployment renders itself (its home page first), else that one.
     const paths = bundle.prewarmPaths?.length ? bundle.prewarmPaths : path === null ? [] : [path];
-    const warmThreads = () =>
-      [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
+    const warmThreads = () => this.#threadReports.warmThreads(deploymentId);
     // piscina cannot address a thread: send one task per thread at once (the
     // pool hands each to an idle thread) and repeat for the threads missed.
     for (let round = 0; round < 3 && warmThreads() < this.#threads; round++) {
@@ -594,7 +513,7 @@ export class RenderWorker {
         ),
       );
       for (const out of results) {
-        this.#recordThreadAnswer(deploymentId, out);
+        this.#threadReports.record(deploymentId, out);
         if (!out.ok) throw fromWireError(out.error);
       }
     }
