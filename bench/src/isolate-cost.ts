@@ -8,8 +8,9 @@
  *   first render, empty compile cache) against a warm render of the same page,
  *   and the cold start of a deployment whose code this thread compiled before;
  * - the first response of an isolate started from the deployment's startup
- *   snapshot (`SnapshotCache`, warmed up with `/`), and the time the worker
- *   takes to make that snapshot (in the background, once per deployment);
+ *   snapshot (`SnapshotCache`, warmed up with `/`, asked for directly), and
+ *   the time the worker takes to make that snapshot (in the background, once
+ *   the deployment has loaded fresh twice on a thread);
  * - RSS per warm isolate: N warm isolates of one bundle in one process, RSS
  *   growth divided by N (after GC).
  *

@@ -59,9 +59,10 @@ export interface RenderWorkerOptions {
   limits?: Partial<SandboxLimits>;
   /**
    * Start isolates from deployments' V8 startup snapshots: a deployment
-   * loaded fresh on a thread gets one made there in the background (a child
-   * process per snapshot), and its later isolates on that thread (recycled,
-   * evicted and reloaded, killed by a limit) start from it. See
+   * loaded fresh on a thread a second time (recycled, evicted and reloaded,
+   * killed by a limit) gets one made there in the background (a child
+   * process per snapshot), and its later isolates on that thread start from
+   * it. See
    * `runtime/README.md`, "Startup snapshots". @default true
    */
   snapshots?: boolean;
