@@ -11,7 +11,7 @@ import type { BackendFetchInit } from './backend-request.ts';
 import { consoleCallback, type GuestLogEntry } from './console-capture.ts';
 import { MAX_RANDOM_BYTES } from './guest/crypto.ts';
 import type { GuestFetchResult, GuestRequestInit, GuestResult } from './guest/host.ts';
-import { installPrelude } from './guest-code.ts';
+import { connectPrelude, installPrelude } from './guest-code.ts';
 
 /** References to the prelude's entry points (`installed` in guest/prelude.ts). */
 export interface GuestEntries {
@@ -76,9 +76,11 @@ function decodeUtf8(bytes: unknown, fatal: unknown, ignoreBOM: unknown): string 
 }
 
 /**
- * Evaluates the prelude in `context` with the host's callbacks and takes
- * References to its entry points. Every Reference made is pushed to `refs`
- * (the caller releases them, also when this fails).
+ * Evaluates the prelude in `context` (unless `fromSnapshot`: the context
+ * started from a deployment's snapshot, which holds it evaluated), connects
+ * it to the host's callbacks and takes References to its entry points.
+ * Every Reference made is pushed to `refs` (the caller releases them, also
+ * when this fails).
  */
 export async function installBridge(
   isolate: ivm.Isolate,
@@ -86,6 +88,7 @@ export async function installBridge(
   deploymentId: string,
   log: ((entry: GuestLogEntry) => void) | undefined,
   refs: Array<{ release(): void }>,
+  fromSnapshot = false,
 ): Promise<Bridge> {
   let target: BridgeTarget | undefined;
   // Timers the bundle sets while it loads, replayed once the isolate exists.
@@ -118,7 +121,8 @@ export async function installBridge(
   // Synchronous: large UTF-8 decodes (a backend's JSON) in Node's native decoder.
   const decodeCallback = new ivm.Callback(decodeUtf8);
   // Compiled with this thread's code cache of the prelude (see installPrelude).
-  const installed = await installPrelude(isolate, context, [
+  if (!fromSnapshot) await installPrelude(isolate, context);
+  const installed = await connectPrelude(context, [
     consoleCallback(deploymentId, log),
     timerCallback,
     fetchCallback,

@@ -7,3 +7,9 @@ export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 export type { SandboxRequest, SandboxResponse } from './marshal.ts';
 export { assertIsolateHostProcess, ISOLATE_HOST_FLAGS } from './process-flags.ts';
 export { DeploymentIsolate } from './sandbox.ts';
+export {
+  type DeploymentSnapshot,
+  SnapshotCache,
+  type SnapshotCacheOptions,
+  type SnapshotEvent,
+} from './snapshot-cache.ts';

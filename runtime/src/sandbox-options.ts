@@ -9,6 +9,7 @@ import type { GuestLogEntry } from './console-capture.ts';
 import type { RenderIoGate } from './io-wait.ts';
 import type { SandboxLimits } from './limits.ts';
 import type { DeploymentIsolate } from './sandbox.ts';
+import type { DeploymentSnapshot } from './snapshot-cache.ts';
 
 /** Options of {@link DeploymentIsolate.load}. */
 export interface LoadOptions {
@@ -24,6 +25,14 @@ export interface LoadOptions {
   ceiling?: SandboxLimits;
   /** Compile cache shared by the isolates of this thread. */
   compileCache?: CompileCache;
+  /**
+   * The deployment's startup snapshot, from a `SnapshotCache` of this
+   * thread (never from anywhere else: it holds machine code; anything else,
+   * or another deployment's, is refused with `FLOTILLA_ERR_INVALID_OPTION`).
+   * The isolate starts from it instead of compiling and evaluating `code`.
+   * @default none
+   */
+  snapshot?: DeploymentSnapshot;
   /** Receives the bundle's `console.*` output. @default discard */
   log?: (entry: GuestLogEntry) => void;
   /**

@@ -13,6 +13,7 @@ import { CallsInFlight } from './calls-in-flight.ts';
 import type { GuestLogEntry } from './console-capture.ts';
 import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
+import { HeapReading } from './heap-reading.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
 import { type FailRender, type KillReason, LimitGuard, processCpuMs, used } from './limit-guard.ts';
@@ -46,6 +47,8 @@ export class DeploymentIsolate {
   readonly deploymentId: string;
   readonly bundleHash: string;
   readonly limits: SandboxLimits;
+  /** True when the isolate started from the deployment's snapshot (no compile, no evaluation). */
+  readonly fromSnapshot: boolean;
   readonly #isolate: ivm.Isolate;
   readonly #refs: Array<{ release(): void }>;
   readonly #guest: GuestEntries;
@@ -59,8 +62,6 @@ export class DeploymentIsolate {
   #renderSeq = 0;
   /** Renders whose results the host has: the next `start` tells the guest to forget them. */
   #forget: number[] = [];
-  /** The request that set each pending guest timer, for what its callback logs. */
-  readonly #timerOwners = new Map<number, string>();
   readonly #rejections: RejectionLog;
   #renders = 0;
   /** CPU (ms) of the last render that completed synchronously, this thread's. */
@@ -68,9 +69,8 @@ export class DeploymentIsolate {
   #syncRenders = 0;
   /** Asynchronous calls into the isolate not answered yet (see {@link busy}, {@link settled}). */
   readonly #inFlight = new CallsInFlight();
-  /** The last heap reading, bytes, and whether the last {@link heapUsed} call made it. */
-  #heapBytes = 0;
-  #heapFresh = false;
+  /** Heap readings that never wait for a busy isolate. */
+  readonly #heap: HeapReading;
   #disposed = false;
   #retired = false;
 
@@ -83,12 +83,18 @@ export class DeploymentIsolate {
     this.deploymentId = options.deploymentId;
     this.bundleHash = options.bundleHash;
     this.limits = limits;
+    this.fromSnapshot = loaded.fromSnapshot;
     this.#isolate = loaded.isolate;
     this.#guest = loaded.bridge.guest;
     this.#refs = loaded.refs;
     this.#backend = backend;
     this.#log = options.log;
     this.#rejections = new RejectionLog(options.deploymentId, options.log);
+    this.#heap = new HeapReading(
+      loaded.isolate,
+      () => this.busy,
+      () => this.disposed,
+    );
     this.#guard = new LimitGuard({
       isolate: loaded.isolate,
       deploymentId: options.deploymentId,
@@ -96,9 +102,7 @@ export class DeploymentIsolate {
       disposed: () => this.#disposed,
       dispose: () => this.#dispose(),
     });
-    this.#timers = new HostTimers(limits.wallMs, (id) => {
-      const owner = this.#timerOwners.get(id);
-      this.#timerOwners.delete(id);
+    this.#timers = new HostTimers(limits.wallMs, (id, owner) => {
       if (this.#disposed) return;
       this.#guard.enterGuest(
         this.#survive(
@@ -148,9 +152,7 @@ export class DeploymentIsolate {
   /** @internal host side of the guest's setTimeout/clearTimeout. */
   timer(op: string, id: number, ms: number, owner: string): void {
     if (this.#disposed) return;
-    if (op === 'set' && typeof owner === 'string') this.#timerOwners.set(id, owner);
-    else this.#timerOwners.delete(id);
-    this.#timers.handle(op, id, ms);
+    this.#timers.handle(op, id, ms, owner);
   }
 
   /**
@@ -222,32 +224,17 @@ export class DeploymentIsolate {
 
   /**
    * Heap used by the isolate, in bytes: read now when the isolate is idle,
-   * otherwise the last reading (the first is taken at load). Never waits: a synchronous
-   * read of an isolate that runs on a pool thread blocks this thread until
-   * that run ends, and a CPU bomb ends only at its wall-clock backstop (the
-   * CPU watch, on this thread, could not stop it meanwhile). {@link heapFresh}
+   * otherwise the last reading (the first is taken at load). Never waits
+   * for a busy isolate (see heap-reading.ts). {@link heapFresh}
    * tells which it was.
    */
   heapUsed(): number {
-    this.#heapFresh = false;
-    if (this.disposed) return 0;
-    if (this.busy) return this.#heapBytes;
-    try {
-      const s = this.#isolate.getHeapStatisticsSync();
-      this.#heapBytes = s.used_heap_size + s.externally_allocated_size;
-      this.#heapFresh = true;
-      return this.#heapBytes;
-    } catch {
-      // Disposed between the check and the call (its memory limit, hit by a
-      // render still running): it holds nothing any more. Whoever asked (the
-      // stats after another deployment's render) must not fail for it.
-      return 0;
-    }
+    return this.#heap.read();
   }
 
   /** True when the last {@link heapUsed} read the heap now (not an earlier reading). */
   get heapFresh(): boolean {
-    return this.#heapFresh;
+    return this.#heap.fresh;
   }
 
   /**
@@ -558,7 +545,6 @@ export class DeploymentIsolate {
       );
       for (const id of ids) {
         this.#timers.clear(id);
-        this.#timerOwners.delete(id);
       }
     } catch {
       // the isolate died meanwhile: its timers went with it
@@ -602,7 +588,6 @@ export class DeploymentIsolate {
     this.#backend.dispose();
     this.#guard.stop();
     this.#timers.clearAll();
-    this.#timerOwners.clear();
     for (const r of this.#refs) {
       try {
         r.release();

@@ -11,6 +11,8 @@ import {
   type DeploymentSource,
   IsolateCache,
   type IsolateCacheStats,
+  SnapshotCache,
+  type SnapshotEvent,
   useGuestPreludeSource,
 } from '@flotilla/runtime';
 import { Piscina } from 'piscina';
@@ -49,8 +51,24 @@ function onIoWaiting(waiting: boolean): void {
 /** Trace id of each render in flight on this thread, by request id. */
 const traceIds = new Map<string, string>();
 
+/** Snapshot outcomes not yet reported to the worker process (sent with the next answer). */
+let snapshotEvents: SnapshotEvent[] = [];
+/** Each deployment's pre-warm paths, from its last pre-warm task: its snapshot renders them. */
+const warmupPaths = new Map<string, string[]>();
+
 const isolates = new IsolateCache({
   maxIsolates,
+  // FLOTILLA_SNAPSHOTS=0 turns them off for a whole process (an operator's escape hatch).
+  ...(data?.snapshots === false || process.env.FLOTILLA_SNAPSHOTS === '0'
+    ? {}
+    : {
+        snapshots: new SnapshotCache({
+          maxEntries: maxIsolates,
+          onSnapshot: (event) => {
+            if (snapshotEvents.length < 100) snapshotEvents.push(event);
+          },
+        }),
+      }),
   ceiling: data?.limits ?? DEFAULT_LIMITS,
   compileCache: new CompileCache(),
   ...(appLog
@@ -111,6 +129,7 @@ function threadState(
   cold: boolean,
   loaded: boolean,
   fetches: Map<string, BackendRequestCount>,
+  fromSnapshot = false,
 ): ThreadState {
   const state: ThreadState = {
     cold,
@@ -119,7 +138,12 @@ function threadState(
     isolates: isolateStats(),
     threadId,
   };
+  if (fromSnapshot) state.fromSnapshot = true;
   if (fetches.size > 0) state.backendRequests = [...fetches.values()];
+  if (snapshotEvents.length > 0) {
+    state.snapshotEvents = snapshotEvents;
+    snapshotEvents = [];
+  }
   return state;
 }
 
@@ -130,6 +154,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
   const timings: Record<string, number> = { queue: Math.max(0, started - task.queuedAt) };
   let cold = false;
   let loaded = false;
+  let fromSnapshot = false;
   let renderStart: number | undefined;
   const fetches = new Map<string, BackendRequestCount>();
   const onBackendRequest = (backend: string, outcome: string) => {
@@ -156,6 +181,17 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       // thread's ceiling (validated, naming `limits.cpuMs`, when it loads).
       ...(task.limits !== undefined ? { limits: task.limits } : {}),
     };
+    if (task.prewarm && task.prewarmPaths) {
+      warmupPaths.delete(task.deploymentId);
+      warmupPaths.set(task.deploymentId, task.prewarmPaths);
+      // The oldest go past 1000 deployments (their snapshots then warm up nothing).
+      for (const id of warmupPaths.keys()) {
+        if (warmupPaths.size <= 1000) break;
+        warmupPaths.delete(id);
+      }
+    }
+    const paths = warmupPaths.get(task.deploymentId);
+    if (paths) source.warmupPaths = paths;
     // Per render: environments of one deployment share its isolate, each
     // with its own variables and backend origins.
     const perRender = {
@@ -163,9 +199,13 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...(task.backends ? { backends: task.backends } : {}),
     };
     if (task.prewarm) {
+      const origin = new URL(task.request.url).origin;
       const warmed = await isolates.prewarm(source, {
         deadline: task.deadline,
         url: task.request.url,
+        ...(task.prewarmPaths?.length
+          ? { urls: task.prewarmPaths.map((path) => `${origin}${path}`) }
+          : {}),
         render: task.prewarm !== 'load',
         ...perRender,
       });
@@ -178,12 +218,13 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
         body: new Uint8Array(0),
         cpuMs: 0,
         timings,
-        ...threadState(warmed.cold, warmed.cold, fetches),
+        ...threadState(warmed.cold, warmed.cold, fetches, warmed.fromSnapshot),
       };
     }
     const acquired = await isolates.acquire(source);
     cold = acquired.cold;
     loaded = acquired.loaded;
+    fromSnapshot = loaded && acquired.isolate.fromSnapshot;
     renderStart = now();
     if (cold) timings.load = renderStart - started;
     const response = await acquired.isolate.render(task.request, {
@@ -203,7 +244,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       body: response.body,
       cpuMs: response.cpuMs,
       timings,
-      ...threadState(cold, loaded, fetches),
+      ...threadState(cold, loaded, fetches, fromSnapshot),
     });
   } catch (err) {
     if (renderStart !== undefined) timings.render = now() - renderStart;

@@ -57,6 +57,15 @@ export interface RenderWorkerOptions {
    * @example { cpuMs: 2000, heapMb: 256 }
    */
   limits?: Partial<SandboxLimits>;
+  /**
+   * Start isolates from deployments' V8 startup snapshots: a deployment
+   * loaded fresh on a thread a second time (recycled, evicted and reloaded,
+   * killed by a limit) gets one made there in the background (a child
+   * process per snapshot), and its later isolates on that thread start from
+   * it. See
+   * `runtime/README.md`, "Startup snapshots". @default true
+   */
+  snapshots?: boolean;
   /** prom-client registry for the worker metrics. @default a private Registry */
   registry?: Registry;
   /** Structured log sink for the worker's own lines (`{ msg, … }`). @default no logging */

@@ -29,10 +29,8 @@ import {
 import {
   DEFAULT_LIMITS,
   guestPreludeSource,
-  type IsolateCacheStats,
   resolveLimits,
   type SandboxLimits,
-  UNDECLARED_BACKEND,
 } from '@flotilla/runtime';
 import type { Subscription, Transport } from '@flotilla/transport';
 import { Piscina } from 'piscina';
@@ -41,17 +39,12 @@ import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
+import { ThreadReports } from './thread-reports.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
 
 export type { RenderWorkerOptions };
 
-import type {
-  AppConsoleLine,
-  BackendRequestCount,
-  RenderTask,
-  RenderTaskResult,
-  RenderThreadData,
-} from './task.ts';
+import type { AppConsoleLine, RenderTask, RenderTaskResult, RenderThreadData } from './task.ts';
 
 /** Forgets `key` of `map` a second from now. */
 function forgetLater(map: Map<string, string>, key: string): void {
@@ -66,22 +59,6 @@ const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
   warn: 'warn',
   error: 'error',
 };
-
-/** Outcomes of backend fetch calls, as the sandbox reports them (a bounded label set). */
-const BACKEND_OUTCOMES = new Set([
-  '2xx',
-  '3xx',
-  '4xx',
-  '5xx',
-  'refused',
-  'limit',
-  'deadline',
-  'aborted',
-  'too_large',
-  'redirect',
-  'network',
-  'error',
-]);
 
 /** The piscina thread's script: `.ts` from source, `.js` in the installed package (dist/). */
 const THREAD_FILE = new URL(
@@ -148,6 +125,7 @@ export class RenderWorker {
   readonly #subjects: RegionSubjects;
   readonly #threads: number;
   readonly #tasksPerThread: number;
+  readonly #snapshots: boolean;
   readonly #heartbeatMs: number;
   readonly #loadUpdateMs: number;
   /** Renders only waiting on backend I/O, and the load updates they call for. */
@@ -156,10 +134,10 @@ export class RenderWorker {
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
   readonly #appLogSink: LogFn | undefined;
-  readonly #warmByThread = new Map<number, string[]>();
+  /** What the threads report with their answers (warm deployments, isolates, snapshots). */
+  readonly #threadReports: ThreadReports;
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();
-  readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
   #appLogChannel: BroadcastChannel | undefined;
@@ -196,7 +174,9 @@ export class RenderWorker {
     this.#metrics = workerMetrics(options.registry ?? new Registry());
     workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
+    this.#threadReports = new ThreadReports(this.workerId, this.#metrics, this.#log);
     this.#appLogSink = options.appLog;
+    this.#snapshots = options.snapshots ?? true;
   }
 
   /** Renders running or queued now. */
@@ -216,7 +196,7 @@ export class RenderWorker {
 
   /** Deployments warm on at least one thread. */
   warm(): string[] {
-    return [...new Set([...this.#warmByThread.values()].flat())].sort();
+    return this.#threadReports.warm();
   }
 
   /** Starts the thread pool, the render subscription and heartbeats. */
@@ -256,6 +236,7 @@ export class RenderWorker {
         cpuSlots: this.#tasksPerThread,
         ioChannel: this.#io.channel,
         controlChannel: this.#shutdown.channel,
+        snapshots: this.#snapshots,
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -320,41 +301,6 @@ export class RenderWorker {
     });
   }
 
-  #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
-    this.#isolatesByThread.set(threadId, stats);
-    let isolates = 0;
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) {
-      isolates += s.isolates;
-      heapBytes += s.heapBytes;
-    }
-    this.#metrics.liveIsolates.set({ worker: this.workerId }, isolates);
-    this.#metrics.isolateHeapBytes.set({ worker: this.workerId }, heapBytes);
-  }
-
-  /**
-   * Counts a render's backend fetch calls. Labels stay bounded: a backend
-   * name the manifest does not declare (which the sandbox never reports)
-   * and an unknown outcome are folded into fixed values.
-   */
-  #countBackendRequests(
-    deploymentId: string,
-    backends: Record<string, string> | undefined,
-    counts: BackendRequestCount[] | undefined,
-  ): void {
-    for (const { backend, outcome, count } of counts ?? []) {
-      const declared = backends !== undefined && Object.hasOwn(backends, backend);
-      this.#metrics.backendRequests.inc(
-        {
-          deployment: deploymentId,
-          backend: declared ? backend : UNDECLARED_BACKEND,
-          outcome: BACKEND_OUTCOMES.has(outcome) ? outcome : 'error',
-        },
-        count,
-      );
-    }
-  }
-
   /**
    * The bundle of `deploymentId` for `environment`, and the backends its
    * manifest declares: the names an isolate of it knows, whatever the
@@ -386,8 +332,7 @@ export class RenderWorker {
   heartbeat(): Heartbeat {
     const elu = nodePerformance.eventLoopUtilization(this.#eluMark);
     this.#eluMark = nodePerformance.eventLoopUtilization();
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) heapBytes += s.heapBytes;
+    const heapBytes = this.#threadReports.heapBytes();
     return {
       workerId: this.workerId,
       inFlight: this.#inFlight,
@@ -463,10 +408,8 @@ export class RenderWorker {
         ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
         ...(req.traceparent ? { traceparent: req.traceparent } : {}),
       });
-      this.#warmByThread.set(out.threadId, out.warm);
-      this.#recordIsolates(out.threadId, out.isolates);
-      if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
-      this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
+      this.#threadReports.record(req.deploymentId, out);
+      this.#threadReports.countBackendRequests(req.deploymentId, declared, out.backendRequests);
       const timings = { ...out.timings, worker: now() - received };
       if (out.timings.render !== undefined) {
         this.#metrics.renderSeconds.observe(
@@ -538,8 +481,9 @@ export class RenderWorker {
     const { bundle, declared } = await this.#resolve(deploymentId, environment);
     const deadline = Date.now() + timeoutMs;
     const path = bundle.prewarmPath === undefined ? '/' : bundle.prewarmPath;
-    const warmThreads = () =>
-      [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
+    // Every path the deployment renders itself (its home page first), else that one.
+    const paths = bundle.prewarmPaths?.length ? bundle.prewarmPaths : path === null ? [] : [path];
+    const warmThreads = () => this.#threadReports.warmThreads(deploymentId);
     // piscina cannot address a thread: send one task per thread at once (the
     // pool hands each to an idle thread) and repeat for the threads missed.
     for (let round = 0; round < 3 && warmThreads() < this.#threads; round++) {
@@ -552,14 +496,15 @@ export class RenderWorker {
             bundlePath: bundle.bundlePath,
             request: {
               method: 'GET',
-              url: `http://prewarm.flotilla.invalid${path ?? '/'}`,
+              url: `http://prewarm.flotilla.invalid${paths[0] ?? '/'}`,
               headers: [],
               body: null,
             },
             deadline,
             requestId: 'prewarm',
             queuedAt: now(),
-            prewarm: path === null ? 'load' : true,
+            prewarm: paths.length === 0 ? 'load' : true,
+            prewarmPaths: paths,
             declaredBackends: declared,
             ...(bundle.backends ? { backends: bundle.backends } : {}),
             ...(bundle.env ? { env: bundle.env } : {}),
@@ -568,9 +513,7 @@ export class RenderWorker {
         ),
       );
       for (const out of results) {
-        this.#warmByThread.set(out.threadId, out.warm);
-        this.#recordIsolates(out.threadId, out.isolates);
-        if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
+        this.#threadReports.record(deploymentId, out);
         if (!out.ok) throw fromWireError(out.error);
       }
     }

@@ -1,5 +1,10 @@
 import type { StageTimings, WireError } from '@flotilla/protocol';
-import type { IsolateCacheStats, SandboxLimits, SandboxRequest } from '@flotilla/runtime';
+import type {
+  IsolateCacheStats,
+  SandboxLimits,
+  SandboxRequest,
+  SnapshotEvent,
+} from '@flotilla/runtime';
 
 /** What the worker process hands a render thread (structured-cloned). */
 export interface RenderTask {
@@ -18,6 +23,12 @@ export interface RenderTask {
    * of the request's URL, or (`'load'`) no render at all, only the load.
    */
   prewarm?: boolean | 'load';
+  /**
+   * Paths the deployment renders itself, for a pre-warm (rendered in order,
+   * the request's URL's origin before each) and for its snapshot's warm-up
+   * (the thread keeps them per deployment). @default the request's path
+   */
+  prewarmPaths?: string[];
   /**
    * The manifest's backends (name → origin): an isolate loading for this
    * task declares them, and their names are all a render may ever use.
@@ -73,6 +84,8 @@ export interface RenderThreadData {
   ioChannel?: string;
   /** Name of the `BroadcastChannel` on which the worker asks the thread to dispose its isolates before the pool closes. */
   controlChannel?: string;
+  /** Start isolates from deployments' startup snapshots, made on the thread (see `SnapshotCache`). @default true */
+  snapshots?: boolean;
 }
 
 /** How many renders of one thread only wait on backend I/O now, posted on each change. */
@@ -100,6 +113,10 @@ export type RenderTaskResult = {
   cold: boolean;
   /** The task started that load (one per isolate created: count cold starts with it). */
   loaded: boolean;
+  /** That load started the isolate from the deployment's snapshot. */
+  fromSnapshot?: boolean;
+  /** Snapshots the thread made, refused or failed since its last answer. */
+  snapshotEvents?: SnapshotEvent[];
   /** Live isolates and their heap on the thread, sampled at most twice a second. */
   isolates: IsolateCacheStats;
   timings: StageTimings;

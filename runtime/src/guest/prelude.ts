@@ -34,6 +34,9 @@ import {
 import { BodyTooLarge } from './streams.ts';
 import { type HostRandom, installWebGlobals } from './web-globals.ts';
 
+// The entry the host calls: install() with host functions bound late.
+export { prepare } from './connect.ts';
+
 /** A render's environment variables: a fresh frozen object per render. */
 type Env = Readonly<Record<string, string>>;
 
