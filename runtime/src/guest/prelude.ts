@@ -24,6 +24,8 @@ import {
   type GuestResult,
   type HostCallback,
   MAX_TIMERS,
+  STREAM_WINDOW_BYTES,
+  type StreamHostCallback,
 } from './host.ts';
 import {
   PerformanceEntry,
@@ -31,7 +33,7 @@ import {
   PerformanceMeasure,
   userTiming,
 } from './performance.ts';
-import { BodyTooLarge } from './streams.ts';
+import { BodyTooLarge, type ReadableStream } from './streams.ts';
 import { type HostRandom, installWebGlobals } from './web-globals.ts';
 
 /** A render's environment variables: a fresh frozen object per render. */
@@ -82,6 +84,11 @@ interface Installed {
    * timer never outlives its render) and returns their ids for the host to clear.
    */
   settle(requestId: string): number[];
+  /**
+   * Gives streaming render `requestId` back `bytes` of credit: that much of
+   * what it streamed out has left the worker (see {@link STREAM_WINDOW_BYTES}).
+   */
+  credit(requestId: string, bytes: number): void;
 }
 
 /** Timer calls (set or clear) an isolate may make at once… */
@@ -138,6 +145,7 @@ export function install(
   fetchHost: FetchHostCallback,
   random: HostRandom,
   decodeUtf8: HostUtf8Decode,
+  streamHost: StreamHostCallback,
 ): Installed {
   const g = globalThis as Record<string, unknown>;
   let handler: Handler | null = null;
@@ -422,6 +430,64 @@ export function install(
   // The controller of each render running (its request's signal follows it), by render.
   const running = new Map<AbortController, string>();
 
+  /** Credit of each render streaming its body out, by request id (see `streamOut`). */
+  interface StreamCredit {
+    outstanding: number;
+    wake: (() => void) | null;
+  }
+  const credits = new Map<string, StreamCredit>();
+
+  /**
+   * Streams `stream` out as render `owner`'s body: the head first, then each
+   * chunk as it comes, never past the output cap (the stream is cancelled at
+   * the chunk that crosses it), waiting for credit whenever
+   * {@link STREAM_WINDOW_BYTES} are out unacknowledged. Resolves with how
+   * many chunks went out.
+   */
+  async function streamOut(
+    owner: string,
+    response: Response,
+    stream: ReadableStream<Uint8Array>,
+    maxBytes: number,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const credit: StreamCredit = { outstanding: 0, wake: null };
+    apply(mapSet, credits, [owner, credit]);
+    streamHost('head', owner, response.status, response.headers.toList());
+    const reader = stream.getReader();
+    let total = 0;
+    let count = 0;
+    try {
+      for (;;) {
+        while (credit.outstanding >= STREAM_WINDOW_BYTES && !signal.aborted) {
+          await new Promise<void>((resolve) => {
+            credit.wake = resolve;
+          });
+        }
+        if (signal.aborted) throw signal.reason;
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!(value instanceof Uint8Array)) {
+          throw new TypeError('body stream chunks must be Uint8Array');
+        }
+        if (total + value.byteLength > maxBytes) {
+          throw new BodyTooLarge(total + value.byteLength, maxBytes);
+        }
+        if (value.byteLength === 0) continue;
+        total += value.byteLength;
+        credit.outstanding += value.byteLength;
+        count++;
+        streamHost('chunk', owner, value);
+      }
+    } catch (err) {
+      await reader.cancel(err).catch(() => {});
+      throw err;
+    } finally {
+      apply(mapDelete, credits, [owner]);
+    }
+    return count;
+  }
+
   /** Renders one request; its result also goes to `record` (before any promise settles). */
   async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
     const controller = new AbortController();
@@ -465,6 +531,24 @@ export function install(
     }
     let parts: { text: string | null; bytes: Uint8Array | null };
     try {
+      const stream = init.stream === true ? response.takeStream() : null;
+      if (stream !== null) {
+        const streamedChunks = await streamOut(
+          init.requestId,
+          response,
+          stream,
+          init.maxBodyBytes,
+          signal,
+        );
+        return done({
+          ok: true,
+          status: response.status,
+          headers: response.headers.toList(),
+          bodyText: null,
+          bodyBytes: null,
+          streamedChunks,
+        });
+      }
       // Reads a stream body to its end, never past the output cap.
       parts = await response.toParts(init.maxBodyBytes);
     } catch (err) {
@@ -541,6 +625,24 @@ export function install(
           apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
         }
       });
+      // A stream waiting for credit sees its signal aborted.
+      const credit: StreamCredit | undefined = apply(mapGet, credits, [requestId]);
+      const wake = credit?.wake;
+      if (credit !== undefined && wake) {
+        credit.wake = null;
+        wake();
+      }
+    },
+    credit(requestId, bytes) {
+      tick();
+      const credit: StreamCredit | undefined = apply(mapGet, credits, [requestId]);
+      if (credit === undefined) return;
+      credit.outstanding -= Number(bytes) || 0;
+      const wake = credit.wake;
+      if (wake !== null && credit.outstanding < STREAM_WINDOW_BYTES) {
+        credit.wake = null;
+        wake();
+      }
     },
     deliverFetch(id, result) {
       tick();
