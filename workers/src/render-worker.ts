@@ -6,6 +6,7 @@ import type {
   Heartbeat,
   LogFn,
   RegionSubjects,
+  RenderRequest,
   RenderResult,
   WireMessage,
 } from '@flotilla/protocol';
@@ -34,7 +35,7 @@ import {
   type SandboxLimits,
   UNDECLARED_BACKEND,
 } from '@flotilla/runtime';
-import type { Subscription, Transport } from '@flotilla/transport';
+import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
@@ -42,6 +43,7 @@ import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
+import { type WorkerStream, WorkerStreams } from './worker-streams.ts';
 
 export type { RenderWorkerOptions };
 
@@ -166,6 +168,8 @@ export class RenderWorker {
   /** The environment of each render in flight, by request id, for its console lines. */
   readonly #environments = new Map<string, string>();
   #shutdown: ThreadShutdown | undefined;
+  /** Streamed bodies held until the shields pull them. */
+  readonly #streams: WorkerStreams;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -197,6 +201,7 @@ export class RenderWorker {
     workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
+    this.#streams = new WorkerStreams(this.workerId, this.#log);
   }
 
   /** Renders running or queued now. */
@@ -267,6 +272,7 @@ export class RenderWorker {
     this.#metrics.ioSlots.set({ worker: this.workerId }, this.ioSlots);
     this.#metrics.ioWaiting.set({ worker: this.workerId }, 0);
     this.#metrics.inFlight.set({ worker: this.workerId }, 0);
+    this.#streams.serve(this.#transport, this.#subjects.workerStream(this.workerId));
     this.#sub = this.#transport.serve(this.#subjects.workerRender(this.workerId), (msg) =>
       this.#handle(msg),
     );
@@ -414,6 +420,9 @@ export class RenderWorker {
     this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
     let deploymentId = 'unknown';
     let renderOf: string | undefined;
+    /** A render whose body streams on after this answer: its bookkeeping ends with the stream. */
+    let streaming = false;
+    let stream: WorkerStream | undefined;
     try {
       if (this.#draining) {
         throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
@@ -442,56 +451,115 @@ export class RenderWorker {
         this.#environments.set(req.requestId, req.environment);
         renderOf = req.requestId;
       }
-      const out = await pool.run({
-        deploymentId: req.deploymentId,
-        bundleHash: bundle.bundleHash,
-        bundlePath: bundle.bundlePath,
-        request: {
-          method: req.method,
-          url: req.url,
-          headers: req.headers,
-          // A view (e.g. into a socket buffer) would be cloned with its whole
-          // buffer, other messages included: send the body's bytes only.
-          body: req.body.length > 0 ? ownBytes(req.body) : null,
-        },
-        deadline: req.deadline,
-        requestId: req.requestId,
-        queuedAt: now(),
-        declaredBackends: declared,
-        ...(bundle.backends ? { backends: bundle.backends } : {}),
-        ...(bundle.env ? { env: bundle.env } : {}),
-        ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
-        ...(req.traceparent ? { traceparent: req.traceparent } : {}),
-      });
-      this.#warmByThread.set(out.threadId, out.warm);
-      this.#recordIsolates(out.threadId, out.isolates);
-      if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
-      this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
-      const timings = { ...out.timings, worker: now() - received };
-      if (out.timings.render !== undefined) {
-        this.#metrics.renderSeconds.observe(
-          { deployment: req.deploymentId, outcome: out.ok ? 'ok' : out.error.code },
-          out.timings.render / 1000,
-        );
+      const open = this.#streams.open(req.deadline);
+      stream = open;
+      const done = pool
+        .run(
+          {
+            deploymentId: req.deploymentId,
+            bundleHash: bundle.bundleHash,
+            bundlePath: bundle.bundlePath,
+            request: {
+              method: req.method,
+              url: req.url,
+              headers: req.headers,
+              // A view (e.g. into a socket buffer) would be cloned with its whole
+              // buffer, other messages included: send the body's bytes only.
+              body: req.body.length > 0 ? ownBytes(req.body) : null,
+            },
+            deadline: req.deadline,
+            requestId: req.requestId,
+            queuedAt: now(),
+            declaredBackends: declared,
+            ...(bundle.backends ? { backends: bundle.backends } : {}),
+            ...(bundle.env ? { env: bundle.env } : {}),
+            ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
+            ...(req.traceparent ? { traceparent: req.traceparent } : {}),
+            stream: open.port,
+          },
+          { transferList: [open.port] as never },
+        )
+        .then((out) => {
+          open.finish(out);
+          return out;
+        });
+      // A streamed body answers with its head and first chunks at once; the
+      // rest is pulled from this worker (see worker-streams.ts).
+      const head = await Promise.race([open.started, done.then(() => undefined)]);
+      const first = head
+        ? open.first(this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES)
+        : undefined;
+      if (head && first && !first.end) {
+        streaming = true;
+        const id = deploymentId;
+        void done
+          .then(
+            (out) => this.#account(req, declared, out, received),
+            (err) => ({ ok: false, error: toWireError(err), timings: {} }) as RenderResult,
+          )
+          .then((final) => {
+            this.#outcome(id, final);
+            this.#ended();
+          });
+        return encodeRenderResult({
+          ok: true,
+          status: head.status,
+          headers: head.headers,
+          body: first.body,
+          stream: open.id,
+          timings: { worker: now() - received },
+        });
       }
-      if (out.ok) {
-        this.#metrics.renderCpuSeconds.observe({ deployment: req.deploymentId }, out.cpuMs / 1000);
-        result = { ok: true, status: out.status, headers: out.headers, body: out.body, timings };
-      } else {
-        result = { ok: false, error: out.error, timings };
-      }
+      const out = await done;
+      // It streamed, and had ended by the time its head went out: one whole body.
+      if (first && out.ok) out.body = first.body;
+      result = this.#account(req, declared, out, received);
     } catch (err) {
       result = { ok: false, error: toWireError(err), timings: { worker: now() - received } };
     } finally {
+      if (!streaming) stream?.close();
       // Console lines come on another channel and may arrive after the result.
       if (renderOf !== undefined) forgetLater(this.#environments, renderOf);
-      this.#inFlight--;
-      this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
-      // With renders waiting on I/O, the schedulers cannot tell whether the
-      // render that ended held a CPU slot: tell them (otherwise one that ended
-      // after its continuation counted as running until the next heartbeat).
-      if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
+      if (!streaming) this.#ended();
     }
+    return this.#outcome(deploymentId, result);
+  }
+
+  /** The thread's answer recorded (warm deployments, isolates, metrics), as a render result. */
+  #account(
+    req: RenderRequest,
+    declared: Record<string, string>,
+    out: RenderTaskResult,
+    received: number,
+  ): RenderResult {
+    this.#warmByThread.set(out.threadId, out.warm);
+    this.#recordIsolates(out.threadId, out.isolates);
+    if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
+    this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
+    const timings = { ...out.timings, worker: now() - received };
+    if (out.timings.render !== undefined) {
+      this.#metrics.renderSeconds.observe(
+        { deployment: req.deploymentId, outcome: out.ok ? 'ok' : out.error.code },
+        out.timings.render / 1000,
+      );
+    }
+    if (!out.ok) return { ok: false, error: out.error, timings };
+    this.#metrics.renderCpuSeconds.observe({ deployment: req.deploymentId }, out.cpuMs / 1000);
+    return { ok: true, status: out.status, headers: out.headers, body: out.body, timings };
+  }
+
+  /** A render ended (a streamed one: its whole body was rendered): one fewer in flight. */
+  #ended(): void {
+    this.#inFlight--;
+    this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
+    // With renders waiting on I/O, the schedulers cannot tell whether the
+    // render that ended held a CPU slot: tell them (otherwise one that ended
+    // after its continuation counted as running until the next heartbeat).
+    if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
+  }
+
+  /** Counts and logs a render's outcome; its answer on the wire. */
+  #outcome(deploymentId: string, result: RenderResult): WireMessage {
     const outcome = result.ok ? 'ok' : result.error.code;
     this.#metrics.renders.inc({ deployment: deploymentId, outcome });
     if (!result.ok) {
@@ -587,6 +655,8 @@ export class RenderWorker {
       this.#draining = true;
       this.#sendHeartbeat();
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
+      // Streamed bodies still rendering or not yet pulled: to their end (or deadline).
+      await this.#streams.drain();
       clearInterval(this.#heartbeat);
       this.#io?.stop();
       // Every render has answered: the threads dispose their isolates and

@@ -10,6 +10,7 @@ import {
   type WireError,
 } from '@flotilla/protocol';
 import { Registry } from 'prom-client';
+import type { BodyStream } from '../body-stream.ts';
 import { decideStorage, freshnessWindows, requestCacheability } from './cacheability.ts';
 import { Coalescer, CoalescerError } from './coalescer.ts';
 import { cacheStatusFor, DEFAULT_CACHE_NAME, surrogateKeysOf } from './headers.ts';
@@ -57,6 +58,8 @@ export interface OriginAnswer {
    * freshness decision, so the copy expires here when it expires there.
    */
   tier?: TierAnswer;
+  /** A streamed body (the result's `body` is empty): stored once it is complete. */
+  stream?: BodyStream;
 }
 
 /**
@@ -93,6 +96,11 @@ export type EdgeAnswer =
       ageSeconds: number | undefined;
       /** What the global tier did, when this cache asked it (an edge's miss). */
       upstream: TierAnswer | undefined;
+      /**
+       * A body still streaming (`response.body` is empty): the client gets
+       * it as it comes, and a cacheable one is stored once complete.
+       */
+      stream?: BodyStream;
     }
   | {
       kind: 'error';
@@ -162,6 +170,8 @@ export interface EdgeCacheOptions {
 /** Why a fetch could not give a shareable stored copy. */
 type Fetched =
   | { kind: 'stored'; entry: CacheEntry; answer: OriginAnswer }
+  /** Cacheable and still streaming: followers read the same stream; stored once complete. */
+  | { kind: 'streaming'; answer: OriginAnswer }
   | { kind: 'uncacheable'; status: CachingStatus; answer: OriginAnswer };
 
 /** A failed render (an error, or a 5xx response): stale-if-error may answer instead. */
@@ -268,7 +278,8 @@ export class EdgeCache {
         {
           // A copy the global tier holds is a shared page even when this
           // edge does not store it (no longer fresh there).
-          shareable: (r) => r.kind === 'stored' || r.answer.tier?.windows !== undefined,
+          shareable: (r) =>
+            r.kind === 'stored' || r.kind === 'streaming' || r.answer.tier?.windows !== undefined,
           onFollowerTimeout: () => (stale ? 'stale' : 'new-leader'),
         },
       );
@@ -292,19 +303,22 @@ export class EdgeCache {
           fetched.answer,
         );
       }
+      const cachingStatus = fetched.kind === 'streaming' ? 'ok' : fetched.status;
       return this.#fromAnswer(
         fetched.answer,
         cacheStatusFor(
           {
             kind: 'miss',
             fwdStatus: fwdStatusOf(fetched.answer),
-            stored: false,
+            // A streamed page is stored once complete, after its headers went out.
+            stored: fetched.kind === 'streaming',
             stale: stale !== undefined,
-            cachingStatus: fetched.status,
+            cachingStatus,
+            ...(collapsed ? { collapsed } : {}),
           },
           this.#name,
         ),
-        fetched.status,
+        cachingStatus,
       );
     } catch (err) {
       if (err instanceof OriginFailure) {
@@ -382,6 +396,18 @@ export class EdgeCache {
       url: req.url,
       surrogateKeys: surrogateKeysOf(r.headers),
     };
+    const stream = answer.stream;
+    if (stream) {
+      // Stored once the whole body came; a stream that breaks is never stored.
+      void stream.whole().then(
+        (body) => {
+          if (!this.store.set({ ...entry, body }))
+            this.#log({ msg: 'streamed page too big to store', key: req.key });
+        },
+        () => {},
+      );
+      return { kind: 'streaming', answer };
+    }
     if (!this.store.set(entry)) {
       return { kind: 'uncacheable', status: 'body-too-big', answer };
     }
@@ -395,7 +421,7 @@ export class EdgeCache {
    */
   #storeTierCopy(req: CacheRequest, answer: OriginAnswer, windows: TierWindows): Fetched {
     const r = answer.result;
-    if (!r.ok) return { kind: 'uncacheable', status: 'code', answer };
+    if (!r.ok || answer.stream) return { kind: 'uncacheable', status: 'code', answer };
     const storedAt = this.#now() - windows.ageMs;
     // The copy a revalidation under way at its owner replaces: served, not kept.
     const renewing = this.#renewing.get(req.url);
@@ -502,6 +528,7 @@ export class EdgeCache {
       region: answer.region,
       ageSeconds: undefined,
       upstream: answer.tier,
+      ...(answer.stream ? { stream: answer.stream } : {}),
     };
   }
 
