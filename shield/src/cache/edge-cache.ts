@@ -213,6 +213,8 @@ export class EdgeCache {
   readonly #revalidator: Revalidator;
   /** URLs being revalidated at the global tier (an edge's): copies stored there before `since` are not kept. */
   readonly #renewing = new Map<string, { since: number; until: number }>();
+  /** Cacheable pages still streaming, by key: a request for one reads the same stream. */
+  readonly #streaming = new Map<string, OriginAnswer>();
   readonly #hitForPassMs: number;
   readonly #name: string;
   readonly #now: () => number;
@@ -270,6 +272,24 @@ export class EdgeCache {
       });
     }
     const stale = found?.entry;
+    // Rendering now and streaming: read along rather than render it again.
+    const streaming = req.refresh ? undefined : this.#streaming.get(req.key);
+    if (streaming) {
+      return this.#fromAnswer(
+        streaming,
+        cacheStatusFor(
+          {
+            kind: 'miss',
+            fwdStatus: fwdStatusOf(streaming),
+            stored: true,
+            stale: stale !== undefined,
+            collapsed: true,
+          },
+          this.#name,
+        ),
+        'ok',
+      );
+    }
 
     try {
       const outcome = await this.#coalescer.run(
@@ -399,13 +419,16 @@ export class EdgeCache {
     const stream = answer.stream;
     if (stream) {
       // Stored once the whole body came; a stream that breaks is never stored.
-      void stream.whole().then(
-        (body) => {
-          if (!this.store.set({ ...entry, body }))
-            this.#log({ msg: 'streamed page too big to store', key: req.key });
-        },
-        () => {},
-      );
+      this.#streaming.set(req.key, answer);
+      const done = () => {
+        if (this.#streaming.get(req.key) === answer) this.#streaming.delete(req.key);
+      };
+      void stream.whole().then((body) => {
+        done();
+        if (!this.store.set({ ...entry, body })) {
+          this.#log({ msg: 'streamed page too big to store', key: req.key });
+        }
+      }, done);
       return { kind: 'streaming', answer };
     }
     if (!this.store.set(entry)) {
