@@ -24,6 +24,7 @@ const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: st
   { name: 'neighbours', file: './neighbours.ts', timeoutMs: 620_000 },
   { name: 'overload', file: './overload.ts', timeoutMs: 320_000 },
   { name: 'async-context', file: './async-context.ts', timeoutMs: 180_000, flags: ['--expose-gc'] },
+  { name: 'stream-ttfb', file: './stream-ttfb.ts', timeoutMs: 180_000 },
 ];
 const FLAGS = ISOLATE_HOST_FLAGS;
 
