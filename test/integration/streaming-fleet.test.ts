@@ -165,4 +165,22 @@ describe('streamed SSR through shield → NATS → scheduler → worker', () => 
       createHash('sha256').update(expected).digest('hex'),
     );
   }, 60_000);
+
+  // Last: it stops the suite's worker.
+  it('drains a stream in flight on SIGTERM: the client still gets the whole page', async () => {
+    const worker = fleet.live('worker')[0];
+    if (!worker) throw new Error('no worker');
+    const r = await read(`${shield}/streamtest/page/3`);
+    await r.until('Shell of 3');
+    await backend.called('page-3');
+    const exited = worker.child.kill('SIGTERM');
+    // Draining: it waits for the slow part and the shield's pulls.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(worker.child.exitStatus).toBeUndefined();
+    backend.open('page-3');
+    const end = await r.ended;
+    expect(end.complete).toBe(true);
+    expect(end.body.toString()).toContain('the slow part of page-3');
+    expect((await exited).code).toBe(0);
+  }, 60_000);
 });
