@@ -4,7 +4,7 @@
  * with the isolate-host flags, and a time bound per bench. Exits non-zero if
  * any bench fails.
  *
- * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|cache-tiers|cache-memory|output-bomb|neighbours|async-context|overload]…
+ * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|cache-tiers|cache-memory|output-bomb|neighbours|async-context|overload|stream-ttfb]…
  *      (`pnpm bench` at the root, or `pnpm --filter @flotilla/bench bench`)
  *
  * @module
