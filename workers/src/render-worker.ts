@@ -6,7 +6,6 @@ import type {
   Heartbeat,
   LogFn,
   RegionSubjects,
-  RenderRequest,
   RenderResult,
   WireMessage,
 } from '@flotilla/protocol';
@@ -30,10 +29,8 @@ import {
 import {
   DEFAULT_LIMITS,
   guestPreludeSource,
-  type IsolateCacheStats,
   resolveLimits,
   type SandboxLimits,
-  UNDECLARED_BACKEND,
 } from '@flotilla/runtime';
 import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Piscina } from 'piscina';
@@ -41,19 +38,14 @@ import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
+import { RenderAccounting } from './render-accounting.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
 import { type WorkerStream, WorkerStreams } from './worker-streams.ts';
 
 export type { RenderWorkerOptions };
 
-import type {
-  AppConsoleLine,
-  BackendRequestCount,
-  RenderTask,
-  RenderTaskResult,
-  RenderThreadData,
-} from './task.ts';
+import type { AppConsoleLine, RenderTask, RenderTaskResult, RenderThreadData } from './task.ts';
 
 /** Forgets `key` of `map` a second from now. */
 function forgetLater(map: Map<string, string>, key: string): void {
@@ -68,22 +60,6 @@ const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
   warn: 'warn',
   error: 'error',
 };
-
-/** Outcomes of backend fetch calls, as the sandbox reports them (a bounded label set). */
-const BACKEND_OUTCOMES = new Set([
-  '2xx',
-  '3xx',
-  '4xx',
-  '5xx',
-  'refused',
-  'limit',
-  'deadline',
-  'aborted',
-  'too_large',
-  'redirect',
-  'network',
-  'error',
-]);
 
 /** The piscina thread's script: `.ts` from source, `.js` in the installed package (dist/). */
 const THREAD_FILE = new URL(
@@ -158,10 +134,10 @@ export class RenderWorker {
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
   readonly #appLogSink: LogFn | undefined;
-  readonly #warmByThread = new Map<number, string[]>();
+  /** The threads' warm deployments and isolates, and each render's metrics. */
+  readonly #accounting: RenderAccounting;
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();
-  readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
   #appLogChannel: BroadcastChannel | undefined;
@@ -202,6 +178,7 @@ export class RenderWorker {
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
     this.#streams = new WorkerStreams(this.workerId, this.#log);
+    this.#accounting = new RenderAccounting(this.workerId, this.#metrics);
   }
 
   /** Renders running or queued now. */
@@ -221,7 +198,7 @@ export class RenderWorker {
 
   /** Deployments warm on at least one thread. */
   warm(): string[] {
-    return [...new Set([...this.#warmByThread.values()].flat())].sort();
+    return this.#accounting.warm();
   }
 
   /** Starts the thread pool, the render subscription and heartbeats. */
@@ -326,41 +303,6 @@ export class RenderWorker {
     });
   }
 
-  #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
-    this.#isolatesByThread.set(threadId, stats);
-    let isolates = 0;
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) {
-      isolates += s.isolates;
-      heapBytes += s.heapBytes;
-    }
-    this.#metrics.liveIsolates.set({ worker: this.workerId }, isolates);
-    this.#metrics.isolateHeapBytes.set({ worker: this.workerId }, heapBytes);
-  }
-
-  /**
-   * Counts a render's backend fetch calls. Labels stay bounded: a backend
-   * name the manifest does not declare (which the sandbox never reports)
-   * and an unknown outcome are folded into fixed values.
-   */
-  #countBackendRequests(
-    deploymentId: string,
-    backends: Record<string, string> | undefined,
-    counts: BackendRequestCount[] | undefined,
-  ): void {
-    for (const { backend, outcome, count } of counts ?? []) {
-      const declared = backends !== undefined && Object.hasOwn(backends, backend);
-      this.#metrics.backendRequests.inc(
-        {
-          deployment: deploymentId,
-          backend: declared ? backend : UNDECLARED_BACKEND,
-          outcome: BACKEND_OUTCOMES.has(outcome) ? outcome : 'error',
-        },
-        count,
-      );
-    }
-  }
-
   /**
    * The bundle of `deploymentId` for `environment`, and the backends its
    * manifest declares: the names an isolate of it knows, whatever the
@@ -392,8 +334,7 @@ export class RenderWorker {
   heartbeat(): Heartbeat {
     const elu = nodePerformance.eventLoopUtilization(this.#eluMark);
     this.#eluMark = nodePerformance.eventLoopUtilization();
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) heapBytes += s.heapBytes;
+    const heapBytes = this.#accounting.heapBytes();
     return {
       workerId: this.workerId,
       inFlight: this.#inFlight,
@@ -494,7 +435,7 @@ export class RenderWorker {
         const id = deploymentId;
         void done
           .then(
-            (out) => this.#account(req, declared, out, received),
+            (out) => this.#accounting.render(req, declared, out, received),
             (err) => ({ ok: false, error: toWireError(err), timings: {} }) as RenderResult,
           )
           .then((final) => {
@@ -513,7 +454,7 @@ export class RenderWorker {
       const out = await done;
       // It streamed, and had ended by the time its head went out: one whole body.
       if (first && out.ok) out.body = first.body;
-      result = this.#account(req, declared, out, received);
+      result = this.#accounting.render(req, declared, out, received);
     } catch (err) {
       result = { ok: false, error: toWireError(err), timings: { worker: now() - received } };
     } finally {
@@ -523,29 +464,6 @@ export class RenderWorker {
       if (!streaming) this.#ended();
     }
     return this.#outcome(deploymentId, result);
-  }
-
-  /** The thread's answer recorded (warm deployments, isolates, metrics), as a render result. */
-  #account(
-    req: RenderRequest,
-    declared: Record<string, string>,
-    out: RenderTaskResult,
-    received: number,
-  ): RenderResult {
-    this.#warmByThread.set(out.threadId, out.warm);
-    this.#recordIsolates(out.threadId, out.isolates);
-    if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
-    this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
-    const timings = { ...out.timings, worker: now() - received };
-    if (out.timings.render !== undefined) {
-      this.#metrics.renderSeconds.observe(
-        { deployment: req.deploymentId, outcome: out.ok ? 'ok' : out.error.code },
-        out.timings.render / 1000,
-      );
-    }
-    if (!out.ok) return { ok: false, error: out.error, timings };
-    this.#metrics.renderCpuSeconds.observe({ deployment: req.deploymentId }, out.cpuMs / 1000);
-    return { ok: true, status: out.status, headers: out.headers, body: out.body, timings };
   }
 
   /** A render ended (a streamed one: its whole body was rendered): one fewer in flight. */
@@ -606,8 +524,7 @@ export class RenderWorker {
     const { bundle, declared } = await this.#resolve(deploymentId, environment);
     const deadline = Date.now() + timeoutMs;
     const path = bundle.prewarmPath === undefined ? '/' : bundle.prewarmPath;
-    const warmThreads = () =>
-      [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
+    const warmThreads = () => this.#accounting.warmThreads(deploymentId);
     // piscina cannot address a thread: send one task per thread at once (the
     // pool hands each to an idle thread) and repeat for the threads missed.
     for (let round = 0; round < 3 && warmThreads() < this.#threads; round++) {
@@ -636,9 +553,7 @@ export class RenderWorker {
         ),
       );
       for (const out of results) {
-        this.#warmByThread.set(out.threadId, out.warm);
-        this.#recordIsolates(out.threadId, out.isolates);
-        if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
+        this.#accounting.thread(deploymentId, out);
         if (!out.ok) throw fromWireError(out.error);
       }
     }

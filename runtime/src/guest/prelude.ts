@@ -24,7 +24,6 @@ import {
   type GuestResult,
   type HostCallback,
   MAX_TIMERS,
-  STREAM_WINDOW_BYTES,
   type StreamHostCallback,
 } from './host.ts';
 import {
@@ -33,7 +32,8 @@ import {
   PerformanceMeasure,
   userTiming,
 } from './performance.ts';
-import { BodyTooLarge, type ReadableStream } from './streams.ts';
+import { streamOut } from './stream-out.ts';
+import { BodyTooLarge } from './streams.ts';
 import { type HostRandom, installWebGlobals } from './web-globals.ts';
 
 /** A render's environment variables: a fresh frozen object per render. */
@@ -430,63 +430,7 @@ export function install(
   // The controller of each render running (its request's signal follows it), by render.
   const running = new Map<AbortController, string>();
 
-  /** Credit of each render streaming its body out, by request id (see `streamOut`). */
-  interface StreamCredit {
-    outstanding: number;
-    wake: (() => void) | null;
-  }
-  const credits = new Map<string, StreamCredit>();
-
-  /**
-   * Streams `stream` out as render `owner`'s body: the head first, then each
-   * chunk as it comes, never past the output cap (the stream is cancelled at
-   * the chunk that crosses it), waiting for credit whenever
-   * {@link STREAM_WINDOW_BYTES} are out unacknowledged. Resolves with how
-   * many chunks went out.
-   */
-  async function streamOut(
-    owner: string,
-    response: Response,
-    stream: ReadableStream<Uint8Array>,
-    maxBytes: number,
-    signal: AbortSignal,
-  ): Promise<number> {
-    const credit: StreamCredit = { outstanding: 0, wake: null };
-    apply(mapSet, credits, [owner, credit]);
-    streamHost('head', owner, response.status, response.headers.toList());
-    const reader = stream.getReader();
-    let total = 0;
-    let count = 0;
-    try {
-      for (;;) {
-        while (credit.outstanding >= STREAM_WINDOW_BYTES && !signal.aborted) {
-          await new Promise<void>((resolve) => {
-            credit.wake = resolve;
-          });
-        }
-        if (signal.aborted) throw signal.reason;
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (!(value instanceof Uint8Array)) {
-          throw new TypeError('body stream chunks must be Uint8Array');
-        }
-        if (total + value.byteLength > maxBytes) {
-          throw new BodyTooLarge(total + value.byteLength, maxBytes);
-        }
-        if (value.byteLength === 0) continue;
-        total += value.byteLength;
-        credit.outstanding += value.byteLength;
-        count++;
-        streamHost('chunk', owner, value);
-      }
-    } catch (err) {
-      await reader.cancel(err).catch(() => {});
-      throw err;
-    } finally {
-      apply(mapDelete, credits, [owner]);
-    }
-    return count;
-  }
+  const streams = streamOut(streamHost);
 
   /** Renders one request; its result also goes to `record` (before any promise settles). */
   async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
@@ -533,7 +477,7 @@ export function install(
     try {
       const stream = init.stream === true ? response.takeStream() : null;
       if (stream !== null) {
-        const streamedChunks = await streamOut(
+        const streamedChunks = await streams.send(
           init.requestId,
           response,
           stream,
@@ -626,23 +570,11 @@ export function install(
         }
       });
       // A stream waiting for credit sees its signal aborted.
-      const credit: StreamCredit | undefined = apply(mapGet, credits, [requestId]);
-      const wake = credit?.wake;
-      if (credit !== undefined && wake) {
-        credit.wake = null;
-        wake();
-      }
+      streams.wake(requestId);
     },
     credit(requestId, bytes) {
       tick();
-      const credit: StreamCredit | undefined = apply(mapGet, credits, [requestId]);
-      if (credit === undefined) return;
-      credit.outstanding -= Number(bytes) || 0;
-      const wake = credit.wake;
-      if (wake !== null && credit.outstanding < STREAM_WINDOW_BYTES) {
-        credit.wake = null;
-        wake();
-      }
+      streams.credit(requestId, bytes);
     },
     deliverFetch(id, result) {
       tick();

@@ -265,7 +265,13 @@ export class EdgeCache {
     }
     if (found?.freshness === 'stale' && !req.refresh) {
       // Served at once; one revalidation per key runs behind it.
-      this.#revalidator.revalidate(req.key, (signal) => this.#fetch(req, origin, signal));
+      // Nobody reads a revalidation's body but the store.
+      this.#revalidator.revalidate(req.key, (signal) =>
+        this.#fetch(req, origin, signal).then((fetched) => {
+          if (fetched.kind === 'uncacheable') fetched.answer.stream?.cancel();
+          return fetched;
+        }),
+      );
       return this.#fromEntry(found.entry, {
         kind: 'stale-hit',
         ttlMs: found.entry.freshUntil - this.#now(),
@@ -343,6 +349,7 @@ export class EdgeCache {
     } catch (err) {
       if (err instanceof OriginFailure) {
         if (stale && stale.staleIfErrorUntil > this.#now()) {
+          err.answer.stream?.cancel();
           return this.#staleIfError(stale, fwdStatusOf(err.answer));
         }
         return this.#fromAnswer(
