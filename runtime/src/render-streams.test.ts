@@ -77,7 +77,7 @@ describe('streamed bodies', () => {
     expect(r.seen.head).toBeUndefined();
   });
 
-  it('stops reading the stream while 512 KiB are out without credit (backpressure)', async () => {
+  it('stops reading the stream while 512 KiB are out without credit (backpressure), holding no CPU slot meanwhile', async () => {
     const iso = await loadBundle(`Flotilla.serve(() => {
       let pulled = 0;
       globalThis.pulledChunks = () => pulled;
@@ -90,11 +90,23 @@ describe('streamed bodies', () => {
       }, { highWaterMark: 0 }));
     });`);
     const r = recorder(true);
-    const rendering = iso.render(request(), { stream: r.sink, requestId: 'bp' });
+    const io: string[] = [];
+    const rendering = iso.render(request(), {
+      stream: r.sink,
+      requestId: 'bp',
+      io: {
+        waiting: () => io.push('waiting'),
+        resume: async () => {
+          io.push('resume');
+        },
+      },
+    });
     // Wait until the guest stopped at its window: 8 chunks of 64 KiB.
     while (r.seen.bytes < 512 * 1024) await r.nextChunk();
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(r.seen.bytes).toBe(512 * 1024);
+    // Waiting for its client, the render gave its CPU slot up.
+    expect(io).toEqual(['waiting']);
     // Credit for what left: it goes on to the end.
     const all = (async () => {
       while (r.seen.chunks.length < 40) {
@@ -108,6 +120,9 @@ describe('streamed bodies', () => {
     const res = await rendering;
     expect(res.streamed).toBe(true);
     expect(r.seen.bytes).toBe(40 * 64 * 1024);
+    // It took a slot back before each credit let it go on.
+    expect(io[1]).toBe('resume');
+    expect(io.filter((e) => e === 'waiting').length).toBe(io.filter((e) => e === 'resume').length);
   });
 
   it('fails a stream past the output cap at the chunk that crosses it', async () => {

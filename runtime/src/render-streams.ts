@@ -5,6 +5,8 @@
  * `runtime/README.md`, "Streamed bodies".
  */
 import { FlotillaError } from '@flotilla/protocol';
+import { STREAM_WINDOW_BYTES } from './guest/host.ts';
+import type { RenderIoGate } from './io-wait.ts';
 import { headProblem } from './marshal.ts';
 import type { RenderStreamSink } from './sandbox-options.ts';
 
@@ -14,6 +16,11 @@ interface StreamState {
   received: number;
   bytes: number;
   failure: FlotillaError | undefined;
+  /** Bytes sent out and not credited back yet. */
+  outstanding: number;
+  /** The guest waits for credit: its CPU slot was given up (`io.waiting()`). */
+  parked: boolean;
+  io: RenderIoGate | undefined;
   /** Called when a chunk arrives or the stream fails (see {@link StreamHandle.finish}). */
   changed: (() => void) | undefined;
 }
@@ -53,14 +60,22 @@ export class RenderStreams {
     this.#credit = credit;
   }
 
-  /** Starts passing render `owner`'s streamed head and chunks to `sink`. */
-  open(owner: string, sink: RenderStreamSink): StreamHandle {
+  /**
+   * Starts passing render `owner`'s streamed head and chunks to `sink`.
+   * While the render waits for credit (its window is out), `io` is told it
+   * only waits (its CPU slot may serve another render), and awaited before
+   * the credit lets it go on, as for a `fetch` answer.
+   */
+  open(owner: string, sink: RenderStreamSink, io?: RenderIoGate): StreamHandle {
     const state: StreamState = {
       sink,
       headSent: false,
       received: 0,
       bytes: 0,
       failure: undefined,
+      outstanding: 0,
+      parked: false,
+      io,
       changed: undefined,
     };
     this.#live.set(owner, state);
@@ -84,7 +99,7 @@ export class RenderStreams {
       }
       state.headSent = true;
       state.sink.head(value as number, headers as Array<[string, string]>, (bytes) =>
-        this.#credit(owner, bytes),
+        this.#credited(owner, state, bytes),
       );
       return;
     }
@@ -102,8 +117,26 @@ export class RenderStreams {
       return;
     }
     state.received++;
+    state.outstanding += value.byteLength;
+    if (!state.parked && state.outstanding >= STREAM_WINDOW_BYTES) {
+      state.parked = true;
+      state.io?.waiting();
+    }
     state.sink.chunk(value);
     state.changed?.();
+  }
+
+  /** `bytes` of render `owner`'s stream have left: credit for the guest (once it has a slot again). */
+  #credited(owner: string, state: StreamState, bytes: number): void {
+    state.outstanding -= bytes;
+    if (state.parked && state.outstanding < STREAM_WINDOW_BYTES) {
+      state.parked = false;
+      if (state.io) {
+        void state.io.resume().then(() => this.#credit(owner, bytes));
+        return;
+      }
+    }
+    this.#credit(owner, bytes);
   }
 
   #fail(

@@ -297,7 +297,7 @@ export class DeploymentIsolate {
     const sink = options.stream;
     if (sink === undefined) return this.#render(request, options, undefined);
     const requestId = options.requestId || `render-${++this.#nextRequest}`;
-    const stream = this.#streams.open(requestId, sink);
+    const stream = this.#streams.open(requestId, sink, options.io);
     try {
       return await this.#render(request, { ...options, requestId }, stream);
     } finally {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { randomInt } from 'node:crypto';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import {
   decodeStreamPull,
@@ -32,7 +33,7 @@ export interface StreamHead {
 
 /** One render's streamed body on this worker. */
 export class WorkerStream {
-  /** `<workerId>.<n>`: the id the shield pulls it by. */
+  /** `<workerId>.<random n>`: the id the shield pulls it by. */
   readonly id: string;
   /** The render thread's end of the channel (transfer it with the task). */
   readonly port: MessagePort;
@@ -221,7 +222,6 @@ export class WorkerStream {
 export class WorkerStreams {
   readonly #workerId: string;
   readonly #live = new Map<string, WorkerStream>();
-  #next = 0;
   #sub: Subscription | undefined;
   readonly #log: LogFn;
 
@@ -262,7 +262,9 @@ export class WorkerStreams {
 
   /** A new stream for a render with `deadline` (epoch ms). */
   open(deadline: number): WorkerStream {
-    const id = `${this.#workerId}.${++this.#next}`;
+    // Not guessable: a pull must come from the shield the id was sent to.
+    let id = `${this.#workerId}.${randomInt(1e15)}`;
+    while (this.#live.has(id)) id = `${this.#workerId}.${randomInt(1e15)}`;
     const stream = new WorkerStream(id, deadline, () => {
       if (this.#live.get(id) === stream) this.#live.delete(id);
     });
