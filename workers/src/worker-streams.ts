@@ -263,8 +263,8 @@ export class WorkerStreams {
   /** A new stream for a render with `deadline` (epoch ms). */
   open(deadline: number): WorkerStream {
     // Not guessable: a pull must come from the shield the id was sent to.
-    let id = `${this.#workerId}.${randomInt(1e15)}`;
-    while (this.#live.has(id)) id = `${this.#workerId}.${randomInt(1e15)}`;
+    let id = `${this.#workerId}.${randomInt(2 ** 47)}`;
+    while (this.#live.has(id)) id = `${this.#workerId}.${randomInt(2 ** 47)}`;
     const stream = new WorkerStream(id, deadline, () => {
       if (this.#live.get(id) === stream) this.#live.delete(id);
     });
