@@ -420,13 +420,24 @@ export class RenderWorker {
           },
           { transferList: [open.port] as never },
         )
-        .then((out) => {
-          open.finish(out);
-          return out;
-        });
+        .then(
+          (out) => {
+            open.finish(out);
+            return out;
+          },
+          (err: unknown) => {
+            open.fail(toWireError(err));
+            throw err;
+          },
+        );
       // A streamed body answers with its head and first chunks at once; the
       // rest is pulled from this worker (see worker-streams.ts).
-      const head = await Promise.race([open.started, done.then(() => undefined)]);
+      // The thread's answer may come before the chunks it posted: a body that
+      // streamed waits for them (`started`) either way.
+      const head = await Promise.race([
+        open.started,
+        done.then((out) => (out.ok && out.streamedChunks !== undefined ? open.started : undefined)),
+      ]);
       const first = head
         ? open.first(this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES)
         : undefined;

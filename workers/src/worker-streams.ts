@@ -87,6 +87,8 @@ export class WorkerStream {
   #onMessage(m: StreamMessage): void {
     if (m?.type === 'head' && this.#head === undefined) {
       this.#head = { status: m.status, headers: m.headers };
+      // A stream of no chunk at all whose render already answered.
+      if (this.#expected === 0) this.#start(this.#head);
     } else if (m?.type === 'chunk' && m.bytes instanceof Uint8Array && this.#head) {
       this.#received++;
       this.#chunks.push(m.bytes);
@@ -100,6 +102,11 @@ export class WorkerStream {
     const changed = this.#changed;
     this.#changed = undefined;
     changed?.();
+  }
+
+  /** The render broke without an answer (its thread failed): the stream ends with `error`. */
+  fail(error: WireError): void {
+    this.#fail(error);
   }
 
   #fail(error: WireError): void {
@@ -117,7 +124,7 @@ export class WorkerStream {
     if (out.ok && out.streamedChunks !== undefined) {
       this.#expected = out.streamedChunks;
       // A stream with no chunk at all starts (its head, an empty body) now.
-      if (out.streamedChunks === 0) this.#start(this.#head);
+      if (out.streamedChunks === 0 && this.#head) this.#start(this.#head);
     } else if (!out.ok) this.#fail(out.error);
     else this.#start(undefined);
     this.#wake();
