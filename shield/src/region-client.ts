@@ -53,6 +53,20 @@ export interface RegionAnswer {
   stream?: BodyStream;
 }
 
+/** `answer` with a streamed body collected whole (a broken stream: an error result). */
+export async function wholeAnswer(answer: RegionAnswer): Promise<RegionAnswer> {
+  const { stream, ...rest } = answer;
+  if (!stream || !rest.result.ok) return rest;
+  try {
+    return { ...rest, result: { ...rest.result, body: await stream.whole() } };
+  } catch (err) {
+    return {
+      ...rest,
+      result: { ok: false, error: toWireError(err), timings: rest.result.timings },
+    };
+  }
+}
+
 /** Most bytes one pull of a streamed body asks for (each pull is the shield's credit). */
 const MAX_PULL_BYTES = 1024 * 1024;
 

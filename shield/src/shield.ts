@@ -35,7 +35,7 @@ import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metri
 import { MissQueue } from './miss-queue.ts';
 import { OwnPages } from './own-pages.ts';
 import { answerFromTable, type RedirectTables } from './redirect-tables.ts';
-import { type RegionAnswer, RegionClient } from './region-client.ts';
+import { RegionClient, wholeAnswer } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
 import {
@@ -56,20 +56,6 @@ import { SplitAssigner } from './split.ts';
 import { serveAsset } from './static-assets.ts';
 import { ShieldTiers, tieredCacheStatus } from './tiers/shield-tiers.ts';
 import { now, serverTimingHeader } from './timing.ts';
-
-/** `answer` with a streamed body collected whole (a broken stream: an error result). */
-async function wholeAnswer(answer: RegionAnswer): Promise<RegionAnswer> {
-  const { stream, ...rest } = answer;
-  if (!stream || !rest.result.ok) return rest;
-  try {
-    return { ...rest, result: { ...rest.result, body: await stream.whole() } };
-  } catch (err) {
-    return {
-      ...rest,
-      result: { ok: false, error: toWireError(err), timings: rest.result.timings },
-    };
-  }
-}
 
 /**
  * The L2 HTTP gateway. Matches each request to a control-plane site by host
