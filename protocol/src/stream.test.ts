@@ -11,6 +11,8 @@ describe('stream messages', () => {
   it('round-trip a pull and its batches (bytes, end, error)', () => {
     const pull = { stream: 'w-1a2b.7', seq: 3, maxBytes: 65536 };
     expect(decodeStreamPull(encodeStreamPull(pull))).toEqual(pull);
+    const cancel = { ...pull, cancel: true as const };
+    expect(decodeStreamPull(encodeStreamPull(cancel))).toEqual(cancel);
     const body = new TextEncoder().encode('<li>late</li>');
     expect(decodeStreamBatch(encodeStreamBatch({ seq: 3, body, end: false }))).toEqual({
       seq: 3,

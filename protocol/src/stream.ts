@@ -25,6 +25,7 @@ export const STREAM_HEADERS = {
   stream: 'flotilla-stream',
   seq: 'flotilla-stream-seq',
   maxBytes: 'flotilla-stream-max',
+  cancel: 'flotilla-stream-cancel',
   end: 'flotilla-stream-end',
   error: 'flotilla-error',
 } as const;
@@ -39,6 +40,8 @@ export const StreamPullSchema = v.object({
   seq: integer(1, got('must be a positive integer')),
   /** Most bytes the answer may carry (the shield's credit, under NATS's max_payload). */
   maxBytes: integer(1, got('must be a positive integer')),
+  /** Nobody reads on: the worker ends the render and forgets the stream (answered with an error batch). */
+  cancel: v.optional(v.literal(true)),
 });
 
 /** Shield → worker: the next batch of a streamed body ({@link StreamPullSchema}). */
@@ -87,6 +90,7 @@ export function encodeStreamPull(pull: StreamPull): WireMessage {
       [STREAM_HEADERS.stream]: pull.stream,
       [STREAM_HEADERS.seq]: String(pull.seq),
       [STREAM_HEADERS.maxBytes]: String(pull.maxBytes),
+      ...(pull.cancel ? { [STREAM_HEADERS.cancel]: '1' } : {}),
     },
     body: EMPTY,
   };
@@ -101,6 +105,7 @@ export function decodeStreamPull(msg: WireMessage): StreamPull {
       stream: msg.headers[STREAM_HEADERS.stream],
       seq: Number(msg.headers[STREAM_HEADERS.seq]),
       maxBytes: Number(msg.headers[STREAM_HEADERS.maxBytes]),
+      ...(msg.headers[STREAM_HEADERS.cancel] === '1' ? { cancel: true } : {}),
     },
     'stream pull',
   );

@@ -45,19 +45,23 @@ export class RenderStreams {
   readonly #deploymentId: string;
   readonly #outputBytes: number;
   readonly #credit: (owner: string, bytes: number) => void;
+  readonly #abort: (owner: string, reason: string) => void;
 
   /**
    * @param outputBytes the render's output cap, checked again here on what arrives.
    * @param credit gives render `owner` back `bytes` of credit (a call into the guest).
+   * @param abort aborts render `owner`'s request signal (a call into the guest).
    */
   constructor(
     deploymentId: string,
     outputBytes: number,
     credit: (owner: string, bytes: number) => void,
+    abort: (owner: string, reason: string) => void,
   ) {
     this.#deploymentId = deploymentId;
     this.#outputBytes = outputBytes;
     this.#credit = credit;
+    this.#abort = abort;
   }
 
   /**
@@ -98,8 +102,18 @@ export class RenderStreams {
         return;
       }
       state.headSent = true;
-      state.sink.head(value as number, headers as Array<[string, string]>, (bytes) =>
-        this.#credited(owner, state, bytes),
+      state.sink.head(
+        value as number,
+        headers as Array<[string, string]>,
+        (bytes) => this.#credited(owner, state, bytes),
+        (reason) => {
+          if (this.#live.get(owner) !== state) return;
+          // A render parked for credit needs its slot back to end.
+          if (state.parked && state.io) {
+            state.parked = false;
+            void state.io.resume().then(() => this.#abort(owner, reason));
+          } else this.#abort(owner, reason);
+        },
       );
       return;
     }

@@ -99,8 +99,15 @@ export interface RenderStreamSink {
    * The response's status and headers, once, before any chunk. `credit`
    * gives the render back bytes it streamed once they have left (the guest
    * stops reading its stream while 512 KiB are out unacknowledged).
+   * `cancel(reason)` ends the render (its request's signal aborts; the
+   * stream fails): nobody reads on.
    */
-  head(status: number, headers: Array<[string, string]>, credit: (bytes: number) => void): void;
+  head(
+    status: number,
+    headers: Array<[string, string]>,
+    credit: (bytes: number) => void,
+    cancel: (reason: string) => void,
+  ): void;
   /** One chunk of the body (a copy of the render's own), in order. */
   chunk(bytes: Uint8Array): void;
 }

@@ -114,18 +114,23 @@ export class DeploymentIsolate {
       );
     });
     this.#sync = new SyncPolicy(options.deploymentId, this.#guard.syncTimeoutMs, limits.wallMs);
-    this.#streams = new RenderStreams(options.deploymentId, limits.outputBytes, (owner, bytes) => {
-      if (this.#disposed) return;
-      this.#guard.enterGuest(
-        this.#survive(
-          this.#async(
-            this.#guest.credit.apply(undefined, [owner, bytes], { timeout: this.limits.wallMs }),
+    this.#streams = new RenderStreams(
+      options.deploymentId,
+      limits.outputBytes,
+      (owner, bytes) => {
+        if (this.#disposed) return;
+        this.#guard.enterGuest(
+          this.#survive(
+            this.#async(
+              this.#guest.credit.apply(undefined, [owner, bytes], { timeout: this.limits.wallMs }),
+            ),
+            owner,
           ),
-          owner,
-        ),
-        'code that ran after a streamed chunk left',
-      );
-    });
+          'code that ran after a streamed chunk left',
+        );
+      },
+      (owner, reason) => this.#abortRender(owner, reason),
+    );
   }
 
   /** @internal host side of the guest's stream callback (see render-streams.ts). */

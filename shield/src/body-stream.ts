@@ -12,8 +12,8 @@
  */
 import type { StreamBatch, WireError } from '@flotilla/protocol';
 
-/** Pulls batch `seq` (1, 2, …) of the stream. */
-export type PullBatch = (seq: number) => Promise<StreamBatch>;
+/** Pulls batch `seq` (1, 2, …) of the stream; with `cancel`, tells the worker nobody reads on. */
+export type PullBatch = (seq: number, cancel?: boolean) => Promise<StreamBatch>;
 
 /** Thrown to a reader of a stream that broke: nothing follows, and it was never complete. */
 export class BrokenStreamError extends Error {
@@ -160,8 +160,10 @@ export class BodyStream {
    * stream up at its deadline); readers waiting for more fail.
    */
   cancel(): void {
-    if (this.#keep) return;
+    if (this.#keep || this.#cancelled) return;
     this.#cancelled = true;
     this.#wake();
+    // The worker ends the render rather than hold it until its deadline.
+    if (!this.#done && !this.#error) this.#pull(this.#seq + 1, true).catch(() => {});
   }
 }

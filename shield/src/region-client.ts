@@ -417,11 +417,13 @@ export class RegionClient {
       MAX_PULL_BYTES,
       this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES,
     );
-    return new BodyStream(first, async (seq) =>
+    return new BodyStream(first, async (seq, cancel) =>
       decodeStreamBatch(
-        await this.#transport.request(subject, encodeStreamPull({ stream, seq, maxBytes }), {
-          timeoutMs: Math.max(1, request.deadline - Date.now()),
-        }),
+        await this.#transport.request(
+          subject,
+          encodeStreamPull({ stream, seq, maxBytes, ...(cancel ? { cancel } : {}) }),
+          { timeoutMs: Math.max(1, request.deadline - Date.now()) },
+        ),
       ),
     );
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type IncomingHttpHeaders, request } from 'node:http';
-import { type Fleet, httpRequest, startFleet } from '@flotilla/test-harness';
+import { type Fleet, httpRequest, startFleet, waitFor, workerHealth } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtures } from '../support/control-plane.ts';
 import { type SlowBackend, startSlowBackend, streamApp } from '../support/stream-bundles.ts';
@@ -15,6 +15,8 @@ interface Reading {
   until(needle: string): Promise<string>;
   /** Resolves when the response ends: complete (a proper end) or broken (aborted). */
   ended: Promise<{ complete: boolean; body: Buffer }>;
+  /** Closes the connection (the client goes away). */
+  destroy(): void;
 }
 
 function read(url: string): Promise<Reading> {
@@ -53,6 +55,7 @@ function read(url: string): Promise<Reading> {
             check();
           }),
         ended,
+        destroy: () => req.destroy(),
       });
     });
     req.on('error', reject);
@@ -164,6 +167,24 @@ describe('streamed SSR through shield → NATS → scheduler → worker', () => 
     expect(createHash('sha256').update(end.body).digest('hex')).toBe(
       createHash('sha256').update(expected).digest('hex'),
     );
+  }, 60_000);
+
+  it('ends the render at the worker when its client leaves an uncached stream', async () => {
+    const worker = fleet.live('worker')[0];
+    if (!worker) throw new Error('no worker');
+    const r = await read(`${shield}/streamtest/endless/1`);
+    await r.until('....');
+    expect((await workerHealth(worker)).inFlight).toBe(1);
+    // The client goes: the shield tells the worker, which ends the render
+    // long before its deadline (20 s) or wall limit would.
+    r.destroy();
+    const left = performance.now();
+    await waitFor(async () => (await workerHealth(worker)).inFlight === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: 'the worker kept rendering a stream nobody reads',
+    });
+    expect(performance.now() - left).toBeLessThan(5000);
   }, 60_000);
 
   // Last: it stops the suite's worker.

@@ -54,6 +54,12 @@ Flotilla.serve(async (request) => {
       },
     }), { headers: { 'content-type': 'application/octet-stream' } });
   }
+  if (kind === 'endless') {
+    // Never ends: only its reader going away (or the limits) stops it.
+    return new Response(new ReadableStream({
+      pull(c) { c.enqueue(new Uint8Array(64 * 1024).fill(46)); },
+    }), { headers: { 'content-type': 'text/plain' } });
+  }
   if (kind === 'broken' || kind === 'killed') {
     // The shell, then a failure once the backend answers: a throw, or a CPU loop the limit kills.
     return new Response(new ReadableStream({
@@ -70,12 +76,13 @@ Flotilla.serve(async (request) => {
 });
 `;
 
-/** Routes: `/page/:id` and `/broken/:id`, `/killed/:id` cacheable for 60 s; `/big` not cached. */
+/** Routes: `/page/:id` and `/broken/:id`, `/killed/:id` cacheable for 60 s; `/big`, `/endless` not cached. */
 const ROUTES: ManifestRoute[] = [
   ['/page/:id', true],
   ['/broken/:id', true],
   ['/killed/:id', true],
   ['/big/:id', false],
+  ['/endless/:id', false],
 ].map(([path, cache], id) => ({
   id,
   criteria: { path: path as string },

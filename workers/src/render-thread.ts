@@ -136,9 +136,10 @@ function portSink(port: MessagePort): RenderStreamSink & { readonly chunks: numb
     get chunks() {
       return chunks;
     },
-    head(status, headers, credit) {
-      port.on('message', (m: { credit?: unknown }) => {
+    head(status, headers, credit, cancel) {
+      port.on('message', (m: { credit?: unknown; cancel?: unknown }) => {
         if (typeof m?.credit === 'number') credit(m.credit);
+        else if (typeof m?.cancel === 'string') cancel(m.cancel);
       });
       port.postMessage({ type: 'head', status, headers } satisfies StreamMessage);
     },

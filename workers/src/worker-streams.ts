@@ -194,6 +194,16 @@ export class WorkerStream {
     return this.#last;
   }
 
+  /**
+   * Nobody reads on (the shield's client left): the render is told to stop
+   * (its request's signal aborts) and the stream is forgotten.
+   */
+  cancel(): void {
+    this.#own.postMessage({ cancel: `stream ${this.id} was cancelled by its reader` });
+    this.#fail({ code: 'FLOTILLA_ERR_REPLY_INCOMPLETE', message: 'stream cancelled' });
+    this.#ended();
+  }
+
   /** The result's first batch (batch 0): what is buffered, and whether that was all. */
   first(maxBytes: number): { body: Uint8Array; end: boolean } {
     const body = this.take(maxBytes);
@@ -258,6 +268,10 @@ export class WorkerStreams {
           'FLOTILLA_ERR_REPLY_INCOMPLETE',
           `worker ${this.#workerId} holds no stream ${pull.stream} (it ended or was abandoned)`,
         );
+      }
+      if (pull.cancel) {
+        stream.cancel();
+        throw new FlotillaError('FLOTILLA_ERR_REPLY_INCOMPLETE', `stream ${pull.stream} cancelled`);
       }
       return encodeStreamBatch(await stream.pull(pull.seq, pull.maxBytes));
     } catch (err) {
