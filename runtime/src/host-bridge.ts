@@ -29,6 +29,7 @@ export interface GuestEntries {
   settle: ivm.Reference<(requestId: string) => number[]>;
   abort: ivm.Reference<(requestId: string, message: string) => void>;
   deliverFetch: ivm.Reference<(id: number, result: GuestFetchResult) => void>;
+  credit: ivm.Reference<(requestId: string, bytes: number) => void>;
 }
 
 /** What the guest's timer and `fetch` calls reach once the isolate is built. */
@@ -37,6 +38,8 @@ export interface BridgeTarget {
   timer(op: string, id: number, ms: number, owner: string): void;
   /** Host side of the guest's `fetch`: call `id` of render `owner`. */
   startFetch(id: number, owner: string, init: BackendFetchInit): void;
+  /** Host side of a streamed response body: the head, then each chunk, of render `owner`. */
+  streamed(op: string, owner: string, value: unknown, headers: unknown): void;
 }
 
 /** The prelude, installed in a context. */
@@ -113,6 +116,12 @@ export async function installBridge(
     ) => target?.startFetch(id, owner, { url, method, headers, body, redirect }),
     { ignored: true },
   );
+  // A streamed body's head and chunks (copied), in the order the guest sent them.
+  const streamCallback = new ivm.Callback(
+    (op: string, owner: string, value: unknown, headers: unknown) =>
+      target?.streamed(op, owner, value, headers),
+    { ignored: true },
+  );
   // Synchronous: the guest's crypto gets `n` fresh bytes from the CSPRNG (copied in).
   const randomCallback = new ivm.Callback((n: number) => {
     const size = Number.isInteger(n) && n > 0 && n <= MAX_RANDOM_BYTES ? n : 0;
@@ -128,6 +137,7 @@ export async function installBridge(
     fetchCallback,
     randomCallback,
     decodeCallback,
+    streamCallback,
   ]);
   refs.push(installed);
   const entry = async <K extends keyof GuestEntries | 'hasHandler'>(name: K) => {
@@ -145,6 +155,7 @@ export async function installBridge(
     settle: await entry('settle'),
     abort: await entry('abort'),
     deliverFetch: await entry('deliverFetch'),
+    credit: await entry('credit'),
   };
   return {
     guest,

@@ -6,7 +6,7 @@ export { type DeploymentSource, IsolateCache, type IsolateCacheStats } from './i
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 export type { SandboxRequest, SandboxResponse } from './marshal.ts';
 export { assertIsolateHostProcess, ISOLATE_HOST_FLAGS } from './process-flags.ts';
-export { DeploymentIsolate } from './sandbox.ts';
+export { DeploymentIsolate, type RenderStreamSink } from './sandbox.ts';
 export {
   type DeploymentSnapshot,
   SnapshotCache,

@@ -89,4 +89,34 @@ export interface RenderOptions {
    * @default none (the render holds whatever the caller gave it throughout)
    */
   io?: RenderIoGate;
+  /**
+   * Stream a body the handler gives as a `ReadableStream` out chunk by chunk
+   * (React's `renderToReadableStream`, Vue's `renderToWebStream`): the head
+   * and each chunk go to this sink as the bundle produces them, and the
+   * render resolves, once the stream ended, with an empty body and
+   * `streamed: true`. Without it (or for a text or bytes body) the body comes
+   * whole in the response. The output cap, the CPU and wall limits and the
+   * deadline hold over the whole stream. See `runtime/README.md`, "Streamed bodies".
+   * @default none (bodies are read whole)
+   */
+  stream?: RenderStreamSink;
+}
+
+/** Where a render streams its body ({@link RenderOptions.stream}). */
+export interface RenderStreamSink {
+  /**
+   * The response's status and headers, once, before any chunk. `credit`
+   * gives the render back bytes it streamed once they have left (the guest
+   * stops reading its stream while 512 KiB are out unacknowledged).
+   * `cancel(reason)` ends the render (its request's signal aborts; the
+   * stream fails): nobody reads on.
+   */
+  head(
+    status: number,
+    headers: Array<[string, string]>,
+    credit: (bytes: number) => void,
+    cancel: (reason: string) => void,
+  ): void;
+  /** One chunk of the body (a copy of the render's own), in order. */
+  chunk(bytes: Uint8Array): void;
 }

@@ -26,10 +26,11 @@ import {
   toResponse,
 } from './marshal.ts';
 import { RejectionLog } from './rejection-log.ts';
+import { RenderStreams, type StreamHandle } from './render-streams.ts';
 import type { LoadOptions, RenderOptions } from './sandbox-options.ts';
 import { SyncPolicy } from './sync-policy.ts';
 
-export type { LoadOptions, RenderOptions } from './sandbox-options.ts';
+export type { LoadOptions, RenderOptions, RenderStreamSink } from './sandbox-options.ts';
 
 /** Builds the error of a bad per-render option (`env.<name>`, `backends.<name>`). */
 const invalidOption = (option: string, problem: string) => new InvalidOptionError(option, problem);
@@ -57,6 +58,8 @@ export class DeploymentIsolate {
   readonly #guard: LimitGuard;
   readonly #sync: SyncPolicy;
   readonly #log: ((entry: GuestLogEntry) => void) | undefined;
+  /** Streamed bodies of the renders running (see {@link RenderOptions.stream}). */
+  readonly #streams: RenderStreams;
   #nextRequest = 0;
   /** Numbers the renders for the guest (`start(init, id)`). */
   #renderSeq = 0;
@@ -115,6 +118,30 @@ export class DeploymentIsolate {
       );
     });
     this.#sync = new SyncPolicy(options.deploymentId, this.#guard.syncTimeoutMs, limits.wallMs);
+    this.#streams = new RenderStreams(
+      options.deploymentId,
+      limits.outputBytes,
+      (owner, bytes) => {
+        if (this.#disposed) return;
+        this.#guard.enterGuest(
+          this.#survive(
+            this.#async(
+              this.#guest.credit.apply(undefined, [owner, bytes], { timeout: this.limits.wallMs }),
+            ),
+            owner,
+          ),
+          'code that ran after a streamed chunk left',
+        );
+      },
+      (owner, reason) => this.#abortRender(owner, reason),
+    );
+  }
+
+  /** @internal host side of the guest's stream callback (see render-streams.ts). */
+  streamed(op: string, owner: string, value: unknown, headers: unknown): void {
+    if (!this.#disposed && typeof owner === 'string') {
+      this.#streams.received(op, owner, value, headers);
+    }
   }
 
   /**
@@ -259,6 +286,22 @@ export class DeploymentIsolate {
    * does not declare); nothing runs then.
    */
   async render(request: SandboxRequest, options: RenderOptions = {}): Promise<SandboxResponse> {
+    const sink = options.stream;
+    if (sink === undefined) return this.#render(request, options, undefined);
+    const requestId = options.requestId || `render-${++this.#nextRequest}`;
+    const stream = this.#streams.open(requestId, sink, options.io);
+    try {
+      return await this.#render(request, { ...options, requestId }, stream);
+    } finally {
+      stream.close();
+    }
+  }
+
+  async #render(
+    request: SandboxRequest,
+    options: RenderOptions,
+    stream: StreamHandle | undefined,
+  ): Promise<SandboxResponse> {
     if (this.disposed) {
       throw new FlotillaError(
         'FLOTILLA_ERR_INTERNAL',
@@ -280,6 +323,7 @@ export class DeploymentIsolate {
       requestId: options.requestId || `render-${++this.#nextRequest}`,
       env,
       maxBodyBytes: this.limits.outputBytes,
+      ...(stream ? { stream: true } : {}),
     };
     const cpuBefore = this.#isolate.cpuTime;
     const processBefore = processCpuMs();
@@ -346,7 +390,12 @@ export class DeploymentIsolate {
           ? 0
           : used(this.#isolate.cpuTime, cpuBefore, processCpuMs(), processBefore);
     this.#sync.completed(cpuMs);
-    return toResponse(result, cpuMs, this.deploymentId, this.limits.outputBytes);
+    const response = toResponse(result, cpuMs, this.deploymentId, this.limits.outputBytes);
+    if (response.streamed && result.ok) {
+      // The chunks' host callbacks may come after the result.
+      await stream?.finish(result.streamedChunks ?? 0, Math.min(endsAt, Date.now() + 5000));
+    }
+    return response;
   }
 
   /**

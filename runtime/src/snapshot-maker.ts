@@ -131,7 +131,7 @@ function warmupScript(paths: string[]): string {
   return `(() => {
   const connect = globalThis.__flotillaConnect;
   const none = () => {};
-  const entries = connect(none, none, none, () => { throw new Error('no randomness while warming up'); }, () => null);
+  const entries = connect(none, none, none, () => { throw new Error('no randomness while warming up'); }, () => null, none);
   const paths = ${JSON.stringify(paths)};
   for (let i = 0; i < paths.length; i++) {
     try {
@@ -148,7 +148,7 @@ function verify(snapshot: ivm.ExternalCopy<ArrayBuffer>, heapMb: number): void {
     const context = isolate.createContextSync();
     const none = new ivm.Callback(() => {}, { ignored: true });
     const connect = context.global.getSync('__flotillaConnect', { reference: true });
-    const entries = connect.applySync(undefined, [none, none, none, none, none], {
+    const entries = connect.applySync(undefined, [none, none, none, none, none, none], {
       result: { reference: true },
     }) as ivm.Reference<{ hasHandler(): boolean }>;
     const hasHandler = entries.getSync('hasHandler', { reference: true });

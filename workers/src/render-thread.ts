@@ -3,7 +3,7 @@
  * LRU, one compile cache per thread.
  */
 import { readFile } from 'node:fs/promises';
-import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, type MessagePort, threadId, workerData } from 'node:worker_threads';
 import { FlotillaError, toWireError, traceIdOf } from '@flotilla/protocol';
 import {
   CompileCache,
@@ -11,6 +11,7 @@ import {
   type DeploymentSource,
   IsolateCache,
   type IsolateCacheStats,
+  type RenderStreamSink,
   SnapshotCache,
   type SnapshotEvent,
   useGuestPreludeSource,
@@ -24,6 +25,7 @@ import type {
   RenderTask,
   RenderTaskResult,
   RenderThreadData,
+  StreamMessage,
 } from './task.ts';
 import { onShutdownRequest } from './thread-shutdown.ts';
 
@@ -147,6 +149,37 @@ function threadState(
   return state;
 }
 
+/**
+ * A render's stream sink posting to the worker's main thread on `port`
+ * (chunks transferred, not cloned), and the credit the main thread sends
+ * back passed on to the render. Counts the chunks posted.
+ */
+function portSink(port: MessagePort): RenderStreamSink & { readonly chunks: number } {
+  let chunks = 0;
+  return {
+    get chunks() {
+      return chunks;
+    },
+    head(status, headers, credit, cancel) {
+      port.on('message', (m: { credit?: unknown; cancel?: unknown }) => {
+        if (typeof m?.credit === 'number') credit(m.credit);
+        else if (typeof m?.cancel === 'string') cancel(m.cancel);
+      });
+      port.postMessage({ type: 'head', status, headers } satisfies StreamMessage);
+    },
+    chunk(bytes) {
+      chunks++;
+      const own =
+        bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+          ? bytes
+          : bytes.slice();
+      port.postMessage({ type: 'chunk', bytes: own } satisfies StreamMessage, [
+        own.buffer as ArrayBuffer,
+      ]);
+    },
+  };
+}
+
 export default async function render(task: RenderTask): Promise<RenderTaskResult> {
   const slot = new RenderSlot(cpuSlots, onIoWaiting);
   await slot.acquire();
@@ -156,6 +189,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
   let loaded = false;
   let fromSnapshot = false;
   let renderStart: number | undefined;
+  let sink: ReturnType<typeof portSink> | undefined;
   const fetches = new Map<string, BackendRequestCount>();
   const onBackendRequest = (backend: string, outcome: string) => {
     const key = `${backend}\n${outcome}`;
@@ -222,6 +256,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       };
     }
     const acquired = await isolates.acquire(source);
+    sink = task.stream ? portSink(task.stream) : undefined;
     cold = acquired.cold;
     loaded = acquired.loaded;
     fromSnapshot = loaded && acquired.isolate.fromSnapshot;
@@ -234,6 +269,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...perRender,
       onBackendRequest,
       io: { waiting: () => slot.waiting(), resume: () => slot.acquire() },
+      ...(sink ? { stream: sink } : {}),
     });
     timings.render = now() - renderStart;
     // The body's buffer is the thread's own: hand it over instead of copying it.
@@ -244,6 +280,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       body: response.body,
       cpuMs: response.cpuMs,
       timings,
+      ...(response.streamed && sink ? { streamedChunks: sink.chunks } : {}),
       ...threadState(cold, loaded, fetches, fromSnapshot),
     });
   } catch (err) {
@@ -257,5 +294,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
   } finally {
     slot.end();
     traceIds.delete(task.requestId);
+    // The worker's main thread closes the port once it has every chunk
+    // (closing it here could drop chunks still queued).
   }
 }

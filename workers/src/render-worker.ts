@@ -32,15 +32,16 @@ import {
   resolveLimits,
   type SandboxLimits,
 } from '@flotilla/runtime';
-import type { Subscription, Transport } from '@flotilla/transport';
+import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
+import { RenderAccounting } from './render-accounting.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
-import { ThreadReports } from './thread-reports.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
+import { type WorkerStream, WorkerStreams } from './worker-streams.ts';
 
 export type { RenderWorkerOptions };
 
@@ -134,8 +135,8 @@ export class RenderWorker {
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
   readonly #appLogSink: LogFn | undefined;
-  /** What the threads report with their answers (warm deployments, isolates, snapshots). */
-  readonly #threadReports: ThreadReports;
+  /** The threads' warm deployments and isolates, and each render's metrics. */
+  readonly #accounting: RenderAccounting;
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();
   #eluMark = nodePerformance.eventLoopUtilization();
@@ -144,6 +145,8 @@ export class RenderWorker {
   /** The environment of each render in flight, by request id, for its console lines. */
   readonly #environments = new Map<string, string>();
   #shutdown: ThreadShutdown | undefined;
+  /** Streamed bodies held until the shields pull them. */
+  readonly #streams: WorkerStreams;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -174,9 +177,10 @@ export class RenderWorker {
     this.#metrics = workerMetrics(options.registry ?? new Registry());
     workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
-    this.#threadReports = new ThreadReports(this.workerId, this.#metrics, this.#log);
     this.#appLogSink = options.appLog;
     this.#snapshots = options.snapshots ?? true;
+    this.#streams = new WorkerStreams(this.workerId, this.#log);
+    this.#accounting = new RenderAccounting(this.workerId, this.#metrics, this.#log);
   }
 
   /** Renders running or queued now. */
@@ -196,7 +200,7 @@ export class RenderWorker {
 
   /** Deployments warm on at least one thread. */
   warm(): string[] {
-    return this.#threadReports.warm();
+    return this.#accounting.warm();
   }
 
   /** Starts the thread pool, the render subscription and heartbeats. */
@@ -248,6 +252,7 @@ export class RenderWorker {
     this.#metrics.ioSlots.set({ worker: this.workerId }, this.ioSlots);
     this.#metrics.ioWaiting.set({ worker: this.workerId }, 0);
     this.#metrics.inFlight.set({ worker: this.workerId }, 0);
+    this.#streams.serve(this.#transport, this.#subjects.workerStream(this.workerId));
     this.#sub = this.#transport.serve(this.#subjects.workerRender(this.workerId), (msg) =>
       this.#handle(msg),
     );
@@ -332,7 +337,7 @@ export class RenderWorker {
   heartbeat(): Heartbeat {
     const elu = nodePerformance.eventLoopUtilization(this.#eluMark);
     this.#eluMark = nodePerformance.eventLoopUtilization();
-    const heapBytes = this.#threadReports.heapBytes();
+    const heapBytes = this.#accounting.heapBytes();
     return {
       workerId: this.workerId,
       inFlight: this.#inFlight,
@@ -359,6 +364,9 @@ export class RenderWorker {
     this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
     let deploymentId = 'unknown';
     let renderOf: string | undefined;
+    /** A render whose body streams on after this answer: its bookkeeping ends with the stream. */
+    let streaming = false;
+    let stream: WorkerStream | undefined;
     try {
       if (this.#draining) {
         throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
@@ -387,54 +395,103 @@ export class RenderWorker {
         this.#environments.set(req.requestId, req.environment);
         renderOf = req.requestId;
       }
-      const out = await pool.run({
-        deploymentId: req.deploymentId,
-        bundleHash: bundle.bundleHash,
-        bundlePath: bundle.bundlePath,
-        request: {
-          method: req.method,
-          url: req.url,
-          headers: req.headers,
-          // A view (e.g. into a socket buffer) would be cloned with its whole
-          // buffer, other messages included: send the body's bytes only.
-          body: req.body.length > 0 ? ownBytes(req.body) : null,
-        },
-        deadline: req.deadline,
-        requestId: req.requestId,
-        queuedAt: now(),
-        declaredBackends: declared,
-        ...(bundle.backends ? { backends: bundle.backends } : {}),
-        ...(bundle.env ? { env: bundle.env } : {}),
-        ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
-        ...(req.traceparent ? { traceparent: req.traceparent } : {}),
-      });
-      this.#threadReports.record(req.deploymentId, out);
-      this.#threadReports.countBackendRequests(req.deploymentId, declared, out.backendRequests);
-      const timings = { ...out.timings, worker: now() - received };
-      if (out.timings.render !== undefined) {
-        this.#metrics.renderSeconds.observe(
-          { deployment: req.deploymentId, outcome: out.ok ? 'ok' : out.error.code },
-          out.timings.render / 1000,
+      const open = this.#streams.open(req.deadline);
+      stream = open;
+      const done = pool
+        .run(
+          {
+            deploymentId: req.deploymentId,
+            bundleHash: bundle.bundleHash,
+            bundlePath: bundle.bundlePath,
+            request: {
+              method: req.method,
+              url: req.url,
+              headers: req.headers,
+              // A view (e.g. into a socket buffer) would be cloned with its whole
+              // buffer, other messages included: send the body's bytes only.
+              body: req.body.length > 0 ? ownBytes(req.body) : null,
+            },
+            deadline: req.deadline,
+            requestId: req.requestId,
+            queuedAt: now(),
+            declaredBackends: declared,
+            ...(bundle.backends ? { backends: bundle.backends } : {}),
+            ...(bundle.env ? { env: bundle.env } : {}),
+            ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
+            ...(req.traceparent ? { traceparent: req.traceparent } : {}),
+            stream: open.port,
+          },
+          { transferList: [open.port] as never },
+        )
+        .then(
+          (out) => {
+            open.finish(out);
+            return out;
+          },
+          (err: unknown) => {
+            open.fail(toWireError(err));
+            throw err;
+          },
         );
+      // A streamed body answers with its head and first chunks at once; the
+      // rest is pulled from this worker (see worker-streams.ts).
+      // The thread's answer may come before the chunks it posted: a body that
+      // streamed waits for them (`started`) either way.
+      const head = await Promise.race([
+        open.started,
+        done.then((out) => (out.ok && out.streamedChunks !== undefined ? open.started : undefined)),
+      ]);
+      const first = head
+        ? open.first(this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES)
+        : undefined;
+      if (head && first && !first.end) {
+        streaming = true;
+        const id = deploymentId;
+        void done
+          .then(
+            (out) => this.#accounting.render(req, declared, out, received),
+            (err) => ({ ok: false, error: toWireError(err), timings: {} }) as RenderResult,
+          )
+          .then((final) => {
+            this.#outcome(id, final);
+            this.#ended();
+          });
+        return encodeRenderResult({
+          ok: true,
+          status: head.status,
+          headers: head.headers,
+          body: first.body,
+          stream: open.id,
+          timings: { worker: now() - received },
+        });
       }
-      if (out.ok) {
-        this.#metrics.renderCpuSeconds.observe({ deployment: req.deploymentId }, out.cpuMs / 1000);
-        result = { ok: true, status: out.status, headers: out.headers, body: out.body, timings };
-      } else {
-        result = { ok: false, error: out.error, timings };
-      }
+      const out = await done;
+      // It streamed, and had ended by the time its head went out: one whole body.
+      if (first && out.ok) out.body = first.body;
+      result = this.#accounting.render(req, declared, out, received);
     } catch (err) {
       result = { ok: false, error: toWireError(err), timings: { worker: now() - received } };
     } finally {
+      if (!streaming) stream?.close();
       // Console lines come on another channel and may arrive after the result.
       if (renderOf !== undefined) forgetLater(this.#environments, renderOf);
-      this.#inFlight--;
-      this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
-      // With renders waiting on I/O, the schedulers cannot tell whether the
-      // render that ended held a CPU slot: tell them (otherwise one that ended
-      // after its continuation counted as running until the next heartbeat).
-      if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
+      if (!streaming) this.#ended();
     }
+    return this.#outcome(deploymentId, result);
+  }
+
+  /** A render ended (a streamed one: its whole body was rendered): one fewer in flight. */
+  #ended(): void {
+    this.#inFlight--;
+    this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
+    // With renders waiting on I/O, the schedulers cannot tell whether the
+    // render that ended held a CPU slot: tell them (otherwise one that ended
+    // after its continuation counted as running until the next heartbeat).
+    if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
+  }
+
+  /** Counts and logs a render's outcome; its answer on the wire. */
+  #outcome(deploymentId: string, result: RenderResult): WireMessage {
     const outcome = result.ok ? 'ok' : result.error.code;
     this.#metrics.renders.inc({ deployment: deploymentId, outcome });
     if (!result.ok) {
@@ -483,7 +540,7 @@ export class RenderWorker {
     const path = bundle.prewarmPath === undefined ? '/' : bundle.prewarmPath;
     // Every path the deployment renders itself (its home page first), else that one.
     const paths = bundle.prewarmPaths?.length ? bundle.prewarmPaths : path === null ? [] : [path];
-    const warmThreads = () => this.#threadReports.warmThreads(deploymentId);
+    const warmThreads = () => this.#accounting.warmThreads(deploymentId);
     // piscina cannot address a thread: send one task per thread at once (the
     // pool hands each to an idle thread) and repeat for the threads missed.
     for (let round = 0; round < 3 && warmThreads() < this.#threads; round++) {
@@ -513,7 +570,7 @@ export class RenderWorker {
         ),
       );
       for (const out of results) {
-        this.#threadReports.record(deploymentId, out);
+        this.#accounting.thread(deploymentId, out);
         if (!out.ok) throw fromWireError(out.error);
       }
     }
@@ -530,6 +587,8 @@ export class RenderWorker {
       this.#draining = true;
       this.#sendHeartbeat();
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
+      // Streamed bodies still rendering or not yet pulled: to their end (or deadline).
+      await this.#streams.drain();
       clearInterval(this.#heartbeat);
       this.#io?.stop();
       // Every render has answered: the threads dispose their isolates and

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { StageTimings, WireError } from '@flotilla/protocol';
 import type {
   IsolateCacheStats,
@@ -51,7 +52,18 @@ export interface RenderTask {
    * thread's {@link RenderThreadData.limits}. Absent: the thread's limits.
    */
   limits?: Partial<SandboxLimits>;
+  /**
+   * Stream a `ReadableStream` body out on this port as it is produced
+   * ({@link StreamMessage}s), rather than return it whole; the port also
+   * brings credit back (`{ credit: bytes }`). Transferred with the task.
+   */
+  stream?: MessagePort;
 }
+
+/** What a render thread posts on a task's stream port: the head, then each chunk. */
+export type StreamMessage =
+  | { type: 'head'; status: number; headers: Array<[string, string]> }
+  | { type: 'chunk'; bytes: Uint8Array };
 
 /** Backend sub-requests of one render with one backend and outcome. */
 export interface BackendRequestCount {
@@ -123,6 +135,14 @@ export type RenderTaskResult = {
   /** The render's backend `fetch` calls (successful or not), when it made any. */
   backendRequests?: BackendRequestCount[];
 } & (
-  | { ok: true; status: number; headers: Array<[string, string]>; body: Uint8Array; cpuMs: number }
+  | {
+      ok: true;
+      status: number;
+      headers: Array<[string, string]>;
+      body: Uint8Array;
+      cpuMs: number;
+      /** The body went out on the task's stream port, in this many chunks (`body` is empty). */
+      streamedChunks?: number;
+    }
   | { ok: false; error: WireError }
 );

@@ -9,7 +9,7 @@
  */
 import { restartClock } from './clock.ts';
 import type { HostUtf8Decode } from './encoding.ts';
-import type { FetchHostCallback, HostCallback } from './host.ts';
+import type { FetchHostCallback, HostCallback, StreamHostCallback } from './host.ts';
 import { install } from './prelude.ts';
 import { captureLateBuiltins } from './structured-clone.ts';
 import { HIDDEN_GLOBALS, type HostRandom } from './web-globals.ts';
@@ -26,7 +26,7 @@ class NoHostWhileSnapshotting extends Error {
 
 /**
  * Installs the prelude's globals and defines `__flotillaConnect(log,
- * timers, fetch, random, decodeUtf8)`, which binds the host functions and
+ * timers, fetch, random, decodeUtf8, stream)`, which binds the host functions and
  * returns the entry points the host calls (`Installed` in prelude.ts). It
  * answers once per context: a second call (a bundle calling it, or calling
  * it again) throws, so a bundle can never swap the host's functions or get
@@ -42,6 +42,7 @@ export function prepare(): void {
   let fetchHost: FetchHostCallback | undefined;
   let random: HostRandom | undefined;
   let decode: HostUtf8Decode | undefined;
+  let streamHost: StreamHostCallback | undefined;
   const apply = Reflect.apply;
   const defineProperty = Object.defineProperty;
   const installed = install(
@@ -64,6 +65,10 @@ export function prepare(): void {
       if (decode === undefined) throw new NoHostWhileSnapshotting('TextDecoder');
       return decode(bytes, fatal, ignoreBOM);
     },
+    ((...args: unknown[]) => {
+      if (streamHost === undefined) throw new NoHostWhileSnapshotting('a streamed body');
+      apply(streamHost, undefined, args);
+    }) as StreamHostCallback,
   );
   const g = globalThis as Record<string, unknown>;
   const connect = (
@@ -72,6 +77,7 @@ export function prepare(): void {
     hostFetch: FetchHostCallback,
     hostRandom: HostRandom,
     hostDecode: HostUtf8Decode,
+    hostStream: StreamHostCallback,
   ) => {
     if (connected) throw new Error('the prelude is already connected');
     connected = true;
@@ -80,6 +86,7 @@ export function prepare(): void {
     fetchHost = hostFetch;
     random = hostRandom;
     decode = hostDecode;
+    streamHost = hostStream;
     // Here, not while the globals are installed: deleting a global V8 adds
     // when a context starts (Atomics) breaks the context made from a snapshot.
     // An index, not an iterator: in a snapshot the bundle ran before this and

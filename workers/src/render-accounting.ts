@@ -1,11 +1,12 @@
 /**
- * What a worker's render threads report with each answer (their warm
- * deployments, isolates, cold starts, snapshots, backend `fetch` calls),
- * kept per thread and turned into the worker's metrics and log lines.
+ * What a worker learns from each answer of its render threads: which
+ * deployments each thread holds warm, its isolates and their heap, its
+ * startup snapshots (metrics and log lines), and the per-render metrics
+ * (renders' time and CPU, cold starts, backend calls).
  *
  * @module
  */
-import type { LogFn } from '@flotilla/protocol';
+import type { LogFn, RenderRequest, RenderResult } from '@flotilla/protocol';
 import { type IsolateCacheStats, UNDECLARED_BACKEND } from '@flotilla/runtime';
 import type { WorkerMetrics } from './metrics.ts';
 import type { BackendRequestCount, RenderTaskResult } from './task.ts';
@@ -26,8 +27,12 @@ const BACKEND_OUTCOMES = new Set([
   'error',
 ]);
 
-/** The last report of each render thread of one worker, and the metrics they feed. */
-export class ThreadReports {
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The render threads' state as their answers report it, and the metrics of each render. */
+export class RenderAccounting {
   readonly #workerId: string;
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
@@ -40,27 +45,34 @@ export class ThreadReports {
     this.#log = log;
   }
 
-  /** Deployments warm on at least one thread, sorted. */
+  /** Deployments warm on at least one thread. */
   warm(): string[] {
     return [...new Set([...this.#warmByThread.values()].flat())].sort();
   }
 
-  /** Threads on which `deploymentId` is warm. */
+  /** Threads holding `deploymentId` warm. */
   warmThreads(deploymentId: string): number {
     return [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
   }
 
-  /** Heap used by the live isolates of every thread, as last reported. */
+  /** Heap of every thread's isolates, bytes. */
   heapBytes(): number {
     let heapBytes = 0;
     for (const s of this.#isolatesByThread.values()) heapBytes += s.heapBytes;
     return heapBytes;
   }
 
-  /** What every thread answer tells besides its outcome: warm deployments, isolates, cold starts, snapshots. */
-  record(deploymentId: string, out: RenderTaskResult): void {
+  /**
+   * Records the thread state an answer carries (warm deployments, isolates,
+   * a cold start, from a snapshot or not, and the thread's snapshot events).
+   */
+  thread(deploymentId: string, out: RenderTaskResult): void {
     this.#warmByThread.set(out.threadId, out.warm);
-    this.#recordIsolates(out.threadId, out.isolates);
+    this.#isolatesByThread.set(out.threadId, out.isolates);
+    let isolates = 0;
+    for (const s of this.#isolatesByThread.values()) isolates += s.isolates;
+    this.#metrics.liveIsolates.set({ worker: this.#workerId }, isolates);
+    this.#metrics.isolateHeapBytes.set({ worker: this.#workerId }, this.heapBytes());
     if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
     if (out.loaded && out.fromSnapshot) {
       this.#metrics.snapshotStarts.inc({ deployment: deploymentId });
@@ -79,12 +91,28 @@ export class ThreadReports {
     }
   }
 
-  #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
-    this.#isolatesByThread.set(threadId, stats);
-    let isolates = 0;
-    for (const s of this.#isolatesByThread.values()) isolates += s.isolates;
-    this.#metrics.liveIsolates.set({ worker: this.#workerId }, isolates);
-    this.#metrics.isolateHeapBytes.set({ worker: this.#workerId }, this.heapBytes());
+  /**
+   * A render's answer recorded (its thread, its metrics), as the render
+   * result: `received` is when the worker got the request (epoch ms).
+   */
+  render(
+    req: RenderRequest,
+    declared: Record<string, string>,
+    out: RenderTaskResult,
+    received: number,
+  ): RenderResult {
+    this.thread(req.deploymentId, out);
+    this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
+    const timings = { ...out.timings, worker: now() - received };
+    if (out.timings.render !== undefined) {
+      this.#metrics.renderSeconds.observe(
+        { deployment: req.deploymentId, outcome: out.ok ? 'ok' : out.error.code },
+        out.timings.render / 1000,
+      );
+    }
+    if (!out.ok) return { ok: false, error: out.error, timings };
+    this.#metrics.renderCpuSeconds.observe({ deployment: req.deploymentId }, out.cpuMs / 1000);
+    return { ok: true, status: out.status, headers: out.headers, body: out.body, timings };
   }
 
   /**
@@ -92,7 +120,7 @@ export class ThreadReports {
    * name the manifest does not declare (which the sandbox never reports)
    * and an unknown outcome are folded into fixed values.
    */
-  countBackendRequests(
+  #countBackendRequests(
     deploymentId: string,
     backends: Record<string, string> | undefined,
     counts: BackendRequestCount[] | undefined,
