@@ -7,7 +7,7 @@
  * @module
  */
 
-// @ts-expect-error events ships no types
+// @ts-ignore events ships no types (typed only where @types/node is in scope)
 import * as eventsPackage from 'events';
 import * as path from 'unenv/runtime/node/path/index';
 import * as stringDecoder from 'unenv/runtime/node/string_decoder/index';
