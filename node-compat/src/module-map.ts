@@ -61,6 +61,8 @@ export interface ModuleLoaderOptions {
   map: ModuleMap;
   /** Built-ins by name (`node:` stripped): returns the module or throws naming it. */
   builtin: (name: string) => unknown;
+  /** Whether a bare name (no `node:`) is a built-in; other bare names the build did not resolve are not found. */
+  isBuiltin: (name: string) => boolean;
   /** Values of the wrapper's parameters after the five of CommonJS (see `MODULE_PARAMS`). */
   extraArgs?: readonly unknown[];
 }
@@ -135,8 +137,9 @@ export function createModuleLoader(options: ModuleLoaderOptions): ModuleLoader {
       if (found !== undefined) return found;
       throw notFound(specifier, from);
     }
-    // A bare name the build did not see as a literal: a built-in, or unknown.
-    return `${BUILTIN_PREFIX}${specifier}`;
+    // A bare name the build did not see as a literal: a built-in, or not in the map.
+    if (options.isBuiltin(specifier)) return `${BUILTIN_PREFIX}${specifier}`;
+    throw notFound(specifier, from);
   }
 
   function load(file: string, parent: LoadedModule | undefined): unknown {

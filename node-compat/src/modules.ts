@@ -7,8 +7,8 @@
  * @module
  */
 
-// @ts-ignore events ships no types (typed only where @types/node is in scope)
-import * as eventsPackage from 'events';
+// @ts-expect-error the events package ships no types (its file path is typed nowhere)
+import * as eventsPackage from 'events/events.js';
 import * as path from 'unenv/runtime/node/path/index';
 import * as stringDecoder from 'unenv/runtime/node/string_decoder/index';
 import * as url from 'unenv/runtime/node/url/index';

@@ -45,7 +45,8 @@ export interface NodeRuntime {
 function refusingModule(name: string): unknown {
   const fail = (what: string) => {
     const message = refusal(name);
-    return () => {
+    // A plain function, so that `new net.Socket()` throws this too.
+    return function refused(): never {
       throw new Error(what === '' ? message : message.replace(` is not`, ` (${what}) is not`));
     };
   };
@@ -263,6 +264,11 @@ export function createNodeRuntime(options: NodeRuntimeOptions): NodeRuntime {
   loader = createModuleLoader({
     map: options.map,
     builtin,
+    isBuiltin: (name) =>
+      Object.hasOwn(own, name) ||
+      Object.hasOwn(NODE_COMPAT_MODULES, name) ||
+      Object.hasOwn(REFUSED_MODULES, name) ||
+      KNOWN_BUILTINS.has(name),
     extraArgs: MODULE_PARAMS.slice(5).map((name) => globals[name as keyof typeof globals]),
   });
   return { require: loader.require, process: proc };

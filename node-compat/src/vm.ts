@@ -21,7 +21,7 @@ const withContext = new Function(
 ) as (g: object, s: object, w: object, context: object, code: string) => unknown;
 
 function runInNewContext(code: unknown, context: object = {}): unknown {
-  return withContext(context, context, context, context, String(code));
+  return withContext.call(context, context, context, context, context, String(code));
 }
 
 /** Global (indirect) evaluation: the code's declarations become the global object's. */
