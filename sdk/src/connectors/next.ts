@@ -20,6 +20,7 @@
  *      lowered for async context, see `lowerForAsyncContext`);
  *    - the files of every **edge** output (pages and route handlers with
  *      `export const runtime = 'edge'`), each evaluated once, in Next's order;
+ *    - the module map of the **Node-runtime** outputs (`next-node-files.ts`);
  *    - the handler (`next-server.ts`): Next's `beforeMiddleware` redirects,
  *      then prerendered pages and their RSC twins and segments (inlined at
  *      build, the `rsc` header choosing the twin), then the edge functions by
@@ -34,16 +35,15 @@
  * Middleware (`middleware.ts`, edge runtime) is evaluated with the edge
  * outputs and runs first on the paths its matchers take (see `next-server.ts`).
  *
- * Not done: Node-runtime outputs (Next's default runtime) that render at
- * request time. They are loader stubs around Turbopack's Node runtime
- * (`handler(req, res, ctx)` over Node `req`/`res`, manifests read with
- * `fs` + `vm`, ~150 traced files); running them needs a CommonJS loader over
- * the traced files and Node `http` objects over web Request/Response on top
- * of `@flotilla/node-compat`. Until then the build refuses them by name (a
- * Node-runtime route that Next prerendered whole is served from its
- * prerender), as it refuses pages with a postponed (partially
- * prerendered) part and Node-runtime middleware (`proxy.ts`); revalidating
- * pages are served but never regenerated.
+ * Node-runtime outputs (Next's default runtime) that render at request
+ * time are loader stubs around Turbopack's Node runtime (`handler(req, res,
+ * ctx)` over Node `req`/`res`, manifests read with `fs` + `vm`, ~200 traced
+ * files): their traced files go into `bundle.js` as a module map
+ * (`next-node-files.ts`), which `@flotilla/node-compat`'s Node runtime
+ * loads inside the isolate (see `next-server.ts`). The build refuses pages
+ * with a postponed (partially prerendered) part and Node-runtime
+ * middleware (`proxy.ts`) by name; revalidating pages are served but never
+ * regenerated.
  *
  * Node-only.
  *
