@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { DeploymentIsolate } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildProgress, buildProject } from '../build.ts';
+import { routePattern } from './next.ts';
 import { prerenderCacheControl, prerenderKey } from './next-server.ts';
 
 const EXAMPLE = join(import.meta.dirname, '..', '..', '..', 'examples', 'next-shop');
@@ -95,6 +96,13 @@ describe('the handler inside the bundle', () => {
     ).toBe('/about.segments/_tree.segment.rsc');
   });
 
+  it("turns Next's page paths into route patterns", () => {
+    expect(routePattern('/account')).toBe('/account');
+    expect(routePattern('/p/[id]')).toBe('/p/:p0');
+    expect(routePattern('/docs/[section]/[...slug]')).toBe('/docs/:p0/:p1+');
+    expect(routePattern('/shop/[[...rest]]')).toBe('/shop/:p0*');
+  });
+
   it('caches static pages for a year and revalidating ones stale-while-revalidate', () => {
     expect(prerenderCacheControl(false, 31_536_000)).toBe('public, max-age=0, s-maxage=31536000');
     expect(prerenderCacheControl(60, 3600)).toBe(
@@ -125,8 +133,13 @@ describe('flotilla build of a Next.js app', () => {
         /^2 Node-runtime function\(s\): \d+ traced file\(s\), [\d.]+ MB before minifying; .*node:net.* load but throw when called/,
       ),
     );
-    // One catch-all render route keyed by Next's RSC headers.
-    expect(manifest.routes).toEqual([
+    // Uncached routes for the Node-runtime pages (the whole request reaches
+    // them), then one catch-all render route keyed by Next's RSC headers.
+    expect(manifest.routes.slice(0, 2)).toEqual([
+      expect.objectContaining({ criteria: { path: '/account' }, cache: undefined }),
+      expect.objectContaining({ criteria: { path: '/api/whoami' }, cache: undefined }),
+    ]);
+    expect(manifest.routes.slice(2)).toEqual([
       expect.objectContaining({
         criteria: { path: '/:path*' },
         action: { kind: 'render' },

@@ -385,25 +385,39 @@ export async function buildNext(
     });
     const code = await nextBundle(name, dir, work, plan, nodeSource);
     checkBundleSize(name, code, config.maxBundleBytes, progress);
-    const routes: ManifestRoute[] = [
-      {
-        id: 0,
-        criteria: { path: '/:path*' },
-        fallback: false,
-        action: { kind: 'render' },
-        cache: {
-          key: {
-            query: { mode: 'all' },
-            cookies: [],
-            headers: plan.table.rsc.varyHeader.split(',').map((h) => h.trim().toLowerCase()),
-            device: false,
-            browser: false,
-          },
+    // Node-runtime pages read the whole request (cookies, headers): uncached
+    // routes, which the shield forwards as the client sent them.
+    const routes: ManifestRoute[] = plan.table.node.map((fn, id) => ({
+      id,
+      criteria: { path: routePattern(fn.page) },
+      fallback: false,
+      action: { kind: 'render' },
+      cache: undefined,
+      headerOps: [],
+    }));
+    routes.push({
+      id: routes.length,
+      criteria: { path: '/:path*' },
+      fallback: false,
+      action: { kind: 'render' },
+      cache: {
+        key: {
+          query: { mode: 'all' },
+          cookies: [],
+          headers: plan.table.rsc.varyHeader.split(',').map((h) => h.trim().toLowerCase()),
+          device: false,
+          browser: false,
         },
-        headerOps: [],
       },
-    ];
-    progress({ phase: 'routes', detail: 'one catch-all route keyed by the RSC headers' });
+      headerOps: [],
+    });
+    progress({
+      phase: 'routes',
+      detail:
+        routes.length === 1
+          ? 'one catch-all route keyed by the RSC headers'
+          : `${routes.length - 1} uncached route(s) for Node-runtime pages (${plan.table.node.map((fn) => fn.page).join(', ')}), then one catch-all route keyed by the RSC headers`,
+    });
     return await writeBuild({
       name,
       framework: 'next',
@@ -419,6 +433,24 @@ export async function buildNext(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * A Next page path as a manifest route pattern: `/p/[id]` → `/p/:p0`,
+ * `[...slug]` → `:p0+`, `[[...slug]]` → `:p0*`.
+ */
+export function routePattern(page: string): string {
+  if (page === '/index') return '/';
+  let n = 0;
+  return page
+    .split('/')
+    .map((segment) => {
+      if (/^\[\[\.\.\.[^\]]+\]\]$/.test(segment)) return `:p${n++}*`;
+      if (/^\[\.\.\.[^\]]+\]$/.test(segment)) return `:p${n++}+`;
+      if (/^\[[^\]]+\]$/.test(segment)) return `:p${n++}`;
+      return segment;
+    })
+    .join('/');
 }
 
 /** Absolute path of `next-server.ts` (`.js` once the sdk is built for npm). */
