@@ -20,7 +20,8 @@ export const PROVIDED_MODULES: readonly string[] = Object.freeze([
  * The parameters of the wrapper the build writes around each CommonJS file
  * of a module map: CommonJS's five, then the Node globals the file sees
  * (its runtime's `process`, `Buffer`, `global`, `setImmediate`,
- * `clearImmediate`), in this order.
+ * `clearImmediate`, and a `Request` that takes a Node stream as its body,
+ * as Node's does), in this order.
  */
 export const MODULE_PARAMS: readonly string[] = Object.freeze([
   'exports',
@@ -33,6 +34,7 @@ export const MODULE_PARAMS: readonly string[] = Object.freeze([
   'global',
   'setImmediate',
   'clearImmediate',
+  'Request',
 ]);
 
 /**

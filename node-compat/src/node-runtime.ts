@@ -128,6 +128,48 @@ function asyncHooks(): Record<string, unknown> {
   return { ...module, default: module };
 }
 
+/** A body Node's `Request` takes that the isolate's does not: an async iterable (a Node stream). */
+function isIterableBody(body: unknown): body is AsyncIterable<unknown> {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    !(body instanceof ReadableStream) &&
+    !ArrayBuffer.isView(body) &&
+    !(body instanceof ArrayBuffer) &&
+    typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  );
+}
+
+/** A web stream of an async iterable's chunks (strings as UTF-8). */
+function iterableStream(body: AsyncIterable<unknown>): ReadableStream<Uint8Array> {
+  const it = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await it.next();
+      if (done) controller.close();
+      else
+        controller.enqueue(
+          typeof value === 'string' ? Buffer.from(value) : new Uint8Array(value as Uint8Array),
+        );
+    },
+    async cancel(reason) {
+      await it.return?.(reason);
+    },
+  });
+}
+
+/**
+ * The isolate's `Request`, taking a Node stream as its body as Node's
+ * (undici's) does: Next passes its `IncomingMessage` as a route handler's
+ * request body.
+ */
+class NodeRequest extends Request {
+  constructor(input: RequestInfo | URL, init?: RequestInit) {
+    const body = init?.body as unknown;
+    super(input, isIterableBody(body) ? { ...init, body: iterableStream(body) } : init);
+  }
+}
+
 /** A `process` for Node code: the build's env, Node's fields, no host state. */
 function nodeProcess(env: Record<string, string>, cwd: string): Record<string, unknown> {
   const origin = g.performance.now();
@@ -260,6 +302,7 @@ export function createNodeRuntime(options: NodeRuntimeOptions): NodeRuntime {
     global: globalThis,
     setImmediate,
     clearImmediate,
+    Request: NodeRequest,
   } as const;
   loader = createModuleLoader({
     map: options.map,

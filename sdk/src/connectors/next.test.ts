@@ -136,8 +136,8 @@ describe('flotilla build of a Next.js app', () => {
     // Uncached routes for the Node-runtime pages (the whole request reaches
     // them), then one catch-all render route keyed by Next's RSC headers.
     expect(manifest.routes.slice(0, 2)).toEqual([
-      expect.objectContaining({ criteria: { path: '/account' }, cache: undefined }),
-      expect.objectContaining({ criteria: { path: '/api/whoami' }, cache: undefined }),
+      expect.objectContaining({ criteria: { path: '/account' }, cache: { edge: false } }),
+      expect.objectContaining({ criteria: { path: '/api/whoami' }, cache: { edge: false } }),
     ]);
     expect(manifest.routes.slice(2)).toEqual([
       expect.objectContaining({

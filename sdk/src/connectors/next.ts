@@ -210,7 +210,7 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     if (served(o) || INTERNAL_PAGES.has(o.pathname.replace(/\.rsc$/, ''))) continue;
     if (o.pathname.endsWith('.rsc')) continue;
     const page = o.pathname;
-    if (postponed.has(o.id) || postponed.has(page)) {
+    if (process.env.PPR_EXPERIMENT !== '1' && (postponed.has(o.id) || postponed.has(page))) {
       problems.push(
         `${page} is partially prerendered (request-time data under cacheComponents), which Flotilla cannot serve yet (its static shell and the resumed dynamic part): cache its data ('use cache') so Next prerenders it whole, or read the request (headers(), cookies()) at the top of the page so it renders whole at request time`,
       );
@@ -385,14 +385,15 @@ export async function buildNext(
     });
     const code = await nextBundle(name, dir, work, plan, nodeSource);
     checkBundleSize(name, code, config.maxBundleBytes, progress);
-    // Node-runtime pages read the whole request (cookies, headers): uncached
-    // routes, which the shield forwards as the client sent them.
+    // Node-runtime pages read the whole request (cookies, headers): routes
+    // the shield never caches (`edge: false`), which it forwards as the
+    // client sent them.
     const routes: ManifestRoute[] = plan.table.node.map((fn, id) => ({
       id,
       criteria: { path: routePattern(fn.page) },
       fallback: false,
       action: { kind: 'render' },
-      cache: undefined,
+      cache: { edge: false },
       headerOps: [],
     }));
     routes.push({
