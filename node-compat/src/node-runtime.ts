@@ -21,6 +21,7 @@ import { createModuleLoader, type ModuleLoader, type ModuleMap } from './module-
 import { bareName, NODE_COMPAT_MODULES, REFUSED_MODULES, refusal } from './modules.ts';
 import { MODULE_PARAMS, NODE_RUNTIME_MODULES } from './names.ts';
 import { stream, streamPromises, streamWeb } from './stream.ts';
+import { subtleWithDigest } from './subtle.ts';
 import { vm } from './vm.ts';
 
 /** Options of {@link createNodeRuntime}. */
@@ -142,6 +143,10 @@ function isIterableBody(body: unknown): body is AsyncIterable<unknown> {
 
 /** A web stream of an async iterable's chunks (strings as UTF-8). */
 function iterableStream(body: AsyncIterable<unknown>): ReadableStream<Uint8Array> {
+  // A Node stream: by its events (readable-stream's async iterator stalls on some streams in the isolate).
+  if (typeof (body as { pipe?: unknown }).pipe === 'function') {
+    return (stream.Readable as { toWeb(node: unknown): ReadableStream<Uint8Array> }).toWeb(body);
+  }
   const it = body[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -244,6 +249,11 @@ function nodeProcess(env: Record<string, string>, cwd: string): Record<string, u
 
 /** Makes the Node runtime over `options.map` (see the module documentation). */
 export function createNodeRuntime(options: NodeRuntimeOptions): NodeRuntime {
+  // Node's web crypto has `subtle`; Next's Node runtime digests with it.
+  const webCrypto = (globalThis as { crypto?: { subtle?: unknown } }).crypto;
+  if (webCrypto !== undefined && webCrypto.subtle === undefined) {
+    Object.defineProperty(webCrypto, 'subtle', { value: Object.freeze(subtleWithDigest()) });
+  }
   const proc = nodeProcess(options.env, options.cwd);
   const made = new Map<string, unknown>();
   let loader: ModuleLoader;

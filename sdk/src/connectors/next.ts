@@ -210,7 +210,7 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     if (served(o) || INTERNAL_PAGES.has(o.pathname.replace(/\.rsc$/, ''))) continue;
     if (o.pathname.endsWith('.rsc')) continue;
     const page = o.pathname;
-    if (process.env.PPR_EXPERIMENT !== '1' && (postponed.has(o.id) || postponed.has(page))) {
+    if (postponed.has(o.id) || postponed.has(page)) {
       problems.push(
         `${page} is partially prerendered (request-time data under cacheComponents), which Flotilla cannot serve yet (its static shell and the resumed dynamic part): cache its data ('use cache') so Next prerenders it whole, or read the request (headers(), cookies()) at the top of the page so it renders whole at request time`,
       );
