@@ -254,5 +254,5 @@ describe('flotilla build of a Next.js app', () => {
     } finally {
       iso.dispose();
     }
-  }, 240_000);
+  }, 480_000);
 });
