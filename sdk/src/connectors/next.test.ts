@@ -12,7 +12,7 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DeploymentIsolate } from '@flotilla/runtime';
+import { DEFAULT_LIMITS, DeploymentIsolate } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildProgress, buildProject } from '../build.ts';
 import { routePattern } from './next.ts';
@@ -168,6 +168,14 @@ describe('flotilla build of a Next.js app', () => {
       code,
       bundleHash: createHash('sha256').update(code).digest('hex'),
       backends: { api: apiOrigin },
+      // Correctness here, not limits: a busy 2-core machine may take seconds
+      // of wall time for the first Node-runtime render (it loads Next's server).
+      ceiling: { ...DEFAULT_LIMITS, wallMs: 120_000, cpuMs: 30_000 },
+      limits: { wallMs: 120_000, cpuMs: 30_000 },
+      // Next's own errors, for a failing run.
+      log: (entry) => {
+        if (entry.level === 'error') console.error(`guest: ${entry.message}`);
+      },
     });
     try {
       const get = async (path: string, headers: [string, string][] = []) => {
