@@ -93,6 +93,12 @@ const probes = {
     for (;;) { const { done, value } = await reader.read(); if (done) break; rest += new TextDecoder().decode(value); }
     return first + '|' + rest;
   },
+  // Starts stream work (scheduled with nextTick) and answers before it runs.
+  leaveWork: () => {
+    const { Readable } = need('stream');
+    Readable.from(['late']).on('data', () => {});
+    return 'answered';
+  },
   nodeStreamBody: async () => {
     const { Readable } = need('stream');
     const r = new main.Request('http://app.test/', { method: 'POST', body: Readable.from(['a', 'b', 'c']), duplex: 'half' });
@@ -185,6 +191,12 @@ describe('the Node runtime in an isolate', () => {
 
   it('answers once the head is sent, streaming what is written after', async () => {
     expect(await probe('streamedResponse')).toBe('first |second');
+  });
+
+  it('keeps streams working in later renders after a render answered with stream work pending', async () => {
+    expect(await probe('leaveWork')).toBe('answered');
+    expect(await probe('streams')).toBe('from web / to web');
+    expect(await probe('http')).toMatch(/^201 \| /);
   });
 
   it('takes a Node stream as a Request body, as Node does', async () => {

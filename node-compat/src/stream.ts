@@ -6,10 +6,23 @@
  *
  * @module
  */
+// @ts-expect-error the process package ships no types
+import processShim from 'process/browser.js';
 // @ts-expect-error readable-stream ships no types
 import * as readable from 'readable-stream';
 
 import { Buffer } from './buffer.ts';
+
+// readable-stream schedules its work with the `process` package's nextTick,
+// which drains on a timer captured at load; the isolate cancels a render's
+// timers when it answers, and a cancelled drain would stall every stream of
+// later renders. A microtask is never cancelled (and is what Node's nextTick
+// is closest to).
+(
+  processShim as { nextTick: (callback: (...args: unknown[]) => void, ...args: unknown[]) => void }
+).nextTick = (callback, ...args) => {
+  queueMicrotask(() => callback(...args));
+};
 
 /** Node's `require('stream')`: the streams classes and helpers. */
 export const stream: Record<string, unknown> = readable.default ?? readable;
