@@ -112,6 +112,9 @@ function startScheduler(
     log: o.log,
     maxQueueWaitMs: o.queueWaitMs,
     ...(o.fairShareReserve !== undefined ? { fairShareReserve: o.fairShareReserve } : {}),
+    ...(o.penaltyBoxFailures !== undefined
+      ? { penaltyBox: { failures: o.penaltyBoxFailures } }
+      : {}),
   });
   scheduler.start();
   const probe = new RegionProbe({ transport, region: o.region });

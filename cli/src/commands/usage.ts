@@ -89,6 +89,9 @@ Options:
   --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
   --fair-share-reserve <f>  scheduler: fraction of the region's slots an app never borrows, kept
                         for another app's first render; 0 lets a lone app take them all (default: 0.25)
+  --penalty-box-failures <n>  scheduler: an app with this many renders failing by its fault (limits,
+                        render errors) within 10 s, half its renders or more, is paced one render at
+                        a time; 0 turns the penalty box off (default: 5)
   --log-format <f>      text | json: every line, the bundles' console lines too (default: text)
   --log-level <l>       trace | debug | info | warn | error | fatal | silent (default: info)
   -h, --help            show this help
