@@ -218,9 +218,10 @@ export interface FleetOptions {
    */
   loadUpdateMs?: number;
   /**
-   * Worker role: nice value added to the worker process (0…19), so that
-   * tenants' CPU-bound renders never delay the shields, schedulers and
-   * nats-server on a machine they share (see `process-priority.ts`). Not
+   * Worker role: nice value added to the worker's render threads (0…19), so
+   * that tenants' CPU-bound renders never delay the shields, schedulers and
+   * nats-server on a machine they share, nor the worker's own main thread
+   * (heartbeats, NATS, answers: see `RenderWorkerOptions.renderNice`). Not
    * applied to the embedded fleet, whose shield shares the process.
    * @default 5
    */

@@ -41,6 +41,7 @@ import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
+import { MAX_NICE } from './thread-priority.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
 
 export type { RenderWorkerOptions };
@@ -148,6 +149,8 @@ export class RenderWorker {
   readonly #subjects: RegionSubjects;
   readonly #threads: number;
   readonly #tasksPerThread: number;
+  /** Added to each render thread's nice value ({@link RenderWorkerOptions.renderNice}). */
+  readonly renderNice: number;
   readonly #heartbeatMs: number;
   readonly #loadUpdateMs: number;
   /** Renders only waiting on backend I/O, and the load updates they call for. */
@@ -182,6 +185,13 @@ export class RenderWorker {
     this.#subjects.workerRender(this.workerId); // validates the id
     this.#threads = positiveInt('threads', options.threads, availableParallelism());
     this.#tasksPerThread = positiveInt('tasksPerThread', options.tasksPerThread, 4);
+    this.renderNice = nonNegativeInt('renderNice', options.renderNice, 0);
+    if (this.renderNice > MAX_NICE) {
+      throw new InvalidOptionError(
+        'renderNice',
+        `must be at most ${MAX_NICE}, got ${this.renderNice}`,
+      );
+    }
     this.#heartbeatMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
     this.#limits = operatorLimits(options.limits);
     this.capacity = this.#threads * this.#tasksPerThread;
@@ -256,6 +266,7 @@ export class RenderWorker {
         cpuSlots: this.#tasksPerThread,
         ioChannel: this.#io.channel,
         controlChannel: this.#shutdown.channel,
+        ...(this.renderNice > 0 ? { nice: this.renderNice } : {}),
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,

@@ -73,6 +73,8 @@ export interface RenderThreadData {
   ioChannel?: string;
   /** Name of the `BroadcastChannel` on which the worker asks the thread to dispose its isolates before the pool closes. */
   controlChannel?: string;
+  /** Added to the thread's nice value when it starts (`RenderWorkerOptions.renderNice`). @default 0 */
+  nice?: number;
 }
 
 /** How many renders of one thread only wait on backend I/O now, posted on each change. */
