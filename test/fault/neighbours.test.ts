@@ -101,7 +101,12 @@ afterAll(async () => {
 /** Renders of `app` A holds on the workers now, as the scheduler counts them. */
 function inFlightOf(app: string): Promise<number> {
   const [scheduler] = fleet.live('scheduler');
-  if (!scheduler) throw new Error('no scheduler');
+  if (!scheduler) {
+    const gone = fleet.started.scheduler[0];
+    throw new Error(
+      `no live scheduler: ${JSON.stringify(gone?.child.exitStatus)}; last output:\n${gone?.child.output().slice(-2000)}`,
+    );
+  }
   return metricValue(scheduler.adminUrl, 'flotilla_scheduler_app_in_flight', { app });
 }
 
