@@ -27,10 +27,13 @@ import type {
   RenderThreadData,
   StreamMessage,
 } from './task.ts';
+import { lowerThreadPriority } from './thread-priority.ts';
 import { onShutdownRequest } from './thread-shutdown.ts';
 
 const maxIsolates = Number(process.env.FLOTILLA_MAX_ISOLATES_PER_THREAD) || 16;
 const data = workerData as RenderThreadData | undefined;
+// Renders yield the CPU to routing, this worker's main thread included (thread-priority.ts).
+if (data?.nice) lowerThreadPriority(data.nice);
 if (data?.prelude) useGuestPreludeSource(data.prelude);
 
 // The bundles' console lines go to the worker process's logger (one writer,

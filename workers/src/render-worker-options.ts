@@ -28,6 +28,14 @@ export interface RenderWorkerOptions {
    */
   tasksPerThread?: number;
   /**
+   * Added to the nice value of each render thread (0…19), so that tenants'
+   * CPU-bound renders yield the CPU to routing: the shields, schedulers and
+   * nats-server on a machine they share, and this worker's own main thread
+   * (heartbeats, NATS, answers), which keeps its priority.
+   * @default 0
+   */
+  renderNice?: number;
+  /**
    * Renders in flight at once: running, waiting on backend I/O or queued
    * for a CPU slot. Only renders running guest code hold one of the CPU
    * slots (`threads × tasksPerThread`); a render awaiting its backend

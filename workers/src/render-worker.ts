@@ -40,6 +40,7 @@ import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
 import { RenderAccounting } from './render-accounting.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
+import { MAX_NICE } from './thread-priority.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
 import { type WorkerStream, WorkerStreams } from './worker-streams.ts';
 
@@ -127,6 +128,8 @@ export class RenderWorker {
   readonly #threads: number;
   readonly #tasksPerThread: number;
   readonly #snapshots: boolean;
+  /** Added to each render thread's nice value ({@link RenderWorkerOptions.renderNice}). */
+  readonly renderNice: number;
   readonly #heartbeatMs: number;
   readonly #loadUpdateMs: number;
   /** Renders only waiting on backend I/O, and the load updates they call for. */
@@ -163,6 +166,13 @@ export class RenderWorker {
     this.#subjects.workerRender(this.workerId); // validates the id
     this.#threads = positiveInt('threads', options.threads, availableParallelism());
     this.#tasksPerThread = positiveInt('tasksPerThread', options.tasksPerThread, 4);
+    this.renderNice = nonNegativeInt('renderNice', options.renderNice, 0);
+    if (this.renderNice > MAX_NICE) {
+      throw new InvalidOptionError(
+        'renderNice',
+        `must be at most ${MAX_NICE}, got ${this.renderNice}`,
+      );
+    }
     this.#heartbeatMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
     this.#limits = operatorLimits(options.limits);
     this.capacity = this.#threads * this.#tasksPerThread;
@@ -241,6 +251,7 @@ export class RenderWorker {
         ioChannel: this.#io.channel,
         controlChannel: this.#shutdown.channel,
         snapshots: this.#snapshots,
+        ...(this.renderNice > 0 ? { nice: this.renderNice } : {}),
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,

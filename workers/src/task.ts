@@ -98,6 +98,8 @@ export interface RenderThreadData {
   controlChannel?: string;
   /** Start isolates from deployments' startup snapshots, made on the thread (see `SnapshotCache`). @default true */
   snapshots?: boolean;
+  /** Added to the thread's nice value when it starts (`RenderWorkerOptions.renderNice`). @default 0 */
+  nice?: number;
 }
 
 /** How many renders of one thread only wait on backend I/O now, posted on each change. */
