@@ -16,3 +16,4 @@ export { main as outputBomb } from './output-bomb.ts';
 export { main as overload } from './overload.ts';
 export { main as shieldCache } from './shield-cache.ts';
 export { main as ssrThroughput } from './ssr-throughput.ts';
+export { main as streamTtfb } from './stream-ttfb.ts';

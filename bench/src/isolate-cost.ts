@@ -7,6 +7,10 @@
  * - a new deployment's cold first response (isolate + prelude + compile +
  *   first render, empty compile cache) against a warm render of the same page,
  *   and the cold start of a deployment whose code this thread compiled before;
+ * - the first response of an isolate started from the deployment's startup
+ *   snapshot (`SnapshotCache`, warmed up with `/`, asked for directly), and
+ *   the time the worker takes to make that snapshot (in the background, once
+ *   the deployment has loaded fresh twice on a thread);
  * - RSS per warm isolate: N warm isolates of one bundle in one process, RSS
  *   growth divided by N (after GC).
  *
@@ -16,7 +20,13 @@
  */
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CompileCache, DeploymentIsolate, type SandboxRequest } from '@flotilla/runtime';
+import {
+  CompileCache,
+  DeploymentIsolate,
+  type DeploymentSnapshot,
+  type SandboxRequest,
+  SnapshotCache,
+} from '@flotilla/runtime';
 import { benchTempDir, hardTimeout, runBench } from './bench-process.ts';
 import { type BenchApp, REACT_SHOP, VUE_SHOP } from './plain-app.ts';
 import { bundleMemoryApp, type SandboxBundle } from './sandbox-app.ts';
@@ -38,8 +48,12 @@ interface AppCost {
   bundleBytes: number;
   coldFirstMs: { p50: number; p99: number };
   coldCachedMs: { p50: number; p99: number };
+  coldSnapshotMs: { p50: number; p99: number };
+  snapshotMakeMs: number;
+  snapshotBytes: number;
   warmMs: { p50: number; p99: number };
   coldOverWarm: number;
+  snapshotOverWarm: number;
   rssPerIsolateMb: number;
 }
 
@@ -53,14 +67,21 @@ async function gcAndSettle(): Promise<void> {
   await delay(100);
 }
 
-async function coldFirst(code: string, hash: string, cache: CompileCache): Promise<number> {
+async function coldFirst(
+  code: string,
+  hash: string,
+  cache: CompileCache,
+  snapshot?: DeploymentSnapshot,
+): Promise<number> {
   const started = performance.now();
   const iso = await DeploymentIsolate.load({
     deploymentId: 'cold',
     code,
     bundleHash: hash,
     compileCache: cache,
+    ...(snapshot ? { snapshot } : {}),
   });
+  if (snapshot && !iso.fromSnapshot) throw new Error('the isolate did not start from the snapshot');
   const res = await iso.render(request);
   const ms = performance.now() - started;
   if (res.status !== 200) throw new Error(`cold render answered ${res.status}`);
@@ -70,15 +91,36 @@ async function coldFirst(code: string, hash: string, cache: CompileCache): Promi
 
 async function measure(app: string, bundle: SandboxBundle): Promise<AppCost> {
   const { code, bundleHash: hash } = bundle;
-  // A new deployment: nothing compiled in this process before.
-  const cold: number[] = [];
-  for (let i = 0; i < COLD_SAMPLES; i++)
-    cold.push(await coldFirst(code, `${hash}-${i}`, new CompileCache()));
-  // A deployment this thread compiled before (compile cache hit): e.g. recycled.
+  // The deployment's snapshot (made once, in a child process, as a worker thread does).
+  const snapshots = new SnapshotCache();
+  const makeStarted = performance.now();
+  const made = await snapshots.request({
+    deploymentId: 'cold',
+    bundleHash: hash,
+    code,
+    warmupPaths: ['/'],
+    heapMb: 128,
+  });
+  const snapshotMakeMs = performance.now() - makeStarted;
+  const snapshot = snapshots.get('cold', hash);
+  if (!made || !snapshot) throw new Error(`no snapshot of ${app}`);
+  // The three kinds of cold start taken in turn, so that a busy machine's
+  // load swings fall on all three alike:
+  // - a new deployment: nothing compiled in this process before;
+  // - a deployment this thread compiled before (compile cache hit): e.g. recycled;
+  // - an isolate started from the deployment's snapshot.
   const shared = new CompileCache();
   await coldFirst(code, hash, shared);
+  const cold: number[] = [];
   const cached: number[] = [];
-  for (let i = 0; i < COLD_SAMPLES; i++) cached.push(await coldFirst(code, hash, shared));
+  const fromSnapshot: number[] = [];
+  for (let i = 0; i < COLD_SAMPLES; i++) {
+    cold.push(await coldFirst(code, `${hash}-${i}`, new CompileCache()));
+    cached.push(await coldFirst(code, hash, shared));
+    fromSnapshot.push(await coldFirst(code, hash, new CompileCache(), snapshot));
+  }
+  const snapshotBytes = snapshot.bytes;
+  snapshots.close();
   // Warm renders of the same page.
   const iso = await DeploymentIsolate.load({ deploymentId: 'warm', code, bundleHash: hash });
   for (let i = 0; i < 100; i++) await iso.render(request);
@@ -108,14 +150,19 @@ async function measure(app: string, bundle: SandboxBundle): Promise<AppCost> {
   const rssPerIsolateMb = (process.memoryUsage().rss - rssBefore) / ISOLATES_FOR_RSS / 1024 / 1024;
   for (const one of isolates) one.dispose();
   const coldFirstMs = p50p99(cold);
+  const coldSnapshotMs = p50p99(fromSnapshot);
   const warmMs = p50p99(warm);
   return {
     app,
     bundleBytes: Buffer.byteLength(code),
     coldFirstMs,
     coldCachedMs: p50p99(cached),
+    coldSnapshotMs,
+    snapshotMakeMs: round(snapshotMakeMs, 0),
+    snapshotBytes,
     warmMs,
     coldOverWarm: round(coldFirstMs.p50 / warmMs.p50, 1),
+    snapshotOverWarm: round(coldSnapshotMs.p50 / warmMs.p50, 1),
     rssPerIsolateMb: round(rssPerIsolateMb, 1),
   };
 }
@@ -145,8 +192,12 @@ export async function main(): Promise<AppCost[]> {
           'bundle KiB',
           'cold new p50',
           'cold cached p50',
+          'from snapshot p50',
           'warm p50',
           'cold/warm',
+          'snapshot/warm',
+          'snapshot made ms',
+          'snapshot KiB',
           'RSS/isolate MB',
         ],
         ...results.map((r) => [
@@ -154,15 +205,19 @@ export async function main(): Promise<AppCost[]> {
           round(r.bundleBytes / 1024, 1),
           r.coldFirstMs.p50,
           r.coldCachedMs.p50,
+          r.coldSnapshotMs.p50,
           r.warmMs.p50,
           `${r.coldOverWarm}×`,
+          `${r.snapshotOverWarm}×`,
+          r.snapshotMakeMs,
+          round(r.snapshotBytes / 1024, 0),
           r.rssPerIsolateMb,
         ]),
       ])}\n\n`,
     );
     for (const r of results) {
       process.stdout.write(
-        `summary: ${r.app} new deployment's first response ${r.coldFirstMs.p50} ms (compile cache hit ${r.coldCachedMs.p50} ms) vs warm ${r.warmMs.p50} ms = ${r.coldOverWarm}×; ${r.rssPerIsolateMb} MB RSS per warm isolate\n`,
+        `summary: ${r.app} new deployment's first response ${r.coldFirstMs.p50} ms (compile cache hit ${r.coldCachedMs.p50} ms; from its snapshot ${r.coldSnapshotMs.p50} ms, made in ${r.snapshotMakeMs} ms) vs warm ${r.warmMs.p50} ms = ${r.coldOverWarm}× (from the snapshot ${r.snapshotOverWarm}×); ${r.rssPerIsolateMb} MB RSS per warm isolate\n`,
       );
     }
     printResult({ bench: 'isolate-cost', results });

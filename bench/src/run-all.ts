@@ -4,7 +4,7 @@
  * with the isolate-host flags, and a time bound per bench. Exits non-zero if
  * any bench fails.
  *
- * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|cache-tiers|cache-memory|output-bomb|neighbours|async-context|overload]…
+ * Run: node bench/src/run-all.ts [ssr-throughput|isolate-cost|miss-path|shield-cache|cache-tiers|cache-memory|output-bomb|neighbours|async-context|overload|stream-ttfb]…
  *      (`pnpm bench` at the root, or `pnpm --filter @flotilla/bench bench`)
  *
  * @module
@@ -24,6 +24,7 @@ const BENCHES: Array<{ name: string; file: string; timeoutMs: number; flags?: st
   { name: 'neighbours', file: './neighbours.ts', timeoutMs: 620_000 },
   { name: 'overload', file: './overload.ts', timeoutMs: 320_000 },
   { name: 'async-context', file: './async-context.ts', timeoutMs: 180_000, flags: ['--expose-gc'] },
+  { name: 'stream-ttfb', file: './stream-ttfb.ts', timeoutMs: 180_000 },
 ];
 const FLAGS = ISOLATE_HOST_FLAGS;
 

@@ -256,6 +256,13 @@ describe('flotilla start arguments', () => {
     expect(() => parseStartArgs(['--queue-wait-ms', '0'])).toThrow(/--queue-wait-ms/);
   });
 
+  it('reads the scheduler’s penalty box threshold, 0 turning it off', () => {
+    expect(parseStartArgs(['--penalty-box-failures', '0']).options.penaltyBoxFailures).toBe(0);
+    expect(parseStartArgs(['--penalty-box-failures', '12']).options.penaltyBoxFailures).toBe(12);
+    expect(parseStartArgs([]).options.penaltyBoxFailures).toBeUndefined();
+    expect(() => parseStartArgs(['--penalty-box-failures', 'x'])).toThrow(/--penalty-box-failures/);
+  });
+
   it('reads the secrets key files, newest first, from --secrets-key or $FLOTILLA_SECRETS_KEY', () => {
     expect(
       parseStartArgs(['--secrets-key', 'new.pem', '--secrets-key', 'old.pem'], {}).options

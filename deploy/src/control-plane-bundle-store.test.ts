@@ -41,8 +41,10 @@ describe.each(pairs)('ControlPlaneBundleStore on %s', (_name, openPair) => {
       bundlePath: join(cacheDir, `${build.manifest.bundleHash}.js`),
       bundleHash: build.manifest.bundleHash,
       backends: { api: 'http://127.0.0.1:9' },
-      // The path a pre-warm renders (the manifest's own routes render /).
+      // The path a pre-warm renders (the manifest's own routes render /),
+      // and every path it renders (no prerender list, no other literal route).
       prewarmPath: '/',
+      prewarmPaths: ['/'],
     });
     expect(await readFile(resolved.bundlePath, 'utf8')).toBe('export default "v1";\n');
     const written = (await stat(resolved.bundlePath)).mtimeMs;

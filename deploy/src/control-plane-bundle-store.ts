@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type ManifestLimits, prewarmPath } from '@flotilla/manifest';
+import { type ManifestLimits, prewarmPath, prewarmPaths } from '@flotilla/manifest';
 import {
   FlotillaError,
   InvalidOptionError,
@@ -42,6 +42,8 @@ export interface ControlPlaneResolvedBundle {
   limits?: ManifestLimits;
   /** Path a pre-warm renders, `null` for none (the manifest's `prewarmPath`). */
   prewarmPath: string | null;
+  /** Every path a pre-warm renders (the manifest's `prewarmPaths`: real routes, its prerender list). */
+  prewarmPaths: string[];
 }
 
 /** Options of {@link ControlPlaneBundleStore}. */
@@ -68,6 +70,7 @@ interface Base {
   backends: Record<string, string>;
   limits: ManifestLimits | undefined;
   prewarmPath: string | null;
+  prewarmPaths: string[];
 }
 
 /**
@@ -143,6 +146,7 @@ export class ControlPlaneBundleStore {
       backends: { ...base.backends },
       ...(base.limits ? { limits: { ...base.limits } } : {}),
       prewarmPath: base.prewarmPath,
+      prewarmPaths: base.prewarmPaths,
     };
     if (environment === undefined) return resolved;
     await this.#watchEnvironments();
@@ -239,6 +243,7 @@ export class ControlPlaneBundleStore {
       backends,
       limits: manifest.limits,
       prewarmPath: prewarmPath(manifest),
+      prewarmPaths: prewarmPaths(manifest),
     };
   }
 

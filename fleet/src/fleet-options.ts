@@ -159,6 +159,14 @@ export interface FleetOptions {
    */
   fairShareReserve?: number;
   /**
+   * Scheduler: renders of an app failing by its own fault (limits, render
+   * errors) within 10 s, at least half its renders, that put it in the
+   * penalty box (its renders paced one at a time; see
+   * `SchedulerOptions.penaltyBox`). 0 turns the box off.
+   * @default 5
+   */
+  penaltyBoxFailures?: number;
+  /**
    * Scheduler: how the region's worker count follows the load.
    * `local` starts and drains worker processes on this machine; `kubernetes`
    * only exports `flotilla_autoscaler_desired_workers` for KEDA/HPA; `off`
@@ -210,9 +218,10 @@ export interface FleetOptions {
    */
   loadUpdateMs?: number;
   /**
-   * Worker role: nice value added to the worker process (0…19), so that
-   * tenants' CPU-bound renders never delay the shields, schedulers and
-   * nats-server on a machine they share (see `process-priority.ts`). Not
+   * Worker role: nice value added to the worker's render threads (0…19), so
+   * that tenants' CPU-bound renders never delay the shields, schedulers and
+   * nats-server on a machine they share, nor the worker's own main thread
+   * (heartbeats, NATS, answers: see `RenderWorkerOptions.renderNice`). Not
    * applied to the embedded fleet, whose shield shares the process.
    * @default 5
    */
@@ -292,6 +301,7 @@ export function validate(options: FleetOptions) {
     workers,
     queueWaitMs: positiveInt('queueWaitMs', options.queueWaitMs, 1000),
     fairShareReserve: options.fairShareReserve,
+    penaltyBoxFailures: options.penaltyBoxFailures,
     registry: options.registry ?? defaultRegistry(),
     log,
     /** The operator's limits, the wall limit below the request deadline. */

@@ -38,7 +38,6 @@ import { httpSdGroups } from './http-sd.ts';
 import { LogTail } from './log-tail.ts';
 import { connectNats, securityArgs } from './nats-connection.ts';
 import { exportNatsConnected } from './nats-metrics.ts';
-import { lowerProcessPriority } from './process-priority.ts';
 import { embeddedSecretKeys, workerSecretKeys } from './secret-keys.ts';
 
 /**
@@ -112,6 +111,9 @@ function startScheduler(
     log: o.log,
     maxQueueWaitMs: o.queueWaitMs,
     ...(o.fairShareReserve !== undefined ? { fairShareReserve: o.fairShareReserve } : {}),
+    ...(o.penaltyBoxFailures !== undefined
+      ? { penaltyBox: { failures: o.penaltyBoxFailures } }
+      : {}),
   });
   scheduler.start();
   const probe = new RegionProbe({ transport, region: o.region });
@@ -303,7 +305,8 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
         },
       });
     }
-    const nice = lowerProcessPriority(options.workerNice ?? 5);
+    // Only the render threads: this process's main thread heartbeats and answers (routing).
+    const nice = options.workerNice ?? 5;
     // `flotilla logs`: the bundles' console lines, kept and tailed over NATS.
     let tail: LogTail | undefined;
     const worker = new RenderWorker({
@@ -319,6 +322,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.tasksPerThread ? { tasksPerThread: options.tasksPerThread } : {}),
       ...(options.ioSlots ? { ioSlots: options.ioSlots } : {}),
+      renderNice: nice,
       ...(options.loadUpdateMs !== undefined ? { loadUpdateMs: options.loadUpdateMs } : {}),
       limits: o.limits,
       ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}),
@@ -329,7 +333,7 @@ export async function startRole(options: RoleOptions): Promise<RunningFleet> {
     const workerTail = tail;
     return withAdmin(o, transport, {
       role,
-      description: `worker ${worker.workerId} (region ${o.region}, nice ${nice})`,
+      description: `worker ${worker.workerId} (region ${o.region}, render threads at nice +${nice})`,
       draining: () => worker.draining,
       health: () => ({
         inFlight: worker.inFlight,

@@ -40,7 +40,7 @@ export {
 } from './header-rules.ts';
 export { matchRoutes, mergeCacheOptions } from './match.ts';
 export { compilePattern, interpolatePath, type PatternParam } from './pattern.ts';
-export { prewarmPath } from './prewarm-path.ts';
+export { MAX_PREWARM_PATHS, prewarmPath, prewarmPaths } from './prewarm-path.ts';
 export { normalizeQuery, parseCookies, splitQuery } from './query.ts';
 export {
   exactRegex,

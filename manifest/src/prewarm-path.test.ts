@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prewarmPath } from './prewarm-path.ts';
+import { MAX_PREWARM_PATHS, prewarmPath, prewarmPaths } from './prewarm-path.ts';
 import type { ManifestRoute } from './route-schema.ts';
 
 const route = (
@@ -51,5 +51,38 @@ describe('prewarmPath', () => {
       fallbackProxy(2),
     ];
     expect(prewarmPath({ routes })).toBeNull();
+  });
+});
+
+describe('prewarmPaths', () => {
+  it('lists the pre-warm path, then the prerender list, then literal render routes, once each', () => {
+    const routes = [
+      route(0, '/', { kind: 'render' }),
+      route(1, '/p/:id', { kind: 'render' }),
+      route(2, '/about', { kind: 'render' }),
+      route(3, '/old', { kind: 'redirect', to: '/about', statusCode: 301 }),
+      route(4, '/legacy/:path*', { kind: 'proxy', backend: 'legacy' }),
+      route(5, '/cart', { kind: 'render' }),
+    ];
+    expect(
+      prewarmPaths({ routes, prerender: ['/p/1', '/about', '/p/2?tab=spec', '/old', '/legacy/x'] }),
+    ).toEqual(['/', '/p/1', '/about', '/p/2?tab=spec', '/cart']);
+  });
+
+  it('never lists a path the bundle does not render itself', () => {
+    const routes = [
+      route(0, '/', { kind: 'redirect', to: '/home', statusCode: 301 }),
+      route(1, '/p/:id', { kind: 'render' }),
+      fallbackProxy(2),
+    ];
+    expect(prewarmPaths({ routes, prerender: ['/', '/anything'] })).toEqual([]);
+  });
+
+  it('stops at MAX_PREWARM_PATHS', () => {
+    const prerender = Array.from({ length: 20 }, (_, i) => `/p/${i}`);
+    const routes = [route(0, '/p/:id', { kind: 'render' })];
+    const paths = prewarmPaths({ routes, prerender });
+    expect(paths).toHaveLength(MAX_PREWARM_PATHS);
+    expect(paths.slice(0, 2)).toEqual(['/', '/p/0']);
   });
 });

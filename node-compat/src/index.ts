@@ -6,6 +6,10 @@
  * @module
  */
 export { StringFormData } from './form-data.ts';
+export { FS_WRITE_REFUSAL } from './fs.ts';
+export { IncomingMessage, NodeResponse, toNodeRequest } from './http.ts';
 export { installNodeCompat, type NodeCompatOptions, nodeRequire } from './install.ts';
+export type { ModuleFunction, ModuleMap } from './module-map.ts';
 export { bareName, NODE_COMPAT_MODULES, REFUSED_MODULES, refusal } from './modules.ts';
-export { PROVIDED_MODULES } from './names.ts';
+export { MODULE_PARAMS, PROVIDED_MODULES } from './names.ts';
+export { createNodeRuntime, type NodeRuntime, type NodeRuntimeOptions } from './node-runtime.ts';

@@ -7,12 +7,19 @@
  * @module
  */
 
-import * as events from 'unenv/runtime/node/events/index';
+// @ts-expect-error the events package ships no types (its file path is typed nowhere)
+import * as eventsPackage from 'events/events.js';
 import * as path from 'unenv/runtime/node/path/index';
 import * as stringDecoder from 'unenv/runtime/node/string_decoder/index';
 import * as url from 'unenv/runtime/node/url/index';
 import * as util from 'unenv/runtime/node/util/index';
 import * as buffer from './buffer.ts';
+
+/** `node:events`: the `events` package (Node's own EventEmitter, ported; unenv's `listeners()` of an event with none throws). */
+function events(): unknown {
+  // Node's `require('events')` is the EventEmitter class itself (with `.EventEmitter`, `.once`, …).
+  return (eventsPackage as { default?: unknown }).default ?? eventsPackage;
+}
 
 /** Isolate globals the build puts on `globalThis` before framework code runs. */
 interface FlotillaGlobal {
@@ -33,7 +40,7 @@ function asyncHooks(): Record<string, unknown> {
 export const NODE_COMPAT_MODULES: Readonly<Record<string, () => unknown>> = Object.freeze({
   async_hooks: asyncHooks,
   buffer: () => buffer,
-  events: () => events,
+  events,
   path: () => path,
   string_decoder: () => stringDecoder,
   url: () => url,

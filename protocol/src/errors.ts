@@ -60,6 +60,12 @@ export const ERROR_CODES = {
   FLOTILLA_ERR_NO_WORKERS: { kind: 'system', status: 503 },
   /** The fleet is at capacity and shed the request. */
   FLOTILLA_ERR_OVERLOADED: { kind: 'system', status: 503 },
+  /**
+   * The app's renders keep failing by its own fault (limits, render errors):
+   * the scheduler paces them one at a time, and this miss could not start
+   * within the queue wait (the scheduler's penalty box).
+   */
+  FLOTILLA_ERR_THROTTLED: { kind: 'user', status: 503 },
   /** A request over the transport timed out. */
   FLOTILLA_ERR_TIMEOUT: { kind: 'system', status: 504 },
   /** The transport is closed or draining. */

@@ -126,6 +126,17 @@ export {
   splitTargetLabel,
 } from './split-rules.ts';
 export {
+  decodeStreamBatch,
+  decodeStreamPull,
+  encodeStreamBatch,
+  encodeStreamPull,
+  STREAM_HEADERS,
+  type StreamBatch,
+  StreamBatchSchema,
+  type StreamPull,
+  StreamPullSchema,
+} from './stream.ts';
+export {
   appOfLogSubject,
   CONTROL_FLEET_APP,
   CONTROL_QUEUE,

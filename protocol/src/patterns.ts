@@ -15,6 +15,9 @@
  */
 export const SUBJECT_TOKEN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** A streamed body's id: the rendering worker's id (a subject token) and a number, `<workerId>.<n>`. */
+export const STREAM_ID = /^[a-z0-9][a-z0-9-]{0,62}\.[0-9]{1,15}$/;
+
 /**
  * An app name: 1–50 lower-case letters, digits and `-`, not starting or
  * ending with `-`. With its 13-character hash suffix a deployment id stays

@@ -25,6 +25,8 @@ export interface RegionSubjects {
   workerRender(workerId: string): string;
   /** Scheduler → one worker: load and pre-render a deployment (on promote). */
   workerPrewarm(workerId: string): string;
+  /** Shield → one worker: pull the next chunks of a streamed body (see stream.ts). */
+  workerStream(workerId: string): string;
   /** Schedulers → shields: scheduler heartbeats. */
   schedulerHeartbeat: string;
   /** Scheduler → one shield: "I took request X" (so the shield can tell when that scheduler dies). */
@@ -41,6 +43,7 @@ function subjectsUnder(base: string, id: (name: string, value: string) => string
     ack: (shieldId) => `${base}.ack.${id('shieldId', shieldId)}`,
     workerRender: (workerId) => `${base}.worker.${id('workerId', workerId)}.render`,
     workerPrewarm: (workerId) => `${base}.worker.${id('workerId', workerId)}.prewarm`,
+    workerStream: (workerId) => `${base}.worker.${id('workerId', workerId)}.stream`,
   };
 }
 
@@ -74,6 +77,7 @@ export interface RegionSubjectPatterns {
   ack: string;
   workerRender: string;
   workerPrewarm: string;
+  workerStream: string;
 }
 
 /**
@@ -94,6 +98,7 @@ export function regionSubjectPatterns(region = '*'): RegionSubjectPatterns {
     ack: s.ack('*'),
     workerRender: s.workerRender('*'),
     workerPrewarm: s.workerPrewarm('*'),
+    workerStream: s.workerStream('*'),
   };
 }
 /**

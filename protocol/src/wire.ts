@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { FlotillaError, isWireError, type WireErrorCode } from './errors.ts';
-import { isSubjectToken } from './patterns.ts';
+import { isSubjectToken, STREAM_ID } from './patterns.ts';
 import { got, integer, isPlainObject, requiredString, subjectToken } from './schema.ts';
 
 /** Version of the render messages below; bumped on any incompatible change. */
@@ -33,6 +33,7 @@ export const WIRE_HEADERS = {
   ackTo: 'flotilla-ack-to',
   environment: 'flotilla-environment',
   worker: 'flotilla-worker',
+  stream: 'flotilla-stream',
 } as const;
 
 /** HTTP headers as they cross the wire: `[name, value]` pairs, in order. */
@@ -132,10 +133,17 @@ export const RenderResultSchema = v.variant('ok', [
     ok: v.literal(true),
     status: v.pipe(integer(100, got('must be an HTTP status')), v.maxValue(599)),
     headers: HeaderListSchema,
+    /** The whole body; with {@link stream}, only its first chunks. */
     body: BytesSchema,
     timings: TimingsSchema,
     /** The worker that rendered it (set by the scheduler), for access logs. */
     worker: v.optional(v.string()),
+    /**
+     * A streamed body: the id of the stream the rest of the body is pulled
+     * from, on the rendering worker's stream subject (see stream.ts). The
+     * worker's id is in it (`<workerId>.<n>`).
+     */
+    stream: v.optional(v.pipe(v.string(), v.regex(STREAM_ID, got('must be a stream id')))),
   }),
   v.object({
     ok: v.literal(false),
@@ -272,6 +280,7 @@ export function encodeRenderResult(result: RenderResult): WireMessage {
   }
   headers[WIRE_HEADERS.status] = String(result.status);
   headers[WIRE_HEADERS.httpHeaders] = JSON.stringify(result.headers);
+  if (result.stream !== undefined) headers[WIRE_HEADERS.stream] = result.stream;
   return { headers, body: result.body };
 }
 
@@ -295,6 +304,10 @@ export function decodeRenderResult(msg: WireMessage): RenderResult {
   if (!Number.isInteger(status) || status < 100 || status > 599) {
     throw protocolError(`status ${JSON.stringify(msg.headers[WIRE_HEADERS.status])} is invalid`);
   }
+  const stream = msg.headers[WIRE_HEADERS.stream];
+  if (stream !== undefined && !STREAM_ID.test(stream)) {
+    throw protocolError(`stream id ${JSON.stringify(stream).slice(0, 100)} is invalid`);
+  }
   return {
     ok: true,
     status,
@@ -302,5 +315,6 @@ export function decodeRenderResult(msg: WireMessage): RenderResult {
     body: msg.body,
     timings,
     ...(worker === undefined ? {} : { worker }),
+    ...(stream === undefined ? {} : { stream }),
   };
 }

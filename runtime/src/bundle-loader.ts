@@ -10,6 +10,7 @@ import type { GuestLogEntry } from './console-capture.ts';
 import { type Bridge, installBridge } from './host-bridge.ts';
 import { isMemoryError, isTimeout, processCpuMs, used } from './limit-guard.ts';
 import type { SandboxLimits } from './limits.ts';
+import { type DeploymentSnapshot, type SnapshotCache, snapshotBlob } from './snapshot-cache.ts';
 
 /** The bundle to load, and where its output goes. */
 export interface BundleSource {
@@ -19,8 +20,14 @@ export interface BundleSource {
   bundleHash: string;
   compileCache?: CompileCache | undefined;
   log?: ((entry: GuestLogEntry) => void) | undefined;
-  /** With V8's inspector (see `LoadOptions.profiling`). */
+  /** With V8's inspector (see `LoadOptions.profiling`; not from a snapshot). */
   profiling?: boolean | undefined;
+  /**
+   * This deployment's snapshot (prelude and bundle evaluated), made by this
+   * process's {@link SnapshotCache}: the isolate starts from it, and the
+   * bundle is neither compiled nor evaluated again.
+   */
+  snapshot?: DeploymentSnapshot | undefined;
 }
 
 /** An isolate holding a loaded bundle. */
@@ -29,6 +36,8 @@ export interface LoadedIsolate {
   bridge: Bridge;
   /** Every Reference into the isolate, to release when it is disposed. */
   refs: Array<{ release(): void }>;
+  /** True when it started from the deployment's snapshot. */
+  fromSnapshot: boolean;
 }
 
 function describeError(err: unknown): string {
@@ -43,11 +52,19 @@ function describeError(err: unknown): string {
  * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` (syntax error, threw while
  * loading, no handler), `FLOTILLA_ERR_CPU_LIMIT` (CPU time), `FLOTILLA_ERR_WALL_LIMIT`,
  * `FLOTILLA_ERR_MEMORY_LIMIT`.
+ * @throws InvalidOptionError `FLOTILLA_ERR_INVALID_OPTION` (`snapshot`) for a
+ * snapshot this thread's `SnapshotCache` did not make for this deployment.
  */
 export async function loadIsolate(
   source: BundleSource,
   limits: SandboxLimits,
 ): Promise<LoadedIsolate> {
+  if (source.snapshot) {
+    // Before V8 sees it: a blob not made here could run anything (and a
+    // damaged one aborts the process).
+    const blob = snapshotBlob(source.snapshot, source.deploymentId, source.bundleHash);
+    return startFromSnapshot(source, blob, limits);
+  }
   const inspector = source.profiling === true;
   const isolate = new ivm.Isolate({ memoryLimit: limits.heapMb, inspector });
   const refs: Array<{ release(): void }> = [];
@@ -132,10 +149,52 @@ export async function loadIsolate(
         `bundle of ${source.deploymentId} never called Flotilla.serve(handler)`,
       );
     }
-    return { isolate, bridge, refs };
+    return { isolate, bridge, refs, fromSnapshot: false };
   } catch (err) {
     for (const r of refs) r.release();
     if (!isolate.isDisposed) isolate.dispose();
     throw err;
+  }
+}
+
+/**
+ * Starts an isolate from the deployment's snapshot: its context already
+ * holds the prelude and the evaluated bundle, so only the host's callbacks
+ * are connected (the snapshot maker checked that a handler is registered;
+ * checked again here).
+ *
+ * @throws FlotillaError `FLOTILLA_ERR_BUNDLE` when the snapshot does not
+ * hold a connectable prelude with a handler (the caller loads fresh then).
+ */
+async function startFromSnapshot(
+  source: BundleSource,
+  snapshot: ivm.ExternalCopy<ArrayBuffer>,
+  limits: SandboxLimits,
+): Promise<LoadedIsolate> {
+  const isolate = new ivm.Isolate({ memoryLimit: limits.heapMb, snapshot });
+  const refs: Array<{ release(): void }> = [];
+  try {
+    const context = await isolate.createContext();
+    refs.push(context);
+    const bridge = await installBridge(
+      isolate,
+      context,
+      source.deploymentId,
+      source.log,
+      refs,
+      true,
+    );
+    if (!(await bridge.hasHandler.apply(undefined, [], { timeout: limits.wallMs }))) {
+      throw new Error('no handler');
+    }
+    return { isolate, bridge, refs, fromSnapshot: true };
+  } catch (err) {
+    for (const r of refs) r.release();
+    if (!isolate.isDisposed) isolate.dispose();
+    throw new FlotillaError(
+      'FLOTILLA_ERR_BUNDLE',
+      `snapshot of ${source.deploymentId} did not start: ${describeError(err)}`,
+      { cause: err },
+    );
   }
 }

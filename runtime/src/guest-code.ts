@@ -27,7 +27,7 @@ export function useGuestPreludeSource(source: string): void {
 /**
  * The guest prelude (`src/guest/`) bundled into one script, built once per
  * thread unless {@link useGuestPreludeSource} handed it one. It evaluates to
- * a local `__flotillaPrelude` with `install()`.
+ * a local `__flotillaPrelude` with `prepare()` (see guest/connect.ts).
  */
 export function guestPreludeSource(): string {
   if (cached !== undefined) return cached;
@@ -71,22 +71,38 @@ export function guestPreludeSource(): string {
 let preludeCache: { hash: string; data: ivm.ExternalCopy<ArrayBuffer> } | undefined;
 let preludeScript: { hash: string; source: string } | undefined;
 
+/** The global the prelude's `prepare()` defines (`CONNECT_GLOBAL` of guest/connect.ts). */
+const CONNECT_GLOBAL = '__flotillaConnect';
+
 /**
- * Evaluates the guest prelude in `context` and calls its `install()` with
- * `callbacks` (isolated-vm `Callback`s, in install's parameter order).
- * Resolves with a Reference to what install returned (the caller releases it).
+ * The script that evaluates the guest prelude and runs its `prepare()`:
+ * the globals installed, and `__flotillaConnect` waiting for the host's
+ * functions. A fresh isolate runs it before the bundle; a deployment's
+ * snapshot holds it evaluated (see snapshot-maker.ts).
  */
-export async function installPrelude(
-  isolate: ivm.Isolate,
-  context: ivm.Context,
-  callbacks: unknown[],
-): Promise<ivm.Reference<Record<string, unknown>>> {
+export function preludeSetupSource(): string {
   if (preludeScript === undefined) {
     // A function scope keeps `__flotillaPrelude` off the global object.
-    const source = `(() => {\n${guestPreludeSource()}\nreturn __flotillaPrelude.install;\n})()`;
+    const source = `(() => {\n${guestPreludeSource()}\n__flotillaPrelude.prepare();\n})()`;
     preludeScript = { hash: createHash('sha256').update(source).digest('hex'), source };
   }
-  const { hash, source } = preludeScript;
+  return preludeScript.source;
+}
+
+/** sha256 of {@link preludeSetupSource}: part of every snapshot's key. */
+export function preludeHash(): string {
+  preludeSetupSource();
+  return (preludeScript as { hash: string }).hash;
+}
+
+/**
+ * Evaluates the guest prelude in `context` (compiled with this thread's
+ * code cache of it): the globals, not yet connected to the host (see
+ * {@link connectPrelude}).
+ */
+export async function installPrelude(isolate: ivm.Isolate, context: ivm.Context): Promise<void> {
+  const source = preludeSetupSource();
+  const hash = preludeHash();
   const cachedData = preludeCache?.hash === hash ? preludeCache.data : undefined;
   const script = (await isolate.compileScript(source, {
     filename: 'flotilla://prelude.js',
@@ -94,15 +110,29 @@ export async function installPrelude(
   })) as ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean };
   if (script.cachedDataRejected) preludeCache = undefined;
   else if (!cachedData && script.cachedData) preludeCache = { hash, data: script.cachedData };
-  const install = (await script.run(context, {
-    release: true,
+  await script.run(context, { release: true });
+}
+
+/**
+ * Hands the prelude of `context` (evaluated by {@link installPrelude}, or
+ * held by the snapshot the isolate started from) the host's `callbacks`
+ * (isolated-vm `Callback`s, in `__flotillaConnect`'s parameter order).
+ * Resolves with a Reference to the entry points it returns (the caller
+ * releases it). It answers once per context.
+ */
+export async function connectPrelude(
+  context: ivm.Context,
+  callbacks: unknown[],
+): Promise<ivm.Reference<Record<string, unknown>>> {
+  const connect = (await context.global.get(CONNECT_GLOBAL, {
     reference: true,
   })) as ivm.Reference<(...args: unknown[]) => Record<string, unknown>>;
   try {
-    return (await install.apply(undefined, callbacks as never[], {
+    if (connect.typeof !== 'function') throw new Error('the prelude is not installed');
+    return (await connect.apply(undefined, callbacks as never[], {
       result: { reference: true },
     })) as ivm.Reference<Record<string, unknown>>;
   } finally {
-    install.release();
+    connect.release();
   }
 }

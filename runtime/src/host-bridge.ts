@@ -11,7 +11,7 @@ import type { BackendFetchInit } from './backend-request.ts';
 import { consoleCallback, type GuestLogEntry } from './console-capture.ts';
 import { MAX_RANDOM_BYTES } from './guest/crypto.ts';
 import type { GuestFetchResult, GuestRequestInit, GuestResult } from './guest/host.ts';
-import { installPrelude } from './guest-code.ts';
+import { connectPrelude, installPrelude } from './guest-code.ts';
 
 /** References to the prelude's entry points (`installed` in guest/prelude.ts). */
 export interface GuestEntries {
@@ -32,6 +32,7 @@ export interface GuestEntries {
   settle: ivm.Reference<(requestId: string) => number[]>;
   abort: ivm.Reference<(requestId: string, message: string) => void>;
   deliverFetch: ivm.Reference<(id: number, result: GuestFetchResult) => void>;
+  credit: ivm.Reference<(requestId: string, bytes: number) => void>;
 }
 
 /** What the guest's timer and `fetch` calls reach once the isolate is built. */
@@ -40,6 +41,8 @@ export interface BridgeTarget {
   timer(op: string, id: number, ms: number, owner: string): void;
   /** Host side of the guest's `fetch`: call `id` of render `owner`. */
   startFetch(id: number, owner: string, init: BackendFetchInit): void;
+  /** Host side of a streamed response body: the head, then each chunk, of render `owner`. */
+  streamed(op: string, owner: string, value: unknown, headers: unknown): void;
 }
 
 /** The prelude, installed in a context. */
@@ -79,9 +82,11 @@ function decodeUtf8(bytes: unknown, fatal: unknown, ignoreBOM: unknown): string 
 }
 
 /**
- * Evaluates the prelude in `context` with the host's callbacks and takes
- * References to its entry points. Every Reference made is pushed to `refs`
- * (the caller releases them, also when this fails).
+ * Evaluates the prelude in `context` (unless `fromSnapshot`: the context
+ * started from a deployment's snapshot, which holds it evaluated), connects
+ * it to the host's callbacks and takes References to its entry points.
+ * Every Reference made is pushed to `refs` (the caller releases them, also
+ * when this fails).
  */
 export async function installBridge(
   isolate: ivm.Isolate,
@@ -89,6 +94,7 @@ export async function installBridge(
   deploymentId: string,
   log: ((entry: GuestLogEntry) => void) | undefined,
   refs: Array<{ release(): void }>,
+  fromSnapshot = false,
 ): Promise<Bridge> {
   let target: BridgeTarget | undefined;
   // Timers the bundle sets while it loads, replayed once the isolate exists.
@@ -113,6 +119,12 @@ export async function installBridge(
     ) => target?.startFetch(id, owner, { url, method, headers, body, redirect }),
     { ignored: true },
   );
+  // A streamed body's head and chunks (copied), in the order the guest sent them.
+  const streamCallback = new ivm.Callback(
+    (op: string, owner: string, value: unknown, headers: unknown) =>
+      target?.streamed(op, owner, value, headers),
+    { ignored: true },
+  );
   // Synchronous: the guest's crypto gets `n` fresh bytes from the CSPRNG (copied in).
   const randomCallback = new ivm.Callback((n: number) => {
     const size = Number.isInteger(n) && n > 0 && n <= MAX_RANDOM_BYTES ? n : 0;
@@ -121,12 +133,14 @@ export async function installBridge(
   // Synchronous: large UTF-8 decodes (a backend's JSON) in Node's native decoder.
   const decodeCallback = new ivm.Callback(decodeUtf8);
   // Compiled with this thread's code cache of the prelude (see installPrelude).
-  const installed = await installPrelude(isolate, context, [
+  if (!fromSnapshot) await installPrelude(isolate, context);
+  const installed = await connectPrelude(context, [
     consoleCallback(deploymentId, log),
     timerCallback,
     fetchCallback,
     randomCallback,
     decodeCallback,
+    streamCallback,
   ]);
   refs.push(installed);
   const entry = async <K extends keyof GuestEntries | 'hasHandler'>(name: K) => {
@@ -144,6 +158,7 @@ export async function installBridge(
     settle: await entry('settle'),
     abort: await entry('abort'),
     deliverFetch: await entry('deliverFetch'),
+    credit: await entry('credit'),
   };
   return {
     guest,

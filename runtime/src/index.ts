@@ -7,4 +7,10 @@ export type { IsolateCpuProfile, IsolateProfiler } from './isolate-profiler.ts';
 export { DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits.ts';
 export type { SandboxRequest, SandboxResponse } from './marshal.ts';
 export { assertIsolateHostProcess, ISOLATE_HOST_FLAGS } from './process-flags.ts';
-export { DeploymentIsolate } from './sandbox.ts';
+export { DeploymentIsolate, type RenderStreamSink } from './sandbox.ts';
+export {
+  type DeploymentSnapshot,
+  SnapshotCache,
+  type SnapshotCacheOptions,
+  type SnapshotEvent,
+} from './snapshot-cache.ts';

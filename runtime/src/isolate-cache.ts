@@ -3,6 +3,7 @@ import type { CompileCache } from './compile-cache.ts';
 import type { GuestLogEntry } from './console-capture.ts';
 import { DEFAULT_LIMITS, type SandboxLimits } from './limits.ts';
 import { DeploymentIsolate } from './sandbox.ts';
+import type { SnapshotCache } from './snapshot-cache.ts';
 
 /** Options of {@link IsolateCache}. */
 export interface IsolateCacheOptions {
@@ -30,8 +31,17 @@ export interface IsolateCacheOptions {
   compileCache?: CompileCache;
   /** Receives bundle console output. */
   log?: (entry: GuestLogEntry) => void;
-  /** Called once per isolate created (a cold start). */
-  onColdStart?: (deploymentId: string, loadMs: number) => void;
+  /**
+   * Deployments' startup snapshots: an isolate starts from its deployment's
+   * when there is one, and every fresh load is counted there
+   * (`SnapshotCache.loadedFresh`): a deployment that loaded fresh
+   * `snapshotAfterLoads` times gets one made in the background (see
+   * snapshot-cache.ts). {@link disposeAll} closes it.
+   * @default none: every isolate loads fresh
+   */
+  snapshots?: SnapshotCache;
+  /** Called once per isolate created (a cold start); `fromSnapshot` when it started from one. */
+  onColdStart?: (deploymentId: string, loadMs: number, fromSnapshot: boolean) => void;
 }
 
 /** What {@link IsolateCache.acquire} needs to load a deployment it does not hold. */
@@ -49,12 +59,24 @@ export interface DeploymentSource {
    * environment's origins) but never add a name.
    */
   backends?: Record<string, string>;
+  /**
+   * Paths the deployment renders itself (the pre-warm paths): its snapshot
+   * renders them once, in a throw-away context, so that the code they run
+   * is compiled in it. @default none
+   */
+  warmupPaths?: string[];
 }
 
 /** Options of {@link IsolateCache.prewarm}. */
 export interface PrewarmOptions {
   /** URL of the synthetic render. @default 'http://prewarm.flotilla.invalid/' */
   url?: string;
+  /**
+   * URLs of the synthetic renders, in order (the deployment's pre-warm
+   * paths: its home page, prerender list and literal routes), each warming
+   * the code its route runs. Overrides {@link url}. @default [url]
+   */
+  urls?: string[];
   /**
    * Run the synthetic render; `false` only loads the isolate (for a
    * deployment with no path it renders itself: pre-warm never proxies).
@@ -85,8 +107,12 @@ export interface PrewarmResult {
   cold: boolean;
   loadMs: number;
   renderMs: number;
-  /** Status of the synthetic render (0 when it only loaded). */
+  /** Status of the first synthetic render (0 when it only loaded). */
   status: number;
+  /** Statuses of every synthetic render, in order. */
+  statuses: number[];
+  /** True when the isolate loaded for it started from the deployment's snapshot. */
+  fromSnapshot: boolean;
 }
 
 /** Live isolates of a cache and the heap they use. */
@@ -202,7 +228,7 @@ export class IsolateCache {
   async #load(source: DeploymentSource): Promise<DeploymentIsolate> {
     const started = performance.now();
     const code = await source.loadCode();
-    const isolate = await DeploymentIsolate.load({
+    const options = {
       deploymentId: source.deploymentId,
       code,
       bundleHash: source.bundleHash,
@@ -212,7 +238,30 @@ export class IsolateCache {
       ...(source.backends ? { backends: source.backends } : {}),
       ...(this.#options.compileCache ? { compileCache: this.#options.compileCache } : {}),
       ...(this.#options.log ? { log: this.#options.log } : {}),
-    });
+    };
+    const snapshots = this.#options.snapshots;
+    const snapshot = snapshots?.get(source.deploymentId, source.bundleHash);
+    let isolate: DeploymentIsolate | undefined;
+    if (snapshot) {
+      try {
+        isolate = await DeploymentIsolate.load({ ...options, snapshot });
+      } catch {
+        // Never again from it: this and later isolates load fresh.
+        snapshots?.refuse(source.deploymentId, source.bundleHash);
+      }
+    }
+    if (!isolate) {
+      isolate = await DeploymentIsolate.load(options);
+      // Loaded fresh: once it keeps coming back, its next isolates on this
+      // thread start from a snapshot (the cache's `snapshotAfterLoads`).
+      void snapshots?.loadedFresh({
+        deploymentId: source.deploymentId,
+        bundleHash: source.bundleHash,
+        code,
+        heapMb: isolate.limits.heapMb,
+        ...(source.warmupPaths ? { warmupPaths: source.warmupPaths } : {}),
+      });
+    }
     for (const old of this.#loaded) {
       if (old.disposed && old.callsInFlight === 0) this.#loaded.delete(old);
     }
@@ -226,7 +275,11 @@ export class IsolateCache {
       if (oldest === undefined) break;
       this.#evict(oldest);
     }
-    this.#options.onColdStart?.(source.deploymentId, performance.now() - started);
+    this.#options.onColdStart?.(
+      source.deploymentId,
+      performance.now() - started,
+      isolate.fromSnapshot,
+    );
     return isolate;
   }
 
@@ -236,44 +289,45 @@ export class IsolateCache {
   }
 
   /**
-   * Loads `source` if it is cold and runs one synthetic render (`GET /` with
-   * `x-flotilla-prewarm: 1`), so the first real request finds the isolate
-   * loaded and its code compiled by the JIT. The synthetic render's status
-   * does not matter (a 404 warms as well); an error thrown by the bundle does.
+   * Loads `source` if it is cold and runs the synthetic renders (`GET /`, or
+   * each of `urls`, with `x-flotilla-prewarm: 1`), so the first real
+   * requests find the isolate loaded and the code of their routes compiled
+   * by the JIT. A synthetic render's status does not matter (a 404 warms as
+   * well); an error thrown by the bundle does.
    */
   async prewarm(source: DeploymentSource, options: PrewarmOptions = {}): Promise<PrewarmResult> {
     const started = performance.now();
-    const { isolate, cold } = await this.acquire(source);
+    const { isolate, cold, loaded: leader } = await this.acquire(source);
     const loaded = performance.now();
-    if (options.render === false) {
-      return {
-        deploymentId: source.deploymentId,
-        cold,
-        loadMs: loaded - started,
-        renderMs: 0,
-        status: 0,
-      };
-    }
-    const response = await isolate.render(
-      {
-        method: 'GET',
-        url: options.url ?? 'http://prewarm.flotilla.invalid/',
-        headers: [['x-flotilla-prewarm', '1']],
-        body: null,
-      },
-      {
-        requestId: 'prewarm',
-        ...(options.deadline ? { deadline: options.deadline } : {}),
-        ...(options.env ? { env: options.env } : {}),
-        ...(options.backends ? { backends: options.backends } : {}),
-      },
-    );
-    return {
+    const fromSnapshot = cold && leader && isolate.fromSnapshot;
+    const result = {
       deploymentId: source.deploymentId,
       cold,
       loadMs: loaded - started,
+      fromSnapshot,
+    };
+    if (options.render === false) {
+      return { ...result, renderMs: 0, status: 0, statuses: [] };
+    }
+    const urls = options.urls ?? [options.url ?? 'http://prewarm.flotilla.invalid/'];
+    const statuses: number[] = [];
+    for (const url of urls) {
+      const response = await isolate.render(
+        { method: 'GET', url, headers: [['x-flotilla-prewarm', '1']], body: null },
+        {
+          requestId: 'prewarm',
+          ...(options.deadline ? { deadline: options.deadline } : {}),
+          ...(options.env ? { env: options.env } : {}),
+          ...(options.backends ? { backends: options.backends } : {}),
+        },
+      );
+      statuses.push(response.status);
+    }
+    return {
+      ...result,
       renderMs: performance.now() - loaded,
-      status: response.status,
+      status: statuses[0] ?? 0,
+      statuses,
     };
   }
 
@@ -283,6 +337,7 @@ export class IsolateCache {
    * thread end (see calls-in-flight.ts). No time limit.
    */
   async disposeAll(): Promise<void> {
+    this.#options.snapshots?.close();
     for (const isolate of this.#loaded) isolate.dispose();
     this.#isolates.clear();
     await Promise.allSettled([...this.#loading.values()]);

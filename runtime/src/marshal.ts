@@ -25,6 +25,8 @@ export interface SandboxResponse {
   body: Uint8Array;
   /** CPU time the isolate spent on this render, in ms (approximate under concurrency). */
   cpuMs: number;
+  /** The body went out through the render's stream sink (`body` is empty). */
+  streamed?: boolean;
 }
 
 /** Reused per thread: UTF-8 straight into it, then one exact copy (faster than TextEncoder). */
@@ -105,11 +107,29 @@ function invalidResult(result: GuestResult): string | undefined {
       ? undefined
       : 'a malformed error';
   }
-  if (!Number.isInteger(result.status) || result.status < 200 || result.status > 599) {
-    return `status ${String(result.status)}`;
+  const head = headProblem(result.status, result.headers);
+  if (head !== undefined) return head;
+  if (result.bodyText !== null && typeof result.bodyText !== 'string')
+    return 'a body that is not text';
+  if (result.bodyBytes !== null && !(result.bodyBytes instanceof Uint8Array)) {
+    return 'a body that is not bytes';
   }
-  if (!Array.isArray(result.headers)) return 'headers that are not a list';
-  for (const pair of result.headers) {
+  if (
+    result.streamedChunks !== undefined &&
+    (!Number.isSafeInteger(result.streamedChunks) || result.streamedChunks < 0)
+  ) {
+    return 'a malformed stream count';
+  }
+  return undefined;
+}
+
+/** What is wrong with a response head out of the isolate (untrusted), or undefined. */
+export function headProblem(status: unknown, headers: unknown): string | undefined {
+  if (!Number.isInteger(status) || (status as number) < 200 || (status as number) > 599) {
+    return `status ${String(status)}`;
+  }
+  if (!Array.isArray(headers)) return 'headers that are not a list';
+  for (const pair of headers) {
     if (
       !Array.isArray(pair) ||
       pair.length !== 2 ||
@@ -120,11 +140,6 @@ function invalidResult(result: GuestResult): string | undefined {
     ) {
       return `an invalid header ${JSON.stringify(Array.isArray(pair) ? pair[0] : pair)?.slice(0, 100)}`;
     }
-  }
-  if (result.bodyText !== null && typeof result.bodyText !== 'string')
-    return 'a body that is not text';
-  if (result.bodyBytes !== null && !(result.bodyBytes instanceof Uint8Array)) {
-    return 'a body that is not bytes';
   }
   return undefined;
 }
@@ -151,6 +166,15 @@ export function toResponse(
     );
   }
   if (!result.ok) throw fromWireError(result);
+  if (result.streamedChunks !== undefined) {
+    return {
+      status: result.status,
+      headers: result.headers,
+      body: new Uint8Array(0),
+      cpuMs,
+      streamed: true,
+    };
+  }
   const body =
     result.bodyBytes ?? (result.bodyText !== null ? utf8(result.bodyText) : new Uint8Array(0));
   if (body.byteLength > outputBytes) {

@@ -9,6 +9,7 @@ import type { GuestLogEntry } from './console-capture.ts';
 import type { RenderIoGate } from './io-wait.ts';
 import type { SandboxLimits } from './limits.ts';
 import type { DeploymentIsolate } from './sandbox.ts';
+import type { DeploymentSnapshot } from './snapshot-cache.ts';
 
 /** Options of {@link DeploymentIsolate.load}. */
 export interface LoadOptions {
@@ -24,6 +25,14 @@ export interface LoadOptions {
   ceiling?: SandboxLimits;
   /** Compile cache shared by the isolates of this thread. */
   compileCache?: CompileCache;
+  /**
+   * The deployment's startup snapshot, from a `SnapshotCache` of this
+   * thread (never from anywhere else: it holds machine code; anything else,
+   * or another deployment's, is refused with `FLOTILLA_ERR_INVALID_OPTION`).
+   * The isolate starts from it instead of compiling and evaluating `code`.
+   * @default none
+   */
+  snapshot?: DeploymentSnapshot;
   /** Receives the bundle's `console.*` output. @default discard */
   log?: (entry: GuestLogEntry) => void;
   /**
@@ -87,4 +96,34 @@ export interface RenderOptions {
    * @default none (the render holds whatever the caller gave it throughout)
    */
   io?: RenderIoGate;
+  /**
+   * Stream a body the handler gives as a `ReadableStream` out chunk by chunk
+   * (React's `renderToReadableStream`, Vue's `renderToWebStream`): the head
+   * and each chunk go to this sink as the bundle produces them, and the
+   * render resolves, once the stream ended, with an empty body and
+   * `streamed: true`. Without it (or for a text or bytes body) the body comes
+   * whole in the response. The output cap, the CPU and wall limits and the
+   * deadline hold over the whole stream. See `runtime/README.md`, "Streamed bodies".
+   * @default none (bodies are read whole)
+   */
+  stream?: RenderStreamSink;
+}
+
+/** Where a render streams its body ({@link RenderOptions.stream}). */
+export interface RenderStreamSink {
+  /**
+   * The response's status and headers, once, before any chunk. `credit`
+   * gives the render back bytes it streamed once they have left (the guest
+   * stops reading its stream while 512 KiB are out unacknowledged).
+   * `cancel(reason)` ends the render (its request's signal aborts; the
+   * stream fails): nobody reads on.
+   */
+  head(
+    status: number,
+    headers: Array<[string, string]>,
+    credit: (bytes: number) => void,
+    cancel: (reason: string) => void,
+  ): void;
+  /** One chunk of the body (a copy of the render's own), in order. */
+  chunk(bytes: Uint8Array): void;
 }

@@ -14,6 +14,7 @@ import type { GuestLogEntry } from './console-capture.ts';
 import { raceDeadline } from './deadline-race.ts';
 import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
+import { HeapReading } from './heap-reading.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
 import { IsolateProfiler } from './isolate-profiler.ts';
@@ -28,10 +29,11 @@ import {
   toResponse,
 } from './marshal.ts';
 import { RejectionLog } from './rejection-log.ts';
+import { RenderStreams, type StreamHandle } from './render-streams.ts';
 import type { LoadOptions, RenderOptions } from './sandbox-options.ts';
 import { SyncPolicy } from './sync-policy.ts';
 
-export type { LoadOptions, RenderOptions } from './sandbox-options.ts';
+export type { LoadOptions, RenderOptions, RenderStreamSink } from './sandbox-options.ts';
 
 /** Builds the error of a bad per-render option (`env.<name>`, `backends.<name>`). */
 const invalidOption = (option: string, problem: string) => new InvalidOptionError(option, problem);
@@ -49,6 +51,8 @@ export class DeploymentIsolate {
   readonly deploymentId: string;
   readonly bundleHash: string;
   readonly limits: SandboxLimits;
+  /** True when the isolate started from the deployment's snapshot (no compile, no evaluation). */
+  readonly fromSnapshot: boolean;
   readonly #isolate: ivm.Isolate;
   readonly #refs: Array<{ release(): void }>;
   readonly #guest: GuestEntries;
@@ -57,6 +61,8 @@ export class DeploymentIsolate {
   readonly #guard: LimitGuard;
   readonly #sync: SyncPolicy;
   readonly #log: ((entry: GuestLogEntry) => void) | undefined;
+  /** Streamed bodies of the renders running (see {@link RenderOptions.stream}). */
+  readonly #streams: RenderStreams;
   #nextRequest = 0;
   /** Numbers the renders for the guest (`start(init, id)`). */
   #renderSeq = 0;
@@ -71,9 +77,8 @@ export class DeploymentIsolate {
   #syncRenders = 0;
   /** Asynchronous calls into the isolate not answered yet (see {@link busy}, {@link settled}). */
   readonly #inFlight = new CallsInFlight();
-  /** The last heap reading, bytes, and whether the last {@link heapUsed} call made it. */
-  #heapBytes = 0;
-  #heapFresh = false;
+  /** Heap readings that never wait for a busy isolate. */
+  readonly #heap: HeapReading;
   #disposed = false;
   #retired = false;
   /**
@@ -92,6 +97,7 @@ export class DeploymentIsolate {
     this.deploymentId = options.deploymentId;
     this.bundleHash = options.bundleHash;
     this.limits = limits;
+    this.fromSnapshot = loaded.fromSnapshot;
     this.#isolate = loaded.isolate;
     this.#guest = loaded.bridge.guest;
     this.#refs = loaded.refs;
@@ -99,6 +105,11 @@ export class DeploymentIsolate {
     this.#log = options.log;
     this.profiler = options.profiling === true ? new IsolateProfiler(loaded.isolate) : undefined;
     this.#rejections = new RejectionLog(options.deploymentId, options.log);
+    this.#heap = new HeapReading(
+      loaded.isolate,
+      () => this.busy,
+      () => this.disposed,
+    );
     this.#guard = new LimitGuard({
       isolate: loaded.isolate,
       deploymentId: options.deploymentId,
@@ -106,8 +117,8 @@ export class DeploymentIsolate {
       disposed: () => this.#disposed,
       dispose: () => this.#dispose(),
     });
-    this.#timers = new HostTimers(limits.wallMs, (id) => {
-      const owner = this.#looseEnds.timerDone(id);
+    this.#timers = new HostTimers(limits.wallMs, (id, owner) => {
+      this.#looseEnds.timerDone(id);
       if (this.#disposed) return;
       this.#guard.enterGuest(
         this.#survive(
@@ -120,6 +131,30 @@ export class DeploymentIsolate {
       );
     });
     this.#sync = new SyncPolicy(options.deploymentId, this.#guard.syncTimeoutMs, limits.wallMs);
+    this.#streams = new RenderStreams(
+      options.deploymentId,
+      limits.outputBytes,
+      (owner, bytes) => {
+        if (this.#disposed) return;
+        this.#guard.enterGuest(
+          this.#survive(
+            this.#async(
+              this.#guest.credit.apply(undefined, [owner, bytes], { timeout: this.limits.wallMs }),
+            ),
+            owner,
+          ),
+          'code that ran after a streamed chunk left',
+        );
+      },
+      (owner, reason) => this.#abortRender(owner, reason),
+    );
+  }
+
+  /** @internal host side of the guest's stream callback (see render-streams.ts). */
+  streamed(op: string, owner: string, value: unknown, headers: unknown): void {
+    if (!this.#disposed && typeof owner === 'string') {
+      this.#streams.received(op, owner, value, headers);
+    }
   }
 
   /**
@@ -159,7 +194,7 @@ export class DeploymentIsolate {
     if (this.#disposed) return;
     if (op === 'set' && typeof owner === 'string') this.#looseEnds.timerSet(id, owner);
     else this.#looseEnds.timerDone(id);
-    this.#timers.handle(op, id, ms);
+    this.#timers.handle(op, id, ms, owner);
   }
 
   /**
@@ -233,32 +268,17 @@ export class DeploymentIsolate {
 
   /**
    * Heap used by the isolate, in bytes: read now when the isolate is idle,
-   * otherwise the last reading (the first is taken at load). Never waits: a synchronous
-   * read of an isolate that runs on a pool thread blocks this thread until
-   * that run ends, and a CPU bomb ends only at its wall-clock backstop (the
-   * CPU watch, on this thread, could not stop it meanwhile). {@link heapFresh}
+   * otherwise the last reading (the first is taken at load). Never waits
+   * for a busy isolate (see heap-reading.ts). {@link heapFresh}
    * tells which it was.
    */
   heapUsed(): number {
-    this.#heapFresh = false;
-    if (this.disposed) return 0;
-    if (this.busy) return this.#heapBytes;
-    try {
-      const s = this.#isolate.getHeapStatisticsSync();
-      this.#heapBytes = s.used_heap_size + s.externally_allocated_size;
-      this.#heapFresh = true;
-      return this.#heapBytes;
-    } catch {
-      // Disposed between the check and the call (its memory limit, hit by a
-      // render still running): it holds nothing any more. Whoever asked (the
-      // stats after another deployment's render) must not fail for it.
-      return 0;
-    }
+    return this.#heap.read();
   }
 
   /** True when the last {@link heapUsed} read the heap now (not an earlier reading). */
   get heapFresh(): boolean {
-    return this.#heapFresh;
+    return this.#heap.fresh;
   }
 
   /**
@@ -283,6 +303,22 @@ export class DeploymentIsolate {
    * does not declare); nothing runs then.
    */
   async render(request: SandboxRequest, options: RenderOptions = {}): Promise<SandboxResponse> {
+    const sink = options.stream;
+    if (sink === undefined) return this.#render(request, options, undefined);
+    const requestId = options.requestId || `render-${++this.#nextRequest}`;
+    const stream = this.#streams.open(requestId, sink, options.io);
+    try {
+      return await this.#render(request, { ...options, requestId }, stream);
+    } finally {
+      stream.close();
+    }
+  }
+
+  async #render(
+    request: SandboxRequest,
+    options: RenderOptions,
+    stream: StreamHandle | undefined,
+  ): Promise<SandboxResponse> {
     if (this.disposed) {
       throw new FlotillaError(
         'FLOTILLA_ERR_INTERNAL',
@@ -304,6 +340,7 @@ export class DeploymentIsolate {
       requestId: options.requestId || `render-${++this.#nextRequest}`,
       env,
       maxBodyBytes: this.limits.outputBytes,
+      ...(stream ? { stream: true } : {}),
     };
     const cpuBefore = this.#isolate.cpuTime;
     const processBefore = processCpuMs();
@@ -353,7 +390,12 @@ export class DeploymentIsolate {
           ? 0
           : used(this.#isolate.cpuTime, cpuBefore, processCpuMs(), processBefore);
     this.#sync.completed(cpuMs);
-    return toResponse(result, cpuMs, this.deploymentId, this.limits.outputBytes);
+    const response = toResponse(result, cpuMs, this.deploymentId, this.limits.outputBytes);
+    if (response.streamed && result.ok) {
+      // The chunks' host callbacks may come after the result.
+      await stream?.finish(result.streamedChunks ?? 0, Math.min(endsAt, Date.now() + 5000));
+    }
+    return response;
   }
 
   /**

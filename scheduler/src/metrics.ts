@@ -15,6 +15,8 @@ export const schedulerMetrics = metricSet((registers) => ({
   shed:            counter(registers, 'flotilla_scheduler_shed_total', ['region', 'reason'], 'Misses refused with FLOTILLA_ERR_OVERLOADED, by reason (queue_full, queue_timeout).'),
   appInFlight:     gauge(registers, 'flotilla_scheduler_app_in_flight', ['region', 'scheduler', 'app'], 'Renders of each app this scheduler sent to workers and has not heard back from (its fair share holds this).'),
   appQueued:       gauge(registers, 'flotilla_scheduler_app_queued', ['region', 'scheduler', 'app'], 'Misses of each app waiting in this scheduler for a slot (no worker with room, or the app is at its fair share).'),
+  appBoxed:        gauge(registers, 'flotilla_scheduler_app_boxed', ['region', 'scheduler', 'app'], 'Apps in this scheduler\'s penalty box (1 while boxed): their renders keep failing by their own fault and start one at a time, after a pause.'),
+  throttled:       counter(registers, 'flotilla_scheduler_throttled_total', ['region', 'app'], 'Misses of apps in the penalty box refused with FLOTILLA_ERR_THROTTLED (they could not start within the queue wait).'),
   appShed:         counter(registers, 'flotilla_scheduler_app_shed_total', ['region', 'app', 'reason'], 'Misses refused with FLOTILLA_ERR_OVERLOADED, by app and reason (queue_full, queue_timeout).'),
 }));
 

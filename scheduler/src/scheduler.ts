@@ -26,6 +26,7 @@ import { Registry } from 'prom-client';
 import { appOf, FairShare, type Ticket } from './fair-share.ts';
 import { HoldTime } from './hold-time.ts';
 import { type SchedulerMetrics, schedulerCountersAtZero, schedulerMetrics } from './metrics.ts';
+import { PenaltyBox, type PenaltyBoxOptions } from './penalty-box.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
 /** Options of {@link Scheduler}. */
@@ -69,6 +70,18 @@ export interface SchedulerOptions {
    * @default 0.25
    */
   fairShareReserve?: number;
+  /**
+   * The penalty box for apps whose renders keep failing by their own fault
+   * (limits, render errors): past `failures` (default 5) such failures
+   * within `windowMs` (default 10 s) that are at least `failureShare`
+   * (default 0.5) of the app's renders, its renders start one at a time,
+   * each after a pause as long as the last held its slot (at least
+   * `pauseMs`, default 200 ms), for `boxMs` (default 10 s) after its last
+   * such failure; its misses that cannot start within the queue wait get
+   * `503 FLOTILLA_ERR_THROTTLED`. `failures: 0` turns it off. See {@link PenaltyBox}.
+   * @default the defaults above
+   */
+  penaltyBox?: Omit<PenaltyBoxOptions, 'onChange' | 'clock'>;
   /**
    * Interval of this scheduler's heartbeats, which shields use to tell that
    * it died with their requests in flight.
@@ -144,6 +157,8 @@ export class Scheduler {
   readonly #hold = new HoldTime();
   /** Per-app in-flight counts and wait queues, served round-robin. */
   readonly #fair: FairShare;
+  /** Apps whose renders keep failing by their own fault, paced one at a time. */
+  readonly #box: PenaltyBox;
   #drained: Promise<void> | undefined;
 
   constructor(options: SchedulerOptions) {
@@ -176,6 +191,15 @@ export class Scheduler {
           this.#metrics.appInFlight.set(labels, inFlight);
           this.#metrics.appQueued.set(labels, queued);
         }
+      },
+    });
+    this.#box = new PenaltyBox({
+      ...options.penaltyBox,
+      onChange: (app, boxed) => {
+        const labels = { region: this.region, scheduler: this.schedulerId, app };
+        if (boxed) this.#metrics.appBoxed.set(labels, 1);
+        else this.#metrics.appBoxed.remove(labels);
+        this.#log({ msg: boxed ? 'app boxed' : 'app unboxed', app });
       },
     });
   }
@@ -264,6 +288,7 @@ export class Scheduler {
     this.#metrics.inFlight.set(labels, this.#workers.inFlight());
     this.#metrics.capacity.set(labels, this.#workers.capacity());
     this.#metrics.queueDepth.set(labels, this.#fair.queued);
+    this.#box.prune();
   }
 
   /** Lets the queued misses look for room again, round-robin by app (a render ended, or a heartbeat came). */
@@ -330,6 +355,37 @@ export class Scheduler {
       reason === 'queue_full'
         ? `region ${this.region} is at capacity and ${this.#fair.queuedOf(app)} misses of app ${app} already wait; retry shortly`
         : `region ${this.region} had no worker with room for app ${app} within ${Math.round(waitedMs)} ms; retry shortly`,
+    );
+  }
+
+  /**
+   * Waits in its app's queue while the app is in the penalty box: until
+   * `boxedForMs` passed (its pause ends) or a render ended, at most what is
+   * left of `maxQueueWaitMs` and never past the deadline. Never refused at
+   * once (but for the app's part of the queue being full): a miss refused at
+   * once comes straight back, and a wait costs nothing.
+   */
+  async #waitInBox(
+    app: string,
+    ticket: Ticket | undefined,
+    deadline: number,
+    waitedSoFar: number,
+    boxedForMs: number,
+  ): Promise<{ waited: boolean; ticket?: Ticket }> {
+    const budget = Math.min(this.#maxQueueWaitMs - waitedSoFar, deadline - this.#clock());
+    if (budget <= 0) return ticket ? { waited: false, ticket } : { waited: false };
+    if (!ticket && !this.#fair.mayQueue(app, this.#queueRoom())) return { waited: false };
+    const queued = ticket ?? this.#fair.enqueue(app);
+    await queued.wait(Math.min(budget, boxedForMs));
+    return { waited: true, ticket: queued };
+  }
+
+  /** Refuses a miss of an app in the penalty box: 503 FLOTILLA_ERR_THROTTLED with Retry-After. */
+  #throttle(app: string, waitedMs: number): FlotillaError {
+    this.#metrics.throttled.inc({ region: this.region, app });
+    return new FlotillaError(
+      'FLOTILLA_ERR_THROTTLED',
+      `app ${app} keeps failing (limits, render errors) and its renders are paced one at a time; this one could not start within ${Math.round(waitedMs)} ms; retry shortly`,
     );
   }
 
@@ -401,6 +457,21 @@ export class Scheduler {
         const remaining = req.deadline - this.#clock();
         if (remaining <= 0) {
           throw new FlotillaError('FLOTILLA_ERR_DEADLINE', 'deadline passed before dispatch');
+        }
+        // A boxed app's renders start one at a time, after a pause: its misses wait for it.
+        const boxedFor = this.#box.readyIn(app, this.#fair.inFlight(app));
+        if (boxedFor > 0) {
+          queuedSince ??= now();
+          const waited = await this.#waitInBox(
+            app,
+            ticket,
+            req.deadline,
+            now() - queuedSince,
+            boxedFor,
+          );
+          ticket = waited.ticket ?? ticket;
+          if (!waited.waited) throw this.#throttle(app, now() - queuedSince);
+          continue;
         }
         const allowed = this.#fair.mayStart(
           app,
@@ -508,6 +579,7 @@ export class Scheduler {
     }
     const roundTrip = now() - sent;
     this.#hold.observe(roundTrip);
+    this.#box.record(app, !outcome.ok && errorKind(outcome.error.code) === 'user', roundTrip);
     outcome.timings.transport = Math.max(0, roundTrip - (outcome.timings.worker ?? 0));
     outcome.worker = workerId;
     return outcome;

@@ -69,7 +69,7 @@ describe('Admission', () => {
     expect(a.admit('eu', 'third')).toMatchObject({ reason: 'region_full' });
   });
 
-  it('after a scheduler refused a miss of an app, sends no more of its at once than it had besides, until the next heartbeat', () => {
+  it('after a scheduler refused a miss of a flooding app, sends no more of its at once than it had besides, until the next heartbeat', () => {
     const a = new Admission();
     a.heard('eu', beat('s1', 2, 64));
     const held: Release[] = [];
@@ -78,8 +78,9 @@ describe('Admission', () => {
       if (typeof r !== 'function') throw new Error(r.message);
       held.push(r);
     }
-    // The tenth came back refused: the region takes 9 of the app's from this shield now, not the 66 announced.
-    a.refused('eu', 'flood');
+    // The tenth came back refused, with 10 in flight against 2 slots: the region
+    // takes 9 of the app's from this shield now, not the 66 announced.
+    expect(a.refused('eu', 'flood')).toBe(true);
     held.pop()?.();
     expect(a.inFlight('eu')).toBe(9);
     expect(a.admit('eu', 'flood')).toMatchObject({
@@ -91,22 +92,53 @@ describe('Admission', () => {
     held.pop()?.();
     expect(typeof a.admit('eu', 'flood')).toBe('function');
     expect(a.admit('eu', 'flood')).toMatchObject({ reason: 'app_full' });
-    // Refused again with fewer in flight: the cap only goes down.
-    a.refused('eu', 'flood');
+    // Refused again with fewer in flight: the cap only goes down,
+    expect(a.refused('eu', 'flood')).toBe(true);
     held.pop()?.();
     expect(a.admit('eu', 'flood')).toMatchObject({ reason: 'app_full' });
+    // …down to the region's slots: a refusal with no more than the slots in flight caps nothing.
+    while (held.length > 0) held.pop()?.();
+    for (let i = 0; i < 3; i++) {
+      const r = a.admit('eu', 'flood');
+      if (typeof r !== 'function') throw new Error(r.message);
+      held.push(r);
+    }
+    expect(a.refused('eu', 'flood')).toBe(true);
+    held.pop()?.();
+    expect(a.admit('eu', 'flood')).toMatchObject({ reason: 'app_full' });
+    held.pop()?.();
+    expect(a.refused('eu', 'flood')).toBe(false);
+    expect(typeof a.admit('eu', 'flood')).toBe('function');
     // A heartbeat announces the room afresh.
     a.heard('eu', beat('s1', 2, 64));
     expect(typeof a.admit('eu', 'flood')).toBe('function');
   });
 
-  it('keeps sending one at a time for an app whose only miss was refused', () => {
+  it('does not cap an app within the region’s slots when one of its misses is refused', () => {
     const a = new Admission();
-    const r = a.admit('eu', 'a');
-    if (typeof r !== 'function') throw new Error(r.message);
-    a.refused('eu', 'a');
-    r();
+    a.heard('eu', beat('s1', 8, 64));
+    const held: Release[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = a.admit('eu', 'app');
+      if (typeof r !== 'function') throw new Error(r.message);
+      held.push(r);
+    }
+    // One of 8 refused (a queue slow behind a neighbour's CPU bomb, say): not a flood.
+    expect(a.refused('eu', 'app')).toBe(false);
+    held.pop()?.();
+    for (let i = 0; i < 10; i++) expect(typeof a.admit('eu', 'app')).toBe('function');
+  });
+
+  it('caps nothing after a refusal while no scheduler announced the region’s room', () => {
+    const a = new Admission();
+    const held: Release[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = a.admit('eu', 'a');
+      if (typeof r !== 'function') throw new Error(r.message);
+      held.push(r);
+    }
+    expect(a.refused('eu', 'a')).toBe(false);
+    held.pop()?.();
     expect(typeof a.admit('eu', 'a')).toBe('function');
-    expect(a.admit('eu', 'a')).toMatchObject({ reason: 'app_full' });
   });
 });

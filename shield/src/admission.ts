@@ -13,12 +13,16 @@
  *
  * The room a heartbeat announced may be a second old: renders that slowed
  * down since leave the schedulers less queue room than announced. When a
- * scheduler refuses a miss of an app all the same, the shield takes it as
- * that app's room for now: until the next heartbeat it sends no more of the
- * app's misses at once than it had in flight besides the one refused, so
- * the rest of a burst is refused here rather than each sent to be refused
- * there. Per app: the scheduler may have refused it its fair share only,
- * and the other apps' misses still go.
+ * scheduler refuses a miss of an app that floods the region (holds more
+ * misses in flight from this shield than the region has slots), the shield
+ * takes it as that app's room for now: until the next heartbeat it sends no
+ * more of the app's misses at once than it had in flight besides the one
+ * refused (so never fewer than the region's slots), so the rest of the burst is
+ * refused here rather than each sent to be refused there. An app within the
+ * region's slots is not capped by a refusal: one miss shed by a queue that
+ * was slow for a moment (a neighbour's CPU bomb, a busy machine) must not
+ * turn away its next misses too. Per app: the scheduler may have refused it
+ * its fair share only, and the other apps' misses still go.
  *
  * @module
  */
@@ -115,13 +119,21 @@ export class Admission {
 
   /**
    * A scheduler of `region` refused an admitted miss of `app` as overloaded
-   * (call it before releasing that miss): until the next heartbeat, no more
-   * of the app's misses at once than its others in flight then (at least one).
+   * (call it before releasing that miss). When the app floods the region
+   * (more misses in flight than the region's slots, the refused one
+   * included): until the next heartbeat, no more of the app's misses at
+   * once than its others in flight then (so never fewer than the slots).
+   * Otherwise nothing changes: a refusal within the slots says the queue was
+   * slow for a moment, not that the app floods. Returns whether it capped.
    */
-  refused(region: string, app: string): void {
+  refused(region: string, app: string): boolean {
+    const announced = this.#announced(region);
     const room = this.#room(region);
-    const others = (room.byApp.get(app) ?? 1) - 1;
-    room.caps.set(app, Math.max(1, Math.min(room.caps.get(app) ?? others, others)));
+    const mine = room.byApp.get(app) ?? 1;
+    if (announced === undefined || mine <= announced.slots) return false;
+    const others = mine - 1;
+    room.caps.set(app, Math.min(room.caps.get(app) ?? others, others));
+    return true;
   }
 
   /** Misses this shield has in flight to `region` now. */

@@ -11,7 +11,9 @@ import {
   decodeRenderResult,
   decodeSchedulerAck,
   decodeSchedulerBeat,
+  decodeStreamBatch,
   encodeRenderRequest,
+  encodeStreamPull,
   errorKind,
   FlotillaError,
   InvalidOptionError,
@@ -25,8 +27,9 @@ import {
   topLevelMs,
   toWireError,
 } from '@flotilla/protocol';
-import type { Subscription, Transport } from '@flotilla/transport';
+import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Admission } from './admission.ts';
+import { BodyStream } from './body-stream.ts';
 import type { ShieldMetrics } from './metrics.ts';
 import { now } from './timing.ts';
 
@@ -43,7 +46,29 @@ export interface RegionAnswer {
   result: RenderResult;
   /** The region that answered when not the shield's own (a failover, a pinned environment). */
   region: string | undefined;
+  /**
+   * A streamed body (the result's `body` is then empty): its chunks come as
+   * they are rendered, pulled from the worker. See README, "Streaming SSR".
+   */
+  stream?: BodyStream;
 }
+
+/** `answer` with a streamed body collected whole (a broken stream: an error result). */
+export async function wholeAnswer(answer: RegionAnswer): Promise<RegionAnswer> {
+  const { stream, ...rest } = answer;
+  if (!stream || !rest.result.ok) return rest;
+  try {
+    return { ...rest, result: { ...rest.result, body: await stream.whole() } };
+  } catch (err) {
+    return {
+      ...rest,
+      result: { ok: false, error: toWireError(err), timings: rest.result.timings },
+    };
+  }
+}
+
+/** Most bytes one pull of a streamed body asks for (each pull is the shield's credit). */
+const MAX_PULL_BYTES = 1024 * 1024;
 
 /** Options of {@link RegionClient}. */
 export interface RegionClientOptions {
@@ -126,6 +151,8 @@ export class RegionClient {
   >();
   readonly #subs: Subscription[] = [];
   readonly #admission = new Admission();
+  /** The streamed body of each result that has one. */
+  readonly #streams = new WeakMap<RenderResult, BodyStream>();
   #sweep: NodeJS.Timeout | undefined;
   /** The link to NATS was down at the last sweep. */
   #wasDown = false;
@@ -227,6 +254,8 @@ export class RegionClient {
     inFlight();
     try {
       const answer = await this.#forwardAdmitted(primary, request, regions, signal);
+      const stream = this.#streams.get(answer.result);
+      if (stream) answer.stream = stream;
       // Refused there all the same: the region has less room for it than announced.
       const fromPrimary = answer.region === undefined || answer.region === regions.primary;
       if (
@@ -370,6 +399,35 @@ export class RegionClient {
     }
   }
 
+  /**
+   * The streamed body `stream` whose first chunks are `first`: the rest
+   * pulled from the worker rendering it (its id begins the stream's), each
+   * pull under what is left of the request's deadline. A worker that died
+   * has no responder: the stream breaks at once.
+   */
+  #streamOf(
+    subjects: RegionSubjects,
+    stream: string,
+    first: Uint8Array,
+    request: RenderRequest,
+  ): BodyStream {
+    const workerId = stream.slice(0, stream.lastIndexOf('.'));
+    const subject = subjects.workerStream(workerId);
+    const maxBytes = Math.min(
+      MAX_PULL_BYTES,
+      this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES,
+    );
+    return new BodyStream(first, async (seq, cancel) =>
+      decodeStreamBatch(
+        await this.#transport.request(
+          subject,
+          encodeStreamPull({ stream, seq, maxBytes, ...(cancel ? { cancel } : {}) }),
+          { timeoutMs: Math.max(1, request.deadline - Date.now()) },
+        ),
+      ),
+    );
+  }
+
   /** One try through a region's schedulers, given up on when its scheduler dies. */
   async #send(
     subjects: RegionSubjects,
@@ -401,6 +459,10 @@ export class RegionClient {
         },
       );
       const result = decodeRenderResult(reply);
+      if (result.ok && result.stream !== undefined) {
+        this.#streams.set(result, this.#streamOf(subjects, result.stream, result.body, request));
+        result.body = new Uint8Array(0);
+      }
       const downstream = topLevelMs(result.timings);
       result.timings.transport =
         (result.timings.transport ?? 0) + Math.max(0, now() - sent - downstream);

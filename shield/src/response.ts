@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteCacheOptions } from '@flotilla/manifest';
 import { errorStatus, type RenderResult } from '@flotilla/protocol';
+import type { BodyStream } from './body-stream.ts';
 import type { EdgeAnswer, EdgeCache } from './cache/edge-cache.ts';
 import {
   browserHeaders,
@@ -181,6 +182,59 @@ export function writeReply(
   res.writeHead(reply.status, reply.headers);
   res.end(req.method === 'HEAD' ? undefined : reply.body);
   return reply.status;
+}
+
+/**
+ * Writes `reply`'s head, then `stream`'s chunks as they come, each once the
+ * client's socket took the one before (its backpressure reaches the worker:
+ * the next batch is pulled only then). With no `content-length` the body
+ * goes chunked, so a stream that breaks midway ends the response without
+ * its last chunk (the connection is destroyed): the client sees a broken
+ * response, never a complete-looking truncated one. Resolves with the
+ * status sent, and whether the whole body went out.
+ */
+export async function writeStreamed(
+  res: ServerResponse,
+  req: IncomingMessage,
+  reply: Reply,
+  stream: BodyStream,
+): Promise<{ status: number; complete: boolean }> {
+  const { 'content-length': _, ...headers } = reply.headers;
+  res.writeHead(reply.status, headers);
+  if (req.method === 'HEAD' || reply.status === 204 || reply.status === 304) {
+    res.end();
+    stream.cancel();
+    return { status: reply.status, complete: true };
+  }
+  try {
+    for await (const chunk of stream.chunks()) {
+      if (res.destroyed) break;
+      if (!res.write(chunk)) await drained(res);
+    }
+  } catch {
+    res.destroy();
+    return { status: reply.status, complete: false };
+  }
+  if (res.destroyed) {
+    // The client went away: nobody reads on (unless the cache collects it).
+    stream.cancel();
+    return { status: reply.status, complete: false };
+  }
+  res.end();
+  return { status: reply.status, complete: true };
+}
+
+/** Resolves once `res` drained its buffer, or closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /**

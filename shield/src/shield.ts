@@ -35,7 +35,7 @@ import { type ShieldMetrics, shieldCountersAtZero, shieldMetrics } from './metri
 import { MissQueue } from './miss-queue.ts';
 import { OwnPages } from './own-pages.ts';
 import { answerFromTable, type RedirectTables } from './redirect-tables.ts';
-import { RegionClient } from './region-client.ts';
+import { RegionClient, wholeAnswer } from './region-client.ts';
 import { type Destination, renderRequestFor, type Upstream } from './render-request.ts';
 import { limitUnreadBody, readBody } from './request-body.ts';
 import {
@@ -45,6 +45,7 @@ import {
   sendError,
   withErrorPage,
   writeReply,
+  writeStreamed,
 } from './response.ts';
 import { answerLeftToOwner } from './revalidation.ts';
 import { catchPage, serveRouteFile } from './route-files.ts';
@@ -293,8 +294,11 @@ export class Shield {
     const cache = this.#cache;
     // Before the purge responder's first heartbeat: a global member hears its own.
     if (cache) {
-      this.#tiers.start(cache, (request, regions, signal) =>
-        this.#regions.forward(request.deploymentId, () => request, regions, signal),
+      // The global tier answers an edge in one message: a streamed body is collected whole.
+      this.#tiers.start(cache, async (request, regions, signal) =>
+        wholeAnswer(
+          await this.#regions.forward(request.deploymentId, () => request, regions, signal),
+        ),
       );
     }
     this.#responders.start();
@@ -396,7 +400,13 @@ export class Shield {
         await this.#serveCached(req, res, destination, this.#cache, body, started);
         return;
       }
-      const { result, region } = await this.#forward(req, destination, body, started, undefined);
+      const { result, region, stream } = await this.#forward(
+        req,
+        destination,
+        body,
+        started,
+        undefined,
+      );
       const timing = serverTimingHeader(result.timings, started, region);
       const status = result.ok ? result.status : errorStatus(result.error.code);
       const page = await catchPage(destination.manifest, status, destination, this.#sites);
@@ -409,7 +419,11 @@ export class Shield {
             result.timings,
           );
         }
-        writeReply(res, req, page ? withErrorPage(reply, page) : reply, undefined);
+        if (stream && !page) await writeStreamed(res, req, reply, stream);
+        else {
+          stream?.cancel();
+          writeReply(res, req, page ? withErrorPage(reply, page) : reply, undefined);
+        }
         this.#count(req, app, result.status, started);
       } else {
         sendError(res, result.error.code, result.error.message, timing, {}, page);
@@ -495,7 +509,7 @@ export class Shield {
     const page = await catchPage(site.manifest, reply.status, pageTarget, this.#sites);
     if (page) reply = withErrorPage(reply, page);
     if (edgio) Object.assign(reply.headers, edgio);
-    if (answer.entry) {
+    if (answer.entry && !answer.stream) {
       this.#hot?.remember(req, {
         key: site.cache.key,
         entry: answer.entry,
@@ -516,7 +530,11 @@ export class Shield {
     }
     // A stored copy the client already holds (its ETag): 304, no body.
     const stored = answer.entry ? { ifNoneMatch: site.headers['if-none-match'] } : undefined;
-    const status = writeReply(res, req, reply, stored);
+    if (answer.stream && page) answer.stream.cancel();
+    const status =
+      answer.stream && !page
+        ? (await writeStreamed(res, req, reply, answer.stream)).status
+        : writeReply(res, req, reply, stored);
     this.#count(req, destination.app, status, started, undefined, answer.outcome);
   }
 

@@ -9,7 +9,9 @@
  * navigates client-side (its RSC request goes through the shield, the page
  * is not reloaded), no console errors, no failed requests, scripts and
  * styles from `/_next/static/` served immutable; a server action called
- * from a client component, a route handler. Then the shield's cache: a
+ * from a client component, a route handler; a Node-runtime page (Next's
+ * default runtime: cookies, headers, an uncached fetch) rendered per
+ * request and hydrated, a Node-runtime route handler. Then the shield's cache: a
  * prerendered page is a hit the second time, its HTML and its RSC never
  * share an entry, a purge by one of Next's cache tags drops them, and an ISR
  * page is served stale-while-revalidate past its revalidate time.
@@ -180,6 +182,77 @@ describe('a Next.js app on the fleet', () => {
     } finally {
       await context.close();
     }
+  }, 60_000);
+
+  it("renders a Node-runtime page (Next's default runtime) per request in the isolate, and it hydrates", async () => {
+    const context = await browser.newContext();
+    await context.addCookies([{ name: 'visitor', value: 'ada', url: origin }]);
+    const page: Page = await context.newPage();
+    const problems = watchPage(page);
+    try {
+      await page.goto(`${origin}/account`);
+      await page.waitForSelector('h1:text("Account")');
+      // Request-time data: the visitor's cookie and browser, the products API through the declared backend.
+      expect(await page.textContent('#visitor')).toBe('Signed in as ada');
+      expect(await page.textContent('#agent')).toMatch(/^Browser: Mozilla\/5\.0 .*Chrome/);
+      expect(await page.locator('article li a').count()).toBeGreaterThan(0);
+      // Hydrated: next/link navigates client-side (the window marker survives).
+      await page.evaluate(() => {
+        (window as unknown as { marker: string }).marker = 'same document';
+      });
+      const first = page.locator('article li a').first();
+      const name = (await first.textContent()) ?? '';
+      await first.click();
+      await page.waitForSelector(`article h1:text(${JSON.stringify(name)})`);
+      expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe(
+        'same document',
+      );
+      // And back to the Node-runtime page client-side: its RSC comes from the isolate too.
+      await page.goBack();
+      await page.waitForSelector('h1:text("Account")');
+      // The Node-runtime route handler, POSTed from the page: a JSON body read through Node's req.
+      const posted = await page.evaluate(async () => {
+        const res = await fetch('/api/whoami', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'Dee' }),
+        });
+        return { status: res.status, body: await res.json() };
+      });
+      expect(posted).toEqual({ status: 201, body: { hello: 'Dee' } });
+      await keepScreenshot(page, 'next-shop-account');
+      expect(problems.consoleErrors).toEqual([]);
+      expect(problems.failedRequests).toEqual([]);
+    } finally {
+      await context.close();
+    }
+
+    // Per request, never shared through the cache: each visitor gets their own page.
+    for (let round = 0; round < 2; round++) {
+      for (const visitor of ['ada', 'bob']) {
+        // A fleet shedding load on a busy machine answers 503: asked again until it renders.
+        let res: HttpReply | undefined;
+        await waitFor(
+          async () => {
+            res = await get('/account', { cookie: `visitor=${visitor}` });
+            return res.status !== 503;
+          },
+          { timeoutMs: 60_000, message: `/account rendered for ${visitor}` },
+        );
+        if (res === undefined) throw new Error('no answer');
+        expect(res.status).toBe(200);
+        expect(res.headers['cache-control']).toMatch(/no-store/);
+        expect(res.headers['cache-status'] ?? '').not.toMatch(/hit/);
+        expect(res.body).toContain(`Signed in as <!-- -->${visitor}`);
+      }
+    }
+  }, 120_000);
+
+  it('answers a Node-runtime route handler from the isolate with the request’s cookie and query', async () => {
+    const res = await get('/api/whoami?q=fleet', { cookie: 'visitor=cy' });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(res.body)).toEqual({ visitor: 'cy', path: '/api/whoami', q: 'fleet' });
   }, 60_000);
 
   it('answers a route handler from the isolate', async () => {

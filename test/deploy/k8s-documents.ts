@@ -57,18 +57,41 @@ export function ofKind(docs: Doc[], kind: string): Doc[] {
   return docs.filter((d) => d.kind === kind);
 }
 
-/** The role a Deployment runs (its `app.kubernetes.io/component` label). */
-export function roleOf(deployment: Doc): string {
-  return deployment.spec.template.metadata.labels['app.kubernetes.io/component'];
+/** The Deployments and StatefulSets of `docs`: every workload that runs a role. */
+export function workloadsOf(docs: Doc[]): Doc[] {
+  return docs.filter((d) => d.kind === 'Deployment' || d.kind === 'StatefulSet');
 }
 
-/** A container's environment, values from the ConfigMaps of `docs` resolved. */
-export function containerEnv(docs: Doc[], container: Doc): Record<string, string> {
+/** A workload's `app.kubernetes.io/component` label (`shield`, `shield-global`, `worker`, …). */
+export function componentOf(workload: Doc): string {
+  return workload.spec.template.metadata.labels['app.kubernetes.io/component'];
+}
+
+/** The role a workload runs (`flotilla start --role`): its component without a tier (`shield-global` → `shield`). */
+export function roleOf(workload: Doc): string {
+  return componentOf(workload).split('-')[0] as string;
+}
+
+/**
+ * A container's environment, values from the ConfigMaps of `docs` resolved,
+ * and the pod's name (`fieldRef: metadata.name`) as `podName` (by default
+ * the first pod a StatefulSet of the container's name would make).
+ */
+export function containerEnv(
+  docs: Doc[],
+  container: Doc,
+  podName = `${container.name}-0`,
+): Record<string, string> {
   const configMaps = new Map(ofKind(docs, 'ConfigMap').map((c) => [c.metadata.name, c.data]));
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) {
     const ref = e.valueFrom?.configMapKeyRef;
-    const value = ref ? configMaps.get(ref.name)?.[ref.key] : e.value;
+    const field = e.valueFrom?.fieldRef?.fieldPath;
+    const value = ref
+      ? configMaps.get(ref.name)?.[ref.key]
+      : field === 'metadata.name'
+        ? podName
+        : e.value;
     if (typeof value === 'string') env[e.name] = value;
   }
   return env;

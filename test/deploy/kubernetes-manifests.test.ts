@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import {
   baseDocuments,
   baseFiles,
+  componentOf,
   containerEnv,
   type Doc,
   filesUnder,
@@ -21,6 +22,7 @@ import {
   ROOT,
   resolvedArgs as resolvedArgsOf,
   roleOf,
+  workloadsOf,
 } from './k8s-documents.ts';
 
 const DASHBOARD = join(ROOT, 'deploy', 'grafana', 'flotilla-dashboard.json');
@@ -86,7 +88,8 @@ function unknownSeries(exprs: string[]): string[] {
 
 const DOCS = baseDocuments();
 const ofKind = (kind: string) => kindOf(DOCS, kind);
-const DEPLOYMENTS = ofKind('Deployment');
+/** Every Deployment and StatefulSet: the workloads that run a role. */
+const DEPLOYMENTS = workloadsOf(DOCS);
 const resolvedArgs = (container: Doc) => resolvedArgsOf(DOCS, container);
 
 /** Every value of every `expr` key in a JSON tree. */
@@ -122,8 +125,14 @@ describe('Kubernetes manifests', () => {
     expect(listed).toEqual(files.filter((f) => f !== 'kustomization.yaml').sort());
   });
 
-  it('has a Deployment, a Service and a PodDisruptionBudget for every role', () => {
-    expect(DEPLOYMENTS.map(roleOf).sort()).toEqual(['control', 'scheduler', 'shield', 'worker']);
+  it('has a workload, a Service and a PodDisruptionBudget for every role and cache tier', () => {
+    expect(DEPLOYMENTS.map(componentOf).sort()).toEqual([
+      'control',
+      'scheduler',
+      'shield',
+      'shield-global',
+      'worker',
+    ]);
     const services = ofKind('Service');
     const pdbs = ofKind('PodDisruptionBudget');
     for (const d of DEPLOYMENTS) {
@@ -263,6 +272,83 @@ describe('Kubernetes manifests', () => {
     const region = ofKind('ConfigMap')[0]?.data.REGION;
     for (const d of DEPLOYMENTS) {
       expect(d.spec.template.metadata.labels['flotilla.dev/region']).toBe(region);
+    }
+  });
+});
+
+/** A Kubernetes quantity (`512Mi`, `1Gi`, `10Gi`) in MiB. */
+function mib(quantity: string): number {
+  const m = /^(\d+)(Mi|Gi)$/.exec(quantity);
+  if (!m) throw new Error(`unexpected quantity ${quantity}`);
+  return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
+}
+
+describe('the cache tiers on Kubernetes', () => {
+  const parsedStart = (w: Doc) => {
+    const c = w.spec.template.spec.containers[0];
+    const args = resolvedArgs(c);
+    return parseStartArgs(args.slice(args.indexOf('cli/src/bin.ts') + 2), containerEnv(DOCS, c));
+  };
+  /** The cache options a shield workload starts with (none given: the defaults). */
+  const cacheOf = (w: Doc) => {
+    const cache = parsedStart(w).options.cache;
+    return cache === false ? undefined : cache;
+  };
+  const edge = DEPLOYMENTS.find((w) => componentOf(w) === 'shield') as Doc;
+  const global = DEPLOYMENTS.find((w) => componentOf(w) === 'shield-global') as Doc;
+
+  it('runs edges behind the traffic Service and global members behind none', () => {
+    expect(edge.kind).toBe('Deployment');
+    expect(parsedStart(edge).options.tier).toBe('edge');
+    expect(parsedStart(global).options.tier).toBe('global');
+    const traffic = ofKind('Service').find((s) => s.metadata.name === 'flotilla-shield') as Doc;
+    const selects = (w: Doc) =>
+      Object.entries(traffic.spec.selector).every(
+        ([k, v]) => w.spec.template.metadata.labels[k] === v,
+      );
+    expect(selects(edge)).toBe(true);
+    expect(selects(global)).toBe(false);
+    // The global tier's own Service is the StatefulSet's headless one.
+    const governing = ofKind('Service').find((s) => s.metadata.name === global.spec.serviceName);
+    expect(governing?.spec.clusterIP).toBe('None');
+  });
+
+  it('keeps each global member its name and its disk cache across restarts', () => {
+    expect(global.kind).toBe('StatefulSet');
+    const c = global.spec.template.spec.containers[0];
+    // --shield-id is the pod's own name, so a restarted member owns the same keys.
+    const args = c.args as string[];
+    expect(args[args.indexOf('--shield-id') + 1]).toBe('$(POD_NAME)');
+    expect(c.env.find((e: Doc) => e.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe(
+      'metadata.name',
+    );
+    expect(parsedStart(global).options.shieldId).toBe('shield-0');
+    const disk = cacheOf(global)?.disk;
+    const dir = disk?.dir as string;
+    expect(dir).toBeDefined();
+    // On a claim of its own (not an emptyDir, which a restart empties).
+    const mount = c.volumeMounts.find((m: Doc) => m.mountPath === dir);
+    expect(mount, `${dir} is mounted`).toBeDefined();
+    expect((global.spec.template.spec.volumes as Doc[]).some((v) => v.name === mount.name)).toBe(
+      false,
+    );
+    const claim = (global.spec.volumeClaimTemplates as Doc[]).find(
+      (t) => t.metadata.name === mount.name,
+    );
+    expect(claim?.spec.accessModes).toEqual(['ReadWriteOnce']);
+    // Room for --cache-disk-mb and the files being written beside it.
+    const diskMb = (disk?.maxBytes ?? 1024 * 1024 * 1024) / 1024 / 1024;
+    expect(mib(claim?.spec.resources.requests.storage)).toBeGreaterThanOrEqual(diskMb * 1.1);
+  });
+
+  it('gives every shield a memory limit its --cache-mb fits in', () => {
+    for (const w of [edge, global]) {
+      const c = w.spec.template.spec.containers[0];
+      const cacheMb = (cacheOf(w)?.maxBytes ?? 256 * 1024 * 1024) / 1024 / 1024;
+      // deploy/README.md, "Memory": about 120 MiB plus up to 1.5x --cache-mb.
+      expect(mib(c.resources.limits.memory), w.metadata.name).toBeGreaterThanOrEqual(
+        120 + 1.5 * cacheMb,
+      );
     }
   });
 });

@@ -29,12 +29,12 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   baseDocuments,
+  componentOf,
   type Doc,
-  ofKind,
   ROOT,
   readmeSecrets,
   resolvedArgs,
-  roleOf,
+  workloadsOf,
 } from './k8s-documents.ts';
 
 const DOCS = baseDocuments();
@@ -82,7 +82,12 @@ async function runnableArgs(
   const container = spec.containers[0];
   const mounts = new Map<string, string>();
   for (const m of container.volumeMounts as Doc[]) {
-    const volume = (spec.volumes as Doc[]).find((v) => v.name === m.name) as Doc;
+    // A pod volume, or a StatefulSet's claim (a directory of its own here).
+    const volume = ((spec.volumes as Doc[]).find((v) => v.name === m.name) ??
+      (deployment.spec.volumeClaimTemplates as Doc[] | undefined)?.find(
+        (t) => t.metadata.name === m.name,
+      )) as Doc | undefined;
+    if (volume === undefined) throw new Error(`${m.name}: no volume or claim of that name`);
     const dir = join(podDir, m.name);
     await mkdir(dir, { recursive: true });
     mounts.set(m.mountPath, dir);
@@ -110,8 +115,13 @@ async function runnableArgs(
   return replaced;
 }
 
-async function startRole(role: string, secrets: Map<string, Map<string, string>>): Promise<void> {
-  const deployment = ofKind(DOCS, 'Deployment').find((d) => roleOf(d) === role) as Doc;
+/** Starts the workload of `component` (`shield`, `shield-global`, `worker`, …) as its pod would. */
+async function startRole(
+  component: string,
+  secrets: Map<string, Map<string, string>>,
+): Promise<void> {
+  const role = component;
+  const deployment = workloadsOf(DOCS).find((d) => componentOf(d) === component) as Doc;
   const container = deployment.spec.template.spec.containers[0];
   expect(container.command).toEqual(['node']);
   const child = await spawnProcess({
@@ -148,6 +158,8 @@ beforeAll(async () => {
   // The control service first: it alone creates the control plane's buckets.
   await startRole('control', secrets);
   await Promise.all([startRole('scheduler', secrets), startRole('worker', secrets)]);
+  // The global cache tier before the edges that send it their misses.
+  await startRole('shield-global', secrets);
   await startRole('shield', secrets);
 }, 300_000);
 
@@ -160,7 +172,13 @@ afterAll(async () => {
 
 describe('the manifests’ containers, run against a NATS that requires credentials', () => {
   it('starts every role ready on its probes’ port', async () => {
-    expect([...running.keys()].sort()).toEqual(['control', 'scheduler', 'shield', 'worker']);
+    expect([...running.keys()].sort()).toEqual([
+      'control',
+      'scheduler',
+      'shield',
+      'shield-global',
+      'worker',
+    ]);
     for (const [role, { url }] of running) {
       const health = await httpRequest(url, '/healthz');
       expect(health.status, `${role} ${health.body}`).toBe(200);
@@ -181,6 +199,21 @@ describe('the manifests’ containers, run against a NATS that requires credenti
         (await httpRequest(shield, '/', { host: 'hello.localhost' })).body ===
         'hello from the manifests',
       { timeoutMs: 60_000, message: 'the shield never served the page' },
+    );
+  }, 90_000);
+
+  it('sends the edge’s misses to the global tier', async () => {
+    const shield = running.get('shield')?.trafficUrl as string;
+    // A path of its own (not cached by the test before): rendered through the global member
+    // once the edge has heard its heartbeat, and answered as a hit there afterwards.
+    let path = 0;
+    await waitFor(
+      async () => {
+        path += 1;
+        const r = await httpRequest(shield, `/tier-${path}`, { host: 'hello.localhost' });
+        return /^flotilla-global; /.test(String(r.headers['cache-status'] ?? ''));
+      },
+      { timeoutMs: 60_000, message: 'no miss of the edge went through the global member' },
     );
   }, 90_000);
 });

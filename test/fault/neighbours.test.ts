@@ -26,13 +26,18 @@ import { fixtures } from '../support/control-plane.ts';
  * (a flood), CPU bombs, then output bombs. B must get no error and never
  * wait behind A: its p99 under attack stays far below the time one of A's
  * renders holds a slot. In the flood A must hold more renders than the
- * region has CPU slots: renders that only await a backend hold none. The
- * issue's figure, B's p99 under attack ÷ its baseline p99 (target ≤ 2), is
- * printed here and measured by `bench/src/neighbours.ts`; it is not
- * asserted, because on a shared 2-core machine A's own fair share of the
- * CPU (one of two cores) moves it by load alone (1.0–2.3 for these attacks
- * in runs on a busy machine; output bombs, whose requests fail within
- * milliseconds and come back at once, 1.8–7).
+ * region has CPU slots: renders that only await a backend hold none.
+ *
+ * The issue's figure, B's p99 under attack ÷ its baseline p99, stays within
+ * 2 (`MAX_P99_RATIO`), asserted here and measured over more rounds by
+ * `bench/src/neighbours.ts`. Before the scheduler's penalty box it was not
+ * deterministic on a shared 2-core machine: an output bomb fails within
+ * milliseconds and its client comes straight back (~300 requests a second
+ * through the shield, NATS, the scheduler and a worker, on the cores B
+ * shares: ×1.4–7), and a CPU bomb held a whole core again and again
+ * (up to ×2.3). Boxed, A's renders start one at a time, each after a pause
+ * as long as the last held its slot, and its other requests wait: A sends
+ * a few requests a second and holds at most half a slot.
  *
  * Room for B by design, not by luck: each worker thread runs one render at
  * a time (`--tasks-per-thread 1`: a CPU bomb never shares B's thread), the
@@ -55,6 +60,8 @@ const ROUNDS = 3;
 const WINDOW_MS = 2500;
 /** Far below any wait behind one of A's renders (≥ 1 s) and below the scheduler's 1 s queue limit. */
 const B_NEVER_WAITS_MS = 500;
+/** B's p99 under attack ÷ its baseline p99, at most (issue 15). */
+const MAX_P99_RATIO = 2;
 /** How long the backend holds each of A's requests. */
 const HOLD_MS = 4000;
 
@@ -94,7 +101,12 @@ afterAll(async () => {
 /** Renders of `app` A holds on the workers now, as the scheduler counts them. */
 function inFlightOf(app: string): Promise<number> {
   const [scheduler] = fleet.live('scheduler');
-  if (!scheduler) throw new Error('no scheduler');
+  if (!scheduler) {
+    const gone = fleet.started.scheduler[0];
+    throw new Error(
+      `no live scheduler: ${JSON.stringify(gone?.child.exitStatus)}; last output:\n${gone?.child.output().slice(-2000)}`,
+    );
+  }
   return metricValue(scheduler.adminUrl, 'flotilla_scheduler_app_in_flight', { app });
 }
 
@@ -131,6 +143,7 @@ describe('neighbours: app A attacks, app B keeps its latency', () => {
       // of A (a CPU bomb's 1 s, a held backend's 4 s) or the scheduler's 1 s
       // queue limit, then a 503.
       expect(p99u).toBeLessThan(B_NEVER_WAITS_MS);
+      expect(p99u / p99b).toBeLessThanOrEqual(MAX_P99_RATIO);
       if ((kind.slotsMultiple ?? 2) > 2) {
         // A's renders awaiting the backend did not hold CPU slots: it held more than there are.
         expect(m.peakInFlightOfA).toBeGreaterThan(SLOTS);

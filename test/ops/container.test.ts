@@ -24,7 +24,7 @@ import {
 } from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { baseDocuments, ofKind, roleOf } from '../deploy/k8s-documents.ts';
+import { baseDocuments, componentOf, workloadsOf } from '../deploy/k8s-documents.ts';
 import { openControlPlane, type TestControlPlane } from '../support/control-plane.ts';
 import {
   buildImage,
@@ -138,14 +138,14 @@ describe('the container image', () => {
     expect(image).toBe(`localhost/flotilla:${entry?.newTag}`);
   });
 
-  it('has what every Deployment of the manifests runs: the command, the script in workingDir, the user', async () => {
+  it('has what every workload of the manifests runs: the command, the script in workingDir, the user', async () => {
     const config = JSON.parse(
       await podman(['image', 'inspect', '--format', '{{json .Config}}', image]),
     );
-    for (const deployment of ofKind(baseDocuments(), 'Deployment')) {
+    for (const deployment of workloadsOf(baseDocuments())) {
       const pod = deployment.spec.template.spec;
       const container = pod.containers[0];
-      const role = roleOf(deployment);
+      const role = componentOf(deployment);
       expect(container.workingDir, role).toBe(config.WorkingDir);
       expect(`${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`, role).toBe(
         config.User,

@@ -5,7 +5,9 @@
  * installed with plain npm outside the workspace, `npx flotilla init` the
  * only thing added, `npx flotilla build` (the project's own `next build` with
  * Flotilla's adapter), `npx flotilla publish` to a real fleet, whose shield
- * serves the default page, its RSC apart from it, and Next's hashed files.
+ * serves the default page, its RSC apart from it, and Next's hashed files;
+ * then what a user adds next, a route handler with Next's default (Node.js)
+ * runtime reading the request, served from the isolate.
  *
  * This machine cannot reach Google Fonts, which `next/font/google` downloads
  * while building: Next's own switch for that
@@ -14,7 +16,7 @@
  * from 127.0.0.1. Nothing else of the project is changed.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -142,6 +144,21 @@ describe('a fresh create-next-app project with only `flotilla init` added', () =
   it(
     "builds with `npx flotilla build`, which runs the project's next build",
     async () => {
+      // What a user adds next: a route handler with Next's default (Node.js)
+      // runtime that reads the request, so it runs at request time.
+      await mkdir(join(appDir, 'app', 'api', 'hello'), { recursive: true });
+      await writeFile(
+        join(appDir, 'app', 'api', 'hello', 'route.ts'),
+        [
+          "import { headers } from 'next/headers';",
+          '',
+          'export async function GET(request: Request) {',
+          "  const agent = (await headers()).get('user-agent');",
+          "  return Response.json({ hello: new URL(request.url).searchParams.get('name'), agent });",
+          '}',
+          '',
+        ].join('\n'),
+      );
       const build = ok('npx flotilla build', await run('npx', ['flotilla', 'build'], fontEnv()));
       expect(build.stderr).toMatch(/build: framework Next\.js 16\.4\.3, build /);
       expect(build.stdout).toMatch(new RegExp(`^built ${APP} into `));
@@ -194,6 +211,14 @@ describe('a fresh create-next-app project with only `flotilla init` added', () =
       expect(logo.headers['content-type']).toMatch(/^image\/svg\+xml/);
       const missing = await httpRequest(shield, '/nope', { host });
       expect(missing.status).toBe(404);
+
+      // The Node-runtime route handler, rendered in the isolate per request.
+      const hello = await httpRequest(shield, '/api/hello?name=fresh', {
+        host,
+        headers: { 'user-agent': 'fresh-test/1' },
+      });
+      expect(hello.status).toBe(200);
+      expect(JSON.parse(hello.body)).toEqual({ hello: 'fresh', agent: 'fresh-test/1' });
     },
     2 * COMMAND_MS,
   );

@@ -45,12 +45,22 @@ let sf: SecuredFleet;
 /** The deployment of app pages. */
 let pagesId: string;
 
-/** A bundle answering a body of `?n=` bytes of `x`. */
+/** A bundle answering a body of `?n=` bytes of `x`; with `&stream`, as a stream of 64 KiB chunks. */
 const PAGES = {
   name: 'pages',
   code: `Flotilla.serve((req) => {
-    const n = Number(new URL(req.url).searchParams.get('n'));
-    return new Response(new Uint8Array(n).fill(120));
+    const params = new URL(req.url).searchParams;
+    const n = Number(params.get('n'));
+    if (!params.has('stream')) return new Response(new Uint8Array(n).fill(120));
+    let left = n;
+    return new Response(new ReadableStream({
+      pull(c) {
+        if (left <= 0) return c.close();
+        const size = Math.min(65536, left);
+        left -= size;
+        c.enqueue(new Uint8Array(size).fill(120));
+      },
+    }));
   });`,
 };
 
@@ -71,11 +81,14 @@ afterAll(async () => {
 });
 
 /** GET `/?n=<n>` of app pages through `shield` until it answers 200 (the fleet may still be loading it). */
-async function pages(shield: string, n: number): Promise<HttpReply> {
+async function pages(shield: string, n: number, stream = false): Promise<HttpReply> {
   let res: HttpReply | undefined;
   await waitFor(
     async () => {
-      res = await httpRequest(shield, `/?n=${n}`, { host: 'pages.localhost', timeoutMs: 30_000 });
+      res = await httpRequest(shield, `/?n=${n}${stream ? '&stream' : ''}`, {
+        host: 'pages.localhost',
+        timeoutMs: 30_000,
+      });
       return res.status === 200;
     },
     { timeoutMs: 60_000, message: `${shield} never served app pages` },
@@ -181,6 +194,14 @@ describe('the render path under the roles’ permissions', () => {
   it('a page larger than one NATS message crosses worker → scheduler → shield in chunks', async () => {
     const n = 3_000_000; // three chunks under the default 1 MiB max_payload
     const res = await pages(sf.fleet.shield.url, n);
+    expect(res.body.length).toBe(n);
+    expect(res.body).toMatch(/^x+$/);
+  }, 90_000);
+
+  it('a streamed page: the shield pulls its body straight from the worker', async () => {
+    const n = 3_000_000;
+    const res = await pages(sf.fleet.shield.url, n, true);
+    expect(res.headers['transfer-encoding']).toBe('chunked');
     expect(res.body.length).toBe(n);
     expect(res.body).toMatch(/^x+$/);
   }, 90_000);

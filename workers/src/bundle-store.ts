@@ -38,6 +38,14 @@ export interface ResolvedBundle {
    * @default '/'
    */
   prewarmPath?: string | null;
+  /**
+   * Every path a pre-warm renders, in order (`prewarmPaths` of
+   * `@flotilla/manifest`: the pre-warm path, then the manifest's prerender
+   * list and literal routes the bundle renders itself, at most 8). Each
+   * compiles the code of its route; the deployment's snapshot renders them
+   * too. Absent: {@link prewarmPath} alone.
+   */
+  prewarmPaths?: string[];
 }
 
 /** Finds the bundle of a deployment, and what it gets in an environment. */

@@ -11,6 +11,8 @@ export const workerMetrics = metricSet((registers) => ({
   liveIsolates:     gauge(registers, 'flotilla_worker_live_isolates', ['worker'], 'Isolates alive across the threads of the worker process.'),
   isolateHeapBytes: gauge(registers, 'flotilla_worker_isolate_heap_bytes', ['worker'], 'Heap used by the live isolates of the worker process.'),
   coldStarts:       counter(registers, 'flotilla_worker_cold_starts_total', ['deployment'], 'Isolates created to serve a deployment that was not warm on the thread.'),
+  snapshotStarts:   counter(registers, 'flotilla_worker_snapshot_starts_total', ['deployment'], 'Of the cold starts, isolates started from the deployment\'s startup snapshot (no compile, no evaluation).'),
+  snapshots:        counter(registers, 'flotilla_worker_snapshots_total', ['outcome'], 'Startup snapshots of deployments the render threads tried to make, by outcome: made, refused (the bundle cannot be held in one) or failed (time, memory, crash).'),
   backendRequests:  counter(registers, 'flotilla_worker_backend_requests_total', ['deployment', 'backend', 'outcome'], 'Backend fetch calls made by renders, by deployment, declared backend ("(undeclared)" when refused before reaching one) and outcome (status class such as 2xx, or refused, limit, deadline, aborted, too_large, redirect, network, error).'),
   inFlight:         gauge(registers, 'flotilla_worker_in_flight', ['worker'], 'Renders running or queued in the worker process.'),
   capacity:         gauge(registers, 'flotilla_worker_capacity', ['worker'], 'CPU slots of the worker process: renders running guest code at once (threads × tasks per thread).'),
@@ -29,5 +31,9 @@ export function workerCountersAtZero(metrics: WorkerMetrics): void {
   startAtZero(
     metrics.errors,
     Object.entries(ERROR_CODES).map(([code, info]) => ({ code, kind: info.kind })),
+  );
+  startAtZero(
+    metrics.snapshots,
+    ['made', 'refused', 'failed'].map((outcome) => ({ outcome })),
   );
 }

@@ -3,7 +3,7 @@
  * LRU, one compile cache per thread.
  */
 import { readFile } from 'node:fs/promises';
-import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, type MessagePort, threadId, workerData } from 'node:worker_threads';
 import { FlotillaError, toWireError, traceIdOf } from '@flotilla/protocol';
 import {
   CompileCache,
@@ -11,6 +11,9 @@ import {
   type DeploymentSource,
   IsolateCache,
   type IsolateCacheStats,
+  type RenderStreamSink,
+  SnapshotCache,
+  type SnapshotEvent,
   useGuestPreludeSource,
 } from '@flotilla/runtime';
 import { Piscina } from 'piscina';
@@ -22,11 +25,15 @@ import type {
   RenderTask,
   RenderTaskResult,
   RenderThreadData,
+  StreamMessage,
 } from './task.ts';
+import { lowerThreadPriority } from './thread-priority.ts';
 import { onShutdownRequest } from './thread-shutdown.ts';
 
 const maxIsolates = Number(process.env.FLOTILLA_MAX_ISOLATES_PER_THREAD) || 16;
 const data = workerData as RenderThreadData | undefined;
+// Renders yield the CPU to routing, this worker's main thread included (thread-priority.ts).
+if (data?.nice) lowerThreadPriority(data.nice);
 if (data?.prelude) useGuestPreludeSource(data.prelude);
 
 // The bundles' console lines go to the worker process's logger (one writer,
@@ -49,8 +56,24 @@ function onIoWaiting(waiting: boolean): void {
 /** Trace id of each render in flight on this thread, by request id. */
 const traceIds = new Map<string, string>();
 
+/** Snapshot outcomes not yet reported to the worker process (sent with the next answer). */
+let snapshotEvents: SnapshotEvent[] = [];
+/** Each deployment's pre-warm paths, from its last pre-warm task: its snapshot renders them. */
+const warmupPaths = new Map<string, string[]>();
+
 const isolates = new IsolateCache({
   maxIsolates,
+  // FLOTILLA_SNAPSHOTS=0 turns them off for a whole process (an operator's escape hatch).
+  ...(data?.snapshots === false || process.env.FLOTILLA_SNAPSHOTS === '0'
+    ? {}
+    : {
+        snapshots: new SnapshotCache({
+          maxEntries: maxIsolates,
+          onSnapshot: (event) => {
+            if (snapshotEvents.length < 100) snapshotEvents.push(event);
+          },
+        }),
+      }),
   ceiling: data?.limits ?? DEFAULT_LIMITS,
   compileCache: new CompileCache(),
   ...(appLog
@@ -111,6 +134,7 @@ function threadState(
   cold: boolean,
   loaded: boolean,
   fetches: Map<string, BackendRequestCount>,
+  fromSnapshot = false,
 ): ThreadState {
   const state: ThreadState = {
     cold,
@@ -119,8 +143,44 @@ function threadState(
     isolates: isolateStats(),
     threadId,
   };
+  if (fromSnapshot) state.fromSnapshot = true;
   if (fetches.size > 0) state.backendRequests = [...fetches.values()];
+  if (snapshotEvents.length > 0) {
+    state.snapshotEvents = snapshotEvents;
+    snapshotEvents = [];
+  }
   return state;
+}
+
+/**
+ * A render's stream sink posting to the worker's main thread on `port`
+ * (chunks transferred, not cloned), and the credit the main thread sends
+ * back passed on to the render. Counts the chunks posted.
+ */
+function portSink(port: MessagePort): RenderStreamSink & { readonly chunks: number } {
+  let chunks = 0;
+  return {
+    get chunks() {
+      return chunks;
+    },
+    head(status, headers, credit, cancel) {
+      port.on('message', (m: { credit?: unknown; cancel?: unknown }) => {
+        if (typeof m?.credit === 'number') credit(m.credit);
+        else if (typeof m?.cancel === 'string') cancel(m.cancel);
+      });
+      port.postMessage({ type: 'head', status, headers } satisfies StreamMessage);
+    },
+    chunk(bytes) {
+      chunks++;
+      const own =
+        bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+          ? bytes
+          : bytes.slice();
+      port.postMessage({ type: 'chunk', bytes: own } satisfies StreamMessage, [
+        own.buffer as ArrayBuffer,
+      ]);
+    },
+  };
 }
 
 export default async function render(task: RenderTask): Promise<RenderTaskResult> {
@@ -130,7 +190,9 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
   const timings: Record<string, number> = { queue: Math.max(0, started - task.queuedAt) };
   let cold = false;
   let loaded = false;
+  let fromSnapshot = false;
   let renderStart: number | undefined;
+  let sink: ReturnType<typeof portSink> | undefined;
   const fetches = new Map<string, BackendRequestCount>();
   const onBackendRequest = (backend: string, outcome: string) => {
     const key = `${backend}\n${outcome}`;
@@ -156,6 +218,17 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       // thread's ceiling (validated, naming `limits.cpuMs`, when it loads).
       ...(task.limits !== undefined ? { limits: task.limits } : {}),
     };
+    if (task.prewarm && task.prewarmPaths) {
+      warmupPaths.delete(task.deploymentId);
+      warmupPaths.set(task.deploymentId, task.prewarmPaths);
+      // The oldest go past 1000 deployments (their snapshots then warm up nothing).
+      for (const id of warmupPaths.keys()) {
+        if (warmupPaths.size <= 1000) break;
+        warmupPaths.delete(id);
+      }
+    }
+    const paths = warmupPaths.get(task.deploymentId);
+    if (paths) source.warmupPaths = paths;
     // Per render: environments of one deployment share its isolate, each
     // with its own variables and backend origins.
     const perRender = {
@@ -163,9 +236,13 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...(task.backends ? { backends: task.backends } : {}),
     };
     if (task.prewarm) {
+      const origin = new URL(task.request.url).origin;
       const warmed = await isolates.prewarm(source, {
         deadline: task.deadline,
         url: task.request.url,
+        ...(task.prewarmPaths?.length
+          ? { urls: task.prewarmPaths.map((path) => `${origin}${path}`) }
+          : {}),
         render: task.prewarm !== 'load',
         ...perRender,
       });
@@ -178,12 +255,14 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
         body: new Uint8Array(0),
         cpuMs: 0,
         timings,
-        ...threadState(warmed.cold, warmed.cold, fetches),
+        ...threadState(warmed.cold, warmed.cold, fetches, warmed.fromSnapshot),
       };
     }
     const acquired = await isolates.acquire(source);
+    sink = task.stream ? portSink(task.stream) : undefined;
     cold = acquired.cold;
     loaded = acquired.loaded;
+    fromSnapshot = loaded && acquired.isolate.fromSnapshot;
     renderStart = now();
     if (cold) timings.load = renderStart - started;
     const response = await acquired.isolate.render(task.request, {
@@ -193,6 +272,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       ...perRender,
       onBackendRequest,
       io: { waiting: () => slot.waiting(), resume: () => slot.acquire() },
+      ...(sink ? { stream: sink } : {}),
     });
     timings.render = now() - renderStart;
     // The body's buffer is the thread's own: hand it over instead of copying it.
@@ -203,7 +283,8 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
       body: response.body,
       cpuMs: response.cpuMs,
       timings,
-      ...threadState(cold, loaded, fetches),
+      ...(response.streamed && sink ? { streamedChunks: sink.chunks } : {}),
+      ...threadState(cold, loaded, fetches, fromSnapshot),
     });
   } catch (err) {
     if (renderStart !== undefined) timings.render = now() - renderStart;
@@ -216,5 +297,7 @@ export default async function render(task: RenderTask): Promise<RenderTaskResult
   } finally {
     slot.end();
     traceIds.delete(task.requestId);
+    // The worker's main thread closes the port once it has every chunk
+    // (closing it here could drop chunks still queued).
   }
 }

@@ -28,6 +28,14 @@ export interface RenderWorkerOptions {
    */
   tasksPerThread?: number;
   /**
+   * Added to the nice value of each render thread (0…19), so that tenants'
+   * CPU-bound renders yield the CPU to routing: the shields, schedulers and
+   * nats-server on a machine they share, and this worker's own main thread
+   * (heartbeats, NATS, answers), which keeps its priority.
+   * @default 0
+   */
+  renderNice?: number;
+  /**
    * Renders in flight at once: running, waiting on backend I/O or queued
    * for a CPU slot. Only renders running guest code hold one of the CPU
    * slots (`threads × tasksPerThread`); a render awaiting its backend
@@ -57,6 +65,15 @@ export interface RenderWorkerOptions {
    * @example { cpuMs: 2000, heapMb: 256 }
    */
   limits?: Partial<SandboxLimits>;
+  /**
+   * Start isolates from deployments' V8 startup snapshots: a deployment
+   * loaded fresh on a thread a second time (recycled, evicted and reloaded,
+   * killed by a limit) gets one made there in the background (a child
+   * process per snapshot), and its later isolates on that thread start from
+   * it. See
+   * `runtime/README.md`, "Startup snapshots". @default true
+   */
+  snapshots?: boolean;
   /** prom-client registry for the worker metrics. @default a private Registry */
   registry?: Registry;
   /** Structured log sink for the worker's own lines (`{ msg, … }`). @default no logging */

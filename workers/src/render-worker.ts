@@ -29,29 +29,24 @@ import {
 import {
   DEFAULT_LIMITS,
   guestPreludeSource,
-  type IsolateCacheStats,
   resolveLimits,
   type SandboxLimits,
-  UNDECLARED_BACKEND,
 } from '@flotilla/runtime';
-import type { Subscription, Transport } from '@flotilla/transport';
+import { type Subscription, type Transport, WIRE_HEADROOM_BYTES } from '@flotilla/transport';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import type { BundleStore, ResolvedBundle } from './bundle-store.ts';
 import { IoLoad } from './io-load.ts';
 import { type WorkerMetrics, workerCountersAtZero, workerMetrics } from './metrics.ts';
+import { RenderAccounting } from './render-accounting.ts';
 import type { RenderWorkerOptions } from './render-worker-options.ts';
+import { MAX_NICE } from './thread-priority.ts';
 import { ThreadShutdown } from './thread-shutdown.ts';
+import { type WorkerStream, WorkerStreams } from './worker-streams.ts';
 
 export type { RenderWorkerOptions };
 
-import type {
-  AppConsoleLine,
-  BackendRequestCount,
-  RenderTask,
-  RenderTaskResult,
-  RenderThreadData,
-} from './task.ts';
+import type { AppConsoleLine, RenderTask, RenderTaskResult, RenderThreadData } from './task.ts';
 
 /** Forgets `key` of `map` a second from now. */
 function forgetLater(map: Map<string, string>, key: string): void {
@@ -66,22 +61,6 @@ const CONSOLE_LEVELS: Record<AppConsoleLine['level'], string> = {
   warn: 'warn',
   error: 'error',
 };
-
-/** Outcomes of backend fetch calls, as the sandbox reports them (a bounded label set). */
-const BACKEND_OUTCOMES = new Set([
-  '2xx',
-  '3xx',
-  '4xx',
-  '5xx',
-  'refused',
-  'limit',
-  'deadline',
-  'aborted',
-  'too_large',
-  'redirect',
-  'network',
-  'error',
-]);
 
 /** The piscina thread's script: `.ts` from source, `.js` in the installed package (dist/). */
 const THREAD_FILE = new URL(
@@ -148,6 +127,9 @@ export class RenderWorker {
   readonly #subjects: RegionSubjects;
   readonly #threads: number;
   readonly #tasksPerThread: number;
+  readonly #snapshots: boolean;
+  /** Added to each render thread's nice value ({@link RenderWorkerOptions.renderNice}). */
+  readonly renderNice: number;
   readonly #heartbeatMs: number;
   readonly #loadUpdateMs: number;
   /** Renders only waiting on backend I/O, and the load updates they call for. */
@@ -156,16 +138,18 @@ export class RenderWorker {
   readonly #metrics: WorkerMetrics;
   readonly #log: LogFn;
   readonly #appLogSink: LogFn | undefined;
-  readonly #warmByThread = new Map<number, string[]>();
+  /** The threads' warm deployments and isolates, and each render's metrics. */
+  readonly #accounting: RenderAccounting;
   /** The manifest's backends per deployment and bundle hash, least recently used first. */
   readonly #declared = new Map<string, Record<string, string>>();
-  readonly #isolatesByThread = new Map<number, IsolateCacheStats>();
   #eluMark = nodePerformance.eventLoopUtilization();
   #pool: Piscina<RenderTask, RenderTaskResult> | undefined;
   #appLogChannel: BroadcastChannel | undefined;
   /** The environment of each render in flight, by request id, for its console lines. */
   readonly #environments = new Map<string, string>();
   #shutdown: ThreadShutdown | undefined;
+  /** Streamed bodies held until the shields pull them. */
+  readonly #streams: WorkerStreams;
   #sub: Subscription | undefined;
   #prewarmSub: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -182,6 +166,13 @@ export class RenderWorker {
     this.#subjects.workerRender(this.workerId); // validates the id
     this.#threads = positiveInt('threads', options.threads, availableParallelism());
     this.#tasksPerThread = positiveInt('tasksPerThread', options.tasksPerThread, 4);
+    this.renderNice = nonNegativeInt('renderNice', options.renderNice, 0);
+    if (this.renderNice > MAX_NICE) {
+      throw new InvalidOptionError(
+        'renderNice',
+        `must be at most ${MAX_NICE}, got ${this.renderNice}`,
+      );
+    }
     this.#heartbeatMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
     this.#limits = operatorLimits(options.limits);
     this.capacity = this.#threads * this.#tasksPerThread;
@@ -197,6 +188,9 @@ export class RenderWorker {
     workerCountersAtZero(this.#metrics);
     this.#log = options.log ?? (() => {});
     this.#appLogSink = options.appLog;
+    this.#snapshots = options.snapshots ?? true;
+    this.#streams = new WorkerStreams(this.workerId, this.#log);
+    this.#accounting = new RenderAccounting(this.workerId, this.#metrics, this.#log);
   }
 
   /** Renders running or queued now. */
@@ -216,7 +210,7 @@ export class RenderWorker {
 
   /** Deployments warm on at least one thread. */
   warm(): string[] {
-    return [...new Set([...this.#warmByThread.values()].flat())].sort();
+    return this.#accounting.warm();
   }
 
   /** Starts the thread pool, the render subscription and heartbeats. */
@@ -256,6 +250,8 @@ export class RenderWorker {
         cpuSlots: this.#tasksPerThread,
         ioChannel: this.#io.channel,
         controlChannel: this.#shutdown.channel,
+        snapshots: this.#snapshots,
+        ...(this.renderNice > 0 ? { nice: this.renderNice } : {}),
         ...(appLogChannel ? { appLogChannel } : {}),
       } satisfies RenderThreadData,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -267,6 +263,7 @@ export class RenderWorker {
     this.#metrics.ioSlots.set({ worker: this.workerId }, this.ioSlots);
     this.#metrics.ioWaiting.set({ worker: this.workerId }, 0);
     this.#metrics.inFlight.set({ worker: this.workerId }, 0);
+    this.#streams.serve(this.#transport, this.#subjects.workerStream(this.workerId));
     this.#sub = this.#transport.serve(this.#subjects.workerRender(this.workerId), (msg) =>
       this.#handle(msg),
     );
@@ -320,41 +317,6 @@ export class RenderWorker {
     });
   }
 
-  #recordIsolates(threadId: number, stats: IsolateCacheStats): void {
-    this.#isolatesByThread.set(threadId, stats);
-    let isolates = 0;
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) {
-      isolates += s.isolates;
-      heapBytes += s.heapBytes;
-    }
-    this.#metrics.liveIsolates.set({ worker: this.workerId }, isolates);
-    this.#metrics.isolateHeapBytes.set({ worker: this.workerId }, heapBytes);
-  }
-
-  /**
-   * Counts a render's backend fetch calls. Labels stay bounded: a backend
-   * name the manifest does not declare (which the sandbox never reports)
-   * and an unknown outcome are folded into fixed values.
-   */
-  #countBackendRequests(
-    deploymentId: string,
-    backends: Record<string, string> | undefined,
-    counts: BackendRequestCount[] | undefined,
-  ): void {
-    for (const { backend, outcome, count } of counts ?? []) {
-      const declared = backends !== undefined && Object.hasOwn(backends, backend);
-      this.#metrics.backendRequests.inc(
-        {
-          deployment: deploymentId,
-          backend: declared ? backend : UNDECLARED_BACKEND,
-          outcome: BACKEND_OUTCOMES.has(outcome) ? outcome : 'error',
-        },
-        count,
-      );
-    }
-  }
-
   /**
    * The bundle of `deploymentId` for `environment`, and the backends its
    * manifest declares: the names an isolate of it knows, whatever the
@@ -386,8 +348,7 @@ export class RenderWorker {
   heartbeat(): Heartbeat {
     const elu = nodePerformance.eventLoopUtilization(this.#eluMark);
     this.#eluMark = nodePerformance.eventLoopUtilization();
-    let heapBytes = 0;
-    for (const s of this.#isolatesByThread.values()) heapBytes += s.heapBytes;
+    const heapBytes = this.#accounting.heapBytes();
     return {
       workerId: this.workerId,
       inFlight: this.#inFlight,
@@ -414,6 +375,9 @@ export class RenderWorker {
     this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
     let deploymentId = 'unknown';
     let renderOf: string | undefined;
+    /** A render whose body streams on after this answer: its bookkeeping ends with the stream. */
+    let streaming = false;
+    let stream: WorkerStream | undefined;
     try {
       if (this.#draining) {
         throw new FlotillaError('FLOTILLA_ERR_DRAINING', `worker ${this.workerId} is draining`);
@@ -442,56 +406,103 @@ export class RenderWorker {
         this.#environments.set(req.requestId, req.environment);
         renderOf = req.requestId;
       }
-      const out = await pool.run({
-        deploymentId: req.deploymentId,
-        bundleHash: bundle.bundleHash,
-        bundlePath: bundle.bundlePath,
-        request: {
-          method: req.method,
-          url: req.url,
-          headers: req.headers,
-          // A view (e.g. into a socket buffer) would be cloned with its whole
-          // buffer, other messages included: send the body's bytes only.
-          body: req.body.length > 0 ? ownBytes(req.body) : null,
-        },
-        deadline: req.deadline,
-        requestId: req.requestId,
-        queuedAt: now(),
-        declaredBackends: declared,
-        ...(bundle.backends ? { backends: bundle.backends } : {}),
-        ...(bundle.env ? { env: bundle.env } : {}),
-        ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
-        ...(req.traceparent ? { traceparent: req.traceparent } : {}),
-      });
-      this.#warmByThread.set(out.threadId, out.warm);
-      this.#recordIsolates(out.threadId, out.isolates);
-      if (out.loaded) this.#metrics.coldStarts.inc({ deployment: req.deploymentId });
-      this.#countBackendRequests(req.deploymentId, declared, out.backendRequests);
-      const timings = { ...out.timings, worker: now() - received };
-      if (out.timings.render !== undefined) {
-        this.#metrics.renderSeconds.observe(
-          { deployment: req.deploymentId, outcome: out.ok ? 'ok' : out.error.code },
-          out.timings.render / 1000,
+      const open = this.#streams.open(req.deadline);
+      stream = open;
+      const done = pool
+        .run(
+          {
+            deploymentId: req.deploymentId,
+            bundleHash: bundle.bundleHash,
+            bundlePath: bundle.bundlePath,
+            request: {
+              method: req.method,
+              url: req.url,
+              headers: req.headers,
+              // A view (e.g. into a socket buffer) would be cloned with its whole
+              // buffer, other messages included: send the body's bytes only.
+              body: req.body.length > 0 ? ownBytes(req.body) : null,
+            },
+            deadline: req.deadline,
+            requestId: req.requestId,
+            queuedAt: now(),
+            declaredBackends: declared,
+            ...(bundle.backends ? { backends: bundle.backends } : {}),
+            ...(bundle.env ? { env: bundle.env } : {}),
+            ...(bundle.limits !== undefined ? { limits: bundle.limits } : {}),
+            ...(req.traceparent ? { traceparent: req.traceparent } : {}),
+            stream: open.port,
+          },
+          { transferList: [open.port] as never },
+        )
+        .then(
+          (out) => {
+            open.finish(out);
+            return out;
+          },
+          (err: unknown) => {
+            open.fail(toWireError(err));
+            throw err;
+          },
         );
+      // A streamed body answers with its head and first chunks at once; the
+      // rest is pulled from this worker (see worker-streams.ts).
+      // The thread's answer may come before the chunks it posted: a body that
+      // streamed waits for them (`started`) either way.
+      const head = await Promise.race([
+        open.started,
+        done.then((out) => (out.ok && out.streamedChunks !== undefined ? open.started : undefined)),
+      ]);
+      const first = head
+        ? open.first(this.#transport.maxPayloadBytes() - WIRE_HEADROOM_BYTES)
+        : undefined;
+      if (head && first && !first.end) {
+        streaming = true;
+        const id = deploymentId;
+        void done
+          .then(
+            (out) => this.#accounting.render(req, declared, out, received),
+            (err) => ({ ok: false, error: toWireError(err), timings: {} }) as RenderResult,
+          )
+          .then((final) => {
+            this.#outcome(id, final);
+            this.#ended();
+          });
+        return encodeRenderResult({
+          ok: true,
+          status: head.status,
+          headers: head.headers,
+          body: first.body,
+          stream: open.id,
+          timings: { worker: now() - received },
+        });
       }
-      if (out.ok) {
-        this.#metrics.renderCpuSeconds.observe({ deployment: req.deploymentId }, out.cpuMs / 1000);
-        result = { ok: true, status: out.status, headers: out.headers, body: out.body, timings };
-      } else {
-        result = { ok: false, error: out.error, timings };
-      }
+      const out = await done;
+      // It streamed, and had ended by the time its head went out: one whole body.
+      if (first && out.ok) out.body = first.body;
+      result = this.#accounting.render(req, declared, out, received);
     } catch (err) {
       result = { ok: false, error: toWireError(err), timings: { worker: now() - received } };
     } finally {
+      if (!streaming) stream?.close();
       // Console lines come on another channel and may arrive after the result.
       if (renderOf !== undefined) forgetLater(this.#environments, renderOf);
-      this.#inFlight--;
-      this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
-      // With renders waiting on I/O, the schedulers cannot tell whether the
-      // render that ended held a CPU slot: tell them (otherwise one that ended
-      // after its continuation counted as running until the next heartbeat).
-      if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
+      if (!streaming) this.#ended();
     }
+    return this.#outcome(deploymentId, result);
+  }
+
+  /** A render ended (a streamed one: its whole body was rendered): one fewer in flight. */
+  #ended(): void {
+    this.#inFlight--;
+    this.#metrics.inFlight.set({ worker: this.workerId }, this.#inFlight);
+    // With renders waiting on I/O, the schedulers cannot tell whether the
+    // render that ended held a CPU slot: tell them (otherwise one that ended
+    // after its continuation counted as running until the next heartbeat).
+    if (this.ioWaiting > 0 && !this.#draining) this.#io?.update();
+  }
+
+  /** Counts and logs a render's outcome; its answer on the wire. */
+  #outcome(deploymentId: string, result: RenderResult): WireMessage {
     const outcome = result.ok ? 'ok' : result.error.code;
     this.#metrics.renders.inc({ deployment: deploymentId, outcome });
     if (!result.ok) {
@@ -538,8 +549,9 @@ export class RenderWorker {
     const { bundle, declared } = await this.#resolve(deploymentId, environment);
     const deadline = Date.now() + timeoutMs;
     const path = bundle.prewarmPath === undefined ? '/' : bundle.prewarmPath;
-    const warmThreads = () =>
-      [...this.#warmByThread.values()].filter((w) => w.includes(deploymentId)).length;
+    // Every path the deployment renders itself (its home page first), else that one.
+    const paths = bundle.prewarmPaths?.length ? bundle.prewarmPaths : path === null ? [] : [path];
+    const warmThreads = () => this.#accounting.warmThreads(deploymentId);
     // piscina cannot address a thread: send one task per thread at once (the
     // pool hands each to an idle thread) and repeat for the threads missed.
     for (let round = 0; round < 3 && warmThreads() < this.#threads; round++) {
@@ -552,14 +564,15 @@ export class RenderWorker {
             bundlePath: bundle.bundlePath,
             request: {
               method: 'GET',
-              url: `http://prewarm.flotilla.invalid${path ?? '/'}`,
+              url: `http://prewarm.flotilla.invalid${paths[0] ?? '/'}`,
               headers: [],
               body: null,
             },
             deadline,
             requestId: 'prewarm',
             queuedAt: now(),
-            prewarm: path === null ? 'load' : true,
+            prewarm: paths.length === 0 ? 'load' : true,
+            prewarmPaths: paths,
             declaredBackends: declared,
             ...(bundle.backends ? { backends: bundle.backends } : {}),
             ...(bundle.env ? { env: bundle.env } : {}),
@@ -568,9 +581,7 @@ export class RenderWorker {
         ),
       );
       for (const out of results) {
-        this.#warmByThread.set(out.threadId, out.warm);
-        this.#recordIsolates(out.threadId, out.isolates);
-        if (out.loaded) this.#metrics.coldStarts.inc({ deployment: deploymentId });
+        this.#accounting.thread(deploymentId, out);
         if (!out.ok) throw fromWireError(out.error);
       }
     }
@@ -587,6 +598,8 @@ export class RenderWorker {
       this.#draining = true;
       this.#sendHeartbeat();
       await Promise.all([this.#sub?.drain(), this.#prewarmSub?.drain()]);
+      // Streamed bodies still rendering or not yet pulled: to their end (or deadline).
+      await this.#streams.drain();
       clearInterval(this.#heartbeat);
       this.#io?.stop();
       // Every render has answered: the threads dispose their isolates and

@@ -1,5 +1,11 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { StageTimings, WireError } from '@flotilla/protocol';
-import type { IsolateCacheStats, SandboxLimits, SandboxRequest } from '@flotilla/runtime';
+import type {
+  IsolateCacheStats,
+  SandboxLimits,
+  SandboxRequest,
+  SnapshotEvent,
+} from '@flotilla/runtime';
 
 /** What the worker process hands a render thread (structured-cloned). */
 export interface RenderTask {
@@ -18,6 +24,12 @@ export interface RenderTask {
    * of the request's URL, or (`'load'`) no render at all, only the load.
    */
   prewarm?: boolean | 'load';
+  /**
+   * Paths the deployment renders itself, for a pre-warm (rendered in order,
+   * the request's URL's origin before each) and for its snapshot's warm-up
+   * (the thread keeps them per deployment). @default the request's path
+   */
+  prewarmPaths?: string[];
   /**
    * The manifest's backends (name → origin): an isolate loading for this
    * task declares them, and their names are all a render may ever use.
@@ -40,7 +52,18 @@ export interface RenderTask {
    * thread's {@link RenderThreadData.limits}. Absent: the thread's limits.
    */
   limits?: Partial<SandboxLimits>;
+  /**
+   * Stream a `ReadableStream` body out on this port as it is produced
+   * ({@link StreamMessage}s), rather than return it whole; the port also
+   * brings credit back (`{ credit: bytes }`). Transferred with the task.
+   */
+  stream?: MessagePort;
 }
+
+/** What a render thread posts on a task's stream port: the head, then each chunk. */
+export type StreamMessage =
+  | { type: 'head'; status: number; headers: Array<[string, string]> }
+  | { type: 'chunk'; bytes: Uint8Array };
 
 /** Backend sub-requests of one render with one backend and outcome. */
 export interface BackendRequestCount {
@@ -73,6 +96,10 @@ export interface RenderThreadData {
   ioChannel?: string;
   /** Name of the `BroadcastChannel` on which the worker asks the thread to dispose its isolates before the pool closes. */
   controlChannel?: string;
+  /** Start isolates from deployments' startup snapshots, made on the thread (see `SnapshotCache`). @default true */
+  snapshots?: boolean;
+  /** Added to the thread's nice value when it starts (`RenderWorkerOptions.renderNice`). @default 0 */
+  nice?: number;
 }
 
 /** How many renders of one thread only wait on backend I/O now, posted on each change. */
@@ -100,12 +127,24 @@ export type RenderTaskResult = {
   cold: boolean;
   /** The task started that load (one per isolate created: count cold starts with it). */
   loaded: boolean;
+  /** That load started the isolate from the deployment's snapshot. */
+  fromSnapshot?: boolean;
+  /** Snapshots the thread made, refused or failed since its last answer. */
+  snapshotEvents?: SnapshotEvent[];
   /** Live isolates and their heap on the thread, sampled at most twice a second. */
   isolates: IsolateCacheStats;
   timings: StageTimings;
   /** The render's backend `fetch` calls (successful or not), when it made any. */
   backendRequests?: BackendRequestCount[];
 } & (
-  | { ok: true; status: number; headers: Array<[string, string]>; body: Uint8Array; cpuMs: number }
+  | {
+      ok: true;
+      status: number;
+      headers: Array<[string, string]>;
+      body: Uint8Array;
+      cpuMs: number;
+      /** The body went out on the task's stream port, in this many chunks (`body` is empty). */
+      streamedChunks?: number;
+    }
   | { ok: false; error: WireError }
 );

@@ -194,6 +194,11 @@ describe('least privilege per role', () => {
       expect(may(role.worker, 'subscribe', r.workerRender('w-1'))).toBe(true);
       expect(may(role.worker, 'subscribe', r.workerPrewarm('w-1'))).toBe(true);
       expect(may(role.worker, 'publish', r.heartbeat)).toBe(true);
+      // Streamed bodies: shields pull them from the workers, which serve them.
+      expect(may(role.shield, 'publish', r.workerStream('w-1'))).toBe(true);
+      expect(may(role.worker, 'subscribe', r.workerStream('w-1'))).toBe(true);
+      expect(may(role.shield, 'subscribe', r.workerStream('w-1'))).toBe(false);
+      expect(may(role.worker, 'publish', r.workerStream('w-2'))).toBe(false);
     }
     expect(may(role.shield, 'subscribe', PURGE_SUBJECT)).toBe(true);
     expect(may(role.shield, 'publish', PURGE_SUBJECT)).toBe(true);

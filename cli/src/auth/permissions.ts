@@ -142,6 +142,8 @@ function roleSubjects(
       return {
         publish: [
           ...reach.map((s) => s.miss),
+          // The rest of a streamed body, pulled from the worker rendering it.
+          ...reach.map((s) => s.workerStream),
           CHUNK_PULLS,
           SHIELD_HEARTBEAT_SUBJECT,
           LOG_SUBJECT_PATTERNS.lines,
@@ -190,7 +192,13 @@ function roleSubjects(
     case 'worker':
       return {
         publish: [home.heartbeat, LOG_SUBJECT_PATTERNS.lines],
-        subscribe: [home.workerRender, home.workerPrewarm, CHUNK_PULLS, LOG_SUBJECT_PATTERNS.tail],
+        subscribe: [
+          home.workerRender,
+          home.workerPrewarm,
+          home.workerStream,
+          CHUNK_PULLS,
+          LOG_SUBJECT_PATTERNS.tail,
+        ],
       };
   }
 }

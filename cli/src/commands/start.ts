@@ -236,6 +236,9 @@ export function parseStartArgs(
     ...(v['fair-share-reserve'] !== undefined
       ? { fairShareReserve: fraction('fair-share-reserve', v['fair-share-reserve']) }
       : {}),
+    ...(v['penalty-box-failures'] !== undefined
+      ? { penaltyBoxFailures: int('penalty-box-failures', v['penalty-box-failures']) }
+      : {}),
     ...(v['secondary-region'] !== undefined ? { secondaryRegion: v['secondary-region'] } : {}),
     ...(autoscale !== undefined ? { autoscale } : {}),
     ...(v['min-workers'] !== undefined ? { minWorkers: positive('min-workers') } : {}),
@@ -377,6 +380,7 @@ export const START_OPTIONS = {
   ...stringOptions('domain', 'preview-domain', 'workers', 'threads', 'heartbeat-ms'),
   ...stringOptions('timeout-ms', 'cpu-ms', 'wall-ms', 'heap-mb', 'queue-wait-ms'),
   ...stringOptions('fair-share-reserve', 'tasks-per-thread', 'io-slots', 'nice'),
+  ...stringOptions('penalty-box-failures'),
   ...stringOptions('autoscale', 'min-workers', 'max-workers', 'load-update-ms'),
   ...stringOptions('secondary-region', 'cache-mb', 'follower-wait-ms', 'debug-token'),
   ...stringOptions('cache-dir', 'cache-disk-mb'),

@@ -49,8 +49,8 @@ Options:
                         hold no CPU slot); at least the CPU slots (default: 4 × the CPU slots)
   --load-update-ms <n>  worker: least time between two load updates (extra heartbeats when renders start
                         or stop waiting on I/O or end); 0 sends one on every change (default: 50)
-  --nice <n>            worker: nice value added to the worker process (0-19), so that renders never
-                        delay shields, schedulers and NATS on the same machine (default: 5)
+  --nice <n>            worker: nice value added to its render threads (0-19), so that renders never
+                        delay shields, schedulers, NATS or the worker's own heartbeats (default: 5)
   --timeout-ms <n>      request deadline at the shield, ms; workers keep --wall-ms below it (default: 10000)
   --cpu-ms <n>          CPU per render before the isolate is killed (default: 1000)
   --wall-ms <n>         wall time per render, at most --timeout-ms less 2 s (or a fifth) (default: 8000)
@@ -89,6 +89,9 @@ Options:
   --queue-wait-ms <n>   scheduler: how long a miss waits for a worker with room before 503 OVERLOADED (default: 1000)
   --fair-share-reserve <f>  scheduler: fraction of the region's slots an app never borrows, kept
                         for another app's first render; 0 lets a lone app take them all (default: 0.25)
+  --penalty-box-failures <n>  scheduler: an app with this many renders failing by its fault (limits,
+                        render errors) within 10 s, half its renders or more, is paced one render at
+                        a time; 0 turns the penalty box off (default: 5)
   --log-format <f>      text | json: every line, the bundles' console lines too (default: text)
   --log-level <l>       trace | debug | info | warn | error | fatal | silent (default: info)
   -h, --help            show this help

@@ -20,7 +20,18 @@ const floor = Math.floor;
 /** The guest's time (epoch ms, whole): the real time at the host's last call in. */
 let frozen = floor(apply(realNow, RealDate, []));
 /** When the isolate was made (epoch ms, whole): `performance.timeOrigin`. */
-const origin = frozen;
+let origin = frozen;
+
+/**
+ * Starts both clocks at now: called when the host connects the prelude, so
+ * an isolate started from a snapshot does not count from the snapshot's
+ * making. Before any bundle code reads `performance.timeOrigin` in a fresh
+ * isolate; a snapshot's bundle code read it while the snapshot was made.
+ */
+export function restartClock(): void {
+  frozen = floor(apply(realNow, RealDate, []));
+  origin = frozen;
+}
 
 /** Moves the guest's clock to now. Called by the prelude at each entry from the host. */
 export function tick(): void {
@@ -78,7 +89,7 @@ export function installClock(
   const performance = Object.create(null) as Record<string, unknown>;
   const props: PropertyDescriptorMap = {
     now: { value: sinceOrigin, enumerable: true },
-    timeOrigin: { value: origin, enumerable: true },
+    timeOrigin: { get: () => origin, enumerable: true },
     toJSON: { value: () => ({ timeOrigin: origin }), enumerable: true },
     [Symbol.toStringTag]: { value: 'Performance' },
   };

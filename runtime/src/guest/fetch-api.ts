@@ -229,6 +229,17 @@ abstract class Body {
    * UTF-16 units (its UTF-8 is at least as long; the host checks the exact
    * size of what passes).
    */
+  /**
+   * @internal the body stream for the host to stream out chunk by chunk,
+   * marked used; null for a text or bytes body (sent whole with
+   * {@link toParts}).
+   */
+  takeStream(): ReadableStream<Uint8Array> | null {
+    if (this.#stream === null) return null;
+    this.#consume();
+    return this.#stream;
+  }
+
   async toParts(
     maxBytes = Number.POSITIVE_INFINITY,
   ): Promise<{ text: string | null; bytes: Uint8Array | null }> {

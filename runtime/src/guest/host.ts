@@ -25,7 +25,34 @@ export interface GuestRequestInit {
    * stream is cancelled at the chunk that crosses it).
    */
   maxBodyBytes: number;
+  /**
+   * Stream a body that is a `ReadableStream` out chunk by chunk through the
+   * stream callback ({@link StreamHostCallback}) as it is produced, rather
+   * than read it whole; the render's result then has no body and says how
+   * many chunks went out (`streamedChunks`).
+   */
+  stream?: boolean;
 }
+
+/**
+ * The guest's streamed response, handed to the host as it is produced
+ * (an isolated-vm `Callback` with `ignored: true`): `head` once (status and
+ * header list), then one `chunk` per body chunk (bytes, copied). The render's
+ * result tells how many chunks went out, so the host knows when it has them all.
+ */
+export type StreamHostCallback = (
+  op: 'head' | 'chunk',
+  owner: string,
+  value: number | Uint8Array,
+  headers?: Array<[string, string]>,
+) => void;
+
+/**
+ * Bytes a streaming render may have sent out that the host has not given
+ * credit back for (it does as they leave the worker): past it the guest
+ * stops reading the body stream until credit comes (backpressure).
+ */
+export const STREAM_WINDOW_BYTES = 512 * 1024;
 
 /** Plain response shape the guest hands back (copied). */
 export type GuestResult =
@@ -35,6 +62,8 @@ export type GuestResult =
       headers: Array<[string, string]>;
       bodyText: string | null;
       bodyBytes: Uint8Array | null;
+      /** A streamed body: how many chunks went out through the stream callback. */
+      streamedChunks?: number;
     }
   | { ok: false; code: string; message: string };
 

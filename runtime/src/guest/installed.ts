@@ -57,4 +57,9 @@ export interface Installed {
    * timer never outlives its render) and returns their ids for the host to clear.
    */
   settle(requestId: string): number[];
+  /**
+   * Gives streaming render `requestId` back `bytes` of credit: that much of
+   * what it streamed out has left the worker (see `STREAM_WINDOW_BYTES`).
+   */
+  credit(requestId: string, bytes: number): void;
 }

@@ -10,9 +10,20 @@ import { GuestTextDecoder, GuestTextEncoder } from './encoding.ts';
 
 export { GuestTextDecoder as TextDecoder, GuestTextEncoder as TextEncoder };
 
-/** Stands in where V8 runs without shared memory: no value is one of these. */
+/**
+ * Stands in where V8 runs without shared memory, and where a snapshot is
+ * made (V8 adds SharedArrayBuffer only when a context starts): no value is
+ * one of these. Its getters are the brand checks libraries take from
+ * `SharedArrayBuffer.prototype` (webidl-conversions reads all three).
+ */
 class NoSharedArrayBuffer {
   get byteLength(): number {
+    throw new TypeError('not a SharedArrayBuffer');
+  }
+  get growable(): boolean {
+    throw new TypeError('not a SharedArrayBuffer');
+  }
+  get maxByteLength(): number {
     throw new TypeError('not a SharedArrayBuffer');
   }
 }

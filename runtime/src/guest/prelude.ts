@@ -23,6 +23,7 @@ import {
   type GuestResult,
   type HostCallback,
   MAX_TIMERS,
+  type StreamHostCallback,
 } from './host.ts';
 import type { Installed } from './installed.ts';
 import {
@@ -31,8 +32,12 @@ import {
   PerformanceMeasure,
   userTiming,
 } from './performance.ts';
+import { streamOut } from './stream-out.ts';
 import { BodyTooLarge } from './streams.ts';
 import { type HostRandom, installWebGlobals } from './web-globals.ts';
+
+// The entry the host calls: install() with host functions bound late.
+export { prepare } from './connect.ts';
 
 /** A render's environment variables: a fresh frozen object per render. */
 type Env = Readonly<Record<string, string>>;
@@ -93,6 +98,7 @@ export function install(
   fetchHost: FetchHostCallback,
   random: HostRandom,
   decodeUtf8: HostUtf8Decode,
+  streamHost: StreamHostCallback,
 ): Installed {
   const g = globalThis as Record<string, unknown>;
   let handler: Handler | null = null;
@@ -379,6 +385,8 @@ export function install(
   // The controller of each render running (its request's signal follows it), by render.
   const running = new Map<AbortController, string>();
 
+  const streams = streamOut(streamHost);
+
   /** Renders one request; its result also goes to `record` (before any promise settles). */
   async function dispatch(init: GuestRequestInit, record?: Started): Promise<GuestResult> {
     const controller = new AbortController();
@@ -424,6 +432,24 @@ export function install(
     }
     let parts: { text: string | null; bytes: Uint8Array | null };
     try {
+      const stream = init.stream === true ? response.takeStream() : null;
+      if (stream !== null) {
+        const streamedChunks = await streams.send(
+          init.requestId,
+          response,
+          stream,
+          init.maxBodyBytes,
+          signal,
+        );
+        return done({
+          ok: true,
+          status: response.status,
+          headers: response.headers.toList(),
+          bodyText: null,
+          bodyBytes: null,
+          streamedChunks,
+        });
+      }
       // Reads a stream body to its end, never past the output cap.
       parts = await response.toParts(init.maxBodyBytes);
     } catch (err) {
@@ -525,6 +551,12 @@ export function install(
           apply(abortController, hit[i], [new DOMException(String(message), 'TimeoutError')]);
         }
       });
+      // A stream waiting for credit sees its signal aborted.
+      streams.wake(requestId);
+    },
+    credit(requestId, bytes) {
+      tick();
+      streams.credit(requestId, bytes);
     },
     deliverFetch(id, result) {
       tick();

@@ -47,12 +47,8 @@ const regExpSource = getter(RegExp.prototype, 'source');
 const objectToString = Object.prototype.toString;
 const promiseThen = Promise.prototype.then;
 const noop = () => {};
-const isError: (value: unknown) => boolean =
-  typeof (Error as { isError?: unknown }).isError === 'function'
-    ? (Error as unknown as { isError: (value: unknown) => boolean }).isError
-    : (value) => value instanceof Error;
-const wasmModuleExports = (globalThis as { WebAssembly?: { Module?: { exports?: unknown } } })
-  .WebAssembly?.Module?.exports as ((module: unknown) => unknown) | undefined;
+let isError: (value: unknown) => boolean = (value) => value instanceof Error;
+let wasmModuleExports: ((module: unknown) => unknown) | undefined;
 
 type ViewConstructor = new (
   buffer: ArrayBuffer,
@@ -60,10 +56,34 @@ type ViewConstructor = new (
   length?: number,
 ) => ArrayBufferView;
 const VIEWS = new Map<string, ViewConstructor>();
-for (const name of TYPED_ARRAY_NAMES) {
-  const ctor = (globalThis as Record<string, unknown>)[name];
-  if (typeof ctor === 'function') VIEWS.set(name, ctor as ViewConstructor);
+const apply = Reflect.apply;
+const mapHas = Map.prototype.has;
+const mapSet = Map.prototype.set;
+
+/**
+ * Captures the builtins this file needs that V8 may add only when a context
+ * starts (`Error.isError`, `WebAssembly`, `Float16Array`: absent while a
+ * snapshot is made). Runs when the prelude loads and again when the host
+ * connects it (connect.ts), which adds only what was missing: a bundle
+ * evaluated in a snapshot could not touch those (snapshot-maker.ts refuses
+ * a bundle that did).
+ */
+export function captureLateBuiltins(): void {
+  const g = globalThis as Record<string, unknown>;
+  const errorIsError = (Error as { isError?: unknown }).isError;
+  if (typeof errorIsError === 'function') isError = errorIsError as (value: unknown) => boolean;
+  wasmModuleExports ??= (g.WebAssembly as { Module?: { exports?: unknown } } | undefined)?.Module
+    ?.exports as ((module: unknown) => unknown) | undefined;
+  // Indexed, with Map methods captured at load: bundle code may have run before (a snapshot).
+  for (let i = 0; i < TYPED_ARRAY_NAMES.length; i++) {
+    const name = TYPED_ARRAY_NAMES[i] as string;
+    const ctor = g[name];
+    if (typeof ctor === 'function' && !apply(mapHas, VIEWS, [name])) {
+      apply(mapSet, VIEWS, [name, ctor]);
+    }
+  }
 }
+captureLateBuiltins();
 
 const ERROR_TYPES: Record<string, ErrorConstructor> = {
   Error,

@@ -17,7 +17,8 @@ export type { HostRandom };
 /**
  * Globals a V8 context has that a bundle must not: shared memory and its
  * atomics (with threads they make timers of any precision; there are no
- * threads here, but nothing needs them either). WebAssembly stays: SSR
+ * threads here, but nothing needs them either). Deleted when the host
+ * connects the prelude (connect.ts). WebAssembly stays: SSR
  * libraries compile Wasm (Yoga, resvg, syntax highlighters, …).
  */
 export const HIDDEN_GLOBALS = ['SharedArrayBuffer', 'Atomics'] as const;
@@ -26,9 +27,7 @@ export function installWebGlobals(
   define: (name: string, value: unknown) => void,
   random: HostRandom,
 ): void {
-  const g = globalThis as Record<string, unknown>;
-  for (const name of HIDDEN_GLOBALS) delete g[name];
-
+  // HIDDEN_GLOBALS go when the host connects (connect.ts), not here.
   define('DOMException', DOMException);
   define('atob', atob);
   define('btoa', btoa);

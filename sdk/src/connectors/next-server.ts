@@ -6,10 +6,20 @@
  * page), answers prerendered
  * pages from the build, and hands the rest to the edge functions Next built
  * (`self._ENTRIES[entryKey].handler(request, ctx)`), which the bundle
- * evaluated before this code.
+ * evaluated before this code, or to the Node-runtime functions
+ * (`handler(req, res, ctx)`, loaded from the module map the bundle defined,
+ * `globalThis.__flotillaNextModules`, on `@flotilla/node-compat`'s Node
+ * runtime, with Node `req`/`res` over the web request and response).
  *
  * @module
  */
+import {
+  createNodeRuntime,
+  type ModuleMap,
+  NodeResponse,
+  type NodeRuntime,
+  toNodeRequest,
+} from '@flotilla/node-compat';
 
 /** A page Next prerendered at build time, as the bundle answers it. */
 export interface NextPrerender {
@@ -29,6 +39,16 @@ export interface NextEdgeFunction {
   page: string;
   /** The key of its handler in `self._ENTRIES`. */
   entryKey: string;
+  /** JavaScript regular expressions (sources) of the paths it serves. */
+  matchers: string[];
+}
+
+/** A Node-runtime function of the build (Next's default runtime), rendered at request time. */
+export interface NextNodeFunction {
+  /** Its page, e.g. `/account`, for messages. */
+  page: string;
+  /** Its entry file: the virtual path in the module map (a real path while planning). */
+  entry: string;
   /** JavaScript regular expressions (sources) of the paths it serves. */
   matchers: string[];
 }
@@ -56,6 +76,12 @@ export interface NextRscRouting {
 export interface NextServerTable {
   prerenders: Record<string, NextPrerender>;
   edge: NextEdgeFunction[];
+  /** Node-runtime functions, loaded from the bundle's module map. */
+  node: NextNodeFunction[];
+  /** `process.env` of the Node-runtime code. */
+  nodeEnv: Record<string, string>;
+  /** `process.cwd()` of the Node-runtime code: the project's directory in the module map. */
+  nodeCwd: string;
   /** The app's middleware (edge runtime), run first on the paths its matchers take. */
   middleware?: NextEdgeFunction | undefined;
   redirects: NextRedirect[];
@@ -125,10 +151,23 @@ export function createNextHandler(table: NextServerTable): {
   fetch(request: Request): Promise<Response>;
 } {
   const redirects = table.redirects.map((r) => ({ ...r, regex: new RegExp(r.sourceRegex) }));
-  const edge = table.edge.map((fn) => ({
-    ...fn,
-    regexes: fn.matchers.map((source) => new RegExp(source)),
-  }));
+  // Edge and Node functions in one list, pages without a dynamic segment first (as Next matches).
+  const functions = [
+    ...table.edge.map((fn) => ({ ...fn, kind: 'edge' as const })),
+    ...table.node.map((fn) => ({ ...fn, kind: 'node' as const })),
+  ]
+    .map((fn) => ({ ...fn, regexes: fn.matchers.map((source) => new RegExp(source)) }))
+    .sort((a, b) => Number(a.page.includes('[')) - Number(b.page.includes('[')));
+  let runtime: NodeRuntime | undefined;
+  const nodeRuntime = (): NodeRuntime => {
+    if (runtime !== undefined) return runtime;
+    const map = (globalThis as unknown as { __flotillaNextModules?: ModuleMap })
+      .__flotillaNextModules;
+    if (map === undefined)
+      throw new Error('the bundle holds no module map for Node-runtime functions');
+    runtime = createNodeRuntime({ map, env: table.nodeEnv, cwd: table.nodeCwd });
+    return runtime;
+  };
   const middleware =
     table.middleware === undefined
       ? undefined
@@ -170,7 +209,12 @@ export function createNextHandler(table: NextServerTable): {
       const page = table.prerenders[prerenderKey(path, request.headers, table.rsc)];
       if (page !== undefined) return answer(page, table.expireSeconds);
     }
-    const fn = edge.find((f) => f.regexes.some((regex) => regex.test(path)));
+    const fn = functions.find((f) => f.regexes.some((regex) => regex.test(path)));
+    if (fn?.kind === 'node') {
+      const response = await runNode(fn, withHost(request, url), nodeRuntime());
+      if (!response.headers.has('vary')) response.headers.set('vary', table.rsc.varyHeader);
+      return response;
+    }
     if (fn !== undefined) {
       const handler = edgeHandler(fn);
       const response = (await handler(withHost(request, url), {
@@ -246,6 +290,42 @@ async function runMiddleware(fn: NextEdgeFunction, request: Request): Promise<Mi
     request: new Request(target, { method: request.method, headers, body: request.body }),
     headers: extra,
   };
+}
+
+/** A Node-runtime entry's exports (`handler(req, res, ctx)`). */
+interface NodeEntry {
+  handler?: (req: unknown, res: unknown, ctx: unknown) => Promise<unknown>;
+}
+
+/**
+ * Runs a Node-runtime function: Node `req`/`res` over the web request, the
+ * answer a web response once its head is sent, its body streaming as the
+ * handler writes.
+ */
+async function runNode(
+  fn: NextNodeFunction,
+  request: Request,
+  runtime: NodeRuntime,
+): Promise<Response> {
+  const entry = runtime.require(fn.entry) as NodeEntry;
+  if (typeof entry.handler !== 'function') {
+    throw new Error(`Next.js Node-runtime function of ${fn.page} has no handler`);
+  }
+  const req = toNodeRequest(request);
+  const res = new NodeResponse(req);
+  const url = new URL(request.url);
+  entry
+    .handler(req, res, {
+      waitUntil: () => {},
+      requestMeta: { relativeProjectDir: '.', hostname: url.hostname },
+    })
+    .then(
+      () => {
+        if (!res.writableEnded) res.end();
+      },
+      (error: unknown) => res.fail(error),
+    );
+  return res.response;
 }
 
 /** The handler of an edge function the bundle evaluated. */

@@ -20,6 +20,7 @@
  *      lowered for async context, see `lowerForAsyncContext`);
  *    - the files of every **edge** output (pages and route handlers with
  *      `export const runtime = 'edge'`), each evaluated once, in Next's order;
+ *    - the module map of the **Node-runtime** outputs (`next-node-files.ts`);
  *    - the handler (`next-server.ts`): Next's `beforeMiddleware` redirects,
  *      then prerendered pages and their RSC twins and segments (inlined at
  *      build, the `rsc` header choosing the twin), then the edge functions by
@@ -34,27 +35,26 @@
  * Middleware (`middleware.ts`, edge runtime) is evaluated with the edge
  * outputs and runs first on the paths its matchers take (see `next-server.ts`).
  *
- * Not done: Node-runtime outputs (Next's default runtime) that render at
- * request time. They are loader stubs around Turbopack's Node runtime
- * (`handler(req, res, ctx)` over Node `req`/`res`, manifests read with
- * `fs` + `vm`, ~150 traced files); running them needs a CommonJS loader over
- * the traced files and Node `http` objects over web Request/Response on top
- * of `@flotilla/node-compat`. Until then the build refuses them by name (a
- * Node-runtime route that Next prerendered whole is served from its
- * prerender), as it refuses pages with a postponed (partially
- * prerendered) part and Node-runtime middleware (`proxy.ts`); revalidating
- * pages are served but never regenerated.
+ * Node-runtime outputs (Next's default runtime) that render at request
+ * time are loader stubs around Turbopack's Node runtime (`handler(req, res,
+ * ctx)` over Node `req`/`res`, manifests read with `fs` + `vm`, ~200 traced
+ * files): their traced files go into `bundle.js` as a module map
+ * (`next-node-files.ts`), which `@flotilla/node-compat`'s Node runtime
+ * loads inside the isolate (see `next-server.ts`). The build refuses pages
+ * with a postponed (partially prerendered) part and Node-runtime
+ * middleware (`proxy.ts`) by name; revalidating pages are served but never
+ * regenerated.
  *
  * Node-only.
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, extname, join, relative } from 'node:path';
+import { mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ManifestRoute } from '@flotilla/manifest';
-import { PROVIDED_MODULES } from '@flotilla/node-compat/names';
+import { NODE_RUNTIME_MODULES, PROVIDED_MODULES } from '@flotilla/node-compat/names';
 import { build } from 'esbuild';
 import {
   type BuildAppResult,
@@ -70,7 +70,13 @@ import { buildFailure } from '../build-errors.ts';
 import { checkOutDir } from '../build-output.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
 import { type NextBuildReport, type NextOutput, runNextBuild } from './next-build.ts';
-import type { NextEdgeFunction, NextPrerender, NextServerTable } from './next-server.ts';
+import { collectNodeFiles } from './next-node-files.ts';
+import type {
+  NextEdgeFunction,
+  NextNodeFunction,
+  NextPrerender,
+  NextServerTable,
+} from './next-server.ts';
 
 /** Where Next serves its content-hashed files. */
 const HASHED_PREFIX = '/_next/static/';
@@ -88,6 +94,10 @@ export interface NextBuildPlan {
   edgeFiles: string[];
   /** The env of the edge functions (`process.env`). */
   env: Record<string, string>;
+  /** Node-runtime outputs served at request time (`entry`: the real path of the output's file). */
+  node: NextNodeFunction[];
+  /** Files each Node-runtime output needs (absolute paths, as Next's tracing lists them). */
+  nodeAssets: string[][];
   /** Why the build cannot serve the app as it is, one line each. */
   problems: string[];
   /** What is served but not as Next would, one line each. */
@@ -166,6 +176,9 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
   }
 
   const edge: NextEdgeFunction[] = [];
+  const node: NextNodeFunction[] = [];
+  const nodeAssets: string[][] = [];
+  const seenNode = new Set<string>();
   const edgeFiles: string[] = [];
   const env: Record<string, string> = {};
   const seenFiles = new Set<string>();
@@ -197,11 +210,17 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     if (served(o) || INTERNAL_PAGES.has(o.pathname.replace(/\.rsc$/, ''))) continue;
     if (o.pathname.endsWith('.rsc')) continue;
     const page = o.pathname;
-    problems.push(
-      postponed.has(o.id) || postponed.has(page)
-        ? `${page} is partially prerendered (request-time data under cacheComponents), and its dynamic part renders with the Node.js runtime, which Flotilla cannot run yet: cache its data ('use cache') so Next prerenders it whole`
-        : `${page} renders at request time with the Node.js runtime, which Flotilla cannot run yet: prerender it (no request-time data), or export const runtime = 'edge' (without cacheComponents)`,
-    );
+    if (postponed.has(o.id) || postponed.has(page)) {
+      problems.push(
+        `${page} is partially prerendered (request-time data under cacheComponents), which Flotilla cannot serve yet (its static shell and the resumed dynamic part): cache its data ('use cache') so Next prerenders it whole, or read the request (headers(), cookies()) at the top of the page so it renders whole at request time`,
+      );
+      continue;
+    }
+    if (o.filePath === undefined || seenNode.has(page)) continue;
+    // Next's default runtime: rendered in the isolate over @flotilla/node-compat's Node runtime.
+    seenNode.add(page);
+    node.push({ page, entry: o.filePath, matchers: edgeMatchers(report, o) });
+    nodeAssets.push([o.filePath, ...Object.values(o.assets ?? {})]);
   }
   let middleware: NextEdgeFunction | undefined;
   const mw = outputs.middleware;
@@ -241,6 +260,9 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     table: {
       prerenders,
       edge,
+      node: [],
+      nodeEnv: {},
+      nodeCwd: '/',
       middleware,
       redirects,
       rsc: {
@@ -255,6 +277,8 @@ export async function planNextBuild(report: NextBuildReport): Promise<NextBuildP
     },
     edgeFiles,
     env,
+    node,
+    nodeAssets,
     problems,
     warnings,
   };
@@ -329,31 +353,72 @@ export async function buildNext(
       detail: `${assets.length} file(s): ${hashed.length} hashed (${formatBytes(hashed.reduce((n, a) => n + a.bytes, 0))}), ${assets.length - hashed.length} plain`,
     });
 
+    let nodeSource = '';
+    if (plan.node.length > 0) {
+      const files = await collectNodeFiles(plan.nodeAssets, dir);
+      const at = async (file: string) => files.virtual.get(await realpath(file));
+      const node: NextNodeFunction[] = [];
+      for (const fn of plan.node) {
+        const entry = await at(fn.entry);
+        if (entry === undefined)
+          throw buildFailure(
+            name,
+            `${fn.page}: its file ${displayPath(fn.entry)} is not among its traced files`,
+          );
+        node.push({ ...fn, entry });
+      }
+      plan.table.node = node;
+      plan.table.nodeCwd = `/${relative(files.root, await realpath(dir))
+        .split(sep)
+        .join('/')}`;
+      plan.table.nodeEnv = { ...plan.env, NODE_ENV: 'production', NEXT_RUNTIME: 'nodejs' };
+      nodeSource = files.source;
+      const refused = [...files.builtins].filter((b) => !NODE_RUNTIME_MODULES.includes(b)).sort();
+      progress({
+        phase: 'bundle',
+        detail: `${plan.node.length} Node-runtime function(s): ${files.count} traced file(s), ${formatBytes(files.bytes)} before minifying${refused.length > 0 ? `; node:${refused.join(', node:')} load but throw when called (no sockets, processes or threads in the isolate)` : ''}`,
+      });
+    }
     progress({
       phase: 'bundle',
-      detail: `${Object.keys(plan.table.prerenders).length} prerender(s), ${plan.table.edge.length} edge function(s) (${plan.edgeFiles.length} file(s))`,
+      detail: `${Object.keys(plan.table.prerenders).length} prerender(s), ${plan.table.edge.length} edge function(s) (${plan.edgeFiles.length} file(s)), ${plan.table.node.length} Node-runtime function(s)`,
     });
-    const code = await nextBundle(name, dir, work, plan);
+    const code = await nextBundle(name, dir, work, plan, nodeSource);
     checkBundleSize(name, code, config.maxBundleBytes, progress);
-    const routes: ManifestRoute[] = [
-      {
-        id: 0,
-        criteria: { path: '/:path*' },
-        fallback: false,
-        action: { kind: 'render' },
-        cache: {
-          key: {
-            query: { mode: 'all' },
-            cookies: [],
-            headers: plan.table.rsc.varyHeader.split(',').map((h) => h.trim().toLowerCase()),
-            device: false,
-            browser: false,
-          },
+    // Node-runtime pages read the whole request (cookies, headers): routes
+    // the shield never caches (`edge: false`), which it forwards as the
+    // client sent them.
+    const routes: ManifestRoute[] = plan.table.node.map((fn, id) => ({
+      id,
+      criteria: { path: routePattern(fn.page) },
+      fallback: false,
+      action: { kind: 'render' },
+      cache: { edge: false },
+      headerOps: [],
+    }));
+    routes.push({
+      id: routes.length,
+      criteria: { path: '/:path*' },
+      fallback: false,
+      action: { kind: 'render' },
+      cache: {
+        key: {
+          query: { mode: 'all' },
+          cookies: [],
+          headers: plan.table.rsc.varyHeader.split(',').map((h) => h.trim().toLowerCase()),
+          device: false,
+          browser: false,
         },
-        headerOps: [],
       },
-    ];
-    progress({ phase: 'routes', detail: 'one catch-all route keyed by the RSC headers' });
+      headerOps: [],
+    });
+    progress({
+      phase: 'routes',
+      detail:
+        routes.length === 1
+          ? 'one catch-all route keyed by the RSC headers'
+          : `${routes.length - 1} uncached route(s) for Node-runtime pages (${plan.table.node.map((fn) => fn.page).join(', ')}), then one catch-all route keyed by the RSC headers`,
+    });
     return await writeBuild({
       name,
       framework: 'next',
@@ -369,6 +434,24 @@ export async function buildNext(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * A Next page path as a manifest route pattern: `/p/[id]` → `/p/:p0`,
+ * `[...slug]` → `:p0+`, `[[...slug]]` → `:p0*`.
+ */
+export function routePattern(page: string): string {
+  if (page === '/index') return '/';
+  let n = 0;
+  return page
+    .split('/')
+    .map((segment) => {
+      if (/^\[\[\.\.\.[^\]]+\]\]$/.test(segment)) return `:p${n++}*`;
+      if (/^\[\.\.\.[^\]]+\]$/.test(segment)) return `:p${n++}+`;
+      if (/^\[[^\]]+\]$/.test(segment)) return `:p${n++}`;
+      return segment;
+    })
+    .join('/');
 }
 
 /** Absolute path of `next-server.ts` (`.js` once the sdk is built for npm). */
@@ -388,6 +471,7 @@ async function nextBundle(
   dir: string,
   work: string,
   plan: NextBuildPlan,
+  nodeSource: string,
 ): Promise<Uint8Array> {
   const headEntry = join(work, 'head.mjs');
   await writeFile(
@@ -434,6 +518,7 @@ async function nextBundle(
     // Each of Next's classic scripts in its own function scope, `this` the global object.
     parts.push(`;(function(){${await readFile(file, 'utf8')}\n}).call(globalThis);`);
   }
+  if (nodeSource !== '') parts.push(`;${nodeSource}`);
   parts.push(tail);
   return new TextEncoder().encode(await lowerForAsyncContext(parts.join('\n')));
 }

@@ -1,112 +1,29 @@
-import { normalizeQuery, type RouteCacheOptions } from '@flotilla/manifest';
-import {
-  type LogFn,
-  positiveInt,
-  type RenderResult,
-  type StageTimings,
-  type TierAnswer,
-  type TierWindows,
-  toWireError,
-  type WireError,
-} from '@flotilla/protocol';
+import { normalizeQuery } from '@flotilla/manifest';
+import { type LogFn, positiveInt, type TierWindows, toWireError } from '@flotilla/protocol';
 import { Registry } from 'prom-client';
 import { decideStorage, freshnessWindows, requestCacheability } from './cacheability.ts';
 import { Coalescer, CoalescerError } from './coalescer.ts';
+import type {
+  CacheOutcomeLabel,
+  CacheRequest,
+  EdgeAnswer,
+  Origin,
+  OriginAnswer,
+} from './edge-answer.ts';
 import { cacheStatusFor, DEFAULT_CACHE_NAME, surrogateKeysOf } from './headers.ts';
 import { normalizeUrl } from './purge-index.ts';
 import { Revalidator } from './revalidator.ts';
 import { CacheStore } from './store.ts';
-import type { CachedResponse, CacheEntry, CachingStatus, PurgeSelector } from './types.ts';
+import type { CacheEntry, CachingStatus, PurgeSelector } from './types.ts';
 
-/** One request as the cache sees it (the shield computed route and key). */
-export interface CacheRequest {
-  /** Cache key (`computeCacheKey` of `@flotilla/manifest`). */
-  key: string;
-  /** The client's method, upper case. */
-  method: string;
-  /** Merged cache options of the matched routes; undefined: none declared. */
-  route: RouteCacheOptions | undefined;
-  /** A debug request: never served from nor stored in the cache. */
-  debug: boolean;
-  /** The route is declared with `router.post` caching (POST may be cached). */
-  postCacheable: boolean;
-  requestBodyBytes: number;
-  /** The route removes `set-cookie` from the upstream response, so it may be stored. */
-  setCookieRemoved: boolean;
-  /**
-   * A revalidation (`POST /revalidate` of the admin API): rendered now even
-   * when a copy is stored; the stored copy keeps serving other requests
-   * until the render replaces it, and stays when the render fails.
-   */
-  refresh?: boolean;
-  /** For purges. */
-  app: string;
-  environment: string;
-  path: string;
-  url: string;
-}
-
-/** What the origin (the region, over NATS) answered. */
-export interface OriginAnswer {
-  result: RenderResult;
-  /** Region that answered when not the primary (failover), for Server-Timing. */
-  region: string | undefined;
-  /**
-   * What the global cache tier did, when the origin is one (an edge's
-   * misses): a stored copy's windows then replace this cache's own
-   * freshness decision, so the copy expires here when it expires there.
-   */
-  tier?: TierAnswer;
-}
-
-/**
- * How the origin should be asked: `cache` builds the upstream request from
- * the allow-list (and a HEAD as a GET, so the stored copy has its body);
- * `pass` forwards the client's request as it is.
- */
-export type OriginMode = 'cache' | 'pass';
-
-/** Asks the origin. */
-export type Origin = (mode: OriginMode, signal: AbortSignal) => Promise<OriginAnswer>;
-
-/**
- * What the cache did, for metrics: served a copy (`hit`, fresh or within
- * stale-while-revalidate), served a `stale` copy for a failed render, went to
- * the region for a cacheable request (`miss`), or did not cache (`pass`).
- */
-export type CacheOutcomeLabel = 'hit' | 'stale' | 'miss' | 'pass';
-
-/** The cache's answer to one request. */
-export type EdgeAnswer =
-  | {
-      kind: 'response';
-      outcome: CacheOutcomeLabel;
-      response: CachedResponse;
-      /** The stored entry it came from or went into: the shield serves its encoded variants. */
-      entry: CacheEntry | undefined;
-      cacheStatus: string;
-      cachingStatus: CachingStatus;
-      /** Stage timings of the render, for misses. */
-      timings: StageTimings | undefined;
-      region: string | undefined;
-      /** Seconds since the copy was stored (the `Age` header), for stored copies. */
-      ageSeconds: number | undefined;
-      /** What the global tier did, when this cache asked it (an edge's miss). */
-      upstream: TierAnswer | undefined;
-    }
-  | {
-      kind: 'error';
-      outcome: CacheOutcomeLabel;
-      error: WireError;
-      cacheStatus: string;
-      cachingStatus: CachingStatus;
-      timings: StageTimings | undefined;
-      region: string | undefined;
-      /** Seconds for `Retry-After`, when the cache itself turned the request away. */
-      retryAfterSeconds: number | undefined;
-      /** What the global tier did, when this cache asked it (an edge's miss). */
-      upstream: TierAnswer | undefined;
-    };
+export type {
+  CacheOutcomeLabel,
+  CacheRequest,
+  EdgeAnswer,
+  Origin,
+  OriginAnswer,
+  OriginMode,
+} from './edge-answer.ts';
 
 /** Options of {@link EdgeCache}. */
 export interface EdgeCacheOptions {
@@ -162,6 +79,8 @@ export interface EdgeCacheOptions {
 /** Why a fetch could not give a shareable stored copy. */
 type Fetched =
   | { kind: 'stored'; entry: CacheEntry; answer: OriginAnswer }
+  /** Cacheable and still streaming: followers read the same stream; stored once complete. */
+  | { kind: 'streaming'; answer: OriginAnswer }
   | { kind: 'uncacheable'; status: CachingStatus; answer: OriginAnswer };
 
 /** A failed render (an error, or a 5xx response): stale-if-error may answer instead. */
@@ -203,6 +122,8 @@ export class EdgeCache {
   readonly #revalidator: Revalidator;
   /** URLs being revalidated at the global tier (an edge's): copies stored there before `since` are not kept. */
   readonly #renewing = new Map<string, { since: number; until: number }>();
+  /** Cacheable pages still streaming, by key: a request for one reads the same stream. */
+  readonly #streaming = new Map<string, OriginAnswer>();
   readonly #hitForPassMs: number;
   readonly #name: string;
   readonly #now: () => number;
@@ -253,13 +174,37 @@ export class EdgeCache {
     }
     if (found?.freshness === 'stale' && !req.refresh) {
       // Served at once; one revalidation per key runs behind it.
-      this.#revalidator.revalidate(req.key, (signal) => this.#fetch(req, origin, signal));
+      // Nobody reads a revalidation's body but the store.
+      this.#revalidator.revalidate(req.key, (signal) =>
+        this.#fetch(req, origin, signal).then((fetched) => {
+          if (fetched.kind === 'uncacheable') fetched.answer.stream?.cancel();
+          return fetched;
+        }),
+      );
       return this.#fromEntry(found.entry, {
         kind: 'stale-hit',
         ttlMs: found.entry.freshUntil - this.#now(),
       });
     }
     const stale = found?.entry;
+    // Rendering now and streaming: read along rather than render it again.
+    const streaming = req.refresh ? undefined : this.#streaming.get(req.key);
+    if (streaming) {
+      return this.#fromAnswer(
+        streaming,
+        cacheStatusFor(
+          {
+            kind: 'miss',
+            fwdStatus: fwdStatusOf(streaming),
+            stored: true,
+            stale: stale !== undefined,
+            collapsed: true,
+          },
+          this.#name,
+        ),
+        'ok',
+      );
+    }
 
     try {
       const outcome = await this.#coalescer.run(
@@ -268,7 +213,8 @@ export class EdgeCache {
         {
           // A copy the global tier holds is a shared page even when this
           // edge does not store it (no longer fresh there).
-          shareable: (r) => r.kind === 'stored' || r.answer.tier?.windows !== undefined,
+          shareable: (r) =>
+            r.kind === 'stored' || r.kind === 'streaming' || r.answer.tier?.windows !== undefined,
           onFollowerTimeout: () => (stale ? 'stale' : 'new-leader'),
         },
       );
@@ -292,23 +238,27 @@ export class EdgeCache {
           fetched.answer,
         );
       }
+      const cachingStatus = fetched.kind === 'streaming' ? 'ok' : fetched.status;
       return this.#fromAnswer(
         fetched.answer,
         cacheStatusFor(
           {
             kind: 'miss',
             fwdStatus: fwdStatusOf(fetched.answer),
-            stored: false,
+            // A streamed page is stored once complete, after its headers went out.
+            stored: fetched.kind === 'streaming',
             stale: stale !== undefined,
-            cachingStatus: fetched.status,
+            cachingStatus,
+            ...(collapsed ? { collapsed } : {}),
           },
           this.#name,
         ),
-        fetched.status,
+        cachingStatus,
       );
     } catch (err) {
       if (err instanceof OriginFailure) {
         if (stale && stale.staleIfErrorUntil > this.#now()) {
+          err.answer.stream?.cancel();
           return this.#staleIfError(stale, fwdStatusOf(err.answer));
         }
         return this.#fromAnswer(
@@ -382,6 +332,21 @@ export class EdgeCache {
       url: req.url,
       surrogateKeys: surrogateKeysOf(r.headers),
     };
+    const stream = answer.stream;
+    if (stream) {
+      // Stored once the whole body came; a stream that breaks is never stored.
+      this.#streaming.set(req.key, answer);
+      const done = () => {
+        if (this.#streaming.get(req.key) === answer) this.#streaming.delete(req.key);
+      };
+      void stream.whole().then((body) => {
+        done();
+        if (!this.store.set({ ...entry, body })) {
+          this.#log({ msg: 'streamed page too big to store', key: req.key });
+        }
+      }, done);
+      return { kind: 'streaming', answer };
+    }
     if (!this.store.set(entry)) {
       return { kind: 'uncacheable', status: 'body-too-big', answer };
     }
@@ -395,7 +360,7 @@ export class EdgeCache {
    */
   #storeTierCopy(req: CacheRequest, answer: OriginAnswer, windows: TierWindows): Fetched {
     const r = answer.result;
-    if (!r.ok) return { kind: 'uncacheable', status: 'code', answer };
+    if (!r.ok || answer.stream) return { kind: 'uncacheable', status: 'code', answer };
     const storedAt = this.#now() - windows.ageMs;
     // The copy a revalidation under way at its owner replaces: served, not kept.
     const renewing = this.#renewing.get(req.url);
@@ -502,6 +467,7 @@ export class EdgeCache {
       region: answer.region,
       ageSeconds: undefined,
       upstream: answer.tier,
+      ...(answer.stream ? { stream: answer.stream } : {}),
     };
   }
 
