@@ -9,11 +9,11 @@ import type ivm from 'isolated-vm';
 import { BackendFetcher } from './backend-fetch.ts';
 import type { BackendFetchInit } from './backend-request.ts';
 import { type LoadedIsolate, loadIsolate } from './bundle-loader.ts';
-import { CallsInFlight } from './calls-in-flight.ts';
 import type { GuestLogEntry } from './console-capture.ts';
 import { raceDeadline } from './deadline-race.ts';
 import type { FetchScope } from './fetch-scope.ts';
 import type { GuestRequestInit, GuestResult } from './guest/host.ts';
+import { GuestCalls } from './guest-calls.ts';
 import { HeapReading } from './heap-reading.ts';
 import type { GuestEntries } from './host-bridge.ts';
 import { HostTimers } from './host-timers.ts';
@@ -70,13 +70,12 @@ export class DeploymentIsolate {
   #forget: number[] = [];
   /** Each render's pending timers and unanswered `fetch` calls (see loose-ends.ts). */
   readonly #looseEnds = new LooseEnds();
-  readonly #rejections: RejectionLog;
   #renders = 0;
   /** CPU (ms) of the last render that completed synchronously, this thread's. */
   #lastSyncCpuMs = 0;
   #syncRenders = 0;
   /** Asynchronous calls into the isolate not answered yet (see {@link busy}, {@link settled}). */
-  readonly #inFlight = new CallsInFlight();
+  readonly #calls: GuestCalls;
   /** Heap readings that never wait for a busy isolate. */
   readonly #heap: HeapReading;
   #disposed = false;
@@ -104,7 +103,6 @@ export class DeploymentIsolate {
     this.#backend = backend;
     this.#log = options.log;
     this.profiler = options.profiling === true ? new IsolateProfiler(loaded.isolate) : undefined;
-    this.#rejections = new RejectionLog(options.deploymentId, options.log);
     this.#heap = new HeapReading(
       loaded.isolate,
       () => this.busy,
@@ -117,34 +115,23 @@ export class DeploymentIsolate {
       disposed: () => this.#disposed,
       dispose: () => this.#dispose(),
     });
+    this.#calls = new GuestCalls({
+      guest: this.#guest,
+      wallMs: limits.wallMs,
+      guard: this.#guard,
+      rejections: new RejectionLog(options.deploymentId, options.log),
+      disposed: () => this.disposed,
+    });
     this.#timers = new HostTimers(limits.wallMs, (id, owner) => {
       this.#looseEnds.timerDone(id);
-      if (this.#disposed) return;
-      this.#guard.enterGuest(
-        this.#survive(
-          this.#async(
-            this.#guest.fireTimer.apply(undefined, [id], { timeout: this.limits.wallMs }),
-          ),
-          owner,
-        ),
-        'a setTimeout callback or what followed it',
-      );
+      if (!this.#disposed) this.#calls.fireTimer(id, owner);
     });
     this.#sync = new SyncPolicy(options.deploymentId, this.#guard.syncTimeoutMs, limits.wallMs);
     this.#streams = new RenderStreams(
       options.deploymentId,
       limits.outputBytes,
       (owner, bytes) => {
-        if (this.#disposed) return;
-        this.#guard.enterGuest(
-          this.#survive(
-            this.#async(
-              this.#guest.credit.apply(undefined, [owner, bytes], { timeout: this.limits.wallMs }),
-            ),
-            owner,
-          ),
-          'code that ran after a streamed chunk left',
-        );
+        if (!this.#disposed) this.#calls.credit(owner, bytes);
       },
       (owner, reason) => this.#abortRender(owner, reason),
     );
@@ -218,16 +205,14 @@ export class DeploymentIsolate {
         return;
       }
       this.#looseEnds.fetchDelivered(owner);
-      const delivery = this.#survive(
-        this.#async(
-          this.#guest.deliverFetch.apply(undefined, [id, result], {
-            arguments: { copy: true },
-            timeout: this.limits.wallMs,
-          }),
-        ),
+      const delivery = this.#calls.enter(
+        this.#guest.deliverFetch.apply(undefined, [id, result], {
+          arguments: { copy: true },
+          timeout: this.limits.wallMs,
+        }),
         owner,
+        'code that ran after a fetch answered',
       );
-      this.#guard.enterGuest(delivery, 'code that ran after a fetch answered');
       void delivery.then(
         () => io?.delivered(),
         () => io?.delivered(),
@@ -263,7 +248,7 @@ export class DeploymentIsolate {
    * `wait` call) does not make the isolate busy.
    */
   get busy(): boolean {
-    return this.#inFlight.guestCalls > 0;
+    return this.#calls.inFlight.guestCalls > 0;
   }
 
   /**
@@ -439,7 +424,7 @@ export class DeploymentIsolate {
             timeout: this.#guard.syncTimeoutMs,
           });
         } catch (err) {
-          if (!this.#unhandledRejection(err, init.requestId)) throw err;
+          if (!this.#calls.isUnhandledRejection(err, init.requestId)) throw err;
         }
         // Runs prelude code only, and a copy never calls bundle code (getters
         // and proxies are refused), but a timeout costs little.
@@ -480,7 +465,7 @@ export class DeploymentIsolate {
         // One call (start, then wait): a hop to the pool thread and back.
         try {
           const result = (await enter(
-            this.#async(
+            this.#calls.count(
               this.#guest.dispatch.apply(undefined, [...args], {
                 arguments: { copy: true },
                 result: { promise: true, copy: true },
@@ -491,7 +476,7 @@ export class DeploymentIsolate {
           this.#forget.push(id);
           return result;
         } catch (err) {
-          if (!this.#unhandledRejection(err, init.requestId)) throw err;
+          if (!this.#calls.isUnhandledRejection(err, init.requestId)) throw err;
         }
       }
       for (;;) {
@@ -499,7 +484,7 @@ export class DeploymentIsolate {
           // Not counted as busy: `wait` only hands over the render's promise,
           // which settles in a call that is (a timer, a fetch answer).
           const result = (await enter(
-            this.#inFlight.add(
+            this.#calls.inFlight.add(
               this.#guest.wait.apply(undefined, [id], {
                 result: { promise: true, copy: true },
                 timeout: this.limits.wallMs,
@@ -510,7 +495,7 @@ export class DeploymentIsolate {
           return result;
         } catch (err) {
           // The render goes on in the guest: wait for it again.
-          if (!this.#unhandledRejection(err, init.requestId)) throw err;
+          if (!this.#calls.isUnhandledRejection(err, init.requestId)) throw err;
         }
       }
     } catch (err) {
@@ -533,48 +518,9 @@ export class DeploymentIsolate {
     }
   }
 
-  /** Counts asynchronous call `call`, which runs guest code, until it answers (see {@link busy}). */
-  #async<T>(call: Promise<T>): Promise<T> {
-    return this.#inFlight.add(call, true);
-  }
-
-  /** `call`, with an unhandled rejection it fails with logged and survived. */
-  #survive(call: Promise<unknown>, requestId: string | undefined): Promise<unknown> {
-    return call.catch((err: unknown) => {
-      if (!this.#unhandledRejection(err, requestId)) throw err;
-    });
-  }
-
-  /**
-   * True when a call into the isolate failed only because a promise was
-   * rejected with no handler while it ran (isolated-vm then throws the
-   * rejection from the call, whatever the call returned): the rejection is
-   * logged to the app's log as a browser or Node would report it, and the
-   * render it belongs to goes on. Anything else (a limit, a disposed
-   * isolate) is false.
-   */
-  #unhandledRejection(err: unknown, requestId: string | undefined): boolean {
-    if (err instanceof FlotillaError || this.disposed || !this.#guard.isRejection(err)) {
-      return false;
-    }
-    this.#rejections.note(err, requestId);
-    return true;
-  }
-
   /** Aborts the signal of render `requestId` if it still runs (its listeners run under the CPU limit). */
   #abortRender(requestId: string, message: string): void {
-    if (this.#disposed) return;
-    this.#guard.enterGuest(
-      this.#survive(
-        this.#async(
-          this.#guest.abort.apply(undefined, [requestId, message], {
-            timeout: this.limits.wallMs,
-          }),
-        ),
-        requestId,
-      ),
-      "the request signal's abort listeners",
-    );
+    if (!this.#disposed) this.#calls.abort(requestId, message);
   }
 
   /** Bookkeeping of a render that ended synchronously (it left no timer and made no `fetch`). */
@@ -590,12 +536,7 @@ export class DeploymentIsolate {
    */
   async #settleTimers(requestId: string): Promise<void> {
     try {
-      const ids = await this.#async(
-        this.#guest.settle.apply(undefined, [requestId], {
-          result: { copy: true },
-          timeout: this.limits.wallMs,
-        }),
-      );
+      const ids = await this.#calls.settle(requestId);
       for (const id of ids) {
         this.#timers.clear(id);
         this.#looseEnds.timerDone(id);
@@ -621,12 +562,12 @@ export class DeploymentIsolate {
 
   /** Resolves once every asynchronous call into the isolate has answered: see calls-in-flight.ts. */
   settled(): Promise<void> {
-    return this.#inFlight.settled();
+    return this.#calls.inFlight.settled();
   }
 
   /** Asynchronous calls into the isolate not answered yet (see {@link settled}). */
   get callsInFlight(): number {
-    return this.#inFlight.size;
+    return this.#calls.inFlight.size;
   }
 
   /** Disposes the isolate now and releases every Reference; renders still running fail. Idempotent. */
