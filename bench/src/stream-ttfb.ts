@@ -21,8 +21,12 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ControlPlane, JetStreamControlStore } from '@flotilla/deploy';
 import { connectNats } from '@flotilla/fleet';
-import { type FleetPublisher, publishBundle, startFleet } from '@flotilla/test-harness';
-import { buildSync } from 'esbuild';
+import {
+  type FleetPublisher,
+  isolateBundleOf,
+  publishBundle,
+  startFleet,
+} from '@flotilla/test-harness';
 import { runBench } from './bench-process.ts';
 import { p50p99, printResult, round, table } from './stats.ts';
 
@@ -62,22 +66,7 @@ Flotilla.serve(async (request) => {
 `;
 
 function bundleCode(): string {
-  const out = buildSync({
-    stdin: {
-      contents: SOURCE,
-      resolveDir: fileURLToPath(new URL('.', import.meta.url)),
-      loader: 'js',
-    },
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'neutral',
-    mainFields: ['module', 'main'],
-    conditions: ['edge-light', 'worker'],
-    define: { 'process.env.NODE_ENV': '"production"' },
-    target: 'es2022',
-  });
-  return (out.outputFiles[0] as { text: string }).text;
+  return isolateBundleOf(SOURCE, fileURLToPath(new URL('.', import.meta.url)));
 }
 
 /** Milliseconds from sending a GET to its first body byte, and to its end. */

@@ -10,8 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ManifestRoute } from '@flotilla/manifest';
-import type { TestBundle } from '@flotilla/test-harness';
-import { buildSync } from 'esbuild';
+import { isolateBundleOf, type TestBundle } from '@flotilla/test-harness';
 
 /** The bundle's source: React from this package's dependencies. */
 const SOURCE = `
@@ -96,23 +95,7 @@ let built: string | undefined;
 
 /** The `streamtest` app, its `slow` backend at `origin`. */
 export function streamApp(origin: string): TestBundle {
-  built ??= (
-    buildSync({
-      stdin: {
-        contents: SOURCE,
-        resolveDir: fileURLToPath(new URL('.', import.meta.url)),
-        loader: 'js',
-      },
-      bundle: true,
-      write: false,
-      format: 'iife',
-      platform: 'neutral',
-      mainFields: ['module', 'main'],
-      conditions: ['edge-light', 'worker'],
-      define: { 'process.env.NODE_ENV': '"production"' },
-      target: 'es2022',
-    }).outputFiles[0] as { text: string }
-  ).text;
+  built ??= isolateBundleOf(SOURCE, fileURLToPath(new URL('.', import.meta.url)));
   return {
     name: 'streamtest',
     code: built,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Manifest, ManifestLimits, ManifestRoute } from '@flotilla/manifest';
+import { buildSync } from 'esbuild';
 
 /** What {@link publishBundle} needs of a control plane (`ControlPlane` of `@flotilla/deploy`). */
 export interface BundlePublisher {
@@ -83,4 +84,25 @@ export async function publishBundle(
   await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest));
   const { deployment } = await controlPlane.publish({ dir: out }, { env: 'production' });
   return deployment.id;
+}
+
+/**
+ * One classic script for the isolate from `source`, an ES module that calls
+ * `Flotilla.serve`: its imports resolved from `resolveDir` (a folder whose
+ * packages provide them) as an edge runtime resolves them (`edge-light`,
+ * `worker`), production builds (`NODE_ENV=production`), ES2022.
+ */
+export function isolateBundleOf(source: string, resolveDir: string): string {
+  const out = buildSync({
+    stdin: { contents: source, resolveDir, loader: 'js' },
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions: ['edge-light', 'worker'],
+    define: { 'process.env.NODE_ENV': '"production"' },
+    target: 'es2022',
+  });
+  return (out.outputFiles[0] as { text: string }).text;
 }

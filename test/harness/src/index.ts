@@ -1,4 +1,9 @@
-export { type BundlePublisher, publishBundle, type TestBundle } from './bundles.ts';
+export {
+  type BundlePublisher,
+  isolateBundleOf,
+  publishBundle,
+  type TestBundle,
+} from './bundles.ts';
 export {
   type Fleet,
   type FleetFixtures,
