@@ -37,6 +37,30 @@ export interface CacheEntry extends CachedResponse {
   url: string;
   /** From `surrogate-key` (space-separated) / `cache-tag` (comma-separated). */
   surrogateKeys: string[];
+  /**
+   * How a revalidation renders this variant again from loopback; absent
+   * (entries stored before it existed, global-tier copies): none, only the
+   * plain visitor's encodings are rendered.
+   */
+  replay?: EntryReplay;
+}
+
+/**
+ * The request headers that formed an entry's key and can be replayed from
+ * loopback: the key spec's headers, its cookies (keyed ones and the split
+ * cookie only, as one `cookie` header), the `user-agent` when the key holds
+ * the device, browser, bot or vendor, and the `accept-encoding`.
+ */
+export interface EntryReplay {
+  /** Lower-case names, in a stable order. */
+  headers: Array<[string, string]>;
+  /**
+   * Why the variant cannot be replayed, when it cannot: keyed facts the
+   * shield derives from the client's address (`x-flotilla-client-ip`, geo
+   * headers), or a cacheable POST's body. A revalidation lists it as not
+   * revalidated.
+   */
+  unreplayable?: string;
 }
 
 /**
