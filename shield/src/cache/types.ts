@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { EntryReplay } from '@flotilla/protocol';
 
 /** A response as the cache keeps it: status, headers and an identity-encoded body. */
 export interface CachedResponse {
@@ -42,26 +43,11 @@ export interface CacheEntry extends CachedResponse {
    * (entries stored before it existed, global-tier copies): none, only the
    * plain visitor's encodings are rendered.
    */
-  replay?: EntryReplay;
+  replay?: EntryReplay | undefined;
 }
 
-/**
- * The request headers that formed an entry's key and can be replayed from
- * loopback: the key spec's headers, its cookies (keyed ones and the split
- * cookie only, as one `cookie` header), the `user-agent` when the key holds
- * the device, browser, bot or vendor, and the `accept-encoding`.
- */
-export interface EntryReplay {
-  /** Lower-case names, in a stable order. */
-  headers: Array<[string, string]>;
-  /**
-   * Why the variant cannot be replayed, when it cannot: keyed facts the
-   * shield derives from the client's address (`x-flotilla-client-ip`, geo
-   * headers), or a cacheable POST's body. A revalidation lists it as not
-   * revalidated.
-   */
-  unreplayable?: string;
-}
+/** How a revalidation renders an entry's variant again (`EntryReplaySchema` of `@flotilla/protocol`). */
+export type { EntryReplay };
 
 /**
  * How usable a stored entry is at a given instant: `fresh` (serve), `stale` (serve and revalidate
