@@ -1,6 +1,6 @@
 import { DEFAULT_CACHE_KEY_SPEC } from '@flotilla/manifest';
 import { describe, expect, it } from 'vitest';
-import { replayOf } from './cache-request.ts';
+import { replayOf } from './replay-headers.ts';
 
 const HEADERS: Record<string, string> = {
   host: 'shop.example',
