@@ -81,7 +81,14 @@ export interface PurgeFleetResult {
   /** The shields heard heartbeating (and not leaving), sorted by id. */
   live: Array<{ shieldId: string; region: string }>;
   /** Shields that purged, sorted by id (any that answered, heard before or not). */
-  acked: Array<{ shieldId: string; region: string; removed: number; revalidated?: number }>;
+  acked: Array<{
+    shieldId: string;
+    region: string;
+    removed: number;
+    revalidated?: number;
+    /** Variants not rendered again, `key: why`. */
+    notRevalidated?: string[];
+  }>;
   /** Shields that answered with an error, sorted by id. */
   failed: PurgeFailure[];
   /** Ids of live shields that did not answer within `timeoutMs`, sorted. */
@@ -236,6 +243,7 @@ export async function purgeFleet(
           region: a.region,
           removed: a.removed,
           ...(a.revalidated !== undefined ? { revalidated: a.revalidated } : {}),
+          ...(a.notRevalidated !== undefined ? { notRevalidated: a.notRevalidated } : {}),
         }))
         .sort(byId),
       failed: acks

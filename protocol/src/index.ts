@@ -154,6 +154,8 @@ export {
 export {
   decodeTierAnswer,
   decodeTierMiss,
+  type EntryReplay,
+  EntryReplaySchema,
   encodeTierAnswer,
   encodeTierMiss,
   SHIELD_TIERS,

@@ -142,6 +142,12 @@ export const PurgeAckSchema = v.object({
   error: v.optional(v.string()),
   /** Of a revalidation: the copies the shield rendered and stored again. */
   revalidated: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0))),
+  /**
+   * Of a revalidation: stored variants of the URL not rendered again, each as
+   * `key: why` (keyed by facts derived from the client's address, or a
+   * render that failed: the old copy stays).
+   */
+  notRevalidated: v.optional(v.array(v.string())),
 });
 
 /** One shield's answer to a purge ({@link PurgeAckSchema}). */

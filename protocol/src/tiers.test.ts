@@ -47,6 +47,22 @@ describe('tier messages', () => {
     expect(request).toEqual(REQUEST);
   });
 
+  it("a tier miss carries the variant's replay headers; a malformed one is refused", () => {
+    const withReplay: TierMiss = {
+      ...MISS,
+      replay: {
+        headers: [
+          ['accept-encoding', 'gzip'],
+          ['cookie', 'tier=gold'],
+        ],
+        unreplayable: 'keyed by x-flotilla-client-ip',
+      },
+    };
+    expect(decodeTierMiss(encodeTierMiss(withReplay, REQUEST)).miss).toEqual(withReplay);
+    const bad = { ...MISS, replay: { headers: [['cookie']] } } as unknown as TierMiss;
+    expect(() => decodeTierMiss(encodeTierMiss(bad, REQUEST))).toThrow(/replay/);
+  });
+
   it('a tier answer is the render result with what the global tier did', () => {
     const answer = {
       cacheStatus: 'flotilla-global; hit; ttl=42',

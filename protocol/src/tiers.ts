@@ -60,6 +60,26 @@ const ms = v.pipe(v.number(), v.finite());
 const HeaderNameList = v.array(v.string());
 
 /** The cache side of a tier miss: the edge's cache request (key, route, purge indexes). */
+/**
+ * The request headers that formed a cache entry's key and can be sent again
+ * from loopback, for a revalidation of that variant: the key's headers, its
+ * cookies (keyed ones and the split cookie only, as one `cookie` header),
+ * the `user-agent` when the key holds the device, browser, bot flag or
+ * vendor, and the `accept-encoding`. Lower-case names, sorted.
+ */
+export const EntryReplaySchema = v.object({
+  headers: v.array(v.tuple([v.string(), v.string()])),
+  /**
+   * Why the variant cannot be sent again, when it cannot: keyed facts the
+   * shield derives from the client's address (`x-flotilla-client-ip`, geo
+   * headers), or a cacheable POST's body.
+   */
+  unreplayable: v.optional(v.string()),
+});
+
+/** {@link EntryReplaySchema}. */
+export type EntryReplay = v.InferOutput<typeof EntryReplaySchema>;
+
 export const TierMissSchema = v.object({
   /** The cache key. */
   key: v.pipe(v.string(), v.minLength(1)),
@@ -87,6 +107,8 @@ export const TierMissSchema = v.object({
    * over a key asks the one that held it.
    */
   peek: v.optional(v.boolean()),
+  /** How the owner's revalidation renders this variant again (kept with its copy). */
+  replay: v.optional(EntryReplaySchema),
 });
 
 /** The cache side of a tier miss ({@link TierMissSchema}). */

@@ -22,7 +22,14 @@ import {
 export interface FleetPurgeResult {
   purgeId: string;
   live: Array<{ shieldId: string; region: string }>;
-  acked: Array<{ shieldId: string; region: string; removed: number; revalidated?: number }>;
+  acked: Array<{
+    shieldId: string;
+    region: string;
+    removed: number;
+    revalidated?: number;
+    /** Variants not rendered again, `key: why`. */
+    notRevalidated?: string[];
+  }>;
   failed: Array<{ shieldId: string; region: string; error: string }>;
   missing: string[];
   ms: number;
@@ -267,7 +274,10 @@ export class AdminApi {
       complete: answered > 0 && result.missing.length === 0 && result.failed.length === 0,
       removed: result.acked.reduce((sum, a) => sum + a.removed, 0),
       ...(revalidate
-        ? { revalidated: result.acked.reduce((sum, a) => sum + (a.revalidated ?? 0), 0) }
+        ? {
+            revalidated: result.acked.reduce((sum, a) => sum + (a.revalidated ?? 0), 0),
+            notRevalidated: result.acked.flatMap((a) => a.notRevalidated ?? []),
+          }
         : {}),
       shields,
       ms: result.ms,

@@ -29,7 +29,8 @@ import type { FrontDoor } from './front-door/front-door.ts';
 import { headerRecord } from './front-door/upstream-headers.ts';
 import { hostOnly, hostPort } from './host.ts';
 import type { Destination, Upstream } from './render-request.ts';
-import type { SplitAssigner } from './split.ts';
+import { replayOf } from './replay-headers.ts';
+import { type SplitAssigner, splitCookieName } from './split.ts';
 
 /** A site request, ready for the cache. */
 export interface SiteRequest {
@@ -213,6 +214,15 @@ export class CacheRequestBuilder {
       // As `flotilla purge --url` names it: the client's host and path, and the
       // query as the key holds it (sorted, excluded parameters left out).
       url: `${host}${destination.prefix}${url.pathname}${keyQuery === '' ? '' : `?${keyQuery}`}`,
+      replay: replayOf(routeSpec, headers, {
+        derived: facts.derived,
+        keyedFacts: facts.keyed,
+        split:
+          splitDestination !== undefined && destination.environment
+            ? [splitCookieName(destination.app, destination.environment), splitDestination]
+            : undefined,
+        post: postCacheable,
+      }),
     };
     return {
       cache,
@@ -257,8 +267,13 @@ export class CacheRequestBuilder {
     manifest: Manifest,
     decision: RouteDecision,
     headers: Record<string, string>,
-  ): { keyed: Array<[string, string]>; unkeyed: Array<[string, string]> } {
+  ): {
+    keyed: Array<[string, string]>;
+    unkeyed: Array<[string, string]>;
+    derived: Set<string>;
+  } {
     const keyed: Array<[string, string]> = [];
+    const derived = new Set<string>();
     const unkeyed: Array<[string, string]> = [];
     const seen = new Set<string>();
     for (const id of decision.routeIds) {
@@ -269,6 +284,10 @@ export class CacheRequestBuilder {
         const name = fact === 'client-ip' ? 'x-flotilla-client-ip' : fact;
         if (seen.has(name)) continue;
         seen.add(name);
+        const fromAddress =
+          fact === 'client-ip' ||
+          fact === this.#frontDoor.clientIpHeader ||
+          this.#frontDoor.geoHeaders.includes(fact);
         const value =
           fact === 'client-ip' || fact === this.#frontDoor.clientIpHeader
             ? client.ip
@@ -276,10 +295,11 @@ export class CacheRequestBuilder {
               ? (client.geo[fact] ?? '') // never the value an untrusted peer sent
               : headers[fact];
         if (value === undefined) continue;
+        if (fromAddress) derived.add(name);
         (facts.cacheKey === 'add' ? keyed : unkeyed).push([name, value]);
       }
     }
-    return { keyed, unkeyed };
+    return { keyed, unkeyed, derived };
   }
 
   /** The upstream request of a render of `site` in `mode`. */

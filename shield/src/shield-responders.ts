@@ -99,26 +99,34 @@ export class ShieldResponders {
    * A revalidation of `selector`'s URL. An edge renders nothing: it drops its
    * copies, and keeps none of the owner's older than now while the owner
    * renders (the next request after that gets the new one). Others render
-   * through their own listener; a global member that does not own a key
+   * through their own listener, every variant stored under the URL (see
+   * `revalidateThroughListener`); a global member that does not own a key
    * leaves it to its owner (the cached request path drops its copy).
    */
   async #revalidate(
     cache: EdgeCache,
     selector: Extract<PurgeSelector, { kind: 'url' }>,
-  ): Promise<{ revalidated: number; removed: number }> {
+  ): Promise<{ revalidated: number; removed: number; notRevalidated?: string[] }> {
     if (this.#o.tiers.isEdge) {
       // Before the purge: a miss already on its way must not bring the old copy back.
       cache.expectNewTierCopy(selector.url, this.#o.timeoutMs);
       return { revalidated: 0, removed: await cache.purgeDurably(selector) };
     }
-    const revalidated = await revalidateThroughListener({
-      host: this.#o.host,
-      port: this.#o.port(),
-      url: selector.url,
-      token: this.#o.revalidateToken,
-      timeoutMs: this.#o.timeoutMs,
-    });
-    return { revalidated, removed: 0 };
+    const done = await revalidateThroughListener(
+      {
+        host: this.#o.host,
+        port: this.#o.port(),
+        url: selector.url,
+        token: this.#o.revalidateToken,
+        timeoutMs: this.#o.timeoutMs,
+      },
+      await cache.entriesOf(selector.url),
+    );
+    return {
+      revalidated: done.stored,
+      removed: 0,
+      ...(done.notRevalidated.length > 0 ? { notRevalidated: done.notRevalidated } : {}),
+    };
   }
 
   /** Stops the prerender responder (first, before the drain). */

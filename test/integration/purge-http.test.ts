@@ -6,10 +6,17 @@
  * `flotilla purge` is; the traffic port never answers them.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildProject } from '@flotilla/sdk/build';
-import { type Fleet, httpRequest, type RoleProcess, startFleet } from '@flotilla/test-harness';
+import {
+  type Fleet,
+  httpRequest,
+  metricValue,
+  type RoleProcess,
+  startFleet,
+} from '@flotilla/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openControlPlane } from '../support/control-plane.ts';
 
@@ -18,9 +25,23 @@ const APPS_ROOT = fileURLToPath(new URL('../.tmp/', import.meta.url));
 const TOKEN = 'purge-api-token-0123456789';
 const HOST = 'purgeapi.localhost';
 
-const ROUTES = `import { Router } from '@flotilla/sdk';
+const ROUTES = `import { CustomCacheKey, Router } from '@flotilla/sdk';
+
+const tierOf = (request) => /(?:^|;\\s*)tier=([^;]*)/.exec(request.headers.get('cookie') ?? '')?.[1];
 
 export default new Router()
+  .get('/v/:id', ({ cache, render }) => {
+    cache({ edge: { maxAgeSeconds: 300 }, key: new CustomCacheKey().addDevice().addCookie('tier') });
+    render(({ params, request }) => new Response(
+      'variant ' + params.id + ' device=' + request.headers.get('x-flotilla-device') +
+        ' tier=' + tierOf(request) + ' ' + Math.random(),
+    ));
+  })
+  .get('/f/:id', ({ cache, passRequestFacts, render }) => {
+    cache({ edge: { maxAgeSeconds: 300 } });
+    passRequestFacts(['client-ip'], { cacheKey: 'add' });
+    render(({ params }) => new Response('fact ' + params.id + ' ' + Math.random()));
+  })
   .get('/p/:id', ({ cache, render }) => {
     cache({ edge: { maxAgeSeconds: 300 } });
     render(({ params }) => new Response('product ' + params.id + ' ' + Math.random(), {
@@ -105,6 +126,7 @@ interface ShieldAck {
   status: string;
   removed: number;
   revalidated?: number;
+  notRevalidated?: string[];
 }
 
 describe('purge over HTTP on the admin listener', () => {
@@ -204,6 +226,89 @@ describe('purge over HTTP on the admin listener', () => {
       const after = await page(shield, '/p/5');
       expect(after.headers['cache-status']).toMatch(/^flotilla; hit/);
       expect(after.body).not.toBe(before[i]);
+    }
+  });
+});
+
+const DESKTOP_UA =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36';
+const PHONE_UA =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
+
+describe('revalidation of every stored variant of a URL', () => {
+  it('re-renders each device class and keyed cookie stored under the URL, after a restart from --cache-dir too; a variant keyed by the client address is listed as not revalidated', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'flotilla-revalidate-variants-'));
+    const worker = fleet.live('worker')[0]?.url ?? '';
+    const renders = () => metricValue(worker, 'flotilla_worker_renders_total');
+    const variants = [DESKTOP_UA, PHONE_UA].flatMap((ua) =>
+      ['gold', 'silver'].map((tier) => ({
+        'user-agent': ua,
+        // The unkeyed cookie is not kept with the entry: the replay sends `tier` alone.
+        cookie: `session=s-${tier}; tier=${tier}`,
+        'accept-encoding': 'gzip',
+      })),
+    );
+    const get = (shield: RoleProcess, path: string, headers: Record<string, string>) =>
+      httpRequest(shield.url, path, { host: HOST, headers, timeoutMs: 20_000 });
+    const args = ['--shield-id', 'variants', '--cache-dir', cacheDir];
+    let member: RoleProcess | undefined;
+    try {
+      member = await fleet.add('shield', { args });
+      const first = member;
+      const bodies: string[] = [];
+      for (const headers of variants) {
+        expect((await get(first, '/v/1', headers)).status).toBe(200);
+        const hit = await get(first, '/v/1', headers);
+        expect(hit.headers['cache-status']).toMatch(/^flotilla; hit/);
+        bodies.push(hit.body);
+      }
+      expect(new Set(bodies.map((b) => b.split(' ').slice(0, 4).join(' ')))).toEqual(
+        new Set([
+          'variant 1 device=desktop tier=gold',
+          'variant 1 device=desktop tier=silver',
+          'variant 1 device=smartphone tier=gold',
+          'variant 1 device=smartphone tier=silver',
+        ]),
+      );
+      expect((await get(first, '/f/1', {})).status).toBe(200);
+
+      // Restarted from its --cache-dir: the entries (and what they replay) come back from disk.
+      expect((await first.child.kill('SIGTERM')).code).toBe(0);
+      member = await fleet.add('shield', { args });
+      const back = member;
+      const restored = await get(back, '/v/1', variants[3] as Record<string, string>);
+      expect(restored.headers['cache-status']).toMatch(/^flotilla; hit/);
+      expect(restored.body).toBe(bodies[3]);
+
+      const renders0 = await renders();
+      const res = await admin('/revalidate', { url: `${HOST}/v/1` }, undefined, back.adminUrl);
+      expect(res.status).toBe(200);
+      const answer = JSON.parse(res.body);
+      expect(answer.complete).toBe(true);
+      const ack = (answer.shields as ShieldAck[]).find((a) => a.shieldId === 'variants');
+      // The three plain-visitor encodings, and the four variants (each its own header set).
+      expect(ack?.revalidated).toBe(7);
+      expect(answer.notRevalidated).toEqual([]);
+      // Every shield renders the plain encodings (3 each), this one the variants too.
+      const others = (answer.shields as ShieldAck[]).length - 1;
+      expect((await renders()) - renders0).toBe(7 + 3 * others);
+      for (const [i, headers] of variants.entries()) {
+        const after = await get(back, '/v/1', headers);
+        expect(after.headers['cache-status']).toMatch(/^flotilla; hit/);
+        expect(after.body).not.toBe(bodies[i]);
+        expect(after.body.split(' ').slice(0, 4)).toEqual(
+          (bodies[i] as string).split(' ').slice(0, 4),
+        );
+      }
+
+      const facts = await admin('/revalidate', { url: `${HOST}/f/1` }, undefined, back.adminUrl);
+      expect(facts.status).toBe(200);
+      const notRevalidated = JSON.parse(facts.body).notRevalidated as string[];
+      expect(notRevalidated).toHaveLength(1);
+      expect(notRevalidated[0]).toMatch(/keyed by x-flotilla-client-ip/);
+    } finally {
+      await member?.child.kill('SIGTERM');
+      await rm(cacheDir, { recursive: true, force: true });
     }
   });
 });

@@ -290,6 +290,11 @@ export class DiskStore {
     return had;
   }
 
+  /** The keys of the entries `selector` matches (see `CacheStore.purge`), deleting none. */
+  keysOf(selector: PurgeSelector): string[] {
+    return this.#index.select(selector, this.#entries);
+  }
+
   /** Deletes the entries `selector` matches (see `CacheStore.purge`); returns their keys. */
   purge(selector: PurgeSelector): string[] {
     const keys = this.#index.select(selector, this.#entries);
@@ -435,6 +440,7 @@ function fileBytes(stored: StoredEntry): number {
   const e: CacheEntry = stored.entry;
   let n = 1024 + e.body.byteLength + (stored.br?.byteLength ?? 0) + (stored.gzip?.byteLength ?? 0);
   for (const [name, value] of e.headers) n += name.length + value.length;
+  for (const [name, value] of e.replay?.headers ?? []) n += name.length + value.length;
   return n;
 }
 

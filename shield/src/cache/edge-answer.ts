@@ -7,7 +7,7 @@
 import type { RouteCacheOptions } from '@flotilla/manifest';
 import type { RenderResult, StageTimings, TierAnswer, WireError } from '@flotilla/protocol';
 import type { BodyStream } from '../body-stream.ts';
-import type { CachedResponse, CacheEntry, CachingStatus } from './types.ts';
+import type { CachedResponse, CacheEntry, CachingStatus, EntryReplay } from './types.ts';
 
 /** One request as the cache sees it (the shield computed route and key). */
 export interface CacheRequest {
@@ -35,6 +35,8 @@ export interface CacheRequest {
   environment: string;
   path: string;
   url: string;
+  /** Kept with the stored entry: how a revalidation renders this variant again. */
+  replay?: EntryReplay;
 }
 
 /** What the origin (the region, over NATS) answered. */

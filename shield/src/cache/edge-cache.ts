@@ -331,6 +331,7 @@ export class EdgeCache {
       path: req.path,
       url: req.url,
       surrogateKeys: surrogateKeysOf(r.headers),
+      ...(req.replay ? { replay: req.replay } : {}),
     };
     const stream = answer.stream;
     if (stream) {
@@ -503,6 +504,11 @@ export class EdgeCache {
     const had = this.store.delete(key);
     await this.store.removalsDone();
     return had;
+  }
+
+  /** The entries stored under `url` (every variant: device, cookies, split, encodings). */
+  entriesOf(url: string): Promise<CacheEntry[]> {
+    return this.store.entriesOf(normalizeUrlQuery(url));
   }
 
   /** Removes the entries `selector` names; returns how many. */

@@ -42,6 +42,15 @@ export function entrySize(entry: CacheEntry): number {
     entry.environment.length;
   for (const [name, value] of entry.headers) n += ITEM_OVERHEAD + name.length + value.length;
   for (const s of entry.surrogateKeys) n += ITEM_OVERHEAD + s.length;
+  return n + replaySize(entry);
+}
+
+/** Bytes of an entry's {@link CacheEntry.replay}, counted as its headers are. */
+function replaySize(entry: CacheEntry): number {
+  const replay = entry.replay;
+  if (replay === undefined) return 0;
+  let n = ITEM_OVERHEAD + (replay.unreplayable?.length ?? 0);
+  for (const [name, value] of replay.headers) n += ITEM_OVERHEAD + name.length + value.length;
   return n;
 }
 
@@ -89,6 +98,23 @@ export function validateEntry(entry: CacheEntry): void {
     entry.surrogateKeys.some((s) => typeof s !== 'string')
   ) {
     throw new InvalidOptionError('entry.surrogateKeys', 'must be an array of strings');
+  }
+  const replay = entry.replay;
+  if (replay !== undefined) {
+    if (
+      typeof replay !== 'object' ||
+      replay === null ||
+      !Array.isArray(replay.headers) ||
+      replay.headers.some(
+        (h) => !Array.isArray(h) || typeof h[0] !== 'string' || typeof h[1] !== 'string',
+      ) ||
+      (replay.unreplayable !== undefined && typeof replay.unreplayable !== 'string')
+    ) {
+      throw new InvalidOptionError(
+        'entry.replay',
+        'must be { headers: [name, value][], unreplayable?: string }',
+      );
+    }
   }
 }
 

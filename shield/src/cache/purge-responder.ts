@@ -49,7 +49,7 @@ export interface PurgeResponderOptions {
    */
   revalidate?: (
     selector: Extract<PurgeSelector, { kind: 'url' }>,
-  ) => Promise<number | { revalidated: number; removed: number }>;
+  ) => Promise<number | { revalidated: number; removed: number; notRevalidated?: string[] }>;
   /**
    * Interval of the heartbeats on `flotilla.shields-heartbeat`, ms.
    * @default 1000
@@ -185,21 +185,24 @@ export class PurgeResponder {
   }
 
   /** A revalidation's ack fields (it throws for a selector that is not a URL). */
-  async #revalidated(request: PurgeRequest): Promise<{ removed: number; revalidated: number }> {
+  async #revalidated(
+    request: PurgeRequest,
+  ): Promise<{ removed: number; revalidated: number; notRevalidated?: string[] }> {
     const selector = request.selector;
     if (selector.kind !== 'url') throw new TypeError('revalidate takes a url selector');
     if (!this.#revalidate) throw new TypeError('this shield cannot revalidate');
     const got = await this.#revalidate(selector);
-    const { revalidated, removed } =
-      typeof got === 'number' ? { revalidated: got, removed: 0 } : got;
+    const { revalidated, removed, notRevalidated } =
+      typeof got === 'number' ? { revalidated: got, removed: 0, notRevalidated: undefined } : got;
     this.#log({
       msg: 'cache revalidated',
       purgeId: request.purgeId,
       selector,
       revalidated,
       removed,
+      ...(notRevalidated ? { notRevalidated } : {}),
     });
-    return { removed, revalidated };
+    return { removed, revalidated, ...(notRevalidated ? { notRevalidated } : {}) };
   }
 
   #beat(leaving: boolean): void {

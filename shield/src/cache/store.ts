@@ -345,6 +345,25 @@ export class CacheStore {
   }
 
   /**
+   * The entries stored under `url` (as {@link CacheStore.purge} matches it), in memory or on
+   * disk (read and checked, not brought into memory), for a revalidation of every variant.
+   */
+  async entriesOf(url: string): Promise<CacheEntry[]> {
+    const selector: PurgeSelector = { kind: 'url', url };
+    const out = new Map<string, CacheEntry>();
+    for (const key of this.#index.select(selector, this.#entries)) {
+      const entry = this.#lru.peek(key)?.entry;
+      if (entry !== undefined) out.set(key, entry);
+    }
+    for (const key of this.#disk?.keysOf(selector) ?? []) {
+      if (out.has(key)) continue;
+      const stored = await this.#disk?.read(key);
+      if (stored !== undefined) out.set(key, stored.entry);
+    }
+    return [...out.values()];
+  }
+
+  /**
    * The body to send for `entry` to a client sending `acceptEncoding`: a `br` or `gzip` variant
    * when the client accepts one (preferring `br`, as the cache key's normalisation does) and the
    * entry is compressible, else the identity body. A variant is compressed once per entry and

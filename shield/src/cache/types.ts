@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { EntryReplay } from '@flotilla/protocol';
 
 /** A response as the cache keeps it: status, headers and an identity-encoded body. */
 export interface CachedResponse {
@@ -37,7 +38,16 @@ export interface CacheEntry extends CachedResponse {
   url: string;
   /** From `surrogate-key` (space-separated) / `cache-tag` (comma-separated). */
   surrogateKeys: string[];
+  /**
+   * How a revalidation renders this variant again from loopback; absent
+   * (entries stored before it existed, global-tier copies): none, only the
+   * plain visitor's encodings are rendered.
+   */
+  replay?: EntryReplay | undefined;
 }
+
+/** How a revalidation renders an entry's variant again (`EntryReplaySchema` of `@flotilla/protocol`). */
+export type { EntryReplay };
 
 /**
  * How usable a stored entry is at a given instant: `fresh` (serve), `stale` (serve and revalidate

@@ -16,6 +16,7 @@ import { SiteDirectory, type SiteEnvironment } from '../site-directory.ts';
 import { FakeSource, manifest } from '../test-sites.ts';
 
 const REGION = 'tiers-region';
+const ADMIN_TOKEN = 'tiers-admin-token-0123456789';
 const HOST = 'shop.example.test';
 const T0 = 1_700_000_000_000;
 const enc = new TextEncoder();
@@ -35,6 +36,10 @@ const ROUTES: ManifestRoute[] = [
   route(0, '/p/:id', { edge: { maxAgeSeconds: 60 } }),
   route(1, '/s/:id', { edge: { maxAgeSeconds: 60, staleWhileRevalidateSeconds: 30 } }),
   route(2, '/m/:id', undefined),
+  route(3, '/k/:id', {
+    edge: { maxAgeSeconds: 60 },
+    key: { query: { mode: 'all' }, cookies: ['tier'], headers: [], device: false, browser: false },
+  }),
 ];
 
 const PRODUCTION: SiteEnvironment = {
@@ -51,11 +56,17 @@ interface Reply {
   text: string;
 }
 
-function get(base: string, path: string): Promise<Reply> {
+function get(base: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, path, headers: { host: HOST }, agent: false },
+      {
+        host: url.hostname,
+        port: url.port,
+        path,
+        headers: { host: HOST, ...headers },
+        agent: false,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -125,14 +136,14 @@ function world() {
       cache: { now: () => clock.t },
       ...over,
     });
-    const { url } = await s.listen();
+    const { url, adminUrl } = await s.listen();
     cleanups.push(
       () => sites.stop(),
       () => s.drain(),
     );
     const members = async () =>
       (await registry.getSingleMetric('flotilla_shield_tier_members')?.get())?.values[0]?.value;
-    return { shield: s, url, registry, members };
+    return { shield: s, url, adminUrl, registry, members };
   };
   return {
     clock,
@@ -180,6 +191,35 @@ describe('cache tiers in one process', () => {
     const again = await get(e2.url, '/p/1');
     expect(again.text).toBe('/p/1 #2');
     expect(w.received).toHaveLength(2);
+  });
+
+  it("a global member's revalidation renders each variant the edges' misses stored (their keyed cookie included)", async () => {
+    const w = world();
+    const e1 = await w.shield('edge-1', { tier: 'edge' });
+    const g = await w.shield('global-1', { tier: 'global', adminToken: ADMIN_TOKEN, adminPort: 0 });
+    await until(async () => (await e1.members()) === 1, 'members');
+    const gold = { cookie: 'session=s1; tier=gold' };
+    expect((await get(e1.url, '/k/1', gold)).text).toBe('/k/1 #1');
+    expect(w.received).toHaveLength(1);
+
+    const res = await fetch(`${g.adminUrl}/revalidate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${HOST}/k/1` }),
+    });
+    expect(res.status).toBe(200);
+    // The plain visitor's three encodings, and the edge's variant with its cookie (alone).
+    expect(((await res.json()) as { revalidated: number }).revalidated).toBe(4);
+    expect(w.received).toHaveLength(5);
+    const cookies = w.received.slice(1).map((r) => r.headers.find(([n]) => n === 'cookie')?.[1]);
+    expect(cookies.filter((c) => c !== undefined)).toEqual(['tier=gold']);
+    // The member's new copy of the variant is what it serves now.
+    const renderOfGold = w.received.findIndex(
+      (r, i) => i > 0 && r.headers.some(([n]) => n === 'cookie'),
+    );
+    const now = await get(g.url, '/k/1', gold);
+    expect(now.headers['cache-status']).toMatch(/^flotilla-global; hit/);
+    expect(now.text).toBe(`/k/1 #${renderOfGold + 1}`);
   });
 
   it('stale-while-revalidate at both tiers: the stale copy answers, one render replaces it', async () => {

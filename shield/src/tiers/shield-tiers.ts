@@ -189,6 +189,7 @@ export function tierMissOf(cache: CacheRequest, regions: Regions): TierMiss {
     url: cache.url,
     primaryRegion: regions.primary,
     ...(regions.secondary === undefined ? {} : { secondaryRegion: regions.secondary }),
+    ...(cache.replay === undefined ? {} : { replay: cache.replay }),
   };
 }
 

@@ -111,6 +111,7 @@ export class TierServer {
       environment: miss.environment,
       path: miss.path,
       url: miss.url,
+      ...(miss.replay === undefined ? {} : { replay: miss.replay }),
     };
     const regions: Regions = { primary: miss.primaryRegion, secondary: miss.secondaryRegion };
     const answer = await this.#o.cache.serve(req, async (mode, signal) => {
