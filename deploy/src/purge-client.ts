@@ -12,6 +12,8 @@ import {
   InvalidOptionError,
   PURGE_SUBJECT,
   type PurgeAck,
+  type PurgeFailure,
+  type PurgeFleetResult,
   type PurgeSelector,
   positiveInt,
   purgeSelectorProblem,
@@ -68,34 +70,7 @@ export interface PurgeFleetOptions {
   revalidate?: boolean;
 }
 
-/** A shield that answered but could not purge. */
-export interface PurgeFailure {
-  shieldId: string;
-  region: string;
-  error: string;
-}
-
-/** What {@link purgeFleet} saw. */
-export interface PurgeFleetResult {
-  purgeId: string;
-  /** The shields heard heartbeating (and not leaving), sorted by id. */
-  live: Array<{ shieldId: string; region: string }>;
-  /** Shields that purged, sorted by id (any that answered, heard before or not). */
-  acked: Array<{
-    shieldId: string;
-    region: string;
-    removed: number;
-    revalidated?: number;
-    /** Variants not rendered again, `key: why`. */
-    notRevalidated?: string[];
-  }>;
-  /** Shields that answered with an error, sorted by id. */
-  failed: PurgeFailure[];
-  /** Ids of live shields that did not answer within `timeoutMs`, sorted. */
-  missing: string[];
-  /** Time from the start of listening to the last answer, ms. */
-  ms: number;
-}
+export type { PurgeFailure, PurgeFleetResult };
 
 const NO_LIVE_SHIELD_WAIT_MS = 250;
 

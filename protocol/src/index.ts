@@ -86,6 +86,8 @@ export {
   normalizePurgeUrl,
   PURGE_SUBJECT,
   type PurgeAck,
+  type PurgeFailure,
+  type PurgeFleetResult,
   type PurgeRequest,
   type PurgeSelector,
   PurgeSelectorSchema,

@@ -152,6 +152,31 @@ export const PurgeAckSchema = v.object({
 
 /** One shield's answer to a purge ({@link PurgeAckSchema}). */
 export type PurgeAck = v.InferOutput<typeof PurgeAckSchema>;
+
+/** A shield that answered a fleet-wide purge but could not purge. */
+export interface PurgeFailure {
+  shieldId: string;
+  region: string;
+  error: string;
+}
+
+/**
+ * What one fleet-wide purge saw: `purgeFleet` of `@flotilla/deploy`, the
+ * shield's admin API and the CLI report it.
+ */
+export interface PurgeFleetResult {
+  purgeId: string;
+  /** The shields heard heartbeating (and not leaving), sorted by id. */
+  live: Array<{ shieldId: string; region: string }>;
+  /** Shields that purged, sorted by id (any that answered, heard before or not). */
+  acked: Array<Omit<PurgeAck, 'purgeId' | 'error'>>;
+  /** Shields that answered with an error, sorted by id. */
+  failed: PurgeFailure[];
+  /** Ids of live shields that did not answer within the wait, sorted. */
+  missing: string[];
+  /** Time from the start of listening to the last answer, ms. */
+  ms: number;
+}
 /** Encodes a {@link PurgeAck}. */
 export const encodePurgeAck = encodeJsonBody<PurgeAck>;
 /**

@@ -13,27 +13,14 @@ import {
   FlotillaError,
   InvalidOptionError,
   normalizePurgeUrl,
+  type PurgeFleetResult,
   type PurgeSelector,
   purgeSelectorProblem,
   toWireError,
 } from '@flotilla/protocol';
 
-/** What one fleet-wide purge saw (the shape of `purgeFleet` of `@flotilla/deploy`). */
-export interface FleetPurgeResult {
-  purgeId: string;
-  live: Array<{ shieldId: string; region: string }>;
-  acked: Array<{
-    shieldId: string;
-    region: string;
-    removed: number;
-    revalidated?: number;
-    /** Variants not rendered again, `key: why`. */
-    notRevalidated?: string[];
-  }>;
-  failed: Array<{ shieldId: string; region: string; error: string }>;
-  missing: string[];
-  ms: number;
-}
+/** What one fleet-wide purge saw (`purgeFleet` of `@flotilla/deploy`). */
+export type FleetPurgeResult = PurgeFleetResult;
 
 /**
  * Purges (or revalidates) across the fleet and waits for the acks:
