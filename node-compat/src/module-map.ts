@@ -160,24 +160,12 @@ export function createModuleLoader(options: ModuleLoaderOptions): ModuleLoader {
     cache.set(file, module);
     parent?.children.push(module);
     try {
-      if (fn === undefined) {
-        if (file.endsWith('.json')) module.exports = JSON.parse(text ?? '');
-        else {
-          // A JavaScript file the build kept as text (a manifest): compiled
-          // here, as the isolate allows code generation (see README.md).
-          const compiled = new Function(...MODULE_PARAMS, text ?? '') as ModuleFunction;
-          compiled.call(
-            module.exports,
-            module.exports,
-            requireFrom(module),
-            module,
-            file,
-            path.dirname(file),
-            ...extra,
-          );
-        }
-      } else {
-        fn.call(
+      if (fn === undefined && file.endsWith('.json')) module.exports = JSON.parse(text ?? '');
+      else {
+        // A JavaScript file the build kept as text (a manifest) is compiled
+        // here, as the isolate allows code generation (see README.md).
+        const run = fn ?? (new Function(...MODULE_PARAMS, text ?? '') as ModuleFunction);
+        run.call(
           module.exports,
           module.exports,
           requireFrom(module),
