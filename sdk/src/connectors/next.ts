@@ -68,6 +68,7 @@ import { contentTypeOf } from '../build-assets.ts';
 import { bundleEntry, ISOLATE_BUNDLE_OPTIONS, lowerForAsyncContext } from '../build-bundle.ts';
 import { buildFailure } from '../build-errors.ts';
 import { checkOutDir } from '../build-output.ts';
+import { CATCH_ALL_ROUTE } from '../build-routes.ts';
 import { displayPath, type ProjectConfig } from '../project-config.ts';
 import { type NextBuildReport, type NextOutput, runNextBuild } from './next-build.ts';
 import { collectNodeFiles } from './next-node-files.ts';
@@ -397,10 +398,8 @@ export async function buildNext(
       headerOps: [],
     }));
     routes.push({
+      ...structuredClone(CATCH_ALL_ROUTE),
       id: routes.length,
-      criteria: { path: '/:path*' },
-      fallback: false,
-      action: { kind: 'render' },
       cache: {
         key: {
           query: { mode: 'all' },
@@ -410,7 +409,6 @@ export async function buildNext(
           browser: false,
         },
       },
-      headerOps: [],
     });
     progress({
       phase: 'routes',

@@ -21,6 +21,7 @@
  * @module
  */
 import type { EdgeCacheOptions, ManifestRoute, RouteCacheOptions } from '@flotilla/manifest';
+import { CATCH_ALL_ROUTE } from '../build-routes.ts';
 import type { NuxtRouteRule } from './nuxt-build.ts';
 
 /** Seconds standing for "no limit" (Nitro's bare `stale-while-revalidate`, `isr: true`): a year. */
@@ -111,12 +112,6 @@ export function nuxtRoutes(
     cache: { edge } as RouteCacheOptions,
     headerOps: [],
   }));
-  routes.push({
-    id: routes.length,
-    criteria: { path: '/:path*' },
-    fallback: false,
-    action: { kind: 'render' },
-    headerOps: [],
-  });
+  routes.push({ ...structuredClone(CATCH_ALL_ROUTE), id: routes.length });
   return routes;
 }
